@@ -1,0 +1,55 @@
+# Quarry: `make demo` runs one research run on the embedded default; `make test` runs every check.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DATA   ?= .data
+
+.PHONY: venv demo up down test lint unit integration e2e contracts bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: venv
+	$(PY) -m devtools.cli demo --data-dir $(DATA)
+
+up: venv
+	@mkdir -p $(DATA)/logs
+	@if [ -f $(DATA)/stack.pid ] && kill -0 $$(cat $(DATA)/stack.pid) 2>/dev/null; then echo "already up (pid $$(cat $(DATA)/stack.pid))"; exit 0; fi; \
+	rm -f $(DATA)/stack.ready; \
+	nohup $(PY) -m devtools.cli up --data-dir $(DATA) >> $(DATA)/logs/stack.log 2>&1 & echo $$! > $(DATA)/stack.pid; \
+	$(PY) -m devtools.cli wait --data-dir $(DATA)
+
+down: venv
+	$(PY) -m devtools.cli down --data-dir $(DATA)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+unit: venv
+	$(VENV)/bin/pytest -q tests/unit
+
+integration: venv
+	$(VENV)/bin/pytest -q tests/integration
+
+e2e: venv
+	$(VENV)/bin/pytest -q tests/e2e
+
+test: lint
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e
+
+contracts: venv
+	$(PY) -m devtools.export_contracts
+
+bench: venv
+	$(PY) -m bench
+
+clean:
+	rm -rf $(DATA) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,52 @@
+"""Every subject on the bus: `<domain>.v<major>.<name>`. Nobody types a subject string elsewhere."""
+
+from __future__ import annotations
+
+STREAM = "QUARRY"
+STREAM_SUBJECTS = ["run.>", "credits.>", "tool.>", "task.>", "usage.>", "report.>", "document.>"]
+DEADLETTER_STREAM = "QUARRY_DEADLETTER"
+DEADLETTER_SUBJECTS = ["deadletter.>"]
+
+RUN_REQUESTED = "run.v1.requested"
+RUN_ADMITTED = "run.v1.admitted"
+RUN_PLANNED = "run.v1.planned"
+RUN_STEP_CHANGED = "run.v1.step_changed"
+RUN_COMPLETED = "run.v1.completed"
+RUN_FAILED = "run.v1.failed"
+RUN_REJECTED = "run.v1.rejected"
+
+CREDITS_GRANTED = "credits.v1.granted"
+CREDITS_RESERVED = "credits.v1.reserved"
+CREDITS_DENIED = "credits.v1.denied"
+CREDITS_SETTLED = "credits.v1.settled"
+CREDITS_REFUNDED = "credits.v1.refunded"
+
+TOOL_REQUESTED = "tool.v1.requested"
+TOOL_DECIDED = "tool.v1.decided"
+
+TASK_DISPATCHED = "task.v1.dispatched"
+TASK_SUCCEEDED = "task.v1.succeeded"
+TASK_FAILED = "task.v1.failed"
+
+USAGE_RECORDED = "usage.v1.recorded"
+
+REPORT_PUBLISHED = "report.v1.published"
+
+DOCUMENT_UPLOADED = "document.v1.uploaded"
+DOCUMENT_INDEXED = "document.v1.indexed"
+DOCUMENT_REJECTED = "document.v1.rejected"
+
+
+def task_lane(role: str) -> str:
+    """The work-queue subject of one worker role, e.g. `task.v1.dispatched.analyst`."""
+    return f"{TASK_DISPATCHED}.{role}"
+
+
+def deadletter(service: str) -> str:
+    """Where a service puts messages it cannot process, with the reason in the headers."""
+    return f"deadletter.v1.{service}"
+
+
+def health(service: str) -> str:
+    """Core-NATS request subject a service answers with its health (not captured by a stream)."""
+    return f"_quarry.health.{service}"

@@ -1,0 +1,63 @@
+"""Work handed to worker lanes, and what comes back.
+
+`input` and `output` are typed per task kind by the models in `contracts.work`; they travel
+as plain objects so a lane can take a new kind without a new envelope.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from contracts import subjects
+from contracts.envelope import Contract, Event
+
+TaskKind = Literal["plan", "search", "synthesise", "report"]
+Role = Literal["analyst", "retriever", "reporter"]
+
+
+class TaskDispatchedPayload(Contract):
+    task_id: str
+    kind: TaskKind
+    role: Role
+    attempt: int = Field(default=1, ge=1)
+    input: dict[str, Any]
+
+
+class TaskDispatched(Event):
+    """Published on the role's lane, `task.v1.dispatched.<role>`."""
+
+    SUBJECT: ClassVar[str] = subjects.TASK_DISPATCHED
+    TYPE: ClassVar[str] = "task.dispatched"
+    type: Literal["task.dispatched"] = "task.dispatched"
+    payload: TaskDispatchedPayload
+
+
+class TaskSucceededPayload(Contract):
+    task_id: str
+    kind: TaskKind
+    output: dict[str, Any]
+    usage_event_ids: list[str] = Field(default_factory=list)
+
+
+class TaskSucceeded(Event):
+    SUBJECT: ClassVar[str] = subjects.TASK_SUCCEEDED
+    TYPE: ClassVar[str] = "task.succeeded"
+    type: Literal["task.succeeded"] = "task.succeeded"
+    payload: TaskSucceededPayload
+
+
+class TaskFailedPayload(Contract):
+    task_id: str
+    kind: TaskKind
+    reason: str
+    retryable: bool = False
+    usage_event_ids: list[str] = Field(default_factory=list)
+
+
+class TaskFailed(Event):
+    SUBJECT: ClassVar[str] = subjects.TASK_FAILED
+    TYPE: ClassVar[str] = "task.failed"
+    type: Literal["task.failed"] = "task.failed"
+    payload: TaskFailedPayload

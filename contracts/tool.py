@@ -1,0 +1,47 @@
+"""Tool authorisation: every tool use is requested, then decided by policy."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from contracts import subjects
+from contracts.envelope import Contract, Event
+
+Decision = Literal["allow", "deny", "require_approval"]
+
+
+class ToolRequestedPayload(Contract):
+    request_id: str
+    tool: str = Field(min_length=1)
+    task_id: str
+    step: str
+    plan: str = "free"
+    roles: list[str] = Field(default_factory=list)
+    arguments: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+class ToolRequested(Event):
+    SUBJECT: ClassVar[str] = subjects.TOOL_REQUESTED
+    TYPE: ClassVar[str] = "tool.requested"
+    type: Literal["tool.requested"] = "tool.requested"
+    payload: ToolRequestedPayload
+
+
+class ToolDecidedPayload(Contract):
+    request_id: str
+    task_id: str
+    tool: str
+    decision: Decision
+    reasons: list[str] = Field(default_factory=list)
+    policy_ids: list[str] = Field(default_factory=list)
+    policy_version: str
+    evaluation_ms: float = Field(ge=0)
+
+
+class ToolDecided(Event):
+    SUBJECT: ClassVar[str] = subjects.TOOL_DECIDED
+    TYPE: ClassVar[str] = "tool.decided"
+    type: Literal["tool.decided"] = "tool.decided"
+    payload: ToolDecidedPayload

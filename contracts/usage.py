@@ -1,0 +1,27 @@
+"""Metered usage reported by workers; billing settles runs from it."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from contracts import subjects
+from contracts.envelope import Contract, Event
+
+
+class UsageRecordedPayload(Contract):
+    task_id: str
+    kind: str
+    tool: str
+    tokens_in: int = Field(default=0, ge=0)
+    tokens_out: int = Field(default=0, ge=0)
+    search_calls: int = Field(default=0, ge=0)
+    seconds: float = Field(default=0.0, ge=0)
+
+
+class UsageRecorded(Event):
+    SUBJECT: ClassVar[str] = subjects.USAGE_RECORDED
+    TYPE: ClassVar[str] = "usage.recorded"
+    type: Literal["usage.recorded"] = "usage.recorded"
+    payload: UsageRecordedPayload

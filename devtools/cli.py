@@ -1,0 +1,108 @@
+"""`quarry`: run the platform locally (up / down / demo)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from devtools.stack import Stack, StackConfig
+
+app = typer.Typer(help="Run Quarry on this machine.", no_args_is_help=True)
+console = Console()
+
+
+def _config(data_dir: Path, http_port: int) -> StackConfig:
+    return StackConfig(
+        data_dir=data_dir,
+        http_port=http_port,
+        nats_url=os.environ.get("NATS_URL") or None,
+        database_url=os.environ.get("DATABASE_URL") or None,
+        db_schema_prefix=os.environ.get("QUARRY_DB_SCHEMA_PREFIX", "quarry"),
+    )
+
+
+DataDir = typer.Option(Path(os.environ.get("QUARRY_DATA_DIR", ".data")), help="where stores and logs go")
+HttpPort = typer.Option(int(os.environ.get("QUARRY_HTTP_PORT", "8000")), help="gateway port")
+
+
+@app.command()
+def up(data_dir: Path = DataDir, http_port: int = HttpPort) -> None:
+    """Run the stack in the foreground under the supervisor until SIGTERM / Ctrl-C."""
+    logging.basicConfig(level="INFO", format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    stack = Stack(_config(data_dir, http_port))
+    stopping = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    with stack:
+        stack.wait_healthy()
+        (data_dir / "stack.ready").write_text(str(os.getpid()))
+        logging.getLogger("quarry.stack").info("all services healthy; gateway on http://127.0.0.1:%d", http_port)
+        while not stopping:
+            time.sleep(0.3)
+    (data_dir / "stack.ready").unlink(missing_ok=True)
+
+
+@app.command()
+def wait(data_dir: Path = DataDir, timeout: float = 180.0) -> None:
+    """Wait until a stack started with `up` reports healthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (data_dir / "stack.ready").exists():
+            console.print("[green]Quarry is up.[/green]")
+            return
+        pid_file = data_dir / "stack.pid"
+        if pid_file.exists() and not _alive(int(pid_file.read_text())):
+            console.print(f"[red]the stack exited; see {data_dir / 'logs'}[/red]")
+            raise typer.Exit(1)
+        time.sleep(0.3)
+    console.print("[red]timed out waiting for the stack[/red]")
+    raise typer.Exit(1)
+
+
+@app.command()
+def down(data_dir: Path = DataDir) -> None:
+    """Stop a stack started with `make up`."""
+    pid_file = data_dir / "stack.pid"
+    if not pid_file.exists():
+        console.print("no stack is running")
+        return
+    pid = int(pid_file.read_text())
+    if _alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    pid_file.unlink(missing_ok=True)
+    console.print("Quarry is down.")
+
+
+@app.command()
+def demo(data_dir: Path = DataDir, http_port: int = HttpPort) -> None:
+    """Start everything, ask one research question, stream progress, print the report paths."""
+    from devtools.demo import run_demo
+
+    sys.exit(run_demo(_config(data_dir, http_port), console))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,182 @@
+"""Runs the whole platform on one machine: nats-server plus the seven services as processes.
+
+A supervisor thread restarts any service that dies, as Kubernetes would, and logs which
+one died and when it came back. Used by `make up`, `make demo` and the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from quarry_runtime import natsserver
+
+SERVICES = ("policy", "billing", "orchestrator", "retriever", "analyst", "reporter", "gateway")
+log = logging.getLogger("quarry.stack")
+
+
+@dataclass
+class StackConfig:
+    data_dir: Path
+    http_port: int = 8000
+    nats_url: str | None = None
+    database_url: str | None = None
+    db_schema_prefix: str = "quarry"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    restart: bool = True
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    health_port: int
+    restarts: int = 0
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.data_dir = config.data_dir.resolve()
+        self.logs = self.data_dir / "logs"
+        self.procs: dict[str, Proc] = {}
+        self.nats: subprocess.Popen[bytes] | None = None
+        self.nats_url = config.nats_url or ""
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        if not self.nats_url:
+            self.nats, self.nats_url = natsserver.start(self.data_dir / "nats", log_file=self.logs / "nats.log")
+            log.info("nats-server (JetStream) at %s, data under %s", self.nats_url, self.data_dir / "nats")
+        for name in SERVICES:
+            port = self.config.http_port if name == "gateway" else natsserver.free_port()
+            self.procs[name] = Proc(name, self._spawn(name, port), port)
+        if self.config.restart:
+            self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
+            self._supervisor.start()
+
+    def _env(self, name: str, port: int) -> dict[str, str]:
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith("QUARRY_") and k not in ("DATABASE_URL", "NATS_URL")
+        }
+        env.update(
+            QUARRY_DATA_DIR=str(self.data_dir),
+            NATS_URL=self.nats_url,
+            QUARRY_DB_SCHEMA_PREFIX=self.config.db_schema_prefix,
+            QUARRY_HEALTH_PORT=str(port),
+            PYTHONUNBUFFERED="1",
+        )
+        if name == "gateway":
+            env["QUARRY_HTTP_PORT"] = str(port)
+        if self.config.database_url:
+            env["DATABASE_URL"] = self.config.database_url
+        env.update(self.config.extra_env)
+        return env
+
+    def _spawn(self, name: str, port: int) -> subprocess.Popen[bytes]:
+        out = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+        try:
+            return subprocess.Popen(
+                [sys.executable, "-m", f"services.{name}"],
+                env=self._env(name, port),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=Path(__file__).resolve().parent.parent,
+                start_new_session=True,
+            )
+        finally:
+            out.close()
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(0.5):
+            with self._lock:
+                for proc in self.procs.values():
+                    code = proc.popen.poll()
+                    if code is None or self._stopping.is_set():
+                        continue
+                    log.warning("%s died (exit code %s) at %s; restarting", proc.name, code, time.strftime("%H:%M:%S"))
+                    proc.popen = self._spawn(proc.name, proc.health_port)
+                    proc.restarts += 1
+                    log.warning("%s is back (pid %d, restart #%d)", proc.name, proc.popen.pid, proc.restarts)
+
+    def kill(self, name: str) -> None:
+        """kill -9 one service (chaos); the supervisor brings it back."""
+        with self._lock:
+            self.procs[name].popen.send_signal(signal.SIGKILL)
+
+    def health_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.procs[name].health_port}/healthz"
+
+    def wait_healthy(self, timeout_s: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        pending = set(SERVICES)
+        with httpx.Client(timeout=2.0) as client:
+            while pending and time.monotonic() < deadline:
+                for name in sorted(pending):
+                    proc = self.procs[name]
+                    if proc.popen.poll() is not None and not self.config.restart:
+                        raise RuntimeError(
+                            f"{name} exited with {proc.popen.returncode}; see {self.logs / (name + '.log')}"
+                        )
+                    try:
+                        if client.get(self.health_url(name)).status_code == 200:
+                            pending.discard(name)
+                    except httpx.HTTPError:
+                        pass
+                time.sleep(0.2)
+        if pending:
+            tails = "\n".join(f"--- {n}.log ---\n{self.tail(n)}" for n in sorted(pending))
+            raise TimeoutError(f"not healthy after {timeout_s}s: {sorted(pending)}\n{tails}")
+
+    def tail(self, name: str, lines: int = 30) -> str:
+        path = self.logs / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._supervisor:
+            self._supervisor.join(timeout=5)
+        with self._lock:
+            for proc in self.procs.values():
+                if proc.popen.poll() is None:
+                    proc.popen.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            for proc in self.procs.values():
+                try:
+                    proc.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    log.warning("%s ignored SIGTERM; killing it", proc.name)
+                    proc.popen.kill()
+                    proc.popen.wait()
+        if self.nats is not None:
+            self.nats.terminate()
+            try:
+                self.nats.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.nats.kill()
+                self.nats.wait()
+
+    def __enter__(self) -> Stack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

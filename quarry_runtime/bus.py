@@ -1,0 +1,179 @@
+"""The event bus: faststream over NATS JetStream, with de-duplication and dead-lettering.
+
+Every publish carries the event id as `Nats-Msg-Id`, so JetStream drops a second publish of
+the same event inside the duplicate window. Every consumer is a durable pull consumer with
+explicit acks: a handler that raises `NotReady` is redelivered later; a malformed message,
+a `Rejected` one, or one that keeps failing is copied to `deadletter.v1.<service>` with the
+reason in its headers and acknowledged, so the consumer keeps going.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import nats.js.errors
+from faststream import AckPolicy
+from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
+from nats.js.api import DeliverPolicy, StorageType, StreamConfig
+from pydantic import ValidationError
+
+from contracts import subjects
+from contracts.envelope import Event
+from contracts.registry import event_type_for_subject, parse_event
+from quarry_runtime.errors import NotReady, Rejected
+from quarry_runtime.telemetry import inject_trace, traced_handler
+
+log = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=Event)
+Handler = Callable[[Any], Awaitable[None]]
+
+DUPLICATE_WINDOW_S = 120.0
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One durable consumer: which subject, under which durable name, to which handler."""
+
+    subject: str
+    durable: str
+    handler: Handler
+    batch: int = 16
+
+
+class Bus:
+    """Publishes events and runs durable consumers for one service."""
+
+    def __init__(
+        self,
+        url: str,
+        service: str,
+        *,
+        ack_wait_s: float = 30.0,
+        max_deliver: int = 10,
+        stream_replicas: int = 1,
+    ) -> None:
+        self.service = service
+        self.broker = NatsBroker(url, logger=logging.getLogger(f"faststream.{service}"))
+        self._ack_wait_s = ack_wait_s
+        self._max_deliver = max_deliver
+        self._replicas = stream_replicas
+        self._stream = JStream(subjects.STREAM, declare=False)
+
+    async def start(self) -> None:
+        """Connect, make sure the streams exist, then start every consumer registered so far."""
+        await self.broker.connect()
+        await ensure_streams(self.broker, replicas=self._replicas)
+        await self.broker.start()
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+
+    async def publish(self, event: Event, subject: str | None = None) -> bool:
+        """Publish and wait for JetStream's ack; returns False when it was a duplicate."""
+        headers = {"Nats-Msg-Id": event.event_id, "Quarry-Type": event.type}
+        inject_trace(headers)
+        ack = await self.broker.publish(
+            event.to_bytes(), subject or event.SUBJECT, headers=headers, stream=subjects.STREAM
+        )
+        return not ack.duplicate
+
+    def subscribe(self, sub: Subscription) -> None:
+        """Register a durable pull consumer; call before `start()`."""
+        wildcard = "*" in sub.subject or ">" in sub.subject
+        model = None if wildcard else event_type_for_subject(sub.subject)
+
+        async def on_message(msg: NatsMessage) -> None:
+            await self._dispatch(msg, model, sub)
+
+        on_message.__name__ = f"on_{sub.durable.replace('-', '_')}"
+        self.broker.subscriber(
+            sub.subject,
+            stream=self._stream,
+            durable=sub.durable,
+            pull_sub=PullSub(batch_size=sub.batch, timeout=1.0),
+            ack_policy=AckPolicy.MANUAL,
+            config=ConsumerConfig(
+                ack_wait=self._ack_wait_s,
+                max_deliver=-1,
+                deliver_policy=DeliverPolicy.ALL,
+            ),
+            title=sub.durable,
+        )(on_message)
+
+    async def _dispatch(self, msg: NatsMessage, model: type[Event] | None, sub: Subscription) -> None:
+        raw = msg.raw_message
+        try:
+            event = parse_event(raw.data) if model is None else model.model_validate_json(raw.data)
+        except (ValidationError, ValueError, KeyError) as exc:
+            expected = model.__name__ if model else "event"
+            await self._dead_letter(msg, f"malformed {expected}: {_short(exc)}")
+            return
+        try:
+            async with traced_handler(self.service, sub.durable, raw.headers or {}):
+                await sub.handler(event)
+        except NotReady as exc:
+            await msg.nack(delay=exc.delay_s)
+            return
+        except Rejected as exc:
+            await self._dead_letter(msg, str(exc))
+            return
+        except Exception as exc:
+            delivered = raw.metadata.num_delivered or 1
+            if delivered >= self._max_deliver:
+                await self._dead_letter(msg, f"failed {delivered} times: {_short(exc)}")
+                return
+            log.exception("%s: handler failed (delivery %d), will retry", sub.durable, delivered)
+            await msg.nack(delay=min(0.2 * 2**delivered, 10.0))
+            return
+        await msg.ack()
+
+    async def _dead_letter(self, msg: NatsMessage, reason: str) -> None:
+        raw = msg.raw_message
+        seq = raw.metadata.sequence.stream if raw.metadata and raw.metadata.sequence else 0
+        log.warning("dead-lettering %s #%s: %s", raw.subject, seq, reason)
+        headers = {
+            "Nats-Msg-Id": f"dl-{self.service}-{seq}",
+            "Quarry-Reason": reason[:1000],
+            "Quarry-Subject": raw.subject,
+            "Quarry-Stream-Seq": str(seq),
+        }
+        await self.broker.publish(
+            raw.data,
+            subjects.deadletter(self.service),
+            headers=headers,
+            stream=subjects.DEADLETTER_STREAM,
+        )
+        await msg.ack()
+
+
+async def ensure_streams(broker: NatsBroker, *, replicas: int = 1) -> None:
+    """Create or update Quarry's streams; safe to call from every service at start-up."""
+    js = broker.connection.jetstream()
+    for name, subs in (
+        (subjects.STREAM, subjects.STREAM_SUBJECTS),
+        (subjects.DEADLETTER_STREAM, subjects.DEADLETTER_SUBJECTS),
+    ):
+        config = StreamConfig(
+            name=name,
+            subjects=list(subs),
+            storage=StorageType.FILE,
+            duplicate_window=DUPLICATE_WINDOW_S,
+            num_replicas=replicas,
+        )
+        try:
+            await js.add_stream(config)
+        except nats.js.errors.BadRequestError:
+            await js.update_stream(config)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).replace("\n", " ")
+    return text[:500]
+
+
+def lane_subjects(roles: Sequence[str]) -> list[str]:
+    return [subjects.task_lane(role) for role in roles]

@@ -1,0 +1,85 @@
+"""The transactional outbox: publish a service's stored events from its notification log.
+
+The aggregate's events and its notification log are written in one transaction by
+eventsourcing; this relay reads the log in order and publishes the contract events the
+service's `translate` gives for each, with ids derived from the stored event so a
+re-publish after a crash is de-duplicated by JetStream. Its position is a tracking record
+in the same database, written after the publishes it covers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from eventsourcing.application import Application
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import ProcessRecorder, Tracking
+
+from contracts.envelope import Event
+from quarry_runtime.bus import Bus
+
+log = logging.getLogger(__name__)
+
+Translate = Callable[[DomainEventProtocol], Sequence[tuple[Event, str]]]
+
+RELAY_NAME = "outbox-relay"
+
+
+class OutboxApplication(Application):
+    """An eventsourcing Application whose recorder can also keep the relay's position."""
+
+    def construct_recorder(self) -> ProcessRecorder:
+        return self.factory.process_recorder()
+
+
+class OutboxRelay:
+    """Publishes every stored event of `app`, in log order, exactly as `translate` maps it."""
+
+    def __init__(self, app: OutboxApplication, bus: Bus, translate: Translate, batch: int = 100) -> None:
+        self.app = app
+        self.bus = bus
+        self.translate = translate
+        self.batch = batch
+        self._wake = asyncio.Event()
+        self._recorder: ProcessRecorder = app.recorder  # type: ignore[assignment]
+
+    def wake(self) -> None:
+        """Called after a save so the relay publishes without waiting for its next poll."""
+        self._wake.set()
+
+    @property
+    def position(self) -> int:
+        return self._recorder.max_tracking_id(RELAY_NAME) or 0
+
+    async def run_once(self) -> int:
+        """Publish what is pending; returns how many notifications it covered."""
+        start = self.position + 1
+        notifications = self._recorder.select_notifications(start=start, limit=self.batch)
+        if not notifications:
+            return 0
+        for notification in notifications:
+            domain_event = self.app.mapper.to_domain_event(notification)
+            for event, subject in self.translate(domain_event):
+                await self.bus.publish(event, subject)
+        self._recorder.insert_tracking(Tracking(application_name=RELAY_NAME, notification_id=notifications[-1].id))
+        return len(notifications)
+
+    async def run(self, poll_s: float = 0.25) -> None:
+        """Relay forever; transient bus faults are retried from the last recorded position."""
+        while True:
+            try:
+                if await self.run_once():
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay failed; retrying")
+                await asyncio.sleep(1.0)
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=poll_s)
+            except TimeoutError:
+                pass

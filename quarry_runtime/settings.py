@@ -1,0 +1,37 @@
+"""Settings shared by every service, read from the environment once at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RuntimeSettings(BaseSettings):
+    """Where the bus, the stores and the data directory are. Subclassed by each service."""
+
+    model_config = SettingsConfigDict(env_prefix="QUARRY_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".data"), description="embedded stores and artifacts")
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222",
+        validation_alias=AliasChoices("NATS_URL", "QUARRY_NATS_URL"),
+    )
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "QUARRY_DATABASE_URL"),
+        description="PostgreSQL URL; SQLite files under data_dir when unset",
+    )
+    db_schema_prefix: str = Field(
+        default="quarry", pattern=r"^[a-z][a-z0-9_]{0,40}$", description="PostgreSQL schema prefix"
+    )
+    health_port: int = Field(default=0, ge=0, le=65535, description="0 disables the HTTP probe")
+    log_level: str = "INFO"
+    ack_wait_s: float = Field(default=30.0, gt=0)
+    max_deliver: int = Field(default=10, ge=1)
+
+    def service_dir(self, service: str) -> Path:
+        path = self.data_dir / service
+        path.mkdir(parents=True, exist_ok=True)
+        return path

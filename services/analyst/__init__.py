@@ -1,0 +1,1 @@
+"""Analyst: plans research questions and writes cited, extractive drafts without an LLM."""

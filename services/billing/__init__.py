@@ -1,0 +1,1 @@
+"""Billing: a per-tenant credit ledger that reserves, meters, settles and refunds credits."""

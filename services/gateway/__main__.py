@@ -1,0 +1,12 @@
+"""python -m services.gateway"""
+
+import uvicorn
+
+from quarry_runtime.telemetry import configure
+from services.gateway.bootstrap import build
+from services.gateway.settings import GatewaySettings
+
+if __name__ == "__main__":
+    settings = GatewaySettings()
+    configure("gateway", settings.log_level)
+    uvicorn.run(build(settings), host=settings.http_host, port=settings.http_port, log_level="warning")

@@ -1,0 +1,30 @@
+"""The FastAPI application: routes, error mapping, and the bus started with the app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.gateway.api import errors
+from services.gateway.api.deps import Components
+from services.gateway.api.routes import auth, documents, health, runs
+
+
+def create_app(parts: Components) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await parts.bus.start()
+        try:
+            yield
+        finally:
+            await parts.bus.stop()
+            parts.store.db.close()
+
+    app = FastAPI(title="Quarry", version="1.0", lifespan=lifespan)
+    app.state.components = parts
+    errors.install(app)
+    for module in (auth, runs, documents, health):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,26 @@
+"""Composition root of the gateway."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from quarry_runtime.artifacts import ArtifactStore
+from quarry_runtime.bus import Bus
+from quarry_runtime.store import SqlDatabase
+from services.gateway.api.deps import Components
+from services.gateway.app import create_app
+from services.gateway.projection import RunFeed, subscriptions
+from services.gateway.settings import GatewaySettings
+from services.gateway.store import GatewayStore
+
+NAME = "gateway"
+
+
+def build(settings: GatewaySettings) -> FastAPI:
+    store = GatewayStore(SqlDatabase(settings, NAME))
+    bus = Bus(settings.nats_url, NAME, ack_wait_s=settings.ack_wait_s, max_deliver=settings.max_deliver)
+    feed = RunFeed()
+    for sub in subscriptions(store, feed):
+        bus.subscribe(sub)
+    artifacts = ArtifactStore(settings.data_dir / "artifacts")
+    return create_app(Components(settings, store, bus, feed, artifacts))

@@ -1,0 +1,93 @@
+"""The run view the UI reads, folded from the run's events. Pure: no I/O.
+
+Folding the whole (short) event list each time makes the view independent of the order in
+which the bus delivered the events, and lets the view be rebuilt from the log at any time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+TERMINAL = frozenset({"completed", "failed", "rejected", "cancelled", "expired"})
+STATE_BY_TYPE = {
+    "run.requested": "requested",
+    "run.admitted": "admitted",
+    "run.planned": "running",
+    "run.completed": "completed",
+    "run.failed": "failed",
+    "run.rejected": "rejected",
+}
+
+
+def fold_run(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The view of one run from its envelopes (dicts), in event-id order."""
+    view: dict[str, Any] = {
+        "state": "requested",
+        "question": None,
+        "depth": None,
+        "max_sources": None,
+        "sub_questions": [],
+        "steps": [],
+        "sources": [],
+        "passages_found": 0,
+        "cost": {"estimate": None, "reserved": 0, "settled": 0, "refunded": 0, "closed": False},
+        "report": None,
+        "error": None,
+        "created_at": None,
+        "updated_at": None,
+    }
+    for ev in sorted(events, key=lambda e: e["event_id"]):
+        _apply(view, ev)
+    return view
+
+
+def _apply(view: dict[str, Any], ev: dict[str, Any]) -> None:
+    kind, payload = ev["type"], ev.get("payload") or {}
+    view["updated_at"] = max(view["updated_at"] or "", str(ev["occurred_at"]))
+    new_state = STATE_BY_TYPE.get(kind)
+    if kind == "run.requested":
+        view["question"] = payload.get("question")
+        view["depth"] = payload.get("depth")
+        view["max_sources"] = payload.get("max_sources")
+        view["created_at"] = str(ev["occurred_at"])
+    elif kind == "run.planned":
+        view["sub_questions"] = payload.get("sub_questions", [])
+    elif kind == "run.step_changed":
+        view["steps"].append({k: payload.get(k) for k in ("step", "status", "detail")} | {"at": ev["occurred_at"]})
+        if view["state"] in ("requested", "admitted"):
+            new_state = "running"
+    elif kind in ("run.failed", "run.rejected"):
+        view["error"] = payload.get("reason")
+    elif kind == "credits.reserved":
+        view["cost"]["reserved"] = payload.get("amount", 0)
+    elif kind == "credits.denied":
+        view["error"] = payload.get("reason")
+    elif kind == "credits.settled":
+        view["cost"]["settled"] = payload.get("amount", 0)
+    elif kind == "credits.refunded":
+        view["cost"]["refunded"] = payload.get("amount", 0)
+        view["cost"]["closed"] = True
+    elif kind == "task.succeeded":
+        _apply_task_output(view, payload)
+    elif kind == "report.published":
+        view["report"] = {"title": payload.get("title"), "markdown": payload.get("markdown"), "pdf": payload.get("pdf")}
+    if new_state and view["state"] not in TERMINAL:
+        view["state"] = new_state
+
+
+def _apply_task_output(view: dict[str, Any], payload: dict[str, Any]) -> None:
+    output = payload.get("output") or {}
+    if payload.get("kind") == "search":
+        view["passages_found"] += len(output.get("passages", []))
+    elif payload.get("kind") == "synthesise":
+        view["sources"] = [
+            {k: s.get(k) for k in ("number", "source_id", "title", "location")}
+            for s in output.get("draft", {}).get("sources", [])
+        ]
+
+
+def is_settled(view: dict[str, Any]) -> bool:
+    """Nothing more will happen to this run: terminal, and billing closed its reservation."""
+    if view["state"] not in TERMINAL:
+        return False
+    return view["state"] == "rejected" or bool(view["cost"]["closed"])

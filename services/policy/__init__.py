@@ -1,0 +1,1 @@
+"""Policy service: decides every tool request against Cedar policies."""

@@ -1,0 +1,1 @@
+"""Reporter: renders a synthesised draft as Markdown and PDF."""

@@ -1,0 +1,128 @@
+"""Render a draft as a self-contained Markdown report with numbered, checkable citations."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from contracts.work import Claim, Draft, SourceRef
+
+EXCERPT_CHARS = 300
+
+# Characters that can start inline constructs anywhere in a line (emphasis, code, links, raw HTML,
+# GFM tables and strikethrough); escaping them keeps claim text literal.
+_INLINE_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
+# Entity references would otherwise be decoded ("&amp;" would render as "&").
+_ENTITY = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
+# Block constructs that only matter at the start of a line: headings, quotes, lists, setext rules.
+_LINE_START = re.compile(r"^(?:[#>+=-]|\d+(?=[.)]))")
+_WHITESPACE = re.compile(r"\s+")
+# C0/C1 controls other than whitespace have no business in prose (CommonMark turns NUL into U+FFFD).
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+# A heading's trailing " ###" is read as a closing sequence and dropped.
+_TRAILING_HASHES = re.compile(r"(?<=\s)(#+)$")
+
+
+def collapse(text: str) -> str:
+    """Fold every run of whitespace, newlines included, into one space and drop control codes."""
+    return _WHITESPACE.sub(" ", _CONTROLS.sub("", text)).strip()
+
+
+def escape(text: str) -> str:
+    """Make arbitrary text render literally as one Markdown paragraph line."""
+    flat = _ENTITY.sub("&amp;", collapse(text))
+    flat = _INLINE_SPECIAL.sub(r"\\\1", flat)
+    flat = _TRAILING_HASHES.sub(r"\\\1", flat)
+    match = _LINE_START.match(flat)
+    if match is None:
+        return flat
+    # An ordered-list marker is digits plus "." or ")": escaping the punctuation defuses it.
+    if match.group().isdigit():
+        return f"{flat[: match.end()]}\\{flat[match.end() :]}"
+    return f"\\{flat}"
+
+
+def markers(citations: Iterable[int]) -> str:
+    """Format citation numbers as "[1][3]", keeping first-seen order and dropping repeats."""
+    return "".join(f"[{number}]" for number in dict.fromkeys(citations))
+
+
+def cite(text: str, citations: Sequence[int]) -> str:
+    """Append citation markers after a sentence, e.g. "Water boils at 100 °C. [2][5]"."""
+    # Markers go after the closing punctuation, never inside it: moving a "?" or "." would
+    # corrupt claims that quote code or grammar rules.
+    text = text.rstrip()
+    tag = markers(citations)
+    return f"{text} {tag}" if tag else text
+
+
+def excerpt(passage: str, limit: int = EXCERPT_CHARS) -> str:
+    """Shorten a passage to about `limit` characters, on a word boundary when one is near."""
+    flat = collapse(passage)
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1]
+    space = cut.rfind(" ")
+    # Backing off to a space far from the limit would throw most of the quote away (long URLs,
+    # identifiers), so such a token is cut mid-way instead.
+    if space >= limit * 2 // 3:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:") + "…"
+
+
+def format_timestamp(moment: datetime) -> str:
+    """Show a timestamp in UTC, treating a naive one as already UTC."""
+    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def ordered_sources(draft: Draft) -> list[SourceRef]:
+    """Sources sorted by their citation number, as they are listed in the report."""
+    return sorted(draft.sources, key=lambda source: source.number)
+
+
+def _claim(claim: Claim) -> str:
+    # Escape first, then add markers: the markers' brackets must stay unescaped.
+    return cite(escape(claim.text), claim.citations)
+
+
+def _source(source: SourceRef) -> list[str]:
+    label = escape(source.title) or "Untitled source"
+    if source.location.strip():
+        label = f"{label} — {escape(source.location)}"
+    lines = [f"{source.number}. {label}"]
+    quoted = excerpt(source.passage)
+    if quoted:
+        # Indented to the list item's content column so the quote belongs to this item.
+        indent = " " * (len(str(source.number)) + 2)
+        lines += ["", f"{indent}> {escape(quoted)}"]
+    return lines
+
+
+def render_markdown(draft: Draft, *, run_id: str, generated_at: datetime) -> str:
+    """Render the draft as Markdown: title, question, summary, sections and numbered sources."""
+    lines = [
+        f"# {escape(draft.title) or 'Research report'}",
+        "",
+        f"*Run {escape(run_id)} · Generated {format_timestamp(generated_at)}*",
+        "",
+        f"**Question:** {escape(draft.question)}",
+        "",
+        "## Summary",
+        "",
+    ]
+    if draft.summary:
+        lines += [" ".join(_claim(claim) for claim in draft.summary), ""]
+    else:
+        lines += ["*No summary was produced.*", ""]
+    for section in draft.sections:
+        lines += [f"## {escape(section.heading) or 'Untitled section'}", ""]
+        for claim in section.claims:
+            lines += [_claim(claim), ""]
+    lines += ["## Sources", ""]
+    if not draft.sources:
+        lines += ["*No sources.*", ""]
+    for source in ordered_sources(draft):
+        lines += [*_source(source), ""]
+    return "\n".join(lines).rstrip("\n") + "\n"

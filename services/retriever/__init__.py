@@ -1,0 +1,1 @@
+"""Retriever service: sources, chunking, lexical BM25 and the Qdrant-backed source index."""

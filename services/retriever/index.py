@@ -1,0 +1,246 @@
+"""The source index: every tenant's chunks in one Qdrant collection, searched by BM25 on a sparse vector."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+import warnings
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import UnexpectedResponse
+
+from contracts.work import Passage
+from services.retriever.chunking import Chunk, chunk_document
+from services.retriever.corpus import Document
+from services.retriever.lexical import AVERAGE_CHUNK_TOKENS, SparseTerms, document_vector, query_vector
+
+COLLECTION = "sources"
+VECTOR = "bm25"
+PUBLIC_TENANT = "_public"
+"""Owner of the shipped sample corpus; every tenant's search also reads it."""
+
+_POINT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:quarry:retriever:chunk")
+
+
+def point_id(tenant_id: str, doc_id: str, index: int) -> str:
+    """Deterministic point id of a chunk, so that ingesting the same chunk again overwrites it."""
+    # The index is an int and tenant ids never hold \x1f, so no (tenant, doc_id) pair can take
+    # another tenant's ids, whatever characters an uploaded doc_id carries.
+    return str(uuid.uuid5(_POINT_NAMESPACE, f"{tenant_id}\x1f{doc_id}\x1f{index}"))
+
+
+def indexed_text(chunk: Chunk) -> str:
+    """What the lexical vector of a chunk is built from: the text plus its document title and section."""
+    # A later part of a section does not repeat the heading, yet a query naming the topic should find it.
+    return f"{chunk.title}\n{chunk.heading}\n{chunk.text}"
+
+
+def _sparse(terms: SparseTerms) -> models.SparseVector:
+    return models.SparseVector(indices=terms.indices, values=terms.values)
+
+
+def _tenant_filter(tenant_ids: Sequence[str]) -> models.Filter:
+    return models.Filter(must=[models.FieldCondition(key="tenant_id", match=models.MatchAny(any=list(tenant_ids)))])
+
+
+def _document_filter(tenant_id: str, doc_id: str, *more: models.FieldCondition) -> models.Filter:
+    return models.Filter(
+        must=[
+            models.FieldCondition(key="tenant_id", match=models.MatchValue(value=tenant_id)),
+            models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id)),
+            *more,
+        ]
+    )
+
+
+class SourceIndex:
+    """Chunks of every tenant's sources in one Qdrant collection, isolated by a `tenant_id` filter."""
+
+    def __init__(
+        self,
+        client: QdrantClient | None = None,
+        *,
+        path: Path | None = None,
+        url: str | None = None,
+        api_key: str | None = None,
+        collection: str = COLLECTION,
+        avg_doc_len: float = AVERAGE_CHUNK_TOKENS,
+        tenant_scoped_idf: bool = True,
+        batch_size: int = 256,
+        serialize: bool | None = None,
+    ) -> None:
+        if sum(option is not None for option in (client, path, url)) != 1:
+            raise ValueError("give exactly one of client, path (local mode) or url (server)")
+        if batch_size < 1:
+            raise ValueError("batch_size must be positive")
+        self._owns_client = client is None
+        if client is None:
+            client = QdrantClient(path=str(path)) if path is not None else QdrantClient(url=url, api_key=api_key)
+        self.client = client
+        self.collection = collection
+        self.avg_doc_len = avg_doc_len
+        # Collection-wide IDF would let one tenant's uploads shift another tenant's scores, a side
+        # channel on what others have stored. Scoping IDF to the searched tenants needs Qdrant >= 1.19
+        # (client and server); turn it off against an older server.
+        self.tenant_scoped_idf = tenant_scoped_idf
+        self.batch_size = batch_size
+        # Local mode keeps its state in plain Python structures, unsafe under concurrent calls
+        # (e.g. handlers using asyncio.to_thread); a server client is thread-safe by itself.
+        if serialize is None:
+            serialize = path is not None
+        self._lock: AbstractContextManager[Any] = threading.RLock() if serialize else nullcontext()
+
+    def close(self) -> None:
+        """Close the client if this index opened it."""
+        if self._owns_client:
+            with self._lock:
+                self.client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def ensure_collection(self) -> None:
+        """Create the collection and its payload indexes unless they exist; check an existing one fits."""
+        with self._lock:
+            if not self.client.collection_exists(self.collection):
+                try:
+                    self.client.create_collection(
+                        self.collection,
+                        vectors_config={},
+                        sparse_vectors_config={VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+                    )
+                except (UnexpectedResponse, ValueError):
+                    # another replica may have created it between the check and the create
+                    if not self.client.collection_exists(self.collection):
+                        raise
+                self._create_payload_indexes()
+            self._check_schema()
+
+    def _create_payload_indexes(self) -> None:
+        indexes: dict[str, Any] = {
+            "tenant_id": models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
+            "doc_id": models.PayloadSchemaType.KEYWORD,
+            "index": models.PayloadSchemaType.INTEGER,
+        }
+        with warnings.catch_warnings():
+            # local mode says payload indexes do nothing there; they matter on a server
+            warnings.simplefilter("ignore", UserWarning)
+            for field, schema in indexes.items():
+                self.client.create_payload_index(self.collection, field, field_schema=schema)
+
+    def _check_schema(self) -> None:
+        sparse = self.client.get_collection(self.collection).config.params.sparse_vectors or {}
+        params = sparse.get(VECTOR)
+        if params is None or params.modifier != models.Modifier.IDF:
+            raise RuntimeError(
+                f"collection {self.collection!r} exists without an IDF-modified sparse vector {VECTOR!r}"
+            )
+
+    def add(self, chunks: Iterable[Chunk], tenant_id: str) -> int:
+        """Upsert chunks for a tenant in batches; returns how many were written. Idempotent."""
+        if not tenant_id:
+            raise ValueError("tenant_id must not be empty")
+        written = 0
+        batch: list[models.PointStruct] = []
+        for chunk in chunks:
+            batch.append(self._point(chunk, tenant_id))
+            if len(batch) >= self.batch_size:
+                written += self._upsert(batch)
+                batch = []
+        if batch:
+            written += self._upsert(batch)
+        return written
+
+    def _point(self, chunk: Chunk, tenant_id: str) -> models.PointStruct:
+        return models.PointStruct(
+            id=point_id(tenant_id, chunk.doc_id, chunk.index),
+            vector={VECTOR: _sparse(document_vector(indexed_text(chunk), self.avg_doc_len))},
+            payload={
+                "tenant_id": tenant_id,
+                "doc_id": chunk.doc_id,
+                "title": chunk.title,
+                "location": chunk.location,
+                "heading": chunk.heading,
+                "text": chunk.text,
+                "index": chunk.index,
+            },
+        )
+
+    def _upsert(self, batch: list[models.PointStruct]) -> int:
+        with self._lock:
+            self.client.upsert(self.collection, points=batch, wait=True)
+        return len(batch)
+
+    def replace_document(self, tenant_id: str, doc_id: str, chunks: Sequence[Chunk]) -> int:
+        """Make `chunks` the whole of a document: upsert them, then drop any left from a longer version."""
+        if any(chunk.doc_id != doc_id for chunk in chunks):
+            raise ValueError(f"every chunk must belong to {doc_id!r}")
+        written = self.add(chunks, tenant_id)
+        # Upserting first keeps the document searchable throughout the replacement.
+        stale = _document_filter(
+            tenant_id, doc_id, models.FieldCondition(key="index", range=models.Range(gte=len(chunks)))
+        )
+        with self._lock:
+            self.client.delete(self.collection, points_selector=models.FilterSelector(filter=stale), wait=True)
+        return written
+
+    def delete_document(self, tenant_id: str, doc_id: str) -> None:
+        """Remove every chunk of one of a tenant's documents."""
+        with self._lock:
+            self.client.delete(
+                self.collection,
+                points_selector=models.FilterSelector(filter=_document_filter(tenant_id, doc_id)),
+                wait=True,
+            )
+
+    def count(self, tenant_id: str) -> int:
+        """Number of chunks a tenant has in the index."""
+        with self._lock:
+            result = self.client.count(self.collection, count_filter=_tenant_filter([tenant_id]), exact=True)
+        return result.count
+
+    def search(self, query: str, tenant_ids: Sequence[str], limit: int) -> list[Passage]:
+        """Best BM25 matches among the given tenants' chunks, best first."""
+        terms = query_vector(query)
+        if not terms.indices or not tenant_ids or limit < 1:
+            return []
+        tenants = _tenant_filter(tenant_ids)
+        params = models.SearchParams(idf=models.IdfCorpusParams(corpus=tenants)) if self.tenant_scoped_idf else None
+        with self._lock:
+            response = self.client.query_points(
+                self.collection,
+                query=_sparse(terms),
+                using=VECTOR,
+                query_filter=tenants,
+                search_params=params,
+                limit=limit,
+                with_payload=True,
+            )
+        passages: list[Passage] = []
+        for point in response.points:
+            payload = point.payload or {}
+            passages.append(
+                Passage(
+                    source_id=str(payload["doc_id"]),
+                    title=str(payload["title"]),
+                    location=str(payload["location"]),
+                    text=str(payload["text"]),
+                    score=float(point.score),
+                )
+            )
+        return passages
+
+
+def ingest_documents(index: SourceIndex, documents: Iterable[Document], tenant_id: str) -> int:
+    """Chunk documents and add them for a tenant; returns the number of chunks written."""
+    return index.add((chunk for document in documents for chunk in chunk_document(document)), tenant_id)

@@ -1,0 +1,58 @@
+"""End-to-end stacks: every service as its own process, on SQLite or on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devtools.client import QuarryClient
+from devtools.stack import Stack, StackConfig
+from quarry_runtime import natsserver
+
+
+def start_stack(data_dir: Path, database_url: str | None) -> Stack:
+    # Each stack gets its own nats-server so two stacks never share durable consumers.
+    config = StackConfig(data_dir=data_dir, http_port=natsserver.free_port(), database_url=database_url, restart=True)
+    stack = Stack(config)
+    try:
+        stack.start()
+        stack.wait_healthy(timeout_s=240)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    database_url = None
+    if request.param == "postgres":
+        database_url = request.getfixturevalue("database_url_module")
+    s = start_stack(tmp_path_factory.mktemp(f"e2e-{request.param}"), database_url)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def database_url_module(pg_server: str) -> Iterator[str]:
+    from quarry_runtime import pgserver
+
+    url = pgserver.create_database(pg_server, prefix="quarry_e2e")
+    yield url
+    pgserver.drop_database(pg_server, url)
+
+
+@pytest.fixture
+def client_factory(stack: Stack) -> Iterator[type[QuarryClient]]:
+    clients: list[QuarryClient] = []
+
+    class Bound(QuarryClient):
+        def __init__(self) -> None:
+            super().__init__(f"http://127.0.0.1:{stack.config.http_port}")
+            clients.append(self)
+
+    yield Bound
+    for c in clients:
+        c.close()

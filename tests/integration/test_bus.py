@@ -1,0 +1,146 @@
+"""The bus against a real NATS JetStream: de-duplication, dead-lettering, redelivery."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from contracts import subjects
+from contracts.run import RunRequested, RunRequestedPayload
+from quarry_runtime.bus import Bus, Subscription
+from quarry_runtime.errors import NotReady
+
+pytestmark = pytest.mark.infra
+
+
+async def eventually(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met before the deadline")
+        await asyncio.sleep(0.05)
+
+
+def request(question: str, tenant: str) -> RunRequested:
+    return RunRequested.create(
+        RunRequestedPayload(question=question, depth=1, max_sources=3), tenant_id=tenant, run_id=str(uuid.uuid4())
+    )
+
+
+async def with_consumer(
+    nats_url: str, handler: Callable[[RunRequested], Awaitable[None]], body: Callable[[Bus], Awaitable[None]]
+) -> None:
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    bus = Bus(nats_url, name, max_deliver=3)
+    bus.subscribe(Subscription(subjects.RUN_REQUESTED, name, handler))
+    await bus.start()
+    try:
+        await body(bus)
+    finally:
+        await bus.stop()
+
+
+async def test_a_duplicate_publish_is_dropped_by_jetstream(nats_url: str) -> None:
+    tenant = uuid.uuid4().hex
+    seen: list[str] = []
+
+    async def handler(ev: RunRequested) -> None:
+        if ev.tenant_id == tenant:
+            seen.append(ev.event_id)
+
+    async def body(bus: Bus) -> None:
+        ev = request("what is a duplicate?", tenant)
+        assert await bus.publish(ev) is True
+        assert await bus.publish(ev) is False
+        marker = request("marker", tenant)
+        await bus.publish(marker)
+        await eventually(lambda: marker.event_id in seen)
+        assert seen.count(ev.event_id) == 1
+
+    await with_consumer(nats_url, handler, body)
+
+
+async def test_a_malformed_message_is_dead_lettered_and_consuming_goes_on(nats_url: str) -> None:
+    tenant = uuid.uuid4().hex
+    seen: list[str] = []
+
+    async def handler(ev: RunRequested) -> None:
+        if ev.tenant_id == tenant:
+            seen.append(ev.payload.question)
+
+    async def body(bus: Bus) -> None:
+        js = bus.broker.connection.jetstream()
+        before = (await js.stream_info(subjects.DEADLETTER_STREAM)).state.messages
+        await bus.broker.publish(
+            b'{"type": "run.requested", "payload": {"question": 7}}', subjects.RUN_REQUESTED, stream=subjects.STREAM
+        )
+        good = request("after the poison", tenant)
+        await bus.publish(good)
+        await eventually(lambda: "after the poison" in seen)
+        info = await js.stream_info(subjects.DEADLETTER_STREAM)
+        assert info.state.messages >= before + 1
+        last = await js.get_last_msg(subjects.DEADLETTER_STREAM, subjects.deadletter(bus.service))
+        assert last.headers is not None
+        assert "malformed RunRequested" in last.headers["Quarry-Reason"]
+        assert last.headers["Quarry-Subject"] == subjects.RUN_REQUESTED
+        assert b'"question": 7' in (last.data or b"")
+
+    await with_consumer(nats_url, handler, body)
+
+
+async def test_not_ready_is_redelivered_until_it_succeeds(nats_url: str) -> None:
+    tenant = uuid.uuid4().hex
+    attempts: list[float] = []
+    done: list[str] = []
+
+    async def handler(ev: RunRequested) -> None:
+        if ev.tenant_id != tenant:
+            return
+        attempts.append(time.monotonic())
+        if len(attempts) < 3:
+            raise NotReady("dependency not there yet", delay_s=0.1)
+        done.append(ev.event_id)
+
+    async def body(bus: Bus) -> None:
+        ev = request("eventually ready", tenant)
+        await bus.publish(ev)
+        await eventually(lambda: bool(done))
+        assert len(attempts) == 3
+
+    await with_consumer(nats_url, handler, body)
+
+
+async def test_a_handler_that_keeps_failing_is_dead_lettered_after_max_deliver(nats_url: str) -> None:
+    tenant = uuid.uuid4().hex
+    attempts: list[int] = []
+
+    async def handler(ev: RunRequested) -> None:
+        if ev.tenant_id == tenant:
+            attempts.append(1)
+            raise RuntimeError("always broken")
+
+    async def body(bus: Bus) -> None:
+        await bus.publish(request("never works", tenant))
+        await eventually(lambda: len(attempts) >= 3, timeout_s=20)
+        js = bus.broker.connection.jetstream()
+
+        async def reason() -> str:
+            last = await js.get_last_msg(subjects.DEADLETTER_STREAM, subjects.deadletter(bus.service))
+            return (last.headers or {}).get("Quarry-Reason", "")
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if "failed 3 times: always broken" in await reason():
+                    break
+            except Exception:  # noqa: BLE001 - not there yet
+                pass
+            await asyncio.sleep(0.1)
+        assert "failed 3 times: always broken" in await reason()
+        assert len(attempts) == 3
+
+    await with_consumer(nats_url, handler, body)

@@ -1,0 +1,247 @@
+"""The policy engine decides tool requests with the Cedar policies shipped in services/policy/policies."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from contracts.tool import ToolDecidedPayload, ToolRequestedPayload
+from services.policy.engine import DEFAULT_POLICY_DIR, UNREGISTERED_TOOL, PolicyEngine, PolicyError
+from services.policy.tools import TOOLS, ToolSpec, tool_table
+
+
+@pytest.fixture(scope="module")
+def engine() -> PolicyEngine:
+    return PolicyEngine.load()
+
+
+@pytest.fixture
+def policy_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "policies"
+    shutil.copytree(DEFAULT_POLICY_DIR, target)
+    return target
+
+
+def request(tool: str, *, plan: str = "free", **arguments: str | int) -> ToolRequestedPayload:
+    return ToolRequestedPayload(
+        request_id="req-1",
+        tool=tool,
+        task_id="task-1",
+        step="gather",
+        plan=plan,
+        roles=["member"],
+        arguments=arguments,
+    )
+
+
+@pytest.mark.parametrize("tool", ["web_search", "llm_generate", "publish_report", "index_memory"])
+def test_free_tier_tool_is_allowed_on_free_plan(engine: PolicyEngine, tool: str) -> None:
+    verdict = engine.decide(request(tool), tenant_id="acme", agent="retriever", user_id="user-1")
+
+    assert verdict.decision == "allow"
+    assert verdict.policy_ids == ["tier-free-tools"]
+    assert verdict.reasons == ["permitted by tier-free-tools"]
+    assert verdict.version == engine.version
+    assert verdict.evaluation_ms > 0
+
+
+def test_free_tier_tool_is_allowed_without_a_user(engine: PolicyEngine) -> None:
+    verdict = engine.decide(request("web_search"), tenant_id="acme", agent="orchestrator", user_id=None)
+
+    assert verdict.decision == "allow"
+
+
+@pytest.mark.parametrize("tool", ["fetch_url", "read_dataset"])
+def test_pro_tool_is_denied_by_default_on_free_plan(engine: PolicyEngine, tool: str) -> None:
+    verdict = engine.decide(request(tool, plan="free"), tenant_id="acme", agent="retriever", user_id="u")
+
+    assert verdict.decision == "deny"
+    assert verdict.policy_ids == []
+    assert len(verdict.reasons) == 1
+    assert "no policy permits" in verdict.reasons[0]
+    assert tool in verdict.reasons[0]
+    assert verdict.reasons[0].endswith("denied by default")
+
+
+@pytest.mark.parametrize("plan", ["pro", "enterprise"])
+def test_pro_tool_is_allowed_on_pro_and_enterprise_plans(engine: PolicyEngine, plan: str) -> None:
+    verdict = engine.decide(request("fetch_url", plan=plan), tenant_id="acme", agent="retriever", user_id="u")
+
+    assert verdict.decision == "allow"
+    assert verdict.policy_ids == ["tier-pro-tools"]
+    assert verdict.reasons == ["permitted by tier-pro-tools"]
+
+
+def test_cross_tenant_call_is_forbidden_by_tenant_isolation(engine: PolicyEngine) -> None:
+    # A tool that would otherwise be permitted, aimed at another tenant's resources.
+    req = request("read_dataset", plan="enterprise", tenant="globex")
+
+    verdict = engine.decide(req, tenant_id="acme", agent="analyst", user_id="user-1")
+
+    assert verdict.decision == "deny"
+    assert verdict.policy_ids == ["tenant-isolation"]
+    assert verdict.reasons == ["forbidden by tenant-isolation"]
+
+
+def test_same_tenant_named_explicitly_is_allowed(engine: PolicyEngine) -> None:
+    req = request("read_dataset", plan="pro", tenant="acme")
+
+    assert engine.decide(req, tenant_id="acme", agent="analyst", user_id="user-1").decision == "allow"
+
+
+def test_deny_listed_tool_is_forbidden_even_when_registered_as_free() -> None:
+    tools = tool_table(*TOOLS.values(), ToolSpec("shell_exec", "free"))
+    engine = PolicyEngine.load(tools=tools)
+
+    verdict = engine.decide(request("shell_exec", plan="enterprise"), tenant_id="acme", agent="a", user_id=None)
+
+    assert verdict.decision == "deny"
+    assert verdict.policy_ids == ["deny-listed-tools"]
+    assert verdict.reasons == ["forbidden by deny-listed-tools"]
+
+
+@pytest.mark.parametrize("tool", ["shell_exec", "no_such_tool"])
+def test_unregistered_tool_is_denied_without_consulting_policies(engine: PolicyEngine, tool: str) -> None:
+    verdict = engine.decide(request(tool, plan="enterprise"), tenant_id="acme", agent="a", user_id="u")
+
+    assert verdict.decision == "deny"
+    assert verdict.reasons == [UNREGISTERED_TOOL] == ["unregistered tool"]
+    assert verdict.policy_ids == []
+    assert verdict.version == engine.version
+
+
+def test_every_registered_tool_has_a_known_tier() -> None:
+    assert {spec.tier for spec in TOOLS.values()} <= {"free", "pro"}
+    assert all(name == spec.name for name, spec in TOOLS.items())
+
+
+def test_verdict_becomes_a_tool_decided_payload(engine: PolicyEngine) -> None:
+    req = request("web_search")
+    verdict = engine.decide(req, tenant_id="acme", agent="retriever", user_id="user-1")
+
+    payload = verdict.to_payload(req)
+
+    assert isinstance(payload, ToolDecidedPayload)
+    assert (payload.request_id, payload.task_id, payload.tool) == ("req-1", "task-1", "web_search")
+    assert payload.decision == "allow"
+    assert payload.policy_ids == ["tier-free-tools"]
+    assert payload.policy_version == engine.version
+    assert payload.evaluation_ms == verdict.evaluation_ms
+
+
+def test_version_is_stable_across_loads(policy_dir: Path) -> None:
+    first = PolicyEngine.load(policy_dir).version
+
+    assert PolicyEngine.load(policy_dir).version == first
+    assert PolicyEngine.load(DEFAULT_POLICY_DIR).version == first
+    assert len(first) == 12
+    int(first, 16)
+
+
+def test_version_changes_when_a_policy_file_changes(policy_dir: Path) -> None:
+    before = PolicyEngine.load(policy_dir).version
+    tiers = policy_dir / "tiers.cedar"
+    tiers.write_text(tiers.read_text() + "\n// reviewed\n")
+
+    assert PolicyEngine.load(policy_dir).version != before
+
+
+def test_version_changes_when_the_schema_changes(policy_dir: Path) -> None:
+    before = PolicyEngine.load(policy_dir).version
+    schema = policy_dir / "schema.cedarschema.json"
+    schema.write_text(schema.read_text() + "\n")
+
+    assert PolicyEngine.load(policy_dir).version != before
+
+
+def test_a_changed_policy_changes_decisions(policy_dir: Path) -> None:
+    (policy_dir / "extra.cedar").write_text(
+        '@id("fetch-for-everyone")\n'
+        'permit (principal, action == Quarry::Action::"invoke_tool",\n'
+        '        resource == Quarry::Tool::"fetch_url");\n'
+    )
+
+    verdict = PolicyEngine.load(policy_dir).decide(
+        request("fetch_url", plan="free"), tenant_id="acme", agent="a", user_id=None
+    )
+
+    assert verdict.decision == "allow"
+    assert verdict.policy_ids == ["fetch-for-everyone"]
+
+
+def test_syntax_error_fails_loading_with_the_file_named(policy_dir: Path) -> None:
+    (policy_dir / "broken.cedar").write_text('@id("broken")\npermit (principal, action resource);\n')
+
+    with pytest.raises(PolicyError, match=r"broken\.cedar: .*unexpected token"):
+        PolicyEngine.load(policy_dir)
+
+
+def test_schema_violation_fails_loading_with_cedars_message(policy_dir: Path) -> None:
+    (policy_dir / "typo.cedar").write_text(
+        '@id("typo")\n'
+        'permit (principal, action == Quarry::Action::"invoke_tool", resource)\n'
+        'when { resource.teir == "free" };\n'
+    )
+
+    with pytest.raises(PolicyError, match=r"typo\.cedar: \[typo\] .*attribute `teir`"):
+        PolicyEngine.load(policy_dir)
+
+
+def test_unknown_action_fails_loading(policy_dir: Path) -> None:
+    (policy_dir / "action.cedar").write_text(
+        '@id("delete")\npermit (principal, action == Quarry::Action::"delete_tenant", resource);\n'
+    )
+
+    with pytest.raises(PolicyError, match="delete_tenant"):
+        PolicyEngine.load(policy_dir)
+
+
+def test_policy_without_id_fails_loading(policy_dir: Path) -> None:
+    (policy_dir / "anon.cedar").write_text('forbid (principal, action == Quarry::Action::"invoke_tool", resource);\n')
+
+    with pytest.raises(PolicyError, match=r"anon\.cedar: a forbid policy has no @id"):
+        PolicyEngine.load(policy_dir)
+
+
+def test_duplicate_id_fails_loading(policy_dir: Path) -> None:
+    (policy_dir / "zz_dup.cedar").write_text(
+        '@id("tenant-isolation")\nforbid (principal, action == Quarry::Action::"invoke_tool", resource);\n'
+    )
+
+    with pytest.raises(PolicyError, match=r"zz_dup\.cedar: @id 'tenant-isolation' already used in guards\.cedar"):
+        PolicyEngine.load(policy_dir)
+
+
+def test_invalid_schema_fails_loading(policy_dir: Path) -> None:
+    (policy_dir / "schema.cedarschema.json").write_text("{not json")
+
+    with pytest.raises(PolicyError, match=r"schema\.cedarschema\.json"):
+        PolicyEngine.load(policy_dir)
+
+
+def test_missing_schema_or_policies_fails_loading(tmp_path: Path, policy_dir: Path) -> None:
+    with pytest.raises(PolicyError, match="cannot read"):
+        PolicyEngine.load(tmp_path)
+    for policy in policy_dir.glob("*.cedar"):
+        policy.unlink()
+    with pytest.raises(PolicyError, match=r"no \*\.cedar policy files"):
+        PolicyEngine.load(policy_dir)
+
+
+def test_evaluation_error_fails_closed(policy_dir: Path) -> None:
+    # Passes validation but overflows at run time; Cedar would skip it and let the permit through.
+    (policy_dir / "overflow.cedar").write_text(
+        '@id("budget-guard")\n'
+        'forbid (principal, action == Quarry::Action::"invoke_tool", resource)\n'
+        "when { context.budget_remaining_pct * 9223372036854775807 < 0 };\n"
+    )
+
+    verdict = PolicyEngine.load(policy_dir).decide(request("web_search"), tenant_id="acme", agent="a", user_id=None)
+
+    assert verdict.decision == "deny"
+    assert verdict.policy_ids == []
+    assert len(verdict.reasons) == 1
+    assert verdict.reasons[0].startswith("evaluation error:")
+    assert "`budget-guard`" in verdict.reasons[0]
