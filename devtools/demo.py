@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from dataclasses import replace
+from typing import Any
 
 from rich.console import Console
 
@@ -69,7 +70,7 @@ def _show(console: Console, kind: str, data: str) -> None:
     ev = json.loads(data)
     p = ev.get("payload", {})
     stamp = ev.get("occurred_at", "")[11:19]
-    line = {
+    line: Any = {
         "run.requested": lambda: "run requested",
         "credits.reserved": lambda: f"billing reserved {p['amount']} credits",
         "credits.denied": lambda: f"[red]billing denied: {p['reason']}[/red]",

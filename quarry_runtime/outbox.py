@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
@@ -22,12 +23,12 @@ from quarry_runtime.bus import Bus
 
 log = logging.getLogger(__name__)
 
-Translate = Callable[[DomainEventProtocol], Sequence[tuple[Event, str]]]
+Translate = Callable[[DomainEventProtocol[Any]], Sequence[tuple[Event, str]]]
 
 RELAY_NAME = "outbox-relay"
 
 
-class OutboxApplication(Application):
+class OutboxApplication(Application[Any]):
     """An eventsourcing Application whose recorder can also keep the relay's position."""
 
     def construct_recorder(self) -> ProcessRecorder:

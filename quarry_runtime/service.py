@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from quarry_runtime.bus import Bus
 from quarry_runtime.health import Check, HealthServer
@@ -22,7 +23,7 @@ class Service:
 
     name: str
     bus: Bus
-    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     checks: dict[str, Check] = field(default_factory=dict)
     on_stop: list[Callable[[], None]] = field(default_factory=list)
 
@@ -45,7 +46,9 @@ async def run(service: Service, settings: RuntimeSettings, stop: asyncio.Event |
     await service.bus.start()
     if health:
         await health.start()
-    tasks = [asyncio.create_task(job(), name=f"{service.name}-bg") for job in service.background]
+    tasks: list[asyncio.Task[None]] = [
+        asyncio.create_task(job(), name=f"{service.name}-bg") for job in service.background
+    ]
     log.info("%s started", service.name)
     try:
         await stop.wait()

@@ -82,14 +82,14 @@ class SqlDatabase:
         """Run one statement; returns the number of rows it changed."""
         with self._lock:
             if self.is_postgres:
-                cur = self._pg.execute(self._sql(statement), tuple(params))  # type: ignore[arg-type]
+                cur = self._pg.execute(self._sql(statement), tuple(params))
                 return cur.rowcount
             return self._sqlite.execute(statement, tuple(params)).rowcount
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             if self.is_postgres:
-                return list(self._pg.execute(self._sql(statement), tuple(params)).fetchall())  # type: ignore[arg-type]
+                return list(self._pg.execute(self._sql(statement), tuple(params)).fetchall())
             return list(self._sqlite.execute(statement, tuple(params)).fetchall())
 
     def one(self, statement: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:

@@ -281,7 +281,8 @@ def _q(template: str, s: Subject, proposition: str = "") -> str:
     text = template.format(s=s.core, be=be, do=do)
     text = _sentence_case(f"{text} {s.qualifier}" if s.qualifier else text)
     # "How does remote work work?" reads as a typo; the angle is covered elsewhere.
-    return "" if re.search(r"\b(\w+) \1\b", text, re.I) else text
+    doubled = re.compile(r"\b(\w+) \1\b", re.I)
+    return "" if doubled.search(text) and not doubled.search(s.phrase) else text
 
 
 _Templates = tuple[str, ...]

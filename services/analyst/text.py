@@ -187,8 +187,9 @@ def bm25(
     counts = Counter(terms)
     norm = k1 * (1.0 - b + b * len(terms) / max(avg_len, 1.0))
     score = sum(w * idf(t) * counts[t] * (k1 + 1.0) / (counts[t] + norm) for t, w in query.items() if t in counts)
-    # The score of a document holding each query term once at average length.
-    ideal = sum(w * idf(t) for t, w in query.items())
+    # The score of a document holding once each query term the collection has at all; terms no
+    # document holds (a bigram spanning two clauses of the question) cannot be matched, so don't count.
+    ideal = sum(w * idf(t) for t, w in query.items() if t in idf.weights)
     return score / ideal if ideal > 0 else 0.0
 
 

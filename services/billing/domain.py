@@ -33,7 +33,7 @@ class Ledger(Aggregate):
     """A tenant's credits."""
 
     @staticmethod
-    def create_id(tenant_id: str) -> uuid.UUID:  # type: ignore[override]
+    def create_id(tenant_id: str) -> uuid.UUID:
         return uuid.uuid5(LEDGER_NAMESPACE, tenant_id)
 
     @event("Opened")

@@ -45,7 +45,7 @@ class Run(Aggregate):
     """One research run, folded from its events."""
 
     @staticmethod
-    def create_id(run_id: str) -> uuid.UUID:  # type: ignore[override]
+    def create_id(run_id: str) -> uuid.UUID:
         return uuid.UUID(run_id)
 
     @event("Requested")

@@ -73,7 +73,7 @@ def translate(domain_event: Any, run_at: RunAt) -> Sequence[tuple[Event, str]]:
         )
     elif name == "TaskAuthorised":
         task = run.tasks[domain_event.task_id]
-        payload = TaskDispatchedPayload(task_id=task.task_id, kind=task.kind, role=task.role, input=task.input)  # type: ignore[arg-type]
+        payload = TaskDispatchedPayload(task_id=task.task_id, kind=task.kind, role=task.role, input=task.input)
         emit(TaskDispatched, payload, subject=subjects.task_lane(task.role), cause=cause)
     elif name == "TaskDenied":
         task = run.tasks[domain_event.task_id]
