@@ -24,6 +24,7 @@ from contracts import subjects
 from contracts.envelope import Event
 from contracts.registry import event_type_for_subject, parse_event
 from quarry_runtime.errors import NotReady, Rejected
+from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.telemetry import inject_trace, traced_handler
 
 log = logging.getLogger(__name__)
@@ -57,11 +58,22 @@ class Bus:
         stream_replicas: int = 1,
     ) -> None:
         self.service = service
-        self.broker = NatsBroker(url, logger=logging.getLogger(f"faststream.{service}"))
+        servers = [u.strip() for u in url.split(",") if u.strip()]
+        self.broker = NatsBroker(servers, logger=logging.getLogger(f"faststream.{service}"))
         self._ack_wait_s = ack_wait_s
         self._max_deliver = max_deliver
         self._replicas = stream_replicas
         self._stream = JStream(subjects.STREAM, declare=False)
+
+    @classmethod
+    def from_settings(cls, settings: RuntimeSettings, service: str) -> Bus:
+        return cls(
+            settings.nats_url,
+            service,
+            ack_wait_s=settings.ack_wait_s,
+            max_deliver=settings.max_deliver,
+            stream_replicas=settings.stream_replicas,
+        )
 
     async def start(self) -> None:
         """Connect, make sure the streams exist, then start every consumer registered so far."""

@@ -15,7 +15,7 @@ class AnalystSettings(RuntimeSettings):
 
 
 def build(settings: RuntimeSettings) -> Service:
-    bus = Bus(settings.nats_url, NAME, ack_wait_s=settings.ack_wait_s, max_deliver=settings.max_deliver)
+    bus = Bus.from_settings(settings, NAME)
     for sub in subscriptions(bus):
         bus.subscribe(sub)
     return Service(NAME, bus)

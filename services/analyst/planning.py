@@ -12,8 +12,9 @@ from services.analyst.text import normalise, tokenize
 
 Kind = Literal["what", "how", "howto", "why", "compare"]
 
-# Inclusive bounds on how many sub-questions (the original included) each depth yields.
-_BOUNDS: dict[int, tuple[int, int]] = {1: (2, 3), 2: (3, 4), 3: (4, 6)}
+# Sub-questions (the original included) per depth; a compound question earns one more.
+_TARGET: dict[int, int] = {1: 2, 2: 3, 3: 5}
+_MOST: dict[int, int] = {1: 3, 2: 4, 3: 6}
 
 _WH = r"(?:what|how|why|when|where|which|who|whom|whose|is|are|does|do|did|can|could|should|would|will)"
 _CLAUSE_SPLIT = re.compile(rf"\s*(?:[?;]\s*|,?\s+(?:and|but|also|or)\s+(?=(?:also\s+)?{_WH}\b))", re.I)
@@ -95,8 +96,8 @@ _VERB_TEXT = """
     work function operate behave happen differ compare matter help affect impact improve influence change
     cause fail scale run perform handle use interact relate lead contribute train protect prevent reduce
     increase support compute store manage implement evolve emerge exist occur spread grow form develop
-    learn communicate process produce generate create make get become mean work achieve ensure enable
-    detect measure predict determine control regulate transfer convert handle release clean close open
+    learn communicate process produce generate create make get become mean achieve ensure enable
+    detect measure predict determine control regulate transfer convert release clean close open
     purr fly swim sleep eat breathe move travel die survive reproduce adapt respond
 """
 _VERBS = frozenset(_VERB_TEXT.split())
@@ -118,10 +119,12 @@ class Subject:
 
     @property
     def phrase(self) -> str:
+        """Core and qualifier together, as the user wrote them."""
         return f"{self.core} {self.qualifier}".strip()
 
     @property
     def plural(self) -> bool:
+        """Whether templates need "are"/"do" rather than "is"/"does"."""
         last = self.core.split()[-1] if self.core else ""
         return " and " in self.core or (
             last.islower() and last.endswith("s") and not last.endswith(("ss", "us", "is", "ics", "'s"))
@@ -365,10 +368,10 @@ def _resolve_pronouns(clauses: list[Clause]) -> list[Clause]:
     """Rewrite "What is JSON? How is it parsed?" so the second clause names JSON."""
     out: list[Clause] = []
     for clause in clauses:
-        if out and clause.kind != "compare" and _PRONOUN_SUBJECT.fullmatch(clause.subjects[0].core):
+        pronoun = _PRONOUN_SUBJECT.search(clause.text)
+        if out and pronoun and clause.kind != "compare" and _PRONOUN_SUBJECT.fullmatch(clause.subjects[0].core):
             antecedent = out[-1].subjects[0].phrase
-            text = _PRONOUN_SUBJECT.sub(antecedent, clause.text, count=1)
-            clause = _parse(text)
+            clause = _parse(clause.text[: pronoun.start()] + antecedent + clause.text[pronoun.end() :])
         out.append(clause)
     return out
 
@@ -390,8 +393,7 @@ def plan(inp: PlanInput) -> PlanOutput:
     if not clauses:
         clauses = [Clause(question, "what", (Subject("this topic"),))]
     compound = len(clauses) > 1 or any(len(c.subjects) > 1 for c in clauses)
-    low, high = _BOUNDS[inp.depth]
-    target = min(high, low + 1 + (1 if compound else 0)) if inp.depth == 3 else low + int(compound)
+    target = min(_MOST[inp.depth], _TARGET[inp.depth] + int(compound))
 
     candidates: list[str] = [question]
     if len(clauses) > 1:

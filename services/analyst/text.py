@@ -35,8 +35,8 @@ _KIND_NOUNS = frozenset(
 
 _SENTENCE_END = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s)")
 _OPENERS = "\"'\u201c\u2018([`*"
-_SEGMENT_BREAK = re.compile(r"\n[ \t]*\n|\n(?=[ \t]*(?:[-*•+]|\d{1,3}[.)]|#{1,6})[ \t]+)")
-_RULE_LINE = re.compile(r"^[ \t]*([=*\-~^_#+])\1{2,}[ \t]*$", re.MULTILINE)
+_SEGMENT_BREAK = re.compile(r"\n[ \t\r]*\n|\n(?=[ \t]*(?:[-*•+]|\d{1,3}[.)]|#{1,6})[ \t]+)")
+_RULE_LINE = re.compile(r"^[ \t]*([=*\-~^_#+])\1{2,}[ \t\r]*$", re.MULTILINE)
 _LIST_MARKER = re.compile(r"^(?:[-*•+]|\d{1,3}[.)]|#{1,6})\s+")
 _TOKEN = re.compile(r"[a-z0-9]+")
 _TERMINAL = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")

@@ -23,7 +23,7 @@ class BillingSettings(RuntimeSettings):
 
 def build(settings: RuntimeSettings) -> Service:
     app = Billing(env=eventstore_env(settings, NAME))
-    bus = Bus(settings.nats_url, NAME, ack_wait_s=settings.ack_wait_s, max_deliver=settings.max_deliver)
+    bus = Bus.from_settings(settings, NAME)
 
     def ledger_at(originator_id: Any, version: int) -> Ledger:
         ledger: Ledger = app.repository.get(originator_id, version=version)

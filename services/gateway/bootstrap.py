@@ -18,7 +18,7 @@ NAME = "gateway"
 
 def build(settings: GatewaySettings) -> FastAPI:
     store = GatewayStore(SqlDatabase(settings, NAME))
-    bus = Bus(settings.nats_url, NAME, ack_wait_s=settings.ack_wait_s, max_deliver=settings.max_deliver)
+    bus = Bus.from_settings(settings, NAME)
     feed = RunFeed()
     for sub in subscriptions(store, feed):
         bus.subscribe(sub)

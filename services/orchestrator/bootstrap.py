@@ -23,7 +23,7 @@ class OrchestratorSettings(RuntimeSettings):
 
 def build(settings: RuntimeSettings) -> Service:
     app = Orchestrator(env=eventstore_env(settings, NAME))
-    bus = Bus(settings.nats_url, NAME, ack_wait_s=settings.ack_wait_s, max_deliver=settings.max_deliver)
+    bus = Bus.from_settings(settings, NAME)
 
     def run_at(originator_id: Any, version: int) -> Run:
         run: Run = app.repository.get(originator_id, version=version)

@@ -22,7 +22,7 @@ class PolicySettings(RuntimeSettings):
 def build(settings: RuntimeSettings) -> Service:
     policy_dir = settings.policy_dir if isinstance(settings, PolicySettings) else DEFAULT_POLICY_DIR
     engine = PolicyEngine.load(policy_dir)  # refuses to start on an invalid policy set, saying why
-    bus = Bus(settings.nats_url, NAME, ack_wait_s=settings.ack_wait_s, max_deliver=settings.max_deliver)
+    bus = Bus.from_settings(settings, NAME)
     for sub in subscriptions(bus, engine):
         bus.subscribe(sub)
     return Service(NAME, bus)

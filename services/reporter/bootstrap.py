@@ -16,7 +16,7 @@ class ReporterSettings(RuntimeSettings):
 
 
 def build(settings: RuntimeSettings) -> Service:
-    bus = Bus(settings.nats_url, NAME, ack_wait_s=settings.ack_wait_s, max_deliver=settings.max_deliver)
+    bus = Bus.from_settings(settings, NAME)
     artifacts = ArtifactStore(settings.data_dir / "artifacts")
     for sub in subscriptions(bus, artifacts):
         bus.subscribe(sub)

@@ -32,7 +32,7 @@ def build(settings: RuntimeSettings) -> Service:
     else:
         index = SourceIndex(path=settings.service_dir(NAME) / "qdrant")
     index.ensure_collection()
-    bus = Bus(settings.nats_url, NAME, ack_wait_s=settings.ack_wait_s, max_deliver=settings.max_deliver)
+    bus = Bus.from_settings(settings, NAME)
     for sub in subscriptions(bus, index):
         bus.subscribe(sub)
     ready = asyncio.Event()
