@@ -21,7 +21,7 @@ from nats.js.api import DeliverPolicy, StorageType, StreamConfig
 from pydantic import ValidationError
 
 from contracts import subjects
-from contracts.envelope import Event
+from contracts.envelope import Event, TraceContext
 from contracts.registry import event_type_for_subject, parse_event
 from quarry_runtime.errors import NotReady, Rejected
 from quarry_runtime.settings import RuntimeSettings
@@ -88,6 +88,10 @@ class Bus:
         """Publish and wait for JetStream's ack; returns False when it was a duplicate."""
         headers = {"Nats-Msg-Id": event.event_id, "Quarry-Type": event.type}
         inject_trace(headers)
+        if event.trace.traceparent is None and "traceparent" in headers:
+            # The envelope keeps the trace too, so it survives storage and replay, not only the hop.
+            trace = TraceContext(traceparent=headers["traceparent"], tracestate=headers.get("tracestate"))
+            event = event.model_copy(update={"trace": trace})
         ack = await self.broker.publish(
             event.to_bytes(), subject or event.SUBJECT, headers=headers, stream=subjects.STREAM
         )

@@ -42,6 +42,7 @@ class Orchestrator(OutboxApplication):
             depth=ev.payload.depth,
             max_sources=ev.payload.max_sources,
             cause=ev.event_id,
+            traceparent=ev.trace.traceparent,
         )
         try:
             self._save(run)

@@ -59,6 +59,7 @@ class Run(Aggregate):
         depth: int,
         max_sources: int,
         cause: str,
+        traceparent: str | None = None,
     ) -> None:
         self.run_id = run_id
         self.tenant_id = tenant_id
@@ -74,6 +75,7 @@ class Run(Aggregate):
         self.tasks: dict[str, TaskState] = {}
         self.failure: str | None = None
         self.bus_events: set[str] = {cause}
+        self.traceparent = traceparent
 
     # -- queries ---------------------------------------------------------------------------
 

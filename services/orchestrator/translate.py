@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from contracts import subjects
-from contracts.envelope import Actor, Event
+from contracts.envelope import Actor, Event, TraceContext
 from contracts.ids import stable_id
 from contracts.run import (
     RunAdmitted,
@@ -48,6 +48,7 @@ def translate(domain_event: Any, run_at: RunAt) -> Sequence[tuple[Event, str]]:
             actor=Actor(user_id=run.user_id, agent=AGENT, roles=run.roles),
             causation_id=cause,
             event_id=stable_id(key, int(domain_event.timestamp.timestamp() * 1000)),
+            trace=TraceContext(traceparent=run.traceparent),
         )
         out.append((ev, subject or cls.SUBJECT))
 

@@ -54,6 +54,12 @@ def test_a_run_completes_with_a_cited_report_and_balanced_credits(
     ):
         assert expected in types, f"{expected} missing from the stream: {types}"
     assert types.index("credits.reserved") < types.index("run.completed") or "run.admitted" in types
+    # One trace follows the run across services: the gateway's request span is in every
+    # envelope the orchestrator, policy and the workers publish for this run.
+    envelopes = [e.json() for e in events if e.event != "end"]
+    trace_id = envelopes[0]["trace"]["traceparent"].split("-")[1]
+    traced = [ev for ev in envelopes if ev["type"].startswith(("run.", "tool.", "task.", "report."))]
+    assert all((ev["trace"]["traceparent"] or "").split("-")[1:2] == [trace_id] for ev in traced), traced[:3]
     ids = [int(e.id) for e in events if e.id]
     assert ids == sorted(ids) and len(ids) == len(set(ids))
 

@@ -7,17 +7,20 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
+from opentelemetry import trace
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from contracts.envelope import Actor
+from contracts.envelope import Actor, TraceContext
 from contracts.ids import new_id
 from contracts.run import RunRequested, RunRequestedPayload
+from quarry_runtime.telemetry import current_traceparent
 from services.gateway.api.deps import ComponentsDep, CurrentPrincipal
 from services.gateway.api.errors import NotFound, Unavailable
 from services.gateway.readmodel import is_settled
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
+tracer = trace.get_tracer("quarry.gateway")
 
 SSE_IDLE_WAIT_S = 15.0
 
@@ -38,11 +41,19 @@ class RunAccepted(BaseModel):
 async def request_run(body: RunCreate, who: CurrentPrincipal, parts: ComponentsDep) -> RunAccepted:
     """Accept a research question; the run proceeds asynchronously."""
     run_id = new_id()
+    with tracer.start_as_current_span(
+        "run.request", attributes={"quarry.run_id": run_id, "quarry.tenant_id": who.tenant_id}
+    ):
+        return await _request_run(run_id, body, who, parts)
+
+
+async def _request_run(run_id: str, body: RunCreate, who: CurrentPrincipal, parts: ComponentsDep) -> RunAccepted:
     event = RunRequested.create(
         RunRequestedPayload(question=body.question.strip(), depth=body.depth, max_sources=body.max_sources),
         tenant_id=who.tenant_id,
         run_id=run_id,
         actor=Actor(user_id=who.user_id, roles=list(who.roles)),
+        trace=TraceContext(traceparent=current_traceparent()),
     )
     try:
         await parts.bus.publish(event)

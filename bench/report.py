@@ -1,0 +1,80 @@
+"""Percentiles, the rows of the final summary, and the rich tables the benchmarks print."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.table import Table
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Percentiles of one series of latencies, in milliseconds."""
+
+    n: int
+    p50: float
+    p95: float
+    p99: float
+    mean: float
+    max: float
+
+    @classmethod
+    def of(cls, samples_ms: Sequence[float]) -> Latency:
+        if not samples_ms:
+            nan = float("nan")
+            return cls(0, nan, nan, nan, nan, nan)
+        if len(samples_ms) == 1:
+            only = samples_ms[0]
+            return cls(1, only, only, only, only, only)
+        cuts = statistics.quantiles(samples_ms, n=100, method="inclusive")
+        return cls(len(samples_ms), cuts[49], cuts[94], cuts[98], statistics.fmean(samples_ms), max(samples_ms))
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One line of the final table: a figure, the target it is held against, and a verdict."""
+
+    benchmark: str
+    metric: str
+    value: str
+    target: str = ""
+    verdict: str = ""
+
+
+def ms(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def ratio(value: float, baseline: float) -> float:
+    return value / baseline if baseline > 0 else float("nan")
+
+
+def verdict(ok: bool) -> str:
+    return "[green]met[/green]" if ok else "[red]missed[/red]"
+
+
+def latency_table(title: str, rows: Sequence[tuple[str, Latency, str]], extra_header: str = "") -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("series")
+    for head in ("n", "p50 ms", "p95 ms", "p99 ms", "mean ms", "max ms"):
+        table.add_column(head, justify="right")
+    if extra_header:
+        table.add_column(extra_header, justify="right")
+    for name, lat, extra in rows:
+        cells = [name, str(lat.n), ms(lat.p50), ms(lat.p95), ms(lat.p99), ms(lat.mean), ms(lat.max)]
+        if extra_header:
+            cells.append(extra)
+        table.add_row(*cells)
+    return table
+
+
+def print_summary(console: Console, rows: Sequence[SummaryRow]) -> None:
+    table = Table(title="Quarry benchmarks: summary", title_justify="left")
+    for head in ("benchmark", "metric", "value", "target", "verdict"):
+        table.add_column(head, justify="right" if head == "value" else "left")
+    for row in rows:
+        table.add_row(row.benchmark, row.metric, row.value, row.target, row.verdict)
+    console.print(table)
