@@ -43,6 +43,9 @@ class Subscription:
     durable: str
     handler: Handler
     batch: int = 16
+    # Called with the event and the reason before a message that keeps failing is dead-lettered,
+    # so whoever waits for its outcome hears of the failure instead of waiting forever.
+    on_give_up: Callable[[Any, str], Awaitable[None]] | None = None
 
 
 class Bus:
@@ -140,7 +143,10 @@ class Bus:
         except Exception as exc:
             delivered = raw.metadata.num_delivered or 1
             if delivered >= self._max_deliver:
-                await self._dead_letter(msg, f"failed {delivered} times: {_short(exc)}")
+                reason = f"failed {delivered} times: {_short(exc)}"
+                if sub.on_give_up is not None:
+                    await sub.on_give_up(event, reason)
+                await self._dead_letter(msg, reason)
                 return
             log.exception("%s: handler failed (delivery %d), will retry", sub.durable, delivered)
             await msg.nack(delay=min(0.2 * 2**delivered, 10.0))

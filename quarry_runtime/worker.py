@@ -50,7 +50,7 @@ class WorkResult:
 Execute = Callable[[TaskDispatched], Awaitable[WorkResult]]
 
 
-def lane(bus: Bus, role: str, execute: Execute) -> Subscription:
+def lane(bus: Bus, role: str, execute: Execute, durable: str | None = None) -> Subscription:
     """The durable work-queue consumer of one role; replicas of a worker share it."""
     agent = f"quarry-{role}"
 
@@ -89,7 +89,12 @@ def lane(bus: Bus, role: str, execute: Execute) -> Subscription:
         )
         await bus.publish(_as(done, agent))
 
-    return Subscription(subjects.task_lane(role), f"{role}-lane", handle, batch=4)
+    async def give_up(task: TaskDispatched, reason: str) -> None:
+        p = task.payload
+        failed = TaskFailed.caused_by(task, TaskFailedPayload(task_id=p.task_id, kind=p.kind, reason=reason[:1000]))
+        await bus.publish(_as(failed, agent))
+
+    return Subscription(subjects.task_lane(role), durable or f"{role}-lane", handle, batch=4, on_give_up=give_up)
 
 
 def _as(event: Any, agent: str) -> Any:

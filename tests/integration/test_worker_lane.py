@@ -1,0 +1,105 @@
+"""Worker lanes on a real JetStream: results, usage, de-duplicated re-runs, and giving up."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from contracts import subjects
+from contracts.envelope import Event
+from contracts.task import TaskDispatched, TaskDispatchedPayload
+from quarry_runtime.bus import Bus, Subscription
+from quarry_runtime.worker import TaskError, Usage, WorkResult, lane
+
+pytestmark = pytest.mark.infra
+
+
+ROLE = "analyst"
+
+
+def dispatched(tenant: str) -> TaskDispatched:
+    payload = TaskDispatchedPayload(task_id=str(uuid.uuid4()), kind="plan", role=ROLE, input={"question": "q?"})
+    return TaskDispatched.create(payload, tenant_id=tenant, run_id=str(uuid.uuid4()))
+
+
+async def run_lane(
+    nats_url: str, execute: Any, tasks: list[TaskDispatched], want: int, copies: int = 1, until: Any = None
+) -> list[Event]:
+    """Run a lane of its own over `tasks` (each delivered `copies` times) and collect what it publishes."""
+    tenant = tasks[0].tenant_id
+    seen: list[Event] = []
+    bus = Bus(nats_url, f"lane-{uuid.uuid4().hex[:6]}", max_deliver=2)
+
+    async def collect(ev: Any) -> None:
+        if ev.tenant_id == tenant:
+            seen.append(ev)
+
+    bus.subscribe(lane(bus, ROLE, execute, durable=bus.service))
+    for subject in (subjects.TASK_SUCCEEDED, subjects.TASK_FAILED, subjects.USAGE_RECORDED):
+        bus.subscribe(Subscription(subject, f"{bus.service}-{subject.replace('.', '-')}", collect))
+    await bus.start()
+    try:
+        for task in tasks:
+            for copy in range(copies):
+                # Distinct message ids: JetStream delivers each copy, as after a crash before the ack.
+                headers = {"Nats-Msg-Id": f"{task.event_id}-{copy}"}
+                await bus.broker.publish(
+                    task.to_bytes(), subjects.task_lane(ROLE), headers=headers, stream=subjects.STREAM
+                )
+        for _ in range(400):  # at most 20 s
+            if len(seen) >= want and (until is None or until()):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        return seen
+    finally:
+        await bus.stop()
+
+
+async def test_a_task_reports_usage_then_its_result(nats_url: str) -> None:
+    task = dispatched(uuid.uuid4().hex)
+
+    async def execute(t: TaskDispatched) -> WorkResult:
+        return WorkResult(
+            output={"sub_questions": ["a?"]}, usage=[Usage(tool="llm_generate", tokens_in=10, tokens_out=5)]
+        )
+
+    seen = await run_lane(nats_url, execute, [task], want=2)
+    types = sorted(e.type for e in seen)
+    assert types == ["task.succeeded", "usage.recorded"]
+    done = next(e for e in seen if e.type == "task.succeeded")
+    usage = next(e for e in seen if e.type == "usage.recorded")
+    assert done.payload.usage_event_ids == [usage.event_id]
+    assert usage.payload.tokens_in == 10 and usage.causation_id == task.event_id
+
+
+async def test_a_task_run_twice_publishes_its_outcome_once(nats_url: str) -> None:
+    task = dispatched(uuid.uuid4().hex)
+    runs: list[str] = []
+
+    async def execute(t: TaskDispatched) -> WorkResult:
+        if t.tenant_id == task.tenant_id:  # a new durable also replays older tests' tasks
+            runs.append(t.event_id)
+        return WorkResult(output={"sub_questions": ["a?"]})
+
+    seen = await run_lane(nats_url, execute, [task], want=2, copies=3, until=lambda: len(runs) >= 3)
+    assert runs == [task.event_id] * 3
+    assert sorted(e.type for e in seen) == ["task.succeeded", "usage.recorded"]
+
+
+async def test_a_bad_task_fails_and_a_broken_worker_gives_up_with_the_reason(nats_url: str) -> None:
+    tenant = uuid.uuid4().hex
+    bad, broken = dispatched(tenant), dispatched(tenant)
+
+    async def execute(t: TaskDispatched) -> WorkResult:
+        if t.event_id == bad.event_id:
+            raise TaskError("the question is empty")
+        raise RuntimeError("the model server is on fire")
+
+    seen = await run_lane(nats_url, execute, [bad, broken], want=2)
+    failed = {e.payload.task_id: e.payload.reason for e in seen if e.type == "task.failed"}
+    assert failed[bad.payload.task_id] == "the question is empty"
+    assert "failed 2 times: the model server is on fire" in failed[broken.payload.task_id]
