@@ -1,0 +1,94 @@
+"""Gateway pieces without I/O: run views, tokens, passwords, settings."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+from pydantic import ValidationError
+
+from services.gateway.readmodel import fold_run, is_settled
+from services.gateway.security import InvalidToken, Principal, hash_password, issue_token, read_token, verify_password
+from services.gateway.settings import GatewaySettings
+
+
+def ev(i: int, kind: str, /, **payload: object) -> dict[str, object]:
+    return {
+        "event_id": f"01a2{i:04d}-0000-7000-8000-000000000000",
+        "type": kind,
+        "occurred_at": f"t{i:04d}",
+        "payload": payload,
+    }
+
+
+RUN = [
+    ev(1, "run.requested", question="What is X?", depth=1, max_sources=3),
+    ev(2, "credits.reserved", amount=40, balance=460),
+    ev(3, "run.admitted", credits_reserved=40),
+    ev(4, "run.step_changed", step="plan", status="started", detail=""),
+    ev(5, "run.planned", sub_questions=["What is X?", "How is X used?"]),
+    ev(6, "task.succeeded", kind="search", output={"passages": [{}, {}, {}]}),
+    ev(
+        7,
+        "task.succeeded",
+        kind="synthesise",
+        output={"draft": {"sources": [{"number": 1, "source_id": "d", "title": "D", "location": "§1"}]}},
+    ),
+    ev(8, "report.published", title="X", markdown={"path": "/m"}, pdf={"path": "/p"}),
+    ev(9, "run.completed", usage_event_ids=[], sources=1),
+    ev(10, "credits.settled", amount=12, usage_event_ids=[], balance=460),
+    ev(11, "credits.refunded", amount=28, reason="unused", balance=488),
+]
+
+
+def test_the_view_does_not_depend_on_delivery_order() -> None:
+    expected = fold_run(RUN)
+    assert expected["state"] == "completed"
+    assert expected["cost"] == {"estimate": None, "reserved": 40, "settled": 12, "refunded": 28, "closed": True}
+    assert expected["sources"] == [{"number": 1, "source_id": "d", "title": "D", "location": "§1"}]
+    assert expected["passages_found"] == 3 and is_settled(expected)
+    rng = random.Random(7)
+    for _ in range(20):
+        shuffled = RUN[:]
+        rng.shuffle(shuffled)
+        assert fold_run(shuffled) == expected
+
+
+def test_a_terminal_state_is_never_overwritten_and_waits_for_billing() -> None:
+    view = fold_run([*RUN[:4], ev(5, "run.failed", reason="boom", step="plan")])
+    assert view["state"] == "failed" and view["error"] == "boom"
+    assert not is_settled(view)
+    view = fold_run(
+        [ev(1, "run.requested", question="q", depth=1, max_sources=1), ev(2, "run.rejected", reason="short")]
+    )
+    assert view["state"] == "rejected" and is_settled(view)
+
+
+def test_tokens_round_trip_and_refuse_forgery_and_expiry() -> None:
+    who = Principal("u1", "t1", "a@example.com", ("owner",))
+    token = issue_token(who, "a-secret-key", ttl_s=60)
+    assert read_token(token, "a-secret-key") == who
+    with pytest.raises(InvalidToken):
+        read_token(token, "another-secret")
+    with pytest.raises(InvalidToken):
+        read_token(token[:-4] + "AAAA", "a-secret-key")
+    expired = issue_token(who, "a-secret-key", ttl_s=-1)
+    with pytest.raises(InvalidToken, match="expired"):
+        read_token(expired, "a-secret-key")
+
+
+def test_passwords_are_hashed_with_argon2id() -> None:
+    hashed = hash_password("correct horse")
+    assert hashed.startswith("$argon2id$") and "correct horse" not in hashed
+    assert verify_password(hashed, "correct horse")
+    assert not verify_password(hashed, "wrong horse")
+    assert not verify_password("not-a-hash", "x")
+
+
+def test_production_refuses_a_placeholder_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValidationError, match="QUARRY_JWT_SECRET"):
+        GatewaySettings(environment="production")
+    assert GatewaySettings(environment="production", jwt_secret=f"s-{time.time_ns()}").environment == "production"
+    monkeypatch.setenv("QUARRY_HTTP_PORT", "8123")
+    assert GatewaySettings().http_port == 8123
