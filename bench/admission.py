@@ -2,16 +2,19 @@
 
 What is timed is the gateway's synchronous path to `202 Accepted`: authenticate the bearer
 token, validate the body, publish `RunRequested` to JetStream and wait for its ack, record it
-in the gateway's read model. To time that path and not the saga it sets off, the six other
-services are paused (SIGSTOP) once the stack is healthy and the user signed up, and resumed
-(SIGCONT) only after the load; nats-server and the gateway (including its own projection
-consumers, which see every run.* event it publishes) keep running. The accepted runs are then
-processed briefly - billing denies most, a free tenant has 500 credits - until the stack is
-stopped.
+in the gateway's read model (SQLite). To time that path and not the saga it sets off, the six
+other services are paused (SIGSTOP) once the stack is healthy and the user signed up, and
+resumed (SIGCONT) only after the load; nats-server and the gateway (including its own
+projection consumers, which see every run.* event it publishes) keep running. The accepted
+runs are then processed briefly - billing denies most, a free tenant has 500 credits - until
+the stack is stopped a moment later.
 
 The baseline is `bench.ping_app` (FastAPI + uvicorn, `POST /ping` -> {"ok": true}) under the
-same load from the same client. Both are measured while the stack is up and paused, in
-alternating rounds, so drift on a noisy machine hits both alike.
+same load from the same client process. Both are measured while the stack is up and paused,
+in alternating rounds, so drift on a noisy machine hits both alike: first with `concurrency`
+clients (closed loop: each has its own keep-alive connection and sends its next request when
+the last one is answered; see bench.load), then with one client, which shows the per-request latency without queueing. The server process's
+CPU time over each phase (/proc) gives CPU ms per request, less sensitive to noise than latency.
 """
 
 from __future__ import annotations
@@ -20,23 +23,52 @@ import asyncio
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 from rich.console import Console
 
 from bench import procs
-from bench.load import LoadResult, fire, pooled_client
-from bench.report import Latency, SummaryRow, latency_table, ms, ratio, verdict
+from bench.load import LoadResult, clients, fire
+from bench.report import Latency, SummaryRow, latency_table, ms, ratio, ratio_latency, verdict
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
 from quarry_runtime import natsserver
 
 TARGET_P95_MS = 50.0
 QUESTION = "How does the with statement work in Python?"
+RUN_BODY = {"question": QUESTION, "depth": 1, "max_sources": 1}
 
 
-def run(console: Console, requests: int = 1000, concurrency: int = 50, rounds: int = 2) -> list[SummaryRow]:
+@dataclass
+class Target:
+    name: str
+    clients: Sequence[httpx.AsyncClient]
+    path: str
+    pid: int
+
+
+@dataclass
+class Phase:
+    """One load shape, measured on the baseline and the gateway alike."""
+
+    label: str
+    requests: int
+    concurrency: int
+    rounds: int
+
+
+def run(
+    console: Console, requests: int = 1000, concurrency: int = 50, rounds: int = 2, single: int = 200
+) -> list[SummaryRow]:
     console.rule("[bold]1. Run admission: POST /v1/runs")
+    phases = [
+        Phase(f"{concurrency} clients", requests, concurrency, rounds),
+        Phase("1 client", single, 1, 2),
+    ]
     with tempfile.TemporaryDirectory(prefix="quarry-bench-admission-") as tmp:
         data = Path(tmp)
         (data / "logs").mkdir()
@@ -61,10 +93,19 @@ def run(console: Console, requests: int = 1000, concurrency: int = 50, rounds: i
             time.sleep(2.0)  # let the sign-up's events settle before pausing anything
             paused = [p.popen.pid for name, p in stack.procs.items() if name != "gateway"]
             procs.pause(paused)
-            console.print(f"paused {len(paused)} services (all but the gateway) for the measurement")
-            base, gate = asyncio.run(
-                _measure(f"http://127.0.0.1:{ping_port}", gateway_url, token, requests, concurrency, rounds)
+            console.print(
+                f"paused the {len(paused)} services other than the gateway (SIGSTOP) for the measurement; "
+                "nats-server and the gateway run"
             )
+            with console.status(f"loading the baseline and the gateway ({requests} + {single} requests each)..."):
+                results = asyncio.run(
+                    _measure(
+                        (f"http://127.0.0.1:{ping_port}", ping.pid),
+                        (gateway_url, stack.procs["gateway"].popen.pid),
+                        token,
+                        phases,
+                    )
+                )
         finally:
             procs.resume(paused)
             with console.status("stopping the stack and the baseline app..."):
@@ -72,52 +113,80 @@ def run(console: Console, requests: int = 1000, concurrency: int = 50, rounds: i
                     stack.stop()
                 procs.stop_process(ping)
 
-    lb, lg = Latency.of(base.latencies_ms), Latency.of(gate.latencies_ms)
+    rows: list[tuple[str, Latency, Sequence[str]]] = []
+    summary: list[SummaryRow] = []
+    for phase in phases:
+        base, gate = results[(phase.label, "baseline")], results[(phase.label, "gateway")]
+        lb, lg = Latency.of(base.latencies_ms), Latency.of(gate.latencies_ms)
+        cb, cg = base.server_cpu_ms_per_request, gate.server_cpu_ms_per_request
+        rows += [
+            (f"baseline, {phase.label}", lb, [f"{base.rate:.0f}", f"{cb:.2f}", _codes(base)]),
+            (f"gateway, {phase.label}", lg, [f"{gate.rate:.0f}", f"{cg:.2f}", _codes(gate)]),
+            (
+                "  gateway/baseline (x)",
+                ratio_latency(lg, lb),
+                [f"{ratio(gate.rate, base.rate):.2f}", f"{ratio(cg, cb):.2f}", ""],
+            ),
+        ]
+        tag = phase.label
+        summary += [
+            SummaryRow("admission", f"gateway p50/p95/p99 ms, {tag}", f"{ms(lg.p50)} / {ms(lg.p95)} / {ms(lg.p99)}"),
+            SummaryRow("admission", f"baseline p50/p95/p99 ms, {tag}", f"{ms(lb.p50)} / {ms(lb.p95)} / {ms(lb.p99)}"),
+            SummaryRow(
+                "admission",
+                f"gateway p95 ms, {tag}",
+                ms(lg.p95),
+                f"< {TARGET_P95_MS:.0f} ms",
+                verdict(lg.p95 < TARGET_P95_MS),
+            ),
+            SummaryRow("admission", f"p95 ratio gateway/baseline, {tag}", f"{ratio(lg.p95, lb.p95):.2f}x"),
+            SummaryRow("admission", f"req/s gateway / baseline, {tag}", f"{gate.rate:.0f} / {base.rate:.0f}"),
+            SummaryRow("admission", f"server CPU ms/req gateway / baseline, {tag}", f"{cg:.2f} / {cb:.2f}"),
+        ]
     console.print(
         latency_table(
-            f"{requests} requests each, {concurrency} concurrent clients (httpx pool of {concurrency}), "
-            f"{rounds} alternating rounds",
-            [
-                ("baseline POST /ping", lb, f"{base.rate:.0f}"),
-                ("gateway POST /v1/runs", lg, f"{gate.rate:.0f}"),
-                ("ratio gateway/baseline", _ratio_lat(lg, lb), f"{ratio(gate.rate, base.rate):.2f}x"),
-            ],
-            extra_header="req/s",
+            "client-side latency: baseline = POST /ping on bench.ping_app, gateway = POST /v1/runs "
+            "(depth 1, 1 source); warm-up excluded",
+            rows,
+            extra_headers=["req/s", "server CPU ms/req", "status codes"],
         )
     )
-    console.print(f"status codes: baseline {dict(base.statuses)}, gateway {dict(gate.statuses)}")
-    if base.errors or gate.errors:
-        console.print(f"[red]transport errors: baseline {dict(base.errors)}, gateway {dict(gate.errors)}[/red]")
-    return [
-        SummaryRow("admission", "gateway p50 / p95 / p99 ms", f"{ms(lg.p50)} / {ms(lg.p95)} / {ms(lg.p99)}"),
-        SummaryRow("admission", "gateway p95 ms", ms(lg.p95), f"< {TARGET_P95_MS:.0f} ms", verdict(lg.p95 < 50.0)),
-        SummaryRow("admission", "gateway req/s", f"{gate.rate:.0f}"),
-        SummaryRow("admission", "baseline p50 / p95 / p99 ms", f"{ms(lb.p50)} / {ms(lb.p95)} / {ms(lb.p99)}"),
-        SummaryRow("admission", "baseline req/s", f"{base.rate:.0f}"),
-        SummaryRow("admission", "p95 ratio gateway/baseline", f"{ratio(lg.p95, lb.p95):.2f}x"),
-        SummaryRow("admission", "throughput ratio gateway/baseline", f"{ratio(gate.rate, base.rate):.2f}x"),
-        SummaryRow("admission", "gateway 202s", f"{gate.statuses.get(202, 0)} / {requests}"),
-    ]
+    errors = {key: dict(r.errors) for key, r in results.items() if r.errors}
+    if errors:
+        console.print(f"[red]transport errors: {errors}[/red]")
+    return summary
 
 
 async def _measure(
-    ping_url: str, gateway_url: str, token: str, requests: int, concurrency: int, rounds: int
-) -> tuple[LoadResult, LoadResult]:
-    run_body = {"question": QUESTION, "depth": 1, "max_sources": 1}
+    ping: tuple[str, int], gateway: tuple[str, int], token: str, phases: Sequence[Phase]
+) -> dict[tuple[str, str], LoadResult]:
     auth = {"Authorization": f"Bearer {token}"}
-    base, gate = LoadResult(), LoadResult()
-    async with pooled_client(ping_url, concurrency) as ping, pooled_client(gateway_url, concurrency) as gw:
-        # Warm-up (not counted): opens every pooled connection and warms both servers.
-        await fire(ping, "/ping", run_body, auth, concurrency * 2, concurrency)
-        await fire(gw, "/v1/runs", run_body, auth, concurrency * 2, concurrency)
-        per_round = [requests // rounds + (1 if i < requests % rounds else 0) for i in range(rounds)]
-        for n in per_round:
-            base.merge(await fire(ping, "/ping", run_body, auth, n, concurrency))
-            gate.merge(await fire(gw, "/v1/runs", run_body, auth, n, concurrency))
-    return base, gate
+    width = max(p.concurrency for p in phases)
+    results: dict[tuple[str, str], LoadResult] = {}
+    async with clients(ping[0], width) as ping_clients, clients(gateway[0], width) as gw_clients:
+        targets = [
+            Target("baseline", ping_clients, "/ping", ping[1]),
+            Target("gateway", gw_clients, "/v1/runs", gateway[1]),
+        ]
+        for target in targets:  # warm-up, not counted: opens every connection
+            await fire(target.clients, target.path, RUN_BODY, auth, width * 2, width)
+        for phase in phases:
+            share = [phase.requests // phase.rounds + (i < phase.requests % phase.rounds) for i in range(phase.rounds)]
+            for n in share:
+                for target in targets:
+                    result = results.setdefault((phase.label, target.name), LoadResult())
+                    result.merge(await _timed(target, RUN_BODY, auth, n, phase.concurrency))
+    return results
 
 
-def _ratio_lat(a: Latency, b: Latency) -> Latency:
-    return Latency(
-        a.n, ratio(a.p50, b.p50), ratio(a.p95, b.p95), ratio(a.p99, b.p99), ratio(a.mean, b.mean), ratio(a.max, b.max)
-    )
+async def _timed(target: Target, body: dict[str, Any], auth: dict[str, str], n: int, concurrency: int) -> LoadResult:
+    before = procs.usage(target.pid)
+    result = await fire(target.clients, target.path, body, auth, n, concurrency)
+    after = procs.usage(target.pid)
+    if before is not None and after is not None:
+        result.server_cpu_s = after.cpu_s - before.cpu_s
+    return result
+
+
+def _codes(result: LoadResult) -> str:
+    return " ".join(f"{code}x{count}" for code, count in sorted(result.statuses.items()))

@@ -56,19 +56,24 @@ def verdict(ok: bool) -> str:
     return "[green]met[/green]" if ok else "[red]missed[/red]"
 
 
-def latency_table(title: str, rows: Sequence[tuple[str, Latency, str]], extra_header: str = "") -> Table:
+def latency_table(
+    title: str, rows: Sequence[tuple[str, Latency, Sequence[str]]], extra_headers: Sequence[str] = ()
+) -> Table:
+    """One row per series: its percentiles, then any extra cells under `extra_headers`."""
     table = Table(title=title, title_justify="left")
     table.add_column("series")
-    for head in ("n", "p50 ms", "p95 ms", "p99 ms", "mean ms", "max ms"):
+    for head in ("n", "p50 ms", "p95 ms", "p99 ms", "mean ms", "max ms", *extra_headers):
         table.add_column(head, justify="right")
-    if extra_header:
-        table.add_column(extra_header, justify="right")
     for name, lat, extra in rows:
-        cells = [name, str(lat.n), ms(lat.p50), ms(lat.p95), ms(lat.p99), ms(lat.mean), ms(lat.max)]
-        if extra_header:
-            cells.append(extra)
-        table.add_row(*cells)
+        table.add_row(name, str(lat.n), ms(lat.p50), ms(lat.p95), ms(lat.p99), ms(lat.mean), ms(lat.max), *extra)
     return table
+
+
+def ratio_latency(a: Latency, b: Latency) -> Latency:
+    """Each percentile of `a` over the same percentile of `b` (a table row of ratios)."""
+    return Latency(
+        a.n, ratio(a.p50, b.p50), ratio(a.p95, b.p95), ratio(a.p99, b.p99), ratio(a.mean, b.mean), ratio(a.max, b.max)
+    )
 
 
 def print_summary(console: Console, rows: Sequence[SummaryRow]) -> None:

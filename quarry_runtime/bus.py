@@ -33,6 +33,7 @@ E = TypeVar("E", bound=Event)
 Handler = Callable[[Any], Awaitable[None]]
 
 DUPLICATE_WINDOW_S = 120.0
+NOT_READY_DELIVERIES = 60  # about twenty minutes of waiting with the backoff below
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,12 @@ class Bus:
             async with traced_handler(self.service, sub.durable, raw.headers or {}):
                 await sub.handler(event)
         except NotReady as exc:
-            await msg.nack(delay=exc.delay_s)
+            delivered = raw.metadata.num_delivered or 1
+            if delivered >= NOT_READY_DELIVERIES:
+                await self._dead_letter(msg, f"still not ready after {delivered} deliveries: {exc}")
+                return
+            # Back off so a dependency that is late (or lost) does not turn into a hot loop.
+            await msg.nack(delay=min(exc.delay_s * 1.25 ** (delivered - 1), 30.0))
             return
         except Rejected as exc:
             await self._dead_letter(msg, str(exc))

@@ -2,20 +2,93 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, Literal, Self
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+
 from quarry_runtime.bus import Bus
 from quarry_runtime.service import Service
 from quarry_runtime.settings import RuntimeSettings
 from services.analyst.handlers import subscriptions
+from services.analyst.llm import ChatClient
 
 NAME = "analyst"
 
 
 class AnalystSettings(RuntimeSettings):
-    """Settings of the analyst: offline extractive synthesis needs none."""
+    """Offline (rule-based planning, extractive synthesis) needs nothing; live mode needs a model server."""
+
+    mode: Literal["offline", "live"] = Field(
+        default="offline",
+        validation_alias=AliasChoices("QUARRY_ANALYST_MODE"),
+        description="live: plan with the chat-completions model below",
+    )
+    llm_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("QUARRY_LLM_BASE_URL"),
+        description="OpenAI-compatible API root, e.g. http://127.0.0.1:8080/v1",
+    )
+    llm_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("QUARRY_LLM_API_KEY"))
+    llm_model: str = Field(default="gpt-4o-mini", validation_alias=AliasChoices("QUARRY_LLM_MODEL"))
+    llm_timeout_s: float = Field(default=60.0, gt=0, validation_alias=AliasChoices("QUARRY_LLM_TIMEOUT_S"))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keywords_by_field_name(cls, data: Any) -> Any:
+        # `validate_by_name` would let `AnalystSettings(mode="live")` work, but it also makes the
+        # environment source read QUARRY_MODE & co.; only the explicit names should configure this.
+        if isinstance(data, dict):
+            data = dict(data)
+            for name, info in cls.model_fields.items():
+                if name in data and isinstance(info.validation_alias, AliasChoices):
+                    data[str(info.validation_alias.choices[0])] = data.pop(name)
+        return data
+
+    @model_validator(mode="after")
+    def _live_needs_a_model(self) -> Self:
+        if self.mode != "live":
+            return self
+        if not self.llm_base_url or not self.llm_base_url.strip():
+            raise ValueError("QUARRY_ANALYST_MODE=live needs QUARRY_LLM_BASE_URL (e.g. http://127.0.0.1:8080/v1)")
+        if not self.llm_base_url.startswith(("http://", "https://")):
+            raise ValueError(f"QUARRY_LLM_BASE_URL must be an http(s) URL, got {self.llm_base_url!r}")
+        if not self.llm_model.strip():
+            raise ValueError("QUARRY_ANALYST_MODE=live needs QUARRY_LLM_MODEL")
+        return self
+
+
+def chat_client(settings: AnalystSettings) -> ChatClient | None:
+    """The model client of live mode; None offline."""
+    if settings.mode != "live" or settings.llm_base_url is None:
+        return None
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    return ChatClient(settings.llm_base_url, model=settings.llm_model, api_key=key, timeout_s=settings.llm_timeout_s)
+
+
+def closes_on_stop(llm: ChatClient) -> Callable[[], Coroutine[Any, Any, None]]:
+    """A background job that owns the client and closes it when the service stops.
+
+    `Service.on_stop` takes sync callables and httpx closes asynchronously. Background jobs are
+    cancelled at shutdown inside the running loop, so this job's `finally` can await the close.
+    That happens just before the bus stops: a plan still in flight then fails and its task is
+    redelivered, which an at-least-once lane has to survive anyway.
+    """
+
+    async def hold() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await llm.aclose()
+
+    return hold
 
 
 def build(settings: RuntimeSettings) -> Service:
+    s = settings if isinstance(settings, AnalystSettings) else AnalystSettings()
     bus = Bus.from_settings(settings, NAME)
-    for sub in subscriptions(bus):
+    llm = chat_client(s)
+    for sub in subscriptions(bus, llm):
         bus.subscribe(sub)
-    return Service(NAME, bus)
+    return Service(NAME, bus, background=[closes_on_stop(llm)] if llm else [])
