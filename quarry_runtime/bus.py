@@ -9,6 +9,7 @@ reason in its headers and acknowledged, so the consumer keeps going.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -134,7 +135,7 @@ class Bus:
             return
         try:
             async with traced_handler(self.service, sub.durable, raw.headers or {}):
-                await sub.handler(event)
+                await self._with_heartbeat(msg, sub.handler(event))
         except NotReady as exc:
             delivered = raw.metadata.num_delivered or 1
             if delivered >= NOT_READY_DELIVERIES:
@@ -158,6 +159,21 @@ class Bus:
             await msg.nack(delay=min(0.2 * 2**delivered, 10.0))
             return
         await msg.ack()
+
+    async def _with_heartbeat(self, msg: NatsMessage, work: Awaitable[None]) -> None:
+        """Run the handler, telling JetStream it is in progress so a long task (a slow model
+        call) is not redelivered to another replica while this one still works on it."""
+        task = asyncio.ensure_future(work)
+        interval = self._ack_wait_s / 3
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=interval)
+                if done:
+                    return task.result()
+                await msg.in_progress()
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
 
     async def _dead_letter(self, msg: NatsMessage, reason: str) -> None:
         raw = msg.raw_message

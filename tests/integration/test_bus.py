@@ -144,3 +144,27 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_max_deliver(n
         assert len(attempts) == 3
 
     await with_consumer(nats_url, handler, body)
+
+
+async def test_a_long_handler_is_not_redelivered_while_it_works(nats_url: str) -> None:
+    tenant = uuid.uuid4().hex
+    calls: list[float] = []
+    done: list[str] = []
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    bus = Bus(nats_url, name, ack_wait_s=1.0, max_deliver=3)
+
+    async def slow(ev: RunRequested) -> None:
+        if ev.tenant_id == tenant:
+            calls.append(time.monotonic())
+            await asyncio.sleep(3.0)  # three ack waits
+            done.append(ev.event_id)
+
+    bus.subscribe(Subscription(subjects.RUN_REQUESTED, name, slow))
+    await bus.start()
+    try:
+        await bus.publish(request("slow work", tenant))
+        await eventually(lambda: bool(done), timeout_s=15)
+        await asyncio.sleep(1.5)
+        assert len(calls) == 1
+    finally:
+        await bus.stop()
