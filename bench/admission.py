@@ -13,8 +13,13 @@ The baseline is `bench.ping_app` (FastAPI + uvicorn, `POST /ping` -> {"ok": true
 same load from the same client process. Both are measured while the stack is up and paused,
 in alternating rounds, so drift on a noisy machine hits both alike: first with `concurrency`
 clients (closed loop: each has its own keep-alive connection and sends its next request when
-the last one is answered; see bench.load), then with one client, which shows the per-request latency without queueing. The server process's
-CPU time over each phase (/proc) gives CPU ms per request, less sensitive to noise than latency.
+the last one is answered; see bench.load), then with one client, which shows the latency of
+one request without queueing. The server process's CPU time over each phase (/proc) gives CPU
+ms per request, less sensitive to the machine's noise than latency.
+
+With N closed-loop clients the mean latency is N / throughput (Little's law), so a p95 under
+50 ms at 50 clients needs well over 1000 requests/s from the client and the server together,
+which is about what the no-op baseline reaches on two cores.
 """
 
 from __future__ import annotations
@@ -150,6 +155,10 @@ def run(
             rows,
             extra_headers=["req/s", "server CPU ms/req", "status codes"],
         )
+    )
+    console.print(
+        "closed loop: at N clients, mean latency ~ N / (req/s) (Little's law); the 1-client rows show one "
+        "request's latency without queueing. The six other services were paused during the load."
     )
     errors = {key: dict(r.errors) for key, r in results.items() if r.errors}
     if errors:
