@@ -12,14 +12,15 @@ Check = Callable[[], Awaitable[bool]]
 
 
 class HealthServer:
-    def __init__(self, service: str, port: int, checks: dict[str, Check]) -> None:
+    def __init__(self, service: str, port: int, checks: dict[str, Check], host: str = "127.0.0.1") -> None:
         self.service = service
         self.port = port
+        self.host = host
         self.checks = checks
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self._server = await asyncio.start_server(self._handle, self.host, self.port)
 
     async def stop(self) -> None:
         if self._server is not None:

@@ -42,7 +42,9 @@ async def run(service: Service, settings: RuntimeSettings, stop: asyncio.Event |
         return bool(service.bus.broker.connection.is_connected)
 
     checks = {"bus": bus_connected, **service.checks}
-    health = HealthServer(service.name, settings.health_port, checks) if settings.health_port else None
+    health = (
+        HealthServer(service.name, settings.health_port, checks, settings.health_host) if settings.health_port else None
+    )
     await service.bus.start()
     if health:
         await health.start()
