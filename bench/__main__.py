@@ -1,0 +1,73 @@
+"""python -m bench [admission|bus|demo ...]: run the benchmarks (all three when none is named)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import sys
+import time
+from collections.abc import Callable
+
+from rich.console import Console
+
+from bench import admission, bus_hop, demo_run
+from bench.report import SummaryRow, print_summary
+
+BENCHMARKS = ("admission", "bus", "demo")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("which", nargs="*", metavar="{admission,bus,demo}", help="which benchmarks (default: all)")
+    parser.add_argument("--requests", type=int, default=1000, help="admission: timed requests per target")
+    parser.add_argument("--concurrency", type=int, default=50, help="admission: concurrent clients")
+    parser.add_argument("--single", type=int, default=200, help="admission: timed requests per target, 1 client")
+    parser.add_argument("--hops", type=int, default=2000, help="bus: timed sequential hops per side")
+    parser.add_argument("--burst", type=int, default=2000, help="bus: messages in the burst per side")
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.which if name not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    chosen = args.which or list(BENCHMARKS)
+    # SIGTERM (e.g. a CI time-out) unwinds like Ctrl-C, so every `finally` stops what it started.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+
+    console = Console() if sys.stdout.isatty() else Console(width=120)
+    console.print(
+        f"[bold]Quarry benchmarks[/bold]: {', '.join(chosen)}; {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, {platform.platform()}"
+    )
+    runners: dict[str, Callable[[], list[SummaryRow]]] = {
+        "admission": lambda: admission.run(
+            console, requests=args.requests, concurrency=args.concurrency, single=args.single
+        ),
+        "bus": lambda: bus_hop.run(console, hops=args.hops, burst=args.burst),
+        "demo": lambda: demo_run.run(console),
+    }
+    rows: list[SummaryRow] = []
+    failed: list[str] = []
+    started = time.monotonic()
+    for name in BENCHMARKS:
+        if name not in chosen:
+            continue
+        try:
+            rows.extend(runners[name]())
+        except Exception as exc:  # noqa: BLE001 - a broken benchmark is reported; the others still run
+            console.print(f"[red]{name} failed: {type(exc).__name__}: {exc}[/red]")
+            failed.append(name)
+    console.rule()
+    print_summary(console, rows)
+    console.print(
+        f"total {time.monotonic() - started:.0f}s" + (f"; [red]failed: {', '.join(failed)}[/red]" if failed else "")
+    )
+    return 1 if failed else 0
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""Bus hop: publish -> consume through `quarry_runtime.bus.Bus`, beside raw nats-py on the same server.
+
+Both sides run in this process against one nats-server started in a temp dir, each on its
+own stream and durable pull consumer, with the same fetch parameters as the Bus
+(batch 16, 1 s timeout, explicit acks):
+
+* Bus: `Bus.publish(RunRequested)` (serialise, Nats-Msg-Id, trace headers, wait for the
+  JetStream ack) -> faststream pull consumer -> parse and validate the event -> consumer span
+  -> `Subscription` handler, which records the receive time; the Bus then acks.
+* raw: `js.publish(pre-serialised bytes, Nats-Msg-Id)` -> `psub.fetch(16)` -> record the
+  receive time -> `msg.ack()`.
+
+A hop is timed from just before the publish to the receive time; the next hop starts only
+once the previous message was received. The `RunRequested` object (or the raw side's headers)
+is built before the clock starts; serialising it is the Bus's work and is timed. Rounds
+alternate raw and Bus, after 100 uncounted warm-up hops each. The burst publishes N messages
+back to back (each publish awaits its ack, as services do) and times the first publish to
+the last receive. The tracer provider is configured as in the services (spans are recorded,
+not exported).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nats
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from rich.console import Console
+from rich.table import Table
+
+from bench import procs
+from bench.report import Latency, SummaryRow, latency_table, ms, ratio, ratio_latency, verdict
+from contracts import subjects
+from contracts.envelope import Actor
+from contracts.run import RunRequested, RunRequestedPayload
+from quarry_runtime import natsserver
+from quarry_runtime.bus import DUPLICATE_WINDOW_S, Bus, Subscription
+from quarry_runtime.telemetry import configure
+
+TARGET_RATIO = 2.0
+RAW_STREAM = "BENCH_RAW"
+RAW_SUBJECT = "benchraw.v1.hop"
+BATCH = 16
+FETCH_TIMEOUT_S = 1.0
+HOP_TIMEOUT_S = 5.0
+
+
+@dataclass
+class Receiver:
+    """Where a consumer reports each message: it resolves the waiting hop, or counts a burst."""
+
+    waiting: asyncio.Future[float] | None = None
+    burst_left: int = 0
+    burst_done: asyncio.Event = field(default_factory=asyncio.Event)
+    last_received: float = 0.0
+    received: int = 0
+
+    def got(self) -> None:
+        now = time.perf_counter()
+        self.received += 1
+        self.last_received = now
+        if self.burst_left > 0:
+            self.burst_left -= 1
+            if self.burst_left == 0:
+                self.burst_done.set()
+        elif self.waiting is not None and not self.waiting.done():
+            self.waiting.set_result(now)
+
+
+@dataclass
+class Side:
+    name: str
+    prepare: Callable[[], Any]
+    publish: Callable[[Any], Awaitable[None]]
+    receiver: Receiver
+    hops_ms: list[float] = field(default_factory=list)
+    publish_ms: list[float] = field(default_factory=list)
+    lost: int = 0
+    burst_s: float = 0.0
+    burst_n: int = 0
+
+    async def hop(self) -> float | None:
+        fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.receiver.waiting = fut
+        item = self.prepare()
+        started = time.perf_counter()
+        await self.publish(item)
+        self.publish_ms.append((time.perf_counter() - started) * 1000)
+        try:
+            received = await asyncio.wait_for(fut, HOP_TIMEOUT_S)
+        except TimeoutError:
+            self.lost += 1
+            return None
+        finally:
+            self.receiver.waiting = None
+        return (received - started) * 1000
+
+    async def burst(self, n: int) -> None:
+        r = self.receiver
+        r.burst_done.clear()
+        r.burst_left = n
+        items = [self.prepare() for _ in range(n)]
+        started = time.perf_counter()
+        for item in items:
+            await self.publish(item)
+        try:
+            await asyncio.wait_for(r.burst_done.wait(), 60.0)
+        except TimeoutError:
+            self.lost += r.burst_left
+        self.burst_s = r.last_received - started
+        self.burst_n = n - r.burst_left
+        r.burst_left = 0
+
+
+def run(console: Console, hops: int = 2000, rounds: int = 4, burst: int = 2000) -> list[SummaryRow]:
+    console.rule("[bold]2. Bus hop: publish -> consume")
+    configure("bench", "WARNING")  # a tracer provider and quiet faststream logs, as in the services
+    with tempfile.TemporaryDirectory(prefix="quarry-bench-bus-") as tmp:
+        server, url = natsserver.start(Path(tmp) / "nats", log_file=Path(tmp) / "nats.log")
+        try:
+            bus_side, raw_side = asyncio.run(_measure(url, hops, rounds, burst))
+        finally:
+            procs.stop_process(server)
+
+    lb, lr = Latency.of(bus_side.hops_ms), Latency.of(raw_side.hops_ms)
+    pb, pr = Latency.of(bus_side.publish_ms), Latency.of(raw_side.publish_ms)
+    lat_ratio = ratio_latency(lb, lr)
+    console.print(
+        latency_table(
+            f"publish -> handler, {hops} sequential hops each ({rounds} alternating rounds), one nats-server",
+            [
+                ("raw nats-py (pull, batch 16)", lr, [ms(pr.p50)]),
+                ("quarry Bus (faststream)", lb, [ms(pb.p50)]),
+                ("ratio Bus/raw (x)", lat_ratio, [f"{ratio(pb.p50, pr.p50):.2f}"]),
+            ],
+            extra_headers=["of which publish+ack p50 ms"],
+        )
+    )
+    if bus_side.lost or raw_side.lost:
+        console.print(f"[red]not received within {HOP_TIMEOUT_S}s: bus {bus_side.lost}, raw {raw_side.lost}[/red]")
+    burst_table = Table(title=f"burst: publish {burst} back to back, time until all consumed", title_justify="left")
+    for head in ("series", "consumed", "seconds", "msgs/s"):
+        burst_table.add_column(head, justify="left" if head == "series" else "right")
+    rates = {}
+    for side in (raw_side, bus_side):
+        rates[side.name] = side.burst_n / side.burst_s if side.burst_s > 0 else 0.0
+        burst_table.add_row(side.name, str(side.burst_n), f"{side.burst_s:.2f}", f"{rates[side.name]:.0f}")
+    burst_table.add_row("ratio Bus/raw", "", "", f"{ratio(rates['bus'], rates['raw']):.2f}x")
+    console.print(burst_table)
+    p50_ratio = ratio(lb.p50, lr.p50)
+    return [
+        SummaryRow("bus hop", "Bus p50 / p95 / p99 ms", f"{ms(lb.p50)} / {ms(lb.p95)} / {ms(lb.p99)}"),
+        SummaryRow("bus hop", "raw p50 / p95 / p99 ms", f"{ms(lr.p50)} / {ms(lr.p95)} / {ms(lr.p99)}"),
+        SummaryRow(
+            "bus hop", "p50 ratio Bus/raw", f"{p50_ratio:.2f}x", f"< {TARGET_RATIO:.0f}x", verdict(p50_ratio < 2)
+        ),
+        SummaryRow(
+            "bus hop",
+            "p95 ratio Bus/raw",
+            f"{ratio(lb.p95, lr.p95):.2f}x",
+            f"< {TARGET_RATIO:.0f}x",
+            verdict(ratio(lb.p95, lr.p95) < 2),
+        ),
+        SummaryRow("bus hop", "burst msgs/s Bus / raw", f"{rates['bus']:.0f} / {rates['raw']:.0f}"),
+        SummaryRow("bus hop", "burst throughput ratio Bus/raw", f"{ratio(rates['bus'], rates['raw']):.2f}x"),
+    ]
+
+
+async def _measure(url: str, hops: int, rounds: int, burst: int) -> tuple[Side, Side]:
+    bus_rx, raw_rx = Receiver(), Receiver()
+
+    # -- the Bus, exactly as a service uses it ---------------------------------------------
+    bus = Bus(url, "bench")
+
+    async def on_requested(_: RunRequested) -> None:
+        bus_rx.got()
+
+    bus.subscribe(Subscription(subjects.RUN_REQUESTED, "bench-hop", on_requested, batch=BATCH))
+    await bus.start()
+    counter = itertools.count()
+    payload = RunRequestedPayload(question="How does the with statement work?", depth=1, max_sources=1)
+    actor = Actor(user_id="u-bench", roles=["owner"])
+
+    def bus_prepare() -> RunRequested:
+        return RunRequested.create(payload, tenant_id="t-bench", run_id=f"r-{next(counter)}", actor=actor)
+
+    async def bus_publish(event: RunRequested) -> None:
+        await bus.publish(event)
+
+    # -- raw nats-py on its own stream -----------------------------------------------------
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    await js.add_stream(
+        StreamConfig(
+            name=RAW_STREAM, subjects=[RAW_SUBJECT], storage=StorageType.FILE, duplicate_window=DUPLICATE_WINDOW_S
+        )
+    )
+    psub = await js.pull_subscribe(
+        RAW_SUBJECT,
+        durable="bench-raw",
+        stream=RAW_STREAM,
+        config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=30.0, deliver_policy=DeliverPolicy.ALL),
+    )
+    stopping = asyncio.Event()
+
+    async def consume_raw() -> None:
+        while not stopping.is_set():
+            try:
+                msgs = await psub.fetch(BATCH, timeout=FETCH_TIMEOUT_S)
+            except TimeoutError:
+                continue
+            for msg in msgs:
+                raw_rx.got()
+                await msg.ack()
+
+    template = RunRequested.create(payload, tenant_id="t-bench", run_id="r-raw", actor=actor).to_bytes()
+    raw_ids = itertools.count()
+
+    def raw_prepare() -> dict[str, str]:
+        return {"Nats-Msg-Id": f"raw-{next(raw_ids)}"}
+
+    async def raw_publish(headers: dict[str, str]) -> None:
+        await js.publish(RAW_SUBJECT, template, headers=headers)
+
+    consumer = asyncio.create_task(consume_raw())
+    bus_side, raw_side = Side("bus", bus_prepare, bus_publish, bus_rx), Side("raw", raw_prepare, raw_publish, raw_rx)
+    try:
+        for side in (raw_side, bus_side):  # warm-up, not counted
+            for _ in range(100):
+                await side.hop()
+            side.lost = 0
+            side.publish_ms.clear()
+        per_round = max(1, hops // rounds)
+        for _ in range(rounds):
+            for side in (raw_side, bus_side):
+                for _ in range(per_round):
+                    latency = await side.hop()
+                    if latency is not None:
+                        side.hops_ms.append(latency)
+        for side in (raw_side, bus_side):
+            await side.burst(burst)
+    finally:
+        stopping.set()
+        consumer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer
+        await psub.unsubscribe()
+        await nc.close()
+        await bus.stop()
+    return bus_side, raw_side
