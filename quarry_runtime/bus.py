@@ -107,8 +107,13 @@ class Bus:
         wildcard = "*" in sub.subject or ">" in sub.subject
         model = None if wildcard else event_type_for_subject(sub.subject)
 
-        async def on_message(msg: NatsMessage) -> None:
+        async def on_message(msg: Any) -> None:
+            # The decoder hands over the framework's message object itself as the body, so
+            # the handler needs no context injection (which faststream resolves in a thread).
             await self._dispatch(msg, model, sub)
+
+        async def keep_message(message: NatsMessage) -> Any:
+            return message
 
         on_message.__name__ = f"on_{sub.durable.replace('-', '_')}"
         self.broker.subscriber(
@@ -123,6 +128,7 @@ class Bus:
                 deliver_policy=DeliverPolicy.ALL,
             ),
             title=sub.durable,
+            decoder=keep_message,
         )(on_message)
 
     async def _dispatch(self, msg: NatsMessage, model: type[Event] | None, sub: Subscription) -> None:
@@ -163,17 +169,25 @@ class Bus:
     async def _with_heartbeat(self, msg: NatsMessage, work: Awaitable[None]) -> None:
         """Run the handler, telling JetStream it is in progress so a long task (a slow model
         call) is not redelivered to another replica while this one still works on it."""
-        task = asyncio.ensure_future(work)
+        loop = asyncio.get_running_loop()
         interval = self._ack_wait_s / 3
+        beats: set[asyncio.Future[None]] = set()
+        timer: asyncio.TimerHandle | None = None
+
+        def beat() -> None:
+            nonlocal timer
+            future = asyncio.ensure_future(msg.in_progress())
+            beats.add(future)
+            future.add_done_callback(beats.discard)
+            timer = loop.call_later(interval, beat)
+
+        # A timer, not a task per message: most handlers finish long before the first beat.
+        timer = loop.call_later(interval, beat)
         try:
-            while True:
-                done, _ = await asyncio.wait({task}, timeout=interval)
-                if done:
-                    return task.result()
-                await msg.in_progress()
-        except asyncio.CancelledError:
-            task.cancel()
-            raise
+            await work
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     async def _dead_letter(self, msg: NatsMessage, reason: str) -> None:
         raw = msg.raw_message

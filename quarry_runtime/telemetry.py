@@ -1,21 +1,30 @@
-"""Logging and OpenTelemetry: spans cross the bus in message headers (W3C traceparent)."""
+"""Logging and OpenTelemetry: trace context crosses the bus in message headers (W3C traceparent).
+
+Spans are recorded only when an exporter is configured (`OTEL_TRACES_EXPORTER=console`);
+otherwise a consumer just continues the publisher's trace context, which costs microseconds
+rather than the ~70 µs of a recorded span per message.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
-from opentelemetry import propagate, trace
+from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
 _tracer = trace.get_tracer("quarry")
+_recording = False
 
 
 def configure(service: str, level: str = "INFO") -> None:
     """Set up log lines that name the service, and a tracer provider for its spans."""
+    global _recording
     logging.basicConfig(
         level=level.upper(),
         stream=sys.stderr,
@@ -23,19 +32,31 @@ def configure(service: str, level: str = "INFO") -> None:
     )
     logging.getLogger("faststream").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    if not isinstance(trace.get_tracer_provider(), TracerProvider):
-        trace.set_tracer_provider(TracerProvider(resource=Resource.create({"service.name": service})))
+    if isinstance(trace.get_tracer_provider(), TracerProvider):
+        return
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    if os.environ.get("OTEL_TRACES_EXPORTER", "").lower() == "console":
+        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+        _recording = True
+    trace.set_tracer_provider(provider)
 
 
 def inject_trace(headers: dict[str, str]) -> None:
-    """Add the current span's context to outgoing message headers."""
+    """Add the current trace context to outgoing message headers."""
     propagate.inject(headers)
 
 
 @asynccontextmanager
 async def traced_handler(service: str, consumer: str, headers: Mapping[str, str]) -> AsyncIterator[None]:
-    """Run a handler inside a consumer span that continues the publisher's trace."""
+    """Run a handler in the publisher's trace: in a consumer span when spans are exported."""
     ctx = propagate.extract(dict(headers))
+    if not _recording:
+        token = context.attach(ctx)
+        try:
+            yield
+        finally:
+            context.detach(token)
+        return
     with _tracer.start_as_current_span(
         f"{consumer} process",
         context=ctx,
