@@ -74,6 +74,9 @@ class SqlDatabase:
             self._sqlite = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._sqlite.execute("PRAGMA journal_mode=WAL")
             self._sqlite.execute("PRAGMA busy_timeout=10000")
+            # WAL + NORMAL survives a process crash; a power loss may drop the newest commits,
+            # which these tables (read models, rebuilt from the event log) can afford.
+            self._sqlite.execute("PRAGMA synchronous=NORMAL")
 
     def _sql(self, statement: str) -> str:
         return statement.replace("?", "%s") if self.is_postgres else statement
