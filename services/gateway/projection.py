@@ -47,6 +47,6 @@ def subscriptions(store: GatewayStore, feed: RunFeed) -> list[Subscription]:
         ("task.>", "tasks"),
         ("report.>", "reports"),
     ]
-    subs = [Subscription(subject, f"gateway-{name}", on_run_event, batch=64) for subject, name in runs]
+    subs = [Subscription(subject, f"gateway-{name}", on_run_event, batch=8) for subject, name in runs]
     subs.append(Subscription("document.>", "gateway-documents", on_document_event))
     return subs

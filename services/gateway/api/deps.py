@@ -26,7 +26,7 @@ class Components:
     artifacts: ArtifactStore
 
 
-def components(request: Request) -> Components:
+async def components(request: Request) -> Components:
     found: Components = request.app.state.components
     return found
 
@@ -35,7 +35,7 @@ ComponentsDep = Annotated[Components, Depends(components)]
 _bearer = HTTPBearer(auto_error=False)
 
 
-def current_principal(
+async def current_principal(
     parts: ComponentsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
