@@ -6,14 +6,16 @@ from pydantic import AliasChoices, Field, model_validator
 
 from quarry_runtime.settings import RuntimeSettings
 
-PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev-secret-change-me"}
+DEV_SECRET = "development-only-jwt-secret-change-me-000"
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", DEV_SECRET}
 
 
 class GatewaySettings(RuntimeSettings):
     environment: str = Field(default="development", pattern="^(development|test|production)$")
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, validation_alias=AliasChoices("QUARRY_HTTP_PORT", "http_port"))
-    jwt_secret: str = Field(default="dev-secret-change-me", min_length=8)
+    # HS256 wants a key of at least 32 bytes (RFC 7518 §3.2); pyjwt warns on every use otherwise.
+    jwt_secret: str = Field(default=DEV_SECRET, min_length=32)
     access_token_ttl_s: int = Field(default=3600, gt=0)
 
     @model_validator(mode="after")

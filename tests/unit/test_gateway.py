@@ -65,17 +65,20 @@ def test_a_terminal_state_is_never_overwritten_and_waits_for_billing() -> None:
     assert view["state"] == "rejected" and is_settled(view)
 
 
+KEY = "a-test-secret-of-thirty-two-bytes-or-more"
+
+
 def test_tokens_round_trip_and_refuse_forgery_and_expiry() -> None:
     who = Principal("u1", "t1", "a@example.com", ("owner",))
-    token = issue_token(who, "a-secret-key", ttl_s=60)
-    assert read_token(token, "a-secret-key") == who
+    token = issue_token(who, KEY, ttl_s=60)
+    assert read_token(token, KEY) == who
     with pytest.raises(InvalidToken):
-        read_token(token, "another-secret")
+        read_token(token, "another-secret-of-thirty-two-bytes!!")
     with pytest.raises(InvalidToken):
-        read_token(token[:-4] + "AAAA", "a-secret-key")
-    expired = issue_token(who, "a-secret-key", ttl_s=-1)
+        read_token(token[:-4] + "AAAA", KEY)
+    expired = issue_token(who, KEY, ttl_s=-1)
     with pytest.raises(InvalidToken, match="expired"):
-        read_token(expired, "a-secret-key")
+        read_token(expired, KEY)
 
 
 def test_passwords_are_hashed_with_argon2id() -> None:
@@ -89,6 +92,11 @@ def test_passwords_are_hashed_with_argon2id() -> None:
 def test_production_refuses_a_placeholder_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValidationError, match="QUARRY_JWT_SECRET"):
         GatewaySettings(environment="production")
-    assert GatewaySettings(environment="production", jwt_secret=f"s-{time.time_ns()}").environment == "production"
+    assert (
+        GatewaySettings(
+            environment="production", jwt_secret=f"a-real-secret-of-enough-length-{time.time_ns()}"
+        ).environment
+        == "production"
+    )
     monkeypatch.setenv("QUARRY_HTTP_PORT", "8123")
     assert GatewaySettings().http_port == 8123
