@@ -28,8 +28,8 @@ def derived_id(parent_id: str, name: str) -> str:
     It keeps the parent's timestamp so it still sorts with its cause, and JetStream's
     de-duplication (Nats-Msg-Id) drops the second publish of the same reaction.
     """
-    parent = uuid.UUID(parent_id)
-    ms = parent.int >> 80 if parent.version == 7 else time.time_ns() // 1_000_000
+    # A UUIDv7 parent's top 48 bits are its time; any other UUID's are still a fixed value.
+    ms = uuid.UUID(parent_id).int >> 80
     digest = hashlib.sha256(f"{parent_id}:{name}".encode()).digest()
     return str(_uuid7_from(ms, digest))
 
@@ -39,6 +39,13 @@ def id_time_ms(event_id: str) -> int:
     return uuid.UUID(event_id).int >> 80
 
 
-def stable_id(key: str, at_ms: int) -> str:
-    """A UUIDv7 at `at_ms` fixed by `key`: the same stored fact always maps to the same event id."""
-    return str(_uuid7_from(at_ms, hashlib.sha256(key.encode()).digest()))
+def stable_id(key: str, at_ms: int, sequence: int | None = None) -> str:
+    """A UUIDv7 at `at_ms` fixed by `key`: the same stored fact always maps to the same event id.
+
+    `sequence` (e.g. an aggregate version) fills the 12 bits after the timestamp, as RFC 9562
+    allows, so ids of one producer made in the same millisecond still sort in order.
+    """
+    digest = hashlib.sha256(key.encode()).digest()
+    if sequence is not None:
+        digest = (sequence & 0x0FFF).to_bytes(2, "big") + digest[2:]
+    return str(_uuid7_from(at_ms, digest))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contracts import subjects
+from contracts.approval import ApprovalGiven, ApprovalRejected
 from contracts.credits import (
     CreditsDenied,
     CreditsGranted,
@@ -15,14 +16,20 @@ from contracts.envelope import Event
 from contracts.report import ReportPublished
 from contracts.run import (
     RunAdmitted,
+    RunCancelled,
+    RunCancelRequested,
     RunCompleted,
+    RunExpired,
     RunFailed,
     RunPlanned,
     RunRejected,
     RunRequested,
+    RunResumed,
     RunStepChanged,
+    RunWaitingApproval,
 )
 from contracts.task import TaskDispatched, TaskFailed, TaskSucceeded
+from contracts.timer import TimerFired
 from contracts.tool import ToolDecided, ToolRequested
 from contracts.usage import UsageRecorded
 
@@ -34,6 +41,14 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     RunCompleted,
     RunFailed,
     RunRejected,
+    RunCancelRequested,
+    RunCancelled,
+    RunWaitingApproval,
+    RunResumed,
+    RunExpired,
+    ApprovalGiven,
+    ApprovalRejected,
+    TimerFired,
     CreditsGranted,
     CreditsReserved,
     CreditsDenied,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -9,11 +10,16 @@ from pydantic import Field
 from contracts import subjects
 from contracts.envelope import Contract, Event
 
+DEFAULT_APPROVAL_TIMEOUT_S = 7 * 24 * 3600
+
 
 class RunRequestedPayload(Contract):
     question: str = Field(min_length=3, max_length=2000)
     depth: int = Field(ge=1, le=3)
     max_sources: int = Field(ge=1, le=50)
+    approval_required: bool = Field(default=False, description="a human approves before the report is published")
+    approval_timeout_s: int = Field(default=DEFAULT_APPROVAL_TIMEOUT_S, ge=1)
+    monitor_id: str | None = Field(default=None, description="the monitor whose firing started this run")
 
 
 class RunRequested(Event):
@@ -47,7 +53,7 @@ class RunPlanned(Event):
 
 class RunStepChangedPayload(Contract):
     step: str
-    status: Literal["started", "finished", "failed", "denied"]
+    status: Literal["started", "finished", "retrying", "failed", "denied"]
     detail: str = ""
 
 
@@ -87,6 +93,7 @@ class RunFailed(Event):
 
 class RunRejectedPayload(Contract):
     reason: str
+    usage_event_ids: list[str] = Field(default_factory=list)
 
 
 class RunRejected(Event):
@@ -94,3 +101,67 @@ class RunRejected(Event):
     TYPE: ClassVar[str] = "run.rejected"
     type: Literal["run.rejected"] = "run.rejected"
     payload: RunRejectedPayload
+
+
+class RunCancelRequestedPayload(Contract):
+    reason: str = Field(default="cancelled by the user", max_length=500)
+
+
+class RunCancelRequested(Event):
+    """A user asks to stop the run; it stops at the next step boundary."""
+
+    SUBJECT: ClassVar[str] = subjects.RUN_CANCEL_REQUESTED
+    TYPE: ClassVar[str] = "run.cancel_requested"
+    type: Literal["run.cancel_requested"] = "run.cancel_requested"
+    payload: RunCancelRequestedPayload
+
+
+class RunCancelledPayload(Contract):
+    reason: str
+    usage_event_ids: list[str] = Field(default_factory=list)
+
+
+class RunCancelled(Event):
+    SUBJECT: ClassVar[str] = subjects.RUN_CANCELLED
+    TYPE: ClassVar[str] = "run.cancelled"
+    type: Literal["run.cancelled"] = "run.cancelled"
+    payload: RunCancelledPayload
+
+
+class RunWaitingApprovalPayload(Contract):
+    approval_id: str
+    subject: str = Field(description="what is to be approved: `publish`, or `task:<task id>` for a tool use")
+    reason: str
+    deadline: datetime
+
+
+class RunWaitingApproval(Event):
+    SUBJECT: ClassVar[str] = subjects.RUN_WAITING_APPROVAL
+    TYPE: ClassVar[str] = "run.waiting_approval"
+    type: Literal["run.waiting_approval"] = "run.waiting_approval"
+    payload: RunWaitingApprovalPayload
+
+
+class RunResumedPayload(Contract):
+    approval_id: str
+    approved_by: str | None
+    comment: str = ""
+
+
+class RunResumed(Event):
+    SUBJECT: ClassVar[str] = subjects.RUN_RESUMED
+    TYPE: ClassVar[str] = "run.resumed"
+    type: Literal["run.resumed"] = "run.resumed"
+    payload: RunResumedPayload
+
+
+class RunExpiredPayload(Contract):
+    reason: str
+    usage_event_ids: list[str] = Field(default_factory=list)
+
+
+class RunExpired(Event):
+    SUBJECT: ClassVar[str] = subjects.RUN_EXPIRED
+    TYPE: ClassVar[str] = "run.expired"
+    type: Literal["run.expired"] = "run.expired"
+    payload: RunExpiredPayload

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 STREAM = "QUARRY"
-STREAM_SUBJECTS = ["run.>", "credits.>", "tool.>", "task.>", "usage.>", "report.>", "document.>"]
+STREAM_SUBJECTS = [
+    "run.>",
+    "credits.>",
+    "tool.>",
+    "task.>",
+    "usage.>",
+    "report.>",
+    "document.>",
+    "approval.>",
+    "timer.>",
+]
 DEADLETTER_STREAM = "QUARRY_DEADLETTER"
 DEADLETTER_SUBJECTS = ["deadletter.>"]
 
@@ -14,6 +24,16 @@ RUN_STEP_CHANGED = "run.v1.step_changed"
 RUN_COMPLETED = "run.v1.completed"
 RUN_FAILED = "run.v1.failed"
 RUN_REJECTED = "run.v1.rejected"
+RUN_CANCEL_REQUESTED = "run.v1.cancel_requested"
+RUN_CANCELLED = "run.v1.cancelled"
+RUN_WAITING_APPROVAL = "run.v1.waiting_approval"
+RUN_RESUMED = "run.v1.resumed"
+RUN_EXPIRED = "run.v1.expired"
+
+APPROVAL_GIVEN = "approval.v1.given"
+APPROVAL_REJECTED = "approval.v1.rejected"
+
+TIMER_FIRED = "timer.v1.fired"
 
 CREDITS_GRANTED = "credits.v1.granted"
 CREDITS_RESERVED = "credits.v1.reserved"
@@ -40,6 +60,11 @@ DOCUMENT_REJECTED = "document.v1.rejected"
 def task_lane(role: str) -> str:
     """The work-queue subject of one worker role, e.g. `task.v1.dispatched.analyst`."""
     return f"{TASK_DISPATCHED}.{role}"
+
+
+def timer_schedule(timer_id: str) -> str:
+    """The subject holding one durable timer (a JetStream scheduled message) until it fires."""
+    return f"timer.v1.schedule.{timer_id}"
 
 
 def deadletter(service: str) -> str:

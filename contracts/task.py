@@ -13,7 +13,7 @@ from pydantic import Field
 from contracts import subjects
 from contracts.envelope import Contract, Event
 
-TaskKind = Literal["plan", "search", "synthesise", "report"]
+TaskKind = Literal["plan", "search", "collect", "synthesise", "verify", "index", "report"]
 Role = Literal["analyst", "retriever", "reporter"]
 
 
@@ -22,6 +22,7 @@ class TaskDispatchedPayload(Contract):
     kind: TaskKind
     role: Role
     attempt: int = Field(default=1, ge=1)
+    timeout_s: float = Field(default=300.0, gt=0, description="after this the orchestrator retries the task")
     input: dict[str, Any]
 
 
@@ -37,6 +38,7 @@ class TaskDispatched(Event):
 class TaskSucceededPayload(Contract):
     task_id: str
     kind: TaskKind
+    attempt: int = Field(default=1, ge=1)
     output: dict[str, Any]
     usage_event_ids: list[str] = Field(default_factory=list)
 
@@ -51,6 +53,7 @@ class TaskSucceeded(Event):
 class TaskFailedPayload(Contract):
     task_id: str
     kind: TaskKind
+    attempt: int = Field(default=1, ge=1)
     reason: str
     retryable: bool = False
     usage_event_ids: list[str] = Field(default_factory=list)

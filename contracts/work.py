@@ -75,6 +75,40 @@ class SynthesiseOutput(Contract):
     draft: Draft
 
 
+class CollectInput(Contract):
+    question: str
+    findings: list[SearchOutput]
+
+
+class CollectOutput(Contract):
+    """The searches' passages merged: one copy of each (source, location), best first per sub-question."""
+
+    findings: list[SearchOutput]
+    passages: int = Field(ge=0)
+    duplicates_dropped: int = Field(ge=0)
+
+
+class VerifyInput(Contract):
+    draft: Draft
+
+
+class VerifyOutput(Contract):
+    checked: int = Field(ge=0, description="claims checked against their cited passages")
+    supported: int = Field(ge=0)
+    support_rate: float = Field(ge=0, le=1)
+    problems: list[str] = Field(default_factory=list)
+
+
+class IndexInput(Contract):
+    run_id: str
+    question: str
+    draft: Draft
+
+
+class IndexOutput(Contract):
+    chunks: int = Field(ge=0, description="chunks added to the tenant's memory")
+
+
 class ReportInput(Contract):
     run_id: str
     draft: Draft

@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import nats.js.errors
@@ -110,6 +111,23 @@ class Bus:
         if self._jetstream is None:
             self._jetstream = self.broker.connection.jetstream()
         return self._jetstream
+
+    async def schedule(self, event: Event, at: datetime) -> None:
+        """Publish `event` on its own subject at `at`, durably: a JetStream scheduled message
+        (nats-server 2.12+) held on `timer.v1.schedule.<event id>` until it is due."""
+        due = at.astimezone(UTC)
+        # The scheduler reads whole seconds; round up so it never fires before `at`.
+        if due.microsecond:
+            due = due.replace(microsecond=0) + timedelta(seconds=1)
+        headers = {
+            "Nats-Msg-Id": f"schedule-{event.event_id}",
+            "Nats-Schedule": f"@at {due.strftime('%Y-%m-%dT%H:%M:%SZ')}",
+            "Nats-Schedule-Target": event.SUBJECT,
+        }
+        inject_trace(headers)
+        await self._js().publish(
+            subjects.timer_schedule(event.event_id), event.to_bytes(), headers=headers, stream=subjects.STREAM
+        )
 
     def subscribe(self, sub: Subscription) -> None:
         """Register a durable pull consumer; call before `start()`."""
@@ -230,6 +248,7 @@ async def ensure_streams(broker: NatsBroker, *, replicas: int = 1) -> None:
             storage=StorageType.FILE,
             duplicate_window=DUPLICATE_WINDOW_S,
             num_replicas=replicas,
+            allow_msg_schedules=name == subjects.STREAM,
         )
         try:
             await js.add_stream(config)

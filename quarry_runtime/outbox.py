@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
@@ -23,7 +24,16 @@ from quarry_runtime.bus import Bus
 
 log = logging.getLogger(__name__)
 
-Translate = Callable[[DomainEventProtocol[Any]], Sequence[tuple[Event, str]]]
+
+class Outgoing(NamedTuple):
+    """One contract event to publish: now on `subject`, or as a durable timer due `at`."""
+
+    event: Event
+    subject: str
+    at: datetime | None = None
+
+
+Translate = Callable[[DomainEventProtocol[Any]], Sequence[Outgoing]]
 
 RELAY_NAME = "outbox-relay"
 
@@ -62,8 +72,11 @@ class OutboxRelay:
             return 0
         for notification in notifications:
             domain_event = self.app.mapper.to_domain_event(notification)
-            for event, subject in self.translate(domain_event):
-                await self.bus.publish(event, subject)
+            for out in self.translate(domain_event):
+                if out.at is None:
+                    await self.bus.publish(out.event, out.subject)
+                else:
+                    await self.bus.schedule(out.event, out.at)
         self._recorder.insert_tracking(Tracking(application_name=RELAY_NAME, notification_id=notifications[-1].id))
         return len(notifications)
 

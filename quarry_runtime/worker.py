@@ -1,21 +1,30 @@
-"""Worker lanes: take a dispatched task, run it, report usage and the result.
+"""Worker lanes: take a dispatched task, run it once, report usage and the result.
 
-Every event a worker publishes is derived from the task's dispatch event, so a redelivered
-task that runs again publishes the same ids and JetStream drops the copies.
+A task's result is journalled (NATS KV, keyed by task id) as soon as it is computed, before
+anything is published: a worker killed after paying for a search or a model call, or a task
+dispatched again after a timeout, finds the result there and does not pay twice. Usage events
+take ids derived from the task, so the same work is metered once however often it is reported;
+the result events derive from the dispatch, so a redelivered dispatch publishes duplicates that
+JetStream drops.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
 
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import KeyNotFoundError
+from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
 from contracts import subjects
 from contracts.envelope import Actor
+from contracts.ids import derived_id
 from contracts.task import (
     TaskDispatched,
     TaskFailed,
@@ -28,9 +37,16 @@ from quarry_runtime.bus import Bus, Subscription
 
 log = logging.getLogger(__name__)
 
+JOURNAL_BUCKET = "quarry_task_journal"
+JOURNAL_TTL_S = 14 * 24 * 3600
+
 
 class TaskError(Exception):
-    """The task cannot succeed (bad input, nothing to work with): it fails, it is not retried."""
+    """The task cannot succeed as asked. `retryable`: another attempt later might."""
+
+    def __init__(self, reason: str, *, retryable: bool = False) -> None:
+        super().__init__(reason)
+        self.retryable = retryable
 
 
 @dataclass
@@ -45,54 +61,102 @@ class Usage:
 class WorkResult:
     output: dict[str, Any]
     usage: list[Usage] = field(default_factory=list)
+    seconds: float = 0.0
 
 
 Execute = Callable[[TaskDispatched], Awaitable[WorkResult]]
 
 
-def lane(bus: Bus, role: str, execute: Execute, durable: str | None = None) -> Subscription:
+class TaskJournal(Protocol):
+    async def get(self, task_id: str) -> WorkResult | None: ...
+    async def put(self, task_id: str, result: WorkResult) -> None: ...
+
+
+class KvJournal:
+    """Task results in a JetStream key-value bucket, shared by every replica of every worker."""
+
+    def __init__(self, bus: Bus, bucket: str = JOURNAL_BUCKET) -> None:
+        self.bus = bus
+        self.bucket = bucket
+        self._kv: KeyValue | None = None
+
+    async def _store(self) -> KeyValue:
+        if self._kv is None:
+            js = self.bus.broker.connection.jetstream()
+            config = KeyValueConfig(bucket=self.bucket, history=1, ttl=JOURNAL_TTL_S, storage=StorageType.FILE)
+            self._kv = await js.create_key_value(config)
+        return self._kv
+
+    async def get(self, task_id: str) -> WorkResult | None:
+        try:
+            entry = await (await self._store()).get(task_id)
+        except KeyNotFoundError:
+            return None
+        if not entry.value:
+            return None
+        data = json.loads(entry.value)
+        return WorkResult(output=data["output"], usage=[Usage(**u) for u in data["usage"]], seconds=data["seconds"])
+
+    async def put(self, task_id: str, result: WorkResult) -> None:
+        await (await self._store()).put(task_id, json.dumps(asdict(result)).encode())
+
+
+def lane(
+    bus: Bus, role: str, execute: Execute, durable: str | None = None, journal: TaskJournal | None = None
+) -> Subscription:
     """The durable work-queue consumer of one role; replicas of a worker share it."""
     agent = f"quarry-{role}"
+    journal = journal if journal is not None else KvJournal(bus)
 
     async def handle(task: TaskDispatched) -> None:
-        started = time.monotonic()
         p = task.payload
-        try:
-            result = await execute(task)
-        except (TaskError, ValidationError) as exc:
-            log.warning("task %s (%s) failed: %s", p.task_id, p.kind, exc)
-            failed = TaskFailed.caused_by(
-                task, TaskFailedPayload(task_id=p.task_id, kind=p.kind, reason=str(exc)[:1000])
-            )
-            await bus.publish(_as(failed, agent))
-            return
-        seconds = round(time.monotonic() - started, 3)
+        result = await journal.get(p.task_id)
+        if result is None:
+            started = time.monotonic()
+            try:
+                result = await execute(task)
+            except (TaskError, ValidationError) as exc:
+                retryable = isinstance(exc, TaskError) and exc.retryable
+                log.warning("task %s (%s, attempt %d) failed: %s", p.task_id, p.kind, p.attempt, exc)
+                await _publish_failure(task, str(exc), retryable)
+                return
+            result.seconds = round(time.monotonic() - started, 3)
+            await journal.put(p.task_id, result)
+        else:
+            log.info("task %s (%s) was done before: publishing the journalled result", p.task_id, p.kind)
         usage_ids: list[str] = []
         for i, use in enumerate(result.usage or [Usage(tool="compute")]):
-            usage = UsageRecorded.caused_by(
-                task,
-                UsageRecordedPayload(
-                    task_id=p.task_id,
-                    kind=p.kind,
-                    tool=use.tool,
-                    tokens_in=use.tokens_in,
-                    tokens_out=use.tokens_out,
-                    search_calls=use.search_calls,
-                    seconds=seconds if i == 0 else 0.0,
-                ),
-                name=f"usage:{i}",
+            payload = UsageRecordedPayload(
+                task_id=p.task_id,
+                kind=p.kind,
+                tool=use.tool,
+                tokens_in=use.tokens_in,
+                tokens_out=use.tokens_out,
+                search_calls=use.search_calls,
+                seconds=result.seconds if i == 0 else 0.0,
+            )
+            usage = UsageRecorded.caused_by(task, payload).model_copy(
+                update={"event_id": derived_id(p.task_id, f"usage:{i}")}
             )
             await bus.publish(_as(usage, agent))
             usage_ids.append(usage.event_id)
         done = TaskSucceeded.caused_by(
-            task, TaskSucceededPayload(task_id=p.task_id, kind=p.kind, output=result.output, usage_event_ids=usage_ids)
+            task,
+            TaskSucceededPayload(
+                task_id=p.task_id, kind=p.kind, attempt=p.attempt, output=result.output, usage_event_ids=usage_ids
+            ),
         )
         await bus.publish(_as(done, agent))
 
-    async def give_up(task: TaskDispatched, reason: str) -> None:
+    async def _publish_failure(task: TaskDispatched, reason: str, retryable: bool) -> None:
         p = task.payload
-        failed = TaskFailed.caused_by(task, TaskFailedPayload(task_id=p.task_id, kind=p.kind, reason=reason[:1000]))
-        await bus.publish(_as(failed, agent))
+        payload = TaskFailedPayload(
+            task_id=p.task_id, kind=p.kind, attempt=p.attempt, reason=reason[:1000], retryable=retryable
+        )
+        await bus.publish(_as(TaskFailed.caused_by(task, payload), agent))
+
+    async def give_up(task: TaskDispatched, reason: str) -> None:
+        await _publish_failure(task, reason, retryable=True)
 
     return Subscription(subjects.task_lane(role), durable or f"{role}-lane", handle, batch=4, on_give_up=give_up)
 

@@ -1,4 +1,4 @@
-"""The analyst's lane: plan sub-questions and synthesise cited drafts (offline by default)."""
+"""The analyst's lane: plan, collect findings, synthesise cited drafts and verify them (offline by default)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ import asyncio
 import functools
 
 from contracts.task import TaskDispatched
-from contracts.work import PlanInput, SynthesiseInput
+from contracts.work import CollectInput, PlanInput, SynthesiseInput, VerifyInput
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.worker import TaskError, Usage, WorkResult, lane
+from services.analyst.collect import collect
 from services.analyst.live import plan_live
 from services.analyst.llm import ChatClient
 from services.analyst.planning import plan
 from services.analyst.synthesis import check_citations, synthesise
+from services.analyst.verify import verify
 
 
 async def execute(task: TaskDispatched, llm: ChatClient | None = None) -> WorkResult:
@@ -36,6 +38,16 @@ async def execute(task: TaskDispatched, llm: ChatClient | None = None) -> WorkRe
         if problems:
             raise TaskError("synthesis produced unsupported citations: " + "; ".join(problems[:3]))
         return WorkResult(output=result.model_dump(), usage=[Usage(tool="llm_generate")])
+    if kind == "collect":
+        collected = await asyncio.to_thread(collect, CollectInput.model_validate(task.payload.input))
+        return WorkResult(output=collected.model_dump(), usage=[Usage(tool="llm_generate")])
+    if kind == "verify":
+        checked = await asyncio.to_thread(verify, VerifyInput.model_validate(task.payload.input))
+        # Offline drafts are extractive, so anything short of full support is a fault, not a judgement call.
+        if checked.support_rate < 1.0 or checked.problems:
+            detail = "; ".join(checked.problems[:3]) or f"support rate {checked.support_rate:.2f}"
+            raise TaskError(f"citation check failed: {detail}")
+        return WorkResult(output=checked.model_dump(), usage=[Usage(tool="llm_generate")])
     raise TaskError(f"the analyst does not do {kind!r} tasks")
 
 

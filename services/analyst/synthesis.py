@@ -334,7 +334,8 @@ def synthesise(
     return SynthesiseOutput(draft=draft)
 
 
-def _claims(draft: Draft) -> Iterator[tuple[str, Claim]]:
+def located_claims(draft: Draft) -> Iterator[tuple[str, Claim]]:
+    """Every claim of a draft, summary first, with where it sits for problem reports."""
     for i, claim in enumerate(draft.summary, 1):
         yield f"summary claim {i}", claim
     for section in draft.sections:
@@ -342,8 +343,11 @@ def _claims(draft: Draft) -> Iterator[tuple[str, Claim]]:
             yield f"section {section.heading!r} claim {i}", claim
 
 
-def check_citations(draft: Draft) -> list[str]:
-    """Problems with a draft's citations (bad numbers, claims absent from their passage); [] if none."""
+def check_citations(draft: Draft, *, check_text: bool = True) -> list[str]:
+    """Problems with a draft's citations (bad numbers, claims absent from their passage); [] if none.
+
+    `check_text=False` leaves out the verbatim check, for callers that judge support themselves.
+    """
     problems: list[str] = []
     passages: dict[int, str] = {}
     for ref in draft.sources:
@@ -352,13 +356,13 @@ def check_citations(draft: Draft) -> list[str]:
         passages[ref.number] = normalise(ref.passage)
     if sorted(passages) != list(range(1, len(passages) + 1)):
         problems.append(f"source numbers {sorted(passages)} are not 1..{len(passages)}")
-    for where, claim in _claims(draft):
+    for where, claim in located_claims(draft):
         text = normalise(claim.text)
         if not text:
             problems.append(f"{where}: empty claim")
         for n in claim.citations:
             if n not in passages:
                 problems.append(f"{where}: citation [{n}] is out of range (sources 1..{len(passages)})")
-            elif text not in passages[n]:
+            elif check_text and text not in passages[n]:
                 problems.append(f"{where}: not found in the passage of source [{n}]: {claim.text[:80]!r}")
     return problems

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from eventsourcing.application import AggregateNotFoundError
 
-from contracts.run import RunCompleted, RunFailed, RunRequested
+from contracts.run import RunCancelled, RunCompleted, RunExpired, RunFailed, RunRejected, RunRequested
 from contracts.usage import UsageRecorded
 from quarry_runtime.errors import NotReady
 from quarry_runtime.outbox import OutboxApplication
@@ -50,19 +50,21 @@ class Billing(OutboxApplication):
         ledger.meter(ev.run_id, ev.event_id, credits, cause=ev.event_id)
         self._save(ledger)
 
-    def close_run(self, ev: RunCompleted | RunFailed) -> None:
-        """Settle a completed run against its usage, or refund a failed one in full."""
+    def close_run(self, ev: RunCompleted | RunCancelled | RunFailed | RunExpired | RunRejected) -> None:
+        """Settle a completed or cancelled run against its usage and refund the rest; refund a
+        run that failed, expired or was refused in full (the tenant pays for no failed work)."""
         ledger = self.ledger(ev.tenant_id)
         res = ledger.reservations.get(ev.run_id or "")
         if ledger.has_seen(ev.event_id) or res is None or res.closed:
             return
-        if isinstance(ev, RunCompleted):
+        if isinstance(ev, RunCompleted | RunCancelled):
             missing = ledger.missing_usage(ev.payload.usage_event_ids)
             if missing:
                 raise NotReady(f"{len(missing)} usage event(s) of run {ev.run_id} not metered yet")
             ledger.settle(res.run_id, ev.payload.usage_event_ids, cause=ev.event_id)
         else:
-            ledger.refund(res.run_id, reason=f"run failed: {ev.payload.reason}"[:300], cause=ev.event_id)
+            outcome = ev.type.removeprefix("run.")
+            ledger.refund(res.run_id, reason=f"run {outcome}: {ev.payload.reason}"[:300], cause=ev.event_id)
         self._save(ledger)
 
     def _save(self, ledger: Ledger) -> None:

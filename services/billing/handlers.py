@@ -28,5 +28,8 @@ def subscriptions(app: Billing) -> list[Subscription]:
         (subjects.USAGE_RECORDED, app.meter),
         (subjects.RUN_COMPLETED, app.close_run),
         (subjects.RUN_FAILED, app.close_run),
+        (subjects.RUN_CANCELLED, app.close_run),
+        (subjects.RUN_EXPIRED, app.close_run),
+        (subjects.RUN_REJECTED, app.close_run),
     ]
     return [Subscription(subject, f"billing-{subject.replace('.', '-')}", _guarded(fn)) for subject, fn in table]

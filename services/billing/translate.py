@@ -19,13 +19,14 @@ from contracts.credits import (
 )
 from contracts.envelope import Actor, Event
 from contracts.ids import stable_id
+from quarry_runtime.outbox import Outgoing
 from services.billing.domain import Ledger
 
 LedgerAt = Callable[[Any, int], Ledger]
 AGENT = "quarry-billing"
 
 
-def translate(domain_event: Any, ledger_at: LedgerAt) -> Sequence[tuple[Event, str]]:
+def translate(domain_event: Any, ledger_at: LedgerAt) -> Sequence[Outgoing]:
     name = type(domain_event).__name__
     if name not in ("Granted", "Reserved", "Denied", "Settled", "Refunded"):
         return []
@@ -71,4 +72,4 @@ def translate(domain_event: Any, ledger_at: LedgerAt) -> Sequence[tuple[Event, s
         causation_id=cause,
         event_id=stable_id(key, int(domain_event.timestamp.timestamp() * 1000)),
     )
-    return [(event, cls.SUBJECT)]
+    return [Outgoing(event, cls.SUBJECT)]

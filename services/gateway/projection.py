@@ -46,6 +46,7 @@ def subscriptions(store: GatewayStore, feed: RunFeed) -> list[Subscription]:
         ("tool.>", "tools"),
         ("task.>", "tasks"),
         ("report.>", "reports"),
+        ("approval.>", "approvals"),
     ]
     subs = [Subscription(subject, f"gateway-{name}", on_run_event, batch=8) for subject, name in runs]
     subs.append(Subscription("document.>", "gateway-documents", on_document_event))

@@ -13,10 +13,14 @@ STATE_BY_TYPE = {
     "run.requested": "requested",
     "run.admitted": "admitted",
     "run.planned": "running",
+    "run.waiting_approval": "waiting_approval",
     "run.completed": "completed",
     "run.failed": "failed",
     "run.rejected": "rejected",
+    "run.cancelled": "cancelled",
+    "run.expired": "expired",
 }
+STATE_OF_STEP = {"plan": "planning", "index": "indexing", "report": "reporting"}
 
 
 def fold_run(events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -32,6 +36,9 @@ def fold_run(events: list[dict[str, Any]]) -> dict[str, Any]:
         "passages_found": 0,
         "cost": {"estimate": None, "reserved": 0, "settled": 0, "refunded": 0, "closed": False},
         "report": None,
+        "approval": None,
+        "cancel_requested": False,
+        "monitor_id": None,
         "error": None,
         "created_at": None,
         "updated_at": None,
@@ -49,14 +56,28 @@ def _apply(view: dict[str, Any], ev: dict[str, Any]) -> None:
         view["question"] = payload.get("question")
         view["depth"] = payload.get("depth")
         view["max_sources"] = payload.get("max_sources")
+        view["monitor_id"] = payload.get("monitor_id")
         view["created_at"] = str(ev["occurred_at"])
     elif kind == "run.planned":
         view["sub_questions"] = payload.get("sub_questions", [])
     elif kind == "run.step_changed":
         view["steps"].append({k: payload.get(k) for k in ("step", "status", "detail")} | {"at": ev["occurred_at"]})
-        if view["state"] in ("requested", "admitted"):
-            new_state = "running"
-    elif kind in ("run.failed", "run.rejected"):
+        if payload.get("status") == "started" and view["state"] != "waiting_approval":
+            new_state = STATE_OF_STEP.get(payload.get("step", ""), "running")
+    elif kind == "run.waiting_approval":
+        view["approval"] = {k: payload.get(k) for k in ("approval_id", "subject", "reason", "deadline")} | {
+            "status": "pending"
+        }
+    elif kind == "run.resumed":
+        view["approval"] = (view["approval"] or {}) | {
+            "status": "approved",
+            "decided_by": payload.get("approved_by"),
+            "comment": payload.get("comment"),
+        }
+        new_state = "running"
+    elif kind == "run.cancel_requested":
+        view["cancel_requested"] = True
+    elif kind in ("run.cancelled", "run.expired") or kind in ("run.failed", "run.rejected"):
         view["error"] = payload.get("reason")
     elif kind == "credits.reserved":
         view["cost"]["reserved"] = payload.get("amount", 0)
@@ -73,6 +94,8 @@ def _apply(view: dict[str, Any], ev: dict[str, Any]) -> None:
         view["report"] = {"title": payload.get("title"), "markdown": payload.get("markdown"), "pdf": payload.get("pdf")}
     if new_state and view["state"] not in TERMINAL:
         view["state"] = new_state
+    if kind == "run.rejected" and view["approval"] and view["approval"].get("status") == "pending":
+        view["approval"]["status"] = "refused"
 
 
 def _apply_task_output(view: dict[str, Any], payload: dict[str, Any]) -> None:
@@ -90,4 +113,5 @@ def is_settled(view: dict[str, Any]) -> bool:
     """Nothing more will happen to this run: terminal, and billing closed its reservation."""
     if view["state"] not in TERMINAL:
         return False
-    return view["state"] == "rejected" or bool(view["cost"]["closed"])
+    # A run refused for lack of credits never had a reservation to close.
+    return bool(view["cost"]["closed"]) or (view["state"] == "rejected" and not view["cost"]["reserved"])

@@ -10,7 +10,8 @@ from contracts.envelope import Event
 from quarry_runtime.store import SqlDatabase
 from services.gateway.readmodel import fold_run
 
-RUN_EVENT_PREFIXES = ("run.", "credits.", "tool.", "task.", "report.")
+RUN_EVENT_PREFIXES = ("run.", "credits.", "tool.", "task.", "report.", "approval.")
+DEFAULT_APPROVAL_TIMEOUT_S = 7 * 24 * 3600
 
 
 def _now() -> str:
@@ -22,19 +23,26 @@ class DuplicateEmail(Exception):
 
 
 class GatewayStore:
-    def __init__(self, db: SqlDatabase) -> None:
+    """`prefix` names a second set of run tables, so `quarry replay` can rebuild beside the live ones."""
+
+    def __init__(self, db: SqlDatabase, prefix: str = "") -> None:
         self.db = db
+        self.runs = f"{prefix}runs"
+        self.run_events = f"{prefix}run_events"
         serial = "BIGSERIAL PRIMARY KEY" if db.is_postgres else "INTEGER PRIMARY KEY AUTOINCREMENT"
         for statement in (
             "CREATE TABLE IF NOT EXISTS tenants (tenant_id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, email TEXT NOT NULL UNIQUE,"
             " password_hash TEXT NOT NULL, roles TEXT NOT NULL, created_at TEXT NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, user_id TEXT,"
+            "CREATE TABLE IF NOT EXISTS tenant_settings (tenant_id TEXT PRIMARY KEY, approval_required INTEGER NOT NULL,"
+            " approval_timeout_s INTEGER NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {self.runs} (run_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, user_id TEXT,"
             " state TEXT NOT NULL, view TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
-            "CREATE INDEX IF NOT EXISTS runs_by_tenant ON runs (tenant_id, created_at)",
-            f"CREATE TABLE IF NOT EXISTS run_events (seq {serial}, event_id TEXT NOT NULL UNIQUE, run_id TEXT NOT NULL,"
-            " tenant_id TEXT NOT NULL, type TEXT NOT NULL, occurred_at TEXT NOT NULL, data TEXT NOT NULL)",
-            "CREATE INDEX IF NOT EXISTS run_events_by_run ON run_events (run_id, seq)",
+            f"CREATE INDEX IF NOT EXISTS {self.runs}_by_tenant ON {self.runs} (tenant_id, created_at)",
+            f"CREATE TABLE IF NOT EXISTS {self.run_events} (seq {serial}, event_id TEXT NOT NULL UNIQUE,"
+            " run_id TEXT NOT NULL, tenant_id TEXT NOT NULL, type TEXT NOT NULL, occurred_at TEXT NOT NULL,"
+            " data TEXT NOT NULL)",
+            f"CREATE INDEX IF NOT EXISTS {self.run_events}_by_run ON {self.run_events} (run_id, seq)",
             "CREATE TABLE IF NOT EXISTS documents (document_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, title TEXT NOT NULL,"
             " content_type TEXT NOT NULL, status TEXT NOT NULL, chunks INTEGER NOT NULL DEFAULT 0, reason TEXT,"
             " created_at TEXT NOT NULL)",
@@ -69,6 +77,22 @@ class GatewayStore:
         row = self.db.one("SELECT name FROM tenants WHERE tenant_id = ?", (tenant_id,))
         return str(row[0]) if row else None
 
+    def tenant_settings(self, tenant_id: str) -> dict[str, Any]:
+        row = self.db.one(
+            "SELECT approval_required, approval_timeout_s FROM tenant_settings WHERE tenant_id = ?", (tenant_id,)
+        )
+        if row is None:
+            return {"approval_required": False, "approval_timeout_s": DEFAULT_APPROVAL_TIMEOUT_S}
+        return {"approval_required": bool(row[0]), "approval_timeout_s": int(row[1])}
+
+    def update_tenant_settings(self, tenant_id: str, approval_required: bool, approval_timeout_s: int) -> None:
+        self.db.execute(
+            "INSERT INTO tenant_settings (tenant_id, approval_required, approval_timeout_s) VALUES (?, ?, ?)"
+            " ON CONFLICT (tenant_id) DO UPDATE SET approval_required = excluded.approval_required,"
+            " approval_timeout_s = excluded.approval_timeout_s",
+            (tenant_id, int(approval_required), approval_timeout_s),
+        )
+
     # -- run read model --------------------------------------------------------------------
 
     def record_run_event(self, event: Event) -> bool:
@@ -78,19 +102,19 @@ class GatewayStore:
         data = event.model_dump_json()
         with self.db.transaction() as tx:
             inserted = tx.execute(
-                "INSERT INTO run_events (event_id, run_id, tenant_id, type, occurred_at, data) VALUES (?, ?, ?, ?, ?, ?)"
+                f"INSERT INTO {self.run_events} (event_id, run_id, tenant_id, type, occurred_at, data) VALUES (?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (event_id) DO NOTHING",
                 (event.event_id, event.run_id, event.tenant_id, event.type, event.occurred_at.isoformat(), data),
             )
             if not inserted:
                 return False
-            rows = tx.query("SELECT data FROM run_events WHERE run_id = ?", (event.run_id,))
+            rows = tx.query(f"SELECT data FROM {self.run_events} WHERE run_id = ?", (event.run_id,))
             view = fold_run([json.loads(r[0]) for r in rows])
             user_id = event.actor.user_id if event.type == "run.requested" else None
             tx.execute(
-                "INSERT INTO runs (run_id, tenant_id, user_id, state, view, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                f"INSERT INTO {self.runs} (run_id, tenant_id, user_id, state, view, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (run_id) DO UPDATE SET state = excluded.state, view = excluded.view,"
-                " updated_at = excluded.updated_at, user_id = COALESCE(runs.user_id, excluded.user_id)",
+                f" updated_at = excluded.updated_at, user_id = COALESCE({self.runs}.user_id, excluded.user_id)",
                 (
                     event.run_id,
                     event.tenant_id,
@@ -105,14 +129,16 @@ class GatewayStore:
 
     def run_view(self, tenant_id: str, run_id: str) -> dict[str, Any] | None:
         """The run's view, only if it belongs to the tenant (anything else is not found)."""
-        row = self.db.one("SELECT view, user_id FROM runs WHERE run_id = ? AND tenant_id = ?", (run_id, tenant_id))
+        row = self.db.one(
+            f"SELECT view, user_id FROM {self.runs} WHERE run_id = ? AND tenant_id = ?", (run_id, tenant_id)
+        )
         if row is None:
             return None
         return {"run_id": run_id, "user_id": row[1], **json.loads(row[0])}
 
     def list_runs(self, tenant_id: str, limit: int, offset: int) -> list[dict[str, Any]]:
         rows = self.db.query(
-            "SELECT run_id, state, view FROM runs WHERE tenant_id = ? ORDER BY created_at DESC, run_id DESC LIMIT ? OFFSET ?",
+            f"SELECT run_id, state, view FROM {self.runs} WHERE tenant_id = ? ORDER BY created_at DESC, run_id DESC LIMIT ? OFFSET ?",
             (tenant_id, limit, offset),
         )
         out = []
@@ -135,10 +161,44 @@ class GatewayStore:
     ) -> list[tuple[int, str, str]]:
         """(seq, type, data) of the run's events after `after_seq`, in arrival order."""
         rows = self.db.query(
-            "SELECT seq, type, data FROM run_events WHERE run_id = ? AND tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            f"SELECT seq, type, data FROM {self.run_events} WHERE run_id = ? AND tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             (run_id, tenant_id, after_seq, limit),
         )
         return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    def run_log(self, tenant_id: str, run_id: str, after_seq: int, limit: int) -> list[dict[str, Any]]:
+        """A page of the run's raw events, oldest first, each with its position in the log."""
+        return [
+            {"seq": seq, "event": json.loads(data)}
+            for seq, _, data in self.run_events_after(tenant_id, run_id, after_seq, limit)
+        ]
+
+    def run_state_at(
+        self, tenant_id: str, run_id: str, *, seq: int | None = None, at: datetime | None = None
+    ) -> dict[str, Any] | None:
+        """The run's view rebuilt from its log alone, as it was after event `seq` or at time `at`."""
+        rows = self.db.query(
+            f"SELECT seq, data FROM {self.run_events} WHERE run_id = ? AND tenant_id = ? ORDER BY seq",
+            (run_id, tenant_id),
+        )
+        if not rows:
+            return None
+        events = [(int(s), json.loads(d)) for s, d in rows]
+        if seq is not None:
+            events = [(s, e) for s, e in events if s <= seq]
+        if at is not None:
+            events = [(s, e) for s, e in events if datetime.fromisoformat(e["occurred_at"]) <= at]
+        view = fold_run([e for _, e in events])
+        return {"run_id": run_id, "as_of_seq": events[-1][0] if events else 0, "events": len(events), **view}
+
+    def run_views(self) -> dict[str, tuple[str, str]]:
+        """Every run's (tenant, view JSON): what `quarry replay` compares."""
+        rows = self.db.query(f"SELECT run_id, tenant_id, view FROM {self.runs}")
+        return {str(r[0]): (str(r[1]), str(r[2])) for r in rows}
+
+    def drop_run_tables(self) -> None:
+        for table in (self.runs, self.run_events):
+            self.db.execute(f"DROP TABLE IF EXISTS {table}")
 
     # -- documents -----------------------------------------------------------------------------
 

@@ -1,31 +1,47 @@
 """The orchestrator's use cases: each takes one bus event, changes a Run, and saves it.
 
 Saving appends the Run's new events and the notification log in one transaction; the
-outbox relay publishes from there. A bus event already applied to the run is a no-op.
+outbox relay publishes from there. A bus event already applied to the run is a no-op, and a
+stale one (a late answer for a task already settled, a timer for an old attempt) is ignored.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from contracts.approval import ApprovalGiven, ApprovalRejected
 from contracts.credits import CreditsDenied, CreditsReserved
-from contracts.run import RunRequested
+from contracts.envelope import Event
+from contracts.run import RunCancelRequested, RunRequested
 from contracts.task import TaskFailed, TaskSucceeded
+from contracts.timer import TimerFired
 from contracts.tool import ToolDecided
 from quarry_runtime.errors import NotReady, Rejected
 from quarry_runtime.outbox import OutboxApplication
 from services.orchestrator.checks import output_problem
 from services.orchestrator.domain import Run
-from services.orchestrator.workflow import advance
+from services.orchestrator.workflow import advance, approval_id
+
+Clock = Callable[[], datetime]
+
+# The JetStream scheduler fires on whole seconds; a timer may arrive a hair before its due time.
+TIMER_TOLERANCE = timedelta(seconds=2)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 class Orchestrator(OutboxApplication):
     """Runs as event-sourced aggregates, driven by bus events."""
 
     on_saved: Callable[[], None] = staticmethod(lambda: None)
+    clock: Clock = staticmethod(_utcnow)
 
     def get_run(self, run_id: str) -> Run:
         run: Run = self.repository.get(Run.create_id(run_id))
@@ -33,81 +49,153 @@ class Orchestrator(OutboxApplication):
 
     def start_run(self, ev: RunRequested) -> None:
         """Open the Run when the request arrives; billing's answer admits or rejects it."""
+        p = ev.payload
         run = Run(
             run_id=ev.run_id or "",
             tenant_id=ev.tenant_id,
             user_id=ev.actor.user_id,
             roles=list(ev.actor.roles),
-            question=ev.payload.question,
-            depth=ev.payload.depth,
-            max_sources=ev.payload.max_sources,
+            question=p.question,
+            depth=p.depth,
+            max_sources=p.max_sources,
             cause=ev.event_id,
             traceparent=ev.trace.traceparent,
+            approval_required=p.approval_required,
+            approval_timeout_s=p.approval_timeout_s,
+            monitor_id=p.monitor_id,
         )
-        try:
+        with contextlib.suppress(IntegrityError):  # a redelivered request: the run exists
             self._save(run)
-        except IntegrityError:
-            pass  # a redelivered request: the run already exists
 
     def admit_run(self, ev: CreditsReserved) -> None:
-        """Credits are reserved: start planning."""
-        run = self._run_for(ev.run_id)
-        if run.has_seen(ev.event_id) or run.is_terminal:
+        """Credits are reserved: start planning (unless the run was cancelled meanwhile)."""
+        run = self._run_for(ev)
+        if run is None:
             return
         run.admit(ev.payload.amount, ev.payload.plan, cause=ev.event_id)
-        advance(run)
-        self._save(run)
+        self._advance_and_save(run)
 
     def reject_run(self, ev: CreditsDenied) -> None:
         """No credits: the run ends rejected and nothing is charged."""
-        run = self._run_for(ev.run_id)
-        if run.has_seen(ev.event_id) or run.is_terminal:
+        run = self._run_for(ev)
+        if run is None:
             return
         run.reject(ev.payload.reason, cause=ev.event_id)
         self._save(run)
 
     def apply_decision(self, ev: ToolDecided) -> None:
-        """Policy answered a tool request: dispatch the task, or end the step with the reason."""
-        run = self._run_for(ev.run_id)
-        if run.has_seen(ev.event_id) or run.is_terminal:
+        """Policy answered a tool request: dispatch, park for approval, or end the step."""
+        run = self._run_for(ev)
+        if run is None:
             return
         task = run.task(ev.payload.task_id)
         if task.status != "requested":
             return
-        if ev.payload.decision == "allow":
-            run.authorise_task(task.task_id, ev.payload.policy_ids, ev.payload.policy_version, cause=ev.event_id)
+        decision = ev.payload.decision
+        if decision == "allow":
+            run.authorise_task(
+                task.task_id, ev.payload.policy_ids, ev.payload.policy_version, ev.event_id, self.clock()
+            )
+        elif decision == "require_approval":
+            reason = f"policy wants a human to approve {task.tool} for the {task.kind} step: " + "; ".join(
+                ev.payload.reasons
+            )
+            subject = f"task:{task.task_id}"
+            run.request_approval(approval_id(run, subject), subject, reason, self.clock(), cause=ev.event_id)
         else:
-            reasons = ev.payload.reasons or [f"policy answered {ev.payload.decision}"]
+            reasons = ev.payload.reasons or [f"policy answered {decision}"]
             run.deny_task(task.task_id, reasons, ev.payload.policy_ids, cause=ev.event_id)
-        advance(run)
-        self._save(run)
+        self._advance_and_save(run)
 
     def finish_task(self, ev: TaskSucceeded | TaskFailed) -> None:
-        """A worker finished: check the output, record it, and start what may follow."""
-        run = self._run_for(ev.run_id)
-        if run.has_seen(ev.event_id) or run.is_terminal:
+        """A worker finished an attempt: check the output, record it, start what may follow."""
+        run = self._run_for(ev)
+        if run is None:
             return
         task = run.task(ev.payload.task_id)
-        if task.status in ("succeeded", "failed"):
-            return  # a second worker's answer for a task already settled
+        if task.status in ("succeeded", "failed", "denied"):
+            return  # a late or second answer for a task already settled
+        now = self.clock()
         if isinstance(ev, TaskSucceeded):
             problem = output_problem(task.kind, ev.payload.output)
             if problem is None:
                 run.record_success(task.task_id, ev.payload.output, ev.payload.usage_event_ids, cause=ev.event_id)
+            elif ev.payload.attempt == task.attempt:
+                run.record_failure(
+                    task.task_id, task.attempt, problem, True, ev.payload.usage_event_ids, ev.event_id, now
+                )
             else:
-                run.record_failure(task.task_id, problem, ev.payload.usage_event_ids, cause=ev.event_id)
+                return
+        elif ev.payload.attempt == task.attempt and task.status == "dispatched":
+            p = ev.payload
+            run.record_failure(task.task_id, p.attempt, p.reason, p.retryable, p.usage_event_ids, ev.event_id, now)
         else:
-            run.record_failure(task.task_id, ev.payload.reason, ev.payload.usage_event_ids, cause=ev.event_id)
-        advance(run)
-        self._save(run)
+            return  # a failure of an attempt that was already timed out and retried
+        self._advance_and_save(run)
 
-    def _run_for(self, run_id: str | None) -> Run:
-        if not run_id:
+    def fire_timer(self, ev: TimerFired) -> None:
+        """A durable timer is due: time a task out, retry it, or expire an approval."""
+        run = self._run_for(ev)
+        if run is None:
+            return
+        p, now = ev.payload, self.clock()
+        if p.purpose in ("task_timeout", "task_retry"):
+            task = run.tasks.get(p.task_id or "")
+            if task is None or task.attempt != p.attempt:
+                return
+            if p.purpose == "task_timeout" and task.status == "dispatched":
+                reason = f"no answer within {task.timeout_s:.0f}s"
+                run.record_failure(task.task_id, task.attempt, reason, True, [], ev.event_id, now)
+            elif p.purpose == "task_retry" and task.status == "retrying" and not run.cancel_reason:
+                run.retry(task.task_id, now, cause=ev.event_id)
+            else:
+                return
+        else:
+            pending = run.pending_approval()
+            if pending is None or pending.approval_id != p.approval_id:
+                return
+            run.expire(pending.approval_id, now + TIMER_TOLERANCE, cause=ev.event_id)
+        self._advance_and_save(run)
+
+    def cancel_run(self, ev: RunCancelRequested) -> None:
+        """Stop at the next step boundary: nothing new starts; the run ends when nothing runs."""
+        run = self._run_for(ev)
+        if run is None:
+            return
+        run.request_cancel(ev.payload.reason, cause=ev.event_id)
+        self._advance_and_save(run)
+
+    def decide_approval(self, ev: ApprovalGiven | ApprovalRejected) -> None:
+        """A human approved or refused what the run waits for; either is recorded with who and why."""
+        run = self._run_for(ev)
+        if run is None:
+            return
+        p, by = ev.payload, ev.actor.user_id
+        if isinstance(ev, ApprovalRejected):
+            run.refuse(p.approval_id, by, p.comment, cause=ev.event_id)
+            self._save(run)
+            return
+        approval = run.approve(p.approval_id, by, p.comment, cause=ev.event_id)
+        if approval.subject.startswith("task:"):
+            task_id = approval.subject.removeprefix("task:")
+            run.authorise_task(task_id, [f"approved-by:{by}"], "human-approval", cause=ev.event_id, now=self.clock())
+        self._advance_and_save(run)
+
+    def _run_for(self, ev: Event) -> Run | None:
+        """The run an event is about; None when the event was applied already or the run is over."""
+        if not ev.run_id:
             raise Rejected("event carries no run id")
         try:
-            return self.get_run(run_id)
+            run = self.get_run(ev.run_id)
         except AggregateNotFoundError:
-            raise NotReady(f"run {run_id} is not known yet") from None
+            raise NotReady(f"run {ev.run_id} is not known yet") from None
+        if run.has_seen(ev.event_id) or run.is_terminal:
+            return None
+        return run
+
+    def _advance_and_save(self, run: Run) -> None:
+        advance(run, self.clock())
+        self._save(run)
 
     def _save(self, run: Run) -> None:
         self.save(run)

@@ -6,12 +6,23 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from contracts.work import PlanOutput, ReportOutput, SearchOutput, SynthesiseOutput
+from contracts.work import (
+    CollectOutput,
+    IndexOutput,
+    PlanOutput,
+    ReportOutput,
+    SearchOutput,
+    SynthesiseOutput,
+    VerifyOutput,
+)
 
 OUTPUTS: dict[str, type[BaseModel]] = {
     "plan": PlanOutput,
     "search": SearchOutput,
+    "collect": CollectOutput,
     "synthesise": SynthesiseOutput,
+    "verify": VerifyOutput,
+    "index": IndexOutput,
     "report": ReportOutput,
 }
 
@@ -28,4 +39,7 @@ def output_problem(kind: str, output: dict[str, Any]) -> str | None:
         dangling = sorted({n for c in claims for n in c.citations} - numbers)
         if dangling:
             return f"synthesise output cites sources that are not listed: {dangling}"
+    if isinstance(parsed, VerifyOutput) and (parsed.problems or parsed.support_rate < 1.0):
+        first = "; ".join(parsed.problems[:2]) or "unsupported claims"
+        return f"citations do not hold: support rate {parsed.support_rate:.2f}: {first}"
     return None

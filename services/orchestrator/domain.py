@@ -1,26 +1,45 @@
-"""The Run aggregate: every fact about a run is one of its stored events. Pure: no I/O.
+"""The Run aggregate: every fact about a run is one of its stored events. Pure: no I/O, no clock.
 
-A run's tasks go requested (a tool request is out to policy) -> authorised / denied ->
-succeeded / failed. `bus_events` records the ids of the bus events already applied, in the
-same stored event as their effect, so a redelivered event changes nothing.
+The run moves through the states of `TRANSITIONS`; a command that would take it anywhere else
+is refused with `RunError` and records nothing. Its tasks go requested (a tool request is out
+to policy) -> dispatched (attempt n, with a deadline) -> succeeded, or back to waiting for a
+retry, or failed for good. `bus_events` holds the ids of the bus events already applied, in
+the same stored event as their effect, so a redelivered event changes nothing.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from services.orchestrator.tasks import POLICIES, TaskPolicy
+
 TERMINAL = frozenset({"completed", "failed", "rejected", "cancelled", "expired"})
 
-# step -> (worker role, tool the step uses)
-STEP_ROUTES: dict[str, tuple[str, str]] = {
-    "plan": ("analyst", "llm_generate"),
-    "search": ("retriever", "web_search"),
-    "synthesise": ("analyst", "llm_generate"),
-    "report": ("reporter", "publish_report"),
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "requested": frozenset({"admitted", "rejected", "cancelled"}),
+    "admitted": frozenset({"planning", "failed", "cancelled"}),
+    "planning": frozenset({"running", "waiting_approval", "failed", "cancelled"}),
+    "running": frozenset({"waiting_approval", "indexing", "failed", "cancelled"}),
+    "waiting_approval": frozenset({"planning", "running", "indexing", "reporting", "rejected", "expired", "cancelled"}),
+    "indexing": frozenset({"waiting_approval", "reporting", "failed", "cancelled"}),
+    "reporting": frozenset({"waiting_approval", "completed", "failed", "cancelled"}),
+    **{state: frozenset() for state in TERMINAL},
+}
+
+# The state a run is in while a task of this kind is its current step.
+STATE_OF_STEP = {
+    "plan": "planning",
+    "search": "running",
+    "collect": "running",
+    "synthesise": "running",
+    "verify": "running",
+    "index": "indexing",
+    "report": "reporting",
 }
 
 
@@ -35,10 +54,35 @@ class TaskState:
     role: str
     tool: str
     input: dict[str, Any]
-    status: str = "requested"  # requested | authorised | succeeded | failed | denied
+    max_attempts: int
+    timeout_s: float
+    # requested | dispatched | retrying | succeeded | failed | denied
+    status: str = "requested"
+    attempt: int = 0
     output: dict[str, Any] | None = None
     reason: str = ""
     usage_event_ids: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def in_flight(self) -> bool:
+        return self.status in ("requested", "dispatched")
+
+    @property
+    def done(self) -> bool:
+        return self.status == "succeeded"
+
+
+@dataclass
+class Approval:
+    approval_id: str
+    subject: str  # "publish", or "task:<task id>" for a tool use policy wants approved
+    reason: str
+    deadline: datetime
+    resume_state: str
+    status: str = "pending"  # pending | approved | refused | expired
+    decided_by: str | None = None
+    comment: str = ""
 
 
 class Run(Aggregate):
@@ -60,6 +104,9 @@ class Run(Aggregate):
         max_sources: int,
         cause: str,
         traceparent: str | None = None,
+        approval_required: bool = False,
+        approval_timeout_s: int = 7 * 24 * 3600,
+        monitor_id: str | None = None,
     ) -> None:
         self.run_id = run_id
         self.tenant_id = tenant_id
@@ -68,14 +115,19 @@ class Run(Aggregate):
         self.question = question
         self.depth = depth
         self.max_sources = max_sources
+        self.traceparent = traceparent
+        self.approval_required = approval_required
+        self.approval_timeout_s = approval_timeout_s
+        self.monitor_id = monitor_id
         self.state = "requested"
         self.plan = "free"
         self.credits_reserved = 0
         self.sub_questions: list[str] = []
         self.tasks: dict[str, TaskState] = {}
+        self.approvals: dict[str, Approval] = {}
+        self.cancel_reason: str | None = None
         self.failure: str | None = None
         self.bus_events: set[str] = {cause}
-        self.traceparent = traceparent
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -89,6 +141,9 @@ class Run(Aggregate):
     def tasks_of(self, kind: str) -> list[TaskState]:
         return [t for t in self.tasks.values() if t.kind == kind]
 
+    def in_flight(self) -> list[TaskState]:
+        return [t for t in self.tasks.values() if t.in_flight]
+
     def usage_event_ids(self) -> list[str]:
         return [u for t in self.tasks.values() for u in t.usage_event_ids]
 
@@ -98,46 +153,102 @@ class Run(Aggregate):
         except KeyError:
             raise RunError(f"run {self.run_id} has no task {task_id}") from None
 
-    # -- commands --------------------------------------------------------------------------
+    def pending_approval(self) -> Approval | None:
+        return next((a for a in self.approvals.values() if a.status == "pending"), None)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _move(self, state: str) -> None:
+        """Change state along an allowed transition; anything else is a bug or a stale command."""
+        if state == self.state:
+            return
+        if state not in TRANSITIONS[self.state]:
+            raise RunError(f"run {self.run_id} cannot go from {self.state} to {state}")
+        self.state = state
+
+    def _check_move(self, state: str) -> None:
+        if state != self.state and state not in TRANSITIONS[self.state]:
+            raise RunError(f"run {self.run_id} cannot go from {self.state} to {state}")
 
     def admit(self, credits: int, plan: str, cause: str) -> None:
-        self._require_state("requested")
+        self._check_move("admitted")
         self._admitted(credits=credits, plan=plan, cause=cause)
 
     @event("Admitted")
     def _admitted(self, credits: int, plan: str, cause: str) -> None:
-        self.state = "admitted"
+        self._move("admitted")
         self.credits_reserved = credits
         self.plan = plan
         self.bus_events.add(cause)
 
     def reject(self, reason: str, cause: str) -> None:
-        self._require_state("requested")
+        self._check_move("rejected")
         self._rejected(reason=reason, cause=cause)
 
     @event("Rejected")
     def _rejected(self, reason: str, cause: str) -> None:
-        self.state = "rejected"
+        self._move("rejected")
         self.failure = reason
         self.bus_events.add(cause)
 
+    # -- tasks -----------------------------------------------------------------------------
+
     def request_task(self, task_id: str, kind: str, task_input: dict[str, Any]) -> None:
-        if self.is_terminal:
-            raise RunError(f"run {self.run_id} is {self.state}")
+        """Ask policy for the task's tool; it is dispatched once allowed."""
         if task_id in self.tasks:
             raise RunError(f"task {task_id} was already requested")
-        role, tool = STEP_ROUTES[kind]
-        self._task_requested(task_id=task_id, kind=kind, role=role, tool=tool, task_input=task_input)
+        self._check_move(STATE_OF_STEP[kind])
+        policy: TaskPolicy = POLICIES[kind]
+        self._task_requested(
+            task_id=task_id,
+            kind=kind,
+            role=policy.role,
+            tool=policy.tool,
+            task_input=task_input,
+            max_attempts=policy.max_attempts,
+            timeout_s=policy.timeout_s,
+        )
 
     @event("TaskRequested")
-    def _task_requested(self, task_id: str, kind: str, role: str, tool: str, task_input: dict[str, Any]) -> None:
-        self.tasks[task_id] = TaskState(task_id, kind, role, tool, dict(task_input))
-        self.state = {"plan": "planning", "report": "reporting"}.get(kind, "running")
+    def _task_requested(
+        self,
+        task_id: str,
+        kind: str,
+        role: str,
+        tool: str,
+        task_input: dict[str, Any],
+        max_attempts: int = 3,
+        timeout_s: float = 300.0,
+    ) -> None:
+        self.tasks[task_id] = TaskState(task_id, kind, role, tool, dict(task_input), max_attempts, timeout_s)
+        self._move(STATE_OF_STEP[kind])
+
+    def authorise_task(
+        self, task_id: str, policy_ids: list[str], policy_version: str, cause: str, now: datetime
+    ) -> None:
+        """Policy allowed the tool: dispatch the first attempt."""
+        task = self.task(task_id)
+        if task.status != "requested":
+            raise RunError(f"task {task_id} is {task.status}, not awaiting policy")
+        self._task_authorised(task_id=task_id, policy_ids=policy_ids, policy_version=policy_version, cause=cause)
+        self._dispatch(task, now)
 
     @event("TaskAuthorised")
-    def authorise_task(self, task_id: str, policy_ids: list[str], policy_version: str, cause: str) -> None:
-        self.tasks[task_id].status = "authorised"
+    def _task_authorised(self, task_id: str, policy_ids: list[str], policy_version: str, cause: str) -> None:
         self.bus_events.add(cause)
+
+    def _dispatch(self, task: TaskState, now: datetime, cause: str | None = None) -> None:
+        attempt = task.attempt + 1
+        timeout_at = now + timedelta(seconds=task.timeout_s)
+        self._task_dispatched(task_id=task.task_id, attempt=attempt, timeout_at=timeout_at, cause=cause)
+
+    @event("TaskDispatched")
+    def _task_dispatched(self, task_id: str, attempt: int, timeout_at: datetime, cause: str | None = None) -> None:
+        task = self.tasks[task_id]
+        task.status = "dispatched"
+        task.attempt = attempt
+        if cause:
+            self.bus_events.add(cause)
 
     @event("TaskDenied")
     def deny_task(self, task_id: str, reasons: list[str], policy_ids: list[str], cause: str) -> None:
@@ -146,43 +257,182 @@ class Run(Aggregate):
         task.reason = "; ".join(reasons) or "denied by policy"
         self.bus_events.add(cause)
 
-    @event("TaskSucceeded")
     def record_success(self, task_id: str, output: dict[str, Any], usage_event_ids: list[str], cause: str) -> None:
+        task = self.task(task_id)
+        if task.status in ("succeeded", "failed", "denied"):
+            raise RunError(f"task {task_id} is already {task.status}")
+        self._task_succeeded(task_id=task_id, output=output, usage_event_ids=usage_event_ids, cause=cause)
+
+    @event("TaskSucceeded")
+    def _task_succeeded(self, task_id: str, output: dict[str, Any], usage_event_ids: list[str], cause: str) -> None:
         task = self.tasks[task_id]
         task.status = "succeeded"
         task.output = output
-        task.usage_event_ids = list(usage_event_ids)
+        task.usage_event_ids = list(dict.fromkeys([*task.usage_event_ids, *usage_event_ids]))
         if task.kind == "plan":
             self.sub_questions = list(output.get("sub_questions", []))
         self.bus_events.add(cause)
 
+    def record_failure(
+        self,
+        task_id: str,
+        attempt: int | None,
+        reason: str,
+        retryable: bool,
+        usage_event_ids: list[str],
+        cause: str | None,
+        now: datetime,
+    ) -> None:
+        """An attempt failed (or timed out): retry after a backoff while attempts remain."""
+        task = self.task(task_id)
+        if task.status in ("succeeded", "failed", "denied"):
+            raise RunError(f"task {task_id} is already {task.status}")
+        if attempt is not None and attempt != task.attempt:
+            raise RunError(f"attempt {attempt} of task {task_id} is stale (now at {task.attempt})")
+        if retryable and task.attempt < task.max_attempts:
+            retry_at = now + POLICIES[task.kind].backoff(task.attempt)
+            self._attempt_failed(
+                task_id=task_id,
+                attempt=task.attempt,
+                reason=reason,
+                usage_event_ids=usage_event_ids,
+                retry_at=retry_at,
+                cause=cause,
+            )
+        else:
+            self._task_failed(task_id=task_id, reason=reason, usage_event_ids=usage_event_ids, cause=cause)
+
+    @event("AttemptFailed")
+    def _attempt_failed(
+        self, task_id: str, attempt: int, reason: str, usage_event_ids: list[str], retry_at: datetime, cause: str | None
+    ) -> None:
+        task = self.tasks[task_id]
+        task.status = "retrying"
+        task.errors.append(f"attempt {attempt}: {reason}")
+        task.usage_event_ids = list(dict.fromkeys([*task.usage_event_ids, *usage_event_ids]))
+        if cause:
+            self.bus_events.add(cause)
+
     @event("TaskFailed")
-    def record_failure(self, task_id: str, reason: str, usage_event_ids: list[str], cause: str) -> None:
+    def _task_failed(self, task_id: str, reason: str, usage_event_ids: list[str], cause: str | None) -> None:
         task = self.tasks[task_id]
         task.status = "failed"
-        task.reason = reason
-        task.usage_event_ids = list(usage_event_ids)
+        task.reason = reason if not task.errors else f"{reason} (after {task.attempt} attempts)"
+        task.usage_event_ids = list(dict.fromkeys([*task.usage_event_ids, *usage_event_ids]))
+        if cause:
+            self.bus_events.add(cause)
+
+    def retry(self, task_id: str, now: datetime, cause: str | None = None) -> None:
+        """The backoff is over: dispatch the next attempt."""
+        task = self.task(task_id)
+        if task.status != "retrying":
+            raise RunError(f"task {task_id} is {task.status}, not waiting to retry")
+        self._dispatch(task, now, cause)
+
+    # -- approvals -------------------------------------------------------------------------
+
+    def request_approval(
+        self, approval_id: str, subject: str, reason: str, now: datetime, cause: str | None = None
+    ) -> None:
+        if self.pending_approval() is not None:
+            raise RunError(f"run {self.run_id} already waits for an approval")
+        self._check_move("waiting_approval")
+        deadline = now + timedelta(seconds=self.approval_timeout_s)
+        self._approval_requested(
+            approval_id=approval_id, subject=subject, reason=reason, deadline=deadline, cause=cause
+        )
+
+    @event("ApprovalRequested")
+    def _approval_requested(
+        self, approval_id: str, subject: str, reason: str, deadline: datetime, cause: str | None = None
+    ) -> None:
+        self.approvals[approval_id] = Approval(approval_id, subject, reason, deadline, resume_state=self.state)
+        self._move("waiting_approval")
+        if cause:
+            self.bus_events.add(cause)
+
+    def approve(self, approval_id: str | None, by: str | None, comment: str, cause: str) -> Approval:
+        approval = self._pending(approval_id)
+        self._check_move(approval.resume_state)
+        self._approved(approval_id=approval.approval_id, by=by, comment=comment, cause=cause)
+        return approval
+
+    @event("Approved")
+    def _approved(self, approval_id: str, by: str | None, comment: str, cause: str) -> None:
+        approval = self.approvals[approval_id]
+        approval.status, approval.decided_by, approval.comment = "approved", by, comment
+        self._move(approval.resume_state)
         self.bus_events.add(cause)
 
-    def complete(self) -> None:
+    def refuse(self, approval_id: str | None, by: str | None, comment: str, cause: str) -> None:
+        approval = self._pending(approval_id)
+        self._check_move("rejected")
+        self._refused(approval_id=approval.approval_id, by=by, comment=comment, cause=cause)
+
+    @event("Refused")
+    def _refused(self, approval_id: str, by: str | None, comment: str, cause: str) -> None:
+        approval = self.approvals[approval_id]
+        approval.status, approval.decided_by, approval.comment = "refused", by, comment
+        self.failure = f"approval refused by {by or 'an approver'}" + (f": {comment}" if comment else "")
+        self._move("rejected")
+        self.bus_events.add(cause)
+
+    def expire(self, approval_id: str, now: datetime, cause: str | None = None) -> None:
+        approval = self._pending(approval_id)
+        if now < approval.deadline:
+            raise RunError(f"approval {approval_id} is not due before {approval.deadline.isoformat()}")
+        self._check_move("expired")
+        self._expired(approval_id=approval_id, cause=cause)
+
+    @event("Expired")
+    def _expired(self, approval_id: str, cause: str | None = None) -> None:
+        if cause:
+            self.bus_events.add(cause)
+        approval = self.approvals[approval_id]
+        approval.status = "expired"
+        self.failure = f"no approval before {approval.deadline.isoformat()}"
+        self._move("expired")
+
+    def _pending(self, approval_id: str | None) -> Approval:
+        pending = self.pending_approval()
+        if pending is None or (approval_id is not None and pending.approval_id != approval_id):
+            raise RunError(f"run {self.run_id} has no pending approval {approval_id or ''}".rstrip())
+        return pending
+
+    # -- ending ----------------------------------------------------------------------------
+
+    def request_cancel(self, reason: str, cause: str) -> None:
         if self.is_terminal:
             raise RunError(f"run {self.run_id} is already {self.state}")
+        self._cancel_requested(reason=reason, cause=cause)
+
+    @event("CancelRequested")
+    def _cancel_requested(self, reason: str, cause: str) -> None:
+        self.cancel_reason = reason
+        self.bus_events.add(cause)
+
+    def cancel(self) -> None:
+        self._check_move("cancelled")
+        self._cancelled(reason=self.cancel_reason or "cancelled")
+
+    @event("Cancelled")
+    def _cancelled(self, reason: str) -> None:
+        self._move("cancelled")
+        self.failure = reason
+
+    def complete(self) -> None:
+        self._check_move("completed")
         self._completed()
 
     @event("Completed")
     def _completed(self) -> None:
-        self.state = "completed"
+        self._move("completed")
 
     def fail(self, reason: str, step: str | None) -> None:
-        if self.is_terminal:
-            raise RunError(f"run {self.run_id} is already {self.state}")
+        self._check_move("failed")
         self._failed(reason=reason, step=step)
 
     @event("Failed")
     def _failed(self, reason: str, step: str | None) -> None:
-        self.state = "failed"
+        self._move("failed")
         self.failure = reason
-
-    def _require_state(self, *states: str) -> None:
-        if self.state not in states:
-            raise RunError(f"run {self.run_id} is {self.state}, expected {' or '.join(states)}")

@@ -6,10 +6,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from contracts import subjects
-from contracts.credits import CreditsDenied, CreditsReserved
-from contracts.run import RunRequested
-from contracts.task import TaskFailed, TaskSucceeded
-from contracts.tool import ToolDecided
 from quarry_runtime.bus import Subscription
 from quarry_runtime.errors import Rejected
 from services.orchestrator.application import Orchestrator
@@ -28,28 +24,16 @@ def _guarded(use_case: Callable[[Any], None]) -> Callable[[Any], Awaitable[None]
 
 def subscriptions(app: Orchestrator) -> list[Subscription]:
     """What the orchestrator consumes, and which use case each goes to."""
-
-    def on_requested(ev: RunRequested) -> None:
-        app.start_run(ev)
-
-    def on_reserved(ev: CreditsReserved) -> None:
-        app.admit_run(ev)
-
-    def on_denied(ev: CreditsDenied) -> None:
-        app.reject_run(ev)
-
-    def on_decided(ev: ToolDecided) -> None:
-        app.apply_decision(ev)
-
-    def on_finished(ev: TaskSucceeded | TaskFailed) -> None:
-        app.finish_task(ev)
-
     table: list[tuple[str, Callable[[Any], None]]] = [
-        (subjects.RUN_REQUESTED, on_requested),
-        (subjects.CREDITS_RESERVED, on_reserved),
-        (subjects.CREDITS_DENIED, on_denied),
-        (subjects.TOOL_DECIDED, on_decided),
-        (subjects.TASK_SUCCEEDED, on_finished),
-        (subjects.TASK_FAILED, on_finished),
+        (subjects.RUN_REQUESTED, app.start_run),
+        (subjects.CREDITS_RESERVED, app.admit_run),
+        (subjects.CREDITS_DENIED, app.reject_run),
+        (subjects.TOOL_DECIDED, app.apply_decision),
+        (subjects.TASK_SUCCEEDED, app.finish_task),
+        (subjects.TASK_FAILED, app.finish_task),
+        (subjects.TIMER_FIRED, app.fire_timer),
+        (subjects.RUN_CANCEL_REQUESTED, app.cancel_run),
+        (subjects.APPROVAL_GIVEN, app.decide_approval),
+        (subjects.APPROVAL_REJECTED, app.decide_approval),
     ]
     return [Subscription(subject, f"orchestrator-{subject.replace('.', '-')}", _guarded(fn)) for subject, fn in table]

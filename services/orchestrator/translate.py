@@ -1,30 +1,41 @@
-"""Stored Run events -> contract events on the bus (the only place the two meet)."""
+"""Stored Run events -> contract events and durable timers (the only place the two meet)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from contracts import subjects
 from contracts.envelope import Actor, Event, TraceContext
-from contracts.ids import stable_id
+from contracts.ids import derived_id, stable_id
 from contracts.run import (
     RunAdmitted,
     RunAdmittedPayload,
+    RunCancelled,
+    RunCancelledPayload,
     RunCompleted,
     RunCompletedPayload,
+    RunExpired,
+    RunExpiredPayload,
     RunFailed,
     RunFailedPayload,
     RunPlanned,
     RunPlannedPayload,
     RunRejected,
     RunRejectedPayload,
+    RunResumed,
+    RunResumedPayload,
     RunStepChanged,
     RunStepChangedPayload,
+    RunWaitingApproval,
+    RunWaitingApprovalPayload,
 )
 from contracts.task import TaskDispatched, TaskDispatchedPayload
+from contracts.timer import TimerFired, TimerFiredPayload, TimerPurpose
 from contracts.tool import ToolRequested, ToolRequestedPayload
 from contracts.work import ReportOutput, SynthesiseOutput
+from quarry_runtime.outbox import Outgoing
 from services.orchestrator.domain import Run
 
 AGENT = "quarry-orchestrator"
@@ -32,35 +43,74 @@ AGENT = "quarry-orchestrator"
 RunAt = Callable[[Any, int], Run]
 
 
-def translate(domain_event: Any, run_at: RunAt) -> Sequence[tuple[Event, str]]:
-    """The contract events one stored Run event stands for, with ids fixed by its position."""
-    name = type(domain_event).__name__
-    run = run_at(domain_event.originator_id, domain_event.originator_version)
-    out: list[tuple[Event, str]] = []
-    counter = iter(range(100))
+def timer_id(run_id: str, purpose: str, key: str) -> str:
+    return derived_id(run_id, f"timer:{purpose}:{key}")
 
-    def emit(cls: type[Event], payload: Any, subject: str | None = None, cause: str | None = None) -> None:
-        key = f"{domain_event.originator_id}:{domain_event.originator_version}:{next(counter)}"
-        ev = cls.create(
+
+class _Emitter:
+    """Builds the contract events of one stored event, with ids fixed by its position."""
+
+    def __init__(self, domain_event: Any, run: Run) -> None:
+        self.domain_event = domain_event
+        self.run = run
+        self.out: list[Outgoing] = []
+        self._n = 0
+        self.cause: str | None = getattr(domain_event, "cause", None)
+
+    def _envelope(self, cls: type[Event], payload: Any, event_id: str | None = None) -> Event:
+        de, run = self.domain_event, self.run
+        n = self._n
+        self._n += 1
+        key = f"{de.originator_id}:{de.originator_version}:{n}"
+        return cls.create(
             payload,
             tenant_id=run.tenant_id,
             run_id=run.run_id,
             actor=Actor(user_id=run.user_id, agent=AGENT, roles=run.roles),
-            causation_id=cause,
-            event_id=stable_id(key, int(domain_event.timestamp.timestamp() * 1000)),
+            causation_id=self.cause,
+            event_id=event_id
+            or stable_id(key, int(de.timestamp.timestamp() * 1000), sequence=de.originator_version * 8 + n),
             trace=TraceContext(traceparent=run.traceparent),
         )
-        out.append((ev, subject or cls.SUBJECT))
 
-    cause = getattr(domain_event, "cause", None)
+    def emit(self, cls: type[Event], payload: Any, subject: str | None = None) -> None:
+        self.out.append(Outgoing(self._envelope(cls, payload), subject or cls.SUBJECT))
+
+    def timer(
+        self,
+        purpose: TimerPurpose,
+        at: datetime,
+        *,
+        task_id: str | None = None,
+        attempt: int | None = None,
+        approval_id: str | None = None,
+    ) -> None:
+        key = f"{task_id or approval_id}:{attempt or 0}"
+        tid = timer_id(self.run.run_id, purpose, key)
+        payload = TimerFiredPayload(
+            timer_id=tid, purpose=purpose, task_id=task_id, attempt=attempt, approval_id=approval_id
+        )
+        self.out.append(Outgoing(self._envelope(TimerFired, payload, event_id=tid), TimerFired.SUBJECT, at))
+
+    def step(self, step: str, status: str, detail: str = "") -> None:
+        self.emit(RunStepChanged, RunStepChangedPayload(step=step, status=status, detail=detail[:500]))
+
+
+def translate(domain_event: Any, run_at: RunAt) -> Sequence[Outgoing]:
+    """What one stored Run event publishes, in order."""
+    name = type(domain_event).__name__
+    run = run_at(domain_event.originator_id, domain_event.originator_version)
+    e = _Emitter(domain_event, run)
+    usage = run.usage_event_ids()
     if name == "Admitted":
-        emit(RunAdmitted, RunAdmittedPayload(credits_reserved=run.credits_reserved), cause=cause)
+        e.emit(RunAdmitted, RunAdmittedPayload(credits_reserved=run.credits_reserved))
     elif name == "Rejected":
-        emit(RunRejected, RunRejectedPayload(reason=run.failure or "rejected"), cause=cause)
+        e.emit(RunRejected, RunRejectedPayload(reason=run.failure or "rejected", usage_event_ids=usage))
     elif name == "TaskRequested":
         task = run.tasks[domain_event.task_id]
-        emit(RunStepChanged, RunStepChangedPayload(step=task.kind, status="started", detail=_detail(task.input)))
-        emit(
+        e.step(task.kind, "started", _detail(task.input))
+        arguments = {k: v for k, v in task.input.items() if isinstance(v, str | int | float | bool)}
+        e.emit(
             ToolRequested,
             ToolRequestedPayload(
                 request_id=f"{task.task_id}:1",
@@ -69,50 +119,81 @@ def translate(domain_event: Any, run_at: RunAt) -> Sequence[tuple[Event, str]]:
                 step=task.kind,
                 plan=run.plan,
                 roles=run.roles,
-                arguments={k: v for k, v in task.input.items() if isinstance(v, str | int | float | bool)},
+                arguments=arguments,
             ),
         )
-    elif name == "TaskAuthorised":
+    elif name == "TaskDispatched":
         task = run.tasks[domain_event.task_id]
-        payload = TaskDispatchedPayload(task_id=task.task_id, kind=task.kind, role=task.role, input=task.input)
-        emit(TaskDispatched, payload, subject=subjects.task_lane(task.role), cause=cause)
+        payload = TaskDispatchedPayload(
+            task_id=task.task_id,
+            kind=task.kind,
+            role=task.role,
+            attempt=task.attempt,
+            timeout_s=task.timeout_s,
+            input=task.input,
+        )
+        e.emit(TaskDispatched, payload, subject=subjects.task_lane(task.role))
+        e.timer("task_timeout", domain_event.timeout_at, task_id=task.task_id, attempt=task.attempt)
     elif name == "TaskDenied":
         task = run.tasks[domain_event.task_id]
-        emit(RunStepChanged, RunStepChangedPayload(step=task.kind, status="denied", detail=task.reason), cause=cause)
+        e.step(task.kind, "denied", task.reason)
     elif name == "TaskSucceeded":
         task = run.tasks[domain_event.task_id]
-        emit(
-            RunStepChanged,
-            RunStepChangedPayload(step=task.kind, status="finished", detail=_summary(task.kind, task.output)),
-            cause=cause,
-        )
+        e.step(task.kind, "finished", _summary(task.kind, task.output))
         if task.kind == "plan":
-            emit(RunPlanned, RunPlannedPayload(sub_questions=run.sub_questions), cause=cause)
+            e.emit(RunPlanned, RunPlannedPayload(sub_questions=run.sub_questions))
+    elif name == "AttemptFailed":
+        task = run.tasks[domain_event.task_id]
+        e.step(task.kind, "retrying", f"attempt {domain_event.attempt} failed: {domain_event.reason}")
+        e.timer("task_retry", domain_event.retry_at, task_id=task.task_id, attempt=domain_event.attempt)
     elif name == "TaskFailed":
         task = run.tasks[domain_event.task_id]
-        emit(RunStepChanged, RunStepChangedPayload(step=task.kind, status="failed", detail=task.reason), cause=cause)
+        e.step(task.kind, "failed", task.reason)
+    elif name == "ApprovalRequested":
+        approval = run.approvals[domain_event.approval_id]
+        e.emit(
+            RunWaitingApproval,
+            RunWaitingApprovalPayload(
+                approval_id=approval.approval_id,
+                subject=approval.subject,
+                reason=approval.reason,
+                deadline=approval.deadline,
+            ),
+        )
+        e.timer("approval_deadline", approval.deadline, approval_id=approval.approval_id)
+    elif name == "Approved":
+        approval = run.approvals[domain_event.approval_id]
+        e.emit(
+            RunResumed,
+            RunResumedPayload(
+                approval_id=approval.approval_id, approved_by=approval.decided_by, comment=approval.comment
+            ),
+        )
+    elif name == "Refused":
+        e.emit(RunRejected, RunRejectedPayload(reason=run.failure or "approval refused", usage_event_ids=usage))
+    elif name == "Expired":
+        e.emit(RunExpired, RunExpiredPayload(reason=run.failure or "approval expired", usage_event_ids=usage))
+    elif name == "Cancelled":
+        e.emit(RunCancelled, RunCancelledPayload(reason=run.failure or "cancelled", usage_event_ids=usage))
     elif name == "Completed":
         report = next((t.output for t in run.tasks_of("report") if t.output), None)
         parsed = ReportOutput.model_validate(report) if report else None
         synthesis = next((t.output for t in run.tasks_of("synthesise") if t.output), None)
         sources = len(SynthesiseOutput.model_validate(synthesis).draft.sources) if synthesis else 0
-        emit(
+        e.emit(
             RunCompleted,
             RunCompletedPayload(
-                usage_event_ids=run.usage_event_ids(),
+                usage_event_ids=usage,
                 sources=sources,
                 report_markdown=parsed.markdown.path if parsed else None,
                 report_pdf=parsed.pdf.path if parsed else None,
             ),
         )
     elif name == "Failed":
-        emit(
-            RunFailed,
-            RunFailedPayload(
-                reason=run.failure or "failed", step=domain_event.step, usage_event_ids=run.usage_event_ids()
-            ),
+        e.emit(
+            RunFailed, RunFailedPayload(reason=run.failure or "failed", step=domain_event.step, usage_event_ids=usage)
         )
-    return out
+    return e.out
 
 
 def _detail(task_input: dict[str, Any]) -> str:
@@ -125,10 +206,16 @@ def _summary(kind: str, output: dict[str, Any] | None) -> str:
         return f"{len(output.get('sub_questions', []))} sub-questions"
     if kind == "search":
         return f"{len(output.get('passages', []))} passages for: {output.get('sub_question', '')}"[:300]
+    if kind == "collect":
+        return f"{output.get('passages', 0)} passages kept, {output.get('duplicates_dropped', 0)} duplicates dropped"
     if kind == "synthesise":
         draft = output.get("draft", {})
         claims = len(draft.get("summary", [])) + sum(len(s.get("claims", [])) for s in draft.get("sections", []))
         return f"{claims} cited claims from {len(draft.get('sources', []))} sources"
+    if kind == "verify":
+        return f"{output.get('supported', 0)}/{output.get('checked', 0)} claims supported by their sources"
+    if kind == "index":
+        return f"{output.get('chunks', 0)} chunks added to the tenant's memory"
     if kind == "report":
         return str(output.get("title", "report"))
     return ""

@@ -1,16 +1,32 @@
-"""The run's task DAG: plan -> one search per sub-question -> synthesise -> report.
+"""The run's task DAG: plan -> one search per sub-question -> collect -> synthesise -> verify ->
+approval gate -> index memory -> report.
 
 `advance` looks at what the run has finished and requests what may start next; it is called
-after every change, so a resumed orchestrator continues exactly where the log stops.
+after every change, so a resumed orchestrator continues exactly where the log stops. It never
+starts a task whose inputs are not all in the log.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from contracts.ids import derived_id
-from contracts.work import Draft, PlanInput, ReportInput, SearchInput, SearchOutput, SynthesiseInput
-from services.orchestrator.domain import Run
+from contracts.work import (
+    CollectInput,
+    CollectOutput,
+    Draft,
+    IndexInput,
+    PlanInput,
+    ReportInput,
+    SearchInput,
+    SearchOutput,
+    SynthesiseInput,
+    SynthesiseOutput,
+)
+from services.orchestrator.domain import Run, TaskState
 
 PASSAGES_PER_SEARCH = 8
+PUBLISH_GATE = "publish"
 
 
 def task_id(run: Run, kind: str, index: int) -> str:
@@ -18,9 +34,19 @@ def task_id(run: Run, kind: str, index: int) -> str:
     return derived_id(run.run_id, f"task:{kind}:{index}")
 
 
-def advance(run: Run) -> None:
+def approval_id(run: Run, subject: str) -> str:
+    return derived_id(run.run_id, f"approval:{subject}")
+
+
+def advance(run: Run, now: datetime) -> None:
     """Request the next tasks the DAG allows, or end the run."""
     if run.is_terminal or run.state == "requested":
+        return
+    if run.cancel_reason is not None:
+        if not run.in_flight():  # the step boundary: nothing is running any more
+            run.cancel()
+        return
+    if run.state == "waiting_approval":
         return
     for task in run.tasks.values():
         if task.status in ("failed", "denied"):
@@ -46,26 +72,59 @@ def advance(run: Run) -> None:
     if not _all_done(searches):
         return
 
-    syntheses = run.tasks_of("synthesise")
-    if not syntheses:
+    collects = run.tasks_of("collect")
+    if not collects:
         findings = [SearchOutput.model_validate(t.output) for t in searches]
-        synthesis = SynthesiseInput(
-            question=run.question, sub_questions=run.sub_questions, findings=findings, max_sources=run.max_sources
-        )
         if not any(f.passages for f in findings):
             run.fail("no source in the corpus matches the question", step="search")
             return
+        collect = CollectInput(question=run.question, findings=findings)
+        run.request_task(task_id(run, "collect", 0), "collect", collect.model_dump())
+        return
+    if not _all_done(collects):
+        return
+
+    syntheses = run.tasks_of("synthesise")
+    if not syntheses:
+        collected = CollectOutput.model_validate(collects[0].output)
+        synthesis = SynthesiseInput(
+            question=run.question,
+            sub_questions=run.sub_questions,
+            findings=collected.findings,
+            max_sources=run.max_sources,
+        )
         run.request_task(task_id(run, "synthesise", 0), "synthesise", synthesis.model_dump())
         return
     if not _all_done(syntheses):
         return
+    draft = SynthesiseOutput.model_validate(syntheses[0].output).draft
 
-    reports = run.tasks_of("report")
-    if not reports:
-        draft = Draft.model_validate(syntheses[0].output["draft"] if syntheses[0].output else {})
+    verifies = run.tasks_of("verify")
+    if not verifies:
         if not draft.summary and not draft.sections:
             run.fail("the sources found support no answer to the question", step="synthesise")
             return
+        run.request_task(task_id(run, "verify", 0), "verify", {"draft": draft.model_dump()})
+        return
+    if not _all_done(verifies):
+        return
+
+    if run.approval_required and not _approved(run, PUBLISH_GATE):
+        run.request_approval(
+            approval_id(run, PUBLISH_GATE), PUBLISH_GATE, "the run asks for approval before publishing", now
+        )
+        return
+
+    indexes = run.tasks_of("index")
+    if not indexes:
+        memory = IndexInput(run_id=run.run_id, question=run.question, draft=draft)
+        run.request_task(task_id(run, "index", 0), "index", memory.model_dump())
+        return
+    if not _all_done(indexes):
+        return
+
+    reports = run.tasks_of("report")
+    if not reports:
         run.request_task(task_id(run, "report", 0), "report", ReportInput(run_id=run.run_id, draft=draft).model_dump())
         return
     if not _all_done(reports):
@@ -73,5 +132,14 @@ def advance(run: Run) -> None:
     run.complete()
 
 
-def _all_done(tasks: list) -> bool:  # type: ignore[type-arg]
-    return all(t.status == "succeeded" for t in tasks)
+def final_draft(run: Run) -> Draft | None:
+    synthesis = next((t.output for t in run.tasks_of("synthesise") if t.output), None)
+    return SynthesiseOutput.model_validate(synthesis).draft if synthesis else None
+
+
+def _approved(run: Run, subject: str) -> bool:
+    return any(a.subject == subject and a.status == "approved" for a in run.approvals.values())
+
+
+def _all_done(tasks: list[TaskState]) -> bool:
+    return all(t.done for t in tasks)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import partial
 
 from pydantic import Field
 
@@ -13,7 +14,8 @@ from quarry_runtime.service import Service
 from quarry_runtime.settings import RuntimeSettings
 from services.retriever.corpus import sample_corpus
 from services.retriever.handlers import subscriptions
-from services.retriever.index import PUBLIC_TENANT, SourceIndex, ingest_documents
+from services.retriever.index import PUBLIC_TENANT, SourceIndex, close_client, ingest_documents, open_client
+from services.retriever.memory import memory_index
 
 NAME = "retriever"
 log = logging.getLogger(__name__)
@@ -27,13 +29,21 @@ class RetrieverSettings(RuntimeSettings):
 
 def build(settings: RuntimeSettings) -> Service:
     s = settings if isinstance(settings, RetrieverSettings) else RetrieverSettings()
+    # One client for both collections: local mode allows a single client per directory.
     if s.qdrant_url:
-        index = SourceIndex(url=s.qdrant_url, api_key=s.qdrant_api_key)
+        client = open_client(url=s.qdrant_url, api_key=s.qdrant_api_key)
     else:
-        index = SourceIndex(path=settings.service_dir(NAME) / "qdrant")
-    index.ensure_collection()
+        client = open_client(path=settings.service_dir(NAME) / "qdrant")
+    try:
+        index = SourceIndex(client)
+        memory = memory_index(client)
+        index.ensure_collection()
+        memory.ensure_collection()
+    except BaseException:
+        close_client(client)  # else a retried start finds the local directory still locked
+        raise
     bus = Bus.from_settings(settings, NAME)
-    for sub in subscriptions(bus, index):
+    for sub in subscriptions(bus, index, memory):
         bus.subscribe(sub)
     ready = asyncio.Event()
 
@@ -47,4 +57,6 @@ def build(settings: RuntimeSettings) -> Service:
     async def corpus_ready() -> bool:
         return ready.is_set()
 
-    return Service(NAME, bus, background=[seed], checks={"corpus": corpus_ready}, on_stop=[index.close])
+    return Service(
+        NAME, bus, background=[seed], checks={"corpus": corpus_ready}, on_stop=[partial(close_client, client)]
+    )

@@ -1,4 +1,4 @@
-"""The retriever's subscribers: search tasks on its lane, and tenant document uploads."""
+"""The retriever's subscribers: search and index tasks on its lane, and tenant document uploads."""
 
 from __future__ import annotations
 
@@ -14,31 +14,63 @@ from contracts.document import (
     DocumentUploaded,
 )
 from contracts.task import TaskDispatched
-from contracts.work import SearchInput, SearchOutput
+from contracts.work import IndexInput, IndexOutput, SearchInput, SearchOutput
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.worker import TaskError, Usage, WorkResult, lane
 from services.retriever.chunking import chunk_document
 from services.retriever.corpus import Document, to_text
 from services.retriever.index import PUBLIC_TENANT, SourceIndex
+from services.retriever.memory import index_run
 
 log = logging.getLogger(__name__)
 
 
-def subscriptions(bus: Bus, index: SourceIndex) -> list[Subscription]:
-    async def search(task: TaskDispatched) -> WorkResult:
-        """Search the tenant's documents and the shared corpus for one sub-question."""
-        if task.payload.kind != "search":
-            raise TaskError(f"the retriever does not do {task.payload.kind!r} tasks")
-        inp = SearchInput.model_validate(task.payload.input)
-        query = f"{inp.sub_question} {inp.question}"
-        passages = await asyncio.to_thread(index.search, query, [task.tenant_id, PUBLIC_TENANT], inp.limit)
-        output = SearchOutput(sub_question=inp.sub_question, passages=passages)
-        return WorkResult(output=output.model_dump(), usage=[Usage(tool="web_search", search_calls=1)])
+def _can_own(tenant_id: str) -> bool:
+    # The public corpus is nobody's to add to, and \x1f separates the parts of a point id.
+    return tenant_id != PUBLIC_TENANT and "\x1f" not in tenant_id
+
+
+async def execute(task: TaskDispatched, index: SourceIndex, memory: SourceIndex) -> WorkResult:
+    """Run one task of the retriever's lane."""
+    match task.payload.kind:
+        case "search":
+            return await _search(task, index)
+        case "index":
+            return await _index(task, memory)
+        case kind:
+            raise TaskError(f"the retriever does not do {kind!r} tasks")
+
+
+async def _search(task: TaskDispatched, index: SourceIndex) -> WorkResult:
+    """Search the tenant's documents and the shared corpus for one sub-question."""
+    inp = SearchInput.model_validate(task.payload.input)
+    query = f"{inp.sub_question} {inp.question}"
+    passages = await asyncio.to_thread(index.search, query, [task.tenant_id, PUBLIC_TENANT], inp.limit)
+    output = SearchOutput(sub_question=inp.sub_question, passages=passages)
+    return WorkResult(output=output.model_dump(), usage=[Usage(tool="web_search", search_calls=1)])
+
+
+async def _index(task: TaskDispatched, memory: SourceIndex) -> WorkResult:
+    """Put a verified run's findings into its tenant's memory, replacing any earlier indexing of the run."""
+    inp = IndexInput.model_validate(task.payload.input)
+    if not _can_own(task.tenant_id):
+        raise TaskError("this tenant id cannot own memory")
+    if not inp.run_id or (task.run_id is not None and inp.run_id != task.run_id):
+        # The run id labels the memory that a redraft replaces, so a wrong one would clobber another run's.
+        raise TaskError(f"the input's run id {inp.run_id!r} is not the task's run {task.run_id!r}")
+    chunks = await asyncio.to_thread(index_run, memory, task.tenant_id, inp)
+    log.info("indexed run %s into the memory of tenant %s: %d chunks", inp.run_id, task.tenant_id, chunks)
+    return WorkResult(output=IndexOutput(chunks=chunks).model_dump(), usage=[Usage(tool="index_memory")])
+
+
+def subscriptions(bus: Bus, index: SourceIndex, memory: SourceIndex) -> list[Subscription]:
+    async def run(task: TaskDispatched) -> WorkResult:
+        return await execute(task, index, memory)
 
     async def on_uploaded(ev: DocumentUploaded) -> None:
         """Index an uploaded document into its tenant's corpus, or say why not."""
         p = ev.payload
-        if ev.tenant_id == PUBLIC_TENANT or "\x1f" in ev.tenant_id:
+        if not _can_own(ev.tenant_id):
             reason = "this tenant id cannot own documents"
         else:
             try:
@@ -59,6 +91,6 @@ def subscriptions(bus: Bus, index: SourceIndex) -> list[Subscription]:
         )
 
     return [
-        lane(bus, "retriever", search),
+        lane(bus, "retriever", run),
         Subscription(subjects.DOCUMENT_UPLOADED, "retriever-documents", on_uploaded),
     ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 import uuid
 import warnings
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from types import TracebackType
@@ -25,6 +26,40 @@ PUBLIC_TENANT = "_public"
 """Owner of the shipped sample corpus; every tenant's search also reads it."""
 
 _POINT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:quarry:retriever:chunk")
+_CHUNK_FIELDS = frozenset({"tenant_id", "doc_id", "title", "location", "heading", "text", "index"})
+
+# One lock per client, not per index: local mode allows one client per path, so every index on
+# that path shares the client, and the client's state is what needs guarding.
+_client_locks: weakref.WeakKeyDictionary[QdrantClient, threading.RLock] = weakref.WeakKeyDictionary()
+_client_locks_guard = threading.Lock()
+
+
+def open_client(*, path: Path | None = None, url: str | None = None, api_key: str | None = None) -> QdrantClient:
+    """A client on a local-mode directory or a Qdrant server; exactly one of `path` and `url`."""
+    if (path is None) == (url is None):
+        raise ValueError("give exactly one of path (local mode) or url (server)")
+    return QdrantClient(path=str(path)) if path is not None else QdrantClient(url=url, api_key=api_key)
+
+
+def is_local(client: QdrantClient) -> bool:
+    """Whether the client runs Qdrant in-process (`:memory:` or a path) rather than talking to a server."""
+    options = client.init_options
+    return options.get("path") is not None or options.get("location") == ":memory:"
+
+
+def client_lock(client: QdrantClient) -> threading.RLock:
+    """The lock that serialises calls on a local-mode client, the same for every index using it."""
+    with _client_locks_guard:
+        lock = _client_locks.get(client)
+        if lock is None:
+            lock = _client_locks[client] = threading.RLock()
+        return lock
+
+
+def close_client(client: QdrantClient) -> None:
+    """Close a client shared by several indexes, waiting for any call in flight on a local one."""
+    with client_lock(client):
+        client.close()
 
 
 def point_id(tenant_id: str, doc_id: str, index: int) -> str:
@@ -44,8 +79,25 @@ def _sparse(terms: SparseTerms) -> models.SparseVector:
     return models.SparseVector(indices=terms.indices, values=terms.values)
 
 
-def _tenant_filter(tenant_ids: Sequence[str]) -> models.Filter:
-    return models.Filter(must=[models.FieldCondition(key="tenant_id", match=models.MatchAny(any=list(tenant_ids)))])
+def _tenant_filter(tenant_ids: Sequence[str], labels: Mapping[str, str] | None = None) -> models.Filter:
+    return models.Filter(
+        must=[
+            models.FieldCondition(key="tenant_id", match=models.MatchAny(any=list(tenant_ids))),
+            *_label_conditions(labels),
+        ]
+    )
+
+
+def _label_conditions(labels: Mapping[str, str] | None) -> list[models.FieldCondition]:
+    return [
+        models.FieldCondition(key=key, match=models.MatchValue(value=value)) for key, value in (labels or {}).items()
+    ]
+
+
+def _check_labels(keys: Iterable[str]) -> None:
+    clash = _CHUNK_FIELDS.intersection(keys)
+    if clash:
+        raise ValueError(f"labels cannot overwrite chunk fields: {sorted(clash)}")
 
 
 def _document_filter(tenant_id: str, doc_id: str, *more: models.FieldCondition) -> models.Filter:
@@ -59,7 +111,11 @@ def _document_filter(tenant_id: str, doc_id: str, *more: models.FieldCondition) 
 
 
 class SourceIndex:
-    """Chunks of every tenant's sources in one Qdrant collection, isolated by a `tenant_id` filter."""
+    """Chunks of every tenant's sources in one Qdrant collection, isolated by a `tenant_id` filter.
+
+    Several indexes (collections) may share one client; the owner of a shared client closes it
+    with `close_client`, and the indexes then leave it alone.
+    """
 
     def __init__(
         self,
@@ -73,14 +129,16 @@ class SourceIndex:
         tenant_scoped_idf: bool = True,
         batch_size: int = 256,
         serialize: bool | None = None,
+        label_fields: Sequence[str] = (),
     ) -> None:
         if sum(option is not None for option in (client, path, url)) != 1:
             raise ValueError("give exactly one of client, path (local mode) or url (server)")
         if batch_size < 1:
             raise ValueError("batch_size must be positive")
+        _check_labels(label_fields)
         self._owns_client = client is None
         if client is None:
-            client = QdrantClient(path=str(path)) if path is not None else QdrantClient(url=url, api_key=api_key)
+            client = open_client(path=path, url=url, api_key=api_key)
         self.client = client
         self.collection = collection
         self.avg_doc_len = avg_doc_len
@@ -89,11 +147,14 @@ class SourceIndex:
         # (client and server); turn it off against an older server.
         self.tenant_scoped_idf = tenant_scoped_idf
         self.batch_size = batch_size
+        # Extra keyword payload fields (e.g. a memory chunk's run) that `add` may set and
+        # `search` may filter on; they get payload indexes when the collection is created.
+        self.label_fields = tuple(label_fields)
         # Local mode keeps its state in plain Python structures, unsafe under concurrent calls
         # (e.g. handlers using asyncio.to_thread); a server client is thread-safe by itself.
         if serialize is None:
-            serialize = path is not None
-        self._lock: AbstractContextManager[Any] = threading.RLock() if serialize else nullcontext()
+            serialize = is_local(client)
+        self._lock: AbstractContextManager[Any] = client_lock(client) if serialize else nullcontext()
 
     def close(self) -> None:
         """Close the client if this index opened it."""
@@ -131,6 +192,7 @@ class SourceIndex:
             "tenant_id": models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
             "doc_id": models.PayloadSchemaType.KEYWORD,
             "index": models.PayloadSchemaType.INTEGER,
+            **dict.fromkeys(self.label_fields, models.PayloadSchemaType.KEYWORD),
         }
         with warnings.catch_warnings():
             # local mode says payload indexes do nothing there; they matter on a server
@@ -146,14 +208,15 @@ class SourceIndex:
                 f"collection {self.collection!r} exists without an IDF-modified sparse vector {VECTOR!r}"
             )
 
-    def add(self, chunks: Iterable[Chunk], tenant_id: str) -> int:
-        """Upsert chunks for a tenant in batches; returns how many were written. Idempotent."""
+    def add(self, chunks: Iterable[Chunk], tenant_id: str, labels: Mapping[str, str] | None = None) -> int:
+        """Upsert chunks for a tenant in batches, `labels` added to each payload; returns how many. Idempotent."""
         if not tenant_id:
             raise ValueError("tenant_id must not be empty")
+        self._check_declared(labels)
         written = 0
         batch: list[models.PointStruct] = []
         for chunk in chunks:
-            batch.append(self._point(chunk, tenant_id))
+            batch.append(self._point(chunk, tenant_id, labels))
             if len(batch) >= self.batch_size:
                 written += self._upsert(batch)
                 batch = []
@@ -161,7 +224,13 @@ class SourceIndex:
             written += self._upsert(batch)
         return written
 
-    def _point(self, chunk: Chunk, tenant_id: str) -> models.PointStruct:
+    def _check_declared(self, labels: Mapping[str, str] | None) -> None:
+        # Only declared fields have payload indexes, which a server needs to filter on them fast.
+        undeclared = set(labels or ()).difference(self.label_fields)
+        if undeclared:
+            raise ValueError(f"labels not declared in label_fields: {sorted(undeclared)}")
+
+    def _point(self, chunk: Chunk, tenant_id: str, labels: Mapping[str, str] | None) -> models.PointStruct:
         return models.PointStruct(
             id=point_id(tenant_id, chunk.doc_id, chunk.index),
             vector={VECTOR: _sparse(document_vector(indexed_text(chunk), self.avg_doc_len))},
@@ -173,6 +242,7 @@ class SourceIndex:
                 "heading": chunk.heading,
                 "text": chunk.text,
                 "index": chunk.index,
+                **(labels or {}),
             },
         )
 
@@ -194,6 +264,24 @@ class SourceIndex:
             self.client.delete(self.collection, points_selector=models.FilterSelector(filter=stale), wait=True)
         return written
 
+    def replace_labelled(self, tenant_id: str, labels: Mapping[str, str], chunks: Sequence[Chunk]) -> int:
+        """Make `chunks` the whole of what the tenant has under `labels`: upsert them, then drop the rest.
+
+        A crash part-way leaves the new chunks plus some old ones, never fewer than before, and
+        running it again converges: the ids are deterministic and the drop spares exactly them.
+        """
+        if not labels:
+            raise ValueError("labels must not be empty: the drop would take all the tenant's chunks")
+        written = self.add(chunks, tenant_id, labels)
+        kept: list[models.ExtendedPointId] = [point_id(tenant_id, chunk.doc_id, chunk.index) for chunk in chunks]
+        stale = models.Filter(
+            must=_tenant_filter([tenant_id], labels).must,
+            must_not=[models.HasIdCondition(has_id=kept)] if kept else None,
+        )
+        with self._lock:
+            self.client.delete(self.collection, points_selector=models.FilterSelector(filter=stale), wait=True)
+        return written
+
     def delete_document(self, tenant_id: str, doc_id: str) -> None:
         """Remove every chunk of one of a tenant's documents."""
         with self._lock:
@@ -203,25 +291,30 @@ class SourceIndex:
                 wait=True,
             )
 
-    def count(self, tenant_id: str) -> int:
-        """Number of chunks a tenant has in the index."""
+    def count(self, tenant_id: str, labels: Mapping[str, str] | None = None) -> int:
+        """Number of chunks a tenant has in the index (under `labels`, if given)."""
+        self._check_declared(labels)
         with self._lock:
-            result = self.client.count(self.collection, count_filter=_tenant_filter([tenant_id]), exact=True)
+            result = self.client.count(self.collection, count_filter=_tenant_filter([tenant_id], labels), exact=True)
         return result.count
 
-    def search(self, query: str, tenant_ids: Sequence[str], limit: int) -> list[Passage]:
-        """Best BM25 matches among the given tenants' chunks, best first."""
+    def search(
+        self, query: str, tenant_ids: Sequence[str], limit: int, labels: Mapping[str, str] | None = None
+    ) -> list[Passage]:
+        """Best BM25 matches among the given tenants' chunks (those under `labels`, if given), best first."""
+        self._check_declared(labels)
         terms = query_vector(query)
         if not terms.indices or not tenant_ids or limit < 1:
             return []
         tenants = _tenant_filter(tenant_ids)
+        # IDF stays over the tenants' whole corpus: a label narrows what is returned, not how rare a term is.
         params = models.SearchParams(idf=models.IdfCorpusParams(corpus=tenants)) if self.tenant_scoped_idf else None
         with self._lock:
             response = self.client.query_points(
                 self.collection,
                 query=_sparse(terms),
                 using=VECTOR,
-                query_filter=tenants,
+                query_filter=_tenant_filter(tenant_ids, labels),
                 search_params=params,
                 limit=limit,
                 with_payload=True,

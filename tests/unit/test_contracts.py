@@ -44,6 +44,8 @@ def sample(model: type[BaseModel]) -> dict[str, Any]:
             return 1.0
         if kind == "boolean":
             return True
+        if s.get("format") == "date-time":
+            return "2026-11-25T08:00:00Z"
         return "x" * max(3, s.get("minLength", 3))
 
     return build(schema)

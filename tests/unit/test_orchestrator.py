@@ -2,36 +2,73 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from contracts.approval import ApprovalGiven, ApprovalPayload, ApprovalRejected
 from contracts.credits import CreditsDenied, CreditsDeniedPayload, CreditsReserved, CreditsReservedPayload
 from contracts.envelope import Actor
 from contracts.ids import new_id
 from contracts.report import Artifact
-from contracts.run import RunRequested, RunRequestedPayload
+from contracts.run import RunCancelRequested, RunCancelRequestedPayload, RunRequested, RunRequestedPayload
 from contracts.task import TaskFailed, TaskFailedPayload, TaskSucceeded, TaskSucceededPayload
+from contracts.timer import TimerFired, TimerFiredPayload
 from contracts.tool import ToolDecided, ToolDecidedPayload
-from contracts.work import Claim, Draft, Passage, PlanOutput, ReportOutput, SearchOutput, SourceRef, SynthesiseOutput
+from contracts.work import (
+    Claim,
+    CollectOutput,
+    Draft,
+    IndexOutput,
+    Passage,
+    PlanOutput,
+    ReportOutput,
+    SearchOutput,
+    SourceRef,
+    SynthesiseOutput,
+    VerifyOutput,
+)
 from quarry_runtime.errors import NotReady
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.domain import Run, RunError
+from services.orchestrator.domain import TRANSITIONS, Run, RunError
 from services.orchestrator.translate import translate
 
 POPO = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 @pytest.fixture
-def app() -> Orchestrator:
-    return Orchestrator(env=POPO)
+def clock() -> Clock:
+    return Clock()
 
 
-def requested(run_id: str | None = None, question: str = "what is a context manager") -> RunRequested:
+@pytest.fixture
+def app(clock: Clock) -> Orchestrator:
+    orchestrator = Orchestrator(env=POPO)
+    orchestrator.clock = clock
+    return orchestrator
+
+
+def requested(approval: bool = False, timeout_s: int = 3600) -> RunRequested:
     return RunRequested.create(
-        RunRequestedPayload(question=question, depth=1, max_sources=5),
+        RunRequestedPayload(
+            question="what is a context manager",
+            depth=1,
+            max_sources=5,
+            approval_required=approval,
+            approval_timeout_s=timeout_s,
+        ),
         tenant_id="tenant-a",
-        run_id=run_id or new_id(),
+        run_id=new_id(),
         actor=Actor(user_id="u1", roles=["owner"]),
     )
 
@@ -56,12 +93,34 @@ def decide(run: Run, task_id: str, decision: str = "allow") -> ToolDecided:
 
 
 def succeed(run: Run, task_id: str, output: dict[str, Any]) -> TaskSucceeded:
-    kind = run.tasks[task_id].kind
-    payload = TaskSucceededPayload(task_id=task_id, kind=kind, output=output, usage_event_ids=[f"u-{task_id}"])  # type: ignore[arg-type]
+    task = run.tasks[task_id]
+    payload = TaskSucceededPayload(
+        task_id=task_id,
+        kind=task.kind,
+        attempt=task.attempt,
+        output=output,
+        usage_event_ids=[f"u-{task_id}"],  # type: ignore[arg-type]
+    )
     return TaskSucceeded.create(payload, tenant_id=run.tenant_id, run_id=run.run_id)
 
 
-def pending(app: Orchestrator, run_id: str, status: str = "requested") -> list[str]:
+def fail(run: Run, task_id: str, retryable: bool = True) -> TaskFailed:
+    task = run.tasks[task_id]
+    payload = TaskFailedPayload(
+        task_id=task_id, kind=task.kind, attempt=task.attempt, reason="boom", retryable=retryable
+    )  # type: ignore[arg-type]
+    return TaskFailed.create(payload, tenant_id=run.tenant_id, run_id=run.run_id)
+
+
+def timer(run: Run, purpose: str, task_id: str | None = None, approval_id: str | None = None) -> TimerFired:
+    attempt = run.tasks[task_id].attempt if task_id else None
+    payload = TimerFiredPayload(
+        timer_id=new_id(), purpose=purpose, task_id=task_id, attempt=attempt, approval_id=approval_id
+    )  # type: ignore[arg-type]
+    return TimerFired.create(payload, tenant_id=run.tenant_id, run_id=run.run_id)
+
+
+def with_status(app: Orchestrator, run_id: str, status: str) -> list[str]:
     return [t.task_id for t in app.get_run(run_id).tasks.values() if t.status == status]
 
 
@@ -81,38 +140,58 @@ def outputs_for(kind: str, task_input: dict[str, Any]) -> dict[str, Any]:
         return PlanOutput(sub_questions=["What is a context manager?", "How is it used?"]).model_dump()
     if kind == "search":
         return SearchOutput(sub_question=task_input["sub_question"], passages=[PASSAGE]).model_dump()
+    if kind == "collect":
+        return CollectOutput(findings=task_input["findings"], passages=1, duplicates_dropped=1).model_dump()
     if kind == "synthesise":
         return SynthesiseOutput(draft=DRAFT).model_dump()
+    if kind == "verify":
+        return VerifyOutput(checked=1, supported=1, support_rate=1.0).model_dump()
+    if kind == "index":
+        return IndexOutput(chunks=2).model_dump()
     return ReportOutput(
         title="t", markdown=ART, pdf=ART.model_copy(update={"media_type": "application/pdf"})
     ).model_dump()
 
 
-def drive_to_completion(app: Orchestrator, run_id: str) -> None:
-    for _ in range(20):
+def work(app: Orchestrator, run_id: str, rounds: int = 30, stop_at: str | None = None) -> None:
+    """Play policy and the workers until the run ends (or reaches `stop_at`)."""
+    for _ in range(rounds):
         run = app.get_run(run_id)
-        if run.is_terminal:
+        if run.is_terminal or run.state == stop_at or run.state == "waiting_approval":
             return
-        for task_id in pending(app, run_id):
+        for task_id in with_status(app, run_id, "requested"):
             app.apply_decision(decide(app.get_run(run_id), task_id))
-        for task_id in pending(app, run_id, "authorised"):
+        for task_id in with_status(app, run_id, "dispatched"):
             run = app.get_run(run_id)
             task = run.tasks[task_id]
             app.finish_task(succeed(run, task_id, outputs_for(task.kind, task.input)))
 
 
-def test_a_run_goes_plan_search_synthesise_report_and_completes(app: Orchestrator) -> None:
-    req = requested()
+def started(app: Orchestrator, approval: bool = False, timeout_s: int = 3600) -> str:
+    req = requested(approval, timeout_s)
     app.start_run(req)
     app.admit_run(reserved(req))
-    run = app.get_run(req.run_id or "")
-    assert run.state == "planning"
-    drive_to_completion(app, req.run_id or "")
-    run = app.get_run(req.run_id or "")
+    return req.run_id or ""
+
+
+def test_a_run_walks_the_whole_dag_and_completes(app: Orchestrator) -> None:
+    run_id = started(app)
+    assert app.get_run(run_id).state == "planning"
+    work(app, run_id)
+    run = app.get_run(run_id)
     assert run.state == "completed"
-    kinds = [t.kind for t in run.tasks.values()]
-    assert kinds == ["plan", "search", "search", "synthesise", "report"]
-    assert len(run.usage_event_ids()) == 5
+    assert [t.kind for t in run.tasks.values()] == [
+        "plan",
+        "search",
+        "search",
+        "collect",
+        "synthesise",
+        "verify",
+        "index",
+        "report",
+    ]
+    assert len(run.usage_event_ids()) == 8
+    assert all(t.attempt == 1 for t in run.tasks.values())
 
 
 def test_redelivered_events_change_nothing(app: Orchestrator) -> None:
@@ -123,49 +202,154 @@ def test_redelivered_events_change_nothing(app: Orchestrator) -> None:
     app.admit_run(res)
     version = app.get_run(req.run_id or "").version
     app.admit_run(res)
-    plan_id = pending(app, req.run_id or "")[0]
+    plan_id = with_status(app, req.run_id or "", "requested")[0]
     decision = decide(app.get_run(req.run_id or ""), plan_id)
     app.apply_decision(decision)
     after_decision = app.get_run(req.run_id or "").version
     app.apply_decision(decision)
     assert app.get_run(req.run_id or "").version == after_decision > version
+    done = succeed(app.get_run(req.run_id or ""), plan_id, outputs_for("plan", {}))
+    app.finish_task(done)
+    after_result = app.get_run(req.run_id or "").version
+    app.finish_task(done)
+    assert app.get_run(req.run_id or "").version == after_result
 
 
 def test_policy_deny_fails_the_run_with_the_reason(app: Orchestrator) -> None:
-    req = requested()
-    app.start_run(req)
-    app.admit_run(reserved(req))
-    plan_id = pending(app, req.run_id or "")[0]
-    app.apply_decision(decide(app.get_run(req.run_id or ""), plan_id, decision="deny"))
-    run = app.get_run(req.run_id or "")
+    run_id = started(app)
+    plan_id = with_status(app, run_id, "requested")[0]
+    app.apply_decision(decide(app.get_run(run_id), plan_id, decision="deny"))
+    run = app.get_run(run_id)
     assert run.state == "failed"
     assert "denied by policy" in (run.failure or "") and "because" in (run.failure or "")
 
 
-def test_a_malformed_output_fails_its_check_and_the_run(app: Orchestrator) -> None:
-    req = requested()
-    app.start_run(req)
-    app.admit_run(reserved(req))
-    run = app.get_run(req.run_id or "")
-    plan_id = pending(app, run.run_id)[0]
-    app.apply_decision(decide(run, plan_id))
-    app.finish_task(succeed(app.get_run(run.run_id), plan_id, {"sub_questions": []}))
-    run = app.get_run(run.run_id)
-    assert run.state == "failed" and "output failed its check" in (run.failure or "")
+def test_a_failed_attempt_is_retried_after_a_backoff_then_succeeds(app: Orchestrator, clock: Clock) -> None:
+    run_id = started(app)
+    plan_id = with_status(app, run_id, "requested")[0]
+    app.apply_decision(decide(app.get_run(run_id), plan_id))
+    app.finish_task(fail(app.get_run(run_id), plan_id))
+    task = app.get_run(run_id).tasks[plan_id]
+    assert task.status == "retrying" and task.errors == ["attempt 1: boom"]
+    clock.now += timedelta(seconds=1)
+    app.fire_timer(timer(app.get_run(run_id), "task_retry", plan_id))
+    task = app.get_run(run_id).tasks[plan_id]
+    assert task.status == "dispatched" and task.attempt == 2
+    work(app, run_id)
+    assert app.get_run(run_id).state == "completed"
 
 
-def test_a_failed_task_fails_the_run(app: Orchestrator) -> None:
-    req = requested()
-    app.start_run(req)
-    app.admit_run(reserved(req))
-    run = app.get_run(req.run_id or "")
-    plan_id = pending(app, run.run_id)[0]
-    app.apply_decision(decide(run, plan_id))
-    failed = TaskFailed.create(
-        TaskFailedPayload(task_id=plan_id, kind="plan", reason="boom"), tenant_id="tenant-a", run_id=run.run_id
+def test_a_task_that_exhausts_its_attempts_fails_the_run(app: Orchestrator) -> None:
+    run_id = started(app)
+    plan_id = with_status(app, run_id, "requested")[0]
+    app.apply_decision(decide(app.get_run(run_id), plan_id))
+    for _ in range(3):
+        app.finish_task(succeed(app.get_run(run_id), plan_id, {"sub_questions": []}))  # fails its output check
+        if app.get_run(run_id).tasks[plan_id].status == "retrying":
+            app.fire_timer(timer(app.get_run(run_id), "task_retry", plan_id))
+    run = app.get_run(run_id)
+    assert run.state == "failed"
+    assert "output failed its check" in (run.failure or "") and "after 3 attempts" in (run.failure or "")
+
+
+def test_a_non_retryable_failure_fails_at_once(app: Orchestrator) -> None:
+    run_id = started(app)
+    plan_id = with_status(app, run_id, "requested")[0]
+    app.apply_decision(decide(app.get_run(run_id), plan_id))
+    app.finish_task(fail(app.get_run(run_id), plan_id, retryable=False))
+    assert app.get_run(run_id).state == "failed"
+
+
+def test_a_task_that_does_not_answer_in_time_is_dispatched_again(app: Orchestrator) -> None:
+    run_id = started(app)
+    plan_id = with_status(app, run_id, "requested")[0]
+    app.apply_decision(decide(app.get_run(run_id), plan_id))
+    stale = timer(app.get_run(run_id), "task_timeout", plan_id)
+    app.fire_timer(stale)
+    assert app.get_run(run_id).tasks[plan_id].status == "retrying"
+    app.fire_timer(timer(app.get_run(run_id), "task_retry", plan_id))
+    assert app.get_run(run_id).tasks[plan_id].attempt == 2
+    # The old attempt's timer again, or its late failure, changes nothing now.
+    version = app.get_run(run_id).version
+    app.fire_timer(stale)
+    late = TaskFailedPayload(task_id=plan_id, kind="plan", attempt=1, reason="late", retryable=True)
+    app.finish_task(TaskFailed.create(late, tenant_id="tenant-a", run_id=run_id))
+    assert app.get_run(run_id).version == version
+    work(app, run_id)
+    assert app.get_run(run_id).state == "completed"
+
+
+def test_cancel_waits_for_the_step_in_flight_then_stops(app: Orchestrator) -> None:
+    run_id = started(app)
+    plan_id = with_status(app, run_id, "requested")[0]
+    app.apply_decision(decide(app.get_run(run_id), plan_id))
+    cancel = RunCancelRequested.create(RunCancelRequestedPayload(), tenant_id="tenant-a", run_id=run_id)
+    app.cancel_run(cancel)
+    assert app.get_run(run_id).state == "planning"  # the plan is still running
+    run = app.get_run(run_id)
+    app.finish_task(succeed(run, plan_id, outputs_for("plan", {})))
+    run = app.get_run(run_id)
+    assert run.state == "cancelled"
+    assert [t.kind for t in run.tasks.values()] == ["plan"]  # nothing new started
+    assert run.usage_event_ids() == [f"u-{plan_id}"]
+
+
+def test_the_approval_gate_parks_the_run_until_approved(app: Orchestrator) -> None:
+    run_id = started(app, approval=True)
+    work(app, run_id)
+    run = app.get_run(run_id)
+    assert run.state == "waiting_approval"
+    assert [t.kind for t in run.tasks.values()][-1] == "verify"
+    pending = run.pending_approval()
+    assert pending is not None and pending.subject == "publish"
+    assert pending.deadline == T0 + timedelta(seconds=3600)
+    given = ApprovalGiven.create(
+        ApprovalPayload(comment="looks right"), tenant_id="tenant-a", run_id=run_id, actor=Actor(user_id="boss")
     )
-    app.finish_task(failed)
-    assert app.get_run(run.run_id).state == "failed"
+    app.decide_approval(given)
+    run = app.get_run(run_id)
+    assert run.state == "indexing"
+    approval = run.approvals[pending.approval_id]
+    assert (approval.status, approval.decided_by, approval.comment) == ("approved", "boss", "looks right")
+    work(app, run_id)
+    assert app.get_run(run_id).state == "completed"
+
+
+def test_a_refused_approval_rejects_the_run(app: Orchestrator) -> None:
+    run_id = started(app, approval=True)
+    work(app, run_id)
+    refused = ApprovalRejected.create(
+        ApprovalPayload(comment="not good enough"), tenant_id="tenant-a", run_id=run_id, actor=Actor(user_id="boss")
+    )
+    app.decide_approval(refused)
+    run = app.get_run(run_id)
+    assert run.state == "rejected"
+    assert run.failure == "approval refused by boss: not good enough"
+
+
+def test_an_approval_deadline_expires_the_run(app: Orchestrator, clock: Clock) -> None:
+    run_id = started(app, approval=True, timeout_s=60)
+    work(app, run_id)
+    pending = app.get_run(run_id).pending_approval()
+    assert pending is not None
+    clock.now = pending.deadline
+    app.fire_timer(timer(app.get_run(run_id), "approval_deadline", approval_id=pending.approval_id))
+    assert app.get_run(run_id).state == "expired"
+
+
+def test_policy_can_require_approval_for_one_tool_use(app: Orchestrator) -> None:
+    run_id = started(app)
+    plan_id = with_status(app, run_id, "requested")[0]
+    app.apply_decision(decide(app.get_run(run_id), plan_id, decision="require_approval"))
+    run = app.get_run(run_id)
+    assert run.state == "waiting_approval"
+    pending = run.pending_approval()
+    assert pending is not None and pending.subject == f"task:{plan_id}"
+    app.decide_approval(
+        ApprovalGiven.create(ApprovalPayload(approval_id=pending.approval_id), tenant_id="tenant-a", run_id=run_id)
+    )
+    run = app.get_run(run_id)
+    assert run.state == "planning" and run.tasks[plan_id].status == "dispatched"
 
 
 def test_denied_credits_reject_the_run(app: Orchestrator) -> None:
@@ -177,38 +361,44 @@ def test_denied_credits_reject_the_run(app: Orchestrator) -> None:
 
 
 def test_events_for_an_unknown_run_wait_rather_than_fail(app: Orchestrator) -> None:
-    req = requested()
     with pytest.raises(NotReady):
-        app.admit_run(reserved(req))
+        app.admit_run(reserved(requested()))
 
 
-def test_illegal_transitions_are_refused() -> None:
+def test_illegal_transitions_are_refused_and_record_nothing() -> None:
     run = Run(run_id=new_id(), tenant_id="t", user_id=None, roles=[], question="q?", depth=1, max_sources=1, cause="c")
     run.reject("no", cause="d")
+    version = run.version
     with pytest.raises(RunError):
         run.admit(10, "free", cause="e")
     with pytest.raises(RunError):
         run.complete()
+    with pytest.raises(RunError):
+        run.request_cancel("late", cause="f")
+    assert run.version == version
+    assert all(not TRANSITIONS[s] for s in ("completed", "failed", "rejected", "cancelled", "expired"))
 
 
-def test_translation_publishes_the_saga_with_stable_ids(app: Orchestrator) -> None:
-    req = requested()
-    app.start_run(req)
-    app.admit_run(reserved(req))
-    drive_to_completion(app, req.run_id or "")
+def test_translation_publishes_the_saga_with_stable_ids_and_timers(app: Orchestrator) -> None:
+    run_id = started(app)
+    work(app, run_id)
 
     def run_at(originator_id: Any, version: int) -> Run:
         found: Run = app.repository.get(originator_id, version=version)
         return found
 
     notifications = app.recorder.select_notifications(start=1, limit=1000)
-    published = [t for n in notifications for t in translate(app.mapper.to_domain_event(n), run_at)]
-    subjects = [s for _, s in published]
+    published = [o for n in notifications for o in translate(app.mapper.to_domain_event(n), run_at)]
+    events = [o for o in published if o.at is None]
+    timers = [o for o in published if o.at is not None]
+    subjects = [o.subject for o in events]
     assert subjects[0] == "run.v1.admitted"
     assert "task.v1.dispatched.analyst" in subjects and "task.v1.dispatched.retriever" in subjects
     assert subjects[-1] == "run.v1.completed"
-    completed = published[-1][0]
-    assert completed.payload.usage_event_ids == app.get_run(req.run_id or "").usage_event_ids()
-    again = [t for n in notifications for t in translate(app.mapper.to_domain_event(n), run_at)]
-    assert [e.event_id for e, _ in again] == [e.event_id for e, _ in published]
-    assert len({e.event_id for e, _ in published}) == len(published)
+    assert events[-1].event.payload.usage_event_ids == app.get_run(run_id).usage_event_ids()
+    assert len(timers) == 8 and {t.event.payload.purpose for t in timers} == {"task_timeout"}
+    again = [o for n in notifications for o in translate(app.mapper.to_domain_event(n), run_at)]
+    assert [o.event.event_id for o in again] == [o.event.event_id for o in published]
+    assert len({o.event.event_id for o in published}) == len(published)
+    ordered = [o.event.event_id for o in events]
+    assert ordered == sorted(ordered), "one run's events sort in the order they happened"

@@ -4,31 +4,46 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 from opentelemetry import trace
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from contracts.envelope import Actor, TraceContext
+from contracts.approval import ApprovalGiven, ApprovalPayload, ApprovalRejected
+from contracts.envelope import Actor, Event, TraceContext
 from contracts.ids import new_id
-from contracts.run import RunRequested, RunRequestedPayload
+from contracts.run import RunCancelRequested, RunCancelRequestedPayload, RunRequested, RunRequestedPayload
 from quarry_runtime.telemetry import current_traceparent
-from services.gateway.api.deps import ComponentsDep, CurrentPrincipal
-from services.gateway.api.errors import NotFound, Unavailable
-from services.gateway.readmodel import is_settled
+from services.gateway.api.deps import Components, ComponentsDep, CurrentPrincipal
+from services.gateway.api.errors import BadRequest, Conflict, Forbidden, NotFound, Unavailable
+from services.gateway.readmodel import TERMINAL, is_settled
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 tracer = trace.get_tracer("quarry.gateway")
 
 SSE_IDLE_WAIT_S = 15.0
+APPROVER_ROLES = frozenset({"owner", "admin"})
 
 
 class RunCreate(BaseModel):
     question: str = Field(min_length=3, max_length=2000)
     depth: int = Field(default=2, ge=1, le=3)
     max_sources: int = Field(default=8, ge=1, le=50)
+    approval_required: bool | None = Field(
+        default=None, description="stop for a human's approval before publishing; default: the tenant's setting"
+    )
+
+
+class CancelCreate(BaseModel):
+    reason: str = Field(default="cancelled by the user", max_length=500)
+
+
+class ApprovalCreate(BaseModel):
+    decision: Literal["approve", "reject"]
+    comment: str = Field(default="", max_length=2000)
 
 
 class RunAccepted(BaseModel):
@@ -48,18 +63,22 @@ async def request_run(body: RunCreate, who: CurrentPrincipal, parts: ComponentsD
 
 
 async def _request_run(run_id: str, body: RunCreate, who: CurrentPrincipal, parts: ComponentsDep) -> RunAccepted:
+    settings = parts.store.tenant_settings(who.tenant_id)
+    approval = settings["approval_required"] if body.approval_required is None else body.approval_required
     event = RunRequested.create(
-        RunRequestedPayload(question=body.question.strip(), depth=body.depth, max_sources=body.max_sources),
+        RunRequestedPayload(
+            question=body.question.strip(),
+            depth=body.depth,
+            max_sources=body.max_sources,
+            approval_required=approval,
+            approval_timeout_s=settings["approval_timeout_s"],
+        ),
         tenant_id=who.tenant_id,
         run_id=run_id,
         actor=Actor(user_id=who.user_id, roles=list(who.roles)),
         trace=TraceContext(traceparent=current_traceparent()),
     )
-    try:
-        await parts.bus.publish(event)
-    except Exception as exc:
-        raise Unavailable(f"the event bus did not accept the run: {exc}") from exc
-    parts.store.record_run_event(event)
+    await _publish(parts, event)
     base = f"/v1/runs/{run_id}"
     links = {
         "self": base,
@@ -88,6 +107,85 @@ async def get_run(run_id: str, who: CurrentPrincipal, parts: ComponentsDep) -> d
     if view is None:
         raise NotFound("run not found")
     return view
+
+
+@router.post("/{run_id}/cancel", status_code=202)
+async def cancel_run(run_id: str, body: CancelCreate, who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, str]:
+    """Stop the run at its next step boundary; unused credits are refunded."""
+    view = _view(run_id, who.tenant_id, parts)
+    if view["state"] in TERMINAL:
+        raise Conflict(f"the run is already {view['state']}")
+    event = RunCancelRequested.create(
+        RunCancelRequestedPayload(reason=body.reason),
+        tenant_id=who.tenant_id,
+        run_id=run_id,
+        actor=Actor(user_id=who.user_id, roles=list(who.roles)),
+    )
+    await _publish(parts, event)
+    return {"run_id": run_id, "status": "cancel requested"}
+
+
+@router.post("/{run_id}/approval", status_code=202)
+async def decide_approval(
+    run_id: str, body: ApprovalCreate, who: CurrentPrincipal, parts: ComponentsDep
+) -> dict[str, Any]:
+    """Approve or reject what a waiting run asks for; who, when and why are recorded as events."""
+    if not APPROVER_ROLES & set(who.roles):
+        raise Forbidden("only an owner or admin of the tenant may decide approvals")
+    view = _view(run_id, who.tenant_id, parts)
+    pending = view.get("approval") or {}
+    if view["state"] != "waiting_approval" or pending.get("status") != "pending":
+        raise Conflict(f"the run is not waiting for an approval (state: {view['state']})")
+    cls = ApprovalGiven if body.decision == "approve" else ApprovalRejected
+    event = cls.create(
+        ApprovalPayload(approval_id=pending.get("approval_id"), comment=body.comment),
+        tenant_id=who.tenant_id,
+        run_id=run_id,
+        actor=Actor(user_id=who.user_id, roles=list(who.roles)),
+    )
+    await _publish(parts, event)
+    return {"run_id": run_id, "approval_id": pending.get("approval_id"), "decision": body.decision}
+
+
+@router.get("/{run_id}/state")
+async def run_state_at(
+    run_id: str,
+    who: CurrentPrincipal,
+    parts: ComponentsDep,
+    at: Annotated[str | None, Query(description="an event sequence number or an ISO-8601 time")] = None,
+) -> dict[str, Any]:
+    """The run's state rebuilt from its event log alone, as it was at `at` (default: now)."""
+    seq: int | None = None
+    moment: datetime | None = None
+    if at is not None:
+        if at.isdigit():
+            seq = int(at)
+        else:
+            try:
+                moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+            except ValueError:
+                raise BadRequest("`at` must be an event sequence number or an ISO-8601 time") from None
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+    state = parts.store.run_state_at(who.tenant_id, run_id, seq=seq, at=moment)
+    if state is None:
+        raise NotFound("run not found")
+    return state
+
+
+@router.get("/{run_id}/log")
+async def run_log(
+    run_id: str,
+    who: CurrentPrincipal,
+    parts: ComponentsDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    """A page of the run's raw events; pass the last `seq` as `after` for the next page."""
+    _view(run_id, who.tenant_id, parts)
+    events = parts.store.run_log(who.tenant_id, run_id, after, limit)
+    next_after = events[-1]["seq"] if len(events) == limit else None
+    return {"run_id": run_id, "events": events, "next_after": next_after}
 
 
 @router.get("/{run_id}/events")
@@ -135,6 +233,22 @@ async def report_pdf(run_id: str, who: CurrentPrincipal, parts: ComponentsDep) -
     return Response(
         data, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="quarry-{run_id}.pdf"'}
     )
+
+
+async def _publish(parts: Components, event: Event) -> None:
+    """Publish a command-like event and record it in the run's log at once."""
+    try:
+        await parts.bus.publish(event)
+    except Exception as exc:
+        raise Unavailable(f"the event bus did not accept the request: {exc}") from exc
+    parts.store.record_run_event(event)
+
+
+def _view(run_id: str, tenant_id: str, parts: Components) -> dict[str, Any]:
+    view = parts.store.run_view(tenant_id, run_id)
+    if view is None:
+        raise NotFound("run not found")
+    return view
 
 
 def _artifact(run_id: str, tenant_id: str, kind: str, parts: ComponentsDep) -> bytes:
