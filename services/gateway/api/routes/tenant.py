@@ -16,7 +16,7 @@ ADMIN_ROLES = frozenset({"owner", "admin"})
 
 class TenantSettingsUpdate(BaseModel):
     approval_required: bool | None = Field(default=None, description="runs stop for approval before publishing")
-    approval_timeout_s: int | None = Field(default=None, ge=60, le=90 * 24 * 3600, description="then the run expires")
+    approval_timeout_s: int | None = Field(default=None, ge=5, le=90 * 24 * 3600, description="then the run expires")
 
 
 @router.get("/settings")
