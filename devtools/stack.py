@@ -113,6 +113,16 @@ class Stack:
                     proc.restarts += 1
                     log.warning("%s is back (pid %d, restart #%d)", proc.name, proc.popen.pid, proc.restarts)
 
+    def restart_nats(self) -> None:
+        """Stop the embedded nats-server and start it again on the same port and store (chaos)."""
+        if self.nats is None:
+            raise RuntimeError("this stack does not own its nats-server")
+        port = int(self.nats_url.rsplit(":", 1)[1])
+        self.nats.terminate()
+        self.nats.wait(timeout=30)
+        log.warning("nats-server stopped at %s; starting it again", time.strftime("%H:%M:%S"))
+        self.nats, _ = natsserver.start(self.data_dir / "nats", port=port, log_file=self.logs / "nats.log")
+
     def kill(self, name: str) -> None:
         """kill -9 one service (chaos); the supervisor brings it back."""
         with self._lock:

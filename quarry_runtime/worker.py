@@ -122,6 +122,7 @@ def lane(
                 return
             result.seconds = round(time.monotonic() - started, 3)
             await journal.put(p.task_id, result)
+            log.info("journalled task %s (%s, attempt %d) in %.3fs", p.task_id, p.kind, p.attempt, result.seconds)
         else:
             log.info("task %s (%s) was done before: publishing the journalled result", p.task_id, p.kind)
         usage_ids: list[str] = []

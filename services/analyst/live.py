@@ -56,9 +56,11 @@ async def plan_live(client: ChatClient, inp: PlanInput) -> tuple[PlanOutput, Com
         try:
             answer = await client.complete(messages, response_format_json=True)
         except LlmError as exc:
-            # The client has already retried what retrying can fix; the run should fail visibly now
-            # rather than have the task redelivered into the same outage.
-            raise TaskError(f"planning model call failed: {exc}") from exc
+            # The client has already retried what retrying can fix right away. An outage (no status,
+            # 429, 5xx) may pass: the orchestrator retries the task later, with backoff. A refusal
+            # (401, 400, ...) will not, so the run fails visibly now.
+            transient = exc.status is None or exc.status == 429 or exc.status >= 500
+            raise TaskError(f"planning model call failed: {exc}", retryable=transient) from exc
         spent.append(answer)
         try:
             subs = parse_sub_questions(answer.text, low, high)

@@ -1,0 +1,90 @@
+"""A local OpenAI-compatible chat server (the real protocol on 127.0.0.1) that counts what it is asked.
+
+It plans: the answer to a planning prompt is a JSON list of sub-questions made from the question,
+and every call is counted per question, so a test can prove no model call was paid twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from quarry_runtime.natsserver import free_port, wait_for_port
+
+API_KEY = "sk-quarry-fake"
+
+
+class FakeLlm:
+    def __init__(self, latency_s: tuple[float, float] = (0.05, 0.3)) -> None:
+        self.latency_s = latency_s
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self.app = self._build()
+
+    def _build(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/v1/chat/completions")
+        async def complete(request: Request) -> JSONResponse:
+            if request.headers.get("authorization") != f"Bearer {API_KEY}":
+                return JSONResponse({"error": {"message": "Incorrect API key provided"}}, status_code=401)
+            body = await request.json()
+            text = "\n".join(m["content"] for m in body["messages"])
+            question = _question(text)
+            with self._lock:
+                self.calls[question] += 1
+            await asyncio.sleep(random.uniform(*self.latency_s))  # a model takes a while: widens the kill window
+            subject = question.rstrip("?")
+            plan = [question, f"What is {subject}?", f"Why does {subject} matter?"]
+            prompt_tokens = len(text.split())
+            return JSONResponse(
+                {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion",
+                    "model": body.get("model", "fake"),
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": json.dumps({"sub_questions": plan})},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {
+                        "prompt_tokens": prompt_tokens,
+                        "completion_tokens": 30,
+                        "total_tokens": prompt_tokens + 30,
+                    },
+                }
+            )
+
+        return app
+
+
+def _question(prompt: str) -> str:
+    found = re.search(r"Question:\s*(.+)", prompt)
+    return (found.group(1) if found else prompt.splitlines()[-1]).strip()
+
+
+@contextmanager
+def serve(llm: FakeLlm) -> Iterator[str]:
+    """Run the fake on a free loopback port; yields its base URL (…/v1)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(llm.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, name="fake-llm", daemon=True)
+    thread.start()
+    wait_for_port("127.0.0.1", port)
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
