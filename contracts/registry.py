@@ -13,6 +13,7 @@ from contracts.credits import (
 )
 from contracts.document import DocumentIndexed, DocumentRejected, DocumentUploaded
 from contracts.envelope import Event
+from contracts.monitor import MonitorChanged, MonitorCreated, MonitorFired, MonitorScheduled
 from contracts.report import ReportPublished
 from contracts.run import (
     RunAdmitted,
@@ -49,6 +50,10 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ApprovalGiven,
     ApprovalRejected,
     TimerFired,
+    MonitorCreated,
+    MonitorChanged,
+    MonitorScheduled,
+    MonitorFired,
     CreditsGranted,
     CreditsReserved,
     CreditsDenied,

@@ -20,6 +20,7 @@ class RunRequestedPayload(Contract):
     approval_required: bool = Field(default=False, description="a human approves before the report is published")
     approval_timeout_s: int = Field(default=DEFAULT_APPROVAL_TIMEOUT_S, ge=1)
     monitor_id: str | None = Field(default=None, description="the monitor whose firing started this run")
+    previous_run_id: str | None = Field(default=None, description="the monitor's run before this one")
 
 
 class RunRequested(Event):

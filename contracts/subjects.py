@@ -13,6 +13,7 @@ STREAM_SUBJECTS = [
     "document.>",
     "approval.>",
     "timer.>",
+    "monitor.>",
 ]
 DEADLETTER_STREAM = "QUARRY_DEADLETTER"
 DEADLETTER_SUBJECTS = ["deadletter.>"]
@@ -34,6 +35,11 @@ APPROVAL_GIVEN = "approval.v1.given"
 APPROVAL_REJECTED = "approval.v1.rejected"
 
 TIMER_FIRED = "timer.v1.fired"
+
+MONITOR_CREATED = "monitor.v1.created"
+MONITOR_CHANGED = "monitor.v1.changed"
+MONITOR_SCHEDULED = "monitor.v1.scheduled"
+MONITOR_FIRED = "monitor.v1.fired"
 
 CREDITS_GRANTED = "credits.v1.granted"
 CREDITS_RESERVED = "credits.v1.reserved"

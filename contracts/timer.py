@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -9,7 +10,7 @@ from pydantic import Field
 from contracts import subjects
 from contracts.envelope import Contract, Event
 
-TimerPurpose = Literal["task_timeout", "task_retry", "approval_deadline"]
+TimerPurpose = Literal["task_timeout", "task_retry", "approval_deadline", "monitor_slot"]
 
 
 class TimerFiredPayload(Contract):
@@ -18,6 +19,8 @@ class TimerFiredPayload(Contract):
     task_id: str | None = None
     attempt: int | None = Field(default=None, ge=1)
     approval_id: str | None = None
+    monitor_id: str | None = None
+    slot: datetime | None = None
 
 
 class TimerFired(Event):

@@ -109,9 +109,20 @@ class IndexOutput(Contract):
     chunks: int = Field(ge=0, description="chunks added to the tenant's memory")
 
 
+class Changes(Contract):
+    """What a monitor's run found that its previous run did not, and what is gone."""
+
+    previous_run_id: str
+    new_sources: list[str] = Field(default_factory=list, description="titles, with locations")
+    dropped_sources: list[str] = Field(default_factory=list)
+    new_findings: list[str] = Field(default_factory=list)
+    dropped_findings: list[str] = Field(default_factory=list)
+
+
 class ReportInput(Contract):
     run_id: str
     draft: Draft
+    changes: Changes | None = None
 
 
 class ReportOutput(Contract):

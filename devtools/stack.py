@@ -33,6 +33,7 @@ class StackConfig:
     db_schema_prefix: str = "quarry"
     extra_env: dict[str, str] = field(default_factory=dict)
     restart: bool = True
+    replicas: dict[str, int] = field(default_factory=dict)  # e.g. {"orchestrator": 2}
 
 
 @dataclass
@@ -62,14 +63,17 @@ class Stack:
         if not self.nats_url:
             self.nats, self.nats_url = natsserver.start(self.data_dir / "nats", log_file=self.logs / "nats.log")
             log.info("nats-server (JetStream) at %s, data under %s", self.nats_url, self.data_dir / "nats")
-        for name in SERVICES:
-            port = self.config.http_port if name == "gateway" else natsserver.free_port()
-            self.procs[name] = Proc(name, self._spawn(name, port), port)
+        for service in SERVICES:
+            for replica in range(1, self.config.replicas.get(service, 1) + 1):
+                name = service if replica == 1 else f"{service}#{replica}"
+                port = self.config.http_port if name == "gateway" else natsserver.free_port()
+                self.procs[name] = Proc(name, self._spawn(name, port), port)
         if self.config.restart:
             self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
             self._supervisor.start()
 
     def _env(self, name: str, port: int) -> dict[str, str]:
+        name = name.split("#")[0]
         env = {
             k: v for k, v in os.environ.items() if not k.startswith("QUARRY_") and k not in ("DATABASE_URL", "NATS_URL")
         }
@@ -88,10 +92,10 @@ class Stack:
         return env
 
     def _spawn(self, name: str, port: int) -> subprocess.Popen[bytes]:
-        out = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+        out = open(self.logs / f"{name.replace('#', '-')}.log", "ab")  # noqa: SIM115 - handed to the child
         try:
             return subprocess.Popen(
-                [sys.executable, "-m", f"services.{name}"],
+                [sys.executable, "-m", f"services.{name.split('#')[0]}"],
                 env=self._env(name, port),
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -133,7 +137,7 @@ class Stack:
 
     def wait_healthy(self, timeout_s: float = 120.0) -> None:
         deadline = time.monotonic() + timeout_s
-        pending = set(SERVICES)
+        pending = set(self.procs)
         with httpx.Client(timeout=2.0) as client:
             while pending and time.monotonic() < deadline:
                 for name in sorted(pending):
@@ -153,7 +157,7 @@ class Stack:
             raise TimeoutError(f"not healthy after {timeout_s}s: {sorted(pending)}\n{tails}")
 
     def tail(self, name: str, lines: int = 30) -> str:
-        path = self.logs / f"{name}.log"
+        path = self.logs / f"{name.replace('#', '-')}.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
     def stop(self) -> None:

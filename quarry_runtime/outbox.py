@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import ProcessRecorder, Tracking
+from eventsourcing.persistence import IntegrityError, ProcessRecorder, Tracking
 
 from contracts.envelope import Event
 from quarry_runtime.bus import Bus
@@ -77,7 +77,12 @@ class OutboxRelay:
                     await self.bus.publish(out.event, out.subject)
                 else:
                     await self.bus.schedule(out.event, out.at)
-        self._recorder.insert_tracking(Tracking(application_name=RELAY_NAME, notification_id=notifications[-1].id))
+        try:
+            self._recorder.insert_tracking(Tracking(application_name=RELAY_NAME, notification_id=notifications[-1].id))
+        except IntegrityError:
+            # Another replica's relay recorded this position first; it published the same
+            # events with the same ids, which JetStream de-duplicated.
+            log.debug("outbox position %d recorded by another relay", notifications[-1].id)
         return len(notifications)
 
     async def run(self, poll_s: float = 0.25) -> None:

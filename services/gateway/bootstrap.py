@@ -9,6 +9,7 @@ from quarry_runtime.bus import Bus
 from quarry_runtime.store import SqlDatabase
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
+from services.gateway.monitors import MonitorStore
 from services.gateway.projection import RunFeed, subscriptions
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
@@ -17,10 +18,12 @@ NAME = "gateway"
 
 
 def build(settings: GatewaySettings) -> FastAPI:
-    store = GatewayStore(SqlDatabase(settings, NAME))
+    db = SqlDatabase(settings, NAME)
+    store = GatewayStore(db)
+    monitors = MonitorStore(db)
     bus = Bus.from_settings(settings, NAME)
     feed = RunFeed()
-    for sub in subscriptions(store, feed):
+    for sub in subscriptions(store, feed, monitors):
         bus.subscribe(sub)
     artifacts = ArtifactStore(settings.data_dir / "artifacts")
-    return create_app(Components(settings, store, bus, feed, artifacts))
+    return create_app(Components(settings, store, bus, feed, artifacts, monitors))

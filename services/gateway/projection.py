@@ -8,6 +8,7 @@ from typing import Any
 from contracts.document import DocumentIndexed, DocumentRejected
 from contracts.envelope import Event
 from quarry_runtime.bus import Subscription
+from services.gateway.monitors import MonitorStore
 from services.gateway.store import GatewayStore
 
 
@@ -29,7 +30,7 @@ class RunFeed:
                 pass
 
 
-def subscriptions(store: GatewayStore, feed: RunFeed) -> list[Subscription]:
+def subscriptions(store: GatewayStore, feed: RunFeed, monitors: MonitorStore) -> list[Subscription]:
     async def on_run_event(ev: Event) -> None:
         if store.record_run_event(ev):
             await feed.notify()
@@ -50,4 +51,9 @@ def subscriptions(store: GatewayStore, feed: RunFeed) -> list[Subscription]:
     ]
     subs = [Subscription(subject, f"gateway-{name}", on_run_event, batch=8) for subject, name in runs]
     subs.append(Subscription("document.>", "gateway-documents", on_document_event))
+
+    async def on_monitor_event(ev: Event) -> None:
+        monitors.apply(ev)
+
+    subs.append(Subscription("monitor.>", "gateway-monitors", on_monitor_event))
     return subs

@@ -17,6 +17,7 @@ class GatewaySettings(RuntimeSettings):
     # HS256 wants a key of at least 32 bytes (RFC 7518 §3.2); pyjwt warns on every use otherwise.
     jwt_secret: str = Field(default=DEV_SECRET, min_length=32)
     access_token_ttl_s: int = Field(default=3600, gt=0)
+    monitor_min_interval_s: int = Field(default=300, ge=1, description="shortest interval a monitor may use")
 
     @model_validator(mode="after")
     def _no_placeholder_secret_in_production(self) -> GatewaySettings:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
+from contracts.document import DocumentUploaded
 from contracts.envelope import Event
 from quarry_runtime.store import SqlDatabase
 from services.gateway.readmodel import fold_run
@@ -23,12 +25,20 @@ class DuplicateEmail(Exception):
 
 
 class GatewayStore:
-    """`prefix` names a second set of run tables, so `quarry replay` can rebuild beside the live ones."""
+    """`prefix` names a second set of read-model tables, so `quarry replay` can rebuild beside the live ones.
+
+    Tenants, users and settings are the gateway's own state, not rebuilt from the bus: they are never prefixed.
+    """
 
     def __init__(self, db: SqlDatabase, prefix: str = "") -> None:
+        # The prefix goes into SQL identifiers, so it must be a plain identifier fragment.
+        if not re.fullmatch(r"([a-z][a-z0-9_]*)?", prefix):
+            raise ValueError(f"invalid read-model prefix {prefix!r}")
         self.db = db
+        self.prefix = prefix
         self.runs = f"{prefix}runs"
         self.run_events = f"{prefix}run_events"
+        self.documents = f"{prefix}documents"
         serial = "BIGSERIAL PRIMARY KEY" if db.is_postgres else "INTEGER PRIMARY KEY AUTOINCREMENT"
         for statement in (
             "CREATE TABLE IF NOT EXISTS tenants (tenant_id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL)",
@@ -43,7 +53,7 @@ class GatewayStore:
             " run_id TEXT NOT NULL, tenant_id TEXT NOT NULL, type TEXT NOT NULL, occurred_at TEXT NOT NULL,"
             " data TEXT NOT NULL)",
             f"CREATE INDEX IF NOT EXISTS {self.run_events}_by_run ON {self.run_events} (run_id, seq)",
-            "CREATE TABLE IF NOT EXISTS documents (document_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, title TEXT NOT NULL,"
+            f"CREATE TABLE IF NOT EXISTS {self.documents} (document_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, title TEXT NOT NULL,"
             " content_type TEXT NOT NULL, status TEXT NOT NULL, chunks INTEGER NOT NULL DEFAULT 0, reason TEXT,"
             " created_at TEXT NOT NULL)",
         ):
@@ -111,10 +121,13 @@ class GatewayStore:
             rows = tx.query(f"SELECT data FROM {self.run_events} WHERE run_id = ?", (event.run_id,))
             view = fold_run([json.loads(r[0]) for r in rows])
             user_id = event.actor.user_id if event.type == "run.requested" else None
+            # A run first seen through a later event gets a stand-in created_at, replaced by run.requested's
+            # time once that arrives, so the row does not depend on arrival order (and a rebuild matches it).
             tx.execute(
                 f"INSERT INTO {self.runs} (run_id, tenant_id, user_id, state, view, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (run_id) DO UPDATE SET state = excluded.state, view = excluded.view,"
-                f" updated_at = excluded.updated_at, user_id = COALESCE({self.runs}.user_id, excluded.user_id)",
+                f" updated_at = excluded.updated_at, user_id = COALESCE({self.runs}.user_id, excluded.user_id),"
+                f" created_at = COALESCE(?, {self.runs}.created_at)",
                 (
                     event.run_id,
                     event.tenant_id,
@@ -123,6 +136,7 @@ class GatewayStore:
                     json.dumps(view),
                     view["created_at"] or _now(),
                     view["updated_at"] or _now(),
+                    view["created_at"],
                 ),
             )
         return True
@@ -191,37 +205,64 @@ class GatewayStore:
         view = fold_run([e for _, e in events])
         return {"run_id": run_id, "as_of_seq": events[-1][0] if events else 0, "events": len(events), **view}
 
-    def run_views(self) -> dict[str, tuple[str, str]]:
-        """Every run's (tenant, view JSON): what `quarry replay` compares."""
-        rows = self.db.query(f"SELECT run_id, tenant_id, view FROM {self.runs}")
-        return {str(r[0]): (str(r[1]), str(r[2])) for r in rows}
+    def run_rows(self) -> dict[str, dict[str, Any]]:
+        """Every run's row, its view parsed: what `quarry replay` compares."""
+        rows = self.db.query(f"SELECT run_id, tenant_id, user_id, state, created_at, updated_at, view FROM {self.runs}")
+        keys = ("tenant_id", "user_id", "state", "created_at", "updated_at")
+        return {str(r[0]): dict(zip(keys, r[1:6], strict=True)) | {"view": json.loads(r[6])} for r in rows}
 
-    def drop_run_tables(self) -> None:
-        for table in (self.runs, self.run_events):
+    def run_event_ids(self) -> dict[str, set[str]]:
+        """The ids of each run's logged events (their `seq` is arrival order, so only ids can be compared)."""
+        out: dict[str, set[str]] = {}
+        for run_id, event_id in self.db.query(f"SELECT run_id, event_id FROM {self.run_events}"):
+            out.setdefault(str(run_id), set()).add(str(event_id))
+        return out
+
+    def drop_read_models(self) -> None:
+        """Drop this prefix's read-model tables; the live ones (no prefix) are never dropped this way."""
+        if not self.prefix:
+            raise ValueError("refusing to drop the live read models")
+        for table in (self.runs, self.run_events, self.documents):
             self.db.execute(f"DROP TABLE IF EXISTS {table}")
 
     # -- documents -----------------------------------------------------------------------------
 
-    def add_document(self, document_id: str, tenant_id: str, title: str, content_type: str) -> None:
+    def record_document_uploaded(self, event: DocumentUploaded) -> None:
+        """The document's row, from its upload event: the gateway at upload time and a rebuild write the same row."""
+        p = event.payload
+        self.add_document(p.document_id, event.tenant_id, p.title, p.content_type, created_at=event.occurred_at)
+
+    def add_document(
+        self, document_id: str, tenant_id: str, title: str, content_type: str, *, created_at: datetime | None = None
+    ) -> None:
+        # Without the event's time the row cannot be rebuilt identically: prefer record_document_uploaded.
         self.db.execute(
-            "INSERT INTO documents (document_id, tenant_id, title, content_type, status, created_at)"
+            f"INSERT INTO {self.documents} (document_id, tenant_id, title, content_type, status, created_at)"
             " VALUES (?, ?, ?, ?, 'uploaded', ?) ON CONFLICT (document_id) DO NOTHING",
-            (document_id, tenant_id, title, content_type, _now()),
+            (document_id, tenant_id, title, content_type, created_at.isoformat() if created_at else _now()),
         )
 
     def set_document_status(
         self, document_id: str, tenant_id: str, status: str, chunks: int, reason: str | None
     ) -> None:
         self.db.execute(
-            "UPDATE documents SET status = ?, chunks = ?, reason = ? WHERE document_id = ? AND tenant_id = ?",
+            f"UPDATE {self.documents} SET status = ?, chunks = ?, reason = ? WHERE document_id = ? AND tenant_id = ?",
             (status, chunks, reason, document_id, tenant_id),
         )
 
     def list_documents(self, tenant_id: str) -> list[dict[str, Any]]:
         rows = self.db.query(
-            "SELECT document_id, title, content_type, status, chunks, reason, created_at FROM documents"
-            " WHERE tenant_id = ? ORDER BY created_at DESC",
+            "SELECT document_id, title, content_type, status, chunks, reason, created_at"
+            f" FROM {self.documents} WHERE tenant_id = ? ORDER BY created_at DESC",
             (tenant_id,),
         )
         keys = ("document_id", "title", "content_type", "status", "chunks", "reason", "created_at")
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def document_rows(self) -> dict[str, dict[str, Any]]:
+        """Every document's row: what `quarry replay` compares."""
+        rows = self.db.query(
+            f"SELECT document_id, tenant_id, title, content_type, status, chunks, reason, created_at FROM {self.documents}"
+        )
+        keys = ("tenant_id", "title", "content_type", "status", "chunks", "reason", "created_at")
+        return {str(r[0]): dict(zip(keys, r[1:], strict=True)) for r in rows}

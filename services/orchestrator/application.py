@@ -17,15 +17,20 @@ from eventsourcing.persistence import IntegrityError
 from contracts.approval import ApprovalGiven, ApprovalRejected
 from contracts.credits import CreditsDenied, CreditsReserved
 from contracts.envelope import Event
+from contracts.ids import derived_id
+from contracts.monitor import MonitorChanged, MonitorCreated
 from contracts.run import RunCancelRequested, RunRequested
 from contracts.task import TaskFailed, TaskSucceeded
 from contracts.timer import TimerFired
 from contracts.tool import ToolDecided
+from contracts.work import Draft
 from quarry_runtime.errors import NotReady, Rejected
 from quarry_runtime.outbox import OutboxApplication
 from services.orchestrator.checks import output_problem
 from services.orchestrator.domain import Run
-from services.orchestrator.workflow import advance, approval_id
+from services.orchestrator.monitor import Monitor
+from services.orchestrator.schedule import next_slot
+from services.orchestrator.workflow import advance, approval_id, final_draft
 
 Clock = Callable[[], datetime]
 
@@ -35,6 +40,11 @@ TIMER_TOLERANCE = timedelta(seconds=2)
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def monitor_run_id(monitor_id: str, slot: datetime) -> str:
+    """The run of one slot: the same id however often, and on whichever replica, the slot fires."""
+    return derived_id(monitor_id, f"run:{slot.isoformat()}")
 
 
 class Orchestrator(OutboxApplication):
@@ -63,6 +73,7 @@ class Orchestrator(OutboxApplication):
             approval_required=p.approval_required,
             approval_timeout_s=p.approval_timeout_s,
             monitor_id=p.monitor_id,
+            previous_run_id=p.previous_run_id,
         )
         with contextlib.suppress(IntegrityError):  # a redelivered request: the run exists
             self._save(run)
@@ -134,7 +145,10 @@ class Orchestrator(OutboxApplication):
         self._advance_and_save(run)
 
     def fire_timer(self, ev: TimerFired) -> None:
-        """A durable timer is due: time a task out, retry it, or expire an approval."""
+        """A durable timer is due: time a task out, retry it, expire an approval, fire a monitor."""
+        if ev.payload.purpose == "monitor_slot":
+            self.fire_monitor(ev)
+            return
         run = self._run_for(ev)
         if run is None:
             return
@@ -181,6 +195,81 @@ class Orchestrator(OutboxApplication):
             run.authorise_task(task_id, [f"approved-by:{by}"], "human-approval", cause=ev.event_id, now=self.clock())
         self._advance_and_save(run)
 
+    # -- monitors ------------------------------------------------------------------------------
+
+    def get_monitor(self, monitor_id: str) -> Monitor:
+        monitor: Monitor = self.repository.get(Monitor.create_id(monitor_id))
+        return monitor
+
+    def create_monitor(self, ev: MonitorCreated) -> None:
+        """Start a monitor: its first slot is the first one after now."""
+        p, now = ev.payload, self.clock()
+        first = next_slot(cron=p.schedule.cron, interval_s=p.schedule.interval_s, anchor=now, after=now)
+        monitor = Monitor(
+            monitor_id=p.monitor_id,
+            tenant_id=ev.tenant_id,
+            user_id=ev.actor.user_id,
+            roles=list(ev.actor.roles),
+            question=p.question,
+            depth=p.depth,
+            max_sources=p.max_sources,
+            cron=p.schedule.cron,
+            interval_s=p.schedule.interval_s,
+            anchor=now,
+            next_slot=first,
+            cause=ev.event_id,
+        )
+        with contextlib.suppress(IntegrityError):  # a redelivered command: the monitor exists
+            self._save(monitor)
+
+    def change_monitor(self, ev: MonitorChanged) -> None:
+        """Pause, resume (from the next slot after now) or delete a monitor."""
+        monitor = self._monitor_for(ev, ev.payload.monitor_id)
+        if monitor is None:
+            return
+        change = ev.payload.change
+        if change == "paused":
+            monitor.pause(cause=ev.event_id)
+        elif change == "resumed":
+            monitor.resume(self._next_slot(monitor, self.clock()), cause=ev.event_id)
+        else:
+            monitor.delete(cause=ev.event_id)
+        self._save(monitor)
+
+    def fire_monitor(self, ev: TimerFired) -> None:
+        """A slot is due: record it fired (once) and so start its run; then wait for the next."""
+        p = ev.payload
+        monitor = self._monitor_for(ev, p.monitor_id or "")
+        if monitor is None or p.slot is None:
+            return
+        if monitor.status != "active" or monitor.has_fired(p.slot) or monitor.next_slot != p.slot:
+            return  # paused, deleted, or a timer of a schedule that has moved on
+        following = self._next_slot(monitor, max(self.clock(), p.slot))
+        monitor.fire(p.slot, monitor_run_id(monitor.monitor_id, p.slot), following, cause=ev.event_id)
+        self._save(monitor)
+
+    def _next_slot(self, monitor: Monitor, after: datetime) -> datetime:
+        return next_slot(cron=monitor.cron, interval_s=monitor.interval_s, anchor=monitor.anchor, after=after)
+
+    def _monitor_for(self, ev: Event, monitor_id: str) -> Monitor | None:
+        try:
+            monitor = self.get_monitor(monitor_id)
+        except (AggregateNotFoundError, ValueError):
+            raise NotReady(f"monitor {monitor_id} is not known yet") from None
+        if ev.event_id in monitor.bus_events:
+            return None
+        return None if monitor.status == "deleted" else monitor
+
+    def _previous_draft(self, run: Run) -> Draft | None:
+        if not run.previous_run_id:
+            return None
+        try:
+            return final_draft(self.get_run(run.previous_run_id))
+        except AggregateNotFoundError:
+            return None
+
+    # -- helpers -------------------------------------------------------------------------------
+
     def _run_for(self, ev: Event) -> Run | None:
         """The run an event is about; None when the event was applied already or the run is over."""
         if not ev.run_id:
@@ -194,9 +283,9 @@ class Orchestrator(OutboxApplication):
         return run
 
     def _advance_and_save(self, run: Run) -> None:
-        advance(run, self.clock())
+        advance(run, self.clock(), lambda: self._previous_draft(run))
         self._save(run)
 
-    def _save(self, run: Run) -> None:
-        self.save(run)
+    def _save(self, aggregate: Run | Monitor) -> None:
+        self.save(aggregate)
         self.on_saved()

@@ -107,6 +107,7 @@ class Run(Aggregate):
         approval_required: bool = False,
         approval_timeout_s: int = 7 * 24 * 3600,
         monitor_id: str | None = None,
+        previous_run_id: str | None = None,
     ) -> None:
         self.run_id = run_id
         self.tenant_id = tenant_id
@@ -119,6 +120,7 @@ class Run(Aggregate):
         self.approval_required = approval_required
         self.approval_timeout_s = approval_timeout_s
         self.monitor_id = monitor_id
+        self.previous_run_id = previous_run_id
         self.state = "requested"
         self.plan = "free"
         self.credits_reserved = 0

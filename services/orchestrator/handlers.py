@@ -10,13 +10,14 @@ from quarry_runtime.bus import Subscription
 from quarry_runtime.errors import Rejected
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.domain import RunError
+from services.orchestrator.monitor import MonitorError
 
 
 def _guarded(use_case: Callable[[Any], None]) -> Callable[[Any], Awaitable[None]]:
     async def handle(event: Any) -> None:
         try:
             use_case(event)
-        except RunError as exc:
+        except (RunError, MonitorError) as exc:
             raise Rejected(str(exc)) from exc
 
     return handle
@@ -35,5 +36,7 @@ def subscriptions(app: Orchestrator) -> list[Subscription]:
         (subjects.RUN_CANCEL_REQUESTED, app.cancel_run),
         (subjects.APPROVAL_GIVEN, app.decide_approval),
         (subjects.APPROVAL_REJECTED, app.decide_approval),
+        (subjects.MONITOR_CREATED, app.create_monitor),
+        (subjects.MONITOR_CHANGED, app.change_monitor),
     ]
     return [Subscription(subject, f"orchestrator-{subject.replace('.', '-')}", _guarded(fn)) for subject, fn in table]

@@ -9,6 +9,7 @@ from typing import Any
 from contracts import subjects
 from contracts.envelope import Actor, Event, TraceContext
 from contracts.ids import derived_id, stable_id
+from contracts.monitor import MonitorFired, MonitorFiredPayload, MonitorScheduled, MonitorScheduledPayload
 from contracts.run import (
     RunAdmitted,
     RunAdmittedPayload,
@@ -24,6 +25,8 @@ from contracts.run import (
     RunPlannedPayload,
     RunRejected,
     RunRejectedPayload,
+    RunRequested,
+    RunRequestedPayload,
     RunResumed,
     RunResumedPayload,
     RunStepChanged,
@@ -37,6 +40,7 @@ from contracts.tool import ToolRequested, ToolRequestedPayload
 from contracts.work import ReportOutput, SynthesiseOutput
 from quarry_runtime.outbox import Outgoing
 from services.orchestrator.domain import Run
+from services.orchestrator.monitor import Monitor
 
 AGENT = "quarry-orchestrator"
 
@@ -219,3 +223,62 @@ def _summary(kind: str, output: dict[str, Any] | None) -> str:
     if kind == "report":
         return str(output.get("title", "report"))
     return ""
+
+
+MonitorAt = Callable[[Any, int], Monitor]
+
+
+def translate_monitor(domain_event: Any, monitor_at: MonitorAt) -> Sequence[Outgoing]:
+    """What one stored Monitor event publishes: its schedule, and for a fired slot, the run."""
+    name = type(domain_event).__name__
+    m = monitor_at(domain_event.originator_id, domain_event.originator_version)
+    at_ms = int(domain_event.timestamp.timestamp() * 1000)
+    key = f"{domain_event.originator_id}:{domain_event.originator_version}"
+    actor = Actor(user_id=m.user_id, agent=AGENT, roles=m.roles)
+    cause = getattr(domain_event, "cause", None)
+    out: list[Outgoing] = []
+
+    def emit(cls: type[Event], payload: Any, n: int, run_id: str | None = None, event_id: str | None = None) -> None:
+        ev = cls.create(
+            payload,
+            tenant_id=m.tenant_id,
+            run_id=run_id,
+            actor=actor,
+            causation_id=cause,
+            event_id=event_id or stable_id(f"{key}:{n}", at_ms, sequence=domain_event.originator_version * 8 + n),
+        )
+        out.append(Outgoing(ev, cls.SUBJECT))
+
+    def slot_timer(slot: datetime) -> None:
+        tid = derived_id(m.monitor_id, f"timer:monitor_slot:{slot.isoformat()}")
+        payload = TimerFiredPayload(timer_id=tid, purpose="monitor_slot", monitor_id=m.monitor_id, slot=slot)
+        timer = TimerFired.create(payload, tenant_id=m.tenant_id, actor=actor, causation_id=cause, event_id=tid)
+        out.append(Outgoing(timer, TimerFired.SUBJECT, slot))
+
+    status: Any = m.status
+    if name == "SlotFired":
+        run_id = domain_event.run_id
+        request = RunRequestedPayload(
+            question=m.question,
+            depth=m.depth,
+            max_sources=m.max_sources,
+            monitor_id=m.monitor_id,
+            previous_run_id=domain_event.previous_run_id,
+        )
+        emit(RunRequested, request, 0, run_id=run_id, event_id=derived_id(run_id, "requested"))
+        fired = MonitorFiredPayload(
+            monitor_id=m.monitor_id,
+            slot=domain_event.slot,
+            run_id=run_id,
+            previous_run_id=domain_event.previous_run_id,
+            next_slot=domain_event.next_slot,
+        )
+        emit(MonitorFired, fired, 1, run_id=run_id)
+        slot_timer(domain_event.next_slot)
+    elif name in ("MonitorCreated", "MonitorResumed", "MonitorPaused", "MonitorDeleted"):
+        emit(
+            MonitorScheduled, MonitorScheduledPayload(monitor_id=m.monitor_id, status=status, next_slot=m.next_slot), 0
+        )
+        if m.next_slot is not None and name in ("MonitorCreated", "MonitorResumed"):
+            slot_timer(m.next_slot)
+    return out

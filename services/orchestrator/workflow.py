@@ -8,10 +8,12 @@ starts a task whose inputs are not all in the log.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from contracts.ids import derived_id
 from contracts.work import (
+    Changes,
     CollectInput,
     CollectOutput,
     Draft,
@@ -38,8 +40,9 @@ def approval_id(run: Run, subject: str) -> str:
     return derived_id(run.run_id, f"approval:{subject}")
 
 
-def advance(run: Run, now: datetime) -> None:
-    """Request the next tasks the DAG allows, or end the run."""
+def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] = lambda: None) -> None:
+    """Request the next tasks the DAG allows, or end the run. `previous_draft` gives the
+    final draft of the monitor's previous run, for the report's account of what changed."""
     if run.is_terminal or run.state == "requested":
         return
     if run.cancel_reason is not None:
@@ -125,11 +128,37 @@ def advance(run: Run, now: datetime) -> None:
 
     reports = run.tasks_of("report")
     if not reports:
-        run.request_task(task_id(run, "report", 0), "report", ReportInput(run_id=run.run_id, draft=draft).model_dump())
+        before = previous_draft() if run.previous_run_id else None
+        changes = compare(run.previous_run_id, before, draft) if run.previous_run_id else None
+        report = ReportInput(run_id=run.run_id, draft=draft, changes=changes)
+        run.request_task(task_id(run, "report", 0), "report", report.model_dump())
         return
     if not _all_done(reports):
         return
     run.complete()
+
+
+def compare(previous_run_id: str, before: Draft | None, after: Draft) -> Changes:
+    """New and dropped sources and findings between two drafts (all new when there is no before)."""
+
+    def sources(draft: Draft | None) -> dict[tuple[str, str], str]:
+        return {(s.source_id, s.location): f"{s.title} — {s.location}" for s in (draft.sources if draft else [])}
+
+    def findings(draft: Draft | None) -> list[str]:
+        if draft is None:
+            return []
+        claims = [*draft.summary, *(c for section in draft.sections for c in section.claims)]
+        return list(dict.fromkeys(c.text for c in claims))
+
+    old_sources, new_sources = sources(before), sources(after)
+    old_findings, new_findings = findings(before), findings(after)
+    return Changes(
+        previous_run_id=previous_run_id,
+        new_sources=[title for key, title in new_sources.items() if key not in old_sources],
+        dropped_sources=[title for key, title in old_sources.items() if key not in new_sources],
+        new_findings=[f for f in new_findings if f not in old_findings],
+        dropped_findings=[f for f in old_findings if f not in new_findings],
+    )
 
 
 def final_draft(run: Run) -> Draft | None:

@@ -21,8 +21,8 @@ def subscriptions(bus: Bus, artifacts: ArtifactStore) -> list[Subscription]:
         generated_at = (
             task.occurred_at.astimezone(UTC) if task.occurred_at.tzinfo else task.occurred_at.replace(tzinfo=UTC)
         )
-        md = render_markdown(inp.draft, run_id=inp.run_id, generated_at=generated_at).encode()
-        pdf = render_pdf(inp.draft, run_id=inp.run_id, generated_at=generated_at)
+        md = render_markdown(inp.draft, run_id=inp.run_id, generated_at=generated_at, changes=inp.changes).encode()
+        pdf = render_pdf(inp.draft, run_id=inp.run_id, generated_at=generated_at, changes=inp.changes)
         base = f"reports/{task.tenant_id}/{inp.run_id}"
         md_path, md_hash = artifacts.put(f"{base}/report.md", md)
         pdf_path, pdf_hash = artifacts.put(f"{base}/report.pdf", pdf)

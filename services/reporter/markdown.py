@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from contracts.work import Claim, Draft, SourceRef
+from contracts.work import Changes, Claim, Draft, SourceRef
 
 EXCERPT_CHARS = 300
 
@@ -100,8 +100,37 @@ def _source(source: SourceRef) -> list[str]:
     return lines
 
 
-def render_markdown(draft: Draft, *, run_id: str, generated_at: datetime) -> str:
-    """Render the draft as Markdown: title, question, summary, sections and numbered sources."""
+CHANGE_HEADINGS = (
+    ("new_sources", "New sources"),
+    ("dropped_sources", "Sources no longer found"),
+    ("new_findings", "New findings"),
+    ("dropped_findings", "Findings no longer supported"),
+)
+
+
+def change_lists(changes: Changes) -> list[tuple[str, list[str]]]:
+    """The non-empty lists of a monitor run's changes, with their headings, in report order."""
+    return [(heading, getattr(changes, field)) for field, heading in CHANGE_HEADINGS if getattr(changes, field)]
+
+
+def _changes(changes: Changes) -> list[str]:
+    lines = [
+        "## What changed since the previous run",
+        "",
+        f"*Compared with run {escape(changes.previous_run_id)}.*",
+        "",
+    ]
+    found = change_lists(changes)
+    if not found:
+        return [*lines, "Nothing changed: the same sources support the same findings.", ""]
+    for heading, items in found:
+        lines += [f"**{heading}:**", "", *(f"- {escape(item)}" for item in items), ""]
+    return lines
+
+
+def render_markdown(draft: Draft, *, run_id: str, generated_at: datetime, changes: Changes | None = None) -> str:
+    """Render the draft as Markdown: title, question, summary, what changed (for a monitor's
+    run), sections and numbered sources."""
     lines = [
         f"# {escape(draft.title) or 'Research report'}",
         "",
@@ -116,6 +145,8 @@ def render_markdown(draft: Draft, *, run_id: str, generated_at: datetime) -> str
         lines += [" ".join(_claim(claim) for claim in draft.summary), ""]
     else:
         lines += ["*No summary was produced.*", ""]
+    if changes is not None:
+        lines += _changes(changes)
     for section in draft.sections:
         lines += [f"## {escape(section.heading) or 'Untitled section'}", ""]
         for claim in section.claims:

@@ -14,8 +14,8 @@ from fpdf import FPDF
 from fpdf.enums import Align, XPos, YPos
 from fpdf.fonts import TTFFont
 
-from contracts.work import Claim, Draft, SourceRef
-from services.reporter.markdown import collapse, excerpt, format_timestamp, markers, ordered_sources
+from contracts.work import Changes, Claim, Draft, SourceRef
+from services.reporter.markdown import change_lists, collapse, excerpt, format_timestamp, markers, ordered_sources
 
 _logger = logging.getLogger(__name__)
 
@@ -192,8 +192,9 @@ def _write_source(pdf: _ReportPDF, source: SourceRef) -> None:
     pdf.ln(2.5)
 
 
-def render_pdf(draft: Draft, *, run_id: str, generated_at: datetime) -> bytes:
-    """Render the draft as a PDF: title, question, summary, sections, sources and page numbers."""
+def render_pdf(draft: Draft, *, run_id: str, generated_at: datetime, changes: Changes | None = None) -> bytes:
+    """Render the draft as a PDF: title, question, summary, what changed (for a monitor's run),
+    sections, sources and page numbers."""
     stamp = format_timestamp(generated_at)
     pdf = _ReportPDF(footer_note=f"Quarry · run {collapse(run_id)} · {stamp}")
     clean = pdf.typeface.clean
@@ -220,6 +221,17 @@ def render_pdf(draft: Draft, *, run_id: str, generated_at: datetime) -> bytes:
 
     pdf.heading("Summary")
     pdf.write_text(_claims_text(draft.summary) or "No summary was produced.")
+    if changes is not None:
+        pdf.heading("What changed since the previous run")
+        pdf.write_text(f"Compared with run {collapse(changes.previous_run_id)}.", size=9)
+        found = change_lists(changes)
+        if not found:
+            pdf.write_text("Nothing changed: the same sources support the same findings.")
+        for heading, items in found:
+            pdf.write_text(heading, style="B")
+            for item in items:
+                pdf.write_text(f"• {collapse(item)}", indent=4)
+            pdf.ln(2)
     for section in draft.sections:
         pdf.heading(collapse(section.heading) or "Untitled section")
         for claim in section.claims:

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from quarry_runtime.artifacts import ArtifactStore
 from quarry_runtime.bus import Bus
 from services.gateway.api.errors import Unauthorized
+from services.gateway.monitors import MonitorStore
 from services.gateway.projection import RunFeed
 from services.gateway.security import InvalidToken, Principal, read_token
 from services.gateway.settings import GatewaySettings
@@ -24,6 +25,7 @@ class Components:
     bus: Bus
     feed: RunFeed
     artifacts: ArtifactStore
+    monitors: MonitorStore
 
 
 async def components(request: Request) -> Components:

@@ -1,0 +1,85 @@
+"""Monitors: recurring research. The gateway issues the commands; the orchestrator fires them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Literal, Self
+
+from pydantic import Field, model_validator
+
+from contracts import subjects
+from contracts.envelope import Contract, Event
+
+
+class Schedule(Contract):
+    """Either a cron expression (UTC, five fields) or a fixed interval in seconds."""
+
+    cron: str | None = Field(default=None, max_length=120)
+    interval_s: int | None = Field(default=None, ge=1, le=366 * 24 * 3600)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.cron is None) == (self.interval_s is None):
+            raise ValueError("give exactly one of cron or interval_s")
+        return self
+
+
+class MonitorCreatedPayload(Contract):
+    monitor_id: str
+    question: str = Field(min_length=3, max_length=2000)
+    depth: int = Field(ge=1, le=3)
+    max_sources: int = Field(ge=1, le=50)
+    schedule: Schedule
+
+
+class MonitorCreated(Event):
+    SUBJECT: ClassVar[str] = subjects.MONITOR_CREATED
+    TYPE: ClassVar[str] = "monitor.created"
+    type: Literal["monitor.created"] = "monitor.created"
+    payload: MonitorCreatedPayload
+
+
+class MonitorChangedPayload(Contract):
+    monitor_id: str
+    change: Literal["paused", "resumed", "deleted"]
+
+
+class MonitorChanged(Event):
+    """Pause, resume or delete, as asked through the gateway."""
+
+    SUBJECT: ClassVar[str] = subjects.MONITOR_CHANGED
+    TYPE: ClassVar[str] = "monitor.changed"
+    type: Literal["monitor.changed"] = "monitor.changed"
+    payload: MonitorChangedPayload
+
+
+class MonitorScheduledPayload(Contract):
+    monitor_id: str
+    status: Literal["active", "paused", "deleted"]
+    next_slot: datetime | None = None
+
+
+class MonitorScheduled(Event):
+    """The orchestrator's answer to a command: the monitor's status and next firing."""
+
+    SUBJECT: ClassVar[str] = subjects.MONITOR_SCHEDULED
+    TYPE: ClassVar[str] = "monitor.scheduled"
+    type: Literal["monitor.scheduled"] = "monitor.scheduled"
+    payload: MonitorScheduledPayload
+
+
+class MonitorFiredPayload(Contract):
+    monitor_id: str
+    slot: datetime
+    run_id: str
+    previous_run_id: str | None = None
+    next_slot: datetime | None = None
+
+
+class MonitorFired(Event):
+    """One slot fired (exactly once): the run it started, and when the next one is due."""
+
+    SUBJECT: ClassVar[str] = subjects.MONITOR_FIRED
+    TYPE: ClassVar[str] = "monitor.fired"
+    type: Literal["monitor.fired"] = "monitor.fired"
+    payload: MonitorFiredPayload

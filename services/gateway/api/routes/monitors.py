@@ -1,0 +1,118 @@
+"""Monitors: recurring research on a cron or interval schedule; each firing is an ordinary run."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field, model_validator
+
+from contracts.envelope import Actor, Event
+from contracts.ids import new_id
+from contracts.monitor import (
+    MonitorChanged,
+    MonitorChangedPayload,
+    MonitorCreated,
+    MonitorCreatedPayload,
+    Schedule,
+)
+from services.gateway.api.deps import Components, ComponentsDep, CurrentPrincipal
+from services.gateway.api.errors import BadRequest, Conflict, NotFound, Unavailable
+from services.gateway.cron import is_valid_cron
+
+router = APIRouter(prefix="/v1/monitors", tags=["monitors"])
+
+
+class MonitorCreate(BaseModel):
+    question: str = Field(min_length=3, max_length=2000)
+    cron: str | None = Field(default=None, description="five-field cron expression, UTC", max_length=120)
+    interval_s: int | None = Field(default=None, ge=1, description="or a fixed interval in seconds")
+    depth: int = Field(default=1, ge=1, le=3)
+    max_sources: int = Field(default=8, ge=1, le=50)
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> MonitorCreate:
+        if (self.cron is None) == (self.interval_s is None):
+            raise ValueError("give exactly one of cron or interval_s")
+        return self
+
+
+@router.post("", status_code=202)
+async def create_monitor(body: MonitorCreate, who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
+    """Schedule a recurring research question for the caller's tenant."""
+    if body.cron is not None and not is_valid_cron(body.cron):
+        raise BadRequest(f"not a five-field cron expression: {body.cron!r}")
+    minimum = parts.settings.monitor_min_interval_s
+    if body.interval_s is not None and body.interval_s < minimum:
+        raise BadRequest(f"interval_s must be at least {minimum} seconds")
+    monitor_id = new_id()
+    payload = MonitorCreatedPayload(
+        monitor_id=monitor_id,
+        question=body.question.strip(),
+        depth=body.depth,
+        max_sources=body.max_sources,
+        schedule=Schedule(cron=body.cron, interval_s=body.interval_s),
+    )
+    event = MonitorCreated.create(
+        payload, tenant_id=who.tenant_id, actor=Actor(user_id=who.user_id, roles=list(who.roles))
+    )
+    await _publish(parts, event)
+    return {"monitor_id": monitor_id, "status": "active"}
+
+
+@router.get("")
+async def list_monitors(who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
+    """The tenant's monitors with their schedule, status, next slot and the runs they started."""
+    return {"monitors": parts.monitors.list(who.tenant_id)}
+
+
+@router.get("/{monitor_id}")
+async def get_monitor(monitor_id: str, who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
+    monitor = parts.monitors.get(who.tenant_id, monitor_id)
+    if monitor is None or monitor["status"] == "deleted":
+        raise NotFound("monitor not found")
+    return monitor
+
+
+@router.post("/{monitor_id}/pause", status_code=202)
+async def pause_monitor(monitor_id: str, who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, str]:
+    return await _change(monitor_id, "paused", "active", who, parts)
+
+
+@router.post("/{monitor_id}/resume", status_code=202)
+async def resume_monitor(monitor_id: str, who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, str]:
+    return await _change(monitor_id, "resumed", "paused", who, parts)
+
+
+@router.delete("/{monitor_id}", status_code=202)
+async def delete_monitor(monitor_id: str, who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, str]:
+    return await _change(monitor_id, "deleted", None, who, parts)
+
+
+async def _change(
+    monitor_id: str,
+    change: Literal["paused", "resumed", "deleted"],
+    required: str | None,
+    who: CurrentPrincipal,
+    parts: Components,
+) -> dict[str, str]:
+    monitor = parts.monitors.get(who.tenant_id, monitor_id)
+    if monitor is None or monitor["status"] == "deleted":
+        raise NotFound("monitor not found")
+    if required is not None and monitor["status"] != required:
+        raise Conflict(f"the monitor is {monitor['status']}")
+    event = MonitorChanged.create(
+        MonitorChangedPayload(monitor_id=monitor_id, change=change),
+        tenant_id=who.tenant_id,
+        actor=Actor(user_id=who.user_id, roles=list(who.roles)),
+    )
+    await _publish(parts, event)
+    return {"monitor_id": monitor_id, "status": f"{change} requested"}
+
+
+async def _publish(parts: Components, event: Event) -> None:
+    try:
+        await parts.bus.publish(event)
+    except Exception as exc:
+        raise Unavailable(f"the event bus did not accept the request: {exc}") from exc
+    parts.monitors.apply(event)
