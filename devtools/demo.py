@@ -84,6 +84,10 @@ def _show(console: Console, kind: str, data: str) -> None:
         "run.completed": lambda: "[green]run completed[/green]",
         "run.failed": lambda: f"[red]run failed: {p['reason']}[/red]",
         "run.rejected": lambda: f"[red]run rejected: {p['reason']}[/red]",
+        "run.waiting_approval": lambda: f"[yellow]waiting for approval until {p['deadline'][:19]}[/yellow]",
+        "run.resumed": lambda: f"approved by {p.get('approved_by')}",
+        "run.cancelled": lambda: f"[yellow]run cancelled: {p['reason']}[/yellow]",
+        "run.expired": lambda: f"[red]run expired: {p['reason']}[/red]",
     }.get(kind)
     if line:
         console.print(f"  {stamp}  {line()}")
