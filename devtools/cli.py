@@ -1,4 +1,4 @@
-"""`quarry`: run the platform locally (up / down / demo)."""
+"""`quarry`: run the platform locally (up / down / demo), and check its read models (replay)."""
 
 from __future__ import annotations
 
@@ -94,6 +94,27 @@ def demo(data_dir: Path = DataDir, http_port: int = HttpPort) -> None:
     from devtools.demo import run_demo
 
     sys.exit(run_demo(_config(data_dir, http_port), console))
+
+
+@app.command()
+def replay(
+    keep: bool = typer.Option(False, "--keep", help="keep the rebuilt replay_* tables to inspect them"),
+) -> None:
+    """Rebuild the gateway's read models from the event log into fresh tables and compare them with the
+    live ones; exits 1 and prints the differences unless identical. Best on a quiet system: a run still
+    in flight may legitimately differ."""
+    import asyncio
+
+    from devtools.replay import StreamUnavailable, print_report, rebuild
+    from services.gateway.settings import GatewaySettings
+
+    try:
+        report = asyncio.run(rebuild(GatewaySettings(), keep=keep))
+    except StreamUnavailable as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from exc
+    print_report(report, console)
+    raise typer.Exit(0 if report.identical else 1)
 
 
 def _alive(pid: int) -> bool:

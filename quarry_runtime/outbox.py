@@ -45,6 +45,15 @@ class OutboxApplication(Application[Any]):
         return self.factory.process_recorder()
 
 
+def aggregate_at(app: Application[Any]) -> Callable[[Any, int], Any]:
+    """Look up an aggregate as it was at a version: what a translation needs to describe an event."""
+
+    def at(originator_id: Any, version: int) -> Any:
+        return app.repository.get(originator_id, version=version)
+
+    return at
+
+
 class OutboxRelay:
     """Publishes every stored event of `app`, in log order, exactly as `translate` maps it."""
 

@@ -11,10 +11,15 @@ from quarry_runtime.store import SqlDatabase
 
 
 class MonitorStore:
-    def __init__(self, db: SqlDatabase) -> None:
+    """`prefix` names a second table, so `quarry replay` can rebuild beside the live one."""
+
+    def __init__(self, db: SqlDatabase, prefix: str = "") -> None:
+        if prefix and not prefix.replace("_", "").isalnum():
+            raise ValueError(f"not a table prefix: {prefix!r}")
         self.db = db
+        self.table = f"{prefix}monitors"
         db.execute(
-            "CREATE TABLE IF NOT EXISTS monitors (monitor_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL,"
+            f"CREATE TABLE IF NOT EXISTS {self.table} (monitor_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL,"
             " view TEXT NOT NULL, created_at TEXT NOT NULL)"
         )
 
@@ -34,7 +39,7 @@ class MonitorStore:
                 "created_by": ev.actor.user_id,
             }
             self.db.execute(
-                "INSERT INTO monitors (monitor_id, tenant_id, view, created_at) VALUES (?, ?, ?, ?)"
+                f"INSERT INTO {self.table} (monitor_id, tenant_id, view, created_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (monitor_id) DO NOTHING",
                 (p.monitor_id, ev.tenant_id, json.dumps(view), ev.occurred_at.isoformat()),
             )
@@ -43,7 +48,9 @@ class MonitorStore:
         if monitor_id is None:
             return
         with self.db.transaction() as tx:
-            row = tx.one("SELECT view FROM monitors WHERE monitor_id = ? AND tenant_id = ?", (monitor_id, ev.tenant_id))
+            row = tx.one(
+                f"SELECT view FROM {self.table} WHERE monitor_id = ? AND tenant_id = ?", (monitor_id, ev.tenant_id)
+            )
             if row is None:
                 return
             view = json.loads(row[0])
@@ -58,14 +65,26 @@ class MonitorStore:
                     view["runs"].append(fired)
                 if ev.payload.next_slot and view["status"] == "active":
                     view["next_slot"] = ev.payload.next_slot.isoformat()
-            tx.execute("UPDATE monitors SET view = ? WHERE monitor_id = ?", (json.dumps(view), monitor_id))
+            tx.execute(f"UPDATE {self.table} SET view = ? WHERE monitor_id = ?", (json.dumps(view), monitor_id))
 
     def get(self, tenant_id: str, monitor_id: str) -> dict[str, Any] | None:
-        row = self.db.one("SELECT view FROM monitors WHERE monitor_id = ? AND tenant_id = ?", (monitor_id, tenant_id))
+        row = self.db.one(
+            f"SELECT view FROM {self.table} WHERE monitor_id = ? AND tenant_id = ?", (monitor_id, tenant_id)
+        )
         return json.loads(row[0]) if row else None
 
     def list(self, tenant_id: str) -> list[dict[str, Any]]:
         rows = self.db.query(
-            "SELECT view FROM monitors WHERE tenant_id = ? ORDER BY created_at DESC, monitor_id DESC", (tenant_id,)
+            f"SELECT view FROM {self.table} WHERE tenant_id = ? ORDER BY created_at DESC, monitor_id DESC", (tenant_id,)
         )
         return [v for v in (json.loads(r[0]) for r in rows) if v["status"] != "deleted"]
+
+    def rows(self) -> dict[str, dict[str, Any]]:
+        """Every monitor's row: what `quarry replay` compares."""
+        rows = self.db.query(f"SELECT monitor_id, tenant_id, view, created_at FROM {self.table}")
+        return {str(r[0]): {"tenant_id": r[1], "view": json.loads(r[2]), "created_at": r[3]} for r in rows}
+
+    def drop(self) -> None:
+        if self.table == "monitors":
+            raise ValueError("refusing to drop the live monitors table")
+        self.db.execute(f"DROP TABLE IF EXISTS {self.table}")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from contracts.document import DocumentIndexed, DocumentRejected
+from contracts.document import DocumentIndexed, DocumentRejected, DocumentUploaded
 from contracts.envelope import Event
 from quarry_runtime.bus import Subscription
 from services.gateway.monitors import MonitorStore
@@ -30,30 +29,41 @@ class RunFeed:
                 pass
 
 
+# Each durable consumer of the gateway, by the subjects it reads; all of them feed `project`.
+CONSUMERS = (
+    ("run.>", "runs"),
+    ("credits.>", "credits"),
+    ("tool.>", "tools"),
+    ("task.>", "tasks"),
+    ("report.>", "reports"),
+    ("approval.>", "approvals"),
+    ("document.>", "documents"),
+    ("monitor.>", "monitors"),
+)
+SUBJECT_PREFIXES = tuple(subject.removesuffix(">") for subject, _ in CONSUMERS)
+
+
+def project(store: GatewayStore, monitors: MonitorStore, ev: Event) -> bool:
+    """Apply one event to the read model that keeps it; True when a run's log grew.
+
+    The live consumers and `quarry replay` both go through here, so a rebuild is the same code.
+    """
+    if isinstance(ev, DocumentUploaded):
+        store.record_document_uploaded(ev)
+    elif isinstance(ev, DocumentIndexed):
+        store.set_document_status(ev.payload.document_id, ev.tenant_id, "indexed", ev.payload.chunks, None)
+    elif isinstance(ev, DocumentRejected):
+        store.set_document_status(ev.payload.document_id, ev.tenant_id, "rejected", 0, ev.payload.reason)
+    elif ev.type.startswith("monitor."):
+        monitors.apply(ev)
+    else:
+        return store.record_run_event(ev)
+    return False
+
+
 def subscriptions(store: GatewayStore, feed: RunFeed, monitors: MonitorStore) -> list[Subscription]:
-    async def on_run_event(ev: Event) -> None:
-        if store.record_run_event(ev):
+    async def on_event(ev: Event) -> None:
+        if project(store, monitors, ev):
             await feed.notify()
 
-    async def on_document_event(ev: Any) -> None:
-        if isinstance(ev, DocumentIndexed):
-            store.set_document_status(ev.payload.document_id, ev.tenant_id, "indexed", ev.payload.chunks, None)
-        elif isinstance(ev, DocumentRejected):
-            store.set_document_status(ev.payload.document_id, ev.tenant_id, "rejected", 0, ev.payload.reason)
-
-    runs = [
-        ("run.>", "runs"),
-        ("credits.>", "credits"),
-        ("tool.>", "tools"),
-        ("task.>", "tasks"),
-        ("report.>", "reports"),
-        ("approval.>", "approvals"),
-    ]
-    subs = [Subscription(subject, f"gateway-{name}", on_run_event, batch=8) for subject, name in runs]
-    subs.append(Subscription("document.>", "gateway-documents", on_document_event))
-
-    async def on_monitor_event(ev: Event) -> None:
-        monitors.apply(ev)
-
-    subs.append(Subscription("monitor.>", "gateway-monitors", on_monitor_event))
-    return subs
+    return [Subscription(subject, f"gateway-{name}", on_event, batch=8) for subject, name in CONSUMERS]

@@ -12,8 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from eventsourcing.utils import get_topic
+
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.domain import Run
+
+# Every Run event's topic is the aggregate's topic and the event class's name; the log also
+# holds other aggregates' events (monitors), which are skipped before they are decoded.
+RUN_EVENT_TOPIC = get_topic(Run) + "."
 
 
 def rebuild_runs(app: Orchestrator, run_ids: Iterable[str] | None = None, batch: int = 5000) -> dict[str, Run]:
@@ -28,7 +34,7 @@ def rebuild_runs(app: Orchestrator, run_ids: Iterable[str] | None = None, batch:
         raise ValueError("batch must be at least 1")
     wanted = None if run_ids is None else {str(Run.create_id(run_id)) for run_id in run_ids}
     # Keyed by the originator id as the recorder gives it (str on SQLite, UUID on
-    # PostgreSQL): str() of every notification's id would cost more than the lookups.
+    # PostgreSQL): converting every notification's id would cost more than the lookups.
     folded: dict[Any, Any] = {}
     skipped: set[Any] = set()
     recorder, mapper = app.recorder, app.mapper
@@ -36,6 +42,8 @@ def rebuild_runs(app: Orchestrator, run_ids: Iterable[str] | None = None, batch:
     while True:
         notifications = recorder.select_notifications(start=start, limit=batch)
         for notification in notifications:
+            if not notification.topic.startswith(RUN_EVENT_TOPIC):
+                continue
             originator = notification.originator_id
             if wanted is not None:
                 if originator in skipped:
@@ -44,14 +52,10 @@ def rebuild_runs(app: Orchestrator, run_ids: Iterable[str] | None = None, batch:
                     skipped.add(originator)
                     continue
             domain_event: Any = mapper.to_domain_event(notification)
-            # The first event's mutate(None) creates the aggregate; each later one checks that
-            # it is the next version and applies itself, exactly as project_aggregate does.
+            # The first event's mutate(None) creates the run; each later one checks that it is
+            # the next version and applies itself, exactly as the repository's projector does.
             folded[originator] = domain_event.mutate(folded.get(originator))
         if len(notifications) < batch:
             break
         start = notifications[-1].id + 1
-    runs: dict[str, Run] = {}
-    for aggregate in folded.values():
-        if isinstance(aggregate, Run):
-            runs[aggregate.run_id] = aggregate
-    return runs
+    return {run.run_id: run for run in folded.values()}

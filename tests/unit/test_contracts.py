@@ -35,7 +35,9 @@ def sample(model: type[BaseModel]) -> dict[str, Any]:
             props = s.get("properties", {})
             if not props:
                 return {}
-            return {k: build(v) for k, v in props.items() if k in s.get("required", [])}
+            chosen = {k: build(v) for k, v in props.items() if k in s.get("required", [])}
+            # A model of options only (one of which must be given) gets its first option.
+            return chosen or {k: build(v) for k, v in list(props.items())[:1]}
         if kind == "array":
             return [build(s["items"])] * max(1, s.get("minItems", 0))
         if kind == "integer":

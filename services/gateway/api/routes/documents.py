@@ -37,7 +37,7 @@ async def upload_document(body: DocumentCreate, who: CurrentPrincipal, parts: Co
         await parts.bus.publish(event)
     except Exception as exc:
         raise Unavailable(f"the event bus did not accept the document: {exc}") from exc
-    parts.store.add_document(document_id, who.tenant_id, body.title, body.content_type)
+    parts.store.record_document_uploaded(event)
     return {"document_id": document_id, "status": "uploaded"}
 
 
