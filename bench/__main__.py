@@ -1,4 +1,4 @@
-"""python -m bench [admission|bus|demo ...]: run the benchmarks (all three when none is named)."""
+"""python -m bench [admission|bus|demo|eventstore ...]: run the benchmarks (all of them when none is named)."""
 
 from __future__ import annotations
 
@@ -12,20 +12,30 @@ from collections.abc import Callable
 
 from rich.console import Console
 
-from bench import admission, bus_hop, demo_run
+from bench import admission, bus_hop, demo_run, eventstore
 from bench.report import SummaryRow, print_summary
 
-BENCHMARKS = ("admission", "bus", "demo")
+BENCHMARKS = ("admission", "bus", "demo", "eventstore")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("which", nargs="*", metavar="{admission,bus,demo}", help="which benchmarks (default: all)")
+    parser.add_argument(
+        "which", nargs="*", metavar="{admission,bus,demo,eventstore}", help="which benchmarks (default: all)"
+    )
     parser.add_argument("--requests", type=int, default=1000, help="admission: timed requests per target")
     parser.add_argument("--concurrency", type=int, default=50, help="admission: concurrent clients")
     parser.add_argument("--single", type=int, default=200, help="admission: timed requests per target, 1 client")
     parser.add_argument("--hops", type=int, default=2000, help="bus: timed sequential hops per side")
     parser.add_argument("--burst", type=int, default=2000, help="bus: messages in the burst per side")
+    parser.add_argument("--runs", type=int, default=300, help="eventstore: runs replayed")
+    parser.add_argument("--appends", type=int, default=10_000, help="eventstore: domain events appended per way")
+    parser.add_argument(
+        "--events", type=int, default=100_000, help="eventstore: envelopes the read models are built from"
+    )
+    parser.add_argument(
+        "--live-events", type=int, default=10_000, help="eventstore: envelopes timed through record_run_event"
+    )
     args = parser.parse_args(argv)
     unknown = [name for name in args.which if name not in BENCHMARKS]
     if unknown:
@@ -45,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "bus": lambda: bus_hop.run(console, hops=args.hops, burst=args.burst),
         "demo": lambda: demo_run.run(console),
+        "eventstore": lambda: eventstore.run(
+            console, runs=args.runs, appends=args.appends, events=args.events, live_events=args.live_events
+        ),
     }
     rows: list[SummaryRow] = []
     failed: list[str] = []

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
 from quarry_runtime import natsserver
-
-
-def start_stack(data_dir: Path, database_url: str | None) -> Stack:
-    # Each stack gets its own nats-server so two stacks never share durable consumers.
-    config = StackConfig(data_dir=data_dir, http_port=natsserver.free_port(), database_url=database_url, restart=True)
-    stack = Stack(config)
-    try:
-        stack.start()
-        stack.wait_healthy(timeout_s=240)
-    except BaseException:
-        stack.stop()
-        raise
-    return stack
+from tests.e2e.helpers import running
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -30,9 +17,14 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     database_url = None
     if request.param == "postgres":
         database_url = request.getfixturevalue("database_url_module")
-    s = start_stack(tmp_path_factory.mktemp(f"e2e-{request.param}"), database_url)
-    yield s
-    s.stop()
+    # Each stack gets its own nats-server so two stacks never share durable consumers.
+    config = StackConfig(
+        data_dir=tmp_path_factory.mktemp(f"e2e-{request.param}"),
+        http_port=natsserver.free_port(),
+        database_url=database_url,
+    )
+    with running(config) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from quarry_runtime import natsserver
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
 from services.billing.application import Billing
+from tests.e2e.helpers import running
 from tests.fakes.llm import API_KEY, FakeLlm, serve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
@@ -58,13 +59,8 @@ def chaos_stack(tmp_path_factory: pytest.TempPathFactory, llm: tuple[FakeLlm, st
             "QUARRY_LLM_MODEL": "fake-planner",
         },
     )
-    stack = Stack(config)
-    try:
-        stack.start()
-        stack.wait_healthy(timeout_s=240)
+    with running(config) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def test_runs_survive_kills_and_a_nats_restart_with_balanced_credits_and_no_repeated_work(

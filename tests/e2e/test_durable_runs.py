@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -11,33 +10,20 @@ import pytest
 
 from devtools.client import QuarryClient
 from devtools.stack import SERVICES, Stack
+from tests.e2e.helpers import ask as ask_run
+from tests.e2e.helpers import new_tenant, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
 QUESTION = "What is a context manager in Python?"
 
 
-def wait_for(check: Callable[[], Any], timeout_s: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def tenant(factory: type[QuarryClient], name: str) -> QuarryClient:
-    client = factory()
-    client.signup(f"{name}-{uuid.uuid4().hex[:6]}@example.com", "correct-horse-battery", name)
-    return client
+    return new_tenant(factory, name)
 
 
 def ask(client: QuarryClient, **extra: Any) -> str:
-    body = {"question": QUESTION, "depth": 1, "max_sources": 4, **extra}
-    r = client.http.post("/v1/runs", json=body, headers={"Authorization": f"Bearer {client.token}"})
-    assert r.status_code == 202, r.text
-    return str(r.json()["run_id"])
+    return ask_run(client, question=QUESTION, depth=1, max_sources=4, **extra)
 
 
 def state_of(client: QuarryClient, run_id: str, state: str) -> Callable[[], bool]:

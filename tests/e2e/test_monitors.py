@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,6 +14,7 @@ import pytest
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
 from quarry_runtime import natsserver, pgserver
+from tests.e2e.helpers import running, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
@@ -28,24 +29,11 @@ def replicated_stack(tmp_path_factory: pytest.TempPathFactory, pg_server: str) -
         replicas={"orchestrator": 2},
         extra_env={"QUARRY_MONITOR_MIN_INTERVAL_S": "2"},
     )
-    stack = Stack(config)
     try:
-        stack.start()
-        stack.wait_healthy(timeout_s=240)
-        yield stack
+        with running(config) as stack:
+            yield stack
     finally:
-        stack.stop()
         pgserver.drop_database(pg_server, database_url)
-
-
-def wait_for(check: Callable[[], Any], timeout_s: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_slots_fire_exactly_once_across_replicas_and_restarts(replicated_stack: Stack) -> None:

@@ -13,6 +13,7 @@ from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
 from quarry_runtime import natsserver
 from services.policy.engine import DEFAULT_POLICY_DIR
+from tests.e2e.helpers import running
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
@@ -34,13 +35,8 @@ def strict_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         http_port=natsserver.free_port(),
         extra_env={"QUARRY_POLICY_DIR": str(policies)},
     )
-    stack = Stack(config)
-    try:
-        stack.start()
-        stack.wait_healthy(timeout_s=240)
+    with running(config) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def test_a_denied_tool_fails_the_run_with_the_policy_reason_and_refunds(strict_stack: Stack) -> None:

@@ -7,11 +7,8 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import nats
 import pytest
@@ -22,6 +19,7 @@ from devtools.replay import rebuild
 from devtools.stack import Stack
 from quarry_runtime.store import SqlDatabase
 from services.gateway.settings import GatewaySettings
+from tests.e2e.helpers import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
@@ -36,16 +34,6 @@ def settings_of(stack: Stack) -> GatewaySettings:
         database_url=stack.config.database_url,
         db_schema_prefix=stack.config.db_schema_prefix,
     )
-
-
-def wait_for(check: Callable[[], Any], timeout_s: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def complete_a_run(client: QuarryClient) -> str:

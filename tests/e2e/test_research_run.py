@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import json
-import time
-import uuid
 
 import pytest
 
 from devtools.client import QuarryClient
 from devtools.stack import Stack
+from tests.e2e.helpers import new_tenant, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
 QUESTION = "How does the with statement work and what are context managers?"
-
-
-def wait_for(check, timeout_s: float = 60.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def new_tenant(factory: type[QuarryClient], name: str) -> QuarryClient:
-    client = factory()
-    client.signup(f"{name}-{uuid.uuid4().hex[:6]}@example.com", "correct-horse-battery", name)
-    return client
 
 
 def test_a_run_completes_with_a_cited_report_and_balanced_credits(
