@@ -13,6 +13,7 @@ from contracts.credits import (
 )
 from contracts.document import DocumentIndexed, DocumentRejected, DocumentUploaded
 from contracts.envelope import Event
+from contracts.guardrail import GuardrailTripped
 from contracts.monitor import MonitorChanged, MonitorCreated, MonitorFired, MonitorScheduled
 from contracts.report import ReportPublished
 from contracts.run import (
@@ -54,6 +55,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     MonitorChanged,
     MonitorScheduled,
     MonitorFired,
+    GuardrailTripped,
     CreditsGranted,
     CreditsReserved,
     CreditsDenied,

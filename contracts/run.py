@@ -21,6 +21,7 @@ class RunRequestedPayload(Contract):
     approval_timeout_s: int = Field(default=DEFAULT_APPROVAL_TIMEOUT_S, ge=1)
     monitor_id: str | None = Field(default=None, description="the monitor whose firing started this run")
     previous_run_id: str | None = Field(default=None, description="the monitor's run before this one")
+    pii_policy: Literal["redact", "block"] = Field(default="redact", description="PII found in the report")
 
 
 class RunRequested(Event):

@@ -14,6 +14,7 @@ STREAM_SUBJECTS = [
     "approval.>",
     "timer.>",
     "monitor.>",
+    "guardrail.>",
 ]
 DEADLETTER_STREAM = "QUARRY_DEADLETTER"
 DEADLETTER_SUBJECTS = ["deadletter.>"]
@@ -35,6 +36,8 @@ APPROVAL_GIVEN = "approval.v1.given"
 APPROVAL_REJECTED = "approval.v1.rejected"
 
 TIMER_FIRED = "timer.v1.fired"
+
+GUARDRAIL_TRIPPED = "guardrail.v1.tripped"
 
 MONITOR_CREATED = "monitor.v1.created"
 MONITOR_CHANGED = "monitor.v1.changed"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from contracts.envelope import Contract
@@ -86,6 +88,7 @@ class CollectOutput(Contract):
     findings: list[SearchOutput]
     passages: int = Field(ge=0)
     duplicates_dropped: int = Field(ge=0)
+    injections_stripped: int = Field(default=0, ge=0, description="source sentences cut as instructions to the model")
 
 
 class VerifyInput(Contract):
@@ -123,9 +126,11 @@ class ReportInput(Contract):
     run_id: str
     draft: Draft
     changes: Changes | None = None
+    pii_policy: Literal["redact", "block"] = "redact"
 
 
 class ReportOutput(Contract):
     title: str
     markdown: Artifact
     pdf: Artifact
+    pii_redacted: dict[str, int] = Field(default_factory=dict, description="redactions by kind")

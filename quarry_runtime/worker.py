@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from contracts import subjects
 from contracts.envelope import Actor
+from contracts.guardrail import GuardrailTripped, GuardrailTrippedPayload
 from contracts.ids import derived_id
 from contracts.task import (
     TaskDispatched,
@@ -42,11 +43,13 @@ JOURNAL_TTL_S = 14 * 24 * 3600
 
 
 class TaskError(Exception):
-    """The task cannot succeed as asked. `retryable`: another attempt later might."""
+    """The task cannot succeed as asked. `retryable`: another attempt later might. `trip`: the
+    guardrail that stopped it, published before the failure."""
 
-    def __init__(self, reason: str, *, retryable: bool = False) -> None:
+    def __init__(self, reason: str, *, retryable: bool = False, trip: GuardrailTrippedPayload | None = None) -> None:
         super().__init__(reason)
         self.retryable = retryable
+        self.trip = trip
 
 
 @dataclass
@@ -62,6 +65,7 @@ class WorkResult:
     output: dict[str, Any]
     usage: list[Usage] = field(default_factory=list)
     seconds: float = 0.0
+    trips: list[GuardrailTrippedPayload] = field(default_factory=list)
 
 
 Execute = Callable[[TaskDispatched], Awaitable[WorkResult]]
@@ -95,10 +99,21 @@ class KvJournal:
         if not entry.value:
             return None
         data = json.loads(entry.value)
-        return WorkResult(output=data["output"], usage=[Usage(**u) for u in data["usage"]], seconds=data["seconds"])
+        return WorkResult(
+            output=data["output"],
+            usage=[Usage(**u) for u in data["usage"]],
+            seconds=data["seconds"],
+            trips=[GuardrailTrippedPayload.model_validate(t) for t in data.get("trips", [])],
+        )
 
     async def put(self, task_id: str, result: WorkResult) -> None:
-        await (await self._store()).put(task_id, json.dumps(asdict(result)).encode())
+        body = {
+            "output": result.output,
+            "usage": [asdict(u) for u in result.usage],
+            "seconds": result.seconds,
+            "trips": [t.model_dump() for t in result.trips],
+        }
+        await (await self._store()).put(task_id, json.dumps(body).encode())
 
 
 def lane(
@@ -118,6 +133,8 @@ def lane(
             except (TaskError, ValidationError) as exc:
                 retryable = isinstance(exc, TaskError) and exc.retryable
                 log.warning("task %s (%s, attempt %d) failed: %s", p.task_id, p.kind, p.attempt, exc)
+                if isinstance(exc, TaskError) and exc.trip is not None:
+                    await _publish_trip(task, exc.trip, 0)
                 await _publish_failure(task, str(exc), retryable)
                 return
             result.seconds = round(time.monotonic() - started, 3)
@@ -125,6 +142,8 @@ def lane(
             log.info("journalled task %s (%s, attempt %d) in %.3fs", p.task_id, p.kind, p.attempt, result.seconds)
         else:
             log.info("task %s (%s) was done before: publishing the journalled result", p.task_id, p.kind)
+        for i, trip in enumerate(result.trips):
+            await _publish_trip(task, trip, i)
         usage_ids: list[str] = []
         for i, use in enumerate(result.usage or [Usage(tool="compute")]):
             payload = UsageRecordedPayload(
@@ -155,6 +174,10 @@ def lane(
             task_id=p.task_id, kind=p.kind, attempt=p.attempt, reason=reason[:1000], retryable=retryable
         )
         await bus.publish(_as(TaskFailed.caused_by(task, payload), agent))
+
+    async def _publish_trip(task: TaskDispatched, trip: GuardrailTrippedPayload, i: int) -> None:
+        trip = trip.model_copy(update={"task_id": task.payload.task_id})
+        await bus.publish(_as(GuardrailTripped.caused_by(task, trip, name=f"guardrail:{i}"), agent))
 
     async def give_up(task: TaskDispatched, reason: str) -> None:
         await _publish_failure(task, reason, retryable=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 
+from contracts.guardrail import GuardrailTrippedPayload
 from contracts.task import TaskDispatched
 from contracts.work import CollectInput, PlanInput, SynthesiseInput, VerifyInput
 from quarry_runtime.bus import Bus, Subscription
@@ -13,6 +14,7 @@ from services.analyst.collect import collect
 from services.analyst.live import plan_live
 from services.analyst.llm import ChatClient
 from services.analyst.planning import plan
+from services.analyst.screening import screen_findings
 from services.analyst.synthesis import check_citations, synthesise
 from services.analyst.verify import verify
 
@@ -39,8 +41,18 @@ async def execute(task: TaskDispatched, llm: ChatClient | None = None) -> WorkRe
             raise TaskError("synthesis produced unsupported citations: " + "; ".join(problems[:3]))
         return WorkResult(output=result.model_dump(), usage=[Usage(tool="llm_generate")])
     if kind == "collect":
-        collected = await asyncio.to_thread(collect, CollectInput.model_validate(task.payload.input))
-        return WorkResult(output=collected.model_dump(), usage=[Usage(tool="llm_generate")])
+        gathered = CollectInput.model_validate(task.payload.input)
+        findings, injections = screen_findings(gathered.findings)
+        collected = await asyncio.to_thread(collect, gathered.model_copy(update={"findings": findings}))
+        collected = collected.model_copy(update={"injections_stripped": sum(injections.values())})
+        trips = []
+        if injections:
+            trips.append(
+                GuardrailTrippedPayload(
+                    guardrail="prompt_injection", where="source", action="stripped", counts=dict(injections)
+                )
+            )
+        return WorkResult(output=collected.model_dump(), usage=[Usage(tool="llm_generate")], trips=trips)
     if kind == "verify":
         checked = await asyncio.to_thread(verify, VerifyInput.model_validate(task.payload.input))
         # Offline drafts are extractive, so anything short of full support is a fault, not a judgement call.

@@ -39,6 +39,7 @@ CONSUMERS = (
     ("approval.>", "approvals"),
     ("document.>", "documents"),
     ("monitor.>", "monitors"),
+    ("guardrail.>", "guardrails"),
 )
 SUBJECT_PREFIXES = tuple(subject.removesuffix(">") for subject, _ in CONSUMERS)
 

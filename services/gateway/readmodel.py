@@ -37,6 +37,7 @@ def fold_run(events: list[dict[str, Any]]) -> dict[str, Any]:
         "cost": {"estimate": None, "reserved": 0, "settled": 0, "refunded": 0, "closed": False},
         "report": None,
         "approval": None,
+        "guardrails": [],
         "cancel_requested": False,
         "monitor_id": None,
         "error": None,
@@ -75,6 +76,8 @@ def _apply(view: dict[str, Any], ev: dict[str, Any]) -> None:
             "comment": payload.get("comment"),
         }
         new_state = "running"
+    elif kind == "guardrail.tripped":
+        view["guardrails"].append({k: payload.get(k) for k in ("guardrail", "where", "action", "counts")})
     elif kind == "run.cancel_requested":
         view["cancel_requested"] = True
     elif kind in ("run.cancelled", "run.expired") or kind in ("run.failed", "run.rejected"):

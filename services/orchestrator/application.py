@@ -8,6 +8,7 @@ stale one (a late answer for a task already settled, a timer for an old attempt)
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +26,7 @@ from contracts.timer import TimerFired
 from contracts.tool import ToolDecided
 from contracts.work import Draft
 from quarry_runtime.errors import NotReady, Rejected
+from quarry_runtime.guardrails import injection_findings
 from quarry_runtime.outbox import OutboxApplication
 from services.orchestrator.checks import output_problem
 from services.orchestrator.domain import Run
@@ -74,14 +76,28 @@ class Orchestrator(OutboxApplication):
             approval_timeout_s=p.approval_timeout_s,
             monitor_id=p.monitor_id,
             previous_run_id=p.previous_run_id,
+            pii_policy=p.pii_policy,
         )
         with contextlib.suppress(IntegrityError):  # a redelivered request: the run exists
             self._save(run)
 
     def admit_run(self, ev: CreditsReserved) -> None:
-        """Credits are reserved: start planning (unless the run was cancelled meanwhile)."""
+        """Credits are reserved: screen the question, then start planning.
+
+        The screening waits for the reservation so that a rejected run is always one billing
+        holds credits for, and refunds: rejecting earlier could race the reservation.
+        """
         run = self._run_for(ev)
         if run is None:
+            return
+        injections = Counter(f.kind for f in injection_findings(run.question))
+        if injections:
+            run.trip_guardrail("prompt_injection", "question", "rejected", dict(injections))
+            kinds = ", ".join(sorted(injections))
+            run.reject(
+                f"guardrail prompt_injection: the question reads as instructions to the model ({kinds})", ev.event_id
+            )
+            self._save(run)
             return
         run.admit(ev.payload.amount, ev.payload.plan, cause=ev.event_id)
         self._advance_and_save(run)

@@ -108,6 +108,7 @@ class Run(Aggregate):
         approval_timeout_s: int = 7 * 24 * 3600,
         monitor_id: str | None = None,
         previous_run_id: str | None = None,
+        pii_policy: str = "redact",
     ) -> None:
         self.run_id = run_id
         self.tenant_id = tenant_id
@@ -121,6 +122,8 @@ class Run(Aggregate):
         self.approval_timeout_s = approval_timeout_s
         self.monitor_id = monitor_id
         self.previous_run_id = previous_run_id
+        self.pii_policy = pii_policy
+        self.guardrail_trips: list[dict[str, Any]] = []
         self.state = "requested"
         self.plan = "free"
         self.credits_reserved = 0
@@ -182,6 +185,10 @@ class Run(Aggregate):
         self.credits_reserved = credits
         self.plan = plan
         self.bus_events.add(cause)
+
+    @event("GuardrailTripped")
+    def trip_guardrail(self, guardrail: str, where: str, action: str, counts: dict[str, int]) -> None:
+        self.guardrail_trips.append({"guardrail": guardrail, "where": where, "action": action, "counts": counts})
 
     def reject(self, reason: str, cause: str) -> None:
         self._check_move("rejected")

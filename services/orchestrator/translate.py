@@ -8,6 +8,7 @@ from typing import Any
 
 from contracts import subjects
 from contracts.envelope import Actor, Event, TraceContext
+from contracts.guardrail import GuardrailTripped, GuardrailTrippedPayload
 from contracts.ids import derived_id, stable_id
 from contracts.monitor import MonitorFired, MonitorFiredPayload, MonitorScheduled, MonitorScheduledPayload
 from contracts.run import (
@@ -108,6 +109,16 @@ def translate(domain_event: Any, run_at: RunAt) -> Sequence[Outgoing]:
     usage = run.usage_event_ids()
     if name == "Admitted":
         e.emit(RunAdmitted, RunAdmittedPayload(credits_reserved=run.credits_reserved))
+    elif name == "GuardrailTripped":
+        e.emit(
+            GuardrailTripped,
+            GuardrailTrippedPayload(
+                guardrail=domain_event.guardrail,
+                where=domain_event.where,
+                action=domain_event.action,
+                counts=domain_event.counts,
+            ),
+        )
     elif name == "Rejected":
         e.emit(RunRejected, RunRejectedPayload(reason=run.failure or "rejected", usage_event_ids=usage))
     elif name == "TaskRequested":

@@ -130,7 +130,7 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
     if not reports:
         before = previous_draft() if run.previous_run_id else None
         changes = compare(run.previous_run_id, before, draft) if run.previous_run_id else None
-        report = ReportInput(run_id=run.run_id, draft=draft, changes=changes)
+        report = ReportInput(run_id=run.run_id, draft=draft, changes=changes, pii_policy=run.pii_policy)
         run.request_task(task_id(run, "report", 0), "report", report.model_dump())
         return
     if not _all_done(reports):

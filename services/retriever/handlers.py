@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 
 from contracts import subjects
 from contracts.document import (
@@ -13,9 +14,11 @@ from contracts.document import (
     DocumentRejectedPayload,
     DocumentUploaded,
 )
+from contracts.guardrail import GuardrailTripped, GuardrailTrippedPayload
 from contracts.task import TaskDispatched
 from contracts.work import IndexInput, IndexOutput, SearchInput, SearchOutput
 from quarry_runtime.bus import Bus, Subscription
+from quarry_runtime.guardrails import strip_injections
 from quarry_runtime.worker import TaskError, Usage, WorkResult, lane
 from services.retriever.chunking import chunk_document
 from services.retriever.corpus import Document, to_text
@@ -70,11 +73,14 @@ def subscriptions(bus: Bus, index: SourceIndex, memory: SourceIndex) -> list[Sub
     async def on_uploaded(ev: DocumentUploaded) -> None:
         """Index an uploaded document into its tenant's corpus, or say why not."""
         p = ev.payload
+        injections: Counter[str] = Counter()
         if not _can_own(ev.tenant_id):
             reason = "this tenant id cannot own documents"
         else:
             try:
-                text = to_text(p.content, p.content_type)
+                # Instructions to the model planted in a document are cut before it is indexed.
+                text, found = strip_injections(to_text(p.content, p.content_type))
+                injections.update(f.kind for f in found)
                 chunks = chunk_document(Document(p.document_id, p.title, text, p.content_type))
                 reason = "" if chunks else "the document has no text to index"
             except ValueError as exc:
@@ -84,6 +90,15 @@ def subscriptions(bus: Bus, index: SourceIndex, memory: SourceIndex) -> list[Sub
                 DocumentRejected.caused_by(ev, DocumentRejectedPayload(document_id=p.document_id, reason=reason))
             )
             return
+        if injections:
+            trip = GuardrailTrippedPayload(
+                guardrail="prompt_injection",
+                where="document",
+                action="stripped",
+                counts=dict(injections),
+                document_id=p.document_id,
+            )
+            await bus.publish(GuardrailTripped.caused_by(ev, trip))
         count = await asyncio.to_thread(index.replace_document, ev.tenant_id, p.document_id, chunks)
         log.info("indexed document %s for tenant %s: %d chunks", p.document_id, ev.tenant_id, count)
         await bus.publish(

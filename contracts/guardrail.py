@@ -1,0 +1,26 @@
+"""A guardrail tripped: prompt injection in input or sources, PII in a report."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from contracts import subjects
+from contracts.envelope import Contract, Event
+
+
+class GuardrailTrippedPayload(Contract):
+    guardrail: Literal["prompt_injection", "pii"]
+    where: Literal["question", "document", "source", "report"]
+    action: Literal["rejected", "stripped", "redacted", "blocked"]
+    counts: dict[str, int] = Field(description="findings by kind, e.g. {'email': 2}; never the text itself")
+    task_id: str | None = None
+    document_id: str | None = None
+
+
+class GuardrailTripped(Event):
+    SUBJECT: ClassVar[str] = subjects.GUARDRAIL_TRIPPED
+    TYPE: ClassVar[str] = "guardrail.tripped"
+    type: Literal["guardrail.tripped"] = "guardrail.tripped"
+    payload: GuardrailTrippedPayload
