@@ -20,6 +20,9 @@ class ToolRequestedPayload(Contract):
     plan: str = "free"
     roles: list[str] = Field(default_factory=list)
     arguments: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    delegation: str | None = Field(
+        default=None, description="the agent's delegation token (JWT, EdDSA) acting for the user; never logged"
+    )
 
 
 class ToolRequested(Event):

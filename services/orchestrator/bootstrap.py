@@ -2,29 +2,55 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from quarry_runtime.bus import Bus
+from quarry_runtime.delegation import KeyDirectory, SigningKey, scopes_for
 from quarry_runtime.outbox import OutboxRelay, Outgoing, aggregate_at
 from quarry_runtime.service import Service
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
 from services.orchestrator.application import Orchestrator
+from services.orchestrator.domain import Run
 from services.orchestrator.handlers import subscriptions
 from services.orchestrator.monitor import Monitor
-from services.orchestrator.translate import translate, translate_monitor
+from services.orchestrator.translate import AGENT, translate, translate_monitor
 
 NAME = "orchestrator"
+log = logging.getLogger(__name__)
 
 
 class OrchestratorSettings(RuntimeSettings):
-    """Settings of the orchestrator (the shared ones suffice for now)."""
+    delegation_key_file: Path | None = Field(
+        default=None, description="Ed25519 private key (PEM) for delegation tokens; made under data_dir when unset"
+    )
+    delegation_ttl_s: int = Field(default=300, ge=10, le=3600)
 
 
 def build(settings: RuntimeSettings) -> Service:
+    s = settings if isinstance(settings, OrchestratorSettings) else OrchestratorSettings()
     app = Orchestrator(env=eventstore_env(settings, NAME))
     bus = Bus.from_settings(settings, NAME)
+    key = SigningKey.load_or_create(s.delegation_key_file or settings.service_dir(NAME) / "delegation_ed25519.pem")
+    keys = KeyDirectory(lambda: bus.broker.connection)
+
+    def sign(run: Run, tool: str) -> str | None:
+        # Narrowed to the one tool of this request, and never wider than the user's roles.
+        scopes = scopes_for(run.roles) & {f"tool:{tool}"}
+        return key.issue(
+            agent=AGENT,
+            user_id=run.user_id,
+            tenant_id=run.tenant_id,
+            run_id=run.run_id,
+            scopes=scopes,
+            ttl_s=s.delegation_ttl_s,
+        )
 
     at = aggregate_at(app)
 
@@ -32,10 +58,20 @@ def build(settings: RuntimeSettings) -> Service:
         # One notification log holds both aggregates' events; the event class says whose.
         if type(domain_event).__qualname__.startswith(f"{Monitor.__name__}."):
             return translate_monitor(domain_event, at)
-        return translate(domain_event, at)
+        return translate(domain_event, at, sign)
+
+    async def publish_key() -> None:
+        """Make the public key known before the first token reaches the policy service."""
+        while True:
+            try:
+                await keys.publish(key)
+                log.info("published delegation key %s", key.kid)
+                return
+            except Exception:  # noqa: BLE001 - the bus may still be connecting; try again
+                await asyncio.sleep(1.0)
 
     relay = OutboxRelay(app, bus, outgoing)
     app.on_saved = relay.wake
     for sub in subscriptions(app):
         bus.subscribe(sub)
-    return Service(NAME, bus, background=[relay.run], on_stop=[app.close])
+    return Service(NAME, bus, background=[publish_key, relay.run], on_stop=[app.close])

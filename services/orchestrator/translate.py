@@ -101,8 +101,12 @@ class _Emitter:
         self.emit(RunStepChanged, RunStepChangedPayload(step=step, status=status, detail=detail[:500]))
 
 
-def translate(domain_event: Any, run_at: RunAt) -> Sequence[Outgoing]:
-    """What one stored Run event publishes, in order."""
+Sign = Callable[[Run, str], str | None]
+
+
+def translate(domain_event: Any, run_at: RunAt, sign: Sign = lambda run, tool: None) -> Sequence[Outgoing]:
+    """What one stored Run event publishes, in order. `sign` makes the delegation token a tool
+    request carries (for the run's user, narrowed to that one tool)."""
     name = type(domain_event).__name__
     run = run_at(domain_event.originator_id, domain_event.originator_version)
     e = _Emitter(domain_event, run)
@@ -135,6 +139,7 @@ def translate(domain_event: Any, run_at: RunAt) -> Sequence[Outgoing]:
                 plan=run.plan,
                 roles=run.roles,
                 arguments=arguments,
+                delegation=sign(run, task.tool),
             ),
         )
     elif name == "TaskDispatched":
