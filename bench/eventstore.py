@@ -15,9 +15,8 @@ the server `quarry_runtime.pgserver` finds, dropped afterwards), with the stores
    (`__dict__`, every run). A separate pass splits the bulk path into reading the pages,
    decoding them (`mapper.to_domain_event`) and folding them (`mutate`). For the other road
    the issue names, every run is also snapshotted at its last version (untimed) and read back
-   with `repository.get`; the orchestrator cannot snapshot a Run today (its state holds
-   dataclasses and a set, which its transcoder does not know), so a bench-only subclass
-   registers three transcodings for it.
+   with `repository.get` (the orchestrator snapshots a run when it ends; its state keeps only
+   what the steps still to come need, so the snapshot is much smaller than the history).
 2. Append: the same first ~N domain events, in the order and grouping the orchestrator
    saved them while the runs were generated, saved into a fresh store with `app.save(...)`:
    one event per save (a commit per event: the baseline), each handled bus event's events
@@ -51,7 +50,7 @@ from typing import Any
 
 import psycopg
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import StoredEvent, Transcoding
+from eventsourcing.persistence import StoredEvent
 from rich.console import Console
 from rich.table import Table
 
@@ -64,7 +63,7 @@ from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase, eventstore_env
 from services.gateway.store import GatewayStore
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.domain import Approval, Run, TaskState
+from services.orchestrator.domain import Run
 from services.orchestrator.rebuild import rebuild_runs
 
 TARGET_RATIO = 10.0
@@ -280,58 +279,11 @@ def _phases(app: Orchestrator) -> tuple[float, float, float]:
     return best
 
 
-class _TaskStateAsDict(Transcoding):
-    type = TaskState
-    name = "bench_task_state"
-
-    def encode(self, obj: TaskState) -> dict[str, Any]:
-        return dict(vars(obj))
-
-    def decode(self, data: dict[str, Any]) -> TaskState:
-        return TaskState(**data)
-
-
-class _ApprovalAsDict(Transcoding):
-    type = Approval
-    name = "bench_approval"
-
-    def encode(self, obj: Approval) -> dict[str, Any]:
-        return dict(vars(obj))
-
-    def decode(self, data: dict[str, Any]) -> Approval:
-        return Approval(**data)
-
-
-class _SetAsList(Transcoding):
-    type = set
-    name = "bench_set"
-
-    def encode(self, obj: set[Any]) -> list[Any]:
-        return sorted(obj)
-
-    def decode(self, data: list[Any]) -> set[Any]:
-        return set(data)
-
-
-class _SnapshottingOrchestrator(Orchestrator):
-    """The orchestrator as it would be with snapshots: a Run's state holds dataclasses and a set,
-    which the stored events never do, so the transcoder needs these three to store it."""
-
-    # The application's name picks its tables: these are the orchestrator's.
-    name = Orchestrator.name
-
-    def register_transcodings(self, transcoder: Any) -> None:
-        super().register_transcodings(transcoder)
-        for transcoding in (_TaskStateAsDict(), _ApprovalAsDict(), _SetAsList()):
-            transcoder.register(transcoding)
-
-
 def _from_snapshots(
     backend: Backend, ids: Sequence[tuple[str, uuid.UUID]], expected: dict[str, Run]
 ) -> tuple[float, bool]:
     """repository.get of every run from a snapshot at its last version (taken untimed)."""
-    env = eventstore_env(backend.settings("replay"), "orchestrator") | {"IS_SNAPSHOTTING_ENABLED": "y"}
-    app = _SnapshottingOrchestrator(env=env)
+    app = Orchestrator(env=eventstore_env(backend.settings("replay"), "orchestrator"))
     try:
         for _, aggregate_id in ids:
             app.take_snapshot(aggregate_id)

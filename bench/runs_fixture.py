@@ -49,7 +49,7 @@ from contracts.work import (
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.domain import Run, TaskState
 from services.orchestrator.translate import translate
-from services.orchestrator.workflow import task_id
+from services.orchestrator.workflow import task_id, task_input
 
 SUB_QUESTIONS = 6
 PASSAGES = 5
@@ -163,7 +163,7 @@ def _output(rng: random.Random, task: TaskState, run: Run) -> dict[str, Any]:
         ]
         return SearchOutput(sub_question=task.input["sub_question"], passages=passages).model_dump()
     if task.kind == "collect":
-        findings = task.input["findings"]
+        findings = task_input(run, task)["findings"]
         return CollectOutput(findings=findings, passages=len(findings) * PASSAGES, duplicates_dropped=2).model_dump()
     if task.kind == "synthesise":
         sources = [

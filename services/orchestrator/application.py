@@ -11,6 +11,7 @@ import contextlib
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
@@ -32,6 +33,7 @@ from services.orchestrator.checks import output_problem
 from services.orchestrator.domain import Run
 from services.orchestrator.monitor import Monitor
 from services.orchestrator.schedule import next_slot
+from services.orchestrator.transcodings import TRANSCODINGS
 from services.orchestrator.workflow import advance, approval_id, final_draft
 
 Clock = Callable[[], datetime]
@@ -50,7 +52,13 @@ def monitor_run_id(monitor_id: str, slot: datetime) -> str:
 
 
 class Orchestrator(OutboxApplication):
-    """Runs as event-sourced aggregates, driven by bus events."""
+    """Runs as event-sourced aggregates, driven by bus events.
+
+    A run is snapshotted when it ends (and every `snapshotting_intervals` events on the way),
+    so reading a finished run costs one snapshot instead of its whole history.
+    """
+
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Run: 40, Monitor: 50}
 
     on_saved: Callable[[], None] = staticmethod(lambda: None)
     clock: Clock = staticmethod(_utcnow)
@@ -302,6 +310,13 @@ class Orchestrator(OutboxApplication):
         advance(run, self.clock(), lambda: self._previous_draft(run))
         self._save(run)
 
+    def register_transcodings(self, transcoder: Any) -> None:
+        super().register_transcodings(transcoder)
+        for transcoding in TRANSCODINGS:
+            transcoder.register(transcoding)
+
     def _save(self, aggregate: Run | Monitor) -> None:
         self.save(aggregate)
+        if isinstance(aggregate, Run) and aggregate.is_terminal and self.snapshots is not None:
+            self.take_snapshot(aggregate.id, version=aggregate.version)
         self.on_saved()

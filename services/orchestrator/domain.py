@@ -43,6 +43,10 @@ STATE_OF_STEP = {
 }
 
 
+# The step whose success makes an earlier step's output unneeded by anything still to come.
+CONSUMES = {"collect": ("search",), "synthesise": ("collect",)}
+
+
 class RunError(Exception):
     """A command that the run's current state refuses."""
 
@@ -280,6 +284,13 @@ class Run(Aggregate):
         task.usage_event_ids = list(dict.fromkeys([*task.usage_event_ids, *usage_event_ids]))
         if task.kind == "plan":
             self.sub_questions = list(output.get("sub_questions", []))
+        # The state keeps what the steps still to come need; what a finished step consumed stays
+        # in the log (where replay, audit and the read models find it) but leaves the state, so
+        # a run's snapshot is its present, not its history.
+        for consumed in CONSUMES.get(task.kind, ()):
+            for other in self.tasks.values():
+                if other.kind == consumed:
+                    other.output = None
         self.bus_events.add(cause)
 
     def record_failure(

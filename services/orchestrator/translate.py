@@ -42,6 +42,7 @@ from contracts.work import ReportOutput, SynthesiseOutput
 from quarry_runtime.outbox import Outgoing
 from services.orchestrator.domain import Run
 from services.orchestrator.monitor import Monitor
+from services.orchestrator.workflow import task_input
 
 AGENT = "quarry-orchestrator"
 
@@ -150,7 +151,7 @@ def translate(domain_event: Any, run_at: RunAt, sign: Sign = lambda run, tool: N
             role=task.role,
             attempt=task.attempt,
             timeout_s=task.timeout_s,
-            input=task.input,
+            input=task_input(run, task),
         )
         e.emit(TaskDispatched, payload, subject=subjects.task_lane(task.role))
         e.timer("task_timeout", domain_event.timeout_at, task_id=task.task_id, attempt=task.attempt)

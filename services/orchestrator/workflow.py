@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from contracts.ids import derived_id
 from contracts.work import (
@@ -24,6 +25,7 @@ from contracts.work import (
     SearchOutput,
     SynthesiseInput,
     SynthesiseOutput,
+    VerifyInput,
 )
 from services.orchestrator.domain import Run, TaskState
 
@@ -81,22 +83,16 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
         if not any(f.passages for f in findings):
             run.fail("no source in the corpus matches the question", step="search")
             return
-        collect = CollectInput(question=run.question, findings=findings)
-        run.request_task(task_id(run, "collect", 0), "collect", collect.model_dump())
+        # The input is built from the searches' outputs at dispatch (`task_input`), not stored again.
+        run.request_task(task_id(run, "collect", 0), "collect", {"question": run.question})
         return
     if not _all_done(collects):
         return
 
     syntheses = run.tasks_of("synthesise")
     if not syntheses:
-        collected = CollectOutput.model_validate(collects[0].output)
-        synthesis = SynthesiseInput(
-            question=run.question,
-            sub_questions=run.sub_questions,
-            findings=collected.findings,
-            max_sources=run.max_sources,
-        )
-        run.request_task(task_id(run, "synthesise", 0), "synthesise", synthesis.model_dump())
+        synthesis = {"question": run.question, "max_sources": run.max_sources}
+        run.request_task(task_id(run, "synthesise", 0), "synthesise", synthesis)
         return
     if not _all_done(syntheses):
         return
@@ -107,7 +103,7 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
         if not draft.summary and not draft.sections:
             run.fail("the sources found support no answer to the question", step="synthesise")
             return
-        run.request_task(task_id(run, "verify", 0), "verify", {"draft": draft.model_dump()})
+        run.request_task(task_id(run, "verify", 0), "verify", {})
         return
     if not _all_done(verifies):
         return
@@ -120,8 +116,7 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
 
     indexes = run.tasks_of("index")
     if not indexes:
-        memory = IndexInput(run_id=run.run_id, question=run.question, draft=draft)
-        run.request_task(task_id(run, "index", 0), "index", memory.model_dump())
+        run.request_task(task_id(run, "index", 0), "index", {"question": run.question})
         return
     if not _all_done(indexes):
         return
@@ -130,12 +125,44 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
     if not reports:
         before = previous_draft() if run.previous_run_id else None
         changes = compare(run.previous_run_id, before, draft) if run.previous_run_id else None
-        report = ReportInput(run_id=run.run_id, draft=draft, changes=changes, pii_policy=run.pii_policy)
-        run.request_task(task_id(run, "report", 0), "report", report.model_dump())
+        report = {"changes": changes.model_dump() if changes else None, "pii_policy": run.pii_policy}
+        run.request_task(task_id(run, "report", 0), "report", report)
         return
     if not _all_done(reports):
         return
     run.complete()
+
+
+def task_input(run: Run, task: TaskState) -> dict[str, Any]:
+    """A task's whole input, built from the run's state when it is dispatched.
+
+    What a task reads from earlier steps (passages, drafts) is already in the log as those
+    steps' outputs; storing it again in the request would double the log for nothing.
+    """
+    kind = task.kind
+    if kind in ("plan", "search"):
+        return task.input
+    if kind == "collect":
+        findings = [SearchOutput.model_validate(t.output) for t in run.tasks_of("search")]
+        return CollectInput(question=run.question, findings=findings).model_dump()
+    if kind == "synthesise":
+        collected = CollectOutput.model_validate(run.tasks_of("collect")[0].output)
+        return SynthesiseInput(
+            question=run.question, sub_questions=run.sub_questions, findings=collected.findings,
+            max_sources=run.max_sources,
+        ).model_dump()
+    draft = final_draft(run)
+    if draft is None:
+        raise ValueError(f"run {run.run_id} has no draft for its {kind} step")
+    if kind == "verify":
+        return VerifyInput(draft=draft).model_dump()
+    if kind == "index":
+        return IndexInput(run_id=run.run_id, question=run.question, draft=draft).model_dump()
+    changes = task.input.get("changes")
+    return ReportInput(
+        run_id=run.run_id, draft=draft, changes=Changes.model_validate(changes) if changes else None,
+        pii_policy=task.input.get("pii_policy", "redact"),
+    ).model_dump()
 
 
 def compare(previous_run_id: str, before: Draft | None, after: Draft) -> Changes:

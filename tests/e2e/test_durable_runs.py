@@ -10,6 +10,7 @@ import pytest
 
 from devtools.client import QuarryClient
 from devtools.stack import SERVICES, Stack
+from services.gateway.readmodel import TERMINAL
 from tests.e2e.helpers import ask as ask_run
 from tests.e2e.helpers import new_tenant, wait_for
 
@@ -28,6 +29,16 @@ def ask(client: QuarryClient, **extra: Any) -> str:
 
 def state_of(client: QuarryClient, run_id: str, state: str) -> Callable[[], bool]:
     return lambda: client.run(run_id)["state"] == state
+
+
+def settled(client: QuarryClient, run_id: str) -> Callable[[], bool]:
+    """The run is over and billed, as the gateway sees it (its consumers may lag each other)."""
+
+    def check() -> bool:
+        view = client.run(run_id)
+        return bool(view["cost"]["closed"]) and view["state"] in TERMINAL
+
+    return check
 
 
 def post(client: QuarryClient, path: str, body: dict[str, Any]) -> Any:
@@ -66,7 +77,7 @@ def test_a_refused_run_is_rejected_and_refunded(stack: Stack, client_factory: ty
     wait_for(state_of(owner, run_id, "waiting_approval"), what="the approval gate")
     assert post(owner, f"/v1/runs/{run_id}/approval", {"decision": "maybe"}).status_code == 422
     post(owner, f"/v1/runs/{run_id}/approval", {"decision": "reject", "comment": "off topic"})
-    wait_for(lambda: owner.run(run_id)["cost"]["closed"], what="billing to close the run")
+    wait_for(settled(owner, run_id), what="the run to end and billing to close it")
     view = owner.run(run_id)
     assert view["state"] == "rejected" and "off topic" in view["error"]
     assert view["cost"]["refunded"] == view["cost"]["reserved"] > 0
@@ -83,7 +94,7 @@ def test_an_unanswered_approval_expires_and_refunds(stack: Stack, client_factory
     run_id = ask(owner)  # the tenant's default now asks for approval
     wait_for(state_of(owner, run_id, "waiting_approval"), what="the approval gate")
     wait_for(state_of(owner, run_id, "expired"), timeout_s=30, what="the approval to expire")
-    wait_for(lambda: owner.run(run_id)["cost"]["closed"], what="billing to refund")
+    wait_for(settled(owner, run_id), what="billing to refund")
     cost = owner.run(run_id)["cost"]
     assert cost["refunded"] == cost["reserved"] and cost["settled"] == 0
 
@@ -94,7 +105,7 @@ def test_cancel_stops_the_run_and_refunds_what_was_not_used(stack: Stack, client
     wait_for(state_of(owner, run_id, "waiting_approval"), what="the approval gate")
     r = post(owner, f"/v1/runs/{run_id}/cancel", {"reason": "changed my mind"})
     assert r.status_code == 202
-    wait_for(lambda: owner.run(run_id)["cost"]["closed"], what="billing to settle the cancelled run")
+    wait_for(settled(owner, run_id), what="the run to end and billing to settle it")
     view = owner.run(run_id)
     assert view["state"] == "cancelled" and view["error"] == "changed my mind"
     cost = view["cost"]
@@ -106,7 +117,7 @@ def test_cancel_stops_the_run_and_refunds_what_was_not_used(stack: Stack, client
 def test_state_at_any_point_is_rebuilt_from_the_log(stack: Stack, client_factory: type[QuarryClient]) -> None:
     owner = tenant(client_factory, "audra")
     run_id = ask(owner)
-    wait_for(lambda: owner.run(run_id)["cost"]["closed"], what="the run to finish and be billed")
+    wait_for(settled(owner, run_id), what="the run to finish and be billed")
     log: list[dict[str, Any]] = []
     after = 0
     while True:

@@ -14,6 +14,7 @@ import pytest
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
 from quarry_runtime import natsserver, pgserver
+from services.gateway.readmodel import TERMINAL
 from tests.e2e.helpers import running, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
@@ -75,7 +76,10 @@ def test_slots_fire_exactly_once_across_replicas_and_restarts(replicated_stack: 
     assert set(run_ids) <= listed, "every firing is an ordinary run of the tenant"
 
     for run_id in run_ids:
-        wait_for(lambda run_id=run_id: client.run(run_id)["cost"]["closed"], what=f"run {run_id} to end")
+        wait_for(
+            lambda run_id=run_id: client.run(run_id)["cost"]["closed"] and client.run(run_id)["state"] in TERMINAL,
+            what=f"run {run_id} to end",
+        )
     views = [client.run(run_id) for run_id in run_ids]
     assert all(v["monitor_id"] == monitor_id for v in views)
     completed = [v for v in views if v["state"] == "completed"]

@@ -33,6 +33,7 @@ from quarry_runtime.errors import NotReady
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.domain import TRANSITIONS, Run, RunError
 from services.orchestrator.translate import translate
+from services.orchestrator.workflow import task_input
 
 POPO = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -164,7 +165,8 @@ def work(app: Orchestrator, run_id: str, rounds: int = 30, stop_at: str | None =
         for task_id in with_status(app, run_id, "dispatched"):
             run = app.get_run(run_id)
             task = run.tasks[task_id]
-            app.finish_task(succeed(run, task_id, outputs_for(task.kind, task.input)))
+            # What the worker receives: the input built from the run's state at dispatch.
+            app.finish_task(succeed(run, task_id, outputs_for(task.kind, task_input(run, task))))
 
 
 def started(app: Orchestrator, approval: bool = False, timeout_s: int = 3600) -> str:
@@ -402,3 +404,21 @@ def test_translation_publishes_the_saga_with_stable_ids_and_timers(app: Orchestr
     assert len({o.event.event_id for o in published}) == len(published)
     ordered = [o.event.event_id for o in events]
     assert ordered == sorted(ordered), "one run's events sort in the order they happened"
+
+
+def test_a_finished_run_keeps_only_what_is_still_needed_and_is_read_from_a_snapshot(app: Orchestrator) -> None:
+    run_id = started(app)
+    work(app, run_id)
+    run = app.get_run(run_id)
+    assert run.state == "completed"
+    assert all(t.output is None for t in run.tasks_of("search") + run.tasks_of("collect"))
+    assert run.tasks_of("synthesise")[0].output is not None  # the final draft stays
+    snapshots = list(app.snapshots.get(run.id)) if app.snapshots else []
+    assert snapshots and snapshots[-1].originator_version == run.version
+    dispatched = [
+        o.event
+        for n in app.recorder.select_notifications(start=1, limit=1000)
+        for o in translate(app.mapper.to_domain_event(n), lambda i, v: app.repository.get(i, version=v))
+        if o.subject == "task.v1.dispatched.analyst" and o.event.payload.kind == "synthesise"
+    ]
+    assert dispatched[0].payload.input["findings"], "the synthesis input is rebuilt from the searches at dispatch"
