@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DATA   ?= .data
 
-.PHONY: venv demo up down test lint unit integration e2e contracts bench clean
+.PHONY: venv demo up down test lint unit integration e2e contracts bench clean policy-test
 
 venv: $(STAMP)
 
@@ -50,6 +50,10 @@ contracts: venv
 
 bench: venv
 	$(PY) -m bench
+
+# The table of expected decisions (services/policy/decisions.yaml) against the policy files.
+policy-test: venv
+	$(PY) -m services.policy.decision_table
 
 clean:
 	rm -rf $(DATA) .pytest_cache .mypy_cache .ruff_cache

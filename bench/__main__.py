@@ -1,4 +1,4 @@
-"""python -m bench [admission|bus|demo|eventstore ...]: run the benchmarks (all of them when none is named)."""
+"""python -m bench [admission|bus|demo|eventstore|policy ...]: run the benchmarks (all of them when none is named)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ from collections.abc import Callable
 
 from rich.console import Console
 
-from bench import admission, bus_hop, demo_run, eventstore
+from bench import admission, bus_hop, demo_run, eventstore, policy
 from bench.report import SummaryRow, print_summary
 
-BENCHMARKS = ("admission", "bus", "demo", "eventstore")
+BENCHMARKS = ("admission", "bus", "demo", "eventstore", "policy")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "which", nargs="*", metavar="{admission,bus,demo,eventstore}", help="which benchmarks (default: all)"
+        "which", nargs="*", metavar="{admission,bus,demo,eventstore,policy}", help="which benchmarks (default: all)"
     )
     parser.add_argument("--requests", type=int, default=1000, help="admission: timed requests per target")
     parser.add_argument("--concurrency", type=int, default=50, help="admission: concurrent clients")
@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--live-events", type=int, default=10_000, help="eventstore: envelopes timed through record_run_event"
     )
+    parser.add_argument("--decisions", type=int, default=20_000, help="policy: in-process decisions per series")
+    parser.add_argument("--policy-hops", type=int, default=2000, help="policy: sequential requests over the bus")
+    parser.add_argument("--policy-burst", type=int, default=5000, help="policy: requests in the burst")
     args = parser.parse_args(argv)
     unknown = [name for name in args.which if name not in BENCHMARKS]
     if unknown:
@@ -58,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         "eventstore": lambda: eventstore.run(
             console, runs=args.runs, appends=args.appends, events=args.events, live_events=args.live_events
         ),
+        "policy": lambda: policy.run(console, decisions=args.decisions, hops=args.policy_hops, burst=args.policy_burst),
     }
     rows: list[SummaryRow] = []
     failed: list[str] = []

@@ -15,6 +15,7 @@ from contracts.document import DocumentIndexed, DocumentRejected, DocumentUpload
 from contracts.envelope import Event
 from contracts.guardrail import GuardrailTripped
 from contracts.monitor import MonitorChanged, MonitorCreated, MonitorFired, MonitorScheduled
+from contracts.policy import PolicyActivated, PolicyPublished, PolicyRejected
 from contracts.report import ReportPublished
 from contracts.run import (
     RunAdmitted,
@@ -63,6 +64,9 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     CreditsRefunded,
     ToolRequested,
     ToolDecided,
+    PolicyPublished,
+    PolicyActivated,
+    PolicyRejected,
     TaskDispatched,
     TaskSucceeded,
     TaskFailed,

@@ -15,6 +15,11 @@ STREAM_SUBJECTS = [
     "timer.>",
     "monitor.>",
     "guardrail.>",
+    # Only the policy events: `policy.v1.simulate` and friends are core-NATS request/reply, and a
+    # stream capturing them would answer each request with its publish ack.
+    "policy.v1.published",
+    "policy.v1.activated",
+    "policy.v1.rejected",
 ]
 DEADLETTER_STREAM = "QUARRY_DEADLETTER"
 DEADLETTER_SUBJECTS = ["deadletter.>"]
@@ -52,6 +57,14 @@ CREDITS_REFUNDED = "credits.v1.refunded"
 
 TOOL_REQUESTED = "tool.v1.requested"
 TOOL_DECIDED = "tool.v1.decided"
+
+POLICY_PUBLISHED = "policy.v1.published"
+POLICY_ACTIVATED = "policy.v1.activated"
+POLICY_REJECTED = "policy.v1.rejected"
+# Core-NATS request/reply subjects of the policy service (answered by one replica: queue group).
+POLICY_SIMULATE = "policy.v1.simulate"
+POLICY_DECISIONS = "policy.v1.decisions"
+POLICY_VERSIONS = "policy.v1.versions"
 
 TASK_DISPATCHED = "task.v1.dispatched"
 TASK_SUCCEEDED = "task.v1.succeeded"

@@ -10,6 +10,7 @@ JetStream drops.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -122,8 +123,21 @@ def lane(
     """The durable work-queue consumer of one role; replicas of a worker share it."""
     agent = f"quarry-{role}"
     journal = journal if journal is not None else KvJournal(bus)
+    # One execution per task at a time in this process: copies of one task fetched in the same
+    # batch run concurrently, and the later ones must wait for the journal, not race past it.
+    # (Across replicas, in-progress acks keep a running task from being redelivered elsewhere.)
+    running: dict[str, asyncio.Lock] = {}
 
     async def handle(task: TaskDispatched) -> None:
+        lock = running.setdefault(task.payload.task_id, asyncio.Lock())
+        try:
+            async with lock:
+                await run_once(task)
+        finally:
+            if not lock.locked():
+                running.pop(task.payload.task_id, None)
+
+    async def run_once(task: TaskDispatched) -> None:
         p = task.payload
         result = await journal.get(p.task_id)
         if result is None:

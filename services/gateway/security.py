@@ -1,7 +1,12 @@
-"""Passwords (argon2id) and access tokens (JWT carrying tenant and roles)."""
+"""Credentials: passwords (argon2id), access tokens (JWT carrying tenant and roles), API keys,
+and the one-time secrets behind invites and stream tickets."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import hmac
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -9,9 +14,16 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from services.gateway import permissions
+
 _hasher = PasswordHasher()
 ALGORITHM = "HS256"
 ISSUER = "quarry-gateway"
+API_KEY_PREFIX = "qk_"
+STREAM_TICKET_PREFIX = "qt_"
+INVITE_PREFIX = "qi_"
+STREAM_TICKET_TTL_S = 60
+INVITE_TTL_S = 7 * 24 * 3600
 
 
 def hash_password(password: str) -> str:
@@ -25,14 +37,38 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    return _hasher.hash("not-a-password-of-anyone")
+
+
+def burn_password_check(password: str) -> None:
+    """Verify against a hash of nobody's password: when the email is unknown the answer then
+    takes as long as a real check, so its timing does not tell which emails have an account."""
+    verify_password(_dummy_hash(), password)
+
+
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling, from a verified access token."""
+    """Who is calling: a user, with the user's current roles, possibly through an API key."""
 
     user_id: str
     tenant_id: str
     email: str
     roles: tuple[str, ...]
+    scopes: frozenset[str] | None = None  # an API key's scopes; None: all the roles allow
+    key_id: str | None = None
+
+    @property
+    def role(self) -> str | None:
+        return permissions.highest(self.roles)
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        return permissions.effective(self.roles, self.scopes)
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
 
 
 def issue_token(principal: Principal, secret: str, ttl_s: int) -> str:
@@ -64,3 +100,56 @@ def read_token(token: str, secret: str) -> Principal:
         email=str(claims.get("email", "")),
         roles=tuple(claims.get("roles", [])),
     )
+
+
+# -- API keys ------------------------------------------------------------------------------
+#
+# `qk_<key id>_<secret>`: the id finds the row, the secret proves possession. The secret is
+# 256 random bits, so guessing is hopeless whatever the hash costs; a slow password hash
+# (argon2) would only add latency to every request and hand attackers a cheap way to burn
+# the gateway's CPU. The stored value is HMAC-SHA256 keyed with a server pepper (never in the
+# database), over id and secret, so a copy of the table alone verifies nothing, and a hash
+# moved to another row does not match there.
+
+
+def api_key_pepper(jwt_secret: str) -> bytes:
+    """The pepper, derived from the gateway's secret under its own label (rotating that secret
+    therefore invalidates every API key, as it does every access token)."""
+    return hmac.new(jwt_secret.encode(), b"quarry api key pepper v1", hashlib.sha256).digest()
+
+
+def new_api_key() -> tuple[str, str, str]:
+    """(key id, secret, the full key the caller is shown once)."""
+    key_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    return key_id, secret, f"{API_KEY_PREFIX}{key_id}_{secret}"
+
+
+def parse_api_key(key: str) -> tuple[str, str]:
+    """(key id, secret) of a well-formed key."""
+    body = key.removeprefix(API_KEY_PREFIX)
+    key_id, sep, secret = body.partition("_")
+    if body == key or not sep or len(key_id) != 16 or not secret:
+        raise InvalidToken("malformed API key")
+    try:
+        int(key_id, 16)
+    except ValueError:
+        raise InvalidToken("malformed API key") from None
+    return key_id, secret
+
+
+def hash_api_key(pepper: bytes, key_id: str, secret: str) -> str:
+    return hmac.new(pepper, f"{key_id}:{secret}".encode(), hashlib.sha256).hexdigest()
+
+
+# -- one-time secrets (invites, stream tickets) ------------------------------------------------
+
+
+def new_one_time_secret(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+def fingerprint(one_time_secret: str) -> str:
+    """What the store keeps of a one-time secret: a plain SHA-256 suffices for 256 random bits,
+    and a reader of the table cannot replay what it finds there."""
+    return hashlib.sha256(one_time_secret.encode()).hexdigest()

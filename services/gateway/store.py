@@ -1,4 +1,4 @@
-"""The gateway's own tables: tenants and users, and the read models built from the bus."""
+"""The gateway's own tables (tenant settings; identity lives in `accounts`) and the read models built from the bus."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from contracts.document import DocumentUploaded
 from contracts.envelope import Event
 from quarry_runtime.store import SqlDatabase
+from services.gateway.accounts import AccountStore
 from services.gateway.readmodel import fold_run
 
 RUN_EVENT_PREFIXES = ("run.", "credits.", "tool.", "task.", "report.", "approval.")
@@ -18,10 +19,6 @@ DEFAULT_APPROVAL_TIMEOUT_S = 7 * 24 * 3600
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
-
-
-class DuplicateEmail(Exception):
-    """A user with this email already exists."""
 
 
 class GatewayStore:
@@ -36,14 +33,12 @@ class GatewayStore:
             raise ValueError(f"invalid read-model prefix {prefix!r}")
         self.db = db
         self.prefix = prefix
+        self.accounts = AccountStore(db)
         self.runs = f"{prefix}runs"
         self.run_events = f"{prefix}run_events"
         self.documents = f"{prefix}documents"
         serial = "BIGSERIAL PRIMARY KEY" if db.is_postgres else "INTEGER PRIMARY KEY AUTOINCREMENT"
         for statement in (
-            "CREATE TABLE IF NOT EXISTS tenants (tenant_id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL)",
-            "CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, email TEXT NOT NULL UNIQUE,"
-            " password_hash TEXT NOT NULL, roles TEXT NOT NULL, created_at TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS tenant_settings (tenant_id TEXT PRIMARY KEY, approval_required INTEGER NOT NULL,"
             " approval_timeout_s INTEGER NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS {self.runs} (run_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, user_id TEXT,"
@@ -59,33 +54,7 @@ class GatewayStore:
         ):
             db.execute(statement)
 
-    # -- identity ------------------------------------------------------------------------------
-
-    def create_tenant_with_owner(self, tenant_id: str, name: str, user_id: str, email: str, password_hash: str) -> None:
-        with self.db.transaction() as tx:
-            if tx.one("SELECT 1 FROM users WHERE email = ?", (email,)):
-                raise DuplicateEmail(email)
-            tx.execute("INSERT INTO tenants VALUES (?, ?, ?)", (tenant_id, name, _now()))
-            tx.execute(
-                "INSERT INTO users VALUES (?, ?, ?, ?, ?, ?)",
-                (user_id, tenant_id, email, password_hash, json.dumps(["owner"]), _now()),
-            )
-
-    def user_by_email(self, email: str) -> dict[str, Any] | None:
-        row = self.db.one("SELECT user_id, tenant_id, email, password_hash, roles FROM users WHERE email = ?", (email,))
-        if row is None:
-            return None
-        return {
-            "user_id": row[0],
-            "tenant_id": row[1],
-            "email": row[2],
-            "password_hash": row[3],
-            "roles": json.loads(row[4]),
-        }
-
-    def tenant_name(self, tenant_id: str) -> str | None:
-        row = self.db.one("SELECT name FROM tenants WHERE tenant_id = ?", (tenant_id,))
-        return str(row[0]) if row else None
+    # -- tenant settings ---------------------------------------------------------------------
 
     def tenant_settings(self, tenant_id: str) -> dict[str, Any]:
         row = self.db.one(

@@ -148,7 +148,9 @@ def task_input(run: Run, task: TaskState) -> dict[str, Any]:
     if kind == "synthesise":
         collected = CollectOutput.model_validate(run.tasks_of("collect")[0].output)
         return SynthesiseInput(
-            question=run.question, sub_questions=run.sub_questions, findings=collected.findings,
+            question=run.question,
+            sub_questions=run.sub_questions,
+            findings=collected.findings,
             max_sources=run.max_sources,
         ).model_dump()
     draft = final_draft(run)
@@ -160,7 +162,9 @@ def task_input(run: Run, task: TaskState) -> dict[str, Any]:
         return IndexInput(run_id=run.run_id, question=run.question, draft=draft).model_dump()
     changes = task.input.get("changes")
     return ReportInput(
-        run_id=run.run_id, draft=draft, changes=Changes.model_validate(changes) if changes else None,
+        run_id=run.run_id,
+        draft=draft,
+        changes=Changes.model_validate(changes) if changes else None,
         pii_policy=task.input.get("pii_policy", "redact"),
     ).model_dump()
 

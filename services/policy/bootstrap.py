@@ -2,27 +2,69 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import Field
 
 from quarry_runtime.bus import Bus
+from quarry_runtime.delegation import KeyDirectory
 from quarry_runtime.service import Service
 from quarry_runtime.settings import RuntimeSettings
-from services.policy.engine import DEFAULT_POLICY_DIR, PolicyEngine
-from services.policy.handlers import subscriptions
+from quarry_runtime.store import SqlDatabase
+from services.policy.budget import BudgetBook
+from services.policy.decider import Decider
+from services.policy.engine import DEFAULT_POLICY_DIR
+from services.policy.handlers import delegation_check, subscriptions
+from services.policy.policyset import PolicyFiles
+from services.policy.registry import DEFAULT_REGISTRY
+from services.policy.replies import serve
+from services.policy.store import PolicyStore
+from services.policy.versions import PolicyVersions, startup_engine
 
 NAME = "policy"
 
 
 class PolicySettings(RuntimeSettings):
-    policy_dir: Path = Field(default=DEFAULT_POLICY_DIR, description="Cedar schema and policies")
+    policy_dir: Path = Field(default=DEFAULT_POLICY_DIR, description="Cedar schema, hard and soft/ policies")
+    registry_file: Path = Field(default=DEFAULT_REGISTRY, description="the tool registry (YAML)")
+    require_delegation: bool = Field(
+        default=True, description="deny tool requests without a valid delegation token from the orchestrator"
+    )
+
+
+@dataclass
+class PolicyParts:
+    """What `build` wires, for tests and the benchmark that drive the service in-process."""
+
+    service: Service
+    decider: Decider
+    versions: PolicyVersions
+    store: PolicyStore
 
 
 def build(settings: RuntimeSettings) -> Service:
-    policy_dir = settings.policy_dir if isinstance(settings, PolicySettings) else DEFAULT_POLICY_DIR
-    engine = PolicyEngine.load(policy_dir)  # refuses to start on an invalid policy set, saying why
+    return assemble(settings).service
+
+
+def assemble(settings: RuntimeSettings) -> PolicyParts:
+    policy_dir, registry = DEFAULT_POLICY_DIR, DEFAULT_REGISTRY
+    if isinstance(settings, PolicySettings):
+        policy_dir, registry = settings.policy_dir, settings.registry_file
+    # Refuses to start on an invalid shipped set, saying why, before touching anything else.
+    shipped = PolicyFiles.from_directory(policy_dir, registry)
+    store = PolicyStore(SqlDatabase(settings, NAME))
+    try:
+        engine = startup_engine(store, shipped)
+    except BaseException:
+        store.close()
+        raise
+    decider = Decider(engine, budgets=BudgetBook(store))
+    versions = PolicyVersions(store, decider)
     bus = Bus.from_settings(settings, NAME)
-    for sub in subscriptions(bus, engine):
+    require = settings.require_delegation if isinstance(settings, PolicySettings) else True
+    check = delegation_check(KeyDirectory(lambda: bus.broker.connection)) if require else None
+    for sub in subscriptions(bus, decider, store=store, versions=versions, delegation=check):
         bus.subscribe(sub)
-    return Service(NAME, bus)
+    service = Service(NAME, bus, background=[serve(bus, decider, store, versions)], on_stop=[store.close])
+    return PolicyParts(service, decider, versions, store)

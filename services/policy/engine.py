@@ -1,30 +1,57 @@
-"""Decides tool requests with Cedar, over a policy set and schema kept as files in one directory."""
+"""Decides tool requests against one version of the policy set: registry, Cedar schema, hard and soft policies.
+
+Three outcomes from Cedar's two (the published two-set design), in three steps:
+
+1. the registry: an unregistered or disabled tool, or arguments outside the tool's input
+   schema, are denied before Cedar runs;
+2. the hard set (deny-by-default permits and absolute forbids) decides allow or deny, and a
+   hard deny is final;
+3. the soft set (annotated forbids) is consulted only when the hard set allows: a match turns
+   the answer into `require_approval`, citing the rule and its approval timeout.
+
+Both sets are also parsed together into one set. Cedar allows that combined set exactly when
+the hard set allows and no soft rule matches, so the common case (allow) costs one Cedar call;
+the hard set alone is asked only when nothing but soft rules matched.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import cedarpy
 
+from contracts.policy import SCHEMA_FILE, PolicyVerdict
 from contracts.tool import Decision, ToolDecidedPayload, ToolRequestedPayload
-from services.policy.tools import TOOLS, ToolSpec
+from services.policy.cedarset import CompiledSet, SoftRule, compile_set, soft_rules, validate_files
+from services.policy.policyset import PolicyError, PolicyFiles
+from services.policy.registry import DEFAULT_REGISTRY, MAX_ARGUMENT_ERRORS, Registry, RegistryError, parse_registry
+
+__all__ = ["DEFAULT_POLICY_DIR", "UNREGISTERED_TOOL", "PolicyEngine", "PolicyError", "Verdict"]
 
 DEFAULT_POLICY_DIR: Final = Path(__file__).parent / "policies"
-SCHEMA_FILE: Final = "schema.cedarschema.json"
 UNREGISTERED_TOOL: Final = "unregistered tool"
+MAX_CACHED_PRINCIPALS: Final = 4096
 
 # Dict-form uids: entity ids come from callers and may hold characters Cedar's surface syntax rejects.
 _ACTION: Final = {"type": "Quarry::Action", "id": "invoke_tool"}
-
-
-class PolicyError(Exception):
-    """The policy directory cannot be loaded: a file is missing, unparsable, or rejected by the schema."""
+# What the engine puts in every request's context, and the Cedar type the schema must give it.
+_CONTEXT: Final = {
+    "tenant": "String",
+    "plan": "String",
+    "step": "String",
+    "roles": "Set",
+    "budget_remaining_pct": "Long",
+    "hour_utc": "Long",
+    "url_host": "String",
+    "arguments": "Record",
+}
+_PYTHON_TYPES: Final[Mapping[str, tuple[type, ...]]] = {"String": (str,), "Long": (int,), "Boolean": (bool,)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +63,8 @@ class Verdict:
     policy_ids: list[str]
     version: str
     evaluation_ms: float
+    approval_rule_ids: list[str] = field(default_factory=list)
+    approval_timeout_s: int | None = None
 
     def to_payload(self, request: ToolRequestedPayload) -> ToolDecidedPayload:
         """The `tool.decided` payload answering `request`."""
@@ -50,67 +79,98 @@ class Verdict:
             evaluation_ms=self.evaluation_ms,
         )
 
+    def to_contract(self) -> PolicyVerdict:
+        return PolicyVerdict(
+            decision=self.decision,
+            reasons=self.reasons,
+            policy_ids=self.policy_ids,
+            policy_version=self.version,
+            evaluation_ms=self.evaluation_ms,
+            approval_rule_ids=self.approval_rule_ids,
+            approval_timeout_s=self.approval_timeout_s,
+        )
 
-@dataclass(frozen=True, slots=True)
-class _CompiledSet:
-    """One parsed policy set, with each policy's `@id` keyed by the positional id Cedar gave it."""
-
-    policies: cedarpy.PolicySet
-    ids: Mapping[str, str]
-
-    def label(self, cedar_id: str) -> str:
-        """The `@id` of a policy Cedar reports as `policyN`."""
-        return self.ids.get(cedar_id, cedar_id)
-
-    def relabel(self, message: str) -> str:
-        """`message` with Cedar's positional policy ids replaced by their `@id`s."""
-        for cedar_id, annotation in self.ids.items():
-            message = message.replace(f"`{cedar_id}`", f"`{annotation}`")
-        return message
+    def denied(self, reason: str, started: float) -> Verdict:
+        """This verdict overruled by a check made after Cedar (the rate limit)."""
+        return replace(
+            self,
+            decision="deny",
+            reasons=[reason],
+            policy_ids=[],
+            approval_rule_ids=[],
+            approval_timeout_s=None,
+            evaluation_ms=self.evaluation_ms + (time.perf_counter() - started) * 1000,
+        )
 
 
 class PolicyEngine:
-    """Cedar over a validated, pre-parsed policy set: deny by default, any matching forbid wins.
-
-    The outcome type already has room for `require_approval`: a later "soft" set will be evaluated
-    only after the hard set allows, turning its matches into approval requests.
-    """
+    """One immutable version of the policy set. A new version is a new engine, swapped in whole."""
 
     def __init__(
         self,
         *,
+        files: PolicyFiles,
         schema: cedarpy.Schema,
-        hard: _CompiledSet,
-        version: str,
-        tools: Mapping[str, ToolSpec],
+        registry: Registry,
+        combined: CompiledSet,
+        hard: CompiledSet,
+        soft: Mapping[str, SoftRule],
         tool_entities: cedarpy.Entities,
+        argument_types: Mapping[str, str],
+        clock: Callable[[], float],
     ) -> None:
+        self.files = files
+        self.version = files.version
+        self.registry = registry
         self._schema = schema
+        self._combined = combined
         self._hard = hard
-        self._tools = tools
+        self._soft = soft
         self._tool_entities = tool_entities
-        self.version = version
+        self._argument_types = argument_types
+        self._clock = clock
+        self._principals: dict[tuple[str, str, str | None, str, tuple[str, ...]], cedarpy.Entities] = {}
 
     @classmethod
-    def load(cls, directory: Path | str = DEFAULT_POLICY_DIR, *, tools: Mapping[str, ToolSpec] = TOOLS) -> PolicyEngine:
-        """Read, validate and parse the schema and `*.cedar` policies in `directory`."""
-        root = Path(directory)
-        schema_text = _read(root / SCHEMA_FILE)
-        sources = {path.name: _read(path) for path in sorted(root.glob("*.cedar"))}
-        if not sources:
-            raise PolicyError(f"no *.cedar policy files in {root}")
+    def load(
+        cls,
+        directory: Path | str = DEFAULT_POLICY_DIR,
+        *,
+        registry: Path | str = DEFAULT_REGISTRY,
+        clock: Callable[[], float] = time.time,
+    ) -> PolicyEngine:
+        """Read, validate and parse the policies in `directory` and the tool registry."""
+        return cls.from_files(PolicyFiles.from_directory(directory, registry), clock=clock)
+
+    @classmethod
+    def from_files(
+        cls, files: PolicyFiles | Mapping[str, str], *, clock: Callable[[], float] = time.time
+    ) -> PolicyEngine:
+        """Validate and parse a whole set; raises PolicyError saying what is wrong with it."""
+        files = files if isinstance(files, PolicyFiles) else PolicyFiles.from_mapping(files)
         try:
-            schema = cedarpy.Schema.from_json_str(schema_text)
+            registry = parse_registry(files.registry)
+        except RegistryError as exc:
+            raise PolicyError(str(exc)) from exc
+        try:
+            schema_json = json.loads(files.schema)
+            schema = cedarpy.Schema.from_json_str(files.schema)
         except ValueError as exc:
             raise PolicyError(f"{SCHEMA_FILE}: {exc}") from exc
-        hard = _compile(sources, schema)
-        version = _version({SCHEMA_FILE: schema_text, **sources})
+        argument_types = _context_contract(schema_json)
+        hard_sources, soft_sources = files.hard, files.soft
+        validate_files({**hard_sources, **soft_sources}, schema)
+        soft = soft_rules(soft_sources)
         return cls(
+            files=files,
             schema=schema,
-            hard=hard,
-            version=version,
-            tools=tools,
-            tool_entities=_tool_entities(tools, schema),
+            registry=registry,
+            combined=compile_set({**hard_sources, **soft_sources}),
+            hard=compile_set(hard_sources),
+            soft=soft,
+            tool_entities=_tool_entities(registry, schema),
+            argument_types=argument_types,
+            clock=clock,
         )
 
     def decide(
@@ -121,44 +181,77 @@ class PolicyEngine:
         agent: str,
         user_id: str | None,
         budget_remaining_pct: int = 100,
+        hour_utc: int | None = None,
     ) -> Verdict:
         """Whether `agent`, acting in `tenant_id` for `user_id`, may invoke the requested tool."""
         started = time.perf_counter()
-        tool = self._tools.get(request.tool)
+        tool = self.registry.tools.get(request.tool)
         if tool is None:
             return self._verdict("deny", [UNREGISTERED_TOOL], [], started)
+        if not tool.enabled:
+            return self._verdict("deny", [f"disabled tool: {tool.name}"], [], started)
+        problems = tool.argument_errors(request.arguments)
+        if problems:
+            reasons = [f"invalid arguments for {tool.name} {tool.version}: {p}" for p in problems[:MAX_ARGUMENT_ERRORS]]
+            return self._verdict("deny", reasons, [], started)
 
-        # The tenant whose resources the call touches: a tool argument may aim it elsewhere, which
+        cedar_request = self._request(request, tenant_id, agent, budget_remaining_pct, hour_utc)
+        entities = self._entities(request, tenant_id=tenant_id, agent=agent, user_id=user_id)
+        result = cedarpy.is_authorized(cedar_request, self._combined.policies, entities, self._schema)
+        diagnostics = result.diagnostics
+        if diagnostics.errors:
+            return self._evaluation_error(self._combined, result, started)
+        matched = sorted(self._combined.label(cedar_id) for cedar_id in diagnostics.reasons)
+        if result.allowed:
+            return self._verdict("allow", [f"permitted by {p}" for p in matched], matched, started, tool.deprecated)
+
+        hard_forbids = [p for p in matched if p not in self._soft]
+        if hard_forbids:
+            return self._verdict("deny", [f"forbidden by {p}" for p in hard_forbids], hard_forbids, started)
+        if matched:
+            # Only soft rules matched: they ask for approval only if the hard set alone allows.
+            hard = cedarpy.is_authorized(cedar_request, self._hard.policies, entities, self._schema)
+            if hard.diagnostics.errors:
+                return self._evaluation_error(self._hard, hard, started)
+            if hard.allowed:
+                return self._approval([self._soft[p] for p in matched], started, tool.deprecated)
+        roles = ", ".join(request.roles) or "none"
+        reason = (
+            f"no policy permits agent {agent!r} to invoke {tool.name!r} on plan {request.plan!r}"
+            f" (roles: {roles}): denied by default"
+        )
+        return self._verdict("deny", [reason], [], started)
+
+    def _request(
+        self, request: ToolRequestedPayload, tenant_id: str, agent: str, budget_remaining_pct: int, hour_utc: int | None
+    ) -> dict[str, Any]:
+        arguments = request.arguments
+        # The tenant whose resources the call touches: an argument may aim it elsewhere, which
         # is exactly what tenant isolation exists to refuse.
-        target_tenant = str(request.arguments.get("tenant", tenant_id))
-        cedar_request = {
+        target_tenant = str(arguments.get("tenant", tenant_id))
+        url = arguments.get("url")
+        url_host = (urlsplit(url).hostname or "") if isinstance(url, str) else ""
+        declared = self._argument_types
+        visible = {
+            k: v
+            for k, v in arguments.items()
+            if k in declared and isinstance(v, _PYTHON_TYPES.get(declared[k], ())) and not _bool_as_long(v, declared[k])
+        }
+        return {
             "principal": {"type": "Quarry::Agent", "id": agent},
             "action": _ACTION,
-            "resource": {"type": "Quarry::Tool", "id": tool.name},
+            "resource": {"type": "Quarry::Tool", "id": request.tool},
             "context": {
                 "tenant": target_tenant,
                 "plan": request.plan,
                 "step": request.step,
+                "roles": list(request.roles),
                 "budget_remaining_pct": budget_remaining_pct,
+                "hour_utc": int(self._clock() // 3600 % 24) if hour_utc is None else hour_utc,
+                "url_host": url_host,
+                "arguments": visible,
             },
         }
-        entities = self._entities(request, tenant_id=tenant_id, agent=agent, user_id=user_id)
-        result = cedarpy.is_authorized(cedar_request, self._hard.policies, entities, self._schema)
-
-        determining = sorted(self._hard.label(cedar_id) for cedar_id in result.diagnostics.reasons)
-        errors = [f"evaluation error: {self._hard.relabel(e)}" for e in result.diagnostics.errors]
-        if errors:
-            # Cedar skips a policy that errors, so an erroring forbid would let a permit through: fail closed.
-            return self._verdict("deny", errors, [], started)
-        if result.allowed:
-            return self._verdict("allow", [f"permitted by {p}" for p in determining], determining, started)
-        if determining:
-            reasons = [f"forbidden by {p}" for p in determining]
-        else:
-            reasons = [
-                f"no policy permits agent {agent!r} to invoke {tool.name!r} on plan {request.plan!r}: denied by default"
-            ]
-        return self._verdict("deny", reasons, determining, started)
 
     def _entities(
         self,
@@ -169,93 +262,100 @@ class PolicyEngine:
         user_id: str | None,
     ) -> cedarpy.Entities:
         """The registered tools plus this request's agent, the user it acts for, and the tenant."""
+        key = (tenant_id, agent, user_id, request.plan, tuple(request.roles))
+        cached = self._principals.get(key)
+        if cached is not None:
+            return cached
         acting: list[dict[str, Any]] = [
             _entity("Agent", agent, {"tenant": tenant_id, "acting_for": user_id or ""}),
             _entity("Tenant", tenant_id, {"plan": request.plan}),
         ]
         if user_id is not None:
             acting.append(_entity("User", user_id, {"tenant": tenant_id, "roles": list(request.roles)}))
-        # Only this small delta is parsed per call; the tools were parsed and schema-checked at load.
-        return self._tool_entities.with_added_json_str(json.dumps(acting))
+        # Only this small delta is parsed, once per principal; the tools were parsed and checked at load.
+        entities = self._tool_entities.with_added_json_str(json.dumps(acting))
+        if len(self._principals) >= MAX_CACHED_PRINCIPALS:
+            self._principals.clear()  # cheaper than LRU bookkeeping on every call; refilled on demand
+        self._principals[key] = entities
+        return entities
 
-    def _verdict(self, decision: Decision, reasons: list[str], policy_ids: list[str], started: float) -> Verdict:
+    def _approval(self, rules: list[SoftRule], started: float, deprecated: str | None) -> Verdict:
+        reasons = [f"approval required by {r.policy_id} (rule {r.rule_id}, within {r.timeout_s}s)" for r in rules]
+        verdict = self._verdict("require_approval", reasons, [r.policy_id for r in rules], started, deprecated)
+        return replace(
+            verdict,
+            approval_rule_ids=sorted({r.rule_id for r in rules}),
+            approval_timeout_s=min(r.timeout_s for r in rules),
+        )
+
+    def _evaluation_error(self, policies: CompiledSet, result: cedarpy.AuthzResult, started: float) -> Verdict:
+        # Cedar skips a policy that errors, so an erroring forbid would let a permit through: fail closed.
+        errors = [f"evaluation error: {policies.relabel(e)}" for e in result.diagnostics.errors]
+        return self._verdict("deny", errors, [], started)
+
+    def _verdict(
+        self,
+        decision: Decision,
+        reasons: list[str],
+        policy_ids: list[str],
+        started: float,
+        deprecated: str | None = None,
+    ) -> Verdict:
+        if deprecated is not None:
+            reasons = [*reasons, f"deprecated: {deprecated}"]
         elapsed_ms = (time.perf_counter() - started) * 1000
         return Verdict(decision, reasons, policy_ids, self.version, elapsed_ms)
+
+    def cedar_request(
+        self,
+        request: ToolRequestedPayload,
+        *,
+        tenant_id: str,
+        agent: str,
+        budget_remaining_pct: int = 100,
+        hour_utc: int | None = None,
+    ) -> dict[str, Any]:
+        """The Cedar request `decide` evaluates (for the benchmark's raw-cedarpy baseline)."""
+        return self._request(request, tenant_id, agent, budget_remaining_pct, hour_utc)
+
+
+def _bool_as_long(value: object, cedar_type: str) -> bool:
+    # bool is an int in Python; Cedar keeps them apart.
+    return cedar_type == "Long" and isinstance(value, bool)
 
 
 def _entity(kind: str, entity_id: str, attrs: dict[str, Any]) -> dict[str, Any]:
     return {"uid": {"type": f"Quarry::{kind}", "id": entity_id}, "attrs": attrs, "parents": []}
 
 
-def _tool_entities(tools: Mapping[str, ToolSpec], schema: cedarpy.Schema) -> cedarpy.Entities:
-    """Every registered tool as a Cedar entity, checked against the schema once."""
-    entities = [_entity("Tool", spec.name, {"name": spec.name, "tier": spec.tier}) for spec in tools.values()]
+def _tool_entities(registry: Registry, schema: cedarpy.Schema) -> cedarpy.Entities:
+    """Every registered tool as a Cedar entity, checked against the schema once, as is the shape
+    of the per-request entities (agent, tenant, user) added to it later."""
     try:
-        return cedarpy.Entities.from_json_str(json.dumps(entities), schema)
+        tools = cedarpy.Entities.from_json_str(registry.entities_json(), schema)
+        sample = [
+            _entity("Agent", "a", {"tenant": "t", "acting_for": "u"}),
+            _entity("Tenant", "t", {"plan": "free"}),
+            _entity("User", "u", {"tenant": "t", "roles": ["member"]}),
+        ]
+        tools.with_added_json_str(json.dumps(sample), schema)
     except ValueError as exc:
         raise PolicyError(f"the tool registry does not fit the schema: {exc}") from exc
+    return tools
 
 
-def _read(path: Path) -> str:
+def _context_contract(schema_json: Any) -> dict[str, str]:
+    """Check the schema declares the context the engine sends; the declared `arguments` fields by type."""
     try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyError(f"cannot read {path}: {exc}") from exc
-
-
-def _compile(sources: Mapping[str, str], schema: cedarpy.Schema) -> _CompiledSet:
-    """Validate each file against the schema, then parse them all into one set."""
-    problems: list[str] = []
-    for name, text in sources.items():
-        result = cedarpy.validate_policies(text, schema)
-        for error in result.errors:
-            label = result.id_annotations_by_policy_id.get(error.policy_id, error.policy_id)
-            message = error.error.replace(f"`{error.policy_id}`", f"`{label}`") if label else error.error
-            problems.append(f"{name}: [{label}] {message}" if label else f"{name}: {message}")
-    if not problems:
-        problems = _missing_or_duplicate_ids(sources)
-    if problems:
-        raise PolicyError("invalid policies:\n" + "\n".join(problems))
-
-    try:
-        # Files end however their authors left them; a newline keeps a trailing comment to its own file.
-        policies = cedarpy.PolicySet.from_str("\n".join(sources.values()))
-        tree = policies.to_pst()
-    except ValueError as exc:
-        raise PolicyError(f"invalid policies: {exc}") from exc
-    ids = {
-        cedar_id: policy.annotations["id"] for cedar_id, policy in {**tree.static_policies, **tree.templates}.items()
-    }
-    return _CompiledSet(policies, ids)
-
-
-def _missing_or_duplicate_ids(sources: Mapping[str, str]) -> list[str]:
-    """Every policy must carry a unique `@id`: decisions cite it, so it must name one policy."""
-    problems: list[str] = []
-    seen: dict[str, str] = {}
-    for name, text in sources.items():
-        try:
-            tree = cedarpy.policies_to_pst(text)
-        except ValueError as exc:
-            problems.append(f"{name}: {exc}")
-            continue
-        for policy in (*tree.static_policies.values(), *tree.templates.values()):
-            annotation = policy.annotations.get("id", "")
-            if not annotation:
-                problems.append(f"{name}: a {policy.effect} policy has no @id annotation")
-            elif annotation in seen:
-                problems.append(f"{name}: @id {annotation!r} already used in {seen[annotation]}")
-            else:
-                seen[annotation] = name
-    return problems
-
-
-def _version(files: Mapping[str, str]) -> str:
-    """A short digest of every loaded file's name and content, so any edit yields a new version."""
-    digest = hashlib.sha256()
-    for name in sorted(files):
-        digest.update(name.encode())
-        digest.update(b"\0")
-        digest.update(files[name].encode())
-        digest.update(b"\0")
-    return digest.hexdigest()[:12]
+        context = schema_json["Quarry"]["actions"]["invoke_tool"]["appliesTo"]["context"]["attributes"]
+    except (KeyError, TypeError) as exc:
+        raise PolicyError(f'{SCHEMA_FILE}: no context attributes for Quarry::Action::"invoke_tool"') from exc
+    wrong = [
+        f"{name} ({kind})"
+        for name, kind in _CONTEXT.items()
+        if not isinstance(context.get(name), dict) or context[name].get("type") != kind
+    ]
+    if wrong:
+        raise PolicyError(f"{SCHEMA_FILE}: the invoke_tool context must declare {', '.join(wrong)}")
+    declared = context["arguments"].get("attributes", {})
+    return {name: spec.get("type", "") for name, spec in declared.items() if isinstance(spec, dict)}

@@ -1,32 +1,136 @@
-"""Bus subscriber of the policy service: every tool request gets a Cedar decision."""
+"""Bus consumers of the policy service.
+
+* `tool.v1.requested`: decide, publish `tool.v1.decided` (the decision log of record), and keep
+  it among the tenant's recent decisions for admins to list;
+* `policy.v1.published`: validate and switch, publish `policy.v1.activated` or `rejected`;
+* `credits.>`: follow each tenant's balance for the budget-aware rules.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from contracts import subjects
-from contracts.envelope import Actor
-from contracts.tool import ToolDecided, ToolRequested
+from contracts.credits import CreditsDenied, CreditsGranted, CreditsRefunded, CreditsReserved, CreditsSettled
+from contracts.envelope import Actor, Event
+from contracts.policy import PolicyActivated, PolicyActivatedPayload, PolicyPublished, PolicyRejected
+from contracts.tool import ToolDecided, ToolDecidedPayload, ToolRequested
 from quarry_runtime.bus import Bus, Subscription
-from services.policy.engine import PolicyEngine
+from quarry_runtime.delegation import DelegationError, KeyDirectory, verify
+from services.policy.decider import Decider
+from services.policy.store import PolicyStore
+from services.policy.versions import PolicyVersions
 
 log = logging.getLogger(__name__)
 AGENT = "quarry-policy"
+_CREDIT_EVENTS = (CreditsGranted, CreditsReserved, CreditsSettled, CreditsRefunded, CreditsDenied)
 
 
-def subscriptions(bus: Bus, engine: PolicyEngine) -> list[Subscription]:
+DelegationCheck = Callable[[ToolRequested], Awaitable[str | None]]
+
+
+def delegation_check(keys: KeyDirectory) -> DelegationCheck:
+    """Why the request's delegation token proves nothing (None when it proves the delegation)."""
+
+    async def check(ev: ToolRequested) -> str | None:
+        try:
+            await verify(
+                ev.payload.delegation,
+                keys.lookup,
+                tenant_id=ev.tenant_id,
+                user_id=ev.actor.user_id,
+                roles=ev.payload.roles,
+                required_scope=f"tool:{ev.payload.tool}",
+            )
+        except DelegationError as exc:
+            return str(exc)
+        return None
+
+    return check
+
+
+def subscriptions(
+    bus: Bus,
+    decider: Decider,
+    *,
+    store: PolicyStore | None = None,
+    versions: PolicyVersions | None = None,
+    delegation: DelegationCheck | None = None,
+) -> list[Subscription]:
     async def on_tool_requested(ev: ToolRequested) -> None:
-        """Decide and publish; the decision's id is derived from the request, so a
-        redelivered request yields the same decision event, de-duplicated by JetStream."""
-        verdict = engine.decide(
-            ev.payload, tenant_id=ev.tenant_id, agent=ev.actor.agent or "unknown-agent", user_id=ev.actor.user_id
-        )
-        decided = ToolDecided.caused_by(ev, verdict.to_payload(ev.payload))
+        """Verify the agent's delegation, decide and publish; the decision's id is derived from
+        the request, so a redelivered request yields the same decision event, de-duplicated by
+        JetStream. The agent and the user are decided on both: the token proves the agent acts
+        for this user within this scope, and Cedar decides the tool for the user's plan and roles."""
+        refused = await delegation(ev) if delegation is not None else None
+        if refused is not None:
+            payload = ToolDecidedPayload(
+                request_id=ev.payload.request_id,
+                task_id=ev.payload.task_id,
+                tool=ev.payload.tool,
+                decision="deny",
+                reasons=[f"delegation: {refused}"],
+                policy_ids=["delegation-token"],
+                policy_version=decider.version,
+                evaluation_ms=0.0,
+            )
+        else:
+            verdict = decider.decide(
+                ev.payload, tenant_id=ev.tenant_id, agent=ev.actor.agent or "unknown-agent", user_id=ev.actor.user_id
+            )
+            payload = verdict.to_payload(ev.payload)
+        decided = ToolDecided.caused_by(ev, payload)
         decided = decided.model_copy(
             update={"actor": Actor(user_id=ev.actor.user_id, agent=AGENT, roles=ev.actor.roles)}
         )
-        if verdict.decision != "allow":
-            log.info("run %s: %s -> %s (%s)", ev.run_id, ev.payload.tool, verdict.decision, "; ".join(verdict.reasons))
-        await bus.publish(decided)
+        if payload.decision != "allow":
+            log.info("run %s: %s -> %s (%s)", ev.run_id, ev.payload.tool, payload.decision, "; ".join(payload.reasons))
+        # Recorded after the publish, and only if JetStream took it as new: a redelivered request
+        # may be decided differently (a rate-limit window moved on), but the bus keeps the first
+        # decision, and the list must never show another. A crash between the two loses the entry
+        # from the list, never from the bus; the request is acknowledged only after both.
+        if await bus.publish(decided) and record is not None:
+            await record(decided)
 
-    return [Subscription(subjects.TOOL_REQUESTED, "policy-tool-requests", on_tool_requested, batch=32)]
+    record = _recorder(store) if store is not None else None
+    subs = [Subscription(subjects.TOOL_REQUESTED, "policy-tool-requests", on_tool_requested, batch=32)]
+
+    if versions is not None:
+
+        async def on_published(ev: PolicyPublished) -> None:
+            outcome = versions.apply(ev)
+            if outcome is None:
+                return
+            reply: Event
+            if isinstance(outcome, PolicyActivatedPayload):
+                reply = PolicyActivated.caused_by(ev, outcome)
+            else:
+                reply = PolicyRejected.caused_by(ev, outcome)
+            await bus.publish(reply.model_copy(update={"actor": ev.actor.model_copy(update={"agent": AGENT})}))
+
+        subs.append(Subscription(subjects.POLICY_PUBLISHED, "policy-versions", on_published, batch=1))
+
+    async def on_credits(ev: Event) -> None:
+        if isinstance(ev, _CREDIT_EVENTS):
+            decider.budgets.apply(ev)
+
+    subs.append(Subscription("credits.>", "policy-budgets", on_credits, batch=64))
+    return subs
+
+
+def _recorder(store: PolicyStore) -> Callable[[ToolDecided], Awaitable[None]]:
+    """Keeps a decision in the store: a local SQLite insert (WAL, no fsync) costs less than a
+    thread hop; a PostgreSQL round trip is taken off the event loop."""
+    if store.db.is_postgres:
+
+        async def off_loop(ev: ToolDecided) -> None:
+            await asyncio.to_thread(store.record_decision, ev)
+
+        return off_loop
+
+    async def in_loop(ev: ToolDecided) -> None:
+        store.record_decision(ev)
+
+    return in_loop

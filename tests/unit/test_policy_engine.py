@@ -9,12 +9,27 @@ import pytest
 
 from contracts.tool import ToolDecidedPayload, ToolRequestedPayload
 from services.policy.engine import DEFAULT_POLICY_DIR, UNREGISTERED_TOOL, PolicyEngine, PolicyError
-from services.policy.tools import TOOLS, ToolSpec, tool_table
+from services.policy.registry import DEFAULT_REGISTRY, load_registry
+
+NOON_UTC = 12 * 3600.0  # inside every time box the shipped registry declares
+# Arguments each tool's input schema accepts, as the orchestrator would send them.
+ARGUMENTS: dict[str, dict[str, str | int]] = {
+    "web_search": {"question": "What is X?", "sub_question": "What is X?", "limit": 8},
+    "llm_generate": {"question": "What is X?", "depth": 1},
+    "publish_report": {"run_id": "run-1", "pii_policy": "redact"},
+    "index_memory": {"run_id": "run-1", "question": "What is X?"},
+    "fetch_url": {"url": "https://docs.python.org/3/library/contextlib.html"},
+    "read_dataset": {"dataset": "sales_2025"},
+}
+
+
+def noon() -> float:
+    return NOON_UTC
 
 
 @pytest.fixture(scope="module")
 def engine() -> PolicyEngine:
-    return PolicyEngine.load()
+    return PolicyEngine.load(clock=noon)
 
 
 @pytest.fixture
@@ -32,7 +47,7 @@ def request(tool: str, *, plan: str = "free", **arguments: str | int) -> ToolReq
         step="gather",
         plan=plan,
         roles=["member"],
-        arguments=arguments,
+        arguments={**ARGUMENTS.get(tool, {}), **arguments},
     )
 
 
@@ -41,8 +56,8 @@ def test_free_tier_tool_is_allowed_on_free_plan(engine: PolicyEngine, tool: str)
     verdict = engine.decide(request(tool), tenant_id="acme", agent="retriever", user_id="user-1")
 
     assert verdict.decision == "allow"
-    assert verdict.policy_ids == ["tier-free-tools"]
-    assert verdict.reasons == ["permitted by tier-free-tools"]
+    assert verdict.policy_ids == ["plan-tier-access"]
+    assert verdict.reasons == ["permitted by plan-tier-access"]
     assert verdict.version == engine.version
     assert verdict.evaluation_ms > 0
 
@@ -70,8 +85,8 @@ def test_pro_tool_is_allowed_on_pro_and_enterprise_plans(engine: PolicyEngine, p
     verdict = engine.decide(request("fetch_url", plan=plan), tenant_id="acme", agent="retriever", user_id="u")
 
     assert verdict.decision == "allow"
-    assert verdict.policy_ids == ["tier-pro-tools"]
-    assert verdict.reasons == ["permitted by tier-pro-tools"]
+    assert verdict.policy_ids == ["plan-tier-access"]
+    assert verdict.reasons == ["permitted by plan-tier-access"]
 
 
 def test_cross_tenant_call_is_forbidden_by_tenant_isolation(engine: PolicyEngine) -> None:
@@ -86,14 +101,27 @@ def test_cross_tenant_call_is_forbidden_by_tenant_isolation(engine: PolicyEngine
 
 
 def test_same_tenant_named_explicitly_is_allowed(engine: PolicyEngine) -> None:
-    req = request("read_dataset", plan="pro", tenant="acme")
+    req = request("read_dataset", plan="enterprise", tenant="acme")
 
     assert engine.decide(req, tenant_id="acme", agent="analyst", user_id="user-1").decision == "allow"
 
 
-def test_deny_listed_tool_is_forbidden_even_when_registered_as_free() -> None:
-    tools = tool_table(*TOOLS.values(), ToolSpec("shell_exec", "free"))
-    engine = PolicyEngine.load(tools=tools)
+SHELL_EXEC = """
+  shell_exec:
+    version: "0.1.0"
+    tiers: [free, pro, enterprise]
+    roles: [owner, admin, member]
+    essential: false
+    rate_limit: {calls: 10, per_s: 60}
+    cost: {unit: call, credits: 1}
+    input_schema: {type: object}
+"""
+
+
+def test_deny_listed_tool_is_forbidden_even_when_registered_as_free(tmp_path: Path) -> None:
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(DEFAULT_REGISTRY.read_text() + SHELL_EXEC)
+    engine = PolicyEngine.load(registry=registry, clock=noon)
 
     verdict = engine.decide(request("shell_exec", plan="enterprise"), tenant_id="acme", agent="a", user_id=None)
 
@@ -113,8 +141,10 @@ def test_unregistered_tool_is_denied_without_consulting_policies(engine: PolicyE
 
 
 def test_every_registered_tool_has_a_known_tier() -> None:
-    assert {spec.tier for spec in TOOLS.values()} <= {"free", "pro"}
-    assert all(name == spec.name for name, spec in TOOLS.items())
+    registry = load_registry()
+    assert set(registry) == set(ARGUMENTS)
+    assert all(spec.tiers <= registry.plans for spec in registry.values())
+    assert all(name == spec.name for name, spec in registry.items())
 
 
 def test_verdict_becomes_a_tool_decided_payload(engine: PolicyEngine) -> None:
@@ -126,7 +156,7 @@ def test_verdict_becomes_a_tool_decided_payload(engine: PolicyEngine) -> None:
     assert isinstance(payload, ToolDecidedPayload)
     assert (payload.request_id, payload.task_id, payload.tool) == ("req-1", "task-1", "web_search")
     assert payload.decision == "allow"
-    assert payload.policy_ids == ["tier-free-tools"]
+    assert payload.policy_ids == ["plan-tier-access"]
     assert payload.policy_version == engine.version
     assert payload.evaluation_ms == verdict.evaluation_ms
 
@@ -163,7 +193,7 @@ def test_a_changed_policy_changes_decisions(policy_dir: Path) -> None:
         '        resource == Quarry::Tool::"fetch_url");\n'
     )
 
-    verdict = PolicyEngine.load(policy_dir).decide(
+    verdict = PolicyEngine.load(policy_dir, clock=noon).decide(
         request("fetch_url", plan="free"), tenant_id="acme", agent="a", user_id=None
     )
 

@@ -1,19 +1,39 @@
-"""Dependencies shared by the routes: the wired components and the calling principal."""
+"""Dependencies shared by the routes: the wired components, the calling principal and its permissions.
+
+A route declares what it needs with `requires("<permission>")` (see `services.gateway.permissions`),
+either on its principal parameter or, when it does not use it, in its decorator:
+
+    who: Annotated[Principal, requires("runs:create")]
+    @router.get("", dependencies=[requires("documents:read")])
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from quarry_runtime.artifacts import ArtifactStore
 from quarry_runtime.bus import Bus
-from services.gateway.api.errors import Unauthorized
+from services.gateway.accounts import Refused
+from services.gateway.api.errors import Forbidden, Unauthorized
 from services.gateway.monitors import MonitorStore
+from services.gateway.permissions import PERMISSIONS
 from services.gateway.projection import RunFeed
-from services.gateway.security import InvalidToken, Principal, read_token
+from services.gateway.security import (
+    API_KEY_PREFIX,
+    InvalidToken,
+    Principal,
+    api_key_pepper,
+    fingerprint,
+    hash_api_key,
+    parse_api_key,
+    read_token,
+)
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
 
@@ -35,18 +55,91 @@ async def components(request: Request) -> Components:
 
 ComponentsDep = Annotated[Components, Depends(components)]
 _bearer = HTTPBearer(auto_error=False)
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-async def current_principal(
-    parts: ComponentsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    if credentials is None:
-        raise Unauthorized("missing bearer token")
+def authenticate(token: str, parts: Components) -> Principal:
+    """The principal behind an access token or an API key, with the user's roles as they are now.
+
+    Roles are read from the store on every request rather than trusted from the token, so a
+    removed or demoted member loses access at once, not when their token expires.
+    """
+    accounts = parts.store.accounts
+    if token.startswith(API_KEY_PREFIX):
+        try:
+            key_id, secret = parse_api_key(token)
+            pepper = api_key_pepper(parts.settings.jwt_secret)
+            return accounts.authenticate_key(key_id, hash_api_key(pepper, key_id, secret), time.time())
+        except (InvalidToken, Refused) as exc:
+            raise Unauthorized(str(exc)) from exc
     try:
-        return read_token(credentials.credentials, parts.settings.jwt_secret)
+        claimed = read_token(token, parts.settings.jwt_secret)
     except InvalidToken as exc:
         raise Unauthorized(f"invalid token: {exc}") from exc
+    who = accounts.principal(claimed.user_id, claimed.tenant_id)
+    if who is None:
+        raise Unauthorized("this account is no longer a member of the tenant")
+    return who
+
+
+async def current_principal(parts: ComponentsDep, credentials: BearerDep) -> Principal:
+    if credentials is None:
+        raise Unauthorized("missing bearer token")
+    return authenticate(credentials.credentials, parts)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def _check(who: Principal, permission: str) -> Principal:
+    if not who.can(permission):
+        via = "this API key" if who.key_id else f"a {who.role or 'user without a role'}"
+        raise Forbidden(f"{via} may not do this (needs {permission!r})")
+    return who
+
+
+# Which permission each check enforces, for tests that prove every route declares one.
+DECLARED: dict[Callable[..., Any], str] = {}
+
+
+def requires(permission: str) -> Any:
+    """`Depends` on the caller holding `permission` (for a parameter's Annotated or `dependencies=`)."""
+    if permission not in PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}")
+
+    # A function, not a callable object: FastAPI resolves the postponed annotations of a
+    # dependency through its __globals__, which only functions have.
+    async def check(who: CurrentPrincipal) -> Principal:
+        return _check(who, permission)
+
+    check.__qualname__ = f"requires({permission!r})"
+    DECLARED[check] = permission
+    return Depends(check)
+
+
+STREAM_PERMISSION = "runs:read"
+
+
+async def stream_principal(
+    run_id: str,
+    parts: ComponentsDep,
+    credentials: BearerDep,
+    ticket: Annotated[str | None, Query(description="a stream ticket, for clients that cannot send headers")] = None,
+) -> Principal:
+    """The SSE stream's caller. An EventSource cannot send headers, so it shows a single-use
+    stream ticket (`?ticket=`, from POST /v1/runs/{run_id}/events/ticket) bound to this run;
+    other clients may send the Authorization header as anywhere else. A long-lived token in
+    the URL is never accepted: URLs end up in logs and browser history."""
+    if ticket is not None:
+        who = parts.store.accounts.consume_stream_ticket(fingerprint(ticket), run_id, time.time())
+        if who is None:
+            raise Unauthorized("the stream ticket is unknown, used, expired or for another run")
+    elif credentials is not None:
+        who = authenticate(credentials.credentials, parts)
+    else:
+        raise Unauthorized("missing bearer token or stream ticket")
+    return _check(who, STREAM_PERMISSION)
+
+
+DECLARED[stream_principal] = STREAM_PERMISSION
+StreamReader = Annotated[Principal, Depends(stream_principal)]

@@ -1,17 +1,26 @@
-"""Sign-up (a new tenant and its owner) and log-in."""
+"""Sign-up (a new tenant and its owner), log-in, accepting an invite, and who the caller is."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, EmailStr, Field
 
 from contracts.ids import new_id
-from services.gateway.api.deps import ComponentsDep
+from services.gateway.accounts import INVITED, DuplicateEmail
+from services.gateway.api.deps import ComponentsDep, CurrentPrincipal
 from services.gateway.api.errors import Conflict, Unauthorized
-from services.gateway.security import Principal, hash_password, issue_token, verify_password
-from services.gateway.store import DuplicateEmail
+from services.gateway.security import (
+    Principal,
+    burn_password_check,
+    fingerprint,
+    hash_password,
+    issue_token,
+    verify_password,
+)
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -25,6 +34,11 @@ class SignupCreate(BaseModel):
 class LoginCreate(BaseModel):
     email: EmailStr
     password: str = Field(min_length=1, max_length=200)
+
+
+class InviteAccept(BaseModel):
+    invite_token: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=8, max_length=200)
 
 
 class TokenPublic(BaseModel):
@@ -41,7 +55,9 @@ async def signup(body: SignupCreate, parts: ComponentsDep) -> TokenPublic:
     tenant_id, user_id = new_id(), new_id()
     password_hash = await asyncio.to_thread(hash_password, body.password)
     try:
-        parts.store.create_tenant_with_owner(tenant_id, body.tenant_name, user_id, body.email.lower(), password_hash)
+        parts.store.accounts.create_tenant_with_owner(
+            tenant_id, body.tenant_name, user_id, body.email.lower(), password_hash
+        )
     except DuplicateEmail:
         raise Conflict("an account with this email already exists") from None
     principal = Principal(user_id, tenant_id, body.email.lower(), ("owner",))
@@ -51,12 +67,38 @@ async def signup(body: SignupCreate, parts: ComponentsDep) -> TokenPublic:
 @router.post("/login")
 async def login(body: LoginCreate, parts: ComponentsDep) -> TokenPublic:
     """Exchange email and password for an access token."""
-    user = parts.store.user_by_email(body.email.lower())
-    ok = user is not None and await asyncio.to_thread(verify_password, user["password_hash"], body.password)
-    if not ok or user is None:
+    user = parts.store.accounts.user_by_email(body.email.lower())
+    if user is None or user["password_hash"] == INVITED:
+        await asyncio.to_thread(burn_password_check, body.password)
+        raise Unauthorized("wrong email or password")
+    if not await asyncio.to_thread(verify_password, user["password_hash"], body.password):
         raise Unauthorized("wrong email or password")
     principal = Principal(user["user_id"], user["tenant_id"], user["email"], tuple(user["roles"]))
     return _token(principal, parts)
+
+
+@router.post("/accept")
+async def accept_invite(body: InviteAccept, parts: ComponentsDep) -> TokenPublic:
+    """An invited member chooses a password with the invite token an admin handed them (single
+    use); answers with an access token."""
+    password_hash = await asyncio.to_thread(hash_password, body.password)
+    principal = parts.store.accounts.accept_invite(fingerprint(body.invite_token), password_hash, time.time())
+    if principal is None:
+        raise Unauthorized("the invite is unknown, already used or expired")
+    return _token(principal, parts)
+
+
+@router.get("/me")
+async def me(who: CurrentPrincipal) -> dict[str, Any]:
+    """The caller: user, tenant, role, and what they may do (narrowed by the API key, if one is used)."""
+    return {
+        "user_id": who.user_id,
+        "tenant_id": who.tenant_id,
+        "email": who.email,
+        "role": who.role,
+        "permissions": sorted(who.permissions),
+        "key_id": who.key_id,
+    }
 
 
 def _token(principal: Principal, parts: ComponentsDep) -> TokenPublic:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from contracts.document import ContentType, DocumentUploaded, DocumentUploadedPayload
 from contracts.envelope import Actor
 from contracts.ids import new_id
-from services.gateway.api.deps import ComponentsDep, CurrentPrincipal
+from services.gateway.api.deps import ComponentsDep, CurrentPrincipal, requires
 from services.gateway.api.errors import Unavailable
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -22,7 +22,7 @@ class DocumentCreate(BaseModel):
     content: str = Field(min_length=1, max_length=600_000)
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, dependencies=[requires("documents:write")])
 async def upload_document(body: DocumentCreate, who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, str]:
     """Queue a document for indexing into the tenant's corpus."""
     document_id = new_id()
@@ -41,7 +41,7 @@ async def upload_document(body: DocumentCreate, who: CurrentPrincipal, parts: Co
     return {"document_id": document_id, "status": "uploaded"}
 
 
-@router.get("")
+@router.get("", dependencies=[requires("documents:read")])
 async def list_documents(who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
     """The tenant's documents and their indexing status."""
     return {"documents": parts.store.list_documents(who.tenant_id)}

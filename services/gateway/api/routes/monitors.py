@@ -16,7 +16,7 @@ from contracts.monitor import (
     MonitorCreatedPayload,
     Schedule,
 )
-from services.gateway.api.deps import Components, ComponentsDep, CurrentPrincipal
+from services.gateway.api.deps import Components, ComponentsDep, CurrentPrincipal, requires
 from services.gateway.api.errors import BadRequest, Conflict, NotFound, Unavailable
 from services.gateway.cron import is_valid_cron
 
@@ -37,7 +37,7 @@ class MonitorCreate(BaseModel):
         return self
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, dependencies=[requires("monitors:write")])
 async def create_monitor(body: MonitorCreate, who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
     """Schedule a recurring research question for the caller's tenant."""
     if body.cron is not None and not is_valid_cron(body.cron):
@@ -60,13 +60,13 @@ async def create_monitor(body: MonitorCreate, who: CurrentPrincipal, parts: Comp
     return {"monitor_id": monitor_id, "status": "active"}
 
 
-@router.get("")
+@router.get("", dependencies=[requires("monitors:read")])
 async def list_monitors(who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
     """The tenant's monitors with their schedule, status, next slot and the runs they started."""
     return {"monitors": parts.monitors.list(who.tenant_id)}
 
 
-@router.get("/{monitor_id}")
+@router.get("/{monitor_id}", dependencies=[requires("monitors:read")])
 async def get_monitor(monitor_id: str, who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
     monitor = parts.monitors.get(who.tenant_id, monitor_id)
     if monitor is None or monitor["status"] == "deleted":
@@ -74,17 +74,17 @@ async def get_monitor(monitor_id: str, who: CurrentPrincipal, parts: ComponentsD
     return monitor
 
 
-@router.post("/{monitor_id}/pause", status_code=202)
+@router.post("/{monitor_id}/pause", status_code=202, dependencies=[requires("monitors:write")])
 async def pause_monitor(monitor_id: str, who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, str]:
     return await _change(monitor_id, "paused", "active", who, parts)
 
 
-@router.post("/{monitor_id}/resume", status_code=202)
+@router.post("/{monitor_id}/resume", status_code=202, dependencies=[requires("monitors:write")])
 async def resume_monitor(monitor_id: str, who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, str]:
     return await _change(monitor_id, "resumed", "paused", who, parts)
 
 
-@router.delete("/{monitor_id}", status_code=202)
+@router.delete("/{monitor_id}", status_code=202, dependencies=[requires("monitors:write")])
 async def delete_monitor(monitor_id: str, who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, str]:
     return await _change(monitor_id, "deleted", None, who, parts)
 

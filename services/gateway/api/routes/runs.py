@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -17,15 +18,25 @@ from contracts.envelope import Actor, Event, TraceContext
 from contracts.ids import new_id
 from contracts.run import RunCancelRequested, RunCancelRequestedPayload, RunRequested, RunRequestedPayload
 from quarry_runtime.telemetry import current_traceparent
-from services.gateway.api.deps import Components, ComponentsDep, CurrentPrincipal
+from services.gateway.api.deps import Components, ComponentsDep, StreamReader, requires
 from services.gateway.api.errors import BadRequest, Conflict, Forbidden, NotFound, Unavailable
 from services.gateway.readmodel import TERMINAL, is_settled
+from services.gateway.security import (
+    STREAM_TICKET_PREFIX,
+    STREAM_TICKET_TTL_S,
+    Principal,
+    fingerprint,
+    new_one_time_secret,
+)
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 tracer = trace.get_tracer("quarry.gateway")
 
 SSE_IDLE_WAIT_S = 15.0
-APPROVER_ROLES = frozenset({"owner", "admin"})
+RunReader = Annotated[Principal, requires("runs:read")]
+RunCreator = Annotated[Principal, requires("runs:create")]
+RunCanceller = Annotated[Principal, requires("runs:cancel")]
+Approver = Annotated[Principal, requires("runs:approve")]
 
 
 class RunCreate(BaseModel):
@@ -53,7 +64,7 @@ class RunAccepted(BaseModel):
 
 
 @router.post("", status_code=202)
-async def request_run(body: RunCreate, who: CurrentPrincipal, parts: ComponentsDep) -> RunAccepted:
+async def request_run(body: RunCreate, who: RunCreator, parts: ComponentsDep) -> RunAccepted:
     """Accept a research question; the run proceeds asynchronously."""
     run_id = new_id()
     with tracer.start_as_current_span(
@@ -62,7 +73,7 @@ async def request_run(body: RunCreate, who: CurrentPrincipal, parts: ComponentsD
         return await _request_run(run_id, body, who, parts)
 
 
-async def _request_run(run_id: str, body: RunCreate, who: CurrentPrincipal, parts: ComponentsDep) -> RunAccepted:
+async def _request_run(run_id: str, body: RunCreate, who: Principal, parts: ComponentsDep) -> RunAccepted:
     settings = parts.store.tenant_settings(who.tenant_id)
     approval = settings["approval_required"] if body.approval_required is None else body.approval_required
     event = RunRequested.create(
@@ -91,7 +102,7 @@ async def _request_run(run_id: str, body: RunCreate, who: CurrentPrincipal, part
 
 @router.get("")
 async def list_runs(
-    who: CurrentPrincipal,
+    who: RunReader,
     parts: ComponentsDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -101,7 +112,7 @@ async def list_runs(
 
 
 @router.get("/{run_id}")
-async def get_run(run_id: str, who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
+async def get_run(run_id: str, who: RunReader, parts: ComponentsDep) -> dict[str, Any]:
     """State, steps, sources and cost of one run of the caller's tenant."""
     view = parts.store.run_view(who.tenant_id, run_id)
     if view is None:
@@ -110,9 +121,12 @@ async def get_run(run_id: str, who: CurrentPrincipal, parts: ComponentsDep) -> d
 
 
 @router.post("/{run_id}/cancel", status_code=202)
-async def cancel_run(run_id: str, body: CancelCreate, who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, str]:
-    """Stop the run at its next step boundary; unused credits are refunded."""
+async def cancel_run(run_id: str, body: CancelCreate, who: RunCanceller, parts: ComponentsDep) -> dict[str, str]:
+    """Stop the run at its next step boundary; unused credits are refunded. Members may cancel
+    the runs they requested; owners and admins any run of the tenant."""
     view = _view(run_id, who.tenant_id, parts)
+    if view.get("user_id") != who.user_id and not who.can("runs:cancel_any"):
+        raise Forbidden("only the run's requester, an owner or an admin may cancel it")
     if view["state"] in TERMINAL:
         raise Conflict(f"the run is already {view['state']}")
     event = RunCancelRequested.create(
@@ -126,12 +140,8 @@ async def cancel_run(run_id: str, body: CancelCreate, who: CurrentPrincipal, par
 
 
 @router.post("/{run_id}/approval", status_code=202)
-async def decide_approval(
-    run_id: str, body: ApprovalCreate, who: CurrentPrincipal, parts: ComponentsDep
-) -> dict[str, Any]:
+async def decide_approval(run_id: str, body: ApprovalCreate, who: Approver, parts: ComponentsDep) -> dict[str, Any]:
     """Approve or reject what a waiting run asks for; who, when and why are recorded as events."""
-    if not APPROVER_ROLES & set(who.roles):
-        raise Forbidden("only an owner or admin of the tenant may decide approvals")
     view = _view(run_id, who.tenant_id, parts)
     pending = view.get("approval") or {}
     if view["state"] != "waiting_approval" or pending.get("status") != "pending":
@@ -150,7 +160,7 @@ async def decide_approval(
 @router.get("/{run_id}/state")
 async def run_state_at(
     run_id: str,
-    who: CurrentPrincipal,
+    who: RunReader,
     parts: ComponentsDep,
     at: Annotated[str | None, Query(description="an event sequence number or an ISO-8601 time")] = None,
 ) -> dict[str, Any]:
@@ -176,7 +186,7 @@ async def run_state_at(
 @router.get("/{run_id}/log")
 async def run_log(
     run_id: str,
-    who: CurrentPrincipal,
+    who: RunReader,
     parts: ComponentsDep,
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -188,18 +198,34 @@ async def run_log(
     return {"run_id": run_id, "events": events, "next_after": next_after}
 
 
+@router.post("/{run_id}/events/ticket", status_code=201)
+async def stream_ticket(run_id: str, who: RunReader, parts: ComponentsDep) -> dict[str, Any]:
+    """A single-use ticket to open this run's event stream where headers cannot be sent
+    (EventSource): `GET /v1/runs/{run_id}/events?ticket=...` within `expires_in` seconds."""
+    _view(run_id, who.tenant_id, parts)
+    ticket = new_one_time_secret(STREAM_TICKET_PREFIX)
+    now = time.time()
+    parts.store.accounts.issue_stream_ticket(fingerprint(ticket), who, run_id, now + STREAM_TICKET_TTL_S, now)
+    return {"ticket": ticket, "expires_in": STREAM_TICKET_TTL_S, "url": f"/v1/runs/{run_id}/events?ticket={ticket}"}
+
+
 @router.get("/{run_id}/events")
 async def stream_events(
     run_id: str,
-    who: CurrentPrincipal,
+    who: StreamReader,
     parts: ComponentsDep,
     last_event_id: Annotated[str | None, Header()] = None,
+    after_seq: Annotated[
+        int | None,
+        Query(alias="after", ge=0, description="resume after this event id (when Last-Event-ID cannot be sent)"),
+    ] = None,
 ) -> EventSourceResponse:
-    """The run's events as Server-Sent Events: replayed from the start (or after
-    Last-Event-ID), then live until the run is over and billed."""
+    """The run's events as Server-Sent Events: replayed from the start (or after Last-Event-ID,
+    or `after`), then live until the run is over and billed. Authenticated by the Authorization
+    header or a stream ticket (`?ticket=`, see POST .../events/ticket)."""
     if parts.store.run_view(who.tenant_id, run_id) is None:
         raise NotFound("run not found")
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else (after_seq or 0)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         nonlocal after
@@ -220,14 +246,14 @@ async def stream_events(
 
 
 @router.get("/{run_id}/report.md")
-async def report_markdown(run_id: str, who: CurrentPrincipal, parts: ComponentsDep) -> Response:
+async def report_markdown(run_id: str, who: RunReader, parts: ComponentsDep) -> Response:
     """The run's report as Markdown."""
     data = _artifact(run_id, who.tenant_id, "markdown", parts)
     return Response(data, media_type="text/markdown; charset=utf-8")
 
 
 @router.get("/{run_id}/report.pdf")
-async def report_pdf(run_id: str, who: CurrentPrincipal, parts: ComponentsDep) -> Response:
+async def report_pdf(run_id: str, who: RunReader, parts: ComponentsDep) -> Response:
     """The run's report as PDF."""
     data = _artifact(run_id, who.tenant_id, "pdf", parts)
     return Response(

@@ -7,11 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from services.gateway.api.deps import ComponentsDep, CurrentPrincipal
-from services.gateway.api.errors import Forbidden
+from services.gateway.api.deps import ComponentsDep, CurrentPrincipal, requires
 
 router = APIRouter(prefix="/v1/tenant", tags=["tenant"])
-ADMIN_ROLES = frozenset({"owner", "admin"})
 
 
 class TenantSettingsUpdate(BaseModel):
@@ -19,17 +17,15 @@ class TenantSettingsUpdate(BaseModel):
     approval_timeout_s: int | None = Field(default=None, ge=5, le=90 * 24 * 3600, description="then the run expires")
 
 
-@router.get("/settings")
+@router.get("/settings", dependencies=[requires("settings:read")])
 async def get_settings(who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
     """The tenant's run defaults."""
     return parts.store.tenant_settings(who.tenant_id)
 
 
-@router.patch("/settings")
+@router.patch("/settings", dependencies=[requires("settings:write")])
 async def update_settings(body: TenantSettingsUpdate, who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
     """Change the tenant's run defaults; they apply to runs requested afterwards."""
-    if not ADMIN_ROLES & set(who.roles):
-        raise Forbidden("only an owner or admin may change the tenant's settings")
     current = parts.store.tenant_settings(who.tenant_id)
     required = current["approval_required"] if body.approval_required is None else body.approval_required
     timeout = current["approval_timeout_s"] if body.approval_timeout_s is None else body.approval_timeout_s

@@ -1,0 +1,365 @@
+"""The gateway's identity tables: tenants, their members and invites, API keys, stream tickets.
+
+This is the gateway's own state (not rebuilt from the bus). Secrets are never stored: keys,
+invites and tickets are kept as hashes computed by `security`. Times that are compared
+(expiry, last use) are epoch seconds; the API shows them as ISO-8601.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from quarry_runtime.store import SqlDatabase
+from services.gateway import permissions
+from services.gateway.security import Principal
+
+# The password hash of a member who was invited and has not chosen a password yet: argon2
+# cannot parse it, so no password matches it.
+INVITED = "!invited"
+# Writing the last use on every request would turn each read into a write; a minute is fine
+# for "when was this key last used".
+LAST_USED_RESOLUTION_S = 60.0
+
+
+class DuplicateEmail(Exception):
+    """A user with this email already exists."""
+
+
+class NoSuchMember(Exception):
+    """No such user in this tenant."""
+
+
+class RoleTooHigh(Exception):
+    """The acting member may not grant that role, or manage a member who outranks them."""
+
+
+class LastOwner(Exception):
+    """The change would leave the tenant without an owner."""
+
+
+class Refused(Exception):
+    """A credential that is unknown, wrong, revoked or expired; the message says which."""
+
+
+def _iso(epoch: float | None) -> str | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class AccountStore:
+    def __init__(self, db: SqlDatabase) -> None:
+        self.db = db
+        for statement in (
+            "CREATE TABLE IF NOT EXISTS tenants (tenant_id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL)",
+            # `roles` is a JSON list for the JWT's sake; the gateway gives each user one role.
+            "CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, email TEXT NOT NULL UNIQUE,"
+            " password_hash TEXT NOT NULL, roles TEXT NOT NULL, created_at TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS users_by_tenant ON users (tenant_id)",
+            "CREATE TABLE IF NOT EXISTS invites (invite_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL UNIQUE,"
+            " tenant_id TEXT NOT NULL, expires_at DOUBLE PRECISION NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS api_keys (key_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, user_id TEXT NOT NULL,"
+            " name TEXT NOT NULL, scopes TEXT NOT NULL, secret_hash TEXT NOT NULL, created_at TEXT NOT NULL,"
+            " expires_at DOUBLE PRECISION, last_used_at DOUBLE PRECISION, revoked_at DOUBLE PRECISION)",
+            "CREATE INDEX IF NOT EXISTS api_keys_by_tenant ON api_keys (tenant_id)",
+            # Tickets live here rather than in a replica's memory, so any gateway replica can honour one.
+            "CREATE TABLE IF NOT EXISTS stream_tickets (ticket_hash TEXT PRIMARY KEY, tenant_id TEXT NOT NULL,"
+            " user_id TEXT NOT NULL, key_id TEXT, run_id TEXT NOT NULL, expires_at DOUBLE PRECISION NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS stream_tickets_by_expiry ON stream_tickets (expires_at)",
+        ):
+            db.execute(statement)
+
+    # -- tenants and users -----------------------------------------------------------------------
+
+    def create_tenant_with_owner(self, tenant_id: str, name: str, user_id: str, email: str, password_hash: str) -> None:
+        with self.db.transaction() as tx:
+            if tx.one("SELECT 1 FROM users WHERE email = ?", (email,)):
+                raise DuplicateEmail(email)
+            tx.execute("INSERT INTO tenants VALUES (?, ?, ?)", (tenant_id, name, _now_iso()))
+            tx.execute(
+                "INSERT INTO users VALUES (?, ?, ?, ?, ?, ?)",
+                (user_id, tenant_id, email, password_hash, json.dumps(["owner"]), _now_iso()),
+            )
+
+    def user_by_email(self, email: str) -> dict[str, Any] | None:
+        row = self.db.one("SELECT user_id, tenant_id, email, password_hash, roles FROM users WHERE email = ?", (email,))
+        if row is None:
+            return None
+        return {
+            "user_id": row[0],
+            "tenant_id": row[1],
+            "email": row[2],
+            "password_hash": row[3],
+            "roles": json.loads(row[4]),
+        }
+
+    def tenant_name(self, tenant_id: str) -> str | None:
+        row = self.db.one("SELECT name FROM tenants WHERE tenant_id = ?", (tenant_id,))
+        return str(row[0]) if row else None
+
+    def principal(self, user_id: str, tenant_id: str) -> Principal | None:
+        """The user as they are now (current roles), if still an active member of the tenant."""
+        row = self.db.one(
+            "SELECT email, roles FROM users WHERE user_id = ? AND tenant_id = ? AND password_hash <> ?",
+            (user_id, tenant_id, INVITED),
+        )
+        return None if row is None else Principal(user_id, tenant_id, str(row[0]), tuple(json.loads(row[1])))
+
+    # -- members -----------------------------------------------------------------------------------
+
+    def invite_member(
+        self,
+        tenant_id: str,
+        user_id: str,
+        email: str,
+        role: str,
+        invite_hash: str,
+        expires_at: float,
+        acting_role: str | None,
+    ) -> dict[str, Any]:
+        if not permissions.may_assign(acting_role, role):
+            raise RoleTooHigh(f"a {acting_role} cannot make someone {role}")
+        with self.db.transaction() as tx:
+            if tx.one("SELECT 1 FROM users WHERE email = ?", (email,)):
+                raise DuplicateEmail(email)
+            tx.execute(
+                "INSERT INTO users VALUES (?, ?, ?, ?, ?, ?)",
+                (user_id, tenant_id, email, INVITED, json.dumps([role]), _now_iso()),
+            )
+            tx.execute("INSERT INTO invites VALUES (?, ?, ?, ?)", (invite_hash, user_id, tenant_id, expires_at))
+        member = self.member(tenant_id, user_id)
+        assert member is not None
+        return member
+
+    def accept_invite(self, invite_hash: str, password_hash: str, now: float) -> Principal | None:
+        """Set the invited member's password; the invite is spent whether or not it was still valid."""
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT user_id, tenant_id, expires_at FROM invites WHERE invite_hash = ?", (invite_hash,))
+            if row is None or tx.execute("DELETE FROM invites WHERE invite_hash = ?", (invite_hash,)) != 1:
+                return None
+            user_id, tenant_id, expires_at = str(row[0]), str(row[1]), float(row[2])
+            if expires_at <= now:
+                return None
+            tx.execute(
+                "UPDATE users SET password_hash = ? WHERE user_id = ? AND tenant_id = ? AND password_hash = ?",
+                (password_hash, user_id, tenant_id, INVITED),
+            )
+        return self.principal(user_id, tenant_id)
+
+    def members(self, tenant_id: str, now: float) -> list[dict[str, Any]]:
+        rows = self.db.query(
+            "SELECT u.user_id, u.email, u.roles, u.password_hash, u.created_at, i.expires_at FROM users u"
+            " LEFT JOIN invites i ON i.user_id = u.user_id WHERE u.tenant_id = ? ORDER BY u.created_at, u.user_id",
+            (tenant_id,),
+        )
+        return [self._member(row, now) for row in rows]
+
+    def member(self, tenant_id: str, user_id: str, now: float | None = None) -> dict[str, Any] | None:
+        row = self.db.one(
+            "SELECT u.user_id, u.email, u.roles, u.password_hash, u.created_at, i.expires_at FROM users u"
+            " LEFT JOIN invites i ON i.user_id = u.user_id WHERE u.tenant_id = ? AND u.user_id = ?",
+            (tenant_id, user_id),
+        )
+        return None if row is None else self._member(row, now)
+
+    @staticmethod
+    def _member(row: tuple[Any, ...], now: float | None) -> dict[str, Any]:
+        user_id, email, roles, password_hash, created_at, invite_expires = row
+        if password_hash != INVITED:
+            status = "active"
+        elif invite_expires is not None and (now is None or float(invite_expires) > now):
+            status = "invited"
+        else:
+            status = "invite expired"
+        return {
+            "user_id": user_id,
+            "email": email,
+            "role": permissions.highest(json.loads(roles)),
+            "status": status,
+            "created_at": created_at,
+        }
+
+    def set_role(self, tenant_id: str, user_id: str, role: str, acting_role: str | None) -> dict[str, Any]:
+        with self.db.transaction() as tx:
+            owners, held = self._lock_tenant(tx, tenant_id, user_id)
+            target = permissions.highest(held)
+            if not permissions.may_manage(acting_role, target) or not permissions.may_assign(acting_role, role):
+                raise RoleTooHigh(f"a {acting_role} cannot change a {target} into {role}")
+            if target == "owner" and role != "owner" and owners <= 1:
+                raise LastOwner("the tenant's last owner cannot be demoted")
+            # Roles outside the tenant's ladder (platform_admin) are the operator's, not the tenant's to drop.
+            kept = [r for r in held if r not in permissions.ROLES]
+            tx.execute(
+                "UPDATE users SET roles = ? WHERE user_id = ? AND tenant_id = ?",
+                (json.dumps([role, *kept]), user_id, tenant_id),
+            )
+        member = self.member(tenant_id, user_id)
+        assert member is not None
+        return member
+
+    def remove_member(self, tenant_id: str, user_id: str, acting_role: str | None, now: float) -> None:
+        """Remove the member, revoke their API keys and drop their invite and stream tickets."""
+        with self.db.transaction() as tx:
+            owners, held = self._lock_tenant(tx, tenant_id, user_id)
+            target = permissions.highest(held)
+            if not permissions.may_manage(acting_role, target):
+                raise RoleTooHigh(f"a {acting_role} cannot remove a {target}")
+            if target == "owner" and owners <= 1:
+                raise LastOwner("the tenant's last owner cannot be removed")
+            tx.execute("DELETE FROM users WHERE user_id = ? AND tenant_id = ?", (user_id, tenant_id))
+            tx.execute("DELETE FROM invites WHERE user_id = ?", (user_id,))
+            tx.execute("DELETE FROM stream_tickets WHERE user_id = ?", (user_id,))
+            tx.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND tenant_id = ? AND revoked_at IS NULL",
+                (now, user_id, tenant_id),
+            )
+
+    def _lock_tenant(self, tx: SqlDatabase, tenant_id: str, user_id: str) -> tuple[int, list[str]]:
+        """(how many owners the tenant has, the target's roles), with the tenant locked.
+
+        Two concurrent demotions of two owners must not both see "another owner is left":
+        PostgreSQL locks the tenant's row; SQLite's write transaction already excludes others.
+        """
+        lock = " FOR UPDATE" if tx.is_postgres else ""
+        if tx.one(f"SELECT 1 FROM tenants WHERE tenant_id = ?{lock}", (tenant_id,)) is None:
+            raise NoSuchMember(user_id)
+        rows = tx.query("SELECT user_id, roles FROM users WHERE tenant_id = ?", (tenant_id,))
+        roles: dict[str, list[str]] = {str(uid): json.loads(r) for uid, r in rows}
+        if user_id not in roles:
+            raise NoSuchMember(user_id)
+        return sum(1 for held in roles.values() if permissions.highest(held) == "owner"), roles[user_id]
+
+    # -- API keys ----------------------------------------------------------------------------------
+
+    def create_key(
+        self,
+        who: Principal,
+        key_id: str,
+        name: str,
+        scopes: frozenset[str],
+        secret_hash: str,
+        expires_at: float | None,
+    ) -> dict[str, Any]:
+        self.db.execute(
+            "INSERT INTO api_keys (key_id, tenant_id, user_id, name, scopes, secret_hash, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (key_id, who.tenant_id, who.user_id, name, json.dumps(sorted(scopes)), secret_hash, _now_iso(), expires_at),
+        )
+        key = self.key(who.tenant_id, key_id, now=0.0)  # just made: neither revoked nor expired
+        assert key is not None
+        return key
+
+    _KEY_COLUMNS = "key_id, name, scopes, user_id, created_at, expires_at, last_used_at, revoked_at"
+
+    def keys(self, tenant_id: str, now: float) -> list[dict[str, Any]]:
+        rows = self.db.query(
+            f"SELECT {self._KEY_COLUMNS} FROM api_keys WHERE tenant_id = ? ORDER BY created_at DESC, key_id",
+            (tenant_id,),
+        )
+        return [self._key(row, now) for row in rows]
+
+    def key(self, tenant_id: str, key_id: str, now: float) -> dict[str, Any] | None:
+        row = self.db.one(
+            f"SELECT {self._KEY_COLUMNS} FROM api_keys WHERE tenant_id = ? AND key_id = ?", (tenant_id, key_id)
+        )
+        return None if row is None else self._key(row, now)
+
+    @staticmethod
+    def _key(row: tuple[Any, ...], now: float) -> dict[str, Any]:
+        key_id, name, scopes, user_id, created_at, expires_at, last_used_at, revoked_at = row
+        if revoked_at is not None:
+            status = "revoked"
+        elif expires_at is not None and float(expires_at) <= now:
+            status = "expired"
+        else:
+            status = "active"
+        return {
+            "key_id": key_id,
+            "name": name,
+            "scopes": json.loads(scopes),
+            "created_by": user_id,
+            "created_at": created_at,
+            "expires_at": _iso(expires_at),
+            "last_used_at": _iso(last_used_at),
+            "revoked_at": _iso(revoked_at),
+            "status": status,
+        }
+
+    def revoke_key(self, tenant_id: str, key_id: str, now: float) -> bool:
+        """False if the tenant has no such key; revoking a revoked key changes nothing."""
+        if self.db.one("SELECT 1 FROM api_keys WHERE tenant_id = ? AND key_id = ?", (tenant_id, key_id)) is None:
+            return False
+        self.db.execute(
+            "UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND key_id = ? AND revoked_at IS NULL",
+            (now, tenant_id, key_id),
+        )
+        return True
+
+    def authenticate_key(self, key_id: str, secret_hash: str, now: float) -> Principal:
+        """The principal the key acts as: its creator now, narrowed to the key's scopes."""
+        row = self.db.one("SELECT secret_hash, last_used_at FROM api_keys WHERE key_id = ?", (key_id,))
+        if row is None or not hmac.compare_digest(str(row[0]), secret_hash):
+            raise Refused("invalid API key")
+        who = self._key_principal(key_id, now)
+        if row[1] is None or float(row[1]) < now - LAST_USED_RESOLUTION_S:
+            self.db.execute("UPDATE api_keys SET last_used_at = ? WHERE key_id = ?", (now, key_id))
+        return who
+
+    def _key_principal(self, key_id: str, now: float) -> Principal:
+        row = self.db.one(
+            "SELECT k.tenant_id, k.user_id, k.scopes, k.expires_at, k.revoked_at, u.email, u.roles FROM api_keys k"
+            " LEFT JOIN users u ON u.user_id = k.user_id AND u.tenant_id = k.tenant_id WHERE k.key_id = ?",
+            (key_id,),
+        )
+        if row is None:
+            raise Refused("invalid API key")
+        tenant_id, user_id, scopes, expires_at, revoked_at, email, roles = row
+        if revoked_at is not None:
+            raise Refused("API key revoked")
+        if expires_at is not None and float(expires_at) <= now:
+            raise Refused("API key expired")
+        if email is None:
+            raise Refused("the API key's creator is no longer a member")
+        return Principal(
+            str(user_id), str(tenant_id), str(email), tuple(json.loads(roles)), frozenset(json.loads(scopes)), key_id
+        )
+
+    # -- stream tickets ----------------------------------------------------------------------------
+
+    def issue_stream_ticket(self, ticket_hash: str, who: Principal, run_id: str, expires_at: float, now: float) -> None:
+        with self.db.transaction() as tx:
+            # Spent tickets are deleted on use; this sweeps the ones nobody used.
+            tx.execute("DELETE FROM stream_tickets WHERE expires_at <= ?", (now,))
+            tx.execute(
+                "INSERT INTO stream_tickets VALUES (?, ?, ?, ?, ?, ?)",
+                (ticket_hash, who.tenant_id, who.user_id, who.key_id, run_id, expires_at),
+            )
+
+    def consume_stream_ticket(self, ticket_hash: str, run_id: str, now: float) -> Principal | None:
+        """Who the ticket was issued to, as they are now; None if unknown, spent, expired or for another run.
+
+        The ticket is spent by any attempt, also one at the wrong run: whoever shows it there
+        is not its rightful holder.
+        """
+        with self.db.transaction() as tx:
+            row = tx.one(
+                "SELECT tenant_id, user_id, key_id, run_id, expires_at FROM stream_tickets WHERE ticket_hash = ?",
+                (ticket_hash,),
+            )
+            # Only the replica whose DELETE removed the row may use it.
+            if row is None or tx.execute("DELETE FROM stream_tickets WHERE ticket_hash = ?", (ticket_hash,)) != 1:
+                return None
+        tenant_id, user_id, key_id, ticket_run, expires_at = row
+        if ticket_run != run_id or float(expires_at) <= now:
+            return None
+        if key_id is None:
+            return self.principal(str(user_id), str(tenant_id))
+        try:
+            return self._key_principal(str(key_id), now)
+        except Refused:
+            return None

@@ -1,0 +1,89 @@
+"""Members of the caller's tenant: invite, list, change a role, remove.
+
+An invited member gets no password from the admin: the answer to the invite holds a one-time
+invite token (valid seven days) that the admin hands over and the new member exchanges at
+POST /v1/auth/accept for a password of their own choosing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, EmailStr
+
+from contracts.ids import new_id
+from services.gateway.accounts import DuplicateEmail, LastOwner, NoSuchMember, RoleTooHigh
+from services.gateway.api.deps import ComponentsDep, requires
+from services.gateway.api.errors import Conflict, Forbidden, NotFound
+from services.gateway.security import INVITE_PREFIX, INVITE_TTL_S, Principal, fingerprint, new_one_time_secret
+
+router = APIRouter(prefix="/v1/members", tags=["members"])
+
+Role = Literal["owner", "admin", "member", "viewer"]
+Reader = Annotated[Principal, requires("members:read")]
+Manager = Annotated[Principal, requires("members:write")]
+
+
+class MemberCreate(BaseModel):
+    email: EmailStr
+    role: Role = "member"
+
+
+class MemberUpdate(BaseModel):
+    role: Role
+
+
+@router.post("", status_code=201)
+async def invite_member(body: MemberCreate, who: Manager, parts: ComponentsDep) -> dict[str, Any]:
+    """Add a member with a role no higher than the caller's; answers with their one-time invite token."""
+    invite = new_one_time_secret(INVITE_PREFIX)
+    try:
+        member = parts.store.accounts.invite_member(
+            who.tenant_id,
+            new_id(),
+            body.email.lower(),
+            body.role,
+            fingerprint(invite),
+            time.time() + INVITE_TTL_S,
+            who.role,
+        )
+    except RoleTooHigh as exc:
+        raise Forbidden(str(exc)) from None
+    except DuplicateEmail:
+        raise Conflict("an account with this email already exists") from None
+    return {**member, "invite_token": invite, "invite_expires_in": INVITE_TTL_S}
+
+
+@router.get("")
+async def list_members(who: Reader, parts: ComponentsDep) -> dict[str, Any]:
+    """The tenant's members, their role and whether they have accepted their invite."""
+    return {"members": parts.store.accounts.members(who.tenant_id, time.time())}
+
+
+@router.patch("/{user_id}")
+async def change_role(user_id: str, body: MemberUpdate, who: Manager, parts: ComponentsDep) -> dict[str, Any]:
+    """Give a member another role: never above the caller's own, never to someone who outranks the
+    caller, and never the last owner's demotion. Takes effect on the member's next request."""
+    try:
+        return parts.store.accounts.set_role(who.tenant_id, user_id, body.role, who.role)
+    except NoSuchMember:
+        raise NotFound("member not found") from None
+    except RoleTooHigh as exc:
+        raise Forbidden(str(exc)) from None
+    except LastOwner as exc:
+        raise Conflict(str(exc)) from None
+
+
+@router.delete("/{user_id}", status_code=204)
+async def remove_member(user_id: str, who: Manager, parts: ComponentsDep) -> None:
+    """Remove a member (not the last owner); their API keys are revoked and their sessions end."""
+    try:
+        parts.store.accounts.remove_member(who.tenant_id, user_id, who.role, time.time())
+    except NoSuchMember:
+        raise NotFound("member not found") from None
+    except RoleTooHigh as exc:
+        raise Forbidden(str(exc)) from None
+    except LastOwner as exc:
+        raise Conflict(str(exc)) from None

@@ -1,0 +1,46 @@
+"""How much of its budget each tenant has left, projected from billing's credit events.
+
+Billing owns the ledger; the policy service only reads the balance each credit event carries.
+The tenant's budget is the balance right after its last grant (a top-up or the monthly
+credits): the remaining share is the current balance over that mark. A balance that later
+rises above the mark (a refund) raises the mark, so the share never exceeds 100%.
+
+A tenant the book has never heard of counts as 100%: billing already refuses runs it cannot
+pay for, and this check exists to keep the last credits for the tools a run cannot do without.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from contracts.credits import CreditsDenied, CreditsGranted, CreditsRefunded, CreditsReserved, CreditsSettled
+from services.policy.store import Budget, PolicyStore
+
+CreditEvent = CreditsGranted | CreditsReserved | CreditsSettled | CreditsRefunded | CreditsDenied
+UNKNOWN_PCT: Final = 100
+
+
+class BudgetBook:
+    def __init__(self, store: PolicyStore | None = None) -> None:
+        self._store = store
+        self._budgets: dict[str, Budget] = store.budgets() if store is not None else {}
+
+    def remaining_pct(self, tenant_id: str) -> int:
+        budget = self._budgets.get(tenant_id)
+        if budget is None or budget.allotment <= 0:
+            return UNKNOWN_PCT
+        return max(0, min(100, budget.balance * 100 // budget.allotment))
+
+    def apply(self, ev: CreditEvent) -> None:
+        """Idempotent and order-tolerant: an event older than the last one applied changes nothing."""
+        as_of = f"{ev.occurred_at.isoformat()}|{ev.event_id}"
+        current = self._budgets.get(ev.tenant_id)
+        if current is not None and as_of <= current.as_of:
+            return
+        balance = ev.payload.balance
+        # A grant sets the mark; anything else can only raise it.
+        allotment = balance if isinstance(ev, CreditsGranted) else max(balance, current.allotment if current else 0)
+        budget = Budget(balance, allotment, as_of)
+        self._budgets[ev.tenant_id] = budget
+        if self._store is not None:
+            self._store.save_budget(ev.tenant_id, budget)

@@ -1,0 +1,95 @@
+"""The policy service's decision point: the active engine, plus what outlives a version.
+
+An engine is one immutable policy set version; the rate-limit windows and the budget book
+belong to the service and carry over when a new version is switched in. The switch is one
+reference assignment, so a decision runs wholly on the old version or wholly on the new.
+"""
+
+from __future__ import annotations
+
+import time
+
+from contracts.policy import SimulateRequest
+from contracts.tool import ToolRequestedPayload
+from services.policy.budget import BudgetBook
+from services.policy.engine import PolicyEngine, Verdict
+from services.policy.ratelimit import SlidingWindowLimiter
+
+
+class Decider:
+    def __init__(
+        self,
+        engine: PolicyEngine,
+        *,
+        limiter: SlidingWindowLimiter | None = None,
+        budgets: BudgetBook | None = None,
+    ) -> None:
+        self.engine = engine
+        self.limiter = limiter or SlidingWindowLimiter()
+        self.budgets = budgets or BudgetBook()
+
+    @property
+    def version(self) -> str:
+        return self.engine.version
+
+    def switch(self, engine: PolicyEngine) -> str:
+        """Put `engine` in force; returns the version it replaces."""
+        previous, self.engine = self.engine.version, engine
+        return previous
+
+    def decide(self, request: ToolRequestedPayload, *, tenant_id: str, agent: str, user_id: str | None) -> Verdict:
+        """A real decision: the tenant's budget as billing last reported it, the clock's hour,
+        and a call counted against the rate limit unless it is denied."""
+        engine = self.engine
+        verdict = engine.decide(
+            request,
+            tenant_id=tenant_id,
+            agent=agent,
+            user_id=user_id,
+            budget_remaining_pct=self.budgets.remaining_pct(tenant_id),
+        )
+        return self._rate_limited(engine, verdict, tenant_id, request.tool, consume=True)
+
+    def simulate(self, query: SimulateRequest) -> Verdict:
+        """What `decide` would answer, using nothing up: the rate limit is only looked at."""
+        engine = self.engine
+        who, what = query.principal, query.resource
+        request = ToolRequestedPayload(
+            request_id="simulation",
+            tool=what.tool,
+            task_id="simulation",
+            step=query.context.step,
+            plan=who.plan,
+            roles=who.roles,
+            arguments=what.arguments,
+        )
+        verdict = engine.decide(
+            request,
+            tenant_id=who.tenant_id,
+            agent=who.agent,
+            user_id=who.user_id,
+            budget_remaining_pct=query.context.budget_remaining_pct,
+            hour_utc=query.context.hour_utc,
+        )
+        return self._rate_limited(engine, verdict, who.tenant_id, what.tool, consume=False)
+
+    def _rate_limited(
+        self, engine: PolicyEngine, verdict: Verdict, tenant_id: str, tool: str, *, consume: bool
+    ) -> Verdict:
+        # Checked after the policies so a denied call does not use up the tenant's quota; a call
+        # awaiting approval does, since it runs as soon as a human says yes.
+        if verdict.decision == "deny":
+            return verdict
+        started = time.perf_counter()
+        limit = engine.registry[tool].rate_limit
+        key = (tenant_id, tool)
+        allowed = (
+            self.limiter.hit(key, limit.calls, limit.per_s)
+            if consume
+            else self.limiter.peek(key, limit.calls, limit.per_s)
+        )
+        if allowed:
+            return verdict
+        return verdict.denied(
+            f"rate limit: {tool} allows {limit.calls} calls per {limit.per_s}s per tenant (tool registry)", started
+        )

@@ -1,0 +1,377 @@
+"""The policy service on a real JetStream, driven through the gateway's API: simulate, the
+decisions log, publishing a version without restart, and a 503 when nobody answers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from contracts import subjects
+from contracts.envelope import Actor
+from contracts.policy import policy_set_version
+from contracts.tool import ToolRequested, ToolRequestedPayload
+from quarry_runtime.bus import Bus
+from quarry_runtime.delegation import KeyDirectory, SigningKey
+from services.gateway.bootstrap import build as build_gateway
+from services.gateway.settings import GatewaySettings
+from services.policy.bootstrap import PolicyParts, PolicySettings, assemble
+
+pytestmark = pytest.mark.infra
+
+SECRET = "an-integration-test-secret-of-32-bytes!"
+FETCH_FOR_ALL = (
+    '@id("fetch-for-everyone")\n'
+    'permit (principal, action == Quarry::Action::"invoke_tool", resource == Quarry::Tool::"fetch_url");\n'
+)
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout_s: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = await check()
+        if found or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def policy_service(nats_url: str, data_dir: Path) -> AsyncIterator[PolicyParts]:
+    """The service as `run` drives it (bus, consumers, background responders), minus signal handlers."""
+    settings = PolicySettings(data_dir=data_dir).model_copy(update={"nats_url": nats_url})
+    parts = assemble(settings)
+    await parts.service.bus.start()
+    jobs = [asyncio.create_task(job()) for job in parts.service.background]
+    nc = parts.service.bus.broker.connection
+
+    async def answering() -> bool:
+        try:
+            await nc.request(subjects.POLICY_VERSIONS, b"{}", timeout=0.5)
+        except Exception:  # noqa: BLE001 - not subscribed yet
+            return False
+        return True
+
+    assert await eventually(answering), "the policy service never answered"
+    try:
+        yield parts
+    finally:
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+        await parts.service.bus.stop()
+        for close in parts.service.on_stop:
+            close()
+
+
+class Api:
+    def __init__(self, http: httpx.AsyncClient, token: str, user_id: str, tenant_id: str) -> None:
+        self.http, self.user_id, self.tenant_id = http, user_id, tenant_id
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    async def get(self, path: str, **kw: Any) -> httpx.Response:
+        return await self.http.get(path, headers=self.headers, **kw)
+
+    async def post(self, path: str, body: Any) -> httpx.Response:
+        return await self.http.post(path, headers=self.headers, json=body)
+
+
+@pytest.fixture
+async def gateway(nats_url: str, tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+    settings = GatewaySettings(data_dir=tmp_path / "gateway", jwt_secret=SECRET).model_copy(
+        update={"nats_url": nats_url}
+    )
+    app = build_gateway(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway", timeout=15) as http:
+            yield http, app.state.components
+
+
+async def signup(http: httpx.AsyncClient) -> Api:
+    name = f"t{uuid.uuid4().hex[:8]}"
+    r = await http.post(
+        "/v1/auth/signup", json={"email": f"{name}@example.com", "password": "long-enough-1", "tenant_name": name}
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    return Api(http, body["access_token"], body["user_id"], body["tenant_id"])
+
+
+async def member_of(owner: Api) -> Api:
+    name = f"m{uuid.uuid4().hex[:8]}"
+    r = await owner.post("/v1/members", {"email": f"{name}@example.com", "role": "member"})
+    assert r.status_code == 201, r.text
+    accepted = await owner.http.post(
+        "/v1/auth/accept", json={"invite_token": r.json()["invite_token"], "password": "long-enough-2"}
+    )
+    assert accepted.status_code == 200, accepted.text
+    return Api(owner.http, accepted.json()["access_token"], r.json()["user_id"], owner.tenant_id)
+
+
+def make_platform_admin(components: Any, who: Api) -> None:
+    # What an operator does: the API never grants this role.
+    components.store.db.execute(
+        "UPDATE users SET roles = ? WHERE user_id = ?", (json.dumps(["owner", "platform_admin"]), who.user_id)
+    )
+
+
+async def test_simulate_answers_with_the_active_version_and_uses_nothing_up(
+    nats_url: str, tmp_path: Path, gateway: tuple[httpx.AsyncClient, Any]
+) -> None:
+    http, _ = gateway
+    owner = await signup(http)
+    async with policy_service(nats_url, tmp_path / "policy") as policy:
+        allowed = await owner.post(
+            "/v1/policy/simulate",
+            {"resource": {"tool": "publish_report", "arguments": {"run_id": "r1"}}, "context": {"hour_utc": 12}},
+        )
+        assert allowed.status_code == 200, allowed.text
+        verdict = allowed.json()
+        assert verdict["decision"] == "allow" and verdict["policy_ids"] == ["plan-tier-access"]
+        assert verdict["policy_version"] == policy.decider.version and verdict["evaluation_ms"] > 0
+
+        approval = await owner.post(
+            "/v1/policy/simulate",
+            {
+                "principal": {"plan": "pro", "roles": ["member"]},
+                "resource": {"tool": "fetch_url", "arguments": {"url": "https://unknown.example.org/x"}},
+                "context": {"hour_utc": 10, "budget_remaining_pct": 50},
+            },
+        )
+        assert approval.json()["decision"] == "require_approval"
+        assert approval.json()["approval_rule_ids"] == ["egress-review"]
+        assert approval.json()["approval_timeout_s"] == 3600
+
+        low_budget = await owner.post(
+            "/v1/policy/simulate",
+            {
+                "principal": {"plan": "pro"},
+                "resource": {"tool": "fetch_url", "arguments": {"url": "https://arxiv.org/abs/1"}},
+                "context": {"hour_utc": 10, "budget_remaining_pct": 5},
+            },
+        )
+        assert low_budget.json()["policy_ids"] == ["low-budget-non-essential"]
+
+        # 35 simulations of a tool limited to 30 calls a minute: none is counted, none is logged.
+        for _ in range(35):
+            again = await owner.post(
+                "/v1/policy/simulate", {"resource": {"tool": "publish_report", "arguments": {"run_id": "r"}}}
+            )
+            assert again.json()["decision"] == "allow"
+        assert policy.decider.limiter.used((owner.tenant_id, "publish_report"), 60) == 0
+        listed = await owner.get("/v1/policy/decisions")
+        assert listed.status_code == 200 and listed.json() == {"decisions": []}
+
+
+async def test_a_simulation_is_about_the_callers_own_tenant_and_for_admins_only(
+    nats_url: str, tmp_path: Path, gateway: tuple[httpx.AsyncClient, Any]
+) -> None:
+    http, _ = gateway
+    owner = await signup(http)
+    member = await member_of(owner)
+    body = {"resource": {"tool": "web_search", "arguments": {"question": "q"}}}
+    async with policy_service(nats_url, tmp_path / "policy"):
+        other = await owner.post("/v1/policy/simulate", {**body, "principal": {"tenant_id": "someone-else"}})
+        assert other.status_code == 403
+        aimed = await owner.post(
+            "/v1/policy/simulate",
+            {"resource": {"tool": "web_search", "arguments": {"question": "q", "tenant": "someone-else"}}},
+        )
+        assert aimed.json()["decision"] == "deny" and aimed.json()["policy_ids"] == ["tenant-isolation"]
+        assert (await member.post("/v1/policy/simulate", body)).status_code == 403
+        assert (await member.get("/v1/policy/decisions")).status_code == 403
+        assert (await member.get("/v1/policy/versions")).status_code == 403
+        assert (await owner.get("/v1/policy/versions")).status_code == 200
+
+
+async def test_real_decisions_are_logged_and_listed_for_the_tenants_admins(
+    nats_url: str, tmp_path: Path, gateway: tuple[httpx.AsyncClient, Any]
+) -> None:
+    http, _ = gateway
+    owner, stranger = await signup(http), await signup(http)
+    bus = Bus(nats_url, f"policy-it-{uuid.uuid4().hex[:6]}")
+    await bus.broker.connect()
+    requests = {
+        "report": ("publish_report", {"run_id": "run-1"}, "free"),
+        "fetch": ("fetch_url", {"url": "https://arxiv.org/abs/1"}, "free"),
+        "dataset": ("read_dataset", {"dataset": "sales"}, "pro"),
+    }
+    key = SigningKey.load_or_create(tmp_path / "delegation.pem")
+    await KeyDirectory(lambda: bus.broker.connection).publish(key)
+    try:
+        async with policy_service(nats_url, tmp_path / "policy") as policy:
+            for tenant in (owner.tenant_id, stranger.tenant_id):
+                for task_id, (tool, arguments, plan) in requests.items():
+                    token = key.issue(
+                        agent="quarry-orchestrator",
+                        user_id=owner.user_id,
+                        tenant_id=tenant,
+                        run_id="run-1",
+                        scopes={f"tool:{tool}"},
+                    )
+                    payload = ToolRequestedPayload(
+                        delegation=token,
+                        request_id=f"{task_id}:1",
+                        tool=tool,
+                        task_id=task_id,
+                        step=task_id,
+                        plan=plan,
+                        roles=["owner"],
+                        arguments=arguments,
+                    )
+                    actor = Actor(user_id=owner.user_id, agent="quarry-orchestrator", roles=["owner"])
+                    await bus.publish(ToolRequested.create(payload, tenant_id=tenant, run_id="run-1", actor=actor))
+
+            async def three() -> list[dict[str, Any]]:
+                found: list[dict[str, Any]] = (await owner.get("/v1/policy/decisions", params={"limit": 10})).json()[
+                    "decisions"
+                ]
+                return found if len(found) == 3 else []
+
+            decisions = await eventually(three)
+            assert {d["task_id"]: d["decision"] for d in decisions} == {
+                "report": "allow",
+                "fetch": "deny",
+                "dataset": "require_approval",
+            }
+            for d in decisions:
+                assert d["policy_version"] == policy.decider.version and d["run_id"] == "run-1"
+                assert d["agent"] == "quarry-policy" and d["user_id"] == owner.user_id and d["reasons"]
+            dataset = next(d for d in decisions if d["task_id"] == "dataset")
+            assert dataset["policy_ids"] == ["tool-approval-by-plan"]
+            # Real decisions count against the rate limit; simulations do not.
+            assert policy.decider.limiter.used((owner.tenant_id, "publish_report"), 60) == 1
+            assert len((await owner.get("/v1/policy/decisions", params={"limit": 1})).json()["decisions"]) == 1
+            assert (await owner.get("/v1/policy/decisions", params={"limit": 0})).status_code == 422
+    finally:
+        await bus.stop()
+
+
+async def test_a_published_version_is_switched_in_refused_when_invalid_and_kept_across_a_restart(
+    nats_url: str, tmp_path: Path, gateway: tuple[httpx.AsyncClient, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    http, components = gateway
+    owner = await signup(http)
+    async with policy_service(nats_url, tmp_path / "policy") as policy:
+        shipped = policy.decider.engine.files.files
+        files = {**shipped, "extra.cedar": FETCH_FOR_ALL}
+        body = {"files": files, "comment": "let everyone fetch"}
+
+        monkeypatch.delenv("QUARRY_ALLOW_POLICY_PUBLISH", raising=False)
+        assert (await owner.post("/v1/policy/versions", body)).status_code == 403  # an owner is no platform admin
+        make_platform_admin(components, owner)
+        disabled = await owner.post("/v1/policy/versions", body)
+        assert disabled.status_code == 403 and "QUARRY_ALLOW_POLICY_PUBLISH" in disabled.json()["detail"]
+        monkeypatch.setenv("QUARRY_ALLOW_POLICY_PUBLISH", "true")
+
+        published = await owner.post("/v1/policy/versions", body)
+        assert published.status_code == 201, published.text
+        new_version = published.json()["version"]
+        assert new_version == policy_set_version(files) and published.json()["status"] == "active"
+        assert policy.decider.version == new_version
+        simulated = await owner.post(
+            "/v1/policy/simulate",
+            {"resource": {"tool": "fetch_url", "arguments": {"url": "https://arxiv.org/"}}, "context": {"hour_utc": 9}},
+        )
+        assert simulated.json()["decision"] == "allow"
+        assert simulated.json()["policy_ids"] == ["fetch-for-everyone"]
+        assert simulated.json()["policy_version"] == new_version
+
+        broken = {
+            **files,
+            "broken.cedar": '@id("broken")\npermit (principal, action, resource) when { resource.teir };',
+        }
+        refused = await owner.post("/v1/policy/versions", {"files": broken})
+        assert refused.status_code == 422 and "broken.cedar" in refused.json()["detail"]
+        assert policy.decider.version == new_version
+
+        listed = (await owner.get("/v1/policy/versions")).json()
+        assert listed["active_version"] == new_version
+        statuses = {v["version"]: v["status"] for v in listed["versions"]}
+        assert statuses[new_version] == "active" and statuses[policy_set_version(broken)] == "rejected"
+        read = await owner.get(f"/v1/policy/versions/{new_version}")
+        assert read.status_code == 200 and read.json()["files"] == files
+        assert (await owner.get("/v1/policy/versions/000000000000")).status_code == 404
+
+    async with policy_service(nats_url, tmp_path / "policy") as restarted:
+        assert restarted.decider.version == new_version
+
+    # Nobody answers: the gateway says so instead of waiting or guessing.
+    started = time.monotonic()
+    down = await owner.post("/v1/policy/simulate", {"resource": {"tool": "web_search", "arguments": {"question": "q"}}})
+    assert down.status_code == 503 and "did not answer" in down.json()["detail"]
+    assert time.monotonic() - started < 5
+
+
+async def test_a_tool_request_without_a_valid_delegation_is_denied(nats_url: str, tmp_path: Path) -> None:
+    bus = Bus(nats_url, f"policy-dg-{uuid.uuid4().hex[:6]}")
+    await bus.broker.connect()
+    tenant, user = uuid.uuid4().hex, uuid.uuid4().hex
+    key = SigningKey.load_or_create(tmp_path / "k.pem")
+    await KeyDirectory(lambda: bus.broker.connection).publish(key)
+    forger = SigningKey.load_or_create(tmp_path / "forger.pem")  # never published
+    seen: dict[str, Any] = {}
+    js = bus.broker.connection.jetstream()
+    sub = await js.subscribe(subjects.TOOL_DECIDED, ordered_consumer=True, deliver_policy="new")
+
+    def request(task_id: str, token: str | None) -> ToolRequested:
+        payload = ToolRequestedPayload(
+            request_id=f"{task_id}:1",
+            tool="web_search",
+            task_id=task_id,
+            step="search",
+            plan="free",
+            roles=["member"],
+            arguments={"question": "q?"},
+            delegation=token,
+        )
+        actor = Actor(user_id=user, agent="quarry-orchestrator", roles=["member"])
+        return ToolRequested.create(payload, tenant_id=tenant, run_id=str(uuid.uuid4()), actor=actor)
+
+    def issue(k: SigningKey, **over: Any) -> str:
+        args: dict[str, Any] = {
+            "agent": "quarry-orchestrator",
+            "user_id": user,
+            "tenant_id": tenant,
+            "run_id": "r",
+            "scopes": {"tool:web_search"},
+        }
+        return k.issue(**(args | over))
+
+    cases = {
+        "valid": issue(key),
+        "missing": None,
+        "forged": issue(forger),
+        "expired": issue(key, now=time.time() - 3600),
+        "other-user": issue(key, user_id="someone-else"),
+    }
+    try:
+        async with policy_service(nats_url, tmp_path / "policy"):
+            for task_id, token in cases.items():
+                await bus.publish(request(task_id, token))
+            deadline = time.monotonic() + 10
+            while len(seen) < len(cases) and time.monotonic() < deadline:
+                with contextlib.suppress(Exception):
+                    msg = await sub.next_msg(timeout=1)
+                    body = json.loads(msg.data)
+                    if body["tenant_id"] == tenant:
+                        seen[body["payload"]["task_id"]] = body["payload"]
+    finally:
+        await sub.unsubscribe()
+        await bus.broker.stop()
+    assert seen["valid"]["decision"] == "allow"
+    for case in ("missing", "forged", "expired", "other-user"):
+        assert seen[case]["decision"] == "deny", case
+        assert seen[case]["policy_ids"] == ["delegation-token"], case
+    assert "no delegation token" in seen["missing"]["reasons"][0]
+    assert "unknown signing key" in seen["forged"]["reasons"][0]
+    assert "expired" in seen["expired"]["reasons"][0]
+    assert "another user" in seen["other-user"]["reasons"][0]

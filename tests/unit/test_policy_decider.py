@@ -1,0 +1,184 @@
+"""The decision point: rate limits, the budget book, and simulations that use nothing up."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from contracts.credits import (
+    CreditsGranted,
+    CreditsGrantedPayload,
+    CreditsRefunded,
+    CreditsRefundedPayload,
+    CreditsReserved,
+    CreditsReservedPayload,
+)
+from contracts.policy import SimulatedContext, SimulatedPrincipal, SimulatedResource, SimulateRequest
+from contracts.tool import ToolRequestedPayload
+from services.policy.budget import BudgetBook
+from services.policy.decider import Decider
+from services.policy.engine import PolicyEngine
+from services.policy.ratelimit import SlidingWindowLimiter
+
+NOON = 12 * 3600.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def engine() -> PolicyEngine:
+    return PolicyEngine.load(clock=lambda: NOON)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def decider(engine: PolicyEngine, clock: Clock) -> Decider:
+    return Decider(engine, limiter=SlidingWindowLimiter(clock))
+
+
+def publish(run_id: str = "r") -> ToolRequestedPayload:
+    return ToolRequestedPayload(
+        request_id="r", tool="publish_report", task_id="t", step="report", roles=["owner"], arguments={"run_id": run_id}
+    )
+
+
+def simulation(tenant: str = "acme", tool: str = "publish_report", **context: int) -> SimulateRequest:
+    return SimulateRequest(
+        principal=SimulatedPrincipal(tenant_id=tenant, roles=["owner"], plan="free"),
+        resource=SimulatedResource(tool=tool, arguments={"run_id": "r"}),
+        context=SimulatedContext(**context),
+    )
+
+
+def test_the_rate_limit_denies_past_the_registry_limit_per_tenant_and_tool(decider: Decider, clock: Clock) -> None:
+    limit = decider.engine.registry["publish_report"].rate_limit
+    assert (limit.calls, limit.per_s) == (30, 60)
+
+    for _ in range(limit.calls):
+        assert decider.decide(publish(), tenant_id="acme", agent="a", user_id="u").decision == "allow"
+    refused = decider.decide(publish(), tenant_id="acme", agent="a", user_id="u")
+
+    assert refused.decision == "deny"
+    assert refused.policy_ids == []
+    assert refused.reasons == ["rate limit: publish_report allows 30 calls per 60s per tenant (tool registry)"]
+    assert refused.version == decider.version and refused.evaluation_ms > 0
+    # Another tenant, or another tool of the same tenant, has its own window.
+    assert decider.decide(publish(), tenant_id="globex", agent="a", user_id="u").decision == "allow"
+    other_tool = ToolRequestedPayload(
+        request_id="r", tool="web_search", task_id="t", step="s", roles=["owner"], arguments={"question": "q"}
+    )
+    assert decider.decide(other_tool, tenant_id="acme", agent="a", user_id="u").decision == "allow"
+
+
+def test_the_window_slides(decider: Decider, clock: Clock) -> None:
+    for i in range(30):
+        clock.now = 1000.0 + i  # one call a second
+        decider.decide(publish(), tenant_id="acme", agent="a", user_id="u")
+    clock.now = 1059.5
+    assert decider.decide(publish(), tenant_id="acme", agent="a", user_id="u").decision == "deny"
+    clock.now = 1060.0  # the first call is now a window old
+    assert decider.decide(publish(), tenant_id="acme", agent="a", user_id="u").decision == "allow"
+    assert decider.decide(publish(), tenant_id="acme", agent="a", user_id="u").decision == "deny"
+
+
+def test_denied_calls_do_not_use_up_the_quota(decider: Decider) -> None:
+    viewer = publish().model_copy(update={"roles": ["viewer"]})
+    for _ in range(100):
+        assert decider.decide(viewer, tenant_id="acme", agent="a", user_id="u").decision == "deny"
+
+    assert decider.limiter.used(("acme", "publish_report"), 60) == 0
+    assert decider.decide(publish(), tenant_id="acme", agent="a", user_id="u").decision == "allow"
+
+
+def test_a_simulation_uses_no_quota_but_reports_an_exhausted_one(decider: Decider) -> None:
+    for _ in range(50):
+        assert decider.simulate(simulation()).decision == "allow"
+    assert decider.limiter.used(("acme", "publish_report"), 60) == 0
+
+    for _ in range(30):
+        decider.decide(publish(), tenant_id="acme", agent="a", user_id="u")
+    verdict = decider.simulate(simulation())
+
+    assert verdict.decision == "deny" and verdict.reasons[0].startswith("rate limit:")
+    assert decider.limiter.used(("acme", "publish_report"), 60) == 30
+
+
+def test_a_simulation_decides_with_the_given_budget_and_hour(decider: Decider) -> None:
+    fetch = SimulateRequest(
+        principal=SimulatedPrincipal(tenant_id="acme", roles=["admin"], plan="pro"),
+        resource=SimulatedResource(tool="fetch_url", arguments={"url": "https://arxiv.org/abs/1"}),
+    )
+
+    low = fetch.model_copy(update={"context": SimulatedContext(budget_remaining_pct=5, hour_utc=12)})
+    night = fetch.model_copy(update={"context": SimulatedContext(hour_utc=23)})
+    assert decider.simulate(low).policy_ids == ["low-budget-non-essential"]
+    assert decider.simulate(night).policy_ids == ["outside-time-box"]
+
+
+def test_idle_keys_are_forgotten() -> None:
+    clock = Clock()
+    limiter = SlidingWindowLimiter(clock)
+    for i in range(10_000):
+        limiter.hit((f"tenant-{i}", "web_search"), 5, 60)
+    assert len(limiter._calls) == 10_000  # all within the window when the prune ran
+    clock.now += 120
+    for _ in range(10_000):
+        limiter.hit(("busy", "web_search"), 10**6, 60)
+
+    assert set(limiter._calls) == {("busy", "web_search")}
+
+
+# -- the budget book ---------------------------------------------------------------------------
+
+
+def credit(cls: type, payload: object, tenant: str = "acme", at: int = 0) -> object:
+    ev = cls.create(payload, tenant_id=tenant)
+    return ev.model_copy(update={"occurred_at": datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=at)})
+
+
+def test_the_budget_share_follows_billings_balances() -> None:
+    book = BudgetBook()
+    assert book.remaining_pct("acme") == 100  # never heard of: billing guards the money
+
+    book.apply(credit(CreditsGranted, CreditsGrantedPayload(amount=500, plan="free", balance=500), at=1))  # type: ignore[arg-type]
+    book.apply(credit(CreditsReserved, CreditsReservedPayload(amount=460, balance=40), at=2))  # type: ignore[arg-type]
+    assert book.remaining_pct("acme") == 8
+    book.apply(credit(CreditsRefunded, CreditsRefundedPayload(amount=20, reason="unused", balance=60), at=3))  # type: ignore[arg-type]
+    assert book.remaining_pct("acme") == 12
+    # An older event delivered late changes nothing.
+    book.apply(credit(CreditsReserved, CreditsReservedPayload(amount=490, balance=10), at=2))  # type: ignore[arg-type]
+    assert book.remaining_pct("acme") == 12
+    # A top-up resets the mark.
+    book.apply(credit(CreditsGranted, CreditsGrantedPayload(amount=1000, plan="pro", balance=1060), at=4))  # type: ignore[arg-type]
+    assert book.remaining_pct("acme") == 100
+    assert book.remaining_pct("globex") == 100
+
+
+def test_real_decisions_use_the_tenants_budget(engine: PolicyEngine) -> None:
+    book = BudgetBook()
+    book.apply(credit(CreditsGranted, CreditsGrantedPayload(amount=100, plan="pro", balance=100), at=1))  # type: ignore[arg-type]
+    book.apply(credit(CreditsReserved, CreditsReservedPayload(amount=95, balance=5), at=2))  # type: ignore[arg-type]
+    decider = Decider(engine, budgets=book)
+    fetch = ToolRequestedPayload(
+        request_id="r",
+        tool="fetch_url",
+        task_id="t",
+        step="s",
+        plan="pro",
+        roles=["owner"],
+        arguments={"url": "https://arxiv.org/abs/1"},
+    )
+
+    assert decider.decide(fetch, tenant_id="acme", agent="a", user_id="u").policy_ids == ["low-budget-non-essential"]
+    assert decider.decide(fetch, tenant_id="globex", agent="a", user_id="u").decision == "allow"
