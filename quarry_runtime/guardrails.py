@@ -80,11 +80,13 @@ def strip_injections(text: str) -> tuple[str, list[Finding]]:
     findings = injection_findings(text)
     if not findings:
         return text, []
+    # Split keeping the separators, so what stays keeps its sentences, lines and headings.
+    parts = re.split(r"((?<=[.!?])\s+|\n+)", text)
     kept: list[str] = []
-    for piece in re.split(r"(?<=[.!?])\s+|\n+", text):
+    for piece, separator in zip(parts[::2], [*parts[1::2], ""], strict=True):
         if not injection_findings(piece):
-            kept.append(piece)
-    return " ".join(p for p in kept if p.strip()), findings
+            kept += [piece, separator]
+    return "".join(kept).strip(), findings
 
 
 def pii_findings(text: str) -> list[Finding]:

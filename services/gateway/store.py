@@ -13,7 +13,7 @@ from quarry_runtime.store import SqlDatabase
 from services.gateway.accounts import AccountStore
 from services.gateway.readmodel import fold_run
 
-RUN_EVENT_PREFIXES = ("run.", "credits.", "tool.", "task.", "report.", "approval.")
+RUN_EVENT_PREFIXES = ("run.", "credits.", "tool.", "task.", "report.", "approval.", "guardrail.")
 DEFAULT_APPROVAL_TIMEOUT_S = 7 * 24 * 3600
 
 
@@ -39,6 +39,7 @@ class GatewayStore:
         self.documents = f"{prefix}documents"
         serial = "BIGSERIAL PRIMARY KEY" if db.is_postgres else "INTEGER PRIMARY KEY AUTOINCREMENT"
         for statement in (
+            "CREATE TABLE IF NOT EXISTS tenant_guardrails (tenant_id TEXT PRIMARY KEY, pii_policy TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS tenant_settings (tenant_id TEXT PRIMARY KEY, approval_required INTEGER NOT NULL,"
             " approval_timeout_s INTEGER NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS {self.runs} (run_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, user_id TEXT,"
@@ -60,9 +61,18 @@ class GatewayStore:
         row = self.db.one(
             "SELECT approval_required, approval_timeout_s FROM tenant_settings WHERE tenant_id = ?", (tenant_id,)
         )
-        if row is None:
-            return {"approval_required": False, "approval_timeout_s": DEFAULT_APPROVAL_TIMEOUT_S}
-        return {"approval_required": bool(row[0]), "approval_timeout_s": int(row[1])}
+        guard = self.db.one("SELECT pii_policy FROM tenant_guardrails WHERE tenant_id = ?", (tenant_id,))
+        settings: dict[str, Any] = {"approval_required": False, "approval_timeout_s": DEFAULT_APPROVAL_TIMEOUT_S}
+        if row is not None:
+            settings = {"approval_required": bool(row[0]), "approval_timeout_s": int(row[1])}
+        return settings | {"pii_policy": str(guard[0]) if guard else "redact"}
+
+    def update_pii_policy(self, tenant_id: str, pii_policy: str) -> None:
+        self.db.execute(
+            "INSERT INTO tenant_guardrails (tenant_id, pii_policy) VALUES (?, ?)"
+            " ON CONFLICT (tenant_id) DO UPDATE SET pii_policy = excluded.pii_policy",
+            (tenant_id, pii_policy),
+        )
 
     def update_tenant_settings(self, tenant_id: str, approval_required: bool, approval_timeout_s: int) -> None:
         self.db.execute(

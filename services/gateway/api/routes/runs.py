@@ -83,6 +83,7 @@ async def _request_run(run_id: str, body: RunCreate, who: Principal, parts: Comp
             max_sources=body.max_sources,
             approval_required=approval,
             approval_timeout_s=settings["approval_timeout_s"],
+            pii_policy=settings["pii_policy"],
         ),
         tenant_id=who.tenant_id,
         run_id=run_id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -15,6 +15,9 @@ router = APIRouter(prefix="/v1/tenant", tags=["tenant"])
 class TenantSettingsUpdate(BaseModel):
     approval_required: bool | None = Field(default=None, description="runs stop for approval before publishing")
     approval_timeout_s: int | None = Field(default=None, ge=5, le=90 * 24 * 3600, description="then the run expires")
+    pii_policy: Literal["redact", "block"] | None = Field(
+        default=None, description="PII found in a report: redact it, or block publishing"
+    )
 
 
 @router.get("/settings", dependencies=[requires("settings:read")])
@@ -30,4 +33,6 @@ async def update_settings(body: TenantSettingsUpdate, who: CurrentPrincipal, par
     required = current["approval_required"] if body.approval_required is None else body.approval_required
     timeout = current["approval_timeout_s"] if body.approval_timeout_s is None else body.approval_timeout_s
     parts.store.update_tenant_settings(who.tenant_id, required, timeout)
+    if body.pii_policy is not None:
+        parts.store.update_pii_policy(who.tenant_id, body.pii_policy)
     return parts.store.tenant_settings(who.tenant_id)
