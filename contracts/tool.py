@@ -41,6 +41,8 @@ class ToolDecidedPayload(Contract):
     policy_ids: list[str] = Field(default_factory=list)
     policy_version: str
     evaluation_ms: float = Field(ge=0)
+    approval_rule_ids: list[str] = Field(default_factory=list, description="the soft rules that asked for approval")
+    approval_timeout_s: int | None = Field(default=None, ge=1, description="how long that approval may take")
 
 
 class ToolDecided(Event):

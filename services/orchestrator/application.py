@@ -136,7 +136,14 @@ class Orchestrator(OutboxApplication):
                 ev.payload.reasons
             )
             subject = f"task:{task.task_id}"
-            run.request_approval(approval_id(run, subject), subject, reason, self.clock(), cause=ev.event_id)
+            run.request_approval(
+                approval_id(run, subject),
+                subject,
+                reason,
+                self.clock(),
+                cause=ev.event_id,
+                timeout_s=ev.payload.approval_timeout_s,
+            )
         else:
             reasons = ev.payload.reasons or [f"policy answered {decision}"]
             run.deny_task(task.task_id, reasons, ev.payload.policy_ids, cause=ev.event_id)

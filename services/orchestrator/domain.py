@@ -352,12 +352,19 @@ class Run(Aggregate):
     # -- approvals -------------------------------------------------------------------------
 
     def request_approval(
-        self, approval_id: str, subject: str, reason: str, now: datetime, cause: str | None = None
+        self,
+        approval_id: str,
+        subject: str,
+        reason: str,
+        now: datetime,
+        cause: str | None = None,
+        timeout_s: int | None = None,
     ) -> None:
+        """Wait for a human: `timeout_s` when the rule asking says how long, else the run's own."""
         if self.pending_approval() is not None:
             raise RunError(f"run {self.run_id} already waits for an approval")
         self._check_move("waiting_approval")
-        deadline = now + timedelta(seconds=self.approval_timeout_s)
+        deadline = now + timedelta(seconds=timeout_s or self.approval_timeout_s)
         self._approval_requested(
             approval_id=approval_id, subject=subject, reason=reason, deadline=deadline, cause=cause
         )

@@ -77,6 +77,8 @@ class Verdict:
             policy_ids=self.policy_ids,
             policy_version=self.version,
             evaluation_ms=self.evaluation_ms,
+            approval_rule_ids=self.approval_rule_ids,
+            approval_timeout_s=self.approval_timeout_s,
         )
 
     def to_contract(self) -> PolicyVerdict:

@@ -78,9 +78,10 @@ def reserved(req: RunRequested) -> CreditsReserved:
     return CreditsReserved.caused_by(req, CreditsReservedPayload(amount=40, balance=460))
 
 
-def decide(run: Run, task_id: str, decision: str = "allow") -> ToolDecided:
+def decide(run: Run, task_id: str, decision: str = "allow", approval_timeout_s: int | None = None) -> ToolDecided:
     task = run.tasks[task_id]
     payload = ToolDecidedPayload(
+        approval_timeout_s=approval_timeout_s,
         request_id=f"{task_id}:1",
         task_id=task_id,
         tool=task.tool,
@@ -342,11 +343,12 @@ def test_an_approval_deadline_expires_the_run(app: Orchestrator, clock: Clock) -
 def test_policy_can_require_approval_for_one_tool_use(app: Orchestrator) -> None:
     run_id = started(app)
     plan_id = with_status(app, run_id, "requested")[0]
-    app.apply_decision(decide(app.get_run(run_id), plan_id, decision="require_approval"))
+    app.apply_decision(decide(app.get_run(run_id), plan_id, decision="require_approval", approval_timeout_s=600))
     run = app.get_run(run_id)
     assert run.state == "waiting_approval"
     pending = run.pending_approval()
     assert pending is not None and pending.subject == f"task:{plan_id}"
+    assert pending.deadline == T0 + timedelta(seconds=600)  # the rule's timeout, not the run's hour
     app.decide_approval(
         ApprovalGiven.create(ApprovalPayload(approval_id=pending.approval_id), tenant_id="tenant-a", run_id=run_id)
     )
