@@ -25,8 +25,10 @@ QUESTION = "Who maintains the quokka lab notebook and how is the quokka colony f
 
 
 def finished(client: QuarryClient, run_id: str) -> dict[str, Any] | None:
+    """The run's view once it is over, billed, and its guardrail trip (published by another
+    service, on another subject, so possibly later) has reached the gateway too."""
     view = client.run(run_id)
-    return view if view["state"] in TERMINAL and view["cost"]["closed"] else None
+    return view if view["state"] in TERMINAL and view["cost"]["closed"] and view["guardrails"] else None
 
 
 def upload(client: QuarryClient) -> None:
