@@ -33,6 +33,7 @@ router = APIRouter(prefix="/v1/runs", tags=["runs"])
 tracer = trace.get_tracer("quarry.gateway")
 
 SSE_IDLE_WAIT_S = 15.0
+SSE_SETTLE_GRACE_S = 0.5
 RunReader = Annotated[Principal, requires("runs:read")]
 RunCreator = Annotated[Principal, requires("runs:create")]
 RunCanceller = Annotated[Principal, requires("runs:cancel")]
@@ -230,17 +231,25 @@ async def stream_events(
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         nonlocal after
+        quiet_after_settled = False
         while True:
             rows = parts.store.run_events_after(who.tenant_id, run_id, after)
             for seq, kind, data in rows:
                 after = seq
                 yield ServerSentEvent(data=data, event=kind, id=str(seq))
             if rows:
+                quiet_after_settled = False
                 continue
             view = parts.store.run_view(who.tenant_id, run_id)
-            if view is None or is_settled(view):
+            if view is None or (is_settled(view) and quiet_after_settled):
                 yield ServerSentEvent(data=json.dumps({"state": view["state"] if view else None}), event="end")
                 return
+            if view is not None and is_settled(view):
+                # Each kind of event reaches the gateway through its own consumer, so a report or
+                # guardrail event can land just after the run's end: give stragglers a moment.
+                quiet_after_settled = True
+                await parts.feed.wait(SSE_SETTLE_GRACE_S)
+                continue
             await parts.feed.wait(SSE_IDLE_WAIT_S)
 
     return EventSourceResponse(events(), ping=10)
