@@ -15,18 +15,24 @@ class RunFeed:
     """Wakes every open SSE stream when a run's log grows."""
 
     def __init__(self) -> None:
-        self._changed = asyncio.Condition()
+        # One future per waiting stream, made in the waiter's own loop: nothing is bound to a
+        # loop at construction, so the feed can be built before the server's loop exists.
+        self._waiters: set[asyncio.Future[None]] = set()
 
     async def notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+        for waiter in list(self._waiters):
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def wait(self, timeout_s: float) -> None:
-        async with self._changed:
-            try:
-                await asyncio.wait_for(self._changed.wait(), timeout=timeout_s)
-            except TimeoutError:
-                pass
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.add(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout=timeout_s)
+        except TimeoutError:
+            pass
+        finally:
+            self._waiters.discard(waiter)
 
 
 # Each durable consumer of the gateway, by the subjects it reads; all of them feed `project`.

@@ -17,6 +17,7 @@ from quarry_runtime.store import SqlDatabase
 from services.gateway.api.deps import DECLARED, Components, current_principal
 from services.gateway.app import create_app
 from services.gateway.monitors import MonitorStore
+from services.gateway.projection import RunFeed
 from services.gateway.readmodel import fold_run
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
@@ -71,8 +72,9 @@ def gateway(tmp_path: Path) -> Iterator[tuple[TestClient, GatewayStore]]:
     settings = GatewaySettings(data_dir=tmp_path)
     db = SqlDatabase(settings, "gateway")
     store = GatewayStore(db)
-    # No lifespan: nothing here touches the bus, the feed or the artifacts.
-    parts = Components(settings, store, cast(Any, None), cast(Any, None), cast(Any, None), MonitorStore(db))
+    # No lifespan: nothing here touches the bus or the artifacts (a settled run's stream only
+    # waits briefly on the feed for stragglers before it ends).
+    parts = Components(settings, store, cast(Any, None), RunFeed(), cast(Any, None), MonitorStore(db))
     app: FastAPI = create_app(parts)
     yield TestClient(app), store
     db.close()
