@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 from contracts.document import ContentType, DocumentUploaded, DocumentUploadedPayload
 from contracts.envelope import Actor
 from contracts.ids import new_id
+from services.gateway.api.commands import publish
 from services.gateway.api.deps import ComponentsDep, CurrentPrincipal, requires
-from services.gateway.api.errors import Unavailable
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
@@ -33,11 +33,7 @@ async def upload_document(body: DocumentCreate, who: CurrentPrincipal, parts: Co
         tenant_id=who.tenant_id,
         actor=Actor(user_id=who.user_id, roles=list(who.roles)),
     )
-    try:
-        await parts.bus.publish(event)
-    except Exception as exc:
-        raise Unavailable(f"the event bus did not accept the document: {exc}") from exc
-    parts.store.record_document_uploaded(event)
+    await publish(parts, event)
     return {"document_id": document_id, "status": "uploaded"}
 
 

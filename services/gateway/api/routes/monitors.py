@@ -7,7 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, model_validator
 
-from contracts.envelope import Actor, Event
+from contracts.envelope import Actor
 from contracts.ids import new_id
 from contracts.monitor import (
     MonitorChanged,
@@ -16,8 +16,9 @@ from contracts.monitor import (
     MonitorCreatedPayload,
     Schedule,
 )
+from services.gateway.api.commands import publish
 from services.gateway.api.deps import Components, ComponentsDep, CurrentPrincipal, requires
-from services.gateway.api.errors import BadRequest, Conflict, NotFound, Unavailable
+from services.gateway.api.errors import BadRequest, Conflict, NotFound
 from services.gateway.cron import is_valid_cron
 
 router = APIRouter(prefix="/v1/monitors", tags=["monitors"])
@@ -56,7 +57,7 @@ async def create_monitor(body: MonitorCreate, who: CurrentPrincipal, parts: Comp
     event = MonitorCreated.create(
         payload, tenant_id=who.tenant_id, actor=Actor(user_id=who.user_id, roles=list(who.roles))
     )
-    await _publish(parts, event)
+    await publish(parts, event)
     return {"monitor_id": monitor_id, "status": "active"}
 
 
@@ -106,13 +107,5 @@ async def _change(
         tenant_id=who.tenant_id,
         actor=Actor(user_id=who.user_id, roles=list(who.roles)),
     )
-    await _publish(parts, event)
+    await publish(parts, event)
     return {"monitor_id": monitor_id, "status": f"{change} requested"}
-
-
-async def _publish(parts: Components, event: Event) -> None:
-    try:
-        await parts.bus.publish(event)
-    except Exception as exc:
-        raise Unavailable(f"the event bus did not accept the request: {exc}") from exc
-    parts.monitors.apply(event)

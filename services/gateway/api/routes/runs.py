@@ -14,12 +14,13 @@ from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from contracts.approval import ApprovalGiven, ApprovalPayload, ApprovalRejected
-from contracts.envelope import Actor, Event, TraceContext
+from contracts.envelope import Actor, TraceContext
 from contracts.ids import new_id
 from contracts.run import RunCancelRequested, RunCancelRequestedPayload, RunRequested, RunRequestedPayload
 from quarry_runtime.telemetry import current_traceparent
+from services.gateway.api.commands import publish
 from services.gateway.api.deps import Components, ComponentsDep, StreamReader, requires
-from services.gateway.api.errors import BadRequest, Conflict, Forbidden, NotFound, Unavailable
+from services.gateway.api.errors import BadRequest, Conflict, Forbidden, NotFound
 from services.gateway.readmodel import TERMINAL, is_settled
 from services.gateway.security import (
     STREAM_TICKET_PREFIX,
@@ -91,7 +92,7 @@ async def _request_run(run_id: str, body: RunCreate, who: Principal, parts: Comp
         actor=Actor(user_id=who.user_id, roles=list(who.roles)),
         trace=TraceContext(traceparent=current_traceparent()),
     )
-    await _publish(parts, event)
+    await publish(parts, event)
     base = f"/v1/runs/{run_id}"
     links = {
         "self": base,
@@ -137,7 +138,7 @@ async def cancel_run(run_id: str, body: CancelCreate, who: RunCanceller, parts: 
         run_id=run_id,
         actor=Actor(user_id=who.user_id, roles=list(who.roles)),
     )
-    await _publish(parts, event)
+    await publish(parts, event)
     return {"run_id": run_id, "status": "cancel requested"}
 
 
@@ -155,7 +156,7 @@ async def decide_approval(run_id: str, body: ApprovalCreate, who: Approver, part
         run_id=run_id,
         actor=Actor(user_id=who.user_id, roles=list(who.roles)),
     )
-    await _publish(parts, event)
+    await publish(parts, event)
     return {"run_id": run_id, "approval_id": pending.get("approval_id"), "decision": body.decision}
 
 
@@ -269,15 +270,6 @@ async def report_pdf(run_id: str, who: RunReader, parts: ComponentsDep) -> Respo
     return Response(
         data, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="quarry-{run_id}.pdf"'}
     )
-
-
-async def _publish(parts: Components, event: Event) -> None:
-    """Publish a command-like event and record it in the run's log at once."""
-    try:
-        await parts.bus.publish(event)
-    except Exception as exc:
-        raise Unavailable(f"the event bus did not accept the request: {exc}") from exc
-    parts.store.record_run_event(event)
 
 
 def _view(run_id: str, tenant_id: str, parts: Components) -> dict[str, Any]:
