@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -27,6 +27,7 @@ from contracts.timer import TimerFired
 from contracts.tool import ToolDecided
 from contracts.work import Draft
 from quarry_runtime.errors import NotReady, Rejected
+from quarry_runtime.groupcommit import GroupCommit
 from quarry_runtime.guardrails import injection_findings
 from quarry_runtime.outbox import OutboxApplication
 from services.orchestrator.checks import output_problem
@@ -63,9 +64,20 @@ class Orchestrator(OutboxApplication):
     on_saved: Callable[[], None] = staticmethod(lambda: None)
     clock: Clock = staticmethod(_utcnow)
 
+    # Set by the composition root: saves made while a bus event is handled are committed in
+    # groups (see quarry_runtime.groupcommit); without it every save commits at once.
+    group: GroupCommit | None = None
+
     def get_run(self, run_id: str) -> Run:
-        run: Run = self.repository.get(Run.create_id(run_id))
+        run: Run = self._load(Run.create_id(run_id))
         return run
+
+    def has_run(self, run_id: str) -> bool:
+        try:
+            self.get_run(run_id)
+        except AggregateNotFoundError:
+            return False
+        return True
 
     def start_run(self, ev: RunRequested) -> None:
         """Open the Run when the request arrives; billing's answer admits or rejects it."""
@@ -86,7 +98,9 @@ class Orchestrator(OutboxApplication):
             previous_run_id=p.previous_run_id,
             pii_policy=p.pii_policy,
         )
-        with contextlib.suppress(IntegrityError):  # a redelivered request: the run exists
+        if self.has_run(run.run_id):
+            return  # a redelivered request
+        with contextlib.suppress(IntegrityError):  # another replica opened it a moment ago
             self._save(run)
 
     def admit_run(self, ev: CreditsReserved) -> None:
@@ -229,7 +243,7 @@ class Orchestrator(OutboxApplication):
     # -- monitors ------------------------------------------------------------------------------
 
     def get_monitor(self, monitor_id: str) -> Monitor:
-        monitor: Monitor = self.repository.get(Monitor.create_id(monitor_id))
+        monitor: Monitor = self._load(Monitor.create_id(monitor_id))
         return monitor
 
     def create_monitor(self, ev: MonitorCreated) -> None:
@@ -250,7 +264,10 @@ class Orchestrator(OutboxApplication):
             next_slot=first,
             cause=ev.event_id,
         )
-        with contextlib.suppress(IntegrityError):  # a redelivered command: the monitor exists
+        with contextlib.suppress(AggregateNotFoundError):
+            self.get_monitor(p.monitor_id)
+            return  # a redelivered command: the monitor exists
+        with contextlib.suppress(IntegrityError):  # another replica created it a moment ago
             self._save(monitor)
 
     def change_monitor(self, ev: MonitorChanged) -> None:
@@ -322,8 +339,21 @@ class Orchestrator(OutboxApplication):
         for transcoding in TRANSCODINGS:
             transcoder.register(transcoding)
 
+    def _load(self, aggregate_id: Any) -> Any:
+        staged = self.group.get(aggregate_id) if self.group is not None else None
+        return staged if staged is not None else self.repository.get(aggregate_id)
+
     def _save(self, aggregate: Run | Monitor) -> None:
+        if self.group is not None and self.group.active:
+            self.group.stage(aggregate)
+            return
         self.save(aggregate)
-        if isinstance(aggregate, Run) and aggregate.is_terminal and self.snapshots is not None:
-            self.take_snapshot(aggregate.id, version=aggregate.version)
+        self.committed([aggregate])
+
+    def committed(self, aggregates: Sequence[Any]) -> None:
+        """After a commit: snapshot the runs that ended, so reading them costs one snapshot."""
+        ended = [a for a in aggregates if isinstance(a, Run) and a.is_terminal]
+        if ended and self.snapshots is not None:
+            # Taken from the objects just committed: the state a read at their version would fold.
+            self.snapshots.put([type(run).Snapshot.take(run) for run in ended])
         self.on_saved()

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from quarry_runtime.bus import Bus
 from quarry_runtime.delegation import KeyDirectory, SigningKey, scopes_for
+from quarry_runtime.groupcommit import GroupCommit
 from quarry_runtime.outbox import OutboxRelay, Outgoing, aggregate_at
 from quarry_runtime.service import Service
 from quarry_runtime.settings import RuntimeSettings
@@ -72,6 +73,8 @@ def build(settings: RuntimeSettings) -> Service:
 
     relay = OutboxRelay(app, bus, outgoing)
     app.on_saved = relay.wake
+    group = GroupCommit(app, after_commit=app.committed)
+    app.group = group
     for sub in subscriptions(app):
         bus.subscribe(sub)
-    return Service(NAME, bus, background=[publish_key, relay.run], on_stop=[app.close])
+    return Service(NAME, bus, background=[publish_key, relay.run, group.run], on_stop=[app.close])

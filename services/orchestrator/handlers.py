@@ -13,14 +13,24 @@ from services.orchestrator.domain import RunError
 from services.orchestrator.monitor import MonitorError
 
 
-def _guarded(use_case: Callable[[Any], None]) -> Callable[[Any], Awaitable[None]]:
+def _guarded(app: Orchestrator, use_case: Callable[[Any], None]) -> Callable[[Any], Awaitable[None]]:
     async def handle(event: Any) -> None:
-        try:
-            use_case(event)
-        except (RunError, MonitorError) as exc:
-            raise Rejected(str(exc)) from exc
+        if app.group is None:
+            _apply(use_case, event)
+            return
+        with app.group.unit() as unit:
+            _apply(use_case, event)
+        # The message is acknowledged once what it changed is committed, with its group.
+        await unit.committed()
 
     return handle
+
+
+def _apply(use_case: Callable[[Any], None], event: Any) -> None:
+    try:
+        use_case(event)
+    except (RunError, MonitorError) as exc:
+        raise Rejected(str(exc)) from exc
 
 
 def subscriptions(app: Orchestrator) -> list[Subscription]:
@@ -39,4 +49,6 @@ def subscriptions(app: Orchestrator) -> list[Subscription]:
         (subjects.MONITOR_CREATED, app.create_monitor),
         (subjects.MONITOR_CHANGED, app.change_monitor),
     ]
-    return [Subscription(subject, f"orchestrator-{subject.replace('.', '-')}", _guarded(fn)) for subject, fn in table]
+    return [
+        Subscription(subject, f"orchestrator-{subject.replace('.', '-')}", _guarded(app, fn)) for subject, fn in table
+    ]

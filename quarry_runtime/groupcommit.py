@@ -1,0 +1,199 @@
+"""Group commit: the aggregates changed by many bus events, saved in one transaction.
+
+A consumer that commits once per bus event pays a transaction (an fsync on SQLite, a WAL
+flush on PostgreSQL) per event. Here each handled event is a *unit*: its use case runs to
+the end synchronously and *stages* the aggregates it changed; a writer task commits whatever
+has been staged since the last commit in one transaction, and only then resolves the units,
+so every handler still acknowledges its message after its changes are durable. Under load a
+fetched batch of messages (and the other consumers' messages) ends up in one commit; alone,
+a unit is committed on the next turn of the event loop.
+
+An aggregate with staged, uncommitted events is the current one: a later unit that loads it
+gets the staged object and continues from it (its events are committed with or after the
+earlier ones, never before). A use case that raises after changing a staged aggregate taints
+it: the aggregate is dropped and every unit that staged it is told to retry (its message is
+redelivered and applied again to the state in the store). A commit that fails is retried
+aggregate by aggregate, so a version conflict with another replica costs only the units that
+touched that aggregate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.domain import DomainEventProtocol
+
+from quarry_runtime.errors import NotReady
+
+log = logging.getLogger(__name__)
+
+# How often the writer lets other ready handlers run before it commits what they staged.
+GATHER_TURNS = 2
+
+
+class CommitFailed(NotReady):
+    """The unit's changes were not committed: redeliver its message and apply it again."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, delay_s=0.05)
+
+
+@dataclass(eq=False)
+class Unit:
+    """One handled bus event: what it staged, and the future its handler waits on."""
+
+    future: asyncio.Future[None] | None = None
+    staged: set[Any] = field(default_factory=set)
+    # staged aggregates it read, with how many pending events each had when it did
+    seen: dict[Any, int] = field(default_factory=dict)
+
+    async def committed(self) -> None:
+        """Wait until everything this unit staged is in the store (at once if it staged nothing)."""
+        if self.future is not None:
+            await self.future
+
+
+AfterCommit = Callable[[Sequence[Any]], None]
+
+
+class GroupCommit:
+    """Stages aggregates per unit and commits them in groups, for one eventsourcing application."""
+
+    def __init__(self, app: Application[Any], after_commit: AfterCommit = lambda aggregates: None) -> None:
+        self.app = app
+        self.after_commit = after_commit
+        self._staged: dict[Any, Any] = {}  # aggregate id -> aggregate with uncommitted events
+        self._units: dict[Any, list[Unit]] = {}  # aggregate id -> units that staged it
+        self._current: Unit | None = None
+        self._ready = asyncio.Event()
+        self.commits = 0
+        self.events = 0
+
+    @property
+    def active(self) -> bool:
+        """True while a unit's use case runs: saves are staged, not committed."""
+        return self._current is not None
+
+    @contextlib.contextmanager
+    def unit(self) -> Iterator[Unit]:
+        """Run one use case as a unit (synchronously, with no await inside)."""
+        if self._current is not None:
+            raise RuntimeError("units do not nest")
+        unit = Unit()
+        self._current = unit
+        try:
+            yield unit
+        except BaseException:
+            self._taint(unit)
+            raise
+        finally:
+            self._current = None
+
+    def get(self, aggregate_id: Any) -> Any | None:
+        """The staged aggregate with this id, if a unit changed it and it is not committed yet."""
+        aggregate = self._staged.get(aggregate_id)
+        if aggregate is not None and self._current is not None:
+            self._current.seen.setdefault(aggregate_id, len(aggregate.pending_events))
+        return aggregate
+
+    def stage(self, aggregate: Any) -> None:
+        """Called by the application instead of saving, while a unit is active."""
+        unit = self._current
+        if unit is None:
+            raise RuntimeError("stage() outside a unit")
+        if not aggregate.pending_events:
+            return
+        self._staged[aggregate.id] = aggregate
+        units = self._units.setdefault(aggregate.id, [])
+        if unit not in units:
+            units.append(unit)
+        unit.staged.add(aggregate.id)
+        if unit.future is None:
+            unit.future = asyncio.get_running_loop().create_future()
+        self._ready.set()
+
+    def _taint(self, unit: Unit) -> None:
+        """The unit failed mid-way: drop every staged aggregate it may have changed."""
+        changed = {
+            aggregate_id
+            for aggregate_id, pending in unit.seen.items()
+            if aggregate_id in self._staged and len(self._staged[aggregate_id].pending_events) != pending
+        } | unit.staged
+        for aggregate_id in changed:
+            self._drop(aggregate_id, "a use case failed after changing it")
+
+    def _drop(self, aggregate_id: Any, reason: str) -> None:
+        self._staged.pop(aggregate_id, None)
+        for unit in self._units.pop(aggregate_id, []):
+            self._resolve(unit, CommitFailed(f"not committed: {reason}"))
+
+    def _resolve(self, unit: Unit, error: BaseException | None = None) -> None:
+        if unit.future is None or unit.future.done():
+            return
+        if error is None:
+            unit.future.set_result(None)
+        else:
+            unit.future.set_exception(error)
+
+    # -- the writer --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Commit staged aggregates in groups, for as long as the service runs."""
+        while True:
+            await self._ready.wait()
+            for _ in range(GATHER_TURNS):
+                await asyncio.sleep(0)
+            self._ready.clear()
+            self.commit()
+
+    def commit(self) -> None:
+        """Commit everything staged now in one transaction; then resolve the units it covered."""
+        if not self._staged:
+            return
+        staged, self._staged = self._staged, {}
+        units, self._units = self._units, {}
+        collected: dict[Any, list[DomainEventProtocol[Any]]] = {
+            aggregate_id: list(aggregate.collect_events()) for aggregate_id, aggregate in staged.items()
+        }
+        failed: dict[Any, BaseException] = {}
+        try:
+            self._record(staged, collected)
+        except Exception as exc:  # noqa: BLE001 - retried one aggregate at a time below
+            log.info("group commit of %d aggregates failed (%s); committing them one by one", len(staged), exc)
+            for aggregate_id in staged:
+                try:
+                    self._record({aggregate_id: staged[aggregate_id]}, {aggregate_id: collected[aggregate_id]})
+                except Exception as one:  # noqa: BLE001 - the units of this aggregate retry
+                    failed[aggregate_id] = one
+        committed = [aggregate for aggregate_id, aggregate in staged.items() if aggregate_id not in failed]
+        for aggregate_id, error in failed.items():
+            for unit in units.get(aggregate_id, []):
+                self._resolve(unit, CommitFailed(f"commit failed: {type(error).__name__}: {error}"))
+        if committed:
+            try:
+                self.after_commit(committed)
+            except Exception:
+                log.exception("after-commit hook failed")
+        for unit_list in units.values():
+            for unit in unit_list:
+                if unit.staged.isdisjoint(failed):
+                    self._resolve(unit)
+
+    def _record(self, aggregates: dict[Any, Any], events: dict[Any, list[DomainEventProtocol[Any]]]) -> None:
+        processing_event: ProcessingEvent[Any] = ProcessingEvent()
+        for aggregate_id, aggregate in aggregates.items():
+            processing_event.events.extend(events[aggregate_id])
+            processing_event.aggregates[aggregate_id] = aggregate
+        # The parts of `Application.save` after collecting, without its per-object protocol
+        # checks: record in one transaction, then the interval snapshots and notifications.
+        recordings = self.app._record(processing_event)
+        self.app._take_snapshots(processing_event)
+        self.app._notify(recordings)
+        self.commits += 1
+        self.events += len(processing_event.events)

@@ -1,0 +1,196 @@
+"""Group commit on a real SQLite event store: grouping, continuing from staged state, taint, conflicts."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+from quarry_runtime.groupcommit import CommitFailed, GroupCommit
+
+
+class Tally(Aggregate):
+    @event("Created")
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.items: list[str] = []
+
+    @event("Added")
+    def add(self, item: str) -> None:
+        self.items.append(item)
+
+
+class Tallies(Application[UUID]):
+    group: GroupCommit | None = None
+
+    def load(self, tally_id: UUID) -> Tally:
+        staged = self.group.get(tally_id) if self.group is not None else None
+        tally: Tally = staged if staged is not None else self.repository.get(tally_id)
+        return tally
+
+    def put(self, tally: Tally) -> None:
+        if self.group is not None and self.group.active:
+            self.group.stage(tally)
+        else:
+            self.save(tally)
+
+
+def _app(tmp_path: Path, name: str = "tallies.db") -> Tallies:
+    return Tallies(
+        env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / name)},
+    )
+
+
+async def _handle(app: Tallies, group: GroupCommit, tally_id: UUID, item: str, fail: bool = False) -> None:
+    with group.unit() as unit:
+        tally = app.load(tally_id)
+        tally.add(item)
+        if fail:
+            raise ValueError("the use case failed after changing the tally")
+        app.put(tally)
+    await unit.committed()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> tuple[Tallies, GroupCommit, list[list[Any]]]:
+    app = _app(tmp_path)
+    after: list[list[Any]] = []
+    group = GroupCommit(app, after_commit=lambda aggregates: after.append(list(aggregates)))
+    app.group = group
+    return app, group, after
+
+
+async def test_units_handled_together_commit_once(store: tuple[Tallies, GroupCommit, list[list[Any]]]) -> None:
+    app, group, after = store
+    tallies = [Tally(name=f"t{i}") for i in range(5)]
+    app.save(*tallies)
+    writer = asyncio.create_task(group.run())
+    try:
+        await asyncio.gather(*(_handle(app, group, t.id, f"item-{n}") for n in range(4) for t in tallies))
+    finally:
+        writer.cancel()
+    assert group.commits == 1, "twenty units ready in the same turn are one transaction"
+    assert group.events == 20
+    assert len(after) == 1 and {a.id for a in after[0]} == {t.id for t in tallies}
+    for tally in tallies:
+        stored: Tally = app.repository.get(tally.id)
+        assert stored.items == [f"item-{n}" for n in range(4)]
+        assert stored.version == 5
+
+
+async def test_a_unit_continues_from_what_an_earlier_unit_staged(
+    store: tuple[Tallies, GroupCommit, list[list[Any]]],
+) -> None:
+    app, group, _ = store
+    tally = Tally(name="t")
+    app.save(tally)
+    first, second = asyncio.create_task(_handle(app, group, tally.id, "a")), None
+    await asyncio.sleep(0)  # the first unit has staged; nothing is committed yet
+    assert app.repository.get(tally.id).items == []
+    second = asyncio.create_task(_handle(app, group, tally.id, "b"))
+    await asyncio.sleep(0)
+    group.commit()
+    await asyncio.gather(first, second)
+    assert app.repository.get(tally.id).items == ["a", "b"]
+    assert group.commits == 1
+
+
+async def test_a_failing_unit_taints_what_it_changed_and_spares_the_rest(
+    store: tuple[Tallies, GroupCommit, list[list[Any]]],
+) -> None:
+    app, group, _ = store
+    shared, other = Tally(name="shared"), Tally(name="other")
+    app.save(shared, other)
+    ok_shared = asyncio.create_task(_handle(app, group, shared.id, "kept?"))
+    ok_other = asyncio.create_task(_handle(app, group, other.id, "kept"))
+    await asyncio.sleep(0)
+    with pytest.raises(ValueError, match="failed after changing"):
+        await _handle(app, group, shared.id, "poison", fail=True)
+    group.commit()
+    with pytest.raises(CommitFailed):
+        await ok_shared  # staged the tainted aggregate: redelivered and applied again
+    await ok_other
+    assert app.repository.get(shared.id).items == []
+    assert app.repository.get(other.id).items == ["kept"]
+
+
+async def test_a_unit_that_fails_before_changing_anything_taints_nothing(
+    store: tuple[Tallies, GroupCommit, list[list[Any]]],
+) -> None:
+    app, group, _ = store
+    tally = Tally(name="t")
+    app.save(tally)
+    staged = asyncio.create_task(_handle(app, group, tally.id, "a"))
+    await asyncio.sleep(0)
+    with pytest.raises(LookupError), group.unit():
+        app.load(tally.id)
+        raise LookupError("not ready yet")
+    group.commit()
+    await staged
+    assert app.repository.get(tally.id).items == ["a"]
+
+
+async def test_a_version_conflict_fails_only_the_units_of_that_aggregate(
+    tmp_path: Path, store: tuple[Tallies, GroupCommit, list[list[Any]]]
+) -> None:
+    app, group, _ = store
+    contested, calm = Tally(name="contested"), Tally(name="calm")
+    app.save(contested, calm)
+    loser = asyncio.create_task(_handle(app, group, contested.id, "mine"))
+    winner_too = asyncio.create_task(_handle(app, group, calm.id, "fine"))
+    await asyncio.sleep(0)
+    # Another replica (its own application on the same database) writes the contested tally first.
+    replica = _app(tmp_path)
+    theirs: Tally = replica.repository.get(contested.id)
+    theirs.add("theirs")
+    replica.save(theirs)
+    group.commit()
+    with pytest.raises(CommitFailed, match="commit failed"):
+        await loser
+    await winner_too
+    assert app.repository.get(contested.id).items == ["theirs"]
+    assert app.repository.get(calm.id).items == ["fine"]
+
+
+async def test_creating_an_aggregate_that_exists_fails_only_its_unit(
+    store: tuple[Tallies, GroupCommit, list[list[Any]]],
+) -> None:
+    app, group, _ = store
+    existing = Tally(name="first")
+    app.save(existing)
+    calm = Tally(name="calm")
+    app.save(calm)
+
+    async def create_again() -> None:
+        with group.unit() as unit:
+            twin = Tally(name="twin")
+            twin._id = existing.id  # the same id, as a redelivered create would make it
+            for pending in twin.pending_events:
+                object.__setattr__(pending, "originator_id", existing.id)
+            app.put(twin)
+        await unit.committed()
+
+    duplicate = asyncio.create_task(create_again())
+    fine = asyncio.create_task(_handle(app, group, calm.id, "x"))
+    await asyncio.sleep(0)
+    group.commit()
+    with pytest.raises(CommitFailed):
+        await duplicate
+    await fine
+    assert app.repository.get(existing.id).name == "first"
+    assert app.repository.get(calm.id).items == ["x"]
+
+
+async def test_outside_a_unit_saves_commit_at_once(tmp_path: Path) -> None:
+    app = _app(tmp_path, "plain.db")
+    app.group = GroupCommit(app)
+    tally = Tally(name="t")
+    app.put(tally)
+    assert app.repository.get(tally.id).name == "t"
+    with pytest.raises(RuntimeError, match="outside a unit"):
+        app.group.stage(tally)
