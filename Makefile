@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DATA   ?= .data
 
-.PHONY: venv demo up down test lint unit integration e2e contracts bench clean policy-test
+.PHONY: venv demo up down test lint unit integration e2e contracts bench clean policy-test eval
 
 venv: $(STAMP)
 
@@ -50,6 +50,10 @@ contracts: venv
 
 bench: venv
 	$(PY) -m bench
+
+# Retrieval recall, citation support, answer coverage over evals/questions.yaml (offline); exits 1 below target.
+eval: venv
+	$(PY) -m evals
 
 # The table of expected decisions (services/policy/decisions.yaml) against the policy files.
 policy-test: venv

@@ -12,16 +12,19 @@ from collections.abc import Callable
 
 from rich.console import Console
 
-from bench import admission, bus_hop, demo_run, eventstore, policy
+from bench import admission, billing_meter, bus_hop, demo_run, eventstore, policy, retrieval
 from bench.report import SummaryRow, print_summary
 
-BENCHMARKS = ("admission", "bus", "demo", "eventstore", "policy")
+BENCHMARKS = ("admission", "bus", "demo", "eventstore", "policy", "billing", "retrieval")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "which", nargs="*", metavar="{admission,bus,demo,eventstore,policy}", help="which benchmarks (default: all)"
+        "which",
+        nargs="*",
+        metavar="{admission,bus,demo,eventstore,policy,billing,retrieval}",
+        help="which benchmarks (default: all)",
     )
     parser.add_argument("--requests", type=int, default=1000, help="admission: timed requests per target")
     parser.add_argument("--concurrency", type=int, default=50, help="admission: concurrent clients")
@@ -39,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decisions", type=int, default=20_000, help="policy: in-process decisions per series")
     parser.add_argument("--policy-hops", type=int, default=2000, help="policy: sequential requests over the bus")
     parser.add_argument("--policy-burst", type=int, default=5000, help="policy: requests in the burst")
+    parser.add_argument("--usage-events", type=int, default=3000, help="billing: usage events metered")
+    parser.add_argument("--retrieval-chunks", type=int, default=100_000, help="retrieval: chunks ingested per side")
+    parser.add_argument("--retrieval-searches", type=int, default=10, help="retrieval: timed searches per side")
     args = parser.parse_args(argv)
     unknown = [name for name in args.which if name not in BENCHMARKS]
     if unknown:
@@ -62,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             console, runs=args.runs, appends=args.appends, events=args.events, live_events=args.live_events
         ),
         "policy": lambda: policy.run(console, decisions=args.decisions, hops=args.policy_hops, burst=args.policy_burst),
+        "billing": lambda: billing_meter.run(console, events=args.usage_events),
+        "retrieval": lambda: retrieval.run(console, chunks=args.retrieval_chunks, searches=args.retrieval_searches),
     }
     rows: list[SummaryRow] = []
     failed: list[str] = []

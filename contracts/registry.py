@@ -5,17 +5,23 @@ from __future__ import annotations
 from contracts import subjects
 from contracts.approval import ApprovalGiven, ApprovalRejected
 from contracts.credits import (
+    BudgetTierChanged,
+    CreditsAdjusted,
     CreditsDenied,
+    CreditsExpired,
     CreditsGranted,
+    CreditsPurchased,
     CreditsRefunded,
     CreditsReserved,
     CreditsSettled,
+    PlanChanged,
 )
 from contracts.document import DocumentIndexed, DocumentRejected, DocumentUploaded
 from contracts.envelope import Event
 from contracts.guardrail import GuardrailTripped
 from contracts.monitor import MonitorChanged, MonitorCreated, MonitorFired, MonitorScheduled
 from contracts.policy import PolicyActivated, PolicyPublished, PolicyRejected
+from contracts.question import QuestionAnswered, QuestionAnswerPart, QuestionAsked, QuestionFailed
 from contracts.report import ReportPublished
 from contracts.run import (
     RunAdmitted,
@@ -62,6 +68,11 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     CreditsDenied,
     CreditsSettled,
     CreditsRefunded,
+    CreditsPurchased,
+    CreditsExpired,
+    CreditsAdjusted,
+    BudgetTierChanged,
+    PlanChanged,
     ToolRequested,
     ToolDecided,
     PolicyPublished,
@@ -75,6 +86,10 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     DocumentUploaded,
     DocumentIndexed,
     DocumentRejected,
+    QuestionAsked,
+    QuestionAnswerPart,
+    QuestionAnswered,
+    QuestionFailed,
 )
 
 _BY_TYPE: dict[str, type[Event]] = {cls.TYPE: cls for cls in EVENT_TYPES}

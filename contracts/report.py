@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+from pydantic import Field
+
 from contracts import subjects
 from contracts.envelope import Contract, Event
+
+ReportLength = Literal["brief", "standard", "detailed"]
+"""How much a report says: one finding per sub-question, the default few, or as many as hold up."""
+TARGET_WORDS_MIN = 100
+TARGET_WORDS_MAX = 10_000
 
 
 class Artifact(Contract):
@@ -20,6 +27,7 @@ class ReportPublishedPayload(Contract):
     title: str
     markdown: Artifact
     pdf: Artifact
+    docx: Artifact | None = Field(default=None, description="the Word version (reporters before it rendered none)")
 
 
 class ReportPublished(Event):

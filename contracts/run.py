@@ -9,6 +9,8 @@ from pydantic import Field
 
 from contracts import subjects
 from contracts.envelope import Contract, Event
+from contracts.report import TARGET_WORDS_MAX, TARGET_WORDS_MIN, ReportLength
+from contracts.work import SourceKind
 
 DEFAULT_APPROVAL_TIMEOUT_S = 7 * 24 * 3600
 
@@ -22,6 +24,16 @@ class RunRequestedPayload(Contract):
     monitor_id: str | None = Field(default=None, description="the monitor whose firing started this run")
     previous_run_id: str | None = Field(default=None, description="the monitor's run before this one")
     pii_policy: Literal["redact", "block"] = Field(default="redact", description="PII found in the report")
+    length: ReportLength = Field(default="standard", description="how much the report says: brief, standard, detailed")
+    target_words: int | None = Field(
+        default=None,
+        ge=TARGET_WORDS_MIN,
+        le=TARGET_WORDS_MAX,
+        description="about how many words the report's findings run to; takes precedence over `length`",
+    )
+    sources: list[SourceKind] | None = Field(
+        default=None, min_length=1, description="where the searches look; unset: the corpus and the tenant's datasets"
+    )
 
 
 class RunRequested(Event):

@@ -15,6 +15,7 @@ STREAM_SUBJECTS = [
     "timer.>",
     "monitor.>",
     "guardrail.>",
+    "question.>",
     # Only the policy events: `policy.v1.simulate` and friends are core-NATS request/reply, and a
     # stream capturing them would answer each request with its publish ack.
     "policy.v1.published",
@@ -54,6 +55,17 @@ CREDITS_RESERVED = "credits.v1.reserved"
 CREDITS_DENIED = "credits.v1.denied"
 CREDITS_SETTLED = "credits.v1.settled"
 CREDITS_REFUNDED = "credits.v1.refunded"
+CREDITS_PURCHASED = "credits.v1.purchased"
+CREDITS_EXPIRED = "credits.v1.expired"
+CREDITS_ADJUSTED = "credits.v1.adjusted"
+CREDITS_TIER_CHANGED = "credits.v1.tier_changed"
+CREDITS_PLAN_CHANGED = "credits.v1.plan_changed"
+# Core-NATS request/reply subjects of billing (answered by one replica: queue group).
+BILLING_SUMMARY = "billing.v1.summary"
+BILLING_LEDGER = "billing.v1.ledger"
+BILLING_CHECKOUT = "billing.v1.checkout"
+BILLING_PORTAL = "billing.v1.portal"
+BILLING_WEBHOOK = "billing.v1.webhook"
 
 TOOL_REQUESTED = "tool.v1.requested"
 TOOL_DECIDED = "tool.v1.decided"
@@ -77,6 +89,11 @@ REPORT_PUBLISHED = "report.v1.published"
 DOCUMENT_UPLOADED = "document.v1.uploaded"
 DOCUMENT_INDEXED = "document.v1.indexed"
 DOCUMENT_REJECTED = "document.v1.rejected"
+
+QUESTION_ASKED = "question.v1.asked"
+QUESTION_ANSWER_PART = "question.v1.answer_part"
+QUESTION_ANSWERED = "question.v1.answered"
+QUESTION_FAILED = "question.v1.failed"
 
 
 def task_lane(role: str) -> str:

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from contracts.envelope import Contract
-from contracts.report import Artifact
+from contracts.report import TARGET_WORDS_MAX, TARGET_WORDS_MIN, Artifact, ReportLength
 
 
 class PlanInput(Contract):
@@ -19,10 +19,17 @@ class PlanOutput(Contract):
     sub_questions: list[str] = Field(min_length=1)
 
 
+SourceKind = Literal["corpus", "datasets", "web"]
+"""Where a search looks: the shared sample corpus, the tenant's uploaded documents, the live web."""
+
+
 class SearchInput(Contract):
     question: str
     sub_question: str
     limit: int = Field(ge=1, le=100)
+    sources: list[SourceKind] | None = Field(
+        default=None, min_length=1, description="where to search; unset: the corpus and the tenant's datasets"
+    )
 
 
 class Passage(Contract):
@@ -45,6 +52,10 @@ class SynthesiseInput(Contract):
     sub_questions: list[str]
     findings: list[SearchOutput]
     max_sources: int = Field(ge=1)
+    length: ReportLength = "standard"
+    target_words: int | None = Field(
+        default=None, ge=TARGET_WORDS_MIN, le=TARGET_WORDS_MAX, description="words of findings; overrides `length`"
+    )
 
 
 class Claim(Contract):
@@ -52,9 +63,28 @@ class Claim(Contract):
     citations: list[int] = Field(min_length=1, description="numbers into the draft's sources")
 
 
+class Table(Contract):
+    """Tabular findings: a header row and rows of plain-text cells (ragged rows are padded)."""
+
+    header: list[str] = Field(min_length=1)
+    rows: list[list[str]] = Field(default_factory=list)
+    caption: str = ""
+    citations: list[int] = Field(default_factory=list, description="numbers into the draft's sources")
+
+
+class CodeBlock(Contract):
+    """Code quoted verbatim, whitespace and all."""
+
+    code: str
+    language: str = Field(default="", description="e.g. python, sql; empty when unknown")
+    citations: list[int] = Field(default_factory=list, description="numbers into the draft's sources")
+
+
 class Section(Contract):
     heading: str
     claims: list[Claim]
+    tables: list[Table] = Field(default_factory=list, description="shown after the claims")
+    code: list[CodeBlock] = Field(default_factory=list, description="shown after the tables")
 
 
 class SourceRef(Contract):
@@ -75,6 +105,9 @@ class Draft(Contract):
 
 class SynthesiseOutput(Contract):
     draft: Draft
+    citation_check: VerifyOutput | None = Field(
+        default=None, description="the draft as written checked against its passages; unsupported claims were cut"
+    )
 
 
 class CollectInput(Contract):
@@ -95,11 +128,21 @@ class VerifyInput(Contract):
     draft: Draft
 
 
+class UnsupportedClaim(Contract):
+    """A claim that a source it cites does not back (neither quotes nor lexically entails it)."""
+
+    where: str = Field(description="summary or section, and the claim's place in it")
+    text: str
+    citations: list[int] = Field(description="the cited sources that do not back it")
+    score: float = Field(ge=0, le=1, description="best entailment score over the sources it cites")
+
+
 class VerifyOutput(Contract):
     checked: int = Field(ge=0, description="claims checked against their cited passages")
     supported: int = Field(ge=0)
     support_rate: float = Field(ge=0, le=1)
     problems: list[str] = Field(default_factory=list)
+    unsupported: list[UnsupportedClaim] = Field(default_factory=list)
 
 
 class IndexInput(Contract):
@@ -122,15 +165,45 @@ class Changes(Contract):
     dropped_findings: list[str] = Field(default_factory=list)
 
 
+class SearchTally(Contract):
+    """What one sub-question's search returned."""
+
+    sub_question: str
+    passages: int = Field(ge=0)
+    sources: int = Field(ge=0, description="distinct documents among the passages")
+
+
+class ReportMethods(Contract):
+    """How a run reached its report, as its log tells it: the report's methods section."""
+
+    searches: list[SearchTally] = Field(default_factory=list)
+    searched: list[str] = Field(
+        default_factory=list, description="where the searches looked (corpus, datasets, web); empty: the default"
+    )
+    passages_retrieved: int = Field(default=0, ge=0)
+    sources_retrieved: int = Field(default=0, ge=0, description="distinct documents over all searches")
+    passages_kept: int | None = Field(default=None, ge=0, description="after duplicates were merged")
+    claims_checked: int | None = Field(default=None, ge=0)
+    claims_supported: int | None = Field(default=None, ge=0)
+    support_rate: float | None = Field(default=None, ge=0, le=1, description="from the verify step")
+    credits_reserved: int | None = Field(default=None, ge=0)
+    plan: str | None = None
+    usage_records: int = Field(default=0, ge=0, description="usage events metered for the run so far")
+
+
 class ReportInput(Contract):
     run_id: str
     draft: Draft
     changes: Changes | None = None
     pii_policy: Literal["redact", "block"] = "redact"
+    length: ReportLength = "standard"
+    target_words: int | None = Field(default=None, ge=TARGET_WORDS_MIN, le=TARGET_WORDS_MAX)
+    methods: ReportMethods | None = None
 
 
 class ReportOutput(Contract):
     title: str
     markdown: Artifact
     pdf: Artifact
+    docx: Artifact | None = None
     pii_redacted: dict[str, int] = Field(default_factory=dict, description="redactions by kind")

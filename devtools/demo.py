@@ -51,6 +51,8 @@ def run_demo(config: StackConfig, console: Console) -> int:
         console.rule("reports")
         console.print(f"Markdown: {report['markdown']['path']}  (sha256 {report['markdown']['sha256'][:16]}...)")
         console.print(f"PDF:      {report['pdf']['path']}  (sha256 {report['pdf']['sha256'][:16]}...)")
+        if report.get("docx"):
+            console.print(f"Word:     {report['docx']['path']}  (sha256 {report['docx']['sha256'][:16]}...)")
         cost = view["cost"]
         console.print(
             f"sources cited: {len(view['sources'])}; credits reserved {cost['reserved']}, "

@@ -27,7 +27,16 @@ KEY_BUCKET = "quarry_delegation_keys"
 
 TOOL_SCOPES = frozenset(
     f"tool:{name}"
-    for name in ("web_search", "fetch_url", "llm_generate", "index_memory", "publish_report", "read_dataset")
+    for name in (
+        "web_search",
+        "fetch_url",
+        "llm_generate",
+        "index_memory",
+        "publish_report",
+        "read_dataset",
+        "recall_memory",
+        "answer_question",
+    )
 )
 # What an agent acting for a user of each role may be allowed to do: never more than this.
 ROLE_SCOPES: dict[str, frozenset[str]] = {

@@ -65,9 +65,17 @@ AfterCommit = Callable[[Sequence[Any]], None]
 class GroupCommit:
     """Stages aggregates per unit and commits them in groups, for one eventsourcing application."""
 
-    def __init__(self, app: Application[Any], after_commit: AfterCommit = lambda aggregates: None) -> None:
+    def __init__(
+        self,
+        app: Application[Any],
+        after_commit: AfterCommit = lambda aggregates: None,
+        on_drop: Callable[[Any], None] = lambda aggregate_id: None,
+    ) -> None:
         self.app = app
         self.after_commit = after_commit
+        # Told of every aggregate whose staged events were thrown away, so a cache of the
+        # application's own (an aggregate cache) forgets the object too.
+        self.on_drop = on_drop
         self._staged: dict[Any, Any] = {}  # aggregate id -> aggregate with uncommitted events
         self._units: dict[Any, list[Unit]] = {}  # aggregate id -> units that staged it
         self._current: Unit | None = None
@@ -130,6 +138,7 @@ class GroupCommit:
 
     def _drop(self, aggregate_id: Any, reason: str) -> None:
         self._staged.pop(aggregate_id, None)
+        self.on_drop(aggregate_id)
         for unit in self._units.pop(aggregate_id, []):
             self._resolve(unit, CommitFailed(f"not committed: {reason}"))
 
@@ -173,6 +182,7 @@ class GroupCommit:
                     failed[aggregate_id] = one
         committed = [aggregate for aggregate_id, aggregate in staged.items() if aggregate_id not in failed]
         for aggregate_id, error in failed.items():
+            self.on_drop(aggregate_id)
             for unit in units.get(aggregate_id, []):
                 self._resolve(unit, CommitFailed(f"commit failed: {type(error).__name__}: {error}"))
         if committed:

@@ -10,22 +10,25 @@ from contracts.task import TaskDispatched
 from contracts.work import CollectInput, PlanInput, SynthesiseInput, VerifyInput
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.worker import TaskError, Usage, WorkResult, lane
+from services.analyst.answer import Publish, answer
 from services.analyst.collect import collect
 from services.analyst.live import plan_live
 from services.analyst.llm import ChatClient
 from services.analyst.planning import plan
 from services.analyst.screening import screen_findings
 from services.analyst.synthesis import check_citations, synthesise
-from services.analyst.verify import verify
+from services.analyst.verify import drop_unsupported, verify
 
 
-async def execute(task: TaskDispatched, llm: ChatClient | None = None) -> WorkResult:
+async def execute(task: TaskDispatched, llm: ChatClient | None = None, publish: Publish | None = None) -> WorkResult:
     """Run one analyst task: plans come from `llm` when given (live mode), else from the rules.
 
     CPU-bound work goes to a thread so the consumer keeps heartbeating. Synthesis is extractive
     in both modes (see `services.analyst.live`).
     """
     kind = task.payload.kind
+    if kind == "answer":
+        return await answer(task, llm, publish)
     if kind == "plan":
         inp = PlanInput.model_validate(task.payload.input)
         if llm is not None:
@@ -36,10 +39,14 @@ async def execute(task: TaskDispatched, llm: ChatClient | None = None) -> WorkRe
         return WorkResult(output=planned.model_dump(), usage=[Usage(tool="llm_generate")])
     if kind == "synthesise":
         result = await asyncio.to_thread(synthesise, SynthesiseInput.model_validate(task.payload.input))
-        problems = check_citations(result.draft)
+        # Whoever wrote the draft (extractor or model), what its sources do not back is cut here, and
+        # the check of the draft as written stays in the output: the run's citation-support rate.
+        draft, check = await asyncio.to_thread(drop_unsupported, result.draft)
+        problems = check_citations(draft, check_text=False)
         if problems:
             raise TaskError("synthesis produced unsupported citations: " + "; ".join(problems[:3]))
-        return WorkResult(output=result.model_dump(), usage=[Usage(tool="llm_generate")])
+        output = result.model_copy(update={"draft": draft, "citation_check": check})
+        return WorkResult(output=output.model_dump(), usage=[Usage(tool="llm_generate")])
     if kind == "collect":
         gathered = CollectInput.model_validate(task.payload.input)
         findings, injections = screen_findings(gathered.findings)
@@ -64,4 +71,4 @@ async def execute(task: TaskDispatched, llm: ChatClient | None = None) -> WorkRe
 
 
 def subscriptions(bus: Bus, llm: ChatClient | None) -> list[Subscription]:
-    return [lane(bus, "analyst", functools.partial(execute, llm=llm))]
+    return [lane(bus, "analyst", functools.partial(execute, llm=llm, publish=bus.publish))]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from contracts.report import ReportLength
 from contracts.work import (
     Claim,
     Draft,
@@ -16,6 +17,7 @@ from contracts.work import (
     SynthesiseInput,
     SynthesiseOutput,
 )
+from quarry_runtime.words import count_words
 from services.analyst.text import (
     Idf,
     bm25,
@@ -33,6 +35,15 @@ SourceKey = tuple[str, str]
 
 MMR_LAMBDA = 0.7
 CLAIMS_PER_SECTION = 3
+# Per report length: findings per section, and the least and most the summary restates.
+LENGTHS: dict[ReportLength, tuple[int, int, int]] = {
+    "brief": (1, 1, 2),
+    "standard": (CLAIMS_PER_SECTION, 2, 4),
+    "detailed": (6, 3, 6),
+}
+# Writing to a word target, each section may draw on up to this many findings.
+TARGET_POOL = 10
+_WORDS_PER_SUMMARY_CLAIM = 120  # a target this many words larger allows one more summary claim
 # Below this a sentence shares too little with the question to be worth citing.
 MIN_RELEVANCE = 0.3
 # Also below this share of the best sentence for the same sub-question: leftovers are off topic.
@@ -293,13 +304,38 @@ def _select(groups: list[list[_Candidate]], k: int, lam: float, general: set[int
         pools = [[c for c in pool if c is not chosen and not _duplicate(c, [chosen])] for pool in pools]
 
 
+def _fit_words(
+    picks: list[list[_Candidate]], target: int, summarise: Callable[[list[_Candidate]], list[_Candidate]]
+) -> tuple[list[list[_Candidate]], list[_Candidate]]:
+    """The most findings, taken round-robin over sections in order of relevance, whose words with
+    the summary they yield stay within `target`; one that would overflow is skipped for shorter
+    ones after it. The first finding is always kept, so a report never comes out empty."""
+    kept: list[list[_Candidate]] = [[] for _ in picks]
+    summary: list[_Candidate] = []
+    rounds = max((len(p) for p in picks), default=0)
+    for rank in range(rounds):
+        for g, section in enumerate(picks):
+            if rank >= len(section):
+                continue
+            trial = [list(k) for k in kept]
+            trial[g].append(section[rank])
+            used = [c for k in trial for c in k]
+            trial_summary = summarise(used)
+            words = sum(count_words(c.text) for c in [*used, *trial_summary])
+            if words <= target or not summary:
+                kept, summary = trial, trial_summary
+    return kept, summary
+
+
 def synthesise(
     inp: SynthesiseInput,
     *,
-    claims_per_section: int = CLAIMS_PER_SECTION,
+    claims_per_section: int | None = None,
     lam: float = MMR_LAMBDA,
 ) -> SynthesiseOutput:
-    """Write an extractive draft whose every claim is a sentence quoted from the source it cites."""
+    """Write an extractive draft whose every claim is a sentence quoted from the source it cites,
+    as long as the input asks: a length preset, or about `target_words` words of findings
+    (`claims_per_section` overrides the preset's findings per section)."""
     grouped = _grouped(inp)
     groups = [list(_candidates(i, passages)) for i, (_, passages) in enumerate(grouped)]
     pool = [c for g in groups for c in g]
@@ -309,13 +345,22 @@ def synthesise(
     eligible = [[c for c in g if c.key in chosen] for g in groups]
     question_key = normalise(inp.question).lower()
     general = {i for i, (heading, _) in enumerate(grouped) if normalise(heading).lower() == question_key}
-    picks = _select(eligible, claims_per_section, lam, general)
-    section_picks = [(heading, p) for (heading, _), p in zip(grouped, picks, strict=True) if p]
+    per_section, least, most = LENGTHS[inp.length]
+    if inp.target_words is not None:
+        per_section, most = TARGET_POOL, max(2, min(6, inp.target_words // _WORDS_PER_SUMMARY_CLAIM))
+        least = min(least, most)
+    picks = _select(eligible, claims_per_section or per_section, lam, general)
 
-    used = [c for _, p in section_picks for c in p]
-    summary_size = min(4, max(2, len(section_picks) + 1))
-    # Every used sentence has relevance > 0, so the summary is empty only when the sections are.
-    summary_picks = _mmr(used, [c.main_match + 0.1 * c.relevance for c in used], summary_size, lam=lam)
+    def summarise(used: list[_Candidate]) -> list[_Candidate]:
+        size = min(most, max(least, sum(1 for p in picks if p) + 1))
+        # Every used sentence has relevance > 0, so the summary is empty only when the sections are.
+        return _mmr(used, [c.main_match + 0.1 * c.relevance for c in used], size, lam=lam)
+
+    if inp.target_words is not None:
+        picks, summary_picks = _fit_words(picks, inp.target_words, summarise)
+    else:
+        summary_picks = summarise([c for p in picks for c in p])
+    section_picks = [(heading, p) for (heading, _), p in zip(grouped, picks, strict=True) if p]
 
     by_key: dict[SourceKey, list[Passage]] = {}
     for _, passages in grouped:

@@ -1,43 +1,90 @@
-"""Billing's use cases: reserve at admission, meter usage, settle or refund at the end."""
+"""Billing's use cases: reserve at admission, meter usage, settle or refund at the end; apply
+what Stripe reports (purchases, plan changes, refunded payments) once each."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Sequence
+from copy import deepcopy
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 from eventsourcing.application import AggregateNotFoundError
 
+from contracts.envelope import Event
 from contracts.run import RunCancelled, RunCompleted, RunExpired, RunFailed, RunRejected, RunRequested
 from contracts.usage import UsageRecorded
 from quarry_runtime.errors import NotReady
+from quarry_runtime.groupcommit import GroupCommit
 from quarry_runtime.outbox import OutboxApplication
-from services.billing.domain import Ledger
-from services.billing.plans import DEFAULT_PLAN, PLANS, estimate_run, usage_credits
+from services.billing.domain import Ledger, LedgerError
+from services.billing.plans import DEFAULT_PLAN, PACKS, PLANS, estimate_run, usage_credits
+
+STRIPE = "stripe"
+
+
+def period_of(at: datetime) -> str:
+    """The billing period (a calendar month, UTC) a moment falls in."""
+    return at.astimezone(UTC).strftime("%Y-%m")
+
+
+def actor_of(ev: Event) -> str:
+    if ev.actor.user_id:
+        return f"user:{ev.actor.user_id}"
+    return ev.actor.agent or "system"
 
 
 class Billing(OutboxApplication):
     """Credit ledgers, one per tenant."""
 
+    # Every handled event reads its tenant's ledger: keep recent ones in memory (fast-forwarded
+    # from the store on each read, so another replica's writes are seen). Commands mutate the
+    # cached ledger itself rather than a deep copy (a copy costs O(history) per event); a
+    # command that fails after mutating it evicts it (`forget`), and queries read a copy.
+    env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "1000", "DEEPCOPY_FROM_AGGREGATE_CACHE": "n"}
     on_saved: Callable[[], None] = staticmethod(lambda: None)
+    # Set by the composition root: the ledgers changed by concurrently handled bus events are
+    # committed together (quarry_runtime.groupcommit); a tenant's usage burst is one transaction.
+    group: GroupCommit | None = None
+    clock: Callable[[], datetime] = staticmethod(lambda: datetime.now(UTC))
 
-    def ledger(self, tenant_id: str) -> Ledger:
-        """The tenant's ledger; a tenant seen for the first time is opened on the default plan."""
+    def ledger(self, tenant_id: str, copy: bool = False) -> Ledger:
+        """The tenant's ledger in the current period; a tenant seen for the first time is opened
+        on the default plan, and a new period starts with the plan's monthly credits. `copy`
+        for reading only: commands get the cached ledger itself."""
         try:
-            ledger: Ledger = self.repository.get(Ledger.create_id(tenant_id))
-            return ledger
+            ledger: Ledger = self._load(Ledger.create_id(tenant_id))
+            if copy:
+                ledger = deepcopy(ledger)
         except AggregateNotFoundError:
             ledger = Ledger(tenant_id=tenant_id, plan=DEFAULT_PLAN)
-            ledger.grant(PLANS[DEFAULT_PLAN].monthly_credits, reason=f"{DEFAULT_PLAN} plan monthly credits")
-            return ledger
+        ledger.start_period(period_of(self.clock()), cause="")
+        return ledger
+
+    def forget(self, tenant_id: str) -> None:
+        """Drop the cached ledger (after a command failed half-way); the next read replays the store."""
+        self.forget_aggregate(Ledger.create_id(tenant_id))
+
+    def forget_aggregate(self, aggregate_id: Any) -> None:
+        cache = self.repository.cache
+        if cache is not None:
+            with contextlib.suppress(KeyError):
+                cache.get(aggregate_id, evict=True)
 
     def balance(self, tenant_id: str) -> int:
-        return self.ledger(tenant_id).balance
+        return self.ledger(tenant_id, copy=True).balance
+
+    # -- the run saga ---------------------------------------------------------------------------
 
     def admit(self, ev: RunRequested) -> None:
-        """Reserve the run's estimate, or deny it when the balance is short."""
+        """Reserve the run's estimate, or deny it when the balance or the concurrency is short."""
         ledger = self.ledger(ev.tenant_id)
         if ledger.has_seen(ev.event_id) or (ev.run_id or "") in ledger.reservations:
             return
-        ledger.reserve(ev.run_id or "", estimate_run(ev.payload.depth, ev.payload.max_sources), cause=ev.event_id)
+        p = ev.payload
+        attachments = len(getattr(p, "attachments", None) or ())  # read when the run contract carries them
+        estimate = estimate_run(p.depth, p.max_sources, attachments)
+        ledger.reserve(ev.run_id or "", estimate, cause=ev.event_id, actor=actor_of(ev))
         self._save(ledger)
 
     def meter(self, ev: UsageRecorded) -> None:
@@ -47,7 +94,7 @@ class Billing(OutboxApplication):
             return
         u = ev.payload
         credits = usage_credits(u.tokens_in + u.tokens_out, u.search_calls, u.seconds, u.tool)
-        ledger.meter(ev.run_id, ev.event_id, credits, cause=ev.event_id)
+        ledger.meter(ev.run_id, ev.event_id, credits, cause=ev.event_id, tool=u.tool)
         self._save(ledger)
 
     def close_run(self, ev: RunCompleted | RunCancelled | RunFailed | RunExpired | RunRejected) -> None:
@@ -55,18 +102,102 @@ class Billing(OutboxApplication):
         run that failed, expired or was refused in full (the tenant pays for no failed work)."""
         ledger = self.ledger(ev.tenant_id)
         res = ledger.reservations.get(ev.run_id or "")
+        if res is None and (ev.run_id or "") not in ledger.denied_runs and not ledger.has_seen(ev.event_id):
+            # Overtook its own admission (a replay, a redelivery): settling now would leave the
+            # reservation made later open forever.
+            raise NotReady(f"run {ev.run_id} has not been admitted yet")
         if ledger.has_seen(ev.event_id) or res is None or res.closed:
             return
         if isinstance(ev, RunCompleted | RunCancelled):
             missing = ledger.missing_usage(ev.payload.usage_event_ids)
             if missing:
                 raise NotReady(f"{len(missing)} usage event(s) of run {ev.run_id} not metered yet")
-            ledger.settle(res.run_id, ev.payload.usage_event_ids, cause=ev.event_id)
+            ledger.settle(res.run_id, ev.payload.usage_event_ids, cause=ev.event_id, actor=actor_of(ev))
         else:
             outcome = ev.type.removeprefix("run.")
-            ledger.refund(res.run_id, reason=f"run {outcome}: {ev.payload.reason}"[:300], cause=ev.event_id)
+            reason = f"run {outcome}: {ev.payload.reason}"[:300]
+            ledger.refund(res.run_id, reason=reason, cause=ev.event_id, actor=actor_of(ev))
         self._save(ledger)
 
+    # -- payments (Stripe, or the mock checkout) ----------------------------------------------
+
+    def purchase(
+        self,
+        tenant_id: str,
+        pack: str,
+        reference: str,
+        cause: str,
+        actor: str = STRIPE,
+        customer_id: str | None = None,
+    ) -> bool:
+        """Credit a bought pack once per `cause` (the Stripe event id); False when seen before."""
+        found = PACKS.get(pack)
+        if found is None:
+            raise LedgerError(f"unknown credit pack {pack!r}")
+        ledger = self.ledger(tenant_id)
+        if ledger.has_seen(cause):
+            return False
+        if customer_id:
+            ledger.link_customer(customer_id, ledger.subscription_id, cause=cause)
+        ledger.purchase(found.name, found.credits, reference, cause=cause, actor=actor)
+        self._save(ledger)
+        return True
+
+    def subscribe(
+        self,
+        tenant_id: str,
+        plan: str,
+        cause: str,
+        customer_id: str | None = None,
+        subscription_id: str | None = None,
+        as_of: int = 0,
+    ) -> bool:
+        """Put the tenant on `plan` (an upgrade grants the difference for this period)."""
+        if plan not in PLANS:
+            raise LedgerError(f"unknown plan {plan!r}")
+        ledger = self.ledger(tenant_id)
+        if ledger.has_seen(cause):
+            return False
+        if customer_id:
+            ledger.link_customer(customer_id, subscription_id or ledger.subscription_id, cause=cause)
+        ledger.change_plan(plan, cause=cause, actor=STRIPE, as_of=as_of)
+        if not ledger.has_seen(cause):
+            return False  # nothing changed: nothing to record
+        self._save(ledger)
+        return True
+
+    def take_back(self, tenant_id: str, charge_id: str, credits_refunded: int, cause: str) -> bool:
+        """A refunded payment takes back its credits: `credits_refunded` is the charge's running
+        total, so a repeated or overtaken refund event takes back nothing more."""
+        ledger = self.ledger(tenant_id)
+        if ledger.has_seen(cause):
+            return False
+        delta = credits_refunded - ledger.taken_back.get(charge_id, 0)
+        if delta <= 0:
+            return False
+        ledger.take_back(charge_id, delta, cause=cause, actor=STRIPE)
+        self._save(ledger)
+        return True
+
+    def stored_entries(self, tenant_id: str, after: int, limit: int) -> list[Any]:
+        """The ledger's stored events after a version, oldest first."""
+        events = self.repository.event_store.get(Ledger.create_id(tenant_id), gt=after or None, limit=limit)
+        return list(events)
+
+    def _load(self, aggregate_id: Any) -> Any:
+        staged = self.group.get(aggregate_id) if self.group is not None else None
+        return staged if staged is not None else self.repository.get(aggregate_id)
+
     def _save(self, ledger: Ledger) -> None:
-        self.save(ledger)
+        if self.group is not None and self.group.active:
+            self.group.stage(ledger)
+            return
+        try:
+            self.save(ledger)
+        except Exception:
+            self.forget(ledger.tenant_id)  # e.g. another replica saved first: replay before retrying
+            raise
+        self.on_saved()
+
+    def committed(self, ledgers: Sequence[Any]) -> None:
         self.on_saved()

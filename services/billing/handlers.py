@@ -7,19 +7,35 @@ from typing import Any
 
 from contracts import subjects
 from quarry_runtime.bus import Subscription
-from quarry_runtime.errors import Rejected
+from quarry_runtime.errors import NotReady, Rejected
 from services.billing.application import Billing
 from services.billing.domain import LedgerError
 
 
-def _guarded(use_case: Callable[[Any], None]) -> Callable[[Any], Awaitable[None]]:
+def _guarded(app: Billing, use_case: Callable[[Any], None]) -> Callable[[Any], Awaitable[None]]:
     async def handle(event: Any) -> None:
-        try:
-            use_case(event)
-        except LedgerError as exc:
-            raise Rejected(str(exc)) from exc
+        if app.group is None:
+            _apply(app, use_case, event)
+            return
+        with app.group.unit() as unit:
+            _apply(app, use_case, event)
+        # Acknowledged once the ledger entry is committed, with its group.
+        await unit.committed()
 
     return handle
+
+
+def _apply(app: Billing, use_case: Callable[[Any], None], event: Any) -> None:
+    try:
+        use_case(event)
+    except NotReady:
+        raise  # raised before anything changed
+    except LedgerError as exc:
+        app.forget(event.tenant_id)
+        raise Rejected(str(exc)) from exc
+    except Exception:
+        app.forget(event.tenant_id)  # the cached ledger may hold a half-applied command
+        raise
 
 
 def subscriptions(app: Billing) -> list[Subscription]:
@@ -32,4 +48,4 @@ def subscriptions(app: Billing) -> list[Subscription]:
         (subjects.RUN_EXPIRED, app.close_run),
         (subjects.RUN_REJECTED, app.close_run),
     ]
-    return [Subscription(subject, f"billing-{subject.replace('.', '-')}", _guarded(fn)) for subject, fn in table]
+    return [Subscription(subject, f"billing-{subject.replace('.', '-')}", _guarded(app, fn)) for subject, fn in table]

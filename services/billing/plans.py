@@ -1,9 +1,15 @@
-"""Plans and prices as data: what a tenant gets, and what each unit of work costs in credits."""
+"""Plans, credit packs and prices as data: what a tenant gets, and what each unit of work costs."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
+
+# The tools the policy service's registry (`services/policy/registry.yaml`, `tiers`) unlocks per
+# plan; the registry is what enforces them, this table is what billing shows and sells.
+BASE_TOOLS = frozenset({"web_search", "llm_generate", "index_memory", "publish_report"})
+PAID_TOOLS = BASE_TOOLS | {"fetch_url", "read_dataset"}
 
 
 @dataclass(frozen=True)
@@ -11,31 +17,87 @@ class Plan:
     name: str
     monthly_credits: int
     max_depth: int
+    tools: frozenset[str]
+    concurrency: int  # runs holding a reservation at once
+    overage: bool  # may the balance go below zero (billed per period at the overage rates)
+    overage_cap: int = 0  # how far below zero, in credits
+    price_cents: int = 0  # per month
 
 
 PLANS: dict[str, Plan] = {
-    "free": Plan("free", monthly_credits=500, max_depth=2),
-    "pro": Plan("pro", monthly_credits=10_000, max_depth=3),
-    "enterprise": Plan("enterprise", monthly_credits=100_000, max_depth=3),
+    "free": Plan("free", monthly_credits=500, max_depth=2, tools=BASE_TOOLS, concurrency=5, overage=False),
+    "pro": Plan(
+        "pro",
+        monthly_credits=10_000,
+        max_depth=3,
+        tools=PAID_TOOLS,
+        concurrency=10,
+        overage=True,
+        overage_cap=20_000,
+        price_cents=4_900,
+    ),
+    "enterprise": Plan(
+        "enterprise",
+        monthly_credits=100_000,
+        max_depth=3,
+        tools=PAID_TOOLS,
+        concurrency=50,
+        overage=True,
+        overage_cap=500_000,
+        price_cents=49_900,
+    ),
 }
 DEFAULT_PLAN = "free"
 
-# Credits per unit of metered usage.
+
+@dataclass(frozen=True)
+class CreditPack:
+    """Credits bought once; unlike a plan's monthly credits they do not expire at the period's end."""
+
+    name: str
+    credits: int
+    price_cents: int
+
+
+PACKS: dict[str, CreditPack] = {
+    "pack_1k": CreditPack("pack_1k", credits=1_000, price_cents=1_200),
+    "pack_10k": CreditPack("pack_10k", credits=10_000, price_cents=10_000),
+}
+
+# Credits per unit of metered usage. One credit is a thousand tokens.
+TOKENS_PER_CREDIT = 1000
 CREDITS_PER_SEARCH_CALL = 2
 CREDITS_PER_1K_TOKENS = 1
 CREDITS_PER_COMPUTE_MINUTE = 1
 CREDITS_PER_REPORT = 5
+CREDITS_PER_ATTACHMENT = 4  # reading a tenant document into the run's context
+
+# Overage, per 1k tokens (= per credit), by tiers of the period's overage volume in tokens.
+OVERAGE_TIERS: tuple[tuple[int | None, Decimal], ...] = (
+    (500_000, Decimal("0.012")),
+    (2_000_000, Decimal("0.008")),
+    (None, Decimal("0.005")),
+)
+
+# Budget tiers by the share of the period's budget used: under 75% runs are allowed; from 75%
+# to 90% they are throttled (half the plan's concurrency, and a warning event); over 90% only
+# essential tools run (the policy service's `low-budget-non-essential`).
+THROTTLE_FROM_PCT = 75
+BLOCK_ABOVE_PCT = 90
 
 
-def estimate_run(depth: int, max_sources: int) -> int:
+def estimate_run(depth: int, max_sources: int, attachments: int = 0) -> int:
     """Upper bound of a run's cost, reserved at admission and settled against usage later.
 
     A run plans up to 2 + depth sub-questions, each one search; synthesis reads up to
-    `max_sources` sources; the report is a flat fee. The margin covers model tokens.
+    `max_sources` sources and every attachment; the report is a flat fee. The margin covers
+    model tokens.
     """
     searches = 2 + depth + 1
     token_allowance = 10 + 4 * max_sources * depth
-    return searches * CREDITS_PER_SEARCH_CALL + token_allowance + CREDITS_PER_REPORT
+    return (
+        searches * CREDITS_PER_SEARCH_CALL + token_allowance + attachments * CREDITS_PER_ATTACHMENT + CREDITS_PER_REPORT
+    )
 
 
 def usage_credits(tokens: int, search_calls: int, seconds: float, tool: str) -> int:
@@ -47,3 +109,38 @@ def usage_credits(tokens: int, search_calls: int, seconds: float, tool: str) -> 
         + math.ceil(seconds / 60) * CREDITS_PER_COMPUTE_MINUTE
         + report_fee
     )
+
+
+def overage_price(tokens: int) -> Decimal:
+    """What `tokens` of overage in one period cost, in USD, by the tiered rates (graduated)."""
+    if tokens <= 0:
+        return Decimal("0.00")
+    total = Decimal(0)
+    floor = 0
+    for ceiling, rate_per_1k in OVERAGE_TIERS:
+        top = tokens if ceiling is None else min(tokens, ceiling)
+        if top > floor:
+            total += Decimal(top - floor) * rate_per_1k / 1000
+        if ceiling is None or tokens <= ceiling:
+            break
+        floor = ceiling
+    return total.quantize(Decimal("0.01"))
+
+
+def budget_tier(used_pct: int) -> str:
+    """allow, throttle or block, from the share of the period's budget used."""
+    if used_pct > BLOCK_ABOVE_PCT:
+        return "block"
+    if used_pct >= THROTTLE_FROM_PCT:
+        return "throttle"
+    return "allow"
+
+
+def concurrency_limit(plan: Plan, tier: str) -> int:
+    """Runs that may hold a reservation at once: the plan's limit, halved while throttled."""
+    return max(1, plan.concurrency // 2) if tier != "allow" else plan.concurrency
+
+
+def plan_named(name: str) -> Plan:
+    """The plan; an unknown name (a plan retired since) counts as the default plan."""
+    return PLANS.get(name, PLANS[DEFAULT_PLAN])

@@ -1,4 +1,9 @@
-"""Stored Ledger events -> credits.v1.* contract events."""
+"""Stored Ledger events -> credits.v1.* contract events.
+
+Entries record the balance and budget after them, so only the tenant id is looked up (from the
+latest ledger, which the aggregate cache keeps); entries stored before they carried these are
+described from the ledger as it was at their version.
+"""
 
 from __future__ import annotations
 
@@ -6,70 +11,114 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from contracts.credits import (
+    BudgetTierChanged,
+    BudgetTierChangedPayload,
+    CreditsAdjusted,
+    CreditsAdjustedPayload,
     CreditsDenied,
     CreditsDeniedPayload,
+    CreditsExpired,
+    CreditsExpiredPayload,
     CreditsGranted,
     CreditsGrantedPayload,
+    CreditsPurchased,
+    CreditsPurchasedPayload,
     CreditsRefunded,
     CreditsRefundedPayload,
     CreditsReserved,
     CreditsReservedPayload,
     CreditsSettled,
     CreditsSettledPayload,
+    PlanChanged,
+    PlanChangedPayload,
 )
 from contracts.envelope import Actor, Event
 from contracts.ids import stable_id
 from quarry_runtime.outbox import Outgoing
 from services.billing.domain import Ledger
 
-LedgerAt = Callable[[Any, int], Ledger]
+LedgerAt = Callable[[Any, int | None], Ledger]
 AGENT = "quarry-billing"
+PUBLISHED = frozenset(
+    {
+        "Granted",
+        "Reserved",
+        "Denied",
+        "Settled",
+        "Refunded",
+        "Purchased",
+        "Expired",
+        "Adjusted",
+        "TierChanged",
+        "PlanChanged",
+    }
+)
 
 
 def translate(domain_event: Any, ledger_at: LedgerAt) -> Sequence[Outgoing]:
     name = type(domain_event).__name__
-    if name not in ("Granted", "Reserved", "Denied", "Settled", "Refunded"):
+    if name not in PUBLISHED:
         return []
-    ledger = ledger_at(domain_event.originator_id, domain_event.originator_version)
-    run_id = getattr(domain_event, "run_id", None)
-    cause = getattr(domain_event, "cause", None)
+    e = domain_event
+    balance = getattr(e, "balance", None)
+    budget = getattr(e, "budget", None)
+    if balance is None and name != "Denied":
+        then = ledger_at(e.originator_id, e.originator_version)
+        balance, budget, plan, tenant_id = then.balance, None, then.plan, then.tenant_id
+    else:
+        latest = ledger_at(e.originator_id, None)
+        plan, tenant_id = getattr(e, "plan", "") or latest.plan, latest.tenant_id
     payload: Any
     cls: type[Event]
     if name == "Granted":
-        cls, payload = (
-            CreditsGranted,
-            CreditsGrantedPayload(amount=domain_event.amount, plan=ledger.plan, balance=ledger.balance),
-        )
+        cls = CreditsGranted
+        payload = CreditsGrantedPayload(amount=e.amount, plan=plan, balance=balance, period_budget=budget)
     elif name == "Reserved":
-        cls, payload = (
-            CreditsReserved,
-            CreditsReservedPayload(amount=domain_event.amount, plan=ledger.plan, balance=ledger.balance),
-        )
+        cls = CreditsReserved
+        payload = CreditsReservedPayload(amount=e.amount, plan=plan, balance=balance, period_budget=budget)
     elif name == "Denied":
-        reason = f"needs {domain_event.required} credits, {domain_event.balance} available"
-        cls, payload = (
-            CreditsDenied,
-            CreditsDeniedPayload(required=domain_event.required, balance=domain_event.balance, reason=reason),
-        )
+        cls = CreditsDenied
+        reason = getattr(e, "reason", "") or f"needs {e.required} credits, {e.balance} available"
+        payload = CreditsDeniedPayload(required=e.required, balance=e.balance, reason=reason)
     elif name == "Settled":
-        cls, payload = (
-            CreditsSettled,
-            CreditsSettledPayload(
-                amount=domain_event.amount, usage_event_ids=domain_event.usage_event_ids, balance=ledger.balance
-            ),
+        cls = CreditsSettled
+        payload = CreditsSettledPayload(
+            amount=e.amount, usage_event_ids=e.usage_event_ids, balance=balance, period_budget=budget
         )
+    elif name == "Refunded":
+        cls = CreditsRefunded
+        payload = CreditsRefundedPayload(amount=e.amount, reason=e.reason, balance=balance, period_budget=budget)
+    elif name == "Purchased":
+        cls = CreditsPurchased
+        payload = CreditsPurchasedPayload(
+            amount=e.amount, pack=e.pack, reference=e.reference, balance=balance, period_budget=budget
+        )
+    elif name == "Expired":
+        cls = CreditsExpired
+        payload = CreditsExpiredPayload(amount=e.amount, period=e.period, balance=balance)
+    elif name == "Adjusted":
+        cls = CreditsAdjusted
+        payload = CreditsAdjustedPayload(amount=e.amount, reason=e.reason, balance=balance, period_budget=budget)
+    elif name == "TierChanged":
+        cls = BudgetTierChanged
+        payload = BudgetTierChangedPayload(tier=e.tier, previous=e.previous, used_pct=e.used_pct, plan=plan)
     else:
-        cls, payload = (
-            CreditsRefunded,
-            CreditsRefundedPayload(amount=domain_event.amount, reason=domain_event.reason, balance=ledger.balance),
-        )
-    key = f"{domain_event.originator_id}:{domain_event.originator_version}"
+        cls = PlanChanged
+        payload = PlanChangedPayload(plan=e.plan, previous=e.previous)
+    key = f"{e.originator_id}:{e.originator_version}"
     event = cls.create(
         payload,
-        tenant_id=ledger.tenant_id,
-        run_id=run_id,
-        actor=Actor(agent=AGENT),
-        causation_id=cause,
-        event_id=stable_id(key, int(domain_event.timestamp.timestamp() * 1000)),
+        tenant_id=tenant_id,
+        run_id=getattr(e, "run_id", None),
+        actor=_actor(getattr(e, "actor", AGENT)),
+        causation_id=getattr(e, "cause", None) or None,
+        event_id=stable_id(key, int(e.timestamp.timestamp() * 1000)),
     )
     return [Outgoing(event, cls.SUBJECT)]
+
+
+def _actor(actor: str) -> Actor:
+    """The entry's actor on the envelope: a user it acted for, or the agent (billing, Stripe)."""
+    if actor.startswith("user:"):
+        return Actor(user_id=actor.removeprefix("user:"), agent=AGENT)
+    return Actor(agent=actor or AGENT)

@@ -9,7 +9,19 @@ from fastapi import FastAPI
 
 from services.gateway.api import errors
 from services.gateway.api.deps import Components
-from services.gateway.api.routes import auth, documents, health, keys, members, monitors, policy, runs, tenant
+from services.gateway.api.routes import (
+    auth,
+    billing,
+    documents,
+    health,
+    keys,
+    members,
+    monitors,
+    policy,
+    questions,
+    runs,
+    tenant,
+)
 
 
 def create_app(parts: Components) -> FastAPI:
@@ -25,6 +37,6 @@ def create_app(parts: Components) -> FastAPI:
     app = FastAPI(title="Quarry", version="1.0", lifespan=lifespan)
     app.state.components = parts
     errors.install(app)
-    for module in (auth, runs, documents, monitors, tenant, policy, members, keys, health):
+    for module in (auth, runs, questions, documents, monitors, tenant, policy, billing, members, keys, health):
         app.include_router(module.router)
     return app

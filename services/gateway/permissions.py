@@ -30,6 +30,7 @@ PERMISSIONS: dict[str, Permission] = {
     "runs:cancel": Permission("member", "cancel runs the caller requested"),
     "runs:cancel_any": Permission("admin", "cancel any run of the tenant"),
     "runs:approve": Permission("admin", "approve or reject what a waiting run asks for"),
+    "runs:ask": Permission("member", "ask follow-up questions about a completed run (metered, so not a viewer's)"),
     "documents:read": Permission("viewer", "list the tenant's documents"),
     "documents:write": Permission("member", "upload documents into the tenant's corpus"),
     "monitors:read": Permission("viewer", "list and read monitors"),
@@ -42,6 +43,8 @@ PERMISSIONS: dict[str, Permission] = {
     "keys:write": Permission("admin", "create and revoke API keys"),
     "policy:read": Permission("admin", "simulate policy decisions; list the tenant's decisions and policy versions"),
     "policy:publish": Permission(None, "read policy files and publish policy sets (they apply to every tenant)"),
+    "billing:read": Permission("admin", "read the tenant's credits: summary, ledger, budget tier"),
+    "billing:write": Permission("admin", "buy plans and credit packs (checkout), open the customer portal"),
 }
 PLATFORM_ROLES: dict[str, frozenset[str]] = {"platform_admin": frozenset({"policy:read", "policy:publish"})}
 

@@ -6,6 +6,7 @@ import asyncio
 
 from contracts.document import DocumentIndexed, DocumentRejected, DocumentUploaded
 from contracts.envelope import Event
+from contracts.question import is_question_event
 from quarry_runtime.bus import Subscription
 from services.gateway.monitors import MonitorStore
 from services.gateway.store import GatewayStore
@@ -46,12 +47,13 @@ CONSUMERS = (
     ("document.>", "documents"),
     ("monitor.>", "monitors"),
     ("guardrail.>", "guardrails"),
+    ("question.>", "questions"),
 )
 SUBJECT_PREFIXES = tuple(subject.removesuffix(">") for subject, _ in CONSUMERS)
 
 
 def project(store: GatewayStore, monitors: MonitorStore, ev: Event) -> bool:
-    """Apply one event to the read model that keeps it; True when a run's log grew.
+    """Apply one event to the read model that keeps it; True when a run's log (or a question) grew.
 
     The live consumers and `quarry replay` both go through here, so a rebuild is the same code.
     """
@@ -63,6 +65,10 @@ def project(store: GatewayStore, monitors: MonitorStore, ev: Event) -> bool:
         store.set_document_status(ev.payload.document_id, ev.tenant_id, "rejected", 0, ev.payload.reason)
     elif ev.type.startswith("monitor."):
         monitors.apply(ev)
+    elif ev.type.startswith("question."):
+        return store.questions.apply(ev)
+    elif is_question_event(ev):
+        return False  # a question's tool and task events belong to no run's log
     else:
         return store.record_run_event(ev)
     return False

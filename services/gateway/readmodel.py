@@ -94,7 +94,12 @@ def _apply(view: dict[str, Any], ev: dict[str, Any]) -> None:
     elif kind == "task.succeeded":
         _apply_task_output(view, payload)
     elif kind == "report.published":
-        view["report"] = {"title": payload.get("title"), "markdown": payload.get("markdown"), "pdf": payload.get("pdf")}
+        view["report"] = {
+            "title": payload.get("title"),
+            "markdown": payload.get("markdown"),
+            "pdf": payload.get("pdf"),
+            "docx": payload.get("docx"),
+        }
     if new_state and view["state"] not in TERMINAL:
         view["state"] = new_state
     if kind == "run.rejected" and view["approval"] and view["approval"].get("status") == "pending":

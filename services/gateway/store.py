@@ -11,6 +11,7 @@ from contracts.document import DocumentUploaded
 from contracts.envelope import Event
 from quarry_runtime.store import SqlDatabase
 from services.gateway.accounts import AccountStore
+from services.gateway.questions import QuestionStore
 from services.gateway.readmodel import fold_run
 
 RUN_EVENT_PREFIXES = ("run.", "credits.", "tool.", "task.", "report.", "approval.", "guardrail.")
@@ -34,12 +35,14 @@ class GatewayStore:
         self.db = db
         self.prefix = prefix
         self.accounts = AccountStore(db)
+        self.questions = QuestionStore(db, prefix)
         self.runs = f"{prefix}runs"
         self.run_events = f"{prefix}run_events"
         self.documents = f"{prefix}documents"
         serial = "BIGSERIAL PRIMARY KEY" if db.is_postgres else "INTEGER PRIMARY KEY AUTOINCREMENT"
         for statement in (
             "CREATE TABLE IF NOT EXISTS tenant_guardrails (tenant_id TEXT PRIMARY KEY, pii_policy TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS tenant_sources (tenant_id TEXT PRIMARY KEY, sources TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS tenant_settings (tenant_id TEXT PRIMARY KEY, approval_required INTEGER NOT NULL,"
             " approval_timeout_s INTEGER NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS {self.runs} (run_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, user_id TEXT,"
@@ -65,7 +68,19 @@ class GatewayStore:
         settings: dict[str, Any] = {"approval_required": False, "approval_timeout_s": DEFAULT_APPROVAL_TIMEOUT_S}
         if row is not None:
             settings = {"approval_required": bool(row[0]), "approval_timeout_s": int(row[1])}
-        return settings | {"pii_policy": str(guard[0]) if guard else "redact"}
+        sources = self.db.one("SELECT sources FROM tenant_sources WHERE tenant_id = ?", (tenant_id,))
+        return settings | {
+            "pii_policy": str(guard[0]) if guard else "redact",
+            # None: the platform's default (the shared corpus and the tenant's documents).
+            "sources": json.loads(sources[0]) if sources else None,
+        }
+
+    def update_sources(self, tenant_id: str, sources: list[str]) -> None:
+        self.db.execute(
+            "INSERT INTO tenant_sources (tenant_id, sources) VALUES (?, ?)"
+            " ON CONFLICT (tenant_id) DO UPDATE SET sources = excluded.sources",
+            (tenant_id, json.dumps(sorted(set(sources)))),
+        )
 
     def update_pii_policy(self, tenant_id: str, pii_policy: str) -> None:
         self.db.execute(
@@ -203,6 +218,7 @@ class GatewayStore:
             raise ValueError("refusing to drop the live read models")
         for table in (self.runs, self.run_events, self.documents):
             self.db.execute(f"DROP TABLE IF EXISTS {table}")
+        self.questions.drop()
 
     # -- documents -----------------------------------------------------------------------------
 

@@ -32,6 +32,8 @@ from quarry_runtime.guardrails import injection_findings
 from quarry_runtime.outbox import OutboxApplication
 from services.orchestrator.checks import output_problem
 from services.orchestrator.domain import Run
+from services.orchestrator.followup import Question
+from services.orchestrator.followups import FollowUps
 from services.orchestrator.monitor import Monitor
 from services.orchestrator.schedule import next_slot
 from services.orchestrator.transcodings import TRANSCODINGS
@@ -52,7 +54,7 @@ def monitor_run_id(monitor_id: str, slot: datetime) -> str:
     return derived_id(monitor_id, f"run:{slot.isoformat()}")
 
 
-class Orchestrator(OutboxApplication):
+class Orchestrator(FollowUps, OutboxApplication):
     """Runs as event-sourced aggregates, driven by bus events.
 
     A run is snapshotted when it ends (and every `snapshotting_intervals` events on the way),
@@ -97,6 +99,9 @@ class Orchestrator(OutboxApplication):
             monitor_id=p.monitor_id,
             previous_run_id=p.previous_run_id,
             pii_policy=p.pii_policy,
+            sources=list(p.sources) if p.sources else None,
+            length=p.length,
+            target_words=p.target_words,
         )
         if self.has_run(run.run_id):
             return  # a redelivered request
@@ -343,7 +348,7 @@ class Orchestrator(OutboxApplication):
         staged = self.group.get(aggregate_id) if self.group is not None else None
         return staged if staged is not None else self.repository.get(aggregate_id)
 
-    def _save(self, aggregate: Run | Monitor) -> None:
+    def _save(self, aggregate: Run | Monitor | Question) -> None:
         if self.group is not None and self.group.active:
             self.group.stage(aggregate)
             return

@@ -19,6 +19,8 @@ from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.domain import Run
+from services.orchestrator.followup import Question
+from services.orchestrator.followup_translate import translate_question
 from services.orchestrator.handlers import subscriptions
 from services.orchestrator.monitor import Monitor
 from services.orchestrator.translate import AGENT, translate, translate_monitor
@@ -41,7 +43,7 @@ def build(settings: RuntimeSettings) -> Service:
     key = SigningKey.load_or_create(s.delegation_key_file or settings.service_dir(NAME) / "delegation_ed25519.pem")
     keys = KeyDirectory(lambda: bus.broker.connection)
 
-    def sign(run: Run, tool: str) -> str | None:
+    def sign(run: Run | Question, tool: str) -> str | None:
         # Narrowed to the one tool of this request, and never wider than the user's roles.
         scopes = scopes_for(run.roles) & {f"tool:{tool}"}
         return key.issue(
@@ -59,6 +61,8 @@ def build(settings: RuntimeSettings) -> Service:
         # One notification log holds both aggregates' events; the event class says whose.
         if type(domain_event).__qualname__.startswith(f"{Monitor.__name__}."):
             return translate_monitor(domain_event, at)
+        if type(domain_event).__qualname__.startswith(f"{Question.__name__}."):
+            return translate_question(domain_event, at, sign)
         return translate(domain_event, at, sign)
 
     async def publish_key() -> None:

@@ -113,6 +113,9 @@ class Run(Aggregate):
         monitor_id: str | None = None,
         previous_run_id: str | None = None,
         pii_policy: str = "redact",
+        sources: list[str] | None = None,
+        length: str = "standard",
+        target_words: int | None = None,
     ) -> None:
         self.run_id = run_id
         self.tenant_id = tenant_id
@@ -127,6 +130,11 @@ class Run(Aggregate):
         self.monitor_id = monitor_id
         self.previous_run_id = previous_run_id
         self.pii_policy = pii_policy
+        self.sources = list(sources) if sources else None
+        self.length = length
+        self.target_words = target_words
+        self.search_tallies: dict[str, dict[str, Any]] = {}
+        self.passages_kept: int | None = None
         self.guardrail_trips: list[dict[str, Any]] = []
         self.state = "requested"
         self.plan = "free"
@@ -284,6 +292,8 @@ class Run(Aggregate):
         task.usage_event_ids = list(dict.fromkeys([*task.usage_event_ids, *usage_event_ids]))
         if task.kind == "plan":
             self.sub_questions = list(output.get("sub_questions", []))
+        elif task.kind in ("search", "collect"):
+            self._tally_retrieval(task.kind, task_id, output)
         # The state keeps what the steps still to come need; what a finished step consumed stays
         # in the log (where replay, audit and the read models find it) but leaves the state, so
         # a run's snapshot is its present, not its history.
@@ -292,6 +302,20 @@ class Run(Aggregate):
                 if other.kind == consumed:
                     other.output = None
         self.bus_events.add(cause)
+
+    def _tally_retrieval(self, kind: str, task_id: str, output: dict[str, Any]) -> None:
+        # The searches' passages leave the state once collected; the report's methods section
+        # still needs how many there were and from which documents.
+        if kind == "collect":
+            self.passages_kept = int(output.get("passages", 0))
+            return
+        passages = output.get("passages", [])
+        tallies = self.__dict__.setdefault("search_tallies", {})
+        tallies[task_id] = {
+            "sub_question": str(output.get("sub_question", "")),
+            "passages": len(passages),
+            "source_ids": sorted({str(p.get("source_id", "")) for p in passages}),
+        }
 
     def record_failure(
         self,

@@ -6,10 +6,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from contracts import subjects
+from contracts.question import is_question_event
 from quarry_runtime.bus import Subscription
 from quarry_runtime.errors import Rejected
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.domain import RunError
+from services.orchestrator.followup import QuestionError
 from services.orchestrator.monitor import MonitorError
 
 
@@ -29,8 +31,17 @@ def _guarded(app: Orchestrator, use_case: Callable[[Any], None]) -> Callable[[An
 def _apply(use_case: Callable[[Any], None], event: Any) -> None:
     try:
         use_case(event)
-    except (RunError, MonitorError) as exc:
+    except (RunError, MonitorError, QuestionError) as exc:
         raise Rejected(str(exc)) from exc
+
+
+def _by_saga(question_case: Callable[[Any], None], run_case: Callable[[Any], None]) -> Callable[[Any], None]:
+    """Tool, task and timer events of a question's saga go to the question, all others to their run."""
+
+    def route(event: Any) -> None:
+        (question_case if is_question_event(event) else run_case)(event)
+
+    return route
 
 
 def subscriptions(app: Orchestrator) -> list[Subscription]:
@@ -39,15 +50,16 @@ def subscriptions(app: Orchestrator) -> list[Subscription]:
         (subjects.RUN_REQUESTED, app.start_run),
         (subjects.CREDITS_RESERVED, app.admit_run),
         (subjects.CREDITS_DENIED, app.reject_run),
-        (subjects.TOOL_DECIDED, app.apply_decision),
-        (subjects.TASK_SUCCEEDED, app.finish_task),
-        (subjects.TASK_FAILED, app.finish_task),
-        (subjects.TIMER_FIRED, app.fire_timer),
+        (subjects.TOOL_DECIDED, _by_saga(app.decide_question_tool, app.apply_decision)),
+        (subjects.TASK_SUCCEEDED, _by_saga(app.finish_question_task, app.finish_task)),
+        (subjects.TASK_FAILED, _by_saga(app.finish_question_task, app.finish_task)),
+        (subjects.TIMER_FIRED, _by_saga(app.time_out_question_task, app.fire_timer)),
         (subjects.RUN_CANCEL_REQUESTED, app.cancel_run),
         (subjects.APPROVAL_GIVEN, app.decide_approval),
         (subjects.APPROVAL_REJECTED, app.decide_approval),
         (subjects.MONITOR_CREATED, app.create_monitor),
         (subjects.MONITOR_CHANGED, app.change_monitor),
+        (subjects.QUESTION_ASKED, app.ask_question),
     ]
     return [
         Subscription(subject, f"orchestrator-{subject.replace('.', '-')}", _guarded(app, fn)) for subject, fn in table

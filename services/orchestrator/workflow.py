@@ -28,6 +28,7 @@ from contracts.work import (
     VerifyInput,
 )
 from services.orchestrator.domain import Run, TaskState
+from services.orchestrator.methods import report_methods
 
 PASSAGES_PER_SEARCH = 8
 PUBLISH_GATE = "publish"
@@ -71,7 +72,13 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
     searches = run.tasks_of("search")
     if not searches:
         for i, sub_question in enumerate(run.sub_questions):
-            search = SearchInput(question=run.question, sub_question=sub_question, limit=PASSAGES_PER_SEARCH)
+            search = SearchInput(
+                question=run.question,
+                sub_question=sub_question,
+                limit=PASSAGES_PER_SEARCH,
+                # A snapshot taken before runs chose their sources has no such attribute.
+                sources=getattr(run, "sources", None),
+            )
             run.request_task(task_id(run, "search", i), "search", search.model_dump())
         return
     if not _all_done(searches):
@@ -152,6 +159,7 @@ def task_input(run: Run, task: TaskState) -> dict[str, Any]:
             sub_questions=run.sub_questions,
             findings=collected.findings,
             max_sources=run.max_sources,
+            **_length(run),
         ).model_dump()
     draft = final_draft(run)
     if draft is None:
@@ -166,6 +174,8 @@ def task_input(run: Run, task: TaskState) -> dict[str, Any]:
         draft=draft,
         changes=Changes.model_validate(changes) if changes else None,
         pii_policy=task.input.get("pii_policy", "redact"),
+        methods=report_methods(run),
+        **_length(run),
     ).model_dump()
 
 
@@ -195,6 +205,11 @@ def compare(previous_run_id: str, before: Draft | None, after: Draft) -> Changes
 def final_draft(run: Run) -> Draft | None:
     synthesis = next((t.output for t in run.tasks_of("synthesise") if t.output), None)
     return SynthesiseOutput.model_validate(synthesis).draft if synthesis else None
+
+
+def _length(run: Run) -> dict[str, Any]:
+    # A snapshot taken before runs chose their length has no such attributes.
+    return {"length": getattr(run, "length", "standard"), "target_words": getattr(run, "target_words", None)}
 
 
 def _approved(run: Run, subject: str) -> bool:

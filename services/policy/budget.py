@@ -5,6 +5,10 @@ The tenant's budget is the balance right after its last grant (a top-up or the m
 credits): the remaining share is the current balance over that mark. A balance that later
 rises above the mark (a refund) raises the mark, so the share never exceeds 100%.
 
+Billing's newer events carry the period's budget itself (`period_budget`: what the period started
+with plus grants and purchases since); when present it is the mark, so the share here is
+exactly the one billing's budget tiers use (over 90% used = under 10% left: essential tools only).
+
 A tenant the book has never heard of counts as 100%: billing already refuses runs it cannot
 pay for, and this check exists to keep the last credits for the tools a run cannot do without.
 """
@@ -13,10 +17,28 @@ from __future__ import annotations
 
 from typing import Final
 
-from contracts.credits import CreditsDenied, CreditsGranted, CreditsRefunded, CreditsReserved, CreditsSettled
+from contracts.credits import (
+    CreditsAdjusted,
+    CreditsDenied,
+    CreditsExpired,
+    CreditsGranted,
+    CreditsPurchased,
+    CreditsRefunded,
+    CreditsReserved,
+    CreditsSettled,
+)
 from services.policy.store import Budget, PolicyStore
 
-CreditEvent = CreditsGranted | CreditsReserved | CreditsSettled | CreditsRefunded | CreditsDenied
+CreditEvent = (
+    CreditsGranted
+    | CreditsReserved
+    | CreditsSettled
+    | CreditsRefunded
+    | CreditsDenied
+    | CreditsPurchased
+    | CreditsAdjusted
+    | CreditsExpired
+)
 UNKNOWN_PCT: Final = 100
 
 
@@ -38,8 +60,13 @@ class BudgetBook:
         if current is not None and as_of <= current.as_of:
             return
         balance = ev.payload.balance
-        # A grant sets the mark; anything else can only raise it.
-        allotment = balance if isinstance(ev, CreditsGranted) else max(balance, current.allotment if current else 0)
+        period_budget = getattr(ev.payload, "period_budget", None)
+        if period_budget is not None:
+            allotment = period_budget
+        elif isinstance(ev, CreditsGranted):  # a grant sets the mark; anything else can only raise it
+            allotment = balance
+        else:
+            allotment = max(balance, current.allotment if current else 0)
         budget = Budget(balance, allotment, as_of)
         self._budgets[ev.tenant_id] = budget
         if self._store is not None:

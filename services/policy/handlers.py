@@ -13,7 +13,16 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from contracts import subjects
-from contracts.credits import CreditsDenied, CreditsGranted, CreditsRefunded, CreditsReserved, CreditsSettled
+from contracts.credits import (
+    CreditsAdjusted,
+    CreditsDenied,
+    CreditsExpired,
+    CreditsGranted,
+    CreditsPurchased,
+    CreditsRefunded,
+    CreditsReserved,
+    CreditsSettled,
+)
 from contracts.envelope import Actor, Event
 from contracts.policy import PolicyActivated, PolicyActivatedPayload, PolicyPublished, PolicyRejected
 from contracts.tool import ToolDecided, ToolDecidedPayload, ToolRequested
@@ -25,7 +34,16 @@ from services.policy.versions import PolicyVersions
 
 log = logging.getLogger(__name__)
 AGENT = "quarry-policy"
-_CREDIT_EVENTS = (CreditsGranted, CreditsReserved, CreditsSettled, CreditsRefunded, CreditsDenied)
+_CREDIT_EVENTS = (
+    CreditsGranted,
+    CreditsReserved,
+    CreditsSettled,
+    CreditsRefunded,
+    CreditsDenied,
+    CreditsPurchased,
+    CreditsAdjusted,
+    CreditsExpired,
+)
 
 
 DelegationCheck = Callable[[ToolRequested], Awaitable[str | None]]

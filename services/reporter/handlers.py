@@ -1,19 +1,36 @@
-"""The reporter's lane: render the draft as Markdown and PDF, store both, announce them."""
+"""The reporter's lane: render the draft as Markdown, PDF and Word, store them, announce them."""
 
 from __future__ import annotations
 
-from datetime import UTC
+import asyncio
+from datetime import UTC, datetime
+from typing import TypedDict
 
 from contracts.guardrail import GuardrailTrippedPayload
 from contracts.report import Artifact, ReportPublished, ReportPublishedPayload
 from contracts.task import TaskDispatched
-from contracts.work import ReportInput, ReportOutput
+from contracts.work import Changes, ReportInput, ReportMethods, ReportOutput
 from quarry_runtime.artifacts import ArtifactStore
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.worker import TaskError, Usage, WorkResult, lane
+from services.reporter.length import EXCERPT_BY_LENGTH, fit_draft
 from services.reporter.markdown import render_markdown
 from services.reporter.pdf import render_pdf
 from services.reporter.redaction import redact_draft
+from services.reporter.structure import length_asked
+from services.reporter.word import MEDIA_TYPE as DOCX_MEDIA_TYPE
+from services.reporter.word import render_docx
+
+
+class Shown(TypedDict):
+    """What every format shows besides the draft (the renderers' shared keyword arguments)."""
+
+    run_id: str
+    generated_at: datetime
+    changes: Changes | None
+    methods: ReportMethods | None
+    excerpt_chars: int
+    asked: str
 
 
 def subscriptions(bus: Bus, artifacts: ArtifactStore) -> list[Subscription]:
@@ -32,21 +49,38 @@ def subscriptions(bus: Bus, artifacts: ArtifactStore) -> list[Subscription]:
                 kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(pii.items()))
                 raise TaskError(f"guardrail pii blocked publishing: the report contains {kinds}", trip=trip)
             trips.append(trip)
-        md = render_markdown(draft, run_id=inp.run_id, generated_at=generated_at, changes=inp.changes).encode()
-        pdf = render_pdf(draft, run_id=inp.run_id, generated_at=generated_at, changes=inp.changes)
+        draft = fit_draft(draft, inp.length, inp.target_words)
+        shown = Shown(
+            run_id=inp.run_id,
+            generated_at=generated_at,
+            changes=inp.changes,
+            methods=inp.methods,
+            excerpt_chars=EXCERPT_BY_LENGTH[inp.length],
+            asked=length_asked(inp.length, inp.target_words),
+        )
+        # Rendering is CPU-bound (fonts, shaping, zipping): off the event loop, like the analyst's work.
+        md = (await asyncio.to_thread(render_markdown, draft, **shown)).encode()
+        pdf = await asyncio.to_thread(render_pdf, draft, **shown)
+        docx = await asyncio.to_thread(render_docx, draft, **shown)
         base = f"reports/{task.tenant_id}/{inp.run_id}"
         md_path, md_hash = artifacts.put(f"{base}/report.md", md)
         pdf_path, pdf_hash = artifacts.put(f"{base}/report.pdf", pdf)
+        docx_path, docx_hash = artifacts.put(f"{base}/report.docx", docx)
         output = ReportOutput(
             pii_redacted=dict(pii),
             title=draft.title,
             markdown=Artifact(path=str(md_path), sha256=md_hash, media_type="text/markdown", size=len(md)),
             pdf=Artifact(path=str(pdf_path), sha256=pdf_hash, media_type="application/pdf", size=len(pdf)),
+            docx=Artifact(path=str(docx_path), sha256=docx_hash, media_type=DOCX_MEDIA_TYPE, size=len(docx)),
         )
         published = ReportPublished.caused_by(
             task,
             ReportPublishedPayload(
-                task_id=task.payload.task_id, title=output.title, markdown=output.markdown, pdf=output.pdf
+                task_id=task.payload.task_id,
+                title=output.title,
+                markdown=output.markdown,
+                pdf=output.pdf,
+                docx=output.docx,
             ),
         )
         await bus.publish(published)

@@ -6,7 +6,23 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from contracts.work import Changes, Claim, Draft, SourceRef
+from contracts.work import Changes, Claim, CodeBlock, Draft, ReportMethods, SourceRef, Table
+from services.reporter.length import findings_words
+from services.reporter.structure import (
+    CHANGES,
+    CONTENTS,
+    METHODS,
+    SOURCES,
+    SUMMARY,
+    code_language,
+    code_lines,
+    contents,
+    flat,
+    grid,
+    methods_facts,
+    searches_table,
+    section_heading,
+)
 
 EXCERPT_CHARS = 300
 
@@ -17,16 +33,14 @@ _INLINE_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
 _ENTITY = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
 # Block constructs that only matter at the start of a line: headings, quotes, lists, setext rules.
 _LINE_START = re.compile(r"^(?:[#>+=-]|\d+(?=[.)]))")
-_WHITESPACE = re.compile(r"\s+")
-# C0/C1 controls other than whitespace have no business in prose (CommonMark turns NUL into U+FFFD).
-_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 # A heading's trailing " ###" is read as a closing sequence and dropped.
 _TRAILING_HASHES = re.compile(r"(?<=\s)(#+)$")
+_URL = re.compile(r"https?://[^\s<>]+")
 
 
 def collapse(text: str) -> str:
     """Fold every run of whitespace, newlines included, into one space and drop control codes."""
-    return _WHITESPACE.sub(" ", _CONTROLS.sub("", text)).strip()
+    return flat(text)
 
 
 def escape(text: str) -> str:
@@ -87,16 +101,82 @@ def _claim(claim: Claim) -> str:
     return cite(escape(claim.text), claim.citations)
 
 
-def _source(source: SourceRef) -> list[str]:
+def source_url(source: SourceRef) -> str | None:
+    """The source's address when it is a web page, for a link a reader can follow."""
+    url = source.source_id.strip()
+    return url if _URL.fullmatch(url) else None
+
+
+def _source(source: SourceRef, excerpt_chars: int) -> list[str]:
     label = escape(source.title) or "Untitled source"
     if source.location.strip():
         label = f"{label} — {escape(source.location)}"
+    url = source_url(source)
+    if url:
+        label = f"{label} · <{url}>"
     lines = [f"{source.number}. {label}"]
-    quoted = excerpt(source.passage)
+    quoted = excerpt(source.passage, excerpt_chars)
     if quoted:
         # Indented to the list item's content column so the quote belongs to this item.
         indent = " " * (len(str(source.number)) + 2)
         lines += ["", f"{indent}> {escape(quoted)}"]
+    return lines
+
+
+def slugs(headings: Sequence[str]) -> list[str]:
+    """GitHub-style anchors of the headings: lower case, punctuation dropped, spaces as hyphens,
+    repeats numbered."""
+    seen: dict[str, int] = {}
+    out = []
+    for heading in headings:
+        slug = "".join(ch for ch in heading.lower() if ch.isalnum() or ch in " -_").replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        out.append(f"{slug}-{count}" if count else slug)
+    return out
+
+
+def _contents(headings: Sequence[str]) -> list[str]:
+    lines = [f"## {CONTENTS}", ""]
+    for number, (heading, slug) in enumerate(zip(headings, slugs([CONTENTS, *headings])[1:], strict=True), 1):
+        lines.append(f"{number}. [{escape(heading)}](#{slug})")
+    return [*lines, ""]
+
+
+def _cell(text: str) -> str:
+    # Inside a table a pipe ends the cell even after other escapes; escape() already covers it.
+    return escape(text) or " "
+
+
+def _table(table: Table) -> list[str]:
+    g = grid(table)
+    lines = []
+    if g.caption or table.citations:
+        lines += [cite(f"*{escape(g.caption) or 'Table'}*", table.citations), ""]
+    lines.append("| " + " | ".join(_cell(h) for h in g.header) + " |")
+    lines.append("|" + "---|" * len(g.header))
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in g.rows]
+    return [*lines, ""]
+
+
+def _code(block: CodeBlock) -> list[str]:
+    lines = code_lines(block)
+    # The fence must be longer than any run of backticks inside, or the code would close it.
+    longest = max((len(run) for line in lines for run in re.findall(r"`+", line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    out = [f"{fence}{code_language(block)}", *lines, fence]
+    if block.citations:
+        out += ["", f"Quoted from {markers(block.citations)}"]
+    return [*out, ""]
+
+
+def _methods(methods: ReportMethods, draft: Draft, asked: str) -> list[str]:
+    lines = [f"## {METHODS}", ""]
+    facts = methods_facts(methods, draft, findings_words(draft), asked)
+    lines += [f"- **{label}:** {escape(value)}" for label, value in facts]
+    lines.append("")
+    if methods.searches:
+        lines += _table(searches_table(methods))
     return lines
 
 
@@ -115,7 +195,7 @@ def change_lists(changes: Changes) -> list[tuple[str, list[str]]]:
 
 def _changes(changes: Changes) -> list[str]:
     lines = [
-        "## What changed since the previous run",
+        f"## {CHANGES}",
         "",
         f"*Compared with run {escape(changes.previous_run_id)}.*",
         "",
@@ -128,9 +208,18 @@ def _changes(changes: Changes) -> list[str]:
     return lines
 
 
-def render_markdown(draft: Draft, *, run_id: str, generated_at: datetime, changes: Changes | None = None) -> str:
-    """Render the draft as Markdown: title, question, summary, what changed (for a monitor's
-    run), sections and numbered sources."""
+def render_markdown(
+    draft: Draft,
+    *,
+    run_id: str,
+    generated_at: datetime,
+    changes: Changes | None = None,
+    methods: ReportMethods | None = None,
+    excerpt_chars: int = EXCERPT_CHARS,
+    asked: str = "standard",
+) -> str:
+    """Render the draft as Markdown: title, question, contents, summary, what changed (for a
+    monitor's run), sections with their tables and code, methods and numbered sources."""
     lines = [
         f"# {escape(draft.title) or 'Research report'}",
         "",
@@ -138,7 +227,8 @@ def render_markdown(draft: Draft, *, run_id: str, generated_at: datetime, change
         "",
         f"**Question:** {escape(draft.question)}",
         "",
-        "## Summary",
+        *_contents(contents(draft, changes, methods)),
+        f"## {SUMMARY}",
         "",
     ]
     if draft.summary:
@@ -148,12 +238,18 @@ def render_markdown(draft: Draft, *, run_id: str, generated_at: datetime, change
     if changes is not None:
         lines += _changes(changes)
     for section in draft.sections:
-        lines += [f"## {escape(section.heading) or 'Untitled section'}", ""]
+        lines += [f"## {escape(section_heading(section.heading))}", ""]
         for claim in section.claims:
             lines += [_claim(claim), ""]
-    lines += ["## Sources", ""]
+        for table in section.tables:
+            lines += _table(table)
+        for block in section.code:
+            lines += _code(block)
+    if methods is not None:
+        lines += _methods(methods, draft, asked)
+    lines += [f"## {SOURCES}", ""]
     if not draft.sources:
         lines += ["*No sources.*", ""]
     for source in ordered_sources(draft):
-        lines += [*_source(source), ""]
+        lines += [*_source(source, excerpt_chars), ""]
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -1,132 +1,80 @@
-"""Render a draft as a paginated PDF with fpdf2, Unicode-safe and byte-for-byte reproducible."""
+"""Render a draft as a paginated PDF with fpdf2: Unicode-safe, byte-for-byte reproducible.
+
+Text is set in the fonts the reporter ships (`fonts/`), so Greek, Cyrillic, Arabic, Hebrew and
+CJK render on a machine without system fonts; right-to-left scripts are shaped with HarfBuzz
+when `uharfbuzz` is installed. Without the bundled fonts it degrades to the PDF core fonts
+(Latin-1, other characters approximated), never to a crash.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
-import unicodedata
-from collections.abc import Callable
-from dataclasses import dataclass
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 
-import fpdf
 from fpdf import FPDF
-from fpdf.enums import Align, XPos, YPos
-from fpdf.fonts import TTFFont
+from fpdf.enums import Align, TableBordersLayout, XPos, YPos
+from fpdf.errors import FPDFException
+from fpdf.fonts import FontFace
+from fpdf.outline import OutlineSection
 
-from contracts.work import Changes, Claim, Draft, SourceRef
-from services.reporter.markdown import change_lists, collapse, excerpt, format_timestamp, markers, ordered_sources
+from contracts.work import Changes, Claim, CodeBlock, Draft, ReportMethods, SourceRef, Table
+from services.reporter.length import findings_words
+from services.reporter.markdown import (
+    EXCERPT_CHARS,
+    change_lists,
+    collapse,
+    excerpt,
+    format_timestamp,
+    markers,
+    ordered_sources,
+    source_url,
+)
+from services.reporter.pdf_fonts import Typeface, install_fonts
+from services.reporter.structure import (
+    CHANGES,
+    CONTENTS,
+    METHODS,
+    SOURCES,
+    SUMMARY,
+    Grid,
+    code_lines,
+    grid,
+    methods_facts,
+    searches_table,
+    section_heading,
+)
 
 _logger = logging.getLogger(__name__)
 
-# fpdf2 ships no TTF of its own (only core-font metrics); DejaVu is the usual system font with
-# broad Latin, Greek and Cyrillic coverage. The package folder is listed first in case a future
-# fpdf2 bundles it.
-_FONT_DIRS: tuple[Path, ...] = (
-    Path(fpdf.__file__).parent / "font",
-    Path("/usr/share/fonts/truetype/dejavu"),
-    Path("/usr/share/fonts/dejavu"),
-    Path("/usr/share/fonts/TTF"),
-)
-_FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf", "I": "DejaVuSans-Oblique.ttf"}
-_TTF_FAMILY = "QuarrySans"
-_CORE_FAMILY = "helvetica"
-
-# Typography the core fonts' latin-1 lacks and NFKD does not decompose.
-_LATIN1_FALLBACKS = str.maketrans(
-    {
-        "\u2013": "-",  # en dash
-        "\u2014": "-",  # em dash
-        "\u2212": "-",  # minus sign
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u201a": ",",
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u201e": '"',
-        "\u2022": "*",  # bullet
-        "\u20ac": "EUR",
-    }
-)
+FONT_DIR = Path(__file__).resolve().parent / "fonts"
 
 _MARGIN = 20.0
 _BODY_SIZE = 10.5
 _LINE = 5.5
 _INDENT = 8.0
 _MUTED = 100
-
-
-@dataclass(frozen=True)
-class _Typeface:
-    family: str
-    clean: Callable[[str], str]
-
-
-def _find_ttf() -> dict[str, Path] | None:
-    """Locate DejaVu Sans; bold and oblique are optional and fall back to the regular face."""
-    for folder in _FONT_DIRS:
-        regular = folder / _FONT_FILES[""]
-        if regular.is_file():
-            faces = {style: folder / name for style, name in _FONT_FILES.items()}
-            return {style: path if path.is_file() else regular for style, path in faces.items()}
-    return None
-
-
-def _strip_controls(text: str) -> str:
-    # Control and format characters (NUL, zero-width joiners, bidi overrides) have no glyph in
-    # any font and would show up as boxes.
-    return "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch)[0] != "C")
-
-
-def _latin1(text: str) -> str:
-    """Approximate text in latin-1 for the core fonts: decompose accents, then replace the rest."""
-    out: list[str] = []
-    for ch in _strip_controls(text).translate(_LATIN1_FALLBACKS):
-        if ord(ch) < 256:
-            out.append(ch)
-            continue
-        decomposed = unicodedata.normalize("NFKD", ch).encode("latin-1", "ignore").decode("latin-1")
-        out.append(decomposed or "?")
-    return "".join(out)
-
-
-def _glyph_filter(coverage: set[int]) -> Callable[[str], str]:
-    """Replace characters the font cannot draw, so gaps are visible instead of silently empty."""
-    # U+FFFD cannot be mistaken for a real question mark in the text, when the font has it.
-    placeholder = "\ufffd" if 0xFFFD in coverage else "?"
-
-    def clean(text: str) -> str:
-        return "".join(ch if ch == "\n" or ord(ch) in coverage else placeholder for ch in _strip_controls(text))
-
-    return clean
-
-
-def _install_font(pdf: FPDF) -> _Typeface:
-    faces = _find_ttf()
-    if faces is None:
-        return _Typeface(_CORE_FAMILY, _latin1)
-    try:
-        for style, path in faces.items():
-            pdf.add_font(_TTF_FAMILY, style, str(path))
-    except Exception:
-        # fontTools raises its own error types on a corrupt file; no font problem may cost the
-        # report, so any failure degrades to the core font.
-        _logger.exception("cannot load %s, using core Helvetica", faces[""])
-        return _Typeface(_CORE_FAMILY, _latin1)
-    font = pdf.fonts.get(_TTF_FAMILY.lower())
-    if not isinstance(font, TTFFont):
-        return _Typeface(_CORE_FAMILY, _latin1)
-    coverage = set(font.cmap)
-    return _Typeface(_TTF_FAMILY, _glyph_filter(coverage))
+_TOC_LINE = 6.5
+_TABLE_SIZE = 8.5
+_CODE_SIZE = 8.5
+# More columns than this do not fit across A4 legibly: wider tables are split into column groups.
+_TABLE_COLUMNS = 7
+_RULE = 190
+_CELL_PAD = 1.5
+_FILL = 244
 
 
 class _ReportPDF(FPDF):
     """A4 document whose footer carries the run id and page numbers."""
 
-    def __init__(self, footer_note: str) -> None:
+    def __init__(self, footer_note: str, font_dir: Path, text: str) -> None:
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.footer_note = footer_note
-        self.typeface = _install_font(self)
+        self.typeface: Typeface = install_fonts(self, font_dir, text)
+        if self.typeface.shaped and importlib.util.find_spec("uharfbuzz") is not None:
+            self.set_text_shaping(True)
 
     def footer(self) -> None:
         """Draw "run · generated" on the left and "Page n of N" on the right."""
@@ -136,6 +84,10 @@ class _ReportPDF(FPDF):
         self.cell(0, 5, self.typeface.clean(self.footer_note), align=Align.L)
         self.set_x(self.l_margin)
         self.cell(0, 5, f"Page {self.page_no()} of {{nb}}", align=Align.R)
+
+    @property
+    def text_width(self) -> float:
+        return self.w - self.l_margin - self.r_margin
 
     def write_text(self, text: str, *, style: str = "", size: float = _BODY_SIZE, indent: float = 0.0) -> None:
         """Write a wrapped paragraph; overlong tokens are broken so nothing runs off the page."""
@@ -150,16 +102,27 @@ class _ReportPDF(FPDF):
             new_y=YPos.NEXT,
         )
 
-    def heading(self, text: str) -> None:
-        """Write a section heading and register it in the PDF outline (bookmarks)."""
-        # Keep a heading together with at least a couple of lines of what follows it.
-        if self.get_y() > self.page_break_trigger - 30:
+    def keep_space(self, height: float) -> None:
+        """Start a new page unless `height` millimetres are left on this one."""
+        if self.get_y() + height > self.page_break_trigger:
             self.add_page()
+
+    def heading(self, text: str, *, listed: bool = True) -> None:
+        """Write a section heading; a listed one is in the outline (bookmarks and contents)."""
+        # Keep a heading together with at least a couple of lines of what follows it.
+        self.keep_space(30)
         self.ln(4)
-        self.start_section(self.typeface.clean(text) or "Untitled")
+        if listed:
+            self.start_section(self.typeface.clean(text) or "Untitled", strict=False)
         self.set_text_color(0)
         self.write_text(text, style="B", size=15)
         self.ln(1.5)
+
+    def note(self, text: str) -> None:
+        """A small muted line, e.g. where a table or a code block was quoted from."""
+        self.set_text_color(_MUTED)
+        self.write_text(text, size=8.5)
+        self.set_text_color(0)
 
 
 def _cited(claim: Claim) -> str:
@@ -173,11 +136,161 @@ def _claims_text(claims: list[Claim]) -> str:
     return " ".join(_cited(claim) for claim in claims)
 
 
-def _write_source(pdf: _ReportPDF, source: SourceRef) -> None:
+def _fit(pdf: _ReportPDF, text: str, width: float) -> str:
+    """The text, cut with an ellipsis so it fits on one line of `width` millimetres."""
+    text = pdf.typeface.clean(text)
+    if pdf.get_string_width(text) <= width:
+        return text
+    while text and pdf.get_string_width(text + "…") > width:
+        text = text[:-1]
+    return text.rstrip() + "…"
+
+
+def _render_contents(pdf: FPDF, outline: list[OutlineSection]) -> None:
+    assert isinstance(pdf, _ReportPDF)
+    pdf.set_text_color(0)
+    number_width = 12.0
+    for entry in outline:
+        pdf.set_font(pdf.typeface.family, "", _BODY_SIZE)
+        link = pdf.add_link(page=entry.page_number)
+        name = _fit(pdf, entry.name, pdf.text_width - number_width - 4)
+        pdf.set_x(pdf.l_margin)
+        pdf.cell(pdf.text_width - number_width, _TOC_LINE, name, link=link)
+        pdf.cell(number_width, _TOC_LINE, str(entry.page_number), align=Align.R, link=link)
+        pdf.ln(_TOC_LINE)
+
+
+def _contents_placeholder(pdf: _ReportPDF, entries: int) -> None:
+    """Reserve room for the contents: the rest of this page, and more pages if it will not fit."""
+    pdf.heading(CONTENTS, listed=False)
+    needed = entries * _TOC_LINE
+    room = pdf.page_break_trigger - pdf.get_y()
+    page_room = pdf.page_break_trigger - pdf.t_margin
+    pages = 1 + max(0, math.ceil((needed - room) / page_room))
+    pdf.insert_toc_placeholder(_render_contents, pages=pages)
+
+
+def _widths(pdf: _ReportPDF, texts: list[str], style: str) -> tuple[float, float]:
+    """The widest text and the widest single word among `texts`, in millimetres."""
+    pdf.set_font(pdf.typeface.family, style, _TABLE_SIZE)
+    clean = pdf.typeface.clean
+    line = max((pdf.get_string_width(clean(t)) for t in texts), default=0.0)
+    word = max((pdf.get_string_width(clean(w)) for t in texts for w in t.split()), default=0.0)
+    return line, word
+
+
+def _column_widths(pdf: _ReportPDF, g: Grid) -> list[float]:
+    """Each column as wide as its longest line when the page allows; otherwise every column gets
+    its longest word (so words are not broken) and the rest of the width goes where lines are long."""
+    pad = 2 * _CELL_PAD + 1.0
+    wants, mins = [], []
+    for i, head in enumerate(g.header):
+        head_line, head_word = _widths(pdf, [head], "B")
+        line, word = _widths(pdf, [row[i] for row in g.rows], "")
+        mins.append(min(40.0, max(head_word, word)) + pad)
+        wants.append(max(mins[-1], min(90.0, max(head_line, line) + pad)))
+    # A hair under the page width: fpdf2 refuses a table even a rounding error wider than the page.
+    room = pdf.epw * 0.999
+    if sum(wants) <= room:
+        return wants
+    if sum(mins) >= room:
+        return [w * room / sum(mins) for w in mins]
+    spare, extra = room - sum(mins), sum(wants) - sum(mins)
+    return [m + (w - m) * spare / extra for m, w in zip(mins, wants, strict=True)]
+
+
+def _column_groups(g: Grid) -> list[Grid]:
+    """A table too wide for the page as several, each repeating the first column."""
+    if len(g.header) <= _TABLE_COLUMNS:
+        return [g]
+    groups = []
+    step = _TABLE_COLUMNS - 1
+    for start in range(1, len(g.header), step):
+        cols = [0, *range(start, min(start + step, len(g.header)))]
+        groups.append(
+            Grid(
+                [g.header[c] for c in cols],
+                [[row[c] for c in cols] for row in g.rows],
+                f"Columns {cols[1] + 1} to {cols[-1] + 1} of {len(g.header)}",
+            )
+        )
+    return groups
+
+
+def _write_grid(pdf: _ReportPDF, g: Grid) -> None:
+    clean = pdf.typeface.clean
+    widths = _column_widths(pdf, g)
+    pdf.set_font(pdf.typeface.family, "", _TABLE_SIZE)
+    pdf.set_draw_color(_RULE)
+    # Body cells are painted in the current fill colour: white, whatever was drawn before.
+    pdf.set_fill_color(255)
+    with pdf.table(
+        col_widths=widths,
+        width=sum(widths),
+        align=Align.L,
+        text_align=Align.L,
+        line_height=_TABLE_SIZE * 0.5,
+        padding=(1.2, _CELL_PAD),
+        borders_layout=TableBordersLayout.ALL,
+        headings_style=FontFace(emphasis="BOLD", fill_color=(232, 236, 241)),
+    ) as table:
+        for cells in [g.header, *g.rows]:
+            row = table.row()
+            for cell in cells:
+                row.cell(clean(cell))
+    pdf.set_draw_color(0)
+
+
+def _write_table(pdf: _ReportPDF, table: Table) -> None:
+    g = grid(table)
+    caption = g.caption or ("Table" if table.citations else "")
+    if caption:
+        pdf.keep_space(20)
+        tag = markers(table.citations)
+        pdf.write_text(f"{caption}\u00a0{tag}" if tag else caption, style="B", size=9)
+        pdf.ln(1)
+    for part in _column_groups(g):
+        if part is not g:
+            pdf.note(part.caption)
+        try:
+            _write_grid(pdf, part)
+        except (FPDFException, ValueError):
+            # A layout fpdf2 cannot draw (a row taller than a page): the cells as plain lines
+            # still carry every value.
+            _logger.exception("table did not fit, written as lines")
+            for row in [part.header, *part.rows]:
+                pdf.write_text(" | ".join(row), size=_TABLE_SIZE)
+        pdf.ln(3)
+
+
+def _write_code(pdf: _ReportPDF, block: CodeBlock) -> None:
+    lines = code_lines(block)
+    if not lines:
+        return
+    pdf.keep_space(15)
+    pdf.set_font(pdf.typeface.mono, "", _CODE_SIZE)
+    pdf.set_fill_color(_FILL)
+    pdf.multi_cell(
+        0,
+        _CODE_SIZE * 0.48,
+        pdf.typeface.clean("\n".join(lines)),
+        align=Align.L,
+        fill=True,
+        padding=(2, 3),
+        new_x=XPos.LMARGIN,
+        new_y=YPos.NEXT,
+    )
+    pdf.set_fill_color(255)
+    if block.citations:
+        pdf.ln(0.5)
+        pdf.note(f"Quoted from {markers(block.citations)}")
+    pdf.ln(2.5)
+
+
+def _write_source(pdf: _ReportPDF, source: SourceRef, excerpt_chars: int) -> None:
     pdf.set_text_color(0)
     pdf.set_font(pdf.typeface.family, "B", _BODY_SIZE)
-    if pdf.get_y() > pdf.page_break_trigger - 15:
-        pdf.add_page()
+    pdf.keep_space(15)
     top = pdf.get_y()
     pdf.cell(_INDENT, _LINE, f"{source.number}.", align=Align.R)
     label = collapse(source.title) or "Untitled source"
@@ -185,18 +298,61 @@ def _write_source(pdf: _ReportPDF, source: SourceRef) -> None:
         label = f"{label} — {collapse(source.location)}"
     pdf.set_y(top)
     pdf.write_text(label, style="B", indent=_INDENT + 2)
-    quoted = excerpt(source.passage)
+    url = source_url(source)
+    if url:
+        pdf.set_font(pdf.typeface.family, "", 9)
+        pdf.set_x(pdf.l_margin + _INDENT + 2)
+        pdf.set_text_color(30, 80, 160)
+        pdf.multi_cell(0, 4.7, url, link=url, align=Align.L, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    quoted = excerpt(source.passage, excerpt_chars)
     if quoted:
         pdf.set_text_color(_MUTED)
         pdf.write_text(f"“{quoted}”", style="I", size=9.5, indent=_INDENT + 2)
     pdf.ln(2.5)
 
 
-def render_pdf(draft: Draft, *, run_id: str, generated_at: datetime, changes: Changes | None = None) -> bytes:
-    """Render the draft as a PDF: title, question, summary, what changed (for a monitor's run),
-    sections, sources and page numbers."""
+def _write_methods(pdf: _ReportPDF, methods: ReportMethods, draft: Draft, asked: str) -> None:
+    pdf.heading(METHODS)
+    for label, value in methods_facts(methods, draft, findings_words(draft), asked):
+        pdf.set_font(pdf.typeface.family, "B", _BODY_SIZE)
+        pdf.set_x(pdf.l_margin)
+        pdf.cell(38, _LINE, pdf.typeface.clean(label))
+        pdf.set_font(pdf.typeface.family, "", _BODY_SIZE)
+        pdf.multi_cell(0, _LINE, pdf.typeface.clean(value), align=Align.L, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    if methods.searches:
+        pdf.ln(3)
+        _write_table(pdf, searches_table(methods))
+
+
+def _write_changes(pdf: _ReportPDF, changes: Changes) -> None:
+    pdf.heading(CHANGES)
+    pdf.write_text(f"Compared with run {collapse(changes.previous_run_id)}.", size=9)
+    found = change_lists(changes)
+    if not found:
+        pdf.write_text("Nothing changed: the same sources support the same findings.")
+    for heading, items in found:
+        pdf.write_text(heading, style="B")
+        for item in items:
+            pdf.write_text(f"• {collapse(item)}", indent=4)
+        pdf.ln(2)
+
+
+def render_pdf(
+    draft: Draft,
+    *,
+    run_id: str,
+    generated_at: datetime,
+    changes: Changes | None = None,
+    methods: ReportMethods | None = None,
+    excerpt_chars: int = EXCERPT_CHARS,
+    asked: str = "standard",
+    font_dir: Path = FONT_DIR,
+) -> bytes:
+    """Render the draft as a PDF: title, question, contents with page numbers, summary, what
+    changed (for a monitor's run), sections with tables and code, methods, sources, page numbers."""
     stamp = format_timestamp(generated_at)
-    pdf = _ReportPDF(footer_note=f"Quarry · run {collapse(run_id)} · {stamp}")
+    shown = [run_id, draft.model_dump_json(), *(x.model_dump_json() for x in (changes, methods) if x is not None)]
+    pdf = _ReportPDF(footer_note=f"Quarry · run {collapse(run_id)} · {stamp}", font_dir=font_dir, text="".join(shown))
     clean = pdf.typeface.clean
     title = collapse(draft.title) or "Research report"
     # Fixed metadata, including the creation date, is what makes the output reproducible.
@@ -218,29 +374,28 @@ def render_pdf(draft: Draft, *, run_id: str, generated_at: datetime, changes: Ch
     pdf.set_text_color(0)
     pdf.write_text("Question", style="B")
     pdf.write_text(collapse(draft.question))
+    headings = [SUMMARY, *([CHANGES] if changes else []), *(section_heading(s.heading) for s in draft.sections)]
+    _contents_placeholder(pdf, len(headings) + (2 if methods else 1))
 
-    pdf.heading("Summary")
+    pdf.heading(SUMMARY)
     pdf.write_text(_claims_text(draft.summary) or "No summary was produced.")
     if changes is not None:
-        pdf.heading("What changed since the previous run")
-        pdf.write_text(f"Compared with run {collapse(changes.previous_run_id)}.", size=9)
-        found = change_lists(changes)
-        if not found:
-            pdf.write_text("Nothing changed: the same sources support the same findings.")
-        for heading, items in found:
-            pdf.write_text(heading, style="B")
-            for item in items:
-                pdf.write_text(f"• {collapse(item)}", indent=4)
-            pdf.ln(2)
+        _write_changes(pdf, changes)
     for section in draft.sections:
-        pdf.heading(collapse(section.heading) or "Untitled section")
+        pdf.heading(section_heading(section.heading))
         for claim in section.claims:
             pdf.write_text(_cited(claim))
             pdf.ln(2)
+        for table in section.tables:
+            _write_table(pdf, table)
+        for block in section.code:
+            _write_code(pdf, block)
+    if methods is not None:
+        _write_methods(pdf, methods, draft, asked)
 
-    pdf.heading("Sources")
+    pdf.heading(SOURCES)
     if not draft.sources:
         pdf.write_text("No sources.")
     for source in ordered_sources(draft):
-        _write_source(pdf, source)
+        _write_source(pdf, source, excerpt_chars)
     return bytes(pdf.output())

@@ -16,7 +16,7 @@ from contracts.document import (
 )
 from contracts.guardrail import GuardrailTripped, GuardrailTrippedPayload
 from contracts.task import TaskDispatched
-from contracts.work import IndexInput, IndexOutput, SearchInput, SearchOutput
+from contracts.work import IndexInput, IndexOutput, SearchInput
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.guardrails import strip_injections
 from quarry_runtime.worker import TaskError, Usage, WorkResult, lane
@@ -24,6 +24,10 @@ from services.retriever.chunking import chunk_document
 from services.retriever.corpus import Document, to_text
 from services.retriever.index import PUBLIC_TENANT, SourceIndex
 from services.retriever.memory import index_run
+from services.retriever.providers import SearchError
+from services.retriever.recall import recall
+from services.retriever.search import WebUnavailable, search_sources
+from services.retriever.web.search import WebSearch
 
 log = logging.getLogger(__name__)
 
@@ -33,24 +37,43 @@ def _can_own(tenant_id: str) -> bool:
     return tenant_id != PUBLIC_TENANT and "\x1f" not in tenant_id
 
 
-async def execute(task: TaskDispatched, index: SourceIndex, memory: SourceIndex) -> WorkResult:
+async def execute(
+    task: TaskDispatched, index: SourceIndex, memory: SourceIndex, web: WebSearch | None = None
+) -> WorkResult:
     """Run one task of the retriever's lane."""
     match task.payload.kind:
         case "search":
-            return await _search(task, index)
+            return await _search(task, index, web)
         case "index":
             return await _index(task, memory)
+        case "recall":
+            return await recall(task, memory)
         case kind:
             raise TaskError(f"the retriever does not do {kind!r} tasks")
 
 
-async def _search(task: TaskDispatched, index: SourceIndex) -> WorkResult:
-    """Search the tenant's documents and the shared corpus for one sub-question."""
+async def _search(task: TaskDispatched, index: SourceIndex, web: WebSearch | None) -> WorkResult:
+    """Search where the run asked (by default the shared corpus and the tenant's documents) for one sub-question."""
     inp = SearchInput.model_validate(task.payload.input)
-    query = f"{inp.sub_question} {inp.question}"
-    passages = await asyncio.to_thread(index.search, query, [task.tenant_id, PUBLIC_TENANT], inp.limit)
-    output = SearchOutput(sub_question=inp.sub_question, passages=passages)
-    return WorkResult(output=output.model_dump(), usage=[Usage(tool="web_search", search_calls=1)])
+    try:
+        found = await search_sources(inp, task.tenant_id, index, web)
+    except WebUnavailable as exc:
+        raise TaskError(str(exc)) from exc
+    except SearchError as exc:
+        raise TaskError(str(exc), retryable=exc.retryable) from exc
+    # Every call out is metered: searches (corpus and API alike) as search calls, page fetches under fetch_url.
+    searches = found.corpus_calls + (found.web.search_calls if found.web else 0)
+    usage = [Usage(tool="web_search", search_calls=searches)]
+    if found.web is not None and found.web.fetches:
+        usage.append(Usage(tool="fetch_url", search_calls=found.web.fetches))
+    trips = []
+    if found.injections:
+        trips.append(
+            GuardrailTrippedPayload(
+                guardrail="prompt_injection", where="source", action="stripped", counts=dict(found.injections)
+            )
+        )
+    return WorkResult(output=found.output.model_dump(), usage=usage, trips=trips)
 
 
 async def _index(task: TaskDispatched, memory: SourceIndex) -> WorkResult:
@@ -66,9 +89,11 @@ async def _index(task: TaskDispatched, memory: SourceIndex) -> WorkResult:
     return WorkResult(output=IndexOutput(chunks=chunks).model_dump(), usage=[Usage(tool="index_memory")])
 
 
-def subscriptions(bus: Bus, index: SourceIndex, memory: SourceIndex) -> list[Subscription]:
+def subscriptions(
+    bus: Bus, index: SourceIndex, memory: SourceIndex, web: WebSearch | None = None
+) -> list[Subscription]:
     async def run(task: TaskDispatched) -> WorkResult:
-        return await execute(task, index, memory)
+        return await execute(task, index, memory, web)
 
     async def on_uploaded(ev: DocumentUploaded) -> None:
         """Index an uploaded document into its tenant's corpus, or say why not."""

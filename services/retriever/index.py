@@ -1,7 +1,14 @@
-"""The source index: every tenant's chunks in one Qdrant collection, searched by BM25 on a sparse vector."""
+"""The source index: every tenant's chunks in one Qdrant collection, searched by BM25 on a sparse vector.
+
+With an embedder (optional: `services.retriever.embeddings`) each chunk also carries a dense vector
+in the same point, and a search fuses the two rankings by reciprocal rank fusion, either in Qdrant
+(Query API: two prefetches and an RRF query) or here (two queries, `fusion.rrf`). Every query, each
+prefetch included, is filtered by tenant.
+"""
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 import warnings
@@ -10,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
@@ -18,10 +25,18 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 from contracts.work import Passage
 from services.retriever.chunking import Chunk, chunk_document
 from services.retriever.corpus import Document
+from services.retriever.embeddings import Embedder
+from services.retriever.fusion import K as RRF_K
+from services.retriever.fusion import rrf
 from services.retriever.lexical import AVERAGE_CHUNK_TOKENS, SparseTerms, document_vector, query_vector
 
 COLLECTION = "sources"
 VECTOR = "bm25"
+DENSE = "dense"
+Fusion = Literal["qdrant", "client"]
+# Candidates each ranking contributes to the fusion, per result asked for.
+_PREFETCH_FACTOR = 4
+_MIN_PREFETCH = 40
 PUBLIC_TENANT = "_public"
 """Owner of the shipped sample corpus; every tenant's search also reads it."""
 
@@ -60,6 +75,18 @@ def close_client(client: QdrantClient) -> None:
     """Close a client shared by several indexes, waiting for any call in flight on a local one."""
     with client_lock(client):
         client.close()
+
+
+def collection_for(embedder: Embedder | None, base: str = COLLECTION) -> str:
+    """The collection an index with this embedder uses: `base` when sparse only, one per model and size otherwise.
+
+    Switching the model therefore starts a fresh collection (seeded again) instead of mixing vectors
+    of two models; uploads made under the old model stay in its collection until indexed again.
+    """
+    if embedder is None:
+        return base
+    slug = re.sub(r"[^a-z0-9]+", "-", embedder.name.lower()).strip("-")
+    return f"{base}-hybrid-{slug}-{embedder.dimension}"
 
 
 def point_id(tenant_id: str, doc_id: str, index: int) -> str:
@@ -130,6 +157,8 @@ class SourceIndex:
         batch_size: int = 256,
         serialize: bool | None = None,
         label_fields: Sequence[str] = (),
+        embedder: Embedder | None = None,
+        fusion: Fusion = "qdrant",
     ) -> None:
         if sum(option is not None for option in (client, path, url)) != 1:
             raise ValueError("give exactly one of client, path (local mode) or url (server)")
@@ -150,6 +179,9 @@ class SourceIndex:
         # Extra keyword payload fields (e.g. a memory chunk's run) that `add` may set and
         # `search` may filter on; they get payload indexes when the collection is created.
         self.label_fields = tuple(label_fields)
+        # None: sparse only, exactly the BM25 path. Otherwise hybrid, fused where `fusion` says.
+        self.embedder = embedder
+        self.fusion = fusion
         # Local mode keeps its state in plain Python structures, unsafe under concurrent calls
         # (e.g. handlers using asyncio.to_thread); a server client is thread-safe by itself.
         if serialize is None:
@@ -177,7 +209,7 @@ class SourceIndex:
                 try:
                     self.client.create_collection(
                         self.collection,
-                        vectors_config={},
+                        vectors_config=self._dense_config(),
                         sparse_vectors_config={VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)},
                     )
                 except (UnexpectedResponse, ValueError):
@@ -186,6 +218,11 @@ class SourceIndex:
                         raise
                 self._create_payload_indexes()
             self._check_schema()
+
+    def _dense_config(self) -> dict[str, models.VectorParams]:
+        if self.embedder is None:
+            return {}
+        return {DENSE: models.VectorParams(size=self.embedder.dimension, distance=models.Distance.COSINE)}
 
     def _create_payload_indexes(self) -> None:
         indexes: dict[str, Any] = {
@@ -201,12 +238,19 @@ class SourceIndex:
                 self.client.create_payload_index(self.collection, field, field_schema=schema)
 
     def _check_schema(self) -> None:
-        sparse = self.client.get_collection(self.collection).config.params.sparse_vectors or {}
-        params = sparse.get(VECTOR)
+        config = self.client.get_collection(self.collection).config.params
+        params = (config.sparse_vectors or {}).get(VECTOR)
         if params is None or params.modifier != models.Modifier.IDF:
             raise RuntimeError(
                 f"collection {self.collection!r} exists without an IDF-modified sparse vector {VECTOR!r}"
             )
+        if self.embedder is not None:
+            dense = config.vectors.get(DENSE) if isinstance(config.vectors, dict) else None
+            if dense is None or dense.size != self.embedder.dimension:
+                raise RuntimeError(
+                    f"collection {self.collection!r} has no dense vector {DENSE!r} of size "
+                    f"{self.embedder.dimension} for {self.embedder.name}; a hybrid index needs a collection of its own"
+                )
 
     def add(self, chunks: Iterable[Chunk], tenant_id: str, labels: Mapping[str, str] | None = None) -> int:
         """Upsert chunks for a tenant in batches, `labels` added to each payload; returns how many. Idempotent."""
@@ -214,15 +258,24 @@ class SourceIndex:
             raise ValueError("tenant_id must not be empty")
         self._check_declared(labels)
         written = 0
-        batch: list[models.PointStruct] = []
+        batch: list[Chunk] = []
         for chunk in chunks:
-            batch.append(self._point(chunk, tenant_id, labels))
+            batch.append(chunk)
             if len(batch) >= self.batch_size:
-                written += self._upsert(batch)
+                written += self._upsert(self._points(batch, tenant_id, labels))
                 batch = []
         if batch:
-            written += self._upsert(batch)
+            written += self._upsert(self._points(batch, tenant_id, labels))
         return written
+
+    def _points(
+        self, chunks: Sequence[Chunk], tenant_id: str, labels: Mapping[str, str] | None
+    ) -> list[models.PointStruct]:
+        if self.embedder is None:
+            return [self._point(chunk, tenant_id, labels) for chunk in chunks]
+        # One request per batch, outside the client lock: a model call must not stall searches.
+        dense = self.embedder.embed_documents([indexed_text(chunk) for chunk in chunks])
+        return [self._point(c, tenant_id, labels, v) for c, v in zip(chunks, dense, strict=True)]
 
     def _check_declared(self, labels: Mapping[str, str] | None) -> None:
         # Only declared fields have payload indexes, which a server needs to filter on them fast.
@@ -230,10 +283,15 @@ class SourceIndex:
         if undeclared:
             raise ValueError(f"labels not declared in label_fields: {sorted(undeclared)}")
 
-    def _point(self, chunk: Chunk, tenant_id: str, labels: Mapping[str, str] | None) -> models.PointStruct:
+    def _point(
+        self, chunk: Chunk, tenant_id: str, labels: Mapping[str, str] | None, dense: list[float] | None = None
+    ) -> models.PointStruct:
+        vector: dict[str, Any] = {VECTOR: _sparse(document_vector(indexed_text(chunk), self.avg_doc_len))}
+        if dense is not None:
+            vector[DENSE] = dense
         return models.PointStruct(
             id=point_id(tenant_id, chunk.doc_id, chunk.index),
-            vector={VECTOR: _sparse(document_vector(indexed_text(chunk), self.avg_doc_len))},
+            vector=vector,
             payload={
                 "tenant_id": tenant_id,
                 "doc_id": chunk.doc_id,
@@ -301,37 +359,84 @@ class SourceIndex:
     def search(
         self, query: str, tenant_ids: Sequence[str], limit: int, labels: Mapping[str, str] | None = None
     ) -> list[Passage]:
-        """Best BM25 matches among the given tenants' chunks (those under `labels`, if given), best first."""
+        """Best matches among the given tenants' chunks (those under `labels`, if given), best first.
+
+        BM25 alone without an embedder; BM25 and dense similarity fused by RRF with one.
+        """
         self._check_declared(labels)
         terms = query_vector(query)
-        if not terms.indices or not tenant_ids or limit < 1:
+        if not tenant_ids or limit < 1 or not (terms.indices or (self.embedder is not None and query.strip())):
             return []
         tenants = _tenant_filter(tenant_ids)
         # IDF stays over the tenants' whole corpus: a label narrows what is returned, not how rare a term is.
         params = models.SearchParams(idf=models.IdfCorpusParams(corpus=tenants)) if self.tenant_scoped_idf else None
-        with self._lock:
-            response = self.client.query_points(
-                self.collection,
-                query=_sparse(terms),
-                using=VECTOR,
-                query_filter=_tenant_filter(tenant_ids, labels),
-                search_params=params,
-                limit=limit,
-                with_payload=True,
-            )
-        passages: list[Passage] = []
-        for point in response.points:
-            payload = point.payload or {}
-            passages.append(
-                Passage(
-                    source_id=str(payload["doc_id"]),
-                    title=str(payload["title"]),
-                    location=str(payload["location"]),
-                    text=str(payload["text"]),
-                    score=float(point.score),
+        where = _tenant_filter(tenant_ids, labels)
+        if self.embedder is None:
+            with self._lock:
+                response = self.client.query_points(
+                    self.collection,
+                    query=_sparse(terms),
+                    using=VECTOR,
+                    query_filter=where,
+                    search_params=params,
+                    limit=limit,
+                    with_payload=True,
                 )
+            return [_passage(point) for point in response.points]
+        return self._hybrid(terms, self.embedder.embed_query(query), where, params, limit)
+
+    def _hybrid(
+        self,
+        terms: SparseTerms,
+        dense: list[float],
+        where: models.Filter,
+        params: models.SearchParams | None,
+        limit: int,
+    ) -> list[Passage]:
+        candidates = max(limit * _PREFETCH_FACTOR, _MIN_PREFETCH)
+        legs = [models.Prefetch(query=dense, using=DENSE, filter=where, limit=candidates)]
+        if terms.indices:
+            legs.insert(
+                0, models.Prefetch(query=_sparse(terms), using=VECTOR, filter=where, params=params, limit=candidates)
             )
-        return passages
+        if self.fusion == "qdrant":
+            with self._lock:
+                response = self.client.query_points(
+                    self.collection,
+                    prefetch=legs,
+                    query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+                    query_filter=where,
+                    limit=limit,
+                    with_payload=True,
+                )
+            return [_passage(point) for point in response.points]
+        rankings: list[list[models.ScoredPoint]] = []
+        for leg in legs:
+            with self._lock:
+                response = self.client.query_points(
+                    self.collection,
+                    query=leg.query,
+                    using=leg.using,
+                    query_filter=where,
+                    search_params=leg.params,
+                    limit=candidates,
+                    with_payload=True,
+                )
+            rankings.append(response.points)
+        points = {point.id: point for ranking in rankings for point in ranking}
+        fused = rrf([[point.id for point in ranking] for ranking in rankings])[:limit]
+        return [_passage(points[pid], score) for pid, score in fused]
+
+
+def _passage(point: models.ScoredPoint, score: float | None = None) -> Passage:
+    payload = point.payload or {}
+    return Passage(
+        source_id=str(payload["doc_id"]),
+        title=str(payload["title"]),
+        location=str(payload["location"]),
+        text=str(payload["text"]),
+        score=float(point.score if score is None else score),
+    )
 
 
 def ingest_documents(index: SourceIndex, documents: Iterable[Document], tenant_id: str) -> int:

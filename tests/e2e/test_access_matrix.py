@@ -47,6 +47,7 @@ class Tenant:
     emails: dict[str, str]
     run_id: str = ""
     question: str = ""
+    question_id: str = ""  # a follow-up on the run, answered
     document_id: str = ""
     document_title: str = ""
     monitor_id: str = ""
@@ -170,6 +171,22 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/v1/runs/{run_id}/events"): Case(EVERYONE, 200, run_path("/events"), tenant_scoped=True),
     ("GET", "/v1/runs/{run_id}/report.md"): Case(EVERYONE, 200, run_path("/report.md"), tenant_scoped=True),
     ("GET", "/v1/runs/{run_id}/report.pdf"): Case(EVERYONE, 200, run_path("/report.pdf"), tenant_scoped=True),
+    ("GET", "/v1/runs/{run_id}/report.docx"): Case(EVERYONE, 200, run_path("/report.docx"), tenant_scoped=True),
+    # follow-up questions: asking is metered, so writers ask and everyone reads the answers
+    ("POST", "/v1/runs/{run_id}/questions"): Case(
+        WRITERS,
+        202,
+        lambda t, _: Call(f"/v1/runs/{t.run_id}/questions", {"question": "What does a context manager do?"}),
+        tenant_scoped=True,
+    ),
+    ("GET", "/v1/runs/{run_id}/questions"): Case(EVERYONE, 200, run_path("/questions"), tenant_scoped=True),
+    ("GET", "/v1/runs/{run_id}/questions/{question_id}"): Case(
+        EVERYONE, 200, lambda t, _: Call(f"/v1/runs/{t.run_id}/questions/{t.question_id}"), tenant_scoped=True
+    ),
+    # The question is answered, so its stream replays the answer and ends by itself.
+    ("GET", "/v1/runs/{run_id}/questions/{question_id}/events"): Case(
+        EVERYONE, 200, lambda t, _: Call(f"/v1/runs/{t.run_id}/questions/{t.question_id}/events"), tenant_scoped=True
+    ),
     # documents
     ("POST", "/v1/documents"): Case(
         WRITERS, 202, lambda t, _: Call("/v1/documents", {"title": "Notes", "content": "Lists are mutable sequences."})
@@ -216,6 +233,15 @@ MATRIX: dict[tuple[str, str], Case] = {
         None,
         lambda t, _: Call("/v1/policy/versions", {"files": {"x.cedar": "permit(principal, action, resource);"}}),
     ),
+    # billing (answers come from billing; mock mode: a checkout applies at once)
+    ("GET", "/v1/billing/summary"): Case(ADMINS, 200, lambda t, _: Call("/v1/billing/summary")),
+    ("GET", "/v1/billing/ledger"): Case(ADMINS, 200, lambda t, _: Call("/v1/billing/ledger")),
+    ("POST", "/v1/billing/checkout"): Case(
+        ADMINS, 201, lambda t, _: Call("/v1/billing/checkout", {"kind": "pack", "item": "pack_1k"})
+    ),
+    ("POST", "/v1/billing/portal"): Case(ADMINS, None, lambda t, _: Call("/v1/billing/portal", {})),
+    # Stripe's webhook: public, and an unsigned call is refused by billing, never applied.
+    ("POST", "/v1/billing/webhook"): Case(PUBLIC, 400, lambda t, _: Call("/v1/billing/webhook", {"id": "evt"})),
     # members
     ("POST", "/v1/members"): Case(
         ADMINS, 201, lambda t, _: Call("/v1/members", {"email": f"m-{_token()}@example.com", "role": "viewer"})
@@ -309,6 +335,15 @@ def world(stack: Stack) -> Iterator[World]:
         # Streams of a finished, billed run end by themselves: the matrix can read them whole.
         assert list(t.owner.events(t.run_id))[-1].event == "end"
         assert t.owner.run(t.run_id)["state"] == "completed", t.owner.run(t.run_id).get("error")
+        asked = body_of(t.owner.request("POST", f"/v1/runs/{t.run_id}/questions", json={"question": t.question}))
+        t.question_id = asked["question_id"]
+        t.markers.add(t.question_id)
+        answer_path = f"/v1/runs/{t.run_id}/questions/{t.question_id}"
+        owner = t.owner
+        wait_for(
+            lambda: body_of(owner.request("GET", answer_path))["status"] == "answered",  # noqa: B023 - called at once
+            what="the follow-up to be answered",
+        )
     yield w
     for c in clients.made:
         c.close()

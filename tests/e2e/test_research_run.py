@@ -1,10 +1,12 @@
-"""One research run end to end: REST + SSE in, cited Markdown and PDF reports out."""
+"""One research run end to end: REST + SSE in, cited Markdown, PDF and Word reports out."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
+from docx import Document
 
 from devtools.client import QuarryClient
 from devtools.stack import Stack
@@ -12,6 +14,7 @@ from tests.e2e.helpers import new_tenant, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 QUESTION = "How does the with statement work and what are context managers?"
 
 
@@ -59,6 +62,11 @@ def test_a_run_completes_with_a_cited_report_and_balanced_credits(
     assert "## Sources" in md.text and "[1]" in md.text and QUESTION.split()[0] in md.text
     pdf = alice.get(f"/v1/runs/{run_id}/report.pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
+    docx = alice.get(f"/v1/runs/{run_id}/report.docx")
+    assert docx.status_code == 200 and docx.headers["content-type"].startswith(DOCX)
+    headings = [p.text for p in Document(io.BytesIO(docx.content)).paragraphs if p.style.name == "Heading 1"]
+    assert headings[0] == "Summary" and headings[-2:] == ["Methods", "Sources"]
+    assert "## Methods" in md.text and "## Contents" in md.text
 
     # Reconnecting with Last-Event-ID replays only what came after it.
     middle = events[len(events) // 2]
@@ -93,6 +101,10 @@ def test_bad_requests_get_clear_errors(stack: Stack, client_factory: type[Quarry
     r = bob.http.post("/v1/runs", json={"question": "x", "depth": 9}, headers={"Authorization": f"Bearer {bob.token}"})
     assert r.status_code == 422
     assert "depth" in r.text
+    r = bob.http.post(
+        "/v1/runs", json={"question": "what is x?", "target_words": 5}, headers={"Authorization": f"Bearer {bob.token}"}
+    )
+    assert r.status_code == 422 and "target_words" in r.text
     r = bob.http.post("/v1/runs", json={"question": "what?"}, headers={"Authorization": "Bearer forged.token.here"})
     assert r.status_code == 401
     dup = bob.http.post(

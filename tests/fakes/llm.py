@@ -46,6 +46,10 @@ class FakeLlm:
             await asyncio.sleep(random.uniform(*self.latency_s))  # a model takes a while: widens the kill window
             subject = question.rstrip("?")
             plan = [question, f"What is {subject}?", f"Why does {subject} matter?"]
+            content = json.dumps({"sub_questions": plan})
+            if "follow-up question" in body["messages"][0]["content"]:
+                # An answer from numbered passages: one sentence citing the first, one citing nothing.
+                content = f"The first passage answers {subject} [1]. Nothing else is known."
             prompt_tokens = len(text.split())
             return JSONResponse(
                 {
@@ -55,7 +59,7 @@ class FakeLlm:
                     "choices": [
                         {
                             "index": 0,
-                            "message": {"role": "assistant", "content": json.dumps({"sub_questions": plan})},
+                            "message": {"role": "assistant", "content": content},
                             "finish_reason": "stop",
                         }
                     ],

@@ -22,7 +22,13 @@ from services.gateway.readmodel import fold_run
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
 
-PUBLIC = {("POST", "/v1/auth/signup"), ("POST", "/v1/auth/login"), ("POST", "/v1/auth/accept"), ("GET", "/healthz")}
+PUBLIC = {
+    ("POST", "/v1/auth/signup"),
+    ("POST", "/v1/auth/login"),
+    ("POST", "/v1/auth/accept"),
+    ("GET", "/healthz"),
+    ("POST", "/v1/billing/webhook"),  # Stripe signs its calls; billing verifies the signature
+}
 SIGNED_IN_ONLY = {("GET", "/v1/auth/me")}  # about the caller alone: any authenticated principal
 
 

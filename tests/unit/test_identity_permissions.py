@@ -14,6 +14,7 @@ EXPECTED = {
     "viewer": {"runs:read", "documents:read", "monitors:read", "settings:read"},
     "member": {
         "runs:read",
+        "runs:ask",
         "runs:create",
         "runs:cancel",
         "documents:read",

@@ -20,6 +20,8 @@ ARGUMENTS: dict[str, dict[str, str | int]] = {
     "index_memory": {"run_id": "run-1", "question": "What is X?"},
     "fetch_url": {"url": "https://docs.python.org/3/library/contextlib.html"},
     "read_dataset": {"dataset": "sales_2025"},
+    "recall_memory": {"question": "What is X?", "run_id": "run-1", "limit": 6},
+    "answer_question": {"question_id": "q-1", "question": "What is X?"},
 }
 
 

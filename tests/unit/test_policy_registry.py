@@ -44,6 +44,8 @@ def test_the_shipped_registry_declares_every_tool_the_agents_use() -> None:
         "index_memory",
         "publish_report",
         "read_dataset",
+        "recall_memory",
+        "answer_question",
     }
     for spec in registry.values():
         assert re.fullmatch(r"\d+\.\d+\.\d+", spec.version)

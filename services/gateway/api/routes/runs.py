@@ -16,7 +16,9 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from contracts.approval import ApprovalGiven, ApprovalPayload, ApprovalRejected
 from contracts.envelope import Actor, TraceContext
 from contracts.ids import new_id
+from contracts.report import TARGET_WORDS_MAX, TARGET_WORDS_MIN, ReportLength
 from contracts.run import RunCancelRequested, RunCancelRequestedPayload, RunRequested, RunRequestedPayload
+from contracts.work import SourceKind
 from quarry_runtime.telemetry import current_traceparent
 from services.gateway.api.commands import publish
 from services.gateway.api.deps import Components, ComponentsDep, StreamReader, requires
@@ -35,6 +37,7 @@ tracer = trace.get_tracer("quarry.gateway")
 
 SSE_IDLE_WAIT_S = 15.0
 SSE_SETTLE_GRACE_S = 0.5
+DOCX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 RunReader = Annotated[Principal, requires("runs:read")]
 RunCreator = Annotated[Principal, requires("runs:create")]
 RunCanceller = Annotated[Principal, requires("runs:cancel")]
@@ -47,6 +50,18 @@ class RunCreate(BaseModel):
     max_sources: int = Field(default=8, ge=1, le=50)
     approval_required: bool | None = Field(
         default=None, description="stop for a human's approval before publishing; default: the tenant's setting"
+    )
+    sources: list[SourceKind] | None = Field(
+        default=None, min_length=1, description="where to search (corpus, datasets, web); default: the tenant's setting"
+    )
+    length: ReportLength = Field(
+        default="standard", description="how much the report says: brief, standard (the default) or detailed"
+    )
+    target_words: int | None = Field(
+        default=None,
+        ge=TARGET_WORDS_MIN,
+        le=TARGET_WORDS_MAX,
+        description="about how many words of findings the report should have; takes precedence over `length`",
     )
 
 
@@ -86,6 +101,9 @@ async def _request_run(run_id: str, body: RunCreate, who: Principal, parts: Comp
             approval_required=approval,
             approval_timeout_s=settings["approval_timeout_s"],
             pii_policy=settings["pii_policy"],
+            length=body.length,
+            target_words=body.target_words,
+            sources=body.sources or settings.get("sources"),
         ),
         tenant_id=who.tenant_id,
         run_id=run_id,
@@ -99,6 +117,7 @@ async def _request_run(run_id: str, body: RunCreate, who: Principal, parts: Comp
         "events": f"{base}/events",
         "report_md": f"{base}/report.md",
         "report_pdf": f"{base}/report.pdf",
+        "report_docx": f"{base}/report.docx",
     }
     return RunAccepted(run_id=run_id, state="requested", links=links)
 
@@ -272,6 +291,17 @@ async def report_pdf(run_id: str, who: RunReader, parts: ComponentsDep) -> Respo
     )
 
 
+@router.get("/{run_id}/report.docx")
+async def report_docx(run_id: str, who: RunReader, parts: ComponentsDep) -> Response:
+    """The run's report as a Word document."""
+    data = _artifact(run_id, who.tenant_id, "docx", parts)
+    return Response(
+        data,
+        media_type=DOCX_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="quarry-{run_id}.docx"'},
+    )
+
+
 def _view(run_id: str, tenant_id: str, parts: Components) -> dict[str, Any]:
     view = parts.store.run_view(tenant_id, run_id)
     if view is None:
@@ -284,7 +314,9 @@ def _artifact(run_id: str, tenant_id: str, kind: str, parts: ComponentsDep) -> b
     if view is None:
         raise NotFound("run not found")
     report = view.get("report")
-    if not report or not report.get(kind):
+    if not report:
         raise NotFound(f"the run has no report yet (state: {view['state']})")
+    if not report.get(kind):
+        raise NotFound(f"the run's report has no {kind} version (it was rendered before that format existed)")
     artifact = report[kind]
     return parts.artifacts.get(artifact["path"], artifact["sha256"])

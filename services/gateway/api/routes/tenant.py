@@ -7,6 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from contracts.work import SourceKind
 from services.gateway.api.deps import ComponentsDep, CurrentPrincipal, requires
 
 router = APIRouter(prefix="/v1/tenant", tags=["tenant"])
@@ -17,6 +18,9 @@ class TenantSettingsUpdate(BaseModel):
     approval_timeout_s: int | None = Field(default=None, ge=5, le=90 * 24 * 3600, description="then the run expires")
     pii_policy: Literal["redact", "block"] | None = Field(
         default=None, description="PII found in a report: redact it, or block publishing"
+    )
+    sources: list[SourceKind] | None = Field(
+        default=None, min_length=1, description="where runs search unless they say: corpus, datasets, web"
     )
 
 
@@ -35,4 +39,6 @@ async def update_settings(body: TenantSettingsUpdate, who: CurrentPrincipal, par
     parts.store.update_tenant_settings(who.tenant_id, required, timeout)
     if body.pii_policy is not None:
         parts.store.update_pii_policy(who.tenant_id, body.pii_policy)
+    if body.sources is not None:
+        parts.store.update_sources(who.tenant_id, list(body.sources))
     return parts.store.tenant_settings(who.tenant_id)

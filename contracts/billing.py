@@ -1,0 +1,133 @@
+"""Request/reply messages of billing (core NATS, `billing.v1.*`): the gateway asks, one replica answers.
+
+Every reply has `error` and `status` (an HTTP status the gateway answers with when `error` is
+set), so a refusal keeps its reason and its kind across the hop.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from contracts.envelope import Contract
+
+EntryKind = Literal["granted", "purchased", "reserved", "settled", "refunded", "expired", "adjusted"]
+
+
+class LedgerEntry(Contract):
+    """One credit movement of a tenant's ledger."""
+
+    seq: int = Field(description="position in the tenant's ledger; page with ?after=")
+    kind: EntryKind
+    at: datetime
+    amount: int = Field(description="credits moved (a reservation holds, a settlement charges what it held)")
+    balance: int | None = Field(default=None, description="available balance after the entry")
+    run_id: str | None = None
+    usage_event_ids: list[str] = Field(default_factory=list)
+    actor: str = Field(description="who caused it: user:<id>, an agent, or stripe")
+    reason: str = ""
+    cause: str | None = Field(default=None, description="the bus event or Stripe event it applied")
+
+
+class PlanInfo(Contract):
+    name: str
+    monthly_credits: int
+    concurrency: int
+    overage: bool
+    tools: list[str]
+
+
+class Overage(Contract):
+    credits: int = Field(ge=0, description="credits settled this period beyond its budget")
+    tokens: int = Field(ge=0)
+    amount_usd: str = Field(description="by the tiered rates per 1k tokens: 0.012 to 500k, 0.008 to 2M, 0.005 above")
+
+
+class BillingSummary(Contract):
+    tenant_id: str
+    plan: PlanInfo
+    period: str = Field(description="YYYY-MM (UTC)")
+    balance: int = Field(description="available credits (held reservations excluded)")
+    reserved: int = Field(description="credits held by runs in flight")
+    budget: int = Field(description="credits the period started with, plus grants and purchases since")
+    used_pct: int
+    tier: Literal["allow", "throttle", "block"]
+    used_by_tool: dict[str, int]
+    used_by_run: dict[str, int]
+    overage: Overage
+    recent: list[LedgerEntry]
+    stripe_mode: Literal["mock", "live"]
+
+
+class SummaryQuery(Contract):
+    tenant_id: str = Field(min_length=1)
+    recent: int = Field(default=10, ge=0, le=100)
+
+
+class SummaryReply(Contract):
+    summary: BillingSummary | None = None
+    error: str | None = None
+    status: int = 200
+
+
+class LedgerQuery(Contract):
+    tenant_id: str = Field(min_length=1)
+    after: int = Field(default=0, ge=0)
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+class LedgerReply(Contract):
+    entries: list[LedgerEntry] = Field(default_factory=list)
+    next_after: int | None = Field(default=None, description="pass as ?after= for the next page; None at the end")
+    error: str | None = None
+    status: int = 200
+
+
+class CheckoutRequest(Contract):
+    tenant_id: str = Field(min_length=1)
+    user_id: str | None = None
+    email: str | None = None
+    kind: Literal["subscription", "pack"]
+    item: str = Field(min_length=1, description="a plan (subscription) or a credit pack")
+    success_url: str = Field(min_length=1)
+    cancel_url: str = Field(min_length=1)
+    request_id: str = Field(min_length=1, description="the client's idempotency key (or one per request)")
+
+
+class CheckoutReply(Contract):
+    session_id: str | None = None
+    url: str | None = None
+    mode: Literal["mock", "live"] = "mock"
+    completed: bool = Field(default=False, description="mock mode: applied at once, nothing to pay")
+    error: str | None = None
+    status: int = 200
+
+
+class PortalRequest(Contract):
+    tenant_id: str = Field(min_length=1)
+    return_url: str = Field(min_length=1)
+    request_id: str = Field(min_length=1)
+
+
+class PortalReply(Contract):
+    url: str | None = None
+    error: str | None = None
+    status: int = 200
+
+
+class WebhookRequest(Contract):
+    """A Stripe webhook exactly as received: billing verifies the signature over the raw body."""
+
+    payload: str
+    signature: str
+
+
+class WebhookReply(Contract):
+    event_id: str | None = None
+    outcome: str | None = Field(
+        default=None, description="applied, duplicate, or ignored (a type billing does not use)"
+    )
+    error: str | None = None
+    status: int = 200

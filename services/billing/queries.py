@@ -1,0 +1,113 @@
+"""What the billing endpoints show: the summary and the pages of ledger entries, read from the ledger."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from contracts.billing import BillingSummary, EntryKind, LedgerEntry, LedgerReply, Overage, PlanInfo
+from services.billing.application import Billing
+from services.billing.plans import TOKENS_PER_CREDIT, overage_price, plan_named
+
+ENTRY_KINDS: dict[str, EntryKind] = {
+    "Granted": "granted",
+    "Purchased": "purchased",
+    "Reserved": "reserved",
+    "Settled": "settled",
+    "Refunded": "refunded",
+    "Expired": "expired",
+    "Adjusted": "adjusted",
+}
+SCAN = 500  # stored events read per step when paging (most of them are entries or meterings)
+
+
+def entry(stored: Any) -> LedgerEntry | None:
+    """A stored ledger event as an entry; None for what moves no credits (metering, tier changes)."""
+    kind = ENTRY_KINDS.get(type(stored).__name__)
+    if kind is None:
+        return None
+    return LedgerEntry(
+        seq=stored.originator_version,
+        kind=kind,
+        at=stored.timestamp,
+        amount=stored.amount,
+        balance=getattr(stored, "balance", None),
+        run_id=getattr(stored, "run_id", None),
+        usage_event_ids=list(getattr(stored, "usage_event_ids", None) or []),
+        actor=getattr(stored, "actor", None) or "quarry-billing",
+        reason=getattr(stored, "reason", "") or _reason(stored),
+        cause=getattr(stored, "cause", None) or None,
+    )
+
+
+def _reason(stored: Any) -> str:
+    name = type(stored).__name__
+    if name == "Purchased":
+        return f"credit pack {stored.pack} ({stored.reference})"
+    if name == "Expired":
+        return f"unused plan credits of {stored.period}"
+    return ""
+
+
+def ledger_page(app: Billing, tenant_id: str, after: int, limit: int) -> LedgerReply:
+    """Entries after the ledger position `after`, oldest first; `next_after` while more may follow."""
+    entries: list[LedgerEntry] = []
+    position = after
+    while len(entries) < limit:
+        stored = app.stored_entries(tenant_id, position, SCAN)
+        if not stored:
+            return LedgerReply(entries=entries, next_after=None)
+        for ev in stored:
+            position = ev.originator_version
+            found = entry(ev)
+            if found is not None:
+                entries.append(found)
+                if len(entries) == limit:
+                    break
+    return LedgerReply(entries=entries, next_after=position)
+
+
+def recent_entries(app: Billing, tenant_id: str, count: int) -> list[LedgerEntry]:
+    """The newest `count` entries, newest first."""
+    if count <= 0:
+        return []
+    version = app.ledger(tenant_id, copy=True).version
+    found: list[LedgerEntry] = []
+    top = version
+    while top > 0 and len(found) < count:
+        low = max(0, top - SCAN)
+        for ev in reversed(app.stored_entries(tenant_id, low, top - low)):
+            item = entry(ev)
+            if item is not None:
+                found.append(item)
+                if len(found) == count:
+                    break
+        top = low
+    return found
+
+
+def summary(app: Billing, tenant_id: str, recent: int, mode: Literal["mock", "live"]) -> BillingSummary:
+    ledger = app.ledger(tenant_id, copy=True)
+    plan = plan_named(ledger.plan)
+    tokens = ledger.overage * TOKENS_PER_CREDIT
+    tier: Any = ledger.tier
+    return BillingSummary(
+        tenant_id=tenant_id,
+        plan=PlanInfo(
+            name=plan.name,
+            monthly_credits=plan.monthly_credits,
+            concurrency=plan.concurrency,
+            overage=plan.overage,
+            tools=sorted(plan.tools),
+        ),
+        period=ledger.period,
+        balance=ledger.balance,
+        reserved=ledger.reserved,
+        budget=ledger.period_budget,
+        used_pct=ledger.used_pct,
+        tier=tier,
+        used_by_tool=dict(sorted(ledger.used_by_tool.items())),
+        used_by_run=dict(ledger.used_by_run),
+        overage=Overage(credits=ledger.overage, tokens=tokens, amount_usd=str(overage_price(tokens))),
+        recent=recent_entries(app, tenant_id, recent),
+        stripe_mode=mode,
+    )

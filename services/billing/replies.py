@@ -1,0 +1,171 @@
+"""Core-NATS request/reply of billing: summary, ledger pages, checkout, portal, Stripe webhooks.
+
+The gateway is the only public ingress and never reads billing's tables: it asks here. Requests
+go to a queue group, so with several replicas exactly one answers each. Reads come from the
+ledger itself (the source of truth, read-your-writes after a checkout) rather than from a copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Final
+
+from pydantic import BaseModel, ValidationError
+
+from contracts import subjects
+from contracts.billing import (
+    CheckoutReply,
+    CheckoutRequest,
+    LedgerQuery,
+    LedgerReply,
+    PortalReply,
+    PortalRequest,
+    SummaryQuery,
+    SummaryReply,
+    WebhookReply,
+    WebhookRequest,
+)
+from quarry_runtime.bus import Bus
+from services.billing.application import Billing
+from services.billing.domain import LedgerError
+from services.billing.payments import BadSignature, PaymentError, Payments
+from services.billing.plans import PACKS, PLANS
+from services.billing.queries import ledger_page, summary
+from services.billing.webhooks import apply_stripe_event
+
+log = logging.getLogger(__name__)
+QUEUE: Final = "billing"
+
+Respond = Callable[[bytes], Awaitable[BaseModel]]
+
+
+def responders(app: Billing, payments: Payments) -> dict[str, Respond]:
+    """Reply builders by request subject; each takes the raw request and returns the reply model."""
+
+    async def on_summary(data: bytes) -> BaseModel:
+        try:
+            query = SummaryQuery.model_validate_json(data)
+        except ValidationError as exc:
+            return SummaryReply(error=f"malformed summary query: {_short(exc)}", status=400)
+        return SummaryReply(summary=summary(app, query.tenant_id, query.recent, payments.mode))
+
+    async def on_ledger(data: bytes) -> BaseModel:
+        try:
+            query = LedgerQuery.model_validate_json(data)
+        except ValidationError as exc:
+            return LedgerReply(error=f"malformed ledger query: {_short(exc)}", status=400)
+        return ledger_page(app, query.tenant_id, query.after, query.limit)
+
+    async def on_checkout(data: bytes) -> BaseModel:
+        try:
+            req = CheckoutRequest.model_validate_json(data)
+        except ValidationError as exc:
+            return CheckoutReply(error=f"malformed checkout request: {_short(exc)}", status=400)
+        catalogue = PLANS if req.kind == "subscription" else PACKS
+        if req.item not in catalogue or (req.kind == "subscription" and PLANS[req.item].price_cents <= 0):
+            known = ", ".join(k for k in catalogue if req.kind == "pack" or PLANS[k].price_cents > 0)
+            return CheckoutReply(error=f"no {req.kind} named {req.item!r}; choose one of {known}", status=422)
+        ledger = app.ledger(req.tenant_id, copy=True)
+        try:
+            reply = await payments.checkout(req, ledger.customer_id)
+        except PaymentError as exc:
+            return CheckoutReply(error=str(exc), status=exc.status, mode=payments.mode)
+        if reply.completed:  # mock mode: what a paid session would do, once per session
+            cause = f"mock:{reply.session_id}"
+            actor = f"user:{req.user_id}" if req.user_id else "mock-checkout"
+            try:
+                if req.kind == "pack":
+                    app.purchase(req.tenant_id, req.item, reference=reply.session_id or "", cause=cause, actor=actor)
+                else:
+                    app.subscribe(req.tenant_id, req.item, cause=cause)
+            except Exception:
+                app.forget(req.tenant_id)
+                raise
+        return reply
+
+    async def on_portal(data: bytes) -> BaseModel:
+        try:
+            req = PortalRequest.model_validate_json(data)
+        except ValidationError as exc:
+            return PortalReply(error=f"malformed portal request: {_short(exc)}", status=400)
+        customer = app.ledger(req.tenant_id, copy=True).customer_id
+        if not customer:
+            return PortalReply(
+                error="this tenant has no Stripe customer yet: check out a plan or a pack first", status=409
+            )
+        try:
+            return PortalReply(url=await payments.portal(customer, req.return_url, req.request_id))
+        except PaymentError as exc:
+            return PortalReply(error=str(exc), status=exc.status)
+
+    async def on_webhook(data: bytes) -> BaseModel:
+        try:
+            req = WebhookRequest.model_validate_json(data)
+            event = payments.verify(req.payload, req.signature)
+        except (ValidationError, BadSignature) as exc:
+            return WebhookReply(error=_short(exc), status=400)
+        try:
+            outcome = apply_stripe_event(app, event)
+        except LedgerError as exc:
+            _forget_all(app)
+            return WebhookReply(event_id=event.get("id"), error=str(exc), status=422)
+        except Exception:
+            _forget_all(app)
+            raise
+        log.info("stripe event %s (%s): %s", event.get("id"), event.get("type"), outcome)
+        return WebhookReply(event_id=event.get("id"), outcome=outcome)
+
+    return {
+        subjects.BILLING_SUMMARY: on_summary,
+        subjects.BILLING_LEDGER: on_ledger,
+        subjects.BILLING_CHECKOUT: on_checkout,
+        subjects.BILLING_PORTAL: on_portal,
+        subjects.BILLING_WEBHOOK: on_webhook,
+    }
+
+
+def serve(bus: Bus, app: Billing, payments: Payments) -> Callable[[], Coroutine[Any, Any, None]]:
+    """A background job for `Service`: answer requests until cancelled."""
+    table = responders(app, payments)
+
+    async def job() -> None:
+        nc = bus.broker.connection
+        subscriptions = [await nc.subscribe(s, queue=QUEUE, cb=_answering(s, r)) for s, r in table.items()]
+        try:
+            await asyncio.Event().wait()
+        finally:
+            for sub in subscriptions:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+
+    return job
+
+
+def _answering(subject: str, respond: Respond) -> Callable[[Any], Awaitable[None]]:
+    async def on_request(msg: Any) -> None:
+        if not msg.reply:
+            return  # a publish, not a request: nobody to answer
+        try:
+            body = (await respond(msg.data)).model_dump_json().encode()
+        except Exception:  # the caller gets an answer (Stripe retries a 500), not a time-out
+            log.exception("answering %s failed", subject)
+            body = json.dumps({"error": "billing failed to answer; see its log", "status": 500}).encode()
+        await msg.respond(body)
+
+    return on_request
+
+
+def _forget_all(app: Billing) -> None:
+    """After a Stripe event failed half-way: its tenant is in the event's metadata, which may be
+    what failed to parse, so every cached ledger goes (a rare path; the store is the truth)."""
+    cache: Any = app.repository.cache  # an LRUCache, which can be cleared
+    if cache is not None:
+        cache.clear()
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).replace("\n", " ")[:500]

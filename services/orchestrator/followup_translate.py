@@ -1,0 +1,107 @@
+"""Stored Question events -> contract events (the only place the two meet for questions)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from contracts import subjects
+from contracts.envelope import Actor, Event, TraceContext
+from contracts.ids import derived_id, stable_id
+from contracts.question import (
+    QUESTION_TIMEOUT,
+    AnswerOutput,
+    QuestionAnswered,
+    QuestionAnsweredPayload,
+    QuestionFailed,
+    QuestionFailedPayload,
+)
+from contracts.task import TaskDispatched, TaskDispatchedPayload
+from contracts.timer import TimerFired, TimerFiredPayload
+from contracts.tool import ToolRequested, ToolRequestedPayload
+from quarry_runtime.outbox import Outgoing
+from services.orchestrator.followup import Question, question_task_input
+
+AGENT = "quarry-orchestrator"
+# Questions carry no plan of their own; their tools are open to every plan.
+QUESTION_PLAN = "free"
+
+QuestionAt = Callable[[Any, int], Question]
+SignQuestion = Callable[[Question, str], str | None]
+
+
+def translate_question(
+    domain_event: Any, question_at: QuestionAt, sign: SignQuestion = lambda q, tool: None
+) -> Sequence[Outgoing]:
+    """What one stored Question event publishes. The saga's correlation id is the question id."""
+    name = type(domain_event).__name__
+    q = question_at(domain_event.originator_id, domain_event.originator_version)
+    at_ms = int(domain_event.timestamp.timestamp() * 1000)
+    key = f"{domain_event.originator_id}:{domain_event.originator_version}"
+    out: list[Outgoing] = []
+
+    def emit(cls: type[Event], payload: Any, n: int, subject: str | None = None, event_id: str | None = None) -> Event:
+        ev = cls.create(
+            payload,
+            tenant_id=q.tenant_id,
+            run_id=q.question_id,
+            actor=Actor(user_id=q.user_id, agent=AGENT, roles=q.roles),
+            causation_id=getattr(domain_event, "cause", None),
+            event_id=event_id or stable_id(f"{key}:{n}", at_ms, sequence=domain_event.originator_version * 8 + n),
+            trace=TraceContext(traceparent=q.traceparent),
+        )
+        out.append(Outgoing(ev, subject or cls.SUBJECT))
+        return ev
+
+    if name == "TaskRequested":
+        task = q.tasks[domain_event.task_id]
+        arguments = {k: v for k, v in task.input.items() if isinstance(v, str | int | float | bool)}
+        request = ToolRequestedPayload(
+            request_id=f"{task.task_id}:1",
+            tool=task.tool,
+            task_id=task.task_id,
+            step=task.kind,
+            plan=QUESTION_PLAN,
+            roles=q.roles,
+            arguments=arguments,
+            delegation=sign(q, task.tool),
+        )
+        emit(ToolRequested, request, 0)
+    elif name == "TaskDispatched":
+        task = q.tasks[domain_event.task_id]
+        dispatch = TaskDispatchedPayload(
+            task_id=task.task_id,
+            kind=task.kind,
+            role=task.role,
+            attempt=task.attempt,
+            timeout_s=task.timeout_s,
+            input=question_task_input(q, task),
+        )
+        emit(TaskDispatched, dispatch, 0, subject=subjects.task_lane(task.role))
+        # The attempt's deadline, as a durable timer: a task lost with its worker does not hang the question.
+        timer_id = derived_id(q.question_id, f"timer:{QUESTION_TIMEOUT}:{task.task_id}:{domain_event.attempt}")
+        timer = TimerFiredPayload(
+            timer_id=timer_id, purpose=QUESTION_TIMEOUT, task_id=task.task_id, attempt=domain_event.attempt
+        )
+        fired = emit(TimerFired, timer, 1, event_id=timer_id)
+        out[-1] = Outgoing(fired, TimerFired.SUBJECT, domain_event.timeout_at)
+    elif name == "Answered":
+        answer = next(t.output for t in q.tasks_of("answer") if t.output)
+        written = AnswerOutput.model_validate(answer)
+        answered = QuestionAnsweredPayload(
+            question_id=q.question_id,
+            run_id=q.run_id,
+            answer=written.answer,
+            citations=written.citations,
+            usage_event_ids=q.usage_event_ids(),
+        )
+        emit(QuestionAnswered, answered, 0)
+    elif name == "Failed":
+        failed = QuestionFailedPayload(
+            question_id=q.question_id,
+            run_id=q.run_id,
+            reason=q.failure or "failed",
+            usage_event_ids=q.usage_event_ids(),
+        )
+        emit(QuestionFailed, failed, 0)
+    return out

@@ -1,0 +1,34 @@
+"""What the report's methods section says, read from the run's log. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contracts.work import ReportMethods, SearchTally, VerifyOutput
+from services.orchestrator.domain import Run
+
+
+def report_methods(run: Run) -> ReportMethods:
+    """What was searched and found, how well the citations hold, and what the run cost so far."""
+    # Tallied as the searches finished (their passages leave the state once collected), in the
+    # order the searches were requested. Snapshots from before the tally have none of it.
+    tallies: dict[str, dict[str, Any]] = getattr(run, "search_tallies", {})
+    searches = [tallies[t.task_id] for t in run.tasks_of("search") if t.task_id in tallies]
+    verified = next((t.output for t in run.tasks_of("verify") if t.output is not None), None)
+    check = VerifyOutput.model_validate(verified) if verified is not None else None
+    return ReportMethods(
+        searches=[
+            SearchTally(sub_question=s["sub_question"], passages=s["passages"], sources=len(s["source_ids"]))
+            for s in searches
+        ],
+        searched=list(getattr(run, "sources", None) or []),
+        passages_retrieved=sum(s["passages"] for s in searches),
+        sources_retrieved=len({source for s in searches for source in s["source_ids"]}),
+        passages_kept=getattr(run, "passages_kept", None),
+        claims_checked=check.checked if check else None,
+        claims_supported=check.supported if check else None,
+        support_rate=check.support_rate if check else None,
+        credits_reserved=run.credits_reserved,
+        plan=run.plan,
+        usage_records=len(run.usage_event_ids()),
+    )

@@ -1,0 +1,81 @@
+"""The search task: look where the run asked (corpus, the tenant's datasets, the web) and merge."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import zip_longest
+
+from contracts.work import Passage, SearchInput, SearchOutput, SourceKind
+from services.retriever.index import PUBLIC_TENANT, SourceIndex
+from services.retriever.providers import CorpusProvider
+from services.retriever.web.search import WebFindings, WebSearch
+
+DEFAULT_SOURCES: tuple[SourceKind, ...] = ("corpus", "datasets")
+
+
+class WebUnavailable(Exception):
+    """The run asked for the web and this retriever has no search API configured."""
+
+
+@dataclass
+class Found:
+    """A search's output and the work behind it, for metering and guardrail events."""
+
+    output: SearchOutput
+    corpus_calls: int = 0
+    web: WebFindings | None = None
+    injections: Counter[str] = field(default_factory=Counter)
+
+
+def owners(sources: Sequence[SourceKind], tenant_id: str) -> list[str]:
+    """Whose indexed documents a search reads: the shared corpus's owner, the tenant, or both."""
+    chosen: list[str] = []
+    if "corpus" in sources:
+        chosen.append(PUBLIC_TENANT)
+    if "datasets" in sources and tenant_id not in chosen:
+        chosen.append(tenant_id)
+    return chosen
+
+
+async def search_sources(inp: SearchInput, tenant_id: str, index: SourceIndex, web: WebSearch | None) -> Found:
+    """Passages for one sub-question from every source the input names (default: corpus and datasets)."""
+    sources = inp.sources or list(DEFAULT_SOURCES)
+    query = f"{inp.sub_question} {inp.question}"
+    if "web" in sources and web is None:
+        raise WebUnavailable("the run asks for web sources and no web search API is configured on the retriever")
+    lists: list[list[Passage]] = []
+    found = Found(SearchOutput(sub_question=inp.sub_question, passages=[]))
+    readers = owners(sources, tenant_id)
+    if readers:
+        hits = await CorpusProvider(index, readers).search(query, inp.limit)
+        found.corpus_calls = 1
+        lists.append(
+            [
+                Passage(source_id=h.url, title=h.title, location=h.location or "", text=h.snippet, score=h.score)
+                for h in hits
+            ]
+        )
+    if "web" in sources and web is not None:
+        # Search engines take the sub-question as asked; ranking the pages' chunks uses the whole question too.
+        found.web = await web.search(inp.sub_question, inp.limit, rank_query=query)
+        found.injections.update(found.web.injections)
+        lists.append(found.web.passages)
+    found.output = SearchOutput(sub_question=inp.sub_question, passages=interleave(lists, inp.limit))
+    return found
+
+
+def interleave(lists: Sequence[Sequence[Passage]], limit: int) -> list[Passage]:
+    """Round-robin over the sources' ranked lists: their scores are not on one scale, their ranks are."""
+    merged: list[Passage] = []
+    seen: set[tuple[str, str]] = set()
+    for row in zip_longest(*lists):
+        for passage in row:
+            if passage is None or (passage.source_id, passage.location) in seen:
+                continue
+            seen.add((passage.source_id, passage.location))
+            merged.append(passage)
+            if len(merged) >= limit:
+                return merged
+    return merged

@@ -1,0 +1,129 @@
+"""The retriever service answering a web search task over a real JetStream, against a local
+SearXNG JSON API and a local website (robots.txt, boilerplate, traps, an injection attempt)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contracts import subjects
+from contracts.task import TaskDispatched, TaskDispatchedPayload
+from contracts.work import SearchInput, SearchOutput
+from quarry_runtime.bus import Bus, Subscription
+from quarry_runtime.service import run
+from services.retriever.bootstrap import RetrieverSettings, build
+from tests.fakes.search_apis import IndexedPage, SearchEngine, searxng_app
+from tests.fakes.serving import serve_app
+from tests.fakes.website import (
+    BINARY_PATH,
+    HUGE_PATH,
+    INJECTED,
+    KELP,
+    MIRROR,
+    PRIVATE_PATH,
+    SLOW_PATH,
+    TIDE_POOLS,
+    Website,
+)
+
+pytestmark = pytest.mark.infra
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[tuple[Website, SearchEngine, str, str]]:
+    site, engine = Website(), SearchEngine()
+    with serve_app(site.app, "website") as site_url, serve_app(searxng_app(engine), "searxng") as searxng:
+        engine.pages = [IndexedPage(site_url + path, title, text) for path, title, text in site.catalogue()]
+        yield site, engine, searxng, site_url
+
+
+def search_task(tenant: str, inp: SearchInput) -> TaskDispatched:
+    payload = TaskDispatchedPayload(
+        task_id=str(uuid.uuid4()), kind="search", role="retriever", tool="web_search", input=inp.model_dump()
+    )
+    return TaskDispatched.create(payload, tenant_id=tenant, run_id=str(uuid.uuid4()))
+
+
+async def test_the_retriever_searches_the_web_for_a_task_and_meters_it_once(
+    nats_url: str, tmp_path: Path, web: tuple[Website, SearchEngine, str, str]
+) -> None:
+    site, engine, searxng, site_url = web
+    settings = RetrieverSettings(
+        nats_url=nats_url,
+        data_dir=tmp_path,
+        seed_corpus=False,
+        searxng_url=searxng,
+        web_allow_private_hosts=True,  # the local website lives on 127.0.0.1
+        web_pages_per_search=20,
+        web_read_timeout_s=1.0,
+        web_page_timeout_s=1.5,
+        web_max_page_bytes=1024 * 1024,
+    )
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    seen: list[Any] = []
+    probe = Bus(nats_url, f"probe-{uuid.uuid4().hex[:6]}")
+
+    async def collect(ev: Any) -> None:
+        if ev.tenant_id == tenant:
+            seen.append(ev)
+
+    for subject in (subjects.TASK_SUCCEEDED, subjects.TASK_FAILED, subjects.USAGE_RECORDED, subjects.GUARDRAIL_TRIPPED):
+        probe.subscribe(Subscription(subject, f"{probe.service}-{subject.replace('.', '-')}", collect))
+    stop = asyncio.Event()
+    service = build(settings)
+    runner = asyncio.create_task(run(service, settings, stop))
+    await probe.start()
+    try:
+        inp = SearchInput(question="tide pools", sub_question="tide pools zonation", limit=8, sources=["web"])
+        task = search_task(tenant, inp)
+        await probe.publish(task, subjects.task_lane("retriever"))
+        await _until(lambda: any(e.type == "task.succeeded" for e in seen), "the search task's result")
+        fetched_once = sorted(site.paths())
+        # The same task again (a redelivery after a crash before the ack): the journal answers it.
+        await probe.broker.publish(
+            task.to_bytes(),
+            subjects.task_lane("retriever"),
+            headers={"Nats-Msg-Id": f"{task.event_id}-again"},
+            stream=subjects.STREAM,
+        )
+        await asyncio.sleep(1.0)
+    finally:
+        await probe.stop()
+        stop.set()
+        await runner
+
+    assert not [e for e in seen if e.type == "task.failed"]
+    done = next(e for e in seen if e.type == "task.succeeded")
+    found = SearchOutput.model_validate(done.payload.output)
+    assert found.passages and all(p.source_id.startswith(site_url) for p in found.passages)
+    assert found.passages[0].source_id.endswith(TIDE_POOLS.path)
+    assert not any(
+        p.source_id.endswith((MIRROR.path, PRIVATE_PATH, BINARY_PATH, HUGE_PATH, SLOW_PATH)) for p in found.passages
+    )
+    assert all("Ignore all previous instructions" not in p.text and "Copyright" not in p.text for p in found.passages)
+
+    usage = {e.payload.tool: e.payload for e in seen if e.type == "usage.recorded"}
+    assert usage["web_search"].search_calls == 1 and usage["fetch_url"].search_calls == 10
+    assert sorted(done.payload.usage_event_ids) == sorted({e.event_id for e in seen if e.type == "usage.recorded"})
+    (trip,) = {e.event_id: e for e in seen if e.type == "guardrail.tripped"}.values()
+    assert trip.payload.where == "source" and trip.payload.task_id == task.payload.task_id
+    assert trip.payload.counts == {"ignore_instructions": 1, "prompt_exfiltration": 1}
+
+    assert PRIVATE_PATH not in fetched_once and fetched_once.count("/robots.txt") == 1
+    assert INJECTED.path in fetched_once and KELP.path in fetched_once
+    assert sorted(site.paths()) == fetched_once  # the redelivered task fetched nothing again
+    assert len(engine.asked("searxng")) == 1  # nor searched again
+
+
+async def _until(check: Any, what: str, timeout_s: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -1,0 +1,94 @@
+"""What the orchestrator tells the synthesise and report steps: the run's length, and the methods
+section's figures read from the run's log (on in-memory storage)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from contracts.envelope import Actor
+from contracts.ids import new_id
+from contracts.run import RunRequested, RunRequestedPayload
+from contracts.work import ReportInput, SynthesiseInput
+from services.orchestrator.application import Orchestrator
+from services.orchestrator.domain import Run
+from services.orchestrator.workflow import task_input
+from tests.unit.test_orchestrator import POPO, decide, outputs_for, reserved, succeed, with_status
+
+
+def _run(app: Orchestrator, **options: object) -> str:
+    req = RunRequested.create(
+        RunRequestedPayload.model_validate(
+            {"question": "what is a context manager", "depth": 1, "max_sources": 5, **options}
+        ),
+        tenant_id="tenant-a",
+        run_id=new_id(),
+        actor=Actor(user_id="u1", roles=["owner"]),
+    )
+    app.start_run(req)
+    app.admit_run(reserved(req))
+    return req.run_id or ""
+
+
+def _dispatched(app: Orchestrator, run_id: str, kind: str) -> Run:
+    """Play policy and the workers until a task of `kind` is dispatched; the run at that moment.
+
+    A task's input is built at dispatch (a finished step's outputs later leave the state)."""
+    for _ in range(30):
+        run = app.get_run(run_id)
+        if any(t.status == "dispatched" for t in run.tasks_of(kind)):
+            return run
+        for task_id in with_status(app, run_id, "requested"):
+            app.apply_decision(decide(app.get_run(run_id), task_id))
+        for task_id in with_status(app, run_id, "dispatched"):
+            run = app.get_run(run_id)
+            if run.tasks[task_id].kind != kind:
+                task = run.tasks[task_id]
+                app.finish_task(succeed(run, task_id, outputs_for(task.kind, task_input(run, task))))
+    raise AssertionError(f"no {kind} task was dispatched")
+
+
+@pytest.fixture
+def app() -> Orchestrator:
+    orchestrator = Orchestrator(env=POPO)
+    orchestrator.clock = lambda: datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+    return orchestrator
+
+
+def test_the_report_input_carries_the_length_and_the_methods_figures(app: Orchestrator) -> None:
+    run_id = _run(app, length="brief", target_words=300, sources=["corpus"])
+    run = _dispatched(app, run_id, "synthesise")
+    synthesis = SynthesiseInput.model_validate(task_input(run, run.tasks_of("synthesise")[0]))
+    run = _dispatched(app, run_id, "report")
+    report = ReportInput.model_validate(task_input(run, run.tasks_of("report")[0]))
+
+    assert (synthesis.length, synthesis.target_words) == ("brief", 300)
+    assert (report.length, report.target_words) == ("brief", 300)
+    methods = report.methods
+    assert methods is not None
+    # Two sub-questions, each search returned the same one passage of one document.
+    assert [(s.sub_question, s.passages, s.sources) for s in methods.searches] == [
+        ("What is a context manager?", 1, 1),
+        ("How is it used?", 1, 1),
+    ]
+    assert (methods.passages_retrieved, methods.sources_retrieved, methods.passages_kept) == (2, 1, 1)
+    assert (methods.claims_checked, methods.claims_supported, methods.support_rate) == (1, 1, 1.0)
+    assert methods.searched == ["corpus"]
+    assert (methods.credits_reserved, methods.plan) == (40, run.plan)
+    # Every step before the report recorded one usage event: plan, two searches, collect,
+    # synthesise, verify, index.
+    assert methods.usage_records == 7
+
+
+def test_a_run_that_asks_nothing_gets_the_standard_length(app: Orchestrator) -> None:
+    run = _dispatched(app, _run(app), "report")
+    report = ReportInput.model_validate(task_input(run, run.tasks_of("report")[0]))
+
+    assert (report.length, report.target_words) == ("standard", None)
+    assert report.methods is not None and report.methods.searched == []
+
+
+def test_a_word_target_outside_the_bounds_is_refused() -> None:
+    with pytest.raises(ValueError, match="target_words"):
+        RunRequestedPayload(question="what is x", depth=1, max_sources=3, target_words=5)
