@@ -16,6 +16,8 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
+from quarry_runtime.http import HttpFailure, RetryPolicy, send_with_retries_sync
+
 
 class EmbeddingError(Exception):
     """The embedding model could not be asked, or answered something unusable."""
@@ -101,22 +103,16 @@ class OpenAIEmbeddings:
 
     def _request(self, texts: list[str]) -> list[list[float]]:
         body = {"model": self.model, "input": texts, "encoding_format": "float"}
-        for attempt in range(1, self.attempts + 1):
-            try:
-                response = self._http.post(self.url, json=body)
-            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-                if attempt == self.attempts:
-                    raise EmbeddingError(f"embeddings endpoint unreachable: {exc}") from exc
-            else:
-                if response.status_code == 200:
-                    return self._vectors(response, len(texts))
-                if (response.status_code != 429 and response.status_code < 500) or attempt == self.attempts:
-                    raise EmbeddingError(
-                        f"embeddings endpoint answered {response.status_code}: {_reason(response)}",
-                        status=response.status_code,
-                    )
-            self._sleep(self.base_delay_s * 2 ** (attempt - 1))
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        try:
+            response = send_with_retries_sync(
+                lambda: self._http.post(self.url, json=body),
+                name="embeddings endpoint",
+                policy=RetryPolicy(attempts=self.attempts, base_delay_s=self.base_delay_s),
+                sleep=self._sleep,
+            )
+        except HttpFailure as exc:
+            raise EmbeddingError(str(exc), status=exc.status) from exc
+        return self._vectors(response, len(texts))
 
     def _vectors(self, response: httpx.Response, expected: int) -> list[list[float]]:
         try:
@@ -131,15 +127,6 @@ class OpenAIEmbeddings:
         if len(sizes) != 1 or (self._dimension is not None and sizes != {self._dimension}):
             raise EmbeddingError(f"embeddings of unexpected size {sorted(sizes)} (want {self._dimension})")
         return vectors
-
-
-def _reason(response: httpx.Response) -> str:
-    try:
-        error = response.json().get("error")
-        message = error.get("message") if isinstance(error, dict) else error
-        return str(message or response.text)[:200]
-    except ValueError:
-        return response.text[:200]
 
 
 FASTEMBED_DEFAULT_MODEL = "BAAI/bge-small-en-v1.5"

@@ -66,7 +66,7 @@ def test_client_retries_overload_and_reports_refusals(fake: FakeEmbeddings, url:
     fake.fail_next[:] = [503, 429]
     assert len(client.embed_query("retried until served")) == 128
     fake.fail_next[:] = [503, 503, 503]
-    with pytest.raises(EmbeddingError, match="answered 503: injected failure 503") as exc:
+    with pytest.raises(EmbeddingError, match="answered HTTP 503: injected failure 503") as exc:
         client.embed_query("never served")
     assert exc.value.status == 503
     fake.fail_next.clear()

@@ -1,0 +1,169 @@
+"""Calling other people's HTTP APIs (search engines, model endpoints): retries with backoff.
+
+429, 5xx and connection faults are retried with exponential, half-jittered backoff, honouring
+the server's `Retry-After` (or OpenAI's `retry-after-ms`) up to a cap; any other status fails
+at once. What finally fails is an `HttpFailure` saying whether a later attempt (a retried task)
+may succeed, which each client turns into its own error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+# Faults the next attempt may not meet; a malformed request would fail the same way again.
+TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+class HttpFailure(Exception):
+    """The call failed for good. `status`: the last HTTP status, None when nothing answered."""
+
+    def __init__(self, message: str, *, status: int | None, retryable: bool) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try: `attempts` counts the first request too."""
+
+    attempts: int = 3
+    base_delay_s: float = 0.5
+    max_delay_s: float = 8.0
+    # A server asking for minutes would hold a task past its ack wait; cap what we honour.
+    max_retry_after_s: float = 20.0
+
+    def backoff(self, retry: int, rng: Callable[[], float]) -> float:
+        """Exponential delay before retry number `retry` (1-based), half of it jittered, so
+        replicas that failed together do not retry in lockstep."""
+        ceiling = min(self.max_delay_s, self.base_delay_s * 2.0 ** (retry - 1))
+        return ceiling / 2 + rng() * ceiling / 2
+
+
+async def send_with_retries(
+    send: Callable[[], Awaitable[httpx.Response]],
+    *,
+    name: str,
+    policy: RetryPolicy,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    rng: Callable[[], float] = random.random,
+) -> httpx.Response:
+    """The first response under 400 that `send` gets; `HttpFailure` when retrying cannot help."""
+    attempts = max(1, policy.attempts)
+    for attempt in range(1, attempts + 1):
+        try:
+            outcome: httpx.Response | BaseException = await send()
+        except TRANSIENT as exc:
+            outcome = exc
+        delay = _next_delay(outcome, attempt, attempts, name, policy, rng)
+        if isinstance(outcome, httpx.Response) and delay is None:
+            return outcome
+        await sleep(delay or 0.0)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def send_with_retries_sync(
+    send: Callable[[], httpx.Response],
+    *,
+    name: str,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: Callable[[], float] = random.random,
+) -> httpx.Response:
+    """`send_with_retries` for synchronous clients (called from worker threads)."""
+    attempts = max(1, policy.attempts)
+    for attempt in range(1, attempts + 1):
+        try:
+            outcome: httpx.Response | BaseException = send()
+        except TRANSIENT as exc:
+            outcome = exc
+        delay = _next_delay(outcome, attempt, attempts, name, policy, rng)
+        if isinstance(outcome, httpx.Response) and delay is None:
+            return outcome
+        sleep(delay or 0.0)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _next_delay(
+    outcome: httpx.Response | BaseException,
+    attempt: int,
+    attempts: int,
+    name: str,
+    policy: RetryPolicy,
+    rng: Callable[[], float],
+) -> float | None:
+    """None to accept `outcome`; else how long to wait before the next attempt. Raises
+    `HttpFailure` when there is no next attempt worth making."""
+    if isinstance(outcome, BaseException):
+        failure = f"{type(outcome).__name__}: {outcome}".rstrip(": ")
+        if attempt == attempts:
+            raise HttpFailure(
+                f"{name} unreachable after {attempts} attempts: {failure}", status=None, retryable=True
+            ) from outcome
+        delay = policy.backoff(attempt, rng)
+    else:
+        status = outcome.status_code
+        if status < 400:
+            return None
+        failure = f"{name} answered HTTP {status}: {error_message(outcome)}"
+        if not retryable(status):
+            raise HttpFailure(failure, status=status, retryable=False)
+        if attempt == attempts:
+            raise HttpFailure(f"{failure} (after {attempts} attempts)", status=status, retryable=True)
+        asked = retry_after(outcome, policy.max_retry_after_s)
+        delay = policy.backoff(attempt, rng) if asked is None else asked
+    log.warning("%s attempt %d/%d failed (%s); retrying in %.2fs", name, attempt, attempts, failure, delay)
+    return delay
+
+
+def retryable(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+def retry_after(response: httpx.Response, cap: float) -> float | None:
+    """The wait the server asked for (`retry-after-ms`, or `Retry-After` in seconds or as an HTTP
+    date), at most `cap`; None when it asked nothing usable."""
+    millis = response.headers.get("retry-after-ms")
+    value = response.headers.get("retry-after")
+    seconds: float | None = None
+    try:
+        if millis is not None:
+            seconds = float(millis) / 1000
+        elif value is not None:
+            seconds = float(value)
+    except ValueError:
+        seconds = None
+    if seconds is None and value:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    if seconds is None or seconds != seconds:  # absent, or NaN
+        return None
+    return min(max(seconds, 0.0), cap)
+
+
+def error_message(response: httpx.Response) -> str:
+    """The message of an error body in the shapes APIs use ({"error": {"message"}}, {"detail"},
+    {"error"}, {"message"}), else the start of the raw text."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        for candidate in (data.get("error"), data.get("detail"), data.get("message")):
+            if isinstance(candidate, dict):
+                candidate = candidate.get("message") or candidate.get("error") or candidate.get("detail")
+            if isinstance(candidate, str) and candidate:
+                return candidate
+    return response.text[:300] or response.reason_phrase
