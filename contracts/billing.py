@@ -24,7 +24,8 @@ class LedgerEntry(Contract):
     at: datetime
     amount: int = Field(description="credits moved (a reservation holds, a settlement charges what it held)")
     balance: int | None = Field(default=None, description="available balance after the entry")
-    run_id: str | None = None
+    run_id: str | None = Field(default=None, description="the run; for a follow-up question, the run it asks about")
+    question_id: str | None = Field(default=None, description="the follow-up question the credits were for")
     usage_event_ids: list[str] = Field(default_factory=list)
     actor: str = Field(description="who caused it: user:<id>, an agent, or stripe")
     reason: str = ""

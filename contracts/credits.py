@@ -56,6 +56,12 @@ class CreditsSettledPayload(Contract):
     usage_event_ids: list[str]
     balance: int
     period_budget: int | None = Field(default=None, description="the billing period's budget after this entry")
+    question_id: str | None = Field(
+        default=None,
+        description="set when the credits were held for a follow-up question; the envelope then carries no "
+        "run id (a question's saga is not a run) and `about_run_id` names the run it asks about",
+    )
+    about_run_id: str | None = Field(default=None, description="the run a follow-up question asks about")
 
 
 class CreditsSettled(Event):
@@ -70,6 +76,12 @@ class CreditsRefundedPayload(Contract):
     reason: str
     balance: int
     period_budget: int | None = Field(default=None, description="the billing period's budget after this entry")
+    question_id: str | None = Field(
+        default=None,
+        description="set when the credits were held for a follow-up question; the envelope then carries no "
+        "run id (a question's saga is not a run) and `about_run_id` names the run it asks about",
+    )
+    about_run_id: str | None = Field(default=None, description="the run a follow-up question asks about")
 
 
 class CreditsRefunded(Event):

@@ -9,6 +9,15 @@ from pydantic import Field, model_validator
 
 from contracts import subjects
 from contracts.envelope import Contract, Event
+from contracts.report import (
+    OUTLINE_MAX_SECTIONS,
+    TARGET_WORDS_MAX,
+    TARGET_WORDS_MIN,
+    OutlineSection,
+    ReportLength,
+    Tone,
+)
+from contracts.work import SourceKind
 
 
 class Schedule(Contract):
@@ -24,12 +33,26 @@ class Schedule(Contract):
         return self
 
 
+class MonitorTemplate(Contract):
+    """A research template as resolved when the monitor was made: every run it fires uses these values."""
+
+    template_id: str
+    version: int = Field(ge=1)
+    name: str = Field(max_length=120)
+    sources: list[SourceKind] | None = Field(default=None, min_length=1)
+    length: ReportLength = "standard"
+    target_words: int | None = Field(default=None, ge=TARGET_WORDS_MIN, le=TARGET_WORDS_MAX)
+    outline: list[OutlineSection] = Field(default_factory=list, max_length=OUTLINE_MAX_SECTIONS)
+    tone: Tone = "neutral"
+
+
 class MonitorCreatedPayload(Contract):
     monitor_id: str
     question: str = Field(min_length=3, max_length=2000)
     depth: int = Field(ge=1, le=3)
     max_sources: int = Field(ge=1, le=50)
     schedule: Schedule
+    template: MonitorTemplate | None = Field(default=None, description="the research template its runs use")
 
 
 class MonitorCreated(Event):

@@ -16,7 +16,14 @@ from contracts.credits import (
     CreditsSettled,
     PlanChanged,
 )
-from contracts.document import DocumentIndexed, DocumentRejected, DocumentUploaded
+from contracts.document import (
+    DatasetCreated,
+    DatasetDeleted,
+    DocumentIndexed,
+    DocumentProgress,
+    DocumentRejected,
+    DocumentUploaded,
+)
 from contracts.envelope import Event
 from contracts.guardrail import GuardrailTripped
 from contracts.monitor import MonitorChanged, MonitorCreated, MonitorFired, MonitorScheduled
@@ -86,6 +93,9 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     DocumentUploaded,
     DocumentIndexed,
     DocumentRejected,
+    DocumentProgress,
+    DatasetCreated,
+    DatasetDeleted,
     QuestionAsked,
     QuestionAnswerPart,
     QuestionAnswered,

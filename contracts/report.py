@@ -14,6 +14,17 @@ ReportLength = Literal["brief", "standard", "detailed"]
 TARGET_WORDS_MIN = 100
 TARGET_WORDS_MAX = 10_000
 
+Tone = Literal["neutral", "executive", "technical"]
+"""How a report is framed: plainly, for a decision maker (key finding first, fewer sections), or for engineers."""
+OUTLINE_MAX_SECTIONS = 20
+
+
+class OutlineSection(Contract):
+    """One heading a report is organised under, with a hint of what belongs there."""
+
+    heading: str = Field(min_length=1, max_length=120)
+    hint: str = Field(default="", max_length=500, description="what belongs under the heading; helps place findings")
+
 
 class Artifact(Contract):
     path: str

@@ -9,7 +9,14 @@ from pydantic import Field
 
 from contracts import subjects
 from contracts.envelope import Contract, Event
-from contracts.report import TARGET_WORDS_MAX, TARGET_WORDS_MIN, ReportLength
+from contracts.report import (
+    OUTLINE_MAX_SECTIONS,
+    TARGET_WORDS_MAX,
+    TARGET_WORDS_MIN,
+    OutlineSection,
+    ReportLength,
+    Tone,
+)
 from contracts.work import SourceKind
 
 DEFAULT_APPROVAL_TIMEOUT_S = 7 * 24 * 3600
@@ -34,6 +41,17 @@ class RunRequestedPayload(Contract):
     sources: list[SourceKind] | None = Field(
         default=None, min_length=1, description="where the searches look; unset: the corpus and the tenant's datasets"
     )
+    datasets: list[str] | None = Field(
+        default=None, min_length=1, description="ids of the tenant's datasets the searches read; unset: all of them"
+    )
+
+    template_id: str | None = Field(default=None, description="the research template the run was configured from")
+    template_version: int | None = Field(default=None, ge=1, description="the template's version at request time")
+    template_name: str | None = Field(default=None, max_length=120)
+    outline: list[OutlineSection] = Field(
+        default_factory=list, max_length=OUTLINE_MAX_SECTIONS, description="the report's sections, in order"
+    )
+    tone: Tone = Field(default="neutral", description="how the report is framed: neutral, executive, technical")
 
 
 class RunRequested(Event):

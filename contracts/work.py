@@ -7,12 +7,14 @@ from typing import Literal
 from pydantic import Field
 
 from contracts.envelope import Contract
-from contracts.report import TARGET_WORDS_MAX, TARGET_WORDS_MIN, Artifact, ReportLength
+from contracts.report import TARGET_WORDS_MAX, TARGET_WORDS_MIN, Artifact, OutlineSection, ReportLength, Tone
 
 
 class PlanInput(Contract):
     question: str
     depth: int = Field(ge=1, le=3)
+    outline: list[OutlineSection] = Field(default_factory=list, description="the report's sections the plan covers")
+    tone: Tone = "neutral"
 
 
 class PlanOutput(Contract):
@@ -29,6 +31,11 @@ class SearchInput(Contract):
     limit: int = Field(ge=1, le=100)
     sources: list[SourceKind] | None = Field(
         default=None, min_length=1, description="where to search; unset: the corpus and the tenant's datasets"
+    )
+    datasets: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="ids of the tenant's datasets to read; unset: all of the tenant's documents",
     )
 
 
@@ -56,6 +63,11 @@ class SynthesiseInput(Contract):
     target_words: int | None = Field(
         default=None, ge=TARGET_WORDS_MIN, le=TARGET_WORDS_MAX, description="words of findings; overrides `length`"
     )
+    outline: list[OutlineSection] = Field(
+        default_factory=list,
+        description="headings to arrange the findings under, in order; empty: one per sub-question",
+    )
+    tone: Tone = Field(default="neutral", description="how the draft is framed: neutral, executive, technical")
 
 
 class Claim(Contract):
@@ -189,6 +201,10 @@ class ReportMethods(Contract):
     credits_reserved: int | None = Field(default=None, ge=0)
     plan: str | None = None
     usage_records: int = Field(default=0, ge=0, description="usage events metered for the run so far")
+    template_id: str | None = Field(default=None, description="the research template the run used")
+    template_version: int | None = Field(default=None, ge=1)
+    template_name: str | None = None
+    tone: Tone = "neutral"
 
 
 class ReportInput(Contract):

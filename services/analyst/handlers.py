@@ -13,7 +13,9 @@ from quarry_runtime.worker import TaskError, Usage, WorkResult, lane
 from services.analyst.answer import Publish, answer
 from services.analyst.collect import collect
 from services.analyst.live import plan_live
+from services.analyst.live_synthesis import synthesise_live
 from services.analyst.llm import ChatClient
+from services.analyst.outline import with_outline
 from services.analyst.planning import plan
 from services.analyst.screening import screen_findings
 from services.analyst.synthesis import check_citations, synthesise
@@ -23,8 +25,8 @@ from services.analyst.verify import drop_unsupported, verify
 async def execute(task: TaskDispatched, llm: ChatClient | None = None, publish: Publish | None = None) -> WorkResult:
     """Run one analyst task: plans come from `llm` when given (live mode), else from the rules.
 
-    CPU-bound work goes to a thread so the consumer keeps heartbeating. Synthesis is extractive
-    in both modes (see `services.analyst.live`).
+    CPU-bound work goes to a thread so the consumer keeps heartbeating. Live, the model plans and
+    writes the draft (`services.analyst.live_synthesis`); offline both are extractive.
     """
     kind = task.payload.kind
     if kind == "answer":
@@ -38,15 +40,31 @@ async def execute(task: TaskDispatched, llm: ChatClient | None = None, publish: 
         planned = await asyncio.to_thread(plan, inp)
         return WorkResult(output=planned.model_dump(), usage=[Usage(tool="llm_generate")])
     if kind == "synthesise":
-        result = await asyncio.to_thread(synthesise, SynthesiseInput.model_validate(task.payload.input))
+        to_write = SynthesiseInput.model_validate(task.payload.input)
+        usage = Usage(tool="llm_generate")
+        if llm is not None:
+            result, spent = await synthesise_live(llm, to_write)
+            usage = Usage(
+                tool="llm_generate",
+                tokens_in=sum(c.tokens_in for c in spent),
+                tokens_out=sum(c.tokens_out for c in spent),
+            )
+        else:
+            result = await asyncio.to_thread(synthesise, to_write)
         # Whoever wrote the draft (extractor or model), what its sources do not back is cut here, and
         # the check of the draft as written stays in the output: the run's citation-support rate.
         draft, check = await asyncio.to_thread(drop_unsupported, result.draft)
+        if llm is not None and not any(section.claims for section in draft.sections):
+            # Nothing the model wrote is backed by its passages: the report is written extractively
+            # instead, and the check of the model's draft stays as the run's (poor) support rate.
+            draft, _ = await asyncio.to_thread(drop_unsupported, (await asyncio.to_thread(synthesise, to_write)).draft)
+        # Cutting may empty an outline section; the outline stays whole, the report saying it is empty.
+        draft = with_outline(draft, to_write.outline)
         problems = check_citations(draft, check_text=False)
         if problems:
             raise TaskError("synthesis produced unsupported citations: " + "; ".join(problems[:3]))
         output = result.model_copy(update={"draft": draft, "citation_check": check})
-        return WorkResult(output=output.model_dump(), usage=[Usage(tool="llm_generate")])
+        return WorkResult(output=output.model_dump(), usage=[usage])
     if kind == "collect":
         gathered = CollectInput.model_validate(task.payload.input)
         findings, injections = screen_findings(gathered.findings)

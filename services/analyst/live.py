@@ -1,9 +1,5 @@
-"""Planning with a language model: the live counterpart of `planning.plan`.
-
-Only planning is live for now. Synthesis stays extractive (`synthesis.synthesise`) in both modes:
-a generated draft needs a check that every claim is supported by the passage it cites, and that
-check comes with live synthesis in a later change.
-"""
+"""Planning with a language model: the live counterpart of `planning.plan` (live synthesis is in
+`live_synthesis`)."""
 
 from __future__ import annotations
 
@@ -14,6 +10,7 @@ from typing import Any
 from contracts.work import PlanInput, PlanOutput
 from quarry_runtime.worker import TaskError
 from services.analyst.llm import ChatClient, Completion, LlmError
+from services.analyst.outline import prompt_guidance
 from services.analyst.text import normalise
 
 # The offline planner's range per depth (the lower bound is what it manages for a plain question):
@@ -49,7 +46,7 @@ async def plan_live(client: ChatClient, inp: PlanInput) -> tuple[PlanOutput, Com
     wanted = f"between {low} and {high}"
     messages = [
         {"role": "system", "content": _SYSTEM},
-        {"role": "user", "content": f"Question: {question}\n\nWrite {wanted} sub-questions."},
+        {"role": "user", "content": f"Question: {question}\n\n{_shape(inp)}Write {wanted} sub-questions."},
     ]
     spent: list[Completion] = []
     for turn in (1, 2):
@@ -84,6 +81,15 @@ async def plan_live(client: ChatClient, inp: PlanInput) -> tuple[PlanOutput, Com
         )
         return PlanOutput(sub_questions=subs), total
     raise AssertionError("unreachable: the second turn returns or raises")
+
+
+def _shape(inp: PlanInput) -> str:
+    """The outline and tone, for sub-questions that cover every section the report will have."""
+    guidance = prompt_guidance(inp.outline, inp.tone)
+    if not guidance:
+        return ""
+    cover = "Together the sub-questions should cover every section.\n\n" if inp.outline else "\n"
+    return f"{guidance}\n{cover}"
 
 
 def parse_sub_questions(text: str, low: int, high: int) -> list[str]:

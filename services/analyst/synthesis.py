@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from contracts.report import ReportLength
+from contracts.report import OutlineSection, ReportLength
 from contracts.work import (
     Claim,
     Draft,
@@ -18,6 +18,15 @@ from contracts.work import (
     SynthesiseOutput,
 )
 from quarry_runtime.words import count_words
+from services.analyst.outline import (
+    EXECUTIVE_CLAIMS_PER_SECTION,
+    EXECUTIVE_SUMMARY,
+    OTHER_FINDINGS,
+    TECHNICAL_BOOST,
+    assign,
+    names_code,
+    sections_for,
+)
 from services.analyst.text import (
     Idf,
     bm25,
@@ -341,6 +350,10 @@ def synthesise(
     pool = [c for g in groups for c in g]
     if pool:
         _score(pool, [heading for heading, _ in grouped], inp.question)
+    if inp.tone == "technical":
+        for c in pool:
+            if c.relevance > 0 and names_code(c.text):
+                c.relevance *= TECHNICAL_BOOST
     chosen = _choose_sources(groups, inp.max_sources)
     eligible = [[c for c in g if c.key in chosen] for g in groups]
     question_key = normalise(inp.question).lower()
@@ -348,6 +361,9 @@ def synthesise(
     per_section, least, most = LENGTHS[inp.length]
     if inp.target_words is not None:
         per_section, most = TARGET_POOL, max(2, min(6, inp.target_words // _WORDS_PER_SUMMARY_CLAIM))
+        least = min(least, most)
+    if inp.tone == "executive":
+        per_section, most = min(per_section, EXECUTIVE_CLAIMS_PER_SECTION), min(most, EXECUTIVE_SUMMARY)
         least = min(least, most)
     picks = _select(eligible, claims_per_section or per_section, lam, general)
 
@@ -361,6 +377,12 @@ def synthesise(
     else:
         summary_picks = summarise([c for p in picks for c in p])
     section_picks = [(heading, p) for (heading, _), p in zip(grouped, picks, strict=True) if p]
+    keep = sections_for(inp.tone, bool(inp.outline))
+    if inp.outline:
+        section_picks = _outlined(section_picks, inp.outline, [heading for heading, _ in grouped])
+    elif keep is not None and len(section_picks) > keep:
+        strongest = sorted(range(len(section_picks)), key=lambda i: -max(c.relevance for c in section_picks[i][1]))
+        section_picks = [section_picks[i] for i in sorted(strongest[:keep])]
 
     by_key: dict[SourceKey, list[Passage]] = {}
     for _, passages in grouped:
@@ -377,6 +399,21 @@ def synthesise(
         sources=numbering.sources(),
     )
     return SynthesiseOutput(draft=draft)
+
+
+def _outlined(
+    section_picks: list[tuple[str, list[_Candidate]]], outline: Sequence[OutlineSection], sub_questions: list[str]
+) -> list[tuple[str, list[_Candidate]]]:
+    """The picked findings under the outline's headings (each where it fits best), in outline order; a
+    heading no finding fits stays empty, and findings that fit none follow under their own heading."""
+    used = [c for _, p in section_picks for c in p]
+    if not used:
+        return []
+    arranged: list[tuple[str, list[_Candidate]]] = [(o.heading, []) for o in outline]
+    other: list[_Candidate] = []
+    for c, place in zip(used, assign([(c.text, sub_questions[c.group]) for c in used], outline), strict=True):
+        (other if place is None else arranged[place][1]).append(c)
+    return [*arranged, *([(OTHER_FINDINGS, other)] if other else [])]
 
 
 def located_claims(draft: Draft) -> Iterator[tuple[str, Claim]]:

@@ -12,13 +12,14 @@ from typing import Any, ClassVar
 from eventsourcing.application import AggregateNotFoundError
 
 from contracts.envelope import Event
+from contracts.question import QuestionAnswered, QuestionAsked, QuestionFailed
 from contracts.run import RunCancelled, RunCompleted, RunExpired, RunFailed, RunRejected, RunRequested
 from contracts.usage import UsageRecorded
 from quarry_runtime.errors import NotReady
 from quarry_runtime.groupcommit import GroupCommit
 from quarry_runtime.outbox import OutboxApplication
 from services.billing.domain import Ledger, LedgerError
-from services.billing.plans import DEFAULT_PLAN, PACKS, PLANS, estimate_run, usage_credits
+from services.billing.plans import DEFAULT_PLAN, PACKS, PLANS, estimate_question, estimate_run, usage_credits
 
 STRIPE = "stripe"
 
@@ -82,8 +83,11 @@ class Billing(OutboxApplication):
         if ledger.has_seen(ev.event_id) or (ev.run_id or "") in ledger.reservations:
             return
         p = ev.payload
-        attachments = len(getattr(p, "attachments", None) or ())  # read when the run contract carries them
-        estimate = estimate_run(p.depth, p.max_sources, attachments)
+        # The documents and datasets the run names are read into its context (an unset list
+        # searches whatever the tenant has, priced as searches). Read defensively: not every
+        # version of the run contract carries them.
+        named = [getattr(p, field, None) or () for field in ("attachments", "documents", "datasets")]
+        estimate = estimate_run(p.depth, p.max_sources, attachments=sum(len(n) for n in named))
         ledger.reserve(ev.run_id or "", estimate, cause=ev.event_id, actor=actor_of(ev))
         self._save(ledger)
 
@@ -116,6 +120,36 @@ class Billing(OutboxApplication):
         else:
             outcome = ev.type.removeprefix("run.")
             reason = f"run {outcome}: {ev.payload.reason}"[:300]
+            ledger.refund(res.run_id, reason=reason, cause=ev.event_id, actor=actor_of(ev))
+        self._save(ledger)
+
+    # -- follow-up questions (the saga's correlation id is the question id) --------------------
+
+    def ask_question(self, ev: QuestionAsked) -> None:
+        """Hold a question's estimate (capped at what is left: a question is never refused)."""
+        ledger = self.ledger(ev.tenant_id)
+        q = ev.payload
+        if ledger.has_seen(ev.event_id) or q.question_id in ledger.reservations:
+            return
+        ledger.reserve_question(q.question_id, q.run_id, estimate_question(), cause=ev.event_id, actor=actor_of(ev))
+        self._save(ledger)
+
+    def close_question(self, ev: QuestionAnswered | QuestionFailed) -> None:
+        """Settle an answered question against its usage and refund the rest; refund a failed one."""
+        ledger = self.ledger(ev.tenant_id)
+        q = ev.payload
+        res = ledger.reservations.get(q.question_id)
+        if res is None and not ledger.has_seen(ev.event_id):
+            raise NotReady(f"question {q.question_id} has not been asked yet")
+        if ledger.has_seen(ev.event_id) or res is None or res.closed:
+            return
+        if isinstance(ev, QuestionAnswered):
+            missing = ledger.missing_usage(q.usage_event_ids)
+            if missing:
+                raise NotReady(f"{len(missing)} usage event(s) of question {q.question_id} not metered yet")
+            ledger.settle(res.run_id, q.usage_event_ids, cause=ev.event_id, actor=actor_of(ev))
+        else:
+            reason = f"question failed: {ev.payload.reason}"[:300]
             ledger.refund(res.run_id, reason=reason, cause=ev.event_id, actor=actor_of(ev))
         self._save(ledger)
 

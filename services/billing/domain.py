@@ -8,6 +8,14 @@ effect, so a redelivery after any duplicate window or crash changes nothing).
 
 Each entry that moves credits records the balance and the period's budget after it, the run
 and usage events it came from, the actor and the cause, so the ledger reads without folding.
+
+A follow-up question is charged like a small run: a reservation keyed by the question id (the
+saga's correlation id its usage events carry), naming the run it asks about, held when it is
+asked, settled against its usage when answered, refunded in full when it fails. Questions are
+not refused: their tools are essential (the policy registry lets them run on a spent budget, as
+it lets a run publish its report) and billing cannot stop a question, so the hold is capped at
+what the balance has left down to the plan's floor, and no charge ever passes that floor. They
+do not count against the plan's run concurrency.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ class Reservation:
     refunded: int = 0
     usage: dict[str, int] = field(default_factory=dict)  # usage event id -> credits
     closed: bool = False
+    about_run: str | None = None  # set for a follow-up question (run_id is then the question id)
 
 
 def remaining_pct(balance: int, budget: int) -> int:
@@ -94,7 +103,8 @@ class Ledger(Aggregate):
 
     @property
     def open_runs(self) -> int:
-        return sum(1 for r in self.reservations.values() if not r.closed)
+        """Runs holding credits (follow-up questions are not runs: they take no run slot)."""
+        return sum(1 for r in self.reservations.values() if not r.closed and r.about_run is None)
 
     @property
     def used_pct(self) -> int:
@@ -350,10 +360,30 @@ class Ledger(Aggregate):
         balance: int | None = None,
         budget: int | None = None,
         actor: str = SYSTEM,
+        about_run: str | None = None,
     ) -> None:
         self.balance -= amount
-        self.reservations[run_id] = Reservation(run_id, amount)
+        self.reservations[run_id] = Reservation(run_id, amount, about_run=about_run)
         self.bus_events.add(cause)
+
+    def reserve_question(self, question_id: str, about_run: str, amount: int, cause: str, actor: str = SYSTEM) -> int:
+        """Hold up to `amount` for a follow-up question on `about_run`: never refused, capped at
+        what the balance has left down to the plan's floor. Returns the credits held."""
+        if question_id in self.reservations:
+            raise LedgerError(f"question {question_id} already has a reservation")
+        held = max(0, min(amount, self.balance - self.floor()))
+        self._reserved(
+            run_id=question_id,
+            amount=held,
+            plan=self.plan,
+            balance=self.balance - held,
+            budget=self.period_budget,
+            actor=actor,
+            cause=cause,
+            about_run=about_run,
+        )
+        self._follow_tier(None, cause)
+        return held
 
     @event("Denied")
     def _denied(self, run_id: str, required: int, balance: int, cause: str, reason: str = "") -> None:
@@ -393,6 +423,7 @@ class Ledger(Aggregate):
             budget=self.period_budget,
             actor=actor,
             cause=cause,
+            about_run=res.about_run,
         )
         refund = res.amount - charge
         self._refunded(
@@ -403,8 +434,9 @@ class Ledger(Aggregate):
             budget=self.period_budget,
             actor=actor,
             cause=cause,
+            about_run=res.about_run,
         )
-        self._follow_tier(run_id, cause)
+        self._follow_tier(None if res.about_run else run_id, cause)
         return charge, refund
 
     def refund(self, run_id: str, reason: str, cause: str, actor: str = SYSTEM) -> int:
@@ -418,8 +450,9 @@ class Ledger(Aggregate):
             budget=self.period_budget,
             actor=actor,
             cause=cause,
+            about_run=res.about_run,
         )
-        self._follow_tier(run_id, cause)
+        self._follow_tier(None if res.about_run else run_id, cause)
         return res.amount
 
     @event("Settled")
@@ -433,10 +466,12 @@ class Ledger(Aggregate):
         balance: int | None = None,
         budget: int | None = None,
         actor: str = SYSTEM,
+        about_run: str | None = None,
     ) -> None:
         self.reservations[run_id].settled = amount
         self.period_settled += amount
-        self.used_by_run[run_id] = self.used_by_run.get(run_id, 0) + amount
+        run = about_run or run_id  # a question's charge counts toward the run it asks about
+        self.used_by_run[run] = self.used_by_run.get(run, 0) + amount
         for tool, credits in (by_tool or {"other": amount}).items():
             self.used_by_tool[tool] = self.used_by_tool.get(tool, 0) + credits
         self.bus_events.add(cause)
@@ -451,6 +486,7 @@ class Ledger(Aggregate):
         balance: int | None = None,
         budget: int | None = None,
         actor: str = SYSTEM,
+        about_run: str | None = None,
     ) -> None:
         res = self.reservations[run_id]
         res.refunded = amount
@@ -461,9 +497,9 @@ class Ledger(Aggregate):
     def _open_reservation(self, run_id: str) -> Reservation:
         res = self.reservations.get(run_id)
         if res is None:
-            raise LedgerError(f"run {run_id} has no reservation")
+            raise LedgerError(f"run or question {run_id} has no reservation")
         if res.closed:
-            raise LedgerError(f"run {run_id} is already settled")
+            raise LedgerError(f"run or question {run_id} is already settled")
         return res
 
     # -- budget tier --------------------------------------------------------------------------

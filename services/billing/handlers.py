@@ -47,5 +47,8 @@ def subscriptions(app: Billing) -> list[Subscription]:
         (subjects.RUN_CANCELLED, app.close_run),
         (subjects.RUN_EXPIRED, app.close_run),
         (subjects.RUN_REJECTED, app.close_run),
+        (subjects.QUESTION_ASKED, app.ask_question),
+        (subjects.QUESTION_ANSWERED, app.close_question),
+        (subjects.QUESTION_FAILED, app.close_question),
     ]
     return [Subscription(subject, f"billing-{subject.replace('.', '-')}", _guarded(app, fn)) for subject, fn in table]

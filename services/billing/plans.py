@@ -66,11 +66,46 @@ PACKS: dict[str, CreditPack] = {
 
 # Credits per unit of metered usage. One credit is a thousand tokens.
 TOKENS_PER_CREDIT = 1000
-CREDITS_PER_SEARCH_CALL = 2
+
+
+@dataclass(frozen=True)
+class Price:
+    """What one unit of a tool's work costs. Units: search_call, page and query are counted in a
+    usage record's `search_calls`; 1k_tokens in its tokens; compute_minute in its seconds; a
+    report is a flat fee per usage record."""
+
+    unit: str
+    credits: int
+
+
+# Billing's price list, by tool. The policy service's registry (`services/policy/registry.yaml`,
+# `cost`) declares the same prices; billing cannot read it (services share no files), so
+# tests/unit/test_billing.py fails when the two disagree.
+PRICES: dict[str, Price] = {
+    "web_search": Price("search_call", 2),
+    "fetch_url": Price("page", 1),
+    "llm_generate": Price("1k_tokens", 1),
+    "index_memory": Price("compute_minute", 1),
+    "recall_memory": Price("search_call", 1),
+    "answer_question": Price("1k_tokens", 1),
+    "publish_report": Price("report", 5),
+    "read_dataset": Price("query", 3),
+}
+CALL_UNITS = frozenset({"search_call", "page", "query"})
+# What a usage record's other quantities cost, whatever its tool (and all of it for a tool
+# billing has no price for).
+CREDITS_PER_SEARCH_CALL = PRICES["web_search"].credits
 CREDITS_PER_1K_TOKENS = 1
 CREDITS_PER_COMPUTE_MINUTE = 1
-CREDITS_PER_REPORT = 5
-CREDITS_PER_ATTACHMENT = 4  # reading a tenant document into the run's context
+CREDITS_PER_REPORT = PRICES["publish_report"].credits
+CREDITS_PER_ATTACHMENT = 4  # reading a tenant document or dataset the run names into its context
+
+# A follow-up question: recall (up to two searches of the tenant's memory: the question, then the
+# run's own question as a fallback) and a cited answer (the recalled passages in, the answer
+# out), each tried at most twice. Reserved when it is asked; settled against its usage.
+QUESTION_ATTEMPTS = 2
+QUESTION_RECALL_SEARCHES = 2
+QUESTION_ANSWER_TOKENS = 8_000
 
 # Overage, per 1k tokens (= per credit), by tiers of the period's overage volume in tokens.
 OVERAGE_TIERS: tuple[tuple[int | None, Decimal], ...] = (
@@ -90,8 +125,8 @@ def estimate_run(depth: int, max_sources: int, attachments: int = 0) -> int:
     """Upper bound of a run's cost, reserved at admission and settled against usage later.
 
     A run plans up to 2 + depth sub-questions, each one search; synthesis reads up to
-    `max_sources` sources and every attachment; the report is a flat fee. The margin covers
-    model tokens.
+    `max_sources` sources and every attachment (a document or dataset of the tenant's the run
+    names); the report is a flat fee. The margin covers model tokens.
     """
     searches = 2 + depth + 1
     token_allowance = 10 + 4 * max_sources * depth
@@ -100,14 +135,24 @@ def estimate_run(depth: int, max_sources: int, attachments: int = 0) -> int:
     )
 
 
+def estimate_question() -> int:
+    """Upper bound of a follow-up question's cost, reserved when it is asked."""
+    recall = QUESTION_RECALL_SEARCHES * usage_credits(0, 1, 0, "recall_memory")
+    answer = usage_credits(QUESTION_ANSWER_TOKENS, 0, 0, "answer_question")
+    return QUESTION_ATTEMPTS * (recall + answer)
+
+
 def usage_credits(tokens: int, search_calls: int, seconds: float, tool: str) -> int:
-    """Credits one usage record costs."""
-    report_fee = CREDITS_PER_REPORT if tool == "publish_report" else 0
+    """Credits one usage record costs, by the price of the tool that was used: its unit at the
+    tool's price, any other quantity at the base rates."""
+    price = PRICES.get(tool)
+    unit = price.unit if price is not None else ""
+    each = price.credits if price is not None else 0
     return (
-        search_calls * CREDITS_PER_SEARCH_CALL
-        + math.ceil(tokens / 1000) * CREDITS_PER_1K_TOKENS
-        + math.ceil(seconds / 60) * CREDITS_PER_COMPUTE_MINUTE
-        + report_fee
+        search_calls * (each if unit in CALL_UNITS else CREDITS_PER_SEARCH_CALL)
+        + math.ceil(tokens / 1000) * (each if unit == "1k_tokens" else CREDITS_PER_1K_TOKENS)
+        + math.ceil(seconds / 60) * (each if unit == "compute_minute" else CREDITS_PER_COMPUTE_MINUTE)
+        + (each if unit == "report" else 0)
     )
 
 

@@ -3,6 +3,11 @@
 Entries record the balance and budget after them, so only the tenant id is looked up (from the
 latest ledger, which the aggregate cache keeps); entries stored before they carried these are
 described from the ledger as it was at their version.
+
+A follow-up question's credits are published without a run id (its saga is not a run: the
+orchestrator would wait for a run that never comes, the gateway would list one), naming the
+question and the run it asks about in the payload; its hold is not published at all (nothing
+waits for it, and the next entry carries the balance).
 """
 
 from __future__ import annotations
@@ -60,6 +65,10 @@ def translate(domain_event: Any, ledger_at: LedgerAt) -> Sequence[Outgoing]:
     if name not in PUBLISHED:
         return []
     e = domain_event
+    about_run = getattr(e, "about_run", None)
+    if about_run and name == "Reserved":
+        return []
+    question_id = e.run_id if about_run else None
     balance = getattr(e, "balance", None)
     budget = getattr(e, "budget", None)
     if balance is None and name != "Denied":
@@ -83,11 +92,23 @@ def translate(domain_event: Any, ledger_at: LedgerAt) -> Sequence[Outgoing]:
     elif name == "Settled":
         cls = CreditsSettled
         payload = CreditsSettledPayload(
-            amount=e.amount, usage_event_ids=e.usage_event_ids, balance=balance, period_budget=budget
+            amount=e.amount,
+            usage_event_ids=e.usage_event_ids,
+            balance=balance,
+            period_budget=budget,
+            question_id=question_id,
+            about_run_id=about_run,
         )
     elif name == "Refunded":
         cls = CreditsRefunded
-        payload = CreditsRefundedPayload(amount=e.amount, reason=e.reason, balance=balance, period_budget=budget)
+        payload = CreditsRefundedPayload(
+            amount=e.amount,
+            reason=e.reason,
+            balance=balance,
+            period_budget=budget,
+            question_id=question_id,
+            about_run_id=about_run,
+        )
     elif name == "Purchased":
         cls = CreditsPurchased
         payload = CreditsPurchasedPayload(
@@ -109,7 +130,7 @@ def translate(domain_event: Any, ledger_at: LedgerAt) -> Sequence[Outgoing]:
     event = cls.create(
         payload,
         tenant_id=tenant_id,
-        run_id=getattr(e, "run_id", None),
+        run_id=None if about_run else getattr(e, "run_id", None),
         actor=_actor(getattr(e, "actor", AGENT)),
         causation_id=getattr(e, "cause", None) or None,
         event_id=stable_id(key, int(e.timestamp.timestamp() * 1000)),

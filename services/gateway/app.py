@@ -12,6 +12,7 @@ from services.gateway.api.deps import Components
 from services.gateway.api.routes import (
     auth,
     billing,
+    datasets,
     documents,
     health,
     keys,
@@ -20,6 +21,7 @@ from services.gateway.api.routes import (
     policy,
     questions,
     runs,
+    templates,
     tenant,
 )
 
@@ -37,6 +39,20 @@ def create_app(parts: Components) -> FastAPI:
     app = FastAPI(title="Quarry", version="1.0", lifespan=lifespan)
     app.state.components = parts
     errors.install(app)
-    for module in (auth, runs, questions, documents, monitors, tenant, policy, billing, members, keys, health):
+    for module in (
+        auth,
+        runs,
+        questions,
+        documents,
+        datasets,
+        monitors,
+        templates,
+        tenant,
+        policy,
+        billing,
+        members,
+        keys,
+        health,
+    ):
         app.include_router(module.router)
     return app

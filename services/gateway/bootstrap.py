@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from contracts.document import UPLOADS_BUCKET
 from quarry_runtime.artifacts import ArtifactStore
+from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus
 from quarry_runtime.store import SqlDatabase
 from services.gateway.api.deps import Components
@@ -26,4 +28,5 @@ def build(settings: GatewaySettings) -> FastAPI:
     for sub in subscriptions(store, feed, monitors):
         bus.subscribe(sub)
     artifacts = ArtifactStore(settings.data_dir / "artifacts")
-    return create_app(Components(settings, store, bus, feed, artifacts, monitors))
+    blobs = BlobStore(lambda: bus.broker.connection.jetstream(), UPLOADS_BUCKET, replicas=settings.stream_replicas)
+    return create_app(Components(settings, store, bus, feed, artifacts, monitors, blobs))

@@ -37,6 +37,13 @@ class MonitorStore:
                 "next_slot": None,
                 "runs": [],
                 "created_by": ev.actor.user_id,
+                "template": {
+                    "template_id": p.template.template_id,
+                    "version": p.template.version,
+                    "name": p.template.name,
+                }
+                if p.template
+                else None,
             }
             self.db.execute(
                 f"INSERT INTO {self.table} (monitor_id, tenant_id, view, created_at) VALUES (?, ?, ?, ?)"

@@ -33,8 +33,13 @@ PERMISSIONS: dict[str, Permission] = {
     "runs:ask": Permission("member", "ask follow-up questions about a completed run (metered, so not a viewer's)"),
     "documents:read": Permission("viewer", "list the tenant's documents"),
     "documents:write": Permission("member", "upload documents into the tenant's corpus"),
+    "datasets:read": Permission("viewer", "list datasets, their documents and how far their indexing has got"),
+    "datasets:write": Permission("member", "create and delete datasets, upload documents into them"),
     "monitors:read": Permission("viewer", "list and read monitors"),
     "monitors:write": Permission("member", "create, pause, resume and delete monitors"),
+    "templates:read": Permission("viewer", "list and read research templates"),
+    # Members, not only admins: a template only presets what a member may ask of a run anyway.
+    "templates:write": Permission("member", "create, change and delete research templates"),
     "settings:read": Permission("viewer", "read the tenant's settings"),
     "settings:write": Permission("admin", "change the tenant's settings"),
     "members:read": Permission("admin", "list the tenant's members"),

@@ -57,6 +57,8 @@ def project(store: GatewayStore, monitors: MonitorStore, ev: Event) -> bool:
 
     The live consumers and `quarry replay` both go through here, so a rebuild is the same code.
     """
+    if ev.type.startswith("document."):
+        store.datasets.apply(ev)  # datasets, and their documents' progress; the documents table as before
     if isinstance(ev, DocumentUploaded):
         store.record_document_uploaded(ev)
     elif isinstance(ev, DocumentIndexed):

@@ -40,6 +40,7 @@ def fold_run(events: list[dict[str, Any]]) -> dict[str, Any]:
         "guardrails": [],
         "cancel_requested": False,
         "monitor_id": None,
+        "template": None,
         "error": None,
         "created_at": None,
         "updated_at": None,
@@ -58,6 +59,14 @@ def _apply(view: dict[str, Any], ev: dict[str, Any]) -> None:
         view["depth"] = payload.get("depth")
         view["max_sources"] = payload.get("max_sources")
         view["monitor_id"] = payload.get("monitor_id")
+        if payload.get("template_id"):
+            view["template"] = {
+                "template_id": payload["template_id"],
+                "version": payload.get("template_version"),
+                "name": payload.get("template_name"),
+                "tone": payload.get("tone", "neutral"),
+                "outline": [s.get("heading") for s in payload.get("outline") or []],
+            }
         view["created_at"] = str(ev["occurred_at"])
     elif kind == "run.planned":
         view["sub_questions"] = payload.get("sub_questions", [])

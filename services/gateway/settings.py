@@ -18,6 +18,7 @@ class GatewaySettings(RuntimeSettings):
     jwt_secret: str = Field(default=DEV_SECRET, min_length=32)
     access_token_ttl_s: int = Field(default=3600, gt=0)
     monitor_min_interval_s: int = Field(default=300, ge=1, description="shortest interval a monitor may use")
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, description="largest file a dataset accepts")
 
     @model_validator(mode="after")
     def _no_placeholder_secret_in_production(self) -> GatewaySettings:

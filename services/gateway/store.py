@@ -11,8 +11,10 @@ from contracts.document import DocumentUploaded
 from contracts.envelope import Event
 from quarry_runtime.store import SqlDatabase
 from services.gateway.accounts import AccountStore
+from services.gateway.datasets import DatasetStore
 from services.gateway.questions import QuestionStore
 from services.gateway.readmodel import fold_run
+from services.gateway.templates import TemplateStore
 
 RUN_EVENT_PREFIXES = ("run.", "credits.", "tool.", "task.", "report.", "approval.", "guardrail.")
 DEFAULT_APPROVAL_TIMEOUT_S = 7 * 24 * 3600
@@ -36,6 +38,8 @@ class GatewayStore:
         self.prefix = prefix
         self.accounts = AccountStore(db)
         self.questions = QuestionStore(db, prefix)
+        self.datasets = DatasetStore(db, prefix)
+        self.templates = TemplateStore(db)
         self.runs = f"{prefix}runs"
         self.run_events = f"{prefix}run_events"
         self.documents = f"{prefix}documents"
@@ -219,6 +223,7 @@ class GatewayStore:
         for table in (self.runs, self.run_events, self.documents):
             self.db.execute(f"DROP TABLE IF EXISTS {table}")
         self.questions.drop()
+        self.datasets.drop()
 
     # -- documents -----------------------------------------------------------------------------
 

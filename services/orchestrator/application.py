@@ -37,7 +37,7 @@ from services.orchestrator.followups import FollowUps
 from services.orchestrator.monitor import Monitor
 from services.orchestrator.schedule import next_slot
 from services.orchestrator.transcodings import TRANSCODINGS
-from services.orchestrator.workflow import advance, approval_id, final_draft
+from services.orchestrator.workflow import TEMPLATE_FIELDS, advance, approval_id, final_draft
 
 Clock = Callable[[], datetime]
 
@@ -100,8 +100,10 @@ class Orchestrator(FollowUps, OutboxApplication):
             previous_run_id=p.previous_run_id,
             pii_policy=p.pii_policy,
             sources=list(p.sources) if p.sources else None,
+            datasets=list(p.datasets) if p.datasets else None,
             length=p.length,
             target_words=p.target_words,
+            template=p.model_dump(mode="json", include=set(TEMPLATE_FIELDS)) if p.template_id else None,
         )
         if self.has_run(run.run_id):
             return  # a redelivered request
@@ -263,6 +265,7 @@ class Orchestrator(FollowUps, OutboxApplication):
             question=p.question,
             depth=p.depth,
             max_sources=p.max_sources,
+            template=p.template.model_dump(mode="json") if p.template else None,
             cron=p.schedule.cron,
             interval_s=p.schedule.interval_s,
             anchor=now,

@@ -114,8 +114,10 @@ class Run(Aggregate):
         previous_run_id: str | None = None,
         pii_policy: str = "redact",
         sources: list[str] | None = None,
+        datasets: list[str] | None = None,
         length: str = "standard",
         target_words: int | None = None,
+        template: dict[str, Any] | None = None,
     ) -> None:
         self.run_id = run_id
         self.tenant_id = tenant_id
@@ -131,8 +133,11 @@ class Run(Aggregate):
         self.previous_run_id = previous_run_id
         self.pii_policy = pii_policy
         self.sources = list(sources) if sources else None
+        self.datasets = list(datasets) if datasets else None
         self.length = length
         self.target_words = target_words
+        # The research template as resolved by the gateway: id, version, name, outline, tone.
+        self.template = dict(template) if template else None
         self.search_tallies: dict[str, dict[str, Any]] = {}
         self.passages_kept: int | None = None
         self.guardrail_trips: list[dict[str, Any]] = []

@@ -16,6 +16,7 @@ def report_methods(run: Run) -> ReportMethods:
     searches = [tallies[t.task_id] for t in run.tasks_of("search") if t.task_id in tallies]
     verified = next((t.output for t in run.tasks_of("verify") if t.output is not None), None)
     check = VerifyOutput.model_validate(verified) if verified is not None else None
+    template = getattr(run, "template", None) or {}
     return ReportMethods(
         searches=[
             SearchTally(sub_question=s["sub_question"], passages=s["passages"], sources=len(s["source_ids"]))
@@ -31,4 +32,8 @@ def report_methods(run: Run) -> ReportMethods:
         credits_reserved=run.credits_reserved,
         plan=run.plan,
         usage_records=len(run.usage_event_ids()),
+        template_id=template.get("template_id"),
+        template_version=template.get("template_version"),
+        template_name=template.get("template_name"),
+        tone=template.get("tone") or "neutral",
     )

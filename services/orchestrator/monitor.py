@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
@@ -37,6 +38,7 @@ class Monitor(Aggregate):
         anchor: datetime,
         next_slot: datetime,
         cause: str,
+        template: dict[str, Any] | None = None,
     ) -> None:
         self.monitor_id = monitor_id
         self.tenant_id = tenant_id
@@ -45,6 +47,8 @@ class Monitor(Aggregate):
         self.question = question
         self.depth = depth
         self.max_sources = max_sources
+        # The research template as resolved when the monitor was made (contracts.monitor.MonitorTemplate).
+        self.template = dict(template) if template else None
         self.cron = cron
         self.interval_s = interval_s
         self.anchor = anchor

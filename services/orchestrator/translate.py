@@ -10,7 +10,13 @@ from contracts import subjects
 from contracts.envelope import Actor, Event, TraceContext
 from contracts.guardrail import GuardrailTripped, GuardrailTrippedPayload
 from contracts.ids import derived_id, stable_id
-from contracts.monitor import MonitorFired, MonitorFiredPayload, MonitorScheduled, MonitorScheduledPayload
+from contracts.monitor import (
+    MonitorFired,
+    MonitorFiredPayload,
+    MonitorScheduled,
+    MonitorScheduledPayload,
+    MonitorTemplate,
+)
 from contracts.run import (
     RunAdmitted,
     RunAdmittedPayload,
@@ -245,6 +251,23 @@ def _summary(kind: str, output: dict[str, Any] | None) -> str:
 MonitorAt = Callable[[Any, int], Monitor]
 
 
+def _template_request(template: dict[str, Any] | None) -> dict[str, Any]:
+    """The run request fields a monitor's template sets (none for a monitor made without one)."""
+    if not template:
+        return {}
+    t = MonitorTemplate.model_validate(template)
+    return {
+        "sources": t.sources,
+        "length": t.length,
+        "target_words": t.target_words,
+        "template_id": t.template_id,
+        "template_version": t.version,
+        "template_name": t.name,
+        "outline": t.outline,
+        "tone": t.tone,
+    }
+
+
 def translate_monitor(domain_event: Any, monitor_at: MonitorAt) -> Sequence[Outgoing]:
     """What one stored Monitor event publishes: its schedule, and for a fired slot, the run."""
     name = type(domain_event).__name__
@@ -281,6 +304,7 @@ def translate_monitor(domain_event: Any, monitor_at: MonitorAt) -> Sequence[Outg
             max_sources=m.max_sources,
             monitor_id=m.monitor_id,
             previous_run_id=domain_event.previous_run_id,
+            **_template_request(getattr(m, "template", None)),
         )
         emit(RunRequested, request, 0, run_id=run_id, event_id=derived_id(run_id, "requested"))
         fired = MonitorFiredPayload(

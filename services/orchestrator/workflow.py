@@ -32,6 +32,8 @@ from services.orchestrator.methods import report_methods
 
 PASSAGES_PER_SEARCH = 8
 PUBLISH_GATE = "publish"
+# What a run keeps of the research template the gateway resolved into its request.
+TEMPLATE_FIELDS = frozenset({"template_id", "template_version", "template_name", "outline", "tone"})
 
 
 def task_id(run: Run, kind: str, index: int) -> str:
@@ -62,9 +64,8 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
 
     plans = run.tasks_of("plan")
     if not plans:
-        run.request_task(
-            task_id(run, "plan", 0), "plan", PlanInput(question=run.question, depth=run.depth).model_dump()
-        )
+        plan = PlanInput(question=run.question, depth=run.depth, **_shape(run))
+        run.request_task(task_id(run, "plan", 0), "plan", plan.model_dump())
         return
     if not _all_done(plans):
         return
@@ -78,6 +79,7 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
                 limit=PASSAGES_PER_SEARCH,
                 # A snapshot taken before runs chose their sources has no such attribute.
                 sources=getattr(run, "sources", None),
+                datasets=getattr(run, "datasets", None),
             )
             run.request_task(task_id(run, "search", i), "search", search.model_dump())
         return
@@ -160,6 +162,7 @@ def task_input(run: Run, task: TaskState) -> dict[str, Any]:
             findings=collected.findings,
             max_sources=run.max_sources,
             **_length(run),
+            **_shape(run),
         ).model_dump()
     draft = final_draft(run)
     if draft is None:
@@ -210,6 +213,12 @@ def final_draft(run: Run) -> Draft | None:
 def _length(run: Run) -> dict[str, Any]:
     # A snapshot taken before runs chose their length has no such attributes.
     return {"length": getattr(run, "length", "standard"), "target_words": getattr(run, "target_words", None)}
+
+
+def _shape(run: Run) -> dict[str, Any]:
+    """The report's outline and tone from the run's template (runs from before templates have none)."""
+    template = getattr(run, "template", None) or {}
+    return {"outline": template.get("outline") or [], "tone": template.get("tone") or "neutral"}
 
 
 def _approved(run: Run, subject: str) -> bool:

@@ -11,6 +11,7 @@ from services.reporter.length import findings_words
 from services.reporter.structure import (
     CHANGES,
     CONTENTS,
+    EMPTY_SECTION,
     METHODS,
     SOURCES,
     SUMMARY,
@@ -19,6 +20,7 @@ from services.reporter.structure import (
     contents,
     flat,
     grid,
+    is_empty,
     methods_facts,
     searches_table,
     section_heading,
@@ -239,6 +241,8 @@ def render_markdown(
         lines += _changes(changes)
     for section in draft.sections:
         lines += [f"## {escape(section_heading(section.heading))}", ""]
+        if is_empty(section):
+            lines += [f"*{EMPTY_SECTION}*", ""]
         for claim in section.claims:
             lines += [_claim(claim), ""]
         for table in section.tables:

@@ -36,12 +36,14 @@ from services.reporter.pdf_fonts import Typeface, install_fonts
 from services.reporter.structure import (
     CHANGES,
     CONTENTS,
+    EMPTY_SECTION,
     METHODS,
     SOURCES,
     SUMMARY,
     Grid,
     code_lines,
     grid,
+    is_empty,
     methods_facts,
     searches_table,
     section_heading,
@@ -383,6 +385,8 @@ def render_pdf(
         _write_changes(pdf, changes)
     for section in draft.sections:
         pdf.heading(section_heading(section.heading))
+        if is_empty(section):
+            pdf.note(EMPTY_SECTION)
         for claim in section.claims:
             pdf.write_text(_cited(claim))
             pdf.ln(2)

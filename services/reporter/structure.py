@@ -9,7 +9,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from contracts.report import ReportLength
-from contracts.work import Changes, CodeBlock, Draft, ReportMethods, Table
+from contracts.work import Changes, CodeBlock, Draft, ReportMethods, Section, Table
 
 CONTENTS = "Contents"
 SUMMARY = "Summary"
@@ -17,6 +17,8 @@ CHANGES = "What changed since the previous run"
 METHODS = "Methods"
 SOURCES = "Sources"
 UNTITLED_SECTION = "Untitled section"
+# An outline heading no finding fits: said plainly rather than filled.
+EMPTY_SECTION = "The sources found for this run say nothing on this."
 TAB_WIDTH = 4
 # A cell this long is a paragraph, not a table entry; longer ones are cut so one row cannot
 # outgrow a page.
@@ -34,6 +36,10 @@ def flat(text: str) -> str:
 
 def section_heading(heading: str) -> str:
     return flat(heading) or UNTITLED_SECTION
+
+
+def is_empty(section: Section) -> bool:
+    return not (section.claims or section.tables or section.code)
 
 
 def contents(draft: Draft, changes: Changes | None, methods: ReportMethods | None) -> list[str]:
@@ -128,6 +134,11 @@ def methods_facts(
         cost = f"{plural(methods.credits_reserved, 'credit')} reserved{plan}; {cost}"
     facts.append(("Cost so far", cost))
     facts.append(("Length", f"{plural(findings_words, 'word')} of findings ({asked} asked)"))
+    if methods.template_id is not None:
+        name = methods.template_name or methods.template_id
+        facts.append(
+            ("Template", f"{name} (id {methods.template_id}, version {methods.template_version}), {methods.tone} tone")
+        )
     return facts
 
 

@@ -30,6 +30,7 @@ from services.reporter.markdown import (
 from services.reporter.structure import (
     CHANGES,
     CONTENTS,
+    EMPTY_SECTION,
     METHODS,
     SOURCES,
     SUMMARY,
@@ -37,6 +38,7 @@ from services.reporter.structure import (
     code_lines,
     contents,
     grid,
+    is_empty,
     methods_facts,
     searches_table,
     section_heading,
@@ -250,6 +252,8 @@ def render_docx(
         _changes(writer, changes)
     for section in draft.sections:
         writer.heading(section_heading(section.heading))
+        if is_empty(section):
+            writer.note(EMPTY_SECTION)
         for claim in section.claims:
             writer.claim(claim)
         for table in section.tables:

@@ -12,6 +12,8 @@ from typing import Any, Literal, Self
 import httpx
 from pydantic import Field, SecretStr, model_validator
 
+from contracts.document import UPLOADS_BUCKET
+from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus
 from quarry_runtime.service import Service
 from quarry_runtime.settings import RuntimeSettings
@@ -19,6 +21,7 @@ from services.retriever.corpus import sample_corpus
 from services.retriever.embeddings import EmbeddingsKind, build_embedder
 from services.retriever.handlers import subscriptions
 from services.retriever.index import (
+    DATASET,
     PUBLIC_TENANT,
     Fusion,
     SourceIndex,
@@ -151,7 +154,13 @@ def build(settings: RuntimeSettings) -> Service:
     try:
         key = s.embeddings_api_key.get_secret_value() if s.embeddings_api_key else None
         embedder = build_embedder(s.embeddings, url=s.embeddings_url, model=s.embeddings_model, api_key=key)
-        index = SourceIndex(client, collection=collection_for(embedder), embedder=embedder, fusion=s.hybrid_fusion)
+        index = SourceIndex(
+            client,
+            collection=collection_for(embedder),
+            embedder=embedder,
+            fusion=s.hybrid_fusion,
+            label_fields=(DATASET,),
+        )
         memory = memory_index(client)
         index.ensure_collection()
         memory.ensure_collection()
@@ -160,7 +169,8 @@ def build(settings: RuntimeSettings) -> Service:
         raise
     bus = Bus.from_settings(settings, NAME)
     web, closers = web_search(s)
-    for sub in subscriptions(bus, index, memory, web):
+    blobs = BlobStore(lambda: bus.broker.connection.jetstream(), UPLOADS_BUCKET, replicas=settings.stream_replicas)
+    for sub in subscriptions(bus, index, memory, web, blobs):
         bus.subscribe(sub)
     ready = asyncio.Event()
 

@@ -4,37 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 
 from contracts import subjects
-from contracts.document import (
-    DocumentIndexed,
-    DocumentIndexedPayload,
-    DocumentRejected,
-    DocumentRejectedPayload,
-    DocumentUploaded,
-)
-from contracts.guardrail import GuardrailTripped, GuardrailTrippedPayload
+from contracts.document import DatasetDeleted, DocumentUploaded
+from contracts.guardrail import GuardrailTrippedPayload
 from contracts.task import TaskDispatched
 from contracts.work import IndexInput, IndexOutput, SearchInput
+from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus, Subscription
-from quarry_runtime.guardrails import strip_injections
 from quarry_runtime.worker import TaskError, Usage, WorkResult, lane
-from services.retriever.chunking import chunk_document
-from services.retriever.corpus import Document, to_text
-from services.retriever.index import PUBLIC_TENANT, SourceIndex
+from services.retriever.index import SourceIndex
 from services.retriever.memory import index_run
 from services.retriever.providers import SearchError
 from services.retriever.recall import recall
 from services.retriever.search import WebUnavailable, search_sources
+from services.retriever.uploads import can_own, forget_dataset, index_upload
 from services.retriever.web.search import WebSearch
 
 log = logging.getLogger(__name__)
-
-
-def _can_own(tenant_id: str) -> bool:
-    # The public corpus is nobody's to add to, and \x1f separates the parts of a point id.
-    return tenant_id != PUBLIC_TENANT and "\x1f" not in tenant_id
 
 
 async def execute(
@@ -79,7 +66,7 @@ async def _search(task: TaskDispatched, index: SourceIndex, web: WebSearch | Non
 async def _index(task: TaskDispatched, memory: SourceIndex) -> WorkResult:
     """Put a verified run's findings into its tenant's memory, replacing any earlier indexing of the run."""
     inp = IndexInput.model_validate(task.payload.input)
-    if not _can_own(task.tenant_id):
+    if not can_own(task.tenant_id):
         raise TaskError("this tenant id cannot own memory")
     if not inp.run_id or (task.run_id is not None and inp.run_id != task.run_id):
         # The run id labels the memory that a redraft replaces, so a wrong one would clobber another run's.
@@ -90,47 +77,21 @@ async def _index(task: TaskDispatched, memory: SourceIndex) -> WorkResult:
 
 
 def subscriptions(
-    bus: Bus, index: SourceIndex, memory: SourceIndex, web: WebSearch | None = None
+    bus: Bus, index: SourceIndex, memory: SourceIndex, web: WebSearch | None = None, blobs: BlobStore | None = None
 ) -> list[Subscription]:
     async def run(task: TaskDispatched) -> WorkResult:
         return await execute(task, index, memory, web)
 
     async def on_uploaded(ev: DocumentUploaded) -> None:
         """Index an uploaded document into its tenant's corpus, or say why not."""
-        p = ev.payload
-        injections: Counter[str] = Counter()
-        if not _can_own(ev.tenant_id):
-            reason = "this tenant id cannot own documents"
-        else:
-            try:
-                # Instructions to the model planted in a document are cut before it is indexed.
-                text, found = strip_injections(to_text(p.content, p.content_type))
-                injections.update(f.kind for f in found)
-                chunks = chunk_document(Document(p.document_id, p.title, text, p.content_type))
-                reason = "" if chunks else "the document has no text to index"
-            except ValueError as exc:
-                reason = str(exc)
-        if reason:
-            await bus.publish(
-                DocumentRejected.caused_by(ev, DocumentRejectedPayload(document_id=p.document_id, reason=reason))
-            )
-            return
-        if injections:
-            trip = GuardrailTrippedPayload(
-                guardrail="prompt_injection",
-                where="document",
-                action="stripped",
-                counts=dict(injections),
-                document_id=p.document_id,
-            )
-            await bus.publish(GuardrailTripped.caused_by(ev, trip))
-        count = await asyncio.to_thread(index.replace_document, ev.tenant_id, p.document_id, chunks)
-        log.info("indexed document %s for tenant %s: %d chunks", p.document_id, ev.tenant_id, count)
-        await bus.publish(
-            DocumentIndexed.caused_by(ev, DocumentIndexedPayload(document_id=p.document_id, chunks=count))
-        )
+        await index_upload(ev, bus, index, blobs)
+
+    async def on_dataset_deleted(ev: DatasetDeleted) -> None:
+        """Drop a deleted dataset's chunks from the index."""
+        await forget_dataset(ev, index)
 
     return [
         lane(bus, "retriever", run),
         Subscription(subjects.DOCUMENT_UPLOADED, "retriever-documents", on_uploaded),
+        Subscription(subjects.DATASET_DELETED, "retriever-datasets", on_dataset_deleted),
     ]

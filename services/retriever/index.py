@@ -39,6 +39,8 @@ _PREFETCH_FACTOR = 4
 _MIN_PREFETCH = 40
 PUBLIC_TENANT = "_public"
 """Owner of the shipped sample corpus; every tenant's search also reads it."""
+DATASET = "dataset_id"
+"""The label that puts a tenant's document in one of its datasets."""
 
 _POINT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:quarry:retriever:chunk")
 _CHUNK_FIELDS = frozenset({"tenant_id", "doc_id", "title", "location", "heading", "text", "index"})
@@ -113,6 +115,27 @@ def _tenant_filter(tenant_ids: Sequence[str], labels: Mapping[str, str] | None =
             *_label_conditions(labels),
         ]
     )
+
+
+def _scoped_filter(
+    tenant_ids: Sequence[str], labels: Mapping[str, str] | None, datasets: Mapping[str, Sequence[str]]
+) -> models.Filter:
+    """Like `_tenant_filter`, but a tenant named in `datasets` is read only in the datasets listed for it."""
+    scopes = [
+        models.Filter(
+            must=[
+                models.FieldCondition(key="tenant_id", match=models.MatchValue(value=tenant)),
+                *(
+                    [models.FieldCondition(key=DATASET, match=models.MatchAny(any=list(datasets[tenant])))]
+                    if tenant in datasets
+                    else []
+                ),
+            ]
+        )
+        for tenant in tenant_ids
+        if datasets.get(tenant, True)  # an empty list of datasets reads nothing of that tenant
+    ]
+    return models.Filter(must=_label_conditions(labels) or None, should=list(scopes))
 
 
 def _label_conditions(labels: Mapping[str, str] | None) -> list[models.FieldCondition]:
@@ -217,6 +240,8 @@ class SourceIndex:
                     if not self.client.collection_exists(self.collection):
                         raise
                 self._create_payload_indexes()
+            else:
+                self._create_missing_label_indexes()
             self._check_schema()
 
     def _dense_config(self) -> dict[str, models.VectorParams]:
@@ -236,6 +261,17 @@ class SourceIndex:
             warnings.simplefilter("ignore", UserWarning)
             for field, schema in indexes.items():
                 self.client.create_payload_index(self.collection, field, field_schema=schema)
+
+    def _create_missing_label_indexes(self) -> None:
+        # A label declared after the collection was made (a dataset) still gets its index on a server.
+        have = self.client.get_collection(self.collection).payload_schema or {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            for field in self.label_fields:
+                if field not in have:
+                    self.client.create_payload_index(
+                        self.collection, field, field_schema=models.PayloadSchemaType.KEYWORD
+                    )
 
     def _check_schema(self) -> None:
         config = self.client.get_collection(self.collection).config.params
@@ -315,12 +351,26 @@ class SourceIndex:
             raise ValueError(f"every chunk must belong to {doc_id!r}")
         written = self.add(chunks, tenant_id)
         # Upserting first keeps the document searchable throughout the replacement.
-        stale = _document_filter(
-            tenant_id, doc_id, models.FieldCondition(key="index", range=models.Range(gte=len(chunks)))
-        )
+        self.trim_document(tenant_id, doc_id, len(chunks))
+        return written
+
+    def trim_document(self, tenant_id: str, doc_id: str, keep: int) -> None:
+        """Drop a document's chunks from number `keep` on: what is left of a longer earlier version."""
+        stale = _document_filter(tenant_id, doc_id, models.FieldCondition(key="index", range=models.Range(gte=keep)))
         with self._lock:
             self.client.delete(self.collection, points_selector=models.FilterSelector(filter=stale), wait=True)
-        return written
+
+    def delete_labelled(self, tenant_id: str, labels: Mapping[str, str]) -> None:
+        """Remove every chunk the tenant has under `labels` (e.g. all of a dataset)."""
+        if not labels:
+            raise ValueError("labels must not be empty: the delete would take all the tenant's chunks")
+        self._check_declared(labels)
+        with self._lock:
+            self.client.delete(
+                self.collection,
+                points_selector=models.FilterSelector(filter=_tenant_filter([tenant_id], labels)),
+                wait=True,
+            )
 
     def replace_labelled(self, tenant_id: str, labels: Mapping[str, str], chunks: Sequence[Chunk]) -> int:
         """Make `chunks` the whole of what the tenant has under `labels`: upsert them, then drop the rest.
@@ -357,10 +407,16 @@ class SourceIndex:
         return result.count
 
     def search(
-        self, query: str, tenant_ids: Sequence[str], limit: int, labels: Mapping[str, str] | None = None
+        self,
+        query: str,
+        tenant_ids: Sequence[str],
+        limit: int,
+        labels: Mapping[str, str] | None = None,
+        datasets: Mapping[str, Sequence[str]] | None = None,
     ) -> list[Passage]:
         """Best matches among the given tenants' chunks (those under `labels`, if given), best first.
 
+        `datasets` narrows a tenant it names to the chunks of the listed datasets (an empty list: none).
         BM25 alone without an embedder; BM25 and dense similarity fused by RRF with one.
         """
         self._check_declared(labels)
@@ -370,7 +426,11 @@ class SourceIndex:
         tenants = _tenant_filter(tenant_ids)
         # IDF stays over the tenants' whole corpus: a label narrows what is returned, not how rare a term is.
         params = models.SearchParams(idf=models.IdfCorpusParams(corpus=tenants)) if self.tenant_scoped_idf else None
-        where = _tenant_filter(tenant_ids, labels)
+        if datasets:
+            self._check_declared({DATASET: ""})
+            if not any(datasets.get(tenant, True) for tenant in tenant_ids):
+                return []
+        where = _scoped_filter(tenant_ids, labels, datasets) if datasets else _tenant_filter(tenant_ids, labels)
         if self.embedder is None:
             with self._lock:
                 response = self.client.query_points(

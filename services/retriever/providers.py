@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -40,17 +40,23 @@ class SearchProvider(Protocol):
 
 
 class CorpusProvider:
-    """The Qdrant source index as a provider: BM25 over the chunks of the given owners."""
+    """The Qdrant source index as a provider: BM25 over the chunks of the given owners.
+
+    `datasets` narrows an owner it names to the chunks of those datasets only.
+    """
 
     name = "corpus"
 
-    def __init__(self, index: SourceIndex, owners: Sequence[str]) -> None:
+    def __init__(
+        self, index: SourceIndex, owners: Sequence[str], datasets: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
         if not owners:
             raise ValueError("a corpus search needs at least one owner")
         self.index = index
         self.owners = list(owners)
+        self.datasets = dict(datasets or {})
 
     async def search(self, query: str, limit: int) -> list[SearchHit]:
         # One query over every owner, so IDF and scores are comparable across them.
-        passages = await asyncio.to_thread(self.index.search, query, self.owners, limit)
+        passages = await asyncio.to_thread(self.index.search, query, self.owners, limit, None, self.datasets or None)
         return [SearchHit(p.source_id, p.title, p.text, p.score, p.location) for p in passages]

@@ -49,7 +49,9 @@ async def search_sources(inp: SearchInput, tenant_id: str, index: SourceIndex, w
     found = Found(SearchOutput(sub_question=inp.sub_question, passages=[]))
     readers = owners(sources, tenant_id)
     if readers:
-        hits = await CorpusProvider(index, readers).search(query, inp.limit)
+        # Chosen datasets narrow the tenant's own documents; the shared corpus is read as the sources say.
+        chosen = {tenant_id: list(inp.datasets)} if inp.datasets and "datasets" in sources else None
+        hits = await CorpusProvider(index, readers, chosen).search(query, inp.limit)
         found.corpus_calls = 1
         lists.append(
             [

@@ -54,6 +54,9 @@ class Tenant:
     monitor_question: str = ""
     key_id: str = ""
     key_name: str = ""
+    dataset: str = ""  # a dataset's name (its path segment)
+    template_id: str = ""
+    template_name: str = ""
     markers: set[str] = field(default_factory=set)
 
     @property
@@ -74,6 +77,13 @@ class Tenant:
                 what="the monitor to pause",
             )
         return monitor_id
+
+    def fresh_template(self) -> str:
+        body = {"name": f"target {_token()}", "outline": [{"heading": "Findings"}]}
+        return str(body_of(self.owner.request("POST", "/v1/templates", json=body))["template_id"])
+
+    def fresh_dataset(self) -> str:
+        return str(body_of(self.owner.request("POST", "/v1/datasets", json={"name": f"target-{_token()}"}))["name"])
 
     def fresh_member(self) -> str:
         return str(self.owner.invite(f"target-{_token()}@example.com", "viewer")["user_id"])
@@ -100,6 +110,7 @@ class Call:
     path: str
     json: Any = None
     params: dict[str, Any] | None = None
+    files: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +203,33 @@ MATRIX: dict[tuple[str, str], Case] = {
         WRITERS, 202, lambda t, _: Call("/v1/documents", {"title": "Notes", "content": "Lists are mutable sequences."})
     ),
     ("GET", "/v1/documents"): Case(EVERYONE, 200, lambda t, _: Call("/v1/documents")),
+    # datasets: everyone reads them, writers make, fill and delete them
+    ("POST", "/v1/datasets"): Case(WRITERS, 201, lambda t, _: Call("/v1/datasets", {"name": f"matrix-{_token()}"})),
+    ("GET", "/v1/datasets"): Case(EVERYONE, 200, lambda t, _: Call("/v1/datasets")),
+    ("DELETE", "/v1/datasets/{name}"): Case(
+        WRITERS,
+        202,
+        lambda t, live: Call(f"/v1/datasets/{t.fresh_dataset() if live else t.dataset}"),
+        tenant_scoped=True,
+    ),
+    ("GET", "/v1/datasets/{name}/documents"): Case(
+        EVERYONE, 200, lambda t, _: Call(f"/v1/datasets/{t.dataset}/documents"), tenant_scoped=True
+    ),
+    ("POST", "/v1/datasets/{name}/documents"): Case(
+        WRITERS,
+        202,
+        lambda t, _: Call(f"/v1/datasets/{t.dataset}/documents", {"title": "Notes", "content": "Sets are unordered."}),
+        tenant_scoped=True,
+    ),
+    ("POST", "/v1/datasets/{name}/files"): Case(
+        WRITERS,
+        202,
+        lambda t, _: Call(
+            f"/v1/datasets/{t.dataset}/files",
+            files={"file": ("notes.md", b"# Notes\n\nDicts map keys.", "text/markdown")},
+        ),
+        tenant_scoped=True,
+    ),
     # monitors
     ("POST", "/v1/monitors"): Case(
         WRITERS, 202, lambda t, _: Call("/v1/monitors", {"question": "What is new in asyncio?", "cron": YEARLY})
@@ -216,6 +254,26 @@ MATRIX: dict[tuple[str, str], Case] = {
         WRITERS,
         202,
         lambda t, live: Call(f"/v1/monitors/{t.fresh_monitor() if live else t.monitor_id}"),
+        tenant_scoped=True,
+    ),
+    # research templates: members write them (a template presets only what they may ask of a run)
+    ("POST", "/v1/templates"): Case(
+        WRITERS, 201, lambda t, _: Call("/v1/templates", {"name": f"matrix {_token()}", "tone": "technical"})
+    ),
+    ("GET", "/v1/templates"): Case(EVERYONE, 200, lambda t, _: Call("/v1/templates")),
+    ("GET", "/v1/templates/{template_id}"): Case(
+        EVERYONE, 200, lambda t, _: Call(f"/v1/templates/{t.template_id}"), tenant_scoped=True
+    ),
+    ("PUT", "/v1/templates/{template_id}"): Case(
+        WRITERS,
+        200,
+        lambda t, _: Call(f"/v1/templates/{t.template_id}", {"name": t.template_name, "tone": "executive"}),
+        tenant_scoped=True,
+    ),
+    ("DELETE", "/v1/templates/{template_id}"): Case(
+        WRITERS,
+        204,
+        lambda t, live: Call(f"/v1/templates/{t.fresh_template() if live else t.template_id}"),
         tenant_scoped=True,
     ),
     # tenant settings
@@ -308,11 +366,15 @@ def _tenant(new_client: Clients, name: str) -> Tenant:
     tenant.run_id = owner.create_run(tenant.question, depth=1, max_sources=3)
     tenant.document_title = f"Notes of {name}{token}"
     tenant.document_id = owner.upload(tenant.document_title, "Generators yield values lazily.")
+    tenant.dataset = str(body_of(owner.request("POST", "/v1/datasets", json={"name": f"ds-{name}{token}"}))["name"])
     tenant.monitor_question = f"What changed for {name}{token}?"
     body = {"question": tenant.monitor_question, "cron": YEARLY}
     tenant.monitor_id = body_of(owner.request("POST", "/v1/monitors", json=body))["monitor_id"]
     tenant.key_name = f"key of {name}{token}"
     tenant.key_id = owner.create_key(tenant.key_name, ["runs:read"])["key_id"]
+    tenant.template_name = f"Template of {name}{token}"
+    made = body_of(owner.request("POST", "/v1/templates", json={"name": tenant.template_name}))
+    tenant.template_id = made["template_id"]
     tenant.markers = {
         tenant.tenant_id,
         f"{name}{token}",
@@ -320,6 +382,7 @@ def _tenant(new_client: Clients, name: str) -> Tenant:
         tenant.document_id,
         tenant.monitor_id,
         tenant.key_id,
+        tenant.template_id,
         *tenant.user_ids.values(),
         *tenant.emails.values(),
     }
@@ -350,7 +413,7 @@ def world(stack: Stack) -> Iterator[World]:
 
 
 def _send(client: QuarryClient, method: str, call: Call) -> httpx.Response:
-    return client.request(method, call.path, json=call.json, params=call.params, timeout=60.0)
+    return client.request(method, call.path, json=call.json, params=call.params, files=call.files, timeout=60.0)
 
 
 def _check(got: httpx.Response, want: int | None, what: str, foreign: set[str], failures: list[str]) -> None:

@@ -9,6 +9,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,13 @@ import httpx
 import pytest
 
 from contracts import subjects
+from contracts.envelope import Actor
+from contracts.question import QuestionAnswered, QuestionAnsweredPayload, QuestionAsked, QuestionAskedPayload
+from contracts.run import RunCompleted, RunCompletedPayload, RunRequested, RunRequestedPayload
+from contracts.usage import UsageRecorded, UsageRecordedPayload
+from quarry_runtime.bus import Bus
 from services.billing.bootstrap import BillingSettings, build
-from services.billing.plans import PACKS, PLANS
+from services.billing.plans import PACKS, PLANS, estimate_question, estimate_run
 from services.gateway.bootstrap import build as build_gateway
 from services.gateway.settings import GatewaySettings
 from tests.fakes.stripe import SECRET_KEY, WEBHOOK_SECRET, FakeStripe, event, serve, sign
@@ -276,3 +282,168 @@ async def test_the_billing_pages_are_503_when_billing_does_not_answer(gateway: h
     owner = await signup(gateway)
     r = await owner.get("/v1/billing/summary")
     assert r.status_code == 503 and "billing did not answer" in r.json()["detail"]
+
+
+async def _until(check: Any, what: str, within_s: float = 30.0) -> Any:
+    """Poll an async check until it returns something truthy, or fail with `what`."""
+    deadline = time.monotonic() + within_s
+    while True:
+        found = await check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+async def test_the_summary_shows_each_field_the_issue_lists(
+    nats_url: str, tmp_path: Path, gateway: httpx.AsyncClient
+) -> None:
+    """`GET /v1/billing/summary` field by field: plan (credits, tools, concurrency, overage),
+    period, balance, reserved, used by tool and by run, recent entries, budget tier, and the
+    period's overage priced by the tiered rates once it crosses 500k and then 2M tokens."""
+    settings = BillingSettings(data_dir=tmp_path / "billing").model_copy(update={"nats_url": nats_url})
+    bus = Bus(nats_url, "billing-summary-test")
+    await bus.start()
+    try:
+        async with billing_service(settings):
+            owner = await signup(gateway)
+            r = await owner.post("/v1/billing/checkout", {"kind": "subscription", "item": "pro"}, key="pro")
+            assert r.status_code == 201, r.text
+            pro = PLANS["pro"]
+            cap = estimate_run(3, 50)
+            charged: dict[str, int] = {}
+
+            async def settled() -> dict[str, Any] | None:
+                s = (await owner.get("/v1/billing/summary", params={"recent": 100})).json()
+                return s if set(s["used_by_run"]) == set(charged) else None
+
+            async def run(credits: int, searches: int = 0) -> RunRequested:
+                """A run that settles `credits` of model tokens (and `searches` web searches)."""
+                req = RunRequested.create(
+                    RunRequestedPayload(question="how do tides work?", depth=3, max_sources=50),
+                    tenant_id=owner.tenant_id,
+                    run_id=str(uuid.uuid4()),
+                    actor=Actor(user_id="u-summary"),
+                )
+                uses = [
+                    UsageRecorded.caused_by(
+                        req,
+                        UsageRecordedPayload(
+                            task_id="synth", kind="synthesise", tool="llm_generate", tokens_in=credits * 1000
+                        ),
+                        name="u0",
+                    )
+                ]
+                if searches:
+                    payload = UsageRecordedPayload(task_id="s", kind="search", tool="web_search", search_calls=searches)
+                    uses.append(UsageRecorded.caused_by(req, payload, name="u1"))
+                for ev in (req, *uses):
+                    await bus.publish(ev)
+                done = RunCompleted.caused_by(
+                    req, RunCompletedPayload(usage_event_ids=[u.event_id for u in uses], sources=0)
+                )
+                await bus.publish(done)
+                charged[req.run_id or ""] = credits + 2 * searches
+                # One at a time: the plan's concurrency (halved once throttled) would refuse a burst.
+                await _until(settled, f"run {req.run_id} to settle")
+                return req
+
+            first = await run(cap - 4, searches=2)
+            spent = cap
+            while spent < pro.monthly_credits + 600:  # 600k tokens of overage: 500k at 0.012, 100k at 0.008
+                take = min(cap, pro.monthly_credits + 600 - spent)
+                await run(take)
+                spent += take
+            s = await _until(settled, "the runs to settle")
+            assert s["overage"] == {"credits": 600, "tokens": 600_000, "amount_usd": "6.80"}
+
+            while spent < pro.monthly_credits + 2_600:  # 2.6M: 1.5M more at 0.008 to 2M, 600k at 0.005
+                take = min(cap, pro.monthly_credits + 2_600 - spent)
+                await run(take)
+                spent += take
+
+            # A follow-up question on the first run, asked through the API: held when asked,
+            # charged its usage when answered; its entries name the question and the run.
+            async def completed_run() -> bool:
+                r = await owner.get(f"/v1/runs/{first.run_id}")
+                return r.status_code == 200 and r.json()["state"] == "completed"
+
+            await _until(completed_run, "the gateway to show the first run completed")
+            r = await owner.post(f"/v1/runs/{first.run_id}/questions", {"question": "and at neap tide?"})
+            assert r.status_code == 202, r.text
+            question_id = r.json()["question_id"]
+            asked = QuestionAsked.create(
+                QuestionAskedPayload(question_id=question_id, run_id=first.run_id or "", text="and at neap tide?"),
+                tenant_id=owner.tenant_id,
+                run_id=question_id,
+            )  # stands in for the orchestrator: the usage and the answer correlate by the question id
+            recall = UsageRecorded.caused_by(
+                asked, UsageRecordedPayload(task_id="r", kind="recall", tool="recall_memory", search_calls=2), name="q"
+            )
+            await bus.publish(recall)
+            answer = QuestionAnsweredPayload(
+                question_id=question_id,
+                run_id=first.run_id or "",
+                answer="lower [1]",
+                citations=[],
+                usage_event_ids=[recall.event_id],
+            )
+            await bus.publish(QuestionAnswered.caused_by(asked, answer))
+            charged[first.run_id or ""] += 2  # recall_memory: 1 credit per search
+
+            async def answered_and_charged() -> dict[str, Any] | None:
+                s = await settled()
+                return s if s and s["used_by_run"][first.run_id] == charged[first.run_id or ""] else None
+
+            await _until(answered_and_charged, "the question to be charged")
+
+            held = RunRequested.create(
+                RunRequestedPayload(question="still running?", depth=1, max_sources=5),
+                tenant_id=owner.tenant_id,
+                run_id=str(uuid.uuid4()),
+            )
+            await bus.publish(held)
+
+            async def held_too() -> dict[str, Any] | None:
+                s = await settled()
+                return s if s and s["reserved"] else None
+
+            s = await _until(held_too, "every run to settle and the last one to hold credits")
+            assert s["tenant_id"] == owner.tenant_id
+            assert s["plan"] == {
+                "name": "pro",
+                "monthly_credits": pro.monthly_credits,
+                "concurrency": pro.concurrency,
+                "overage": True,
+                "tools": sorted(pro.tools),
+            }
+            assert s["period"] == datetime.now(UTC).strftime("%Y-%m")
+            assert s["budget"] == pro.monthly_credits
+            assert s["reserved"] == estimate_run(1, 5)
+            assert s["balance"] == pro.monthly_credits - sum(charged.values()) - estimate_run(1, 5)
+            assert s["used_by_tool"] == {"llm_generate": sum(charged.values()) - 6, "recall_memory": 2, "web_search": 4}
+            assert s["used_by_run"] == charged and s["used_by_run"][first.run_id] == cap + 2
+            assert s["tier"] == "block" and s["used_pct"] == 100
+            assert s["overage"] == {"credits": 2_600, "tokens": 2_600_000, "amount_usd": "21.00"}
+            assert s["stripe_mode"] == "mock"
+            recent = s["recent"]
+            assert [e["seq"] for e in recent] == sorted((e["seq"] for e in recent), reverse=True)
+            assert recent[0]["kind"] == "reserved" and recent[0]["run_id"] == held.run_id
+            assert recent[0]["cause"] == held.event_id
+            settlements = [e for e in recent if e["kind"] == "settled"]
+            assert {e["run_id"] for e in settlements} <= set(charged) and settlements
+            assert all(e["usage_event_ids"] and e["actor"] for e in settlements)
+            mine = next(e for e in recent if e["kind"] == "settled" and e["run_id"] == first.run_id)
+            assert (mine["amount"], mine["question_id"], len(mine["usage_event_ids"])) == (2, question_id, 1)
+            held_for_question = next(e for e in recent if e["kind"] == "reserved" and e["question_id"] == question_id)
+            assert held_for_question["run_id"] == first.run_id and held_for_question["actor"].startswith("user:")
+            assert held_for_question["amount"] == estimate_question()
+            theirs = [
+                e for e in recent if e["kind"] == "settled" and e["run_id"] == first.run_id and not e["question_id"]
+            ]
+            assert [(e["amount"], len(e["usage_event_ids"])) for e in theirs] == [(cap, 2)]
+            # The ledger pages page the same entries, oldest first.
+            page = (await owner.get("/v1/billing/ledger", params={"limit": 500})).json()
+            assert [e["seq"] for e in page["entries"]][-len(recent) :] == [e["seq"] for e in recent][::-1]
+    finally:
+        await bus.stop()

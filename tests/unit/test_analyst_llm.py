@@ -271,7 +271,7 @@ async def test_malformed_answer_twice_is_a_task_error() -> None:
 
 async def test_model_failures_and_blank_questions_are_task_errors() -> None:
     rec = Recorder(httpx.Response(401, json={"error": {"message": "bad key"}}))
-    with pytest.raises(TaskError, match="planning model call failed: .* answered HTTP 401: bad key"):
+    with pytest.raises(TaskError, match=r"planning model call failed: .* answered HTTP 401: bad key"):
         await plan_live(rec.client(), PlanInput(question="What is JSON?", depth=1))
     with pytest.raises(TaskError, match="empty"):
         await plan_live(rec.client(), PlanInput(question="   ", depth=1))

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from contracts.envelope import Actor
 from contracts.ids import new_id
+from contracts.question import (
+    QuestionAnswered,
+    QuestionAnsweredPayload,
+    QuestionAsked,
+    QuestionAskedPayload,
+    QuestionFailed,
+    QuestionFailedPayload,
+)
 from contracts.run import (
     RunCompleted,
     RunCompletedPayload,
@@ -24,15 +35,19 @@ from quarry_runtime.errors import NotReady
 from services.billing.application import Billing
 from services.billing.domain import Ledger, LedgerError
 from services.billing.plans import (
+    CALL_UNITS,
     CREDITS_PER_ATTACHMENT,
     PLANS,
+    PRICES,
     budget_tier,
     concurrency_limit,
+    estimate_question,
     estimate_run,
     overage_price,
     usage_credits,
 )
 from services.billing.queries import ledger_page, summary
+from services.billing.translate import translate
 from services.billing.webhooks import apply_stripe_event
 
 POPO = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
@@ -411,6 +426,18 @@ def shuffled_deliveries(draw: st.DrawFn) -> tuple[list[object], list[int]]:
             events.append(completed(req, uses))
         elif outcome == "fail":
             events.append(RunFailed.caused_by(req, RunFailedPayload(reason="boom")))
+        for _ in range(draw(st.integers(0, 2))):  # follow-up questions, whatever became of the run
+            q = asked(req)
+            spent = [
+                question_usage(q, i, tokens=draw(st.integers(0, 12_000)), searches=draw(st.integers(0, 3)))
+                for i in range(draw(st.integers(0, 3)))
+            ]
+            events += [q, *spent]
+            closing = draw(st.sampled_from(["answered", "failed", "none"]))
+            if closing == "answered":
+                events.append(answered(q, spent))
+            elif closing == "failed":
+                events.append(question_failed(q))
         if draw(st.booleans()):
             meta = {"tenant_id": "t1", "pack": "pack_1k"}
             paid = {"id": f"cs_{n}", "mode": "payment", "payment_status": "paid", "metadata": meta}
@@ -446,6 +473,10 @@ def test_ledger_balances_whatever_the_order_and_however_often_events_arrive(
                 app.meter(ev)
             elif isinstance(ev, RunCompleted | RunFailed):
                 app.close_run(ev)
+            elif isinstance(ev, QuestionAsked):
+                app.ask_question(ev)
+            elif isinstance(ev, QuestionAnswered | QuestionFailed):
+                app.close_question(ev)
             elif isinstance(ev, dict):
                 apply_stripe_event(app, ev)
         except NotReady:
@@ -461,7 +492,7 @@ def test_ledger_balances_whatever_the_order_and_however_often_events_arrive(
     assert ledger.credited == ledger.balance + ledger.reserved + ledger.settled
     usages = {e.event_id: e for e in events if isinstance(e, UsageRecorded)}
     assert ledger.metered == {
-        uid: usage_credits(0, u.payload.search_calls, 0, u.payload.tool) for uid, u in usages.items()
+        uid: usage_credits(u.payload.tokens_in, u.payload.search_calls, 0, u.payload.tool) for uid, u in usages.items()
     }
     purchases = {e["id"] for e in events if isinstance(e, dict) and e["type"] == "checkout.session.completed"}
     assert ledger.purchased == 1000 * len(purchases)
@@ -477,3 +508,229 @@ def test_ledger_balances_whatever_the_order_and_however_often_events_arrive(
                     assert res.settled == 0
                 else:
                     assert res.settled == min(res.amount, sum(ledger.metered[u] for u in ev.payload.usage_event_ids))
+        if isinstance(ev, QuestionAsked):  # every question holds credits once, never below the floor
+            res = ledger.reservations[ev.payload.question_id]
+            assert res.about_run == ev.payload.run_id and 0 <= res.amount <= estimate_question()
+        if isinstance(ev, QuestionAnswered | QuestionFailed):
+            res = ledger.reservations[ev.payload.question_id]
+            assert res.closed and res.settled + res.refunded == res.amount
+            used = sum(ledger.metered[u] for u in ev.payload.usage_event_ids)
+            assert res.settled == (min(res.amount, used) if isinstance(ev, QuestionAnswered) else 0)
+    assert ledger.open_runs == sum(
+        1
+        for e in events
+        if isinstance(e, RunRequested)
+        and not any(isinstance(o, RunCompleted | RunFailed) and o.run_id == e.run_id for o in events)
+        and (e.run_id or "") in ledger.reservations
+    )
+
+
+# -- prices by tool ------------------------------------------------------------------------------
+
+REGISTRY = Path(__file__).resolve().parents[2] / "services" / "policy" / "registry.yaml"
+
+
+def test_billing_prices_every_tool_as_the_policy_registry_declares() -> None:
+    """Billing keeps its own price list (services share no files); it must say what the registry says."""
+    tools = yaml.safe_load(REGISTRY.read_text())["tools"]
+    declared = {name: (tool["cost"]["unit"], tool["cost"]["credits"]) for name, tool in tools.items()}
+    priced = {name: (price.unit, price.credits) for name, price in PRICES.items()}
+    assert priced == declared
+    assert {price.unit for price in PRICES.values()} <= CALL_UNITS | {"1k_tokens", "compute_minute", "report"}
+
+
+def test_usage_is_charged_by_the_tool_that_was_used() -> None:
+    assert usage_credits(0, 3, 0, "fetch_url") == 3  # pages at 1, not search calls at 2
+    assert usage_credits(0, 3, 0, "web_search") == 6
+    assert usage_credits(0, 2, 0, "recall_memory") == 2
+    assert usage_credits(0, 2, 0, "read_dataset") == 6
+    assert usage_credits(2_500, 0, 0, "answer_question") == 3
+    assert usage_credits(0, 0, 61, "index_memory") == 2
+    assert usage_credits(0, 0, 0, "publish_report") == 5
+    assert usage_credits(1_000, 1, 0, "fetch_url") == 2  # tokens at the base rate beside the pages
+    assert usage_credits(0, 1, 0, "a_tool_billing_does_not_know") == 2  # the base rates
+
+
+def test_a_fetched_page_is_settled_at_the_fetch_price() -> None:
+    app, _ = billing_at(datetime(2026, 5, 5, tzinfo=UTC))
+    run_to_completion(app, "t1", searches=4, tool="fetch_url")
+    assert app.ledger("t1").used_by_tool == {"fetch_url": 4}
+
+
+# -- attachments in the estimate -------------------------------------------------------------
+
+
+def test_the_datasets_a_run_names_are_counted_in_its_estimate() -> None:
+    app, _ = billing_at(datetime(2026, 5, 5, tzinfo=UTC))
+    plain = request()
+    named = RunRequested.create(
+        RunRequestedPayload(question="what is x?", depth=1, max_sources=5, datasets=["sales", "churn", "crm"]),
+        tenant_id="t1",
+        run_id=new_id(),
+    )
+    app.admit(plain)
+    app.admit(named)
+    reservations = app.ledger("t1").reservations
+    assert reservations[plain.run_id or ""].amount == estimate_run(1, 5)
+    assert reservations[named.run_id or ""].amount == estimate_run(1, 5) + 3 * CREDITS_PER_ATTACHMENT
+
+
+# -- follow-up questions -----------------------------------------------------------------------
+
+
+def asked(run: RunRequested, tenant: str = "t1") -> QuestionAsked:
+    question_id = new_id()
+    payload = QuestionAskedPayload(question_id=question_id, run_id=run.run_id or "", text="and then?")
+    return QuestionAsked.create(payload, tenant_id=tenant, run_id=question_id, actor=Actor(user_id="u1"))
+
+
+def question_usage(q: QuestionAsked, n: int, tokens: int = 0, searches: int = 0) -> UsageRecorded:
+    tool, kind = ("answer_question", "answer") if tokens else ("recall_memory", "recall")
+    payload = UsageRecordedPayload(task_id=f"{kind}-{n}", kind=kind, tool=tool, tokens_in=tokens, search_calls=searches)
+    return UsageRecorded.caused_by(q, payload, name=f"qusage:{n}")
+
+
+def answered(q: QuestionAsked, uses: list[UsageRecorded]) -> QuestionAnswered:
+    payload = QuestionAnsweredPayload(
+        question_id=q.payload.question_id,
+        run_id=q.payload.run_id,
+        answer="x [1]",
+        citations=[],
+        usage_event_ids=[u.event_id for u in uses],
+    )
+    return QuestionAnswered.caused_by(q, payload)
+
+
+def question_failed(q: QuestionAsked) -> QuestionFailed:
+    payload = QuestionFailedPayload(question_id=q.payload.question_id, run_id=q.payload.run_id, reason="timed out")
+    return QuestionFailed.caused_by(q, payload)
+
+
+def test_a_question_holds_its_estimate_and_is_charged_its_usage() -> None:
+    app, _ = billing_at(datetime(2026, 5, 5, tzinfo=UTC))
+    run = run_to_completion(app, "t1", searches=2)
+    before = app.ledger("t1").balance
+    q = asked(run)
+    app.ask_question(q)
+    app.ask_question(q)  # redelivered: held once
+    ledger = app.ledger("t1")
+    assert ledger.reservations[q.payload.question_id].amount == estimate_question() == 20
+    assert ledger.balance == before - estimate_question() and ledger.open_runs == 0
+    uses = [question_usage(q, 0, searches=2), question_usage(q, 1, tokens=3_200)]
+    early = answered(q, uses)
+    with pytest.raises(NotReady):  # its usage is not metered yet
+        app.close_question(early)
+    for u in uses:
+        app.meter(u)
+        app.meter(u)
+    app.close_question(early)
+    app.close_question(early)
+    ledger = app.ledger("t1")
+    res = ledger.reservations[q.payload.question_id]
+    assert (res.settled, res.refunded, res.closed) == (2 + 4, estimate_question() - 6, True)
+    assert ledger.balance == before - 6
+    assert ledger.used_by_tool == {"web_search": 4, "recall_memory": 2, "answer_question": 4}
+    assert ledger.used_by_run == {run.run_id: 4 + 6}  # a follow-up counts toward the run it asks about
+    assert ledger.credited == ledger.balance + ledger.reserved + ledger.settled
+    entries = [e for e in ledger_page(app, "t1", 0, 100).entries if e.question_id]
+    assert [e.kind for e in entries] == ["reserved", "settled", "refunded"]
+    assert all(e.question_id == q.payload.question_id and e.run_id == run.run_id for e in entries)
+    assert entries[1].usage_event_ids == [u.event_id for u in uses] and entries[0].actor == "user:u1"
+
+
+def test_a_failed_question_is_refunded_and_an_answer_before_its_question_waits() -> None:
+    app, _ = billing_at(datetime(2026, 5, 5, tzinfo=UTC))
+    run = run_to_completion(app, "t1", searches=1)
+    before = app.ledger("t1").balance
+    q = asked(run)
+    u = question_usage(q, 0, searches=1)
+    app.meter(u)
+    with pytest.raises(NotReady):  # overtook its own question
+        app.close_question(question_failed(q))
+    app.ask_question(q)
+    app.close_question(question_failed(q))
+    res = app.ledger("t1").reservations[q.payload.question_id]
+    assert (res.settled, res.refunded) == (0, estimate_question())
+    assert app.ledger("t1").balance == before
+    late = asked(run)
+    app.ask_question(late)
+    app.close_question(answered(late, []))
+    assert app.ledger("t1").reservations[late.payload.question_id].settled == 0
+
+
+def test_a_question_is_never_refused_but_never_charged_below_the_floor() -> None:
+    app, _ = billing_at(datetime(2026, 5, 5, tzinfo=UTC))
+    spend = run_to_completion(app, "t1", searches=1)
+    ledger = app.ledger("t1")
+    ledger.adjust(-(ledger.balance - 7), "test: leave 7 credits", cause="adj", actor="test")  # the free floor is 0
+    app.save(ledger)
+    left = app.ledger("t1").balance
+    q = asked(spend)
+    app.ask_question(q)
+    ledger = app.ledger("t1")
+    assert ledger.reservations[q.payload.question_id].amount == left < estimate_question()
+    assert ledger.balance == 0 and ledger.tier == "block"
+    uses = [question_usage(q, 0, searches=2), question_usage(q, 1, tokens=30_000)]
+    for u in uses:
+        app.meter(u)
+    app.close_question(answered(q, uses))
+    ledger = app.ledger("t1")
+    assert ledger.balance == 0 and ledger.reservations[q.payload.question_id].settled == left
+    broke = asked(spend)
+    app.ask_question(broke)  # nothing left: held at zero, charged nothing
+    assert app.ledger("t1").reservations[broke.payload.question_id].amount == 0
+
+
+def test_question_credits_are_published_without_a_run_and_name_the_question() -> None:
+    app, _ = billing_at(datetime(2026, 5, 5, tzinfo=UTC))
+    run = run_to_completion(app, "t1", searches=1)
+    q = asked(run)
+    app.ask_question(q)
+    u = question_usage(q, 0, searches=1)
+    app.meter(u)
+    app.close_question(answered(q, [u]))
+    ledger_id = Ledger.create_id("t1")
+    published = [
+        out.event
+        for stored in app.stored_entries("t1", 0, 1000)
+        for out in translate(stored, lambda _id, version: app.repository.get(ledger_id, version=version))
+    ]
+    mine = [e for e in published if getattr(e.payload, "question_id", None)]
+    assert [e.type for e in mine] == ["credits.settled", "credits.refunded"]  # the hold is not published
+    assert all(e.run_id is None and e.payload.about_run_id == run.run_id for e in mine)  # type: ignore[attr-defined]
+    assert [e.payload.amount for e in mine] == [1, estimate_question() - 1]  # type: ignore[attr-defined]
+    runs = [e for e in published if e.type.startswith(("credits.reserved", "credits.settled")) and e not in mine]
+    assert len(runs) == 2 and all(e.run_id == run.run_id for e in runs)  # the run's own keep their run id
+
+
+# -- overage in the summary --------------------------------------------------------------------
+
+
+def test_the_summary_prices_the_periods_overage_by_the_tiered_rates() -> None:
+    """Overage crossing 500k tokens and then 2M: each slice at its own rate."""
+    app, _ = billing_at(datetime(2026, 7, 3, tzinfo=UTC))
+    app.subscribe("t1", "pro", cause="evt_sub")
+    budget = app.ledger("t1").period_budget
+    assert budget == PLANS["pro"].monthly_credits
+    cap = estimate_run(3, 50)
+
+    def overspend(credits: int) -> None:
+        while credits > 0:
+            req = request(depth=3, max_sources=50)
+            app.admit(req)
+            take = min(credits, cap)
+            use = UsageRecorded.caused_by(
+                req, UsageRecordedPayload(task_id="t", kind="synthesise", tool="llm_generate", tokens_in=take * 1000)
+            )
+            app.meter(use)
+            app.close_run(completed(req, [use]))
+            credits -= take
+
+    overspend(budget + 600)  # 600k tokens of overage: 500k at 0.012, 100k at 0.008
+    s = summary(app, "t1", 0, "mock")
+    assert (s.overage.credits, s.overage.tokens, s.overage.amount_usd) == (600, 600_000, "6.80")
+    overspend(2_000)  # 2.6M tokens: + 1.5M at 0.008 (to 2M), 600k at 0.005
+    s = summary(app, "t1", 0, "mock")
+    assert (s.overage.credits, s.overage.tokens) == (2_600, 2_600_000)
+    assert Decimal(s.overage.amount_usd) == Decimal("6") + Decimal("12") + Decimal("3") == overage_price(2_600_000)
+    assert s.used_by_tool == {"llm_generate": budget + 2_600} and s.tier == "block"

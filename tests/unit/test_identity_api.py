@@ -121,10 +121,12 @@ def test_members_are_invited_promoted_demoted_and_removed_within_rank(
     admin, admin_id = _join(http, owner, "ada", "admin")
     viewer, viewer_id = _join(http, admin, "vic", "viewer")
     assert viewer("GET", "/v1/auth/me").json()["permissions"] == [
+        "datasets:read",
         "documents:read",
         "monitors:read",
         "runs:read",
         "settings:read",
+        "templates:read",
     ]
     assert admin("POST", "/v1/members", json={"email": "o2@example.com", "role": "owner"}).status_code == 403
     assert admin("PATCH", f"/v1/members/{owner_id}", json={"role": "viewer"}).status_code == 403

@@ -11,7 +11,7 @@ from services.gateway.permissions import KEY_SCOPES, PERMISSIONS, ROLES, effecti
 from services.gateway.security import Principal
 
 EXPECTED = {
-    "viewer": {"runs:read", "documents:read", "monitors:read", "settings:read"},
+    "viewer": {"runs:read", "documents:read", "datasets:read", "monitors:read", "settings:read", "templates:read"},
     "member": {
         "runs:read",
         "runs:ask",
@@ -19,9 +19,13 @@ EXPECTED = {
         "runs:cancel",
         "documents:read",
         "documents:write",
+        "datasets:read",
+        "datasets:write",
         "monitors:read",
         "monitors:write",
         "settings:read",
+        "templates:read",
+        "templates:write",
     },
     "admin": set(PERMISSIONS) - {"policy:publish"},
     "owner": set(PERMISSIONS) - {"policy:publish"},

@@ -18,6 +18,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from quarry_runtime.artifacts import ArtifactStore
+from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus
 from services.gateway.accounts import Refused
 from services.gateway.api.errors import Forbidden, Unauthorized
@@ -46,6 +47,8 @@ class Components:
     feed: RunFeed
     artifacts: ArtifactStore
     monitors: MonitorStore
+    # Uploaded files, passed to the retriever by reference (None: file uploads are unavailable).
+    blobs: BlobStore | None = None
 
 
 async def components(request: Request) -> Components:

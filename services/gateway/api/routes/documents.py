@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from contracts.document import ContentType, DocumentUploaded, DocumentUploadedPayload
+from contracts.document import DocumentUploaded, DocumentUploadedPayload, TextContentType
 from contracts.envelope import Actor
 from contracts.ids import new_id
 from services.gateway.api.commands import publish
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
 class DocumentCreate(BaseModel):
     title: str = Field(min_length=1, max_length=300)
-    content_type: ContentType = "text/plain"
+    content_type: TextContentType = "text/plain"
     content: str = Field(min_length=1, max_length=600_000)
 
 

@@ -14,12 +14,15 @@ from contracts.monitor import (
     MonitorChangedPayload,
     MonitorCreated,
     MonitorCreatedPayload,
+    MonitorTemplate,
     Schedule,
 )
 from services.gateway.api.commands import publish
 from services.gateway.api.deps import Components, ComponentsDep, CurrentPrincipal, requires
 from services.gateway.api.errors import BadRequest, Conflict, NotFound
+from services.gateway.api.routes.templates import template_for_request
 from services.gateway.cron import is_valid_cron
+from services.gateway.templates import resolve
 
 router = APIRouter(prefix="/v1/monitors", tags=["monitors"])
 
@@ -30,6 +33,11 @@ class MonitorCreate(BaseModel):
     interval_s: int | None = Field(default=None, ge=1, description="or a fixed interval in seconds")
     depth: int = Field(default=1, ge=1, le=3)
     max_sources: int = Field(default=8, ge=1, le=50)
+    template_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="a research template of the tenant: every run the monitor fires uses it",
+    )
 
     @model_validator(mode="after")
     def _one_schedule(self) -> MonitorCreate:
@@ -46,13 +54,29 @@ async def create_monitor(body: MonitorCreate, who: CurrentPrincipal, parts: Comp
     minimum = parts.settings.monitor_min_interval_s
     if body.interval_s is not None and body.interval_s < minimum:
         raise BadRequest(f"interval_s must be at least {minimum} seconds")
+    template = template_for_request(parts, who.tenant_id, body.template_id)
+    # A monitor asks for no sources or length of its own: the template's, else the runs' defaults.
+    run_defaults = {"sources": None, "length": "standard", "target_words": None}
+    chosen = resolve(template, run_defaults | body.model_dump(), body.model_fields_set)
     monitor_id = new_id()
     payload = MonitorCreatedPayload(
         monitor_id=monitor_id,
         question=body.question.strip(),
-        depth=body.depth,
-        max_sources=body.max_sources,
+        depth=chosen["depth"],
+        max_sources=chosen["max_sources"],
         schedule=Schedule(cron=body.cron, interval_s=body.interval_s),
+        template=MonitorTemplate(
+            template_id=chosen["template_id"],
+            version=chosen["template_version"],
+            name=chosen["template_name"],
+            sources=chosen["sources"],
+            length=chosen["length"],
+            target_words=chosen["target_words"],
+            outline=chosen["outline"],
+            tone=chosen["tone"],
+        )
+        if template is not None
+        else None,
     )
     event = MonitorCreated.create(
         payload, tenant_id=who.tenant_id, actor=Actor(user_id=who.user_id, roles=list(who.roles))

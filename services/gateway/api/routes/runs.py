@@ -23,6 +23,8 @@ from quarry_runtime.telemetry import current_traceparent
 from services.gateway.api.commands import publish
 from services.gateway.api.deps import Components, ComponentsDep, StreamReader, requires
 from services.gateway.api.errors import BadRequest, Conflict, Forbidden, NotFound
+from services.gateway.api.routes.datasets import restrict_to_datasets
+from services.gateway.api.routes.templates import template_for_request
 from services.gateway.readmodel import TERMINAL, is_settled
 from services.gateway.security import (
     STREAM_TICKET_PREFIX,
@@ -31,6 +33,7 @@ from services.gateway.security import (
     fingerprint,
     new_one_time_secret,
 )
+from services.gateway.templates import resolve
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 tracer = trace.get_tracer("quarry.gateway")
@@ -63,6 +66,18 @@ class RunCreate(BaseModel):
         le=TARGET_WORDS_MAX,
         description="about how many words of findings the report should have; takes precedence over `length`",
     )
+    datasets: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=50,
+        description="names of the tenant's datasets to search, and only those of its documents;"
+        " without `sources` the run then searches these datasets alone",
+    )
+    template_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="a research template of the tenant: its settings apply where this request gives none",
+    )
 
 
 class CancelCreate(BaseModel):
@@ -93,17 +108,16 @@ async def request_run(body: RunCreate, who: RunCreator, parts: ComponentsDep) ->
 async def _request_run(run_id: str, body: RunCreate, who: Principal, parts: ComponentsDep) -> RunAccepted:
     settings = parts.store.tenant_settings(who.tenant_id)
     approval = settings["approval_required"] if body.approval_required is None else body.approval_required
+    template = template_for_request(parts, who.tenant_id, body.template_id)
+    chosen = resolve(template, body.model_dump(), body.model_fields_set, fallback_sources=settings.get("sources"))
+    chosen |= restrict_to_datasets(parts, who.tenant_id, body.datasets, body.sources)
     event = RunRequested.create(
         RunRequestedPayload(
             question=body.question.strip(),
-            depth=body.depth,
-            max_sources=body.max_sources,
             approval_required=approval,
             approval_timeout_s=settings["approval_timeout_s"],
             pii_policy=settings["pii_policy"],
-            length=body.length,
-            target_words=body.target_words,
-            sources=body.sources or settings.get("sources"),
+            **chosen,
         ),
         tenant_id=who.tenant_id,
         run_id=run_id,

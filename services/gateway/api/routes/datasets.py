@@ -1,0 +1,199 @@
+"""Named datasets of a tenant: create, list, delete; upload documents into one and watch them get indexed.
+
+File bytes never travel in an event: they go to the JetStream object store and the upload event
+names them (bucket, name, sha256, size); the retriever reads them back from there.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, UploadFile
+from pydantic import BaseModel, Field
+
+from contracts.document import (
+    DATASET_NAME_PATTERN,
+    ContentType,
+    DatasetCreated,
+    DatasetCreatedPayload,
+    DatasetDeleted,
+    DatasetDeletedPayload,
+    DocumentUploaded,
+    DocumentUploadedPayload,
+    StoredObject,
+)
+from contracts.envelope import Actor
+from contracts.ids import new_id
+from contracts.work import SourceKind
+from services.gateway.api.commands import publish
+from services.gateway.api.deps import Components, ComponentsDep, requires
+from services.gateway.api.errors import Conflict, GatewayError, NotFound, Unavailable
+from services.gateway.api.routes.documents import DocumentCreate
+from services.gateway.security import Principal
+from services.gateway.sniff import Unsupported, sniff, title_from
+
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+Reader = Annotated[Principal, requires("datasets:read")]
+Writer = Annotated[Principal, requires("datasets:write")]
+
+INLINE_CHARS = 16 * 1024
+"""Text longer than this goes to the object store rather than into the upload event."""
+_READ_SIZE = 1024 * 1024
+
+
+class TooLarge(GatewayError):
+    status_code = 413
+
+
+class UnsupportedMedia(GatewayError):
+    status_code = 415
+
+
+class Unprocessable(GatewayError):
+    status_code = 422
+
+
+def restrict_to_datasets(
+    parts: Components, tenant_id: str, names: list[str] | None, sources: list[SourceKind] | None
+) -> dict[str, Any]:
+    """A run request's choice of datasets as run settings (their ids, and the sources they imply); 422 for
+    a name the tenant has no dataset of, or sources that leave the datasets out."""
+    if not names:
+        return {}
+    found = {name: parts.store.datasets.find(tenant_id, name) for name in dict.fromkeys(names)}
+    unknown = [name for name, dataset in found.items() if dataset is None]
+    if unknown:
+        raise Unprocessable(f"the tenant has no datasets named {unknown}")
+    if sources is not None and "datasets" not in sources:
+        raise Unprocessable("the run names datasets but its sources leave out 'datasets'")
+    ids = [dataset["dataset_id"] for dataset in found.values() if dataset is not None]
+    return {"datasets": ids, "sources": sources or ["datasets"]}
+
+
+class DatasetCreate(BaseModel):
+    name: str = Field(pattern=DATASET_NAME_PATTERN, description="lower-case letters, digits, '.', '_' and '-'")
+    description: str = Field(default="", max_length=2000)
+
+
+class DocumentAccepted(BaseModel):
+    document_id: str
+    dataset: str
+    content_type: ContentType
+    size: int
+    status: str = "queued"
+
+
+def _dataset(parts: Components, who: Principal, name: str) -> dict[str, Any]:
+    found = parts.store.datasets.find(who.tenant_id, name)
+    if found is None:
+        raise NotFound("dataset not found")
+    return found
+
+
+def _actor(who: Principal) -> Actor:
+    return Actor(user_id=who.user_id, roles=list(who.roles))
+
+
+@router.post("", status_code=201)
+async def create_dataset(body: DatasetCreate, who: Writer, parts: ComponentsDep) -> dict[str, Any]:
+    """Create a named dataset for the tenant's documents."""
+    if parts.store.datasets.find(who.tenant_id, body.name) is not None:
+        raise Conflict(f"the tenant already has a dataset named {body.name!r}")
+    payload = DatasetCreatedPayload(dataset_id=new_id(), name=body.name, description=body.description)
+    await publish(parts, DatasetCreated.create(payload, tenant_id=who.tenant_id, actor=_actor(who)))
+    return {"dataset_id": payload.dataset_id, "name": payload.name, "description": payload.description}
+
+
+@router.get("")
+async def list_datasets(who: Reader, parts: ComponentsDep) -> dict[str, Any]:
+    """The tenant's datasets, each with its documents counted by ingestion status."""
+    return {"datasets": parts.store.datasets.of_tenant(who.tenant_id)}
+
+
+@router.delete("/{name}", status_code=202)
+async def delete_dataset(name: str, who: Writer, parts: ComponentsDep) -> dict[str, str]:
+    """Delete a dataset: its documents leave the listing at once, their indexed chunks shortly after."""
+    found = _dataset(parts, who, name)
+    payload = DatasetDeletedPayload(dataset_id=found["dataset_id"], name=name)
+    await publish(parts, DatasetDeleted.create(payload, tenant_id=who.tenant_id, actor=_actor(who)))
+    return {"dataset_id": payload.dataset_id, "status": "deleted"}
+
+
+@router.get("/{name}/documents")
+async def list_dataset_documents(name: str, who: Reader, parts: ComponentsDep) -> dict[str, Any]:
+    """A dataset's documents with their ingestion status (queued, extracting, chunking, indexing,
+    indexed, rejected), the reason of a rejection, pages read and chunks indexed so far."""
+    found = _dataset(parts, who, name)
+    return {"dataset": found, "documents": parts.store.datasets.documents_of(who.tenant_id, found["dataset_id"])}
+
+
+@router.post("/{name}/documents", status_code=202)
+async def add_text_document(name: str, body: DocumentCreate, who: Writer, parts: ComponentsDep) -> DocumentAccepted:
+    """Queue a text, Markdown or HTML document (JSON body) for indexing into the dataset."""
+    found = _dataset(parts, who, name)
+    document_id = new_id()
+    data = body.content.encode()
+    stored = None
+    if len(body.content) > INLINE_CHARS:
+        stored = await _store(parts, who, found["dataset_id"], document_id, data)
+    return await _queue(parts, who, found, document_id, body.title, body.content_type, stored, body.content, len(data))
+
+
+@router.post("/{name}/files", status_code=202)
+async def upload_file(
+    name: str,
+    file: Annotated[UploadFile, File(description="a PDF, HTML, Markdown or plain-text file")],
+    who: Writer,
+    parts: ComponentsDep,
+    title: Annotated[str | None, Form(max_length=300)] = None,
+) -> DocumentAccepted:
+    """Upload a file (multipart) into the dataset; its type is read from its bytes, its name tells Markdown."""
+    found = _dataset(parts, who, name)
+    limit = parts.settings.max_upload_bytes
+    data = bytearray()
+    while chunk := await file.read(_READ_SIZE):
+        data.extend(chunk)
+        if len(data) > limit:
+            raise TooLarge(f"the file is larger than the {limit} bytes a dataset accepts")
+    if not data:
+        raise UnsupportedMedia("the file is empty")
+    try:
+        content_type = sniff(bytes(data[:1024]), file.content_type, file.filename)
+    except Unsupported as exc:
+        raise UnsupportedMedia(str(exc)) from exc
+    document_id = new_id()
+    stored = await _store(parts, who, found["dataset_id"], document_id, bytes(data))
+    title = (title or "").strip() or title_from(file.filename, "untitled")
+    return await _queue(parts, who, found, document_id, title, content_type, stored, "", len(data))
+
+
+async def _store(parts: Components, who: Principal, dataset_id: str, document_id: str, data: bytes) -> StoredObject:
+    if parts.blobs is None:
+        raise Unavailable("file uploads are not available: this gateway has no object store")
+    try:
+        return await parts.blobs.put(f"{who.tenant_id}/{dataset_id}/{document_id}", data)
+    except Exception as exc:
+        raise Unavailable(f"the object store did not take the file: {exc}") from exc
+
+
+async def _queue(
+    parts: Components,
+    who: Principal,
+    dataset: dict[str, Any],
+    document_id: str,
+    title: str,
+    content_type: ContentType,
+    stored: StoredObject | None,
+    content: str,
+    size: int,
+) -> DocumentAccepted:
+    payload = DocumentUploadedPayload(
+        document_id=document_id,
+        title=title,
+        content_type=content_type,
+        content="" if stored else content,
+        stored=stored,
+        dataset_id=dataset["dataset_id"],
+    )
+    await publish(parts, DocumentUploaded.create(payload, tenant_id=who.tenant_id, actor=_actor(who)))
+    return DocumentAccepted(document_id=document_id, dataset=dataset["name"], content_type=content_type, size=size)

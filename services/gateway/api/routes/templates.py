@@ -1,0 +1,122 @@
+"""Research templates (methodologies): saved run settings a run or a monitor names by id."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field, field_validator
+
+from contracts.report import (
+    OUTLINE_MAX_SECTIONS,
+    TARGET_WORDS_MAX,
+    TARGET_WORDS_MIN,
+    OutlineSection,
+    ReportLength,
+    Tone,
+)
+from contracts.work import SourceKind
+from services.gateway.api.deps import Components, ComponentsDep, CurrentPrincipal, requires
+from services.gateway.api.errors import Conflict, NotFound
+from services.gateway.templates import TemplateConflict
+
+router = APIRouter(prefix="/v1/templates", tags=["templates"])
+
+
+class TemplateCreate(BaseModel):
+    """A template's whole body; PUT replaces it with a new version. Unset run settings fall back to the
+    run's own defaults (and the tenant's sources)."""
+
+    name: str = Field(min_length=1, max_length=120)
+    description: str = Field(default="", max_length=2000)
+    depth: int | None = Field(default=None, ge=1, le=3)
+    max_sources: int | None = Field(default=None, ge=1, le=50)
+    sources: list[SourceKind] | None = Field(default=None, min_length=1, description="corpus, datasets, web")
+    length: ReportLength | None = Field(default=None, description="brief, standard or detailed")
+    target_words: int | None = Field(default=None, ge=TARGET_WORDS_MIN, le=TARGET_WORDS_MAX)
+    outline: list[OutlineSection] = Field(
+        default_factory=list, max_length=OUTLINE_MAX_SECTIONS, description="the report's section headings, in order"
+    )
+    tone: Tone = Field(default="neutral", description="neutral, executive or technical")
+
+    @field_validator("name")
+    @classmethod
+    def _named(cls, name: str) -> str:
+        name = " ".join(name.split())
+        if not name:
+            raise ValueError("the name is blank")
+        return name
+
+    @field_validator("outline")
+    @classmethod
+    def _distinct_headings(cls, outline: list[OutlineSection]) -> list[OutlineSection]:
+        seen: set[str] = set()
+        for section in outline:
+            key = " ".join(section.heading.split()).casefold()
+            if not key:
+                raise ValueError("an outline heading is blank")
+            if key in seen:
+                raise ValueError(f"the outline has the heading {section.heading!r} twice")
+            seen.add(key)
+        return outline
+
+
+@router.post("", status_code=201, dependencies=[requires("templates:write")])
+async def create_template(body: TemplateCreate, who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
+    """Save a research template for the caller's tenant (version 1)."""
+    try:
+        return parts.store.templates.create(who.tenant_id, body.model_dump(mode="json"), who.user_id)
+    except TemplateConflict as exc:
+        raise Conflict(str(exc)) from exc
+
+
+@router.get("", dependencies=[requires("templates:read")])
+async def list_templates(who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
+    """The tenant's templates, each at its current version, by name."""
+    return {"templates": parts.store.templates.list(who.tenant_id)}
+
+
+@router.get("/{template_id}", dependencies=[requires("templates:read")])
+async def get_template(
+    template_id: str,
+    who: CurrentPrincipal,
+    parts: ComponentsDep,
+    version: Annotated[int | None, Query(ge=1, description="an earlier version (default: the current one)")] = None,
+) -> dict[str, Any]:
+    """One template, at its current version or at the version a run recorded."""
+    return found_template(parts, who.tenant_id, template_id, version)
+
+
+@router.put("/{template_id}", dependencies=[requires("templates:write")])
+async def replace_template(
+    template_id: str, body: TemplateCreate, who: CurrentPrincipal, parts: ComponentsDep
+) -> dict[str, Any]:
+    """Replace the template's body; the result is its next version (runs keep the version they used)."""
+    try:
+        updated = parts.store.templates.update(who.tenant_id, template_id, body.model_dump(mode="json"), who.user_id)
+    except TemplateConflict as exc:
+        raise Conflict(str(exc)) from exc
+    if updated is None:
+        raise NotFound("template not found")
+    return updated
+
+
+@router.delete("/{template_id}", status_code=204, dependencies=[requires("templates:write")])
+async def delete_template(template_id: str, who: CurrentPrincipal, parts: ComponentsDep) -> Response:
+    """Retire the template: new runs and monitors can no longer name it; monitors made with it keep their copy."""
+    if not parts.store.templates.delete(who.tenant_id, template_id):
+        raise NotFound("template not found")
+    return Response(status_code=204)
+
+
+def found_template(parts: Components, tenant_id: str, template_id: str, version: int | None = None) -> dict[str, Any]:
+    """The tenant's template (404 for anyone else's or an unknown one)."""
+    template = parts.store.templates.get(tenant_id, template_id, version)
+    if template is None:
+        raise NotFound("template not found" if version is None else f"template version {version} not found")
+    return template
+
+
+def template_for_request(parts: Components, tenant_id: str, template_id: str | None) -> dict[str, Any] | None:
+    """The current version of the template a run or monitor request names (404 as for its own path)."""
+    return None if template_id is None else found_template(parts, tenant_id, template_id)

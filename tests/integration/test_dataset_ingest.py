@@ -1,0 +1,137 @@
+"""Upload -> object store -> retriever -> index, over a real NATS JetStream, with the gateway's read model fed
+by the same events: progress to indexed, a tampered reference rejected, a deleted dataset's chunks gone."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from qdrant_client import QdrantClient
+
+from contracts import subjects
+from contracts.document import (
+    UPLOADS_BUCKET,
+    DatasetCreated,
+    DatasetCreatedPayload,
+    DatasetDeleted,
+    DatasetDeletedPayload,
+    DocumentProgress,
+    DocumentUploaded,
+    DocumentUploadedPayload,
+)
+from contracts.envelope import Event
+from quarry_runtime.blobs import BlobError, BlobStore
+from quarry_runtime.bus import Bus, Subscription
+from quarry_runtime.store import SqlDatabase
+from services.gateway.datasets import DatasetStore
+from services.gateway.settings import GatewaySettings
+from services.retriever.handlers import subscriptions
+from services.retriever.index import DATASET, SourceIndex
+from tests.unit.test_datasets import PAGES, make_pdf
+
+pytestmark = pytest.mark.infra
+
+
+async def eventually(check: Callable[[], bool], timeout_s: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def test_an_uploaded_pdf_is_indexed_into_its_dataset_with_progress(nats_url: str, tmp_path: Path) -> None:
+    tenant = f"t{uuid.uuid4().hex[:10]}"
+    index = SourceIndex(QdrantClient(":memory:"), label_fields=(DATASET,))
+    memory = SourceIndex(QdrantClient(":memory:"), collection="memory")
+    for i in (index, memory):
+        i.ensure_collection()
+    retriever = Bus(nats_url, "retriever", max_deliver=3)
+    blobs = BlobStore(lambda: retriever.broker.connection.jetstream(), UPLOADS_BUCKET)
+    for sub in subscriptions(retriever, index, memory, None, blobs):
+        retriever.subscribe(sub)
+
+    db = SqlDatabase(GatewaySettings(data_dir=tmp_path), "gateway")
+    datasets = DatasetStore(db)
+    seen: list[Event] = []
+
+    async def observe(ev: Event) -> None:
+        if ev.tenant_id == tenant:
+            seen.append(ev)
+            datasets.apply(ev)
+
+    observer_name = f"test-observer-{uuid.uuid4().hex[:8]}"
+    observer = Bus(nats_url, observer_name)
+    observer.subscribe(Subscription("document.>", observer_name, observe))
+    await retriever.start()
+    await observer.start()
+    try:
+        created = DatasetCreated.create(DatasetCreatedPayload(dataset_id="ds-1", name="tides"), tenant_id=tenant)
+        await observer.publish(created)
+        await eventually(lambda: datasets.find(tenant, "tides") is not None, what="the dataset")
+
+        data = make_pdf(PAGES)
+        ref = await blobs.put(f"{tenant}/ds-1/doc-1", data)
+        assert (ref.bucket, ref.size) == (UPLOADS_BUCKET, len(data))
+        assert await blobs.get(ref) == data
+        uploaded = DocumentUploaded.create(
+            DocumentUploadedPayload(
+                document_id="doc-1", title="Tidal notes", content_type="application/pdf", stored=ref, dataset_id="ds-1"
+            ),
+            tenant_id=tenant,
+        )
+        await observer.publish(uploaded)
+
+        def status(doc: str) -> str | None:
+            rows = {d["document_id"]: d for d in datasets.documents_of(tenant, "ds-1")}
+            return rows[doc]["status"] if doc in rows else None
+
+        def stages() -> set[str]:
+            return {ev.payload.stage for ev in seen if isinstance(ev, DocumentProgress)}
+
+        await eventually(lambda: status("doc-1") == "indexed", what="the PDF to be indexed")
+        await eventually(lambda: stages() == {"extracting", "chunking", "indexing"}, what="every stage's progress")
+        [row] = datasets.documents_of(tenant, "ds-1")
+        assert row["pages"] == 3 and row["chunks_done"] == row["chunks_total"] > 0
+        hits = index.search("barnacle fouling rotor blades", [tenant], 5, datasets={tenant: ["ds-1"]})
+        assert hits and hits[0].source_id == "doc-1" and hits[0].location == "page 2"
+        assert index.search("barnacle fouling", [tenant], 5, datasets={tenant: ["ds-2"]}) == []
+
+        # A reference whose hash does not match the stored bytes is refused, with the reason.
+        forged = ref.model_copy(update={"sha256": "0" * 64})
+        with pytest.raises(BlobError, match="does not match"):
+            await blobs.get(forged)
+        bad = DocumentUploaded.create(
+            DocumentUploadedPayload(
+                document_id="doc-2", title="Forged", content_type="application/pdf", stored=forged, dataset_id="ds-1"
+            ),
+            tenant_id=tenant,
+        )
+        await observer.publish(bad)
+        await eventually(lambda: status("doc-2") == "rejected", what="the forged upload to be rejected")
+        [rejected] = [d for d in datasets.documents_of(tenant, "ds-1") if d["document_id"] == "doc-2"]
+        assert "does not match" in rejected["reason"]
+
+        deleted = DatasetDeleted.create(DatasetDeletedPayload(dataset_id="ds-1", name="tides"), tenant_id=tenant)
+        await observer.publish(deleted)
+        await eventually(lambda: index.count(tenant) == 0, what="the dataset's chunks to go")
+        assert datasets.of_tenant(tenant) == []
+        assert await blobs.delete(ref.name) is True
+        with pytest.raises(BlobError, match="not in the store"):
+            await blobs.get(ref)
+    finally:
+        await observer.stop()
+        await retriever.stop()
+        db.close()
+        index.close()
+        memory.close()
+
+
+def test_the_subjects_are_in_the_stream() -> None:
+    # The retriever's and gateway's consumers read them from the one stream `document.>` covers.
+    for subject in (subjects.DOCUMENT_PROGRESS, subjects.DATASET_CREATED, subjects.DATASET_DELETED):
+        assert subject.startswith("document.v1.")
