@@ -7,16 +7,26 @@ runs) are published to the QUARRY stream first; then, in the same run:
   each message; timed from the first fetch to the last ack.
 * billing: the service's own consumer (`services.billing.handlers`, through `Bus`) parses and
   validates each event, meters it into the tenant's Ledger (a stored event in SQLite, with the
-  usage event id recorded in the same transaction; the events of a fetch commit together, as
-  the service's group commit does) and acks; timed from start until all N are metered.
+  usage event id recorded in the same transaction; the events handled concurrently commit
+  together, as the service's group commit does) and acks once committed; timed like the raw
+  consumer, from the first event handled until the commit that holds the N-th.
+
+Both sides are timed the same way (consumer set-up is outside both windows). The bench also
+reports the batching billing achieved: commits, usage events per commit and the largest
+commit, counted from the commits themselves; and it checks, after the clock stops, that the
+store holds every usage event once, so a figure is never reported for work not done.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import tempfile
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -38,26 +48,47 @@ from services.billing.handlers import subscriptions
 TENANTS = 4
 
 
+@dataclass
+class Metered:
+    """What billing's side measured."""
+
+    rate: float  # usage events metered per second
+    commits: int  # transactions that committed ledgers
+    largest: int  # most usage events in one commit
+    stored_events: int  # ledger events written (the metering ones, plus each tenant's opening)
+
+    def per_commit(self, n: int) -> float:
+        return n / self.commits if self.commits else float("nan")
+
+
 def run(console: Console, events: int = 3000) -> list[SummaryRow]:
     with tempfile.TemporaryDirectory(prefix="quarry-bench-billing-") as tmp:
         server, url = natsserver.start(Path(tmp) / "nats", log_file=Path(tmp) / "nats.log")
         try:
-            raw_rate, billed_rate = asyncio.run(_measure(url, Path(tmp), events))
+            raw_rate, billed = asyncio.run(_measure(url, Path(tmp), events))
         finally:
             procs.stop_process(server)
+    per_commit = billed.per_commit(events)
     console.print(
         f"billing metering: {events} usage events; raw JetStream {raw_rate:,.0f} msgs/s, "
-        f"billing {billed_rate:,.0f} metered/s ({ratio(billed_rate, raw_rate):.2f}x)"
+        f"billing {billed.rate:,.0f} metered/s ({ratio(billed.rate, raw_rate):.2f}x); "
+        f"{billed.commits} commits, {per_commit:.1f} usage events per commit (largest {billed.largest}), "
+        f"{billed.stored_events} ledger events stored"
     )
     return [
         SummaryRow(
-            "billing", "usage events metered/s (billing / raw JetStream)", f"{billed_rate:,.0f} / {raw_rate:,.0f}"
+            "billing", "usage events metered/s (billing / raw JetStream)", f"{billed.rate:,.0f} / {raw_rate:,.0f}"
         ),
-        SummaryRow("billing", "metering throughput ratio billing/raw", f"{ratio(billed_rate, raw_rate):.2f}x"),
+        SummaryRow("billing", "metering throughput ratio billing/raw", f"{ratio(billed.rate, raw_rate):.2f}x"),
+        SummaryRow(
+            "billing",
+            "group commit: usage events per commit (commits, largest)",
+            f"{per_commit:.1f} ({billed.commits} commits, largest {billed.largest})",
+        ),
     ]
 
 
-async def _measure(url: str, tmp: Path, n: int) -> tuple[float, float]:
+async def _measure(url: str, tmp: Path, n: int) -> tuple[float, Metered]:
     publisher = Bus(url, "bench-usage")
     await publisher.start()
     try:
@@ -73,8 +104,8 @@ async def _measure(url: str, tmp: Path, n: int) -> tuple[float, float]:
     finally:
         await publisher.stop()
     raw_rate = await _raw(url, n)
-    billed_rate = await _billing(url, tmp, n)
-    return raw_rate, billed_rate
+    billed = await _billing(url, tmp, n)
+    return raw_rate, billed
 
 
 async def _raw(url: str, n: int) -> float:
@@ -103,38 +134,68 @@ async def _raw(url: str, n: int) -> float:
         await nc.close()
 
 
-async def _billing(url: str, tmp: Path, n: int) -> float:
+async def _billing(url: str, tmp: Path, n: int) -> Metered:
     settings = RuntimeSettings(data_dir=tmp / "data")
     app = Billing(env=eventstore_env(settings, "billing"))
     bus = Bus(url, "billing")
-    # As the composition root wires it: ledgers changed by concurrently handled events commit together.
-    group = GroupCommit(app, after_commit=app.committed, on_drop=app.forget_aggregate)
-    app.group = group
+    metered: dict[str, int] = {}  # tenant -> usage events its committed ledger holds
+    sizes: list[int] = []  # usage events each commit added
     done = asyncio.Event()
+    first: list[float] = []
+    last: list[float] = []
 
-    def on_saved() -> None:
-        if _metered(app) >= n:
+    def after_commit(ledgers: Sequence[Any]) -> None:
+        """Counted from what each commit carried, with no read of the store in the timed window."""
+        added = 0
+        for ledger in ledgers:
+            added += len(ledger.metered) - metered.get(ledger.tenant_id, 0)
+            metered[ledger.tenant_id] = len(ledger.metered)
+        sizes.append(added)
+        app.committed(ledgers)
+        if sum(metered.values()) >= n and not done.is_set():
+            last.append(time.perf_counter())
             done.set()
 
-    app.on_saved = on_saved
+    # As the composition root wires it: ledgers changed by concurrently handled events commit together.
+    group = GroupCommit(app, after_commit=after_commit, on_drop=app.forget_aggregate)
+    app.group = group
     for sub in subscriptions(app):
         if sub.subject == subjects.USAGE_RECORDED:
-            bus.subscribe(sub)
-    started = time.perf_counter()
+            bus.subscribe(dataclasses.replace(sub, handler=_timing_first(sub.handler, first)))
     writer = asyncio.create_task(group.run())
     await bus.start()
     try:
         await asyncio.wait_for(done.wait(), timeout=max(120.0, n / 20))
-        elapsed = time.perf_counter() - started
-        metered = _metered(app)
     finally:
         await bus.stop()
         writer.cancel()
+    try:
+        stored = _stored(app)  # after the clock stopped: from the store, not the counters
+    finally:
         app.close()
-    if metered != n:
-        raise RuntimeError(f"{metered} of {n} usage events metered")
-    return n / elapsed
+    if stored != n:
+        raise RuntimeError(f"{stored} of {n} usage events metered")
+    return Metered(
+        rate=n / (last[0] - first[0]),
+        commits=len(sizes),
+        largest=max(sizes, default=0),
+        stored_events=group.events,
+    )
 
 
-def _metered(app: Billing) -> int:
-    return sum(len(app.ledger(f"tenant-{t}", copy=False).metered) for t in range(TENANTS))
+def _timing_first(handler: Any, first: list[float]) -> Any:
+    async def handle(event: Any) -> None:
+        if not first:
+            first.append(time.perf_counter())
+        await handler(event)
+
+    return handle
+
+
+def _stored(app: Billing) -> int:
+    """Usage events metered, by the ledgers read back from the store (the cache is dropped)."""
+    total = 0
+    for t in range(TENANTS):
+        app.forget(f"tenant-{t}")
+        total += len(app.ledger(f"tenant-{t}", copy=False).metered)
+    return total

@@ -1,11 +1,14 @@
 """The run view the UI reads, folded from the run's events. Pure: no I/O.
 
-Folding the whole (short) event list each time makes the view independent of the order in
-which the bus delivered the events, and lets the view be rebuilt from the log at any time.
+The view is a fold of the run's events in event-id order, so it does not depend on the order
+in which the bus delivered them and can be rebuilt from the log at any time. An event that sorts
+after everything folded so far (the common case) is applied to the stored view; one that
+overtook others makes the caller refold.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 TERMINAL = frozenset({"completed", "failed", "rejected", "cancelled", "expired"})
@@ -25,6 +28,21 @@ STATE_OF_STEP = {"plan": "planning", "index": "indexing", "report": "reporting"}
 
 def fold_run(events: list[dict[str, Any]]) -> dict[str, Any]:
     """The view of one run from its envelopes (dicts), in event-id order."""
+    view = empty_view()
+    for ev in sorted(events, key=lambda e: e["event_id"]):
+        _apply(view, ev)
+    return view
+
+
+def fold_next(view: dict[str, Any], ev: dict[str, Any]) -> dict[str, Any]:
+    """The view with one more event applied: equal to refolding, provided `ev` sorts after every
+    event already folded into `view` (the caller checks; an event that overtook others is refolded)."""
+    folded = copy.deepcopy(view)
+    _apply(folded, ev)
+    return folded
+
+
+def empty_view() -> dict[str, Any]:
     view: dict[str, Any] = {
         "state": "requested",
         "question": None,
@@ -45,8 +63,6 @@ def fold_run(events: list[dict[str, Any]]) -> dict[str, Any]:
         "created_at": None,
         "updated_at": None,
     }
-    for ev in sorted(events, key=lambda e: e["event_id"]):
-        _apply(view, ev)
     return view
 
 

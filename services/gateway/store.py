@@ -13,7 +13,7 @@ from quarry_runtime.store import SqlDatabase
 from services.gateway.accounts import AccountStore
 from services.gateway.datasets import DatasetStore
 from services.gateway.questions import QuestionStore
-from services.gateway.readmodel import fold_run
+from services.gateway.readmodel import fold_next, fold_run
 from services.gateway.templates import TemplateStore
 
 RUN_EVENT_PREFIXES = ("run.", "credits.", "tool.", "task.", "report.", "approval.", "guardrail.")
@@ -116,8 +116,7 @@ class GatewayStore:
             )
             if not inserted:
                 return False
-            rows = tx.query(f"SELECT data FROM {self.run_events} WHERE run_id = ?", (event.run_id,))
-            view = fold_run([json.loads(r[0]) for r in rows])
+            view = self._next_view(tx, event, data)
             user_id = event.actor.user_id if event.type == "run.requested" else None
             # A run first seen through a later event gets a stand-in created_at, replaced by run.requested's
             # time once that arrives, so the row does not depend on arrival order (and a rebuild matches it).
@@ -138,6 +137,21 @@ class GatewayStore:
                 ),
             )
         return True
+
+    def _next_view(self, tx: SqlDatabase, event: Event, data: str) -> dict[str, Any]:
+        """The run's view with `event` folded in: one step on the stored view when the event comes
+        after every other of the run (event ids sort by time), else a refold of the whole log."""
+        before = tx.query(
+            f"SELECT MAX(event_id) FROM {self.run_events} WHERE run_id = ? AND event_id <> ?",
+            (event.run_id, event.event_id),
+        )
+        latest = before[0][0] if before else None
+        if latest is not None and latest < event.event_id:
+            stored = tx.query(f"SELECT view FROM {self.runs} WHERE run_id = ?", (event.run_id,))
+            if stored:
+                return fold_next(json.loads(stored[0][0]), json.loads(data))
+        rows = tx.query(f"SELECT data FROM {self.run_events} WHERE run_id = ?", (event.run_id,))
+        return fold_run([json.loads(r[0]) for r in rows])
 
     def run_view(self, tenant_id: str, run_id: str) -> dict[str, Any] | None:
         """The run's view, only if it belongs to the tenant (anything else is not found)."""

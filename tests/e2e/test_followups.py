@@ -80,6 +80,18 @@ def test_a_follow_up_is_streamed_and_cites_the_run_s_memory(
     check_cites_the_run(final, run_id)
     assert all(c["title"].startswith(run_title) for c in final["citations"]), (run_title, final["citations"])
 
+    # Billing held credits for the question and settled them against its usage: the entries name
+    # the question and the run it asks about, and nothing stays held.
+    def question_closed() -> list[dict[str, Any]] | None:
+        recent = alice.get("/v1/billing/summary?recent=50").json()["recent"]
+        mine = [e for e in recent if e.get("question_id") == qid]
+        return mine if {"reserved", "settled", "refunded"} <= {e["kind"] for e in mine} else None
+
+    entries = {e["kind"]: e for e in wait_for(question_closed, 60, "billing to settle the question")}
+    assert all(e["run_id"] == run_id for e in entries.values())
+    assert entries["settled"]["amount"] + entries["refunded"]["amount"] == entries["reserved"]["amount"] > 0
+    assert entries["settled"]["usage_event_ids"] and entries["reserved"]["actor"].startswith("user:")
+
     # The answer so far is the answer once it is in, and the run lists its questions.
     got = alice.get(f"/v1/runs/{run_id}/questions/{qid}").json()
     assert got["answer"] == final["answer"] and got["citations"] == final["citations"]

@@ -357,11 +357,6 @@ async def test_the_summary_shows_each_field_the_issue_lists(
             s = await _until(settled, "the runs to settle")
             assert s["overage"] == {"credits": 600, "tokens": 600_000, "amount_usd": "6.80"}
 
-            while spent < pro.monthly_credits + 2_600:  # 2.6M: 1.5M more at 0.008 to 2M, 600k at 0.005
-                take = min(cap, pro.monthly_credits + 2_600 - spent)
-                await run(take)
-                spent += take
-
             # A follow-up question on the first run, asked through the API: held when asked,
             # charged its usage when answered; its entries name the question and the run.
             async def completed_run() -> bool:
@@ -390,12 +385,18 @@ async def test_the_summary_shows_each_field_the_issue_lists(
             )
             await bus.publish(QuestionAnswered.caused_by(asked, answer))
             charged[first.run_id or ""] += 2  # recall_memory: 1 credit per search
+            spent += 2
 
             async def answered_and_charged() -> dict[str, Any] | None:
                 s = await settled()
                 return s if s and s["used_by_run"][first.run_id] == charged[first.run_id or ""] else None
 
             await _until(answered_and_charged, "the question to be charged")
+
+            while spent < pro.monthly_credits + 2_600:  # 2.6M: 1.5M more at 0.008 to 2M, 600k at 0.005
+                take = min(cap, pro.monthly_credits + 2_600 - spent)
+                await run(take)
+                spent += take
 
             held = RunRequested.create(
                 RunRequestedPayload(question="still running?", depth=1, max_sources=5),
