@@ -18,6 +18,8 @@ class UsageRecordedPayload(Contract):
     tokens_out: int = Field(default=0, ge=0)
     search_calls: int = Field(default=0, ge=0)
     seconds: float = Field(default=0.0, ge=0)
+    # The model that produced the tokens (as its endpoint named it); None when no model was called.
+    model: str | None = None
 
 
 class UsageRecorded(Event):

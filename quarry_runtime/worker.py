@@ -59,6 +59,7 @@ class Usage:
     tokens_in: int = 0
     tokens_out: int = 0
     search_calls: int = 0
+    model: str | None = None  # the model that produced the tokens, when one did
 
 
 @dataclass
@@ -167,6 +168,7 @@ def lane(
                 tokens_in=use.tokens_in,
                 tokens_out=use.tokens_out,
                 search_calls=use.search_calls,
+                model=use.model,
                 seconds=result.seconds if i == 0 else 0.0,
             )
             usage = UsageRecorded.caused_by(task, payload).model_copy(

@@ -139,7 +139,12 @@ async def compose_live(llm: ChatClient, inp: AnswerInput) -> tuple[list[str], li
         completion = await llm.complete(messages)
     except LlmError as exc:
         raise TaskError(f"the model did not answer: {exc}", retryable=exc.status is None or exc.status >= 429) from exc
-    usage = Usage(tool="answer_question", tokens_in=completion.tokens_in, tokens_out=completion.tokens_out)
+    usage = Usage(
+        tool="answer_question",
+        tokens_in=completion.tokens_in,
+        tokens_out=completion.tokens_out,
+        model=completion.model,
+    )
     numbering = Numbering(inp.passages)
     parts: list[str] = []
     for sentence in split_sentences(completion.text):

@@ -9,10 +9,13 @@ from typing import Any, Literal, Self
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from quarry_runtime.bus import Bus
+from quarry_runtime.egress import GuardedTransport
 from quarry_runtime.service import Service
 from quarry_runtime.settings import RuntimeSettings
+from quarry_runtime.tenant_models import DEV_SECRETS_KEY, ModelEndpoint, TenantModels, secrets_key_problem
 from services.analyst.handlers import subscriptions
 from services.analyst.llm import ChatClient
+from services.analyst.models import Models
 
 NAME = "analyst"
 
@@ -33,6 +36,27 @@ class AnalystSettings(RuntimeSettings):
     llm_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("QUARRY_LLM_API_KEY"))
     llm_model: str = Field(default="gpt-4o-mini", validation_alias=AliasChoices("QUARRY_LLM_MODEL"))
     llm_timeout_s: float = Field(default=60.0, gt=0, validation_alias=AliasChoices("QUARRY_LLM_TIMEOUT_S"))
+    environment: str = Field(
+        default="development",
+        pattern="^(development|test|production)$",
+        validation_alias=AliasChoices("QUARRY_ENVIRONMENT"),
+    )
+    secrets_key: SecretStr = Field(
+        default=SecretStr(DEV_SECRETS_KEY),
+        validation_alias=AliasChoices("QUARRY_SECRETS_KEY"),
+        description="opens the tenants' model API keys the gateway sealed (the gateway's value)",
+    )
+    tenant_model_ttl_s: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias=AliasChoices("QUARRY_TENANT_MODEL_TTL_S"),
+        description="cache of the setting",
+    )
+    tenant_model_allow_private: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("QUARRY_TENANT_MODEL_ALLOW_PRIVATE"),
+        description="let tenants' own model endpoints be loopback/private addresses (tests, on-premises)",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -45,6 +69,13 @@ class AnalystSettings(RuntimeSettings):
                 if name in data and isinstance(info.validation_alias, AliasChoices):
                     data[str(info.validation_alias.choices[0])] = data.pop(name)
         return data
+
+    @model_validator(mode="after")
+    def _no_placeholder_secret_in_production(self) -> Self:
+        problem = secrets_key_problem(self.environment, self.secrets_key.get_secret_value())
+        if problem:
+            raise ValueError(problem)
+        return self
 
     @model_validator(mode="after")
     def _live_needs_a_model(self) -> Self:
@@ -67,8 +98,32 @@ def chat_client(settings: AnalystSettings) -> ChatClient | None:
     return ChatClient(settings.llm_base_url, model=settings.llm_model, api_key=key, timeout_s=settings.llm_timeout_s)
 
 
-def closes_on_stop(llm: ChatClient) -> Callable[[], Coroutine[Any, Any, None]]:
-    """A background job that owns the client and closes it when the service stops.
+def models(settings: AnalystSettings, bus: Bus) -> Models:
+    """The service default (live mode) and the tenants' own endpoints, read from their bucket."""
+    tenants = TenantModels(
+        lambda: bus.broker.connection.jetstream(),
+        settings.secrets_key.get_secret_value(),
+        replicas=settings.stream_replicas,
+        ttl_s=settings.tenant_model_ttl_s,
+    )
+
+    def make(endpoint: ModelEndpoint) -> ChatClient:
+        # Checked again on every connection, so a name re-pointed at an inner address after the
+        # check in `Models.choose` (DNS rebinding) is refused too.
+        guarded = GuardedTransport(allow_private=settings.tenant_model_allow_private)
+        return ChatClient(
+            endpoint.base_url,
+            model=endpoint.model,
+            api_key=endpoint.api_key,
+            timeout_s=settings.llm_timeout_s,
+            transport=guarded,
+        )
+
+    return Models(chat_client(settings), tenants, make, allow_private=settings.tenant_model_allow_private)
+
+
+def closes_on_stop(llm: ChatClient | Models) -> Callable[[], Coroutine[Any, Any, None]]:
+    """A background job that owns the clients and closes them when the service stops.
 
     `Service.on_stop` takes sync callables and httpx closes asynchronously. Background jobs are
     cancelled at shutdown inside the running loop, so this job's `finally` can await the close.
@@ -88,7 +143,8 @@ def closes_on_stop(llm: ChatClient) -> Callable[[], Coroutine[Any, Any, None]]:
 def build(settings: RuntimeSettings) -> Service:
     s = settings if isinstance(settings, AnalystSettings) else AnalystSettings()
     bus = Bus.from_settings(settings, NAME)
-    llm = chat_client(s)
-    for sub in subscriptions(bus, llm):
+    chosen = models(s, bus)
+    for sub in subscriptions(bus, chosen):
         bus.subscribe(sub)
-    return Service(NAME, bus, background=[closes_on_stop(llm)] if llm else [])
+    watch = chosen.tenants.watch if chosen.tenants else None
+    return Service(NAME, bus, background=[closes_on_stop(chosen), *([watch] if watch else [])])

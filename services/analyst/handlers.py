@@ -14,7 +14,8 @@ from services.analyst.answer import Publish, answer
 from services.analyst.collect import collect
 from services.analyst.live import plan_live
 from services.analyst.live_synthesis import synthesise_live
-from services.analyst.llm import ChatClient
+from services.analyst.llm import ChatClient, LlmError
+from services.analyst.models import Models
 from services.analyst.outline import with_outline
 from services.analyst.planning import plan
 from services.analyst.screening import screen_findings
@@ -35,7 +36,12 @@ async def execute(task: TaskDispatched, llm: ChatClient | None = None, publish: 
         inp = PlanInput.model_validate(task.payload.input)
         if llm is not None:
             planned, completion = await plan_live(llm, inp)
-            usage = Usage(tool="llm_generate", tokens_in=completion.tokens_in, tokens_out=completion.tokens_out)
+            usage = Usage(
+                tool="llm_generate",
+                tokens_in=completion.tokens_in,
+                tokens_out=completion.tokens_out,
+                model=completion.model,
+            )
             return WorkResult(output=planned.model_dump(), usage=[usage])
         planned = await asyncio.to_thread(plan, inp)
         return WorkResult(output=planned.model_dump(), usage=[Usage(tool="llm_generate")])
@@ -48,6 +54,7 @@ async def execute(task: TaskDispatched, llm: ChatClient | None = None, publish: 
                 tool="llm_generate",
                 tokens_in=sum(c.tokens_in for c in spent),
                 tokens_out=sum(c.tokens_out for c in spent),
+                model=spent[-1].model if spent else llm.model,
             )
         else:
             result = await asyncio.to_thread(synthesise, to_write)
@@ -88,5 +95,24 @@ async def execute(task: TaskDispatched, llm: ChatClient | None = None, publish: 
     raise TaskError(f"the analyst does not do {kind!r} tasks")
 
 
-def subscriptions(bus: Bus, llm: ChatClient | None) -> list[Subscription]:
-    return [lane(bus, "analyst", functools.partial(execute, llm=llm, publish=bus.publish))]
+MODEL_KINDS = frozenset({"plan", "synthesise", "answer"})  # the tasks a model writes in live mode
+
+
+async def execute_for_tenant(task: TaskDispatched, models: Models, publish: Publish | None = None) -> WorkResult:
+    """Run one task with the model its tenant has chosen (or the service default, or none)."""
+    chosen = await models.choose(task.tenant_id) if task.payload.kind in MODEL_KINDS else None
+    try:
+        return await execute(task, chosen.client if chosen else None, publish)
+    except TaskError as exc:
+        refused = exc.__cause__ if isinstance(exc.__cause__, LlmError) else None
+        if chosen is not None and chosen.tenants_own and refused is not None and refused.status in (401, 403):
+            raise TaskError(
+                f"the tenant's model endpoint refused its API key (HTTP {refused.status}); "
+                "an admin can set a new one with PUT /v1/tenant/model",
+                retryable=False,
+            ) from exc
+        raise
+
+
+def subscriptions(bus: Bus, models: Models) -> list[Subscription]:
+    return [lane(bus, "analyst", functools.partial(execute_for_tenant, models=models, publish=bus.publish))]

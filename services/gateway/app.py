@@ -23,6 +23,7 @@ from services.gateway.api.routes import (
     runs,
     templates,
     tenant,
+    tenant_model,
 )
 
 
@@ -48,6 +49,7 @@ def create_app(parts: Components) -> FastAPI:
         monitors,
         templates,
         tenant,
+        tenant_model,
         policy,
         billing,
         members,

@@ -9,6 +9,7 @@ from quarry_runtime.artifacts import ArtifactStore
 from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus
 from quarry_runtime.store import SqlDatabase
+from quarry_runtime.tenant_models import TenantModels
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
 from services.gateway.monitors import MonitorStore
@@ -29,4 +30,7 @@ def build(settings: GatewaySettings) -> FastAPI:
         bus.subscribe(sub)
     artifacts = ArtifactStore(settings.data_dir / "artifacts")
     blobs = BlobStore(lambda: bus.broker.connection.jetstream(), UPLOADS_BUCKET, replicas=settings.stream_replicas)
-    return create_app(Components(settings, store, bus, feed, artifacts, monitors, blobs))
+    models = TenantModels(
+        lambda: bus.broker.connection.jetstream(), settings.secrets_key, replicas=settings.stream_replicas
+    )
+    return create_app(Components(settings, store, bus, feed, artifacts, monitors, blobs, models))

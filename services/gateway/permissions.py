@@ -42,6 +42,8 @@ PERMISSIONS: dict[str, Permission] = {
     "templates:write": Permission("member", "create, change and delete research templates"),
     "settings:read": Permission("viewer", "read the tenant's settings"),
     "settings:write": Permission("admin", "change the tenant's settings"),
+    "model:read": Permission("admin", "see which model endpoint serves the tenant (never its API key)"),
+    "model:write": Permission("admin", "set or remove the tenant's own model endpoint and its API key"),
     "members:read": Permission("admin", "list the tenant's members"),
     "members:write": Permission("admin", "invite members, change their role, remove them"),
     "keys:read": Permission("admin", "list the tenant's API keys"),
@@ -56,7 +58,9 @@ PLATFORM_ROLES: dict[str, frozenset[str]] = {"platform_admin": frozenset({"polic
 # A key must not be able to mint keys or grant roles: a leaked key would then outlive its
 # own revocation through the keys or accounts it created.
 # Platform administration is done in person, never by a key.
-KEY_SCOPES = frozenset(PERMISSIONS) - {"keys:write", "members:write", "policy:publish"}
+# An API key may not grant these: making keys or members, publishing policy, or pointing the
+# tenant's model (and with it every question and passage) at another endpoint.
+KEY_SCOPES = frozenset(PERMISSIONS) - {"keys:write", "members:write", "policy:publish", "model:write"}
 
 
 def rank(role: str) -> int:

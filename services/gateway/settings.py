@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field, model_validator
 
 from quarry_runtime.settings import RuntimeSettings
+from quarry_runtime.tenant_models import DEV_SECRETS_KEY, secrets_key_problem
 
 DEV_SECRET = "development-only-jwt-secret-change-me-000"
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", DEV_SECRET}
@@ -18,10 +19,15 @@ class GatewaySettings(RuntimeSettings):
     jwt_secret: str = Field(default=DEV_SECRET, min_length=32)
     access_token_ttl_s: int = Field(default=3600, gt=0)
     monitor_min_interval_s: int = Field(default=300, ge=1, description="shortest interval a monitor may use")
+    # Seals tenants' model API keys (AES-GCM); the analyst needs the same value to open them.
+    secrets_key: str = Field(default=DEV_SECRETS_KEY, min_length=32)
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, description="largest file a dataset accepts")
 
     @model_validator(mode="after")
     def _no_placeholder_secret_in_production(self) -> GatewaySettings:
         if self.environment == "production" and self.jwt_secret in PLACEHOLDER_SECRETS:
             raise ValueError("QUARRY_JWT_SECRET must be set to a real secret in production")
+        problem = secrets_key_problem(self.environment, self.secrets_key)
+        if problem:
+            raise ValueError(problem)
         return self

@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, model_validator
 from contracts.document import UPLOADS_BUCKET
 from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus
+from quarry_runtime.egress import GuardedTransport
 from quarry_runtime.service import Service
 from quarry_runtime.settings import RuntimeSettings
 from services.retriever.corpus import sample_corpus
@@ -34,7 +35,6 @@ from services.retriever.memory import memory_index
 from services.retriever.providers import SearchProvider
 from services.retriever.web.brave import BRAVE_URL, BraveProvider
 from services.retriever.web.fetch import FetchLimits, PageFetcher
-from services.retriever.web.guard import GuardedTransport
 from services.retriever.web.http import JsonApi
 from services.retriever.web.robots import RobotsRules
 from services.retriever.web.search import WebSearch

@@ -279,6 +279,14 @@ MATRIX: dict[tuple[str, str], Case] = {
     # tenant settings
     ("GET", "/v1/tenant/settings"): Case(EVERYONE, 200, lambda t, _: Call("/v1/tenant/settings")),
     ("PATCH", "/v1/tenant/settings"): Case(ADMINS, 200, lambda t, _: Call("/v1/tenant/settings", {})),
+    # the tenant's own model endpoint (owners and admins; the API key is write-only)
+    ("GET", "/v1/tenant/model"): Case(ADMINS, 200, lambda t, _: Call("/v1/tenant/model")),
+    ("PUT", "/v1/tenant/model"): Case(
+        ADMINS,
+        200,
+        lambda t, _: Call("/v1/tenant/model", {"base_url": "http://127.0.0.1:9/v1", "model": "m", "api_key": "sk-x"}),
+    ),
+    ("DELETE", "/v1/tenant/model"): Case(ADMINS, 204, lambda t, _: Call("/v1/tenant/model")),
     # policy (answers come from the policy service: only authorisation is this matrix's business)
     ("POST", "/v1/policy/simulate"): Case(
         ADMINS, None, lambda t, _: Call("/v1/policy/simulate", {"resource": {"tool": "web_search"}})

@@ -94,7 +94,9 @@ def test_production_refuses_a_placeholder_secret(monkeypatch: pytest.MonkeyPatch
         GatewaySettings(environment="production")
     assert (
         GatewaySettings(
-            environment="production", jwt_secret=f"a-real-secret-of-enough-length-{time.time_ns()}"
+            environment="production",
+            jwt_secret=f"a-real-secret-of-enough-length-{time.time_ns()}",
+            secrets_key=f"another-real-secret-of-enough-length-{time.time_ns()}",
         ).environment
         == "production"
     )

@@ -16,6 +16,7 @@ from qdrant_client import QdrantClient
 
 from contracts.task import TaskDispatched, TaskDispatchedPayload
 from contracts.work import SearchInput, SearchOutput
+from quarry_runtime.egress import GuardedTransport
 from quarry_runtime.worker import TaskError
 from services.retriever.bootstrap import RetrieverSettings, web_search
 from services.retriever.chunking import chunk_text
@@ -28,7 +29,6 @@ from services.retriever.web.brave import BraveProvider
 from services.retriever.web.dedupe import drop_near_duplicates, resemblance, shingles
 from services.retriever.web.extract import ExtractionError, extract_page
 from services.retriever.web.fetch import FetchLimits, FetchRefused, PageFetcher
-from services.retriever.web.guard import GuardedTransport
 from services.retriever.web.http import JsonApi, RetryPolicy
 from services.retriever.web.robots import RobotsRules
 from services.retriever.web.search import WebSearch

@@ -20,6 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from quarry_runtime.artifacts import ArtifactStore
 from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus
+from quarry_runtime.tenant_models import TenantModels
 from services.gateway.accounts import Refused
 from services.gateway.api.errors import Forbidden, Unauthorized
 from services.gateway.monitors import MonitorStore
@@ -49,6 +50,8 @@ class Components:
     monitors: MonitorStore
     # Uploaded files, passed to the retriever by reference (None: file uploads are unavailable).
     blobs: BlobStore | None = None
+    # Tenants' own model endpoints (None: the setting is unavailable).
+    models: TenantModels | None = None
 
 
 async def components(request: Request) -> Components:

@@ -15,8 +15,8 @@ from urllib.parse import urljoin
 
 import httpx
 
+from quarry_runtime.egress import BlockedAddress
 from services.retriever.web.extract import MEDIA_TYPES, PageKind
-from services.retriever.web.guard import BlockedAddress
 from services.retriever.web.robots import RobotsRules
 from services.retriever.web.urls import canonical_url
 

@@ -17,7 +17,7 @@ from urllib.robotparser import RobotFileParser
 
 import httpx
 
-from services.retriever.web.guard import BlockedAddress
+from quarry_runtime.egress import BlockedAddress
 from services.retriever.web.urls import origin
 
 log = logging.getLogger(__name__)
