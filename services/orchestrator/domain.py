@@ -45,6 +45,8 @@ STATE_OF_STEP = {
 
 # The step whose success makes an earlier step's output unneeded by anything still to come.
 CONSUMES = {"collect": ("search",), "synthesise": ("collect",)}
+# What an ended run still needs of its tasks' outputs (see Run._shed).
+KEPT_AFTER_END = frozenset({"synthesise", "report"})
 
 
 class RunError(Exception):
@@ -187,6 +189,17 @@ class Run(Aggregate):
         if state not in TRANSITIONS[self.state]:
             raise RunError(f"run {self.run_id} cannot go from {self.state} to {state}")
         self.state = state
+        if state in TERMINAL:
+            self._shed()
+
+    def _shed(self) -> None:
+        """An ended run keeps what is read about it afterwards: its report and its draft (the next
+        run of its monitor compares with it) and what it was billed for. Task inputs and the other
+        outputs stay in the log for audit and replay, and leave the state its snapshot holds."""
+        for task in self.tasks.values():
+            task.input = {}
+            if task.kind not in KEPT_AFTER_END:
+                task.output = None
 
     def _check_move(self, state: str) -> None:
         if state != self.state and state not in TRANSITIONS[self.state]:
