@@ -197,7 +197,9 @@ class ReportMethods(Contract):
     passages_kept: int | None = Field(default=None, ge=0, description="after duplicates were merged")
     claims_checked: int | None = Field(default=None, ge=0)
     claims_supported: int | None = Field(default=None, ge=0)
-    support_rate: float | None = Field(default=None, ge=0, le=1, description="from the verify step")
+    support_rate: float | None = Field(
+        default=None, ge=0, le=1, description="of the draft as written, before unsupported claims were cut"
+    )
     credits_reserved: int | None = Field(default=None, ge=0)
     plan: str | None = None
     usage_records: int = Field(default=0, ge=0, description="usage events metered for the run so far")

@@ -14,8 +14,12 @@ def report_methods(run: Run) -> ReportMethods:
     # order the searches were requested. Snapshots from before the tally have none of it.
     tallies: dict[str, dict[str, Any]] = getattr(run, "search_tallies", {})
     searches = [tallies[t.task_id] for t in run.tasks_of("search") if t.task_id in tallies]
+    # The check of the draft as written (before unsupported claims were cut) is the honest rate;
+    # the verify step, run on what was kept, stands in for runs from before that check existed.
+    written = next((t.output for t in run.tasks_of("synthesise") if t.output is not None), None)
     verified = next((t.output for t in run.tasks_of("verify") if t.output is not None), None)
-    check = VerifyOutput.model_validate(verified) if verified is not None else None
+    found = (written or {}).get("citation_check") or verified
+    check = VerifyOutput.model_validate(found) if found is not None else None
     template = getattr(run, "template", None) or {}
     return ReportMethods(
         searches=[

@@ -13,6 +13,7 @@ from contracts.run import RunRequested, RunRequestedPayload
 from contracts.work import ReportInput, SynthesiseInput
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.domain import Run
+from services.orchestrator.methods import report_methods
 from services.orchestrator.workflow import task_input
 from tests.unit.test_orchestrator import POPO, decide, outputs_for, reserved, succeed, with_status
 
@@ -92,3 +93,13 @@ def test_a_run_that_asks_nothing_gets_the_standard_length(app: Orchestrator) -> 
 def test_a_word_target_outside_the_bounds_is_refused() -> None:
     with pytest.raises(ValueError, match="target_words"):
         RunRequestedPayload(question="what is x", depth=1, max_sources=3, target_words=5)
+
+
+def test_the_methods_report_the_support_of_the_draft_as_written(app: Orchestrator) -> None:
+    run = _dispatched(app, _run(app), "report")
+    [synthesis] = run.tasks_of("synthesise")
+    assert synthesis.output is not None
+    # The model wrote four cited claims, one of which its passage does not back (cut before the report).
+    synthesis.output["citation_check"] = {"checked": 4, "supported": 3, "support_rate": 0.75, "problems": []}
+    methods = report_methods(run)
+    assert (methods.claims_checked, methods.claims_supported, methods.support_rate) == (4, 3, 0.75)
