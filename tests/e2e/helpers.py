@@ -49,3 +49,29 @@ def ask(client: QuarryClient, **body: Any) -> str:
     r = client.http.post("/v1/runs", json=body, headers={"Authorization": f"Bearer {client.token}"})
     assert r.status_code == 202, r.text
     return str(r.json()["run_id"])
+
+
+TERMINAL = frozenset({"completed", "failed", "rejected", "cancelled", "expired"})
+
+
+def views_of(runs: dict[str, QuarryClient]) -> dict[str, dict[str, Any]]:
+    """Each run's view as its owner sees it; "unknown" while the gateway cannot answer (chaos)."""
+    out: dict[str, dict[str, Any]] = {}
+    for run_id, client in runs.items():
+        try:
+            out[run_id] = client.run(run_id)
+        except Exception:  # noqa: BLE001 - the gateway may be briefly unreachable, or its consumers behind
+            out[run_id] = {"state": "unknown", "cost": {"closed": False}}
+    return out
+
+
+def until_settled(runs: dict[str, QuarryClient], timeout_s: float = 240) -> dict[str, dict[str, Any]]:
+    """Poll until every run is terminal with its cost closed, or the time is up; the last views."""
+    deadline = time.monotonic() + timeout_s
+    latest = views_of(runs)
+    while time.monotonic() < deadline:
+        if all(v["state"] in TERMINAL and v["cost"]["closed"] for v in latest.values()):
+            break
+        time.sleep(1.0)
+        latest = views_of(runs)
+    return latest

@@ -24,14 +24,13 @@ from quarry_runtime import natsserver
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
 from services.billing.application import Billing
-from tests.e2e.helpers import running
+from tests.e2e.helpers import TERMINAL, running, until_settled, views_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
 TENANTS = 4
 MAX_KILLS = 8
 CHAOS_S = 40.0
-TERMINAL = {"completed", "failed", "rejected", "cancelled", "expired"}
 TOPICS = ["context managers", "generators", "decorators", "list comprehensions", "exceptions"]
 # What each of the 20 runs is asked to do: complete; fail (the web is asked for and no search API
 # is configured, so the search step fails); be rejected (the guardrail refuses the question);
@@ -108,26 +107,12 @@ def test_billing_killed_at_random_keeps_every_ledger_balanced(billing_chaos_stac
         if kind == "cancel":
             client.http.post(f"/v1/runs/{run_id}/cancel", json={}, headers={"Authorization": f"Bearer {client.token}"})
 
-    def views() -> dict[str, dict[str, object]]:
-        out = {}
-        for run_id, (client, _) in runs.items():
-            try:
-                out[run_id] = client.run(run_id)
-            except Exception:  # noqa: BLE001 - a view may fail while the gateway's consumers catch up
-                out[run_id] = {"state": "unknown", "cost": {"closed": False}}
-        return out
-
-    deadline = time.monotonic() + 240
-    latest = views()
-    while time.monotonic() < deadline:
-        latest = views()
-        if all(v["state"] in TERMINAL and v["cost"]["closed"] for v in latest.values()):  # type: ignore[index]
-            break
-        time.sleep(1.0)
+    owners = {run_id: client for run_id, (client, _) in runs.items()}
+    until_settled(owners)
     stop.set()
     driver.join(timeout=30)
     stack.wait_healthy(timeout_s=120)
-    latest = views()
+    latest = views_of(owners)
 
     states = Counter(str(v["state"]) for v in latest.values())
     print(f"billing chaos: {len(kills)} kills at {kills}s; states {states}")
@@ -139,10 +124,10 @@ def test_billing_killed_at_random_keeps_every_ledger_balanced(billing_chaos_stac
     assert by_kind[("reject", "rejected")] == PLAN.count("reject"), by_kind
     for run_id, view in latest.items():
         cost = view["cost"]
-        assert cost["closed"], (run_id, view["state"])  # type: ignore[index]
-        assert cost["reserved"] == cost["settled"] + cost["refunded"], (run_id, cost)  # type: ignore[index]
+        assert cost["closed"], (run_id, view["state"])
+        assert cost["reserved"] == cost["settled"] + cost["refunded"], (run_id, cost)
         if view["state"] in ("failed", "rejected"):
-            assert cost["settled"] == 0 and cost["refunded"] == cost["reserved"] > 0, (run_id, cost)  # type: ignore[index]
+            assert cost["settled"] == 0 and cost["refunded"] == cost["reserved"] > 0, (run_id, cost)
 
     # The ledgers, read from billing's own store, balance to the credit.
     stack.stop()

@@ -25,7 +25,7 @@ from quarry_runtime import natsserver
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
 from services.billing.application import Billing
-from tests.e2e.helpers import running
+from tests.e2e.helpers import TERMINAL, running, until_settled, views_of
 from tests.fakes.llm import API_KEY, FakeLlm, serve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
@@ -35,7 +35,6 @@ TENANTS = 4
 VICTIMS = ("orchestrator", "retriever", "analyst", "billing")
 MAX_KILLS = 14
 CHAOS_S = 45.0
-TERMINAL = {"completed", "failed", "rejected", "cancelled", "expired"}
 
 
 @pytest.fixture(scope="module")
@@ -106,26 +105,11 @@ def test_runs_survive_kills_and_a_nats_restart_with_balanced_credits_and_no_repe
     driver = threading.Thread(target=chaos, name="chaos", daemon=True)
     driver.start()
 
-    def views() -> dict[str, dict[str, object]]:
-        out = {}
-        for run_id, client in runs.items():
-            try:
-                out[run_id] = client.run(run_id)
-            except Exception:  # noqa: BLE001 - the gateway may be briefly unreachable during chaos
-                out[run_id] = {"state": "unknown", "cost": {"closed": False}}
-        return out
-
-    deadline = time.monotonic() + 240
-    latest = views()
-    while time.monotonic() < deadline:
-        latest = views()
-        if all(v["state"] in TERMINAL and v["cost"]["closed"] for v in latest.values()):  # type: ignore[index]
-            break
-        time.sleep(1.0)
+    until_settled(runs)
     stop.set()
     driver.join(timeout=30)
     chaos_stack.wait_healthy(timeout_s=120)
-    latest = views()
+    latest = views_of(runs)
 
     print(f"chaos: {len(kills)} kills {Counter(kills)}; states {Counter(str(v['state']) for v in latest.values())}")
     assert "nats-server" in kills and len(set(kills) & set(VICTIMS)) >= 3, kills
@@ -134,8 +118,8 @@ def test_runs_survive_kills_and_a_nats_restart_with_balanced_credits_and_no_repe
     assert states["completed"] >= RUNS * 0.8, states
     for run_id, view in latest.items():
         cost = view["cost"]
-        assert cost["closed"], (run_id, view["state"])  # type: ignore[index]
-        assert cost["reserved"] == cost["settled"] + cost["refunded"], (run_id, cost)  # type: ignore[index]
+        assert cost["closed"], (run_id, view["state"])
+        assert cost["reserved"] == cost["settled"] + cost["refunded"], (run_id, cost)
 
     # No model call was paid twice: one planning call per run.
     for question in questions:
