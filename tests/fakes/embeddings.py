@@ -15,11 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import pairwise
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from quarry_runtime.natsserver import free_port, wait_for_port
+from tests.fakes.serving import serve_app
 
 API_KEY = "sk-quarry-embed"
 MODEL = "fake-hash-embed"
@@ -82,13 +81,5 @@ class FakeEmbeddings:
 @contextmanager
 def serve(fake: FakeEmbeddings) -> Iterator[str]:
     """Run the fake on a free loopback port; yields its base URL (…/v1)."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(fake.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, name="fake-embeddings", daemon=True)
-    thread.start()
-    wait_for_port("127.0.0.1", port)
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_app(fake.app, "fake-embeddings") as url:
+        yield url + "/v1"

@@ -20,11 +20,10 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from quarry_runtime.natsserver import free_port, wait_for_port
+from tests.fakes.serving import serve_app
 
 SECRET_KEY = "sk_test_quarry_fake"
 WEBHOOK_SECRET = "whsec_quarry_test_secret"
@@ -147,13 +146,5 @@ def _error(status: int, kind: str, message: str) -> JSONResponse:
 @contextmanager
 def serve(fake: FakeStripe) -> Iterator[str]:
     """Run the fake on a free loopback port; yields its base address (for `base_addresses["api"]`)."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(fake.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, name="fake-stripe", daemon=True)
-    thread.start()
-    wait_for_port("127.0.0.1", port)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_app(fake.app, "fake-stripe") as url:
+        yield url

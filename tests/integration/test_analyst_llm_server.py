@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from contracts.task import TaskDispatched, TaskDispatchedPayload
-from quarry_runtime.natsserver import free_port, wait_for_port
+from quarry_runtime.natsserver import free_port
 from quarry_runtime.worker import TaskError
 from services.analyst.bootstrap import AnalystSettings, chat_client
 from services.analyst.handlers import execute
 from services.analyst.live import BOUNDS
 from services.analyst.llm import ChatClient, RetryPolicy
+from tests.fakes.serving import serve_app
 
 KEY = "sk-local-test"
 SUBS = [
@@ -78,15 +77,8 @@ def chat_app(model: FakeModel) -> FastAPI:
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[str, FakeModel]]:
     model = FakeModel()
-    port = free_port()
-    config = uvicorn.Config(chat_app(model), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, name="fake-llm", daemon=True)
-    thread.start()
-    wait_for_port("127.0.0.1", port)
-    yield f"http://127.0.0.1:{port}/v1", model
-    srv.should_exit = True
-    thread.join(timeout=5)
+    with serve_app(chat_app(model), "fake-llm") as url:
+        yield f"{url}/v1", model
 
 
 @pytest.fixture
