@@ -13,11 +13,10 @@ billing, which verifies them with its secret; a bad signature is a 400 and chang
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Final, Literal, TypeVar
+from typing import Annotated, Final, Literal, TypeVar
 
-import nats.errors
 from fastapi import APIRouter, Header, Query, Request
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from contracts import subjects
 from contracts.billing import (
@@ -35,6 +34,7 @@ from contracts.billing import (
 )
 from services.gateway.api.deps import ComponentsDep, requires
 from services.gateway.api.errors import GatewayError, Unavailable
+from services.gateway.api.requests import ask
 from services.gateway.security import Principal
 
 router = APIRouter(prefix="/v1/billing", tags=["billing"])
@@ -169,13 +169,4 @@ def _raise_for(error: str | None, status: int) -> None:
 
 
 async def _ask(parts: ComponentsDep, subject: str, request: BaseModel, reply_model: type[R]) -> R:
-    try:
-        msg: Any = await parts.bus.broker.connection.request(
-            subject, request.model_dump_json().encode(), timeout=REQUEST_TIMEOUT_S
-        )
-    except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.ConnectionClosedError) as exc:
-        raise Unavailable(f"billing did not answer ({type(exc).__name__})") from exc
-    try:
-        return reply_model.model_validate_json(msg.data)
-    except ValidationError as exc:
-        raise Unavailable("billing answered something unreadable") from exc
+    return await ask(parts, subject, request, reply_model, who="billing", timeout_s=REQUEST_TIMEOUT_S)

@@ -17,11 +17,10 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime
-from typing import Annotated, Any, Final, Literal, TypeVar
+from typing import Annotated, Final, Literal, TypeVar
 
-import nats.errors
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts import subjects
@@ -46,6 +45,7 @@ from contracts.policy import (
 )
 from services.gateway.api.deps import ComponentsDep, requires
 from services.gateway.api.errors import BadRequest, Forbidden, GatewayError, NotFound, Unavailable
+from services.gateway.api.requests import ask
 from services.gateway.security import Principal
 
 router = APIRouter(prefix="/v1/policy", tags=["policy"])
@@ -198,13 +198,4 @@ async def _outcome(parts: ComponentsDep, version: str, published_at: datetime) -
 
 
 async def _ask(parts: ComponentsDep, subject: str, request: BaseModel, reply_model: type[R]) -> R:
-    try:
-        msg: Any = await parts.bus.broker.connection.request(
-            subject, request.model_dump_json().encode(), timeout=REQUEST_TIMEOUT_S
-        )
-    except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.ConnectionClosedError) as exc:
-        raise Unavailable(f"the policy service did not answer ({type(exc).__name__})") from exc
-    try:
-        return reply_model.model_validate_json(msg.data)
-    except ValidationError as exc:
-        raise Unavailable("the policy service answered something unreadable") from exc
+    return await ask(parts, subject, request, reply_model, who="the policy service", timeout_s=REQUEST_TIMEOUT_S)
