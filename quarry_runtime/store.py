@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlparse
 
 import psycopg
 
+from quarry_runtime import eventcodec, recorders
 from quarry_runtime.settings import RuntimeSettings
 
 
@@ -30,7 +31,8 @@ def eventstore_env(settings: RuntimeSettings, service: str) -> dict[str, str]:
         schema = schema_name(settings, service)
         create_schema(settings.database_url, schema)
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": recorders.POSTGRES,
+            "TRANSCODER_TOPIC": eventcodec.TOPIC,
             "POSTGRES_DBNAME": url.path.lstrip("/") or "postgres",
             "POSTGRES_HOST": url.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(url.port or 5432),
@@ -42,7 +44,8 @@ def eventstore_env(settings: RuntimeSettings, service: str) -> dict[str, str]:
         }
     path = settings.service_dir(service) / "events.sqlite3"
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "PERSISTENCE_MODULE": recorders.SQLITE,
+        "TRANSCODER_TOPIC": eventcodec.TOPIC,
         "SQLITE_DBNAME": str(path),
         "SQLITE_LOCK_TIMEOUT": "10",
         "CREATE_TABLE": "true",
