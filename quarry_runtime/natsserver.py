@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,11 +22,23 @@ def server_binary() -> str:
     return found
 
 
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port nothing listens on now, never one this process was given before: the kernel may
+    hand a just-closed port out again, and two services of one stack given the same health
+    port left the second restarting forever on "address already in use"."""
+    with _handed_out_lock:
+        for _ in range(100):
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port: int = sock.getsockname()[1]
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
+    raise RuntimeError("no free port on 127.0.0.1 that was not handed out before")
 
 
 def wait_for_port(host: str, port: int, timeout_s: float = 10.0) -> None:
