@@ -10,6 +10,14 @@ from contracts import subjects
 from contracts.envelope import Contract, Event
 
 
+class QuestionCredits(Contract):
+    """Set on the credits of a follow-up question. Its envelope carries no run id (a question's
+    saga is not a run: nothing may wait for, or list, a run of that id)."""
+
+    question_id: str | None = Field(default=None, description="the follow-up question the credits are for")
+    about_run_id: str | None = Field(default=None, description="the run the follow-up question asks about")
+
+
 class CreditsGrantedPayload(Contract):
     amount: int = Field(gt=0)
     plan: str
@@ -24,7 +32,7 @@ class CreditsGranted(Event):
     payload: CreditsGrantedPayload
 
 
-class CreditsReservedPayload(Contract):
+class CreditsReservedPayload(QuestionCredits):
     amount: int = Field(ge=0)
     plan: str = "free"
     balance: int = Field(description="available balance after the reservation")
@@ -38,7 +46,7 @@ class CreditsReserved(Event):
     payload: CreditsReservedPayload
 
 
-class CreditsDeniedPayload(Contract):
+class CreditsDeniedPayload(QuestionCredits):
     required: int
     balance: int
     reason: str
@@ -51,17 +59,11 @@ class CreditsDenied(Event):
     payload: CreditsDeniedPayload
 
 
-class CreditsSettledPayload(Contract):
+class CreditsSettledPayload(QuestionCredits):
     amount: int = Field(ge=0)
     usage_event_ids: list[str]
     balance: int
     period_budget: int | None = Field(default=None, description="the billing period's budget after this entry")
-    question_id: str | None = Field(
-        default=None,
-        description="set when the credits were held for a follow-up question; the envelope then carries no "
-        "run id (a question's saga is not a run) and `about_run_id` names the run it asks about",
-    )
-    about_run_id: str | None = Field(default=None, description="the run a follow-up question asks about")
 
 
 class CreditsSettled(Event):
@@ -71,17 +73,11 @@ class CreditsSettled(Event):
     payload: CreditsSettledPayload
 
 
-class CreditsRefundedPayload(Contract):
+class CreditsRefundedPayload(QuestionCredits):
     amount: int = Field(ge=0)
     reason: str
     balance: int
     period_budget: int | None = Field(default=None, description="the billing period's budget after this entry")
-    question_id: str | None = Field(
-        default=None,
-        description="set when the credits were held for a follow-up question; the envelope then carries no "
-        "run id (a question's saga is not a run) and `about_run_id` names the run it asks about",
-    )
-    about_run_id: str | None = Field(default=None, description="the run a follow-up question asks about")
 
 
 class CreditsRefunded(Event):

@@ -126,10 +126,10 @@ class Billing(OutboxApplication):
     # -- follow-up questions (the saga's correlation id is the question id) --------------------
 
     def ask_question(self, ev: QuestionAsked) -> None:
-        """Hold a question's estimate (capped at what is left: a question is never refused)."""
+        """Hold a question's estimate, or deny it when the balance cannot cover it."""
         ledger = self.ledger(ev.tenant_id)
         q = ev.payload
-        if ledger.has_seen(ev.event_id) or q.question_id in ledger.reservations:
+        if ledger.has_seen(ev.event_id) or q.question_id in ledger.reservations or q.question_id in ledger.denied_runs:
             return
         ledger.reserve_question(q.question_id, q.run_id, estimate_question(), cause=ev.event_id, actor=actor_of(ev))
         self._save(ledger)
@@ -139,7 +139,7 @@ class Billing(OutboxApplication):
         ledger = self.ledger(ev.tenant_id)
         q = ev.payload
         res = ledger.reservations.get(q.question_id)
-        if res is None and not ledger.has_seen(ev.event_id):
+        if res is None and q.question_id not in ledger.denied_runs and not ledger.has_seen(ev.event_id):
             raise NotReady(f"question {q.question_id} has not been asked yet")
         if ledger.has_seen(ev.event_id) or res is None or res.closed:
             return

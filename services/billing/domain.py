@@ -11,11 +11,11 @@ and usage events it came from, the actor and the cause, so the ledger reads with
 
 A follow-up question is charged like a small run: a reservation keyed by the question id (the
 saga's correlation id its usage events carry), naming the run it asks about, held when it is
-asked, settled against its usage when answered, refunded in full when it fails. Questions are
-not refused: their tools are essential (the policy registry lets them run on a spent budget, as
-it lets a run publish its report) and billing cannot stop a question, so the hold is capped at
-what the balance has left down to the plan's floor, and no charge ever passes that floor. They
-do not count against the plan's run concurrency.
+asked, settled against its usage when answered, refunded in full when it fails. A question the
+balance cannot cover (down to the plan's overage floor) is denied like a run, and the
+orchestrator ends it before any tool runs: the answer waits for the hold. Questions do not count
+against the plan's run concurrency, and their tools are essential to the budget tiers (the
+policy registry lets them run on a spent budget, as it lets a run publish its report).
 """
 
 from __future__ import annotations
@@ -366,27 +366,39 @@ class Ledger(Aggregate):
         self.reservations[run_id] = Reservation(run_id, amount, about_run=about_run)
         self.bus_events.add(cause)
 
-    def reserve_question(self, question_id: str, about_run: str, amount: int, cause: str, actor: str = SYSTEM) -> int:
-        """Hold up to `amount` for a follow-up question on `about_run`: never refused, capped at
-        what the balance has left down to the plan's floor. Returns the credits held."""
-        if question_id in self.reservations:
+    def reserve_question(self, question_id: str, about_run: str, amount: int, cause: str, actor: str = SYSTEM) -> bool:
+        """Hold `amount` for a follow-up question on `about_run`; False (and a Denied event) when
+        the balance, down to the plan's overage floor, is short."""
+        if question_id in self.reservations or question_id in self.denied_runs:
             raise LedgerError(f"question {question_id} already has a reservation")
-        held = max(0, min(amount, self.balance - self.floor()))
+        if self.balance - amount < self.floor():
+            reason = f"needs {amount} credits, {self.balance - self.floor()} available"
+            self._denied(
+                run_id=question_id,
+                required=amount,
+                balance=self.balance,
+                reason=reason,
+                cause=cause,
+                about_run=about_run,
+            )
+            return False
         self._reserved(
             run_id=question_id,
-            amount=held,
+            amount=amount,
             plan=self.plan,
-            balance=self.balance - held,
+            balance=self.balance - amount,
             budget=self.period_budget,
             actor=actor,
             cause=cause,
             about_run=about_run,
         )
         self._follow_tier(None, cause)
-        return held
+        return True
 
     @event("Denied")
-    def _denied(self, run_id: str, required: int, balance: int, cause: str, reason: str = "") -> None:
+    def _denied(
+        self, run_id: str, required: int, balance: int, cause: str, reason: str = "", about_run: str | None = None
+    ) -> None:
         self.denied_runs.add(run_id)
         self.bus_events.add(cause)
 

@@ -6,8 +6,8 @@ described from the ledger as it was at their version.
 
 A follow-up question's credits are published without a run id (its saga is not a run: the
 orchestrator would wait for a run that never comes, the gateway would list one), naming the
-question and the run it asks about in the payload; its hold is not published at all (nothing
-waits for it, and the next entry carries the balance).
+question and the run it asks about in the payload; the orchestrator answers the question once
+its hold is published, and ends it when it is denied.
 """
 
 from __future__ import annotations
@@ -66,8 +66,6 @@ def translate(domain_event: Any, ledger_at: LedgerAt) -> Sequence[Outgoing]:
         return []
     e = domain_event
     about_run = getattr(e, "about_run", None)
-    if about_run and name == "Reserved":
-        return []
     question_id = e.run_id if about_run else None
     balance = getattr(e, "balance", None)
     budget = getattr(e, "budget", None)
@@ -84,11 +82,20 @@ def translate(domain_event: Any, ledger_at: LedgerAt) -> Sequence[Outgoing]:
         payload = CreditsGrantedPayload(amount=e.amount, plan=plan, balance=balance, period_budget=budget)
     elif name == "Reserved":
         cls = CreditsReserved
-        payload = CreditsReservedPayload(amount=e.amount, plan=plan, balance=balance, period_budget=budget)
+        payload = CreditsReservedPayload(
+            amount=e.amount,
+            plan=plan,
+            balance=balance,
+            period_budget=budget,
+            question_id=question_id,
+            about_run_id=about_run,
+        )
     elif name == "Denied":
         cls = CreditsDenied
         reason = getattr(e, "reason", "") or f"needs {e.required} credits, {e.balance} available"
-        payload = CreditsDeniedPayload(required=e.required, balance=e.balance, reason=reason)
+        payload = CreditsDeniedPayload(
+            required=e.required, balance=e.balance, reason=reason, question_id=question_id, about_run_id=about_run
+        )
     elif name == "Settled":
         cls = CreditsSettled
         payload = CreditsSettledPayload(

@@ -1,7 +1,8 @@
 """The Question aggregate: a follow-up question on a finished run, driven like a small run.
 
-Two tasks: recall (the retriever searches the tenant's memory, only the run's part of it when
-the scope is the run) then answer (the analyst writes a cited answer from what was recalled).
+It starts once billing holds its credits (a denial ends it before any tool runs). Two tasks:
+recall (the retriever searches the tenant's memory, only the run's part of it when the scope is
+the run) then answer (the analyst writes a cited answer from what was recalled).
 Each goes requested (out to policy) -> dispatched -> succeeded, or is retried at once while
 attempts remain, or fails the question (also when it does not answer in time). Pure: no I/O, no clock. `bus_events` holds the bus
 events already applied, so a redelivery changes nothing.
@@ -54,6 +55,7 @@ class Question(Aggregate):
         cause: str,
         traceparent: str | None = None,
         run_question: str = "",
+        awaiting_credits: bool = False,
     ) -> None:
         self.question_id = question_id
         self.run_id = run_id
@@ -64,6 +66,8 @@ class Question(Aggregate):
         self.scope = scope
         self.traceparent = traceparent
         self.run_question = run_question
+        # False for questions asked before billing held their credits first.
+        self.awaiting_credits = awaiting_credits
         self.state = "asked"  # asked | answered | failed
         self.tasks: dict[str, TaskState] = {}
         self.failure: str | None = None
@@ -93,6 +97,20 @@ class Question(Aggregate):
     def _live(self) -> None:
         if self.is_terminal:
             raise QuestionError(f"question {self.question_id} is already {self.state}")
+
+    # -- credits ---------------------------------------------------------------------------
+
+    def hold_credits(self, amount: int, cause: str) -> None:
+        """Billing holds the question's credits: its tasks may start."""
+        self._live()
+        if not self.awaiting_credits:
+            raise QuestionError(f"question {self.question_id} is not waiting for credits")
+        self._credits_held(amount=amount, cause=cause)
+
+    @event("CreditsHeld")
+    def _credits_held(self, amount: int, cause: str) -> None:
+        self.awaiting_credits = False
+        self.bus_events.add(cause)
 
     # -- tasks -----------------------------------------------------------------------------
 
@@ -237,7 +255,7 @@ def question_task_id(question: Question, kind: str) -> str:
 
 def advance(question: Question) -> None:
     """Request the next task the question needs, or end it."""
-    if question.is_terminal:
+    if question.is_terminal or question.awaiting_credits:
         return
     for task in question.tasks.values():
         if task.status in ("failed", "denied"):

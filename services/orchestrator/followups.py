@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from contracts.credits import CreditsDenied, CreditsReserved
 from contracts.envelope import Event
 from contracts.question import QuestionAsked
 from contracts.task import TaskFailed, TaskSucceeded
@@ -56,6 +57,7 @@ class FollowUps:
             cause=ev.event_id,
             traceparent=ev.trace.traceparent,
             run_question=run.question if run is not None else "",
+            awaiting_credits=True,
         )
         if problem:
             question.fail(problem)
@@ -63,6 +65,23 @@ class FollowUps:
             advance(question)
         with contextlib.suppress(IntegrityError):  # another replica opened it a moment ago
             self._save(question)
+
+    def admit_question(self, ev: CreditsReserved) -> None:
+        """Billing holds the question's credits: start recalling."""
+        question = self._question_of_credits(ev)
+        if question is None or not question.awaiting_credits:
+            return
+        question.hold_credits(ev.payload.amount, ev.event_id)
+        advance(question)
+        self._save(question)
+
+    def refuse_question(self, ev: CreditsDenied) -> None:
+        """The balance cannot cover the question: it ends before any tool runs, nothing charged."""
+        question = self._question_of_credits(ev)
+        if question is None:
+            return
+        question.fail(f"no credits for the question: {ev.payload.reason}")
+        self._save(question)
 
     def decide_question_tool(self, ev: ToolDecided) -> None:
         """Policy answered a question's tool request: dispatch, or end the question."""
@@ -112,17 +131,27 @@ class FollowUps:
         self._save(question)
 
     def _question_for(self, ev: Event) -> Question | None:
+        """The live question whose saga the event belongs to; None when it has seen the event."""
         if not ev.run_id:
             raise Rejected("event carries no question id")
+        return self._live_question(ev.run_id, ev.event_id)
+
+    def _question_of_credits(self, ev: CreditsReserved | CreditsDenied) -> Question | None:
+        """A question's credits name it in the payload: their envelope carries no run id."""
+        if not ev.payload.question_id:
+            raise Rejected("credits event names no question")
+        return self._live_question(ev.payload.question_id, ev.event_id)
+
+    def _live_question(self, question_id: str, event_id: str) -> Question | None:
         try:
-            found = self._load(Question.create_id(ev.run_id))
+            found = self._load(Question.create_id(question_id))
         except AggregateNotFoundError:
-            raise NotReady(f"question {ev.run_id} is not known yet") from None
+            raise NotReady(f"question {question_id} is not known yet") from None
         except ValueError:
-            raise Rejected(f"{ev.run_id!r} is no question id") from None
+            raise Rejected(f"{question_id!r} is no question id") from None
         if not isinstance(found, Question):
-            raise Rejected(f"{ev.run_id} is not a question")
-        if found.has_seen(ev.event_id) or found.is_terminal:
+            raise Rejected(f"{question_id} is not a question")
+        if found.has_seen(event_id) or found.is_terminal:
             return None
         return found
 

@@ -36,7 +36,7 @@ def _apply(use_case: Callable[[Any], None], event: Any) -> None:
 
 
 def _by_saga(question_case: Callable[[Any], None], run_case: Callable[[Any], None]) -> Callable[[Any], None]:
-    """Tool, task and timer events of a question's saga go to the question, all others to their run."""
+    """Tool, task, timer and credits events of a question's saga go to the question, all others to their run."""
 
     def route(event: Any) -> None:
         (question_case if is_question_event(event) else run_case)(event)
@@ -48,8 +48,8 @@ def subscriptions(app: Orchestrator) -> list[Subscription]:
     """What the orchestrator consumes, and which use case each goes to."""
     table: list[tuple[str, Callable[[Any], None]]] = [
         (subjects.RUN_REQUESTED, app.start_run),
-        (subjects.CREDITS_RESERVED, app.admit_run),
-        (subjects.CREDITS_DENIED, app.reject_run),
+        (subjects.CREDITS_RESERVED, _by_saga(app.admit_question, app.admit_run)),
+        (subjects.CREDITS_DENIED, _by_saga(app.refuse_question, app.reject_run)),
         (subjects.TOOL_DECIDED, _by_saga(app.decide_question_tool, app.apply_decision)),
         (subjects.TASK_SUCCEEDED, _by_saga(app.finish_question_task, app.finish_task)),
         (subjects.TASK_FAILED, _by_saga(app.finish_question_task, app.finish_task)),

@@ -21,7 +21,7 @@ from contracts.envelope import Actor
 from contracts.question import QuestionAnswered, QuestionAnsweredPayload, QuestionAsked, QuestionAskedPayload
 from contracts.run import RunCompleted, RunCompletedPayload, RunRequested, RunRequestedPayload
 from contracts.usage import UsageRecorded, UsageRecordedPayload
-from quarry_runtime.bus import Bus
+from quarry_runtime.bus import Bus, Subscription
 from services.billing.bootstrap import BillingSettings, build
 from services.billing.plans import PACKS, PLANS, estimate_question, estimate_run
 from services.gateway.bootstrap import build as build_gateway
@@ -448,3 +448,79 @@ async def test_the_summary_shows_each_field_the_issue_lists(
             assert [e["seq"] for e in page["entries"]][-len(recent) :] == [e["seq"] for e in recent][::-1]
     finally:
         await bus.stop()
+
+
+async def test_a_free_tenant_without_credits_left_is_denied_a_follow_up(
+    nats_url: str, tmp_path: Path, gateway: httpx.AsyncClient
+) -> None:
+    """A question the balance cannot cover is denied on the bus (the orchestrator then ends it
+    before any tool runs): the free plan has no overage, so its follow-ups are not free."""
+    settings = BillingSettings(data_dir=tmp_path / "billing").model_copy(update={"nats_url": nats_url})
+    bus = Bus(nats_url, f"billing-denial-{uuid.uuid4().hex[:6]}")
+    seen: list[Any] = []
+    owner_box: list[Owner] = []
+
+    async def collect(ev: Any) -> None:
+        if owner_box and ev.tenant_id == owner_box[0].tenant_id:
+            seen.append(ev)
+
+    bus.subscribe(Subscription("credits.>", bus.service, collect))
+    await bus.start()
+    try:
+        async with billing_service(settings):
+            owner = await signup(gateway)
+            owner_box.append(owner)
+            await _until(lambda: _has_balance(owner, FREE), "the free plan's credits")
+
+            async def spend(depth: int, max_sources: int, credits: int) -> RunRequested:
+                req = RunRequested.create(
+                    RunRequestedPayload(question="how do tides work?", depth=depth, max_sources=max_sources),
+                    tenant_id=owner.tenant_id,
+                    run_id=str(uuid.uuid4()),
+                )
+                use = UsageRecorded.caused_by(
+                    req,
+                    UsageRecordedPayload(task_id="s", kind="synthesise", tool="llm_generate", tokens_in=credits * 1000),
+                    name="u0",
+                )
+                await bus.publish(req)
+                await bus.publish(use)
+                await bus.publish(
+                    RunCompleted.caused_by(req, RunCompletedPayload(usage_event_ids=[use.event_id], sources=0))
+                )
+                return req
+
+            # Two runs that leave the tenant 7 credits: less than a question's estimate.
+            first_estimate = estimate_run(2, 50)
+            first = await spend(2, 50, first_estimate)
+            await _until(lambda: _has_balance(owner, FREE - first_estimate), "the first run to settle")
+            need = FREE - first_estimate - 7
+            sources = next(n for n in range(1, 51) if estimate_run(2, n) >= need)
+            await spend(2, sources, need)
+            await _until(lambda: _has_balance(owner, 7), "the second run to settle")
+
+            async def completed() -> bool:
+                r = await owner.get(f"/v1/runs/{first.run_id}")
+                return r.status_code == 200 and r.json()["state"] == "completed"
+
+            await _until(completed, "the gateway to show the first run completed")
+            r = await owner.post(f"/v1/runs/{first.run_id}/questions", {"question": "and at neap tide?"})
+            assert r.status_code == 202, r.text
+            question_id = r.json()["question_id"]
+
+            async def denied() -> Any:
+                return next((e for e in seen if e.type == "credits.denied"), None)
+
+            denial = await _until(denied, "billing to deny the question")
+            assert denial.run_id is None, "a question's saga is not a run"
+            assert (denial.payload.question_id, denial.payload.about_run_id) == (question_id, first.run_id)
+            assert denial.payload.reason == f"needs {estimate_question()} credits, 7 available"
+            assert await owner.balance() == 7, "nothing held, nothing charged"
+            assert not [e for e in seen if e.type == "credits.reserved" and e.payload.question_id == question_id]
+    finally:
+        await bus.stop()
+
+
+async def _has_balance(owner: Owner, credits: int) -> bool:
+    r = await owner.get("/v1/billing/summary")
+    return r.status_code == 200 and r.json()["balance"] == credits and r.json()["reserved"] == 0

@@ -508,11 +508,18 @@ def test_ledger_balances_whatever_the_order_and_however_often_events_arrive(
                     assert res.settled == 0
                 else:
                     assert res.settled == min(res.amount, sum(ledger.metered[u] for u in ev.payload.usage_event_ids))
-        if isinstance(ev, QuestionAsked):  # every question holds credits once, never below the floor
-            res = ledger.reservations[ev.payload.question_id]
-            assert res.about_run == ev.payload.run_id and 0 <= res.amount <= estimate_question()
+        if isinstance(ev, QuestionAsked):  # every question holds its estimate once, or is denied
+            question_id = ev.payload.question_id
+            if question_id in ledger.denied_runs:
+                assert question_id not in ledger.reservations
+                continue
+            res = ledger.reservations[question_id]
+            assert res.about_run == ev.payload.run_id and res.amount == estimate_question()
         if isinstance(ev, QuestionAnswered | QuestionFailed):
-            res = ledger.reservations[ev.payload.question_id]
+            res = ledger.reservations.get(ev.payload.question_id)  # type: ignore[assignment]
+            if res is None:
+                assert ev.payload.question_id in ledger.denied_runs
+                continue
             assert res.closed and res.settled + res.refunded == res.amount
             used = sum(ledger.metered[u] for u in ev.payload.usage_event_ids)
             assert res.settled == (min(res.amount, used) if isinstance(ev, QuestionAnswered) else 0)
@@ -658,27 +665,42 @@ def test_a_failed_question_is_refunded_and_an_answer_before_its_question_waits()
     assert app.ledger("t1").reservations[late.payload.question_id].settled == 0
 
 
-def test_a_question_is_never_refused_but_never_charged_below_the_floor() -> None:
+def test_a_question_the_balance_cannot_cover_is_denied_and_charged_nothing() -> None:
     app, _ = billing_at(datetime(2026, 5, 5, tzinfo=UTC))
     spend = run_to_completion(app, "t1", searches=1)
     ledger = app.ledger("t1")
     ledger.adjust(-(ledger.balance - 7), "test: leave 7 credits", cause="adj", actor="test")  # the free floor is 0
     app.save(ledger)
-    left = app.ledger("t1").balance
+    broke = asked(spend)
+    app.ask_question(broke)
+    app.ask_question(broke)  # redelivered: denied once
+    ledger = app.ledger("t1")
+    assert broke.payload.question_id not in ledger.reservations
+    assert broke.payload.question_id in ledger.denied_runs and ledger.balance == 7
+    app.close_question(question_failed(broke))  # the orchestrator ended it: nothing to refund, nothing waits
+    ledger_id = Ledger.create_id("t1")
+    published = [
+        out.event
+        for stored in app.stored_entries("t1", 0, 1000)
+        for out in translate(stored, lambda _id, version: app.repository.get(ledger_id, version=version))
+    ]
+    denials = [e for e in published if getattr(e.payload, "question_id", None) == broke.payload.question_id]
+    assert [e.type for e in denials] == ["credits.denied"] and denials[0].run_id is None
+    assert denials[0].payload.reason == "needs 20 credits, 7 available"  # type: ignore[attr-defined]
+    assert denials[0].payload.about_run_id == spend.run_id  # type: ignore[attr-defined]
+    # With credits again, a question holds its estimate and is never charged past it.
+    ledger = app.ledger("t1")
+    ledger.adjust(13, "test: top up to 20", cause="adj2", actor="test")
+    app.save(ledger)
     q = asked(spend)
     app.ask_question(q)
-    ledger = app.ledger("t1")
-    assert ledger.reservations[q.payload.question_id].amount == left < estimate_question()
-    assert ledger.balance == 0 and ledger.tier == "block"
+    assert app.ledger("t1").reservations[q.payload.question_id].amount == estimate_question()
     uses = [question_usage(q, 0, searches=2), question_usage(q, 1, tokens=30_000)]
     for u in uses:
         app.meter(u)
     app.close_question(answered(q, uses))
     ledger = app.ledger("t1")
-    assert ledger.balance == 0 and ledger.reservations[q.payload.question_id].settled == left
-    broke = asked(spend)
-    app.ask_question(broke)  # nothing left: held at zero, charged nothing
-    assert app.ledger("t1").reservations[broke.payload.question_id].amount == 0
+    assert ledger.balance == 0 and ledger.reservations[q.payload.question_id].settled == estimate_question()
 
 
 def test_question_credits_are_published_without_a_run_and_name_the_question() -> None:
@@ -696,9 +718,9 @@ def test_question_credits_are_published_without_a_run_and_name_the_question() ->
         for out in translate(stored, lambda _id, version: app.repository.get(ledger_id, version=version))
     ]
     mine = [e for e in published if getattr(e.payload, "question_id", None)]
-    assert [e.type for e in mine] == ["credits.settled", "credits.refunded"]  # the hold is not published
+    assert [e.type for e in mine] == ["credits.reserved", "credits.settled", "credits.refunded"]
     assert all(e.run_id is None and e.payload.about_run_id == run.run_id for e in mine)  # type: ignore[attr-defined]
-    assert [e.payload.amount for e in mine] == [1, estimate_question() - 1]  # type: ignore[attr-defined]
+    assert [e.payload.amount for e in mine] == [estimate_question(), 1, estimate_question() - 1]  # type: ignore[attr-defined]
     runs = [e for e in published if e.type.startswith(("credits.reserved", "credits.settled")) and e not in mine]
     assert len(runs) == 2 and all(e.run_id == run.run_id for e in runs)  # the run's own keep their run id
 

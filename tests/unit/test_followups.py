@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from qdrant_client import QdrantClient
 
+from contracts.credits import CreditsDenied, CreditsDeniedPayload, CreditsReserved, CreditsReservedPayload
 from contracts.envelope import Actor, Event
 from contracts.ids import new_id
 from contracts.question import (
@@ -76,6 +77,20 @@ def asked(
     )
 
 
+def held(ev: QuestionAsked, amount: int = 20) -> CreditsReserved:
+    """Billing's hold of the question's credits, as it publishes it: no run id, the question named."""
+    payload = CreditsReservedPayload(
+        amount=amount, balance=100, question_id=ev.payload.question_id, about_run_id=ev.payload.run_id
+    )
+    return CreditsReserved.create(payload, tenant_id=ev.tenant_id)
+
+
+def ask(app: Orchestrator, ev: QuestionAsked) -> None:
+    """Ask, and let billing hold the credits (the question starts on the hold)."""
+    app.ask_question(ev)
+    app.admit_question(held(ev))
+
+
 def decided(q: Question, task_id: str, decision: str = "allow") -> ToolDecided:
     task = q.tasks[task_id]
     payload = ToolDecidedPayload(
@@ -119,7 +134,7 @@ MEMORY = Passage(
 def test_a_question_on_a_completed_run_recalls_then_answers(app: Orchestrator) -> None:
     run_id = completed_run(app)
     ev = asked(run_id)
-    app.ask_question(ev)
+    ask(app, ev)
     q = app.get_question(ev.payload.question_id)
     (recall,) = q.tasks.values()
     assert (recall.kind, recall.tool, recall.role) == ("recall", "recall_memory", "retriever")
@@ -152,7 +167,7 @@ def test_a_question_on_a_completed_run_recalls_then_answers(app: Orchestrator) -
 def test_the_question_publishes_its_saga_under_its_own_id_with_stable_ids(app: Orchestrator) -> None:
     run_id = completed_run(app)
     ev = asked(run_id, scope="tenant")
-    app.ask_question(ev)
+    ask(app, ev)
     qid = ev.payload.question_id
     for _ in range(2):
         q = app.get_question(qid)
@@ -199,7 +214,7 @@ def test_a_task_that_does_not_answer_in_time_is_dispatched_again_then_fails_the_
 ) -> None:
     run_id = completed_run(app)
     ev = asked(run_id)
-    app.ask_question(ev)
+    ask(app, ev)
     q = app.get_question(ev.payload.question_id)
     (task_id,) = q.tasks
     app.decide_question_tool(decided(q, task_id))
@@ -238,7 +253,7 @@ def test_denial_empty_memory_and_exhausted_attempts_fail_the_question(app: Orche
     outcomes = []
     for how in ("deny", "empty", "exhausted"):
         ev = asked(run_id)
-        app.ask_question(ev)
+        ask(app, ev)
         q = app.get_question(ev.payload.question_id)
         (task_id,) = q.tasks
         if how == "deny":
@@ -267,6 +282,9 @@ def test_redelivered_and_stale_events_change_nothing(app: Orchestrator) -> None:
     ev = asked(run_id)
     app.ask_question(ev)
     app.ask_question(ev)
+    hold = held(ev)
+    app.admit_question(hold)
+    app.admit_question(hold)
     q = app.get_question(ev.payload.question_id)
     (task_id,) = q.tasks
     decision = decided(q, task_id)
@@ -277,6 +295,45 @@ def test_redelivered_and_stale_events_change_nothing(app: Orchestrator) -> None:
     stale = succeeded(q, task_id, RecallOutput(passages=[MEMORY]).model_dump())
     app.finish_question_task(stale.model_copy(update={"payload": stale.payload.model_copy(update={"attempt": 9})}))
     assert app.get_question(q.question_id).version == version
+
+
+def test_a_question_starts_only_once_billing_holds_its_credits(app: Orchestrator) -> None:
+    run_id = completed_run(app)
+    ev = asked(run_id)
+    app.ask_question(ev)
+    q = app.get_question(ev.payload.question_id)
+    assert (q.state, q.awaiting_credits, q.tasks) == ("asked", True, {}), "no tool runs before the hold"
+    app.admit_question(held(ev))
+    q = app.get_question(ev.payload.question_id)
+    assert not q.awaiting_credits and [t.kind for t in q.tasks.values()] == ["recall"]
+
+
+def test_a_question_billing_denies_fails_with_the_reason_before_any_tool(app: Orchestrator) -> None:
+    run_id = completed_run(app)
+    ev = asked(run_id)
+    app.ask_question(ev)
+    payload = CreditsDeniedPayload(
+        required=20,
+        balance=7,
+        reason="needs 20 credits, 7 available",
+        question_id=ev.payload.question_id,
+        about_run_id=run_id,
+    )
+    denied = CreditsDenied.create(payload, tenant_id=TENANT)
+    app.refuse_question(denied)
+    app.refuse_question(denied)
+    q = app.get_question(ev.payload.question_id)
+    assert (q.state, q.tasks) == ("failed", {})
+    assert q.failure == "no credits for the question: needs 20 credits, 7 available"
+    app.admit_question(held(ev))  # a late hold (it cannot come after a denial, but) changes nothing
+    assert app.get_question(ev.payload.question_id).version == q.version
+
+
+def test_credits_naming_a_question_go_to_the_question() -> None:
+    ev = asked(new_id())
+    assert is_question_event(held(ev))
+    run_hold = CreditsReserved.create(CreditsReservedPayload(amount=5, balance=10), tenant_id=TENANT, run_id=new_id())
+    assert not is_question_event(run_hold)
 
 
 def test_only_a_question_s_tool_and_task_events_are_routed_to_questions() -> None:
