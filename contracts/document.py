@@ -13,7 +13,17 @@ TextContentType = Literal["text/plain", "text/markdown", "text/html"]
 ContentType = Literal["text/plain", "text/markdown", "text/html", "application/pdf"]
 DATASET_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 UPLOADS_BUCKET = "quarry_uploads"
-"""The JetStream object-store bucket that holds uploaded files until (and after) they are indexed."""
+"""The JetStream object-store bucket that holds uploaded files until their dataset is deleted."""
+
+
+def dataset_objects(tenant_id: str, dataset_id: str) -> str:
+    """The prefix of every uploaded file's object name in a dataset (the retriever deletes by it)."""
+    return f"{tenant_id}/{dataset_id}/"
+
+
+def upload_object(tenant_id: str, dataset_id: str, document_id: str) -> str:
+    """The object name of an uploaded file."""
+    return dataset_objects(tenant_id, dataset_id) + document_id
 
 
 class StoredObject(Contract):

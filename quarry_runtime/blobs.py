@@ -74,3 +74,18 @@ class BlobStore:
         except (nats.js.errors.ObjectNotFoundError, nats.js.errors.ObjectDeletedError):
             return False
         return True
+
+    async def delete_under(self, prefix: str) -> int:
+        """Remove every object whose name starts with `prefix`; how many there were."""
+        if not prefix:
+            raise ValueError("an empty prefix would delete the whole bucket")
+        store = await self._bucket()
+        try:
+            found = await store.list(ignore_deletes=True)
+        except nats.js.errors.NotFoundError:
+            return 0  # an empty bucket
+        deleted = 0
+        for info in found:
+            if info.name is not None and info.name.startswith(prefix) and await self.delete(info.name):
+                deleted += 1
+        return deleted

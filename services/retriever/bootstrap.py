@@ -33,6 +33,7 @@ from services.retriever.index import (
 )
 from services.retriever.memory import memory_index
 from services.retriever.providers import SearchProvider
+from services.retriever.tombstones import DeletedDatasets
 from services.retriever.web.brave import BRAVE_URL, BraveProvider
 from services.retriever.web.fetch import FetchLimits, PageFetcher
 from services.retriever.web.http import JsonApi
@@ -170,7 +171,8 @@ def build(settings: RuntimeSettings) -> Service:
     bus = Bus.from_settings(settings, NAME)
     web, closers = web_search(s)
     blobs = BlobStore(lambda: bus.broker.connection.jetstream(), UPLOADS_BUCKET, replicas=settings.stream_replicas)
-    for sub in subscriptions(bus, index, memory, web, blobs):
+    deleted = DeletedDatasets(bus, replicas=settings.stream_replicas)
+    for sub in subscriptions(bus, index, memory, web, blobs, deleted):
         bus.subscribe(sub)
     ready = asyncio.Event()
 

@@ -18,6 +18,7 @@ from services.retriever.memory import index_run
 from services.retriever.providers import SearchError
 from services.retriever.recall import recall
 from services.retriever.search import WebUnavailable, search_sources
+from services.retriever.tombstones import DeletedDatasets
 from services.retriever.uploads import can_own, forget_dataset, index_upload
 from services.retriever.web.search import WebSearch
 
@@ -77,18 +78,23 @@ async def _index(task: TaskDispatched, memory: SourceIndex) -> WorkResult:
 
 
 def subscriptions(
-    bus: Bus, index: SourceIndex, memory: SourceIndex, web: WebSearch | None = None, blobs: BlobStore | None = None
+    bus: Bus,
+    index: SourceIndex,
+    memory: SourceIndex,
+    web: WebSearch | None = None,
+    blobs: BlobStore | None = None,
+    deleted: DeletedDatasets | None = None,
 ) -> list[Subscription]:
     async def run(task: TaskDispatched) -> WorkResult:
         return await execute(task, index, memory, web)
 
     async def on_uploaded(ev: DocumentUploaded) -> None:
         """Index an uploaded document into its tenant's corpus, or say why not."""
-        await index_upload(ev, bus, index, blobs)
+        await index_upload(ev, bus, index, blobs, deleted)
 
     async def on_dataset_deleted(ev: DatasetDeleted) -> None:
-        """Drop a deleted dataset's chunks from the index."""
-        await forget_dataset(ev, index)
+        """Drop a deleted dataset's chunks from the index and its files from the object store."""
+        await forget_dataset(ev, index, blobs, deleted)
 
     return [
         lane(bus, "retriever", run),

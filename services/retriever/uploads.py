@@ -16,6 +16,7 @@ from contracts.document import (
     DocumentRejectedPayload,
     DocumentStage,
     DocumentUploaded,
+    dataset_objects,
 )
 from contracts.guardrail import GuardrailTripped, GuardrailTrippedPayload
 from quarry_runtime.blobs import BlobError, BlobStore
@@ -25,6 +26,7 @@ from services.retriever.chunking import Chunk, chunk_document
 from services.retriever.corpus import Document, to_text
 from services.retriever.extraction import Extracted, chunk_pages, extract_file
 from services.retriever.index import DATASET, PUBLIC_TENANT, SourceIndex
+from services.retriever.tombstones import DeletedDatasets
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +60,23 @@ async def _text_of(ev: DocumentUploaded, blobs: BlobStore | None) -> Extracted:
     return await asyncio.to_thread(extract_file, data, p.content_type, p.title)
 
 
-async def index_upload(ev: DocumentUploaded, bus: Bus, index: SourceIndex, blobs: BlobStore | None) -> None:
+async def index_upload(
+    ev: DocumentUploaded,
+    bus: Bus,
+    index: SourceIndex,
+    blobs: BlobStore | None,
+    deleted: DeletedDatasets | None = None,
+) -> None:
     """Index an uploaded document into its tenant's corpus (and dataset), telling how far it got, or why not."""
     p = ev.payload
+
+    async def refuse(reason: str) -> None:
+        await bus.publish(
+            DocumentRejected.caused_by(ev, DocumentRejectedPayload(document_id=p.document_id, reason=reason))
+        )
+
+    async def dataset_gone() -> bool:
+        return bool(p.dataset_id and deleted is not None and await deleted.is_deleted(ev.tenant_id, p.dataset_id))
 
     async def progress(stage: DocumentStage, pages: int | None = None, done: int = 0, total: int = 0) -> None:
         payload = DocumentProgressPayload(
@@ -75,6 +91,9 @@ async def index_upload(ev: DocumentUploaded, bus: Bus, index: SourceIndex, blobs
     try:
         if not can_own(ev.tenant_id):
             raise Unindexable("this tenant id cannot own documents")
+        if await dataset_gone():
+            await _drop_file(ev, blobs)
+            raise Unindexable("its dataset was deleted before the document was indexed")
         if p.stored is not None:
             await progress("extracting")
         extracted = await _text_of(ev, blobs)
@@ -90,10 +109,7 @@ async def index_upload(ev: DocumentUploaded, bus: Bus, index: SourceIndex, blobs
         if not chunks:
             raise Unindexable("the document has no text to index")
     except ValueError as exc:  # Unindexable, and the extractors' own ValueErrors
-        reason = str(exc)
-        await bus.publish(
-            DocumentRejected.caused_by(ev, DocumentRejectedPayload(document_id=p.document_id, reason=reason))
-        )
+        await refuse(str(exc))
         return
     if injections:
         trip = GuardrailTrippedPayload(
@@ -112,13 +128,30 @@ async def index_upload(ev: DocumentUploaded, bus: Bus, index: SourceIndex, blobs
         await progress("indexing", pages, done=start + len(batch), total=total)
     # Upserting first keeps a re-indexed document searchable throughout; then what a longer version left goes.
     await asyncio.to_thread(index.trim_document, ev.tenant_id, p.document_id, total)
+    if await dataset_gone():  # deleted while this was being indexed: take it out again
+        await asyncio.to_thread(index.trim_document, ev.tenant_id, p.document_id, 0)
+        await _drop_file(ev, blobs)
+        await refuse("its dataset was deleted while the document was being indexed")
+        return
     log.info("indexed document %s for tenant %s: %d chunks", p.document_id, ev.tenant_id, total)
     await bus.publish(DocumentIndexed.caused_by(ev, DocumentIndexedPayload(document_id=p.document_id, chunks=total)))
 
 
-async def forget_dataset(ev: DatasetDeleted, index: SourceIndex) -> None:
-    """Remove every indexed chunk of a deleted dataset (again, harmlessly, on a redelivery)."""
+async def forget_dataset(
+    ev: DatasetDeleted, index: SourceIndex, blobs: BlobStore | None = None, deleted: DeletedDatasets | None = None
+) -> None:
+    """Remove every indexed chunk and uploaded file of a deleted dataset (again, harmlessly, on a
+    redelivery). The tombstone goes first, so an upload still on its way is refused."""
     if not can_own(ev.tenant_id):
         return
-    await asyncio.to_thread(index.delete_labelled, ev.tenant_id, {DATASET: ev.payload.dataset_id})
-    log.info("removed dataset %s of tenant %s from the index", ev.payload.dataset_id, ev.tenant_id)
+    dataset_id = ev.payload.dataset_id
+    if deleted is not None:
+        await deleted.bury(ev.tenant_id, dataset_id)
+    await asyncio.to_thread(index.delete_labelled, ev.tenant_id, {DATASET: dataset_id})
+    files = await blobs.delete_under(dataset_objects(ev.tenant_id, dataset_id)) if blobs is not None else 0
+    log.info("removed dataset %s of tenant %s: its chunks and %d files", dataset_id, ev.tenant_id, files)
+
+
+async def _drop_file(ev: DocumentUploaded, blobs: BlobStore | None) -> None:
+    if ev.payload.stored is not None and blobs is not None:
+        await blobs.delete(ev.payload.stored.name)

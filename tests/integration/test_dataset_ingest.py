@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from qdrant_client import QdrantClient
@@ -20,8 +21,12 @@ from contracts.document import (
     DatasetDeleted,
     DatasetDeletedPayload,
     DocumentProgress,
+    DocumentRejected,
     DocumentUploaded,
     DocumentUploadedPayload,
+    StoredObject,
+    dataset_objects,
+    upload_object,
 )
 from contracts.envelope import Event
 from quarry_runtime.blobs import BlobError, BlobStore
@@ -31,6 +36,8 @@ from services.gateway.datasets import DatasetStore
 from services.gateway.settings import GatewaySettings
 from services.retriever.handlers import subscriptions
 from services.retriever.index import DATASET, SourceIndex
+from services.retriever.tombstones import DeletedDatasets
+from services.retriever.uploads import index_upload
 from tests.unit.test_datasets import PAGES, make_pdf
 
 pytestmark = pytest.mark.infra
@@ -52,7 +59,7 @@ async def test_an_uploaded_pdf_is_indexed_into_its_dataset_with_progress(nats_ur
         i.ensure_collection()
     retriever = Bus(nats_url, "retriever", max_deliver=3)
     blobs = BlobStore(lambda: retriever.broker.connection.jetstream(), UPLOADS_BUCKET)
-    for sub in subscriptions(retriever, index, memory, None, blobs):
+    for sub in subscriptions(retriever, index, memory, None, blobs, DeletedDatasets(retriever)):
         retriever.subscribe(sub)
 
     db = SqlDatabase(GatewaySettings(data_dir=tmp_path), "gateway")
@@ -120,9 +127,26 @@ async def test_an_uploaded_pdf_is_indexed_into_its_dataset_with_progress(nats_ur
         await observer.publish(deleted)
         await eventually(lambda: index.count(tenant) == 0, what="the dataset's chunks to go")
         assert datasets.of_tenant(tenant) == []
-        assert await blobs.delete(ref.name) is True
-        with pytest.raises(BlobError, match="not in the store"):
-            await blobs.get(ref)
+        await gone(blobs, ref)  # the retriever deleted the dataset's files too
+
+        # An upload accepted before the deletion but handled after it is refused, file and all.
+        late_ref = await blobs.put(upload_object(tenant, "ds-1", "doc-3"), b"Neap tides are the weakest.")
+        late = DocumentUploaded.create(
+            DocumentUploadedPayload(
+                document_id="doc-3", title="Late", content_type="text/plain", stored=late_ref, dataset_id="ds-1"
+            ),
+            tenant_id=tenant,
+        )
+        await observer.publish(late)
+
+        def refusal() -> DocumentRejected | None:
+            return next((e for e in seen if isinstance(e, DocumentRejected) and e.payload.document_id == "doc-3"), None)
+
+        await eventually(lambda: refusal() is not None, what="the late upload to be refused")
+        refused = refusal()
+        assert refused is not None and "dataset was deleted" in refused.payload.reason
+        assert index.count(tenant) == 0
+        await gone(blobs, late_ref)
     finally:
         await observer.stop()
         await retriever.stop()
@@ -131,7 +155,87 @@ async def test_an_uploaded_pdf_is_indexed_into_its_dataset_with_progress(nats_ur
         memory.close()
 
 
+async def gone(blobs: BlobStore, ref: StoredObject, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            await blobs.get(ref)
+        except BlobError as exc:
+            assert "not in the store" in str(exc)
+            return
+        assert time.monotonic() < deadline, f"{ref.name} is still in the object store"
+        await asyncio.sleep(0.1)
+
+
+async def test_deleting_a_dataset_s_files_leaves_other_datasets_and_tenants_alone(nats_url: str) -> None:
+    bus = Bus(nats_url, f"blobs-{uuid.uuid4().hex[:6]}")
+    await bus.start()
+    try:
+        blobs = BlobStore(lambda: bus.broker.connection.jetstream(), UPLOADS_BUCKET)
+        tenant = f"t{uuid.uuid4().hex[:10]}"
+        names = [
+            upload_object(tenant, "ds-1", "a"),
+            upload_object(tenant, "ds-1", "b"),
+            upload_object(tenant, "ds-10", "c"),  # a prefix of its name is ds-1's, not its prefix
+            upload_object(f"{tenant}x", "ds-1", "d"),
+        ]
+        refs = [await blobs.put(name, name.encode()) for name in names]
+        assert await blobs.delete_under(dataset_objects(tenant, "ds-1")) == 2
+        for ref in refs[:2]:
+            await gone(blobs, ref, timeout_s=1)
+        assert [await blobs.get(ref) for ref in refs[2:]] == [n.encode() for n in names[2:]]
+        with pytest.raises(ValueError, match="empty prefix"):
+            await blobs.delete_under("")
+    finally:
+        await bus.stop()
+
+
 def test_the_subjects_are_in_the_stream() -> None:
     # The retriever's and gateway's consumers read them from the one stream `document.>` covers.
     for subject in (subjects.DOCUMENT_PROGRESS, subjects.DATASET_CREATED, subjects.DATASET_DELETED):
         assert subject.startswith("document.v1.")
+
+
+async def test_a_document_whose_dataset_is_deleted_while_it_is_indexed_is_taken_out_again(nats_url: str) -> None:
+    bus = Bus(nats_url, f"race-{uuid.uuid4().hex[:6]}")
+    await bus.start()
+    loop = asyncio.get_running_loop()
+    deleted = DeletedDatasets(bus)
+    tenant = f"t{uuid.uuid4().hex[:10]}"
+
+    class DeletedMidway(SourceIndex):
+        """The real index; the dataset's deletion lands while its first chunks are written."""
+
+        def add(self, *args: Any, **kwargs: Any) -> Any:
+            written = super().add(*args, **kwargs)
+            asyncio.run_coroutine_threadsafe(deleted.bury(tenant, "ds-9"), loop).result()
+            return written
+
+    index = DeletedMidway(QdrantClient(":memory:"), label_fields=(DATASET,))
+    index.ensure_collection()
+    published: list[Event] = []
+    original_publish = bus.publish
+
+    async def publish(ev: Event, *args: Any, **kwargs: Any) -> Any:
+        published.append(ev)
+        return await original_publish(ev, *args, **kwargs)
+
+    bus.publish = publish  # type: ignore[method-assign]
+    try:
+        blobs = BlobStore(lambda: bus.broker.connection.jetstream(), UPLOADS_BUCKET)
+        ref = await blobs.put(upload_object(tenant, "ds-9", "doc-9"), b"Spring tides follow the new moon. " * 40)
+        uploaded = DocumentUploaded.create(
+            DocumentUploadedPayload(
+                document_id="doc-9", title="Race", content_type="text/plain", stored=ref, dataset_id="ds-9"
+            ),
+            tenant_id=tenant,
+        )
+        await index_upload(uploaded, bus, index, blobs, deleted)
+        assert index.count(tenant) == 0
+        kinds = [type(e).__name__ for e in published]
+        assert "DocumentIndexed" not in kinds and kinds[-1] == "DocumentRejected"
+        assert "deleted while the document was being indexed" in published[-1].payload.reason  # type: ignore[attr-defined]
+        await gone(blobs, ref, timeout_s=1)
+    finally:
+        await bus.stop()
+        index.close()

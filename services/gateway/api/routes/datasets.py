@@ -21,6 +21,7 @@ from contracts.document import (
     DocumentUploaded,
     DocumentUploadedPayload,
     StoredObject,
+    upload_object,
 )
 from contracts.envelope import Actor
 from contracts.ids import new_id
@@ -171,7 +172,7 @@ async def _store(parts: Components, who: Principal, dataset_id: str, document_id
     if parts.blobs is None:
         raise Unavailable("file uploads are not available: this gateway has no object store")
     try:
-        return await parts.blobs.put(f"{who.tenant_id}/{dataset_id}/{document_id}", data)
+        return await parts.blobs.put(upload_object(who.tenant_id, dataset_id, document_id), data)
     except Exception as exc:
         raise Unavailable(f"the object store did not take the file: {exc}") from exc
 

@@ -1,0 +1,55 @@
+"""Deleted datasets, remembered in a JetStream key-value bucket shared by every retriever replica.
+
+An upload and its dataset's deletion travel on different consumers, so an upload accepted just
+before the deletion can be indexed just after it: under a dataset id nothing lists any more,
+searchable by nobody and deleted by nothing. The deletion leaves a tombstone here first; an
+upload into a tombstoned dataset is refused, and one that was being indexed when the tombstone
+landed is taken out again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import KeyNotFoundError
+from nats.js.kv import KeyValue
+
+from quarry_runtime.bus import Bus
+
+BUCKET = "retriever_deleted_datasets"
+
+
+def _key(tenant_id: str, dataset_id: str) -> str:
+    # KV keys allow few characters; tenant and dataset ids are the tenant's to choose.
+    return hashlib.sha256(f"{tenant_id}\x1f{dataset_id}".encode()).hexdigest()
+
+
+class DeletedDatasets:
+    def __init__(self, bus: Bus, *, replicas: int = 1, bucket: str = BUCKET) -> None:
+        self.bus = bus
+        self.bucket = bucket
+        self._replicas = replicas
+        self._kv: KeyValue | None = None
+        self._opening = asyncio.Lock()
+
+    async def _store(self) -> KeyValue:
+        async with self._opening:
+            if self._kv is None:
+                js = self.bus.broker.connection.jetstream()
+                config = KeyValueConfig(
+                    bucket=self.bucket, history=1, storage=StorageType.FILE, replicas=self._replicas
+                )
+                self._kv = await js.create_key_value(config)
+            return self._kv
+
+    async def bury(self, tenant_id: str, dataset_id: str) -> None:
+        await (await self._store()).put(_key(tenant_id, dataset_id), dataset_id.encode())
+
+    async def is_deleted(self, tenant_id: str, dataset_id: str) -> bool:
+        try:
+            entry = await (await self._store()).get(_key(tenant_id, dataset_id))
+        except KeyNotFoundError:
+            return False
+        return entry.value is not None
