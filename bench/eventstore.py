@@ -28,8 +28,8 @@ the server `quarry_runtime.pgserver` finds, dropped afterwards), with the stores
    live path `GatewayStore.record_run_event` refolds a run's whole log on every event, so it
    is timed on the events of the first runs only (~`live_events`), and its time for the
    whole set is extrapolated linearly (its cost per event grows with the length of the run,
-   not with the size of the table, bar deeper indexes). `bench.readmodel_bulk` (insert every
-   event many rows per statement, then fold each run once) is timed on the whole set and on
+   not with the size of the table, bar deeper indexes). `GatewayStore.record_run_events`, what
+   `quarry replay` rebuilds with (insert every event many rows per statement, then fold each run once), is timed on the whole set and on
    the same subset, where its rows (views included) are compared with the live path's. On
    PostgreSQL both run with `synchronous_commit` off, as `quarry replay` rebuilds.
 """
@@ -54,7 +54,6 @@ from eventsourcing.persistence import StoredEvent
 from rich.console import Console
 from rich.table import Table
 
-from bench.readmodel_bulk import bulk_record_run_events
 from bench.report import SummaryRow, ratio, verdict
 from bench.runs_fixture import Fixture, gateway_events, generate
 from contracts.envelope import Event
@@ -416,10 +415,10 @@ def _readmodels(backend: Backend, envelopes: Sequence[Event], live: Sequence[Eve
             stores["live"].record_run_event(envelope)
         live_s = time.perf_counter() - started
         started = time.perf_counter()
-        bulk_record_run_events(stores["check"], live)
+        stores["check"].record_run_events(live)
         check_s = time.perf_counter() - started
         started = time.perf_counter()
-        bulk_record_run_events(stores["all"], envelopes)
+        stores["all"].record_run_events(envelopes)
         all_s = time.perf_counter() - started
         live_rows = stores["live"].run_rows()
         same = live_rows == stores["check"].run_rows()

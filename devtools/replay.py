@@ -3,6 +3,9 @@
 The rebuild goes into prefixed tables beside the live ones (same database, same schema), fed by a
 throw-away consumer that reads the QUARRY stream from its first message up to the last one present
 when the replay started. The read models are the gateway's runs (row, folded view, log) and documents.
+A run's log is written in bulk per fetched batch (`GatewayStore.record_run_events`, the rows the
+live consumers' `record_run_event` writes one event at a time); everything else goes through the
+same `project` as the live consumers.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from rich.console import Console
 from rich.table import Table
 
 from contracts import subjects
+from contracts.envelope import Event
 from contracts.registry import parse_event
 from quarry_runtime.store import SqlDatabase
 from services.gateway.bootstrap import NAME as GATEWAY
 from services.gateway.monitors import MonitorStore
-from services.gateway.projection import SUBJECT_PREFIXES, project
+from services.gateway.projection import SUBJECT_PREFIXES, for_run_log, project
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
 
@@ -167,19 +171,24 @@ async def _read_until(sub: Any, end: int, models: Models, report: ReplayReport) 
             batch = await sub.fetch(FETCH_BATCH, timeout=IDLE_S)
         except nats.errors.TimeoutError:
             return
-        for msg in batch:
-            seq = msg.metadata.sequence.stream
-            # Published after the replay began: the live tables may or may not have seen it yet.
-            if seq > end:
-                return
-            report.messages += 1
-            _apply(models, msg.subject, msg.data, report)
-            if seq == end or msg.metadata.num_pending == 0:
-                return
+        run_log: list[Event] = []
+        try:
+            for msg in batch:
+                seq = msg.metadata.sequence.stream
+                # Published after the replay began: the live tables may or may not have seen it yet.
+                if seq > end:
+                    return
+                report.messages += 1
+                _apply(models, msg.subject, msg.data, report, run_log)
+                if seq == end or msg.metadata.num_pending == 0:
+                    return
+        finally:
+            models.store.record_run_events(run_log)
 
 
-def _apply(models: Models, subject: str, data: bytes, report: ReplayReport) -> None:
-    """Feed one message to the gateway's projection, exactly as its live consumers do."""
+def _apply(models: Models, subject: str, data: bytes, report: ReplayReport, run_log: list[Event]) -> None:
+    """Feed one message to the gateway's projection as its live consumers do; the events of a
+    run's log are collected for `record_run_events`, which writes what `record_run_event` would."""
     if not subject.startswith(SUBJECT_PREFIXES):
         return
     try:
@@ -189,7 +198,10 @@ def _apply(models: Models, subject: str, data: bytes, report: ReplayReport) -> N
         report.unparsable += 1
         return
     report.applied += 1
-    project(models.store, models.monitors, event)
+    if for_run_log(event):
+        run_log.append(event)
+    else:
+        project(models.store, models.monitors, event)
 
 
 # -- comparison ---------------------------------------------------------------------------------

@@ -63,9 +63,7 @@ def test_an_unregistered_type_is_refused_as_the_stock_transcoder_refuses_it() ->
 def test_no_stored_event_declares_a_uuid_field(aggregate: type[Aggregate]) -> None:
     """orjson writes a UUID as its string, which would come back as a str: events carry ids as str."""
     event_classes = [
-        member
-        for member in vars(aggregate).values()
-        if inspect.isclass(member) and issubclass(member, aggregate.Event)
+        member for member in vars(aggregate).values() if inspect.isclass(member) and issubclass(member, aggregate.Event)
     ]
     assert event_classes, f"{aggregate.__name__} has no event classes?"
     for cls in event_classes:

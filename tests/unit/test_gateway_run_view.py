@@ -40,3 +40,27 @@ def test_the_stored_view_equals_a_fold_of_the_whole_log(tmp_path: Path, order: s
     finally:
         store.drop_read_models()
         db.close()
+
+
+def test_the_bulk_rebuild_writes_the_rows_the_live_path_writes(tmp_path: Path) -> None:
+    """`record_run_events` (what `quarry replay` rebuilds with) against `record_run_event` one by
+    one: the same rows and logs, whatever the batches, and a batch replayed again changes nothing."""
+    envelopes = gateway_events(generate(4, seed=13))
+    db = SqlDatabase(RuntimeSettings(data_dir=tmp_path), "gateway")
+    live, bulk = GatewayStore(db, prefix="live_"), GatewayStore(db, prefix="bulk_")
+    try:
+        for envelope in envelopes:
+            live.record_run_event(envelope)
+        shuffled = list(envelopes)
+        random.Random(3).shuffle(shuffled)
+        half = len(shuffled) // 2
+        new = bulk.record_run_events(shuffled[:half]) + bulk.record_run_events(shuffled[half:])
+        assert bulk.record_run_events(shuffled[: half // 2]) == 0, "events already logged are skipped"
+        assert new == sum(1 for rows in live.run_event_ids().values() for _ in rows)
+        assert bulk.run_event_ids() == live.run_event_ids()
+        assert bulk.run_rows() == live.run_rows()
+        assert {row["state"] for row in bulk.run_rows().values()} == {"completed"}
+    finally:
+        live.drop_read_models()
+        bulk.drop_read_models()
+        db.close()
