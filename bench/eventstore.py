@@ -20,8 +20,9 @@ the server `quarry_runtime.pgserver` finds, dropped afterwards), with the stores
 2. Append: the same first ~N domain events, in the order and grouping the orchestrator
    saved them while the runs were generated, saved into a fresh store with `app.save(...)`:
    one event per save (a commit per event: the baseline), each handled bus event's events
-   per save (what the orchestrator does today), and the events of 16 or 256 consecutive
-   handled bus events per save (one commit per consumer fetch batch, or per bulk import).
+   per save (no grouping), and the events of 16, 64 or 256 consecutive handled bus events per
+   group commit (one commit per consumer fetch batch, or per bulk import). Best of three
+   alternating rounds, each into a fresh store.
 3. Read models: the envelopes the gateway would receive for the generated runs (the inputs
    the orchestrator handled, what billing and the reporter publish, and what `translate`
    makes of every stored event, as the outbox relay publishes it), in event-id order. The
@@ -68,6 +69,7 @@ from services.orchestrator.rebuild import fold_log, rebuild_runs
 
 TARGET_RATIO = 10.0
 REPLAY_ROUNDS = 3
+APPEND_ROUNDS = 3
 REBUILD_BATCH = 5000
 # What one generated run gives the gateway; only used to size the generation.
 GATEWAY_EVENTS_PER_RUN = 90
@@ -318,19 +320,24 @@ def _first_events(saves: Sequence[list[DomainEventProtocol[Any]]], count: int) -
 
 
 def _append(backend: Backend, saves: Sequence[list[DomainEventProtocol[Any]]]) -> list[Append]:
-    results = []
+    """Each way into a fresh store, the best of `APPEND_ROUNDS` rounds that alternate the ways (a
+    noisy neighbour only ever slows a round down, so the best is the least disturbed)."""
     expected = sum(map(len, saves))
-    for n, (mode, per_commit) in enumerate(APPEND_MODES):
-        app = _orchestrator(backend, f"append{n}")
-        try:
-            started = time.perf_counter()
-            commits = _append_one_way(app, saves, per_commit)
-            seconds = time.perf_counter() - started
-            stored = app.recorder.max_notification_id() == expected
-        finally:
-            app.close()
-        results.append(Append(backend.name, mode, expected, commits, seconds, stored))
-    return results
+    best: dict[int, Append] = {}
+    for round_ in range(APPEND_ROUNDS):
+        for n, (mode, per_commit) in enumerate(APPEND_MODES):
+            app = _orchestrator(backend, f"append{round_}_{n}")
+            try:
+                started = time.perf_counter()
+                commits = _append_one_way(app, saves, per_commit)
+                seconds = time.perf_counter() - started
+                stored = app.recorder.max_notification_id() == expected
+            finally:
+                app.close()
+            found = Append(backend.name, mode, expected, commits, seconds, stored)
+            if n not in best or not stored or (best[n].stored and seconds < best[n].seconds):
+                best[n] = found
+    return [best[n] for n in range(len(APPEND_MODES))]
 
 
 def _append_one_way(app: Orchestrator, saves: Sequence[list[DomainEventProtocol[Any]]], per_commit: int) -> int:

@@ -87,7 +87,8 @@ def _read_latest(app: Orchestrator) -> tuple[Sequence[StoredEvent], Sequence[Sto
     results = []
     with datastore.get_connection() as conn, conn.cursor() as cursor:
         for statement in (_LATEST_SNAPSHOTS, _EVENTS_AFTER):
-            cursor.execute(SQL(statement).format(**names))
+            # Binary results: the states come as bytes, not hex text twice their size to decode.
+            cursor.execute(SQL(statement).format(**names), binary=True)
             results.append([_stored(row["originator_id"], tuple(row.values())) for row in cursor.fetchall()])
     return results[0], results[1]
 

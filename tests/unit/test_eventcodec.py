@@ -72,3 +72,26 @@ def test_no_stored_event_declares_a_uuid_field(aggregate: type[Aggregate]) -> No
                 continue  # eventsourcing's own fields: the mapper takes the originator id out of the state
             for name, annotation in inspect.get_annotations(klass).items():
                 assert "UUID" not in str(annotation), f"{cls.__qualname__}.{name}: {annotation}"
+
+
+def test_what_orjson_cannot_parse_is_read_by_the_standard_decoder() -> None:
+    stock, fast = JSONTranscoder(), FastJSONTranscoder()
+    for transcoder in (stock, fast):
+        transcoder.register(DatetimeAsISO())
+    written = stock.encode({"score": float("nan"), "big": 2**70, "when": datetime(2026, 12, 5, tzinfo=UTC)})
+    read = fast.decode(written)
+    assert read["big"] == 2**70 and read["score"] != read["score"] and read["when"] == datetime(2026, 12, 5, tzinfo=UTC)
+
+
+def test_objects_are_revived_inside_out_as_the_object_hook_revives_them() -> None:
+    stock, fast = JSONTranscoder(), FastJSONTranscoder()
+    for transcoder in (stock, fast):
+        transcoder.register(DatetimeAsISO())
+    value = {
+        "at": [datetime(2026, 1, 1, tzinfo=UTC), {"nested": {"deeper": datetime(2026, 2, 2, tzinfo=UTC)}}],
+        "look_alike": {"_type_": "x", "other": 1},
+        "empty": {},
+        "lists": [[], [[1, 2], {"_data_": 3}]],
+    }
+    data = stock.encode(value)
+    assert fast.decode(data) == stock.decode(data) == value
