@@ -43,6 +43,7 @@ def eventstore_env(settings: RuntimeSettings, service: str) -> dict[str, str]:
             "CREATE_TABLE": "true",
         }
     path = settings.service_dir(service) / "events.sqlite3"
+    create_event_file(path)
     return {
         "PERSISTENCE_MODULE": recorders.SQLITE,
         "TRANSCODER_TOPIC": eventcodec.TOPIC,
@@ -50,6 +51,25 @@ def eventstore_env(settings: RuntimeSettings, service: str) -> dict[str, str]:
         "SQLITE_LOCK_TIMEOUT": "10",
         "CREATE_TABLE": "true",
     }
+
+
+# An event is ~1 KB and a search result's ~4 KB: with SQLite's default 4 KB pages many rows
+# spill into overflow pages, and a group commit of a few thousand events wrote a fifth slower.
+EVENT_PAGE_SIZE = 16384
+
+
+def create_event_file(path: Path) -> None:
+    """Create a new event store file with large pages (a page size holds only if it is set before
+    the first table); an existing file is left as it is."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute(f"PRAGMA page_size = {EVENT_PAGE_SIZE}")
+        conn.execute("PRAGMA journal_mode = WAL")  # writes the header: the page size is fixed from here
+    finally:
+        conn.close()
 
 
 def create_schema(database_url: str, schema: str) -> None:

@@ -3,6 +3,7 @@ number events exactly as eventsourcing's own recorders do."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Store
 from bench.runs_fixture import generate
 from quarry_runtime import recorders
 from quarry_runtime.settings import RuntimeSettings
-from quarry_runtime.store import eventstore_env
+from quarry_runtime.store import EVENT_PAGE_SIZE, eventstore_env
 from services.orchestrator.application import Orchestrator
 
 pytestmark = pytest.mark.infra
@@ -89,3 +90,22 @@ def test_snapshots_go_through_the_binary_recorder_too(backend: tuple[str, str | 
             assert isinstance(app.snapshots.recorder, recorders.BinaryAggregateRecorder)
     finally:
         app.close()
+
+
+def test_a_new_sqlite_event_store_has_large_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    settings = RuntimeSettings(data_dir=tmp_path / "new")
+    app = Orchestrator(env=eventstore_env(settings, "orchestrator"))
+    app.close()
+    path = settings.service_dir("orchestrator") / "events.sqlite3"
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == EVENT_PAGE_SIZE
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    old = RuntimeSettings(data_dir=tmp_path / "old")
+    old_path = old.service_dir("orchestrator") / "events.sqlite3"
+    old_path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(old_path) as conn:
+        conn.execute("CREATE TABLE kept (x INTEGER)")
+    Orchestrator(env=eventstore_env(old, "orchestrator")).close()
+    with sqlite3.connect(old_path) as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+        assert conn.execute("SELECT COUNT(*) FROM kept").fetchone()[0] == 0
