@@ -52,6 +52,20 @@ class Subscription:
     on_give_up: Callable[[Any, str], Awaitable[None]] | None = None
 
 
+class QuietFetchTimeouts(logging.Filter):
+    """Drops faststream's supervisor report of a pull consumer's fetch that timed out.
+
+    A fetch that finds nothing within its timeout can end the consume task with a TimeoutError
+    (when the wait is cut short as the subscriber starts or stops); faststream restarts the task
+    and logs an ERROR with a traceback per process, which reads like a failure in every
+    service's log. Anything else the supervisor reports still gets through.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, TimeoutError) and "raised an exception, retrying" in record.getMessage())
+
+
 class Bus:
     """Publishes events and runs durable consumers for one service."""
 
@@ -66,7 +80,10 @@ class Bus:
     ) -> None:
         self.service = service
         servers = [u.strip() for u in url.split(",") if u.strip()]
-        self.broker = NatsBroker(servers, logger=logging.getLogger(f"faststream.{service}"))
+        logger = logging.getLogger(f"faststream.{service}")
+        if not any(isinstance(f, QuietFetchTimeouts) for f in logger.filters):
+            logger.addFilter(QuietFetchTimeouts())
+        self.broker = NatsBroker(servers, logger=logger)
         self._ack_wait_s = ack_wait_s
         self._max_deliver = max_deliver
         self._replicas = stream_replicas
