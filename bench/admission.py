@@ -38,7 +38,7 @@ from rich.console import Console
 
 from bench import procs
 from bench.load import LoadResult, clients, fire
-from bench.report import Latency, SummaryRow, latency_table, ms, ratio, ratio_latency, verdict
+from bench.report import Latency, SummaryRow, latency_table, ms, ratio, ratio_latency, timed_step, verdict
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
 from quarry_runtime import natsserver
@@ -102,15 +102,15 @@ def run(
                 f"paused the {len(paused)} services other than the gateway (SIGSTOP) for the measurement; "
                 "nats-server and the gateway run"
             )
-            with console.status(f"loading the baseline and the gateway ({requests} + {single} requests each)..."):
-                results = asyncio.run(
-                    _measure(
-                        (f"http://127.0.0.1:{ping_port}", ping.pid),
-                        (gateway_url, stack.procs["gateway"].popen.pid),
-                        token,
-                        phases,
-                    )
+            timed_step(console, f"loading the baseline and the gateway ({requests} + {single} requests each)...")
+            results = asyncio.run(
+                _measure(
+                    (f"http://127.0.0.1:{ping_port}", ping.pid),
+                    (gateway_url, stack.procs["gateway"].popen.pid),
+                    token,
+                    phases,
                 )
+            )
         finally:
             procs.resume(paused)
             with console.status("stopping the stack and the baseline app..."):

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import procs
-from bench.report import SummaryRow
+from bench.report import SummaryRow, timed_step
 from devtools.client import QuarryClient
 from devtools.demo import QUESTION
 from devtools.stack import Stack, StackConfig
@@ -50,8 +50,8 @@ def run(console: Console, depth: int = 2, max_sources: int = 8) -> list[SummaryR
                 pids["nats-server"] = stack.nats.pid
             at_healthy = {name: procs.usage(pid) for name, pid in pids.items()}
             console.print(f"stack healthy after {startup_s:.1f}s; asking: [italic]{QUESTION}[/italic]")
-            with console.status(f"running one research run (depth {depth}, {max_sources} sources)..."):
-                _one_run(client, depth, max_sources, outcome)
+            timed_step(console, f"running one research run (depth {depth}, {max_sources} sources)...")
+            _one_run(client, depth, max_sources, outcome)
             after = {name: procs.usage(pid) for name, pid in pids.items()}
         finally:
             with console.status("stopping every process..."):

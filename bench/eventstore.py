@@ -7,8 +7,9 @@ file in a temp dir, as a service's data dir holds it) and on PostgreSQL (a fresh
 the server `quarry_runtime.pgserver` finds, dropped afterwards), with the stores configured by
 `quarry_runtime.store` exactly as the services configure them.
 
-1. Replay: the stored events of `runs` runs are copied into a fresh event store. The
-   baseline is `app.repository.get(run_id)` for every run (one query per run, no cache);
+1. Replay: the stored events of `runs` runs are copied into a fresh event store, and into
+   one as plain eventsourcing keeps it (its own recorder, JSON transcoder and SQLite file). The
+   baseline is that store's `app.repository.get(run_id)` for every run (one query per run, no cache);
    the candidate is `services.orchestrator.rebuild.rebuild_runs(app)` (the notification log
    in pages of 5000, one query each, every event folded with the same `mutate` calls). Best
    of three alternating rounds each; the rebuilt runs are compared with the repository's
@@ -55,7 +56,7 @@ from eventsourcing.persistence import StoredEvent
 from rich.console import Console
 from rich.table import Table
 
-from bench.report import SummaryRow, ratio, verdict
+from bench.report import SummaryRow, ratio, timed_step, verdict
 from bench.runs_fixture import Fixture, gateway_events, generate
 from contracts.envelope import Event
 from quarry_runtime import pgserver
@@ -169,12 +170,12 @@ def _measure(
     readmodels: list[ReadModel] = []
     with _backends(console) as backends:
         for backend in backends:
-            with console.status(f"{backend.name}: replaying {len(replay_runs)} runs..."):
-                replays.append(_replay(backend, replay_notes, replay_runs))
-            with console.status(f"{backend.name}: appending {sum(map(len, append_saves)):,} events four ways..."):
-                append_results.extend(_append(backend, append_saves))
-            with console.status(f"{backend.name}: rebuilding the run read models..."):
-                readmodels.extend(_readmodels(backend, envelopes, live_envelopes, len(live_runs)))
+            timed_step(console, f"{backend.name}: replaying {len(replay_runs)} runs...")
+            replays.append(_replay(backend, replay_notes, replay_runs))
+            timed_step(console, f"{backend.name}: appending {sum(map(len, append_saves)):,} events five ways...")
+            append_results.extend(_append(backend, append_saves))
+            timed_step(console, f"{backend.name}: rebuilding the run read models...")
+            readmodels.extend(_readmodels(backend, envelopes, live_envelopes, len(live_runs)))
 
     console.print(_replay_table(replays))
     console.print(_append_table(append_results))
@@ -212,6 +213,19 @@ def _orchestrator(backend: Backend, tag: str) -> Orchestrator:
     return Orchestrator(env=eventstore_env(backend.settings(tag), "orchestrator"))
 
 
+def _plain_orchestrator(backend: Backend, tag: str) -> Orchestrator:
+    """The orchestrator on plain eventsourcing: its own recorders, JSON transcoder and SQLite file."""
+    settings = backend.settings(tag)
+    if settings.database_url:
+        env = {**eventstore_env(settings, "orchestrator"), "PERSISTENCE_MODULE": "eventsourcing.postgres"}
+        env.pop("TRANSCODER_TOPIC")
+    else:
+        path = settings.service_dir("orchestrator") / "plain.sqlite3"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path), "CREATE_TABLE": "true"}
+    return Orchestrator(env=env)
+
+
 # -- 1. replay ---------------------------------------------------------------------------------
 
 
@@ -225,17 +239,22 @@ def _notifications_of(fixture: Fixture, run_ids: Sequence[str]) -> list[StoredEv
 
 def _replay(backend: Backend, notes: Sequence[StoredEvent], run_ids: Sequence[str]) -> Replay:
     app = _orchestrator(backend, "replay")
+    plain = _plain_orchestrator(backend, "replay_plain")
     try:
-        for start in range(0, len(notes), 2000):
-            app.recorder.insert_events(list(notes[start : start + 2000]))
+        for store in (app, plain):
+            for start in range(0, len(notes), 2000):
+                store.recorder.insert_events(list(notes[start : start + 2000]))
         ids = [(run_id, Run.create_id(run_id)) for run_id in run_ids]
         expected: dict[str, Run] = {}
 
         def by_get() -> dict[str, Run]:
             return {run_id: app.repository.get(aggregate_id) for run_id, aggregate_id in ids}
 
-        # No snapshots yet: the plain repository (the baseline) and the two bulk reads.
-        get_s, expected = _best(by_get)
+        def by_plain_get() -> dict[str, Run]:
+            return {run_id: plain.repository.get(aggregate_id) for run_id, aggregate_id in ids}
+
+        # No snapshots yet: plain eventsourcing's repository (the baseline) and the two bulk reads.
+        get_s, expected = _best(by_plain_get)
         log_s, by_log = _best(lambda: fold_log(app, batch=REBUILD_BATCH))
         bulk_s, by_bulk = _best(lambda: rebuild_runs(app))
         read_s, decode_s, fold_s = _phases(app)
@@ -248,6 +267,7 @@ def _replay(backend: Backend, notes: Sequence[StoredEvent], run_ids: Sequence[st
         snap_get_s, by_snap_get = _best(by_get)
     finally:
         app.close()
+        plain.close()
     return Replay(
         backend.name,
         len(ids),
@@ -451,7 +471,7 @@ def _rate(events: int, seconds: float) -> str:
 
 def _replay_table(rows: Sequence[Replay]) -> Table:
     table = Table(
-        title=f"run state of {rows[0].runs if rows else 0} runs, events folded per second: repository.get per run "
+        title=f"run state of {rows[0].runs if rows else 0} runs, events folded per second: plain eventsourcing repository.get per run "
         "(baseline), fold_log (notification log in pages), rebuild_runs before and after the orchestrator's "
         "snapshots, and repository.get with snapshots; read/decode/fold ms: fold_log's split",
         title_justify="left",
