@@ -110,6 +110,19 @@ class GroupCommit:
             self._current.seen.setdefault(aggregate_id, len(aggregate.pending_events))
         return aggregate
 
+    async def settled(self, aggregate_id: Any, rounds: int = 10) -> None:
+        """Wait until the aggregate has nothing staged (its events committed, or dropped), so a
+        query that reads it next sees only what is in the store. Under a steady stream of units
+        on one aggregate this could wait for ever: it gives up after `rounds` commits."""
+        for _ in range(rounds):
+            if aggregate_id not in self._staged:
+                return
+            waiting = [u.future for u in self._units.get(aggregate_id, []) if u.future is not None]
+            if waiting:
+                await asyncio.wait(waiting)
+            else:
+                await asyncio.sleep(0)
+
     def stage(self, aggregate: Any) -> None:
         """Called by the application instead of saving, while a unit is active."""
         unit = self._current

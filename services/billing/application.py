@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 from copy import deepcopy
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError
 
@@ -33,6 +33,9 @@ def actor_of(ev: Event) -> str:
     if ev.actor.user_id:
         return f"user:{ev.actor.user_id}"
     return ev.actor.agent or "system"
+
+
+T = TypeVar("T")
 
 
 class Billing(OutboxApplication):
@@ -61,6 +64,23 @@ class Billing(OutboxApplication):
             ledger = Ledger(tenant_id=tenant_id, plan=DEFAULT_PLAN)
         ledger.start_period(period_of(self.clock()), cause="")
         return ledger
+
+    async def settled(self, tenant_id: str) -> None:
+        """Wait until the tenant's ledger holds no staged, uncommitted change: a query must not
+        show what a failed commit would take back. Read it next, with no await in between."""
+        if self.group is not None:
+            await self.group.settled(Ledger.create_id(tenant_id))
+
+    async def run_command(self, command: Callable[[], T]) -> T:
+        """Run a command that no bus event carries (a Stripe webhook, a mock checkout) as a unit
+        of the group commit, like the consumers' commands: it continues from any ledger a unit
+        has staged instead of saving that unit's events by itself; returns once committed."""
+        if self.group is None:
+            return command()
+        with self.group.unit() as unit:
+            result = command()
+        await unit.committed()
+        return result
 
     def forget(self, tenant_id: str) -> None:
         """Drop the cached ledger (after a command failed half-way); the next read replays the store."""

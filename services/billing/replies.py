@@ -8,10 +8,8 @@ ledger itself (the source of truth, read-your-writes after a checkout) rather th
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
@@ -30,6 +28,7 @@ from contracts.billing import (
     WebhookRequest,
 )
 from quarry_runtime.bus import Bus
+from quarry_runtime.replies import Respond, answering, short
 from services.billing.application import Billing
 from services.billing.domain import LedgerError
 from services.billing.payments import BadSignature, PaymentError, Payments
@@ -40,8 +39,6 @@ from services.billing.webhooks import apply_stripe_event
 log = logging.getLogger(__name__)
 QUEUE: Final = "billing"
 
-Respond = Callable[[bytes], Awaitable[BaseModel]]
-
 
 def responders(app: Billing, payments: Payments) -> dict[str, Respond]:
     """Reply builders by request subject; each takes the raw request and returns the reply model."""
@@ -50,25 +47,28 @@ def responders(app: Billing, payments: Payments) -> dict[str, Respond]:
         try:
             query = SummaryQuery.model_validate_json(data)
         except ValidationError as exc:
-            return SummaryReply(error=f"malformed summary query: {_short(exc)}", status=400)
+            return SummaryReply(error=f"malformed summary query: {short(exc)}", status=400)
+        await app.settled(query.tenant_id)
         return SummaryReply(summary=summary(app, query.tenant_id, query.recent, payments.mode))
 
     async def on_ledger(data: bytes) -> BaseModel:
         try:
             query = LedgerQuery.model_validate_json(data)
         except ValidationError as exc:
-            return LedgerReply(error=f"malformed ledger query: {_short(exc)}", status=400)
+            return LedgerReply(error=f"malformed ledger query: {short(exc)}", status=400)
+        await app.settled(query.tenant_id)
         return ledger_page(app, query.tenant_id, query.after, query.limit)
 
     async def on_checkout(data: bytes) -> BaseModel:
         try:
             req = CheckoutRequest.model_validate_json(data)
         except ValidationError as exc:
-            return CheckoutReply(error=f"malformed checkout request: {_short(exc)}", status=400)
+            return CheckoutReply(error=f"malformed checkout request: {short(exc)}", status=400)
         catalogue = PLANS if req.kind == "subscription" else PACKS
         if req.item not in catalogue or (req.kind == "subscription" and PLANS[req.item].price_cents <= 0):
             known = ", ".join(k for k in catalogue if req.kind == "pack" or PLANS[k].price_cents > 0)
             return CheckoutReply(error=f"no {req.kind} named {req.item!r}; choose one of {known}", status=422)
+        await app.settled(req.tenant_id)
         ledger = app.ledger(req.tenant_id, copy=True)
         try:
             reply = await payments.checkout(req, ledger.customer_id)
@@ -79,9 +79,12 @@ def responders(app: Billing, payments: Payments) -> dict[str, Respond]:
             actor = f"user:{req.user_id}" if req.user_id else "mock-checkout"
             try:
                 if req.kind == "pack":
-                    app.purchase(req.tenant_id, req.item, reference=reply.session_id or "", cause=cause, actor=actor)
+                    reference = reply.session_id or ""
+                    await app.run_command(
+                        lambda: app.purchase(req.tenant_id, req.item, reference=reference, cause=cause, actor=actor)
+                    )
                 else:
-                    app.subscribe(req.tenant_id, req.item, cause=cause)
+                    await app.run_command(lambda: app.subscribe(req.tenant_id, req.item, cause=cause))
             except Exception:
                 app.forget(req.tenant_id)
                 raise
@@ -91,7 +94,8 @@ def responders(app: Billing, payments: Payments) -> dict[str, Respond]:
         try:
             req = PortalRequest.model_validate_json(data)
         except ValidationError as exc:
-            return PortalReply(error=f"malformed portal request: {_short(exc)}", status=400)
+            return PortalReply(error=f"malformed portal request: {short(exc)}", status=400)
+        await app.settled(req.tenant_id)
         customer = app.ledger(req.tenant_id, copy=True).customer_id
         if not customer:
             return PortalReply(
@@ -107,9 +111,9 @@ def responders(app: Billing, payments: Payments) -> dict[str, Respond]:
             req = WebhookRequest.model_validate_json(data)
             event = payments.verify(req.payload, req.signature)
         except (ValidationError, BadSignature) as exc:
-            return WebhookReply(error=_short(exc), status=400)
+            return WebhookReply(error=short(exc), status=400)
         try:
-            outcome = apply_stripe_event(app, event)
+            outcome = await app.run_command(lambda: apply_stripe_event(app, event))
         except LedgerError as exc:
             _forget_all(app)
             return WebhookReply(event_id=event.get("id"), error=str(exc), status=422)
@@ -133,30 +137,10 @@ def serve(bus: Bus, app: Billing, payments: Payments) -> Callable[[], Coroutine[
     table = responders(app, payments)
 
     async def job() -> None:
-        nc = bus.broker.connection
-        subscriptions = [await nc.subscribe(s, queue=QUEUE, cb=_answering(s, r)) for s, r in table.items()]
-        try:
+        async with answering(bus, table, queue=QUEUE, who="billing"):
             await asyncio.Event().wait()
-        finally:
-            for sub in subscriptions:
-                with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
 
     return job
-
-
-def _answering(subject: str, respond: Respond) -> Callable[[Any], Awaitable[None]]:
-    async def on_request(msg: Any) -> None:
-        if not msg.reply:
-            return  # a publish, not a request: nobody to answer
-        try:
-            body = (await respond(msg.data)).model_dump_json().encode()
-        except Exception:  # the caller gets an answer (Stripe retries a 500), not a time-out
-            log.exception("answering %s failed", subject)
-            body = json.dumps({"error": "billing failed to answer; see its log", "status": 500}).encode()
-        await msg.respond(body)
-
-    return on_request
 
 
 def _forget_all(app: Billing) -> None:
@@ -165,7 +149,3 @@ def _forget_all(app: Billing) -> None:
     cache: Any = app.repository.cache  # an LRUCache, which can be cleared
     if cache is not None:
         cache.clear()
-
-
-def _short(exc: Exception) -> str:
-    return str(exc).replace("\n", " ")[:500]

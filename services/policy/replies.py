@@ -9,10 +9,8 @@ disconnected. Nothing here has side effects: a simulation uses no rate limit and
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
@@ -27,6 +25,7 @@ from contracts.policy import (
     VersionsReply,
 )
 from quarry_runtime.bus import Bus
+from quarry_runtime.replies import Respond, answering, short
 from services.policy.decider import Decider
 from services.policy.store import PolicyStore
 from services.policy.versions import PolicyVersions
@@ -34,8 +33,6 @@ from services.policy.versions import PolicyVersions
 log = logging.getLogger(__name__)
 QUEUE: Final = "policy"
 RELOAD_POLL_S: Final = 15.0
-
-Respond = Callable[[bytes], Awaitable[BaseModel]]
 
 
 def responders(decider: Decider, store: PolicyStore, versions: PolicyVersions) -> dict[str, Respond]:
@@ -45,14 +42,14 @@ def responders(decider: Decider, store: PolicyStore, versions: PolicyVersions) -
         try:
             query = SimulateRequest.model_validate_json(data)
         except ValidationError as exc:
-            return SimulateReply(error=f"malformed simulation request: {_short(exc)}")
+            return SimulateReply(error=f"malformed simulation request: {short(exc)}")
         return SimulateReply(verdict=decider.simulate(query).to_contract())
 
     async def decisions(data: bytes) -> BaseModel:
         try:
             query = DecisionsQuery.model_validate_json(data)
         except ValidationError as exc:
-            return DecisionsReply(error=f"malformed decisions query: {_short(exc)}")
+            return DecisionsReply(error=f"malformed decisions query: {short(exc)}")
         rows = await asyncio.to_thread(store.recent_decisions, query.tenant_id, query.limit)
         return DecisionsReply(decisions=rows)
 
@@ -60,7 +57,7 @@ def responders(decider: Decider, store: PolicyStore, versions: PolicyVersions) -
         try:
             query = VersionsQuery.model_validate_json(data)
         except ValidationError as exc:
-            return VersionsReply(error=f"malformed versions query: {_short(exc)}")
+            return VersionsReply(error=f"malformed versions query: {short(exc)}")
         found = await asyncio.to_thread(store.versions, query.version)
         return VersionsReply(active_version=decider.version, versions=found)
 
@@ -78,41 +75,14 @@ def serve(
     table = responders(decider, store, versions)
 
     async def job() -> None:
-        nc = bus.broker.connection
-        subscriptions = []
-        for subject, respond in table.items():
-            subscriptions.append(await nc.subscribe(subject, queue=QUEUE, cb=_answering(subject, respond)))
+        async with answering(bus, table, queue=QUEUE, who="the policy service") as subscriptions:
 
-        async def on_activated(_: Any) -> None:
-            await asyncio.to_thread(versions.reload)
+            async def on_activated(_: Any) -> None:
+                await asyncio.to_thread(versions.reload)
 
-        subscriptions.append(await nc.subscribe(subjects.POLICY_ACTIVATED, cb=on_activated))
-        try:
+            subscriptions.append(await bus.broker.connection.subscribe(subjects.POLICY_ACTIVATED, cb=on_activated))
             while True:
                 await asyncio.sleep(RELOAD_POLL_S)
                 await asyncio.to_thread(versions.reload)
-        finally:
-            for sub in subscriptions:
-                with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
 
     return job
-
-
-def _answering(subject: str, respond: Respond) -> Callable[[Any], Awaitable[None]]:
-    async def on_request(msg: Any) -> None:
-        if not msg.reply:
-            return  # a publish, not a request: nobody to answer
-        try:
-            body = (await respond(msg.data)).model_dump_json().encode()
-        except Exception:  # the caller gets an answer, not a time-out
-            log.exception("answering %s failed", subject)
-            # Every reply model has an `error` field, so any of them parses this.
-            body = json.dumps({"error": "the policy service failed to answer; see its log"}).encode()
-        await msg.respond(body)
-
-    return on_request
-
-
-def _short(exc: Exception) -> str:
-    return str(exc).replace("\n", " ")[:500]

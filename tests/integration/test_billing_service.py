@@ -432,7 +432,11 @@ async def test_the_summary_shows_each_field_the_issue_lists(
             assert [e["seq"] for e in recent] == sorted((e["seq"] for e in recent), reverse=True)
             # The held run's reservation is the newest entry that moves credits (under load an
             # entry of amount 0, a release of nothing, was once ordered after it).
-            at = next(i for i, e in enumerate(recent) if e["kind"] == "reserved" and e["run_id"] == held.run_id)
+            at = next((i for i, e in enumerate(recent) if e["kind"] == "reserved" and e["run_id"] == held.run_id), None)
+            assert at is not None, f"{held.run_id}: " + " | ".join(
+                f"{e['seq']} {e['kind']} {e['amount']} run={e['run_id']} q={e['question_id']} cause={e['cause']}"
+                for e in recent[:6]
+            )
             assert all(e["amount"] == 0 for e in recent[:at]), recent[: at + 1]
             assert recent[at]["cause"] == held.event_id
             settlements = [e for e in recent if e["kind"] == "settled"]

@@ -194,3 +194,46 @@ async def test_outside_a_unit_saves_commit_at_once(tmp_path: Path) -> None:
     assert app.repository.get(tally.id).name == "t"
     with pytest.raises(RuntimeError, match="outside a unit"):
         app.group.stage(tally)
+
+
+async def test_a_query_waits_until_what_is_staged_is_committed(
+    store: tuple[Tallies, GroupCommit, list[list[Any]]],
+) -> None:
+    app, group, _ = store
+    tally = Tally(name="t")
+    app.save(tally)
+    handled = asyncio.create_task(_handle(app, group, tally.id, "a"))
+    await asyncio.sleep(0)  # staged, not committed
+    query = asyncio.create_task(group.settled(tally.id))
+    await asyncio.sleep(0)
+    assert not query.done(), "a query must not read a change the commit may still take back"
+    group.commit()
+    await asyncio.wait_for(query, timeout=1)
+    await handled
+    assert app.repository.get(tally.id).items == ["a"]
+    await asyncio.wait_for(group.settled(tally.id), timeout=1)  # nothing staged: at once
+
+
+async def test_a_query_under_a_steady_stream_of_units_stops_waiting(
+    store: tuple[Tallies, GroupCommit, list[list[Any]]],
+) -> None:
+    app, group, _ = store
+    tally = Tally(name="t")
+    app.save(tally)
+    writer = asyncio.create_task(group.run())
+    stop = asyncio.Event()
+
+    async def stream() -> None:
+        n = 0
+        while not stop.is_set():
+            await _handle(app, group, tally.id, f"i{n}")
+            n += 1
+
+    streams = [asyncio.create_task(stream()) for _ in range(3)]
+    try:
+        await asyncio.sleep(0.01)
+        await asyncio.wait_for(group.settled(tally.id, rounds=3), timeout=5)
+    finally:
+        stop.set()
+        await asyncio.gather(*streams)
+        writer.cancel()

@@ -1,0 +1,56 @@
+"""Answering core-NATS requests: what the gateway needs answered now, not eventually.
+
+A service serves a table of responders, one per subject, each taking the raw request and
+returning its reply model. They listen in a queue group, so with several replicas exactly one
+answers each request. A responder that raises still answers (an `error` and a 500 `status`,
+which every reply model reads or ignores) rather than leaving the caller to time out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from quarry_runtime.bus import Bus
+
+log = logging.getLogger(__name__)
+
+Respond = Callable[[bytes], Awaitable[BaseModel]]
+
+
+@contextlib.asynccontextmanager
+async def answering(bus: Bus, responders: Mapping[str, Respond], *, queue: str, who: str) -> AsyncIterator[list[Any]]:
+    """Answer requests on every subject of `responders` while the block runs. The subscriptions
+    are yielded: any the caller adds to the list are ended with them."""
+    nc = bus.broker.connection
+    subscriptions = [await nc.subscribe(s, queue=queue, cb=_answer(s, r, who)) for s, r in responders.items()]
+    try:
+        yield subscriptions
+    finally:
+        for sub in subscriptions:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+
+def _answer(subject: str, respond: Respond, who: str) -> Callable[[Any], Awaitable[None]]:
+    async def on_request(msg: Any) -> None:
+        if not msg.reply:
+            return  # a publish, not a request: nobody to answer
+        try:
+            body = (await respond(msg.data)).model_dump_json().encode()
+        except Exception:  # the caller gets an answer (Stripe retries a 500), not a time-out
+            log.exception("answering %s failed", subject)
+            body = json.dumps({"error": f"{who} failed to answer; see its log", "status": 500}).encode()
+        await msg.respond(body)
+
+    return on_request
+
+
+def short(exc: Exception) -> str:
+    """An exception as one line of at most 500 characters, for a reply's `error`."""
+    return str(exc).replace("\n", " ")[:500]
