@@ -112,10 +112,11 @@ def read_token(token: str, secret: str) -> Principal:
 # moved to another row does not match there.
 
 
-def api_key_pepper(jwt_secret: str) -> bytes:
-    """The pepper, derived from the gateway's secret under its own label (rotating that secret
-    therefore invalidates every API key, as it does every access token)."""
-    return hmac.new(jwt_secret.encode(), b"quarry api key pepper v1", hashlib.sha256).digest()
+def api_key_pepper(jwt_secret: str, pepper: str | None = None) -> bytes:
+    """The pepper, derived under its own label from `QUARRY_API_KEY_PEPPER` when that is set,
+    else from the gateway's JWT secret (rotating that secret then invalidates every API key, as
+    it does every access token; with a pepper of their own, keys outlive a JWT rotation)."""
+    return hmac.new((pepper or jwt_secret).encode(), b"quarry api key pepper v1", hashlib.sha256).digest()
 
 
 def new_api_key() -> tuple[str, str, str]:

@@ -21,12 +21,16 @@ class GatewaySettings(RuntimeSettings):
     monitor_min_interval_s: int = Field(default=300, ge=1, description="shortest interval a monitor may use")
     # Seals tenants' model API keys (AES-GCM); the analyst needs the same value to open them.
     secrets_key: str = Field(default=DEV_SECRETS_KEY, min_length=32)
+    # Keys the HMAC of stored API keys; unset, it is derived from jwt_secret (see security.api_key_pepper).
+    api_key_pepper: str | None = Field(default=None, min_length=32)
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, description="largest file a dataset accepts")
 
     @model_validator(mode="after")
     def _no_placeholder_secret_in_production(self) -> GatewaySettings:
         if self.environment == "production" and self.jwt_secret in PLACEHOLDER_SECRETS:
             raise ValueError("QUARRY_JWT_SECRET must be set to a real secret in production")
+        if self.environment == "production" and self.api_key_pepper in PLACEHOLDER_SECRETS:
+            raise ValueError("QUARRY_API_KEY_PEPPER, when set, must be a real secret in production")
         problem = secrets_key_problem(self.environment, self.secrets_key)
         if problem:
             raise ValueError(problem)

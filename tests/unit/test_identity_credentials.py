@@ -41,6 +41,15 @@ def test_an_api_key_round_trips_and_only_its_secret_under_this_pepper_matches() 
     assert hash_api_key(pepper, "0" * 16, secret) != digest
 
 
+def test_a_pepper_of_its_own_keeps_api_keys_valid_across_a_jwt_secret_rotation() -> None:
+    key_id, secret, _ = new_api_key()
+    own = "a-pepper-of-its-own-at-least-32-characters"
+    digest = hash_api_key(api_key_pepper(SECRET, own), key_id, secret)
+    assert hash_api_key(api_key_pepper(SECRET + "-rotated", own), key_id, secret) == digest
+    assert hash_api_key(api_key_pepper(SECRET, own + "!"), key_id, secret) != digest
+    assert hash_api_key(api_key_pepper(SECRET), key_id, secret) != digest
+
+
 @pytest.mark.parametrize(
     "bad",
     ["", "qk_", "qk_abc", "qk_0123456789abcdef_", "qk_zzzzzzzzzzzzzzzz_secret", "Bearer x", "qt_0123456789abcdef_s"],

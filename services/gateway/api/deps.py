@@ -74,7 +74,7 @@ def authenticate(token: str, parts: Components) -> Principal:
     if token.startswith(API_KEY_PREFIX):
         try:
             key_id, secret = parse_api_key(token)
-            pepper = api_key_pepper(parts.settings.jwt_secret)
+            pepper = api_key_pepper(parts.settings.jwt_secret, parts.settings.api_key_pepper)
             return accounts.authenticate_key(key_id, hash_api_key(pepper, key_id, secret), time.time())
         except (InvalidToken, Refused) as exc:
             raise Unauthorized(str(exc)) from exc

@@ -46,7 +46,7 @@ async def create_key(body: KeyCreate, who: Manager, parts: ComponentsDep) -> dic
     if beyond:
         raise Forbidden(f"you cannot grant what you do not hold: {beyond}")
     key_id, secret, api_key = new_api_key()
-    secret_hash = hash_api_key(api_key_pepper(parts.settings.jwt_secret), key_id, secret)
+    secret_hash = hash_api_key(api_key_pepper(parts.settings.jwt_secret, parts.settings.api_key_pepper), key_id, secret)
     expires_at = time.time() + body.expires_in_days * DAY_S if body.expires_in_days else None
     key = parts.store.accounts.create_key(who, key_id, body.name, wanted, secret_hash, expires_at)
     return {**key, "api_key": api_key}
