@@ -25,6 +25,9 @@ QUESTION_TOOLS = frozenset({RECALL_TOOL, ANSWER_TOOL})
 QUESTION_TASK_KINDS = frozenset({"recall", "answer"})
 QUESTION_TIMEOUT = "question_task_timeout"
 """The purpose of the durable timer that times out a question's task."""
+QUESTION_CREDITS_TIMEOUT = "question_credits_timeout"
+"""The purpose of the durable timer that ends a question billing never answered for."""
+QUESTION_TIMERS = frozenset({QUESTION_TIMEOUT, QUESTION_CREDITS_TIMEOUT})
 
 
 class QuestionAskedPayload(Contract):
@@ -130,6 +133,6 @@ def is_question_event(event: Event) -> bool:
     return (
         getattr(payload, "tool", None) in QUESTION_TOOLS
         or getattr(payload, "kind", None) in QUESTION_TASK_KINDS
-        or getattr(payload, "purpose", None) == QUESTION_TIMEOUT
+        or getattr(payload, "purpose", None) in QUESTION_TIMERS
         or (event.type.startswith("credits.") and getattr(payload, "question_id", None) is not None)
     )

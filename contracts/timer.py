@@ -10,7 +10,14 @@ from pydantic import Field
 from contracts import subjects
 from contracts.envelope import Contract, Event
 
-TimerPurpose = Literal["task_timeout", "task_retry", "approval_deadline", "monitor_slot", "question_task_timeout"]
+TimerPurpose = Literal[
+    "task_timeout",
+    "task_retry",
+    "approval_deadline",
+    "monitor_slot",
+    "question_task_timeout",
+    "question_credits_timeout",
+]
 
 
 class TimerFiredPayload(Contract):

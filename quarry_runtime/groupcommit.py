@@ -110,16 +110,25 @@ class GroupCommit:
             self._current.seen.setdefault(aggregate_id, len(aggregate.pending_events))
         return aggregate
 
-    async def settled(self, aggregate_id: Any, rounds: int = 10) -> None:
+    async def settled(self, aggregate_id: Any, rounds: int = 10, timeout_s: float = 5.0) -> None:
         """Wait until the aggregate has nothing staged (its events committed, or dropped), so a
-        query that reads it next sees only what is in the store. Under a steady stream of units
-        on one aggregate this could wait for ever: it gives up after `rounds` commits."""
+        query that reads it next, with no await in between, sees only what is in the store.
+
+        The last check is made as this returns, in the caller's own task (wrapping this in
+        `asyncio.wait_for` would run it as another task, and handlers could stage again before
+        the caller resumed). Under a steady stream of units on one aggregate it gives up after
+        `rounds` commits or `timeout_s`, and the caller reads the aggregate as staged."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
         for _ in range(rounds):
             if aggregate_id not in self._staged:
                 return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
             waiting = [u.future for u in self._units.get(aggregate_id, []) if u.future is not None]
             if waiting:
-                await asyncio.wait(waiting)
+                await asyncio.wait(waiting, timeout=remaining)
             else:
                 await asyncio.sleep(0)
 

@@ -16,6 +16,7 @@ Tables, rows and ids are exactly what eventsourcing's own recorders write and re
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -94,8 +95,16 @@ def _insert_rows(table: str, cursor: SQLiteCursor, stored_events: Sequence[Store
     return [rowids[(row[0], row[1])] for row in rows]
 
 
+# INSERT ... RETURNING needs SQLite 3.35 (2021); an older library gets eventsourcing's per-row insert.
+SQLITE_HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35)
+
+
 class ManyRowsApplicationRecorder(SQLiteApplicationRecorder):
-    def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any) -> Sequence[int] | None:
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if not SQLITE_HAS_RETURNING:
+            return super()._insert_events(c, stored_events, **kwargs)
         return _insert_rows(self.events_table_name, c, stored_events)
 
 
@@ -103,6 +112,8 @@ class ManyRowsProcessRecorder(SQLiteProcessRecorder):
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        if not SQLITE_HAS_RETURNING:
+            return super()._insert_events(c, stored_events, **kwargs)
         returning = _insert_rows(self.events_table_name, c, stored_events)
         tracking = kwargs.get("tracking")
         if tracking is not None:

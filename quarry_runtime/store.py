@@ -61,8 +61,8 @@ EVENT_PAGE_SIZE = 16384
 def create_event_file(path: Path) -> None:
     """Create a new event store file with large pages (a page size holds only if it is set before
     the first table); an existing file is left as it is."""
-    if path.exists():
-        return
+    if path.exists() and path.stat().st_size > 0:
+        return  # an empty file is what a crash right after `connect` leaves: still new
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path)
     try:

@@ -3,6 +3,7 @@ what Stripe reports (purchases, plan changes, refunded payments) once each."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
 from copy import deepcopy
@@ -36,6 +37,9 @@ def actor_of(ev: Event) -> str:
 
 
 T = TypeVar("T")
+# How long a query waits for the tenant's staged changes, and a command for its commit.
+SETTLE_WAIT_S = 2.0
+COMMAND_WAIT_S = 10.0
 
 
 class Billing(OutboxApplication):
@@ -66,10 +70,12 @@ class Billing(OutboxApplication):
         return ledger
 
     async def settled(self, tenant_id: str) -> None:
-        """Wait until the tenant's ledger holds no staged, uncommitted change: a query must not
-        show what a failed commit would take back. Read it next, with no await in between."""
+        """Wait (a few commits, at most `SETTLE_WAIT_S`) until the tenant's ledger holds no staged,
+        uncommitted change, so a query does not show what a failed commit would take back. Read
+        it next, with no await in between. Under a steady stream of the tenant's own events the
+        wait gives up and the query reads the ledger as the consumers left it."""
         if self.group is not None:
-            await self.group.settled(Ledger.create_id(tenant_id))
+            await self.group.settled(Ledger.create_id(tenant_id), timeout_s=SETTLE_WAIT_S)
 
     async def run_command(self, command: Callable[[], T]) -> T:
         """Run a command that no bus event carries (a Stripe webhook, a mock checkout) as a unit
@@ -79,7 +85,8 @@ class Billing(OutboxApplication):
             return command()
         with self.group.unit() as unit:
             result = command()
-        await unit.committed()
+        # Bounded: with the writer stopped (the service shutting down) the caller gets an error.
+        await asyncio.wait_for(unit.committed(), COMMAND_WAIT_S)
         return result
 
     def forget(self, tenant_id: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -18,9 +19,9 @@ from services.gateway.readmodel import fold_next, fold_run
 from services.gateway.templates import TemplateStore
 
 RUN_EVENT_PREFIXES = ("run.", "credits.", "tool.", "task.", "report.", "approval.", "guardrail.")
-# A bulk rebuild's rows per INSERT (SQLite allows 32766 bound parameters a statement, PostgreSQL
-# 65535) and runs folded per read.
-BULK_ROWS = 500
+# A bulk rebuild's rows per INSERT (6 parameters each: SQLite allows 32766 a statement since
+# 3.32 and 999 before, PostgreSQL 65535) and runs folded per read.
+BULK_ROWS = 500 if sqlite3.sqlite_version_info >= (3, 32) else 999 // 6
 BULK_RUNS = 200
 DEFAULT_APPROVAL_TIMEOUT_S = 7 * 24 * 3600
 T = TypeVar("T")

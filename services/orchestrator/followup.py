@@ -23,6 +23,9 @@ from services.orchestrator.tasks import TaskPolicy
 
 TERMINAL = frozenset({"answered", "failed"})
 RECALL_LIMIT = 6
+# How long a question waits for billing to hold or deny its credits before it ends (a durable
+# timer: billing down that long, or an answer lost, must not leave the question asked for ever).
+CREDITS_WAIT_S = 120
 
 # Which lane and tool each task of a question takes. A follow-up is short: no backoff, two tries.
 QUESTION_POLICIES: dict[str, TaskPolicy] = {

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from contracts import subjects
 from contracts.envelope import Actor, Event, TraceContext
 from contracts.ids import derived_id, stable_id
 from contracts.question import (
+    QUESTION_CREDITS_TIMEOUT,
     QUESTION_TIMEOUT,
     AnswerOutput,
     QuestionAnswered,
@@ -20,7 +22,7 @@ from contracts.task import TaskDispatched, TaskDispatchedPayload
 from contracts.timer import TimerFired, TimerFiredPayload
 from contracts.tool import ToolRequested, ToolRequestedPayload
 from quarry_runtime.outbox import Outgoing
-from services.orchestrator.followup import Question, question_task_input
+from services.orchestrator.followup import CREDITS_WAIT_S, Question, question_task_input
 
 AGENT = "quarry-orchestrator"
 # Questions carry no plan of their own; their tools are open to every plan.
@@ -53,7 +55,13 @@ def translate_question(
         out.append(Outgoing(ev, subject or cls.SUBJECT))
         return ev
 
-    if name == "TaskRequested":
+    if name == "Asked" and q.awaiting_credits:
+        # Billing's hold or denial ends the wait; this timer ends it if neither ever comes.
+        timer_id = derived_id(q.question_id, f"timer:{QUESTION_CREDITS_TIMEOUT}")
+        timer = TimerFiredPayload(timer_id=timer_id, purpose=QUESTION_CREDITS_TIMEOUT)
+        fired = emit(TimerFired, timer, 0, event_id=timer_id)
+        out[-1] = Outgoing(fired, TimerFired.SUBJECT, domain_event.timestamp + timedelta(seconds=CREDITS_WAIT_S))
+    elif name == "TaskRequested":
         task = q.tasks[domain_event.task_id]
         arguments = {k: v for k, v in task.input.items() if isinstance(v, str | int | float | bool)}
         request = ToolRequestedPayload(

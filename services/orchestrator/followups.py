@@ -16,13 +16,13 @@ from eventsourcing.persistence import IntegrityError
 
 from contracts.credits import CreditsDenied, CreditsReserved
 from contracts.envelope import Event
-from contracts.question import QuestionAsked
+from contracts.question import QUESTION_CREDITS_TIMEOUT, QuestionAsked
 from contracts.task import TaskFailed, TaskSucceeded
 from contracts.timer import TimerFired
 from contracts.tool import ToolDecided
 from quarry_runtime.errors import NotReady, Rejected
 from services.orchestrator.domain import Run
-from services.orchestrator.followup import Question, advance
+from services.orchestrator.followup import CREDITS_WAIT_S, Question, advance
 
 
 class FollowUps:
@@ -118,9 +118,15 @@ class FollowUps:
         self._save(question)
 
     def time_out_question_task(self, ev: TimerFired) -> None:
-        """A question's task did not answer in time: dispatch it again, or end the question."""
+        """A question's task did not answer in time: dispatch it again, or end the question.
+        Or billing never held nor denied its credits: end it (billing refunds any late hold)."""
         question = self._question_for(ev)
         if question is None:
+            return
+        if ev.payload.purpose == QUESTION_CREDITS_TIMEOUT:
+            if question.awaiting_credits:
+                question.fail(f"billing did not hold or deny the question's credits within {CREDITS_WAIT_S}s")
+                self._save(question)
             return
         task = question.tasks.get(ev.payload.task_id or "")
         if task is None or task.status != "dispatched" or task.attempt != ev.payload.attempt:

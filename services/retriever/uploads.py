@@ -92,6 +92,8 @@ async def index_upload(
         if not can_own(ev.tenant_id):
             raise Unindexable("this tenant id cannot own documents")
         if await dataset_gone():
+            # A delivery before this one may have indexed part of it before it stopped.
+            await asyncio.to_thread(index.trim_document, ev.tenant_id, p.document_id, 0)
             await _drop_file(ev, blobs)
             raise Unindexable("its dataset was deleted before the document was indexed")
         if p.stored is not None:

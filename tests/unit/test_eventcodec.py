@@ -1,4 +1,4 @@
-"""The orjson transcoder writes byte-for-byte what eventsourcing's JSONTranscoder writes."""
+"""The orjson transcoder writes what eventsourcing's JSONTranscoder writes, and reads it back the same."""
 
 from __future__ import annotations
 
@@ -95,3 +95,10 @@ def test_objects_are_revived_inside_out_as_the_object_hook_revives_them() -> Non
     }
     data = stock.encode(value)
     assert fast.decode(data) == stock.decode(data) == value
+
+
+def test_small_floats_are_spelled_otherwise_and_read_back_the_same() -> None:
+    stock, fast = JSONTranscoder(), FastJSONTranscoder()
+    value = {"scores": [1.5e-05, 1e-06, 2.5e-07, 0.1, 1e16, -0.0, 123.456]}
+    for written in (stock.encode(value), fast.encode(value)):
+        assert stock.decode(written) == fast.decode(written) == value

@@ -4,6 +4,7 @@ composition from memory chunks, and the gateway's read model of questions."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -42,7 +43,7 @@ from services.analyst.llm import ChatClient
 from services.analyst.verify import supports
 from services.gateway.questions import QuestionStore
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.followup import Question, question_task_input
+from services.orchestrator.followup import CREDITS_WAIT_S, Question, question_task_input
 from services.orchestrator.followup_translate import translate_question
 from services.retriever.handlers import execute
 from services.retriever.index import SourceIndex, close_client
@@ -189,7 +190,7 @@ def test_the_question_publishes_its_saga_under_its_own_id_with_stable_ids(app: O
     ours = [n for n in notifications if n.topic.startswith("services.orchestrator.followup:Question.")]
     published = [o for n in ours for o in translate_question(app.mapper.to_domain_event(n), at)]
     timers = [o for o in published if o.at is not None]
-    assert [t.event.payload.purpose for t in timers] == ["question_task_timeout"] * 2
+    assert [t.event.payload.purpose for t in timers] == ["question_credits_timeout"] + ["question_task_timeout"] * 2
     assert all(is_question_event(t.event) for t in timers), "a question's timers come back to the question"
     published = [o for o in published if o.at is None]
     kinds = [type(o.event) for o in published]
@@ -327,6 +328,36 @@ def test_a_question_billing_denies_fails_with_the_reason_before_any_tool(app: Or
     assert q.failure == "no credits for the question: needs 20 credits, 7 available"
     app.admit_question(held(ev))  # a late hold (it cannot come after a denial, but) changes nothing
     assert app.get_question(ev.payload.question_id).version == q.version
+
+
+def test_a_question_billing_never_answers_for_ends_when_its_credits_timer_fires(app: Orchestrator) -> None:
+    run_id = completed_run(app)
+    ev = asked(run_id)
+    app.ask_question(ev)
+    qid = ev.payload.question_id
+
+    def at(originator_id: Any, version: int) -> Question:
+        found: Question = app.repository.get(originator_id, version=version)
+        return found
+
+    notifications = app.recorder.select_notifications(start=1, limit=1000)
+    (asked_note,) = [n for n in notifications if n.topic.endswith("Question.Asked") and str(n.originator_id) == qid]
+    asked_event = app.mapper.to_domain_event(asked_note)
+    (timer,) = translate_question(asked_event, at)
+    assert timer.at == asked_event.timestamp + timedelta(seconds=CREDITS_WAIT_S)
+    assert timer.event.payload.purpose == "question_credits_timeout" and is_question_event(timer.event)
+    fired = timer.event.model_copy(update={"event_id": new_id()})
+    app.time_out_question_task(fired)
+    q = app.get_question(qid)
+    assert (q.state, q.tasks) == ("failed", {})
+    assert q.failure == f"billing did not hold or deny the question's credits within {CREDITS_WAIT_S}s"
+
+    held_first = asked(run_id)
+    ask(app, held_first)  # credits held: the timer changes nothing when it fires
+    version = app.get_question(held_first.payload.question_id).version
+    payload = TimerFiredPayload(timer_id=new_id(), purpose="question_credits_timeout")
+    app.time_out_question_task(TimerFired.create(payload, tenant_id=TENANT, run_id=held_first.payload.question_id))
+    assert app.get_question(held_first.payload.question_id).version == version
 
 
 def test_credits_naming_a_question_go_to_the_question() -> None:
