@@ -13,6 +13,7 @@ from contracts.envelope import Contract, Event
 TimerPurpose = Literal[
     "task_timeout",
     "task_retry",
+    "tool_retry",
     "approval_deadline",
     "monitor_slot",
     "question_task_timeout",

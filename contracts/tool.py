@@ -43,6 +43,11 @@ class ToolDecidedPayload(Contract):
     evaluation_ms: float = Field(ge=0)
     approval_rule_ids: list[str] = Field(default_factory=list, description="the soft rules that asked for approval")
     approval_timeout_s: int | None = Field(default=None, ge=1, description="how long that approval may take")
+    retry_after_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="set on a deny that lifts by itself (a full rate-limit window): ask again after this long",
+    )
 
 
 class ToolDecided(Event):

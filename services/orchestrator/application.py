@@ -31,7 +31,7 @@ from quarry_runtime.groupcommit import GroupCommit
 from quarry_runtime.guardrails import injection_findings
 from quarry_runtime.outbox import OutboxApplication
 from services.orchestrator.checks import output_problem
-from services.orchestrator.domain import Run
+from services.orchestrator.domain import MAX_THROTTLE_WAIT_S, MAX_THROTTLES, Run
 from services.orchestrator.followup import Question
 from services.orchestrator.followups import FollowUps
 from services.orchestrator.monitor import Monitor
@@ -167,7 +167,12 @@ class Orchestrator(FollowUps, OutboxApplication):
             )
         else:
             reasons = ev.payload.reasons or [f"policy answered {decision}"]
-            run.deny_task(task.task_id, reasons, ev.payload.policy_ids, cause=ev.event_id)
+            wait = ev.payload.retry_after_s
+            if wait is not None and wait <= MAX_THROTTLE_WAIT_S and task.throttles < MAX_THROTTLES:
+                retry_at = self.clock() + timedelta(seconds=wait)
+                run.throttle_task(task.task_id, reasons, retry_at, cause=ev.event_id)
+            else:
+                run.deny_task(task.task_id, reasons, ev.payload.policy_ids, cause=ev.event_id)
         self._advance_and_save(run)
 
     def finish_task(self, ev: TaskSucceeded | TaskFailed) -> None:
@@ -205,7 +210,12 @@ class Orchestrator(FollowUps, OutboxApplication):
         if run is None:
             return
         p, now = ev.payload, self.clock()
-        if p.purpose in ("task_timeout", "task_retry"):
+        if p.purpose == "tool_retry":
+            task = run.tasks.get(p.task_id or "")
+            if task is None or task.status != "requested" or task.throttles != p.attempt:
+                return  # answered since, or a timer of an earlier hold
+            run.request_tool_again(task.task_id, cause=ev.event_id)
+        elif p.purpose in ("task_timeout", "task_retry"):
             task = run.tasks.get(p.task_id or "")
             if task is None or task.attempt != p.attempt:
                 return

@@ -47,6 +47,10 @@ STATE_OF_STEP = {
 CONSUMES = {"collect": ("search",), "synthesise": ("collect",)}
 # What an ended run still needs of its tasks' outputs (see Run._shed).
 KEPT_AFTER_END = frozenset({"synthesise", "report"})
+# A tool request policy holds back for a while (a rate limit) is asked again after the wait it
+# names, this many times at most and for waits up to this long; past either it is a denial.
+MAX_THROTTLES = 5
+MAX_THROTTLE_WAIT_S = 3600.0
 
 
 class RunError(Exception):
@@ -69,6 +73,8 @@ class TaskState:
     reason: str = ""
     usage_event_ids: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Tool requests policy refused for a while only (a rate limit) and that were asked again.
+    throttles: int = 0
 
     @property
     def in_flight(self) -> bool:
@@ -288,6 +294,31 @@ class Run(Aggregate):
         task.attempt = attempt
         if cause:
             self.bus_events.add(cause)
+
+    def throttle_task(self, task_id: str, reasons: list[str], retry_at: datetime, cause: str) -> None:
+        """Policy refused the tool for now (a rate limit): ask again at `retry_at`."""
+        task = self.task(task_id)
+        if task.status != "requested":
+            raise RunError(f"task {task_id} is {task.status}, not awaiting policy")
+        self._tool_throttled(task_id=task_id, reasons=reasons, retry_at=retry_at, cause=cause)
+
+    @event("ToolThrottled")
+    def _tool_throttled(self, task_id: str, reasons: list[str], retry_at: datetime, cause: str) -> None:
+        task = self.tasks[task_id]
+        task.throttles += 1
+        task.errors.append(f"held back: {'; '.join(reasons)}")
+        self.bus_events.add(cause)
+
+    def request_tool_again(self, task_id: str, cause: str) -> None:
+        """The throttle is over: the tool request goes to policy again."""
+        task = self.task(task_id)
+        if task.status != "requested" or task.throttles == 0:
+            raise RunError(f"task {task_id} is not held back by policy")
+        self._tool_requested_again(task_id=task_id, cause=cause)
+
+    @event("ToolRequestedAgain")
+    def _tool_requested_again(self, task_id: str, cause: str) -> None:
+        self.bus_events.add(cause)
 
     @event("TaskDenied")
     def deny_task(self, task_id: str, reasons: list[str], policy_ids: list[str], cause: str) -> None:

@@ -132,14 +132,15 @@ def translate(domain_event: Any, run_at: RunAt, sign: Sign = lambda run, tool: N
         )
     elif name == "Rejected":
         e.emit(RunRejected, RunRejectedPayload(reason=run.failure or "rejected", usage_event_ids=usage))
-    elif name == "TaskRequested":
+    elif name in ("TaskRequested", "ToolRequestedAgain"):
         task = run.tasks[domain_event.task_id]
-        e.step(task.kind, "started", _detail(task.input))
+        if name == "TaskRequested":
+            e.step(task.kind, "started", _detail(task.input))
         arguments = {k: v for k, v in task.input.items() if isinstance(v, str | int | float | bool)}
         e.emit(
             ToolRequested,
             ToolRequestedPayload(
-                request_id=f"{task.task_id}:1",
+                request_id=f"{task.task_id}:{task.throttles + 1}",
                 tool=task.tool,
                 task_id=task.task_id,
                 step=task.kind,
@@ -149,6 +150,13 @@ def translate(domain_event: Any, run_at: RunAt, sign: Sign = lambda run, tool: N
                 delegation=sign(run, task.tool),
             ),
         )
+    elif name == "ToolThrottled":
+        task = run.tasks[domain_event.task_id]
+        reasons = "; ".join(domain_event.reasons)
+        e.step(
+            task.kind, "retrying", f"held back by policy ({reasons}); asking again at {domain_event.retry_at:%H:%M:%S}"
+        )
+        e.timer("tool_retry", domain_event.retry_at, task_id=task.task_id, attempt=task.throttles)
     elif name == "TaskDispatched":
         task = run.tasks[domain_event.task_id]
         payload = TaskDispatchedPayload(

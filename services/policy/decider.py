@@ -91,5 +91,7 @@ class Decider:
         if allowed:
             return verdict
         return verdict.denied(
-            f"rate limit: {tool} allows {limit.calls} calls per {limit.per_s}s per tenant (tool registry)", started
+            f"rate limit: {tool} allows {limit.calls} calls per {limit.per_s}s per tenant (tool registry)",
+            started,
+            retry_after_s=max(0.001, round(self.limiter.retry_after(key, limit.per_s), 3)),
         )

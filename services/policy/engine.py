@@ -65,6 +65,7 @@ class Verdict:
     evaluation_ms: float
     approval_rule_ids: list[str] = field(default_factory=list)
     approval_timeout_s: int | None = None
+    retry_after_s: float | None = None
 
     def to_payload(self, request: ToolRequestedPayload) -> ToolDecidedPayload:
         """The `tool.decided` payload answering `request`."""
@@ -79,6 +80,7 @@ class Verdict:
             evaluation_ms=self.evaluation_ms,
             approval_rule_ids=self.approval_rule_ids,
             approval_timeout_s=self.approval_timeout_s,
+            retry_after_s=self.retry_after_s,
         )
 
     def to_contract(self) -> PolicyVerdict:
@@ -92,8 +94,9 @@ class Verdict:
             approval_timeout_s=self.approval_timeout_s,
         )
 
-    def denied(self, reason: str, started: float) -> Verdict:
-        """This verdict overruled by a check made after Cedar (the rate limit)."""
+    def denied(self, reason: str, started: float, retry_after_s: float | None = None) -> Verdict:
+        """This verdict overruled by a check made after Cedar (the rate limit, which lifts by
+        itself after `retry_after_s`)."""
         return replace(
             self,
             decision="deny",
@@ -101,6 +104,7 @@ class Verdict:
             policy_ids=[],
             approval_rule_ids=[],
             approval_timeout_s=None,
+            retry_after_s=retry_after_s,
             evaluation_ms=self.evaluation_ms + (time.perf_counter() - started) * 1000,
         )
 

@@ -54,6 +54,13 @@ class SlidingWindowLimiter:
         now = self._clock()
         return sum(1 for t in calls if t > now - window_s) < limit
 
+    def retry_after(self, key: tuple[str, str], window_s: float) -> float:
+        """Seconds until the oldest call in the window leaves it (a full window's room is then one call)."""
+        calls = self._calls.get(key)
+        now = self._clock()
+        live = [t for t in calls or () if t > now - window_s]
+        return max(0.001, live[0] + window_s - now) if live else 0.001
+
     def used(self, key: tuple[str, str], window_s: float) -> int:
         calls = self._calls.get(key)
         return 0 if calls is None else sum(1 for t in calls if t > self._clock() - window_s)

@@ -31,7 +31,7 @@ from contracts.work import (
 )
 from quarry_runtime.errors import NotReady
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.domain import TRANSITIONS, Run, RunError
+from services.orchestrator.domain import MAX_THROTTLE_WAIT_S, MAX_THROTTLES, TRANSITIONS, Run, RunError
 from services.orchestrator.translate import translate
 from services.orchestrator.workflow import task_input
 
@@ -225,6 +225,58 @@ def test_policy_deny_fails_the_run_with_the_reason(app: Orchestrator) -> None:
     run = app.get_run(run_id)
     assert run.state == "failed"
     assert "denied by policy" in (run.failure or "") and "because" in (run.failure or "")
+
+
+def _rate_limited(run: Run, task_id: str, wait_s: float = 12.5) -> ToolDecided:
+    decided = decide(run, task_id, decision="deny")
+    payload = decided.payload.model_copy(
+        update={"reasons": ["rate limit: plan allows 1 call per 60s"], "policy_ids": [], "retry_after_s": wait_s}
+    )
+    return decided.model_copy(update={"payload": payload, "event_id": new_id()})
+
+
+def _published(app: Orchestrator) -> list[Any]:
+    notifications = app.recorder.select_notifications(start=1, limit=10_000)
+    return [
+        o
+        for n in notifications
+        for o in translate(app.mapper.to_domain_event(n), lambda i, v: app.repository.get(i, version=v))
+    ]
+
+
+def test_a_rate_limited_tool_is_asked_for_again_after_the_wait_policy_names(app: Orchestrator, clock: Clock) -> None:
+    run_id = started(app)
+    plan_id = with_status(app, run_id, "requested")[0]
+    app.apply_decision(_rate_limited(app.get_run(run_id), plan_id))
+    run = app.get_run(run_id)
+    task = run.tasks[plan_id]
+    assert (run.state, task.status, task.throttles) == ("planning", "requested", 1), "held back, not failed"
+    (retry,) = [o for o in _published(app) if o.at is not None and o.event.payload.purpose == "tool_retry"]
+    assert retry.at == clock.now + timedelta(seconds=12.5) and retry.event.payload.attempt == 1
+    clock.now += timedelta(seconds=13)
+    app.fire_timer(retry.event)
+    app.fire_timer(retry.event)  # redelivered: asked again once
+    requests = [o.event.payload.request_id for o in _published(app) if o.event.type == "tool.requested"]
+    assert requests[:2] == [f"{plan_id}:1", f"{plan_id}:2"] and requests.count(f"{plan_id}:2") == 1
+    app.apply_decision(decide(app.get_run(run_id), plan_id))
+    assert app.get_run(run_id).tasks[plan_id].status == "dispatched"
+
+
+def test_a_tool_held_back_too_often_or_too_long_is_a_denial(app: Orchestrator) -> None:
+    run_id = started(app)
+    plan_id = with_status(app, run_id, "requested")[0]
+    for n in range(1, MAX_THROTTLES + 1):
+        app.apply_decision(_rate_limited(app.get_run(run_id), plan_id))
+        retry = [o for o in _published(app) if o.at is not None and o.event.payload.attempt == n][-1]
+        app.fire_timer(retry.event)
+    app.apply_decision(_rate_limited(app.get_run(run_id), plan_id))
+    run = app.get_run(run_id)
+    assert run.state == "failed" and "rate limit" in (run.failure or "")
+
+    other = started(app)
+    task_id = with_status(app, other, "requested")[0]
+    app.apply_decision(_rate_limited(app.get_run(other), task_id, wait_s=MAX_THROTTLE_WAIT_S + 1))
+    assert app.get_run(other).state == "failed"
 
 
 def test_a_failed_attempt_is_retried_after_a_backoff_then_succeeds(app: Orchestrator, clock: Clock) -> None:

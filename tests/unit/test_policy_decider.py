@@ -72,6 +72,8 @@ def test_the_rate_limit_denies_past_the_registry_limit_per_tenant_and_tool(decid
     assert refused.decision == "deny"
     assert refused.policy_ids == []
     assert refused.reasons == ["rate limit: publish_report allows 30 calls per 60s per tenant (tool registry)"]
+    assert refused.retry_after_s == 60.0, "the window is full from its first call: it has room again in 60 s"
+    assert refused.to_payload(publish()).retry_after_s == 60.0
     assert refused.version == decider.version and refused.evaluation_ms > 0
     # Another tenant, or another tool of the same tenant, has its own window.
     assert decider.decide(publish(), tenant_id="globex", agent="a", user_id="u").decision == "allow"
