@@ -39,29 +39,27 @@ _TEXT = "unnest(%s::"
 _BINARY = "unnest(%b::"
 
 
-def _binary(recorder: PostgresAggregateRecorder) -> None:
-    statement = recorder.insert_events_statement.as_string()
-    if _TEXT not in statement:
-        raise RuntimeError(f"eventsourcing's insert statement changed; no {_TEXT!r} in {statement!r}")
-    recorder.insert_events_statement = SQL(statement.replace(_TEXT, _BINARY)).format()
+class _BinaryInserts(PostgresAggregateRecorder):
+    """Put before a PostgreSQL recorder class: its insert statement, once built, sends binary."""
 
-
-class BinaryAggregateRecorder(PostgresAggregateRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _binary(self)
+        statement = self.insert_events_statement.as_string()
+        if _TEXT not in statement:
+            raise RuntimeError(f"eventsourcing's insert statement changed; no {_TEXT!r} in {statement!r}")
+        self.insert_events_statement = SQL(statement.replace(_TEXT, _BINARY)).format()
 
 
-class BinaryApplicationRecorder(PostgresApplicationRecorder):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _binary(self)
+class BinaryAggregateRecorder(_BinaryInserts, PostgresAggregateRecorder):
+    pass
 
 
-class BinaryProcessRecorder(PostgresProcessRecorder):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _binary(self)
+class BinaryApplicationRecorder(_BinaryInserts, PostgresApplicationRecorder):
+    pass
+
+
+class BinaryProcessRecorder(_BinaryInserts, PostgresProcessRecorder):
+    pass
 
 
 class BinaryPostgresFactory(PostgresFactory):
@@ -108,17 +106,9 @@ class ManyRowsApplicationRecorder(SQLiteApplicationRecorder):
         return _insert_rows(self.events_table_name, c, stored_events)
 
 
-class ManyRowsProcessRecorder(SQLiteProcessRecorder):
-    def _insert_events(
-        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        if not SQLITE_HAS_RETURNING:
-            return super()._insert_events(c, stored_events, **kwargs)
-        returning = _insert_rows(self.events_table_name, c, stored_events)
-        tracking = kwargs.get("tracking")
-        if tracking is not None:
-            self._insert_tracking(c, tracking)
-        return returning
+class ManyRowsProcessRecorder(SQLiteProcessRecorder, ManyRowsApplicationRecorder):
+    """eventsourcing's process recorder (events, then the tracking row), its events inserted by
+    `ManyRowsApplicationRecorder`, which comes next in the method order."""
 
 
 class ManyRowsSQLiteFactory(SQLiteFactory):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError, StoredEvent
+from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory, IntegrityError, StoredEvent, Tracking
 
 from bench.runs_fixture import generate
 from quarry_runtime import recorders
@@ -109,3 +109,28 @@ def test_a_new_sqlite_event_store_has_large_pages_and_an_old_one_keeps_its_own(t
     with sqlite3.connect(old_path) as conn:
         assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
         assert conn.execute("SELECT COUNT(*) FROM kept").fetchone()[0] == 0
+
+
+def test_the_process_recorders_insert_events_and_their_tracking_row(
+    backend: tuple[str, str | None], tmp_path: Path
+) -> None:
+    _, url = backend
+    settings = RuntimeSettings(data_dir=tmp_path / "proc", database_url=url, db_schema_prefix="rec_proc")
+    factory = InfrastructureFactory.construct(env=eventstore_env(settings, "orchestrator"))
+    recorder = factory.process_recorder()
+    try:
+        assert type(recorder).__module__ == recorders.__name__
+        fixture = generate(1, seed=4)
+        stored = [
+            StoredEvent(n.originator_id, n.originator_version, n.topic, n.state)
+            for n in fixture.app.recorder.select_notifications(start=1, limit=recorders.SQLITE_ROWS_PER_INSERT + 1)
+        ][:12]
+        ids = recorder.insert_events(stored, tracking=Tracking(notification_id=7, application_name="upstream"))
+        assert ids is not None and len(ids) == len(stored)
+        found = recorder.select_notifications(start=ids[0], limit=len(stored))
+        assert [(n.originator_id, n.originator_version) for n in found] == [
+            (e.originator_id, e.originator_version) for e in stored
+        ]
+        assert recorder.max_tracking_id("upstream") == 7
+    finally:
+        factory.close()
