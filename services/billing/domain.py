@@ -322,13 +322,15 @@ class Ledger(Aggregate):
 
     # -- runs ---------------------------------------------------------------------------------
 
-    def reserve(self, run_id: str, amount: int, cause: str, actor: str = SYSTEM) -> bool:
-        """Hold `amount` for the run; False (and a Denied event) when the balance (down to the
-        plan's overage floor) is short or the plan's concurrency, lower while throttled, is used."""
-        if run_id in self.reservations:
-            raise LedgerError(f"run {run_id} already has a reservation")
+    def reserve(self, run_id: str, amount: int, cause: str, actor: str = SYSTEM, about_run: str | None = None) -> bool:
+        """Hold `amount` for the run, or with `about_run` for a follow-up question on that run
+        (`run_id` is then the question's id; a question takes no run slot). False (and a Denied
+        event) when the balance (down to the plan's overage floor) is short or, for a run, the
+        plan's concurrency, lower while throttled, is used."""
+        if run_id in self.reservations or (about_run is not None and run_id in self.denied_runs):
+            raise LedgerError(f"{'question' if about_run else 'run'} {run_id} already has a reservation")
         limit = concurrency_limit(plan_named(self.plan), self.tier)
-        if self.open_runs >= limit:
+        if about_run is None and self.open_runs >= limit:
             reason = f"{self.open_runs} runs already hold credits; the {self.plan} plan allows {limit} at once"
             if self.tier != "allow":
                 reason += f" while {self.used_pct}% of the budget is used"
@@ -336,7 +338,9 @@ class Ledger(Aggregate):
             return False
         if self.balance - amount < self.floor():
             reason = f"needs {amount} credits, {self.balance - self.floor()} available"
-            self._denied(run_id=run_id, required=amount, balance=self.balance, reason=reason, cause=cause)
+            self._denied(
+                run_id=run_id, required=amount, balance=self.balance, reason=reason, cause=cause, about_run=about_run
+            )
             return False
         self._reserved(
             run_id=run_id,
@@ -346,8 +350,9 @@ class Ledger(Aggregate):
             budget=self.period_budget,
             actor=actor,
             cause=cause,
+            about_run=about_run,
         )
-        self._follow_tier(run_id, cause)
+        self._follow_tier(None if about_run else run_id, cause)
         return True
 
     @event("Reserved")
@@ -367,33 +372,8 @@ class Ledger(Aggregate):
         self.bus_events.add(cause)
 
     def reserve_question(self, question_id: str, about_run: str, amount: int, cause: str, actor: str = SYSTEM) -> bool:
-        """Hold `amount` for a follow-up question on `about_run`; False (and a Denied event) when
-        the balance, down to the plan's overage floor, is short."""
-        if question_id in self.reservations or question_id in self.denied_runs:
-            raise LedgerError(f"question {question_id} already has a reservation")
-        if self.balance - amount < self.floor():
-            reason = f"needs {amount} credits, {self.balance - self.floor()} available"
-            self._denied(
-                run_id=question_id,
-                required=amount,
-                balance=self.balance,
-                reason=reason,
-                cause=cause,
-                about_run=about_run,
-            )
-            return False
-        self._reserved(
-            run_id=question_id,
-            amount=amount,
-            plan=self.plan,
-            balance=self.balance - amount,
-            budget=self.period_budget,
-            actor=actor,
-            cause=cause,
-            about_run=about_run,
-        )
-        self._follow_tier(None, cause)
-        return True
+        """`reserve` for a follow-up question on `about_run`."""
+        return self.reserve(question_id, amount, cause, actor, about_run=about_run)
 
     @event("Denied")
     def _denied(
