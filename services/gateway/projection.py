@@ -9,7 +9,7 @@ from contracts.envelope import Event
 from contracts.question import is_question_event
 from quarry_runtime.bus import Subscription
 from services.gateway.monitors import MonitorStore
-from services.gateway.store import RUN_EVENT_PREFIXES, GatewayStore
+from services.gateway.store import GatewayStore, run_log_of
 
 
 class RunFeed:
@@ -76,10 +76,10 @@ def project(store: GatewayStore, monitors: MonitorStore, ev: Event) -> bool:
 
 def for_run_log(ev: Event) -> bool:
     """Whether `project` gives the event to a run's log (a rebuild may batch exactly these)."""
-    if ev.type.startswith(("document.", "monitor.", "question.")) or not ev.run_id:
+    if ev.type.startswith(("document.", "monitor.", "question.")):
         return False
     # A question's tool, task and credits events belong to no run's log.
-    return ev.type.startswith(RUN_EVENT_PREFIXES) and not is_question_event(ev)
+    return run_log_of(ev) is not None and not is_question_event(ev)
 
 
 def subscriptions(store: GatewayStore, feed: RunFeed, monitors: MonitorStore) -> list[Subscription]:

@@ -31,6 +31,11 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def run_log_of(event: Event) -> str | None:
+    """The run whose log the event belongs in: the one it names, if it is of a kind the view folds."""
+    return event.run_id if event.run_id and event.type.startswith(RUN_EVENT_PREFIXES) else None
+
+
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -117,7 +122,7 @@ class GatewayStore:
 
     def record_run_event(self, event: Event) -> bool:
         """Add one event to its run's log and refold the run's view; False if already there."""
-        if not event.run_id or not event.type.startswith(RUN_EVENT_PREFIXES):
+        if run_log_of(event) is None:
             return False
         data = event.model_dump_json()
         with self.db.transaction() as tx:
@@ -163,12 +168,13 @@ class GatewayStore:
         rows: list[tuple[str, str, str, str, str, str]] = []
         user_of_run: dict[str, str | None] = {}
         for event in events:
-            if not event.run_id or not event.type.startswith(RUN_EVENT_PREFIXES):
+            run_id = run_log_of(event)
+            if run_id is None:
                 continue
             rows.append(
                 (
                     event.event_id,
-                    event.run_id,
+                    run_id,
                     event.tenant_id,
                     event.type,
                     event.occurred_at.isoformat(),
@@ -176,9 +182,9 @@ class GatewayStore:
                 )
             )
             if event.type == "run.requested":
-                user_of_run[event.run_id] = event.actor.user_id
+                user_of_run[run_id] = event.actor.user_id
             else:
-                user_of_run.setdefault(event.run_id, None)
+                user_of_run.setdefault(run_id, None)
         inserted = 0
         for chunk in _chunks(rows, BULK_ROWS):
             values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
