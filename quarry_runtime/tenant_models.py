@@ -27,9 +27,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BadRequestError, KeyNotFoundError
-from nats.js.kv import KeyValue
+from nats.js.errors import KeyNotFoundError
+
+from quarry_runtime.kv import KeyValueBucket
 
 log = logging.getLogger(__name__)
 
@@ -138,34 +138,18 @@ class TenantModels:
         ttl_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        # A callable, not a context: the bus's connection exists only once the bus has started.
-        self._jetstream = jetstream
         self._box = SecretBox(secrets_key)
-        self._replicas = replicas
         self._ttl_s = ttl_s
         self._clock = clock
-        self._kv: KeyValue | None = None
-        self._opening = asyncio.Lock()
+        self._kv = KeyValueBucket(jetstream, BUCKET, replicas=replicas)
         self._cache: dict[str, tuple[float, StoredEndpoint | None]] = {}
-
-    async def _bucket(self) -> KeyValue:
-        async with self._opening:
-            if self._kv is None:
-                js = self._jetstream()
-                config = KeyValueConfig(bucket=BUCKET, history=1, storage=StorageType.FILE, replicas=self._replicas)
-                try:
-                    self._kv = await js.create_key_value(config)
-                except BadRequestError:
-                    # It exists with another configuration (e.g. set by an operator): use it as it is.
-                    self._kv = await js.key_value(BUCKET)
-            return self._kv
 
     async def put(self, tenant_id: str, endpoint: ModelEndpoint, *, updated_by: str) -> StoredEndpoint:
         """Replace the tenant's endpoint; the key is sealed before it leaves this process."""
         sealed = self._box.seal(endpoint.api_key, context=tenant_id) if endpoint.api_key else None
         stored = StoredEndpoint(endpoint.base_url, endpoint.model, sealed, time.time(), updated_by)
         try:
-            await (await self._bucket()).put(kv_key(tenant_id), stored.to_json())
+            await (await self._kv.open()).put(kv_key(tenant_id), stored.to_json())
         except (nats.errors.Error, TimeoutError) as exc:
             raise Unavailable(f"{BUCKET} could not be written: {exc!r}") from exc
         self._cache.pop(kv_key(tenant_id), None)
@@ -174,7 +158,7 @@ class TenantModels:
     async def delete(self, tenant_id: str) -> None:
         """Forget the tenant's endpoint (its runs use the service default again)."""
         try:
-            await (await self._bucket()).delete(kv_key(tenant_id))
+            await (await self._kv.open()).delete(kv_key(tenant_id))
         except (nats.errors.Error, TimeoutError) as exc:
             raise Unavailable(f"{BUCKET} could not be written: {exc!r}") from exc
         self._cache.pop(kv_key(tenant_id), None)
@@ -186,7 +170,7 @@ class TenantModels:
         if not fresh and cached is not None and self._clock() - cached[0] < self._ttl_s:
             return cached[1]
         try:
-            entry = await (await self._bucket()).get(key)
+            entry = await (await self._kv.open()).get(key)
         except KeyNotFoundError:
             found = None
         except (nats.errors.Error, TimeoutError) as exc:
@@ -223,7 +207,7 @@ class TenantModels:
         while True:
             watcher = None
             try:
-                watcher = await (await self._bucket()).watchall(meta_only=True)
+                watcher = await (await self._kv.open()).watchall(meta_only=True)
                 async for entry in watcher:
                     if entry is not None:
                         self._cache.pop(entry.key, None)

@@ -9,14 +9,12 @@ landed is taken out again.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 
-from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import KeyNotFoundError
-from nats.js.kv import KeyValue
 
 from quarry_runtime.bus import Bus
+from quarry_runtime.kv import KeyValueBucket
 
 BUCKET = "retriever_deleted_datasets"
 
@@ -28,28 +26,14 @@ def _key(tenant_id: str, dataset_id: str) -> str:
 
 class DeletedDatasets:
     def __init__(self, bus: Bus, *, replicas: int = 1, bucket: str = BUCKET) -> None:
-        self.bus = bus
-        self.bucket = bucket
-        self._replicas = replicas
-        self._kv: KeyValue | None = None
-        self._opening = asyncio.Lock()
-
-    async def _store(self) -> KeyValue:
-        async with self._opening:
-            if self._kv is None:
-                js = self.bus.broker.connection.jetstream()
-                config = KeyValueConfig(
-                    bucket=self.bucket, history=1, storage=StorageType.FILE, replicas=self._replicas
-                )
-                self._kv = await js.create_key_value(config)
-            return self._kv
+        self._kv = KeyValueBucket(lambda: bus.broker.connection.jetstream(), bucket, replicas=replicas)
 
     async def bury(self, tenant_id: str, dataset_id: str) -> None:
-        await (await self._store()).put(_key(tenant_id, dataset_id), dataset_id.encode())
+        await (await self._kv.open()).put(_key(tenant_id, dataset_id), dataset_id.encode())
 
     async def is_deleted(self, tenant_id: str, dataset_id: str) -> bool:
         try:
-            entry = await (await self._store()).get(_key(tenant_id, dataset_id))
+            entry = await (await self._kv.open()).get(_key(tenant_id, dataset_id))
         except KeyNotFoundError:
             return False
         return entry.value is not None
