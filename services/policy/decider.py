@@ -93,5 +93,5 @@ class Decider:
         return verdict.denied(
             f"rate limit: {tool} allows {limit.calls} calls per {limit.per_s}s per tenant (tool registry)",
             started,
-            retry_after_s=max(0.001, round(self.limiter.retry_after(key, limit.per_s), 3)),
+            retry_after_s=round(self.limiter.retry_after(key, limit.per_s), 3),  # at least 0.001: gt=0 holds
         )

@@ -55,7 +55,7 @@ class SlidingWindowLimiter:
         return sum(1 for t in calls if t > now - window_s) < limit
 
     def retry_after(self, key: tuple[str, str], window_s: float) -> float:
-        """Seconds until the oldest call in the window leaves it (a full window's room is then one call)."""
+        """Seconds (at least 0.001) until the oldest call in the window leaves it, making room for one."""
         calls = self._calls.get(key)
         now = self._clock()
         live = [t for t in calls or () if t > now - window_s]
