@@ -3,6 +3,12 @@
 A search result (or a redirect, or a robots.txt redirect), or a model endpoint a tenant typed in,
 could otherwise point us at the cloud metadata service, a database console or anything else only
 reachable from inside.
+
+The name is resolved once per request and every address it resolves to is checked; the request
+then goes to the checked address itself, with the Host header and TLS server name (SNI, and so
+certificate verification) of the original name. Resolving a second time to connect would let a
+name answer a public address to the check and an inner one to the connection (DNS rebinding).
+A name that does not resolve is refused rather than passed on to a resolver we did not check.
 """
 
 from __future__ import annotations
@@ -10,53 +16,151 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable
 
 import httpx
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# (host, port) -> the addresses the host resolves to, as text; raises OSError when it does not.
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+# IPv6 prefixes that carry an IPv4 address a gateway will reach for us: judge that IPv4 address.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+
 
 class BlockedAddress(httpx.TransportError):
-    """The host resolves to an address this fetcher must not reach (loopback, private, link-local...)."""
+    """The host resolves to an address this fetcher must not reach (loopback, private, link-local...),
+    or does not resolve at all."""
+
+
+class Unresolvable(BlockedAddress):
+    """The host does not resolve (now): refused, though a later attempt may find it."""
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The addresses of `host` from the system resolver (getaddrinfo, off the event loop)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for (IPv4-mapped, NAT64, 6to4, Teredo client), if any."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in _NAT64 or address in _NAT64_LOCAL:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    return None
+
+
+def address_problem(address: IPAddress) -> str | None:
+    """Why `address` is not one to reach from here (judged by the IPv4 inside it if it has one), or None."""
+    inner = embedded_ipv4(address)
+    judged: IPAddress = inner if inner is not None else address
+    if judged.is_multicast or judged.is_unspecified or judged.is_reserved or not judged.is_global:
+        shown = f"{address} (IPv4 {inner})" if inner is not None else str(address)
+        return f"non-public address {shown}"
+    return None
+
+
+async def resolve_checked(
+    url: httpx.URL | str, *, resolver: Resolver = system_resolver, allow_private: bool = False
+) -> list[IPAddress]:
+    """The addresses `url`'s host resolves to (one lookup), all of them public unless `allow_private`.
+
+    Raises `BlockedAddress` when the lookup fails or answers nothing, or when any address is not
+    public: a name with one inner address among public ones is refused, not filtered.
+    """
+    url = httpx.URL(url)
+    host = url.host
+    if not host:
+        raise BlockedAddress(f"{url} names no host")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        addresses: list[IPAddress] = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            answered = await resolver(host, port)
+        except (OSError, UnicodeError) as exc:
+            raise Unresolvable(f"{host} does not resolve ({exc})") from exc
+        try:
+            # A scoped IPv6 answer ("fe80::1%eth0") is link-local whatever its scope.
+            addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in answered]
+        except ValueError as exc:
+            raise BlockedAddress(f"{host} resolves to something that is no address ({exc})") from exc
+    if not addresses:
+        raise Unresolvable(f"{host} resolves to no address")
+    if not allow_private:
+        for address in addresses:
+            problem = address_problem(address)
+            if problem:
+                raise BlockedAddress(f"{host} resolves to {problem}")
+    return list(dict.fromkeys(addresses))
+
+
+async def non_public(url: httpx.URL | str, *, resolver: Resolver = system_resolver) -> str | None:
+    """Why `url`'s host must not be reached (it does not resolve, or resolves to a non-public
+    address), or None. Only a verdict for a person: a connection must go through `GuardedTransport`,
+    which connects to the very address it checked."""
+    try:
+        await resolve_checked(url, resolver=resolver)
+    except BlockedAddress as exc:
+        return str(exc)
+    return None
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):
-    """Refuses requests to non-public addresses, so an address from outside cannot make us read
-    the metadata service or an internal admin page (server-side request forgery)."""
+    """Sends each request to an address checked for it, so an address from outside cannot make us
+    read the metadata service or an internal admin page (server-side request forgery).
 
-    def __init__(self, inner: httpx.AsyncBaseTransport | None = None, *, allow_private: bool = False) -> None:
+    With `allow_private` (tests, development, on-premises model servers) inner addresses pass the
+    check, but the request still goes to the address resolved once.
+    """
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport | None = None,
+        *,
+        allow_private: bool = False,
+        resolver: Resolver = system_resolver,
+    ) -> None:
         self.inner = inner or httpx.AsyncHTTPTransport()
         self.allow_private = allow_private
+        self.resolver = resolver
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if not self.allow_private:
-            await _check_public(request)
-        return await self.inner.handle_async_request(request)
+        try:
+            addresses = await resolve_checked(request.url, resolver=self.resolver, allow_private=self.allow_private)
+        except BlockedAddress as exc:
+            raise type(exc)(str(exc), request=request) from exc
+        return await self.inner.handle_async_request(pinned(request, addresses[0]))
 
     async def aclose(self) -> None:
         await self.inner.aclose()
 
 
-async def _check_public(request: httpx.Request) -> None:
-    problem = await non_public(request.url)
-    if problem:
-        raise BlockedAddress(problem, request=request)
-
-
-async def non_public(url: httpx.URL | str) -> str | None:
-    """Why `url`'s host must not be reached (it resolves to a non-public address), or None.
-    A host that does not resolve is not judged here: the request itself will fail."""
-    url = httpx.URL(url)
-    host = url.host
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        addresses = [ipaddress.ip_address(host)]
-    except ValueError:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError:
-            return None
-        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
-    for address in addresses:
-        mapped = getattr(address, "ipv4_mapped", None)
-        if not (mapped or address).is_global:
-            return f"{host} resolves to non-public address {address}"
-    return None
+def pinned(request: httpx.Request, address: IPAddress) -> httpx.Request:
+    """A copy of `request` addressed to `address`, keeping its Host header and, over TLS, its server
+    name (httpcore's `sni_hostname` extension), so the certificate is still checked against the name."""
+    host = request.url.host
+    if host == str(address):
+        return request
+    extensions = dict(request.extensions)
+    if request.url.scheme == "https":
+        extensions.setdefault("sni_hostname", host)
+    headers = request.headers.copy()
+    if "host" not in headers:
+        headers["Host"] = request.url.netloc.decode("ascii")
+    return httpx.Request(
+        request.method,
+        request.url.copy_with(host=str(address)),
+        headers=headers,
+        stream=request.stream,
+        extensions=extensions,
+    )

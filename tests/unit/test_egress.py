@@ -1,0 +1,216 @@
+"""The SSRF guard: one lookup per request, every address checked, the request sent to the checked one."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import ssl
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from quarry_runtime.egress import BlockedAddress, GuardedTransport, Unresolvable, address_problem, non_public
+
+PUBLIC = "93.184.216.34"
+
+
+@dataclass
+class Rebinding:
+    """A resolver that answers each name with the next of its answers: public first, then inward."""
+
+    answers: list[list[str]]
+    asked: list[str] = field(default_factory=list)
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        self.asked.append(host)
+        return self.answers[min(len(self.asked), len(self.answers)) - 1]
+
+
+@dataclass
+class Recorder:
+    """The inner transport: records where each request would have connected, answers 200."""
+
+    seen: list[httpx.Request] = field(default_factory=list)
+
+    def transport(self) -> httpx.MockTransport:
+        def handle(request: httpx.Request) -> httpx.Response:
+            self.seen.append(request)
+            return httpx.Response(200, text="ok")
+
+        return httpx.MockTransport(handle)
+
+
+async def test_a_name_that_rebinds_inward_after_the_check_is_never_connected_to() -> None:
+    resolver = Rebinding([[PUBLIC], ["127.0.0.1"]])
+    recorder = Recorder()
+    guarded = GuardedTransport(recorder.transport(), resolver=resolver)
+    async with httpx.AsyncClient(transport=guarded) as client:
+        first = await client.get("http://rebind.example/page")
+        assert first.status_code == 200
+        with pytest.raises(BlockedAddress, match="127.0.0.1"):
+            await client.get("http://rebind.example/page")
+    assert resolver.asked == ["rebind.example", "rebind.example"]  # one lookup per request, no second one
+    (sent,) = recorder.seen  # the second request reached nothing
+    assert sent.url.host == PUBLIC and sent.url.path == "/page"
+    assert sent.headers["host"] == "rebind.example"
+
+
+async def test_one_inner_address_among_public_ones_refuses_the_name() -> None:
+    recorder = Recorder()
+    guarded = GuardedTransport(recorder.transport(), resolver=Rebinding([[PUBLIC, "10.0.0.7"]]))
+    async with httpx.AsyncClient(transport=guarded) as client:
+        with pytest.raises(BlockedAddress, match="10.0.0.7"):
+            await client.get("https://mixed.example/")
+    assert recorder.seen == []
+
+
+async def test_a_name_that_does_not_resolve_is_refused_not_passed_on() -> None:
+    async def failing(host: str, port: int) -> list[str]:
+        raise OSError(-2, "Name or service not known")
+
+    recorder = Recorder()
+    async with httpx.AsyncClient(transport=GuardedTransport(recorder.transport(), resolver=failing)) as client:
+        with pytest.raises(Unresolvable, match="does not resolve"):
+            await client.get("http://nowhere.example/")
+    assert recorder.seen == []
+    assert await non_public("http://nowhere.example/", resolver=failing) is not None
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "169.254.169.254",
+        "10.1.2.3",
+        "100.64.0.1",
+        "0.0.0.0",
+        "224.0.0.1",
+        "::1",
+        "fe80::1",
+        "fd00::1",
+        "::ffff:127.0.0.1",
+        "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 of the metadata service
+        "2002:7f00:1::",  # 6to4 of 127.0.0.1
+        "2002:a00:1::1",  # 6to4 of 10.0.0.1
+    ],
+)
+def test_inner_addresses_are_judged_by_the_ipv4_inside_them(address: str) -> None:
+    assert address_problem(ipaddress.ip_address(address)) is not None
+
+
+@pytest.mark.parametrize("address", [PUBLIC, "2606:4700::1111", "64:ff9b::5db8:d822", "2002:5db8:d822::1"])
+def test_public_addresses_pass(address: str) -> None:
+    assert address_problem(ipaddress.ip_address(address)) is None
+
+
+async def test_nat64_and_6to4_answers_are_refused() -> None:
+    for inward in ("64:ff9b::7f00:1", "2002:7f00:1::"):
+        recorder = Recorder()
+        guarded = GuardedTransport(recorder.transport(), resolver=Rebinding([[inward]]))
+        async with httpx.AsyncClient(transport=guarded) as client:
+            with pytest.raises(BlockedAddress, match="127.0.0.1"):
+                await client.get("http://v6.example/")
+        assert recorder.seen == []
+
+
+async def test_allow_private_reaches_a_local_server_by_the_checked_address() -> None:
+    recorder = Recorder()
+    guarded = GuardedTransport(recorder.transport(), allow_private=True, resolver=Rebinding([["127.0.0.1"]]))
+    async with httpx.AsyncClient(transport=guarded) as client:
+        assert (await client.post("http://models.internal:8080/v1/x", json={"a": 1})).status_code == 200
+    (sent,) = recorder.seen
+    assert sent.url.host == "127.0.0.1" and sent.url.port == 8080
+    assert sent.headers["host"] == "models.internal:8080"
+    assert sent.content == b'{"a":1}'
+
+
+# --- a real TLS server: the Host header and the server name (SNI) stay the name's -----------------
+
+
+@dataclass
+class TlsServer:
+    port: int
+    ca: Path
+    server_names: list[str | None] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
+
+
+def _certificate(directory: Path, name: str) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+async def tls_server() -> AsyncIterator[TlsServer]:
+    directory = Path(tempfile.mkdtemp(prefix="quarry-tls-"))
+    cert, key = _certificate(directory, "models.example")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    state = TlsServer(port=0, ca=cert)
+
+    def remember_sni(sock: ssl.SSLObject, name: str | None, ctx: ssl.SSLContext) -> None:
+        state.server_names.append(name)
+
+    context.sni_callback = remember_sni  # type: ignore[assignment]
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        for line in head.split("\r\n")[1:]:
+            if line.lower().startswith("host:"):
+                state.hosts.append(line.split(":", 1)[1].strip())
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=context)
+    state.port = server.sockets[0].getsockname()[1]
+    try:
+        yield state
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_tls_keeps_the_host_header_and_the_server_name(tls_server: TlsServer) -> None:
+    async def local(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    verify = ssl.create_default_context(cafile=str(tls_server.ca))
+    inner = httpx.AsyncHTTPTransport(verify=verify)
+    guarded = GuardedTransport(inner, allow_private=True, resolver=local)
+    async with httpx.AsyncClient(transport=guarded) as client:
+        # The certificate names models.example only: it verifies because the name, not the
+        # address, is what the TLS handshake checks.
+        response = await client.get(f"https://models.example:{tls_server.port}/v1/models")
+    assert response.status_code == 200 and response.text == "ok"
+    assert tls_server.server_names == ["models.example"]
+    assert tls_server.hosts == [f"models.example:{tls_server.port}"]
