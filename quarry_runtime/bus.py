@@ -50,6 +50,9 @@ class Subscription:
     # Called with the event and the reason before a message that keeps failing is dead-lettered,
     # so whoever waits for its outcome hears of the failure instead of waiting forever.
     on_give_up: Callable[[Any, str], Awaitable[None]] | None = None
+    # Above 1: messages are handled by this many concurrent workers as they arrive, instead of
+    # a fetched batch being handled together (where the slowest holds the next fetch back).
+    max_workers: int = 1
 
 
 class QuietFetchTimeouts(logging.Filter):
@@ -173,6 +176,7 @@ class Bus:
             ),
             title=sub.durable,
             decoder=keep_message,
+            max_workers=sub.max_workers,
         )(on_message)
 
     async def _dispatch(self, msg: NatsMessage, model: type[Event] | None, sub: Subscription) -> None:

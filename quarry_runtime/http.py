@@ -167,3 +167,37 @@ def error_message(response: httpx.Response) -> str:
             if isinstance(candidate, str) and candidate:
                 return candidate
     return response.text[:300] or response.reason_phrase
+
+
+async def read_capped(response: httpx.Response, max_bytes: int, *, name: str) -> bytes:
+    """The body of a streamed `response`, decoded, refused once it passes `max_bytes` (before any
+    more of it is read), so a hostile or broken server cannot fill our memory."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise HttpFailure(f"{name} answered {declared} bytes, more than {max_bytes}", status=None, retryable=False)
+    chunks: list[bytes] = []
+    size = 0
+    # Counted after decoding: a small gzip body can unpack to gigabytes.
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise HttpFailure(f"{name} answered more than {max_bytes} bytes", status=None, retryable=False)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def send_capped(
+    client: httpx.AsyncClient, request: httpx.Request, max_bytes: int, *, name: str
+) -> httpx.Response:
+    """`client.send(request)` with its body read through `read_capped`: the response comes back
+    already read, holding at most `max_bytes`."""
+    response = await client.send(request, stream=True)
+    try:
+        body = await read_capped(response, max_bytes, name=name)
+    finally:
+        await response.aclose()
+    # The body is decoded already: the rebuilt response must not decode it again.
+    headers = [(k, v) for k, v in response.headers.multi_items() if k not in ("content-encoding", "content-length")]
+    return httpx.Response(
+        response.status_code, headers=headers, content=body, request=request, extensions=response.extensions
+    )

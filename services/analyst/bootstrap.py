@@ -36,6 +36,41 @@ class AnalystSettings(RuntimeSettings):
     llm_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("QUARRY_LLM_API_KEY"))
     llm_model: str = Field(default="gpt-4o-mini", validation_alias=AliasChoices("QUARRY_LLM_MODEL"))
     llm_timeout_s: float = Field(default=60.0, gt=0, validation_alias=AliasChoices("QUARRY_LLM_TIMEOUT_S"))
+    llm_deadline_s: float = Field(
+        default=180.0,
+        gt=0,
+        le=3600,
+        validation_alias=AliasChoices("QUARRY_LLM_DEADLINE_S"),
+        description="the whole of one model call, retries included",
+    )
+    llm_max_response_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        le=256 * 1024 * 1024,
+        validation_alias=AliasChoices("QUARRY_LLM_MAX_RESPONSE_BYTES"),
+        description="a model's answer larger than this (decoded) is refused while it is read",
+    )
+    workers: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        validation_alias=AliasChoices("QUARRY_ANALYST_WORKERS"),
+        description="analyst tasks run at once by one replica",
+    )
+    tenant_model_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        validation_alias=AliasChoices("QUARRY_TENANT_MODEL_CONCURRENCY"),
+        description="model tasks of one tenant run at once by one replica; more wait in the queue",
+    )
+    tenant_model_clients: int = Field(
+        default=256,
+        ge=1,
+        le=100_000,
+        validation_alias=AliasChoices("QUARRY_TENANT_MODEL_CLIENTS"),
+        description="tenants' model clients kept open (least recently used closed first)",
+    )
     environment: str = Field(
         default="development",
         pattern="^(development|test|production)$",
@@ -95,7 +130,14 @@ def chat_client(settings: AnalystSettings) -> ChatClient | None:
     if settings.mode != "live" or settings.llm_base_url is None:
         return None
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-    return ChatClient(settings.llm_base_url, model=settings.llm_model, api_key=key, timeout_s=settings.llm_timeout_s)
+    return ChatClient(
+        settings.llm_base_url,
+        model=settings.llm_model,
+        api_key=key,
+        timeout_s=settings.llm_timeout_s,
+        deadline_s=settings.llm_deadline_s,
+        max_response_bytes=settings.llm_max_response_bytes,
+    )
 
 
 def models(settings: AnalystSettings, bus: Bus) -> Models:
@@ -108,18 +150,27 @@ def models(settings: AnalystSettings, bus: Bus) -> Models:
     )
 
     def make(endpoint: ModelEndpoint) -> ChatClient:
-        # Checked again on every connection, so a name re-pointed at an inner address after the
-        # check in `Models.choose` (DNS rebinding) is refused too.
+        # Every request resolves the name once, checks the answer and connects to that very
+        # address, so a name re-pointed inward after `Models.choose` (DNS rebinding) reaches nothing.
         guarded = GuardedTransport(allow_private=settings.tenant_model_allow_private)
         return ChatClient(
             endpoint.base_url,
             model=endpoint.model,
             api_key=endpoint.api_key,
             timeout_s=settings.llm_timeout_s,
+            deadline_s=settings.llm_deadline_s,
+            max_response_bytes=settings.llm_max_response_bytes,
             transport=guarded,
         )
 
-    return Models(chat_client(settings), tenants, make, allow_private=settings.tenant_model_allow_private)
+    return Models(
+        chat_client(settings),
+        tenants,
+        make,
+        allow_private=settings.tenant_model_allow_private,
+        max_clients=settings.tenant_model_clients,
+        per_tenant=settings.tenant_model_concurrency,
+    )
 
 
 def closes_on_stop(llm: ChatClient | Models) -> Callable[[], Coroutine[Any, Any, None]]:
@@ -144,7 +195,7 @@ def build(settings: RuntimeSettings) -> Service:
     s = settings if isinstance(settings, AnalystSettings) else AnalystSettings()
     bus = Bus.from_settings(settings, NAME)
     chosen = models(s, bus)
-    for sub in subscriptions(bus, chosen):
+    for sub in subscriptions(bus, chosen, workers=s.workers):
         bus.subscribe(sub)
     watch = chosen.tenants.watch if chosen.tenants else None
     return Service(NAME, bus, background=[closes_on_stop(chosen), *([watch] if watch else [])])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 
 from contracts.guardrail import GuardrailTrippedPayload
@@ -100,19 +101,24 @@ MODEL_KINDS = frozenset({"plan", "synthesise", "answer"})  # the tasks a model w
 
 async def execute_for_tenant(task: TaskDispatched, models: Models, publish: Publish | None = None) -> WorkResult:
     """Run one task with the model its tenant has chosen (or the service default, or none)."""
-    chosen = await models.choose(task.tenant_id) if task.payload.kind in MODEL_KINDS else None
-    try:
-        return await execute(task, chosen.client if chosen else None, publish)
-    except TaskError as exc:
-        refused = exc.__cause__ if isinstance(exc.__cause__, LlmError) else None
-        if chosen is not None and chosen.tenants_own and refused is not None and refused.status in (401, 403):
-            raise TaskError(
-                f"the tenant's model endpoint refused its API key (HTTP {refused.status}); "
-                "an admin can set a new one with PUT /v1/tenant/model",
-                retryable=False,
-            ) from exc
-        raise
+    if task.payload.kind not in MODEL_KINDS:
+        return await execute(task, None, publish)
+    async with models.use(task.tenant_id) as chosen:
+        try:
+            return await execute(task, chosen.client if chosen else None, publish)
+        except TaskError as exc:
+            refused = exc.__cause__ if isinstance(exc.__cause__, LlmError) else None
+            if chosen is not None and chosen.tenants_own and refused is not None and refused.status in (401, 403):
+                raise TaskError(
+                    f"the tenant's model endpoint refused its API key (HTTP {refused.status}); "
+                    "an admin can set a new one with PUT /v1/tenant/model",
+                    retryable=False,
+                ) from exc
+            raise
 
 
-def subscriptions(bus: Bus, models: Models) -> list[Subscription]:
-    return [lane(bus, "analyst", functools.partial(execute_for_tenant, models=models, publish=bus.publish))]
+def subscriptions(bus: Bus, models: Models, *, workers: int = 1) -> list[Subscription]:
+    """The analyst's lane; `workers` tasks run at once, so one slow model call does not hold the
+    tasks fetched with it."""
+    run = functools.partial(execute_for_tenant, models=models, publish=bus.publish)
+    return [dataclasses.replace(lane(bus, "analyst", run), max_workers=workers)]

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from quarry_runtime.http import HttpFailure, RetryPolicy, send_with_retries
+from quarry_runtime.http import HttpFailure, RetryPolicy, send_capped, send_with_retries
 
 __all__ = ["ChatClient", "Completion", "LlmError", "RetryPolicy"]
 
@@ -36,8 +36,16 @@ class Completion:
     model: str
 
 
+# A chat completion is a few kilobytes; a body far beyond that is a broken or hostile server.
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+
+
 class ChatClient:
-    """POSTs to `{base_url}/chat/completions`, retrying 429, 5xx and connection failures."""
+    """POSTs to `{base_url}/chat/completions`, retrying 429, 5xx and connection failures.
+
+    `timeout_s` bounds each phase of one attempt (connect, each read); `deadline_s` bounds the whole
+    call, retries and waits included, so a server that trickles bytes cannot hold a task for ever.
+    """
 
     def __init__(
         self,
@@ -46,6 +54,8 @@ class ChatClient:
         model: str,
         api_key: str | None = None,
         timeout_s: float = 60.0,
+        deadline_s: float | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
         retry: RetryPolicy | None = None,
         http: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -55,6 +65,8 @@ class ChatClient:
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
         self._timeout = httpx.Timeout(timeout_s)
+        self.deadline_s = deadline_s if deadline_s is not None else timeout_s * 3
+        self.max_response_bytes = max_response_bytes
         # Model endpoints shed load with 429s more than search APIs do: one attempt more.
         self._retry = retry or RetryPolicy(attempts=4)
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -86,14 +98,19 @@ class ChatClient:
         return _parse(await self._post(body), self.model)
 
     async def _post(self, body: dict[str, Any]) -> httpx.Response:
-        try:
-            return await send_with_retries(
-                lambda: self._http.post(self.url, json=body, headers=self._headers, timeout=self._timeout),
-                name=self.url,
-                policy=self._retry,
-                sleep=self._sleep,
-                rng=self._rng,
+        async def send() -> httpx.Response:
+            request = self._http.build_request(
+                "POST", self.url, json=body, headers=self._headers, timeout=self._timeout
             )
+            return await send_capped(self._http, request, self.max_response_bytes, name=self.url)
+
+        try:
+            async with asyncio.timeout(self.deadline_s):
+                return await send_with_retries(
+                    send, name=self.url, policy=self._retry, sleep=self._sleep, rng=self._rng
+                )
+        except TimeoutError as exc:
+            raise LlmError(f"{self.url} gave no complete answer within {self.deadline_s:g}s") from exc
         except HttpFailure as exc:
             raise LlmError(str(exc), status=exc.status) from exc
 

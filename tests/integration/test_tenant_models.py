@@ -304,3 +304,63 @@ async def test_a_tenant_endpoint_inside_our_network_is_refused(
     finally:
         await models.aclose()
         await bus.stop()
+
+
+@contextlib.asynccontextmanager
+async def hanging_server() -> AsyncIterator[str]:
+    """A model endpoint that accepts connections and never answers (until it is shut down)."""
+    writers: list[asyncio.StreamWriter] = []
+
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        await reader.read()  # until the client goes away
+
+    server = await asyncio.start_server(hang, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+    finally:
+        server.close()
+        for writer in writers:
+            writer.close()
+        await server.wait_closed()
+
+
+async def test_a_tenant_whose_endpoint_hangs_does_not_delay_another_tenants_task(
+    nats_url: str, tmp_path: Path, llms: tuple[tuple[FakeLlm, str], tuple[FakeLlm, str]]
+) -> None:
+    (platform, platform_url), _ = llms
+    stuck, other = f"t{uuid.uuid4().hex[:10]}", f"t{uuid.uuid4().hex[:10]}"
+    settings = AnalystSettings(
+        mode="live",
+        llm_base_url=platform_url,
+        llm_api_key=API_KEY,
+        llm_model="platform-model",
+        secrets_key=SECRETS_KEY,
+        tenant_model_allow_private=True,
+    ).model_copy(update={"nats_url": nats_url, "data_dir": tmp_path})
+    ended: dict[str, float] = {}
+
+    async def observe(ev: Event) -> None:
+        if ev.tenant_id == other and isinstance(ev, TaskSucceeded | TaskFailed):
+            ended.setdefault(type(ev).__name__, time.monotonic())
+
+    name = f"test-observer-{uuid.uuid4().hex[:8]}"
+    observer = Bus(nats_url, name)
+    observer.subscribe(Subscription("task.v1.>", f"{name}-task", observe))
+    await observer.start()
+    try:
+        async with hanging_server() as hanging_url:
+            tenants = TenantModels(lambda: observer.broker.connection.jetstream(), SECRETS_KEY)
+            await tenants.put(stuck, ModelEndpoint(hanging_url, "m", API_KEY), updated_by="u")
+            async with analyst(settings):
+                # More of the stuck tenant's tasks than the lane fetches at once, then another tenant's.
+                for n in range(8):
+                    await observer.publish(plan_task(stuck, f"Stuck {n}?"), subject=subjects.task_lane("analyst"))
+                question = f"How do {other} turbines work?"
+                sent = time.monotonic()
+                await observer.publish(plan_task(other, question), subject=subjects.task_lane("analyst"))
+                await eventually(lambda: bool(ended), timeout_s=20.0, what="the other tenant's task to end")
+                assert "TaskSucceeded" in ended and ended["TaskSucceeded"] - sent < 10.0
+                assert platform.calls[question] == 1
+    finally:
+        await observer.stop()
