@@ -17,6 +17,7 @@ class GuardrailTrippedPayload(Contract):
     counts: dict[str, int] = Field(description="findings by kind, e.g. {'email': 2}; never the text itself")
     task_id: str | None = None
     document_id: str | None = None
+    question_id: str | None = None  # a follow-up question's trip: its envelope's run_id is the question's
 
 
 class GuardrailTripped(Event):

@@ -128,11 +128,11 @@ class AnswerOutput(Contract):
 
 
 def is_question_event(event: Event) -> bool:
-    """Whether a tool, task, timer or credits event belongs to a question's saga rather than a run's."""
+    """Whether a tool, task, timer, credits or guardrail event belongs to a question's saga rather than a run's."""
     payload = event.payload
     return (
         getattr(payload, "tool", None) in QUESTION_TOOLS
         or getattr(payload, "kind", None) in QUESTION_TASK_KINDS
         or getattr(payload, "purpose", None) in QUESTION_TIMERS
-        or (event.type.startswith("credits.") and getattr(payload, "question_id", None) is not None)
+        or (event.type.startswith(("credits.", "guardrail.")) and getattr(payload, "question_id", None) is not None)
     )

@@ -12,12 +12,13 @@ national ids (US SSN, UK National Insurance number), for redaction or for blocki
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 INJECTION_PATTERNS: dict[str, re.Pattern[str]] = {
     "ignore_instructions": re.compile(
-        r"\b(ignore|disregard|forget|override|bypass)\b[^.\n]{0,40}\b(previous|prior|above|earlier|all|any|your|the)\b"
-        r"[^.\n]{0,30}\b(instructions?|prompts?|rules|directions|guidelines|context)\b",
+        r"\b(ignore|disregard|forget|override|bypass)\b[^.]{0,40}\b(previous|prior|above|earlier|all|any|your|the)\b"
+        r"[^.]{0,30}\b(instructions?|prompts?|rules|directions|guidelines|context)\b",
         re.IGNORECASE,
     ),
     "new_instructions": re.compile(
@@ -30,7 +31,7 @@ INJECTION_PATTERNS: dict[str, re.Pattern[str]] = {
         re.IGNORECASE,
     ),
     "prompt_exfiltration": re.compile(
-        r"\b(reveal|print|show|repeat|output|leak)\b[^.\n]{0,30}\b(system\s+prompt|hidden\s+instructions|"
+        r"\b(reveal|print|show|repeat|output|leak)\b[^.]{0,30}\b(system\s+prompt|hidden\s+instructions|"
         r"initial\s+prompt|your\s+instructions)\b",
         re.IGNORECASE,
     ),
@@ -65,28 +66,106 @@ class Finding:
     text: str
 
 
+# Letters that look like Latin ones (Cyrillic, Greek, Armenian, IPA), by code point: a model reads
+# "ignore" spelt with Cyrillic i, o and e as "ignore", so it is matched as "ignore". NFKC already
+# folds fullwidth and mathematical letters.
+_LOOKALIKES: dict[int, str] = {
+    # Cyrillic
+    0x0430: "a", 0x0435: "e", 0x043E: "o", 0x0440: "p", 0x0441: "c", 0x0443: "y", 0x0445: "x", 0x0456: "i",
+    0x0458: "j", 0x0455: "s", 0x04BB: "h", 0x0501: "d", 0x051B: "q", 0x051D: "w", 0x04CF: "l", 0x04AF: "y",
+    0x0261: "g", 0x0410: "A", 0x0412: "B", 0x0415: "E", 0x041A: "K", 0x041C: "M", 0x041D: "H", 0x041E: "O",
+    0x0420: "P", 0x0421: "C", 0x0422: "T", 0x0425: "X", 0x0423: "Y", 0x0406: "I", 0x0408: "J", 0x0405: "S",
+    0x04C0: "I",
+    # Greek
+    0x03B1: "a", 0x03BF: "o", 0x03C1: "p", 0x03BD: "v", 0x03B9: "i", 0x03BA: "k", 0x03C5: "u", 0x03C7: "x",
+    0x03F2: "c", 0x03F3: "j", 0x0391: "A", 0x0392: "B", 0x0395: "E", 0x0396: "Z", 0x0397: "H", 0x0399: "I",
+    0x039A: "K", 0x039C: "M", 0x039D: "N", 0x039F: "O", 0x03A1: "P", 0x03A4: "T", 0x03A5: "Y", 0x03A7: "X",
+    # Armenian, Latin variants and IPA
+    0x0585: "o", 0x057D: "u", 0x0570: "h", 0x0578: "n", 0x0131: "i", 0x0237: "j", 0x0251: "a", 0x0269: "i",
+    0x029F: "L",
+}  # fmt: skip
+# Invisible characters outside the format category (Cf is removed as a whole).
+_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+# Each pass cuts at least one sentence; a text still carrying an injection after this many is dropped whole.
+MAX_CUT_PASSES = 16
+
+
+@dataclass(frozen=True)
+class Screened:
+    """`text` as the screening reads it, and for each of its characters the index it came from."""
+
+    text: str
+    origin: list[int]
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The span of the original text that `text[start:end]` was read from."""
+        return self.origin[start], self.origin[max(end - 1, start)] + 1
+
+
+def normalise(text: str) -> Screened:
+    """`text` as a reader sees it: NFKC, no zero-width or other format characters, no combining
+    marks, look-alike letters folded to Latin ones."""
+    if text.isascii():
+        return Screened(text, list(range(len(text))))
+    out: list[str] = []
+    origin: list[int] = []
+    for i, char in enumerate(text):
+        if char in _INVISIBLE or unicodedata.category(char) == "Cf":
+            continue
+        for part in unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", char)):
+            if unicodedata.category(part) in ("Mn", "Me", "Cf"):
+                continue
+            out.append(_LOOKALIKES.get(ord(part), part))
+            origin.append(i)
+    return Screened("".join(out), origin)
+
+
 def injection_findings(text: str) -> list[Finding]:
-    """Every span of `text` that reads as an instruction to the model."""
-    found = [
-        Finding(name, m.start(), m.end(), m.group(0))
-        for name, pattern in INJECTION_PATTERNS.items()
-        for m in pattern.finditer(text)
-    ]
+    """Every span of `text` that reads as an instruction to the model, once normalised (`normalise`).
+    Spans are in `text`'s own offsets; `Finding.text` is what the screening read."""
+    screened = normalise(text)
+    found = []
+    for name, pattern in INJECTION_PATTERNS.items():
+        for m in pattern.finditer(screened.text):
+            if m.end() == m.start():
+                continue
+            start, end = screened.span(m.start(), m.end())
+            found.append(Finding(name, start, end, m.group(0)))
     return sorted(found, key=lambda f: f.start)
 
 
+# Sentence ends and line breaks: the pieces a cut removes whole.
+_PIECE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
 def strip_injections(text: str) -> tuple[str, list[Finding]]:
-    """`text` without the sentences (or lines) that carry an injection, and what was cut."""
-    findings = injection_findings(text)
-    if not findings:
-        return text, []
-    # Split keeping the separators, so what stays keeps its sentences, lines and headings.
-    parts = re.split(r"((?<=[.!?])\s+|\n+)", text)
+    """`text` without the sentences (or lines) that carry an injection, and what was cut.
+
+    A match may span several pieces (a line break inside it): every piece it touches goes. Cutting
+    can join text into a new match, so the result is screened again until nothing is found.
+    """
+    all_found: list[Finding] = []
+    for _ in range(MAX_CUT_PASSES):
+        findings = injection_findings(text)
+        if not findings:
+            return text, all_found
+        all_found += findings
+        text = _cut(text, findings)
+    return ("", all_found) if injection_findings(text) else (text, all_found)
+
+
+def _cut(text: str, findings: list[Finding]) -> str:
+    pieces: list[tuple[int, int, int]] = []  # (start, end, end of the separator after it)
+    cursor = 0
+    for m in _PIECE_BREAK.finditer(text):
+        pieces.append((cursor, m.start(), m.end()))
+        cursor = m.end()
+    pieces.append((cursor, len(text), len(text)))
     kept: list[str] = []
-    for piece, separator in zip(parts[::2], [*parts[1::2], ""], strict=True):
-        if not injection_findings(piece):
-            kept += [piece, separator]
-    return "".join(kept).strip(), findings
+    for start, end, after in pieces:
+        if not any(f.start < max(end, start + 1) and start < f.end for f in findings):
+            kept.append(text[start:after])
+    return "".join(kept).strip()
 
 
 def pii_findings(text: str) -> list[Finding]:

@@ -74,6 +74,7 @@ class Question(Aggregate):
         self.state = "asked"  # asked | answered | failed
         self.tasks: dict[str, TaskState] = {}
         self.failure: str | None = None
+        self.guardrail_trips: list[dict[str, Any]] = []
         self.bus_events: set[str] = {cause}
 
     # -- queries ---------------------------------------------------------------------------
@@ -114,6 +115,19 @@ class Question(Aggregate):
     def _credits_held(self, amount: int, cause: str) -> None:
         self.awaiting_credits = False
         self.bus_events.add(cause)
+
+    # -- guardrails ------------------------------------------------------------------------
+
+    def reject_injection(self, counts: dict[str, int]) -> None:
+        """The question reads as instructions to the model: it ends before any tool runs."""
+        self._live()
+        self._guardrail_tripped(guardrail="prompt_injection", where="question", action="rejected", counts=counts)
+        kinds = ", ".join(sorted(counts))
+        self._failed(reason=f"guardrail prompt_injection: the question reads as instructions to the model ({kinds})")
+
+    @event("GuardrailTripped")
+    def _guardrail_tripped(self, guardrail: str, where: str, action: str, counts: dict[str, int]) -> None:
+        self.guardrail_trips.append({"guardrail": guardrail, "where": where, "action": action, "counts": counts})
 
     # -- tasks -----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from contracts import subjects
 from contracts.envelope import Actor, Event, TraceContext
+from contracts.guardrail import GuardrailTripped, GuardrailTrippedPayload
 from contracts.ids import derived_id, stable_id
 from contracts.question import (
     QUESTION_CREDITS_TIMEOUT,
@@ -104,6 +105,15 @@ def translate_question(
             usage_event_ids=q.usage_event_ids(),
         )
         emit(QuestionAnswered, answered, 0)
+    elif name == "GuardrailTripped":
+        trip = GuardrailTrippedPayload(
+            guardrail=domain_event.guardrail,
+            where=domain_event.where,
+            action=domain_event.action,
+            counts=dict(domain_event.counts),
+            question_id=q.question_id,
+        )
+        emit(GuardrailTripped, trip, 0)
     elif name == "Failed":
         failed = QuestionFailedPayload(
             question_id=q.question_id,

@@ -7,6 +7,7 @@ is saved and loaded with the application's `_save` / `_load` like runs and monit
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from contracts.task import TaskFailed, TaskSucceeded
 from contracts.timer import TimerFired
 from contracts.tool import ToolDecided
 from quarry_runtime.errors import NotReady, Rejected
+from quarry_runtime.guardrails import injection_findings
 from services.orchestrator.domain import Run
 from services.orchestrator.followup import CREDITS_WAIT_S, Question, advance
 
@@ -72,7 +74,13 @@ class FollowUps:
         if question is None or not question.awaiting_credits:
             return
         question.hold_credits(ev.payload.amount, ev.event_id)
-        advance(question)
+        # Screened once its credits are held, like a run's question: the failure then always
+        # closes a hold billing knows of, and refunds it.
+        injections = Counter(f.kind for f in injection_findings(question.text))
+        if injections:
+            question.reject_injection(dict(injections))
+        else:
+            advance(question)
         self._save(question)
 
     def refuse_question(self, ev: CreditsDenied) -> None:
