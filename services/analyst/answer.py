@@ -19,6 +19,7 @@ from contracts.task import TaskDispatched
 from contracts.work import Passage
 from quarry_runtime.worker import TaskError, Usage, WorkResult
 from services.analyst.llm import ChatClient, LlmError
+from services.analyst.prompting import source, untrusted, with_rule
 from services.analyst.text import Idf, bm25, cosine, is_boilerplate, normalise, split_sentences, tokenize, vector
 
 Publish = Callable[[Event], Awaitable[object]]
@@ -120,7 +121,7 @@ def compose(question: str, passages: list[Passage]) -> tuple[list[str], list[Ans
     return parts, numbering.citations()
 
 
-_SYSTEM = (
+_SYSTEM = with_rule(
     "You answer a follow-up question about earlier research using only the numbered passages given. "
     "Write two to four sentences. End every sentence with the number of the passage that backs it in "
     "square brackets, like [2]. Use no knowledge beyond the passages; if they do not answer the "
@@ -130,10 +131,11 @@ _SYSTEM = (
 
 async def compose_live(llm: ChatClient, inp: AnswerInput) -> tuple[list[str], list[AnswerCitation], Usage]:
     """The model's answer, cut into sentences; each `[n]` is renumbered to the order of first use."""
-    numbered = "\n\n".join(f"[{i}] {p.title} ({p.location})\n{p.text}" for i, p in enumerate(inp.passages, 1))
+    numbered = "\n\n".join(f"[{i}] {source(p)}" for i, p in enumerate(inp.passages, 1))
+    question = untrusted("question", normalise(inp.question))
     messages = [
         {"role": "system", "content": _SYSTEM},
-        {"role": "user", "content": f"Passages:\n\n{numbered}\n\nQuestion: {normalise(inp.question)}"},
+        {"role": "user", "content": f"Passages:\n\n{numbered}\n\nQuestion: {question}"},
     ]
     try:
         completion = await llm.complete(messages)

@@ -11,6 +11,7 @@ from contracts.work import PlanInput, PlanOutput
 from quarry_runtime.worker import TaskError
 from services.analyst.llm import ChatClient, Completion, LlmError
 from services.analyst.outline import prompt_guidance
+from services.analyst.prompting import untrusted, with_rule
 from services.analyst.text import normalise
 
 # The offline planner's range per depth (the lower bound is what it manages for a plain question):
@@ -18,7 +19,7 @@ from services.analyst.text import normalise
 BOUNDS: dict[int, tuple[int, int]] = {1: (2, 3), 2: (3, 4), 3: (4, 6)}
 _MAX_CHARS = 300  # a "sub-question" longer than this is a paragraph, useless as a search query
 
-_SYSTEM = (
+_SYSTEM = with_rule(
     "You plan research. Break the user's question into focused sub-questions that together answer "
     "it: each one self-contained (no pronouns pointing at other sub-questions), answerable by searching "
     "documents, and different from the others. Reply with only a JSON object of the form "
@@ -46,7 +47,10 @@ async def plan_live(client: ChatClient, inp: PlanInput) -> tuple[PlanOutput, Com
     wanted = f"between {low} and {high}"
     messages = [
         {"role": "system", "content": _SYSTEM},
-        {"role": "user", "content": f"Question: {question}\n\n{_shape(inp)}Write {wanted} sub-questions."},
+        {
+            "role": "user",
+            "content": f"Question: {untrusted('question', question)}\n\n{_shape(inp)}Write {wanted} sub-questions.",
+        },
     ]
     spent: list[Completion] = []
     for turn in (1, 2):

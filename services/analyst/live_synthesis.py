@@ -19,6 +19,7 @@ from contracts.work import Claim, Draft, Passage, Section, SourceRef, Synthesise
 from quarry_runtime.worker import TaskError
 from services.analyst.llm import ChatClient, Completion, LlmError
 from services.analyst.outline import prompt_guidance
+from services.analyst.prompting import source, untrusted, with_rule
 from services.analyst.text import normalise, split_sentences
 
 # Passages shown per sub-question, and sentences asked for per note, by length preset.
@@ -32,13 +33,13 @@ _CITED = re.compile(r"\[(\d{1,3})\]")
 _TRAILING = re.compile(r"([.!?])((?:\s*\[\d{1,3}\])+)")
 _MARKERS = re.compile(r"\s*(?:\[\d{1,3}\]\s*)+")
 
-_NOTES_SYSTEM = (
+_NOTES_SYSTEM = with_rule(
     "You write research notes. Answer the sub-question using only the numbered passages. Write "
     "{low} to {high} sentences; keep each close to the wording of the passage it comes from and end "
     "it with the number of that passage in square brackets, like [2]. Do not cite a number you were "
     "not given, and write nothing the passages do not say."
 )
-_SUMMARY_SYSTEM = (
+_SUMMARY_SYSTEM = with_rule(
     "You summarise research notes. Write {low} to {high} sentences that answer the question, each "
     "taken from the notes and ending with the bracketed numbers the note cites, like [1]. Use no "
     "number the notes do not cite."
@@ -52,10 +53,7 @@ class Numbered:
     passages: dict[int, Passage]
 
     def listing(self, numbers: Sequence[int]) -> str:
-        return "\n\n".join(
-            f"[{n}] {self.passages[n].title} ({self.passages[n].location})\n{self.passages[n].text[:_MAX_PASSAGE_CHARS]}"
-            for n in numbers
-        )
+        return "\n\n".join(f"[{n}] {source(self.passages[n], _MAX_PASSAGE_CHARS)}" for n in numbers)
 
 
 async def synthesise_live(client: ChatClient, inp: SynthesiseInput) -> tuple[SynthesiseOutput, list[Completion]]:
@@ -74,7 +72,10 @@ async def synthesise_live(client: ChatClient, inp: SynthesiseInput) -> tuple[Syn
 
     async def note(heading: str, numbers: list[int]) -> tuple[str, list[Claim]]:
         system = _with(_NOTES_SYSTEM.format(low=low, high=high), guidance)
-        user = f"Question: {inp.question}\nSub-question: {heading}\n\nPassages:\n\n{numbered.listing(numbers)}"
+        user = (
+            f"Question: {untrusted('question', inp.question)}\nSub-question: {untrusted('sub_question', heading)}"
+            f"\n\nPassages:\n\n{numbered.listing(numbers)}"
+        )
         claims = await _ask(client, system, user, set(numbers), spent)
         return heading, claims
 
@@ -87,7 +88,7 @@ async def synthesise_live(client: ChatClient, inp: SynthesiseInput) -> tuple[Syn
     summary = await _ask(
         client,
         _with(_SUMMARY_SYSTEM.format(low=summary_low, high=summary_high), guidance),
-        f"Question: {inp.question}\nSummary of the notes:\n\n{written}",
+        f"Question: {untrusted('question', inp.question)}\nSummary of the notes:\n\n{untrusted('notes', written)}",
         {n for _, cs in sections for c in cs for n in c.citations},
         spent,
     )

@@ -87,7 +87,7 @@ class FakeLlm:
 
 
 def _field(name: str, prompt: str) -> str:
-    found = re.search(rf"{name}:\s*(.+)", prompt)
+    found = re.search(rf"{name}:\s*(?:<untrusted[^>]*>\s*)?(.+)", prompt)
     return found.group(1).strip() if found else ""
 
 
@@ -108,7 +108,7 @@ def _notes(sub_question: str, prompt: str) -> str:
 
 
 def _question(prompt: str) -> str:
-    found = re.search(r"Question:\s*(.+)", prompt)
+    found = re.search(r"Question:\s*(?:<untrusted[^>]*>\s*)?(.+)", prompt)
     return (found.group(1) if found else prompt.splitlines()[-1]).strip()
 
 
