@@ -11,6 +11,7 @@ national ids (US SSN, UK National Insurance number), for redaction or for blocki
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -110,14 +111,21 @@ def normalise(text: str) -> Screened:
     out: list[str] = []
     origin: list[int] = []
     for i, char in enumerate(text):
-        if char in _INVISIBLE or unicodedata.category(char) == "Cf":
-            continue
-        for part in unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", char)):
-            if unicodedata.category(part) in ("Mn", "Me", "Cf"):
-                continue
-            out.append(_LOOKALIKES.get(ord(part), part))
-            origin.append(i)
+        read = _read_as(char)
+        if read:
+            out.append(read)
+            origin += [i] * len(read)
     return Screened("".join(out), origin)
+
+
+@functools.lru_cache(maxsize=16384)
+def _read_as(char: str) -> str:
+    if char in _INVISIBLE or unicodedata.category(char) == "Cf":
+        return ""
+    parts = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", char))
+    return "".join(
+        _LOOKALIKES.get(ord(part), part) for part in parts if unicodedata.category(part) not in ("Mn", "Me", "Cf")
+    )
 
 
 def injection_findings(text: str) -> list[Finding]:

@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -136,13 +137,21 @@ class TenantModels:
         *,
         replicas: int = 1,
         ttl_s: float = 30.0,
+        max_cached: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._box = SecretBox(secrets_key)
         self._ttl_s = ttl_s
         self._clock = clock
         self._kv = KeyValueBucket(jetstream, BUCKET, replicas=replicas)
-        self._cache: dict[str, tuple[float, StoredEndpoint | None]] = {}
+        # Bounded: every tenant that ever ran a model task would otherwise keep an entry for ever.
+        self._max_cached = max_cached
+        self._cache: OrderedDict[str, tuple[float, StoredEndpoint | None]] = OrderedDict()
+
+    @property
+    def cached(self) -> int:
+        """How many tenants' entries are cached."""
+        return len(self._cache)
 
     async def put(self, tenant_id: str, endpoint: ModelEndpoint, *, updated_by: str) -> StoredEndpoint:
         """Replace the tenant's endpoint; the key is sealed before it leaves this process."""
@@ -178,6 +187,9 @@ class TenantModels:
         else:
             found = StoredEndpoint.from_json(entry.value) if entry.value else None
         self._cache[key] = (self._clock(), found)
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._max_cached:
+            self._cache.popitem(last=False)
         return found
 
     async def endpoint(self, tenant_id: str) -> ModelEndpoint | None:

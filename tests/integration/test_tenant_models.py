@@ -364,3 +364,22 @@ async def test_a_tenant_whose_endpoint_hangs_does_not_delay_another_tenants_task
                 assert platform.calls[question] == 1
     finally:
         await observer.stop()
+
+
+async def test_the_setting_cache_keeps_a_bounded_number_of_tenants(
+    nats_url: str, llms: tuple[tuple[FakeLlm, str], tuple[FakeLlm, str]]
+) -> None:
+    (_, platform_url), _ = llms
+    bus = Bus(nats_url, f"test-{uuid.uuid4().hex[:8]}")
+    await bus.start()
+    try:
+        reader = TenantModels(lambda: bus.broker.connection.jetstream(), SECRETS_KEY, max_cached=2)
+        tenants = [f"t{uuid.uuid4().hex[:10]}" for _ in range(5)]
+        await reader.put(tenants[0], ModelEndpoint(platform_url, "m", None), updated_by="u")
+        for tenant in tenants:
+            await reader.endpoint(tenant)
+        assert reader.cached == 2
+        # The first tenant's entry was dropped, not lost: it is read again from the bucket.
+        assert await reader.endpoint(tenants[0]) == ModelEndpoint(platform_url, "m", None)
+    finally:
+        await bus.stop()

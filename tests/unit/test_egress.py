@@ -214,3 +214,13 @@ async def test_tls_keeps_the_host_header_and_the_server_name(tls_server: TlsServ
     assert response.status_code == 200 and response.text == "ok"
     assert tls_server.server_names == ["models.example"]
     assert tls_server.hosts == [f"models.example:{tls_server.port}"]
+
+
+async def test_an_ipv6_answer_is_connected_to_in_brackets_with_the_name_kept() -> None:
+    recorder = Recorder()
+    guarded = GuardedTransport(recorder.transport(), resolver=Rebinding([["2606:4700::1111"]]))
+    async with httpx.AsyncClient(transport=guarded) as client:
+        await client.get("https://v6.example:8443/x?y=1")
+    (sent,) = recorder.seen
+    assert str(sent.url) == "https://[2606:4700::1111]:8443/x?y=1"
+    assert sent.headers["host"] == "v6.example:8443" and sent.extensions["sni_hostname"] == "v6.example"
