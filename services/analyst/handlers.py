@@ -105,7 +105,12 @@ async def execute_for_tenant(task: TaskDispatched, models: Models, publish: Publ
         return await execute(task, None, publish)
     async with models.use(task.tenant_id) as chosen:
         try:
-            return await execute(task, chosen.client if chosen else None, publish)
+            # Past its timeout the orchestrator has given the attempt up: stop, and give the
+            # tenant's slot back, rather than wait on a model nobody waits for any more.
+            async with asyncio.timeout(task.payload.timeout_s):
+                return await execute(task, chosen.client if chosen else None, publish)
+        except TimeoutError as exc:
+            raise TaskError(f"no result within the task's {task.payload.timeout_s:g}s", retryable=True) from exc
         except TaskError as exc:
             refused = exc.__cause__ if isinstance(exc.__cause__, LlmError) else None
             if chosen is not None and chosen.tenants_own and refused is not None and refused.status in (401, 403):

@@ -12,9 +12,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from contracts.task import TaskDispatched, TaskDispatchedPayload
 from quarry_runtime.errors import NotReady
 from quarry_runtime.tenant_models import ModelEndpoint
+from quarry_runtime.worker import TaskError
 from services.analyst.bootstrap import AnalystSettings
+from services.analyst.handlers import execute_for_tenant
 from services.analyst.llm import ChatClient, LlmError, RetryPolicy
 from services.analyst.models import Models
 
@@ -170,3 +173,28 @@ def test_the_limits_are_settings_and_validated() -> None:
     for bad in ({"workers": 0}, {"tenant_model_concurrency": 0}, {"llm_max_response_bytes": 10}, {"llm_deadline_s": 0}):
         with pytest.raises(ValueError):
             AnalystSettings(**bad)  # type: ignore[arg-type]
+
+
+async def test_a_model_task_stops_at_its_timeout_and_gives_the_tenant_slot_back() -> None:
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    endpoints = Endpoints()
+    endpoints.by_tenant = {"slow": ModelEndpoint("http://93.184.216.1/v1", "m")}
+
+    def make(endpoint: ModelEndpoint) -> ChatClient:
+        return ChatClient(endpoint.base_url, model=endpoint.model, transport=httpx.MockTransport(hang))
+
+    chosen = Models(None, endpoints, make, per_tenant=1)  # type: ignore[arg-type]
+    payload = TaskDispatchedPayload(
+        task_id="t1", kind="plan", role="analyst", timeout_s=0.3, input={"question": "How do tides work?", "depth": 1}
+    )
+    task = TaskDispatched.create(payload, tenant_id="slow", run_id="r1")
+    started = time.monotonic()
+    with pytest.raises(TaskError, match=r"no result within the task's 0\.3s") as stopped:
+        await execute_for_tenant(task, chosen)
+    assert stopped.value.retryable and time.monotonic() - started < 2.0
+    async with chosen.use("slow") as again:  # the slot is free again
+        assert again is not None
+    await chosen.aclose()
