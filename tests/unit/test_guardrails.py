@@ -19,6 +19,7 @@ from contracts.work import Claim, CollectInput, Draft, Passage, SearchOutput, Se
 from quarry_runtime.guardrails import injection_findings, pii_findings, redact_pii, strip_injections
 from services.analyst.handlers import execute
 from services.analyst.synthesis import synthesise
+from services.gateway.projection import for_run_log
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.followup import Question
 from services.orchestrator.followup_translate import translate_question
@@ -207,7 +208,7 @@ def test_an_injected_follow_up_is_rejected_before_any_tool_with_a_trip_and_refun
     trip, failed = published
     assert isinstance(trip, GuardrailTripped) and trip.payload.question_id == q.question_id
     assert (trip.payload.where, trip.payload.action) == ("question", "rejected")
-    assert is_question_event(trip), "kept out of the run logs: the envelope's run id is the question's"
+    assert is_question_event(trip) and not for_run_log(trip), "the envelope's run id is the question's, no run's"
     assert isinstance(failed, QuestionFailed) and failed.payload.usage_event_ids == []
 
     # Billing hears the failure and gives the hold back whole, as for an injected run question.
