@@ -78,7 +78,8 @@ async def resolve_checked(
     public: a name with one inner address among public ones is refused, not filtered.
     """
     url = httpx.URL(url)
-    host = url.host
+    # The ASCII (IDNA) form: what DNS and the TLS server name use.
+    host = url.raw_host.decode("ascii").strip("[]")
     if not host:
         raise BlockedAddress(f"{url} names no host")
     port = url.port or (443 if url.scheme == "https" else 80)
@@ -148,7 +149,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 def pinned(request: httpx.Request, address: IPAddress) -> httpx.Request:
     """A copy of `request` addressed to `address`, keeping its Host header and, over TLS, its server
     name (httpcore's `sni_hostname` extension), so the certificate is still checked against the name."""
-    host = request.url.host
+    host = request.url.raw_host.decode("ascii").strip("[]")
     if host == str(address):
         return request
     extensions = dict(request.extensions)

@@ -224,3 +224,13 @@ async def test_an_ipv6_answer_is_connected_to_in_brackets_with_the_name_kept() -
     (sent,) = recorder.seen
     assert str(sent.url) == "https://[2606:4700::1111]:8443/x?y=1"
     assert sent.headers["host"] == "v6.example:8443" and sent.extensions["sni_hostname"] == "v6.example"
+
+
+async def test_an_international_name_is_resolved_and_named_in_its_ascii_form() -> None:
+    resolver, recorder = Rebinding([[PUBLIC]]), Recorder()
+    async with httpx.AsyncClient(transport=GuardedTransport(recorder.transport(), resolver=resolver)) as client:
+        await client.get("https://münchen.example/")
+    assert resolver.asked == ["xn--mnchen-3ya.example"]
+    (sent,) = recorder.seen
+    assert sent.extensions["sni_hostname"] == "xn--mnchen-3ya.example"
+    assert sent.headers["host"] == "xn--mnchen-3ya.example"
