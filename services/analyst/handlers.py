@@ -10,6 +10,7 @@ from contracts.guardrail import GuardrailTrippedPayload
 from contracts.task import TaskDispatched
 from contracts.work import CollectInput, PlanInput, SynthesiseInput, VerifyInput
 from quarry_runtime.bus import Bus, Subscription
+from quarry_runtime.egress import BlockedAddress, Unresolvable
 from quarry_runtime.worker import TaskError, Usage, WorkResult, lane
 from services.analyst.answer import Publish, answer
 from services.analyst.collect import collect
@@ -113,6 +114,14 @@ async def execute_for_tenant(task: TaskDispatched, models: Models, publish: Publ
             raise TaskError(f"no result within the task's {task.payload.timeout_s:g}s", retryable=True) from exc
         except TaskError as exc:
             refused = exc.__cause__ if isinstance(exc.__cause__, LlmError) else None
+            blocked = refused.__cause__ if refused is not None else None
+            if isinstance(blocked, BlockedAddress) and not isinstance(blocked, Unresolvable):
+                # The name turned inward after the first check (DNS rebinding): no retry will help.
+                raise TaskError(
+                    f"the tenant's model endpoint is not on the public internet ({blocked}); "
+                    "an admin can set another with PUT /v1/tenant/model",
+                    retryable=False,
+                ) from exc
             if chosen is not None and chosen.tenants_own and refused is not None and refused.status in (401, 403):
                 raise TaskError(
                     f"the tenant's model endpoint refused its API key (HTTP {refused.status}); "

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from quarry_runtime.egress import BlockedAddress
 from quarry_runtime.http import HttpFailure, RetryPolicy, send_capped, send_with_retries
 
 __all__ = ["ChatClient", "Completion", "LlmError", "RetryPolicy"]
@@ -111,6 +112,8 @@ class ChatClient:
                 )
         except TimeoutError as exc:
             raise LlmError(f"{self.url} gave no complete answer within {self.deadline_s:g}s") from exc
+        except BlockedAddress as exc:
+            raise LlmError(f"{self.url} was not called: {exc}") from exc
         except HttpFailure as exc:
             raise LlmError(str(exc), status=exc.status) from exc
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from quarry_runtime.egress import BlockedAddress, Unresolvable, resolve_checked
+from quarry_runtime.egress import BlockedAddress, Resolver, Unresolvable, resolve_checked, system_resolver
 from quarry_runtime.errors import NotReady
 from quarry_runtime.tenant_models import ModelEndpoint, SecretError, TenantModels, Unavailable
 from quarry_runtime.worker import TaskError
@@ -46,6 +46,7 @@ class Models:
         allow_private: bool = False,
         max_clients: int = 256,
         per_tenant: int = 2,
+        resolver: Resolver = system_resolver,
     ) -> None:
         self.default = default
         self.tenants = tenants
@@ -54,6 +55,7 @@ class Models:
         self.allow_private = allow_private
         self.max_clients = max_clients
         self.per_tenant = per_tenant
+        self.resolver = resolver
         self._clients: OrderedDict[ModelEndpoint, ChatClient] = OrderedDict()
         self._leases: Counter[ChatClient] = Counter()
         self._evicted: set[ChatClient] = set()
@@ -123,7 +125,7 @@ class Models:
         # Early and with a clear reason for the tenant; the client's transport checks again on
         # every request and connects only to the address it checked.
         try:
-            await resolve_checked(endpoint.base_url, allow_private=self.allow_private)
+            await resolve_checked(endpoint.base_url, resolver=self.resolver, allow_private=self.allow_private)
         except Unresolvable as exc:
             raise TaskError(f"the tenant's model endpoint cannot be reached now ({exc})", retryable=True) from exc
         except BlockedAddress as exc:

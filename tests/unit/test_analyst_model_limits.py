@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from contracts.task import TaskDispatched, TaskDispatchedPayload
+from quarry_runtime.egress import GuardedTransport
 from quarry_runtime.errors import NotReady
 from quarry_runtime.tenant_models import ModelEndpoint
 from quarry_runtime.worker import TaskError
@@ -197,4 +198,35 @@ async def test_a_model_task_stops_at_its_timeout_and_gives_the_tenant_slot_back(
     assert stopped.value.retryable and time.monotonic() - started < 2.0
     async with chosen.use("slow") as again:  # the slot is free again
         assert again is not None
+    await chosen.aclose()
+
+
+async def test_a_tenant_endpoint_that_rebinds_inward_after_the_check_is_never_called() -> None:
+    answers = iter([["93.184.216.34"], ["127.0.0.1"]])
+    asked: list[str] = []
+
+    async def rebinding(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return next(answers, ["127.0.0.1"])
+
+    called: list[httpx.Request] = []
+
+    def model(request: httpx.Request) -> httpx.Response:
+        called.append(request)
+        return httpx.Response(200, json={"choices": [{"message": {"content": "{}"}}]})
+
+    def make(endpoint: ModelEndpoint) -> ChatClient:
+        guarded = GuardedTransport(httpx.MockTransport(model), resolver=rebinding)
+        return ChatClient(endpoint.base_url, model=endpoint.model, transport=guarded)
+
+    endpoints = Endpoints()
+    endpoints.by_tenant = {"t": ModelEndpoint("https://models.rebind.example/v1", "m")}
+    chosen = Models(None, endpoints, make, resolver=rebinding)  # type: ignore[arg-type]
+    payload = TaskDispatchedPayload(
+        task_id="t2", kind="plan", role="analyst", input={"question": "How do tides work?", "depth": 1}
+    )
+    with pytest.raises(TaskError, match="not on the public internet") as refused:
+        await execute_for_tenant(TaskDispatched.create(payload, tenant_id="t", run_id="r2"), chosen)
+    assert refused.value.retryable is False
+    assert asked == ["models.rebind.example"] * 2 and called == []
     await chosen.aclose()
