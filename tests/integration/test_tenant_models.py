@@ -25,7 +25,7 @@ from quarry_runtime.egress import BlockedAddress, GuardedTransport
 from quarry_runtime.tenant_models import BUCKET, ModelEndpoint, TenantModels, kv_key
 from quarry_runtime.worker import TaskError
 from services.analyst.bootstrap import AnalystSettings, build
-from services.analyst.llm import ChatClient
+from services.analyst.llm import ChatClient, LlmError
 from services.analyst.models import Models
 from services.gateway.bootstrap import build as build_gateway
 from services.gateway.settings import GatewaySettings
@@ -297,8 +297,9 @@ async def test_a_tenant_endpoint_inside_our_network_is_refused(
         assert refused.value.retryable is False
         # The transport refuses too, for a name that resolves inward only after the check.
         client = ChatClient(own_url, model="m", api_key=API_KEY, transport=GuardedTransport())
-        with pytest.raises(BlockedAddress):
+        with pytest.raises(LlmError) as blocked:
             await client.complete([{"role": "user", "content": "Question: anything?"}])
+        assert isinstance(blocked.value.__cause__, BlockedAddress)
         await client.aclose()
         assert own.calls["anything?"] == 0
     finally:
