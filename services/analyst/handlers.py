@@ -105,12 +105,16 @@ async def execute_for_tenant(task: TaskDispatched, models: Models, publish: Publ
         return await execute(task, chosen.client if chosen else None, publish)
     except TaskError as exc:
         refused = exc.__cause__ if isinstance(exc.__cause__, LlmError) else None
-        if chosen is not None and chosen.tenants_own and refused is not None and refused.status in (401, 403):
-            raise TaskError(
-                f"the tenant's model endpoint refused its API key (HTTP {refused.status}); "
-                "an admin can set a new one with PUT /v1/tenant/model",
-                retryable=False,
-            ) from exc
+        if chosen is not None and chosen.tenants_own and refused is not None:
+            # The tenant's own endpoint failed: billing charges the work done, not the platform.
+            if refused.status in (401, 403):
+                raise TaskError(
+                    f"the tenant's model endpoint refused its API key (HTTP {refused.status}); "
+                    "an admin can set a new one with PUT /v1/tenant/model",
+                    retryable=False,
+                    fault="tenant",
+                ) from exc
+            raise TaskError(str(exc), retryable=exc.retryable, trip=exc.trip, fault="tenant") from exc
         raise
 
 

@@ -21,6 +21,7 @@ from quarry_runtime.groupcommit import GroupCommit
 from quarry_runtime.outbox import OutboxApplication
 from services.billing.domain import Ledger, LedgerError
 from services.billing.plans import DEFAULT_PLAN, PACKS, PLANS, estimate_question, estimate_run, usage_credits
+from services.billing.who_pays import settlement
 
 STRIPE = "stripe"
 
@@ -129,8 +130,8 @@ class Billing(OutboxApplication):
         self._save(ledger)
 
     def close_run(self, ev: RunCompleted | RunCancelled | RunFailed | RunExpired | RunRejected) -> None:
-        """Settle a completed or cancelled run against its usage and refund the rest; refund a
-        run that failed, expired or was refused in full (the tenant pays for no failed work)."""
+        """Settle the run by `who_pays.WHO_PAYS`: charge its metered usage and release the rest
+        of the reservation, or refund the reservation in full (a failure of the platform's)."""
         ledger = self.ledger(ev.tenant_id)
         res = ledger.reservations.get(ev.run_id or "")
         if res is None and (ev.run_id or "") not in ledger.denied_runs and not ledger.has_seen(ev.event_id):
@@ -139,14 +140,14 @@ class Billing(OutboxApplication):
             raise NotReady(f"run {ev.run_id} has not been admitted yet")
         if ledger.has_seen(ev.event_id) or res is None or res.closed:
             return
-        if isinstance(ev, RunCompleted | RunCancelled):
+        outcome = ev.type.removeprefix("run.")
+        if settlement(outcome, ev.payload.fault if isinstance(ev, RunFailed) else None) == "charge":
             missing = ledger.missing_usage(ev.payload.usage_event_ids)
             if missing:
                 raise NotReady(f"{len(missing)} usage event(s) of run {ev.run_id} not metered yet")
             ledger.settle(res.run_id, ev.payload.usage_event_ids, cause=ev.event_id, actor=actor_of(ev))
         else:
-            outcome = ev.type.removeprefix("run.")
-            reason = f"run {outcome}: {ev.payload.reason}"[:300]
+            reason = f"run {outcome}: {getattr(ev.payload, 'reason', '')}"[:300]
             ledger.refund(res.run_id, reason=reason, cause=ev.event_id, actor=actor_of(ev))
         self._save(ledger)
 

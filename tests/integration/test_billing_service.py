@@ -261,7 +261,9 @@ async def test_live_checkout_portal_and_webhooks_apply_once(
 async def test_mock_mode_applies_checkout_at_once_and_refuses_webhooks(
     nats_url: str, tmp_path: Path, gateway: httpx.AsyncClient
 ) -> None:
-    settings = BillingSettings(data_dir=tmp_path / "billing", environment="development").model_copy(update={"nats_url": nats_url})
+    settings = BillingSettings(data_dir=tmp_path / "billing", environment="development").model_copy(
+        update={"nats_url": nats_url}
+    )
     async with billing_service(settings):
         owner = await signup(gateway)
         for _ in range(2):  # a retry with the same key buys once
@@ -301,7 +303,9 @@ async def test_the_summary_shows_each_field_the_issue_lists(
     """`GET /v1/billing/summary` field by field: plan (credits, tools, concurrency, overage),
     period, balance, reserved, used by tool and by run, recent entries, budget tier, and the
     period's overage priced by the tiered rates once it crosses 500k and then 2M tokens."""
-    settings = BillingSettings(data_dir=tmp_path / "billing", environment="development").model_copy(update={"nats_url": nats_url})
+    settings = BillingSettings(data_dir=tmp_path / "billing", environment="development").model_copy(
+        update={"nats_url": nats_url}
+    )
     bus = Bus(nats_url, "billing-summary-test")
     await bus.start()
     try:
@@ -463,7 +467,9 @@ async def test_a_free_tenant_without_credits_left_is_denied_a_follow_up(
 ) -> None:
     """A question the balance cannot cover is denied on the bus (the orchestrator then ends it
     before any tool runs): the free plan has no overage, so its follow-ups are not free."""
-    settings = BillingSettings(data_dir=tmp_path / "billing", environment="development").model_copy(update={"nats_url": nats_url})
+    settings = BillingSettings(data_dir=tmp_path / "billing", environment="development").model_copy(
+        update={"nats_url": nats_url}
+    )
     bus = Bus(nats_url, f"billing-denial-{uuid.uuid4().hex[:6]}")
     seen: list[Any] = []
     owner_box: list[Owner] = []

@@ -241,6 +241,7 @@ async def test_each_tenant_is_planned_by_its_own_endpoint_or_the_default(
     (refused,) = of(wrong_key, TaskFailed)
     assert "tenant's model endpoint refused its API key (HTTP 401)" in refused.payload.reason
     assert refused.payload.retryable is False
+    assert refused.payload.fault == "tenant"  # billing charges what the tenant's own endpoint wasted
     assert not of(wrong_key, UsageRecorded)
 
 
