@@ -20,7 +20,15 @@ from quarry_runtime.errors import NotReady
 from quarry_runtime.groupcommit import GroupCommit
 from quarry_runtime.outbox import OutboxApplication
 from services.billing.domain import Ledger, LedgerError
-from services.billing.plans import DEFAULT_PLAN, PACKS, PLANS, estimate_question, estimate_run, usage_credits
+from services.billing.plans import (
+    DEFAULT_PLAN,
+    PACKS,
+    PLANS,
+    estimate_question,
+    estimate_run,
+    plan_named,
+    usage_credits,
+)
 from services.billing.who_pays import settlement
 
 STRIPE = "stripe"
@@ -116,7 +124,13 @@ class Billing(OutboxApplication):
         # version of the run contract carries them.
         named = [getattr(p, field, None) or () for field in ("attachments", "documents", "datasets")]
         estimate = estimate_run(p.depth, p.max_sources, attachments=sum(len(n) for n in named))
-        ledger.reserve(ev.run_id or "", estimate, cause=ev.event_id, actor=actor_of(ev))
+        # The gateway checks the plan before accepting a run; billing decides (a plan changed
+        # since, or a run requested around the gateway, ends here).
+        refusal = plan_named(ledger.plan).refusal(p.depth, p.max_sources, p.sources)
+        if refusal is not None:
+            ledger.refuse(ev.run_id or "", estimate, refusal, cause=ev.event_id)
+        else:
+            ledger.reserve(ev.run_id or "", estimate, cause=ev.event_id, actor=actor_of(ev))
         self._save(ledger)
 
     def meter(self, ev: UsageRecorded) -> None:

@@ -372,6 +372,12 @@ class Ledger(Aggregate):
         self.reservations[run_id] = Reservation(run_id, amount, about_run=about_run)
         self.bus_events.add(cause)
 
+    def refuse(self, run_id: str, required: int, reason: str, cause: str) -> None:
+        """Deny a run the plan does not allow (its depth, sources or web access): a Denied event."""
+        if run_id in self.reservations or run_id in self.denied_runs:
+            raise LedgerError(f"run {run_id} already has a reservation")
+        self._denied(run_id=run_id, required=required, balance=self.balance, reason=reason, cause=cause)
+
     def reserve_question(self, question_id: str, about_run: str, amount: int, cause: str, actor: str = SYSTEM) -> bool:
         """`reserve` for a follow-up question on `about_run`."""
         return self.reserve(question_id, amount, cause, actor, about_run=about_run)

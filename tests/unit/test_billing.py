@@ -314,7 +314,7 @@ def test_concurrency_is_the_plans_and_halves_when_throttled() -> None:
     for _ in range(10):
         if app.ledger("t1").tier != "allow":
             break
-        req = request(depth=3, max_sources=20)
+        req = request(depth=2, max_sources=10)  # within the free plan; the usage past it is charged
         app.admit(req)
         used = [usage(req, 0, search_calls=133)]
         app.meter(used[0])

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from contracts.approval import ApprovalGiven, ApprovalPayload, ApprovalRejected
+from contracts.billing import EntitlementsQuery
 from contracts.envelope import Actor, TraceContext
 from contracts.ids import new_id
 from contracts.report import TARGET_WORDS_MAX, TARGET_WORDS_MIN, ReportLength
@@ -26,6 +27,7 @@ from services.gateway.api.errors import BadRequest, Conflict, Forbidden, NotFoun
 from services.gateway.api.routes.datasets import restrict_to_datasets
 from services.gateway.api.routes.templates import template_for_request
 from services.gateway.disclosure import for_reader, may_see_draft, view_for_reader
+from services.gateway.entitlements import run_problem
 from services.gateway.readmodel import TERMINAL, is_settled
 from services.gateway.security import (
     STREAM_TICKET_PREFIX,
@@ -112,6 +114,11 @@ async def _request_run(run_id: str, body: RunCreate, who: Principal, parts: Comp
     template = template_for_request(parts, who.tenant_id, body.template_id)
     chosen = resolve(template, body.model_dump(), body.model_fields_set, fallback_sources=settings.get("sources"))
     chosen |= restrict_to_datasets(parts, who.tenant_id, body.datasets, body.sources)
+    # The plan's limits before the 202: refused here with the reason, no run is created.
+    depth, max_sources, sources = chosen["depth"], chosen["max_sources"], chosen.get("sources")
+    attachments = len(chosen.get("datasets") or [])
+    query = EntitlementsQuery(tenant_id=who.tenant_id, depth=depth, max_sources=max_sources, attachments=attachments)
+    await parts.plan().check(query, run_problem(depth, max_sources, sources))
     event = RunRequested.create(
         RunRequestedPayload(
             question=body.question.strip(),
