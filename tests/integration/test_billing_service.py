@@ -539,3 +539,23 @@ async def _completed(owner: Owner, run_id: str | None) -> bool:
 async def _has_balance(owner: Owner, credits: int) -> bool:
     r = await owner.get("/v1/billing/summary")
     return r.status_code == 200 and r.json()["balance"] == credits and r.json()["reserved"] == 0
+
+
+async def test_the_gateway_refuses_what_the_plan_forbids_with_billings_answer_over_the_bus(
+    nats_url: str, tmp_path: Path, gateway: httpx.AsyncClient
+) -> None:
+    """billing.v1.entitlements on a real NATS: a free tenant's depth-3 or web run is a 403 before
+    the 202 and publishes nothing; bought the pro plan (mock mode), the same run is accepted."""
+    settings = BillingSettings(data_dir=tmp_path / "billing", environment="development").model_copy(
+        update={"nats_url": nats_url}
+    )
+    async with billing_service(settings):
+        owner = await signup(gateway)
+        deep = {"question": "How do tides work?", "depth": 3, "max_sources": 3, "sources": ["web"]}
+        r = await owner.post("/v1/runs", deep)
+        assert r.status_code == 403 and "research depth up to 2, not 3" in r.json()["detail"], r.text
+        assert (await owner.get("/v1/runs")).json()["runs"] == []  # no run was created
+        r = await owner.post("/v1/billing/checkout", {"kind": "subscription", "item": "pro"}, key="pro-1")
+        assert r.status_code == 201, r.text
+        r = await owner.post("/v1/runs", deep)
+        assert r.status_code == 202, r.text
