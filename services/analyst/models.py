@@ -50,6 +50,7 @@ class Models:
                     f"the tenant's model endpoint is not on the public internet ({problem}); "
                     "an admin can set another with PUT /v1/tenant/model",
                     retryable=False,
+                    fault="tenant",
                 )
             async with self._lock:
                 client = self._clients.get(endpoint)

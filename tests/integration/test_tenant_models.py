@@ -296,6 +296,7 @@ async def test_a_tenant_endpoint_inside_our_network_is_refused(
         with pytest.raises(TaskError, match="not on the public internet") as refused:
             await models.choose(tenant)
         assert refused.value.retryable is False
+        assert refused.value.fault == "tenant"  # the tenant's setting: billing charges, not refunds
         # The transport refuses too, for a name that resolves inward only after the check.
         client = ChatClient(own_url, model="m", api_key=API_KEY, transport=GuardedTransport())
         with pytest.raises(BlockedAddress):
