@@ -6,7 +6,9 @@ a plan change or another run ends `rejected` there. These checks exist so that w
 does not allow is refused with its reason before a 202 and creates nothing. A refusal is
 always decided on a fresh answer (an upgrade a moment ago counts at once); an acceptance may
 rest on one up to `ttl_s` old. When billing does not answer, the gateway accepts and leaves
-the decision to billing's admission rather than stop every tenant's runs.
+the decision to billing's admission rather than stop every tenant's runs; it then does not ask
+again for `ttl_s` (at least a second), so a billing that hangs costs one time-out, not one per
+request.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ log = logging.getLogger(__name__)
 
 Ask = Callable[[EntitlementsQuery], Awaitable[Entitlements]]
 MAX_CACHED = 10_000  # answers kept at once; the oldest go first
-ASK_TIMEOUT_S = 2.0
+ASK_TIMEOUT_S = 1.0
+MIN_BACKOFF_S = 1.0
 
 
 class PaymentRequired(GatewayError):
@@ -55,13 +58,20 @@ class EntitlementsCache:
         self.ttl_s = ttl_s
         self.clock = clock
         self._kept: dict[EntitlementsQuery, tuple[float, Entitlements]] = {}
+        self._silent_until = 0.0  # billing did not answer: not asked again before this
 
     async def get(self, query: EntitlementsQuery, fresh: bool = False) -> Entitlements:
         now = self.clock()
         kept = self._kept.get(query)
         if kept is not None and not fresh and now - kept[0] < self.ttl_s:
             return kept[1]
-        answer = await self.ask(query)
+        if now < self._silent_until:
+            raise Unavailable("billing did not answer a moment ago")
+        try:
+            answer = await self.ask(query)
+        except Unavailable:
+            self._silent_until = self.clock() + max(self.ttl_s, MIN_BACKOFF_S)
+            raise
         self._kept.pop(query, None)
         self._kept[query] = (now, answer)
         while len(self._kept) > MAX_CACHED:

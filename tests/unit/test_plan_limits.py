@@ -21,8 +21,9 @@ from services.billing.application import Billing
 from services.billing.plans import PLANS
 from services.billing.queries import entitlements
 from services.gateway.api.deps import Components
+from services.gateway.api.errors import Unavailable
 from services.gateway.app import create_app
-from services.gateway.entitlements import EntitlementsCache
+from services.gateway.entitlements import EntitlementsCache, run_problem
 from services.gateway.monitors import MonitorStore
 from services.gateway.projection import RunFeed
 from services.gateway.settings import GatewaySettings
@@ -211,3 +212,21 @@ def test_every_plan_names_its_upload_quotas() -> None:
     for plan in PLANS.values():
         assert plan.max_documents > 0 and plan.max_document_bytes > 0
     assert PLANS["free"].max_document_bytes < PLANS["pro"].max_document_bytes < PLANS["enterprise"].max_document_bytes
+
+
+async def test_a_silent_billing_costs_one_time_out_and_leaves_admission_to_billing() -> None:
+    asked: list[EntitlementsQuery] = []
+    now = [100.0]
+
+    async def ask(query: EntitlementsQuery) -> Entitlements:
+        asked.append(query)
+        raise Unavailable("billing did not answer (TimeoutError)")
+
+    cache = EntitlementsCache(ask, ttl_s=5, clock=lambda: now[0])
+    query = EntitlementsQuery(tenant_id="t1", depth=3, max_sources=50)
+    for _ in range(3):  # accepted (billing's admission decides), asked once
+        await cache.check(query, run_problem(3, 50, ["web"]))
+    assert len(asked) == 1
+    now[0] += 5
+    await cache.check(query, run_problem(3, 50, ["web"]))
+    assert len(asked) == 2
