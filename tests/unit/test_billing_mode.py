@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from contracts import subjects
@@ -98,4 +100,25 @@ def test_the_manifest_placeholders_are_refused_as_stripe_keys() -> None:
             environment="production",
             stripe_secret_key="PLACEHOLDER-sk_live",
             stripe_webhook_secret="PLACEHOLDER-whsec",
+        )
+
+
+def test_the_k8s_manifest_runs_billing_live_with_both_keys_from_the_secret() -> None:
+    root = Path(__file__).resolve().parents[2] / "infra" / "k8s"
+    deployment = yaml.safe_load((root / "billing.yaml").read_text())
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["QUARRY_BILLING_MODE"]["value"] == "live"
+    for key in ("QUARRY_STRIPE_SECRET_KEY", "QUARRY_STRIPE_WEBHOOK_SECRET"):
+        assert env[key]["valueFrom"]["secretKeyRef"] == {"name": "quarry-secrets", "key": key}
+    secret = yaml.safe_load((root / "secret.example.yaml").read_text())["stringData"]
+    config = yaml.safe_load((root / "configmap.yaml").read_text())["data"]
+    assert config["QUARRY_ENVIRONMENT"] == "production"
+    # As the pod would read them: the example's placeholders stop billing at start.
+    with pytest.raises(ValidationError, match="not a placeholder"):
+        BillingSettings(
+            environment=config["QUARRY_ENVIRONMENT"],
+            billing_mode=env["QUARRY_BILLING_MODE"]["value"],
+            stripe_secret_key=secret["QUARRY_STRIPE_SECRET_KEY"],
+            stripe_webhook_secret=secret["QUARRY_STRIPE_WEBHOOK_SECRET"],
         )
