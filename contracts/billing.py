@@ -132,3 +132,37 @@ class WebhookReply(Contract):
     )
     error: str | None = None
     status: int = 200
+
+
+class Entitlements(Contract):
+    """What a tenant's plan allows, and how much of it is in use: the gateway refuses a request
+    that exceeds it before accepting it; billing still decides admission (a race is `rejected`)."""
+
+    tenant_id: str
+    plan: str
+    max_depth: int = Field(ge=1)
+    max_sources: int = Field(ge=1)
+    tools: list[str] = Field(description="the tools the plan unlocks")
+    web: bool = Field(description="runs may read the open web (the plan has fetch_url)")
+    concurrency: int = Field(ge=0, description="runs that may hold credits at once now (halved while throttled)")
+    open_runs: int = Field(ge=0, description="runs holding credits now")
+    available: int = Field(description="credits a new reservation may take (the balance down to the plan's floor)")
+    max_datasets: int = Field(ge=0)
+    max_monitors: int = Field(ge=0)
+    max_documents: int = Field(ge=0, description="documents a tenant may keep uploaded")
+    max_document_bytes: int = Field(ge=0, description="bytes of uploaded documents a tenant may keep")
+    estimate: int | None = Field(default=None, description="credits the run asked about would reserve")
+
+
+class EntitlementsQuery(Contract):
+    tenant_id: str = Field(min_length=1)
+    # The run about to be requested, for its estimate (unset: no run).
+    depth: int | None = Field(default=None, ge=1, le=3)
+    max_sources: int | None = Field(default=None, ge=1, le=50)
+    attachments: int = Field(default=0, ge=0, le=1000)
+
+
+class EntitlementsReply(Contract):
+    entitlements: Entitlements | None = None
+    error: str | None = None
+    status: int = 200

@@ -17,6 +17,7 @@ from contracts.report import (
     ReportLength,
     Tone,
 )
+from contracts.task import Fault
 from contracts.work import SourceKind
 
 DEFAULT_APPROVAL_TIMEOUT_S = 7 * 24 * 3600
@@ -114,6 +115,11 @@ class RunFailedPayload(Contract):
     reason: str
     step: str | None = None
     usage_event_ids: list[str] = Field(default_factory=list)
+    fault: Fault = Field(
+        default="platform",
+        description="tenant: charged its metered usage (its own model endpoint, a denied tool, nothing found); "
+        "platform: refunded (a service error, retries exhausted, the platform's model down)",
+    )
 
 
 class RunFailed(Event):

@@ -66,6 +66,7 @@ BILLING_LEDGER = "billing.v1.ledger"
 BILLING_CHECKOUT = "billing.v1.checkout"
 BILLING_PORTAL = "billing.v1.portal"
 BILLING_WEBHOOK = "billing.v1.webhook"
+BILLING_ENTITLEMENTS = "billing.v1.entitlements"
 
 TOOL_REQUESTED = "tool.v1.requested"
 TOOL_DECIDED = "tool.v1.decided"

@@ -15,6 +15,10 @@ from contracts.envelope import Contract, Event
 
 TaskKind = Literal["plan", "search", "collect", "synthesise", "verify", "index", "report", "recall", "answer"]
 Role = Literal["analyst", "retriever", "reporter"]
+# Whose fault a failure is: the tenant's (its own model endpoint, a tool its policy denies, a
+# question its sources cannot answer) or the platform's (a service error, retries exhausted on
+# the platform's side, the platform's own model down). Billing charges the first, refunds the second.
+Fault = Literal["tenant", "platform"]
 
 
 class TaskDispatchedPayload(Contract):
@@ -57,6 +61,7 @@ class TaskFailedPayload(Contract):
     reason: str
     retryable: bool = False
     usage_event_ids: list[str] = Field(default_factory=list)
+    fault: Fault = Field(default="platform", description="whose fault the failure is (see `Fault`)")
 
 
 class TaskFailed(Event):

@@ -88,6 +88,8 @@ class Stack:
             env["QUARRY_HTTP_PORT"] = str(port)
         if self.config.database_url:
             env["DATABASE_URL"] = self.config.database_url
+        # A local stack is development (mock billing); production settings refuse to start without keys.
+        env.setdefault("QUARRY_ENVIRONMENT", "development")
         env.update(self.config.extra_env)
         return env
 

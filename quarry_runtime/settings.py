@@ -28,6 +28,7 @@ class RuntimeSettings(BaseSettings):
     )
     health_port: int = Field(default=0, ge=0, le=65535, description="0 disables the HTTP probe")
     health_host: str = Field(default="127.0.0.1", description="0.0.0.0 in a pod, so the kubelet can probe")
+    environment: str = Field(default="production", pattern="^(development|test|production)$")
     log_level: str = "INFO"
     ack_wait_s: float = Field(default=30.0, gt=0)
     max_deliver: int = Field(default=10, ge=1)

@@ -28,6 +28,7 @@ from contracts.envelope import Actor
 from contracts.guardrail import GuardrailTripped, GuardrailTrippedPayload
 from contracts.ids import derived_id
 from contracts.task import (
+    Fault,
     TaskDispatched,
     TaskFailed,
     TaskFailedPayload,
@@ -47,10 +48,18 @@ class TaskError(Exception):
     """The task cannot succeed as asked. `retryable`: another attempt later might. `trip`: the
     guardrail that stopped it, published before the failure."""
 
-    def __init__(self, reason: str, *, retryable: bool = False, trip: GuardrailTrippedPayload | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retryable: bool = False,
+        trip: GuardrailTrippedPayload | None = None,
+        fault: Fault = "platform",
+    ) -> None:
         super().__init__(reason)
         self.retryable = retryable
         self.trip = trip
+        self.fault: Fault = fault
 
 
 @dataclass
@@ -150,7 +159,8 @@ def lane(
                 log.warning("task %s (%s, attempt %d) failed: %s", p.task_id, p.kind, p.attempt, exc)
                 if isinstance(exc, TaskError) and exc.trip is not None:
                     await _publish_trip(task, exc.trip, 0)
-                await _publish_failure(task, str(exc), retryable)
+                fault: Fault = exc.fault if isinstance(exc, TaskError) else "platform"
+                await _publish_failure(task, str(exc), retryable, fault)
                 return
             result.seconds = round(time.monotonic() - started, 3)
             await journal.put(p.task_id, result)
@@ -184,10 +194,10 @@ def lane(
         )
         await bus.publish(_as(done, agent))
 
-    async def _publish_failure(task: TaskDispatched, reason: str, retryable: bool) -> None:
+    async def _publish_failure(task: TaskDispatched, reason: str, retryable: bool, fault: Fault = "platform") -> None:
         p = task.payload
         payload = TaskFailedPayload(
-            task_id=p.task_id, kind=p.kind, attempt=p.attempt, reason=reason[:1000], retryable=retryable
+            task_id=p.task_id, kind=p.kind, attempt=p.attempt, reason=reason[:1000], retryable=retryable, fault=fault
         )
         await bus.publish(_as(TaskFailed.caused_by(task, payload), agent))
 

@@ -7,7 +7,7 @@ import dataclasses
 import functools
 
 from contracts.guardrail import GuardrailTrippedPayload
-from contracts.task import TaskDispatched
+from contracts.task import Fault, TaskDispatched
 from contracts.work import CollectInput, PlanInput, SynthesiseInput, VerifyInput
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.egress import BlockedAddress, Unresolvable
@@ -105,13 +105,17 @@ async def execute_for_tenant(task: TaskDispatched, models: Models, publish: Publ
     if task.payload.kind not in MODEL_KINDS:
         return await execute(task, None, publish)
     async with models.use(task.tenant_id) as chosen:
+        # The tenant's own endpoint failing is the tenant's doing: billing charges the work done.
+        fault: Fault = "tenant" if chosen is not None and chosen.tenants_own else "platform"
         try:
             # Past its timeout the orchestrator has given the attempt up: stop, and give the
             # tenant's slot back, rather than wait on a model nobody waits for any more.
             async with asyncio.timeout(task.payload.timeout_s):
                 return await execute(task, chosen.client if chosen else None, publish)
         except TimeoutError as exc:
-            raise TaskError(f"no result within the task's {task.payload.timeout_s:g}s", retryable=True) from exc
+            raise TaskError(
+                f"no result within the task's {task.payload.timeout_s:g}s", retryable=True, fault=fault
+            ) from exc
         except TaskError as exc:
             refused = exc.__cause__ if isinstance(exc.__cause__, LlmError) else None
             blocked = refused.__cause__ if refused is not None else None
@@ -121,13 +125,17 @@ async def execute_for_tenant(task: TaskDispatched, models: Models, publish: Publ
                     f"the tenant's model endpoint is not on the public internet ({blocked}); "
                     "an admin can set another with PUT /v1/tenant/model",
                     retryable=False,
+                    fault=fault,
                 ) from exc
-            if chosen is not None and chosen.tenants_own and refused is not None and refused.status in (401, 403):
-                raise TaskError(
-                    f"the tenant's model endpoint refused its API key (HTTP {refused.status}); "
-                    "an admin can set a new one with PUT /v1/tenant/model",
-                    retryable=False,
-                ) from exc
+            if fault == "tenant" and refused is not None:
+                if refused.status in (401, 403):
+                    raise TaskError(
+                        f"the tenant's model endpoint refused its API key (HTTP {refused.status}); "
+                        "an admin can set a new one with PUT /v1/tenant/model",
+                        retryable=False,
+                        fault="tenant",
+                    ) from exc
+                raise TaskError(str(exc), retryable=exc.retryable, trip=exc.trip, fault="tenant") from exc
             raise
 
 

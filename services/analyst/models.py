@@ -127,12 +127,15 @@ class Models:
         try:
             await resolve_checked(endpoint.base_url, resolver=self.resolver, allow_private=self.allow_private)
         except Unresolvable as exc:
-            raise TaskError(f"the tenant's model endpoint cannot be reached now ({exc})", retryable=True) from exc
+            raise TaskError(
+                f"the tenant's model endpoint cannot be reached now ({exc})", retryable=True, fault="tenant"
+            ) from exc
         except BlockedAddress as exc:
             raise TaskError(
                 f"the tenant's model endpoint is not on the public internet ({exc}); "
                 "an admin can set another with PUT /v1/tenant/model",
                 retryable=False,
+                fault="tenant",
             ) from exc
 
     async def _tenant_endpoint(self, tenant_id: str) -> ModelEndpoint | None:

@@ -20,7 +20,16 @@ from quarry_runtime.errors import NotReady
 from quarry_runtime.groupcommit import GroupCommit
 from quarry_runtime.outbox import OutboxApplication
 from services.billing.domain import Ledger, LedgerError
-from services.billing.plans import DEFAULT_PLAN, PACKS, PLANS, estimate_question, estimate_run, usage_credits
+from services.billing.plans import (
+    DEFAULT_PLAN,
+    PACKS,
+    PLANS,
+    estimate_question,
+    estimate_run,
+    plan_named,
+    usage_credits,
+)
+from services.billing.who_pays import settlement
 
 STRIPE = "stripe"
 
@@ -115,7 +124,13 @@ class Billing(OutboxApplication):
         # version of the run contract carries them.
         named = [getattr(p, field, None) or () for field in ("attachments", "documents", "datasets")]
         estimate = estimate_run(p.depth, p.max_sources, attachments=sum(len(n) for n in named))
-        ledger.reserve(ev.run_id or "", estimate, cause=ev.event_id, actor=actor_of(ev))
+        # The gateway checks the plan before accepting a run; billing decides (a plan changed
+        # since, or a run requested around the gateway, ends here).
+        refusal = plan_named(ledger.plan).refusal(p.depth, p.max_sources, p.sources)
+        if refusal is not None:
+            ledger.refuse(ev.run_id or "", estimate, refusal, cause=ev.event_id)
+        else:
+            ledger.reserve(ev.run_id or "", estimate, cause=ev.event_id, actor=actor_of(ev))
         self._save(ledger)
 
     def meter(self, ev: UsageRecorded) -> None:
@@ -129,8 +144,8 @@ class Billing(OutboxApplication):
         self._save(ledger)
 
     def close_run(self, ev: RunCompleted | RunCancelled | RunFailed | RunExpired | RunRejected) -> None:
-        """Settle a completed or cancelled run against its usage and refund the rest; refund a
-        run that failed, expired or was refused in full (the tenant pays for no failed work)."""
+        """Settle the run by `who_pays.WHO_PAYS`: charge its metered usage and release the rest
+        of the reservation, or refund the reservation in full (a failure of the platform's)."""
         ledger = self.ledger(ev.tenant_id)
         res = ledger.reservations.get(ev.run_id or "")
         if res is None and (ev.run_id or "") not in ledger.denied_runs and not ledger.has_seen(ev.event_id):
@@ -139,14 +154,14 @@ class Billing(OutboxApplication):
             raise NotReady(f"run {ev.run_id} has not been admitted yet")
         if ledger.has_seen(ev.event_id) or res is None or res.closed:
             return
-        if isinstance(ev, RunCompleted | RunCancelled):
+        outcome = ev.type.removeprefix("run.")
+        if settlement(outcome, ev.payload.fault if isinstance(ev, RunFailed) else None) == "charge":
             missing = ledger.missing_usage(ev.payload.usage_event_ids)
             if missing:
                 raise NotReady(f"{len(missing)} usage event(s) of run {ev.run_id} not metered yet")
             ledger.settle(res.run_id, ev.payload.usage_event_ids, cause=ev.event_id, actor=actor_of(ev))
         else:
-            outcome = ev.type.removeprefix("run.")
-            reason = f"run {outcome}: {ev.payload.reason}"[:300]
+            reason = f"run {outcome}: {getattr(ev.payload, 'reason', '')}"[:300]
             ledger.refund(res.run_id, reason=reason, cause=ev.event_id, actor=actor_of(ev))
         self._save(ledger)
 

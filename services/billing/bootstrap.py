@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from quarry_runtime.bus import Bus
 from quarry_runtime.groupcommit import GroupCommit
@@ -23,12 +23,54 @@ NAME = "billing"
 
 
 class BillingSettings(RuntimeSettings):
-    """Settings of billing: live Stripe when a secret key is set, the mock checkout otherwise."""
+    """Settings of billing: live Stripe, or (development only) the mock checkout that sells for free."""
 
-    stripe_secret_key: str | None = Field(default=None, description="sk_live_... / sk_test_...; unset: mock mode")
+    billing_mode: Literal["mock", "live"] | None = Field(
+        default=None,
+        description="live: Stripe; mock: checkouts apply at once, unpaid (development only). "
+        "Unset: mock in development, live elsewhere",
+    )
+    stripe_secret_key: str | None = Field(default=None, description="sk_live_... / sk_test_...; live mode needs it")
     stripe_webhook_secret: str | None = Field(default=None, description="whsec_...: verifies Stripe-Signature")
     stripe_api_base: str | None = Field(default=None, description="another Stripe API address (a local server)")
     stripe_webhook_tolerance_s: int = Field(default=300, ge=1, description="oldest signature timestamp accepted")
+
+    @property
+    def mode(self) -> Literal["mock", "live"]:
+        """The mode in force: production never falls back to mock for want of a key."""
+        if self.billing_mode is not None:
+            return self.billing_mode
+        return "mock" if self.environment == "development" else "live"
+
+    @model_validator(mode="after")
+    def _mode_fits_the_environment(self) -> Self:
+        if self.mode == "mock" and self.environment != "development":
+            raise ValueError(
+                f"QUARRY_BILLING_MODE=mock gives credits away (a checkout applies unpaid) and is allowed only "
+                f"with QUARRY_ENVIRONMENT=development, not {self.environment}"
+            )
+        if self.mode == "live":
+            missing = [
+                name
+                for name, value in (
+                    ("QUARRY_STRIPE_SECRET_KEY", self.stripe_secret_key),
+                    ("QUARRY_STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(
+                    f"billing runs live (QUARRY_BILLING_MODE=live, or unset outside development) and needs "
+                    f"{' and '.join(missing)}: without them no checkout could be paid or confirmed"
+                )
+            if not (self.stripe_secret_key or "").startswith(("sk_", "rk_")) or not (
+                self.stripe_webhook_secret or ""
+            ).startswith("whsec_"):
+                raise ValueError(
+                    "QUARRY_STRIPE_SECRET_KEY must be a Stripe key (sk_... or rk_...) and "
+                    "QUARRY_STRIPE_WEBHOOK_SECRET a signing secret (whsec_...), not a placeholder"
+                )
+        return self
 
 
 def build(settings: RuntimeSettings) -> Service:
@@ -36,6 +78,8 @@ def build(settings: RuntimeSettings) -> Service:
     bus = Bus.from_settings(settings, NAME)
     billing = settings if isinstance(settings, BillingSettings) else BillingSettings()
     payments = build_payments(
+        billing.mode,
+        billing.environment,
         billing.stripe_secret_key,
         billing.stripe_webhook_secret,
         billing.stripe_api_base,

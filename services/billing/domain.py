@@ -1,7 +1,8 @@
 """The Ledger aggregate: one per tenant, every credit movement a stored event. Pure: no I/O.
 
 Invariants: the available balance never goes below zero unless the plan allows overage (and
-then not below its cap); for every run, reserved = settled + refunded once the run is closed;
+then not below its cap); for every run, settled + refunded = reserved + what its usage ran past
+the reservation (down to the plan's floor) once the run is closed;
 credited (granted + purchased + adjusted - expired) = balance + held + settled; every bus event
 and every Stripe event is applied once (its id is recorded in the same stored event as its
 effect, so a redelivery after any duplicate window or crash changes nothing).
@@ -371,6 +372,12 @@ class Ledger(Aggregate):
         self.reservations[run_id] = Reservation(run_id, amount, about_run=about_run)
         self.bus_events.add(cause)
 
+    def refuse(self, run_id: str, required: int, reason: str, cause: str) -> None:
+        """Deny a run the plan does not allow (its depth, sources or web access): a Denied event."""
+        if run_id in self.reservations or run_id in self.denied_runs:
+            raise LedgerError(f"run {run_id} already has a reservation")
+        self._denied(run_id=run_id, required=required, balance=self.balance, reason=reason, cause=cause)
+
     def reserve_question(self, question_id: str, about_run: str, amount: int, cause: str, actor: str = SYSTEM) -> bool:
         """`reserve` for a follow-up question on `about_run`."""
         return self.reserve(question_id, amount, cause, actor, about_run=about_run)
@@ -396,10 +403,12 @@ class Ledger(Aggregate):
         self.bus_events.add(cause)
 
     def settle(self, run_id: str, usage_event_ids: list[str], cause: str, actor: str = SYSTEM) -> tuple[int, int]:
-        """Charge the run's metered usage (capped at its reservation) and release the rest."""
+        """Charge the run's metered usage and release the rest of its reservation. Usage past the
+        reservation is charged too, from the balance down to the plan's floor (the overage cap,
+        or zero on a plan without overage): the estimate is a hold, not a price ceiling."""
         res = self._open_reservation(run_id)
         used = sum(self.metered[u] for u in usage_event_ids)
-        charge = min(used, res.amount)
+        charge = min(used, res.amount + max(0, self.balance - self.floor()))
         by_tool: dict[str, int] = {}
         for u in usage_event_ids:
             tool = self.metered_tools.get(u) or "other"
@@ -411,13 +420,13 @@ class Ledger(Aggregate):
             amount=charge,
             usage_event_ids=list(usage_event_ids),
             by_tool=by_tool,
-            balance=self.balance,
+            balance=self.balance - max(0, charge - res.amount),
             budget=self.period_budget,
             actor=actor,
             cause=cause,
             about_run=res.about_run,
         )
-        refund = res.amount - charge
+        refund = max(0, res.amount - charge)
         self._refunded(
             run_id=run_id,
             amount=refund,
@@ -460,7 +469,9 @@ class Ledger(Aggregate):
         actor: str = SYSTEM,
         about_run: str | None = None,
     ) -> None:
-        self.reservations[run_id].settled = amount
+        res = self.reservations[run_id]
+        res.settled = amount
+        self.balance -= max(0, amount - res.amount)  # usage past the hold comes from the balance
         self.period_settled += amount
         run = about_run or run_id  # a question's charge counts toward the run it asks about
         self.used_by_run[run] = self.used_by_run.get(run, 0) + amount

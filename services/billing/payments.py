@@ -2,8 +2,9 @@
 
 Live mode calls Stripe's API (`stripe.StripeClient`, optionally pointed at another base
 address) with a deterministic idempotency key on every write, so a retried request creates
-nothing twice. Mock mode (no secret key, the embedded default) calls nothing: a checkout is
-applied to the ledger at once, with the same entitlements as a paid one.
+nothing twice. Mock mode (QUARRY_BILLING_MODE=mock, development only) calls nothing: a checkout
+is applied to the ledger at once, with the same entitlements as a paid one, so outside
+development it refuses every checkout even if it was somehow built.
 """
 
 from __future__ import annotations
@@ -42,11 +43,20 @@ class Payments:
 
     mode: Literal["mock", "live"] = "mock"
 
-    def __init__(self, webhook_secret: str | None = None, tolerance_s: int = 300) -> None:
+    def __init__(
+        self, webhook_secret: str | None = None, tolerance_s: int = 300, environment: str = "production"
+    ) -> None:
         self.webhook_secret = webhook_secret
         self.tolerance_s = tolerance_s
+        self.environment = environment
 
     async def checkout(self, req: CheckoutRequest, customer_id: str | None) -> CheckoutReply:
+        if self.environment != "development":
+            raise PaymentError(
+                f"mock billing applies checkouts unpaid and is refused with QUARRY_ENVIRONMENT={self.environment}; "
+                "run billing live (QUARRY_BILLING_MODE=live with a Stripe key)",
+                403,
+            )
         return CheckoutReply(session_id="mock_cs_" + session_key(req).rsplit("-", 1)[1], mode="mock", completed=True)
 
     async def portal(self, customer_id: str, return_url: str, request_id: str) -> str:
@@ -70,7 +80,7 @@ class LiveStripe(Payments):
     def __init__(
         self, secret_key: str, webhook_secret: str | None, api_base: str | None = None, tolerance_s: int = 300
     ) -> None:
-        super().__init__(webhook_secret, tolerance_s)
+        super().__init__(webhook_secret, tolerance_s, environment="")
         self.client = stripe.StripeClient(
             secret_key, base_addresses={"api": api_base} if api_base else None, max_network_retries=2
         )
@@ -135,8 +145,16 @@ def req_item_key(req: CheckoutRequest) -> str:
 
 
 def build_payments(
-    secret_key: str | None, webhook_secret: str | None, api_base: str | None, tolerance_s: int
+    mode: Literal["mock", "live"],
+    environment: str,
+    secret_key: str | None,
+    webhook_secret: str | None,
+    api_base: str | None,
+    tolerance_s: int,
 ) -> Payments:
-    if secret_key:
+    """Stripe in live mode (which needs its key: never a silent fall-back to mock), the mock otherwise."""
+    if mode == "live":
+        if not secret_key:
+            raise ValueError("live billing needs QUARRY_STRIPE_SECRET_KEY")
         return LiveStripe(secret_key, webhook_secret, api_base, tolerance_s)
-    return Payments(webhook_secret, tolerance_s)
+    return Payments(webhook_secret, tolerance_s, environment)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -22,6 +23,26 @@ class Plan:
     overage: bool  # may the balance go below zero (billed per period at the overage rates)
     overage_cap: int = 0  # how far below zero, in credits
     price_cents: int = 0  # per month
+    max_sources: int = 10  # sources a run's synthesis may read
+    max_datasets: int = 3
+    max_monitors: int = 3
+    max_documents: int = 200  # documents kept uploaded (every dataset's, and the corpus's)
+    max_document_bytes: int = 256 * 1024 * 1024  # their bytes
+
+    @property
+    def web(self) -> bool:
+        """Whether runs may read the open web: fetching pages is the plan's `fetch_url`."""
+        return "fetch_url" in self.tools
+
+    def refusal(self, depth: int, max_sources: int, sources: Sequence[str] | None) -> str | None:
+        """Why the plan does not allow a run of this shape; None when it does."""
+        if depth > self.max_depth:
+            return f"the {self.name} plan allows research depth up to {self.max_depth}, not {depth}"
+        if max_sources > self.max_sources:
+            return f"the {self.name} plan allows up to {self.max_sources} sources a run, not {max_sources}"
+        if sources and "web" in sources and not self.web:
+            return f"the {self.name} plan does not include web research; upgrade to search the web"
+        return None
 
 
 PLANS: dict[str, Plan] = {
@@ -35,6 +56,11 @@ PLANS: dict[str, Plan] = {
         overage=True,
         overage_cap=20_000,
         price_cents=4_900,
+        max_sources=50,
+        max_datasets=25,
+        max_monitors=25,
+        max_documents=5_000,
+        max_document_bytes=10 * 1024**3,
     ),
     "enterprise": Plan(
         "enterprise",
@@ -45,6 +71,11 @@ PLANS: dict[str, Plan] = {
         overage=True,
         overage_cap=500_000,
         price_cents=49_900,
+        max_sources=50,
+        max_datasets=500,
+        max_monitors=500,
+        max_documents=200_000,
+        max_document_bytes=500 * 1024**3,
     ),
 }
 DEFAULT_PLAN = "free"

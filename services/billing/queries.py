@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from contracts.billing import BillingSummary, EntryKind, LedgerEntry, LedgerReply, Overage, PlanInfo
+from contracts.billing import (
+    BillingSummary,
+    Entitlements,
+    EntitlementsQuery,
+    EntryKind,
+    LedgerEntry,
+    LedgerReply,
+    Overage,
+    PlanInfo,
+)
 from services.billing.application import Billing
-from services.billing.plans import TOKENS_PER_CREDIT, overage_price, plan_named
+from services.billing.plans import TOKENS_PER_CREDIT, concurrency_limit, estimate_run, overage_price, plan_named
 
 ENTRY_KINDS: dict[str, EntryKind] = {
     "Granted": "granted",
@@ -111,4 +120,29 @@ def summary(app: Billing, tenant_id: str, recent: int, mode: Literal["mock", "li
         overage=Overage(credits=ledger.overage, tokens=tokens, amount_usd=str(overage_price(tokens))),
         recent=recent_entries(app, tenant_id, recent),
         stripe_mode=mode,
+    )
+
+
+def entitlements(app: Billing, query: EntitlementsQuery) -> Entitlements:
+    """The tenant's plan limits and what is in use, for the gateway's checks before a 202."""
+    ledger = app.ledger(query.tenant_id, copy=True)
+    plan = plan_named(ledger.plan)
+    estimate = None
+    if query.depth is not None and query.max_sources is not None:
+        estimate = estimate_run(query.depth, query.max_sources, attachments=query.attachments)
+    return Entitlements(
+        tenant_id=query.tenant_id,
+        plan=plan.name,
+        max_depth=plan.max_depth,
+        max_sources=plan.max_sources,
+        tools=sorted(plan.tools),
+        web=plan.web,
+        concurrency=concurrency_limit(plan, ledger.tier),
+        open_runs=ledger.open_runs,
+        available=ledger.balance - ledger.floor(),
+        max_datasets=plan.max_datasets,
+        max_monitors=plan.max_monitors,
+        max_documents=plan.max_documents,
+        max_document_bytes=plan.max_document_bytes,
+        estimate=estimate,
     )

@@ -18,6 +18,8 @@ from contracts import subjects
 from contracts.billing import (
     CheckoutReply,
     CheckoutRequest,
+    EntitlementsQuery,
+    EntitlementsReply,
     LedgerQuery,
     LedgerReply,
     PortalReply,
@@ -33,7 +35,7 @@ from services.billing.application import Billing
 from services.billing.domain import LedgerError
 from services.billing.payments import BadSignature, PaymentError, Payments
 from services.billing.plans import PACKS, PLANS
-from services.billing.queries import ledger_page, summary
+from services.billing.queries import entitlements, ledger_page, summary
 from services.billing.webhooks import apply_stripe_event
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,14 @@ def responders(app: Billing, payments: Payments) -> dict[str, Respond]:
             return SummaryReply(error=f"malformed summary query: {short(exc)}", status=400)
         await app.settled(query.tenant_id)
         return SummaryReply(summary=summary(app, query.tenant_id, query.recent, payments.mode))
+
+    async def on_entitlements(data: bytes) -> BaseModel:
+        try:
+            query = EntitlementsQuery.model_validate_json(data)
+        except ValidationError as exc:
+            return EntitlementsReply(error=f"malformed entitlements query: {short(exc)}", status=400)
+        await app.settled(query.tenant_id)
+        return EntitlementsReply(entitlements=entitlements(app, query))
 
     async def on_ledger(data: bytes) -> BaseModel:
         try:
@@ -126,6 +136,7 @@ def responders(app: Billing, payments: Payments) -> dict[str, Respond]:
     return {
         subjects.BILLING_SUMMARY: on_summary,
         subjects.BILLING_LEDGER: on_ledger,
+        subjects.BILLING_ENTITLEMENTS: on_entitlements,
         subjects.BILLING_CHECKOUT: on_checkout,
         subjects.BILLING_PORTAL: on_portal,
         subjects.BILLING_WEBHOOK: on_webhook,

@@ -108,6 +108,22 @@ class DatasetStore:
                     p.dataset_id,
                 ),
             )
+        elif isinstance(ev, DocumentUploaded):
+            # A document of the tenant's corpus (no dataset): kept under dataset '' so the plan's
+            # upload quota counts it; no dataset lists it.
+            p = ev.payload
+            self.db.execute(
+                f"INSERT INTO {self.documents} (document_id, tenant_id, dataset_id, title, content_type, size, status,"
+                " created_at) VALUES (?, ?, '', ?, ?, ?, 'queued', ?) ON CONFLICT DO NOTHING",
+                (
+                    p.document_id,
+                    ev.tenant_id,
+                    p.title,
+                    p.content_type,
+                    p.stored.size if p.stored else len(p.content.encode()),
+                    ev.occurred_at.isoformat(),
+                ),
+            )
         elif isinstance(ev, DocumentProgress | DocumentIndexed | DocumentRejected):
             self._progress(ev)
 
@@ -146,6 +162,19 @@ class DatasetStore:
             | {"documents": sum(counts.get(str(r[0]), {}).values()), "by_status": counts.get(str(r[0]), {})}
             for r in rows
         ]
+
+    def usage(self, tenant_id: str) -> tuple[int, int, int]:
+        """(datasets, documents, bytes of documents) the tenant keeps, for its plan's quotas; the
+        documents are its datasets' and its corpus's."""
+        datasets = self.db.one(f"SELECT COUNT(*) FROM {self.datasets} WHERE tenant_id = ?", (tenant_id,))
+        documents = self.db.one(
+            f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM {self.documents} WHERE tenant_id = ?", (tenant_id,)
+        )
+        return (
+            int(datasets[0]) if datasets else 0,
+            int(documents[0]) if documents else 0,
+            int(documents[1]) if documents else 0,
+        )
 
     def find(self, tenant_id: str, name: str) -> dict[str, Any] | None:
         """The tenant's dataset of that name; None for anyone else's or none at all."""

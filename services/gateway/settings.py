@@ -24,6 +24,9 @@ class GatewaySettings(RuntimeSettings):
     # Keys the HMAC of stored API keys; unset, it is derived from jwt_secret (see security.api_key_pepper).
     api_key_pepper: str | None = Field(default=None, min_length=32)
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, description="largest file a dataset accepts")
+    entitlements_ttl_s: float = Field(
+        default=5.0, ge=0, le=300, description="how long billing's answer about a tenant's plan is reused"
+    )
 
     @model_validator(mode="after")
     def _no_placeholder_secret_in_production(self) -> GatewaySettings:

@@ -14,6 +14,7 @@ from contracts.envelope import Event
 from quarry_runtime.store import SqlDatabase
 from services.gateway.accounts import AccountStore
 from services.gateway.datasets import DatasetStore
+from services.gateway.disclosure import visible
 from services.gateway.questions import QuestionStore
 from services.gateway.readmodel import fold_next, fold_run
 from services.gateway.templates import TemplateStore
@@ -34,6 +35,11 @@ def _now() -> str:
 def run_log_of(event: Event) -> str | None:
     """The run whose log the event belongs in: the one it names, if it is of a kind the view folds."""
     return event.run_id if event.run_id and event.type.startswith(RUN_EVENT_PREFIXES) else None
+
+
+def _stored(event: Event) -> str:
+    """The event as a run's log keeps it: tenant-visible, so without tokens or raw tool output."""
+    return json.dumps(visible(event), separators=(",", ":"))
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -124,7 +130,7 @@ class GatewayStore:
         """Add one event to its run's log and refold the run's view; False if already there."""
         if run_log_of(event) is None:
             return False
-        data = event.model_dump_json()
+        data = _stored(event)
         with self.db.transaction() as tx:
             inserted = tx.execute(
                 f"INSERT INTO {self.run_events} (event_id, run_id, tenant_id, type, occurred_at, data) VALUES (?, ?, ?, ?, ?, ?)"
@@ -178,7 +184,7 @@ class GatewayStore:
                     event.tenant_id,
                     event.type,
                     event.occurred_at.isoformat(),
-                    event.model_dump_json(),
+                    _stored(event),
                 )
             )
             if event.type == "run.requested":

@@ -196,7 +196,9 @@ class Orchestrator(FollowUps, OutboxApplication):
                 return
         elif ev.payload.attempt == task.attempt and task.status == "dispatched":
             p = ev.payload
-            run.record_failure(task.task_id, p.attempt, p.reason, p.retryable, p.usage_event_ids, ev.event_id, now)
+            run.record_failure(
+                task.task_id, p.attempt, p.reason, p.retryable, p.usage_event_ids, ev.event_id, now, fault=p.fault
+            )
         else:
             return  # a failure of an attempt that was already timed out and retried
         self._advance_and_save(run)

@@ -75,6 +75,8 @@ class TaskState:
     errors: list[str] = field(default_factory=list)
     # Tool requests policy refused for a while only (a rate limit) and that were asked again.
     throttles: int = 0
+    # Whose fault its last failure was (contracts.task.Fault): the tenant's is charged, not refunded.
+    fault: str = "platform"
 
     @property
     def in_flight(self) -> bool:
@@ -99,6 +101,10 @@ class Approval:
 
 class Run(Aggregate):
     """One research run, folded from its events."""
+
+    # Whose fault a failed run's failure was (contracts.task.Fault); a class default so a run
+    # state saved before the field existed reads as the platform's (refunded, as it was then).
+    failure_fault: str = "platform"
 
     @staticmethod
     def create_id(run_id: str) -> uuid.UUID:
@@ -325,6 +331,7 @@ class Run(Aggregate):
         task = self.tasks[task_id]
         task.status = "denied"
         task.reason = "; ".join(reasons) or "denied by policy"
+        task.fault = "tenant"  # its own policy, plan or budget refused the tool
         self.bus_events.add(cause)
 
     def record_success(self, task_id: str, output: dict[str, Any], usage_event_ids: list[str], cause: str) -> None:
@@ -375,6 +382,7 @@ class Run(Aggregate):
         usage_event_ids: list[str],
         cause: str | None,
         now: datetime,
+        fault: str = "platform",
     ) -> None:
         """An attempt failed (or timed out): retry after a backoff while attempts remain."""
         task = self.task(task_id)
@@ -393,7 +401,7 @@ class Run(Aggregate):
                 cause=cause,
             )
         else:
-            self._task_failed(task_id=task_id, reason=reason, usage_event_ids=usage_event_ids, cause=cause)
+            self._task_failed(task_id=task_id, reason=reason, usage_event_ids=usage_event_ids, cause=cause, fault=fault)
 
     @event("AttemptFailed")
     def _attempt_failed(
@@ -407,9 +415,12 @@ class Run(Aggregate):
             self.bus_events.add(cause)
 
     @event("TaskFailed")
-    def _task_failed(self, task_id: str, reason: str, usage_event_ids: list[str], cause: str | None) -> None:
+    def _task_failed(
+        self, task_id: str, reason: str, usage_event_ids: list[str], cause: str | None, fault: str = "platform"
+    ) -> None:
         task = self.tasks[task_id]
         task.status = "failed"
+        task.fault = fault
         task.reason = reason if not task.errors else f"{reason} (after {task.attempt} attempts)"
         task.usage_event_ids = list(dict.fromkeys([*task.usage_event_ids, *usage_event_ids]))
         if cause:
@@ -528,11 +539,13 @@ class Run(Aggregate):
     def _completed(self) -> None:
         self._move("completed")
 
-    def fail(self, reason: str, step: str | None) -> None:
+    def fail(self, reason: str, step: str | None, fault: str = "platform") -> None:
+        """End the run failed; `fault` says who pays (contracts.task.Fault)."""
         self._check_move("failed")
-        self._failed(reason=reason, step=step)
+        self._failed(reason=reason, step=step, fault=fault)
 
     @event("Failed")
-    def _failed(self, reason: str, step: str | None) -> None:
+    def _failed(self, reason: str, step: str | None, fault: str = "platform") -> None:
         self._move("failed")
         self.failure = reason
+        self.failure_fault = fault

@@ -225,8 +225,12 @@ def translate(domain_event: Any, run_at: RunAt, sign: Sign = lambda run, tool: N
             ),
         )
     elif name == "Failed":
+        fault = "tenant" if run.failure_fault == "tenant" else "platform"
         e.emit(
-            RunFailed, RunFailedPayload(reason=run.failure or "failed", step=domain_event.step, usage_event_ids=usage)
+            RunFailed,
+            RunFailedPayload(
+                reason=run.failure or "failed", step=domain_event.step, usage_event_ids=usage, fault=fault
+            ),
         )
     return e.out
 

@@ -59,7 +59,7 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
     for task in run.tasks.values():
         if task.status in ("failed", "denied"):
             verb = "denied by policy" if task.status == "denied" else "failed"
-            run.fail(f"{task.kind} {verb}: {task.reason}", step=task.kind)
+            run.fail(f"{task.kind} {verb}: {task.reason}", step=task.kind, fault=task.fault)
             return
 
     plans = run.tasks_of("plan")
@@ -90,7 +90,8 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
     if not collects:
         findings = [SearchOutput.model_validate(t.output) for t in searches]
         if not any(f.passages for f in findings):
-            run.fail("no source in the corpus matches the question", step="search")
+            # The searches ran as asked and found nothing: work done, charged like an answer.
+            run.fail("no source in the corpus matches the question", step="search", fault="tenant")
             return
         # The input is built from the searches' outputs at dispatch (`task_input`), not stored again.
         run.request_task(task_id(run, "collect", 0), "collect", {"question": run.question})
@@ -110,7 +111,7 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
     verifies = run.tasks_of("verify")
     if not verifies:
         if not draft.summary and not draft.sections:
-            run.fail("the sources found support no answer to the question", step="synthesise")
+            run.fail("the sources found support no answer to the question", step="synthesise", fault="tenant")
             return
         run.request_task(task_id(run, "verify", 0), "verify", {})
         return

@@ -47,7 +47,10 @@ def subscriptions(bus: Bus, artifacts: ArtifactStore) -> list[Subscription]:
             trip = GuardrailTrippedPayload(guardrail="pii", where="report", action=action, counts=dict(pii))
             if inp.pii_policy == "block":
                 kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(pii.items()))
-                raise TaskError(f"guardrail pii blocked publishing: the report contains {kinds}", trip=trip)
+                # The tenant's own policy stopped a report already researched: charged, not refunded.
+                raise TaskError(
+                    f"guardrail pii blocked publishing: the report contains {kinds}", trip=trip, fault="tenant"
+                )
             trips.append(trip)
         draft = fit_draft(draft, inp.length, inp.target_words)
         shown = Shown(

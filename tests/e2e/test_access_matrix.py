@@ -362,6 +362,9 @@ def _tenant(new_client: Clients, name: str) -> Tenant:
     owner = new_client()
     email = f"owner-{name}-{_token()}@example.com"
     signed = owner.signup(email, PASSWORD, f"{name}-{_token()}")
+    # The matrix tests roles, not plans: a plan whose limits (concurrent runs, monitors,
+    # datasets) its many requests stay within, bought in mock mode (the stack is development).
+    body_of(owner.request("POST", "/v1/billing/checkout", json={"kind": "subscription", "item": "enterprise"}))
     tenant = Tenant(name, signed["tenant_id"], {"owner": owner}, {"owner": signed["user_id"]}, {"owner": email})
     for role in ("admin", "member", "viewer"):
         email = f"{role}-{name}-{_token()}@example.com"

@@ -79,6 +79,13 @@ def test_billing_killed_at_random_keeps_every_ledger_balanced(billing_chaos_stac
     for i in range(TENANTS):
         client = QuarryClient(base)
         body = client.signup(f"billchaos{i}-{uuid.uuid4().hex[:6]}@example.com", "correct-horse-battery", f"bc {i}")
+        # Web research is the pro plan's: without it the gateway refuses the "fail" runs with a 403.
+        r = client.http.post(
+            "/v1/billing/checkout",
+            json={"kind": "subscription", "item": "pro"},
+            headers={"Authorization": f"Bearer {client.token}"},
+        )
+        assert r.status_code == 201 and r.json()["completed"], r.text
         clients.append(client)
         tenants.append(body["tenant_id"])
 

@@ -39,7 +39,7 @@ def strict_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield stack
 
 
-def test_a_denied_tool_fails_the_run_with_the_policy_reason_and_refunds(strict_stack: Stack) -> None:
+def test_a_denied_tool_fails_the_run_with_the_policy_reason_and_charges_its_usage(strict_stack: Stack) -> None:
     client = QuarryClient(f"http://127.0.0.1:{strict_stack.config.http_port}")
     client.signup(f"erin-{uuid.uuid4().hex[:6]}@example.com", "correct-horse-battery", "erin")
     run_id = client.create_run("What is a context manager in Python?", depth=1, max_sources=3)
@@ -52,8 +52,9 @@ def test_a_denied_tool_fails_the_run_with_the_policy_reason_and_refunds(strict_s
     assert view["state"] == "failed"
     assert "denied by policy" in view["error"] and "no-publishing-this-week" in view["error"]
     assert any(s["step"] == "report" and s["status"] == "denied" for s in view["steps"])
+    # The tenant's own policy refused the tool: the work done before is charged, not refunded.
     cost = view["cost"]
-    assert cost["reserved"] > 0 and cost["refunded"] == cost["reserved"] and cost["settled"] == 0
+    assert cost["settled"] > 0 and cost["settled"] + cost["refunded"] == cost["reserved"], cost
     assert client.get(f"/v1/runs/{run_id}/report.pdf").status_code == 404
     client.close()
 

@@ -261,7 +261,9 @@ async def test_live_checkout_portal_and_webhooks_apply_once(
 async def test_mock_mode_applies_checkout_at_once_and_refuses_webhooks(
     nats_url: str, tmp_path: Path, gateway: httpx.AsyncClient
 ) -> None:
-    settings = BillingSettings(data_dir=tmp_path / "billing").model_copy(update={"nats_url": nats_url})
+    settings = BillingSettings(data_dir=tmp_path / "billing", environment="development").model_copy(
+        update={"nats_url": nats_url}
+    )
     async with billing_service(settings):
         owner = await signup(gateway)
         for _ in range(2):  # a retry with the same key buys once
@@ -301,7 +303,9 @@ async def test_the_summary_shows_each_field_the_issue_lists(
     """`GET /v1/billing/summary` field by field: plan (credits, tools, concurrency, overage),
     period, balance, reserved, used by tool and by run, recent entries, budget tier, and the
     period's overage priced by the tiered rates once it crosses 500k and then 2M tokens."""
-    settings = BillingSettings(data_dir=tmp_path / "billing").model_copy(update={"nats_url": nats_url})
+    settings = BillingSettings(data_dir=tmp_path / "billing", environment="development").model_copy(
+        update={"nats_url": nats_url}
+    )
     bus = Bus(nats_url, "billing-summary-test")
     await bus.start()
     try:
@@ -463,7 +467,9 @@ async def test_a_free_tenant_without_credits_left_is_denied_a_follow_up(
 ) -> None:
     """A question the balance cannot cover is denied on the bus (the orchestrator then ends it
     before any tool runs): the free plan has no overage, so its follow-ups are not free."""
-    settings = BillingSettings(data_dir=tmp_path / "billing").model_copy(update={"nats_url": nats_url})
+    settings = BillingSettings(data_dir=tmp_path / "billing", environment="development").model_copy(
+        update={"nats_url": nats_url}
+    )
     bus = Bus(nats_url, f"billing-denial-{uuid.uuid4().hex[:6]}")
     seen: list[Any] = []
     owner_box: list[Owner] = []
@@ -498,13 +504,13 @@ async def test_a_free_tenant_without_credits_left_is_denied_a_follow_up(
                 )
                 return req
 
-            # Two runs that leave the tenant 7 credits: less than a question's estimate.
-            first_estimate = estimate_run(2, 50)
-            first = await spend(2, 50, first_estimate)
+            # Two runs that leave the tenant 7 credits: less than a question's estimate. (A run is
+            # charged its usage, past its estimate too, down to the plan's floor.)
+            first_estimate = estimate_run(2, 10)
+            first = await spend(2, 10, first_estimate)
             await _until(lambda: _has_balance(owner, FREE - first_estimate), "the first run to settle")
             need = FREE - first_estimate - 7
-            sources = next(n for n in range(1, 51) if estimate_run(2, n) >= need)
-            await spend(2, sources, need)
+            await spend(2, 10, need)
             await _until(lambda: _has_balance(owner, 7), "the second run to settle")
 
             await _until(lambda: _completed(owner, first.run_id), "the gateway to show the first run completed")
@@ -533,3 +539,23 @@ async def _completed(owner: Owner, run_id: str | None) -> bool:
 async def _has_balance(owner: Owner, credits: int) -> bool:
     r = await owner.get("/v1/billing/summary")
     return r.status_code == 200 and r.json()["balance"] == credits and r.json()["reserved"] == 0
+
+
+async def test_the_gateway_refuses_what_the_plan_forbids_with_billings_answer_over_the_bus(
+    nats_url: str, tmp_path: Path, gateway: httpx.AsyncClient
+) -> None:
+    """billing.v1.entitlements on a real NATS: a free tenant's depth-3 or web run is a 403 before
+    the 202 and publishes nothing; bought the pro plan (mock mode), the same run is accepted."""
+    settings = BillingSettings(data_dir=tmp_path / "billing", environment="development").model_copy(
+        update={"nats_url": nats_url}
+    )
+    async with billing_service(settings):
+        owner = await signup(gateway)
+        deep = {"question": "How do tides work?", "depth": 3, "max_sources": 3, "sources": ["web"]}
+        r = await owner.post("/v1/runs", deep)
+        assert r.status_code == 403 and "research depth up to 2, not 3" in r.json()["detail"], r.text
+        assert (await owner.get("/v1/runs")).json()["runs"] == []  # no run was created
+        r = await owner.post("/v1/billing/checkout", {"kind": "subscription", "item": "pro"}, key="pro-1")
+        assert r.status_code == 201, r.text
+        r = await owner.post("/v1/runs", deep)
+        assert r.status_code == 202, r.text

@@ -241,6 +241,7 @@ async def test_each_tenant_is_planned_by_its_own_endpoint_or_the_default(
     (refused,) = of(wrong_key, TaskFailed)
     assert "tenant's model endpoint refused its API key (HTTP 401)" in refused.payload.reason
     assert refused.payload.retryable is False
+    assert refused.payload.fault == "tenant"  # billing charges what the tenant's own endpoint wasted
     assert not of(wrong_key, UsageRecorded)
 
 
@@ -295,6 +296,7 @@ async def test_a_tenant_endpoint_inside_our_network_is_refused(
         with pytest.raises(TaskError, match="not on the public internet") as refused:
             await models.choose(tenant)
         assert refused.value.retryable is False
+        assert refused.value.fault == "tenant"  # the tenant's setting: billing charges, not refunds
         # The transport refuses too, for a name that resolves inward only after the check.
         client = ChatClient(own_url, model="m", api_key=API_KEY, transport=GuardedTransport())
         with pytest.raises(LlmError) as blocked:

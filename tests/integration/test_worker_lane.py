@@ -105,3 +105,18 @@ async def test_a_bad_task_fails_and_a_broken_worker_gives_up_with_the_reason(nat
     failed = {e.payload.task_id: e.payload.reason for e in seen if e.type == "task.failed"}
     assert failed[bad.payload.task_id] == "the question is empty"
     assert "failed 2 times: the model server is on fire" in failed[broken.payload.task_id]
+    # Whose fault each was travels with it, for billing: a worker that gives up is the platform's.
+    assert {e.payload.task_id: e.payload.fault for e in seen if e.type == "task.failed"} == {
+        bad.payload.task_id: "platform",
+        broken.payload.task_id: "platform",
+    }
+
+
+async def test_a_failure_of_the_tenants_making_says_so(nats_url: str) -> None:
+    task = dispatched(uuid.uuid4().hex)
+
+    async def execute(t: TaskDispatched) -> WorkResult:
+        raise TaskError("the tenant's model endpoint refused its API key", fault="tenant")
+
+    seen = await run_lane(nats_url, execute, [task], want=1)
+    assert [(e.type, e.payload.fault) for e in seen] == [("task.failed", "tenant")]

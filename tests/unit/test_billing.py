@@ -287,8 +287,8 @@ def test_free_plan_never_goes_below_zero_and_pro_may_overdraw_to_its_cap() -> No
             pro.meter(u)
         pro.close_run(completed(req, uses))
     ledger = pro.ledger("t2")
-    assert ledger.balance == PLANS["pro"].monthly_credits - 40 * estimate_run(3, 50) < 0  # overdrawn, capped per run
-    assert ledger.balance >= -PLANS["pro"].overage_cap
+    # Overdrawn by the whole usage (not capped at each run's estimate), down to the overage cap.
+    assert ledger.balance == -PLANS["pro"].overage_cap < PLANS["pro"].monthly_credits - 40 * estimate_run(3, 50)
     assert ledger.overage == ledger.period_settled - ledger.period_budget > 0
     s = summary(pro, "t2", 5, "mock")
     assert s.overage.credits == ledger.overage
@@ -314,7 +314,7 @@ def test_concurrency_is_the_plans_and_halves_when_throttled() -> None:
     for _ in range(10):
         if app.ledger("t1").tier != "allow":
             break
-        req = request(depth=3, max_sources=20)
+        req = request(depth=2, max_sources=10)  # within the free plan; the usage past it is charged
         app.admit(req)
         used = [usage(req, 0, search_calls=133)]
         app.meter(used[0])
@@ -503,11 +503,13 @@ def test_ledger_balances_whatever_the_order_and_however_often_events_arrive(
         if isinstance(ev, RunCompleted | RunFailed):
             res = ledger.reservations.get(ev.run_id or "")
             if res is not None:
-                assert res.closed and res.settled + res.refunded == res.amount
-                if isinstance(ev, RunFailed):
+                # The usage is charged past the reservation, as far as the plan's floor allows.
+                assert res.closed and res.refunded == max(0, res.amount - res.settled)
+                if isinstance(ev, RunFailed):  # the platform's fault (the default): refunded in full
                     assert res.settled == 0
                 else:
-                    assert res.settled == min(res.amount, sum(ledger.metered[u] for u in ev.payload.usage_event_ids))
+                    used = sum(ledger.metered[u] for u in ev.payload.usage_event_ids)
+                    assert min(res.amount, used) <= res.settled <= used
         if isinstance(ev, QuestionAsked):  # every question holds its estimate once, or is denied
             question_id = ev.payload.question_id
             if question_id in ledger.denied_runs:
@@ -520,9 +522,12 @@ def test_ledger_balances_whatever_the_order_and_however_often_events_arrive(
             if res is None:
                 assert ev.payload.question_id in ledger.denied_runs
                 continue
-            assert res.closed and res.settled + res.refunded == res.amount
+            assert res.closed and res.refunded == max(0, res.amount - res.settled)
             used = sum(ledger.metered[u] for u in ev.payload.usage_event_ids)
-            assert res.settled == (min(res.amount, used) if isinstance(ev, QuestionAnswered) else 0)
+            if isinstance(ev, QuestionAnswered):
+                assert min(res.amount, used) <= res.settled <= used
+            else:
+                assert res.settled == 0
     assert ledger.open_runs == sum(
         1
         for e in events

@@ -12,7 +12,7 @@ from contracts.credits import CreditsDenied, CreditsDeniedPayload, CreditsReserv
 from contracts.envelope import Actor
 from contracts.ids import new_id
 from contracts.report import Artifact
-from contracts.run import RunCancelRequested, RunCancelRequestedPayload, RunRequested, RunRequestedPayload
+from contracts.run import RunCancelRequested, RunCancelRequestedPayload, RunFailed, RunRequested, RunRequestedPayload
 from contracts.task import TaskFailed, TaskFailedPayload, TaskSucceeded, TaskSucceededPayload
 from contracts.timer import TimerFired, TimerFiredPayload
 from contracts.tool import ToolDecided, ToolDecidedPayload
@@ -476,3 +476,51 @@ def test_a_finished_run_keeps_only_what_is_still_needed_and_is_read_from_a_snaps
         if o.subject == "task.v1.dispatched.analyst" and o.event.payload.kind == "synthesise"
     ]
     assert dispatched[0].payload.input["findings"], "the synthesis input is rebuilt from the searches at dispatch"
+
+
+# -- whose fault a failed run was (billing charges the tenant's, refunds the platform's) ----
+
+
+def failed_event(app: Orchestrator) -> RunFailed:
+    ends = [o.event for o in _published(app) if isinstance(o.event, RunFailed)]
+    assert len(ends) == 1, ends
+    return ends[0]
+
+
+def test_a_tool_denied_by_policy_is_the_tenants_fault(app: Orchestrator) -> None:
+    run_id = started(app)
+    plan_id = with_status(app, run_id, "requested")[0]
+    app.apply_decision(decide(app.get_run(run_id), plan_id, decision="deny"))
+    assert app.get_run(run_id).state == "failed"
+    assert failed_event(app).payload.fault == "tenant"
+
+
+def test_a_failure_of_the_tenants_own_model_endpoint_is_the_tenants_fault(app: Orchestrator) -> None:
+    run_id = started(app)
+    plan_id = with_status(app, run_id, "requested")[0]
+    app.apply_decision(decide(app.get_run(run_id), plan_id))
+    failure = fail(app.get_run(run_id), plan_id, retryable=False)
+    payload = failure.payload.model_copy(update={"fault": "tenant", "reason": "the tenant's model endpoint is down"})
+    app.finish_task(TaskFailed.model_validate(failure.model_copy(update={"payload": payload}).model_dump()))
+    assert app.get_run(run_id).state == "failed"
+    assert failed_event(app).payload.fault == "tenant"
+
+
+def test_retries_exhausted_on_the_platforms_side_are_the_platforms_fault(app: Orchestrator) -> None:
+    run_id = started(app)
+    plan_id = with_status(app, run_id, "requested")[0]
+    app.apply_decision(decide(app.get_run(run_id), plan_id))
+    for _ in range(3):
+        app.finish_task(succeed(app.get_run(run_id), plan_id, {"sub_questions": []}))  # fails its output check
+        if app.get_run(run_id).tasks[plan_id].status == "retrying":
+            app.fire_timer(timer(app.get_run(run_id), "task_retry", plan_id))
+    assert app.get_run(run_id).state == "failed"
+    assert failed_event(app).payload.fault == "platform"
+
+
+def test_a_service_error_is_the_platforms_fault(app: Orchestrator) -> None:
+    run_id = started(app)
+    plan_id = with_status(app, run_id, "requested")[0]
+    app.apply_decision(decide(app.get_run(run_id), plan_id))
+    app.finish_task(fail(app.get_run(run_id), plan_id, retryable=False))
+    assert failed_event(app).payload.fault == "platform"

@@ -10,7 +10,7 @@ either on its principal parameter or, when it does not use it, in its decorator:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -23,6 +23,7 @@ from quarry_runtime.bus import Bus
 from quarry_runtime.tenant_models import TenantModels
 from services.gateway.accounts import Refused
 from services.gateway.api.errors import Forbidden, Unauthorized
+from services.gateway.entitlements import EntitlementsCache, billing_ask
 from services.gateway.monitors import MonitorStore
 from services.gateway.permissions import PERMISSIONS
 from services.gateway.projection import RunFeed
@@ -52,6 +53,19 @@ class Components:
     blobs: BlobStore | None = None
     # Tenants' own model endpoints (None: the setting is unavailable).
     models: TenantModels | None = None
+    # The tenants' plan entitlements, asked of billing (None: made on first use, over the bus).
+    entitlements: EntitlementsCache | None = None
+
+    def plan(self) -> EntitlementsCache:
+        """What the tenants' plans allow, for the checks made before accepting a request."""
+        if self.entitlements is None:
+            bus = self.bus
+
+            def request(subject: str, data: bytes, timeout: float) -> Awaitable[Any]:
+                return bus.broker.connection.request(subject, data, timeout=timeout)
+
+            self.entitlements = EntitlementsCache(billing_ask(request), self.settings.entitlements_ttl_s)
+        return self.entitlements
 
 
 async def components(request: Request) -> Components:

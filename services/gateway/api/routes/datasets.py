@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, UploadFile
 from pydantic import BaseModel, Field
 
+from contracts.billing import EntitlementsQuery
 from contracts.document import (
     DATASET_NAME_PATTERN,
     ContentType,
@@ -29,7 +30,8 @@ from contracts.work import SourceKind
 from services.gateway.api.commands import publish
 from services.gateway.api.deps import Components, ComponentsDep, requires
 from services.gateway.api.errors import Conflict, GatewayError, NotFound, Unavailable
-from services.gateway.api.routes.documents import DocumentCreate
+from services.gateway.api.routes.documents import DocumentCreate, within_upload_quota
+from services.gateway.entitlements import count_problem
 from services.gateway.security import Principal
 from services.gateway.sniff import Unsupported, sniff, title_from
 
@@ -100,6 +102,10 @@ async def create_dataset(body: DatasetCreate, who: Writer, parts: ComponentsDep)
     """Create a named dataset for the tenant's documents."""
     if parts.store.datasets.find(who.tenant_id, body.name) is not None:
         raise Conflict(f"the tenant already has a dataset named {body.name!r}")
+    have = parts.store.datasets.usage(who.tenant_id)[0]
+    await parts.plan().check(
+        EntitlementsQuery(tenant_id=who.tenant_id), count_problem("datasets", have, lambda e: e.max_datasets)
+    )
     payload = DatasetCreatedPayload(dataset_id=new_id(), name=body.name, description=body.description)
     await publish(parts, DatasetCreated.create(payload, tenant_id=who.tenant_id, actor=_actor(who)))
     return {"dataset_id": payload.dataset_id, "name": payload.name, "description": payload.description}
@@ -134,6 +140,7 @@ async def add_text_document(name: str, body: DocumentCreate, who: Writer, parts:
     found = _dataset(parts, who, name)
     document_id = new_id()
     data = body.content.encode()
+    await within_upload_quota(parts, who.tenant_id, len(data))
     stored = None
     if len(body.content) > INLINE_CHARS:
         stored = await _store(parts, who, found["dataset_id"], document_id, data)
@@ -163,6 +170,7 @@ async def upload_file(
     except Unsupported as exc:
         raise UnsupportedMedia(str(exc)) from exc
     document_id = new_id()
+    await within_upload_quota(parts, who.tenant_id, len(data))
     stored = await _store(parts, who, found["dataset_id"], document_id, bytes(data))
     title = (title or "").strip() or title_from(file.filename, "untitled")
     return await _queue(parts, who, found, document_id, title, content_type, stored, "", len(data))

@@ -7,11 +7,13 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from contracts.billing import EntitlementsQuery
 from contracts.document import DocumentUploaded, DocumentUploadedPayload, TextContentType
 from contracts.envelope import Actor
 from contracts.ids import new_id
 from services.gateway.api.commands import publish
-from services.gateway.api.deps import ComponentsDep, CurrentPrincipal, requires
+from services.gateway.api.deps import Components, ComponentsDep, CurrentPrincipal, requires
+from services.gateway.entitlements import upload_problem
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
@@ -25,6 +27,7 @@ class DocumentCreate(BaseModel):
 @router.post("", status_code=202, dependencies=[requires("documents:write")])
 async def upload_document(body: DocumentCreate, who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, str]:
     """Queue a document for indexing into the tenant's corpus."""
+    await within_upload_quota(parts, who.tenant_id, len(body.content.encode()))
     document_id = new_id()
     event = DocumentUploaded.create(
         DocumentUploadedPayload(
@@ -41,3 +44,9 @@ async def upload_document(body: DocumentCreate, who: CurrentPrincipal, parts: Co
 async def list_documents(who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
     """The tenant's documents and their indexing status."""
     return {"documents": parts.store.list_documents(who.tenant_id)}
+
+
+async def within_upload_quota(parts: Components, tenant_id: str, size: int) -> None:
+    """The plan's quota of documents (413 past its bytes, 403 past its number), before anything is stored."""
+    _, documents, stored_bytes = parts.store.datasets.usage(tenant_id)
+    await parts.plan().check(EntitlementsQuery(tenant_id=tenant_id), upload_problem(documents, stored_bytes, size))

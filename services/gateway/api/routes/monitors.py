@@ -7,6 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, model_validator
 
+from contracts.billing import EntitlementsQuery
 from contracts.envelope import Actor
 from contracts.ids import new_id
 from contracts.monitor import (
@@ -22,6 +23,7 @@ from services.gateway.api.deps import Components, ComponentsDep, CurrentPrincipa
 from services.gateway.api.errors import BadRequest, Conflict, NotFound
 from services.gateway.api.routes.templates import template_for_request
 from services.gateway.cron import is_valid_cron
+from services.gateway.entitlements import monitor_problem
 from services.gateway.templates import resolve
 
 router = APIRouter(prefix="/v1/monitors", tags=["monitors"])
@@ -58,6 +60,9 @@ async def create_monitor(body: MonitorCreate, who: CurrentPrincipal, parts: Comp
     # A monitor asks for no sources or length of its own: the template's, else the runs' defaults.
     run_defaults = {"sources": None, "length": "standard", "target_words": None}
     chosen = resolve(template, run_defaults | body.model_dump(), body.model_fields_set)
+    have = len(parts.monitors.list(who.tenant_id))
+    problem = monitor_problem(have, chosen["depth"], chosen["max_sources"], chosen["sources"])
+    await parts.plan().check(EntitlementsQuery(tenant_id=who.tenant_id), problem)
     monitor_id = new_id()
     payload = MonitorCreatedPayload(
         monitor_id=monitor_id,

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from contracts.approval import ApprovalGiven, ApprovalPayload, ApprovalRejected
+from contracts.billing import EntitlementsQuery
 from contracts.envelope import Actor, TraceContext
 from contracts.ids import new_id
 from contracts.report import TARGET_WORDS_MAX, TARGET_WORDS_MIN, ReportLength
@@ -25,6 +26,8 @@ from services.gateway.api.deps import Components, ComponentsDep, StreamReader, r
 from services.gateway.api.errors import BadRequest, Conflict, Forbidden, NotFound
 from services.gateway.api.routes.datasets import restrict_to_datasets
 from services.gateway.api.routes.templates import template_for_request
+from services.gateway.disclosure import for_reader, may_see_draft, view_for_reader
+from services.gateway.entitlements import run_problem
 from services.gateway.readmodel import TERMINAL, is_settled
 from services.gateway.security import (
     STREAM_TICKET_PREFIX,
@@ -111,6 +114,11 @@ async def _request_run(run_id: str, body: RunCreate, who: Principal, parts: Comp
     template = template_for_request(parts, who.tenant_id, body.template_id)
     chosen = resolve(template, body.model_dump(), body.model_fields_set, fallback_sources=settings.get("sources"))
     chosen |= restrict_to_datasets(parts, who.tenant_id, body.datasets, body.sources)
+    # The plan's limits before the 202: refused here with the reason, no run is created.
+    depth, max_sources, sources = chosen["depth"], chosen["max_sources"], chosen.get("sources")
+    attachments = len(chosen.get("datasets") or [])
+    query = EntitlementsQuery(tenant_id=who.tenant_id, depth=depth, max_sources=max_sources, attachments=attachments)
+    await parts.plan().check(query, run_problem(depth, max_sources, sources))
     event = RunRequested.create(
         RunRequestedPayload(
             question=body.question.strip(),
@@ -149,11 +157,12 @@ async def list_runs(
 
 @router.get("/{run_id}")
 async def get_run(run_id: str, who: RunReader, parts: ComponentsDep) -> dict[str, Any]:
-    """State, steps, sources and cost of one run of the caller's tenant."""
+    """State, steps, sources and cost of one run of the caller's tenant (the draft's sources
+    only to approvers until the report is published)."""
     view = parts.store.run_view(who.tenant_id, run_id)
     if view is None:
         raise NotFound("run not found")
-    return view
+    return view_for_reader(view, may_see_draft(who, view))
 
 
 @router.post("/{run_id}/cancel", status_code=202)
@@ -216,7 +225,7 @@ async def run_state_at(
     state = parts.store.run_state_at(who.tenant_id, run_id, seq=seq, at=moment)
     if state is None:
         raise NotFound("run not found")
-    return state
+    return view_for_reader(state, may_see_draft(who, parts.store.run_view(who.tenant_id, run_id)))
 
 
 @router.get("/{run_id}/log")
@@ -227,9 +236,13 @@ async def run_log(
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
-    """A page of the run's raw events; pass the last `seq` as `after` for the next page."""
-    _view(run_id, who.tenant_id, parts)
-    events = parts.store.run_log(who.tenant_id, run_id, after, limit)
+    """A page of the run's events; pass the last `seq` as `after` for the next page. Until the
+    report is published the draft is withheld from those who may not approve it."""
+    draft_visible = may_see_draft(who, _view(run_id, who.tenant_id, parts))
+    events = [
+        row | {"event": for_reader(row["event"], draft_visible)}
+        for row in parts.store.run_log(who.tenant_id, run_id, after, limit)
+    ]
     next_after = events[-1]["seq"] if len(events) == limit else None
     return {"run_id": run_id, "events": events, "next_after": next_after}
 
@@ -268,8 +281,11 @@ async def stream_events(
         quiet_after_settled = False
         while True:
             rows = parts.store.run_events_after(who.tenant_id, run_id, after)
+            draft_visible = may_see_draft(who, parts.store.run_view(who.tenant_id, run_id)) if rows else False
             for seq, kind, data in rows:
                 after = seq
+                if kind in ("tool.requested", "task.dispatched", "task.succeeded"):
+                    data = json.dumps(for_reader(json.loads(data), draft_visible), separators=(",", ":"))
                 yield ServerSentEvent(data=data, event=kind, id=str(seq))
             if rows:
                 quiet_after_settled = False
