@@ -19,6 +19,7 @@ from contracts.ids import new_id
 from contracts.report import TARGET_WORDS_MAX, TARGET_WORDS_MIN, ReportLength
 from contracts.run import RunCancelRequested, RunCancelRequestedPayload, RunRequested, RunRequestedPayload
 from contracts.work import SourceKind
+from quarry_runtime.artifacts import ArtifactNotFound, ReportFormat, report_key
 from quarry_runtime.telemetry import current_traceparent
 from services.gateway.api.commands import publish
 from services.gateway.api.deps import Components, ComponentsDep, StreamReader, requires
@@ -323,6 +324,9 @@ def _view(run_id: str, tenant_id: str, parts: Components) -> dict[str, Any]:
     return view
 
 
+_FORMAT: dict[str, ReportFormat] = {"markdown": "md", "pdf": "pdf", "docx": "docx"}
+
+
 def _artifact(run_id: str, tenant_id: str, kind: str, parts: ComponentsDep) -> bytes:
     view = parts.store.run_view(tenant_id, run_id)
     if view is None:
@@ -332,5 +336,10 @@ def _artifact(run_id: str, tenant_id: str, kind: str, parts: ComponentsDep) -> b
         raise NotFound(f"the run has no report yet (state: {view['state']})")
     if not report.get(kind):
         raise NotFound(f"the run's report has no {kind} version (it was rendered before that format existed)")
-    artifact = report[kind]
-    return parts.artifacts.get(artifact["path"], artifact["sha256"])
+    # The place comes from the ids the caller was authorised for, never from the event's `path`;
+    # the event's hash still has to match, so a report rendered again is not served stale.
+    try:
+        return parts.artifacts.get(report_key(tenant_id, run_id, _FORMAT[kind]), str(report[kind]["sha256"]))
+    except (ArtifactNotFound, ValueError) as exc:
+        # ValueError: an id that names no place, or a file that is not the one the event published.
+        raise NotFound(f"the run's {kind} report is not in the artifact store") from exc
