@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter
@@ -19,9 +20,9 @@ from contracts.monitor import (
 )
 from services.gateway.api.commands import publish
 from services.gateway.api.deps import Components, ComponentsDep, CurrentPrincipal, requires
-from services.gateway.api.errors import BadRequest, Conflict, NotFound
+from services.gateway.api.errors import BadRequest, Conflict, NotFound, Unprocessable
 from services.gateway.api.routes.templates import template_for_request
-from services.gateway.cron import is_valid_cron
+from services.gateway.cron import NeverFires, is_valid_cron, shortest_gap_s
 from services.gateway.templates import resolve
 
 router = APIRouter(prefix="/v1/monitors", tags=["monitors"])
@@ -49,9 +50,16 @@ class MonitorCreate(BaseModel):
 @router.post("", status_code=202, dependencies=[requires("monitors:write")])
 async def create_monitor(body: MonitorCreate, who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
     """Schedule a recurring research question for the caller's tenant."""
-    if body.cron is not None and not is_valid_cron(body.cron):
-        raise BadRequest(f"not a five-field cron expression: {body.cron!r}")
     minimum = parts.settings.monitor_min_interval_s
+    if body.cron is not None:
+        if not is_valid_cron(body.cron):
+            raise BadRequest(f"not a five-field cron expression: {body.cron!r}")
+        try:
+            gap = shortest_gap_s(body.cron, datetime.now(UTC), below_s=minimum)
+        except NeverFires as exc:
+            raise Unprocessable(str(exc)) from exc
+        if gap is not None:
+            raise BadRequest(f"the cron expression fires {gap} seconds apart; monitors fire at least {minimum} s apart")
     if body.interval_s is not None and body.interval_s < minimum:
         raise BadRequest(f"interval_s must be at least {minimum} seconds")
     template = template_for_request(parts, who.tenant_id, body.template_id)
