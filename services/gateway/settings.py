@@ -24,6 +24,8 @@ class GatewaySettings(RuntimeSettings):
     # Keys the HMAC of stored API keys; unset, it is derived from jwt_secret (see security.api_key_pepper).
     api_key_pepper: str | None = Field(default=None, min_length=32)
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, description="largest file a dataset accepts")
+    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="largest body of other requests")
+    max_webhook_body_bytes: int = Field(default=256 * 1024, ge=1024, description="largest Stripe webhook body")
 
     @model_validator(mode="after")
     def _no_placeholder_secret_in_production(self) -> GatewaySettings:
