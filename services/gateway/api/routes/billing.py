@@ -32,6 +32,7 @@ from contracts.billing import (
     WebhookReply,
     WebhookRequest,
 )
+from services.gateway.api.bounds import MAX_SEQUENCE
 from services.gateway.api.deps import ComponentsDep, requires
 from services.gateway.api.errors import GatewayError, Unavailable
 from services.gateway.api.requests import ask
@@ -86,7 +87,7 @@ async def billing_summary(
 async def billing_ledger(
     who: Reader,
     parts: ComponentsDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> LedgerReply:
     """The tenant's ledger entries after position `after`, oldest first; follow `next_after`."""

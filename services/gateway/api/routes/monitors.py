@@ -18,6 +18,7 @@ from contracts.monitor import (
     MonitorTemplate,
     Schedule,
 )
+from services.gateway.api.bounds import MAX_INTERVAL_S, Question
 from services.gateway.api.commands import publish
 from services.gateway.api.deps import Components, ComponentsDep, CurrentPrincipal, requires
 from services.gateway.api.errors import BadRequest, Conflict, NotFound, Unprocessable
@@ -29,9 +30,9 @@ router = APIRouter(prefix="/v1/monitors", tags=["monitors"])
 
 
 class MonitorCreate(BaseModel):
-    question: str = Field(min_length=3, max_length=2000)
+    question: Question
     cron: str | None = Field(default=None, description="five-field cron expression, UTC", max_length=120)
-    interval_s: int | None = Field(default=None, ge=1, description="or a fixed interval in seconds")
+    interval_s: int | None = Field(default=None, ge=1, le=MAX_INTERVAL_S, description="or a fixed interval in seconds")
     depth: int = Field(default=1, ge=1, le=3)
     max_sources: int = Field(default=8, ge=1, le=50)
     template_id: str | None = Field(

@@ -21,6 +21,7 @@ from contracts.run import RunCancelRequested, RunCancelRequestedPayload, RunRequ
 from contracts.work import SourceKind
 from quarry_runtime.artifacts import ArtifactNotFound, ReportFormat, report_key
 from quarry_runtime.telemetry import current_traceparent
+from services.gateway.api.bounds import MAX_OFFSET, MAX_SEQUENCE, Question, sequence
 from services.gateway.api.commands import publish
 from services.gateway.api.deps import Components, ComponentsDep, StreamReader, requires
 from services.gateway.api.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -49,7 +50,7 @@ Approver = Annotated[Principal, requires("runs:approve")]
 
 
 class RunCreate(BaseModel):
-    question: str = Field(min_length=3, max_length=2000)
+    question: Question
     depth: int = Field(default=2, ge=1, le=3)
     max_sources: int = Field(default=8, ge=1, le=50)
     approval_required: bool | None = Field(
@@ -142,7 +143,7 @@ async def list_runs(
     who: RunReader,
     parts: ComponentsDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """The caller's tenant's runs, newest first."""
     return {"runs": parts.store.list_runs(who.tenant_id, limit, offset), "limit": limit, "offset": offset}
@@ -206,7 +207,9 @@ async def run_state_at(
     moment: datetime | None = None
     if at is not None:
         if at.isdigit():
-            seq = int(at)
+            seq = sequence(at)
+            if seq is None:
+                raise BadRequest(f"`at` must be an event sequence number of at most {MAX_SEQUENCE}")
         else:
             try:
                 moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
@@ -225,7 +228,7 @@ async def run_log(
     run_id: str,
     who: RunReader,
     parts: ComponentsDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """A page of the run's raw events; pass the last `seq` as `after` for the next page."""
@@ -254,7 +257,12 @@ async def stream_events(
     last_event_id: Annotated[str | None, Header()] = None,
     after_seq: Annotated[
         int | None,
-        Query(alias="after", ge=0, description="resume after this event id (when Last-Event-ID cannot be sent)"),
+        Query(
+            alias="after",
+            ge=0,
+            le=MAX_SEQUENCE,
+            description="resume after this event id (when Last-Event-ID cannot be sent)",
+        ),
     ] = None,
 ) -> EventSourceResponse:
     """The run's events as Server-Sent Events: replayed from the start (or after Last-Event-ID,
@@ -262,7 +270,8 @@ async def stream_events(
     header or a stream ticket (`?ticket=`, see POST .../events/ticket)."""
     if parts.store.run_view(who.tenant_id, run_id) is None:
         raise NotFound("run not found")
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else (after_seq or 0)
+    resumed = sequence(last_event_id)
+    after = resumed if resumed is not None else (after_seq or 0)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         nonlocal after
