@@ -26,7 +26,8 @@ def is_valid_cron(expression: str) -> bool:
 
 def shortest_gap_s(expression: str, now: datetime, *, below_s: int) -> int | None:
     """The shortest time between two consecutive fires of a valid five-field `expression` when it is
-    under `below_s` seconds, else None; `NeverFires` when it matches no date.
+    under `below_s` seconds, else None; `NeverFires` when it matches no date, another `ValueError`
+    when croniter cannot read it.
 
     The minutes of a day a cron fires at are the same every day it fires, so gaps within a day come
     from its minute and hour fields alone; only the gap across midnight depends on which days fire,
@@ -35,7 +36,9 @@ def shortest_gap_s(expression: str, now: datetime, *, below_s: int) -> int | Non
     try:
         first = croniter(expression, now, max_years_between_matches=SEARCH_YEARS).get_next(datetime)
     except CroniterBadDateError as exc:
-        raise NeverFires(f"the cron expression {expression!r} never fires") from exc
+        raise NeverFires(
+            f"the cron expression {expression!r} never fires (not once in the next {SEARCH_YEARS} years)"
+        ) from exc
     minutes, hours = _field(expression, 0, range(60)), _field(expression, 1, range(24))
     day = sorted(h * 60 + m for h in hours for m in minutes)
     gaps = [b - a for a, b in pairwise(day)]

@@ -59,6 +59,8 @@ async def create_monitor(body: MonitorCreate, who: CurrentPrincipal, parts: Comp
             gap = shortest_gap_s(body.cron, datetime.now(UTC), below_s=minimum)
         except NeverFires as exc:
             raise Unprocessable(str(exc)) from exc
+        except ValueError as exc:
+            raise BadRequest(f"not a cron expression the scheduler can read: {body.cron!r}") from exc
         if gap is not None:
             raise BadRequest(f"the cron expression fires {gap} seconds apart; monitors fire at least {minimum} s apart")
     if body.interval_s is not None and body.interval_s < minimum:
