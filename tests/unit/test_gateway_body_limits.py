@@ -129,6 +129,19 @@ async def test_an_upload_is_cut_off_at_its_limit_not_spooled_whole(http: httpx.A
     assert app.delivered <= UPLOAD_LIMIT + MULTIPART_OVERHEAD + 8 * 1024
 
 
+async def test_an_upload_up_to_its_limit_reaches_the_route(http: httpx.AsyncClient) -> None:
+    r = await http.post(
+        "/v1/auth/signup",
+        json={"email": "o@example.com", "password": "a-long-passphrase-9", "tenant_name": "acme"},
+    )
+    assert r.status_code == 201, r.text
+    auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    # The whole file fits the body limit with its framing: the route itself answers (no such dataset).
+    files = {"file": ("notes.txt", b"x" * UPLOAD_LIMIT, "text/plain")}
+    r = await http.post("/v1/datasets/docs/files", files=files, data={"title": "Notes"}, headers=auth)
+    assert r.status_code == 404 and "dataset" in r.text
+
+
 # --- over a real socket, to uvicorn ------------------------------------------------------------------
 
 
