@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -92,9 +92,14 @@ class SimulatedPrincipal(Contract):
     plan: str = Field(default="free", max_length=50)
 
 
+# Cedar's Long is a signed 64-bit integer; a float is kept to what a JSON number holds exactly.
+CedarLong = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+BoundedFloat = Annotated[float, Field(ge=-(2.0**53), le=2.0**53, allow_inf_nan=False)]
+
+
 class SimulatedResource(Contract):
     tool: str = Field(min_length=1, max_length=200)
-    arguments: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    arguments: dict[str, str | CedarLong | BoundedFloat | bool] = Field(default_factory=dict)
 
 
 class SimulatedContext(Contract):

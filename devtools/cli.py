@@ -117,6 +117,30 @@ def replay(
     raise typer.Exit(0 if report.identical else 1)
 
 
+@app.command("reseal-model-keys")
+def reseal_model_keys() -> None:
+    """Bind tenants' model API keys sealed by an older gateway (bound to the tenant only) to the
+    endpoint URL stored beside each, so they open again; run once after upgrading."""
+    import asyncio
+
+    import nats
+
+    from quarry_runtime.tenant_models import TenantModels
+    from services.gateway.settings import GatewaySettings
+
+    async def reseal() -> int:
+        settings = GatewaySettings()
+        servers = [u.strip() for u in settings.nats_url.split(",") if u.strip()]
+        nc = await nats.connect(servers=servers, allow_reconnect=False, connect_timeout=5)
+        try:
+            models = TenantModels(lambda: nc.jetstream(), settings.secrets_key, replicas=settings.stream_replicas)
+            return await models.reseal_legacy()
+        finally:
+            await nc.close()
+
+    console.print(f"resealed {asyncio.run(reseal())} model API key(s)")
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

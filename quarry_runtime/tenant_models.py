@@ -4,8 +4,9 @@ The gateway writes the setting (its API owns tenant configuration) and the analy
 through the JetStream key-value bucket `quarry_tenant_models` keyed by tenant id, so neither imports
 the other and nothing of it travels in an event (events are the audit log, replayed and shown to
 operators; a secret must never be in one). The endpoint's API key is sealed with AES-256-GCM under
-a key derived from `QUARRY_SECRETS_KEY`, with the tenant id as associated data: a copy of the bucket
-reveals no key, and a sealed key moved to another tenant's entry does not open.
+a key derived from `QUARRY_SECRETS_KEY`, with the tenant id and the endpoint's URL as associated
+data: a copy of the bucket reveals no key, and a sealed key moved to another tenant's entry, or to
+another URL (where it would be sent to whoever answers there), does not open.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import nats.errors
@@ -28,7 +29,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 
 from quarry_runtime.kv import KeyValueBucket
 
@@ -38,7 +39,10 @@ BUCKET = "quarry_tenant_models"
 # Like the gateway's JWT secret: a development default, refused in production (see `secrets_key_problem`).
 DEV_SECRETS_KEY = "development-only-secrets-key-change-me-000"
 PLACEHOLDER_SECRETS_KEYS = {"", "changeme", "change-me", "secret", DEV_SECRETS_KEY}
-_SEALED_PREFIX = "v1."
+_SEALED_PREFIX = "v2."
+# v1 bound a key to its tenant only; such a key could be moved to another URL, so it no longer
+# opens: `TenantModels.reseal_legacy` binds each to the URL stored beside it, once, by an operator.
+_LEGACY_PREFIX = "v1."
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 
@@ -57,6 +61,15 @@ class SecretError(Exception):
     """A sealed secret does not open: another `QUARRY_SECRETS_KEY`, another tenant, or tampered with."""
 
 
+class LegacySecret(SecretError):
+    """A key sealed before keys were bound to their endpoint URL: set it again, or reseal it."""
+
+
+def key_context(tenant_id: str, base_url: str) -> tuple[str, str]:
+    """What a tenant's model API key is bound to: its tenant and the URL it is sent to."""
+    return (tenant_id, base_url)
+
+
 class SecretBox:
     """AES-256-GCM under a key derived (HKDF-SHA256) from the deployment's secrets key."""
 
@@ -64,21 +77,42 @@ class SecretBox:
         hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"quarry tenant secrets v1")
         self._aead = AESGCM(hkdf.derive(secrets_key.encode()))
 
-    def seal(self, plaintext: str, *, context: str) -> str:
-        """`plaintext` encrypted with a fresh nonce, bound to `context` (the tenant id)."""
+    def seal(self, plaintext: str, *, context: tuple[str, ...]) -> str:
+        """`plaintext` encrypted with a fresh nonce, bound to every part of `context`."""
         nonce = os.urandom(12)
-        sealed = self._aead.encrypt(nonce, plaintext.encode(), context.encode())
+        sealed = self._aead.encrypt(nonce, plaintext.encode(), _associated(context))
         return _SEALED_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
 
-    def open(self, sealed: str, *, context: str) -> str:
+    def open(self, sealed: str, *, context: tuple[str, ...]) -> str:
         """The plaintext of `seal(..., context=context)`; `SecretError` if it does not open."""
+        if sealed.startswith(_LEGACY_PREFIX):
+            raise LegacySecret(
+                "the model API key was sealed before keys were bound to their endpoint URL: set it again"
+                " (PUT /v1/tenant/model) or have an operator run `quarry reseal-model-keys`"
+            )
         if not sealed.startswith(_SEALED_PREFIX):
             raise SecretError("not a sealed secret of a known version")
+        return self._decrypt(sealed[len(_SEALED_PREFIX) :], _associated(context))
+
+    def open_legacy(self, sealed: str, *, tenant_id: str) -> str:
+        """A v1 key (bound to its tenant only), for `TenantModels.reseal_legacy` alone."""
+        if not sealed.startswith(_LEGACY_PREFIX):
+            raise SecretError("not a v1 sealed secret")
+        return self._decrypt(sealed[len(_LEGACY_PREFIX) :], tenant_id.encode())
+
+    def _decrypt(self, body: str, associated: bytes) -> str:
         try:
-            raw = base64.urlsafe_b64decode(sealed[len(_SEALED_PREFIX) :].encode())
-            return self._aead.decrypt(raw[:12], raw[12:], context.encode()).decode()
+            raw = base64.urlsafe_b64decode(body.encode())
+            return self._aead.decrypt(raw[:12], raw[12:], associated).decode()
         except (InvalidTag, ValueError) as exc:
-            raise SecretError("the sealed secret does not open with this QUARRY_SECRETS_KEY for this tenant") from exc
+            raise SecretError(
+                "the sealed secret does not open with this QUARRY_SECRETS_KEY for this tenant and endpoint URL"
+            ) from exc
+
+
+def _associated(context: tuple[str, ...]) -> bytes:
+    # JSON, not a join: ("a|b", "c") and ("a", "b|c") must not give the same associated data.
+    return json.dumps(list(context), separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True)
@@ -127,6 +161,11 @@ def kv_key(tenant_id: str) -> str:
     return tenant_id if _SAFE_KEY.match(tenant_id) else "h." + tenant_id.encode().hex()
 
 
+def tenant_of_key(key: str) -> str:
+    """The tenant id of a bucket key (the inverse of `kv_key`)."""
+    return bytes.fromhex(key[2:]).decode() if key.startswith("h.") else key
+
+
 class TenantModels:
     """The bucket, read with a short-lived cache that a watch on the bucket invalidates early."""
 
@@ -155,7 +194,8 @@ class TenantModels:
 
     async def put(self, tenant_id: str, endpoint: ModelEndpoint, *, updated_by: str) -> StoredEndpoint:
         """Replace the tenant's endpoint; the key is sealed before it leaves this process."""
-        sealed = self._box.seal(endpoint.api_key, context=tenant_id) if endpoint.api_key else None
+        context = key_context(tenant_id, endpoint.base_url)
+        sealed = self._box.seal(endpoint.api_key, context=context) if endpoint.api_key else None
         stored = StoredEndpoint(endpoint.base_url, endpoint.model, sealed, time.time(), updated_by)
         try:
             await (await self._kv.open()).put(kv_key(tenant_id), stored.to_json())
@@ -198,7 +238,8 @@ class TenantModels:
         stored = await self.stored(tenant_id)
         if stored is None:
             return None
-        key = self._box.open(stored.sealed_key, context=tenant_id) if stored.sealed_key else None
+        context = key_context(tenant_id, stored.base_url)
+        key = self._box.open(stored.sealed_key, context=context) if stored.sealed_key else None
         return ModelEndpoint(stored.base_url, stored.model, key)
 
     def last4(self, tenant_id: str, stored: StoredEndpoint) -> str | None:
@@ -207,9 +248,39 @@ class TenantModels:
         if not stored.sealed_key:
             return None
         try:
-            return self._box.open(stored.sealed_key, context=tenant_id)[-4:]
+            return self._box.open(stored.sealed_key, context=key_context(tenant_id, stored.base_url))[-4:]
         except SecretError:
             return None
+
+    async def reseal_legacy(self) -> int:
+        """Bind every v1 sealed key to the URL stored beside it now; returns how many were resealed.
+
+        Run once by an operator after upgrading: it trusts the URLs in the bucket at that moment.
+        Each entry is replaced only if unchanged since it was read, so a tenant's concurrent PUT wins.
+        """
+        kv = await self._kv.open()
+        try:
+            keys = await kv.keys()
+        except NoKeysError:
+            return 0
+        resealed = 0
+        for key in keys:
+            entry = await kv.get(key)
+            if not entry.value:
+                continue
+            stored = StoredEndpoint.from_json(entry.value)
+            if not stored.sealed_key or not stored.sealed_key.startswith(_LEGACY_PREFIX):
+                continue
+            tenant_id = tenant_of_key(key)
+            plaintext = self._box.open_legacy(stored.sealed_key, tenant_id=tenant_id)
+            bound = self._box.seal(plaintext, context=key_context(tenant_id, stored.base_url))
+            try:
+                await kv.update(key, replace(stored, sealed_key=bound).to_json(), last=entry.revision)
+            except KeyWrongLastSequenceError:
+                continue
+            self._cache.pop(key, None)
+            resealed += 1
+        return resealed
 
     async def watch(self) -> None:
         """Drop cached entries as soon as they change, until cancelled (a background job).

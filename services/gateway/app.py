@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from services.gateway.api import errors
 from services.gateway.api.deps import Components
+from services.gateway.api.limits import BodyLimits
 from services.gateway.api.routes import (
     auth,
     billing,
@@ -40,6 +41,7 @@ def create_app(parts: Components) -> FastAPI:
     app = FastAPI(title="Quarry", version="1.0", lifespan=lifespan)
     app.state.components = parts
     errors.install(app)
+    app.add_middleware(BodyLimits, settings=lambda: parts.settings)
     for module in (
         auth,
         runs,

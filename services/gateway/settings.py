@@ -27,6 +27,8 @@ class GatewaySettings(RuntimeSettings):
     entitlements_ttl_s: float = Field(
         default=5.0, ge=0, le=300, description="how long billing's answer about a tenant's plan is reused"
     )
+    max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="largest body of other requests")
+    max_webhook_body_bytes: int = Field(default=256 * 1024, ge=1024, description="largest Stripe webhook body")
 
     @model_validator(mode="after")
     def _no_placeholder_secret_in_production(self) -> GatewaySettings:

@@ -10,7 +10,7 @@ from contracts.guardrail import GuardrailTrippedPayload
 from contracts.report import Artifact, ReportPublished, ReportPublishedPayload
 from contracts.task import TaskDispatched
 from contracts.work import Changes, ReportInput, ReportMethods, ReportOutput
-from quarry_runtime.artifacts import ArtifactStore
+from quarry_runtime.artifacts import ArtifactStore, report_key
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.worker import TaskError, Usage, WorkResult, lane
 from services.reporter.length import EXCERPT_BY_LENGTH, fit_draft
@@ -65,10 +65,9 @@ def subscriptions(bus: Bus, artifacts: ArtifactStore) -> list[Subscription]:
         md = (await asyncio.to_thread(render_markdown, draft, **shown)).encode()
         pdf = await asyncio.to_thread(render_pdf, draft, **shown)
         docx = await asyncio.to_thread(render_docx, draft, **shown)
-        base = f"reports/{task.tenant_id}/{inp.run_id}"
-        md_path, md_hash = artifacts.put(f"{base}/report.md", md)
-        pdf_path, pdf_hash = artifacts.put(f"{base}/report.pdf", pdf)
-        docx_path, docx_hash = artifacts.put(f"{base}/report.docx", docx)
+        md_path, md_hash = artifacts.put(report_key(task.tenant_id, inp.run_id, "md"), md)
+        pdf_path, pdf_hash = artifacts.put(report_key(task.tenant_id, inp.run_id, "pdf"), pdf)
+        docx_path, docx_hash = artifacts.put(report_key(task.tenant_id, inp.run_id, "docx"), docx)
         output = ReportOutput(
             pii_redacted=dict(pii),
             title=draft.title,

@@ -34,6 +34,10 @@ class Conflict(GatewayError):
     status_code = 409
 
 
+class Unprocessable(GatewayError):
+    status_code = 422
+
+
 class Unavailable(GatewayError):
     status_code = 503
 

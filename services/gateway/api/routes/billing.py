@@ -32,6 +32,7 @@ from contracts.billing import (
     WebhookReply,
     WebhookRequest,
 )
+from services.gateway.api.bounds import MAX_SEQUENCE
 from services.gateway.api.deps import ComponentsDep, requires
 from services.gateway.api.errors import GatewayError, Unavailable
 from services.gateway.api.requests import ask
@@ -41,7 +42,6 @@ router = APIRouter(prefix="/v1/billing", tags=["billing"])
 Reader = Annotated[Principal, requires("billing:read")]
 Buyer = Annotated[Principal, requires("billing:write")]
 REQUEST_TIMEOUT_S: Final = 5.0  # a checkout waits on Stripe
-MAX_WEBHOOK_BYTES: Final = 512 * 1024
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -87,7 +87,7 @@ async def billing_summary(
 async def billing_ledger(
     who: Reader,
     parts: ComponentsDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> LedgerReply:
     """The tenant's ledger entries after position `after`, oldest first; follow `next_after`."""
@@ -147,9 +147,7 @@ async def stripe_webhook(
     stripe_signature: Annotated[str | None, Header()] = None,
 ) -> WebhookReply:
     """Stripe's events (signed); 200 once applied or known, 400 for a bad signature, 5xx to be retried."""
-    raw = await request.body()
-    if len(raw) > MAX_WEBHOOK_BYTES:
-        raise Refused(f"the body is {len(raw)} bytes; at most {MAX_WEBHOOK_BYTES}", 413)
+    raw = await request.body()  # at most QUARRY_MAX_WEBHOOK_BODY_BYTES (api.limits)
     if not stripe_signature:
         raise Refused("missing Stripe-Signature header", 400)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter
@@ -18,11 +19,12 @@ from contracts.monitor import (
     MonitorTemplate,
     Schedule,
 )
+from services.gateway.api.bounds import MAX_INTERVAL_S, Question
 from services.gateway.api.commands import publish
 from services.gateway.api.deps import Components, ComponentsDep, CurrentPrincipal, requires
-from services.gateway.api.errors import BadRequest, Conflict, NotFound
+from services.gateway.api.errors import BadRequest, Conflict, NotFound, Unprocessable
 from services.gateway.api.routes.templates import template_for_request
-from services.gateway.cron import is_valid_cron
+from services.gateway.cron import NeverFires, is_valid_cron, shortest_gap_s
 from services.gateway.entitlements import monitor_problem
 from services.gateway.templates import resolve
 
@@ -30,9 +32,9 @@ router = APIRouter(prefix="/v1/monitors", tags=["monitors"])
 
 
 class MonitorCreate(BaseModel):
-    question: str = Field(min_length=3, max_length=2000)
+    question: Question
     cron: str | None = Field(default=None, description="five-field cron expression, UTC", max_length=120)
-    interval_s: int | None = Field(default=None, ge=1, description="or a fixed interval in seconds")
+    interval_s: int | None = Field(default=None, ge=1, le=MAX_INTERVAL_S, description="or a fixed interval in seconds")
     depth: int = Field(default=1, ge=1, le=3)
     max_sources: int = Field(default=8, ge=1, le=50)
     template_id: str | None = Field(
@@ -51,9 +53,18 @@ class MonitorCreate(BaseModel):
 @router.post("", status_code=202, dependencies=[requires("monitors:write")])
 async def create_monitor(body: MonitorCreate, who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
     """Schedule a recurring research question for the caller's tenant."""
-    if body.cron is not None and not is_valid_cron(body.cron):
-        raise BadRequest(f"not a five-field cron expression: {body.cron!r}")
     minimum = parts.settings.monitor_min_interval_s
+    if body.cron is not None:
+        if not is_valid_cron(body.cron):
+            raise BadRequest(f"not a five-field cron expression: {body.cron!r}")
+        try:
+            gap = shortest_gap_s(body.cron, datetime.now(UTC), below_s=minimum)
+        except NeverFires as exc:
+            raise Unprocessable(str(exc)) from exc
+        except ValueError as exc:
+            raise BadRequest(f"not a cron expression the scheduler can read: {body.cron!r}") from exc
+        if gap is not None:
+            raise BadRequest(f"the cron expression fires {gap} seconds apart; monitors fire at least {minimum} s apart")
     if body.interval_s is not None and body.interval_s < minimum:
         raise BadRequest(f"interval_s must be at least {minimum} seconds")
     template = template_for_request(parts, who.tenant_id, body.template_id)

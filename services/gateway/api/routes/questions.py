@@ -14,6 +14,7 @@ from contracts.envelope import Actor, TraceContext
 from contracts.ids import new_id
 from contracts.question import QuestionAsked, QuestionAskedPayload, QuestionScope
 from quarry_runtime.telemetry import current_traceparent
+from services.gateway.api.bounds import MAX_OFFSET
 from services.gateway.api.commands import publish
 from services.gateway.api.deps import Components, ComponentsDep, StreamReader, requires
 from services.gateway.api.errors import Conflict, NotFound
@@ -79,7 +80,7 @@ async def list_questions(
     who: RunReader,
     parts: ComponentsDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """The run's follow-up questions and their answers, newest first."""
     _run(run_id, who.tenant_id, parts)

@@ -20,7 +20,9 @@ from contracts.ids import new_id
 from contracts.report import TARGET_WORDS_MAX, TARGET_WORDS_MIN, ReportLength
 from contracts.run import RunCancelRequested, RunCancelRequestedPayload, RunRequested, RunRequestedPayload
 from contracts.work import SourceKind
+from quarry_runtime.artifacts import ArtifactNotFound, ReportFormat, report_key
 from quarry_runtime.telemetry import current_traceparent
+from services.gateway.api.bounds import MAX_OFFSET, MAX_SEQUENCE, Question, sequence
 from services.gateway.api.commands import publish
 from services.gateway.api.deps import Components, ComponentsDep, StreamReader, requires
 from services.gateway.api.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -51,7 +53,7 @@ Approver = Annotated[Principal, requires("runs:approve")]
 
 
 class RunCreate(BaseModel):
-    question: str = Field(min_length=3, max_length=2000)
+    question: Question
     depth: int = Field(default=2, ge=1, le=3)
     max_sources: int = Field(default=8, ge=1, le=50)
     approval_required: bool | None = Field(
@@ -149,7 +151,7 @@ async def list_runs(
     who: RunReader,
     parts: ComponentsDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """The caller's tenant's runs, newest first."""
     return {"runs": parts.store.list_runs(who.tenant_id, limit, offset), "limit": limit, "offset": offset}
@@ -214,7 +216,9 @@ async def run_state_at(
     moment: datetime | None = None
     if at is not None:
         if at.isdigit():
-            seq = int(at)
+            seq = sequence(at)
+            if seq is None:
+                raise BadRequest(f"`at` must be an event sequence number of at most {MAX_SEQUENCE}")
         else:
             try:
                 moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
@@ -233,7 +237,7 @@ async def run_log(
     run_id: str,
     who: RunReader,
     parts: ComponentsDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """A page of the run's events; pass the last `seq` as `after` for the next page. Until the
@@ -266,7 +270,12 @@ async def stream_events(
     last_event_id: Annotated[str | None, Header()] = None,
     after_seq: Annotated[
         int | None,
-        Query(alias="after", ge=0, description="resume after this event id (when Last-Event-ID cannot be sent)"),
+        Query(
+            alias="after",
+            ge=0,
+            le=MAX_SEQUENCE,
+            description="resume after this event id (when Last-Event-ID cannot be sent)",
+        ),
     ] = None,
 ) -> EventSourceResponse:
     """The run's events as Server-Sent Events: replayed from the start (or after Last-Event-ID,
@@ -274,7 +283,8 @@ async def stream_events(
     header or a stream ticket (`?ticket=`, see POST .../events/ticket)."""
     if parts.store.run_view(who.tenant_id, run_id) is None:
         raise NotFound("run not found")
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else (after_seq or 0)
+    resumed = sequence(last_event_id)
+    after = resumed if resumed is not None else (after_seq or 0)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         nonlocal after
@@ -339,6 +349,9 @@ def _view(run_id: str, tenant_id: str, parts: Components) -> dict[str, Any]:
     return view
 
 
+_FORMAT: dict[str, ReportFormat] = {"markdown": "md", "pdf": "pdf", "docx": "docx"}
+
+
 def _artifact(run_id: str, tenant_id: str, kind: str, parts: ComponentsDep) -> bytes:
     view = parts.store.run_view(tenant_id, run_id)
     if view is None:
@@ -348,5 +361,10 @@ def _artifact(run_id: str, tenant_id: str, kind: str, parts: ComponentsDep) -> b
         raise NotFound(f"the run has no report yet (state: {view['state']})")
     if not report.get(kind):
         raise NotFound(f"the run's report has no {kind} version (it was rendered before that format existed)")
-    artifact = report[kind]
-    return parts.artifacts.get(artifact["path"], artifact["sha256"])
+    # The place comes from the ids the caller was authorised for, never from the event's `path`;
+    # the event's hash still has to match, so a report rendered again is not served stale.
+    try:
+        return parts.artifacts.get(report_key(tenant_id, run_id, _FORMAT[kind]), str(report[kind]["sha256"]))
+    except (ArtifactNotFound, ValueError) as exc:
+        # ValueError: an id that names no place, or a file that is not the one the event published.
+        raise NotFound(f"the run's {kind} report is not in the artifact store") from exc

@@ -16,6 +16,7 @@ from contracts.report import (
     Tone,
 )
 from contracts.work import SourceKind
+from services.gateway.api.bounds import MAX_VERSION
 from services.gateway.api.deps import Components, ComponentsDep, CurrentPrincipal, requires
 from services.gateway.api.errors import Conflict, NotFound
 from services.gateway.templates import TemplateConflict
@@ -81,7 +82,9 @@ async def get_template(
     template_id: str,
     who: CurrentPrincipal,
     parts: ComponentsDep,
-    version: Annotated[int | None, Query(ge=1, description="an earlier version (default: the current one)")] = None,
+    version: Annotated[
+        int | None, Query(ge=1, le=MAX_VERSION, description="an earlier version (default: the current one)")
+    ] = None,
 ) -> dict[str, Any]:
     """One template, at its current version or at the version a run recorded."""
     return found_template(parts, who.tenant_id, template_id, version)
