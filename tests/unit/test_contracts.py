@@ -134,3 +134,10 @@ def test_schema_snapshot_is_compatible(subject: str) -> None:
     new = event_schemas()[subject]
     assert not _compatible(old, new), "incompatible change; publish a v2 subject instead"
     assert old == json.loads(json.dumps(new, sort_keys=True)), "schema changed compatibly: run `make contracts`"
+
+
+def test_ids_made_back_to_back_sort_in_the_order_they_were_made() -> None:
+    from contracts.ids import new_id
+
+    ids = [new_id() for _ in range(20_000)]  # many per millisecond
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)

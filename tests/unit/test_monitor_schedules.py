@@ -12,11 +12,15 @@ from typing import Any, cast
 import pytest
 from fastapi.testclient import TestClient
 
+from contracts.billing import Entitlements, EntitlementsQuery
 from contracts.envelope import Event
 from quarry_runtime.store import SqlDatabase
+from services.billing.application import Billing
+from services.billing.queries import entitlements
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
 from services.gateway.cron import NeverFires, shortest_gap_s
+from services.gateway.entitlements import EntitlementsCache
 from services.gateway.monitors import MonitorStore
 from services.gateway.projection import RunFeed
 from services.gateway.settings import GatewaySettings
@@ -68,7 +72,20 @@ def owner(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], Recordin
     settings = GatewaySettings(data_dir=tmp_path, monitor_min_interval_s=FIVE_MINUTES)
     db = SqlDatabase(settings, "gateway")
     bus = RecordingBus()
-    parts = Components(settings, GatewayStore(db), cast(Any, bus), RunFeed(), cast(Any, None), MonitorStore(db))
+    billing = Billing(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+
+    async def ask(query: EntitlementsQuery) -> Entitlements:
+        return entitlements(billing, query)
+
+    parts = Components(
+        settings,
+        GatewayStore(db),
+        cast(Any, bus),
+        RunFeed(),
+        cast(Any, None),
+        MonitorStore(db),
+        entitlements=EntitlementsCache(ask, ttl_s=60),
+    )
     http = TestClient(create_app(parts))
     r = http.post(
         "/v1/auth/signup",
