@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from services.gateway.api import errors
 from services.gateway.api.deps import Components
 from services.gateway.api.routes import (
+    audit,
     auth,
     billing,
     datasets,
@@ -54,6 +55,7 @@ def create_app(parts: Components) -> FastAPI:
         billing,
         members,
         keys,
+        audit,
         health,
     ):
         app.include_router(module.router)

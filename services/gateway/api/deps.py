@@ -118,6 +118,32 @@ async def current_principal(request: Request, parts: ComponentsDep, credentials:
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+class AuditTrail:
+    """Records one change the caller made to the tenant (see `services.gateway.audit`)."""
+
+    def __init__(self, parts: Components, who: Principal, source_address: str) -> None:
+        self._parts, self._who, self._source = parts, who, source_address
+
+    def __call__(self, kind: str, target: str | None = None, /, **detail: Any) -> None:
+        self._parts.store.audit.record(
+            self._who.tenant_id,
+            kind,
+            user_id=self._who.user_id,
+            key_id=self._who.key_id,
+            source_address=self._source,
+            target=target,
+            detail=detail,
+        )
+
+
+async def audit_trail(request: Request, parts: ComponentsDep, who: CurrentPrincipal) -> AuditTrail:
+    # The same principal the route's own check resolved: FastAPI runs a dependency once a request.
+    return AuditTrail(parts, who, client_address(request))
+
+
+AuditDep = Annotated[AuditTrail, Depends(audit_trail)]
+
+
 def _check(who: Principal, permission: str) -> Principal:
     if not who.can(permission):
         via = "this API key" if who.key_id else f"a {who.role or 'user without a role'}"
