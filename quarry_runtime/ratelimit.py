@@ -47,8 +47,9 @@ class Window:
 class WindowStore(Protocol):
     async def read(self, key: str) -> Window: ...
 
-    async def write(self, key: str, times: tuple[float, ...], revision: int | None) -> bool:
-        """Store `times` if the key is still at `revision`; False when someone wrote in between."""
+    async def write(self, key: str, times: tuple[float, ...], revision: int | None) -> int | None:
+        """Store `times` if the key is still at `revision`: the new revision, or None when
+        someone wrote in between."""
         ...
 
 
@@ -62,15 +63,13 @@ class MemoryWindows:
     async def read(self, key: str) -> Window:
         return self._windows.get(key, Window((), None))
 
-    async def write(self, key: str, times: tuple[float, ...], revision: int | None) -> bool:
+    async def write(self, key: str, times: tuple[float, ...], revision: int | None) -> int | None:
         current = self._windows.get(key)
         if (current.revision if current else None) != revision:
-            return False
-        self._windows[key] = Window(times, (revision or 0) + 1)
-        self._windows.move_to_end(key)
-        while len(self._windows) > self._max_keys:
-            self._windows.popitem(last=False)
-        return True
+            return None
+        written = Window(times, (revision or 0) + 1)
+        _bounded_put(self._windows, key, written, self._max_keys)
+        return written.revision
 
 
 class KeyValueWindows:
@@ -88,19 +87,17 @@ class KeyValueWindows:
         times = tuple(float(t) for t in json.loads(entry.value or b"[]"))
         return Window(times, entry.revision)
 
-    async def write(self, key: str, times: tuple[float, ...], revision: int | None) -> bool:
+    async def write(self, key: str, times: tuple[float, ...], revision: int | None) -> int | None:
         kv = await self._bucket.open()
         value = json.dumps([round(t, 3) for t in times]).encode()
         try:
             if revision is None:
-                await kv.create(key, value)
-            else:
-                await kv.update(key, value, last=revision)
+                return int(await kv.create(key, value))
+            return int(await kv.update(key, value, last=revision))
         except (KeyWrongLastSequenceError, BadRequestError):
             # create() on an existing key fails with "wrong last sequence" too (a BadRequest on
             # older servers): another replica got there first.
-            return False
-        return True
+            return None
 
 
 def store_key(namespace: str, *parts: str) -> str:
@@ -111,23 +108,45 @@ def store_key(namespace: str, *parts: str) -> str:
 
 
 class SlidingWindowLimiter:
-    """At most `limit` calls per key within any `window_s` seconds, counted in `store`."""
+    """At most `limit` calls per key within any `window_s` seconds, counted in `store`.
 
-    def __init__(self, store: WindowStore | None = None, clock: Callable[[], float] = time.time) -> None:
+    The version of each window this process last read or wrote is kept (the most recent
+    `cached_keys`), and a call is first written against it: while no other replica writes the
+    key, a call costs one round trip (the write) instead of two. A stale copy only makes that
+    write fail, and the window is read again; a copy that looks full is read again before
+    refusing, since another replica may have cleared it.
+    """
+
+    def __init__(
+        self, store: WindowStore | None = None, clock: Callable[[], float] = time.time, cached_keys: int = 10_000
+    ) -> None:
         self.store: WindowStore = store or MemoryWindows()
         self._clock = clock
+        self._seen: OrderedDict[str, Window] = OrderedDict()
+        self._cached_keys = cached_keys
 
     async def hit(self, key: str, limit: int, window_s: float) -> float | None:
         """Record a call if the window has room and return None; else, recording nothing, the
         seconds until it has room again."""
+        window = self._seen.get(key)
+        from_cache = window is not None
         for _ in range(MAX_ATTEMPTS):
-            window = await self.store.read(key)
+            if window is None:
+                window, from_cache = await self.store.read(key), False
             now = self._clock()
             live = _live(window.times, now, window_s)
             if len(live) >= limit:
+                if from_cache:
+                    window = None
+                    continue
+                _bounded_put(self._seen, key, window, self._cached_keys)
                 return _retry_after(live, now, window_s, limit)
-            if await self.store.write(key, (*live, now), window.revision):
+            times = (*live, now)
+            revision = await self.store.write(key, times, window.revision)
+            if revision is not None:
+                _bounded_put(self._seen, key, Window(times, revision), self._cached_keys)
                 return None
+            window = None  # another replica wrote in between: decide on what it wrote
         raise LimiterBusy(f"rate limit window {key} kept changing under {MAX_ATTEMPTS} attempts")
 
     async def peek(self, key: str, limit: int, window_s: float) -> float | None:
@@ -143,10 +162,19 @@ class SlidingWindowLimiter:
 
     async def clear(self, key: str) -> None:
         """Forget the key's calls (e.g. an account's failed log-ins once one succeeds)."""
+        self._seen.pop(key, None)
         for _ in range(MAX_ATTEMPTS):
             window = await self.store.read(key)
-            if not window.times or await self.store.write(key, (), window.revision):
+            if not window.times or await self.store.write(key, (), window.revision) is not None:
                 return
+
+
+def _bounded_put(windows: OrderedDict[str, Window], key: str, window: Window, most: int) -> None:
+    """Keep `window` as the most recently used, dropping the least recently used past `most`."""
+    windows[key] = window
+    windows.move_to_end(key)
+    while len(windows) > most:
+        windows.popitem(last=False)
 
 
 def _live(times: tuple[float, ...], now: float, window_s: float) -> tuple[float, ...]:
