@@ -14,11 +14,13 @@ The clock is wall time, shared by the replicas; skew between hosts shifts a wind
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -124,10 +126,32 @@ class SlidingWindowLimiter:
         self._clock = clock
         self._seen: OrderedDict[str, Window] = OrderedDict()
         self._cached_keys = cached_keys
+        # Calls on one key take turns within this process (a lock and how many hold or await
+        # it): concurrent requests of one replica queue instead of failing each other's
+        # compare-and-set until the attempts run out.
+        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def _turn(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._turns.get(key) or (asyncio.Lock(), 0)
+        self._turns[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._turns[key]
+            if users == 1:
+                del self._turns[key]
+            else:
+                self._turns[key] = (lock, users - 1)
 
     async def hit(self, key: str, limit: int, window_s: float) -> float | None:
         """Record a call if the window has room and return None; else, recording nothing, the
         seconds until it has room again."""
+        async with self._turn(key):
+            return await self._hit(key, limit, window_s)
+
+    async def _hit(self, key: str, limit: int, window_s: float) -> float | None:
         window = self._seen.get(key)
         from_cache = window is not None
         for _ in range(MAX_ATTEMPTS):
@@ -162,11 +186,12 @@ class SlidingWindowLimiter:
 
     async def clear(self, key: str) -> None:
         """Forget the key's calls (e.g. an account's failed log-ins once one succeeds)."""
-        self._seen.pop(key, None)
-        for _ in range(MAX_ATTEMPTS):
-            window = await self.store.read(key)
-            if not window.times or await self.store.write(key, (), window.revision) is not None:
-                return
+        async with self._turn(key):
+            self._seen.pop(key, None)
+            for _ in range(MAX_ATTEMPTS):
+                window = await self.store.read(key)
+                if not window.times or await self.store.write(key, (), window.revision) is not None:
+                    return
 
 
 def _bounded_put(windows: OrderedDict[str, Window], key: str, window: Window, most: int) -> None:

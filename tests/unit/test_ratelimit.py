@@ -3,6 +3,8 @@ two replicas over one bucket."""
 
 from __future__ import annotations
 
+import asyncio
+
 from quarry_runtime.ratelimit import MemoryWindows, SlidingWindowLimiter, Window
 
 
@@ -71,3 +73,12 @@ async def test_the_window_slides_and_retry_after_is_when_a_call_leaves_it() -> N
     assert await limiter.hit("k", 3, 60) == 30.0
     clock.now = 1060.0
     assert await limiter.hit("k", 3, 60) is None
+
+
+async def test_concurrent_calls_of_one_replica_queue_rather_than_give_up() -> None:
+    store = Counted()
+    limiter = SlidingWindowLimiter(store)
+    outcomes = await asyncio.gather(*(limiter.hit("k", 100, 60) for _ in range(200)))
+
+    assert sum(o is None for o in outcomes) == 100
+    assert limiter._turns == {}, "no lock is kept once nobody waits"
