@@ -19,6 +19,7 @@ without bound.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
@@ -43,22 +44,22 @@ class AuthGuard:
     async def attempt(self, address: str) -> None:
         """Count one log-in, sign-up or acceptance attempt from the address; 429 past the limit."""
         attempts, _ = self.settings.ip_limits()
-        await self._hit("auth-ip", address, attempts, MINUTE, "too many attempts from this address")
+        await self._hit("auth-ip", source(address), attempts, MINUTE, "too many attempts from this address")
 
     async def signup(self, address: str) -> None:
         _, signups = self.settings.ip_limits()
-        await self._hit("signup-ip", address, signups, DAY, "too many sign-ups from this address today")
+        await self._hit("signup-ip", source(address), signups, DAY, "too many sign-ups from this address today")
 
     async def api_key_allowed(self, address: str) -> None:
         """429 when the address has used up its attempts (bad API keys count among them)."""
         attempts, _ = self.settings.ip_limits()
-        wait = await self._safely(self.limiter.peek(store_key("auth-ip", address), attempts, MINUTE))
+        wait = await self._safely(self.limiter.peek(store_key("auth-ip", source(address)), attempts, MINUTE))
         if wait is not None:
             raise TooManyRequests("too many failed attempts from this address", retry_after_s=wait)
 
     async def api_key_failed(self, address: str) -> None:
         attempts, _ = self.settings.ip_limits()
-        await self._safely(self.limiter.hit(store_key("auth-ip", address), attempts, MINUTE))
+        await self._safely(self.limiter.hit(store_key("auth-ip", source(address)), attempts, MINUTE))
 
     # -- per account ---------------------------------------------------------------------------
 
@@ -126,3 +127,18 @@ class AuthGuard:
             return await pending
         except LimiterBusy:
             return 1.0
+
+
+def source(address: str) -> str:
+    """What an address's limits count against: the address, or for IPv6 its /64, which one
+    subscriber usually holds whole (counting single IPv6 addresses would hand an attacker 2^64
+    fresh windows)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)

@@ -17,6 +17,10 @@ PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", DEV_SECRET}
 class GatewaySettings(RuntimeSettings):
     environment: str = Field(default="development", pattern="^(development|test|production)$")
     http_host: str = "127.0.0.1"
+    # Proxies whose X-Forwarded-For names the client (addresses or CIDRs, comma-separated; "*"
+    # any): behind an ingress, its address, else every client looks like the ingress to the
+    # per-address limits and the audit log.
+    forwarded_allow_ips: str = Field(default="127.0.0.1", max_length=2000)
     http_port: int = Field(default=8000, validation_alias=AliasChoices("QUARRY_HTTP_PORT", "http_port"))
     # HS256 wants a key of at least 32 bytes (RFC 7518 §3.2); pyjwt warns on every use otherwise.
     jwt_secret: str = Field(default=DEV_SECRET, min_length=32)

@@ -21,7 +21,7 @@ from services.gateway import guard as guard_module
 from services.gateway.api.deps import Components
 from services.gateway.api.errors import Unavailable
 from services.gateway.app import create_app
-from services.gateway.guard import AuthGuard
+from services.gateway.guard import AuthGuard, source
 from services.gateway.monitors import MonitorStore
 from services.gateway.projection import RunFeed
 from services.gateway.settings import GatewaySettings
@@ -316,3 +316,10 @@ def test_a_store_made_when_invitations_reserved_emails_is_migrated(tmp_path: Pat
     accounts.invite_member("t2", "u2", "a@example.com", "member", "h", 2e9, "owner")
     assert len(db.query("SELECT 1 FROM users WHERE email = 'a@example.com'")) == 2
     db.close()
+
+
+def test_an_ipv6_subscriber_counts_as_one_address() -> None:
+    assert source("2001:db8:1:2:aaaa::1") == source("2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
+    assert source("2001:db8:1:3::1") != source("2001:db8:1:2::1")
+    assert source("::ffff:203.0.113.7") == source("203.0.113.7") == "203.0.113.7"
+    assert source("testclient") == "testclient"
