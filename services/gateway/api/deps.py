@@ -74,8 +74,8 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 def client_address(request: Request) -> str:
-    """The address the limits count against: the peer (a proxy in front passes the client's own
-    when the server runs with --proxy-headers and the proxy is among --forwarded-allow-ips)."""
+    """The client's address, for the limits and the audit log: the TCP peer, or the client a
+    trusted proxy names (QUARRY_FORWARDED_ALLOW_IPS, applied by uvicorn's proxy headers)."""
     return request.client.host if request.client else "unknown"
 
 
