@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import hmac
 import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+
+import psycopg
 
 from quarry_runtime.store import SqlDatabase
 from services.gateway import permissions
@@ -42,6 +47,16 @@ class LastOwner(Exception):
 
 class Refused(Exception):
     """A credential that is unknown, wrong, revoked or expired; the message says which."""
+
+
+@contextmanager
+def _email_taken_as_duplicate(email: str) -> Iterator[None]:
+    """A unique index on emails refused the write: another replica made the same address an
+    account (or this tenant's member) between this one's check and its write."""
+    try:
+        yield
+    except (sqlite3.IntegrityError, psycopg.IntegrityError):
+        raise DuplicateEmail(email) from None
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -122,7 +137,7 @@ class AccountStore:
     # -- tenants and users -----------------------------------------------------------------------
 
     def create_tenant_with_owner(self, tenant_id: str, name: str, user_id: str, email: str, password_hash: str) -> None:
-        with self.db.transaction() as tx:
+        with _email_taken_as_duplicate(email), self.db.transaction() as tx:
             if tx.one("SELECT 1 FROM users WHERE email = ? AND password_hash <> ?", (email, INVITED)):
                 raise DuplicateEmail(email)
             tx.execute("INSERT INTO tenants VALUES (?, ?, ?)", (tenant_id, name, _now_iso()))
@@ -172,7 +187,7 @@ class AccountStore:
     ) -> dict[str, Any]:
         if not permissions.may_assign(acting_role, role):
             raise RoleTooHigh(f"a {acting_role} cannot make someone {role}")
-        with self.db.transaction() as tx:
+        with _email_taken_as_duplicate(email), self.db.transaction() as tx:
             # Only this tenant's members: whether the address has an account elsewhere is not
             # this tenant's to learn, nor to block.
             if tx.one("SELECT 1 FROM users WHERE email = ? AND tenant_id = ?", (email, tenant_id)):
@@ -204,10 +219,11 @@ class AccountStore:
                 (user_id, INVITED),
             )
             if not taken:
-                tx.execute(
-                    "UPDATE users SET password_hash = ? WHERE user_id = ? AND tenant_id = ? AND password_hash = ?",
-                    (password_hash, user_id, tenant_id, INVITED),
-                )
+                with _email_taken_as_duplicate(user_id):
+                    tx.execute(
+                        "UPDATE users SET password_hash = ? WHERE user_id = ? AND tenant_id = ? AND password_hash = ?",
+                        (password_hash, user_id, tenant_id, INVITED),
+                    )
         if taken:
             raise DuplicateEmail("the invited address already has an account")
         return self.principal(user_id, tenant_id)
