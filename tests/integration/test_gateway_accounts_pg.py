@@ -62,3 +62,18 @@ def test_an_invitation_reserves_the_email_only_in_its_tenant(database_url: str, 
     assert found is not None and found["tenant_id"] == "tenant-c"
     a.db.close()
     b.db.close()
+
+
+def test_a_store_made_when_invitations_reserved_emails_is_migrated(database_url: str, tmp_path: Path) -> None:
+    db = SqlDatabase(GatewaySettings(data_dir=tmp_path, database_url=database_url), "gateway")
+    db.execute(
+        "CREATE TABLE users (user_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, email TEXT NOT NULL UNIQUE,"
+        " password_hash TEXT NOT NULL, roles TEXT NOT NULL, created_at TEXT NOT NULL)"
+    )
+    db.execute("INSERT INTO users VALUES ('u1', 't1', 'a@example.com', '!invited', '[\"member\"]', 'x')")
+    accounts = AccountStore(db)
+
+    accounts.invite_member("t2", "u2", "a@example.com", "member", "h", 2e9, "owner")
+
+    assert len(db.query("SELECT 1 FROM users WHERE email = 'a@example.com'")) == 2
+    db.close()
