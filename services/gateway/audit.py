@@ -2,8 +2,10 @@
 policy or billing, when, and from which address.
 
 The gateway's own state, written by the route that made the change once the change is made
-(a refused request changes nothing and is not logged). Entries are only ever added; `seq` orders
-them and is the reader's cursor.
+(a refused request changes nothing and is not logged), and from billing's `credits.plan_changed`
+for plan changes that arrive by Stripe's webhook (their source is `bus`; the event id makes a
+redelivery change nothing). Entries are only ever added; `seq` orders them and is the reader's
+cursor.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from contracts.credits import PlanChanged
 from quarry_runtime.store import SqlDatabase
 
 # Kinds, by area: the reader's `kind` filter takes a kind or an area ("member" for all member.*).
@@ -28,6 +31,7 @@ KINDS: Final = frozenset(
         "policy.published",
         "billing.checkout",
         "billing.portal",
+        "billing.plan_changed",
     }
 )
 MAX_DETAIL_BYTES: Final = 4096
@@ -40,7 +44,7 @@ class AuditStore:
         for statement in (
             f"CREATE TABLE IF NOT EXISTS audit_log (seq {serial}, tenant_id TEXT NOT NULL, at TEXT NOT NULL,"
             " kind TEXT NOT NULL, actor_user_id TEXT NOT NULL, actor_key_id TEXT, source_address TEXT NOT NULL,"
-            " target TEXT, detail TEXT NOT NULL)",
+            " target TEXT, detail TEXT NOT NULL, event_id TEXT UNIQUE)",
             "CREATE INDEX IF NOT EXISTS audit_log_by_tenant ON audit_log (tenant_id, seq)",
         ):
             db.execute(statement)
@@ -55,6 +59,7 @@ class AuditStore:
         source_address: str,
         target: str | None,
         detail: dict[str, Any],
+        event_id: str | None = None,
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown audit kind {kind!r}")
@@ -62,9 +67,22 @@ class AuditStore:
         if len(text.encode()) > MAX_DETAIL_BYTES:
             text = json.dumps({"truncated": True})
         self.db.execute(
-            "INSERT INTO audit_log (tenant_id, at, kind, actor_user_id, actor_key_id, source_address, target, detail)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (tenant_id, datetime.now(UTC).isoformat(), kind, user_id, key_id, source_address, target, text),
+            "INSERT INTO audit_log (tenant_id, at, kind, actor_user_id, actor_key_id, source_address, target,"
+            " detail, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+            (tenant_id, datetime.now(UTC).isoformat(), kind, user_id, key_id, source_address, target, text, event_id),
+        )
+
+    def record_plan_change(self, event: PlanChanged) -> None:
+        """A plan change billing applied (a checkout in mock mode, Stripe's webhook in live mode)."""
+        self.record(
+            event.tenant_id,
+            "billing.plan_changed",
+            user_id=event.actor.user_id or event.actor.agent or "billing",
+            key_id=None,
+            source_address="bus",
+            target=event.payload.plan,
+            detail={"previous": event.payload.previous},
+            event_id=event.event_id,
         )
 
     def entries(self, tenant_id: str, *, after: int, limit: int, kind: str | None) -> list[dict[str, Any]]:

@@ -14,12 +14,14 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from contracts.billing import CheckoutReply, PortalReply
+from contracts.credits import PlanChanged, PlanChangedPayload
+from contracts.envelope import Actor
 from quarry_runtime.store import SqlDatabase
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
 from services.gateway.audit import AuditStore
 from services.gateway.monitors import MonitorStore
-from services.gateway.projection import RunFeed
+from services.gateway.projection import RunFeed, project
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
 
@@ -163,5 +165,21 @@ def test_checkouts_and_portal_visits_are_recorded_refusals_are_not(tmp_path: Pat
     assert [(e["kind"], e["target"], e["detail"].get("kind")) for e in entries] == [
         ("billing.checkout", "pack_1k", "pack"),
         ("billing.portal", None, None),
+    ]
+    db.close()
+
+
+def test_a_plan_change_billing_applied_is_recorded_once(tmp_path: Path) -> None:
+    db = SqlDatabase(GatewaySettings(data_dir=tmp_path), "gateway")
+    store = GatewayStore(db)
+    changed = PlanChanged.create(
+        PlanChangedPayload(plan="pro", previous="free"), tenant_id="t1", actor=Actor(user_id="u1")
+    )
+    for _ in range(2):  # a redelivery changes nothing
+        project(store, MonitorStore(db), changed)
+
+    entries = store.audit.entries("t1", after=0, limit=10, kind="billing")
+    assert [(e["kind"], e["target"], e["detail"], e["actor"]["user_id"], e["source_address"]) for e in entries] == [
+        ("billing.plan_changed", "pro", {"previous": "free"}, "u1", "bus")
     ]
     db.close()
