@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+import nats.errors
 from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
 
 from quarry_runtime.kv import KeyValueBucket
@@ -36,6 +37,10 @@ MIN_RETRY_AFTER_S: Final = 0.001
 
 class LimiterBusy(Exception):
     """The window could not be updated (too much contention on one key); the caller should refuse."""
+
+
+class LimiterUnavailable(Exception):
+    """The store of the windows cannot be reached (the bus is down or restarting)."""
 
 
 @dataclass(frozen=True)
@@ -81,18 +86,20 @@ class KeyValueWindows:
         self._bucket = bucket
 
     async def read(self, key: str) -> Window:
-        kv = await self._bucket.open()
         try:
+            kv = await self._bucket.open()
             entry = await kv.get(key)
         except KeyNotFoundError:  # absent, deleted or aged out by the bucket's TTL
             return Window((), None)
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise LimiterUnavailable(f"rate limit bucket {self._bucket.bucket}: {exc!r}") from exc
         times = tuple(float(t) for t in json.loads(entry.value or b"[]"))
         return Window(times, entry.revision)
 
     async def write(self, key: str, times: tuple[float, ...], revision: int | None) -> int | None:
-        kv = await self._bucket.open()
         value = json.dumps([round(t, 3) for t in times]).encode()
         try:
+            kv = await self._bucket.open()
             if revision is None:
                 return int(await kv.create(key, value))
             return int(await kv.update(key, value, last=revision))
@@ -100,6 +107,8 @@ class KeyValueWindows:
             # create() on an existing key fails with "wrong last sequence" too (a BadRequest on
             # older servers): another replica got there first.
             return None
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise LimiterUnavailable(f"rate limit bucket {self._bucket.bucket}: {exc!r}") from exc
 
 
 def store_key(namespace: str, *parts: str) -> str:

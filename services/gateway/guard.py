@@ -23,7 +23,7 @@ import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
-from quarry_runtime.ratelimit import LimiterBusy, SlidingWindowLimiter, store_key
+from quarry_runtime.ratelimit import LimiterBusy, LimiterUnavailable, SlidingWindowLimiter, store_key
 from services.gateway.api.errors import TooManyRequests, Unavailable
 from services.gateway.security import burn_password_check, hash_password, verify_password
 from services.gateway.settings import GatewaySettings
@@ -122,11 +122,14 @@ class AuthGuard:
 
     @staticmethod
     async def _safely(pending: Awaitable[float | None]) -> float | None:
-        """The limiter's answer; a window too contended to update counts as full (fail closed)."""
+        """The limiter's answer; a window too contended to update counts as full, and without its
+        store nothing is let through unlimited (fail closed: 503)."""
         try:
             return await pending
         except LimiterBusy:
             return 1.0
+        except LimiterUnavailable:
+            raise Unavailable("the service is briefly unavailable; try again shortly", retry_after_s=2) from None
 
 
 def source(address: str) -> str:

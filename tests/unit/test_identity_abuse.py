@@ -15,7 +15,7 @@ from typing import Any, cast
 import pytest
 from fastapi.testclient import TestClient
 
-from quarry_runtime.ratelimit import SlidingWindowLimiter
+from quarry_runtime.ratelimit import LimiterUnavailable, MemoryWindows, SlidingWindowLimiter, Window
 from quarry_runtime.store import SqlDatabase
 from services.gateway import guard as guard_module
 from services.gateway.api.deps import Components
@@ -323,3 +323,25 @@ def test_an_ipv6_subscriber_counts_as_one_address() -> None:
     assert source("2001:db8:1:3::1") != source("2001:db8:1:2::1")
     assert source("::ffff:203.0.113.7") == source("203.0.113.7") == "203.0.113.7"
     assert source("testclient") == "testclient"
+
+
+class Unreachable(MemoryWindows):
+    """The windows' store while the bus is down."""
+
+    async def read(self, key: str) -> Window:
+        raise LimiterUnavailable("the bus is down")
+
+
+def test_without_its_counters_the_gateway_refuses_rather_than_lets_anything_through(tmp_path: Path) -> None:
+    settings = GatewaySettings(data_dir=tmp_path)
+    db = SqlDatabase(settings, "gateway")
+    limiter = SlidingWindowLimiter(Unreachable())
+    parts = Components(
+        settings, GatewayStore(db), cast(Any, None), RunFeed(), cast(Any, None), MonitorStore(db), limiter=limiter
+    )
+    http = TestClient(create_app(parts))
+
+    refused = login(http, "ann@example.com", PASSWORD)
+
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "2"
+    db.close()
