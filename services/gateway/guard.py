@@ -30,6 +30,9 @@ from services.gateway.settings import GatewaySettings
 
 MINUTE: Final = 60.0
 DAY: Final = 86_400.0
+# Callers that may wait for a hashing turn, per turn: beyond them a caller is refused at once,
+# so a flood holds a bounded number of waiting requests.
+WAITING_PER_TURN: Final = 8
 T = TypeVar("T")
 
 
@@ -38,6 +41,8 @@ class AuthGuard:
         self.settings = settings
         self.limiter = limiter
         self._hashing = asyncio.Semaphore(settings.password_hash_concurrency)
+        self._waiting = 0
+        self._most_waiting = settings.password_hash_concurrency * WAITING_PER_TURN
 
     # -- per address -------------------------------------------------------------------------
 
@@ -102,11 +107,16 @@ class AuthGuard:
         await self._hash(lambda: burn_password_check(password))
 
     async def _hash(self, work: Callable[[], T]) -> T:
+        if self._hashing.locked() and self._waiting >= self._most_waiting:
+            raise Unavailable("the service is busy; try again shortly", retry_after_s=1)
+        self._waiting += 1
         try:
             async with asyncio.timeout(self.settings.password_hash_wait_s):
                 await self._hashing.acquire()
         except TimeoutError:
             raise Unavailable("the service is busy; try again shortly", retry_after_s=1) from None
+        finally:
+            self._waiting -= 1
         # The turn is given back when the hash is done, not when the caller goes away: a client
         # that disconnects mid-hash must not let another hash start beside the one still running.
         task = asyncio.ensure_future(asyncio.to_thread(work))

@@ -188,6 +188,15 @@ async def test_password_hashing_runs_behind_a_bounded_semaphore(monkeypatch: pyt
     with pytest.raises(Unavailable):
         await guard.hash_password("p")
 
+    # Past a bounded number of waiters a caller is refused at once, without waiting.
+    waiting = [asyncio.create_task(guard.hash_password("p")) for _ in range(2 * guard_module.WAITING_PER_TURN)]
+    await asyncio.sleep(0.01)
+    started = time.monotonic()
+    with pytest.raises(Unavailable):
+        await guard.hash_password("p")
+    assert time.monotonic() - started < 0.1
+    await asyncio.gather(*waiting, return_exceptions=True)
+
     release.set()
     await asyncio.gather(*first, return_exceptions=True)
     assert await guard.hash_password("p") == "hashed"
