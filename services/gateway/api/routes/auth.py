@@ -78,7 +78,7 @@ async def signup(body: SignupCreate, parts: ComponentsDep, request: Request) -> 
     try:
         parts.store.accounts.create_tenant_with_owner(tenant_id, body.tenant_name, user_id, email, password_hash)
     except DuplicateEmail:
-        pass
+        pass  # answered like a new account (see above); the existing account is untouched
     return _token(Principal(user_id, tenant_id, email, ("owner",)), parts)
 
 
