@@ -9,4 +9,11 @@ from services.gateway.settings import GatewaySettings
 if __name__ == "__main__":
     settings = GatewaySettings()
     configure("gateway", settings.log_level)
-    uvicorn.run(build(settings), host=settings.http_host, port=settings.http_port, log_level="warning")
+    uvicorn.run(
+        build(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="warning",
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import hmac
 import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+
+import psycopg
 
 from quarry_runtime.store import SqlDatabase
 from services.gateway import permissions
@@ -25,7 +30,7 @@ LAST_USED_RESOLUTION_S = 60.0
 
 
 class DuplicateEmail(Exception):
-    """A user with this email already exists."""
+    """A user with this email already exists (an active account anywhere, or a member of this tenant)."""
 
 
 class NoSuchMember(Exception):
@@ -44,6 +49,16 @@ class Refused(Exception):
     """A credential that is unknown, wrong, revoked or expired; the message says which."""
 
 
+@contextmanager
+def _email_taken_as_duplicate(email: str) -> Iterator[None]:
+    """A unique index on emails refused the write: another replica made the same address an
+    account (or this tenant's member) between this one's check and its write."""
+    try:
+        yield
+    except (sqlite3.IntegrityError, psycopg.IntegrityError):
+        raise DuplicateEmail(email) from None
+
+
 def _iso(epoch: float | None) -> str | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
 
@@ -52,15 +67,29 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
+_USERS = (
+    "CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, email TEXT NOT NULL,"
+    " password_hash TEXT NOT NULL, roles TEXT NOT NULL, created_at TEXT NOT NULL)"
+)
+
+
 class AccountStore:
+    """An email is one account platform-wide once it has a password (the log-in finds the tenant
+    by it); an invitation only reserves the email within the inviting tenant, so inviting an
+    address never stops it signing up or being invited elsewhere. The first to become active
+    wins: accepting an invitation for an email that has meanwhile become an account is refused
+    (the invite is spent) and the inviting admin may invite another address."""
+
     def __init__(self, db: SqlDatabase) -> None:
         self.db = db
+        self._unreserve_invited_emails()
         for statement in (
             "CREATE TABLE IF NOT EXISTS tenants (tenant_id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL)",
             # `roles` is a JSON list for the JWT's sake; the gateway gives each user one role.
-            "CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, email TEXT NOT NULL UNIQUE,"
-            " password_hash TEXT NOT NULL, roles TEXT NOT NULL, created_at TEXT NOT NULL)",
+            _USERS,
             "CREATE INDEX IF NOT EXISTS users_by_tenant ON users (tenant_id)",
+            "CREATE UNIQUE INDEX IF NOT EXISTS users_by_tenant_email ON users (tenant_id, email)",
+            f"CREATE UNIQUE INDEX IF NOT EXISTS users_active_email ON users (email) WHERE password_hash <> '{INVITED}'",
             "CREATE TABLE IF NOT EXISTS invites (invite_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL UNIQUE,"
             " tenant_id TEXT NOT NULL, expires_at DOUBLE PRECISION NOT NULL)",
             "CREATE TABLE IF NOT EXISTS api_keys (key_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, user_id TEXT NOT NULL,"
@@ -71,14 +100,45 @@ class AccountStore:
             "CREATE TABLE IF NOT EXISTS stream_tickets (ticket_hash TEXT PRIMARY KEY, tenant_id TEXT NOT NULL,"
             " user_id TEXT NOT NULL, key_id TEXT, run_id TEXT NOT NULL, expires_at DOUBLE PRECISION NOT NULL)",
             "CREATE INDEX IF NOT EXISTS stream_tickets_by_expiry ON stream_tickets (expires_at)",
+            # Access tokens whose holder logged out, kept until they would have expired anyway.
+            "CREATE TABLE IF NOT EXISTS revoked_tokens (token_id TEXT PRIMARY KEY, expires_at DOUBLE PRECISION NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS revoked_tokens_by_expiry ON revoked_tokens (expires_at)",
         ):
             db.execute(statement)
+
+    def _unreserve_invited_emails(self) -> None:
+        """Drop the platform-wide UNIQUE on users.email of a store made before invitations stopped
+        reserving emails (the partial index above takes its place)."""
+        if self.db.is_postgres:
+            self.db.execute("ALTER TABLE IF EXISTS users DROP CONSTRAINT IF EXISTS users_email_key")
+            return
+        row = self.db.one("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'users'")
+        if row is None or "UNIQUE" not in str(row[0]):
+            return
+        with self.db.transaction() as tx:
+            tx.execute(_USERS.replace("users", "users_unreserved", 1))
+            tx.execute("INSERT INTO users_unreserved SELECT * FROM users")
+            tx.execute("DROP TABLE users")
+            tx.execute("ALTER TABLE users_unreserved RENAME TO users")
+
+    # -- access tokens ---------------------------------------------------------------------------
+
+    def revoke_token(self, token_id: str, expires_at: float, now: float) -> None:
+        with self.db.transaction() as tx:
+            tx.execute("DELETE FROM revoked_tokens WHERE expires_at <= ?", (now,))
+            tx.execute(
+                "INSERT INTO revoked_tokens (token_id, expires_at) VALUES (?, ?) ON CONFLICT (token_id) DO NOTHING",
+                (token_id, expires_at),
+            )
+
+    def token_revoked(self, token_id: str) -> bool:
+        return self.db.one("SELECT 1 FROM revoked_tokens WHERE token_id = ?", (token_id,)) is not None
 
     # -- tenants and users -----------------------------------------------------------------------
 
     def create_tenant_with_owner(self, tenant_id: str, name: str, user_id: str, email: str, password_hash: str) -> None:
-        with self.db.transaction() as tx:
-            if tx.one("SELECT 1 FROM users WHERE email = ?", (email,)):
+        with _email_taken_as_duplicate(email), self.db.transaction() as tx:
+            if tx.one("SELECT 1 FROM users WHERE email = ? AND password_hash <> ?", (email, INVITED)):
                 raise DuplicateEmail(email)
             tx.execute("INSERT INTO tenants VALUES (?, ?, ?)", (tenant_id, name, _now_iso()))
             tx.execute(
@@ -87,7 +147,10 @@ class AccountStore:
             )
 
     def user_by_email(self, email: str) -> dict[str, Any] | None:
-        row = self.db.one("SELECT user_id, tenant_id, email, password_hash, roles FROM users WHERE email = ?", (email,))
+        row = self.db.one(
+            "SELECT user_id, tenant_id, email, password_hash, roles FROM users WHERE email = ? AND password_hash <> ?",
+            (email, INVITED),
+        )
         if row is None:
             return None
         return {
@@ -124,8 +187,10 @@ class AccountStore:
     ) -> dict[str, Any]:
         if not permissions.may_assign(acting_role, role):
             raise RoleTooHigh(f"a {acting_role} cannot make someone {role}")
-        with self.db.transaction() as tx:
-            if tx.one("SELECT 1 FROM users WHERE email = ?", (email,)):
+        with _email_taken_as_duplicate(email), self.db.transaction() as tx:
+            # Only this tenant's members: whether the address has an account elsewhere is not
+            # this tenant's to learn, nor to block.
+            if tx.one("SELECT 1 FROM users WHERE email = ? AND tenant_id = ?", (email, tenant_id)):
                 raise DuplicateEmail(email)
             tx.execute(
                 "INSERT INTO users VALUES (?, ?, ?, ?, ?, ?)",
@@ -137,7 +202,10 @@ class AccountStore:
         return member
 
     def accept_invite(self, invite_hash: str, password_hash: str, now: float) -> Principal | None:
-        """Set the invited member's password; the invite is spent whether or not it was still valid."""
+        """Set the invited member's password; the invite is spent whether or not it was still valid.
+
+        Raises DuplicateEmail when the address has become an account meanwhile (signed up or
+        accepted another tenant's invitation first)."""
         with self.db.transaction() as tx:
             row = tx.one("SELECT user_id, tenant_id, expires_at FROM invites WHERE invite_hash = ?", (invite_hash,))
             if row is None or tx.execute("DELETE FROM invites WHERE invite_hash = ?", (invite_hash,)) != 1:
@@ -145,10 +213,19 @@ class AccountStore:
             user_id, tenant_id, expires_at = str(row[0]), str(row[1]), float(row[2])
             if expires_at <= now:
                 return None
-            tx.execute(
-                "UPDATE users SET password_hash = ? WHERE user_id = ? AND tenant_id = ? AND password_hash = ?",
-                (password_hash, user_id, tenant_id, INVITED),
+            taken = tx.one(
+                "SELECT 1 FROM users u JOIN users me ON me.user_id = ? AND me.email = u.email"
+                " WHERE u.user_id <> me.user_id AND u.password_hash <> ?",
+                (user_id, INVITED),
             )
+            if not taken:
+                with _email_taken_as_duplicate(user_id):
+                    tx.execute(
+                        "UPDATE users SET password_hash = ? WHERE user_id = ? AND tenant_id = ? AND password_hash = ?",
+                        (password_hash, user_id, tenant_id, INVITED),
+                    )
+        if taken:
+            raise DuplicateEmail("the invited address already has an account")
         return self.principal(user_id, tenant_id)
 
     def members(self, tenant_id: str, now: float) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from services.gateway.api import errors
 from services.gateway.api.deps import Components
 from services.gateway.api.limits import BodyLimits
 from services.gateway.api.routes import (
+    audit,
     auth,
     billing,
     datasets,
@@ -56,6 +57,7 @@ def create_app(parts: Components) -> FastAPI:
         billing,
         members,
         keys,
+        audit,
         health,
     ):
         app.include_router(module.router)

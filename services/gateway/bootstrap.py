@@ -8,6 +8,8 @@ from contracts.document import UPLOADS_BUCKET
 from quarry_runtime.artifacts import ArtifactStore
 from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus
+from quarry_runtime.kv import KeyValueBucket
+from quarry_runtime.ratelimit import KeyValueWindows, SlidingWindowLimiter
 from quarry_runtime.store import SqlDatabase
 from quarry_runtime.tenant_models import TenantModels
 from services.gateway.api.deps import Components
@@ -18,6 +20,8 @@ from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
 
 NAME = "gateway"
+RATE_LIMIT_BUCKET = "quarry_gateway_rate_limits"
+RATE_LIMIT_TTL_S = 86_400  # the longest window of the auth limits (sign-ups and failures a day)
 
 
 def build(settings: GatewaySettings) -> FastAPI:
@@ -33,4 +37,11 @@ def build(settings: GatewaySettings) -> FastAPI:
     models = TenantModels(
         lambda: bus.broker.connection.jetstream(), settings.secrets_key, replicas=settings.stream_replicas
     )
-    return create_app(Components(settings, store, bus, feed, artifacts, monitors, blobs, models))
+    windows = KeyValueBucket(
+        lambda: bus.broker.connection.jetstream(),
+        RATE_LIMIT_BUCKET,
+        replicas=settings.stream_replicas,
+        ttl_s=RATE_LIMIT_TTL_S,
+    )
+    limiter = SlidingWindowLimiter(KeyValueWindows(windows))
+    return create_app(Components(settings, store, bus, feed, artifacts, monitors, blobs, models, limiter=limiter))

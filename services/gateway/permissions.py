@@ -52,6 +52,9 @@ PERMISSIONS: dict[str, Permission] = {
     "policy:publish": Permission(None, "read policy files and publish policy sets (they apply to every tenant)"),
     "billing:read": Permission("admin", "read the tenant's credits: summary, ledger, budget tier"),
     "billing:write": Permission("admin", "buy plans and credit packs (checkout), open the customer portal"),
+    "audit:read": Permission(
+        "admin", "read the tenant's audit log: who changed members, keys, settings, model, policy, billing"
+    ),
 }
 PLATFORM_ROLES: dict[str, frozenset[str]] = {"platform_admin": frozenset({"policy:read", "policy:publish"})}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from contracts.credits import PlanChanged
 from contracts.document import DocumentIndexed, DocumentRejected, DocumentUploaded
 from contracts.envelope import Event
 from contracts.question import is_question_event
@@ -57,6 +58,8 @@ def project(store: GatewayStore, monitors: MonitorStore, ev: Event) -> bool:
 
     The live consumers and `quarry replay` both go through here, so a rebuild is the same code.
     """
+    if isinstance(ev, PlanChanged):
+        store.audit.record_plan_change(ev)
     if ev.type.startswith("document."):
         store.datasets.apply(ev)  # datasets, and their documents' progress; the documents table as before
     if isinstance(ev, DocumentUploaded):

@@ -9,6 +9,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import jwt
 from argon2 import PasswordHasher
@@ -24,6 +25,26 @@ STREAM_TICKET_PREFIX = "qt_"
 INVITE_PREFIX = "qi_"
 STREAM_TICKET_TTL_S = 60
 INVITE_TTL_S = 7 * 24 * 3600
+
+
+MIN_PASSWORD_LENGTH = 10
+_COMMON_PASSWORDS = Path(__file__).with_name("common_passwords.txt")
+
+
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    lines = _COMMON_PASSWORDS.read_text(encoding="utf-8").splitlines()
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
+def password_problem(password: str) -> str | None:
+    """Why the password may not be chosen (None when it may): too short, or so common that a
+    guesser tries it among the first."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"the password must have at least {MIN_PASSWORD_LENGTH} characters"
+    if password.lower() in _common_passwords():
+        return "the password is on a list of commonly used passwords; choose another"
+    return None
 
 
 def hash_password(password: str) -> str:
@@ -81,6 +102,8 @@ def issue_token(principal: Principal, secret: str, ttl_s: int) -> str:
         "roles": list(principal.roles),
         "iat": now,
         "exp": now + ttl_s,
+        # Names this token on the revocation list when its holder logs out.
+        "jti": secrets.token_urlsafe(16),
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
@@ -89,17 +112,31 @@ class InvalidToken(Exception):
     """The bearer token is missing, expired, forged or malformed."""
 
 
-def read_token(token: str, secret: str) -> Principal:
+@dataclass(frozen=True)
+class TokenClaims:
+    principal: Principal
+    token_id: str  # the jti
+    expires_at: float
+
+
+def read_claims(token: str, secret: str) -> TokenClaims:
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=ISSUER, options={"require": ["exp", "sub"]})
+        claims = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], issuer=ISSUER, options={"require": ["exp", "sub", "jti"]}
+        )
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from exc
-    return Principal(
+    principal = Principal(
         user_id=str(claims["sub"]),
         tenant_id=str(claims["tenant"]),
         email=str(claims.get("email", "")),
         roles=tuple(claims.get("roles", [])),
     )
+    return TokenClaims(principal, str(claims["jti"]), float(claims["exp"]))
+
+
+def read_token(token: str, secret: str) -> Principal:
+    return read_claims(token, secret).principal
 
 
 # -- API keys ------------------------------------------------------------------------------

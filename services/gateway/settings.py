@@ -8,12 +8,19 @@ from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.tenant_models import DEV_SECRETS_KEY, secrets_key_problem
 
 DEV_SECRET = "development-only-jwt-secret-change-me-000"
+# Per-address limits when unset: a local test suite signs up hundreds of tenants from 127.0.0.1,
+# a production address has no business doing so. (attempts per minute, sign-ups per day)
+IP_LIMIT_DEFAULTS = {"production": (20, 10), "test": (2000, 2000), "development": (2000, 2000)}
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", DEV_SECRET}
 
 
 class GatewaySettings(RuntimeSettings):
     environment: str = Field(default="development", pattern="^(development|test|production)$")
     http_host: str = "127.0.0.1"
+    # Proxies whose X-Forwarded-For names the client (addresses or CIDRs, comma-separated; "*"
+    # any): behind an ingress, its address, else every client looks like the ingress to the
+    # per-address limits and the audit log.
+    forwarded_allow_ips: str = Field(default="127.0.0.1", max_length=2000)
     http_port: int = Field(default=8000, validation_alias=AliasChoices("QUARRY_HTTP_PORT", "http_port"))
     # HS256 wants a key of at least 32 bytes (RFC 7518 §3.2); pyjwt warns on every use otherwise.
     jwt_secret: str = Field(default=DEV_SECRET, min_length=32)
@@ -29,6 +36,26 @@ class GatewaySettings(RuntimeSettings):
     )
     max_json_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="largest body of other requests")
     max_webhook_body_bytes: int = Field(default=256 * 1024, ge=1024, description="largest Stripe webhook body")
+    # Abuse limits of log-in, sign-up, invite acceptance and API keys (counted in a bucket every
+    # replica shares). Per address, None takes IP_LIMIT_DEFAULTS for the environment.
+    auth_attempts_per_ip_per_minute: int | None = Field(
+        default=None, ge=1, le=1_000_000, description="log-in/sign-up/accept attempts and bad API keys per address"
+    )
+    signups_per_ip_per_day: int | None = Field(default=None, ge=1, le=1_000_000, description="sign-ups per address")
+    # Per account, in every environment: wrong passwords lock the account for a while, longer
+    # when they go on (a second, daily window).
+    login_failures_per_account: int = Field(default=5, ge=1, le=1000, description="wrong passwords per window")
+    login_failure_window_s: int = Field(default=900, ge=1, le=86_400)
+    login_failures_per_account_per_day: int = Field(default=20, ge=1, le=10_000)
+    # argon2id takes 64 MiB a hash: this many at once per replica, a caller waits this long for
+    # a turn before a 503.
+    password_hash_concurrency: int = Field(default=4, ge=1, le=64)
+    password_hash_wait_s: float = Field(default=3.0, gt=0, le=60)
+
+    def ip_limits(self) -> tuple[int, int]:
+        """(auth attempts per address per minute, sign-ups per address per day)."""
+        attempts, signups = IP_LIMIT_DEFAULTS[self.environment]
+        return self.auth_attempts_per_ip_per_minute or attempts, self.signups_per_ip_per_day or signups
 
     @model_validator(mode="after")
     def _no_placeholder_secret_in_production(self) -> GatewaySettings:

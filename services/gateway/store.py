@@ -13,6 +13,7 @@ from contracts.document import DocumentUploaded
 from contracts.envelope import Event
 from quarry_runtime.store import SqlDatabase
 from services.gateway.accounts import AccountStore
+from services.gateway.audit import AuditStore
 from services.gateway.datasets import DatasetStore
 from services.gateway.disclosure import visible
 from services.gateway.questions import QuestionStore
@@ -60,6 +61,7 @@ class GatewayStore:
         self.db = db
         self.prefix = prefix
         self.accounts = AccountStore(db)
+        self.audit = AuditStore(db)
         self.questions = QuestionStore(db, prefix)
         self.datasets = DatasetStore(db, prefix)
         self.templates = TemplateStore(db)

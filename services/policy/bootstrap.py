@@ -9,6 +9,8 @@ from pydantic import Field
 
 from quarry_runtime.bus import Bus
 from quarry_runtime.delegation import KeyDirectory
+from quarry_runtime.kv import KeyValueBucket
+from quarry_runtime.ratelimit import KeyValueWindows, SlidingWindowLimiter
 from quarry_runtime.service import Service
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase
@@ -23,6 +25,10 @@ from services.policy.store import PolicyStore
 from services.policy.versions import PolicyVersions, startup_engine
 
 NAME = "policy"
+RATE_LIMIT_BUCKET = "quarry_policy_rate_limits"
+# The longest window the registry allows (its schema's maximum `per_s`): a window's entry is
+# rewritten by every call it counts, so one idle this long holds no live call.
+RATE_LIMIT_TTL_S = 86_400
 
 
 class PolicySettings(RuntimeSettings):
@@ -59,9 +65,16 @@ def assemble(settings: RuntimeSettings) -> PolicyParts:
     except BaseException:
         store.close()
         raise
-    decider = Decider(engine, budgets=BudgetBook(store))
-    versions = PolicyVersions(store, decider)
     bus = Bus.from_settings(settings, NAME)
+    windows = KeyValueBucket(
+        lambda: bus.broker.connection.jetstream(),
+        RATE_LIMIT_BUCKET,
+        replicas=settings.stream_replicas,
+        ttl_s=RATE_LIMIT_TTL_S,
+    )
+    limiter = SlidingWindowLimiter(KeyValueWindows(windows))
+    decider = Decider(engine, limiter=limiter, budgets=BudgetBook(store))
+    versions = PolicyVersions(store, decider)
     require = settings.require_delegation if isinstance(settings, PolicySettings) else True
     check = delegation_check(KeyDirectory(lambda: bus.broker.connection)) if require else None
     for sub in subscriptions(bus, decider, store=store, versions=versions, delegation=check):

@@ -95,7 +95,7 @@ def subscriptions(
                 evaluation_ms=0.0,
             )
         else:
-            verdict = decider.decide(
+            verdict = await decider.decide(
                 ev.payload, tenant_id=ev.tenant_id, agent=ev.actor.agent or "unknown-agent", user_id=ev.actor.user_id
             )
             payload = verdict.to_payload(ev.payload)

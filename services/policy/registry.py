@@ -56,7 +56,8 @@ REGISTRY_FORMAT: Final[Mapping[str, Any]] = {
                         "required": ["calls", "per_s"],
                         "additionalProperties": False,
                         "properties": {
-                            "calls": {"type": "integer", "minimum": 1},
+                            # The shared window keeps one time per call: bounded, so its entry stays small.
+                            "calls": {"type": "integer", "minimum": 1, "maximum": 10000},
                             "per_s": {"type": "integer", "minimum": 1, "maximum": 86400},
                         },
                     },

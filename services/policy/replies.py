@@ -43,7 +43,8 @@ def responders(decider: Decider, store: PolicyStore, versions: PolicyVersions) -
             query = SimulateRequest.model_validate_json(data)
         except ValidationError as exc:
             return SimulateReply(error=f"malformed simulation request: {short(exc)}")
-        return SimulateReply(verdict=decider.simulate(query).to_contract())
+        verdict = await decider.simulate(query)
+        return SimulateReply(verdict=verdict.to_contract())
 
     async def decisions(data: bytes) -> BaseModel:
         try:

@@ -94,6 +94,11 @@ class Tenant:
     def fresh_invite(self) -> str:
         return str(self.owner.invite(f"invitee-{_token()}@example.com", "viewer")["invite_token"])
 
+    def fresh_session(self) -> str:
+        """A new access token of the viewer's, for a call that ends it (log-out)."""
+        r = self.owner.http.post("/v1/auth/login", json={"email": self.emails["viewer"], "password": PASSWORD})
+        return str(body_of(r)["access_token"])
+
 
 def body_of(response: httpx.Response) -> Any:
     assert response.status_code < 300, (
@@ -111,6 +116,7 @@ class Call:
     json: Any = None
     params: dict[str, Any] | None = None
     files: dict[str, Any] | None = None
+    token: str | None = None  # sent instead of the caller's own (a call that would end the caller's session)
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,7 @@ MATRIX: dict[tuple[str, str], Case] = {
         PUBLIC, 200, lambda t, _: Call("/v1/auth/accept", {"invite_token": t.fresh_invite(), "password": PASSWORD})
     ),
     ("GET", "/v1/auth/me"): Case(SIGNED_IN, 200, lambda t, _: Call("/v1/auth/me")),
+    ("POST", "/v1/auth/logout"): Case(SIGNED_IN, 204, lambda t, _: Call("/v1/auth/logout", token=t.fresh_session())),
     ("GET", "/healthz"): Case(PUBLIC, 200, lambda t, _: Call("/healthz")),
     # runs
     ("POST", "/v1/runs"): Case(
@@ -325,6 +332,8 @@ MATRIX: dict[tuple[str, str], Case] = {
         lambda t, live: Call(f"/v1/members/{t.fresh_member() if live else t.user_ids['viewer']}"),
         tenant_scoped=True,
     ),
+    # the audit log
+    ("GET", "/v1/audit"): Case(ADMINS, 200, lambda t, _: Call("/v1/audit", params={"kind": "member"})),
     # API keys
     ("POST", "/v1/keys"): Case(ADMINS, 201, lambda t, _: Call("/v1/keys", {"name": "matrix", "scopes": ["runs:read"]})),
     ("GET", "/v1/keys"): Case(ADMINS, 200, lambda t, _: Call("/v1/keys")),
@@ -424,7 +433,10 @@ def world(stack: Stack) -> Iterator[World]:
 
 
 def _send(client: QuarryClient, method: str, call: Call) -> httpx.Response:
-    return client.request(method, call.path, json=call.json, params=call.params, files=call.files, timeout=60.0)
+    headers = {"Authorization": f"Bearer {call.token}"} if call.token else {}
+    return client.request(
+        method, call.path, json=call.json, params=call.params, files=call.files, headers=headers, timeout=60.0
+    )
 
 
 def _check(got: httpx.Response, want: int | None, what: str, foreign: set[str], failures: list[str]) -> None:

@@ -24,6 +24,7 @@ from quarry_runtime.delegation import KeyDirectory, SigningKey
 from services.gateway.bootstrap import build as build_gateway
 from services.gateway.settings import GatewaySettings
 from services.policy.bootstrap import PolicyParts, PolicySettings, assemble
+from services.policy.decider import rate_key
 
 pytestmark = pytest.mark.infra
 
@@ -166,7 +167,7 @@ async def test_simulate_answers_with_the_active_version_and_uses_nothing_up(
                 "/v1/policy/simulate", {"resource": {"tool": "publish_report", "arguments": {"run_id": "r"}}}
             )
             assert again.json()["decision"] == "allow"
-        assert policy.decider.limiter.used((owner.tenant_id, "publish_report"), 60) == 0
+        assert await policy.decider.limiter.used(rate_key(owner.tenant_id, "publish_report"), 60) == 0
         listed = await owner.get("/v1/policy/decisions")
         assert listed.status_code == 200 and listed.json() == {"decisions": []}
 
@@ -248,7 +249,7 @@ async def test_real_decisions_are_logged_and_listed_for_the_tenants_admins(
             dataset = next(d for d in decisions if d["task_id"] == "dataset")
             assert dataset["policy_ids"] == ["tool-approval-by-plan"]
             # Real decisions count against the rate limit; simulations do not.
-            assert policy.decider.limiter.used((owner.tenant_id, "publish_report"), 60) == 1
+            assert await policy.decider.limiter.used(rate_key(owner.tenant_id, "publish_report"), 60) == 1
             assert len((await owner.get("/v1/policy/decisions", params={"limit": 1})).json()["decisions"]) == 1
             assert (await owner.get("/v1/policy/decisions", params={"limit": 0})).status_code == 422
     finally:

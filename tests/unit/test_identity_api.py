@@ -29,7 +29,7 @@ PUBLIC = {
     ("GET", "/healthz"),
     ("POST", "/v1/billing/webhook"),  # Stripe signs its calls; billing verifies the signature
 }
-SIGNED_IN_ONLY = {("GET", "/v1/auth/me")}  # about the caller alone: any authenticated principal
+SIGNED_IN_ONLY = {("GET", "/v1/auth/me"), ("POST", "/v1/auth/logout")}  # about the caller alone
 
 
 def _api_routes(routes: list[Any]) -> Iterator[APIRoute]:

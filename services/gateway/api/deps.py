@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -20,10 +20,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from quarry_runtime.artifacts import ArtifactStore
 from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus
+from quarry_runtime.ratelimit import SlidingWindowLimiter
 from quarry_runtime.tenant_models import TenantModels
 from services.gateway.accounts import Refused
 from services.gateway.api.errors import Forbidden, Unauthorized
 from services.gateway.entitlements import EntitlementsCache, billing_ask
+from services.gateway.guard import AuthGuard
 from services.gateway.monitors import MonitorStore
 from services.gateway.permissions import PERMISSIONS
 from services.gateway.projection import RunFeed
@@ -35,7 +37,7 @@ from services.gateway.security import (
     fingerprint,
     hash_api_key,
     parse_api_key,
-    read_token,
+    read_claims,
 )
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
@@ -66,6 +68,13 @@ class Components:
 
             self.entitlements = EntitlementsCache(billing_ask(request), self.settings.entitlements_ttl_s)
         return self.entitlements
+    # Counters of the auth limits; the service passes one every replica shares (this default
+    # counts in this process only, for tests that run the app without a bus).
+    limiter: SlidingWindowLimiter = field(default_factory=SlidingWindowLimiter)
+    guard: AuthGuard = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.guard = AuthGuard(self.settings, self.limiter)
 
 
 async def components(request: Request) -> Components:
@@ -78,37 +87,75 @@ _bearer = HTTPBearer(auto_error=False)
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def authenticate(token: str, parts: Components) -> Principal:
+def client_address(request: Request) -> str:
+    """The client's address, for the limits and the audit log: the TCP peer, or the client a
+    trusted proxy names (QUARRY_FORWARDED_ALLOW_IPS, applied by uvicorn's proxy headers)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def authenticate(token: str, parts: Components, address: str) -> Principal:
     """The principal behind an access token or an API key, with the user's roles as they are now.
 
     Roles are read from the store on every request rather than trusted from the token, so a
-    removed or demoted member loses access at once, not when their token expires.
+    removed or demoted member loses access at once, not when their token expires; a token
+    whose holder logged out is refused until it expires.
     """
     accounts = parts.store.accounts
     if token.startswith(API_KEY_PREFIX):
+        await parts.guard.api_key_allowed(address)
         try:
             key_id, secret = parse_api_key(token)
             pepper = api_key_pepper(parts.settings.jwt_secret, parts.settings.api_key_pepper)
             return accounts.authenticate_key(key_id, hash_api_key(pepper, key_id, secret), time.time())
         except (InvalidToken, Refused) as exc:
+            await parts.guard.api_key_failed(address)
             raise Unauthorized(str(exc)) from exc
     try:
-        claimed = read_token(token, parts.settings.jwt_secret)
+        claims = read_claims(token, parts.settings.jwt_secret)
     except InvalidToken as exc:
         raise Unauthorized(f"invalid token: {exc}") from exc
+    if accounts.token_revoked(claims.token_id):
+        raise Unauthorized("this token was revoked (logged out)")
+    claimed = claims.principal
     who = accounts.principal(claimed.user_id, claimed.tenant_id)
     if who is None:
         raise Unauthorized("this account is no longer a member of the tenant")
     return who
 
 
-async def current_principal(parts: ComponentsDep, credentials: BearerDep) -> Principal:
+async def current_principal(request: Request, parts: ComponentsDep, credentials: BearerDep) -> Principal:
     if credentials is None:
         raise Unauthorized("missing bearer token")
-    return authenticate(credentials.credentials, parts)
+    return await authenticate(credentials.credentials, parts, client_address(request))
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+class AuditTrail:
+    """Records one change the caller made to the tenant (see `services.gateway.audit`)."""
+
+    def __init__(self, parts: Components, who: Principal, source_address: str) -> None:
+        self._parts, self._who, self._source = parts, who, source_address
+
+    def __call__(self, kind: str, target: str | None = None, /, **detail: Any) -> None:
+        self._parts.store.audit.record(
+            self._who.tenant_id,
+            kind,
+            user_id=self._who.user_id,
+            key_id=self._who.key_id,
+            source_address=self._source,
+            target=target,
+            detail=detail,
+        )
+
+
+async def audit_trail(request: Request, parts: ComponentsDep, who: CurrentPrincipal) -> AuditTrail:
+    # The same principal the route's own check resolved: FastAPI runs a dependency once a request.
+    return AuditTrail(parts, who, client_address(request))
+
+
+AuditDep = Annotated[AuditTrail, Depends(audit_trail)]
 
 
 def _check(who: Principal, permission: str) -> Principal:
@@ -141,6 +188,7 @@ STREAM_PERMISSION = "runs:read"
 
 
 async def stream_principal(
+    request: Request,
     run_id: str,
     parts: ComponentsDep,
     credentials: BearerDep,
@@ -155,7 +203,7 @@ async def stream_principal(
         if who is None:
             raise Unauthorized("the stream ticket is unknown, used, expired or for another run")
     elif credentials is not None:
-        who = authenticate(credentials.credentials, parts)
+        who = await authenticate(credentials.credentials, parts, client_address(request))
     else:
         raise Unauthorized("missing bearer token or stream ticket")
     return _check(who, STREAM_PERMISSION)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -9,9 +11,10 @@ from fastapi.responses import JSONResponse
 class GatewayError(Exception):
     status_code = 400
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.retry_after_s = retry_after_s  # sent as Retry-After (whole seconds, at least 1)
 
 
 class BadRequest(GatewayError):
@@ -38,6 +41,10 @@ class Unprocessable(GatewayError):
     status_code = 422
 
 
+class TooManyRequests(GatewayError):
+    status_code = 429
+
+
 class Unavailable(GatewayError):
     status_code = 503
 
@@ -45,7 +52,9 @@ class Unavailable(GatewayError):
 def install(app: FastAPI) -> None:
     async def handle(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, GatewayError)
-        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else {}
+        if exc.retry_after_s is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
     app.add_exception_handler(GatewayError, handle)

@@ -1,33 +1,47 @@
-"""Sign-up (a new tenant and its owner), log-in, accepting an invite, and who the caller is."""
+"""Sign-up (a new tenant and its owner), log-in, log-out, accepting an invite, and who the caller is.
+
+Every route here that takes a password counts against the abuse limits (`services.gateway.guard`):
+per address, per account, and argon2 behind a bounded semaphore.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
-from pydantic import BaseModel, EmailStr, Field
+from fastapi import APIRouter, Request, Response
+from pydantic import AfterValidator, BaseModel, EmailStr, Field
 
 from contracts.ids import new_id
 from services.gateway.accounts import INVITED, DuplicateEmail
-from services.gateway.api.deps import ComponentsDep, CurrentPrincipal
-from services.gateway.api.errors import Conflict, Unauthorized
+from services.gateway.api.deps import BearerDep, ComponentsDep, CurrentPrincipal, client_address
+from services.gateway.api.errors import BadRequest, Conflict, Unauthorized
 from services.gateway.security import (
+    InvalidToken,
     Principal,
-    burn_password_check,
     fingerprint,
-    hash_password,
     issue_token,
-    verify_password,
+    password_problem,
+    read_claims,
 )
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 
+def _acceptable(password: str) -> str:
+    problem = password_problem(password)
+    if problem:
+        raise ValueError(problem)
+    return password
+
+
+# A password being chosen (sign-up, invite acceptance, any change): refused with a 422 saying why.
+NewPassword = Annotated[str, Field(max_length=200), AfterValidator(_acceptable)]
+
+
 class SignupCreate(BaseModel):
     email: EmailStr
-    password: str = Field(min_length=8, max_length=200)
+    password: NewPassword
     tenant_name: str = Field(min_length=1, max_length=120)
 
 
@@ -38,7 +52,7 @@ class LoginCreate(BaseModel):
 
 class InviteAccept(BaseModel):
     invite_token: str = Field(min_length=1, max_length=200)
-    password: str = Field(min_length=8, max_length=200)
+    password: NewPassword
 
 
 class TokenPublic(BaseModel):
@@ -50,39 +64,69 @@ class TokenPublic(BaseModel):
 
 
 @router.post("/signup", status_code=201)
-async def signup(body: SignupCreate, parts: ComponentsDep) -> TokenPublic:
-    """Create a tenant and its owner; answers with an access token."""
-    tenant_id, user_id = new_id(), new_id()
-    password_hash = await asyncio.to_thread(hash_password, body.password)
+async def signup(body: SignupCreate, parts: ComponentsDep, request: Request) -> TokenPublic:
+    """Create a tenant and its owner; answers with an access token.
+
+    An email that already has an account gets the same answer, in about the same time (the
+    password is hashed either way), so sign-up does not tell who has an account: its token is
+    for a tenant that does not exist, and is refused wherever it is shown."""
+    address = client_address(request)
+    await parts.guard.attempt(address)
+    await parts.guard.signup(address)
+    tenant_id, user_id, email = new_id(), new_id(), body.email.lower()
+    password_hash = await parts.guard.hash_password(body.password)
     try:
-        parts.store.accounts.create_tenant_with_owner(
-            tenant_id, body.tenant_name, user_id, body.email.lower(), password_hash
-        )
+        parts.store.accounts.create_tenant_with_owner(tenant_id, body.tenant_name, user_id, email, password_hash)
     except DuplicateEmail:
-        raise Conflict("an account with this email already exists") from None
-    principal = Principal(user_id, tenant_id, body.email.lower(), ("owner",))
-    return _token(principal, parts)
+        pass  # answered like a new account (see above); the existing account is untouched
+    return _token(Principal(user_id, tenant_id, email, ("owner",)), parts)
 
 
 @router.post("/login")
-async def login(body: LoginCreate, parts: ComponentsDep) -> TokenPublic:
+async def login(body: LoginCreate, parts: ComponentsDep, request: Request) -> TokenPublic:
     """Exchange email and password for an access token."""
-    user = parts.store.accounts.user_by_email(body.email.lower())
+    email = body.email.lower()
+    await parts.guard.attempt(client_address(request))
+    # Before any password is looked at: a locked account answers 429 to the right password too,
+    # and to an email that has no account, so the lock tells nothing about which exist.
+    await parts.guard.account_open(email)
+    user = parts.store.accounts.user_by_email(email)
     if user is None or user["password_hash"] == INVITED:
-        await asyncio.to_thread(burn_password_check, body.password)
+        await parts.guard.burn_password_check(body.password)
+        await parts.guard.login_failed(email)
         raise Unauthorized("wrong email or password")
-    if not await asyncio.to_thread(verify_password, user["password_hash"], body.password):
+    if not await parts.guard.verify_password(user["password_hash"], body.password):
+        await parts.guard.login_failed(email)
         raise Unauthorized("wrong email or password")
+    await parts.guard.login_succeeded(email)
     principal = Principal(user["user_id"], user["tenant_id"], user["email"], tuple(user["roles"]))
     return _token(principal, parts)
 
 
+@router.post("/logout", status_code=204)
+async def logout(who: CurrentPrincipal, parts: ComponentsDep, credentials: BearerDep) -> Response:
+    """Revoke the access token this request carries: every replica refuses it from now until it expires."""
+    if credentials is None or who.key_id is not None:
+        raise BadRequest("an API key is not logged out but revoked (DELETE /v1/keys/{key_id})")
+    try:
+        claims = read_claims(credentials.credentials, parts.settings.jwt_secret)
+    except InvalidToken as exc:  # authenticated a moment ago; expired since
+        raise Unauthorized(f"invalid token: {exc}") from exc
+    parts.store.accounts.revoke_token(claims.token_id, claims.expires_at, time.time())
+    return Response(status_code=204)
+
+
 @router.post("/accept")
-async def accept_invite(body: InviteAccept, parts: ComponentsDep) -> TokenPublic:
+async def accept_invite(body: InviteAccept, parts: ComponentsDep, request: Request) -> TokenPublic:
     """An invited member chooses a password with the invite token an admin handed them (single
-    use); answers with an access token."""
-    password_hash = await asyncio.to_thread(hash_password, body.password)
-    principal = parts.store.accounts.accept_invite(fingerprint(body.invite_token), password_hash, time.time())
+    use); answers with an access token. An address that has meanwhile become an account
+    elsewhere cannot accept (409; the invite is spent)."""
+    await parts.guard.attempt(client_address(request))
+    password_hash = await parts.guard.hash_password(body.password)
+    try:
+        principal = parts.store.accounts.accept_invite(fingerprint(body.invite_token), password_hash, time.time())
+    except DuplicateEmail:
+        raise Conflict("an account with this email already exists; sign in to it instead") from None
     if principal is None:
         raise Unauthorized("the invite is unknown, already used or expired")
     return _token(principal, parts)

@@ -33,7 +33,7 @@ from contracts.billing import (
     WebhookRequest,
 )
 from services.gateway.api.bounds import MAX_SEQUENCE
-from services.gateway.api.deps import ComponentsDep, requires
+from services.gateway.api.deps import AuditDep, ComponentsDep, requires
 from services.gateway.api.errors import GatewayError, Unavailable
 from services.gateway.api.requests import ask
 from services.gateway.security import Principal
@@ -103,6 +103,7 @@ async def checkout(
     who: Buyer,
     parts: ComponentsDep,
     request: Request,
+    audit: AuditDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> CheckoutReply:
     """A Stripe Checkout session for a plan or a credit pack (live); applied at once in mock mode.
@@ -119,6 +120,7 @@ async def checkout(
     )
     reply = await _ask(parts, subjects.BILLING_CHECKOUT, req, CheckoutReply)
     _raise_for(reply.error, reply.status)
+    audit("billing.checkout", body.item, kind=body.kind, request_id=req.request_id)
     return reply
 
 
@@ -128,6 +130,7 @@ async def portal(
     who: Buyer,
     parts: ComponentsDep,
     request: Request,
+    audit: AuditDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> PortalLink:
     """A link to Stripe's customer portal (invoices, payment method, cancel the subscription)."""
@@ -137,6 +140,7 @@ async def portal(
     _raise_for(reply.error, reply.status)
     if not reply.url:
         raise Unavailable("billing answered without a portal link")
+    audit("billing.portal")
     return PortalLink(url=reply.url)
 
 

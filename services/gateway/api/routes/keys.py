@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, field_validator
 
-from services.gateway.api.deps import ComponentsDep, requires
+from services.gateway.api.deps import AuditDep, ComponentsDep, requires
 from services.gateway.api.errors import Forbidden, NotFound
 from services.gateway.permissions import KEY_SCOPES
 from services.gateway.security import Principal, api_key_pepper, hash_api_key, new_api_key
@@ -35,7 +35,7 @@ class KeyCreate(BaseModel):
 
 
 @router.post("", status_code=201)
-async def create_key(body: KeyCreate, who: Manager, parts: ComponentsDep) -> dict[str, Any]:
+async def create_key(body: KeyCreate, who: Manager, parts: ComponentsDep, audit: AuditDep) -> dict[str, Any]:
     """Create a key acting as the caller, limited to `scopes` (all of which the caller must hold).
 
     The answer's `api_key` is shown this once; the gateway keeps only a keyed hash of it. The
@@ -49,6 +49,7 @@ async def create_key(body: KeyCreate, who: Manager, parts: ComponentsDep) -> dic
     secret_hash = hash_api_key(api_key_pepper(parts.settings.jwt_secret, parts.settings.api_key_pepper), key_id, secret)
     expires_at = time.time() + body.expires_in_days * DAY_S if body.expires_in_days else None
     key = parts.store.accounts.create_key(who, key_id, body.name, wanted, secret_hash, expires_at)
+    audit("api_key.created", key_id, name=body.name, scopes=sorted(wanted), expires_at=key["expires_at"])
     return {**key, "api_key": api_key}
 
 
@@ -59,7 +60,8 @@ async def list_keys(who: Reader, parts: ComponentsDep) -> dict[str, Any]:
 
 
 @router.delete("/{key_id}", status_code=204)
-async def revoke_key(key_id: str, who: Manager, parts: ComponentsDep) -> None:
+async def revoke_key(key_id: str, who: Manager, parts: ComponentsDep, audit: AuditDep) -> None:
     """Revoke a key of the tenant; it answers 401 from then on."""
     if not parts.store.accounts.revoke_key(who.tenant_id, key_id, time.time()):
         raise NotFound("key not found")
+    audit("api_key.revoked", key_id)

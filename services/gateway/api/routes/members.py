@@ -15,7 +15,7 @@ from pydantic import BaseModel, EmailStr
 
 from contracts.ids import new_id
 from services.gateway.accounts import DuplicateEmail, LastOwner, NoSuchMember, RoleTooHigh
-from services.gateway.api.deps import ComponentsDep, requires
+from services.gateway.api.deps import AuditDep, ComponentsDep, requires
 from services.gateway.api.errors import Conflict, Forbidden, NotFound
 from services.gateway.security import INVITE_PREFIX, INVITE_TTL_S, Principal, fingerprint, new_one_time_secret
 
@@ -36,7 +36,7 @@ class MemberUpdate(BaseModel):
 
 
 @router.post("", status_code=201)
-async def invite_member(body: MemberCreate, who: Manager, parts: ComponentsDep) -> dict[str, Any]:
+async def invite_member(body: MemberCreate, who: Manager, parts: ComponentsDep, audit: AuditDep) -> dict[str, Any]:
     """Add a member with a role no higher than the caller's; answers with their one-time invite token."""
     invite = new_one_time_secret(INVITE_PREFIX)
     try:
@@ -52,7 +52,8 @@ async def invite_member(body: MemberCreate, who: Manager, parts: ComponentsDep) 
     except RoleTooHigh as exc:
         raise Forbidden(str(exc)) from None
     except DuplicateEmail:
-        raise Conflict("an account with this email already exists") from None
+        raise Conflict("this address is already a member of the tenant or invited to it") from None
+    audit("member.invited", member["user_id"], email=member["email"], role=member["role"])
     return {**member, "invite_token": invite, "invite_expires_in": INVITE_TTL_S}
 
 
@@ -63,21 +64,25 @@ async def list_members(who: Reader, parts: ComponentsDep) -> dict[str, Any]:
 
 
 @router.patch("/{user_id}")
-async def change_role(user_id: str, body: MemberUpdate, who: Manager, parts: ComponentsDep) -> dict[str, Any]:
+async def change_role(
+    user_id: str, body: MemberUpdate, who: Manager, parts: ComponentsDep, audit: AuditDep
+) -> dict[str, Any]:
     """Give a member another role: never above the caller's own, never to someone who outranks the
     caller, and never the last owner's demotion. Takes effect on the member's next request."""
     try:
-        return parts.store.accounts.set_role(who.tenant_id, user_id, body.role, who.role)
+        member = parts.store.accounts.set_role(who.tenant_id, user_id, body.role, who.role)
     except NoSuchMember:
         raise NotFound("member not found") from None
     except RoleTooHigh as exc:
         raise Forbidden(str(exc)) from None
     except LastOwner as exc:
         raise Conflict(str(exc)) from None
+    audit("member.role_changed", user_id, email=member["email"], role=member["role"])
+    return member
 
 
 @router.delete("/{user_id}", status_code=204)
-async def remove_member(user_id: str, who: Manager, parts: ComponentsDep) -> None:
+async def remove_member(user_id: str, who: Manager, parts: ComponentsDep, audit: AuditDep) -> None:
     """Remove a member (not the last owner); their API keys are revoked and their sessions end."""
     try:
         parts.store.accounts.remove_member(who.tenant_id, user_id, who.role, time.time())
@@ -87,3 +92,4 @@ async def remove_member(user_id: str, who: Manager, parts: ComponentsDep) -> Non
         raise Forbidden(str(exc)) from None
     except LastOwner as exc:
         raise Conflict(str(exc)) from None
+    audit("member.removed", user_id)

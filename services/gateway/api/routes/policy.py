@@ -43,7 +43,7 @@ from contracts.policy import (
     VersionsReply,
     policy_set_version,
 )
-from services.gateway.api.deps import ComponentsDep, requires
+from services.gateway.api.deps import AuditDep, ComponentsDep, requires
 from services.gateway.api.errors import BadRequest, Forbidden, GatewayError, NotFound, Unavailable
 from services.gateway.api.requests import ask
 from services.gateway.security import Principal
@@ -157,7 +157,9 @@ async def get_version(version: str, parts: ComponentsDep) -> PolicyVersionInfo:
 
 
 @router.post("/versions", status_code=201)
-async def publish(body: PublishBody, who: Publisher, parts: ComponentsDep, response: Response) -> PublishOutcome:
+async def publish(
+    body: PublishBody, who: Publisher, parts: ComponentsDep, response: Response, audit: AuditDep
+) -> PublishOutcome:
     """Publish a complete policy set. 201 once it is in force, 422 with the reason if the policy
     service refused it (the old version stays), 202 if it has not answered within a few seconds."""
     if not PublishSettings().allow_policy_publish:
@@ -172,6 +174,7 @@ async def publish(body: PublishBody, who: Publisher, parts: ComponentsDep, respo
         actor=Actor(user_id=who.user_id, roles=list(who.roles)),
     )
     await parts.bus.publish(event)
+    audit("policy.published", version, comment=body.comment, event_id=event.event_id)
     found = await _outcome(parts, version, event.occurred_at)
     if found is None:
         response.status_code = 202

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from contracts.work import SourceKind
-from services.gateway.api.deps import ComponentsDep, CurrentPrincipal, requires
+from services.gateway.api.deps import AuditDep, ComponentsDep, CurrentPrincipal, requires
 
 router = APIRouter(prefix="/v1/tenant", tags=["tenant"])
 
@@ -31,7 +31,9 @@ async def get_settings(who: CurrentPrincipal, parts: ComponentsDep) -> dict[str,
 
 
 @router.patch("/settings", dependencies=[requires("settings:write")])
-async def update_settings(body: TenantSettingsUpdate, who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
+async def update_settings(
+    body: TenantSettingsUpdate, who: CurrentPrincipal, parts: ComponentsDep, audit: AuditDep
+) -> dict[str, Any]:
     """Change the tenant's run defaults; they apply to runs requested afterwards."""
     current = parts.store.tenant_settings(who.tenant_id)
     required = current["approval_required"] if body.approval_required is None else body.approval_required
@@ -41,4 +43,5 @@ async def update_settings(body: TenantSettingsUpdate, who: CurrentPrincipal, par
         parts.store.update_pii_policy(who.tenant_id, body.pii_policy)
     if body.sources is not None:
         parts.store.update_sources(who.tenant_id, list(body.sources))
+    audit("settings.changed", None, **body.model_dump(mode="json", exclude_none=True))
     return parts.store.tenant_settings(who.tenant_id)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from quarry_runtime.tenant_models import ModelEndpoint, StoredEndpoint, TenantModels, Unavailable
-from services.gateway.api.deps import Components, ComponentsDep, requires
+from services.gateway.api.deps import AuditDep, Components, ComponentsDep, requires
 from services.gateway.api.errors import Unavailable as ServiceUnavailable
 from services.gateway.security import Principal
 
@@ -99,7 +99,7 @@ async def get_model(who: Annotated[Principal, requires("model:read")], parts: Co
 
 @router.put("/model")
 async def put_model(
-    body: TenantModelSet, who: Annotated[Principal, requires("model:write")], parts: ComponentsDep
+    body: TenantModelSet, who: Annotated[Principal, requires("model:write")], parts: ComponentsDep, audit: AuditDep
 ) -> TenantModelPublic:
     """Use this endpoint for the tenant's planning, synthesis and answers from now on (replaces any earlier one)."""
     models = _models(parts)
@@ -108,14 +108,18 @@ async def put_model(
         stored = await models.put(who.tenant_id, endpoint, updated_by=who.user_id)
     except Unavailable as exc:
         raise ServiceUnavailable(str(exc)) from exc
+    audit("model.set", None, base_url=body.base_url, model=body.model)  # never the key
     return _public(who.tenant_id, models, stored)
 
 
 @router.delete("/model", status_code=204)
-async def delete_model(who: Annotated[Principal, requires("model:write")], parts: ComponentsDep) -> Response:
+async def delete_model(
+    who: Annotated[Principal, requires("model:write")], parts: ComponentsDep, audit: AuditDep
+) -> Response:
     """Go back to the platform's model; the stored key is deleted with the setting."""
     try:
         await _models(parts).delete(who.tenant_id)
     except Unavailable as exc:
         raise ServiceUnavailable(str(exc)) from exc
+    audit("model.removed")
     return Response(status_code=204)

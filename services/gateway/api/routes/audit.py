@@ -1,0 +1,28 @@
+"""The tenant's audit log, for owners and admins."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from services.gateway.api.deps import ComponentsDep, requires
+from services.gateway.security import Principal
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+Auditor = Annotated[Principal, requires("audit:read")]
+
+
+@router.get("")
+async def audit_log(
+    who: Auditor,
+    parts: ComponentsDep,
+    after: Annotated[int, Query(ge=0, le=2**62, description="the last `seq` already read")] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    kind: Annotated[
+        str | None, Query(pattern=r"^[a-z_]{1,40}(\.[a-z_]{1,40})?$", description="a kind, or an area: member")
+    ] = None,
+) -> dict[str, Any]:
+    """Who changed what in the tenant, when and from where, oldest first; page with `after`."""
+    entries = parts.store.audit.entries(who.tenant_id, after=after, limit=limit, kind=kind)
+    return {"entries": entries, "next_after": entries[-1]["seq"] if entries else after}
