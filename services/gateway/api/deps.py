@@ -68,6 +68,7 @@ class Components:
 
             self.entitlements = EntitlementsCache(billing_ask(request), self.settings.entitlements_ttl_s)
         return self.entitlements
+
     # Counters of the auth limits; the service passes one every replica shares (this default
     # counts in this process only, for tests that run the app without a bus).
     limiter: SlidingWindowLimiter = field(default_factory=SlidingWindowLimiter)
