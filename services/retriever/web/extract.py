@@ -7,7 +7,6 @@ with pdfium, one `# Page N` section per page. Pure: bytes in, text out.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,6 +14,8 @@ import pypdfium2  # type: ignore[import-untyped]
 import trafilatura
 from trafilatura.metadata import extract_metadata
 from trafilatura.utils import load_html
+
+from services.retriever.spans import EMPHASIS
 
 PageKind = Literal["html", "text", "pdf"]
 
@@ -26,9 +27,6 @@ MEDIA_TYPES: dict[str, PageKind] = {
 }
 """The content types fetched at all; anything else is refused before its body is read."""
 
-# The `**` and `*` trafilatura writes around bold and italic words would be noise in a quotation.
-# (Underscores are left alone: snake_case names are common in technical pages.)
-_EMPHASIS = re.compile(r"(?<!\w)(\*\*|\*)(?=\S)(.+?)(?<=\S)\1(?!\w)")
 _MAX_TITLE = 300
 
 
@@ -73,7 +71,9 @@ def _html(body: bytes, url: str) -> ExtractedPage:
     tree = load_html(body)
     metadata = extract_metadata(tree, default_url=url) if tree is not None else None
     title = (metadata.title if metadata is not None else None) or _first_heading(text) or url
-    return ExtractedPage(title=_clean_title(title), text=_EMPHASIS.sub(r"\2", text).strip())
+    # The `**` and `*` trafilatura writes around bold and italic words would be noise in a quotation.
+    # (Underscores are left alone: snake_case names are common in technical pages.)
+    return ExtractedPage(title=_clean_title(title), text=EMPHASIS.strip(text).strip())
 
 
 def _pdf(body: bytes, url: str) -> ExtractedPage:
