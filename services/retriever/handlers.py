@@ -15,6 +15,7 @@ from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.worker import TaskError, Usage, WorkResult, lane
 from services.retriever.index import SourceIndex
 from services.retriever.memory import index_run
+from services.retriever.parsing import ParserPool
 from services.retriever.providers import SearchError
 from services.retriever.recall import recall
 from services.retriever.search import WebUnavailable, search_sources
@@ -84,13 +85,15 @@ def subscriptions(
     web: WebSearch | None = None,
     blobs: BlobStore | None = None,
     deleted: DeletedDatasets | None = None,
+    *,
+    parsers: ParserPool,
 ) -> list[Subscription]:
     async def run(task: TaskDispatched) -> WorkResult:
         return await execute(task, index, memory, web)
 
     async def on_uploaded(ev: DocumentUploaded) -> None:
         """Index an uploaded document into its tenant's corpus, or say why not."""
-        await index_upload(ev, bus, index, blobs, deleted)
+        await index_upload(ev, bus, index, blobs, deleted, parsers=parsers)
 
     async def on_dataset_deleted(ev: DatasetDeleted) -> None:
         """Drop a deleted dataset's chunks from the index and its files from the object store."""

@@ -26,6 +26,7 @@ from services.retriever.chunking import Chunk, chunk_document
 from services.retriever.corpus import Document, to_text
 from services.retriever.extraction import Extracted, chunk_pages, extract_file
 from services.retriever.index import DATASET, PUBLIC_TENANT, SourceIndex
+from services.retriever.parsing import ParserPool
 from services.retriever.tombstones import DeletedDatasets
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class Unindexable(ValueError):
     """The document cannot be indexed; the reason goes back to the tenant."""
 
 
-async def _text_of(ev: DocumentUploaded, blobs: BlobStore | None) -> Extracted:
+async def _text_of(ev: DocumentUploaded, blobs: BlobStore | None, parsers: ParserPool) -> Extracted:
     p = ev.payload
     if bool(p.content) == (p.stored is not None):
         raise Unindexable("a document has either its text inline or a stored file, not both or neither")
@@ -57,7 +58,9 @@ async def _text_of(ev: DocumentUploaded, blobs: BlobStore | None) -> Extracted:
         data = await blobs.get(p.stored)
     except BlobError as exc:
         raise Unindexable(str(exc)) from exc
-    return await asyncio.to_thread(extract_file, data, p.content_type, p.title)
+    limits = parsers.limits
+    # A bomb of a file takes its worker process down (or over a limit), not the retriever.
+    return await parsers.run(extract_file, data, p.content_type, p.title, limits.max_chars, limits.max_pages)
 
 
 async def index_upload(
@@ -66,6 +69,8 @@ async def index_upload(
     index: SourceIndex,
     blobs: BlobStore | None,
     deleted: DeletedDatasets | None = None,
+    *,
+    parsers: ParserPool,
 ) -> None:
     """Index an uploaded document into its tenant's corpus (and dataset), telling how far it got, or why not."""
     p = ev.payload
@@ -98,7 +103,7 @@ async def index_upload(
             raise Unindexable("its dataset was deleted before the document was indexed")
         if p.stored is not None:
             await progress("extracting")
-        extracted = await _text_of(ev, blobs)
+        extracted = await _text_of(ev, blobs, parsers)
         pages = extracted.pages
         await progress("chunking", pages)
         # Instructions to the model planted in a document are cut before it is indexed.
