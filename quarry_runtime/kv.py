@@ -15,11 +15,19 @@ class KeyValueBucket:
     """One bucket (one version kept per key, on file), created if missing; one that exists with
     another configuration (e.g. set by an operator) is used as it is."""
 
-    def __init__(self, jetstream: Callable[[], JetStreamContext], bucket: str, *, replicas: int = 1) -> None:
+    def __init__(
+        self,
+        jetstream: Callable[[], JetStreamContext],
+        bucket: str,
+        *,
+        replicas: int = 1,
+        ttl_s: float | None = None,
+    ) -> None:
         # A callable, not a context: the bus's connection exists only once the bus has started.
         self._jetstream = jetstream
         self.bucket = bucket
         self._replicas = replicas
+        self._ttl_s = ttl_s
         self._kv: KeyValue | None = None
         self._opening = asyncio.Lock()
 
@@ -28,7 +36,7 @@ class KeyValueBucket:
             if self._kv is None:
                 js = self._jetstream()
                 config = KeyValueConfig(
-                    bucket=self.bucket, history=1, storage=StorageType.FILE, replicas=self._replicas
+                    bucket=self.bucket, history=1, storage=StorageType.FILE, replicas=self._replicas, ttl=self._ttl_s
                 )
                 try:
                     self._kv = await js.create_key_value(config)

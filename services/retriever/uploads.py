@@ -63,6 +63,12 @@ async def _text_of(ev: DocumentUploaded, blobs: BlobStore | None, parsers: Parse
     return await parsers.run(extract_file, data, p.content_type, p.title, limits.max_chars, limits.max_pages)
 
 
+async def reject_upload(ev: DocumentUploaded, bus: Bus, reason: str) -> None:
+    """Tell the tenant why the document will not be indexed."""
+    payload = DocumentRejectedPayload(document_id=ev.payload.document_id, reason=reason)
+    await bus.publish(DocumentRejected.caused_by(ev, payload))
+
+
 async def index_upload(
     ev: DocumentUploaded,
     bus: Bus,
@@ -76,9 +82,7 @@ async def index_upload(
     p = ev.payload
 
     async def refuse(reason: str) -> None:
-        await bus.publish(
-            DocumentRejected.caused_by(ev, DocumentRejectedPayload(document_id=p.document_id, reason=reason))
-        )
+        await reject_upload(ev, bus, reason)
 
     async def dataset_gone() -> bool:
         return bool(p.dataset_id and deleted is not None and await deleted.is_deleted(ev.tenant_id, p.dataset_id))

@@ -144,7 +144,7 @@ async def test_an_uploaded_pdf_is_indexed_into_its_dataset_with_progress(nats_ur
         deleted = DatasetDeleted.create(DatasetDeletedPayload(dataset_id="ds-1", name="tides"), tenant_id=tenant)
         await observer.publish(deleted)
         await eventually(lambda: index.count(tenant) == 0, what="the dataset's chunks to go")
-        assert datasets.of_tenant(tenant) == []
+        await eventually(lambda: datasets.of_tenant(tenant) == [], what="the observer to see the deletion")
         await gone(blobs, ref)  # the retriever deleted the dataset's files too
 
         # An upload accepted before the deletion but handled after it is refused, file and all.
