@@ -193,7 +193,7 @@ class Bus:
         deaths = await self._inflight.begin(key)
         try:
             if deaths >= self._max_deaths:
-                reason = f"the process handling it died {deaths} times (killed, out of memory or crashed)"
+                reason = f"its handling never finished {deaths} times: the process died (out of memory, crashed, killed) or hung"
                 if sub.on_give_up is not None:
                     await sub.on_give_up(event, reason)
                 await self._dead_letter(msg, reason)

@@ -28,6 +28,7 @@ from services.retriever.extraction import Extracted, chunk_pages, extract_file
 from services.retriever.index import DATASET, PUBLIC_TENANT, SourceIndex
 from services.retriever.parsing import ParserPool
 from services.retriever.tombstones import DeletedDatasets
+from services.retriever.web.extract import check_length
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +49,20 @@ async def _text_of(ev: DocumentUploaded, blobs: BlobStore | None, parsers: Parse
     p = ev.payload
     if bool(p.content) == (p.stored is not None):
         raise Unindexable("a document has either its text inline or a stored file, not both or neither")
+    limits = parsers.limits
     if p.stored is None:
         if p.content_type == "application/pdf":
             raise Unindexable("a PDF must be uploaded as a file")
-        return Extracted(to_text(p.content, p.content_type))
+        # Small (it came in an event), but HTML still goes through a parser: parsed out of process too.
+        text = await parsers.run(to_text, p.content, p.content_type)
+        check_length(text, limits.max_chars)
+        return Extracted(text)
     if blobs is None:
         raise Unindexable("this retriever has no object store to read uploaded files from")
     try:
         data = await blobs.get(p.stored)
     except BlobError as exc:
         raise Unindexable(str(exc)) from exc
-    limits = parsers.limits
     # A bomb of a file takes its worker process down (or over a limit), not the retriever.
     return await parsers.run(extract_file, data, p.content_type, p.title, limits.max_chars, limits.max_pages)
 

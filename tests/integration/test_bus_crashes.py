@@ -77,7 +77,7 @@ async def test_a_message_that_kills_its_consumer_is_dead_lettered_after_two_deat
             assert time.monotonic() < deadline, "the message was not dead-lettered"
             await asyncio.sleep(0.2)
         assert letter.headers is not None
-        assert "died 2 times" in letter.headers["Quarry-Reason"]
+        assert "never finished 2 times" in letter.headers["Quarry-Reason"]
         assert letter.headers["Quarry-Subject"] == subjects.RUN_REQUESTED
         assert RunRequested.model_validate_json(letter.data).event_id == poison.event_id
         await asyncio.sleep(1.5)  # past the ack wait: it was acknowledged, not handed out again
