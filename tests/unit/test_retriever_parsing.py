@@ -66,6 +66,11 @@ def crash() -> None:
     os.kill(os.getpid(), signal.SIGSEGV)
 
 
+def spin() -> None:
+    while True:
+        pass
+
+
 def dawdle(seconds: float) -> None:
     time.sleep(seconds)
 
@@ -138,6 +143,14 @@ async def test_a_parse_over_its_memory_is_refused_and_the_pool_goes_on(parsers: 
 async def test_a_parser_that_crashes_is_refused_with_the_signal_and_replaced(parsers: ParserPool) -> None:
     with pytest.raises(OverLimit, match="SIGSEGV"):
         await parsers.run(crash)
+    await still_reads_an_ordinary_pdf(parsers)
+
+
+async def test_a_parse_over_its_cpu_time_is_ended_by_the_kernel(parsers: ParserPool) -> None:
+    started = time.monotonic()
+    with pytest.raises(OverLimit, match="more than 2 s of CPU time"):
+        await parsers.run(spin)
+    assert time.monotonic() - started < LIMITS.wall_s
     await still_reads_an_ordinary_pdf(parsers)
 
 
