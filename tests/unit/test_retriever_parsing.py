@@ -8,10 +8,15 @@ import signal
 import time
 import zlib
 from collections.abc import Iterator
+from typing import Any, cast
 
 import pytest
 
+from contracts.document import DocumentRejected, DocumentUploaded, DocumentUploadedPayload
+from contracts.envelope import Event
+from quarry_runtime.bus import Bus
 from services.retriever.extraction import extract_file
+from services.retriever.handlers import subscriptions
 from services.retriever.parsing import ParseLimits, ParserPool
 from services.retriever.providers import SearchHit
 from services.retriever.web.extract import ExtractionError, OverLimit, PageKind, extract_page
@@ -196,3 +201,25 @@ async def test_a_fetched_bomb_is_skipped_with_its_reason_and_the_other_pages_kep
     found = await search.search("barnacle fouling", 5)
     assert [p.url for p in found.pages] == [survey]
     assert found.refused == {"over_limit": 1} and found.fetches == 2
+
+
+async def test_an_upload_the_bus_gives_up_on_is_rejected_with_the_reason(parsers: ParserPool) -> None:
+    published: list[Event] = []
+
+    class Recorder:
+        async def publish(self, event: Event, subject: str | None = None) -> bool:
+            published.append(event)
+            return True
+
+    unused: Any = None
+    subs = subscriptions(cast(Bus, Recorder()), unused, unused, parsers=parsers)
+    [documents] = [s for s in subs if s.durable == "retriever-documents"]
+    uploaded = DocumentUploaded.create(
+        DocumentUploadedPayload(document_id="doc-1", title="Bomb", content_type="text/plain", content="x"),
+        tenant_id="t1",
+    )
+    assert documents.on_give_up is not None
+    await documents.on_give_up(uploaded, "its handling never finished 2 times")
+    [rejected] = published
+    assert isinstance(rejected, DocumentRejected)
+    assert rejected.payload.document_id == "doc-1" and "never finished 2 times" in rejected.payload.reason
