@@ -27,6 +27,7 @@ from contracts import subjects
 from contracts.envelope import Event, TraceContext
 from contracts.registry import event_type_for_subject, parse_event
 from quarry_runtime.errors import NotReady, Rejected
+from quarry_runtime.inflight import InFlight, mark_key
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.telemetry import inject_trace, traced_handler
 
@@ -80,6 +81,7 @@ class Bus:
         ack_wait_s: float = 30.0,
         max_deliver: int = 10,
         stream_replicas: int = 1,
+        max_deaths: int = 2,
     ) -> None:
         self.service = service
         servers = [u.strip() for u in url.split(",") if u.strip()]
@@ -92,6 +94,8 @@ class Bus:
         self._replicas = stream_replicas
         self._stream = JStream(subjects.STREAM, declare=False)
         self._jetstream: JetStreamContext | None = None
+        self._max_deaths = max_deaths
+        self._inflight = InFlight(self._js, replicas=stream_replicas)
 
     @classmethod
     def from_settings(cls, settings: RuntimeSettings, service: str) -> Bus:
@@ -101,6 +105,7 @@ class Bus:
             ack_wait_s=settings.ack_wait_s,
             max_deliver=settings.max_deliver,
             stream_replicas=settings.stream_replicas,
+            max_deaths=settings.max_deaths,
         )
 
     async def start(self) -> None:
@@ -187,6 +192,22 @@ class Bus:
             expected = model.__name__ if model else "event"
             await self._dead_letter(msg, f"malformed {expected}: {_short(exc)}")
             return
+        meta = raw.metadata
+        key = mark_key(meta.stream, meta.consumer, meta.sequence.stream)
+        deaths = await self._inflight.begin(key)
+        try:
+            if deaths >= self._max_deaths:
+                reason = f"its handling never finished {deaths} times: the process died (out of memory, crashed, killed) or hung"
+                if sub.on_give_up is not None:
+                    await sub.on_give_up(event, reason)
+                await self._dead_letter(msg, reason)
+            else:
+                await self._handle(msg, event, sub)
+        finally:
+            await self._inflight.end(key)
+
+    async def _handle(self, msg: NatsMessage, event: Event, sub: Subscription) -> None:
+        raw = msg.raw_message
         try:
             async with traced_handler(self.service, sub.durable, raw.headers or {}):
                 await self._with_heartbeat(msg, sub.handler(event))

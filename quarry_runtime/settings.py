@@ -32,6 +32,9 @@ class RuntimeSettings(BaseSettings):
     log_level: str = "INFO"
     ack_wait_s: float = Field(default=30.0, gt=0)
     max_deliver: int = Field(default=10, ge=1)
+    max_deaths: int = Field(
+        default=2, ge=1, le=100, description="processes a message may kill before it is dead-lettered"
+    )
     stream_replicas: int = Field(default=1, ge=1, le=5, description="JetStream replicas; 3 in production")
 
     def service_dir(self, service: str) -> Path:

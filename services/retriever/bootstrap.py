@@ -32,6 +32,7 @@ from services.retriever.index import (
     open_client,
 )
 from services.retriever.memory import memory_index
+from services.retriever.parsing import ParseLimits, ParserPool
 from services.retriever.providers import SearchProvider
 from services.retriever.tombstones import DeletedDatasets
 from services.retriever.web.brave import BRAVE_URL, BraveProvider
@@ -77,6 +78,25 @@ class RetrieverSettings(RuntimeSettings):
     web_allow_private_hosts: bool = Field(
         default=False, description="let pages on loopback / private addresses be fetched (tests, intranets)"
     )
+    # -- parsing uploads and fetched pages, in worker processes a bomb can kill --
+    parse_workers: int = Field(default=2, ge=1, le=32, description="parser processes")
+    parse_memory_mb: int = Field(default=1024, ge=128, le=65536, description="address space of a parser process")
+    parse_cpu_s: int = Field(default=20, ge=1, le=600, description="CPU seconds one parse may use")
+    parse_timeout_s: float = Field(default=30.0, gt=0, le=600, description="wall-clock seconds one parse may take")
+    parse_max_pages: int = Field(default=2000, ge=1, le=100_000, description="pages of a PDF read at most")
+    parse_max_chars: int = Field(
+        default=4_000_000, ge=1000, le=100_000_000, description="characters of text one document may yield"
+    )
+
+    def parse_limits(self) -> ParseLimits:
+        return ParseLimits(
+            memory_mb=self.parse_memory_mb,
+            cpu_s=self.parse_cpu_s,
+            wall_s=self.parse_timeout_s,
+            max_pages=self.parse_max_pages,
+            max_chars=self.parse_max_chars,
+            workers=self.parse_workers,
+        )
 
     @model_validator(mode="after")
     def _chosen_provider_is_configured(self) -> Self:
@@ -95,7 +115,9 @@ class RetrieverSettings(RuntimeSettings):
         return [name for name, given in configured if given]
 
 
-def web_search(s: RetrieverSettings) -> tuple[WebSearch | None, list[Callable[[], Coroutine[Any, Any, None]]]]:
+def web_search(
+    s: RetrieverSettings, parsers: ParserPool
+) -> tuple[WebSearch | None, list[Callable[[], Coroutine[Any, Any, None]]]]:
     """The web search of the configured API, and the closers of its HTTP clients; None when no API is set."""
     configured = s.configured_providers()
     name = s.web_search_provider or (configured[0] if configured else None)
@@ -127,7 +149,13 @@ def web_search(s: RetrieverSettings) -> tuple[WebSearch | None, list[Callable[[]
         max_redirects=s.web_max_redirects,
     )
     fetcher = PageFetcher(pages, RobotsRules(pages, s.web_user_agent), limits)
-    search = WebSearch(provider, fetcher, pages_per_search=s.web_pages_per_search, concurrency=s.web_fetch_concurrency)
+    search = WebSearch(
+        provider,
+        fetcher,
+        parsers=parsers,
+        pages_per_search=s.web_pages_per_search,
+        concurrency=s.web_fetch_concurrency,
+    )
     log.info("web sources are searched with %s", name)
     return search, [closes_on_stop(api.aclose, pages.aclose)]
 
@@ -169,10 +197,11 @@ def build(settings: RuntimeSettings) -> Service:
         close_client(client)  # else a retried start finds the local directory still locked
         raise
     bus = Bus.from_settings(settings, NAME)
-    web, closers = web_search(s)
+    parsers = ParserPool(s.parse_limits())
+    web, closers = web_search(s, parsers)
     blobs = BlobStore(lambda: bus.broker.connection.jetstream(), UPLOADS_BUCKET, replicas=settings.stream_replicas)
     deleted = DeletedDatasets(bus, replicas=settings.stream_replicas)
-    for sub in subscriptions(bus, index, memory, web, blobs, deleted):
+    for sub in subscriptions(bus, index, memory, web, blobs, deleted, parsers=parsers):
         bus.subscribe(sub)
     ready = asyncio.Event()
 
@@ -191,5 +220,5 @@ def build(settings: RuntimeSettings) -> Service:
         bus,
         background=[seed, *closers],
         checks={"corpus": corpus_ready},
-        on_stop=[partial(close_client, client)],
+        on_stop=[partial(close_client, client), parsers.close],
     )

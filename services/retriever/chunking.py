@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from services.retriever.corpus import Document
+from services.retriever.spans import atx_heading
 
 MIN_CHARS = 600
 MAX_CHARS = 1200
@@ -13,7 +14,6 @@ _HEADING_IN_LOCATION = 80
 # RST titles in docstrings are often whole function signatures, so allow long ones.
 _MAX_TITLE_LINE = 300
 
-_ATX = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _UNDERLINE = re.compile(r"""^([=\-*~^"#+`:.'_])\1{2,}\s*$""")
 _SENTENCE_END = re.compile(r"""[.!?]["')\]]*\s+""")
 
@@ -80,14 +80,14 @@ def _blocks(text: str) -> list[_Block]:
     while i < len(lines):
         line = lines[i]
         following = lines[i + 1] if i + 1 < len(lines) else ""
-        atx = _ATX.match(line)
+        atx = atx_heading(line, lazy_empty=False)
         if not paragraph and _is_title(line) and _is_underline_of(following, line):
             blocks.append(_Block(line.strip(), is_heading=True))
             i += 2
             continue
         if atx:
             flush()
-            blocks.append(_Block(atx.group(2), is_heading=True))
+            blocks.append(_Block(atx[1], is_heading=True))
         elif not line.strip() or _UNDERLINE.match(line):
             flush()  # blank lines, RST overlines and horizontal rules all end a paragraph
         else:

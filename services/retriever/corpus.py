@@ -5,11 +5,13 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from types import ModuleType
 from typing import Literal
+
+from services.retriever import spans
 
 ContentType = Literal["text/plain", "text/markdown", "text/html"]
 
@@ -264,23 +266,22 @@ def _html_to_text(content: str) -> str:
 
 # --- Markdown ---------------------------------------------------------------------------------
 
-_MD_INLINE: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern), replacement)
-    for pattern, replacement in (
-        (r"<!--.*?-->", ""),
-        (r"!\[([^\]]*)\]\([^)]*\)", r"\1"),  # image -> alt text
-        (r"\[([^\]]+)\]\([^)]*\)", r"\1"),  # inline link -> its text
-        (r"\[([^\]]+)\]\[[^\]]*\]", r"\1"),  # reference link -> its text
-        (r"<((?:https?|mailto):[^>\s]+)>", r"\1"),  # autolink
-        (r"</?[A-Za-z][^>\n]*>", ""),  # inline HTML tags
-        (r"(`+)(.+?)\1", r"\2"),
-        # `__x__` is left alone: in this corpus it is nearly always a dunder name, not emphasis
-        (r"\*\*(?=\S)(.+?)(?<=\S)\*\*", r"\1"),
-        (r"~~(?=\S)(.+?)(?<=\S)~~", r"\1"),
-        (r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])", r"\1"),
-        # the word-boundary guards keep snake_case identifiers intact
-        (r"(?<![\w])_(?=[^\s_])(.+?)(?<=[^\s_])_(?![\w])", r"\1"),
-    )
+# Each is what a regular expression did (named in its docstring) in linear time: these lines are
+# untrusted, and the expressions backtracked quadratically on unpaired marks.
+_MD_INLINE: tuple[Callable[[str], str], ...] = (
+    spans.drop_comments,
+    spans.unwrap_images,  # an image becomes its alt text
+    spans.unwrap_links,  # an inline link, its text
+    spans.unwrap_reference_links,
+    spans.unwrap_autolinks,
+    spans.drop_tags,  # inline HTML
+    spans.CODE.strip,
+    # `__x__` is left alone: in this corpus it is nearly always a dunder name, not emphasis
+    spans.BOLD.strip,
+    spans.STRUCK.strip,
+    spans.ITALIC.strip,
+    # the word-boundary guards keep snake_case identifiers intact
+    spans.UNDERSCORED.strip,
 )
 _MD_FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 _MD_LINK_DEFINITION = re.compile(r"^\s{0,3}\[[^\]]+\]:\s+\S+")
@@ -291,7 +292,6 @@ _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~<])")
 _PARK = 0xE000
 _MD_RULE = re.compile(r"^\s{0,3}([-*_])(\s*\1){2,}\s*$")
 _MD_SETEXT = re.compile(r"^\s{0,3}([=-])\1*\s*$")
-_MD_ATX = re.compile(r"^(#{1,6})\s+(.*?)(\s+#+)?\s*$")
 
 
 def _markdown_to_text(content: str) -> str:
@@ -317,11 +317,11 @@ def _markdown_to_text(content: str) -> str:
             line = ""
         line = re.sub(r"^\s{0,3}(>\s?)+", "", line)
         line = _MD_ESCAPE.sub(lambda m: chr(_PARK + ord(m.group(1))), line)
-        heading = _MD_ATX.match(line)
+        heading = spans.atx_heading(line, lazy_empty=True)
         if heading:
-            line = f"{heading.group(1)} {heading.group(2)}"
-        for pattern, replacement in _MD_INLINE:
-            line = pattern.sub(replacement, line)
+            line = f"{heading[0]} {heading[1]}"
+        for rewrite in _MD_INLINE:
+            line = rewrite(line)
         line = re.sub("[\ue000-\ue07f]", lambda m: chr(ord(m.group()) - _PARK), line)
         out.append(line)
         previous, before_previous = line, previous

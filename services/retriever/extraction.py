@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from contracts.document import ContentType
 from services.retriever.chunking import Chunk, chunk_text
 from services.retriever.corpus import to_text
-from services.retriever.web.extract import ExtractionError, extract_page
+from services.retriever.web.extract import ExtractionError, OverLimit, check_length, extract_page
 
 _PAGE = re.compile(r"^# Page (\d+)$", re.MULTILINE)
 
@@ -23,19 +23,30 @@ class Extracted:
     pages: int | None = None  # PDF only: pages with a text layer
 
 
-def extract_file(data: bytes, content_type: ContentType, title: str) -> Extracted:
-    """The text of an uploaded file of the given (already sniffed) type; ValueError says why there is none."""
+def extract_file(
+    data: bytes,
+    content_type: ContentType,
+    title: str,
+    max_chars: int | None = None,
+    max_pages: int | None = None,
+) -> Extracted:
+    """The text of an uploaded file of the given (already sniffed) type; ValueError says why there
+    is none (`OverLimit`: more than `max_chars` characters or `max_pages` pages)."""
     if content_type == "application/pdf":
-        text = extract_page(data, "pdf", url=title).text
+        text = extract_page(data, "pdf", url=title, max_chars=max_chars, max_pages=max_pages).text
         return Extracted(text, pages=len(_PAGE.findall(text)))
     decoded = _decode(data)
     if content_type == "text/html":
         try:
             # trafilatura keeps the article and drops navigation and boilerplate
-            return Extracted(extract_page(data, "html", url=title).text)
+            return Extracted(extract_page(data, "html", url=title, max_chars=max_chars).text)
+        except OverLimit:
+            raise
         except ExtractionError:
             pass  # a fragment too small for it to call an article: read all of it instead
-    return Extracted(to_text(decoded, content_type))
+    text = to_text(decoded, content_type)
+    check_length(text, max_chars)
+    return Extracted(text)
 
 
 def chunk_pages(doc_id: str, title: str, text: str) -> list[Chunk]:

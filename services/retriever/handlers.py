@@ -15,11 +15,12 @@ from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.worker import TaskError, Usage, WorkResult, lane
 from services.retriever.index import SourceIndex
 from services.retriever.memory import index_run
+from services.retriever.parsing import ParserPool
 from services.retriever.providers import SearchError
 from services.retriever.recall import recall
 from services.retriever.search import WebUnavailable, search_sources
 from services.retriever.tombstones import DeletedDatasets
-from services.retriever.uploads import can_own, forget_dataset, index_upload
+from services.retriever.uploads import can_own, forget_dataset, index_upload, reject_upload
 from services.retriever.web.search import WebSearch
 
 log = logging.getLogger(__name__)
@@ -84,13 +85,19 @@ def subscriptions(
     web: WebSearch | None = None,
     blobs: BlobStore | None = None,
     deleted: DeletedDatasets | None = None,
+    *,
+    parsers: ParserPool,
 ) -> list[Subscription]:
     async def run(task: TaskDispatched) -> WorkResult:
         return await execute(task, index, memory, web)
 
     async def on_uploaded(ev: DocumentUploaded) -> None:
         """Index an uploaded document into its tenant's corpus, or say why not."""
-        await index_upload(ev, bus, index, blobs, deleted)
+        await index_upload(ev, bus, index, blobs, deleted, parsers=parsers)
+
+    async def on_upload_given_up(ev: DocumentUploaded, reason: str) -> None:
+        # It kept failing, or killed the processes that read it: the dataset shows why, not "extracting".
+        await reject_upload(ev, bus, reason)
 
     async def on_dataset_deleted(ev: DatasetDeleted) -> None:
         """Drop a deleted dataset's chunks from the index and its files from the object store."""
@@ -98,6 +105,6 @@ def subscriptions(
 
     return [
         lane(bus, "retriever", run),
-        Subscription(subjects.DOCUMENT_UPLOADED, "retriever-documents", on_uploaded),
+        Subscription(subjects.DOCUMENT_UPLOADED, "retriever-documents", on_uploaded, on_give_up=on_upload_given_up),
         Subscription(subjects.DATASET_DELETED, "retriever-datasets", on_dataset_deleted),
     ]

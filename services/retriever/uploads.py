@@ -26,7 +26,9 @@ from services.retriever.chunking import Chunk, chunk_document
 from services.retriever.corpus import Document, to_text
 from services.retriever.extraction import Extracted, chunk_pages, extract_file
 from services.retriever.index import DATASET, PUBLIC_TENANT, SourceIndex
+from services.retriever.parsing import ParserPool
 from services.retriever.tombstones import DeletedDatasets
+from services.retriever.web.extract import check_length
 
 log = logging.getLogger(__name__)
 
@@ -43,21 +45,32 @@ class Unindexable(ValueError):
     """The document cannot be indexed; the reason goes back to the tenant."""
 
 
-async def _text_of(ev: DocumentUploaded, blobs: BlobStore | None) -> Extracted:
+async def _text_of(ev: DocumentUploaded, blobs: BlobStore | None, parsers: ParserPool) -> Extracted:
     p = ev.payload
     if bool(p.content) == (p.stored is not None):
         raise Unindexable("a document has either its text inline or a stored file, not both or neither")
+    limits = parsers.limits
     if p.stored is None:
         if p.content_type == "application/pdf":
             raise Unindexable("a PDF must be uploaded as a file")
-        return Extracted(to_text(p.content, p.content_type))
+        # Small (it came in an event), but HTML still goes through a parser: parsed out of process too.
+        text = await parsers.run(to_text, p.content, p.content_type)
+        check_length(text, limits.max_chars)
+        return Extracted(text)
     if blobs is None:
         raise Unindexable("this retriever has no object store to read uploaded files from")
     try:
         data = await blobs.get(p.stored)
     except BlobError as exc:
         raise Unindexable(str(exc)) from exc
-    return await asyncio.to_thread(extract_file, data, p.content_type, p.title)
+    # A bomb of a file takes its worker process down (or over a limit), not the retriever.
+    return await parsers.run(extract_file, data, p.content_type, p.title, limits.max_chars, limits.max_pages)
+
+
+async def reject_upload(ev: DocumentUploaded, bus: Bus, reason: str) -> None:
+    """Tell the tenant why the document will not be indexed."""
+    payload = DocumentRejectedPayload(document_id=ev.payload.document_id, reason=reason)
+    await bus.publish(DocumentRejected.caused_by(ev, payload))
 
 
 async def index_upload(
@@ -66,14 +79,14 @@ async def index_upload(
     index: SourceIndex,
     blobs: BlobStore | None,
     deleted: DeletedDatasets | None = None,
+    *,
+    parsers: ParserPool,
 ) -> None:
     """Index an uploaded document into its tenant's corpus (and dataset), telling how far it got, or why not."""
     p = ev.payload
 
     async def refuse(reason: str) -> None:
-        await bus.publish(
-            DocumentRejected.caused_by(ev, DocumentRejectedPayload(document_id=p.document_id, reason=reason))
-        )
+        await reject_upload(ev, bus, reason)
 
     async def dataset_gone() -> bool:
         return bool(p.dataset_id and deleted is not None and await deleted.is_deleted(ev.tenant_id, p.dataset_id))
@@ -98,7 +111,7 @@ async def index_upload(
             raise Unindexable("its dataset was deleted before the document was indexed")
         if p.stored is not None:
             await progress("extracting")
-        extracted = await _text_of(ev, blobs)
+        extracted = await _text_of(ev, blobs, parsers)
         pages = extracted.pages
         await progress("chunking", pages)
         # Instructions to the model planted in a document are cut before it is indexed.

@@ -4,6 +4,7 @@ by the same events: progress to indexed, a tampered reference rejected, a delete
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -36,11 +37,15 @@ from services.gateway.datasets import DatasetStore
 from services.gateway.settings import GatewaySettings
 from services.retriever.handlers import subscriptions
 from services.retriever.index import DATASET, SourceIndex
+from services.retriever.parsing import ParseLimits, ParserPool
 from services.retriever.tombstones import DeletedDatasets
 from services.retriever.uploads import index_upload
 from tests.unit.test_datasets import PAGES, make_pdf
+from tests.unit.test_retriever_parsing import raw_pdf, text_lines
 
 pytestmark = pytest.mark.infra
+
+PARSERS = ParserPool(ParseLimits(workers=1, memory_mb=512, cpu_s=3, wall_s=15.0))
 
 
 async def eventually(check: Callable[[], bool], timeout_s: float = 30.0, what: str = "condition") -> None:
@@ -59,7 +64,7 @@ async def test_an_uploaded_pdf_is_indexed_into_its_dataset_with_progress(nats_ur
         i.ensure_collection()
     retriever = Bus(nats_url, "retriever", max_deliver=3)
     blobs = BlobStore(lambda: retriever.broker.connection.jetstream(), UPLOADS_BUCKET)
-    for sub in subscriptions(retriever, index, memory, None, blobs, DeletedDatasets(retriever)):
+    for sub in subscriptions(retriever, index, memory, None, blobs, DeletedDatasets(retriever), parsers=PARSERS):
         retriever.subscribe(sub)
 
     db = SqlDatabase(GatewaySettings(data_dir=tmp_path), "gateway")
@@ -123,10 +128,23 @@ async def test_an_uploaded_pdf_is_indexed_into_its_dataset_with_progress(nats_ur
         [rejected] = [d for d in datasets.documents_of(tenant, "ds-1") if d["document_id"] == "doc-2"]
         assert "does not match" in rejected["reason"]
 
+        # A PDF whose few dozen KB unpack into 40 M characters is refused with the reason; the retriever goes on.
+        bomb = await blobs.put(upload_object(tenant, "ds-1", "doc-4"), raw_pdf(text_lines(b"A" * 1000, 40_000)))
+        bombed = DocumentUploaded.create(
+            DocumentUploadedPayload(
+                document_id="doc-4", title="Bomb", content_type="application/pdf", stored=bomb, dataset_id="ds-1"
+            ),
+            tenant_id=tenant,
+        )
+        await observer.publish(bombed)
+        await eventually(lambda: status("doc-4") == "rejected", what="the PDF bomb to be rejected")
+        [exploded] = [d for d in datasets.documents_of(tenant, "ds-1") if d["document_id"] == "doc-4"]
+        assert re.search("MiB|CPU time|characters", exploded["reason"]), exploded["reason"]
+
         deleted = DatasetDeleted.create(DatasetDeletedPayload(dataset_id="ds-1", name="tides"), tenant_id=tenant)
         await observer.publish(deleted)
         await eventually(lambda: index.count(tenant) == 0, what="the dataset's chunks to go")
-        assert datasets.of_tenant(tenant) == []
+        await eventually(lambda: datasets.of_tenant(tenant) == [], what="the observer to see the deletion")
         await gone(blobs, ref)  # the retriever deleted the dataset's files too
 
         # An upload accepted before the deletion but handled after it is refused, file and all.
@@ -230,7 +248,7 @@ async def test_a_document_whose_dataset_is_deleted_while_it_is_indexed_is_taken_
             ),
             tenant_id=tenant,
         )
-        await index_upload(uploaded, bus, index, blobs, deleted)
+        await index_upload(uploaded, bus, index, blobs, deleted, parsers=PARSERS)
         assert index.count(tenant) == 0
         kinds = [type(e).__name__ for e in published]
         assert "DocumentIndexed" not in kinds and kinds[-1] == "DocumentRejected"

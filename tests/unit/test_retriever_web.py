@@ -23,6 +23,7 @@ from services.retriever.chunking import chunk_text
 from services.retriever.corpus import Document
 from services.retriever.handlers import execute
 from services.retriever.index import PUBLIC_TENANT, SourceIndex, ingest_documents
+from services.retriever.parsing import ParseLimits, ParserPool
 from services.retriever.providers import SearchError, SearchProvider
 from services.retriever.search import owners, search_sources
 from services.retriever.web.brave import BraveProvider
@@ -54,6 +55,7 @@ from tests.fakes.website import (
 
 AGENT = "QuarryBot/1.0 (+https://example.org/bot)"
 FAST = RetryPolicy(attempts=3, base_delay_s=0.01, max_delay_s=0.02)
+PARSERS = ParserPool(ParseLimits(workers=1))
 LIMITS = FetchLimits(connect_timeout_s=2, read_timeout_s=1, page_timeout_s=1.5, max_bytes=1024 * 1024)
 
 
@@ -297,7 +299,7 @@ async def test_rate_limits_and_server_errors_are_retried_with_backoff(web: Serve
 
 async def web_searcher(web: Servers, http: httpx.AsyncClient) -> WebSearch:
     provider = SearxngProvider(web.searxng, JsonApi("searxng", retry=FAST, sleep=no_sleep))
-    return WebSearch(provider, fetcher(http), pages_per_search=20)
+    return WebSearch(provider, fetcher(http), parsers=PARSERS, pages_per_search=20)
 
 
 async def test_a_web_search_keeps_clean_distinct_allowed_pages(web: Servers, http: httpx.AsyncClient) -> None:
@@ -398,12 +400,12 @@ async def test_web_search_failures_become_clear_task_errors(
 
 
 def test_settings_pick_a_configured_provider_and_refuse_an_unconfigured_one(tmp_path: Any) -> None:
-    assert web_search(RetrieverSettings(data_dir=tmp_path)) == (None, [])
+    assert web_search(RetrieverSettings(data_dir=tmp_path), PARSERS) == (None, [])
     s = RetrieverSettings(data_dir=tmp_path, searxng_url="http://127.0.0.1:8888", tavily_api_key="tvly-x")
     assert s.configured_providers() == ["searxng", "tavily"]
-    searcher, closers = web_search(s)
+    searcher, closers = web_search(s, PARSERS)
     assert searcher is not None and searcher.name == "searxng" and len(closers) == 1
-    chosen, _ = web_search(s.model_copy(update={"web_search_provider": "tavily"}))
+    chosen, _ = web_search(s.model_copy(update={"web_search_provider": "tavily"}), PARSERS)
     assert chosen is not None and chosen.name == "tavily"
     with pytest.raises(ValidationError, match="QUARRY_BRAVE_API_KEY"):
         RetrieverSettings(data_dir=tmp_path, web_search_provider="brave")

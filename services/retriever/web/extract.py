@@ -7,7 +7,6 @@ with pdfium, one `# Page N` section per page. Pure: bytes in, text out.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,6 +14,8 @@ import pypdfium2  # type: ignore[import-untyped]
 import trafilatura
 from trafilatura.metadata import extract_metadata
 from trafilatura.utils import load_html
+
+from services.retriever.spans import EMPHASIS
 
 PageKind = Literal["html", "text", "pdf"]
 
@@ -26,14 +27,15 @@ MEDIA_TYPES: dict[str, PageKind] = {
 }
 """The content types fetched at all; anything else is refused before its body is read."""
 
-# The `**` and `*` trafilatura writes around bold and italic words would be noise in a quotation.
-# (Underscores are left alone: snake_case names are common in technical pages.)
-_EMPHASIS = re.compile(r"(?<!\w)(\*\*|\*)(?=\S)(.+?)(?<=\S)\1(?!\w)")
 _MAX_TITLE = 300
 
 
 class ExtractionError(ValueError):
     """The page has no main text to offer (or is not what its content type says)."""
+
+
+class OverLimit(ExtractionError):
+    """The document is past a limit on its pages, its text, or the work of parsing it; the message says which."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,19 +44,36 @@ class ExtractedPage:
     text: str
 
 
-def extract_page(body: bytes, kind: PageKind, *, url: str, charset: str | None = None) -> ExtractedPage:
-    """The title and main text of a page body of the given kind."""
+def extract_page(
+    body: bytes,
+    kind: PageKind,
+    *,
+    url: str,
+    charset: str | None = None,
+    max_chars: int | None = None,
+    max_pages: int | None = None,
+) -> ExtractedPage:
+    """The title and main text of a page body of the given kind; `OverLimit` past `max_chars`
+    characters of text or `max_pages` PDF pages."""
     match kind:
         case "html":
-            return _html(body, url)
+            page = _html(body, url)
         case "text":
             text = _decode(body, charset).replace("\r\n", "\n").strip()
             if not text:
                 raise ExtractionError("the page is empty")
             first = text.split("\n", 1)[0].strip()
-            return ExtractedPage(title=first[:_MAX_TITLE] or url, text=text)
+            page = ExtractedPage(title=first[:_MAX_TITLE] or url, text=text)
         case "pdf":
-            return _pdf(body, url)
+            page = _pdf(body, url, max_chars, max_pages)
+    check_length(page.text, max_chars)
+    return page
+
+
+def check_length(text: str, max_chars: int | None) -> None:
+    """`OverLimit` if the text is longer than `max_chars` (None: no limit)."""
+    if max_chars is not None and len(text) > max_chars:
+        raise OverLimit(f"the text is longer than {max_chars} characters")
 
 
 def _html(body: bytes, url: str) -> ExtractedPage:
@@ -73,20 +92,29 @@ def _html(body: bytes, url: str) -> ExtractedPage:
     tree = load_html(body)
     metadata = extract_metadata(tree, default_url=url) if tree is not None else None
     title = (metadata.title if metadata is not None else None) or _first_heading(text) or url
-    return ExtractedPage(title=_clean_title(title), text=_EMPHASIS.sub(r"\2", text).strip())
+    # The `**` and `*` trafilatura writes around bold and italic words would be noise in a quotation.
+    # (Underscores are left alone: snake_case names are common in technical pages.)
+    return ExtractedPage(title=_clean_title(title), text=EMPHASIS.strip(text).strip())
 
 
-def _pdf(body: bytes, url: str) -> ExtractedPage:
+def _pdf(body: bytes, url: str, max_chars: int | None, max_pages: int | None) -> ExtractedPage:
     try:
         pdf = pypdfium2.PdfDocument(body)
     except pypdfium2.PdfiumError as exc:
         raise ExtractionError(f"not a readable PDF: {exc}") from exc
     try:
+        if max_pages is not None and len(pdf) > max_pages:
+            raise OverLimit(f"the PDF has {len(pdf)} pages, more than {max_pages}")
         sections: list[str] = []
+        chars = 0
         for n in range(len(pdf)):
             page = pdf[n]
             textpage = page.get_textpage()
             try:
+                # Counted before the text is copied out: a page can hold millions of characters.
+                chars += textpage.count_chars()
+                if max_chars is not None and chars > max_chars:
+                    raise OverLimit(f"the PDF's text is longer than {max_chars} characters (by page {n + 1})")
                 text = textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n").strip()
             finally:
                 textpage.close()

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from contracts.work import Passage
 from quarry_runtime.guardrails import strip_injections
 from services.retriever.chunking import chunk_text
+from services.retriever.parsing import ParserPool
 from services.retriever.providers import SearchHit, SearchProvider
 from services.retriever.web.dedupe import drop_near_duplicates
-from services.retriever.web.extract import ExtractionError, extract_page
+from services.retriever.web.extract import ExtractionError, OverLimit, extract_page
 from services.retriever.web.fetch import FetchRefused, PageFetcher
 from services.retriever.web.rank import rank_chunks
 from services.retriever.web.urls import canonical_url
@@ -48,12 +49,14 @@ class WebSearch:
         provider: SearchProvider,
         fetcher: PageFetcher,
         *,
+        parsers: ParserPool,
         pages_per_search: int = 5,
         concurrency: int = 4,
         passages_per_page: int = 3,
     ) -> None:
         self.provider = provider
         self.fetcher = fetcher
+        self.parsers = parsers
         self.pages_per_search = pages_per_search
         self.passages_per_page = passages_per_page
         self._slots = asyncio.Semaphore(concurrency)
@@ -90,7 +93,7 @@ class WebSearch:
                 continue
             found.fetches += 1
             if isinstance(outcome, ExtractionError):
-                found.refused["no_text"] += 1
+                found.refused["over_limit" if isinstance(outcome, OverLimit) else "no_text"] += 1
                 continue
             page, injections = outcome
             found.injections.update(injections)
@@ -115,12 +118,20 @@ class WebSearch:
             except FetchRefused as refusal:
                 log.info("not fetched: %s", refusal)
                 return refusal
+        limits = self.parsers.limits
         try:
-            extracted = await asyncio.to_thread(
-                extract_page, fetched.body, fetched.kind, url=fetched.url, charset=fetched.charset
+            # A bomb of a page takes its worker process down (or over a limit), not the retriever.
+            extracted = await self.parsers.run(
+                extract_page,
+                fetched.body,
+                fetched.kind,
+                url=fetched.url,
+                charset=fetched.charset,
+                max_chars=limits.max_chars,
+                max_pages=limits.max_pages,
             )
         except ExtractionError as exc:
-            log.info("no text from %s: %s", fetched.url, exc)
+            log.info("skipped %s: %s", fetched.url, exc)
             return exc
         # What a page says to the model instead of the reader is cut before anyone quotes it.
         text, in_text = strip_injections(extracted.text)

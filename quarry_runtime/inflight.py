@@ -1,0 +1,60 @@
+"""Counting the processes a message has killed, so that it is dead-lettered instead of killing more.
+
+A handler that raises is retried and then dead-lettered by the bus. A message whose handling
+kills the process (out of memory, a crash in native code, a kill by a supervisor) leaves
+nothing behind but a redelivery after the ack wait, and would take down every replica it
+reaches, again and again. So before a handler runs, the bus marks the message (stream,
+consumer, stream sequence) as in flight in a JetStream key-value bucket, and removes the
+mark when the handling ends, however it ends. A delivery that finds the mark still there
+counts a handling that never ended: a process died with the message in hand. Marks expire
+with the bucket's TTL, so one left by a message that was never redelivered does not stay.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+
+from quarry_runtime.kv import KeyValueBucket
+
+log = logging.getLogger(__name__)
+
+BUCKET = "quarry_inflight"
+TTL_S = 24 * 3600.0
+
+
+def mark_key(stream: str, consumer: str, sequence: int) -> str:
+    """The mark of one message for one consumer (KV keys allow letters, digits, `-_=./`)."""
+    return f"{stream}.{consumer}.{sequence}"
+
+
+class InFlight:
+    """In-flight marks of messages being handled, shared by every replica of every service."""
+
+    def __init__(self, jetstream: Callable[[], JetStreamContext], *, replicas: int = 1) -> None:
+        self._bucket = KeyValueBucket(jetstream, BUCKET, replicas=replicas, ttl_s=TTL_S)
+
+    async def begin(self, key: str) -> int:
+        """Mark the message as in flight; returns how many earlier handlings of it never ended."""
+        kv = await self._bucket.open()
+        try:
+            await kv.create(key, b"1")
+            return 0
+        except KeyWrongLastSequenceError:
+            pass  # a mark was left: a process died (or is stuck) with this message in hand
+        try:
+            entry = await kv.get(key)
+        except KeyNotFoundError:  # ended meanwhile by the handling that left it
+            await kv.put(key, b"1")
+            return 0
+        unfinished = int(entry.value or b"0")
+        await kv.put(key, str(unfinished + 1).encode())
+        return unfinished
+
+    async def end(self, key: str) -> None:
+        """The handling ended (acked, retried later or dead-lettered): no death to count."""
+        kv = await self._bucket.open()
+        await kv.delete(key)

@@ -1,0 +1,105 @@
+"""A message whose handling kills the process is dead-lettered with the reason after a bound
+number of deaths, on a real JetStream with real processes, instead of killing every consumer
+that receives it again."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+import uuid
+
+import nats.errors
+import pytest
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from contracts import subjects
+from contracts.run import RunRequested, RunRequestedPayload
+from quarry_runtime.bus import Bus
+from quarry_runtime.inflight import InFlight
+from tests.fakes.crashing_consumer import DIED
+
+pytestmark = pytest.mark.infra
+
+
+def consumer(nats_url: str, durable: str, tenant: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.crashing_consumer", nats_url, durable, tenant],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def exit_code(proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> int | None:
+    try:
+        return await asyncio.to_thread(proc.wait, timeout_s)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+async def dead_letter_of(js: JetStreamContext, service: str, event_id: str) -> Msg | None:
+    """The dead letter of one event among a service's (others' malformed test messages land there too)."""
+    sub = await js.pull_subscribe(subjects.deadletter(service), stream=subjects.DEADLETTER_STREAM)
+    try:
+        letters = await sub.fetch(100, timeout=1)
+    except nats.errors.TimeoutError:
+        return None
+    finally:
+        await sub.unsubscribe()
+    return next((m for m in letters if event_id.encode() in m.data), None)
+
+
+async def test_a_message_that_kills_its_consumer_is_dead_lettered_after_two_deaths(nats_url: str) -> None:
+    durable, tenant = f"crashy-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    bus = Bus(nats_url, f"publisher-{uuid.uuid4().hex[:8]}")
+    await bus.start()
+    survivor: subprocess.Popen[bytes] | None = None
+    try:
+        poison = RunRequested.create(
+            RunRequestedPayload(question="what kills the retriever?", depth=1, max_sources=3),
+            tenant_id=tenant,
+            run_id=str(uuid.uuid4()),
+        )
+        await bus.publish(poison)
+        for death in (1, 2):
+            proc = consumer(nats_url, durable, tenant)
+            assert await exit_code(proc) == DIED, f"consumer {death} should have died handling the message"
+            assert proc.stdout is not None and f"handling {poison.event_id}" in proc.stdout.read().decode()
+
+        # The third consumer finds two handlings that never ended: it dead-letters instead of dying.
+        survivor = consumer(nats_url, durable, tenant)
+        js = bus.broker.connection.jetstream()
+        deadline = time.monotonic() + 60
+        while (letter := await dead_letter_of(js, durable, poison.event_id)) is None:
+            assert survivor.poll() is None, "the third consumer died too"
+            assert time.monotonic() < deadline, "the message was not dead-lettered"
+            await asyncio.sleep(0.2)
+        assert letter.headers is not None
+        assert "never finished 2 times" in letter.headers["Quarry-Reason"]
+        assert letter.headers["Quarry-Subject"] == subjects.RUN_REQUESTED
+        assert RunRequested.model_validate_json(letter.data).event_id == poison.event_id
+        await asyncio.sleep(1.5)  # past the ack wait: it was acknowledged, not handed out again
+        assert survivor.poll() is None
+    finally:
+        if survivor is not None:
+            survivor.terminate()
+            survivor.wait(timeout=10)
+        await bus.stop()
+
+
+async def test_a_handling_that_ends_leaves_no_mark_to_count(nats_url: str) -> None:
+    bus = Bus(nats_url, f"marks-{uuid.uuid4().hex[:8]}")
+    await bus.start()
+    try:
+        marks = InFlight(lambda: bus.broker.connection.jetstream())
+        key = f"QUARRY.test-{uuid.uuid4().hex[:8]}.42"
+        assert await marks.begin(key) == 0
+        await marks.end(key)
+        assert await marks.begin(key) == 0  # ended: nothing to count
+        assert await marks.begin(key) == 1  # the one before never ended
+        assert await marks.begin(key) == 2
+        await marks.end(key)
+    finally:
+        await bus.stop()
