@@ -5,7 +5,12 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
+
+from quarry_runtime.errors import Rejected
+
+# croniter searches up to 50 years by default: seconds of CPU for a cron that never fires.
+SEARCH_YEARS = 8
 
 
 def is_valid_cron(expression: str) -> bool:
@@ -21,5 +26,10 @@ def next_slot(*, cron: str | None, interval_s: int | None, anchor: datetime, aft
         return anchor + timedelta(seconds=k * interval_s)
     if cron is None:
         raise ValueError("a schedule needs a cron expression or an interval")
-    found: datetime = croniter(cron, after.astimezone(UTC)).get_next(datetime)
+    try:
+        found: datetime = croniter(cron, after.astimezone(UTC), max_years_between_matches=SEARCH_YEARS).get_next(
+            datetime
+        )
+    except CroniterBadDateError as exc:
+        raise Rejected(f"the cron {cron!r} does not fire within {SEARCH_YEARS} years") from exc
     return found.astimezone(UTC)

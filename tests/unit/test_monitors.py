@@ -188,3 +188,16 @@ def test_the_report_says_what_changed_since_the_previous_run() -> None:
     md = render_markdown(after, run_id="r", generated_at=T0, changes=changes)
     assert "## What changed since the previous run" in md and "- New finding." in md and "prev-run" in md
     assert compare("prev-run", None, after).new_findings == ["Kept finding.", "New finding."]
+
+
+def test_a_cron_that_never_fires_is_rejected_at_once_not_searched_for_decades() -> None:
+    import time as _time
+
+    from quarry_runtime.errors import Rejected
+    from services.orchestrator.schedule import next_slot
+
+    now = datetime(2026, 12, 6, tzinfo=UTC)
+    started = _time.monotonic()
+    with pytest.raises(Rejected, match="does not fire"):
+        next_slot(cron="0 0 30 2 *", interval_s=None, anchor=now, after=now)
+    assert _time.monotonic() - started < 1.0
