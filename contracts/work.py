@@ -49,9 +49,42 @@ class Passage(Contract):
     score: float = 0.0
 
 
+class WebCandidate(Contract):
+    """A page a web search API offered; it is fetched only once policy allows `fetch_url` for its host."""
+
+    url: str = Field(max_length=2048)
+    title: str = Field(default="", max_length=1000)
+
+
 class SearchOutput(Contract):
     sub_question: str
     passages: list[Passage]
+    candidates: list[WebCandidate] = Field(
+        default_factory=list, description="web pages to fetch for this sub-question (its `fetch` tasks)"
+    )
+
+
+class PagesWanted(Contract):
+    """Which of a fetch batch's pages one sub-question's search offered, and how to rank their passages."""
+
+    sub_question: str
+    query: str = Field(max_length=20_000)
+    urls: list[str] = Field(min_length=1, max_length=100)
+    limit: int = Field(ge=1, le=100)
+
+
+class FetchInput(Contract):
+    """Pages on one host, fetched under one `fetch_url` decision about that host."""
+
+    url: str = Field(max_length=2048, description="the batch's first page: the URL policy decides on")
+    urls: list[str] = Field(min_length=1, max_length=100, description="every page of the batch, all on url's host")
+    wanted: list[PagesWanted] = Field(min_length=1)
+
+
+class FetchOutput(Contract):
+    """The fetched pages' passages, ranked per sub-question that offered them."""
+
+    findings: list[SearchOutput]
 
 
 class SynthesiseInput(Contract):

@@ -157,14 +157,17 @@ class Orchestrator(FollowUps, OutboxApplication):
                 ev.payload.reasons
             )
             subject = f"task:{task.task_id}"
-            run.request_approval(
-                approval_id(run, subject),
-                subject,
-                reason,
-                self.clock(),
-                cause=ev.event_id,
-                timeout_s=ev.payload.approval_timeout_s,
-            )
+            if run.pending_approval() is not None:  # several hosts' fetches may each want one
+                run.queue_approval(task.task_id, reason, ev.payload.approval_timeout_s, cause=ev.event_id)
+            else:
+                run.request_approval(
+                    approval_id(run, subject),
+                    subject,
+                    reason,
+                    self.clock(),
+                    cause=ev.event_id,
+                    timeout_s=ev.payload.approval_timeout_s,
+                )
         else:
             reasons = ev.payload.reasons or [f"policy answered {decision}"]
             wait = ev.payload.retry_after_s

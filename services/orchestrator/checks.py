@@ -8,6 +8,7 @@ from pydantic import BaseModel, ValidationError
 
 from contracts.work import (
     CollectOutput,
+    FetchOutput,
     IndexOutput,
     PlanOutput,
     ReportOutput,
@@ -19,6 +20,7 @@ from contracts.work import (
 OUTPUTS: dict[str, type[BaseModel]] = {
     "plan": PlanOutput,
     "search": SearchOutput,
+    "fetch": FetchOutput,
     "collect": CollectOutput,
     "synthesise": SynthesiseOutput,
     "verify": VerifyOutput,

@@ -35,6 +35,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 STATE_OF_STEP = {
     "plan": "planning",
     "search": "running",
+    "fetch": "running",
     "collect": "running",
     "synthesise": "running",
     "verify": "running",
@@ -44,7 +45,7 @@ STATE_OF_STEP = {
 
 
 # The step whose success makes an earlier step's output unneeded by anything still to come.
-CONSUMES = {"collect": ("search",), "synthesise": ("collect",)}
+CONSUMES = {"collect": ("search", "fetch"), "synthesise": ("collect",)}
 # What an ended run still needs of its tasks' outputs (see Run._shed).
 KEPT_AFTER_END = frozenset({"synthesise", "report"})
 # A tool request policy holds back for a while (a rate limit) is asked again after the wait it
@@ -66,7 +67,7 @@ class TaskState:
     input: dict[str, Any]
     max_attempts: int
     timeout_s: float
-    # requested | dispatched | retrying | succeeded | failed | denied
+    # requested | awaiting_approval | dispatched | retrying | succeeded | failed | denied
     status: str = "requested"
     attempt: int = 0
     output: dict[str, Any] | None = None
@@ -75,6 +76,8 @@ class TaskState:
     errors: list[str] = field(default_factory=list)
     # Tool requests policy refused for a while only (a rate limit) and that were asked again.
     throttles: int = 0
+    # How long the approval policy asked for may take, while it waits behind another approval.
+    approval_timeout_s: int | None = None
 
     @property
     def in_flight(self) -> bool:
@@ -320,6 +323,22 @@ class Run(Aggregate):
     def _tool_requested_again(self, task_id: str, cause: str) -> None:
         self.bus_events.add(cause)
 
+    def queue_approval(self, task_id: str, reason: str, timeout_s: int | None, cause: str) -> None:
+        """Policy wants a human to approve the tool while the run already waits for one: the
+        request waits its turn (`advance` asks for it once the pending approval is decided)."""
+        task = self.task(task_id)
+        if task.status != "requested":
+            raise RunError(f"task {task_id} is {task.status}, not awaiting policy")
+        self._approval_queued(task_id=task_id, reason=reason, timeout_s=timeout_s, cause=cause)
+
+    @event("ApprovalQueued")
+    def _approval_queued(self, task_id: str, reason: str, timeout_s: int | None, cause: str) -> None:
+        task = self.tasks[task_id]
+        task.status = "awaiting_approval"
+        task.reason = reason
+        task.approval_timeout_s = timeout_s
+        self.bus_events.add(cause)
+
     @event("TaskDenied")
     def deny_task(self, task_id: str, reasons: list[str], policy_ids: list[str], cause: str) -> None:
         task = self.tasks[task_id]
@@ -341,7 +360,7 @@ class Run(Aggregate):
         task.usage_event_ids = list(dict.fromkeys([*task.usage_event_ids, *usage_event_ids]))
         if task.kind == "plan":
             self.sub_questions = list(output.get("sub_questions", []))
-        elif task.kind in ("search", "collect"):
+        elif task.kind in ("search", "fetch", "collect"):
             self._tally_retrieval(task.kind, task_id, output)
         # The state keeps what the steps still to come need; what a finished step consumed stays
         # in the log (where replay, audit and the read models find it) but leaves the state, so
@@ -358,8 +377,20 @@ class Run(Aggregate):
         if kind == "collect":
             self.passages_kept = int(output.get("passages", 0))
             return
-        passages = output.get("passages", [])
         tallies = self.__dict__.setdefault("search_tallies", {})
+        if kind == "fetch":
+            # Fetched pages count toward the search of the sub-question that offered them.
+            for finding in output.get("findings", []):
+                for search in self.tasks_of("search"):
+                    tally = tallies.get(search.task_id)
+                    if tally is None or tally["sub_question"] != finding.get("sub_question"):
+                        continue
+                    pages = finding.get("passages", [])
+                    tally["passages"] += len(pages)
+                    tally["source_ids"] = sorted({*tally["source_ids"], *(str(p.get("source_id", "")) for p in pages)})
+                    break
+            return
+        passages = output.get("passages", [])
         tallies[task_id] = {
             "sub_question": str(output.get("sub_question", "")),
             "passages": len(passages),
@@ -447,6 +478,9 @@ class Run(Aggregate):
         self, approval_id: str, subject: str, reason: str, deadline: datetime, cause: str | None = None
     ) -> None:
         self.approvals[approval_id] = Approval(approval_id, subject, reason, deadline, resume_state=self.state)
+        queued = self.tasks.get(subject.removeprefix("task:"))
+        if queued is not None and queued.status == "awaiting_approval":
+            queued.status, queued.reason = "requested", ""  # its approval's turn: policy's answer stands
         self._move("waiting_approval")
         if cause:
             self.bus_events.add(cause)

@@ -123,6 +123,8 @@ BINARY_PATH = "/files/tide-data.bin"
 HUGE_PATH = "/articles/tide-tables-archive"
 SLOW_PATH = "/articles/slow-tide-report"
 REDIRECT_PATH = "/go/kelp"
+# Redirects to the same page under another host name (127.0.0.1 <-> localhost); not in the catalogue.
+AWAY_PATH = "/go/away"
 
 
 def _page(article: Article, chrome: str) -> str:
@@ -235,6 +237,11 @@ class Website:
         @app.get(REDIRECT_PATH)
         async def short_link() -> RedirectResponse:
             return RedirectResponse(KELP.path, status_code=301)
+
+        @app.get(AWAY_PATH)
+        async def elsewhere(request: Request) -> RedirectResponse:
+            other = "localhost" if request.url.hostname != "localhost" else "127.0.0.1"
+            return RedirectResponse(str(request.url.replace(hostname=other, path=KELP.path)), status_code=302)
 
         return app
 

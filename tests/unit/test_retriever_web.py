@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from qdrant_client import QdrantClient
 
 from contracts.task import TaskDispatched, TaskDispatchedPayload
-from contracts.work import SearchInput, SearchOutput
+from contracts.work import FetchInput, FetchOutput, PagesWanted, SearchInput, SearchOutput
 from quarry_runtime.egress import GuardedTransport
 from quarry_runtime.worker import TaskError
 from services.retriever.bootstrap import RetrieverSettings, web_search
@@ -38,6 +38,7 @@ from services.retriever.web.urls import canonical_url
 from tests.fakes.search_apis import BRAVE_KEY, TAVILY_KEY, IndexedPage, SearchEngine, brave_app, searxng_app, tavily_app
 from tests.fakes.serving import serve_app
 from tests.fakes.website import (
+    AWAY_PATH,
     BINARY_PATH,
     HUGE_PATH,
     INJECTED,
@@ -363,20 +364,70 @@ async def test_default_sources_are_the_corpus_and_the_tenants_datasets(index: So
     assert other_tenant.output["passages"] == []
 
 
-async def test_web_sources_are_fetched_metered_and_screened(
+async def test_a_web_search_task_offers_pages_and_fetches_none(
     web: Servers, http: httpx.AsyncClient, index: SourceIndex
 ) -> None:
     searcher = await web_searcher(web, http)
     inp = SearchInput(question="tide pools", sub_question="tide pools zonation", limit=6, sources=["corpus", "web"])
     result = await execute(task(inp), index, index, searcher)
     found = SearchOutput.model_validate(result.output)
-    sources = [p.source_id for p in found.passages]
-    assert sources[0] == "shared:tides" and sources[1].startswith(web.site_url)  # one from each, in turn
-    assert "upload:pools" not in sources and len(found.passages) == 6
-    assert [(u.tool, u.search_calls) for u in result.usage] == [("web_search", 2), ("fetch_url", 10)]
+    assert [p.source_id for p in found.passages] == ["shared:tides"]
+    assert "upload:pools" not in {p.source_id for p in found.passages}
+    offered = {c.url.removeprefix(web.site_url) for c in found.candidates}
+    assert {TIDE_POOLS.path, PRIVATE_PATH, REDIRECT_PATH} <= offered
+    # Fetching is its own tool: the search asks nothing of the site, not even robots.txt.
+    assert web.site.paths() == []
+    assert [(u.tool, u.search_calls) for u in result.usage] == [("web_search", 2)]
+    assert result.trips == []
+
+
+def fetch_task(inp: FetchInput, tenant: str = "t1") -> TaskDispatched:
+    payload = TaskDispatchedPayload(task_id="task-fetch", kind="fetch", role="retriever", input=inp.model_dump())
+    return TaskDispatched.create(payload, tenant_id=tenant, run_id="run-1")
+
+
+async def test_a_fetch_task_fetches_one_hosts_pages_metered_and_screened(
+    web: Servers, http: httpx.AsyncClient, index: SourceIndex
+) -> None:
+    searcher = await web_searcher(web, http)
+    inp = SearchInput(question="tide pools", sub_question="tide pools zonation", limit=6, sources=["web"])
+    urls = [
+        c.url for c in SearchOutput.model_validate((await execute(task(inp), index, index, searcher)).output).candidates
+    ]
+    wanted = PagesWanted(sub_question=inp.sub_question, query="tide pools zonation tide pools", urls=urls, limit=6)
+    batch = FetchInput(url=urls[0], urls=urls, wanted=[wanted])
+    result = await execute(fetch_task(batch), index, index, searcher)
+    (finding,) = FetchOutput.model_validate(result.output).findings
+    assert finding.sub_question == inp.sub_question and len(finding.passages) == 6
+    assert finding.passages[0].source_id == web.site_url + TIDE_POOLS.path
+    assert all(p.source_id.startswith(web.site_url) for p in finding.passages)
+    assert [(u.tool, u.search_calls) for u in result.usage] == [("fetch_url", 10)]
     (trip,) = result.trips
     assert (trip.guardrail, trip.where, trip.action) == ("prompt_injection", "source", "stripped")
     assert trip.counts == {"ignore_instructions": 1, "prompt_exfiltration": 1}
+
+
+async def test_a_fetch_batch_never_leaves_the_host_policy_allowed(
+    web: Servers, http: httpx.AsyncClient, index: SourceIndex
+) -> None:
+    searcher = await web_searcher(web, http)
+    allowed = web.site_url + TIDE_POOLS.path
+    stray = allowed.replace("127.0.0.1", "localhost")
+    wanted = PagesWanted(sub_question="zonation", query="zonation", urls=[allowed, stray], limit=3)
+    with pytest.raises(TaskError, match="not on '127.0.0.1'") as refused:
+        await execute(
+            fetch_task(FetchInput(url=allowed, urls=[allowed, stray], wanted=[wanted])), index, index, searcher
+        )
+    assert not refused.value.retryable
+    assert web.site.paths() == []  # a batch with a stray page fetches nothing at all
+    away = web.site_url + AWAY_PATH
+    batch = FetchInput(url=away, urls=[away], wanted=[wanted.model_copy(update={"urls": [away]})])
+    result = await execute(fetch_task(batch), index, index, searcher)
+    assert FetchOutput.model_validate(result.output).findings[0].passages == []
+    assert web.site.paths() == ["/robots.txt", AWAY_PATH]  # the redirect to localhost was not followed
+    with pytest.raises(FetchRefused, match="not on 127.0.0.1") as off:
+        await searcher.fetcher.fetch(away, host="127.0.0.1")
+    assert off.value.kind == "off_host"
 
 
 async def test_web_search_failures_become_clear_task_errors(
