@@ -96,7 +96,7 @@ def _apply(view: dict[str, Any], ev: dict[str, Any]) -> None:
         }
     elif kind == "run.resumed":
         view["approval"] = (view["approval"] or {}) | {
-            "status": "approved",
+            "status": payload.get("outcome", "approved"),
             "decided_by": payload.get("approved_by"),
             "comment": payload.get("comment"),
         }

@@ -233,7 +233,12 @@ class Orchestrator(FollowUps, OutboxApplication):
             pending = run.pending_approval()
             if pending is None or pending.approval_id != p.approval_id:
                 return
-            run.expire(pending.approval_id, now + TIMER_TOLERANCE, cause=ev.event_id)
+            if run.optional_task_of(pending) is not None:
+                if now + TIMER_TOLERANCE < pending.deadline:
+                    return
+                run.drop_task(pending.approval_id, "expired", None, "", cause=ev.event_id)
+            else:
+                run.expire(pending.approval_id, now + TIMER_TOLERANCE, cause=ev.event_id)
         self._advance_and_save(run)
 
     def cancel_run(self, ev: RunCancelRequested) -> None:
@@ -250,6 +255,11 @@ class Orchestrator(FollowUps, OutboxApplication):
         if run is None:
             return
         p, by = ev.payload, ev.actor.user_id
+        pending = run.pending_approval()
+        if isinstance(ev, ApprovalRejected) and pending is not None and run.optional_task_of(pending) is not None:
+            run.drop_task(p.approval_id, "refused", by, p.comment, cause=ev.event_id)
+            self._advance_and_save(run)
+            return
         if isinstance(ev, ApprovalRejected):
             run.refuse(p.approval_id, by, p.comment, cause=ev.event_id)
             self._save(run)

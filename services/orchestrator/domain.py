@@ -16,7 +16,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from services.orchestrator.tasks import POLICIES, TaskPolicy
+from services.orchestrator.tasks import OPTIONAL, POLICIES, TaskPolicy
 
 TERMINAL = frozenset({"completed", "failed", "rejected", "cancelled", "expired"})
 
@@ -510,6 +510,35 @@ class Run(Aggregate):
         self.failure = f"approval refused by {by or 'an approver'}" + (f": {comment}" if comment else "")
         self._move("rejected")
         self.bus_events.add(cause)
+
+    def optional_task_of(self, approval: Approval) -> TaskState | None:
+        """The task an approval is about, when the run can go on without it (see tasks.OPTIONAL)."""
+        task = self.tasks.get(approval.subject.removeprefix("task:")) if approval.subject.startswith("task:") else None
+        return task if task is not None and task.kind in OPTIONAL else None
+
+    def drop_task(self, approval_id: str | None, outcome: str, by: str | None, comment: str, cause: str | None) -> None:
+        """A tool use the run can do without was refused by a human (or not approved in time):
+        that task is denied and the run goes on without it."""
+        approval = self._pending(approval_id)
+        if self.optional_task_of(approval) is None:
+            raise RunError(f"approval {approval.approval_id} is not about a step the run can do without")
+        self._check_move(approval.resume_state)
+        self._task_dropped(approval_id=approval.approval_id, outcome=outcome, by=by, comment=comment, cause=cause)
+
+    @event("TaskDropped")
+    def _task_dropped(self, approval_id: str, outcome: str, by: str | None, comment: str, cause: str | None) -> None:
+        approval = self.approvals[approval_id]
+        approval.status, approval.decided_by, approval.comment = outcome, by, comment
+        task = self.tasks[approval.subject.removeprefix("task:")]
+        task.status = "denied"
+        task.reason = (
+            f"approval refused by {by or 'an approver'}" + (f": {comment}" if comment else "")
+            if outcome == "refused"
+            else f"no approval before {approval.deadline.isoformat()}"
+        )
+        self._move(approval.resume_state)
+        if cause:
+            self.bus_events.add(cause)
 
     def expire(self, approval_id: str, now: datetime, cause: str | None = None) -> None:
         approval = self._pending(approval_id)

@@ -205,6 +205,19 @@ def translate(domain_event: Any, run_at: RunAt, sign: Sign = lambda run, tool: N
                 approval_id=approval.approval_id, approved_by=approval.decided_by, comment=approval.comment
             ),
         )
+    elif name == "TaskDropped":
+        approval = run.approvals[domain_event.approval_id]
+        task = run.tasks[approval.subject.removeprefix("task:")]
+        e.step(task.kind, "denied", task.reason)
+        e.emit(
+            RunResumed,
+            RunResumedPayload(
+                approval_id=approval.approval_id,
+                approved_by=approval.decided_by,
+                comment=approval.comment,
+                outcome=domain_event.outcome,
+            ),
+        )
     elif name == "Refused":
         e.emit(RunRejected, RunRejectedPayload(reason=run.failure or "approval refused", usage_event_ids=usage))
     elif name == "Expired":

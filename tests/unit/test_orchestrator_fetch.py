@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from contracts.approval import ApprovalGiven, ApprovalPayload
+from contracts.approval import ApprovalGiven, ApprovalPayload, ApprovalRejected
+from contracts.envelope import Actor
+from contracts.run import RunResumed
 from contracts.tool import ToolRequested
 from contracts.work import (
     FetchInput,
@@ -17,6 +19,7 @@ from services.orchestrator.application import Orchestrator
 from services.orchestrator.workflow import task_input
 from tests.unit.test_orchestrator import (
     PASSAGE,
+    Clock,
     _published,
     _rate_limited,
     app,
@@ -25,6 +28,7 @@ from tests.unit.test_orchestrator import (
     outputs_for,
     started,
     succeed,
+    timer,
     with_status,
 )
 
@@ -192,3 +196,37 @@ def test_report_methods_count_fetched_passages(app: Orchestrator) -> None:
     tallies = app.get_run(run_id).search_tallies
     assert sorted(t["passages"] for t in tallies.values()) == [1, 2]
     assert any(DOCS in t["source_ids"] for t in tallies.values())
+
+
+def test_a_refused_or_expired_host_is_dropped_and_the_run_goes_on(app: Orchestrator, clock: Clock) -> None:
+    run_id = searched(app, [[PASTE], [BLOG]])
+    tasks = fetches(app, run_id)
+    app.apply_decision(decide(app.get_run(run_id), tasks[PASTE], "require_approval", approval_timeout_s=3600))
+    app.apply_decision(decide(app.get_run(run_id), tasks[BLOG], "require_approval", approval_timeout_s=3600))
+    first = app.get_run(run_id).pending_approval()
+    assert first is not None
+    refusal = ApprovalRejected.create(
+        ApprovalPayload(approval_id=first.approval_id, comment="not that site"),
+        tenant_id="tenant-a",
+        run_id=run_id,
+        actor=Actor(user_id="owner-1", roles=["owner"]),
+    )
+    app.decide_approval(refusal)
+    run = app.get_run(run_id)
+    assert run.tasks[tasks[PASTE]].status == "denied"
+    assert run.tasks[tasks[PASTE]].reason == "approval refused by owner-1: not that site"
+    assert run.approvals[first.approval_id].status == "refused"
+    second = run.pending_approval()
+    assert second is not None and second.subject == f"task:{tasks[BLOG]}"
+    resumed = [o.event.payload for o in _published(app) if isinstance(o.event, RunResumed)]
+    assert [r.outcome for r in resumed] == ["refused"]
+    app.fire_timer(timer(run, "approval_deadline", approval_id=second.approval_id))
+    assert app.get_run(run_id).pending_approval() is not None  # not due yet
+    clock.now = second.deadline
+    app.fire_timer(timer(app.get_run(run_id), "approval_deadline", approval_id=second.approval_id))
+    run = app.get_run(run_id)
+    assert run.tasks[tasks[BLOG]].status == "denied" and run.approvals[second.approval_id].status == "expired"
+    # Nothing was fetched, and the search's own passages carry the run on.
+    assert run.state == "running" and len(run.tasks_of("collect")) == 1
+    dispatched = [o.event.payload for o in _published(app) if o.subject == "task.v1.dispatched.retriever"]
+    assert [d.kind for d in dispatched] == ["search", "search"]
