@@ -163,6 +163,7 @@ class Website:
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, str]] = []
+        self.host_names: list[str] = []  # the Host header of each request, port dropped
         self.robots_status = 200  # 404: no rules (all allowed); 503: unreachable (nothing allowed)
         self._lock = threading.Lock()
         self._pdf = _pdf()
@@ -171,6 +172,11 @@ class Website:
     def paths(self) -> list[str]:
         with self._lock:
             return [path for path, _ in self.requests]
+
+    def hosts(self) -> set[str]:
+        """Every host name the site was asked by (it answers to 127.0.0.1 and localhost alike)."""
+        with self._lock:
+            return set(self.host_names)
 
     def catalogue(self) -> list[tuple[str, str, str]]:
         """(path, title, text) of every page a search engine would have indexed, traps included."""
@@ -255,9 +261,12 @@ class _Recorder:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            agent = dict(scope["headers"]).get(b"user-agent", b"").decode("latin-1")
+            headers = dict(scope["headers"])
+            agent = headers.get(b"user-agent", b"").decode("latin-1")
+            host = headers.get(b"host", b"").decode("latin-1").rsplit(":", 1)[0]
             with self.site._lock:
                 self.site.requests.append((scope["path"], agent))
+                self.site.host_names.append(host)
         await self.app(scope, receive, send)
 
 
