@@ -13,7 +13,9 @@ from pydantic import Field
 from contracts import subjects
 from contracts.envelope import Contract, Event
 
-TaskKind = Literal["plan", "search", "fetch", "collect", "synthesise", "verify", "index", "report", "recall", "answer"]
+TaskKind = Literal[
+    "plan", "search", "fetch", "read", "collect", "synthesise", "verify", "index", "report", "recall", "answer"
+]
 Role = Literal["analyst", "retriever", "reporter"]
 
 

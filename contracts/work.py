@@ -81,6 +81,25 @@ class FetchInput(Contract):
     wanted: list[PagesWanted] = Field(min_length=1)
 
 
+ALL_DATASETS = "all"
+"""`ReadInput.dataset` for every dataset of the tenant (dataset ids are UUIDs, so none is called this)."""
+
+
+class ReadInput(Contract):
+    """A search of one of the tenant's datasets for every sub-question, under one `read_dataset` decision."""
+
+    dataset: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", description=f"a dataset id, or {ALL_DATASETS!r}")
+    query: str = Field(max_length=2000, description="the run's question (policy sees it), added to each sub-question")
+    limit: int = Field(ge=1, le=100, description="passages per sub-question")
+    sub_questions: list[str] = Field(min_length=1, max_length=50)
+
+
+class ReadOutput(Contract):
+    """The dataset's passages per sub-question."""
+
+    findings: list[SearchOutput]
+
+
 class FetchOutput(Contract):
     """The fetched pages' passages, ranked per sub-question that offered them."""
 

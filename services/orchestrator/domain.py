@@ -36,6 +36,7 @@ STATE_OF_STEP = {
     "plan": "planning",
     "search": "running",
     "fetch": "running",
+    "read": "running",
     "collect": "running",
     "synthesise": "running",
     "verify": "running",
@@ -45,7 +46,7 @@ STATE_OF_STEP = {
 
 
 # The step whose success makes an earlier step's output unneeded by anything still to come.
-CONSUMES = {"collect": ("search", "fetch"), "synthesise": ("collect",)}
+CONSUMES = {"collect": ("search", "fetch", "read"), "synthesise": ("collect",)}
 # What an ended run still needs of its tasks' outputs (see Run._shed).
 KEPT_AFTER_END = frozenset({"synthesise", "report"})
 # A tool request policy holds back for a while (a rate limit) is asked again after the wait it
@@ -360,7 +361,7 @@ class Run(Aggregate):
         task.usage_event_ids = list(dict.fromkeys([*task.usage_event_ids, *usage_event_ids]))
         if task.kind == "plan":
             self.sub_questions = list(output.get("sub_questions", []))
-        elif task.kind in ("search", "fetch", "collect"):
+        elif task.kind in ("search", "fetch", "read", "collect"):
             self._tally_retrieval(task.kind, task_id, output)
         # The state keeps what the steps still to come need; what a finished step consumed stays
         # in the log (where replay, audit and the read models find it) but leaves the state, so
@@ -378,23 +379,29 @@ class Run(Aggregate):
             self.passages_kept = int(output.get("passages", 0))
             return
         tallies = self.__dict__.setdefault("search_tallies", {})
-        if kind == "fetch":
-            # Fetched pages count toward the search of the sub-question that offered them.
+        if kind in ("fetch", "read"):
+            # Pages and dataset passages count toward their sub-question's tally (a run that reads
+            # only datasets has no search of it, so its first read starts one).
             for finding in output.get("findings", []):
-                for search in self.tasks_of("search"):
-                    tally = tallies.get(search.task_id)
-                    if tally is None or tally["sub_question"] != finding.get("sub_question"):
-                        continue
-                    pages = finding.get("passages", [])
-                    tally["passages"] += len(pages)
-                    tally["source_ids"] = sorted({*tally["source_ids"], *(str(p.get("source_id", "")) for p in pages)})
-                    break
+                sub_question = str(finding.get("sub_question", ""))
+                key = next((k for k, t in tallies.items() if t["sub_question"] == sub_question), None)
+                if key is None:
+                    key = f"{task_id}:{len(tallies)}"
+                    tallies[key] = {"sub_question": sub_question, "passages": 0, "source_ids": []}
+                tally, found = tallies[key], finding.get("passages", [])
+                tally["passages"] += len(found)
+                tally["source_ids"] = sorted({*tally["source_ids"], *(str(p.get("source_id", "")) for p in found)})
             return
         passages = output.get("passages", [])
+        sub_question = str(output.get("sub_question", ""))
+        searched = {t.task_id for t in self.tasks_of("search")}
+        # A read of the same sub-question that finished first: its count joins this search's.
+        early = next((k for k, t in tallies.items() if k not in searched and t["sub_question"] == sub_question), None)
+        before: dict[str, Any] = tallies.pop(early) if early is not None else {"passages": 0, "source_ids": []}
         tallies[task_id] = {
-            "sub_question": str(output.get("sub_question", "")),
-            "passages": len(passages),
-            "source_ids": sorted({str(p.get("source_id", "")) for p in passages}),
+            "sub_question": sub_question,
+            "passages": len(passages) + before["passages"],
+            "source_ids": sorted({*before["source_ids"], *(str(p.get("source_id", "")) for p in passages)}),
         }
 
     def record_failure(

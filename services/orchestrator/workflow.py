@@ -1,5 +1,5 @@
-"""The run's task DAG: plan -> one search per sub-question -> one fetch per host of the web pages
-the searches offered -> collect -> synthesise -> verify -> approval gate -> index memory -> report.
+"""The run's task DAG: plan -> one search per sub-question, and one read per dataset searched ->
+one fetch per host of the web pages the searches offered -> collect -> synthesise -> verify -> approval gate -> index memory -> report.
 
 `advance` looks at what the run has finished and requests what may start next; it is called
 after every change, so a resumed orchestrator continues exactly where the log stops. It never
@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from contracts.ids import derived_id
 from contracts.work import (
+    ALL_DATASETS,
     Changes,
     CollectInput,
     CollectOutput,
@@ -26,6 +27,8 @@ from contracts.work import (
     PagesWanted,
     Passage,
     PlanInput,
+    ReadInput,
+    ReadOutput,
     ReportInput,
     SearchInput,
     SearchOutput,
@@ -38,6 +41,8 @@ from services.orchestrator.methods import report_methods
 from services.orchestrator.tasks import OPTIONAL
 
 PASSAGES_PER_SEARCH = 8
+# Where a run looks when neither it nor its tenant chose (the retriever's default too).
+DEFAULT_SOURCES = ("corpus", "datasets")
 # Pages of one host fetched under one `fetch_url` decision; more make several batches (and decisions).
 MAX_PAGES_PER_FETCH = 20
 PUBLISH_GATE = "publish"
@@ -86,20 +91,28 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
     if not _all_done(plans):
         return
 
-    searches = run.tasks_of("search")
-    if not searches:
-        for i, sub_question in enumerate(run.sub_questions):
+    searches, reads = run.tasks_of("search"), run.tasks_of("read")
+    if not searches and not reads:
+        # A snapshot taken before runs chose their sources has no such attribute.
+        sources = getattr(run, "sources", None) or list(DEFAULT_SOURCES)
+        # The tenant's datasets are read under their own tool (read_dataset), not by the searches.
+        elsewhere = [s for s in sources if s != "datasets"]
+        for i, sub_question in enumerate(run.sub_questions if elsewhere else []):
             search = SearchInput(
-                question=run.question,
-                sub_question=sub_question,
-                limit=PASSAGES_PER_SEARCH,
-                # A snapshot taken before runs chose their sources has no such attribute.
-                sources=getattr(run, "sources", None),
-                datasets=getattr(run, "datasets", None),
+                question=run.question, sub_question=sub_question, limit=PASSAGES_PER_SEARCH, sources=elsewhere
             )
             run.request_task(task_id(run, "search", i), "search", search.model_dump())
+        if "datasets" in sources:
+            for i, dataset in enumerate(getattr(run, "datasets", None) or [ALL_DATASETS]):
+                read = ReadInput(
+                    dataset=dataset,
+                    query=run.question[:2000],
+                    limit=PASSAGES_PER_SEARCH,
+                    sub_questions=run.sub_questions,
+                )
+                run.request_task(task_id(run, "read", i), "read", read.model_dump())
         return
-    if not _all_done(searches):
+    if not all(_settled(t) for t in [*searches, *reads]):
         return
 
     collects = run.tasks_of("collect")
@@ -115,8 +128,12 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
             return
         findings = merged_findings(run)
         if not any(f.passages for f in findings):
-            dropped = [f"{t.input.get('url', '')}: {t.reason}" for t in fetches if not t.done]
-            why = f" (web pages not fetched: {'; '.join(dropped)})" if dropped else ""
+            dropped = [
+                f"{t.tool} {t.input.get('url') or t.input.get('dataset') or ''}: {t.reason}"
+                for t in [*reads, *fetches]
+                if not t.done
+            ]
+            why = f" (not read: {'; '.join(dropped)})" if dropped else ""
             run.fail(f"no source in the corpus matches the question{why}"[:2000], step="search")
             return
         # The input is built from the searches' outputs at dispatch (`task_input`), not stored again.
@@ -176,7 +193,7 @@ def task_input(run: Run, task: TaskState) -> dict[str, Any]:
     steps' outputs; storing it again in the request would double the log for nothing.
     """
     kind = task.kind
-    if kind in ("plan", "search", "fetch"):
+    if kind in ("plan", "search", "fetch", "read"):
         return task.input
     if kind == "collect":
         return CollectInput(question=run.question, findings=merged_findings(run)).model_dump()
@@ -242,18 +259,22 @@ def fetch_batches(run: Run) -> list[FetchInput]:
 
 
 def merged_findings(run: Run) -> list[SearchOutput]:
-    """Per sub-question, the search's passages and those of the pages fetched for it, taken in turn
-    (their scores are not on one scale, their ranks are)."""
-    fetched = [FetchOutput.model_validate(t.output) for t in run.tasks_of("fetch") if t.done and t.output]
-    merged = []
+    """Per sub-question, the passages of its search, of the datasets read and of the pages fetched
+    for it, taken in turn (their scores are not on one scale, their ranks are)."""
+    lists: dict[str, list[list[Passage]]] = {}
     for search in run.tasks_of("search"):
         found = SearchOutput.model_validate(search.output)
-        web = [f.passages for out in fetched for f in out.findings if f.sub_question == found.sub_question]
-        limit = int(search.input.get("limit", PASSAGES_PER_SEARCH))
-        merged.append(
-            SearchOutput(sub_question=found.sub_question, passages=_interleave([found.passages, *web], limit))
-        )
-    return merged
+        lists.setdefault(found.sub_question, []).append(found.passages)
+    outputs: tuple[tuple[str, type[ReadOutput | FetchOutput]], ...] = (("read", ReadOutput), ("fetch", FetchOutput))
+    for kind, model in outputs:
+        for task in run.tasks_of(kind):
+            if task.done and task.output:
+                for finding in model.model_validate(task.output).findings:
+                    lists.setdefault(finding.sub_question, []).append(finding.passages)
+    order = [*run.sub_questions, *(q for q in lists if q not in run.sub_questions)]
+    return [
+        SearchOutput(sub_question=q, passages=_interleave(lists[q], PASSAGES_PER_SEARCH)) for q in order if q in lists
+    ]
 
 
 def _interleave(lists: list[list[Passage]], limit: int) -> list[Passage]:

@@ -1,4 +1,4 @@
-"""The retriever's subscribers: search and index tasks on its lane, and tenant document uploads."""
+"""The retriever's subscribers: search, fetch, read and index tasks on its lane, and tenant document uploads."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from contracts import subjects
 from contracts.document import DatasetDeleted, DocumentUploaded
 from contracts.guardrail import GuardrailTrippedPayload
 from contracts.task import TaskDispatched
-from contracts.work import FetchInput, IndexInput, IndexOutput, SearchInput
+from contracts.work import FetchInput, IndexInput, IndexOutput, ReadInput, SearchInput
 from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.worker import TaskError, Usage, WorkResult, lane
@@ -17,6 +17,7 @@ from services.retriever.fetching import OffHost, fetch_batch
 from services.retriever.index import SourceIndex
 from services.retriever.memory import index_run
 from services.retriever.providers import SearchError
+from services.retriever.reading import NotReadable, read_dataset
 from services.retriever.recall import recall
 from services.retriever.search import WebUnavailable, search_sources
 from services.retriever.tombstones import DeletedDatasets
@@ -35,6 +36,8 @@ async def execute(
             return await _search(task, index, web)
         case "fetch":
             return await _fetch(task, web)
+        case "read":
+            return await _read(task, index)
         case "index":
             return await _index(task, memory)
         case "recall":
@@ -74,6 +77,15 @@ async def _fetch(task: TaskDispatched, web: WebSearch | None) -> WorkResult:
         )
     usage = [Usage(tool="fetch_url", search_calls=fetched.fetches)]
     return WorkResult(output=fetched.output.model_dump(), usage=usage, trips=trips)
+
+
+async def _read(task: TaskDispatched, index: SourceIndex) -> WorkResult:
+    """Search one of the tenant's datasets (or all of them) for each sub-question, as policy allowed `read_dataset`."""
+    try:
+        output, queries = await read_dataset(ReadInput.model_validate(task.payload.input), task.tenant_id, index)
+    except NotReadable as exc:
+        raise TaskError(str(exc)) from exc
+    return WorkResult(output=output.model_dump(), usage=[Usage(tool="read_dataset", search_calls=queries)])
 
 
 async def _index(task: TaskDispatched, memory: SourceIndex) -> WorkResult:

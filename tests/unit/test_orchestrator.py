@@ -23,6 +23,7 @@ from contracts.work import (
     IndexOutput,
     Passage,
     PlanOutput,
+    ReadOutput,
     ReportOutput,
     SearchOutput,
     SourceRef,
@@ -127,6 +128,7 @@ def with_status(app: Orchestrator, run_id: str, status: str) -> list[str]:
 
 
 PASSAGE = Passage(source_id="doc1", title="Doc", location="§1", text="A context manager sets up and tears down.")
+UPLOAD = Passage(source_id="upload1", title="Our notes", location="§2", text="We use context managers for locks.")
 DRAFT = Draft(
     title="Context managers",
     question="what is a context manager",
@@ -142,6 +144,9 @@ def outputs_for(kind: str, task_input: dict[str, Any]) -> dict[str, Any]:
         return PlanOutput(sub_questions=["What is a context manager?", "How is it used?"]).model_dump()
     if kind == "search":
         return SearchOutput(sub_question=task_input["sub_question"], passages=[PASSAGE]).model_dump()
+    if kind == "read":
+        findings = [SearchOutput(sub_question=q, passages=[UPLOAD]) for q in task_input["sub_questions"]]
+        return ReadOutput(findings=findings).model_dump()
     if kind == "collect":
         return CollectOutput(findings=task_input["findings"], passages=1, duplicates_dropped=1).model_dump()
     if kind == "synthesise":
@@ -187,13 +192,15 @@ def test_a_run_walks_the_whole_dag_and_completes(app: Orchestrator) -> None:
         "plan",
         "search",
         "search",
+        "read",  # the default sources include the tenant's datasets: read under read_dataset
         "collect",
         "synthesise",
         "verify",
         "index",
         "report",
     ]
-    assert len(run.usage_event_ids()) == 8
+    assert [t.tool for t in run.tasks_of("search") + run.tasks_of("read")] == ["web_search"] * 2 + ["read_dataset"]
+    assert len(run.usage_event_ids()) == 9
     assert all(t.attempt == 1 for t in run.tasks.values())
 
 
@@ -452,7 +459,7 @@ def test_translation_publishes_the_saga_with_stable_ids_and_timers(app: Orchestr
     assert "task.v1.dispatched.analyst" in subjects and "task.v1.dispatched.retriever" in subjects
     assert subjects[-1] == "run.v1.completed"
     assert events[-1].event.payload.usage_event_ids == app.get_run(run_id).usage_event_ids()
-    assert len(timers) == 8 and {t.event.payload.purpose for t in timers} == {"task_timeout"}
+    assert len(timers) == 9 and {t.event.payload.purpose for t in timers} == {"task_timeout"}
     again = [o for n in notifications for o in translate(app.mapper.to_domain_event(n), run_at)]
     assert [o.event.event_id for o in again] == [o.event.event_id for o in published]
     assert len({o.event.event_id for o in published}) == len(published)

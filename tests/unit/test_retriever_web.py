@@ -15,7 +15,16 @@ from pydantic import ValidationError
 from qdrant_client import QdrantClient
 
 from contracts.task import TaskDispatched, TaskDispatchedPayload
-from contracts.work import FetchInput, FetchOutput, PagesWanted, SearchInput, SearchOutput
+from contracts.work import (
+    ALL_DATASETS,
+    FetchInput,
+    FetchOutput,
+    PagesWanted,
+    ReadInput,
+    ReadOutput,
+    SearchInput,
+    SearchOutput,
+)
 from quarry_runtime.egress import GuardedTransport
 from quarry_runtime.worker import TaskError
 from services.retriever.bootstrap import RetrieverSettings, web_search
@@ -362,6 +371,24 @@ async def test_default_sources_are_the_corpus_and_the_tenants_datasets(index: So
     assert {p["source_id"] for p in only_ours.output["passages"]} == {"upload:pools"}
     other_tenant = await execute(task(inp.model_copy(update={"sources": ["datasets"]}), tenant="t2"), index, index)
     assert other_tenant.output["passages"] == []
+
+
+def read_task(inp: ReadInput, tenant: str = "t1") -> TaskDispatched:
+    payload = TaskDispatchedPayload(task_id="task-read", kind="read", role="retriever", input=inp.model_dump())
+    return TaskDispatched.create(payload, tenant_id=tenant, run_id="run-1")
+
+
+async def test_a_read_task_searches_only_the_tenants_own_datasets_metered_per_query(index: SourceIndex) -> None:
+    inp = ReadInput(dataset=ALL_DATASETS, query="tide pools", limit=5, sub_questions=["when do they fill", "surveys"])
+    result = await execute(read_task(inp), index, index)
+    findings = ReadOutput.model_validate(result.output).findings
+    assert [f.sub_question for f in findings] == inp.sub_questions
+    assert {p.source_id for f in findings for p in f.passages} == {"upload:pools"}  # never the shared corpus
+    assert [(u.tool, u.search_calls) for u in result.usage] == [("read_dataset", 2)]
+    other = await execute(read_task(inp, tenant="t2"), index, index)
+    assert all(f["passages"] == [] for f in other.output["findings"])
+    with pytest.raises(TaskError, match="cannot own datasets"):
+        await execute(read_task(inp, tenant=PUBLIC_TENANT), index, index)
 
 
 async def test_a_web_search_task_offers_pages_and_fetches_none(

@@ -1,4 +1,5 @@
-"""The fetch step: the web pages a search offers are fetched only under a `fetch_url` decision per host."""
+"""Where a run looks, each under its own tool: the web pages a search offers are fetched only under a
+`fetch_url` decision per host, the tenant's datasets read only under a `read_dataset` decision each."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from typing import Any
 
 from contracts.approval import ApprovalGiven, ApprovalPayload, ApprovalRejected
 from contracts.envelope import Actor
-from contracts.run import RunResumed
+from contracts.ids import new_id
+from contracts.run import RunRequested, RunRequestedPayload, RunResumed
 from contracts.tool import ToolRequested
 from contracts.work import (
+    ALL_DATASETS,
     FetchInput,
     FetchOutput,
     Passage,
@@ -19,6 +22,7 @@ from services.orchestrator.application import Orchestrator
 from services.orchestrator.workflow import task_input
 from tests.unit.test_orchestrator import (
     PASSAGE,
+    UPLOAD,
     Clock,
     _published,
     _rate_limited,
@@ -26,10 +30,11 @@ from tests.unit.test_orchestrator import (
     clock,
     decide,
     outputs_for,
-    started,
+    reserved,
     succeed,
     timer,
     with_status,
+    work,
 )
 
 __all__ = ["app", "clock"]
@@ -61,9 +66,30 @@ def fetched(task_input: dict[str, Any]) -> dict[str, Any]:
     return FetchOutput(findings=findings).model_dump()
 
 
+def started_with(app: Orchestrator, sources: list[str], datasets: list[str] | None = None) -> str:
+    """A run admitted and planning, looking where `sources` say."""
+    req = RunRequested.create(
+        RunRequestedPayload(
+            question="what is a context manager", depth=1, max_sources=5, sources=sources, datasets=datasets
+        ),  # type: ignore[arg-type]
+        tenant_id="tenant-a",
+        run_id=new_id(),
+        actor=Actor(user_id="u1", roles=["owner"]),
+    )
+    app.start_run(req)
+    app.admit_run(reserved(req))
+    return req.run_id or ""
+
+
+def planned(app: Orchestrator, run_id: str) -> None:
+    plan = with_status(app, run_id, "requested")[0]
+    app.apply_decision(decide(app.get_run(run_id), plan))
+    app.finish_task(succeed(app.get_run(run_id), plan, outputs_for("plan", {})))
+
+
 def searched(app: Orchestrator, offers: list[list[str]]) -> str:
-    """A run past its plan and its searches, the i-th search offering `offers[i]`."""
-    run_id = started(app)
+    """A run past its plan and its searches of the corpus and the web, the i-th search offering `offers[i]`."""
+    run_id = started_with(app, ["corpus", "web"])
     plan = with_status(app, run_id, "requested")[0]
     app.apply_decision(decide(app.get_run(run_id), plan))
     app.finish_task(succeed(app.get_run(run_id), plan, outputs_for("plan", {})))
@@ -126,7 +152,7 @@ def test_a_denied_host_is_never_fetched_and_the_run_goes_on_without_it(app: Orch
 
 
 def test_a_run_whose_only_pages_were_refused_fails_saying_so(app: Orchestrator) -> None:
-    run_id = started(app)
+    run_id = started_with(app, ["web"])
     plan = with_status(app, run_id, "requested")[0]
     app.apply_decision(decide(app.get_run(run_id), plan))
     app.finish_task(succeed(app.get_run(run_id), plan, outputs_for("plan", {})))
@@ -230,3 +256,79 @@ def test_a_refused_or_expired_host_is_dropped_and_the_run_goes_on(app: Orchestra
     assert run.state == "running" and len(run.tasks_of("collect")) == 1
     dispatched = [o.event.payload for o in _published(app) if o.subject == "task.v1.dispatched.retriever"]
     assert [d.kind for d in dispatched] == ["search", "search"]
+
+
+# --- datasets: read_dataset --------------------------------------------------------------------------
+
+
+def test_the_tenants_datasets_are_read_under_read_dataset_not_by_the_searches(app: Orchestrator) -> None:
+    run_id = started_with(
+        app,
+        ["corpus", "datasets"],
+        datasets=["0190aaaa-0000-7000-8000-000000000001", "0190aaaa-0000-7000-8000-000000000002"],
+    )
+    planned(app, run_id)
+    run = app.get_run(run_id)
+    searches, reads = run.tasks_of("search"), run.tasks_of("read")
+    assert len(searches) == 2 and all(t.input["sources"] == ["corpus"] and t.tool == "web_search" for t in searches)
+    assert [t.input["dataset"] for t in reads] == [
+        "0190aaaa-0000-7000-8000-000000000001",
+        "0190aaaa-0000-7000-8000-000000000002",
+    ]
+    assert all(t.tool == "read_dataset" and t.input["sub_questions"] == run.sub_questions for t in reads)
+    requests = [o.event.payload for o in _published(app) if isinstance(o.event, ToolRequested)]
+    asked = [r for r in requests if r.tool == "read_dataset"]
+    # What the registry's strict read_dataset schema accepts: the dataset, the query, the limit.
+    assert [sorted(r.arguments) for r in asked] == [["dataset", "limit", "query"]] * 2
+    assert {r.arguments["dataset"] for r in asked} == {t.input["dataset"] for t in reads}
+
+
+def test_a_run_on_default_sources_reads_all_the_tenants_datasets_and_only_datasets_has_no_search(
+    app: Orchestrator,
+) -> None:
+    run_id = started_with(app, ["corpus", "datasets"])
+    planned(app, run_id)
+    (read,) = app.get_run(run_id).tasks_of("read")
+    assert read.input["dataset"] == ALL_DATASETS
+    only = started_with(app, ["datasets"])
+    planned(app, only)
+    run = app.get_run(only)
+    assert run.tasks_of("search") == [] and len(run.tasks_of("read")) == 1
+
+
+def test_a_denied_dataset_read_is_dropped_and_never_dispatched(app: Orchestrator) -> None:
+    run_id = started_with(app, ["corpus", "datasets"])
+    planned(app, run_id)
+    run = app.get_run(run_id)
+    (read,) = run.tasks_of("read")
+    app.apply_decision(decide(run, read.task_id, decision="deny"))
+    for search in run.tasks_of("search"):
+        app.apply_decision(decide(app.get_run(run_id), search.task_id))
+        run = app.get_run(run_id)
+        app.finish_task(succeed(run, search.task_id, outputs_for("search", task_input(run, run.tasks[search.task_id]))))
+    run = app.get_run(run_id)
+    assert run.tasks[read.task_id].status == "denied" and run.state == "running"
+    dispatched = [o.event.payload for o in _published(app) if o.subject == "task.v1.dispatched.retriever"]
+    assert [d.kind for d in dispatched] == ["search", "search"]
+    (collect,) = run.tasks_of("collect")
+    sources = {p["source_id"] for f in task_input(run, collect)["findings"] for p in f["passages"]}
+    assert sources == {PASSAGE.source_id}
+
+
+def test_an_allowed_read_joins_its_passages_to_the_searches(app: Orchestrator) -> None:
+    run_id = started_with(app, ["corpus", "datasets"])
+    work(app, run_id, stop_at="never")
+    run = app.get_run(run_id)
+    assert run.state == "completed"
+    tallies = run.search_tallies
+    assert [t["passages"] for t in tallies.values()] == [2, 2]  # the corpus passage and the dataset's
+    assert all(UPLOAD.source_id in t["source_ids"] for t in tallies.values())
+
+
+def test_a_datasets_only_run_whose_read_is_denied_fails_saying_why(app: Orchestrator) -> None:
+    run_id = started_with(app, ["datasets"])
+    planned(app, run_id)
+    (read,) = app.get_run(run_id).tasks_of("read")
+    app.apply_decision(decide(app.get_run(run_id), read.task_id, decision="deny"))
+    run = app.get_run(run_id)
+    assert run.state == "failed" and "read_dataset all: because" in (run.failure or "")
