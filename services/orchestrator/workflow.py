@@ -1,5 +1,6 @@
 """The run's task DAG: plan -> one search per sub-question, and one read per dataset searched ->
-one fetch per host of the web pages the searches offered -> collect -> synthesise -> verify -> approval gate -> index memory -> report.
+one fetch per host of the web pages the searches offered -> collect -> synthesise -> verify ->
+approval gate -> index memory -> report.
 
 `advance` looks at what the run has finished and requests what may start next; it is called
 after every change, so a resumed orchestrator continues exactly where the log stops. It never
@@ -45,6 +46,7 @@ PASSAGES_PER_SEARCH = 8
 DEFAULT_SOURCES = ("corpus", "datasets")
 # Pages of one host fetched under one `fetch_url` decision; more make several batches (and decisions).
 MAX_PAGES_PER_FETCH = 20
+MAX_SUB_QUESTIONS_PER_READ = 50
 PUBLISH_GATE = "publish"
 # What a run keeps of the research template the gateway resolved into its request.
 TEMPLATE_FIELDS = frozenset({"template_id", "template_version", "template_name", "outline", "tone"})
@@ -108,7 +110,8 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
                     dataset=dataset,
                     query=run.question[:2000],
                     limit=PASSAGES_PER_SEARCH,
-                    sub_questions=run.sub_questions,
+                    # Bounded like every task input; a plan has far fewer sub-questions than this.
+                    sub_questions=run.sub_questions[:MAX_SUB_QUESTIONS_PER_READ],
                 )
                 run.request_task(task_id(run, "read", i), "read", read.model_dump())
         return
@@ -271,7 +274,7 @@ def merged_findings(run: Run) -> list[SearchOutput]:
             if task.done and task.output:
                 for finding in model.model_validate(task.output).findings:
                     lists.setdefault(finding.sub_question, []).append(finding.passages)
-    order = [*run.sub_questions, *(q for q in lists if q not in run.sub_questions)]
+    order = dict.fromkeys([*run.sub_questions, *lists])
     return [
         SearchOutput(sub_question=q, passages=_interleave(lists[q], PASSAGES_PER_SEARCH)) for q in order if q in lists
     ]
