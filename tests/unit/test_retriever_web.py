@@ -312,23 +312,28 @@ async def web_searcher(web: Servers, http: httpx.AsyncClient) -> WebSearch:
 
 async def test_a_web_search_keeps_clean_distinct_allowed_pages(web: Servers, http: httpx.AsyncClient) -> None:
     searcher = await web_searcher(web, http)
-    found = await searcher.search("tide pools", 8, rank_query="tide pools zonation threats")
-    urls = {p.url.removeprefix(web.site_url) for p in found.pages}
+    offered = await searcher.candidates("tide pools")
+    assert offered.search_calls == 1 and web.site.paths() == []
+    fetched = await searcher.fetch(list(offered.hits), host="127.0.0.1")
+    pages = list(fetched.pages.values())
+    urls = {p.url.removeprefix(web.site_url) for p in pages}
     assert urls == {TIDE_POOLS.path, INJECTED.path, KELP.path, NOTE_PATH, PDF_PATH}
     # the mirror resembles the tide-pools article; the short link redirects to the kelp page
-    assert found.duplicates == 2
-    assert found.refused == {"robots": 1, "content_type": 1, "too_large": 1, "timeout": 1}
-    assert found.search_calls == 1 and found.fetches == 10  # every page asked for; robots refusal asks none
-    assert found.injections == {"ignore_instructions": 1, "prompt_exfiltration": 1}
-    guide = next(p for p in found.pages if p.url.endswith(INJECTED.path))
+    assert fetched.duplicates == 2
+    assert fetched.aliases == {web.site_url + REDIRECT_PATH: web.site_url + KELP.path}
+    assert fetched.refused == {"robots": 1, "content_type": 1, "too_large": 1, "timeout": 1}
+    assert fetched.fetches == 10  # every page asked for; robots refusal asks none
+    assert fetched.injections == {"ignore_instructions": 1, "prompt_exfiltration": 1}
+    guide = next(p for p in pages if p.url.endswith(INJECTED.path))
     assert "Ignore all previous instructions" not in guide.text and "Crabs and anemones" in guide.text
-    assert 0 < len(found.passages) <= 8
-    assert found.passages[0].source_id == web.site_url + TIDE_POOLS.path
-    assert all(p.source_id.startswith(web.site_url) and p.location for p in found.passages)
-    assert any(p.location.startswith("§ Page") for p in found.passages)  # the PDF cites its page
-    scores = [p.score for p in found.passages]
+    passages = searcher.passages(pages, "tide pools zonation threats", 8)
+    assert 0 < len(passages) <= 8
+    assert passages[0].source_id == web.site_url + TIDE_POOLS.path
+    assert all(p.source_id.startswith(web.site_url) and p.location for p in passages)
+    assert any(p.location.startswith("§ Page") for p in passages)  # the PDF cites its page
+    scores = [p.score for p in passages]
     assert scores == sorted(scores, reverse=True)
-    assert all("Copyright" not in p.text and "cookies" not in p.text for p in found.passages)
+    assert all("Copyright" not in p.text and "cookies" not in p.text for p in passages)
 
 
 # --- choosing sources per run ---------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""One web search: ask the provider, fetch the pages, extract, screen, de-duplicate, chunk and rank."""
+"""The web: ask the provider for candidate pages; fetch one host's pages (as policy allowed), extract,
+screen, de-duplicate; chunk and rank them for a query."""
 
 from __future__ import annotations
 
@@ -51,19 +52,6 @@ class FetchedPages:
     injections: Counter[str] = field(default_factory=Counter)
 
 
-@dataclass
-class WebFindings:
-    """The passages found, and what it took: calls to meter, pages kept and dropped, and why."""
-
-    passages: list[Passage] = field(default_factory=list)
-    search_calls: int = 0
-    fetches: int = 0
-    pages: list[WebPage] = field(default_factory=list)
-    refused: Counter[str] = field(default_factory=Counter)
-    duplicates: int = 0
-    injections: Counter[str] = field(default_factory=Counter)
-
-
 class WebSearch:
     """A search provider's hits turned into citable passages from the pages themselves."""
 
@@ -85,25 +73,6 @@ class WebSearch:
     @property
     def name(self) -> str:
         return self.provider.name
-
-    async def search(self, query: str, limit: int, *, rank_query: str | None = None) -> WebFindings:
-        """Passages answering `query` (ranked by `rank_query`, default the query), at most `limit`:
-        `candidates`, then `fetch` of them all, then `passages`.
-
-        A provider failure raises `SearchError`; a page that cannot be had is skipped and counted.
-        """
-        offered = await self.candidates(query)
-        fetched = await self.fetch(list(offered.hits))
-        found = WebFindings(
-            search_calls=offered.search_calls,
-            fetches=fetched.fetches,
-            pages=list(fetched.pages.values()),
-            refused=offered.refused + fetched.refused,
-            duplicates=offered.duplicates + fetched.duplicates,
-            injections=fetched.injections,
-        )
-        found.passages = self.passages(found.pages, rank_query or query, limit)
-        return found
 
     async def candidates(self, query: str) -> WebCandidates:
         """The provider's results for `query`, canonical and de-duplicated; nothing is fetched."""
