@@ -91,9 +91,9 @@ class WebSearch:
                 offered.hits[url] = hit
         return offered
 
-    async def fetch(self, urls: Sequence[str], *, host: str | None = None) -> FetchedPages:
-        """Fetch, extract and screen `urls` (with `host`, none may leave it, redirects included);
-        exact and near-duplicate pages are dropped. The pages are keyed by the URL asked for."""
+    async def fetch(self, urls: Sequence[str], *, host: str) -> FetchedPages:
+        """Fetch, extract and screen `urls`, none leaving `host` (the one policy allowed), redirects
+        included; exact and near-duplicate pages are dropped. The pages are keyed by the URL asked for."""
         found = FetchedPages()
         outcomes = await asyncio.gather(*(self._page(url, host) for url in urls))
         by_final: dict[str, str] = {}
