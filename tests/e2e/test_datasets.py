@@ -154,6 +154,11 @@ def test_a_free_plan_run_never_reads_a_dataset(stack: Stack, client_factory: typ
     )
     assert view["state"] == "failed" and "read_dataset" in (view.get("error") or ""), view.get("error")
     assert all(s["source_id"] != doc["document_id"] for s in view["sources"])
-    log = frank.get(f"/v1/runs/{run_id}/log").json()["events"]
-    decided = [e["event"]["payload"] for e in log if e["event"]["type"] == "tool.decided"]
-    assert any(d["tool"] == "read_dataset" and d["decision"] == "deny" for d in decided)
+
+    def read_denied() -> bool:
+        log = frank.get(f"/v1/runs/{run_id}/log").json()["events"]
+        decided = [e["event"]["payload"] for e in log if e["event"]["type"] == "tool.decided"]
+        return any(d["tool"] == "read_dataset" and d["decision"] == "deny" for d in decided)
+
+    # The log is fed by another consumer than the view, so it may lag the view by a moment.
+    wait_for(read_denied, timeout_s=30, what="the read_dataset denial in the run's log")

@@ -142,7 +142,7 @@ def test_a_tenant_that_chooses_the_web_gets_a_report_cited_from_web_pages(
         t for t in view["guardrails"] if t["where"] == "source"
     ).items()
     # Each host's pages were fetched under their own fetch_url decision, and metered as such.
-    fetch_decisions = decisions(client, run_id, "fetch_url")
+    fetch_decisions = wait_for(lambda: decisions(client, run_id, "fetch_url"), timeout_s=30, what="fetch decisions")
     assert fetch_decisions and {d["decision"] for d in fetch_decisions} == {"allow"}
     assert wait_for(lambda: used_by_tool(client).get("fetch_url"), timeout_s=30, what="fetch_url usage")
 
