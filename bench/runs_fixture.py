@@ -39,6 +39,7 @@ from contracts.work import (
     IndexOutput,
     Passage,
     PlanOutput,
+    ReadOutput,
     ReportOutput,
     SearchOutput,
     Section,
@@ -147,21 +148,28 @@ def _text(rng: random.Random, chars: int) -> str:
     return " ".join(words).capitalize() + "."
 
 
+def _passages(rng: random.Random) -> list[Passage]:
+    return [
+        Passage(
+            source_id=f"doc{rng.randrange(200)}",
+            title=_text(rng, 30),
+            location=f"§{rng.randrange(1, 20)}",
+            text=_text(rng, 400),
+            score=rng.random(),
+        )
+        for _ in range(PASSAGES)
+    ]
+
+
 def _output(rng: random.Random, task: TaskState, run: Run) -> dict[str, Any]:
     if task.kind == "plan":
         return PlanOutput(sub_questions=[_text(rng, 60) for _ in range(SUB_QUESTIONS)]).model_dump()
-    if task.kind == "search":
-        passages = [
-            Passage(
-                source_id=f"doc{rng.randrange(200)}",
-                title=_text(rng, 30),
-                location=f"§{rng.randrange(1, 20)}",
-                text=_text(rng, 400),
-                score=rng.random(),
-            )
-            for _ in range(PASSAGES)
-        ]
-        return SearchOutput(sub_question=task.input["sub_question"], passages=passages).model_dump()
+    if task.kind in ("search", "read"):
+        questions = [task.input["sub_question"]] if task.kind == "search" else task.input["sub_questions"]
+        findings = [SearchOutput(sub_question=q, passages=_passages(rng)) for q in questions]
+        if task.kind == "read":  # the tenant's datasets, read under read_dataset
+            return ReadOutput(findings=findings).model_dump()
+        return findings[0].model_dump()
     if task.kind == "collect":
         findings = task_input(run, task)["findings"]
         return CollectOutput(findings=findings, passages=len(findings) * PASSAGES, duplicates_dropped=2).model_dump()

@@ -184,6 +184,10 @@ class RunResumedPayload(Contract):
     approval_id: str
     approved_by: str | None
     comment: str = ""
+    outcome: Literal["approved", "refused", "expired"] = Field(
+        default="approved",
+        description="refused or expired: a step the run can do without (a host's pages) is dropped and the run goes on",
+    )
 
 
 class RunResumed(Event):

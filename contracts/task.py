@@ -13,7 +13,9 @@ from pydantic import Field
 from contracts import subjects
 from contracts.envelope import Contract, Event
 
-TaskKind = Literal["plan", "search", "collect", "synthesise", "verify", "index", "report", "recall", "answer"]
+TaskKind = Literal[
+    "plan", "search", "fetch", "read", "collect", "synthesise", "verify", "index", "report", "recall", "answer"
+]
 Role = Literal["analyst", "retriever", "reporter"]
 # Whose fault a failure is: the tenant's (its own model endpoint, a tool its policy denies, a
 # question its sources cannot answer) or the platform's (a service error, retries exhausted on

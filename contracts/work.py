@@ -49,9 +49,61 @@ class Passage(Contract):
     score: float = 0.0
 
 
+class WebCandidate(Contract):
+    """A page a web search API offered; it is fetched only once policy allows `fetch_url` for its host."""
+
+    url: str = Field(max_length=2048)
+    title: str = Field(default="", max_length=1000)
+
+
 class SearchOutput(Contract):
     sub_question: str
     passages: list[Passage]
+    candidates: list[WebCandidate] = Field(
+        default_factory=list, description="web pages to fetch for this sub-question (its `fetch` tasks)"
+    )
+
+
+class PagesWanted(Contract):
+    """Which of a fetch batch's pages one sub-question's search offered, and how to rank their passages."""
+
+    sub_question: str
+    query: str = Field(max_length=20_000)
+    urls: list[str] = Field(min_length=1, max_length=100)
+    limit: int = Field(ge=1, le=100)
+
+
+class FetchInput(Contract):
+    """Pages on one host, fetched under one `fetch_url` decision about that host."""
+
+    url: str = Field(max_length=2048, description="the batch's first page: the URL policy decides on")
+    urls: list[str] = Field(min_length=1, max_length=100, description="every page of the batch, all on url's host")
+    wanted: list[PagesWanted] = Field(min_length=1)
+
+
+ALL_DATASETS = "all"
+"""`ReadInput.dataset` for every dataset of the tenant (dataset ids are UUIDs, so none is called this)."""
+
+
+class ReadInput(Contract):
+    """A search of one of the tenant's datasets for every sub-question, under one `read_dataset` decision."""
+
+    dataset: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", description=f"a dataset id, or {ALL_DATASETS!r}")
+    query: str = Field(max_length=2000, description="the run's question (policy sees it), added to each sub-question")
+    limit: int = Field(ge=1, le=100, description="passages per sub-question")
+    sub_questions: list[str] = Field(min_length=1, max_length=50)
+
+
+class ReadOutput(Contract):
+    """The dataset's passages per sub-question."""
+
+    findings: list[SearchOutput]
+
+
+class FetchOutput(Contract):
+    """The fetched pages' passages, ranked per sub-question that offered them."""
+
+    findings: list[SearchOutput]
 
 
 class SynthesiseInput(Contract):

@@ -96,7 +96,7 @@ def _apply(view: dict[str, Any], ev: dict[str, Any]) -> None:
         }
     elif kind == "run.resumed":
         view["approval"] = (view["approval"] or {}) | {
-            "status": "approved",
+            "status": payload.get("outcome", "approved"),
             "decided_by": payload.get("approved_by"),
             "comment": payload.get("comment"),
         }
@@ -135,6 +135,8 @@ def _apply_task_output(view: dict[str, Any], payload: dict[str, Any]) -> None:
     output = payload.get("output") or {}
     if payload.get("kind") == "search":
         view["passages_found"] += len(output.get("passages", []))
+    elif payload.get("kind") in ("read", "fetch"):  # a dataset read, a host's pages: per sub-question
+        view["passages_found"] += sum(len(f.get("passages", [])) for f in output.get("findings", []))
     elif payload.get("kind") == "synthesise":
         view["sources"] = [
             {k: s.get(k) for k in ("number", "source_id", "title", "location")}

@@ -157,14 +157,17 @@ class Orchestrator(FollowUps, OutboxApplication):
                 ev.payload.reasons
             )
             subject = f"task:{task.task_id}"
-            run.request_approval(
-                approval_id(run, subject),
-                subject,
-                reason,
-                self.clock(),
-                cause=ev.event_id,
-                timeout_s=ev.payload.approval_timeout_s,
-            )
+            if run.pending_approval() is not None:  # several hosts' fetches may each want one
+                run.queue_approval(task.task_id, reason, ev.payload.approval_timeout_s, cause=ev.event_id)
+            else:
+                run.request_approval(
+                    approval_id(run, subject),
+                    subject,
+                    reason,
+                    self.clock(),
+                    cause=ev.event_id,
+                    timeout_s=ev.payload.approval_timeout_s,
+                )
         else:
             reasons = ev.payload.reasons or [f"policy answered {decision}"]
             wait = ev.payload.retry_after_s
@@ -232,7 +235,12 @@ class Orchestrator(FollowUps, OutboxApplication):
             pending = run.pending_approval()
             if pending is None or pending.approval_id != p.approval_id:
                 return
-            run.expire(pending.approval_id, now + TIMER_TOLERANCE, cause=ev.event_id)
+            if run.optional_task_of(pending) is not None:
+                if now + TIMER_TOLERANCE < pending.deadline:
+                    return
+                run.drop_task(pending.approval_id, "expired", None, "", cause=ev.event_id)
+            else:
+                run.expire(pending.approval_id, now + TIMER_TOLERANCE, cause=ev.event_id)
         self._advance_and_save(run)
 
     def cancel_run(self, ev: RunCancelRequested) -> None:
@@ -249,6 +257,11 @@ class Orchestrator(FollowUps, OutboxApplication):
         if run is None:
             return
         p, by = ev.payload, ev.actor.user_id
+        pending = run.pending_approval()
+        if isinstance(ev, ApprovalRejected) and pending is not None and run.optional_task_of(pending) is not None:
+            run.drop_task(p.approval_id, "refused", by, p.comment, cause=ev.event_id)
+            self._advance_and_save(run)
+            return
         if isinstance(ev, ApprovalRejected):
             run.refuse(p.approval_id, by, p.comment, cause=ev.event_id)
             self._save(run)

@@ -8,8 +8,10 @@ from pydantic import BaseModel, ValidationError
 
 from contracts.work import (
     CollectOutput,
+    FetchOutput,
     IndexOutput,
     PlanOutput,
+    ReadOutput,
     ReportOutput,
     SearchOutput,
     SynthesiseOutput,
@@ -19,6 +21,8 @@ from contracts.work import (
 OUTPUTS: dict[str, type[BaseModel]] = {
     "plan": PlanOutput,
     "search": SearchOutput,
+    "fetch": FetchOutput,
+    "read": ReadOutput,
     "collect": CollectOutput,
     "synthesise": SynthesiseOutput,
     "verify": VerifyOutput,

@@ -16,7 +16,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from services.orchestrator.tasks import POLICIES, TaskPolicy
+from services.orchestrator.tasks import OPTIONAL, POLICIES, TaskPolicy
 
 TERMINAL = frozenset({"completed", "failed", "rejected", "cancelled", "expired"})
 
@@ -35,6 +35,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 STATE_OF_STEP = {
     "plan": "planning",
     "search": "running",
+    "fetch": "running",
+    "read": "running",
     "collect": "running",
     "synthesise": "running",
     "verify": "running",
@@ -44,7 +46,7 @@ STATE_OF_STEP = {
 
 
 # The step whose success makes an earlier step's output unneeded by anything still to come.
-CONSUMES = {"collect": ("search",), "synthesise": ("collect",)}
+CONSUMES = {"collect": ("search", "fetch", "read"), "synthesise": ("collect",)}
 # What an ended run still needs of its tasks' outputs (see Run._shed).
 KEPT_AFTER_END = frozenset({"synthesise", "report"})
 # A tool request policy holds back for a while (a rate limit) is asked again after the wait it
@@ -66,7 +68,7 @@ class TaskState:
     input: dict[str, Any]
     max_attempts: int
     timeout_s: float
-    # requested | dispatched | retrying | succeeded | failed | denied
+    # requested | awaiting_approval | dispatched | retrying | succeeded | failed | denied
     status: str = "requested"
     attempt: int = 0
     output: dict[str, Any] | None = None
@@ -77,6 +79,8 @@ class TaskState:
     throttles: int = 0
     # Whose fault its last failure was (contracts.task.Fault): the tenant's is charged, not refunded.
     fault: str = "platform"
+    # How long the approval policy asked for may take, while it waits behind another approval.
+    approval_timeout_s: int | None = None
 
     @property
     def in_flight(self) -> bool:
@@ -326,6 +330,22 @@ class Run(Aggregate):
     def _tool_requested_again(self, task_id: str, cause: str) -> None:
         self.bus_events.add(cause)
 
+    def queue_approval(self, task_id: str, reason: str, timeout_s: int | None, cause: str) -> None:
+        """Policy wants a human to approve the tool while the run already waits for one: the
+        request waits its turn (`advance` asks for it once the pending approval is decided)."""
+        task = self.task(task_id)
+        if task.status != "requested":
+            raise RunError(f"task {task_id} is {task.status}, not awaiting policy")
+        self._approval_queued(task_id=task_id, reason=reason, timeout_s=timeout_s, cause=cause)
+
+    @event("ApprovalQueued")
+    def _approval_queued(self, task_id: str, reason: str, timeout_s: int | None, cause: str) -> None:
+        task = self.tasks[task_id]
+        task.status = "awaiting_approval"
+        task.reason = reason
+        task.approval_timeout_s = timeout_s
+        self.bus_events.add(cause)
+
     @event("TaskDenied")
     def deny_task(self, task_id: str, reasons: list[str], policy_ids: list[str], cause: str) -> None:
         task = self.tasks[task_id]
@@ -348,7 +368,7 @@ class Run(Aggregate):
         task.usage_event_ids = list(dict.fromkeys([*task.usage_event_ids, *usage_event_ids]))
         if task.kind == "plan":
             self.sub_questions = list(output.get("sub_questions", []))
-        elif task.kind in ("search", "collect"):
+        elif task.kind in ("search", "fetch", "read", "collect"):
             self._tally_retrieval(task.kind, task_id, output)
         # The state keeps what the steps still to come need; what a finished step consumed stays
         # in the log (where replay, audit and the read models find it) but leaves the state, so
@@ -365,12 +385,30 @@ class Run(Aggregate):
         if kind == "collect":
             self.passages_kept = int(output.get("passages", 0))
             return
-        passages = output.get("passages", [])
         tallies = self.__dict__.setdefault("search_tallies", {})
+        if kind in ("fetch", "read"):
+            # Pages and dataset passages count toward their sub-question's tally (a run that reads
+            # only datasets has no search of it, so its first read starts one).
+            for finding in output.get("findings", []):
+                sub_question = str(finding.get("sub_question", ""))
+                key = next((k for k, t in tallies.items() if t["sub_question"] == sub_question), None)
+                if key is None:
+                    key = f"{task_id}:{len(tallies)}"
+                    tallies[key] = {"sub_question": sub_question, "passages": 0, "source_ids": []}
+                tally, found = tallies[key], finding.get("passages", [])
+                tally["passages"] += len(found)
+                tally["source_ids"] = sorted({*tally["source_ids"], *(str(p.get("source_id", "")) for p in found)})
+            return
+        passages = output.get("passages", [])
+        sub_question = str(output.get("sub_question", ""))
+        searched = {t.task_id for t in self.tasks_of("search")}
+        # A read of the same sub-question that finished first: its count joins this search's.
+        early = next((k for k, t in tallies.items() if k not in searched and t["sub_question"] == sub_question), None)
+        before: dict[str, Any] = tallies.pop(early) if early is not None else {"passages": 0, "source_ids": []}
         tallies[task_id] = {
-            "sub_question": str(output.get("sub_question", "")),
-            "passages": len(passages),
-            "source_ids": sorted({str(p.get("source_id", "")) for p in passages}),
+            "sub_question": sub_question,
+            "passages": len(passages) + before["passages"],
+            "source_ids": sorted({*before["source_ids"], *(str(p.get("source_id", "")) for p in passages)}),
         }
 
     def record_failure(
@@ -458,6 +496,9 @@ class Run(Aggregate):
         self, approval_id: str, subject: str, reason: str, deadline: datetime, cause: str | None = None
     ) -> None:
         self.approvals[approval_id] = Approval(approval_id, subject, reason, deadline, resume_state=self.state)
+        queued = self.tasks.get(subject.removeprefix("task:"))
+        if queued is not None and queued.status == "awaiting_approval":
+            queued.status, queued.reason = "requested", ""  # its approval's turn: policy's answer stands
         self._move("waiting_approval")
         if cause:
             self.bus_events.add(cause)
@@ -487,6 +528,35 @@ class Run(Aggregate):
         self.failure = f"approval refused by {by or 'an approver'}" + (f": {comment}" if comment else "")
         self._move("rejected")
         self.bus_events.add(cause)
+
+    def optional_task_of(self, approval: Approval) -> TaskState | None:
+        """The task an approval is about, when the run can go on without it (see tasks.OPTIONAL)."""
+        task = self.tasks.get(approval.subject.removeprefix("task:")) if approval.subject.startswith("task:") else None
+        return task if task is not None and task.kind in OPTIONAL else None
+
+    def drop_task(self, approval_id: str | None, outcome: str, by: str | None, comment: str, cause: str | None) -> None:
+        """A tool use the run can do without was refused by a human (or not approved in time):
+        that task is denied and the run goes on without it."""
+        approval = self._pending(approval_id)
+        if self.optional_task_of(approval) is None:
+            raise RunError(f"approval {approval.approval_id} is not about a step the run can do without")
+        self._check_move(approval.resume_state)
+        self._task_dropped(approval_id=approval.approval_id, outcome=outcome, by=by, comment=comment, cause=cause)
+
+    @event("TaskDropped")
+    def _task_dropped(self, approval_id: str, outcome: str, by: str | None, comment: str, cause: str | None) -> None:
+        approval = self.approvals[approval_id]
+        approval.status, approval.decided_by, approval.comment = outcome, by, comment
+        task = self.tasks[approval.subject.removeprefix("task:")]
+        task.status = "denied"
+        task.reason = (
+            f"approval refused by {by or 'an approver'}" + (f": {comment}" if comment else "")
+            if outcome == "refused"
+            else f"no approval before {approval.deadline.isoformat()}"
+        )
+        self._move(approval.resume_state)
+        if cause:
+            self.bus_events.add(cause)
 
     def expire(self, approval_id: str, now: datetime, cause: str | None = None) -> None:
         approval = self._pending(approval_id)

@@ -13,7 +13,9 @@ def report_methods(run: Run) -> ReportMethods:
     # Tallied as the searches finished (their passages leave the state once collected), in the
     # order the searches were requested. Snapshots from before the tally have none of it.
     tallies: dict[str, dict[str, Any]] = getattr(run, "search_tallies", {})
-    searches = [tallies[t.task_id] for t in run.tasks_of("search") if t.task_id in tallies]
+    ids = [t.task_id for t in run.tasks_of("search")]
+    # Then the sub-questions only datasets were read for (no search of theirs to count under).
+    searches = [tallies[i] for i in ids if i in tallies] + [t for k, t in tallies.items() if k not in ids]
     # The check of the draft as written (before unsupported claims were cut) is the honest rate;
     # the verify step, run on what was kept, stands in for runs from before that check existed.
     written = next((t.output for t in run.tasks_of("synthesise") if t.output is not None), None)

@@ -23,9 +23,17 @@ class TaskPolicy:
 POLICIES: dict[str, TaskPolicy] = {
     "plan": TaskPolicy("analyst", "llm_generate", max_attempts=3, timeout_s=180),
     "search": TaskPolicy("retriever", "web_search", max_attempts=3, timeout_s=120),
+    # One host's pages: the tool whose allow-list, time box, approval and rate limit govern egress.
+    "fetch": TaskPolicy("retriever", "fetch_url", max_attempts=2, timeout_s=120),
+    # One of the tenant's datasets (or all of them) searched for every sub-question.
+    "read": TaskPolicy("retriever", "read_dataset", max_attempts=3, timeout_s=120),
     "collect": TaskPolicy("analyst", "llm_generate", max_attempts=2, timeout_s=60),
     "synthesise": TaskPolicy("analyst", "llm_generate", max_attempts=3, timeout_s=300),
     "verify": TaskPolicy("analyst", "llm_generate", max_attempts=2, timeout_s=120),
     "index": TaskPolicy("retriever", "index_memory", max_attempts=3, timeout_s=120),
     "report": TaskPolicy("reporter", "publish_report", max_attempts=3, timeout_s=120),
 }
+
+# Steps a run can do without: refused by policy or failed for good, such a task is dropped (its
+# pages are not fetched, its dataset not read) and the run goes on with what the other steps found.
+OPTIONAL = frozenset({"fetch", "read"})

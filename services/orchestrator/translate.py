@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from contracts import subjects
 from contracts.envelope import Actor, Event, TraceContext
@@ -204,6 +205,19 @@ def translate(domain_event: Any, run_at: RunAt, sign: Sign = lambda run, tool: N
                 approval_id=approval.approval_id, approved_by=approval.decided_by, comment=approval.comment
             ),
         )
+    elif name == "TaskDropped":
+        approval = run.approvals[domain_event.approval_id]
+        task = run.tasks[approval.subject.removeprefix("task:")]
+        e.step(task.kind, "denied", task.reason)
+        e.emit(
+            RunResumed,
+            RunResumedPayload(
+                approval_id=approval.approval_id,
+                approved_by=approval.decided_by,
+                comment=approval.comment,
+                outcome=domain_event.outcome,
+            ),
+        )
     elif name == "Refused":
         e.emit(RunRejected, RunRejectedPayload(reason=run.failure or "approval refused", usage_event_ids=usage))
     elif name == "Expired":
@@ -236,6 +250,8 @@ def translate(domain_event: Any, run_at: RunAt, sign: Sign = lambda run, tool: N
 
 
 def _detail(task_input: dict[str, Any]) -> str:
+    if "urls" in task_input:
+        return f"{len(task_input['urls'])} pages on {urlsplit(str(task_input.get('url', ''))).hostname}"[:300]
     return str(task_input.get("sub_question") or task_input.get("question") or "")[:300]
 
 
@@ -245,6 +261,8 @@ def _summary(kind: str, output: dict[str, Any] | None) -> str:
         return f"{len(output.get('sub_questions', []))} sub-questions"
     if kind == "search":
         return f"{len(output.get('passages', []))} passages for: {output.get('sub_question', '')}"[:300]
+    if kind == "fetch":
+        return f"{sum(len(f.get('passages', [])) for f in output.get('findings', []))} passages from the pages fetched"
     if kind == "collect":
         return f"{output.get('passages', 0)} passages kept, {output.get('duplicates_dropped', 0)} duplicates dropped"
     if kind == "synthesise":

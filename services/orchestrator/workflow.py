@@ -1,4 +1,5 @@
-"""The run's task DAG: plan -> one search per sub-question -> collect -> synthesise -> verify ->
+"""The run's task DAG: plan -> one search per sub-question, and one read per dataset searched ->
+one fetch per host of the web pages the searches offered -> collect -> synthesise -> verify ->
 approval gate -> index memory -> report.
 
 `advance` looks at what the run has finished and requests what may start next; it is called
@@ -10,16 +11,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from itertools import zip_longest
 from typing import Any
+from urllib.parse import urlsplit
 
 from contracts.ids import derived_id
 from contracts.work import (
+    ALL_DATASETS,
     Changes,
     CollectInput,
     CollectOutput,
     Draft,
+    FetchInput,
+    FetchOutput,
     IndexInput,
+    PagesWanted,
+    Passage,
     PlanInput,
+    ReadInput,
+    ReadOutput,
     ReportInput,
     SearchInput,
     SearchOutput,
@@ -29,8 +39,14 @@ from contracts.work import (
 )
 from services.orchestrator.domain import Run, TaskState
 from services.orchestrator.methods import report_methods
+from services.orchestrator.tasks import OPTIONAL
 
 PASSAGES_PER_SEARCH = 8
+# Where a run looks when neither it nor its tenant chose (the retriever's default too).
+DEFAULT_SOURCES = ("corpus", "datasets")
+# Pages of one host fetched under one `fetch_url` decision; more make several batches (and decisions).
+MAX_PAGES_PER_FETCH = 20
+MAX_SUB_QUESTIONS_PER_READ = 50
 PUBLISH_GATE = "publish"
 # What a run keeps of the research template the gateway resolved into its request.
 TEMPLATE_FIELDS = frozenset({"template_id", "template_version", "template_name", "outline", "tone"})
@@ -56,8 +72,15 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
         return
     if run.state == "waiting_approval":
         return
+    queued = next((t for t in run.tasks.values() if t.status == "awaiting_approval"), None)
+    if queued is not None:
+        subject = f"task:{queued.task_id}"
+        run.request_approval(
+            approval_id(run, subject), subject, queued.reason, now, timeout_s=queued.approval_timeout_s
+        )
+        return
     for task in run.tasks.values():
-        if task.status in ("failed", "denied"):
+        if task.status in ("failed", "denied") and task.kind not in OPTIONAL:
             verb = "denied by policy" if task.status == "denied" else "failed"
             run.fail(f"{task.kind} {verb}: {task.reason}", step=task.kind, fault=task.fault)
             return
@@ -70,28 +93,52 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
     if not _all_done(plans):
         return
 
-    searches = run.tasks_of("search")
-    if not searches:
-        for i, sub_question in enumerate(run.sub_questions):
+    searches, reads = run.tasks_of("search"), run.tasks_of("read")
+    if not searches and not reads:
+        # A snapshot taken before runs chose their sources has no such attribute.
+        sources = getattr(run, "sources", None) or list(DEFAULT_SOURCES)
+        # The tenant's datasets are read under their own tool (read_dataset), not by the searches.
+        elsewhere = [s for s in sources if s != "datasets"]
+        for i, sub_question in enumerate(run.sub_questions if elsewhere else []):
             search = SearchInput(
-                question=run.question,
-                sub_question=sub_question,
-                limit=PASSAGES_PER_SEARCH,
-                # A snapshot taken before runs chose their sources has no such attribute.
-                sources=getattr(run, "sources", None),
-                datasets=getattr(run, "datasets", None),
+                question=run.question, sub_question=sub_question, limit=PASSAGES_PER_SEARCH, sources=elsewhere
             )
             run.request_task(task_id(run, "search", i), "search", search.model_dump())
+        if "datasets" in sources:
+            for i, dataset in enumerate(getattr(run, "datasets", None) or [ALL_DATASETS]):
+                read = ReadInput(
+                    dataset=dataset,
+                    query=run.question[:2000],
+                    limit=PASSAGES_PER_SEARCH,
+                    # Bounded like every task input; a plan has far fewer sub-questions than this.
+                    sub_questions=run.sub_questions[:MAX_SUB_QUESTIONS_PER_READ],
+                )
+                run.request_task(task_id(run, "read", i), "read", read.model_dump())
         return
-    if not _all_done(searches):
+    if not all(_settled(t) for t in [*searches, *reads]):
         return
 
     collects = run.tasks_of("collect")
     if not collects:
-        findings = [SearchOutput.model_validate(t.output) for t in searches]
+        fetches = run.tasks_of("fetch")
+        if not fetches:
+            batches = fetch_batches(run)
+            for i, batch in enumerate(batches):
+                run.request_task(task_id(run, "fetch", i), "fetch", batch.model_dump())
+            if batches:
+                return
+        elif not all(_settled(t) for t in fetches):
+            return
+        findings = merged_findings(run)
         if not any(f.passages for f in findings):
             # The searches ran as asked and found nothing: work done, charged like an answer.
-            run.fail("no source in the corpus matches the question", step="search", fault="tenant")
+            dropped = [
+                f"{t.tool} {t.input.get('url') or t.input.get('dataset') or ''}: {t.reason}"
+                for t in [*reads, *fetches]
+                if not t.done
+            ]
+            why = f" (not read: {'; '.join(dropped)})" if dropped else ""
+            run.fail(f"no source in the corpus matches the question{why}"[:2000], step="search", fault="tenant")
             return
         # The input is built from the searches' outputs at dispatch (`task_input`), not stored again.
         run.request_task(task_id(run, "collect", 0), "collect", {"question": run.question})
@@ -150,11 +197,10 @@ def task_input(run: Run, task: TaskState) -> dict[str, Any]:
     steps' outputs; storing it again in the request would double the log for nothing.
     """
     kind = task.kind
-    if kind in ("plan", "search"):
+    if kind in ("plan", "search", "fetch", "read"):
         return task.input
     if kind == "collect":
-        findings = [SearchOutput.model_validate(t.output) for t in run.tasks_of("search")]
-        return CollectInput(question=run.question, findings=findings).model_dump()
+        return CollectInput(question=run.question, findings=merged_findings(run)).model_dump()
     if kind == "synthesise":
         collected = CollectOutput.model_validate(run.tasks_of("collect")[0].output)
         return SynthesiseInput(
@@ -181,6 +227,72 @@ def task_input(run: Run, task: TaskState) -> dict[str, Any]:
         methods=report_methods(run),
         **_length(run),
     ).model_dump()
+
+
+def fetch_batches(run: Run) -> list[FetchInput]:
+    """The pages the searches offered, one batch per host (at most MAX_PAGES_PER_FETCH pages), so
+    that each `fetch_url` decision is about exactly the host its pages are on."""
+    pages: dict[str, dict[str, list[PagesWanted]]] = {}  # host -> url -> the sub-questions offering it
+    for search in run.tasks_of("search"):
+        found = SearchOutput.model_validate(search.output)
+        wanted = {
+            "sub_question": found.sub_question,
+            "query": f"{found.sub_question} {run.question}",
+            "limit": search.input.get("limit", PASSAGES_PER_SEARCH),
+        }
+        for candidate in found.candidates:
+            host = urlsplit(candidate.url).hostname
+            if host:
+                pages.setdefault(host, {}).setdefault(candidate.url, []).append(
+                    PagesWanted(urls=[candidate.url], **wanted)
+                )
+    batches: list[FetchInput] = []
+    for by_url in pages.values():
+        urls = list(by_url)
+        for start in range(0, len(urls), MAX_PAGES_PER_FETCH):
+            chunk = urls[start : start + MAX_PAGES_PER_FETCH]
+            asks: dict[str, PagesWanted] = {}
+            for url in chunk:
+                for ask in by_url[url]:
+                    seen = asks.get(ask.sub_question)
+                    asks[ask.sub_question] = (
+                        ask if seen is None else seen.model_copy(update={"urls": [*seen.urls, url]})
+                    )
+            batches.append(FetchInput(url=chunk[0], urls=chunk, wanted=list(asks.values())))
+    return batches
+
+
+def merged_findings(run: Run) -> list[SearchOutput]:
+    """Per sub-question, the passages of its search, of the datasets read and of the pages fetched
+    for it, taken in turn (their scores are not on one scale, their ranks are)."""
+    lists: dict[str, list[list[Passage]]] = {}
+    for search in run.tasks_of("search"):
+        found = SearchOutput.model_validate(search.output)
+        lists.setdefault(found.sub_question, []).append(found.passages)
+    outputs: tuple[tuple[str, type[ReadOutput | FetchOutput]], ...] = (("read", ReadOutput), ("fetch", FetchOutput))
+    for kind, model in outputs:
+        for task in run.tasks_of(kind):
+            if task.done and task.output:
+                for finding in model.model_validate(task.output).findings:
+                    lists.setdefault(finding.sub_question, []).append(finding.passages)
+    order = dict.fromkeys([*run.sub_questions, *lists])
+    return [
+        SearchOutput(sub_question=q, passages=_interleave(lists[q], PASSAGES_PER_SEARCH)) for q in order if q in lists
+    ]
+
+
+def _interleave(lists: list[list[Passage]], limit: int) -> list[Passage]:
+    merged: list[Passage] = []
+    seen: set[tuple[str, str]] = set()
+    for row in zip_longest(*lists):
+        for passage in row:
+            if passage is None or (passage.source_id, passage.location) in seen:
+                continue
+            seen.add((passage.source_id, passage.location))
+            merged.append(passage)
+            if len(merged) >= limit:
+                return merged
+    return merged
 
 
 def compare(previous_run_id: str, before: Draft | None, after: Draft) -> Changes:
@@ -228,3 +340,8 @@ def _approved(run: Run, subject: str) -> bool:
 
 def _all_done(tasks: list[TaskState]) -> bool:
     return all(t.done for t in tasks)
+
+
+def _settled(task: TaskState) -> bool:
+    """Done, or an optional step that was refused or failed for good and is dropped."""
+    return task.done or (task.kind in OPTIONAL and task.status in ("failed", "denied"))

@@ -1,4 +1,4 @@
-"""The retriever's subscribers: search and index tasks on its lane, and tenant document uploads."""
+"""The retriever's subscribers: search, fetch, read and index tasks on its lane, and tenant document uploads."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ from contracts import subjects
 from contracts.document import DatasetDeleted, DocumentUploaded
 from contracts.guardrail import GuardrailTrippedPayload
 from contracts.task import TaskDispatched
-from contracts.work import IndexInput, IndexOutput, SearchInput
+from contracts.work import FetchInput, IndexInput, IndexOutput, ReadInput, SearchInput
 from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.worker import TaskError, Usage, WorkResult, lane
+from services.retriever.fetching import OffHost, fetch_batch
 from services.retriever.index import SourceIndex
 from services.retriever.memory import index_run
 from services.retriever.parsing import ParserPool
 from services.retriever.providers import SearchError
+from services.retriever.reading import NotReadable, read_dataset
 from services.retriever.recall import recall
 from services.retriever.search import WebUnavailable, search_sources
 from services.retriever.tombstones import DeletedDatasets
@@ -33,6 +35,10 @@ async def execute(
     match task.payload.kind:
         case "search":
             return await _search(task, index, web)
+        case "fetch":
+            return await _fetch(task, web)
+        case "read":
+            return await _read(task, index)
         case "index":
             return await _index(task, memory)
         case "recall":
@@ -50,19 +56,37 @@ async def _search(task: TaskDispatched, index: SourceIndex, web: WebSearch | Non
         raise TaskError(str(exc)) from exc
     except SearchError as exc:
         raise TaskError(str(exc), retryable=exc.retryable) from exc
-    # Every call out is metered: searches (corpus and API alike) as search calls, page fetches under fetch_url.
+    # Every call out is metered: searches (corpus and API alike) as search calls; pages are the fetch tasks'.
     searches = found.corpus_calls + (found.web.search_calls if found.web else 0)
-    usage = [Usage(tool="web_search", search_calls=searches)]
-    if found.web is not None and found.web.fetches:
-        usage.append(Usage(tool="fetch_url", search_calls=found.web.fetches))
+    return WorkResult(output=found.output.model_dump(), usage=[Usage(tool="web_search", search_calls=searches)])
+
+
+async def _fetch(task: TaskDispatched, web: WebSearch | None) -> WorkResult:
+    """Fetch one host's pages, as policy allowed `fetch_url` for that host, and rank their passages."""
+    if web is None:
+        raise TaskError("the run asks for web pages and no web search API is configured on the retriever")
+    try:
+        fetched = await fetch_batch(FetchInput.model_validate(task.payload.input), web)
+    except OffHost as exc:
+        raise TaskError(str(exc)) from exc
     trips = []
-    if found.injections:
+    if fetched.injections:
         trips.append(
             GuardrailTrippedPayload(
-                guardrail="prompt_injection", where="source", action="stripped", counts=dict(found.injections)
+                guardrail="prompt_injection", where="source", action="stripped", counts=dict(fetched.injections)
             )
         )
-    return WorkResult(output=found.output.model_dump(), usage=usage, trips=trips)
+    usage = [Usage(tool="fetch_url", search_calls=fetched.fetches)]
+    return WorkResult(output=fetched.output.model_dump(), usage=usage, trips=trips)
+
+
+async def _read(task: TaskDispatched, index: SourceIndex) -> WorkResult:
+    """Search one of the tenant's datasets (or all of them) for each sub-question, as policy allowed `read_dataset`."""
+    try:
+        output, queries = await read_dataset(ReadInput.model_validate(task.payload.input), task.tenant_id, index)
+    except NotReadable as exc:
+        raise TaskError(str(exc)) from exc
+    return WorkResult(output=output.model_dump(), usage=[Usage(tool="read_dataset", search_calls=queries)])
 
 
 async def _index(task: TaskDispatched, memory: SourceIndex) -> WorkResult:

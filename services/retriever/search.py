@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import zip_longest
 
-from contracts.work import Passage, SearchInput, SearchOutput, SourceKind
+from contracts.work import Passage, SearchInput, SearchOutput, SourceKind, WebCandidate
 from services.retriever.index import PUBLIC_TENANT, SourceIndex
 from services.retriever.providers import CorpusProvider
-from services.retriever.web.search import WebFindings, WebSearch
+from services.retriever.web.search import WebCandidates, WebSearch
 
 DEFAULT_SOURCES: tuple[SourceKind, ...] = ("corpus", "datasets")
+MAX_URL = 2048  # what `fetch_url`'s input schema accepts
 
 
 class WebUnavailable(Exception):
@@ -25,8 +25,7 @@ class Found:
 
     output: SearchOutput
     corpus_calls: int = 0
-    web: WebFindings | None = None
-    injections: Counter[str] = field(default_factory=Counter)
+    web: WebCandidates | None = None
 
 
 def owners(sources: Sequence[SourceKind], tenant_id: str) -> list[str]:
@@ -59,12 +58,17 @@ async def search_sources(inp: SearchInput, tenant_id: str, index: SourceIndex, w
                 for h in hits
             ]
         )
+    candidates: list[WebCandidate] = []
     if "web" in sources and web is not None:
-        # Search engines take the sub-question as asked; ranking the pages' chunks uses the whole question too.
-        found.web = await web.search(inp.sub_question, inp.limit, rank_query=query)
-        found.injections.update(found.web.injections)
-        lists.append(found.web.passages)
-    found.output = SearchOutput(sub_question=inp.sub_question, passages=interleave(lists, inp.limit))
+        # Search engines take the sub-question as asked. The pages are not fetched here: each host
+        # is its own `fetch_url` decision, asked by the orchestrator over these candidates.
+        found.web = await web.candidates(inp.sub_question)
+        candidates = [
+            WebCandidate(url=url, title=hit.title[:1000]) for url, hit in found.web.hits.items() if len(url) <= MAX_URL
+        ]
+    found.output = SearchOutput(
+        sub_question=inp.sub_question, passages=interleave(lists, inp.limit), candidates=candidates
+    )
     return found
 
 

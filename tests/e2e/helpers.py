@@ -32,6 +32,18 @@ def new_tenant(factory: Callable[[], QuarryClient], name: str) -> QuarryClient:
     return client
 
 
+def on_plan(client: QuarryClient, plan: str) -> QuarryClient:
+    """Move the client's tenant to `plan` (mock billing applies a checkout at once); reading datasets
+    (read_dataset) and fetching pages (fetch_url) are on the paid plans only."""
+    r = client.http.post(
+        "/v1/billing/checkout",
+        json={"kind": "subscription", "item": plan},
+        headers={"Authorization": f"Bearer {client.token}"},
+    )
+    assert r.status_code == 201 and r.json()["completed"], r.text
+    return client
+
+
 @contextmanager
 def running(config: StackConfig, timeout_s: float = 240) -> Iterator[Stack]:
     """A whole stack, healthy, stopped (every process) however the block ends."""

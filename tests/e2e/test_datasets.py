@@ -10,7 +10,7 @@ from fpdf import FPDF
 
 from devtools.client import QuarryClient
 from devtools.stack import Stack
-from tests.e2e.helpers import new_tenant, wait_for
+from tests.e2e.helpers import new_tenant, on_plan, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
@@ -59,7 +59,7 @@ def upload(client: QuarryClient, dataset: str, name: str, data: bytes, media: st
 def test_a_run_restricted_to_a_dataset_cites_only_that_dataset(
     stack: Stack, client_factory: type[QuarryClient]
 ) -> None:
-    alice = new_tenant(client_factory, "alice")
+    alice = on_plan(new_tenant(client_factory, "alice"), "enterprise")  # read_dataset: paid plans, no approval
     for name in ("turbines", "hulls"):
         assert alice.request("POST", "/v1/datasets", json={"name": name}).status_code == 201
     assert alice.request("POST", "/v1/datasets", json={"name": "turbines"}).status_code == 409
@@ -131,3 +131,34 @@ def test_a_run_restricted_to_a_dataset_cites_only_that_dataset(
     assert mallory.request("POST", "/v1/datasets", json={"name": "turbines"}).status_code == 201
     assert documents(mallory, "turbines") == []
     assert [d["name"] for d in alice.get("/v1/datasets").json()["datasets"]] == ["turbines"]
+
+
+def test_a_free_plan_run_never_reads_a_dataset(stack: Stack, client_factory: type[QuarryClient]) -> None:
+    """read_dataset is not on the free plan: the read is denied by policy, the dataset never searched."""
+    frank = new_tenant(client_factory, "frank")
+    assert frank.request("POST", "/v1/datasets", json={"name": "turbines"}).status_code == 201
+    doc = upload(frank, "turbines", "quillfeather.pdf", pdf_of(TIDES), "application/pdf")
+    wait_for(
+        lambda: [d for d in documents(frank, "turbines") if d["status"] == "indexed"],
+        timeout_s=120,
+        what="the PDF to be indexed",
+    )
+    question = "How does barnacle fouling affect Quillfeather turbine blades and how is it removed?"
+    r = frank.request("POST", "/v1/runs", json={"question": question, "depth": 1, "datasets": ["turbines"]})
+    if r.status_code in (402, 403):  # the gateway may refuse the plan's missing entitlement up front
+        return
+    assert r.status_code == 202, r.text
+    run_id = r.json()["run_id"]
+    view = wait_for(
+        lambda: (v := frank.run(run_id))["state"] in ("completed", "failed") and v, timeout_s=180, what="the run"
+    )
+    assert view["state"] == "failed" and "read_dataset" in (view.get("error") or ""), view.get("error")
+    assert all(s["source_id"] != doc["document_id"] for s in view["sources"])
+
+    def read_denied() -> bool:
+        log = frank.get(f"/v1/runs/{run_id}/log").json()["events"]
+        decided = [e["event"]["payload"] for e in log if e["event"]["type"] == "tool.decided"]
+        return any(d["tool"] == "read_dataset" and d["decision"] == "deny" for d in decided)
+
+    # The log is fed by another consumer than the view, so it may lag the view by a moment.
+    wait_for(read_denied, timeout_s=30, what="the read_dataset denial in the run's log")

@@ -10,7 +10,7 @@ import pytest
 from devtools.client import QuarryClient
 from devtools.stack import Stack
 from services.gateway.readmodel import TERMINAL
-from tests.e2e.helpers import new_tenant, wait_for
+from tests.e2e.helpers import new_tenant, on_plan, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
@@ -45,7 +45,7 @@ def upload(client: QuarryClient) -> None:
 def test_pii_is_redacted_and_a_planted_instruction_is_never_followed(
     stack: Stack, client_factory: type[QuarryClient]
 ) -> None:
-    client = new_tenant(client_factory, "quinn")
+    client = on_plan(new_tenant(client_factory, "quinn"), "enterprise")  # its notes are a dataset it reads
     upload(client)
     run_id = client.create_run(QUESTION, depth=1, max_sources=4)
     view = wait_for(lambda: finished(client, run_id), what="the run to end")
@@ -64,7 +64,7 @@ def test_pii_is_redacted_and_a_planted_instruction_is_never_followed(
 
 
 def test_a_tenant_that_blocks_pii_gets_no_report(stack: Stack, client_factory: type[QuarryClient]) -> None:
-    client = new_tenant(client_factory, "bianca")
+    client = on_plan(new_tenant(client_factory, "bianca"), "enterprise")  # its notes are a dataset it reads
     r = client.http.patch(
         "/v1/tenant/settings", json={"pii_policy": "block"}, headers={"Authorization": f"Bearer {client.token}"}
     )

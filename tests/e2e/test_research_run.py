@@ -10,7 +10,7 @@ from docx import Document
 
 from devtools.client import QuarryClient
 from devtools.stack import Stack
-from tests.e2e.helpers import new_tenant, wait_for
+from tests.e2e.helpers import new_tenant, on_plan, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
@@ -120,7 +120,7 @@ def test_bad_requests_get_clear_errors(stack: Stack, client_factory: type[Quarry
 
 
 def test_a_tenant_document_is_searchable_only_by_its_tenant(stack: Stack, client_factory: type[QuarryClient]) -> None:
-    carol = new_tenant(client_factory, "carol")
+    carol = on_plan(new_tenant(client_factory, "carol"), "enterprise")  # reading its own documents: read_dataset
     dave = new_tenant(client_factory, "dave")
     text = (
         "# Zorblax protocol\n\nThe Zorblax protocol synchronises lunar greenhouse irrigation every ninety minutes. "

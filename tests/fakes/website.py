@@ -123,6 +123,8 @@ BINARY_PATH = "/files/tide-data.bin"
 HUGE_PATH = "/articles/tide-tables-archive"
 SLOW_PATH = "/articles/slow-tide-report"
 REDIRECT_PATH = "/go/kelp"
+# Redirects to the same page under another host name (127.0.0.1 <-> localhost); not in the catalogue.
+AWAY_PATH = "/go/away"
 
 
 def _page(article: Article, chrome: str) -> str:
@@ -161,6 +163,7 @@ class Website:
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, str]] = []
+        self.host_names: list[str] = []  # the Host header of each request, port dropped
         self.robots_status = 200  # 404: no rules (all allowed); 503: unreachable (nothing allowed)
         self._lock = threading.Lock()
         self._pdf = _pdf()
@@ -169,6 +172,11 @@ class Website:
     def paths(self) -> list[str]:
         with self._lock:
             return [path for path, _ in self.requests]
+
+    def hosts(self) -> set[str]:
+        """Every host name the site was asked by (it answers to 127.0.0.1 and localhost alike)."""
+        with self._lock:
+            return set(self.host_names)
 
     def catalogue(self) -> list[tuple[str, str, str]]:
         """(path, title, text) of every page a search engine would have indexed, traps included."""
@@ -236,6 +244,11 @@ class Website:
         async def short_link() -> RedirectResponse:
             return RedirectResponse(KELP.path, status_code=301)
 
+        @app.get(AWAY_PATH)
+        async def elsewhere(request: Request) -> RedirectResponse:
+            other = "localhost" if request.url.hostname != "localhost" else "127.0.0.1"
+            return RedirectResponse(str(request.url.replace(hostname=other, path=KELP.path)), status_code=302)
+
         return app
 
 
@@ -248,9 +261,12 @@ class _Recorder:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            agent = dict(scope["headers"]).get(b"user-agent", b"").decode("latin-1")
+            headers = dict(scope["headers"])
+            agent = headers.get(b"user-agent", b"").decode("latin-1")
+            host = headers.get(b"host", b"").decode("latin-1").rsplit(":", 1)[0]
             with self.site._lock:
                 self.site.requests.append((scope["path"], agent))
+                self.site.host_names.append(host)
         await self.app(scope, receive, send)
 
 

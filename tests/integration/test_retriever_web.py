@@ -1,5 +1,6 @@
-"""The retriever service answering a web search task over a real JetStream, against a local
-SearXNG JSON API and a local website (robots.txt, boilerplate, traps, an injection attempt)."""
+"""The retriever service answering a web search task, then a fetch task over the pages it offered,
+over a real JetStream, against a local SearXNG JSON API and a local website (robots.txt,
+boilerplate, traps, an injection attempt)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from contracts import subjects
 from contracts.task import TaskDispatched, TaskDispatchedPayload
-from contracts.work import SearchInput, SearchOutput
+from contracts.work import FetchInput, FetchOutput, PagesWanted, SearchInput, SearchOutput
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.service import run
 from services.retriever.bootstrap import RetrieverSettings, build
@@ -42,14 +43,17 @@ def web() -> Iterator[tuple[Website, SearchEngine, str, str]]:
         yield site, engine, searxng, site_url
 
 
-def search_task(tenant: str, inp: SearchInput) -> TaskDispatched:
+def search_task(tenant: str, inp: SearchInput | FetchInput, kind: str = "search") -> TaskDispatched:
     payload = TaskDispatchedPayload(
-        task_id=str(uuid.uuid4()), kind="search", role="retriever", tool="web_search", input=inp.model_dump()
+        task_id=str(uuid.uuid4()),
+        kind=kind,
+        role="retriever",
+        input=inp.model_dump(),  # type: ignore[arg-type]
     )
     return TaskDispatched.create(payload, tenant_id=tenant, run_id=str(uuid.uuid4()))
 
 
-async def test_the_retriever_searches_the_web_for_a_task_and_meters_it_once(
+async def test_the_retriever_searches_then_fetches_as_two_tasks_each_metered_once(
     nats_url: str, tmp_path: Path, web: tuple[Website, SearchEngine, str, str]
 ) -> None:
     site, engine, searxng, site_url = web
@@ -80,9 +84,16 @@ async def test_the_retriever_searches_the_web_for_a_task_and_meters_it_once(
     await probe.start()
     try:
         inp = SearchInput(question="tide pools", sub_question="tide pools zonation", limit=8, sources=["web"])
-        task = search_task(tenant, inp)
-        await probe.publish(task, subjects.task_lane("retriever"))
+        await probe.publish(search_task(tenant, inp), subjects.task_lane("retriever"))
         await _until(lambda: any(e.type == "task.succeeded" for e in seen), "the search task's result")
+        searched = next(e for e in seen if e.type == "task.succeeded")
+        offered = SearchOutput.model_validate(searched.payload.output)
+        assert offered.passages == [] and site.paths() == []  # the search offers pages, fetches none
+        urls = [c.url for c in offered.candidates]
+        wanted = PagesWanted(sub_question=inp.sub_question, query="tide pools zonation tide pools", urls=urls, limit=8)
+        task = search_task(tenant, FetchInput(url=urls[0], urls=urls, wanted=[wanted]), kind="fetch")
+        await probe.publish(task, subjects.task_lane("retriever"))
+        await _until(lambda: sum(e.type == "task.succeeded" for e in seen) == 2, "the fetch task's result")
         fetched_once = sorted(site.paths())
         # The same task again (a redelivery after a crash before the ack): the journal answers it.
         await probe.broker.publish(
@@ -98,8 +109,8 @@ async def test_the_retriever_searches_the_web_for_a_task_and_meters_it_once(
         await runner
 
     assert not [e for e in seen if e.type == "task.failed"]
-    done = next(e for e in seen if e.type == "task.succeeded")
-    found = SearchOutput.model_validate(done.payload.output)
+    done = next(e for e in seen if e.type == "task.succeeded" and e.payload.task_id == task.payload.task_id)
+    (found,) = FetchOutput.model_validate(done.payload.output).findings
     assert found.passages and all(p.source_id.startswith(site_url) for p in found.passages)
     assert found.passages[0].source_id.endswith(TIDE_POOLS.path)
     assert not any(
@@ -107,9 +118,12 @@ async def test_the_retriever_searches_the_web_for_a_task_and_meters_it_once(
     )
     assert all("Ignore all previous instructions" not in p.text and "Copyright" not in p.text for p in found.passages)
 
-    usage = {e.payload.tool: e.payload for e in seen if e.type == "usage.recorded"}
-    assert usage["web_search"].search_calls == 1 and usage["fetch_url"].search_calls == 10
-    assert sorted(done.payload.usage_event_ids) == sorted({e.event_id for e in seen if e.type == "usage.recorded"})
+    recorded = {e.event_id: e for e in seen if e.type == "usage.recorded"}.values()
+    assert sorted(e.payload.tool for e in recorded) == ["fetch_url", "web_search"]  # the redelivery metered nothing
+    usage = {e.payload.tool: e for e in recorded}
+    assert usage["web_search"].payload.search_calls == 1 and usage["fetch_url"].payload.search_calls == 10
+    assert done.payload.usage_event_ids == [usage["fetch_url"].event_id]
+    assert searched.payload.usage_event_ids == [usage["web_search"].event_id]
     (trip,) = {e.event_id: e for e in seen if e.type == "guardrail.tripped"}.values()
     assert trip.payload.where == "source" and trip.payload.task_id == task.payload.task_id
     assert trip.payload.counts == {"ignore_instructions": 1, "prompt_exfiltration": 1}

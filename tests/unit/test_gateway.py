@@ -55,6 +55,24 @@ def test_the_view_does_not_depend_on_delivery_order() -> None:
         assert fold_run(shuffled) == expected
 
 
+def test_passages_of_dataset_reads_and_fetched_pages_count_as_found() -> None:
+    findings = {"findings": [{"sub_question": "a", "passages": [{}, {}]}, {"sub_question": "b", "passages": [{}]}]}
+    view = fold_run(
+        [
+            *RUN[:6],
+            ev(12, "task.succeeded", kind="read", output=findings),
+            ev(13, "task.succeeded", kind="fetch", output=findings),
+        ]
+    )
+    assert view["passages_found"] == 3 + 3 + 3
+
+
+def test_a_refused_fetch_approval_shows_as_refused_and_the_run_goes_on() -> None:
+    waiting = ev(12, "run.waiting_approval", approval_id="a1", subject="task:t1", reason="egress", deadline="d")
+    view = fold_run([*RUN[:6], waiting, ev(13, "run.resumed", approval_id="a1", approved_by="u", outcome="refused")])
+    assert view["approval"]["status"] == "refused" and view["state"] == "running"
+
+
 def test_a_terminal_state_is_never_overwritten_and_waits_for_billing() -> None:
     view = fold_run([*RUN[:4], ev(5, "run.failed", reason="boom", step="plan")])
     assert view["state"] == "failed" and view["error"] == "boom"

@@ -20,14 +20,17 @@ from contracts.work import (
     Claim,
     CollectOutput,
     Draft,
+    FetchOutput,
     IndexOutput,
     Passage,
     PlanOutput,
+    ReadOutput,
     ReportOutput,
     SearchOutput,
     SourceRef,
     SynthesiseOutput,
     VerifyOutput,
+    WebCandidate,
 )
 from quarry_runtime.errors import NotReady
 from services.orchestrator.application import Orchestrator
@@ -59,7 +62,7 @@ def app(clock: Clock) -> Orchestrator:
     return orchestrator
 
 
-def requested(approval: bool = False, timeout_s: int = 3600) -> RunRequested:
+def requested(approval: bool = False, timeout_s: int = 3600, sources: list[str] | None = None) -> RunRequested:
     return RunRequested.create(
         RunRequestedPayload(
             question="what is a context manager",
@@ -67,6 +70,7 @@ def requested(approval: bool = False, timeout_s: int = 3600) -> RunRequested:
             max_sources=5,
             approval_required=approval,
             approval_timeout_s=timeout_s,
+            sources=sources,  # type: ignore[arg-type]
         ),
         tenant_id="tenant-a",
         run_id=new_id(),
@@ -74,8 +78,8 @@ def requested(approval: bool = False, timeout_s: int = 3600) -> RunRequested:
     )
 
 
-def reserved(req: RunRequested) -> CreditsReserved:
-    return CreditsReserved.caused_by(req, CreditsReservedPayload(amount=40, balance=460))
+def reserved(req: RunRequested, plan: str = "free") -> CreditsReserved:
+    return CreditsReserved.caused_by(req, CreditsReservedPayload(amount=40, balance=460, plan=plan))
 
 
 def decide(run: Run, task_id: str, decision: str = "allow", approval_timeout_s: int | None = None) -> ToolDecided:
@@ -127,6 +131,8 @@ def with_status(app: Orchestrator, run_id: str, status: str) -> list[str]:
 
 
 PASSAGE = Passage(source_id="doc1", title="Doc", location="§1", text="A context manager sets up and tears down.")
+WEB_PAGE = "https://docs.python.org/3/library/contextlib.html"
+UPLOAD = Passage(source_id="upload1", title="Our notes", location="§2", text="We use context managers for locks.")
 DRAFT = Draft(
     title="Context managers",
     question="what is a context manager",
@@ -141,7 +147,18 @@ def outputs_for(kind: str, task_input: dict[str, Any]) -> dict[str, Any]:
     if kind == "plan":
         return PlanOutput(sub_questions=["What is a context manager?", "How is it used?"]).model_dump()
     if kind == "search":
-        return SearchOutput(sub_question=task_input["sub_question"], passages=[PASSAGE]).model_dump()
+        # A search of the web offers a page (an allow-listed one), which the run then fetches.
+        offered = [WebCandidate(url=WEB_PAGE, title="contextlib")] if "web" in (task_input.get("sources") or []) else []
+        return SearchOutput(
+            sub_question=task_input["sub_question"], passages=[PASSAGE], candidates=offered
+        ).model_dump()
+    if kind == "fetch":
+        page = Passage(source_id=WEB_PAGE, title="contextlib", location="§1", text="with calls __enter__.")
+        found = [SearchOutput(sub_question=w["sub_question"], passages=[page]) for w in task_input["wanted"]]
+        return FetchOutput(findings=found).model_dump()
+    if kind == "read":
+        findings = [SearchOutput(sub_question=q, passages=[UPLOAD]) for q in task_input["sub_questions"]]
+        return ReadOutput(findings=findings).model_dump()
     if kind == "collect":
         return CollectOutput(findings=task_input["findings"], passages=1, duplicates_dropped=1).model_dump()
     if kind == "synthesise":
@@ -170,10 +187,16 @@ def work(app: Orchestrator, run_id: str, rounds: int = 30, stop_at: str | None =
             app.finish_task(succeed(run, task_id, outputs_for(task.kind, task_input(run, task))))
 
 
-def started(app: Orchestrator, approval: bool = False, timeout_s: int = 3600) -> str:
-    req = requested(approval, timeout_s)
+def started(
+    app: Orchestrator,
+    approval: bool = False,
+    timeout_s: int = 3600,
+    sources: list[str] | None = None,
+    plan: str = "free",
+) -> str:
+    req = requested(approval, timeout_s, sources)
     app.start_run(req)
-    app.admit_run(reserved(req))
+    app.admit_run(reserved(req, plan))
     return req.run_id or ""
 
 
@@ -187,13 +210,15 @@ def test_a_run_walks_the_whole_dag_and_completes(app: Orchestrator) -> None:
         "plan",
         "search",
         "search",
+        "read",  # the default sources include the tenant's datasets: read under read_dataset
         "collect",
         "synthesise",
         "verify",
         "index",
         "report",
     ]
-    assert len(run.usage_event_ids()) == 8
+    assert [t.tool for t in run.tasks_of("search") + run.tasks_of("read")] == ["web_search"] * 2 + ["read_dataset"]
+    assert len(run.usage_event_ids()) == 9
     assert all(t.attempt == 1 for t in run.tasks.values())
 
 
@@ -452,7 +477,7 @@ def test_translation_publishes_the_saga_with_stable_ids_and_timers(app: Orchestr
     assert "task.v1.dispatched.analyst" in subjects and "task.v1.dispatched.retriever" in subjects
     assert subjects[-1] == "run.v1.completed"
     assert events[-1].event.payload.usage_event_ids == app.get_run(run_id).usage_event_ids()
-    assert len(timers) == 8 and {t.event.payload.purpose for t in timers} == {"task_timeout"}
+    assert len(timers) == 9 and {t.event.payload.purpose for t in timers} == {"task_timeout"}
     again = [o for n in notifications for o in translate(app.mapper.to_domain_event(n), run_at)]
     assert [o.event.event_id for o in again] == [o.event.event_id for o in published]
     assert len({o.event.event_id for o in published}) == len(published)

@@ -65,7 +65,8 @@ def test_every_tool_request_of_a_whole_run_fits_its_tool_and_is_allowed() -> Non
     from tests.unit.test_orchestrator import POPO, started, work
 
     app = Orchestrator(env=POPO)
-    run_id = started(app)
+    # Every source, on the plan whose tools include them all (read_dataset, fetch_url).
+    run_id = started(app, sources=["corpus", "datasets", "web"], plan="enterprise")
     work(app, run_id)
     assert app.get_run(run_id).state == "completed"
     notifications = app.recorder.select_notifications(start=1, limit=1000)

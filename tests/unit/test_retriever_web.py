@@ -15,7 +15,16 @@ from pydantic import ValidationError
 from qdrant_client import QdrantClient
 
 from contracts.task import TaskDispatched, TaskDispatchedPayload
-from contracts.work import SearchInput, SearchOutput
+from contracts.work import (
+    ALL_DATASETS,
+    FetchInput,
+    FetchOutput,
+    PagesWanted,
+    ReadInput,
+    ReadOutput,
+    SearchInput,
+    SearchOutput,
+)
 from quarry_runtime.egress import GuardedTransport
 from quarry_runtime.worker import TaskError
 from services.retriever.bootstrap import RetrieverSettings, web_search
@@ -39,6 +48,7 @@ from services.retriever.web.urls import canonical_url
 from tests.fakes.search_apis import BRAVE_KEY, TAVILY_KEY, IndexedPage, SearchEngine, brave_app, searxng_app, tavily_app
 from tests.fakes.serving import serve_app
 from tests.fakes.website import (
+    AWAY_PATH,
     BINARY_PATH,
     HUGE_PATH,
     INJECTED,
@@ -304,23 +314,28 @@ async def web_searcher(web: Servers, http: httpx.AsyncClient) -> WebSearch:
 
 async def test_a_web_search_keeps_clean_distinct_allowed_pages(web: Servers, http: httpx.AsyncClient) -> None:
     searcher = await web_searcher(web, http)
-    found = await searcher.search("tide pools", 8, rank_query="tide pools zonation threats")
-    urls = {p.url.removeprefix(web.site_url) for p in found.pages}
+    offered = await searcher.candidates("tide pools")
+    assert offered.search_calls == 1 and web.site.paths() == []
+    fetched = await searcher.fetch(list(offered.hits), host="127.0.0.1")
+    pages = list(fetched.pages.values())
+    urls = {p.url.removeprefix(web.site_url) for p in pages}
     assert urls == {TIDE_POOLS.path, INJECTED.path, KELP.path, NOTE_PATH, PDF_PATH}
     # the mirror resembles the tide-pools article; the short link redirects to the kelp page
-    assert found.duplicates == 2
-    assert found.refused == {"robots": 1, "content_type": 1, "too_large": 1, "timeout": 1}
-    assert found.search_calls == 1 and found.fetches == 10  # every page asked for; robots refusal asks none
-    assert found.injections == {"ignore_instructions": 1, "prompt_exfiltration": 1}
-    guide = next(p for p in found.pages if p.url.endswith(INJECTED.path))
+    assert fetched.duplicates == 2
+    assert fetched.aliases == {web.site_url + REDIRECT_PATH: web.site_url + KELP.path}
+    assert fetched.refused == {"robots": 1, "content_type": 1, "too_large": 1, "timeout": 1}
+    assert fetched.fetches == 10  # every page asked for; robots refusal asks none
+    assert fetched.injections == {"ignore_instructions": 1, "prompt_exfiltration": 1}
+    guide = next(p for p in pages if p.url.endswith(INJECTED.path))
     assert "Ignore all previous instructions" not in guide.text and "Crabs and anemones" in guide.text
-    assert 0 < len(found.passages) <= 8
-    assert found.passages[0].source_id == web.site_url + TIDE_POOLS.path
-    assert all(p.source_id.startswith(web.site_url) and p.location for p in found.passages)
-    assert any(p.location.startswith("§ Page") for p in found.passages)  # the PDF cites its page
-    scores = [p.score for p in found.passages]
+    passages = searcher.passages(pages, "tide pools zonation threats", 8)
+    assert 0 < len(passages) <= 8
+    assert passages[0].source_id == web.site_url + TIDE_POOLS.path
+    assert all(p.source_id.startswith(web.site_url) and p.location for p in passages)
+    assert any(p.location.startswith("§ Page") for p in passages)  # the PDF cites its page
+    scores = [p.score for p in passages]
     assert scores == sorted(scores, reverse=True)
-    assert all("Copyright" not in p.text and "cookies" not in p.text for p in found.passages)
+    assert all("Copyright" not in p.text and "cookies" not in p.text for p in passages)
 
 
 # --- choosing sources per run ---------------------------------------------------------------------------
@@ -365,20 +380,88 @@ async def test_default_sources_are_the_corpus_and_the_tenants_datasets(index: So
     assert other_tenant.output["passages"] == []
 
 
-async def test_web_sources_are_fetched_metered_and_screened(
+def read_task(inp: ReadInput, tenant: str = "t1") -> TaskDispatched:
+    payload = TaskDispatchedPayload(task_id="task-read", kind="read", role="retriever", input=inp.model_dump())
+    return TaskDispatched.create(payload, tenant_id=tenant, run_id="run-1")
+
+
+async def test_a_read_task_searches_only_the_tenants_own_datasets_metered_per_query(index: SourceIndex) -> None:
+    inp = ReadInput(dataset=ALL_DATASETS, query="tide pools", limit=5, sub_questions=["when do they fill", "surveys"])
+    result = await execute(read_task(inp), index, index)
+    findings = ReadOutput.model_validate(result.output).findings
+    assert [f.sub_question for f in findings] == inp.sub_questions
+    assert {p.source_id for f in findings for p in f.passages} == {"upload:pools"}  # never the shared corpus
+    assert [(u.tool, u.search_calls) for u in result.usage] == [("read_dataset", 2)]
+    other = await execute(read_task(inp, tenant="t2"), index, index)
+    assert all(f["passages"] == [] for f in other.output["findings"])
+    with pytest.raises(TaskError, match="cannot own datasets"):
+        await execute(read_task(inp, tenant=PUBLIC_TENANT), index, index)
+
+
+async def test_a_web_search_task_offers_pages_and_fetches_none(
     web: Servers, http: httpx.AsyncClient, index: SourceIndex
 ) -> None:
     searcher = await web_searcher(web, http)
     inp = SearchInput(question="tide pools", sub_question="tide pools zonation", limit=6, sources=["corpus", "web"])
     result = await execute(task(inp), index, index, searcher)
     found = SearchOutput.model_validate(result.output)
-    sources = [p.source_id for p in found.passages]
-    assert sources[0] == "shared:tides" and sources[1].startswith(web.site_url)  # one from each, in turn
-    assert "upload:pools" not in sources and len(found.passages) == 6
-    assert [(u.tool, u.search_calls) for u in result.usage] == [("web_search", 2), ("fetch_url", 10)]
+    assert [p.source_id for p in found.passages] == ["shared:tides"]
+    assert "upload:pools" not in {p.source_id for p in found.passages}
+    offered = {c.url.removeprefix(web.site_url) for c in found.candidates}
+    assert {TIDE_POOLS.path, PRIVATE_PATH, REDIRECT_PATH} <= offered
+    # Fetching is its own tool: the search asks nothing of the site, not even robots.txt.
+    assert web.site.paths() == []
+    assert [(u.tool, u.search_calls) for u in result.usage] == [("web_search", 2)]
+    assert result.trips == []
+
+
+def fetch_task(inp: FetchInput, tenant: str = "t1") -> TaskDispatched:
+    payload = TaskDispatchedPayload(task_id="task-fetch", kind="fetch", role="retriever", input=inp.model_dump())
+    return TaskDispatched.create(payload, tenant_id=tenant, run_id="run-1")
+
+
+async def test_a_fetch_task_fetches_one_hosts_pages_metered_and_screened(
+    web: Servers, http: httpx.AsyncClient, index: SourceIndex
+) -> None:
+    searcher = await web_searcher(web, http)
+    inp = SearchInput(question="tide pools", sub_question="tide pools zonation", limit=6, sources=["web"])
+    urls = [
+        c.url for c in SearchOutput.model_validate((await execute(task(inp), index, index, searcher)).output).candidates
+    ]
+    wanted = PagesWanted(sub_question=inp.sub_question, query="tide pools zonation tide pools", urls=urls, limit=6)
+    batch = FetchInput(url=urls[0], urls=urls, wanted=[wanted])
+    result = await execute(fetch_task(batch), index, index, searcher)
+    (finding,) = FetchOutput.model_validate(result.output).findings
+    assert finding.sub_question == inp.sub_question and len(finding.passages) == 6
+    assert finding.passages[0].source_id == web.site_url + TIDE_POOLS.path
+    assert all(p.source_id.startswith(web.site_url) for p in finding.passages)
+    assert [(u.tool, u.search_calls) for u in result.usage] == [("fetch_url", 10)]
     (trip,) = result.trips
     assert (trip.guardrail, trip.where, trip.action) == ("prompt_injection", "source", "stripped")
     assert trip.counts == {"ignore_instructions": 1, "prompt_exfiltration": 1}
+
+
+async def test_a_fetch_batch_never_leaves_the_host_policy_allowed(
+    web: Servers, http: httpx.AsyncClient, index: SourceIndex
+) -> None:
+    searcher = await web_searcher(web, http)
+    allowed = web.site_url + TIDE_POOLS.path
+    stray = allowed.replace("127.0.0.1", "localhost")
+    wanted = PagesWanted(sub_question="zonation", query="zonation", urls=[allowed, stray], limit=3)
+    with pytest.raises(TaskError, match=r"not on '127\.0\.0\.1'") as refused:
+        await execute(
+            fetch_task(FetchInput(url=allowed, urls=[allowed, stray], wanted=[wanted])), index, index, searcher
+        )
+    assert not refused.value.retryable
+    assert web.site.paths() == []  # a batch with a stray page fetches nothing at all
+    away = web.site_url + AWAY_PATH
+    batch = FetchInput(url=away, urls=[away], wanted=[wanted.model_copy(update={"urls": [away]})])
+    result = await execute(fetch_task(batch), index, index, searcher)
+    assert FetchOutput.model_validate(result.output).findings[0].passages == []
+    assert web.site.paths() == ["/robots.txt", AWAY_PATH]  # the redirect to localhost was not followed
+    with pytest.raises(FetchRefused, match=r"not on 127\.0\.0\.1") as off:
+        await searcher.fetcher.fetch(away, host="127.0.0.1")
+    assert off.value.kind == "off_host"
 
 
 async def test_web_search_failures_become_clear_task_errors(

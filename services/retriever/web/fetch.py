@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -21,7 +21,7 @@ from services.retriever.web.robots import RobotsRules
 from services.retriever.web.urls import canonical_url
 
 RefusalKind = Literal[
-    "url", "address", "robots", "redirects", "status", "content_type", "too_large", "timeout", "network"
+    "url", "address", "robots", "redirects", "off_host", "status", "content_type", "too_large", "timeout", "network"
 ]
 _BEFORE_ANY_REQUEST: frozenset[RefusalKind] = frozenset({"url", "address", "robots"})
 
@@ -72,15 +72,16 @@ class PageFetcher:
             pool=self.limits.connect_timeout_s,
         )
 
-    async def fetch(self, url: str) -> FetchedPage:
-        """The page at `url`, or `FetchRefused` saying why not."""
+    async def fetch(self, url: str, *, host: str | None = None) -> FetchedPage:
+        """The page at `url`, or `FetchRefused` saying why not. With `host`, a redirect to any
+        other host is refused before it is followed: policy allowed fetching from that host only."""
         try:
             current = canonical_url(url)
         except ValueError as exc:
             raise FetchRefused("url", str(exc)) from exc
         try:
             async with asyncio.timeout(self.limits.page_timeout_s):
-                return await self._follow(current)
+                return await self._follow(current, host)
         except TimeoutError as exc:
             raise FetchRefused("timeout", f"{url}: no complete answer within {self.limits.page_timeout_s:g}s") from exc
         except httpx.TimeoutException as exc:
@@ -90,8 +91,10 @@ class PageFetcher:
         except httpx.HTTPError as exc:
             raise FetchRefused("network", f"{url}: {type(exc).__name__}: {exc}") from exc
 
-    async def _follow(self, url: str) -> FetchedPage:
+    async def _follow(self, url: str, host: str | None) -> FetchedPage:
         for _hop in range(self.limits.max_redirects + 1):
+            if host is not None and urlsplit(url).hostname != host:
+                raise FetchRefused("off_host", f"{url}: not on {host}, the host this fetch was allowed")
             if not await self.robots.allowed(url):
                 raise FetchRefused("robots", f"{url}: disallowed by robots.txt")
             async with self.http.stream("GET", url, timeout=self._timeout, follow_redirects=False) as response:

@@ -1,10 +1,12 @@
-"""One web search: ask the provider, fetch the pages, extract, screen, de-duplicate, chunk and rank."""
+"""The web: ask the provider for candidate pages; fetch one host's pages (as policy allowed), extract,
+screen, de-duplicate; chunk and rank them for a query."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from contracts.work import Passage
@@ -29,13 +31,23 @@ class WebPage:
 
 
 @dataclass
-class WebFindings:
-    """The passages found, and what it took: calls to meter, pages kept and dropped, and why."""
+class WebCandidates:
+    """A search API's results by canonical URL, and what was dropped before any fetch."""
 
-    passages: list[Passage] = field(default_factory=list)
+    hits: dict[str, SearchHit] = field(default_factory=dict)
     search_calls: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+
+
+@dataclass
+class FetchedPages:
+    """Pages fetched and kept, by the URL asked for; `aliases` maps a URL that redirected to a page
+    already kept onto the URL that page is kept under."""
+
+    pages: dict[str, WebPage] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
     fetches: int = 0
-    pages: list[WebPage] = field(default_factory=list)
     refused: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
     injections: Counter[str] = field(default_factory=Counter)
@@ -65,28 +77,30 @@ class WebSearch:
     def name(self) -> str:
         return self.provider.name
 
-    async def search(self, query: str, limit: int, *, rank_query: str | None = None) -> WebFindings:
-        """Passages answering `query` (ranked by `rank_query`, default the query), at most `limit`.
-
-        A provider failure raises `SearchError`; a page that cannot be had is skipped and counted.
-        """
-        found = WebFindings()
+    async def candidates(self, query: str) -> WebCandidates:
+        """The provider's results for `query`, canonical and de-duplicated; nothing is fetched."""
+        offered = WebCandidates()
         hits = await self.provider.search(query, self.pages_per_search)
-        found.search_calls = 1
-        candidates: dict[str, SearchHit] = {}
+        offered.search_calls = 1
         for hit in hits:
             try:
                 url = canonical_url(hit.url)
             except ValueError:
-                found.refused["url"] += 1
+                offered.refused["url"] += 1
                 continue
-            if url in candidates:
-                found.duplicates += 1
+            if url in offered.hits:
+                offered.duplicates += 1
             else:
-                candidates[url] = hit
-        outcomes = await asyncio.gather(*(self._page(url) for url in candidates))
-        pages: dict[str, WebPage] = {}
-        for outcome in outcomes:
+                offered.hits[url] = hit
+        return offered
+
+    async def fetch(self, urls: Sequence[str], *, host: str) -> FetchedPages:
+        """Fetch, extract and screen `urls`, none leaving `host` (the one policy allowed), redirects
+        included; exact and near-duplicate pages are dropped. The pages are keyed by the URL asked for."""
+        found = FetchedPages()
+        outcomes = await asyncio.gather(*(self._page(url, host) for url in urls))
+        by_final: dict[str, str] = {}
+        for url, outcome in zip(urls, outcomes, strict=True):
             if isinstance(outcome, FetchRefused):
                 found.fetches += outcome.requested
                 found.refused[outcome.kind] += 1
@@ -97,24 +111,27 @@ class WebSearch:
                 continue
             page, injections = outcome
             found.injections.update(injections)
-            if page.url in pages:  # two results redirected to one page
+            if page.url in by_final:  # two results redirected to one page
                 found.duplicates += 1
+                found.aliases[url] = by_final[page.url]
                 continue
-            pages[page.url] = page
-        kept, dropped = drop_near_duplicates(list(pages.values()), lambda p: p.text)
+            by_final[page.url] = url
+            found.pages[url] = page
+        kept, dropped = drop_near_duplicates(list(found.pages.items()), lambda item: item[1].text)
         found.duplicates += len(dropped)
-        found.pages = kept
-        found.passages = self._passages(kept, rank_query or query, limit)
+        found.pages = dict(kept)
         log.info(
-            "web search %r via %s: %d hits, %d pages kept, %d duplicates, refused %s",
-            query[:80], self.name, len(hits), len(kept), found.duplicates, dict(found.refused),
+            "fetched %d pages: %d kept, %d duplicates, refused %s",
+            len(urls), len(found.pages), found.duplicates, dict(found.refused),
         )  # fmt: skip
         return found
 
-    async def _page(self, url: str) -> tuple[WebPage, list[str]] | FetchRefused | ExtractionError:
+    async def _page(
+        self, url: str, host: str | None = None
+    ) -> tuple[WebPage, list[str]] | FetchRefused | ExtractionError:
         async with self._slots:
             try:
-                fetched = await self.fetcher.fetch(url)
+                fetched = await self.fetcher.fetch(url, host=host)
             except FetchRefused as refusal:
                 log.info("not fetched: %s", refusal)
                 return refusal
@@ -139,7 +156,8 @@ class WebSearch:
         kinds = [f.kind for f in (*in_text, *in_title)]
         return WebPage(fetched.url, " ".join(title.split()) or fetched.url, text), kinds
 
-    def _passages(self, pages: list[WebPage], query: str, limit: int) -> list[Passage]:
+    def passages(self, pages: Sequence[WebPage], query: str, limit: int) -> list[Passage]:
+        """The pages' chunks best ranked for `query`, a few per page at most, `limit` in all."""
         chunks = [chunk for page in pages for chunk in chunk_text(page.url, page.title, page.text)]
         per_page: Counter[str] = Counter()
         passages: list[Passage] = []
