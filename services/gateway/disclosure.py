@@ -56,9 +56,14 @@ def _output(kind: str, output: dict[str, Any]) -> dict[str, Any]:
     if kind == "plan":
         return {"sub_questions": [str(q) for q in output.get("sub_questions", [])]}
     if kind == "search":
-        passages = output.get("passages", [])
-        meta = [{k: p.get(k) for k in ("source_id", "title", "location")} for p in passages if isinstance(p, dict)]
-        return _scalars(output) | {"passages": meta}
+        return _scalars(output) | {"passages": _passage_meta(output.get("passages"))}
+    if kind in ("read", "fetch"):  # a dataset read, a host's pages: passages per sub-question
+        findings = [
+            {"sub_question": str(f.get("sub_question", "")), "passages": _passage_meta(f.get("passages"))}
+            for f in output.get("findings", [])
+            if isinstance(f, dict)
+        ]
+        return _scalars(output) | {"findings": findings}
     if kind == "synthesise":
         draft = output.get("draft")
         kept = _scalars(output)
@@ -73,6 +78,13 @@ def _output(kind: str, output: dict[str, Any]) -> dict[str, Any]:
     if kind in ("verify", "report"):
         return output  # the draft's own claims, and the report's artifact references
     return _scalars(output)
+
+
+def _passage_meta(passages: Any) -> list[dict[str, Any]]:
+    """Where each passage is from, without its text."""
+    if not isinstance(passages, list):
+        return []
+    return [{k: p.get(k) for k in ("source_id", "title", "location")} for p in passages if isinstance(p, dict)]
 
 
 def may_see_draft(reader: Any, view: dict[str, Any] | None) -> bool:

@@ -188,20 +188,20 @@ class _Pages(PageFetcher):
     def __init__(self, pages: dict[str, tuple[PageKind, bytes]]) -> None:
         self.pages = pages
 
-    async def fetch(self, url: str) -> FetchedPage:
+    async def fetch(self, url: str, host: str | None = None) -> FetchedPage:
         kind, body = self.pages[url]
         return FetchedPage(url=url, kind=kind, body=body)
 
 
 async def test_a_fetched_bomb_is_skipped_with_its_reason_and_the_other_pages_kept(parsers: ParserPool) -> None:
-    bomb, survey = "https://bomb.example/report.pdf", "https://ok.example/survey.pdf"
+    bomb, survey = "https://papers.example/bomb.pdf", "https://papers.example/survey.pdf"
     pages: dict[str, tuple[PageKind, bytes]] = {
         bomb: ("pdf", raw_pdf(text_lines(b"A" * 1000, 40_000))),
         survey: ("pdf", make_pdf(PAGES)),
     }
     search = WebSearch(_Hits([bomb, survey]), _Pages(pages), parsers=parsers)
-    found = await search.search("barnacle fouling", 5)
-    assert [p.url for p in found.pages] == [survey]
+    found = await search.fetch([bomb, survey], host="papers.example")
+    assert [p.url for p in found.pages.values()] == [survey]
     assert found.refused == {"over_limit": 1} and found.fetches == 2
 
 
