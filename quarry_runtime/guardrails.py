@@ -12,8 +12,10 @@ national ids (US SSN, UK National Insurance number), for redaction or for blocki
 from __future__ import annotations
 
 import functools
+import html
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 INJECTION_PATTERNS: dict[str, re.Pattern[str]] = {
@@ -85,6 +87,10 @@ _LOOKALIKES: dict[int, str] = {
     0x0585: "o", 0x057D: "u", 0x0570: "h", 0x0578: "n", 0x0131: "i", 0x0237: "j", 0x0251: "a", 0x0269: "i",
     0x029F: "L",
 }  # fmt: skip
+# Small capitals ("ɪɢɴᴏʀᴇ") are not folded by NFKC; their names say which letter they are.
+_SMALL_CAPITAL = re.compile(r"LATIN (?:LETTER )?SMALL CAPITAL ([A-Z])")
+# HTML character references ("&#105;", "&#x69;", "&nbsp;"): a model reads them as what they stand for.
+_CHAR_REF = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?")
 # Invisible characters outside the format category (Cf is removed as a whole).
 _INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 # Each pass cuts at least one sentence; a text still carrying an injection after this many is dropped whole.
@@ -93,29 +99,43 @@ MAX_CUT_PASSES = 16
 
 @dataclass(frozen=True)
 class Screened:
-    """`text` as the screening reads it, and for each of its characters the index it came from."""
+    """`text` as the screening reads it, and for each of its characters the span of the original
+    it came from (`origin` to `stop`: one character, or a whole character reference)."""
 
     text: str
     origin: list[int]
+    stop: list[int]
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """The span of the original text that `text[start:end]` was read from."""
-        return self.origin[start], self.origin[max(end - 1, start)] + 1
+        return self.origin[start], self.stop[max(end - 1, start)]
 
 
 def normalise(text: str) -> Screened:
-    """`text` as a reader sees it: NFKC, no zero-width or other format characters, no combining
-    marks, look-alike letters folded to Latin ones."""
-    if text.isascii():
-        return Screened(text, list(range(len(text))))
+    """`text` as a reader sees it: HTML character references decoded, NFKC, no zero-width or other
+    format characters, no combining marks, look-alike letters folded to Latin ones."""
+    if text.isascii() and "&" not in text:
+        return Screened(text, list(range(len(text))), list(range(1, len(text) + 1)))
     out: list[str] = []
     origin: list[int] = []
-    for i, char in enumerate(text):
-        read = _read_as(char)
-        if read:
-            out.append(read)
-            origin += [i] * len(read)
-    return Screened("".join(out), origin)
+    stop: list[int] = []
+    for start, end, chars in _pieces(text):
+        read = "".join(_read_as(char) for char in chars)
+        out.append(read)
+        origin += [start] * len(read)
+        stop += [end] * len(read)
+    return Screened("".join(out), origin, stop)
+
+
+def _pieces(text: str) -> Iterator[tuple[int, int, str]]:
+    """(start, end, what a reader sees there) for each character of `text`, a character reference
+    counting as one piece."""
+    cursor = 0
+    for m in _CHAR_REF.finditer(text):
+        yield from ((i, i + 1, text[i]) for i in range(cursor, m.start()))
+        yield m.start(), m.end(), html.unescape(m.group(0))
+        cursor = m.end()
+    yield from ((i, i + 1, text[i]) for i in range(cursor, len(text)))
 
 
 @functools.lru_cache(maxsize=16384)
@@ -123,9 +143,14 @@ def _read_as(char: str) -> str:
     if char in _INVISIBLE or unicodedata.category(char) == "Cf":
         return ""
     parts = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", char))
-    return "".join(
-        _LOOKALIKES.get(ord(part), part) for part in parts if unicodedata.category(part) not in ("Mn", "Me", "Cf")
-    )
+    return "".join(_fold(part) for part in parts if unicodedata.category(part) not in ("Mn", "Me", "Cf"))
+
+
+def _fold(char: str) -> str:
+    if ord(char) in _LOOKALIKES:
+        return _LOOKALIKES[ord(char)]
+    small_capital = _SMALL_CAPITAL.fullmatch(unicodedata.name(char, ""))
+    return small_capital.group(1).lower() if small_capital else char
 
 
 def injection_findings(text: str) -> list[Finding]:
