@@ -7,7 +7,9 @@ import asyncio
 import gzip
 import json
 import time
-from collections.abc import AsyncIterator
+import tracemalloc
+import zlib
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -74,6 +76,60 @@ async def test_a_compressed_answer_is_capped_after_unpacking() -> None:
     headers = {"content-encoding": "gzip", "content-type": "application/json"}
     transport = httpx.MockTransport(lambda request: httpx.Response(200, headers=headers, content=bomb))
     with pytest.raises(LlmError, match="more than"):
+        await client(transport).complete(MESSAGES)
+
+
+def _packed_zeros(size: int, layers: int) -> bytes:
+    """`size` zero bytes gzipped `layers` times, without holding them unpacked."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = bytes(1 << 20)
+    packed = b"".join(packer.compress(block) for _ in range(size // len(block))) + packer.flush()
+    for _ in range(layers - 1):
+        packed = gzip.compress(packed, 9)
+    return packed
+
+
+class Chunked(httpx.AsyncByteStream):
+    """`body` sent in network-sized pieces."""
+
+    def __init__(self, body: bytes, size: int = 64 * 1024) -> None:
+        self.body, self.size = body, size
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for start in range(0, len(self.body), self.size):
+            yield self.body[start : start + self.size]
+
+
+@pytest.mark.parametrize(("encoding", "layers"), [("gzip", 1), ("gzip, gzip", 2)])
+async def test_a_compression_bomb_is_never_unpacked_past_the_cap_in_memory(encoding: str, layers: int) -> None:
+    # One 64 KiB piece of gzip unpacks to about 64 MiB, and a second layer multiplies that again:
+    # the cap must hold while unpacking, not only between pieces.
+    bomb = _packed_zeros(128 << 20, layers)
+    headers = {"content-encoding": encoding, "content-type": "application/json"}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, headers=headers, stream=Chunked(bomb)))
+    tracemalloc.start()
+    try:
+        with pytest.raises(LlmError, match=r"more than|encoding"):
+            await client(transport).complete(MESSAGES)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"{peak} bytes held at once"
+
+
+@pytest.mark.parametrize(("encoding", "pack"), [("gzip", gzip.compress), ("deflate", zlib.compress), ("", bytes)])
+async def test_a_streamed_answer_in_one_coding_still_reads(encoding: str, pack: Callable[[bytes], bytes]) -> None:
+    answer = {"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": 2, "completion_tokens": 1}}
+    body = Chunked(pack(json.dumps(answer).encode()), size=7)
+    headers = {"content-encoding": encoding, "content-type": "application/json"}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, headers=headers, stream=body))
+    assert (await client(transport).complete(MESSAGES)).text == "hi"
+
+
+async def test_an_answer_in_a_coding_we_do_not_unpack_is_refused() -> None:
+    headers = {"content-encoding": "br", "content-type": "application/json"}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, headers=headers, stream=Chunked(b"\x0b\x02")))
+    with pytest.raises(LlmError, match="'br' is not read"):
         await client(transport).complete(MESSAGES)
 
 
