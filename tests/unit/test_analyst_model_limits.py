@@ -7,7 +7,6 @@ import asyncio
 import gzip
 import json
 import time
-import tracemalloc
 import zlib
 from collections.abc import AsyncIterator, Callable
 
@@ -23,6 +22,7 @@ from services.analyst.bootstrap import AnalystSettings
 from services.analyst.handlers import execute_for_tenant
 from services.analyst.llm import ChatClient, LlmError, RetryPolicy
 from services.analyst.models import Models
+from tests.fakes.bombs import Chunked, packed_zeros, peak_memory
 
 MESSAGES = [{"role": "user", "content": "Say hi"}]
 CAP = 64 * 1024
@@ -79,42 +79,16 @@ async def test_a_compressed_answer_is_capped_after_unpacking() -> None:
         await client(transport).complete(MESSAGES)
 
 
-def _packed_zeros(size: int, layers: int) -> bytes:
-    """`size` zero bytes gzipped `layers` times, without holding them unpacked."""
-    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    block = bytes(1 << 20)
-    packed = b"".join(packer.compress(block) for _ in range(size // len(block))) + packer.flush()
-    for _ in range(layers - 1):
-        packed = gzip.compress(packed, 9)
-    return packed
-
-
-class Chunked(httpx.AsyncByteStream):
-    """`body` sent in network-sized pieces."""
-
-    def __init__(self, body: bytes, size: int = 64 * 1024) -> None:
-        self.body, self.size = body, size
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for start in range(0, len(self.body), self.size):
-            yield self.body[start : start + self.size]
-
-
 @pytest.mark.parametrize(("encoding", "layers"), [("gzip", 1), ("gzip, gzip", 2)])
 async def test_a_compression_bomb_is_never_unpacked_past_the_cap_in_memory(encoding: str, layers: int) -> None:
     # One 64 KiB piece of gzip unpacks to about 64 MiB, and a second layer multiplies that again:
     # the cap must hold while unpacking, not only between pieces.
-    bomb = _packed_zeros(128 << 20, layers)
+    bomb = packed_zeros(128 << 20, layers)
     headers = {"content-encoding": encoding, "content-type": "application/json"}
     transport = httpx.MockTransport(lambda request: httpx.Response(200, headers=headers, stream=Chunked(bomb)))
-    tracemalloc.start()
-    try:
-        with pytest.raises(LlmError, match=r"more than|encoding"):
-            await client(transport).complete(MESSAGES)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 16 << 20, f"{peak} bytes held at once"
+    with peak_memory() as peak, pytest.raises(LlmError, match=r"more than|encoding"):
+        await client(transport).complete(MESSAGES)
+    assert peak.bytes < 16 << 20, f"{peak.bytes} bytes held at once"
 
 
 @pytest.mark.parametrize(("encoding", "pack"), [("gzip", gzip.compress), ("deflate", zlib.compress), ("", bytes)])
