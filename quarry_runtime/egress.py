@@ -9,6 +9,8 @@ then goes to the checked address itself, with the Host header and TLS server nam
 certificate verification) of the original name. Resolving a second time to connect would let a
 name answer a public address to the check and an inner one to the connection (DNS rebinding).
 A name that does not resolve is refused rather than passed on to a resolver we did not check.
+Connections are pooled per name, not per address, so a TLS connection verified for one name never
+carries a request for another name at the same address.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 import httpx
 
@@ -131,7 +136,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         allow_private: bool = False,
         resolver: Resolver = system_resolver,
     ) -> None:
-        self.inner = inner or httpx.AsyncHTTPTransport()
+        self.inner = inner or PerNamePools()
         self.allow_private = allow_private
         self.resolver = resolver
 
@@ -165,3 +170,84 @@ def pinned(request: httpx.Request, address: IPAddress) -> httpx.Request:
         stream=request.stream,
         extensions=extensions,
     )
+
+
+@dataclass
+class _Pool:
+    transport: httpx.AsyncBaseTransport
+    active: int = 0
+    idle_since: float = 0.0
+
+
+class PerNamePools(httpx.AsyncBaseTransport):
+    """The transport under `GuardedTransport`: one connection pool per name a request is pinned for.
+
+    A pinned request names the address, and a pool keys its connections by address: one pool for
+    all names would send a request for b.example over a TLS connection verified for a.example
+    when both resolve to the same address (one CDN address, or a poisoned answer). A pool unused
+    for `idle_s` (how long httpx keeps an idle connection) is closed.
+    """
+
+    def __init__(
+        self, *, verify: ssl.SSLContext | bool = True, idle_s: float = 5.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._ssl = httpx.create_ssl_context(verify)  # once: loading the CA bundle is slow
+        self.idle_s = idle_s
+        self.clock = clock
+        self._pools: dict[str, _Pool] = {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await self._close_idle()
+        name = request.headers.get("host") or request.url.netloc.decode("ascii")
+        pool = self._pools.get(name)
+        if pool is None:
+            pool = self._pools[name] = _Pool(httpx.AsyncHTTPTransport(verify=self._ssl))
+        pool.active += 1
+        try:
+            response = await pool.transport.handle_async_request(request)
+        except BaseException:
+            self._release(pool)
+            raise
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        response.stream = _Releasing(response.stream, lambda: self._release(pool))
+        return response
+
+    def _release(self, pool: _Pool) -> None:
+        pool.active -= 1
+        pool.idle_since = self.clock()
+
+    async def _close_idle(self) -> None:
+        now = self.clock()
+        idle = [n for n, p in self._pools.items() if p.active <= 0 and now - p.idle_since > self.idle_s]
+        for name in idle:
+            await self._pools.pop(name).transport.aclose()
+
+    @property
+    def names(self) -> int:
+        """How many names have a pool now."""
+        return len(self._pools)
+
+    async def aclose(self) -> None:
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.transport.aclose()
+
+
+class _Releasing(httpx.AsyncByteStream):
+    """A response body that gives its pool back once, when it is closed."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
+        self.inner = inner
+        self.release: Callable[[], None] | None = release
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self.inner:
+            yield chunk
+
+    async def aclose(self) -> None:
+        release, self.release = self.release, None
+        try:
+            await self.inner.aclose()
+        finally:
+            if release is not None:
+                release()

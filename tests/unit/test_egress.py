@@ -18,7 +18,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from quarry_runtime.egress import BlockedAddress, GuardedTransport, Unresolvable, address_problem, non_public
+from quarry_runtime.egress import (
+    BlockedAddress,
+    GuardedTransport,
+    PerNamePools,
+    Unresolvable,
+    address_problem,
+    non_public,
+)
 
 PUBLIC = "93.184.216.34"
 
@@ -234,3 +241,84 @@ async def test_an_international_name_is_resolved_and_named_in_its_ascii_form() -
     (sent,) = recorder.seen
     assert sent.extensions["sni_hostname"] == "xn--mnchen-3ya.example"
     assert sent.headers["host"] == "xn--mnchen-3ya.example"
+
+
+# --- one address, several names: a TLS connection verified for one name serves no other ---------
+
+
+@dataclass
+class KeepAliveServer:
+    port: int
+    ca: Path
+    connections: int = 0
+    hosts: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+async def keep_alive_server() -> AsyncIterator[KeepAliveServer]:
+    """A TLS server for models.example only, that keeps each connection open for more requests."""
+    directory = Path(tempfile.mkdtemp(prefix="quarry-tls-"))
+    cert, key = _certificate(directory, "models.example")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    state = KeepAliveServer(port=0, ca=cert)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        state.connections += 1
+        try:
+            while head := (await reader.readuntil(b"\r\n\r\n")).decode():
+                state.hosts += [
+                    line.split(":", 1)[1].strip() for line in head.split("\r\n") if line.lower().startswith("host:")
+                ]
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=context)
+    state.port = server.sockets[0].getsockname()[1]
+    try:
+        yield state
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_connection_verified_for_one_name_is_not_reused_for_another_at_the_same_address(
+    keep_alive_server: KeepAliveServer,
+) -> None:
+    async def local(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    verify = ssl.create_default_context(cafile=str(keep_alive_server.ca))
+    guarded = GuardedTransport(PerNamePools(verify=verify), allow_private=True, resolver=local)
+    port = keep_alive_server.port
+    async with httpx.AsyncClient(transport=guarded) as client:
+        assert (await client.get(f"https://models.example:{port}/a")).text == "ok"
+        assert (await client.get(f"https://models.example:{port}/b")).text == "ok"  # its own connection, kept
+        # The certificate does not name other.example: its request needs its own handshake, which fails.
+        with pytest.raises(httpx.ConnectError, match="certificate"):
+            await client.get(f"https://other.example:{port}/c")
+    assert keep_alive_server.hosts == [f"models.example:{port}"] * 2
+    assert keep_alive_server.connections == 1  # models.example's two requests shared one connection
+
+
+async def test_a_pool_is_kept_while_its_answer_is_read_and_closed_once_idle(keep_alive_server: KeepAliveServer) -> None:
+    async def local(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    now = [0.0]
+    pools = PerNamePools(verify=ssl.create_default_context(cafile=str(keep_alive_server.ca)), clock=lambda: now[0])
+    url = f"https://models.example:{keep_alive_server.port}/"
+    async with httpx.AsyncClient(transport=GuardedTransport(pools, allow_private=True, resolver=local)) as client:
+        async with client.stream("GET", url) as streaming:
+            now[0] = 60.0
+            assert (await client.get(url + "other")).text == "ok"  # the same name's pool, still in use
+            assert pools.names == 1 and await streaming.aread() == b"ok"
+        now[0] = 120.0
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"https://other.example:{keep_alive_server.port}/")
+        assert pools.names == 1  # models.example's pool was idle: closed; other.example's is new
+    assert keep_alive_server.connections == 2
