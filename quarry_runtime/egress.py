@@ -68,7 +68,9 @@ def address_problem(address: IPAddress) -> str | None:
     """Why `address` is not one to reach from here (judged by the IPv4 inside it if it has one), or None."""
     inner = embedded_ipv4(address)
     judged: IPAddress = inner if inner is not None else address
-    if judged.is_multicast or judged.is_unspecified or judged.is_reserved or not judged.is_global:
+    # Python counts deprecated site-local IPv6 (fec0::/10) as global; some networks still route it inside.
+    site_local = isinstance(judged, ipaddress.IPv6Address) and judged.is_site_local
+    if judged.is_multicast or judged.is_unspecified or judged.is_reserved or site_local or not judged.is_global:
         shown = f"{address} (IPv4 {inner})" if inner is not None else str(address)
         return f"non-public address {shown}"
     return None

@@ -109,6 +109,8 @@ async def test_a_name_that_does_not_resolve_is_refused_not_passed_on() -> None:
         "64:ff9b::a9fe:a9fe",  # NAT64 of the metadata service
         "2002:7f00:1::",  # 6to4 of 127.0.0.1
         "2002:a00:1::1",  # 6to4 of 10.0.0.1
+        "fec0::1",  # site-local: deprecated, still routed inside some networks
+        "fe80::1%eth0",  # link-local with a scope
     ],
 )
 def test_inner_addresses_are_judged_by_the_ipv4_inside_them(address: str) -> None:
