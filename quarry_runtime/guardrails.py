@@ -91,6 +91,9 @@ _LOOKALIKES: dict[int, str] = {
 _SMALL_CAPITAL = re.compile(r"LATIN (?:LETTER )?SMALL CAPITAL ([A-Z])")
 # HTML character references ("&#105;", "&#x69;", "&nbsp;"): a model reads them as what they stand for.
 _CHAR_REF = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?")
+# Unicode tag characters (U+E0020-U+E007E) are invisible, yet models read each as the ASCII
+# character it shadows ("ASCII smuggling"): read them so, not as the nothing a person sees.
+_TAG_OFFSET, _TAG_FIRST, _TAG_LAST = 0xE0000, 0xE0020, 0xE007E
 # Invisible characters outside the format category (Cf is removed as a whole).
 _INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 # Each pass cuts at least one sentence; a text still carrying an injection after this many is dropped whole.
@@ -112,8 +115,9 @@ class Screened:
 
 
 def normalise(text: str) -> Screened:
-    """`text` as a reader sees it: HTML character references decoded, NFKC, no zero-width or other
-    format characters, no combining marks, look-alike letters folded to Latin ones."""
+    """`text` as a model reads it: HTML character references decoded, tag characters read as ASCII,
+    NFKC, no zero-width or other format characters, no combining marks, look-alike letters folded
+    to Latin ones."""
     if text.isascii() and "&" not in text:
         return Screened(text, list(range(len(text))), list(range(1, len(text) + 1)))
     out: list[str] = []
@@ -140,6 +144,8 @@ def _pieces(text: str) -> Iterator[tuple[int, int, str]]:
 
 @functools.lru_cache(maxsize=16384)
 def _read_as(char: str) -> str:
+    if _TAG_FIRST <= ord(char) <= _TAG_LAST:
+        return chr(ord(char) - _TAG_OFFSET)
     if char in _INVISIBLE or unicodedata.category(char) == "Cf":
         return ""
     parts = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", char))
