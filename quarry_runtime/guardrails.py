@@ -87,8 +87,11 @@ _LOOKALIKES: dict[int, str] = {
     0x0585: "o", 0x057D: "u", 0x0570: "h", 0x0578: "n", 0x0131: "i", 0x0237: "j", 0x0251: "a", 0x0269: "i",
     0x029F: "L",
 }  # fmt: skip
-# Small capitals ("ɪɢɴᴏʀᴇ") are not folded by NFKC; their names say which letter they are.
-_SMALL_CAPITAL = re.compile(r"LATIN (?:LETTER )?SMALL CAPITAL ([A-Z])")
+# Small capitals ("ɪɢɴᴏʀᴇ") and negative squared or circled letters ("🅸🅶🅽🅾🆁🅴") are not folded by
+# NFKC; their names say which letter they are.
+_LETTER_BY_NAME = re.compile(
+    r"(?:LATIN (?:LETTER )?SMALL CAPITAL|NEGATIVE (?:SQUARED|CIRCLED) LATIN CAPITAL LETTER) ([A-Z])"
+)
 # HTML character references ("&#105;", "&#x69;", "&nbsp;"): a model reads them as what they stand for.
 _CHAR_REF = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?")
 # Unicode tag characters (U+E0020-U+E007E) are invisible, yet models read each as the ASCII
@@ -155,8 +158,8 @@ def _read_as(char: str) -> str:
 def _fold(char: str) -> str:
     if ord(char) in _LOOKALIKES:
         return _LOOKALIKES[ord(char)]
-    small_capital = _SMALL_CAPITAL.fullmatch(unicodedata.name(char, ""))
-    return small_capital.group(1).lower() if small_capital else char
+    named = _LETTER_BY_NAME.fullmatch(unicodedata.name(char, ""))
+    return named.group(1).lower() if named else char
 
 
 def injection_findings(text: str) -> list[Finding]:
