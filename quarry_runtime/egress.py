@@ -34,6 +34,11 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
 
 
+# Cloud metadata services (AWS's IPv6 one, Alibaba's) outside the link-local ranges: they hand out
+# this machine's credentials, so even `allow_private` never reaches them.
+_METADATA = frozenset(ipaddress.ip_address(a) for a in ("fd00:ec2::254", "100.100.100.200"))
+
+
 class BlockedAddress(httpx.TransportError):
     """The host resolves to an address this fetcher must not reach (loopback, private, link-local...),
     or does not resolve at all."""
@@ -64,6 +69,15 @@ def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
     return None
 
 
+def metadata_problem(address: IPAddress) -> str | None:
+    """Why `address` may be a cloud metadata service (link-local, or a known one), or None."""
+    inner = embedded_ipv4(address)
+    judged: IPAddress = inner if inner is not None else address
+    if judged.is_link_local or judged in _METADATA:
+        return f"link-local or metadata service address {address}"
+    return None
+
+
 def address_problem(address: IPAddress) -> str | None:
     """Why `address` is not one to reach from here (judged by the IPv4 inside it if it has one), or None."""
     inner = embedded_ipv4(address)
@@ -79,7 +93,8 @@ def address_problem(address: IPAddress) -> str | None:
 async def resolve_checked(
     url: httpx.URL | str, *, resolver: Resolver = system_resolver, allow_private: bool = False
 ) -> list[IPAddress]:
-    """The addresses `url`'s host resolves to (one lookup), all of them public unless `allow_private`.
+    """The addresses `url`'s host resolves to (one lookup), all of them public; with `allow_private`,
+    none of them link-local or a metadata service.
 
     Raises `BlockedAddress` when the lookup fails or answers nothing, or when any address is not
     public: a name with one inner address among public ones is refused, not filtered.
@@ -104,11 +119,11 @@ async def resolve_checked(
             raise BlockedAddress(f"{host} resolves to something that is no address ({exc})") from exc
     if not addresses:
         raise Unresolvable(f"{host} resolves to no address")
-    if not allow_private:
-        for address in addresses:
-            problem = address_problem(address)
-            if problem:
-                raise BlockedAddress(f"{host} resolves to {problem}")
+    judge = metadata_problem if allow_private else address_problem
+    for address in addresses:
+        problem = judge(address)
+        if problem:
+            raise BlockedAddress(f"{host} resolves to {problem}")
     return list(dict.fromkeys(addresses))
 
 
@@ -128,7 +143,8 @@ class GuardedTransport(httpx.AsyncBaseTransport):
     read the metadata service or an internal admin page (server-side request forgery).
 
     With `allow_private` (tests, development, on-premises model servers) inner addresses pass the
-    check, but the request still goes to the address resolved once.
+    check, except link-local and cloud metadata ones, and the request still goes to the address
+    resolved once.
     """
 
     def __init__(

@@ -324,3 +324,17 @@ async def test_a_pool_is_kept_while_its_answer_is_read_and_closed_once_idle(keep
             await client.get(f"https://other.example:{keep_alive_server.port}/")
         assert pools.names == 1  # models.example's pool was idle: closed; other.example's is new
     assert keep_alive_server.connections == 2
+
+
+@pytest.mark.parametrize(
+    "address", ["169.254.169.254", "fd00:ec2::254", "100.100.100.200", "fe80::1", "::ffff:169.254.169.254"]
+)
+async def test_allow_private_still_never_reaches_the_cloud_metadata_service(address: str) -> None:
+    # Private addresses are allowed for an on-premises model server or an intranet, never the
+    # metadata service, which hands this machine's cloud credentials to whoever asks.
+    recorder = Recorder()
+    guarded = GuardedTransport(recorder.transport(), allow_private=True, resolver=Rebinding([[address]]))
+    async with httpx.AsyncClient(transport=guarded) as client:
+        with pytest.raises(BlockedAddress, match=r"metadata|link-local"):
+            await client.get("http://metadata.example/latest/meta-data/")
+    assert recorder.seen == []
