@@ -16,11 +16,13 @@ carries a request for another name at the same address.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
@@ -48,9 +50,16 @@ class Unresolvable(BlockedAddress):
     """The host does not resolve (now): refused, though a later attempt may find it."""
 
 
+# Lookups have threads of their own (made on first use): a name whose DNS never answers holds one
+# until the system resolver gives up, and the services' own work (asyncio.to_thread, the event
+# loop's default pool) must not queue behind such names, nor lookups behind that work.
+_LOOKUPS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="quarry-dns")
+
+
 async def system_resolver(host: str, port: int) -> list[str]:
     """The addresses of `host` from the system resolver (getaddrinfo, off the event loop)."""
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    lookup = functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    infos = await asyncio.get_running_loop().run_in_executor(_LOOKUPS, lookup)
     return [str(info[4][0]) for info in infos]
 
 

@@ -7,6 +7,7 @@ import datetime
 import ipaddress
 import ssl
 import tempfile
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from quarry_runtime.egress import (
     Unresolvable,
     address_problem,
     non_public,
+    system_resolver,
 )
 
 PUBLIC = "93.184.216.34"
@@ -338,3 +340,17 @@ async def test_allow_private_still_never_reaches_the_cloud_metadata_service(addr
         with pytest.raises(BlockedAddress, match=r"metadata|link-local"):
             await client.get("http://metadata.example/latest/meta-data/")
     assert recorder.seen == []
+
+
+async def test_a_lookup_does_not_queue_behind_the_services_worker_threads() -> None:
+    # Services run extraction and index searches with asyncio.to_thread; a lookup that shared that
+    # pool would wait behind them, and a name whose DNS never answers would hold one of its threads.
+    release = threading.Event()
+    busy = [asyncio.ensure_future(asyncio.to_thread(release.wait)) for _ in range(64)]
+    await asyncio.sleep(0)  # every one of them has asked for a thread
+    try:
+        async with asyncio.timeout(5):
+            assert "127.0.0.1" in await system_resolver("localhost", 80)
+    finally:
+        release.set()
+        await asyncio.gather(*busy)
