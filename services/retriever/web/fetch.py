@@ -88,6 +88,8 @@ class PageFetcher:
             raise FetchRefused("timeout", f"{url}: {type(exc).__name__}") from exc
         except BlockedAddress as exc:
             raise FetchRefused("address", str(exc)) from exc
+        except (httpx.InvalidURL, UnicodeError) as exc:  # a host httpx cannot spell ("0177.0.0.1", "xn--")
+            raise FetchRefused("url", f"{url}: cannot be requested: {exc}") from exc
         except httpx.HTTPError as exc:
             raise FetchRefused("network", f"{url}: {type(exc).__name__}: {exc}") from exc
 

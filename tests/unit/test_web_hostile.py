@@ -1,5 +1,6 @@
-"""A hostile web page or robots.txt sent as a compression bomb is refused without being unpacked
-in memory past the fetcher's caps."""
+"""Hostile web pages: a page or robots.txt sent as a compression bomb is refused without being
+unpacked in memory past the fetcher's caps; a link or redirect to a URL that cannot even be
+requested is refused like any other page, not raised through the whole search."""
 
 from __future__ import annotations
 
@@ -40,3 +41,15 @@ async def test_a_robots_txt_sent_as_a_compression_bomb_is_read_no_further_than_i
         fetched = await fetcher(page, robots).fetch("https://bomb.example/page")
     assert fetched.body == b"<p>kelp</p>"
     assert peak.bytes < 16 << 20, f"{peak.bytes} bytes held at once"
+
+
+@pytest.mark.parametrize("target", ["http://0177.0.0.1/", "http://xn--/"])
+async def test_a_url_that_cannot_be_requested_is_refused_as_a_url(target: str) -> None:
+    page = httpx.Response(200, headers=HTML, content=b"<p>kelp</p>")
+    with pytest.raises(FetchRefused) as refused:
+        await fetcher(page, httpx.Response(404)).fetch(target)
+    assert refused.value.kind == "url"
+    moved = httpx.Response(302, headers={"location": target})
+    with pytest.raises(FetchRefused) as refused:
+        await fetcher(moved, httpx.Response(404)).fetch("https://hostile.example/")
+    assert refused.value.kind == "url"
