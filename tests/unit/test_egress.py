@@ -354,3 +354,21 @@ async def test_a_lookup_does_not_queue_behind_the_services_worker_threads() -> N
     finally:
         release.set()
         await asyncio.gather(*busy)
+
+
+async def test_proxy_variables_in_the_environment_do_not_take_requests_past_the_pin(
+    keep_alive_server: KeepAliveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # httpx honours HTTP(S)_PROXY / ALL_PROXY only for a client without a transport of its own: a
+    # proxy would resolve the name again, out of our sight.
+    for variable in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+
+    async def local(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    pools = PerNamePools(verify=ssl.create_default_context(cafile=str(keep_alive_server.ca)))
+    async with httpx.AsyncClient(transport=GuardedTransport(pools, allow_private=True, resolver=local)) as client:
+        assert (await client.get(f"https://models.example:{keep_alive_server.port}/")).text == "ok"
