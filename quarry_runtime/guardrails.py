@@ -15,7 +15,6 @@ import functools
 import html
 import re
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 INJECTION_PATTERNS: dict[str, re.Pattern[str]] = {
@@ -92,8 +91,13 @@ _LOOKALIKES: dict[int, str] = {
 _LETTER_BY_NAME = re.compile(
     r"(?:LATIN (?:LETTER )?SMALL CAPITAL|NEGATIVE (?:SQUARED|CIRCLED) LATIN CAPITAL LETTER) ([A-Z])"
 )
-# HTML character references ("&#105;", "&#x69;", "&nbsp;"): a model reads them as what they stand for.
-_CHAR_REF = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?")
+# The pieces `normalise` reads: an HTML character reference ("&#105;", "&#x69;", "&nbsp;"), which a
+# model reads as what it stands for; a run of other ASCII, read as written; any other character.
+_PIECE = re.compile(
+    r"(?P<ref>&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?)"
+    r"|(?P<ascii>[\x00-\x25\x27-\x7f]+|&)|(?P<other>.)",
+    re.DOTALL,
+)
 # Unicode tag characters (U+E0020-U+E007E) are invisible, yet models read each as the ASCII
 # character it shadows ("ASCII smuggling"): read them so, not as the nothing a person sees.
 _TAG_OFFSET, _TAG_FIRST, _TAG_LAST = 0xE0000, 0xE0020, 0xE007E
@@ -126,23 +130,19 @@ def normalise(text: str) -> Screened:
     out: list[str] = []
     origin: list[int] = []
     stop: list[int] = []
-    for start, end, chars in _pieces(text):
+    for m in _PIECE.finditer(text):
+        start, end = m.span()
+        if m.lastgroup == "ascii":  # read as written, in one go: most of most texts
+            out.append(m.group(0))
+            origin.extend(range(start, end))
+            stop.extend(range(start + 1, end + 1))
+            continue
+        chars = html.unescape(m.group(0)) if m.lastgroup == "ref" else m.group(0)
         read = "".join(_read_as(char) for char in chars)
         out.append(read)
         origin += [start] * len(read)
         stop += [end] * len(read)
     return Screened("".join(out), origin, stop)
-
-
-def _pieces(text: str) -> Iterator[tuple[int, int, str]]:
-    """(start, end, what a reader sees there) for each character of `text`, a character reference
-    counting as one piece."""
-    cursor = 0
-    for m in _CHAR_REF.finditer(text):
-        yield from ((i, i + 1, text[i]) for i in range(cursor, m.start()))
-        yield m.start(), m.end(), html.unescape(m.group(0))
-        cursor = m.end()
-    yield from ((i, i + 1, text[i]) for i in range(cursor, len(text)))
 
 
 @functools.lru_cache(maxsize=16384)
