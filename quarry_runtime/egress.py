@@ -246,8 +246,11 @@ class PerNamePools(httpx.AsyncBaseTransport):
     async def _close_idle(self) -> None:
         now = self.clock()
         idle = [n for n, p in self._pools.items() if p.active <= 0 and now - p.idle_since > self.idle_s]
-        for name in idle:
-            await self._pools.pop(name).transport.aclose()
+        # All taken out before the first await, so a request arriving meanwhile makes a new pool
+        # rather than take one that is being closed.
+        closing = [self._pools.pop(name) for name in idle]
+        for pool in closing:
+            await pool.transport.aclose()
 
     @property
     def names(self) -> int:
