@@ -216,9 +216,15 @@ class PerNamePools(httpx.AsyncBaseTransport):
     """
 
     def __init__(
-        self, *, verify: ssl.SSLContext | bool = True, idle_s: float = 5.0, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        verify: ssl.SSLContext | bool = True,
+        idle_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        make: Callable[[ssl.SSLContext], httpx.AsyncBaseTransport] | None = None,
     ) -> None:
         self._ssl = httpx.create_ssl_context(verify)  # once: loading the CA bundle is slow
+        self._make = make or (lambda context: httpx.AsyncHTTPTransport(verify=context))
         self.idle_s = idle_s
         self.clock = clock
         self._pools: dict[str, _Pool] = {}
@@ -228,7 +234,7 @@ class PerNamePools(httpx.AsyncBaseTransport):
         name = request.headers.get("host") or request.url.netloc.decode("ascii")
         pool = self._pools.get(name)
         if pool is None:
-            pool = self._pools[name] = _Pool(httpx.AsyncHTTPTransport(verify=self._ssl))
+            pool = self._pools[name] = _Pool(self._make(self._ssl))
         pool.active += 1
         try:
             response = await pool.transport.handle_async_request(request)

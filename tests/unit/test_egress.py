@@ -28,6 +28,7 @@ from quarry_runtime.egress import (
     non_public,
     system_resolver,
 )
+from tests.fakes.bombs import Chunked
 
 PUBLIC = "93.184.216.34"
 
@@ -372,3 +373,37 @@ async def test_proxy_variables_in_the_environment_do_not_take_requests_past_the_
     pools = PerNamePools(verify=ssl.create_default_context(cafile=str(keep_alive_server.ca)))
     async with httpx.AsyncClient(transport=GuardedTransport(pools, allow_private=True, resolver=local)) as client:
         assert (await client.get(f"https://models.example:{keep_alive_server.port}/")).text == "ok"
+
+
+@dataclass
+class SlowToClose(httpx.AsyncBaseTransport):
+    """A pool that answers 200 and takes until `gate` opens to close; used after closing, it fails."""
+
+    gate: asyncio.Event
+    closed: bool = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.closed:
+            raise httpx.ConnectError("this pool is closed", request=request)
+        return httpx.Response(200, stream=Chunked(b"ok"))  # streamed, as a real pool's answer is
+
+    async def aclose(self) -> None:
+        self.closed = True
+        await self.gate.wait()
+
+
+async def test_a_request_never_takes_a_pool_that_is_being_closed() -> None:
+    gate, now = asyncio.Event(), [0.0]
+    pools = PerNamePools(clock=lambda: now[0], make=lambda context: SlowToClose(gate))
+    guarded = GuardedTransport(pools, resolver=Rebinding([[PUBLIC]]))
+    async with httpx.AsyncClient(transport=guarded) as client:
+        for name in ("a", "b"):
+            await client.get(f"https://{name}.example/")
+        now[0] = 60.0  # both idle: the next request closes them, and a.example's close is slow
+        first = asyncio.ensure_future(client.get("https://c.example/"))
+        await asyncio.sleep(0.01)
+        second = asyncio.ensure_future(client.get("https://b.example/"))  # meanwhile
+        await asyncio.sleep(0.01)
+        gate.set()
+        assert [(await first).text, (await second).text] == ["ok", "ok"]
+        assert pools.names == 2  # c.example's pool and b.example's new one
