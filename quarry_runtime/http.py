@@ -198,13 +198,18 @@ async def decoded_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
     if len(codings) > 1 or codings[0] not in _CODINGS:
         raise httpx.DecodingError(f"content encoding {', '.join(codings)!r} is not read", request=response.request)
     unpacker = zlib.decompressobj(_CODINGS[codings[0]])
+    started = False
     async for packed in response.aiter_raw():
         pending = packed
         while pending and not unpacker.eof:
             try:
                 piece = unpacker.decompress(pending, PIECE_BYTES)
             except zlib.error as exc:
+                if codings[0] == "deflate" and not started:  # raw deflate, without the zlib wrapper
+                    unpacker, started = zlib.decompressobj(-zlib.MAX_WBITS), True
+                    continue
                 raise httpx.DecodingError(f"the body cannot be unpacked: {exc}", request=response.request) from exc
+            started = True
             pending = unpacker.unconsumed_tail
             if piece:
                 yield piece

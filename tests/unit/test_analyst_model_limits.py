@@ -91,7 +91,16 @@ async def test_a_compression_bomb_is_never_unpacked_past_the_cap_in_memory(encod
     assert peak.bytes < 16 << 20, f"{peak.bytes} bytes held at once"
 
 
-@pytest.mark.parametrize(("encoding", "pack"), [("gzip", gzip.compress), ("deflate", zlib.compress), ("", bytes)])
+def _raw_deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "pack"),
+    [("gzip", gzip.compress), ("deflate", zlib.compress), ("deflate", _raw_deflate), ("", bytes)],
+    ids=["gzip", "deflate", "raw deflate", "identity"],
+)
 async def test_a_streamed_answer_in_one_coding_still_reads(encoding: str, pack: Callable[[bytes], bytes]) -> None:
     answer = {"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": 2, "completion_tokens": 1}}
     body = Chunked(pack(json.dumps(answer).encode()), size=7)
