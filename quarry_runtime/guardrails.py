@@ -162,18 +162,45 @@ def _fold(char: str) -> str:
     return named.group(1).lower() if named else char
 
 
+# Markdown emphasis and code marks, and HTML tags, against a letter: a model reads "ig**no**re" and
+# "instruc<b>tions</b>" through them.
+_MARKUP = r"(?:[*_`~]|</?[A-Za-z][A-Za-z0-9]*>)+"
+_MARKUP_BY_LETTER = re.compile(rf"(?<=[^\W\d_]){_MARKUP}|{_MARKUP}(?=[^\W\d_])")
+
+
+def unmarked(screened: Screened) -> Screened:
+    """`screened` without the markup that touches a letter. For matching only: the prompt delimiter
+    is looked for with its tags, in `normalise`'s reading."""
+    if not _MARKUP_BY_LETTER.search(screened.text):
+        return screened
+    parts: list[str] = []
+    origin: list[int] = []
+    stop: list[int] = []
+    cursor = 0
+    for m in (*_MARKUP_BY_LETTER.finditer(screened.text), None):
+        end = m.start() if m else len(screened.text)
+        parts.append(screened.text[cursor:end])
+        origin += screened.origin[cursor:end]
+        stop += screened.stop[cursor:end]
+        cursor = m.end() if m else end
+    return Screened("".join(parts), origin, stop)
+
+
 def injection_findings(text: str) -> list[Finding]:
-    """Every span of `text` that reads as an instruction to the model, once normalised (`normalise`).
-    Spans are in `text`'s own offsets; `Finding.text` is what the screening read."""
-    screened = normalise(text)
-    found = []
-    for name, pattern in INJECTION_PATTERNS.items():
-        for m in pattern.finditer(screened.text):
-            if m.end() == m.start():
-                continue
-            start, end = screened.span(m.start(), m.end())
-            found.append(Finding(name, start, end, m.group(0)))
-    return sorted(found, key=lambda f: f.start)
+    """Every span of `text` that reads as an instruction to the model, once normalised (`normalise`),
+    with and without the markup against letters (`unmarked`: "ig**no**re", but "<|im_start|>" keeps
+    its underscore). Spans are in `text`'s own offsets; `Finding.text` is what the screening read."""
+    normalised = normalise(text)
+    readings = {id(r): r for r in (normalised, unmarked(normalised))}  # one reading when there is no markup
+    found: dict[tuple[str, int, int], Finding] = {}
+    for screened in readings.values():
+        for name, pattern in INJECTION_PATTERNS.items():
+            for m in pattern.finditer(screened.text):
+                if m.end() == m.start():
+                    continue
+                start, end = screened.span(m.start(), m.end())
+                found.setdefault((name, start, end), Finding(name, start, end, m.group(0)))
+    return sorted(found.values(), key=lambda f: f.start)
 
 
 # Sentence ends and line breaks: the pieces a cut removes whole.
