@@ -9,14 +9,21 @@ then goes to the checked address itself, with the Host header and TLS server nam
 certificate verification) of the original name. Resolving a second time to connect would let a
 name answer a public address to the check and an inner one to the connection (DNS rebinding).
 A name that does not resolve is refused rather than passed on to a resolver we did not check.
+Connections are pooled per name, not per address, so a TLS connection verified for one name never
+carries a request for another name at the same address.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import httpx
 
@@ -29,6 +36,11 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
 
 
+# Cloud metadata services (AWS's IPv6 one, Alibaba's) outside the link-local ranges: they hand out
+# this machine's credentials, so even `allow_private` never reaches them.
+_METADATA = frozenset(ipaddress.ip_address(a) for a in ("fd00:ec2::254", "100.100.100.200"))
+
+
 class BlockedAddress(httpx.TransportError):
     """The host resolves to an address this fetcher must not reach (loopback, private, link-local...),
     or does not resolve at all."""
@@ -38,9 +50,16 @@ class Unresolvable(BlockedAddress):
     """The host does not resolve (now): refused, though a later attempt may find it."""
 
 
+# Lookups have threads of their own (made on first use): a name whose DNS never answers holds one
+# until the system resolver gives up, and the services' own work (asyncio.to_thread, the event
+# loop's default pool) must not queue behind such names, nor lookups behind that work.
+_LOOKUPS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="quarry-dns")
+
+
 async def system_resolver(host: str, port: int) -> list[str]:
     """The addresses of `host` from the system resolver (getaddrinfo, off the event loop)."""
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    lookup = functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    infos = await asyncio.get_running_loop().run_in_executor(_LOOKUPS, lookup)
     return [str(info[4][0]) for info in infos]
 
 
@@ -59,11 +78,22 @@ def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
     return None
 
 
+def metadata_problem(address: IPAddress) -> str | None:
+    """Why `address` may be a cloud metadata service (link-local, or a known one), or None."""
+    inner = embedded_ipv4(address)
+    judged: IPAddress = inner if inner is not None else address
+    if judged.is_link_local or judged in _METADATA:
+        return f"link-local or metadata service address {address}"
+    return None
+
+
 def address_problem(address: IPAddress) -> str | None:
     """Why `address` is not one to reach from here (judged by the IPv4 inside it if it has one), or None."""
     inner = embedded_ipv4(address)
     judged: IPAddress = inner if inner is not None else address
-    if judged.is_multicast or judged.is_unspecified or judged.is_reserved or not judged.is_global:
+    # Python counts deprecated site-local IPv6 (fec0::/10) as global; some networks still route it inside.
+    site_local = isinstance(judged, ipaddress.IPv6Address) and judged.is_site_local
+    if judged.is_multicast or judged.is_unspecified or judged.is_reserved or site_local or not judged.is_global:
         shown = f"{address} (IPv4 {inner})" if inner is not None else str(address)
         return f"non-public address {shown}"
     return None
@@ -72,7 +102,8 @@ def address_problem(address: IPAddress) -> str | None:
 async def resolve_checked(
     url: httpx.URL | str, *, resolver: Resolver = system_resolver, allow_private: bool = False
 ) -> list[IPAddress]:
-    """The addresses `url`'s host resolves to (one lookup), all of them public unless `allow_private`.
+    """The addresses `url`'s host resolves to (one lookup), all of them public; with `allow_private`,
+    none of them link-local or a metadata service.
 
     Raises `BlockedAddress` when the lookup fails or answers nothing, or when any address is not
     public: a name with one inner address among public ones is refused, not filtered.
@@ -97,11 +128,11 @@ async def resolve_checked(
             raise BlockedAddress(f"{host} resolves to something that is no address ({exc})") from exc
     if not addresses:
         raise Unresolvable(f"{host} resolves to no address")
-    if not allow_private:
-        for address in addresses:
-            problem = address_problem(address)
-            if problem:
-                raise BlockedAddress(f"{host} resolves to {problem}")
+    judge = metadata_problem if allow_private else address_problem
+    for address in addresses:
+        problem = judge(address)
+        if problem:
+            raise BlockedAddress(f"{host} resolves to {problem}")
     return list(dict.fromkeys(addresses))
 
 
@@ -121,7 +152,8 @@ class GuardedTransport(httpx.AsyncBaseTransport):
     read the metadata service or an internal admin page (server-side request forgery).
 
     With `allow_private` (tests, development, on-premises model servers) inner addresses pass the
-    check, but the request still goes to the address resolved once.
+    check, except link-local and cloud metadata ones, and the request still goes to the address
+    resolved once.
     """
 
     def __init__(
@@ -131,7 +163,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         allow_private: bool = False,
         resolver: Resolver = system_resolver,
     ) -> None:
-        self.inner = inner or httpx.AsyncHTTPTransport()
+        self.inner = inner or PerNamePools()
         self.allow_private = allow_private
         self.resolver = resolver
 
@@ -165,3 +197,93 @@ def pinned(request: httpx.Request, address: IPAddress) -> httpx.Request:
         stream=request.stream,
         extensions=extensions,
     )
+
+
+@dataclass
+class _Pool:
+    transport: httpx.AsyncBaseTransport
+    active: int = 0
+    idle_since: float = 0.0
+
+
+class PerNamePools(httpx.AsyncBaseTransport):
+    """The transport under `GuardedTransport`: one connection pool per name a request is pinned for.
+
+    A pinned request names the address, and a pool keys its connections by address: one pool for
+    all names would send a request for b.example over a TLS connection verified for a.example
+    when both resolve to the same address (one CDN address, or a poisoned answer). A pool unused
+    for `idle_s` (how long httpx keeps an idle connection) is closed.
+    """
+
+    def __init__(
+        self,
+        *,
+        verify: ssl.SSLContext | bool = True,
+        idle_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        make: Callable[[ssl.SSLContext], httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
+        self._ssl = httpx.create_ssl_context(verify)  # once: loading the CA bundle is slow
+        self._make = make or (lambda context: httpx.AsyncHTTPTransport(verify=context))
+        self.idle_s = idle_s
+        self.clock = clock
+        self._pools: dict[str, _Pool] = {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await self._close_idle()
+        name = request.headers.get("host") or request.url.netloc.decode("ascii")
+        pool = self._pools.get(name)
+        if pool is None:
+            pool = self._pools[name] = _Pool(self._make(self._ssl))
+        pool.active += 1
+        try:
+            response = await pool.transport.handle_async_request(request)
+        except BaseException:
+            self._release(pool)
+            raise
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        response.stream = _Releasing(response.stream, lambda: self._release(pool))
+        return response
+
+    def _release(self, pool: _Pool) -> None:
+        pool.active -= 1
+        pool.idle_since = self.clock()
+
+    async def _close_idle(self) -> None:
+        now = self.clock()
+        idle = [n for n, p in self._pools.items() if p.active <= 0 and now - p.idle_since > self.idle_s]
+        # All taken out before the first await, so a request arriving meanwhile makes a new pool
+        # rather than take one that is being closed.
+        closing = [self._pools.pop(name) for name in idle]
+        for pool in closing:
+            await pool.transport.aclose()
+
+    @property
+    def names(self) -> int:
+        """How many names have a pool now."""
+        return len(self._pools)
+
+    async def aclose(self) -> None:
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.transport.aclose()
+
+
+class _Releasing(httpx.AsyncByteStream):
+    """A response body that gives its pool back once, when it is closed."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
+        self.inner = inner
+        self.release: Callable[[], None] | None = release
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self.inner:
+            yield chunk
+
+    async def aclose(self) -> None:
+        release, self.release = self.release, None
+        try:
+            await self.inner.aclose()
+        finally:
+            if release is not None:
+                release()

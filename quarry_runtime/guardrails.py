@@ -12,6 +12,7 @@ national ids (US SSN, UK National Insurance number), for redaction or for blocki
 from __future__ import annotations
 
 import functools
+import html
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -85,6 +86,21 @@ _LOOKALIKES: dict[int, str] = {
     0x0585: "o", 0x057D: "u", 0x0570: "h", 0x0578: "n", 0x0131: "i", 0x0237: "j", 0x0251: "a", 0x0269: "i",
     0x029F: "L",
 }  # fmt: skip
+# Small capitals ("ɪɢɴᴏʀᴇ") and negative squared or circled letters ("🅸🅶🅽🅾🆁🅴") are not folded by
+# NFKC; their names say which letter they are.
+_LETTER_BY_NAME = re.compile(
+    r"(?:LATIN (?:LETTER )?SMALL CAPITAL|NEGATIVE (?:SQUARED|CIRCLED) LATIN CAPITAL LETTER) ([A-Z])"
+)
+# The pieces `normalise` reads: an HTML character reference ("&#105;", "&#x69;", "&nbsp;"), which a
+# model reads as what it stands for; a run of other ASCII, read as written; any other character.
+_PIECE = re.compile(
+    r"(?P<ref>&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});?)"
+    r"|(?P<ascii>[\x00-\x25\x27-\x7f]+|&)|(?P<other>.)",
+    re.DOTALL,
+)
+# Unicode tag characters (U+E0020-U+E007E) are invisible, yet models read each as the ASCII
+# character it shadows ("ASCII smuggling"): read them so, not as the nothing a person sees.
+_TAG_OFFSET, _TAG_FIRST, _TAG_LAST = 0xE0000, 0xE0020, 0xE007E
 # Invisible characters outside the format category (Cf is removed as a whole).
 _INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 # Each pass cuts at least one sentence; a text still carrying an injection after this many is dropped whole.
@@ -93,53 +109,98 @@ MAX_CUT_PASSES = 16
 
 @dataclass(frozen=True)
 class Screened:
-    """`text` as the screening reads it, and for each of its characters the index it came from."""
+    """`text` as the screening reads it, and for each of its characters the span of the original
+    it came from (`origin` to `stop`: one character, or a whole character reference)."""
 
     text: str
     origin: list[int]
+    stop: list[int]
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """The span of the original text that `text[start:end]` was read from."""
-        return self.origin[start], self.origin[max(end - 1, start)] + 1
+        return self.origin[start], self.stop[max(end - 1, start)]
 
 
 def normalise(text: str) -> Screened:
-    """`text` as a reader sees it: NFKC, no zero-width or other format characters, no combining
-    marks, look-alike letters folded to Latin ones."""
-    if text.isascii():
-        return Screened(text, list(range(len(text))))
+    """`text` as a model reads it: HTML character references decoded, tag characters read as ASCII,
+    NFKC, no zero-width or other format characters, no combining marks, look-alike letters folded
+    to Latin ones."""
+    if text.isascii() and "&" not in text:
+        return Screened(text, list(range(len(text))), list(range(1, len(text) + 1)))
     out: list[str] = []
     origin: list[int] = []
-    for i, char in enumerate(text):
-        read = _read_as(char)
-        if read:
-            out.append(read)
-            origin += [i] * len(read)
-    return Screened("".join(out), origin)
+    stop: list[int] = []
+    for m in _PIECE.finditer(text):
+        start, end = m.span()
+        if m.lastgroup == "ascii":  # read as written, in one go: most of most texts
+            out.append(m.group(0))
+            origin.extend(range(start, end))
+            stop.extend(range(start + 1, end + 1))
+            continue
+        chars = html.unescape(m.group(0)) if m.lastgroup == "ref" else m.group(0)
+        read = "".join(_read_as(char) for char in chars)
+        out.append(read)
+        origin += [start] * len(read)
+        stop += [end] * len(read)
+    return Screened("".join(out), origin, stop)
 
 
 @functools.lru_cache(maxsize=16384)
 def _read_as(char: str) -> str:
+    if _TAG_FIRST <= ord(char) <= _TAG_LAST:
+        return chr(ord(char) - _TAG_OFFSET)
     if char in _INVISIBLE or unicodedata.category(char) == "Cf":
         return ""
     parts = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", char))
-    return "".join(
-        _LOOKALIKES.get(ord(part), part) for part in parts if unicodedata.category(part) not in ("Mn", "Me", "Cf")
-    )
+    return "".join(_fold(part) for part in parts if unicodedata.category(part) not in ("Mn", "Me", "Cf"))
+
+
+def _fold(char: str) -> str:
+    if ord(char) in _LOOKALIKES:
+        return _LOOKALIKES[ord(char)]
+    named = _LETTER_BY_NAME.fullmatch(unicodedata.name(char, ""))
+    return named.group(1).lower() if named else char
+
+
+# Markdown emphasis and code marks, and HTML tags, against a letter: a model reads "ig**no**re" and
+# "instruc<b>tions</b>" through them.
+_MARKUP = r"(?:[*_`~]|</?[A-Za-z][A-Za-z0-9]*>)+"
+_MARKUP_BY_LETTER = re.compile(rf"(?<=[^\W\d_]){_MARKUP}|{_MARKUP}(?=[^\W\d_])")
+
+
+def unmarked(screened: Screened) -> Screened:
+    """`screened` without the markup that touches a letter. For matching only: the prompt delimiter
+    is looked for with its tags, in `normalise`'s reading."""
+    if not _MARKUP_BY_LETTER.search(screened.text):
+        return screened
+    parts: list[str] = []
+    origin: list[int] = []
+    stop: list[int] = []
+    cursor = 0
+    for m in (*_MARKUP_BY_LETTER.finditer(screened.text), None):
+        end = m.start() if m else len(screened.text)
+        parts.append(screened.text[cursor:end])
+        origin += screened.origin[cursor:end]
+        stop += screened.stop[cursor:end]
+        cursor = m.end() if m else end
+    return Screened("".join(parts), origin, stop)
 
 
 def injection_findings(text: str) -> list[Finding]:
-    """Every span of `text` that reads as an instruction to the model, once normalised (`normalise`).
-    Spans are in `text`'s own offsets; `Finding.text` is what the screening read."""
-    screened = normalise(text)
-    found = []
-    for name, pattern in INJECTION_PATTERNS.items():
-        for m in pattern.finditer(screened.text):
-            if m.end() == m.start():
-                continue
-            start, end = screened.span(m.start(), m.end())
-            found.append(Finding(name, start, end, m.group(0)))
-    return sorted(found, key=lambda f: f.start)
+    """Every span of `text` that reads as an instruction to the model, once normalised (`normalise`),
+    with and without the markup against letters (`unmarked`: "ig**no**re", but "<|im_start|>" keeps
+    its underscore). Spans are in `text`'s own offsets; `Finding.text` is what the screening read."""
+    normalised = normalise(text)
+    readings = {id(r): r for r in (normalised, unmarked(normalised))}  # one reading when there is no markup
+    found: dict[tuple[str, int, int], Finding] = {}
+    for screened in readings.values():
+        for name, pattern in INJECTION_PATTERNS.items():
+            for m in pattern.finditer(screened.text):
+                if m.end() == m.start():
+                    continue
+                start, end = screened.span(m.start(), m.end())
+                found.setdefault((name, start, end), Finding(name, start, end, m.group(0)))
+    return sorted(found.values(), key=lambda f: f.start)
 
 
 # Sentence ends and line breaks: the pieces a cut removes whole.

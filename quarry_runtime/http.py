@@ -12,7 +12,8 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
@@ -169,20 +170,67 @@ def error_message(response: httpx.Response) -> str:
     return response.text[:300] or response.reason_phrase
 
 
+# Pieces of a body are unpacked at most this many bytes at a time.
+PIECE_BYTES = 64 * 1024
+# The content codings read (one layer at most); what zlib's wbits reads each as.
+_CODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": 32 + zlib.MAX_WBITS}
+
+
+async def decoded_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body of a streamed `response`, unpacked, in pieces of at most `PIECE_BYTES`.
+
+    httpx unpacks each piece read from the network whole, and stacks the codings a server names:
+    a 64 KiB piece of gzip becomes 64 MiB in memory, two layers of it gigabytes, before any cap
+    is checked. Here the raw body is unpacked a bounded amount at a time, and a body in more than
+    one layer or in a coding not listed is refused (`httpx.DecodingError`).
+    """
+    if response.is_stream_consumed:  # built from bytes (fakes, tests): httpx has read and unpacked it
+        content = response.content
+        for start in range(0, len(content), PIECE_BYTES):
+            yield content[start : start + PIECE_BYTES]
+        return
+    codings = [c.strip().lower() for c in response.headers.get_list("content-encoding", split_commas=True)]
+    codings = [c for c in codings if c and c != "identity"]
+    if not codings:
+        async for chunk in response.aiter_raw():
+            yield chunk
+        return
+    if len(codings) > 1 or codings[0] not in _CODINGS:
+        raise httpx.DecodingError(f"content encoding {', '.join(codings)!r} is not read", request=response.request)
+    unpacker = zlib.decompressobj(_CODINGS[codings[0]])
+    started = False
+    async for packed in response.aiter_raw():
+        pending = packed
+        while pending and not unpacker.eof:
+            try:
+                piece = unpacker.decompress(pending, PIECE_BYTES)
+            except zlib.error as exc:
+                if codings[0] == "deflate" and not started:  # raw deflate, without the zlib wrapper
+                    unpacker, started = zlib.decompressobj(-zlib.MAX_WBITS), True
+                    continue
+                raise httpx.DecodingError(f"the body cannot be unpacked: {exc}", request=response.request) from exc
+            started = True
+            pending = unpacker.unconsumed_tail
+            if piece:
+                yield piece
+
+
 async def read_capped(response: httpx.Response, max_bytes: int, *, name: str) -> bytes:
-    """The body of a streamed `response`, decoded, refused once it passes `max_bytes` (before any
-    more of it is read), so a hostile or broken server cannot fill our memory."""
+    """The body of a streamed `response`, unpacked, refused once it passes `max_bytes` (before any
+    more of it is read or unpacked), so a hostile or broken server cannot fill our memory."""
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise HttpFailure(f"{name} answered {declared} bytes, more than {max_bytes}", status=None, retryable=False)
     chunks: list[bytes] = []
     size = 0
-    # Counted after decoding: a small gzip body can unpack to gigabytes.
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > max_bytes:
-            raise HttpFailure(f"{name} answered more than {max_bytes} bytes", status=None, retryable=False)
-        chunks.append(chunk)
+    try:
+        async for chunk in decoded_chunks(response):
+            size += len(chunk)
+            if size > max_bytes:
+                raise HttpFailure(f"{name} answered more than {max_bytes} bytes", status=None, retryable=False)
+            chunks.append(chunk)
+    except httpx.DecodingError as exc:
+        raise HttpFailure(f"{name} answered a body we do not read: {exc}", status=None, retryable=False) from exc
     return b"".join(chunks)
 
 

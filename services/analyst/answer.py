@@ -20,6 +20,7 @@ from contracts.work import Passage
 from quarry_runtime.worker import TaskError, Usage, WorkResult
 from services.analyst.llm import ChatClient, LlmError
 from services.analyst.prompting import source, untrusted, with_rule
+from services.analyst.screening import screen_passages, stripped_trips
 from services.analyst.text import Idf, bm25, cosine, is_boilerplate, normalise, split_sentences, tokenize, vector
 
 Publish = Callable[[Event], Awaitable[object]]
@@ -162,6 +163,9 @@ async def compose_live(llm: ChatClient, inp: AnswerInput) -> tuple[list[str], li
 async def answer(task: TaskDispatched, llm: ChatClient | None, publish: Publish | None) -> WorkResult:
     """Write the answer, publishing each part as it is ready; the whole is the task's output."""
     inp = AnswerInput.model_validate(task.payload.input)
+    # Memory was screened when it was written, perhaps by older rules: read it again as it is shown.
+    passages, injections = screen_passages(inp.passages)
+    inp = inp.model_copy(update={"passages": passages})
     usage = Usage(tool="answer_question")
     parts: list[str] = []
     citations: list[AnswerCitation] = []
@@ -180,7 +184,7 @@ async def answer(task: TaskDispatched, llm: ChatClient | None, publish: Publish 
             event_id = derived_id(task.payload.task_id, f"part:{seq}")
             await publish(part.model_copy(update={"event_id": event_id, "actor": _as_analyst(task.actor)}))
     output = AnswerOutput(answer="".join(parts), citations=citations, parts=len(parts))
-    return WorkResult(output=output.model_dump(), usage=[usage])
+    return WorkResult(output=output.model_dump(), usage=[usage], trips=stripped_trips(injections, inp.question_id))
 
 
 def _as_analyst(actor: Actor) -> Actor:

@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import functools
 
-from contracts.guardrail import GuardrailTrippedPayload
 from contracts.task import Fault, TaskDispatched
 from contracts.work import CollectInput, PlanInput, SynthesiseInput, VerifyInput
 from quarry_runtime.bus import Bus, Subscription
@@ -20,7 +19,7 @@ from services.analyst.llm import ChatClient, LlmError
 from services.analyst.models import Models
 from services.analyst.outline import with_outline
 from services.analyst.planning import plan
-from services.analyst.screening import screen_findings
+from services.analyst.screening import screen_findings, stripped_trips
 from services.analyst.synthesis import check_citations, synthesise
 from services.analyst.verify import drop_unsupported, verify
 
@@ -79,13 +78,7 @@ async def execute(task: TaskDispatched, llm: ChatClient | None = None, publish: 
         findings, injections = screen_findings(gathered.findings)
         collected = await asyncio.to_thread(collect, gathered.model_copy(update={"findings": findings}))
         collected = collected.model_copy(update={"injections_stripped": sum(injections.values())})
-        trips = []
-        if injections:
-            trips.append(
-                GuardrailTrippedPayload(
-                    guardrail="prompt_injection", where="source", action="stripped", counts=dict(injections)
-                )
-            )
+        trips = stripped_trips(injections)
         return WorkResult(output=collected.model_dump(), usage=[Usage(tool="llm_generate")], trips=trips)
     if kind == "verify":
         checked = await asyncio.to_thread(verify, VerifyInput.model_validate(task.payload.input))

@@ -7,7 +7,8 @@ import asyncio
 import gzip
 import json
 import time
-from collections.abc import AsyncIterator
+import zlib
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ from services.analyst.bootstrap import AnalystSettings
 from services.analyst.handlers import execute_for_tenant
 from services.analyst.llm import ChatClient, LlmError, RetryPolicy
 from services.analyst.models import Models
+from tests.fakes.bombs import Chunked, packed_zeros, peak_memory
 
 MESSAGES = [{"role": "user", "content": "Say hi"}]
 CAP = 64 * 1024
@@ -74,6 +76,43 @@ async def test_a_compressed_answer_is_capped_after_unpacking() -> None:
     headers = {"content-encoding": "gzip", "content-type": "application/json"}
     transport = httpx.MockTransport(lambda request: httpx.Response(200, headers=headers, content=bomb))
     with pytest.raises(LlmError, match="more than"):
+        await client(transport).complete(MESSAGES)
+
+
+@pytest.mark.parametrize(("encoding", "layers"), [("gzip", 1), ("gzip, gzip", 2)])
+async def test_a_compression_bomb_is_never_unpacked_past_the_cap_in_memory(encoding: str, layers: int) -> None:
+    # One 64 KiB piece of gzip unpacks to about 64 MiB, and a second layer multiplies that again:
+    # the cap must hold while unpacking, not only between pieces.
+    bomb = packed_zeros(128 << 20, layers)
+    headers = {"content-encoding": encoding, "content-type": "application/json"}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, headers=headers, stream=Chunked(bomb)))
+    with peak_memory() as peak, pytest.raises(LlmError, match=r"more than|encoding"):
+        await client(transport).complete(MESSAGES)
+    assert peak.bytes < 16 << 20, f"{peak.bytes} bytes held at once"
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "pack"),
+    [("gzip", gzip.compress), ("deflate", zlib.compress), ("deflate", _raw_deflate), ("", bytes)],
+    ids=["gzip", "deflate", "raw deflate", "identity"],
+)
+async def test_a_streamed_answer_in_one_coding_still_reads(encoding: str, pack: Callable[[bytes], bytes]) -> None:
+    answer = {"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": 2, "completion_tokens": 1}}
+    body = Chunked(pack(json.dumps(answer).encode()), size=7)
+    headers = {"content-encoding": encoding, "content-type": "application/json"}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, headers=headers, stream=body))
+    assert (await client(transport).complete(MESSAGES)).text == "hi"
+
+
+async def test_an_answer_in_a_coding_we_do_not_unpack_is_refused() -> None:
+    headers = {"content-encoding": "br", "content-type": "application/json"}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, headers=headers, stream=Chunked(b"\x0b\x02")))
+    with pytest.raises(LlmError, match="'br' is not read"):
         await client(transport).complete(MESSAGES)
 
 

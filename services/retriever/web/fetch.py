@@ -16,6 +16,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from quarry_runtime.egress import BlockedAddress
+from quarry_runtime.http import decoded_chunks
 from services.retriever.web.extract import MEDIA_TYPES, PageKind
 from services.retriever.web.robots import RobotsRules
 from services.retriever.web.urls import canonical_url
@@ -88,6 +89,8 @@ class PageFetcher:
             raise FetchRefused("timeout", f"{url}: {type(exc).__name__}") from exc
         except BlockedAddress as exc:
             raise FetchRefused("address", str(exc)) from exc
+        except (httpx.InvalidURL, UnicodeError) as exc:  # a host httpx cannot spell ("0177.0.0.1", "xn--")
+            raise FetchRefused("url", f"{url}: cannot be requested: {exc}") from exc
         except httpx.HTTPError as exc:
             raise FetchRefused("network", f"{url}: {type(exc).__name__}: {exc}") from exc
 
@@ -120,7 +123,7 @@ class PageFetcher:
         if declared.isdigit() and int(declared) > cap:
             raise FetchRefused("too_large", f"{url}: {declared} bytes declared, more than {cap}")
         body = bytearray()
-        async for chunk in response.aiter_bytes():  # decoded: a small gzip cannot unpack past the cap
+        async for chunk in decoded_chunks(response):  # unpacked a piece at a time: a gzip bomb stops at the cap
             body += chunk
             if len(body) > cap:
                 raise FetchRefused("too_large", f"{url}: more than {cap} bytes")

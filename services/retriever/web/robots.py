@@ -18,6 +18,7 @@ from urllib.robotparser import RobotFileParser
 import httpx
 
 from quarry_runtime.egress import BlockedAddress
+from quarry_runtime.http import decoded_chunks
 from services.retriever.web.urls import origin
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class RobotsRules:
                     parser.parse([])  # no rules: everything allowed
                     return parser, self.ttl_s
                 body = bytearray()
-                async for chunk in response.aiter_bytes():
+                async for chunk in decoded_chunks(response):
                     body += chunk
                     if len(body) >= MAX_ROBOTS_BYTES:
                         break  # parse what fits, as the RFC allows
