@@ -13,6 +13,9 @@ class RuntimeSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="QUARRY_", extra="ignore")
 
+    # Unset means production: a deployment that forgets it refuses placeholder secrets instead of
+    # running with them; `make up`, `make demo`, the bench and the tests say development.
+    environment: str = Field(default="production", pattern="^(development|test|production)$")
     data_dir: Path = Field(default=Path(".data"), description="embedded stores and artifacts")
     nats_url: str = Field(
         default="nats://127.0.0.1:4222",

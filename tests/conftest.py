@@ -18,6 +18,10 @@ import pytest
 
 from quarry_runtime import natsserver, pgserver
 
+# An unset QUARRY_ENVIRONMENT is production; the tests (and every stack they start, which passes
+# the caller's QUARRY_* through) run in development unless a test says otherwise.
+os.environ["QUARRY_ENVIRONMENT"] = "development"
+
 
 @pytest.fixture(scope="session")
 def nats_url() -> Iterator[str]:

@@ -36,11 +36,6 @@ class AnalystSettings(RuntimeSettings):
     llm_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("QUARRY_LLM_API_KEY"))
     llm_model: str = Field(default="gpt-4o-mini", validation_alias=AliasChoices("QUARRY_LLM_MODEL"))
     llm_timeout_s: float = Field(default=60.0, gt=0, validation_alias=AliasChoices("QUARRY_LLM_TIMEOUT_S"))
-    environment: str = Field(
-        default="development",
-        pattern="^(development|test|production)$",
-        validation_alias=AliasChoices("QUARRY_ENVIRONMENT"),
-    )
     secrets_key: SecretStr = Field(
         default=SecretStr(DEV_SECRETS_KEY),
         validation_alias=AliasChoices("QUARRY_SECRETS_KEY"),

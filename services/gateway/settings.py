@@ -12,7 +12,6 @@ PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", DEV_SECRET}
 
 
 class GatewaySettings(RuntimeSettings):
-    environment: str = Field(default="development", pattern="^(development|test|production)$")
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, validation_alias=AliasChoices("QUARRY_HTTP_PORT", "http_port"))
     # HS256 wants a key of at least 32 bytes (RFC 7518 §3.2); pyjwt warns on every use otherwise.
