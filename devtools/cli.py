@@ -12,19 +12,23 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from devtools.stack import Stack, StackConfig
+from devtools.stack import Stack, StackConfig, caller_environment
 
 app = typer.Typer(help="Run Quarry on this machine.", no_args_is_help=True)
 console = Console()
 
 
 def _config(data_dir: Path, http_port: int) -> StackConfig:
+    env_file = Path(".env")
+    env = caller_environment(env_file)
     return StackConfig(
         data_dir=data_dir,
         http_port=http_port,
-        nats_url=os.environ.get("NATS_URL") or None,
-        database_url=os.environ.get("DATABASE_URL") or None,
-        db_schema_prefix=os.environ.get("QUARRY_DB_SCHEMA_PREFIX", "quarry"),
+        nats_url=env.get("NATS_URL") or None,
+        database_url=env.get("DATABASE_URL") or None,
+        db_schema_prefix=env.get("QUARRY_DB_SCHEMA_PREFIX", "quarry"),
+        environment="development",
+        env_file=env_file,
     )
 
 

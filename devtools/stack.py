@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from dotenv import dotenv_values
 
 from quarry_runtime import natsserver
 
@@ -34,6 +35,18 @@ class StackConfig:
     extra_env: dict[str, str] = field(default_factory=dict)
     restart: bool = True
     replicas: dict[str, int] = field(default_factory=dict)  # e.g. {"orchestrator": 2}
+    # The services' QUARRY_ENVIRONMENT unless the caller's environment or `env_file` sets one.
+    environment: str = "development"
+    env_file: Path | None = None  # a `.env` whose values the caller's own environment overrides
+
+
+def caller_environment(env_file: Path | None = None) -> dict[str, str]:
+    """The caller's environment over the values of `env_file` (when it exists): what every
+    service of the stack inherits, QUARRY_*, OTEL_*, NATS_URL and DATABASE_URL included."""
+    from_file: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        from_file = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+    return {**from_file, **os.environ}
 
 
 @dataclass
@@ -74,9 +87,11 @@ class Stack:
 
     def _env(self, name: str, port: int) -> dict[str, str]:
         name = name.split("#")[0]
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith("QUARRY_") and k not in ("DATABASE_URL", "NATS_URL")
-        }
+        env = {"QUARRY_ENVIRONMENT": self.config.environment, **caller_environment(self.config.env_file)}
+        # What the stack itself decides wins over the caller: where the data, the bus, the database
+        # and the ports are (`quarry up` fills its config from the caller's NATS_URL and DATABASE_URL).
+        for key in ("QUARRY_NATS_URL", "QUARRY_DATABASE_URL", "DATABASE_URL"):
+            env.pop(key, None)
         env.update(
             QUARRY_DATA_DIR=str(self.data_dir),
             NATS_URL=self.nats_url,
