@@ -20,14 +20,19 @@ import nats.js.errors
 from faststream import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy, StorageType, StreamConfig
+from nats.js.api import DeliverPolicy, DiscardPolicy, StorageType, StreamConfig
 from pydantic import ValidationError
 
 from contracts import subjects
 from contracts.envelope import Event, TraceContext
 from contracts.registry import event_type_for_subject, parse_event
 from quarry_runtime.errors import NotReady, Rejected
-from quarry_runtime.settings import RuntimeSettings
+from quarry_runtime.settings import (
+    DEFAULT_DEADLETTER_MAX_BYTES,
+    DEFAULT_KV_MAX_BYTES,
+    DEFAULT_STREAM_MAX_BYTES,
+    RuntimeSettings,
+)
 from quarry_runtime.telemetry import inject_trace, traced_handler
 
 log = logging.getLogger(__name__)
@@ -77,6 +82,9 @@ class Bus:
         ack_wait_s: float = 30.0,
         max_deliver: int = 10,
         stream_replicas: int = 1,
+        stream_max_bytes: int = DEFAULT_STREAM_MAX_BYTES,
+        deadletter_max_bytes: int = DEFAULT_DEADLETTER_MAX_BYTES,
+        kv_max_bytes: int = DEFAULT_KV_MAX_BYTES,
     ) -> None:
         self.service = service
         servers = [u.strip() for u in url.split(",") if u.strip()]
@@ -87,6 +95,11 @@ class Bus:
         self._ack_wait_s = ack_wait_s
         self._max_deliver = max_deliver
         self._replicas = stream_replicas
+        self._stream_max_bytes = stream_max_bytes
+        self._deadletter_max_bytes = deadletter_max_bytes
+        # For the key-value buckets a service opens on this bus's connection (task journal, ...).
+        self.replicas = stream_replicas
+        self.kv_max_bytes = kv_max_bytes
         self._stream = JStream(subjects.STREAM, declare=False)
         self._jetstream: JetStreamContext | None = None
 
@@ -98,12 +111,20 @@ class Bus:
             ack_wait_s=settings.ack_wait_s,
             max_deliver=settings.max_deliver,
             stream_replicas=settings.stream_replicas,
+            stream_max_bytes=settings.stream_max_bytes,
+            deadletter_max_bytes=settings.deadletter_max_bytes,
+            kv_max_bytes=settings.kv_max_bytes,
         )
 
     async def start(self) -> None:
         """Connect, make sure the streams exist, then start every consumer registered so far."""
         await self.broker.connect()
-        await ensure_streams(self.broker, replicas=self._replicas)
+        await ensure_streams(
+            self.broker,
+            replicas=self._replicas,
+            max_bytes=self._stream_max_bytes,
+            deadletter_max_bytes=self._deadletter_max_bytes,
+        )
         await self.broker.start()
 
     async def stop(self) -> None:
@@ -252,12 +273,21 @@ class Bus:
         await msg.ack()
 
 
-async def ensure_streams(broker: NatsBroker, *, replicas: int = 1) -> None:
+async def ensure_streams(
+    broker: NatsBroker,
+    *,
+    replicas: int = 1,
+    max_bytes: int = DEFAULT_STREAM_MAX_BYTES,
+    deadletter_max_bytes: int = DEFAULT_DEADLETTER_MAX_BYTES,
+) -> None:
     """Create or update Quarry's streams; safe to call from every service at start-up."""
     js = broker.connection.jetstream()
-    for name, subs in (
-        (subjects.STREAM, subjects.STREAM_SUBJECTS),
-        (subjects.DEADLETTER_STREAM, subjects.DEADLETTER_SUBJECTS),
+    # Full, a stream drops its oldest messages: never a publish refused in the middle of a run
+    # (and JetStream's message schedules allow nothing else). The services keep their own stores,
+    # so what is lost is the oldest replayable history; size the limit for the replay horizon.
+    for name, subs, limit in (
+        (subjects.STREAM, subjects.STREAM_SUBJECTS, max_bytes),
+        (subjects.DEADLETTER_STREAM, subjects.DEADLETTER_SUBJECTS, deadletter_max_bytes),
     ):
         config = StreamConfig(
             name=name,
@@ -266,6 +296,8 @@ async def ensure_streams(broker: NatsBroker, *, replicas: int = 1) -> None:
             duplicate_window=DUPLICATE_WINDOW_S,
             num_replicas=replicas,
             allow_msg_schedules=name == subjects.STREAM,
+            max_bytes=limit,
+            discard=DiscardPolicy.OLD,
         )
         try:
             await js.add_stream(config)

@@ -7,6 +7,16 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+# What the platform may keep on the bus, per replica. JetStream reserves each limit on its disk,
+# so the sum must fit there. A full bucket refuses new writes (an upload, a put) rather than
+# letting one tenant fill the disk the event stream needs; a full stream drops its oldest messages.
+DEFAULT_STREAM_MAX_BYTES = 4 * GiB
+DEFAULT_DEADLETTER_MAX_BYTES = 256 * MiB
+DEFAULT_KV_MAX_BYTES = 256 * MiB
+DEFAULT_OBJECT_STORE_MAX_BYTES = 4 * GiB
+
 
 class RuntimeSettings(BaseSettings):
     """Where the bus, the stores and the data directory are. Subclassed by each service."""
@@ -35,6 +45,12 @@ class RuntimeSettings(BaseSettings):
     ack_wait_s: float = Field(default=30.0, gt=0)
     max_deliver: int = Field(default=10, ge=1)
     stream_replicas: int = Field(default=1, ge=1, le=5, description="JetStream replicas; 3 in production")
+    stream_max_bytes: int = Field(default=DEFAULT_STREAM_MAX_BYTES, ge=MiB, description="the event stream")
+    deadletter_max_bytes: int = Field(default=DEFAULT_DEADLETTER_MAX_BYTES, ge=MiB, description="dead letters")
+    kv_max_bytes: int = Field(default=DEFAULT_KV_MAX_BYTES, ge=MiB, description="each key-value bucket")
+    object_store_max_bytes: int = Field(
+        default=DEFAULT_OBJECT_STORE_MAX_BYTES, ge=MiB, description="each object store (the uploads)"
+    )
 
     def service_dir(self, service: str) -> Path:
         path = self.data_dir / service

@@ -30,6 +30,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 
 from quarry_runtime.kv import KeyValueBucket
+from quarry_runtime.settings import DEFAULT_KV_MAX_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -135,13 +136,14 @@ class TenantModels:
         secrets_key: str,
         *,
         replicas: int = 1,
+        max_bytes: int = DEFAULT_KV_MAX_BYTES,
         ttl_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._box = SecretBox(secrets_key)
         self._ttl_s = ttl_s
         self._clock = clock
-        self._kv = KeyValueBucket(jetstream, BUCKET, replicas=replicas)
+        self._kv = KeyValueBucket(jetstream, BUCKET, replicas=replicas, max_bytes=max_bytes)
         self._cache: dict[str, tuple[float, StoredEndpoint | None]] = {}
 
     async def put(self, tenant_id: str, endpoint: ModelEndpoint, *, updated_by: str) -> StoredEndpoint:

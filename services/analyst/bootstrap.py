@@ -99,6 +99,7 @@ def models(settings: AnalystSettings, bus: Bus) -> Models:
         lambda: bus.broker.connection.jetstream(),
         settings.secrets_key.get_secret_value(),
         replicas=settings.stream_replicas,
+        max_bytes=settings.kv_max_bytes,
         ttl_s=settings.tenant_model_ttl_s,
     )
 

@@ -29,8 +29,16 @@ def build(settings: GatewaySettings) -> FastAPI:
     for sub in subscriptions(store, feed, monitors):
         bus.subscribe(sub)
     artifacts = ArtifactStore(settings.data_dir / "artifacts")
-    blobs = BlobStore(lambda: bus.broker.connection.jetstream(), UPLOADS_BUCKET, replicas=settings.stream_replicas)
+    blobs = BlobStore(
+        lambda: bus.broker.connection.jetstream(),
+        UPLOADS_BUCKET,
+        replicas=settings.stream_replicas,
+        max_bytes=settings.object_store_max_bytes,
+    )
     models = TenantModels(
-        lambda: bus.broker.connection.jetstream(), settings.secrets_key, replicas=settings.stream_replicas
+        lambda: bus.broker.connection.jetstream(),
+        settings.secrets_key,
+        replicas=settings.stream_replicas,
+        max_bytes=settings.kv_max_bytes,
     )
     return create_app(Components(settings, store, bus, feed, artifacts, monitors, blobs, models))

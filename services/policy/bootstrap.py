@@ -63,7 +63,10 @@ def assemble(settings: RuntimeSettings) -> PolicyParts:
     versions = PolicyVersions(store, decider)
     bus = Bus.from_settings(settings, NAME)
     require = settings.require_delegation if isinstance(settings, PolicySettings) else True
-    check = delegation_check(KeyDirectory(lambda: bus.broker.connection)) if require else None
+    keys = KeyDirectory(
+        lambda: bus.broker.connection, replicas=settings.stream_replicas, max_bytes=settings.kv_max_bytes
+    )
+    check = delegation_check(keys) if require else None
     for sub in subscriptions(bus, decider, store=store, versions=versions, delegation=check):
         bus.subscribe(sub)
     service = Service(NAME, bus, background=[serve(bus, decider, store, versions)], on_stop=[store.close])

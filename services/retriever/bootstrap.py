@@ -170,7 +170,12 @@ def build(settings: RuntimeSettings) -> Service:
         raise
     bus = Bus.from_settings(settings, NAME)
     web, closers = web_search(s)
-    blobs = BlobStore(lambda: bus.broker.connection.jetstream(), UPLOADS_BUCKET, replicas=settings.stream_replicas)
+    blobs = BlobStore(
+        lambda: bus.broker.connection.jetstream(),
+        UPLOADS_BUCKET,
+        replicas=settings.stream_replicas,
+        max_bytes=settings.object_store_max_bytes,
+    )
     deleted = DeletedDatasets(bus, replicas=settings.stream_replicas)
     for sub in subscriptions(bus, index, memory, web, blobs, deleted):
         bus.subscribe(sub)
