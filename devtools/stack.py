@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 from dotenv import dotenv_values
 
-from quarry_runtime import natsserver
+from quarry_runtime import natsauth, natsserver
 
 SERVICES = ("policy", "billing", "orchestrator", "retriever", "analyst", "reporter", "gateway")
 log = logging.getLogger("quarry.stack")
@@ -64,7 +64,11 @@ class Stack:
         self.logs = self.data_dir / "logs"
         self.procs: dict[str, Proc] = {}
         self.nats: subprocess.Popen[bytes] | None = None
+        # With a server of its own: a URL carrying an unlimited user (tests, operator tools),
+        # while each service connects with its own user (quarry_runtime.natsauth).
         self.nats_url = config.nats_url or ""
+        self._services_nats_url = self.nats_url
+        self._credentials: natsauth.StackCredentials | None = None
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -74,8 +78,18 @@ class Stack:
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         if not self.nats_url:
-            self.nats, self.nats_url = natsserver.start(self.data_dir / "nats", log_file=self.logs / "nats.log")
-            log.info("nats-server (JetStream) at %s, data under %s", self.nats_url, self.data_dir / "nats")
+            self._credentials = natsauth.StackCredentials(self.data_dir / "nats" / "credentials")
+            self.nats, self._services_nats_url = natsserver.start(
+                self.data_dir / "nats", log_file=self.logs / "nats.log", config_file=self._server_config()
+            )
+            admin = self._credentials.ensure(("admin",))["admin"]
+            self.nats_url = self._services_nats_url.replace("nats://", f"nats://admin:{admin}@", 1)
+            log.info(
+                "nats-server (JetStream) at %s, data under %s, a user per service (passwords in %s)",
+                self._services_nats_url,
+                self.data_dir / "nats",
+                self._credentials.directory,
+            )
         for service in SERVICES:
             for replica in range(1, self.config.replicas.get(service, 1) + 1):
                 name = service if replica == 1 else f"{service}#{replica}"
@@ -85,6 +99,12 @@ class Stack:
             self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
             self._supervisor.start()
 
+    def _server_config(self) -> Path:
+        assert self._credentials is not None
+        passwords = self._credentials.ensure()
+        admin = ("admin", passwords.pop("admin"))
+        return natsauth.write_server_config(self.data_dir / "nats" / "nats.conf", passwords, admin=admin)
+
     def _env(self, name: str, port: int) -> dict[str, str]:
         name = name.split("#")[0]
         env = {"QUARRY_ENVIRONMENT": self.config.environment, **caller_environment(self.config.env_file)}
@@ -92,9 +112,15 @@ class Stack:
         # and the ports are (`quarry up` fills its config from the caller's NATS_URL and DATABASE_URL).
         for key in ("QUARRY_NATS_URL", "QUARRY_DATABASE_URL", "DATABASE_URL"):
             env.pop(key, None)
+        if self._credentials is not None:
+            # Its own server: each service gets its own user and only its own password file.
+            for key in ("QUARRY_NATS_USER", "QUARRY_NATS_PASSWORD", "QUARRY_NATS_PASSWORD_FILE"):
+                env.pop(key, None)
+            env["QUARRY_NATS_USER"] = name
+            env["QUARRY_NATS_PASSWORD_FILE"] = str(self._credentials.password_file(name))
         env.update(
             QUARRY_DATA_DIR=str(self.data_dir),
-            NATS_URL=self.nats_url,
+            NATS_URL=self._services_nats_url,
             QUARRY_DB_SCHEMA_PREFIX=self.config.db_schema_prefix,
             QUARRY_HEALTH_PORT=str(port),
             PYTHONUNBUFFERED="1",
@@ -140,7 +166,9 @@ class Stack:
         self.nats.terminate()
         self.nats.wait(timeout=30)
         log.warning("nats-server stopped at %s; starting it again", time.strftime("%H:%M:%S"))
-        self.nats, _ = natsserver.start(self.data_dir / "nats", port=port, log_file=self.logs / "nats.log")
+        self.nats, _ = natsserver.start(
+            self.data_dir / "nats", port=port, log_file=self.logs / "nats.log", config_file=self._server_config()
+        )
 
     def kill(self, name: str) -> None:
         """kill -9 one service (chaos); the supervisor brings it back."""

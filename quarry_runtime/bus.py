@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import nats.js.errors
 from faststream import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
+from faststream.nats.security import NatsSecurity, NatsUserPassword
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy, DiscardPolicy, StorageType, StreamConfig
 from pydantic import ValidationError
@@ -85,13 +88,23 @@ class Bus:
         stream_max_bytes: int = DEFAULT_STREAM_MAX_BYTES,
         deadletter_max_bytes: int = DEFAULT_DEADLETTER_MAX_BYTES,
         kv_max_bytes: int = DEFAULT_KV_MAX_BYTES,
+        credentials: tuple[str, str] | None = None,
+        tls_ca_file: Path | None = None,
     ) -> None:
         self.service = service
         servers = [u.strip() for u in url.split(",") if u.strip()]
         logger = logging.getLogger(f"faststream.{service}")
         if not any(isinstance(f, QuietFetchTimeouts) for f in logger.filters):
             logger.addFilter(QuietFetchTimeouts())
-        self.broker = NatsBroker(servers, logger=logger)
+        tls = ssl.create_default_context(cafile=str(tls_ca_file)) if tls_ca_file else None
+        security: NatsSecurity | None = None
+        if credentials is not None:
+            security = NatsUserPassword(credentials[0], credentials[1], ssl_context=tls)
+        elif tls is not None:
+            security = NatsSecurity(ssl_context=tls)
+        # Replies and JetStream deliveries come to inboxes under the service's own prefix, the
+        # only ones its NATS user may subscribe to (quarry_runtime.natsauth).
+        self.broker = NatsBroker(servers, logger=logger, security=security, inbox_prefix=inbox_prefix(service))
         self._ack_wait_s = ack_wait_s
         self._max_deliver = max_deliver
         self._replicas = stream_replicas
@@ -114,6 +127,8 @@ class Bus:
             stream_max_bytes=settings.stream_max_bytes,
             deadletter_max_bytes=settings.deadletter_max_bytes,
             kv_max_bytes=settings.kv_max_bytes,
+            credentials=settings.nats_credentials(),
+            tls_ca_file=settings.nats_tls_ca_file,
         )
 
     async def start(self) -> None:
@@ -194,6 +209,7 @@ class Bus:
             ),
             title=sub.durable,
             decoder=keep_message,
+            inbox_prefix=f"{inbox_prefix(self.service)}.".encode(),
         )(on_message)
 
     async def _dispatch(self, msg: NatsMessage, model: type[Event] | None, sub: Subscription) -> None:
@@ -308,6 +324,11 @@ async def ensure_streams(
 def _short(exc: BaseException) -> str:
     text = str(exc).replace("\n", " ")
     return text[:500]
+
+
+def inbox_prefix(service: str) -> str:
+    """The prefix of a service's reply and delivery subjects, where no other service may listen."""
+    return f"_INBOX_{service}"
 
 
 def lane_subjects(roles: Sequence[str]) -> list[str]:

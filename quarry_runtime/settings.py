@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
@@ -39,6 +39,11 @@ class RuntimeSettings(BaseSettings):
     db_schema_prefix: str = Field(
         default="quarry", pattern=r"^[a-z][a-z0-9_]{0,40}$", description="PostgreSQL schema prefix"
     )
+    # This service's own NATS user (see quarry_runtime.natsauth); none: connect as the URL says.
+    nats_user: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    nats_password: SecretStr | None = None
+    nats_password_file: Path | None = Field(default=None, description="holds the password (a mounted Secret)")
+    nats_tls_ca_file: Path | None = Field(default=None, description="CA that signed the NATS servers' certificates")
     health_port: int = Field(default=0, ge=0, le=65535, description="0 disables the HTTP probe")
     health_host: str = Field(default="127.0.0.1", description="0.0.0.0 in a pod, so the kubelet can probe")
     log_level: str = "INFO"
@@ -51,6 +56,26 @@ class RuntimeSettings(BaseSettings):
     object_store_max_bytes: int = Field(
         default=DEFAULT_OBJECT_STORE_MAX_BYTES, ge=MiB, description="each object store (the uploads)"
     )
+
+    @model_validator(mode="after")
+    def _nats_credentials_are_whole(self) -> RuntimeSettings:
+        if self.nats_password is not None and self.nats_password_file is not None:
+            raise ValueError("set QUARRY_NATS_PASSWORD or QUARRY_NATS_PASSWORD_FILE, not both")
+        has_password = self.nats_password is not None or self.nats_password_file is not None
+        if has_password != (self.nats_user is not None):
+            raise ValueError("QUARRY_NATS_USER and a password (QUARRY_NATS_PASSWORD[_FILE]) go together")
+        if self.nats_password_file is not None and not self.nats_password_file.is_file():
+            raise ValueError(f"QUARRY_NATS_PASSWORD_FILE {self.nats_password_file} is not a readable file")
+        return self
+
+    def nats_credentials(self) -> tuple[str, str] | None:
+        """(user, password) of this service on the bus, when it has its own user."""
+        if self.nats_user is None:
+            return None
+        if self.nats_password_file is not None:
+            return self.nats_user, self.nats_password_file.read_text().strip()
+        assert self.nats_password is not None  # the validator saw to it
+        return self.nats_user, self.nats_password.get_secret_value()
 
     def service_dir(self, service: str) -> Path:
         path = self.data_dir / service

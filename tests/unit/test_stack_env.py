@@ -8,6 +8,7 @@ import pytest
 
 from devtools import cli
 from devtools.stack import Stack, StackConfig
+from quarry_runtime import natsauth
 
 
 def test_the_callers_settings_reach_every_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,3 +54,22 @@ def test_a_dot_env_file_is_read_and_the_callers_environment_wins(
     assert env["QUARRY_LLM_MODEL"] == "from-dotenv"
     assert env["QUARRY_ANALYST_MODE"] == "offline"
     assert env["DATABASE_URL"] == "postgresql://db.example/quarry"
+
+
+def test_with_its_own_nats_each_service_gets_only_its_own_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUARRY_NATS_PASSWORD", "the-callers-password")
+    stack = Stack(StackConfig(data_dir=tmp_path))
+    stack._credentials = natsauth.StackCredentials(tmp_path / "nats" / "credentials")
+    config = stack._server_config()
+    assert config.stat().st_mode & 0o777 == 0o600
+    passwords = stack._credentials.ensure()
+    for service in natsauth.SERVICES:
+        env = stack._env(service, 1)
+        assert env["QUARRY_NATS_USER"] == service
+        path = Path(env["QUARRY_NATS_PASSWORD_FILE"])
+        assert path.read_text() == passwords[service] and path.stat().st_mode & 0o777 == 0o600
+        assert "QUARRY_NATS_PASSWORD" not in env
+        assert not any(pw in env.values() for pw in passwords.values())
+    assert (tmp_path / "nats" / "credentials").stat().st_mode & 0o777 == 0o700

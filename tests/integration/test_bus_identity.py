@@ -1,0 +1,166 @@
+"""Each service's own NATS user, on a real nats-server configured by quarry_runtime.natsauth:
+it can do its job, and cannot speak for another service."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import nats
+import pytest
+from nats.aio.client import Client
+from nats.errors import NoServersError
+
+from contracts import subjects
+from contracts.run import RunCompleted, RunCompletedPayload
+from quarry_runtime import natsauth, natsserver
+from quarry_runtime.bus import Bus, Subscription
+
+pytestmark = pytest.mark.infra
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str  # no credentials in it
+    passwords: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("nats-identity")
+    passwords = natsauth.StackCredentials(root / "credentials").ensure(natsauth.SERVICES)
+    config = natsauth.write_server_config(root / "nats.conf", passwords)
+    proc, url = natsserver.start(root / "store", config_file=config)
+    yield Server(url, passwords)
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+class Violations:
+    """The permission errors the server reports to one connection (asynchronously)."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def record(self, error: Exception) -> None:
+        self.seen.append(str(error))
+
+    async def wait_for(self, subject: str, timeout_s: float = 5.0) -> str:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            for text in self.seen:
+                if "permissions violation" in text.lower() and subject.lower() in text.lower():
+                    return text
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no permissions violation for {subject}; saw {self.seen}")
+
+
+async def connect_as(server: Server, service: str, errors: Violations) -> Client:
+    return await nats.connect(
+        server.url,
+        user=service,
+        password=server.passwords[service],
+        inbox_prefix=f"_INBOX_{service}",
+        error_cb=errors.record,
+        allow_reconnect=False,
+    )
+
+
+@pytest.fixture
+async def streams(server: Server) -> AsyncIterator[None]:
+    # The streams exist as every service's start makes them.
+    bus = Bus(server.url, "policy", credentials=("policy", server.passwords["policy"]))
+    await bus.start()
+    yield
+    await bus.stop()
+
+
+async def stored(nc: Client, subject: str) -> int:
+    info = await nc.jetstream().stream_info(subjects.STREAM, subjects_filter=subject)
+    return (info.state.subjects or {}).get(subject, 0)
+
+
+@pytest.mark.parametrize(
+    ("service", "forged"),
+    [
+        ("billing", subjects.TOOL_DECIDED),
+        ("orchestrator", subjects.CREDITS_REFUNDED),
+        ("gateway", subjects.CREDITS_GRANTED),
+        ("gateway", subjects.RUN_COMPLETED),
+        ("analyst", subjects.TOOL_DECIDED),
+        ("retriever", subjects.REPORT_PUBLISHED),
+        ("reporter", subjects.CREDITS_REFUNDED),
+        ("policy", subjects.CREDITS_ADJUSTED),
+    ],
+)
+async def test_a_service_cannot_publish_another_services_subject(
+    server: Server, streams: None, service: str, forged: str
+) -> None:
+    errors = Violations()
+    nc = await connect_as(server, service, errors)
+    try:
+        with pytest.raises((nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError)):
+            await nc.jetstream().publish(forged, b'{"forged": true}', timeout=1.0)
+        await errors.wait_for(forged)
+        assert await stored(nc, forged) == 0
+    finally:
+        await nc.close()
+
+
+async def test_a_service_cannot_listen_to_another_services_requests_or_inbox(server: Server) -> None:
+    errors = Violations()
+    nc = await connect_as(server, "gateway", errors)
+    try:
+        await nc.subscribe(subjects.BILLING_WEBHOOK)
+        await errors.wait_for(subjects.BILLING_WEBHOOK)
+        await nc.subscribe("_INBOX_billing.>")
+        await errors.wait_for("_INBOX_billing.>")
+        await nc.subscribe(subjects.CREDITS_REFUNDED)
+        await errors.wait_for(subjects.CREDITS_REFUNDED)
+    finally:
+        await nc.close()
+
+
+async def test_an_anonymous_connection_or_a_wrong_password_is_refused(server: Server) -> None:
+    with pytest.raises((NoServersError, nats.errors.Error)):
+        await nats.connect(server.url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=2)
+    with pytest.raises((NoServersError, nats.errors.Error)):
+        await nats.connect(
+            server.url, user="billing", password="guess", allow_reconnect=False, max_reconnect_attempts=0
+        )
+
+
+async def test_a_service_with_its_own_user_publishes_consumes_and_keeps_its_buckets(server: Server) -> None:
+    """The orchestrator's user publishes run events; the billing user consumes them durably
+    (consumer, fetch, ack) and publishes credits; policy publishes decisions."""
+    tenant = uuid.uuid4().hex
+    received: list[str] = []
+    arrived = asyncio.Event()
+
+    async def on_completed(ev: RunCompleted) -> None:
+        if ev.tenant_id == tenant:
+            received.append(ev.event_id)
+            arrived.set()
+
+    billing = Bus(server.url, "billing", credentials=("billing", server.passwords["billing"]))
+    billing.subscribe(Subscription(subjects.RUN_COMPLETED, f"billing-test-{tenant[:8]}", on_completed))
+    orchestrator = Bus(server.url, "orchestrator", credentials=("orchestrator", server.passwords["orchestrator"]))
+    await billing.start()
+    await orchestrator.start()
+    try:
+        done = RunCompleted.create(RunCompletedPayload(usage_event_ids=[], sources=0), tenant_id=tenant, run_id=str(uuid.uuid4()))
+        assert await orchestrator.publish(done)
+        await asyncio.wait_for(arrived.wait(), timeout=10)
+        assert received == [done.event_id]
+        js = billing.broker.connection.jetstream()
+        await js.publish(subjects.CREDITS_REFUNDED, b"{}", stream=subjects.STREAM)
+        await js.publish(subjects.deadletter("billing"), b"{}")
+    finally:
+        await billing.stop()
+        await orchestrator.stop()
