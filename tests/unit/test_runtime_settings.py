@@ -1,13 +1,17 @@
-"""Settings every service shares: an unset environment is production."""
+"""Settings every service shares: an unset environment is production; the bus credentials."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from quarry_runtime import natsauth
 from quarry_runtime.settings import RuntimeSettings
 from services.analyst.bootstrap import AnalystSettings
 from services.gateway.settings import GatewaySettings
+from services.retriever import tombstones
 
 
 def test_an_unset_environment_is_production(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -28,3 +32,41 @@ def test_development_must_be_said(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUARRY_ENVIRONMENT", "staging")
     with pytest.raises(ValidationError, match="environment"):
         RuntimeSettings()
+
+
+def test_a_services_nats_credentials_come_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("QUARRY_NATS_USER", "QUARRY_NATS_PASSWORD", "QUARRY_NATS_PASSWORD_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    # None at all: connect as the URL says (an external NATS without auth keeps working).
+    assert RuntimeSettings().nats_credentials() is None
+    with pytest.raises(ValidationError, match="go together"):
+        RuntimeSettings(nats_user="billing")
+    with pytest.raises(ValidationError, match="go together"):
+        RuntimeSettings(nats_password="secret")
+    with pytest.raises(ValidationError, match="not a readable file"):
+        RuntimeSettings(nats_user="billing", nats_password_file=tmp_path / "missing")
+    (tmp_path / "billing.password").write_text("s3cret\n")
+    monkeypatch.setenv("QUARRY_NATS_USER", "billing")
+    monkeypatch.setenv("QUARRY_NATS_PASSWORD_FILE", str(tmp_path / "billing.password"))
+    assert RuntimeSettings().nats_credentials() == ("billing", "s3cret")
+    monkeypatch.setenv("QUARRY_NATS_PASSWORD", "other")
+    with pytest.raises(ValidationError, match="not both"):
+        RuntimeSettings()
+
+
+def test_the_bus_permissions_name_the_buckets_the_services_use() -> None:
+    assert natsauth.DELETED_DATASETS_BUCKET == tombstones.BUCKET
+    assert set(natsauth.SERVICES) == {
+        "gateway",
+        "orchestrator",
+        "retriever",
+        "analyst",
+        "billing",
+        "policy",
+        "reporter",
+    }
+    # Only policy decides, only billing moves credits.
+    deciders = [s for s in natsauth.SERVICES if "tool.v1.decided" in natsauth.permissions(s).publish]
+    assert deciders == ["policy"]
+    movers = [s for s in natsauth.SERVICES if any(p.startswith("credits.") for p in natsauth.permissions(s).publish)]
+    assert movers == ["billing"]
