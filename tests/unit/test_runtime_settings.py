@@ -7,11 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from quarry_runtime import natsauth
 from quarry_runtime.settings import RuntimeSettings
 from services.analyst.bootstrap import AnalystSettings
 from services.gateway.settings import GatewaySettings
-from services.retriever import tombstones
 
 
 def test_an_unset_environment_is_production(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -52,21 +50,3 @@ def test_a_services_nats_credentials_come_whole(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("QUARRY_NATS_PASSWORD", "other")
     with pytest.raises(ValidationError, match="not both"):
         RuntimeSettings()
-
-
-def test_the_bus_permissions_name_the_buckets_the_services_use() -> None:
-    assert natsauth.DELETED_DATASETS_BUCKET == tombstones.BUCKET
-    assert set(natsauth.SERVICES) == {
-        "gateway",
-        "orchestrator",
-        "retriever",
-        "analyst",
-        "billing",
-        "policy",
-        "reporter",
-    }
-    # Only policy decides, only billing moves credits.
-    deciders = [s for s in natsauth.SERVICES if "tool.v1.decided" in natsauth.permissions(s).publish]
-    assert deciders == ["policy"]
-    movers = [s for s in natsauth.SERVICES if any(p.startswith("credits.") for p in natsauth.permissions(s).publish)]
-    assert movers == ["billing"]
