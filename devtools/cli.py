@@ -101,6 +101,19 @@ def demo(data_dir: Path = DataDir, http_port: int = HttpPort) -> None:
 
 
 @app.command()
+def streams() -> None:
+    """Apply QUARRY_STREAM_REPLICAS and the QUARRY_*_MAX_BYTES limits to the existing streams and
+    buckets at NATS_URL. Needs a NATS user without limits: the services' own may not."""
+    import asyncio
+
+    from devtools.streams import configure
+    from quarry_runtime.settings import RuntimeSettings
+
+    changed = asyncio.run(configure(RuntimeSettings()))
+    console.print(f"streams ensured; buckets updated: {', '.join(changed) or 'none'}")
+
+
+@app.command()
 def replay(
     keep: bool = typer.Option(False, "--keep", help="keep the rebuilt replay_* tables to inspect them"),
 ) -> None:

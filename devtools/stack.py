@@ -6,6 +6,7 @@ one died and when it came back. Used by `make up`, `make demo` and the end-to-en
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -19,7 +20,9 @@ from pathlib import Path
 import httpx
 from dotenv import dotenv_values
 
+from devtools import streams
 from quarry_runtime import natsauth, natsserver
+from quarry_runtime.settings import RuntimeSettings
 
 SERVICES = ("policy", "billing", "orchestrator", "retriever", "analyst", "reporter", "gateway")
 log = logging.getLogger("quarry.stack")
@@ -84,6 +87,9 @@ class Stack:
             )
             admin = self._credentials.ensure(("admin",))["admin"]
             self.nats_url = self._services_nats_url.replace("nats://", f"nats://admin:{admin}@", 1)
+            # The services may create streams but not update them: bring the existing ones (a
+            # data dir from an earlier run) to the configured limits as the operator would.
+            asyncio.run(streams.configure(self._operator_settings()))
             log.info(
                 "nats-server (JetStream) at %s, data under %s, a user per service (passwords in %s)",
                 self._services_nats_url,
@@ -98,6 +104,17 @@ class Stack:
         if self.config.restart:
             self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
             self._supervisor.start()
+
+    def _operator_settings(self) -> RuntimeSettings:
+        """The limits the caller configured (environment over `.env`), on the unlimited user."""
+        settings = RuntimeSettings(
+            _env_file=self.config.env_file,
+            nats_user=None,
+            nats_password=None,
+            nats_password_file=None,
+            nats_tls_ca_file=None,
+        )
+        return settings.model_copy(update={"nats_url": self.nats_url})
 
     def _server_config(self) -> Path:
         assert self._credentials is not None

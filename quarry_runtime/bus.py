@@ -30,6 +30,7 @@ from contracts import subjects
 from contracts.envelope import Event, TraceContext
 from contracts.registry import event_type_for_subject, parse_event
 from quarry_runtime.errors import NotReady, Rejected
+from quarry_runtime.kv import update_stream
 from quarry_runtime.settings import (
     DEFAULT_DEADLETTER_MAX_BYTES,
     DEFAULT_KV_MAX_BYTES,
@@ -44,6 +45,10 @@ E = TypeVar("E", bound=Event)
 Handler = Callable[[Any], Awaitable[None]]
 
 DUPLICATE_WINDOW_S = 120.0
+# The only subjects a JetStream scheduled message may fire. The server publishes a schedule's
+# target without checking that whoever scheduled it may publish there, so a consumer refuses
+# any other message the scheduler (`Nats-Scheduler` header) produced.
+SCHEDULED_SUBJECTS = frozenset({subjects.TIMER_FIRED})
 NOT_READY_DELIVERIES = 60  # about twenty minutes of waiting with the backoff below
 
 
@@ -214,6 +219,10 @@ class Bus:
 
     async def _dispatch(self, msg: NatsMessage, model: type[Event] | None, sub: Subscription) -> None:
         raw = msg.raw_message
+        scheduler = (raw.headers or {}).get("Nats-Scheduler")
+        if scheduler is not None and raw.subject not in SCHEDULED_SUBJECTS:
+            await self._dead_letter(msg, f"fired by the schedule {scheduler}: only {sorted(SCHEDULED_SUBJECTS)} may be")
+            return
         try:
             event = parse_event(raw.data) if model is None else model.model_validate_json(raw.data)
         except (ValidationError, ValueError, KeyError) as exc:
@@ -318,7 +327,22 @@ async def ensure_streams(
         try:
             await js.add_stream(config)
         except nats.js.errors.BadRequestError:
-            await js.update_stream(config)
+            # It exists with another configuration: bring what Quarry sets up to date.
+            current = (await js.stream_info(name)).config
+            if _managed(current) != _managed(config):
+                await update_stream(js, config)
+
+
+def _managed(config: StreamConfig) -> tuple[object, ...]:
+    """The part of a stream's configuration that ensure_streams decides."""
+    return (
+        sorted(config.subjects or []),
+        config.max_bytes,
+        config.num_replicas,
+        config.duplicate_window,
+        bool(config.allow_msg_schedules),
+        config.discard,
+    )
 
 
 def _short(exc: BaseException) -> str:

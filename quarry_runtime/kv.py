@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Callable
 
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
+from nats.js.api import KeyValueConfig, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 from nats.js.kv import KeyValue
 
 from quarry_runtime.settings import DEFAULT_KV_MAX_BYTES
+
+log = logging.getLogger(__name__)
+
+# A refused JetStream API call gets no answer at all (the server reports the permission error
+# to the connection), so it is known only by its time-out: keep that short.
+UPDATE_TIMEOUT_S = 2.0
 
 
 class KeyValueBucket:
@@ -67,4 +74,23 @@ async def limit_stream(js: JetStreamContext, stream: str, max_bytes: int) -> Non
     """Give a stream (a bucket's) `max_bytes` when it has no byte limit; a limit someone chose stays."""
     info = await js.stream_info(stream)
     if info.config.max_bytes is None or info.config.max_bytes < 0:
-        await js.update_stream(dataclasses.replace(info.config, max_bytes=max_bytes))
+        await update_stream(js, dataclasses.replace(info.config, max_bytes=max_bytes))
+
+
+async def update_stream(js: JetStreamContext, config: StreamConfig) -> bool:
+    """Apply `config` to an existing stream; False, with a warning, when this connection may not.
+
+    A service's own NATS user may not update any stream (an update could add a subject transform
+    or a source that forges another service's subjects: quarry_runtime.natsauth), so the stream
+    keeps its configuration until an operator applies it: `python -m devtools.cli streams`.
+    """
+    try:
+        await asyncio.wait_for(js.update_stream(config), UPDATE_TIMEOUT_S)
+    except TimeoutError:
+        log.warning(
+            "stream %s keeps its configuration: this NATS user may not update it (run "
+            "`python -m devtools.cli streams` with an operator's user to apply max_bytes and replicas)",
+            config.name,
+        )
+        return False
+    return True

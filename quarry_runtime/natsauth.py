@@ -37,13 +37,19 @@ def _objects(bucket: str) -> str:
     return f"$O.{bucket}.>"
 
 
-# Every service runs durable consumers (acks, flow control of ordered consumers) and ensures
-# streams and buckets exist. Reading through the API is open to all; nobody may drop history.
+# Every service runs durable consumers (acks, flow control of ordered consumers) and creates
+# the streams and buckets it needs when they are missing. No service may update a stream (a
+# subject transform, a source or a republish added to one would forge any subject), delete one,
+# or drop the event history; an operator's user applies changes (`python -m devtools.cli streams`).
 _JETSTREAM = ("$JS.API.>", "$JS.ACK.>", "$JS.FC.>")
-DENIED = tuple(
-    f"$JS.API.STREAM.{verb}.{stream}"
-    for stream in (s.STREAM, s.DEADLETTER_STREAM)
-    for verb in ("DELETE", "PURGE", "MSG.DELETE")
+DENIED = (
+    "$JS.API.STREAM.UPDATE.>",
+    "$JS.API.STREAM.DELETE.>",
+    *(
+        f"$JS.API.STREAM.{verb}.{stream}"
+        for stream in (s.STREAM, s.DEADLETTER_STREAM)
+        for verb in ("PURGE", "MSG.DELETE")
+    ),
 )
 
 # What each service produces: its events, the requests it makes, the buckets it writes.

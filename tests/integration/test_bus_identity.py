@@ -4,15 +4,18 @@ it can do its job, and cannot speak for another service."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import nats
 import pytest
 from nats.aio.client import Client
 from nats.errors import NoServersError
+from nats.js.api import SubjectTransform
 
 from contracts import subjects
 from contracts.run import RunCompleted, RunCompletedPayload
@@ -154,7 +157,9 @@ async def test_a_service_with_its_own_user_publishes_consumes_and_keeps_its_buck
     await billing.start()
     await orchestrator.start()
     try:
-        done = RunCompleted.create(RunCompletedPayload(usage_event_ids=[], sources=0), tenant_id=tenant, run_id=str(uuid.uuid4()))
+        done = RunCompleted.create(
+            RunCompletedPayload(usage_event_ids=[], sources=0), tenant_id=tenant, run_id=str(uuid.uuid4())
+        )
         assert await orchestrator.publish(done)
         await asyncio.wait_for(arrived.wait(), timeout=10)
         assert received == [done.event_id]
@@ -164,3 +169,81 @@ async def test_a_service_with_its_own_user_publishes_consumes_and_keeps_its_buck
     finally:
         await billing.stop()
         await orchestrator.stop()
+
+
+async def test_a_service_cannot_change_or_delete_a_stream(server: Server, streams: None) -> None:
+    """A subject transform or a source added to the event stream would forge any subject."""
+    errors = Violations()
+    nc = await connect_as(server, "gateway", errors)
+    try:
+        js = nc.jetstream(timeout=1.0)
+        config = (await js.stream_info(subjects.STREAM)).config
+        forging = dataclasses.replace(
+            config, subject_transform=SubjectTransform(src=subjects.RUN_REQUESTED, dest=subjects.CREDITS_GRANTED)
+        )
+        with pytest.raises(nats.errors.TimeoutError):
+            await js.update_stream(forging)
+        await errors.wait_for(f"$JS.API.STREAM.UPDATE.{subjects.STREAM}")
+        with pytest.raises(nats.errors.TimeoutError):
+            await js.delete_stream(subjects.DEADLETTER_STREAM)
+        await errors.wait_for(f"$JS.API.STREAM.DELETE.{subjects.DEADLETTER_STREAM}")
+        assert (await js.stream_info(subjects.STREAM)).config.subject_transform is None
+    finally:
+        await nc.close()
+
+
+async def test_a_service_with_other_limits_starts_and_leaves_the_stream_as_it_is(
+    server: Server, streams: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    bus = Bus(
+        server.url, "billing", credentials=("billing", server.passwords["billing"]), stream_max_bytes=5 * 1024 * 1024
+    )
+    await bus.start()
+    try:
+        info = await bus.broker.connection.jetstream().stream_info(subjects.STREAM)
+        assert info.config.max_bytes != 5 * 1024 * 1024
+        assert "may not update it" in caplog.text
+    finally:
+        await bus.stop()
+
+
+async def test_a_scheduled_message_cannot_fire_another_services_subject(server: Server, streams: None) -> None:
+    """JetStream publishes a schedule's target without checking the scheduler's permissions: the
+    orchestrator (which schedules timers) could fire `credits.v1.refunded`. Consumers refuse it."""
+    tenant = uuid.uuid4().hex
+    handled: list[str] = []
+    forged = RunCompleted.create(
+        RunCompletedPayload(usage_event_ids=[], sources=0), tenant_id=tenant, run_id=str(uuid.uuid4())
+    )
+
+    async def on_completed(ev: RunCompleted) -> None:
+        if ev.tenant_id == tenant:
+            handled.append(ev.event_id)
+
+    billing = Bus(server.url, "billing", credentials=("billing", server.passwords["billing"]))
+    billing.subscribe(Subscription(subjects.RUN_COMPLETED, f"billing-sched-{tenant[:8]}", on_completed))
+    await billing.start()
+    errors = Violations()
+    nc = await connect_as(server, "orchestrator", errors)
+    try:
+        due = (datetime.now(UTC) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        await nc.jetstream().publish(
+            subjects.timer_schedule(forged.event_id),
+            forged.to_bytes(),
+            headers={"Nats-Schedule": f"@at {due}", "Nats-Schedule-Target": subjects.RUN_COMPLETED},
+            stream=subjects.STREAM,
+        )
+        js = billing.broker.connection.jetstream()
+        deadline = asyncio.get_running_loop().time() + 15
+        reason = ""
+        while forged.event_id not in reason and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.2)
+            info = await js.stream_info(subjects.DEADLETTER_STREAM, subjects_filter=subjects.deadletter("billing"))
+            if (info.state.subjects or {}).get(subjects.deadletter("billing")):
+                last = await js.get_last_msg(subjects.DEADLETTER_STREAM, subjects.deadletter("billing"))
+                reason = (last.headers or {}).get("Quarry-Reason", "")
+        assert f"fired by the schedule {subjects.timer_schedule(forged.event_id)}" in reason
+        assert handled == []
+    finally:
+        await nc.close()
+        await billing.stop()
