@@ -25,6 +25,8 @@ from quarry_runtime.tenant_models import BUCKET as TENANT_MODELS_BUCKET
 from quarry_runtime.worker import JOURNAL_BUCKET
 
 SERVICES = ("gateway", "orchestrator", "retriever", "analyst", "billing", "policy", "reporter")
+# The user without limits of a deployment, for operators' tools (`python -m devtools.cli streams`).
+OPERATOR = "operator"
 # services.retriever.tombstones.BUCKET (the runtime imports no service; a test keeps them equal).
 DELETED_DATASETS_BUCKET = "retriever_deleted_datasets"
 

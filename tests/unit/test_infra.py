@@ -86,7 +86,7 @@ def test_the_production_nats_configuration_is_valid_and_fsyncs_every_write(tmp_p
     write_certificates(tmp_path)
     conf = tmp_path / "nats.conf"
     conf.write_text(config.replace("/etc/nats-tls/", f"{tmp_path}/"))
-    passwords = {f"QUARRY_NATS_PASSWORD_{service.upper()}": f"pw-{service}" for service in SERVICES}
+    passwords = {f"QUARRY_NATS_PASSWORD_{user.upper()}": f"pw-{user}" for user in (*SERVICES, "operator")}
     result = subprocess.run(
         [server_binary(), "-c", str(conf), "-t"],
         capture_output=True,
@@ -99,7 +99,10 @@ def test_the_production_nats_configuration_is_valid_and_fsyncs_every_write(tmp_p
 
 def test_the_production_nats_has_the_services_users_and_tls() -> None:
     config = nats_conf()
-    expected = natsauth.authorization_block({s: f"$QUARRY_NATS_PASSWORD_{s.upper()}" for s in SERVICES})
+    expected = natsauth.authorization_block(
+        {s: f"$QUARRY_NATS_PASSWORD_{s.upper()}" for s in SERVICES},
+        admin=(natsauth.OPERATOR, "$QUARRY_NATS_PASSWORD_OPERATOR"),
+    )
     assert expected in config, "nats/configmap.yaml's users differ from quarry_runtime.natsauth: paste them again"
     assert config.count("tls {") == 2 and "verify: true" in config  # clients, and mutual TLS routes
     nats = documents("nats/statefulset.yaml")[0]["spec"]["template"]["spec"]["containers"][0]
@@ -108,7 +111,7 @@ def test_the_production_nats_has_the_services_users_and_tls() -> None:
         for e in nats["env"]
         if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]
     }
-    assert secrets == {f"QUARRY_NATS_PASSWORD_{s.upper()}": f"quarry-nats-{s}" for s in SERVICES}
+    assert secrets == {f"QUARRY_NATS_PASSWORD_{s.upper()}": f"quarry-nats-{s}" for s in (*SERVICES, "operator")}
     assert yaml.safe_load((K8S / "configmap.yaml").read_text())["data"]["NATS_URL"].startswith("tls://")
 
 
@@ -125,7 +128,7 @@ def test_each_service_connects_with_its_own_user_and_only_its_own_password() -> 
         } - {"quarry-secrets", f"quarry-nats-{service}"}
         assert not others, f"{service} reads another service's Secret: {others}"
     users = {d["metadata"]["name"] for d in documents("nats-users.example.yaml")}
-    assert users == {f"quarry-nats-{s}" for s in SERVICES}
+    assert users == {f"quarry-nats-{s}" for s in (*SERVICES, "operator")}
 
 
 def test_only_the_services_reach_nats_and_only_the_gateway_takes_ingress() -> None:
@@ -142,5 +145,5 @@ def test_only_the_services_reach_nats_and_only_the_gateway_takes_ingress() -> No
     names = next(
         e for e in client_rule["from"][0]["podSelector"]["matchExpressions"] if e["key"] == "app.kubernetes.io/name"
     )
-    assert sorted(names["values"]) == sorted(SERVICES)
+    assert sorted(names["values"]) == sorted([*SERVICES, "quarry-streams"])
     assert "networkpolicies.yaml" in (K8S / "kustomization.yaml").read_text()
