@@ -16,6 +16,7 @@ from nats.js.api import DiscardPolicy, KeyValueConfig, StorageType, StreamConfig
 
 from contracts import subjects
 from contracts.document import UPLOADS_BUCKET
+from devtools.streams import configure
 from quarry_runtime import natsserver
 from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus
@@ -108,3 +109,16 @@ async def test_an_existing_bucket_without_a_limit_gets_one_and_a_chosen_limit_st
     await js.create_object_store("old_uploads")
     await BlobStore(lambda: js, "old_uploads", max_bytes=5 * MiB).put("a", b"a")
     assert (await max_bytes_of(nc, "OBJ_old_uploads")) == 5 * MiB
+
+
+async def test_an_operator_brings_existing_streams_and_buckets_to_the_configured_limits(
+    server: str, nc: Client
+) -> None:
+    js = nc.jetstream()
+    await js.create_key_value(KeyValueConfig(bucket=JOURNAL_BUCKET, history=1, max_bytes=7 * MiB))
+    await js.add_stream(StreamConfig(name=subjects.STREAM, subjects=list(subjects.STREAM_SUBJECTS), max_bytes=9 * MiB))
+    settings = RuntimeSettings(stream_max_bytes=32 * MiB, kv_max_bytes=2 * MiB).model_copy(update={"nats_url": server})
+    assert await configure(settings) == [f"KV_{JOURNAL_BUCKET}"]
+    assert (await max_bytes_of(nc, f"KV_{JOURNAL_BUCKET}")) == 2 * MiB
+    assert (await max_bytes_of(nc, subjects.STREAM)) == 32 * MiB
+    assert await configure(settings) == []  # nothing left to change
