@@ -85,8 +85,8 @@ class Stack:
             self.nats, self._services_nats_url = natsserver.start(
                 self.data_dir / "nats", log_file=self.logs / "nats.log", config_file=self._server_config()
             )
-            admin = self._credentials.ensure(("admin",))["admin"]
-            self.nats_url = self._services_nats_url.replace("nats://", f"nats://admin:{admin}@", 1)
+            operator = self._credentials.ensure((natsauth.OPERATOR,))[natsauth.OPERATOR]
+            self.nats_url = self._services_nats_url.replace("nats://", f"nats://{natsauth.OPERATOR}:{operator}@", 1)
             # The services may create streams but not update them: bring the existing ones (a
             # data dir from an earlier run) to the configured limits as the operator would.
             asyncio.run(streams.configure(self._operator_settings()))
@@ -119,8 +119,8 @@ class Stack:
     def _server_config(self) -> Path:
         assert self._credentials is not None
         passwords = self._credentials.ensure()
-        admin = ("admin", passwords.pop("admin"))
-        return natsauth.write_server_config(self.data_dir / "nats" / "nats.conf", passwords, admin=admin)
+        operator = (natsauth.OPERATOR, passwords.pop(natsauth.OPERATOR))
+        return natsauth.write_server_config(self.data_dir / "nats" / "nats.conf", passwords, admin=operator)
 
     def _env(self, name: str, port: int) -> dict[str, str]:
         name = name.split("#")[0]

@@ -112,10 +112,9 @@ class Bus:
         self.broker = NatsBroker(servers, logger=logger, security=security, inbox_prefix=inbox_prefix(service))
         self._ack_wait_s = ack_wait_s
         self._max_deliver = max_deliver
-        self._replicas = stream_replicas
         self._stream_max_bytes = stream_max_bytes
         self._deadletter_max_bytes = deadletter_max_bytes
-        # For the key-value buckets a service opens on this bus's connection (task journal, ...).
+        # Also for the key-value buckets a service opens on this bus's connection (task journal, ...).
         self.replicas = stream_replicas
         self.kv_max_bytes = kv_max_bytes
         self._stream = JStream(subjects.STREAM, declare=False)
@@ -141,7 +140,7 @@ class Bus:
         await self.broker.connect()
         await ensure_streams(
             self.broker,
-            replicas=self._replicas,
+            replicas=self.replicas,
             max_bytes=self._stream_max_bytes,
             deadletter_max_bytes=self._deadletter_max_bytes,
         )

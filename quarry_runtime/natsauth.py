@@ -214,7 +214,7 @@ class StackCredentials:
     def password_file(self, service: str) -> Path:
         return self.directory / f"{service}.password"
 
-    def ensure(self, names: tuple[str, ...] = (*SERVICES, "admin")) -> dict[str, str]:
+    def ensure(self, names: tuple[str, ...] = (*SERVICES, OPERATOR)) -> dict[str, str]:
         """Each name's password, made on first use and kept across restarts of the stack."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self.directory.chmod(0o700)

@@ -33,7 +33,7 @@ def nats_url() -> Iterator[str]:
         return
     root = Path(tempfile.mkdtemp(prefix="quarry-nats-"))
     passwords = natsauth.StackCredentials(root / "credentials").ensure()
-    admin = ("quarry-test", passwords.pop("admin"))
+    admin = ("quarry-test", passwords.pop(natsauth.OPERATOR))
     config = natsauth.write_server_config(root / "nats.conf", passwords, admin=admin)
     try:
         proc, url = natsserver.start(root / "store", config_file=config)
