@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ssl
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import nats
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from nats.aio.client import Client
 from nats.errors import NoServersError
 from nats.js.api import SubjectTransform
@@ -21,6 +27,7 @@ from contracts import subjects
 from contracts.run import RunCompleted, RunCompletedPayload
 from quarry_runtime import natsauth, natsserver
 from quarry_runtime.bus import Bus, Subscription
+from quarry_runtime.settings import RuntimeSettings
 
 pytestmark = pytest.mark.infra
 
@@ -247,3 +254,80 @@ async def test_a_scheduled_message_cannot_fire_another_services_subject(server: 
     finally:
         await nc.close()
         await billing.stop()
+
+
+def write_tls(directory: Path) -> Path:
+    """A CA, and a certificate it signed for localhost (the server's); returns the CA file."""
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "quarry-test-ca")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    (directory / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (directory / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "tls.key").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return directory / "ca.crt"
+
+
+async def test_over_tls_a_service_checks_the_server_with_its_ca(tmp_path: Path) -> None:
+    ca = write_tls(tmp_path)
+    passwords = natsauth.StackCredentials(tmp_path / "credentials").ensure(natsauth.SERVICES)
+    config = natsauth.write_server_config(tmp_path / "nats.conf", passwords)
+    config.write_text(
+        config.read_text()
+        + f'tls {{\n  cert_file: "{tmp_path}/tls.crt"\n  key_file: "{tmp_path}/tls.key"\n  timeout: 5\n}}\n'
+    )
+    proc, url = natsserver.start(tmp_path / "store", config_file=config)
+    try:
+        tls_url = url.replace("nats://127.0.0.1", "tls://localhost")
+        settings = RuntimeSettings(
+            nats_user="policy", nats_password=passwords["policy"], nats_tls_ca_file=ca
+        ).model_copy(update={"nats_url": tls_url})
+        bus = Bus.from_settings(settings, "policy")
+        await bus.start()
+        try:
+            assert bus.broker.connection.connected_url is not None
+            await bus.broker.connection.jetstream().publish(subjects.TOOL_DECIDED, b"{}", stream=subjects.STREAM)
+        finally:
+            await bus.stop()
+        # Without the CA, the server's certificate is not trusted: no connection.
+        with pytest.raises((NoServersError, nats.errors.Error, OSError)):
+            await nats.connect(
+                tls_url,
+                user="policy",
+                password=passwords["policy"],
+                tls=ssl.create_default_context(),
+                allow_reconnect=False,
+                max_reconnect_attempts=0,
+                connect_timeout=2,
+            )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
