@@ -131,7 +131,12 @@ class Stack:
             env.pop(key, None)
         if self._credentials is not None:
             # Its own server: each service gets its own user and only its own password file.
-            for key in ("QUARRY_NATS_USER", "QUARRY_NATS_PASSWORD", "QUARRY_NATS_PASSWORD_FILE"):
+            for key in (
+                "QUARRY_NATS_USER",
+                "QUARRY_NATS_PASSWORD",
+                "QUARRY_NATS_PASSWORD_FILE",
+                "QUARRY_NATS_TLS_CA_FILE",
+            ):
                 env.pop(key, None)
             env["QUARRY_NATS_USER"] = name
             env["QUARRY_NATS_PASSWORD_FILE"] = str(self._credentials.password_file(name))
