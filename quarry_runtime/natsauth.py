@@ -31,19 +31,40 @@ OPERATOR = "operator"
 DELETED_DATASETS_BUCKET = "retriever_deleted_datasets"
 
 
-def _kv(bucket: str) -> str:
-    return f"$KV.{bucket}.>"
+def _kv(bucket: str) -> tuple[str, ...]:
+    """Write a key-value bucket (and create it when missing)."""
+    return (f"$KV.{bucket}.>", *_kv_read(bucket))
 
 
-def _objects(bucket: str) -> str:
-    return f"$O.{bucket}.>"
+def _kv_read(bucket: str) -> tuple[str, ...]:
+    """Read a key-value bucket: opening it creates it when missing, whoever comes first."""
+    return (f"$JS.API.STREAM.CREATE.KV_{bucket}",)
 
 
-# Every service runs durable consumers (acks, flow control of ordered consumers) and creates
-# the streams and buckets it needs when they are missing. No service may update a stream (a
-# subject transform, a source or a republish added to one would forge any subject), delete one,
-# or drop the event history; an operator's user applies changes (`python -m devtools.cli streams`).
-_JETSTREAM = ("$JS.API.>", "$JS.ACK.>", "$JS.FC.>")
+def _objects(bucket: str) -> tuple[str, ...]:
+    """Write an object store: a replaced or deleted object's chunks are purged."""
+    return (f"$O.{bucket}.>", f"$JS.API.STREAM.CREATE.OBJ_{bucket}", f"$JS.API.STREAM.PURGE.OBJ_{bucket}")
+
+
+# Every service runs durable consumers (acks, flow control of ordered consumers), reads streams
+# and creates the event streams when they are missing; the buckets it creates are in its own
+# list. No service may create any other stream (one capturing a request subject would read and
+# break those requests), update a stream (a subject transform, a source or a republish added to
+# one would forge any subject), delete one, or drop the event history; an operator's user
+# applies changes (`python -m devtools.cli streams`).
+_JETSTREAM = (
+    "$JS.API.INFO",
+    "$JS.API.STREAM.NAMES",
+    "$JS.API.STREAM.LIST",
+    "$JS.API.STREAM.INFO.*",
+    "$JS.API.STREAM.MSG.GET.*",
+    "$JS.API.DIRECT.GET.>",
+    "$JS.API.CONSUMER.>",
+    f"$JS.API.STREAM.CREATE.{s.STREAM}",
+    f"$JS.API.STREAM.CREATE.{s.DEADLETTER_STREAM}",
+    "$JS.ACK.>",
+    "$JS.FC.>",
+)
 DENIED = (
     "$JS.API.STREAM.UPDATE.>",
     "$JS.API.STREAM.DELETE.>",
@@ -54,7 +75,7 @@ DENIED = (
     ),
 )
 
-# What each service produces: its events, the requests it makes, the buckets it writes.
+# What each service produces: its events, the requests it makes, the buckets it writes or opens.
 _PUBLISHES: dict[str, tuple[str, ...]] = {
     "gateway": (
         s.RUN_REQUESTED,
@@ -76,8 +97,8 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
         s.POLICY_SIMULATE,
         s.POLICY_DECISIONS,
         s.POLICY_VERSIONS,
-        _kv(TENANT_MODELS_BUCKET),
-        _objects(UPLOADS_BUCKET),
+        *_kv(TENANT_MODELS_BUCKET),
+        *_objects(UPLOADS_BUCKET),
     ),
     "orchestrator": (
         s.RUN_REQUESTED,  # a monitor's scheduled run
@@ -100,9 +121,9 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
         s.GUARDRAIL_TRIPPED,
         s.QUESTION_ANSWERED,
         s.QUESTION_FAILED,
-        _kv(KEY_BUCKET),
+        *_kv(KEY_BUCKET),
     ),
-    "policy": (s.TOOL_DECIDED, s.POLICY_ACTIVATED, s.POLICY_REJECTED),
+    "policy": (s.TOOL_DECIDED, s.POLICY_ACTIVATED, s.POLICY_REJECTED, *_kv_read(KEY_BUCKET)),
     "billing": ("credits.>",),
     "retriever": (
         s.TASK_SUCCEEDED,
@@ -112,9 +133,9 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
         s.DOCUMENT_INDEXED,
         s.DOCUMENT_REJECTED,
         s.DOCUMENT_PROGRESS,
-        _kv(JOURNAL_BUCKET),
-        _kv(DELETED_DATASETS_BUCKET),
-        _objects(UPLOADS_BUCKET),
+        *_kv(JOURNAL_BUCKET),
+        *_kv(DELETED_DATASETS_BUCKET),
+        *_objects(UPLOADS_BUCKET),
     ),
     "analyst": (
         s.TASK_SUCCEEDED,
@@ -122,7 +143,8 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
         s.USAGE_RECORDED,
         s.GUARDRAIL_TRIPPED,
         s.QUESTION_ANSWER_PART,
-        _kv(JOURNAL_BUCKET),
+        *_kv(JOURNAL_BUCKET),
+        *_kv_read(TENANT_MODELS_BUCKET),
     ),
     "reporter": (
         s.TASK_SUCCEEDED,
@@ -130,7 +152,7 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
         s.USAGE_RECORDED,
         s.GUARDRAIL_TRIPPED,
         s.REPORT_PUBLISHED,
-        _kv(JOURNAL_BUCKET),
+        *_kv(JOURNAL_BUCKET),
     ),
 }
 

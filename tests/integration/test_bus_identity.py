@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from nats.aio.client import Client
 from nats.errors import NoServersError
-from nats.js.api import SubjectTransform
+from nats.js.api import StreamConfig, SubjectTransform
 
 from contracts import subjects
 from contracts.run import RunCompleted, RunCompletedPayload
@@ -178,7 +178,7 @@ async def test_a_service_with_its_own_user_publishes_consumes_and_keeps_its_buck
         await orchestrator.stop()
 
 
-async def test_a_service_cannot_change_or_delete_a_stream(server: Server, streams: None) -> None:
+async def test_a_service_cannot_create_change_or_delete_a_stream(server: Server, streams: None) -> None:
     """A subject transform or a source added to the event stream would forge any subject."""
     errors = Violations()
     nc = await connect_as(server, "gateway", errors)
@@ -195,6 +195,10 @@ async def test_a_service_cannot_change_or_delete_a_stream(server: Server, stream
             await js.delete_stream(subjects.DEADLETTER_STREAM)
         await errors.wait_for(f"$JS.API.STREAM.DELETE.{subjects.DEADLETTER_STREAM}")
         assert (await js.stream_info(subjects.STREAM)).config.subject_transform is None
+        # Nor create a stream of its own: one capturing billing's requests would read them all.
+        with pytest.raises(nats.errors.TimeoutError):
+            await js.add_stream(StreamConfig(name="SNOOP", subjects=["billing.v1.>"]))
+        await errors.wait_for("$JS.API.STREAM.CREATE.SNOOP")
     finally:
         await nc.close()
 
