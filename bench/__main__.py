@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retrieval-chunks", type=int, default=100_000, help="retrieval: chunks ingested per side")
     parser.add_argument("--retrieval-searches", type=int, default=10, help="retrieval: timed searches per side")
     args = parser.parse_args(argv)
+    # An unset environment is production, which refuses the development secrets the bench runs with.
+    os.environ.setdefault("QUARRY_ENVIRONMENT", "development")
     unknown = [name for name in args.which if name not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")

@@ -12,19 +12,23 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from devtools.stack import Stack, StackConfig
+from devtools.stack import Stack, StackConfig, caller_environment
 
 app = typer.Typer(help="Run Quarry on this machine.", no_args_is_help=True)
 console = Console()
 
 
 def _config(data_dir: Path, http_port: int) -> StackConfig:
+    env_file = Path(".env")
+    env = caller_environment(env_file)
     return StackConfig(
         data_dir=data_dir,
         http_port=http_port,
-        nats_url=os.environ.get("NATS_URL") or None,
-        database_url=os.environ.get("DATABASE_URL") or None,
-        db_schema_prefix=os.environ.get("QUARRY_DB_SCHEMA_PREFIX", "quarry"),
+        nats_url=env.get("NATS_URL") or None,
+        database_url=env.get("DATABASE_URL") or None,
+        db_schema_prefix=env.get("QUARRY_DB_SCHEMA_PREFIX", "quarry"),
+        environment="development",
+        env_file=env_file,
     )
 
 
@@ -94,6 +98,19 @@ def demo(data_dir: Path = DataDir, http_port: int = HttpPort) -> None:
     from devtools.demo import run_demo
 
     sys.exit(run_demo(_config(data_dir, http_port), console))
+
+
+@app.command()
+def streams() -> None:
+    """Apply QUARRY_STREAM_REPLICAS and the QUARRY_*_MAX_BYTES limits to the existing streams and
+    buckets at NATS_URL. Needs a NATS user without limits: the services' own may not."""
+    import asyncio
+
+    from devtools.streams import configure
+    from quarry_runtime.settings import RuntimeSettings
+
+    changed = asyncio.run(configure(RuntimeSettings()))
+    console.print(f"streams ensured; buckets updated: {', '.join(changed) or 'none'}")
 
 
 @app.command()

@@ -11,6 +11,7 @@ same `project` as the live consumers.
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from rich.table import Table
 from contracts import subjects
 from contracts.envelope import Event
 from contracts.registry import parse_event
+from quarry_runtime.bus import inbox_prefix
 from quarry_runtime.store import SqlDatabase
 from services.gateway.bootstrap import NAME as GATEWAY
 from services.gateway.monitors import MonitorStore
@@ -119,6 +121,13 @@ async def rebuild(settings: GatewaySettings, prefix: str = "replay_", *, keep: b
 
 async def _replay_stream(settings: GatewaySettings, models: Models, report: ReplayReport) -> None:
     servers = [u.strip() for u in settings.nats_url.split(",") if u.strip()]
+    # As the gateway, when it has its own NATS user: replies to that user's inbox prefix only.
+    credentials = settings.nats_credentials()
+    auth: dict[str, Any] = {"inbox_prefix": inbox_prefix(GATEWAY)}
+    if credentials is not None:
+        auth.update(user=credentials[0], password=credentials[1])
+    if settings.nats_tls_ca_file is not None:
+        auth["tls"] = ssl.create_default_context(cafile=str(settings.nats_tls_ca_file))
     try:
         # A one-shot read: fail at once rather than retry for minutes as a service would.
         nc = await nats.connect(
@@ -128,6 +137,7 @@ async def _replay_stream(settings: GatewaySettings, models: Models, report: Repl
             reconnect_time_wait=1,
             connect_timeout=5,
             error_cb=_quiet,
+            **auth,
         )
     except (nats.errors.Error, OSError) as exc:
         raise StreamUnavailable(f"cannot connect to NATS at {settings.nats_url}: {exc}") from exc

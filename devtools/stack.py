@@ -6,6 +6,7 @@ one died and when it came back. Used by `make up`, `make demo` and the end-to-en
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -17,8 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from dotenv import dotenv_values
 
-from quarry_runtime import natsserver
+from devtools import streams
+from quarry_runtime import natsauth, natsserver
+from quarry_runtime.settings import RuntimeSettings
 
 SERVICES = ("policy", "billing", "orchestrator", "retriever", "analyst", "reporter", "gateway")
 log = logging.getLogger("quarry.stack")
@@ -34,6 +38,18 @@ class StackConfig:
     extra_env: dict[str, str] = field(default_factory=dict)
     restart: bool = True
     replicas: dict[str, int] = field(default_factory=dict)  # e.g. {"orchestrator": 2}
+    # The services' QUARRY_ENVIRONMENT unless the caller's environment or `env_file` sets one.
+    environment: str = "development"
+    env_file: Path | None = None  # a `.env` whose values the caller's own environment overrides
+
+
+def caller_environment(env_file: Path | None = None) -> dict[str, str]:
+    """The caller's environment over the values of `env_file` (when it exists): what every
+    service of the stack inherits, QUARRY_*, OTEL_*, NATS_URL and DATABASE_URL included."""
+    from_file: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        from_file = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+    return {**from_file, **os.environ}
 
 
 @dataclass
@@ -51,7 +67,11 @@ class Stack:
         self.logs = self.data_dir / "logs"
         self.procs: dict[str, Proc] = {}
         self.nats: subprocess.Popen[bytes] | None = None
+        # With a server of its own: a URL carrying an unlimited user (tests, operator tools),
+        # while each service connects with its own user (quarry_runtime.natsauth).
         self.nats_url = config.nats_url or ""
+        self._services_nats_url = self.nats_url
+        self._credentials: natsauth.StackCredentials | None = None
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -61,8 +81,21 @@ class Stack:
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         if not self.nats_url:
-            self.nats, self.nats_url = natsserver.start(self.data_dir / "nats", log_file=self.logs / "nats.log")
-            log.info("nats-server (JetStream) at %s, data under %s", self.nats_url, self.data_dir / "nats")
+            self._credentials = natsauth.StackCredentials(self.data_dir / "nats" / "credentials")
+            self.nats, self._services_nats_url = natsserver.start(
+                self.data_dir / "nats", log_file=self.logs / "nats.log", config_file=self._server_config()
+            )
+            operator = self._credentials.ensure((natsauth.OPERATOR,))[natsauth.OPERATOR]
+            self.nats_url = self._services_nats_url.replace("nats://", f"nats://{natsauth.OPERATOR}:{operator}@", 1)
+            # The services may create streams but not update them: bring the existing ones (a
+            # data dir from an earlier run) to the configured limits as the operator would.
+            asyncio.run(streams.configure(self._operator_settings()))
+            log.info(
+                "nats-server (JetStream) at %s, data under %s, a user per service (passwords in %s)",
+                self._services_nats_url,
+                self.data_dir / "nats",
+                self._credentials.directory,
+            )
         for service in SERVICES:
             for replica in range(1, self.config.replicas.get(service, 1) + 1):
                 name = service if replica == 1 else f"{service}#{replica}"
@@ -72,14 +105,44 @@ class Stack:
             self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
             self._supervisor.start()
 
+    def _operator_settings(self) -> RuntimeSettings:
+        """The limits the caller configured (environment over `.env`), on the unlimited user."""
+        settings = RuntimeSettings(
+            _env_file=self.config.env_file,
+            nats_user=None,
+            nats_password=None,
+            nats_password_file=None,
+            nats_tls_ca_file=None,
+        )
+        return settings.model_copy(update={"nats_url": self.nats_url})
+
+    def _server_config(self) -> Path:
+        assert self._credentials is not None
+        passwords = self._credentials.ensure()
+        operator = (natsauth.OPERATOR, passwords.pop(natsauth.OPERATOR))
+        return natsauth.write_server_config(self.data_dir / "nats" / "nats.conf", passwords, admin=operator)
+
     def _env(self, name: str, port: int) -> dict[str, str]:
         name = name.split("#")[0]
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith("QUARRY_") and k not in ("DATABASE_URL", "NATS_URL")
-        }
+        env = {"QUARRY_ENVIRONMENT": self.config.environment, **caller_environment(self.config.env_file)}
+        # What the stack itself decides wins over the caller: where the data, the bus, the database
+        # and the ports are (`quarry up` fills its config from the caller's NATS_URL and DATABASE_URL).
+        for key in ("QUARRY_NATS_URL", "QUARRY_DATABASE_URL", "DATABASE_URL"):
+            env.pop(key, None)
+        if self._credentials is not None:
+            # Its own server: each service gets its own user and only its own password file.
+            for key in (
+                "QUARRY_NATS_USER",
+                "QUARRY_NATS_PASSWORD",
+                "QUARRY_NATS_PASSWORD_FILE",
+                "QUARRY_NATS_TLS_CA_FILE",
+            ):
+                env.pop(key, None)
+            env["QUARRY_NATS_USER"] = name
+            env["QUARRY_NATS_PASSWORD_FILE"] = str(self._credentials.password_file(name))
         env.update(
             QUARRY_DATA_DIR=str(self.data_dir),
-            NATS_URL=self.nats_url,
+            NATS_URL=self._services_nats_url,
             QUARRY_DB_SCHEMA_PREFIX=self.config.db_schema_prefix,
             QUARRY_HEALTH_PORT=str(port),
             PYTHONUNBUFFERED="1",
@@ -88,8 +151,6 @@ class Stack:
             env["QUARRY_HTTP_PORT"] = str(port)
         if self.config.database_url:
             env["DATABASE_URL"] = self.config.database_url
-        # A local stack is development (mock billing); production settings refuse to start without keys.
-        env.setdefault("QUARRY_ENVIRONMENT", "development")
         env.update(self.config.extra_env)
         return env
 
@@ -127,7 +188,9 @@ class Stack:
         self.nats.terminate()
         self.nats.wait(timeout=30)
         log.warning("nats-server stopped at %s; starting it again", time.strftime("%H:%M:%S"))
-        self.nats, _ = natsserver.start(self.data_dir / "nats", port=port, log_file=self.logs / "nats.log")
+        self.nats, _ = natsserver.start(
+            self.data_dir / "nats", port=port, log_file=self.logs / "nats.log", config_file=self._server_config()
+        )
 
     def kill(self, name: str) -> None:
         """kill -9 one service (chaos); the supervisor brings it back."""

@@ -17,6 +17,8 @@ from nats.js.api import ObjectStoreConfig, StorageType
 from nats.js.object_store import ObjectStore
 
 from contracts.document import StoredObject
+from quarry_runtime.kv import limit_stream
+from quarry_runtime.settings import DEFAULT_OBJECT_STORE_MAX_BYTES
 
 
 class BlobError(Exception):
@@ -24,13 +26,22 @@ class BlobError(Exception):
 
 
 class BlobStore:
-    """One object-store bucket, created on first use (every service may be the first)."""
+    """One object-store bucket of at most `max_bytes`, created on first use (every service may be
+    the first): when it is full, a put fails instead of filling the disk the bus needs."""
 
-    def __init__(self, jetstream: Callable[[], JetStreamContext], bucket: str, *, replicas: int = 1) -> None:
+    def __init__(
+        self,
+        jetstream: Callable[[], JetStreamContext],
+        bucket: str,
+        *,
+        replicas: int = 1,
+        max_bytes: int = DEFAULT_OBJECT_STORE_MAX_BYTES,
+    ) -> None:
         # A callable, not a context: the bus's connection exists only once the bus has started.
         self._jetstream = jetstream
         self.bucket = bucket
         self._replicas = replicas
+        self._max_bytes = max_bytes
         self._store: ObjectStore | None = None
         self._opening = asyncio.Lock()
 
@@ -38,12 +49,14 @@ class BlobStore:
         async with self._opening:
             if self._store is None:
                 js = self._jetstream()
-                config = ObjectStoreConfig(storage=StorageType.FILE, replicas=self._replicas)
+                config = ObjectStoreConfig(storage=StorageType.FILE, replicas=self._replicas, max_bytes=self._max_bytes)
                 try:
                     self._store = await js.create_object_store(self.bucket, config=config)
                 except nats.js.errors.BadRequestError:
-                    # It exists with another configuration (e.g. set by an operator): use it as it is.
+                    # It exists with another configuration (e.g. set by an operator): use it as it
+                    # is, with a byte limit if it had none.
                     self._store = await js.object_store(self.bucket)
+                    await limit_stream(js, f"OBJ_{self.bucket}", self._max_bytes)
             return self._store
 
     async def put(self, name: str, data: bytes) -> StoredObject:

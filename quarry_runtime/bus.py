@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import nats.js.errors
 from faststream import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
+from faststream.nats.security import NatsSecurity, NatsUserPassword
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy, StorageType, StreamConfig
+from nats.js.api import DeliverPolicy, DiscardPolicy, StorageType, StreamConfig
 from pydantic import ValidationError
 
 from contracts import subjects
@@ -28,7 +31,13 @@ from contracts.envelope import Event, TraceContext
 from contracts.registry import event_type_for_subject, parse_event
 from quarry_runtime.errors import NotReady, Rejected
 from quarry_runtime.inflight import InFlight, mark_key
-from quarry_runtime.settings import RuntimeSettings
+from quarry_runtime.kv import update_stream
+from quarry_runtime.settings import (
+    DEFAULT_DEADLETTER_MAX_BYTES,
+    DEFAULT_KV_MAX_BYTES,
+    DEFAULT_STREAM_MAX_BYTES,
+    RuntimeSettings,
+)
 from quarry_runtime.telemetry import inject_trace, traced_handler
 
 log = logging.getLogger(__name__)
@@ -37,6 +46,10 @@ E = TypeVar("E", bound=Event)
 Handler = Callable[[Any], Awaitable[None]]
 
 DUPLICATE_WINDOW_S = 120.0
+# The only subjects a JetStream scheduled message may fire. The server publishes a schedule's
+# target without checking that whoever scheduled it may publish there, so a consumer refuses
+# any other message the scheduler (`Nats-Scheduler` header) produced.
+SCHEDULED_SUBJECTS = frozenset({subjects.TIMER_FIRED})
 NOT_READY_DELIVERIES = 60  # about twenty minutes of waiting with the backoff below
 
 
@@ -82,20 +95,37 @@ class Bus:
         max_deliver: int = 10,
         stream_replicas: int = 1,
         max_deaths: int = 2,
+        stream_max_bytes: int = DEFAULT_STREAM_MAX_BYTES,
+        deadletter_max_bytes: int = DEFAULT_DEADLETTER_MAX_BYTES,
+        kv_max_bytes: int = DEFAULT_KV_MAX_BYTES,
+        credentials: tuple[str, str] | None = None,
+        tls_ca_file: Path | None = None,
     ) -> None:
         self.service = service
         servers = [u.strip() for u in url.split(",") if u.strip()]
         logger = logging.getLogger(f"faststream.{service}")
         if not any(isinstance(f, QuietFetchTimeouts) for f in logger.filters):
             logger.addFilter(QuietFetchTimeouts())
-        self.broker = NatsBroker(servers, logger=logger)
+        tls = ssl.create_default_context(cafile=str(tls_ca_file)) if tls_ca_file else None
+        security: NatsSecurity | None = None
+        if credentials is not None:
+            security = NatsUserPassword(credentials[0], credentials[1], ssl_context=tls)
+        elif tls is not None:
+            security = NatsSecurity(ssl_context=tls)
+        # Replies and JetStream deliveries come to inboxes under the service's own prefix, the
+        # only ones its NATS user may subscribe to (quarry_runtime.natsauth).
+        self.broker = NatsBroker(servers, logger=logger, security=security, inbox_prefix=inbox_prefix(service))
         self._ack_wait_s = ack_wait_s
         self._max_deliver = max_deliver
-        self._replicas = stream_replicas
+        self._stream_max_bytes = stream_max_bytes
+        self._deadletter_max_bytes = deadletter_max_bytes
+        # Also for the key-value buckets a service opens on this bus's connection (task journal, ...).
+        self.replicas = stream_replicas
+        self.kv_max_bytes = kv_max_bytes
         self._stream = JStream(subjects.STREAM, declare=False)
         self._jetstream: JetStreamContext | None = None
         self._max_deaths = max_deaths
-        self._inflight = InFlight(self._js, replicas=stream_replicas)
+        self._inflight = InFlight(self._js, service, replicas=stream_replicas, max_bytes=kv_max_bytes)
 
     @classmethod
     def from_settings(cls, settings: RuntimeSettings, service: str) -> Bus:
@@ -106,12 +136,22 @@ class Bus:
             max_deliver=settings.max_deliver,
             stream_replicas=settings.stream_replicas,
             max_deaths=settings.max_deaths,
+            stream_max_bytes=settings.stream_max_bytes,
+            deadletter_max_bytes=settings.deadletter_max_bytes,
+            kv_max_bytes=settings.kv_max_bytes,
+            credentials=settings.nats_credentials(),
+            tls_ca_file=settings.nats_tls_ca_file,
         )
 
     async def start(self) -> None:
         """Connect, make sure the streams exist, then start every consumer registered so far."""
         await self.broker.connect()
-        await ensure_streams(self.broker, replicas=self._replicas)
+        await ensure_streams(
+            self.broker,
+            replicas=self.replicas,
+            max_bytes=self._stream_max_bytes,
+            deadletter_max_bytes=self._deadletter_max_bytes,
+        )
         await self.broker.start()
 
     async def stop(self) -> None:
@@ -182,10 +222,15 @@ class Bus:
             title=sub.durable,
             decoder=keep_message,
             max_workers=sub.max_workers,
+            inbox_prefix=f"{inbox_prefix(self.service)}.".encode(),
         )(on_message)
 
     async def _dispatch(self, msg: NatsMessage, model: type[Event] | None, sub: Subscription) -> None:
         raw = msg.raw_message
+        scheduler = (raw.headers or {}).get("Nats-Scheduler")
+        if scheduler is not None and raw.subject not in SCHEDULED_SUBJECTS:
+            await self._dead_letter(msg, f"fired by the schedule {scheduler}: only {sorted(SCHEDULED_SUBJECTS)} may be")
+            return
         try:
             event = parse_event(raw.data) if model is None else model.model_validate_json(raw.data)
         except (ValidationError, ValueError, KeyError) as exc:
@@ -277,12 +322,21 @@ class Bus:
         await msg.ack()
 
 
-async def ensure_streams(broker: NatsBroker, *, replicas: int = 1) -> None:
+async def ensure_streams(
+    broker: NatsBroker,
+    *,
+    replicas: int = 1,
+    max_bytes: int = DEFAULT_STREAM_MAX_BYTES,
+    deadletter_max_bytes: int = DEFAULT_DEADLETTER_MAX_BYTES,
+) -> None:
     """Create or update Quarry's streams; safe to call from every service at start-up."""
     js = broker.connection.jetstream()
-    for name, subs in (
-        (subjects.STREAM, subjects.STREAM_SUBJECTS),
-        (subjects.DEADLETTER_STREAM, subjects.DEADLETTER_SUBJECTS),
+    # Full, a stream drops its oldest messages: never a publish refused in the middle of a run
+    # (and JetStream's message schedules allow nothing else). The services keep their own stores,
+    # so what is lost is the oldest replayable history; size the limit for the replay horizon.
+    for name, subs, limit in (
+        (subjects.STREAM, subjects.STREAM_SUBJECTS, max_bytes),
+        (subjects.DEADLETTER_STREAM, subjects.DEADLETTER_SUBJECTS, deadletter_max_bytes),
     ):
         config = StreamConfig(
             name=name,
@@ -291,16 +345,38 @@ async def ensure_streams(broker: NatsBroker, *, replicas: int = 1) -> None:
             duplicate_window=DUPLICATE_WINDOW_S,
             num_replicas=replicas,
             allow_msg_schedules=name == subjects.STREAM,
+            max_bytes=limit,
+            discard=DiscardPolicy.OLD,
         )
         try:
             await js.add_stream(config)
         except nats.js.errors.BadRequestError:
-            await js.update_stream(config)
+            # It exists with another configuration: bring what Quarry sets up to date.
+            current = (await js.stream_info(name)).config
+            if _managed(current) != _managed(config):
+                await update_stream(js, config)
+
+
+def _managed(config: StreamConfig) -> tuple[object, ...]:
+    """The part of a stream's configuration that ensure_streams decides."""
+    return (
+        sorted(config.subjects or []),
+        config.max_bytes,
+        config.num_replicas,
+        config.duplicate_window,
+        bool(config.allow_msg_schedules),
+        config.discard,
+    )
 
 
 def _short(exc: BaseException) -> str:
     text = str(exc).replace("\n", " ")
     return text[:500]
+
+
+def inbox_prefix(service: str) -> str:
+    """The prefix of a service's reply and delivery subjects, where no other service may listen."""
+    return f"_INBOX_{service}"
 
 
 def lane_subjects(roles: Sequence[str]) -> list[str]:

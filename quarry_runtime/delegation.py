@@ -19,6 +19,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from quarry_runtime.settings import DEFAULT_KV_MAX_BYTES
+
 ISSUER = "quarry-orchestrator"
 AUDIENCE = "quarry-policy"
 ALGORITHM = "EdDSA"
@@ -177,16 +179,27 @@ async def verify(
 class KeyDirectory:
     """Public keys by key id, in a JetStream key-value bucket every service can read."""
 
-    def __init__(self, connection: Callable[[], object]) -> None:
+    def __init__(
+        self, connection: Callable[[], object], *, replicas: int = 1, max_bytes: int = DEFAULT_KV_MAX_BYTES
+    ) -> None:
         # `connection` returns the nats-py Client once connected (the bus connects at start).
         self._connection = connection
+        self._replicas = replicas
+        self._max_bytes = max_bytes
         self._cache: dict[str, bytes] = {}
+        self._kv: object | None = None
 
     async def _bucket(self) -> object:
-        from nats.js.api import KeyValueConfig, StorageType
+        if self._kv is None:
+            from quarry_runtime.kv import KeyValueBucket
 
-        js = self._connection().jetstream()  # type: ignore[attr-defined]
-        return await js.create_key_value(KeyValueConfig(bucket=KEY_BUCKET, history=1, storage=StorageType.FILE))
+            self._kv = KeyValueBucket(
+                lambda: self._connection().jetstream(),  # type: ignore[attr-defined]
+                KEY_BUCKET,
+                replicas=self._replicas,
+                max_bytes=self._max_bytes,
+            )
+        return await self._kv.open()  # type: ignore[attr-defined]
 
     async def publish(self, key: SigningKey) -> None:
         bucket = await self._bucket()

@@ -4,7 +4,7 @@ A handler that raises is retried and then dead-lettered by the bus. A message wh
 kills the process (out of memory, a crash in native code, a kill by a supervisor) leaves
 nothing behind but a redelivery after the ack wait, and would take down every replica it
 reaches, again and again. So before a handler runs, the bus marks the message (stream,
-consumer, stream sequence) as in flight in a JetStream key-value bucket, and removes the
+consumer, stream sequence) as in flight in its service's JetStream key-value bucket, and removes the
 mark when the handling ends, however it ends. A delivery that finds the mark still there
 counts a handling that never ended: a process died with the message in hand. Marks expire
 with the bucket's TTL, so one left by a message that was never redelivered does not stay.
@@ -19,10 +19,16 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from quarry_runtime.kv import KeyValueBucket
+from quarry_runtime.settings import DEFAULT_KV_MAX_BYTES
 
 log = logging.getLogger(__name__)
 
-BUCKET = "quarry_inflight"
+
+def bucket_of(service: str) -> str:
+    """Each service keeps its marks apart: its NATS user may write its own bucket only."""
+    return f"quarry_inflight_{service}"
+
+
 TTL_S = 24 * 3600.0
 
 
@@ -32,10 +38,19 @@ def mark_key(stream: str, consumer: str, sequence: int) -> str:
 
 
 class InFlight:
-    """In-flight marks of messages being handled, shared by every replica of every service."""
+    """In-flight marks of messages being handled, shared by every replica of one service."""
 
-    def __init__(self, jetstream: Callable[[], JetStreamContext], *, replicas: int = 1) -> None:
-        self._bucket = KeyValueBucket(jetstream, BUCKET, replicas=replicas, ttl_s=TTL_S)
+    def __init__(
+        self,
+        jetstream: Callable[[], JetStreamContext],
+        service: str,
+        *,
+        replicas: int = 1,
+        max_bytes: int = DEFAULT_KV_MAX_BYTES,
+    ) -> None:
+        self._bucket = KeyValueBucket(
+            jetstream, bucket_of(service), replicas=replicas, max_bytes=max_bytes, ttl_s=TTL_S
+        )
 
     async def begin(self, key: str) -> int:
         """Mark the message as in flight; returns how many earlier handlings of it never ended."""

@@ -53,14 +53,16 @@ def wait_for_port(host: str, port: int, timeout_s: float = 10.0) -> None:
 
 
 def start(
-    store_dir: Path, port: int | None = None, log_file: Path | None = None
+    store_dir: Path, port: int | None = None, log_file: Path | None = None, config_file: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start nats-server with JetStream storing under `store_dir`; returns (process, url)."""
+    """Start nats-server with JetStream storing under `store_dir`; returns (process, url).
+    `config_file` adds a configuration (e.g. the users of quarry_runtime.natsauth)."""
     port = port or free_port()
     store_dir.mkdir(parents=True, exist_ok=True)
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
+    config = ["-c", str(config_file)] if config_file is not None else []
     proc = subprocess.Popen(
-        [server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store_dir)],
+        [server_binary(), *config, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store_dir)],
         stdout=out,
         stderr=out,
     )

@@ -29,6 +29,12 @@ from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequen
 
 from quarry_runtime.kv import KeyValueBucket
 
+
+def bucket_of(service: str) -> str:
+    """The bucket of one service's windows (its NATS user may write its own only)."""
+    return f"quarry_{service}_rate_limits"
+
+
 # Compare-and-set attempts before a decision gives up; each failure means another replica
 # recorded a call in between, so this many in a row only happens under a stampede on one key.
 MAX_ATTEMPTS: Final = 32

@@ -32,6 +32,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 
 from quarry_runtime.kv import KeyValueBucket
+from quarry_runtime.settings import DEFAULT_KV_MAX_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +176,7 @@ class TenantModels:
         secrets_key: str,
         *,
         replicas: int = 1,
+        max_bytes: int = DEFAULT_KV_MAX_BYTES,
         ttl_s: float = 30.0,
         max_cached: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
@@ -182,7 +184,7 @@ class TenantModels:
         self._box = SecretBox(secrets_key)
         self._ttl_s = ttl_s
         self._clock = clock
-        self._kv = KeyValueBucket(jetstream, BUCKET, replicas=replicas)
+        self._kv = KeyValueBucket(jetstream, BUCKET, replicas=replicas, max_bytes=max_bytes)
         # Bounded: every tenant that ever ran a model task would otherwise keep an entry for ever.
         self._max_cached = max_cached
         self._cache: OrderedDict[str, tuple[float, StoredEndpoint | None]] = OrderedDict()

@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import ValidationError
@@ -37,6 +36,7 @@ from contracts.task import (
 )
 from contracts.usage import UsageRecorded, UsageRecordedPayload
 from quarry_runtime.bus import Bus, Subscription
+from quarry_runtime.kv import KeyValueBucket
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +93,16 @@ class KvJournal:
     def __init__(self, bus: Bus, bucket: str = JOURNAL_BUCKET) -> None:
         self.bus = bus
         self.bucket = bucket
-        self._kv: KeyValue | None = None
+        self._kv = KeyValueBucket(
+            lambda: bus.broker.connection.jetstream(),
+            bucket,
+            replicas=bus.replicas,
+            max_bytes=bus.kv_max_bytes,
+            ttl_s=JOURNAL_TTL_S,
+        )
 
     async def _store(self) -> KeyValue:
-        if self._kv is None:
-            js = self.bus.broker.connection.jetstream()
-            config = KeyValueConfig(bucket=self.bucket, history=1, ttl=JOURNAL_TTL_S, storage=StorageType.FILE)
-            self._kv = await js.create_key_value(config)
-        return self._kv
+        return await self._kv.open()
 
     async def get(self, task_id: str) -> WorkResult | None:
         try:

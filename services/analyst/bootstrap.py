@@ -71,11 +71,6 @@ class AnalystSettings(RuntimeSettings):
         validation_alias=AliasChoices("QUARRY_TENANT_MODEL_CLIENTS"),
         description="tenants' model clients kept open (least recently used closed first)",
     )
-    environment: str = Field(
-        default="development",
-        pattern="^(development|test|production)$",
-        validation_alias=AliasChoices("QUARRY_ENVIRONMENT"),
-    )
     secrets_key: SecretStr = Field(
         default=SecretStr(DEV_SECRETS_KEY),
         validation_alias=AliasChoices("QUARRY_SECRETS_KEY"),
@@ -146,6 +141,7 @@ def models(settings: AnalystSettings, bus: Bus) -> Models:
         lambda: bus.broker.connection.jetstream(),
         settings.secrets_key.get_secret_value(),
         replicas=settings.stream_replicas,
+        max_bytes=settings.kv_max_bytes,
         ttl_s=settings.tenant_model_ttl_s,
     )
 

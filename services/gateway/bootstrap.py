@@ -10,6 +10,7 @@ from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus
 from quarry_runtime.kv import KeyValueBucket
 from quarry_runtime.ratelimit import KeyValueWindows, SlidingWindowLimiter
+from quarry_runtime.ratelimit import bucket_of as rate_limit_bucket
 from quarry_runtime.store import SqlDatabase
 from quarry_runtime.tenant_models import TenantModels
 from services.gateway.api.deps import Components
@@ -20,7 +21,6 @@ from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
 
 NAME = "gateway"
-RATE_LIMIT_BUCKET = "quarry_gateway_rate_limits"
 RATE_LIMIT_TTL_S = 86_400  # the longest window of the auth limits (sign-ups and failures a day)
 
 
@@ -33,13 +33,21 @@ def build(settings: GatewaySettings) -> FastAPI:
     for sub in subscriptions(store, feed, monitors):
         bus.subscribe(sub)
     artifacts = ArtifactStore(settings.data_dir / "artifacts")
-    blobs = BlobStore(lambda: bus.broker.connection.jetstream(), UPLOADS_BUCKET, replicas=settings.stream_replicas)
+    blobs = BlobStore(
+        lambda: bus.broker.connection.jetstream(),
+        UPLOADS_BUCKET,
+        replicas=settings.stream_replicas,
+        max_bytes=settings.object_store_max_bytes,
+    )
     models = TenantModels(
-        lambda: bus.broker.connection.jetstream(), settings.secrets_key, replicas=settings.stream_replicas
+        lambda: bus.broker.connection.jetstream(),
+        settings.secrets_key,
+        replicas=settings.stream_replicas,
+        max_bytes=settings.kv_max_bytes,
     )
     windows = KeyValueBucket(
         lambda: bus.broker.connection.jetstream(),
-        RATE_LIMIT_BUCKET,
+        rate_limit_bucket("gateway"),
         replicas=settings.stream_replicas,
         ttl_s=RATE_LIMIT_TTL_S,
     )

@@ -15,7 +15,6 @@ PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", DEV_SECRET}
 
 
 class GatewaySettings(RuntimeSettings):
-    environment: str = Field(default="development", pattern="^(development|test|production)$")
     http_host: str = "127.0.0.1"
     # Proxies whose X-Forwarded-For names the client (addresses or CIDRs, comma-separated; "*"
     # any): behind an ingress, its address, else every client looks like the ingress to the

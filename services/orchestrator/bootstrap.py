@@ -41,7 +41,9 @@ def build(settings: RuntimeSettings) -> Service:
     app = Orchestrator(env=eventstore_env(settings, NAME))
     bus = Bus.from_settings(settings, NAME)
     key = SigningKey.load_or_create(s.delegation_key_file or settings.service_dir(NAME) / "delegation_ed25519.pem")
-    keys = KeyDirectory(lambda: bus.broker.connection)
+    keys = KeyDirectory(
+        lambda: bus.broker.connection, replicas=settings.stream_replicas, max_bytes=settings.kv_max_bytes
+    )
 
     def sign(run: Run | Question, tool: str) -> str | None:
         # Narrowed to the one tool of this request, and never wider than the user's roles.

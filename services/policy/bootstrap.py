@@ -11,6 +11,7 @@ from quarry_runtime.bus import Bus
 from quarry_runtime.delegation import KeyDirectory
 from quarry_runtime.kv import KeyValueBucket
 from quarry_runtime.ratelimit import KeyValueWindows, SlidingWindowLimiter
+from quarry_runtime.ratelimit import bucket_of as rate_limit_bucket
 from quarry_runtime.service import Service
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase
@@ -25,7 +26,6 @@ from services.policy.store import PolicyStore
 from services.policy.versions import PolicyVersions, startup_engine
 
 NAME = "policy"
-RATE_LIMIT_BUCKET = "quarry_policy_rate_limits"
 # The longest window the registry allows (its schema's maximum `per_s`): a window's entry is
 # rewritten by every call it counts, so one idle this long holds no live call.
 RATE_LIMIT_TTL_S = 86_400
@@ -68,7 +68,7 @@ def assemble(settings: RuntimeSettings) -> PolicyParts:
     bus = Bus.from_settings(settings, NAME)
     windows = KeyValueBucket(
         lambda: bus.broker.connection.jetstream(),
-        RATE_LIMIT_BUCKET,
+        rate_limit_bucket("policy"),
         replicas=settings.stream_replicas,
         ttl_s=RATE_LIMIT_TTL_S,
     )
@@ -76,7 +76,10 @@ def assemble(settings: RuntimeSettings) -> PolicyParts:
     decider = Decider(engine, limiter=limiter, budgets=BudgetBook(store))
     versions = PolicyVersions(store, decider)
     require = settings.require_delegation if isinstance(settings, PolicySettings) else True
-    check = delegation_check(KeyDirectory(lambda: bus.broker.connection)) if require else None
+    keys = KeyDirectory(
+        lambda: bus.broker.connection, replicas=settings.stream_replicas, max_bytes=settings.kv_max_bytes
+    )
+    check = delegation_check(keys) if require else None
     for sub in subscriptions(bus, decider, store=store, versions=versions, delegation=check):
         bus.subscribe(sub)
     service = Service(NAME, bus, background=[serve(bus, decider, store, versions)], on_stop=[store.close])

@@ -199,7 +199,12 @@ def build(settings: RuntimeSettings) -> Service:
     bus = Bus.from_settings(settings, NAME)
     parsers = ParserPool(s.parse_limits())
     web, closers = web_search(s, parsers)
-    blobs = BlobStore(lambda: bus.broker.connection.jetstream(), UPLOADS_BUCKET, replicas=settings.stream_replicas)
+    blobs = BlobStore(
+        lambda: bus.broker.connection.jetstream(),
+        UPLOADS_BUCKET,
+        replicas=settings.stream_replicas,
+        max_bytes=settings.object_store_max_bytes,
+    )
     deleted = DeletedDatasets(bus, replicas=settings.stream_replicas)
     for sub in subscriptions(bus, index, memory, web, blobs, deleted, parsers=parsers):
         bus.subscribe(sub)

@@ -26,7 +26,9 @@ def _key(tenant_id: str, dataset_id: str) -> str:
 
 class DeletedDatasets:
     def __init__(self, bus: Bus, *, replicas: int = 1, bucket: str = BUCKET) -> None:
-        self._kv = KeyValueBucket(lambda: bus.broker.connection.jetstream(), bucket, replicas=replicas)
+        self._kv = KeyValueBucket(
+            lambda: bus.broker.connection.jetstream(), bucket, replicas=replicas, max_bytes=bus.kv_max_bytes
+        )
 
     async def bury(self, tenant_id: str, dataset_id: str) -> None:
         await (await self._kv.open()).put(_key(tenant_id, dataset_id), dataset_id.encode())

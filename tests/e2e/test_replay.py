@@ -144,6 +144,8 @@ def cli_env(stack: Stack) -> dict[str, str]:
         QUARRY_DATA_DIR=str(stack.data_dir),
         NATS_URL=stack.nats_url,
         QUARRY_DB_SCHEMA_PREFIX=stack.config.db_schema_prefix,
+        # Unset would be production, which refuses the development secrets of the stack.
+        QUARRY_ENVIRONMENT="development",
     )
     if stack.config.database_url:
         env["DATABASE_URL"] = stack.config.database_url

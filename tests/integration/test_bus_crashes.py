@@ -93,7 +93,7 @@ async def test_a_handling_that_ends_leaves_no_mark_to_count(nats_url: str) -> No
     bus = Bus(nats_url, f"marks-{uuid.uuid4().hex[:8]}")
     await bus.start()
     try:
-        marks = InFlight(lambda: bus.broker.connection.jetstream())
+        marks = InFlight(lambda: bus.broker.connection.jetstream(), bus.service)
         key = f"QUARRY.test-{uuid.uuid4().hex[:8]}.42"
         assert await marks.begin(key) == 0
         await marks.end(key)

@@ -30,7 +30,10 @@ def test_unset_mode_is_live_outside_development_and_refuses_to_start_without_str
     assert BillingSettings(environment="production", stripe_secret_key=SK, stripe_webhook_secret=WHSEC).mode == "live"
 
 
-def test_the_environment_defaults_to_production_so_an_unconfigured_billing_never_runs_mock() -> None:
+def test_the_environment_defaults_to_production_so_an_unconfigured_billing_never_runs_mock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("QUARRY_ENVIRONMENT", raising=False)  # the tests' conftest says development
     with pytest.raises(ValidationError, match="needs QUARRY_STRIPE_SECRET_KEY"):
         BillingSettings()
 

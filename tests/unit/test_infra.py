@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
+from quarry_runtime import natsauth
 from quarry_runtime.natsserver import server_binary
 
 K8S = Path(__file__).resolve().parents[2] / "infra" / "k8s"
@@ -39,16 +46,104 @@ def test_one_deployment_per_service_with_health_probes() -> None:
     assert sorted(kinds) == sorted(SERVICES)
 
 
-def test_the_production_nats_configuration_fsyncs_every_write(tmp_path: Path) -> None:
-    config = yaml.safe_load((K8S / "nats" / "configmap.yaml").read_text())["data"]["nats.conf"]
+def nats_conf() -> str:
+    conf: str = yaml.safe_load((K8S / "nats" / "configmap.yaml").read_text())["data"]["nats.conf"]
+    return conf
+
+
+def documents(name: str) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all((K8S / name).read_text()) if doc]
+
+
+def write_certificates(directory: Path) -> None:
+    """A CA and a server certificate signed by it, as the Secret `nats-tls` holds them."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "quarry-test-ca")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("nats")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    (directory / "ca.crt").write_bytes(pem)
+    (directory / "tls.crt").write_bytes(pem)
+    (directory / "tls.key").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+
+
+def test_the_production_nats_configuration_is_valid_and_fsyncs_every_write(tmp_path: Path) -> None:
+    config = nats_conf()
     assert "sync_interval: always" in config
+    write_certificates(tmp_path)
     conf = tmp_path / "nats.conf"
-    conf.write_text(config)
+    conf.write_text(config.replace("/etc/nats-tls/", f"{tmp_path}/"))
+    passwords = {f"QUARRY_NATS_PASSWORD_{user.upper()}": f"pw-{user}" for user in (*SERVICES, "operator")}
     result = subprocess.run(
         [server_binary(), "-c", str(conf), "-t"],
         capture_output=True,
         text=True,
         timeout=30,
-        env={**os.environ, "SERVER_NAME": "nats-0"},
+        env={**os.environ, "SERVER_NAME": "nats-0", **passwords},
     )
     assert result.returncode == 0 and "valid" in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_the_production_nats_has_the_services_users_and_tls() -> None:
+    config = nats_conf()
+    expected = natsauth.authorization_block(
+        {s: f"$QUARRY_NATS_PASSWORD_{s.upper()}" for s in SERVICES},
+        admin=(natsauth.OPERATOR, "$QUARRY_NATS_PASSWORD_OPERATOR"),
+    )
+    assert expected in config, "nats/configmap.yaml's users differ from quarry_runtime.natsauth: paste them again"
+    assert config.count("tls {") == 2 and "verify: true" in config  # clients, and mutual TLS routes
+    nats = documents("nats/statefulset.yaml")[0]["spec"]["template"]["spec"]["containers"][0]
+    secrets = {
+        e["name"]: e["valueFrom"]["secretKeyRef"]["name"]
+        for e in nats["env"]
+        if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]
+    }
+    assert secrets == {f"QUARRY_NATS_PASSWORD_{s.upper()}": f"quarry-nats-{s}" for s in (*SERVICES, "operator")}
+    assert yaml.safe_load((K8S / "configmap.yaml").read_text())["data"]["NATS_URL"].startswith("tls://")
+
+
+def test_each_service_connects_with_its_own_user_and_only_its_own_password() -> None:
+    for service in SERVICES:
+        container = documents(f"{service}.yaml")[0]["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["QUARRY_NATS_USER"]["value"] == service
+        assert env["QUARRY_NATS_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == f"quarry-nats-{service}"
+        others = {
+            e["valueFrom"]["secretKeyRef"]["name"]
+            for e in container["env"]
+            if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]
+        } - {"quarry-secrets", f"quarry-nats-{service}"}
+        assert not others, f"{service} reads another service's Secret: {others}"
+    users = {d["metadata"]["name"] for d in documents("nats-users.example.yaml")}
+    assert users == {f"quarry-nats-{s}" for s in (*SERVICES, "operator")}
+
+
+def test_only_the_services_reach_nats_and_only_the_gateway_takes_ingress() -> None:
+    policies = {d["metadata"]["name"]: d["spec"] for d in documents("networkpolicies.yaml")}
+    assert policies["quarry-default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    open_to = {}
+    for spec in policies.values():
+        selected = spec["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name", "*")
+        for rule in spec.get("ingress", []):
+            open_to.setdefault(selected, []).append(rule)
+    # Ingress from anywhere (a rule without `from`) only for the gateway.
+    assert [name for name, rules in open_to.items() if any("from" not in r for r in rules)] == ["gateway"]
+    client_rule = next(r for r in open_to["nats"] if r["ports"][0]["port"] == 4222)
+    names = next(
+        e for e in client_rule["from"][0]["podSelector"]["matchExpressions"] if e["key"] == "app.kubernetes.io/name"
+    )
+    assert sorted(names["values"]) == sorted([*SERVICES, "quarry-streams"])
+    assert "networkpolicies.yaml" in (K8S / "kustomization.yaml").read_text()

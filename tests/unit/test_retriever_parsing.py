@@ -209,6 +209,8 @@ async def test_an_upload_the_bus_gives_up_on_is_rejected_with_the_reason(parsers
     published: list[Event] = []
 
     class Recorder:
+        replicas, kv_max_bytes = 1, 1024 * 1024  # the task journal's bucket, never opened here
+
         async def publish(self, event: Event, subject: str | None = None) -> bool:
             published.append(event)
             return True

@@ -1,0 +1,267 @@
+"""Who may say what on the bus: one NATS user per service, allowed only its own subjects.
+
+Without this, any process that reaches NATS can publish `tool.v1.decided` (an "allow" policy
+never gave) or `credits.v1.refunded` (a refund billing never made). Each service gets a user
+whose publish permissions cover the events it produces, the requests it makes, the buckets it
+writes and the JetStream API; whose subscribe permissions cover only its own inboxes (every
+JetStream delivery and reply arrives there) and the request subjects it answers. The table is
+plain data, rendered as a nats-server `authorization` block by `server_config` for the local
+stack and kept in step with `infra/k8s/nats/configmap.yaml` by a test.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from contracts import subjects as s
+from contracts.document import UPLOADS_BUCKET
+from quarry_runtime.bus import inbox_prefix
+from quarry_runtime.delegation import KEY_BUCKET
+from quarry_runtime.inflight import bucket_of as inflight_bucket
+from quarry_runtime.ratelimit import bucket_of as rate_limit_bucket
+from quarry_runtime.tenant_models import BUCKET as TENANT_MODELS_BUCKET
+from quarry_runtime.worker import JOURNAL_BUCKET
+
+SERVICES = ("gateway", "orchestrator", "retriever", "analyst", "billing", "policy", "reporter")
+# The user without limits of a deployment, for operators' tools (`python -m devtools.cli streams`).
+OPERATOR = "operator"
+# services.retriever.tombstones.BUCKET (the runtime imports no service; a test keeps them equal).
+DELETED_DATASETS_BUCKET = "retriever_deleted_datasets"
+
+
+def _kv(bucket: str) -> tuple[str, ...]:
+    """Write a key-value bucket (and create it when missing)."""
+    return (f"$KV.{bucket}.>", *_kv_read(bucket))
+
+
+def _kv_read(bucket: str) -> tuple[str, ...]:
+    """Read a key-value bucket: opening it creates it when missing, whoever comes first."""
+    return (f"$JS.API.STREAM.CREATE.KV_{bucket}",)
+
+
+def _objects(bucket: str) -> tuple[str, ...]:
+    """Write an object store: a replaced or deleted object's chunks are purged."""
+    return (f"$O.{bucket}.>", f"$JS.API.STREAM.CREATE.OBJ_{bucket}", f"$JS.API.STREAM.PURGE.OBJ_{bucket}")
+
+
+# Every service runs durable consumers (acks, flow control of ordered consumers), reads streams
+# and creates the event streams when they are missing; the buckets it creates are in its own
+# list. No service may create any other stream (one capturing a request subject would read and
+# break those requests), update a stream (a subject transform, a source or a republish added to
+# one would forge any subject), delete one, or drop the event history; an operator's user
+# applies changes (`python -m devtools.cli streams`).
+_JETSTREAM = (
+    "$JS.API.INFO",
+    "$JS.API.STREAM.NAMES",
+    "$JS.API.STREAM.LIST",
+    "$JS.API.STREAM.INFO.*",
+    "$JS.API.STREAM.MSG.GET.*",
+    "$JS.API.DIRECT.GET.>",
+    "$JS.API.CONSUMER.>",
+    f"$JS.API.STREAM.CREATE.{s.STREAM}",
+    f"$JS.API.STREAM.CREATE.{s.DEADLETTER_STREAM}",
+    "$JS.ACK.>",
+    "$JS.FC.>",
+)
+DENIED = (
+    "$JS.API.STREAM.UPDATE.>",
+    "$JS.API.STREAM.DELETE.>",
+    *(
+        f"$JS.API.STREAM.{verb}.{stream}"
+        for stream in (s.STREAM, s.DEADLETTER_STREAM)
+        for verb in ("PURGE", "MSG.DELETE")
+    ),
+)
+
+# What each service produces: its events, the requests it makes, the buckets it writes or opens.
+_PUBLISHES: dict[str, tuple[str, ...]] = {
+    "gateway": (
+        s.RUN_REQUESTED,
+        s.RUN_CANCEL_REQUESTED,
+        s.APPROVAL_GIVEN,
+        s.APPROVAL_REJECTED,
+        s.DOCUMENT_UPLOADED,
+        s.DATASET_CREATED,
+        s.DATASET_DELETED,
+        s.MONITOR_CREATED,
+        s.MONITOR_CHANGED,
+        s.POLICY_PUBLISHED,
+        s.QUESTION_ASKED,
+        s.BILLING_SUMMARY,
+        s.BILLING_LEDGER,
+        s.BILLING_CHECKOUT,
+        s.BILLING_PORTAL,
+        s.BILLING_WEBHOOK,
+        s.POLICY_SIMULATE,
+        s.POLICY_DECISIONS,
+        s.POLICY_VERSIONS,
+        s.BILLING_ENTITLEMENTS,
+        *_kv(TENANT_MODELS_BUCKET),
+        *_kv(rate_limit_bucket("gateway")),
+        *_objects(UPLOADS_BUCKET),
+    ),
+    "orchestrator": (
+        s.RUN_REQUESTED,  # a monitor's scheduled run
+        s.RUN_ADMITTED,
+        s.RUN_PLANNED,
+        s.RUN_STEP_CHANGED,
+        s.RUN_COMPLETED,
+        s.RUN_FAILED,
+        s.RUN_REJECTED,
+        s.RUN_CANCELLED,
+        s.RUN_WAITING_APPROVAL,
+        s.RUN_RESUMED,
+        s.RUN_EXPIRED,
+        f"{s.TASK_DISPATCHED}.>",
+        s.TOOL_REQUESTED,
+        s.timer_schedule(">"),
+        s.TIMER_FIRED,
+        s.MONITOR_SCHEDULED,
+        s.MONITOR_FIRED,
+        s.GUARDRAIL_TRIPPED,
+        s.QUESTION_ANSWERED,
+        s.QUESTION_FAILED,
+        *_kv(KEY_BUCKET),
+    ),
+    "policy": (
+        s.TOOL_DECIDED,
+        s.POLICY_ACTIVATED,
+        s.POLICY_REJECTED,
+        *_kv_read(KEY_BUCKET),
+        *_kv(rate_limit_bucket("policy")),
+    ),
+    "billing": ("credits.>",),
+    "retriever": (
+        s.TASK_SUCCEEDED,
+        s.TASK_FAILED,
+        s.USAGE_RECORDED,
+        s.GUARDRAIL_TRIPPED,
+        s.DOCUMENT_INDEXED,
+        s.DOCUMENT_REJECTED,
+        s.DOCUMENT_PROGRESS,
+        *_kv(JOURNAL_BUCKET),
+        *_kv(DELETED_DATASETS_BUCKET),
+        *_objects(UPLOADS_BUCKET),
+    ),
+    "analyst": (
+        s.TASK_SUCCEEDED,
+        s.TASK_FAILED,
+        s.USAGE_RECORDED,
+        s.GUARDRAIL_TRIPPED,
+        s.QUESTION_ANSWER_PART,
+        *_kv(JOURNAL_BUCKET),
+        *_kv_read(TENANT_MODELS_BUCKET),
+    ),
+    "reporter": (
+        s.TASK_SUCCEEDED,
+        s.TASK_FAILED,
+        s.USAGE_RECORDED,
+        s.GUARDRAIL_TRIPPED,
+        s.REPORT_PUBLISHED,
+        *_kv(JOURNAL_BUCKET),
+    ),
+}
+
+# Core-NATS subjects a service listens on beyond its inboxes: the requests it answers.
+_ANSWERS: dict[str, tuple[str, ...]] = {
+    "billing": (
+        s.BILLING_SUMMARY,
+        s.BILLING_LEDGER,
+        s.BILLING_CHECKOUT,
+        s.BILLING_PORTAL,
+        s.BILLING_WEBHOOK,
+        s.BILLING_ENTITLEMENTS,
+    ),
+    # policy.v1.activated: every replica switches to a policy set another replica activated.
+    "policy": (s.POLICY_SIMULATE, s.POLICY_DECISIONS, s.POLICY_VERSIONS, s.POLICY_ACTIVATED),
+}
+
+
+@dataclass(frozen=True)
+class Permissions:
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+    # May answer a request it received (publish once to its reply subject, whatever that is).
+    responds: bool
+
+
+def permissions(service: str) -> Permissions:
+    """What `service`'s user may publish and subscribe to."""
+    answers = _ANSWERS.get(service, ())
+    return Permissions(
+        publish=(*_PUBLISHES[service], s.deadletter(service), *_kv(inflight_bucket(service)), *_JETSTREAM),
+        subscribe=(f"{inbox_prefix(service)}.>", *answers),
+        responds=bool(answers),
+    )
+
+
+def user_entry(service: str, password: str) -> dict[str, object]:
+    """One user of the `authorization` block: `password` is the value or an unquoted `$VARIABLE`."""
+    p = permissions(service)
+    allowed: dict[str, object] = {
+        "publish": {"allow": list(p.publish), "deny": list(DENIED)},
+        "subscribe": {"allow": list(p.subscribe)},
+    }
+    if p.responds:
+        allowed["allow_responses"] = True
+    return {"user": service, "password": password, "permissions": allowed}
+
+
+def authorization_block(passwords: Mapping[str, str], *, admin: tuple[str, str] | None = None) -> str:
+    """The `authorization { users = [...] }` of nats.conf for `passwords` (service -> password).
+
+    A password starting with `$` is written unquoted: nats-server reads it from its environment
+    (how the Kubernetes manifests keep passwords in Secrets). `admin` (user, password) is a user
+    without limits, for tests and operator tools; production configurations have none.
+    """
+    entries = [user_entry(service, passwords[service]) for service in SERVICES if service in passwords]
+    if admin is not None:
+        entries.append({"user": admin[0], "password": admin[1]})
+    body = ",\n".join(_render(entry) for entry in entries)
+    indented = "\n".join(f"    {line}" for line in body.splitlines())
+    return f"authorization {{\n  users = [\n{indented}\n  ]\n}}\n"
+
+
+def _render(entry: Mapping[str, object]) -> str:
+    # JSON is valid nats.conf; only a `$VARIABLE` password must stay unquoted to be expanded.
+    text = json.dumps(entry, indent=2)
+    password = entry.get("password")
+    if isinstance(password, str) and password.startswith("$"):
+        text = text.replace(json.dumps(password), password, 1)
+    return text
+
+
+def write_server_config(path: Path, passwords: Mapping[str, str], *, admin: tuple[str, str] | None = None) -> Path:
+    """A nats.conf (mode 0600: it holds the passwords) with the services' users."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(authorization_block(passwords, admin=admin))
+    return path
+
+
+@dataclass(frozen=True)
+class StackCredentials:
+    """The passwords of a local stack's services, one file each (mode 0600) under `directory`."""
+
+    directory: Path
+
+    def password_file(self, service: str) -> Path:
+        return self.directory / f"{service}.password"
+
+    def ensure(self, names: tuple[str, ...] = (*SERVICES, OPERATOR)) -> dict[str, str]:
+        """Each name's password, made on first use and kept across restarts of the stack."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.chmod(0o700)
+        passwords: dict[str, str] = {}
+        for name in names:
+            path = self.password_file(name)
+            if not path.exists():
+                path.touch(mode=0o600)
+                path.write_text(secrets.token_urlsafe(32))
+            passwords[name] = path.read_text().strip()
+        return passwords

@@ -1,0 +1,337 @@
+"""Each service's own NATS user, on a real nats-server configured by quarry_runtime.natsauth:
+it can do its job, and cannot speak for another service."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ssl
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import nats
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from nats.aio.client import Client
+from nats.errors import NoServersError
+from nats.js.api import StreamConfig, SubjectTransform
+
+from contracts import subjects
+from contracts.run import RunCompleted, RunCompletedPayload
+from quarry_runtime import natsauth, natsserver
+from quarry_runtime.bus import Bus, Subscription
+from quarry_runtime.settings import RuntimeSettings
+
+pytestmark = pytest.mark.infra
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str  # no credentials in it
+    passwords: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("nats-identity")
+    passwords = natsauth.StackCredentials(root / "credentials").ensure(natsauth.SERVICES)
+    config = natsauth.write_server_config(root / "nats.conf", passwords)
+    proc, url = natsserver.start(root / "store", config_file=config)
+    yield Server(url, passwords)
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+class Violations:
+    """The permission errors the server reports to one connection (asynchronously)."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def record(self, error: Exception) -> None:
+        self.seen.append(str(error))
+
+    async def wait_for(self, subject: str, timeout_s: float = 5.0) -> str:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            for text in self.seen:
+                if "permissions violation" in text.lower() and subject.lower() in text.lower():
+                    return text
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no permissions violation for {subject}; saw {self.seen}")
+
+
+async def connect_as(server: Server, service: str, errors: Violations) -> Client:
+    return await nats.connect(
+        server.url,
+        user=service,
+        password=server.passwords[service],
+        inbox_prefix=f"_INBOX_{service}",
+        error_cb=errors.record,
+        allow_reconnect=False,
+    )
+
+
+@pytest.fixture
+async def streams(server: Server) -> AsyncIterator[None]:
+    # The streams exist as every service's start makes them.
+    bus = Bus(server.url, "policy", credentials=("policy", server.passwords["policy"]))
+    await bus.start()
+    yield
+    await bus.stop()
+
+
+async def stored(nc: Client, subject: str) -> int:
+    info = await nc.jetstream().stream_info(subjects.STREAM, subjects_filter=subject)
+    return (info.state.subjects or {}).get(subject, 0)
+
+
+@pytest.mark.parametrize(
+    ("service", "forged"),
+    [
+        ("billing", subjects.TOOL_DECIDED),
+        ("orchestrator", subjects.CREDITS_REFUNDED),
+        ("gateway", subjects.CREDITS_GRANTED),
+        ("gateway", subjects.RUN_COMPLETED),
+        ("analyst", subjects.TOOL_DECIDED),
+        ("retriever", subjects.REPORT_PUBLISHED),
+        ("reporter", subjects.CREDITS_REFUNDED),
+        ("policy", subjects.CREDITS_ADJUSTED),
+    ],
+)
+async def test_a_service_cannot_publish_another_services_subject(
+    server: Server, streams: None, service: str, forged: str
+) -> None:
+    errors = Violations()
+    nc = await connect_as(server, service, errors)
+    try:
+        with pytest.raises((nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError)):
+            await nc.jetstream().publish(forged, b'{"forged": true}', timeout=1.0)
+        await errors.wait_for(forged)
+        assert await stored(nc, forged) == 0
+    finally:
+        await nc.close()
+
+
+async def test_a_service_cannot_listen_to_another_services_requests_or_inbox(server: Server) -> None:
+    errors = Violations()
+    nc = await connect_as(server, "gateway", errors)
+    try:
+        await nc.subscribe(subjects.BILLING_WEBHOOK)
+        await errors.wait_for(subjects.BILLING_WEBHOOK)
+        await nc.subscribe("_INBOX_billing.>")
+        await errors.wait_for("_INBOX_billing.>")
+        await nc.subscribe(subjects.CREDITS_REFUNDED)
+        await errors.wait_for(subjects.CREDITS_REFUNDED)
+    finally:
+        await nc.close()
+
+
+async def test_an_anonymous_connection_or_a_wrong_password_is_refused(server: Server) -> None:
+    with pytest.raises((NoServersError, nats.errors.Error)):
+        await nats.connect(server.url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=2)
+    with pytest.raises((NoServersError, nats.errors.Error)):
+        await nats.connect(
+            server.url, user="billing", password="guess", allow_reconnect=False, max_reconnect_attempts=0
+        )
+
+
+async def test_a_service_with_its_own_user_publishes_consumes_and_keeps_its_buckets(server: Server) -> None:
+    """The orchestrator's user publishes run events; the billing user consumes them durably
+    (consumer, fetch, ack) and publishes credits; policy publishes decisions."""
+    tenant = uuid.uuid4().hex
+    received: list[str] = []
+    arrived = asyncio.Event()
+
+    async def on_completed(ev: RunCompleted) -> None:
+        if ev.tenant_id == tenant:
+            received.append(ev.event_id)
+            arrived.set()
+
+    billing = Bus(server.url, "billing", credentials=("billing", server.passwords["billing"]))
+    billing.subscribe(Subscription(subjects.RUN_COMPLETED, f"billing-test-{tenant[:8]}", on_completed))
+    orchestrator = Bus(server.url, "orchestrator", credentials=("orchestrator", server.passwords["orchestrator"]))
+    await billing.start()
+    await orchestrator.start()
+    try:
+        done = RunCompleted.create(
+            RunCompletedPayload(usage_event_ids=[], sources=0), tenant_id=tenant, run_id=str(uuid.uuid4())
+        )
+        assert await orchestrator.publish(done)
+        await asyncio.wait_for(arrived.wait(), timeout=10)
+        assert received == [done.event_id]
+        js = billing.broker.connection.jetstream()
+        await js.publish(subjects.CREDITS_REFUNDED, b"{}", stream=subjects.STREAM)
+        await js.publish(subjects.deadletter("billing"), b"{}")
+    finally:
+        await billing.stop()
+        await orchestrator.stop()
+
+
+async def test_a_service_cannot_create_change_or_delete_a_stream(server: Server, streams: None) -> None:
+    """A subject transform or a source added to the event stream would forge any subject."""
+    errors = Violations()
+    nc = await connect_as(server, "gateway", errors)
+    try:
+        js = nc.jetstream(timeout=1.0)
+        config = (await js.stream_info(subjects.STREAM)).config
+        forging = dataclasses.replace(
+            config, subject_transform=SubjectTransform(src=subjects.RUN_REQUESTED, dest=subjects.CREDITS_GRANTED)
+        )
+        with pytest.raises(nats.errors.TimeoutError):
+            await js.update_stream(forging)
+        await errors.wait_for(f"$JS.API.STREAM.UPDATE.{subjects.STREAM}")
+        with pytest.raises(nats.errors.TimeoutError):
+            await js.delete_stream(subjects.DEADLETTER_STREAM)
+        await errors.wait_for(f"$JS.API.STREAM.DELETE.{subjects.DEADLETTER_STREAM}")
+        assert (await js.stream_info(subjects.STREAM)).config.subject_transform is None
+        # Nor create a stream of its own: one capturing billing's requests would read them all.
+        with pytest.raises(nats.errors.TimeoutError):
+            await js.add_stream(StreamConfig(name="SNOOP", subjects=["billing.v1.>"]))
+        await errors.wait_for("$JS.API.STREAM.CREATE.SNOOP")
+    finally:
+        await nc.close()
+
+
+async def test_a_service_with_other_limits_starts_and_leaves_the_stream_as_it_is(
+    server: Server, streams: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    bus = Bus(
+        server.url, "billing", credentials=("billing", server.passwords["billing"]), stream_max_bytes=5 * 1024 * 1024
+    )
+    await bus.start()
+    try:
+        info = await bus.broker.connection.jetstream().stream_info(subjects.STREAM)
+        assert info.config.max_bytes != 5 * 1024 * 1024
+        assert "may not update it" in caplog.text
+    finally:
+        await bus.stop()
+
+
+async def test_a_scheduled_message_cannot_fire_another_services_subject(server: Server, streams: None) -> None:
+    """JetStream publishes a schedule's target without checking the scheduler's permissions: the
+    orchestrator (which schedules timers) could fire `credits.v1.refunded`. Consumers refuse it."""
+    tenant = uuid.uuid4().hex
+    handled: list[str] = []
+    forged = RunCompleted.create(
+        RunCompletedPayload(usage_event_ids=[], sources=0), tenant_id=tenant, run_id=str(uuid.uuid4())
+    )
+
+    async def on_completed(ev: RunCompleted) -> None:
+        if ev.tenant_id == tenant:
+            handled.append(ev.event_id)
+
+    billing = Bus(server.url, "billing", credentials=("billing", server.passwords["billing"]))
+    billing.subscribe(Subscription(subjects.RUN_COMPLETED, f"billing-sched-{tenant[:8]}", on_completed))
+    await billing.start()
+    errors = Violations()
+    nc = await connect_as(server, "orchestrator", errors)
+    try:
+        due = (datetime.now(UTC) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        await nc.jetstream().publish(
+            subjects.timer_schedule(forged.event_id),
+            forged.to_bytes(),
+            headers={"Nats-Schedule": f"@at {due}", "Nats-Schedule-Target": subjects.RUN_COMPLETED},
+            stream=subjects.STREAM,
+        )
+        js = billing.broker.connection.jetstream()
+        deadline = asyncio.get_running_loop().time() + 15
+        reason = ""
+        while forged.event_id not in reason and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.2)
+            info = await js.stream_info(subjects.DEADLETTER_STREAM, subjects_filter=subjects.deadletter("billing"))
+            if (info.state.subjects or {}).get(subjects.deadletter("billing")):
+                last = await js.get_last_msg(subjects.DEADLETTER_STREAM, subjects.deadletter("billing"))
+                reason = (last.headers or {}).get("Quarry-Reason", "")
+        assert f"fired by the schedule {subjects.timer_schedule(forged.event_id)}" in reason
+        assert handled == []
+    finally:
+        await nc.close()
+        await billing.stop()
+
+
+def write_tls(directory: Path) -> Path:
+    """A CA, and a certificate it signed for localhost (the server's); returns the CA file."""
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "quarry-test-ca")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    (directory / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (directory / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "tls.key").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return directory / "ca.crt"
+
+
+async def test_over_tls_a_service_checks_the_server_with_its_ca(tmp_path: Path) -> None:
+    ca = write_tls(tmp_path)
+    passwords = natsauth.StackCredentials(tmp_path / "credentials").ensure(natsauth.SERVICES)
+    config = natsauth.write_server_config(tmp_path / "nats.conf", passwords)
+    config.write_text(
+        config.read_text()
+        + f'tls {{\n  cert_file: "{tmp_path}/tls.crt"\n  key_file: "{tmp_path}/tls.key"\n  timeout: 5\n}}\n'
+    )
+    proc, url = natsserver.start(tmp_path / "store", config_file=config)
+    try:
+        tls_url = url.replace("nats://127.0.0.1", "tls://localhost")
+        settings = RuntimeSettings(
+            nats_user="policy", nats_password=passwords["policy"], nats_tls_ca_file=ca
+        ).model_copy(update={"nats_url": tls_url})
+        bus = Bus.from_settings(settings, "policy")
+        await bus.start()
+        try:
+            assert bus.broker.connection.connected_url is not None
+            await bus.broker.connection.jetstream().publish(subjects.TOOL_DECIDED, b"{}", stream=subjects.STREAM)
+        finally:
+            await bus.stop()
+        # Without the CA, the server's certificate is not trusted: no connection.
+        with pytest.raises((NoServersError, nats.errors.Error, OSError)):
+            await nats.connect(
+                tls_url,
+                user="policy",
+                password=passwords["policy"],
+                tls=ssl.create_default_context(),
+                allow_reconnect=False,
+                max_reconnect_attempts=0,
+                connect_timeout=2,
+            )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

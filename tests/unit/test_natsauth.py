@@ -1,0 +1,63 @@
+"""The table of who may say what on the bus (quarry_runtime.natsauth), against the contracts."""
+
+from __future__ import annotations
+
+from contracts import subjects
+from contracts.registry import EVENT_TYPES
+from quarry_runtime import natsauth
+from services.retriever import tombstones
+
+
+def matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: `*` is one token, `>` the rest (one token or more)."""
+    want, have = pattern.split("."), subject.split(".")
+    for i, token in enumerate(want):
+        if token == ">":
+            return len(have) > i
+        if i >= len(have) or (token != "*" and token != have[i]):
+            return False
+    return len(want) == len(have)
+
+
+def publishers(subject: str) -> list[str]:
+    return [s for s in natsauth.SERVICES if any(matches(p, subject) for p in natsauth.permissions(s).publish)]
+
+
+def test_only_policy_decides_and_only_billing_moves_credits() -> None:
+    assert publishers(subjects.TOOL_DECIDED) == ["policy"]
+    for subject in (subjects.CREDITS_REFUNDED, subjects.CREDITS_GRANTED, subjects.CREDITS_ADJUSTED):
+        assert publishers(subject) == ["billing"]
+    assert publishers(subjects.RUN_COMPLETED) == ["orchestrator"]
+    assert publishers(subjects.deadletter("billing")) == ["billing"]
+
+
+def test_every_event_of_the_contracts_has_a_publisher() -> None:
+    """A new event (or a renamed subject) fails here until natsauth says which service sends it:
+    otherwise that service's publishes would be refused on every deployment with users."""
+    # A dispatched task goes out on its worker's lane, `task.v1.dispatched.<role>`, never bare.
+    orphans = [t.SUBJECT for t in EVENT_TYPES if t.SUBJECT != subjects.TASK_DISPATCHED and not publishers(t.SUBJECT)]
+    assert orphans == []
+    assert publishers(subjects.task_lane("analyst")) == ["orchestrator"]
+
+
+def test_requests_are_made_by_the_gateway_and_answered_by_their_owner() -> None:
+    for request, owner in (
+        (subjects.BILLING_CHECKOUT, "billing"),
+        (subjects.BILLING_WEBHOOK, "billing"),
+        (subjects.POLICY_SIMULATE, "policy"),
+    ):
+        assert publishers(request) == ["gateway"]
+        listeners = [s for s in natsauth.SERVICES if request in natsauth.permissions(s).subscribe]
+        assert listeners == [owner] and natsauth.permissions(owner).responds
+
+
+def test_each_service_listens_only_on_its_own_inbox() -> None:
+    for service in natsauth.SERVICES:
+        inboxes = [p for p in natsauth.permissions(service).subscribe if p.startswith("_INBOX")]
+        assert inboxes == [f"_INBOX_{service}.>"]
+
+
+def test_the_buckets_are_the_ones_the_services_open() -> None:
+    assert natsauth.DELETED_DATASETS_BUCKET == tombstones.BUCKET
+    assert publishers(f"$KV.{tombstones.BUCKET}.k") == ["retriever"]
+    assert publishers("$KV.quarry_delegation_keys.kid") == ["orchestrator"]
