@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pydoc_data.topics import topics
 from typing import Any
@@ -239,3 +240,11 @@ def test_an_injected_follow_up_is_rejected_before_any_tool_with_a_trip_and_refun
 def asked_about(run_id: str, question_id: str) -> QuestionAsked:
     payload = QuestionAskedPayload(question_id=question_id, run_id=run_id, text="(screened)")
     return QuestionAsked.create(payload, tenant_id="t1", run_id=question_id, actor=Actor(user_id="u1"))
+
+
+@pytest.mark.parametrize("unit", ["a.", "1-", "a.b-", "x@"])
+def test_pii_patterns_read_hostile_runs_in_linear_time(unit: str) -> None:
+    text = unit * 40_000  # 80-160 KB: the e-mail pattern took 18 s on 80 KB of "a." before
+    started = time.monotonic()
+    redact_pii(text)
+    assert time.monotonic() - started < 1.0
