@@ -230,3 +230,22 @@ async def test_a_silent_billing_costs_one_time_out_and_leaves_admission_to_billi
     now[0] += 5
     await cache.check(query, run_problem(3, 50, ["web"]))
     assert len(asked) == 2
+
+
+def test_a_run_reads_the_tenants_uploads_by_default_only_when_there_are_some_its_plan_may_read(
+    harness: Harness,
+) -> None:
+    def sources_of_last_run() -> list[str] | None:
+        return harness.runs_requested()[-1].payload.sources
+
+    assert harness.post("/v1/runs", RUN).status_code == 202
+    assert sources_of_last_run() == ["corpus"]  # nothing uploaded: no read of nothing to ask policy for
+    assert harness.post("/v1/documents", {"title": "A", "content": "generators " * 50}).status_code == 202
+    assert harness.post("/v1/runs", RUN).status_code == 202
+    assert sources_of_last_run() == ["corpus"]  # the free plan has no read_dataset
+    harness.billing.subscribe(harness.tenant_id, "enterprise", cause="evt_sub")
+    # Answers are kept per run shape for a few seconds: a shape not asked about yet sees the upgrade.
+    assert harness.post("/v1/runs", RUN | {"max_sources": 4}).status_code == 202
+    assert sources_of_last_run() == ["corpus", "datasets"]
+    assert harness.post("/v1/runs", RUN | {"sources": ["datasets"]}).status_code == 202
+    assert sources_of_last_run() == ["datasets"]  # a choice someone made stays as made

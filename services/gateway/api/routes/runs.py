@@ -25,7 +25,7 @@ from quarry_runtime.telemetry import current_traceparent
 from services.gateway.api.bounds import MAX_OFFSET, MAX_SEQUENCE, Question, sequence
 from services.gateway.api.commands import publish
 from services.gateway.api.deps import Components, ComponentsDep, StreamReader, requires
-from services.gateway.api.errors import BadRequest, Conflict, Forbidden, NotFound
+from services.gateway.api.errors import BadRequest, Conflict, Forbidden, NotFound, Unavailable
 from services.gateway.api.routes.datasets import restrict_to_datasets
 from services.gateway.api.routes.templates import template_for_request
 from services.gateway.disclosure import for_reader, may_see_draft, view_for_reader
@@ -117,9 +117,12 @@ async def _request_run(run_id: str, body: RunCreate, who: Principal, parts: Comp
     chosen = resolve(template, body.model_dump(), body.model_fields_set, fallback_sources=settings.get("sources"))
     chosen |= restrict_to_datasets(parts, who.tenant_id, body.datasets, body.sources)
     # The plan's limits before the 202: refused here with the reason, no run is created.
-    depth, max_sources, sources = chosen["depth"], chosen["max_sources"], chosen.get("sources")
+    depth, max_sources = chosen["depth"], chosen["max_sources"]
     attachments = len(chosen.get("datasets") or [])
     query = EntitlementsQuery(tenant_id=who.tenant_id, depth=depth, max_sources=max_sources, attachments=attachments)
+    if chosen.get("sources") is None:
+        chosen["sources"] = await _default_sources(parts, who.tenant_id, query)
+    sources = chosen["sources"]
     await parts.plan().check(query, run_problem(depth, max_sources, sources))
     event = RunRequested.create(
         RunRequestedPayload(
@@ -144,6 +147,20 @@ async def _request_run(run_id: str, body: RunCreate, who: Principal, parts: Comp
         "report_docx": f"{base}/report.docx",
     }
     return RunAccepted(run_id=run_id, state="requested", links=links)
+
+
+async def _default_sources(parts: Components, tenant_id: str, query: EntitlementsQuery) -> list[SourceKind] | None:
+    """Nobody chose the sources: the corpus, and the tenant's uploads when there are some its plan
+    lets a run read (`read_dataset`). Otherwise a run would ask policy to read nothing (a denied
+    step on free, a human's approval of an empty read on pro). None leaves the choice to the
+    orchestrator's default when billing cannot say what the plan allows."""
+    if parts.store.datasets.usage(tenant_id)[1] == 0:
+        return ["corpus"]
+    try:
+        plan = await parts.plan().get(query)
+    except Unavailable:
+        return None
+    return ["corpus", "datasets"] if "read_dataset" in plan.tools else ["corpus"]
 
 
 @router.get("")
