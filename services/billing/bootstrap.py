@@ -28,7 +28,7 @@ class BillingSettings(RuntimeSettings):
     billing_mode: Literal["mock", "live"] | None = Field(
         default=None,
         description="live: Stripe; mock: checkouts apply at once, unpaid (development only). "
-        "Unset: mock in development, live elsewhere",
+        "Unset: live when a Stripe key is set or outside development, else mock",
     )
     stripe_secret_key: str | None = Field(default=None, description="sk_live_... / sk_test_...; live mode needs it")
     stripe_webhook_secret: str | None = Field(default=None, description="whsec_...: verifies Stripe-Signature")
@@ -40,7 +40,8 @@ class BillingSettings(RuntimeSettings):
         """The mode in force: production never falls back to mock for want of a key."""
         if self.billing_mode is not None:
             return self.billing_mode
-        return "mock" if self.environment == "development" else "live"
+        # A key someone set means they want Stripe, in development too (a local Stripe server).
+        return "mock" if self.environment == "development" and not self.stripe_secret_key else "live"
 
     @model_validator(mode="after")
     def _mode_fits_the_environment(self) -> Self:

@@ -125,3 +125,7 @@ def test_the_k8s_manifest_runs_billing_live_with_both_keys_from_the_secret() -> 
             stripe_secret_key=secret["QUARRY_STRIPE_SECRET_KEY"],
             stripe_webhook_secret=secret["QUARRY_STRIPE_WEBHOOK_SECRET"],
         )
+
+
+def test_a_stripe_key_without_a_mode_means_live_in_development_too() -> None:
+    assert BillingSettings(environment="development", stripe_secret_key=SK, stripe_webhook_secret=WHSEC).mode == "live"
