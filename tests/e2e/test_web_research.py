@@ -116,7 +116,7 @@ def test_a_tenant_that_chooses_the_web_gets_a_report_cited_from_web_pages(
     stack: Stack, client_factory: type[QuarryClient], web: tuple[Website, SearchEngine, str, str]
 ) -> None:
     site, engine, _, site_url = web
-    client = web_tenant(client_factory, "wanda")
+    client = new_tenant(client_factory, "wanda")
     auth = {"Authorization": f"Bearer {client.token}"}
     # Web research is a paid plan's (the gateway refuses it on the free plan before the 202).
     r = client.http.post("/v1/runs", json={"question": QUESTION, "sources": ["web"]}, headers=auth)
@@ -125,6 +125,8 @@ def test_a_tenant_that_chooses_the_web_gets_a_report_cited_from_web_pages(
     assert r.status_code == 201 and r.json()["completed"], r.text
     bad = client.http.patch("/v1/tenant/settings", json={"sources": ["intranet"]}, headers=auth)
     assert bad.status_code == 422
+    r = client.http.patch("/v1/tenant/settings", json={"sources": ["web"]}, headers=auth)
+    assert r.status_code == 200 and r.json()["sources"] == ["web"]
 
     run_id = ask(client, question=QUESTION, depth=1, max_sources=4)  # no sources given: the tenant's
     view = wait_for(lambda: finished(client, run_id), timeout_s=180, what="the web run to end")
