@@ -71,7 +71,11 @@ def test_a_run_completes_with_a_cited_report_and_balanced_credits(
     # Reconnecting with Last-Event-ID replays only what came after it.
     middle = events[len(events) // 2]
     rest = list(alice.events(run_id, last_event_id=middle.id))
-    assert [e.id for e in rest if e.id] == [e.id for e in events[len(events) // 2 + 1 :] if e.id]
+    replayed = [e.id for e in rest if e.id]
+    expected = [e.id for e in events[len(events) // 2 + 1 :] if e.id]
+    # An event that reached the gateway after the first stream ended (a straggler of its own
+    # consumer past the grace, on a loaded machine) is rightly part of the replay too.
+    assert replayed[: len(expected)] == expected and all(int(i) > int(middle.id or 0) for i in replayed)
 
     listed = alice.get("/v1/runs").json()["runs"]
     assert run_id in [r["run_id"] for r in listed]
