@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from contracts.envelope import Contract
+from contracts.numbers import Count, HttpStatus, Signed
 
 EntryKind = Literal["granted", "purchased", "reserved", "settled", "refunded", "expired", "adjusted"]
 
@@ -19,11 +20,11 @@ EntryKind = Literal["granted", "purchased", "reserved", "settled", "refunded", "
 class LedgerEntry(Contract):
     """One credit movement of a tenant's ledger."""
 
-    seq: int = Field(description="position in the tenant's ledger; page with ?after=")
+    seq: Count = Field(description="position in the tenant's ledger; page with ?after=")
     kind: EntryKind
     at: datetime
-    amount: int = Field(description="credits moved (a reservation holds, a settlement charges what it held)")
-    balance: int | None = Field(default=None, description="available balance after the entry")
+    amount: Signed = Field(description="credits moved (a reservation holds, a settlement charges what it held)")
+    balance: Signed | None = Field(default=None, description="available balance after the entry")
     run_id: str | None = Field(default=None, description="the run; for a follow-up question, the run it asks about")
     question_id: str | None = Field(default=None, description="the follow-up question the credits were for")
     usage_event_ids: list[str] = Field(default_factory=list)
@@ -34,15 +35,15 @@ class LedgerEntry(Contract):
 
 class PlanInfo(Contract):
     name: str
-    monthly_credits: int
-    concurrency: int
+    monthly_credits: Count
+    concurrency: Count
     overage: bool
     tools: list[str]
 
 
 class Overage(Contract):
-    credits: int = Field(ge=0, description="credits settled this period beyond its budget")
-    tokens: int = Field(ge=0)
+    credits: Count = Field(description="credits settled this period beyond its budget")
+    tokens: Count
     amount_usd: str = Field(description="by the tiered rates per 1k tokens: 0.012 to 500k, 0.008 to 2M, 0.005 above")
 
 
@@ -50,13 +51,13 @@ class BillingSummary(Contract):
     tenant_id: str
     plan: PlanInfo
     period: str = Field(description="YYYY-MM (UTC)")
-    balance: int = Field(description="available credits (held reservations excluded)")
-    reserved: int = Field(description="credits held by runs in flight")
-    budget: int = Field(description="credits the period started with, plus grants and purchases since")
-    used_pct: int
+    balance: Signed = Field(description="available credits (held reservations excluded)")
+    reserved: Count = Field(description="credits held by runs in flight")
+    budget: Signed = Field(description="credits the period started with, plus grants and purchases since")
+    used_pct: Signed
     tier: Literal["allow", "throttle", "block"]
-    used_by_tool: dict[str, int]
-    used_by_run: dict[str, int]
+    used_by_tool: dict[str, Signed]
+    used_by_run: dict[str, Signed]
     overage: Overage
     recent: list[LedgerEntry]
     stripe_mode: Literal["mock", "live"]
@@ -70,7 +71,7 @@ class SummaryQuery(Contract):
 class SummaryReply(Contract):
     summary: BillingSummary | None = None
     error: str | None = None
-    status: int = 200
+    status: HttpStatus = 200
 
 
 class LedgerQuery(Contract):
@@ -81,9 +82,9 @@ class LedgerQuery(Contract):
 
 class LedgerReply(Contract):
     entries: list[LedgerEntry] = Field(default_factory=list)
-    next_after: int | None = Field(default=None, description="pass as ?after= for the next page; None at the end")
+    next_after: Count | None = Field(default=None, description="pass as ?after= for the next page; None at the end")
     error: str | None = None
-    status: int = 200
+    status: HttpStatus = 200
 
 
 class CheckoutRequest(Contract):
@@ -103,7 +104,7 @@ class CheckoutReply(Contract):
     mode: Literal["mock", "live"] = "mock"
     completed: bool = Field(default=False, description="mock mode: applied at once, nothing to pay")
     error: str | None = None
-    status: int = 200
+    status: HttpStatus = 200
 
 
 class PortalRequest(Contract):
@@ -115,7 +116,7 @@ class PortalRequest(Contract):
 class PortalReply(Contract):
     url: str | None = None
     error: str | None = None
-    status: int = 200
+    status: HttpStatus = 200
 
 
 class WebhookRequest(Contract):
@@ -131,7 +132,7 @@ class WebhookReply(Contract):
         default=None, description="applied, duplicate, or ignored (a type billing does not use)"
     )
     error: str | None = None
-    status: int = 200
+    status: HttpStatus = 200
 
 
 class Entitlements(Contract):
@@ -165,4 +166,4 @@ class EntitlementsQuery(Contract):
 class EntitlementsReply(Contract):
     entitlements: Entitlements | None = None
     error: str | None = None
-    status: int = 200
+    status: HttpStatus = 200

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from contracts import subjects
 from contracts.envelope import Contract, Event
+from contracts.numbers import Count, Milliseconds
 from contracts.tool import Decision
 
 SCHEMA_FILE = "schema.cedarschema.json"
@@ -122,9 +123,9 @@ class PolicyVerdict(Contract):
     reasons: list[str]
     policy_ids: list[str]
     policy_version: str
-    evaluation_ms: float
+    evaluation_ms: Milliseconds
     approval_rule_ids: list[str] = Field(default_factory=list)
-    approval_timeout_s: int | None = Field(default=None, description="the shortest timeout of the matching rules")
+    approval_timeout_s: Count | None = Field(default=None, description="the shortest timeout of the matching rules")
 
 
 class SimulateReply(Contract):
@@ -147,7 +148,7 @@ class DecisionRecord(Contract):
     reasons: list[str]
     policy_ids: list[str]
     policy_version: str
-    evaluation_ms: float
+    evaluation_ms: Milliseconds
     agent: str | None = None
     user_id: str | None = None
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
+from contracts.numbers import MAX_SAFE_INTEGER
 from services.gateway.api import errors
 from services.gateway.api.deps import Components
 from services.gateway.api.limits import BodyLimits
@@ -61,4 +64,18 @@ def create_app(parts: Components) -> FastAPI:
         health,
     ):
         app.include_router(module.router)
+    app.openapi = lambda: _bounded_openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _bounded_openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with the one number it declares itself (the index in a 422's `loc`)
+    bounded like every number of ours."""
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        loc = document.get("components", {}).get("schemas", {}).get("ValidationError", {})
+        for choice in loc.get("properties", {}).get("loc", {}).get("items", {}).get("anyOf", []):
+            if choice.get("type") == "integer":
+                choice.update(minimum=0, maximum=MAX_SAFE_INTEGER)
+        app.openapi_schema = document
+    return app.openapi_schema

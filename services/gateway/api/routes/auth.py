@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import AfterValidator, BaseModel, EmailStr, Field
 
 from contracts.ids import new_id
+from contracts.numbers import Count
 from services.gateway.accounts import INVITED, DuplicateEmail
 from services.gateway.api.deps import BearerDep, ComponentsDep, CurrentPrincipal, client_address
 from services.gateway.api.errors import BadRequest, Conflict, Unauthorized
@@ -58,7 +59,7 @@ class InviteAccept(BaseModel):
 class TokenPublic(BaseModel):
     access_token: str
     token_type: str = "bearer"
-    expires_in: int
+    expires_in: Count
     tenant_id: str
     user_id: str
 

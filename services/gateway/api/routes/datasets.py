@@ -26,6 +26,7 @@ from contracts.document import (
 )
 from contracts.envelope import Actor
 from contracts.ids import new_id
+from contracts.numbers import Count
 from contracts.work import SourceKind
 from services.gateway.api.commands import publish
 from services.gateway.api.deps import Components, ComponentsDep, requires
@@ -82,7 +83,7 @@ class DocumentAccepted(BaseModel):
     document_id: str
     dataset: str
     content_type: ContentType
-    size: int
+    size: Count
     status: str = "queued"
 
 
