@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 import nats.errors
+from nats.js import JetStreamContext
 from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
 
 from quarry_runtime.kv import KeyValueBucket
@@ -33,6 +34,22 @@ from quarry_runtime.kv import KeyValueBucket
 def bucket_of(service: str) -> str:
     """The bucket of one service's windows (its NATS user may write its own only)."""
     return f"quarry_{service}_rate_limits"
+
+
+def shared_limiter(
+    jetstream: Callable[[], JetStreamContext],
+    service: str,
+    *,
+    replicas: int,
+    max_bytes: int,
+    longest_window_s: float,
+) -> SlidingWindowLimiter:
+    """A limiter whose windows every replica of `service` shares, kept in its own bucket; a key
+    idle for the longest window is dropped by the server."""
+    bucket = KeyValueBucket(
+        jetstream, bucket_of(service), replicas=replicas, max_bytes=max_bytes, ttl_s=longest_window_s
+    )
+    return SlidingWindowLimiter(KeyValueWindows(bucket))
 
 
 # Compare-and-set attempts before a decision gives up; each failure means another replica

@@ -8,9 +8,7 @@ from contracts.document import UPLOADS_BUCKET
 from quarry_runtime.artifacts import ArtifactStore
 from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus
-from quarry_runtime.kv import KeyValueBucket
-from quarry_runtime.ratelimit import KeyValueWindows, SlidingWindowLimiter
-from quarry_runtime.ratelimit import bucket_of as rate_limit_bucket
+from quarry_runtime.ratelimit import shared_limiter
 from quarry_runtime.store import SqlDatabase
 from quarry_runtime.tenant_models import TenantModels
 from services.gateway.api.deps import Components
@@ -45,11 +43,11 @@ def build(settings: GatewaySettings) -> FastAPI:
         replicas=settings.stream_replicas,
         max_bytes=settings.kv_max_bytes,
     )
-    windows = KeyValueBucket(
+    limiter = shared_limiter(
         lambda: bus.broker.connection.jetstream(),
-        rate_limit_bucket("gateway"),
+        "gateway",
         replicas=settings.stream_replicas,
-        ttl_s=RATE_LIMIT_TTL_S,
+        max_bytes=settings.kv_max_bytes,
+        longest_window_s=RATE_LIMIT_TTL_S,
     )
-    limiter = SlidingWindowLimiter(KeyValueWindows(windows))
     return create_app(Components(settings, store, bus, feed, artifacts, monitors, blobs, models, limiter=limiter))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from itertools import zip_longest
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,6 +36,7 @@ from contracts.work import (
     SynthesiseOutput,
     VerifyInput,
 )
+from quarry_runtime.ranking import interleave
 from services.orchestrator.domain import Run, TaskState
 from services.orchestrator.methods import report_methods
 from services.orchestrator.tasks import OPTIONAL
@@ -277,22 +277,8 @@ def merged_findings(run: Run) -> list[SearchOutput]:
                     lists.setdefault(finding.sub_question, []).append(finding.passages)
     order = dict.fromkeys([*run.sub_questions, *lists])
     return [
-        SearchOutput(sub_question=q, passages=_interleave(lists[q], PASSAGES_PER_SEARCH)) for q in order if q in lists
+        SearchOutput(sub_question=q, passages=interleave(lists[q], PASSAGES_PER_SEARCH)) for q in order if q in lists
     ]
-
-
-def _interleave(lists: list[list[Passage]], limit: int) -> list[Passage]:
-    merged: list[Passage] = []
-    seen: set[tuple[str, str]] = set()
-    for row in zip_longest(*lists):
-        for passage in row:
-            if passage is None or (passage.source_id, passage.location) in seen:
-                continue
-            seen.add((passage.source_id, passage.location))
-            merged.append(passage)
-            if len(merged) >= limit:
-                return merged
-    return merged
 
 
 def compare(previous_run_id: str, before: Draft | None, after: Draft) -> Changes:

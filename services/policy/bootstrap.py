@@ -9,9 +9,7 @@ from pydantic import Field
 
 from quarry_runtime.bus import Bus
 from quarry_runtime.delegation import KeyDirectory
-from quarry_runtime.kv import KeyValueBucket
-from quarry_runtime.ratelimit import KeyValueWindows, SlidingWindowLimiter
-from quarry_runtime.ratelimit import bucket_of as rate_limit_bucket
+from quarry_runtime.ratelimit import shared_limiter
 from quarry_runtime.service import Service
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase
@@ -66,13 +64,13 @@ def assemble(settings: RuntimeSettings) -> PolicyParts:
         store.close()
         raise
     bus = Bus.from_settings(settings, NAME)
-    windows = KeyValueBucket(
+    limiter = shared_limiter(
         lambda: bus.broker.connection.jetstream(),
-        rate_limit_bucket("policy"),
+        "policy",
         replicas=settings.stream_replicas,
-        ttl_s=RATE_LIMIT_TTL_S,
+        max_bytes=settings.kv_max_bytes,
+        longest_window_s=RATE_LIMIT_TTL_S,
     )
-    limiter = SlidingWindowLimiter(KeyValueWindows(windows))
     decider = Decider(engine, limiter=limiter, budgets=BudgetBook(store))
     versions = PolicyVersions(store, decider)
     require = settings.require_delegation if isinstance(settings, PolicySettings) else True

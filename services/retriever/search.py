@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import zip_longest
 
 from contracts.work import Passage, SearchInput, SearchOutput, SourceKind, WebCandidate
+from quarry_runtime.ranking import interleave
 from services.retriever.index import PUBLIC_TENANT, SourceIndex
 from services.retriever.providers import CorpusProvider
 from services.retriever.web.search import WebCandidates, WebSearch
@@ -70,18 +70,3 @@ async def search_sources(inp: SearchInput, tenant_id: str, index: SourceIndex, w
         sub_question=inp.sub_question, passages=interleave(lists, inp.limit), candidates=candidates
     )
     return found
-
-
-def interleave(lists: Sequence[Sequence[Passage]], limit: int) -> list[Passage]:
-    """Round-robin over the sources' ranked lists: their scores are not on one scale, their ranks are."""
-    merged: list[Passage] = []
-    seen: set[tuple[str, str]] = set()
-    for row in zip_longest(*lists):
-        for passage in row:
-            if passage is None or (passage.source_id, passage.location) in seen:
-                continue
-            seen.add((passage.source_id, passage.location))
-            merged.append(passage)
-            if len(merged) >= limit:
-                return merged
-    return merged
