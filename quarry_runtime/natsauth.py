@@ -67,6 +67,8 @@ def _stream_read(stream: str) -> tuple[str, ...]:
         f"$JS.API.DIRECT.GET.{stream}",
         f"$JS.API.DIRECT.GET.{stream}.>",
         f"$JS.API.CONSUMER.CREATE.{stream}",
+        # A key-value watcher reads its consumer's description (how many entries are pending).
+        f"$JS.API.CONSUMER.INFO.{stream}.*",
     )
 
 

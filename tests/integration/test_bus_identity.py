@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from nats.aio.client import Client
 from nats.errors import NoServersError
-from nats.js.api import ConsumerConfig, StreamConfig, SubjectTransform
+from nats.js.api import ConsumerConfig, KeyValueConfig, StreamConfig, SubjectTransform
 
 from contracts import consumers, subjects
 from contracts.run import RunCompleted, RunCompletedPayload
@@ -335,6 +335,37 @@ async def test_a_service_cannot_delete_drain_or_read_another_services_consumer(s
     finally:
         await nc.close()
         await admin.close()
+
+
+async def test_a_bucket_is_watched_and_read_by_its_services_only(server: Server) -> None:
+    """The analyst watches and reads the tenant models' bucket (an ordered consumer of its
+    stream); the reporter, which has no use for it, can do neither."""
+    bucket = natsauth.TENANT_MODELS_BUCKET
+    errors = {name: Violations() for name in ("gateway", "analyst", "reporter")}
+    gateway, analyst, reporter = [await connect_as(server, name, errors[name]) for name in errors]
+    try:
+        writer = await gateway.jetstream().create_key_value(KeyValueConfig(bucket=bucket, max_bytes=1024 * 1024))
+        kv = await analyst.jetstream(timeout=2.0).key_value(bucket)
+        watcher = await kv.watchall(meta_only=True)
+        key = f"t{uuid.uuid4().hex}"
+        await writer.put(key, b"sealed")
+        seen: list[str] = []
+        async with asyncio.timeout(10):
+            async for entry in watcher:
+                if entry is not None:
+                    seen.append(entry.key)
+                if key in seen:
+                    break
+        assert (await kv.get(key)).value == b"sealed"
+        await watcher.stop()
+        assert errors["analyst"].seen == [] and errors["gateway"].seen == []
+        snoop = await reporter.jetstream(timeout=1.0).key_value(bucket)
+        with pytest.raises(nats.errors.TimeoutError):
+            await snoop.get(key)
+        await errors["reporter"].wait_for(f"KV_{bucket}")
+    finally:
+        for nc in (gateway, analyst, reporter):
+            await nc.close()
 
 
 async def test_a_service_with_other_limits_starts_and_leaves_the_stream_as_it_is(
