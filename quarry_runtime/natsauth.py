@@ -63,6 +63,7 @@ def _stream_read(stream: str) -> tuple[str, ...]:
     watch or list keys and read an object's chunks through an ephemeral ordered consumer, whose
     filter subject the API subject does not show; so never on the event stream."""
     return (
+        f"$JS.API.STREAM.INFO.{stream}",
         f"$JS.API.STREAM.MSG.GET.{stream}",
         f"$JS.API.DIRECT.GET.{stream}",
         f"$JS.API.DIRECT.GET.{stream}.>",
@@ -95,17 +96,19 @@ def _consumes(service: str) -> tuple[str, ...]:
     return tuple(allowed)
 
 
-# Every service reads streams' descriptions and creates the event streams when they are missing
+# Every service reads the event streams' descriptions and creates them when they are missing
 # (flow control answers keep its ordered consumers going); the buckets it reads or creates and
-# the consumers it runs are in its own lists. No service may create any other stream (one capturing a request subject would read and
-# break those requests), update a stream (a subject transform, a source or a republish added to
-# one would forge any subject), delete one, or drop the event history; an operator's user
-# applies changes (`python -m devtools.cli streams`).
+# the consumers it runs are in its own lists. A bucket's description is not everyone's: asked
+# with a subject filter, it lists the bucket's keys (an object store's object names). No service
+# may create any other stream (one capturing a request subject would read and break those
+# requests), update a stream (a subject transform, a source or a republish added to one would
+# forge any subject), delete one, or drop the event history; an operator's user applies changes
+# (`python -m devtools.cli streams`).
 _JETSTREAM = (
     "$JS.API.INFO",
     "$JS.API.STREAM.NAMES",
-    "$JS.API.STREAM.LIST",
-    "$JS.API.STREAM.INFO.*",
+    f"$JS.API.STREAM.INFO.{s.STREAM}",
+    f"$JS.API.STREAM.INFO.{s.DEADLETTER_STREAM}",
     f"$JS.API.STREAM.CREATE.{s.STREAM}",
     f"$JS.API.STREAM.CREATE.{s.DEADLETTER_STREAM}",
     "$JS.FC.>",

@@ -25,6 +25,7 @@ from nats.errors import NoServersError
 from nats.js.api import ConsumerConfig, KeyValueConfig, StreamConfig, SubjectTransform
 
 from contracts import consumers, subjects
+from contracts.document import UPLOADS_BUCKET
 from contracts.run import RunCompleted, RunCompletedPayload
 from quarry_runtime import natsauth, natsserver
 from quarry_runtime.bus import Bus, Subscription
@@ -359,10 +360,14 @@ async def test_a_bucket_is_watched_and_read_by_its_services_only(server: Server)
         assert (await kv.get(key)).value == b"sealed"
         await watcher.stop()
         assert errors["analyst"].seen == [] and errors["gateway"].seen == []
-        snoop = await reporter.jetstream(timeout=1.0).key_value(bucket)
         with pytest.raises(nats.errors.TimeoutError):
-            await snoop.get(key)
-        await errors["reporter"].wait_for(f"KV_{bucket}")
+            await reporter.request(f"$JS.API.DIRECT.GET.KV_{bucket}.$KV.{bucket}.{key}", b"", timeout=1.0)
+        await errors["reporter"].wait_for(f"$JS.API.DIRECT.GET.KV_{bucket}")
+        # Nor list a bucket's keys, or the names of the tenants' uploads, in its description.
+        for stream in (f"KV_{bucket}", f"OBJ_{UPLOADS_BUCKET}"):
+            with pytest.raises(nats.errors.TimeoutError):
+                await reporter.jetstream(timeout=1.0).stream_info(stream, subjects_filter=">")
+            await errors["reporter"].wait_for(f"$JS.API.STREAM.INFO.{stream}")
     finally:
         for nc in (gateway, analyst, reporter):
             await nc.close()

@@ -97,5 +97,7 @@ def test_a_bucket_is_read_by_the_services_that_use_it() -> None:
     assert publishers(kv) == ["gateway", "analyst"]
     assert publishers("$JS.API.CONSUMER.CREATE.OBJ_quarry_uploads") == ["gateway", "retriever"]
     assert publishers("$JS.API.CONSUMER.CREATE.KV_quarry_task_journal") == ["retriever", "analyst", "reporter"]
+    # Nor list the keys of a bucket it does not use (a stream's description, with a filter, does).
+    assert publishers("$JS.API.STREAM.INFO.OBJ_quarry_uploads") == ["gateway", "retriever"]
     # A watcher reads its ephemeral consumer's description.
     assert publishers("$JS.API.CONSUMER.INFO.KV_quarry_tenant_models.Wf6ROnF3") == ["gateway", "analyst"]
