@@ -329,6 +329,10 @@ async def test_a_service_cannot_delete_drain_or_read_another_services_consumer(s
         with pytest.raises(nats.errors.TimeoutError):
             await pull.fetch(1, timeout=1.0)
         await errors.wait_for(f"$JS.API.CONSUMER.MSG.NEXT.{subjects.STREAM}.{BILLING_COMPLETED}")
+        # Nor acknowledge billing's messages unhandled.
+        ack = f"$JS.ACK.{subjects.STREAM}.{BILLING_COMPLETED}.1.1.1.1.0"
+        await nc.publish(ack, b"+ACK")
+        await errors.wait_for(ack)
         # Nor read the event stream message by message.
         with pytest.raises(nats.errors.TimeoutError):
             await js.get_msg(subjects.STREAM, 1)
