@@ -3,8 +3,11 @@
 Without this, any process that reaches NATS can publish `tool.v1.decided` (an "allow" policy
 never gave) or `credits.v1.refunded` (a refund billing never made). Each service gets a user
 whose publish permissions cover the events it produces, the requests it makes, the buckets it
-writes and the JetStream API; whose subscribe permissions cover only its own inboxes (every
-JetStream delivery and reply arrives there) and the request subjects it answers. The table is
+writes and the JetStream API it needs; whose subscribe permissions cover only its own inboxes (every
+JetStream delivery and reply arrives there) and the request subjects it answers. On the event
+stream a service may create, inspect, fetch from and acknowledge only its own durable consumers
+(contracts.consumers), each with its own filter subject: a consumer is a way to read events, and
+one filtered on `>` would read every tenant's events, whoever they were meant for. The table is
 plain data, rendered as a nats-server `authorization` block by `server_config` for the local
 stack and kept in step with `infra/k8s/nats/configmap.yaml` by a test.
 """
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contracts import subjects as s
+from contracts.consumers import CONSUMERS
 from contracts.document import UPLOADS_BUCKET
 from quarry_runtime.bus import inbox_prefix
 from quarry_runtime.delegation import KEY_BUCKET
@@ -40,31 +44,73 @@ def _kv(bucket: str) -> tuple[str, ...]:
 
 def _kv_read(bucket: str) -> tuple[str, ...]:
     """Read a key-value bucket: opening it creates it when missing, whoever comes first."""
-    return (f"$JS.API.STREAM.CREATE.KV_{bucket}",)
+    return (f"$JS.API.STREAM.CREATE.KV_{bucket}", *_stream_read(f"KV_{bucket}"))
 
 
 def _objects(bucket: str) -> tuple[str, ...]:
-    """Write an object store: a replaced or deleted object's chunks are purged."""
-    return (f"$O.{bucket}.>", f"$JS.API.STREAM.CREATE.OBJ_{bucket}", f"$JS.API.STREAM.PURGE.OBJ_{bucket}")
+    """Write and read an object store: a replaced or deleted object's chunks are purged."""
+    stream = f"OBJ_{bucket}"
+    return (
+        f"$O.{bucket}.>",
+        f"$JS.API.STREAM.CREATE.{stream}",
+        f"$JS.API.STREAM.PURGE.{stream}",
+        *_stream_read(stream),
+    )
 
 
-# Every service runs durable consumers (acks, flow control of ordered consumers), reads streams
-# and creates the event streams when they are missing; the buckets it creates are in its own
-# list. No service may create any other stream (one capturing a request subject would read and
-# break those requests), update a stream (a subject transform, a source or a republish added to
-# one would forge any subject), delete one, or drop the event history; an operator's user
-# applies changes (`python -m devtools.cli streams`).
+def _stream_read(stream: str) -> tuple[str, ...]:
+    """Read a bucket's stream: get a message (a key's value, an object's description), and
+    watch or list keys and read an object's chunks through an ephemeral ordered consumer, whose
+    filter subject the API subject does not show; so never on the event stream."""
+    return (
+        f"$JS.API.STREAM.INFO.{stream}",
+        f"$JS.API.STREAM.MSG.GET.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}.>",
+        f"$JS.API.CONSUMER.CREATE.{stream}",
+        # A key-value watcher reads its consumer's description (how many entries are pending).
+        f"$JS.API.CONSUMER.INFO.{stream}.*",
+    )
+
+
+def _consumes(service: str) -> tuple[str, ...]:
+    """Run the service's durable consumers of the event stream, and none other.
+
+    A durable is created by name with its filter in the API subject (nats-py does so for a
+    single filter subject, and the server refuses a request whose configuration has another
+    filter or name), so the permission pins both; the legacy `CONSUMER.DURABLE.CREATE` and
+    ephemeral `CONSUMER.CREATE.<stream>` carry the filter only in the body and are not allowed.
+    Pull requests (`MSG.NEXT`) and acknowledgements name the consumer too: without them pinned, a
+    service could take another's messages from its queue or acknowledge them unhandled.
+    """
+    allowed: list[str] = []
+    for consumer in CONSUMERS.get(service, ()):
+        name = f"{s.STREAM}.{consumer.durable}"
+        allowed += [
+            f"$JS.API.CONSUMER.CREATE.{name}.{consumer.subject}",
+            f"$JS.API.CONSUMER.INFO.{name}",
+            f"$JS.API.CONSUMER.DELETE.{name}",
+            f"$JS.API.CONSUMER.MSG.NEXT.{name}",
+            f"$JS.ACK.{name}.>",
+        ]
+    return tuple(allowed)
+
+
+# Every service reads the event streams' descriptions and creates them when they are missing
+# (flow control answers keep its ordered consumers going); the buckets it reads or creates and
+# the consumers it runs are in its own lists. A bucket's description is not everyone's: asked
+# with a subject filter, it lists the bucket's keys (an object store's object names). No service
+# may create any other stream (one capturing a request subject would read and break those
+# requests), update a stream (a subject transform, a source or a republish added to one would
+# forge any subject), delete one, or drop the event history; an operator's user applies changes
+# (`python -m devtools.cli streams`).
 _JETSTREAM = (
     "$JS.API.INFO",
     "$JS.API.STREAM.NAMES",
-    "$JS.API.STREAM.LIST",
-    "$JS.API.STREAM.INFO.*",
-    "$JS.API.STREAM.MSG.GET.*",
-    "$JS.API.DIRECT.GET.>",
-    "$JS.API.CONSUMER.>",
+    f"$JS.API.STREAM.INFO.{s.STREAM}",
+    f"$JS.API.STREAM.INFO.{s.DEADLETTER_STREAM}",
     f"$JS.API.STREAM.CREATE.{s.STREAM}",
     f"$JS.API.STREAM.CREATE.{s.DEADLETTER_STREAM}",
-    "$JS.ACK.>",
     "$JS.FC.>",
 )
 DENIED = (
@@ -193,7 +239,13 @@ def permissions(service: str) -> Permissions:
     """What `service`'s user may publish and subscribe to."""
     answers = _ANSWERS.get(service, ())
     return Permissions(
-        publish=(*_PUBLISHES[service], s.deadletter(service), *_kv(inflight_bucket(service)), *_JETSTREAM),
+        publish=(
+            *_PUBLISHES[service],
+            s.deadletter(service),
+            *_kv(inflight_bucket(service)),
+            *_consumes(service),
+            *_JETSTREAM,
+        ),
         subscribe=(f"{inbox_prefix(service)}.>", *answers),
         responds=bool(answers),
     )

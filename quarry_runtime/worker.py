@@ -22,7 +22,7 @@ from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
-from contracts import subjects
+from contracts import consumers, subjects
 from contracts.envelope import Actor
 from contracts.guardrail import GuardrailTripped, GuardrailTrippedPayload
 from contracts.ids import derived_id
@@ -210,7 +210,9 @@ def lane(
     async def give_up(task: TaskDispatched, reason: str) -> None:
         await _publish_failure(task, reason, retryable=True)
 
-    return Subscription(subjects.task_lane(role), durable or f"{role}-lane", handle, batch=4, on_give_up=give_up)
+    return Subscription(
+        subjects.task_lane(role), durable or consumers.lane(role).durable, handle, batch=4, on_give_up=give_up
+    )
 
 
 def _as(event: Any, agent: str) -> Any:

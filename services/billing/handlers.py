@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from contracts import subjects
+from contracts import consumers, subjects
 from quarry_runtime.bus import Subscription
 from quarry_runtime.errors import NotReady, Rejected
 from services.billing.application import Billing
@@ -51,4 +51,4 @@ def subscriptions(app: Billing) -> list[Subscription]:
         (subjects.QUESTION_ANSWERED, app.close_question),
         (subjects.QUESTION_FAILED, app.close_question),
     ]
-    return [Subscription(subject, f"billing-{subject.replace('.', '-')}", _guarded(app, fn)) for subject, fn in table]
+    return [Subscription(subject, consumers.durable("billing", subject), _guarded(app, fn)) for subject, fn in table]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from contracts import consumers
 from contracts.credits import PlanChanged
 from contracts.document import DocumentIndexed, DocumentRejected, DocumentUploaded
 from contracts.envelope import Event
@@ -37,20 +38,9 @@ class RunFeed:
             self._waiters.discard(waiter)
 
 
-# Each durable consumer of the gateway, by the subjects it reads; all of them feed `project`.
-CONSUMERS = (
-    ("run.>", "runs"),
-    ("credits.>", "credits"),
-    ("tool.>", "tools"),
-    ("task.>", "tasks"),
-    ("report.>", "reports"),
-    ("approval.>", "approvals"),
-    ("document.>", "documents"),
-    ("monitor.>", "monitors"),
-    ("guardrail.>", "guardrails"),
-    ("question.>", "questions"),
-)
-SUBJECT_PREFIXES = tuple(subject.removesuffix(">") for subject, _ in CONSUMERS)
+# The gateway's durable consumers, one per domain; all of them feed `project`.
+CONSUMERS = consumers.CONSUMERS["gateway"]
+SUBJECT_PREFIXES = tuple(c.subject.removesuffix(">") for c in CONSUMERS)
 
 
 def project(store: GatewayStore, monitors: MonitorStore, ev: Event) -> bool:
@@ -90,4 +80,4 @@ def subscriptions(store: GatewayStore, feed: RunFeed, monitors: MonitorStore) ->
         if project(store, monitors, ev):
             await feed.notify()
 
-    return [Subscription(subject, f"gateway-{name}", on_event, batch=8) for subject, name in CONSUMERS]
+    return [Subscription(c.subject, c.durable, on_event, batch=8) for c in CONSUMERS]

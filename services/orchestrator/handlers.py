@@ -1,11 +1,11 @@
-"""Bus subscribers: contract in -> application call. Durable names are per service and subject."""
+"""Bus subscribers: contract in -> application call. Durable names are in contracts.consumers."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from contracts import subjects
+from contracts import consumers, subjects
 from contracts.question import is_question_event
 from quarry_runtime.bus import Subscription
 from quarry_runtime.errors import Rejected
@@ -62,5 +62,5 @@ def subscriptions(app: Orchestrator) -> list[Subscription]:
         (subjects.QUESTION_ASKED, app.ask_question),
     ]
     return [
-        Subscription(subject, f"orchestrator-{subject.replace('.', '-')}", _guarded(app, fn)) for subject, fn in table
+        Subscription(subject, consumers.durable("orchestrator", subject), _guarded(app, fn)) for subject, fn in table
     ]

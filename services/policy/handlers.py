@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from contracts import subjects
+from contracts import consumers, subjects
 from contracts.credits import (
     CreditsAdjusted,
     CreditsDenied,
@@ -113,7 +113,11 @@ def subscriptions(
             await record(decided)
 
     record = _recorder(store) if store is not None else None
-    subs = [Subscription(subjects.TOOL_REQUESTED, "policy-tool-requests", on_tool_requested, batch=32)]
+    subs = [
+        Subscription(
+            subjects.TOOL_REQUESTED, consumers.durable("policy", subjects.TOOL_REQUESTED), on_tool_requested, batch=32
+        )
+    ]
 
     if versions is not None:
 
@@ -128,13 +132,17 @@ def subscriptions(
                 reply = PolicyRejected.caused_by(ev, outcome)
             await bus.publish(reply.model_copy(update={"actor": ev.actor.model_copy(update={"agent": AGENT})}))
 
-        subs.append(Subscription(subjects.POLICY_PUBLISHED, "policy-versions", on_published, batch=1))
+        subs.append(
+            Subscription(
+                subjects.POLICY_PUBLISHED, consumers.durable("policy", subjects.POLICY_PUBLISHED), on_published, batch=1
+            )
+        )
 
     async def on_credits(ev: Event) -> None:
         if isinstance(ev, _CREDIT_EVENTS):
             decider.budgets.apply(ev)
 
-    subs.append(Subscription("credits.>", "policy-budgets", on_credits, batch=64))
+    subs.append(Subscription("credits.>", consumers.durable("policy", "credits.>"), on_credits, batch=64))
     return subs
 
 

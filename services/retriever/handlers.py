@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from contracts import subjects
+from contracts import consumers, subjects
 from contracts.document import DatasetDeleted, DocumentUploaded
 from contracts.guardrail import GuardrailTrippedPayload
 from contracts.task import TaskDispatched
@@ -129,6 +129,13 @@ def subscriptions(
 
     return [
         lane(bus, "retriever", run),
-        Subscription(subjects.DOCUMENT_UPLOADED, "retriever-documents", on_uploaded, on_give_up=on_upload_given_up),
-        Subscription(subjects.DATASET_DELETED, "retriever-datasets", on_dataset_deleted),
+        Subscription(
+            subjects.DOCUMENT_UPLOADED,
+            consumers.durable("retriever", subjects.DOCUMENT_UPLOADED),
+            on_uploaded,
+            on_give_up=on_upload_given_up,
+        ),
+        Subscription(
+            subjects.DATASET_DELETED, consumers.durable("retriever", subjects.DATASET_DELETED), on_dataset_deleted
+        ),
     ]

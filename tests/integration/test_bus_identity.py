@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import ssl
 import subprocess
 import uuid
@@ -21,9 +22,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from nats.aio.client import Client
 from nats.errors import NoServersError
-from nats.js.api import StreamConfig, SubjectTransform
+from nats.js.api import ConsumerConfig, KeyValueConfig, StreamConfig, SubjectTransform
 
-from contracts import subjects
+from contracts import consumers, subjects
+from contracts.document import UPLOADS_BUCKET
 from contracts.run import RunCompleted, RunCompletedPayload
 from quarry_runtime import natsauth, natsserver
 from quarry_runtime.bus import Bus, Subscription
@@ -36,15 +38,17 @@ pytestmark = pytest.mark.infra
 class Server:
     url: str  # no credentials in it
     passwords: dict[str, str]
+    admin: tuple[str, str]  # a user without limits, to look at what the services did
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("nats-identity")
-    passwords = natsauth.StackCredentials(root / "credentials").ensure(natsauth.SERVICES)
-    config = natsauth.write_server_config(root / "nats.conf", passwords)
+    passwords = natsauth.StackCredentials(root / "credentials").ensure()
+    admin = ("quarry-test", passwords.pop(natsauth.OPERATOR))
+    config = natsauth.write_server_config(root / "nats.conf", passwords, admin=admin)
     proc, url = natsserver.start(root / "store", config_file=config)
-    yield Server(url, passwords)
+    yield Server(url, passwords, admin)
     proc.terminate()
     try:
         proc.wait(timeout=10)
@@ -80,6 +84,10 @@ async def connect_as(server: Server, service: str, errors: Violations) -> Client
         error_cb=errors.record,
         allow_reconnect=False,
     )
+
+
+# Billing's own consumer of completed runs: a service's user runs only the consumers it has.
+BILLING_COMPLETED = consumers.durable("billing", subjects.RUN_COMPLETED)
 
 
 @pytest.fixture
@@ -159,7 +167,7 @@ async def test_a_service_with_its_own_user_publishes_consumes_and_keeps_its_buck
             arrived.set()
 
     billing = Bus(server.url, "billing", credentials=("billing", server.passwords["billing"]))
-    billing.subscribe(Subscription(subjects.RUN_COMPLETED, f"billing-test-{tenant[:8]}", on_completed))
+    billing.subscribe(Subscription(subjects.RUN_COMPLETED, BILLING_COMPLETED, on_completed))
     orchestrator = Bus(server.url, "orchestrator", credentials=("orchestrator", server.passwords["orchestrator"]))
     await billing.start()
     await orchestrator.start()
@@ -203,6 +211,172 @@ async def test_a_service_cannot_create_change_or_delete_a_stream(server: Server,
         await nc.close()
 
 
+async def billing_has_its_consumer(server: Server) -> None:
+    """Billing's consumer of completed runs exists, as a running billing leaves it."""
+    billing = Bus(server.url, "billing", credentials=("billing", server.passwords["billing"]))
+
+    async def ignore(ev: RunCompleted) -> None:
+        return None
+
+    billing.subscribe(Subscription(subjects.RUN_COMPLETED, BILLING_COMPLETED, ignore))
+    await billing.start()
+    await billing.stop()
+
+
+SNOOPS = [
+    pytest.param(
+        "reporter-lane",
+        "credits.>",
+        f"$JS.API.CONSUMER.CREATE.{subjects.STREAM}.reporter-lane.credits.>",
+        id="own-name-other-filter",
+    ),
+    pytest.param(
+        "reporter-lane", ">", f"$JS.API.CONSUMER.CREATE.{subjects.STREAM}.reporter-lane", id="own-name-every-event"
+    ),
+    pytest.param(
+        "reporter-snoop",
+        subjects.CREDITS_REFUNDED,
+        f"$JS.API.CONSUMER.CREATE.{subjects.STREAM}.reporter-snoop.{subjects.CREDITS_REFUNDED}",
+        id="new-name",
+    ),
+    pytest.param(None, ">", f"$JS.API.CONSUMER.CREATE.{subjects.STREAM}", id="ephemeral"),
+]
+
+
+@pytest.mark.parametrize(("name", "filter_subject", "api"), SNOOPS)
+async def test_a_service_cannot_make_a_consumer_reading_other_events(
+    server: Server, streams: None, name: str | None, filter_subject: str, api: str
+) -> None:
+    """A consumer is a way to read events: the reporter's user may not make one that reads credits
+    (or everything), under its own consumer's name, a new one, or none."""
+    errors = Violations()
+    nc = await connect_as(server, "reporter", errors)
+    try:
+        config = ConsumerConfig(name=name, durable_name=name, filter_subject=filter_subject)
+        with pytest.raises(nats.errors.TimeoutError):
+            await nc.jetstream(timeout=1.0).add_consumer(subjects.STREAM, config)
+        await errors.wait_for(api)
+        # The legacy way, with the filter only in the request's body.
+        with pytest.raises(nats.errors.TimeoutError):
+            await nc.request(
+                f"$JS.API.CONSUMER.DURABLE.CREATE.{subjects.STREAM}.reporter-snoop",
+                json.dumps(
+                    {
+                        "stream_name": subjects.STREAM,
+                        "config": {"durable_name": "reporter-snoop", "filter_subject": ">"},
+                    }
+                ).encode(),
+                timeout=1.0,
+            )
+        await errors.wait_for(f"$JS.API.CONSUMER.DURABLE.CREATE.{subjects.STREAM}.reporter-snoop")
+    finally:
+        await nc.close()
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        pytest.param(
+            {"name": "reporter-lane", "durable_name": "reporter-lane", "filter_subject": "credits.>"}, id="filter"
+        ),
+        pytest.param(
+            {"name": "reporter-lane", "durable_name": "reporter-lane", "filter_subjects": ["credits.>"]}, id="filters"
+        ),
+        pytest.param(
+            {
+                "name": "billing-run-v1-completed",
+                "durable_name": "billing-run-v1-completed",
+                "filter_subject": subjects.task_lane("reporter"),
+            },
+            id="name",
+        ),
+    ],
+)
+async def test_the_server_holds_a_consumer_to_the_name_and_filter_of_its_api_subject(
+    server: Server, streams: None, config: dict[str, object]
+) -> None:
+    """The permissions pin a consumer's name and filter in the API subject; the server refuses a
+    request whose body says otherwise (or it would be a way around them)."""
+    errors = Violations()
+    nc = await connect_as(server, "reporter", errors)
+    try:
+        lane = consumers.lane("reporter")
+        body = {"stream_name": subjects.STREAM, "config": {**config, "ack_policy": "explicit"}}
+        reply = await nc.request(
+            f"$JS.API.CONSUMER.CREATE.{subjects.STREAM}.{lane.durable}.{lane.subject}",
+            json.dumps(body).encode(),
+            timeout=2.0,
+        )
+        assert "error" in json.loads(reply.data), reply.data
+        assert errors.seen == []
+    finally:
+        await nc.close()
+
+
+async def test_a_service_cannot_delete_drain_or_read_another_services_consumer(server: Server, streams: None) -> None:
+    await billing_has_its_consumer(server)
+    errors = Violations()
+    nc = await connect_as(server, "reporter", errors)
+    admin = await nats.connect(server.url, user=server.admin[0], password=server.admin[1])
+    try:
+        js = nc.jetstream(timeout=1.0)
+        with pytest.raises(nats.errors.TimeoutError):
+            await js.delete_consumer(subjects.STREAM, BILLING_COMPLETED)
+        await errors.wait_for(f"$JS.API.CONSUMER.DELETE.{subjects.STREAM}.{BILLING_COMPLETED}")
+        assert (await admin.jetstream().consumer_info(subjects.STREAM, BILLING_COMPLETED)).name == BILLING_COMPLETED
+        # Nor take billing's messages from its queue (a pull request names the consumer).
+        pull = await js.pull_subscribe_bind(BILLING_COMPLETED, stream=subjects.STREAM)
+        with pytest.raises(nats.errors.TimeoutError):
+            await pull.fetch(1, timeout=1.0)
+        await errors.wait_for(f"$JS.API.CONSUMER.MSG.NEXT.{subjects.STREAM}.{BILLING_COMPLETED}")
+        # Nor acknowledge billing's messages unhandled.
+        ack = f"$JS.ACK.{subjects.STREAM}.{BILLING_COMPLETED}.1.1.1.1.0"
+        await nc.publish(ack, b"+ACK")
+        await errors.wait_for(ack)
+        # Nor read the event stream message by message.
+        with pytest.raises(nats.errors.TimeoutError):
+            await js.get_msg(subjects.STREAM, 1)
+        await errors.wait_for(f"$JS.API.STREAM.MSG.GET.{subjects.STREAM}")
+    finally:
+        await nc.close()
+        await admin.close()
+
+
+async def test_a_bucket_is_watched_and_read_by_its_services_only(server: Server) -> None:
+    """The analyst watches and reads the tenant models' bucket (an ordered consumer of its
+    stream); the reporter, which has no use for it, can do neither."""
+    bucket = natsauth.TENANT_MODELS_BUCKET
+    errors = {name: Violations() for name in ("gateway", "analyst", "reporter")}
+    gateway, analyst, reporter = [await connect_as(server, name, errors[name]) for name in errors]
+    try:
+        writer = await gateway.jetstream().create_key_value(KeyValueConfig(bucket=bucket, max_bytes=1024 * 1024))
+        kv = await analyst.jetstream(timeout=2.0).key_value(bucket)
+        watcher = await kv.watchall(meta_only=True)
+        key = f"t{uuid.uuid4().hex}"
+        await writer.put(key, b"sealed")
+        seen: list[str] = []
+        async with asyncio.timeout(10):
+            async for entry in watcher:
+                if entry is not None:
+                    seen.append(entry.key)
+                if key in seen:
+                    break
+        assert (await kv.get(key)).value == b"sealed"
+        await watcher.stop()
+        assert errors["analyst"].seen == [] and errors["gateway"].seen == []
+        with pytest.raises(nats.errors.TimeoutError):
+            await reporter.request(f"$JS.API.DIRECT.GET.KV_{bucket}.$KV.{bucket}.{key}", b"", timeout=1.0)
+        await errors["reporter"].wait_for(f"$JS.API.DIRECT.GET.KV_{bucket}")
+        # Nor list a bucket's keys, or the names of the tenants' uploads, in its description.
+        for stream in (f"KV_{bucket}", f"OBJ_{UPLOADS_BUCKET}"):
+            with pytest.raises(nats.errors.TimeoutError):
+                await reporter.jetstream(timeout=1.0).stream_info(stream, subjects_filter=">")
+            await errors["reporter"].wait_for(f"$JS.API.STREAM.INFO.{stream}")
+    finally:
+        for nc in (gateway, analyst, reporter):
+            await nc.close()
+
+
 async def test_a_service_with_other_limits_starts_and_leaves_the_stream_as_it_is(
     server: Server, streams: None, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -232,10 +406,11 @@ async def test_a_scheduled_message_cannot_fire_another_services_subject(server: 
             handled.append(ev.event_id)
 
     billing = Bus(server.url, "billing", credentials=("billing", server.passwords["billing"]))
-    billing.subscribe(Subscription(subjects.RUN_COMPLETED, f"billing-sched-{tenant[:8]}", on_completed))
+    billing.subscribe(Subscription(subjects.RUN_COMPLETED, BILLING_COMPLETED, on_completed))
     await billing.start()
     errors = Violations()
     nc = await connect_as(server, "orchestrator", errors)
+    admin = await nats.connect(server.url, user=server.admin[0], password=server.admin[1])
     try:
         due = (datetime.now(UTC) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
         await nc.jetstream().publish(
@@ -244,7 +419,8 @@ async def test_a_scheduled_message_cannot_fire_another_services_subject(server: 
             headers={"Nats-Schedule": f"@at {due}", "Nats-Schedule-Target": subjects.RUN_COMPLETED},
             stream=subjects.STREAM,
         )
-        js = billing.broker.connection.jetstream()
+        # The dead letters are every service's; a service's own user may not read them.
+        js = admin.jetstream()
         deadline = asyncio.get_running_loop().time() + 15
         reason = ""
         while forged.event_id not in reason and asyncio.get_running_loop().time() < deadline:
@@ -257,6 +433,7 @@ async def test_a_scheduled_message_cannot_fire_another_services_subject(server: 
         assert handled == []
     finally:
         await nc.close()
+        await admin.close()
         await billing.stop()
 
 

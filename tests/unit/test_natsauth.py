@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contracts import subjects
+from contracts import consumers, subjects
 from contracts.registry import EVENT_TYPES
 from quarry_runtime import natsauth
 from services.retriever import tombstones
@@ -61,3 +61,43 @@ def test_the_buckets_are_the_ones_the_services_open() -> None:
     assert natsauth.DELETED_DATASETS_BUCKET == tombstones.BUCKET
     assert publishers(f"$KV.{tombstones.BUCKET}.k") == ["retriever"]
     assert publishers("$KV.quarry_delegation_keys.kid") == ["orchestrator"]
+
+
+def test_a_service_runs_only_its_own_consumers_with_their_own_filters() -> None:
+    """Consumers read events: who may create, fetch from or delete one is who reads its events."""
+    create = f"$JS.API.CONSUMER.CREATE.{subjects.STREAM}"
+    assert publishers(f"{create}.reporter-lane.{subjects.task_lane('reporter')}") == ["reporter"]
+    assert publishers(f"{create}.reporter-lane.credits.>") == []
+    assert publishers(f"{create}.reporter-lane") == []  # no filter in the subject: any in the body
+    assert publishers(create) == []  # ephemeral: the filter is in the body only
+    assert publishers(f"$JS.API.CONSUMER.DURABLE.CREATE.{subjects.STREAM}.billing-run-v1-completed") == []
+    assert publishers(f"{create}.policy-budgets.credits.>") == ["policy"]
+    for verb in ("INFO", "DELETE", "MSG.NEXT"):
+        assert publishers(f"$JS.API.CONSUMER.{verb}.{subjects.STREAM}.billing-run-v1-completed") == ["billing"]
+    assert publishers(f"$JS.ACK.{subjects.STREAM}.gateway-runs.1.2.3.4.5") == ["gateway"]
+    # Nor any message of the event stream or the dead letters read by sequence.
+    for stream in (subjects.STREAM, subjects.DEADLETTER_STREAM):
+        assert publishers(f"$JS.API.STREAM.MSG.GET.{stream}") == []
+        assert publishers(f"$JS.API.DIRECT.GET.{stream}") == []
+
+
+def test_the_consumer_permissions_are_the_services_subscriptions() -> None:
+    """Each service's permissions come from contracts.consumers, which its subscriptions use."""
+    for service, wanted in consumers.CONSUMERS.items():
+        for c in wanted:
+            assert c.durable.startswith(f"{service}-")
+            create = f"$JS.API.CONSUMER.CREATE.{subjects.STREAM}.{c.durable}.{c.subject}"
+            assert publishers(create) == [service]
+    durables = [c.durable for wanted in consumers.CONSUMERS.values() for c in wanted]
+    assert len(durables) == len(set(durables))
+
+
+def test_a_bucket_is_read_by_the_services_that_use_it() -> None:
+    kv = "$JS.API.DIRECT.GET.KV_quarry_tenant_models"
+    assert publishers(kv) == ["gateway", "analyst"]
+    assert publishers("$JS.API.CONSUMER.CREATE.OBJ_quarry_uploads") == ["gateway", "retriever"]
+    assert publishers("$JS.API.CONSUMER.CREATE.KV_quarry_task_journal") == ["retriever", "analyst", "reporter"]
+    # Nor list the keys of a bucket it does not use (a stream's description, with a filter, does).
+    assert publishers("$JS.API.STREAM.INFO.OBJ_quarry_uploads") == ["gateway", "retriever"]
+    # A watcher reads its ephemeral consumer's description.
+    assert publishers("$JS.API.CONSUMER.INFO.KV_quarry_tenant_models.Wf6ROnF3") == ["gateway", "analyst"]
