@@ -201,3 +201,17 @@ async def test_a_projection_that_hits_the_outage_is_redelivered_not_dead_lettere
     finally:
         await bus.stop()
         store.db.close()
+
+
+def test_a_transaction_whose_connection_is_lost_applies_nothing_and_is_unavailable(
+    database_url: str, tmp_path: Path
+) -> None:
+    db = SqlDatabase(GatewaySettings(data_dir=tmp_path, database_url=database_url), "gateway")
+    db.execute("CREATE TABLE moves (x INT)")
+    with pytest.raises(Unavailable), db.transaction() as tx:
+        tx.execute("INSERT INTO moves VALUES (1)")
+        tx.query("SELECT pg_terminate_backend(pg_backend_pid())")  # the session dies before COMMIT
+    assert db.query("SELECT x FROM moves") == []  # so its caller may repeat the whole of it
+    db.execute("INSERT INTO moves VALUES (2)")
+    assert db.query("SELECT x FROM moves") == [(2,)]
+    db.close()
