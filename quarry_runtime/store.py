@@ -7,6 +7,7 @@ Each service gets its own SQLite file, or its own PostgreSQL schema
 from __future__ import annotations
 
 import logging
+import select
 import sqlite3
 import threading
 import time
@@ -131,7 +132,7 @@ class SqlDatabase:
                 max_size=POOL_MAX_SIZE,
                 kwargs={"autocommit": True, "connect_timeout": max(2, int(CONNECTION_WAIT_S))},
                 configure=configure,
-                check=ConnectionPool.check_connection,
+                check=_check_idle,
                 timeout=CONNECTION_WAIT_S,
                 reconnect_timeout=RECONNECT_GIVE_UP_S,
                 reconnect_failed=_log_reconnect_failed,
@@ -242,6 +243,18 @@ class SqlDatabase:
             return
         with self._lock:
             self._sqlite.close()
+
+
+def _check_idle(conn: psycopg.Connection[Any]) -> None:
+    """The pool's check before handing a connection out, without a round trip per call: an idle
+    session receives nothing unless the server is ending it (a restart sends a notice and hangs
+    up), so only a connection with something to read pays for a real check."""
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN | select.POLLHUP | select.POLLERR)
+    if poller.poll(0):
+        ConnectionPool.check_connection(conn)
 
 
 def unavailable(exc: BaseException) -> Unavailable:
