@@ -240,6 +240,7 @@ class SqlDatabase:
     def close(self) -> None:
         if self.is_postgres:
             self._pool.close()
+            _reconnect_logged.pop(id(self._pool), None)
             return
         with self._lock:
             self._sqlite.close()
@@ -262,12 +263,12 @@ def unavailable(exc: BaseException) -> Unavailable:
     return Unavailable(f"the database cannot be reached: {detail}")
 
 
-_reconnect_logged: dict[str, float] = {}
+_reconnect_logged: dict[int, float] = {}  # by pool
 
 
 def _log_reconnect_failed(pool: ConnectionPool[Any]) -> None:
     """Once per interval per pool: the pool gives up an attempt every couple of seconds."""
     now = time.monotonic()
-    if now - _reconnect_logged.get(pool.name, -RECONNECT_LOG_INTERVAL_S) >= RECONNECT_LOG_INTERVAL_S:
-        _reconnect_logged[pool.name] = now
+    if now - _reconnect_logged.get(id(pool), -RECONNECT_LOG_INTERVAL_S) >= RECONNECT_LOG_INTERVAL_S:
+        _reconnect_logged[id(pool)] = now
         log.warning("%s: PostgreSQL unreachable, reconnecting", pool.name)

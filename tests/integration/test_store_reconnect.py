@@ -93,11 +93,12 @@ def test_the_gateway_store_carries_on_after_a_restart(cluster: EphemeralCluster,
 
 
 def test_the_policy_store_fails_fast_while_stopped_and_carries_on_after(
-    cluster: EphemeralCluster, settings: GatewaySettings
+    cluster: EphemeralCluster, settings: GatewaySettings, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = PolicyStore(SqlDatabase(settings, "policy"))
     tenant = uuid.uuid4().hex
     store.record_decision(decided(tenant))
+    caplog.set_level("WARNING")
     cluster.halt()
     try:
         started = time.monotonic()
@@ -113,6 +114,9 @@ def test_the_policy_store_fails_fast_while_stopped_and_carries_on_after(
         cluster.resume()
     back_within(RECOVERY_S, lambda: store.record_decision(decided(tenant)))
     assert len(store.recent_decisions(tenant, 10)) == 2
+    # The pool tries to reconnect every second or so: the log says so once per interval.
+    failures = [r for r in caplog.records if "connecting" in r.getMessage()]
+    assert 1 <= len(failures) <= 2, [r.getMessage() for r in failures]
     store.db.close()
 
 
