@@ -4,7 +4,9 @@ Every publish carries the event id as `Nats-Msg-Id`, so JetStream drops a second
 the same event inside the duplicate window. Every consumer is a durable pull consumer with
 explicit acks: a handler that raises `NotReady` is redelivered later; a malformed message,
 a `Rejected` one, or one that keeps failing is copied to `deadletter.v1.<service>` with the
-reason in its headers and acknowledged, so the consumer keeps going.
+reason in its headers and acknowledged, so the consumer keeps going. A handler that raises
+`Unavailable` (its database or a downstream service is away) is redelivered with backoff for as
+long as it takes: those deliveries are not the message's fault and never count toward dead-lettering.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,7 +32,7 @@ from pydantic import ValidationError
 from contracts import subjects
 from contracts.envelope import Event, TraceContext
 from contracts.registry import event_type_for_subject, parse_event
-from quarry_runtime.errors import NotReady, Rejected
+from quarry_runtime.errors import NotReady, Rejected, Unavailable
 from quarry_runtime.inflight import InFlight, mark_key
 from quarry_runtime.kv import update_stream
 from quarry_runtime.settings import (
@@ -51,6 +54,11 @@ DUPLICATE_WINDOW_S = 120.0
 # any other message the scheduler (`Nats-Scheduler` header) produced.
 SCHEDULED_SUBJECTS = frozenset({subjects.TIMER_FIRED})
 NOT_READY_DELIVERIES = 60  # about twenty minutes of waiting with the backoff below
+UNAVAILABLE_MAX_DELAY_S = 10.0  # how late a handler waiting out an outage may notice it is over
+OUTAGE_LOG_INTERVAL_S = 30.0
+# Deliveries spent waiting out an outage, remembered per message so they do not count toward
+# its max_deliver; bounded, since a process may see many messages through a long outage.
+OUTAGE_MEMORY = 10_000
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,8 @@ class Bus:
         self._jetstream: JetStreamContext | None = None
         self._max_deaths = max_deaths
         self._inflight = InFlight(self._js, service, replicas=stream_replicas, max_bytes=kv_max_bytes)
+        self._outage_deliveries: dict[tuple[str, int], int] = {}
+        self._outage_logged: dict[str, tuple[float, int]] = {}  # per consumer: when last logged, retries since
 
     @classmethod
     def from_settings(cls, settings: RuntimeSettings, service: str) -> Bus:
@@ -253,23 +263,35 @@ class Bus:
 
     async def _handle(self, msg: NatsMessage, event: Event, sub: Subscription) -> None:
         raw = msg.raw_message
+        key = (sub.durable, raw.metadata.sequence.stream if raw.metadata.sequence else 0)
         try:
             async with traced_handler(self.service, sub.durable, raw.headers or {}):
                 await self._with_heartbeat(msg, sub.handler(event))
+        except Unavailable as exc:
+            waited = self._outage_deliveries.pop(key, 0) + 1
+            if len(self._outage_deliveries) >= OUTAGE_MEMORY:
+                self._outage_deliveries.pop(next(iter(self._outage_deliveries)))
+            self._outage_deliveries[key] = waited
+            self._log_outage(sub.durable, exc)
+            await msg.nack(delay=min(0.5 * 1.5 ** min(waited - 1, 20), UNAVAILABLE_MAX_DELAY_S))
+            return
         except NotReady as exc:
-            delivered = raw.metadata.num_delivered or 1
+            delivered = self._own_deliveries(raw, key)
             if delivered >= NOT_READY_DELIVERIES:
+                self._outage_deliveries.pop(key, None)
                 await self._dead_letter(msg, f"still not ready after {delivered} deliveries: {exc}")
                 return
             # Back off so a dependency that is late (or lost) does not turn into a hot loop.
             await msg.nack(delay=min(exc.delay_s * 1.25 ** (delivered - 1), 30.0))
             return
         except Rejected as exc:
+            self._outage_deliveries.pop(key, None)
             await self._dead_letter(msg, str(exc))
             return
         except Exception as exc:
-            delivered = raw.metadata.num_delivered or 1
+            delivered = self._own_deliveries(raw, key)
             if delivered >= self._max_deliver:
+                self._outage_deliveries.pop(key, None)
                 reason = f"failed {delivered} times: {_short(exc)}"
                 if sub.on_give_up is not None:
                     await sub.on_give_up(event, reason)
@@ -278,7 +300,26 @@ class Bus:
             log.exception("%s: handler failed (delivery %d), will retry", sub.durable, delivered)
             await msg.nack(delay=min(0.2 * 2**delivered, 10.0))
             return
+        self._outage_deliveries.pop(key, None)
+        if sub.durable in self._outage_logged:
+            del self._outage_logged[sub.durable]
+            log.warning("%s: handling again after an outage", sub.durable)
         await msg.ack()
+
+    def _own_deliveries(self, raw: Any, key: tuple[str, int]) -> int:
+        """Deliveries of a message that failed on their own account: not those spent in an outage."""
+        delivered = int(raw.metadata.num_delivered or 1)
+        return max(1, delivered - self._outage_deliveries.get(key, 0))
+
+    def _log_outage(self, durable: str, exc: Unavailable) -> None:
+        """One line per consumer per interval, however many messages wait out the outage."""
+        now = time.monotonic()
+        last, retries = self._outage_logged.get(durable, (-OUTAGE_LOG_INTERVAL_S, 0))
+        if now - last < OUTAGE_LOG_INTERVAL_S:
+            self._outage_logged[durable] = (last, retries + 1)
+            return
+        log.warning("%s: waiting for a dependency (%d retries since the last report): %s", durable, retries + 1, exc)
+        self._outage_logged[durable] = (now, 0)
 
     async def _with_heartbeat(self, msg: NatsMessage, work: Awaitable[None]) -> None:
         """Run the handler, telling JetStream it is in progress so a long task (a slow model

@@ -17,3 +17,11 @@ class NotReady(QuarryError):
 
 class Rejected(QuarryError):
     """The event is well-formed but can never be processed: dead-letter it with this reason."""
+
+
+class Unavailable(QuarryError):
+    """Something the work needs (the database, a downstream service) cannot be reached right now.
+
+    The message or request is not at fault: a bus handler raising it is redelivered with backoff
+    for as long as it takes and never dead-lettered for it; an HTTP request answers 503.
+    """

@@ -63,24 +63,28 @@ class EphemeralCluster:
             check=True,
             capture_output=True,
         )
-        subprocess.run(
-            [
-                *self._as,
-                pg_ctl,
-                "-D",
-                str(self.dir / "data"),
-                "-l",
-                str(self.dir / "log"),
-                "-w",
-                "-o",
-                f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1",
-                "start",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        wait_for_port("127.0.0.1", self.port)
+        self._start()
         self.url = f"postgresql://{self.user}@127.0.0.1:{self.port}/postgres"
+
+    def _pg_ctl(self, *args: str) -> None:
+        subprocess.run([*self._as, self.pg_ctl, "-D", str(self.dir / "data"), *args], check=True, capture_output=True)
+
+    def _start(self) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
+        self._pg_ctl("-l", str(self.dir / "log"), "-w", "-o", options, "start")
+        wait_for_port("127.0.0.1", self.port)
+
+    def restart(self) -> None:
+        """Restart the server as a failover or a minor upgrade does: every session is cut."""
+        self._pg_ctl("-w", "-m", "fast", "stop")
+        self._start()
+
+    def halt(self) -> None:
+        """Stop the server, keeping its data, until `resume()`."""
+        self._pg_ctl("-w", "-m", "fast", "stop")
+
+    def resume(self) -> None:
+        self._start()
 
     def stop(self) -> None:
         subprocess.run(

@@ -6,18 +6,25 @@ Each service gets its own SQLite file, or its own PostgreSQL schema
 
 from __future__ import annotations
 
+import logging
+import select
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
 import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from quarry_runtime import eventcodec, recorders
+from quarry_runtime.errors import Unavailable
 from quarry_runtime.settings import RuntimeSettings
+
+log = logging.getLogger(__name__)
 
 
 def schema_name(settings: RuntimeSettings, service: str) -> str:
@@ -77,21 +84,61 @@ def create_schema(database_url: str, schema: str) -> None:
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
 
 
+# While PostgreSQL is away a call waits this long for a connection, then fails as Unavailable:
+# the calls are synchronous, so a longer wait would hold the caller's event loop as long. Once a
+# call has failed so, the next ones wait only briefly (for the connection the pool makes in the
+# background as soon as the server is back), until one succeeds.
+CONNECTION_WAIT_S = 2.0
+WAIT_WHILE_DOWN_S = 0.2
+# The pool retries a lost connection with backoff and gives up after this long; the next call
+# then starts a fresh attempt at once, so a server that is back is found within a second or two
+# instead of after a backoff grown through a long outage.
+RECONNECT_GIVE_UP_S = 2.0
+RECONNECT_LOG_INTERVAL_S = 30.0
+POOL_MAX_SIZE = 4
+
+T = TypeVar("T")
+
+
 class SqlDatabase:
     """A small SQL store for read models and non-event-sourced tables.
 
     Statements use `?` placeholders and portable SQL; they are translated for psycopg.
-    Calls are synchronous and serialised by a lock: read models here are small and local.
+    Calls are synchronous. On PostgreSQL they go through a pool that checks a connection before
+    handing it out and reconnects after a restart; a call that cannot reach the server raises
+    `Unavailable` (redelivered by the bus, 503 over HTTP). A read whose connection was lost under
+    it is retried once on a fresh one; a write is not, because it may have been applied: the
+    caller's unit of work (a redelivered, idempotent handler, a client's retry) repeats it whole.
+    SQLite calls are serialised by a lock: read models here are small and local.
     """
 
     def __init__(self, settings: RuntimeSettings, service: str, name: str = "state") -> None:
         self._lock = threading.RLock()
+        # The connection of the transaction this thread is in: statements inside it (on `tx` or
+        # on this object) go to it, as they did when the store had a single connection.
+        self._local = threading.local()
         self.is_postgres = bool(settings.database_url)
+        self._down = False
         if settings.database_url:
             schema = schema_name(settings, service)
             create_schema(settings.database_url, schema)
-            self._pg = psycopg.connect(settings.database_url, autocommit=True)
-            self._pg.execute(f'SET search_path TO "{schema}"')
+
+            def configure(conn: psycopg.Connection[Any]) -> None:
+                conn.execute(f'SET search_path TO "{schema}"')
+
+            self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+                settings.database_url,
+                min_size=1,
+                max_size=POOL_MAX_SIZE,
+                kwargs={"autocommit": True, "connect_timeout": max(2, int(CONNECTION_WAIT_S))},
+                configure=configure,
+                check=_check_idle,
+                timeout=CONNECTION_WAIT_S,
+                reconnect_timeout=RECONNECT_GIVE_UP_S,
+                reconnect_failed=_log_reconnect_failed,
+                name=f"quarry-{service}-{name}",
+                open=True,
+            )
         else:
             path: Path = settings.service_dir(service) / f"{name}.sqlite3"
             self._sqlite = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -104,18 +151,46 @@ class SqlDatabase:
     def _sql(self, statement: str) -> str:
         return statement.replace("?", "%s") if self.is_postgres else statement
 
+    def _on_pg(self, work: Callable[[psycopg.Connection[Any]], T], *, retry: bool) -> T:
+        bound: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if bound is not None:
+            try:
+                return work(bound)
+            except psycopg.OperationalError as exc:
+                raise unavailable(exc) from exc
+        for attempt in (1, 2):
+            try:
+                with self._pool.connection(timeout=self._wait_s()) as conn:
+                    result = work(conn)
+            except PoolTimeout as exc:
+                self._down = True
+                raise unavailable(exc) from exc
+            except psycopg.OperationalError as exc:
+                if not retry or attempt == 2:
+                    raise unavailable(exc) from exc
+            else:
+                self._down = False
+                return result
+        raise AssertionError("unreachable")
+
+    def _wait_s(self) -> float:
+        return WAIT_WHILE_DOWN_S if self._down else CONNECTION_WAIT_S
+
     def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; returns the number of rows it changed."""
+        if self.is_postgres:
+            sql = self._sql(statement)
+            return self._on_pg(lambda conn: conn.execute(sql, tuple(params)).rowcount, retry=False)
         with self._lock:
-            if self.is_postgres:
-                cur = self._pg.execute(self._sql(statement), tuple(params))
-                return cur.rowcount
             return self._sqlite.execute(statement, tuple(params)).rowcount
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if self.is_postgres:
+            sql = self._sql(statement)
+            # Only a plain SELECT is read-only for sure (an INSERT ... RETURNING is a query too).
+            read_only = statement.lstrip()[:6].upper() == "SELECT"
+            return self._on_pg(lambda conn: list(conn.execute(sql, tuple(params)).fetchall()), retry=read_only)
         with self._lock:
-            if self.is_postgres:
-                return list(self._pg.execute(self._sql(statement), tuple(params)).fetchall())
             return list(self._sqlite.execute(statement, tuple(params)).fetchall())
 
     def one(self, statement: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
@@ -125,22 +200,75 @@ class SqlDatabase:
     @contextmanager
     def transaction(self) -> Iterator[SqlDatabase]:
         """Group statements atomically (used where two writes must not diverge)."""
+        if self.is_postgres:
+            bound: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+            if bound is not None:  # nested: a savepoint in the outer transaction
+                with bound.transaction():
+                    yield self
+                return
+            with self._pg_transaction():
+                yield self
+            return
         with self._lock:
-            if self.is_postgres:
-                with self._pg.transaction():
-                    yield self
-            else:
-                self._sqlite.execute("BEGIN IMMEDIATE")
+            self._sqlite.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                self._sqlite.execute("ROLLBACK")
+                raise
+            self._sqlite.execute("COMMIT")
+
+    @contextmanager
+    def _pg_transaction(self) -> Iterator[None]:
+        try:
+            with self._pool.connection(timeout=self._wait_s()) as conn, conn.transaction():
+                self._down = False
+                self._local.conn = conn
                 try:
-                    yield self
-                except BaseException:
-                    self._sqlite.execute("ROLLBACK")
-                    raise
-                self._sqlite.execute("COMMIT")
+                    yield
+                finally:
+                    self._local.conn = None
+        except PoolTimeout as exc:
+            self._down = True
+            raise unavailable(exc) from exc
+        except psycopg.OperationalError as exc:
+            # Lost before or during COMMIT: nothing is retried here (the body cannot be run
+            # again from here, and a lost COMMIT may have been applied); the caller's redelivery
+            # or retry repeats the whole unit of work.
+            raise unavailable(exc) from exc
 
     def close(self) -> None:
+        if self.is_postgres:
+            self._pool.close()
+            _reconnect_logged.pop(id(self._pool), None)
+            return
         with self._lock:
-            if self.is_postgres:
-                self._pg.close()
-            else:
-                self._sqlite.close()
+            self._sqlite.close()
+
+
+def _check_idle(conn: psycopg.Connection[Any]) -> None:
+    """The pool's check before handing a connection out, without a round trip per call: an idle
+    session receives nothing unless the server is ending it (a restart sends a notice and hangs
+    up), so only a connection with something to read pays for a real check."""
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN | select.POLLHUP | select.POLLERR)
+    if poller.poll(0):
+        ConnectionPool.check_connection(conn)
+
+
+def unavailable(exc: BaseException) -> Unavailable:
+    detail = str(exc).strip().replace("\n", " ")[:300] or type(exc).__name__
+    return Unavailable(f"the database cannot be reached: {detail}")
+
+
+_reconnect_logged: dict[int, float] = {}  # by pool
+
+
+def _log_reconnect_failed(pool: ConnectionPool[Any]) -> None:
+    """Once per interval per pool: the pool gives up an attempt every couple of seconds."""
+    now = time.monotonic()
+    if now - _reconnect_logged.get(id(pool), -RECONNECT_LOG_INTERVAL_S) >= RECONNECT_LOG_INTERVAL_S:
+        _reconnect_logged[id(pool)] = now
+        log.warning("%s: PostgreSQL unreachable, reconnecting", pool.name)

@@ -80,4 +80,12 @@ def subscriptions(store: GatewayStore, feed: RunFeed, monitors: MonitorStore) ->
         if project(store, monitors, ev):
             await feed.notify()
 
-    return [Subscription(c.subject, c.durable, on_event, batch=8) for c in CONSUMERS]
+    async def off_loop(ev: Event) -> None:
+        # A PostgreSQL round trip (or the wait for a lost server) is taken off the event loop,
+        # which keeps serving requests meanwhile; a local SQLite write costs less than the hop.
+        if await asyncio.to_thread(project, store, monitors, ev):
+            await feed.notify()
+
+    handler = off_loop if store.db.is_postgres else on_event
+
+    return [Subscription(c.subject, c.durable, handler, batch=8) for c in CONSUMERS]

@@ -134,6 +134,10 @@ class GatewayStore:
             return False
         data = _stored(event)
         with self.db.transaction() as tx:
+            if tx.is_postgres:
+                # Two events of one run folded at once (two consumers' threads, two replicas) would
+                # each miss the other's row and the later write would drop a step: one at a time.
+                tx.query("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (event.run_id,))
             inserted = tx.execute(
                 f"INSERT INTO {self.run_events} (event_id, run_id, tenant_id, type, occurred_at, data) VALUES (?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (event_id) DO NOTHING",

@@ -12,7 +12,7 @@ import pytest
 from contracts import subjects
 from contracts.run import RunRequested, RunRequestedPayload
 from quarry_runtime.bus import Bus, Subscription
-from quarry_runtime.errors import NotReady
+from quarry_runtime.errors import NotReady, Unavailable
 
 pytestmark = pytest.mark.infra
 
@@ -144,6 +144,47 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_max_deliver(n
         assert len(attempts) == 3
 
     await with_consumer(nats_url, handler, body)
+
+
+async def test_an_outage_is_waited_out_and_never_counts_toward_dead_lettering(
+    nats_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    tenant = uuid.uuid4().hex
+    attempts: list[str] = []
+    outage = 6  # twice max_deliver: counted, these deliveries alone would dead-letter the message
+
+    async def handler(ev: RunRequested) -> None:
+        if ev.tenant_id != tenant:
+            return
+        if len(attempts) < outage:
+            attempts.append("away")
+            raise Unavailable("the database cannot be reached")
+        attempts.append("broken")
+        raise RuntimeError("broken on its own")
+
+    async def body(bus: Bus) -> None:
+        await bus.publish(request("through an outage", tenant))
+        js = bus.broker.connection.jetstream()
+
+        async def reason() -> str:
+            try:
+                last = await js.get_last_msg(subjects.DEADLETTER_STREAM, subjects.deadletter(bus.service))
+            except Exception:  # noqa: BLE001 - not there yet
+                return ""
+            return (last.headers or {}).get("Quarry-Reason", "")
+
+        deadline = time.monotonic() + 30
+        # (The consumer reads the whole stream: other tests' poison is dead-lettered here too.)
+        while "broken on its own" not in await reason() and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        # Dead-lettered for its own three failures, after the outage's six deliveries.
+        assert "failed 3 times: broken on its own" in await reason()
+        assert attempts == ["away"] * outage + ["broken"] * 3
+
+    with caplog.at_level("WARNING", logger="quarry_runtime.bus"):
+        await with_consumer(nats_url, handler, body)
+    waiting = [r for r in caplog.records if "waiting for a dependency" in r.getMessage()]
+    assert len(waiting) == 1, "an outage is reported once per interval, not once per delivery"
 
 
 async def test_a_long_handler_is_not_redelivered_while_it_works(nats_url: str) -> None:

@@ -7,6 +7,12 @@ import math
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from quarry_runtime.errors import Unavailable as DependencyUnavailable
+
+# What a client is told to wait when a dependency (the database) is away: the stores find a
+# server that is back within a couple of seconds.
+DEPENDENCY_RETRY_AFTER_S = 2
+
 
 class GatewayError(Exception):
     status_code = 400
@@ -57,4 +63,11 @@ def install(app: FastAPI) -> None:
             headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
+    async def dependency_away(_: Request, exc: Exception) -> JSONResponse:
+        # The request is not at fault: the client may send it again (a write lost in its COMMIT
+        # may have been applied, which the routes' own checks then answer, e.g. a 409).
+        headers = {"Retry-After": str(DEPENDENCY_RETRY_AFTER_S)}
+        return JSONResponse({"detail": "temporarily unavailable, try again"}, status_code=503, headers=headers)
+
     app.add_exception_handler(GatewayError, handle)
+    app.add_exception_handler(DependencyUnavailable, dependency_away)
