@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import nats.js.errors
 from faststream import AckPolicy
+from faststream.message import AckStatus
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
 from faststream.nats.security import NatsSecurity, NatsUserPassword
 from nats.js import JetStreamContext
@@ -33,6 +34,7 @@ from contracts import subjects
 from contracts.envelope import Event, TraceContext
 from contracts.registry import event_type_for_subject, parse_event
 from quarry_runtime.errors import NotReady, Rejected, Unavailable
+from quarry_runtime.health import ConsumerProgress
 from quarry_runtime.inflight import InFlight, mark_key
 from quarry_runtime.kv import update_stream
 from quarry_runtime.settings import (
@@ -136,6 +138,8 @@ class Bus:
         self._inflight = InFlight(self._js, service, replicas=stream_replicas, max_bytes=kv_max_bytes)
         self._outage_deliveries: dict[tuple[str, int], int] = {}
         self._outage_logged: dict[str, tuple[float, int]] = {}  # per consumer: when last logged, retries since
+        # Which consumers hold messages without acking any: read by the liveness probe.
+        self.progress = ConsumerProgress()
 
     @classmethod
     def from_settings(cls, settings: RuntimeSettings, service: str) -> Bus:
@@ -236,6 +240,13 @@ class Bus:
         )(on_message)
 
     async def _dispatch(self, msg: NatsMessage, model: type[Event] | None, sub: Subscription) -> None:
+        self.progress.delivered(sub.durable)
+        try:
+            await self._dispatch_once(msg, model, sub)
+        finally:
+            self.progress.settled(sub.durable, acked=msg.committed is AckStatus.ACKED)
+
+    async def _dispatch_once(self, msg: NatsMessage, model: type[Event] | None, sub: Subscription) -> None:
         raw = msg.raw_message
         scheduler = (raw.headers or {}).get("Nats-Scheduler")
         if scheduler is not None and raw.subject not in SCHEDULED_SUBJECTS:

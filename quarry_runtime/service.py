@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from quarry_runtime.bus import Bus
-from quarry_runtime.health import Check, HealthServer
+from quarry_runtime.health import Check, CheckRunner, Health, HealthServer, LoopWatch
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.telemetry import configure
 
@@ -38,12 +38,10 @@ async def run(service: Service, settings: RuntimeSettings, stop: asyncio.Event |
         except (NotImplementedError, RuntimeError):
             pass
 
-    async def bus_connected() -> bool:
-        return bool(service.bus.broker.connection.is_connected)
-
-    checks = {"bus": bus_connected, **service.checks}
     health = (
-        HealthServer(service.name, settings.health_port, checks, settings.health_host) if settings.health_port else None
+        HealthServer(probe(service, settings), settings.health_port, settings.health_host)
+        if settings.health_port
+        else None
     )
     await service.bus.start()
     if health:
@@ -64,6 +62,23 @@ async def run(service: Service, settings: RuntimeSettings, stop: asyncio.Event |
         for close in service.on_stop:
             close()
         log.info("%s stopped", service.name)
+
+
+def probe(service: Service, settings: RuntimeSettings) -> Health:
+    """What the service's /livez and /readyz judge: the loop, the bus, its checks, its consumers."""
+
+    async def bus_connected() -> bool:
+        return bool(service.bus.broker.connection.is_connected)
+
+    return Health(
+        service=service.name,
+        loop=LoopWatch(),
+        checks=CheckRunner({"bus": bus_connected, **service.checks}),
+        consumers=service.bus.progress,
+        loop_block_s=settings.health_loop_block_s,
+        check_grace_s=settings.health_check_grace_s,
+        stall_s=settings.ack_wait_s * settings.health_stall_ack_waits,
+    )
 
 
 def main(build: Callable[[RuntimeSettings], Service], settings: RuntimeSettings) -> None:
