@@ -48,8 +48,9 @@ class RuntimeSettings(BaseSettings):
     health_host: str = Field(default="127.0.0.1", description="0.0.0.0 in a pod, so the kubelet can probe")
     health_loop_block_s: float = Field(default=10.0, gt=0, description="event loop lag that fails liveness")
     health_check_grace_s: float = Field(default=60.0, ge=0, description="a dependency down longer fails liveness")
+    # Twice a task's default timeout (300 s) at the default ack wait: a slow task is not a wedge.
     health_stall_ack_waits: float = Field(
-        default=10.0, ge=2, description="ack waits a consumer may hold messages without an ack before liveness fails"
+        default=20.0, ge=2, description="ack waits a consumer may hold messages without an ack before liveness fails"
     )
     log_level: str = "INFO"
     ack_wait_s: float = Field(default=30.0, gt=0)
