@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import generate_latest
@@ -150,7 +150,8 @@ class Health:
     loop_block_s: float = 10.0
     check_grace_s: float = 60.0
     stall_s: float = 300.0
-    ready_checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    # Checks only readiness judges: waiting for them (a corpus being indexed) is no reason to restart.
+    readiness_only: frozenset[str] = frozenset()
 
     def liveness(self) -> tuple[bool, dict[str, object]]:
         reasons: list[str] = []
@@ -158,6 +159,8 @@ class Health:
         if lag > self.loop_block_s:
             reasons.append(f"event loop blocked for {lag:.1f}s (limit {self.loop_block_s:g}s)")
         for name, state in self.checks.states.items():
+            if name in self.readiness_only:
+                continue
             down = self.checks.failing_for(name)
             if down > self.check_grace_s:
                 reasons.append(f"{name} failing for {down:.0f}s (grace {self.check_grace_s:g}s): {state.detail}")
@@ -174,12 +177,6 @@ class Health:
         for name, state in self.checks.states.items():
             if not state.ok:
                 reasons.append(f"{name}: {state.detail}")
-        for name, ready in self.ready_checks.items():
-            try:
-                if not ready():
-                    reasons.append(f"{name}: not ready")
-            except Exception as exc:  # noqa: BLE001 - a failing check is reported, not raised
-                reasons.append(f"{name}: {type(exc).__name__}")
         return self._verdict("ready", reasons, {})
 
     def _verdict(self, kind: str, reasons: list[str], extra: dict[str, object]) -> tuple[bool, dict[str, object]]:
@@ -193,6 +190,16 @@ class Health:
             **extra,
         }
         return ok, body
+
+
+def store_check(ping: Callable[[], object]) -> Check:
+    """A check that runs a store's synchronous `ping` (e.g. `SELECT 1`) off the event loop."""
+
+    async def check() -> bool:
+        await asyncio.to_thread(ping)
+        return True
+
+    return check
 
 
 class HealthServer:

@@ -24,7 +24,10 @@ class Service:
     name: str
     bus: Bus
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    # Dependency checks (the store): readiness fails at once, liveness past the grace period.
     checks: dict[str, Check] = field(default_factory=dict)
+    # Judged by readiness only: not having it yet (a corpus being indexed) is no reason to restart.
+    readiness: dict[str, Check] = field(default_factory=dict)
     on_stop: list[Callable[[], None]] = field(default_factory=list)
 
 
@@ -73,7 +76,8 @@ def probe(service: Service, settings: RuntimeSettings) -> Health:
     return Health(
         service=service.name,
         loop=LoopWatch(),
-        checks=CheckRunner({"bus": bus_connected, **service.checks}),
+        checks=CheckRunner({"bus": bus_connected, **service.checks, **service.readiness}),
+        readiness_only=frozenset(service.readiness),
         consumers=service.bus.progress,
         loop_block_s=settings.health_loop_block_s,
         check_grace_s=settings.health_check_grace_s,

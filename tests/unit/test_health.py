@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from quarry_runtime.health import CheckRunner, ConsumerProgress, Health, HealthServer, LoopWatch
+from quarry_runtime.health import CheckRunner, ConsumerProgress, Health, HealthServer, LoopWatch, store_check
 
 
 class Clock:
@@ -150,3 +150,34 @@ async def test_a_blocked_event_loop_fails_liveness_from_the_probe_thread() -> No
         assert ready.status_code == 200 and ready.json()["status"] == "ok"
     finally:
         await server.stop()
+
+
+async def test_a_readiness_only_check_never_fails_liveness() -> None:
+    clock = Clock()
+
+    async def corpus() -> bool:
+        return False  # still indexing
+
+    checks = CheckRunner({"corpus": corpus}, clock=clock)
+    h = health(clock, checks)
+    h.readiness_only = frozenset({"corpus"})
+    await checks.run_once()
+    clock.now += 600
+    h.loop.beat()
+    assert h.liveness()[0]
+    ok, body = h.readiness()
+    assert not ok and body["reasons"] == ["corpus: failed"]
+
+
+async def test_a_store_check_runs_the_ping_off_the_loop() -> None:
+    loop_thread = threading.get_ident()
+    ran_on: list[int] = []
+
+    def ping() -> None:
+        ran_on.append(threading.get_ident())
+        raise ConnectionError("the connection is closed")
+
+    checks = CheckRunner({"store": store_check(ping)})
+    await checks.run_once()
+    assert ran_on and ran_on[0] != loop_thread
+    assert checks.states["store"].detail == "ConnectionError: the connection is closed"
