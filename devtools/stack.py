@@ -249,9 +249,8 @@ class Stack:
             self.procs[name].popen.send_signal(signal.SIGKILL)
 
     def health_url(self, name: str) -> str:
-        """Readiness: every dependency answers (the gateway's /healthz says the same)."""
-        path = "/healthz" if name.split("#")[0] == "gateway" else "/readyz"
-        return f"http://127.0.0.1:{self.procs[name].health_port}{path}"
+        """Readiness: every dependency answers."""
+        return f"http://127.0.0.1:{self.procs[name].health_port}/readyz"
 
     def live_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.procs[name].health_port}/healthz"
