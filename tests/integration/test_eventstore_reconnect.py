@@ -5,9 +5,10 @@ back, no message is dead-lettered for the outage, and each is applied once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,11 +17,17 @@ from nats.aio.msg import Msg
 from contracts import subjects
 from contracts.registry import parse_event
 from contracts.run import RunRequested, RunRequestedPayload
+from quarry_runtime.bus import Bus
 from quarry_runtime.pgserver import EphemeralCluster
 from quarry_runtime.store import eventstore_env
 from services.billing.application import Billing
 from services.billing.bootstrap import NAME as BILLING
 from services.billing.bootstrap import BillingSettings, build
+from services.orchestrator.application import Orchestrator
+from services.orchestrator.bootstrap import NAME as ORCHESTRATOR
+from services.orchestrator.bootstrap import OrchestratorSettings
+from services.orchestrator.bootstrap import build as build_orchestrator
+from services.orchestrator.domain import Run
 from tests.integration.test_billing_service import billing_service
 
 pytestmark = pytest.mark.infra
@@ -124,5 +131,89 @@ async def test_billing_decides_runs_through_a_postgres_outage_and_a_restart(
             seen = [e for e in store.repository.event_store.get(ledger.id) if getattr(e, "cause", None)]
             causes = [e.cause for e in seen]
             assert len(causes) == len(set(causes)), causes
+    finally:
+        store.close()
+
+
+@contextlib.asynccontextmanager
+async def orchestrator_service(settings: OrchestratorSettings) -> AsyncIterator[None]:
+    """The orchestrator as `run` drives it (bus, consumers, relay, group commit), in process."""
+    service = build_orchestrator(settings)
+    await service.bus.start()
+    jobs = [asyncio.create_task(job()) for job in service.background]
+    try:
+        yield
+    finally:
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+        await service.bus.stop()
+        for close in service.on_stop:
+            close()
+
+
+async def test_the_orchestrator_admits_runs_through_a_postgres_outage_and_a_restart(
+    cluster: EphemeralCluster, nats_url: str, tmp_path: Path
+) -> None:
+    """Requested (orchestrator), reserved (billing), admitted (orchestrator): the saga's first
+    steps across both event stores while the server is away and after it restarts."""
+    common = {
+        "database_url": cluster.url,
+        "db_schema_prefix": f"q{uuid.uuid4().hex[:8]}",
+        "max_deliver": 3,
+    }
+    billing = BillingSettings(data_dir=tmp_path / "billing", **common).model_copy(update={"nats_url": nats_url})
+    orchestrator = OrchestratorSettings(data_dir=tmp_path / "orchestrator", **common).model_copy(
+        update={"nats_url": nats_url}
+    )
+    admitted: dict[str, list[str]] = {}
+    dead: list[Msg] = []
+    runs: list[str] = []
+    async with billing_service(billing), orchestrator_service(orchestrator):
+        watcher = Bus(nats_url, "test")
+        await watcher.broker.connect()
+        nc = watcher.broker.connection
+
+        async def on_admitted(msg: Msg) -> None:
+            event = parse_event(msg.data)
+            admitted.setdefault(event.run_id or "", []).append(event.event_id)
+
+        async def on_dead(msg: Msg) -> None:
+            dead.append(msg)
+
+        await nc.subscribe(subjects.RUN_ADMITTED, cb=on_admitted)
+        await nc.subscribe(subjects.deadletter(ORCHESTRATOR), cb=on_dead)
+        await nc.subscribe(subjects.deadletter(BILLING), cb=on_dead)
+
+        async def ask() -> None:
+            req = request(uuid.uuid4().hex)
+            runs.append(req.run_id or "")
+            await watcher.publish(req)
+
+        await ask()
+        await until(lambda: set(runs) <= set(admitted), 15, "a run admitted before the outage")
+        cluster.halt()
+        try:
+            for _ in range(3):
+                await ask()
+            await asyncio.sleep(OUTAGE_S)
+        finally:
+            cluster.resume()
+        await until(lambda: set(runs) <= set(admitted), RECOVERY_S, f"runs admitted after the outage: {admitted}")
+        cluster.restart()
+        for _ in range(2):
+            await ask()
+        await until(lambda: set(runs) <= set(admitted), RECOVERY_S, f"runs admitted after the restart: {admitted}")
+        await asyncio.sleep(1.0)
+        await watcher.broker.stop()
+
+    assert dead == [], [m.headers for m in dead]
+    assert all(len(set(ids)) == 1 for ids in admitted.values()), admitted
+    store = Orchestrator(env=eventstore_env(orchestrator, ORCHESTRATOR))
+    try:
+        for run_id in runs:
+            run = store.repository.get(Run.create_id(run_id))
+            kinds = [type(e).__name__ for e in store.repository.event_store.get(run.id)]
+            assert kinds.count("Admitted") == 1, kinds  # applied once, however often redelivered
     finally:
         store.close()
