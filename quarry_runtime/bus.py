@@ -57,7 +57,7 @@ NOT_READY_DELIVERIES = 60  # about twenty minutes of waiting with the backoff be
 UNAVAILABLE_MAX_DELAY_S = 10.0  # how late a handler waiting out an outage may notice it is over
 OUTAGE_LOG_INTERVAL_S = 30.0
 NATS_RECONNECT_ATTEMPTS = -1  # forever
-NATS_RECONNECT_WAIT_S = 1.0
+NATS_RECONNECT_WAIT_S = 1
 NATS_PING_INTERVAL_S = 10
 NATS_MAX_OUTSTANDING_PINGS = 3
 # Deliveries spent waiting out an outage, remembered per message so they do not count toward
