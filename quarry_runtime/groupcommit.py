@@ -215,9 +215,9 @@ class GroupCommit:
         for aggregate_id, error in failed.items():
             self.on_drop(aggregate_id)
             reason = f"commit failed: {type(error).__name__}: {error}"
-            retry: Exception = Unavailable(reason) if is_outage(error) else CommitFailed(reason)
+            retry = Unavailable if is_outage(error) else CommitFailed
             for unit in units.get(aggregate_id, []):
-                self._resolve(unit, retry)
+                self._resolve(unit, retry(reason))
         if committed:
             try:
                 self.after_commit(committed)
