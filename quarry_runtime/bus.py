@@ -58,6 +58,10 @@ SCHEDULED_SUBJECTS = frozenset({subjects.TIMER_FIRED})
 NOT_READY_DELIVERIES = 60  # about twenty minutes of waiting with the backoff below
 UNAVAILABLE_MAX_DELAY_S = 10.0  # how late a handler waiting out an outage may notice it is over
 OUTAGE_LOG_INTERVAL_S = 30.0
+NATS_RECONNECT_ATTEMPTS = -1  # forever
+NATS_RECONNECT_WAIT_S = 1
+NATS_PING_INTERVAL_S = 10
+NATS_MAX_OUTSTANDING_PINGS = 3
 # Deliveries spent waiting out an outage, remembered per message so they do not count toward
 # its max_deliver; bounded, since a process may see many messages through a long outage.
 OUTAGE_MEMORY = 10_000
@@ -124,7 +128,20 @@ class Bus:
             security = NatsSecurity(ssl_context=tls)
         # Replies and JetStream deliveries come to inboxes under the service's own prefix, the
         # only ones its NATS user may subscribe to (quarry_runtime.natsauth).
-        self.broker = NatsBroker(servers, logger=logger, security=security, inbox_prefix=inbox_prefix(service))
+        self.broker = NatsBroker(
+            servers,
+            logger=logger,
+            security=security,
+            inbox_prefix=inbox_prefix(service),
+            # A restarted or lost server is waited for as long as it takes (nats-py gives up
+            # after 60 attempts by default and the service would stay disconnected); a dead
+            # connection is noticed within ping_interval * max_outstanding_pings.
+            allow_reconnect=True,
+            max_reconnect_attempts=NATS_RECONNECT_ATTEMPTS,
+            reconnect_time_wait=NATS_RECONNECT_WAIT_S,
+            ping_interval=NATS_PING_INTERVAL_S,
+            max_outstanding_pings=NATS_MAX_OUTSTANDING_PINGS,
+        )
         self._ack_wait_s = ack_wait_s
         self._max_deliver = max_deliver
         self._stream_max_bytes = stream_max_bytes
