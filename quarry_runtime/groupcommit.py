@@ -14,9 +14,7 @@ earlier ones, never before). A use case that raises after changing a staged aggr
 it: the aggregate is dropped and every unit that staged it is told to retry (its message is
 redelivered and applied again to the state in the store). A commit that fails is retried
 aggregate by aggregate, so a version conflict with another replica costs only the units that
-touched that aggregate. A use case or a commit that fails because the database is away raises
-`Unavailable` in its units: the bus waits the outage out instead of counting it against the
-message, and the redelivered message is applied again to what the store holds.
+touched that aggregate.
 """
 
 from __future__ import annotations
@@ -31,8 +29,7 @@ from typing import Any
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import DomainEventProtocol
 
-from quarry_runtime.errors import NotReady, Unavailable
-from quarry_runtime.recorders import is_outage
+from quarry_runtime.errors import NotReady
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +97,8 @@ class GroupCommit:
         self._current = unit
         try:
             yield unit
-        except BaseException as exc:
+        except BaseException:
             self._taint(unit)
-            if is_outage(exc):
-                raise Unavailable(f"the event store is unreachable: {type(exc).__name__}: {exc}") from exc
             raise
         finally:
             self._current = None
@@ -201,12 +196,8 @@ class GroupCommit:
         try:
             self._record(staged, collected)
         except Exception as exc:  # noqa: BLE001 - retried one aggregate at a time below
-            if is_outage(exc):
-                # One by one would wait out the connect timeout once per aggregate.
-                failed = dict.fromkeys(staged, exc)
-            else:
-                log.info("group commit of %d aggregates failed (%s); committing them one by one", len(staged), exc)
-            for aggregate_id in () if failed else staged:
+            log.info("group commit of %d aggregates failed (%s); committing them one by one", len(staged), exc)
+            for aggregate_id in staged:
                 try:
                     self._record({aggregate_id: staged[aggregate_id]}, {aggregate_id: collected[aggregate_id]})
                 except Exception as one:  # noqa: BLE001 - the units of this aggregate retry
@@ -214,10 +205,8 @@ class GroupCommit:
         committed = [aggregate for aggregate_id, aggregate in staged.items() if aggregate_id not in failed]
         for aggregate_id, error in failed.items():
             self.on_drop(aggregate_id)
-            reason = f"commit failed: {type(error).__name__}: {error}"
-            retry = Unavailable if is_outage(error) else CommitFailed
             for unit in units.get(aggregate_id, []):
-                self._resolve(unit, retry(reason))
+                self._resolve(unit, CommitFailed(f"commit failed: {type(error).__name__}: {error}"))
         if committed:
             try:
                 self.after_commit(committed)
