@@ -74,6 +74,7 @@ class Tenant:
             # The gateway's view follows the orchestrator's confirmation, not the request.
             wait_for(
                 lambda: body_of(self.owner.request("GET", f"/v1/monitors/{monitor_id}"))["status"] == "paused",
+                timeout_s=150.0,  # many monitors at once on PostgreSQL under a loaded CI machine
                 what="the monitor to pause",
             )
         return monitor_id
