@@ -1,7 +1,8 @@
 """Runs the whole platform on one machine: nats-server plus the seven services as processes.
 
-A supervisor thread restarts any service that dies, as Kubernetes would, and logs which
-one died and when it came back. Used by `make up`, `make demo` and the end-to-end tests.
+A supervisor thread restarts any service that dies, or whose liveness probe has failed for
+`liveness_failure_s` after it was once live (a wedged process), as Kubernetes would, and logs
+which one, why, and when it came back. Used by `make up`, `make demo` and the end-to-end tests.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ class StackConfig:
     # The services' QUARRY_ENVIRONMENT unless the caller's environment or `env_file` sets one.
     environment: str = "development"
     env_file: Path | None = None  # a `.env` whose values the caller's own environment overrides
+    # A service live once and failing its liveness probe (or not answering it) this long is
+    # killed and started again; Kubernetes' livenessProbe does the same in a cluster.
+    liveness_failure_s: float = 60.0
+    liveness_interval_s: float = 5.0
 
 
 def caller_environment(env_file: Path | None = None) -> dict[str, str]:
@@ -58,6 +63,9 @@ class Proc:
     popen: subprocess.Popen[bytes]
     health_port: int
     restarts: int = 0
+    live_seen: bool = False  # answered its liveness probe once: failures count from then on
+    failing_since: float | None = None
+    last_probe: float = 0.0
 
 
 class Stack:
@@ -102,8 +110,7 @@ class Stack:
                 port = self.config.http_port if name == "gateway" else natsserver.free_port()
                 self.procs[name] = Proc(name, self._spawn(name, port), port)
         if self.config.restart:
-            self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
-            self._supervisor.start()
+            self.start_supervisor()
 
     def _operator_settings(self) -> RuntimeSettings:
         """The limits the caller configured (environment over `.env`), on the unlimited user."""
@@ -154,11 +161,15 @@ class Stack:
         env.update(self.config.extra_env)
         return env
 
+    def command(self, name: str) -> list[str]:
+        """How a service (or a replica, `name#2`) is started."""
+        return [sys.executable, "-m", f"services.{name.split('#')[0]}"]
+
     def _spawn(self, name: str, port: int) -> subprocess.Popen[bytes]:
         out = open(self.logs / f"{name.replace('#', '-')}.log", "ab")  # noqa: SIM115 - handed to the child
         try:
             return subprocess.Popen(
-                [sys.executable, "-m", f"services.{name.split('#')[0]}"],
+                self.command(name),
                 env=self._env(name, port),
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -168,17 +179,57 @@ class Stack:
         finally:
             out.close()
 
+    def start_supervisor(self) -> None:
+        self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
+        self._supervisor.start()
+
     def _supervise(self) -> None:
-        while not self._stopping.wait(0.5):
-            with self._lock:
-                for proc in self.procs.values():
-                    code = proc.popen.poll()
-                    if code is None or self._stopping.is_set():
-                        continue
-                    log.warning("%s died (exit code %s) at %s; restarting", proc.name, code, time.strftime("%H:%M:%S"))
-                    proc.popen = self._spawn(proc.name, proc.health_port)
-                    proc.restarts += 1
-                    log.warning("%s is back (pid %d, restart #%d)", proc.name, proc.popen.pid, proc.restarts)
+        with httpx.Client(timeout=2.0) as client:
+            while not self._stopping.wait(0.5):
+                for name in list(self.procs):
+                    wedged = self._wedged(client, self.procs[name])
+                    with self._lock:
+                        proc = self.procs[name]
+                        code = proc.popen.poll()
+                        if self._stopping.is_set() or (code is None and wedged is None):
+                            continue
+                        if code is None:
+                            log.warning(
+                                "%s failed liveness at %s: %s; killing it", name, time.strftime("%H:%M:%S"), wedged
+                            )
+                            proc.popen.kill()
+                            proc.popen.wait()
+                        else:
+                            log.warning(
+                                "%s died (exit code %s) at %s; restarting", name, code, time.strftime("%H:%M:%S")
+                            )
+                        proc.popen = self._spawn(proc.name, proc.health_port)
+                        proc.restarts += 1
+                        proc.live_seen, proc.failing_since = False, None
+                        log.warning("%s is back (pid %d, restart #%d)", proc.name, proc.popen.pid, proc.restarts)
+
+    def _wedged(self, client: httpx.Client, proc: Proc) -> str | None:
+        """Why `proc` should be restarted although it runs: its liveness has failed for too long."""
+        now = time.monotonic()
+        if now - proc.last_probe < self.config.liveness_interval_s or proc.popen.poll() is not None:
+            return None
+        proc.last_probe = now
+        try:
+            response = client.get(self.live_url(proc.name))
+            failure = None if response.status_code == 200 else f"{response.status_code} {response.text[:500]}"
+        except httpx.HTTPError as exc:
+            failure = f"no answer ({type(exc).__name__})"
+        if failure is None:
+            proc.live_seen, proc.failing_since = True, None
+            return None
+        if not proc.live_seen:
+            return None  # still starting: Kubernetes' startupProbe, not liveness, covers this
+        if proc.failing_since is None:
+            proc.failing_since = now
+        failed_for = now - proc.failing_since
+        if failed_for < self.config.liveness_failure_s:
+            return None
+        return f"failing for {failed_for:.0f}s: {failure}"
 
     def restart_nats(self) -> None:
         """Stop the embedded nats-server and start it again on the same port and store (chaos)."""
@@ -198,6 +249,10 @@ class Stack:
             self.procs[name].popen.send_signal(signal.SIGKILL)
 
     def health_url(self, name: str) -> str:
+        """Readiness: every dependency answers."""
+        return f"http://127.0.0.1:{self.procs[name].health_port}/readyz"
+
+    def live_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.procs[name].health_port}/healthz"
 
     def wait_healthy(self, timeout_s: float = 120.0) -> None:

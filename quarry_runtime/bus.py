@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import nats.js.errors
 from faststream import AckPolicy
+from faststream.message import AckStatus
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
 from faststream.nats.security import NatsSecurity, NatsUserPassword
 from nats.js import JetStreamContext
@@ -33,6 +34,7 @@ from contracts import subjects
 from contracts.envelope import Event, TraceContext
 from contracts.registry import event_type_for_subject, parse_event
 from quarry_runtime.errors import NotReady, Rejected, Unavailable
+from quarry_runtime.health import ConsumerProgress
 from quarry_runtime.inflight import InFlight, mark_key
 from quarry_runtime.kv import update_stream
 from quarry_runtime.settings import (
@@ -56,6 +58,10 @@ SCHEDULED_SUBJECTS = frozenset({subjects.TIMER_FIRED})
 NOT_READY_DELIVERIES = 60  # about twenty minutes of waiting with the backoff below
 UNAVAILABLE_MAX_DELAY_S = 10.0  # how late a handler waiting out an outage may notice it is over
 OUTAGE_LOG_INTERVAL_S = 30.0
+NATS_RECONNECT_ATTEMPTS = -1  # forever
+NATS_RECONNECT_WAIT_S = 1
+NATS_PING_INTERVAL_S = 10
+NATS_MAX_OUTSTANDING_PINGS = 3
 # Deliveries spent waiting out an outage, remembered per message so they do not count toward
 # its max_deliver; bounded, since a process may see many messages through a long outage.
 OUTAGE_MEMORY = 10_000
@@ -122,7 +128,20 @@ class Bus:
             security = NatsSecurity(ssl_context=tls)
         # Replies and JetStream deliveries come to inboxes under the service's own prefix, the
         # only ones its NATS user may subscribe to (quarry_runtime.natsauth).
-        self.broker = NatsBroker(servers, logger=logger, security=security, inbox_prefix=inbox_prefix(service))
+        self.broker = NatsBroker(
+            servers,
+            logger=logger,
+            security=security,
+            inbox_prefix=inbox_prefix(service),
+            # A restarted or lost server is waited for as long as it takes (nats-py gives up
+            # after 60 attempts by default and the service would stay disconnected); a dead
+            # connection is noticed within ping_interval * max_outstanding_pings.
+            allow_reconnect=True,
+            max_reconnect_attempts=NATS_RECONNECT_ATTEMPTS,
+            reconnect_time_wait=NATS_RECONNECT_WAIT_S,
+            ping_interval=NATS_PING_INTERVAL_S,
+            max_outstanding_pings=NATS_MAX_OUTSTANDING_PINGS,
+        )
         self._ack_wait_s = ack_wait_s
         self._max_deliver = max_deliver
         self._stream_max_bytes = stream_max_bytes
@@ -136,6 +155,8 @@ class Bus:
         self._inflight = InFlight(self._js, service, replicas=stream_replicas, max_bytes=kv_max_bytes)
         self._outage_deliveries: dict[tuple[str, int], int] = {}
         self._outage_logged: dict[str, tuple[float, int]] = {}  # per consumer: when last logged, retries since
+        # Which consumers hold messages without acking any: read by the liveness probe.
+        self.progress = ConsumerProgress()
 
     @classmethod
     def from_settings(cls, settings: RuntimeSettings, service: str) -> Bus:
@@ -236,6 +257,13 @@ class Bus:
         )(on_message)
 
     async def _dispatch(self, msg: NatsMessage, model: type[Event] | None, sub: Subscription) -> None:
+        self.progress.delivered(sub.durable)
+        try:
+            await self._dispatch_once(msg, model, sub)
+        finally:
+            self.progress.settled(sub.durable, acked=msg.committed is AckStatus.ACKED)
+
+    async def _dispatch_once(self, msg: NatsMessage, model: type[Event] | None, sub: Subscription) -> None:
         raw = msg.raw_message
         scheduler = (raw.headers or {}).get("Nats-Scheduler")
         if scheduler is not None and raw.subject not in SCHEDULED_SUBJECTS:

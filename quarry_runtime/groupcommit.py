@@ -14,7 +14,9 @@ earlier ones, never before). A use case that raises after changing a staged aggr
 it: the aggregate is dropped and every unit that staged it is told to retry (its message is
 redelivered and applied again to the state in the store). A commit that fails is retried
 aggregate by aggregate, so a version conflict with another replica costs only the units that
-touched that aggregate.
+touched that aggregate. A use case or a commit that fails because the database is away raises
+`Unavailable` in its units: the bus waits the outage out instead of counting it against the
+message, and the redelivered message is applied again to what the store holds.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from typing import Any
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import DomainEventProtocol
 
-from quarry_runtime.errors import NotReady
+from quarry_runtime.errors import NotReady, Unavailable
+from quarry_runtime.recorders import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +100,10 @@ class GroupCommit:
         self._current = unit
         try:
             yield unit
-        except BaseException:
+        except BaseException as exc:
             self._taint(unit)
+            if is_outage(exc):
+                raise Unavailable(f"the event store is unreachable: {type(exc).__name__}: {exc}") from exc
             raise
         finally:
             self._current = None
@@ -196,8 +201,12 @@ class GroupCommit:
         try:
             self._record(staged, collected)
         except Exception as exc:  # noqa: BLE001 - retried one aggregate at a time below
-            log.info("group commit of %d aggregates failed (%s); committing them one by one", len(staged), exc)
-            for aggregate_id in staged:
+            if is_outage(exc):
+                # One by one would wait out the connect timeout once per aggregate.
+                failed = dict.fromkeys(staged, exc)
+            else:
+                log.info("group commit of %d aggregates failed (%s); committing them one by one", len(staged), exc)
+            for aggregate_id in () if failed else staged:
                 try:
                     self._record({aggregate_id: staged[aggregate_id]}, {aggregate_id: collected[aggregate_id]})
                 except Exception as one:  # noqa: BLE001 - the units of this aggregate retry
@@ -205,8 +214,10 @@ class GroupCommit:
         committed = [aggregate for aggregate_id, aggregate in staged.items() if aggregate_id not in failed]
         for aggregate_id, error in failed.items():
             self.on_drop(aggregate_id)
+            reason = f"commit failed: {type(error).__name__}: {error}"
+            retry = Unavailable if is_outage(error) else CommitFailed
             for unit in units.get(aggregate_id, []):
-                self._resolve(unit, CommitFailed(f"commit failed: {type(error).__name__}: {error}"))
+                self._resolve(unit, retry(reason))
         if committed:
             try:
                 self.after_commit(committed)

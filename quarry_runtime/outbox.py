@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -21,6 +22,7 @@ from eventsourcing.persistence import IntegrityError, ProcessRecorder, Tracking
 
 from contracts.envelope import Event
 from quarry_runtime.bus import Bus
+from quarry_runtime.recorders import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ class Outgoing(NamedTuple):
 Translate = Callable[[DomainEventProtocol[Any]], Sequence[Outgoing]]
 
 RELAY_NAME = "outbox-relay"
+OUTAGE_LOG_INTERVAL_S = 30.0
 
 
 class OutboxApplication(Application[Any]):
@@ -95,15 +98,21 @@ class OutboxRelay:
         return len(notifications)
 
     async def run(self, poll_s: float = 0.25) -> None:
-        """Relay forever; transient bus faults are retried from the last recorded position."""
+        """Relay forever; bus faults and database outages are retried from the last recorded
+        position (an outage is logged once per interval, not once per attempt)."""
+        outage_logged = -OUTAGE_LOG_INTERVAL_S
         while True:
             try:
                 if await self.run_once():
                     continue
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("outbox relay failed; retrying")
+            except Exception as exc:
+                if not is_outage(exc):
+                    log.exception("outbox relay failed; retrying")
+                elif time.monotonic() - outage_logged >= OUTAGE_LOG_INTERVAL_S:
+                    outage_logged = time.monotonic()
+                    log.warning("outbox relay: the event store is unreachable (%s); retrying", exc)
                 await asyncio.sleep(1.0)
                 continue
             self._wake.clear()

@@ -12,15 +12,22 @@ recorders were written for a handful per save:
   id). Here a statement inserts up to `SQLITE_ROWS_PER_INSERT` rows and returns their rowids.
 
 Tables, rows and ids are exactly what eventsourcing's own recorders write and read.
+
+On PostgreSQL a call that finds the database away fails at once (after the pool's connect
+timeout) instead of eventsourcing's ten attempts in place: the calls run on a service's event
+loop, and the bus redelivers the message later (`OUTAGE` errors become `Unavailable`).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
 from uuid import UUID
 
+import eventsourcing.persistence
+import psycopg
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
@@ -31,12 +38,61 @@ from eventsourcing.postgres import (
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory, SQLiteProcessRecorder
 from psycopg.sql import SQL
 
+from quarry_runtime.errors import Unavailable
+
 # 4 parameters a row, well under SQLite's 32766 variables a statement; a few distinct
 # statement texts (full chunks, and the remainders) for sqlite3's statement cache.
 SQLITE_ROWS_PER_INSERT = 500
 
 _TEXT = "unnest(%s::"
 _BINARY = "unnest(%b::"
+
+
+# What a call raises when the database cannot be reached or the session was cut (a restart, a
+# failover): not the message's fault. psycopg_pool's PoolTimeout is a psycopg.OperationalError.
+OUTAGE: tuple[type[Exception], ...] = (
+    eventsourcing.persistence.OperationalError,
+    eventsourcing.persistence.InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+
+
+def is_outage(exc: BaseException) -> bool:
+    return isinstance(exc, OUTAGE)
+
+
+@contextmanager
+def outage_is_unavailable() -> Iterator[None]:
+    """Turn a database outage raised inside into `Unavailable` (waited out by the bus)."""
+    try:
+        yield
+    except OUTAGE as exc:
+        raise Unavailable(f"the event store is unreachable: {type(exc).__name__}: {exc}") from exc
+
+
+# eventsourcing wraps these in `retry(..., max_attempts=10, wait=0.2)`: with a connect timeout
+# per attempt, one call in an outage held the event loop for tens of seconds.
+_RETRIED = (
+    "insert_events",
+    "select_events",
+    "select_notifications",
+    "max_notification_id",
+    "insert_tracking",
+    "max_tracking_id",
+    "has_tracking_id",
+)
+
+R = TypeVar("R", bound=type)
+
+
+def _single_attempt(cls: R) -> R:
+    for name in _RETRIED:
+        method = getattr(cls, name, None)
+        inner = getattr(method, "__wrapped__", None)
+        if inner is not None:
+            setattr(cls, name, inner)
+    return cls
 
 
 class _BinaryInserts(PostgresAggregateRecorder):
@@ -50,14 +106,17 @@ class _BinaryInserts(PostgresAggregateRecorder):
         self.insert_events_statement = SQL(statement.replace(_TEXT, _BINARY)).format()
 
 
+@_single_attempt
 class BinaryAggregateRecorder(_BinaryInserts, PostgresAggregateRecorder):
     pass
 
 
+@_single_attempt
 class BinaryApplicationRecorder(_BinaryInserts, PostgresApplicationRecorder):
     pass
 
 
+@_single_attempt
 class BinaryProcessRecorder(_BinaryInserts, PostgresProcessRecorder):
     pass
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from quarry_runtime.bus import Bus
-from quarry_runtime.health import Check, HealthServer
+from quarry_runtime.health import Check, CheckRunner, Health, HealthServer, LoopWatch
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.telemetry import configure
 
@@ -24,7 +24,10 @@ class Service:
     name: str
     bus: Bus
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    # Dependency checks (the store): readiness fails at once, liveness past the grace period.
     checks: dict[str, Check] = field(default_factory=dict)
+    # Judged by readiness only: not having it yet (a corpus being indexed) is no reason to restart.
+    readiness: dict[str, Check] = field(default_factory=dict)
     on_stop: list[Callable[[], None]] = field(default_factory=list)
 
 
@@ -38,12 +41,10 @@ async def run(service: Service, settings: RuntimeSettings, stop: asyncio.Event |
         except (NotImplementedError, RuntimeError):
             pass
 
-    async def bus_connected() -> bool:
-        return bool(service.bus.broker.connection.is_connected)
-
-    checks = {"bus": bus_connected, **service.checks}
     health = (
-        HealthServer(service.name, settings.health_port, checks, settings.health_host) if settings.health_port else None
+        HealthServer(probe(service, settings), settings.health_port, settings.health_host)
+        if settings.health_port
+        else None
     )
     await service.bus.start()
     if health:
@@ -64,6 +65,24 @@ async def run(service: Service, settings: RuntimeSettings, stop: asyncio.Event |
         for close in service.on_stop:
             close()
         log.info("%s stopped", service.name)
+
+
+def probe(service: Service, settings: RuntimeSettings) -> Health:
+    """What the service's /livez and /readyz judge: the loop, the bus, its checks, its consumers."""
+
+    async def bus_connected() -> bool:
+        return bool(service.bus.broker.connection.is_connected)
+
+    return Health(
+        service=service.name,
+        loop=LoopWatch(),
+        checks=CheckRunner({"bus": bus_connected, **service.checks, **service.readiness}),
+        readiness_only=frozenset(service.readiness),
+        consumers=service.bus.progress,
+        loop_block_s=settings.health_loop_block_s,
+        check_grace_s=settings.health_check_grace_s,
+        stall_s=settings.ack_wait_s * settings.health_stall_ack_waits,
+    )
 
 
 def main(build: Callable[[RuntimeSettings], Service], settings: RuntimeSettings) -> None:

@@ -46,6 +46,12 @@ class RuntimeSettings(BaseSettings):
     nats_tls_ca_file: Path | None = Field(default=None, description="CA that signed the NATS servers' certificates")
     health_port: int = Field(default=0, ge=0, le=65535, description="0 disables the HTTP probe")
     health_host: str = Field(default="127.0.0.1", description="0.0.0.0 in a pod, so the kubelet can probe")
+    health_loop_block_s: float = Field(default=10.0, gt=0, description="event loop lag that fails liveness")
+    health_check_grace_s: float = Field(default=60.0, ge=0, description="a dependency down longer fails liveness")
+    # Twice a task's default timeout (300 s) at the default ack wait: a slow task is not a wedge.
+    health_stall_ack_waits: float = Field(
+        default=20.0, ge=2, description="ack waits a consumer may hold messages without an ack before liveness fails"
+    )
     log_level: str = "INFO"
     ack_wait_s: float = Field(default=30.0, gt=0)
     max_deliver: int = Field(default=10, ge=1)

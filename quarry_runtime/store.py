@@ -31,6 +31,10 @@ def schema_name(settings: RuntimeSettings, service: str) -> str:
     return f"{settings.db_schema_prefix}_{service}"
 
 
+# Every event store call runs on its service's event loop: during an outage one waits this long.
+EVENTSTORE_CONNECT_TIMEOUT_S = 2
+
+
 def eventstore_env(settings: RuntimeSettings, service: str) -> dict[str, str]:
     """The `env=` an eventsourcing Application needs for this service's event store."""
     if settings.database_url:
@@ -47,6 +51,16 @@ def eventstore_env(settings: RuntimeSettings, service: str) -> dict[str, str]:
             "POSTGRES_PASSWORD": unquote(url.password or ""),
             "POSTGRES_SCHEMA": schema,
             "POSTGRES_POOL_SIZE": "4",
+            # A pooled session cut by a restart is found by a check on checkout and replaced,
+            # instead of failing the first statement after every restart.
+            "POSTGRES_PRE_PING": "y",
+            # How long a call waits for a connection (the pool reconnecting through an outage)
+            # before it fails as Unavailable and its message is redelivered later.
+            "POSTGRES_CONNECT_TIMEOUT": str(EVENTSTORE_CONNECT_TIMEOUT_S),
+            # A transaction left open by a stalled process releases its locks.
+            "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
+            # Sessions are renewed now and then, so a failover's stale addresses do not linger.
+            "POSTGRES_CONN_MAX_AGE": "1800",
             "CREATE_TABLE": "true",
         }
     path = settings.service_dir(service) / "events.sqlite3"

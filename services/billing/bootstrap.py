@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from quarry_runtime.bus import Bus
 from quarry_runtime.groupcommit import GroupCommit
+from quarry_runtime.health import store_check
 from quarry_runtime.outbox import OutboxRelay
 from quarry_runtime.service import Service
 from quarry_runtime.settings import RuntimeSettings
@@ -98,4 +99,11 @@ def build(settings: RuntimeSettings) -> Service:
     app.group = group
     for sub in subscriptions(app):
         bus.subscribe(sub)
-    return Service(NAME, bus, background=[relay.run, group.run, replies.serve(bus, app, payments)], on_stop=[app.close])
+    return Service(
+        NAME,
+        bus,
+        background=[relay.run, group.run, replies.serve(bus, app, payments)],
+        on_stop=[app.close],
+        # The event store answers (a notification-log read); a store away past the grace fails liveness.
+        checks={"store": store_check(app.recorder.max_notification_id)},
+    )

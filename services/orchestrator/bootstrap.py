@@ -13,6 +13,7 @@ from pydantic import Field
 from quarry_runtime.bus import Bus
 from quarry_runtime.delegation import KeyDirectory, SigningKey, scopes_for
 from quarry_runtime.groupcommit import GroupCommit
+from quarry_runtime.health import store_check
 from quarry_runtime.outbox import OutboxRelay, Outgoing, aggregate_at
 from quarry_runtime.service import Service
 from quarry_runtime.settings import RuntimeSettings
@@ -83,4 +84,11 @@ def build(settings: RuntimeSettings) -> Service:
     app.group = group
     for sub in subscriptions(app):
         bus.subscribe(sub)
-    return Service(NAME, bus, background=[publish_key, relay.run, group.run], on_stop=[app.close])
+    return Service(
+        NAME,
+        bus,
+        background=[publish_key, relay.run, group.run],
+        on_stop=[app.close],
+        # The event store answers (a notification-log read); a store away past the grace fails liveness.
+        checks={"store": store_check(app.recorder.max_notification_id)},
+    )

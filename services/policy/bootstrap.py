@@ -9,6 +9,7 @@ from pydantic import Field
 
 from quarry_runtime.bus import Bus
 from quarry_runtime.delegation import KeyDirectory
+from quarry_runtime.health import store_check
 from quarry_runtime.ratelimit import shared_limiter
 from quarry_runtime.service import Service
 from quarry_runtime.settings import RuntimeSettings
@@ -80,5 +81,11 @@ def assemble(settings: RuntimeSettings) -> PolicyParts:
     check = delegation_check(keys) if require else None
     for sub in subscriptions(bus, decider, store=store, versions=versions, delegation=check):
         bus.subscribe(sub)
-    service = Service(NAME, bus, background=[serve(bus, decider, store, versions)], on_stop=[store.close])
+    service = Service(
+        NAME,
+        bus,
+        background=[serve(bus, decider, store, versions)],
+        checks={"store": store_check(lambda: store.db.one("SELECT 1"))},
+        on_stop=[store.close],
+    )
     return PolicyParts(service, decider, versions, store)

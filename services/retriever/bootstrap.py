@@ -224,6 +224,6 @@ def build(settings: RuntimeSettings) -> Service:
         NAME,
         bus,
         background=[seed, *closers],
-        checks={"corpus": corpus_ready},
+        readiness={"corpus": corpus_ready},
         on_stop=[partial(close_client, client), parsers.close],
     )

@@ -10,7 +10,9 @@ from uuid import UUID
 import pytest
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import OperationalError
 
+from quarry_runtime.errors import Unavailable
 from quarry_runtime.groupcommit import CommitFailed, GroupCommit
 
 
@@ -237,3 +239,35 @@ async def test_a_query_under_a_steady_stream_of_units_stops_waiting(
         stop.set()
         await asyncio.gather(*streams)
         writer.cancel()
+
+
+async def test_an_outage_fails_every_unit_as_unavailable_and_nothing_stays_staged(
+    store: tuple[Tallies, GroupCommit, list[list[Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database away (at commit, or while a use case loads) is not the messages' fault:
+    their units raise Unavailable, which the bus waits out instead of dead-lettering."""
+    app, group, after = store
+    a, b = Tally(name="a"), Tally(name="b")
+    app.save(a, b)
+    handled = [asyncio.create_task(_handle(app, group, t.id, "x")) for t in (a, b)]
+    await asyncio.sleep(0)
+
+    def away(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(app, "_record", away)
+    group.commit()
+    for task in handled:
+        with pytest.raises(Unavailable, match="connection refused"):
+            await task
+    assert after == []
+    monkeypatch.setattr(app.repository, "get", away)
+    with pytest.raises(Unavailable):
+        await _handle(app, group, a.id, "y")
+    monkeypatch.undo()
+    assert not group._staged
+    back = asyncio.create_task(_handle(app, group, a.id, "z"))  # applied to what the store holds
+    await asyncio.sleep(0)
+    group.commit()
+    await back
+    assert app.repository.get(a.id).items == ["z"]

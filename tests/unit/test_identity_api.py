@@ -27,6 +27,7 @@ PUBLIC = {
     ("POST", "/v1/auth/login"),
     ("POST", "/v1/auth/accept"),
     ("GET", "/healthz"),
+    ("GET", "/readyz"),
     ("POST", "/v1/billing/webhook"),  # Stripe signs its calls; billing verifies the signature
 }
 SIGNED_IN_ONLY = {("GET", "/v1/auth/me"), ("POST", "/v1/auth/logout")}  # about the caller alone

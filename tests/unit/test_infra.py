@@ -41,7 +41,8 @@ def test_one_deployment_per_service_with_health_probes() -> None:
             if doc and doc.get("kind") == "Deployment":
                 kinds[doc["metadata"]["name"]] = path.name
                 container = doc["spec"]["template"]["spec"]["containers"][0]
-                assert container["readinessProbe"]["httpGet"]["path"] == "/healthz", path
+                # Readiness and liveness are separate verdicts (quarry_runtime/health.py).
+                assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", path
                 assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", path
     assert sorted(kinds) == sorted(SERVICES)
 

@@ -1,0 +1,102 @@
+"""A bus across a restart of its nats-server: the client reconnects (forever, by configuration,
+not nats-py's default of giving up after a minute or two) and its consumers carry on."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from contracts import subjects
+from contracts.run import RunRequested, RunRequestedPayload
+from quarry_runtime import natsauth, natsserver
+from quarry_runtime.bus import NATS_RECONNECT_ATTEMPTS, Bus, Subscription
+
+pytestmark = pytest.mark.infra
+
+
+class Server:
+    """A nats-server of this module's own (with the users the test fixture gives it), to restart."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="quarry-nats-restart-"))
+        passwords = natsauth.StackCredentials(self.root / "credentials").ensure()
+        admin = ("quarry-test", passwords.pop(natsauth.OPERATOR))
+        self.config = natsauth.write_server_config(self.root / "nats.conf", passwords, admin=admin)
+        self.port = natsserver.free_port()
+        self.proc, url = natsserver.start(self.root / "store", port=self.port, config_file=self.config)
+        self.url = url.replace("nats://", f"nats://{admin[0]}:{admin[1]}@", 1)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def start(self) -> None:
+        self.proc, _ = natsserver.start(self.root / "store", port=self.port, config_file=self.config)
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    own = Server()
+    yield own
+    own.stop()
+
+
+def request() -> RunRequested:
+    return RunRequested.create(
+        RunRequestedPayload(question="how do tides work?", depth=1, max_sources=5),
+        tenant_id=uuid.uuid4().hex,
+        run_id=str(uuid.uuid4()),
+    )
+
+
+async def test_a_bus_carries_on_after_its_server_restarts(server: Server) -> None:
+    bus = Bus(server.url, "orchestrator")
+    got: list[str] = []
+
+    async def handle(event: RunRequested) -> None:
+        got.append(event.event_id)
+
+    bus.subscribe(Subscription(subjects.RUN_REQUESTED, "restart-test", handle))
+    await bus.start()
+    try:
+        # nats-py's default gives up after 60 attempts, 2 s apart: a longer outage left the
+        # service disconnected for good.
+        assert bus.broker.connection.options["max_reconnect_attempts"] == NATS_RECONNECT_ATTEMPTS == -1
+        first, second = request(), request()
+        await bus.publish(first)
+        await _until(lambda: first.event_id in got, 10, "delivered before the restart")
+
+        server.stop()
+        await asyncio.sleep(2.0)
+        server.start()
+
+        deadline = time.monotonic() + 20
+        while True:  # a publish in the gap fails; the caller (an outbox) retries it
+            try:
+                await bus.publish(second)
+                break
+            except Exception:  # noqa: BLE001 - not reconnected yet
+                assert time.monotonic() < deadline, "the bus never reconnected"
+                await asyncio.sleep(0.5)
+        await _until(lambda: second.event_id in got, 20, "delivered after the restart")
+        assert bus.broker.connection.is_connected
+        assert got.count(first.event_id) == 1
+    finally:
+        await bus.stop()
+
+
+async def _until(check: object, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.1)

@@ -1,0 +1,233 @@
+"""The event-sourced services on a PostgreSQL that is stopped for a while, or restarted, under
+them: billing keeps deciding runs and the orchestrator keeps driving them once the server is
+back, no message is dead-lettered for the outage, and each is applied once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats.errors
+import pytest
+from nats.aio.msg import Msg
+
+from contracts import subjects
+from contracts.registry import parse_event
+from contracts.run import RunRequested, RunRequestedPayload
+from quarry_runtime.bus import Bus
+from quarry_runtime.pgserver import EphemeralCluster
+from quarry_runtime.store import eventstore_env
+from services.billing.application import Billing
+from services.billing.bootstrap import NAME as BILLING
+from services.billing.bootstrap import BillingSettings, build
+from services.orchestrator.application import Orchestrator
+from services.orchestrator.bootstrap import NAME as ORCHESTRATOR
+from services.orchestrator.bootstrap import OrchestratorSettings
+from services.orchestrator.bootstrap import build as build_orchestrator
+from services.orchestrator.domain import Run
+from tests.integration.test_billing_service import billing_service
+
+pytestmark = pytest.mark.infra
+
+OUTAGE_S = 6.0
+# After the outage: the bus redelivers within its backoff (at most 10 s) and the pool is back.
+RECOVERY_S = 30.0
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[EphemeralCluster]:
+    """A server of this module's own: restarting the shared one would break other tests."""
+    try:
+        own = EphemeralCluster()
+    except RuntimeError as exc:
+        pytest.fail(f"cannot start a PostgreSQL cluster to restart: {exc}")
+    yield own
+    own.stop()
+
+
+def request(tenant_id: str) -> RunRequested:
+    return RunRequested.create(
+        RunRequestedPayload(question="how do tides work?", depth=1, max_sources=5),
+        tenant_id=tenant_id,
+        run_id=str(uuid.uuid4()),
+    )
+
+
+async def publish(bus: Bus, event: RunRequested) -> None:
+    """Publish as a relay does: a timed-out ack is retried with the same id (de-duplicated). In
+    the outage the services' event loop, which this test shares, is held up to the pool's
+    connect timeout per store call, so an ack can come late."""
+    for attempt in range(10):
+        try:
+            await bus.publish(event)
+            return
+        except nats.errors.TimeoutError:
+            if attempt == 9:
+                raise
+
+
+async def until(check: object, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.1)
+
+
+async def test_billing_decides_runs_through_a_postgres_outage_and_a_restart(
+    cluster: EphemeralCluster, nats_url: str, tmp_path: Path
+) -> None:
+    # Three deliveries before a failing message is dead-lettered: an outage counted against the
+    # message would dead-letter within seconds.
+    settings = BillingSettings(
+        data_dir=tmp_path, database_url=cluster.url, db_schema_prefix=f"q{uuid.uuid4().hex[:8]}", max_deliver=3
+    ).model_copy(update={"nats_url": nats_url})
+    known = [uuid.uuid4().hex for _ in range(2)]
+    decided: dict[str, list[str]] = {}
+    dead: list[Msg] = []
+    async with billing_service(settings):
+        service = build(settings)  # only for its connection to watch the subjects
+        await service.bus.broker.connect()
+        nc = service.bus.broker.connection
+
+        async def on_decision(msg: Msg) -> None:
+            event = parse_event(msg.data)
+            decided.setdefault(event.run_id or "", []).append(event.event_id)
+
+        async def on_dead(msg: Msg) -> None:
+            dead.append(msg)
+
+        await nc.subscribe(subjects.CREDITS_RESERVED, cb=on_decision)
+        await nc.subscribe(subjects.CREDITS_DENIED, cb=on_decision)
+        await nc.subscribe(subjects.deadletter(BILLING), cb=on_dead)
+        runs: dict[str, list[str]] = {}
+
+        async def ask(tenant_id: str) -> None:
+            req = request(tenant_id)
+            runs.setdefault(tenant_id, []).append(req.run_id or "")
+            await publish(service.bus, req)
+
+        for tenant in known:
+            await ask(tenant)
+        await until(lambda: len(decided) == 2, 10, "billing decides runs before the outage")
+
+        cluster.halt()
+        try:
+            # Cached ledgers (their commit fails) and a new tenant (its load fails).
+            for tenant in [*known, uuid.uuid4().hex]:
+                await ask(tenant)
+            await asyncio.sleep(OUTAGE_S)
+        finally:
+            cluster.resume()
+        everyone = lambda: {r for rs in runs.values() for r in rs}  # noqa: E731
+        await until(lambda: everyone() <= set(decided), RECOVERY_S, f"runs decided after the outage: {decided}")
+
+        cluster.restart()
+        for tenant in [known[0], uuid.uuid4().hex]:
+            await ask(tenant)
+        await until(lambda: everyone() <= set(decided), RECOVERY_S, f"runs decided after the restart: {decided}")
+        await asyncio.sleep(1.0)  # a late dead-letter would arrive by now
+        await service.bus.broker.stop()
+
+    assert dead == [], [m.headers for m in dead]
+    # Each run decided once: one event id per run, however often the relay published it.
+    assert all(len(set(ids)) == 1 for ids in decided.values()), decided
+    store = Billing(env=eventstore_env(settings, BILLING))
+    try:
+        for tenant, tenant_runs in runs.items():
+            ledger = store.ledger(tenant, copy=True)
+            for run_id in tenant_runs:
+                assert run_id in ledger.reservations or run_id in ledger.denied_runs, (tenant, run_id)
+            # One ledger event per decision, plus the ledger's opening ones: nothing applied twice.
+            seen = [e for e in store.repository.event_store.get(ledger.id) if getattr(e, "cause", None)]
+            causes = [e.cause for e in seen]
+            assert len(causes) == len(set(causes)), causes
+    finally:
+        store.close()
+
+
+@contextlib.asynccontextmanager
+async def orchestrator_service(settings: OrchestratorSettings) -> AsyncIterator[None]:
+    """The orchestrator as `run` drives it (bus, consumers, relay, group commit), in process."""
+    service = build_orchestrator(settings)
+    await service.bus.start()
+    jobs = [asyncio.create_task(job()) for job in service.background]
+    try:
+        yield
+    finally:
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+        await service.bus.stop()
+        for close in service.on_stop:
+            close()
+
+
+async def test_the_orchestrator_admits_runs_through_a_postgres_outage_and_a_restart(
+    cluster: EphemeralCluster, nats_url: str, tmp_path: Path
+) -> None:
+    """Requested (orchestrator), reserved (billing), admitted (orchestrator): the saga's first
+    steps across both event stores while the server is away and after it restarts."""
+    common = {
+        "database_url": cluster.url,
+        "db_schema_prefix": f"q{uuid.uuid4().hex[:8]}",
+        "max_deliver": 3,
+    }
+    billing = BillingSettings(data_dir=tmp_path / "billing", **common).model_copy(update={"nats_url": nats_url})
+    orchestrator = OrchestratorSettings(data_dir=tmp_path / "orchestrator", **common).model_copy(
+        update={"nats_url": nats_url}
+    )
+    admitted: dict[str, list[str]] = {}
+    dead: list[Msg] = []
+    runs: list[str] = []
+    async with billing_service(billing), orchestrator_service(orchestrator):
+        watcher = Bus(nats_url, "test")
+        await watcher.broker.connect()
+        nc = watcher.broker.connection
+
+        async def on_admitted(msg: Msg) -> None:
+            event = parse_event(msg.data)
+            admitted.setdefault(event.run_id or "", []).append(event.event_id)
+
+        async def on_dead(msg: Msg) -> None:
+            dead.append(msg)
+
+        await nc.subscribe(subjects.RUN_ADMITTED, cb=on_admitted)
+        await nc.subscribe(subjects.deadletter(ORCHESTRATOR), cb=on_dead)
+        await nc.subscribe(subjects.deadletter(BILLING), cb=on_dead)
+
+        async def ask() -> None:
+            req = request(uuid.uuid4().hex)
+            runs.append(req.run_id or "")
+            await publish(watcher, req)
+
+        await ask()
+        await until(lambda: set(runs) <= set(admitted), 15, "a run admitted before the outage")
+        cluster.halt()
+        try:
+            for _ in range(3):
+                await ask()
+            await asyncio.sleep(OUTAGE_S)
+        finally:
+            cluster.resume()
+        await until(lambda: set(runs) <= set(admitted), RECOVERY_S, f"runs admitted after the outage: {admitted}")
+        cluster.restart()
+        for _ in range(2):
+            await ask()
+        await until(lambda: set(runs) <= set(admitted), RECOVERY_S, f"runs admitted after the restart: {admitted}")
+        await asyncio.sleep(1.0)
+        await watcher.broker.stop()
+
+    assert dead == [], [m.headers for m in dead]
+    assert all(len(set(ids)) == 1 for ids in admitted.values()), admitted
+    store = Orchestrator(env=eventstore_env(orchestrator, ORCHESTRATOR))
+    try:
+        for run_id in runs:
+            run = store.repository.get(Run.create_id(run_id))
+            kinds = [type(e).__name__ for e in store.repository.event_store.get(run.id)]
+            assert kinds.count("Admitted") == 1, kinds  # applied once, however often redelivered
+    finally:
+        store.close()
