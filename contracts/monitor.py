@@ -80,6 +80,9 @@ class MonitorScheduledPayload(Contract):
     monitor_id: str
     status: Literal["active", "paused", "deleted"]
     next_slot: datetime | None = None
+    # The monitor's version after the change. Deliveries can come out of order (a redelivery
+    # after a nack follows later messages), so a view keeps the newest version it has seen.
+    version: int | None = Field(default=None, ge=1)
 
 
 class MonitorScheduled(Event):

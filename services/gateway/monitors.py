@@ -62,6 +62,11 @@ class MonitorStore:
                 return
             view = json.loads(row[0])
             if isinstance(ev, MonitorScheduled):
+                seen, version = view.get("version") or 0, ev.payload.version
+                if version is not None and version <= seen:
+                    return  # a late redelivery of an older change: the view is already past it
+                if version is not None:
+                    view["version"] = version
                 view["status"] = ev.payload.status
                 view["next_slot"] = ev.payload.next_slot.isoformat() if ev.payload.next_slot else None
             elif isinstance(ev, MonitorChanged) and ev.payload.change == "deleted":

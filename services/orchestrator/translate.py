@@ -348,7 +348,11 @@ def translate_monitor(domain_event: Any, monitor_at: MonitorAt) -> Sequence[Outg
         slot_timer(domain_event.next_slot)
     elif name in ("MonitorCreated", "MonitorResumed", "MonitorPaused", "MonitorDeleted"):
         emit(
-            MonitorScheduled, MonitorScheduledPayload(monitor_id=m.monitor_id, status=status, next_slot=m.next_slot), 0
+            MonitorScheduled,
+            MonitorScheduledPayload(
+                monitor_id=m.monitor_id, status=status, next_slot=m.next_slot, version=domain_event.originator_version
+            ),
+            0,
         )
         if m.next_slot is not None and name in ("MonitorCreated", "MonitorResumed"):
             slot_timer(m.next_slot)

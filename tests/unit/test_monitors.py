@@ -11,11 +11,19 @@ from eventsourcing.persistence import IntegrityError
 
 from contracts.envelope import Actor
 from contracts.ids import new_id
-from contracts.monitor import MonitorChanged, MonitorChangedPayload, MonitorCreated, MonitorCreatedPayload, Schedule
+from contracts.monitor import (
+    MonitorChanged,
+    MonitorChangedPayload,
+    MonitorCreated,
+    MonitorCreatedPayload,
+    MonitorScheduled,
+    Schedule,
+)
 from contracts.timer import TimerFired, TimerFiredPayload
 from contracts.work import Claim, Draft, Section, SourceRef
 from quarry_runtime.settings import RuntimeSettings
-from quarry_runtime.store import eventstore_env
+from quarry_runtime.store import SqlDatabase, eventstore_env
+from services.gateway.monitors import MonitorStore
 from services.orchestrator.application import Orchestrator, monitor_run_id
 from services.orchestrator.monitor import Monitor
 from services.orchestrator.schedule import is_valid_cron, next_slot
@@ -201,3 +209,37 @@ def test_a_cron_that_never_fires_is_rejected_at_once_not_searched_for_decades() 
     with pytest.raises(Rejected, match="does not fire"):
         next_slot(cron="0 0 30 2 *", interval_s=None, anchor=now, after=now)
     assert _time.monotonic() - started < 1.0
+
+
+def test_the_gateways_view_keeps_the_newest_change_whatever_order_deliveries_come_in(tmp_path: Path) -> None:
+    """A pause confirmed, then the creation's confirmation redelivered late (after a nack): the
+    view stays paused instead of going back to active for good."""
+    clock = Clock()
+    app = orchestrator(clock)
+    ev = created()
+    app.create_monitor(ev)
+    app.change_monitor(
+        MonitorChanged.create(
+            MonitorChangedPayload(monitor_id=ev.payload.monitor_id, change="paused"),
+            tenant_id="t1",
+            actor=Actor(user_id="u1", roles=["owner"]),
+        )
+    )
+
+    def monitor_at(originator_id: Any, version: int) -> Monitor:
+        found: Monitor = app.repository.get(originator_id, version=version)
+        return found
+
+    scheduled = [
+        o.event
+        for n in app.recorder.select_notifications(start=1, limit=10)
+        for o in translate_monitor(app.mapper.to_domain_event(n), monitor_at)
+        if isinstance(o.event, MonitorScheduled)
+    ]
+    assert [(s.payload.status, s.payload.version) for s in scheduled] == [("active", 1), ("paused", 2)]
+    view = MonitorStore(SqlDatabase(RuntimeSettings(data_dir=tmp_path), "gateway"))
+    view.apply(ev)
+    for late_first in reversed(scheduled):
+        view.apply(late_first)
+    shown = view.get("t1", ev.payload.monitor_id)
+    assert shown is not None and shown["status"] == "paused" and shown["version"] == 2
