@@ -17,6 +17,7 @@ import multiprocessing
 import resource
 import signal
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -48,6 +49,8 @@ class ParserPool:
         self._pool: ProcessPool | None = None
 
     def _workers(self) -> ProcessPool:
+        if self._pool is not None and not self._pool.active:
+            self._discard()
         if self._pool is None:
             # A fork of a process with threads (the event loop's, NATS's) can deadlock; a fork
             # server is a clean single-threaded parent with the parsers already imported.
@@ -76,12 +79,21 @@ class ParserPool:
             raise OverLimit(f"parsing needed more than {limits.memory_mb} MiB") from exc
         except ProcessExpired as exc:
             raise OverLimit(_death(exc.exitcode, limits)) from exc
+        except BrokenProcessPool as exc:
+            # A worker died before pebble had seen it take the task (a bomb that kills at once,
+            # on a busy machine): pebble then marks the whole pool broken for good. The parse is
+            # refused like any other death, and the next one gets a fresh pool.
+            self._discard()
+            raise OverLimit(f"the parser died before it could report ({exc})") from exc
 
     def close(self) -> None:
+        self._discard()
+
+    def _discard(self) -> None:
         if self._pool is not None:
-            self._pool.stop()  # type: ignore[no-untyped-call]
-            self._pool.join()
-            self._pool = None
+            pool, self._pool = self._pool, None
+            pool.stop()  # type: ignore[no-untyped-call]
+            pool.join()
 
 
 def _death(exitcode: int | None, limits: ParseLimits) -> str:
@@ -117,4 +129,10 @@ def _within_cpu_time(cpu_s: int, function: Callable[..., T], *args: Any, **kwarg
     if hard != resource.RLIM_INFINITY:
         soft = min(soft, hard)
     resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
-    return function(*args, **kwargs)
+    try:
+        return function(*args, **kwargs)
+    finally:
+        # The allowance ends with the parse: left in force, it would kill the worker later, while
+        # it pickles the result or waits for the next task, where pebble cannot tell whose
+        # death it was and marks the whole pool broken.
+        resource.setrlimit(resource.RLIMIT_CPU, (hard, hard))

@@ -24,7 +24,9 @@ from services.retriever.web.fetch import FetchedPage, PageFetcher
 from services.retriever.web.search import WebSearch
 from tests.unit.test_datasets import PAGES, make_pdf
 
-LIMITS = ParseLimits(memory_mb=512, cpu_s=2, wall_s=8.0, max_pages=500, max_chars=200_000, workers=1)
+# The CPU limit bounds the work; the wall clock is generous, as a loaded CI machine may give a
+# parse a fraction of a core.
+LIMITS = ParseLimits(memory_mb=512, cpu_s=2, wall_s=30.0, max_pages=500, max_chars=200_000, workers=1)
 
 
 @pytest.fixture(scope="module")
@@ -227,3 +229,12 @@ async def test_an_upload_the_bus_gives_up_on_is_rejected_with_the_reason(parsers
     [rejected] = published
     assert isinstance(rejected, DocumentRejected)
     assert rejected.payload.document_id == "doc-1" and "never finished 2 times" in rejected.payload.reason
+
+
+async def test_workers_that_die_at_once_again_and_again_never_break_the_pool_for_good(parsers: ParserPool) -> None:
+    """pebble loses track of a task whose worker dies before it reports taking it, and marks
+    the whole pool broken; each parse must still be refused on its own and the next one read."""
+    for _ in range(12):
+        with pytest.raises(OverLimit, match="died"):
+            await parsers.run(crash)
+    await still_reads_an_ordinary_pdf(parsers)

@@ -83,18 +83,20 @@ _ATTACKS = {
 
 @pytest.mark.parametrize("attack", list(_ATTACKS.values()), ids=list(_ATTACKS))
 def test_adversarial_lines_are_read_in_well_under_a_second(attack: str) -> None:
-    started = time.perf_counter()
+    # CPU time of this thread: what catastrophic backtracking would blow up, and not what a
+    # loaded machine's scheduler adds to the wall clock.
+    started = time.thread_time()
     to_text(attack, "text/markdown")
     chunk_text("doc", "title", attack)
     spans.EMPHASIS.strip(attack)
-    assert time.perf_counter() - started < 1.0
+    assert time.thread_time() - started < 1.0
 
 
 def test_adversarial_html_is_extracted_in_well_under_a_second() -> None:
     page = f"<html><body><article><h1>Trap</h1><p>{' *x' * (_SIZE // 3)}</p></article></body></html>"
-    started = time.perf_counter()
+    started = time.thread_time()
     extracted = extract_page(page.encode(), "html", url="https://example.org/trap")
-    assert time.perf_counter() - started < 1.0
+    assert time.thread_time() - started < 1.0
     assert extracted.text.count("*x") > 1000
 
 
