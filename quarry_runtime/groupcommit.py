@@ -220,6 +220,19 @@ class GroupCommit:
             return
         staged, self._staged = self._staged, {}
         units, self._units = self._units, {}
+        try:
+            self._commit(staged, units)
+        except Exception as exc:
+            # Whatever went wrong, no unit may be left waiting (its message would be kept in
+            # progress by the bus's heartbeat forever): each is retried from the store.
+            log.exception("group commit of %d aggregates failed unexpectedly", len(staged))
+            for aggregate_id in staged:
+                self.on_drop(aggregate_id)
+            for unit_list in units.values():
+                for unit in unit_list:
+                    self._resolve(unit, CommitFailed(f"commit failed: {type(exc).__name__}: {exc}"))
+
+    def _commit(self, staged: dict[Any, Any], units: dict[Any, list[Unit]]) -> None:
         collected: dict[Any, list[DomainEventProtocol[Any]]] = {
             aggregate_id: list(aggregate.collect_events()) for aggregate_id, aggregate in staged.items()
         }

@@ -333,3 +333,25 @@ async def test_a_reader_that_fails_leaves_no_unit_behind(
     assert len(group._units[tally.id]) == 1, "only the unit that staged waits for the commit"
     group.commit()
     assert await staged
+
+
+async def test_a_commit_that_breaks_unexpectedly_leaves_no_unit_waiting(
+    store: tuple[Tallies, GroupCommit, list[list[Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug or surprise past the recorder (here: snapshots) must not strand the units: their
+    messages would be kept in progress by the bus's heartbeat and never acknowledged or retried."""
+    app, group, _ = store
+    tally = Tally(name="t")
+    app.save(tally)
+    handled = asyncio.create_task(_handle_once(app, group, tally.id, "a"))
+    await asyncio.sleep(0)
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("a surprise after the commit")
+
+    monkeypatch.setattr(group, "_commit", broken)
+    group.commit()
+    with pytest.raises(CommitFailed, match="a surprise"):
+        await asyncio.wait_for(handled, 5)
+    monkeypatch.undo()
+    assert not group._staged and not group._units
