@@ -181,6 +181,9 @@ class Case:
     watched: Watched = field(default_factory=Watched)  # what the stream took on `watch`
     watch: Sequence[str] = ()
     closers: list[Callable[[], None]] = field(default_factory=list)
+    # Copies of the message under other stream ids (a publisher's retry after a lost ack, past
+    # the duplicate window): fetched together, one stages and the others find its work staged.
+    copies: int = 1
 
 
 async def until(check: Callable[[], Any], what: str, seconds: float = PHASE_S) -> None:
@@ -255,29 +258,41 @@ async def prove_ack_after_commit(nats_url: str, service: str, durable: str, buil
         dead.append(msg)
 
     dead_sub = await bus.broker.connection.subscribe(subjects.deadletter(service), cb=on_dead)
-    await bus.broker.start()
     jobs = [asyncio.create_task(job()) for job in case.background]
     event = case.event
     try:
         async with watching(js, case.watch, case.watched) as watched:
             before = await value(case.effect)
             case.fault.failing = True
-            ack = await js.publish(
-                case.subject or event.SUBJECT,
-                event.to_bytes(),
-                headers={"Nats-Msg-Id": event.event_id},
-                stream=subjects.STREAM,
-            )
+            # Published before the consumer starts, so its first fetch takes every copy at once.
+            acks = [
+                await js.publish(
+                    case.subject or event.SUBJECT,
+                    event.to_bytes(),
+                    headers={"Nats-Msg-Id": event.event_id if n == 0 else f"{event.event_id}-copy-{n}"},
+                    stream=subjects.STREAM,
+                )
+                for n in range(case.copies)
+            ]
+            ack = acks[-1]
+            first = acks[0].seq
+            failing_deliveries = FAILING_DELIVERIES * case.copies
+            await bus.broker.start()
 
             async def redelivered_or_acked() -> bool:
-                return deliveries[event.event_id] >= FAILING_DELIVERIES or await _acked(js, own, ack.seq)
+                info = await js.consumer_info(subjects.STREAM, own)
+                acked = case.copies - info.num_ack_pending - info.num_pending
+                return deliveries[event.event_id] >= failing_deliveries or acked > 0
 
             await until(redelivered_or_acked, f"{durable} is redelivered while its store fails")
             info = await js.consumer_info(subjects.STREAM, own)
-            assert info.ack_floor is not None and (info.ack_floor.stream_seq or 0) < ack.seq, (
+            assert info.ack_floor is not None and (info.ack_floor.stream_seq or 0) < first, (
                 f"{durable} acknowledged a message whose effect was not committed"
             )
-            assert info.num_ack_pending == 1 and deliveries[event.event_id] >= FAILING_DELIVERIES
+            assert info.num_ack_pending == case.copies, (
+                f"{durable} acknowledged {case.copies - info.num_ack_pending} of {case.copies} copies before a commit"
+            )
+            assert deliveries[event.event_id] >= failing_deliveries
             assert await value(case.effect) == before, (
                 f"{durable}: something of the message was applied while its store failed"
             )
@@ -291,7 +306,7 @@ async def prove_ack_after_commit(nats_url: str, service: str, durable: str, buil
             await asyncio.sleep(SETTLE_S)  # and stays so: no second application follows
             assert await value(case.effect) == await value(case.expected), f"{durable}: applied more than once"
             assert await value(case.effect) != before, f"{durable}: the case's message changed nothing"
-            assert not [m for m in dead if (m.headers or {}).get("Quarry-Stream-Seq") == str(ack.seq)]
+            assert not [m for m in dead if int((m.headers or {}).get("Quarry-Stream-Seq", 0)) >= first]
             return watched
     finally:
         case.fault.failing = False
@@ -412,7 +427,7 @@ def patched(target: Any, name: str, fault: StoreFault) -> Iterator[None]:
 OrchestratorSetup = Callable[[Orchestrator], Event]
 
 
-def _orchestrator_case(tmp_path: Path, setup: OrchestratorSetup, durable: str) -> Build:
+def _orchestrator_case(tmp_path: Path, setup: OrchestratorSetup, durable: str, copies: int = 1) -> Build:
     async def build(bus: Bus) -> Case:
         settings = RuntimeSettings(data_dir=tmp_path / "orchestrator")
         clock = Clock()
@@ -437,6 +452,7 @@ def _orchestrator_case(tmp_path: Path, setup: OrchestratorSetup, durable: str) -
             expected=lambda: expected,
             background=[group.run],
             closers=[app.close],
+            copies=copies,
         )
 
     return build
@@ -518,7 +534,7 @@ BillingSetup = Callable[[Billing], Event]
 BILLING_NOW = datetime(2026, 5, 5, tzinfo=UTC)
 
 
-def _billing_case(tmp_path: Path, setup: BillingSetup, durable: str) -> Build:
+def _billing_case(tmp_path: Path, setup: BillingSetup, durable: str, copies: int = 1) -> Build:
     async def build(bus: Bus) -> Case:
         settings = RuntimeSettings(data_dir=tmp_path / "billing")
         app = Billing(env=eventstore_env(settings, "billing"))
@@ -539,6 +555,7 @@ def _billing_case(tmp_path: Path, setup: BillingSetup, durable: str) -> Build:
             expected=lambda: expected,
             background=[group.run],
             closers=[app.close],
+            copies=copies,
         )
 
     return build
@@ -844,11 +861,13 @@ def _indexes() -> tuple[SourceIndex, SourceIndex]:
     return index, memory
 
 
-def _lane_case(tmp_path: Path, role: str) -> Build:
-    """A lane's store is the task journal: its put fails, so the result is neither journalled nor published."""
+def _lane_case(tmp_path: Path, role: str, *, fail_artifacts: bool = False) -> Build:
+    """A lane's store is the task journal: its put fails, so the result is neither journalled nor
+    published. The reporter's other store is its artifacts: `fail_artifacts` fails their writes."""
 
     async def build(bus: Bus) -> Case:
         closers: list[Callable[[], None]] = []
+        artifacts = ArtifactStore(tmp_path / "artifacts")
         run_id = new_id()
         if role == "retriever":
             index, memory = _indexes()
@@ -862,18 +881,22 @@ def _lane_case(tmp_path: Path, role: str) -> Build:
                 role, "collect", CollectInput(question="tides?", findings=found).model_dump(mode="json"), run_id
             )
         else:
-            subs = reporter_subscriptions(bus, ArtifactStore(tmp_path / "artifacts"))
+            subs = reporter_subscriptions(bus, artifacts)
             task = _task(role, "report", ReportInput(run_id=run_id, draft=DRAFT).model_dump(mode="json"), run_id)
         fault = StoreFault()
         stack = contextlib.ExitStack()
-        stack.enter_context(patched(KvJournal, "put", fault))
+        stack.enter_context(patched(artifacts, "put", fault) if fail_artifacts else patched(KvJournal, "put", fault))
         closers.append(stack.close)
         journal = KvJournal(bus)
         succeeded = TaskSucceeded.caused_by(task, _succeeded_stand_in(task)).event_id
         watched = Watched()
 
         async def effect() -> Any:
-            return (await journal.get(task.payload.task_id) is not None, watched.count(succeeded_subject, succeeded))
+            journalled = await journal.get(task.payload.task_id) is not None
+            done = (journalled, watched.count(succeeded_subject, succeeded))
+            if not fail_artifacts:
+                return done  # the reporter's files are written (idempotently) before the journal fails
+            return (*done, len(list((tmp_path / "artifacts").rglob("report.*"))))
 
         return Case(
             subscriptions=subs,
@@ -881,7 +904,7 @@ def _lane_case(tmp_path: Path, role: str) -> Build:
             subject=subjects.task_lane(role),
             fault=fault,
             effect=effect,
-            expected=lambda: (True, 1),
+            expected=lambda: (True, 1, 3) if fail_artifacts else (True, 1),
             watched=watched,
             watch=[succeeded_subject],
             closers=closers,
@@ -1004,3 +1027,26 @@ async def test_a_policy_switch_whose_announcement_failed_is_announced_on_redeliv
     publication must announce it, not find it 'not newer' and be acknowledged unannounced."""
     durable = _durables("policy")[subjects.POLICY_PUBLISHED]
     await prove_ack_after_commit(nats_url, "policy", durable, _publication_case(tmp_path, fail_announcement=True))
+
+
+@pytest.mark.parametrize("service", ["orchestrator", "billing"])
+async def test_copies_handled_in_one_group_are_acked_only_after_its_commit(
+    service: str, nats_url: str, tmp_path: Path
+) -> None:
+    """Three copies of one message fetched together: the first stages its effect, the others find
+    it staged and stage nothing. None may be acknowledged before that group is committed; when
+    the commit fails all are redelivered, and the effect is applied once when it succeeds."""
+    if service == "orchestrator":
+        durable = _durables(service)[subjects.TASK_SUCCEEDED]
+        build = _orchestrator_case(tmp_path, ORCHESTRATOR[subjects.TASK_SUCCEEDED], durable, copies=3)
+    else:
+        durable = _durables(service)[subjects.USAGE_RECORDED]
+        build = _billing_case(tmp_path, BILLING[subjects.USAGE_RECORDED], durable, copies=3)
+    await prove_ack_after_commit(nats_url, service, durable, build)
+
+
+async def test_the_reporter_acks_only_after_its_artifacts_are_written(nats_url: str, tmp_path: Path) -> None:
+    """The report's files are its effect too: a write that fails keeps the task unacknowledged."""
+    await prove_ack_after_commit(
+        nats_url, "reporter", "reporter-lane", _lane_case(tmp_path, "reporter", fail_artifacts=True)
+    )
