@@ -395,9 +395,50 @@ class FailingSqlite:
 
 
 def failing_sql(db: SqlDatabase) -> StoreFault:
+    if db.is_postgres:
+        return PostgresCommitFault(db)
     fault = StoreFault()
     db._sqlite = FailingSqlite(db._sqlite, fault)  # type: ignore[assignment]
     return fault
+
+
+FAULT_TABLE = "test_commit_fault"
+
+
+class PostgresCommitFault(StoreFault):
+    """A real PostgreSQL refusing commits: a deferred constraint trigger on every table of the
+    schema fails the COMMIT (of a transaction, or of a single autocommitted write) with the
+    server's own `disk_full` error while the flag is set, so whatever was written rolls back."""
+
+    def __init__(self, db: SqlDatabase) -> None:
+        self._db = db
+        db.execute(f"CREATE TABLE IF NOT EXISTS {FAULT_TABLE} (failing BOOLEAN NOT NULL)")
+        db.execute(f"INSERT INTO {FAULT_TABLE} (failing) VALUES (false)")
+        db.execute(
+            "CREATE OR REPLACE FUNCTION test_fail_commit() RETURNS trigger LANGUAGE plpgsql AS $body$ BEGIN"
+            f" IF (SELECT bool_or(failing) FROM {FAULT_TABLE}) THEN"
+            " RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = 'disk_full';"
+            " END IF; RETURN NULL; END $body$"
+        )
+        tables = db.query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+            " AND table_type = 'BASE TABLE'"
+        )
+        for (table,) in tables:
+            if table != FAULT_TABLE:
+                db.execute(
+                    f'CREATE CONSTRAINT TRIGGER test_fail_commit AFTER INSERT OR UPDATE OR DELETE ON "{table}"'
+                    " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_fail_commit()"
+                )
+
+    @property  # type: ignore[override]
+    def failing(self) -> bool:
+        row = self._db.one(f"SELECT bool_or(failing) FROM {FAULT_TABLE}")
+        return bool(row and row[0])
+
+    @failing.setter
+    def failing(self, value: bool) -> None:
+        self._db.execute(f"UPDATE {FAULT_TABLE} SET failing = ?", (value,))
 
 
 def clone_sql(db: SqlDatabase, twin_dir: Path, service: str) -> SqlDatabase:
@@ -620,13 +661,15 @@ TENANT = "tenant-a"
 ART = Artifact(path="/x/report.md", sha256="0" * 64, media_type="text/markdown", size=10)
 
 
-def _run_event(make: Callable[[RunRequested], Event]) -> Callable[[GatewayStore, MonitorStore], Event]:
+GatewaySetup = Callable[[], tuple[list[Event], Event]]  # what the read model holds already, the message
+
+
+def _run_event(make: Callable[[RunRequested], Event]) -> GatewaySetup:
     """An event of a run the read model already shows."""
 
-    def setup(store: GatewayStore, monitors: MonitorStore) -> Event:
+    def setup() -> tuple[list[Event], Event]:
         req = requested()
-        project(store, monitors, req)
-        return make(req)
+        return [req], make(req)
 
     return setup
 
@@ -638,9 +681,8 @@ def _tool_decided(req: RunRequested) -> Event:
     return ToolDecided.caused_by(req, payload)
 
 
-GatewaySetup = Callable[[GatewayStore, MonitorStore], Event]
 GATEWAY: dict[str, tuple[GatewaySetup, str | None]] = {
-    "gateway-runs": (lambda store, monitors: requested(), None),
+    "gateway-runs": (lambda: ([], requested()), None),
     "gateway-credits": (_run_event(reserved), None),
     "gateway-tools": (_run_event(_tool_decided), None),
     "gateway-tasks": (
@@ -668,13 +710,18 @@ GATEWAY: dict[str, tuple[GatewaySetup, str | None]] = {
         None,
     ),
     "gateway-documents": (
-        lambda store, monitors: DocumentUploaded.create(
-            DocumentUploadedPayload(document_id=new_id(), title="Tides", content_type="text/plain", content="Tides."),
-            tenant_id=TENANT,
+        lambda: (
+            [],
+            DocumentUploaded.create(
+                DocumentUploadedPayload(
+                    document_id=new_id(), title="Tides", content_type="text/plain", content="Tides."
+                ),
+                tenant_id=TENANT,
+            ),
         ),
         None,
     ),
-    "gateway-monitors": (lambda store, monitors: monitor_created(), None),
+    "gateway-monitors": (lambda: ([], monitor_created()), None),
     "gateway-guardrails": (
         _run_event(
             lambda req: GuardrailTripped.caused_by(
@@ -688,20 +735,44 @@ GATEWAY: dict[str, tuple[GatewaySetup, str | None]] = {
 
 
 def rows(db: SqlDatabase) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table: a read model is its rows."""
-    tables = [r[0] for r in db.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-    return {t: sorted(db.query(f'SELECT * FROM "{t}"'), key=repr) for t in tables if not t.startswith("sqlite_")}
+    """Every row of every table: a read model is its rows. On PostgreSQL a serial column is left
+    out: a sequence value taken by a transaction that failed is not given back."""
+    if not db.is_postgres:
+        tables = [r[0] for r in db.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return {t: sorted(db.query(f'SELECT * FROM "{t}"'), key=repr) for t in tables if not t.startswith("sqlite_")}
+    columns: dict[str, list[str]] = {}
+    for table, column in db.query(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()"
+        " AND strpos(COALESCE(column_default, ''), 'nextval') = 0 ORDER BY table_name, ordinal_position"
+    ):
+        if table != FAULT_TABLE:
+            columns.setdefault(table, []).append(column)
+    return {t: sorted(db.query(f'SELECT {_quoted(cs)} FROM "{t}"'), key=repr) for t, cs in columns.items()}
 
 
-def _gateway_case(tmp_path: Path, durable: str) -> Build:
+def _quoted(names: Sequence[str]) -> str:
+    return ", ".join('"' + name + '"' for name in names)
+
+
+def _sql_settings(tmp_path: Path, database_url: str | None, prefix: str) -> RuntimeSettings:
+    if database_url is None:
+        return RuntimeSettings(data_dir=tmp_path / prefix)
+    return RuntimeSettings(data_dir=tmp_path / prefix, database_url=database_url, db_schema_prefix=prefix)
+
+
+def _gateway_case(tmp_path: Path, durable: str, database_url: str | None = None) -> Build:
     setup, subject = GATEWAY[durable]
 
     async def build(bus: Bus) -> Case:
-        db = SqlDatabase(RuntimeSettings(data_dir=tmp_path / "gateway"), "gateway")
+        prelude, event = setup()
+        db = SqlDatabase(_sql_settings(tmp_path, database_url, "gateway"), "gateway")
+        twin_db = SqlDatabase(_sql_settings(tmp_path, database_url, "twin"), "gateway")
         store, monitors = GatewayStore(db), MonitorStore(db)
-        event = setup(store, monitors)
-        twin_db = clone_sql(db, tmp_path / "twin", "gateway")
-        project(GatewayStore(twin_db), MonitorStore(twin_db), event)
+        twin, twin_monitors = GatewayStore(twin_db), MonitorStore(twin_db)
+        for earlier in prelude:
+            project(store, monitors, earlier)
+            project(twin, twin_monitors, earlier)
+        project(twin, twin_monitors, event)  # the message applied once, with nothing failing
         expected = rows(twin_db)
         twin_db.close()
         return Case(
@@ -727,8 +798,8 @@ class Policy:
     versions: PolicyVersions
 
 
-def _policy(tmp_path: Path) -> Policy:
-    store = PolicyStore(SqlDatabase(RuntimeSettings(data_dir=tmp_path / "policy"), "policy"))
+def _policy(tmp_path: Path, database_url: str | None = None) -> Policy:
+    store = PolicyStore(SqlDatabase(_sql_settings(tmp_path, database_url, "policy"), "policy"))
     decider = Decider(startup_engine(store, PolicyFiles.from_directory(DEFAULT_POLICY_DIR, DEFAULT_REGISTRY)))
     decider.budgets = BudgetBook(store)
     return Policy(store, decider, PolicyVersions(store, decider))
@@ -742,9 +813,9 @@ def _decisions_of(store: PolicyStore, event_id: str) -> list[tuple[Any, ...]]:
     return store.db.query("SELECT decision, payload FROM decisions WHERE event_id = ?", (event_id,))
 
 
-def _tool_request_case(tmp_path: Path) -> Build:
+def _tool_request_case(tmp_path: Path, database_url: str | None = None) -> Build:
     async def build(bus: Bus) -> Case:
-        policy = _policy(tmp_path)
+        policy = _policy(tmp_path, database_url)
         payload = ToolRequestedPayload(
             request_id="fetch:1",
             tool="fetch_url",
@@ -787,9 +858,9 @@ def _decided_stand_in(event: ToolRequested) -> ToolDecidedPayload:
     )
 
 
-def _publication_case(tmp_path: Path, *, fail_announcement: bool = False) -> Build:
+def _publication_case(tmp_path: Path, database_url: str | None = None, *, fail_announcement: bool = False) -> Build:
     async def build(bus: Bus) -> Case:
-        policy = _policy(tmp_path)
+        policy = _policy(tmp_path, database_url)
         event = published(with_fetch_for_all())
         announced = PolicyActivated.caused_by(event, _activated_stand_in()).event_id
         watched = Watched()
@@ -827,9 +898,9 @@ def _activated_stand_in() -> PolicyActivatedPayload:
     return PolicyActivatedPayload(version="-")
 
 
-def _budget_case(tmp_path: Path) -> Build:
+def _budget_case(tmp_path: Path, database_url: str | None = None) -> Build:
     async def build(bus: Bus) -> Case:
-        policy = _policy(tmp_path)
+        policy = _policy(tmp_path, database_url)
         tenant = f"t{uuid.uuid4().hex[:8]}"
         event = CreditsGranted.create(CreditsGrantedPayload(amount=500, plan="free", balance=500), tenant_id=tenant)
         return Case(
@@ -1050,3 +1121,27 @@ async def test_the_reporter_acks_only_after_its_artifacts_are_written(nats_url: 
     await prove_ack_after_commit(
         nats_url, "reporter", "reporter-lane", _lane_case(tmp_path, "reporter", fail_artifacts=True)
     )
+
+
+POSTGRES_CONSUMERS = [
+    *_durables("gateway").values(),
+    *(c.durable for c in CONSUMERS["policy"]),
+]
+
+
+@pytest.mark.parametrize("durable", POSTGRES_CONSUMERS)
+async def test_on_postgres_a_consumer_acks_only_after_its_commit(
+    durable: str, nats_url: str, tmp_path: Path, database_url: str
+) -> None:
+    """The read-model and policy stores on a real PostgreSQL whose COMMIT fails (disk full): the
+    handlers run their queries off the event loop there, another path than SQLite's."""
+    service = _service_of(durable)
+    if service == "gateway":
+        build = _gateway_case(tmp_path, durable, database_url)
+    else:
+        build = {
+            "policy-tool-requests": _tool_request_case,
+            "policy-versions": _publication_case,
+            "policy-budgets": _budget_case,
+        }[durable](tmp_path, database_url)
+    await prove_ack_after_commit(nats_url, service, durable, build)
