@@ -6,7 +6,9 @@ the read model's COMMIT or write, the task journal's put, the search index's wri
 must keep the message unacknowledged (its ack floor stays below it) and redeliver it, with
 nothing of it applied; once the store works again the message is acknowledged and its effect is
 in the store exactly once: for an event-sourced service, exactly the events a copy of the store
-records when the same handler applies the message once, with nothing failing.
+records when the same handler applies the message once, with nothing failing. The SQL stores
+are proven on SQLite and on a real PostgreSQL whose COMMIT fails (disk full); the group commit
+also with copies of one message handled in one group.
 
 Each case runs the consumer under a durable name of its own (the service's name with a suffix),
 created to start at the next message, so the stream's earlier traffic is not replayed into it;
@@ -431,7 +433,7 @@ class PostgresCommitFault(StoreFault):
                     " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_fail_commit()"
                 )
 
-    @property  # type: ignore[override]
+    @property
     def failing(self) -> bool:
         row = self._db.one(f"SELECT bool_or(failing) FROM {FAULT_TABLE}")
         return bool(row and row[0])
@@ -439,12 +441,6 @@ class PostgresCommitFault(StoreFault):
     @failing.setter
     def failing(self, value: bool) -> None:
         self._db.execute(f"UPDATE {FAULT_TABLE} SET failing = ?", (value,))
-
-
-def clone_sql(db: SqlDatabase, twin_dir: Path, service: str) -> SqlDatabase:
-    twin = SqlDatabase(RuntimeSettings(data_dir=twin_dir), service)
-    db._sqlite.backup(twin._sqlite)
-    return twin
 
 
 @contextlib.contextmanager
@@ -964,7 +960,7 @@ def _lane_case(tmp_path: Path, role: str, *, fail_artifacts: bool = False) -> Bu
 
         async def effect() -> Any:
             journalled = await journal.get(task.payload.task_id) is not None
-            done = (journalled, watched.count(succeeded_subject, succeeded))
+            done = (journalled, watched.count(subjects.TASK_SUCCEEDED, succeeded))
             if not fail_artifacts:
                 return done  # the reporter's files are written (idempotently) before the journal fails
             return (*done, len(list((tmp_path / "artifacts").rglob("report.*"))))
@@ -977,14 +973,11 @@ def _lane_case(tmp_path: Path, role: str, *, fail_artifacts: bool = False) -> Bu
             effect=effect,
             expected=lambda: (True, 1, 3) if fail_artifacts else (True, 1),
             watched=watched,
-            watch=[succeeded_subject],
+            watch=[subjects.TASK_SUCCEEDED],
             closers=closers,
         )
 
     return build
-
-
-succeeded_subject = subjects.TASK_SUCCEEDED
 
 
 def _succeeded_stand_in(task: TaskDispatched) -> TaskSucceededPayload:
