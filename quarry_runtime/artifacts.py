@@ -8,6 +8,7 @@ by the writer and the reader alike: a path that arrives in an event is never ope
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -40,12 +41,20 @@ class ArtifactStore:
         return path
 
     def put(self, key: str, data: bytes) -> tuple[Path, str]:
-        """Write `data` at `key` atomically; returns (path, sha256)."""
+        """Write `data` at `key` atomically and durably; returns (path, sha256).
+
+        The report is announced and its task acknowledged once this returns, so the bytes and
+        the rename are flushed first: a rename alone may survive a power loss with the file empty.
+        """
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_bytes(data)
+        with tmp.open("wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
         tmp.replace(path)
+        _fsync_dir(path.parent)
         return path, hashlib.sha256(data).hexdigest()
 
     def get(self, key: str, sha256: str) -> bytes:
@@ -57,3 +66,12 @@ class ArtifactStore:
         if hashlib.sha256(data).hexdigest() != sha256:
             raise ValueError(f"artifact {key} does not match its published hash")
         return data
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in `directory` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

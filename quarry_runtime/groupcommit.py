@@ -10,7 +10,10 @@ a unit is committed on the next turn of the event loop.
 
 An aggregate with staged, uncommitted events is the current one: a later unit that loads it
 gets the staged object and continues from it (its events are committed with or after the
-earlier ones, never before). A use case that raises after changing a staged aggregate taints
+earlier ones, never before). A unit that only reads a staged aggregate (and finds, say, that
+its message was applied already) waits for that aggregate's commit too, and retries if it
+fails: what it decided on is not in the store until then, so neither may its ack be.
+A use case that raises after changing a staged aggregate taints
 it: the aggregate is dropped and every unit that staged it is told to retry (its message is
 redelivered and applied again to the state in the store). A commit that fails is retried
 aggregate by aggregate, so a version conflict with another replica costs only the units that
@@ -55,6 +58,11 @@ class Unit:
     staged: set[Any] = field(default_factory=set)
     # staged aggregates it read, with how many pending events each had when it did
     seen: dict[Any, int] = field(default_factory=dict)
+
+    @property
+    def depends_on(self) -> set[Any]:
+        """The aggregates whose commit this unit's outcome rests on: those it staged or read staged."""
+        return self.staged | self.seen.keys()
 
     async def committed(self) -> None:
         """Wait until everything this unit staged is in the store (at once if it staged nothing)."""
@@ -101,6 +109,7 @@ class GroupCommit:
         try:
             yield unit
         except BaseException as exc:
+            self._leave(unit)
             self._taint(unit)
             if is_outage(exc):
                 raise Unavailable(f"the event store is unreachable: {type(exc).__name__}: {exc}") from exc
@@ -111,8 +120,12 @@ class GroupCommit:
     def get(self, aggregate_id: Any) -> Any | None:
         """The staged aggregate with this id, if a unit changed it and it is not committed yet."""
         aggregate = self._staged.get(aggregate_id)
-        if aggregate is not None and self._current is not None:
-            self._current.seen.setdefault(aggregate_id, len(aggregate.pending_events))
+        unit = self._current
+        if aggregate is not None and unit is not None:
+            unit.seen.setdefault(aggregate_id, len(aggregate.pending_events))
+            # Whatever the unit decides from this state holds only once it is committed: it
+            # waits for that commit (and retries if it fails) even if it stages nothing itself.
+            self._join(unit, aggregate_id)
         return aggregate
 
     async def settled(self, aggregate_id: Any, rounds: int = 10, timeout_s: float = 5.0) -> None:
@@ -145,13 +158,17 @@ class GroupCommit:
         if not aggregate.pending_events:
             return
         self._staged[aggregate.id] = aggregate
-        units = self._units.setdefault(aggregate.id, [])
+        self._join(unit, aggregate.id)
+        unit.staged.add(aggregate.id)
+        self._ready.set()
+
+    def _join(self, unit: Unit, aggregate_id: Any) -> None:
+        """Resolve `unit` only once the aggregate's staged events are committed (or dropped)."""
+        units = self._units.setdefault(aggregate_id, [])
         if unit not in units:
             units.append(unit)
-        unit.staged.add(aggregate.id)
         if unit.future is None:
             unit.future = asyncio.get_running_loop().create_future()
-        self._ready.set()
 
     def _taint(self, unit: Unit) -> None:
         """The unit failed mid-way: drop every staged aggregate it may have changed."""
@@ -162,6 +179,15 @@ class GroupCommit:
         } | unit.staged
         for aggregate_id in changed:
             self._drop(aggregate_id, "a use case failed after changing it")
+
+    def _leave(self, unit: Unit) -> None:
+        """A failed unit's message is retried by the bus: nobody waits for its commit any more."""
+        for aggregate_id in unit.depends_on:
+            units = self._units.get(aggregate_id)
+            if units is not None and unit in units:
+                units.remove(unit)
+        if unit.future is not None and not unit.future.done():
+            unit.future.cancel()
 
     def _drop(self, aggregate_id: Any, reason: str) -> None:
         self._staged.pop(aggregate_id, None)
@@ -194,6 +220,19 @@ class GroupCommit:
             return
         staged, self._staged = self._staged, {}
         units, self._units = self._units, {}
+        try:
+            self._commit(staged, units)
+        except Exception as exc:
+            # Whatever went wrong, no unit may be left waiting (its message would be kept in
+            # progress by the bus's heartbeat forever): each is retried from the store.
+            log.exception("group commit of %d aggregates failed unexpectedly", len(staged))
+            for aggregate_id in staged:
+                self.on_drop(aggregate_id)
+            for unit_list in units.values():
+                for unit in unit_list:
+                    self._resolve(unit, CommitFailed(f"commit failed: {type(exc).__name__}: {exc}"))
+
+    def _commit(self, staged: dict[Any, Any], units: dict[Any, list[Unit]]) -> None:
         collected: dict[Any, list[DomainEventProtocol[Any]]] = {
             aggregate_id: list(aggregate.collect_events()) for aggregate_id, aggregate in staged.items()
         }
@@ -225,7 +264,7 @@ class GroupCommit:
                 log.exception("after-commit hook failed")
         for unit_list in units.values():
             for unit in unit_list:
-                if unit.staged.isdisjoint(failed):
+                if unit.depends_on.isdisjoint(failed):
                     self._resolve(unit)
 
     def _record(self, aggregates: dict[Any, Any], events: dict[Any, list[DomainEventProtocol[Any]]]) -> None:

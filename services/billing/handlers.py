@@ -19,7 +19,8 @@ def _guarded(app: Billing, use_case: Callable[[Any], None]) -> Callable[[Any], A
             return
         with app.group.unit() as unit:
             _apply(app, use_case, event)
-        # Acknowledged once the ledger entry is committed, with its group.
+        # Acknowledged once the ledger entry (or the staged one it found already applied) is
+        # committed, with its group.
         await unit.committed()
 
     return handle

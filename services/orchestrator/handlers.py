@@ -22,7 +22,8 @@ def _guarded(app: Orchestrator, use_case: Callable[[Any], None]) -> Callable[[An
             return
         with app.group.unit() as unit:
             _apply(use_case, event)
-        # The message is acknowledged once what it changed is committed, with its group.
+        # The message is acknowledged once what it changed (or the staged state it found its
+        # work done in) is committed, with its group.
         await unit.committed()
 
     return handle

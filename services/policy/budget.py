@@ -68,6 +68,8 @@ class BudgetBook:
         else:
             allotment = max(balance, current.allotment if current else 0)
         budget = Budget(balance, allotment, as_of)
-        self._budgets[ev.tenant_id] = budget
+        # Stored first: were memory ahead of the store, a redelivery after a failed write would
+        # find the event applied, be acknowledged, and the budget would be lost on a restart.
         if self._store is not None:
             self._store.save_budget(ev.tenant_id, budget)
+        self._budgets[ev.tenant_id] = budget

@@ -1,7 +1,7 @@
 """Bus consumers of the policy service.
 
-* `tool.v1.requested`: decide, publish `tool.v1.decided` (the decision log of record), and keep
-  it among the tenant's recent decisions for admins to list;
+* `tool.v1.requested`: decide, keep the decision among the tenant's recent ones for admins to list,
+  then publish `tool.v1.decided` (the decision log of record) as kept;
 * `policy.v1.published`: validate and switch, publish `policy.v1.activated` or `rejected`;
 * `credits.>`: follow each tenant's balance for the budget-aware rules.
 """
@@ -105,12 +105,16 @@ def subscriptions(
         )
         if payload.decision != "allow":
             log.info("run %s: %s -> %s (%s)", ev.run_id, ev.payload.tool, payload.decision, "; ".join(payload.reasons))
-        # Recorded after the publish, and only if JetStream took it as new: a redelivered request
-        # may be decided differently (a rate-limit window moved on), but the bus keeps the first
-        # decision, and the list must never show another. A crash between the two loses the entry
-        # from the list, never from the bus; the request is acknowledged only after both.
-        if await bus.publish(decided) and record is not None:
-            await record(decided)
+        # Recorded before the publish, and what is published is the decision the store kept: a
+        # redelivered request may be decided differently (a rate-limit window moved on), but the
+        # first decision recorded is the one the list shows and the bus carries. The request is
+        # acknowledged only after both, so a store or bus failure in between repeats both (the
+        # publish de-duplicated by JetStream), and neither is ever lost.
+        if record is not None:
+            kept = await record(decided)
+            if kept != decided.payload:
+                decided = decided.model_copy(update={"payload": kept})
+        await bus.publish(decided)
 
     record = _recorder(store) if store is not None else None
     subs = [
@@ -146,17 +150,17 @@ def subscriptions(
     return subs
 
 
-def _recorder(store: PolicyStore) -> Callable[[ToolDecided], Awaitable[None]]:
-    """Keeps a decision in the store: a local SQLite insert (WAL, no fsync) costs less than a
-    thread hop; a PostgreSQL round trip is taken off the event loop."""
+def _recorder(store: PolicyStore) -> Callable[[ToolDecided], Awaitable[ToolDecidedPayload]]:
+    """Keeps a decision in the store (returning the one kept): a local SQLite insert (WAL, no
+    fsync) costs less than a thread hop; a PostgreSQL round trip is taken off the event loop."""
     if store.db.is_postgres:
 
-        async def off_loop(ev: ToolDecided) -> None:
-            await asyncio.to_thread(store.record_decision, ev)
+        async def off_loop(ev: ToolDecided) -> ToolDecidedPayload:
+            return await asyncio.to_thread(store.record_decision, ev)
 
         return off_loop
 
-    async def in_loop(ev: ToolDecided) -> None:
-        store.record_decision(ev)
+    async def in_loop(ev: ToolDecided) -> ToolDecidedPayload:
+        return store.record_decision(ev)
 
     return in_loop

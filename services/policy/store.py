@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from contracts.policy import DecisionRecord, PolicyVersionInfo, VersionStatus
-from contracts.tool import ToolDecided
+from contracts.tool import ToolDecided, ToolDecidedPayload
 from quarry_runtime.store import SqlDatabase
 
 DECISIONS_KEPT: Final = 1000
@@ -54,12 +54,20 @@ class PolicyStore:
             " tenant_id TEXT NOT NULL, run_id TEXT, task_id TEXT NOT NULL, tool TEXT NOT NULL,"
             " decision TEXT NOT NULL, reasons TEXT NOT NULL, policy_ids TEXT NOT NULL,"
             " policy_version TEXT NOT NULL, evaluation_ms DOUBLE PRECISION NOT NULL, agent TEXT, user_id TEXT,"
-            " occurred_at TEXT NOT NULL)",
+            " occurred_at TEXT NOT NULL, payload TEXT)",
             "CREATE INDEX IF NOT EXISTS decisions_by_tenant ON decisions (tenant_id, seq)",
             "CREATE TABLE IF NOT EXISTS budgets (tenant_id TEXT PRIMARY KEY, balance BIGINT NOT NULL,"
             " allotment BIGINT NOT NULL, as_of TEXT NOT NULL)",
         ):
             db.execute(statement)
+        self._add_column("decisions", "payload", "TEXT")
+
+    def _add_column(self, table: str, column: str, kind: str) -> None:
+        """Bring a table made by an older version up to date (SQLite has no ADD COLUMN IF NOT EXISTS)."""
+        if self.db.is_postgres:
+            self.db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
+        elif column not in {row[1] for row in self.db.query(f"PRAGMA table_info({table})")}:
+            self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     # -- versions ------------------------------------------------------------------------------
 
@@ -72,6 +80,11 @@ class PolicyStore:
         if row is None:
             return None
         return ActiveVersion(row[0], json.loads(row[1]), row[2] or "", row[3])
+
+    def replaced_version(self) -> str | None:
+        """The version the active one replaced, as `activate` returned it (None: none, or not known)."""
+        row = self.db.one("SELECT value FROM policy_state WHERE name = 'replaced_version'")
+        return str(row[0]) if row is not None and row[0] else None
 
     def active_version(self) -> str | None:
         row = self.db.one("SELECT value FROM policy_state WHERE name = 'active_version'")
@@ -95,7 +108,9 @@ class PolicyStore:
             tx.execute("UPDATE policy_versions SET activated_at = ? WHERE version = ?", (now, version))
             if previous is not None and previous[0] != version:
                 tx.execute("UPDATE policy_versions SET status = 'superseded' WHERE version = ?", (previous[0],))
-            for name, value in (("active_version", version), ("active_event_id", event_id)):
+            replaced = "" if previous is None or previous[0] == version else str(previous[0])
+            settings = (("active_version", version), ("active_event_id", event_id), ("replaced_version", replaced))
+            for name, value in settings:
                 tx.execute(
                     "INSERT INTO policy_state (name, value) VALUES (?, ?)"
                     " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -162,13 +177,14 @@ class PolicyStore:
 
     # -- decisions -----------------------------------------------------------------------------
 
-    def record_decision(self, ev: ToolDecided) -> None:
-        """Idempotent: a redelivered decision event is recorded once."""
+    def record_decision(self, ev: ToolDecided) -> ToolDecidedPayload:
+        """Keep a decision once per event id; returns the decision kept under its id (the first one
+        recorded), which is the one to publish: a redelivered request may be decided differently."""
         p = ev.payload
         added = self.db.execute(
             "INSERT INTO decisions (event_id, tenant_id, run_id, task_id, tool, decision, reasons, policy_ids,"
-            " policy_version, evaluation_ms, agent, user_id, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (event_id) DO NOTHING",
+            " policy_version, evaluation_ms, agent, user_id, occurred_at, payload)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
             (
                 ev.event_id,
                 ev.tenant_id,
@@ -183,6 +199,7 @@ class PolicyStore:
                 ev.actor.agent,
                 ev.actor.user_id,
                 ev.occurred_at.isoformat(),
+                p.model_dump_json(),
             ),
         )
         if added:
@@ -190,6 +207,10 @@ class PolicyStore:
             self._inserted[ev.tenant_id] = count
             if count % PRUNE_EVERY == 0:
                 self._prune(ev.tenant_id)
+            return p
+        row = self.db.one("SELECT payload FROM decisions WHERE event_id = ?", (ev.event_id,))
+        # A row from before the payload was kept (or one pruned since) holds nothing to repeat.
+        return ToolDecidedPayload.model_validate_json(row[0]) if row is not None and row[0] else p
 
     def recent_decisions(self, tenant_id: str, limit: int) -> list[DecisionRecord]:
         rows = self.db.query(

@@ -62,6 +62,12 @@ class PolicyVersions:
     def apply(self, ev: PolicyPublished) -> PolicyActivatedPayload | PolicyRejectedPayload | None:
         """Validate and switch to a published set; None when the event is stale."""
         active = self._store.active()
+        if active is not None and ev.event_id == active.event_id:
+            # Redelivered after its switch was stored: the announcement may be what failed (the
+            # bus, after the commit), so it is made again; its id is derived from the publication,
+            # so a copy the stream already holds is dropped. Acknowledged only after it.
+            self.reload()
+            return PolicyActivatedPayload(version=active.version, previous_version=self._store.replaced_version())
         if active is not None and ev.event_id <= active.event_id:
             log.info("ignoring publication %s of %s: not newer than the active one", ev.event_id, ev.payload.version)
             return None

@@ -65,9 +65,12 @@ def subscriptions(bus: Bus, artifacts: ArtifactStore) -> list[Subscription]:
         md = (await asyncio.to_thread(render_markdown, draft, **shown)).encode()
         pdf = await asyncio.to_thread(render_pdf, draft, **shown)
         docx = await asyncio.to_thread(render_docx, draft, **shown)
-        md_path, md_hash = artifacts.put(report_key(task.tenant_id, inp.run_id, "md"), md)
-        pdf_path, pdf_hash = artifacts.put(report_key(task.tenant_id, inp.run_id, "pdf"), pdf)
-        docx_path, docx_hash = artifacts.put(report_key(task.tenant_id, inp.run_id, "docx"), docx)
+        # Each put is flushed to disk before the report is announced: a wait kept off the event loop.
+        md_path, md_hash = await asyncio.to_thread(artifacts.put, report_key(task.tenant_id, inp.run_id, "md"), md)
+        pdf_path, pdf_hash = await asyncio.to_thread(artifacts.put, report_key(task.tenant_id, inp.run_id, "pdf"), pdf)
+        docx_path, docx_hash = await asyncio.to_thread(
+            artifacts.put, report_key(task.tenant_id, inp.run_id, "docx"), docx
+        )
         output = ReportOutput(
             pii_redacted=dict(pii),
             title=draft.title,

@@ -157,8 +157,10 @@ def test_a_stale_or_redelivered_publication_changes_nothing(store: PolicyStore) 
     newer = published(with_fetch_for_all())
     assert older.event_id < newer.event_id
 
-    assert isinstance(versions.apply(newer), PolicyActivatedPayload)
-    assert versions.apply(newer) is None
+    first = versions.apply(newer)
+    assert isinstance(first, PolicyActivatedPayload)
+    # A redelivery announces the same switch again (its reply may be what failed to publish).
+    assert versions.apply(newer) == first
     assert versions.apply(older) is None
     assert decider.version == newer.payload.version
 
