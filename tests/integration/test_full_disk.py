@@ -15,10 +15,12 @@ import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, cast
 
+import httpx
 import nats
 import nats.js.errors
 import pytest
@@ -30,6 +32,13 @@ from quarry_runtime import natsserver
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.errors import Unavailable
 from quarry_runtime.settings import MiB
+from quarry_runtime.store import SqlDatabase
+from services.gateway.api.deps import Components
+from services.gateway.app import create_app
+from services.gateway.monitors import MonitorStore
+from services.gateway.projection import RunFeed
+from services.gateway.settings import GatewaySettings
+from services.gateway.store import GatewayStore
 
 pytestmark = pytest.mark.infra
 
@@ -110,15 +119,15 @@ async def messages_in(url: str, stream: str) -> int:
 
 
 @pytest.fixture
-async def full_disk_bus(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
-    with jetstream_with_limit(tmp_path / "nats", STORE_LIMIT) as (_, url, config):
-        yield url, config
+def full_disk_bus(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    with jetstream_with_limit(tmp_path / "nats", STORE_LIMIT) as server:
+        yield server
 
 
 async def test_a_handler_whose_publish_jetstream_refuses_is_held_and_finishes_when_space_returns(
-    full_disk_bus: tuple[str, Path], caplog: pytest.LogCaptureFixture
+    full_disk_bus: tuple[subprocess.Popen[bytes], str, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
-    url, _ = full_disk_bus
+    _, url, _ = full_disk_bus
     tenant = uuid.uuid4().hex
     # Two deliveries before a failing message is dead-lettered: the outage, counted, would
     # dead-letter every held message within a second or two.
@@ -181,3 +190,52 @@ async def test_a_handler_whose_publish_jetstream_refuses_is_held_and_finishes_wh
     # Each held run admitted exactly once: nothing lost, nothing published twice.
     assert {e.event_id: admitted[e.event_id] for e in held} == {e.event_id: 1 for e in held}
     assert sum(attempts[e.event_id] for e in held) > len(held) * 2  # each was redelivered past max_deliver
+
+
+async def test_the_gateway_answers_503_for_new_runs_while_jetstream_is_full_and_accepts_them_after(
+    full_disk_bus: tuple[subprocess.Popen[bytes], str, Path], tmp_path: Path
+) -> None:
+    server, url, config = full_disk_bus
+    settings = GatewaySettings(data_dir=tmp_path / "gateway")
+    db = SqlDatabase(settings, "gateway")
+    bus = Bus(url, "gateway", stream_max_bytes=4 * MiB, deadletter_max_bytes=MiB, kv_max_bytes=MiB)
+    await bus.start()
+    parts = Components(settings, GatewayStore(db), bus, RunFeed(), cast(Any, None), MonitorStore(db))
+    # In this loop, not a TestClient's thread: the bus's connection belongs to this loop.
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(parts)), base_url="http://gateway")
+    try:
+        body = {"email": f"{uuid.uuid4().hex[:8]}@example.com", "password": "long-enough-1", "tenant_name": "t"}
+        signed = await http.post("/v1/auth/signup", json=body)
+        assert signed.status_code == 201, signed.text
+        auth = {"Authorization": f"Bearer {signed.json()['access_token']}"}
+        run = {"question": "what happens when the disk is full?", "depth": 1, "max_sources": 3}
+        before = await http.post("/v1/runs", json=run, headers=auth)
+        assert before.status_code == 202, before.text
+
+        await fill(url)
+        refused = await http.post("/v1/runs", json=run, headers=auth)
+        assert refused.status_code == 503, refused.text
+        assert int(refused.headers["Retry-After"]) >= 1
+        # Refused whole: the run is in no read model, so a client's retry is the only copy.
+        listed = await http.get("/v1/runs", headers=auth)
+        assert [r["run_id"] for r in listed.json()["runs"]] == [before.json()["run_id"]]
+
+        # Space returns the way an operator gives a full volume more: the limit raised, reloaded.
+        config.write_text(config.read_text().replace(str(STORE_LIMIT), str(4 * STORE_LIMIT)))
+        reload(server)
+        deadline = time.monotonic() + RECOVERY_S
+        while (after := await http.post("/v1/runs", json=run, headers=auth)).status_code == 503:
+            assert time.monotonic() < deadline, "still 503 after space returned"
+            await asyncio.sleep(0.2)
+        assert after.status_code == 202, after.text
+        listed = await http.get("/v1/runs", headers=auth)
+        assert len(listed.json()["runs"]) == 2
+    finally:
+        await http.aclose()
+        await bus.stop()
+        db.close()
+
+
+def reload(server: subprocess.Popen[bytes]) -> None:
+    """`nats-server --signal reload`: the server reads its configuration file again."""
+    subprocess.run([natsserver.server_binary(), "--signal", f"reload={server.pid}"], check=True, capture_output=True)
