@@ -10,8 +10,12 @@ once space returns. Each test runs servers of its own: a full store would stop e
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
+import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -23,7 +27,9 @@ from typing import Any, cast
 import httpx
 import nats
 import nats.js.errors
+import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from nats.js.api import StorageType, StreamConfig
 
 from contracts import subjects
@@ -31,8 +37,10 @@ from contracts.run import RunAdmitted, RunAdmittedPayload, RunRequested, RunRequ
 from quarry_runtime import natsserver
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.errors import Unavailable
+from quarry_runtime.pgserver import EphemeralCluster
 from quarry_runtime.settings import MiB
 from quarry_runtime.store import SqlDatabase
+from services.gateway.accounts import AccountStore
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
 from services.gateway.monitors import MonitorStore
@@ -239,3 +247,91 @@ async def test_the_gateway_answers_503_for_new_runs_while_jetstream_is_full_and_
 def reload(server: subprocess.Popen[bytes]) -> None:
     """`nats-server --signal reload`: the server reads its configuration file again."""
     subprocess.run([natsserver.server_binary(), "--signal", f"reload={server.pid}"], check=True, capture_output=True)
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------------
+
+VOLUME_SIZE = "16m"
+
+
+class FullableVolume:
+    """A PostgreSQL of the test's own whose tables live on a small tmpfs (a tablespace), while its
+    write-ahead log stays on the cluster's own disk: the data volume fills, and PostgreSQL refuses
+    whatever needs a new page ("could not extend file", SQLSTATE 53100) without crashing."""
+
+    def __init__(self) -> None:
+        if os.geteuid() != 0:
+            pytest.fail("the full-disk tests mount a small tmpfs for PostgreSQL's tables: run them as root")
+        self.cluster = EphemeralCluster()
+        # Not under pytest's temporary directories: the server's own user must reach it.
+        self.mount = Path(tempfile.mkdtemp(prefix="quarry-full-disk-"))
+        self.mount.chmod(0o755)
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={VOLUME_SIZE}", "quarry-full-disk", str(self.mount)],
+            capture_output=True,
+            text=True,
+        )
+        if mounted.returncode != 0:
+            self.cluster.stop()
+            pytest.fail(f"cannot mount a tmpfs for PostgreSQL's tables: {mounted.stderr.strip()}")
+        self.filler = self.mount / "filler"
+        space = self.mount / "tablespace"
+        space.mkdir()
+        # The server's user (the cluster's directory is its, when it runs unprivileged).
+        shutil.chown(space, user=self.cluster.dir.owner())
+        with psycopg.connect(self.cluster.url, autocommit=True) as conn:
+            conn.execute(f"CREATE TABLESPACE fullable LOCATION '{space}'")
+            conn.execute("CREATE DATABASE quarry_full TABLESPACE fullable")
+        self.url = self.cluster.url.rsplit("/", 1)[0] + "/quarry_full"
+
+    def fill(self) -> None:
+        """Take every byte left on the volume."""
+        with open(self.filler, "ab") as f:
+            try:
+                while True:
+                    f.write(b"\0" * MiB)
+                    f.flush()
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+
+    def free(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self.cluster.stop()
+        subprocess.run(["umount", "--lazy", str(self.mount)], capture_output=True)
+        shutil.rmtree(self.mount, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def volume() -> Iterator[FullableVolume]:
+    own = FullableVolume()
+    yield own
+    own.close()
+
+
+def test_the_gateway_answers_503_while_its_database_volume_is_full_and_applies_nothing(
+    volume: FullableVolume, tmp_path: Path
+) -> None:
+    settings = GatewaySettings(data_dir=tmp_path, database_url=volume.url, db_schema_prefix=f"q{uuid.uuid4().hex[:8]}")
+    db = SqlDatabase(settings, "gateway")  # its tables, empty: their first row needs a new page
+    db.execute("CREATE TABLE probe (x TEXT)")
+    parts = Components(settings, GatewayStore(db), cast(Any, None), RunFeed(), cast(Any, None), MonitorStore(db))
+    http = TestClient(create_app(parts))  # no lifespan: sign-up needs no bus
+    body = {"email": f"{uuid.uuid4().hex[:8]}@example.com", "password": "long-enough-1", "tenant_name": "t"}
+    try:
+        volume.fill()
+        try:
+            refused = http.post("/v1/auth/signup", json=body)
+            assert refused.status_code == 503, refused.text
+            assert int(refused.headers["Retry-After"]) >= 1
+            with pytest.raises(Unavailable, match="could not extend file"):
+                db.execute("INSERT INTO probe VALUES ('x')")  # PostgreSQL's "disk full" is an outage
+        finally:
+            volume.free()
+        # The same sign-up again: accepted, so the refused one left nothing behind (no 409).
+        accepted = http.post("/v1/auth/signup", json=body)
+        assert accepted.status_code == 201, accepted.text
+        assert AccountStore(db).user_by_email(body["email"]) is not None
+    finally:
+        db.close()
