@@ -30,16 +30,21 @@ import nats.js.errors
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from nats.aio.msg import Msg
 from nats.js.api import StorageType, StreamConfig
 
 from contracts import subjects
+from contracts.registry import parse_event
 from contracts.run import RunAdmitted, RunAdmittedPayload, RunRequested, RunRequestedPayload
 from quarry_runtime import natsserver
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.errors import Unavailable
 from quarry_runtime.pgserver import EphemeralCluster
 from quarry_runtime.settings import MiB
-from quarry_runtime.store import SqlDatabase
+from quarry_runtime.store import SqlDatabase, eventstore_env
+from services.billing.application import Billing
+from services.billing.bootstrap import NAME as BILLING
+from services.billing.bootstrap import BillingSettings
 from services.gateway.accounts import AccountStore
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
@@ -47,6 +52,9 @@ from services.gateway.monitors import MonitorStore
 from services.gateway.projection import RunFeed
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
+from tests.integration.test_billing_service import billing_service
+from tests.integration.test_eventstore_reconnect import publish as publish_run
+from tests.integration.test_eventstore_reconnect import request as run_request
 
 pytestmark = pytest.mark.infra
 
@@ -262,19 +270,29 @@ class FullableVolume:
     def __init__(self) -> None:
         if os.geteuid() != 0:
             pytest.fail("the full-disk tests mount a small tmpfs for PostgreSQL's tables: run them as root")
-        self.cluster = EphemeralCluster()
+        try:
+            self.cluster = EphemeralCluster()
+        except RuntimeError as exc:
+            pytest.fail(f"cannot start a PostgreSQL cluster to fill: {exc}")
         # Not under pytest's temporary directories: the server's own user must reach it.
         self.mount = Path(tempfile.mkdtemp(prefix="quarry-full-disk-"))
         self.mount.chmod(0o755)
+        self.filler = self.mount / "filler"
+        try:
+            self._set_up()
+        except BaseException:
+            self.close()
+            raise
+        self.url = self.cluster.url.rsplit("/", 1)[0] + "/quarry_full"
+
+    def _set_up(self) -> None:
         mounted = subprocess.run(
             ["mount", "-t", "tmpfs", "-o", f"size={VOLUME_SIZE}", "quarry-full-disk", str(self.mount)],
             capture_output=True,
             text=True,
         )
         if mounted.returncode != 0:
-            self.cluster.stop()
             pytest.fail(f"cannot mount a tmpfs for PostgreSQL's tables: {mounted.stderr.strip()}")
-        self.filler = self.mount / "filler"
         space = self.mount / "tablespace"
         space.mkdir()
         # The server's user (the cluster's directory is its, when it runs unprivileged).
@@ -282,7 +300,6 @@ class FullableVolume:
         with psycopg.connect(self.cluster.url, autocommit=True) as conn:
             conn.execute(f"CREATE TABLESPACE fullable LOCATION '{space}'")
             conn.execute("CREATE DATABASE quarry_full TABLESPACE fullable")
-        self.url = self.cluster.url.rsplit("/", 1)[0] + "/quarry_full"
 
     def fill(self) -> None:
         """Take every byte left on the volume."""
@@ -335,3 +352,71 @@ def test_the_gateway_answers_503_while_its_database_volume_is_full_and_applies_n
         assert AccountStore(db).user_by_email(body["email"]) is not None
     finally:
         db.close()
+
+
+async def test_billing_holds_runs_while_its_event_store_volume_is_full_and_decides_each_once_after(
+    volume: FullableVolume, nats_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Three deliveries before a failing message is dead-lettered: the outage, counted, would
+    # dead-letter the held runs within seconds.
+    settings = BillingSettings(
+        data_dir=tmp_path, database_url=volume.url, db_schema_prefix=f"q{uuid.uuid4().hex[:8]}", max_deliver=3
+    ).model_copy(update={"nats_url": nats_url})
+    decided: dict[str, list[str]] = {}
+    dead: list[Msg] = []
+    runs: dict[str, str] = {}  # run -> tenant
+    async with billing_service(settings):
+        watcher = Bus(nats_url, "test")
+        await watcher.broker.connect()
+        nc = watcher.broker.connection
+
+        async def on_decision(msg: Msg) -> None:
+            event = parse_event(msg.data)
+            decided.setdefault(event.run_id or "", []).append(event.event_id)
+
+        async def on_dead(msg: Msg) -> None:
+            dead.append(msg)
+
+        await nc.subscribe(subjects.CREDITS_RESERVED, cb=on_decision)
+        await nc.subscribe(subjects.CREDITS_DENIED, cb=on_decision)
+        await nc.subscribe(subjects.deadletter(BILLING), cb=on_dead)
+
+        async def ask(tenant: str) -> None:
+            req = run_request(tenant)
+            runs[req.run_id or ""] = tenant
+            await publish_run(watcher, req)
+
+        await ask(uuid.uuid4().hex)
+        await until(lambda: set(runs) <= set(decided), 15, "a run decided before the volume fills")
+
+        volume.fill()
+        try:
+            with caplog.at_level(logging.WARNING):
+                # New tenants: each opens a ledger, more rows than the pages in hand can take.
+                for _ in range(12):
+                    await ask(uuid.uuid4().hex)
+                await until(lambda: "could not extend file" in caplog.text, 30, "PostgreSQL to refuse a write")
+                await asyncio.sleep(HELD_S)
+            held = set(runs) - set(decided)
+            assert held, "every run was decided while the volume was full: nothing was held"
+        finally:
+            volume.free()
+        await until(lambda: set(runs) <= set(decided), RECOVERY_S * 2, f"runs decided after space returned: {decided}")
+        await asyncio.sleep(1.0)  # a late dead letter or a second decision would arrive by now
+        await watcher.broker.stop()
+
+    ours = [m for m in dead if parse_event(m.data).run_id in runs]
+    assert ours == [], [m.headers for m in ours]
+    # Each run decided once: one decision event per run, however often it was redelivered.
+    assert all(len(set(decided[r])) == 1 for r in runs), decided
+    store = Billing(env=eventstore_env(settings, BILLING))
+    try:
+        for run_id, tenant in runs.items():
+            ledger = store.ledger(tenant, copy=True)
+            assert run_id in ledger.reservations or run_id in ledger.denied_runs, (tenant, run_id)
+            # Nothing half-applied or applied twice: one ledger event per cause.
+            found = (getattr(e, "cause", None) for e in store.repository.event_store.get(ledger.id))
+            causes = [c for c in found if c]
+            assert len(causes) == len(set(causes)), causes
+    finally:
+        store.close()
