@@ -39,6 +39,7 @@ from contracts.run import RunAdmitted, RunAdmittedPayload, RunRequested, RunRequ
 from quarry_runtime import natsserver
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.errors import Unavailable
+from quarry_runtime.inflight import RETRY_AFTER_FAILURE_S, InFlight
 from quarry_runtime.pgserver import EphemeralCluster
 from quarry_runtime.settings import MiB
 from quarry_runtime.store import SqlDatabase, eventstore_env
@@ -420,3 +421,34 @@ async def test_billing_holds_runs_while_its_event_store_volume_is_full_and_decid
             assert len(causes) == len(set(causes)), causes
     finally:
         store.close()
+
+
+async def test_an_in_flight_mark_left_by_a_full_store_is_not_counted_as_a_death(
+    full_disk_bus: tuple[subprocess.Popen[bytes], str, Path],
+) -> None:
+    _, url, _ = full_disk_bus
+    bus = Bus(url, "marks", stream_max_bytes=4 * MiB, deadletter_max_bytes=MiB, kv_max_bytes=MiB)
+    await bus.start()
+    try:
+        now = [0.0]
+        js = bus.broker.connection.jetstream
+        marks = InFlight(js, bus.service, max_bytes=MiB, clock=lambda: now[0])
+        key = "QUARRY.marks-runs.7"
+        assert await marks.begin(key) == 0
+        await fill(url)
+        await marks.end(key)  # the removal is refused: the mark stays in the bucket
+        assert await marks.begin("QUARRY.marks-runs.8") is None  # unmarked while writes fail
+        await free_space(url)
+        # Its next delivery, once JetStream takes writes again: the handling that left the mark
+        # ended, so no death is counted.
+        deadline = time.monotonic() + RECOVERY_S
+        while (deaths := await marks.begin(key)) is None:
+            assert time.monotonic() < deadline, "in-flight marks still refused after space returned"
+            now[0] += RETRY_AFTER_FAILURE_S + 1
+            await asyncio.sleep(0.2)
+        assert deaths == 0
+        await marks.end(key)
+        assert await marks.begin(key) == 0
+        assert await marks.begin(key) == 1  # a handling that really never ended still counts
+    finally:
+        await bus.stop()
