@@ -36,6 +36,8 @@ from nats.js.api import StorageType, StreamConfig
 from contracts import subjects
 from contracts.registry import parse_event
 from contracts.run import RunAdmitted, RunAdmittedPayload, RunRequested, RunRequestedPayload
+from devtools.client import QuarryClient
+from devtools.stack import StackConfig
 from quarry_runtime import natsserver
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.errors import Unavailable
@@ -53,6 +55,7 @@ from services.gateway.monitors import MonitorStore
 from services.gateway.projection import RunFeed
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
+from tests.e2e.helpers import TERMINAL, ask, running, until_settled, views_of
 from tests.integration.test_billing_service import billing_service
 from tests.integration.test_eventstore_reconnect import publish as publish_run
 from tests.integration.test_eventstore_reconnect import request as run_request
@@ -94,7 +97,7 @@ def jetstream_with_limit(root: Path, max_file_store: int) -> Iterator[tuple[subp
             proc.kill()
 
 
-async def fill(url: str) -> int:
+async def fill(url: str, chunk: int = FILLER_CHUNK) -> int:
     """Write into a stream of its own until JetStream refuses: the volume is full. Bytes written."""
     nc = await nats.connect(url)
     try:
@@ -103,11 +106,11 @@ async def fill(url: str) -> int:
         written = 0
         for _ in range(10_000):
             try:
-                await js.publish("diskfiller.x", b"x" * FILLER_CHUNK)
+                await js.publish("diskfiller.x", b"x" * chunk)
             except nats.js.errors.ServiceUnavailableError as exc:
                 assert exc.err_code == 10023, exc  # insufficient resources: the store is full
                 return written
-            written += FILLER_CHUNK
+            written += chunk
         raise AssertionError(f"JetStream never refused a write after {written} bytes")
     finally:
         await nc.close()
@@ -256,6 +259,61 @@ async def test_the_gateway_answers_503_for_new_runs_while_jetstream_is_full_and_
 def reload(server: subprocess.Popen[bytes]) -> None:
     """`nats-server --signal reload`: the server reads its configuration file again."""
     subprocess.run([natsserver.server_binary(), "--signal", f"reload={server.pid}"], check=True, capture_output=True)
+
+
+# The whole platform on a JetStream whose volume fills in the middle of runs. Every stream and
+# bucket sized so that their reservations fit under the limit (JetStream refuses to create one
+# that could not), with room for the runs.
+STACK_STORE_LIMIT = 160 * MiB
+STACK_LIMITS = {
+    "QUARRY_STREAM_MAX_BYTES": str(48 * MiB),
+    "QUARRY_DEADLETTER_MAX_BYTES": str(4 * MiB),
+    "QUARRY_KV_MAX_BYTES": str(2 * MiB),
+    "QUARRY_OBJECT_STORE_MAX_BYTES": str(8 * MiB),
+}
+STACK_HELD_S = 20.0
+
+
+def test_runs_are_held_while_jetstream_is_full_and_complete_when_space_returns(tmp_path: Path) -> None:
+    with jetstream_with_limit(tmp_path / "nats", STACK_STORE_LIMIT) as (server, url, config):
+        stack_config = StackConfig(
+            data_dir=tmp_path / "stack", http_port=natsserver.free_port(), nats_url=url, extra_env=STACK_LIMITS
+        )
+        with running(stack_config) as stack:
+            client = QuarryClient(f"http://127.0.0.1:{stack.config.http_port}")
+            try:
+                client.signup(f"full-{uuid.uuid4().hex[:6]}@example.com", "correct-horse-battery", "full disk")
+                runs = {ask(client, question=q, depth=2): client for q in QUESTIONS}
+                asyncio.run(fill(url, chunk=512 * 1024))
+                in_flight = {r for r, view in views_of(runs).items() if view["state"] not in TERMINAL}
+                assert in_flight, "every run ended before the volume filled: nothing was held"
+
+                refused = client.request("POST", "/v1/runs", json={"question": "is the disk full?"})
+                assert refused.status_code == 503, refused.text
+                assert int(refused.headers["Retry-After"]) >= 1
+
+                time.sleep(STACK_HELD_S)
+                held = views_of({r: client for r in in_flight})
+                assert all(v["state"] not in ("failed", "cancelled", "expired") for v in held.values()), held
+
+                # Space returns the way an operator grows a volume: the limit raised, the config reloaded.
+                config.write_text(config.read_text().replace(str(STACK_STORE_LIMIT), str(4 * STACK_STORE_LIMIT)))
+                reload(server)
+                after = ask(client, question="what happens once the disk has room again?", depth=1)
+                runs[after] = client
+                settled = until_settled(runs, timeout_s=300)
+                assert {r: v["state"] for r, v in settled.items()} == dict.fromkeys(runs, "completed"), settled
+                assert all(v["cost"]["closed"] for v in settled.values()), settled
+            finally:
+                client.close()
+            assert asyncio.run(messages_in(url, subjects.DEADLETTER_STREAM)) == 0, stack.tail("orchestrator")
+
+
+QUESTIONS = (
+    "how does a write-ahead log make a database durable?",
+    "what does a message broker do when its disk is full?",
+    "why do distributed logs replicate to three nodes?",
+)
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------------
