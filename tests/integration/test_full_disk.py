@@ -510,3 +510,37 @@ async def test_an_in_flight_mark_left_by_a_full_store_is_not_counted_as_a_death(
         assert await marks.begin(key) == 1  # a handling that really never ended still counts
     finally:
         await bus.stop()
+
+
+async def test_a_run_the_bus_accepted_is_not_refused_because_the_read_model_volume_is_full(
+    volume: FullableVolume, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 503 tells the client to send it again: after the publish that would be a second run."""
+    settings = GatewaySettings(data_dir=tmp_path, database_url=volume.url, db_schema_prefix=f"q{uuid.uuid4().hex[:8]}")
+    with jetstream_with_limit(tmp_path / "nats", STORE_LIMIT) as (_, url, _):
+        db = SqlDatabase(settings, "gateway")
+        bus = Bus(url, "gateway", stream_max_bytes=4 * MiB, deadletter_max_bytes=MiB, kv_max_bytes=MiB)
+        await bus.start()
+        parts = Components(settings, GatewayStore(db), bus, RunFeed(), cast(Any, None), MonitorStore(db))
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(parts)), base_url="http://gateway")
+        try:
+            body = {"email": f"{uuid.uuid4().hex[:8]}@example.com", "password": "long-enough-1", "tenant_name": "t"}
+            signed = await http.post("/v1/auth/signup", json=body)
+            assert signed.status_code == 201, signed.text
+            auth = {"Authorization": f"Bearer {signed.json()['access_token']}"}
+            volume.fill()
+            try:
+                with caplog.at_level(logging.WARNING):
+                    run = {"question": "is the read model full?", "depth": 1, "max_sources": 3}
+                    accepted = await http.post("/v1/runs", json=run, headers=auth)
+                assert accepted.status_code == 202, accepted.text
+                assert "the read model applies it later" in caplog.text  # its store did refuse the write
+            finally:
+                volume.free()
+            nc = bus.broker.connection
+            info = await nc.jetstream().stream_info(subjects.STREAM, subjects_filter=subjects.RUN_REQUESTED)
+            assert info.state.messages == 1  # published once
+        finally:
+            await http.aclose()
+            await bus.stop()
+            db.close()
