@@ -57,7 +57,7 @@ from services.gateway.monitors import MonitorStore
 from services.gateway.projection import RunFeed
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
-from tests.e2e.helpers import TERMINAL, ask, running, until_settled, views_of
+from tests.e2e.helpers import TERMINAL, ask, running, until_settled, views_of, wait_for
 from tests.integration.test_billing_service import billing_service
 from tests.integration.test_eventstore_reconnect import publish as publish_run
 from tests.integration.test_eventstore_reconnect import request as run_request
@@ -362,7 +362,8 @@ class FullableVolume:
     write-ahead log stays on the cluster's own disk: the data volume fills, and PostgreSQL refuses
     whatever needs a new page ("could not extend file", SQLSTATE 53100) without crashing."""
 
-    def __init__(self) -> None:
+    def __init__(self, size: str = VOLUME_SIZE) -> None:
+        self.size = size
         if os.geteuid() != 0:
             pytest.fail("the full-disk tests mount a small tmpfs for PostgreSQL's tables: run them as root")
         try:
@@ -382,7 +383,7 @@ class FullableVolume:
 
     def _set_up(self) -> None:
         mounted = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={VOLUME_SIZE}", "quarry-full-disk", str(self.mount)],
+            ["mount", "-t", "tmpfs", "-o", f"size={self.size}", "quarry-full-disk", str(self.mount)],
             capture_output=True,
             text=True,
         )
@@ -580,3 +581,42 @@ async def test_a_run_the_bus_accepted_is_not_refused_because_the_read_model_volu
             await http.aclose()
             await bus.stop()
             db.close()
+
+
+def test_runs_are_held_while_the_postgres_volume_is_full_and_complete_when_space_returns(tmp_path: Path) -> None:
+    """The whole platform on PostgreSQL whose tables fill up in the middle of runs."""
+    volume = FullableVolume(size="256m")
+    try:
+        stack_config = StackConfig(
+            data_dir=tmp_path / "stack", http_port=natsserver.free_port(), database_url=volume.url
+        )
+        with running(stack_config) as stack:
+            client = QuarryClient(f"http://127.0.0.1:{stack.config.http_port}")
+            try:
+                client.signup(f"full-{uuid.uuid4().hex[:6]}@example.com", "correct-horse-battery", "full disk")
+                runs = {ask(client, question=q, depth=2): client for q in QUESTIONS}
+                volume.fill()
+                try:
+                    in_flight = {r for r, view in views_of(runs).items() if view["state"] not in TERMINAL}
+                    assert in_flight, "every run ended before the volume filled: nothing was held"
+                    # Writes that fit in pages in hand still succeed; the next that needs a page is refused.
+                    wait_for(lambda: refused_writes(stack.logs), 60, "PostgreSQL to refuse a write for lack of space")
+                    time.sleep(STACK_HELD_S)
+                    held = views_of({r: client for r in in_flight})
+                    assert all(v["state"] not in ("failed", "cancelled", "expired") for v in held.values()), held
+                finally:
+                    volume.free()
+                settled = until_settled(runs, timeout_s=300)
+                assert {r: v["state"] for r, v in settled.items()} == dict.fromkeys(runs, "completed"), settled
+                assert all(v["cost"]["closed"] for v in settled.values()), settled
+            finally:
+                client.close()
+            dead = asyncio.run(messages_in(stack.nats_url, subjects.DEADLETTER_STREAM))
+            assert dead == 0, stack.tail("orchestrator")
+    finally:
+        volume.close()
+
+
+def refused_writes(logs: Path) -> list[str]:
+    """The services whose logs show PostgreSQL refusing a write for lack of space."""
+    return [log.stem for log in logs.glob("*.log") if "could not extend file" in log.read_text(errors="replace")]
