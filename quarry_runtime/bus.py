@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import nats.errors
 import nats.js.errors
 from faststream import AckPolicy
 from faststream.message import AckStatus
@@ -33,6 +34,7 @@ from pydantic import ValidationError
 from contracts import subjects
 from contracts.envelope import Event, TraceContext
 from contracts.registry import event_type_for_subject, parse_event
+from quarry_runtime.busfaults import bus_unavailable, is_bus_outage
 from quarry_runtime.errors import NotReady, Rejected, Unavailable
 from quarry_runtime.health import ConsumerProgress
 from quarry_runtime.inflight import InFlight, mark_key
@@ -198,9 +200,16 @@ class Bus:
             event = event.model_copy(update={"trace": trace})
         # nats-py's JetStream publish on faststream's connection: faststream's publisher
         # middleware (message wrapping, correlation ids) adds nothing we use on this hot path.
-        ack = await self._js().publish(
-            subject or event.SUBJECT, event.to_bytes(), headers=headers, stream=subjects.STREAM
-        )
+        try:
+            ack = await self._js().publish(
+                subject or event.SUBJECT, event.to_bytes(), headers=headers, stream=subjects.STREAM
+            )
+        except Exception as exc:
+            # Not stored (or not known to be): the caller's unit of work is repeated whole later,
+            # and a second publish of the same id is de-duplicated if this one was stored after all.
+            if is_bus_outage(exc):
+                raise bus_unavailable(exc, f"publishing {event.type} {event.event_id}") from exc
+            raise
         return not ack.duplicate
 
     def _js(self) -> JetStreamContext:
@@ -221,9 +230,14 @@ class Bus:
             "Nats-Schedule-Target": event.SUBJECT,
         }
         inject_trace(headers)
-        await self._js().publish(
-            subjects.timer_schedule(event.event_id), event.to_bytes(), headers=headers, stream=subjects.STREAM
-        )
+        try:
+            await self._js().publish(
+                subjects.timer_schedule(event.event_id), event.to_bytes(), headers=headers, stream=subjects.STREAM
+            )
+        except Exception as exc:
+            if is_bus_outage(exc):
+                raise bus_unavailable(exc, f"scheduling {event.type} {event.event_id}") from exc
+            raise
 
     def subscribe(self, sub: Subscription) -> None:
         """Register a durable pull consumer; call before `start()`."""
@@ -277,7 +291,10 @@ class Bus:
             return
         meta = raw.metadata
         key = mark_key(meta.stream, meta.consumer, meta.sequence.stream)
-        deaths = await self._inflight.begin(key)
+        # None: the mark could not be written (the bus is away or its store full); the handling
+        # goes on unmarked rather than the consumer stopping on its own bookkeeping.
+        marked = await self._inflight.begin(key)
+        deaths = marked or 0
         try:
             if deaths >= self._max_deaths:
                 reason = f"its handling never finished {deaths} times: the process died (out of memory, crashed, killed) or hung"
@@ -287,7 +304,8 @@ class Bus:
             else:
                 await self._handle(msg, event, sub)
         finally:
-            await self._inflight.end(key)
+            if marked is not None:
+                await self._inflight.end(key)
 
     async def _handle(self, msg: NatsMessage, event: Event, sub: Subscription) -> None:
         raw = msg.raw_message
@@ -296,12 +314,7 @@ class Bus:
             async with traced_handler(self.service, sub.durable, raw.headers or {}):
                 await self._with_heartbeat(msg, sub.handler(event))
         except Unavailable as exc:
-            waited = self._outage_deliveries.pop(key, 0) + 1
-            if len(self._outage_deliveries) >= OUTAGE_MEMORY:
-                self._outage_deliveries.pop(next(iter(self._outage_deliveries)))
-            self._outage_deliveries[key] = waited
-            self._log_outage(sub.durable, exc)
-            await msg.nack(delay=min(0.5 * 1.5 ** min(waited - 1, 20), UNAVAILABLE_MAX_DELAY_S))
+            await self._wait_out(msg, key, sub, exc)
             return
         except NotReady as exc:
             delivered = self._own_deliveries(raw, key)
@@ -317,6 +330,11 @@ class Bus:
             await self._dead_letter(msg, str(exc))
             return
         except Exception as exc:
+            if isinstance(exc, nats.errors.Error) and is_bus_outage(exc):
+                # A NATS call of the handler's own (a key-value read or write, a request) that
+                # the bus could not take: an outage, whichever helper did not say so itself.
+                await self._wait_out(msg, key, sub, bus_unavailable(exc, "the handler's call to NATS"))
+                return
             delivered = self._own_deliveries(raw, key)
             if delivered >= self._max_deliver:
                 self._outage_deliveries.pop(key, None)
@@ -333,6 +351,15 @@ class Bus:
             del self._outage_logged[sub.durable]
             log.warning("%s: handling again after an outage", sub.durable)
         await msg.ack()
+
+    async def _wait_out(self, msg: NatsMessage, key: tuple[str, int], sub: Subscription, exc: Unavailable) -> None:
+        """Redeliver later with backoff, without counting this delivery against the message."""
+        waited = self._outage_deliveries.pop(key, 0) + 1
+        if len(self._outage_deliveries) >= OUTAGE_MEMORY:
+            self._outage_deliveries.pop(next(iter(self._outage_deliveries)))
+        self._outage_deliveries[key] = waited
+        self._log_outage(sub.durable, exc)
+        await msg.nack(delay=min(0.5 * 1.5 ** min(waited - 1, 20), UNAVAILABLE_MAX_DELAY_S))
 
     def _own_deliveries(self, raw: Any, key: tuple[str, int]) -> int:
         """Deliveries of a message that failed on their own account: not those spent in an outage."""
@@ -382,12 +409,21 @@ class Bus:
             "Quarry-Subject": raw.subject,
             "Quarry-Stream-Seq": str(seq),
         }
-        await self.broker.publish(
-            raw.data,
-            subjects.deadletter(self.service),
-            headers=headers,
-            stream=subjects.DEADLETTER_STREAM,
-        )
+        try:
+            await self.broker.publish(
+                raw.data,
+                subjects.deadletter(self.service),
+                headers=headers,
+                stream=subjects.DEADLETTER_STREAM,
+            )
+        except Exception as exc:
+            if not is_bus_outage(exc):
+                raise
+            # Acking now would lose the message with its reason: it comes back after the outage
+            # and is dead-lettered then (a second copy is de-duplicated by its id).
+            self._log_outage("dead-letters", bus_unavailable(exc, f"dead-lettering {raw.subject} #{seq}"))
+            await msg.nack(delay=UNAVAILABLE_MAX_DELAY_S)
+            return
         await msg.ack()
 
 

@@ -8,11 +8,18 @@ consumer, stream sequence) as in flight in its service's JetStream key-value buc
 mark when the handling ends, however it ends. A delivery that finds the mark still there
 counts a handling that never ended: a process died with the message in hand. Marks expire
 with the bucket's TTL, so one left by a message that was never redelivered does not stay.
+
+The marks are bookkeeping: while the bucket cannot be written (the bus is away, JetStream's
+store is full) a message is handled unmarked rather than not at all, and the marks are not tried
+again for a few seconds, so each message does not wait out a write time-out first. A mark this
+process could not remove is remembered, so its next delivery here is not taken for a death.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 from nats.js import JetStreamContext
@@ -30,6 +37,11 @@ def bucket_of(service: str) -> str:
 
 
 TTL_S = 24 * 3600.0
+# After a failed write, how long messages go unmarked before the bucket is tried again.
+RETRY_AFTER_FAILURE_S = 5.0
+LOG_INTERVAL_S = 30.0
+# Marks this process failed to remove, remembered (boundedly) until their message comes back.
+LEFT_MEMORY = 10_000
 
 
 def mark_key(stream: str, consumer: str, sequence: int) -> str:
@@ -47,13 +59,28 @@ class InFlight:
         *,
         replicas: int = 1,
         max_bytes: int = DEFAULT_KV_MAX_BYTES,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._bucket = KeyValueBucket(
             jetstream, bucket_of(service), replicas=replicas, max_bytes=max_bytes, ttl_s=TTL_S
         )
+        self._clock = clock
+        self._down_until = float("-inf")
+        self._logged = float("-inf")
+        self._left: OrderedDict[str, None] = OrderedDict()
 
-    async def begin(self, key: str) -> int:
-        """Mark the message as in flight; returns how many earlier handlings of it never ended."""
+    async def begin(self, key: str) -> int | None:
+        """Mark the message as in flight; returns how many earlier handlings of it never ended,
+        or None when the mark could not be written (then there is nothing to `end`)."""
+        if self._clock() < self._down_until:
+            return None
+        try:
+            return await self._begin(key)
+        except Exception as exc:  # noqa: BLE001 - bookkeeping must not stop the consumer
+            self._failed("write", key, exc)
+            return None
+
+    async def _begin(self, key: str) -> int:
         kv = await self._bucket.open()
         try:
             await kv.create(key, b"1")
@@ -66,10 +93,38 @@ class InFlight:
             await kv.put(key, b"1")
             return 0
         unfinished = int(entry.value or b"0")
+        if key in self._left:
+            # This process left the mark when its handling ended but the bucket could not be
+            # written: that handling did not die, so it is not counted, and this one takes its place.
+            await kv.put(key, str(unfinished).encode())
+            del self._left[key]
+            return max(0, unfinished - 1)
         await kv.put(key, str(unfinished + 1).encode())
         return unfinished
 
     async def end(self, key: str) -> None:
         """The handling ended (acked, retried later or dead-lettered): no death to count."""
-        kv = await self._bucket.open()
-        await kv.delete(key)
+        try:
+            kv = await self._bucket.open()
+            await kv.delete(key)
+        except Exception as exc:  # noqa: BLE001 - bookkeeping must not stop the consumer
+            self._left[key] = None
+            while len(self._left) > LEFT_MEMORY:
+                self._left.popitem(last=False)
+            self._failed("removal", key, exc)
+            return
+        self._left.pop(key, None)
+
+    def _failed(self, what: str, key: str, exc: Exception) -> None:
+        now = self._clock()
+        self._down_until = now + RETRY_AFTER_FAILURE_S
+        if now - self._logged >= LOG_INTERVAL_S:
+            self._logged = now
+            log.warning(
+                "in-flight mark %s of %s failed (%s: %s); messages go unmarked for %.0fs at a time until it works",
+                what,
+                key,
+                type(exc).__name__,
+                exc,
+                RETRY_AFTER_FAILURE_S,
+            )

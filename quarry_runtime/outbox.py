@@ -10,6 +10,7 @@ in the same database, written after the publishes it covers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ from eventsourcing.persistence import IntegrityError, ProcessRecorder, Tracking
 
 from contracts.envelope import Event
 from quarry_runtime.bus import Bus
+from quarry_runtime.errors import Unavailable
 from quarry_runtime.recorders import is_outage
 
 log = logging.getLogger(__name__)
@@ -82,20 +84,34 @@ class OutboxRelay:
         notifications = self._recorder.select_notifications(start=start, limit=self.batch)
         if not notifications:
             return 0
-        for notification in notifications:
-            domain_event = self.app.mapper.to_domain_event(notification)
-            for out in self.translate(domain_event):
-                if out.at is None:
-                    await self.bus.publish(out.event, out.subject)
-                else:
-                    await self.bus.schedule(out.event, out.at)
+        done = 0
         try:
-            self._recorder.insert_tracking(Tracking(application_name=RELAY_NAME, notification_id=notifications[-1].id))
+            for notification in notifications:
+                domain_event = self.app.mapper.to_domain_event(notification)
+                for out in self.translate(domain_event):
+                    if out.at is None:
+                        await self.bus.publish(out.event, out.subject)
+                    else:
+                        await self.bus.schedule(out.event, out.at)
+                done += 1
+        except Unavailable:
+            # The bus refused a publish (away, or its store full) part-way through the batch:
+            # record what did go out, so a long outage does not re-publish it after JetStream's
+            # duplicate window has passed.
+            if done:
+                with contextlib.suppress(Exception):
+                    self._track(notifications[done - 1].id)
+            raise
+        self._track(notifications[-1].id)
+        return len(notifications)
+
+    def _track(self, notification_id: int) -> None:
+        try:
+            self._recorder.insert_tracking(Tracking(application_name=RELAY_NAME, notification_id=notification_id))
         except IntegrityError:
             # Another replica's relay recorded this position first; it published the same
             # events with the same ids, which JetStream de-duplicated.
-            log.debug("outbox position %d recorded by another relay", notifications[-1].id)
-        return len(notifications)
+            log.debug("outbox position %d recorded by another relay", notification_id)
 
     async def run(self, poll_s: float = 0.25) -> None:
         """Relay forever; bus faults and database outages are retried from the last recorded
@@ -108,11 +124,16 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if not is_outage(exc):
+                if isinstance(exc, Unavailable):
+                    away = str(exc)  # the bus (Bus.publish says which way)
+                elif is_outage(exc):
+                    away = f"the event store is unreachable ({exc})"
+                else:
                     log.exception("outbox relay failed; retrying")
-                elif time.monotonic() - outage_logged >= OUTAGE_LOG_INTERVAL_S:
+                    away = ""
+                if away and time.monotonic() - outage_logged >= OUTAGE_LOG_INTERVAL_S:
                     outage_logged = time.monotonic()
-                    log.warning("outbox relay: the event store is unreachable (%s); retrying", exc)
+                    log.warning("outbox relay: %s; retrying", away)
                 await asyncio.sleep(1.0)
                 continue
             self._wake.clear()

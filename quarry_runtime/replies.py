@@ -3,7 +3,10 @@
 A service serves a table of responders, one per subject, each taking the raw request and
 returning its reply model. They listen in a queue group, so with several replicas exactly one
 answers each request. A responder that raises still answers (an `error` and a 500 `status`,
-which every reply model reads or ignores) rather than leaving the caller to time out.
+which every reply model reads or ignores) rather than leaving the caller to time out; one that
+raises `Unavailable` (its store or the bus is away) answers a 503 `status`, so the caller can
+say "try again" rather than "failed". An answer that cannot be sent (the connection is down) is
+logged: the caller's request times out, which it reads as the service being away.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from quarry_runtime.bus import Bus
+from quarry_runtime.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +47,16 @@ def _answer(subject: str, respond: Respond, who: str) -> Callable[[Any], Awaitab
             return  # a publish, not a request: nobody to answer
         try:
             body = (await respond(msg.data)).model_dump_json().encode()
+        except Unavailable as exc:
+            log.warning("answering %s: %s", subject, exc)
+            body = json.dumps({"error": f"{who} is briefly unavailable: {short(exc)}", "status": 503}).encode()
         except Exception:  # the caller gets an answer (Stripe retries a 500), not a time-out
             log.exception("answering %s failed", subject)
             body = json.dumps({"error": f"{who} failed to answer; see its log", "status": 500}).encode()
-        await msg.respond(body)
+        try:
+            await msg.respond(body)
+        except Exception as exc:  # noqa: BLE001 - a callback's error would only reach nats-py's error handler
+            log.warning("answering %s: the reply could not be sent (%s: %s)", subject, type(exc).__name__, exc)
 
     return on_request
 

@@ -22,6 +22,7 @@ import nats.errors
 
 from contracts import subjects
 from contracts.billing import Entitlements, EntitlementsQuery, EntitlementsReply
+from quarry_runtime.busfaults import is_bus_outage
 from services.gateway.api.errors import GatewayError, Unavailable
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,9 @@ def billing_ask(request: Callable[[str, bytes, float], Awaitable[Any]]) -> Ask:
     async def ask(query: EntitlementsQuery) -> Entitlements:
         try:
             msg = await request(subjects.BILLING_ENTITLEMENTS, query.model_dump_json().encode(), ASK_TIMEOUT_S)
-        except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.ConnectionClosedError) as exc:
+        except nats.errors.Error as exc:
+            if not is_bus_outage(exc):
+                raise
             raise Unavailable(f"billing did not answer ({type(exc).__name__})") from exc
         reply = EntitlementsReply.model_validate_json(msg.data)
         if reply.entitlements is None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from contracts.envelope import Event
+from quarry_runtime.errors import Unavailable as StoreUnavailable
 from services.gateway.api.deps import Components
 from services.gateway.api.errors import Unavailable
 from services.gateway.projection import project
+
+log = logging.getLogger(__name__)
 
 
 async def publish(parts: Components, event: Event) -> None:
@@ -15,4 +20,9 @@ async def publish(parts: Components, event: Event) -> None:
         await parts.bus.publish(event)
     except Exception as exc:
         raise Unavailable(f"the event bus did not accept the request: {exc}") from exc
-    project(parts.store, parts.monitors, event)
+    try:
+        project(parts.store, parts.monitors, event)
+    except StoreUnavailable as exc:
+        # Accepted already: a 503 now would have the client send it again (a second run). The
+        # read model's own consumer applies the event once its store takes writes again.
+        log.warning("%s %s accepted; the read model applies it later: %s", event.type, event.event_id, exc)

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import nats.errors
 from pydantic import BaseModel, ValidationError
 
+from quarry_runtime.busfaults import is_bus_outage
 from services.gateway.api.deps import ComponentsDep
 from services.gateway.api.errors import Unavailable
 
@@ -22,7 +23,9 @@ async def ask(
         msg: Any = await parts.bus.broker.connection.request(
             subject, request.model_dump_json().encode(), timeout=timeout_s
         )
-    except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.ConnectionClosedError) as exc:
+    except nats.errors.Error as exc:
+        if not is_bus_outage(exc):
+            raise
         raise Unavailable(f"{who} did not answer ({type(exc).__name__})") from exc
     try:
         return reply_model.model_validate_json(msg.data)
