@@ -111,6 +111,15 @@ async def stream_leader(nats_url: str) -> str:
         await nc.close()
 
 
+async def replicas_of_every_stream(nats_url: str) -> dict[str, int]:
+    """Each stream's replicas: the event streams' and every bucket's and object store's."""
+    nc = await nats.connect(servers=nats_url.split(","), connect_timeout=5, allow_reconnect=False)
+    try:
+        return {info.config.name or "": info.config.num_replicas or 1 for info in await nc.jetstream().streams_info()}
+    finally:
+        await nc.close()
+
+
 async def dead_letters(nats_url: str) -> list[str]:
     """Every dead letter's subject and reason."""
     nc = await nats.connect(servers=nats_url.split(","), connect_timeout=5, allow_reconnect=False)
@@ -183,6 +192,12 @@ def test_runs_complete_when_the_stream_leader_of_a_three_node_cluster_is_killed(
     cluster = cluster_stack.nats_cluster
     assert cluster is not None
     load = Load(cluster_stack)
+    # The event streams and the buckets the services opened (in-flight marks, task journal, rate
+    # limits, ...) are all on three replicas: a lost node takes none of them down.
+    replicas = asyncio.run(replicas_of_every_stream(cluster_stack.nats_url))
+    assert {subjects.STREAM, subjects.DEADLETTER_STREAM} < replicas.keys(), replicas
+    assert any(name.startswith("KV_") for name in replicas), replicas
+    assert set(replicas.values()) == {3}, replicas
 
     def kill_the_leader() -> str:
         leader = asyncio.run(stream_leader(cluster_stack.nats_url))

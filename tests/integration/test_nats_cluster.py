@@ -25,6 +25,7 @@ from contracts import subjects
 from contracts.run import RunRequested, RunRequestedPayload
 from quarry_runtime import natsauth, natsserver
 from quarry_runtime.bus import Bus, Subscription
+from quarry_runtime.inflight import bucket_of as inflight_bucket
 
 pytestmark = pytest.mark.infra
 
@@ -141,6 +142,16 @@ async def test_no_acknowledged_event_is_lost_when_stream_leaders_are_killed(clus
     js = buses[0].broker.connection.jetstream()
     stream = await js.stream_info(subjects.STREAM)
     assert stream.config.num_replicas == REPLICAS
+    # The buses' own bucket of in-flight marks, opened by the first delivery, is replicated too.
+    first = request()
+    await buses[0].publish(first)
+    load.acked.append(first.event_id)
+    inflight = f"KV_{inflight_bucket('orchestrator')}"
+    deadline = time.monotonic() + 30
+    while (marks := await js.streams_info()) and inflight not in {m.config.name for m in marks}:
+        assert time.monotonic() < deadline, f"no {inflight} bucket after a delivery"
+        await asyncio.sleep(0.2)
+    assert (await js.stream_info(inflight)).config.num_replicas == REPLICAS
 
     stop = asyncio.Event()
     publishers = [asyncio.create_task(publish_steadily(bus, load, stop)) for bus in buses]
