@@ -4,6 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DATA   ?= .data
+NATS_NODES ?= 1
 
 .PHONY: venv demo up down test lint unit integration e2e contracts bench clean policy-test eval
 
@@ -22,7 +23,7 @@ up: venv
 	@mkdir -p $(DATA)/logs
 	@if [ -f $(DATA)/stack.pid ] && kill -0 $$(cat $(DATA)/stack.pid) 2>/dev/null; then echo "already up (pid $$(cat $(DATA)/stack.pid))"; exit 0; fi; \
 	rm -f $(DATA)/stack.ready; \
-	nohup $(PY) -m devtools.cli up --data-dir $(DATA) >> $(DATA)/logs/stack.log 2>&1 & echo $$! > $(DATA)/stack.pid; \
+	nohup $(PY) -m devtools.cli up --data-dir $(DATA) --nats-nodes $(NATS_NODES) >> $(DATA)/logs/stack.log 2>&1 & echo $$! > $(DATA)/stack.pid; \
 	$(PY) -m devtools.cli wait --data-dir $(DATA)
 
 down: venv

@@ -18,7 +18,7 @@ app = typer.Typer(help="Run Quarry on this machine.", no_args_is_help=True)
 console = Console()
 
 
-def _config(data_dir: Path, http_port: int) -> StackConfig:
+def _config(data_dir: Path, http_port: int, nats_nodes: int = 1) -> StackConfig:
     env_file = Path(".env")
     env = caller_environment(env_file)
     return StackConfig(
@@ -29,18 +29,22 @@ def _config(data_dir: Path, http_port: int) -> StackConfig:
         db_schema_prefix=env.get("QUARRY_DB_SCHEMA_PREFIX", "quarry"),
         environment="development",
         env_file=env_file,
+        nats_nodes=nats_nodes,
     )
 
 
 DataDir = typer.Option(Path(os.environ.get("QUARRY_DATA_DIR", ".data")), help="where stores and logs go")
 HttpPort = typer.Option(int(os.environ.get("QUARRY_HTTP_PORT", "8000")), help="gateway port")
+NatsNodes = typer.Option(
+    1, min=1, max=5, help="nats-servers of the stack's own JetStream: 3 runs a local cluster, streams on three replicas"
+)
 
 
 @app.command()
-def up(data_dir: Path = DataDir, http_port: int = HttpPort) -> None:
+def up(data_dir: Path = DataDir, http_port: int = HttpPort, nats_nodes: int = NatsNodes) -> None:
     """Run the stack in the foreground under the supervisor until SIGTERM / Ctrl-C."""
     logging.basicConfig(level="INFO", format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    stack = Stack(_config(data_dir, http_port))
+    stack = Stack(_config(data_dir, http_port, nats_nodes))
     stopping = False
 
     def on_signal(*_: object) -> None:

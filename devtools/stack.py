@@ -1,4 +1,5 @@
-"""Runs the whole platform on one machine: nats-server plus the seven services as processes.
+"""Runs the whole platform on one machine: nats-server (or a local three-node cluster) plus the
+seven services as processes.
 
 A supervisor thread restarts any service that dies, or whose liveness probe has failed for
 `liveness_failure_s` after it was once live (a wedged process), as Kubernetes would, and logs
@@ -46,6 +47,9 @@ class StackConfig:
     # killed and started again; Kubernetes' livenessProbe does the same in a cluster.
     liveness_failure_s: float = 60.0
     liveness_interval_s: float = 5.0
+    # With a server of its own: 3 starts a local JetStream cluster of three nodes (the services
+    # get every node's URL, and streams and buckets are made on three replicas), to lose a node.
+    nats_nodes: int = 1
 
 
 def caller_environment(env_file: Path | None = None) -> dict[str, str]:
@@ -75,6 +79,7 @@ class Stack:
         self.logs = self.data_dir / "logs"
         self.procs: dict[str, Proc] = {}
         self.nats: subprocess.Popen[bytes] | None = None
+        self.nats_cluster: natsserver.Cluster | None = None
         # With a server of its own: a URL carrying an unlimited user (tests, operator tools),
         # while each service connects with its own user (quarry_runtime.natsauth).
         self.nats_url = config.nats_url or ""
@@ -90,11 +95,21 @@ class Stack:
         self.logs.mkdir(parents=True, exist_ok=True)
         if not self.nats_url:
             self._credentials = natsauth.StackCredentials(self.data_dir / "nats" / "credentials")
-            self.nats, self._services_nats_url = natsserver.start(
-                self.data_dir / "nats", log_file=self.logs / "nats.log", config_file=self._server_config()
-            )
+            if self.config.nats_nodes > 1:
+                self.nats_cluster = natsserver.Cluster(
+                    self.data_dir / "nats",
+                    size=self.config.nats_nodes,
+                    authorization=self._server_config(),
+                    log_dir=self.logs,
+                )
+                self.nats_cluster.start()
+                self._services_nats_url = self.nats_cluster.url
+            else:
+                self.nats, self._services_nats_url = natsserver.start(
+                    self.data_dir / "nats", log_file=self.logs / "nats.log", config_file=self._server_config()
+                )
             operator = self._credentials.ensure((natsauth.OPERATOR,))[natsauth.OPERATOR]
-            self.nats_url = self._services_nats_url.replace("nats://", f"nats://{natsauth.OPERATOR}:{operator}@", 1)
+            self.nats_url = natsserver.with_user(self._services_nats_url, natsauth.OPERATOR, operator)
             # The services may create streams but not update them: bring the existing ones (a
             # data dir from an earlier run) to the configured limits as the operator would.
             asyncio.run(streams.configure(self._operator_settings()))
@@ -121,7 +136,10 @@ class Stack:
             nats_password_file=None,
             nats_tls_ca_file=None,
         )
-        return settings.model_copy(update={"nats_url": self.nats_url})
+        update: dict[str, object] = {"nats_url": self.nats_url}
+        if self.nats_cluster is not None:
+            update["stream_replicas"] = self.config.nats_nodes
+        return settings.model_copy(update=update)
 
     def _server_config(self) -> Path:
         assert self._credentials is not None
@@ -158,6 +176,8 @@ class Stack:
             env["QUARRY_HTTP_PORT"] = str(port)
         if self.config.database_url:
             env["DATABASE_URL"] = self.config.database_url
+        if self.nats_cluster is not None:
+            env["QUARRY_STREAM_REPLICAS"] = str(self.config.nats_nodes)
         env.update(self.config.extra_env)
         return env
 
@@ -234,7 +254,7 @@ class Stack:
     def restart_nats(self) -> None:
         """Stop the embedded nats-server and start it again on the same port and store (chaos)."""
         if self.nats is None:
-            raise RuntimeError("this stack does not own its nats-server")
+            raise RuntimeError("this stack does not own a single nats-server (a cluster: see nats_cluster)")
         port = int(self.nats_url.rsplit(":", 1)[1])
         self.nats.terminate()
         self.nats.wait(timeout=30)
@@ -296,6 +316,8 @@ class Stack:
                     log.warning("%s ignored SIGTERM; killing it", proc.name)
                     proc.popen.kill()
                     proc.popen.wait()
+        if self.nats_cluster is not None:
+            self.nats_cluster.stop()
         if self.nats is not None:
             self.nats.terminate()
             try:

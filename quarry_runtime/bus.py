@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import nats.errors
 import nats.js.errors
@@ -99,6 +100,49 @@ class QuietFetchTimeouts(logging.Filter):
         return not (isinstance(error, TimeoutError) and "raised an exception, retrying" in record.getMessage())
 
 
+class ReconnectingBroker(NatsBroker):
+    """faststream's NATS broker, except that no error ends the client's reconnecting.
+
+    faststream re-raises some errors the server sends (an authorization violation or time-out, a
+    stale connection, too many connections) from nats-py's error callback, so that a first
+    connection with wrong credentials fails at once. Raised while reconnecting, the error ends
+    nats-py's reconnect task instead: the client then stays disconnected for good, its service
+    alive and deaf. Once connected, such an error is a server restarting, overloaded, or not yet
+    given its users, so it is logged and the next server tried, as nats-py would.
+    """
+
+    def _log_connection_broken(self, error_cb: Any = None) -> Any:
+        faststreams = super()._log_connection_broken(error_cb)
+
+        async def on_error(err: Exception) -> None:
+            try:
+                await faststreams(err)
+            except Exception:
+                if self._connection is None:
+                    raise  # the first connection: fail fast, as faststream means to
+                log.warning("a NATS server refused to reconnect us (%s); trying again", err)
+
+        return on_error
+
+
+def url_credentials(servers: Sequence[str]) -> tuple[str, str] | None:
+    """The user and password the servers' addresses carry (`nats://user:pass@host:port`), if any."""
+    for server in servers:
+        parts = urlsplit(server if "://" in server else f"nats://{server}")
+        if parts.username is not None and parts.password is not None:
+            return unquote(parts.username), unquote(parts.password)
+    return None
+
+
+def without_credentials(server: str) -> str:
+    parts = urlsplit(server if "://" in server else f"nats://{server}")
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 class Bus:
     """Publishes events and runs durable consumers for one service."""
 
@@ -124,13 +168,17 @@ class Bus:
             logger.addFilter(QuietFetchTimeouts())
         tls = ssl.create_default_context(cafile=str(tls_ca_file)) if tls_ca_file else None
         security: NatsSecurity | None = None
+        # The user of the addresses is the connection's: nats-py authenticates with the options' user
+        # (not the URL's) to the servers a cluster announces, and those refused us until this.
+        if credentials is None and (credentials := url_credentials(servers)) is not None:
+            servers = [without_credentials(server) for server in servers]
         if credentials is not None:
             security = NatsUserPassword(credentials[0], credentials[1], ssl_context=tls)
         elif tls is not None:
             security = NatsSecurity(ssl_context=tls)
         # Replies and JetStream deliveries come to inboxes under the service's own prefix, the
         # only ones its NATS user may subscribe to (quarry_runtime.natsauth).
-        self.broker = NatsBroker(
+        self.broker = ReconnectingBroker(
             servers,
             logger=logger,
             security=security,

@@ -100,3 +100,41 @@ async def _until(check: object, seconds: float, what: str) -> None:
     while not check():  # type: ignore[operator]
         assert time.monotonic() < deadline, what
         await asyncio.sleep(0.1)
+
+
+async def test_a_bus_reconnects_after_a_server_refused_its_user_for_a_while(server: Server) -> None:
+    """A server back before its users are (a stale configuration, a node of a cluster that the
+    client reaches first) answers the reconnect with an authorization violation; faststream
+    re-raised that from the error callback, which ended nats-py's reconnecting for good."""
+    bus = Bus(server.url, "orchestrator")
+    got: list[str] = []
+
+    async def handle(event: RunRequested) -> None:
+        got.append(event.event_id)
+
+    bus.subscribe(Subscription(subjects.RUN_REQUESTED, "refused-test", handle))
+    await bus.start()
+    try:
+        first, second = request(), request()
+        await bus.publish(first)
+        await _until(lambda: first.event_id in got, 10, "delivered before the restart")
+
+        server.stop()
+        stranger = natsauth.write_server_config(server.root / "stranger.conf", {}, admin=("someone-else", "x"))
+        log = server.root / "stranger.log"
+        server.proc, _ = natsserver.start(server.root / "store", port=server.port, log_file=log, config_file=stranger)
+        await _until(lambda: "authentication error" in log.read_text(), 30, "a reconnect refused by the server")
+        server.stop()
+        server.start()
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                await bus.publish(second)
+                break
+            except Exception:  # noqa: BLE001 - not reconnected yet
+                assert time.monotonic() < deadline, "the bus never reconnected after being refused"
+                await asyncio.sleep(0.5)
+        await _until(lambda: second.event_id in got, 20, "delivered after the refusal")
+    finally:
+        await bus.stop()
