@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from contracts.envelope import Event
+from quarry_runtime.errors import Unavailable as StoreUnavailable
 from services.gateway.api.deps import Components
 from services.gateway.api.errors import Unavailable
 from services.gateway.projection import project
 
+log = logging.getLogger(__name__)
+
 
 async def publish(parts: Components, event: Event) -> None:
     """Publish `event` (503 if the bus refuses it), then apply it to the read model that keeps it,
-    so the caller's next read sees it; the projection's own copy from the bus is then a no-op."""
+    so the caller's next read sees it; the projection's own copy from the bus is then a no-op.
+    With the store away that step is left to the projection: the request itself was accepted."""
     try:
         await parts.bus.publish(event)
     except Exception as exc:
         raise Unavailable(f"the event bus did not accept the request: {exc}") from exc
-    project(parts.store, parts.monitors, event)
+    try:
+        await asyncio.to_thread(project, parts.store, parts.monitors, event)
+    except StoreUnavailable as exc:
+        log.warning("%s %s is published; the read model gets it from the bus: %s", event.type, event.event_id, exc)

@@ -24,6 +24,7 @@ from quarry_runtime.ratelimit import SlidingWindowLimiter
 from quarry_runtime.tenant_models import TenantModels
 from services.gateway.accounts import Refused
 from services.gateway.api.errors import Forbidden, Unauthorized
+from services.gateway.catchup import CatchUp
 from services.gateway.entitlements import EntitlementsCache, billing_ask
 from services.gateway.guard import AuthGuard
 from services.gateway.monitors import MonitorStore
@@ -57,6 +58,8 @@ class Components:
     models: TenantModels | None = None
     # The tenants' plan entitlements, asked of billing (None: made on first use, over the bus).
     entitlements: EntitlementsCache | None = None
+    # Catches the read models up with the event stream (None: an app without a bus, in tests).
+    catchup: CatchUp | None = None
 
     def plan(self) -> EntitlementsCache:
         """What the tenants' plans allow, for the checks made before accepting a request."""
