@@ -132,9 +132,11 @@ class CatchUp:
                             self.last.new_run_events,
                         )
             except Unavailable as exc:
-                self._store_lost = True
+                # Tried again at the next check: the store may come back with no live event to say so.
+                self._due = True
                 self._log_once("store", "catch-up waits for the store: %s", exc)
             except (nats.errors.Error, OSError, TimeoutError) as exc:
+                self._due = True
                 self._log_once("bus", "catch-up waits for the event stream: %s", exc)
             with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._check_s)
