@@ -138,6 +138,10 @@ class CatchUp:
             except (nats.errors.Error, OSError, TimeoutError) as exc:
                 self._due = True
                 self._log_once("bus", "catch-up waits for the event stream: %s", exc)
+            except Exception:
+                # A fault of ours must not end the task for the life of the process: logged, retried.
+                self._due = True
+                log.exception("catch-up pass failed")
             with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._check_s)
 

@@ -24,6 +24,12 @@ from fastapi import FastAPI
 
 from bench.runs_fixture import gateway_events, generate
 from contracts import subjects
+from contracts.document import (
+    DocumentIndexed,
+    DocumentIndexedPayload,
+    DocumentUploaded,
+    DocumentUploadedPayload,
+)
 from contracts.envelope import Event
 from devtools.replay import rebuild
 from quarry_runtime import natsauth, natsserver
@@ -140,7 +146,14 @@ async def test_events_dead_lettered_for_the_gateway_reach_its_views_by_themselve
     own_nats: Nats, database_url: str, tmp_path: Path
 ) -> None:
     fixture = generate(3, seed=21)
-    events = gateway_events(fixture)
+    tenant = uuid.uuid4().hex
+    document_id = uuid.uuid4().hex
+    upload = DocumentUploaded.create(
+        DocumentUploadedPayload(document_id=document_id, title="notes", content_type="text/plain", content="x"),
+        tenant_id=tenant,
+    )
+    indexed = DocumentIndexed.create(DocumentIndexedPayload(document_id=document_id, chunks=2), tenant_id=tenant)
+    events = [*gateway_events(fixture), upload, indexed]
     expected = len(for_the_gateway(events))
     # The gateway's own consumers, as a gateway whose store kept failing left them: every one of
     # these events dead-lettered (and so acknowledged) by the bus, none of them in the views.
@@ -174,7 +187,16 @@ async def test_events_dead_lettered_for_the_gateway_reach_its_views_by_themselve
 
         await until("the first pass to end", passed)
         first = catchup.last
-        assert first is not None and first.new_run_events == expected
+        assert first is not None and first.new_run_events == expected - 2  # all but the document's
+        documents = await asyncio.to_thread(parts.store.list_documents, tenant)
+        assert [(d["document_id"], d["status"], d["chunks"]) for d in documents] == [(document_id, "indexed", 2)]
+        views = await asyncio.to_thread(parts.store.run_rows)
+        # Applying everything again (positions lost, a backup of older positions) changes nothing.
+        await asyncio.to_thread(parts.store.db.execute, "DELETE FROM projection_positions")
+        again = await catchup.catch_up(parts.bus.broker.connection.jetstream())
+        assert again.read == expected and again.new_run_events == 0
+        assert await asyncio.to_thread(parts.store.run_rows) == views
+        assert await asyncio.to_thread(parts.store.list_documents, tenant) == documents
         positions = await asyncio.to_thread(Positions(parts.store.db).all)
         assert set(positions) == {projection for projection, _ in PROJECTIONS}
         print(f"caught up {expected} dead-lettered events in {took:.1f}s ({first.seconds:.2f}s pass)")
