@@ -161,6 +161,14 @@ class CatchUp:
         positions = await asyncio.to_thread(self._positions.all)
         for projection, reader in PROJECTIONS:
             start = positions.get(projection, 0)
+            if start > end:
+                # Past the end of the stream: the stream was deleted and made again, and its sequences
+                # started over. Everything in it is read again (harmless: what is in the views stays).
+                log.warning(
+                    "catch-up: %s's position %d is past the stream's end %d: reading it all", projection, start, end
+                )
+                await asyncio.to_thread(self._positions.reset, projection)
+                start = 0
             if start < end:
                 start = await self._catch_up_one(js, projection, reader, start, end, report)
             report.positions[projection] = start

@@ -42,3 +42,7 @@ class Positions:
             " updated_at = excluded.updated_at",
             (projection, seq, datetime.now(UTC).isoformat()),
         )
+
+    def reset(self, projection: str) -> None:
+        """Forget the position (the stream it was taken on is gone): the next pass reads from the start."""
+        self.db.execute(f"DELETE FROM {self.table} WHERE projection = ?", (projection,))
