@@ -94,6 +94,7 @@ def gateway_settings(bus: Nats, database_url: str, data_dir: Path) -> GatewaySet
         database_url=database_url,
         db_schema_prefix=f"c{uuid.uuid4().hex[:8]}",
         catchup_check_s=0.5,  # a pass when one is due, without waiting for the default check
+        catchup_interval_s=3600,  # and none on the clock: each pass here is one something called for
     )
 
 
@@ -210,6 +211,23 @@ async def test_events_dead_lettered_for_the_gateway_reach_its_views_by_themselve
         assert catchup.last is not None and catchup.last.read == 0
         assert catchup.last.positions == positions
 
+        # A message dead-lettered for the gateway calls for a pass (it may be one the views lack).
+        nc = await nats.connect(own_nats.admin_url)
+        try:
+            await nc.jetstream().publish(
+                subjects.deadletter("gateway"),
+                events[0].to_bytes(),
+                headers={"Quarry-Reason": "a test", "Quarry-Subject": events[0].SUBJECT},
+                stream=subjects.DEADLETTER_STREAM,
+            )
+        finally:
+            await nc.close()
+
+        async def passed_again() -> bool:
+            return catchup.passes >= 2
+
+        await until("a pass after a dead letter", passed_again, budget_s=30)
+
 
 async def test_events_published_while_the_store_is_stopped_reach_the_views(
     own_nats: Nats, cluster: EphemeralCluster, tmp_path: Path
@@ -235,6 +253,13 @@ async def test_events_published_while_the_store_is_stopped_reach_the_views(
             )
             print(f"views complete {took:.1f}s after PostgreSQL came back")
             assert await dead_letters(own_nats.admin_url) == 0, "an outage is not the messages' fault"
+            catchup = parts.catchup
+            assert catchup is not None
+
+            async def checked_after_the_outage() -> bool:
+                return catchup.passes >= 2  # the start-up pass, and the one the store's return called for
+
+            await until("a pass after the store came back", checked_after_the_outage, budget_s=30)
     finally:
         await publisher.stop()
     await replay_identical(own_nats, settings)
