@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -259,7 +259,7 @@ class CatchUp:
         events: list[tuple[int, Event]] = []
         for seq, subject, headers, data in messages:
             report.read += 1
-            event = self._parse(subject, headers, data)
+            event = readable(subject, headers, data)
             if event is None:
                 report.unparsable += 1
                 continue
@@ -273,7 +273,7 @@ class CatchUp:
         grew = False
         done = 0
         for seq, subject, headers, data in messages:
-            event = self._parse(subject, headers, data)
+            event = readable(subject, headers, data)
             if event is not None:
                 try:
                     grew = self._apply_events([event], report) or grew
@@ -300,13 +300,13 @@ class CatchUp:
         report.new_run_events += added
         return grew or added > 0
 
-    @staticmethod
-    def _parse(subject: str, headers: dict[str, str], data: bytes) -> Event | None:
-        """The event, or None for what the live consumers dead-letter on sight: a malformed message,
-        or one a JetStream schedule fired on a subject no schedule may fire."""
-        if "Nats-Scheduler" in headers and subject not in SCHEDULED_SUBJECTS:
-            return None
-        try:
-            return parse_event(data)
-        except (ValidationError, ValueError, KeyError):
-            return None
+
+def readable(subject: str, headers: Mapping[str, str], data: bytes) -> Event | None:
+    """The event a message carries, or None for what the live consumers dead-letter on sight: a
+    malformed message, or one a JetStream schedule fired on a subject no schedule may fire."""
+    if "Nats-Scheduler" in headers and subject not in SCHEDULED_SUBJECTS:
+        return None
+    try:
+        return parse_event(data)
+    except (ValidationError, ValueError, KeyError):
+        return None
