@@ -85,7 +85,7 @@ def cluster() -> Iterator[EphemeralCluster]:
     own.stop()
 
 
-def gateway_settings(bus: Nats, database_url: str, data_dir: Path) -> GatewaySettings:
+def gateway_settings(bus: Nats, database_url: str | None, data_dir: Path) -> GatewaySettings:
     return GatewaySettings(
         data_dir=data_dir,
         nats_url=bus.url,
@@ -146,8 +146,14 @@ async def replay_identical(bus: Nats, settings: GatewaySettings) -> None:
     assert report.runs_rebuilt > 0
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """The gateway's store: the embedded default, or a fresh PostgreSQL database."""
+    return str(request.getfixturevalue("database_url")) if request.param == "postgres" else None
+
+
 async def test_events_dead_lettered_for_the_gateway_reach_its_views_by_themselves(
-    own_nats: Nats, database_url: str, tmp_path: Path
+    own_nats: Nats, store_url: str | None, tmp_path: Path
 ) -> None:
     fixture = generate(3, seed=21)
     tenant = uuid.uuid4().hex
@@ -180,7 +186,7 @@ async def test_events_dead_lettered_for_the_gateway_reach_its_views_by_themselve
     finally:
         await broken.stop()
 
-    settings = gateway_settings(own_nats, database_url, tmp_path / "gateway")
+    settings = gateway_settings(own_nats, store_url, tmp_path / "gateway")
     async with running(build_gateway(settings)) as parts:
         took = await until("the dead-lettered runs in the views", lambda: views_complete(parts, fixture.run_ids))
         assert parts.catchup is not None
