@@ -250,6 +250,14 @@ async def test_events_published_while_the_store_is_stopped_reach_the_views(
             for event in gateway_events(before):
                 await publisher.publish(event)
             await until("the runs before the outage", lambda: views_complete(parts, before.run_ids))
+            catchup = parts.catchup
+            assert catchup is not None
+
+            async def started() -> bool:
+                return catchup.passes >= 1
+
+            # The start-up pass ends before the outage: the next one is what the store's return calls for.
+            await until("the start-up pass", started)
             await asyncio.to_thread(cluster.halt)
             try:
                 for event in gateway_events(during):
@@ -262,8 +270,6 @@ async def test_events_published_while_the_store_is_stopped_reach_the_views(
             )
             print(f"views complete {took:.1f}s after PostgreSQL came back")
             assert await dead_letters(own_nats.admin_url) == 0, "an outage is not the messages' fault"
-            catchup = parts.catchup
-            assert catchup is not None
 
             async def checked_after_the_outage() -> bool:
                 return catchup.passes >= 2  # the start-up pass, and the one the store's return called for
