@@ -97,3 +97,24 @@ def durable(service: str, subject: str) -> str:
         if consumer.subject == subject:
             return consumer.durable
     raise KeyError(f"{service} has no consumer of {subject} in contracts.consumers")
+
+
+def _catch_up(service: str) -> tuple[Consumer, ...]:
+    return tuple(
+        Consumer(c.subject, c.durable.replace(f"{service}-", f"{service}-catchup-", 1)) for c in CONSUMERS[service]
+    )
+
+
+# Consumers a service creates for a while and deletes again, beside its durable ones (the bus
+# subscribes none of them): the gateway's catch-up reads each of its subjects again from the
+# position its read models reached, to apply whatever its live consumers missed. Same filters,
+# so they let the service read nothing it does not already read.
+READERS: dict[str, tuple[Consumer, ...]] = {"gateway": _catch_up("gateway")}
+
+
+def reader(service: str, subject: str) -> Consumer:
+    """The catch-up reader of `service` on `subject`; a KeyError when it has none."""
+    for consumer in READERS[service]:
+        if consumer.subject == subject:
+            return consumer
+    raise KeyError(f"{service} has no reader of {subject} in contracts.consumers")

@@ -14,23 +14,22 @@ import json
 import ssl
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import nats
 import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from contracts import subjects
 from contracts.envelope import Event
-from contracts.registry import parse_event
 from quarry_runtime.bus import inbox_prefix
 from quarry_runtime.store import SqlDatabase
 from services.gateway.bootstrap import NAME as GATEWAY
+from services.gateway.catchup import readable
 from services.gateway.monitors import MonitorStore
 from services.gateway.projection import SUBJECT_PREFIXES, for_run_log, project
 from services.gateway.settings import GatewaySettings
@@ -189,22 +188,24 @@ async def _read_until(sub: Any, end: int, models: Models, report: ReplayReport) 
                 if seq > end:
                     return
                 report.messages += 1
-                _apply(models, msg.subject, msg.data, report, run_log)
+                _apply(models, msg.subject, msg.headers or {}, msg.data, report, run_log)
                 if seq == end or msg.metadata.num_pending == 0:
                     return
         finally:
             models.store.record_run_events(run_log)
 
 
-def _apply(models: Models, subject: str, data: bytes, report: ReplayReport, run_log: list[Event]) -> None:
+def _apply(
+    models: Models, subject: str, headers: Mapping[str, str], data: bytes, report: ReplayReport, run_log: list[Event]
+) -> None:
     """Feed one message to the gateway's projection as its live consumers do; the events of a
     run's log are collected for `record_run_events`, which writes what `record_run_event` would."""
     if not subject.startswith(SUBJECT_PREFIXES):
         return
-    try:
-        event = parse_event(data)
-    except (ValidationError, ValueError, KeyError):
-        # The live consumer dead-letters these, so they are in neither model.
+    event = readable(subject, headers, data)
+    if event is None:
+        # The live consumer dead-letters these (malformed, or fired by a schedule on a subject no
+        # schedule may fire), so they are in neither model.
         report.unparsable += 1
         return
     report.applied += 1

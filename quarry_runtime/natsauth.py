@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contracts import subjects as s
-from contracts.consumers import CONSUMERS
+from contracts.consumers import CONSUMERS, READERS
 from contracts.document import UPLOADS_BUCKET
 from quarry_runtime.bus import inbox_prefix
 from quarry_runtime.delegation import KEY_BUCKET
@@ -81,10 +81,11 @@ def _consumes(service: str) -> tuple[str, ...]:
     filter or name), so the permission pins both; the legacy `CONSUMER.DURABLE.CREATE` and
     ephemeral `CONSUMER.CREATE.<stream>` carry the filter only in the body and are not allowed.
     Pull requests (`MSG.NEXT`) and acknowledgements name the consumer too: without them pinned, a
-    service could take another's messages from its queue or acknowledge them unhandled.
+    service could take another's messages from its queue or acknowledge them unhandled. Its
+    short-lived readers (contracts.consumers.READERS) are pinned the same way.
     """
     allowed: list[str] = []
-    for consumer in CONSUMERS.get(service, ()):
+    for consumer in (*CONSUMERS.get(service, ()), *READERS.get(service, ())):
         name = f"{s.STREAM}.{consumer.durable}"
         allowed += [
             f"$JS.API.CONSUMER.CREATE.{name}.{consumer.subject}",

@@ -133,6 +133,7 @@ class SqlDatabase:
         self._local = threading.local()
         self.is_postgres = bool(settings.database_url)
         self._down = False
+        self._last_ok = time.monotonic()
         if settings.database_url:
             schema = schema_name(settings, service)
             create_schema(settings.database_url, schema)
@@ -177,18 +178,28 @@ class SqlDatabase:
                 with self._pool.connection(timeout=self._wait_s()) as conn:
                     result = work(conn)
             except PoolTimeout as exc:
-                self._down = True
+                self._timed_out()
                 raise unavailable(exc) from exc
             except psycopg.OperationalError as exc:
                 if not retry or attempt == 2:
                     raise unavailable(exc) from exc
             else:
-                self._down = False
+                self._succeeded()
                 return result
         raise AssertionError("unreachable")
 
     def _wait_s(self) -> float:
         return WAIT_WHILE_DOWN_S if self._down else CONNECTION_WAIT_S
+
+    def _succeeded(self) -> None:
+        self._down = False
+        self._last_ok = time.monotonic()
+
+    def _timed_out(self) -> None:
+        # No connection within the wait is an outage only if no call got one for as long: while
+        # other threads keep getting connections, it is contention for a busy pool, and cutting
+        # the wait short would turn a queue into a storm of failures.
+        self._down = time.monotonic() - self._last_ok > CONNECTION_WAIT_S
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; returns the number of rows it changed."""
@@ -236,14 +247,14 @@ class SqlDatabase:
     def _pg_transaction(self) -> Iterator[None]:
         try:
             with self._pool.connection(timeout=self._wait_s()) as conn, conn.transaction():
-                self._down = False
+                self._succeeded()
                 self._local.conn = conn
                 try:
                     yield
                 finally:
                     self._local.conn = None
         except PoolTimeout as exc:
-            self._down = True
+            self._timed_out()
             raise unavailable(exc) from exc
         except psycopg.OperationalError as exc:
             # Lost before or during COMMIT: nothing is retried here (the body cannot be run

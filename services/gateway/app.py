@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from fastapi import FastAPI
@@ -31,14 +32,24 @@ from services.gateway.api.routes import (
     tenant_model,
 )
 
+CATCHUP_STOP_S = 10.0
+
 
 def create_app(parts: Components) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await parts.bus.start()
+        stop = asyncio.Event()
+        catching_up = asyncio.create_task(parts.catchup.run(stop)) if parts.catchup is not None else None
         try:
             yield
         finally:
+            stop.set()
+            if catching_up is not None:
+                # A pass in the middle of a batch finishes it (its position is written after it),
+                # unless that takes long: then it is cut, and the next start repeats that batch.
+                with suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(catching_up, timeout=CATCHUP_STOP_S)
             await parts.bus.stop()
             parts.store.db.close()
 

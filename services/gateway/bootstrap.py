@@ -13,7 +13,9 @@ from quarry_runtime.store import SqlDatabase
 from quarry_runtime.tenant_models import TenantModels
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
+from services.gateway.catchup import CatchUp
 from services.gateway.monitors import MonitorStore
+from services.gateway.positions import Positions
 from services.gateway.projection import RunFeed, subscriptions
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
@@ -28,7 +30,16 @@ def build(settings: GatewaySettings) -> FastAPI:
     monitors = MonitorStore(db)
     bus = Bus.from_settings(settings, NAME)
     feed = RunFeed()
-    for sub in subscriptions(store, feed, monitors):
+    catchup = CatchUp(
+        store,
+        monitors,
+        Positions(db),
+        feed,
+        lambda: bus.broker.connection.jetstream(),
+        interval_s=settings.catchup_interval_s,
+        check_s=settings.catchup_check_s,
+    )
+    for sub in subscriptions(store, feed, monitors, catchup):
         bus.subscribe(sub)
     artifacts = ArtifactStore(settings.data_dir / "artifacts")
     blobs = BlobStore(
@@ -50,4 +61,6 @@ def build(settings: GatewaySettings) -> FastAPI:
         max_bytes=settings.kv_max_bytes,
         longest_window_s=RATE_LIMIT_TTL_S,
     )
-    return create_app(Components(settings, store, bus, feed, artifacts, monitors, blobs, models, limiter=limiter))
+    return create_app(
+        Components(settings, store, bus, feed, artifacts, monitors, blobs, models, limiter=limiter, catchup=catchup)
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 from contracts import consumers
 from contracts.credits import PlanChanged
@@ -10,6 +11,7 @@ from contracts.document import DocumentIndexed, DocumentRejected, DocumentUpload
 from contracts.envelope import Event
 from contracts.question import is_question_event
 from quarry_runtime.bus import Subscription
+from quarry_runtime.errors import Unavailable
 from services.gateway.monitors import MonitorStore
 from services.gateway.store import GatewayStore, run_log_of
 
@@ -75,17 +77,29 @@ def for_run_log(ev: Event) -> bool:
     return run_log_of(ev) is not None and not is_question_event(ev)
 
 
-def subscriptions(store: GatewayStore, feed: RunFeed, monitors: MonitorStore) -> list[Subscription]:
+class StoreWatch(Protocol):
+    """Told whether the live path reached the store (the catch-up checks after an outage)."""
+
+    def store_failed(self) -> None: ...
+
+    def store_ok(self) -> None: ...
+
+
+def subscriptions(
+    store: GatewayStore, feed: RunFeed, monitors: MonitorStore, watch: StoreWatch | None = None
+) -> list[Subscription]:
     async def on_event(ev: Event) -> None:
-        if project(store, monitors, ev):
+        # Off the event loop, whatever the database: a PostgreSQL round trip (or the wait for a
+        # lost server), or SQLite's lock held by another thread, must not hold up the requests.
+        try:
+            grew = await asyncio.to_thread(project, store, monitors, ev)
+        except Unavailable:
+            if watch is not None:
+                watch.store_failed()
+            raise  # the bus redelivers it with backoff, for as long as the outage lasts
+        if watch is not None:
+            watch.store_ok()
+        if grew:
             await feed.notify()
 
-    async def off_loop(ev: Event) -> None:
-        # A PostgreSQL round trip (or the wait for a lost server) is taken off the event loop,
-        # which keeps serving requests meanwhile; a local SQLite write costs less than the hop.
-        if await asyncio.to_thread(project, store, monitors, ev):
-            await feed.notify()
-
-    handler = off_loop if store.db.is_postgres else on_event
-
-    return [Subscription(c.subject, c.durable, handler, batch=8) for c in CONSUMERS]
+    return [Subscription(c.subject, c.durable, on_event, batch=8) for c in CONSUMERS]

@@ -168,14 +168,17 @@ class GatewayStore:
         return True
 
     def record_run_events(self, events: Iterable[Event]) -> int:
-        """The bulk form of `record_run_event`, for a rebuild (`quarry replay`): every event added
-        to its run's log many rows a statement, then every run they touch folded once from the
-        table. Returns how many events were new.
+        """The bulk form of `record_run_event`, for a rebuild (`quarry replay`) and the catch-up
+        from the stream: every event added to its run's log many rows a statement, and every run
+        that got a new event refolded from the table, in the same transaction. Returns how many
+        events were new.
 
         The live path reads back and refolds per event: a rebuild holds the events at once, so
         this writes the same rows (`fold_run` sorts by event id, so the result does not depend on
-        the order of arrival). Events already logged are skipped and each touched run is refolded
-        from all the table holds for it, so running it twice converges on the same views.
+        the order of arrival). Events already logged are skipped, and a run with nothing new is
+        left as it is (its view was folded with the rows that made it), so applying the same
+        events twice changes nothing, and a catch-up over events the live consumers already
+        applied costs one insert that inserts nothing.
         """
         rows: list[tuple[str, str, str, str, str, str]] = []
         user_of_run: dict[str, str | None] = {}
@@ -200,21 +203,37 @@ class GatewayStore:
         inserted = 0
         for chunk in _chunks(rows, BULK_ROWS):
             values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
+            # One transaction for the rows and the views they change: a crash between the two
+            # would leave rows no later pass refolds (it finds them logged and skips them).
             with self.db.transaction() as tx:
-                inserted += tx.execute(
+                self._lock_runs(tx, {row[1] for row in chunk})
+                added = tx.query(
                     f"INSERT INTO {self.run_events} (event_id, run_id, tenant_id, type, occurred_at, data)"
-                    f" VALUES {values} ON CONFLICT (event_id) DO NOTHING",
+                    f" VALUES {values} ON CONFLICT (event_id) DO NOTHING RETURNING run_id",
                     [value for row in chunk for value in row],
                 )
-        for run_ids in _chunks(list(user_of_run), BULK_RUNS):
-            self._refold(run_ids, user_of_run)
+                for run_ids in _chunks(sorted({str(r[0]) for r in added}), BULK_RUNS):
+                    self._refold(tx, run_ids, user_of_run)
+            inserted += len(added)
         return inserted
 
-    def _refold(self, run_ids: Sequence[str], user_of_run: dict[str, str | None]) -> None:
+    def _lock_runs(self, tx: SqlDatabase, run_ids: set[str]) -> None:
+        """On the live tables in PostgreSQL, take the per-run locks `record_run_event` takes, so a
+        bulk refold and a live consumer's step on the same run cannot each miss the other's row.
+        In one order (by key) for all of them: two bulk writers never wait on each other in a cycle."""
+        if not tx.is_postgres or self.prefix or not run_ids:
+            return
+        tx.query(
+            "SELECT pg_advisory_xact_lock(k) FROM"
+            " (SELECT DISTINCT hashtextextended(r, 0) AS k FROM unnest(?::text[]) AS r ORDER BY 1 OFFSET 0) AS keys",
+            (sorted(run_ids),),
+        )
+
+    def _refold(self, tx: SqlDatabase, run_ids: Sequence[str], user_of_run: dict[str, str | None]) -> None:
         marks = ", ".join(["?"] * len(run_ids))
         logged: dict[str, list[dict[str, Any]]] = {run_id: [] for run_id in run_ids}
         tenant_of: dict[str, str] = {}
-        for run_id, tenant_id, data in self.db.query(
+        for run_id, tenant_id, data in tx.query(
             f"SELECT run_id, tenant_id, data FROM {self.run_events} WHERE run_id IN ({marks})", run_ids
         ):
             logged[run_id].append(json.loads(data))
@@ -228,7 +247,7 @@ class GatewayStore:
             row = (
                 run_id,
                 tenant_of[run_id],
-                user_of_run[run_id],
+                user_of_run.get(run_id),
                 view["state"],
                 json.dumps(view),
                 view["created_at"] or _now(),
@@ -239,14 +258,13 @@ class GatewayStore:
             if not views:
                 continue
             values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(views))
-            with self.db.transaction() as tx:
-                tx.execute(
-                    f"INSERT INTO {self.runs} (run_id, tenant_id, user_id, state, view, created_at, updated_at)"
-                    f" VALUES {values} ON CONFLICT (run_id) DO UPDATE SET state = excluded.state,"
-                    f" view = excluded.view, updated_at = excluded.updated_at,"
-                    f" user_id = COALESCE({self.runs}.user_id, excluded.user_id), created_at = {created_at}",
-                    [value for row in views for value in row],
-                )
+            tx.execute(
+                f"INSERT INTO {self.runs} (run_id, tenant_id, user_id, state, view, created_at, updated_at)"
+                f" VALUES {values} ON CONFLICT (run_id) DO UPDATE SET state = excluded.state,"
+                f" view = excluded.view, updated_at = excluded.updated_at,"
+                f" user_id = COALESCE({self.runs}.user_id, excluded.user_id), created_at = {created_at}",
+                [value for row in views for value in row],
+            )
 
     def _next_view(self, tx: SqlDatabase, event: Event, data: str) -> dict[str, Any]:
         """The run's view with `event` folded in: one step on the stored view when the event comes

@@ -13,7 +13,7 @@ from pathlib import Path
 import nats
 import pytest
 
-from contracts import subjects
+from contracts import consumers, subjects
 from devtools.client import QuarryClient
 from devtools.replay import rebuild
 from devtools.stack import Stack
@@ -48,7 +48,9 @@ async def gateway_backlog(nats_url: str) -> int:
     nc = await nats.connect(nats_url)
     try:
         infos = await nc.jetstream().consumers_info(subjects.STREAM)
-        return sum(i.num_pending + i.num_ack_pending for i in infos if i.name.startswith("gateway-"))
+        # Its durable consumers only: a catch-up reader is in the middle of a pass, not a backlog.
+        durables = {c.durable for c in consumers.CONSUMERS["gateway"]}
+        return sum(i.num_pending + i.num_ack_pending for i in infos if i.name in durables)
     finally:
         await nc.close()
 

@@ -9,6 +9,7 @@ either on its principal parameter or, when it does not use it, in its decorator:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from quarry_runtime.ratelimit import SlidingWindowLimiter
 from quarry_runtime.tenant_models import TenantModels
 from services.gateway.accounts import Refused
 from services.gateway.api.errors import Forbidden, Unauthorized
+from services.gateway.catchup import CatchUp
 from services.gateway.entitlements import EntitlementsCache, billing_ask
 from services.gateway.guard import AuthGuard
 from services.gateway.monitors import MonitorStore
@@ -57,6 +59,8 @@ class Components:
     models: TenantModels | None = None
     # The tenants' plan entitlements, asked of billing (None: made on first use, over the bus).
     entitlements: EntitlementsCache | None = None
+    # Catches the read models up with the event stream (None: an app without a bus, in tests).
+    catchup: CatchUp | None = None
 
     def plan(self) -> EntitlementsCache:
         """What the tenants' plans allow, for the checks made before accepting a request."""
@@ -107,7 +111,9 @@ async def authenticate(token: str, parts: Components, address: str) -> Principal
         try:
             key_id, secret = parse_api_key(token)
             pepper = api_key_pepper(parts.settings.jwt_secret, parts.settings.api_key_pepper)
-            return accounts.authenticate_key(key_id, hash_api_key(pepper, key_id, secret), time.time())
+            return await asyncio.to_thread(
+                accounts.authenticate_key, key_id, hash_api_key(pepper, key_id, secret), time.time()
+            )
         except (InvalidToken, Refused) as exc:
             await parts.guard.api_key_failed(address)
             raise Unauthorized(str(exc)) from exc
@@ -115,10 +121,10 @@ async def authenticate(token: str, parts: Components, address: str) -> Principal
         claims = read_claims(token, parts.settings.jwt_secret)
     except InvalidToken as exc:
         raise Unauthorized(f"invalid token: {exc}") from exc
-    if accounts.token_revoked(claims.token_id):
+    if await asyncio.to_thread(accounts.token_revoked, claims.token_id):
         raise Unauthorized("this token was revoked (logged out)")
     claimed = claims.principal
-    who = accounts.principal(claimed.user_id, claimed.tenant_id)
+    who = await asyncio.to_thread(accounts.principal, claimed.user_id, claimed.tenant_id)
     if who is None:
         raise Unauthorized("this account is no longer a member of the tenant")
     return who
@@ -139,8 +145,9 @@ class AuditTrail:
     def __init__(self, parts: Components, who: Principal, source_address: str) -> None:
         self._parts, self._who, self._source = parts, who, source_address
 
-    def __call__(self, kind: str, target: str | None = None, /, **detail: Any) -> None:
-        self._parts.store.audit.record(
+    async def __call__(self, kind: str, target: str | None = None, /, **detail: Any) -> None:
+        await asyncio.to_thread(
+            self._parts.store.audit.record,
             self._who.tenant_id,
             kind,
             user_id=self._who.user_id,
@@ -200,7 +207,9 @@ async def stream_principal(
     other clients may send the Authorization header as anywhere else. A long-lived token in
     the URL is never accepted: URLs end up in logs and browser history."""
     if ticket is not None:
-        who = parts.store.accounts.consume_stream_ticket(fingerprint(ticket), run_id, time.time())
+        who = await asyncio.to_thread(
+            parts.store.accounts.consume_stream_ticket, fingerprint(ticket), run_id, time.time()
+        )
         if who is None:
             raise Unauthorized("the stream ticket is unknown, used, expired or for another run")
     elif credentials is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -24,5 +25,5 @@ async def audit_log(
     ] = None,
 ) -> dict[str, Any]:
     """Who changed what in the tenant, when and from where, oldest first; page with `after`."""
-    entries = parts.store.audit.entries(who.tenant_id, after=after, limit=limit, kind=kind)
+    entries = await asyncio.to_thread(parts.store.audit.entries, who.tenant_id, after=after, limit=limit, kind=kind)
     return {"entries": entries, "next_after": entries[-1]["seq"] if entries else after}

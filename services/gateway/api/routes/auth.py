@@ -6,6 +6,7 @@ per address, per account, and argon2 behind a bounded semaphore.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated, Any
 
@@ -77,7 +78,9 @@ async def signup(body: SignupCreate, parts: ComponentsDep, request: Request) -> 
     tenant_id, user_id, email = new_id(), new_id(), body.email.lower()
     password_hash = await parts.guard.hash_password(body.password)
     try:
-        parts.store.accounts.create_tenant_with_owner(tenant_id, body.tenant_name, user_id, email, password_hash)
+        await asyncio.to_thread(
+            parts.store.accounts.create_tenant_with_owner, tenant_id, body.tenant_name, user_id, email, password_hash
+        )
     except DuplicateEmail:
         pass  # answered like a new account (see above); the existing account is untouched
     return _token(Principal(user_id, tenant_id, email, ("owner",)), parts)
@@ -91,7 +94,7 @@ async def login(body: LoginCreate, parts: ComponentsDep, request: Request) -> To
     # Before any password is looked at: a locked account answers 429 to the right password too,
     # and to an email that has no account, so the lock tells nothing about which exist.
     await parts.guard.account_open(email)
-    user = parts.store.accounts.user_by_email(email)
+    user = await asyncio.to_thread(parts.store.accounts.user_by_email, email)
     if user is None or user["password_hash"] == INVITED:
         await parts.guard.burn_password_check(body.password)
         await parts.guard.login_failed(email)
@@ -113,7 +116,7 @@ async def logout(who: CurrentPrincipal, parts: ComponentsDep, credentials: Beare
         claims = read_claims(credentials.credentials, parts.settings.jwt_secret)
     except InvalidToken as exc:  # authenticated a moment ago; expired since
         raise Unauthorized(f"invalid token: {exc}") from exc
-    parts.store.accounts.revoke_token(claims.token_id, claims.expires_at, time.time())
+    await asyncio.to_thread(parts.store.accounts.revoke_token, claims.token_id, claims.expires_at, time.time())
     return Response(status_code=204)
 
 
@@ -125,7 +128,9 @@ async def accept_invite(body: InviteAccept, parts: ComponentsDep, request: Reque
     await parts.guard.attempt(client_address(request))
     password_hash = await parts.guard.hash_password(body.password)
     try:
-        principal = parts.store.accounts.accept_invite(fingerprint(body.invite_token), password_hash, time.time())
+        principal = await asyncio.to_thread(
+            parts.store.accounts.accept_invite, fingerprint(body.invite_token), password_hash, time.time()
+        )
     except DuplicateEmail:
         raise Conflict("an account with this email already exists; sign in to it instead") from None
     if principal is None:

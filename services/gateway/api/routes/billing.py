@@ -120,7 +120,7 @@ async def checkout(
     )
     reply = await _ask(parts, subjects.BILLING_CHECKOUT, req, CheckoutReply)
     _raise_for(reply.error, reply.status)
-    audit("billing.checkout", body.item, kind=body.kind, request_id=req.request_id)
+    await audit("billing.checkout", body.item, kind=body.kind, request_id=req.request_id)
     return reply
 
 
@@ -140,7 +140,7 @@ async def portal(
     _raise_for(reply.error, reply.status)
     if not reply.url:
         raise Unavailable("billing answered without a portal link")
-    audit("billing.portal")
+    await audit("billing.portal")
     return PortalLink(url=reply.url)
 
 

@@ -6,6 +6,7 @@ names them (bucket, name, sha256, size); the retriever reads them back from ther
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
@@ -57,14 +58,14 @@ class Unprocessable(GatewayError):
     status_code = 422
 
 
-def restrict_to_datasets(
+async def restrict_to_datasets(
     parts: Components, tenant_id: str, names: list[str] | None, sources: list[SourceKind] | None
 ) -> dict[str, Any]:
     """A run request's choice of datasets as run settings (their ids, and the sources they imply); 422 for
     a name the tenant has no dataset of, or sources that leave the datasets out."""
     if not names:
         return {}
-    found = {name: parts.store.datasets.find(tenant_id, name) for name in dict.fromkeys(names)}
+    found = {name: await asyncio.to_thread(parts.store.datasets.find, tenant_id, name) for name in dict.fromkeys(names)}
     unknown = [name for name, dataset in found.items() if dataset is None]
     if unknown:
         raise Unprocessable(f"the tenant has no datasets named {unknown}")
@@ -87,8 +88,8 @@ class DocumentAccepted(BaseModel):
     status: str = "queued"
 
 
-def _dataset(parts: Components, who: Principal, name: str) -> dict[str, Any]:
-    found = parts.store.datasets.find(who.tenant_id, name)
+async def _dataset(parts: Components, who: Principal, name: str) -> dict[str, Any]:
+    found = await asyncio.to_thread(parts.store.datasets.find, who.tenant_id, name)
     if found is None:
         raise NotFound("dataset not found")
     return found
@@ -101,9 +102,9 @@ def _actor(who: Principal) -> Actor:
 @router.post("", status_code=201)
 async def create_dataset(body: DatasetCreate, who: Writer, parts: ComponentsDep) -> dict[str, Any]:
     """Create a named dataset for the tenant's documents."""
-    if parts.store.datasets.find(who.tenant_id, body.name) is not None:
+    if await asyncio.to_thread(parts.store.datasets.find, who.tenant_id, body.name) is not None:
         raise Conflict(f"the tenant already has a dataset named {body.name!r}")
-    have = parts.store.datasets.usage(who.tenant_id)[0]
+    have = (await asyncio.to_thread(parts.store.datasets.usage, who.tenant_id))[0]
     await parts.plan().check(
         EntitlementsQuery(tenant_id=who.tenant_id), count_problem("datasets", have, lambda e: e.max_datasets)
     )
@@ -115,13 +116,13 @@ async def create_dataset(body: DatasetCreate, who: Writer, parts: ComponentsDep)
 @router.get("")
 async def list_datasets(who: Reader, parts: ComponentsDep) -> dict[str, Any]:
     """The tenant's datasets, each with its documents counted by ingestion status."""
-    return {"datasets": parts.store.datasets.of_tenant(who.tenant_id)}
+    return {"datasets": await asyncio.to_thread(parts.store.datasets.of_tenant, who.tenant_id)}
 
 
 @router.delete("/{name}", status_code=202)
 async def delete_dataset(name: str, who: Writer, parts: ComponentsDep) -> dict[str, str]:
     """Delete a dataset: its documents leave the listing at once, their indexed chunks shortly after."""
-    found = _dataset(parts, who, name)
+    found = await _dataset(parts, who, name)
     payload = DatasetDeletedPayload(dataset_id=found["dataset_id"], name=name)
     await publish(parts, DatasetDeleted.create(payload, tenant_id=who.tenant_id, actor=_actor(who)))
     return {"dataset_id": payload.dataset_id, "status": "deleted"}
@@ -131,14 +132,17 @@ async def delete_dataset(name: str, who: Writer, parts: ComponentsDep) -> dict[s
 async def list_dataset_documents(name: str, who: Reader, parts: ComponentsDep) -> dict[str, Any]:
     """A dataset's documents with their ingestion status (queued, extracting, chunking, indexing,
     indexed, rejected), the reason of a rejection, pages read and chunks indexed so far."""
-    found = _dataset(parts, who, name)
-    return {"dataset": found, "documents": parts.store.datasets.documents_of(who.tenant_id, found["dataset_id"])}
+    found = await _dataset(parts, who, name)
+    return {
+        "dataset": found,
+        "documents": await asyncio.to_thread(parts.store.datasets.documents_of, who.tenant_id, found["dataset_id"]),
+    }
 
 
 @router.post("/{name}/documents", status_code=202)
 async def add_text_document(name: str, body: DocumentCreate, who: Writer, parts: ComponentsDep) -> DocumentAccepted:
     """Queue a text, Markdown or HTML document (JSON body) for indexing into the dataset."""
-    found = _dataset(parts, who, name)
+    found = await _dataset(parts, who, name)
     document_id = new_id()
     data = body.content.encode()
     await within_upload_quota(parts, who.tenant_id, len(data))
@@ -157,7 +161,7 @@ async def upload_file(
     title: Annotated[str | None, Form(max_length=300)] = None,
 ) -> DocumentAccepted:
     """Upload a file (multipart) into the dataset; its type is read from its bytes, its name tells Markdown."""
-    found = _dataset(parts, who, name)
+    found = await _dataset(parts, who, name)
     limit = parts.settings.max_upload_bytes
     data = bytearray()
     while chunk := await file.read(_READ_SIZE):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter
@@ -43,10 +44,10 @@ async def upload_document(body: DocumentCreate, who: CurrentPrincipal, parts: Co
 @router.get("", dependencies=[requires("documents:read")])
 async def list_documents(who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
     """The tenant's documents and their indexing status."""
-    return {"documents": parts.store.list_documents(who.tenant_id)}
+    return {"documents": await asyncio.to_thread(parts.store.list_documents, who.tenant_id)}
 
 
 async def within_upload_quota(parts: Components, tenant_id: str, size: int) -> None:
     """The plan's quota of documents (413 past its bytes, 403 past its number), before anything is stored."""
-    _, documents, stored_bytes = parts.store.datasets.usage(tenant_id)
+    _, documents, stored_bytes = await asyncio.to_thread(parts.store.datasets.usage, tenant_id)
     await parts.plan().check(EntitlementsQuery(tenant_id=tenant_id), upload_problem(documents, stored_bytes, size))

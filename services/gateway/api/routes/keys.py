@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated, Any
 
@@ -48,20 +49,22 @@ async def create_key(body: KeyCreate, who: Manager, parts: ComponentsDep, audit:
     key_id, secret, api_key = new_api_key()
     secret_hash = hash_api_key(api_key_pepper(parts.settings.jwt_secret, parts.settings.api_key_pepper), key_id, secret)
     expires_at = time.time() + body.expires_in_days * DAY_S if body.expires_in_days else None
-    key = parts.store.accounts.create_key(who, key_id, body.name, wanted, secret_hash, expires_at)
-    audit("api_key.created", key_id, name=body.name, scopes=sorted(wanted), expires_at=key["expires_at"])
+    key = await asyncio.to_thread(
+        parts.store.accounts.create_key, who, key_id, body.name, wanted, secret_hash, expires_at
+    )
+    await audit("api_key.created", key_id, name=body.name, scopes=sorted(wanted), expires_at=key["expires_at"])
     return {**key, "api_key": api_key}
 
 
 @router.get("")
 async def list_keys(who: Reader, parts: ComponentsDep) -> dict[str, Any]:
     """The tenant's keys (never their secrets), with status and last use."""
-    return {"keys": parts.store.accounts.keys(who.tenant_id, time.time())}
+    return {"keys": await asyncio.to_thread(parts.store.accounts.keys, who.tenant_id, time.time())}
 
 
 @router.delete("/{key_id}", status_code=204)
 async def revoke_key(key_id: str, who: Manager, parts: ComponentsDep, audit: AuditDep) -> None:
     """Revoke a key of the tenant; it answers 401 from then on."""
-    if not parts.store.accounts.revoke_key(who.tenant_id, key_id, time.time()):
+    if not await asyncio.to_thread(parts.store.accounts.revoke_key, who.tenant_id, key_id, time.time()):
         raise NotFound("key not found")
-    audit("api_key.revoked", key_id)
+    await audit("api_key.revoked", key_id)

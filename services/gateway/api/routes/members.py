@@ -7,6 +7,7 @@ POST /v1/auth/accept for a password of their own choosing.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated, Any, Literal
 
@@ -40,7 +41,8 @@ async def invite_member(body: MemberCreate, who: Manager, parts: ComponentsDep, 
     """Add a member with a role no higher than the caller's; answers with their one-time invite token."""
     invite = new_one_time_secret(INVITE_PREFIX)
     try:
-        member = parts.store.accounts.invite_member(
+        member = await asyncio.to_thread(
+            parts.store.accounts.invite_member,
             who.tenant_id,
             new_id(),
             body.email.lower(),
@@ -53,14 +55,14 @@ async def invite_member(body: MemberCreate, who: Manager, parts: ComponentsDep, 
         raise Forbidden(str(exc)) from None
     except DuplicateEmail:
         raise Conflict("this address is already a member of the tenant or invited to it") from None
-    audit("member.invited", member["user_id"], email=member["email"], role=member["role"])
+    await audit("member.invited", member["user_id"], email=member["email"], role=member["role"])
     return {**member, "invite_token": invite, "invite_expires_in": INVITE_TTL_S}
 
 
 @router.get("")
 async def list_members(who: Reader, parts: ComponentsDep) -> dict[str, Any]:
     """The tenant's members, their role and whether they have accepted their invite."""
-    return {"members": parts.store.accounts.members(who.tenant_id, time.time())}
+    return {"members": await asyncio.to_thread(parts.store.accounts.members, who.tenant_id, time.time())}
 
 
 @router.patch("/{user_id}")
@@ -70,14 +72,14 @@ async def change_role(
     """Give a member another role: never above the caller's own, never to someone who outranks the
     caller, and never the last owner's demotion. Takes effect on the member's next request."""
     try:
-        member = parts.store.accounts.set_role(who.tenant_id, user_id, body.role, who.role)
+        member = await asyncio.to_thread(parts.store.accounts.set_role, who.tenant_id, user_id, body.role, who.role)
     except NoSuchMember:
         raise NotFound("member not found") from None
     except RoleTooHigh as exc:
         raise Forbidden(str(exc)) from None
     except LastOwner as exc:
         raise Conflict(str(exc)) from None
-    audit("member.role_changed", user_id, email=member["email"], role=member["role"])
+    await audit("member.role_changed", user_id, email=member["email"], role=member["role"])
     return member
 
 
@@ -85,11 +87,11 @@ async def change_role(
 async def remove_member(user_id: str, who: Manager, parts: ComponentsDep, audit: AuditDep) -> None:
     """Remove a member (not the last owner); their API keys are revoked and their sessions end."""
     try:
-        parts.store.accounts.remove_member(who.tenant_id, user_id, who.role, time.time())
+        await asyncio.to_thread(parts.store.accounts.remove_member, who.tenant_id, user_id, who.role, time.time())
     except NoSuchMember:
         raise NotFound("member not found") from None
     except RoleTooHigh as exc:
         raise Forbidden(str(exc)) from None
     except LastOwner as exc:
         raise Conflict(str(exc)) from None
-    audit("member.removed", user_id)
+    await audit("member.removed", user_id)

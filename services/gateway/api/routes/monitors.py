@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -67,11 +68,11 @@ async def create_monitor(body: MonitorCreate, who: CurrentPrincipal, parts: Comp
             raise BadRequest(f"the cron expression fires {gap} seconds apart; monitors fire at least {minimum} s apart")
     if body.interval_s is not None and body.interval_s < minimum:
         raise BadRequest(f"interval_s must be at least {minimum} seconds")
-    template = template_for_request(parts, who.tenant_id, body.template_id)
+    template = await template_for_request(parts, who.tenant_id, body.template_id)
     # A monitor asks for no sources or length of its own: the template's, else the runs' defaults.
     run_defaults = {"sources": None, "length": "standard", "target_words": None}
     chosen = resolve(template, run_defaults | body.model_dump(), body.model_fields_set)
-    have = len(parts.monitors.list(who.tenant_id))
+    have = len(await asyncio.to_thread(parts.monitors.list, who.tenant_id))
     problem = monitor_problem(have, chosen["depth"], chosen["max_sources"], chosen["sources"])
     await parts.plan().check(EntitlementsQuery(tenant_id=who.tenant_id), problem)
     monitor_id = new_id()
@@ -104,12 +105,12 @@ async def create_monitor(body: MonitorCreate, who: CurrentPrincipal, parts: Comp
 @router.get("", dependencies=[requires("monitors:read")])
 async def list_monitors(who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
     """The tenant's monitors with their schedule, status, next slot and the runs they started."""
-    return {"monitors": parts.monitors.list(who.tenant_id)}
+    return {"monitors": await asyncio.to_thread(parts.monitors.list, who.tenant_id)}
 
 
 @router.get("/{monitor_id}", dependencies=[requires("monitors:read")])
 async def get_monitor(monitor_id: str, who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
-    monitor = parts.monitors.get(who.tenant_id, monitor_id)
+    monitor = await asyncio.to_thread(parts.monitors.get, who.tenant_id, monitor_id)
     if monitor is None or monitor["status"] == "deleted":
         raise NotFound("monitor not found")
     return monitor
@@ -137,7 +138,7 @@ async def _change(
     who: CurrentPrincipal,
     parts: Components,
 ) -> dict[str, str]:
-    monitor = parts.monitors.get(who.tenant_id, monitor_id)
+    monitor = await asyncio.to_thread(parts.monitors.get, who.tenant_id, monitor_id)
     if monitor is None or monitor["status"] == "deleted":
         raise NotFound("monitor not found")
     if required is not None and monitor["status"] != required:

@@ -174,7 +174,7 @@ async def publish(
         actor=Actor(user_id=who.user_id, roles=list(who.roles)),
     )
     await parts.bus.publish(event)
-    audit("policy.published", version, comment=body.comment, event_id=event.event_id)
+    await audit("policy.published", version, comment=body.comment, event_id=event.event_id)
     found = await _outcome(parts, version, event.occurred_at)
     if found is None:
         response.status_code = 202

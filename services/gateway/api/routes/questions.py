@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -53,7 +54,7 @@ class QuestionAccepted(BaseModel):
 @router.post("", status_code=202)
 async def ask_question(run_id: str, body: QuestionCreate, who: Asker, parts: ComponentsDep) -> QuestionAccepted:
     """Ask a follow-up question about a completed run; the answer is streamed as it is written."""
-    view = parts.store.run_view(who.tenant_id, run_id)
+    view = await asyncio.to_thread(parts.store.run_view, who.tenant_id, run_id)
     if view is None:
         raise NotFound("run not found")
     if view["state"] != "completed":
@@ -83,15 +84,15 @@ async def list_questions(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """The run's follow-up questions and their answers, newest first."""
-    _run(run_id, who.tenant_id, parts)
-    found = parts.store.questions.of_run(who.tenant_id, run_id, limit, offset)
+    await _run(run_id, who.tenant_id, parts)
+    found = await asyncio.to_thread(parts.store.questions.of_run, who.tenant_id, run_id, limit, offset)
     return {"questions": found, "limit": limit, "offset": offset}
 
 
 @router.get("/{question_id}")
 async def get_question(run_id: str, question_id: str, who: RunReader, parts: ComponentsDep) -> dict[str, Any]:
     """The question, its status and its answer so far (whole, with citations, once answered)."""
-    return _question(run_id, question_id, who.tenant_id, parts)
+    return await _question(run_id, question_id, who.tenant_id, parts)
 
 
 @router.get("/{question_id}/events")
@@ -105,19 +106,19 @@ async def stream_answer(
     """The answer as Server-Sent Events: a `part` event per piece as it is written (id: its
     number), then `answered` (the whole answer with its citations) or `failed`, then `end`.
     Resumes after Last-Event-ID. Authenticated like the run's event stream (header or ticket)."""
-    _question(run_id, question_id, who.tenant_id, parts)
+    await _question(run_id, question_id, who.tenant_id, parts)
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else -1
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         nonlocal after
         while True:
-            rows = parts.store.questions.parts_after(question_id, after)
+            rows = await asyncio.to_thread(parts.store.questions.parts_after, question_id, after)
             for seq, text in rows:
                 after = seq
                 yield ServerSentEvent(data=json.dumps({"seq": seq, "text": text}), event="part", id=str(seq))
             if rows:
                 continue
-            view = parts.store.questions.view(who.tenant_id, run_id, question_id)
+            view = await asyncio.to_thread(parts.store.questions.view, who.tenant_id, run_id, question_id)
             if view is None or view["status"] in SETTLED:
                 status = view["status"] if view else None
                 if view is not None:
@@ -129,15 +130,15 @@ async def stream_answer(
     return EventSourceResponse(events(), ping=10)
 
 
-def _run(run_id: str, tenant_id: str, parts: Components) -> dict[str, Any]:
-    view = parts.store.run_view(tenant_id, run_id)
+async def _run(run_id: str, tenant_id: str, parts: Components) -> dict[str, Any]:
+    view = await asyncio.to_thread(parts.store.run_view, tenant_id, run_id)
     if view is None:
         raise NotFound("run not found")
     return view
 
 
-def _question(run_id: str, question_id: str, tenant_id: str, parts: Components) -> dict[str, Any]:
-    view = parts.store.questions.view(tenant_id, run_id, question_id)
+async def _question(run_id: str, question_id: str, tenant_id: str, parts: Components) -> dict[str, Any]:
+    view = await asyncio.to_thread(parts.store.questions.view, tenant_id, run_id, question_id)
     if view is None:
         raise NotFound("question not found")
     return view

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -111,11 +112,11 @@ async def request_run(body: RunCreate, who: RunCreator, parts: ComponentsDep) ->
 
 
 async def _request_run(run_id: str, body: RunCreate, who: Principal, parts: ComponentsDep) -> RunAccepted:
-    settings = parts.store.tenant_settings(who.tenant_id)
+    settings = await asyncio.to_thread(parts.store.tenant_settings, who.tenant_id)
     approval = settings["approval_required"] if body.approval_required is None else body.approval_required
-    template = template_for_request(parts, who.tenant_id, body.template_id)
+    template = await template_for_request(parts, who.tenant_id, body.template_id)
     chosen = resolve(template, body.model_dump(), body.model_fields_set, fallback_sources=settings.get("sources"))
-    chosen |= restrict_to_datasets(parts, who.tenant_id, body.datasets, body.sources)
+    chosen |= await restrict_to_datasets(parts, who.tenant_id, body.datasets, body.sources)
     # The plan's limits before the 202: refused here with the reason, no run is created.
     depth, max_sources = chosen["depth"], chosen["max_sources"]
     attachments = len(chosen.get("datasets") or [])
@@ -154,7 +155,7 @@ async def _default_sources(parts: Components, tenant_id: str, query: Entitlement
     lets a run read (`read_dataset`). Otherwise a run would ask policy to read nothing (a denied
     step on free, a human's approval of an empty read on pro). None leaves the choice to the
     orchestrator's default when billing cannot say what the plan allows."""
-    if parts.store.datasets.usage(tenant_id)[1] == 0:
+    if (await asyncio.to_thread(parts.store.datasets.usage, tenant_id))[1] == 0:
         return ["corpus"]
     try:
         plan = await parts.plan().get(query)
@@ -171,14 +172,18 @@ async def list_runs(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """The caller's tenant's runs, newest first."""
-    return {"runs": parts.store.list_runs(who.tenant_id, limit, offset), "limit": limit, "offset": offset}
+    return {
+        "runs": await asyncio.to_thread(parts.store.list_runs, who.tenant_id, limit, offset),
+        "limit": limit,
+        "offset": offset,
+    }
 
 
 @router.get("/{run_id}")
 async def get_run(run_id: str, who: RunReader, parts: ComponentsDep) -> dict[str, Any]:
     """State, steps, sources and cost of one run of the caller's tenant (the draft's sources
     only to approvers until the report is published)."""
-    view = parts.store.run_view(who.tenant_id, run_id)
+    view = await asyncio.to_thread(parts.store.run_view, who.tenant_id, run_id)
     if view is None:
         raise NotFound("run not found")
     return view_for_reader(view, may_see_draft(who, view))
@@ -188,7 +193,7 @@ async def get_run(run_id: str, who: RunReader, parts: ComponentsDep) -> dict[str
 async def cancel_run(run_id: str, body: CancelCreate, who: RunCanceller, parts: ComponentsDep) -> dict[str, str]:
     """Stop the run at its next step boundary; unused credits are refunded. Members may cancel
     the runs they requested; owners and admins any run of the tenant."""
-    view = _view(run_id, who.tenant_id, parts)
+    view = await _view(run_id, who.tenant_id, parts)
     if view.get("user_id") != who.user_id and not who.can("runs:cancel_any"):
         raise Forbidden("only the run's requester, an owner or an admin may cancel it")
     if view["state"] in TERMINAL:
@@ -206,7 +211,7 @@ async def cancel_run(run_id: str, body: CancelCreate, who: RunCanceller, parts: 
 @router.post("/{run_id}/approval", status_code=202)
 async def decide_approval(run_id: str, body: ApprovalCreate, who: Approver, parts: ComponentsDep) -> dict[str, Any]:
     """Approve or reject what a waiting run asks for; who, when and why are recorded as events."""
-    view = _view(run_id, who.tenant_id, parts)
+    view = await _view(run_id, who.tenant_id, parts)
     pending = view.get("approval") or {}
     if view["state"] != "waiting_approval" or pending.get("status") != "pending":
         raise Conflict(f"the run is not waiting for an approval (state: {view['state']})")
@@ -243,10 +248,12 @@ async def run_state_at(
                 raise BadRequest("`at` must be an event sequence number or an ISO-8601 time") from None
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
-    state = parts.store.run_state_at(who.tenant_id, run_id, seq=seq, at=moment)
+    state = await asyncio.to_thread(parts.store.run_state_at, who.tenant_id, run_id, seq=seq, at=moment)
     if state is None:
         raise NotFound("run not found")
-    return view_for_reader(state, may_see_draft(who, parts.store.run_view(who.tenant_id, run_id)))
+    return view_for_reader(
+        state, may_see_draft(who, await asyncio.to_thread(parts.store.run_view, who.tenant_id, run_id))
+    )
 
 
 @router.get("/{run_id}/log")
@@ -259,10 +266,10 @@ async def run_log(
 ) -> dict[str, Any]:
     """A page of the run's events; pass the last `seq` as `after` for the next page. Until the
     report is published the draft is withheld from those who may not approve it."""
-    draft_visible = may_see_draft(who, _view(run_id, who.tenant_id, parts))
+    draft_visible = may_see_draft(who, await _view(run_id, who.tenant_id, parts))
     events = [
         row | {"event": for_reader(row["event"], draft_visible)}
-        for row in parts.store.run_log(who.tenant_id, run_id, after, limit)
+        for row in await asyncio.to_thread(parts.store.run_log, who.tenant_id, run_id, after, limit)
     ]
     next_after = events[-1]["seq"] if len(events) == limit else None
     return {"run_id": run_id, "events": events, "next_after": next_after}
@@ -272,10 +279,12 @@ async def run_log(
 async def stream_ticket(run_id: str, who: RunReader, parts: ComponentsDep) -> dict[str, Any]:
     """A single-use ticket to open this run's event stream where headers cannot be sent
     (EventSource): `GET /v1/runs/{run_id}/events?ticket=...` within `expires_in` seconds."""
-    _view(run_id, who.tenant_id, parts)
+    await _view(run_id, who.tenant_id, parts)
     ticket = new_one_time_secret(STREAM_TICKET_PREFIX)
     now = time.time()
-    parts.store.accounts.issue_stream_ticket(fingerprint(ticket), who, run_id, now + STREAM_TICKET_TTL_S, now)
+    await asyncio.to_thread(
+        parts.store.accounts.issue_stream_ticket, fingerprint(ticket), who, run_id, now + STREAM_TICKET_TTL_S, now
+    )
     return {"ticket": ticket, "expires_in": STREAM_TICKET_TTL_S, "url": f"/v1/runs/{run_id}/events?ticket={ticket}"}
 
 
@@ -298,7 +307,7 @@ async def stream_events(
     """The run's events as Server-Sent Events: replayed from the start (or after Last-Event-ID,
     or `after`), then live until the run is over and billed. Authenticated by the Authorization
     header or a stream ticket (`?ticket=`, see POST .../events/ticket)."""
-    if parts.store.run_view(who.tenant_id, run_id) is None:
+    if await asyncio.to_thread(parts.store.run_view, who.tenant_id, run_id) is None:
         raise NotFound("run not found")
     resumed = sequence(last_event_id)
     after = resumed if resumed is not None else (after_seq or 0)
@@ -307,8 +316,12 @@ async def stream_events(
         nonlocal after
         quiet_after_settled = False
         while True:
-            rows = parts.store.run_events_after(who.tenant_id, run_id, after)
-            draft_visible = may_see_draft(who, parts.store.run_view(who.tenant_id, run_id)) if rows else False
+            rows = await asyncio.to_thread(parts.store.run_events_after, who.tenant_id, run_id, after)
+            draft_visible = (
+                may_see_draft(who, await asyncio.to_thread(parts.store.run_view, who.tenant_id, run_id))
+                if rows
+                else False
+            )
             for seq, kind, data in rows:
                 after = seq
                 if kind in ("tool.requested", "task.dispatched", "task.succeeded"):
@@ -317,7 +330,7 @@ async def stream_events(
             if rows:
                 quiet_after_settled = False
                 continue
-            view = parts.store.run_view(who.tenant_id, run_id)
+            view = await asyncio.to_thread(parts.store.run_view, who.tenant_id, run_id)
             if view is None or (is_settled(view) and quiet_after_settled):
                 yield ServerSentEvent(data=json.dumps({"state": view["state"] if view else None}), event="end")
                 return
@@ -335,14 +348,14 @@ async def stream_events(
 @router.get("/{run_id}/report.md")
 async def report_markdown(run_id: str, who: RunReader, parts: ComponentsDep) -> Response:
     """The run's report as Markdown."""
-    data = _artifact(run_id, who.tenant_id, "markdown", parts)
+    data = await _artifact(run_id, who.tenant_id, "markdown", parts)
     return Response(data, media_type="text/markdown; charset=utf-8")
 
 
 @router.get("/{run_id}/report.pdf")
 async def report_pdf(run_id: str, who: RunReader, parts: ComponentsDep) -> Response:
     """The run's report as PDF."""
-    data = _artifact(run_id, who.tenant_id, "pdf", parts)
+    data = await _artifact(run_id, who.tenant_id, "pdf", parts)
     return Response(
         data, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="quarry-{run_id}.pdf"'}
     )
@@ -351,7 +364,7 @@ async def report_pdf(run_id: str, who: RunReader, parts: ComponentsDep) -> Respo
 @router.get("/{run_id}/report.docx")
 async def report_docx(run_id: str, who: RunReader, parts: ComponentsDep) -> Response:
     """The run's report as a Word document."""
-    data = _artifact(run_id, who.tenant_id, "docx", parts)
+    data = await _artifact(run_id, who.tenant_id, "docx", parts)
     return Response(
         data,
         media_type=DOCX_MEDIA_TYPE,
@@ -359,8 +372,8 @@ async def report_docx(run_id: str, who: RunReader, parts: ComponentsDep) -> Resp
     )
 
 
-def _view(run_id: str, tenant_id: str, parts: Components) -> dict[str, Any]:
-    view = parts.store.run_view(tenant_id, run_id)
+async def _view(run_id: str, tenant_id: str, parts: Components) -> dict[str, Any]:
+    view = await asyncio.to_thread(parts.store.run_view, tenant_id, run_id)
     if view is None:
         raise NotFound("run not found")
     return view
@@ -369,8 +382,8 @@ def _view(run_id: str, tenant_id: str, parts: Components) -> dict[str, Any]:
 _FORMAT: dict[str, ReportFormat] = {"markdown": "md", "pdf": "pdf", "docx": "docx"}
 
 
-def _artifact(run_id: str, tenant_id: str, kind: str, parts: ComponentsDep) -> bytes:
-    view = parts.store.run_view(tenant_id, run_id)
+async def _artifact(run_id: str, tenant_id: str, kind: str, parts: ComponentsDep) -> bytes:
+    view = await asyncio.to_thread(parts.store.run_view, tenant_id, run_id)
     if view is None:
         raise NotFound("run not found")
     report = view.get("report")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -66,7 +67,9 @@ class TemplateCreate(BaseModel):
 async def create_template(body: TemplateCreate, who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
     """Save a research template for the caller's tenant (version 1)."""
     try:
-        return parts.store.templates.create(who.tenant_id, body.model_dump(mode="json"), who.user_id)
+        return await asyncio.to_thread(
+            parts.store.templates.create, who.tenant_id, body.model_dump(mode="json"), who.user_id
+        )
     except TemplateConflict as exc:
         raise Conflict(str(exc)) from exc
 
@@ -74,7 +77,7 @@ async def create_template(body: TemplateCreate, who: CurrentPrincipal, parts: Co
 @router.get("", dependencies=[requires("templates:read")])
 async def list_templates(who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
     """The tenant's templates, each at its current version, by name."""
-    return {"templates": parts.store.templates.list(who.tenant_id)}
+    return {"templates": await asyncio.to_thread(parts.store.templates.list, who.tenant_id)}
 
 
 @router.get("/{template_id}", dependencies=[requires("templates:read")])
@@ -87,7 +90,7 @@ async def get_template(
     ] = None,
 ) -> dict[str, Any]:
     """One template, at its current version or at the version a run recorded."""
-    return found_template(parts, who.tenant_id, template_id, version)
+    return await found_template(parts, who.tenant_id, template_id, version)
 
 
 @router.put("/{template_id}", dependencies=[requires("templates:write")])
@@ -96,7 +99,9 @@ async def replace_template(
 ) -> dict[str, Any]:
     """Replace the template's body; the result is its next version (runs keep the version they used)."""
     try:
-        updated = parts.store.templates.update(who.tenant_id, template_id, body.model_dump(mode="json"), who.user_id)
+        updated = await asyncio.to_thread(
+            parts.store.templates.update, who.tenant_id, template_id, body.model_dump(mode="json"), who.user_id
+        )
     except TemplateConflict as exc:
         raise Conflict(str(exc)) from exc
     if updated is None:
@@ -107,19 +112,21 @@ async def replace_template(
 @router.delete("/{template_id}", status_code=204, dependencies=[requires("templates:write")])
 async def delete_template(template_id: str, who: CurrentPrincipal, parts: ComponentsDep) -> Response:
     """Retire the template: new runs and monitors can no longer name it; monitors made with it keep their copy."""
-    if not parts.store.templates.delete(who.tenant_id, template_id):
+    if not await asyncio.to_thread(parts.store.templates.delete, who.tenant_id, template_id):
         raise NotFound("template not found")
     return Response(status_code=204)
 
 
-def found_template(parts: Components, tenant_id: str, template_id: str, version: int | None = None) -> dict[str, Any]:
+async def found_template(
+    parts: Components, tenant_id: str, template_id: str, version: int | None = None
+) -> dict[str, Any]:
     """The tenant's template (404 for anyone else's or an unknown one)."""
-    template = parts.store.templates.get(tenant_id, template_id, version)
+    template = await asyncio.to_thread(parts.store.templates.get, tenant_id, template_id, version)
     if template is None:
         raise NotFound("template not found" if version is None else f"template version {version} not found")
     return template
 
 
-def template_for_request(parts: Components, tenant_id: str, template_id: str | None) -> dict[str, Any] | None:
+async def template_for_request(parts: Components, tenant_id: str, template_id: str | None) -> dict[str, Any] | None:
     """The current version of the template a run or monitor request names (404 as for its own path)."""
-    return None if template_id is None else found_template(parts, tenant_id, template_id)
+    return None if template_id is None else await found_template(parts, tenant_id, template_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Literal
 
 from fastapi import APIRouter
@@ -27,7 +28,7 @@ class TenantSettingsUpdate(BaseModel):
 @router.get("/settings", dependencies=[requires("settings:read")])
 async def get_settings(who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
     """The tenant's run defaults."""
-    return parts.store.tenant_settings(who.tenant_id)
+    return await asyncio.to_thread(parts.store.tenant_settings, who.tenant_id)
 
 
 @router.patch("/settings", dependencies=[requires("settings:write")])
@@ -35,13 +36,13 @@ async def update_settings(
     body: TenantSettingsUpdate, who: CurrentPrincipal, parts: ComponentsDep, audit: AuditDep
 ) -> dict[str, Any]:
     """Change the tenant's run defaults; they apply to runs requested afterwards."""
-    current = parts.store.tenant_settings(who.tenant_id)
+    current = await asyncio.to_thread(parts.store.tenant_settings, who.tenant_id)
     required = current["approval_required"] if body.approval_required is None else body.approval_required
     timeout = current["approval_timeout_s"] if body.approval_timeout_s is None else body.approval_timeout_s
-    parts.store.update_tenant_settings(who.tenant_id, required, timeout)
+    await asyncio.to_thread(parts.store.update_tenant_settings, who.tenant_id, required, timeout)
     if body.pii_policy is not None:
-        parts.store.update_pii_policy(who.tenant_id, body.pii_policy)
+        await asyncio.to_thread(parts.store.update_pii_policy, who.tenant_id, body.pii_policy)
     if body.sources is not None:
-        parts.store.update_sources(who.tenant_id, list(body.sources))
-    audit("settings.changed", None, **body.model_dump(mode="json", exclude_none=True))
-    return parts.store.tenant_settings(who.tenant_id)
+        await asyncio.to_thread(parts.store.update_sources, who.tenant_id, list(body.sources))
+    await audit("settings.changed", None, **body.model_dump(mode="json", exclude_none=True))
+    return await asyncio.to_thread(parts.store.tenant_settings, who.tenant_id)

@@ -108,7 +108,7 @@ async def put_model(
         stored = await models.put(who.tenant_id, endpoint, updated_by=who.user_id)
     except Unavailable as exc:
         raise ServiceUnavailable(str(exc)) from exc
-    audit("model.set", None, base_url=body.base_url, model=body.model)  # never the key
+    await audit("model.set", None, base_url=body.base_url, model=body.model)  # never the key
     return _public(who.tenant_id, models, stored)
 
 
@@ -121,5 +121,5 @@ async def delete_model(
         await _models(parts).delete(who.tenant_id)
     except Unavailable as exc:
         raise ServiceUnavailable(str(exc)) from exc
-    audit("model.removed")
+    await audit("model.removed")
     return Response(status_code=204)
