@@ -8,6 +8,11 @@ consumer, stream sequence) as in flight in its service's JetStream key-value buc
 mark when the handling ends, however it ends. A delivery that finds the mark still there
 counts a handling that never ended: a process died with the message in hand. Marks expire
 with the bucket's TTL, so one left by a message that was never redelivered does not stay.
+
+A mark this process could not remove (the bus or its own event loop too slow to answer in
+time: a database outage holds a service's loop for seconds) is remembered here, so the next
+delivery to this process does not count a death that never happened: otherwise two such
+outages would dead-letter a healthy message as if it had killed two processes.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import nats.errors
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
@@ -51,12 +57,25 @@ class InFlight:
         self._bucket = KeyValueBucket(
             jetstream, bucket_of(service), replicas=replicas, max_bytes=max_bytes, ttl_s=TTL_S
         )
+        # Marks of handlings in this process that ended but may still be in the bucket: a
+        # delete (or the create of `begin`) whose answer did not come back in time.
+        self._left: set[str] = set()
 
     async def begin(self, key: str) -> int:
         """Mark the message as in flight; returns how many earlier handlings of it never ended."""
+        try:
+            return await self._begin(key)
+        except (TimeoutError, nats.errors.Error):
+            # The create may have reached the bucket: its mark is not a death, and this
+            # delivery (not handled) comes back after the ack wait.
+            self._left.add(key)
+            raise
+
+    async def _begin(self, key: str) -> int:
         kv = await self._bucket.open()
         try:
             await kv.create(key, b"1")
+            self._left.discard(key)
             return 0
         except KeyWrongLastSequenceError:
             pass  # a mark was left: a process died (or is stuck) with this message in hand
@@ -64,12 +83,24 @@ class InFlight:
             entry = await kv.get(key)
         except KeyNotFoundError:  # ended meanwhile by the handling that left it
             await kv.put(key, b"1")
+            self._left.discard(key)
             return 0
         unfinished = int(entry.value or b"0")
+        if key in self._left:
+            # Left by a handling of this very process that ended: it stands for this one now.
+            self._left.discard(key)
+            return max(0, unfinished - 1)
         await kv.put(key, str(unfinished + 1).encode())
         return unfinished
 
     async def end(self, key: str) -> None:
         """The handling ended (acked, retried later or dead-lettered): no death to count."""
-        kv = await self._bucket.open()
-        await kv.delete(key)
+        try:
+            kv = await self._bucket.open()
+            await kv.delete(key)
+        except (TimeoutError, nats.errors.Error) as exc:
+            # Not the message's fault: remembered, so its next delivery here counts no death.
+            self._left.add(key)
+            log.warning("could not clear the in-flight mark %s (%s); it counts no death here", key, type(exc).__name__)
+            return
+        self._left.discard(key)
