@@ -37,13 +37,16 @@ from services.billing.application import Billing
 from services.gateway.settings import GatewaySettings
 from tests.e2e.helpers import TERMINAL, running, until_settled, views_of, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.infra]
+# The stack's start (the retriever indexes its corpus first) counts toward the first test's
+# timeout; each case's own time is asserted against CASE_BUDGET_S.
+pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.timeout(900)]
 
 RUNS = 50
 # The free plan holds five runs at once per tenant: ten tenants admit all fifty together.
 TENANTS = 10
 HALT_S = 30.0
-# Each case, from its first run to its last assertion, on a loaded two-core machine.
+# Each case, from its first run to its last assertion. Measured on the shared two-core machine
+# (load average 13-20): 50 runs settled in 276-316 s, most of it the retriever's searches.
 CASE_BUDGET_S = 420.0
 TOPICS = ["context managers", "generators", "decorators", "list comprehensions", "exceptions"]
 
@@ -182,6 +185,14 @@ def assert_healed(stack: Stack, batch: Batch, dead_before: int, what: str) -> No
 
     dead = dead_letters_since(stack, dead_before)
     assert not dead, f"dead-lettered during {what}:\n" + "\n".join(dead)
+    # Healed in place: no service died or was restarted as wedged, and no handler failed on an
+    # outage as if the message were at fault (those are counted toward dead-lettering).
+    restarted = {name: proc.restarts for name, proc in stack.procs.items() if proc.restarts}
+    assert not restarted, f"services restarted during {what}: {restarted}"
+    for name in stack.procs:
+        log = (stack.logs / f"{name}.log").read_text(errors="replace")
+        failures = [line for line in log.splitlines() if "handler failed" in line or "Traceback" in line]
+        assert not failures, f"{name} during {what}:\n" + "\n".join(failures[:5]) + f"\n{stack.tail(name)}"
 
     # The gateway's views, once it has taken every event, are what a replay of the log builds.
     wait_for(lambda: asyncio.run(gateway_backlog(stack.nats_url)) == 0, 60.0, "the gateway to catch up")
