@@ -36,6 +36,7 @@ def bucket_of(service: str) -> str:
 
 
 TTL_S = 24 * 3600.0
+LEFT_MEMORY = 10_000  # marks this process failed to clear, remembered at most
 
 
 def mark_key(stream: str, consumer: str, sequence: int) -> str:
@@ -68,7 +69,7 @@ class InFlight:
         except (TimeoutError, nats.errors.Error):
             # The create may have reached the bucket: its mark is not a death, and this
             # delivery (not handled) comes back after the ack wait.
-            self._left.add(key)
+            self._remember(key)
             raise
 
     async def _begin(self, key: str) -> int:
@@ -100,7 +101,13 @@ class InFlight:
             await kv.delete(key)
         except (TimeoutError, nats.errors.Error) as exc:
             # Not the message's fault: remembered, so its next delivery here counts no death.
-            self._left.add(key)
+            self._remember(key)
             log.warning("could not clear the in-flight mark %s (%s); it counts no death here", key, type(exc).__name__)
             return
         self._left.discard(key)
+
+    def _remember(self, key: str) -> None:
+        # An acknowledged message is never delivered again to forget its key: keep a bounded few.
+        if len(self._left) >= LEFT_MEMORY:
+            self._left.pop()
+        self._left.add(key)
