@@ -12,7 +12,10 @@ with the bucket's TTL, so one left by a message that was never redelivered does 
 The marks are bookkeeping: while the bucket cannot be written (the bus is away, JetStream's
 store is full) a message is handled unmarked rather than not at all, and the marks are not tried
 again for a few seconds, so each message does not wait out a write time-out first. A mark this
-process could not remove is remembered, so its next delivery here is not taken for a death.
+process could not remove, or may have written without hearing back (the bus or its own event loop
+too slow to answer in time: a database outage holds a service's loop for seconds), is remembered,
+so its next delivery here is not taken for a death: otherwise two such outages would dead-letter
+a healthy message as if it had killed two processes.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class InFlight:
         try:
             return await self._begin(key)
         except Exception as exc:  # noqa: BLE001 - bookkeeping must not stop the consumer
+            self._remember(key)  # the create may have reached the bucket
             self._failed("write", key, exc)
             return None
 
@@ -84,6 +88,7 @@ class InFlight:
         kv = await self._bucket.open()
         try:
             await kv.create(key, b"1")
+            self._left.pop(key, None)
             return 0
         except KeyWrongLastSequenceError:
             pass  # a mark was left: a process died (or is stuck) with this message in hand
@@ -91,6 +96,7 @@ class InFlight:
             entry = await kv.get(key)
         except KeyNotFoundError:  # ended meanwhile by the handling that left it
             await kv.put(key, b"1")
+            self._left.pop(key, None)
             return 0
         unfinished = int(entry.value or b"0")
         if key in self._left:
@@ -108,12 +114,17 @@ class InFlight:
             kv = await self._bucket.open()
             await kv.delete(key)
         except Exception as exc:  # noqa: BLE001 - bookkeeping must not stop the consumer
-            self._left[key] = None
-            while len(self._left) > LEFT_MEMORY:
-                self._left.popitem(last=False)
+            self._remember(key)
             self._failed("removal", key, exc)
             return
         self._left.pop(key, None)
+
+    def _remember(self, key: str) -> None:
+        # An acknowledged message is never delivered again to forget its key: keep a bounded few.
+        self._left[key] = None
+        self._left.move_to_end(key)
+        while len(self._left) > LEFT_MEMORY:
+            self._left.popitem(last=False)
 
     def _failed(self, what: str, key: str, exc: Exception) -> None:
         now = self._clock()

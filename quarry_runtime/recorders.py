@@ -32,11 +32,16 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
+    PostgresDatastore,
     PostgresFactory,
     PostgresProcessRecorder,
 )
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory, SQLiteProcessRecorder
+from eventsourcing.utils import Environment, EnvType
+from psycopg import Connection
+from psycopg.rows import DictRow
 from psycopg.sql import SQL
+from psycopg_pool import PoolTimeout
 
 from quarry_runtime.errors import Unavailable
 
@@ -121,10 +126,44 @@ class BinaryProcessRecorder(_BinaryInserts, PostgresProcessRecorder):
     pass
 
 
+# Once a call has found no connection within the pool's connect timeout, the next ones wait only
+# this long (for the connection the pool makes as soon as the server is back), until one gets a
+# connection: every call holds its service's event loop while it waits, and during an outage a
+# full wait per message held the loop long enough for the bus's own requests to time out.
+WAIT_WHILE_DOWN_S = 0.2
+
+
+def _wait_briefly_while_down(datastore: PostgresDatastore) -> None:
+    """Make the datastore's connection wait short while its server is known to be away."""
+    pool = datastore.pool
+    patient = pool.timeout
+    acquire = datastore.get_connection
+
+    @contextmanager
+    def get_connection() -> Iterator[Connection[DictRow]]:
+        acquired = False
+        try:
+            with acquire() as conn:
+                acquired = True
+                pool.timeout = patient
+                yield conn
+        except eventsourcing.persistence.OperationalError as exc:
+            if not acquired and isinstance(exc.__cause__, PoolTimeout):
+                pool.timeout = min(patient, WAIT_WHILE_DOWN_S)
+            raise
+
+    # An attribute of the instance: `cursor()` and `transaction()` get their connections here too.
+    datastore.get_connection = get_connection  # type: ignore[method-assign]
+
+
 class BinaryPostgresFactory(PostgresFactory):
     aggregate_recorder_class = BinaryAggregateRecorder
     application_recorder_class = BinaryApplicationRecorder
     process_recorder_class = BinaryProcessRecorder
+
+    def __init__(self, env: Environment | EnvType | None) -> None:
+        super().__init__(env)
+        _wait_briefly_while_down(self.datastore)
 
 
 def _insert_rows(table: str, cursor: SQLiteCursor, stored_events: Sequence[StoredEvent]) -> list[int]:

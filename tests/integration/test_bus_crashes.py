@@ -18,7 +18,7 @@ from nats.js import JetStreamContext
 from contracts import subjects
 from contracts.run import RunRequested, RunRequestedPayload
 from quarry_runtime.bus import Bus
-from quarry_runtime.inflight import InFlight
+from quarry_runtime.inflight import RETRY_AFTER_FAILURE_S, InFlight
 from tests.fakes.crashing_consumer import DIED
 
 pytestmark = pytest.mark.infra
@@ -100,6 +100,36 @@ async def test_a_handling_that_ends_leaves_no_mark_to_count(nats_url: str) -> No
         assert await marks.begin(key) == 0  # ended: nothing to count
         assert await marks.begin(key) == 1  # the one before never ended
         assert await marks.begin(key) == 2
+        await marks.end(key)
+    finally:
+        await bus.stop()
+
+
+async def test_a_removal_that_times_out_while_the_loop_is_held_counts_no_death(
+    nats_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A database outage holds a service's event loop for seconds: the removal of a mark then
+    times out although the handling ended (and the mark may stay). That is neither an error of
+    the handling nor a process that died: otherwise two outages would dead-letter a healthy message."""
+    bus = Bus(nats_url, f"marks-{uuid.uuid4().hex[:8]}")
+    await bus.start()
+    try:
+        # A short request timeout, so holding the loop a little longer makes the removal time out.
+        now = [0.0]
+        marks = InFlight(lambda: bus.broker.connection.jetstream(timeout=0.3), bus.service, clock=lambda: now[0])
+        key = f"QUARRY.test-{uuid.uuid4().hex[:8]}.7"
+        assert await marks.begin(key) == 0
+        ending = asyncio.create_task(marks.end(key))
+        await asyncio.sleep(0)  # the delete is on its way ...
+        time.sleep(0.6)  # noqa: ASYNC251 - the loop held past the timeout, as a blocking store call does
+        with caplog.at_level("WARNING", logger="quarry_runtime.inflight"):
+            await ending  # raises nothing into the bus
+        assert f"in-flight mark removal of {key} failed" in caplog.text
+        assert await marks.begin(key) is None, "unmarked for a while after a failure"
+        now[0] += RETRY_AFTER_FAILURE_S + 1
+
+        assert await marks.begin(key) == 0, "the handling that timed out ended: no death"
+        assert await marks.begin(key) == 1, "a handling that never ended still counts"
         await marks.end(key)
     finally:
         await bus.stop()

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import eventsourcing.persistence
 import nats.errors
 import pytest
 from nats.aio.msg import Msg
@@ -20,7 +21,7 @@ from contracts.registry import parse_event
 from contracts.run import RunRequested, RunRequestedPayload
 from quarry_runtime.bus import Bus
 from quarry_runtime.pgserver import EphemeralCluster
-from quarry_runtime.store import eventstore_env
+from quarry_runtime.store import EVENTSTORE_CONNECT_TIMEOUT_S, eventstore_env
 from services.billing.application import Billing
 from services.billing.bootstrap import NAME as BILLING
 from services.billing.bootstrap import BillingSettings, build
@@ -241,3 +242,40 @@ def _run_of(msg: Msg) -> str | None:
         return parse_event(msg.data).run_id
     except (ValueError, KeyError):
         return None
+
+
+def test_while_the_event_store_is_away_a_call_holds_the_loop_only_briefly(
+    cluster: EphemeralCluster, tmp_path: Path
+) -> None:
+    """Every event store call runs on its service's event loop: once one has waited out the pool's
+    connect timeout, the next ones fail fast until the server answers again, so an outage does not
+    hold the loop for the full timeout per message (which timed out the bus's own requests)."""
+    settings = BillingSettings(data_dir=tmp_path, database_url=cluster.url, db_schema_prefix=f"q{uuid.uuid4().hex[:8]}")
+    billing = Billing(env=eventstore_env(settings, BILLING))
+    try:
+        tenant = uuid.uuid4().hex
+        billing.ledger(tenant)  # a connection in the pool, and the tables made
+        cluster.halt()
+        try:
+            waits = []
+            for _ in range(5):
+                started = time.monotonic()
+                with pytest.raises(eventsourcing.persistence.OperationalError):
+                    billing.ledger(uuid.uuid4().hex)
+                waits.append(time.monotonic() - started)
+        finally:
+            cluster.resume()
+        assert max(waits[1:]) < 1.0 < EVENTSTORE_CONNECT_TIMEOUT_S, waits
+        deadline = time.monotonic() + RECOVERY_S
+        while True:
+            try:
+                billing.ledger(uuid.uuid4().hex)
+                break
+            except eventsourcing.persistence.OperationalError:
+                assert time.monotonic() < deadline, "the event store did not come back"
+                time.sleep(0.2)
+        started = time.monotonic()
+        billing.ledger(tenant)
+        assert time.monotonic() - started < 1.0, "back to normal once it answered"
+    finally:
+        billing.close()
