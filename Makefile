@@ -44,7 +44,7 @@ e2e: venv
 	$(VENV)/bin/pytest -q tests/e2e
 
 test: lint
-	$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e
+	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=25 tests/unit tests/integration tests/e2e
 
 contracts: venv
 	$(PY) -m devtools.export_contracts
