@@ -8,21 +8,23 @@ prefetch included, is filtered by tenant.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import uuid
 import warnings
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
 
 from qdrant_client import QdrantClient, models
-from qdrant_client.http.exceptions import UnexpectedResponse
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from contracts.work import Passage
+from quarry_runtime.errors import Unavailable
 from services.retriever.chunking import Chunk, chunk_document
 from services.retriever.corpus import Document
 from services.retriever.embeddings import Embedder
@@ -211,6 +213,21 @@ class SourceIndex:
             serialize = is_local(client)
         self._lock: AbstractContextManager[Any] = client_lock(client) if serialize else nullcontext()
 
+    @contextlib.contextmanager
+    def _server(self) -> Iterator[None]:
+        """One call on the client: serialised in local mode, and a server that cannot be reached
+        (no answer, or a proxy's 502/503/504) raised as an outage, which the bus waits out
+        instead of counting against the task's message."""
+        with self._lock:
+            try:
+                yield
+            except ResponseHandlingException as exc:
+                raise Unavailable(f"the vector store cannot be reached: {exc}") from exc
+            except UnexpectedResponse as exc:
+                if exc.status_code in (502, 503, 504):
+                    raise Unavailable(f"the vector store is unavailable: {exc.status_code}") from exc
+                raise
+
     def close(self) -> None:
         """Close the client if this index opened it."""
         if self._owns_client:
@@ -227,7 +244,7 @@ class SourceIndex:
 
     def ensure_collection(self) -> None:
         """Create the collection and its payload indexes unless they exist; check an existing one fits."""
-        with self._lock:
+        with self._server():
             if not self.client.collection_exists(self.collection):
                 try:
                     self.client.create_collection(
@@ -341,7 +358,7 @@ class SourceIndex:
         )
 
     def _upsert(self, batch: list[models.PointStruct]) -> int:
-        with self._lock:
+        with self._server():
             self.client.upsert(self.collection, points=batch, wait=True)
         return len(batch)
 
@@ -357,7 +374,7 @@ class SourceIndex:
     def trim_document(self, tenant_id: str, doc_id: str, keep: int) -> None:
         """Drop a document's chunks from number `keep` on: what is left of a longer earlier version."""
         stale = _document_filter(tenant_id, doc_id, models.FieldCondition(key="index", range=models.Range(gte=keep)))
-        with self._lock:
+        with self._server():
             self.client.delete(self.collection, points_selector=models.FilterSelector(filter=stale), wait=True)
 
     def delete_labelled(self, tenant_id: str, labels: Mapping[str, str]) -> None:
@@ -365,7 +382,7 @@ class SourceIndex:
         if not labels:
             raise ValueError("labels must not be empty: the delete would take all the tenant's chunks")
         self._check_declared(labels)
-        with self._lock:
+        with self._server():
             self.client.delete(
                 self.collection,
                 points_selector=models.FilterSelector(filter=_tenant_filter([tenant_id], labels)),
@@ -386,13 +403,13 @@ class SourceIndex:
             must=_tenant_filter([tenant_id], labels).must,
             must_not=[models.HasIdCondition(has_id=kept)] if kept else None,
         )
-        with self._lock:
+        with self._server():
             self.client.delete(self.collection, points_selector=models.FilterSelector(filter=stale), wait=True)
         return written
 
     def delete_document(self, tenant_id: str, doc_id: str) -> None:
         """Remove every chunk of one of a tenant's documents."""
-        with self._lock:
+        with self._server():
             self.client.delete(
                 self.collection,
                 points_selector=models.FilterSelector(filter=_document_filter(tenant_id, doc_id)),
@@ -402,7 +419,7 @@ class SourceIndex:
     def count(self, tenant_id: str, labels: Mapping[str, str] | None = None) -> int:
         """Number of chunks a tenant has in the index (under `labels`, if given)."""
         self._check_declared(labels)
-        with self._lock:
+        with self._server():
             result = self.client.count(self.collection, count_filter=_tenant_filter([tenant_id], labels), exact=True)
         return result.count
 
@@ -432,7 +449,7 @@ class SourceIndex:
                 return []
         where = _scoped_filter(tenant_ids, labels, datasets) if datasets else _tenant_filter(tenant_ids, labels)
         if self.embedder is None:
-            with self._lock:
+            with self._server():
                 response = self.client.query_points(
                     self.collection,
                     query=_sparse(terms),
@@ -460,7 +477,7 @@ class SourceIndex:
                 0, models.Prefetch(query=_sparse(terms), using=VECTOR, filter=where, params=params, limit=candidates)
             )
         if self.fusion == "qdrant":
-            with self._lock:
+            with self._server():
                 response = self.client.query_points(
                     self.collection,
                     prefetch=legs,
@@ -472,7 +489,7 @@ class SourceIndex:
             return [_passage(point) for point in response.points]
         rankings: list[list[models.ScoredPoint]] = []
         for leg in legs:
-            with self._lock:
+            with self._server():
                 response = self.client.query_points(
                     self.collection,
                     query=leg.query,
