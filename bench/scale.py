@@ -5,14 +5,15 @@ dies fails the bench rather than being hidden by a restart) takes two waves of r
 requested all at once and spread over new tenants on the default plan so no tenant's cap
 refuses one: first the baseline (20 runs), then the load (200). Each wave must end with every
 run completed and every run's credits settled to the credit, within a fixed budget; otherwise
-the bench fails, saying which runs were stuck where, and keeps the stack's logs.
+the bench fails, saying which runs were stuck where, and keeps the stack's logs; it fails sooner
+when no run has moved for five minutes.
 
 Reported per wave: time to drain (the first request to the last run seen terminal; runs are
 polled once a second, so a run's end is known to about a second), runs/s, p50/p95 run latency
 (its request to its end), and per process the RSS when the wave began and the largest RSS
-sampled (every 0.25 s) during it. The ratios divide the load by the baseline: drain time per
-run (1.0 means it scales linearly; below 1 the platform overlaps runs better at load) and
-memory growth.
+sampled (every 0.25 s) during it, and its CPU seconds per run. The ratios divide the load by the
+baseline: drain time per run (1.0 means it scales linearly; below 1 the platform overlaps runs
+better at load) and memory growth.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from devtools.stack import Stack, StackConfig
 from quarry_runtime import natsserver
 from services.billing.plans import DEFAULT_PLAN, PLANS
 
-BUDGET_S = 1800.0  # per wave: 200 runs drained in 968 s on two cores shared with other suites
+# Per wave. 200 runs drained in 968 s on two cores shared with other suites, and took twice as
+# long when they loaded it more; a stall fails the wave long before (scale_load.STALL_S).
+BUDGET_S = 2700.0
 
 
 @dataclass

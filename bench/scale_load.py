@@ -25,6 +25,9 @@ TERMINAL = frozenset({"completed", "failed", "rejected", "cancelled", "expired"}
 TOPICS = ("context managers", "generators", "decorators", "list comprehensions", "exceptions", "iterators")
 RUN_SHAPE = {"depth": 1, "max_sources": 3}
 POLL_S = 1.0
+# A wave fails as soon as no run has moved (no new event in any pending run's view) for this
+# long, well before its budget: a stall is told apart from a machine that is merely slow.
+STALL_S = 300.0
 
 
 class NotDrained(RuntimeError):
@@ -125,9 +128,13 @@ async def _request(http: httpx.AsyncClient, tenant: Tenant, n: int, drain: Drain
 
 async def _until_ended(http: httpx.AsyncClient, drain: Drain, deadline: float) -> None:
     pending = {run.run_id: run for run in drain.runs}
+    last_event: dict[str, str] = {}
+    moved_at = time.perf_counter()
     while pending:
         if time.perf_counter() > deadline:
             raise NotDrained(_stuck("not terminal", pending.values(), drain))
+        if time.perf_counter() - moved_at > STALL_S:
+            raise NotDrained(_stuck(f"stalled (no new event in {STALL_S:.0f}s)", pending.values(), drain))
         began = time.perf_counter()
         owners = {run.tenant.tenant_id: run.tenant for run in pending.values()}
         listed = await asyncio.gather(*(_list(http, tenant) for tenant in owners.values()))
@@ -139,6 +146,9 @@ async def _until_ended(http: httpx.AsyncClient, drain: Drain, deadline: float) -
                 if run is None:
                     continue
                 run.state, run.error = str(row["state"]), row.get("error")
+                if last_event.get(run.run_id) != row.get("updated_at"):
+                    last_event[run.run_id] = str(row.get("updated_at"))
+                    moved_at = seen
                 if run.state in TERMINAL:
                     run.ended_at = seen
                     del pending[run.run_id]
