@@ -33,5 +33,7 @@ def test_the_scale_bench_drains_its_waves_and_reports_each_process(monkeypatch: 
         "nats-server",
     }
     assert all(float(mib) > 5 for mib in peaks.values()), peaks
+    cpu_load, cpu_base = (float(v) for v in by_metric["CPU s per run, all processes, 6 runs / 2 runs"].split(" / "))
+    assert cpu_load > 0 and cpu_base > 0, "the services' CPU time was read from /proc"
     text = console.export_text()
-    assert "load/baseline (x)" in text and "RSS per process" in text
+    assert "load/baseline (x)" in text and "per process: RSS" in text and "CPU s/run load" in text
