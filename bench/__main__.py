@@ -1,4 +1,4 @@
-"""python -m bench [admission|bus|demo|eventstore|policy ...]: run the benchmarks (all of them when none is named)."""
+"""python -m bench [admission|bus|demo|eventstore|policy|scale ...]: run the benchmarks (all of them when none is named)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from collections.abc import Callable
 
 from rich.console import Console
 
-from bench import admission, billing_meter, bus_hop, demo_run, eventstore, policy, retrieval
+from bench import admission, billing_meter, bus_hop, demo_run, eventstore, policy, retrieval, scale
 from bench.report import SummaryRow, print_summary
 
-BENCHMARKS = ("admission", "bus", "demo", "eventstore", "policy", "billing", "retrieval")
+BENCHMARKS = ("admission", "bus", "demo", "eventstore", "policy", "billing", "retrieval", "scale")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "which",
         nargs="*",
-        metavar="{admission,bus,demo,eventstore,policy,billing,retrieval}",
+        metavar="{admission,bus,demo,eventstore,policy,billing,retrieval,scale}",
         help="which benchmarks (default: all)",
     )
     parser.add_argument("--requests", type=int, default=1000, help="admission: timed requests per target")
@@ -45,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--usage-events", type=int, default=3000, help="billing: usage events metered")
     parser.add_argument("--retrieval-chunks", type=int, default=100_000, help="retrieval: chunks ingested per side")
     parser.add_argument("--retrieval-searches", type=int, default=10, help="retrieval: timed searches per side")
+    parser.add_argument("--scale-runs", type=int, default=200, help="scale: concurrent runs in the load wave")
+    parser.add_argument("--scale-baseline", type=int, default=20, help="scale: concurrent runs in the baseline wave")
+    parser.add_argument(
+        "--scale-budget", type=float, default=scale.BUDGET_S, help="scale: seconds each wave may take to drain"
+    )
     args = parser.parse_args(argv)
     # An unset environment is production, which refuses the development secrets the bench runs with.
     os.environ.setdefault("QUARRY_ENVIRONMENT", "development")
@@ -72,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         "policy": lambda: policy.run(console, decisions=args.decisions, hops=args.policy_hops, burst=args.policy_burst),
         "billing": lambda: billing_meter.run(console, events=args.usage_events),
         "retrieval": lambda: retrieval.run(console, chunks=args.retrieval_chunks, searches=args.retrieval_searches),
+        "scale": lambda: scale.run(
+            console, runs=args.scale_runs, baseline_runs=args.scale_baseline, budget_s=args.scale_budget
+        ),
     }
     rows: list[SummaryRow] = []
     failed: list[str] = []

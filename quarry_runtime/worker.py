@@ -155,7 +155,17 @@ def lane(
         if result is None:
             started = time.monotonic()
             try:
-                result = await execute(task)
+                # The task's time box counts from here, when a worker starts it, not from its
+                # dispatch: a task that waited its turn in a long queue is not late.
+                async with asyncio.timeout(p.timeout_s) as box:
+                    result = await execute(task)
+            except TimeoutError:
+                if not box.expired():
+                    raise  # the task's own code timed out on something: not this time box
+                reason = f"no answer within {p.timeout_s:g}s"
+                log.warning("task %s (%s, attempt %d) failed: %s", p.task_id, p.kind, p.attempt, reason)
+                await _publish_failure(task, reason, retryable=True)
+                return
             except (TaskError, ValidationError) as exc:
                 retryable = isinstance(exc, TaskError) and exc.retryable
                 log.warning("task %s (%s, attempt %d) failed: %s", p.task_id, p.kind, p.attempt, exc)

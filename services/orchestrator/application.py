@@ -36,6 +36,7 @@ from services.orchestrator.followup import Question
 from services.orchestrator.followups import FollowUps
 from services.orchestrator.monitor import Monitor
 from services.orchestrator.schedule import next_slot
+from services.orchestrator.tasks import answer_deadline
 from services.orchestrator.transcodings import TRANSCODINGS
 from services.orchestrator.workflow import TEMPLATE_FIELDS, advance, approval_id, final_draft
 
@@ -225,7 +226,7 @@ class Orchestrator(FollowUps, OutboxApplication):
             if task is None or task.attempt != p.attempt:
                 return
             if p.purpose == "task_timeout" and task.status == "dispatched":
-                reason = f"no answer within {task.timeout_s:.0f}s"
+                reason = f"no answer within {answer_deadline(task.timeout_s).total_seconds():.0f}s of its dispatch"
                 run.record_failure(task.task_id, task.attempt, reason, True, [], ev.event_id, now)
             elif p.purpose == "task_retry" and task.status == "retrying" and not run.cancel_reason:
                 run.retry(task.task_id, now, cause=ev.event_id)

@@ -16,7 +16,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from services.orchestrator.tasks import OPTIONAL, POLICIES, TaskPolicy
+from services.orchestrator.tasks import OPTIONAL, POLICIES, TaskPolicy, answer_deadline
 
 TERMINAL = frozenset({"completed", "failed", "rejected", "cancelled", "expired"})
 
@@ -294,7 +294,7 @@ class Run(Aggregate):
 
     def _dispatch(self, task: TaskState, now: datetime, cause: str | None = None) -> None:
         attempt = task.attempt + 1
-        timeout_at = now + timedelta(seconds=task.timeout_s)
+        timeout_at = now + answer_deadline(task.timeout_s)
         self._task_dispatched(task_id=task.task_id, attempt=attempt, timeout_at=timeout_at, cause=cause)
 
     @event("TaskDispatched")

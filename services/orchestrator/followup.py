@@ -11,7 +11,7 @@ events already applied, so a redelivery changes nothing.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
@@ -19,7 +19,7 @@ from eventsourcing.domain import Aggregate, event
 from contracts.ids import derived_id
 from contracts.question import ANSWER_TOOL, RECALL_TOOL, AnswerInput, RecallInput, RecallOutput
 from services.orchestrator.domain import TaskState
-from services.orchestrator.tasks import TaskPolicy
+from services.orchestrator.tasks import TaskPolicy, answer_deadline
 
 TERMINAL = frozenset({"answered", "failed"})
 RECALL_LIMIT = 6
@@ -172,7 +172,7 @@ class Question(Aggregate):
         self._dispatch(task, now)
 
     def _dispatch(self, task: TaskState, now: datetime) -> None:
-        timeout_at = now + timedelta(seconds=task.timeout_s)
+        timeout_at = now + answer_deadline(task.timeout_s)
         self._task_dispatched(task_id=task.task_id, attempt=task.attempt + 1, timeout_at=timeout_at)
 
     @event("TaskAuthorised")

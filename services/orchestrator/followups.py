@@ -25,6 +25,7 @@ from quarry_runtime.errors import NotReady, Rejected
 from quarry_runtime.guardrails import injection_findings
 from services.orchestrator.domain import Run
 from services.orchestrator.followup import CREDITS_WAIT_S, Question, advance
+from services.orchestrator.tasks import answer_deadline
 
 
 class FollowUps:
@@ -139,7 +140,7 @@ class FollowUps:
         task = question.tasks.get(ev.payload.task_id or "")
         if task is None or task.status != "dispatched" or task.attempt != ev.payload.attempt:
             return  # answered in time, or a timer of an attempt since replaced
-        reason = f"no answer within {task.timeout_s:.0f}s"
+        reason = f"no answer within {answer_deadline(task.timeout_s).total_seconds():.0f}s of its dispatch"
         question.record_failure(task.task_id, reason, True, [], ev.event_id, self.clock())
         advance(question)
         self._save(question)

@@ -5,6 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+# How long a dispatched task may wait in its lane before a worker takes it. `timeout_s` bounds a
+# task's run from when a worker starts it, and the worker enforces it (quarry_runtime.worker);
+# a deadline counted from the dispatch would also count the queue, and under a burst (200 runs
+# at once on two cores) every task behind the first few timed out in the queue, was dispatched
+# again and again, and failed its run without a worker ever having been late. The orchestrator's
+# own timer is the backstop for an answer that never comes (a lane with no worker for this long).
+QUEUE_ALLOWANCE_S = 3600.0
+
 
 @dataclass(frozen=True)
 class TaskPolicy:
@@ -18,6 +26,12 @@ class TaskPolicy:
     def backoff(self, failed_attempt: int) -> timedelta:
         """Exponential backoff before the attempt after `failed_attempt`."""
         return timedelta(seconds=min(self.backoff_base_s * 2 ** (failed_attempt - 1), self.backoff_max_s))
+
+
+def answer_deadline(timeout_s: float) -> timedelta:
+    """How long after its dispatch the orchestrator gives up waiting for a task's answer: its
+    time in the lane's queue, then its own time on a worker."""
+    return timedelta(seconds=QUEUE_ALLOWANCE_S + timeout_s)
 
 
 POLICIES: dict[str, TaskPolicy] = {

@@ -20,8 +20,10 @@ pytestmark = pytest.mark.infra
 ROLE = "analyst"
 
 
-def dispatched(tenant: str) -> TaskDispatched:
-    payload = TaskDispatchedPayload(task_id=str(uuid.uuid4()), kind="plan", role=ROLE, input={"question": "q?"})
+def dispatched(tenant: str, timeout_s: float = 300.0) -> TaskDispatched:
+    payload = TaskDispatchedPayload(
+        task_id=str(uuid.uuid4()), kind="plan", role=ROLE, timeout_s=timeout_s, input={"question": "q?"}
+    )
     return TaskDispatched.create(payload, tenant_id=tenant, run_id=str(uuid.uuid4()))
 
 
@@ -120,3 +122,23 @@ async def test_a_failure_of_the_tenants_making_says_so(nats_url: str) -> None:
 
     seen = await run_lane(nats_url, execute, [task], want=1)
     assert [(e.type, e.payload.fault) for e in seen] == [("task.failed", "tenant")]
+
+
+async def test_a_tasks_time_box_counts_from_its_start_not_from_its_wait_in_the_queue(nats_url: str) -> None:
+    tenant = uuid.uuid4().hex
+    # Each may take 2 s once started and takes 1.2 s; a lane runs four at a time, so the last of
+    # twelve start at least 2.4 s after their dispatch, past their time box had it counted from then.
+    queued = [dispatched(tenant, timeout_s=2.0) for _ in range(12)]
+    slow = dispatched(tenant, timeout_s=0.5)
+
+    async def execute(t: TaskDispatched) -> WorkResult:
+        await asyncio.sleep(30 if t.payload.task_id == slow.payload.task_id else 1.2)
+        return WorkResult(output={"sub_questions": ["a?"]})
+
+    seen = await run_lane(nats_url, execute, [*queued, slow], want=len(queued) * 2 + 1)
+    succeeded = {e.payload.task_id for e in seen if e.type == "task.succeeded"}
+    failed = {e.payload.task_id: e.payload for e in seen if e.type == "task.failed"}
+    assert succeeded == {t.payload.task_id for t in queued}, failed
+    assert set(failed) == {slow.payload.task_id}
+    assert failed[slow.payload.task_id].reason == "no answer within 0.5s"
+    assert failed[slow.payload.task_id].retryable  # the orchestrator tries it again

@@ -35,6 +35,7 @@ from contracts.work import (
 from quarry_runtime.errors import NotReady
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.domain import MAX_THROTTLE_WAIT_S, MAX_THROTTLES, TRANSITIONS, Run, RunError
+from services.orchestrator.tasks import POLICIES, QUEUE_ALLOWANCE_S
 from services.orchestrator.translate import translate
 from services.orchestrator.workflow import task_input
 
@@ -357,6 +358,27 @@ def test_a_task_that_does_not_answer_in_time_is_dispatched_again(app: Orchestrat
     assert app.get_run(run_id).version == version
     work(app, run_id)
     assert app.get_run(run_id).state == "completed"
+
+
+def test_a_dispatched_task_may_wait_its_turn_in_the_lane_before_its_own_time_counts(
+    app: Orchestrator, clock: Clock
+) -> None:
+    run_id = started(app)
+    plan_id = with_status(app, run_id, "requested")[0]
+    app.apply_decision(decide(app.get_run(run_id), plan_id))
+    (dispatch,) = [o.event for o in _published(app) if o.event.type == "task.dispatched"]
+    (timeout,) = [o for o in _published(app) if o.at is not None and o.event.payload.purpose == "task_timeout"]
+    # The worker bounds the task's run by `timeout_s` from when it starts it; the orchestrator
+    # waits for the answer that long plus the time the task may queue behind others.
+    assert dispatch.payload.timeout_s == POLICIES["plan"].timeout_s
+    assert timeout.at == clock.now + timedelta(seconds=QUEUE_ALLOWANCE_S + POLICIES["plan"].timeout_s)
+    app.fire_timer(timeout.event)
+    assert (
+        app.get_run(run_id)
+        .tasks[plan_id]
+        .errors[-1]
+        .endswith(f"no answer within {QUEUE_ALLOWANCE_S + POLICIES['plan'].timeout_s:.0f}s of its dispatch")
+    )
 
 
 def test_cancel_waits_for_the_step_in_flight_then_stops(app: Orchestrator) -> None:
