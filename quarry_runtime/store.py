@@ -206,7 +206,7 @@ class SqlDatabase:
         if self.is_postgres:
             sql = self._sql(statement)
             return self._on_pg(lambda conn: conn.execute(sql, tuple(params)).rowcount, retry=False)
-        with self._lock:
+        with self._lock, _sqlite_outage():
             return self._sqlite.execute(statement, tuple(params)).rowcount
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -215,7 +215,7 @@ class SqlDatabase:
             # Only a plain SELECT is read-only for sure (an INSERT ... RETURNING is a query too).
             read_only = statement.lstrip()[:6].upper() == "SELECT"
             return self._on_pg(lambda conn: list(conn.execute(sql, tuple(params)).fetchall()), retry=read_only)
-        with self._lock:
+        with self._lock, _sqlite_outage():
             return list(self._sqlite.execute(statement, tuple(params)).fetchall())
 
     def one(self, statement: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
@@ -234,14 +234,15 @@ class SqlDatabase:
             with self._pg_transaction():
                 yield self
             return
-        with self._lock:
+        with self._lock, _sqlite_outage():
             self._sqlite.execute("BEGIN IMMEDIATE")
             try:
                 yield self
+                self._sqlite.execute("COMMIT")
             except BaseException:
-                self._sqlite.execute("ROLLBACK")
+                if self._sqlite.in_transaction:  # a failed COMMIT may have rolled back already
+                    self._sqlite.execute("ROLLBACK")
                 raise
-            self._sqlite.execute("COMMIT")
 
     @contextmanager
     def _pg_transaction(self) -> Iterator[None]:
@@ -285,7 +286,30 @@ def _check_idle(conn: psycopg.Connection[Any]) -> None:
 
 def unavailable(exc: BaseException) -> Unavailable:
     detail = str(exc).strip().replace("\n", " ")[:300] or type(exc).__name__
+    if (getattr(exc, "sqlstate", None) or "").startswith("53"):  # disk full, out of memory, too many connections
+        return Unavailable(f"the database is out of resources: {detail}")
     return Unavailable(f"the database cannot be reached: {detail}")
+
+
+# SQLite's primary result codes that say the file cannot be written or read right now (a full
+# volume, an I/O error, a lock held past busy_timeout), not that the statement is wrong.
+_SQLITE_OUTAGES = {
+    sqlite3.SQLITE_FULL: "the database's volume is full",
+    sqlite3.SQLITE_IOERR: "the database's file cannot be read or written",
+    sqlite3.SQLITE_BUSY: "the database is locked",
+    sqlite3.SQLITE_CANTOPEN: "the database's file cannot be opened",
+}
+
+
+@contextmanager
+def _sqlite_outage() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        what = _SQLITE_OUTAGES.get(getattr(exc, "sqlite_errorcode", 0) & 0xFF)
+        if what is None:
+            raise
+        raise Unavailable(f"{what}: {exc}") from exc
 
 
 _reconnect_logged: dict[int, float] = {}  # by pool
