@@ -1,22 +1,24 @@
-"""A worker lane across an outage of its nats-server: the task journal and the bus being away is
-no fault of the task, so the task is waited out (never dead-lettered for it), runs once, and
-completes when the server is back."""
+"""A worker lane across an outage of its nats-server or a full journal: the task journal and the
+bus being away (or out of space) is no fault of the task, so the task is waited out (never
+dead-lettered for it), runs once, and completes when the server or the space is back."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from nats.js.api import KeyValueConfig, StorageType
 
 from contracts import subjects
 from contracts.task import TaskDispatched, TaskDispatchedPayload, TaskSucceeded
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.errors import Unavailable
-from quarry_runtime.worker import KvJournal, WorkResult, lane
+from quarry_runtime.worker import JOURNAL_BUCKET, KvJournal, WorkResult, lane
 from tests.integration.test_bus_reconnect import Server
 
 pytestmark = pytest.mark.infra
@@ -128,5 +130,50 @@ async def test_a_journal_read_during_an_outage_is_unavailable_and_the_task_runs_
         assert await KvJournal(bus).get(task.payload.task_id) is not None
         await sub.handler(task)  # a redelivery after the success finds the journal
         assert runs == [task.event_id]
+    finally:
+        await bus.stop()
+
+
+async def test_a_task_whose_journal_is_full_waits_for_space_and_runs_once(server: Server) -> None:
+    task = dispatched()
+    runs: list[str] = []
+    done: list[TaskSucceeded] = []
+
+    async def execute(t: TaskDispatched) -> WorkResult:
+        runs.append(t.event_id)
+        return WorkResult(output={"sub_questions": ["a?" * 200]})
+
+    async def collect(ev: TaskSucceeded) -> None:
+        done.append(ev)
+
+    bus = Bus(server.url, "analyst", max_deliver=2)
+    bus.subscribe(lane(bus, ROLE, execute, durable="full-lane"))
+    bus.subscribe(Subscription(subjects.TASK_SUCCEEDED, "full-succeeded", collect))
+    await bus.start()
+    try:
+        # The journal's volume is all but full: an operator's small bucket, nearly used up. The
+        # lane opens it as it is (a limit someone chose stays).
+        js = bus.broker.connection.jetstream()
+        config = KeyValueConfig(bucket=JOURNAL_BUCKET, history=1, storage=StorageType.FILE, max_bytes=1024)
+        await (await js.create_key_value(config)).put("filler", b"x" * 700)
+        await bus.publish(task, subjects.task_lane(ROLE))
+
+        # Delivered more often than max_deliver allows a failing message, refused each time (a 503).
+        async def deliveries() -> int:
+            return int((await js.consumer_info(subjects.STREAM, "full-lane")).delivered.consumer_seq)
+
+        deadline = time.monotonic() + 60
+        while await deliveries() < 4:
+            assert time.monotonic() < deadline, "the task was not delivered again while the journal was full"
+            await asyncio.sleep(0.2)
+        assert not done and await _dead_letters(bus) == 0
+
+        # Space returns: the operator grows the bucket.
+        info = await js.stream_info(f"KV_{JOURNAL_BUCKET}")
+        await js.update_stream(dataclasses.replace(info.config, max_bytes=1 << 20))
+
+        await _until(lambda: any(e.payload.task_id == task.payload.task_id for e in done), 90, "never completed")
+        assert runs == [task.event_id], "the work ran again while the journal was full"
+        assert await _dead_letters(bus) == 0
     finally:
         await bus.stop()
