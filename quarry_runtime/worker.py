@@ -9,9 +9,9 @@ JetStream drops.
 
 The journal and the bus are NATS: while the server is away (restarting, a node lost, its
 storage full) their calls fail, and that is no fault of the task. Those failures become
-`Unavailable`, which the bus waits out instead of counting toward dead-lettering; a result
-computed but not yet journalled when that happens is kept in the process, so the redelivery
-journals it instead of paying for the work again.
+`Unavailable` (the bus's publish says so itself, the journal here), which the bus waits out
+instead of counting toward dead-lettering; a result computed but not yet journalled when that
+happens is kept in the process, so the redelivery journals it instead of paying for the work again.
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-import nats.errors
-from nats.js.errors import BadRequestError, InvalidKeyError, KeyDeletedError, KeyNotFoundError
+from nats.js.errors import KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
@@ -45,6 +44,7 @@ from contracts.task import (
 )
 from contracts.usage import UsageRecorded, UsageRecordedPayload
 from quarry_runtime.bus import Bus, Subscription
+from quarry_runtime.busfaults import bus_unavailable, is_bus_outage
 from quarry_runtime.errors import Unavailable
 from quarry_runtime.kv import KeyValueBucket
 
@@ -56,27 +56,20 @@ JOURNAL_TTL_S = 14 * 24 * 3600
 # bounded, since a long outage may see many tasks finish.
 UNJOURNALLED_MAX = 1_000
 
-# NATS errors that the request itself causes (a result too large for a message, a task id that is
-# no valid key, a request the server refuses as malformed): waiting does not cure them.
-_OWN_FAULT: tuple[type[Exception], ...] = (
-    nats.errors.MaxPayloadError,
-    nats.errors.BadSubjectError,
-    nats.errors.BadHeaderError,
-    InvalidKeyError,
-    BadRequestError,
-)
-
 
 @contextlib.contextmanager
 def nats_outage_is_unavailable(what: str) -> Iterator[None]:
-    """Turn a failure of NATS itself (no connection, no answer in time, no JetStream, storage full:
-    a 503) inside into `Unavailable`; `Unavailable` raised by a lower layer passes as it is."""
+    """Turn a failure of NATS itself inside (no connection, no answer in time, JetStream refusing
+    writes for now or for lack of space) into `Unavailable`, as the bus does for its own calls;
+    `Unavailable` from a lower layer and a failure the call causes itself pass as they are."""
     try:
         yield
-    except _OWN_FAULT:
+    except Unavailable:
         raise
-    except (nats.errors.Error, TimeoutError, ConnectionError) as exc:
-        raise Unavailable(f"{what}: {type(exc).__name__}: {exc}") from exc
+    except Exception as exc:
+        if is_bus_outage(exc):
+            raise bus_unavailable(exc, what) from exc
+        raise
 
 
 class TaskError(Exception):
@@ -179,10 +172,6 @@ def lane(
     # Results the journal refused (NATS away): the redelivery journals them, not a second run.
     unjournalled: OrderedDict[str, WorkResult] = OrderedDict()
 
-    async def publish(event: Any) -> None:
-        with nats_outage_is_unavailable(f"publishing {event.type}"):
-            await bus.publish(event)
-
     async def handle(task: TaskDispatched) -> None:
         lock = running.setdefault(task.payload.task_id, asyncio.Lock())
         try:
@@ -236,7 +225,7 @@ def lane(
             usage = UsageRecorded.caused_by(task, payload).model_copy(
                 update={"event_id": derived_id(p.task_id, f"usage:{i}")}
             )
-            await publish(_as(usage, agent))
+            await bus.publish(_as(usage, agent))
             usage_ids.append(usage.event_id)
         done = TaskSucceeded.caused_by(
             task,
@@ -244,18 +233,18 @@ def lane(
                 task_id=p.task_id, kind=p.kind, attempt=p.attempt, output=result.output, usage_event_ids=usage_ids
             ),
         )
-        await publish(_as(done, agent))
+        await bus.publish(_as(done, agent))
 
     async def _publish_failure(task: TaskDispatched, reason: str, retryable: bool, fault: Fault = "platform") -> None:
         p = task.payload
         payload = TaskFailedPayload(
             task_id=p.task_id, kind=p.kind, attempt=p.attempt, reason=reason[:1000], retryable=retryable, fault=fault
         )
-        await publish(_as(TaskFailed.caused_by(task, payload), agent))
+        await bus.publish(_as(TaskFailed.caused_by(task, payload), agent))
 
     async def _publish_trip(task: TaskDispatched, trip: GuardrailTrippedPayload, i: int) -> None:
         trip = trip.model_copy(update={"task_id": task.payload.task_id})
-        await publish(_as(GuardrailTripped.caused_by(task, trip, name=f"guardrail:{i}"), agent))
+        await bus.publish(_as(GuardrailTripped.caused_by(task, trip, name=f"guardrail:{i}"), agent))
 
     async def give_up(task: TaskDispatched, reason: str) -> None:
         await _publish_failure(task, reason, retryable=True)

@@ -1,11 +1,12 @@
-"""Which failures of the task journal and the bus a worker lane waits out, and which it does not."""
+"""Which failures of the task journal a worker lane waits out (quarry_runtime.busfaults decides
+what an outage is), and which it does not."""
 
 from __future__ import annotations
 
 import pytest
 from nats.errors import ConnectionClosedError, MaxPayloadError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
-from nats.js.errors import BadRequestError, InvalidKeyError, ServiceUnavailableError
+from nats.js.errors import APIError, BadRequestError, InvalidKeyError, ServiceUnavailableError
 
 from quarry_runtime.errors import Unavailable
 from quarry_runtime.worker import nats_outage_is_unavailable
@@ -15,11 +16,10 @@ from quarry_runtime.worker import nats_outage_is_unavailable
     "error",
     [
         ConnectionClosedError(),  # the server went away
-        NatsTimeout(),  # no answer in time (a server restarting, a cluster without a leader)
+        NatsTimeout(),  # no answer in time (a server restarting, a stream without a leader)
         NoRespondersError(),  # JetStream not (yet) running
-        ServiceUnavailableError(code=503, err_code=10077, description="maximum bytes exceeded"),  # storage full
-        TimeoutError(),
-        ConnectionResetError(),
+        ServiceUnavailableError(code=503, description="maximum bytes exceeded"),  # a full bucket
+        APIError(code=400, err_code=10047, description="insufficient storage resources available"),
     ],
     ids=lambda e: type(e).__name__,
 )
@@ -39,7 +39,7 @@ def test_a_failure_of_nats_itself_is_unavailable(error: Exception) -> None:
     ],
     ids=lambda e: type(e).__name__,
 )
-def test_a_failure_the_request_causes_is_not_waited_out(error: Exception) -> None:
+def test_a_failure_the_call_causes_is_not_waited_out(error: Exception) -> None:
     with pytest.raises(type(error)) as raised, nats_outage_is_unavailable("task journal"):
         raise error
     assert raised.value is error
