@@ -6,19 +6,27 @@ dispatched again after a timeout, finds the result there and does not pay twice.
 take ids derived from the task, so the same work is metered once however often it is reported;
 the result events derive from the dispatch, so a redelivered dispatch publishes duplicates that
 JetStream drops.
+
+The journal and the bus are NATS: while the server is away (restarting, a node lost, its
+storage full) their calls fail, and that is no fault of the task. Those failures become
+`Unavailable` (the bus's publish says so itself, the journal here), which the bus waits out
+instead of counting toward dead-lettering; a result computed but not yet journalled when that
+happens is kept in the process, so the redelivery journals it instead of paying for the work again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
@@ -36,12 +44,32 @@ from contracts.task import (
 )
 from contracts.usage import UsageRecorded, UsageRecordedPayload
 from quarry_runtime.bus import Bus, Subscription
+from quarry_runtime.busfaults import bus_unavailable, is_bus_outage
+from quarry_runtime.errors import Unavailable
 from quarry_runtime.kv import KeyValueBucket
 
 log = logging.getLogger(__name__)
 
 JOURNAL_BUCKET = "quarry_task_journal"
 JOURNAL_TTL_S = 14 * 24 * 3600
+# Results computed but not journalled (NATS away) kept per process until the journal takes them;
+# bounded, since a long outage may see many tasks finish.
+UNJOURNALLED_MAX = 1_000
+
+
+@contextlib.contextmanager
+def nats_outage_is_unavailable(what: str) -> Iterator[None]:
+    """Turn a failure of NATS itself inside (no connection, no answer in time, JetStream refusing
+    writes for now or for lack of space) into `Unavailable`, as the bus does for its own calls;
+    `Unavailable` from a lower layer and a failure the call causes itself pass as they are."""
+    try:
+        yield
+    except Unavailable:
+        raise
+    except Exception as exc:
+        if is_bus_outage(exc):
+            raise bus_unavailable(exc, what) from exc
+        raise
 
 
 class TaskError(Exception):
@@ -105,10 +133,11 @@ class KvJournal:
         return await self._kv.open()
 
     async def get(self, task_id: str) -> WorkResult | None:
-        try:
-            entry = await (await self._store()).get(task_id)
-        except KeyNotFoundError:
-            return None
+        with nats_outage_is_unavailable(f"task journal {self.bucket}"):
+            try:
+                entry = await (await self._store()).get(task_id)
+            except (KeyNotFoundError, KeyDeletedError):
+                return None
         if not entry.value:
             return None
         data = json.loads(entry.value)
@@ -126,7 +155,8 @@ class KvJournal:
             "seconds": result.seconds,
             "trips": [t.model_dump() for t in result.trips],
         }
-        await (await self._store()).put(task_id, json.dumps(body).encode())
+        with nats_outage_is_unavailable(f"task journal {self.bucket}"):
+            await (await self._store()).put(task_id, json.dumps(body).encode())
 
 
 def lane(
@@ -139,6 +169,8 @@ def lane(
     # batch run concurrently, and the later ones must wait for the journal, not race past it.
     # (Across replicas, in-progress acks keep a running task from being redelivered elsewhere.)
     running: dict[str, asyncio.Lock] = {}
+    # Results the journal refused (NATS away): the redelivery journals them, not a second run.
+    unjournalled: OrderedDict[str, WorkResult] = OrderedDict()
 
     async def handle(task: TaskDispatched) -> None:
         lock = running.setdefault(task.payload.task_id, asyncio.Lock())
@@ -151,7 +183,11 @@ def lane(
 
     async def run_once(task: TaskDispatched) -> None:
         p = task.payload
-        result = await journal.get(p.task_id)
+        result = unjournalled.get(p.task_id)
+        if result is None:
+            result = await journal.get(p.task_id)
+            if result is not None:
+                log.info("task %s (%s) was done before: publishing the journalled result", p.task_id, p.kind)
         if result is None:
             started = time.monotonic()
             try:
@@ -175,10 +211,13 @@ def lane(
                 await _publish_failure(task, str(exc), retryable, fault)
                 return
             result.seconds = round(time.monotonic() - started, 3)
+            unjournalled[p.task_id] = result
+            while len(unjournalled) > UNJOURNALLED_MAX:
+                unjournalled.popitem(last=False)
+        if p.task_id in unjournalled:
             await journal.put(p.task_id, result)
+            unjournalled.pop(p.task_id, None)
             log.info("journalled task %s (%s, attempt %d) in %.3fs", p.task_id, p.kind, p.attempt, result.seconds)
-        else:
-            log.info("task %s (%s) was done before: publishing the journalled result", p.task_id, p.kind)
         for i, trip in enumerate(result.trips):
             await _publish_trip(task, trip, i)
         usage_ids: list[str] = []

@@ -15,6 +15,7 @@ pay for, and this check exists to keep the last credits for the tools a run cann
 
 from __future__ import annotations
 
+import threading
 from typing import Final
 
 from contracts.credits import (
@@ -46,6 +47,14 @@ class BudgetBook:
     def __init__(self, store: PolicyStore | None = None) -> None:
         self._store = store
         self._budgets: dict[str, Budget] = store.budgets() if store is not None else {}
+        # `apply` runs in worker threads (the store is PostgreSQL), several events of one fetched
+        # batch at once: its read, compare and write are one step, or an older event stored last
+        # would win.
+        self._applying = threading.Lock()
+
+    @property
+    def store(self) -> PolicyStore | None:
+        return self._store
 
     def remaining_pct(self, tenant_id: str) -> int:
         budget = self._budgets.get(tenant_id)
@@ -55,6 +64,10 @@ class BudgetBook:
 
     def apply(self, ev: CreditEvent) -> None:
         """Idempotent and order-tolerant: an event older than the last one applied changes nothing."""
+        with self._applying:
+            self._apply(ev)
+
+    def _apply(self, ev: CreditEvent) -> None:
         as_of = f"{ev.occurred_at.isoformat()}|{ev.event_id}"
         current = self._budgets.get(ev.tenant_id)
         if current is not None and as_of <= current.as_of:

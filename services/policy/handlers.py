@@ -4,6 +4,11 @@
   then publish `tool.v1.decided` (the decision log of record) as kept;
 * `policy.v1.published`: validate and switch, publish `policy.v1.activated` or `rejected`;
 * `credits.>`: follow each tenant's balance for the budget-aware rules.
+
+Every store call runs off the event loop on PostgreSQL (a round trip, or a wait for a database
+that is away, would stall every other consumer and the request/reply of this process) and is
+awaited before the handler returns: the bus acknowledges a message only after its effect is
+committed. A local SQLite write (WAL, no fsync) costs less than a thread hop and stays in the loop.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
 
 from contracts import consumers, subjects
 from contracts.credits import (
@@ -33,6 +39,8 @@ from services.policy.store import PolicyStore
 from services.policy.versions import PolicyVersions
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 AGENT = "quarry-policy"
 _CREDIT_EVENTS = (
     CreditsGranted,
@@ -126,7 +134,9 @@ def subscriptions(
     if versions is not None:
 
         async def on_published(ev: PolicyPublished) -> None:
-            outcome = versions.apply(ev)
+            # Always off the loop: besides the store, it compiles and validates a whole policy
+            # set, and publications are rare enough that the thread hop costs nothing.
+            outcome = await asyncio.to_thread(versions.apply, ev)
             if outcome is None:
                 return
             reply: Event
@@ -142,25 +152,32 @@ def subscriptions(
             )
         )
 
+    budgets = decider.budgets
+
     async def on_credits(ev: Event) -> None:
         if isinstance(ev, _CREDIT_EVENTS):
-            decider.budgets.apply(ev)
+            await store_call(_on_postgres(budgets.store), budgets.apply, ev)
 
     subs.append(Subscription("credits.>", consumers.durable("policy", "credits.>"), on_credits, batch=64))
     return subs
 
 
 def _recorder(store: PolicyStore) -> Callable[[ToolDecided], Awaitable[ToolDecidedPayload]]:
-    """Keeps a decision in the store (returning the one kept): a local SQLite insert (WAL, no
-    fsync) costs less than a thread hop; a PostgreSQL round trip is taken off the event loop."""
-    if store.db.is_postgres:
+    """Keeps a decision in the store, returning the one kept."""
+    on_postgres = _on_postgres(store)
 
-        async def off_loop(ev: ToolDecided) -> ToolDecidedPayload:
-            return await asyncio.to_thread(store.record_decision, ev)
+    async def record(ev: ToolDecided) -> ToolDecidedPayload:
+        return await store_call(on_postgres, store.record_decision, ev)
 
-        return off_loop
+    return record
 
-    async def in_loop(ev: ToolDecided) -> ToolDecidedPayload:
-        return store.record_decision(ev)
 
-    return in_loop
+def _on_postgres(store: PolicyStore | None) -> bool:
+    return store is not None and store.db.is_postgres
+
+
+async def store_call(off_loop: bool, call: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """`call` in a worker thread when `off_loop` (a PostgreSQL store), else here; awaited either way."""
+    if off_loop:
+        return await asyncio.to_thread(call, *args, **kwargs)
+    return call(*args, **kwargs)
