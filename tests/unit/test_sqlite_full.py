@@ -21,10 +21,9 @@ def test_a_full_database_refuses_writes_as_an_outage_and_recovers(tmp_path: Path
         pages = int((db.one("PRAGMA page_count") or (0,))[0])
         # SQLite's own limit on the file's size: a full volume, as SQLite reports it (SQLITE_FULL).
         db.execute(f"PRAGMA max_page_count = {pages}")
-        with pytest.raises(Unavailable, match="volume is full"):
-            with db.transaction() as tx:
-                tx.execute("INSERT INTO notes (body) VALUES (?)", ("small",))
-                tx.execute("INSERT INTO notes (body) VALUES (?)", ("x" * 200_000,))
+        with pytest.raises(Unavailable, match="volume is full"), db.transaction() as tx:
+            tx.execute("INSERT INTO notes (body) VALUES (?)", ("small",))
+            tx.execute("INSERT INTO notes (body) VALUES (?)", ("x" * 200_000,))
         assert db.query("SELECT body FROM notes") == [("before",)], "nothing of the refused transaction"
         with pytest.raises(Unavailable, match="volume is full"):
             db.execute("INSERT INTO notes (body) VALUES (?)", ("y" * 200_000,))
