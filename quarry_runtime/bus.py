@@ -498,6 +498,9 @@ async def ensure_streams(
             duplicate_window=DUPLICATE_WINDOW_S,
             num_replicas=replicas,
             allow_msg_schedules=name == subjects.STREAM,
+            # The orchestrator's timer sweep (quarry_runtime.timersweep) reads a pending schedule
+            # by its subject, the one read its NATS user may make on this stream.
+            allow_direct=name == subjects.STREAM,
             max_bytes=limit,
             discard=DiscardPolicy.OLD,
         )
@@ -518,6 +521,7 @@ def _managed(config: StreamConfig) -> tuple[object, ...]:
         config.num_replicas,
         config.duplicate_window,
         bool(config.allow_msg_schedules),
+        bool(config.allow_direct),
         config.discard,
     )
 

@@ -166,6 +166,9 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
         f"{s.TASK_DISPATCHED}.>",
         s.TOOL_REQUESTED,
         s.timer_schedule(">"),
+        # Its timer sweep reads a pending schedule by subject (quarry_runtime.timersweep): only
+        # those, never another event of the stream.
+        f"$JS.API.DIRECT.GET.{s.STREAM}.{s.timer_schedule('>')}",
         s.TIMER_FIRED,
         s.MONITOR_SCHEDULED,
         s.MONITOR_FIRED,

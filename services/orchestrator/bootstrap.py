@@ -18,6 +18,7 @@ from quarry_runtime.outbox import OutboxRelay, Outgoing, aggregate_at
 from quarry_runtime.service import Service
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
+from quarry_runtime.timersweep import DEFAULT_GRACE_S, DEFAULT_INTERVAL_S, TimerSweep
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.domain import Run
 from services.orchestrator.followup import Question
@@ -35,6 +36,10 @@ class OrchestratorSettings(RuntimeSettings):
         default=None, description="Ed25519 private key (PEM) for delegation tokens; made under data_dir when unset"
     )
     delegation_ttl_s: int = Field(default=300, ge=10, le=3600)
+    timer_rearm_grace_s: float = Field(
+        default=DEFAULT_GRACE_S, ge=1, description="a durable timer held this long past due is published again"
+    )
+    timer_sweep_interval_s: float = Field(default=DEFAULT_INTERVAL_S, gt=0, description="how often to look for one")
 
 
 def build(settings: RuntimeSettings) -> Service:
@@ -84,10 +89,12 @@ def build(settings: RuntimeSettings) -> Service:
     app.group = group
     for sub in subscriptions(app):
         bus.subscribe(sub)
+    # The only service that schedules timers re-arms those JetStream fails to fire (a full store).
+    timers = TimerSweep(bus, grace_s=s.timer_rearm_grace_s, interval_s=s.timer_sweep_interval_s)
     return Service(
         NAME,
         bus,
-        background=[publish_key, relay.run, group.run],
+        background=[publish_key, relay.run, group.run, timers.run],
         on_stop=[app.close],
         # The event store answers (a notification-log read); a store away past the grace fails liveness.
         checks={"store": store_check(app.recorder.max_notification_id)},

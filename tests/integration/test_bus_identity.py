@@ -27,9 +27,11 @@ from nats.js.api import ConsumerConfig, KeyValueConfig, StreamConfig, SubjectTra
 from contracts import consumers, subjects
 from contracts.document import UPLOADS_BUCKET
 from contracts.run import RunCompleted, RunCompletedPayload
+from contracts.timer import TimerFired, TimerFiredPayload
 from quarry_runtime import natsauth, natsserver
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.settings import RuntimeSettings
+from quarry_runtime.timersweep import TimerSweep
 
 pytestmark = pytest.mark.infra
 
@@ -435,6 +437,48 @@ async def test_a_scheduled_message_cannot_fire_another_services_subject(server: 
         await nc.close()
         await admin.close()
         await billing.stop()
+
+
+async def test_the_orchestrator_re_arms_a_timer_but_reads_no_other_event_by_subject(
+    server: Server, streams: None
+) -> None:
+    """Its timer sweep (quarry_runtime.timersweep) lists, reads and publishes again a held schedule
+    with the orchestrator's own user; no other service may read a schedule, and the orchestrator
+    may read no other event of the stream by its subject."""
+    payload = TimerFiredPayload(timer_id=uuid.uuid4().hex, purpose="task_timeout", task_id="t-1", attempt=1)
+    timer = TimerFired.create(payload, tenant_id=uuid.uuid4().hex)
+    subject = subjects.timer_schedule(timer.event_id)
+    orchestrator = Bus(server.url, "orchestrator", credentials=("orchestrator", server.passwords["orchestrator"]))
+    await orchestrator.start()
+    admin = await nats.connect(server.url, user=server.admin[0], password=server.admin[1])
+    errors = {name: Violations() for name in ("orchestrator", "gateway")}
+    clients = [await connect_as(server, name, errors[name]) for name in errors]
+    try:
+        await orchestrator.schedule(timer, datetime.now(UTC) + timedelta(hours=1))
+        scheduled = await admin.jetstream().get_last_msg(subjects.STREAM, subject)
+        # Seen from two hours on, it is held past its due time.
+        sweep = TimerSweep(orchestrator, clock=lambda: datetime.now(UTC) + timedelta(hours=2))
+        assert await sweep.sweep() == 1
+        rearmed = await admin.jetstream().get_last_msg(subjects.STREAM, subject)
+        assert rearmed.seq != scheduled.seq and rearmed.data == scheduled.data
+        assert (rearmed.headers or {})["Nats-Msg-Id"] == f"schedule-{timer.event_id}-rearm-1"
+        for header in ("Nats-Schedule", "Nats-Schedule-Target"):
+            assert (rearmed.headers or {})[header] == (scheduled.headers or {})[header]
+        assert await stored(admin, subject) == 1  # replaced, not added to
+
+        orchestrator_nc, gateway = clients
+        with pytest.raises(nats.errors.TimeoutError):
+            await gateway.jetstream(timeout=1.0).get_msg(subjects.STREAM, subject=subject, direct=True)
+        await errors["gateway"].wait_for(f"$JS.API.DIRECT.GET.{subjects.STREAM}")
+        with pytest.raises(nats.errors.TimeoutError):
+            await orchestrator_nc.jetstream(timeout=1.0).get_msg(
+                subjects.STREAM, subject=subjects.RUN_REQUESTED, direct=True
+            )
+        await errors["orchestrator"].wait_for(f"$JS.API.DIRECT.GET.{subjects.STREAM}.{subjects.RUN_REQUESTED}")
+    finally:
+        for nc in (*clients, admin):
+            await nc.close()
+        await orchestrator.stop()
 
 
 def write_tls(directory: Path) -> Path:

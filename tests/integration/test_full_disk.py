@@ -47,6 +47,7 @@ from quarry_runtime.inflight import RETRY_AFTER_FAILURE_S, InFlight
 from quarry_runtime.pgserver import EphemeralCluster
 from quarry_runtime.settings import MiB
 from quarry_runtime.store import SqlDatabase, eventstore_env
+from quarry_runtime.timersweep import TimerSweep
 from services.billing.application import Billing
 from services.billing.bootstrap import NAME as BILLING
 from services.billing.bootstrap import BillingSettings
@@ -70,6 +71,7 @@ FILLER_CHUNK = 60_000
 STORE_LIMIT = 16 * MiB
 HELD_S = 8.0  # long enough for several redeliveries of each held message
 RECOVERY_S = 30.0
+SWEEP_GRACE_S = 3.0
 
 
 async def until(check: Callable[[], bool], seconds: float, what: str) -> None:
@@ -263,17 +265,20 @@ def reload(server: subprocess.Popen[bytes]) -> None:
     subprocess.run([natsserver.server_binary(), "--signal", f"reload={server.pid}"], check=True, capture_output=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="nats-server 2.15.1 never fires a scheduled message that came due while its store was full "
-    "(until the server restarts); a durable timer due then (a task's timeout or retry, an approval "
-    "deadline) is held indefinitely. Re-publishing the schedule on its subject with a fresh "
-    "Nats-Msg-Id replaces it and it fires: a re-arming sweep of overdue timers is the fix, not done",
-)
+async def pending_timers(url: str) -> dict[str, int]:
+    nc = await nats.connect(url)
+    try:
+        info = await nc.jetstream().stream_info(subjects.STREAM, subjects_filter=subjects.timer_schedule(">"))
+        return dict(info.state.subjects or {})
+    finally:
+        await nc.close()
+
+
 async def test_a_durable_timer_due_while_jetstream_is_full_fires_once_space_returns(
     full_disk_bus: tuple[subprocess.Popen[bytes], str, Path],
 ) -> None:
+    """nats-server 2.15.1 never fires a schedule that came due while its store was full (until it
+    restarts); the orchestrator's sweep (quarry_runtime.timersweep) re-arms it once writes pass."""
     _, url, _ = full_disk_bus
     bus = Bus(url, "timers", stream_max_bytes=4 * MiB, deadletter_max_bytes=MiB, kv_max_bytes=MiB)
     fired: list[str] = []
@@ -281,19 +286,36 @@ async def test_a_durable_timer_due_while_jetstream_is_full_fires_once_space_retu
     async def on_fired(ev: TimerFired) -> None:
         fired.append(ev.event_id)
 
+    def timer(purpose: str) -> TimerFired:
+        payload = TimerFiredPayload(timer_id=uuid.uuid4().hex, purpose=purpose, task_id="t-1", attempt=1)
+        return TimerFired.create(payload, tenant_id=uuid.uuid4().hex)
+
     bus.subscribe(Subscription(subjects.TIMER_FIRED, "timers-fired", on_fired))
     await bus.start()
+    sweep = TimerSweep(bus, grace_s=SWEEP_GRACE_S, interval_s=0.5)
+    sweeping = asyncio.create_task(sweep.run())
     try:
-        timer = TimerFired.create(
-            TimerFiredPayload(timer_id=uuid.uuid4().hex, purpose="task_timeout", task_id="t-1", attempt=1),
-            tenant_id=uuid.uuid4().hex,
-        )
-        await bus.schedule(timer, datetime.now(UTC) + timedelta(seconds=2))
+        held, later = timer("task_timeout"), timer("task_retry")
+        await bus.schedule(held, datetime.now(UTC) + timedelta(seconds=2))
+        await bus.schedule(later, datetime.now(UTC) + timedelta(minutes=10))
         await fill(url)
         await asyncio.sleep(4)  # it comes due while nothing can be written
+        # Past its grace and still held: the sweep's re-arm is refused as well, and retried.
+        await asyncio.sleep(SWEEP_GRACE_S)
+        assert held.event_id not in fired
+        assert subjects.timer_schedule(held.event_id) in await pending_timers(url), "no longer held: fired?"
+
         await free_space(url)
-        await until(lambda: timer.event_id in fired, 15, "the timer due during the outage to fire")
+        await until(lambda: held.event_id in fired, RECOVERY_S, "the timer due during the outage to fire")
+        # Fired, it has left the stream (nothing more to re-arm); a timer not yet due is left alone.
+        await asyncio.sleep(2 * SWEEP_GRACE_S)
+        assert await pending_timers(url) == {subjects.timer_schedule(later.event_id): 1}
+        assert later.event_id not in fired
+        assert fired.count(held.event_id) == 1, fired
+        assert await messages_in(url, subjects.DEADLETTER_STREAM) == 0
     finally:
+        sweeping.cancel()
+        await asyncio.gather(sweeping, return_exceptions=True)
         await bus.stop()
 
 

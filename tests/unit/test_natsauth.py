@@ -101,3 +101,15 @@ def test_a_bucket_is_read_by_the_services_that_use_it() -> None:
     assert publishers("$JS.API.STREAM.INFO.OBJ_quarry_uploads") == ["gateway", "retriever"]
     # A watcher reads its ephemeral consumer's description.
     assert publishers("$JS.API.CONSUMER.INFO.KV_quarry_tenant_models.Wf6ROnF3") == ["gateway", "analyst"]
+
+
+def test_only_the_orchestrator_reads_the_event_stream_by_subject_and_only_its_pending_timers() -> None:
+    """Its timer sweep reads a schedule message by subject; any other read of the event stream
+    (a run's request, another tenant's report) stays a consumer's, with its filter pinned."""
+    direct = f"$JS.API.DIRECT.GET.{subjects.STREAM}"
+    assert publishers(f"{direct}.{subjects.timer_schedule('0b7a')}") == ["orchestrator"]
+    for other in (subjects.RUN_REQUESTED, subjects.TIMER_FIRED, subjects.REPORT_PUBLISHED):
+        assert publishers(f"{direct}.{other}") == []
+    # The batch form names its subjects in the body, where no permission can see them.
+    assert publishers(direct) == []
+    assert publishers(f"$JS.API.STREAM.MSG.GET.{subjects.STREAM}") == []
