@@ -19,7 +19,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +35,8 @@ from nats.aio.msg import Msg
 from nats.js.api import StorageType, StreamConfig
 
 from contracts import subjects
+from contracts.envelope import Actor
+from contracts.monitor import MonitorCreated, MonitorCreatedPayload, MonitorFired, Schedule
 from contracts.registry import parse_event
 from contracts.run import RunAdmitted, RunAdmittedPayload, RunRequested, RunRequestedPayload
 from contracts.timer import TimerFired, TimerFiredPayload
@@ -58,8 +60,10 @@ from services.gateway.monitors import MonitorStore
 from services.gateway.projection import RunFeed
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
+from services.orchestrator.bootstrap import OrchestratorSettings
 from tests.e2e.helpers import TERMINAL, ask, running, until_settled, views_of, wait_for
 from tests.integration.test_billing_service import billing_service
+from tests.integration.test_eventstore_reconnect import orchestrator_service
 from tests.integration.test_eventstore_reconnect import publish as publish_run
 from tests.integration.test_eventstore_reconnect import request as run_request
 
@@ -72,6 +76,7 @@ STORE_LIMIT = 16 * MiB
 HELD_S = 8.0  # long enough for several redeliveries of each held message
 RECOVERY_S = 30.0
 SWEEP_GRACE_S = 3.0
+MONITOR_INTERVAL_S = 20  # time to fill the volume before the first slot is due
 
 
 async def until(check: Callable[[], bool], seconds: float, what: str) -> None:
@@ -317,6 +322,70 @@ async def test_a_durable_timer_due_while_jetstream_is_full_fires_once_space_retu
         sweeping.cancel()
         await asyncio.gather(sweeping, return_exceptions=True)
         await bus.stop()
+
+
+async def test_a_monitor_slot_due_while_jetstream_is_full_fires_from_the_orchestrator_once_space_returns(
+    full_disk_bus: tuple[subprocess.Popen[bytes], str, Path], tmp_path: Path
+) -> None:
+    """The orchestrator as it runs (bootstrap: consumers, outbox relay, timer sweep) schedules a
+    monitor's first slot; the slot comes due while JetStream is full, and the monitor fires it
+    after space returns, once, with no restart of the server."""
+    _, url, _ = full_disk_bus
+    settings = OrchestratorSettings(
+        data_dir=tmp_path / "orchestrator",
+        stream_max_bytes=4 * MiB,
+        deadletter_max_bytes=MiB,
+        kv_max_bytes=MiB,
+        timer_rearm_grace_s=SWEEP_GRACE_S,
+        timer_sweep_interval_s=0.5,
+    ).model_copy(update={"nats_url": url})
+    payload = MonitorCreatedPayload(
+        monitor_id=uuid.uuid4().hex,
+        question="what filled the disk today?",
+        depth=1,
+        max_sources=3,
+        schedule=Schedule(interval_s=MONITOR_INTERVAL_S),
+    )
+    created = MonitorCreated.create(payload, tenant_id=uuid.uuid4().hex, actor=Actor(user_id="u1", roles=["owner"]))
+    fired: list[MonitorFired] = []
+    async with orchestrator_service(settings):
+        watcher = Bus(url, "test")
+        await watcher.broker.connect()
+        nc = watcher.broker.connection
+
+        async def on_fired(msg: Msg) -> None:
+            event = parse_event(msg.data)
+            if isinstance(event, MonitorFired) and event.payload.monitor_id == payload.monitor_id:
+                fired.append(event)
+
+        await nc.subscribe(subjects.MONITOR_FIRED, cb=on_fired)
+        try:
+            assert await watcher.publish(created)
+            await until_async(lambda: has_pending_timer(url), RECOVERY_S, "the monitor's first slot to be scheduled")
+            await fill(url)
+            assert not fired, "the slot fired before the volume was full: make MONITOR_INTERVAL_S longer"
+            # Its slot comes, and passes by more than the sweep's grace, while nothing can be written.
+            await asyncio.sleep(MONITOR_INTERVAL_S + 2 * SWEEP_GRACE_S)
+            assert not fired
+            await free_space(url)
+            await until(lambda: bool(fired), RECOVERY_S * 2, "the monitor's slot due during the outage to fire")
+            await asyncio.sleep(1.0)  # a second firing of the same slot would arrive by now
+            first_slot = fired[0].payload.slot
+            assert [f.payload.slot for f in fired].count(first_slot) == 1, fired
+        finally:
+            await watcher.broker.stop()
+    assert await messages_in(url, subjects.DEADLETTER_STREAM) == 0
+
+
+async def has_pending_timer(url: str) -> bool:
+    return bool(await pending_timers(url))
+
+
+async def until_async(check: Callable[[], Awaitable[bool]], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.2)
 
 
 # The whole platform on a JetStream whose volume fills in the middle of runs. Every stream and
