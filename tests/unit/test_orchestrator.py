@@ -333,6 +333,27 @@ def test_a_task_that_exhausts_its_attempts_fails_the_run(app: Orchestrator) -> N
     assert "output failed its check" in (run.failure or "") and "after 3 attempts" in (run.failure or "")
 
 
+def test_a_timer_fired_twice_changes_the_run_once(app: Orchestrator, clock: Clock) -> None:
+    """A re-armed schedule (quarry_runtime.timersweep) can fire after its original did: the same
+    TimerFired, by event id, which the run has seen."""
+    run_id = started(app)
+    plan_id = with_status(app, run_id, "requested")[0]
+    app.apply_decision(decide(app.get_run(run_id), plan_id))
+    timeout = timer(app.get_run(run_id), "task_timeout", plan_id)
+    app.fire_timer(timeout)
+    version = app.get_run(run_id).version
+    app.fire_timer(timeout)
+    assert app.get_run(run_id).version == version
+    task = app.get_run(run_id).tasks[plan_id]
+    assert task.status == "retrying" and len(task.errors) == 1
+    clock.now += timedelta(seconds=1)
+    retry = timer(app.get_run(run_id), "task_retry", plan_id)
+    app.fire_timer(retry)
+    version = app.get_run(run_id).version
+    app.fire_timer(retry)
+    assert app.get_run(run_id).version == version and app.get_run(run_id).tasks[plan_id].attempt == 2
+
+
 def test_a_non_retryable_failure_fails_at_once(app: Orchestrator) -> None:
     run_id = started(app)
     plan_id = with_status(app, run_id, "requested")[0]
