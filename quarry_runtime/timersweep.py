@@ -53,10 +53,8 @@ class PendingTimer:
     """What the sweep knows of one schedule message in the stream."""
 
     subject: str
-    seq: int
     due: datetime | None  # None: not a one-shot `@at` schedule, which this sweep leaves alone
     stored: datetime
-    msg_id: str
     target: str
 
 
@@ -65,10 +63,8 @@ def pending_timer(msg: RawStreamMsg) -> PendingTimer:
     stored = msg.time if msg.time is not None else datetime.fromtimestamp(0, UTC)
     return PendingTimer(
         subject=msg.subject or "",
-        seq=msg.seq or 0,
         due=parse_due(headers.get("Nats-Schedule", "")),
         stored=stored,
-        msg_id=headers.get("Nats-Msg-Id", ""),
         target=headers.get("Nats-Schedule-Target", ""),
     )
 
