@@ -4,6 +4,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DATA   ?= .data
+# Test files run in parallel, a file (and so a module's stack) on one worker: most of an e2e test
+# is waiting on its services, so three workers fit two cores.
+TEST_WORKERS ?= 3
 NATS_NODES ?= 1
 
 .PHONY: venv demo up down test lint unit integration e2e contracts bench clean policy-test eval
@@ -44,7 +47,7 @@ e2e: venv
 	$(VENV)/bin/pytest -q tests/e2e
 
 test: lint
-	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=25 tests/unit tests/integration tests/e2e
+	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=25 -rfE -n $(TEST_WORKERS) --dist loadfile tests/unit tests/integration tests/e2e
 
 contracts: venv
 	$(PY) -m devtools.export_contracts
