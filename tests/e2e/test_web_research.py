@@ -22,7 +22,7 @@ from tests.fakes.search_apis import IndexedPage, SearchEngine, searxng_app
 from tests.fakes.serving import serve_app
 from tests.fakes.website import PRIVATE_PATH, Website
 
-pytestmark = [pytest.mark.e2e, pytest.mark.infra]
+pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.timeout(600)]
 
 QUESTION = "How does zonation shape tide pools and what threatens tide pool communities?"
 
@@ -129,7 +129,7 @@ def test_a_tenant_that_chooses_the_web_gets_a_report_cited_from_web_pages(
     assert r.status_code == 200 and r.json()["sources"] == ["web"]
 
     run_id = ask(client, question=QUESTION, depth=1, max_sources=4)  # no sources given: the tenant's
-    view = wait_for(lambda: finished(client, run_id), timeout_s=180, what="the web run to end")
+    view = wait_for(lambda: finished(client, run_id), timeout_s=360, what="the web run to end")
     assert view is not None and view["state"] == "completed", view and view["error"]
     assert engine.asked("searxng"), "the web search API was never asked"
     assert view["sources"] and all(s["source_id"].startswith(site_url) for s in view["sources"])
@@ -186,7 +186,7 @@ def test_a_host_outside_the_allow_list_waits_for_a_human_and_is_never_asked_when
             headers={"Authorization": f"Bearer {client.token}"},
         )
         assert r.status_code == 202, r.text
-        view = wait_for(lambda: finished(client, run_id), timeout_s=180, what="the web run to end")
+        view = wait_for(lambda: finished(client, run_id), timeout_s=360, what="the web run to end")
         assert view is not None and view["state"] == "completed", view and view["error"]
         assert view["approval"]["status"] == "refused"
         assert view["sources"] and all(s["source_id"].startswith(site_url) for s in view["sources"])

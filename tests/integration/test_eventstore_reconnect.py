@@ -113,7 +113,7 @@ async def test_billing_decides_runs_through_a_postgres_outage_and_a_restart(
 
         for tenant in known:
             await ask(tenant)
-        await until(lambda: len(decided) == 2, 10, "billing decides runs before the outage")
+        await until(lambda: len(decided) == 2, 60, "billing decides runs before the outage")
 
         cluster.halt()
         try:
