@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from contracts import subjects
 from contracts.envelope import Event, TraceContext
 from contracts.registry import event_type_for_subject, parse_event
-from quarry_runtime.busfaults import bus_unavailable, is_bus_outage
+from quarry_runtime.busfaults import bus_unavailable, is_bus_outage, nats_outage_is_unavailable
 from quarry_runtime.errors import NotReady, Rejected, Unavailable
 from quarry_runtime.health import ConsumerProgress
 from quarry_runtime.inflight import InFlight, mark_key
@@ -248,16 +248,12 @@ class Bus:
             event = event.model_copy(update={"trace": trace})
         # nats-py's JetStream publish on faststream's connection: faststream's publisher
         # middleware (message wrapping, correlation ids) adds nothing we use on this hot path.
-        try:
+        # Not stored (or not known to be) in an outage: the caller's unit of work is repeated whole
+        # later, and a second publish of the same id is de-duplicated if this one was stored after all.
+        with nats_outage_is_unavailable(f"publishing {event.type} {event.event_id}"):
             ack = await self._js().publish(
                 subject or event.SUBJECT, event.to_bytes(), headers=headers, stream=subjects.STREAM
             )
-        except Exception as exc:
-            # Not stored (or not known to be): the caller's unit of work is repeated whole later,
-            # and a second publish of the same id is de-duplicated if this one was stored after all.
-            if is_bus_outage(exc):
-                raise bus_unavailable(exc, f"publishing {event.type} {event.event_id}") from exc
-            raise
         return not ack.duplicate
 
     def _js(self) -> JetStreamContext:
@@ -278,14 +274,10 @@ class Bus:
             "Nats-Schedule-Target": event.SUBJECT,
         }
         inject_trace(headers)
-        try:
+        with nats_outage_is_unavailable(f"scheduling {event.type} {event.event_id}"):
             await self._js().publish(
                 subjects.timer_schedule(event.event_id), event.to_bytes(), headers=headers, stream=subjects.STREAM
             )
-        except Exception as exc:
-            if is_bus_outage(exc):
-                raise bus_unavailable(exc, f"scheduling {event.type} {event.event_id}") from exc
-            raise
 
     def subscribe(self, sub: Subscription) -> None:
         """Register a durable pull consumer; call before `start()`."""

@@ -11,6 +11,9 @@ else (a message too large, a subject it may not publish on, a malformed reply) s
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import nats.errors
 import nats.js.errors
 
@@ -83,3 +86,18 @@ def bus_unavailable(exc: BaseException, doing: str) -> Unavailable:
         why = "the bus is unreachable"
     detail = str(exc).replace("\n", " ")[:300] or type(exc).__name__
     return Unavailable(f"{doing}: {why} ({type(exc).__name__}: {detail})")
+
+
+@contextlib.contextmanager
+def nats_outage_is_unavailable(what: str) -> Iterator[None]:
+    """Turn a failure of NATS itself inside (no connection, no answer in time, JetStream refusing
+    writes for now or for lack of space) into `Unavailable`, as the bus does for its own calls;
+    `Unavailable` from a lower layer and a failure the call causes itself pass as they are."""
+    try:
+        yield
+    except Unavailable:
+        raise
+    except Exception as exc:
+        if is_bus_outage(exc):
+            raise bus_unavailable(exc, what) from exc
+        raise

@@ -31,7 +31,7 @@ from nats.js.api import RawStreamMsg
 
 from contracts import subjects
 from quarry_runtime.bus import SCHEDULED_SUBJECTS, Bus
-from quarry_runtime.busfaults import bus_unavailable, is_bus_outage
+from quarry_runtime.busfaults import nats_outage_is_unavailable
 from quarry_runtime.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ class TimerSweep:
 
     async def sweep(self) -> int:
         """One pass; returns how many timers it re-armed."""
-        try:
+        with nats_outage_is_unavailable("sweeping the durable timers"):
             pending = await self._pending_subjects()
             for gone in self._known.keys() - pending:
                 del self._known[gone]
@@ -158,12 +158,6 @@ class TimerSweep:
             for timer in stuck(list(self._known.values()), self._clock(), self.grace):
                 done += await self._rearm(timer.subject)
             return done
-        except Unavailable:
-            raise
-        except Exception as exc:
-            if is_bus_outage(exc):
-                raise bus_unavailable(exc, "sweeping the durable timers") from exc
-            raise
 
     async def _rearm(self, subject: str) -> int:
         # Read again: it may have fired, or another replica re-armed it, since it was read.

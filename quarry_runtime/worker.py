@@ -17,12 +17,11 @@ happens is kept in the process, so the redelivery journals it instead of paying 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -44,8 +43,7 @@ from contracts.task import (
 )
 from contracts.usage import UsageRecorded, UsageRecordedPayload
 from quarry_runtime.bus import Bus, Subscription
-from quarry_runtime.busfaults import bus_unavailable, is_bus_outage
-from quarry_runtime.errors import Unavailable
+from quarry_runtime.busfaults import nats_outage_is_unavailable
 from quarry_runtime.kv import KeyValueBucket
 
 log = logging.getLogger(__name__)
@@ -55,21 +53,6 @@ JOURNAL_TTL_S = 14 * 24 * 3600
 # Results computed but not journalled (NATS away) kept per process until the journal takes them;
 # bounded, since a long outage may see many tasks finish.
 UNJOURNALLED_MAX = 1_000
-
-
-@contextlib.contextmanager
-def nats_outage_is_unavailable(what: str) -> Iterator[None]:
-    """Turn a failure of NATS itself inside (no connection, no answer in time, JetStream refusing
-    writes for now or for lack of space) into `Unavailable`, as the bus does for its own calls;
-    `Unavailable` from a lower layer and a failure the call causes itself pass as they are."""
-    try:
-        yield
-    except Unavailable:
-        raise
-    except Exception as exc:
-        if is_bus_outage(exc):
-            raise bus_unavailable(exc, what) from exc
-        raise
 
 
 class TaskError(Exception):

@@ -8,8 +8,8 @@ from nats.errors import ConnectionClosedError, MaxPayloadError, NoRespondersErro
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import APIError, BadRequestError, InvalidKeyError, ServiceUnavailableError
 
+from quarry_runtime.busfaults import nats_outage_is_unavailable
 from quarry_runtime.errors import Unavailable
-from quarry_runtime.worker import nats_outage_is_unavailable
 
 
 @pytest.mark.parametrize(
