@@ -62,7 +62,7 @@ e2e: venv
 	$(VENV)/bin/pytest -q tests/e2e
 
 test: lint web-check
-	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=25 -rfE -n $(TEST_WORKERS) --dist loadfile tests/e2e tests/integration tests/unit
+	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=25 -rfE -n $(TEST_WORKERS) --dist loadfile tests/browser tests/e2e tests/integration tests/unit
 
 contracts: venv
 	$(PY) -m devtools.export_contracts
