@@ -67,7 +67,7 @@ test: lint web-check
 contracts: venv
 	$(PY) -m devtools.export_contracts
 
-bench: venv
+bench: venv web
 	$(PY) -m bench
 
 # Retrieval recall, citation support, answer coverage over evals/questions.yaml (offline); exits 1 below target.

@@ -3,14 +3,13 @@ as its own process, real NATS) whose gateway serves the built web application.""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from devtools.browser import INSTALL_HINT, chromium_path
 from devtools.stack import Stack, StackConfig
 from quarry_runtime import natsserver
 from tests.e2e.helpers import running
@@ -22,25 +21,12 @@ AXE = REPO / "web" / "node_modules" / "axe-core" / "axe.min.js"
 ARTEFACTS = REPO / "test-results"
 
 
-def chromium_path() -> str:
-    """Debian's chromium (Playwright's own browser download is not used): QUARRY_CHROMIUM, else
-    the first of the usual names on PATH."""
-    given = os.environ.get("QUARRY_CHROMIUM")
-    if given:
-        return given
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.fail(
-        "no Chromium to drive: install Debian's `chromium` (apt-get install chromium) or set "
-        "QUARRY_CHROMIUM to a Chromium executable"
-    )
-
-
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_type_launch_args, "executable_path": chromium_path()}
+    chromium = chromium_path()
+    if chromium is None:
+        pytest.fail(f"no Chromium to drive: {INSTALL_HINT}")
+    return {**browser_type_launch_args, "executable_path": chromium}
 
 
 @pytest.fixture(scope="session")
