@@ -9,7 +9,7 @@ DATA   ?= .data
 TEST_WORKERS ?= 3
 NATS_NODES ?= 1
 
-.PHONY: venv demo up down test lint unit integration e2e contracts bench clean policy-test eval
+.PHONY: venv web web-check demo up down test lint unit integration e2e contracts bench clean policy-test eval
 
 venv: $(STAMP)
 
@@ -19,10 +19,25 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: venv
+# The web application (web/): npm ci from the lockfile, the plan table for /pricing, the build.
+WEB_STAMP := web/node_modules/.installed
+
+$(WEB_STAMP): web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_STAMP)
+
+web: venv $(WEB_STAMP)
+	$(PY) -m devtools.export_plans --out web/src/generated/plans.json
+	cd web && npm run build
+
+# TypeScript strict, the linter and the component tests (Vitest).
+web-check: web
+	cd web && npm run check
+
+demo: venv web
 	$(PY) -m devtools.cli demo --data-dir $(DATA)
 
-up: venv
+up: venv web
 	@mkdir -p $(DATA)/logs
 	@if [ -f $(DATA)/stack.pid ] && kill -0 $$(cat $(DATA)/stack.pid) 2>/dev/null; then echo "already up (pid $$(cat $(DATA)/stack.pid))"; exit 0; fi; \
 	rm -f $(DATA)/stack.ready; \
@@ -46,13 +61,13 @@ integration: venv
 e2e: venv
 	$(VENV)/bin/pytest -q tests/e2e
 
-test: lint
-	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=25 -rfE -n $(TEST_WORKERS) --dist loadfile tests/e2e tests/integration tests/unit
+test: lint web-check
+	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=25 -rfE -n $(TEST_WORKERS) --dist loadfile tests/browser tests/e2e tests/integration tests/unit
 
 contracts: venv
 	$(PY) -m devtools.export_contracts
 
-bench: venv
+bench: venv web
 	$(PY) -m bench
 
 # Retrieval recall, citation support, answer coverage over evals/questions.yaml (offline); exits 1 below target.

@@ -1,4 +1,4 @@
-"""python -m bench [admission|bus|demo|eventstore|policy|scale ...]: run the benchmarks (all of them when none is named)."""
+"""python -m bench [admission|bus|demo|eventstore|policy|scale|web ...]: run the benchmarks (all of them when none is named)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from collections.abc import Callable
 
 from rich.console import Console
 
-from bench import admission, billing_meter, bus_hop, demo_run, eventstore, policy, retrieval, scale
+from bench import admission, billing_meter, bus_hop, demo_run, eventstore, policy, retrieval, scale, web
 from bench.report import SummaryRow, print_summary
 
-BENCHMARKS = ("admission", "bus", "demo", "eventstore", "policy", "billing", "retrieval", "scale")
+BENCHMARKS = ("admission", "bus", "demo", "eventstore", "policy", "billing", "retrieval", "scale", "web")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "which",
         nargs="*",
-        metavar="{admission,bus,demo,eventstore,policy,billing,retrieval,scale}",
+        metavar="{admission,bus,demo,eventstore,policy,billing,retrieval,scale,web}",
         help="which benchmarks (default: all)",
     )
     parser.add_argument("--requests", type=int, default=1000, help="admission: timed requests per target")
@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scale-budget", type=float, default=scale.BUDGET_S, help="scale: seconds each wave may take to drain"
     )
+    parser.add_argument("--web-loads", type=int, default=5, help="web: cold loads of each page")
     args = parser.parse_args(argv)
     # An unset environment is production, which refuses the development secrets the bench runs with.
     os.environ.setdefault("QUARRY_ENVIRONMENT", "development")
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         "scale": lambda: scale.run(
             console, runs=args.scale_runs, baseline_runs=args.scale_baseline, budget_s=args.scale_budget
         ),
+        "web": lambda: web.run(console, loads=args.web_loads),
     }
     rows: list[SummaryRow] = []
     failed: list[str] = []

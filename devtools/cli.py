@@ -55,6 +55,7 @@ def up(data_dir: Path = DataDir, http_port: int = HttpPort, nats_nodes: int = Na
     signal.signal(signal.SIGINT, on_signal)
     with stack:
         stack.wait_healthy()
+        (data_dir / "stack.url").write_text(f"http://127.0.0.1:{http_port}")
         (data_dir / "stack.ready").write_text(str(os.getpid()))
         logging.getLogger("quarry.stack").info("all services healthy; gateway on http://127.0.0.1:%d", http_port)
         while not stopping:
@@ -68,7 +69,10 @@ def wait(data_dir: Path = DataDir, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if (data_dir / "stack.ready").exists():
-            console.print("[green]Quarry is up.[/green]")
+            url_file = data_dir / "stack.url"
+            url = url_file.read_text().strip() if url_file.exists() else "http://127.0.0.1:8000"
+            console.print(f"[green]Quarry is up.[/green] Open {url}/ in a browser (sign up at {url}/signup);")
+            console.print(f"the API is at {url}/v1 and its interactive reference at {url}/api/docs.")
             return
         pid_file = data_dir / "stack.pid"
         if pid_file.exists() and not _alive(int(pid_file.read_text())):

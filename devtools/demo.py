@@ -14,6 +14,7 @@ from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
 from quarry_runtime import natsserver
 
+DEMO_PASSWORD = "demo-password-123"
 QUESTION = "How does the with statement work in Python, and what are context managers used for?"
 
 
@@ -34,7 +35,7 @@ def run_demo(config: StackConfig, console: Console) -> int:
         )
         client = QuarryClient(f"http://127.0.0.1:{config.http_port}")
         email = f"demo-{uuid.uuid4().hex[:8]}@example.com"
-        client.signup(email, "demo-password-123", "Demo tenant")
+        client.signup(email, DEMO_PASSWORD, "Demo tenant")
         console.print(f"signed up [bold]{email}[/bold] (a new tenant on the free plan)")
         run_id = client.create_run(QUESTION, depth=2, max_sources=8)
         console.print(f"asked: [italic]{QUESTION}[/italic]\nrun [bold]{run_id}[/bold] accepted; live progress:")
@@ -59,6 +60,13 @@ def run_demo(config: StackConfig, console: Console) -> int:
             f"settled {cost['settled']}, refunded {cost['refunded']}"
         )
         console.print(f"done in {time.monotonic() - started:.1f}s")
+        console.rule("see it in the browser")
+        console.print(
+            f"This run is kept in {config.data_dir}. Start the stack on the same data with "
+            "[bold]make up[/bold], open http://127.0.0.1:8000/login and log in as\n"
+            f"  Email:    [bold]{email}[/bold]\n  Password: [bold]{DEMO_PASSWORD}[/bold]\n"
+            f"then open http://127.0.0.1:8000/research/runs/{run_id} (make down stops it)."
+        )
         client.close()
         return 0
     finally:
