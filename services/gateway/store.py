@@ -290,22 +290,44 @@ class GatewayStore:
             return None
         return {"run_id": run_id, "user_id": row[1], **json.loads(row[0])}
 
-    def list_runs(self, tenant_id: str, limit: int, offset: int) -> list[dict[str, Any]]:
+    def list_runs(
+        self, tenant_id: str, limit: int, offset: int, *, q: str | None = None, state: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The tenant's runs, newest first; `q` keeps those whose question or report title
+        contains it (case-insensitive), `state` those in that state."""
+        where, params = ["tenant_id = ?"], [tenant_id]
+        if q:
+            if self.db.is_postgres:
+                question, title = "(view::jsonb ->> 'question')", "(view::jsonb -> 'report' ->> 'title')"
+            else:
+                question, title = "json_extract(view, '$.question')", "json_extract(view, '$.report.title')"
+            where.append(
+                f"(LOWER(COALESCE({question}, '')) LIKE ? ESCAPE '\\' OR LOWER(COALESCE({title}, '')) LIKE ? ESCAPE '\\')"
+            )
+            pattern = "%" + re.sub(r"([\\%_])", r"\\\1", q.lower()) + "%"
+            params += [pattern, pattern]
+        if state:
+            where.append("state = ?")
+            params.append(state)
         rows = self.db.query(
-            f"SELECT run_id, state, view FROM {self.runs} WHERE tenant_id = ? ORDER BY created_at DESC, run_id DESC LIMIT ? OFFSET ?",
-            (tenant_id, limit, offset),
+            f"SELECT run_id, state, view FROM {self.runs} WHERE {' AND '.join(where)}"
+            " ORDER BY created_at DESC, run_id DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset),
         )
         out = []
-        for run_id, state, view_json in rows:
+        for run_id, run_state, view_json in rows:
             view = json.loads(view_json)
+            report = view.get("report") or {}
             out.append(
                 {
                     "run_id": run_id,
-                    "state": state,
+                    "state": run_state,
                     "question": view["question"],
+                    "title": report.get("title"),
                     "created_at": view["created_at"],
                     "updated_at": view["updated_at"],
                     "error": view["error"],
+                    "cost": view["cost"],
                 }
             )
         return out

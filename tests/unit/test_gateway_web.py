@@ -54,7 +54,8 @@ def web(tmp_path: Path) -> Iterator[TestClient]:
 def _raw(http: TestClient, raw_path: bytes) -> httpx.Response:
     """A GET with the path exactly as given: httpx would otherwise remove the dot segments."""
     url = httpx.URL("http://testserver/").copy_with(raw_path=raw_path)
-    return http.send(http.build_request("GET", url))
+    response: httpx.Response = http.send(http.build_request("GET", url))
+    return response
 
 
 def _signed_in(http: TestClient) -> None:
