@@ -28,6 +28,7 @@ from services.gateway.api.routes import (
     policy,
     questions,
     runs,
+    shares,
     templates,
     tenant,
     tenant_model,
@@ -81,6 +82,7 @@ def create_app(parts: Components) -> FastAPI:
     for module in (
         auth,
         runs,
+        shares,
         questions,
         documents,
         datasets,

@@ -18,6 +18,7 @@ from services.gateway.datasets import DatasetStore
 from services.gateway.disclosure import visible
 from services.gateway.questions import QuestionStore
 from services.gateway.readmodel import fold_next, fold_run
+from services.gateway.shares import ShareStore
 from services.gateway.templates import TemplateStore
 
 RUN_EVENT_PREFIXES = ("run.", "credits.", "tool.", "task.", "report.", "approval.", "guardrail.")
@@ -68,6 +69,8 @@ class GatewayStore:
         self.runs = f"{prefix}runs"
         self.run_events = f"{prefix}run_events"
         self.documents = f"{prefix}documents"
+        # The gateway's own state (links people were given), never rebuilt, so never prefixed.
+        self.shares = ShareStore(db, self.run_events)
         serial = "BIGSERIAL PRIMARY KEY" if db.is_postgres else "INTEGER PRIMARY KEY AUTOINCREMENT"
         for statement in (
             "CREATE TABLE IF NOT EXISTS tenant_guardrails (tenant_id TEXT PRIMARY KEY, pii_policy TEXT NOT NULL)",

@@ -95,6 +95,10 @@ class Tenant:
     def fresh_invite(self) -> str:
         return str(self.owner.invite(f"invitee-{_token()}@example.com", "viewer")["invite_token"])
 
+    def fresh_share(self) -> dict[str, str]:
+        """A new share link to the tenant's finished run: {share_id, token, ...}."""
+        return dict(body_of(self.owner.request("POST", f"/v1/runs/{self.run_id}/shares")))
+
     def fresh_session(self) -> str:
         """A new access token of the viewer's, for a call that ends it (log-out)."""
         r = self.owner.http.post("/v1/auth/login", json={"email": self.emails["viewer"], "password": PASSWORD})
@@ -206,6 +210,13 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/v1/runs/{run_id}/questions/{question_id}/events"): Case(
         EVERYONE, 200, lambda t, _: Call(f"/v1/runs/{t.run_id}/questions/{t.question_id}/events"), tenant_scoped=True
     ),
+    # share links: writers make and revoke them, everyone lists them, the link itself needs no account
+    ("POST", "/v1/runs/{run_id}/shares"): Case(WRITERS, 201, run_path("/shares"), tenant_scoped=True),
+    ("GET", "/v1/runs/{run_id}/shares"): Case(EVERYONE, 200, run_path("/shares"), tenant_scoped=True),
+    ("DELETE", "/v1/shares/{share_id}"): Case(
+        WRITERS, 204, lambda t, _: Call(f"/v1/shares/{t.fresh_share()['share_id']}"), tenant_scoped=True
+    ),
+    ("GET", "/v1/shared/{token}"): Case(PUBLIC, 200, lambda t, _: Call(f"/v1/shared/{t.fresh_share()['token']}")),
     # documents
     ("POST", "/v1/documents"): Case(
         WRITERS, 202, lambda t, _: Call("/v1/documents", {"title": "Notes", "content": "Lists are mutable sequences."})
