@@ -22,6 +22,7 @@ from services.gateway.api.routes import (
     datasets,
     documents,
     health,
+    inspect,
     keys,
     members,
     monitors,
@@ -82,6 +83,7 @@ def create_app(parts: Components) -> FastAPI:
     for module in (
         auth,
         runs,
+        inspect,
         shares,
         questions,
         documents,

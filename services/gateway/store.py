@@ -352,6 +352,13 @@ class GatewayStore:
             for seq, _, data in self.run_events_after(tenant_id, run_id, after_seq, limit)
         ]
 
+    def run_events_of(self, tenant_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Every event of the run's log, in arrival order."""
+        rows = self.db.query(
+            f"SELECT data FROM {self.run_events} WHERE run_id = ? AND tenant_id = ? ORDER BY seq", (run_id, tenant_id)
+        )
+        return [json.loads(r[0]) for r in rows]
+
     def run_state_at(
         self, tenant_id: str, run_id: str, *, seq: int | None = None, at: datetime | None = None
     ) -> dict[str, Any] | None:
