@@ -99,6 +99,7 @@ def test_a_cookie_login_sets_hardened_cookies_and_no_token_in_the_body(
     me = http.get("/v1/auth/me")
     assert me.status_code == 200
     assert me.json()["email"] == "acme@example.com" and me.json()["roles"] == ["owner"]
+    assert me.json()["tenant_name"] == "acme" and me.json()["plan"] is None  # no billing in this test
 
     # Without the field the answer is as before: a bearer token, no cookies.
     plain = TestClient(http.app, base_url=BASE)

@@ -170,11 +170,12 @@ async def accept_invite(body: InviteAccept, parts: ComponentsDep, request: Reque
 
 @router.get("/me")
 async def me(who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
-    """The caller: user, tenant, roles, what they may do (narrowed by the API key, if one is
+    """The caller: user, tenant (id and name), roles, what they may do (narrowed by the API key, if one is
     used), and the tenant's plan (null while billing does not answer)."""
     return {
         "user_id": who.user_id,
         "tenant_id": who.tenant_id,
+        "tenant_name": await asyncio.to_thread(parts.store.accounts.tenant_name, who.tenant_id),
         "email": who.email,
         "role": who.role,
         "roles": list(who.roles),
