@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 
 from contracts.numbers import MAX_SAFE_INTEGER
+from quarry_runtime.errors import Unavailable as DependencyUnavailable
 from services.gateway.api import errors
 from services.gateway.api.deps import Components, session_principal
 from services.gateway.api.errors import Forbidden, Unauthorized
@@ -76,6 +77,10 @@ def create_app(parts: Components) -> FastAPI:
             await session_principal(request, parts, "GET")
         except (Unauthorized, Forbidden):
             return False
+        except DependencyUnavailable:
+            # The store is away: the shell loads and its API calls answer 503 until it is back,
+            # rather than a log-in page that could not log anyone in either.
+            return True
         return True
 
     # Outermost: a web page never meets the API's body limits or routes.
