@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 
 from contracts.numbers import MAX_SAFE_INTEGER
+from quarry_runtime.errors import Unavailable as DependencyUnavailable
 from services.gateway.api import errors
-from services.gateway.api.deps import Components
+from services.gateway.api.deps import Components, session_principal
+from services.gateway.api.errors import Forbidden, Unauthorized
 from services.gateway.api.limits import BodyLimits
 from services.gateway.api.routes import (
     audit,
@@ -21,16 +23,19 @@ from services.gateway.api.routes import (
     datasets,
     documents,
     health,
+    inspect,
     keys,
     members,
     monitors,
     policy,
     questions,
     runs,
+    shares,
     templates,
     tenant,
     tenant_model,
 )
+from services.gateway.web import WebApp
 
 CATCHUP_STOP_S = 10.0
 
@@ -53,13 +58,38 @@ def create_app(parts: Components) -> FastAPI:
             await parts.bus.stop()
             parts.store.db.close()
 
-    app = FastAPI(title="Quarry", version="1.0", lifespan=lifespan)
+    # /docs is the product's documentation (the web's): the API reference lives under /api/.
+    app = FastAPI(
+        title="Quarry",
+        version="1.0",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
+    )
     app.state.components = parts
     errors.install(app)
     app.add_middleware(BodyLimits, settings=lambda: parts.settings)
+
+    async def signed_in(request: Request) -> bool:
+        try:
+            await session_principal(request, parts, "GET")
+        except (Unauthorized, Forbidden):
+            return False
+        except DependencyUnavailable:
+            # The store is away: the shell loads and its API calls answer 503 until it is back,
+            # rather than a log-in page that could not log anyone in either.
+            return True
+        return True
+
+    # Outermost: a web page never meets the API's body limits or routes.
+    app.add_middleware(WebApp, root=lambda: parts.settings.web_dist, signed_in=signed_in)
     for module in (
         auth,
         runs,
+        inspect,
+        shares,
         questions,
         documents,
         datasets,

@@ -32,6 +32,8 @@ KINDS: Final = frozenset(
         "billing.checkout",
         "billing.portal",
         "billing.plan_changed",
+        "share.created",
+        "share.revoked",
     }
 )
 MAX_DETAIL_BYTES: Final = 4096

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import AliasChoices, Field, model_validator
 
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.tenant_models import DEV_SECRETS_KEY, secrets_key_problem
+from services.gateway.web import default_dist
 
 DEV_SECRET = "development-only-jwt-secret-change-me-000"
 # Per-address limits when unset: a local test suite signs up hundreds of tenants from 127.0.0.1,
@@ -56,10 +59,20 @@ class GatewaySettings(RuntimeSettings):
     catchup_interval_s: float = Field(default=60.0, gt=0, le=86_400, description="longest time between catch-up passes")
     catchup_check_s: float = Field(default=5.0, gt=0, le=600, description="how often a catch-up pass is considered")
 
+    # The built web application (QUARRY_WEB_DIST), served beside the API (services.gateway.web);
+    # unset: the repository's web/dist when it has been built, else no web pages.
+    web_dist: Path | None = Field(default=None, description="the web application's built files")
+
     def ip_limits(self) -> tuple[int, int]:
         """(auth attempts per address per minute, sign-ups per address per day)."""
         attempts, signups = IP_LIMIT_DEFAULTS[self.environment]
         return self.auth_attempts_per_ip_per_minute or attempts, self.signups_per_ip_per_day or signups
+
+    @model_validator(mode="after")
+    def _web_dist_of_the_repository(self) -> GatewaySettings:
+        if self.web_dist is None:
+            self.web_dist = default_dist()
+        return self
 
     @model_validator(mode="after")
     def _no_placeholder_secret_in_production(self) -> GatewaySettings:

@@ -18,6 +18,7 @@ from services.gateway.datasets import DatasetStore
 from services.gateway.disclosure import visible
 from services.gateway.questions import QuestionStore
 from services.gateway.readmodel import fold_next, fold_run
+from services.gateway.shares import ShareStore
 from services.gateway.templates import TemplateStore
 
 RUN_EVENT_PREFIXES = ("run.", "credits.", "tool.", "task.", "report.", "approval.", "guardrail.")
@@ -68,6 +69,8 @@ class GatewayStore:
         self.runs = f"{prefix}runs"
         self.run_events = f"{prefix}run_events"
         self.documents = f"{prefix}documents"
+        # The gateway's own state (links people were given), never rebuilt, so never prefixed.
+        self.shares = ShareStore(db, self.run_events)
         serial = "BIGSERIAL PRIMARY KEY" if db.is_postgres else "INTEGER PRIMARY KEY AUTOINCREMENT"
         for statement in (
             "CREATE TABLE IF NOT EXISTS tenant_guardrails (tenant_id TEXT PRIMARY KEY, pii_policy TEXT NOT NULL)",
@@ -290,22 +293,44 @@ class GatewayStore:
             return None
         return {"run_id": run_id, "user_id": row[1], **json.loads(row[0])}
 
-    def list_runs(self, tenant_id: str, limit: int, offset: int) -> list[dict[str, Any]]:
+    def list_runs(
+        self, tenant_id: str, limit: int, offset: int, *, q: str | None = None, state: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The tenant's runs, newest first; `q` keeps those whose question or report title
+        contains it (case-insensitive), `state` those in that state."""
+        where, params = ["tenant_id = ?"], [tenant_id]
+        if q:
+            if self.db.is_postgres:
+                question, title = "(view::jsonb ->> 'question')", "(view::jsonb -> 'report' ->> 'title')"
+            else:
+                question, title = "json_extract(view, '$.question')", "json_extract(view, '$.report.title')"
+            where.append(
+                f"(LOWER(COALESCE({question}, '')) LIKE ? ESCAPE '\\' OR LOWER(COALESCE({title}, '')) LIKE ? ESCAPE '\\')"
+            )
+            pattern = "%" + re.sub(r"([\\%_])", r"\\\1", q.lower()) + "%"
+            params += [pattern, pattern]
+        if state:
+            where.append("state = ?")
+            params.append(state)
         rows = self.db.query(
-            f"SELECT run_id, state, view FROM {self.runs} WHERE tenant_id = ? ORDER BY created_at DESC, run_id DESC LIMIT ? OFFSET ?",
-            (tenant_id, limit, offset),
+            f"SELECT run_id, state, view FROM {self.runs} WHERE {' AND '.join(where)}"
+            " ORDER BY created_at DESC, run_id DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset),
         )
         out = []
-        for run_id, state, view_json in rows:
+        for run_id, run_state, view_json in rows:
             view = json.loads(view_json)
+            report = view.get("report") or {}
             out.append(
                 {
                     "run_id": run_id,
-                    "state": state,
+                    "state": run_state,
                     "question": view["question"],
+                    "title": report.get("title"),
                     "created_at": view["created_at"],
                     "updated_at": view["updated_at"],
                     "error": view["error"],
+                    "cost": view["cost"],
                 }
             )
         return out
@@ -326,6 +351,13 @@ class GatewayStore:
             {"seq": seq, "event": json.loads(data)}
             for seq, _, data in self.run_events_after(tenant_id, run_id, after_seq, limit)
         ]
+
+    def run_events_of(self, tenant_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Every event of the run's log, in arrival order."""
+        rows = self.db.query(
+            f"SELECT data FROM {self.run_events} WHERE run_id = ? AND tenant_id = ? ORDER BY seq", (run_id, tenant_id)
+        )
+        return [json.loads(r[0]) for r in rows]
 
     def run_state_at(
         self, tenant_id: str, run_id: str, *, seq: int | None = None, at: datetime | None = None

@@ -95,6 +95,10 @@ class Tenant:
     def fresh_invite(self) -> str:
         return str(self.owner.invite(f"invitee-{_token()}@example.com", "viewer")["invite_token"])
 
+    def fresh_share(self) -> dict[str, str]:
+        """A new share link to the tenant's finished run: {share_id, token, ...}."""
+        return dict(body_of(self.owner.request("POST", f"/v1/runs/{self.run_id}/shares")))
+
     def fresh_session(self) -> str:
         """A new access token of the viewer's, for a call that ends it (log-out)."""
         r = self.owner.http.post("/v1/auth/login", json={"email": self.emails["viewer"], "password": PASSWORD})
@@ -186,6 +190,7 @@ MATRIX: dict[tuple[str, str], Case] = {
     ),
     ("GET", "/v1/runs/{run_id}/state"): Case(EVERYONE, 200, run_path("/state"), tenant_scoped=True),
     ("GET", "/v1/runs/{run_id}/log"): Case(EVERYONE, 200, run_path("/log"), tenant_scoped=True),
+    ("GET", "/v1/runs/{run_id}/tasks"): Case(EVERYONE, 200, run_path("/tasks"), tenant_scoped=True),
     ("POST", "/v1/runs/{run_id}/events/ticket"): Case(EVERYONE, 201, run_path("/events/ticket"), tenant_scoped=True),
     ("GET", "/v1/runs/{run_id}/events"): Case(EVERYONE, 200, run_path("/events"), tenant_scoped=True),
     ("GET", "/v1/runs/{run_id}/report.md"): Case(EVERYONE, 200, run_path("/report.md"), tenant_scoped=True),
@@ -206,6 +211,13 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/v1/runs/{run_id}/questions/{question_id}/events"): Case(
         EVERYONE, 200, lambda t, _: Call(f"/v1/runs/{t.run_id}/questions/{t.question_id}/events"), tenant_scoped=True
     ),
+    # share links: writers make and revoke them, everyone lists them, the link itself needs no account
+    ("POST", "/v1/runs/{run_id}/shares"): Case(WRITERS, 201, run_path("/shares"), tenant_scoped=True),
+    ("GET", "/v1/runs/{run_id}/shares"): Case(EVERYONE, 200, run_path("/shares"), tenant_scoped=True),
+    ("DELETE", "/v1/shares/{share_id}"): Case(
+        WRITERS, 204, lambda t, _: Call(f"/v1/shares/{t.fresh_share()['share_id']}"), tenant_scoped=True
+    ),
+    ("GET", "/v1/shared/{token}"): Case(PUBLIC, 200, lambda t, _: Call(f"/v1/shared/{t.fresh_share()['token']}")),
     # documents
     ("POST", "/v1/documents"): Case(
         WRITERS, 202, lambda t, _: Call("/v1/documents", {"title": "Notes", "content": "Lists are mutable sequences."})
@@ -452,7 +464,7 @@ def _check(got: httpx.Response, want: int | None, what: str, foreign: set[str], 
 
 
 def test_every_endpoint_has_a_matrix_entry(world: World) -> None:
-    schema = httpx.get(f"{world.base_url}/openapi.json", timeout=30).json()
+    schema = httpx.get(f"{world.base_url}/api/openapi.json", timeout=30).json()
     served = {(method.upper(), path) for path, item in schema["paths"].items() for method in item}
     assert served - MATRIX.keys() == set(), "endpoints without a matrix entry"
     assert MATRIX.keys() - served == set(), "matrix entries for endpoints the gateway does not serve"

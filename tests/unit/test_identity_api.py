@@ -29,6 +29,7 @@ PUBLIC = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("POST", "/v1/billing/webhook"),  # Stripe signs its calls; billing verifies the signature
+    ("GET", "/v1/shared/{token}"),  # a share link: the token is the authority, revocable
 }
 SIGNED_IN_ONLY = {("GET", "/v1/auth/me"), ("POST", "/v1/auth/logout")}  # about the caller alone
 

@@ -15,6 +15,7 @@ EXPECTED = {
     "member": {
         "runs:read",
         "runs:ask",
+        "runs:share",
         "runs:create",
         "runs:cancel",
         "documents:read",

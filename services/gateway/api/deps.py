@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from quarry_runtime.artifacts import ArtifactStore
 from quarry_runtime.blobs import BlobStore
@@ -35,12 +36,14 @@ from services.gateway.security import (
     API_KEY_PREFIX,
     InvalidToken,
     Principal,
+    TokenClaims,
     api_key_pepper,
     fingerprint,
     hash_api_key,
     parse_api_key,
     read_claims,
 )
+from services.gateway.sessions import csrf_problem, session_token
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
 
@@ -117,6 +120,13 @@ async def authenticate(token: str, parts: Components, address: str) -> Principal
         except (InvalidToken, Refused) as exc:
             await parts.guard.api_key_failed(address)
             raise Unauthorized(str(exc)) from exc
+    return (await authenticate_access_token(token, parts))[0]
+
+
+async def authenticate_access_token(token: str, parts: Components) -> tuple[Principal, TokenClaims]:
+    """The principal behind an access token (a JWT, from the header or the session cookie) and
+    the token's claims."""
+    accounts = parts.store.accounts
     try:
         claims = read_claims(token, parts.settings.jwt_secret)
     except InvalidToken as exc:
@@ -127,13 +137,28 @@ async def authenticate(token: str, parts: Components, address: str) -> Principal
     who = await asyncio.to_thread(accounts.principal, claimed.user_id, claimed.tenant_id)
     if who is None:
         raise Unauthorized("this account is no longer a member of the tenant")
+    return who, claims
+
+
+async def session_principal(connection: HTTPConnection, parts: Components, method: str) -> Principal:
+    """The principal of a browser session (the cookie), refusing a request that changes something
+    without the session's CSRF token (see `services.gateway.sessions`)."""
+    token = session_token(connection)
+    if token is None:
+        raise Unauthorized("missing bearer token or session cookie")
+    who, claims = await authenticate_access_token(token, parts)
+    problem = csrf_problem(connection, method, parts.settings.jwt_secret, claims.token_id)
+    if problem is not None:
+        raise Forbidden(problem)
     return who
 
 
 async def current_principal(request: Request, parts: ComponentsDep, credentials: BearerDep) -> Principal:
-    if credentials is None:
-        raise Unauthorized("missing bearer token")
-    return await authenticate(credentials.credentials, parts, client_address(request))
+    # A program's Authorization header wins over a cookie, and is exempt from the CSRF check:
+    # no browser attaches that header on its own.
+    if credentials is not None:
+        return await authenticate(credentials.credentials, parts, client_address(request))
+    return await session_principal(request, parts, request.method)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
@@ -214,8 +239,10 @@ async def stream_principal(
             raise Unauthorized("the stream ticket is unknown, used, expired or for another run")
     elif credentials is not None:
         who = await authenticate(credentials.credentials, parts, client_address(request))
+    elif session_token(request) is not None:
+        who = await session_principal(request, parts, request.method)
     else:
-        raise Unauthorized("missing bearer token or stream ticket")
+        raise Unauthorized("missing bearer token, session cookie or stream ticket")
     return _check(who, STREAM_PERMISSION)
 
 

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from pydantic import AfterValidator, BaseModel, EmailStr, Field
 
+from contracts.billing import EntitlementsQuery
 from contracts.ids import new_id
 from contracts.numbers import Count
 from services.gateway.accounts import INVITED, DuplicateEmail
-from services.gateway.api.deps import BearerDep, ComponentsDep, CurrentPrincipal, client_address
-from services.gateway.api.errors import BadRequest, Conflict, Unauthorized
+from services.gateway.api.deps import BearerDep, Components, ComponentsDep, CurrentPrincipal, client_address
+from services.gateway.api.errors import BadRequest, Conflict, Unauthorized, Unavailable
 from services.gateway.security import (
     InvalidToken,
     Principal,
@@ -26,6 +27,7 @@ from services.gateway.security import (
     password_problem,
     read_claims,
 )
+from services.gateway.sessions import clear_session_cookies, csrf_token, session_token, set_session_cookies
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -41,15 +43,24 @@ def _acceptable(password: str) -> str:
 NewPassword = Annotated[str, Field(max_length=200), AfterValidator(_acceptable)]
 
 
+SessionKind = Literal["cookie"]
+SESSION_FIELD = Field(
+    default=None,
+    description='"cookie": a browser session (HttpOnly cookie and a CSRF token) instead of a bearer token',
+)
+
+
 class SignupCreate(BaseModel):
     email: EmailStr
     password: NewPassword
     tenant_name: str = Field(min_length=1, max_length=120)
+    session: SessionKind | None = SESSION_FIELD
 
 
 class LoginCreate(BaseModel):
     email: EmailStr
     password: str = Field(min_length=1, max_length=200)
+    session: SessionKind | None = SESSION_FIELD
 
 
 class InviteAccept(BaseModel):
@@ -65,8 +76,18 @@ class TokenPublic(BaseModel):
     user_id: str
 
 
+class CookieSession(BaseModel):
+    """A browser session: the access token went into an HttpOnly cookie, never into this body."""
+
+    token_type: Literal["cookie"] = "cookie"
+    expires_in: Count
+    csrf_token: str = Field(description="send it back as X-CSRF-Token on every request that changes something")
+
+
 @router.post("/signup", status_code=201)
-async def signup(body: SignupCreate, parts: ComponentsDep, request: Request) -> TokenPublic:
+async def signup(
+    body: SignupCreate, parts: ComponentsDep, request: Request, response: Response
+) -> TokenPublic | CookieSession:
     """Create a tenant and its owner; answers with an access token.
 
     An email that already has an account gets the same answer, in about the same time (the
@@ -83,11 +104,13 @@ async def signup(body: SignupCreate, parts: ComponentsDep, request: Request) -> 
         )
     except DuplicateEmail:
         pass  # answered like a new account (see above); the existing account is untouched
-    return _token(Principal(user_id, tenant_id, email, ("owner",)), parts)
+    return _answer(Principal(user_id, tenant_id, email, ("owner",)), parts, body.session, response)
 
 
 @router.post("/login")
-async def login(body: LoginCreate, parts: ComponentsDep, request: Request) -> TokenPublic:
+async def login(
+    body: LoginCreate, parts: ComponentsDep, request: Request, response: Response
+) -> TokenPublic | CookieSession:
     """Exchange email and password for an access token."""
     email = body.email.lower()
     await parts.guard.attempt(client_address(request))
@@ -104,20 +127,27 @@ async def login(body: LoginCreate, parts: ComponentsDep, request: Request) -> To
         raise Unauthorized("wrong email or password")
     await parts.guard.login_succeeded(email)
     principal = Principal(user["user_id"], user["tenant_id"], user["email"], tuple(user["roles"]))
-    return _token(principal, parts)
+    return _answer(principal, parts, body.session, response)
 
 
 @router.post("/logout", status_code=204)
-async def logout(who: CurrentPrincipal, parts: ComponentsDep, credentials: BearerDep) -> Response:
-    """Revoke the access token this request carries: every replica refuses it from now until it expires."""
-    if credentials is None or who.key_id is not None:
+async def logout(who: CurrentPrincipal, parts: ComponentsDep, credentials: BearerDep, request: Request) -> Response:
+    """Revoke the access token this request carries (the bearer token, or the session cookie's,
+    whose cookies are then cleared): every replica refuses it from now until it expires."""
+    if who.key_id is not None:
         raise BadRequest("an API key is not logged out but revoked (DELETE /v1/keys/{key_id})")
+    token = credentials.credentials if credentials is not None else session_token(request)
+    if token is None:  # authenticated, so one of them was there
+        raise Unauthorized("missing bearer token or session cookie")
     try:
-        claims = read_claims(credentials.credentials, parts.settings.jwt_secret)
+        claims = read_claims(token, parts.settings.jwt_secret)
     except InvalidToken as exc:  # authenticated a moment ago; expired since
         raise Unauthorized(f"invalid token: {exc}") from exc
     await asyncio.to_thread(parts.store.accounts.revoke_token, claims.token_id, claims.expires_at, time.time())
-    return Response(status_code=204)
+    answer = Response(status_code=204)
+    if credentials is None:
+        clear_session_cookies(answer, _secure_cookies(parts))
+    return answer
 
 
 @router.post("/accept")
@@ -139,19 +169,50 @@ async def accept_invite(body: InviteAccept, parts: ComponentsDep, request: Reque
 
 
 @router.get("/me")
-async def me(who: CurrentPrincipal) -> dict[str, Any]:
-    """The caller: user, tenant, role, and what they may do (narrowed by the API key, if one is used)."""
+async def me(who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
+    """The caller: user, tenant (id and name), roles, what they may do (narrowed by the API key, if one is
+    used), and the tenant's plan (null while billing does not answer)."""
     return {
         "user_id": who.user_id,
         "tenant_id": who.tenant_id,
+        "tenant_name": await asyncio.to_thread(parts.store.accounts.tenant_name, who.tenant_id),
         "email": who.email,
         "role": who.role,
+        "roles": list(who.roles),
         "permissions": sorted(who.permissions),
         "key_id": who.key_id,
+        "plan": await _plan_name(parts, who.tenant_id),
     }
 
 
-def _token(principal: Principal, parts: ComponentsDep) -> TokenPublic:
+async def _plan_name(parts: Components, tenant_id: str) -> str | None:
+    if parts.bus is None and parts.entitlements is None:  # an app without a bus (tests)
+        return None
+    try:
+        return (await parts.plan().get(EntitlementsQuery(tenant_id=tenant_id))).plan
+    except Unavailable:
+        return None
+
+
+def _token(principal: Principal, parts: Components) -> TokenPublic:
     ttl = parts.settings.access_token_ttl_s
     token = issue_token(principal, parts.settings.jwt_secret, ttl)
     return TokenPublic(access_token=token, expires_in=ttl, tenant_id=principal.tenant_id, user_id=principal.user_id)
+
+
+def _answer(
+    principal: Principal, parts: Components, session: SessionKind | None, response: Response
+) -> TokenPublic | CookieSession:
+    """A bearer token in the body, or (a browser session) the token in cookies and only the CSRF token in the body."""
+    issued = _token(principal, parts)
+    if session is None:
+        return issued
+    csrf = csrf_token(parts.settings.jwt_secret, read_claims(issued.access_token, parts.settings.jwt_secret).token_id)
+    set_session_cookies(response, issued.access_token, csrf, issued.expires_in, _secure_cookies(parts))
+    response.headers["Cache-Control"] = "no-store"
+    return CookieSession(expires_in=issued.expires_in, csrf_token=csrf)
+
+
+def _secure_cookies(parts: Components) -> bool:
+    """Secure everywhere but a developer's plain-HTTP machine."""
+    return parts.settings.environment != "development"

@@ -114,8 +114,9 @@ async def checkout(
         user_id=who.user_id,
         kind=body.kind,
         item=body.item,
-        success_url=body.success_url or f"{base}/v1/billing/summary?checkout=success",
-        cancel_url=body.cancel_url or f"{base}/v1/billing/summary?checkout=cancelled",
+        # Back to the web app's billing page, which shows the outcome (the browser's session is a cookie).
+        success_url=body.success_url or f"{base}/billing?checkout=success",
+        cancel_url=body.cancel_url or f"{base}/billing?checkout=cancelled",
         request_id=idempotency_key or uuid.uuid4().hex,
     )
     reply = await _ask(parts, subjects.BILLING_CHECKOUT, req, CheckoutReply)
@@ -134,7 +135,7 @@ async def portal(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> PortalLink:
     """A link to Stripe's customer portal (invoices, payment method, cancel the subscription)."""
-    return_url = body.return_url or f"{str(request.base_url).rstrip('/')}/v1/billing/summary"
+    return_url = body.return_url or f"{str(request.base_url).rstrip('/')}/billing"
     req = PortalRequest(tenant_id=who.tenant_id, return_url=return_url, request_id=idempotency_key or uuid.uuid4().hex)
     reply = await _ask(parts, subjects.BILLING_PORTAL, req, PortalReply)
     _raise_for(reply.error, reply.status)

@@ -45,6 +45,7 @@ router = APIRouter(prefix="/v1/runs", tags=["runs"])
 tracer = trace.get_tracer("quarry.gateway")
 
 SSE_IDLE_WAIT_S = 15.0
+MAX_SEARCH_CHARS = 200
 SSE_SETTLE_GRACE_S = 0.5
 DOCX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 RunReader = Annotated[Principal, requires("runs:read")]
@@ -170,10 +171,18 @@ async def list_runs(
     parts: ComponentsDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    q: Annotated[
+        str | None, Query(max_length=MAX_SEARCH_CHARS, description="text the question or the report title contains")
+    ] = None,
+    state: Annotated[str | None, Query(pattern=r"^[a-z_]{1,40}$", description="only runs in this state")] = None,
 ) -> dict[str, Any]:
-    """The caller's tenant's runs, newest first."""
+    """The caller's tenant's runs, newest first; `q` searches the question and the report
+    title (case-insensitive)."""
+    text = q.strip() if q else None
     return {
-        "runs": await asyncio.to_thread(parts.store.list_runs, who.tenant_id, limit, offset),
+        "runs": await asyncio.to_thread(
+            parts.store.list_runs, who.tenant_id, limit, offset, q=text or None, state=state
+        ),
         "limit": limit,
         "offset": offset,
     }

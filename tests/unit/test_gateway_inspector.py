@@ -1,0 +1,191 @@
+"""The run inspector's task graph and memory, from a run's real events through the gateway app
+(SQLite store, no bus): attempts with their durations, policy decisions, the facts indexed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from fastapi.testclient import TestClient
+
+from contracts.envelope import Actor, Event
+from contracts.ids import new_id
+from contracts.run import RunRequested, RunRequestedPayload
+from contracts.task import (
+    TaskDispatched,
+    TaskDispatchedPayload,
+    TaskFailed,
+    TaskFailedPayload,
+    TaskSucceeded,
+    TaskSucceededPayload,
+)
+from contracts.tool import ToolDecided, ToolDecidedPayload, ToolRequested, ToolRequestedPayload
+from contracts.work import Claim, Draft, Section, SourceRef
+from quarry_runtime.store import SqlDatabase
+from services.gateway.api.deps import Components
+from services.gateway.app import create_app
+from services.gateway.monitors import MonitorStore
+from services.gateway.projection import RunFeed
+from services.gateway.settings import GatewaySettings
+from services.gateway.store import GatewayStore
+
+START = datetime(2030, 1, 1, tzinfo=UTC)
+DRAFT = Draft(
+    title="Generators",
+    question="How do generators work?",
+    summary=[Claim(text="A generator yields values lazily.", citations=[1])],
+    sections=[Section(heading="Protocol", claims=[Claim(text="next() resumes it.", citations=[1])])],
+    sources=[SourceRef(number=1, source_id="s1", title="PEP 255", location="", passage="secret passage")],
+)
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[tuple[TestClient, GatewayStore]]:
+    settings = GatewaySettings(data_dir=tmp_path, web_dist=tmp_path / "none")
+    db = SqlDatabase(settings, "gateway")
+    store = GatewayStore(db)
+    parts = Components(settings, store, cast(Any, None), RunFeed(), cast(Any, None), MonitorStore(db))
+    yield TestClient(create_app(parts)), store
+    db.close()
+
+
+def _caller(http: TestClient, name: str) -> dict[str, str]:
+    r = http.post(
+        "/v1/auth/signup", json={"email": f"{name}@example.com", "password": "long-enough-1", "tenant_name": name}
+    )
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def _log(store: GatewayStore, tenant_id: str, run_id: str) -> None:
+    ids: dict[str, Any] = {"tenant_id": tenant_id, "run_id": run_id, "actor": Actor(user_id="u")}
+    search, synth, index = new_id(), new_id(), new_id()
+    steps: list[tuple[int, Event]] = [
+        (0, RunRequested.create(RunRequestedPayload(question=DRAFT.question, depth=1, max_sources=1), **ids)),
+        (
+            1,
+            TaskDispatched.create(
+                TaskDispatchedPayload(task_id=search, kind="search", role="retriever", input={}), **ids
+            ),
+        ),
+        (
+            3,
+            TaskFailed.create(
+                TaskFailedPayload(task_id=search, kind="search", reason="timeout", retryable=True), **ids
+            ),
+        ),
+        (
+            4,
+            TaskDispatched.create(
+                TaskDispatchedPayload(task_id=search, kind="search", role="retriever", attempt=2, input={}), **ids
+            ),
+        ),
+        (
+            5,
+            ToolRequested.create(
+                ToolRequestedPayload(request_id="q1", tool="web_search", task_id=search, step="search"), **ids
+            ),
+        ),
+        (
+            5,
+            ToolDecided.create(
+                ToolDecidedPayload(
+                    request_id="q1",
+                    task_id=search,
+                    tool="web_search",
+                    decision="allow",
+                    reasons=["within plan"],
+                    policy_ids=["p-allow-search"],
+                    policy_version="v7",
+                    evaluation_ms=0.4,
+                ),
+                **ids,
+            ),
+        ),
+        (
+            9,
+            TaskSucceeded.create(
+                TaskSucceededPayload(
+                    task_id=search, kind="search", attempt=2, output={"passages": []}, usage_event_ids=["u1"]
+                ),
+                **ids,
+            ),
+        ),
+        (
+            10,
+            TaskDispatched.create(
+                TaskDispatchedPayload(task_id=synth, kind="synthesise", role="analyst", input={}), **ids
+            ),
+        ),
+        (
+            12,
+            TaskSucceeded.create(
+                TaskSucceededPayload(task_id=synth, kind="synthesise", output={"draft": DRAFT.model_dump(mode="json")}),
+                **ids,
+            ),
+        ),
+        (
+            13,
+            TaskDispatched.create(
+                TaskDispatchedPayload(task_id=index, kind="index", role="retriever", input={}), **ids
+            ),
+        ),
+        (14, TaskSucceeded.create(TaskSucceededPayload(task_id=index, kind="index", output={"chunks": 2}), **ids)),
+    ]
+    for seconds, event in steps:
+        assert store.record_run_event(event.model_copy(update={"occurred_at": START + timedelta(seconds=seconds)}))
+
+
+def test_tasks_show_attempts_durations_policy_and_the_memory_indexed(gateway: tuple[TestClient, GatewayStore]) -> None:
+    http, store = gateway
+    owner = _caller(http, "acme")
+    tenant = http.get("/v1/auth/me", headers=owner).json()["tenant_id"]
+    _log(store, tenant, "run-1")
+    r = http.get("/v1/runs/run-1/tasks", headers=owner)
+    assert r.status_code == 200, r.text
+    tasks = r.json()["tasks"]
+    assert [(t["kind"], t["status"]) for t in tasks] == [
+        ("search", "succeeded"),
+        ("synthesise", "succeeded"),
+        ("index", "succeeded"),
+    ]
+    search = tasks[0]
+    assert search["duration_ms"] == 8000 and search["usage_records"] == 1
+    assert [(a["attempt"], a["outcome"], a["duration_ms"]) for a in search["attempts"]] == [
+        (1, "failed", 2000),
+        (2, "succeeded", 5000),
+    ]
+    assert search["attempts"][0]["reason"] == "timeout" and search["attempts"][0]["retryable"] is True
+    assert search["policy"] == [
+        {
+            "decision": "allow",
+            "request_id": "q1",
+            "tool": "web_search",
+            "requested_at": "2030-01-01T00:00:05Z",
+            "reasons": ["within plan"],
+            "policy_ids": ["p-allow-search"],
+            "policy_version": "v7",
+            "decided_at": "2030-01-01T00:00:05Z",
+        }
+    ]
+    indexed = r.json()["memory"]
+    assert indexed["indexed"] is True and indexed["chunks"] == 2
+    assert indexed["entries"] == [
+        {"title": "Generators — Summary", "facts": [{"text": "A generator yields values lazily.", "citations": [1]}]},
+        {"title": "Generators — Protocol", "facts": [{"text": "next() resumes it.", "citations": [1]}]},
+    ]
+    assert "secret passage" not in r.text
+
+    # Before the report is published the draft's findings are the approvers' alone.
+    invite = http.post("/v1/members", json={"email": "m@example.com", "role": "member"}, headers=owner).json()
+    joined = http.post("/v1/auth/accept", json={"invite_token": invite["invite_token"], "password": "long-enough-2"})
+    member = {"Authorization": f"Bearer {joined.json()['access_token']}"}
+    seen = http.get("/v1/runs/run-1/tasks", headers=member).json()
+    assert seen["memory"]["entries"] == [] and "withheld" in seen["memory"] and len(seen["tasks"]) == 3
+    assert "generator yields" not in json.dumps(seen)
+
+    other = _caller(http, "other")
+    assert http.get("/v1/runs/run-1/tasks", headers=other).status_code == 404
