@@ -17,6 +17,7 @@ EXPECTED = {
         "runs:ask",
         "runs:create",
         "runs:cancel",
+        "runs:review_plan",
         "documents:read",
         "documents:write",
         "datasets:read",

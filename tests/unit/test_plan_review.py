@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from contracts.run import (
     RunRequestedPayload,
 )
 from quarry_runtime.errors import Rejected
+from services.gateway.readmodel import fold_run
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.domain import PLAN_REVIEW, RunError
 from services.orchestrator.handlers import _apply
@@ -212,3 +214,32 @@ def _published(app: Orchestrator) -> list[Any]:
         for n in notifications
         for o in translate(app.mapper.to_domain_event(n), lambda i, v: app.repository.get(i, version=v))
     ]
+
+
+def test_the_gateway_view_shows_the_review_then_the_plan_the_run_goes_on_with(app: Orchestrator) -> None:
+    run_id = started(app)
+    work(app, run_id)
+
+    def view() -> dict[str, Any]:
+        return fold_run([json.loads(o.event.to_bytes()) for o in _published(app) if o.at is None])
+
+    waiting = view()
+    assert waiting["state"] == "awaiting_plan_review"
+    assert waiting["plan_review"]["status"] == "pending" and waiting["plan_review"]["max_sub_questions"] == 3
+    assert (
+        waiting["sub_questions"]
+        == waiting["plan_review"]["sub_questions"]
+        == ["What is a context manager?", "How is it used?"]
+    )
+    app.review_plan(reviewed(run_id, comment="narrower"))
+    going = view()
+    assert going["state"] == "running" and going["sub_questions"] == EDITED
+    assert (going["plan_review"]["status"], going["plan_review"]["decided_by"]) == ("edited", "u1")
+
+
+def test_the_gateway_view_marks_a_cancelled_review(app: Orchestrator) -> None:
+    run_id = started(app)
+    work(app, run_id)
+    app.review_plan(reviewed(run_id, "cancel"))
+    folded = fold_run([json.loads(o.event.to_bytes()) for o in _published(app) if o.at is None])
+    assert folded["state"] == "cancelled" and folded["plan_review"]["status"] == "cancelled"

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 from opentelemetry import trace
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from contracts.approval import ApprovalGiven, ApprovalPayload, ApprovalRejected
@@ -19,13 +19,23 @@ from contracts.billing import EntitlementsQuery
 from contracts.envelope import Actor, TraceContext
 from contracts.ids import new_id
 from contracts.report import TARGET_WORDS_MAX, TARGET_WORDS_MIN, ReportLength
-from contracts.run import RunCancelRequested, RunCancelRequestedPayload, RunRequested, RunRequestedPayload
+from contracts.run import (
+    MAX_SUB_QUESTIONS,
+    SUB_QUESTION_MAX_CHARS,
+    RunCancelRequested,
+    RunCancelRequestedPayload,
+    RunPlanReviewed,
+    RunPlanReviewedPayload,
+    RunRequested,
+    RunRequestedPayload,
+)
 from contracts.work import SourceKind
 from quarry_runtime.artifacts import ArtifactNotFound, ReportFormat, report_key
+from quarry_runtime.guardrails import injection_findings
 from quarry_runtime.telemetry import current_traceparent
 from services.gateway.api.bounds import MAX_OFFSET, MAX_SEQUENCE, Question, sequence
 from services.gateway.api.commands import publish
-from services.gateway.api.deps import Components, ComponentsDep, StreamReader, requires
+from services.gateway.api.deps import AuditDep, Components, ComponentsDep, StreamReader, requires
 from services.gateway.api.errors import BadRequest, Conflict, Forbidden, NotFound, Unavailable
 from services.gateway.api.routes.datasets import restrict_to_datasets
 from services.gateway.api.routes.templates import template_for_request
@@ -51,6 +61,7 @@ RunReader = Annotated[Principal, requires("runs:read")]
 RunCreator = Annotated[Principal, requires("runs:create")]
 RunCanceller = Annotated[Principal, requires("runs:cancel")]
 Approver = Annotated[Principal, requires("runs:approve")]
+PlanReviewer = Annotated[Principal, requires("runs:review_plan")]
 
 
 class RunCreate(BaseModel):
@@ -84,6 +95,11 @@ class RunCreate(BaseModel):
         max_length=64,
         description="a research template of the tenant: its settings apply where this request gives none",
     )
+    review_plan: bool = Field(
+        default=False,
+        description="pause after planning (state `awaiting_plan_review`) until POST /v1/runs/{run_id}/plan"
+        " continues with the sub-questions, edited or not, or cancels",
+    )
 
 
 class CancelCreate(BaseModel):
@@ -92,6 +108,20 @@ class CancelCreate(BaseModel):
 
 class ApprovalCreate(BaseModel):
     decision: Literal["approve", "reject"]
+    comment: str = Field(default="", max_length=2000)
+
+
+SubQuestion = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SUB_QUESTION_MAX_CHARS)]
+
+
+class PlanReviewCreate(BaseModel):
+    action: Literal["continue", "cancel"]
+    sub_questions: list[SubQuestion] | None = Field(
+        default=None,
+        max_length=max(MAX_SUB_QUESTIONS.values()),
+        description="continue: the plan to run (the run's sub-questions edited, removed or added; at most"
+        " the depth's number, see `plan_review.max_sub_questions`); omitted: the plan as it is. cancel: none",
+    )
     comment: str = Field(default="", max_length=2000)
 
 
@@ -131,6 +161,7 @@ async def _request_run(run_id: str, body: RunCreate, who: Principal, parts: Comp
             approval_required=approval,
             approval_timeout_s=settings["approval_timeout_s"],
             pii_policy=settings["pii_policy"],
+            review_plan=body.review_plan,
             **chosen,
         ),
         tenant_id=who.tenant_id,
@@ -224,6 +255,62 @@ async def decide_approval(run_id: str, body: ApprovalCreate, who: Approver, part
     )
     await publish(parts, event)
     return {"run_id": run_id, "approval_id": pending.get("approval_id"), "decision": body.decision}
+
+
+@router.post("/{run_id}/plan", status_code=202)
+async def review_plan(
+    run_id: str, body: PlanReviewCreate, who: PlanReviewer, parts: ComponentsDep, audit: AuditDep
+) -> dict[str, Any]:
+    """Continue a run waiting for its plan's review with the sub-questions (edited or not), or
+    cancel it (unused credits are refunded). Members may review the runs they requested; owners
+    and admins any run of the tenant. Who, when and what are recorded in the run's log and the
+    audit log."""
+    view = await _view(run_id, who.tenant_id, parts)
+    if view.get("user_id") != who.user_id and not who.can("runs:approve"):
+        raise Forbidden("only the run's requester, an owner or an admin may review its plan")
+    review = view.get("plan_review") or {}
+    if view["state"] != "awaiting_plan_review" or review.get("status") != "pending":
+        raise Conflict(f"the run is not waiting for a review of its plan (state: {view['state']})")
+    sub_questions: list[str] = []
+    if body.action == "cancel":
+        if body.sub_questions:
+            raise BadRequest("a cancelled plan takes no sub-questions")
+    else:
+        sub_questions = list(review.get("sub_questions") or []) if body.sub_questions is None else body.sub_questions
+        most = int(review.get("max_sub_questions") or max(MAX_SUB_QUESTIONS.values()))
+        if not 1 <= len(sub_questions) <= most:
+            raise BadRequest(f"the plan of this run holds 1 to {most} sub-questions, not {len(sub_questions)}")
+        if len({" ".join(q.split()).casefold() for q in sub_questions}) != len(sub_questions):
+            raise BadRequest("the sub-questions must differ from each other")
+        # Screened as the question is: a sub-question becomes a search query and a model prompt.
+        for i, sub_question in enumerate(sub_questions, 1):
+            if injection_findings(sub_question):
+                raise BadRequest(f"sub-question {i} reads as instructions to the model (prompt injection)")
+    event = RunPlanReviewed.create(
+        RunPlanReviewedPayload(
+            action=body.action, sub_questions=sub_questions, comment=body.comment, review_id=review.get("review_id")
+        ),
+        tenant_id=who.tenant_id,
+        run_id=run_id,
+        actor=Actor(user_id=who.user_id, roles=list(who.roles)),
+        trace=TraceContext(traceparent=current_traceparent()),
+    )
+    await publish(parts, event)
+    await audit(
+        "run.plan_reviewed",
+        run_id,
+        action=body.action,
+        sub_questions=sub_questions,
+        planned=review.get("sub_questions") or [],
+        comment=body.comment,
+        event_id=event.event_id,
+    )
+    return {
+        "run_id": run_id,
+        "review_id": review.get("review_id"),
+        "action": body.action,
+        "sub_questions": sub_questions,
+    }
 
 
 @router.get("/{run_id}/state")
