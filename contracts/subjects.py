@@ -81,6 +81,7 @@ POLICY_REJECTED = "policy.v1.rejected"
 POLICY_SIMULATE = "policy.v1.simulate"
 POLICY_DECISIONS = "policy.v1.decisions"
 POLICY_VERSIONS = "policy.v1.versions"
+POLICY_PLAN_REVIEW = "policy.v1.plan_review"
 
 TASK_DISPATCHED = "task.v1.dispatched"
 TASK_SUCCEEDED = "task.v1.succeeded"

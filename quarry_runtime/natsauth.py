@@ -147,6 +147,7 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
         s.POLICY_SIMULATE,
         s.POLICY_DECISIONS,
         s.POLICY_VERSIONS,
+        s.POLICY_PLAN_REVIEW,
         s.BILLING_ENTITLEMENTS,
         *_kv(TENANT_MODELS_BUCKET),
         *_kv(rate_limit_bucket("gateway")),
@@ -230,7 +231,7 @@ _ANSWERS: dict[str, tuple[str, ...]] = {
         s.BILLING_ENTITLEMENTS,
     ),
     # policy.v1.activated: every replica switches to a policy set another replica activated.
-    "policy": (s.POLICY_SIMULATE, s.POLICY_DECISIONS, s.POLICY_VERSIONS, s.POLICY_ACTIVATED),
+    "policy": (s.POLICY_SIMULATE, s.POLICY_DECISIONS, s.POLICY_VERSIONS, s.POLICY_PLAN_REVIEW, s.POLICY_ACTIVATED),
 }
 
 

@@ -14,10 +14,12 @@ from opentelemetry import trace
 from pydantic import BaseModel, Field, StringConstraints
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from contracts import subjects
 from contracts.approval import ApprovalGiven, ApprovalPayload, ApprovalRejected
 from contracts.billing import EntitlementsQuery
 from contracts.envelope import Actor, TraceContext
 from contracts.ids import new_id
+from contracts.policy import PlanReviewQuery, PlanReviewReply
 from contracts.report import TARGET_WORDS_MAX, TARGET_WORDS_MIN, ReportLength
 from contracts.run import (
     MAX_SUB_QUESTIONS,
@@ -37,6 +39,7 @@ from services.gateway.api.bounds import MAX_OFFSET, MAX_SEQUENCE, Question, sequ
 from services.gateway.api.commands import publish
 from services.gateway.api.deps import AuditDep, Components, ComponentsDep, StreamReader, requires
 from services.gateway.api.errors import BadRequest, Conflict, Forbidden, NotFound, Unavailable
+from services.gateway.api.requests import ask
 from services.gateway.api.routes.datasets import restrict_to_datasets
 from services.gateway.api.routes.templates import template_for_request
 from services.gateway.disclosure import for_reader, may_see_draft, view_for_reader
@@ -262,23 +265,19 @@ async def review_plan(
     run_id: str, body: PlanReviewCreate, who: PlanReviewer, parts: ComponentsDep, audit: AuditDep
 ) -> dict[str, Any]:
     """Continue a run waiting for its plan's review with the sub-questions (edited or not), or
-    cancel it (unused credits are refunded). Members may review the runs they requested; owners
-    and admins any run of the tenant. Who, when and what are recorded in the run's log and the
-    audit log."""
+    cancel it (unused credits are refunded). Who may is decided by the policy service's Cedar
+    policies (action `review_plan`: the run's requester, the tenant's owners and admins); who,
+    when and what are recorded in the run's log and the audit log."""
     view = await _view(run_id, who.tenant_id, parts)
-    if view.get("user_id") != who.user_id and not who.can("runs:approve"):
-        raise Forbidden("only the run's requester, an owner or an admin may review its plan")
     review = view.get("plan_review") or {}
-    if view["state"] != "awaiting_plan_review" or review.get("status") != "pending":
-        raise Conflict(f"the run is not waiting for a review of its plan (state: {view['state']})")
+    most = int(review.get("max_sub_questions") or MAX_SUB_QUESTIONS.get(view.get("depth") or 3, 6))
     sub_questions: list[str] = []
     if body.action == "cancel":
         if body.sub_questions:
             raise BadRequest("a cancelled plan takes no sub-questions")
     else:
         sub_questions = list(review.get("sub_questions") or []) if body.sub_questions is None else body.sub_questions
-        most = int(review.get("max_sub_questions") or max(MAX_SUB_QUESTIONS.values()))
-        if not 1 <= len(sub_questions) <= most:
+        if body.sub_questions is not None and not 1 <= len(sub_questions) <= most:
             raise BadRequest(f"the plan of this run holds 1 to {most} sub-questions, not {len(sub_questions)}")
         if len({" ".join(q.split()).casefold() for q in sub_questions}) != len(sub_questions):
             raise BadRequest("the sub-questions must differ from each other")
@@ -286,6 +285,27 @@ async def review_plan(
         for i, sub_question in enumerate(sub_questions, 1):
             if injection_findings(sub_question):
                 raise BadRequest(f"sub-question {i} reads as instructions to the model (prompt injection)")
+    query = PlanReviewQuery(
+        tenant_id=who.tenant_id,
+        user_id=who.user_id,
+        roles=list(who.roles),
+        run_id=run_id,
+        run_tenant_id=who.tenant_id,  # `_view` found the run in the caller's tenant
+        requester_id=view.get("user_id"),
+        sub_questions=len(sub_questions),
+        max_sub_questions=most,
+    )
+    reply = await ask(
+        parts, subjects.POLICY_PLAN_REVIEW, query, PlanReviewReply, who="the policy service", timeout_s=2.0
+    )
+    if reply.verdict is None:
+        raise Unavailable(f"the policy service could not decide: {reply.error}")
+    if reply.verdict.decision != "allow":
+        raise Forbidden(f"policy {reply.verdict.policy_version}: " + "; ".join(reply.verdict.reasons))
+    if view["state"] != "awaiting_plan_review" or review.get("status") != "pending":
+        raise Conflict(f"the run is not waiting for a review of its plan (state: {view['state']})")
+    if body.action == "continue" and not sub_questions:
+        raise BadRequest("continuing needs at least one sub-question")
     event = RunPlanReviewed.create(
         RunPlanReviewedPayload(
             action=body.action, sub_questions=sub_questions, comment=body.comment, review_id=review.get("review_id")
