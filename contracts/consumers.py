@@ -59,6 +59,7 @@ CONSUMERS: dict[str, tuple[Consumer, ...]] = {
         s.RUN_CANCEL_REQUESTED,
         s.APPROVAL_GIVEN,
         s.APPROVAL_REJECTED,
+        s.RUN_PLAN_REVIEWED,
         s.MONITOR_CREATED,
         s.MONITOR_CHANGED,
         s.QUESTION_ASKED,

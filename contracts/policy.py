@@ -133,6 +133,25 @@ class SimulateReply(Contract):
     error: str | None = None
 
 
+class PlanReviewQuery(Contract):
+    """May the user review the run's plan (Cedar action `review_plan`), continuing with this many
+    sub-questions (0: cancelling)? Answered now, by request/reply, before the review is published."""
+
+    tenant_id: str = Field(min_length=1, description="the user's tenant")
+    user_id: str = Field(min_length=1)
+    roles: list[str] = Field(default_factory=list, max_length=16)
+    run_id: str = Field(min_length=1, max_length=64)
+    run_tenant_id: str = Field(min_length=1)
+    requester_id: str | None = Field(default=None, description="who requested the run; None: a monitor's run")
+    sub_questions: int = Field(ge=0, le=1000)
+    max_sub_questions: int = Field(ge=1, le=1000)
+
+
+class PlanReviewReply(Contract):
+    verdict: PolicyVerdict | None = None
+    error: str | None = None
+
+
 class DecisionsQuery(Contract):
     tenant_id: str = Field(min_length=1)
     limit: int = Field(default=50, ge=1, le=500)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from contracts import subjects
 from contracts.envelope import Contract, Event
@@ -21,6 +21,11 @@ from contracts.task import Fault
 from contracts.work import SourceKind
 
 DEFAULT_APPROVAL_TIMEOUT_S = 7 * 24 * 3600
+# The most sub-questions a plan of each depth holds (the planner's own most): each one becomes a
+# search the run's reservation was sized for, so a reviewed plan may not hold more.
+MAX_SUB_QUESTIONS: dict[int, int] = {1: 3, 2: 4, 3: 6}
+# A "sub-question" longer than this is a paragraph, useless as a search query.
+SUB_QUESTION_MAX_CHARS = 300
 
 
 class RunRequestedPayload(Contract):
@@ -29,6 +34,11 @@ class RunRequestedPayload(Contract):
     max_sources: int = Field(ge=1, le=50)
     approval_required: bool = Field(default=False, description="a human approves before the report is published")
     approval_timeout_s: int = Field(default=DEFAULT_APPROVAL_TIMEOUT_S, ge=1)
+    review_plan: bool = Field(
+        default=False,
+        description="pause after planning until a human continues with the sub-questions (edited) or cancels;"
+        " the wait is `approval_timeout_s` long, after which the run expires",
+    )
     monitor_id: str | None = Field(default=None, description="the monitor whose firing started this run")
     previous_run_id: str | None = Field(default=None, description="the monitor's run before this one")
     pii_policy: Literal["redact", "block"] = Field(default="redact", description="PII found in the report")
@@ -207,3 +217,73 @@ class RunExpired(Event):
     TYPE: ClassVar[str] = "run.expired"
     type: Literal["run.expired"] = "run.expired"
     payload: RunExpiredPayload
+
+
+class RunAwaitingPlanReviewPayload(Contract):
+    review_id: str
+    sub_questions: list[str] = Field(description="the plan as the planner made it")
+    max_sub_questions: int = Field(ge=1, description="the most sub-questions the revised plan may hold")
+    deadline: datetime
+
+
+class RunAwaitingPlanReview(Event):
+    """The run asked for a review of its plan and waits: continue (edited) or cancel."""
+
+    SUBJECT: ClassVar[str] = subjects.RUN_AWAITING_PLAN_REVIEW
+    TYPE: ClassVar[str] = "run.awaiting_plan_review"
+    type: Literal["run.awaiting_plan_review"] = "run.awaiting_plan_review"
+    payload: RunAwaitingPlanReviewPayload
+
+
+class RunPlanReviewedPayload(Contract):
+    action: Literal["cancel", "continue"]
+    sub_questions: list[str] = Field(
+        default_factory=list,
+        max_length=max(MAX_SUB_QUESTIONS.values()),
+        description="continue: the plan to run, edited or not (at most the depth's number); cancel: none",
+    )
+    comment: str = Field(default="", max_length=2000)
+    review_id: str | None = Field(default=None, description="the review asked for; None: the one pending")
+
+    @model_validator(mode="after")
+    def _plan_fits(self) -> RunPlanReviewedPayload:
+        if self.action == "cancel":
+            if self.sub_questions:
+                raise ValueError("a cancelled plan review carries no sub-questions")
+            return self
+        if not self.sub_questions:
+            raise ValueError("continuing needs at least one sub-question")
+        for i, sub_question in enumerate(self.sub_questions):
+            if not sub_question.strip():
+                raise ValueError(f"sub-question {i + 1} is empty")
+            if len(sub_question) > SUB_QUESTION_MAX_CHARS:
+                raise ValueError(f"sub-question {i + 1} is longer than {SUB_QUESTION_MAX_CHARS} characters")
+        if len({q.strip().casefold() for q in self.sub_questions}) != len(self.sub_questions):
+            raise ValueError("the sub-questions must differ from each other")
+        return self
+
+
+class RunPlanReviewed(Event):
+    """A human's answer to a run waiting for its plan's review (the actor is the reviewer)."""
+
+    SUBJECT: ClassVar[str] = subjects.RUN_PLAN_REVIEWED
+    TYPE: ClassVar[str] = "run.plan_reviewed"
+    type: Literal["run.plan_reviewed"] = "run.plan_reviewed"
+    payload: RunPlanReviewedPayload
+
+
+class RunPlanRevisedPayload(Contract):
+    review_id: str
+    sub_questions: list[str] = Field(description="the plan the run goes on with")
+    revised_by: str | None
+    comment: str = ""
+    edited: bool = Field(description="whether the sub-questions differ from the planner's")
+
+
+class RunPlanRevised(Event):
+    """The reviewed plan stands: the run searches these sub-questions."""
+
+    SUBJECT: ClassVar[str] = subjects.RUN_PLAN_REVISED
+    TYPE: ClassVar[str] = "run.plan_revised"
+    type: Literal["run.plan_revised"] = "run.plan_revised"
+    payload: RunPlanRevisedPayload

@@ -131,6 +131,7 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
         s.RUN_CANCEL_REQUESTED,
         s.APPROVAL_GIVEN,
         s.APPROVAL_REJECTED,
+        s.RUN_PLAN_REVIEWED,
         s.DOCUMENT_UPLOADED,
         s.DATASET_CREATED,
         s.DATASET_DELETED,
@@ -146,6 +147,7 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
         s.POLICY_SIMULATE,
         s.POLICY_DECISIONS,
         s.POLICY_VERSIONS,
+        s.POLICY_PLAN_REVIEW,
         s.BILLING_ENTITLEMENTS,
         *_kv(TENANT_MODELS_BUCKET),
         *_kv(rate_limit_bucket("gateway")),
@@ -163,6 +165,8 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
         s.RUN_WAITING_APPROVAL,
         s.RUN_RESUMED,
         s.RUN_EXPIRED,
+        s.RUN_AWAITING_PLAN_REVIEW,
+        s.RUN_PLAN_REVISED,
         f"{s.TASK_DISPATCHED}.>",
         s.TOOL_REQUESTED,
         s.timer_schedule(">"),
@@ -227,7 +231,7 @@ _ANSWERS: dict[str, tuple[str, ...]] = {
         s.BILLING_ENTITLEMENTS,
     ),
     # policy.v1.activated: every replica switches to a policy set another replica activated.
-    "policy": (s.POLICY_SIMULATE, s.POLICY_DECISIONS, s.POLICY_VERSIONS, s.POLICY_ACTIVATED),
+    "policy": (s.POLICY_SIMULATE, s.POLICY_DECISIONS, s.POLICY_VERSIONS, s.POLICY_PLAN_REVIEW, s.POLICY_ACTIVATED),
 }
 
 

@@ -1,5 +1,5 @@
 """The tenant's audit log: who changed its members, roles, API keys, settings, model endpoint,
-policy or billing, when, and from which address.
+policy or billing, or edited a run's plan, when, and from which address.
 
 The gateway's own state, written by the route that made the change once the change is made
 (a refused request changes nothing and is not logged), and from billing's `credits.plan_changed`
@@ -34,6 +34,7 @@ KINDS: Final = frozenset(
         "billing.plan_changed",
         "share.created",
         "share.revoked",
+        "run.plan_reviewed",
     }
 )
 MAX_DETAIL_BYTES: Final = 4096

@@ -31,6 +31,10 @@ PERMISSIONS: dict[str, Permission] = {
     "runs:cancel_any": Permission("admin", "cancel any run of the tenant"),
     "runs:approve": Permission("admin", "approve or reject what a waiting run asks for"),
     "runs:share": Permission("member", "share a run's finished report through a read-only link, revoke such links"),
+    "runs:review_plan": Permission(
+        "member",
+        "continue (with edited sub-questions) or cancel a run waiting for its plan's review, if requested by the caller",
+    ),
     "runs:ask": Permission("member", "ask follow-up questions about a completed run (metered, so not a viewer's)"),
     "documents:read": Permission("viewer", "list the tenant's documents"),
     "documents:write": Permission("member", "upload documents into the tenant's corpus"),

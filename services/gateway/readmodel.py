@@ -17,6 +17,8 @@ STATE_BY_TYPE = {
     "run.admitted": "admitted",
     "run.planned": "running",
     "run.waiting_approval": "waiting_approval",
+    "run.awaiting_plan_review": "awaiting_plan_review",
+    "run.plan_revised": "running",
     "run.completed": "completed",
     "run.failed": "failed",
     "run.rejected": "rejected",
@@ -55,6 +57,7 @@ def empty_view() -> dict[str, Any]:
         "cost": {"estimate": None, "reserved": 0, "settled": 0, "refunded": 0, "closed": False},
         "report": None,
         "approval": None,
+        "plan_review": None,
         "guardrails": [],
         "cancel_requested": False,
         "monitor_id": None,
@@ -94,6 +97,18 @@ def _apply(view: dict[str, Any], ev: dict[str, Any]) -> None:
         view["approval"] = {k: payload.get(k) for k in ("approval_id", "subject", "reason", "deadline")} | {
             "status": "pending"
         }
+    elif kind == "run.awaiting_plan_review":
+        view["sub_questions"] = payload.get("sub_questions", [])
+        view["plan_review"] = {
+            k: payload.get(k) for k in ("review_id", "sub_questions", "max_sub_questions", "deadline")
+        } | {"status": "pending"}
+    elif kind == "run.plan_revised":
+        view["sub_questions"] = payload.get("sub_questions", [])
+        view["plan_review"] = (view.get("plan_review") or {}) | {
+            "status": "edited" if payload.get("edited") else "continued",
+            "decided_by": payload.get("revised_by"),
+            "comment": payload.get("comment"),
+        }
     elif kind == "run.resumed":
         view["approval"] = (view["approval"] or {}) | {
             "status": payload.get("outcome", "approved"),
@@ -129,6 +144,10 @@ def _apply(view: dict[str, Any], ev: dict[str, Any]) -> None:
         view["state"] = new_state
     if kind == "run.rejected" and view["approval"] and view["approval"].get("status") == "pending":
         view["approval"]["status"] = "refused"
+    # A review still pending when the run ends was cancelled (by the reviewer or a cancel) or ran out.
+    review = view.get("plan_review")  # a view stored before plan reviews has no such key
+    if kind in ("run.cancelled", "run.expired") and review and review.get("status") == "pending":
+        review["status"] = "cancelled" if kind == "run.cancelled" else "expired"
 
 
 def _apply_task_output(view: dict[str, Any], payload: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from contracts.credits import CreditsDenied, CreditsReserved
 from contracts.envelope import Event
 from contracts.ids import derived_id
 from contracts.monitor import MonitorChanged, MonitorCreated
-from contracts.run import RunCancelRequested, RunRequested
+from contracts.run import RunCancelRequested, RunPlanReviewed, RunRequested
 from contracts.task import TaskFailed, TaskSucceeded
 from contracts.timer import TimerFired
 from contracts.tool import ToolDecided
@@ -105,6 +105,7 @@ class Orchestrator(FollowUps, OutboxApplication):
             length=p.length,
             target_words=p.target_words,
             template=p.model_dump(mode="json", include=set(TEMPLATE_FIELDS)) if p.template_id else None,
+            review_plan=p.review_plan,
         )
         if self.has_run(run.run_id):
             return  # a redelivered request
@@ -271,6 +272,28 @@ class Orchestrator(FollowUps, OutboxApplication):
         if approval.subject.startswith("task:"):
             task_id = approval.subject.removeprefix("task:")
             run.authorise_task(task_id, [f"approved-by:{by}"], "human-approval", cause=ev.event_id, now=self.clock())
+        self._advance_and_save(run)
+
+    def review_plan(self, ev: RunPlanReviewed) -> None:
+        """A human continued with the plan (edited or not) or cancelled the run, before any search.
+
+        The sub-questions are screened like the question: one that reads as instructions to the
+        model is recorded as a guardrail trip and the revision is not applied (the run still waits).
+        """
+        run = self._run_for(ev)
+        if run is None:
+            return
+        p, by = ev.payload, ev.actor.user_id
+        if p.action == "cancel":
+            run.cancel_plan(p.review_id, by, p.comment, cause=ev.event_id)
+            self._save(run)
+            return
+        injections = Counter(f.kind for q in p.sub_questions for f in injection_findings(q))
+        if injections:
+            run.trip_guardrail("prompt_injection", "question", "rejected", dict(injections), cause=ev.event_id)
+            self._save(run)
+            return
+        run.revise_plan(p.review_id, list(p.sub_questions), by, p.comment, cause=ev.event_id)
         self._advance_and_save(run)
 
     # -- monitors ------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from contracts.run import MAX_SUB_QUESTIONS, SUB_QUESTION_MAX_CHARS
 from services.orchestrator.tasks import OPTIONAL, POLICIES, TaskPolicy, answer_deadline
 
 TERMINAL = frozenset({"completed", "failed", "rejected", "cancelled", "expired"})
@@ -23,7 +24,8 @@ TERMINAL = frozenset({"completed", "failed", "rejected", "cancelled", "expired"}
 TRANSITIONS: dict[str, frozenset[str]] = {
     "requested": frozenset({"admitted", "rejected", "cancelled"}),
     "admitted": frozenset({"planning", "failed", "cancelled"}),
-    "planning": frozenset({"running", "waiting_approval", "failed", "cancelled"}),
+    "planning": frozenset({"running", "waiting_approval", "awaiting_plan_review", "failed", "cancelled"}),
+    "awaiting_plan_review": frozenset({"planning", "expired", "cancelled"}),
     "running": frozenset({"waiting_approval", "indexing", "failed", "cancelled"}),
     "waiting_approval": frozenset({"planning", "running", "indexing", "reporting", "rejected", "expired", "cancelled"}),
     "indexing": frozenset({"waiting_approval", "reporting", "failed", "cancelled"}),
@@ -53,6 +55,8 @@ KEPT_AFTER_END = frozenset({"synthesise", "report"})
 # names, this many times at most and for waits up to this long; past either it is a denial.
 MAX_THROTTLES = 5
 MAX_THROTTLE_WAIT_S = 3600.0
+# The subject of the approval a run with `review_plan` waits for: its plan, edited or not.
+PLAN_REVIEW = "plan"
 
 
 class RunError(Exception):
@@ -94,7 +98,7 @@ class TaskState:
 @dataclass
 class Approval:
     approval_id: str
-    subject: str  # "publish", or "task:<task id>" for a tool use policy wants approved
+    subject: str  # "publish", "plan" (a plan review), or "task:<task id>" for a tool use policy wants approved
     reason: str
     deadline: datetime
     resume_state: str
@@ -109,6 +113,8 @@ class Run(Aggregate):
     # Whose fault a failed run's failure was (contracts.task.Fault); a class default so a run
     # state saved before the field existed reads as the platform's (refunded, as it was then).
     failure_fault: str = "platform"
+    # Runs from before plan reviews never asked for one.
+    review_plan: bool = False
 
     @staticmethod
     def create_id(run_id: str) -> uuid.UUID:
@@ -136,6 +142,7 @@ class Run(Aggregate):
         length: str = "standard",
         target_words: int | None = None,
         template: dict[str, Any] | None = None,
+        review_plan: bool = False,
     ) -> None:
         self.run_id = run_id
         self.tenant_id = tenant_id
@@ -147,6 +154,7 @@ class Run(Aggregate):
         self.traceparent = traceparent
         self.approval_required = approval_required
         self.approval_timeout_s = approval_timeout_s
+        self.review_plan = review_plan
         self.monitor_id = monitor_id
         self.previous_run_id = previous_run_id
         self.pii_policy = pii_policy
@@ -233,8 +241,12 @@ class Run(Aggregate):
         self.bus_events.add(cause)
 
     @event("GuardrailTripped")
-    def trip_guardrail(self, guardrail: str, where: str, action: str, counts: dict[str, int]) -> None:
+    def trip_guardrail(
+        self, guardrail: str, where: str, action: str, counts: dict[str, int], cause: str | None = None
+    ) -> None:
         self.guardrail_trips.append({"guardrail": guardrail, "where": where, "action": action, "counts": counts})
+        if cause:
+            self.bus_events.add(cause)
 
     def reject(self, reason: str, cause: str) -> None:
         self._check_move("rejected")
@@ -504,7 +516,7 @@ class Run(Aggregate):
             self.bus_events.add(cause)
 
     def approve(self, approval_id: str | None, by: str | None, comment: str, cause: str) -> Approval:
-        approval = self._pending(approval_id)
+        approval = self._pending(approval_id, review=False)
         self._check_move(approval.resume_state)
         self._approved(approval_id=approval.approval_id, by=by, comment=comment, cause=cause)
         return approval
@@ -517,7 +529,7 @@ class Run(Aggregate):
         self.bus_events.add(cause)
 
     def refuse(self, approval_id: str | None, by: str | None, comment: str, cause: str) -> None:
-        approval = self._pending(approval_id)
+        approval = self._pending(approval_id, review=False)
         self._check_move("rejected")
         self._refused(approval_id=approval.approval_id, by=by, comment=comment, cause=cause)
 
@@ -571,14 +583,78 @@ class Run(Aggregate):
             self.bus_events.add(cause)
         approval = self.approvals[approval_id]
         approval.status = "expired"
-        self.failure = f"no approval before {approval.deadline.isoformat()}"
+        wanted = "review of the plan" if approval.subject == PLAN_REVIEW else "approval"
+        self.failure = f"no {wanted} before {approval.deadline.isoformat()}"
         self._move("expired")
 
-    def _pending(self, approval_id: str | None) -> Approval:
+    def _pending(self, approval_id: str | None, review: bool | None = None) -> Approval:
+        """The pending approval (`approval_id` when given); `review` True: it must be a plan
+        review, False: it must not be one (an approval's answer does not decide a plan)."""
         pending = self.pending_approval()
         if pending is None or (approval_id is not None and pending.approval_id != approval_id):
             raise RunError(f"run {self.run_id} has no pending approval {approval_id or ''}".rstrip())
+        if review is not None and (pending.subject == PLAN_REVIEW) != review:
+            what = "a review of its plan" if pending.subject == PLAN_REVIEW else "an approval, not a plan review"
+            raise RunError(f"run {self.run_id} waits for {what}")
         return pending
+
+    # -- plan review -----------------------------------------------------------------------
+
+    def max_sub_questions(self) -> int:
+        return MAX_SUB_QUESTIONS.get(self.depth, max(MAX_SUB_QUESTIONS.values()))
+
+    def request_plan_review(self, review_id: str, now: datetime) -> None:
+        """The plan is made: wait for a human to continue with it (edited or not) or cancel."""
+        if self.pending_approval() is not None:
+            raise RunError(f"run {self.run_id} already waits for an approval")
+        self._check_move("awaiting_plan_review")
+        deadline = now + timedelta(seconds=self.approval_timeout_s)
+        self._plan_review_requested(review_id=review_id, deadline=deadline)
+
+    @event("PlanReviewRequested")
+    def _plan_review_requested(self, review_id: str, deadline: datetime) -> None:
+        reason = "the run asks for a review of its plan before it searches"
+        self.approvals[review_id] = Approval(review_id, PLAN_REVIEW, reason, deadline, resume_state="planning")
+        self._move("awaiting_plan_review")
+
+    def revise_plan(
+        self, review_id: str | None, sub_questions: list[str], by: str | None, comment: str, cause: str
+    ) -> None:
+        """Go on with the reviewed sub-questions: 1 to the depth's most, none empty or too long."""
+        review = self._pending(review_id, review=True)
+        cleaned = [" ".join(q.split()) for q in sub_questions]
+        if not cleaned or len(cleaned) > self.max_sub_questions():
+            raise RunError(f"a plan of depth {self.depth} holds 1 to {self.max_sub_questions()} sub-questions")
+        if any(not q or len(q) > SUB_QUESTION_MAX_CHARS for q in cleaned):
+            raise RunError(f"each sub-question holds 1 to {SUB_QUESTION_MAX_CHARS} characters")
+        if len({q.casefold() for q in cleaned}) != len(cleaned):
+            raise RunError("the sub-questions must differ from each other")
+        self._check_move(review.resume_state)
+        self._plan_revised(review_id=review.approval_id, sub_questions=cleaned, by=by, comment=comment, cause=cause)
+
+    @event("PlanRevised")
+    def _plan_revised(self, review_id: str, sub_questions: list[str], by: str | None, comment: str, cause: str) -> None:
+        review = self.approvals[review_id]
+        review.status, review.decided_by, review.comment = "approved", by, comment
+        self.sub_questions = list(sub_questions)
+        self._move(review.resume_state)
+        self.bus_events.add(cause)
+
+    def cancel_plan(self, review_id: str | None, by: str | None, comment: str, cause: str) -> None:
+        """The reviewer stops the run before it searches: it ends cancelled (unused credits refunded)."""
+        review = self._pending(review_id, review=True)
+        self._check_move("cancelled")
+        self._plan_cancelled(review_id=review.approval_id, by=by, comment=comment, cause=cause)
+
+    @event("PlanCancelled")
+    def _plan_cancelled(self, review_id: str, by: str | None, comment: str, cause: str) -> None:
+        review = self.approvals[review_id]
+        review.status, review.decided_by, review.comment = "refused", by, comment
+        reason = f"plan review: cancelled by {by or 'a reviewer'}" + (f": {comment}" if comment else "")
+        self.cancel_reason = reason[:500]
+        self.failure = reason
+        self._move("cancelled")
+        self.bus_events.add(cause)
 
     # -- ending ----------------------------------------------------------------------------
 

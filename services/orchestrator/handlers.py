@@ -58,6 +58,7 @@ def subscriptions(app: Orchestrator) -> list[Subscription]:
         (subjects.RUN_CANCEL_REQUESTED, app.cancel_run),
         (subjects.APPROVAL_GIVEN, app.decide_approval),
         (subjects.APPROVAL_REJECTED, app.decide_approval),
+        (subjects.RUN_PLAN_REVIEWED, app.review_plan),
         (subjects.MONITOR_CREATED, app.create_monitor),
         (subjects.MONITOR_CHANGED, app.change_monitor),
         (subjects.QUESTION_ASKED, app.ask_question),

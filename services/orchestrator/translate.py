@@ -21,6 +21,8 @@ from contracts.monitor import (
 from contracts.run import (
     RunAdmitted,
     RunAdmittedPayload,
+    RunAwaitingPlanReview,
+    RunAwaitingPlanReviewPayload,
     RunCancelled,
     RunCancelledPayload,
     RunCompleted,
@@ -31,6 +33,8 @@ from contracts.run import (
     RunFailedPayload,
     RunPlanned,
     RunPlannedPayload,
+    RunPlanRevised,
+    RunPlanRevisedPayload,
     RunRejected,
     RunRejectedPayload,
     RunRequested,
@@ -197,6 +201,33 @@ def translate(domain_event: Any, run_at: RunAt, sign: Sign = lambda run, tool: N
             ),
         )
         e.timer("approval_deadline", approval.deadline, approval_id=approval.approval_id)
+    elif name == "PlanReviewRequested":
+        review = run.approvals[domain_event.review_id]
+        e.emit(
+            RunAwaitingPlanReview,
+            RunAwaitingPlanReviewPayload(
+                review_id=review.approval_id,
+                sub_questions=run.sub_questions,
+                max_sub_questions=run.max_sub_questions(),
+                deadline=review.deadline,
+            ),
+        )
+        e.timer("approval_deadline", review.deadline, approval_id=review.approval_id)
+    elif name == "PlanRevised":
+        review = run.approvals[domain_event.review_id]
+        planned = next((t.output for t in run.tasks_of("plan") if t.output), None) or {}
+        e.emit(
+            RunPlanRevised,
+            RunPlanRevisedPayload(
+                review_id=review.approval_id,
+                sub_questions=run.sub_questions,
+                revised_by=review.decided_by,
+                comment=review.comment,
+                edited=run.sub_questions != list(planned.get("sub_questions", [])),
+            ),
+        )
+    elif name == "PlanCancelled":
+        e.emit(RunCancelled, RunCancelledPayload(reason=run.failure or "cancelled", usage_event_ids=usage))
     elif name == "Approved":
         approval = run.approvals[domain_event.approval_id]
         e.emit(

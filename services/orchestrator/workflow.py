@@ -37,7 +37,7 @@ from contracts.work import (
     VerifyInput,
 )
 from quarry_runtime.ranking import interleave
-from services.orchestrator.domain import Run, TaskState
+from services.orchestrator.domain import PLAN_REVIEW, Run, TaskState
 from services.orchestrator.methods import report_methods
 from services.orchestrator.tasks import OPTIONAL
 
@@ -70,7 +70,7 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
         if not run.in_flight():  # the step boundary: nothing is running any more
             run.cancel()
         return
-    if run.state == "waiting_approval":
+    if run.state in ("waiting_approval", "awaiting_plan_review"):
         return
     queued = next((t for t in run.tasks.values() if t.status == "awaiting_approval"), None)
     if queued is not None:
@@ -91,6 +91,10 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
         run.request_task(task_id(run, "plan", 0), "plan", plan.model_dump())
         return
     if not _all_done(plans):
+        return
+    # A snapshot taken before plan reviews has no such attribute (nor asked for one).
+    if getattr(run, "review_plan", False) and not any(a.subject == PLAN_REVIEW for a in run.approvals.values()):
+        run.request_plan_review(approval_id(run, PLAN_REVIEW), now)
         return
 
     searches, reads = run.tasks_of("search"), run.tasks_of("read")

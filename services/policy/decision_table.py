@@ -4,7 +4,9 @@
 
 Each case names a principal (tenant, agent, user, plan, roles), a tool with its arguments, and
 the context (budget left, UTC hour); it expects a decision and, optionally, the deciding policy
-ids, the approval rule ids and a phrase of the reasons. The engine decides each case exactly
+ids, the approval rule ids and a phrase of the reasons. A case with `action: review_plan` asks
+instead whether the user may review a run's plan: `run` names the run's tenant, its requester
+and how many sub-questions the reviewed plan holds of how many its depth allows. The engine decides each case exactly
 as the service would (no rate limit: that is state, not policy). Prints a table; exits 1 on any
 mismatch, 2 when the table or the policy set cannot be loaded.
 """
@@ -51,12 +53,29 @@ TABLE_FORMAT: Final = {
             "minItems": 1,
             "items": {
                 "type": "object",
-                "required": ["name", "tool", "expect"],
+                "required": ["name", "expect"],
                 "additionalProperties": False,
+                # A tool call names its tool; a plan review names the run.
+                "oneOf": [
+                    {"required": ["tool"], "not": {"required": ["run"]}},
+                    {"required": ["action", "run"], "properties": {"action": {"const": "review_plan"}}},
+                ],
                 "properties": {
                     **_PRINCIPAL,
                     "name": {"type": "string", "minLength": 1},
+                    "action": {"enum": ["invoke_tool", "review_plan"]},
                     "tool": {"type": "string", "minLength": 1},
+                    "run": {
+                        "type": "object",
+                        "required": ["requester", "sub_questions", "max_sub_questions"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "tenant": {"type": "string", "minLength": 1},
+                            "requester": {"type": ["string", "null"]},
+                            "sub_questions": {"type": "integer", "minimum": 0},
+                            "max_sub_questions": {"type": "integer", "minimum": 1},
+                        },
+                    },
                     "arguments": {"type": "object", "additionalProperties": {"type": ["string", "integer", "boolean"]}},
                     "expect": {
                         "type": "object",
@@ -104,6 +123,7 @@ class Case:
     step: str
     arguments: dict[str, str | int | bool]
     decision: Decision
+    run: dict[str, Any] | None = None  # a plan review's run: tenant, requester, sub_questions, max_sub_questions
     policy_ids: list[str] | None = None
     rule_ids: list[str] | None = None
     reason: str | None = None
@@ -139,7 +159,7 @@ def load_cases(path: Path | str = DEFAULT_TABLE) -> list[Case]:
         cases.append(
             Case(
                 name=raw["name"],
-                tool=raw["tool"],
+                tool=raw.get("tool", "review_plan"),
                 tenant=merged["tenant"],
                 agent=merged["agent"],
                 user=merged["user"],
@@ -153,6 +173,7 @@ def load_cases(path: Path | str = DEFAULT_TABLE) -> list[Case]:
                 policy_ids=expect.get("policy_ids"),
                 rule_ids=expect.get("rule_ids"),
                 reason=expect.get("reason"),
+                run={"tenant": merged["tenant"], **raw["run"]} if "run" in raw else None,
             )
         )
     names = [c.name for c in cases]
@@ -165,6 +186,19 @@ def load_cases(path: Path | str = DEFAULT_TABLE) -> list[Case]:
 def run_cases(engine: PolicyEngine, cases: Sequence[Case]) -> list[Outcome]:
     outcomes = []
     for case in cases:
+        if case.run is not None:
+            review = engine.authorise_plan_review(
+                tenant_id=case.tenant,
+                user_id=case.user or "",
+                roles=case.roles,
+                run_id=f"policy-test:{case.name}",
+                run_tenant_id=case.run["tenant"],
+                requester_id=case.run["requester"],
+                sub_questions=case.run["sub_questions"],
+                max_sub_questions=case.run["max_sub_questions"],
+            )
+            outcomes.append(Outcome(case, review, _mismatches(case, review)))
+            continue
         request = ToolRequestedPayload(
             request_id=f"policy-test:{case.name}",
             tool=case.tool,
@@ -210,7 +244,9 @@ def render(outcomes: Sequence[Outcome], version: str) -> Table:
             c.name,
             f"{c.tenant} {c.plan} {','.join(c.roles) or '-'}",
             c.tool,
-            f"budget {c.budget}%, {c.hour:02d}h",
+            f"budget {c.budget}%, {c.hour:02d}h"
+            if c.run is None
+            else f"run of {c.run['tenant']} by {c.run['requester']}, {c.run['sub_questions']}/{c.run['max_sub_questions']}",
             v.decision,
             ", ".join(v.policy_ids) or "-",
             "; ".join(o.mismatches) if o.mismatches else "; ".join(v.reasons),

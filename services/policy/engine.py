@@ -40,6 +40,7 @@ MAX_CACHED_PRINCIPALS: Final = 4096
 
 # Dict-form uids: entity ids come from callers and may hold characters Cedar's surface syntax rejects.
 _ACTION: Final = {"type": "Quarry::Action", "id": "invoke_tool"}
+_REVIEW_PLAN: Final = {"type": "Quarry::Action", "id": "review_plan"}
 # What the engine puts in every request's context, and the Cedar type the schema must give it.
 _CONTEXT: Final = {
     "tenant": "String",
@@ -225,6 +226,54 @@ class PolicyEngine:
         reason = (
             f"no policy permits agent {agent!r} to invoke {tool.name!r} on plan {request.plan!r}"
             f" (roles: {roles}): denied by default"
+        )
+        return self._verdict("deny", [reason], [], started)
+
+    def authorise_plan_review(
+        self,
+        *,
+        tenant_id: str,
+        user_id: str,
+        roles: list[str],
+        run_id: str,
+        run_tenant_id: str,
+        requester_id: str | None,
+        sub_questions: int,
+        max_sub_questions: int,
+    ) -> Verdict:
+        """Whether the user may review the run's plan (`review_plan`), with this many sub-questions.
+
+        Only the hard set is asked: the soft rules are about tool calls, and a plan review is the
+        human answer itself, never something to send for approval.
+        """
+        started = time.perf_counter()
+        request = {
+            "principal": {"type": "Quarry::User", "id": user_id},
+            "action": _REVIEW_PLAN,
+            "resource": {"type": "Quarry::Run", "id": run_id},
+            "context": {"sub_questions": sub_questions, "max_sub_questions": max_sub_questions},
+        }
+        # A run without a requester (a monitor's) is reviewed by approvers only: "" names nobody.
+        requester = {"__entity": {"type": "Quarry::User", "id": requester_id or ""}}
+        entities = self._tool_entities.with_added_json_str(
+            json.dumps(
+                [
+                    _entity("User", user_id, {"tenant": tenant_id, "roles": list(roles)}),
+                    _entity("Run", run_id, {"tenant": run_tenant_id, "requester": requester}),
+                ]
+            )
+        )
+        result = cedarpy.is_authorized(request, self._hard.policies, entities, self._schema)
+        if result.diagnostics.errors:
+            return self._evaluation_error(self._hard, result, started)
+        matched = sorted(self._hard.label(cedar_id) for cedar_id in result.diagnostics.reasons)
+        if result.allowed:
+            return self._verdict("allow", [f"permitted by {p}" for p in matched], matched, started)
+        if matched:
+            return self._verdict("deny", [f"forbidden by {p}" for p in matched], matched, started)
+        reason = (
+            f"no policy permits user {user_id!r} (roles: {', '.join(roles) or 'none'}) to review the plan"
+            f" of run {run_id!r}: denied by default"
         )
         return self._verdict("deny", [reason], [], started)
 

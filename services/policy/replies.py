@@ -1,4 +1,5 @@
-"""Core-NATS request/reply of the policy service: simulate, list decisions, list versions.
+"""Core-NATS request/reply of the policy service: simulate, list decisions, list versions, and
+authorise a plan review (Cedar action `review_plan`).
 
 Requests go to a queue group, so with several replicas exactly one answers each. Every replica
 also listens (outside the group) to `policy.v1.activated`, so a switch made by one replica is
@@ -19,6 +20,8 @@ from contracts import subjects
 from contracts.policy import (
     DecisionsQuery,
     DecisionsReply,
+    PlanReviewQuery,
+    PlanReviewReply,
     SimulateReply,
     SimulateRequest,
     VersionsQuery,
@@ -46,6 +49,23 @@ def responders(decider: Decider, store: PolicyStore, versions: PolicyVersions) -
         verdict = await decider.simulate(query)
         return SimulateReply(verdict=verdict.to_contract())
 
+    async def plan_review(data: bytes) -> BaseModel:
+        try:
+            query = PlanReviewQuery.model_validate_json(data)
+        except ValidationError as exc:
+            return PlanReviewReply(error=f"malformed plan review query: {short(exc)}")
+        verdict = decider.engine.authorise_plan_review(
+            tenant_id=query.tenant_id,
+            user_id=query.user_id,
+            roles=list(query.roles),
+            run_id=query.run_id,
+            run_tenant_id=query.run_tenant_id,
+            requester_id=query.requester_id,
+            sub_questions=query.sub_questions,
+            max_sub_questions=query.max_sub_questions,
+        )
+        return PlanReviewReply(verdict=verdict.to_contract())
+
     async def decisions(data: bytes) -> BaseModel:
         try:
             query = DecisionsQuery.model_validate_json(data)
@@ -66,6 +86,7 @@ def responders(decider: Decider, store: PolicyStore, versions: PolicyVersions) -
         subjects.POLICY_SIMULATE: simulate,
         subjects.POLICY_DECISIONS: decisions,
         subjects.POLICY_VERSIONS: list_versions,
+        subjects.POLICY_PLAN_REVIEW: plan_review,
     }
 
 

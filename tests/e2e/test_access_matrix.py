@@ -188,6 +188,15 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("POST", "/v1/runs/{run_id}/approval"): Case(
         ADMINS, 409, lambda t, _: Call(f"/v1/runs/{t.run_id}/approval", {"decision": "approve"}), tenant_scoped=True
     ),
+    # A member may review only the plans of their own runs (the target is the owner's); the run is
+    # over, so an allowed caller gets past authorisation to "not waiting" (409).
+    ("POST", "/v1/runs/{run_id}/plan"): Case(
+        ADMINS,
+        409,
+        lambda t, _: Call(f"/v1/runs/{t.run_id}/plan", {"action": "cancel"}),
+        tenant_scoped=True,
+        own_only=frozenset({"member"}),
+    ),
     ("GET", "/v1/runs/{run_id}/state"): Case(EVERYONE, 200, run_path("/state"), tenant_scoped=True),
     ("GET", "/v1/runs/{run_id}/log"): Case(EVERYONE, 200, run_path("/log"), tenant_scoped=True),
     ("GET", "/v1/runs/{run_id}/tasks"): Case(EVERYONE, 200, run_path("/tasks"), tenant_scoped=True),

@@ -68,6 +68,8 @@ from contracts.run import (
     RunExpiredPayload,
     RunFailed,
     RunFailedPayload,
+    RunPlanReviewed,
+    RunPlanReviewedPayload,
     RunRejected,
     RunRejectedPayload,
     RunRequested,
@@ -128,6 +130,7 @@ from tests.unit.test_orchestrator import (
     with_status,
     work,
 )
+from tests.unit.test_plan_review import started as started_for_review
 from tests.unit.test_policy_versions import published, with_fetch_for_all
 
 pytestmark = pytest.mark.infra
@@ -529,6 +532,14 @@ def _approval(cls: type[ApprovalGiven] | type[ApprovalRejected]) -> Orchestrator
     return setup
 
 
+def _plan_reviewed(app: Orchestrator) -> Event:
+    run_id = started_for_review(app)
+    work(app, run_id)
+    assert app.get_run(run_id).state == "awaiting_plan_review"
+    payload = RunPlanReviewedPayload(action="continue", sub_questions=["How is a context manager used?"])
+    return RunPlanReviewed.create(payload, tenant_id="tenant-a", run_id=run_id, actor=Actor(user_id="u1"))
+
+
 def _monitor_changed(app: Orchestrator) -> Event:
     ev = monitor_created()
     app.create_monitor(ev)
@@ -559,6 +570,7 @@ ORCHESTRATOR: dict[str, OrchestratorSetup] = {
     ),
     subjects.APPROVAL_GIVEN: _approval(ApprovalGiven),
     subjects.APPROVAL_REJECTED: _approval(ApprovalRejected),
+    subjects.RUN_PLAN_REVIEWED: _plan_reviewed,
     subjects.MONITOR_CREATED: lambda app: monitor_created(),
     subjects.MONITOR_CHANGED: _monitor_changed,
     subjects.QUESTION_ASKED: _question_asked,

@@ -18,6 +18,7 @@ EXPECTED = {
         "runs:share",
         "runs:create",
         "runs:cancel",
+        "runs:review_plan",
         "documents:read",
         "documents:write",
         "datasets:read",

@@ -11,22 +11,35 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 from opentelemetry import trace
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from contracts import subjects
 from contracts.approval import ApprovalGiven, ApprovalPayload, ApprovalRejected
 from contracts.billing import EntitlementsQuery
 from contracts.envelope import Actor, TraceContext
 from contracts.ids import new_id
+from contracts.policy import PlanReviewQuery, PlanReviewReply
 from contracts.report import TARGET_WORDS_MAX, TARGET_WORDS_MIN, ReportLength
-from contracts.run import RunCancelRequested, RunCancelRequestedPayload, RunRequested, RunRequestedPayload
+from contracts.run import (
+    MAX_SUB_QUESTIONS,
+    SUB_QUESTION_MAX_CHARS,
+    RunCancelRequested,
+    RunCancelRequestedPayload,
+    RunPlanReviewed,
+    RunPlanReviewedPayload,
+    RunRequested,
+    RunRequestedPayload,
+)
 from contracts.work import SourceKind
 from quarry_runtime.artifacts import ArtifactNotFound, ReportFormat, report_key
+from quarry_runtime.guardrails import injection_findings
 from quarry_runtime.telemetry import current_traceparent
 from services.gateway.api.bounds import MAX_OFFSET, MAX_SEQUENCE, Question, sequence
 from services.gateway.api.commands import publish
-from services.gateway.api.deps import Components, ComponentsDep, StreamReader, requires
+from services.gateway.api.deps import AuditDep, Components, ComponentsDep, StreamReader, requires
 from services.gateway.api.errors import BadRequest, Conflict, Forbidden, NotFound, Unavailable
+from services.gateway.api.requests import ask
 from services.gateway.api.routes.datasets import restrict_to_datasets
 from services.gateway.api.routes.templates import template_for_request
 from services.gateway.disclosure import for_reader, may_see_draft, view_for_reader
@@ -52,6 +65,7 @@ RunReader = Annotated[Principal, requires("runs:read")]
 RunCreator = Annotated[Principal, requires("runs:create")]
 RunCanceller = Annotated[Principal, requires("runs:cancel")]
 Approver = Annotated[Principal, requires("runs:approve")]
+PlanReviewer = Annotated[Principal, requires("runs:review_plan")]
 
 
 class RunCreate(BaseModel):
@@ -85,6 +99,11 @@ class RunCreate(BaseModel):
         max_length=64,
         description="a research template of the tenant: its settings apply where this request gives none",
     )
+    review_plan: bool = Field(
+        default=False,
+        description="pause after planning (state `awaiting_plan_review`) until POST /v1/runs/{run_id}/plan"
+        " continues with the sub-questions, edited or not, or cancels",
+    )
 
 
 class CancelCreate(BaseModel):
@@ -93,6 +112,20 @@ class CancelCreate(BaseModel):
 
 class ApprovalCreate(BaseModel):
     decision: Literal["approve", "reject"]
+    comment: str = Field(default="", max_length=2000)
+
+
+SubQuestion = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SUB_QUESTION_MAX_CHARS)]
+
+
+class PlanReviewCreate(BaseModel):
+    action: Literal["continue", "cancel"]
+    sub_questions: list[SubQuestion] | None = Field(
+        default=None,
+        max_length=max(MAX_SUB_QUESTIONS.values()),
+        description="continue: the plan to run (the run's sub-questions edited, removed or added; at most"
+        " the depth's number, see `plan_review.max_sub_questions`); omitted: the plan as it is. cancel: none",
+    )
     comment: str = Field(default="", max_length=2000)
 
 
@@ -132,6 +165,7 @@ async def _request_run(run_id: str, body: RunCreate, who: Principal, parts: Comp
             approval_required=approval,
             approval_timeout_s=settings["approval_timeout_s"],
             pii_policy=settings["pii_policy"],
+            review_plan=body.review_plan,
             **chosen,
         ),
         tenant_id=who.tenant_id,
@@ -233,6 +267,79 @@ async def decide_approval(run_id: str, body: ApprovalCreate, who: Approver, part
     )
     await publish(parts, event)
     return {"run_id": run_id, "approval_id": pending.get("approval_id"), "decision": body.decision}
+
+
+@router.post("/{run_id}/plan", status_code=202)
+async def review_plan(
+    run_id: str, body: PlanReviewCreate, who: PlanReviewer, parts: ComponentsDep, audit: AuditDep
+) -> dict[str, Any]:
+    """Continue a run waiting for its plan's review with the sub-questions (edited or not), or
+    cancel it (unused credits are refunded). Who may is decided by the policy service's Cedar
+    policies (action `review_plan`: the run's requester, the tenant's owners and admins); who,
+    when and what are recorded in the run's log and the audit log."""
+    view = await _view(run_id, who.tenant_id, parts)
+    review = view.get("plan_review") or {}
+    most = int(review.get("max_sub_questions") or MAX_SUB_QUESTIONS.get(view.get("depth") or 3, 6))
+    sub_questions: list[str] = []
+    if body.action == "cancel":
+        if body.sub_questions:
+            raise BadRequest("a cancelled plan takes no sub-questions")
+    else:
+        sub_questions = list(review.get("sub_questions") or []) if body.sub_questions is None else body.sub_questions
+        if body.sub_questions is not None and not 1 <= len(sub_questions) <= most:
+            raise BadRequest(f"the plan of this run holds 1 to {most} sub-questions, not {len(sub_questions)}")
+        if len({" ".join(q.split()).casefold() for q in sub_questions}) != len(sub_questions):
+            raise BadRequest("the sub-questions must differ from each other")
+        # Screened as the question is: a sub-question becomes a search query and a model prompt.
+        for i, sub_question in enumerate(sub_questions, 1):
+            if injection_findings(sub_question):
+                raise BadRequest(f"sub-question {i} reads as instructions to the model (prompt injection)")
+    query = PlanReviewQuery(
+        tenant_id=who.tenant_id,
+        user_id=who.user_id,
+        roles=list(who.roles),
+        run_id=run_id,
+        run_tenant_id=who.tenant_id,  # `_view` found the run in the caller's tenant
+        requester_id=view.get("user_id"),
+        sub_questions=len(sub_questions),
+        max_sub_questions=most,
+    )
+    reply = await ask(
+        parts, subjects.POLICY_PLAN_REVIEW, query, PlanReviewReply, who="the policy service", timeout_s=2.0
+    )
+    if reply.verdict is None:
+        raise Unavailable(f"the policy service could not decide: {reply.error}")
+    if reply.verdict.decision != "allow":
+        raise Forbidden(f"policy {reply.verdict.policy_version}: " + "; ".join(reply.verdict.reasons))
+    if view["state"] != "awaiting_plan_review" or review.get("status") != "pending":
+        raise Conflict(f"the run is not waiting for a review of its plan (state: {view['state']})")
+    if body.action == "continue" and not sub_questions:
+        raise BadRequest("continuing needs at least one sub-question")
+    event = RunPlanReviewed.create(
+        RunPlanReviewedPayload(
+            action=body.action, sub_questions=sub_questions, comment=body.comment, review_id=review.get("review_id")
+        ),
+        tenant_id=who.tenant_id,
+        run_id=run_id,
+        actor=Actor(user_id=who.user_id, roles=list(who.roles)),
+        trace=TraceContext(traceparent=current_traceparent()),
+    )
+    await publish(parts, event)
+    await audit(
+        "run.plan_reviewed",
+        run_id,
+        action=body.action,
+        sub_questions=sub_questions,
+        planned=review.get("sub_questions") or [],
+        comment=body.comment,
+        event_id=event.event_id,
+    )
+    return {
+        "run_id": run_id,
+        "review_id": review.get("review_id"),
+        "action": body.action,
+        "sub_questions": sub_questions,
+    }
 
 
 @router.get("/{run_id}/state")
