@@ -40,6 +40,16 @@ const NAV: { href: string; label: string; section: Section }[] = [
   { href: "/blog", label: "Blog", section: "blog" },
 ];
 
+// The favicon's mark, inline: no request, and no image preload React would add for an <img>.
+function Logo() {
+  return (
+    <svg viewBox="0 0 32 32" width="28" height="28" aria-hidden="true" focusable="false">
+      <rect width="32" height="32" rx="6" fill="#1f3a5f" />
+      <path d="M8 22 L16 8 L24 22 Z" fill="none" stroke="#f2c14e" strokeWidth="3" strokeLinejoin="round" />
+    </svg>
+  );
+}
+
 export function Layout({ meta, site, children }: { meta: PageMeta; site: SiteContext; children: ReactNode }) {
   const url = absolute(site.origin, meta.path);
   const title = documentTitle(meta);
@@ -73,7 +83,7 @@ export function Layout({ meta, site, children }: { meta: PageMeta; site: SiteCon
         <header className="site-header">
           <div className="wrap header-row">
             <a className="brand" href="/" aria-current={meta.section === "home" ? "page" : undefined}>
-              <img src="/favicon.svg" alt="" width="28" height="28" />
+              <Logo />
               <span>{SITE_NAME}</span>
             </a>
             <nav aria-label="Main" className="main-nav">

@@ -2,7 +2,7 @@
 // leading `# Title` in the body is dropped and any other level-1 heading becomes a level 2.
 // Raw HTML in the Markdown is shown as text: content is words, not markup.
 
-import { Marked, Renderer, type Token, type Tokens } from "marked";
+import { Marked, type Renderer, type Token, type Tokens } from "marked";
 
 import { escapeXml } from "./escape";
 

@@ -90,7 +90,9 @@ export function DocPage({ doc, content }: { doc: Doc; content: Content }) {
     <div className="wrap docs-layout">
       <DocsNav docs={content.docs} current={doc.slug} />
       <article className="docs-main prose" aria-labelledby="page-title">
-        <p className="eyebrow">{doc.section}</p>
+        <p className="eyebrow">
+          <a href="/docs">Docs</a> · {doc.section}
+        </p>
         <h1 id="page-title">{doc.title}</h1>
         <p className="lede">{doc.description}</p>
         {toc.length >= 2 ? (

@@ -11,7 +11,6 @@ export const pricingMeta: PageMeta = {
 };
 
 function price(plan: Plan) {
-  if (plan.price_cents === 0) return <>Free</>;
   return (
     <>
       {usd(plan.price_cents)} <span className="per">a month</span>
@@ -46,9 +45,7 @@ function PlanCard({ plan }: { plan: Plan }) {
         <dd>{number(plan.max_monitors)}</dd>
         <dt>Overage</dt>
         <dd>
-          {plan.overage
-            ? `up to ${number(plan.overage_cap)} credits past your balance, billed at the overage rates`
-            : "none: runs that would overdraw your credits are refused"}
+          {plan.overage ? `up to ${number(plan.overage_cap)} credits` : "none"}
         </dd>
       </dl>
       <p className="tools-title">Tools</p>
@@ -81,6 +78,10 @@ export function Pricing({ plans }: { plans: Plans }) {
             <PlanCard key={plan.name} plan={plan} />
           ))}
         </ul>
+        <p>
+          Overage is how far past its balance a plan's usage may go, billed at the <a href="#overage-title">overage rates</a>. On a plan
+          without it, a run or follow-up your balance cannot cover is refused before it starts.
+        </p>
         <p className="actions">
           <a className="button button-large" href="/signup">
             Sign up
@@ -90,9 +91,9 @@ export function Pricing({ plans }: { plans: Plans }) {
       <section aria-labelledby="typical-title">
         <h2 id="typical-title">What a typical run costs</h2>
         <p>
-          A run of depth {run.depth} that reads up to {number(run.max_sources)} sources reserves{" "}
-          <strong>{number(run.reserved_credits)} credits</strong> when it starts: {run.note}. A follow-up question on a finished run
-          reserves <strong>{number(plans.follow_up_reserved_credits)} credits</strong> the same way.
+          A run of depth {run.depth} that reads up to {number(run.max_sources)} sources: <strong>{number(run.reserved_credits)} credits</strong>,{" "}
+          {run.note}. A follow-up question on a finished run: <strong>{number(plans.follow_up_reserved_credits)} credits</strong>, held
+          and settled the same way.
         </p>
         <p>
           When {plans.budget.throttle_from_pct}% of the period's budget is used, runs are throttled to half the plan's concurrency and
