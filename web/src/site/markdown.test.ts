@@ -16,6 +16,11 @@ describe("Markdown rendering", () => {
     expect(slugify("`GET /v1/runs/{id}`")).toBe("get-v1runsid");
   });
 
+  it("never gives a heading an id the page around it uses", () => {
+    const { headings } = renderMarkdown("## Main\n\n## Page title\n");
+    expect(headings.map((h) => h.id)).toEqual(["main-1", "page-title-1"]);
+  });
+
   it("drops a leading # title (the page has its own h1) and demotes any other h1", () => {
     const { html } = renderMarkdown("\n# Runs\n\nIntro.\n\n# Later\n");
     const page = dom(html);

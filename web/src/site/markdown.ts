@@ -35,9 +35,13 @@ function plain(tokens: Token[]): string {
     .join("");
 }
 
+// Ids the page around the Markdown already uses (layout.tsx, pages/*.tsx): a heading named
+// "Main" must not steal the skip link's target.
+export const RESERVED_IDS = ["main", "page-title"];
+
 export function renderMarkdown(source: string): Rendered {
   const headings: Heading[] = [];
-  const used = new Map<string, number>();
+  const used = new Map<string, number>(RESERVED_IDS.map((id) => [id, 1]));
   const marked = new Marked({ gfm: true });
   marked.use({
     renderer: {

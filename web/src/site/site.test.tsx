@@ -19,7 +19,7 @@ function input(files: Record<string, string>): SiteInput {
 
 const FILES = {
   "docs/getting-started.md": doc("Getting started", 1, "Guides", "# Getting started\n\nSee [runs](/docs/runs#states) and [pricing](/pricing)."),
-  "docs/runs.md": doc("Runs", 2, "Concepts", "## States\n\nText.\n\n## Cancelling\n\n[Log in](/login?next=/research), [API](/api/docs)."),
+  "docs/runs.md": doc("Runs", 2, "Concepts", "## States\n\nText.\n\n## Main\n\n## Cancelling\n\n[Log in](/login?next=/research), [API](/api/docs)."),
   "docs/api.md": doc("REST and SSE API", 1, "API", "```sh\ncurl $BASE/v1/runs\n```"),
   "blog/how-citations-are-checked.md": post("How Quarry checks every citation", "2026-11-20", "Read [the docs](/docs)."),
   "blog/why-a-run-survives.md": post("Why a run survives a crash", "2026-10-02"),
@@ -81,6 +81,8 @@ describe("the built site", () => {
       expect(html.querySelector("header nav[aria-label]")).not.toBeNull();
       expect(html.querySelector("footer")).not.toBeNull();
       expect(html.querySelectorAll("h1")).toHaveLength(1);
+      const ids = [...html.querySelectorAll("[id]")].map((el) => el.id);
+      expect(new Set(ids).size).toBe(ids.length);
       expect([...html.querySelectorAll("script")].every((s) => s.type === "application/ld+json")).toBe(true);
       expect(html.querySelector('link[rel="stylesheet"]')?.getAttribute("href")).toBe("/assets/site-abc.css");
     }
@@ -102,7 +104,7 @@ describe("the built site", () => {
     const runs = dom(byPath.get("/docs/runs")?.html ?? "");
     expect(runs.querySelector("h1")?.textContent).toBe("Runs");
     expect(runs.querySelector('nav[aria-label="Documentation"] a[aria-current="page"]')?.getAttribute("href")).toBe("/docs/runs");
-    expect([...runs.querySelectorAll('nav[aria-label="On this page"] a')].map((a) => a.getAttribute("href"))).toEqual(["#states", "#cancelling"]);
+    expect([...runs.querySelectorAll('nav[aria-label="On this page"] a')].map((a) => a.getAttribute("href"))).toEqual(["#states", "#main-1", "#cancelling"]);
     expect(runs.querySelector('a[rel="prev"]')?.getAttribute("href")).toBe("/docs/getting-started");
     expect(runs.querySelector('a[rel="next"]')?.getAttribute("href")).toBe("/docs/api");
   });
