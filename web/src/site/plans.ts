@@ -38,12 +38,14 @@ export interface ToolPrice {
 
 export interface Plans {
   credit_unit: string;
+  /** The plan a new workspace starts on, when the exporter says. */
+  default_plan?: string;
   plans: Plan[];
   overage_tiers: OverageTier[];
   credit_packs: CreditPack[];
   prices: ToolPrice[];
   budget: { throttle_from_pct: number; block_above_pct: number };
-  typical_run: { depth: number; max_sources: number; reserved_credits: number; note: string };
+  typical_run: { depth: number; max_sources: number; reserved_credits: number; note?: string };
   follow_up_reserved_credits: number;
 }
 
@@ -89,9 +91,43 @@ function decimal(obj: Json, key: string, where: string): string {
   return value;
 }
 
+function rename(obj: Json, from: string, to: string): void {
+  if (obj[to] === undefined && obj[from] !== undefined) obj[to] = obj[from];
+}
+
+/**
+ * The shape web-contract.md names, from the shape of a richer exporter too: limits grouped
+ * under `limits`, `overage_cap_credits`, `tokens_per_credit`, `typical_run.credits_at_most`,
+ * `follow_up_question.credits_at_most`. Either reads to the same Plans.
+ */
+function normalise(raw: unknown): unknown {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return raw;
+  const root = structuredClone(raw) as Json;
+  if (Array.isArray(root.plans)) {
+    for (const plan of root.plans as unknown[]) {
+      if (typeof plan !== "object" || plan === null) continue;
+      const p = plan as Json;
+      if (typeof p.limits === "object" && p.limits !== null) {
+        for (const [key, value] of Object.entries(p.limits as Json)) if (p[key] === undefined) p[key] = value;
+      }
+      rename(p, "concurrent_runs", "concurrency");
+      rename(p, "overage_cap_credits", "overage_cap");
+    }
+  }
+  if (root.credit_unit === undefined && typeof root.tokens_per_credit === "number") {
+    root.credit_unit = `1 credit = ${root.tokens_per_credit.toLocaleString("en-US")} model tokens`;
+  }
+  if (typeof root.typical_run === "object" && root.typical_run !== null) rename(root.typical_run as Json, "credits_at_most", "reserved_credits");
+  const followUp = root.follow_up_question;
+  if (root.follow_up_reserved_credits === undefined && typeof followUp === "object" && followUp !== null) {
+    root.follow_up_reserved_credits = (followUp as Json).credits_at_most;
+  }
+  return root;
+}
+
 /** The plan table from parsed JSON; unknown extra fields are ignored. */
 export function parsePlans(raw: unknown): Plans {
-  const root = object(raw, "plans.json");
+  const root = object(normalise(raw), "plans.json");
   const plans = list(root.plans, "plans").map((item, i): Plan => {
     const where = `plans[${i}]`;
     const p = object(item, where);
@@ -136,8 +172,13 @@ export function parsePlans(raw: unknown): Plans {
   });
   const budget = object(root.budget, "budget");
   const typical = object(root.typical_run, "typical_run");
+  const defaultPlan = root.default_plan === undefined ? undefined : str(root, "default_plan", "plans.json");
+  if (defaultPlan !== undefined && !plans.some((plan) => plan.name === defaultPlan)) {
+    throw new PlansError(`default_plan ${JSON.stringify(defaultPlan)} is not one of the plans`);
+  }
   return {
     credit_unit: str(root, "credit_unit", "plans.json"),
+    ...(defaultPlan === undefined ? {} : { default_plan: defaultPlan }),
     plans,
     overage_tiers: tiers,
     credit_packs: packs,
@@ -150,7 +191,7 @@ export function parsePlans(raw: unknown): Plans {
       depth: count(typical, "depth", "typical_run"),
       max_sources: count(typical, "max_sources", "typical_run"),
       reserved_credits: count(typical, "reserved_credits", "typical_run"),
-      note: str(typical, "note", "typical_run"),
+      ...(typical.note === undefined ? {} : { note: str(typical, "note", "typical_run") }),
     },
     follow_up_reserved_credits: count(root, "follow_up_reserved_credits", "plans.json"),
   };

@@ -89,6 +89,29 @@ describe("/pricing from plans.json", () => {
     expect(() => parsePlans(raw)).toThrow(message);
   });
 
+  it("reads the richer exporter shape (limits grouped, credits_at_most) to the same plans", () => {
+    const contract = samplePlans();
+    const richer = {
+      default_plan: "free",
+      tokens_per_credit: 1000,
+      plans: contract.plans.map(({ max_depth, max_sources, concurrency, max_datasets, max_monitors, max_documents, max_document_bytes, overage_cap, ...rest }) => ({
+        ...rest,
+        price_usd: (rest.price_cents / 100).toFixed(2),
+        limits: { max_depth, max_sources, concurrent_runs: concurrency, max_datasets, max_monitors, max_documents, max_document_bytes },
+        overage_cap_credits: overage_cap,
+      })),
+      credit_packs: contract.credit_packs,
+      prices: contract.prices,
+      overage_tiers: contract.overage_tiers,
+      budget: contract.budget,
+      typical_run: { depth: 2, max_sources: 10, credits_at_most: 105, items: [] },
+      follow_up_question: { credits_at_most: 20 },
+    };
+    const typical = { depth: 2, max_sources: 10, reserved_credits: 105 };
+    expect(parsePlans(richer)).toEqual({ ...contract, default_plan: "free", typical_run: typical });
+    expect(() => parsePlans({ ...richer, default_plan: "gold" })).toThrow(/default_plan "gold" is not one of the plans/);
+  });
+
   it("formats money, sizes and tiers", () => {
     expect([usd(0), usd(4900), usd(1999), usd(4_990_000)]).toEqual(["$0", "$49", "$19.99", "$49,900"]);
     expect([bytes(268435456), bytes(10 * 1024 ** 3), bytes(1500)]).toEqual(["256 MiB", "10 GiB", "1,500 bytes"]);

@@ -62,7 +62,8 @@ function PlanCard({ plan }: { plan: Plan }) {
 
 export function Pricing({ plans }: { plans: Plans }) {
   const run = plans.typical_run;
-  const starter = plans.plans.find((plan) => plan.price_cents === 0);
+  const starter =
+    plans.default_plan === undefined ? plans.plans.find((plan) => plan.price_cents === 0) : plans.plans.find((plan) => plan.name === plans.default_plan);
   return (
     <div className="wrap page">
       <h1>Pricing</h1>
@@ -92,7 +93,7 @@ export function Pricing({ plans }: { plans: Plans }) {
         <h2 id="typical-title">What a typical run costs</h2>
         <p>
           A run of depth {run.depth} that reads up to {number(run.max_sources)} sources: <strong>{number(run.reserved_credits)} credits</strong>,{" "}
-          {run.note}. A follow-up question on a finished run: <strong>{number(plans.follow_up_reserved_credits)} credits</strong>, held
+          {run.note ?? "reserved at start (an upper bound), settled against usage; the rest is refunded"}. A follow-up question on a finished run: <strong>{number(plans.follow_up_reserved_credits)} credits</strong>, held
           and settled the same way.
         </p>
         <p>
