@@ -28,13 +28,13 @@ describe("/pricing from plans.json", () => {
       "Sources a run reads": "up to 10",
       "Runs at once": "5",
       "Web research": "not included",
-      "Documents stored": "200, 256 MiB in all",
+      "Documents stored": "200, up to 256 MiB",
       Overage: "none",
     });
     expect(planCard(doc, "Pro")).toMatchObject({
       price: "$49 a month",
       "Credits every month": "10,000",
-      "Documents stored": "5,000, 10 GiB in all",
+      "Documents stored": "5,000, up to 10 GiB",
       Overage: "up to 20,000 credits",
     });
   });

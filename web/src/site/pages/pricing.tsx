@@ -39,7 +39,7 @@ function PlanCard({ plan }: { plan: Plan }) {
         <dd>{number(plan.max_datasets)}</dd>
         <dt>Documents stored</dt>
         <dd>
-          {number(plan.max_documents)}, {bytes(plan.max_document_bytes)} in all
+          {number(plan.max_documents)}, up to {bytes(plan.max_document_bytes)}
         </dd>
         <dt>Monitors</dt>
         <dd>{number(plan.max_monitors)}</dd>
