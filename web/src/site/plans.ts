@@ -45,7 +45,14 @@ export interface Plans {
   credit_packs: CreditPack[];
   prices: ToolPrice[];
   budget: { throttle_from_pct: number; block_above_pct: number };
-  typical_run: { depth: number; max_sources: number; reserved_credits: number; note?: string };
+  typical_run: {
+    depth: number;
+    max_sources: number;
+    reserved_credits: number;
+    note?: string;
+    /** What the reservation is made of, when the exporter itemises it. */
+    items?: { what: string; credits: number }[];
+  };
   follow_up_reserved_credits: number;
 }
 
@@ -192,6 +199,15 @@ export function parsePlans(raw: unknown): Plans {
       max_sources: count(typical, "max_sources", "typical_run"),
       reserved_credits: count(typical, "reserved_credits", "typical_run"),
       ...(typical.note === undefined ? {} : { note: str(typical, "note", "typical_run") }),
+      ...(typical.items === undefined
+        ? {}
+        : {
+            items: list(typical.items, "typical_run.items").map((item, i) => {
+              const where = `typical_run.items[${i}]`;
+              const it = object(item, where);
+              return { what: str(it, "what", where), credits: count(it, "credits", where) };
+            }),
+          }),
     },
     follow_up_reserved_credits: count(root, "follow_up_reserved_credits", "plans.json"),
   };

@@ -104,11 +104,13 @@ describe("/pricing from plans.json", () => {
       prices: contract.prices,
       overage_tiers: contract.overage_tiers,
       budget: contract.budget,
-      typical_run: { depth: 2, max_sources: 10, credits_at_most: 105, items: [] },
+      typical_run: { depth: 2, max_sources: 10, credits_at_most: 105, items: [{ what: "searches", tool: "web_search", quantity: 5, credits: 10 }] },
       follow_up_question: { credits_at_most: 20 },
     };
-    const typical = { depth: 2, max_sources: 10, reserved_credits: 105 };
+    const typical = { depth: 2, max_sources: 10, reserved_credits: 105, items: [{ what: "searches", credits: 10 }] };
     expect(parsePlans(richer)).toEqual({ ...contract, default_plan: "free", typical_run: typical });
+    const typicalText = page(parsePlans(richer)).querySelector('section[aria-labelledby="typical-title"]')?.textContent ?? "";
+    expect(typicalText).toContain("searches: 10 credits");
     expect(() => parsePlans({ ...richer, default_plan: "gold" })).toThrow(/default_plan "gold" is not one of the plans/);
   });
 

@@ -96,6 +96,15 @@ export function Pricing({ plans }: { plans: Plans }) {
           {run.note ?? "reserved at start (an upper bound), settled against usage; the rest is refunded"}. A follow-up question on a finished run: <strong>{number(plans.follow_up_reserved_credits)} credits</strong>, held
           and settled the same way.
         </p>
+        {run.items === undefined || run.items.length === 0 ? null : (
+          <ul>
+            {run.items.map((item) => (
+              <li key={item.what}>
+                {item.what}: {number(item.credits)} credits
+              </li>
+            ))}
+          </ul>
+        )}
         <p>
           When {plans.budget.throttle_from_pct}% of the period's budget is used, runs are throttled to half the plan's concurrency and
           warned; above {plans.budget.block_above_pct}%, only the tools a run cannot finish without are allowed.
