@@ -3,7 +3,8 @@ as its own process, real NATS) whose gateway serves the built web application.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,6 @@ import pytest
 from devtools.browser import INSTALL_HINT, chromium_path
 from devtools.stack import Stack, StackConfig
 from quarry_runtime import natsserver
-from tests.e2e.helpers import running
 
 REPO = Path(__file__).resolve().parents[2]
 WEB_DIST = REPO / "web" / "dist"
@@ -37,19 +37,33 @@ def built_web() -> Path:
     return WEB_DIST
 
 
-@pytest.fixture(scope="module")
+def off_this_thread(work: Callable[[], object]) -> None:
+    """Playwright's sync API keeps an event loop running on the test's thread, and a stack's start
+    and stop run asyncio.run (to make its streams): they go to a thread of their own."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(work).result()
+
+
+@pytest.fixture(scope="session")
 def web_stack(built_web: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A stack on the embedded default whose gateway serves web/dist, as `make up` runs it."""
+    """A stack on the embedded default whose gateway serves web/dist, as `make up` runs it: one
+    for every browser test a worker runs (pytest-playwright's contexts take the session's
+    base_url)."""
     config = StackConfig(
         data_dir=tmp_path_factory.mktemp("browser"),
         http_port=natsserver.free_port(),
         extra_env={"QUARRY_WEB_DIST": str(built_web)},
     )
-    with running(config) as s:
-        yield s
+    stack = Stack(config)
+    try:
+        off_this_thread(stack.start)
+        off_this_thread(lambda: stack.wait_healthy(timeout_s=240))
+        yield stack
+    finally:
+        off_this_thread(stack.stop)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def base_url(web_stack: Stack) -> str:
     """The origin pytest-playwright's `page` navigates relative URLs against."""
     return f"http://127.0.0.1:{web_stack.config.http_port}"

@@ -43,7 +43,7 @@ def start_run(page: Page, question: str, approval: bool) -> str:
 def test_the_journey_from_the_landing_page_to_the_charge_and_out(page: Page, base_url: str) -> None:
     page.goto("/")
     settled(page, "journey landing")
-    page.get_by_role("navigation").get_by_role("link", name="Pricing").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Pricing").click()
     expect(page).to_have_url(re.compile(r"/pricing/?$"))
     page.get_by_role("main").get_by_role("link", name=re.compile("sign up", re.I)).first.click()
     expect(page).to_have_url(re.compile(r"/signup/?$"))

@@ -94,7 +94,7 @@ def test_the_landing_page_leads_to_pricing_docs_and_sign_up(page: Page) -> None:
     page.get_by_role("link", name=re.compile("read the docs", re.I)).first.click()
     expect(page).to_have_url(re.compile(r"/docs/?$"))
     page.goto("/")
-    page.get_by_role("navigation").get_by_role("link", name="Pricing").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Pricing").click()
     expect(page).to_have_url(re.compile(r"/pricing/?$"))
     for plan in ("free", "pro", "enterprise"):
         expect(page.get_by_role("heading", name=re.compile(plan, re.I))).to_be_visible()
@@ -111,7 +111,7 @@ def test_the_blog_has_a_feed_and_the_robots_file_points_at_the_sitemap(page: Pag
     robots = page.request.get(f"{base_url}/robots.txt")
     assert robots.ok and re.search(r"(?im)^sitemap:\s*\S+/sitemap\.xml$", robots.text()), robots.text()
     page.goto("/blog")
-    page.get_by_role("main").get_by_role("link").first.click()
+    page.get_by_role("main").get_by_role("article").first.get_by_role("link").first.click()
     structured = page.locator('script[type="application/ld+json"]').first.text_content() or ""
     assert '"BlogPosting"' in structured, structured
 
