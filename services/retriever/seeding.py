@@ -10,6 +10,7 @@ computed again and the file rewritten, atomically.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import inspect
@@ -18,6 +19,7 @@ import logging
 import math
 import os
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 # Bumped when the file's layout changes; the code that computes the entries is hashed instead.
 FORMAT = 1
 _PREFIX = "sample-corpus-"
+# A file unused this long is of a corpus, code or model gone by (each edit of the chunker makes one).
+STALE_S = 30 * 24 * 3600.0
 
 
 def default_cache_dir() -> Path:
@@ -89,10 +93,13 @@ class CorpusCache:
         try:
             if not isinstance(stored, dict) or stored.get("key") != key:
                 raise ValueError("its key differs")
-            return _entries(stored.get("entries"), key["dimension"])
+            entries = _entries(stored.get("entries"), key["dimension"])
         except (ValueError, TypeError, KeyError) as exc:
             log.warning("ignoring the corpus cache %s: %s", path, exc)
             return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # in use: not stale
+        return entries
 
     def save(self, key: dict[str, Any], prepared: Sequence[Prepared]) -> None:
         """Write the entries under `key`; a reader sees the old file or the whole new one, never a part."""
@@ -110,6 +117,15 @@ class CorpusCache:
                 raise
         except OSError as exc:  # a read-only or full disk costs the next start time, nothing else
             log.warning("could not write the corpus cache %s: %s", path, exc)
+            return
+        self._drop_stale(keep=path)
+
+    def _drop_stale(self, keep: Path) -> None:
+        cutoff = time.time() - STALE_S
+        for other in self.directory.glob(f"{_PREFIX}*.json.gz"):
+            with contextlib.suppress(OSError):  # another process may be dropping it too
+                if other != keep and other.stat().st_mtime < cutoff:
+                    other.unlink()
 
 
 def _entry(item: Prepared) -> dict[str, Any]:

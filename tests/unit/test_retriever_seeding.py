@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from services.retriever.chunking import chunk_document
 from services.retriever.corpus import Document, sample_corpus
 from services.retriever.embeddings import OpenAIEmbeddings
 from services.retriever.index import PUBLIC_TENANT, SourceIndex, ingest_documents
-from services.retriever.seeding import CorpusCache, cache_key, prepared_corpus, seed_sample_corpus
+from services.retriever.seeding import STALE_S, CorpusCache, cache_key, prepared_corpus, seed_sample_corpus
 from tests.fakes.embeddings import API_KEY, MODEL, FakeEmbeddings, serve
 
 MODULES = ("json", "heapq", "bisect", "csv")
@@ -22,7 +24,8 @@ MODULES = ("json", "heapq", "bisect", "csv")
 
 @pytest.fixture(scope="module")
 def docs() -> list[Document]:
-    return sample_corpus(MODULES)
+    """A few modules' documents: the whole sample corpus would only make each test slower."""
+    return [d for d in sample_corpus(MODULES) if d.doc_id.startswith("pydoc:module:")]
 
 
 @pytest.fixture
@@ -105,9 +108,33 @@ def test_files_not_matching_their_key_or_shape_are_ignored(
     assert prepared_corpus(index, docs, cache) == computed, what
 
 
+def test_files_unused_for_a_month_are_dropped_when_one_is_written(
+    index: SourceIndex, docs: list[Document], tmp_path: Path
+) -> None:
+    cache = CorpusCache(tmp_path / "cache")
+    cache.directory.mkdir()
+    stale, recent, unrelated = (
+        cache.directory / name for name in ("sample-corpus-old.json.gz", "sample-corpus-new.json.gz", "notes.txt")
+    )
+    for path in (stale, recent, unrelated):
+        path.write_bytes(b"x")
+    long_ago = time.time() - STALE_S - 3600
+    os.utime(stale, (long_ago, long_ago))
+    os.utime(unrelated, (long_ago, long_ago))
+    prepared_corpus(index, docs, cache)
+    assert sorted(p.name for p in cache.directory.iterdir()) == sorted(
+        [cache.path(cache_key(docs, index)).name, recent.name, unrelated.name]
+    )
+    # A file read at start-up counts as used.
+    os.utime(cache.path(cache_key(docs, index)), (long_ago, long_ago))
+    assert cache.load(cache_key(docs, index)) is not None
+    assert cache.path(cache_key(docs, index)).stat().st_mtime > long_ago + 3600
+
+
 def test_the_key_follows_the_corpus_and_the_scoring(index: SourceIndex, docs: list[Document], tmp_path: Path) -> None:
     key = cache_key(docs, index)
-    assert cache_key(sample_corpus(MODULES), index) == key  # deterministic from one call to the next
+    again = [d for d in sample_corpus(MODULES) if d.doc_id.startswith("pydoc:module:")]
+    assert cache_key(again, index) == key  # deterministic from one call to the next
     edited = [Document(d.doc_id, d.title, d.text + " more", d.content_type) for d in docs]
     assert cache_key(edited, index)["corpus"] != key["corpus"]
     assert cache_key(docs[1:], index) != key
