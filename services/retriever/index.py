@@ -414,8 +414,9 @@ class SourceIndex:
             try:
                 journal = str(connection.execute("PRAGMA journal_mode").fetchone()[0]).lower()
                 synchronous = int(connection.execute("PRAGMA synchronous").fetchone()[0])
-                connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute("PRAGMA synchronous=NORMAL")
+                # NORMAL is safe in WAL mode only; a file system that cannot do WAL keeps FULL.
+                if str(connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower() == "wal":
+                    connection.execute("PRAGMA synchronous=NORMAL")
             except sqlite3.Error as exc:
                 log.warning("bulk writes go at the usual pace: %s", exc)
                 connection = None
