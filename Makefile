@@ -6,8 +6,8 @@ STAMP  := $(VENV)/.installed
 DATA   ?= .data
 # Test files run in parallel, a file (and so a module's stack) on one worker: most of an e2e test
 # is waiting on its services, so three workers fit two cores. Files are handed out in collection
-# order, the ones marked slow first (tests/conftest.py), then e2e; xdist's default reorder (most
-# tests first) would leave the longest files, which hold one or two tests each, to the very end.
+# order, the longest first (LONGEST_FIRST in tests/conftest.py), then e2e; xdist's default reorder
+# (most tests first) would leave the longest files, which hold one or two tests each, to the end.
 TEST_WORKERS ?= 3
 NATS_NODES ?= 1
 

@@ -23,11 +23,24 @@ from quarry_runtime import natsauth, natsserver, pgserver
 os.environ["QUARRY_ENVIRONMENT"] = "development"
 
 
+# The files that take minutes, in the order they start, before every other file. `make test`
+# hands whole files to its workers in collection order (--dist loadfile --no-loadscope-reorder):
+# one of these handed out last would run on alone while the other workers sit idle. The 50-run
+# outages are spread out so that no more than two of them start together: each is CPU-bound and
+# the PostgreSQL ones are held to a time budget.
+LONGEST_FIRST = (
+    "tests/e2e/outage/test_postgres_outage_restart.py",
+    "tests/e2e/outage/test_nats_outage_cluster.py",
+    "tests/e2e/test_chaos.py",
+    "tests/e2e/test_scale_bench.py",
+    "tests/e2e/outage/test_postgres_outage_stop.py",
+    "tests/e2e/outage/test_nats_outage_single.py",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files marked `slow` first, the rest in their order. `make test` hands whole files to its
-    workers in this order (--dist loadfile --no-loadscope-reorder): a file of several minutes
-    handed out last would run on alone while the other workers sit idle."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    rank = {path: n for n, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
 
 @pytest.fixture(scope="session")

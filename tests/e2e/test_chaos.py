@@ -28,7 +28,7 @@ from services.billing.application import Billing
 from tests.e2e.helpers import TERMINAL, running, until_settled, views_of
 from tests.fakes.llm import API_KEY, FakeLlm, serve
 
-pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
 RUNS = 20
 TENANTS = 4

@@ -7,7 +7,7 @@ from rich.console import Console
 
 from bench import scale
 
-pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
 
 def test_the_scale_bench_drains_its_waves_and_reports_each_process(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,7 +18,7 @@ from tests.e2e.outage.nats_outage import (
     stream_leader,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.slow, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.timeout(1200)]
 
 
 def test_runs_complete_when_the_stream_leader_of_a_three_node_cluster_is_killed(nats_cluster_stack: Stack) -> None:

@@ -7,7 +7,7 @@ import pytest
 from devtools.stack import Stack
 from tests.e2e.outage.nats_outage import Load, assert_healed, mid_flight
 
-pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.slow, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.timeout(1200)]
 
 
 def test_runs_complete_when_the_single_nats_server_restarts(nats_single_stack: Stack) -> None:

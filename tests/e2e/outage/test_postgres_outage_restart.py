@@ -12,7 +12,7 @@ from tests.e2e.outage.postgres_outage import assert_healed, dead_letter_seq, in_
 
 # The stack's start (the retriever indexes its corpus first) counts toward the test's timeout;
 # the case's own time is asserted against CASE_BUDGET_S.
-pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.timeout(900)]
 
 
 def test_a_postgres_restart_under_fifty_runs_heals_by_itself(pg_stack: Stack, pg_cluster: EphemeralCluster) -> None:

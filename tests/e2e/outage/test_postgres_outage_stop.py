@@ -29,7 +29,7 @@ from tests.e2e.outage.postgres_outage import (
 
 # The stack's start (the retriever indexes its corpus first) counts toward the test's timeout;
 # the case's own time is asserted against CASE_BUDGET_S.
-pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.timeout(900)]
 
 
 class Prober:
