@@ -5,7 +5,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DATA   ?= .data
 # Test files run in parallel, a file (and so a module's stack) on one worker: most of an e2e test
-# is waiting on its services, so three workers fit two cores. The longest files (e2e) go first.
+# is waiting on its services, so three workers fit two cores. Files are handed out in collection
+# order, the longest first (LONGEST_FIRST in tests/conftest.py), then e2e; xdist's default reorder
+# (most tests first) would leave the longest files, which hold one or two tests each, to the end.
 TEST_WORKERS ?= 3
 NATS_NODES ?= 1
 
@@ -62,7 +64,7 @@ e2e: venv
 	$(VENV)/bin/pytest -q tests/e2e
 
 test: lint web-check
-	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=25 -rfE -n $(TEST_WORKERS) --dist loadfile tests/browser tests/e2e tests/integration tests/unit
+	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=25 -rfE -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests/browser tests/e2e tests/integration tests/unit
 
 contracts: venv
 	$(PY) -m devtools.export_contracts

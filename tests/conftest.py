@@ -24,6 +24,27 @@ from tests.servers import private_nats
 os.environ["QUARRY_ENVIRONMENT"] = "development"
 
 
+# The files that take minutes, in the order they start, before every other file. `make test`
+# hands whole files to its workers in collection order (--dist loadfile --no-loadscope-reorder):
+# one of these handed out last would run on alone while the other workers sit idle. The 50-run
+# outages are spread out so that no more than two of them start together: each is CPU-bound and
+# the PostgreSQL ones are held to a time budget.
+LONGEST_FIRST = (
+    "tests/e2e/outage/test_postgres_outage_restart.py",
+    "tests/e2e/outage/test_nats_outage_cluster.py",
+    "tests/e2e/test_chaos.py",
+    "tests/e2e/test_scale_bench.py",
+    "tests/browser/test_journey.py",
+    "tests/e2e/outage/test_postgres_outage_stop.py",
+    "tests/e2e/outage/test_nats_outage_single.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: n for n, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
+
 @pytest.fixture(scope="session")
 def nats_url() -> Iterator[str]:
     """A URL carrying a user without limits, on a server that refuses anonymous connections

@@ -7,10 +7,11 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from functools import partial
+from pathlib import Path
 from typing import Any, Literal, Self
 
 import httpx
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from contracts.document import UPLOADS_BUCKET
 from quarry_runtime.blobs import BlobStore
@@ -18,22 +19,20 @@ from quarry_runtime.bus import Bus
 from quarry_runtime.egress import GuardedTransport
 from quarry_runtime.service import Service
 from quarry_runtime.settings import RuntimeSettings
-from services.retriever.corpus import sample_corpus
 from services.retriever.embeddings import EmbeddingsKind, build_embedder
 from services.retriever.handlers import subscriptions
 from services.retriever.index import (
     DATASET,
-    PUBLIC_TENANT,
     Fusion,
     SourceIndex,
     close_client,
     collection_for,
-    ingest_documents,
     open_client,
 )
 from services.retriever.memory import memory_index
 from services.retriever.parsing import ParseLimits, ParserPool
 from services.retriever.providers import SearchProvider
+from services.retriever.seeding import CorpusCache, default_cache_dir, seed_sample_corpus
 from services.retriever.tombstones import DeletedDatasets
 from services.retriever.web.brave import BRAVE_URL, BraveProvider
 from services.retriever.web.fetch import FetchLimits, PageFetcher
@@ -51,6 +50,11 @@ class RetrieverSettings(RuntimeSettings):
     qdrant_url: str | None = Field(default=None, description="Qdrant server; local mode under data_dir when unset")
     qdrant_api_key: str | None = None
     seed_corpus: bool = Field(default=True, description="index the shipped sample corpus at start-up if absent")
+    corpus_cache_dir: Path | None = Field(
+        default_factory=default_cache_dir,
+        description="where the sample corpus's chunks and vectors are kept for the next start (shared by "
+        "replicas and local stacks); default $XDG_CACHE_HOME/quarry or ~/.cache/quarry; empty: none kept",
+    )
     # -- hybrid retrieval: dense vectors beside BM25 (off by default: no model needed) --
     embeddings: EmbeddingsKind = Field(default="none", description="openai: an /v1/embeddings server; fastembed")
     embeddings_url: str | None = Field(default=None, description="OpenAI-compatible API root, e.g. http://h:8080/v1")
@@ -97,6 +101,12 @@ class RetrieverSettings(RuntimeSettings):
             max_chars=self.parse_max_chars,
             workers=self.parse_workers,
         )
+
+    @field_validator("corpus_cache_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        # QUARRY_CORPUS_CACHE_DIR= (empty) keeps no cache, rather than one in the working directory
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _chosen_provider_is_configured(self) -> Self:
@@ -210,11 +220,14 @@ def build(settings: RuntimeSettings) -> Service:
         bus.subscribe(sub)
     ready = asyncio.Event()
 
+    cache = CorpusCache(s.corpus_cache_dir) if s.corpus_cache_dir else None
+
     async def seed() -> None:
-        if s.seed_corpus and index.count(PUBLIC_TENANT) == 0:
+        if s.seed_corpus:
             started = time.monotonic()
-            chunks = await asyncio.to_thread(ingest_documents, index, sample_corpus(), PUBLIC_TENANT)
-            log.info("indexed the sample corpus: %d chunks in %.1fs", chunks, time.monotonic() - started)
+            chunks = await asyncio.to_thread(seed_sample_corpus, index, cache)
+            if chunks:
+                log.info("indexed the sample corpus: %d chunks in %.1fs", chunks, time.monotonic() - started)
         ready.set()
 
     async def corpus_ready() -> bool:

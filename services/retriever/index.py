@@ -9,13 +9,16 @@ prefetch included, is filtered by tenant.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
+import sqlite3
 import threading
 import uuid
 import warnings
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -43,6 +46,9 @@ PUBLIC_TENANT = "_public"
 """Owner of the shipped sample corpus; every tenant's search also reads it."""
 DATASET = "dataset_id"
 """The label that puts a tenant's document in one of its datasets."""
+
+log = logging.getLogger(__name__)
+_JOURNAL_MODES = frozenset({"delete", "truncate", "persist", "memory", "wal", "off"})
 
 _POINT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:quarry:retriever:chunk")
 _CHUNK_FIELDS = frozenset({"tenant_id", "doc_id", "title", "location", "heading", "text", "index"})
@@ -91,6 +97,15 @@ def collection_for(embedder: Embedder | None, base: str = COLLECTION) -> str:
         return base
     slug = re.sub(r"[^a-z0-9]+", "-", embedder.name.lower()).strip("-")
     return f"{base}-hybrid-{slug}-{embedder.dimension}"
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A chunk with the vectors it is stored under: what `SourceIndex.prepare` computes."""
+
+    chunk: Chunk
+    sparse: SparseTerms
+    dense: list[float] | None = None
 
 
 def point_id(tenant_id: str, doc_id: str, index: int) -> str:
@@ -307,28 +322,47 @@ class SourceIndex:
 
     def add(self, chunks: Iterable[Chunk], tenant_id: str, labels: Mapping[str, str] | None = None) -> int:
         """Upsert chunks for a tenant in batches, `labels` added to each payload; returns how many. Idempotent."""
-        if not tenant_id:
-            raise ValueError("tenant_id must not be empty")
-        self._check_declared(labels)
-        written = 0
+        return self.add_prepared(self._prepared_batches(chunks), tenant_id, labels)
+
+    def prepare(self, chunks: Iterable[Chunk]) -> list[Prepared]:
+        """The chunks with the vectors `add` would store them under (this index's embedder, if any)."""
+        return list(self._prepared_batches(chunks))
+
+    def _prepared_batches(self, chunks: Iterable[Chunk]) -> Iterator[Prepared]:
         batch: list[Chunk] = []
         for chunk in chunks:
             batch.append(chunk)
             if len(batch) >= self.batch_size:
-                written += self._upsert(self._points(batch, tenant_id, labels))
+                yield from self._prepare_batch(batch)
                 batch = []
         if batch:
-            written += self._upsert(self._points(batch, tenant_id, labels))
-        return written
+            yield from self._prepare_batch(batch)
 
-    def _points(
-        self, chunks: Sequence[Chunk], tenant_id: str, labels: Mapping[str, str] | None
-    ) -> list[models.PointStruct]:
+    def _prepare_batch(self, chunks: Sequence[Chunk]) -> list[Prepared]:
+        sparse = [document_vector(indexed_text(chunk), self.avg_doc_len) for chunk in chunks]
         if self.embedder is None:
-            return [self._point(chunk, tenant_id, labels) for chunk in chunks]
+            return [Prepared(chunk, terms) for chunk, terms in zip(chunks, sparse, strict=True)]
         # One request per batch, outside the client lock: a model call must not stall searches.
         dense = self.embedder.embed_documents([indexed_text(chunk) for chunk in chunks])
-        return [self._point(c, tenant_id, labels, v) for c, v in zip(chunks, dense, strict=True)]
+        return [Prepared(c, t, v) for c, t, v in zip(chunks, sparse, dense, strict=True)]
+
+    def add_prepared(
+        self, prepared: Iterable[Prepared], tenant_id: str, labels: Mapping[str, str] | None = None
+    ) -> int:
+        """`add` for chunks whose vectors are already computed (`prepare`, or a cache of its results)."""
+        if not tenant_id:
+            raise ValueError("tenant_id must not be empty")
+        self._check_declared(labels)
+        written = 0
+        batch: list[models.PointStruct] = []
+        for item in prepared:
+            batch.append(self._point(item, tenant_id, labels))
+            if len(batch) >= self.batch_size:
+                written += self._upsert(batch)
+                batch = []
+        if batch:
+            written += self._upsert(batch)
+        return written
 
     def _check_declared(self, labels: Mapping[str, str] | None) -> None:
         # Only declared fields have payload indexes, which a server needs to filter on them fast.
@@ -336,12 +370,17 @@ class SourceIndex:
         if undeclared:
             raise ValueError(f"labels not declared in label_fields: {sorted(undeclared)}")
 
-    def _point(
-        self, chunk: Chunk, tenant_id: str, labels: Mapping[str, str] | None, dense: list[float] | None = None
-    ) -> models.PointStruct:
-        vector: dict[str, Any] = {VECTOR: _sparse(document_vector(indexed_text(chunk), self.avg_doc_len))}
-        if dense is not None:
-            vector[DENSE] = dense
+    def _point(self, item: Prepared, tenant_id: str, labels: Mapping[str, str] | None) -> models.PointStruct:
+        chunk = item.chunk
+        vector: dict[str, Any] = {VECTOR: _sparse(item.sparse)}
+        if self.embedder is not None:
+            if item.dense is None or len(item.dense) != self.embedder.dimension:
+                raise ValueError(
+                    f"chunk {chunk.doc_id}#{chunk.index} lacks a dense vector of {self.embedder.dimension}"
+                )
+            vector[DENSE] = item.dense
+        elif item.dense is not None:
+            raise ValueError("a dense vector given to an index without an embedder")
         return models.PointStruct(
             id=point_id(tenant_id, chunk.doc_id, chunk.index),
             vector=vector,
@@ -356,6 +395,51 @@ class SourceIndex:
                 **(labels or {}),
             },
         )
+
+    @contextlib.contextmanager
+    def bulk_writes(self) -> Iterator[None]:
+        """Writes that may be lost to a power cut, since they can be made again (a shipped corpus).
+
+        Local mode commits every point to SQLite on its own, and each commit waits for the disk
+        (fsync): seconds for the sample corpus on an idle disk, a minute on a busy one. For the
+        duration the collection's file is in WAL mode with synchronous=NORMAL, which never
+        corrupts it (a crash of the machine may undo the last commits, no more), then back as it
+        was. With a server, or a client this cannot see into, nothing changes.
+        """
+        connection = self._local_sqlite()
+        if connection is None:
+            yield
+            return
+        with client_lock(self.client):
+            try:
+                journal = str(connection.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+                synchronous = int(connection.execute("PRAGMA synchronous").fetchone()[0])
+                # NORMAL is safe in WAL mode only; a file system that cannot do WAL keeps FULL.
+                if str(connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower() == "wal":
+                    connection.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.Error as exc:
+                log.warning("bulk writes go at the usual pace: %s", exc)
+                connection = None
+        try:
+            yield
+        finally:
+            if connection is not None:
+                with client_lock(self.client):
+                    connection.execute(f"PRAGMA synchronous={synchronous}")
+                    if journal in _JOURNAL_MODES:
+                        connection.execute(f"PRAGMA journal_mode={journal}")
+
+    def _local_sqlite(self) -> sqlite3.Connection | None:
+        """The SQLite connection under this collection in local mode; None with a server.
+
+        qdrant-client keeps it in private attributes, so each step is checked: a release that
+        moves them makes `bulk_writes` slow again, never wrong (a unit test notices).
+        """
+        local = getattr(self.client, "_client", None)
+        collections = getattr(local, "collections", None)
+        collection = collections.get(self.collection) if isinstance(collections, dict) else None
+        connection = getattr(getattr(collection, "storage", None), "storage", None)
+        return connection if isinstance(connection, sqlite3.Connection) else None
 
     def _upsert(self, batch: list[models.PointStruct]) -> int:
         with self._server():

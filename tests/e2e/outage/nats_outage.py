@@ -1,12 +1,14 @@
-"""The broker under 50 runs in flight: a node of a three-node cluster killed, or the one server restarted.
+"""What the broker outage tests share: 50 runs in flight while a node of a three-node cluster is
+killed (test_nats_outage_cluster.py), or while the one server restarts (test_nats_outage_single.py).
 
-Each test starts a stack of its own (SQLite stores, loopback only), signs up ten tenants, starts
-five runs for each (the free plan's concurrency), and takes the broker away mid-flight: on a
-three-node cluster (streams and buckets on three replicas) the node leading the event stream is
-killed with SIGKILL and started again; on a single node, the server is restarted. Then, within a
-fixed budget: every run has completed (none failed for the outage), nothing was dead-lettered,
-the gateway's views match the ones a fresh replay of the log builds, and every tenant's ledger,
-read from billing's own store, balances to the credit.
+Each test, a file of its own so that xdist runs them on different workers, starts a stack of its
+own (SQLite stores, loopback only), signs up ten tenants, starts five runs for each (the free
+plan's concurrency), and takes the broker away mid-flight: on a three-node cluster (streams and
+buckets on three replicas) the node leading the event stream is killed with SIGKILL and started
+again; on a single node, the server is restarted. Then, within a fixed budget: every run has
+completed (none failed for the outage), nothing was dead-lettered, the gateway's views match the
+ones a fresh replay of the log builds, and every tenant's ledger, read from billing's own store,
+balances to the credit.
 """
 
 from __future__ import annotations
@@ -15,12 +17,11 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import nats
 import nats.errors
-import pytest
 
 from contracts import subjects
 from devtools.client import QuarryClient
@@ -31,9 +32,7 @@ from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
 from services.billing.application import Billing
 from services.gateway.settings import GatewaySettings
-from tests.e2e.helpers import TERMINAL, running, until_settled, views_of, wait_for
-
-pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.timeout(1200)]
+from tests.e2e.helpers import TERMINAL, until_settled, views_of, wait_for
 
 TENANTS = 10
 RUNS_PER_TENANT = 5  # the free plan's concurrency: none is refused for holding too many
@@ -51,18 +50,6 @@ def config(data_dir: Path, nats_nodes: int) -> StackConfig:
         # A short ack wait: what a lost node took in hand comes back within seconds.
         extra_env={"QUARRY_ACK_WAIT_S": "5"},
     )
-
-
-@pytest.fixture
-def cluster_stack(tmp_path: Path) -> Iterator[Stack]:
-    with running(config(tmp_path, nats_nodes=3)) as stack:
-        yield stack
-
-
-@pytest.fixture
-def single_stack(tmp_path: Path) -> Iterator[Stack]:
-    with running(config(tmp_path, nats_nodes=1)) as stack:
-        yield stack
 
 
 class Load:
@@ -186,42 +173,3 @@ def assert_healed(stack: Stack, load: Load, outage: str) -> None:
         assert reserved == RUNS
     finally:
         billing.close()
-
-
-def test_runs_complete_when_the_stream_leader_of_a_three_node_cluster_is_killed(cluster_stack: Stack) -> None:
-    cluster = cluster_stack.nats_cluster
-    assert cluster is not None
-    load = Load(cluster_stack)
-    # The event streams and the buckets the services opened (in-flight marks, task journal, rate
-    # limits, ...) are all on three replicas: a lost node takes none of them down.
-    replicas = asyncio.run(replicas_of_every_stream(cluster_stack.nats_url))
-    assert {subjects.STREAM, subjects.DEADLETTER_STREAM} < replicas.keys(), replicas
-    assert any(name.startswith("KV_") for name in replicas), replicas
-    assert set(replicas.values()) == {3}, replicas
-
-    def kill_the_leader() -> str:
-        leader = asyncio.run(stream_leader(cluster_stack.nats_url))
-        cluster.kill(leader)
-        time.sleep(NODE_DOWN_S)
-        cluster.restart(leader)
-        return f"kill -9 of stream leader {leader} for {NODE_DOWN_S:.0f}s"
-
-    try:
-        outage = mid_flight(load, kill_the_leader)
-        assert_healed(cluster_stack, load, outage)
-    finally:
-        load.close()
-
-
-def test_runs_complete_when_the_single_nats_server_restarts(single_stack: Stack) -> None:
-    load = Load(single_stack)
-
-    def restart() -> str:
-        single_stack.restart_nats()
-        return "a restart of the single nats-server"
-
-    try:
-        outage = mid_flight(load, restart)
-        assert_healed(single_stack, load, outage)
-    finally:
-        load.close()
