@@ -1,0 +1,390 @@
+/* Datasets, templates, monitors and settings: each a list and a form to create. */
+
+import { useCallback, useEffect, useId, useState, type SyntheticEvent, type ReactNode } from "react";
+import { Link } from "react-router";
+
+import { api, get, type Dataset, type Monitor, type Template } from "../api";
+import { errorText, when } from "../format";
+
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- T names the listed rows for the caller
+function useList<T>(path: string, key: string): { items: T[] | null; error: string; reload: () => Promise<void> } {
+  const [items, setItems] = useState<T[] | null>(null);
+  const [error, setError] = useState("");
+  const reload = useCallback(
+    () =>
+      get<Record<string, T[]>>(path).then(
+        (body) => {
+          setItems(body[key] ?? []);
+          setError("");
+        },
+        (exc: unknown) => {
+          setError(errorText(exc));
+        },
+      ),
+    [path, key],
+  );
+  useEffect(() => {
+    void reload();
+  }, [reload]);
+  return { items, error, reload };
+}
+
+function Page({ title, children }: { title: string; children: ReactNode }) {
+  useEffect(() => {
+    document.title = `${title} · Quarry`;
+  }, [title]);
+  return (
+    <main id="main">
+      <h1>{title}</h1>
+      {children}
+    </main>
+  );
+}
+
+function CreateForm({
+  title,
+  submitLabel,
+  onSubmit,
+  children,
+}: {
+  title: string;
+  submitLabel: string;
+  onSubmit: () => Promise<void>;
+  children: ReactNode;
+}) {
+  const ids = useId();
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+  async function submit(event: SyntheticEvent) {
+    event.preventDefault();
+    setError("");
+    setBusy(true);
+    try {
+      await onSubmit();
+    } catch (exc) {
+      setError(errorText(exc));
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <section aria-labelledby={`${ids}-h`} className="card">
+      <h2 id={`${ids}-h`}>{title}</h2>
+      <form onSubmit={(e) => void submit(e)}>
+        {children}
+        <div role="alert" className="error">
+          {error}
+        </div>
+        <button type="submit" disabled={busy}>
+          {submitLabel}
+        </button>
+      </form>
+    </section>
+  );
+}
+
+function Field({
+  label,
+  value,
+  onChange,
+  ...rest
+}: {
+  label: string;
+  value: string;
+  onChange: (v: string) => void;
+  type?: string;
+  required?: boolean;
+  maxLength?: number;
+  pattern?: string;
+  min?: number;
+  max?: number;
+  hint?: string;
+}) {
+  const id = useId();
+  const { hint, ...input } = rest;
+  return (
+    <div className="field">
+      <label htmlFor={id}>{label}</label>
+      <input
+        id={id}
+        value={value}
+        aria-describedby={hint ? `${id}-hint` : undefined}
+        onChange={(e) => {
+          onChange(e.target.value);
+        }}
+        {...input}
+      />
+      {hint ? (
+        <p id={`${id}-hint`} className="hint">
+          {hint}
+        </p>
+      ) : null}
+    </div>
+  );
+}
+
+export function DatasetsPage() {
+  const { items, error, reload } = useList<Dataset>("/v1/datasets", "datasets");
+  const [name, setName] = useState("");
+  const [description, setDescription] = useState("");
+  return (
+    <Page title="Datasets">
+      <CreateForm
+        title="New dataset"
+        submitLabel="Create dataset"
+        onSubmit={async () => {
+          await api("/v1/datasets", { method: "POST", body: { name: name.trim(), description: description.trim() } });
+          setName("");
+          setDescription("");
+          await reload();
+        }}
+      >
+        <Field
+          label="Name"
+          value={name}
+          onChange={setName}
+          required
+          maxLength={64}
+          pattern="[a-z0-9][a-z0-9_.\-]{0,63}"
+          hint="Lower-case letters, digits, '.', '_' and '-'."
+        />
+        <Field label="Description" value={description} onChange={setDescription} maxLength={2000} />
+      </CreateForm>
+      <section aria-labelledby="ds-list">
+        <h2 id="ds-list">Your datasets</h2>
+        {error ? <p role="alert">{error}</p> : null}
+        {items?.length === 0 ? <p className="muted">No datasets yet.</p> : null}
+        <ul>
+          {items?.map((d) => (
+            <li key={d.dataset_id}>
+              <strong>{d.name}</strong> — {d.documents} documents
+              {Object.keys(d.by_status).length
+                ? ` (${Object.entries(d.by_status)
+                    .map(([s, n]) => `${n} ${s}`)
+                    .join(", ")})`
+                : ""}
+              {d.description ? <div className="muted">{d.description}</div> : null}
+              <button
+                type="button"
+                className="link-button"
+                aria-label={`Delete dataset ${d.name}`}
+                onClick={() => {
+                  void api(`/v1/datasets/${encodeURIComponent(d.name)}`, { method: "DELETE" }).then(reload, reload);
+                }}
+              >
+                Delete
+              </button>
+            </li>
+          ))}
+        </ul>
+      </section>
+    </Page>
+  );
+}
+
+export function TemplatesPage() {
+  const { items, error, reload } = useList<Template>("/v1/templates", "templates");
+  const [name, setName] = useState("");
+  const [description, setDescription] = useState("");
+  const [depth, setDepth] = useState("2");
+  const [maxSources, setMaxSources] = useState("8");
+  return (
+    <Page title="Templates">
+      <CreateForm
+        title="New template"
+        submitLabel="Create template"
+        onSubmit={async () => {
+          await api("/v1/templates", {
+            method: "POST",
+            body: { name: name.trim(), description: description.trim(), depth: Number(depth), max_sources: Number(maxSources) },
+          });
+          setName("");
+          setDescription("");
+          await reload();
+        }}
+      >
+        <Field label="Name" value={name} onChange={setName} required maxLength={120} />
+        <Field label="Description" value={description} onChange={setDescription} maxLength={2000} />
+        <Field label="Depth" type="number" min={1} max={3} value={depth} onChange={setDepth} />
+        <Field label="Maximum sources" type="number" min={1} max={50} value={maxSources} onChange={setMaxSources} />
+      </CreateForm>
+      <section aria-labelledby="tpl-list">
+        <h2 id="tpl-list">Your templates</h2>
+        {error ? <p role="alert">{error}</p> : null}
+        {items?.length === 0 ? <p className="muted">No templates yet.</p> : null}
+        <ul>
+          {items?.map((t) => (
+            <li key={t.template_id}>
+              <strong>{t.name}</strong> <span className="muted">version {t.version}</span>
+              {t.description ? <div className="muted">{t.description}</div> : null}
+            </li>
+          ))}
+        </ul>
+      </section>
+    </Page>
+  );
+}
+
+export function MonitorsPage() {
+  const { items, error, reload } = useList<Monitor & { runs?: string[] }>("/v1/monitors", "monitors");
+  const [question, setQuestion] = useState("");
+  const [schedule, setSchedule] = useState("");
+  const [interval, setInterval] = useState("86400");
+  return (
+    <Page title="Monitors">
+      <CreateForm
+        title="New monitor"
+        submitLabel="Create monitor"
+        onSubmit={async () => {
+          const body = schedule.trim()
+            ? { question: question.trim(), cron: schedule.trim() }
+            : { question: question.trim(), interval_s: Number(interval) };
+          await api("/v1/monitors", { method: "POST", body });
+          setQuestion("");
+          await reload();
+        }}
+      >
+        <Field label="Question" value={question} onChange={setQuestion} required maxLength={2000} />
+        <Field
+          label="Cron schedule"
+          value={schedule}
+          onChange={setSchedule}
+          maxLength={120}
+          hint="Five fields, UTC (for example 0 8 * * 1). Leave empty to use the interval."
+        />
+        <Field label="Interval in seconds" type="number" min={1} value={interval} onChange={setInterval} />
+      </CreateForm>
+      <section aria-labelledby="mon-list">
+        <h2 id="mon-list">Your monitors</h2>
+        {error ? <p role="alert">{error}</p> : null}
+        {items?.length === 0 ? <p className="muted">No monitors yet.</p> : null}
+        <ul>
+          {items?.map((m) => {
+            const paused = m.status === "paused";
+            return (
+              <li key={m.monitor_id}>
+                <strong>{m.question}</strong>{" "}
+                <span className="muted">
+                  {m.cron ? `cron ${m.cron}` : `every ${m.interval_s ?? "?"} s`} · {m.status ?? "active"}
+                  {m.next_fire_at ? ` · next ${when(m.next_fire_at)}` : ""}
+                </span>{" "}
+                <button
+                  type="button"
+                  className="link-button"
+                  aria-label={`${paused ? "Resume" : "Pause"} monitor: ${m.question}`}
+                  onClick={() => {
+                    void api(`/v1/monitors/${encodeURIComponent(m.monitor_id)}/${paused ? "resume" : "pause"}`, {
+                      method: "POST",
+                      body: {},
+                    }).then(reload, reload);
+                  }}
+                >
+                  {paused ? "Resume" : "Pause"}
+                </button>
+                {Array.isArray(m.runs) && m.runs.length ? (
+                  <ul>
+                    {m.runs.slice(0, 5).map((r) => {
+                      const runId = typeof r === "string" ? r : (r as { run_id: string }).run_id;
+                      return (
+                        <li key={runId}>
+                          <Link to={`/research/runs/${runId}`}>Run {runId.slice(0, 8)}</Link>
+                        </li>
+                      );
+                    })}
+                  </ul>
+                ) : null}
+              </li>
+            );
+          })}
+        </ul>
+      </section>
+    </Page>
+  );
+}
+
+interface TenantSettings {
+  approval_required: boolean;
+  approval_timeout_s: number;
+  pii_policy: "redact" | "block";
+  sources?: string[] | null;
+}
+
+export function SettingsPage() {
+  const ids = useId();
+  const [settings, setSettings] = useState<TenantSettings | null>(null);
+  const [message, setMessage] = useState("");
+  const keys = useList<{ key_id: string; name: string; scopes: string[]; status?: string }>("/v1/keys", "keys");
+
+  useEffect(() => {
+    get<TenantSettings>("/v1/tenant/settings").then(setSettings, (exc: unknown) => {
+      setMessage(errorText(exc));
+    });
+  }, []);
+
+  async function save(event: SyntheticEvent) {
+    event.preventDefault();
+    if (!settings) return;
+    setMessage("");
+    try {
+      setSettings(
+        await api<TenantSettings>("/v1/tenant/settings", {
+          method: "PATCH",
+          body: { approval_required: settings.approval_required, pii_policy: settings.pii_policy },
+        }),
+      );
+      setMessage("Saved.");
+    } catch (exc) {
+      setMessage(errorText(exc));
+    }
+  }
+
+  return (
+    <Page title="Settings">
+      <section aria-labelledby={`${ids}-h`} className="card">
+        <h2 id={`${ids}-h`}>Workspace defaults</h2>
+        {settings ? (
+          <form onSubmit={(e) => void save(e)}>
+            <div className="check">
+              <input
+                id={`${ids}-appr`}
+                type="checkbox"
+                checked={settings.approval_required}
+                onChange={(e) => {
+                  setSettings({ ...settings, approval_required: e.target.checked });
+                }}
+              />
+              <label htmlFor={`${ids}-appr`}>Runs wait for approval before publishing</label>
+            </div>
+            <label htmlFor={`${ids}-pii`}>Personal data found in a report</label>
+            <select
+              id={`${ids}-pii`}
+              value={settings.pii_policy}
+              onChange={(e) => {
+                setSettings({ ...settings, pii_policy: e.target.value === "block" ? "block" : "redact" });
+              }}
+            >
+              <option value="redact">Redact it</option>
+              <option value="block">Block publishing</option>
+            </select>
+            <button type="submit">Save settings</button>
+          </form>
+        ) : null}
+        <p role="status" aria-live="polite">
+          {message}
+        </p>
+      </section>
+      <section aria-labelledby={`${ids}-keys`} className="card">
+        <h2 id={`${ids}-keys`}>API keys</h2>
+        {keys.error ? <p role="alert">{keys.error}</p> : null}
+        {keys.items?.length === 0 ? <p className="muted">No API keys.</p> : null}
+        <ul>
+          {keys.items?.map((k) => (
+            <li key={k.key_id}>
+              <strong>{k.name}</strong> <span className="muted">{k.scopes.join(", ")}</span> {k.status ?? ""}
+            </li>
+          ))}
+        </ul>
+      </section>
+    </Page>
+  );
+}
