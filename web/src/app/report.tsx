@@ -137,23 +137,27 @@ export function ReportBody({
   markdown,
   sources,
   skipTitle = false,
+  firstLevel = 3,
 }: {
   markdown: string;
   sources: readonly CitedSource[];
   /** The page already shows the title as its heading. */
   skipTitle?: boolean;
+  /** The level the report's top headings take on this page (below the page's own headings). */
+  firstLevel?: number;
 }) {
   const byNumber = new Map(sources.map((s) => [s.n, s]));
   let blocks = parseBlocks(markdown);
   if (skipTitle && blocks[0]?.kind === "heading" && blocks[0].level === 1) blocks = blocks.slice(1);
+  const top = Math.min(7, ...blocks.map((b) => (b.kind === "heading" ? b.level : 7)));
   return (
     <div className="report">
       {blocks.map((block, i) => {
         const key = `b${i}`;
         switch (block.kind) {
           case "heading": {
-            // The page's own h1/h2 come first: report headings start at h3.
-            const level = Math.min(6, block.level + 2);
+            // Heading levels follow the page's outline with no level skipped.
+            const level = Math.min(6, block.level - top + firstLevel);
             const Tag = `h${level}` as "h3";
             return <Tag key={key}>{renderInline(block.text, byNumber, key)}</Tag>;
           }
@@ -177,11 +181,20 @@ export function ReportBody({
   );
 }
 
-export function SourceList({ sources, heading = "Sources" }: { sources: readonly CitedSource[]; heading?: string }) {
+export function SourceList({
+  sources,
+  heading = "Sources",
+  level = 2,
+}: {
+  sources: readonly CitedSource[];
+  heading?: string;
+  level?: 2 | 3;
+}) {
   if (!sources.length) return null;
+  const Heading = level === 2 ? "h2" : "h3";
   return (
     <section aria-labelledby="sources-heading" className="sources">
-      <h2 id="sources-heading">{heading}</h2>
+      <Heading id="sources-heading">{heading}</Heading>
       <ol>
         {sources.map((s) => {
           const href = s.url ? safeHref(s.url) : null;

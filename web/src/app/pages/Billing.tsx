@@ -110,8 +110,8 @@ export function BarChart({ title, data, linkRuns = false }: { title: string; dat
     .slice(0, 12);
   const max = Math.max(1, ...rows.map(([, v]) => v));
   const rowH = 26;
-  const labelW = 130;
-  const width = 520;
+  const labelW = 110;
+  const width = 360;
   return (
     <figure className="chart">
       <figcaption>{title}</figcaption>
@@ -126,15 +126,15 @@ export function BarChart({ title, data, linkRuns = false }: { title: string; dat
             preserveAspectRatio="xMinYMin meet"
           >
             {rows.map(([key, value], i) => {
-              const w = ((width - labelW - 70) * value) / max;
-              const label = key.length > 18 ? `${key.slice(0, 8)}…${key.slice(-6)}` : key;
+              const w = ((width - labelW - 50) * value) / max;
+              const label = key.length > 14 ? `${key.slice(0, 12)}…` : key;
               return (
                 <g key={key} transform={`translate(0 ${i * rowH})`}>
-                  <text x={0} y={rowH / 2 + 5} fontSize="13" fill="currentColor">
+                  <text x={0} y={rowH / 2 + 5} fontSize="14" fill="currentColor">
                     {label}
                   </text>
                   <rect x={labelW} y={4} width={Math.max(2, w)} height={rowH - 8} rx={3} fill="var(--brand)" />
-                  <text x={labelW + w + 6} y={rowH / 2 + 5} fontSize="13" fill="currentColor">
+                  <text x={labelW + w + 6} y={rowH / 2 + 5} fontSize="14" fill="currentColor">
                     {value}
                   </text>
                 </g>
@@ -278,7 +278,7 @@ function Ledger() {
       {error ? <p role="alert">{error}</p> : null}
       {entries.length === 0 && page ? <p className="muted">No entries.</p> : null}
       {entries.length ? (
-        <div className="table-wrap">
+        <div className="table-wrap" role="region" aria-label="Ledger table" tabIndex={0}>
           <table>
             <caption className="visually-hidden">Credit movements, oldest first (page {pages.length})</caption>
             <thead>

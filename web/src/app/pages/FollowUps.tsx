@@ -2,6 +2,7 @@ import { useEffect, useId, useRef, useState, type SyntheticEvent } from "react";
 
 import { get, post } from "../api";
 import { errorText } from "../format";
+import { renderInline, type CitedSource } from "../report";
 
 interface Question {
   question_id: string;
@@ -17,7 +18,7 @@ interface Accepted {
 }
 
 /** Follow-up questions on a finished run, each answer streamed in place as it is written. */
-export function FollowUps({ runId }: { runId: string }) {
+export function FollowUps({ runId, sources }: { runId: string; sources: readonly CitedSource[] }) {
   const ids = useId();
   const base = `/v1/runs/${encodeURIComponent(runId)}/questions`;
   const [questions, setQuestions] = useState<Question[]>([]);
@@ -63,7 +64,7 @@ export function FollowUps({ runId }: { runId: string }) {
     <section aria-labelledby={`${ids}-h`} className="follow-ups">
       <h3 id={`${ids}-h`}>Follow-up questions</h3>
       {questions.map((q) => (
-        <Answer key={q.question_id} base={base} initial={q} />
+        <Answer key={q.question_id} base={base} initial={q} sources={sources} />
       ))}
       <form onSubmit={(e) => void ask(e)}>
         <label htmlFor={`${ids}-q`}>Follow-up question</label>
@@ -87,7 +88,8 @@ export function FollowUps({ runId }: { runId: string }) {
   );
 }
 
-function Answer({ base, initial }: { base: string; initial: Question }) {
+function Answer({ base, initial, sources }: { base: string; initial: Question; sources: readonly CitedSource[] }) {
+  const byNumber = new Map(sources.map((s) => [s.n, s]));
   const [answer, setAnswer] = useState(initial.answer);
   const [status, setStatus] = useState(initial.status);
   const [failure, setFailure] = useState(initial.error);
@@ -136,7 +138,7 @@ function Answer({ base, initial }: { base: string; initial: Question }) {
     <article className="answer">
       <h4>{initial.question}</h4>
       <div aria-live="polite" aria-busy={!settled}>
-        {answer ? <p className="answer-text">{answer}</p> : null}
+        {answer ? <p className="answer-text">{renderInline(answer, byNumber, initial.question_id)}</p> : null}
         {!settled && !answer ? <p className="muted">Answering…</p> : null}
         {status === "failed" ? <p className="warning">The question could not be answered: {failure ?? "unknown reason"}</p> : null}
       </div>

@@ -43,7 +43,7 @@ export function Inspector({ base, events, lastSeq }: { base: string; events: rea
       <h3>Task graph</h3>
       {tasks.length === 0 ? <p className="muted">No task yet.</p> : null}
       {tasks.length ? (
-        <div className="table-wrap">
+        <div className="table-wrap" role="region" aria-label="Task graph table" tabIndex={0}>
           <table>
             <caption className="visually-hidden">Tasks in the order of the run's work</caption>
             <thead>

@@ -140,7 +140,7 @@ export function ResearchPage() {
           <p>{q || stateFilter ? "No run matches." : "No runs yet: ask a question above."}</p>
         ) : null}
         {shown.length ? (
-          <div className="table-wrap">
+          <div className="table-wrap" role="region" aria-label="Runs table" tabIndex={0}>
             <table>
               <caption className="visually-hidden">Your runs, newest first</caption>
               <thead>

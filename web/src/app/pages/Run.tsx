@@ -145,9 +145,9 @@ export function RunPage() {
             <a href={`${base}/report.docx`}>Word</a>
           </nav>
           <ReportBody markdown={view.report.markdown} sources={reportSources} skipTitle />
-          <SourceList sources={reportSources} />
+          <SourceList sources={reportSources} level={3} />
           <ShareControls runId={runId} />
-          <FollowUps runId={runId} />
+          <FollowUps runId={runId} sources={reportSources} />
         </section>
       ) : null}
 

@@ -51,6 +51,7 @@ export function SharePage() {
               markdown={shared.report_markdown}
               sources={shared.sources.map((s) => ({ n: s.n, title: s.title, url: s.url, passage: s.passage }))}
               skipTitle
+              firstLevel={2}
             />
             <SourceList sources={shared.sources.map((s) => ({ n: s.n, title: s.title, url: s.url, passage: s.passage }))} />
           </article>
