@@ -168,3 +168,13 @@ export function reviewedPlan(events: readonly RunEvent[]): string[] | null {
   }
   return null;
 }
+
+/** How many chunks of the run's findings went into the tenant's memory (the `index` task). */
+export function indexedChunks(events: readonly RunEvent[]): number | null {
+  let chunks: number | null = null;
+  for (const ev of events) {
+    const p = obj(ev.data.payload);
+    if (ev.type === "task.succeeded" && p.kind === "index") chunks = num(obj(p.output).chunks);
+  }
+  return chunks;
+}

@@ -3,12 +3,13 @@ import { useEffect, useId, useMemo, useState } from "react";
 import { get, type RunView } from "../api";
 import type { RunEvent } from "../events";
 import { credits, errorText, seconds, stateLabel } from "../format";
-import { taskGraph } from "../runlog";
+import { indexedChunks, taskGraph } from "../runlog";
 
 /** The runtime inspector: the task graph from the log, and the run as it was at any event. */
 export function Inspector({ base, events, lastSeq }: { base: string; events: readonly RunEvent[]; lastSeq: number }) {
   const ids = useId();
   const tasks = useMemo(() => taskGraph(events), [events]);
+  const memory = useMemo(() => indexedChunks(events), [events]);
   const [at, setAt] = useState<number | null>(null);
   const [past, setPast] = useState<RunView | null>(null);
   const [error, setError] = useState("");
@@ -82,6 +83,13 @@ export function Inspector({ base, events, lastSeq }: { base: string; events: rea
           </table>
         </div>
       ) : null}
+
+      <h3>Memory</h3>
+      <p>
+        {memory === null
+          ? "Nothing indexed yet: a finished run adds its cited findings to the workspace's memory."
+          : `${memory} chunks of this run's findings are in the workspace's memory, for follow-ups and later runs.`}
+      </p>
 
       <h3>Time travel</h3>
       {lastSeq > 0 ? (

@@ -13,7 +13,7 @@ import {
 } from "../api";
 import { credits, errorText, stateLabel, TERMINAL, when } from "../format";
 import { planNamed, restrictions, type Restriction } from "../plans";
-import { useSession } from "../session";
+import { planName, useSession } from "../session";
 
 const POLL_MS = 4000;
 const STATE_FILTERS = [
@@ -219,7 +219,8 @@ function NewRunForm({ summary }: { summary: BillingSummary | null }) {
     );
   }, []);
 
-  const plan = planNamed(summary?.plan.name);
+  // Billing names the plan; /v1/auth/me does too when billing cannot answer.
+  const plan = planNamed(summary?.plan.name ?? planName(me));
   const limits = restrictions(plan, summary?.plan.tools ?? null, me?.permissions ?? null, summary?.tier ?? null);
   const maxDepth = plan?.max_depth ?? 3;
   const sourcesCap = plan?.max_sources ?? 50;
