@@ -3,7 +3,7 @@
 import { useCallback, useEffect, useId, useState, type SyntheticEvent, type ReactNode } from "react";
 import { Link } from "react-router";
 
-import { api, get, type Dataset, type Monitor, type Template } from "../api";
+import { api, get, upload, type Dataset, type Monitor, type Template } from "../api";
 import { errorText, when } from "../format";
 
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- T names the listed rows for the caller
@@ -164,6 +164,7 @@ export function DatasetsPage() {
                     .join(", ")})`
                 : ""}
               {d.description ? <div className="muted">{d.description}</div> : null}
+              <DatasetDocuments name={d.name} onChange={reload} />
               <button
                 type="button"
                 className="link-button"
@@ -179,6 +180,106 @@ export function DatasetsPage() {
         </ul>
       </section>
     </Page>
+  );
+}
+
+interface DocumentRow {
+  document_id: string;
+  title: string;
+  status: string;
+  reason: string | null;
+  pages: number | null;
+  chunks_done: number | null;
+  chunks_total: number | null;
+}
+
+const DOCUMENT_SETTLED = new Set(["indexed", "rejected"]);
+const MAX_UPLOAD_BYTES = 256 * 1024 * 1024;
+
+/** A dataset's documents as they are indexed, and a file upload with its progress. */
+function DatasetDocuments({ name, onChange }: { name: string; onChange: () => Promise<void> }) {
+  const ids = useId();
+  const path = `/v1/datasets/${encodeURIComponent(name)}`;
+  const [documents, setDocuments] = useState<DocumentRow[]>([]);
+  const [progress, setProgress] = useState<number | null>(null);
+  const [message, setMessage] = useState("");
+  const [version, setVersion] = useState(0);
+  const pending = documents.some((d) => !DOCUMENT_SETTLED.has(d.status));
+
+  useEffect(() => {
+    const read = () =>
+      get<{ documents: DocumentRow[] }>(`${path}/documents`).then(
+        (r) => {
+          setDocuments(r.documents);
+        },
+        (exc: unknown) => {
+          setMessage(errorText(exc));
+        },
+      );
+    void read();
+    // Indexing takes a while: watch it while a document is still on its way.
+    if (!pending) return;
+    const timer = window.setInterval(() => void read(), 2000);
+    return () => {
+      window.clearInterval(timer);
+    };
+  }, [path, pending, version]);
+
+  async function send(file: File) {
+    setMessage("");
+    if (file.size > MAX_UPLOAD_BYTES) {
+      setMessage(`${file.name} is larger than a dataset accepts (256 MB).`);
+      return;
+    }
+    const form = new FormData();
+    form.append("file", file);
+    setProgress(0);
+    try {
+      await upload(`${path}/files`, form, setProgress);
+      setMessage(`${file.name} uploaded; indexing follows.`);
+      setVersion((v) => v + 1);
+      await onChange();
+    } catch (exc) {
+      setMessage(errorText(exc));
+    } finally {
+      setProgress(null);
+    }
+  }
+
+  return (
+    <div className="documents">
+      <label htmlFor={`${ids}-file`}>Upload a file to {name}</label>
+      <input
+        id={`${ids}-file`}
+        type="file"
+        accept=".pdf,.html,.htm,.md,.markdown,.txt,application/pdf,text/html,text/markdown,text/plain"
+        disabled={progress !== null}
+        onChange={(e) => {
+          const file = e.target.files?.[0];
+          e.target.value = "";
+          if (file) void send(file);
+        }}
+      />
+      {progress !== null ? (
+        <progress max={1} value={progress} aria-label={`Uploading to ${name}`}>
+          {Math.round(progress * 100)}%
+        </progress>
+      ) : null}
+      <p role="status" aria-live="polite">
+        {message}
+      </p>
+      {documents.length ? (
+        <ul>
+          {documents.map((doc) => (
+            <li key={doc.document_id}>
+              {doc.title}: {doc.status}
+              {doc.chunks_total ? ` (${doc.chunks_done ?? 0} of ${doc.chunks_total} chunks)` : ""}
+              {doc.reason ? <span className="muted"> — {doc.reason}</span> : null}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </div>
   );
 }
 
