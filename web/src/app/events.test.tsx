@@ -1,5 +1,5 @@
 import { act, cleanup, render, screen } from "@testing-library/react";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 
 import {
   connectionText,
@@ -120,6 +120,51 @@ describe("useRunEvents", () => {
       "2 run.admitted",
       "3 run.planned",
     ]);
+  });
+
+  it("opens a new stream after ?after= when the browser gives up, and keeps each event once", () => {
+    vi.useFakeTimers();
+    try {
+      const sources: { url: string; source: ScriptedSource }[] = [];
+      render(
+        <Probe
+          factory={(url) => {
+            const source = new ScriptedSource();
+            sources.push({ url, source });
+            return source;
+          }}
+        />,
+      );
+      const first = sources[0]?.source;
+      if (!first) throw new Error("no stream opened");
+      act(() => {
+        first.open();
+        first.send("run.requested", "1", { type: "run.requested" });
+        first.send("run.admitted", "2", { type: "run.admitted" });
+        first.readyState = 2; // an error status: EventSource stops retrying by itself
+        first.onerror?.(new Event("error"));
+      });
+      expect(screen.getByRole("status").textContent).toBe("Reconnecting…");
+      act(() => {
+        vi.advanceTimersByTime(600);
+      });
+      expect(sources.map((s) => s.url)).toEqual(["/v1/runs/r1/events", "/v1/runs/r1/events?after=2"]);
+      const second = sources[1]?.source;
+      if (!second) throw new Error("no second stream");
+      act(() => {
+        second.open();
+        second.send("run.admitted", "2", { type: "run.admitted" });
+        second.send("run.planned", "3", { type: "run.planned" });
+      });
+      expect(screen.getByRole("status").textContent).toBe("Reconnected");
+      expect(screen.getAllByRole("listitem").map((li) => li.textContent)).toEqual([
+        "1 run.requested",
+        "2 run.admitted",
+        "3 run.planned",
+      ]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("closes the stream at `end` so the browser does not reconnect forever", () => {

@@ -122,7 +122,18 @@ export type SourceFactory = (url: string) => StreamSource;
 
 const defaultFactory: SourceFactory = (url) => new EventSource(url, { withCredentials: true });
 
-/** Subscribe to a run's event stream; `onEvent` is called once per new event (after de-duplication). */
+const MAX_RETRIES = 30;
+const MAX_BACKOFF_MS = 10_000;
+
+/** The stream's URL resuming after `seq` (for a new EventSource, which has no Last-Event-ID). */
+export function resumeUrl(url: string, seq: number): string {
+  if (seq <= 0) return url;
+  return `${url}${url.includes("?") ? "&" : "?"}after=${seq}`;
+}
+
+/** Subscribe to a run's event stream; `onEvent` is called once per new event (after de-duplication).
+ * The browser retries a dropped stream itself with Last-Event-ID; when it gives up (an error
+ * status, a proxy's page) a new stream is opened after a backoff, resuming with `?after=`. */
 export function useRunEvents(
   url: string | null,
   onEvent?: (event: RunEvent) => void,
@@ -130,6 +141,7 @@ export function useRunEvents(
 ): EventLog {
   const [log, dispatch] = useReducer(logReducer, emptyLog);
   const seen = useRef(new Set<number>());
+  const lastSeq = useRef(0);
   const callback = useRef(onEvent);
   useEffect(() => {
     callback.current = onEvent;
@@ -138,30 +150,59 @@ export function useRunEvents(
   useEffect(() => {
     dispatch({ kind: "reset" });
     seen.current = new Set();
+    lastSeq.current = 0;
     if (url === null) return;
-    const source = factory(url);
-    source.onopen = () => {
-      dispatch({ kind: "open" });
-    };
-    source.onerror = () => {
-      // CONNECTING (0): the browser is retrying with Last-Event-ID; CLOSED (2): it gave up.
-      dispatch({ kind: "error", retrying: source.readyState === 0 });
-    };
+    let source: StreamSource | null = null;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    let failures = 0;
+    let stopped = false;
+
     const deliver = (type: string) => (ev: MessageEvent<string>) => {
       const event = parseEvent(type, ev.lastEventId, ev.data);
       if (event === null || seen.current.has(event.seq)) return;
       seen.current.add(event.seq);
+      lastSeq.current = Math.max(lastSeq.current, event.seq);
       dispatch({ kind: "event", event });
       callback.current?.(event);
     };
-    for (const type of RUN_EVENT_TYPES) source.addEventListener(type, deliver(type));
-    source.addEventListener("end", () => {
-      // The server closes after `end`; without close() EventSource would reconnect forever.
-      source.close();
-      dispatch({ kind: "end" });
-    });
+
+    const connect = () => {
+      const current = factory(resumeUrl(url, lastSeq.current));
+      source = current;
+      current.onopen = () => {
+        failures = 0;
+        dispatch({ kind: "open" });
+      };
+      current.onerror = () => {
+        if (stopped) return;
+        // CONNECTING (0): the browser is retrying with Last-Event-ID by itself.
+        if (current.readyState === 0) {
+          dispatch({ kind: "error", retrying: true });
+          return;
+        }
+        current.close();
+        failures += 1;
+        if (failures > MAX_RETRIES) {
+          dispatch({ kind: "error", retrying: false });
+          return;
+        }
+        dispatch({ kind: "error", retrying: true });
+        retry = setTimeout(connect, Math.min(MAX_BACKOFF_MS, 500 * 2 ** (failures - 1)));
+      };
+      for (const type of RUN_EVENT_TYPES) current.addEventListener(type, deliver(type));
+      current.addEventListener("end", () => {
+        // The server closes after `end`; without close() EventSource would reconnect forever.
+        stopped = true;
+        current.close();
+        dispatch({ kind: "end" });
+      });
+    };
+
+    connect();
     return () => {
-      source.close();
+      stopped = true;
+      clearTimeout(retry);
+      source?.close();
     };
   }, [url, factory]);
 
