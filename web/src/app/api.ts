@@ -15,6 +15,8 @@ export class ApiError extends Error {
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 export const CSRF_COOKIE = "quarry_csrf";
+/** Dispatched on window when the server no longer knows the session (any 401). */
+export const SESSION_LOST = "quarry:session-lost";
 
 /** The value of a cookie readable by JavaScript (quarry_csrf is; quarry_session is HttpOnly). */
 export function readCookie(name: string, source: string = document.cookie): string | null {
@@ -127,7 +129,10 @@ export async function api<T>(path: string, options: RequestOptions = {}): Promis
   }
   if (!response.ok) {
     const error = new ApiError(response.status, detailOf(parsed, `${response.status} ${response.statusText}`.trim()));
-    if (response.status === 401 && !options.allowUnauthorized) navigateOnUnauthorized(loginUrl());
+    if (response.status === 401 && !options.allowUnauthorized) {
+      window.dispatchEvent(new Event(SESSION_LOST));
+      navigateOnUnauthorized(loginUrl());
+    }
     throw error;
   }
   return parsed as T;
@@ -355,7 +360,10 @@ export function upload<T>(path: string, form: FormData, onProgress: (fraction: n
         resolve(parsed as T);
         return;
       }
-      if (xhr.status === 401) navigateOnUnauthorized(loginUrl());
+      if (xhr.status === 401) {
+        window.dispatchEvent(new Event(SESSION_LOST));
+        navigateOnUnauthorized(loginUrl());
+      }
       reject(new ApiError(xhr.status, detailOf(parsed, `${xhr.status} ${xhr.statusText}`.trim())));
     };
     xhr.send(form);

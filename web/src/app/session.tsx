@@ -3,7 +3,7 @@
 import { createContext, useCallback, useContext, useEffect, useState, type ReactNode } from "react";
 import { Navigate, useLocation } from "react-router";
 
-import { api, ApiError, loginUrl, type Me } from "./api";
+import { api, ApiError, loginUrl, SESSION_LOST, type Me } from "./api";
 
 interface SessionState {
   me: Me | null;
@@ -48,6 +48,17 @@ export function SessionProvider({ children }: { children: ReactNode }) {
         setLoading(false);
       },
     );
+  }, []);
+
+  // A 401 anywhere: the header stops showing an account the server no longer knows.
+  useEffect(() => {
+    const lost = () => {
+      setMe(null);
+    };
+    window.addEventListener(SESSION_LOST, lost);
+    return () => {
+      window.removeEventListener(SESSION_LOST, lost);
+    };
   }, []);
 
   return <SessionContext value={{ me, loading, error, refresh, clear }}>{children}</SessionContext>;

@@ -129,8 +129,24 @@ function Answer({ base, initial, sources }: { base: string; initial: Question; s
     source.addEventListener("end", () => {
       source.close();
     });
+    // The browser gave up on the stream (an error status): read the answer until it settles.
+    let poll: ReturnType<typeof setInterval> | undefined;
+    source.onerror = () => {
+      if (source.readyState !== 2 || poll !== undefined) return;
+      poll = setInterval(() => {
+        get<Question>(`${base}/${encodeURIComponent(initial.question_id)}`).then(
+          (view) => {
+            setAnswer(view.answer);
+            setStatus(view.status);
+            setFailure(view.error);
+          },
+          () => undefined,
+        );
+      }, 2000);
+    };
     return () => {
       source.close();
+      clearInterval(poll);
     };
   }, [base, initial.question_id, settled]);
 
