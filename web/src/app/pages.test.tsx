@@ -1,4 +1,4 @@
-import { cleanup, render, screen, within } from "@testing-library/react";
+import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import axe from "axe-core";
 import { createMemoryRouter, RouterProvider } from "react-router";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -72,9 +72,16 @@ function gateway(state = "completed", usedPct = 10): Record<string, unknown> {
   };
 }
 
+const posted: { path: string; body: unknown }[] = [];
+
 function serve(answers: Record<string, unknown>) {
-  vi.stubGlobal("fetch", (url: string) => {
+  posted.length = 0;
+  vi.stubGlobal("fetch", (url: string, init?: RequestInit) => {
     const path = new URL(url, "http://localhost").pathname;
+    if (init?.method === "POST") {
+      posted.push({ path, body: typeof init.body === "string" ? JSON.parse(init.body) : null });
+      return Promise.resolve(new Response(JSON.stringify({}), { status: 202 }));
+    }
     const body = answers[path];
     return Promise.resolve(
       new Response(JSON.stringify(body ?? { detail: "not found" }), {
@@ -188,6 +195,48 @@ describe("workspace pages", () => {
     expect(screen.getByText(/Decide before/)).toBeTruthy();
     expect(screen.getByRole("button", { name: "Cancel" })).toBeTruthy();
     expect(await seriousViolations()).toEqual([]);
+    fireEvent.change(screen.getByLabelText("Comment"), { target: { value: "sources check out" } });
+    fireEvent.click(screen.getByRole("button", { name: "Approve" }));
+    await waitFor(() => {
+      expect(posted).toEqual([
+        { path: "/v1/runs/r1/approval", body: { decision: "approve", comment: "sources check out" } },
+      ]);
+    });
+  });
+
+  it("edits the plan under review and continues with the edited sub-questions", async () => {
+    serve(gateway("awaiting_plan_review"));
+    open("/research/runs/r1");
+    const first = await screen.findByLabelText("Sub-question 1");
+    fireEvent.change(first, { target: { value: "Which efficiencies are certified, and by whom?" } });
+    fireEvent.click(screen.getByRole("button", { name: "Add sub-question" }));
+    fireEvent.change(screen.getByLabelText("Sub-question 2"), { target: { value: "How do they degrade?" } });
+    fireEvent.change(screen.getByLabelText("Comment"), { target: { value: "narrower" } });
+    expect(await seriousViolations()).toEqual([]);
+    fireEvent.click(screen.getByRole("button", { name: "Continue" }));
+    await waitFor(() => {
+      expect(posted).toEqual([
+        {
+          path: "/v1/runs/r1/plan",
+          body: {
+            action: "continue",
+            sub_questions: ["Which efficiencies are certified, and by whom?", "How do they degrade?"],
+            comment: "narrower",
+          },
+        },
+      ]);
+    });
+  });
+
+  it("removes a sub-question and cancels a plan under review", async () => {
+    serve(gateway("awaiting_plan_review"));
+    open("/research/runs/r1");
+    fireEvent.click(await screen.findByRole("button", { name: "Remove sub-question 1" }));
+    expect(screen.queryByLabelText("Sub-question 1")).toBeNull();
+    fireEvent.click(screen.getByRole("button", { name: "Cancel" }));
+    await waitFor(() => {
+      expect(posted).toEqual([{ path: "/v1/runs/r1/plan", body: { action: "cancel", comment: "" } }]);
+    });
   });
 
   it("says a run of another tenant is not found", async () => {
