@@ -72,7 +72,7 @@ function gateway(state = "completed", usedPct = 10): Record<string, unknown> {
   };
 }
 
-const posted: { path: string; body: unknown }[] = [];
+const posted: { path: string; body: unknown; method?: string }[] = [];
 
 function serve(answers: Record<string, unknown>) {
   posted.length = 0;
@@ -81,6 +81,10 @@ function serve(answers: Record<string, unknown>) {
     if (init?.method === "POST") {
       posted.push({ path, body: typeof init.body === "string" ? JSON.parse(init.body) : null });
       return Promise.resolve(new Response(JSON.stringify({}), { status: 202 }));
+    }
+    if (init?.method && init.method !== "GET") {
+      posted.push({ method: init.method, path, body: typeof init.body === "string" ? JSON.parse(init.body) : null });
+      return Promise.resolve(new Response(JSON.stringify({ version: 3 }), { status: 200 }));
     }
     const body = answers[path];
     return Promise.resolve(
@@ -252,6 +256,49 @@ describe("workspace pages", () => {
     expect(alert.getAttribute("role")).toBe("alert");
     expect(screen.getByRole("img", { name: /By tool: llm_generate 300 credits/ })).toBeTruthy();
     expect(await seriousViolations()).toEqual([]);
+  });
+
+  it("saves an edited template as a new version with its whole body", async () => {
+    const template = {
+      template_id: "tp1",
+      name: "Market scan",
+      description: "",
+      depth: 1,
+      max_sources: 5,
+      sources: ["corpus"],
+      length: "brief",
+      target_words: null,
+      outline: [{ heading: "Players" }],
+      tone: "executive",
+      version: 2,
+      current_version: 2,
+    };
+    serve({ ...gateway(), "/v1/templates": { templates: [template] }, "/v1/templates/tp1": template });
+    open("/templates");
+    fireEvent.click(await screen.findByRole("button", { name: "Edit template Market scan" }));
+    const form = await screen.findByRole("form", { name: "Edit template Market scan" });
+    fireEvent.change(within(form).getByLabelText("Depth"), { target: { value: "2" } });
+    expect(screen.getByLabelText("Earlier version of Market scan")).toBeTruthy();
+    expect(await seriousViolations()).toEqual([]);
+    fireEvent.click(within(form).getByRole("button", { name: "Save as a new version" }));
+    expect(await screen.findByText("Saved as version 3.")).toBeTruthy();
+    expect(posted).toEqual([
+      {
+        method: "PUT",
+        path: "/v1/templates/tp1",
+        body: {
+          name: "Market scan",
+          description: "",
+          depth: 2,
+          max_sources: 5,
+          sources: ["corpus"],
+          length: "brief",
+          target_words: null,
+          outline: [{ heading: "Players" }],
+          tone: "executive",
+        },
+      },
+    ]);
   });
 
   it.each(["/datasets", "/templates", "/monitors", "/settings"])("renders %s accessibly", async (path) => {
