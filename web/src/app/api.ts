@@ -325,12 +325,10 @@ export interface Template {
 export interface Monitor {
   monitor_id: string;
   question: string;
-  cron?: string | null;
-  interval_s?: number | null;
-  status?: string;
-  state?: string;
-  paused?: boolean;
-  next_fire_at?: string | null;
+  schedule: { cron?: string; interval_s?: number };
+  status: string;
+  next_slot: string | null;
+  runs: { slot: string; run_id: string | null }[];
 }
 
 /** A multipart upload with progress (fetch reports none): same cookie, CSRF and errors as `api`. */

@@ -63,7 +63,18 @@ function gateway(state = "completed", usedPct = 10): Record<string, unknown> {
     "/v1/billing/ledger": { entries: [], next_after: null },
     "/v1/datasets": { datasets: [] },
     "/v1/templates": { templates: [] },
-    "/v1/monitors": { monitors: [] },
+    "/v1/monitors": {
+      monitors: [
+        {
+          monitor_id: "m1",
+          question: "Weekly solar news",
+          schedule: { interval_s: 604800 },
+          status: "active",
+          next_slot: at(30),
+          runs: [{ slot: at(1), run_id: "r1" }],
+        },
+      ],
+    },
     "/v1/keys": { keys: [] },
     "/v1/tenant/settings": { approval_required: false, approval_timeout_s: 3600, pii_policy: "redact" },
     "/v1/runs/r1": runView(state),
@@ -299,6 +310,17 @@ describe("workspace pages", () => {
         },
       },
     ]);
+  });
+
+  it("lists a monitor with the runs its slots started, and pauses it", async () => {
+    serve(gateway());
+    open("/monitors");
+    const runs = await screen.findByRole("list", { name: "Runs started by the monitor: Weekly solar news" });
+    expect(within(runs).getByRole("link", { name: "run r1" }).getAttribute("href")).toBe("/research/runs/r1");
+    fireEvent.click(screen.getByRole("button", { name: "Pause monitor: Weekly solar news" }));
+    await waitFor(() => {
+      expect(posted).toEqual([{ path: "/v1/monitors/m1/pause", body: {} }]);
+    });
   });
 
   it.each(["/datasets", "/templates", "/monitors", "/settings"])("renders %s accessibly", async (path) => {

@@ -443,7 +443,7 @@ function TemplateEditor({ template, onSaved }: { template: Template; onSaved: ()
 }
 
 export function MonitorsPage() {
-  const { items, error, reload } = useList<Monitor & { runs?: string[] }>("/v1/monitors", "monitors");
+  const { items, error, reload } = useList<Monitor>("/v1/monitors", "monitors");
   const [question, setQuestion] = useState("");
   const [schedule, setSchedule] = useState("");
   const [interval, setInterval] = useState("86400");
@@ -482,8 +482,8 @@ export function MonitorsPage() {
               <li key={m.monitor_id}>
                 <strong>{m.question}</strong>{" "}
                 <span className="muted">
-                  {m.cron ? `cron ${m.cron}` : `every ${m.interval_s ?? "?"} s`} · {m.status ?? "active"}
-                  {m.next_fire_at ? ` · next ${when(m.next_fire_at)}` : ""}
+                  {m.schedule.cron ? `cron ${m.schedule.cron}` : `every ${m.schedule.interval_s ?? "?"} s`} · {m.status}
+                  {m.next_slot ? ` · next ${when(m.next_slot)}` : ""}
                 </span>{" "}
                 <button
                   type="button"
@@ -498,16 +498,14 @@ export function MonitorsPage() {
                 >
                   {paused ? "Resume" : "Pause"}
                 </button>
-                {Array.isArray(m.runs) && m.runs.length ? (
-                  <ul>
-                    {m.runs.slice(0, 5).map((r) => {
-                      const runId = typeof r === "string" ? r : (r as { run_id: string }).run_id;
-                      return (
-                        <li key={runId}>
-                          <Link to={`/research/runs/${runId}`}>Run {runId.slice(0, 8)}</Link>
-                        </li>
-                      );
-                    })}
+                {m.runs.length ? (
+                  <ul aria-label={`Runs started by the monitor: ${m.question}`}>
+                    {m.runs.slice(-10).reverse().map((r) => (
+                      <li key={r.slot}>
+                        {when(r.slot)}:{" "}
+                        {r.run_id ? <Link to={`/research/runs/${r.run_id}`}>run {r.run_id.slice(0, 8)}</Link> : "no run (skipped)"}
+                      </li>
+                    ))}
                   </ul>
                 ) : null}
               </li>
