@@ -529,6 +529,12 @@ export function SettingsPage() {
   const [settings, setSettings] = useState<TenantSettings | null>(null);
   const [message, setMessage] = useState("");
   const keys = useList<{ key_id: string; name: string; scopes: string[]; status?: string }>("/v1/keys", "keys");
+  const members = useList<{ user_id: string; email: string; role: string; status: string }>("/v1/members", "members");
+  const [inviteEmail, setInviteEmail] = useState("");
+  const [inviteRole, setInviteRole] = useState("member");
+  const [invite, setInvite] = useState("");
+  const [keyName, setKeyName] = useState("");
+  const [newKey, setNewKey] = useState("");
 
   useEffect(() => {
     get<TenantSettings>("/v1/tenant/settings").then(setSettings, (exc: unknown) => {
@@ -588,6 +594,78 @@ export function SettingsPage() {
           {message}
         </p>
       </section>
+      <section aria-labelledby={`${ids}-members`} className="card">
+        <h2 id={`${ids}-members`}>Members</h2>
+        {members.error ? <p role="alert">{members.error}</p> : null}
+        <ul>
+          {members.items?.map((m) => (
+            <li key={m.user_id}>
+              {m.email} <span className="muted">· {m.role} · {m.status}</span>
+            </li>
+          ))}
+        </ul>
+      </section>
+      <CreateForm
+        title="Invite a member"
+        submitLabel="Invite"
+        onSubmit={async () => {
+          setInvite("");
+          const made = await api<{ invite_token: string }>("/v1/members", {
+            method: "POST",
+            body: { email: inviteEmail.trim(), role: inviteRole },
+          });
+          setInvite(made.invite_token);
+          setInviteEmail("");
+          await members.reload();
+        }}
+      >
+        <Field label="Member's email" type="email" value={inviteEmail} onChange={setInviteEmail} required maxLength={254} />
+        <label htmlFor={`${ids}-role`}>Role</label>
+        <select
+          id={`${ids}-role`}
+          value={inviteRole}
+          onChange={(e) => {
+            setInviteRole(e.target.value);
+          }}
+        >
+          <option value="viewer">Viewer</option>
+          <option value="member">Member</option>
+          <option value="admin">Admin</option>
+        </select>
+        {invite ? (
+          <p role="status">
+            Hand this invite token to them (shown once): <code>{invite}</code>
+          </p>
+        ) : null}
+      </CreateForm>
+      <CreateForm
+        title="New API key"
+        submitLabel="Create key"
+        onSubmit={async () => {
+          setNewKey("");
+          const made = await api<{ api_key: string }>("/v1/keys", {
+            method: "POST",
+            body: { name: keyName.trim(), scopes: ["runs:read", "runs:create"] },
+          });
+          setNewKey(made.api_key);
+          setKeyName("");
+          await keys.reload();
+        }}
+      >
+        <Field
+          label="Key name"
+          value={keyName}
+          onChange={setKeyName}
+          required
+          maxLength={120}
+          hint="The key may read and start runs as you. Programs send it as a bearer token."
+        />
+        {newKey ? (
+          <p role="status">
+            Copy the key now; it is not shown again: <code>{newKey}</code>
+          </p>
+        ) : null}
+      </CreateForm>
       <section aria-labelledby={`${ids}-keys`} className="card">
         <h2 id={`${ids}-keys`}>API keys</h2>
         {keys.error ? <p role="alert">{keys.error}</p> : null}
@@ -596,6 +674,16 @@ export function SettingsPage() {
           {keys.items?.map((k) => (
             <li key={k.key_id}>
               <strong>{k.name}</strong> <span className="muted">{k.scopes.join(", ")}</span> {k.status ?? ""}
+              {k.status === "revoked" || k.status === "expired" ? null : <button
+                type="button"
+                className="link-button"
+                aria-label={`Revoke key ${k.name}`}
+                onClick={() => {
+                  void api(`/v1/keys/${encodeURIComponent(k.key_id)}`, { method: "DELETE" }).then(keys.reload, keys.reload);
+                }}
+              >
+                Revoke
+              </button>}
             </li>
           ))}
         </ul>
