@@ -327,7 +327,7 @@ describe("workspace pages", () => {
     serve(gateway());
     open(path);
     await screen.findByRole("heading", { level: 1 });
-    await screen.findByRole("button", { name: /Create|Save/ });
+    await screen.findAllByRole("button", { name: /Create|Save/ });
     expect(await seriousViolations()).toEqual([]);
   });
 });

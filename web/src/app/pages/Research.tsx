@@ -12,7 +12,7 @@ import {
   type Template,
 } from "../api";
 import { credits, errorText, stateLabel, TERMINAL, when } from "../format";
-import { planNamed, restrictions, type Restriction } from "../plans";
+import { planNamed, planTable, restrictions, type Restriction } from "../plans";
 import { planName, useSession } from "../session";
 
 const POLL_MS = 4000;
@@ -452,6 +452,12 @@ function NewRunForm({ summary }: { summary: BillingSummary | null }) {
         <button type="submit" disabled={busy} aria-describedby={startReason ? `${ids}-start-why` : undefined}>
           Start research
         </button>
+        {planTable?.typical_run ? (
+          <p className="hint">
+            A typical run reserves about {planTable.typical_run.reserved_credits} credits when it starts and is charged
+            what it used; the rest is refunded.
+          </p>
+        ) : null}
       </form>
     </section>
   );
