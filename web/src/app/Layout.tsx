@@ -1,5 +1,5 @@
-import { useState } from "react";
-import { NavLink, Outlet, useNavigate } from "react-router";
+import { useEffect, useRef, useState } from "react";
+import { NavLink, Outlet, useLocation, useNavigate } from "react-router";
 
 import { post } from "./api";
 import { errorText } from "./format";
@@ -19,6 +19,22 @@ export function Layout() {
   const { me, clear } = useSession();
   const navigate = useNavigate();
   const [error, setError] = useState("");
+  const location = useLocation();
+  const firstPage = useRef(true);
+
+  // A new page in a single-page app announces nothing by itself: focus its main landmark, as a
+  // page load would put the reader at the top (not on the first load, where the browser does).
+  useEffect(() => {
+    if (firstPage.current) {
+      firstPage.current = false;
+      return;
+    }
+    const main = document.querySelector("main");
+    if (main instanceof HTMLElement) {
+      main.tabIndex = -1;
+      main.focus({ preventScroll: false });
+    }
+  }, [location.pathname]);
 
   async function logout() {
     setError("");

@@ -79,8 +79,20 @@ export function planName(me: Me | null): string | null {
 export function RequireSession({ children }: { children: ReactNode }) {
   const { me, loading, error } = useSession();
   const location = useLocation();
-  if (loading) return <p role="status">Loading…</p>;
-  if (error) return <p role="alert">The workspace could not be loaded: {error}</p>;
+  if (loading) {
+    return (
+      <main id="main">
+        <p role="status">Loading…</p>
+      </main>
+    );
+  }
+  if (error) {
+    return (
+      <main id="main">
+        <p role="alert">The workspace could not be loaded: {error}</p>
+      </main>
+    );
+  }
   if (me === null) return <Navigate to={loginUrl(location.pathname + location.search)} replace />;
   return <>{children}</>;
 }
