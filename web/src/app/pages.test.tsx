@@ -1,0 +1,333 @@
+import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
+import axe from "axe-core";
+import { createMemoryRouter, RouterProvider } from "react-router";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+
+import { setUnauthorizedHandler } from "./api";
+import { routes } from "./routes";
+import { SessionProvider } from "./session";
+
+// Vitest runs without globals here, so Testing Library cannot unmount between tests by itself.
+afterEach(cleanup);
+
+const at = (s: number) => `2026-12-06T10:00:${String(s).padStart(2, "0")}Z`;
+
+function runView(state: string) {
+  return {
+    run_id: "r1",
+    state,
+    question: "How efficient are perovskite solar cells?",
+    depth: 2,
+    max_sources: 8,
+    sub_questions: ["What efficiencies are certified?"],
+    steps: [{ step: "plan", status: "finished", detail: "", at: at(2) }],
+    sources: [{ number: 1, source_id: "s1", title: "Efficiency tables", location: "§2" }],
+    passages_found: 1,
+    cost: { estimate: null, reserved: 67, settled: 23, refunded: 44, closed: state === "completed" },
+    report:
+      state === "completed"
+        ? { title: "Perovskite efficiency", markdown: "# Perovskite efficiency\n\n## Findings\n\nCells reached 26% [1].", pdf: {}, docx: {} }
+        : null,
+    approval:
+      state === "waiting_approval"
+        ? { approval_id: "a1", subject: "publish", reason: "a human approves before publishing", deadline: at(59), status: "pending" }
+        : null,
+    guardrails: [],
+    cancel_requested: false,
+    error: null,
+    created_at: at(0),
+    updated_at: at(9),
+  };
+}
+
+/** The gateway's answers for one signed-in tenant, as the routes describe them. */
+function gateway(state = "completed", usedPct = 10): Record<string, unknown> {
+  return {
+    "/v1/auth/me": { user_id: "u1", tenant_id: "t1", email: "ada@example.org", role: "owner", permissions: ["runs:create"], key_id: null },
+    "/v1/runs": { runs: [{ run_id: "r1", state, question: "How efficient are perovskite solar cells?", created_at: at(0), updated_at: at(9), error: null }] },
+    "/v1/billing/summary": {
+      tenant_id: "t1",
+      plan: { name: "free", monthly_credits: 500, concurrency: 5, overage: false, tools: ["web_search", "llm_generate"] },
+      period: "2026-12",
+      balance: 110,
+      reserved: 0,
+      budget: 500,
+      used_pct: usedPct,
+      tier: usedPct >= 90 ? "block" : usedPct >= 75 ? "throttle" : "allow",
+      used_by_tool: { llm_generate: 300 },
+      used_by_run: { r1: 23 },
+      overage: { credits: 0, tokens: 0, amount_usd: "0.00" },
+      recent: [],
+      stripe_mode: "mock",
+    },
+    "/v1/billing/ledger": { entries: [], next_after: null },
+    "/v1/datasets": { datasets: [] },
+    "/v1/templates": { templates: [] },
+    "/v1/monitors": {
+      monitors: [
+        {
+          monitor_id: "m1",
+          question: "Weekly solar news",
+          schedule: { interval_s: 604800 },
+          status: "active",
+          next_slot: at(30),
+          runs: [{ slot: at(1), run_id: "r1" }],
+        },
+      ],
+    },
+    "/v1/keys": { keys: [] },
+    "/v1/tenant/settings": { approval_required: false, approval_timeout_s: 3600, pii_policy: "redact" },
+    "/v1/runs/r1": runView(state),
+    "/v1/runs/r1/shares": { shares: [] },
+    "/v1/runs/r1/questions": { questions: [] },
+  };
+}
+
+const posted: { path: string; body: unknown; method?: string }[] = [];
+
+function serve(answers: Record<string, unknown>) {
+  posted.length = 0;
+  vi.stubGlobal("fetch", (url: string, init?: RequestInit) => {
+    const path = new URL(url, "http://localhost").pathname;
+    if (init?.method === "POST") {
+      posted.push({ path, body: typeof init.body === "string" ? JSON.parse(init.body) : null });
+      return Promise.resolve(new Response(JSON.stringify({}), { status: 202 }));
+    }
+    if (init?.method && init.method !== "GET") {
+      posted.push({ method: init.method, path, body: typeof init.body === "string" ? JSON.parse(init.body) : null });
+      return Promise.resolve(new Response(JSON.stringify({ version: 3 }), { status: 200 }));
+    }
+    const body = answers[path];
+    return Promise.resolve(
+      new Response(JSON.stringify(body ?? { detail: "not found" }), {
+        status: body === undefined ? (path === "/v1/auth/me" ? 401 : 404) : 200,
+        headers: { "Content-Type": "application/json" },
+      }),
+    );
+  });
+  // jsdom has no EventSource: one that never connects leaves the page on its view.
+  vi.stubGlobal(
+    "EventSource",
+    class {
+      readyState = 0;
+      onopen = null;
+      onerror = null;
+      addEventListener() {
+        /* no events in these tests */
+      }
+      close() {
+        this.readyState = 2;
+      }
+    },
+  );
+}
+
+function open(path: string) {
+  const router = createMemoryRouter(routes, { initialEntries: [path] });
+  setUnauthorizedHandler((url) => void router.navigate(url));
+  render(
+    <SessionProvider>
+      <RouterProvider router={router} />
+    </SessionProvider>,
+  );
+  return router;
+}
+
+async function seriousViolations(): Promise<string[]> {
+  // jsdom cannot compute colours; contrast is checked in the browser tests.
+  // label-content-name-mismatch measures glyphs on a canvas, which jsdom lacks.
+  const result = await axe.run(document.body, {
+    rules: { "color-contrast": { enabled: false }, "label-content-name-mismatch": { enabled: false } },
+  });
+  return result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+}
+
+describe("workspace pages", () => {
+  beforeEach(() => {
+    window.history.replaceState(null, "", "/");
+  });
+  afterEach(() => {
+    vi.unstubAllGlobals();
+  });
+
+  it("sends an anonymous visitor from /research to /login and back", async () => {
+    serve({});
+    const router = open("/research?q=solar");
+    await screen.findByRole("button", { name: "Log in" });
+    expect(router.state.location.pathname).toBe("/login");
+    expect(router.state.location.search).toBe(`?next=${encodeURIComponent("/research?q=solar")}`);
+    expect(screen.getByLabelText("Email")).toBeTruthy();
+    expect(screen.getByLabelText("Password")).toBeTruthy();
+    expect(await seriousViolations()).toEqual([]);
+  });
+
+  it("labels the sign-up form as the journey expects", async () => {
+    serve({});
+    open("/signup");
+    await screen.findByRole("button", { name: "Sign up" });
+    for (const label of ["Email", "Password", "Workspace name"]) expect(screen.getByLabelText(label)).toBeTruthy();
+    expect(await seriousViolations()).toEqual([]);
+  });
+
+  it("shows the runs and the new-run form with what the plan does not allow", async () => {
+    serve(gateway());
+    open("/research");
+    await screen.findByRole("link", { name: "How efficient are perovskite solar cells?" });
+    expect(screen.getByLabelText("Question")).toBeTruthy();
+    expect(screen.getByRole("button", { name: "Start research" })).toBeTruthy();
+    expect(screen.getByLabelText("Review the plan")).toBeTruthy();
+    // The free plan has no fetch_url: the web is off, with the reason beside it.
+    const web = screen.getByLabelText("The web");
+    expect((web as HTMLInputElement).disabled).toBe(true);
+    expect(screen.getByText(/does not include web research/)).toBeTruthy();
+    expect(await screen.findByText("23 credits")).toBeTruthy();
+    expect(await seriousViolations()).toEqual([]);
+  });
+
+  it("shows a completed run's report with linked citations and downloads", async () => {
+    serve(gateway("completed"));
+    open("/research/runs/r1");
+    await screen.findByRole("heading", { name: "Perovskite efficiency", level: 1 });
+    expect(screen.getByRole("link", { name: "Source 1: Efficiency tables" }).getAttribute("href")).toBe("#source-1");
+    const downloads = screen.getByRole("navigation", { name: "Downloads" });
+    expect(within(downloads).getByRole("link", { name: "PDF" }).getAttribute("href")).toBe("/v1/runs/r1/report.pdf");
+    expect(within(downloads).getByRole("link", { name: "Markdown" }).getAttribute("href")).toBe("/v1/runs/r1/report.md");
+    expect(within(downloads).getByRole("link", { name: "Word" }).getAttribute("href")).toBe("/v1/runs/r1/report.docx");
+    expect(screen.getByRole("button", { name: "Ask a follow-up" })).toBeTruthy();
+    expect(screen.getByRole("button", { name: "Share" })).toBeTruthy();
+    expect(screen.queryByRole("button", { name: "Cancel" })).toBeNull();
+    expect(await seriousViolations()).toEqual([]);
+  });
+
+  it("asks for approval with a comment and the deadline", async () => {
+    serve(gateway("waiting_approval"));
+    open("/research/runs/r1");
+    await screen.findByRole("button", { name: "Approve" });
+    expect(screen.getByRole("button", { name: "Reject" })).toBeTruthy();
+    expect(screen.getByLabelText("Comment")).toBeTruthy();
+    expect(screen.getByText(/Decide before/)).toBeTruthy();
+    expect(screen.getByRole("button", { name: "Cancel" })).toBeTruthy();
+    expect(await seriousViolations()).toEqual([]);
+    fireEvent.change(screen.getByLabelText("Comment"), { target: { value: "sources check out" } });
+    fireEvent.click(screen.getByRole("button", { name: "Approve" }));
+    await waitFor(() => {
+      expect(posted).toEqual([
+        { path: "/v1/runs/r1/approval", body: { decision: "approve", comment: "sources check out" } },
+      ]);
+    });
+  });
+
+  it("edits the plan under review and continues with the edited sub-questions", async () => {
+    serve(gateway("awaiting_plan_review"));
+    open("/research/runs/r1");
+    const first = await screen.findByLabelText("Sub-question 1");
+    fireEvent.change(first, { target: { value: "Which efficiencies are certified, and by whom?" } });
+    fireEvent.click(screen.getByRole("button", { name: "Add sub-question" }));
+    fireEvent.change(screen.getByLabelText("Sub-question 2"), { target: { value: "How do they degrade?" } });
+    fireEvent.change(screen.getByLabelText("Comment"), { target: { value: "narrower" } });
+    expect(await seriousViolations()).toEqual([]);
+    fireEvent.click(screen.getByRole("button", { name: "Continue" }));
+    await waitFor(() => {
+      expect(posted).toEqual([
+        {
+          path: "/v1/runs/r1/plan",
+          body: {
+            action: "continue",
+            sub_questions: ["Which efficiencies are certified, and by whom?", "How do they degrade?"],
+            comment: "narrower",
+          },
+        },
+      ]);
+    });
+  });
+
+  it("removes a sub-question and cancels a plan under review", async () => {
+    serve(gateway("awaiting_plan_review"));
+    open("/research/runs/r1");
+    fireEvent.click(await screen.findByRole("button", { name: "Remove sub-question 1" }));
+    expect(screen.queryByLabelText("Sub-question 1")).toBeNull();
+    fireEvent.click(screen.getByRole("button", { name: "Cancel" }));
+    await waitFor(() => {
+      expect(posted).toEqual([{ path: "/v1/runs/r1/plan", body: { action: "cancel", comment: "" } }]);
+    });
+  });
+
+  it("says a run of another tenant is not found", async () => {
+    serve(gateway());
+    open("/research/runs/someone-elses");
+    expect(await screen.findByRole("heading", { name: "Not found" })).toBeTruthy();
+  });
+
+  it("warns on /billing from 75% of the budget", async () => {
+    serve(gateway("completed", 80));
+    open("/billing");
+    const alert = await screen.findByText(/You have used 80% of this period's credits/);
+    expect(alert.getAttribute("role")).toBe("alert");
+    expect(screen.getByRole("img", { name: /By tool: llm_generate 300 credits/ })).toBeTruthy();
+    expect(await seriousViolations()).toEqual([]);
+  });
+
+  it("saves an edited template as a new version with its whole body", async () => {
+    const template = {
+      template_id: "tp1",
+      name: "Market scan",
+      description: "",
+      depth: 1,
+      max_sources: 5,
+      sources: ["corpus"],
+      length: "brief",
+      target_words: null,
+      outline: [{ heading: "Players" }],
+      tone: "executive",
+      version: 2,
+      current_version: 2,
+    };
+    serve({ ...gateway(), "/v1/templates": { templates: [template] }, "/v1/templates/tp1": template });
+    open("/templates");
+    fireEvent.click(await screen.findByRole("button", { name: "Edit template Market scan" }));
+    const form = await screen.findByRole("form", { name: "Edit template Market scan" });
+    fireEvent.change(within(form).getByLabelText("Depth"), { target: { value: "2" } });
+    expect(screen.getByLabelText("Earlier version of Market scan")).toBeTruthy();
+    expect(await seriousViolations()).toEqual([]);
+    fireEvent.click(within(form).getByRole("button", { name: "Save as a new version" }));
+    expect(await screen.findByText("Saved as version 3.")).toBeTruthy();
+    expect(posted).toEqual([
+      {
+        method: "PUT",
+        path: "/v1/templates/tp1",
+        body: {
+          name: "Market scan",
+          description: "",
+          depth: 2,
+          max_sources: 5,
+          sources: ["corpus"],
+          length: "brief",
+          target_words: null,
+          outline: [{ heading: "Players" }],
+          tone: "executive",
+        },
+      },
+    ]);
+  });
+
+  it("lists a monitor with the runs its slots started, and pauses it", async () => {
+    serve(gateway());
+    open("/monitors");
+    const runs = await screen.findByRole("list", { name: "Runs started by the monitor: Weekly solar news" });
+    expect(within(runs).getByRole("link", { name: "run r1" }).getAttribute("href")).toBe("/research/runs/r1");
+    fireEvent.click(screen.getByRole("button", { name: "Pause monitor: Weekly solar news" }));
+    await waitFor(() => {
+      expect(posted).toEqual([{ path: "/v1/monitors/m1/pause", body: {} }]);
+    });
+  });
+
+  it.each(["/datasets", "/templates", "/monitors", "/settings"])("renders %s accessibly", async (path) => {
+    serve(gateway());
+    open(path);
+    await screen.findByRole("heading", { level: 1 });
+    await screen.findAllByRole("button", { name: /Create|Save/ });
+    expect(await seriousViolations()).toEqual([]);
+  });
+});

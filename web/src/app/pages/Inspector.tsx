@@ -1,0 +1,147 @@
+import { useEffect, useId, useMemo, useState } from "react";
+
+import { get, type RunView } from "../api";
+import type { RunEvent } from "../events";
+import { credits, errorText, seconds, stateLabel } from "../format";
+import { indexedChunks, taskGraph } from "../runlog";
+
+/** The runtime inspector: the task graph from the log, and the run as it was at any event. */
+export function Inspector({ base, events, lastSeq }: { base: string; events: readonly RunEvent[]; lastSeq: number }) {
+  const ids = useId();
+  const tasks = useMemo(() => taskGraph(events), [events]);
+  const memory = useMemo(() => indexedChunks(events), [events]);
+  const [at, setAt] = useState<number | null>(null);
+  const [past, setPast] = useState<RunView | null>(null);
+  const [error, setError] = useState("");
+
+  useEffect(() => {
+    if (at === null) return;
+    const controller = new AbortController();
+    // Dragging the slider asks once it rests, not for every position passed.
+    const timer = window.setTimeout(() => {
+      get<RunView>(`${base}/state?at=${at}`, controller.signal).then(
+        (state) => {
+          setPast(state);
+          setError("");
+        },
+        (exc: unknown) => {
+          if (!controller.signal.aborted) setError(errorText(exc));
+        },
+      );
+    }, 250);
+    return () => {
+      window.clearTimeout(timer);
+      controller.abort();
+    };
+  }, [at, base]);
+
+  const position = at ?? lastSeq;
+  const eventAt = events.find((e) => e.seq === position);
+
+  return (
+    <section aria-labelledby={`${ids}-h`} className="inspector">
+      <h2 id={`${ids}-h`}>Runtime inspector</h2>
+      <h3>Task graph</h3>
+      {tasks.length === 0 ? <p className="muted">No task yet.</p> : null}
+      {tasks.length ? (
+        <div className="table-wrap" role="region" aria-label="Task graph table" tabIndex={0}>
+          <table>
+            <caption className="visually-hidden">Tasks in the order of the run's work</caption>
+            <thead>
+              <tr>
+                <th scope="col">Task</th>
+                <th scope="col">Status</th>
+                <th scope="col">Attempts</th>
+                <th scope="col">Duration</th>
+                <th scope="col">Policy</th>
+                <th scope="col">Usage</th>
+              </tr>
+            </thead>
+            <tbody>
+              {tasks.map((t) => (
+                <tr key={t.task_id}>
+                  <th scope="row">{t.kind || "tool"}</th>
+                  <td>
+                    {t.status}
+                    {t.failure ? <div className="muted">{t.failure}</div> : null}
+                  </td>
+                  <td>{t.attempts || "—"}</td>
+                  <td>{t.duration_ms === null ? "—" : seconds(t.duration_ms)}</td>
+                  <td>
+                    {t.decision ?? "—"}
+                    {t.reasons.length ? <div className="muted">{t.reasons.join("; ")}</div> : null}
+                  </td>
+                  <td>
+                    {t.tokens ? `${t.tokens.toLocaleString()} tokens` : ""}
+                    {t.tokens && t.search_calls ? ", " : ""}
+                    {t.search_calls ? `${t.search_calls} searches` : ""}
+                    {!t.tokens && !t.search_calls ? "—" : ""}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+
+      <h3>Memory</h3>
+      <p>
+        {memory === null
+          ? "Nothing indexed yet: a finished run adds its cited findings to the workspace's memory."
+          : `${memory} chunks of this run's findings are in the workspace's memory, for follow-ups and later runs.`}
+      </p>
+
+      <h3>Time travel</h3>
+      {lastSeq > 0 ? (
+        <>
+          <label htmlFor={`${ids}-at`}>Log position</label>
+          <input
+            id={`${ids}-at`}
+            type="range"
+            min={1}
+            max={lastSeq}
+            step={1}
+            value={position}
+            aria-valuetext={`event ${position} of ${lastSeq}${eventAt ? `: ${eventAt.type}` : ""}`}
+            onChange={(e) => {
+              setAt(Number(e.target.value));
+            }}
+          />
+          <p className="muted">
+            Event {position} of {lastSeq}
+            {eventAt ? ` (${eventAt.type})` : ""}
+          </p>
+          <div aria-live="polite">
+            {error ? <p role="alert">{error}</p> : null}
+            {at !== null && past ? (
+              <dl className="facts">
+                <div>
+                  <dt>State then</dt>
+                  <dd>{stateLabel(past.state)}</dd>
+                </div>
+                <div>
+                  <dt>Steps then</dt>
+                  <dd>{past.steps.map((s) => `${s.step} ${s.status}`).join(", ") || "—"}</dd>
+                </div>
+                <div>
+                  <dt>Sub-questions then</dt>
+                  <dd>{past.sub_questions.length}</dd>
+                </div>
+                <div>
+                  <dt>Reserved then</dt>
+                  <dd>{credits(past.cost.reserved)}</dd>
+                </div>
+                <div>
+                  <dt>Spent then</dt>
+                  <dd>{credits(past.cost.settled)}</dd>
+                </div>
+              </dl>
+            ) : null}
+          </div>
+        </>
+      ) : (
+        <p className="muted">The log is empty so far.</p>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,413 @@
+import { useCallback, useEffect, useId, useMemo, useRef, useState, type SyntheticEvent } from "react";
+import { Link, useParams } from "react-router";
+
+import { api, ApiError, get, post, type RunView } from "../api";
+import { connectionText, useRunEvents } from "../events";
+import { credits, errorText, stateLabel, TERMINAL, when } from "../format";
+import { ReportBody, SourceList, type CitedSource } from "../report";
+import { arrivedSources, policyDecisions, reviewedPlan } from "../runlog";
+import { FollowUps } from "./FollowUps";
+import { Inspector } from "./Inspector";
+import { NotFound } from "./NotFound";
+import { ShareControls } from "./ShareControls";
+
+const VIEW_POLL_MS = 5000;
+
+export function RunPage() {
+  const { runId = "" } = useParams();
+  const [view, setView] = useState<RunView | null>(null);
+  const [missing, setMissing] = useState(false);
+  const [error, setError] = useState("");
+  const refreshTimer = useRef<number | undefined>(undefined);
+  const base = `/v1/runs/${encodeURIComponent(runId)}`;
+
+  const loadView = useCallback(
+    () =>
+      get<RunView>(base).then(
+        (found) => {
+          setView(found);
+          setError("");
+        },
+        (exc: unknown) => {
+          if (exc instanceof ApiError && (exc.status === 404 || exc.status === 422)) setMissing(true);
+          else setError(errorText(exc));
+        },
+      ),
+    [base],
+  );
+
+  // Each new event may change the view (state, cost, report): read it again, at most every 300 ms.
+  const onEvent = useCallback(() => {
+    window.clearTimeout(refreshTimer.current);
+    refreshTimer.current = window.setTimeout(() => void loadView(), 300);
+  }, [loadView]);
+
+  const log = useRunEvents(missing ? null : `${base}/events`, onEvent);
+
+  useEffect(() => {
+    void loadView();
+    return () => {
+      window.clearTimeout(refreshTimer.current);
+    };
+  }, [loadView]);
+
+  const terminal = view !== null && TERMINAL.has(view.state);
+  useEffect(() => {
+    if (terminal || missing) return;
+    // States no stream event names (a pause for plan review) still show within a few seconds.
+    const timer = window.setInterval(() => void loadView(), VIEW_POLL_MS);
+    return () => {
+      window.clearInterval(timer);
+    };
+  }, [terminal, missing, loadView]);
+
+  useEffect(() => {
+    document.title = `${view?.question ?? "Run"} · Quarry`;
+  }, [view?.question]);
+
+  const arrived = useMemo(() => arrivedSources(log.events), [log.events]);
+  const decisions = useMemo(() => policyDecisions(log.events), [log.events]);
+  const planFromLog = useMemo(() => reviewedPlan(log.events), [log.events]);
+
+  if (missing) return <NotFound what="run" />;
+  if (view === null) {
+    return (
+      <main id="main">
+        {error ? <p role="alert">{error}</p> : <p role="status">Loading the run…</p>}
+      </main>
+    );
+  }
+
+  const reportSources: CitedSource[] = view.sources.map((s) => {
+    const passage = arrived.find((a) => a.source_id === s.source_id && a.location === s.location)?.passage;
+    return { n: s.number, title: s.title, location: s.location, url: s.url ?? null, passage: passage ?? s.passage ?? null };
+  });
+  const spent = view.cost.closed ? view.cost.settled : view.cost.settled || null;
+
+  return (
+    <main id="main" className="run">
+      <p>
+        <Link to="/research">← All runs</Link>
+      </p>
+      <h1>{view.report?.title ?? view.question ?? "Run"}</h1>
+      {view.report?.title ? <p className="muted">{view.question}</p> : null}
+      <div className="run-status">
+        <p>
+          State: <strong className={`state state-${view.state}`}>{stateLabel(view.state)}</strong>
+          {view.cancel_requested && !terminal ? " (cancel requested)" : null}
+        </p>
+        <p role="status" aria-live="polite" className={`connection connection-${log.connection}`}>
+          {connectionText(log.connection)}
+        </p>
+        <dl className="facts">
+          <div>
+            <dt>Credits reserved</dt>
+            <dd>{credits(view.cost.reserved)}</dd>
+          </div>
+          <div>
+            <dt>Credits spent</dt>
+            <dd>{spent === null ? "—" : credits(spent)}</dd>
+          </div>
+          {view.cost.closed ? (
+            <div>
+              <dt>Refunded</dt>
+              <dd>{credits(view.cost.refunded)}</dd>
+            </div>
+          ) : null}
+          <div>
+            <dt>Started</dt>
+            <dd>{when(view.created_at)}</dd>
+          </div>
+        </dl>
+        {view.error ? <p className="warning">Reason: {view.error}</p> : null}
+        {!terminal && view.state !== "awaiting_plan_review" ? <CancelButton base={base} onDone={loadView} /> : null}
+        {error ? <p role="alert">{error}</p> : null}
+      </div>
+
+      {view.state === "waiting_approval" && view.approval?.status === "pending" ? (
+        <ApprovalPanel base={base} view={view} onDone={loadView} />
+      ) : null}
+      {view.state === "awaiting_plan_review" ? (
+        <PlanReview
+          base={base}
+          initial={view.plan_review?.sub_questions ?? planFromLog ?? view.sub_questions}
+          deadline={view.plan_review?.deadline ?? null}
+          onDone={loadView}
+        />
+      ) : null}
+
+      {view.state === "completed" && view.report?.markdown ? (
+        <section aria-labelledby="report-heading" className="card">
+          <h2 id="report-heading">Report</h2>
+          <nav aria-label="Downloads" className="downloads">
+            <a href={`${base}/report.pdf`}>PDF</a>
+            <a href={`${base}/report.md`}>Markdown</a>
+            <a href={`${base}/report.docx`}>Word</a>
+          </nav>
+          <ReportBody markdown={view.report.markdown} sources={reportSources} skipTitle />
+          <SourceList sources={reportSources} level={3} />
+          <ShareControls runId={runId} />
+          <FollowUps runId={runId} sources={reportSources} />
+        </section>
+      ) : null}
+
+      <div className="columns">
+        <section aria-labelledby="steps-heading">
+          <h2 id="steps-heading">Steps</h2>
+          {view.steps.length === 0 ? <p className="muted">No step yet.</p> : null}
+          <ol className="steps">
+            {view.steps.map((s, i) => (
+              <li key={`${s.step}-${i}`}>
+                <strong>{s.step}</strong>: {s.status}
+                {s.detail ? <span className="muted"> — {s.detail}</span> : null}
+              </li>
+            ))}
+          </ol>
+        </section>
+        <section aria-labelledby="plan-heading">
+          <h2 id="plan-heading">Plan</h2>
+          {view.sub_questions.length === 0 ? <p className="muted">Not planned yet.</p> : null}
+          <ol>
+            {view.sub_questions.map((q, i) => (
+              <li key={i}>{q}</li>
+            ))}
+          </ol>
+        </section>
+      </div>
+
+      <section aria-labelledby="arrived-heading">
+        <h2 id="arrived-heading">Sources found ({arrived.length})</h2>
+        {arrived.length === 0 ? <p className="muted">None yet.</p> : null}
+        <ul className="arrived">
+          {arrived.map((s) => (
+            <li key={`${s.source_id}#${s.location}`}>
+              {s.title} <span className="muted">· {s.location}</span>
+            </li>
+          ))}
+        </ul>
+      </section>
+
+      <section aria-labelledby="policy-heading">
+        <h2 id="policy-heading">Policy decisions</h2>
+        {decisions.length === 0 ? <p className="muted">None yet.</p> : null}
+        <ul>
+          {decisions.map((d) => (
+            <li key={d.seq}>
+              <strong>{d.tool}</strong>: <span className={`decision decision-${d.decision}`}>{d.decision}</span>
+              {d.reasons.length ? <span className="muted"> — {d.reasons.join("; ")}</span> : null}
+            </li>
+          ))}
+        </ul>
+      </section>
+
+      {view.guardrails.length ? (
+        <section aria-labelledby="guard-heading">
+          <h2 id="guard-heading">Guardrails</h2>
+          <ul>
+            {view.guardrails.map((g, i) => (
+              <li key={i}>
+                {g.guardrail} ({g.where}): {g.action}
+              </li>
+            ))}
+          </ul>
+        </section>
+      ) : null}
+
+      <Inspector base={base} events={log.events} lastSeq={log.lastSeq} />
+    </main>
+  );
+}
+
+function CancelButton({ base, onDone }: { base: string; onDone: () => Promise<void> }) {
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+  async function cancel() {
+    setBusy(true);
+    setError("");
+    try {
+      await post(`${base}/cancel`, { reason: "cancelled by the user" });
+      await onDone();
+    } catch (exc) {
+      setError(errorText(exc));
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <div>
+      <button type="button" className="danger" disabled={busy} onClick={() => void cancel()}>
+        Cancel
+      </button>
+      <span role="alert" className="error">
+        {error}
+      </span>
+    </div>
+  );
+}
+
+function ApprovalPanel({ base, view, onDone }: { base: string; view: RunView; onDone: () => Promise<void> }) {
+  const ids = useId();
+  const [comment, setComment] = useState("");
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+  const approval = view.approval;
+
+  async function decide(decision: "approve" | "reject") {
+    setBusy(true);
+    setError("");
+    try {
+      await post(`${base}/approval`, { decision, comment: comment.trim() });
+      await onDone();
+    } catch (exc) {
+      setError(errorText(exc));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <section aria-labelledby={`${ids}-h`} className="card attention">
+      <h2 id={`${ids}-h`}>Approval needed</h2>
+      <p>{approval?.reason ?? "The run waits for a human's decision."}</p>
+      {approval?.subject ? <p className="muted">About: {approval.subject}</p> : null}
+      <p>
+        Decide before <strong>{when(approval?.deadline)}</strong>; after that the run expires.
+      </p>
+      <label htmlFor={`${ids}-c`}>Comment</label>
+      <textarea
+        id={`${ids}-c`}
+        maxLength={2000}
+        rows={2}
+        value={comment}
+        onChange={(e) => {
+          setComment(e.target.value);
+        }}
+      />
+      <div className="buttons">
+        <button type="button" disabled={busy} onClick={() => void decide("approve")}>
+          Approve
+        </button>
+        <button type="button" className="danger" disabled={busy} onClick={() => void decide("reject")}>
+          Reject
+        </button>
+      </div>
+      <p role="alert" className="error">
+        {error}
+      </p>
+    </section>
+  );
+}
+
+const MAX_SUB_QUESTIONS = 20;
+
+function PlanReview({
+  base,
+  initial,
+  deadline,
+  onDone,
+}: {
+  base: string;
+  initial: string[];
+  deadline: string | null;
+  onDone: () => Promise<void>;
+}) {
+  const ids = useId();
+  // The plan may arrive after the page: it shows until the user starts editing.
+  const [edited, setEdited] = useState<string[] | null>(null);
+  const items = edited ?? initial;
+  const [comment, setComment] = useState("");
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+
+  const edit = (next: string[]) => {
+    setEdited(next);
+  };
+
+  async function send(action: "continue" | "cancel", event?: SyntheticEvent) {
+    event?.preventDefault();
+    setError("");
+    const kept = items.map((s) => s.trim()).filter(Boolean);
+    if (action === "continue" && kept.length === 0) {
+      setError("Keep at least one sub-question, or cancel the run.");
+      return;
+    }
+    setBusy(true);
+    try {
+      const body =
+        action === "continue" ? { action, sub_questions: kept, comment: comment.trim() } : { action, comment: comment.trim() };
+      await api(`${base}/plan`, { method: "POST", body });
+      await onDone();
+    } catch (exc) {
+      setError(errorText(exc));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <section aria-labelledby={`${ids}-h`} className="card attention">
+      <h2 id={`${ids}-h`}>Review the plan</h2>
+      <p>Edit, remove or add sub-questions, then continue. {deadline ? `Decide before ${when(deadline)}.` : null}</p>
+      <form onSubmit={(e) => void send("continue", e)}>
+        <ol className="plan-edit">
+          {items.map((text, i) => (
+            <li key={i}>
+              <label htmlFor={`${ids}-q${i}`}>Sub-question {i + 1}</label>
+              <div className="inline">
+                <input
+                  id={`${ids}-q${i}`}
+                  type="text"
+                  maxLength={500}
+                  value={text}
+                  onChange={(e) => {
+                    edit(items.map((v, j) => (j === i ? e.target.value : v)));
+                  }}
+                />
+                <button
+                  type="button"
+                  className="link-button"
+                  aria-label={`Remove sub-question ${i + 1}`}
+                  onClick={() => {
+                    edit(items.filter((_, j) => j !== i));
+                  }}
+                >
+                  Remove
+                </button>
+              </div>
+            </li>
+          ))}
+        </ol>
+        <button
+          type="button"
+          disabled={items.length >= MAX_SUB_QUESTIONS}
+          onClick={() => {
+            edit([...items, ""]);
+          }}
+        >
+          Add sub-question
+        </button>
+        <label htmlFor={`${ids}-c`}>Comment</label>
+        <textarea
+          id={`${ids}-c`}
+          maxLength={2000}
+          rows={2}
+          value={comment}
+          onChange={(e) => {
+            setComment(e.target.value);
+          }}
+        />
+        <div className="buttons">
+          <button type="submit" disabled={busy}>
+            Continue
+          </button>
+          <button type="button" className="danger" disabled={busy} onClick={() => void send("cancel")}>
+            Cancel
+          </button>
+        </div>
+        <p role="alert" className="error">
+          {error}
+        </p>
+      </form>
+    </section>
+  );
+}

@@ -1,0 +1,89 @@
+import { useCallback, useEffect, useId, useState } from "react";
+
+import { api, get, post, type Share } from "../api";
+import { errorText, when } from "../format";
+
+/** Read-only links to a finished report: create one, copy it, revoke it. */
+export function ShareControls({ runId }: { runId: string }) {
+  const ids = useId();
+  const base = `/v1/runs/${encodeURIComponent(runId)}/shares`;
+  const [shares, setShares] = useState<Share[]>([]);
+  const [message, setMessage] = useState("");
+  const [busy, setBusy] = useState(false);
+
+  const load = useCallback(
+    () =>
+      get<{ shares: Share[] } | Share[]>(base).then(
+        (found) => {
+          setShares(Array.isArray(found) ? found : found.shares);
+        },
+        (exc: unknown) => {
+          setMessage(`Share links could not be listed: ${errorText(exc)}`);
+        },
+      ),
+    [base],
+  );
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  async function create() {
+    setBusy(true);
+    setMessage("");
+    try {
+      const share = await post<Share>(base);
+      setShares((now) => [share, ...now.filter((s) => s.share_id !== share.share_id)]);
+      setMessage("Share link created.");
+    } catch (exc) {
+      setMessage(errorText(exc));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  async function revoke(share: Share) {
+    setBusy(true);
+    setMessage("");
+    try {
+      await api(`/v1/shares/${encodeURIComponent(share.share_id)}`, { method: "DELETE" });
+      setShares((now) => now.filter((s) => s.share_id !== share.share_id));
+      setMessage("Share link revoked: it no longer opens.");
+    } catch (exc) {
+      setMessage(errorText(exc));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const absolute = (url: string) => new URL(url, window.location.origin).toString();
+
+  return (
+    <section aria-labelledby={`${ids}-h`} className="share">
+      <h3 id={`${ids}-h`}>Share</h3>
+      <p className="muted">Anyone with a link sees this report and its sources, and nothing else of your workspace.</p>
+      <button type="button" disabled={busy} onClick={() => void create()}>
+        Share
+      </button>
+      <ul>
+        {shares.map((s) => (
+          <li key={s.share_id}>
+            <a href={s.url}>{absolute(s.url)}</a> <span className="muted">created {when(s.created_at)}</span>{" "}
+            <button
+              type="button"
+              className="link-button"
+              disabled={busy}
+              aria-label={`Revoke share link created ${when(s.created_at)}`}
+              onClick={() => void revoke(s)}
+            >
+              Revoke
+            </button>
+          </li>
+        ))}
+      </ul>
+      <p role="status" aria-live="polite">
+        {message}
+      </p>
+    </section>
+  );
+}

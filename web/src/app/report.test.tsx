@@ -1,0 +1,63 @@
+import { cleanup, render, screen } from "@testing-library/react";
+import { afterEach, describe, expect, it } from "vitest";
+
+import { parseBlocks, ReportBody, safeHref, SourceList, type CitedSource } from "./report";
+
+// Vitest runs without globals here, so Testing Library cannot unmount between tests by itself.
+afterEach(cleanup);
+
+const sources: CitedSource[] = [
+  { n: 1, title: "Solar cell efficiency tables", location: "§2", passage: "Perovskite cells reached 26%." },
+  { n: 2, title: "Grid storage review", location: "chunk 4", url: "https://example.org/storage" },
+  { n: 3, title: "IEA outlook", location: "p. 12" },
+];
+
+describe("the report renderer", () => {
+  it("links each [n] to its source and passage", () => {
+    render(
+      <>
+        <ReportBody markdown={"# Title\n\nCells got better [1]. Storage too [2, 3]."} sources={sources} skipTitle />
+        <SourceList sources={sources} />
+      </>,
+    );
+    const first = screen.getByRole("link", { name: "Source 1: Solar cell efficiency tables" });
+    expect(first.getAttribute("href")).toBe("#source-1");
+    expect(screen.getByRole("link", { name: "Source 2: Grid storage review" }).getAttribute("href")).toBe("#source-2");
+    expect(screen.getByRole("link", { name: "Source 3: IEA outlook" }).getAttribute("href")).toBe("#source-3");
+    // The target exists and carries the passage.
+    const target = document.getElementById("source-1");
+    expect(target?.textContent).toContain("Perovskite cells reached 26%.");
+    expect(screen.queryByRole("heading", { name: "Title" })).toBeNull();
+  });
+
+  it("leaves a citation with no such source as plain text", () => {
+    render(<ReportBody markdown={"Claim [9]."} sources={sources} />);
+    expect(screen.queryByRole("link")).toBeNull();
+    expect(document.body.textContent).toContain("[9]");
+  });
+
+  it("never renders the report's HTML or a script link", () => {
+    render(
+      <ReportBody
+        markdown={'<img src=x onerror="alert(1)"> and [click](javascript:alert(1)) and [ok](https://example.org)'}
+        sources={[]}
+      />,
+    );
+    expect(document.querySelector("img")).toBeNull();
+    expect(screen.getAllByRole("link").map((a) => a.getAttribute("href"))).toEqual(["https://example.org"]);
+    expect(document.body.textContent).toContain("<img src=x");
+  });
+
+  it("parses headings, lists and paragraphs", () => {
+    const blocks = parseBlocks("## Findings\n\n- one [1]\n- two\n\n1. first\n2. second\n\nA paragraph\nthat wraps.");
+    expect(blocks.map((b) => b.kind)).toEqual(["heading", "list", "list", "para"]);
+    expect(blocks[3]).toEqual({ kind: "para", text: "A paragraph that wraps." });
+  });
+
+  it("accepts only web links and same-origin paths", () => {
+    expect(safeHref("https://a.example/x")).toBe("https://a.example/x");
+    expect(safeHref("/v1/runs/1/report.pdf")).toBe("/v1/runs/1/report.pdf");
+    expect(safeHref("//evil.example")).toBeNull();
+    expect(safeHref("data:text/html,hi")).toBeNull();
+  });
+});

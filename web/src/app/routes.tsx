@@ -1,0 +1,35 @@
+import type { ReactNode } from "react";
+import { Navigate, type RouteObject } from "react-router";
+
+import { Layout } from "./Layout";
+import { AuthPage } from "./pages/Auth";
+import { BillingPage } from "./pages/Billing";
+import { DatasetsPage, MonitorsPage, SettingsPage, TemplatesPage } from "./pages/Manage";
+import { NotFound } from "./pages/NotFound";
+import { ResearchPage } from "./pages/Research";
+import { RunPage } from "./pages/Run";
+import { SharePage } from "./pages/Share";
+import { RequireSession } from "./session";
+
+const guarded = (page: ReactNode) => <RequireSession>{page}</RequireSession>;
+
+export const routes: RouteObject[] = [
+  {
+    element: <Layout />,
+    children: [
+      { path: "/login", element: <AuthPage mode="login" /> },
+      { path: "/signup", element: <AuthPage mode="signup" /> },
+      { path: "/research", element: guarded(<ResearchPage />) },
+      { path: "/research/runs/:runId", element: guarded(<RunPage />) },
+      { path: "/billing", element: guarded(<BillingPage />) },
+      { path: "/datasets", element: guarded(<DatasetsPage />) },
+      { path: "/templates", element: guarded(<TemplatesPage />) },
+      { path: "/monitors", element: guarded(<MonitorsPage />) },
+      { path: "/settings", element: guarded(<SettingsPage />) },
+      { path: "/app", element: <Navigate to="/research" replace /> },
+      { path: "*", element: <NotFound /> },
+    ],
+  },
+  // A shared report shows nothing of the workspace: no navigation, no session needed.
+  { path: "/share/:token", element: <SharePage /> },
+];

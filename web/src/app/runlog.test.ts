@@ -1,0 +1,71 @@
+import { describe, expect, it } from "vitest";
+
+import type { RunEvent } from "./events";
+import { arrivedSources, indexedChunks, policyDecisions, reviewedPlan, taskGraph } from "./runlog";
+
+const at = (s: number) => `2026-12-06T10:00:${String(s).padStart(2, "0")}Z`;
+const ev = (seq: number, type: string, payload: Record<string, unknown>): RunEvent => ({
+  seq,
+  type,
+  data: { type, payload, occurred_at: at(seq) },
+});
+
+const log: RunEvent[] = [
+  ev(1, "run.planned", { sub_questions: ["a?", "b?"] }),
+  ev(2, "tool.decided", { task_id: "t2", tool: "web_search", decision: "allow", reasons: ["plan includes it"] }),
+  ev(3, "task.dispatched", { task_id: "t2", kind: "search", attempt: 1 }),
+  ev(4, "task.failed", { task_id: "t2", kind: "search", attempt: 1, reason: "timeout" }),
+  ev(5, "task.dispatched", { task_id: "t2", kind: "search", attempt: 2 }),
+  ev(8, "task.succeeded", {
+    task_id: "t2",
+    kind: "search",
+    attempt: 2,
+    output: {
+      sub_question: "a?",
+      passages: [
+        { source_id: "s1", title: "One", location: "§1", text: "first" },
+        { source_id: "s1", title: "One", location: "§1", text: "first again" },
+      ],
+    },
+  }),
+  ev(9, "usage.recorded", { task_id: "t2", kind: "search", tool: "web_search", search_calls: 2, tokens_in: 5 }),
+  ev(10, "task.succeeded", {
+    task_id: "t3",
+    kind: "read",
+    output: { findings: [{ sub_question: "b?", passages: [{ source_id: "d1", title: "Doc", location: "p2", text: "x" }] }] },
+  }),
+  ev(11, "task.dispatched", { task_id: "t0", kind: "plan", attempt: 1 }),
+  ev(12, "task.succeeded", { task_id: "t9", kind: "index", output: { chunks: 7 } }),
+];
+
+describe("what the run page reads from the log", () => {
+  it("lists each source once, from searches and dataset reads", () => {
+    expect(arrivedSources(log).map((s) => `${s.source_id} ${s.location} ${s.passage}`)).toEqual([
+      "s1 §1 first",
+      "d1 p2 x",
+    ]);
+  });
+
+  it("keeps policy decisions with their reasons", () => {
+    expect(policyDecisions(log)).toEqual([
+      { seq: 2, tool: "web_search", task_id: "t2", decision: "allow", reasons: ["plan includes it"] },
+    ]);
+  });
+
+  it("builds the task graph in the order of the work, with attempts, duration and usage", () => {
+    const graph = taskGraph(log);
+    expect(graph.map((t) => t.kind)).toEqual(["plan", "search", "read", "index"]);
+    const search = graph[1];
+    expect(search?.attempts).toBe(2);
+    expect(search?.status).toBe("succeeded");
+    expect(search?.duration_ms).toBe(5000);
+    expect(search?.decision).toBe("allow");
+    expect(search?.search_calls).toBe(2);
+    expect(search?.tokens).toBe(5);
+  });
+
+  it("finds the plan under review and the chunks indexed", () => {
+    expect(reviewedPlan(log)).toEqual(["a?", "b?"]);
+    expect(indexedChunks(log)).toBe(7);
+  });
+});
