@@ -219,7 +219,8 @@ export interface RunView {
   sources: RunSource[];
   passages_found: number;
   cost: RunCost;
-  report: { title: string | null; markdown: string | null; pdf: unknown; docx: unknown } | null;
+  /** The report's files (path, sha256); the text is GET /v1/runs/{id}/report.md. */
+  report: { title: string | null; markdown: unknown; pdf: unknown; docx: unknown } | null;
   approval: RunApproval | null;
   guardrails: { guardrail: string; where: string; action: string }[];
   cancel_requested: boolean;

@@ -167,6 +167,45 @@ describe("useRunEvents", () => {
     }
   });
 
+  it("drops a silent stream when the browser goes offline and resumes it after the last event online", () => {
+    const sources: { url: string; source: ScriptedSource }[] = [];
+    render(
+      <Probe
+        factory={(url) => {
+          const source = new ScriptedSource();
+          sources.push({ url, source });
+          return source;
+        }}
+      />,
+    );
+    const first = sources[0]?.source;
+    if (!first) throw new Error("no stream opened");
+    act(() => {
+      first.open();
+      first.send("run.requested", "1", { type: "run.requested" });
+      first.send("run.admitted", "2", { type: "run.admitted" });
+      window.dispatchEvent(new Event("offline"));
+    });
+    expect(first.closed).toBe(true);
+    expect(screen.getByRole("status").textContent).toBe("Reconnecting…");
+    act(() => {
+      window.dispatchEvent(new Event("online"));
+    });
+    expect(sources.map((s) => s.url)).toEqual(["/v1/runs/r1/events", "/v1/runs/r1/events?after=2"]);
+    const second = sources[1]?.source;
+    if (!second) throw new Error("no second stream");
+    act(() => {
+      second.open();
+      second.send("run.planned", "3", { type: "run.planned" });
+    });
+    expect(screen.getByRole("status").textContent).toBe("Reconnected");
+    expect(screen.getAllByRole("listitem").map((li) => li.textContent)).toEqual([
+      "1 run.requested",
+      "2 run.admitted",
+      "3 run.planned",
+    ]);
+  });
+
   it("closes the stream at `end` so the browser does not reconnect forever", () => {
     const sources: ScriptedSource[] = [];
     render(

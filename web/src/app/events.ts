@@ -74,10 +74,8 @@ export const RUN_EVENT_TYPES = [
   "run.cancelled",
   "run.expired",
   "run.awaiting_plan_review",
-  "run.plan_review",
   "run.plan_reviewed",
-  "run.plan_edited",
-  "run.plan_continued",
+  "run.plan_revised",
   "approval.given",
   "approval.rejected",
   "credits.reserved",
@@ -198,11 +196,31 @@ export function useRunEvents(
       });
     };
 
+    // A network that drops can leave the stream's connection open and silent, with nothing for
+    // EventSource to notice: when the browser says it is offline the stream is closed at once,
+    // and reopened after the last event seen when it is back online.
+    const goneOffline = () => {
+      if (stopped) return;
+      clearTimeout(retry);
+      source?.close();
+      dispatch({ kind: "error", retrying: true });
+    };
+    const backOnline = () => {
+      if (stopped || (source !== null && source.readyState !== 2)) return;
+      clearTimeout(retry);
+      failures = 0;
+      connect();
+    };
+    window.addEventListener("offline", goneOffline);
+    window.addEventListener("online", backOnline);
+
     connect();
     return () => {
       stopped = true;
       clearTimeout(retry);
       source?.close();
+      window.removeEventListener("offline", goneOffline);
+      window.removeEventListener("online", backOnline);
     };
   }, [url, factory]);
 

@@ -26,7 +26,12 @@ function runView(state: string) {
     cost: { estimate: null, reserved: 67, settled: 23, refunded: 44, closed: state === "completed" },
     report:
       state === "completed"
-        ? { title: "Perovskite efficiency", markdown: "# Perovskite efficiency\n\n## Findings\n\nCells reached 26% [1].", pdf: {}, docx: {} }
+        ? {
+            title: "Perovskite efficiency",
+            markdown: { path: "r1/report.md", sha256: "0".repeat(64) },
+            pdf: { path: "r1/report.pdf", sha256: "1".repeat(64) },
+            docx: { path: "r1/report.docx", sha256: "2".repeat(64) },
+          }
         : null,
     approval:
       state === "waiting_approval"
@@ -78,6 +83,7 @@ function gateway(state = "completed", usedPct = 10): Record<string, unknown> {
     "/v1/keys": { keys: [] },
     "/v1/tenant/settings": { approval_required: false, approval_timeout_s: 3600, pii_policy: "redact" },
     "/v1/runs/r1": runView(state),
+    "/v1/runs/r1/report.md": "# Perovskite efficiency\n\n## Findings\n\nCells reached 26% [1].",
     "/v1/runs/r1/shares": { shares: [] },
     "/v1/runs/r1/questions": { questions: [] },
   };
@@ -98,6 +104,9 @@ function serve(answers: Record<string, unknown>) {
       return Promise.resolve(new Response(JSON.stringify({ version: 3 }), { status: 200 }));
     }
     const body = answers[path];
+    if (typeof body === "string") {
+      return Promise.resolve(new Response(body, { status: 200, headers: { "Content-Type": "text/markdown" } }));
+    }
     return Promise.resolve(
       new Response(JSON.stringify(body ?? { detail: "not found" }), {
         status: body === undefined ? (path === "/v1/auth/me" ? 401 : 404) : 200,
@@ -190,7 +199,7 @@ describe("workspace pages", () => {
     serve(gateway("completed"));
     open("/research/runs/r1");
     await screen.findByRole("heading", { name: "Perovskite efficiency", level: 1 });
-    expect(screen.getByRole("link", { name: "Source 1: Efficiency tables" }).getAttribute("href")).toBe("#source-1");
+    expect((await screen.findByRole("link", { name: "Source 1: Efficiency tables" })).getAttribute("href")).toBe("#source-1");
     const downloads = screen.getByRole("navigation", { name: "Downloads" });
     expect(within(downloads).getByRole("link", { name: "PDF" }).getAttribute("href")).toBe("/v1/runs/r1/report.pdf");
     expect(within(downloads).getByRole("link", { name: "Markdown" }).getAttribute("href")).toBe("/v1/runs/r1/report.md");

@@ -1,7 +1,7 @@
 import { cleanup, render, screen } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 
-import { parseBlocks, ReportBody, safeHref, SourceList, type CitedSource } from "./report";
+import { headingSlugs, parseBlocks, reportPassages, ReportBody, safeHref, SourceList, withoutSection, type CitedSource } from "./report";
 
 // Vitest runs without globals here, so Testing Library cannot unmount between tests by itself.
 afterEach(cleanup);
@@ -59,5 +59,45 @@ describe("the report renderer", () => {
     expect(safeHref("/v1/runs/1/report.pdf")).toBe("/v1/runs/1/report.pdf");
     expect(safeHref("//evil.example")).toBeNull();
     expect(safeHref("data:text/html,hi")).toBeNull();
+  });
+
+  it("leaves out the section the page shows its own way, and only that one", () => {
+    const blocks = parseBlocks("# T\n\n## Findings\n\nA [1].\n\n## Sources\n\n1. One\n\n### Detail\n\nx\n\n## Methods\n\nm");
+    const kept = withoutSection(blocks, "Sources");
+    expect(kept.map((b) => (b.kind === "heading" ? b.text : b.kind))).toEqual(["T", "Findings", "para", "Methods", "para"]);
+  });
+
+  it("anchors headings as the reporter's contents link to them, and renders its tables", () => {
+    expect(headingSlugs(["Contents", "What is Python's GC?", "Methods", "Methods"])).toEqual([
+      "contents",
+      "what-is-pythons-gc",
+      "methods",
+      "methods-1",
+    ]);
+    render(
+      <ReportBody
+        markdown={"# T\n\n## Methods\n\n| Sub-question | Passages |\n|---|---|\n| Why \\| how? | 8 [1] |\n"}
+        sources={sources}
+        skipTitle
+      />,
+    );
+    expect(screen.getByRole("heading", { name: "Methods" }).id).toBe("methods");
+    expect(screen.getByRole("columnheader", { name: "Sub-question" })).toBeTruthy();
+    expect(screen.getByRole("cell", { name: "Why | how?" })).toBeTruthy();
+  });
+
+  it("shows escaped characters and entities as themselves, never as citations", () => {
+    render(<ReportBody markdown={"Not a cite \\[1\\], a \\*star\\* &amp; more [1]."} sources={sources} />);
+    expect(screen.getByText(/Not a cite \[1\], a \*star\* & more/)).toBeTruthy();
+    expect(screen.getAllByRole("link")).toHaveLength(1);
+  });
+
+  it("reads each source's quoted passage from the report's Sources section", () => {
+    const md = "# T\n\n## Sources\n\n1. gc — part 1\n\n   > Collects \\*cycles\\* &amp; more.\n\n2. weakref\n\n10. x\n\n    > ten\n\n## After\n\n   > not a passage\n";
+    const passages = reportPassages(md);
+    expect(passages.get(1)).toBe("Collects *cycles* & more.");
+    expect(passages.has(2)).toBe(false);
+    expect(passages.get(10)).toBe("ten");
+    expect(passages.size).toBe(2);
   });
 });

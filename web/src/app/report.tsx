@@ -22,7 +22,11 @@ export function safeHref(href: string): string | null {
   return null;
 }
 
-const INLINE = /(\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\](?!\()|\[([^\]]+)\]\(([^)\s]+)\)|\*\*([^*]+)\*\*|`([^`]+)`|\*([^*\s][^*]*)\*|_([^_\s][^_]*)_)/g;
+// The reporter writes untrusted text with Markdown's backslash escapes and `&amp;`: an escaped
+// character is shown as itself (and so "\\[1\\]" is never a citation), the entities decoded.
+const INLINE =
+  /(\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\](?!\()|\[([^\]]+)\]\(([^)\s]+)\)|\*\*([^*]+)\*\*|`([^`]+)`|\*([^*\s][^*]*)\*|_([^_\s][^_]*)_|\\([!-/:-@[-`{-~])|&(amp|lt|gt|quot|#39);)/g;
+const ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', "#39": "'" };
 
 export function renderInline(text: string, sources: ReadonlyMap<number, CitedSource>, key: string): ReactNode[] {
   const out: ReactNode[] = [];
@@ -32,7 +36,7 @@ export function renderInline(text: string, sources: ReadonlyMap<number, CitedSou
     const at = match.index;
     if (at > last) out.push(text.slice(last, at));
     const k = `${key}-${i++}`;
-    const [whole, , cites, linkText, linkHref, bold, code, em1, em2] = match;
+    const [whole, , cites, linkText, linkHref, bold, code, em1, em2, escaped, entity] = match;
     if (cites !== undefined) {
       const numbers = cites.split(",").map((s) => Number(s.trim()));
       out.push(
@@ -71,6 +75,10 @@ export function renderInline(text: string, sources: ReadonlyMap<number, CitedSou
       out.push(<code key={k}>{code}</code>);
     } else if (em1 !== undefined || em2 !== undefined) {
       out.push(<em key={k}>{em1 ?? em2}</em>);
+    } else if (escaped !== undefined) {
+      out.push(escaped);
+    } else if (entity !== undefined) {
+      out.push(ENTITIES[entity] ?? whole);
     } else {
       out.push(whole);
     }
@@ -80,12 +88,38 @@ export function renderInline(text: string, sources: ReadonlyMap<number, CitedSou
   return out;
 }
 
-type Block =
+export type Block =
   | { kind: "heading"; level: number; text: string }
   | { kind: "para"; text: string }
   | { kind: "list"; ordered: boolean; items: string[] }
   | { kind: "quote"; text: string }
-  | { kind: "code"; text: string };
+  | { kind: "code"; text: string }
+  | { kind: "table"; header: string[]; rows: string[][] };
+
+const TABLE_ROW = /^\s*\|.*\|\s*$/;
+const TABLE_RULE = /^\s*\|?(\s*:?-{3,}:?\s*\|)+\s*$/;
+
+/** A Markdown table row's cells: split at each pipe the writer did not escape. */
+function cells(line: string): string[] {
+  const parts = line.trim().split(/(?<!\\)\|/);
+  return parts.slice(1, -1).map((c) => c.trim());
+}
+
+/** GitHub-style anchors, as the reporter writes its contents' links: lower case, punctuation
+ * dropped, spaces as hyphens, repeats numbered. */
+export function headingSlugs(texts: readonly string[]): string[] {
+  const seen = new Map<string, number>();
+  return texts.map((text) => {
+    const plain = text.replace(/\\(.)/g, "$1").toLowerCase();
+    const slug = Array.from(plain)
+      .filter((ch) => /[\p{L}\p{N} _-]/u.test(ch))
+      .join("")
+      .replaceAll(" ", "-");
+    const count = seen.get(slug) ?? 0;
+    seen.set(slug, count + 1);
+    return count ? `${slug}-${count}` : slug;
+  });
+}
 
 export function parseBlocks(markdown: string): Block[] {
   const lines = markdown.replace(/\r\n?/g, "\n").split("\n");
@@ -102,6 +136,15 @@ export function parseBlocks(markdown: string): Block[] {
       const body: string[] = [];
       for (i++; i < lines.length && !(lines[i] ?? "").startsWith("```"); i++) body.push(lines[i] ?? "");
       blocks.push({ kind: "code", text: body.join("\n") });
+      continue;
+    }
+    if (TABLE_ROW.test(line) && TABLE_RULE.test(lines[i + 1] ?? "")) {
+      flush();
+      const header = cells(line);
+      const rows: string[][] = [];
+      for (i += 2; i < lines.length && TABLE_ROW.test(lines[i] ?? ""); i++) rows.push(cells(lines[i] ?? ""));
+      i--;
+      blocks.push({ kind: "table", header, rows });
       continue;
     }
     const heading = /^(#{1,6})\s+(.*)$/.exec(line);
@@ -133,11 +176,65 @@ export function parseBlocks(markdown: string): Block[] {
   return blocks;
 }
 
+/** Markdown's backslash escapes and the entities the reporter writes, undone: plain text. */
+export function unescapeMarkdown(text: string): string {
+  return text.replace(/\\([!-/:-@[-`{-~])|&(amp|lt|gt|quot|#39);/g, (whole, ch: string | undefined, entity: string | undefined) =>
+    ch ?? ENTITIES[entity ?? ""] ?? whole,
+  );
+}
+
+/** The passage each numbered source of the report's Sources section quotes (`n. title` then an
+ * indented `> passage`), by source number: the run's log keeps no passages. */
+export function reportPassages(markdown: string, heading = "Sources"): Map<number, string> {
+  const out = new Map<number, string>();
+  let inSection = false;
+  let current: number | null = null;
+  for (const line of markdown.replace(/\r\n?/g, "\n").split("\n")) {
+    const h = /^(#{1,6})\s+(.*)$/.exec(line);
+    if (h) {
+      inSection = (h[2] ?? "").trim().toLowerCase() === heading.toLowerCase();
+      current = null;
+      continue;
+    }
+    if (!inSection) continue;
+    const item = /^(\d{1,3})\.\s/.exec(line);
+    if (item) {
+      current = Number(item[1]);
+      continue;
+    }
+    const quote = /^\s+>\s?(.*)$/.exec(line);
+    if (quote && current !== null) {
+      const text = unescapeMarkdown(quote[1] ?? "");
+      out.set(current, out.has(current) ? `${out.get(current) ?? ""} ${text}` : text);
+    }
+  }
+  return out;
+}
+
+/** The blocks without the section headed `title`: its heading and everything up to the next
+ * heading of the same or a higher level. */
+export function withoutSection(blocks: readonly Block[], title: string): Block[] {
+  const out: Block[] = [];
+  let skipping: number | null = null;
+  for (const block of blocks) {
+    if (block.kind === "heading") {
+      if (skipping !== null && block.level <= skipping) skipping = null;
+      if (skipping === null && block.text.trim().toLowerCase() === title.toLowerCase()) {
+        skipping = block.level;
+        continue;
+      }
+    }
+    if (skipping === null) out.push(block);
+  }
+  return out;
+}
+
 export function ReportBody({
   markdown,
   sources,
   skipTitle = false,
   firstLevel = 3,
+  omitSection,
 }: {
   markdown: string;
   sources: readonly CitedSource[];
@@ -145,11 +242,18 @@ export function ReportBody({
   skipTitle?: boolean;
   /** The level the report's top headings take on this page (below the page's own headings). */
   firstLevel?: number;
+  /** A section the page shows its own way (the sources, as a list with passages and anchors). */
+  omitSection?: string;
 }) {
   const byNumber = new Map(sources.map((s) => [s.n, s]));
   let blocks = parseBlocks(markdown);
   if (skipTitle && blocks[0]?.kind === "heading" && blocks[0].level === 1) blocks = blocks.slice(1);
+  if (omitSection !== undefined) blocks = withoutSection(blocks, omitSection);
   const top = Math.min(7, ...blocks.map((b) => (b.kind === "heading" ? b.level : 7)));
+  // Every heading gets the anchor the report's own contents links to.
+  const headings = blocks.filter((b) => b.kind === "heading");
+  const slugs = headingSlugs(headings.map((h) => h.text));
+  const anchors = new Map(headings.map((b, j) => [b, slugs[j]]));
   return (
     <div className="report">
       {blocks.map((block, i) => {
@@ -159,7 +263,11 @@ export function ReportBody({
             // Heading levels follow the page's outline with no level skipped.
             const level = Math.min(6, block.level - top + firstLevel);
             const Tag = `h${level}` as "h3";
-            return <Tag key={key}>{renderInline(block.text, byNumber, key)}</Tag>;
+            return (
+              <Tag key={key} id={anchors.get(block)} tabIndex={-1}>
+                {renderInline(block.text, byNumber, key)}
+              </Tag>
+            );
           }
           case "para":
             return <p key={key}>{renderInline(block.text, byNumber, key)}</p>;
@@ -170,6 +278,31 @@ export function ReportBody({
               <pre key={key}>
                 <code>{block.text}</code>
               </pre>
+            );
+          case "table":
+            return (
+              <div key={key} className="table-wrap" role="region" aria-label="Table" tabIndex={0}>
+                <table>
+                  <thead>
+                    <tr>
+                      {block.header.map((h, j) => (
+                        <th key={j} scope="col">
+                          {renderInline(h, byNumber, `${key}-h${j}`)}
+                        </th>
+                      ))}
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {block.rows.map((row, r) => (
+                      <tr key={r}>
+                        {row.map((c, j) => (
+                          <td key={j}>{renderInline(c, byNumber, `${key}-${r}-${j}`)}</td>
+                        ))}
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
             );
           case "list": {
             const items = block.items.map((item, j) => <li key={j}>{renderInline(item, byNumber, `${key}-${j}`)}</li>);

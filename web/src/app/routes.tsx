@@ -6,6 +6,7 @@ import { AuthPage } from "./pages/Auth";
 import { BillingPage } from "./pages/Billing";
 import { DatasetsPage, MonitorsPage, SettingsPage, TemplatesPage } from "./pages/Manage";
 import { NotFound } from "./pages/NotFound";
+import { PageError } from "./pages/PageError";
 import { ResearchPage } from "./pages/Research";
 import { RunPage } from "./pages/Run";
 import { SharePage } from "./pages/Share";
@@ -16,6 +17,7 @@ const guarded = (page: ReactNode) => <RequireSession>{page}</RequireSession>;
 export const routes: RouteObject[] = [
   {
     element: <Layout />,
+    errorElement: <PageError />,
     children: [
       { path: "/login", element: <AuthPage mode="login" /> },
       { path: "/signup", element: <AuthPage mode="signup" /> },
@@ -31,5 +33,5 @@ export const routes: RouteObject[] = [
     ],
   },
   // A shared report shows nothing of the workspace: no navigation, no session needed.
-  { path: "/share/:token", element: <SharePage /> },
+  { path: "/share/:token", element: <SharePage />, errorElement: <PageError /> },
 ];

@@ -4,7 +4,7 @@ import { Link, useParams } from "react-router";
 import { api, ApiError, get, post, type RunView } from "../api";
 import { connectionText, useRunEvents } from "../events";
 import { credits, errorText, stateLabel, TERMINAL, when } from "../format";
-import { ReportBody, SourceList, type CitedSource } from "../report";
+import { ReportBody, reportPassages, SourceList, type CitedSource } from "../report";
 import { arrivedSources, policyDecisions, reviewedPlan } from "../runlog";
 import { FollowUps } from "./FollowUps";
 import { Inspector } from "./Inspector";
@@ -65,6 +65,25 @@ export function RunPage() {
     document.title = `${view?.question ?? "Run"} · Quarry`;
   }, [view?.question]);
 
+  // The run view names the report's files; the text itself is report.md, read with the session.
+  const [markdown, setMarkdown] = useState<string | null>(null);
+  const hasReport = view?.state === "completed" && view.report !== null;
+  useEffect(() => {
+    if (!hasReport) return;
+    const ctl = new AbortController();
+    fetch(`${base}/report.md`, { credentials: "same-origin", signal: ctl.signal })
+      .then(async (r) => {
+        if (!r.ok) throw new Error(`the report could not be read (HTTP ${r.status})`);
+        return r.text();
+      })
+      .then(setMarkdown, (exc: unknown) => {
+        if (!ctl.signal.aborted) setError(errorText(exc));
+      });
+    return () => {
+      ctl.abort();
+    };
+  }, [base, hasReport]);
+
   const arrived = useMemo(() => arrivedSources(log.events), [log.events]);
   const decisions = useMemo(() => policyDecisions(log.events), [log.events]);
   const planFromLog = useMemo(() => reviewedPlan(log.events), [log.events]);
@@ -78,9 +97,12 @@ export function RunPage() {
     );
   }
 
+  // The passage the report quotes for each source, else the one its search returned.
+  const quoted = markdown === null ? new Map<number, string>() : reportPassages(markdown);
   const reportSources: CitedSource[] = view.sources.map((s) => {
-    const passage = arrived.find((a) => a.source_id === s.source_id && a.location === s.location)?.passage;
-    return { n: s.number, title: s.title, location: s.location, url: s.url ?? null, passage: passage ?? s.passage ?? null };
+    const found = arrived.find((a) => a.source_id === s.source_id && a.location === s.location)?.passage;
+    const passage = quoted.get(s.number) ?? found ?? s.passage ?? null;
+    return { n: s.number, title: s.title, location: s.location, url: s.url ?? null, passage };
   });
   const spent = view.cost.closed ? view.cost.settled : view.cost.settled || null;
 
@@ -136,7 +158,7 @@ export function RunPage() {
         />
       ) : null}
 
-      {view.state === "completed" && view.report?.markdown ? (
+      {view.state === "completed" && markdown !== null ? (
         <section aria-labelledby="report-heading" className="card">
           <h2 id="report-heading">Report</h2>
           <nav aria-label="Downloads" className="downloads">
@@ -144,7 +166,7 @@ export function RunPage() {
             <a href={`${base}/report.md`}>Markdown</a>
             <a href={`${base}/report.docx`}>Word</a>
           </nav>
-          <ReportBody markdown={view.report.markdown} sources={reportSources} skipTitle />
+          <ReportBody markdown={markdown} sources={reportSources} skipTitle omitSection="Sources" />
           <SourceList sources={reportSources} level={3} />
           <ShareControls runId={runId} />
           <FollowUps runId={runId} sources={reportSources} />
@@ -212,6 +234,21 @@ export function RunPage() {
           </ul>
         </section>
       ) : null}
+
+      <section aria-labelledby="activity-heading">
+        <h2 id="activity-heading">Activity</h2>
+        {/* Every event of the run's stream once, in log order: a reconnect resumes it, never repeats it. */}
+        <div role="log" aria-label="Events" aria-live="off" className="activity" tabIndex={0}>
+          <ol>
+            {log.events.map((ev) => (
+              <li key={ev.seq} data-event-id={ev.seq}>
+                <span className="muted">#{ev.seq}</span> {ev.type}
+                {typeof ev.data.occurred_at === "string" ? <span className="muted"> · {when(ev.data.occurred_at)}</span> : null}
+              </li>
+            ))}
+          </ol>
+        </div>
+      </section>
 
       <Inspector base={base} events={log.events} lastSeq={log.lastSeq} />
     </main>

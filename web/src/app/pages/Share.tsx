@@ -52,6 +52,7 @@ export function SharePage() {
               sources={shared.sources.map((s) => ({ n: s.n, title: s.title, url: s.url, passage: s.passage }))}
               skipTitle
               firstLevel={2}
+              omitSection="Sources"
             />
             <SourceList sources={shared.sources.map((s) => ({ n: s.n, title: s.title, url: s.url, passage: s.passage }))} />
           </article>
