@@ -152,7 +152,7 @@ def stream_ids(page: Page, run_id: str, until: str) -> list[str]:
         }""",
         [run_id, until],
     )
-    for block in str(body).split("\n\n"):
+    for block in str(body).replace("\r\n", "\n").split("\n\n"):
         fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
         if "id" in fields:
             ids.append(fields["id"])

@@ -162,9 +162,15 @@ export function RunPage() {
         <section aria-labelledby="report-heading" className="card">
           <h2 id="report-heading">Report</h2>
           <nav aria-label="Downloads" className="downloads">
-            <a href={`${base}/report.pdf`}>PDF</a>
-            <a href={`${base}/report.md`}>Markdown</a>
-            <a href={`${base}/report.docx`}>Word</a>
+            <a href={`${base}/report.pdf`} download>
+              PDF
+            </a>
+            <a href={`${base}/report.md`} download>
+              Markdown
+            </a>
+            <a href={`${base}/report.docx`} download>
+              Word
+            </a>
           </nav>
           <ReportBody markdown={markdown} sources={reportSources} skipTitle omitSection="Sources" />
           <SourceList sources={reportSources} level={3} />
