@@ -113,14 +113,23 @@ async def stream_answer(
         nonlocal after
         while True:
             rows = await asyncio.to_thread(parts.store.questions.parts_after, question_id, after)
+            sent = False
             for seq, text in rows:
-                after = seq
+                # Parts are sent in order without a gap: one redelivered late (its first delivery
+                # failed) is written after those behind it, and resuming past it would lose it.
+                if seq != after + 1:
+                    break
+                after, sent = seq, True
                 yield ServerSentEvent(data=json.dumps({"seq": seq, "text": text}), event="part", id=str(seq))
-            if rows:
+            if sent:
                 continue
             view = await asyncio.to_thread(parts.store.questions.view, who.tenant_id, run_id, question_id)
             if view is None or view["status"] in SETTLED:
                 status = view["status"] if view else None
+                # Settled: every part there is has been written; what a gap held back goes now.
+                for seq, text in await asyncio.to_thread(parts.store.questions.parts_after, question_id, after):
+                    after = seq
+                    yield ServerSentEvent(data=json.dumps({"seq": seq, "text": text}), event="part", id=str(seq))
                 if view is not None:
                     yield ServerSentEvent(data=json.dumps(view), event=status)
                 yield ServerSentEvent(data=json.dumps({"status": status}), event="end")
