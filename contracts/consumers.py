@@ -45,6 +45,7 @@ CONSUMERS: dict[str, tuple[Consumer, ...]] = {
             ("monitor", "monitors"),
             ("guardrail", "guardrails"),
             ("question", "questions"),
+            ("usage", "usage"),
         )
     ),
     "orchestrator": _per_subject(

@@ -4,8 +4,12 @@ The task graph: each task the orchestrator dispatched, with its attempts (when e
 ended, how, how long) and the policy decisions on the tools it asked for; and the memory the run
 indexed: the findings of its final draft as the retriever files them (one entry for the summary
 and one per section, each claim with its citation numbers), with the chunk count the index task
-reported. What the log does not carry is said so, not guessed: a task's cost in credits is
-billing's (usage records are not in the gateway's log), so `usage_records` counts them only.
+reported.
+
+A task's usage is the sum of the usage records its worker reported (tokens in and out, search
+calls, seconds, the models that produced the tokens), overall and per tool. Its cost in credits
+is not here: billing prices each record by its own price list and puts only a run's total on the
+bus (`credits.settled`), so a per-task figure would be a guess at billing's formula.
 """
 
 from __future__ import annotations
@@ -23,10 +27,50 @@ def _ms(start: str | None, end: str | None) -> int | None:
     return max(0, round(delta.total_seconds() * 1000))
 
 
+def _quantity(value: Any) -> float:
+    # Bounded by the contract on the way in (non-negative numbers); anything else counts as none.
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else 0.0
+
+
+def _usage_sums() -> dict[str, Any]:
+    return {"tokens_in": 0, "tokens_out": 0, "search_calls": 0, "seconds": 0.0}
+
+
+def _add_usage(sums: dict[str, Any], payload: dict[str, Any]) -> None:
+    for key in ("tokens_in", "tokens_out", "search_calls"):
+        sums[key] += int(_quantity(payload.get(key)))
+    sums["seconds"] = round(sums["seconds"] + _quantity(payload.get("seconds")), 3)
+
+
+def usage_of(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per task id: its usage records summed, overall and per tool, each record counted once."""
+    usage: dict[str, dict[str, Any]] = {}
+    seen: set[str] = set()
+    for ev in events:
+        payload = ev.get("payload") or {}
+        task_id = payload.get("task_id")
+        if ev.get("type") != "usage.recorded" or not isinstance(task_id, str):
+            continue
+        event_id = str(ev.get("event_id") or "")
+        if event_id and event_id in seen:
+            continue
+        seen.add(event_id)
+        task = usage.setdefault(task_id, {"records": 0, **_usage_sums(), "models": [], "by_tool": {}})
+        task["records"] += 1
+        _add_usage(task, payload)
+        tool = str(payload.get("tool") or "")
+        _add_usage(task["by_tool"].setdefault(tool, _usage_sums()), payload)
+        model = payload.get("model")
+        if isinstance(model, str) and model and model not in task["models"]:
+            task["models"].append(model)
+    return usage
+
+
 def task_graph(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The run's tasks in the order they were first dispatched (events in log order)."""
     tasks: dict[str, dict[str, Any]] = {}
     decisions: dict[str, dict[str, Any]] = {}  # request id -> the decision, as it fills in
+    usage = usage_of(events)
     for ev in events:
         kind, payload, at = ev.get("type"), ev.get("payload") or {}, ev.get("occurred_at")
         task_id = payload.get("task_id")
@@ -85,6 +129,7 @@ def task_graph(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 task["policy"].append(decision)
     for task in tasks.values():
         task["attempts"].sort(key=lambda a: a["attempt"])
+        task["usage"] = usage.get(task["task_id"]) or {"records": 0, **_usage_sums(), "models": [], "by_tool": {}}
     return list(tasks.values())
 
 

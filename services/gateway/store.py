@@ -21,7 +21,7 @@ from services.gateway.readmodel import fold_next, fold_run
 from services.gateway.shares import ShareStore
 from services.gateway.templates import TemplateStore
 
-RUN_EVENT_PREFIXES = ("run.", "credits.", "tool.", "task.", "report.", "approval.", "guardrail.")
+RUN_EVENT_PREFIXES = ("run.", "credits.", "tool.", "task.", "report.", "approval.", "guardrail.", "usage.")
 # A bulk rebuild's rows per INSERT (6 parameters each: SQLite allows 32766 a statement since
 # 3.32 and 999 before, PostgreSQL 65535) and runs folded per read.
 BULK_ROWS = 500 if sqlite3.sqlite_version_info >= (3, 32) else 999 // 6

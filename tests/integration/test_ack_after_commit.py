@@ -739,6 +739,7 @@ GATEWAY: dict[str, tuple[GatewaySetup, str | None]] = {
         None,
     ),
     "gateway-questions": (_run_event(lambda req: question_asked(req.run_id or "", tenant_id=TENANT)), None),
+    "gateway-usage": (_run_event(lambda req: usage(req, 0)), None),
 }
 
 

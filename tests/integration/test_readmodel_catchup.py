@@ -28,6 +28,8 @@ from contracts.document import (
     DocumentUploadedPayload,
 )
 from contracts.envelope import Event
+from contracts.task import TaskSucceeded
+from contracts.usage import UsageRecorded, UsageRecordedPayload
 from devtools.replay import rebuild
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.errors import Rejected, Unavailable
@@ -141,7 +143,17 @@ async def test_events_dead_lettered_for_the_gateway_reach_its_views_by_themselve
         tenant_id=tenant,
     )
     indexed = DocumentIndexed.create(DocumentIndexedPayload(document_id=document_id, chunks=2), tenant_id=tenant)
-    events = [*gateway_events(fixture), upload, indexed]
+    runs = gateway_events(fixture)
+    # What each task used, as its worker reports it: part of its run's log (the inspector's usage).
+    usage = [
+        UsageRecorded.caused_by(
+            ev, UsageRecordedPayload(task_id=ev.payload.task_id, kind=ev.payload.kind, tool="llm_generate", tokens_in=9)
+        )
+        for ev in runs
+        if isinstance(ev, TaskSucceeded)
+    ]
+    assert usage
+    events = [*runs, *usage, upload, indexed]
     expected = len(for_the_gateway(events))
     # The gateway's own consumers, as a gateway whose store kept failing left them: every one of
     # these events dead-lettered (and so acknowledged) by the bus, none of them in the views.
@@ -178,6 +190,9 @@ async def test_events_dead_lettered_for_the_gateway_reach_its_views_by_themselve
         assert first is not None and first.new_run_events == expected - 2  # all but the document's
         documents = await asyncio.to_thread(parts.store.list_documents, tenant)
         assert [(d["document_id"], d["status"], d["chunks"]) for d in documents] == [(document_id, "indexed", 2)]
+        used = usage[0]
+        log = await asyncio.to_thread(parts.store.run_events_of, used.tenant_id, used.run_id or "")
+        assert used.event_id in {e["event_id"] for e in log if e["type"] == "usage.recorded"}
         views = await asyncio.to_thread(parts.store.run_rows)
         # Applying everything again (positions lost, a backup of older positions) changes nothing.
         await asyncio.to_thread(parts.store.db.execute, "DELETE FROM projection_positions")

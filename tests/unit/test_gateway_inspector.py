@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from contracts.envelope import Actor, Event
 from contracts.ids import new_id
+from contracts.question import QUESTION_TOOLS
 from contracts.run import RunRequested, RunRequestedPayload
 from contracts.task import (
     TaskDispatched,
@@ -24,12 +25,14 @@ from contracts.task import (
     TaskSucceededPayload,
 )
 from contracts.tool import ToolDecided, ToolDecidedPayload, ToolRequested, ToolRequestedPayload
+from contracts.usage import UsageRecorded, UsageRecordedPayload
 from contracts.work import Claim, Draft, Section, SourceRef
 from quarry_runtime.store import SqlDatabase
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
+from services.gateway.inspector import task_graph
 from services.gateway.monitors import MonitorStore
-from services.gateway.projection import RunFeed
+from services.gateway.projection import RunFeed, for_run_log
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
 
@@ -63,6 +66,25 @@ def _caller(http: TestClient, name: str) -> dict[str, str]:
 def _log(store: GatewayStore, tenant_id: str, run_id: str) -> None:
     ids: dict[str, Any] = {"tenant_id": tenant_id, "run_id": run_id, "actor": Actor(user_id="u")}
     search, synth, index = new_id(), new_id(), new_id()
+    searched = UsageRecorded.create(
+        UsageRecordedPayload(task_id=search, kind="search", tool="web_search", search_calls=3, seconds=1.25), **ids
+    )
+    # A synthesis that called two models (its endpoint fell back): both records are its usage.
+    drafted = [
+        UsageRecorded.create(
+            UsageRecordedPayload(
+                task_id=synth,
+                kind="synthesise",
+                tool="llm_generate",
+                tokens_in=tokens_in,
+                tokens_out=tokens_out,
+                seconds=seconds,
+                model=model,
+            ),
+            **ids,
+        )
+        for tokens_in, tokens_out, seconds, model in ((1200, 300, 2.5, "model-a"), (800, 200, 0.0, "model-b"))
+    ]
     steps: list[tuple[int, Event]] = [
         (0, RunRequested.create(RunRequestedPayload(question=DRAFT.question, depth=1, max_sources=1), **ids)),
         (
@@ -105,11 +127,16 @@ def _log(store: GatewayStore, tenant_id: str, run_id: str) -> None:
                 **ids,
             ),
         ),
+        (9, searched),
         (
             9,
             TaskSucceeded.create(
                 TaskSucceededPayload(
-                    task_id=search, kind="search", attempt=2, output={"passages": []}, usage_event_ids=["u1"]
+                    task_id=search,
+                    kind="search",
+                    attempt=2,
+                    output={"passages": []},
+                    usage_event_ids=[searched.event_id],
                 ),
                 **ids,
             ),
@@ -120,10 +147,16 @@ def _log(store: GatewayStore, tenant_id: str, run_id: str) -> None:
                 TaskDispatchedPayload(task_id=synth, kind="synthesise", role="analyst", input={}), **ids
             ),
         ),
+        *((12, used) for used in drafted),
         (
             12,
             TaskSucceeded.create(
-                TaskSucceededPayload(task_id=synth, kind="synthesise", output={"draft": DRAFT.model_dump(mode="json")}),
+                TaskSucceededPayload(
+                    task_id=synth,
+                    kind="synthesise",
+                    output={"draft": DRAFT.model_dump(mode="json")},
+                    usage_event_ids=[u.event_id for u in drafted],
+                ),
                 **ids,
             ),
         ),
@@ -189,3 +222,53 @@ def test_tasks_show_attempts_durations_policy_and_the_memory_indexed(gateway: tu
 
     other = _caller(http, "other")
     assert http.get("/v1/runs/run-1/tasks", headers=other).status_code == 404
+
+
+def test_each_task_sums_the_usage_its_worker_recorded(gateway: tuple[TestClient, GatewayStore]) -> None:
+    http, store = gateway
+    owner = _caller(http, "acme")
+    tenant = http.get("/v1/auth/me", headers=owner).json()["tenant_id"]
+    _log(store, tenant, "run-1")
+    tasks = {t["kind"]: t for t in http.get("/v1/runs/run-1/tasks", headers=owner).json()["tasks"]}
+    assert tasks["search"]["usage"] == {
+        "records": 1,
+        "tokens_in": 0,
+        "tokens_out": 0,
+        "search_calls": 3,
+        "seconds": 1.25,
+        "models": [],
+        "by_tool": {"web_search": {"tokens_in": 0, "tokens_out": 0, "search_calls": 3, "seconds": 1.25}},
+    }
+    assert tasks["synthesise"]["usage"] == {
+        "records": 2,
+        "tokens_in": 2000,
+        "tokens_out": 500,
+        "search_calls": 0,
+        "seconds": 2.5,
+        "models": ["model-a", "model-b"],
+        "by_tool": {"llm_generate": {"tokens_in": 2000, "tokens_out": 500, "search_calls": 0, "seconds": 2.5}},
+    }
+    assert tasks["synthesise"]["usage_records"] == 2
+    # The index task reported nothing: zeros, not a missing key.
+    assert tasks["index"]["usage"]["records"] == 0 and tasks["index"]["usage"]["by_tool"] == {}
+
+
+def test_a_usage_record_counts_once_and_a_question_s_usage_is_not_a_run_s() -> None:
+    ids: dict[str, Any] = {"tenant_id": "t", "run_id": "run-1", "actor": Actor(user_id="u")}
+    dispatched = TaskDispatched.create(
+        TaskDispatchedPayload(task_id="s", kind="search", role="retriever", input={}), **ids
+    )
+    used = UsageRecorded.create(
+        UsageRecordedPayload(task_id="s", kind="search", tool="web_search", search_calls=2, tokens_in=7), **ids
+    )
+    log = [json.loads(e.model_dump_json()) for e in (dispatched, used, used)]
+    (task,) = task_graph(log)
+    assert task["usage"]["records"] == 1 and task["usage"]["search_calls"] == 2 and task["usage"]["tokens_in"] == 7
+    # Hostile or broken payloads add nothing rather than failing the page.
+    odd = {**log[1], "event_id": "other", "payload": {**log[1]["payload"], "search_calls": "9", "seconds": -4}}
+    (task,) = task_graph([*log, odd])
+    assert task["usage"]["records"] == 2 and task["usage"]["search_calls"] == 2 and task["usage"]["seconds"] == 0.0
+    assert for_run_log(used)
+    for tool in QUESTION_TOOLS:
+        asked = UsageRecorded.create(UsageRecordedPayload(task_id="q", kind="recall", tool=tool), **ids)
+        assert not for_run_log(asked), tool

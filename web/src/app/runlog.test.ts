@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 import type { RunEvent } from "./events";
-import { arrivedSources, indexedChunks, policyDecisions, reviewedPlan, taskGraph } from "./runlog";
+import { arrivedSources, indexedChunks, policyDecisions, reviewedPlan, taskGraph, usageText } from "./runlog";
 
 const at = (s: number) => `2026-12-06T10:00:${String(s).padStart(2, "0")}Z`;
 const ev = (seq: number, type: string, payload: Record<string, unknown>): RunEvent => ({
@@ -9,6 +9,11 @@ const ev = (seq: number, type: string, payload: Record<string, unknown>): RunEve
   type,
   data: { type, payload, occurred_at: at(seq) },
 });
+
+const str = (payload: unknown, key: string): string => {
+  const value = (payload as Record<string, unknown> | undefined)?.[key];
+  return typeof value === "string" ? value : "";
+};
 
 const log: RunEvent[] = [
   ev(1, "run.planned", { sub_questions: ["a?", "b?"] }),
@@ -29,6 +34,16 @@ const log: RunEvent[] = [
     },
   }),
   ev(9, "usage.recorded", { task_id: "t2", kind: "search", tool: "web_search", search_calls: 2, tokens_in: 5 }),
+  ev(10, "usage.recorded", {
+    task_id: "t4",
+    kind: "synthesise",
+    tool: "llm_generate",
+    tokens_in: 1200,
+    tokens_out: 300,
+    seconds: 2.5,
+    model: "model-a",
+  }),
+  ev(10, "usage.recorded", { task_id: "t4", kind: "synthesise", tool: "llm_generate", tokens_in: 800, model: "model-b" }),
   ev(10, "task.succeeded", {
     task_id: "t3",
     kind: "read",
@@ -54,7 +69,7 @@ describe("what the run page reads from the log", () => {
 
   it("builds the task graph in the order of the work, with attempts, duration and usage", () => {
     const graph = taskGraph(log);
-    expect(graph.map((t) => t.kind)).toEqual(["plan", "search", "read", "index"]);
+    expect(graph.map((t) => t.kind)).toEqual(["plan", "search", "read", "synthesise", "index"]);
     const search = graph[1];
     expect(search?.attempts).toBe(2);
     expect(search?.status).toBe("succeeded");
@@ -62,6 +77,29 @@ describe("what the run page reads from the log", () => {
     expect(search?.decision).toBe("allow");
     expect(search?.search_calls).toBe(2);
     expect(search?.tokens).toBe(5);
+    expect(search && usageText(search)).toBe("5 in / 0 out tokens, 2 searches");
+  });
+
+  it("sums each task's usage records, once each, with the models that produced the tokens", () => {
+    const withId = (e: RunEvent, id: string): RunEvent => ({ ...e, data: { ...e.data, event_id: id } });
+    const synthLog = log.filter((e) => str(e.data.payload, "task_id") === "t4").map((e, i) => withId(e, `u${i}`));
+    const replayed = [...synthLog, ...synthLog];
+    const [synth] = taskGraph(replayed);
+    expect(synth).toMatchObject({
+      kind: "synthesise",
+      tokens_in: 2000,
+      tokens_out: 300,
+      tokens: 2300,
+      usage_seconds: 2.5,
+      models: ["model-a", "model-b"],
+      usage_records: 2,
+    });
+    expect(synth && usageText(synth)).toBe("2,000 in / 300 out tokens (model-a, model-b), 2.5 s");
+  });
+
+  it("shows a dash for a task that reported no usage", () => {
+    const plan = taskGraph(log).find((t) => t.kind === "plan");
+    expect(plan && usageText(plan)).toBe("—");
   });
 
   it("finds the plan under review and the chunks indexed", () => {

@@ -82,8 +82,14 @@ export interface TaskNode {
   duration_ms: number | null;
   decision: string | null;
   reasons: string[];
+  /** Summed over the task's usage records (usage.recorded), each counted once. */
   tokens: number;
+  tokens_in: number;
+  tokens_out: number;
   search_calls: number;
+  usage_seconds: number;
+  models: string[];
+  usage_records: number;
   failure: string | null;
 }
 
@@ -93,6 +99,18 @@ const stage = (kind: string): number => {
   const i = STAGE.indexOf(kind);
   return i < 0 ? STAGE.length : i;
 };
+
+/** What a task used, in words: "1,200 in / 300 out tokens (model-a), 3 searches, 2.5 s". */
+export function usageText(t: TaskNode): string {
+  const parts: string[] = [];
+  if (t.tokens) {
+    const models = t.models.length ? ` (${t.models.join(", ")})` : "";
+    parts.push(`${t.tokens_in.toLocaleString()} in / ${t.tokens_out.toLocaleString()} out tokens${models}`);
+  }
+  if (t.search_calls) parts.push(`${t.search_calls.toLocaleString()} search${t.search_calls === 1 ? "" : "es"}`);
+  if (t.usage_seconds) parts.push(`${t.usage_seconds.toFixed(t.usage_seconds < 10 ? 1 : 0)} s`);
+  return parts.join(", ") || (t.usage_records ? "none metered" : "—");
+}
 
 export function taskGraph(events: readonly RunEvent[]): TaskNode[] {
   const nodes = new Map<string, TaskNode>();
@@ -110,7 +128,12 @@ export function taskGraph(events: readonly RunEvent[]): TaskNode[] {
         decision: null,
         reasons: [],
         tokens: 0,
+        tokens_in: 0,
+        tokens_out: 0,
         search_calls: 0,
+        usage_seconds: 0,
+        models: [],
+        usage_records: 0,
         failure: null,
       };
       nodes.set(taskId, found);
@@ -118,6 +141,7 @@ export function taskGraph(events: readonly RunEvent[]): TaskNode[] {
     if (kind && !found.kind) found.kind = kind;
     return found;
   };
+  const metered = new Set<string>();
   for (const ev of events) {
     const p = obj(ev.data.payload);
     const taskId = str(p.task_id);
@@ -148,9 +172,21 @@ export function taskGraph(events: readonly RunEvent[]): TaskNode[] {
         break;
       }
       case "usage.recorded": {
+        // A record seen twice (a replay after reconnecting) is still one record.
+        const id = str(ev.data.event_id);
+        if (id && metered.has(id)) break;
+        if (id) metered.add(id);
         const n = node(taskId, str(p.kind));
-        n.tokens += num(p.tokens_in) + num(p.tokens_out);
-        n.search_calls += num(p.search_calls);
+        const tokensIn = Math.max(0, num(p.tokens_in));
+        const tokensOut = Math.max(0, num(p.tokens_out));
+        n.tokens_in += tokensIn;
+        n.tokens_out += tokensOut;
+        n.tokens += tokensIn + tokensOut;
+        n.search_calls += Math.max(0, num(p.search_calls));
+        n.usage_seconds += Math.max(0, num(p.seconds));
+        n.usage_records += 1;
+        const model = str(p.model);
+        if (model && !n.models.includes(model)) n.models.push(model);
         break;
       }
     }

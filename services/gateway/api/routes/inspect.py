@@ -24,8 +24,10 @@ async def run_tasks(
 ) -> dict[str, Any]:
     """Each task with its attempts (start, end, outcome, duration), the policy decisions on the
     tools it asked for, and the memory the run indexed (its findings: the draft's claims, shown
-    to those who may see the draft). A task's cost is billing's: see /v1/billing/summary's
-    `used_by_run`; `usage_records` counts the usage a task reported."""
+    to those who may see the draft). A task's `usage` sums the usage records its worker reported
+    (tokens in and out, search calls, seconds, models; overall and per tool); `usage_records`
+    counts those its outcomes name. Credits are billing's, per run: see /v1/billing/summary's
+    `used_by_run`."""
     view = await asyncio.to_thread(parts.store.run_view, who.tenant_id, run_id)
     if view is None:
         raise NotFound("run not found")

@@ -3,7 +3,7 @@ import { useEffect, useId, useMemo, useState } from "react";
 import { get, type RunView } from "../api";
 import type { RunEvent } from "../events";
 import { credits, errorText, seconds, stateLabel } from "../format";
-import { indexedChunks, taskGraph } from "../runlog";
+import { indexedChunks, taskGraph, usageText } from "../runlog";
 
 /** The runtime inspector: the task graph from the log, and the run as it was at any event. */
 export function Inspector({ base, events, lastSeq }: { base: string; events: readonly RunEvent[]; lastSeq: number }) {
@@ -71,17 +71,18 @@ export function Inspector({ base, events, lastSeq }: { base: string; events: rea
                     {t.decision ?? "—"}
                     {t.reasons.length ? <div className="muted">{t.reasons.join("; ")}</div> : null}
                   </td>
-                  <td>
-                    {t.tokens ? `${t.tokens.toLocaleString()} tokens` : ""}
-                    {t.tokens && t.search_calls ? ", " : ""}
-                    {t.search_calls ? `${t.search_calls} searches` : ""}
-                    {!t.tokens && !t.search_calls ? "—" : ""}
-                  </td>
+                  <td>{usageText(t)}</td>
                 </tr>
               ))}
             </tbody>
           </table>
         </div>
+      ) : null}
+      {tasks.length ? (
+        <p className="muted">
+          Usage is what each task's worker reported. Billing charges credits for the run as a whole: see Credits spent
+          above, and each run's credits on the Billing page.
+        </p>
       ) : null}
 
       <h3>Memory</h3>

@@ -1,0 +1,89 @@
+"""A run's usage in its inspector: every service as its own process, the analyst on a model (a
+local OpenAI-compatible server), and GET /v1/runs/{id}/tasks summing what each task's worker
+recorded, from the usage events the gateway now keeps in the run's log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from devtools.client import QuarryClient
+from devtools.stack import Stack, StackConfig
+from quarry_runtime import natsserver
+from tests.e2e.helpers import new_tenant, running, wait_for
+from tests.fakes.llm import API_KEY, FakeLlm, serve
+
+pytestmark = [pytest.mark.e2e, pytest.mark.infra]
+
+QUESTION = "How does the with statement work and what are context managers?"
+MODEL = "fake-planner"
+
+
+@pytest.fixture(scope="module")
+def llm_url() -> Iterator[str]:
+    with serve(FakeLlm()) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def live_stack(tmp_path_factory: pytest.TempPathFactory, llm_url: str) -> Iterator[Stack]:
+    config = StackConfig(
+        data_dir=tmp_path_factory.mktemp("usage"),
+        http_port=natsserver.free_port(),
+        extra_env={
+            "QUARRY_ANALYST_MODE": "live",
+            "QUARRY_LLM_BASE_URL": llm_url,
+            "QUARRY_LLM_API_KEY": API_KEY,
+            "QUARRY_LLM_MODEL": MODEL,
+        },
+    )
+    with running(config) as stack:
+        yield stack
+
+
+def test_a_run_s_tasks_show_the_usage_their_workers_recorded(live_stack: Stack) -> None:
+    def client() -> QuarryClient:
+        return QuarryClient(f"http://127.0.0.1:{live_stack.config.http_port}")
+
+    alice = new_tenant(client, "usage")
+    try:
+        run_id = alice.create_run(QUESTION, depth=1, max_sources=4)
+        assert list(alice.events(run_id))[-1].event == "end"
+        assert alice.run(run_id)["state"] == "completed"
+
+        def all_metered() -> list[dict[str, Any]] | None:
+            # The gateway reads usage.> through its own consumer, so a record may land just after
+            # the task's outcome: wait until every record a task's outcome names is in its log.
+            r = alice.get(f"/v1/runs/{run_id}/tasks")
+            assert r.status_code == 200, r.text
+            tasks: list[dict[str, Any]] = r.json()["tasks"]
+            return tasks if all(t["usage"]["records"] == t["usage_records"] for t in tasks) else None
+
+        tasks = wait_for(all_metered, 60.0, "every task's usage records in the run's log")
+        streamed = [e.json() for e in alice.events(run_id) if e.event == "usage.recorded"]
+        assert streamed, "usage events reach the run's stream"
+        by_kind = {t["kind"]: t for t in tasks}
+        # The model planned and wrote the draft: tokens both ways, named by the model that answered.
+        for kind in ("plan", "synthesise"):
+            usage = by_kind[kind]["usage"]
+            assert usage["tokens_in"] > 0 and usage["tokens_out"] > 0, (kind, usage)
+            assert usage["models"] == [MODEL], (kind, usage)
+            assert set(usage["by_tool"]) == {"llm_generate"}
+        searches = [t for t in tasks if t["kind"] == "search"]
+        assert searches and all(t["usage"]["search_calls"] > 0 for t in searches)
+        # Each task's sums are its records on the stream, and every record the worker named is there.
+        for task in tasks:
+            mine = [e["payload"] for e in streamed if e["payload"]["task_id"] == task["task_id"]]
+            assert task["usage"]["records"] == len(mine) > 0, task["kind"]
+            assert task["usage"]["tokens_in"] == sum(p["tokens_in"] for p in mine)
+            assert task["usage"]["search_calls"] == sum(p["search_calls"] for p in mine)
+        # The same log another tenant cannot read.
+        other = new_tenant(client, "nosy")
+        try:
+            assert other.get(f"/v1/runs/{run_id}/tasks").status_code == 404
+        finally:
+            other.close()
+    finally:
+        alice.close()
