@@ -300,11 +300,33 @@ describe("datasets", () => {
     expect(document.activeElement?.textContent).toBe("Keep it");
     fireEvent.click(screen.getByRole("button", { name: "Keep it" }));
     expect(mutations()).toEqual([]);
+    await waitFor(() => {
+      expect(document.activeElement?.getAttribute("aria-label")).toBe("Delete dataset papers");
+    });
     fireEvent.click(screen.getByRole("button", { name: "Delete dataset papers" }));
     fireEvent.click(screen.getByRole("button", { name: "Delete dataset" }));
     await waitFor(() => {
       expect(mutations()).toEqual([{ method: "DELETE", path: "/v1/datasets/papers", body: null }]);
     });
+  });
+});
+
+describe("monitors", () => {
+  afterEach(() => {
+    vi.unstubAllGlobals();
+  });
+
+  it("shows why a monitor could not be paused", async () => {
+    serve({
+      "/v1/monitors": {
+        monitors: [{ monitor_id: "m1", question: "Weekly solar news", schedule: { cron: "0 8 * * 1" }, status: "active", next_slot: null, runs: [] }],
+      },
+      "POST /v1/monitors/m1/pause": { status: 409, body: { detail: "the monitor is being deleted" } },
+    });
+    open("/monitors");
+    fireEvent.click(await screen.findByRole("button", { name: "Pause monitor: Weekly solar news" }));
+    expect(await screen.findByText("Weekly solar news: the monitor is being deleted")).toBeTruthy();
+    expect(screen.getByText("Weekly solar news: the monitor is being deleted").getAttribute("role")).toBe("alert");
   });
 });
 

@@ -58,6 +58,7 @@ export function DatasetsPage() {
                     .join(", ")})`
                 : ""}{" "}
               <ConfirmButton
+                text="Delete"
                 label={`Delete dataset ${d.name}`}
                 question={`Delete ${d.name} and its ${d.documents} documents?`}
                 confirmLabel="Delete dataset"

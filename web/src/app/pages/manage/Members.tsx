@@ -70,6 +70,7 @@ function MemberRow({ member, self, onChanged, onError }: { member: Member; self:
           Change role
         </button>
         <ConfirmButton
+          text="Remove"
           label={`Remove member ${member.email}`}
           question={`Remove ${member.email}? Their API keys are revoked and their sessions end.`}
           confirmLabel="Remove member"

@@ -93,7 +93,7 @@ export function ModelEndpoint() {
         <form onSubmit={(e) => void save(e)} aria-label="Model endpoint">
           <Field
             label="API root URL"
-            type="url"
+            inputMode="url"
             value={baseUrl}
             onChange={setBaseUrl}
             required
@@ -120,6 +120,7 @@ export function ModelEndpoint() {
           </button>
           {model?.configured ? (
             <ConfirmButton
+              text="Remove"
               label="Remove model endpoint"
               question="Go back to the platform's model and delete the stored key?"
               confirmLabel="Remove endpoint"

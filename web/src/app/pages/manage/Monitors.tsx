@@ -4,7 +4,7 @@ import { useState } from "react";
 import { Link } from "react-router";
 
 import { api, type Monitor } from "../../api";
-import { when } from "../../format";
+import { errorText, when } from "../../format";
 import { CreateForm, Field, Page, useList } from "./shared";
 
 export function MonitorsPage() {
@@ -12,6 +12,7 @@ export function MonitorsPage() {
   const [question, setQuestion] = useState("");
   const [schedule, setSchedule] = useState("");
   const [interval, setInterval] = useState("86400");
+  const [actionError, setActionError] = useState("");
   return (
     <Page title="Monitors">
       <CreateForm
@@ -39,6 +40,9 @@ export function MonitorsPage() {
       <section aria-labelledby="mon-list">
         <h2 id="mon-list">Your monitors</h2>
         {error ? <p role="alert">{error}</p> : null}
+        <div role="alert" className="error">
+          {actionError}
+        </div>
         {items?.length === 0 ? <p className="muted">No monitors yet.</p> : null}
         <ul>
           {items?.map((m) => {
@@ -55,10 +59,15 @@ export function MonitorsPage() {
                   className="link-button"
                   aria-label={`${paused ? "Resume" : "Pause"} monitor: ${m.question}`}
                   onClick={() => {
+                    setActionError("");
                     void api(`/v1/monitors/${encodeURIComponent(m.monitor_id)}/${paused ? "resume" : "pause"}`, {
                       method: "POST",
                       body: {},
-                    }).then(reload, reload);
+                    })
+                      .catch((exc: unknown) => {
+                        setActionError(`${m.question}: ${errorText(exc)}`);
+                      })
+                      .then(reload);
                   }}
                 >
                   {paused ? "Resume" : "Pause"}

@@ -58,6 +58,7 @@ function ApiKeys() {
               <strong>{k.name}</strong> <span className="muted">{k.scopes.join(", ")}</span> {k.status ?? ""}
               {k.status === "revoked" || k.status === "expired" ? null : (
                 <ConfirmButton
+                  text="Revoke"
                   label={`Revoke key ${k.name}`}
                   question={`Revoke ${k.name}? Programs using it get 401 from then on.`}
                   confirmLabel="Revoke key"

@@ -68,13 +68,15 @@ function TemplateEditor({ template, onSaved }: { template: Template; onSaved: ()
   const [editing, setEditing] = useState<TemplateBody | null>(null);
   const [older, setOlder] = useState<TemplateBody | null>(null);
   const [message, setMessage] = useState("");
+  const [error, setError] = useState("");
 
   async function startEditing() {
     setMessage("");
+    setError("");
     try {
       setEditing(bodyOf(await get<Record<string, unknown>>(path)));
     } catch (exc) {
-      setMessage(errorText(exc));
+      setError(errorText(exc));
     }
   }
 
@@ -82,13 +84,14 @@ function TemplateEditor({ template, onSaved }: { template: Template; onSaved: ()
     event.preventDefault();
     if (!editing) return;
     setMessage("");
+    setError("");
     try {
       const saved = await api<{ version: number }>(path, { method: "PUT", body: editing });
       setEditing(null);
       setMessage(`Saved as version ${saved.version}.`);
       await onSaved();
     } catch (exc) {
-      setMessage(errorText(exc));
+      setError(errorText(exc));
     }
   }
 
@@ -98,7 +101,7 @@ function TemplateEditor({ template, onSaved }: { template: Template; onSaved: ()
     try {
       setOlder(bodyOf(await get<Record<string, unknown>>(`${path}?version=${version}`)));
     } catch (exc) {
-      setMessage(errorText(exc));
+      setError(errorText(exc));
     }
   }
 
@@ -158,6 +161,9 @@ function TemplateEditor({ template, onSaved }: { template: Template; onSaved: ()
           ) : null}
         </div>
       ) : null}
+      <div role="alert" className="error">
+        {error}
+      </div>
       <p role="status" aria-live="polite">
         {message}
       </p>

@@ -1,7 +1,7 @@
 /* What the manage pages (datasets, templates, monitors, settings) share: a listed collection,
  * the page frame, a create form with its error, a labelled field, and a confirmed delete. */
 
-import { useCallback, useEffect, useId, useState, type ReactNode, type SyntheticEvent } from "react";
+import { useCallback, useEffect, useId, useRef, useState, type ReactNode, type SyntheticEvent } from "react";
 
 import { get } from "../../api";
 import { errorText } from "../../format";
@@ -101,6 +101,7 @@ export function Field({
   hint?: string;
   autoComplete?: string;
   placeholder?: string;
+  inputMode?: "url" | "email" | "numeric" | "text";
 }) {
   const id = useId();
   const { hint, ...input } = rest;
@@ -127,12 +128,14 @@ export function Field({
 
 /** A destructive action behind a second, explicit button: the first press only asks. */
 export function ConfirmButton({
+  text,
   label,
   question,
   confirmLabel,
   onConfirm,
 }: {
-  /** The accessible name of the first button, e.g. "Delete dataset papers". */
+  /** What the first button reads, e.g. "Delete"; `label` names it for assistive technology. */
+  text: string;
   label: string;
   question: string;
   confirmLabel: string;
@@ -140,17 +143,29 @@ export function ConfirmButton({
 }) {
   const [asking, setAsking] = useState(false);
   const [busy, setBusy] = useState(false);
+  const first = useRef<HTMLButtonElement>(null);
+  const keep = useRef<HTMLButtonElement>(null);
+  const answered = useRef(false);
+
+  // The question replaces the first button and back: keep the keyboard's place each way.
+  useEffect(() => {
+    if (asking) keep.current?.focus();
+    else if (answered.current) first.current?.focus();
+  }, [asking]);
+
   if (!asking) {
     return (
       <button
+        ref={first}
         type="button"
         className="link-button"
         aria-label={label}
         onClick={() => {
+          answered.current = true;
           setAsking(true);
         }}
       >
-        {label.split(" ")[0]}
+        {text}
       </button>
     );
   }
@@ -172,10 +187,9 @@ export function ConfirmButton({
         {confirmLabel}
       </button>
       <button
+        ref={keep}
         type="button"
         className="link-button"
-        // The question replaced the first button: keep the keyboard where it was.
-        autoFocus
         onClick={() => {
           setAsking(false);
         }}
