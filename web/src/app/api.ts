@@ -368,3 +368,66 @@ export function upload<T>(path: string, form: FormData, onProgress: (fraction: n
     xhr.send(form);
   });
 }
+
+/** A document of a dataset (GET /v1/datasets/{name}/documents). */
+export interface DatasetDocument {
+  document_id: string;
+  title: string;
+  status: string;
+  reason: string | null;
+  pages: number | null;
+  chunks_done: number | null;
+  chunks_total: number | null;
+}
+
+/** POST /v1/datasets/{name}/documents: a typed or pasted document. */
+export interface TextDocumentBody {
+  title: string;
+  content_type: "text/plain" | "text/markdown" | "text/html";
+  content: string;
+}
+
+export type SourceKind = "corpus" | "datasets" | "web";
+
+/** GET/PATCH /v1/tenant/settings. `sources: null` is the platform's default. */
+export interface TenantSettings {
+  approval_required: boolean;
+  approval_timeout_s: number;
+  pii_policy: "redact" | "block";
+  sources: SourceKind[] | null;
+}
+
+/** GET/PUT /v1/tenant/model: never the API key itself, only whether one is set. */
+export interface TenantModel {
+  configured: boolean;
+  base_url: string | null;
+  model: string | null;
+  api_key_set: boolean;
+  api_key_last4: string | null;
+  updated_at: string | null;
+  updated_by: string | null;
+}
+
+export interface TenantModelBody {
+  base_url: string;
+  model: string;
+  api_key?: string;
+}
+
+export type Role = "owner" | "admin" | "member" | "viewer";
+
+/** GET /v1/members. */
+export interface Member {
+  user_id: string;
+  email: string;
+  role: Role;
+  status: string;
+  created_at: number | string | null;
+}
+
+export interface ApiKeyRow {
+  key_id: string;
+  name: string;
+  scopes: string[];
+  status?: string;
+}

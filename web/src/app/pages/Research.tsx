@@ -51,7 +51,8 @@ export function ResearchPage() {
       if (q) query.set("q", q);
       return get<{ runs: RunSummary[] }>(`/v1/runs?${query.toString()}`, signal).then(
         (page) => {
-          setRuns(page.runs);
+          // An unchanged answer keeps the rendered rows as they are (no flicker, focus and selection stay).
+          setRuns((prev) => (prev !== null && JSON.stringify(prev) === JSON.stringify(page.runs) ? prev : page.runs));
           setListError("");
         },
         (exc: unknown) => {
@@ -65,13 +66,42 @@ export function ResearchPage() {
   useEffect(() => {
     const controller = new AbortController();
     void load(controller.signal);
-    // Live state changes: the list is read again while the page is open.
-    const timer = window.setInterval(() => void load(controller.signal), POLL_MS);
     return () => {
       controller.abort();
-      window.clearInterval(timer);
     };
   }, [load]);
+
+  // Live state changes: read the list again while a listed run can still change, and only while
+  // the tab is visible; coming back to the tab reads it at once (a run may have started elsewhere).
+  const live = runs !== null && runs.some((r) => !TERMINAL.has(r.state));
+  useEffect(() => {
+    const controller = new AbortController();
+    let timer: number | undefined;
+    const stop = () => {
+      window.clearInterval(timer);
+      timer = undefined;
+    };
+    const start = () => {
+      if (live && timer === undefined && !document.hidden) {
+        timer = window.setInterval(() => void load(controller.signal), POLL_MS);
+      }
+    };
+    const onVisibility = () => {
+      if (document.hidden) {
+        stop();
+        return;
+      }
+      void load(controller.signal);
+      start();
+    };
+    start();
+    document.addEventListener("visibilitychange", onVisibility);
+    return () => {
+      stop();
+      controller.abort();
+      document.removeEventListener("visibilitychange", onVisibility);
+    };
+  }, [live, load]);
 
   useEffect(() => {
     get<BillingSummary>("/v1/billing/summary?recent=0").then(setSummary, () => {

@@ -1,0 +1,160 @@
+/* The tenant's run defaults (GET/PATCH /v1/tenant/settings): approval, its deadline, what
+ * happens to personal data in a report, and where runs search. */
+
+import { useEffect, useId, useState, type SyntheticEvent } from "react";
+
+import { api, get, type SourceKind, type TenantSettings } from "../../api";
+import { errorText } from "../../format";
+
+// The gateway's bounds on approval_timeout_s (TenantSettingsUpdate in routes/tenant.py).
+const MIN_TIMEOUT_S = 5;
+const MAX_TIMEOUT_S = 90 * 24 * 3600;
+const SOURCE_KINDS: [SourceKind, string][] = [
+  ["corpus", "The shared corpus"],
+  ["datasets", "Your datasets"],
+  ["web", "The web"],
+];
+// What `sources: null` means on the gateway: the shared corpus and the tenant's documents.
+const PLATFORM_SOURCES: SourceKind[] = ["corpus", "datasets"];
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x));
+}
+
+export function TenantDefaults() {
+  const ids = useId();
+  const [loaded, setLoaded] = useState<TenantSettings | null>(null);
+  const [approval, setApproval] = useState(false);
+  const [timeout, setTimeoutS] = useState("");
+  const [pii, setPii] = useState<TenantSettings["pii_policy"]>("redact");
+  const [sources, setSources] = useState<SourceKind[]>([]);
+  const [error, setError] = useState("");
+  const [saved, setSaved] = useState("");
+  const [busy, setBusy] = useState(false);
+
+  function show(s: TenantSettings) {
+    setLoaded(s);
+    setApproval(s.approval_required);
+    setTimeoutS(String(s.approval_timeout_s));
+    setPii(s.pii_policy);
+    setSources(s.sources ?? PLATFORM_SOURCES);
+  }
+
+  useEffect(() => {
+    get<TenantSettings>("/v1/tenant/settings").then(show, (exc: unknown) => {
+      setError(errorText(exc));
+    });
+  }, []);
+
+  async function save(event: SyntheticEvent) {
+    event.preventDefault();
+    if (!loaded) return;
+    setError("");
+    setSaved("");
+    const seconds = Number(timeout);
+    if (!Number.isInteger(seconds) || seconds < MIN_TIMEOUT_S || seconds > MAX_TIMEOUT_S) {
+      setError(`The approval deadline is a whole number of seconds from ${MIN_TIMEOUT_S} to ${MAX_TIMEOUT_S.toLocaleString()} (90 days).`);
+      return;
+    }
+    if (!sources.length) {
+      setError("Choose at least one place for runs to search.");
+      return;
+    }
+    const body: Partial<TenantSettings> = { approval_required: approval, approval_timeout_s: seconds, pii_policy: pii };
+    // Untouched platform default stays the default (it follows the platform if that changes).
+    if (loaded.sources !== null || !sameSet(sources, PLATFORM_SOURCES)) body.sources = sources;
+    setBusy(true);
+    try {
+      show(await api<TenantSettings>("/v1/tenant/settings", { method: "PATCH", body }));
+      setSaved("Settings saved; they apply to runs started from now on.");
+    } catch (exc) {
+      setError(errorText(exc));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <section aria-labelledby={`${ids}-h`} className="card">
+      <h2 id={`${ids}-h`}>Workspace defaults</h2>
+      {loaded ? (
+        <form onSubmit={(e) => void save(e)}>
+          <div className="check">
+            <input
+              id={`${ids}-appr`}
+              type="checkbox"
+              checked={approval}
+              onChange={(e) => {
+                setApproval(e.target.checked);
+              }}
+            />
+            <label htmlFor={`${ids}-appr`}>Runs wait for approval before publishing</label>
+          </div>
+          <div className="field">
+            <label htmlFor={`${ids}-timeout`}>Approval deadline in seconds</label>
+            <input
+              id={`${ids}-timeout`}
+              type="number"
+              inputMode="numeric"
+              min={MIN_TIMEOUT_S}
+              max={MAX_TIMEOUT_S}
+              step={1}
+              required
+              aria-describedby={`${ids}-timeout-hint`}
+              value={timeout}
+              onChange={(e) => {
+                setTimeoutS(e.target.value);
+              }}
+            />
+            <p id={`${ids}-timeout-hint`} className="hint">
+              A run nobody approves by then expires (3600 is an hour, 86400 a day).
+            </p>
+          </div>
+          <div className="field">
+            <label htmlFor={`${ids}-pii`}>Personal data found in a report</label>
+            <select
+              id={`${ids}-pii`}
+              value={pii}
+              onChange={(e) => {
+                setPii(e.target.value === "block" ? "block" : "redact");
+              }}
+            >
+              <option value="redact">Redact it</option>
+              <option value="block">Block publishing</option>
+            </select>
+          </div>
+          <fieldset>
+            <legend>Where runs search unless they say otherwise</legend>
+            {SOURCE_KINDS.map(([kind, label]) => (
+              <div className="check" key={kind}>
+                <input
+                  id={`${ids}-src-${kind}`}
+                  type="checkbox"
+                  checked={sources.includes(kind)}
+                  onChange={(e) => {
+                    setSources(e.target.checked ? [...sources, kind] : sources.filter((s) => s !== kind));
+                  }}
+                />
+                <label htmlFor={`${ids}-src-${kind}`}>{label}</label>
+              </div>
+            ))}
+            {loaded.sources === null ? <p className="hint">Now: the platform's default.</p> : null}
+          </fieldset>
+          <div role="alert" className="error">
+            {error}
+          </div>
+          <button type="submit" disabled={busy}>
+            Save settings
+          </button>
+        </form>
+      ) : (
+        <div role="alert" className="error">
+          {error}
+        </div>
+      )}
+      <p role="status" aria-live="polite">
+        {saved}
+      </p>
+    </section>
+  );
+}
