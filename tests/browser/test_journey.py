@@ -125,11 +125,9 @@ def test_another_tenants_run_is_not_found(browser: Browser, base_url: str) -> No
 
 def event_ids(page: Page) -> list[str]:
     """The ids of the run's events the page shows in its log, in order."""
-    return (
-        page.get_by_role("log", name=re.compile("events", re.I))
-        .get_by_role("listitem")
-        .evaluate_all("items => items.map(i => i.dataset.eventId)")
-    )
+    log = page.get_by_role("log", name=re.compile("events", re.I))
+    ids = log.get_by_role("listitem").evaluate_all("items => items.map(i => i.dataset.eventId)")
+    return [str(i) for i in ids]
 
 
 def stream_ids(page: Page, run_id: str, until: str) -> list[str]:
