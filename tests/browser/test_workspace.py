@@ -138,3 +138,26 @@ def test_a_plan_edited_before_the_run_goes_on_is_the_plan_it_researches(page: Pa
     # The edited plan is the one researched: the report's method lists what each search returned.
     expect(page.get_by_role("region", name="Plan").get_by_role("listitem").filter(has_text=added)).to_have_count(1)
     expect(report.get_by_role("cell", name=added)).to_be_visible()
+
+
+def test_buying_credits_and_changing_plan_apply_at_once_in_mock_mode(page: Page) -> None:
+    sign_up(page, f"buyer-{uuid.uuid4().hex[:8]}@example.com", "Buyer Co")
+    page.goto("/billing")
+    plan = page.get_by_role("region", name="Plan and credits")
+    expect(plan).to_contain_text(re.compile(r"Plan\s*free"))
+    balance = re.search(r"Balance\s*([\d,]+) credits", plan.inner_text())
+    assert balance, plan.inner_text()
+    before = int(balance.group(1).replace(",", ""))
+
+    buy = page.get_by_role("region", name="Change plan or buy credits")
+    expect(buy).to_contain_text("test mode")
+    buy.get_by_role("button", name=re.compile(r"^Buy 1,000 credits")).click()
+    expect(buy.get_by_role("status")).to_have_text(re.compile(r"^Bought pack_1k"))
+    expect(plan).to_contain_text(re.compile(rf"Balance\s*{before + 1000:,} credits"))
+    ledger = page.get_by_role("region", name="Ledger table")
+    expect(ledger.get_by_role("cell", name="purchased")).to_have_count(1)
+
+    buy.get_by_role("button", name="Change to pro").click()
+    expect(buy.get_by_role("status")).to_have_text("Now on the pro plan.")
+    expect(plan).to_contain_text(re.compile(r"Plan\s*pro"))
+    settled(page, "billing after purchase")

@@ -97,7 +97,7 @@ export function BillingPage() {
       </section>
       <NextInvoice summary={summary} />
       <Purchase summary={summary} onApplied={load} />
-      <Ledger />
+      <Ledger summary={summary} />
     </main>
   );
 }
@@ -253,7 +253,8 @@ function Purchase({ summary, onApplied }: { summary: BillingSummary; onApplied: 
   );
 }
 
-function Ledger() {
+/** The ledger's current page, read again whenever the summary is (a purchase, a plan change). */
+function Ledger({ summary }: { summary: BillingSummary }) {
   const [pages, setPages] = useState<number[]>([0]);
   const [page, setPage] = useState<LedgerPage | null>(null);
   const [error, setError] = useState("");
@@ -269,7 +270,7 @@ function Ledger() {
         setError(errorText(exc));
       },
     );
-  }, [after]);
+  }, [after, summary]);
 
   const entries: LedgerEntry[] = page?.entries ?? [];
   return (
