@@ -167,3 +167,23 @@ class EntitlementsReply(Contract):
     entitlements: Entitlements | None = None
     error: str | None = None
     status: HttpStatus = 200
+
+
+MAX_RUN_USAGE = 2000  # usage records a run's credits reply names at most (a run has a few hundred)
+
+
+class RunCreditsQuery(Contract):
+    """The credits billing metered for each usage record of one run of one tenant."""
+
+    tenant_id: str = Field(min_length=1, max_length=100)
+    run_id: str = Field(min_length=1, max_length=100)
+
+
+class RunCreditsReply(Contract):
+    credits: dict[str, Count] = Field(
+        default_factory=dict,
+        description="usage event id -> the credits billing metered for it; empty for a run the tenant does not have",
+    )
+    complete: bool = Field(default=True, description="false when the run had more than MAX_RUN_USAGE records")
+    error: str | None = None
+    status: HttpStatus = 200

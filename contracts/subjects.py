@@ -70,6 +70,7 @@ BILLING_CHECKOUT = "billing.v1.checkout"
 BILLING_PORTAL = "billing.v1.portal"
 BILLING_WEBHOOK = "billing.v1.webhook"
 BILLING_ENTITLEMENTS = "billing.v1.entitlements"
+BILLING_RUN_CREDITS = "billing.v1.run_credits"
 
 TOOL_REQUESTED = "tool.v1.requested"
 TOOL_DECIDED = "tool.v1.decided"

@@ -149,6 +149,7 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
         s.POLICY_VERSIONS,
         s.POLICY_PLAN_REVIEW,
         s.BILLING_ENTITLEMENTS,
+        s.BILLING_RUN_CREDITS,
         *_kv(TENANT_MODELS_BUCKET),
         *_kv(rate_limit_bucket("gateway")),
         *_objects(UPLOADS_BUCKET),
@@ -229,6 +230,7 @@ _ANSWERS: dict[str, tuple[str, ...]] = {
         s.BILLING_PORTAL,
         s.BILLING_WEBHOOK,
         s.BILLING_ENTITLEMENTS,
+        s.BILLING_RUN_CREDITS,
     ),
     # policy.v1.activated: every replica switches to a policy set another replica activated.
     "policy": (s.POLICY_SIMULATE, s.POLICY_DECISIONS, s.POLICY_VERSIONS, s.POLICY_PLAN_REVIEW, s.POLICY_ACTIVATED),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from contracts.billing import (
+    MAX_RUN_USAGE,
     BillingSummary,
     Entitlements,
     EntitlementsQuery,
@@ -13,6 +14,7 @@ from contracts.billing import (
     LedgerReply,
     Overage,
     PlanInfo,
+    RunCreditsReply,
 )
 from services.billing.application import Billing
 from services.billing.plans import TOKENS_PER_CREDIT, concurrency_limit, estimate_run, overage_price, plan_named
@@ -146,3 +148,14 @@ def entitlements(app: Billing, query: EntitlementsQuery) -> Entitlements:
         max_document_bytes=plan.max_document_bytes,
         estimate=estimate,
     )
+
+
+def run_credits(app: Billing, tenant_id: str, run_id: str) -> RunCreditsReply:
+    """What billing metered for each usage record of the tenant's run, as its reservation holds
+    them: the prices are billing's, so the gateway shows them instead of computing them. A run
+    the tenant's ledger does not hold (another tenant's, or unknown) answers empty."""
+    res = app.ledger(tenant_id, copy=True).reservations.get(run_id)
+    if res is None or res.about_run is not None:  # a follow-up question's id is not a run
+        return RunCreditsReply()
+    usage = list(res.usage.items())
+    return RunCreditsReply(credits=dict(usage[:MAX_RUN_USAGE]), complete=len(usage) <= MAX_RUN_USAGE)

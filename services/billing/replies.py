@@ -1,4 +1,5 @@
-"""Core-NATS request/reply of billing: summary, ledger pages, checkout, portal, Stripe webhooks.
+"""Core-NATS request/reply of billing: summary, ledger pages, a run's metered credits, checkout,
+portal, Stripe webhooks.
 
 The gateway is the only public ingress and never reads billing's tables: it asks here. Requests
 go to a queue group, so with several replicas exactly one answers each. Reads come from the
@@ -24,6 +25,8 @@ from contracts.billing import (
     LedgerReply,
     PortalReply,
     PortalRequest,
+    RunCreditsQuery,
+    RunCreditsReply,
     SummaryQuery,
     SummaryReply,
     WebhookReply,
@@ -35,7 +38,7 @@ from services.billing.application import Billing
 from services.billing.domain import LedgerError
 from services.billing.payments import BadSignature, PaymentError, Payments
 from services.billing.plans import PACKS, PLANS
-from services.billing.queries import entitlements, ledger_page, summary
+from services.billing.queries import entitlements, ledger_page, run_credits, summary
 from services.billing.webhooks import apply_stripe_event
 
 log = logging.getLogger(__name__)
@@ -68,6 +71,14 @@ def responders(app: Billing, payments: Payments) -> dict[str, Respond]:
             return LedgerReply(error=f"malformed ledger query: {short(exc)}", status=400)
         await app.settled(query.tenant_id)
         return ledger_page(app, query.tenant_id, query.after, query.limit)
+
+    async def on_run_credits(data: bytes) -> BaseModel:
+        try:
+            query = RunCreditsQuery.model_validate_json(data)
+        except ValidationError as exc:
+            return RunCreditsReply(error=f"malformed run credits query: {short(exc)}", status=400)
+        await app.settled(query.tenant_id)
+        return run_credits(app, query.tenant_id, query.run_id)
 
     async def on_checkout(data: bytes) -> BaseModel:
         try:
@@ -137,6 +148,7 @@ def responders(app: Billing, payments: Payments) -> dict[str, Respond]:
         subjects.BILLING_SUMMARY: on_summary,
         subjects.BILLING_LEDGER: on_ledger,
         subjects.BILLING_ENTITLEMENTS: on_entitlements,
+        subjects.BILLING_RUN_CREDITS: on_run_credits,
         subjects.BILLING_CHECKOUT: on_checkout,
         subjects.BILLING_PORTAL: on_portal,
         subjects.BILLING_WEBHOOK: on_webhook,

@@ -8,8 +8,8 @@ reported.
 
 A task's usage is the sum of the usage records its worker reported (tokens in and out, search
 calls, seconds, the models that produced the tokens), overall and per tool. Its cost in credits
-is not here: billing prices each record by its own price list and puts only a run's total on the
-bus (`credits.settled`), so a per-task figure would be a guess at billing's formula.
+is what billing metered for those records, asked of billing (its price list is its own, so the
+gateway adds billing's figures instead of guessing at its formula).
 """
 
 from __future__ import annotations
@@ -64,6 +64,40 @@ def usage_of(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         if isinstance(model, str) and model and model not in task["models"]:
             task["models"].append(model)
     return usage
+
+
+def usage_ids_of(events: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Per task id: the event ids of its usage records, each once (billing meters by them)."""
+    ids: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    for ev in events:
+        task_id = (ev.get("payload") or {}).get("task_id")
+        event_id = str(ev.get("event_id") or "")
+        if ev.get("type") != "usage.recorded" or not isinstance(task_id, str) or not event_id or event_id in seen:
+            continue
+        seen.add(event_id)
+        ids.setdefault(task_id, []).append(event_id)
+    return ids
+
+
+def add_credits(
+    tasks: list[dict[str, Any]], events: list[dict[str, Any]], metered: dict[str, int] | None
+) -> dict[str, Any]:
+    """Set each task's `credits` to what billing metered for its usage records (None when billing
+    did not tell) and return the run's: the total, and how many records billing has not metered
+    yet (the gateway and billing read usage.> each at its own pace)."""
+    if metered is None:
+        for task in tasks:
+            task["credits"] = None
+        return {"available": False, "total": None, "unmetered_records": None}
+    ids = usage_ids_of(events)
+    total = unmetered = 0
+    for task in tasks:
+        mine = ids.get(task["task_id"], [])
+        task["credits"] = sum(metered.get(u, 0) for u in mine)
+        total += task["credits"]
+        unmetered += sum(1 for u in mine if u not in metered)
+    return {"available": True, "total": total, "unmetered_records": unmetered}
 
 
 def task_graph(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

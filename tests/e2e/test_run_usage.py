@@ -1,6 +1,7 @@
 """A run's usage in its inspector: every service as its own process, the analyst on a model (a
 local OpenAI-compatible server), and GET /v1/runs/{id}/tasks summing what each task's worker
-recorded, from the usage events the gateway now keeps in the run's log."""
+recorded, from the usage events the gateway now keeps in the run's log, and the credits billing
+metered for them."""
 
 from __future__ import annotations
 
@@ -79,6 +80,20 @@ def test_a_run_s_tasks_show_the_usage_their_workers_recorded(live_stack: Stack) 
             assert task["usage"]["records"] == len(mine) > 0, task["kind"]
             assert task["usage"]["tokens_in"] == sum(p["tokens_in"] for p in mine)
             assert task["usage"]["search_calls"] == sum(p["search_calls"] for p in mine)
+        # Each task's credits are billing's metering of its records; together they are what
+        # billing settled for the run: every record the tasks' outcomes named, well under the
+        # reservation's cap on a fresh tenant's small run.
+        view = wait_for(lambda: (v := alice.run(run_id))["cost"]["closed"] and v, 60.0, "the run's credits settled")
+
+        def all_credited() -> dict[str, Any] | None:
+            body: dict[str, Any] = alice.get(f"/v1/runs/{run_id}/tasks").json()
+            credits = body["credits"]
+            return body if credits["available"] and credits["unmetered_records"] == 0 else None
+
+        billed = wait_for(all_credited, 60.0, "billing's credits for every usage record")
+        per_task = [t["credits"] for t in billed["tasks"]]
+        assert all(isinstance(c, int) and c >= 0 for c in per_task), per_task
+        assert sum(per_task) == billed["credits"]["total"] == view["cost"]["settled"] > 0, (per_task, view["cost"])
         # The same log another tenant cannot read.
         other = new_tenant(client, "nosy")
         try:

@@ -1,5 +1,6 @@
 """The run inspector's task graph and memory, from a run's real events through the gateway app
-(SQLite store, no bus): attempts with their durations, policy decisions, the facts indexed."""
+(SQLite store; billing's own reply builder on an in-memory ledger in place of the bus): attempts
+with their durations, policy decisions, the facts indexed, the credits billing metered."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
+import nats.errors
 import pytest
 from fastapi.testclient import TestClient
 
+from contracts import subjects
 from contracts.envelope import Actor, Event
 from contracts.ids import new_id
 from contracts.question import QUESTION_TOOLS
@@ -28,6 +32,9 @@ from contracts.tool import ToolDecided, ToolDecidedPayload, ToolRequested, ToolR
 from contracts.usage import UsageRecorded, UsageRecordedPayload
 from contracts.work import Claim, Draft, Section, SourceRef
 from quarry_runtime.store import SqlDatabase
+from services.billing.application import Billing
+from services.billing.payments import Payments
+from services.billing.replies import responders
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
 from services.gateway.inspector import task_graph
@@ -46,12 +53,36 @@ DRAFT = Draft(
 )
 
 
+class BillingOnTheBus:
+    """The gateway's request/reply connection, answered by billing's own reply builders on an
+    in-memory ledger (what billing's replicas run), or by no one while `silent`."""
+
+    def __init__(self) -> None:
+        self.billing = Billing(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+        self.table = responders(self.billing, Payments(environment="test"))
+        self.silent = False
+        self.asked: list[str] = []
+        self.broker = self
+        self.connection = self
+
+    async def request(self, subject: str, data: bytes, **_: Any) -> Any:
+        self.asked.append(subject)
+        if self.silent:
+            raise nats.errors.TimeoutError
+        return SimpleNamespace(data=(await self.table[subject](data)).model_dump_json().encode())
+
+
 @pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[tuple[TestClient, GatewayStore]]:
+def bus() -> BillingOnTheBus:
+    return BillingOnTheBus()
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, bus: BillingOnTheBus) -> Iterator[tuple[TestClient, GatewayStore]]:
     settings = GatewaySettings(data_dir=tmp_path, web_dist=tmp_path / "none")
     db = SqlDatabase(settings, "gateway")
     store = GatewayStore(db)
-    parts = Components(settings, store, cast(Any, None), RunFeed(), cast(Any, None), MonitorStore(db))
+    parts = Components(settings, store, cast(Any, bus), RunFeed(), cast(Any, None), MonitorStore(db))
     yield TestClient(create_app(parts)), store
     db.close()
 
@@ -63,7 +94,8 @@ def _caller(http: TestClient, name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-def _log(store: GatewayStore, tenant_id: str, run_id: str) -> None:
+def _log(store: GatewayStore, tenant_id: str, run_id: str) -> list[Event]:
+    """Record a run's events in the gateway's log; returns them (billing reads the same bus)."""
     ids: dict[str, Any] = {"tenant_id": tenant_id, "run_id": run_id, "actor": Actor(user_id="u")}
     search, synth, index = new_id(), new_id(), new_id()
     searched = UsageRecorded.create(
@@ -170,6 +202,7 @@ def _log(store: GatewayStore, tenant_id: str, run_id: str) -> None:
     ]
     for seconds, event in steps:
         assert store.record_run_event(event.model_copy(update={"occurred_at": START + timedelta(seconds=seconds)}))
+    return [event for _, event in steps]
 
 
 def test_tasks_show_attempts_durations_policy_and_the_memory_indexed(gateway: tuple[TestClient, GatewayStore]) -> None:
@@ -251,6 +284,58 @@ def test_each_task_sums_the_usage_its_worker_recorded(gateway: tuple[TestClient,
     assert tasks["synthesise"]["usage_records"] == 2
     # The index task reported nothing: zeros, not a missing key.
     assert tasks["index"]["usage"]["records"] == 0 and tasks["index"]["usage"]["by_tool"] == {}
+
+
+def test_each_task_shows_the_credits_billing_metered_for_its_usage(
+    gateway: tuple[TestClient, GatewayStore], bus: BillingOnTheBus
+) -> None:
+    http, store = gateway
+    owner = _caller(http, "acme")
+    tenant = http.get("/v1/auth/me", headers=owner).json()["tenant_id"]
+    events = _log(store, tenant, "run-1")
+    # Billing sees the same events: it reserves for the run and meters each usage record.
+    bus.billing.admit(cast(RunRequested, events[0]))
+    used = [e for e in events if isinstance(e, UsageRecorded)]
+    for e in used[:-1]:  # the last record has not reached billing yet
+        bus.billing.meter(e)
+    metered = bus.billing.ledger(tenant).metered
+    r = http.get("/v1/runs/run-1/tasks", headers=owner)
+    assert r.status_code == 200, r.text
+    assert subjects.BILLING_RUN_CREDITS in bus.asked
+    tasks = {t["kind"]: t for t in r.json()["tasks"]}
+    search, (draft_a, draft_b) = used[0], used[1:]
+    assert tasks["search"]["credits"] == metered[search.event_id] > 0
+    assert tasks["synthesise"]["credits"] == metered[draft_a.event_id] > 0
+    assert tasks["index"]["credits"] == 0
+    assert r.json()["credits"] == {
+        "available": True,
+        "total": metered[search.event_id] + metered[draft_a.event_id],
+        "unmetered_records": 1,
+    }
+    bus.billing.meter(draft_b)
+    later = http.get("/v1/runs/run-1/tasks", headers=owner).json()
+    assert later["credits"]["unmetered_records"] == 0
+    assert later["credits"]["total"] == sum(bus.billing.ledger(tenant).metered[u.event_id] for u in used)
+
+    # Another tenant neither sees the run nor gets billing asked about it.
+    asked = len(bus.asked)
+    assert http.get("/v1/runs/run-1/tasks", headers=_caller(http, "other")).status_code == 404
+    assert len(bus.asked) == asked
+
+
+def test_the_tasks_answer_without_credits_when_billing_is_silent(
+    gateway: tuple[TestClient, GatewayStore], bus: BillingOnTheBus
+) -> None:
+    http, store = gateway
+    owner = _caller(http, "acme")
+    tenant = http.get("/v1/auth/me", headers=owner).json()["tenant_id"]
+    _log(store, tenant, "run-1")
+    bus.silent = True
+    r = http.get("/v1/runs/run-1/tasks", headers=owner)
+    assert r.status_code == 200, r.text
+    assert r.json()["credits"] == {"available": False, "total": None, "unmetered_records": None}
+    assert [t["credits"] for t in r.json()["tasks"]] == [None, None, None]
+    assert r.json()["tasks"][0]["usage"]["search_calls"] == 3  # the rest of the page is all there
 
 
 def test_a_usage_record_counts_once_and_a_question_s_usage_is_not_a_run_s() -> None:

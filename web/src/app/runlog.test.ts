@@ -1,7 +1,15 @@
 import { describe, expect, it } from "vitest";
 
 import type { RunEvent } from "./events";
-import { arrivedSources, indexedChunks, policyDecisions, reviewedPlan, taskGraph, usageText } from "./runlog";
+import {
+  arrivedSources,
+  indexedChunks,
+  policyDecisions,
+  reviewedPlan,
+  taskCredits,
+  taskGraph,
+  usageText,
+} from "./runlog";
 
 const at = (s: number) => `2026-12-06T10:00:${String(s).padStart(2, "0")}Z`;
 const ev = (seq: number, type: string, payload: Record<string, unknown>): RunEvent => ({
@@ -105,5 +113,24 @@ describe("what the run page reads from the log", () => {
   it("finds the plan under review and the chunks indexed", () => {
     expect(reviewedPlan(log)).toEqual(["a?", "b?"]);
     expect(indexedChunks(log)).toBe(7);
+  });
+});
+
+describe("the credits of a run's tasks", () => {
+  it("reads billing's figures by task, and nothing from an answer without them", () => {
+    const read = taskCredits({
+      tasks: [{ task_id: "a", credits: 4 }, { task_id: "b", credits: "9" }, { credits: 2 }, null],
+      credits: { available: true, total: 4, unmetered_records: 2 },
+    });
+    expect(read.available).toBe(true);
+    expect(read.total).toBe(4);
+    expect(read.unmetered).toBe(2);
+    expect([...read.byTask]).toEqual([["a", 4]]);
+    for (const body of [null, "x", { tasks: [{ task_id: "a", credits: 4 }] }, { credits: { available: false } }]) {
+      const none = taskCredits(body);
+      expect(none.available).toBe(false);
+      expect(none.total).toBeNull();
+      expect(none.byTask.size).toBe(0);
+    }
   });
 });

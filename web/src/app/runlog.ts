@@ -214,3 +214,34 @@ export function indexedChunks(events: readonly RunEvent[]): number | null {
   }
   return chunks;
 }
+
+/** What billing metered for the run's tasks, as GET /v1/runs/{id}/tasks answers it. */
+export interface TaskCredits {
+  /** False when billing did not answer in time: no figure is shown rather than a wrong one. */
+  available: boolean;
+  total: number | null;
+  /** Usage records billing has not metered yet: the figures may still grow. */
+  unmetered: number;
+  byTask: Map<string, number>;
+}
+
+/** The credits of GET /v1/runs/{id}/tasks, read defensively (anything odd counts as unknown). */
+export function taskCredits(body: unknown): TaskCredits {
+  const b = obj(body);
+  const run = obj(b.credits);
+  const byTask = new Map<string, number>();
+  const available = run.available === true;
+  if (available) {
+    for (const raw of arr(b.tasks)) {
+      const t = obj(raw);
+      const id = str(t.task_id);
+      if (id && typeof t.credits === "number" && Number.isFinite(t.credits)) byTask.set(id, Math.max(0, t.credits));
+    }
+  }
+  return {
+    available,
+    total: available && typeof run.total === "number" ? Math.max(0, run.total) : null,
+    unmetered: available ? Math.max(0, num(run.unmetered_records)) : 0,
+    byTask,
+  };
+}

@@ -1,10 +1,31 @@
 import { cleanup, render, screen, within } from "@testing-library/react";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 
 import type { RunEvent } from "../events";
 import { Inspector } from "./Inspector";
 
-afterEach(cleanup);
+afterEach(() => {
+  cleanup();
+  vi.unstubAllGlobals();
+});
+
+/** The gateway's GET /v1/runs/r1/tasks, answered as told (the network is the only stand-in). */
+function serveTasks(body: unknown): string[] {
+  const asked: string[] = [];
+  vi.stubGlobal("fetch", (url: string) => {
+    asked.push(new URL(url, "http://localhost").pathname);
+    return Promise.resolve(
+      new Response(JSON.stringify(body), { status: 200, headers: { "Content-Type": "application/json" } }),
+    );
+  });
+  return asked;
+}
+
+const cell = (name: string, last = 1): string | null | undefined => {
+  const row = within(screen.getByRole("table")).getByRole("rowheader", { name }).closest("tr");
+  const cells = row?.querySelectorAll("td");
+  return cells?.[cells.length - last]?.textContent;
+};
 
 const ev = (seq: number, type: string, payload: Record<string, unknown>): RunEvent => ({
   seq,
@@ -31,18 +52,43 @@ const log: RunEvent[] = [
 ];
 
 describe("the runtime inspector's task graph", () => {
-  it("shows each task's usage in its row", () => {
+  it("shows each task's usage and the credits billing metered for it in its row", async () => {
+    const asked = serveTasks({
+      run_id: "r1",
+      tasks: [
+        { task_id: "p", credits: 2 },
+        { task_id: "s", credits: 1 },
+        { task_id: "i", credits: 0 },
+      ],
+      memory: { indexed: false, chunks: 0, entries: [] },
+      credits: { available: true, total: 3, unmetered_records: 1 },
+    });
     render(<Inspector base="/v1/runs/r1" events={log} lastSeq={7} />);
     const table = screen.getByRole("table");
-    const usage = (name: string): string | null | undefined => {
-      const row = within(table).getByRole("rowheader", { name }).closest("tr");
-      const cells = row?.querySelectorAll("td");
-      return cells?.[cells.length - 1]?.textContent;
-    };
     expect(within(table).getByRole("columnheader", { name: "Usage" })).toBeTruthy();
-    expect(usage("plan")).toBe("1,500 in / 40 out tokens (fake-planner), 1.2 s");
-    expect(usage("search")).toBe("1 search");
-    expect(usage("index")).toBe("—");
-    expect(screen.getByText(/Billing charges credits for the run as a whole/)).toBeTruthy();
+    expect(within(table).getByRole("columnheader", { name: "Credits" })).toBeTruthy();
+    expect(cell("plan", 2)).toBe("1,500 in / 40 out tokens (fake-planner), 1.2 s");
+    expect(cell("search", 2)).toBe("1 search");
+    expect(cell("index", 2)).toBe("—");
+    expect(
+      await screen.findByText(/3 credits for the run's tasks, 1 usage record not metered yet/, {}, { timeout: 3000 }),
+    ).toBeTruthy();
+    expect(asked).toEqual(["/v1/runs/r1/tasks"]);
+    expect(cell("plan")).toBe("2 credits");
+    expect(cell("search")).toBe("1 credit");
+    expect(cell("index")).toBe("0 credits");
+  });
+
+  it("says credits are unavailable when billing did not answer, and shows the usage still", async () => {
+    serveTasks({
+      run_id: "r1",
+      tasks: [{ task_id: "p", credits: null }],
+      memory: { indexed: false, chunks: 0, entries: [] },
+      credits: { available: false, total: null, unmetered_records: null },
+    });
+    render(<Inspector base="/v1/runs/r1" events={log} lastSeq={7} />);
+    expect(await screen.findByText(/Credits per task are unavailable/, {}, { timeout: 3000 })).toBeTruthy();
+    expect(cell("plan")).toBe("—");
+    expect(cell("plan", 2)).toBe("1,500 in / 40 out tokens (fake-planner), 1.2 s");
   });
 });

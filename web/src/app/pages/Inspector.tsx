@@ -3,7 +3,7 @@ import { useEffect, useId, useMemo, useState } from "react";
 import { get, type RunView } from "../api";
 import type { RunEvent } from "../events";
 import { credits, errorText, seconds, stateLabel } from "../format";
-import { indexedChunks, taskGraph, usageText } from "../runlog";
+import { indexedChunks, type TaskCredits, taskCredits, taskGraph, usageText } from "../runlog";
 
 /** The runtime inspector: the task graph from the log, and the run as it was at any event. */
 export function Inspector({ base, events, lastSeq }: { base: string; events: readonly RunEvent[]; lastSeq: number }) {
@@ -13,6 +13,26 @@ export function Inspector({ base, events, lastSeq }: { base: string; events: rea
   const [at, setAt] = useState<number | null>(null);
   const [past, setPast] = useState<RunView | null>(null);
   const [error, setError] = useState("");
+  const [billed, setBilled] = useState<TaskCredits | null>(null);
+
+  useEffect(() => {
+    const controller = new AbortController();
+    // Credits are billing's figures, asked of the gateway once the log rests rather than per event.
+    const timer = window.setTimeout(() => {
+      get<unknown>(`${base}/tasks`, controller.signal).then(
+        (body) => {
+          setBilled(taskCredits(body));
+        },
+        () => {
+          if (!controller.signal.aborted) setBilled({ available: false, total: null, unmetered: 0, byTask: new Map() });
+        },
+      );
+    }, 600);
+    return () => {
+      window.clearTimeout(timer);
+      controller.abort();
+    };
+  }, [base, lastSeq]);
 
   useEffect(() => {
     if (at === null) return;
@@ -55,6 +75,7 @@ export function Inspector({ base, events, lastSeq }: { base: string; events: rea
                 <th scope="col">Duration</th>
                 <th scope="col">Policy</th>
                 <th scope="col">Usage</th>
+                <th scope="col">Credits</th>
               </tr>
             </thead>
             <tbody>
@@ -72,6 +93,7 @@ export function Inspector({ base, events, lastSeq }: { base: string; events: rea
                     {t.reasons.length ? <div className="muted">{t.reasons.join("; ")}</div> : null}
                   </td>
                   <td>{usageText(t)}</td>
+                  <td>{billed?.available ? credits(billed.byTask.get(t.task_id) ?? 0) : "—"}</td>
                 </tr>
               ))}
             </tbody>
@@ -79,9 +101,15 @@ export function Inspector({ base, events, lastSeq }: { base: string; events: rea
         </div>
       ) : null}
       {tasks.length ? (
-        <p className="muted">
-          Usage is what each task's worker reported. Billing charges credits for the run as a whole: see Credits spent
-          above, and each run's credits on the Billing page.
+        <p className="muted" aria-live="polite">
+          {billed?.available
+            ? `Credits are what billing metered for each task's usage: ${credits(billed.total)} for the run's tasks` +
+              (billed.unmetered
+                ? `, ${billed.unmetered.toLocaleString()} usage record${billed.unmetered === 1 ? "" : "s"} not metered yet.`
+                : ".")
+            : billed
+              ? "Credits per task are unavailable: billing did not answer. Usage is what each task's worker reported."
+              : "Usage is what each task's worker reported; credits per task are on their way from billing."}
         </p>
       ) : null}
 
