@@ -45,10 +45,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def nats_url() -> Iterator[str]:
     """A URL carrying a user without limits, on a server that refuses anonymous connections
-    and has every service's user (as the local stack and production have)."""
+    and has every service's user (as the local stack and production have). A server for each
+    test module: services a test starts bind durable consumers, which on a server shared with
+    other modules would first work through their whole backlog."""
     given = os.environ.get("NATS_URL")
     if given:
         yield given

@@ -27,12 +27,21 @@ from services.billing.plans import PACKS, PLANS, estimate_question, estimate_run
 from services.gateway.bootstrap import build as build_gateway
 from services.gateway.settings import GatewaySettings
 from tests.fakes.stripe import SECRET_KEY, WEBHOOK_SECRET, FakeStripe, event, serve, sign
+from tests.servers import private_nats
 
 pytestmark = pytest.mark.infra
 
 JWT_SECRET = "an-integration-test-secret-of-32-bytes!"
 FREE = PLANS["free"].monthly_credits
 PACK = PACKS["pack_1k"].credits
+
+
+@pytest.fixture
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server of each test's own: on the session's, the billing and gateway durable consumers
+    these tests start would first work through every earlier test's backlog, on the test's loop."""
+    with private_nats(tmp_path_factory.mktemp("billing-nats")) as server:
+        yield server.admin_url
 
 
 @pytest.fixture(scope="module")

@@ -250,10 +250,11 @@ export interface RunAccepted {
   links: Record<string, string>;
 }
 
+/** A share link; its token and url only in the answer that made it (the gateway keeps neither). */
 export interface Share {
   share_id: string;
-  token: string;
-  url: string;
+  token?: string;
+  url?: string;
   created_at: string;
 }
 

@@ -3,6 +3,15 @@ import { useCallback, useEffect, useId, useState } from "react";
 import { api, get, post, type Share } from "../api";
 import { errorText, when } from "../format";
 
+/** The listed links, each with the address this page was given when it made it (the list has
+ * none), and those made here that a list read before them does not have yet. */
+export function mergeShares(listed: readonly Share[], shown: readonly Share[]): Share[] {
+  const made = new Map(shown.filter((s) => s.url).map((s) => [s.share_id, s]));
+  const merged = listed.map((s) => ({ ...s, ...made.get(s.share_id) }));
+  const newer = shown.filter((s) => s.url && !listed.some((l) => l.share_id === s.share_id));
+  return [...newer, ...merged];
+}
+
 /** Read-only links to a finished report: create one, copy it, revoke it. */
 export function ShareControls({ runId }: { runId: string }) {
   const ids = useId();
@@ -15,7 +24,7 @@ export function ShareControls({ runId }: { runId: string }) {
     () =>
       get<{ shares: Share[] } | Share[]>(base).then(
         (found) => {
-          setShares(Array.isArray(found) ? found : found.shares);
+          setShares((now) => mergeShares(Array.isArray(found) ? found : found.shares, now));
         },
         (exc: unknown) => {
           setMessage(`Share links could not be listed: ${errorText(exc)}`);
@@ -68,7 +77,12 @@ export function ShareControls({ runId }: { runId: string }) {
       <ul>
         {shares.map((s) => (
           <li key={s.share_id}>
-            <a href={s.url}>{absolute(s.url)}</a> <span className="muted">created {when(s.created_at)}</span>{" "}
+            {s.url ? (
+              <a href={s.url}>{absolute(s.url)}</a>
+            ) : (
+              <span>A link (its address is shown only when it is made)</span>
+            )}{" "}
+            <span className="muted">created {when(s.created_at)}</span>{" "}
             <button
               type="button"
               className="link-button"
