@@ -50,7 +50,8 @@ def test_the_journey_from_the_landing_page_to_the_charge_and_out(page: Page, bas
     settled(page, "journey signup")
 
     # The session lives in an HttpOnly cookie; nothing of it is in localStorage.
-    sign_up(page, f"journey-{uuid.uuid4().hex[:8]}@example.com", "Journey Labs")
+    email = f"journey-{uuid.uuid4().hex[:8]}@example.com"
+    sign_up(page, email, "Journey Labs")
     cookies = {c["name"]: c for c in page.context.cookies()}
     assert cookies["quarry_session"]["httpOnly"] and cookies["quarry_session"]["sameSite"] in ("Lax", "Strict")
     assert page.evaluate("Object.keys(localStorage).length") == 0
@@ -106,6 +107,12 @@ def test_the_journey_from_the_landing_page_to_the_charge_and_out(page: Page, bas
     expect(page).to_have_url(re.compile(r"/login\?next=(%2F|/)research$"))
     expect(page.get_by_role("button", name="Log in")).to_be_visible()
     settled(page, "journey login")
+    # Logging in again goes back to where the visitor was sent from, signed in.
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(r"/research$"))
+    expect(page.get_by_role("link", name=re.compile(QUESTION[:20]))).to_be_visible()
 
 
 def test_another_tenants_run_is_not_found(browser: Browser, base_url: str) -> None:
