@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from quarry_runtime.bus import Bus
 from quarry_runtime.errors import Unavailable
+from quarry_runtime.recorders import outage_is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,9 @@ def _answer(subject: str, respond: Respond, who: str) -> Callable[[Any], Awaitab
         if not msg.reply:
             return  # a publish, not a request: nobody to answer
         try:
-            body = (await respond(msg.data)).model_dump_json().encode()
+            # A store that is away answers 503 like any other dependency, not 500 with a traceback.
+            with outage_is_unavailable():
+                body = (await respond(msg.data)).model_dump_json().encode()
         except Unavailable as exc:
             log.warning("answering %s: %s", subject, exc)
             body = json.dumps({"error": f"{who} is briefly unavailable: {short(exc)}", "status": 503}).encode()

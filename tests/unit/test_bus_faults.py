@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import eventsourcing.persistence
 import nats.errors
 import nats.js.errors
 import psycopg.errors
@@ -134,10 +135,14 @@ async def test_a_responder_whose_dependency_is_away_answers_503_not_500() -> Non
     async def away(_: bytes) -> Reply:
         raise Unavailable("the decision store cannot be reached")
 
+    async def store_away(_: bytes) -> Reply:
+        # What an event-sourced responder (billing's entitlements) meets while PostgreSQL is down.
+        raise eventsourcing.persistence.OperationalError("couldn't get a connection after 0.20 sec")
+
     async def broken(_: bytes) -> Reply:
         raise KeyError("bug")
 
-    for respond, status in ((away, 503), (broken, 500)):
+    for respond, status in ((away, 503), (store_away, 503), (broken, 500)):
         request = Request()
         await _answer("policy.v1.decisions", respond, "the policy service")(request)
         assert json.loads(request.answers[0])["status"] == status
