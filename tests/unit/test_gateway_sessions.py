@@ -3,7 +3,6 @@ HttpOnly cookie, CSRF refused and accepted, bearer tokens exempt, log-out revoke
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -17,9 +16,9 @@ from services.gateway.api.deps import Components
 from services.gateway.app import create_app
 from services.gateway.monitors import MonitorStore
 from services.gateway.projection import RunFeed
-from services.gateway.readmodel import fold_run
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
+from tests.unit.test_identity_api import _settled_run
 
 PASSWORD = "long-enough-1"
 BASE = "https://quarry.test"
@@ -57,23 +56,6 @@ def _cookie_signup(http: TestClient, name: str) -> str:
     )
     assert r.status_code == 201, r.text
     return str(r.json()["csrf_token"])
-
-
-def _settled_run(store: GatewayStore, tenant_id: str, run_id: str) -> None:
-    events = [
-        {"event_id": f"{run_id}-1", "type": "run.requested", "occurred_at": "2030-01-01T00:00:00+00:00", "payload": {}},
-        {"event_id": f"{run_id}-2", "type": "run.rejected", "occurred_at": "2030-01-01T00:00:01+00:00", "payload": {}},
-    ]
-    view = fold_run(events)
-    store.db.execute(
-        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (run_id, tenant_id, None, view["state"], json.dumps(view), "2030", "2030"),
-    )
-    for ev in events:
-        store.db.execute(
-            "INSERT INTO run_events (event_id, run_id, tenant_id, type, occurred_at, data) VALUES (?, ?, ?, ?, ?, ?)",
-            (ev["event_id"], run_id, tenant_id, ev["type"], ev["occurred_at"], json.dumps(ev)),
-        )
 
 
 def test_a_cookie_login_sets_hardened_cookies_and_no_token_in_the_body(
