@@ -13,16 +13,16 @@ from contracts.work import FetchInput, IndexInput, IndexOutput, ReadInput, Searc
 from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.worker import TaskError, Usage, WorkResult, lane
-from services.retriever.fetching import OffHost, fetch_batch
+from services.retriever.application.fetching import OffHost, fetch_batch
+from services.retriever.application.memory import index_run
+from services.retriever.application.reading import NotReadable, read_dataset
+from services.retriever.application.recall import recall
+from services.retriever.application.search import WebUnavailable, search_sources
+from services.retriever.application.uploads import can_own, forget_dataset, index_upload, reject_upload
 from services.retriever.index import SourceIndex
-from services.retriever.memory import index_run
 from services.retriever.parsing import ParserPool
 from services.retriever.providers import SearchError
-from services.retriever.reading import NotReadable, read_dataset
-from services.retriever.recall import recall
-from services.retriever.search import WebUnavailable, search_sources
 from services.retriever.tombstones import DeletedDatasets
-from services.retriever.uploads import can_own, forget_dataset, index_upload, reject_upload
 from services.retriever.web.search import WebSearch
 
 log = logging.getLogger(__name__)

@@ -103,11 +103,11 @@ from services.policy.registry import DEFAULT_REGISTRY
 from services.policy.store import Budget, PolicyStore
 from services.policy.versions import PolicyVersions, startup_engine
 from services.reporter.handlers import subscriptions as reporter_subscriptions
-from services.retriever.chunking import chunk_document
-from services.retriever.corpus import Document
+from services.retriever.application.memory import memory_index
+from services.retriever.domain.chunking import chunk_document
+from services.retriever.domain.corpus import Document
 from services.retriever.handlers import subscriptions as retriever_subscriptions
 from services.retriever.index import DATASET, SourceIndex
-from services.retriever.memory import memory_index
 from services.retriever.tombstones import DeletedDatasets
 from tests.integration.test_dataset_ingest import PARSERS
 from tests.unit.test_billing import answered as billing_answered

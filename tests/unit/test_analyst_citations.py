@@ -21,7 +21,7 @@ from contracts.work import (
 from services.analyst.handlers import execute
 from services.analyst.synthesis import check_citations, synthesise
 from services.analyst.verify import ENTAILMENT_THRESHOLD, drop_unsupported, entailment, supports, verify
-from services.retriever.corpus import module_document
+from services.retriever.domain.corpus import module_document
 
 COPY = module_document("copy")
 assert COPY is not None

@@ -25,7 +25,7 @@ from services.orchestrator.application import Orchestrator
 from services.orchestrator.followup import Question
 from services.orchestrator.followup_translate import translate_question
 from services.reporter.redaction import redact_draft
-from services.retriever.corpus import sample_corpus
+from services.retriever.domain.corpus import sample_corpus
 from tests.unit.test_billing import billing_at, run_to_completion
 from tests.unit.test_followups import asked, completed_run, held
 

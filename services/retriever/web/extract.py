@@ -15,7 +15,7 @@ import trafilatura
 from trafilatura.metadata import extract_metadata
 from trafilatura.utils import load_html
 
-from services.retriever.spans import EMPHASIS
+from services.retriever.domain.spans import EMPHASIS
 
 PageKind = Literal["html", "text", "pdf"]
 

@@ -17,9 +17,9 @@ import httpx
 
 from quarry_runtime.egress import BlockedAddress
 from quarry_runtime.http import decoded_chunks
+from services.retriever.domain.urls import canonical_url
 from services.retriever.web.extract import MEDIA_TYPES, PageKind
 from services.retriever.web.robots import RobotsRules
-from services.retriever.web.urls import canonical_url
 
 RefusalKind = Literal[
     "url", "address", "robots", "redirects", "off_host", "status", "content_type", "too_large", "timeout", "network"

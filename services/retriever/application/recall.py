@@ -7,8 +7,8 @@ import asyncio
 from contracts.question import RECALL_TOOL, RecallInput, RecallOutput
 from contracts.task import TaskDispatched
 from quarry_runtime.worker import Usage, WorkResult
+from services.retriever.application.memory import search_memory
 from services.retriever.index import SourceIndex
-from services.retriever.memory import search_memory
 
 
 async def recall(task: TaskDispatched, memory: SourceIndex) -> WorkResult:

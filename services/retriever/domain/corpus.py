@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 from types import ModuleType
 from typing import Literal
 
-from services.retriever import spans
+from services.retriever.domain import spans
 
 ContentType = Literal["text/plain", "text/markdown", "text/html"]
 

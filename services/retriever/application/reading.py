@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from contracts.work import ALL_DATASETS, Passage, ReadInput, ReadOutput, SearchOutput
+from services.retriever.application.uploads import can_own
 from services.retriever.index import SourceIndex
 from services.retriever.providers import CorpusProvider
-from services.retriever.uploads import can_own
 
 
 class NotReadable(Exception):

@@ -6,9 +6,8 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
-from services.retriever.chunking import Chunk
-from services.retriever.index import indexed_text
-from services.retriever.lexical import bm25_weight, tokenize
+from services.retriever.domain.chunking import Chunk, indexed_text
+from services.retriever.domain.lexical import bm25_weight, tokenize
 
 
 def rank_chunks(query: str, chunks: Sequence[Chunk]) -> list[tuple[Chunk, float]]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from services.retriever.corpus import Document
-from services.retriever.spans import atx_heading
+from services.retriever.domain.corpus import Document
+from services.retriever.domain.spans import atx_heading
 
 MIN_CHARS = 600
 MAX_CHARS = 1200
@@ -208,3 +208,9 @@ def _split_long(text: str, cap: int) -> list[str]:
     if text:
         out.append(text)
     return out
+
+
+def indexed_text(chunk: Chunk) -> str:
+    """What the lexical vector of a chunk is built from: the text plus its document title and section."""
+    # A later part of a section does not repeat the heading, yet a query naming the topic should find it.
+    return f"{chunk.title}\n{chunk.heading}\n{chunk.text}"

@@ -22,8 +22,8 @@ from contracts.guardrail import GuardrailTripped, GuardrailTrippedPayload
 from quarry_runtime.blobs import BlobError, BlobStore
 from quarry_runtime.bus import Bus
 from quarry_runtime.guardrails import strip_injections
-from services.retriever.chunking import Chunk, chunk_document
-from services.retriever.corpus import Document, to_text
+from services.retriever.domain.chunking import Chunk, chunk_document
+from services.retriever.domain.corpus import Document, to_text
 from services.retriever.extraction import Extracted, chunk_pages, extract_file
 from services.retriever.index import DATASET, PUBLIC_TENANT, SourceIndex
 from services.retriever.parsing import ParserPool

@@ -5,8 +5,8 @@ from __future__ import annotations
 from qdrant_client import QdrantClient
 
 from contracts.work import Claim, Draft, IndexInput, Passage, SourceRef
-from services.retriever.chunking import Chunk, chunk_document
-from services.retriever.corpus import Document
+from services.retriever.domain.chunking import Chunk, chunk_document
+from services.retriever.domain.corpus import Document
 from services.retriever.index import SourceIndex
 
 MEMORY_COLLECTION = "memory"
