@@ -16,7 +16,6 @@ from quarry_runtime.worker import TaskError
 from services.retriever.application.memory import (
     MEMORY_COLLECTION,
     index_run,
-    memory_documents,
     memory_index,
     search_memory,
 )
@@ -33,6 +32,7 @@ from services.retriever.index import (
     ingest_documents,
     open_client,
 )
+from services.retriever.translate import memory_documents
 
 RUN = "run-0001"
 

@@ -32,11 +32,12 @@ from services.retriever.bootstrap import RetrieverSettings, web_search
 from services.retriever.domain.chunking import chunk_text
 from services.retriever.domain.corpus import Document
 from services.retriever.domain.dedupe import drop_near_duplicates, resemblance, shingles
+from services.retriever.domain.errors import SearchError
 from services.retriever.domain.urls import canonical_url
 from services.retriever.handlers import execute
 from services.retriever.index import PUBLIC_TENANT, SourceIndex, ingest_documents
 from services.retriever.parsing import ParseLimits, ParserPool
-from services.retriever.providers import SearchError, SearchProvider
+from services.retriever.providers import SearchProvider
 from services.retriever.web.brave import BraveProvider
 from services.retriever.web.extract import ExtractionError, extract_page
 from services.retriever.web.fetch import FetchLimits, FetchRefused, PageFetcher

@@ -7,11 +7,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from contracts.work import FetchInput, FetchOutput, SearchOutput
+from services.retriever.domain.errors import OffHost
 from services.retriever.web.search import WebSearch
-
-
-class OffHost(Exception):
-    """A batch names a page on another host than the one policy decided on."""
 
 
 @dataclass

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from contracts.work import ALL_DATASETS, Passage, ReadInput, ReadOutput, SearchOutput
+from contracts.work import ALL_DATASETS, ReadInput, ReadOutput, SearchOutput
 from services.retriever.application.uploads import can_own
+from services.retriever.domain.errors import NotReadable
 from services.retriever.index import SourceIndex
 from services.retriever.providers import CorpusProvider
-
-
-class NotReadable(Exception):
-    """This tenant id cannot own documents, so it has no datasets to read."""
+from services.retriever.translate import passage_of
 
 
 async def read_dataset(inp: ReadInput, tenant_id: str, index: SourceIndex) -> tuple[ReadOutput, int]:
@@ -21,9 +19,6 @@ async def read_dataset(inp: ReadInput, tenant_id: str, index: SourceIndex) -> tu
     findings = []
     for sub_question in inp.sub_questions:
         hits = await provider.search(f"{sub_question} {inp.query}", inp.limit)
-        passages = [
-            Passage(source_id=h.url, title=h.title, location=h.location or "", text=h.snippet, score=h.score)
-            for h in hits
-        ]
+        passages = [passage_of(h) for h in hits]
         findings.append(SearchOutput(sub_question=sub_question, passages=passages))
     return ReadOutput(findings=findings), len(inp.sub_questions)

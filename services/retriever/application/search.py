@@ -7,16 +7,14 @@ from dataclasses import dataclass
 
 from contracts.work import Passage, SearchInput, SearchOutput, SourceKind, WebCandidate
 from quarry_runtime.ranking import interleave
+from services.retriever.domain.errors import WebUnavailable
 from services.retriever.index import PUBLIC_TENANT, SourceIndex
 from services.retriever.providers import CorpusProvider
+from services.retriever.translate import passage_of
 from services.retriever.web.search import WebCandidates, WebSearch
 
 DEFAULT_SOURCES: tuple[SourceKind, ...] = ("corpus", "datasets")
 MAX_URL = 2048  # what `fetch_url`'s input schema accepts
-
-
-class WebUnavailable(Exception):
-    """The run asked for the web and this retriever has no search API configured."""
 
 
 @dataclass
@@ -52,12 +50,7 @@ async def search_sources(inp: SearchInput, tenant_id: str, index: SourceIndex, w
         chosen = {tenant_id: list(inp.datasets)} if inp.datasets and "datasets" in sources else None
         hits = await CorpusProvider(index, readers, chosen).search(query, inp.limit)
         found.corpus_calls = 1
-        lists.append(
-            [
-                Passage(source_id=h.url, title=h.title, location=h.location or "", text=h.snippet, score=h.score)
-                for h in hits
-            ]
-        )
+        lists.append([passage_of(h) for h in hits])
     candidates: list[WebCandidate] = []
     if "web" in sources and web is not None:
         # Search engines take the sub-question as asked. The pages are not fetched here: each host

@@ -24,6 +24,7 @@ from quarry_runtime.bus import Bus
 from quarry_runtime.guardrails import strip_injections
 from services.retriever.domain.chunking import Chunk, chunk_document
 from services.retriever.domain.corpus import Document, to_text
+from services.retriever.domain.errors import RetrieverError
 from services.retriever.extraction import Extracted, chunk_pages, extract_file
 from services.retriever.index import DATASET, PUBLIC_TENANT, SourceIndex
 from services.retriever.parsing import ParserPool
@@ -41,7 +42,7 @@ def can_own(tenant_id: str) -> bool:
     return tenant_id != PUBLIC_TENANT and "\x1f" not in tenant_id
 
 
-class Unindexable(ValueError):
+class Unindexable(RetrieverError, ValueError):
     """The document cannot be indexed; the reason goes back to the tenant."""
 
 
