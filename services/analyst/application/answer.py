@@ -18,10 +18,11 @@ from contracts.question import AnswerCitation, AnswerInput, AnswerOutput, Questi
 from contracts.task import TaskDispatched
 from contracts.work import Passage
 from quarry_runtime.worker import TaskError, Usage, WorkResult
+from services.analyst.application.prompting import source, untrusted, with_rule
+from services.analyst.application.screening import screen_passages, stripped_trips
+from services.analyst.domain.text import Idf, bm25, cosine, is_boilerplate, normalise, split_sentences, tokenize, vector
 from services.analyst.llm import ChatClient, LlmError
-from services.analyst.prompting import source, untrusted, with_rule
-from services.analyst.screening import screen_passages, stripped_trips
-from services.analyst.text import Idf, bm25, cosine, is_boilerplate, normalise, split_sentences, tokenize, vector
+from services.analyst.translate import usage_of
 
 Publish = Callable[[Event], Awaitable[object]]
 
@@ -142,12 +143,7 @@ async def compose_live(llm: ChatClient, inp: AnswerInput) -> tuple[list[str], li
         completion = await llm.complete(messages)
     except LlmError as exc:
         raise TaskError(f"the model did not answer: {exc}", retryable=exc.status is None or exc.status >= 429) from exc
-    usage = Usage(
-        tool="answer_question",
-        tokens_in=completion.tokens_in,
-        tokens_out=completion.tokens_out,
-        model=completion.model,
-    )
+    usage = usage_of("answer_question", [completion])
     numbering = Numbering(inp.passages)
     parts: list[str] = []
     for sentence in split_sentences(completion.text):

@@ -9,10 +9,11 @@ from typing import Any
 
 from contracts.work import PlanInput, PlanOutput
 from quarry_runtime.worker import TaskError
+from services.analyst.application.prompting import untrusted, with_rule
+from services.analyst.domain.errors import AnalystError
+from services.analyst.domain.outline import prompt_guidance
+from services.analyst.domain.text import normalise
 from services.analyst.llm import ChatClient, Completion, LlmError
-from services.analyst.outline import prompt_guidance
-from services.analyst.prompting import untrusted, with_rule
-from services.analyst.text import normalise
 
 # The offline planner's range per depth (the lower bound is what it manages for a plain question):
 # every sub-question becomes a search task, so a run costs the same searches in either mode.
@@ -29,7 +30,7 @@ _FENCE = re.compile(r"```[a-zA-Z]*\s*(.*?)```", re.S)
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d{1,2}[.)])\s+")
 
 
-class Malformed(ValueError):
+class Malformed(AnalystError, ValueError):
     """The model's answer is not a usable plan; the message says why, for the corrective turn."""
 
 

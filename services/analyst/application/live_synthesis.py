@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 from contracts.work import Claim, Draft, Passage, Section, SourceRef, SynthesiseInput, SynthesiseOutput
 from quarry_runtime.worker import TaskError
+from services.analyst.application.prompting import source, untrusted, with_rule
+from services.analyst.domain.outline import prompt_guidance
+from services.analyst.domain.text import normalise, split_sentences
 from services.analyst.llm import ChatClient, Completion, LlmError
-from services.analyst.outline import prompt_guidance
-from services.analyst.prompting import source, untrusted, with_rule
-from services.analyst.text import normalise, split_sentences
 
 # Passages shown per sub-question, and sentences asked for per note, by length preset.
 PASSAGES_PER_NOTE = 6

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from contracts.work import CollectInput, CollectOutput, Passage, SearchOutput
-from services.analyst.text import normalise
+from services.analyst.domain.text import normalise
 
 # At or above this token-set Jaccard two texts are the same passage (a mirror, a re-crawl, a tweak).
 NEAR_IDENTICAL = 0.9

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from contracts.report import OutlineSection, Tone
 from contracts.work import Draft, Section
-from services.analyst.text import Idf, cosine, features, tokenize, vector
+from services.analyst.domain.text import Idf, cosine, features, tokenize, vector
 
 OTHER_FINDINGS = "Other findings"
 # The sub-question a finding answers says something about where it belongs, but less than its own words.

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
-import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
 
-from contracts.report import OutlineSection, ReportLength
+from contracts.report import OutlineSection
 from contracts.work import (
     Claim,
     Draft,
@@ -18,7 +15,7 @@ from contracts.work import (
     SynthesiseOutput,
 )
 from quarry_runtime.words import count_words
-from services.analyst.outline import (
+from services.analyst.domain.outline import (
     EXECUTIVE_CLAIMS_PER_SECTION,
     EXECUTIVE_SUMMARY,
     OTHER_FINDINGS,
@@ -27,210 +24,24 @@ from services.analyst.outline import (
     names_code,
     sections_for,
 )
-from services.analyst.text import (
-    Idf,
-    bm25,
+from services.analyst.domain.selection import (
+    LENGTHS,
+    MMR_LAMBDA,
+    TARGET_POOL,
+    WORDS_PER_SUMMARY_CLAIM,
+    Candidate,
+    SourceKey,
+    candidates_of,
+    choose_sources,
+    group_passages,
+    is_duplicate,
+    mmr,
+    score_pool,
+)
+from services.analyst.domain.text import (
     cosine,
-    features,
-    is_claim_sentence,
     normalise,
-    split_sentences,
-    stem,
-    tokenize,
-    vector,
 )
-
-SourceKey = tuple[str, str]
-
-MMR_LAMBDA = 0.7
-CLAIMS_PER_SECTION = 3
-# Per report length: findings per section, and the least and most the summary restates.
-LENGTHS: dict[ReportLength, tuple[int, int, int]] = {
-    "brief": (1, 1, 2),
-    "standard": (CLAIMS_PER_SECTION, 2, 4),
-    "detailed": (6, 3, 6),
-}
-# Writing to a word target, each section may draw on up to this many findings.
-TARGET_POOL = 10
-_WORDS_PER_SUMMARY_CLAIM = 120  # a target this many words larger allows one more summary claim
-# Below this a sentence shares too little with the question to be worth citing.
-MIN_RELEVANCE = 0.3
-# Also below this share of the best sentence for the same sub-question: leftovers are off topic.
-RELATIVE_FLOOR = 0.4
-_INFORMATIVE_TERMS = 10
-# At or above this two sentences say the same thing; only one may appear in a draft.
-NEAR_DUPLICATE = 0.8
-_SUB_WEIGHT = 0.7  # the rest goes to the main question, keeping sections on the overall topic
-_FRAME_WEIGHT = 0.3
-_SCOPE_WEIGHT = 0.5
-_SCOPE = re.compile(r"\s(?:in|for|on|within|under|across|during|inside)\s", re.I)
-_FRAME_TEXT = """
-work works example examples use used pitfalls limitations practices best common key main differences
-similarities strengths weaknesses reasons evidence explanations alternatives steps tools facts sources
-counterarguments arguments needed
-"""
-_FRAME_TERMS = frozenset(stem(w) for w in _FRAME_TEXT.split())
-_ASKS_DEFINITION = re.compile(r"^\s*(?:what|who)\s*(?:'s|\s+is|\s+are|\s+was|\s+were)\b", re.I)
-# "X is a ...", "X refers to ...": the verb a definition turns on, within the first few words.
-_DEFINING_VERB = re.compile(r"^(?P<head>(?:\S+\s+){1,6}?)(?:is|are|refers? to|means|denotes)\s", re.I)
-# Pointers elsewhere and changelog notes are true but tell the reader little.
-_META = re.compile(
-    r"^(?:see\b|for more (?:information|details)|refer to|(?:changed|new) in version|deprecated since)",
-    re.I,
-)
-
-
-@dataclass(eq=False)
-class _Candidate:
-    text: str
-    key: SourceKey
-    passage: Passage
-    group: int
-    position: int
-    rank_bonus: float
-    vec: dict[str, float] = field(default_factory=dict)
-    shape: dict[str, float] = field(default_factory=dict)
-    relevance: float = 0.0
-    main_match: float = 0.0
-
-
-def _grouped(inp: SynthesiseInput) -> list[tuple[str, list[Passage]]]:
-    """Passages per sub-question, in plan order; findings for unplanned sub-questions come last."""
-    headings: dict[str, str] = {}
-    for question in [*inp.sub_questions, *(f.sub_question for f in inp.findings)]:
-        headings.setdefault(normalise(question).lower(), question.strip())
-    passages: dict[str, list[Passage]] = {k: [] for k in headings}
-    seen: set[tuple[str, str, str, str]] = set()
-    for finding in inp.findings:
-        norm_q = normalise(finding.sub_question).lower()
-        for p in finding.passages:
-            ident = (norm_q, p.source_id, p.location, normalise(p.text))
-            if ident not in seen:
-                seen.add(ident)
-                passages[norm_q].append(p)
-    return [(headings[k], passages[k]) for k in headings]
-
-
-def _candidates(group: int, passages: Sequence[Passage]) -> Iterator[_Candidate]:
-    ranked = sorted(range(len(passages)), key=lambda i: -passages[i].score)
-    for rank, index in enumerate(ranked):
-        passage = passages[index]
-        haystack = normalise(passage.text)
-        for position, sentence in enumerate(split_sentences(passage.text)):
-            # The splitter guarantees containment; checking keeps the citation invariant local.
-            if is_claim_sentence(sentence) and sentence in haystack:
-                yield _Candidate(
-                    text=sentence,
-                    key=(passage.source_id, passage.location),
-                    passage=passage,
-                    group=group,
-                    position=position,
-                    rank_bonus=0.04 * (1.0 - rank / len(passages)),
-                )
-
-
-def _query(question: str) -> dict[str, float]:
-    """Query term weights; template words ("work") and a trailing scope ("in Python") count less."""
-    text = normalise(question).rstrip(" ?.!")
-    scope = [m for m in _SCOPE.finditer(text) if len(text[m.end() :].split()) <= 4]
-    weights = dict.fromkeys(tokenize(text), 1.0)
-    if scope:
-        for term in tokenize(text[scope[-1].start() :]):
-            weights[term] = _SCOPE_WEIGHT
-    for term in weights:
-        if term in _FRAME_TERMS:
-            weights[term] = _FRAME_WEIGHT
-    query = dict(weights)
-    for a, b in itertools.pairwise(tokenize(text)):
-        query[f"{a} {b}"] = min(weights[a], weights[b])
-    return query
-
-
-def _core_terms(question: str) -> set[str]:
-    """The terms naming what a "what is" question asks about."""
-    return {t for t, w in _query(question).items() if w == 1.0 and " " not in t}
-
-
-def _defines(sentence: str, subject: set[str]) -> bool:
-    """True when the sentence opens with the subject and a defining verb: "A context manager is ..."."""
-    head = _DEFINING_VERB.match(sentence)
-    if not subject or head is None:
-        return False
-    terms = tokenize(head.group("head"))
-    return bool(terms) and sum(t in subject for t in terms) * 2 >= len(terms)
-
-
-def _score(pool: list[_Candidate], questions: Sequence[str], main: str) -> None:
-    terms = {id(c): features(tokenize(c.text)) for c in pool}
-    idf = Idf.fit(terms.values())
-    avg_len = sum(len(t) for t in terms.values()) / len(pool)
-    main_query = _query(main)
-    sub_queries = [_query(q) for q in questions]
-    defining = [_core_terms(q) if _ASKS_DEFINITION.match(q) else set() for q in questions]
-    for c in pool:
-        c.vec = vector(terms[id(c)], idf)
-        c.shape = vector(tokenize(c.text))
-        # BM25 flatters short sentences; a claim with few content words rarely informs.
-        informative = min(1.0, len(c.shape) / _INFORMATIVE_TERMS) ** 0.5
-        c.main_match = bm25(main_query, terms[id(c)], idf, avg_len) * informative
-        sub_match = bm25(sub_queries[c.group], terms[id(c)], idf, avg_len) * informative
-        match = _SUB_WEIGHT * sub_match + (1 - _SUB_WEIGHT) * c.main_match
-        if _defines(c.text, defining[c.group]):
-            match *= 1.3
-        if _META.search(c.text):
-            match *= 0.5
-        # Position and retrieval rank only break near-ties; an irrelevant sentence stays out.
-        c.relevance = match + 0.03 / (1 + c.position) + c.rank_bonus if match >= MIN_RELEVANCE else 0.0
-    for g in range(len(questions)):
-        group = [c for c in pool if c.group == g]
-        top = max((c.relevance for c in group), default=0.0)
-        for c in group:
-            if c.relevance < RELATIVE_FLOOR * top:
-                c.relevance = 0.0
-
-
-def _choose_sources(groups: list[list[_Candidate]], budget: int) -> set[SourceKey]:
-    """Round-robin over sub-questions so the source budget covers as many sections as possible."""
-    ranked: list[list[SourceKey]] = []
-    for group in groups:
-        best: dict[SourceKey, float] = {}
-        for c in group:
-            if c.relevance > 0:
-                best[c.key] = max(best.get(c.key, 0.0), c.relevance)
-        ranked.append(sorted(best, key=lambda k: -best[k]))
-    chosen: list[SourceKey] = []
-    for depth in range(max((len(r) for r in ranked), default=0)):
-        for keys in ranked:
-            if len(chosen) < budget and depth < len(keys) and keys[depth] not in chosen:
-                chosen.append(keys[depth])
-    return set(chosen)
-
-
-def _duplicate(c: _Candidate, others: Iterable[_Candidate]) -> bool:
-    low = c.text.lower()
-    return any(o.text.lower() == low or cosine(c.shape, o.shape) >= NEAR_DUPLICATE for o in others)
-
-
-def _mmr(
-    candidates: Sequence[_Candidate],
-    relevance: Sequence[float],
-    k: int,
-    *,
-    lam: float = MMR_LAMBDA,
-) -> list[_Candidate]:
-    """Maximal marginal relevance: up to k relevant candidates, each unlike those already picked."""
-    picked: list[_Candidate] = []
-    pool = [(c, r) for c, r in zip(candidates, relevance, strict=True) if r > 0]
-    while pool and len(picked) < k:
-
-        def gain(item: tuple[_Candidate, float]) -> float:
-            redundancy = max((cosine(item[0].vec, p.vec) for p in picked), default=0.0)
-            return lam * item[1] - (1 - lam) * redundancy
-
-        best = max(pool, key=gain)
-        picked.append(best[0])
-        pool = [(c, r) for c, r in pool if c is not best[0] and not _duplicate(c, [best[0]])]
-    return picked
 
 
 def _title(question: str) -> str:
@@ -250,7 +61,7 @@ class _Numbering:
         self.cited: dict[SourceKey, list[Passage]] = {}
         self.normalised: dict[int, str] = {}
 
-    def cite(self, c: _Candidate) -> Claim:
+    def cite(self, c: Candidate) -> Claim:
         citations = [self._number(c.key, c.passage)]
         # The same sentence verbatim in another kept source corroborates it; cite both.
         for key in sorted(self.chosen - {c.key}):
@@ -285,7 +96,7 @@ class _Numbering:
         return refs
 
 
-def _select(groups: list[list[_Candidate]], k: int, lam: float, general: set[int]) -> list[list[_Candidate]]:
+def _select(groups: list[list[Candidate]], k: int, lam: float, general: set[int]) -> list[list[Candidate]]:
     """Global MMR: each step makes the best (section, sentence) pick, so a sentence lands where it fits best.
 
     Relevance is scaled by each section's best, so sections compete fairly; on a tie the section that
@@ -293,9 +104,9 @@ def _select(groups: list[list[_Candidate]], k: int, lam: float, general: set[int
     """
     tops = [max((c.relevance for c in g), default=0.0) for g in groups]
     pools = [[c for c in g if c.relevance > 0] for g in groups]
-    picks: list[list[_Candidate]] = [[] for _ in groups]
+    picks: list[list[Candidate]] = [[] for _ in groups]
     while True:
-        best: tuple[tuple[float, bool, float, int], int, _Candidate] | None = None
+        best: tuple[tuple[float, bool, float, int], int, Candidate] | None = None
         for g, pool in enumerate(pools):
             if len(picks[g]) >= k:
                 continue
@@ -310,17 +121,17 @@ def _select(groups: list[list[_Candidate]], k: int, lam: float, general: set[int
             return picks
         _, g, chosen = best
         picks[g].append(chosen)
-        pools = [[c for c in pool if c is not chosen and not _duplicate(c, [chosen])] for pool in pools]
+        pools = [[c for c in pool if c is not chosen and not is_duplicate(c, [chosen])] for pool in pools]
 
 
 def _fit_words(
-    picks: list[list[_Candidate]], target: int, summarise: Callable[[list[_Candidate]], list[_Candidate]]
-) -> tuple[list[list[_Candidate]], list[_Candidate]]:
+    picks: list[list[Candidate]], target: int, summarise: Callable[[list[Candidate]], list[Candidate]]
+) -> tuple[list[list[Candidate]], list[Candidate]]:
     """The most findings, taken round-robin over sections in order of relevance, whose words with
     the summary they yield stay within `target`; one that would overflow is skipped for shorter
     ones after it. The first finding is always kept, so a report never comes out empty."""
-    kept: list[list[_Candidate]] = [[] for _ in picks]
-    summary: list[_Candidate] = []
+    kept: list[list[Candidate]] = [[] for _ in picks]
+    summary: list[Candidate] = []
     rounds = max((len(p) for p in picks), default=0)
     for rank in range(rounds):
         for g, section in enumerate(picks):
@@ -345,32 +156,32 @@ def synthesise(
     """Write an extractive draft whose every claim is a sentence quoted from the source it cites,
     as long as the input asks: a length preset, or about `target_words` words of findings
     (`claims_per_section` overrides the preset's findings per section)."""
-    grouped = _grouped(inp)
-    groups = [list(_candidates(i, passages)) for i, (_, passages) in enumerate(grouped)]
+    grouped = group_passages(inp)
+    groups = [list(candidates_of(i, passages)) for i, (_, passages) in enumerate(grouped)]
     pool = [c for g in groups for c in g]
     if pool:
-        _score(pool, [heading for heading, _ in grouped], inp.question)
+        score_pool(pool, [heading for heading, _ in grouped], inp.question)
     if inp.tone == "technical":
         for c in pool:
             if c.relevance > 0 and names_code(c.text):
                 c.relevance *= TECHNICAL_BOOST
-    chosen = _choose_sources(groups, inp.max_sources)
+    chosen = choose_sources(groups, inp.max_sources)
     eligible = [[c for c in g if c.key in chosen] for g in groups]
     question_key = normalise(inp.question).lower()
     general = {i for i, (heading, _) in enumerate(grouped) if normalise(heading).lower() == question_key}
     per_section, least, most = LENGTHS[inp.length]
     if inp.target_words is not None:
-        per_section, most = TARGET_POOL, max(2, min(6, inp.target_words // _WORDS_PER_SUMMARY_CLAIM))
+        per_section, most = TARGET_POOL, max(2, min(6, inp.target_words // WORDS_PER_SUMMARY_CLAIM))
         least = min(least, most)
     if inp.tone == "executive":
         per_section, most = min(per_section, EXECUTIVE_CLAIMS_PER_SECTION), min(most, EXECUTIVE_SUMMARY)
         least = min(least, most)
     picks = _select(eligible, claims_per_section or per_section, lam, general)
 
-    def summarise(used: list[_Candidate]) -> list[_Candidate]:
+    def summarise(used: list[Candidate]) -> list[Candidate]:
         size = min(most, max(least, sum(1 for p in picks if p) + 1))
         # Every used sentence has relevance > 0, so the summary is empty only when the sections are.
-        return _mmr(used, [c.main_match + 0.1 * c.relevance for c in used], size, lam=lam)
+        return mmr(used, [c.main_match + 0.1 * c.relevance for c in used], size, lam=lam)
 
     if inp.target_words is not None:
         picks, summary_picks = _fit_words(picks, inp.target_words, summarise)
@@ -402,15 +213,15 @@ def synthesise(
 
 
 def _outlined(
-    section_picks: list[tuple[str, list[_Candidate]]], outline: Sequence[OutlineSection], sub_questions: list[str]
-) -> list[tuple[str, list[_Candidate]]]:
+    section_picks: list[tuple[str, list[Candidate]]], outline: Sequence[OutlineSection], sub_questions: list[str]
+) -> list[tuple[str, list[Candidate]]]:
     """The picked findings under the outline's headings (each where it fits best), in outline order; a
     heading no finding fits stays empty, and findings that fit none follow under their own heading."""
     used = [c for _, p in section_picks for c in p]
     if not used:
         return []
-    arranged: list[tuple[str, list[_Candidate]]] = [(o.heading, []) for o in outline]
-    other: list[_Candidate] = []
+    arranged: list[tuple[str, list[Candidate]]] = [(o.heading, []) for o in outline]
+    other: list[Candidate] = []
     for c, place in zip(used, assign([(c.text, sub_questions[c.group]) for c in used], outline), strict=True):
         (other if place is None else arranged[place][1]).append(c)
     return [*arranged, *([(OTHER_FINDINGS, other)] if other else [])]

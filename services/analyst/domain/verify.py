@@ -15,8 +15,8 @@ import re
 from collections.abc import Sequence
 
 from contracts.work import Claim, Draft, UnsupportedClaim, VerifyInput, VerifyOutput
-from services.analyst.synthesis import check_citations, located_claims
-from services.analyst.text import normalise, split_sentences, tokenize
+from services.analyst.domain.synthesis import check_citations, located_claims
+from services.analyst.domain.text import normalise, split_sentences, tokenize
 
 # A sentence not quoted verbatim is supported when at least this share of its content terms occur
 # in one window of its cited passage: a paraphrase keeps most of its words.
