@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from contracts.work import Changes, Claim, CodeBlock, Draft, ReportMethods, SourceRef, Table
-from services.reporter.length import findings_words
-from services.reporter.structure import (
+from services.reporter.domain.length import findings_words
+from services.reporter.domain.structure import (
     CHANGES,
     CONTENTS,
     EMPTY_SECTION,
