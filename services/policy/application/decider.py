@@ -14,8 +14,8 @@ import time
 from contracts.policy import SimulateRequest
 from contracts.tool import ToolRequestedPayload
 from quarry_runtime.ratelimit import LimiterBusy, SlidingWindowLimiter, store_key
-from services.policy.budget import BudgetBook
-from services.policy.engine import PolicyEngine, Verdict
+from services.policy.application.budget import BudgetBook
+from services.policy.domain.engine import PolicyEngine, Verdict
 
 
 class Decider:

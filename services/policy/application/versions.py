@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable
 
 from contracts.policy import PolicyActivatedPayload, PolicyPublished, PolicyRejectedPayload
-from services.policy.decider import Decider
-from services.policy.engine import PolicyEngine
-from services.policy.policyset import PolicyError, PolicyFiles
+from services.policy.application.decider import Decider
+from services.policy.domain.engine import PolicyEngine
+from services.policy.domain.policyset import PolicyError, PolicyFiles
 from services.policy.store import SHIPPED, PolicyStore
 
 log = logging.getLogger(__name__)

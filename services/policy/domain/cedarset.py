@@ -13,7 +13,7 @@ from typing import Final
 
 import cedarpy
 
-from services.policy.policyset import PolicyError
+from services.policy.domain.policyset import PolicyError
 
 SOFT_ANNOTATIONS: Final = ("rule_id", "approval_timeout_s")
 

@@ -19,95 +19,37 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import cedarpy
 
-from contracts.policy import SCHEMA_FILE, PolicyVerdict
-from contracts.tool import Decision, ToolDecidedPayload, ToolRequestedPayload
-from services.policy.cedarset import CompiledSet, SoftRule, compile_set, soft_rules, validate_files
-from services.policy.policyset import PolicyError, PolicyFiles
-from services.policy.registry import DEFAULT_REGISTRY, MAX_ARGUMENT_ERRORS, Registry, RegistryError, parse_registry
+from contracts.policy import SCHEMA_FILE
+from contracts.tool import Decision, ToolRequestedPayload
+from services.policy.domain.cedarset import CompiledSet, SoftRule, compile_set, soft_rules, validate_files
+from services.policy.domain.entities import bool_as_long, context_contract, entity, tool_entities
+from services.policy.domain.policyset import PolicyError, PolicyFiles
+from services.policy.domain.registry import (
+    DEFAULT_REGISTRY,
+    MAX_ARGUMENT_ERRORS,
+    Registry,
+    RegistryError,
+    parse_registry,
+)
+from services.policy.domain.verdict import Verdict
 
 __all__ = ["DEFAULT_POLICY_DIR", "UNREGISTERED_TOOL", "PolicyEngine", "PolicyError", "Verdict"]
 
-DEFAULT_POLICY_DIR: Final = Path(__file__).parent / "policies"
+DEFAULT_POLICY_DIR: Final = Path(__file__).parent.parent / "policies"
 UNREGISTERED_TOOL: Final = "unregistered tool"
 MAX_CACHED_PRINCIPALS: Final = 4096
 
 # Dict-form uids: entity ids come from callers and may hold characters Cedar's surface syntax rejects.
 _ACTION: Final = {"type": "Quarry::Action", "id": "invoke_tool"}
 _REVIEW_PLAN: Final = {"type": "Quarry::Action", "id": "review_plan"}
-# What the engine puts in every request's context, and the Cedar type the schema must give it.
-_CONTEXT: Final = {
-    "tenant": "String",
-    "plan": "String",
-    "step": "String",
-    "roles": "Set",
-    "budget_remaining_pct": "Long",
-    "hour_utc": "Long",
-    "url_host": "String",
-    "arguments": "Record",
-}
 _PYTHON_TYPES: Final[Mapping[str, tuple[type, ...]]] = {"String": (str,), "Long": (int,), "Boolean": (bool,)}
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """The outcome of one decision and the policies that determined it."""
-
-    decision: Decision
-    reasons: list[str]
-    policy_ids: list[str]
-    version: str
-    evaluation_ms: float
-    approval_rule_ids: list[str] = field(default_factory=list)
-    approval_timeout_s: int | None = None
-    retry_after_s: float | None = None
-
-    def to_payload(self, request: ToolRequestedPayload) -> ToolDecidedPayload:
-        """The `tool.decided` payload answering `request`."""
-        return ToolDecidedPayload(
-            request_id=request.request_id,
-            task_id=request.task_id,
-            tool=request.tool,
-            decision=self.decision,
-            reasons=self.reasons,
-            policy_ids=self.policy_ids,
-            policy_version=self.version,
-            evaluation_ms=self.evaluation_ms,
-            approval_rule_ids=self.approval_rule_ids,
-            approval_timeout_s=self.approval_timeout_s,
-            retry_after_s=self.retry_after_s,
-        )
-
-    def to_contract(self) -> PolicyVerdict:
-        return PolicyVerdict(
-            decision=self.decision,
-            reasons=self.reasons,
-            policy_ids=self.policy_ids,
-            policy_version=self.version,
-            evaluation_ms=self.evaluation_ms,
-            approval_rule_ids=self.approval_rule_ids,
-            approval_timeout_s=self.approval_timeout_s,
-        )
-
-    def denied(self, reason: str, started: float, retry_after_s: float | None = None) -> Verdict:
-        """This verdict overruled by a check made after Cedar (the rate limit, which lifts by
-        itself after `retry_after_s`)."""
-        return replace(
-            self,
-            decision="deny",
-            reasons=[reason],
-            policy_ids=[],
-            approval_rule_ids=[],
-            approval_timeout_s=None,
-            retry_after_s=retry_after_s,
-            evaluation_ms=self.evaluation_ms + (time.perf_counter() - started) * 1000,
-        )
 
 
 class PolicyEngine:
@@ -164,7 +106,7 @@ class PolicyEngine:
             schema = cedarpy.Schema.from_json_str(files.schema)
         except ValueError as exc:
             raise PolicyError(f"{SCHEMA_FILE}: {exc}") from exc
-        argument_types = _context_contract(schema_json)
+        argument_types = context_contract(schema_json)
         hard_sources, soft_sources = files.hard, files.soft
         validate_files({**hard_sources, **soft_sources}, schema)
         soft = soft_rules(soft_sources)
@@ -175,7 +117,7 @@ class PolicyEngine:
             combined=compile_set({**hard_sources, **soft_sources}),
             hard=compile_set(hard_sources),
             soft=soft,
-            tool_entities=_tool_entities(registry, schema),
+            tool_entities=tool_entities(registry, schema),
             argument_types=argument_types,
             clock=clock,
         )
@@ -258,8 +200,8 @@ class PolicyEngine:
         entities = self._tool_entities.with_added_json_str(
             json.dumps(
                 [
-                    _entity("User", user_id, {"tenant": tenant_id, "roles": list(roles)}),
-                    _entity("Run", run_id, {"tenant": run_tenant_id, "requester": requester}),
+                    entity("User", user_id, {"tenant": tenant_id, "roles": list(roles)}),
+                    entity("Run", run_id, {"tenant": run_tenant_id, "requester": requester}),
                 ]
             )
         )
@@ -290,7 +232,7 @@ class PolicyEngine:
         visible = {
             k: v
             for k, v in arguments.items()
-            if k in declared and isinstance(v, _PYTHON_TYPES.get(declared[k], ())) and not _bool_as_long(v, declared[k])
+            if k in declared and isinstance(v, _PYTHON_TYPES.get(declared[k], ())) and not bool_as_long(v, declared[k])
         }
         return {
             "principal": {"type": "Quarry::Agent", "id": agent},
@@ -322,11 +264,11 @@ class PolicyEngine:
         if cached is not None:
             return cached
         acting: list[dict[str, Any]] = [
-            _entity("Agent", agent, {"tenant": tenant_id, "acting_for": user_id or ""}),
-            _entity("Tenant", tenant_id, {"plan": request.plan}),
+            entity("Agent", agent, {"tenant": tenant_id, "acting_for": user_id or ""}),
+            entity("Tenant", tenant_id, {"plan": request.plan}),
         ]
         if user_id is not None:
-            acting.append(_entity("User", user_id, {"tenant": tenant_id, "roles": list(request.roles)}))
+            acting.append(entity("User", user_id, {"tenant": tenant_id, "roles": list(request.roles)}))
         # Only this small delta is parsed, once per principal; the tools were parsed and checked at load.
         entities = self._tool_entities.with_added_json_str(json.dumps(acting))
         if len(self._principals) >= MAX_CACHED_PRINCIPALS:
@@ -372,45 +314,3 @@ class PolicyEngine:
     ) -> dict[str, Any]:
         """The Cedar request `decide` evaluates (for the benchmark's raw-cedarpy baseline)."""
         return self._request(request, tenant_id, agent, budget_remaining_pct, hour_utc)
-
-
-def _bool_as_long(value: object, cedar_type: str) -> bool:
-    # bool is an int in Python; Cedar keeps them apart.
-    return cedar_type == "Long" and isinstance(value, bool)
-
-
-def _entity(kind: str, entity_id: str, attrs: dict[str, Any]) -> dict[str, Any]:
-    return {"uid": {"type": f"Quarry::{kind}", "id": entity_id}, "attrs": attrs, "parents": []}
-
-
-def _tool_entities(registry: Registry, schema: cedarpy.Schema) -> cedarpy.Entities:
-    """Every registered tool as a Cedar entity, checked against the schema once, as is the shape
-    of the per-request entities (agent, tenant, user) added to it later."""
-    try:
-        tools = cedarpy.Entities.from_json_str(registry.entities_json(), schema)
-        sample = [
-            _entity("Agent", "a", {"tenant": "t", "acting_for": "u"}),
-            _entity("Tenant", "t", {"plan": "free"}),
-            _entity("User", "u", {"tenant": "t", "roles": ["member"]}),
-        ]
-        tools.with_added_json_str(json.dumps(sample), schema)
-    except ValueError as exc:
-        raise PolicyError(f"the tool registry does not fit the schema: {exc}") from exc
-    return tools
-
-
-def _context_contract(schema_json: Any) -> dict[str, str]:
-    """Check the schema declares the context the engine sends; the declared `arguments` fields by type."""
-    try:
-        context = schema_json["Quarry"]["actions"]["invoke_tool"]["appliesTo"]["context"]["attributes"]
-    except (KeyError, TypeError) as exc:
-        raise PolicyError(f'{SCHEMA_FILE}: no context attributes for Quarry::Action::"invoke_tool"') from exc
-    wrong = [
-        f"{name} ({kind})"
-        for name, kind in _CONTEXT.items()
-        if not isinstance(context.get(name), dict) or context[name].get("type") != kind
-    ]
-    if wrong:
-        raise PolicyError(f"{SCHEMA_FILE}: the invoke_tool context must declare {', '.join(wrong)}")
-    declared = context["arguments"].get("attributes", {})
-    return {name: spec.get("type", "") for name, spec in declared.items() if isinstance(spec, dict)}

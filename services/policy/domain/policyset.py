@@ -15,12 +15,13 @@ from types import MappingProxyType
 from typing import Final
 
 from contracts.policy import MAX_POLICY_SET_BYTES, REGISTRY_FILE, SCHEMA_FILE, SOFT_DIR, policy_set_version
+from services.policy.domain.errors import PolicyServiceError
 
 _HARD_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\.cedar$")
 _SOFT_NAME: Final = re.compile(rf"^{SOFT_DIR}/[A-Za-z0-9][A-Za-z0-9_.-]{{0,99}}\.cedar$")
 
 
-class PolicyError(Exception):
+class PolicyError(PolicyServiceError):
     """A policy set cannot be used: a file is missing, unparsable, or rejected by the schema."""
 
 

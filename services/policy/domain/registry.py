@@ -21,7 +21,9 @@ import yaml  # type: ignore[import-untyped]
 from jsonschema import validators
 from jsonschema.exceptions import SchemaError  # type: ignore[import-untyped]
 
-DEFAULT_REGISTRY: Final = Path(__file__).parent / "registry.yaml"
+from services.policy.domain.errors import PolicyServiceError
+
+DEFAULT_REGISTRY: Final = Path(__file__).parent.parent / "registry.yaml"
 MAX_ARGUMENT_ERRORS: Final = 3
 
 _HOUR = {"type": "integer", "minimum": 0, "maximum": 24}
@@ -90,7 +92,7 @@ REGISTRY_FORMAT: Final[Mapping[str, Any]] = {
 }
 
 
-class RegistryError(Exception):
+class RegistryError(PolicyServiceError):
     """The registry cannot be used: unparsable YAML, a wrong shape, or an inconsistent tool."""
 
 
