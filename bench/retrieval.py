@@ -29,7 +29,7 @@ from qdrant_client import QdrantClient, models
 from rich.console import Console
 
 from bench.report import Latency, SummaryRow, latency_table, ratio
-from services.analyst.text import split_sentences
+from services.analyst.domain.text import split_sentences
 from services.retriever.domain.chunking import Chunk
 from services.retriever.domain.corpus import sample_corpus
 from services.retriever.domain.lexical import document_vector, query_vector

@@ -94,14 +94,14 @@ from services.gateway.projection import subscriptions as gateway_subscriptions
 from services.gateway.store import GatewayStore
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.handlers import subscriptions as orchestrator_subscriptions
-from services.policy.budget import BudgetBook
-from services.policy.decider import Decider
-from services.policy.engine import DEFAULT_POLICY_DIR
+from services.policy.application.budget import BudgetBook
+from services.policy.application.decider import Decider
+from services.policy.application.versions import PolicyVersions, startup_engine
+from services.policy.domain.engine import DEFAULT_POLICY_DIR
+from services.policy.domain.policyset import PolicyFiles
+from services.policy.domain.registry import DEFAULT_REGISTRY
 from services.policy.handlers import subscriptions as policy_subscriptions
-from services.policy.policyset import PolicyFiles
-from services.policy.registry import DEFAULT_REGISTRY
 from services.policy.store import Budget, PolicyStore
-from services.policy.versions import PolicyVersions, startup_engine
 from services.reporter.handlers import subscriptions as reporter_subscriptions
 from services.retriever.application.memory import memory_index
 from services.retriever.domain.chunking import chunk_document

@@ -38,9 +38,9 @@ from contracts.tool import ToolDecided, ToolDecidedPayload, ToolRequested
 from contracts.work import Claim, Draft, IndexInput, Passage, Section, SourceRef
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase
-from services.analyst.answer import answer, compose, compose_live, findings_of
+from services.analyst.application.answer import answer, compose, compose_live, findings_of
+from services.analyst.domain.verify import supports
 from services.analyst.llm import ChatClient
-from services.analyst.verify import supports
 from services.gateway.questions import QuestionStore
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.followup import CREDITS_WAIT_S, Question, question_task_input
