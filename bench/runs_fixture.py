@@ -48,7 +48,8 @@ from contracts.work import (
     VerifyOutput,
 )
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.domain import Run, TaskState
+from services.orchestrator.domain import Run
+from services.orchestrator.saga import TaskState
 from services.orchestrator.translate import translate
 from services.orchestrator.workflow import task_id, task_input
 

@@ -10,14 +10,15 @@ the same stored event as their effect, so a redelivered event changes nothing.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
 from contracts.run import MAX_SUB_QUESTIONS, SUB_QUESTION_MAX_CHARS
-from services.orchestrator.tasks import OPTIONAL, POLICIES, TaskPolicy, answer_deadline
+from services.orchestrator.saga import TaskSaga, TaskState
+from services.orchestrator.tasks import OPTIONAL, POLICIES
 
 TERMINAL = frozenset({"completed", "failed", "rejected", "cancelled", "expired"})
 
@@ -64,38 +65,6 @@ class RunError(Exception):
 
 
 @dataclass
-class TaskState:
-    task_id: str
-    kind: str
-    role: str
-    tool: str
-    input: dict[str, Any]
-    max_attempts: int
-    timeout_s: float
-    # requested | awaiting_approval | dispatched | retrying | succeeded | failed | denied
-    status: str = "requested"
-    attempt: int = 0
-    output: dict[str, Any] | None = None
-    reason: str = ""
-    usage_event_ids: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    # Tool requests policy refused for a while only (a rate limit) and that were asked again.
-    throttles: int = 0
-    # Whose fault its last failure was (contracts.task.Fault): the tenant's is charged, not refunded.
-    fault: str = "platform"
-    # How long the approval policy asked for may take, while it waits behind another approval.
-    approval_timeout_s: int | None = None
-
-    @property
-    def in_flight(self) -> bool:
-        return self.status in ("requested", "dispatched")
-
-    @property
-    def done(self) -> bool:
-        return self.status == "succeeded"
-
-
-@dataclass
 class Approval:
     approval_id: str
     subject: str  # "publish", "plan" (a plan review), or "task:<task id>" for a tool use policy wants approved
@@ -107,8 +76,12 @@ class Approval:
     comment: str = ""
 
 
-class Run(Aggregate):
+class Run(TaskSaga):
     """One research run, folded from its events."""
+
+    policies = POLICIES
+    error = RunError
+    terminal = TERMINAL
 
     # Whose fault a failed run's failure was (contracts.task.Fault); a class default so a run
     # state saved before the field existed reads as the platform's (refunded, as it was then).
@@ -180,26 +153,11 @@ class Run(Aggregate):
     # -- queries ---------------------------------------------------------------------------
 
     @property
-    def is_terminal(self) -> bool:
-        return self.state in TERMINAL
-
-    def has_seen(self, bus_event_id: str) -> bool:
-        return bus_event_id in self.bus_events
-
-    def tasks_of(self, kind: str) -> list[TaskState]:
-        return [t for t in self.tasks.values() if t.kind == kind]
+    def label(self) -> str:
+        return f"run {self.run_id}"
 
     def in_flight(self) -> list[TaskState]:
         return [t for t in self.tasks.values() if t.in_flight]
-
-    def usage_event_ids(self) -> list[str]:
-        return [u for t in self.tasks.values() for u in t.usage_event_ids]
-
-    def task(self, task_id: str) -> TaskState:
-        try:
-            return self.tasks[task_id]
-        except KeyError:
-            raise RunError(f"run {self.run_id} has no task {task_id}") from None
 
     def pending_approval(self) -> Approval | None:
         return next((a for a in self.approvals.values() if a.status == "pending"), None)
@@ -225,6 +183,12 @@ class Run(Aggregate):
             if task.kind not in KEPT_AFTER_END:
                 task.output = None
 
+    def _check_step(self, kind: str) -> None:
+        self._check_move(STATE_OF_STEP[kind])
+
+    def _task_added(self, task: TaskState) -> None:
+        self._move(STATE_OF_STEP[task.kind])
+
     def _check_move(self, state: str) -> None:
         if state != self.state and state not in TRANSITIONS[self.state]:
             raise RunError(f"run {self.run_id} cannot go from {self.state} to {state}")
@@ -240,14 +204,6 @@ class Run(Aggregate):
         self.plan = plan
         self.bus_events.add(cause)
 
-    @event("GuardrailTripped")
-    def trip_guardrail(
-        self, guardrail: str, where: str, action: str, counts: dict[str, int], cause: str | None = None
-    ) -> None:
-        self.guardrail_trips.append({"guardrail": guardrail, "where": where, "action": action, "counts": counts})
-        if cause:
-            self.bus_events.add(cause)
-
     def reject(self, reason: str, cause: str) -> None:
         self._check_move("rejected")
         self._rejected(reason=reason, cause=cause)
@@ -259,63 +215,6 @@ class Run(Aggregate):
         self.bus_events.add(cause)
 
     # -- tasks -----------------------------------------------------------------------------
-
-    def request_task(self, task_id: str, kind: str, task_input: dict[str, Any]) -> None:
-        """Ask policy for the task's tool; it is dispatched once allowed."""
-        if task_id in self.tasks:
-            raise RunError(f"task {task_id} was already requested")
-        self._check_move(STATE_OF_STEP[kind])
-        policy: TaskPolicy = POLICIES[kind]
-        self._task_requested(
-            task_id=task_id,
-            kind=kind,
-            role=policy.role,
-            tool=policy.tool,
-            task_input=task_input,
-            max_attempts=policy.max_attempts,
-            timeout_s=policy.timeout_s,
-        )
-
-    @event("TaskRequested")
-    def _task_requested(
-        self,
-        task_id: str,
-        kind: str,
-        role: str,
-        tool: str,
-        task_input: dict[str, Any],
-        max_attempts: int = 3,
-        timeout_s: float = 300.0,
-    ) -> None:
-        self.tasks[task_id] = TaskState(task_id, kind, role, tool, dict(task_input), max_attempts, timeout_s)
-        self._move(STATE_OF_STEP[kind])
-
-    def authorise_task(
-        self, task_id: str, policy_ids: list[str], policy_version: str, cause: str, now: datetime
-    ) -> None:
-        """Policy allowed the tool: dispatch the first attempt."""
-        task = self.task(task_id)
-        if task.status != "requested":
-            raise RunError(f"task {task_id} is {task.status}, not awaiting policy")
-        self._task_authorised(task_id=task_id, policy_ids=policy_ids, policy_version=policy_version, cause=cause)
-        self._dispatch(task, now)
-
-    @event("TaskAuthorised")
-    def _task_authorised(self, task_id: str, policy_ids: list[str], policy_version: str, cause: str) -> None:
-        self.bus_events.add(cause)
-
-    def _dispatch(self, task: TaskState, now: datetime, cause: str | None = None) -> None:
-        attempt = task.attempt + 1
-        timeout_at = now + answer_deadline(task.timeout_s)
-        self._task_dispatched(task_id=task.task_id, attempt=attempt, timeout_at=timeout_at, cause=cause)
-
-    @event("TaskDispatched")
-    def _task_dispatched(self, task_id: str, attempt: int, timeout_at: datetime, cause: str | None = None) -> None:
-        task = self.tasks[task_id]
-        task.status = "dispatched"
-        task.attempt = attempt
-        if cause:
-            self.bus_events.add(cause)
 
     def throttle_task(self, task_id: str, reasons: list[str], retry_at: datetime, cause: str) -> None:
         """Policy refused the tool for now (a rate limit): ask again at `retry_at`."""
@@ -358,30 +257,12 @@ class Run(Aggregate):
         task.approval_timeout_s = timeout_s
         self.bus_events.add(cause)
 
-    @event("TaskDenied")
-    def deny_task(self, task_id: str, reasons: list[str], policy_ids: list[str], cause: str) -> None:
-        task = self.tasks[task_id]
-        task.status = "denied"
-        task.reason = "; ".join(reasons) or "denied by policy"
-        task.fault = "tenant"  # its own policy, plan or budget refused the tool
-        self.bus_events.add(cause)
-
-    def record_success(self, task_id: str, output: dict[str, Any], usage_event_ids: list[str], cause: str) -> None:
-        task = self.task(task_id)
-        if task.status in ("succeeded", "failed", "denied"):
-            raise RunError(f"task {task_id} is already {task.status}")
-        self._task_succeeded(task_id=task_id, output=output, usage_event_ids=usage_event_ids, cause=cause)
-
-    @event("TaskSucceeded")
-    def _task_succeeded(self, task_id: str, output: dict[str, Any], usage_event_ids: list[str], cause: str) -> None:
-        task = self.tasks[task_id]
-        task.status = "succeeded"
-        task.output = output
-        task.usage_event_ids = list(dict.fromkeys([*task.usage_event_ids, *usage_event_ids]))
+    def _task_done(self, task: TaskState) -> None:
+        output = task.output or {}
         if task.kind == "plan":
             self.sub_questions = list(output.get("sub_questions", []))
         elif task.kind in ("search", "fetch", "read", "collect"):
-            self._tally_retrieval(task.kind, task_id, output)
+            self._tally_retrieval(task.kind, task.task_id, output)
         # The state keeps what the steps still to come need; what a finished step consumed stays
         # in the log (where replay, audit and the read models find it) but leaves the state, so
         # a run's snapshot is its present, not its history.
@@ -389,7 +270,6 @@ class Run(Aggregate):
             for other in self.tasks.values():
                 if other.kind == consumed:
                     other.output = None
-        self.bus_events.add(cause)
 
     def _tally_retrieval(self, kind: str, task_id: str, output: dict[str, Any]) -> None:
         # The searches' passages leave the state once collected; the report's methods section
@@ -435,9 +315,7 @@ class Run(Aggregate):
         fault: str = "platform",
     ) -> None:
         """An attempt failed (or timed out): retry after a backoff while attempts remain."""
-        task = self.task(task_id)
-        if task.status in ("succeeded", "failed", "denied"):
-            raise RunError(f"task {task_id} is already {task.status}")
+        task = self._open_task(task_id)
         if attempt is not None and attempt != task.attempt:
             raise RunError(f"attempt {attempt} of task {task_id} is stale (now at {task.attempt})")
         if retryable and task.attempt < task.max_attempts:
@@ -451,7 +329,7 @@ class Run(Aggregate):
                 cause=cause,
             )
         else:
-            self._task_failed(task_id=task_id, reason=reason, usage_event_ids=usage_event_ids, cause=cause, fault=fault)
+            self._fail_task(task_id, reason, usage_event_ids, cause, fault)
 
     @event("AttemptFailed")
     def _attempt_failed(
@@ -460,21 +338,8 @@ class Run(Aggregate):
         task = self.tasks[task_id]
         task.status = "retrying"
         task.errors.append(f"attempt {attempt}: {reason}")
-        task.usage_event_ids = list(dict.fromkeys([*task.usage_event_ids, *usage_event_ids]))
-        if cause:
-            self.bus_events.add(cause)
-
-    @event("TaskFailed")
-    def _task_failed(
-        self, task_id: str, reason: str, usage_event_ids: list[str], cause: str | None, fault: str = "platform"
-    ) -> None:
-        task = self.tasks[task_id]
-        task.status = "failed"
-        task.fault = fault
-        task.reason = reason if not task.errors else f"{reason} (after {task.attempt} attempts)"
-        task.usage_event_ids = list(dict.fromkeys([*task.usage_event_ids, *usage_event_ids]))
-        if cause:
-            self.bus_events.add(cause)
+        task.add_usage(usage_event_ids)
+        self._applied(cause)
 
     def retry(self, task_id: str, now: datetime, cause: str | None = None) -> None:
         """The backoff is over: dispatch the next attempt."""

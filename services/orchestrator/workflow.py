@@ -37,8 +37,9 @@ from contracts.work import (
     VerifyInput,
 )
 from quarry_runtime.ranking import interleave
-from services.orchestrator.domain import PLAN_REVIEW, Run, TaskState
+from services.orchestrator.domain import PLAN_REVIEW, Run
 from services.orchestrator.methods import report_methods
+from services.orchestrator.saga import TaskState
 from services.orchestrator.tasks import OPTIONAL
 
 PASSAGES_PER_SEARCH = 8
