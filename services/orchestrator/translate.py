@@ -8,9 +8,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from contracts import subjects
-from contracts.envelope import Actor, Event, TraceContext
 from contracts.guardrail import GuardrailTripped, GuardrailTrippedPayload
-from contracts.ids import derived_id, stable_id
+from contracts.ids import derived_id
 from contracts.monitor import (
     MonitorFired,
     MonitorFiredPayload,
@@ -52,10 +51,9 @@ from contracts.tool import ToolRequested, ToolRequestedPayload
 from contracts.work import ReportOutput, SynthesiseOutput
 from quarry_runtime.outbox import Outgoing
 from services.orchestrator.domain import Run
+from services.orchestrator.emitter import Emitter
 from services.orchestrator.monitor import Monitor
 from services.orchestrator.workflow import task_input
-
-AGENT = "quarry-orchestrator"
 
 RunAt = Callable[[Any, int], Run]
 
@@ -64,34 +62,18 @@ def timer_id(run_id: str, purpose: str, key: str) -> str:
     return derived_id(run_id, f"timer:{purpose}:{key}")
 
 
-class _Emitter:
-    """Builds the contract events of one stored event, with ids fixed by its position."""
+class _RunEmitter(Emitter):
+    """A run's contract events, and the durable timers that wake it."""
 
     def __init__(self, domain_event: Any, run: Run) -> None:
-        self.domain_event = domain_event
-        self.run = run
-        self.out: list[Outgoing] = []
-        self._n = 0
-        self.cause: str | None = getattr(domain_event, "cause", None)
-
-    def _envelope(self, cls: type[Event], payload: Any, event_id: str | None = None) -> Event:
-        de, run = self.domain_event, self.run
-        n = self._n
-        self._n += 1
-        key = f"{de.originator_id}:{de.originator_version}:{n}"
-        return cls.create(
-            payload,
+        super().__init__(
+            domain_event,
             tenant_id=run.tenant_id,
+            user_id=run.user_id,
+            roles=run.roles,
             run_id=run.run_id,
-            actor=Actor(user_id=run.user_id, agent=AGENT, roles=run.roles),
-            causation_id=self.cause,
-            event_id=event_id
-            or stable_id(key, int(de.timestamp.timestamp() * 1000), sequence=de.originator_version * 8 + n),
-            trace=TraceContext(traceparent=run.traceparent),
+            traceparent=run.traceparent,
         )
-
-    def emit(self, cls: type[Event], payload: Any, subject: str | None = None) -> None:
-        self.out.append(Outgoing(self._envelope(cls, payload), subject or cls.SUBJECT))
 
     def timer(
         self,
@@ -103,11 +85,11 @@ class _Emitter:
         approval_id: str | None = None,
     ) -> None:
         key = f"{task_id or approval_id}:{attempt or 0}"
-        tid = timer_id(self.run.run_id, purpose, key)
+        tid = timer_id(self.run_id or "", purpose, key)
         payload = TimerFiredPayload(
             timer_id=tid, purpose=purpose, task_id=task_id, attempt=attempt, approval_id=approval_id
         )
-        self.out.append(Outgoing(self._envelope(TimerFired, payload, event_id=tid), TimerFired.SUBJECT, at))
+        self.emit(TimerFired, payload, at=at, event_id=tid)
 
     def step(self, step: str, status: str, detail: str = "") -> None:
         self.emit(RunStepChanged, RunStepChangedPayload(step=step, status=status, detail=detail[:500]))
@@ -121,7 +103,7 @@ def translate(domain_event: Any, run_at: RunAt, sign: Sign = lambda run, tool: N
     request carries (for the run's user, narrowed to that one tool)."""
     name = type(domain_event).__name__
     run = run_at(domain_event.originator_id, domain_event.originator_version)
-    e = _Emitter(domain_event, run)
+    e = _RunEmitter(domain_event, run)
     usage = run.usage_event_ids()
     if name == "Admitted":
         e.emit(RunAdmitted, RunAdmittedPayload(credits_reserved=run.credits_reserved))
@@ -333,28 +315,12 @@ def translate_monitor(domain_event: Any, monitor_at: MonitorAt) -> Sequence[Outg
     """What one stored Monitor event publishes: its schedule, and for a fired slot, the run."""
     name = type(domain_event).__name__
     m = monitor_at(domain_event.originator_id, domain_event.originator_version)
-    at_ms = int(domain_event.timestamp.timestamp() * 1000)
-    key = f"{domain_event.originator_id}:{domain_event.originator_version}"
-    actor = Actor(user_id=m.user_id, agent=AGENT, roles=m.roles)
-    cause = getattr(domain_event, "cause", None)
-    out: list[Outgoing] = []
-
-    def emit(cls: type[Event], payload: Any, n: int, run_id: str | None = None, event_id: str | None = None) -> None:
-        ev = cls.create(
-            payload,
-            tenant_id=m.tenant_id,
-            run_id=run_id,
-            actor=actor,
-            causation_id=cause,
-            event_id=event_id or stable_id(f"{key}:{n}", at_ms, sequence=domain_event.originator_version * 8 + n),
-        )
-        out.append(Outgoing(ev, cls.SUBJECT))
+    e = Emitter(domain_event, tenant_id=m.tenant_id, user_id=m.user_id, roles=m.roles)
 
     def slot_timer(slot: datetime) -> None:
         tid = derived_id(m.monitor_id, f"timer:monitor_slot:{slot.isoformat()}")
         payload = TimerFiredPayload(timer_id=tid, purpose="monitor_slot", monitor_id=m.monitor_id, slot=slot)
-        timer = TimerFired.create(payload, tenant_id=m.tenant_id, actor=actor, causation_id=cause, event_id=tid)
-        out.append(Outgoing(timer, TimerFired.SUBJECT, slot))
+        e.emit(TimerFired, payload, at=slot, event_id=tid)
 
     status: Any = m.status
     if name == "SlotFired":
@@ -367,7 +333,7 @@ def translate_monitor(domain_event: Any, monitor_at: MonitorAt) -> Sequence[Outg
             previous_run_id=domain_event.previous_run_id,
             **_template_request(getattr(m, "template", None)),
         )
-        emit(RunRequested, request, 0, run_id=run_id, event_id=derived_id(run_id, "requested"))
+        e.emit(RunRequested, request, run_id=run_id, event_id=derived_id(run_id, "requested"))
         fired = MonitorFiredPayload(
             monitor_id=m.monitor_id,
             slot=domain_event.slot,
@@ -375,16 +341,15 @@ def translate_monitor(domain_event: Any, monitor_at: MonitorAt) -> Sequence[Outg
             previous_run_id=domain_event.previous_run_id,
             next_slot=domain_event.next_slot,
         )
-        emit(MonitorFired, fired, 1, run_id=run_id)
+        e.emit(MonitorFired, fired, run_id=run_id)
         slot_timer(domain_event.next_slot)
     elif name in ("MonitorCreated", "MonitorResumed", "MonitorPaused", "MonitorDeleted"):
-        emit(
+        e.emit(
             MonitorScheduled,
             MonitorScheduledPayload(
                 monitor_id=m.monitor_id, status=status, next_slot=m.next_slot, version=domain_event.originator_version
             ),
-            0,
         )
         if m.next_slot is not None and name in ("MonitorCreated", "MonitorResumed"):
             slot_timer(m.next_slot)
-    return out
+    return e.out

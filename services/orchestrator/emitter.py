@@ -1,0 +1,71 @@
+"""The contract events one stored event publishes, with ids fixed by the stored event's position.
+
+The relay may publish a stored event again (a crash before its position is saved, another
+replica); JetStream drops the second copy only if its `Nats-Msg-Id`, the contract event's id,
+is the same. So the n-th contract event of a stored event always gets the same id, made here
+and nowhere else, by every translator.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from contracts.envelope import Actor, Event, TraceContext
+from contracts.ids import stable_id
+from quarry_runtime.outbox import Outgoing
+
+AGENT = "quarry-orchestrator"
+
+
+def event_id_at(domain_event: Any, n: int) -> str:
+    """The id of the n-th contract event that `domain_event` publishes."""
+    version = domain_event.originator_version
+    at_ms = int(domain_event.timestamp.timestamp() * 1000)
+    return stable_id(f"{domain_event.originator_id}:{version}:{n}", at_ms, sequence=version * 8 + n)
+
+
+class Emitter:
+    """Collects the contract events of one stored event, on behalf of one aggregate's actor."""
+
+    def __init__(
+        self,
+        domain_event: Any,
+        *,
+        tenant_id: str,
+        user_id: str | None,
+        roles: list[str],
+        run_id: str | None = None,
+        traceparent: str | None = None,
+    ) -> None:
+        self.domain_event = domain_event
+        self.tenant_id = tenant_id
+        self.run_id = run_id
+        self.actor = Actor(user_id=user_id, agent=AGENT, roles=roles)
+        self.trace = TraceContext(traceparent=traceparent)
+        # Events caused by a bus event name it; the others (a timer the saga set itself) do not.
+        self.cause: str | None = getattr(domain_event, "cause", None)
+        self.out: list[Outgoing] = []
+
+    def emit(
+        self,
+        cls: type[Event],
+        payload: Any,
+        *,
+        subject: str | None = None,
+        at: datetime | None = None,
+        event_id: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        """Publish `payload` as a `cls` (on `subject`, or as a durable timer due `at`)."""
+        n = len(self.out)
+        event = cls.create(
+            payload,
+            tenant_id=self.tenant_id,
+            run_id=run_id or self.run_id,
+            actor=self.actor,
+            causation_id=self.cause,
+            event_id=event_id or event_id_at(self.domain_event, n),
+            trace=self.trace,
+        )
+        self.out.append(Outgoing(event, subject or cls.SUBJECT, at))
