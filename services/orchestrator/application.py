@@ -30,15 +30,15 @@ from quarry_runtime.errors import NotReady, Rejected
 from quarry_runtime.groupcommit import GroupCommit
 from quarry_runtime.guardrails import injection_findings
 from quarry_runtime.outbox import OutboxApplication
-from services.orchestrator.checks import output_problem
-from services.orchestrator.domain import MAX_THROTTLE_WAIT_S, MAX_THROTTLES, Run
-from services.orchestrator.followup import Question
-from services.orchestrator.followups import FollowUps
-from services.orchestrator.monitor import Monitor
-from services.orchestrator.schedule import next_slot
+from services.orchestrator.monitors.domain import Monitor
+from services.orchestrator.monitors.schedule import next_slot
+from services.orchestrator.questions.application import FollowUps
+from services.orchestrator.questions.domain import Question
+from services.orchestrator.runs.checks import output_problem
+from services.orchestrator.runs.domain import MAX_THROTTLE_WAIT_S, MAX_THROTTLES, Run
+from services.orchestrator.runs.workflow import TEMPLATE_FIELDS, advance, approval_id, final_draft
 from services.orchestrator.tasks import answer_deadline
 from services.orchestrator.transcodings import TRANSCODINGS
-from services.orchestrator.workflow import TEMPLATE_FIELDS, advance, approval_id, final_draft
 
 Clock = Callable[[], datetime]
 

@@ -20,13 +20,13 @@ from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
 from quarry_runtime.timersweep import DEFAULT_GRACE_S, DEFAULT_INTERVAL_S, TimerSweep
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.domain import Run
 from services.orchestrator.emitter import AGENT
-from services.orchestrator.followup import Question
-from services.orchestrator.followup_translate import translate_question
 from services.orchestrator.handlers import subscriptions
-from services.orchestrator.monitor import Monitor
-from services.orchestrator.translate import translate, translate_monitor
+from services.orchestrator.monitors.domain import Monitor
+from services.orchestrator.questions.domain import Question
+from services.orchestrator.questions.translate import translate_question
+from services.orchestrator.runs.domain import Run
+from services.orchestrator.runs.translate import translate, translate_monitor
 
 NAME = "orchestrator"
 Sign = Callable[[Run | Question, str], str | None]

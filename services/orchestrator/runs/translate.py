@@ -50,10 +50,10 @@ from contracts.timer import TimerFired, TimerFiredPayload, TimerPurpose
 from contracts.tool import ToolRequested, ToolRequestedPayload
 from contracts.work import ReportOutput, SynthesiseOutput
 from quarry_runtime.outbox import Outgoing
-from services.orchestrator.domain import Run
 from services.orchestrator.emitter import Emitter
-from services.orchestrator.monitor import Monitor
-from services.orchestrator.workflow import task_input
+from services.orchestrator.monitors.domain import Monitor
+from services.orchestrator.runs.domain import Run
+from services.orchestrator.runs.workflow import task_input
 
 RunAt = Callable[[Any, int], Run]
 

@@ -18,6 +18,7 @@ from eventsourcing.domain import event
 
 from contracts.ids import derived_id
 from contracts.question import ANSWER_TOOL, RECALL_TOOL, AnswerInput, RecallInput, RecallOutput
+from services.orchestrator.moved import answer_to_old_topics
 from services.orchestrator.saga import TaskSaga, TaskState
 from services.orchestrator.tasks import TaskPolicy
 
@@ -210,3 +211,6 @@ def question_task_input(question: Question, task: TaskState) -> dict[str, Any]:
             question_id=question.question_id, question=question.text, passages=recalled(question).passages
         ).model_dump()
     return task.input
+
+
+answer_to_old_topics("services.orchestrator.followup", Question)

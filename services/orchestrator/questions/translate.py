@@ -23,7 +23,7 @@ from contracts.timer import TimerFired, TimerFiredPayload
 from contracts.tool import ToolRequested, ToolRequestedPayload
 from quarry_runtime.outbox import Outgoing
 from services.orchestrator.emitter import Emitter
-from services.orchestrator.followup import CREDITS_WAIT_S, Question, question_task_input
+from services.orchestrator.questions.domain import CREDITS_WAIT_S, Question, question_task_input
 
 # Questions carry no plan of their own; their tools are open to every plan.
 QUESTION_PLAN = "free"

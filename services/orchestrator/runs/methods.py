@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.work import ReportMethods, SearchTally, VerifyOutput
-from services.orchestrator.domain import Run
+from services.orchestrator.runs.domain import Run
 
 
 def report_methods(run: Run) -> ReportMethods:

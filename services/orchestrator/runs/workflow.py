@@ -37,8 +37,8 @@ from contracts.work import (
     VerifyInput,
 )
 from quarry_runtime.ranking import interleave
-from services.orchestrator.domain import PLAN_REVIEW, Run
-from services.orchestrator.methods import report_methods
+from services.orchestrator.runs.domain import PLAN_REVIEW, Run
+from services.orchestrator.runs.methods import report_methods
 from services.orchestrator.saga import TaskState
 from services.orchestrator.tasks import OPTIONAL
 

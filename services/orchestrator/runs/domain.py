@@ -17,6 +17,7 @@ from typing import Any
 from eventsourcing.domain import event
 
 from contracts.run import MAX_SUB_QUESTIONS, SUB_QUESTION_MAX_CHARS
+from services.orchestrator.moved import answer_to_old_topics
 from services.orchestrator.saga import TaskSaga, TaskState
 from services.orchestrator.tasks import OPTIONAL, POLICIES
 
@@ -560,3 +561,8 @@ class Run(TaskSaga):
         self._move("failed")
         self.failure = reason
         self.failure_fault = fault
+
+
+# Where Run was defined before the orchestrator was laid out by aggregate.
+RUN_TOPIC_BEFORE_MOVE = "services.orchestrator.domain:Run"
+answer_to_old_topics(RUN_TOPIC_BEFORE_MOVE.partition(":")[0], Run)

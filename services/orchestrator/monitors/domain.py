@@ -13,6 +13,8 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from services.orchestrator.moved import answer_to_old_topics
+
 
 class MonitorError(Exception):
     """A command the monitor's state refuses."""
@@ -109,3 +111,6 @@ class Monitor(Aggregate):
         self.status = "deleted"
         self.next_slot = None
         self.bus_events.add(cause)
+
+
+answer_to_old_topics("services.orchestrator.monitor", Monitor)
