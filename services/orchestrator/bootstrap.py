@@ -23,10 +23,11 @@ from services.orchestrator.application import Orchestrator
 from services.orchestrator.emitter import AGENT
 from services.orchestrator.handlers import subscriptions
 from services.orchestrator.monitors.domain import Monitor
+from services.orchestrator.monitors.translate import translate_monitor
 from services.orchestrator.questions.domain import Question
 from services.orchestrator.questions.translate import translate_question
 from services.orchestrator.runs.domain import Run
-from services.orchestrator.runs.translate import translate, translate_monitor
+from services.orchestrator.runs.translate import translate
 
 NAME = "orchestrator"
 Sign = Callable[[Run | Question, str], str | None]

@@ -24,10 +24,11 @@ from contracts.work import Claim, Draft, Section, SourceRef
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase, eventstore_env
 from services.gateway.monitors import MonitorStore
-from services.orchestrator.application import Orchestrator, monitor_run_id
+from services.orchestrator.application import Orchestrator
+from services.orchestrator.monitors.application import monitor_run_id
 from services.orchestrator.monitors.domain import Monitor
 from services.orchestrator.monitors.schedule import is_valid_cron, next_slot
-from services.orchestrator.runs.translate import translate_monitor
+from services.orchestrator.monitors.translate import translate_monitor
 from services.orchestrator.runs.workflow import compare
 from services.reporter.markdown import render_markdown
 

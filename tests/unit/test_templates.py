@@ -33,8 +33,8 @@ from services.gateway.store import GatewayStore
 from services.gateway.templates import TemplateConflict, TemplateStore, resolve
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.monitors.domain import Monitor
+from services.orchestrator.monitors.translate import translate_monitor
 from services.orchestrator.runs.methods import report_methods
-from services.orchestrator.runs.translate import translate_monitor
 from services.orchestrator.runs.workflow import task_input
 from services.reporter.markdown import render_markdown
 from services.reporter.structure import EMPTY_SECTION

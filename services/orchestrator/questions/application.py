@@ -28,7 +28,7 @@ from services.orchestrator.runs.domain import Run
 from services.orchestrator.tasks import answer_deadline
 
 
-class FollowUps:
+class QuestionUseCases:
     """Use cases of follow-up questions; the host supplies `_load`, `_save` and `clock`."""
 
     if TYPE_CHECKING:
