@@ -21,6 +21,14 @@ class MonitorError(Exception):
 
 
 class Monitor(Aggregate):
+    # Version 2 of a monitor's snapshotted state has its template; version 1 had none.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A snapshot of a monitor made before templates: it has none."""
+        state.setdefault("template", None)
+
     @staticmethod
     def create_id(monitor_id: str) -> uuid.UUID:
         return uuid.UUID(monitor_id)

@@ -60,7 +60,7 @@ def translate_monitor(domain_event: Any, monitor_at: MonitorAt) -> Sequence[Outg
             max_sources=m.max_sources,
             monitor_id=m.monitor_id,
             previous_run_id=domain_event.previous_run_id,
-            **_template_request(getattr(m, "template", None)),
+            **_template_request(m.template),
         )
         e.emit(RunRequested, request, run_id=run_id, event_id=derived_id(run_id, "requested"))
         fired = MonitorFiredPayload(

@@ -9,6 +9,7 @@ the same stored event as their effect, so a redelivered event changes nothing.
 
 from __future__ import annotations
 
+import copy
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -61,6 +62,21 @@ MAX_THROTTLE_WAIT_S = 3600.0
 PLAN_REVIEW = "plan"
 
 
+# The fields a run's state has had since version 2 of its snapshots, as a version 1 run had them.
+V1_DEFAULTS: dict[str, Any] = {
+    "failure_fault": "platform",
+    "review_plan": False,
+    "sources": None,
+    "datasets": None,
+    "length": "standard",
+    "target_words": None,
+    "template": None,
+    "search_tallies": {},
+    "passages_kept": None,
+    "guardrail_trips": [],
+}
+
+
 class RunError(Exception):
     """A command that the run's current state refuses."""
 
@@ -84,11 +100,15 @@ class Run(TaskSaga):
     error = RunError
     terminal = TERMINAL
 
-    # Whose fault a failed run's failure was (contracts.task.Fault); a class default so a run
-    # state saved before the field existed reads as the platform's (refunded, as it was then).
-    failure_fault: str = "platform"
-    # Runs from before plan reviews never asked for one.
-    review_plan: bool = False
+    # Version 2 of a run's snapshotted state has every field below; version 1 lacked some.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A snapshot from before these fields existed: what such a run had instead. A failure then
+        was the platform's (refunded, as it was then), and no plan review was asked for."""
+        for name, default in V1_DEFAULTS.items():
+            state.setdefault(name, copy.deepcopy(default))
 
     @staticmethod
     def create_id(run_id: str) -> uuid.UUID:
@@ -141,6 +161,8 @@ class Run(TaskSaga):
         self.search_tallies: dict[str, dict[str, Any]] = {}
         self.passages_kept: int | None = None
         self.guardrail_trips: list[dict[str, Any]] = []
+        # Whose fault a failure was (contracts.task.Fault): who pays for it.
+        self.failure_fault = "platform"
         self.state = "requested"
         self.plan = "free"
         self.credits_reserved = 0
@@ -278,7 +300,7 @@ class Run(TaskSaga):
         if kind == "collect":
             self.passages_kept = int(output.get("passages", 0))
             return
-        tallies = self.__dict__.setdefault("search_tallies", {})
+        tallies = self.search_tallies
         if kind in ("fetch", "read"):
             # Pages and dataset passages count toward their sub-question's tally (a run that reads
             # only datasets has no search of it, so its first read starts one).
