@@ -1,99 +1,51 @@
 """The Run aggregate: every fact about a run is one of its stored events. Pure: no I/O, no clock.
 
-The run moves through the states of `TRANSITIONS`; a command that would take it anywhere else
-is refused with `RunError` and records nothing. Its tasks go requested (a tool request is out
-to policy) -> dispatched (attempt n, with a deadline) -> succeeded, or back to waiting for a
-retry, or failed for good. `bus_events` holds the ids of the bus events already applied, in
-the same stored event as their effect, so a redelivered event changes nothing.
+Its states and human gates are `runs.gates`, its task lifecycle the task saga's (`saga`); here
+are its steps' bookkeeping (throttled tool requests, retries after a backoff, what a finished
+step leaves for the next) and how it ends.
 """
 
 from __future__ import annotations
 
 import copy
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from eventsourcing.domain import event
 
-from contracts.run import MAX_SUB_QUESTIONS, SUB_QUESTION_MAX_CHARS
 from services.orchestrator.moved import answer_to_old_topics
-from services.orchestrator.saga import TaskSaga, TaskState
-from services.orchestrator.tasks import OPTIONAL, POLICIES
+from services.orchestrator.runs.gates import GatedRun
+from services.orchestrator.runs.states import (
+    CONSUMES,
+    MAX_THROTTLE_WAIT_S,
+    MAX_THROTTLES,
+    PLAN_REVIEW,
+    STATE_OF_STEP,
+    TERMINAL,
+    TRANSITIONS,
+    V1_DEFAULTS,
+    Approval,
+    RunError,
+)
+from services.orchestrator.saga import TaskState
+from services.orchestrator.tasks import POLICIES
 
-TERMINAL = frozenset({"completed", "failed", "rejected", "cancelled", "expired"})
-
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "requested": frozenset({"admitted", "rejected", "cancelled"}),
-    "admitted": frozenset({"planning", "failed", "cancelled"}),
-    "planning": frozenset({"running", "waiting_approval", "awaiting_plan_review", "failed", "cancelled"}),
-    "awaiting_plan_review": frozenset({"planning", "expired", "cancelled"}),
-    "running": frozenset({"waiting_approval", "indexing", "failed", "cancelled"}),
-    "waiting_approval": frozenset({"planning", "running", "indexing", "reporting", "rejected", "expired", "cancelled"}),
-    "indexing": frozenset({"waiting_approval", "reporting", "failed", "cancelled"}),
-    "reporting": frozenset({"waiting_approval", "completed", "failed", "cancelled"}),
-    **{state: frozenset() for state in TERMINAL},
-}
-
-# The state a run is in while a task of this kind is its current step.
-STATE_OF_STEP = {
-    "plan": "planning",
-    "search": "running",
-    "fetch": "running",
-    "read": "running",
-    "collect": "running",
-    "synthesise": "running",
-    "verify": "running",
-    "index": "indexing",
-    "report": "reporting",
-}
-
-
-# The step whose success makes an earlier step's output unneeded by anything still to come.
-CONSUMES = {"collect": ("search", "fetch", "read"), "synthesise": ("collect",)}
-# What an ended run still needs of its tasks' outputs (see Run._shed).
-KEPT_AFTER_END = frozenset({"synthesise", "report"})
-# A tool request policy holds back for a while (a rate limit) is asked again after the wait it
-# names, this many times at most and for waits up to this long; past either it is a denial.
-MAX_THROTTLES = 5
-MAX_THROTTLE_WAIT_S = 3600.0
-# The subject of the approval a run with `review_plan` waits for: its plan, edited or not.
-PLAN_REVIEW = "plan"
+# Re-exported: what callers know a run by lives with the run.
+__all__ = [
+    "MAX_THROTTLES",
+    "MAX_THROTTLE_WAIT_S",
+    "PLAN_REVIEW",
+    "RUN_TOPIC_BEFORE_MOVE",
+    "TRANSITIONS",
+    "V1_DEFAULTS",
+    "Approval",
+    "Run",
+    "RunError",
+]
 
 
-# The fields a run's state has had since version 2 of its snapshots, as a version 1 run had them.
-V1_DEFAULTS: dict[str, Any] = {
-    "failure_fault": "platform",
-    "review_plan": False,
-    "sources": None,
-    "datasets": None,
-    "length": "standard",
-    "target_words": None,
-    "template": None,
-    "search_tallies": {},
-    "passages_kept": None,
-    "guardrail_trips": [],
-}
-
-
-class RunError(Exception):
-    """A command that the run's current state refuses."""
-
-
-@dataclass
-class Approval:
-    approval_id: str
-    subject: str  # "publish", "plan" (a plan review), or "task:<task id>" for a tool use policy wants approved
-    reason: str
-    deadline: datetime
-    resume_state: str
-    status: str = "pending"  # pending | approved | refused | expired
-    decided_by: str | None = None
-    comment: str = ""
-
-
-class Run(TaskSaga):
+class Run(GatedRun):
     """One research run, folded from its events."""
 
     policies = POLICIES
@@ -182,39 +134,13 @@ class Run(TaskSaga):
     def in_flight(self) -> list[TaskState]:
         return [t for t in self.tasks.values() if t.in_flight]
 
-    def pending_approval(self) -> Approval | None:
-        return next((a for a in self.approvals.values() if a.status == "pending"), None)
-
     # -- lifecycle -------------------------------------------------------------------------
-
-    def _move(self, state: str) -> None:
-        """Change state along an allowed transition; anything else is a bug or a stale command."""
-        if state == self.state:
-            return
-        if state not in TRANSITIONS[self.state]:
-            raise RunError(f"run {self.run_id} cannot go from {self.state} to {state}")
-        self.state = state
-        if state in TERMINAL:
-            self._shed()
-
-    def _shed(self) -> None:
-        """An ended run keeps what is read about it afterwards: its report and its draft (the next
-        run of its monitor compares with it) and what it was billed for. Task inputs and the other
-        outputs stay in the log for audit and replay, and leave the state its snapshot holds."""
-        for task in self.tasks.values():
-            task.input = {}
-            if task.kind not in KEPT_AFTER_END:
-                task.output = None
 
     def _check_step(self, kind: str) -> None:
         self._check_move(STATE_OF_STEP[kind])
 
     def _task_added(self, task: TaskState) -> None:
         self._move(STATE_OF_STEP[task.kind])
-
-    def _check_move(self, state: str) -> None:
-        if state != self.state and state not in TRANSITIONS[self.state]:
-            raise RunError(f"run {self.run_id} cannot go from {self.state} to {state}")
 
     def admit(self, credits: int, plan: str, cause: str) -> None:
         self._check_move("admitted")
@@ -370,179 +296,6 @@ class Run(TaskSaga):
         if task.status != "retrying":
             raise RunError(f"task {task_id} is {task.status}, not waiting to retry")
         self._dispatch(task, now, cause)
-
-    # -- approvals -------------------------------------------------------------------------
-
-    def request_approval(
-        self,
-        approval_id: str,
-        subject: str,
-        reason: str,
-        now: datetime,
-        cause: str | None = None,
-        timeout_s: int | None = None,
-    ) -> None:
-        """Wait for a human: `timeout_s` when the rule asking says how long, else the run's own."""
-        if self.pending_approval() is not None:
-            raise RunError(f"run {self.run_id} already waits for an approval")
-        self._check_move("waiting_approval")
-        deadline = now + timedelta(seconds=timeout_s or self.approval_timeout_s)
-        self._approval_requested(
-            approval_id=approval_id, subject=subject, reason=reason, deadline=deadline, cause=cause
-        )
-
-    @event("ApprovalRequested")
-    def _approval_requested(
-        self, approval_id: str, subject: str, reason: str, deadline: datetime, cause: str | None = None
-    ) -> None:
-        self.approvals[approval_id] = Approval(approval_id, subject, reason, deadline, resume_state=self.state)
-        queued = self.tasks.get(subject.removeprefix("task:"))
-        if queued is not None and queued.status == "awaiting_approval":
-            queued.status, queued.reason = "requested", ""  # its approval's turn: policy's answer stands
-        self._move("waiting_approval")
-        if cause:
-            self.bus_events.add(cause)
-
-    def approve(self, approval_id: str | None, by: str | None, comment: str, cause: str) -> Approval:
-        approval = self._pending(approval_id, review=False)
-        self._check_move(approval.resume_state)
-        self._approved(approval_id=approval.approval_id, by=by, comment=comment, cause=cause)
-        return approval
-
-    @event("Approved")
-    def _approved(self, approval_id: str, by: str | None, comment: str, cause: str) -> None:
-        approval = self.approvals[approval_id]
-        approval.status, approval.decided_by, approval.comment = "approved", by, comment
-        self._move(approval.resume_state)
-        self.bus_events.add(cause)
-
-    def refuse(self, approval_id: str | None, by: str | None, comment: str, cause: str) -> None:
-        approval = self._pending(approval_id, review=False)
-        self._check_move("rejected")
-        self._refused(approval_id=approval.approval_id, by=by, comment=comment, cause=cause)
-
-    @event("Refused")
-    def _refused(self, approval_id: str, by: str | None, comment: str, cause: str) -> None:
-        approval = self.approvals[approval_id]
-        approval.status, approval.decided_by, approval.comment = "refused", by, comment
-        self.failure = f"approval refused by {by or 'an approver'}" + (f": {comment}" if comment else "")
-        self._move("rejected")
-        self.bus_events.add(cause)
-
-    def optional_task_of(self, approval: Approval) -> TaskState | None:
-        """The task an approval is about, when the run can go on without it (see tasks.OPTIONAL)."""
-        task = self.tasks.get(approval.subject.removeprefix("task:")) if approval.subject.startswith("task:") else None
-        return task if task is not None and task.kind in OPTIONAL else None
-
-    def drop_task(self, approval_id: str | None, outcome: str, by: str | None, comment: str, cause: str | None) -> None:
-        """A tool use the run can do without was refused by a human (or not approved in time):
-        that task is denied and the run goes on without it."""
-        approval = self._pending(approval_id)
-        if self.optional_task_of(approval) is None:
-            raise RunError(f"approval {approval.approval_id} is not about a step the run can do without")
-        self._check_move(approval.resume_state)
-        self._task_dropped(approval_id=approval.approval_id, outcome=outcome, by=by, comment=comment, cause=cause)
-
-    @event("TaskDropped")
-    def _task_dropped(self, approval_id: str, outcome: str, by: str | None, comment: str, cause: str | None) -> None:
-        approval = self.approvals[approval_id]
-        approval.status, approval.decided_by, approval.comment = outcome, by, comment
-        task = self.tasks[approval.subject.removeprefix("task:")]
-        task.status = "denied"
-        task.reason = (
-            f"approval refused by {by or 'an approver'}" + (f": {comment}" if comment else "")
-            if outcome == "refused"
-            else f"no approval before {approval.deadline.isoformat()}"
-        )
-        self._move(approval.resume_state)
-        if cause:
-            self.bus_events.add(cause)
-
-    def expire(self, approval_id: str, now: datetime, cause: str | None = None) -> None:
-        approval = self._pending(approval_id)
-        if now < approval.deadline:
-            raise RunError(f"approval {approval_id} is not due before {approval.deadline.isoformat()}")
-        self._check_move("expired")
-        self._expired(approval_id=approval_id, cause=cause)
-
-    @event("Expired")
-    def _expired(self, approval_id: str, cause: str | None = None) -> None:
-        if cause:
-            self.bus_events.add(cause)
-        approval = self.approvals[approval_id]
-        approval.status = "expired"
-        wanted = "review of the plan" if approval.subject == PLAN_REVIEW else "approval"
-        self.failure = f"no {wanted} before {approval.deadline.isoformat()}"
-        self._move("expired")
-
-    def _pending(self, approval_id: str | None, review: bool | None = None) -> Approval:
-        """The pending approval (`approval_id` when given); `review` True: it must be a plan
-        review, False: it must not be one (an approval's answer does not decide a plan)."""
-        pending = self.pending_approval()
-        if pending is None or (approval_id is not None and pending.approval_id != approval_id):
-            raise RunError(f"run {self.run_id} has no pending approval {approval_id or ''}".rstrip())
-        if review is not None and (pending.subject == PLAN_REVIEW) != review:
-            what = "a review of its plan" if pending.subject == PLAN_REVIEW else "an approval, not a plan review"
-            raise RunError(f"run {self.run_id} waits for {what}")
-        return pending
-
-    # -- plan review -----------------------------------------------------------------------
-
-    def max_sub_questions(self) -> int:
-        return MAX_SUB_QUESTIONS.get(self.depth, max(MAX_SUB_QUESTIONS.values()))
-
-    def request_plan_review(self, review_id: str, now: datetime) -> None:
-        """The plan is made: wait for a human to continue with it (edited or not) or cancel."""
-        if self.pending_approval() is not None:
-            raise RunError(f"run {self.run_id} already waits for an approval")
-        self._check_move("awaiting_plan_review")
-        deadline = now + timedelta(seconds=self.approval_timeout_s)
-        self._plan_review_requested(review_id=review_id, deadline=deadline)
-
-    @event("PlanReviewRequested")
-    def _plan_review_requested(self, review_id: str, deadline: datetime) -> None:
-        reason = "the run asks for a review of its plan before it searches"
-        self.approvals[review_id] = Approval(review_id, PLAN_REVIEW, reason, deadline, resume_state="planning")
-        self._move("awaiting_plan_review")
-
-    def revise_plan(
-        self, review_id: str | None, sub_questions: list[str], by: str | None, comment: str, cause: str
-    ) -> None:
-        """Go on with the reviewed sub-questions: 1 to the depth's most, none empty or too long."""
-        review = self._pending(review_id, review=True)
-        cleaned = [" ".join(q.split()) for q in sub_questions]
-        if not cleaned or len(cleaned) > self.max_sub_questions():
-            raise RunError(f"a plan of depth {self.depth} holds 1 to {self.max_sub_questions()} sub-questions")
-        if any(not q or len(q) > SUB_QUESTION_MAX_CHARS for q in cleaned):
-            raise RunError(f"each sub-question holds 1 to {SUB_QUESTION_MAX_CHARS} characters")
-        if len({q.casefold() for q in cleaned}) != len(cleaned):
-            raise RunError("the sub-questions must differ from each other")
-        self._check_move(review.resume_state)
-        self._plan_revised(review_id=review.approval_id, sub_questions=cleaned, by=by, comment=comment, cause=cause)
-
-    @event("PlanRevised")
-    def _plan_revised(self, review_id: str, sub_questions: list[str], by: str | None, comment: str, cause: str) -> None:
-        review = self.approvals[review_id]
-        review.status, review.decided_by, review.comment = "approved", by, comment
-        self.sub_questions = list(sub_questions)
-        self._move(review.resume_state)
-        self.bus_events.add(cause)
-
-    def cancel_plan(self, review_id: str | None, by: str | None, comment: str, cause: str) -> None:
-        """The reviewer stops the run before it searches: it ends cancelled (unused credits refunded)."""
-        review = self._pending(review_id, review=True)
-        self._check_move("cancelled")
-        self._plan_cancelled(review_id=review.approval_id, by=by, comment=comment, cause=cause)
-
-    @event("PlanCancelled")
-    def _plan_cancelled(self, review_id: str, by: str | None, comment: str, cause: str) -> None:
-        review = self.approvals[review_id]
-        review.status, review.decided_by, review.comment = "refused", by, comment
-        reason = f"plan review: cancelled by {by or 'a reviewer'}" + (f": {comment}" if comment else "")
-        self.cancel_reason = reason[:500]
-        self.failure = reason
-        self._move("cancelled")
-        self.bus_events.add(cause)
 
     # -- ending ----------------------------------------------------------------------------
 
