@@ -11,9 +11,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from contracts import subjects
 from contracts.envelope import Actor, Event, TraceContext
 from contracts.ids import stable_id
+from contracts.task import TaskDispatched, TaskDispatchedPayload
+from contracts.tool import ToolRequested, ToolRequestedPayload
 from quarry_runtime.outbox import Outgoing
+from services.orchestrator.saga import TaskState
 
 AGENT = "quarry-orchestrator"
 
@@ -69,3 +73,30 @@ class Emitter:
             trace=self.trace,
         )
         self.out.append(Outgoing(event, subject or cls.SUBJECT, at))
+
+    def request_tool(self, task: TaskState, plan: str, delegation: str | None, request_no: int = 1) -> None:
+        """Ask policy for a task's tool: the request carries the task's plain-valued arguments."""
+        arguments = {k: v for k, v in task.input.items() if isinstance(v, str | int | float | bool)}
+        request = ToolRequestedPayload(
+            request_id=f"{task.task_id}:{request_no}",
+            tool=task.tool,
+            task_id=task.task_id,
+            step=task.kind,
+            plan=plan,
+            roles=self.actor.roles,
+            arguments=arguments,
+            delegation=delegation,
+        )
+        self.emit(ToolRequested, request)
+
+    def dispatch(self, task: TaskState, task_input: dict[str, Any]) -> None:
+        """Send the task's current attempt, with its whole input, to its role's lane."""
+        dispatch = TaskDispatchedPayload(
+            task_id=task.task_id,
+            kind=task.kind,
+            role=task.role,
+            attempt=task.attempt,
+            timeout_s=task.timeout_s,
+            input=task_input,
+        )
+        self.emit(TaskDispatched, dispatch, subject=subjects.task_lane(task.role))

@@ -71,6 +71,20 @@ class TaskSaga(Aggregate):
         bus_events: set[str]
         guardrail_trips: list[dict[str, Any]]
 
+    def _begin(
+        self, state: str, tenant_id: str, user_id: str | None, roles: list[str], traceparent: str | None, cause: str
+    ) -> None:
+        """What every saga's created event sets: whose it is, no tasks yet, the bus event that opened it."""
+        self.state = state
+        self.tenant_id = tenant_id
+        self.user_id = user_id
+        self.roles = list(roles)
+        self.traceparent = traceparent
+        self.tasks = {}
+        self.failure: str | None = None
+        self.guardrail_trips = []
+        self.bus_events = {cause}
+
     # -- hooks -----------------------------------------------------------------------------
 
     @property

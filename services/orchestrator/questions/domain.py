@@ -65,22 +65,14 @@ class Question(TaskSaga):
         run_question: str = "",
         awaiting_credits: bool = False,
     ) -> None:
+        self._begin("asked", tenant_id, user_id, roles, traceparent, cause)  # asked | answered | failed
         self.question_id = question_id
         self.run_id = run_id
-        self.tenant_id = tenant_id
-        self.user_id = user_id
-        self.roles = list(roles)
         self.text = text
         self.scope = scope
-        self.traceparent = traceparent
         self.run_question = run_question
         # False for questions asked before billing held their credits first.
         self.awaiting_credits = awaiting_credits
-        self.state = "asked"  # asked | answered | failed
-        self.tasks: dict[str, TaskState] = {}
-        self.failure: str | None = None
-        self.guardrail_trips: list[dict[str, Any]] = []
-        self.bus_events: set[str] = {cause}
 
     # -- queries ---------------------------------------------------------------------------
 

@@ -6,7 +6,6 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from contracts import subjects
 from contracts.guardrail import GuardrailTripped, GuardrailTrippedPayload
 from contracts.ids import derived_id
 from contracts.question import (
@@ -18,9 +17,7 @@ from contracts.question import (
     QuestionFailed,
     QuestionFailedPayload,
 )
-from contracts.task import TaskDispatched, TaskDispatchedPayload
 from contracts.timer import TimerFired, TimerFiredPayload
-from contracts.tool import ToolRequested, ToolRequestedPayload
 from quarry_runtime.outbox import Outgoing
 from services.orchestrator.emitter import Emitter
 from services.orchestrator.questions.domain import CREDITS_WAIT_S, Question, question_task_input
@@ -54,29 +51,10 @@ def translate_question(
         e.emit(TimerFired, timer, at=domain_event.timestamp + timedelta(seconds=CREDITS_WAIT_S), event_id=timer_id)
     elif name == "TaskRequested":
         task = q.tasks[domain_event.task_id]
-        arguments = {k: v for k, v in task.input.items() if isinstance(v, str | int | float | bool)}
-        request = ToolRequestedPayload(
-            request_id=f"{task.task_id}:1",
-            tool=task.tool,
-            task_id=task.task_id,
-            step=task.kind,
-            plan=QUESTION_PLAN,
-            roles=q.roles,
-            arguments=arguments,
-            delegation=sign(q, task.tool),
-        )
-        e.emit(ToolRequested, request)
+        e.request_tool(task, QUESTION_PLAN, sign(q, task.tool))
     elif name == "TaskDispatched":
         task = q.tasks[domain_event.task_id]
-        dispatch = TaskDispatchedPayload(
-            task_id=task.task_id,
-            kind=task.kind,
-            role=task.role,
-            attempt=task.attempt,
-            timeout_s=task.timeout_s,
-            input=question_task_input(q, task),
-        )
-        e.emit(TaskDispatched, dispatch, subject=subjects.task_lane(task.role))
+        e.dispatch(task, question_task_input(q, task))
         # The attempt's deadline, as a durable timer: a task lost with its worker does not hang the question.
         timer_id = derived_id(q.question_id, f"timer:{QUESTION_TIMEOUT}:{task.task_id}:{domain_event.attempt}")
         timer = TimerFiredPayload(

@@ -90,14 +90,11 @@ class Run(GatedRun):
         template: dict[str, Any] | None = None,
         review_plan: bool = False,
     ) -> None:
+        self._begin("requested", tenant_id, user_id, roles, traceparent, cause)
         self.run_id = run_id
-        self.tenant_id = tenant_id
-        self.user_id = user_id
-        self.roles = list(roles)
         self.question = question
         self.depth = depth
         self.max_sources = max_sources
-        self.traceparent = traceparent
         self.approval_required = approval_required
         self.approval_timeout_s = approval_timeout_s
         self.review_plan = review_plan
@@ -112,18 +109,13 @@ class Run(GatedRun):
         self.template = dict(template) if template else None
         self.search_tallies: dict[str, dict[str, Any]] = {}
         self.passages_kept: int | None = None
-        self.guardrail_trips: list[dict[str, Any]] = []
         # Whose fault a failure was (contracts.task.Fault): who pays for it.
         self.failure_fault = "platform"
-        self.state = "requested"
         self.plan = "free"
         self.credits_reserved = 0
         self.sub_questions: list[str] = []
-        self.tasks: dict[str, TaskState] = {}
         self.approvals: dict[str, Approval] = {}
         self.cancel_reason: str | None = None
-        self.failure: str | None = None
-        self.bus_events: set[str] = {cause}
 
     # -- queries ---------------------------------------------------------------------------
 

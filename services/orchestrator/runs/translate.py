@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from contracts import subjects
 from contracts.guardrail import GuardrailTripped, GuardrailTrippedPayload
 from contracts.ids import derived_id
 from contracts.run import (
@@ -36,9 +35,7 @@ from contracts.run import (
     RunWaitingApproval,
     RunWaitingApprovalPayload,
 )
-from contracts.task import TaskDispatched, TaskDispatchedPayload
 from contracts.timer import TimerFired, TimerFiredPayload, TimerPurpose
-from contracts.tool import ToolRequested, ToolRequestedPayload
 from contracts.work import ReportOutput, SynthesiseOutput
 from quarry_runtime.outbox import Outgoing
 from services.orchestrator.emitter import Emitter
@@ -113,20 +110,7 @@ def translate(domain_event: Any, run_at: RunAt, sign: Sign = lambda run, tool: N
         task = run.tasks[domain_event.task_id]
         if name == "TaskRequested":
             e.step(task.kind, "started", _detail(task.input))
-        arguments = {k: v for k, v in task.input.items() if isinstance(v, str | int | float | bool)}
-        e.emit(
-            ToolRequested,
-            ToolRequestedPayload(
-                request_id=f"{task.task_id}:{task.throttles + 1}",
-                tool=task.tool,
-                task_id=task.task_id,
-                step=task.kind,
-                plan=run.plan,
-                roles=run.roles,
-                arguments=arguments,
-                delegation=sign(run, task.tool),
-            ),
-        )
+        e.request_tool(task, run.plan, sign(run, task.tool), request_no=task.throttles + 1)
     elif name == "ToolThrottled":
         task = run.tasks[domain_event.task_id]
         reasons = "; ".join(domain_event.reasons)
@@ -136,15 +120,7 @@ def translate(domain_event: Any, run_at: RunAt, sign: Sign = lambda run, tool: N
         e.timer("tool_retry", domain_event.retry_at, task_id=task.task_id, attempt=task.throttles)
     elif name == "TaskDispatched":
         task = run.tasks[domain_event.task_id]
-        payload = TaskDispatchedPayload(
-            task_id=task.task_id,
-            kind=task.kind,
-            role=task.role,
-            attempt=task.attempt,
-            timeout_s=task.timeout_s,
-            input=task_input(run, task),
-        )
-        e.emit(TaskDispatched, payload, subject=subjects.task_lane(task.role))
+        e.dispatch(task, task_input(run, task))
         e.timer("task_timeout", domain_event.timeout_at, task_id=task.task_id, attempt=task.attempt)
     elif name == "TaskDenied":
         task = run.tasks[domain_event.task_id]
