@@ -9,7 +9,7 @@ and nowhere else, by every translator.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from contracts import subjects
 from contracts.envelope import Actor, Event, TraceContext
@@ -17,7 +17,7 @@ from contracts.ids import stable_id
 from contracts.task import TaskDispatched, TaskDispatchedPayload
 from contracts.tool import ToolRequested, ToolRequestedPayload
 from quarry_runtime.outbox import Outgoing
-from services.orchestrator.saga import TaskState
+from services.orchestrator.saga import TaskSaga, TaskState
 
 AGENT = "quarry-orchestrator"
 
@@ -50,6 +50,18 @@ class Emitter:
         # Events caused by a bus event name it; the others (a timer the saga set itself) do not.
         self.cause: str | None = getattr(domain_event, "cause", None)
         self.out: list[Outgoing] = []
+
+    @classmethod
+    def of_saga(cls, domain_event: Any, saga: TaskSaga, correlation_id: str) -> Self:
+        """The emitter of a run's or a question's event: its owner, its trace, its id as the run id."""
+        return cls(
+            domain_event,
+            tenant_id=saga.tenant_id,
+            user_id=saga.user_id,
+            roles=saga.roles,
+            run_id=correlation_id,
+            traceparent=saga.traceparent,
+        )
 
     def emit(
         self,

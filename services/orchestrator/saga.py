@@ -211,6 +211,16 @@ class TaskSaga(Aggregate):
             type(self).GuardrailTripped, guardrail=guardrail, where=where, action=action, counts=counts, cause=cause
         )
 
+    def _note_failed_attempt(
+        self, task_id: str, attempt: int, reason: str, usage_event_ids: list[str], cause: str | None
+    ) -> TaskState:
+        """Record an attempt's failure on its task (each saga's AttemptFailed decides what follows)."""
+        task = self.tasks[task_id]
+        task.errors.append(f"attempt {attempt}: {reason}")
+        task.add_usage(usage_event_ids)
+        self._applied(cause)
+        return task
+
     def _applied(self, cause: str | None) -> None:
         if cause:
             self.bus_events.add(cause)

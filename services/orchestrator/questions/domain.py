@@ -125,10 +125,7 @@ class Question(TaskSaga):
 
     @event("AttemptFailed")
     def _attempt_failed(self, task_id: str, reason: str, usage_event_ids: list[str], cause: str) -> None:
-        task = self.tasks[task_id]
-        task.errors.append(f"attempt {task.attempt}: {reason}")
-        task.add_usage(usage_event_ids)
-        self.bus_events.add(cause)
+        self._note_failed_attempt(task_id, self.tasks[task_id].attempt, reason, usage_event_ids, cause)
 
     # -- ending ----------------------------------------------------------------------------
 

@@ -35,14 +35,7 @@ def translate_question(
     """What one stored Question event publishes. The saga's correlation id is the question id."""
     name = type(domain_event).__name__
     q = question_at(domain_event.originator_id, domain_event.originator_version)
-    e = Emitter(
-        domain_event,
-        tenant_id=q.tenant_id,
-        user_id=q.user_id,
-        roles=q.roles,
-        run_id=q.question_id,
-        traceparent=q.traceparent,
-    )
+    e = Emitter.of_saga(domain_event, q, q.question_id)
 
     if name == "Asked" and q.awaiting_credits:
         # Billing's hold or denial ends the wait; this timer ends it if neither ever comes.

@@ -276,11 +276,7 @@ class Run(GatedRun):
     def _attempt_failed(
         self, task_id: str, attempt: int, reason: str, usage_event_ids: list[str], retry_at: datetime, cause: str | None
     ) -> None:
-        task = self.tasks[task_id]
-        task.status = "retrying"
-        task.errors.append(f"attempt {attempt}: {reason}")
-        task.add_usage(usage_event_ids)
-        self._applied(cause)
+        self._note_failed_attempt(task_id, attempt, reason, usage_event_ids, cause).status = "retrying"
 
     def retry(self, task_id: str, now: datetime, cause: str | None = None) -> None:
         """The backoff is over: dispatch the next attempt."""

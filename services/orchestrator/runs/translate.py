@@ -52,16 +52,6 @@ def timer_id(run_id: str, purpose: str, key: str) -> str:
 class _RunEmitter(Emitter):
     """A run's contract events, and the durable timers that wake it."""
 
-    def __init__(self, domain_event: Any, run: Run) -> None:
-        super().__init__(
-            domain_event,
-            tenant_id=run.tenant_id,
-            user_id=run.user_id,
-            roles=run.roles,
-            run_id=run.run_id,
-            traceparent=run.traceparent,
-        )
-
     def timer(
         self,
         purpose: TimerPurpose,
@@ -90,7 +80,7 @@ def translate(domain_event: Any, run_at: RunAt, sign: Sign = lambda run, tool: N
     request carries (for the run's user, narrowed to that one tool)."""
     name = type(domain_event).__name__
     run = run_at(domain_event.originator_id, domain_event.originator_version)
-    e = _RunEmitter(domain_event, run)
+    e = _RunEmitter.of_saga(domain_event, run, run.run_id)
     usage = run.usage_event_ids()
     if name == "Admitted":
         e.emit(RunAdmitted, RunAdmittedPayload(credits_reserved=run.credits_reserved))
