@@ -20,6 +20,7 @@ from quarry_runtime.outbox import aggregate_at
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.bootstrap import outgoing_of
 from services.orchestrator.runs.domain import RUN_TOPIC_BEFORE_MOVE, V1_DEFAULTS, Run
+from services.orchestrator.runs.rebuild import fold_log
 from tests.fixtures.orchestrator_log.record import DATABASE, EXPECTED, env, read
 
 
@@ -73,3 +74,13 @@ def test_a_run_snapshot_from_before_its_later_fields_reads_with_what_such_a_run_
     assert run.state == "completed" and run.version == expected[run_id]["_version"]
     # A snapshot taken now says which version it is, so it is not upcast again.
     assert Run.Snapshot.take(run).state["class_version"] == 2
+
+
+def test_rebuilding_runs_from_an_old_log_finds_every_run_under_its_old_topics(old_store: Orchestrator) -> None:
+    expected = json.loads(EXPECTED.read_text())["aggregates"]
+    runs = {i: s for i, s in expected.items() if "review_plan" in s}
+    rebuilt = fold_log(old_store, batch=7)
+    assert rebuilt.keys() == runs.keys()
+    assert {i: (r.state, r.version) for i, r in rebuilt.items()} == {
+        i: (s["state"], s["_version"]) for i, s in runs.items()
+    }
