@@ -19,6 +19,13 @@ from services.orchestrator.saga import TaskSaga, TaskState
 from services.orchestrator.tasks import OPTIONAL
 
 
+def _decide(run: Any, approval_id: str, status: str, by: str | None, comment: str) -> Approval:
+    """Record a human's (or the clock's) answer to the approval or plan review."""
+    approval: Approval = run.approvals[approval_id]
+    approval.status, approval.decided_by, approval.comment = status, by, comment
+    return approval
+
+
 def _decided_by(outcome: str, by: str | None, comment: str) -> str:
     return f"{outcome} by {by or 'an approver'}" + (f": {comment}" if comment else "")
 
@@ -204,8 +211,7 @@ class GatedRun(TaskSaga):
         cause: str
 
         def apply(self, run: Any) -> None:
-            approval = run.approvals[self.approval_id]
-            approval.status, approval.decided_by, approval.comment = "approved", self.by, self.comment
+            approval = _decide(run, self.approval_id, "approved", self.by, self.comment)
             run._move(approval.resume_state)
             run.bus_events.add(self.cause)
 
@@ -216,8 +222,7 @@ class GatedRun(TaskSaga):
         cause: str
 
         def apply(self, run: Any) -> None:
-            approval = run.approvals[self.approval_id]
-            approval.status, approval.decided_by, approval.comment = "refused", self.by, self.comment
+            _decide(run, self.approval_id, "refused", self.by, self.comment)
             run.failure = _decided_by("approval refused", self.by, self.comment)
             run._move("rejected")
             run.bus_events.add(self.cause)
@@ -230,8 +235,7 @@ class GatedRun(TaskSaga):
         cause: str | None
 
         def apply(self, run: Any) -> None:
-            approval = run.approvals[self.approval_id]
-            approval.status, approval.decided_by, approval.comment = self.outcome, self.by, self.comment
+            approval = _decide(run, self.approval_id, self.outcome, self.by, self.comment)
             task = run.tasks[approval.subject.removeprefix("task:")]
             task.status = "denied"
             task.reason = (
@@ -273,8 +277,7 @@ class GatedRun(TaskSaga):
         cause: str
 
         def apply(self, run: Any) -> None:
-            review = run.approvals[self.review_id]
-            review.status, review.decided_by, review.comment = "approved", self.by, self.comment
+            review = _decide(run, self.review_id, "approved", self.by, self.comment)
             run.sub_questions = list(self.sub_questions)
             run._move(review.resume_state)
             run.bus_events.add(self.cause)
@@ -286,8 +289,7 @@ class GatedRun(TaskSaga):
         cause: str
 
         def apply(self, run: Any) -> None:
-            review = run.approvals[self.review_id]
-            review.status, review.decided_by, review.comment = "refused", self.by, self.comment
+            _decide(run, self.review_id, "refused", self.by, self.comment)
             reason = f"plan review: cancelled by {self.by or 'a reviewer'}" + (
                 f": {self.comment}" if self.comment else ""
             )
