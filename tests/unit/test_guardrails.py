@@ -22,8 +22,8 @@ from services.analyst.application.tasks import execute
 from services.analyst.domain.synthesis import synthesise
 from services.gateway.projection import for_run_log
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.followup import Question
-from services.orchestrator.followup_translate import translate_question
+from services.orchestrator.questions.domain import Question
+from services.orchestrator.questions.translate import translate_question
 from services.reporter.domain.redaction import redact_draft
 from services.retriever.domain.corpus import sample_corpus
 from tests.unit.test_billing import billing_at, run_to_completion

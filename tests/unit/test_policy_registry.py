@@ -61,7 +61,7 @@ def test_every_tool_request_of_a_whole_run_fits_its_tool_and_is_allowed() -> Non
     """The arguments exactly as the orchestrator sends them: a run driven through its DAG, its
     stored events translated to the `tool.v1.requested` events it publishes."""
     from services.orchestrator.application import Orchestrator
-    from services.orchestrator.translate import translate
+    from services.orchestrator.runs.translate import translate
     from tests.unit.test_orchestrator import POPO, started, work
 
     app = Orchestrator(env=POPO)

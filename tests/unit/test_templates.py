@@ -32,10 +32,10 @@ from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
 from services.gateway.templates import TemplateConflict, TemplateStore, resolve
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.methods import report_methods
-from services.orchestrator.monitor import Monitor
-from services.orchestrator.translate import translate_monitor
-from services.orchestrator.workflow import task_input
+from services.orchestrator.monitors.domain import Monitor
+from services.orchestrator.monitors.translate import translate_monitor
+from services.orchestrator.runs.methods import report_methods
+from services.orchestrator.runs.workflow import task_input
 from services.reporter.domain.markdown import render_markdown
 from services.reporter.domain.structure import EMPTY_SECTION
 from tests.unit.test_orchestrator import decide, outputs_for, reserved, succeed, with_status

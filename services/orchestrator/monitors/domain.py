@@ -13,12 +13,22 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from services.orchestrator.moved import answer_to_old_topics
+
 
 class MonitorError(Exception):
     """A command the monitor's state refuses."""
 
 
 class Monitor(Aggregate):
+    # Version 2 of a monitor's snapshotted state has its template; version 1 had none.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A snapshot of a monitor made before templates: it has none."""
+        state.setdefault("template", None)
+
     @staticmethod
     def create_id(monitor_id: str) -> uuid.UUID:
         return uuid.UUID(monitor_id)
@@ -109,3 +119,6 @@ class Monitor(Aggregate):
         self.status = "deleted"
         self.next_slot = None
         self.bus_events.add(cause)
+
+
+answer_to_old_topics("services.orchestrator.monitor", Monitor)

@@ -19,11 +19,12 @@ from eventsourcing.utils import get_topic
 from psycopg.sql import SQL, Identifier
 
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.domain import Run
+from services.orchestrator.runs.domain import RUN_TOPIC_BEFORE_MOVE, Run
 
-# Every Run event's topic is the aggregate's topic and the event class's name; the log also
+# Every Run event's topic is the aggregate's topic (now, or in stores older than its module)
+# and the event class's name; the log also
 # holds other aggregates' events (monitors), which are skipped before they are decoded.
-RUN_EVENT_TOPIC = get_topic(Run) + "."
+RUN_EVENT_TOPIC = (get_topic(Run) + ".", f"{RUN_TOPIC_BEFORE_MOVE}.")
 RUN_SNAPSHOT_TOPIC = get_topic(Run.Snapshot)
 
 # Each run's latest snapshot, and the events after it (all of them when it has none).

@@ -6,10 +6,8 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from contracts import subjects
-from contracts.envelope import Actor, Event, TraceContext
 from contracts.guardrail import GuardrailTripped, GuardrailTrippedPayload
-from contracts.ids import derived_id, stable_id
+from contracts.ids import derived_id
 from contracts.question import (
     QUESTION_CREDITS_TIMEOUT,
     QUESTION_TIMEOUT,
@@ -19,13 +17,11 @@ from contracts.question import (
     QuestionFailed,
     QuestionFailedPayload,
 )
-from contracts.task import TaskDispatched, TaskDispatchedPayload
 from contracts.timer import TimerFired, TimerFiredPayload
-from contracts.tool import ToolRequested, ToolRequestedPayload
 from quarry_runtime.outbox import Outgoing
-from services.orchestrator.followup import CREDITS_WAIT_S, Question, question_task_input
+from services.orchestrator.emitter import Emitter
+from services.orchestrator.questions.domain import CREDITS_WAIT_S, Question, question_task_input
 
-AGENT = "quarry-orchestrator"
 # Questions carry no plan of their own; their tools are open to every plan.
 QUESTION_PLAN = "free"
 
@@ -39,61 +35,25 @@ def translate_question(
     """What one stored Question event publishes. The saga's correlation id is the question id."""
     name = type(domain_event).__name__
     q = question_at(domain_event.originator_id, domain_event.originator_version)
-    at_ms = int(domain_event.timestamp.timestamp() * 1000)
-    key = f"{domain_event.originator_id}:{domain_event.originator_version}"
-    out: list[Outgoing] = []
-
-    def emit(cls: type[Event], payload: Any, n: int, subject: str | None = None, event_id: str | None = None) -> Event:
-        ev = cls.create(
-            payload,
-            tenant_id=q.tenant_id,
-            run_id=q.question_id,
-            actor=Actor(user_id=q.user_id, agent=AGENT, roles=q.roles),
-            causation_id=getattr(domain_event, "cause", None),
-            event_id=event_id or stable_id(f"{key}:{n}", at_ms, sequence=domain_event.originator_version * 8 + n),
-            trace=TraceContext(traceparent=q.traceparent),
-        )
-        out.append(Outgoing(ev, subject or cls.SUBJECT))
-        return ev
+    e = Emitter.of_saga(domain_event, q, q.question_id)
 
     if name == "Asked" and q.awaiting_credits:
         # Billing's hold or denial ends the wait; this timer ends it if neither ever comes.
         timer_id = derived_id(q.question_id, f"timer:{QUESTION_CREDITS_TIMEOUT}")
         timer = TimerFiredPayload(timer_id=timer_id, purpose=QUESTION_CREDITS_TIMEOUT)
-        fired = emit(TimerFired, timer, 0, event_id=timer_id)
-        out[-1] = Outgoing(fired, TimerFired.SUBJECT, domain_event.timestamp + timedelta(seconds=CREDITS_WAIT_S))
+        e.emit(TimerFired, timer, at=domain_event.timestamp + timedelta(seconds=CREDITS_WAIT_S), event_id=timer_id)
     elif name == "TaskRequested":
         task = q.tasks[domain_event.task_id]
-        arguments = {k: v for k, v in task.input.items() if isinstance(v, str | int | float | bool)}
-        request = ToolRequestedPayload(
-            request_id=f"{task.task_id}:1",
-            tool=task.tool,
-            task_id=task.task_id,
-            step=task.kind,
-            plan=QUESTION_PLAN,
-            roles=q.roles,
-            arguments=arguments,
-            delegation=sign(q, task.tool),
-        )
-        emit(ToolRequested, request, 0)
+        e.request_tool(task, QUESTION_PLAN, sign(q, task.tool))
     elif name == "TaskDispatched":
         task = q.tasks[domain_event.task_id]
-        dispatch = TaskDispatchedPayload(
-            task_id=task.task_id,
-            kind=task.kind,
-            role=task.role,
-            attempt=task.attempt,
-            timeout_s=task.timeout_s,
-            input=question_task_input(q, task),
-        )
-        emit(TaskDispatched, dispatch, 0, subject=subjects.task_lane(task.role))
+        e.dispatch(task, question_task_input(q, task))
         # The attempt's deadline, as a durable timer: a task lost with its worker does not hang the question.
         timer_id = derived_id(q.question_id, f"timer:{QUESTION_TIMEOUT}:{task.task_id}:{domain_event.attempt}")
         timer = TimerFiredPayload(
             timer_id=timer_id, purpose=QUESTION_TIMEOUT, task_id=task.task_id, attempt=domain_event.attempt
         )
-        fired = emit(TimerFired, timer, 1, event_id=timer_id)
-        out[-1] = Outgoing(fired, TimerFired.SUBJECT, domain_event.timeout_at)
+        e.emit(TimerFired, timer, at=domain_event.timeout_at, event_id=timer_id)
     elif name == "Answered":
         answer = next(t.output for t in q.tasks_of("answer") if t.output)
         written = AnswerOutput.model_validate(answer)
@@ -104,7 +64,7 @@ def translate_question(
             citations=written.citations,
             usage_event_ids=q.usage_event_ids(),
         )
-        emit(QuestionAnswered, answered, 0)
+        e.emit(QuestionAnswered, answered)
     elif name == "GuardrailTripped":
         trip = GuardrailTrippedPayload(
             guardrail=domain_event.guardrail,
@@ -113,7 +73,7 @@ def translate_question(
             counts=dict(domain_event.counts),
             question_id=q.question_id,
         )
-        emit(GuardrailTripped, trip, 0)
+        e.emit(GuardrailTripped, trip)
     elif name == "Failed":
         failed = QuestionFailedPayload(
             question_id=q.question_id,
@@ -121,5 +81,5 @@ def translate_question(
             reason=q.failure or "failed",
             usage_event_ids=q.usage_event_ids(),
         )
-        emit(QuestionFailed, failed, 0)
-    return out
+        e.emit(QuestionFailed, failed)
+    return e.out

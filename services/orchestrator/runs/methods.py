@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from contracts.work import ReportMethods, SearchTally, VerifyOutput
-from services.orchestrator.domain import Run
+from services.orchestrator.runs.domain import Run
 
 
 def report_methods(run: Run) -> ReportMethods:
     """What was searched and found, how well the citations hold, and what the run cost so far."""
     # Tallied as the searches finished (their passages leave the state once collected), in the
-    # order the searches were requested. Snapshots from before the tally have none of it.
-    tallies: dict[str, dict[str, Any]] = getattr(run, "search_tallies", {})
+    # order the searches were requested.
+    tallies = run.search_tallies
     ids = [t.task_id for t in run.tasks_of("search")]
     # Then the sub-questions only datasets were read for (no search of theirs to count under).
     searches = [tallies[i] for i in ids if i in tallies] + [t for k, t in tallies.items() if k not in ids]
@@ -22,16 +20,16 @@ def report_methods(run: Run) -> ReportMethods:
     verified = next((t.output for t in run.tasks_of("verify") if t.output is not None), None)
     found = (written or {}).get("citation_check") or verified
     check = VerifyOutput.model_validate(found) if found is not None else None
-    template = getattr(run, "template", None) or {}
+    template = run.template or {}
     return ReportMethods(
         searches=[
             SearchTally(sub_question=s["sub_question"], passages=s["passages"], sources=len(s["source_ids"]))
             for s in searches
         ],
-        searched=list(getattr(run, "sources", None) or []),
+        searched=list(run.sources or []),
         passages_retrieved=sum(s["passages"] for s in searches),
         sources_retrieved=len({source for s in searches for source in s["source_ids"]}),
-        passages_kept=getattr(run, "passages_kept", None),
+        passages_kept=run.passages_kept,
         claims_checked=check.checked if check else None,
         claims_supported=check.supported if check else None,
         support_rate=check.support_rate if check else None,

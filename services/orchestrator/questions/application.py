@@ -23,12 +23,12 @@ from contracts.timer import TimerFired
 from contracts.tool import ToolDecided
 from quarry_runtime.errors import NotReady, Rejected
 from quarry_runtime.guardrails import injection_findings
-from services.orchestrator.domain import Run
-from services.orchestrator.followup import CREDITS_WAIT_S, Question, advance
+from services.orchestrator.questions.domain import CREDITS_WAIT_S, Question, advance
+from services.orchestrator.runs.domain import Run
 from services.orchestrator.tasks import answer_deadline
 
 
-class FollowUps:
+class QuestionUseCases:
     """Use cases of follow-up questions; the host supplies `_load`, `_save` and `clock`."""
 
     if TYPE_CHECKING:

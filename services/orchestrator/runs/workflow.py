@@ -37,8 +37,9 @@ from contracts.work import (
     VerifyInput,
 )
 from quarry_runtime.ranking import interleave
-from services.orchestrator.domain import PLAN_REVIEW, Run, TaskState
-from services.orchestrator.methods import report_methods
+from services.orchestrator.runs.domain import PLAN_REVIEW, Run
+from services.orchestrator.runs.methods import report_methods
+from services.orchestrator.saga import TaskState
 from services.orchestrator.tasks import OPTIONAL
 
 PASSAGES_PER_SEARCH = 8
@@ -93,14 +94,14 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
     if not _all_done(plans):
         return
     # A snapshot taken before plan reviews has no such attribute (nor asked for one).
-    if getattr(run, "review_plan", False) and not any(a.subject == PLAN_REVIEW for a in run.approvals.values()):
+    if run.review_plan and not any(a.subject == PLAN_REVIEW for a in run.approvals.values()):
         run.request_plan_review(approval_id(run, PLAN_REVIEW), now)
         return
 
     searches, reads = run.tasks_of("search"), run.tasks_of("read")
     if not searches and not reads:
         # A snapshot taken before runs chose their sources has no such attribute.
-        sources = getattr(run, "sources", None) or list(DEFAULT_SOURCES)
+        sources = run.sources or list(DEFAULT_SOURCES)
         # The tenant's datasets are read under their own tool (read_dataset), not by the searches.
         elsewhere = [s for s in sources if s != "datasets"]
         for i, sub_question in enumerate(run.sub_questions if elsewhere else []):
@@ -109,7 +110,7 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
             )
             run.request_task(task_id(run, "search", i), "search", search.model_dump())
         if "datasets" in sources:
-            for i, dataset in enumerate(getattr(run, "datasets", None) or [ALL_DATASETS]):
+            for i, dataset in enumerate(run.datasets or [ALL_DATASETS]):
                 read = ReadInput(
                     dataset=dataset,
                     query=run.question[:2000],
@@ -315,12 +316,12 @@ def final_draft(run: Run) -> Draft | None:
 
 def _length(run: Run) -> dict[str, Any]:
     # A snapshot taken before runs chose their length has no such attributes.
-    return {"length": getattr(run, "length", "standard"), "target_words": getattr(run, "target_words", None)}
+    return {"length": run.length, "target_words": run.target_words}
 
 
 def _shape(run: Run) -> dict[str, Any]:
     """The report's outline and tone from the run's template (runs from before templates have none)."""
-    template = getattr(run, "template", None) or {}
+    template = run.template or {}
     return {"outline": template.get("outline") or [], "tone": template.get("tone") or "neutral"}
 
 

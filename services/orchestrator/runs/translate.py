@@ -7,17 +7,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from contracts import subjects
-from contracts.envelope import Actor, Event, TraceContext
 from contracts.guardrail import GuardrailTripped, GuardrailTrippedPayload
-from contracts.ids import derived_id, stable_id
-from contracts.monitor import (
-    MonitorFired,
-    MonitorFiredPayload,
-    MonitorScheduled,
-    MonitorScheduledPayload,
-    MonitorTemplate,
-)
+from contracts.ids import derived_id
 from contracts.run import (
     RunAdmitted,
     RunAdmittedPayload,
@@ -37,8 +28,6 @@ from contracts.run import (
     RunPlanRevisedPayload,
     RunRejected,
     RunRejectedPayload,
-    RunRequested,
-    RunRequestedPayload,
     RunResumed,
     RunResumedPayload,
     RunStepChanged,
@@ -46,16 +35,12 @@ from contracts.run import (
     RunWaitingApproval,
     RunWaitingApprovalPayload,
 )
-from contracts.task import TaskDispatched, TaskDispatchedPayload
 from contracts.timer import TimerFired, TimerFiredPayload, TimerPurpose
-from contracts.tool import ToolRequested, ToolRequestedPayload
 from contracts.work import ReportOutput, SynthesiseOutput
 from quarry_runtime.outbox import Outgoing
-from services.orchestrator.domain import Run
-from services.orchestrator.monitor import Monitor
-from services.orchestrator.workflow import task_input
-
-AGENT = "quarry-orchestrator"
+from services.orchestrator.emitter import Emitter
+from services.orchestrator.runs.domain import Run
+from services.orchestrator.runs.workflow import task_input
 
 RunAt = Callable[[Any, int], Run]
 
@@ -64,34 +49,8 @@ def timer_id(run_id: str, purpose: str, key: str) -> str:
     return derived_id(run_id, f"timer:{purpose}:{key}")
 
 
-class _Emitter:
-    """Builds the contract events of one stored event, with ids fixed by its position."""
-
-    def __init__(self, domain_event: Any, run: Run) -> None:
-        self.domain_event = domain_event
-        self.run = run
-        self.out: list[Outgoing] = []
-        self._n = 0
-        self.cause: str | None = getattr(domain_event, "cause", None)
-
-    def _envelope(self, cls: type[Event], payload: Any, event_id: str | None = None) -> Event:
-        de, run = self.domain_event, self.run
-        n = self._n
-        self._n += 1
-        key = f"{de.originator_id}:{de.originator_version}:{n}"
-        return cls.create(
-            payload,
-            tenant_id=run.tenant_id,
-            run_id=run.run_id,
-            actor=Actor(user_id=run.user_id, agent=AGENT, roles=run.roles),
-            causation_id=self.cause,
-            event_id=event_id
-            or stable_id(key, int(de.timestamp.timestamp() * 1000), sequence=de.originator_version * 8 + n),
-            trace=TraceContext(traceparent=run.traceparent),
-        )
-
-    def emit(self, cls: type[Event], payload: Any, subject: str | None = None) -> None:
-        self.out.append(Outgoing(self._envelope(cls, payload), subject or cls.SUBJECT))
+class _RunEmitter(Emitter):
+    """A run's contract events, and the durable timers that wake it."""
 
     def timer(
         self,
@@ -103,11 +62,11 @@ class _Emitter:
         approval_id: str | None = None,
     ) -> None:
         key = f"{task_id or approval_id}:{attempt or 0}"
-        tid = timer_id(self.run.run_id, purpose, key)
+        tid = timer_id(self.run_id or "", purpose, key)
         payload = TimerFiredPayload(
             timer_id=tid, purpose=purpose, task_id=task_id, attempt=attempt, approval_id=approval_id
         )
-        self.out.append(Outgoing(self._envelope(TimerFired, payload, event_id=tid), TimerFired.SUBJECT, at))
+        self.emit(TimerFired, payload, at=at, event_id=tid)
 
     def step(self, step: str, status: str, detail: str = "") -> None:
         self.emit(RunStepChanged, RunStepChangedPayload(step=step, status=status, detail=detail[:500]))
@@ -121,7 +80,7 @@ def translate(domain_event: Any, run_at: RunAt, sign: Sign = lambda run, tool: N
     request carries (for the run's user, narrowed to that one tool)."""
     name = type(domain_event).__name__
     run = run_at(domain_event.originator_id, domain_event.originator_version)
-    e = _Emitter(domain_event, run)
+    e = _RunEmitter.of_saga(domain_event, run, run.run_id)
     usage = run.usage_event_ids()
     if name == "Admitted":
         e.emit(RunAdmitted, RunAdmittedPayload(credits_reserved=run.credits_reserved))
@@ -141,20 +100,7 @@ def translate(domain_event: Any, run_at: RunAt, sign: Sign = lambda run, tool: N
         task = run.tasks[domain_event.task_id]
         if name == "TaskRequested":
             e.step(task.kind, "started", _detail(task.input))
-        arguments = {k: v for k, v in task.input.items() if isinstance(v, str | int | float | bool)}
-        e.emit(
-            ToolRequested,
-            ToolRequestedPayload(
-                request_id=f"{task.task_id}:{task.throttles + 1}",
-                tool=task.tool,
-                task_id=task.task_id,
-                step=task.kind,
-                plan=run.plan,
-                roles=run.roles,
-                arguments=arguments,
-                delegation=sign(run, task.tool),
-            ),
-        )
+        e.request_tool(task, run.plan, sign(run, task.tool), request_no=task.throttles + 1)
     elif name == "ToolThrottled":
         task = run.tasks[domain_event.task_id]
         reasons = "; ".join(domain_event.reasons)
@@ -164,15 +110,7 @@ def translate(domain_event: Any, run_at: RunAt, sign: Sign = lambda run, tool: N
         e.timer("tool_retry", domain_event.retry_at, task_id=task.task_id, attempt=task.throttles)
     elif name == "TaskDispatched":
         task = run.tasks[domain_event.task_id]
-        payload = TaskDispatchedPayload(
-            task_id=task.task_id,
-            kind=task.kind,
-            role=task.role,
-            attempt=task.attempt,
-            timeout_s=task.timeout_s,
-            input=task_input(run, task),
-        )
-        e.emit(TaskDispatched, payload, subject=subjects.task_lane(task.role))
+        e.dispatch(task, task_input(run, task))
         e.timer("task_timeout", domain_event.timeout_at, task_id=task.task_id, attempt=task.attempt)
     elif name == "TaskDenied":
         task = run.tasks[domain_event.task_id]
@@ -307,84 +245,3 @@ def _summary(kind: str, output: dict[str, Any] | None) -> str:
     if kind == "report":
         return str(output.get("title", "report"))
     return ""
-
-
-MonitorAt = Callable[[Any, int], Monitor]
-
-
-def _template_request(template: dict[str, Any] | None) -> dict[str, Any]:
-    """The run request fields a monitor's template sets (none for a monitor made without one)."""
-    if not template:
-        return {}
-    t = MonitorTemplate.model_validate(template)
-    return {
-        "sources": t.sources,
-        "length": t.length,
-        "target_words": t.target_words,
-        "template_id": t.template_id,
-        "template_version": t.version,
-        "template_name": t.name,
-        "outline": t.outline,
-        "tone": t.tone,
-    }
-
-
-def translate_monitor(domain_event: Any, monitor_at: MonitorAt) -> Sequence[Outgoing]:
-    """What one stored Monitor event publishes: its schedule, and for a fired slot, the run."""
-    name = type(domain_event).__name__
-    m = monitor_at(domain_event.originator_id, domain_event.originator_version)
-    at_ms = int(domain_event.timestamp.timestamp() * 1000)
-    key = f"{domain_event.originator_id}:{domain_event.originator_version}"
-    actor = Actor(user_id=m.user_id, agent=AGENT, roles=m.roles)
-    cause = getattr(domain_event, "cause", None)
-    out: list[Outgoing] = []
-
-    def emit(cls: type[Event], payload: Any, n: int, run_id: str | None = None, event_id: str | None = None) -> None:
-        ev = cls.create(
-            payload,
-            tenant_id=m.tenant_id,
-            run_id=run_id,
-            actor=actor,
-            causation_id=cause,
-            event_id=event_id or stable_id(f"{key}:{n}", at_ms, sequence=domain_event.originator_version * 8 + n),
-        )
-        out.append(Outgoing(ev, cls.SUBJECT))
-
-    def slot_timer(slot: datetime) -> None:
-        tid = derived_id(m.monitor_id, f"timer:monitor_slot:{slot.isoformat()}")
-        payload = TimerFiredPayload(timer_id=tid, purpose="monitor_slot", monitor_id=m.monitor_id, slot=slot)
-        timer = TimerFired.create(payload, tenant_id=m.tenant_id, actor=actor, causation_id=cause, event_id=tid)
-        out.append(Outgoing(timer, TimerFired.SUBJECT, slot))
-
-    status: Any = m.status
-    if name == "SlotFired":
-        run_id = domain_event.run_id
-        request = RunRequestedPayload(
-            question=m.question,
-            depth=m.depth,
-            max_sources=m.max_sources,
-            monitor_id=m.monitor_id,
-            previous_run_id=domain_event.previous_run_id,
-            **_template_request(getattr(m, "template", None)),
-        )
-        emit(RunRequested, request, 0, run_id=run_id, event_id=derived_id(run_id, "requested"))
-        fired = MonitorFiredPayload(
-            monitor_id=m.monitor_id,
-            slot=domain_event.slot,
-            run_id=run_id,
-            previous_run_id=domain_event.previous_run_id,
-            next_slot=domain_event.next_slot,
-        )
-        emit(MonitorFired, fired, 1, run_id=run_id)
-        slot_timer(domain_event.next_slot)
-    elif name in ("MonitorCreated", "MonitorResumed", "MonitorPaused", "MonitorDeleted"):
-        emit(
-            MonitorScheduled,
-            MonitorScheduledPayload(
-                monitor_id=m.monitor_id, status=status, next_slot=m.next_slot, version=domain_event.originator_version
-            ),
-            0,
-        )
-        if m.next_slot is not None and name in ("MonitorCreated", "MonitorResumed"):
-            slot_timer(m.next_slot)
-    return out
