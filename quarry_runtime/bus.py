@@ -202,7 +202,13 @@ class Bus:
         self._stream = JStream(subjects.STREAM, declare=False)
         self._jetstream: JetStreamContext | None = None
         self._max_deaths = max_deaths
-        self._inflight = InFlight(self._js, service, replicas=stream_replicas, max_bytes=kv_max_bytes)
+        self._inflight = InFlight(
+            self._js,
+            service,
+            replicas=stream_replicas,
+            max_bytes=kv_max_bytes,
+            connection=lambda: self.broker.connection,
+        )
         self._outage_deliveries: dict[tuple[str, int], int] = {}
         self._outage_logged: dict[str, tuple[float, int]] = {}  # per consumer: when last logged, retries since
         # Which consumers hold messages without acking any: read by the liveness probe.
@@ -333,7 +339,8 @@ class Bus:
         key = mark_key(meta.stream, meta.consumer, meta.sequence.stream)
         # None: the mark could not be written (the bus is away or its store full); the handling
         # goes on unmarked rather than the consumer stopping on its own bookkeeping.
-        marked = await self._inflight.begin(key)
+        first = (meta.num_delivered or 1) == 1
+        marked = await (self._inflight.mark_first(key) if first else self._inflight.begin(key))
         deaths = marked or 0
         try:
             if deaths >= self._max_deaths:
@@ -344,7 +351,9 @@ class Bus:
             else:
                 await self._handle(msg, event, sub)
         finally:
-            if marked is not None:
+            if marked is not None and msg.committed is AckStatus.ACKED:
+                await self._inflight.release(key)  # never delivered again: nothing waits on it
+            elif marked is not None:
                 await self._inflight.end(key)
 
     async def _handle(self, msg: NatsMessage, event: Event, sub: Subscription) -> None:

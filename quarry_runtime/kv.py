@@ -45,6 +45,8 @@ class KeyValueBucket:
         self._opening = asyncio.Lock()
 
     async def open(self) -> KeyValue:
+        if self._kv is not None:
+            return self._kv
         async with self._opening:
             if self._kv is None:
                 config = KeyValueConfig(
