@@ -46,7 +46,7 @@ from bench.report import Latency, SummaryRow, latency_table, ms, ratio, ratio_la
 from contracts import subjects
 from contracts.envelope import Actor
 from contracts.run import RunRequested, RunRequestedPayload
-from quarry_runtime import natsserver
+from devtools import natsserver
 from quarry_runtime.bus import DUPLICATE_WINDOW_S, Bus, Subscription
 from quarry_runtime.telemetry import configure
 

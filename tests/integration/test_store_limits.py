@@ -16,8 +16,8 @@ from nats.js.api import DiscardPolicy, KeyValueConfig, StorageType, StreamConfig
 
 from contracts import subjects
 from contracts.document import UPLOADS_BUCKET
+from devtools import natsserver
 from devtools.streams import configure
-from quarry_runtime import natsserver
 from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus
 from quarry_runtime.delegation import KEY_BUCKET, KeyDirectory, SigningKey
