@@ -35,14 +35,15 @@ from pydantic import ValidationError
 from contracts import subjects
 from contracts.envelope import Event, TraceContext
 from contracts.registry import event_type_for_subject, parse_event
+from quarry_runtime.buckets import Buckets, update_stream
 from quarry_runtime.busfaults import bus_unavailable, is_bus_outage, nats_outage_is_unavailable
 from quarry_runtime.errors import NotReady, Rejected, Unavailable
 from quarry_runtime.health import ConsumerProgress
 from quarry_runtime.inflight import InFlight, mark_key
-from quarry_runtime.kv import update_stream
 from quarry_runtime.settings import (
     DEFAULT_DEADLETTER_MAX_BYTES,
     DEFAULT_KV_MAX_BYTES,
+    DEFAULT_OBJECT_STORE_MAX_BYTES,
     DEFAULT_STREAM_MAX_BYTES,
     RuntimeSettings,
 )
@@ -158,6 +159,7 @@ class Bus:
         stream_max_bytes: int = DEFAULT_STREAM_MAX_BYTES,
         deadletter_max_bytes: int = DEFAULT_DEADLETTER_MAX_BYTES,
         kv_max_bytes: int = DEFAULT_KV_MAX_BYTES,
+        object_store_max_bytes: int = DEFAULT_OBJECT_STORE_MAX_BYTES,
         credentials: tuple[str, str] | None = None,
         tls_ca_file: Path | None = None,
     ) -> None:
@@ -196,9 +198,11 @@ class Bus:
         self._max_deliver = max_deliver
         self._stream_max_bytes = stream_max_bytes
         self._deadletter_max_bytes = deadletter_max_bytes
-        # Also for the key-value buckets a service opens on this bus's connection (task journal, ...).
         self.replicas = stream_replicas
-        self.kv_max_bytes = kv_max_bytes
+        # Every key-value bucket and object store a service opens on this bus's connection.
+        self.buckets = Buckets(
+            self._js, replicas=stream_replicas, kv_max_bytes=kv_max_bytes, object_store_max_bytes=object_store_max_bytes
+        )
         self._stream = JStream(subjects.STREAM, declare=False)
         self._jetstream: JetStreamContext | None = None
         self._max_deaths = max_deaths
@@ -226,6 +230,7 @@ class Bus:
             stream_max_bytes=settings.stream_max_bytes,
             deadletter_max_bytes=settings.deadletter_max_bytes,
             kv_max_bytes=settings.kv_max_bytes,
+            object_store_max_bytes=settings.object_store_max_bytes,
             credentials=settings.nats_credentials(),
             tls_ca_file=settings.nats_tls_ca_file,
         )

@@ -36,7 +36,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KV_DEL, KV_OP
 
-from quarry_runtime.kv import KeyValueBucket
+from quarry_runtime.buckets import Buckets
 from quarry_runtime.settings import DEFAULT_KV_MAX_BYTES
 
 log = logging.getLogger(__name__)
@@ -85,8 +85,8 @@ class InFlight:
     ) -> None:
         self._connection = connection
         self._subject_prefix = f"$KV.{bucket_of(service)}."
-        self._bucket = KeyValueBucket(
-            jetstream, bucket_of(service), replicas=replicas, max_bytes=max_bytes, ttl_s=TTL_S
+        self._bucket = Buckets(jetstream, replicas=replicas, kv_max_bytes=max_bytes).key_value(
+            bucket_of(service), ttl_s=TTL_S
         )
         self._clock = clock
         self._down_until = float("-inf")
