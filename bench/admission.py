@@ -39,9 +39,9 @@ from rich.console import Console
 from bench import procs
 from bench.load import LoadResult, clients, fire
 from bench.report import Latency, SummaryRow, latency_table, ms, ratio, ratio_latency, timed_step, verdict
+from devtools import natsserver
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
-from quarry_runtime import natsserver
 
 TARGET_P95_MS = 50.0
 QUESTION = "How does the with statement work in Python?"

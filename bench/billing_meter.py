@@ -37,7 +37,7 @@ from bench.report import SummaryRow, ratio
 from contracts import subjects
 from contracts.ids import new_id
 from contracts.usage import UsageRecorded, UsageRecordedPayload
-from quarry_runtime import natsserver
+from devtools import natsserver
 from quarry_runtime.bus import Bus
 from quarry_runtime.groupcommit import GroupCommit
 from quarry_runtime.settings import RuntimeSettings

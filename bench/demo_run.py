@@ -22,10 +22,10 @@ from rich.table import Table
 
 from bench import procs
 from bench.report import SummaryRow, timed_step
+from devtools import natsserver
 from devtools.client import QuarryClient
 from devtools.demo import QUESTION
 from devtools.stack import Stack, StackConfig
-from quarry_runtime import natsserver
 
 RUN_TIMEOUT_S = 150.0
 

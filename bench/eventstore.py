@@ -4,7 +4,7 @@ Runs are generated first by driving the real `Orchestrator` through whole runs o
 storage (see `bench.runs_fixture`: ~59 stored events and ~90 gateway envelopes per run, with
 retries and an approval); generation is never timed. Each figure is then taken on SQLite (a
 file in a temp dir, as a service's data dir holds it) and on PostgreSQL (a fresh database on
-the server `quarry_runtime.pgserver` finds, dropped afterwards), with the stores configured by
+the server `devtools.pgserver` finds, dropped afterwards), with the stores configured by
 `quarry_runtime.store` exactly as the services configure them.
 
 1. Replay: the stored events of `runs` runs are copied into a fresh event store, and into
@@ -59,7 +59,7 @@ from rich.table import Table
 from bench.report import SummaryRow, ratio, timed_step, verdict
 from bench.runs_fixture import Fixture, gateway_events, generate
 from contracts.envelope import Event
-from quarry_runtime import pgserver
+from devtools import pgserver
 from quarry_runtime.groupcommit import GroupCommit
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase, eventstore_env

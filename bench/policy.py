@@ -40,7 +40,7 @@ from bench.report import Latency, SummaryRow, latency_table, ms, ratio, ratio_la
 from contracts import subjects
 from contracts.envelope import Actor
 from contracts.tool import ToolRequested, ToolRequestedPayload
-from quarry_runtime import natsserver
+from devtools import natsserver
 from quarry_runtime.bus import Bus
 from quarry_runtime.telemetry import configure
 from services.policy.bootstrap import PolicyParts, PolicySettings, assemble

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from quarry_runtime import natsserver
+from devtools import natsserver
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 REPO = Path(__file__).resolve().parent.parent

@@ -33,8 +33,8 @@ from rich.table import Table
 from bench.report import Latency, SummaryRow, ratio, timed_step
 from bench.sampling import Footprint, ProcessSampler
 from bench.scale_load import Drain, NotDrained, drive, sign_up
+from devtools import natsserver
 from devtools.stack import Stack, StackConfig
-from quarry_runtime import natsserver
 from services.billing.plans import DEFAULT_PLAN, PLANS
 
 # Per wave. 200 runs drained in 968 and 979 s on two cores shared with other suites, whose load

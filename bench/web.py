@@ -24,10 +24,10 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.report import SummaryRow
+from devtools import natsserver
 from devtools.browser import INSTALL_HINT, chromium_path
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
-from quarry_runtime import natsserver
 
 REPO = Path(__file__).resolve().parents[1]
 WEB_DIST = REPO / "web" / "dist"

@@ -10,9 +10,9 @@ from typing import Any
 
 from rich.console import Console
 
+from devtools import natsserver
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
-from quarry_runtime import natsserver
 
 DEMO_PASSWORD = "demo-password-123"
 QUESTION = "How does the with statement work in Python, and what are context managers used for?"

@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 from dotenv import dotenv_values
 
-from devtools import streams
-from quarry_runtime import natsauth, natsserver
+from devtools import natsserver, streams
+from quarry_runtime import natsauth
 from quarry_runtime.settings import RuntimeSettings
 
 SERVICES = ("policy", "billing", "orchestrator", "retriever", "analyst", "reporter", "gateway")

@@ -12,9 +12,9 @@ import dataclasses
 from nats.js.errors import NotFoundError
 
 from contracts.document import UPLOADS_BUCKET
+from quarry_runtime.buckets import update_stream
 from quarry_runtime.bus import Bus
 from quarry_runtime.delegation import KEY_BUCKET
-from quarry_runtime.kv import update_stream
 from quarry_runtime.natsauth import DELETED_DATASETS_BUCKET
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.tenant_models import BUCKET as TENANT_MODELS_BUCKET

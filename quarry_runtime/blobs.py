@@ -7,17 +7,15 @@ reads back here, checked against the hash the producer recorded.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Callable
 
 import nats.js.errors
 from nats.js import JetStreamContext
-from nats.js.api import ObjectStoreConfig, StorageType
 from nats.js.object_store import ObjectStore
 
 from contracts.document import StoredObject
-from quarry_runtime.kv import limit_stream
+from quarry_runtime.buckets import Buckets
 from quarry_runtime.settings import DEFAULT_OBJECT_STORE_MAX_BYTES
 
 
@@ -26,38 +24,21 @@ class BlobError(Exception):
 
 
 class BlobStore:
-    """One object-store bucket of at most `max_bytes`, created on first use (every service may be
-    the first): when it is full, a put fails instead of filling the disk the bus needs."""
+    """One object-store bucket of at most `max_bytes` (quarry_runtime.buckets)."""
 
     def __init__(
         self,
         jetstream: Callable[[], JetStreamContext],
         bucket: str,
         *,
-        replicas: int = 1,
+        replicas: int,
         max_bytes: int = DEFAULT_OBJECT_STORE_MAX_BYTES,
     ) -> None:
-        # A callable, not a context: the bus's connection exists only once the bus has started.
-        self._jetstream = jetstream
         self.bucket = bucket
-        self._replicas = replicas
-        self._max_bytes = max_bytes
-        self._store: ObjectStore | None = None
-        self._opening = asyncio.Lock()
+        self._store = Buckets(jetstream, replicas=replicas, object_store_max_bytes=max_bytes).object_store(bucket)
 
     async def _bucket(self) -> ObjectStore:
-        async with self._opening:
-            if self._store is None:
-                js = self._jetstream()
-                config = ObjectStoreConfig(storage=StorageType.FILE, replicas=self._replicas, max_bytes=self._max_bytes)
-                try:
-                    self._store = await js.create_object_store(self.bucket, config=config)
-                except nats.js.errors.BadRequestError:
-                    # It exists with another configuration (e.g. set by an operator): use it as it
-                    # is, with a byte limit if it had none.
-                    self._store = await js.object_store(self.bucket)
-                    await limit_stream(js, f"OBJ_{self.bucket}", self._max_bytes)
-            return self._store
+        return await self._store.open()
 
     async def put(self, name: str, data: bytes) -> StoredObject:
         """Store `data` under `name` (replacing any earlier object of that name); its reference."""

@@ -180,7 +180,7 @@ class KeyDirectory:
     """Public keys by key id, in a JetStream key-value bucket every service can read."""
 
     def __init__(
-        self, connection: Callable[[], object], *, replicas: int = 1, max_bytes: int = DEFAULT_KV_MAX_BYTES
+        self, connection: Callable[[], object], *, replicas: int, max_bytes: int = DEFAULT_KV_MAX_BYTES
     ) -> None:
         # `connection` returns the nats-py Client once connected (the bus connects at start).
         self._connection = connection
@@ -191,14 +191,13 @@ class KeyDirectory:
 
     async def _bucket(self) -> object:
         if self._kv is None:
-            from quarry_runtime.kv import KeyValueBucket
+            from quarry_runtime.buckets import Buckets
 
-            self._kv = KeyValueBucket(
+            self._kv = Buckets(
                 lambda: self._connection().jetstream(),  # type: ignore[attr-defined]
-                KEY_BUCKET,
                 replicas=self._replicas,
-                max_bytes=self._max_bytes,
-            )
+                kv_max_bytes=self._max_bytes,
+            ).key_value(KEY_BUCKET)
         return await self._kv.open()  # type: ignore[attr-defined]
 
     async def publish(self, key: SigningKey) -> None:

@@ -7,8 +7,8 @@ several ack waits. `GET /readyz` fails as soon as a dependency is down, without 
 grace: take the replica out of rotation, do not restart it.
 
 Every verdict is read from timestamps the event loop records (a heartbeat, the last result of
-each check, the consumers' last ack), and the HTTP server runs in its own thread: a blocked loop
-cannot answer for itself, so the thread judges it.
+each check, the consumers' last ack), and the ASGI app is served by uvicorn on its own thread and
+event loop: a blocked loop cannot answer for itself, so the thread judges it.
 """
 
 from __future__ import annotations
@@ -16,13 +16,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import uvicorn
 from prometheus_client import generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 log = logging.getLogger(__name__)
 
@@ -202,14 +207,50 @@ def store_check(ping: Callable[[], object]) -> Check:
     return check
 
 
+def health_app(health: Health) -> Starlette:
+    """/livez (= /healthz), /readyz and /metrics as an ASGI app."""
+
+    def verdict(path: str, judged: tuple[bool, dict[str, object]]) -> Response:
+        ok, body = judged
+        if not ok:
+            log.warning("%s fails: %s", path, body["reasons"])
+        return _json(200 if ok else 503, body)
+
+    async def livez(request: Request) -> Response:
+        return verdict(request.url.path, health.liveness())
+
+    async def readyz(request: Request) -> Response:
+        return verdict(request.url.path, health.readiness())
+
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(), headers={"content-type": "text/plain; version=0.0.4"})
+
+    async def not_found(_: Request, __: Exception) -> Response:
+        return _json(404, {"detail": "not found"})
+
+    return Starlette(
+        routes=[
+            Route("/livez", livez),
+            Route("/healthz", livez),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+        ],
+        exception_handlers={404: not_found, 405: not_found},
+    )
+
+
+def _json(status: int, body: dict[str, object]) -> Response:
+    return Response(json.dumps(body), status_code=status, headers={"content-type": "application/json"})
+
+
 class HealthServer:
-    """Serves /livez (= /healthz), /readyz and /metrics from a thread of its own."""
+    """Serves `health_app` with uvicorn on a thread and event loop of its own."""
 
     def __init__(self, health: Health, port: int, host: str = "127.0.0.1") -> None:
         self.health = health
         self.port = port
         self.host = host
-        self._server: ThreadingHTTPServer | None = None
+        self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -219,44 +260,21 @@ class HealthServer:
             asyncio.create_task(self.health.loop.run(), name="health-heartbeat"),
             asyncio.create_task(self.health.checks.run(), name="health-checks"),
         ]
-        self._server = ThreadingHTTPServer((self.host, self.port), _handler(self.health))
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="health-http", daemon=True)
+        # Bound here, so a port taken fails the start and port 0 is known at once.
+        sock = socket.create_server((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            health_app(self.health), log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=1
+        )
+        server = self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="health-http", daemon=True)
+        # The socket listens already: a probe arriving before uvicorn serves waits in its backlog.
         self._thread.start()
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            await asyncio.to_thread(self._server.shutdown)
-            self._server.server_close()
-
-
-def _handler(health: Health) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path in ("/livez", "/healthz", "/readyz"):
-                ok, body = health.readiness() if path == "/readyz" else health.liveness()
-                if not ok:
-                    log.warning("%s fails: %s", path, body["reasons"])
-                self._send(200 if ok else 503, json.dumps(body).encode(), "application/json")
-            elif path == "/metrics":
-                self._send(200, generate_latest(), "text/plain; version=0.0.4")
-            else:
-                self._send(404, b'{"detail":"not found"}', "application/json")
-
-        def _send(self, status: int, payload: bytes, media: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", media)
-            self.send_header("Content-Length", str(len(payload)))
-            self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass  # a probe every few seconds is not worth a log line
-
-    return Handler
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            await asyncio.to_thread(self._thread.join)

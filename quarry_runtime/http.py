@@ -1,4 +1,4 @@
-"""Calling other people's HTTP APIs (search engines, model endpoints): retries with backoff.
+"""Calling other people's HTTP APIs (search engines, model endpoints): retries with backoff (tenacity).
 
 429, 5xx and connection faults are retried with exponential, half-jittered backoff, honouring
 the server's `Retry-After` (or OpenAI's `retry-after-ms`) up to a cap; any other status fails
@@ -16,8 +16,17 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import Any, NoReturn
 
 import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_attempt,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +69,11 @@ async def send_with_retries(
     rng: Callable[[], float] = random.random,
 ) -> httpx.Response:
     """The first response under 400 that `send` gets; `HttpFailure` when retrying cannot help."""
-    attempts = max(1, policy.attempts)
-    for attempt in range(1, attempts + 1):
-        try:
-            outcome: httpx.Response | BaseException = await send()
-        except TRANSIENT as exc:
-            outcome = exc
-        delay = _next_delay(outcome, attempt, attempts, name, policy, rng)
-        if isinstance(outcome, httpx.Response) and delay is None:
-            return outcome
-        await sleep(delay or 0.0)
-    raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def attempt() -> httpx.Response:
+        return _accepted(await send(), name)
+
+    return await AsyncRetrying(sleep=sleep, **_retrying(name, policy, rng))(attempt)
 
 
 def send_with_retries_sync(
@@ -82,49 +85,61 @@ def send_with_retries_sync(
     rng: Callable[[], float] = random.random,
 ) -> httpx.Response:
     """`send_with_retries` for synchronous clients (called from worker threads)."""
+    return Retrying(sleep=sleep, **_retrying(name, policy, rng))(lambda: _accepted(send(), name))
+
+
+def _accepted(response: httpx.Response, name: str) -> httpx.Response:
+    """`response`, unless it is a failure that no later attempt can change."""
+    status = response.status_code
+    if status >= 400 and not retryable(status):
+        raise HttpFailure(f"{name} answered HTTP {status}: {error_message(response)}", status=status, retryable=False)
+    return response
+
+
+def _retrying(name: str, policy: RetryPolicy, rng: Callable[[], float]) -> dict[str, Any]:
+    """tenacity's settings for `policy`, the same for the async and the sync caller."""
     attempts = max(1, policy.attempts)
-    for attempt in range(1, attempts + 1):
-        try:
-            outcome: httpx.Response | BaseException = send()
-        except TRANSIENT as exc:
-            outcome = exc
-        delay = _next_delay(outcome, attempt, attempts, name, policy, rng)
-        if isinstance(outcome, httpx.Response) and delay is None:
-            return outcome
-        sleep(delay or 0.0)
-    raise AssertionError("unreachable: the last attempt returns or raises")
 
+    def failure(state: RetryCallState) -> str:
+        outcome = state.outcome
+        assert outcome is not None
+        if outcome.failed:
+            exc = outcome.exception()
+            return f"{type(exc).__name__}: {exc}".rstrip(": ")
+        response: httpx.Response = outcome.result()
+        return f"{name} answered HTTP {response.status_code}: {error_message(response)}"
 
-def _next_delay(
-    outcome: httpx.Response | BaseException,
-    attempt: int,
-    attempts: int,
-    name: str,
-    policy: RetryPolicy,
-    rng: Callable[[], float],
-) -> float | None:
-    """None to accept `outcome`; else how long to wait before the next attempt. Raises
-    `HttpFailure` when there is no next attempt worth making."""
-    if isinstance(outcome, BaseException):
-        failure = f"{type(outcome).__name__}: {outcome}".rstrip(": ")
-        if attempt == attempts:
+    def wait(state: RetryCallState) -> float:
+        outcome = state.outcome
+        assert outcome is not None
+        asked = None if outcome.failed else retry_after(outcome.result(), policy.max_retry_after_s)
+        delay = policy.backoff(state.attempt_number, rng) if asked is None else asked
+        log.warning(
+            "%s attempt %d/%d failed (%s); retrying in %.2fs",
+            name,
+            state.attempt_number,
+            attempts,
+            failure(state),
+            delay,
+        )
+        return delay
+
+    def give_up(state: RetryCallState) -> NoReturn:
+        outcome = state.outcome
+        assert outcome is not None
+        if outcome.failed:
             raise HttpFailure(
-                f"{name} unreachable after {attempts} attempts: {failure}", status=None, retryable=True
-            ) from outcome
-        delay = policy.backoff(attempt, rng)
-    else:
-        status = outcome.status_code
-        if status < 400:
-            return None
-        failure = f"{name} answered HTTP {status}: {error_message(outcome)}"
-        if not retryable(status):
-            raise HttpFailure(failure, status=status, retryable=False)
-        if attempt == attempts:
-            raise HttpFailure(f"{failure} (after {attempts} attempts)", status=status, retryable=True)
-        asked = retry_after(outcome, policy.max_retry_after_s)
-        delay = policy.backoff(attempt, rng) if asked is None else asked
-    log.warning("%s attempt %d/%d failed (%s); retrying in %.2fs", name, attempt, attempts, failure, delay)
-    return delay
+                f"{name} unreachable after {attempts} attempts: {failure(state)}", status=None, retryable=True
+            ) from outcome.exception()
+        status = outcome.result().status_code
+        raise HttpFailure(f"{failure(state)} (after {attempts} attempts)", status=status, retryable=True)
+
+    return {
+        "stop": stop_after_attempt(attempts),
+        "wait": wait,
+        "retry": retry_if_exception_type(TRANSIENT) | retry_if_result(lambda r: r.status_code >= 400),
+        "retry_error_callback": give_up,
+    }
 
 
 def retryable(status: int) -> bool:

@@ -16,6 +16,12 @@ process could not remove, or may have written without hearing back (the bus or i
 too slow to answer in time: a database outage holds a service's loop for seconds), is remembered,
 so its next delivery here is not taken for a death: otherwise two such outages would dead-letter
 a healthy message as if it had killed two processes.
+
+A first delivery has no earlier handling to count, so its mark is sent (`mark_first`) without
+waiting for JetStream's answer: it is written to the socket before the handler runs, and the
+server stores it before anything this connection sends later. A handling that ends with the
+message acknowledged removes its mark the same way (`release`): the message is not delivered
+again, so nothing waits on the removal. Redeliveries, which must read the count, wait for it.
 """
 
 from __future__ import annotations
@@ -25,10 +31,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KV_DEL, KV_OP
 
-from quarry_runtime.kv import KeyValueBucket
+from quarry_runtime.buckets import Buckets
 from quarry_runtime.settings import DEFAULT_KV_MAX_BYTES
 
 log = logging.getLogger(__name__)
@@ -52,6 +60,16 @@ def mark_key(stream: str, consumer: str, sequence: int) -> str:
     return f"{stream}.{consumer}.{sequence}"
 
 
+def write_pending_now(nc: Client) -> None:
+    """Hand what nats-py has buffered to the socket now, in order, as its flusher would on its
+    next turn: a handler that kills the process at once must still leave its mark behind, and
+    waiting for the flusher's turn costs a trip round the event loop per message."""
+    if nc.is_connected and nc._pending_data_size > 0 and nc._transport is not None:
+        nc._transport.writelines(nc._pending)
+        nc._pending = []
+        nc._pending_data_size = 0
+
+
 class InFlight:
     """In-flight marks of messages being handled, shared by every replica of one service."""
 
@@ -63,9 +81,12 @@ class InFlight:
         replicas: int = 1,
         max_bytes: int = DEFAULT_KV_MAX_BYTES,
         clock: Callable[[], float] = time.monotonic,
+        connection: Callable[[], Client] | None = None,
     ) -> None:
-        self._bucket = KeyValueBucket(
-            jetstream, bucket_of(service), replicas=replicas, max_bytes=max_bytes, ttl_s=TTL_S
+        self._connection = connection
+        self._subject_prefix = f"$KV.{bucket_of(service)}."
+        self._bucket = Buckets(jetstream, replicas=replicas, kv_max_bytes=max_bytes).key_value(
+            bucket_of(service), ttl_s=TTL_S
         )
         self._clock = clock
         self._down_until = float("-inf")
@@ -83,6 +104,39 @@ class InFlight:
             self._remember(key)  # the create may have reached the bucket
             self._failed("write", key, exc)
             return None
+
+    async def mark_first(self, key: str) -> int | None:
+        """`begin` for a message's first delivery, which no earlier handling can have left a
+        mark for: the mark is on its way to the server (not acknowledged) when this returns 0."""
+        if self._connection is None:
+            return await self.begin(key)
+        if self._clock() < self._down_until:
+            return None
+        try:
+            await self._bucket.open()
+            nc = self._connection()
+            await nc.publish(self._subject_prefix + key, b"1")
+            write_pending_now(nc)
+        except Exception as exc:  # noqa: BLE001 - bookkeeping must not stop the consumer
+            self._remember(key)
+            self._failed("write", key, exc)
+            return None
+        self._left.pop(key, None)
+        return 0
+
+    async def release(self, key: str) -> None:
+        """`end` for an acknowledged message: the removal is sent, not waited for."""
+        if self._connection is None:
+            await self.end(key)
+            return
+        try:
+            # Published in order after the mark on the same connection, so it never overtakes it.
+            await self._connection().publish(self._subject_prefix + key, headers={KV_OP: KV_DEL})
+        except Exception as exc:  # noqa: BLE001 - bookkeeping must not stop the consumer
+            self._remember(key)
+            self._failed("removal", key, exc)
+            return
+        self._left.pop(key, None)
 
     async def _begin(self, key: str) -> int:
         kv = await self._bucket.open()

@@ -28,7 +28,7 @@ import nats.errors
 from nats.js import JetStreamContext
 from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
 
-from quarry_runtime.kv import KeyValueBucket
+from quarry_runtime.buckets import Buckets, KeyValueBucket
 
 
 def bucket_of(service: str) -> str:
@@ -46,8 +46,8 @@ def shared_limiter(
 ) -> SlidingWindowLimiter:
     """A limiter whose windows every replica of `service` shares, kept in its own bucket; a key
     idle for the longest window is dropped by the server."""
-    bucket = KeyValueBucket(
-        jetstream, bucket_of(service), replicas=replicas, max_bytes=max_bytes, ttl_s=longest_window_s
+    bucket = Buckets(jetstream, replicas=replicas, kv_max_bytes=max_bytes).key_value(
+        bucket_of(service), ttl_s=longest_window_s
     )
     return SlidingWindowLimiter(KeyValueWindows(bucket))
 

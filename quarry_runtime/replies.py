@@ -1,4 +1,8 @@
-"""Answering core-NATS requests: what the gateway needs answered now, not eventually.
+"""Core-NATS request/reply: what the gateway needs answered now, not eventually.
+
+`ask` is the one way to put a question: a request model out, a reply model back, and
+`Unavailable` when no answer comes (the bus is away, nobody answers in time) or the answer is
+unreadable, since neither is the fault of the question.
 
 A service serves a table of responders, one per subject, each taking the raw request and
 returning its reply model. They listen in a queue group, so with several replicas exactly one
@@ -15,17 +19,38 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel
+import nats.errors
+from pydantic import BaseModel, ValidationError
 
 from quarry_runtime.bus import Bus
+from quarry_runtime.busfaults import is_bus_outage
 from quarry_runtime.errors import Unavailable
 from quarry_runtime.recorders import outage_is_unavailable
 
 log = logging.getLogger(__name__)
 
 Respond = Callable[[bytes], Awaitable[BaseModel]]
+# A connection's `request(subject, data, timeout=...)`.
+Request = Callable[..., Awaitable[Any]]
+R = TypeVar("R", bound=BaseModel)
+
+
+async def ask(
+    request: Request, subject: str, question: BaseModel, reply_model: type[R], *, who: str, timeout_s: float
+) -> R:
+    """`who`'s reply to `question` on `subject`; `Unavailable` when none comes or it is unreadable."""
+    try:
+        msg = await request(subject, question.model_dump_json().encode(), timeout=timeout_s)
+    except nats.errors.Error as exc:
+        if not is_bus_outage(exc):
+            raise
+        raise Unavailable(f"{who} did not answer ({type(exc).__name__})") from exc
+    try:
+        return reply_model.model_validate_json(msg.data)
+    except ValidationError as exc:
+        raise Unavailable(f"{who} answered something unreadable") from exc
 
 
 @contextlib.asynccontextmanager

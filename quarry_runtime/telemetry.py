@@ -46,12 +46,16 @@ def configure(service: str, level: str = "INFO") -> None:
 
 def inject_trace(headers: dict[str, str]) -> None:
     """Add the current trace context to outgoing message headers."""
-    propagate.inject(headers)
+    if trace.get_current_span().get_span_context().is_valid or _recording:
+        propagate.inject(headers)
 
 
 @asynccontextmanager
 async def traced_handler(service: str, consumer: str, headers: Mapping[str, str]) -> AsyncIterator[None]:
     """Run a handler in the publisher's trace: in a consumer span when spans are exported."""
+    if not _recording and "traceparent" not in headers:
+        yield  # no trace to continue and no span to record
+        return
     ctx = propagate.extract(dict(headers))
     if not _recording:
         token = context.attach(ctx)

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 
-from quarry_runtime.kv import KeyValueBucket
+from quarry_runtime.buckets import Buckets
 from quarry_runtime.settings import DEFAULT_KV_MAX_BYTES
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ class TenantModels:
         jetstream: Callable[[], JetStreamContext],
         secrets_key: str,
         *,
-        replicas: int = 1,
+        replicas: int,
         max_bytes: int = DEFAULT_KV_MAX_BYTES,
         ttl_s: float = 30.0,
         max_cached: int = 10_000,
@@ -184,7 +184,7 @@ class TenantModels:
         self._box = SecretBox(secrets_key)
         self._ttl_s = ttl_s
         self._clock = clock
-        self._kv = KeyValueBucket(jetstream, BUCKET, replicas=replicas, max_bytes=max_bytes)
+        self._kv = Buckets(jetstream, replicas=replicas, kv_max_bytes=max_bytes).key_value(BUCKET)
         # Bounded: every tenant that ever ran a model task would otherwise keep an entry for ever.
         self._max_cached = max_cached
         self._cache: OrderedDict[str, tuple[float, StoredEndpoint | None]] = OrderedDict()

@@ -44,7 +44,6 @@ from contracts.task import (
 from contracts.usage import UsageRecorded, UsageRecordedPayload
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.busfaults import nats_outage_is_unavailable
-from quarry_runtime.kv import KeyValueBucket
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +103,7 @@ class KvJournal:
     def __init__(self, bus: Bus, bucket: str = JOURNAL_BUCKET) -> None:
         self.bus = bus
         self.bucket = bucket
-        self._kv = KeyValueBucket(
-            lambda: bus.broker.connection.jetstream(),
-            bucket,
-            replicas=bus.replicas,
-            max_bytes=bus.kv_max_bytes,
-            ttl_s=JOURNAL_TTL_S,
-        )
+        self._kv = bus.buckets.key_value(bucket, ttl_s=JOURNAL_TTL_S)
 
     async def _store(self) -> KeyValue:
         return await self._kv.open()

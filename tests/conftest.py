@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from quarry_runtime import pgserver
+from devtools import pgserver
 from tests.servers import private_nats
 
 # An unset QUARRY_ENVIRONMENT is production; the tests (and every stack they start, which passes

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from quarry_runtime import natsauth, natsserver
+from devtools import natsserver
+from quarry_runtime import natsauth
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
-
-import nats.errors
 
 from contracts import subjects
 from contracts.billing import Entitlements, EntitlementsQuery, EntitlementsReply
-from quarry_runtime.busfaults import is_bus_outage
+from quarry_runtime import replies
+from quarry_runtime.errors import Unavailable as NoAnswer
 from services.gateway.api.errors import GatewayError, Unavailable
 
 log = logging.getLogger(__name__)
@@ -92,17 +90,16 @@ class EntitlementsCache:
             raise found
 
 
-def billing_ask(request: Callable[[str, bytes, float], Awaitable[Any]]) -> Ask:
-    """An `Ask` over core-NATS request/reply; `request(subject, data, timeout)` is the connection's."""
+def billing_ask(request: replies.Request) -> Ask:
+    """An `Ask` over core-NATS request/reply; `request(subject, data, timeout=...)` is the connection's."""
 
     async def ask(query: EntitlementsQuery) -> Entitlements:
         try:
-            msg = await request(subjects.BILLING_ENTITLEMENTS, query.model_dump_json().encode(), ASK_TIMEOUT_S)
-        except nats.errors.Error as exc:
-            if not is_bus_outage(exc):
-                raise
-            raise Unavailable(f"billing did not answer ({type(exc).__name__})") from exc
-        reply = EntitlementsReply.model_validate_json(msg.data)
+            reply = await replies.ask(
+                request, subjects.BILLING_ENTITLEMENTS, query, EntitlementsReply, who="billing", timeout_s=ASK_TIMEOUT_S
+            )
+        except NoAnswer as exc:
+            raise Unavailable(str(exc)) from exc
         if reply.entitlements is None:
             raise Unavailable(f"billing could not tell the entitlements: {reply.error}")
         return reply.entitlements

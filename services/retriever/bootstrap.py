@@ -215,7 +215,7 @@ def build(settings: RuntimeSettings) -> Service:
         replicas=settings.stream_replicas,
         max_bytes=settings.object_store_max_bytes,
     )
-    deleted = DeletedDatasets(bus, replicas=settings.stream_replicas)
+    deleted = DeletedDatasets(bus)
     for sub in subscriptions(bus, index, memory, web, blobs, deleted, parsers=parsers):
         bus.subscribe(sub)
     ready = asyncio.Event()

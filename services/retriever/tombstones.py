@@ -14,7 +14,6 @@ import hashlib
 from nats.js.errors import KeyNotFoundError
 
 from quarry_runtime.bus import Bus
-from quarry_runtime.kv import KeyValueBucket
 
 BUCKET = "retriever_deleted_datasets"
 
@@ -25,10 +24,8 @@ def _key(tenant_id: str, dataset_id: str) -> str:
 
 
 class DeletedDatasets:
-    def __init__(self, bus: Bus, *, replicas: int = 1, bucket: str = BUCKET) -> None:
-        self._kv = KeyValueBucket(
-            lambda: bus.broker.connection.jetstream(), bucket, replicas=replicas, max_bytes=bus.kv_max_bytes
-        )
+    def __init__(self, bus: Bus, *, bucket: str = BUCKET) -> None:
+        self._kv = bus.buckets.key_value(bucket)
 
     async def bury(self, tenant_id: str, dataset_id: str) -> None:
         await (await self._kv.open()).put(_key(tenant_id, dataset_id), dataset_id.encode())

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from devtools import natsserver
 from devtools.browser import INSTALL_HINT, chromium_path
 from devtools.stack import Stack, StackConfig
-from quarry_runtime import natsserver
 
 REPO = Path(__file__).resolve().parents[2]
 WEB_DIST = REPO / "web" / "dist"

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from devtools import natsserver
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
-from quarry_runtime import natsserver
 from tests.e2e.helpers import running
 
 
@@ -29,7 +29,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 @pytest.fixture(scope="module")
 def database_url_module(pg_server: str) -> Iterator[str]:
-    from quarry_runtime import pgserver
+    from devtools import pgserver
 
     url = pgserver.create_database(pg_server, prefix="quarry_e2e")
     yield url

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from devtools import natsserver
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
-from quarry_runtime import natsserver
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
 from services.billing.application import Billing

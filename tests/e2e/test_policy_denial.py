@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from devtools import natsserver
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
-from quarry_runtime import natsserver
 from services.policy.domain.engine import DEFAULT_POLICY_DIR
 from tests.e2e.helpers import running
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from devtools import natsserver
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
-from quarry_runtime import natsserver
 from tests.e2e.helpers import new_tenant, running, wait_for
 from tests.fakes.llm import API_KEY, FakeLlm, serve
 

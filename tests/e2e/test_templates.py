@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from devtools import natsserver
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
-from quarry_runtime import natsserver
 from services.gateway.readmodel import TERMINAL
 from tests.e2e.helpers import running, wait_for
 

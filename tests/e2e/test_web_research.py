@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]
 
+from devtools import natsserver
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
-from quarry_runtime import natsserver
 from services.gateway.readmodel import TERMINAL
 from services.policy.domain.registry import DEFAULT_REGISTRY
 from tests.e2e.helpers import ask, new_tenant, running, wait_for

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from quarry_runtime.natsserver import free_port, wait_for_port
+from devtools.natsserver import free_port, wait_for_port
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from contracts.task import TaskDispatched, TaskDispatchedPayload
-from quarry_runtime.natsserver import free_port
+from devtools.natsserver import free_port
 from quarry_runtime.worker import TaskError
 from services.analyst.application.live import BOUNDS
 from services.analyst.application.tasks import execute

@@ -105,6 +105,24 @@ async def test_a_handling_that_ends_leaves_no_mark_to_count(nats_url: str) -> No
         await bus.stop()
 
 
+async def test_a_first_delivery_mark_is_stored_before_it_is_answered_and_released_after_the_ack(
+    nats_url: str,
+) -> None:
+    bus = Bus(nats_url, f"marks-{uuid.uuid4().hex[:8]}")
+    await bus.start()
+    try:
+        nc = bus.broker.connection
+        marks = InFlight(nc.jetstream, bus.service, connection=lambda: nc)
+        key = f"QUARRY.test-{uuid.uuid4().hex[:8]}.3"
+        assert await marks.mark_first(key) == 0
+        assert await marks.begin(key) == 1, "the unanswered first mark was stored, in order, before this read"
+        await marks.release(key)
+        assert await marks.begin(key) == 0, "released: nothing to count"
+        await marks.end(key)
+    finally:
+        await bus.stop()
+
+
 async def test_a_removal_that_times_out_while_the_loop_is_held_counts_no_death(
     nats_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -28,7 +28,8 @@ from contracts import consumers, subjects
 from contracts.document import UPLOADS_BUCKET
 from contracts.run import RunCompleted, RunCompletedPayload
 from contracts.timer import TimerFired, TimerFiredPayload
-from quarry_runtime import natsauth, natsserver
+from devtools import natsserver
+from quarry_runtime import natsauth
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.timersweep import TimerSweep

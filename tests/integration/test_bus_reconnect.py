@@ -15,7 +15,8 @@ import pytest
 
 from contracts import subjects
 from contracts.run import RunRequested, RunRequestedPayload
-from quarry_runtime import natsauth, natsserver
+from devtools import natsserver
+from quarry_runtime import natsauth
 from quarry_runtime.bus import NATS_RECONNECT_ATTEMPTS, Bus, Subscription
 
 pytestmark = pytest.mark.infra

@@ -63,7 +63,7 @@ async def test_an_uploaded_pdf_is_indexed_into_its_dataset_with_progress(nats_ur
     for i in (index, memory):
         i.ensure_collection()
     retriever = Bus(nats_url, "retriever", max_deliver=3)
-    blobs = BlobStore(lambda: retriever.broker.connection.jetstream(), UPLOADS_BUCKET)
+    blobs = BlobStore(lambda: retriever.broker.connection.jetstream(), UPLOADS_BUCKET, replicas=1)
     for sub in subscriptions(retriever, index, memory, None, blobs, DeletedDatasets(retriever), parsers=PARSERS):
         retriever.subscribe(sub)
 
@@ -189,7 +189,7 @@ async def test_deleting_a_dataset_s_files_leaves_other_datasets_and_tenants_alon
     bus = Bus(nats_url, f"blobs-{uuid.uuid4().hex[:6]}")
     await bus.start()
     try:
-        blobs = BlobStore(lambda: bus.broker.connection.jetstream(), UPLOADS_BUCKET)
+        blobs = BlobStore(lambda: bus.broker.connection.jetstream(), UPLOADS_BUCKET, replicas=1)
         tenant = f"t{uuid.uuid4().hex[:10]}"
         names = [
             upload_object(tenant, "ds-1", "a"),
@@ -240,7 +240,7 @@ async def test_a_document_whose_dataset_is_deleted_while_it_is_indexed_is_taken_
 
     bus.publish = publish  # type: ignore[method-assign]
     try:
-        blobs = BlobStore(lambda: bus.broker.connection.jetstream(), UPLOADS_BUCKET)
+        blobs = BlobStore(lambda: bus.broker.connection.jetstream(), UPLOADS_BUCKET, replicas=1)
         ref = await blobs.put(upload_object(tenant, "ds-9", "doc-9"), b"Spring tides follow the new moon. " * 40)
         uploaded = DocumentUploaded.create(
             DocumentUploadedPayload(

@@ -19,8 +19,8 @@ from nats.aio.msg import Msg
 from contracts import subjects
 from contracts.registry import parse_event
 from contracts.run import RunRequested, RunRequestedPayload
+from devtools.pgserver import EphemeralCluster
 from quarry_runtime.bus import Bus
-from quarry_runtime.pgserver import EphemeralCluster
 from quarry_runtime.store import EVENTSTORE_CONNECT_TIMEOUT_S, eventstore_env
 from services.billing.application import Billing
 from services.billing.bootstrap import NAME as BILLING

@@ -40,13 +40,13 @@ from contracts.monitor import MonitorCreated, MonitorCreatedPayload, MonitorFire
 from contracts.registry import parse_event
 from contracts.run import RunAdmitted, RunAdmittedPayload, RunRequested, RunRequestedPayload
 from contracts.timer import TimerFired, TimerFiredPayload
+from devtools import natsserver
 from devtools.client import QuarryClient
+from devtools.pgserver import EphemeralCluster
 from devtools.stack import StackConfig
-from quarry_runtime import natsserver
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.errors import Unavailable
 from quarry_runtime.inflight import RETRY_AFTER_FAILURE_S, InFlight
-from quarry_runtime.pgserver import EphemeralCluster
 from quarry_runtime.settings import MiB
 from quarry_runtime.store import SqlDatabase, eventstore_env
 from quarry_runtime.timersweep import TimerSweep

@@ -11,7 +11,7 @@ import pytest
 
 from contracts import subjects
 from contracts.run import RunRequested, RunRequestedPayload
-from quarry_runtime import natsserver
+from devtools import natsserver
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.service import Service, run
 from quarry_runtime.settings import RuntimeSettings

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from quarry_runtime import natsserver
-from quarry_runtime.pgserver import EphemeralCluster
+from devtools import natsserver
+from devtools.pgserver import EphemeralCluster
 from quarry_runtime.service import run
 from services.policy.bootstrap import PolicySettings, assemble
 

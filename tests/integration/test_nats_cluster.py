@@ -1,6 +1,6 @@
 """A three-node JetStream cluster losing nodes under load: nothing acknowledged is lost.
 
-Three nats-servers from the wheel on loopback (quarry_runtime.natsserver.Cluster), the event
+Three nats-servers from the wheel on loopback (devtools.natsserver.Cluster), the event
 stream and the buses' buckets on three replicas, every write fsynced before its ack. Two buses
 publish steadily, as outboxes do (a publish that fails is retried with the same event id until
 JetStream acknowledges it), and each runs a durable consumer of everything. The node leading the
@@ -23,7 +23,8 @@ from nats.js import JetStreamContext
 
 from contracts import subjects
 from contracts.run import RunRequested, RunRequestedPayload
-from quarry_runtime import natsauth, natsserver
+from devtools import natsserver
+from quarry_runtime import natsauth
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.inflight import bucket_of as inflight_bucket
 

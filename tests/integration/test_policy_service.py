@@ -206,7 +206,7 @@ async def test_real_decisions_are_logged_and_listed_for_the_tenants_admins(
         "dataset": ("read_dataset", {"dataset": "sales"}, "pro"),
     }
     key = SigningKey.load_or_create(tmp_path / "delegation.pem")
-    await KeyDirectory(lambda: bus.broker.connection).publish(key)
+    await KeyDirectory(lambda: bus.broker.connection, replicas=1).publish(key)
     try:
         async with policy_service(nats_url, tmp_path / "policy") as policy:
             for tenant in (owner.tenant_id, stranger.tenant_id):
@@ -317,7 +317,7 @@ async def test_a_tool_request_without_a_valid_delegation_is_denied(nats_url: str
     await bus.broker.connect()
     tenant, user = uuid.uuid4().hex, uuid.uuid4().hex
     key = SigningKey.load_or_create(tmp_path / "k.pem")
-    await KeyDirectory(lambda: bus.broker.connection).publish(key)
+    await KeyDirectory(lambda: bus.broker.connection, replicas=1).publish(key)
     forger = SigningKey.load_or_create(tmp_path / "forger.pem")  # never published
     seen: dict[str, Any] = {}
     js = bus.broker.connection.jetstream()

@@ -30,10 +30,10 @@ from contracts.document import (
 from contracts.envelope import Event
 from contracts.task import TaskSucceeded
 from contracts.usage import UsageRecorded, UsageRecordedPayload
+from devtools.pgserver import EphemeralCluster
 from devtools.replay import rebuild
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.errors import Rejected, Unavailable
-from quarry_runtime.pgserver import EphemeralCluster
 from services.gateway.api.deps import Components
 from services.gateway.bootstrap import build as build_gateway
 from services.gateway.catchup import PROJECTIONS

@@ -14,7 +14,7 @@ import nats
 import pytest
 from nats.aio.client import Client
 
-from quarry_runtime.kv import KeyValueBucket
+from quarry_runtime.buckets import Buckets
 from quarry_runtime.ratelimit import KeyValueWindows, SlidingWindowLimiter
 from services.gateway.bootstrap import build as build_gateway
 from services.gateway.settings import GatewaySettings
@@ -34,7 +34,7 @@ async def connections(nats_url: str) -> AsyncIterator[tuple[Client, Client]]:
 
 
 def replica(nc: Client, bucket: str) -> SlidingWindowLimiter:
-    return SlidingWindowLimiter(KeyValueWindows(KeyValueBucket(nc.jetstream, bucket, ttl_s=3600)))
+    return SlidingWindowLimiter(KeyValueWindows(Buckets(nc.jetstream, replicas=1).key_value(bucket, ttl_s=3600)))
 
 
 async def test_two_replicas_together_allow_exactly_the_limit(connections: tuple[Client, Client]) -> None:

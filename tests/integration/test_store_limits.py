@@ -16,12 +16,12 @@ from nats.js.api import DiscardPolicy, KeyValueConfig, StorageType, StreamConfig
 
 from contracts import subjects
 from contracts.document import UPLOADS_BUCKET
+from devtools import natsserver
 from devtools.streams import configure
-from quarry_runtime import natsserver
 from quarry_runtime.blobs import BlobStore
+from quarry_runtime.buckets import Buckets
 from quarry_runtime.bus import Bus
 from quarry_runtime.delegation import KEY_BUCKET, KeyDirectory, SigningKey
-from quarry_runtime.kv import KeyValueBucket
 from quarry_runtime.settings import MiB, RuntimeSettings
 from quarry_runtime.worker import JOURNAL_BUCKET, JOURNAL_TTL_S, KvJournal, WorkResult
 
@@ -81,12 +81,12 @@ async def test_every_bucket_is_created_with_a_limit(server: str, nc: Client, tmp
         journal = (await js.stream_info(f"KV_{JOURNAL_BUCKET}")).config
         assert journal.max_bytes == 3 * MiB and journal.max_age == JOURNAL_TTL_S
 
-        await KeyDirectory(lambda: bus.broker.connection, max_bytes=2 * MiB).publish(
+        await KeyDirectory(lambda: bus.broker.connection, replicas=1, max_bytes=2 * MiB).publish(
             SigningKey.load_or_create(tmp_path / "signing.pem")
         )
         assert (await max_bytes_of(nc, f"KV_{KEY_BUCKET}")) == 2 * MiB
 
-        uploads = BlobStore(lambda: bus.broker.connection.jetstream(), UPLOADS_BUCKET, max_bytes=1 * MiB)
+        uploads = BlobStore(lambda: bus.broker.connection.jetstream(), UPLOADS_BUCKET, replicas=1, max_bytes=1 * MiB)
         await uploads.put("t/small", b"x" * 1000)
         assert (await max_bytes_of(nc, f"OBJ_{UPLOADS_BUCKET}")) == 1 * MiB
         # Past the limit a put fails: the store refuses instead of growing.
@@ -101,13 +101,13 @@ async def test_an_existing_bucket_without_a_limit_gets_one_and_a_chosen_limit_st
     await js.create_key_value(KeyValueConfig(bucket="unbounded", history=5, storage=StorageType.FILE))
     await js.create_key_value(KeyValueConfig(bucket="operator_set", history=5, max_bytes=7 * MiB))
     for bucket in ("unbounded", "operator_set"):
-        kv = await KeyValueBucket(lambda: js, bucket, max_bytes=4 * MiB).open()
+        kv = await Buckets(lambda: js, replicas=1).key_value(bucket, max_bytes=4 * MiB).open()
         await kv.put("k", b"v")
     assert (await max_bytes_of(nc, "KV_unbounded")) == 4 * MiB
     assert (await max_bytes_of(nc, "KV_operator_set")) == 7 * MiB
 
     await js.create_object_store("old_uploads")
-    await BlobStore(lambda: js, "old_uploads", max_bytes=5 * MiB).put("a", b"a")
+    await BlobStore(lambda: js, "old_uploads", replicas=1, max_bytes=5 * MiB).put("a", b"a")
     assert (await max_bytes_of(nc, "OBJ_old_uploads")) == 5 * MiB
 
 

@@ -19,9 +19,9 @@ from fastapi.testclient import TestClient
 
 from contracts import subjects
 from contracts.run import RunAdmitted, RunAdmittedPayload, RunRequested, RunRequestedPayload
+from devtools.pgserver import EphemeralCluster
 from quarry_runtime.bus import Bus
 from quarry_runtime.errors import Unavailable
-from quarry_runtime.pgserver import EphemeralCluster
 from quarry_runtime.store import SqlDatabase
 from services.gateway.accounts import AccountStore
 from services.gateway.api.deps import Components

@@ -41,7 +41,7 @@ async def _rewrite(nc: Client, tenant_id: str, **changes: object) -> None:
 
 
 async def test_a_sealed_key_moved_to_another_url_does_not_open(nc: Client) -> None:
-    models = TenantModels(lambda: nc.jetstream(), SECRETS_KEY, ttl_s=0.0)
+    models = TenantModels(lambda: nc.jetstream(), SECRETS_KEY, replicas=1, ttl_s=0.0)
     tenant = str(uuid.uuid4())
     await models.put(tenant, ModelEndpoint(URL, "m", KEY), updated_by="owner")
     assert (await models.endpoint(tenant)) == ModelEndpoint(URL, "m", KEY)
@@ -62,7 +62,7 @@ def _v1_seal(tenant_id: str, plaintext: str) -> str:
 
 
 async def test_a_legacy_key_is_refused_until_resealed_to_its_stored_url(nc: Client) -> None:
-    models = TenantModels(lambda: nc.jetstream(), SECRETS_KEY, ttl_s=0.0)
+    models = TenantModels(lambda: nc.jetstream(), SECRETS_KEY, replicas=1, ttl_s=0.0)
     tenants = [str(uuid.uuid4()), "acme corp/eu"]
     for tenant in tenants:
         await models.put(tenant, ModelEndpoint(URL, "m", None), updated_by="owner")

@@ -208,7 +208,7 @@ async def test_each_tenant_is_planned_by_its_own_endpoint_or_the_default(
     observer.subscribe(Subscription("usage.v1.>", f"{name}-usage", observe))
     await observer.start()
     # What the gateway writes (same bucket, same secrets key): one tenant's own endpoint, one with a bad key.
-    models = TenantModels(lambda: observer.broker.connection.jetstream(), SECRETS_KEY)
+    models = TenantModels(lambda: observer.broker.connection.jetstream(), SECRETS_KEY, replicas=1)
     await models.put(with_own, ModelEndpoint(own_url, "tenant-model", API_KEY), updated_by="u")
     await models.put(wrong_key, ModelEndpoint(own_url, "tenant-model", "sk-revoked"), updated_by="u")
     try:
@@ -252,8 +252,8 @@ async def test_a_changed_setting_reaches_the_analyst_before_its_cache_expires(
     tenant = f"t{uuid.uuid4().hex[:10]}"
     bus = Bus(nats_url, f"test-{uuid.uuid4().hex[:8]}")
     await bus.start()
-    writer = TenantModels(lambda: bus.broker.connection.jetstream(), SECRETS_KEY)
-    reader = TenantModels(lambda: bus.broker.connection.jetstream(), SECRETS_KEY, ttl_s=3600)
+    writer = TenantModels(lambda: bus.broker.connection.jetstream(), SECRETS_KEY, replicas=1)
+    reader = TenantModels(lambda: bus.broker.connection.jetstream(), SECRETS_KEY, replicas=1, ttl_s=3600)
     watch = asyncio.create_task(reader.watch())
     try:
         assert await reader.endpoint(tenant) is None  # cached as "none" for an hour
@@ -289,7 +289,7 @@ async def test_a_tenant_endpoint_inside_our_network_is_refused(
     tenant = f"t{uuid.uuid4().hex[:10]}"
     bus = Bus(nats_url, f"test-{uuid.uuid4().hex[:8]}")
     await bus.start()
-    tenants = TenantModels(lambda: bus.broker.connection.jetstream(), SECRETS_KEY)
+    tenants = TenantModels(lambda: bus.broker.connection.jetstream(), SECRETS_KEY, replicas=1)
     models = Models(None, tenants, lambda e: ChatClient(e.base_url, model=e.model, api_key=e.api_key))
     try:
         await tenants.put(tenant, ModelEndpoint(own_url, "m", API_KEY), updated_by="u")
@@ -353,7 +353,7 @@ async def test_a_tenant_whose_endpoint_hangs_does_not_delay_another_tenants_task
     await observer.start()
     try:
         async with hanging_server() as hanging_url:
-            tenants = TenantModels(lambda: observer.broker.connection.jetstream(), SECRETS_KEY)
+            tenants = TenantModels(lambda: observer.broker.connection.jetstream(), SECRETS_KEY, replicas=1)
             await tenants.put(stuck, ModelEndpoint(hanging_url, "m", API_KEY), updated_by="u")
             async with analyst(settings):
                 # More of the stuck tenant's tasks than the lane fetches at once, then another tenant's.
@@ -376,7 +376,7 @@ async def test_the_setting_cache_keeps_a_bounded_number_of_tenants(
     bus = Bus(nats_url, f"test-{uuid.uuid4().hex[:8]}")
     await bus.start()
     try:
-        reader = TenantModels(lambda: bus.broker.connection.jetstream(), SECRETS_KEY, max_cached=2)
+        reader = TenantModels(lambda: bus.broker.connection.jetstream(), SECRETS_KEY, replicas=1, max_cached=2)
         tenants = [f"t{uuid.uuid4().hex[:10]}" for _ in range(5)]
         await reader.put(tenants[0], ModelEndpoint(platform_url, "m", None), updated_by="u")
         for tenant in tenants:

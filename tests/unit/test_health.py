@@ -8,7 +8,15 @@ import time
 
 import httpx
 
-from quarry_runtime.health import CheckRunner, ConsumerProgress, Health, HealthServer, LoopWatch, store_check
+from quarry_runtime.health import (
+    CheckRunner,
+    ConsumerProgress,
+    Health,
+    HealthServer,
+    LoopWatch,
+    health_app,
+    store_check,
+)
 
 
 class Clock:
@@ -181,3 +189,17 @@ async def test_a_store_check_runs_the_ping_off_the_loop() -> None:
     await checks.run_once()
     assert ran_on and ran_on[0] != loop_thread
     assert checks.states["store"].detail == "ConnectionError: the connection is closed"
+
+
+async def test_the_health_app_answers_metrics_and_unknown_paths_as_the_probes_expect() -> None:
+    h = Health(service="svc", loop=LoopWatch(), checks=CheckRunner({}))
+    transport = httpx.ASGITransport(app=health_app(h))
+    async with httpx.AsyncClient(transport=transport, base_url="http://health") as client:
+        metrics = await client.get("/metrics")
+        assert metrics.status_code == 200
+        assert metrics.headers["content-type"] == "text/plain; version=0.0.4"
+        assert b"python_info" in metrics.content
+        missing = await client.get("/nope")
+        assert (missing.status_code, missing.json()) == (404, {"detail": "not found"})
+        live = await client.get("/healthz")
+        assert live.status_code == 200 and live.json()["service"] == "svc"

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from devtools.natsserver import server_binary
 from quarry_runtime import natsauth
-from quarry_runtime.natsserver import server_binary
 
 K8S = Path(__file__).resolve().parents[2] / "infra" / "k8s"
 SERVICES = ("gateway", "orchestrator", "retriever", "analyst", "billing", "policy", "reporter")

@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from qdrant_client.http.exceptions import UnexpectedResponse
 
+from devtools.natsserver import free_port
 from quarry_runtime.errors import Unavailable
-from quarry_runtime.natsserver import free_port
 from services.retriever.index import SourceIndex
 
 

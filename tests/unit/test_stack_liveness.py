@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools import natsserver
 from devtools.stack import Proc, Stack, StackConfig
-from quarry_runtime import natsserver
 
 # A stand-in service: live for its first second, then wedged (503 with a reason), never exiting.
 FAKE = textwrap.dedent(

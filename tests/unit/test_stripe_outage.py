@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from contracts.billing import CheckoutRequest
-from quarry_runtime.natsserver import free_port
+from devtools.natsserver import free_port
 from services.billing.payments import LiveStripe, PaymentError
 from services.billing.plans import PACKS
 

@@ -3,12 +3,12 @@ checkouts): what the gateway needs answered now, not eventually."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import nats.errors
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from quarry_runtime.busfaults import is_bus_outage
+from quarry_runtime import replies
+from quarry_runtime.errors import Unavailable as NoAnswer
 from services.gateway.api.deps import ComponentsDep
 from services.gateway.api.errors import Unavailable
 
@@ -20,14 +20,8 @@ async def ask(
 ) -> R:
     """`who`'s reply to `request` on `subject`; 503 (`Unavailable`) when none comes or it is unreadable."""
     try:
-        msg: Any = await parts.bus.broker.connection.request(
-            subject, request.model_dump_json().encode(), timeout=timeout_s
+        return await replies.ask(
+            parts.bus.broker.connection.request, subject, request, reply_model, who=who, timeout_s=timeout_s
         )
-    except nats.errors.Error as exc:
-        if not is_bus_outage(exc):
-            raise
-        raise Unavailable(f"{who} did not answer ({type(exc).__name__})") from exc
-    try:
-        return reply_model.model_validate_json(msg.data)
-    except ValidationError as exc:
-        raise Unavailable(f"{who} answered something unreadable") from exc
+    except NoAnswer as exc:
+        raise Unavailable(str(exc)) from exc

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from devtools import natsserver, pgserver
+from devtools.pgserver import EphemeralCluster
 from devtools.stack import Stack, StackConfig
-from quarry_runtime import natsserver, pgserver
-from quarry_runtime.pgserver import EphemeralCluster
 from tests.e2e.helpers import running
 from tests.e2e.outage.nats_outage import config
 

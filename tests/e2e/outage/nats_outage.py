@@ -24,10 +24,10 @@ import nats
 import nats.errors
 
 from contracts import subjects
+from devtools import natsserver
 from devtools.client import QuarryClient
 from devtools.replay import rebuild
 from devtools.stack import Stack, StackConfig
-from quarry_runtime import natsserver
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
 from services.billing.application import Billing

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from devtools.pgserver import EphemeralCluster
 from devtools.stack import Stack
-from quarry_runtime.pgserver import EphemeralCluster
 from tests.e2e.outage.postgres_outage import assert_healed, dead_letter_seq, in_flight, start_batch
 
 # The stack's start (the retriever indexes its corpus first) counts toward the test's timeout;

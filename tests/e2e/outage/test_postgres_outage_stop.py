@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from devtools.client import QuarryClient
+from devtools.pgserver import EphemeralCluster
 from devtools.stack import Stack
-from quarry_runtime.pgserver import EphemeralCluster
 from tests.e2e.helpers import wait_for
 from tests.e2e.outage.postgres_outage import (
     ASKED_DURING_OUTAGE,

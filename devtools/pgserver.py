@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 
-from quarry_runtime.natsserver import free_port, wait_for_port
+from devtools.natsserver import free_port, wait_for_port
 
 LOCAL_CANDIDATES = (
     "postgresql://postgres@127.0.0.1:5432/postgres",

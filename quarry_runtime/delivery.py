@@ -1,0 +1,245 @@
+"""What happens to one delivered message: parsed, marked in flight, handled, then acked,
+redelivered later or dead-lettered (the guarantees are the bus's: quarry_runtime.bus)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import nats.errors
+from faststream.message import AckStatus
+from faststream.nats import NatsBroker, NatsMessage
+from pydantic import ValidationError
+
+from contracts import subjects
+from contracts.envelope import Event
+from contracts.registry import parse_event
+from quarry_runtime.busfaults import bus_unavailable, is_bus_outage
+from quarry_runtime.errors import NotReady, Rejected, Unavailable
+from quarry_runtime.health import ConsumerProgress
+from quarry_runtime.inflight import InFlight, mark_key
+from quarry_runtime.telemetry import traced_handler
+
+log = logging.getLogger("quarry_runtime.bus")  # the bus's own log, as operators and alerts know it
+
+Handler = Callable[[Any], Awaitable[None]]
+
+# The only subjects a JetStream scheduled message may fire. The server publishes a schedule's
+# target without checking that whoever scheduled it may publish there, so a consumer refuses
+# any other message the scheduler (`Nats-Scheduler` header) produced.
+SCHEDULED_SUBJECTS = frozenset({subjects.TIMER_FIRED})
+NOT_READY_DELIVERIES = 60  # about twenty minutes of waiting with the backoff below
+UNAVAILABLE_MAX_DELAY_S = 10.0  # how late a handler waiting out an outage may notice it is over
+OUTAGE_LOG_INTERVAL_S = 30.0
+# Deliveries spent waiting out an outage, remembered per message so they do not count toward
+# its max_deliver; bounded, since a process may see many messages through a long outage.
+OUTAGE_MEMORY = 10_000
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One durable consumer: which subject, under which durable name, to which handler."""
+
+    subject: str
+    durable: str
+    handler: Handler
+    batch: int = 16
+    # Called with the event and the reason before a message that keeps failing is dead-lettered,
+    # so whoever waits for its outcome hears of the failure instead of waiting forever.
+    on_give_up: Callable[[Any, str], Awaitable[None]] | None = None
+    # Above 1: messages are handled by this many concurrent workers as they arrive, instead of
+    # a fetched batch being handled together (where the slowest holds the next fetch back).
+    max_workers: int = 1
+
+
+class Deliveries:
+    """Handles the messages every consumer of one service is delivered."""
+
+    def __init__(
+        self,
+        broker: NatsBroker,
+        service: str,
+        inflight: InFlight,
+        *,
+        ack_wait_s: float,
+        max_deliver: int,
+        max_deaths: int,
+    ) -> None:
+        self.broker = broker
+        self.service = service
+        self._inflight = inflight
+        self._ack_wait_s = ack_wait_s
+        self._max_deliver = max_deliver
+        self._max_deaths = max_deaths
+        self._outage_deliveries: dict[tuple[str, int], int] = {}
+        self._outage_logged: dict[str, tuple[float, int]] = {}  # per consumer: when last logged, retries since
+        # Which consumers hold messages without acking any: read by the liveness probe.
+        self.progress = ConsumerProgress()
+
+    async def dispatch(self, msg: NatsMessage, model: type[Event] | None, sub: Subscription) -> None:
+        self.progress.delivered(sub.durable)
+        try:
+            await self._dispatch_once(msg, model, sub)
+        finally:
+            self.progress.settled(sub.durable, acked=msg.committed is AckStatus.ACKED)
+
+    async def _dispatch_once(self, msg: NatsMessage, model: type[Event] | None, sub: Subscription) -> None:
+        raw = msg.raw_message
+        scheduler = (raw.headers or {}).get("Nats-Scheduler")
+        if scheduler is not None and raw.subject not in SCHEDULED_SUBJECTS:
+            await self._dead_letter(msg, f"fired by the schedule {scheduler}: only {sorted(SCHEDULED_SUBJECTS)} may be")
+            return
+        try:
+            event = parse_event(raw.data) if model is None else model.model_validate_json(raw.data)
+        except (ValidationError, ValueError, KeyError) as exc:
+            expected = model.__name__ if model else "event"
+            await self._dead_letter(msg, f"malformed {expected}: {_short(exc)}")
+            return
+        meta = raw.metadata
+        key = mark_key(meta.stream, meta.consumer, meta.sequence.stream)
+        # None: the mark could not be written (the bus is away or its store full); the handling
+        # goes on unmarked rather than the consumer stopping on its own bookkeeping.
+        first = (meta.num_delivered or 1) == 1
+        marked = await (self._inflight.mark_first(key) if first else self._inflight.begin(key))
+        deaths = marked or 0
+        try:
+            if deaths >= self._max_deaths:
+                reason = f"its handling never finished {deaths} times: the process died (out of memory, crashed, killed) or hung"
+                if sub.on_give_up is not None:
+                    await sub.on_give_up(event, reason)
+                await self._dead_letter(msg, reason)
+            else:
+                await self._handle(msg, event, sub)
+        finally:
+            if marked is not None and msg.committed is AckStatus.ACKED:
+                await self._inflight.release(key)  # never delivered again: nothing waits on it
+            elif marked is not None:
+                await self._inflight.end(key)
+
+    async def _handle(self, msg: NatsMessage, event: Event, sub: Subscription) -> None:
+        raw = msg.raw_message
+        key = (sub.durable, raw.metadata.sequence.stream if raw.metadata.sequence else 0)
+        try:
+            async with traced_handler(self.service, sub.durable, raw.headers or {}):
+                await self._with_heartbeat(msg, sub.handler(event))
+        except Unavailable as exc:
+            await self._wait_out(msg, key, sub, exc)
+            return
+        except NotReady as exc:
+            delivered = self._own_deliveries(raw, key)
+            if delivered >= NOT_READY_DELIVERIES:
+                self._outage_deliveries.pop(key, None)
+                await self._dead_letter(msg, f"still not ready after {delivered} deliveries: {exc}")
+                return
+            # Back off so a dependency that is late (or lost) does not turn into a hot loop.
+            await msg.nack(delay=min(exc.delay_s * 1.25 ** (delivered - 1), 30.0))
+            return
+        except Rejected as exc:
+            self._outage_deliveries.pop(key, None)
+            await self._dead_letter(msg, str(exc))
+            return
+        except Exception as exc:
+            if isinstance(exc, nats.errors.Error) and is_bus_outage(exc):
+                # A NATS call of the handler's own (a key-value read or write, a request) that
+                # the bus could not take: an outage, whichever helper did not say so itself.
+                await self._wait_out(msg, key, sub, bus_unavailable(exc, "the handler's call to NATS"))
+                return
+            delivered = self._own_deliveries(raw, key)
+            if delivered >= self._max_deliver:
+                self._outage_deliveries.pop(key, None)
+                reason = f"failed {delivered} times: {_short(exc)}"
+                if sub.on_give_up is not None:
+                    await sub.on_give_up(event, reason)
+                await self._dead_letter(msg, reason)
+                return
+            log.exception("%s: handler failed (delivery %d), will retry", sub.durable, delivered)
+            await msg.nack(delay=min(0.2 * 2**delivered, 10.0))
+            return
+        self._outage_deliveries.pop(key, None)
+        if sub.durable in self._outage_logged:
+            del self._outage_logged[sub.durable]
+            log.warning("%s: handling again after an outage", sub.durable)
+        await msg.ack()
+
+    async def _wait_out(self, msg: NatsMessage, key: tuple[str, int], sub: Subscription, exc: Unavailable) -> None:
+        """Redeliver later with backoff, without counting this delivery against the message."""
+        waited = self._outage_deliveries.pop(key, 0) + 1
+        if len(self._outage_deliveries) >= OUTAGE_MEMORY:
+            self._outage_deliveries.pop(next(iter(self._outage_deliveries)))
+        self._outage_deliveries[key] = waited
+        self._log_outage(sub.durable, exc)
+        await msg.nack(delay=min(0.5 * 1.5 ** min(waited - 1, 20), UNAVAILABLE_MAX_DELAY_S))
+
+    def _own_deliveries(self, raw: Any, key: tuple[str, int]) -> int:
+        """Deliveries of a message that failed on their own account: not those spent in an outage."""
+        delivered = int(raw.metadata.num_delivered or 1)
+        return max(1, delivered - self._outage_deliveries.get(key, 0))
+
+    def _log_outage(self, durable: str, exc: Unavailable) -> None:
+        """One line per consumer per interval, however many messages wait out the outage."""
+        now = time.monotonic()
+        last, retries = self._outage_logged.get(durable, (-OUTAGE_LOG_INTERVAL_S, 0))
+        if now - last < OUTAGE_LOG_INTERVAL_S:
+            self._outage_logged[durable] = (last, retries + 1)
+            return
+        log.warning("%s: waiting for a dependency (%d retries since the last report): %s", durable, retries + 1, exc)
+        self._outage_logged[durable] = (now, 0)
+
+    async def _with_heartbeat(self, msg: NatsMessage, work: Awaitable[None]) -> None:
+        """Run the handler, telling JetStream it is in progress so a long task (a slow model
+        call) is not redelivered to another replica while this one still works on it."""
+        loop = asyncio.get_running_loop()
+        interval = self._ack_wait_s / 3
+        beats: set[asyncio.Future[None]] = set()
+        timer: asyncio.TimerHandle | None = None
+
+        def beat() -> None:
+            nonlocal timer
+            future = asyncio.ensure_future(msg.in_progress())
+            beats.add(future)
+            future.add_done_callback(beats.discard)
+            timer = loop.call_later(interval, beat)
+
+        # A timer, not a task per message: most handlers finish long before the first beat.
+        timer = loop.call_later(interval, beat)
+        try:
+            await work
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    async def _dead_letter(self, msg: NatsMessage, reason: str) -> None:
+        raw = msg.raw_message
+        seq = raw.metadata.sequence.stream if raw.metadata and raw.metadata.sequence else 0
+        log.warning("dead-lettering %s #%s: %s", raw.subject, seq, reason)
+        headers = {
+            "Nats-Msg-Id": f"dl-{self.service}-{seq}",
+            "Quarry-Reason": reason[:1000],
+            "Quarry-Subject": raw.subject,
+            "Quarry-Stream-Seq": str(seq),
+        }
+        try:
+            await self.broker.publish(
+                raw.data,
+                subjects.deadletter(self.service),
+                headers=headers,
+                stream=subjects.DEADLETTER_STREAM,
+            )
+        except Exception as exc:
+            if not is_bus_outage(exc):
+                raise
+            # Acking now would lose the message with its reason: it comes back after the outage
+            # and is dead-lettered then (a second copy is de-duplicated by its id).
+            self._log_outage("dead-letters", bus_unavailable(exc, f"dead-lettering {raw.subject} #{seq}"))
+            await msg.nack(delay=UNAVAILABLE_MAX_DELAY_S)
+            return
+        await msg.ack()
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).replace("\n", " ")
+    return text[:500]
