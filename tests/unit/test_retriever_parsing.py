@@ -14,6 +14,7 @@ import pytest
 
 from contracts.document import DocumentRejected, DocumentUploaded, DocumentUploadedPayload
 from contracts.envelope import Event
+from quarry_runtime.buckets import Buckets
 from quarry_runtime.bus import Bus
 from services.retriever.extraction import extract_file
 from services.retriever.handlers import subscriptions
@@ -211,7 +212,8 @@ async def test_an_upload_the_bus_gives_up_on_is_rejected_with_the_reason(parsers
     published: list[Event] = []
 
     class Recorder:
-        replicas, kv_max_bytes = 1, 1024 * 1024  # the task journal's bucket, never opened here
+        # The task journal's bucket, never opened here.
+        buckets = Buckets(lambda: cast(Any, None), replicas=1)
 
         async def publish(self, event: Event, subject: str | None = None) -> bool:
             published.append(event)
