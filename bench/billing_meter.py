@@ -3,15 +3,17 @@
 One nats-server in a temp dir. N `usage.v1.recorded` events (spread over a few tenants and
 runs) are published to the QUARRY stream first; then, in the same run:
 
-* raw: a nats-py durable pull consumer on `usage.v1.recorded` fetches batches of 16 and acks
-  each message; timed from the first fetch to the last ack.
+* raw: a nats-py durable pull consumer on `usage.v1.recorded` fetches batches as large as
+  billing's usage subscription does, parses and acks each message; timed from the first
+  message in hand to the last ack.
 * billing: the service's own consumer (`services.billing.handlers`, through `Bus`) parses and
   validates each event, meters it into the tenant's Ledger (a stored event in SQLite, with the
   usage event id recorded in the same transaction; the events handled concurrently commit
   together, as the service's group commit does) and acks once committed; timed like the raw
   consumer, from the first event handled until the commit that holds the N-th.
 
-Both sides are timed the same way (consumer set-up is outside both windows). The bench also
+Both sides are timed the same way (consumer set-up is outside both windows), fetch the same
+batches, and log as the service does (faststream's per-message lines off). The bench also
 reports the batching billing achieved: commits, usage events per commit and the largest
 commit, counted from the commits themselves; and it checks, after the clock stops, that the
 store holds every usage event once, so a figure is never reported for work not done.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import tempfile
 import time
 from collections.abc import Sequence
@@ -43,7 +46,7 @@ from quarry_runtime.groupcommit import GroupCommit
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
 from services.billing.application import Billing
-from services.billing.handlers import subscriptions
+from services.billing.handlers import USAGE_BATCH, subscriptions
 
 TENANTS = 4
 
@@ -62,6 +65,8 @@ class Metered:
 
 
 def run(console: Console, events: int = 3000) -> list[SummaryRow]:
+    # As `quarry_runtime.telemetry.configure` does in the service: no log line per message.
+    logging.getLogger("faststream").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="quarry-bench-billing-") as tmp:
         server, url = natsserver.start(Path(tmp) / "nats", log_file=Path(tmp) / "nats.log")
         try:
@@ -119,12 +124,14 @@ async def _raw(url: str, n: int) -> float:
             config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL),
         )
         got = 0
-        started = time.perf_counter()
+        started = 0.0
         while got < n:
             try:
-                msgs = await psub.fetch(16, timeout=1.0)
+                msgs = await psub.fetch(USAGE_BATCH, timeout=1.0)
             except TimeoutError:
                 continue
+            if not started:
+                started = time.perf_counter()
             for msg in msgs:
                 UsageRecorded.model_validate_json(msg.data)  # the parse every consumer pays
                 await msg.ack()

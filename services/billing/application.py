@@ -33,7 +33,8 @@ STRIPE = "stripe"
 
 def period_of(at: datetime) -> str:
     """The billing period (a calendar month, UTC) a moment falls in."""
-    return at.astimezone(UTC).strftime("%Y-%m")
+    utc = at.astimezone(UTC)
+    return f"{utc.year}-{utc.month:02d}"
 
 
 def actor_of(ev: Event) -> str:

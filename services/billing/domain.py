@@ -16,6 +16,7 @@ The run saga's commands and events are written in `ledger_runs` and gathered her
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 
 from eventsourcing.domain import Aggregate, event
 
@@ -27,6 +28,12 @@ from services.billing.plans import budget_tier, plan_named
 __all__ = ["LEDGER_NAMESPACE", "SYSTEM", "Ledger", "LedgerError", "Reservation", "remaining_pct"]
 
 LEDGER_NAMESPACE = uuid.UUID("6f1c6c5e-8f7b-4a43-9d0e-3f0a3c2a7b11")
+
+
+@lru_cache(maxsize=4096)
+def _ledger_id(tenant_id: str) -> uuid.UUID:
+    # Every handled event looks its tenant's ledger up by id; a name-based UUID is a SHA-1.
+    return uuid.uuid5(LEDGER_NAMESPACE, tenant_id)
 
 
 def remaining_pct(balance: int, budget: int) -> int:
@@ -41,7 +48,7 @@ class Ledger(Aggregate):
 
     @staticmethod
     def create_id(tenant_id: str) -> uuid.UUID:
-        return uuid.uuid5(LEDGER_NAMESPACE, tenant_id)
+        return _ledger_id(tenant_id)
 
     @event("Opened")
     def __init__(self, tenant_id: str, plan: str) -> None:
