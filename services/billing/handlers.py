@@ -11,9 +11,10 @@ from quarry_runtime.eventsourced import use_case_handler
 from services.billing.application import Billing
 from services.billing.errors import BillingError
 
-# Usage events come in bursts (every search, fetch and model call of every run) and each is a
-# small change to its tenant's ledger: a large fetch is metered in few group commits.
-USAGE_BATCH = 256
+# The fetch size of the usage subscription (the bench's raw consumer fetches as many). Larger
+# fetches commit fewer groups, but a fetched batch is handled whole before the next fetch, and
+# through the bus they metered no faster.
+USAGE_BATCH = 16
 
 
 def subscriptions(app: Billing) -> list[Subscription]:
