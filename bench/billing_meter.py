@@ -3,15 +3,21 @@
 One nats-server in a temp dir. N `usage.v1.recorded` events (spread over a few tenants and
 runs) are published to the QUARRY stream first; then, in the same run:
 
-* raw: a nats-py durable pull consumer on `usage.v1.recorded` fetches batches of 16 and acks
-  each message; timed from the first fetch to the last ack.
+* raw: a nats-py durable pull consumer on `usage.v1.recorded` fetches batches as large as
+  billing's usage subscription does, parses and acks each message; timed from the first
+  message in hand to the last ack.
 * billing: the service's own consumer (`services.billing.handlers`, through `Bus`) parses and
   validates each event, meters it into the tenant's Ledger (a stored event in SQLite, with the
   usage event id recorded in the same transaction; the events handled concurrently commit
   together, as the service's group commit does) and acks once committed; timed like the raw
   consumer, from the first event handled until the commit that holds the N-th.
 
-Both sides are timed the same way (consumer set-up is outside both windows). The bench also
+A third figure meters the same events in process, without the bus (parse, use case, group
+commit in batches of the subscription's size): what billing itself costs, apart from the bus's
+per-message work (dispatch, in-flight marks, acks).
+
+Both sides are timed the same way (consumer set-up is outside both windows), fetch the same
+batches, and log as the service does (faststream's per-message lines off). The bench also
 reports the batching billing achieved: commits, usage events per commit and the largest
 commit, counted from the commits themselves; and it checks, after the clock stops, that the
 store holds every usage event once, so a figure is never reported for work not done.
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import tempfile
 import time
 from collections.abc import Sequence
@@ -43,7 +50,7 @@ from quarry_runtime.groupcommit import GroupCommit
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
 from services.billing.application import Billing
-from services.billing.handlers import subscriptions
+from services.billing.handlers import USAGE_BATCH, subscriptions
 
 TENANTS = 4
 
@@ -62,10 +69,12 @@ class Metered:
 
 
 def run(console: Console, events: int = 3000) -> list[SummaryRow]:
+    # As `quarry_runtime.telemetry.configure` does in the service: no log line per message.
+    logging.getLogger("faststream").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="quarry-bench-billing-") as tmp:
         server, url = natsserver.start(Path(tmp) / "nats", log_file=Path(tmp) / "nats.log")
         try:
-            raw_rate, billed = asyncio.run(_measure(url, Path(tmp), events))
+            raw_rate, billed, alone = asyncio.run(_measure(url, Path(tmp), events))
         finally:
             procs.stop_process(server)
     per_commit = billed.per_commit(events)
@@ -73,13 +82,14 @@ def run(console: Console, events: int = 3000) -> list[SummaryRow]:
         f"billing metering: {events} usage events; raw JetStream {raw_rate:,.0f} msgs/s, "
         f"billing {billed.rate:,.0f} metered/s ({ratio(billed.rate, raw_rate):.2f}x); "
         f"{billed.commits} commits, {per_commit:.1f} usage events per commit (largest {billed.largest}), "
-        f"{billed.stored_events} ledger events stored"
+        f"{billed.stored_events} ledger events stored; without the bus {alone:,.0f} metered/s"
     )
     return [
         SummaryRow(
             "billing", "usage events metered/s (billing / raw JetStream)", f"{billed.rate:,.0f} / {raw_rate:,.0f}"
         ),
         SummaryRow("billing", "metering throughput ratio billing/raw", f"{ratio(billed.rate, raw_rate):.2f}x"),
+        SummaryRow("billing", "usage events metered/s without the bus (parse, use case, commit)", f"{alone:,.0f}"),
         SummaryRow(
             "billing",
             "group commit: usage events per commit (commits, largest)",
@@ -88,24 +98,27 @@ def run(console: Console, events: int = 3000) -> list[SummaryRow]:
     ]
 
 
-async def _measure(url: str, tmp: Path, n: int) -> tuple[float, Metered]:
+async def _measure(url: str, tmp: Path, n: int) -> tuple[float, Metered, float]:
+    runs = [new_id() for _ in range(TENANTS * 5)]
+    events = [
+        UsageRecorded.create(
+            UsageRecordedPayload(task_id=f"task-{i}", kind="search", tool="web_search", search_calls=1),
+            tenant_id=f"tenant-{i % TENANTS}",
+            run_id=runs[i % len(runs)],
+        )
+        for i in range(n)
+    ]
     publisher = Bus(url, "bench-usage")
     await publisher.start()
     try:
-        runs = [new_id() for _ in range(TENANTS * 5)]
-        for i in range(n):
-            run_id = runs[i % len(runs)]
-            ev = UsageRecorded.create(
-                UsageRecordedPayload(task_id=f"task-{i}", kind="search", tool="web_search", search_calls=1),
-                tenant_id=f"tenant-{i % TENANTS}",
-                run_id=run_id,
-            )
+        for ev in events:
             await publisher.publish(ev)
     finally:
         await publisher.stop()
     raw_rate = await _raw(url, n)
     billed = await _billing(url, tmp, n)
-    return raw_rate, billed
+    alone = await _without_bus(tmp, [ev.to_bytes() for ev in events])
+    return raw_rate, billed, alone
 
 
 async def _raw(url: str, n: int) -> float:
@@ -119,12 +132,14 @@ async def _raw(url: str, n: int) -> float:
             config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL),
         )
         got = 0
-        started = time.perf_counter()
+        started = 0.0
         while got < n:
             try:
-                msgs = await psub.fetch(16, timeout=1.0)
+                msgs = await psub.fetch(USAGE_BATCH, timeout=1.0)
             except TimeoutError:
                 continue
+            if not started:
+                started = time.perf_counter()
             for msg in msgs:
                 UsageRecorded.model_validate_json(msg.data)  # the parse every consumer pays
                 await msg.ack()
@@ -181,6 +196,30 @@ async def _billing(url: str, tmp: Path, n: int) -> Metered:
         largest=max(sizes, default=0),
         stored_events=group.events,
     )
+
+
+async def _without_bus(tmp: Path, messages: list[bytes]) -> float:
+    """The usage subscription's handler on the same events in process, a fetched batch at a time."""
+    app = Billing(env=eventstore_env(RuntimeSettings(data_dir=tmp / "alone"), "billing"))
+    group = app.group_commit(on_saved=lambda: None)
+    (handler,) = [sub.handler for sub in subscriptions(app) if sub.subject == subjects.USAGE_RECORDED]
+
+    async def handle(data: bytes) -> None:
+        await handler(UsageRecorded.model_validate_json(data))
+
+    writer = asyncio.create_task(group.run())
+    try:
+        started = time.perf_counter()
+        for i in range(0, len(messages), USAGE_BATCH):
+            await asyncio.gather(*(handle(data) for data in messages[i : i + USAGE_BATCH]))
+        elapsed = time.perf_counter() - started
+        stored = _stored(app)
+    finally:
+        writer.cancel()
+        app.close()
+    if stored != len(messages):
+        raise RuntimeError(f"{stored} of {len(messages)} usage events metered without the bus")
+    return len(messages) / elapsed
 
 
 def _timing_first(handler: Any, first: list[float]) -> Any:

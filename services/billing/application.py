@@ -3,12 +3,9 @@ what Stripe reports (purchases, plan changes, refunded payments) once each."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Callable, Sequence
 from copy import deepcopy
 from datetime import UTC, datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from eventsourcing.application import AggregateNotFoundError
 
@@ -17,9 +14,9 @@ from contracts.question import QuestionAnswered, QuestionAsked, QuestionFailed
 from contracts.run import RunCancelled, RunCompleted, RunExpired, RunFailed, RunRejected, RunRequested
 from contracts.usage import UsageRecorded
 from quarry_runtime.errors import NotReady
-from quarry_runtime.groupcommit import GroupCommit
-from quarry_runtime.outbox import OutboxApplication
-from services.billing.domain import Ledger, LedgerError
+from quarry_runtime.eventsourced import EventSourcedApplication
+from services.billing.domain import Ledger
+from services.billing.errors import LedgerError
 from services.billing.plans import (
     DEFAULT_PLAN,
     PACKS,
@@ -36,7 +33,8 @@ STRIPE = "stripe"
 
 def period_of(at: datetime) -> str:
     """The billing period (a calendar month, UTC) a moment falls in."""
-    return at.astimezone(UTC).strftime("%Y-%m")
+    utc = at.astimezone(UTC)
+    return f"{utc.year}-{utc.month:02d}"
 
 
 def actor_of(ev: Event) -> str:
@@ -45,13 +43,11 @@ def actor_of(ev: Event) -> str:
     return ev.actor.agent or "system"
 
 
-T = TypeVar("T")
-# How long a query waits for the tenant's staged changes, and a command for its commit.
+# How long a query waits for the tenant's staged changes.
 SETTLE_WAIT_S = 2.0
-COMMAND_WAIT_S = 10.0
 
 
-class Billing(OutboxApplication):
+class Billing(EventSourcedApplication):
     """Credit ledgers, one per tenant."""
 
     # Every handled event reads its tenant's ledger: keep recent ones in memory (fast-forwarded
@@ -59,11 +55,6 @@ class Billing(OutboxApplication):
     # cached ledger itself rather than a deep copy (a copy costs O(history) per event); a
     # command that fails after mutating it evicts it (`forget`), and queries read a copy.
     env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "1000", "DEEPCOPY_FROM_AGGREGATE_CACHE": "n"}
-    on_saved: Callable[[], None] = staticmethod(lambda: None)
-    # Set by the composition root: the ledgers changed by concurrently handled bus events are
-    # committed together (quarry_runtime.groupcommit); a tenant's usage burst is one transaction.
-    group: GroupCommit | None = None
-    clock: Callable[[], datetime] = staticmethod(lambda: datetime.now(UTC))
 
     def ledger(self, tenant_id: str, copy: bool = False) -> Ledger:
         """The tenant's ledger in the current period; a tenant seen for the first time is opened
@@ -83,30 +74,11 @@ class Billing(OutboxApplication):
         uncommitted change, so a query does not show what a failed commit would take back. Read
         it next, with no await in between. Under a steady stream of the tenant's own events the
         wait gives up and the query reads the ledger as the consumers left it."""
-        if self.group is not None:
-            await self.group.settled(Ledger.create_id(tenant_id), timeout_s=SETTLE_WAIT_S)
-
-    async def run_command(self, command: Callable[[], T]) -> T:
-        """Run a command that no bus event carries (a Stripe webhook, a mock checkout) as a unit
-        of the group commit, like the consumers' commands: it continues from any ledger a unit
-        has staged instead of saving that unit's events by itself; returns once committed."""
-        if self.group is None:
-            return command()
-        with self.group.unit() as unit:
-            result = command()
-        # Bounded: with the writer stopped (the service shutting down) the caller gets an error.
-        await asyncio.wait_for(unit.committed(), COMMAND_WAIT_S)
-        return result
+        await self.until_settled(Ledger.create_id(tenant_id), SETTLE_WAIT_S)
 
     def forget(self, tenant_id: str) -> None:
         """Drop the cached ledger (after a command failed half-way); the next read replays the store."""
         self.forget_aggregate(Ledger.create_id(tenant_id))
-
-    def forget_aggregate(self, aggregate_id: Any) -> None:
-        cache = self.repository.cache
-        if cache is not None:
-            with contextlib.suppress(KeyError):
-                cache.get(aggregate_id, evict=True)
 
     def balance(self, tenant_id: str) -> int:
         return self.ledger(tenant_id, copy=True).balance
@@ -259,21 +231,3 @@ class Billing(OutboxApplication):
         """The ledger's stored events after a version, oldest first."""
         events = self.repository.event_store.get(Ledger.create_id(tenant_id), gt=after or None, limit=limit)
         return list(events)
-
-    def _load(self, aggregate_id: Any) -> Any:
-        staged = self.group.get(aggregate_id) if self.group is not None else None
-        return staged if staged is not None else self.repository.get(aggregate_id)
-
-    def _save(self, ledger: Ledger) -> None:
-        if self.group is not None and self.group.active:
-            self.group.stage(ledger)
-            return
-        try:
-            self.save(ledger)
-        except Exception:
-            self.forget(ledger.tenant_id)  # e.g. another replica saved first: replay before retrying
-            raise
-        self.on_saved()
-
-    def committed(self, ledgers: Sequence[Any]) -> None:
-        self.on_saved()

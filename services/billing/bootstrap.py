@@ -7,7 +7,6 @@ from typing import Any, Literal, Self
 from pydantic import Field, model_validator
 
 from quarry_runtime.bus import Bus
-from quarry_runtime.groupcommit import GroupCommit
 from quarry_runtime.health import store_check
 from quarry_runtime.outbox import OutboxRelay
 from quarry_runtime.service import Service
@@ -94,9 +93,7 @@ def build(settings: RuntimeSettings) -> Service:
         return found
 
     relay = OutboxRelay(app, bus, lambda domain_event: translate(domain_event, ledger_at))
-    app.on_saved = relay.wake
-    group = GroupCommit(app, after_commit=app.committed, on_drop=app.forget_aggregate)
-    app.group = group
+    group = app.group_commit(on_saved=relay.wake)
     for sub in subscriptions(app):
         bus.subscribe(sub)
     return Service(

@@ -10,41 +10,30 @@ effect, so a redelivery after any duplicate window or crash changes nothing).
 Each entry that moves credits records the balance and the period's budget after it, the run
 and usage events it came from, the actor and the cause, so the ledger reads without folding.
 
-A follow-up question is charged like a small run: a reservation keyed by the question id (the
-saga's correlation id its usage events carry), naming the run it asks about, held when it is
-asked, settled against its usage when answered, refunded in full when it fails. A question the
-balance cannot cover (down to the plan's overage floor) is denied like a run, and the
-orchestrator ends it before any tool runs: the answer waits for the hold. Questions do not count
-against the plan's run concurrency, and their tools are essential to the budget tiers (the
-policy registry lets them run on a spent budget, as it lets a run publish its report).
+The run saga's commands and events are written in `ledger_runs` and gathered here.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from functools import lru_cache
 
 from eventsourcing.domain import Aggregate, event
 
-from services.billing.plans import budget_tier, concurrency_limit, plan_named
+from services.billing import ledger_runs
+from services.billing.errors import LedgerError
+from services.billing.ledger_runs import SYSTEM, Reservation
+from services.billing.plans import budget_tier, plan_named
+
+__all__ = ["LEDGER_NAMESPACE", "SYSTEM", "Ledger", "LedgerError", "Reservation", "remaining_pct"]
 
 LEDGER_NAMESPACE = uuid.UUID("6f1c6c5e-8f7b-4a43-9d0e-3f0a3c2a7b11")
-SYSTEM = "quarry-billing"
 
 
-class LedgerError(Exception):
-    """A ledger command refused by the ledger's rules."""
-
-
-@dataclass
-class Reservation:
-    run_id: str
-    amount: int
-    settled: int = 0
-    refunded: int = 0
-    usage: dict[str, int] = field(default_factory=dict)  # usage event id -> credits
-    closed: bool = False
-    about_run: str | None = None  # set for a follow-up question (run_id is then the question id)
+@lru_cache(maxsize=4096)
+def _ledger_id(tenant_id: str) -> uuid.UUID:
+    # Every handled event looks its tenant's ledger up by id; a name-based UUID is a SHA-1.
+    return uuid.uuid5(LEDGER_NAMESPACE, tenant_id)
 
 
 def remaining_pct(balance: int, budget: int) -> int:
@@ -59,7 +48,7 @@ class Ledger(Aggregate):
 
     @staticmethod
     def create_id(tenant_id: str) -> uuid.UUID:
-        return uuid.uuid5(LEDGER_NAMESPACE, tenant_id)
+        return _ledger_id(tenant_id)
 
     @event("Opened")
     def __init__(self, tenant_id: str, plan: str) -> None:
@@ -322,188 +311,19 @@ class Ledger(Aggregate):
         self.bus_events.add(cause)
 
     # -- runs ---------------------------------------------------------------------------------
-
-    def reserve(self, run_id: str, amount: int, cause: str, actor: str = SYSTEM, about_run: str | None = None) -> bool:
-        """Hold `amount` for the run, or with `about_run` for a follow-up question on that run
-        (`run_id` is then the question's id; a question takes no run slot). False (and a Denied
-        event) when the balance (down to the plan's overage floor) is short or, for a run, the
-        plan's concurrency, lower while throttled, is used."""
-        if run_id in self.reservations or (about_run is not None and run_id in self.denied_runs):
-            raise LedgerError(f"{'question' if about_run else 'run'} {run_id} already has a reservation")
-        limit = concurrency_limit(plan_named(self.plan), self.tier)
-        if about_run is None and self.open_runs >= limit:
-            reason = f"{self.open_runs} runs already hold credits; the {self.plan} plan allows {limit} at once"
-            if self.tier != "allow":
-                reason += f" while {self.used_pct}% of the budget is used"
-            self._denied(run_id=run_id, required=amount, balance=self.balance, reason=reason, cause=cause)
-            return False
-        if self.balance - amount < self.floor():
-            reason = f"needs {amount} credits, {self.balance - self.floor()} available"
-            self._denied(
-                run_id=run_id, required=amount, balance=self.balance, reason=reason, cause=cause, about_run=about_run
-            )
-            return False
-        self._reserved(
-            run_id=run_id,
-            amount=amount,
-            plan=self.plan,
-            balance=self.balance - amount,
-            budget=self.period_budget,
-            actor=actor,
-            cause=cause,
-            about_run=about_run,
-        )
-        self._follow_tier(None if about_run else run_id, cause)
-        return True
-
-    @event("Reserved")
-    def _reserved(
-        self,
-        run_id: str,
-        amount: int,
-        cause: str,
-        plan: str = "",
-        balance: int | None = None,
-        budget: int | None = None,
-        actor: str = SYSTEM,
-        about_run: str | None = None,
-    ) -> None:
-        self.balance -= amount
-        self.reservations[run_id] = Reservation(run_id, amount, about_run=about_run)
-        self.bus_events.add(cause)
-
-    def refuse(self, run_id: str, required: int, reason: str, cause: str) -> None:
-        """Deny a run the plan does not allow (its depth, sources or web access): a Denied event."""
-        if run_id in self.reservations or run_id in self.denied_runs:
-            raise LedgerError(f"run {run_id} already has a reservation")
-        self._denied(run_id=run_id, required=required, balance=self.balance, reason=reason, cause=cause)
-
-    def reserve_question(self, question_id: str, about_run: str, amount: int, cause: str, actor: str = SYSTEM) -> bool:
-        """`reserve` for a follow-up question on `about_run`."""
-        return self.reserve(question_id, amount, cause, actor, about_run=about_run)
-
-    @event("Denied")
-    def _denied(
-        self, run_id: str, required: int, balance: int, cause: str, reason: str = "", about_run: str | None = None
-    ) -> None:
-        self.denied_runs.add(run_id)
-        self.bus_events.add(cause)
-
-    def meter(self, run_id: str | None, usage_event_id: str, credits: int, cause: str, tool: str = "") -> None:
-        if usage_event_id in self.metered:
-            raise LedgerError(f"usage event {usage_event_id} is already metered")
-        self._metered(run_id=run_id, usage_event_id=usage_event_id, credits=credits, tool=tool, cause=cause)
-
-    @event("Metered")
-    def _metered(self, run_id: str | None, usage_event_id: str, credits: int, cause: str, tool: str = "") -> None:
-        self.metered[usage_event_id] = credits
-        self.metered_tools[usage_event_id] = tool
-        if run_id in self.reservations:
-            self.reservations[run_id].usage[usage_event_id] = credits
-        self.bus_events.add(cause)
-
-    def settle(self, run_id: str, usage_event_ids: list[str], cause: str, actor: str = SYSTEM) -> tuple[int, int]:
-        """Charge the run's metered usage and release the rest of its reservation. Usage past the
-        reservation is charged too, from the balance down to the plan's floor (the overage cap,
-        or zero on a plan without overage): the estimate is a hold, not a price ceiling."""
-        res = self._open_reservation(run_id)
-        used = sum(self.metered[u] for u in usage_event_ids)
-        charge = min(used, res.amount + max(0, self.balance - self.floor()))
-        by_tool: dict[str, int] = {}
-        for u in usage_event_ids:
-            tool = self.metered_tools.get(u) or "other"
-            by_tool[tool] = by_tool.get(tool, 0) + self.metered[u]
-        if used > charge:  # capped: scale each tool's share down so the parts add up to the charge
-            by_tool = _apportion(by_tool, charge)
-        self._settled(
-            run_id=run_id,
-            amount=charge,
-            usage_event_ids=list(usage_event_ids),
-            by_tool=by_tool,
-            balance=self.balance - max(0, charge - res.amount),
-            budget=self.period_budget,
-            actor=actor,
-            cause=cause,
-            about_run=res.about_run,
-        )
-        refund = max(0, res.amount - charge)
-        self._refunded(
-            run_id=run_id,
-            amount=refund,
-            reason="unused reservation",
-            balance=self.balance + refund,
-            budget=self.period_budget,
-            actor=actor,
-            cause=cause,
-            about_run=res.about_run,
-        )
-        self._follow_tier(None if res.about_run else run_id, cause)
-        return charge, refund
-
-    def refund(self, run_id: str, reason: str, cause: str, actor: str = SYSTEM) -> int:
-        """Release the whole reservation of a run that failed: failed work is not charged."""
-        res = self._open_reservation(run_id)
-        self._refunded(
-            run_id=run_id,
-            amount=res.amount,
-            reason=reason,
-            balance=self.balance + res.amount,
-            budget=self.period_budget,
-            actor=actor,
-            cause=cause,
-            about_run=res.about_run,
-        )
-        self._follow_tier(None if res.about_run else run_id, cause)
-        return res.amount
-
-    @event("Settled")
-    def _settled(
-        self,
-        run_id: str,
-        amount: int,
-        usage_event_ids: list[str],
-        cause: str,
-        by_tool: dict[str, int] | None = None,
-        balance: int | None = None,
-        budget: int | None = None,
-        actor: str = SYSTEM,
-        about_run: str | None = None,
-    ) -> None:
-        res = self.reservations[run_id]
-        res.settled = amount
-        self.balance -= max(0, amount - res.amount)  # usage past the hold comes from the balance
-        self.period_settled += amount
-        run = about_run or run_id  # a question's charge counts toward the run it asks about
-        self.used_by_run[run] = self.used_by_run.get(run, 0) + amount
-        for tool, credits in (by_tool or {"other": amount}).items():
-            self.used_by_tool[tool] = self.used_by_tool.get(tool, 0) + credits
-        self.bus_events.add(cause)
-
-    @event("Refunded")
-    def _refunded(
-        self,
-        run_id: str,
-        amount: int,
-        reason: str,
-        cause: str,
-        balance: int | None = None,
-        budget: int | None = None,
-        actor: str = SYSTEM,
-        about_run: str | None = None,
-    ) -> None:
-        res = self.reservations[run_id]
-        res.refunded = amount
-        res.closed = True
-        self.balance += amount
-        self.bus_events.add(cause)
-
-    def _open_reservation(self, run_id: str) -> Reservation:
-        res = self.reservations.get(run_id)
-        if res is None:
-            raise LedgerError(f"run or question {run_id} has no reservation")
-        if res.closed:
-            raise LedgerError(f"run or question {run_id} is already settled")
-        return res
+    # Gathered from `ledger_runs`, where they are written (the events keep the topics `Ledger.<Name>`).
+    reserve = ledger_runs.reserve
+    _reserved = ledger_runs._reserved
+    refuse = ledger_runs.refuse
+    reserve_question = ledger_runs.reserve_question
+    _denied = ledger_runs._denied
+    meter = ledger_runs.meter
+    _metered = ledger_runs._metered
+    settle = ledger_runs.settle
+    refund = ledger_runs.refund
+    _settled = ledger_runs._settled
+    _refunded = ledger_runs._refunded
+    _open_reservation = ledger_runs._open_reservation
 
     # -- budget tier --------------------------------------------------------------------------
 
@@ -515,15 +335,3 @@ class Ledger(Aggregate):
     @event("TierChanged")
     def _tier_changed(self, tier: str, previous: str, used_pct: int, run_id: str | None, cause: str) -> None:
         self.tier = tier
-
-
-def _apportion(parts: dict[str, int], total: int) -> dict[str, int]:
-    """Scale `parts` to sum to `total` (largest remainders), keeping every key."""
-    whole = sum(parts.values())
-    if whole <= 0:
-        return dict.fromkeys(parts, 0)
-    shares = {k: v * total // whole for k, v in parts.items()}
-    rest = total - sum(shares.values())
-    for k in sorted(parts, key=lambda k: (parts[k] * total) % whole, reverse=True)[:rest]:
-        shares[k] += 1
-    return shares

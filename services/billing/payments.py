@@ -17,19 +17,8 @@ from typing import Any, Literal
 import stripe
 
 from contracts.billing import CheckoutReply, CheckoutRequest
+from services.billing.errors import BadSignature, PaymentError
 from services.billing.plans import PACKS, PLANS
-
-
-class PaymentError(Exception):
-    """Stripe refused or could not be reached; `status` is what the gateway answers."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class BadSignature(Exception):
-    """A webhook whose signature does not verify (or is too old): answered 400, applied never."""
 
 
 def session_key(req: CheckoutRequest) -> str:

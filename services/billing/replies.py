@@ -35,8 +35,8 @@ from contracts.billing import (
 from quarry_runtime.bus import Bus
 from quarry_runtime.replies import Respond, answering, short
 from services.billing.application import Billing
-from services.billing.domain import LedgerError
-from services.billing.payments import BadSignature, PaymentError, Payments
+from services.billing.errors import BadSignature, BillingError
+from services.billing.payments import Payments
 from services.billing.plans import PACKS, PLANS
 from services.billing.queries import entitlements, ledger_page, run_credits, summary
 from services.billing.webhooks import apply_stripe_event
@@ -93,7 +93,7 @@ def responders(app: Billing, payments: Payments) -> dict[str, Respond]:
         ledger = app.ledger(req.tenant_id, copy=True)
         try:
             reply = await payments.checkout(req, ledger.customer_id)
-        except PaymentError as exc:
+        except BillingError as exc:
             return CheckoutReply(error=str(exc), status=exc.status, mode=payments.mode)
         if reply.completed:  # mock mode: what a paid session would do, once per session
             cause = f"mock:{reply.session_id}"
@@ -124,20 +124,22 @@ def responders(app: Billing, payments: Payments) -> dict[str, Respond]:
             )
         try:
             return PortalReply(url=await payments.portal(customer, req.return_url, req.request_id))
-        except PaymentError as exc:
+        except BillingError as exc:
             return PortalReply(error=str(exc), status=exc.status)
 
     async def on_webhook(data: bytes) -> BaseModel:
         try:
             req = WebhookRequest.model_validate_json(data)
             event = payments.verify(req.payload, req.signature)
-        except (ValidationError, BadSignature) as exc:
+        except ValidationError as exc:
             return WebhookReply(error=short(exc), status=400)
+        except BadSignature as exc:
+            return WebhookReply(error=short(exc), status=exc.status)
         try:
             outcome = await app.run_command(lambda: apply_stripe_event(app, event))
-        except LedgerError as exc:
+        except BillingError as exc:
             _forget_all(app)
-            return WebhookReply(event_id=event.get("id"), error=str(exc), status=422)
+            return WebhookReply(event_id=event.get("id"), error=str(exc), status=exc.status)
         except Exception:
             _forget_all(app)
             raise
