@@ -19,7 +19,7 @@ import pytest
 
 from devtools.client import QuarryClient
 from devtools.stack import Stack
-from tests.e2e.helpers import wait_for
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 

@@ -17,10 +17,11 @@ from devtools.stack import Stack, StackConfig
 from quarry_runtime import natsserver
 from services.gateway.readmodel import TERMINAL
 from services.policy.registry import DEFAULT_REGISTRY
-from tests.e2e.helpers import ask, new_tenant, running, wait_for
 from tests.fakes.search_apis import IndexedPage, SearchEngine, searxng_app
 from tests.fakes.serving import serve_app
 from tests.fakes.website import PRIVATE_PATH, Website
+from tests.support.polling import wait_for
+from tests.support.stack import ask, new_tenant, running
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.timeout(600)]
 

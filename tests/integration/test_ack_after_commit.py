@@ -23,7 +23,6 @@ import contextlib
 import dataclasses
 import functools
 import sqlite3
-import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
@@ -110,6 +109,7 @@ from services.retriever.index import DATASET, SourceIndex
 from services.retriever.memory import memory_index
 from services.retriever.tombstones import DeletedDatasets
 from tests.integration.test_dataset_ingest import PARSERS
+from tests.support.polling import eventually
 from tests.unit.test_billing import answered as billing_answered
 from tests.unit.test_billing import asked as billing_asked
 from tests.unit.test_billing import completed, question_failed, question_usage, request, run_to_completion, usage
@@ -189,18 +189,6 @@ class Case:
     # Copies of the message under other stream ids (a publisher's retry after a lost ack, past
     # the duplicate window): fetched together, one stages and the others find its work staged.
     copies: int = 1
-
-
-async def until(check: Callable[[], Any], what: str, seconds: float = PHASE_S) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        assert time.monotonic() < deadline, f"within {seconds:.0f}s: {what}"
-        await asyncio.sleep(0.05)
 
 
 async def value(effect: Callable[[], Any]) -> Any:
@@ -289,7 +277,7 @@ async def prove_ack_after_commit(nats_url: str, service: str, durable: str, buil
                 acked = case.copies - info.num_ack_pending - info.num_pending
                 return deliveries[event.event_id] >= failing_deliveries or acked > 0
 
-            await until(redelivered_or_acked, f"{durable} is redelivered while its store fails")
+            await eventually(redelivered_or_acked, PHASE_S, f"{durable} is redelivered while its store fails")
             info = await js.consumer_info(subjects.STREAM, own)
             assert info.ack_floor is not None and (info.ack_floor.stream_seq or 0) < first, (
                 f"{durable} acknowledged a message whose effect was not committed"
@@ -303,11 +291,15 @@ async def prove_ack_after_commit(nats_url: str, service: str, durable: str, buil
             )
 
             case.fault.failing = False
-            await until(
-                lambda: _acked(js, own, ack.seq), f"{durable} acknowledges the message once its store works again"
+            await eventually(
+                lambda: _acked(js, own, ack.seq),
+                PHASE_S,
+                f"{durable} acknowledges the message once its store works again",
             )
             # The stream's copies of what the handler published may arrive a moment after the ack.
-            await until(_same(case.effect, case.expected), f"{durable}: the message's effect is there exactly once")
+            await eventually(
+                _same(case.effect, case.expected), PHASE_S, f"{durable}: the message's effect is there exactly once"
+            )
             await asyncio.sleep(SETTLE_S)  # and stays so: no second application follows
             assert await value(case.effect) == await value(case.expected), f"{durable}: applied more than once"
             assert await value(case.effect) != before, f"{durable}: the case's message changed nothing"

@@ -32,6 +32,7 @@ from services.orchestrator.bootstrap import build as build_orchestrator
 from services.orchestrator.domain import Run
 from tests.integration.test_billing_service import billing_service
 from tests.servers import private_nats
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.infra
 
@@ -80,13 +81,6 @@ async def publish(bus: Bus, event: RunRequested) -> None:
                 raise
 
 
-async def until(check: object, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.1)
-
-
 async def test_billing_decides_runs_through_a_postgres_outage_and_a_restart(
     cluster: EphemeralCluster, nats_url: str, tmp_path: Path
 ) -> None:
@@ -122,7 +116,7 @@ async def test_billing_decides_runs_through_a_postgres_outage_and_a_restart(
 
         for tenant in known:
             await ask(tenant)
-        await until(lambda: len(decided) == 2, 60, "billing decides runs before the outage")
+        await eventually(lambda: len(decided) == 2, 60, "billing decides runs before the outage")
 
         cluster.halt()
         try:
@@ -133,12 +127,12 @@ async def test_billing_decides_runs_through_a_postgres_outage_and_a_restart(
         finally:
             cluster.resume()
         everyone = lambda: {r for rs in runs.values() for r in rs}  # noqa: E731
-        await until(lambda: everyone() <= set(decided), RECOVERY_S, f"runs decided after the outage: {decided}")
+        await eventually(lambda: everyone() <= set(decided), RECOVERY_S, f"runs decided after the outage: {decided}")
 
         cluster.restart()
         for tenant in [known[0], uuid.uuid4().hex]:
             await ask(tenant)
-        await until(lambda: everyone() <= set(decided), RECOVERY_S, f"runs decided after the restart: {decided}")
+        await eventually(lambda: everyone() <= set(decided), RECOVERY_S, f"runs decided after the restart: {decided}")
         await asyncio.sleep(1.0)  # a late dead-letter would arrive by now
         await service.bus.broker.stop()
 
@@ -215,7 +209,7 @@ async def test_the_orchestrator_admits_runs_through_a_postgres_outage_and_a_rest
             await publish(watcher, req)
 
         await ask()
-        await until(lambda: set(runs) <= set(admitted), 15, "a run admitted before the outage")
+        await eventually(lambda: set(runs) <= set(admitted), 15, "a run admitted before the outage")
         cluster.halt()
         try:
             for _ in range(3):
@@ -223,11 +217,11 @@ async def test_the_orchestrator_admits_runs_through_a_postgres_outage_and_a_rest
             await asyncio.sleep(OUTAGE_S)
         finally:
             cluster.resume()
-        await until(lambda: set(runs) <= set(admitted), RECOVERY_S, f"runs admitted after the outage: {admitted}")
+        await eventually(lambda: set(runs) <= set(admitted), RECOVERY_S, f"runs admitted after the outage: {admitted}")
         cluster.restart()
         for _ in range(2):
             await ask()
-        await until(lambda: set(runs) <= set(admitted), RECOVERY_S, f"runs admitted after the restart: {admitted}")
+        await eventually(lambda: set(runs) <= set(admitted), RECOVERY_S, f"runs admitted after the restart: {admitted}")
         await asyncio.sleep(1.0)
         await watcher.broker.stop()
 

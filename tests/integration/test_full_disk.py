@@ -19,7 +19,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,11 +61,12 @@ from services.gateway.projection import RunFeed
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
 from services.orchestrator.bootstrap import OrchestratorSettings
-from tests.e2e.helpers import TERMINAL, ask, running, until_settled, views_of, wait_for
 from tests.integration.test_billing_service import billing_service
 from tests.integration.test_eventstore_reconnect import orchestrator_service
 from tests.integration.test_eventstore_reconnect import publish as publish_run
 from tests.integration.test_eventstore_reconnect import request as run_request
+from tests.support.polling import eventually, wait_for
+from tests.support.stack import TERMINAL, ask, running, until_settled, views_of
 
 pytestmark = pytest.mark.infra
 
@@ -77,13 +78,6 @@ HELD_S = 8.0  # long enough for several redeliveries of each held message
 RECOVERY_S = 30.0
 SWEEP_GRACE_S = 3.0
 MONITOR_INTERVAL_S = 20  # time to fill the volume before the first slot is due
-
-
-async def until(check: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 @contextmanager
@@ -183,13 +177,13 @@ async def test_a_handler_whose_publish_jetstream_refuses_is_held_and_finishes_wh
         warmup = request(tenant)
         gate.set()
         await bus.publish(warmup)
-        await until(lambda: admitted[warmup.event_id] == 1, 15, "a run admitted before the disk fills")
+        await eventually(lambda: admitted[warmup.event_id] == 1, 15, "a run admitted before the disk fills")
 
         gate.clear()
         held = [request(tenant) for _ in range(6)]
         for ev in held:
             await bus.publish(ev)
-        await until(lambda: bool(entered[1:]), 15, "the handler to take a message")
+        await eventually(lambda: bool(entered[1:]), 15, "the handler to take a message")
         assert await fill(url) > 0
 
         # A publish of the service's own now fails as an outage, saying why.
@@ -197,14 +191,14 @@ async def test_a_handler_whose_publish_jetstream_refuses_is_held_and_finishes_wh
             await bus.publish(request(tenant))
         with caplog.at_level(logging.WARNING, logger="quarry_runtime"):
             gate.set()
-            await until(
+            await eventually(
                 lambda: all(attempts[ev.event_id] >= 3 for ev in held), HELD_S * 3, f"held redeliveries: {attempts}"
             )
             assert not any(admitted[ev.event_id] for ev in held), "a publish JetStream refused counted as stored"
             assert await messages_in(url, subjects.DEADLETTER_STREAM) == 0
 
             await free_space(url)
-            await until(
+            await eventually(
                 lambda: all(admitted[ev.event_id] for ev in held), RECOVERY_S, f"runs admitted after: {admitted}"
             )
         outage_lines = [r for r in caplog.records if "diskfull-admit: waiting for a dependency" in r.getMessage()]
@@ -311,7 +305,7 @@ async def test_a_durable_timer_due_while_jetstream_is_full_fires_once_space_retu
         assert subjects.timer_schedule(held.event_id) in await pending_timers(url), "no longer held: fired?"
 
         await free_space(url)
-        await until(lambda: held.event_id in fired, RECOVERY_S, "the timer due during the outage to fire")
+        await eventually(lambda: held.event_id in fired, RECOVERY_S, "the timer due during the outage to fire")
         # Fired, it has left the stream (nothing more to re-arm); a timer not yet due is left alone.
         await asyncio.sleep(2 * SWEEP_GRACE_S)
         assert await pending_timers(url) == {subjects.timer_schedule(later.event_id): 1}
@@ -361,14 +355,14 @@ async def test_a_monitor_slot_due_while_jetstream_is_full_fires_from_the_orchest
         await nc.subscribe(subjects.MONITOR_FIRED, cb=on_fired)
         try:
             assert await watcher.publish(created)
-            await until_async(lambda: has_pending_timer(url), RECOVERY_S, "the monitor's first slot to be scheduled")
+            await eventually(lambda: has_pending_timer(url), RECOVERY_S, "the monitor's first slot to be scheduled")
             await fill(url)
             assert not fired, "the slot fired before the volume was full: make MONITOR_INTERVAL_S longer"
             # Its slot comes, and passes by more than the sweep's grace, while nothing can be written.
             await asyncio.sleep(MONITOR_INTERVAL_S + 2 * SWEEP_GRACE_S)
             assert not fired
             await free_space(url)
-            await until(lambda: bool(fired), RECOVERY_S * 2, "the monitor's slot due during the outage to fire")
+            await eventually(lambda: bool(fired), RECOVERY_S * 2, "the monitor's slot due during the outage to fire")
             await asyncio.sleep(1.0)  # a second firing of the same slot would arrive by now
             first_slot = fired[0].payload.slot
             assert [f.payload.slot for f in fired].count(first_slot) == 1, fired
@@ -379,13 +373,6 @@ async def test_a_monitor_slot_due_while_jetstream_is_full_fires_from_the_orchest
 
 async def has_pending_timer(url: str) -> bool:
     return bool(await pending_timers(url))
-
-
-async def until_async(check: Callable[[], Awaitable[bool]], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not await check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.2)
 
 
 # The whole platform on a JetStream whose volume fills in the middle of runs. Every stream and
@@ -574,7 +561,7 @@ async def test_billing_holds_runs_while_its_event_store_volume_is_full_and_decid
             await publish_run(watcher, req)
 
         await ask(uuid.uuid4().hex)
-        await until(lambda: set(runs) <= set(decided), 15, "a run decided before the volume fills")
+        await eventually(lambda: set(runs) <= set(decided), 15, "a run decided before the volume fills")
 
         volume.fill()
         try:
@@ -582,13 +569,15 @@ async def test_billing_holds_runs_while_its_event_store_volume_is_full_and_decid
                 # New tenants: each opens a ledger, more rows than the pages in hand can take.
                 for _ in range(12):
                     await ask(uuid.uuid4().hex)
-                await until(lambda: "could not extend file" in caplog.text, 30, "PostgreSQL to refuse a write")
+                await eventually(lambda: "could not extend file" in caplog.text, 30, "PostgreSQL to refuse a write")
                 await asyncio.sleep(HELD_S)
             held = set(runs) - set(decided)
             assert held, "every run was decided while the volume was full: nothing was held"
         finally:
             volume.free()
-        await until(lambda: set(runs) <= set(decided), RECOVERY_S * 2, f"runs decided after space returned: {decided}")
+        await eventually(
+            lambda: set(runs) <= set(decided), RECOVERY_S * 2, f"runs decided after space returned: {decided}"
+        )
         await asyncio.sleep(1.0)  # a late dead letter or a second decision would arrive by now
         await watcher.broker.stop()
 

@@ -8,7 +8,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from services.gateway.bootstrap import build as build_gateway
 from services.gateway.settings import GatewaySettings
 from services.policy.bootstrap import PolicyParts, PolicySettings, assemble
 from services.policy.decider import rate_key
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.infra
 
@@ -33,15 +34,6 @@ FETCH_FOR_ALL = (
     '@id("fetch-for-everyone")\n'
     'permit (principal, action == Quarry::Action::"invoke_tool", resource == Quarry::Tool::"fetch_url");\n'
 )
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout_s: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = await check()
-        if found or time.monotonic() > deadline:
-            return found
-        await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager
@@ -60,7 +52,7 @@ async def policy_service(nats_url: str, data_dir: Path) -> AsyncIterator[PolicyP
             return False
         return True
 
-    assert await eventually(answering), "the policy service never answered"
+    await eventually(answering, 10, "the policy service to answer")
     try:
         yield parts
     finally:
@@ -237,7 +229,7 @@ async def test_real_decisions_are_logged_and_listed_for_the_tenants_admins(
                 ]
                 return found if len(found) == 3 else []
 
-            decisions = await eventually(three)
+            decisions = await eventually(three, 10, "the three decisions in the log")
             assert {d["task_id"]: d["decision"] for d in decisions} == {
                 "report": "allow",
                 "fetch": "deny",

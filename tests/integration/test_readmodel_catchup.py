@@ -19,7 +19,6 @@ import nats
 import pytest
 from fastapi import FastAPI
 
-from bench.runs_fixture import gateway_events, generate
 from contracts import subjects
 from contracts.document import (
     DocumentIndexed,
@@ -41,6 +40,8 @@ from services.gateway.positions import Positions
 from services.gateway.projection import CONSUMERS, SUBJECT_PREFIXES
 from services.gateway.settings import GatewaySettings
 from tests.servers import PrivateNats, private_nats
+from tests.support.polling import eventually
+from tests.support.runs_fixture import gateway_events, generate
 
 pytestmark = pytest.mark.infra
 
@@ -103,9 +104,7 @@ async def dead_letters(url: str) -> int:
 async def until(what: str, check: Callable[[], Awaitable[bool]], budget_s: float = CATCH_UP_BUDGET_S) -> float:
     """Poll `check` until it holds; returns how long that took."""
     started = time.monotonic()
-    while not await check():
-        assert time.monotonic() - started < budget_s, f"{what}: not within {budget_s:.0f}s"
-        await asyncio.sleep(0.2)
+    await eventually(check, budget_s, what, every_s=0.2)
     return time.monotonic() - started
 
 

@@ -31,6 +31,7 @@ from tests.fakes.website import (
     TIDE_POOLS,
     Website,
 )
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.infra
 
@@ -85,7 +86,7 @@ async def test_the_retriever_searches_then_fetches_as_two_tasks_each_metered_onc
     try:
         inp = SearchInput(question="tide pools", sub_question="tide pools zonation", limit=8, sources=["web"])
         await probe.publish(search_task(tenant, inp), subjects.task_lane("retriever"))
-        await _until(lambda: any(e.type == "task.succeeded" for e in seen), "the search task's result")
+        await eventually(lambda: any(e.type == "task.succeeded" for e in seen), what="the search task's result")
         searched = next(e for e in seen if e.type == "task.succeeded")
         offered = SearchOutput.model_validate(searched.payload.output)
         assert offered.passages == [] and site.paths() == []  # the search offers pages, fetches none
@@ -93,7 +94,7 @@ async def test_the_retriever_searches_then_fetches_as_two_tasks_each_metered_onc
         wanted = PagesWanted(sub_question=inp.sub_question, query="tide pools zonation tide pools", urls=urls, limit=8)
         task = search_task(tenant, FetchInput(url=urls[0], urls=urls, wanted=[wanted]), kind="fetch")
         await probe.publish(task, subjects.task_lane("retriever"))
-        await _until(lambda: sum(e.type == "task.succeeded" for e in seen) == 2, "the fetch task's result")
+        await eventually(lambda: sum(e.type == "task.succeeded" for e in seen) == 2, what="the fetch task's result")
         fetched_once = sorted(site.paths())
         # The same task again (a redelivery after a crash before the ack): the journal answers it.
         await probe.broker.publish(
@@ -132,12 +133,3 @@ async def test_the_retriever_searches_then_fetches_as_two_tasks_each_metered_onc
     assert INJECTED.path in fetched_once and KELP.path in fetched_once
     assert sorted(site.paths()) == fetched_once  # the redelivered task fetched nothing again
     assert len(engine.asked("searxng")) == 1  # nor searched again
-
-
-async def _until(check: Any, what: str, timeout_s: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while asyncio.get_running_loop().time() < deadline:
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")

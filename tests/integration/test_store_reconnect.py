@@ -31,6 +31,7 @@ from services.gateway.projection import RunFeed, subscriptions
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
 from services.policy.store import PolicyStore
+from tests.support.polling import eventually
 from tests.unit.test_policy_versions import decided
 
 pytestmark = pytest.mark.infra
@@ -144,14 +145,6 @@ def test_the_gateway_answers_503_while_its_database_is_away_and_recovers(
     back_within(RECOVERY_S, lambda: signup().status_code == 201 or throw(Unavailable("still 503")))
     assert http.get("/healthz").json()["checks"]["store"] is True
     db.close()
-
-
-async def eventually(check: Callable[[], bool], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.1)
 
 
 async def dead_letters(bus: Bus, service: str) -> list[bytes]:

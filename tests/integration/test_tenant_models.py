@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from services.analyst.models import Models
 from services.gateway.bootstrap import build as build_gateway
 from services.gateway.settings import GatewaySettings
 from tests.fakes.llm import API_KEY, FakeLlm, serve
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.infra
 
@@ -37,14 +38,6 @@ JWT_SECRET = "an-integration-test-secret-of-32-bytes!"
 SECRETS_KEY = "a-secrets-key-for-the-integration-tests!"
 PASSWORD = "long-enough-1"
 KEY = "sk-tenant-0123456789-abcdWXYZ"
-
-
-async def eventually(check: Callable[[], bool], timeout_s: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ import pytest
 from devtools.stack import Stack, StackConfig
 from quarry_runtime import natsserver, pgserver
 from quarry_runtime.pgserver import EphemeralCluster
-from tests.e2e.helpers import running
 from tests.e2e.outage.nats_outage import config
+from tests.support.stack import running
 
 
 @pytest.fixture
