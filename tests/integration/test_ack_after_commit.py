@@ -139,7 +139,6 @@ ACK_WAIT_S = 30.0
 # Each case's budget: the bus's backoff for an outage reaches 10 s between deliveries.
 FAILING_DELIVERIES = 2
 PHASE_S = 45.0
-SETTLE_S = 0.5
 
 
 class StoreFault:
@@ -159,6 +158,14 @@ class Watched:
     """The messages the stream took on some subjects since the case began, by subject."""
 
     messages: list[Msg] = field(default_factory=list)
+    stored_before: dict[str, int] = field(default_factory=dict)  # by subject, as watching began
+
+    async def caught_up(self, js: JetStreamContext) -> bool:
+        """Whether every message the stream took on the watched subjects since has arrived here."""
+        for subject, before in self.stored_before.items():
+            if sum(m.subject == subject for m in self.messages) < await stored_on(js, subject) - before:
+                return False
+        return True
 
     def count(self, subject: str, event_id: str) -> int:
         return sum(
@@ -191,6 +198,11 @@ class Case:
     copies: int = 1
 
 
+async def stored_on(js: JetStreamContext, subject: str) -> int:
+    info = await js.stream_info(subjects.STREAM, subjects_filter=subject)
+    return (info.state.subjects or {}).get(subject, 0)
+
+
 async def value(effect: Callable[[], Any]) -> Any:
     result = effect()
     return await result if asyncio.iscoroutine(result) else result
@@ -203,6 +215,9 @@ async def watching(js: JetStreamContext, subs: Sequence[str], watched: Watched) 
     async def keep(msg: Msg) -> None:
         watched.messages.append(msg)
 
+    # Counted before the subscriptions start: a message between the two leaves the watcher
+    # waiting in vain (a loud failure) rather than counted as seen.
+    watched.stored_before = {s: await stored_on(js, s) for s in subs}
     pushed = [await js.subscribe(s, cb=keep, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW) for s in subs]
     try:
         yield watched
@@ -300,7 +315,9 @@ async def prove_ack_after_commit(nats_url: str, service: str, durable: str, buil
             await eventually(
                 _same(case.effect, case.expected), PHASE_S, f"{durable}: the message's effect is there exactly once"
             )
-            await asyncio.sleep(SETTLE_S)  # and stays so: no second application follows
+            # And stays so: the message is acknowledged (no redelivery can follow) and all the
+            # stream took from its handling has reached the watchers.
+            await eventually(lambda: watched.caught_up(js), PHASE_S, f"{durable}: the watchers to catch up")
             assert await value(case.effect) == await value(case.expected), f"{durable}: applied more than once"
             assert await value(case.effect) != before, f"{durable}: the case's message changed nothing"
             assert not [m for m in dead if int((m.headers or {}).get("Quarry-Stream-Seq", 0)) >= first]

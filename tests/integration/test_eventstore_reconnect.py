@@ -32,6 +32,7 @@ from services.orchestrator.bootstrap import build as build_orchestrator
 from services.orchestrator.domain import Run
 from tests.integration.test_billing_service import billing_service
 from tests.servers import private_nats
+from tests.support.jetstream import received, service_drained
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.infra
@@ -104,9 +105,11 @@ async def test_billing_decides_runs_through_a_postgres_outage_and_a_restart(
         async def on_dead(msg: Msg) -> None:
             dead.append(msg)
 
-        await nc.subscribe(subjects.CREDITS_RESERVED, cb=on_decision)
-        await nc.subscribe(subjects.CREDITS_DENIED, cb=on_decision)
-        await nc.subscribe(subjects.deadletter(BILLING), cb=on_dead)
+        watching = [
+            await nc.subscribe(subjects.CREDITS_RESERVED, cb=on_decision),
+            await nc.subscribe(subjects.CREDITS_DENIED, cb=on_decision),
+            await nc.subscribe(subjects.deadletter(BILLING), cb=on_dead),
+        ]
         runs: dict[str, list[str]] = {}
 
         async def ask(tenant_id: str) -> None:
@@ -133,7 +136,8 @@ async def test_billing_decides_runs_through_a_postgres_outage_and_a_restart(
         for tenant in [known[0], uuid.uuid4().hex]:
             await ask(tenant)
         await eventually(lambda: everyone() <= set(decided), RECOVERY_S, f"runs decided after the restart: {decided}")
-        await asyncio.sleep(1.0)  # a late dead-letter would arrive by now
+        await service_drained(nc.jetstream(), BILLING)  # a dead letter is sent before its message is let go
+        await received(nc, *watching)
         await service.bus.broker.stop()
 
     assert dead == [], [m.headers for m in dead]
@@ -199,9 +203,11 @@ async def test_the_orchestrator_admits_runs_through_a_postgres_outage_and_a_rest
         async def on_dead(msg: Msg) -> None:
             dead.append(msg)
 
-        await nc.subscribe(subjects.RUN_ADMITTED, cb=on_admitted)
-        await nc.subscribe(subjects.deadletter(ORCHESTRATOR), cb=on_dead)
-        await nc.subscribe(subjects.deadletter(BILLING), cb=on_dead)
+        watching = [
+            await nc.subscribe(subjects.RUN_ADMITTED, cb=on_admitted),
+            await nc.subscribe(subjects.deadletter(ORCHESTRATOR), cb=on_dead),
+            await nc.subscribe(subjects.deadletter(BILLING), cb=on_dead),
+        ]
 
         async def ask() -> None:
             req = request(uuid.uuid4().hex)
@@ -222,7 +228,9 @@ async def test_the_orchestrator_admits_runs_through_a_postgres_outage_and_a_rest
         for _ in range(2):
             await ask()
         await eventually(lambda: set(runs) <= set(admitted), RECOVERY_S, f"runs admitted after the restart: {admitted}")
-        await asyncio.sleep(1.0)
+        await service_drained(nc.jetstream(), BILLING)
+        await service_drained(nc.jetstream(), ORCHESTRATOR)
+        await received(nc, *watching)
         await watcher.broker.stop()
 
     # The stream and the durable consumers are shared with the other tests on this server: only

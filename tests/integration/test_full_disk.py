@@ -65,6 +65,7 @@ from tests.integration.test_billing_service import billing_service
 from tests.integration.test_eventstore_reconnect import orchestrator_service
 from tests.integration.test_eventstore_reconnect import publish as publish_run
 from tests.integration.test_eventstore_reconnect import request as run_request
+from tests.support.jetstream import drained, received, service_drained
 from tests.support.polling import eventually, wait_for
 from tests.support.stack import TERMINAL, ask, running, until_settled, views_of
 
@@ -205,7 +206,7 @@ async def test_a_handler_whose_publish_jetstream_refuses_is_held_and_finishes_wh
         # Once per interval (30 s) for the consumer, not once per delivery.
         assert 1 <= len(outage_lines) <= 2, [r.getMessage() for r in outage_lines]
         assert "store is full" in outage_lines[0].getMessage()
-        await asyncio.sleep(1.0)  # a late duplicate or dead letter would arrive by now
+        await drained(bus.broker.connection.jetstream(), "diskfull-admit", "diskfull-count")
     finally:
         await bus.stop()
 
@@ -551,9 +552,11 @@ async def test_billing_holds_runs_while_its_event_store_volume_is_full_and_decid
         async def on_dead(msg: Msg) -> None:
             dead.append(msg)
 
-        await nc.subscribe(subjects.CREDITS_RESERVED, cb=on_decision)
-        await nc.subscribe(subjects.CREDITS_DENIED, cb=on_decision)
-        await nc.subscribe(subjects.deadletter(BILLING), cb=on_dead)
+        watching = [
+            await nc.subscribe(subjects.CREDITS_RESERVED, cb=on_decision),
+            await nc.subscribe(subjects.CREDITS_DENIED, cb=on_decision),
+            await nc.subscribe(subjects.deadletter(BILLING), cb=on_dead),
+        ]
 
         async def ask(tenant: str) -> None:
             req = run_request(tenant)
@@ -578,7 +581,8 @@ async def test_billing_holds_runs_while_its_event_store_volume_is_full_and_decid
         await eventually(
             lambda: set(runs) <= set(decided), RECOVERY_S * 2, f"runs decided after space returned: {decided}"
         )
-        await asyncio.sleep(1.0)  # a late dead letter or a second decision would arrive by now
+        await service_drained(nc.jetstream(), BILLING)  # a dead letter is sent before its message is let go
+        await received(nc, *watching)
         await watcher.broker.stop()
 
     ours = [m for m in dead if parse_event(m.data).run_id in runs]

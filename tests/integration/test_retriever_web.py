@@ -31,6 +31,7 @@ from tests.fakes.website import (
     TIDE_POOLS,
     Website,
 )
+from tests.support.jetstream import drained, service_drained
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.infra
@@ -77,8 +78,10 @@ async def test_the_retriever_searches_then_fetches_as_two_tasks_each_metered_onc
         if ev.tenant_id == tenant:
             seen.append(ev)
 
-    for subject in (subjects.TASK_SUCCEEDED, subjects.TASK_FAILED, subjects.USAGE_RECORDED, subjects.GUARDRAIL_TRIPPED):
-        probe.subscribe(Subscription(subject, f"{probe.service}-{subject.replace('.', '-')}", collect))
+    outcomes = (subjects.TASK_SUCCEEDED, subjects.TASK_FAILED, subjects.USAGE_RECORDED, subjects.GUARDRAIL_TRIPPED)
+    collectors = [f"{probe.service}-{subject.replace('.', '-')}" for subject in outcomes]
+    for subject, durable in zip(outcomes, collectors, strict=True):
+        probe.subscribe(Subscription(subject, durable, collect))
     stop = asyncio.Event()
     service = build(settings)
     runner = asyncio.create_task(run(service, settings, stop))
@@ -103,7 +106,9 @@ async def test_the_retriever_searches_then_fetches_as_two_tasks_each_metered_onc
             headers={"Nats-Msg-Id": f"{task.event_id}-again"},
             stream=subjects.STREAM,
         )
-        await asyncio.sleep(1.0)
+        js = probe.broker.connection.jetstream()
+        await service_drained(js, "retriever")
+        await drained(js, *collectors)
     finally:
         await probe.stop()
         stop.set()

@@ -105,7 +105,7 @@ def test_a_template_without_run_settings_keeps_the_request_defaults() -> None:
 # --- the store: versions ---------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.infra)])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlDatabase]:
     url = request.getfixturevalue("database_url") if request.param == "postgres" else None
     database = SqlDatabase(GatewaySettings(data_dir=tmp_path, database_url=url), "gateway")
