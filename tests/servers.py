@@ -1,5 +1,5 @@
 """Servers a test starts for itself, as the stack runs them: a NATS JetStream that refuses
-anonymous connections and knows every service's user."""
+anonymous connections and knows every service's user, and a PostgreSQL to stop and restart."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from quarry_runtime import natsauth, natsserver
+from quarry_runtime.pgserver import EphemeralCluster
 
 
 @dataclass(frozen=True)
@@ -44,3 +45,17 @@ def private_nats(root: Path) -> Iterator[PrivateNats]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextmanager
+def own_postgres() -> Iterator[EphemeralCluster]:
+    """A PostgreSQL cluster of the caller's own, stopped on exit: stopping or restarting the
+    shared server would break the other tests."""
+    try:
+        own = EphemeralCluster()
+    except RuntimeError as exc:
+        pytest.fail(f"cannot start a PostgreSQL cluster of the test's own: {exc}")
+    try:
+        yield own
+    finally:
+        own.stop()

@@ -34,23 +34,13 @@ from tests.integration.test_billing_service import billing_service
 from tests.servers import private_nats
 from tests.support.jetstream import received, service_drained
 from tests.support.polling import eventually
+from tests.support.services import in_process
 
 pytestmark = pytest.mark.infra
 
 OUTAGE_S = 6.0
 # After the outage: the bus redelivers within its backoff (at most 10 s) and the pool is back.
 RECOVERY_S = 30.0
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[EphemeralCluster]:
-    """A server of this module's own: restarting the shared one would break other tests."""
-    try:
-        own = EphemeralCluster()
-    except RuntimeError as exc:
-        pytest.fail(f"cannot start a PostgreSQL cluster to restart: {exc}")
-    yield own
-    own.stop()
 
 
 @pytest.fixture(scope="module")
@@ -160,18 +150,8 @@ async def test_billing_decides_runs_through_a_postgres_outage_and_a_restart(
 @contextlib.asynccontextmanager
 async def orchestrator_service(settings: OrchestratorSettings) -> AsyncIterator[None]:
     """The orchestrator as `run` drives it (bus, consumers, relay, group commit), in process."""
-    service = build_orchestrator(settings)
-    await service.bus.start()
-    jobs = [asyncio.create_task(job()) for job in service.background]
-    try:
+    async with in_process(build_orchestrator(settings)):
         yield
-    finally:
-        for job in jobs:
-            job.cancel()
-        await asyncio.gather(*jobs, return_exceptions=True)
-        await service.bus.stop()
-        for close in service.on_stop:
-            close()
 
 
 async def test_the_orchestrator_admits_runs_through_a_postgres_outage_and_a_restart(

@@ -55,17 +55,6 @@ def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateNats]:
         yield server
 
 
-@pytest.fixture
-def cluster() -> Iterator[EphemeralCluster]:
-    """A PostgreSQL of this test's own: stopping the shared one would break other tests."""
-    try:
-        own = EphemeralCluster()
-    except RuntimeError as exc:
-        pytest.fail(f"cannot start a PostgreSQL cluster to stop: {exc}")
-    yield own
-    own.stop()
-
-
 def gateway_settings(bus: PrivateNats, database_url: str | None, data_dir: Path) -> GatewaySettings:
     return GatewaySettings(
         data_dir=data_dir,

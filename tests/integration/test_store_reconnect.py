@@ -10,7 +10,7 @@ import dataclasses
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -40,17 +40,6 @@ OUTAGE_S = 6.0
 # After a stop and start the pool finds the server within its reconnect attempt (seconds), and
 # calls meanwhile fail fast; after a restart (no call in between) the first call succeeds.
 RECOVERY_S = 5.0
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[EphemeralCluster]:
-    """A server of this module's own: restarting the shared one would break other tests."""
-    try:
-        own = EphemeralCluster()
-    except RuntimeError as exc:
-        pytest.fail(f"cannot start a PostgreSQL cluster to restart: {exc}")
-    yield own
-    own.stop()
 
 
 @pytest.fixture

@@ -27,27 +27,21 @@ from quarry_runtime.worker import TaskError
 from services.analyst.bootstrap import AnalystSettings, build
 from services.analyst.llm import ChatClient, LlmError
 from services.analyst.models import Models
-from services.gateway.bootstrap import build as build_gateway
 from services.gateway.settings import GatewaySettings
 from tests.fakes.llm import API_KEY, FakeLlm, serve
 from tests.support.polling import eventually
+from tests.support.services import in_process
 
 pytestmark = pytest.mark.infra
 
-JWT_SECRET = "an-integration-test-secret-of-32-bytes!"
 SECRETS_KEY = "a-secrets-key-for-the-integration-tests!"
 PASSWORD = "long-enough-1"
 KEY = "sk-tenant-0123456789-abcdWXYZ"
 
 
 @pytest.fixture
-async def gateway(nats_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    settings = GatewaySettings(data_dir=tmp_path / "gateway", jwt_secret=JWT_SECRET, secrets_key=SECRETS_KEY)
-    app = build_gateway(settings.model_copy(update={"nats_url": nats_url}))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway", timeout=15) as http:
-            yield http
+def gateway_settings(gateway_settings: GatewaySettings) -> GatewaySettings:
+    return gateway_settings.model_copy(update={"secrets_key": SECRETS_KEY})
 
 
 class Caller:
@@ -156,16 +150,8 @@ def llms() -> Iterator[tuple[tuple[FakeLlm, str], tuple[FakeLlm, str]]]:
 @contextlib.asynccontextmanager
 async def analyst(settings: AnalystSettings) -> AsyncIterator[None]:
     """The service as `run` drives it (bus, lane, background jobs), minus signal handlers."""
-    service = build(settings)
-    await service.bus.start()
-    jobs = [asyncio.create_task(job()) for job in service.background]
-    try:
+    async with in_process(build(settings)):
         yield
-    finally:
-        for job in jobs:
-            job.cancel()
-        await asyncio.gather(*jobs, return_exceptions=True)
-        await service.bus.stop()
 
 
 def plan_task(tenant: str, question: str) -> TaskDispatched:

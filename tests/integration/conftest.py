@@ -1,0 +1,41 @@
+"""Fixtures the integration tests share: the gateway's API in process on a real JetStream, and a
+PostgreSQL of a module's own."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from quarry_runtime.pgserver import EphemeralCluster
+from services.gateway.bootstrap import build as build_gateway
+from services.gateway.settings import GatewaySettings
+from tests.servers import own_postgres
+from tests.support.gateway import JWT_SECRET, asgi_client
+
+
+@pytest.fixture
+def gateway_settings(nats_url: str, tmp_path: Path) -> GatewaySettings:
+    """Override in a module to configure the gateway otherwise."""
+    return GatewaySettings(data_dir=tmp_path / "gateway", jwt_secret=JWT_SECRET, nats_url=nats_url)
+
+
+@pytest.fixture
+def gateway_app(gateway_settings: GatewaySettings) -> FastAPI:
+    return build_gateway(gateway_settings)
+
+
+@pytest.fixture
+async def gateway(gateway_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(gateway_app) as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[EphemeralCluster]:
+    """A PostgreSQL for the module alone, which its tests may stop and restart."""
+    with own_postgres() as own:
+        yield own
