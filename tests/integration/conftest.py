@@ -3,6 +3,7 @@ PostgreSQL of a module's own."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from fastapi import FastAPI
 from quarry_runtime.pgserver import EphemeralCluster
 from services.gateway.bootstrap import build as build_gateway
 from services.gateway.settings import GatewaySettings
+from tests.integration.full_disk import STORE_LIMIT, FullableVolume, jetstream_with_limit
 from tests.servers import own_postgres
 from tests.support.gateway import JWT_SECRET, asgi_client
 
@@ -39,3 +41,18 @@ def cluster() -> Iterator[EphemeralCluster]:
     """A PostgreSQL for the module alone, which its tests may stop and restart."""
     with own_postgres() as own:
         yield own
+
+
+@pytest.fixture
+def full_disk_bus(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    """A nats-server of the test's own whose JetStream store fills at STORE_LIMIT."""
+    with jetstream_with_limit(tmp_path / "nats", STORE_LIMIT) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def volume() -> Iterator[FullableVolume]:
+    """A PostgreSQL of the module's own whose tables live on a volume the tests fill."""
+    own = FullableVolume()
+    yield own
+    own.close()
