@@ -10,10 +10,12 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any, cast
 
+import httpx
 import nats
 import nats.js.errors
 import psycopg
@@ -22,8 +24,16 @@ from nats.js.api import StorageType, StreamConfig
 
 from contracts.run import RunRequested, RunRequestedPayload
 from quarry_runtime import natsserver
+from quarry_runtime.bus import Bus
 from quarry_runtime.pgserver import EphemeralCluster
 from quarry_runtime.settings import MiB
+from quarry_runtime.store import SqlDatabase
+from services.gateway.api.deps import Components
+from services.gateway.app import create_app
+from services.gateway.monitors import MonitorStore
+from services.gateway.projection import RunFeed
+from services.gateway.settings import GatewaySettings
+from services.gateway.store import GatewayStore
 
 FILLER_STREAM = "DISKFILLER"
 FILLER_CHUNK = 60_000
@@ -181,3 +191,25 @@ class FullableVolume:
 def refused_writes(logs: Path) -> list[str]:
     """The services whose logs show PostgreSQL refusing a write for lack of space."""
     return [log.stem for log in logs.glob("*.log") if "could not extend file" in log.read_text(errors="replace")]
+
+
+@asynccontextmanager
+async def small_gateway(
+    url: str, settings: GatewaySettings
+) -> AsyncIterator[tuple[httpx.AsyncClient, Bus, dict[str, str]]]:
+    """The gateway's API on the small JetStream at `url`, with a new tenant owner's auth header.
+    In this loop, not a TestClient's thread: the bus's connection belongs to this loop."""
+    db = SqlDatabase(settings, "gateway")
+    bus = Bus(url, "gateway", stream_max_bytes=4 * MiB, deadletter_max_bytes=MiB, kv_max_bytes=MiB)
+    await bus.start()
+    parts = Components(settings, GatewayStore(db), bus, RunFeed(), cast(Any, None), MonitorStore(db))
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(parts)), base_url="http://gateway")
+    try:
+        body = {"email": f"{uuid.uuid4().hex[:8]}@example.com", "password": "long-enough-1", "tenant_name": "t"}
+        signed = await http.post("/v1/auth/signup", json=body)
+        assert signed.status_code == 201, signed.text
+        yield http, bus, {"Authorization": f"Bearer {signed.json()['access_token']}"}
+    finally:
+        await http.aclose()
+        await bus.stop()
+        db.close()

@@ -32,7 +32,7 @@ from services.orchestrator.bootstrap import build as build_orchestrator
 from services.orchestrator.domain import Run
 from tests.integration.test_billing_service import billing_service
 from tests.servers import private_nats
-from tests.support.jetstream import received, service_drained
+from tests.support.jetstream import Outcomes, service_drained
 from tests.support.polling import eventually
 from tests.support.services import in_process
 
@@ -81,25 +81,13 @@ async def test_billing_decides_runs_through_a_postgres_outage_and_a_restart(
         data_dir=tmp_path, database_url=cluster.url, db_schema_prefix=f"q{uuid.uuid4().hex[:8]}", max_deliver=3
     ).model_copy(update={"nats_url": nats_url})
     known = [uuid.uuid4().hex for _ in range(2)]
-    decided: dict[str, list[str]] = {}
-    dead: list[Msg] = []
     async with billing_service(settings):
         service = build(settings)  # only for its connection to watch the subjects
         await service.bus.broker.connect()
         nc = service.bus.broker.connection
 
-        async def on_decision(msg: Msg) -> None:
-            event = parse_event(msg.data)
-            decided.setdefault(event.run_id or "", []).append(event.event_id)
-
-        async def on_dead(msg: Msg) -> None:
-            dead.append(msg)
-
-        watching = [
-            await nc.subscribe(subjects.CREDITS_RESERVED, cb=on_decision),
-            await nc.subscribe(subjects.CREDITS_DENIED, cb=on_decision),
-            await nc.subscribe(subjects.deadletter(BILLING), cb=on_dead),
-        ]
+        seen = await Outcomes.watch(nc, [subjects.CREDITS_RESERVED, subjects.CREDITS_DENIED], [BILLING])
+        decided, dead = seen.by_run, seen.dead
         runs: dict[str, list[str]] = {}
 
         async def ask(tenant_id: str) -> None:
@@ -127,7 +115,7 @@ async def test_billing_decides_runs_through_a_postgres_outage_and_a_restart(
             await ask(tenant)
         await eventually(lambda: everyone() <= set(decided), RECOVERY_S, f"runs decided after the restart: {decided}")
         await service_drained(nc.jetstream(), BILLING)  # a dead letter is sent before its message is let go
-        await received(nc, *watching)
+        await seen.received()
         await service.bus.broker.stop()
 
     assert dead == [], [m.headers for m in dead]
@@ -168,26 +156,14 @@ async def test_the_orchestrator_admits_runs_through_a_postgres_outage_and_a_rest
     orchestrator = OrchestratorSettings(data_dir=tmp_path / "orchestrator", **common).model_copy(
         update={"nats_url": nats_url}
     )
-    admitted: dict[str, list[str]] = {}
-    dead: list[Msg] = []
     runs: list[str] = []
     async with billing_service(billing), orchestrator_service(orchestrator):
         watcher = Bus(nats_url, "test")
         await watcher.broker.connect()
         nc = watcher.broker.connection
 
-        async def on_admitted(msg: Msg) -> None:
-            event = parse_event(msg.data)
-            admitted.setdefault(event.run_id or "", []).append(event.event_id)
-
-        async def on_dead(msg: Msg) -> None:
-            dead.append(msg)
-
-        watching = [
-            await nc.subscribe(subjects.RUN_ADMITTED, cb=on_admitted),
-            await nc.subscribe(subjects.deadletter(ORCHESTRATOR), cb=on_dead),
-            await nc.subscribe(subjects.deadletter(BILLING), cb=on_dead),
-        ]
+        seen = await Outcomes.watch(nc, [subjects.RUN_ADMITTED], [ORCHESTRATOR, BILLING])
+        admitted, dead = seen.by_run, seen.dead
 
         async def ask() -> None:
             req = request(uuid.uuid4().hex)
@@ -210,7 +186,7 @@ async def test_the_orchestrator_admits_runs_through_a_postgres_outage_and_a_rest
         await eventually(lambda: set(runs) <= set(admitted), RECOVERY_S, f"runs admitted after the restart: {admitted}")
         await service_drained(nc.jetstream(), BILLING)
         await service_drained(nc.jetstream(), ORCHESTRATOR)
-        await received(nc, *watching)
+        await seen.received()
         await watcher.broker.stop()
 
     # The stream and the durable consumers are shared with the other tests on this server: only

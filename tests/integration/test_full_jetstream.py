@@ -17,9 +17,7 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
 
-import httpx
 import nats
 import nats.js.errors
 import pytest
@@ -37,14 +35,8 @@ from quarry_runtime import natsserver
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.errors import Unavailable
 from quarry_runtime.settings import MiB
-from quarry_runtime.store import SqlDatabase
 from quarry_runtime.timersweep import TimerSweep
-from services.gateway.api.deps import Components
-from services.gateway.app import create_app
-from services.gateway.monitors import MonitorStore
-from services.gateway.projection import RunFeed
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import GatewayStore
 from services.orchestrator.bootstrap import OrchestratorSettings
 from tests.integration.full_disk import (
     HELD_S,
@@ -61,6 +53,7 @@ from tests.integration.full_disk import (
     jetstream_with_limit,
     messages_in,
     request,
+    small_gateway,
 )
 from tests.integration.test_eventstore_reconnect import orchestrator_service
 from tests.support.jetstream import drained
@@ -143,17 +136,7 @@ async def test_the_gateway_answers_503_for_new_runs_while_jetstream_is_full_and_
 ) -> None:
     server, url, config = full_disk_bus
     settings = GatewaySettings(data_dir=tmp_path / "gateway")
-    db = SqlDatabase(settings, "gateway")
-    bus = Bus(url, "gateway", stream_max_bytes=4 * MiB, deadletter_max_bytes=MiB, kv_max_bytes=MiB)
-    await bus.start()
-    parts = Components(settings, GatewayStore(db), bus, RunFeed(), cast(Any, None), MonitorStore(db))
-    # In this loop, not a TestClient's thread: the bus's connection belongs to this loop.
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(parts)), base_url="http://gateway")
-    try:
-        body = {"email": f"{uuid.uuid4().hex[:8]}@example.com", "password": "long-enough-1", "tenant_name": "t"}
-        signed = await http.post("/v1/auth/signup", json=body)
-        assert signed.status_code == 201, signed.text
-        auth = {"Authorization": f"Bearer {signed.json()['access_token']}"}
+    async with small_gateway(url, settings) as (http, _, auth):
         run = {"question": "what happens when the disk is full?", "depth": 1, "max_sources": 3}
         before = await http.post("/v1/runs", json=run, headers=auth)
         assert before.status_code == 202, before.text
@@ -176,10 +159,6 @@ async def test_the_gateway_answers_503_for_new_runs_while_jetstream_is_full_and_
         assert after.status_code == 202, after.text
         listed = await http.get("/v1/runs", headers=auth)
         assert len(listed.json()["runs"]) == 2
-    finally:
-        await http.aclose()
-        await bus.stop()
-        db.close()
 
 
 def reload(server: subprocess.Popen[bytes]) -> None:

@@ -12,10 +12,8 @@ import uuid
 from pathlib import Path
 from typing import Any, cast
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
-from nats.aio.msg import Msg
 
 from contracts import subjects
 from contracts.registry import parse_event
@@ -49,11 +47,12 @@ from tests.integration.full_disk import (
     jetstream_with_limit,
     messages_in,
     refused_writes,
+    small_gateway,
 )
 from tests.integration.test_billing_service import billing_service
 from tests.integration.test_eventstore_reconnect import publish as publish_run
 from tests.integration.test_eventstore_reconnect import request as run_request
-from tests.support.jetstream import received, service_drained
+from tests.support.jetstream import Outcomes, service_drained
 from tests.support.polling import eventually, wait_for
 from tests.support.stack import TERMINAL, ask, running, until_settled, views_of
 
@@ -95,26 +94,14 @@ async def test_billing_holds_runs_while_its_event_store_volume_is_full_and_decid
     settings = BillingSettings(
         data_dir=tmp_path, database_url=volume.url, db_schema_prefix=f"q{uuid.uuid4().hex[:8]}", max_deliver=3
     ).model_copy(update={"nats_url": nats_url})
-    decided: dict[str, list[str]] = {}
-    dead: list[Msg] = []
     runs: dict[str, str] = {}  # run -> tenant
     async with billing_service(settings):
         watcher = Bus(nats_url, "test")
         await watcher.broker.connect()
         nc = watcher.broker.connection
 
-        async def on_decision(msg: Msg) -> None:
-            event = parse_event(msg.data)
-            decided.setdefault(event.run_id or "", []).append(event.event_id)
-
-        async def on_dead(msg: Msg) -> None:
-            dead.append(msg)
-
-        watching = [
-            await nc.subscribe(subjects.CREDITS_RESERVED, cb=on_decision),
-            await nc.subscribe(subjects.CREDITS_DENIED, cb=on_decision),
-            await nc.subscribe(subjects.deadletter(BILLING), cb=on_dead),
-        ]
+        seen = await Outcomes.watch(nc, [subjects.CREDITS_RESERVED, subjects.CREDITS_DENIED], [BILLING])
+        decided, dead = seen.by_run, seen.dead
 
         async def ask(tenant: str) -> None:
             req = run_request(tenant)
@@ -140,7 +127,7 @@ async def test_billing_holds_runs_while_its_event_store_volume_is_full_and_decid
             lambda: set(runs) <= set(decided), RECOVERY_S * 2, f"runs decided after space returned: {decided}"
         )
         await service_drained(nc.jetstream(), BILLING)  # a dead letter is sent before its message is let go
-        await received(nc, *watching)
+        await seen.received()
         await watcher.broker.stop()
 
     ours = [m for m in dead if parse_event(m.data).run_id in runs]
@@ -197,16 +184,7 @@ async def test_a_run_the_bus_accepted_is_not_refused_because_the_read_model_volu
     """A 503 tells the client to send it again: after the publish that would be a second run."""
     settings = GatewaySettings(data_dir=tmp_path, database_url=volume.url, db_schema_prefix=f"q{uuid.uuid4().hex[:8]}")
     with jetstream_with_limit(tmp_path / "nats", STORE_LIMIT) as (_, url, _):
-        db = SqlDatabase(settings, "gateway")
-        bus = Bus(url, "gateway", stream_max_bytes=4 * MiB, deadletter_max_bytes=MiB, kv_max_bytes=MiB)
-        await bus.start()
-        parts = Components(settings, GatewayStore(db), bus, RunFeed(), cast(Any, None), MonitorStore(db))
-        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(parts)), base_url="http://gateway")
-        try:
-            body = {"email": f"{uuid.uuid4().hex[:8]}@example.com", "password": "long-enough-1", "tenant_name": "t"}
-            signed = await http.post("/v1/auth/signup", json=body)
-            assert signed.status_code == 201, signed.text
-            auth = {"Authorization": f"Bearer {signed.json()['access_token']}"}
+        async with small_gateway(url, settings) as (http, bus, auth):
             volume.fill()
             try:
                 with caplog.at_level(logging.WARNING):
@@ -219,10 +197,6 @@ async def test_a_run_the_bus_accepted_is_not_refused_because_the_read_model_volu
             nc = bus.broker.connection
             info = await nc.jetstream().stream_info(subjects.STREAM, subjects_filter=subjects.RUN_REQUESTED)
             assert info.state.messages == 1  # published once
-        finally:
-            await http.aclose()
-            await bus.stop()
-            db.close()
 
 
 def test_runs_are_held_while_the_postgres_volume_is_full_and_complete_when_space_returns(tmp_path: Path) -> None:
