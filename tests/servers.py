@@ -26,6 +26,15 @@ class PrivateNats:
         return self.url.replace("nats://", f"nats://{self.admin[0]}:{self.admin[1]}@", 1)
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server the test started: politely, then not."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 @contextmanager
 def private_nats(root: Path) -> Iterator[PrivateNats]:
     """A nats-server of the caller's own under `root`, stopped on exit: a server shared with
@@ -40,11 +49,7 @@ def private_nats(root: Path) -> Iterator[PrivateNats]:
     try:
         yield PrivateNats(url, passwords, admin)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 @contextmanager

@@ -34,6 +34,7 @@ from services.gateway.monitors import MonitorStore
 from services.gateway.projection import RunFeed
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
+from tests.servers import stop
 
 FILLER_STREAM = "DISKFILLER"
 FILLER_CHUNK = 60_000
@@ -58,11 +59,7 @@ def jetstream_with_limit(root: Path, max_file_store: int) -> Iterator[tuple[subp
     try:
         yield proc, url, config
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 async def fill(url: str, chunk: int = FILLER_CHUNK) -> int:

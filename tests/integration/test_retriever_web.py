@@ -18,8 +18,6 @@ from contracts.work import FetchInput, FetchOutput, PagesWanted, SearchInput, Se
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.service import run
 from services.retriever.bootstrap import RetrieverSettings, build
-from tests.fakes.search_apis import IndexedPage, SearchEngine, searxng_app
-from tests.fakes.serving import serve_app
 from tests.fakes.website import (
     BINARY_PATH,
     HUGE_PATH,
@@ -29,20 +27,18 @@ from tests.fakes.website import (
     PRIVATE_PATH,
     SLOW_PATH,
     TIDE_POOLS,
-    Website,
 )
 from tests.support.jetstream import drained, service_drained
 from tests.support.polling import eventually
+from tests.support.web import Web, served_web
 
 pytestmark = pytest.mark.infra
 
 
 @pytest.fixture(scope="module")
-def web() -> Iterator[tuple[Website, SearchEngine, str, str]]:
-    site, engine = Website(), SearchEngine()
-    with serve_app(site.app, "website") as site_url, serve_app(searxng_app(engine), "searxng") as searxng:
-        engine.pages = [IndexedPage(site_url + path, title, text) for path, title, text in site.catalogue()]
-        yield site, engine, searxng, site_url
+def web() -> Iterator[Web]:
+    with served_web() as served:
+        yield served
 
 
 def search_task(tenant: str, inp: SearchInput | FetchInput, kind: str = "search") -> TaskDispatched:
@@ -56,7 +52,7 @@ def search_task(tenant: str, inp: SearchInput | FetchInput, kind: str = "search"
 
 
 async def test_the_retriever_searches_then_fetches_as_two_tasks_each_metered_once(
-    nats_url: str, tmp_path: Path, web: tuple[Website, SearchEngine, str, str]
+    nats_url: str, tmp_path: Path, web: Web
 ) -> None:
     site, engine, searxng, site_url = web
     settings = RetrieverSettings(
