@@ -22,6 +22,7 @@ from services.analyst.text import (
     tokenize,
     vector,
 )
+from tests.support.passages import chunks
 
 WITH_Q = "How does the with statement work in Python and what are context managers?"
 BOUNDS = {1: (2, 3), 2: (3, 4), 3: (4, 6)}
@@ -38,23 +39,6 @@ QUESTIONS = [
     "transformers attention",
     "",
 ]
-
-
-def chunks(topic: str, size: int = 1500) -> list[Passage]:
-    """A pydoc topic cut on paragraph boundaries into passages of about `size` characters."""
-    pieces: list[str] = []
-    current = ""
-    for para in topics[topic].split("\n\n"):
-        if current and len(current) + len(para) > size:
-            pieces.append(current)
-            current = ""
-        current = f"{current}\n\n{para}" if current else para
-    if current:
-        pieces.append(current)
-    return [
-        Passage(source_id=f"pydoc:{topic}", title=f"Python reference: {topic}", location=f"chunk {i}", text=t)
-        for i, t in enumerate(pieces)
-    ]
 
 
 def doc_passage(name: str, doc: str) -> Passage:
