@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from contracts import subjects
 from contracts.approval import ApprovalGiven, ApprovalPayload, ApprovalRejected
@@ -28,7 +29,7 @@ from contracts.run import (
     RunRejectedPayload,
     RunRequested,
 )
-from quarry_runtime.bus import Bus
+from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.groupcommit import GroupCommit
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
@@ -58,6 +59,35 @@ from tests.unit.test_orchestrator import (
 )
 from tests.unit.test_plan_review import started as started_for_review
 
+
+async def event_sourced_case(
+    app: Any,
+    twin: Any,
+    subscriptions: Callable[[Any], list[Subscription]],
+    group: GroupCommit,
+    durable: str,
+    event: Event,
+    copies: int,
+) -> Case:
+    """The case for an event-sourced service's consumer: its effect is what `app` records, and
+    what it must record is what `twin` (a copy of the store) records once the same handler has
+    applied the message there with nothing failing."""
+    await {s.durable: s.handler for s in subscriptions(twin)}[durable](event)
+    expected = notifications(twin)
+    twin.close()
+    app.group = group
+    return Case(
+        subscriptions=subscriptions(app),
+        event=event,
+        fault=EventStoreFault(app),
+        effect=lambda: notifications(app),
+        expected=lambda: expected,
+        background=[group.run],
+        closers=[app.close],
+        copies=copies,
+    )
+
+
 # -- the orchestrator -------------------------------------------------------------------------
 
 OrchestratorSetup = Callable[[Orchestrator], Event]
@@ -74,22 +104,8 @@ def orchestrator_case(tmp_path: Path, setup: OrchestratorSetup, durable: str, co
             env=eventstore_env(clone_event_store(settings, "orchestrator", tmp_path / "twin"), "orchestrator")
         )
         twin.clock = clock
-        # The twin applies the message once, through the same handler, with nothing failing.
-        await {s.durable: s.handler for s in orchestrator_subscriptions(twin)}[durable](event)
-        expected = notifications(twin)
-        twin.close()
         group = GroupCommit(app, after_commit=app.committed)
-        app.group = group
-        return Case(
-            subscriptions=orchestrator_subscriptions(app),
-            event=event,
-            fault=EventStoreFault(app),
-            effect=lambda: notifications(app),
-            expected=lambda: expected,
-            background=[group.run],
-            closers=[app.close],
-            copies=copies,
-        )
+        return await event_sourced_case(app, twin, orchestrator_subscriptions, group, durable, event, copies)
 
     return build
 
@@ -187,21 +203,8 @@ def billing_case(tmp_path: Path, setup: BillingSetup, durable: str, copies: int 
         event = setup(app)
         twin = Billing(env=eventstore_env(clone_event_store(settings, "billing", tmp_path / "twin"), "billing"))
         twin.clock = app.clock
-        await {s.durable: s.handler for s in billing_subscriptions(twin)}[durable](event)
-        expected = notifications(twin)
-        twin.close()
         group = GroupCommit(app, after_commit=app.committed, on_drop=app.forget_aggregate)
-        app.group = group
-        return Case(
-            subscriptions=billing_subscriptions(app),
-            event=event,
-            fault=EventStoreFault(app),
-            effect=lambda: notifications(app),
-            expected=lambda: expected,
-            background=[group.run],
-            closers=[app.close],
-            copies=copies,
-        )
+        return await event_sourced_case(app, twin, billing_subscriptions, group, durable, event, copies)
 
     return build
 

@@ -154,6 +154,19 @@ async def analyst(settings: AnalystSettings) -> AsyncIterator[None]:
         yield
 
 
+def analyst_settings(nats_url: str, tmp_path: Path, platform_url: str) -> AnalystSettings:
+    """A live analyst whose platform model is the fake at `platform_url`."""
+    return AnalystSettings(
+        mode="live",
+        llm_base_url=platform_url,
+        llm_api_key=API_KEY,
+        llm_model="platform-model",
+        secrets_key=SECRETS_KEY,
+        # The fake endpoints listen on loopback; a tenant's endpoint may not, unless the platform allows it.
+        tenant_model_allow_private=True,
+    ).model_copy(update={"nats_url": nats_url, "data_dir": tmp_path})
+
+
 def plan_task(tenant: str, question: str) -> TaskDispatched:
     payload = TaskDispatchedPayload(
         task_id=str(uuid.uuid4()), kind="plan", role="analyst", input={"question": question, "depth": 1}
@@ -166,15 +179,7 @@ async def test_each_tenant_is_planned_by_its_own_endpoint_or_the_default(
 ) -> None:
     (platform, platform_url), (own, own_url) = llms
     with_own, without, wrong_key = (f"t{uuid.uuid4().hex[:10]}" for _ in range(3))
-    settings = AnalystSettings(
-        mode="live",
-        llm_base_url=platform_url,
-        llm_api_key=API_KEY,
-        llm_model="platform-model",
-        secrets_key=SECRETS_KEY,
-        # The fake endpoints listen on loopback; a tenant's endpoint may not, unless the platform allows it.
-        tenant_model_allow_private=True,
-    ).model_copy(update={"nats_url": nats_url, "data_dir": tmp_path})
+    settings = analyst_settings(nats_url, tmp_path, platform_url)
     outcomes: dict[str, list[Event]] = {}
 
     async def observe(ev: Event) -> None:
@@ -312,14 +317,7 @@ async def test_a_tenant_whose_endpoint_hangs_does_not_delay_another_tenants_task
 ) -> None:
     (platform, platform_url), _ = llms
     stuck, other = f"t{uuid.uuid4().hex[:10]}", f"t{uuid.uuid4().hex[:10]}"
-    settings = AnalystSettings(
-        mode="live",
-        llm_base_url=platform_url,
-        llm_api_key=API_KEY,
-        llm_model="platform-model",
-        secrets_key=SECRETS_KEY,
-        tenant_model_allow_private=True,
-    ).model_copy(update={"nats_url": nats_url, "data_dir": tmp_path})
+    settings = analyst_settings(nats_url, tmp_path, platform_url)
     ended: dict[str, float] = {}
 
     async def observe(ev: Event) -> None:
