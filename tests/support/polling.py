@@ -6,14 +6,24 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
 
+@overload
 async def eventually(
-    check: Callable[[], T | Awaitable[T]], timeout_s: float = 30.0, what: str = "condition", *, every_s: float = 0.05
-) -> T:
+    check: Callable[[], Awaitable[T]], timeout_s: float = ..., what: str = ..., *, every_s: float = ...
+) -> T: ...
+
+
+@overload
+async def eventually(check: Callable[[], T], timeout_s: float = ..., what: str = ..., *, every_s: float = ...) -> T: ...
+
+
+async def eventually(
+    check: Callable[[], Any], timeout_s: float = 30.0, what: str = "condition", *, every_s: float = 0.05
+) -> Any:
     """Poll `check` (plain or async) until it returns something truthy and return that; fail
     naming `what` once `timeout_s` has passed."""
     deadline = time.monotonic() + timeout_s
@@ -22,7 +32,7 @@ async def eventually(
         if inspect.isawaitable(found):
             found = await found
         if found:
-            return found  # type: ignore[return-value]
+            return found
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout_s:.0f}s: {what}")
         await asyncio.sleep(every_s)
