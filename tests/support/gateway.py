@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Any, cast
@@ -12,9 +12,11 @@ import httpx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from contracts.billing import Entitlements, EntitlementsQuery
 from quarry_runtime.store import SqlDatabase
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
+from services.gateway.entitlements import EntitlementsCache
 from services.gateway.monitors import MonitorStore
 from services.gateway.projection import RunFeed
 from services.gateway.settings import GatewaySettings
@@ -36,6 +38,23 @@ def offline_gateway(data_dir: Path) -> Iterator[tuple[TestClient, GatewayStore]]
         yield TestClient(create_app(parts)), store
     finally:
         db.close()
+
+
+def limited_app(
+    settings: GatewaySettings, db: SqlDatabase, bus: object, ask: Callable[[EntitlementsQuery], Awaitable[Entitlements]]
+) -> FastAPI:
+    """The API on `db`, publishing to `bus` (a recording stand-in), whose plan limits come from
+    `ask` (billing's answer to an entitlements query)."""
+    parts = Components(
+        settings,
+        GatewayStore(db),
+        cast(Any, bus),
+        RunFeed(),
+        cast(Any, None),
+        MonitorStore(db),
+        entitlements=EntitlementsCache(ask, ttl_s=60),
+    )
+    return create_app(parts)
 
 
 @contextlib.asynccontextmanager
