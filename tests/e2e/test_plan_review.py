@@ -10,7 +10,7 @@ import pytest
 
 from devtools.client import QuarryClient
 from devtools.stack import Stack
-from services.reporter.markdown import escape
+from services.reporter.domain.markdown import escape
 from tests.support.polling import wait_for
 from tests.support.stack import ask, new_tenant
 

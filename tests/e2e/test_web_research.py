@@ -16,7 +16,7 @@ from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
 from quarry_runtime import natsserver
 from services.gateway.readmodel import TERMINAL
-from services.policy.registry import DEFAULT_REGISTRY
+from services.policy.domain.registry import DEFAULT_REGISTRY
 from tests.fakes.search_apis import IndexedPage
 from tests.fakes.website import PRIVATE_PATH
 from tests.support.polling import wait_for

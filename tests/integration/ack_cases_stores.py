@@ -34,14 +34,14 @@ from services.gateway.monitors import MonitorStore
 from services.gateway.projection import RunFeed, project
 from services.gateway.projection import subscriptions as gateway_subscriptions
 from services.gateway.store import GatewayStore
-from services.policy.budget import BudgetBook
-from services.policy.decider import Decider
-from services.policy.engine import DEFAULT_POLICY_DIR
+from services.policy.application.budget import BudgetBook
+from services.policy.application.decider import Decider
+from services.policy.application.versions import PolicyVersions, startup_engine
+from services.policy.domain.engine import DEFAULT_POLICY_DIR
+from services.policy.domain.policyset import PolicyFiles
+from services.policy.domain.registry import DEFAULT_REGISTRY
 from services.policy.handlers import subscriptions as policy_subscriptions
-from services.policy.policyset import PolicyFiles
-from services.policy.registry import DEFAULT_REGISTRY
 from services.policy.store import Budget, PolicyStore
-from services.policy.versions import PolicyVersions, startup_engine
 from tests.integration.ack_faults import FAULT_TABLE, failing_sql, patched
 from tests.integration.ack_proof import Build, Case, StoreFault, Watched
 from tests.unit.test_billing import usage

@@ -30,11 +30,11 @@ from services.analyst.bootstrap import AnalystSettings
 from services.analyst.bootstrap import models as analyst_models
 from services.analyst.handlers import subscriptions as analyst_subscriptions
 from services.reporter.handlers import subscriptions as reporter_subscriptions
-from services.retriever.chunking import chunk_document
-from services.retriever.corpus import Document
+from services.retriever.application.memory import memory_index
+from services.retriever.domain.chunking import chunk_document
+from services.retriever.domain.corpus import Document
 from services.retriever.handlers import subscriptions as retriever_subscriptions
 from services.retriever.index import DATASET, SourceIndex
-from services.retriever.memory import memory_index
 from services.retriever.tombstones import DeletedDatasets
 from tests.integration.ack_cases_stores import TENANT
 from tests.integration.ack_faults import patched

@@ -21,8 +21,8 @@ from contracts.policy import policy_set_version
 from contracts.tool import ToolRequested, ToolRequestedPayload
 from quarry_runtime.bus import Bus
 from quarry_runtime.delegation import KeyDirectory, SigningKey
+from services.policy.application.decider import rate_key
 from services.policy.bootstrap import PolicyParts, PolicySettings, assemble
-from services.policy.decider import rate_key
 from tests.support.polling import eventually
 from tests.support.services import in_process
 

@@ -38,16 +38,16 @@ from contracts.tool import ToolDecided, ToolDecidedPayload, ToolRequested
 from contracts.work import Claim, Draft, IndexInput, Passage, Section, SourceRef
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase
-from services.analyst.answer import answer, compose, compose_live, findings_of
+from services.analyst.application.answer import answer, compose, compose_live, findings_of
+from services.analyst.domain.verify import supports
 from services.analyst.llm import ChatClient
-from services.analyst.verify import supports
 from services.gateway.questions import QuestionStore
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.followup import CREDITS_WAIT_S, Question, question_task_input
 from services.orchestrator.followup_translate import translate_question
+from services.retriever.application.memory import index_run, memory_chunks, memory_index
 from services.retriever.handlers import execute
 from services.retriever.index import SourceIndex, close_client
-from services.retriever.memory import index_run, memory_chunks, memory_index
 from tests.fakes.llm import API_KEY, FakeLlm, serve
 from tests.unit.test_orchestrator import POPO, started, work
 

@@ -29,7 +29,7 @@ from services.orchestrator.monitor import Monitor
 from services.orchestrator.schedule import is_valid_cron, next_slot
 from services.orchestrator.translate import translate_monitor
 from services.orchestrator.workflow import compare
-from services.reporter.markdown import render_markdown
+from services.reporter.domain.markdown import render_markdown
 
 T0 = datetime(2026, 11, 25, 8, 0, 30, tzinfo=UTC)
 

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from contracts.tool import ToolRequested, ToolRequestedPayload
 from services.orchestrator.tasks import POLICIES
-from services.policy.engine import PolicyEngine, PolicyError
-from services.policy.registry import DEFAULT_REGISTRY, RegistryError, TimeBox, load_registry, parse_registry
+from services.policy.domain.engine import PolicyEngine, PolicyError
+from services.policy.domain.registry import DEFAULT_REGISTRY, RegistryError, TimeBox, load_registry, parse_registry
 
 NOON = 12 * 3600.0
 REGISTRY = load_registry()

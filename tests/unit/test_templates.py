@@ -20,9 +20,9 @@ from contracts.run import RunRequested, RunRequestedPayload
 from contracts.timer import TimerFired, TimerFiredPayload
 from contracts.work import Claim, Draft, Passage, PlanInput, ReportMethods, SearchOutput, SourceRef, SynthesiseInput
 from quarry_runtime.store import SqlDatabase
-from services.analyst.live import _shape
-from services.analyst.outline import OTHER_FINDINGS, assign, names_code, with_outline
-from services.analyst.synthesis import synthesise
+from services.analyst.application.live import _shape
+from services.analyst.domain.outline import OTHER_FINDINGS, assign, names_code, with_outline
+from services.analyst.domain.synthesis import synthesise
 from services.gateway.readmodel import fold_run
 from services.gateway.settings import GatewaySettings
 from services.gateway.templates import TemplateConflict, TemplateStore, resolve
@@ -31,8 +31,8 @@ from services.orchestrator.methods import report_methods
 from services.orchestrator.monitor import Monitor
 from services.orchestrator.translate import translate_monitor
 from services.orchestrator.workflow import task_input
-from services.reporter.markdown import render_markdown
-from services.reporter.structure import EMPTY_SECTION
+from services.reporter.domain.markdown import render_markdown
+from services.reporter.domain.structure import EMPTY_SECTION
 from tests.support.gateway import Caller, signup
 from tests.unit.test_orchestrator import decide, outputs_for, reserved, succeed, with_status
 
