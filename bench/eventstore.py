@@ -1,7 +1,7 @@
 """Event store: replaying run state, appending events, rebuilding the gateway's read models.
 
 Runs are generated first by driving the real `Orchestrator` through whole runs on in-memory
-storage (see `bench.runs_fixture`: ~59 stored events and ~90 gateway envelopes per run, with
+storage (see `tests.support.runs_fixture`: ~59 stored events and ~90 gateway envelopes per run, with
 retries and an approval); generation is never timed. Each figure is then taken on SQLite (a
 file in a temp dir, as a service's data dir holds it) and on PostgreSQL (a fresh database on
 the server `devtools.pgserver` finds, dropped afterwards), with the stores configured by
@@ -57,7 +57,6 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.report import SummaryRow, ratio, timed_step, verdict
-from bench.runs_fixture import Fixture, gateway_events, generate
 from contracts.envelope import Event
 from devtools import pgserver
 from quarry_runtime.groupcommit import GroupCommit
@@ -67,6 +66,7 @@ from services.gateway.store import GatewayStore
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.runs.domain import Run
 from services.orchestrator.runs.rebuild import fold_log, rebuild_runs
+from tests.support.runs_fixture import Fixture, gateway_events, generate
 
 TARGET_RATIO = 10.0
 REPLAY_ROUNDS = 3

@@ -1,5 +1,5 @@
 """Servers a test starts for itself, as the stack runs them: a NATS JetStream that refuses
-anonymous connections and knows every service's user."""
+anonymous connections and knows every service's user, and a PostgreSQL to stop and restart."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from devtools import natsserver
+from devtools.pgserver import EphemeralCluster
 from quarry_runtime import natsauth
 
 
@@ -24,6 +25,15 @@ class PrivateNats:
     @property
     def admin_url(self) -> str:
         return self.url.replace("nats://", f"nats://{self.admin[0]}:{self.admin[1]}@", 1)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server the test started: politely, then not."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 @contextmanager
@@ -40,8 +50,18 @@ def private_nats(root: Path) -> Iterator[PrivateNats]:
     try:
         yield PrivateNats(url, passwords, admin)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
+
+
+@contextmanager
+def own_postgres() -> Iterator[EphemeralCluster]:
+    """A PostgreSQL cluster of the caller's own, stopped on exit: stopping or restarting the
+    shared server would break the other tests."""
+    try:
+        own = EphemeralCluster()
+    except RuntimeError as exc:
+        pytest.fail(f"cannot start a PostgreSQL cluster of the test's own: {exc}")
+    try:
+        yield own
+    finally:
+        own.stop()

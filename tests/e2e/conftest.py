@@ -9,7 +9,7 @@ import pytest
 from devtools import natsserver
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
-from tests.e2e.helpers import running
+from tests.support.stack import running
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

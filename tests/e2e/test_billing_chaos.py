@@ -24,7 +24,7 @@ from devtools.stack import Stack, StackConfig
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
 from services.billing.application import Billing
-from tests.e2e.helpers import TERMINAL, running, until_settled, views_of
+from tests.support.stack import TERMINAL, running, until_settled, views_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 

@@ -25,8 +25,8 @@ from devtools.stack import Stack, StackConfig
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
 from services.billing.application import Billing
-from tests.e2e.helpers import TERMINAL, running, until_settled, views_of
 from tests.fakes.llm import API_KEY, FakeLlm, serve
+from tests.support.stack import TERMINAL, running, until_settled, views_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 

@@ -10,7 +10,8 @@ from fpdf import FPDF
 
 from devtools.client import QuarryClient
 from devtools.stack import Stack
-from tests.e2e.helpers import new_tenant, on_plan, wait_for
+from tests.support.polling import wait_for
+from tests.support.stack import new_tenant, on_plan
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 

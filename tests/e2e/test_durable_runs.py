@@ -11,8 +11,9 @@ import pytest
 from devtools.client import QuarryClient
 from devtools.stack import SERVICES, Stack
 from services.gateway.readmodel import TERMINAL
-from tests.e2e.helpers import ask as ask_run
-from tests.e2e.helpers import new_tenant, wait_for
+from tests.support.polling import wait_for
+from tests.support.stack import ask as ask_run
+from tests.support.stack import new_tenant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 

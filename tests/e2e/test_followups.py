@@ -12,7 +12,8 @@ import pytest
 
 from devtools.client import QuarryClient, SseEvent, parse_sse
 from devtools.stack import Stack
-from tests.e2e.helpers import new_tenant, wait_for
+from tests.support.polling import wait_for
+from tests.support.stack import new_tenant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 

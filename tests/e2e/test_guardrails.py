@@ -10,7 +10,8 @@ import pytest
 from devtools.client import QuarryClient
 from devtools.stack import Stack
 from services.gateway.readmodel import TERMINAL
-from tests.e2e.helpers import new_tenant, on_plan, wait_for
+from tests.support.polling import wait_for
+from tests.support.stack import new_tenant, on_plan
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 

@@ -3,7 +3,6 @@ once, also across a restart of both replicas, and each run reports what changed.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -15,7 +14,8 @@ from devtools import natsserver, pgserver
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
 from services.gateway.readmodel import TERMINAL
-from tests.e2e.helpers import running, wait_for
+from tests.support.polling import wait_for
+from tests.support.stack import running
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
@@ -43,17 +43,21 @@ def test_slots_fire_exactly_once_across_replicas_and_restarts(replicated_stack: 
     auth = {"Authorization": f"Bearer {client.token}"}
     bad = client.http.post("/v1/monitors", json={"question": "What is asyncio?", "cron": "every day"}, headers=auth)
     assert bad.status_code == 400 and "cron" in bad.text
-    r = client.http.post(
-        "/v1/monitors",
-        json={"question": "How do context managers work in Python?", "interval_s": 3, "depth": 1, "max_sources": 3},
-        headers=auth,
-    )
-    assert r.status_code == 202, r.text
-    monitor_id = r.json()["monitor_id"]
 
-    def monitor() -> dict[str, Any]:
+    def create(question: str) -> str:
+        body = {"question": question, "interval_s": 3, "depth": 1, "max_sources": 3}
+        r = client.http.post("/v1/monitors", json=body, headers=auth)
+        assert r.status_code == 202, r.text
+        return str(r.json()["monitor_id"])
+
+    def view(monitor_id: str) -> dict[str, Any]:
         body: dict[str, Any] = client.get(f"/v1/monitors/{monitor_id}").json()
         return body
+
+    monitor_id = create("How do context managers work in Python?")
+
+    def monitor() -> dict[str, Any]:
+        return view(monitor_id)
 
     wait_for(lambda: len(monitor().get("runs", [])) >= 2, what="two slots to fire")
     for name in ("orchestrator", "orchestrator#2"):
@@ -63,10 +67,18 @@ def test_slots_fire_exactly_once_across_replicas_and_restarts(replicated_stack: 
     r = client.http.post(f"/v1/monitors/{monitor_id}/pause", headers=auth)
     assert r.status_code == 202
     wait_for(lambda: monitor()["status"] == "paused", what="the pause")
-    time.sleep(4)  # more than one interval: a paused monitor fires nothing
+    # A sentinel on the same schedule stays active: each two of its slots span more than an
+    # interval, through which the paused monitor must fire nothing.
+    sentinel_id = create("What does asyncio.gather do?")
+
+    def sentinel_fired(slots: int) -> bool:
+        return len(view(sentinel_id).get("runs", [])) >= slots
+
+    wait_for(lambda: sentinel_fired(2), what="two slots of the sentinel")  # a firing under way lands
     fired = monitor()["runs"]
-    time.sleep(4)
+    wait_for(lambda: sentinel_fired(4), what="two more slots of the sentinel")
     assert monitor()["runs"] == fired
+    assert client.http.post(f"/v1/monitors/{sentinel_id}/pause", headers=auth).status_code == 202
 
     slots = Counter(f["slot"] for f in fired)
     assert max(slots.values()) == 1, slots

@@ -11,7 +11,8 @@ import pytest
 from devtools.client import QuarryClient
 from devtools.stack import Stack
 from services.reporter.domain.markdown import escape
-from tests.e2e.helpers import ask, new_tenant, wait_for
+from tests.support.polling import wait_for
+from tests.support.stack import ask, new_tenant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 

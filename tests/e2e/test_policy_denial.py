@@ -13,7 +13,7 @@ from devtools import natsserver
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
 from services.policy.domain.engine import DEFAULT_POLICY_DIR
-from tests.e2e.helpers import running
+from tests.support.stack import running
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 

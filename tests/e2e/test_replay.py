@@ -19,7 +19,7 @@ from devtools.replay import rebuild
 from devtools.stack import Stack
 from quarry_runtime.store import SqlDatabase
 from services.gateway.settings import GatewaySettings
-from tests.e2e.helpers import wait_for
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 

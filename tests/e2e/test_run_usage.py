@@ -13,8 +13,9 @@ import pytest
 from devtools import natsserver
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
-from tests.e2e.helpers import new_tenant, running, wait_for
 from tests.fakes.llm import API_KEY, FakeLlm, serve
+from tests.support.polling import wait_for
+from tests.support.stack import new_tenant, running
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 

@@ -15,7 +15,8 @@ from devtools import natsserver
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
 from services.gateway.readmodel import TERMINAL
-from tests.e2e.helpers import running, wait_for
+from tests.support.polling import wait_for
+from tests.support.stack import running
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 

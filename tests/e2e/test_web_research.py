@@ -17,10 +17,11 @@ from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
 from services.gateway.readmodel import TERMINAL
 from services.policy.domain.registry import DEFAULT_REGISTRY
-from tests.e2e.helpers import ask, new_tenant, running, wait_for
-from tests.fakes.search_apis import IndexedPage, SearchEngine, searxng_app
-from tests.fakes.serving import serve_app
-from tests.fakes.website import PRIVATE_PATH, Website
+from tests.fakes.search_apis import IndexedPage
+from tests.fakes.website import PRIVATE_PATH
+from tests.support.polling import wait_for
+from tests.support.stack import ask, new_tenant, running
+from tests.support.web import Web, served_web
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.timeout(600)]
 
@@ -28,11 +29,9 @@ QUESTION = "How does zonation shape tide pools and what threatens tide pool comm
 
 
 @pytest.fixture(scope="module")
-def web() -> Iterator[tuple[Website, SearchEngine, str, str]]:
-    site, engine = Website(), SearchEngine()
-    with serve_app(site.app, "website") as site_url, serve_app(searxng_app(engine), "searxng") as searxng:
-        engine.pages = [IndexedPage(site_url + path, title, text) for path, title, text in site.catalogue()]
-        yield site, engine, searxng, site_url
+def web() -> Iterator[Web]:
+    with served_web() as served:
+        yield served
 
 
 def registry_for_tests(directory: Path) -> Path:
@@ -48,7 +47,7 @@ def registry_for_tests(directory: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def stack(web: tuple[Website, SearchEngine, str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(web: Web, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     _, _, searxng, _ = web
     data_dir = tmp_path_factory.mktemp("e2e-web")
     config = StackConfig(
@@ -66,20 +65,6 @@ def stack(web: tuple[Website, SearchEngine, str, str], tmp_path_factory: pytest.
     )
     with running(config) as s:
         yield s
-
-
-@pytest.fixture
-def client_factory(stack: Stack) -> Iterator[type[QuarryClient]]:
-    clients: list[QuarryClient] = []
-
-    class Bound(QuarryClient):
-        def __init__(self) -> None:
-            super().__init__(f"http://127.0.0.1:{stack.config.http_port}")
-            clients.append(self)
-
-    yield Bound
-    for c in clients:
-        c.close()
 
 
 def finished(client: QuarryClient, run_id: str) -> dict[str, Any] | None:
@@ -113,7 +98,7 @@ def used_by_tool(client: QuarryClient) -> dict[str, int]:
 
 
 def test_a_tenant_that_chooses_the_web_gets_a_report_cited_from_web_pages(
-    stack: Stack, client_factory: type[QuarryClient], web: tuple[Website, SearchEngine, str, str]
+    stack: Stack, client_factory: type[QuarryClient], web: Web
 ) -> None:
     site, engine, _, site_url = web
     client = new_tenant(client_factory, "wanda")
@@ -155,7 +140,7 @@ def test_a_tenant_that_chooses_the_web_gets_a_report_cited_from_web_pages(
 
 
 def test_a_host_outside_the_allow_list_waits_for_a_human_and_is_never_asked_when_refused(
-    stack: Stack, client_factory: type[QuarryClient], web: tuple[Website, SearchEngine, str, str]
+    stack: Stack, client_factory: type[QuarryClient], web: Web
 ) -> None:
     site, engine, _, site_url = web
     # The same site under a name policy does not list: every page is offered twice, once per host.

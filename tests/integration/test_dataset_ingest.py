@@ -7,7 +7,6 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,20 +39,13 @@ from services.retriever.handlers import subscriptions
 from services.retriever.index import DATASET, SourceIndex
 from services.retriever.parsing import ParseLimits, ParserPool
 from services.retriever.tombstones import DeletedDatasets
+from tests.support.polling import eventually
 from tests.unit.test_datasets import PAGES, make_pdf
 from tests.unit.test_retriever_parsing import raw_pdf, text_lines
 
 pytestmark = pytest.mark.infra
 
 PARSERS = ParserPool(ParseLimits(workers=1, memory_mb=512, cpu_s=3, wall_s=15.0))
-
-
-async def eventually(check: Callable[[], bool], timeout_s: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def test_an_uploaded_pdf_is_indexed_into_its_dataset_with_progress(nats_url: str, tmp_path: Path) -> None:

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory, IntegrityError, StoredEvent, Tracking
 
-from bench.runs_fixture import generate
 from quarry_runtime import recorders
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import EVENT_PAGE_SIZE, eventstore_env
 from services.orchestrator.application import Orchestrator
+from tests.support.runs_fixture import generate
 
 pytestmark = pytest.mark.infra
 

@@ -32,23 +32,15 @@ from services.orchestrator.bootstrap import build as build_orchestrator
 from services.orchestrator.runs.domain import Run
 from tests.integration.test_billing_service import billing_service
 from tests.servers import private_nats
+from tests.support.jetstream import Outcomes, service_drained
+from tests.support.polling import eventually
+from tests.support.services import in_process
 
 pytestmark = pytest.mark.infra
 
 OUTAGE_S = 6.0
 # After the outage: the bus redelivers within its backoff (at most 10 s) and the pool is back.
 RECOVERY_S = 30.0
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[EphemeralCluster]:
-    """A server of this module's own: restarting the shared one would break other tests."""
-    try:
-        own = EphemeralCluster()
-    except RuntimeError as exc:
-        pytest.fail(f"cannot start a PostgreSQL cluster to restart: {exc}")
-    yield own
-    own.stop()
 
 
 @pytest.fixture(scope="module")
@@ -80,13 +72,6 @@ async def publish(bus: Bus, event: RunRequested) -> None:
                 raise
 
 
-async def until(check: object, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.1)
-
-
 async def test_billing_decides_runs_through_a_postgres_outage_and_a_restart(
     cluster: EphemeralCluster, nats_url: str, tmp_path: Path
 ) -> None:
@@ -96,23 +81,13 @@ async def test_billing_decides_runs_through_a_postgres_outage_and_a_restart(
         data_dir=tmp_path, database_url=cluster.url, db_schema_prefix=f"q{uuid.uuid4().hex[:8]}", max_deliver=3
     ).model_copy(update={"nats_url": nats_url})
     known = [uuid.uuid4().hex for _ in range(2)]
-    decided: dict[str, list[str]] = {}
-    dead: list[Msg] = []
     async with billing_service(settings):
         service = build(settings)  # only for its connection to watch the subjects
         await service.bus.broker.connect()
         nc = service.bus.broker.connection
 
-        async def on_decision(msg: Msg) -> None:
-            event = parse_event(msg.data)
-            decided.setdefault(event.run_id or "", []).append(event.event_id)
-
-        async def on_dead(msg: Msg) -> None:
-            dead.append(msg)
-
-        await nc.subscribe(subjects.CREDITS_RESERVED, cb=on_decision)
-        await nc.subscribe(subjects.CREDITS_DENIED, cb=on_decision)
-        await nc.subscribe(subjects.deadletter(BILLING), cb=on_dead)
+        seen = await Outcomes.watch(nc, [subjects.CREDITS_RESERVED, subjects.CREDITS_DENIED], [BILLING])
+        decided, dead = seen.by_run, seen.dead
         runs: dict[str, list[str]] = {}
 
         async def ask(tenant_id: str) -> None:
@@ -122,7 +97,7 @@ async def test_billing_decides_runs_through_a_postgres_outage_and_a_restart(
 
         for tenant in known:
             await ask(tenant)
-        await until(lambda: len(decided) == 2, 60, "billing decides runs before the outage")
+        await eventually(lambda: len(decided) == 2, 60, "billing decides runs before the outage")
 
         cluster.halt()
         try:
@@ -133,13 +108,14 @@ async def test_billing_decides_runs_through_a_postgres_outage_and_a_restart(
         finally:
             cluster.resume()
         everyone = lambda: {r for rs in runs.values() for r in rs}  # noqa: E731
-        await until(lambda: everyone() <= set(decided), RECOVERY_S, f"runs decided after the outage: {decided}")
+        await eventually(lambda: everyone() <= set(decided), RECOVERY_S, f"runs decided after the outage: {decided}")
 
         cluster.restart()
         for tenant in [known[0], uuid.uuid4().hex]:
             await ask(tenant)
-        await until(lambda: everyone() <= set(decided), RECOVERY_S, f"runs decided after the restart: {decided}")
-        await asyncio.sleep(1.0)  # a late dead-letter would arrive by now
+        await eventually(lambda: everyone() <= set(decided), RECOVERY_S, f"runs decided after the restart: {decided}")
+        await service_drained(nc.jetstream(), BILLING)  # a dead letter is sent before its message is let go
+        await seen.received()
         await service.bus.broker.stop()
 
     assert dead == [], [m.headers for m in dead]
@@ -162,18 +138,8 @@ async def test_billing_decides_runs_through_a_postgres_outage_and_a_restart(
 @contextlib.asynccontextmanager
 async def orchestrator_service(settings: OrchestratorSettings) -> AsyncIterator[None]:
     """The orchestrator as `run` drives it (bus, consumers, relay, group commit), in process."""
-    service = build_orchestrator(settings)
-    await service.bus.start()
-    jobs = [asyncio.create_task(job()) for job in service.background]
-    try:
+    async with in_process(build_orchestrator(settings)):
         yield
-    finally:
-        for job in jobs:
-            job.cancel()
-        await asyncio.gather(*jobs, return_exceptions=True)
-        await service.bus.stop()
-        for close in service.on_stop:
-            close()
 
 
 async def test_the_orchestrator_admits_runs_through_a_postgres_outage_and_a_restart(
@@ -190,24 +156,14 @@ async def test_the_orchestrator_admits_runs_through_a_postgres_outage_and_a_rest
     orchestrator = OrchestratorSettings(data_dir=tmp_path / "orchestrator", **common).model_copy(
         update={"nats_url": nats_url}
     )
-    admitted: dict[str, list[str]] = {}
-    dead: list[Msg] = []
     runs: list[str] = []
     async with billing_service(billing), orchestrator_service(orchestrator):
         watcher = Bus(nats_url, "test")
         await watcher.broker.connect()
         nc = watcher.broker.connection
 
-        async def on_admitted(msg: Msg) -> None:
-            event = parse_event(msg.data)
-            admitted.setdefault(event.run_id or "", []).append(event.event_id)
-
-        async def on_dead(msg: Msg) -> None:
-            dead.append(msg)
-
-        await nc.subscribe(subjects.RUN_ADMITTED, cb=on_admitted)
-        await nc.subscribe(subjects.deadletter(ORCHESTRATOR), cb=on_dead)
-        await nc.subscribe(subjects.deadletter(BILLING), cb=on_dead)
+        seen = await Outcomes.watch(nc, [subjects.RUN_ADMITTED], [ORCHESTRATOR, BILLING])
+        admitted, dead = seen.by_run, seen.dead
 
         async def ask() -> None:
             req = request(uuid.uuid4().hex)
@@ -215,7 +171,7 @@ async def test_the_orchestrator_admits_runs_through_a_postgres_outage_and_a_rest
             await publish(watcher, req)
 
         await ask()
-        await until(lambda: set(runs) <= set(admitted), 15, "a run admitted before the outage")
+        await eventually(lambda: set(runs) <= set(admitted), 15, "a run admitted before the outage")
         cluster.halt()
         try:
             for _ in range(3):
@@ -223,12 +179,14 @@ async def test_the_orchestrator_admits_runs_through_a_postgres_outage_and_a_rest
             await asyncio.sleep(OUTAGE_S)
         finally:
             cluster.resume()
-        await until(lambda: set(runs) <= set(admitted), RECOVERY_S, f"runs admitted after the outage: {admitted}")
+        await eventually(lambda: set(runs) <= set(admitted), RECOVERY_S, f"runs admitted after the outage: {admitted}")
         cluster.restart()
         for _ in range(2):
             await ask()
-        await until(lambda: set(runs) <= set(admitted), RECOVERY_S, f"runs admitted after the restart: {admitted}")
-        await asyncio.sleep(1.0)
+        await eventually(lambda: set(runs) <= set(admitted), RECOVERY_S, f"runs admitted after the restart: {admitted}")
+        await service_drained(nc.jetstream(), BILLING)
+        await service_drained(nc.jetstream(), ORCHESTRATOR)
+        await seen.received()
         await watcher.broker.stop()
 
     # The stream and the durable consumers are shared with the other tests on this server: only

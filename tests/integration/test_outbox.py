@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from quarry_runtime.store import eventstore_env
 from services.billing.application import Billing
 from services.billing.domain import Ledger
 from services.billing.translate import translate
+from tests.support.jetstream import drained
 
 pytestmark = pytest.mark.infra
 
@@ -70,11 +70,7 @@ class OutboxCase:
             fresh = OutboxRelay(app, bus, lambda de: translate(de, ledger_at))
             assert await fresh.run_once() > 0
             assert await fresh.run_once() == 0
-            for _ in range(100):
-                if len(received) >= 4:
-                    break
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(0.3)
+            await drained(bus.broker.connection.jetstream(), bus.service)
             types = sorted(e.type for e in received)
             assert types == ["credits.granted", "credits.reserved", "credits.reserved", "credits.reserved"]
             assert len({e.event_id for e in received}) == 4

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
 from contracts.envelope import Actor
 from contracts.ids import new_id
@@ -17,9 +18,7 @@ from contracts.run import (
     RunRequested,
     RunRequestedPayload,
 )
-from tests.integration.test_policy_service import Api, gateway, member_of, policy_service, signup
-
-__all__ = ["gateway"]  # the fixture, used by name
+from tests.integration.test_policy_service import Api, member_of, policy_service, signup
 
 PLANNED = ["What is a context manager?", "How is it used?"]
 
@@ -50,9 +49,9 @@ def waiting_run(components: Any, requester: Api) -> str:
 
 
 async def test_cedar_decides_who_may_review_a_plan_and_a_silent_policy_service_is_a_503(
-    nats_url: str, tmp_path: Path, gateway: tuple[httpx.AsyncClient, Any]
+    nats_url: str, tmp_path: Path, gateway: httpx.AsyncClient, gateway_app: FastAPI
 ) -> None:
-    http, components = gateway
+    http, components = gateway, gateway_app.state.components
     owner = await signup(http)
     member, other = await member_of(owner), await member_of(owner)
     run_id = waiting_run(components, member)

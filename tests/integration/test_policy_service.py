@@ -3,17 +3,17 @@ decisions log, publishing a version without restart, and a 503 when nobody answe
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from contracts import subjects
 from contracts.envelope import Actor
@@ -21,27 +21,17 @@ from contracts.policy import policy_set_version
 from contracts.tool import ToolRequested, ToolRequestedPayload
 from quarry_runtime.bus import Bus
 from quarry_runtime.delegation import KeyDirectory, SigningKey
-from services.gateway.bootstrap import build as build_gateway
-from services.gateway.settings import GatewaySettings
 from services.policy.application.decider import rate_key
 from services.policy.bootstrap import PolicyParts, PolicySettings, assemble
+from tests.support.polling import eventually
+from tests.support.services import in_process
 
 pytestmark = pytest.mark.infra
 
-SECRET = "an-integration-test-secret-of-32-bytes!"
 FETCH_FOR_ALL = (
     '@id("fetch-for-everyone")\n'
     'permit (principal, action == Quarry::Action::"invoke_tool", resource == Quarry::Tool::"fetch_url");\n'
 )
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout_s: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = await check()
-        if found or time.monotonic() > deadline:
-            return found
-        await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager
@@ -49,27 +39,8 @@ async def policy_service(nats_url: str, data_dir: Path) -> AsyncIterator[PolicyP
     """The service as `run` drives it (bus, consumers, background responders), minus signal handlers."""
     settings = PolicySettings(data_dir=data_dir).model_copy(update={"nats_url": nats_url})
     parts = assemble(settings)
-    await parts.service.bus.start()
-    jobs = [asyncio.create_task(job()) for job in parts.service.background]
-    nc = parts.service.bus.broker.connection
-
-    async def answering() -> bool:
-        try:
-            await nc.request(subjects.POLICY_VERSIONS, b"{}", timeout=0.5)
-        except Exception:  # noqa: BLE001 - not subscribed yet
-            return False
-        return True
-
-    assert await eventually(answering), "the policy service never answered"
-    try:
+    async with in_process(parts.service, answers=subjects.POLICY_VERSIONS):
         yield parts
-    finally:
-        for job in jobs:
-            job.cancel()
-        await asyncio.gather(*jobs, return_exceptions=True)
-        await parts.service.bus.stop()
-        for close in parts.service.on_stop:
-            close()
 
 
 class Api:
@@ -82,18 +53,6 @@ class Api:
 
     async def post(self, path: str, body: Any) -> httpx.Response:
         return await self.http.post(path, headers=self.headers, json=body)
-
-
-@pytest.fixture
-async def gateway(nats_url: str, tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
-    settings = GatewaySettings(data_dir=tmp_path / "gateway", jwt_secret=SECRET).model_copy(
-        update={"nats_url": nats_url}
-    )
-    app = build_gateway(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway", timeout=15) as http:
-            yield http, app.state.components
 
 
 async def signup(http: httpx.AsyncClient) -> Api:
@@ -125,9 +84,9 @@ def make_platform_admin(components: Any, who: Api) -> None:
 
 
 async def test_simulate_answers_with_the_active_version_and_uses_nothing_up(
-    nats_url: str, tmp_path: Path, gateway: tuple[httpx.AsyncClient, Any]
+    nats_url: str, tmp_path: Path, gateway: httpx.AsyncClient
 ) -> None:
-    http, _ = gateway
+    http = gateway
     owner = await signup(http)
     async with policy_service(nats_url, tmp_path / "policy") as policy:
         allowed = await owner.post(
@@ -173,9 +132,9 @@ async def test_simulate_answers_with_the_active_version_and_uses_nothing_up(
 
 
 async def test_a_simulation_is_about_the_callers_own_tenant_and_for_admins_only(
-    nats_url: str, tmp_path: Path, gateway: tuple[httpx.AsyncClient, Any]
+    nats_url: str, tmp_path: Path, gateway: httpx.AsyncClient
 ) -> None:
-    http, _ = gateway
+    http = gateway
     owner = await signup(http)
     member = await member_of(owner)
     body = {"resource": {"tool": "web_search", "arguments": {"question": "q"}}}
@@ -194,9 +153,9 @@ async def test_a_simulation_is_about_the_callers_own_tenant_and_for_admins_only(
 
 
 async def test_real_decisions_are_logged_and_listed_for_the_tenants_admins(
-    nats_url: str, tmp_path: Path, gateway: tuple[httpx.AsyncClient, Any]
+    nats_url: str, tmp_path: Path, gateway: httpx.AsyncClient
 ) -> None:
-    http, _ = gateway
+    http = gateway
     owner, stranger = await signup(http), await signup(http)
     bus = Bus(nats_url, f"policy-it-{uuid.uuid4().hex[:6]}")
     await bus.broker.connect()
@@ -237,7 +196,7 @@ async def test_real_decisions_are_logged_and_listed_for_the_tenants_admins(
                 ]
                 return found if len(found) == 3 else []
 
-            decisions = await eventually(three)
+            decisions = await eventually(three, 10, "the three decisions in the log")
             assert {d["task_id"]: d["decision"] for d in decisions} == {
                 "report": "allow",
                 "fetch": "deny",
@@ -257,9 +216,9 @@ async def test_real_decisions_are_logged_and_listed_for_the_tenants_admins(
 
 
 async def test_a_published_version_is_switched_in_refused_when_invalid_and_kept_across_a_restart(
-    nats_url: str, tmp_path: Path, gateway: tuple[httpx.AsyncClient, Any], monkeypatch: pytest.MonkeyPatch
+    nats_url: str, tmp_path: Path, gateway: httpx.AsyncClient, gateway_app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    http, components = gateway
+    http, components = gateway, gateway_app.state.components
     owner = await signup(http)
     async with policy_service(nats_url, tmp_path / "policy") as policy:
         shipped = policy.decider.engine.files.files

@@ -19,7 +19,6 @@ import nats
 import pytest
 from fastapi import FastAPI
 
-from bench.runs_fixture import gateway_events, generate
 from contracts import subjects
 from contracts.document import (
     DocumentIndexed,
@@ -41,6 +40,8 @@ from services.gateway.positions import Positions
 from services.gateway.projection import CONSUMERS, SUBJECT_PREFIXES
 from services.gateway.settings import GatewaySettings
 from tests.servers import PrivateNats, private_nats
+from tests.support.polling import eventually
+from tests.support.runs_fixture import gateway_events, generate
 
 pytestmark = pytest.mark.infra
 
@@ -52,17 +53,6 @@ def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateNats]:
     """A server for this test alone: the replay compares everything in the stream with the views."""
     with private_nats(tmp_path_factory.mktemp("catchup-nats")) as server:
         yield server
-
-
-@pytest.fixture
-def cluster() -> Iterator[EphemeralCluster]:
-    """A PostgreSQL of this test's own: stopping the shared one would break other tests."""
-    try:
-        own = EphemeralCluster()
-    except RuntimeError as exc:
-        pytest.fail(f"cannot start a PostgreSQL cluster to stop: {exc}")
-    yield own
-    own.stop()
 
 
 def gateway_settings(bus: PrivateNats, database_url: str | None, data_dir: Path) -> GatewaySettings:
@@ -103,9 +93,7 @@ async def dead_letters(url: str) -> int:
 async def until(what: str, check: Callable[[], Awaitable[bool]], budget_s: float = CATCH_UP_BUDGET_S) -> float:
     """Poll `check` until it holds; returns how long that took."""
     started = time.monotonic()
-    while not await check():
-        assert time.monotonic() - started < budget_s, f"{what}: not within {budget_s:.0f}s"
-        await asyncio.sleep(0.2)
+    await eventually(check, budget_s, what, every_s=0.2)
     return time.monotonic() - started
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from bench.runs_fixture import generate
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.runs.domain import Run
 from services.orchestrator.runs.rebuild import fold_log, rebuild_runs
+from tests.support.runs_fixture import generate
 
 pytestmark = pytest.mark.infra
 

@@ -18,8 +18,6 @@ from contracts.work import FetchInput, FetchOutput, PagesWanted, SearchInput, Se
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.service import run
 from services.retriever.bootstrap import RetrieverSettings, build
-from tests.fakes.search_apis import IndexedPage, SearchEngine, searxng_app
-from tests.fakes.serving import serve_app
 from tests.fakes.website import (
     BINARY_PATH,
     HUGE_PATH,
@@ -29,18 +27,18 @@ from tests.fakes.website import (
     PRIVATE_PATH,
     SLOW_PATH,
     TIDE_POOLS,
-    Website,
 )
+from tests.support.jetstream import drained, service_drained
+from tests.support.polling import eventually
+from tests.support.web import Web, served_web
 
 pytestmark = pytest.mark.infra
 
 
 @pytest.fixture(scope="module")
-def web() -> Iterator[tuple[Website, SearchEngine, str, str]]:
-    site, engine = Website(), SearchEngine()
-    with serve_app(site.app, "website") as site_url, serve_app(searxng_app(engine), "searxng") as searxng:
-        engine.pages = [IndexedPage(site_url + path, title, text) for path, title, text in site.catalogue()]
-        yield site, engine, searxng, site_url
+def web() -> Iterator[Web]:
+    with served_web() as served:
+        yield served
 
 
 def search_task(tenant: str, inp: SearchInput | FetchInput, kind: str = "search") -> TaskDispatched:
@@ -54,7 +52,7 @@ def search_task(tenant: str, inp: SearchInput | FetchInput, kind: str = "search"
 
 
 async def test_the_retriever_searches_then_fetches_as_two_tasks_each_metered_once(
-    nats_url: str, tmp_path: Path, web: tuple[Website, SearchEngine, str, str]
+    nats_url: str, tmp_path: Path, web: Web
 ) -> None:
     site, engine, searxng, site_url = web
     settings = RetrieverSettings(
@@ -76,8 +74,10 @@ async def test_the_retriever_searches_then_fetches_as_two_tasks_each_metered_onc
         if ev.tenant_id == tenant:
             seen.append(ev)
 
-    for subject in (subjects.TASK_SUCCEEDED, subjects.TASK_FAILED, subjects.USAGE_RECORDED, subjects.GUARDRAIL_TRIPPED):
-        probe.subscribe(Subscription(subject, f"{probe.service}-{subject.replace('.', '-')}", collect))
+    outcomes = (subjects.TASK_SUCCEEDED, subjects.TASK_FAILED, subjects.USAGE_RECORDED, subjects.GUARDRAIL_TRIPPED)
+    collectors = [f"{probe.service}-{subject.replace('.', '-')}" for subject in outcomes]
+    for subject, durable in zip(outcomes, collectors, strict=True):
+        probe.subscribe(Subscription(subject, durable, collect))
     stop = asyncio.Event()
     service = build(settings)
     runner = asyncio.create_task(run(service, settings, stop))
@@ -85,7 +85,7 @@ async def test_the_retriever_searches_then_fetches_as_two_tasks_each_metered_onc
     try:
         inp = SearchInput(question="tide pools", sub_question="tide pools zonation", limit=8, sources=["web"])
         await probe.publish(search_task(tenant, inp), subjects.task_lane("retriever"))
-        await _until(lambda: any(e.type == "task.succeeded" for e in seen), "the search task's result")
+        await eventually(lambda: any(e.type == "task.succeeded" for e in seen), what="the search task's result")
         searched = next(e for e in seen if e.type == "task.succeeded")
         offered = SearchOutput.model_validate(searched.payload.output)
         assert offered.passages == [] and site.paths() == []  # the search offers pages, fetches none
@@ -93,7 +93,7 @@ async def test_the_retriever_searches_then_fetches_as_two_tasks_each_metered_onc
         wanted = PagesWanted(sub_question=inp.sub_question, query="tide pools zonation tide pools", urls=urls, limit=8)
         task = search_task(tenant, FetchInput(url=urls[0], urls=urls, wanted=[wanted]), kind="fetch")
         await probe.publish(task, subjects.task_lane("retriever"))
-        await _until(lambda: sum(e.type == "task.succeeded" for e in seen) == 2, "the fetch task's result")
+        await eventually(lambda: sum(e.type == "task.succeeded" for e in seen) == 2, what="the fetch task's result")
         fetched_once = sorted(site.paths())
         # The same task again (a redelivery after a crash before the ack): the journal answers it.
         await probe.broker.publish(
@@ -102,7 +102,9 @@ async def test_the_retriever_searches_then_fetches_as_two_tasks_each_metered_onc
             headers={"Nats-Msg-Id": f"{task.event_id}-again"},
             stream=subjects.STREAM,
         )
-        await asyncio.sleep(1.0)
+        js = probe.broker.connection.jetstream()
+        await service_drained(js, "retriever")
+        await drained(js, *collectors)
     finally:
         await probe.stop()
         stop.set()
@@ -132,12 +134,3 @@ async def test_the_retriever_searches_then_fetches_as_two_tasks_each_metered_onc
     assert INJECTED.path in fetched_once and KELP.path in fetched_once
     assert sorted(site.paths()) == fetched_once  # the redelivered task fetched nothing again
     assert len(engine.asked("searxng")) == 1  # nor searched again
-
-
-async def _until(check: Any, what: str, timeout_s: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while asyncio.get_running_loop().time() < deadline:
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")

@@ -10,7 +10,7 @@ import dataclasses
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -31,6 +31,7 @@ from services.gateway.projection import RunFeed, subscriptions
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
 from services.policy.store import PolicyStore
+from tests.support.polling import eventually
 from tests.unit.test_policy_versions import decided
 
 pytestmark = pytest.mark.infra
@@ -39,17 +40,6 @@ OUTAGE_S = 6.0
 # After a stop and start the pool finds the server within its reconnect attempt (seconds), and
 # calls meanwhile fail fast; after a restart (no call in between) the first call succeeds.
 RECOVERY_S = 5.0
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[EphemeralCluster]:
-    """A server of this module's own: restarting the shared one would break other tests."""
-    try:
-        own = EphemeralCluster()
-    except RuntimeError as exc:
-        pytest.fail(f"cannot start a PostgreSQL cluster to restart: {exc}")
-    yield own
-    own.stop()
 
 
 @pytest.fixture
@@ -144,14 +134,6 @@ def test_the_gateway_answers_503_while_its_database_is_away_and_recovers(
     back_within(RECOVERY_S, lambda: signup().status_code == 201 or throw(Unavailable("still 503")))
     assert http.get("/healthz").json()["checks"]["store"] is True
     db.close()
-
-
-async def eventually(check: Callable[[], bool], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.1)
 
 
 async def dead_letters(bus: Bus, service: str) -> list[bytes]:

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,34 +27,21 @@ from quarry_runtime.worker import TaskError
 from services.analyst.bootstrap import AnalystSettings, build
 from services.analyst.llm import ChatClient, LlmError
 from services.analyst.models import Models
-from services.gateway.bootstrap import build as build_gateway
 from services.gateway.settings import GatewaySettings
 from tests.fakes.llm import API_KEY, FakeLlm, serve
+from tests.support.polling import eventually
+from tests.support.services import in_process
 
 pytestmark = pytest.mark.infra
 
-JWT_SECRET = "an-integration-test-secret-of-32-bytes!"
 SECRETS_KEY = "a-secrets-key-for-the-integration-tests!"
 PASSWORD = "long-enough-1"
 KEY = "sk-tenant-0123456789-abcdWXYZ"
 
 
-async def eventually(check: Callable[[], bool], timeout_s: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 @pytest.fixture
-async def gateway(nats_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    settings = GatewaySettings(data_dir=tmp_path / "gateway", jwt_secret=JWT_SECRET, secrets_key=SECRETS_KEY)
-    app = build_gateway(settings.model_copy(update={"nats_url": nats_url}))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway", timeout=15) as http:
-            yield http
+def gateway_settings(gateway_settings: GatewaySettings) -> GatewaySettings:
+    return gateway_settings.model_copy(update={"secrets_key": SECRETS_KEY})
 
 
 class Caller:
@@ -163,16 +150,21 @@ def llms() -> Iterator[tuple[tuple[FakeLlm, str], tuple[FakeLlm, str]]]:
 @contextlib.asynccontextmanager
 async def analyst(settings: AnalystSettings) -> AsyncIterator[None]:
     """The service as `run` drives it (bus, lane, background jobs), minus signal handlers."""
-    service = build(settings)
-    await service.bus.start()
-    jobs = [asyncio.create_task(job()) for job in service.background]
-    try:
+    async with in_process(build(settings)):
         yield
-    finally:
-        for job in jobs:
-            job.cancel()
-        await asyncio.gather(*jobs, return_exceptions=True)
-        await service.bus.stop()
+
+
+def analyst_settings(nats_url: str, tmp_path: Path, platform_url: str) -> AnalystSettings:
+    """A live analyst whose platform model is the fake at `platform_url`."""
+    return AnalystSettings(
+        mode="live",
+        llm_base_url=platform_url,
+        llm_api_key=API_KEY,
+        llm_model="platform-model",
+        secrets_key=SECRETS_KEY,
+        # The fake endpoints listen on loopback; a tenant's endpoint may not, unless the platform allows it.
+        tenant_model_allow_private=True,
+    ).model_copy(update={"nats_url": nats_url, "data_dir": tmp_path})
 
 
 def plan_task(tenant: str, question: str) -> TaskDispatched:
@@ -187,15 +179,7 @@ async def test_each_tenant_is_planned_by_its_own_endpoint_or_the_default(
 ) -> None:
     (platform, platform_url), (own, own_url) = llms
     with_own, without, wrong_key = (f"t{uuid.uuid4().hex[:10]}" for _ in range(3))
-    settings = AnalystSettings(
-        mode="live",
-        llm_base_url=platform_url,
-        llm_api_key=API_KEY,
-        llm_model="platform-model",
-        secrets_key=SECRETS_KEY,
-        # The fake endpoints listen on loopback; a tenant's endpoint may not, unless the platform allows it.
-        tenant_model_allow_private=True,
-    ).model_copy(update={"nats_url": nats_url, "data_dir": tmp_path})
+    settings = analyst_settings(nats_url, tmp_path, platform_url)
     outcomes: dict[str, list[Event]] = {}
 
     async def observe(ev: Event) -> None:
@@ -333,14 +317,7 @@ async def test_a_tenant_whose_endpoint_hangs_does_not_delay_another_tenants_task
 ) -> None:
     (platform, platform_url), _ = llms
     stuck, other = f"t{uuid.uuid4().hex[:10]}", f"t{uuid.uuid4().hex[:10]}"
-    settings = AnalystSettings(
-        mode="live",
-        llm_base_url=platform_url,
-        llm_api_key=API_KEY,
-        llm_model="platform-model",
-        secrets_key=SECRETS_KEY,
-        tenant_model_allow_private=True,
-    ).model_copy(update={"nats_url": nats_url, "data_dir": tmp_path})
+    settings = analyst_settings(nats_url, tmp_path, platform_url)
     ended: dict[str, float] = {}
 
     async def observe(ev: Event) -> None:

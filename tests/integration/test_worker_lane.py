@@ -13,6 +13,8 @@ from contracts.envelope import Event
 from contracts.task import TaskDispatched, TaskDispatchedPayload
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.worker import TaskError, Usage, WorkResult, lane
+from tests.support.jetstream import drained
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.infra
 
@@ -39,9 +41,11 @@ async def run_lane(
         if ev.tenant_id == tenant:
             seen.append(ev)
 
+    outcomes = (subjects.TASK_SUCCEEDED, subjects.TASK_FAILED, subjects.USAGE_RECORDED)
+    collectors = {subject: f"{bus.service}-{subject.replace('.', '-')}" for subject in outcomes}
     bus.subscribe(lane(bus, ROLE, execute, durable=bus.service))
-    for subject in (subjects.TASK_SUCCEEDED, subjects.TASK_FAILED, subjects.USAGE_RECORDED):
-        bus.subscribe(Subscription(subject, f"{bus.service}-{subject.replace('.', '-')}", collect))
+    for subject, durable in collectors.items():
+        bus.subscribe(Subscription(subject, durable, collect))
     await bus.start()
     try:
         for task in tasks:
@@ -51,11 +55,9 @@ async def run_lane(
                 await bus.broker.publish(
                     task.to_bytes(), subjects.task_lane(ROLE), headers=headers, stream=subjects.STREAM
                 )
-        for _ in range(400):  # at most 20 s
-            if len(seen) >= want and (until is None or until()):
-                break
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)
+        await eventually(lambda: len(seen) >= want and (until is None or until()), 20, f"{want} events from the lane")
+        # The lane first: what it publishes goes to the collectors.
+        await drained(bus.broker.connection.jetstream(), bus.service, *collectors.values())
         return seen
     finally:
         await bus.stop()

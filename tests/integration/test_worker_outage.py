@@ -9,7 +9,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from nats.js.api import KeyValueConfig, StorageType
@@ -20,6 +20,7 @@ from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.errors import Unavailable
 from quarry_runtime.worker import JOURNAL_BUCKET, KvJournal, WorkResult, lane
 from tests.integration.test_bus_reconnect import Server
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.infra
 
@@ -39,13 +40,6 @@ def server() -> Iterator[Server]:
 def dispatched() -> TaskDispatched:
     payload = TaskDispatchedPayload(task_id=str(uuid.uuid4()), kind="plan", role=ROLE, input={"question": "q?"})
     return TaskDispatched.create(payload, tenant_id=uuid.uuid4().hex, run_id=str(uuid.uuid4()))
-
-
-async def _until(check: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.1)
 
 
 async def _dead_letters(bus: Bus) -> int:
@@ -85,7 +79,7 @@ async def test_a_task_whose_journal_write_meets_an_outage_runs_once_and_complete
         await asyncio.sleep(OUTAGE_S)
         server.start()
 
-        await _until(lambda: any(e.payload.task_id == task.payload.task_id for e in done), 90, "never completed")
+        await eventually(lambda: any(e.payload.task_id == task.payload.task_id for e in done), 90, "never completed")
         assert runs == [task.event_id], "the work ran again after the outage"
         assert await KvJournal(bus).get(task.payload.task_id) is not None
         assert await _dead_letters(bus) == 0
@@ -172,7 +166,7 @@ async def test_a_task_whose_journal_is_full_waits_for_space_and_runs_once(server
         info = await js.stream_info(f"KV_{JOURNAL_BUCKET}")
         await js.update_stream(dataclasses.replace(info.config, max_bytes=1 << 20))
 
-        await _until(lambda: any(e.payload.task_id == task.payload.task_id for e in done), 90, "never completed")
+        await eventually(lambda: any(e.payload.task_id == task.payload.task_id for e in done), 90, "never completed")
         assert runs == [task.event_id], "the work ran again while the journal was full"
         assert await _dead_letters(bus) == 0
     finally:

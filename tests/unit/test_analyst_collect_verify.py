@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pydoc_data.topics import topics
 from typing import Any
 
 import pytest
@@ -27,40 +26,16 @@ from services.analyst.domain.collect import NEAR_IDENTICAL, collect
 from services.analyst.domain.synthesis import synthesise
 from services.analyst.domain.text import normalise
 from services.analyst.domain.verify import ENTAILMENT_THRESHOLD, entailment, supports, verify
+from tests.support.passages import chunks
 
 QUESTION = "How does the with statement work in Python and what are context managers?"
 SUB_WITH = "How does the with statement work in Python?"
 SUB_CM = "What are context managers?"
 
 
-def chunks(topic: str, size: int = 1500) -> list[Passage]:
-    """A pydoc topic cut on paragraph boundaries into passages of about `size` characters."""
-    pieces: list[str] = []
-    current = ""
-    for para in topics[topic].split("\n\n"):
-        if current and len(current) + len(para) > size:
-            pieces.append(current)
-            current = ""
-        current = f"{current}\n\n{para}" if current else para
-    if current:
-        pieces.append(current)
-    n = len(pieces)
-    # Earlier chunks score higher, as a retriever ranking the topic's opening first would.
-    return [
-        Passage(
-            source_id=f"pydoc:{topic}",
-            title=f"Python reference: {topic}",
-            location=f"chunk {i}",
-            text=t,
-            score=round(1.0 - i / n, 3),
-        )
-        for i, t in enumerate(pieces)
-    ]
-
-
-WITH = chunks("with")
-CM = chunks("context-managers")
-FOR = chunks("for")
+WITH = chunks("with", ranked=True)
+CM = chunks("context-managers", ranked=True)
+FOR = chunks("for", ranked=True)
 
 
 def ids(finding: SearchOutput) -> list[tuple[str, str]]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import collections
 import itertools
-import json
 from pydoc_data.topics import topics
 
 import pytest
@@ -24,6 +22,7 @@ from services.analyst.domain.text import (
     tokenize,
     vector,
 )
+from tests.support.passages import chunks
 
 WITH_Q = "How does the with statement work in Python and what are context managers?"
 BOUNDS = {1: (2, 3), 2: (3, 4), 3: (4, 6)}
@@ -42,34 +41,39 @@ QUESTIONS = [
 ]
 
 
-def chunks(topic: str, size: int = 1500) -> list[Passage]:
-    """A pydoc topic cut on paragraph boundaries into passages of about `size` characters."""
-    pieces: list[str] = []
-    current = ""
-    for para in topics[topic].split("\n\n"):
-        if current and len(current) + len(para) > size:
-            pieces.append(current)
-            current = ""
-        current = f"{current}\n\n{para}" if current else para
-    if current:
-        pieces.append(current)
-    return [
-        Passage(source_id=f"pydoc:{topic}", title=f"Python reference: {topic}", location=f"chunk {i}", text=t)
-        for i, t in enumerate(pieces)
-    ]
-
-
-def doc_passage(name: str, doc: str | None) -> Passage:
-    assert doc
+def doc_passage(name: str, doc: str) -> Passage:
     return Passage(source_id=f"doc:{name}", title=name, location="docstring", text=doc)
+
+
+# Prose about JSON and doctest code, nothing about the with statement; written out here rather
+# than read from `json.__doc__`, whose wording is the standard library's to change.
+JSON_DOC = """JSON (JavaScript Object Notation) <https://json.org> is a subset of
+JavaScript syntax (ECMA-262 3rd edition) used as a lightweight data
+interchange format.
+
+Encoding basic Python object hierarchies::
+
+    >>> import json
+    >>> json.dumps(['foo', {'bar': ('baz', None, 1.0, 2)}])
+    '["foo", {"bar": ["baz", null, 1.0, 2]}]'
+    >>> print(json.dumps({"c": 0, "b": 0, "a": 0}, sort_keys=True))
+    {"a": 0, "b": 0, "c": 0}
+
+Decoding JSON::
+
+    >>> obj = ['foo', {'bar': ['baz', None, 1.0, 2]}]
+    >>> json.loads('["foo", {"bar":["baz", null, 1.0, 2]}]') == obj
+    True
+"""
+ORDERED_DICT_DOC = "Dictionary that remembers insertion order"
 
 
 WITH_PASSAGES = chunks("with") + chunks("context-managers")
 OTHER_PASSAGES = [
     *chunks("for"),
     *chunks("import")[:3],
-    doc_passage("json", json.__doc__),
-    doc_passage("OrderedDict", collections.OrderedDict.__doc__),
+    doc_passage("json", JSON_DOC),
+    doc_passage("OrderedDict", ORDERED_DICT_DOC),
 ]
 ALL_PASSAGES = WITH_PASSAGES + OTHER_PASSAGES
 
@@ -315,15 +319,14 @@ def test_empty_or_unusable_input_gives_an_empty_draft() -> None:
     empty = synth(WITH_Q, {WITH_Q: []})
     assert (empty.summary, empty.sections, empty.sources) == ([], [], [])
     assert check_citations(empty) == []
-    # json's docstring is prose about JSON plus doctest code: nothing about the with statement.
-    unrelated = synth(WITH_Q, {WITH_Q: [doc_passage("json", json.__doc__)]})
+    unrelated = synth(WITH_Q, {WITH_Q: [doc_passage("json", JSON_DOC)]})
     assert (unrelated.summary, unrelated.sections, unrelated.sources) == ([], [], [])
 
 
 def test_sub_question_without_usable_passages_gets_no_section() -> None:
     findings = {
         "What are context managers?": chunks("context-managers"),
-        "What is an OrderedDict?": [doc_passage("OrderedDict", collections.OrderedDict.__doc__)],
+        "What is an OrderedDict?": [doc_passage("OrderedDict", ORDERED_DICT_DOC)],
     }
     draft = synth("What are context managers?", findings)
     assert [s.heading for s in draft.sections] == ["What are context managers?"]

@@ -5,12 +5,9 @@ delegation token or raw tool output is stored or served to anyone of the tenant.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
 from contracts.credits import CreditsRefunded, CreditsRefundedPayload, CreditsReserved, CreditsReservedPayload
@@ -27,28 +24,12 @@ from contracts.run import (
 )
 from contracts.task import TaskDispatched, TaskDispatchedPayload, TaskSucceeded, TaskSucceededPayload
 from contracts.tool import ToolRequested, ToolRequestedPayload
-from quarry_runtime.store import SqlDatabase
-from services.gateway.api.deps import Components
-from services.gateway.app import create_app
-from services.gateway.monitors import MonitorStore
-from services.gateway.projection import RunFeed
-from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
 
 TOKEN = "eyJhbGciOiJFZERTQSJ9.delegation-token-of-the-run-user.c2lnbmF0dXJl"
 PAGE_TEXT = "RAW-PAGE-TEXT the fetched page said this, word for word"
 DRAFT_CLAIM = "DRAFT-CLAIM generators yield values lazily"
 PASSWORD = "long-enough-password-1"
-
-
-@pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[tuple[TestClient, GatewayStore]]:
-    settings = GatewaySettings(data_dir=tmp_path)
-    db = SqlDatabase(settings, "gateway")
-    store = GatewayStore(db)
-    parts = Components(settings, store, cast(Any, None), RunFeed(), cast(Any, None), MonitorStore(db))
-    yield TestClient(create_app(parts)), store
-    db.close()
 
 
 class Caller:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import ipaddress
 import ssl
 import tempfile
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,6 +150,19 @@ async def test_allow_private_reaches_a_local_server_by_the_checked_address() -> 
 # --- a real TLS server: the Host header and the server name (SNI) stay the name's -----------------
 
 
+@contextlib.asynccontextmanager
+async def listening(
+    serve: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]], context: ssl.SSLContext
+) -> AsyncIterator[int]:
+    """A TLS server on a free loopback port, running `serve` per connection; yields the port."""
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=context)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 @dataclass
 class TlsServer:
     port: int
@@ -203,13 +217,8 @@ async def tls_server() -> AsyncIterator[TlsServer]:
         await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=context)
-    state.port = server.sockets[0].getsockname()[1]
-    try:
+    async with listening(serve, context) as state.port:
         yield state
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 async def test_tls_keeps_the_host_header_and_the_server_name(tls_server: TlsServer) -> None:
@@ -282,13 +291,8 @@ async def keep_alive_server() -> AsyncIterator[KeepAliveServer]:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=context)
-    state.port = server.sockets[0].getsockname()[1]
-    try:
+    async with listening(serve, context) as state.port:
         yield state
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 async def test_a_connection_verified_for_one_name_is_not_reused_for_another_at_the_same_address(

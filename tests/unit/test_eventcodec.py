@@ -10,13 +10,13 @@ import pytest
 from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Mapper, TranscodingNotRegisteredError
 
-from bench.runs_fixture import generate
 from quarry_runtime.eventcodec import FastJSONTranscoder
 from services.billing.domain import Ledger
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.monitors.domain import Monitor
 from services.orchestrator.questions.domain import Question
 from services.orchestrator.runs.domain import Run
+from tests.support.runs_fixture import generate
 
 AGGREGATES: tuple[type[Aggregate], ...] = (Run, Question, Monitor, Ledger)
 

@@ -5,22 +5,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, cast
 
-import pytest
-from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from quarry_runtime.store import SqlDatabase
 from services.gateway.api.deps import DECLARED, Components, current_principal
 from services.gateway.app import create_app
-from services.gateway.monitors import MonitorStore
-from services.gateway.projection import RunFeed
 from services.gateway.readmodel import fold_run
-from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
+from tests.support.gateway import Caller, signup
 
 PUBLIC = {
     ("POST", "/v1/auth/signup"),
@@ -75,35 +69,6 @@ def test_every_route_declares_exactly_one_permission_or_is_public_on_purpose() -
     assert not missing, "routes without exactly one requires(...):\n" + "\n".join(sorted(missing))
 
 
-@pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[tuple[TestClient, GatewayStore]]:
-    settings = GatewaySettings(data_dir=tmp_path)
-    db = SqlDatabase(settings, "gateway")
-    store = GatewayStore(db)
-    # No lifespan: nothing here touches the bus or the artifacts (a settled run's stream only
-    # waits briefly on the feed for stragglers before it ends).
-    parts = Components(settings, store, cast(Any, None), RunFeed(), cast(Any, None), MonitorStore(db))
-    app: FastAPI = create_app(parts)
-    yield TestClient(app), store
-    db.close()
-
-
-class Caller:
-    def __init__(self, http: TestClient, token: str) -> None:
-        self.http, self.token = http, token
-
-    def __call__(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self.http.request(method, path, headers={"Authorization": f"Bearer {self.token}"}, **kwargs)
-
-
-def _signup(http: TestClient, name: str) -> Caller:
-    r = http.post(
-        "/v1/auth/signup", json={"email": f"{name}@example.com", "password": "long-enough-1", "tenant_name": name}
-    )
-    assert r.status_code == 201, r.text
-    return Caller(http, r.json()["access_token"])
-
-
 def _join(http: TestClient, inviter: Caller, name: str, role: str) -> tuple[Caller, str]:
     r = inviter("POST", "/v1/members", json={"email": f"{name}@example.com", "role": role})
     assert r.status_code == 201, r.text
@@ -118,7 +83,7 @@ def test_members_are_invited_promoted_demoted_and_removed_within_rank(
     gateway: tuple[TestClient, GatewayStore],
 ) -> None:
     http, _ = gateway
-    owner = _signup(http, "acme")
+    owner = signup(http, "acme")
     owner_id = owner("GET", "/v1/auth/me").json()["user_id"]
     admin, admin_id = _join(http, owner, "ada", "admin")
     viewer, viewer_id = _join(http, admin, "vic", "viewer")
@@ -160,7 +125,7 @@ def test_an_invited_member_cannot_log_in_until_accepting_and_the_invite_is_singl
     gateway: tuple[TestClient, GatewayStore],
 ) -> None:
     http, _ = gateway
-    owner = _signup(http, "beta")
+    owner = signup(http, "beta")
     invite = owner("POST", "/v1/members", json={"email": "new@example.com", "role": "member"}).json()["invite_token"]
     assert (
         http.post("/v1/auth/login", json={"email": "new@example.com", "password": "long-enough-2"}).status_code == 401
@@ -177,7 +142,7 @@ def test_keys_are_shown_once_scoped_listed_without_secrets_and_revocable(
     gateway: tuple[TestClient, GatewayStore],
 ) -> None:
     http, _ = gateway
-    owner = _signup(http, "gamma")
+    owner = signup(http, "gamma")
     created = owner("POST", "/v1/keys", json={"name": "ci", "scopes": ["runs:read"], "expires_in_days": 30})
     assert created.status_code == 201
     api_key, key_id = created.json()["api_key"], created.json()["key_id"]
@@ -218,11 +183,11 @@ def test_the_stream_takes_a_single_use_ticket_bound_to_its_run_or_the_header(
     gateway: tuple[TestClient, GatewayStore],
 ) -> None:
     http, store = gateway
-    owner = _signup(http, "delta")
+    owner = signup(http, "delta")
     tenant = owner("GET", "/v1/auth/me").json()["tenant_id"]
     _settled_run(store, tenant, "run-1")
     _settled_run(store, tenant, "run-2")
-    other = _signup(http, "epsilon")
+    other = signup(http, "epsilon")
 
     issued = owner("POST", "/v1/runs/run-1/events/ticket")
     assert issued.status_code == 201 and issued.json()["expires_in"] == 60

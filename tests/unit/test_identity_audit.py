@@ -3,7 +3,6 @@ recorded with actor, time and source address, for owners and admins of the tenan
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,31 +24,7 @@ from services.gateway.monitors import MonitorStore
 from services.gateway.projection import RunFeed, project
 from services.gateway.settings import GatewaySettings
 from services.gateway.store import GatewayStore
-
-
-@pytest.fixture
-def http(tmp_path: Path) -> Iterator[TestClient]:
-    settings = GatewaySettings(data_dir=tmp_path)
-    db = SqlDatabase(settings, "gateway")
-    parts = Components(settings, GatewayStore(db), cast(Any, None), RunFeed(), cast(Any, None), MonitorStore(db))
-    yield TestClient(create_app(parts))
-    db.close()
-
-
-class Caller:
-    def __init__(self, http: TestClient, token: str) -> None:
-        self.http, self.headers = http, {"Authorization": f"Bearer {token}"}
-        self.user_id = self("GET", "/v1/auth/me").json()["user_id"]
-
-    def __call__(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self.http.request(method, path, headers=self.headers, **kwargs)
-
-
-def owner_of(http: TestClient, name: str) -> Caller:
-    r = http.post(
-        "/v1/auth/signup", json={"email": f"{name}@example.com", "password": "long-enough-1", "tenant_name": name}
-    )
-    return Caller(http, r.json()["access_token"])
+from tests.support.gateway import Caller, signup
 
 
 def join(http: TestClient, inviter: Caller, email: str, role: str) -> Caller:
@@ -59,7 +34,7 @@ def join(http: TestClient, inviter: Caller, email: str, role: str) -> Caller:
 
 
 def test_changes_are_recorded_with_actor_time_and_address(http: TestClient) -> None:
-    owner = owner_of(http, "acme")
+    owner = signup(http, "acme")
     admin = join(http, owner, "ada@example.com", "admin")
     member = join(http, admin, "mo@example.com", "member")
     assert admin("PATCH", f"/v1/members/{member.user_id}", json={"role": "viewer"}).status_code == 200
@@ -92,8 +67,8 @@ def test_changes_are_recorded_with_actor_time_and_address(http: TestClient) -> N
 
 
 def test_the_log_pages_filters_by_kind_or_area_and_is_the_tenants_own(http: TestClient) -> None:
-    owner = owner_of(http, "beta")
-    other = owner_of(http, "gamma")
+    owner = signup(http, "beta")
+    other = signup(http, "gamma")
     for i in range(3):
         assert owner("POST", "/v1/members", json={"email": f"m{i}@example.com"}).status_code == 201
     assert owner("POST", "/v1/keys", json={"name": "k", "scopes": ["runs:read"]}).status_code == 201
@@ -116,7 +91,7 @@ def test_the_log_pages_filters_by_kind_or_area_and_is_the_tenants_own(http: Test
 
 
 def test_only_owners_and_admins_read_it(http: TestClient) -> None:
-    owner = owner_of(http, "delta")
+    owner = signup(http, "delta")
     member = join(http, owner, "mem@example.com", "member")
     viewer = join(http, owner, "vi@example.com", "viewer")
     assert member("GET", "/v1/audit").status_code == 403
@@ -159,7 +134,7 @@ def test_checkouts_and_portal_visits_are_recorded_refusals_are_not(tmp_path: Pat
     )
     parts = Components(settings, GatewayStore(db), cast(Any, billing), RunFeed(), cast(Any, None), MonitorStore(db))
     http = TestClient(create_app(parts))
-    owner = owner_of(http, "epsilon")
+    owner = signup(http, "epsilon")
 
     assert owner("POST", "/v1/billing/checkout", json={"kind": "pack", "item": "pack_1m"}).status_code == 422
     assert owner("POST", "/v1/billing/checkout", json={"kind": "pack", "item": "pack_1k"}).status_code == 201

@@ -7,7 +7,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,14 +16,9 @@ from contracts.envelope import Event
 from quarry_runtime.store import SqlDatabase
 from services.billing.application import Billing
 from services.billing.queries import entitlements
-from services.gateway.api.deps import Components
-from services.gateway.app import create_app
 from services.gateway.cron import NeverFires, shortest_gap_s
-from services.gateway.entitlements import EntitlementsCache
-from services.gateway.monitors import MonitorStore
-from services.gateway.projection import RunFeed
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import GatewayStore
+from tests.support.gateway import limited_app
 
 NOW = datetime(2026, 12, 6, 5, 0, tzinfo=UTC)
 FIVE_MINUTES = 300
@@ -77,16 +71,7 @@ def owner(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], Recordin
     async def ask(query: EntitlementsQuery) -> Entitlements:
         return entitlements(billing, query)
 
-    parts = Components(
-        settings,
-        GatewayStore(db),
-        cast(Any, bus),
-        RunFeed(),
-        cast(Any, None),
-        MonitorStore(db),
-        entitlements=EntitlementsCache(ask, ttl_s=60),
-    )
-    http = TestClient(create_app(parts))
+    http = TestClient(limited_app(settings, db, bus, ask))
     r = http.post(
         "/v1/auth/signup",
         json={"email": "o@example.com", "password": "a-long-passphrase-9", "tenant_name": "acme"},

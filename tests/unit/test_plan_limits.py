@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,12 +22,9 @@ from services.billing.plans import PLANS
 from services.billing.queries import entitlements
 from services.gateway.api.deps import Components
 from services.gateway.api.errors import Unavailable
-from services.gateway.app import create_app
 from services.gateway.entitlements import EntitlementsCache, run_problem
-from services.gateway.monitors import MonitorStore
-from services.gateway.projection import RunFeed
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import GatewayStore
+from tests.support.gateway import limited_app
 
 POPO = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 PASSWORD = "long-enough-password-1"
@@ -72,16 +69,7 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
         return entitlements(billing, query)
 
     bus = Bus()
-    parts = Components(
-        settings,
-        GatewayStore(db),
-        cast(Any, bus),
-        RunFeed(),
-        cast(Any, None),
-        MonitorStore(db),
-        entitlements=EntitlementsCache(ask, ttl_s=60),
-    )
-    h = Harness(TestClient(create_app(parts)), bus, billing, asked)
+    h = Harness(TestClient(limited_app(settings, db, bus, ask)), bus, billing, asked)
     r = h.http.post("/v1/auth/signup", json={"email": "o@acme.example", "password": PASSWORD, "tenant_name": "acme"})
     assert r.status_code == 201, r.text
     h.token, h.tenant_id = r.json()["access_token"], r.json()["tenant_id"]

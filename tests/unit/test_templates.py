@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -23,13 +23,8 @@ from quarry_runtime.store import SqlDatabase
 from services.analyst.application.live import _shape
 from services.analyst.domain.outline import OTHER_FINDINGS, assign, names_code, with_outline
 from services.analyst.domain.synthesis import synthesise
-from services.gateway.api.deps import Components
-from services.gateway.app import create_app
-from services.gateway.monitors import MonitorStore
-from services.gateway.projection import RunFeed
 from services.gateway.readmodel import fold_run
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import GatewayStore
 from services.gateway.templates import TemplateConflict, TemplateStore, resolve
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.monitors.domain import Monitor
@@ -38,6 +33,7 @@ from services.orchestrator.runs.methods import report_methods
 from services.orchestrator.runs.workflow import task_input
 from services.reporter.domain.markdown import render_markdown
 from services.reporter.domain.structure import EMPTY_SECTION
+from tests.support.gateway import Caller, signup
 from tests.unit.test_orchestrator import decide, outputs_for, reserved, succeed, with_status
 
 POPO = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
@@ -105,7 +101,7 @@ def test_a_template_without_run_settings_keeps_the_request_defaults() -> None:
 # --- the store: versions ---------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.infra)])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlDatabase]:
     url = request.getfixturevalue("database_url") if request.param == "postgres" else None
     database = SqlDatabase(GatewaySettings(data_dir=tmp_path, database_url=url), "gateway")
@@ -143,33 +139,6 @@ def test_names_are_unique_per_tenant_among_live_templates(db: SqlDatabase) -> No
 
 
 # --- the API --------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def http(tmp_path: Path) -> Iterator[TestClient]:
-    settings = GatewaySettings(data_dir=tmp_path)
-    database = SqlDatabase(settings, "gateway")
-    parts = Components(
-        settings, GatewayStore(database), cast(Any, None), RunFeed(), cast(Any, None), MonitorStore(database)
-    )
-    yield TestClient(create_app(parts))
-    database.close()
-
-
-class Caller:
-    def __init__(self, http: TestClient, token: str) -> None:
-        self.http, self.token = http, token
-
-    def __call__(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self.http.request(method, path, headers={"Authorization": f"Bearer {self.token}"}, **kwargs)
-
-
-def signup(http: TestClient, name: str) -> Caller:
-    r = http.post(
-        "/v1/auth/signup", json={"email": f"{name}@example.com", "password": "long-enough-1", "tenant_name": name}
-    )
-    assert r.status_code == 201, r.text
-    return Caller(http, r.json()["access_token"])
 
 
 BODY = {

@@ -14,8 +14,8 @@ import pytest
 from devtools import natsserver, pgserver
 from devtools.pgserver import EphemeralCluster
 from devtools.stack import Stack, StackConfig
-from tests.e2e.helpers import running
 from tests.e2e.outage.nats_outage import config
+from tests.support.stack import running
 
 
 @pytest.fixture

@@ -32,7 +32,8 @@ from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
 from services.billing.application import Billing
 from services.gateway.settings import GatewaySettings
-from tests.e2e.helpers import TERMINAL, until_settled, views_of, wait_for
+from tests.support.polling import wait_for
+from tests.support.stack import TERMINAL, until_settled, views_of
 
 TENANTS = 10
 RUNS_PER_TENANT = 5  # the free plan's concurrency: none is refused for holding too many

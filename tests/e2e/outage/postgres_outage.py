@@ -29,7 +29,8 @@ from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
 from services.billing.application import Billing
 from services.gateway.settings import GatewaySettings
-from tests.e2e.helpers import TERMINAL, ask, until_settled, views_of, wait_for
+from tests.support.polling import wait_for
+from tests.support.stack import TERMINAL, ask, until_settled, views_of
 
 RUNS = 50
 # The free plan holds five runs at once per tenant: ten tenants admit all fifty together.

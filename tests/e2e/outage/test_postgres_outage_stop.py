@@ -15,7 +15,6 @@ import pytest
 from devtools.client import QuarryClient
 from devtools.pgserver import EphemeralCluster
 from devtools.stack import Stack
-from tests.e2e.helpers import wait_for
 from tests.e2e.outage.postgres_outage import (
     ASKED_DURING_OUTAGE,
     HALT_S,
@@ -26,6 +25,7 @@ from tests.e2e.outage.postgres_outage import (
     in_flight,
     start_batch,
 )
+from tests.support.polling import wait_for
 
 # The stack's start (the retriever indexes its corpus first) counts toward the test's timeout;
 # the case's own time is asserted against CASE_BUDGET_S.

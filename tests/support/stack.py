@@ -1,4 +1,4 @@
-"""What the end-to-end tests share: waiting with a deadline, new tenants, a running stack."""
+"""A whole stack in its own processes, and what tests do to it: new tenants, runs, their views."""
 
 from __future__ import annotations
 
@@ -6,23 +6,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
-
-T = TypeVar("T")
-
-
-def wait_for(check: Callable[[], T], timeout_s: float = 60.0, what: str = "condition") -> T:
-    """Poll `check` until it returns something truthy; fail after the deadline, never sleep-and-hope."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def new_tenant(factory: Callable[[], QuarryClient], name: str) -> QuarryClient:
