@@ -14,7 +14,7 @@ import pytest
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
 from quarry_runtime import natsserver, pgserver
-from services.gateway.readmodel import TERMINAL
+from services.gateway.readmodels.run_view import TERMINAL
 from tests.e2e.helpers import running, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]

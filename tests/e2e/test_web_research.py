@@ -15,7 +15,7 @@ import yaml  # type: ignore[import-untyped]
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
 from quarry_runtime import natsserver
-from services.gateway.readmodel import TERMINAL
+from services.gateway.readmodels.run_view import TERMINAL
 from services.policy.registry import DEFAULT_REGISTRY
 from tests.e2e.helpers import ask, new_tenant, running, wait_for
 from tests.fakes.search_apis import IndexedPage, SearchEngine, searxng_app

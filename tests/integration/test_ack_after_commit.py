@@ -88,10 +88,10 @@ from services.analyst.bootstrap import models as analyst_models
 from services.analyst.handlers import subscriptions as analyst_subscriptions
 from services.billing.application import Billing
 from services.billing.handlers import subscriptions as billing_subscriptions
-from services.gateway.monitors import MonitorStore
-from services.gateway.projection import RunFeed, project
-from services.gateway.projection import subscriptions as gateway_subscriptions
-from services.gateway.store import GatewayStore
+from services.gateway.readmodels.monitors import MonitorStore
+from services.gateway.readmodels.projection import RunFeed, project
+from services.gateway.readmodels.projection import subscriptions as gateway_subscriptions
+from services.gateway.readmodels.store import GatewayStore
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.handlers import subscriptions as orchestrator_subscriptions
 from services.policy.budget import BudgetBook

@@ -33,7 +33,7 @@ from contracts.envelope import Event
 from quarry_runtime.blobs import BlobError, BlobStore
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.store import SqlDatabase
-from services.gateway.datasets import DatasetStore
+from services.gateway.readmodels.datasets import DatasetStore
 from services.gateway.settings import GatewaySettings
 from services.retriever.handlers import subscriptions
 from services.retriever.index import DATASET, SourceIndex

@@ -56,10 +56,10 @@ from services.billing.bootstrap import BillingSettings
 from services.gateway.accounts import AccountStore
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
-from services.gateway.monitors import MonitorStore
-from services.gateway.projection import RunFeed
+from services.gateway.readmodels.monitors import MonitorStore
+from services.gateway.readmodels.projection import RunFeed
+from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import GatewayStore
 from services.orchestrator.bootstrap import OrchestratorSettings
 from tests.e2e.helpers import TERMINAL, ask, running, until_settled, views_of, wait_for
 from tests.integration.test_billing_service import billing_service

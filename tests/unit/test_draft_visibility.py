@@ -30,10 +30,10 @@ from contracts.tool import ToolRequested, ToolRequestedPayload
 from quarry_runtime.store import SqlDatabase
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
-from services.gateway.monitors import MonitorStore
-from services.gateway.projection import RunFeed
+from services.gateway.readmodels.monitors import MonitorStore
+from services.gateway.readmodels.projection import RunFeed
+from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import GatewayStore
 
 TOKEN = "eyJhbGciOiJFZERTQSJ9.delegation-token-of-the-run-user.c2lnbmF0dXJl"
 PAGE_TEXT = "RAW-PAGE-TEXT the fetched page said this, word for word"

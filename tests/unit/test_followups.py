@@ -41,7 +41,7 @@ from quarry_runtime.store import SqlDatabase
 from services.analyst.answer import answer, compose, compose_live, findings_of
 from services.analyst.llm import ChatClient
 from services.analyst.verify import supports
-from services.gateway.questions import QuestionStore
+from services.gateway.readmodels.questions import QuestionStore
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.followup import CREDITS_WAIT_S, Question, question_task_input
 from services.orchestrator.followup_translate import translate_question

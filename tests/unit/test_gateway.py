@@ -8,7 +8,7 @@ import time
 import pytest
 from pydantic import ValidationError
 
-from services.gateway.readmodel import fold_run, is_settled
+from services.gateway.readmodels.run_view import fold_run, is_settled
 from services.gateway.security import InvalidToken, Principal, hash_password, issue_token, read_token, verify_password
 from services.gateway.settings import GatewaySettings
 

@@ -20,7 +20,7 @@ from contracts.work import Claim, CollectInput, Draft, Passage, SearchOutput, Se
 from quarry_runtime.guardrails import injection_findings, pii_findings, redact_pii, strip_injections
 from services.analyst.handlers import execute
 from services.analyst.synthesis import synthesise
-from services.gateway.projection import for_run_log
+from services.gateway.readmodels.projection import for_run_log
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.followup import Question
 from services.orchestrator.followup_translate import translate_question

@@ -21,10 +21,10 @@ from services.gateway.api.deps import Components
 from services.gateway.app import create_app
 from services.gateway.cron import NeverFires, shortest_gap_s
 from services.gateway.entitlements import EntitlementsCache
-from services.gateway.monitors import MonitorStore
-from services.gateway.projection import RunFeed
+from services.gateway.readmodels.monitors import MonitorStore
+from services.gateway.readmodels.projection import RunFeed
+from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import GatewayStore
 
 NOW = datetime(2026, 12, 6, 5, 0, tzinfo=UTC)
 FIVE_MINUTES = 300

@@ -24,10 +24,10 @@ from services.gateway.api.deps import Components
 from services.gateway.api.errors import Unavailable
 from services.gateway.app import create_app
 from services.gateway.entitlements import EntitlementsCache, run_problem
-from services.gateway.monitors import MonitorStore
-from services.gateway.projection import RunFeed
+from services.gateway.readmodels.monitors import MonitorStore
+from services.gateway.readmodels.projection import RunFeed
+from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import GatewayStore
 
 POPO = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 PASSWORD = "long-enough-password-1"

@@ -22,7 +22,7 @@ from contracts.run import (
     RunRequestedPayload,
 )
 from quarry_runtime.errors import Rejected
-from services.gateway.readmodel import fold_run
+from services.gateway.readmodels.run_view import fold_run
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.domain import PLAN_REVIEW, RunError
 from services.orchestrator.handlers import _apply

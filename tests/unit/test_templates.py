@@ -25,11 +25,11 @@ from services.analyst.outline import OTHER_FINDINGS, assign, names_code, with_ou
 from services.analyst.synthesis import synthesise
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
-from services.gateway.monitors import MonitorStore
-from services.gateway.projection import RunFeed
-from services.gateway.readmodel import fold_run
+from services.gateway.readmodels.monitors import MonitorStore
+from services.gateway.readmodels.projection import RunFeed
+from services.gateway.readmodels.run_view import fold_run
+from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import GatewayStore
 from services.gateway.templates import TemplateConflict, TemplateStore, resolve
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.methods import report_methods

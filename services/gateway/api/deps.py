@@ -29,9 +29,10 @@ from services.gateway.api.errors import Forbidden, Unauthorized
 from services.gateway.catchup import CatchUp
 from services.gateway.entitlements import EntitlementsCache, billing_ask
 from services.gateway.guard import AuthGuard
-from services.gateway.monitors import MonitorStore
 from services.gateway.permissions import PERMISSIONS
-from services.gateway.projection import RunFeed
+from services.gateway.readmodels.monitors import MonitorStore
+from services.gateway.readmodels.projection import RunFeed
+from services.gateway.readmodels.store import GatewayStore
 from services.gateway.security import (
     API_KEY_PREFIX,
     InvalidToken,
@@ -45,7 +46,6 @@ from services.gateway.security import (
 )
 from services.gateway.sessions import csrf_problem, session_token
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import GatewayStore
 
 
 @dataclass

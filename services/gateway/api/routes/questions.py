@@ -19,7 +19,7 @@ from services.gateway.api.bounds import MAX_OFFSET
 from services.gateway.api.commands import publish
 from services.gateway.api.deps import Components, ComponentsDep, StreamReader, requires
 from services.gateway.api.errors import Conflict, NotFound
-from services.gateway.questions import SETTLED
+from services.gateway.readmodels.questions import SETTLED
 from services.gateway.security import Principal
 
 router = APIRouter(prefix="/v1/runs/{run_id}/questions", tags=["questions"])

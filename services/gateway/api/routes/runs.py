@@ -44,7 +44,7 @@ from services.gateway.api.routes.datasets import restrict_to_datasets
 from services.gateway.api.routes.templates import template_for_request
 from services.gateway.disclosure import for_reader, may_see_draft, view_for_reader
 from services.gateway.entitlements import run_problem
-from services.gateway.readmodel import TERMINAL, is_settled
+from services.gateway.readmodels.run_view import TERMINAL, is_settled
 from services.gateway.security import (
     STREAM_TICKET_PREFIX,
     STREAM_TICKET_TTL_S,
