@@ -14,7 +14,6 @@ from contracts.numbers import MAX_SAFE_INTEGER
 from quarry_runtime.errors import Unavailable as DependencyUnavailable
 from services.gateway.api import errors
 from services.gateway.api.deps import Components, session_principal
-from services.gateway.api.errors import Forbidden, Unauthorized
 from services.gateway.api.limits import BodyLimits
 from services.gateway.api.routes import (
     audit,
@@ -29,12 +28,15 @@ from services.gateway.api.routes import (
     monitors,
     policy,
     questions,
+    reports,
+    run_log,
     runs,
     shares,
     templates,
     tenant,
     tenant_model,
 )
+from services.gateway.errors import Forbidden, Unauthorized
 from services.gateway.web import WebApp
 
 CATCHUP_STOP_S = 10.0
@@ -88,6 +90,8 @@ def create_app(parts: Components) -> FastAPI:
     for module in (
         auth,
         runs,
+        run_log,
+        reports,
         inspect,
         shares,
         questions,

@@ -23,7 +23,7 @@ import nats.errors
 from contracts import subjects
 from contracts.billing import Entitlements, EntitlementsQuery, EntitlementsReply
 from quarry_runtime.busfaults import is_bus_outage
-from services.gateway.api.errors import GatewayError, Unavailable
+from services.gateway.errors import GatewayError, Unavailable
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from services.billing.application import Billing
 from services.billing.plans import PLANS
 from services.billing.queries import entitlements
 from services.gateway.api.deps import Components
-from services.gateway.api.errors import Unavailable
 from services.gateway.app import create_app
 from services.gateway.entitlements import EntitlementsCache, run_problem
+from services.gateway.errors import Unavailable
 from services.gateway.readmodels.monitors import MonitorStore
 from services.gateway.readmodels.projection import RunFeed
 from services.gateway.readmodels.store import GatewayStore

@@ -24,10 +24,10 @@ from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus
 from quarry_runtime.ratelimit import SlidingWindowLimiter
 from quarry_runtime.tenant_models import TenantModels
-from services.gateway.accounts import Refused
-from services.gateway.api.errors import Forbidden, Unauthorized
 from services.gateway.catchup import CatchUp
+from services.gateway.credentials import Refused
 from services.gateway.entitlements import EntitlementsCache, billing_ask
+from services.gateway.errors import Forbidden, Unauthorized
 from services.gateway.guard import AuthGuard
 from services.gateway.permissions import PERMISSIONS
 from services.gateway.readmodels.monitors import MonitorStore

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from quarry_runtime.busfaults import is_bus_outage
 from services.gateway.api.deps import ComponentsDep
-from services.gateway.api.errors import Unavailable
+from services.gateway.errors import Unavailable
 
 R = TypeVar("R", bound=BaseModel)
 

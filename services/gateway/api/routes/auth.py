@@ -18,7 +18,7 @@ from contracts.ids import new_id
 from contracts.numbers import Count
 from services.gateway.accounts import INVITED, DuplicateEmail
 from services.gateway.api.deps import BearerDep, Components, ComponentsDep, CurrentPrincipal, client_address
-from services.gateway.api.errors import BadRequest, Conflict, Unauthorized, Unavailable
+from services.gateway.errors import BadRequest, Conflict, Unauthorized, Unavailable
 from services.gateway.security import (
     InvalidToken,
     Principal,

@@ -15,9 +15,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, EmailStr
 
 from contracts.ids import new_id
-from services.gateway.accounts import DuplicateEmail, LastOwner, NoSuchMember, RoleTooHigh
+from services.gateway.accounts import DuplicateEmail, NoSuchMember
 from services.gateway.api.deps import AuditDep, ComponentsDep, requires
-from services.gateway.api.errors import Conflict, Forbidden, NotFound
+from services.gateway.errors import Conflict, NotFound
 from services.gateway.security import INVITE_PREFIX, INVITE_TTL_S, Principal, fingerprint, new_one_time_secret
 
 router = APIRouter(prefix="/v1/members", tags=["members"])
@@ -51,8 +51,6 @@ async def invite_member(body: MemberCreate, who: Manager, parts: ComponentsDep, 
             time.time() + INVITE_TTL_S,
             who.role,
         )
-    except RoleTooHigh as exc:
-        raise Forbidden(str(exc)) from None
     except DuplicateEmail:
         raise Conflict("this address is already a member of the tenant or invited to it") from None
     await audit("member.invited", member["user_id"], email=member["email"], role=member["role"])
@@ -75,10 +73,6 @@ async def change_role(
         member = await asyncio.to_thread(parts.store.accounts.set_role, who.tenant_id, user_id, body.role, who.role)
     except NoSuchMember:
         raise NotFound("member not found") from None
-    except RoleTooHigh as exc:
-        raise Forbidden(str(exc)) from None
-    except LastOwner as exc:
-        raise Conflict(str(exc)) from None
     await audit("member.role_changed", user_id, email=member["email"], role=member["role"])
     return member
 
@@ -90,8 +84,4 @@ async def remove_member(user_id: str, who: Manager, parts: ComponentsDep, audit:
         await asyncio.to_thread(parts.store.accounts.remove_member, who.tenant_id, user_id, who.role, time.time())
     except NoSuchMember:
         raise NotFound("member not found") from None
-    except RoleTooHigh as exc:
-        raise Forbidden(str(exc)) from None
-    except LastOwner as exc:
-        raise Conflict(str(exc)) from None
     await audit("member.removed", user_id)

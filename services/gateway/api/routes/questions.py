@@ -18,7 +18,7 @@ from quarry_runtime.telemetry import current_traceparent
 from services.gateway.api.bounds import MAX_OFFSET
 from services.gateway.api.commands import publish
 from services.gateway.api.deps import Components, ComponentsDep, StreamReader, requires
-from services.gateway.api.errors import Conflict, NotFound
+from services.gateway.errors import Conflict, NotFound
 from services.gateway.readmodels.questions import SETTLED
 from services.gateway.security import Principal
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Response
 from contracts.ids import new_id
 from quarry_runtime.artifacts import ArtifactNotFound, report_key
 from services.gateway.api.deps import AuditDep, ComponentsDep, requires
-from services.gateway.api.errors import Conflict, NotFound
+from services.gateway.errors import Conflict, NotFound
 from services.gateway.security import Principal, fingerprint, new_one_time_secret
 from services.gateway.shares import MAX_SHARES_PER_RUN, SHARE_TOKEN_PREFIX, report_sources
 
