@@ -131,10 +131,10 @@ async def authenticate_access_token(token: str, parts: Components) -> tuple[Prin
         claims = read_claims(token, parts.settings.jwt_secret)
     except InvalidToken as exc:
         raise Unauthorized(f"invalid token: {exc}") from exc
-    if await asyncio.to_thread(accounts.token_revoked, claims.token_id):
-        raise Unauthorized("this token was revoked (logged out)")
     claimed = claims.principal
-    who = await asyncio.to_thread(accounts.principal, claimed.user_id, claimed.tenant_id)
+    revoked, who = await asyncio.to_thread(accounts.token_holder, claims.token_id, claimed.user_id, claimed.tenant_id)
+    if revoked:
+        raise Unauthorized("this token was revoked (logged out)")
     if who is None:
         raise Unauthorized("this account is no longer a member of the tenant")
     return who, claims

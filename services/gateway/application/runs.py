@@ -35,7 +35,7 @@ def actor_of(who: Principal) -> Actor:
 async def request_run(parts: Components, who: Principal, run_id: str, body: RunCreate) -> RunAccepted:
     """Admit a research question: the tenant's settings and template, the plan's limits, then
     `run.requested` on the bus; refused with the reason before anything is created."""
-    settings = await asyncio.to_thread(parts.store.tenant_settings, who.tenant_id)
+    settings, has_documents = await asyncio.to_thread(_admission_reads, parts, who.tenant_id)
     approval = settings["approval_required"] if body.approval_required is None else body.approval_required
     template = await template_for_request(parts, who.tenant_id, body.template_id)
     chosen = resolve(template, body.model_dump(), body.model_fields_set, fallback_sources=settings.get("sources"))
@@ -44,7 +44,7 @@ async def request_run(parts: Components, who: Principal, run_id: str, body: RunC
     attachments = len(chosen.get("datasets") or [])
     query = EntitlementsQuery(tenant_id=who.tenant_id, depth=depth, max_sources=max_sources, attachments=attachments)
     if chosen.get("sources") is None:
-        chosen["sources"] = await _default_sources(parts, who.tenant_id, query)
+        chosen["sources"] = await _default_sources(parts, has_documents, query)
     await parts.plan().check(query, run_problem(depth, max_sources, chosen["sources"]))
     event = RunRequested.create(
         RunRequestedPayload(
@@ -72,12 +72,17 @@ async def request_run(parts: Components, who: Principal, run_id: str, body: RunC
     return RunAccepted(run_id=run_id, state="requested", links=links)
 
 
-async def _default_sources(parts: Components, tenant_id: str, query: EntitlementsQuery) -> list[SourceKind] | None:
+def _admission_reads(parts: Components, tenant_id: str) -> tuple[dict[str, Any], bool]:
+    """The tenant's settings, and whether it keeps documents: one trip off the event loop."""
+    return parts.store.tenant_settings(tenant_id), parts.store.datasets.usage(tenant_id)[1] > 0
+
+
+async def _default_sources(parts: Components, has_documents: bool, query: EntitlementsQuery) -> list[SourceKind] | None:
     """Nobody chose the sources: the corpus, and the tenant's uploads when there are some its plan
     lets a run read (`read_dataset`). Otherwise a run would ask policy to read nothing (a denied
     step on free, a human's approval of an empty read on pro). None leaves the choice to the
     orchestrator's default when billing cannot say what the plan allows."""
-    if (await asyncio.to_thread(parts.store.datasets.usage, tenant_id))[1] == 0:
+    if not has_documents:
         return ["corpus"]
     try:
         plan = await parts.plan().get(query)
