@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from contracts.numbers import Count
 from contracts.report import TARGET_WORDS_MAX, TARGET_WORDS_MIN, ReportLength
 from contracts.run import MAX_SUB_QUESTIONS, SUB_QUESTION_MAX_CHARS
 from contracts.work import SourceKind
@@ -77,3 +78,59 @@ class RunAccepted(BaseModel):
     run_id: str
     state: str
     links: dict[str, str]
+
+
+class RunSummaryPublic(BaseModel):
+    """One run in a list: what a list page shows of it."""
+
+    run_id: str
+    state: str
+    question: str | None
+    title: str | None
+    created_at: str | None
+    updated_at: str | None
+    error: str | None
+    cost: dict[str, Any]
+
+
+class RunListPublic(BaseModel):
+    runs: list[RunSummaryPublic]
+    limit: Count
+    offset: Count
+
+
+class CancelPublic(BaseModel):
+    run_id: str
+    status: str
+
+
+class ApprovalDecisionPublic(BaseModel):
+    run_id: str
+    approval_id: str | None
+    decision: Literal["approve", "reject"]
+
+
+class PlanReviewPublic(BaseModel):
+    run_id: str
+    review_id: str | None
+    action: Literal["continue", "cancel"]
+    sub_questions: list[str]
+
+
+class LogEntryPublic(BaseModel):
+    """One event of a run's log and its position in it (`seq`)."""
+
+    seq: Count
+    event: dict[str, Any]
+
+
+class RunLogPublic(BaseModel):
+    run_id: str
+    events: list[LogEntryPublic]
+    next_after: Count | None = Field(description="pass as `after` for the next page; null on the last one")
+
+
+class StreamTicketPublic(BaseModel):
+    ticket: str
+    expires_in: Count
+    url: str

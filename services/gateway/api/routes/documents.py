@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from fastapi import APIRouter
 
@@ -12,6 +11,7 @@ from contracts.envelope import Actor
 from contracts.ids import new_id
 from services.gateway.api.commands import publish
 from services.gateway.api.deps import ComponentsDep, CurrentPrincipal, requires
+from services.gateway.api.models.documents import DocumentListPublic
 from services.gateway.application.datasets import DocumentCreate, within_upload_quota
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -34,6 +34,6 @@ async def upload_document(body: DocumentCreate, who: CurrentPrincipal, parts: Co
 
 
 @router.get("", dependencies=[requires("documents:read")])
-async def list_documents(who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
+async def list_documents(who: CurrentPrincipal, parts: ComponentsDep) -> DocumentListPublic:
     """The tenant's documents and their indexing status."""
-    return {"documents": await asyncio.to_thread(parts.store.list_documents, who.tenant_id)}
+    return DocumentListPublic(documents=await asyncio.to_thread(parts.store.list_documents, who.tenant_id))

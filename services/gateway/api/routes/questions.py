@@ -18,6 +18,7 @@ from quarry_runtime.telemetry import current_traceparent
 from services.gateway.api.bounds import MAX_OFFSET
 from services.gateway.api.commands import publish
 from services.gateway.api.deps import Components, ComponentsDep, StreamReader, requires
+from services.gateway.application.runs import found_run
 from services.gateway.errors import Conflict, NotFound
 from services.gateway.readmodels.questions import SETTLED
 from services.gateway.security import Principal
@@ -84,7 +85,7 @@ async def list_questions(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """The run's follow-up questions and their answers, newest first."""
-    await _run(run_id, who.tenant_id, parts)
+    await found_run(parts, who.tenant_id, run_id)
     found = await asyncio.to_thread(parts.store.questions.of_run, who.tenant_id, run_id, limit, offset)
     return {"questions": found, "limit": limit, "offset": offset}
 
@@ -137,13 +138,6 @@ async def stream_answer(
             await parts.feed.wait(SSE_IDLE_WAIT_S)
 
     return EventSourceResponse(events(), ping=10)
-
-
-async def _run(run_id: str, tenant_id: str, parts: Components) -> dict[str, Any]:
-    view = await asyncio.to_thread(parts.store.run_view, tenant_id, run_id)
-    if view is None:
-        raise NotFound("run not found")
-    return view
 
 
 async def _question(run_id: str, question_id: str, tenant_id: str, parts: Components) -> dict[str, Any]:

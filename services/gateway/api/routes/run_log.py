@@ -9,6 +9,7 @@ from sse_starlette import EventSourceResponse
 
 from services.gateway.api.bounds import MAX_SEQUENCE, sequence
 from services.gateway.api.deps import ComponentsDep, StreamReader, requires
+from services.gateway.api.models.runs import RunLogPublic, StreamTicketPublic
 from services.gateway.application import run_log as logs
 from services.gateway.application.runs import found_run
 from services.gateway.security import Principal
@@ -35,17 +36,17 @@ async def run_log(
     parts: ComponentsDep,
     after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> dict[str, Any]:
+) -> RunLogPublic:
     """A page of the run's events; pass the last `seq` as `after` for the next page. Until the
     report is published the draft is withheld from those who may not approve it."""
-    return await logs.log_page(parts, who, run_id, after, limit)
+    return RunLogPublic.model_validate(await logs.log_page(parts, who, run_id, after, limit))
 
 
 @router.post("/{run_id}/events/ticket", status_code=201)
-async def stream_ticket(run_id: str, who: RunReader, parts: ComponentsDep) -> dict[str, Any]:
+async def stream_ticket(run_id: str, who: RunReader, parts: ComponentsDep) -> StreamTicketPublic:
     """A single-use ticket to open this run's event stream where headers cannot be sent
     (EventSource): `GET /v1/runs/{run_id}/events?ticket=...` within `expires_in` seconds."""
-    return await logs.issue_stream_ticket(parts, who, run_id)
+    return StreamTicketPublic.model_validate(await logs.issue_stream_ticket(parts, who, run_id))
 
 
 @router.get("/{run_id}/events")

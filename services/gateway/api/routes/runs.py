@@ -11,7 +11,17 @@ from opentelemetry import trace
 from contracts.ids import new_id
 from services.gateway.api.bounds import MAX_OFFSET
 from services.gateway.api.deps import AuditDep, ComponentsDep, requires
-from services.gateway.api.models.runs import ApprovalCreate, CancelCreate, PlanReviewCreate, RunAccepted, RunCreate
+from services.gateway.api.models.runs import (
+    ApprovalCreate,
+    ApprovalDecisionPublic,
+    CancelCreate,
+    CancelPublic,
+    PlanReviewCreate,
+    PlanReviewPublic,
+    RunAccepted,
+    RunCreate,
+    RunListPublic,
+)
 from services.gateway.application import plan_review, runs
 from services.gateway.disclosure import may_see_draft, view_for_reader
 from services.gateway.security import Principal
@@ -47,17 +57,12 @@ async def list_runs(
         str | None, Query(max_length=MAX_SEARCH_CHARS, description="text the question or the report title contains")
     ] = None,
     state: Annotated[str | None, Query(pattern=r"^[a-z_]{1,40}$", description="only runs in this state")] = None,
-) -> dict[str, Any]:
+) -> RunListPublic:
     """The caller's tenant's runs, newest first; `q` searches the question and the report
     title (case-insensitive)."""
     text = q.strip() if q else None
-    return {
-        "runs": await asyncio.to_thread(
-            parts.store.list_runs, who.tenant_id, limit, offset, q=text or None, state=state
-        ),
-        "limit": limit,
-        "offset": offset,
-    }
+    found = await asyncio.to_thread(parts.store.list_runs, who.tenant_id, limit, offset, q=text or None, state=state)
+    return RunListPublic.model_validate({"runs": found, "limit": limit, "offset": offset})
 
 
 @router.get("/{run_id}")
@@ -69,24 +74,26 @@ async def get_run(run_id: str, who: RunReader, parts: ComponentsDep) -> dict[str
 
 
 @router.post("/{run_id}/cancel", status_code=202)
-async def cancel_run(run_id: str, body: CancelCreate, who: RunCanceller, parts: ComponentsDep) -> dict[str, str]:
+async def cancel_run(run_id: str, body: CancelCreate, who: RunCanceller, parts: ComponentsDep) -> CancelPublic:
     """Stop the run at its next step boundary; unused credits are refunded. Members may cancel
     the runs they requested; owners and admins any run of the tenant."""
-    return await runs.cancel_run(parts, who, run_id, body)
+    return CancelPublic.model_validate(await runs.cancel_run(parts, who, run_id, body))
 
 
 @router.post("/{run_id}/approval", status_code=202)
-async def decide_approval(run_id: str, body: ApprovalCreate, who: Approver, parts: ComponentsDep) -> dict[str, Any]:
+async def decide_approval(
+    run_id: str, body: ApprovalCreate, who: Approver, parts: ComponentsDep
+) -> ApprovalDecisionPublic:
     """Approve or reject what a waiting run asks for; who, when and why are recorded as events."""
-    return await runs.decide_approval(parts, who, run_id, body)
+    return ApprovalDecisionPublic.model_validate(await runs.decide_approval(parts, who, run_id, body))
 
 
 @router.post("/{run_id}/plan", status_code=202)
 async def review_plan(
     run_id: str, body: PlanReviewCreate, who: PlanReviewer, parts: ComponentsDep, audit: AuditDep
-) -> dict[str, Any]:
+) -> PlanReviewPublic:
     """Continue a run waiting for its plan's review with the sub-questions (edited or not), or
     cancel it (unused credits are refunded). Who may is decided by the policy service's Cedar
     policies (action `review_plan`: the run's requester, the tenant's owners and admins); who,
     when and what are recorded in the run's log and the audit log."""
-    return await plan_review.review_plan(parts, who, run_id, body, audit)
+    return PlanReviewPublic.model_validate(await plan_review.review_plan(parts, who, run_id, body, audit))
