@@ -1,4 +1,4 @@
-"""What the member and API key routes answer."""
+"""What the identity routes (the caller, members, API keys) answer."""
 
 from __future__ import annotations
 
@@ -42,3 +42,17 @@ class KeyCreatedPublic(KeyPublic):
 
 class KeyListPublic(BaseModel):
     keys: list[KeyPublic]
+
+
+class MePublic(BaseModel):
+    """The caller, their tenant, and what they may do."""
+
+    user_id: str
+    tenant_id: str
+    tenant_name: str | None
+    email: str
+    role: str | None
+    roles: list[str]
+    permissions: list[str] = Field(description="narrowed by the API key, if one is used")
+    key_id: str | None
+    plan: str | None = Field(description="null while billing does not answer")
