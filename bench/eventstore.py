@@ -10,7 +10,7 @@ the server `quarry_runtime.pgserver` finds, dropped afterwards), with the stores
 1. Replay: the stored events of `runs` runs are copied into a fresh event store, and into
    one as plain eventsourcing keeps it (its own recorder, JSON transcoder and SQLite file). The
    baseline is that store's `app.repository.get(run_id)` for every run (one query per run, no cache);
-   the candidate is `services.orchestrator.rebuild.rebuild_runs(app)` (the notification log
+   the candidate is `services.orchestrator.runs.rebuild.rebuild_runs(app)` (the notification log
    in pages of 5000, one query each, every event folded with the same `mutate` calls). Best
    of three alternating rounds each; the rebuilt runs are compared with the repository's
    (`__dict__`, every run). A separate pass splits the bulk path into reading the pages,
@@ -65,8 +65,8 @@ from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase, eventstore_env
 from services.gateway.readmodels.store import GatewayStore
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.domain import Run
-from services.orchestrator.rebuild import fold_log, rebuild_runs
+from services.orchestrator.runs.domain import Run
+from services.orchestrator.runs.rebuild import fold_log, rebuild_runs
 
 TARGET_RATIO = 10.0
 REPLAY_ROUNDS = 3

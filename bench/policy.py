@@ -44,7 +44,7 @@ from quarry_runtime import natsserver
 from quarry_runtime.bus import Bus
 from quarry_runtime.telemetry import configure
 from services.policy.bootstrap import PolicyParts, PolicySettings, assemble
-from services.policy.engine import PolicyEngine
+from services.policy.domain.engine import PolicyEngine
 
 TARGET_RATIO = 1.5
 TARGET_BUS_P99_MS = 5.0

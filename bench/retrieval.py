@@ -29,11 +29,11 @@ from qdrant_client import QdrantClient, models
 from rich.console import Console
 
 from bench.report import Latency, SummaryRow, latency_table, ratio
-from services.analyst.text import split_sentences
-from services.retriever.chunking import Chunk
-from services.retriever.corpus import sample_corpus
+from services.analyst.domain.text import split_sentences
+from services.retriever.domain.chunking import Chunk
+from services.retriever.domain.corpus import sample_corpus
+from services.retriever.domain.lexical import document_vector, query_vector
 from services.retriever.index import PUBLIC_TENANT, VECTOR, SourceIndex, indexed_text
-from services.retriever.lexical import document_vector, query_vector
 
 TENANT = "bench-tenant"
 BATCH = 256

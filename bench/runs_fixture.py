@@ -48,9 +48,10 @@ from contracts.work import (
     VerifyOutput,
 )
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.domain import Run, TaskState
-from services.orchestrator.translate import translate
-from services.orchestrator.workflow import task_id, task_input
+from services.orchestrator.runs.domain import Run
+from services.orchestrator.runs.translate import translate
+from services.orchestrator.runs.workflow import task_id, task_input
+from services.orchestrator.saga import TaskState
 
 SUB_QUESTIONS = 6
 PASSAGES = 5

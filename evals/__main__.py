@@ -17,7 +17,7 @@ from rich.table import Table
 
 from evals.questions import QUESTIONS_FILE, load_questions
 from evals.runner import TARGET_CITATION_SUPPORT, TARGET_RECALL_AT_10, Configuration, Outcome, run
-from services.retriever.corpus import sample_corpus
+from services.retriever.domain.corpus import sample_corpus
 from services.retriever.embeddings import OpenAIEmbeddings, load_fastembed
 
 

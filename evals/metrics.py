@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from contracts.work import Draft, Passage
-from services.analyst.text import normalise, tokenize
+from services.analyst.domain.text import normalise, tokenize
 
 RRF_K = 60
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from contracts.work import CollectInput, Passage, PlanInput, SearchOutput, SynthesiseInput, VerifyInput
 from evals.metrics import claims_text, fabricated_citations, fact_covered, fused_ranking, recall_at
 from evals.questions import Question
-from services.analyst.collect import collect
-from services.analyst.planning import plan
-from services.analyst.screening import screen_findings
-from services.analyst.synthesis import synthesise
-from services.analyst.verify import drop_unsupported, verify
+from services.analyst.application.screening import screen_findings
+from services.analyst.domain.collect import collect
+from services.analyst.domain.planning import plan
+from services.analyst.domain.synthesis import synthesise
+from services.analyst.domain.verify import drop_unsupported, verify
 from services.retriever.index import PUBLIC_TENANT, SourceIndex
 
 # What a run asks of each search (the orchestrator's PASSAGES_PER_SEARCH) and of synthesis

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from evals.pipeline import QuestionResult, Summary, evaluate, summarise
 from evals.questions import Question
-from services.retriever.corpus import Document
+from services.retriever.domain.corpus import Document
 from services.retriever.embeddings import Embedder
 from services.retriever.index import PUBLIC_TENANT, Fusion, SourceIndex, collection_for, ingest_documents
 

@@ -13,6 +13,7 @@ import httpx
 
 from quarry_runtime.egress import BlockedAddress
 from quarry_runtime.http import HttpFailure, RetryPolicy, send_capped, send_with_retries
+from services.analyst.domain.errors import AnalystError
 
 __all__ = ["ChatClient", "Completion", "LlmError", "RetryPolicy"]
 
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 
 
-class LlmError(Exception):
+class LlmError(AnalystError):
     """The model could not be asked, or its response is unusable; `status` is the HTTP status if any."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:

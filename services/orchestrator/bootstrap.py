@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +20,17 @@ from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
 from quarry_runtime.timersweep import DEFAULT_GRACE_S, DEFAULT_INTERVAL_S, TimerSweep
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.domain import Run
-from services.orchestrator.followup import Question
-from services.orchestrator.followup_translate import translate_question
+from services.orchestrator.emitter import AGENT
 from services.orchestrator.handlers import subscriptions
-from services.orchestrator.monitor import Monitor
-from services.orchestrator.translate import AGENT, translate, translate_monitor
+from services.orchestrator.monitors.domain import Monitor
+from services.orchestrator.monitors.translate import translate_monitor
+from services.orchestrator.questions.domain import Question
+from services.orchestrator.questions.translate import translate_question
+from services.orchestrator.runs.domain import Run
+from services.orchestrator.runs.translate import translate
 
 NAME = "orchestrator"
+Sign = Callable[[Run | Question, str], str | None]
 log = logging.getLogger(__name__)
 
 
@@ -40,6 +43,20 @@ class OrchestratorSettings(RuntimeSettings):
         default=DEFAULT_GRACE_S, ge=1, description="a durable timer held this long past due is published again"
     )
     timer_sweep_interval_s: float = Field(default=DEFAULT_INTERVAL_S, gt=0, description="how often to look for one")
+
+
+def outgoing_of(at: Callable[[Any, int], Any], sign: Sign) -> Callable[[Any], Sequence[Outgoing]]:
+    """What the relay publishes for one stored event of any of the orchestrator's aggregates."""
+
+    def outgoing(domain_event: Any) -> Sequence[Outgoing]:
+        # One notification log holds every aggregate's events; the event class says whose.
+        if type(domain_event).__qualname__.startswith(f"{Monitor.__name__}."):
+            return translate_monitor(domain_event, at)
+        if type(domain_event).__qualname__.startswith(f"{Question.__name__}."):
+            return translate_question(domain_event, at, sign)
+        return translate(domain_event, at, sign)
+
+    return outgoing
 
 
 def build(settings: RuntimeSettings) -> Service:
@@ -63,15 +80,7 @@ def build(settings: RuntimeSettings) -> Service:
             ttl_s=s.delegation_ttl_s,
         )
 
-    at = aggregate_at(app)
-
-    def outgoing(domain_event: Any) -> Sequence[Outgoing]:
-        # One notification log holds both aggregates' events; the event class says whose.
-        if type(domain_event).__qualname__.startswith(f"{Monitor.__name__}."):
-            return translate_monitor(domain_event, at)
-        if type(domain_event).__qualname__.startswith(f"{Question.__name__}."):
-            return translate_question(domain_event, at, sign)
-        return translate(domain_event, at, sign)
+    outgoing = outgoing_of(aggregate_at(app), sign)
 
     async def publish_key() -> None:
         """Make the public key known before the first token reaches the policy service."""

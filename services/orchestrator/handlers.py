@@ -10,9 +10,9 @@ from contracts.question import is_question_event
 from quarry_runtime.bus import Subscription
 from quarry_runtime.errors import Rejected
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.domain import RunError
-from services.orchestrator.followup import QuestionError
-from services.orchestrator.monitor import MonitorError
+from services.orchestrator.monitors.domain import MonitorError
+from services.orchestrator.questions.domain import QuestionError
+from services.orchestrator.runs.domain import RunError
 
 
 def _guarded(app: Orchestrator, use_case: Callable[[Any], None]) -> Callable[[Any], Awaitable[None]]:

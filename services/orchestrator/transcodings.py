@@ -6,7 +6,8 @@ from typing import Any
 
 from eventsourcing.persistence import Transcoding
 
-from services.orchestrator.domain import Approval, TaskState
+from services.orchestrator.runs.domain import Approval
+from services.orchestrator.saga import TaskState
 
 
 class TaskStateAsDict(Transcoding):

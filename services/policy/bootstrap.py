@@ -14,15 +14,16 @@ from quarry_runtime.ratelimit import shared_limiter
 from quarry_runtime.service import Service
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase
-from services.policy.budget import BudgetBook
-from services.policy.decider import Decider
-from services.policy.engine import DEFAULT_POLICY_DIR
-from services.policy.handlers import delegation_check, subscriptions
-from services.policy.policyset import PolicyFiles
-from services.policy.registry import DEFAULT_REGISTRY
+from services.policy.application.budget import BudgetBook
+from services.policy.application.decider import Decider
+from services.policy.application.events import delegation_check
+from services.policy.application.versions import PolicyVersions, startup_engine
+from services.policy.domain.engine import DEFAULT_POLICY_DIR
+from services.policy.domain.policyset import PolicyFiles
+from services.policy.domain.registry import DEFAULT_REGISTRY
+from services.policy.handlers import subscriptions
 from services.policy.replies import serve
 from services.policy.store import PolicyStore
-from services.policy.versions import PolicyVersions, startup_engine
 
 NAME = "policy"
 # The longest window the registry allows (its schema's maximum `per_s`): a window's entry is

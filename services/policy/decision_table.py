@@ -27,8 +27,9 @@ from rich.table import Table
 from rich.text import Text
 
 from contracts.tool import Decision, ToolRequestedPayload
-from services.policy.engine import DEFAULT_POLICY_DIR, PolicyEngine, PolicyError, Verdict
-from services.policy.registry import DEFAULT_REGISTRY
+from services.policy.domain.engine import DEFAULT_POLICY_DIR, PolicyEngine, PolicyError, Verdict
+from services.policy.domain.errors import PolicyServiceError
+from services.policy.domain.registry import DEFAULT_REGISTRY
 
 DEFAULT_TABLE: Final = Path(__file__).parent / "decisions.yaml"
 
@@ -105,7 +106,7 @@ _DEFAULTS: Final[dict[str, Any]] = {
 }
 
 
-class TableError(Exception):
+class TableError(PolicyServiceError):
     """The decision table cannot be read or does not have the expected shape."""
 
 

@@ -1,80 +1,22 @@
-"""Bus consumers of the policy service.
-
-* `tool.v1.requested`: decide, keep the decision among the tenant's recent ones for admins to list,
-  then publish `tool.v1.decided` (the decision log of record) as kept;
-* `policy.v1.published`: validate and switch, publish `policy.v1.activated` or `rejected`;
-* `credits.>`: follow each tenant's balance for the budget-aware rules.
-
-Every store call runs off the event loop on PostgreSQL (a round trip, or a wait for a database
-that is away, would stall every other consumer and the request/reply of this process) and is
-awaited before the handler returns: the bus acknowledges a message only after its effect is
-committed. A local SQLite write (WAL, no fsync) costs less than a thread hop and stays in the loop.
-"""
+"""Bus consumers of the policy service: `tool.v1.requested`, `policy.v1.published` and `credits.>`."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable
-from typing import ParamSpec, TypeVar
-
 from contracts import consumers, subjects
-from contracts.credits import (
-    CreditsAdjusted,
-    CreditsDenied,
-    CreditsExpired,
-    CreditsGranted,
-    CreditsPurchased,
-    CreditsRefunded,
-    CreditsReserved,
-    CreditsSettled,
-)
-from contracts.envelope import Actor, Event
-from contracts.policy import PolicyActivated, PolicyActivatedPayload, PolicyPublished, PolicyRejected
-from contracts.tool import ToolDecided, ToolDecidedPayload, ToolRequested
+from contracts.envelope import Event
+from contracts.policy import PolicyPublished
+from contracts.tool import ToolRequested
 from quarry_runtime.bus import Bus, Subscription
-from quarry_runtime.delegation import DelegationError, KeyDirectory, verify
-from services.policy.decider import Decider
-from services.policy.store import PolicyStore
-from services.policy.versions import PolicyVersions
-
-log = logging.getLogger(__name__)
-P = ParamSpec("P")
-T = TypeVar("T")
-AGENT = "quarry-policy"
-_CREDIT_EVENTS = (
-    CreditsGranted,
-    CreditsReserved,
-    CreditsSettled,
-    CreditsRefunded,
-    CreditsDenied,
-    CreditsPurchased,
-    CreditsAdjusted,
-    CreditsExpired,
+from services.policy.application.decider import Decider
+from services.policy.application.events import (
+    DelegationCheck,
+    answer_tool_request,
+    follow_credits,
+    recorder,
+    switch_version,
 )
-
-
-DelegationCheck = Callable[[ToolRequested], Awaitable[str | None]]
-
-
-def delegation_check(keys: KeyDirectory) -> DelegationCheck:
-    """Why the request's delegation token proves nothing (None when it proves the delegation)."""
-
-    async def check(ev: ToolRequested) -> str | None:
-        try:
-            await verify(
-                ev.payload.delegation,
-                keys.lookup,
-                tenant_id=ev.tenant_id,
-                user_id=ev.actor.user_id,
-                roles=ev.payload.roles,
-                required_scope=f"tool:{ev.payload.tool}",
-            )
-        except DelegationError as exc:
-            return str(exc)
-        return None
-
-    return check
+from services.policy.application.versions import PolicyVersions
+from services.policy.store import PolicyStore
 
 
 def subscriptions(
@@ -85,66 +27,20 @@ def subscriptions(
     versions: PolicyVersions | None = None,
     delegation: DelegationCheck | None = None,
 ) -> list[Subscription]:
-    async def on_tool_requested(ev: ToolRequested) -> None:
-        """Verify the agent's delegation, decide and publish; the decision's id is derived from
-        the request, so a redelivered request yields the same decision event, de-duplicated by
-        JetStream. The agent and the user are decided on both: the token proves the agent acts
-        for this user within this scope, and Cedar decides the tool for the user's plan and roles."""
-        refused = await delegation(ev) if delegation is not None else None
-        if refused is not None:
-            payload = ToolDecidedPayload(
-                request_id=ev.payload.request_id,
-                task_id=ev.payload.task_id,
-                tool=ev.payload.tool,
-                decision="deny",
-                reasons=[f"delegation: {refused}"],
-                policy_ids=["delegation-token"],
-                policy_version=decider.version,
-                evaluation_ms=0.0,
-            )
-        else:
-            verdict = await decider.decide(
-                ev.payload, tenant_id=ev.tenant_id, agent=ev.actor.agent or "unknown-agent", user_id=ev.actor.user_id
-            )
-            payload = verdict.to_payload(ev.payload)
-        decided = ToolDecided.caused_by(ev, payload)
-        decided = decided.model_copy(
-            update={"actor": Actor(user_id=ev.actor.user_id, agent=AGENT, roles=ev.actor.roles)}
-        )
-        if payload.decision != "allow":
-            log.info("run %s: %s -> %s (%s)", ev.run_id, ev.payload.tool, payload.decision, "; ".join(payload.reasons))
-        # Recorded before the publish, and what is published is the decision the store kept: a
-        # redelivered request may be decided differently (a rate-limit window moved on), but the
-        # first decision recorded is the one the list shows and the bus carries. The request is
-        # acknowledged only after both, so a store or bus failure in between repeats both (the
-        # publish de-duplicated by JetStream), and neither is ever lost.
-        if record is not None:
-            kept = await record(decided)
-            if kept != decided.payload:
-                decided = decided.model_copy(update={"payload": kept})
-        await bus.publish(decided)
+    record = recorder(store) if store is not None else None
 
-    record = _recorder(store) if store is not None else None
+    async def on_tool_requested(ev: ToolRequested) -> None:
+        await answer_tool_request(ev, bus, decider, record=record, delegation=delegation)
+
     subs = [
         Subscription(
             subjects.TOOL_REQUESTED, consumers.durable("policy", subjects.TOOL_REQUESTED), on_tool_requested, batch=32
         )
     ]
-
     if versions is not None:
 
         async def on_published(ev: PolicyPublished) -> None:
-            # Always off the loop: besides the store, it compiles and validates a whole policy
-            # set, and publications are rare enough that the thread hop costs nothing.
-            outcome = await asyncio.to_thread(versions.apply, ev)
-            if outcome is None:
-                return
-            reply: Event
-            if isinstance(outcome, PolicyActivatedPayload):
-                reply = PolicyActivated.caused_by(ev, outcome)
-            else:
-                reply = PolicyRejected.caused_by(ev, outcome)
-            await bus.publish(reply.model_copy(update={"actor": ev.actor.model_copy(update={"agent": AGENT})}))
+            await switch_version(ev, bus, versions)
 
         subs.append(
             Subscription(
@@ -152,32 +48,8 @@ def subscriptions(
             )
         )
 
-    budgets = decider.budgets
-
     async def on_credits(ev: Event) -> None:
-        if isinstance(ev, _CREDIT_EVENTS):
-            await store_call(_on_postgres(budgets.store), budgets.apply, ev)
+        await follow_credits(ev, decider.budgets)
 
     subs.append(Subscription("credits.>", consumers.durable("policy", "credits.>"), on_credits, batch=64))
     return subs
-
-
-def _recorder(store: PolicyStore) -> Callable[[ToolDecided], Awaitable[ToolDecidedPayload]]:
-    """Keeps a decision in the store, returning the one kept."""
-    on_postgres = _on_postgres(store)
-
-    async def record(ev: ToolDecided) -> ToolDecidedPayload:
-        return await store_call(on_postgres, store.record_decision, ev)
-
-    return record
-
-
-def _on_postgres(store: PolicyStore | None) -> bool:
-    return store is not None and store.db.is_postgres
-
-
-async def store_call(off_loop: bool, call: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-    """`call` in a worker thread when `off_loop` (a PostgreSQL store), else here; awaited either way."""
-    if off_loop:
-        return await asyncio.to_thread(call, *args, **kwargs)
-    return call(*args, **kwargs)

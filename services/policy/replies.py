@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any, Final
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -29,31 +29,25 @@ from contracts.policy import (
 )
 from quarry_runtime.bus import Bus
 from quarry_runtime.replies import Respond, answering, short
-from services.policy.decider import Decider
+from services.policy.application.decider import Decider
+from services.policy.application.versions import PolicyVersions
 from services.policy.store import PolicyStore
-from services.policy.versions import PolicyVersions
+from services.policy.translate import verdict_contract
 
 log = logging.getLogger(__name__)
 QUEUE: Final = "policy"
 RELOAD_POLL_S: Final = 15.0
+Q = TypeVar("Q", bound=BaseModel)
 
 
 def responders(decider: Decider, store: PolicyStore, versions: PolicyVersions) -> dict[str, Respond]:
     """Reply builders by request subject; each takes the raw request and returns the reply model."""
 
-    async def simulate(data: bytes) -> BaseModel:
-        try:
-            query = SimulateRequest.model_validate_json(data)
-        except ValidationError as exc:
-            return SimulateReply(error=f"malformed simulation request: {short(exc)}")
+    async def simulate(query: SimulateRequest) -> BaseModel:
         verdict = await decider.simulate(query)
-        return SimulateReply(verdict=verdict.to_contract())
+        return SimulateReply(verdict=verdict_contract(verdict))
 
-    async def plan_review(data: bytes) -> BaseModel:
-        try:
-            query = PlanReviewQuery.model_validate_json(data)
-        except ValidationError as exc:
-            return PlanReviewReply(error=f"malformed plan review query: {short(exc)}")
+    async def plan_review(query: PlanReviewQuery) -> BaseModel:
         verdict = decider.engine.authorise_plan_review(
             tenant_id=query.tenant_id,
             user_id=query.user_id,
@@ -64,30 +58,36 @@ def responders(decider: Decider, store: PolicyStore, versions: PolicyVersions) -
             sub_questions=query.sub_questions,
             max_sub_questions=query.max_sub_questions,
         )
-        return PlanReviewReply(verdict=verdict.to_contract())
+        return PlanReviewReply(verdict=verdict_contract(verdict))
 
-    async def decisions(data: bytes) -> BaseModel:
-        try:
-            query = DecisionsQuery.model_validate_json(data)
-        except ValidationError as exc:
-            return DecisionsReply(error=f"malformed decisions query: {short(exc)}")
+    async def decisions(query: DecisionsQuery) -> BaseModel:
         rows = await asyncio.to_thread(store.recent_decisions, query.tenant_id, query.limit)
         return DecisionsReply(decisions=rows)
 
-    async def list_versions(data: bytes) -> BaseModel:
-        try:
-            query = VersionsQuery.model_validate_json(data)
-        except ValidationError as exc:
-            return VersionsReply(error=f"malformed versions query: {short(exc)}")
+    async def list_versions(query: VersionsQuery) -> BaseModel:
         found = await asyncio.to_thread(store.versions, query.version)
         return VersionsReply(active_version=decider.version, versions=found)
 
     return {
-        subjects.POLICY_SIMULATE: simulate,
-        subjects.POLICY_DECISIONS: decisions,
-        subjects.POLICY_VERSIONS: list_versions,
-        subjects.POLICY_PLAN_REVIEW: plan_review,
+        subjects.POLICY_SIMULATE: _answering(SimulateRequest, SimulateReply, "simulation request", simulate),
+        subjects.POLICY_DECISIONS: _answering(DecisionsQuery, DecisionsReply, "decisions query", decisions),
+        subjects.POLICY_VERSIONS: _answering(VersionsQuery, VersionsReply, "versions query", list_versions),
+        subjects.POLICY_PLAN_REVIEW: _answering(PlanReviewQuery, PlanReviewReply, "plan review query", plan_review),
     }
+
+
+def _answering(query: type[Q], reply: type[BaseModel], what: str, use: Callable[[Q], Awaitable[BaseModel]]) -> Respond:
+    """A responder for one subject: the request parsed as `query`, a malformed one answered with
+    `reply(error=...)`; the one place a request's errors become an answer."""
+
+    async def respond(data: bytes) -> BaseModel:
+        try:
+            parsed = query.model_validate_json(data)
+        except ValidationError as exc:
+            return reply(error=f"malformed {what}: {short(exc)}")
+        return await use(parsed)
+
+    return respond
 
 
 def serve(

@@ -8,7 +8,6 @@ when `uharfbuzz` is installed. Without the bundled fonts it degrades to the PDF 
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
 from datetime import UTC, datetime
@@ -21,8 +20,8 @@ from fpdf.fonts import FontFace
 from fpdf.outline import OutlineSection
 
 from contracts.work import Changes, Claim, CodeBlock, Draft, ReportMethods, SourceRef, Table
-from services.reporter.length import findings_words
-from services.reporter.markdown import (
+from services.reporter.domain.length import findings_words
+from services.reporter.domain.markdown import (
     EXCERPT_CHARS,
     change_lists,
     collapse,
@@ -32,8 +31,7 @@ from services.reporter.markdown import (
     ordered_sources,
     source_url,
 )
-from services.reporter.pdf_fonts import Typeface, install_fonts
-from services.reporter.structure import (
+from services.reporter.domain.structure import (
     CHANGES,
     CONTENTS,
     EMPTY_SECTION,
@@ -48,83 +46,22 @@ from services.reporter.structure import (
     searches_table,
     section_heading,
 )
-
-_logger = logging.getLogger(__name__)
-
-FONT_DIR = Path(__file__).resolve().parent / "fonts"
-
-_MARGIN = 20.0
-_BODY_SIZE = 10.5
-_LINE = 5.5
-_INDENT = 8.0
-_MUTED = 100
-_TOC_LINE = 6.5
-_TABLE_SIZE = 8.5
-_CODE_SIZE = 8.5
-# More columns than this do not fit across A4 legibly: wider tables are split into column groups.
-_TABLE_COLUMNS = 7
-_RULE = 190
-_CELL_PAD = 1.5
-_FILL = 244
-
-
-class _ReportPDF(FPDF):
-    """A4 document whose footer carries the run id and page numbers."""
-
-    def __init__(self, footer_note: str, font_dir: Path, text: str) -> None:
-        super().__init__(orientation="portrait", unit="mm", format="A4")
-        self.footer_note = footer_note
-        self.typeface: Typeface = install_fonts(self, font_dir, text)
-        if self.typeface.shaped and importlib.util.find_spec("uharfbuzz") is not None:
-            self.set_text_shaping(True)
-
-    def footer(self) -> None:
-        """Draw "run · generated" on the left and "Page n of N" on the right."""
-        self.set_y(-14)
-        self.set_font(self.typeface.family, "", 8)
-        self.set_text_color(_MUTED)
-        self.cell(0, 5, self.typeface.clean(self.footer_note), align=Align.L)
-        self.set_x(self.l_margin)
-        self.cell(0, 5, f"Page {self.page_no()} of {{nb}}", align=Align.R)
-
-    @property
-    def text_width(self) -> float:
-        return self.w - self.l_margin - self.r_margin
-
-    def write_text(self, text: str, *, style: str = "", size: float = _BODY_SIZE, indent: float = 0.0) -> None:
-        """Write a wrapped paragraph; overlong tokens are broken so nothing runs off the page."""
-        self.set_font(self.typeface.family, style, size)
-        self.set_x(self.l_margin + indent)
-        self.multi_cell(
-            0,
-            size * 0.52,
-            self.typeface.clean(text),
-            align=Align.L,
-            new_x=XPos.LMARGIN,
-            new_y=YPos.NEXT,
-        )
-
-    def keep_space(self, height: float) -> None:
-        """Start a new page unless `height` millimetres are left on this one."""
-        if self.get_y() + height > self.page_break_trigger:
-            self.add_page()
-
-    def heading(self, text: str, *, listed: bool = True) -> None:
-        """Write a section heading; a listed one is in the outline (bookmarks and contents)."""
-        # Keep a heading together with at least a couple of lines of what follows it.
-        self.keep_space(30)
-        self.ln(4)
-        if listed:
-            self.start_section(self.typeface.clean(text) or "Untitled", strict=False)
-        self.set_text_color(0)
-        self.write_text(text, style="B", size=15)
-        self.ln(1.5)
-
-    def note(self, text: str) -> None:
-        """A small muted line, e.g. where a table or a code block was quoted from."""
-        self.set_text_color(_MUTED)
-        self.write_text(text, size=8.5)
-        self.set_text_color(0)
+from services.reporter.pdf_page import (
+    BODY_SIZE,
+    CELL_PAD,
+    CODE_SIZE,
+    FILL,
+    FONT_DIR,
+    INDENT,
+    LINE,
+    MARGIN,
+    MUTED,
+    RULE,
+    TABLE_COLUMNS,
+    TABLE_SIZE,
+    TOC_LINE,
+    ReportPDF,
+)
 
 
 def _cited(claim: Claim) -> str:
@@ -134,11 +71,14 @@ def _cited(claim: Claim) -> str:
     return f"{text}\u00a0{tag}" if tag else text
 
 
+_logger = logging.getLogger(__name__)
+
+
 def _claims_text(claims: list[Claim]) -> str:
     return " ".join(_cited(claim) for claim in claims)
 
 
-def _fit(pdf: _ReportPDF, text: str, width: float) -> str:
+def _fit(pdf: ReportPDF, text: str, width: float) -> str:
     """The text, cut with an ellipsis so it fits on one line of `width` millimetres."""
     text = pdf.typeface.clean(text)
     if pdf.get_string_width(text) <= width:
@@ -149,42 +89,42 @@ def _fit(pdf: _ReportPDF, text: str, width: float) -> str:
 
 
 def _render_contents(pdf: FPDF, outline: list[OutlineSection]) -> None:
-    assert isinstance(pdf, _ReportPDF)
+    assert isinstance(pdf, ReportPDF)
     pdf.set_text_color(0)
     number_width = 12.0
     for entry in outline:
-        pdf.set_font(pdf.typeface.family, "", _BODY_SIZE)
+        pdf.set_font(pdf.typeface.family, "", BODY_SIZE)
         link = pdf.add_link(page=entry.page_number)
         name = _fit(pdf, entry.name, pdf.text_width - number_width - 4)
         pdf.set_x(pdf.l_margin)
-        pdf.cell(pdf.text_width - number_width, _TOC_LINE, name, link=link)
-        pdf.cell(number_width, _TOC_LINE, str(entry.page_number), align=Align.R, link=link)
-        pdf.ln(_TOC_LINE)
+        pdf.cell(pdf.text_width - number_width, TOC_LINE, name, link=link)
+        pdf.cell(number_width, TOC_LINE, str(entry.page_number), align=Align.R, link=link)
+        pdf.ln(TOC_LINE)
 
 
-def _contents_placeholder(pdf: _ReportPDF, entries: int) -> None:
+def _contents_placeholder(pdf: ReportPDF, entries: int) -> None:
     """Reserve room for the contents: the rest of this page, and more pages if it will not fit."""
     pdf.heading(CONTENTS, listed=False)
-    needed = entries * _TOC_LINE
+    needed = entries * TOC_LINE
     room = pdf.page_break_trigger - pdf.get_y()
     page_room = pdf.page_break_trigger - pdf.t_margin
     pages = 1 + max(0, math.ceil((needed - room) / page_room))
     pdf.insert_toc_placeholder(_render_contents, pages=pages)
 
 
-def _widths(pdf: _ReportPDF, texts: list[str], style: str) -> tuple[float, float]:
+def _widths(pdf: ReportPDF, texts: list[str], style: str) -> tuple[float, float]:
     """The widest text and the widest single word among `texts`, in millimetres."""
-    pdf.set_font(pdf.typeface.family, style, _TABLE_SIZE)
+    pdf.set_font(pdf.typeface.family, style, TABLE_SIZE)
     clean = pdf.typeface.clean
     line = max((pdf.get_string_width(clean(t)) for t in texts), default=0.0)
     word = max((pdf.get_string_width(clean(w)) for t in texts for w in t.split()), default=0.0)
     return line, word
 
 
-def _column_widths(pdf: _ReportPDF, g: Grid) -> list[float]:
+def _column_widths(pdf: ReportPDF, g: Grid) -> list[float]:
     """Each column as wide as its longest line when the page allows; otherwise every column gets
     its longest word (so words are not broken) and the rest of the width goes where lines are long."""
-    pad = 2 * _CELL_PAD + 1.0
+    pad = 2 * CELL_PAD + 1.0
     wants, mins = [], []
     for i, head in enumerate(g.header):
         head_line, head_word = _widths(pdf, [head], "B")
@@ -203,10 +143,10 @@ def _column_widths(pdf: _ReportPDF, g: Grid) -> list[float]:
 
 def _column_groups(g: Grid) -> list[Grid]:
     """A table too wide for the page as several, each repeating the first column."""
-    if len(g.header) <= _TABLE_COLUMNS:
+    if len(g.header) <= TABLE_COLUMNS:
         return [g]
     groups = []
-    step = _TABLE_COLUMNS - 1
+    step = TABLE_COLUMNS - 1
     for start in range(1, len(g.header), step):
         cols = [0, *range(start, min(start + step, len(g.header)))]
         groups.append(
@@ -219,11 +159,11 @@ def _column_groups(g: Grid) -> list[Grid]:
     return groups
 
 
-def _write_grid(pdf: _ReportPDF, g: Grid) -> None:
+def _write_grid(pdf: ReportPDF, g: Grid) -> None:
     clean = pdf.typeface.clean
     widths = _column_widths(pdf, g)
-    pdf.set_font(pdf.typeface.family, "", _TABLE_SIZE)
-    pdf.set_draw_color(_RULE)
+    pdf.set_font(pdf.typeface.family, "", TABLE_SIZE)
+    pdf.set_draw_color(RULE)
     # Body cells are painted in the current fill colour: white, whatever was drawn before.
     pdf.set_fill_color(255)
     with pdf.table(
@@ -231,8 +171,8 @@ def _write_grid(pdf: _ReportPDF, g: Grid) -> None:
         width=sum(widths),
         align=Align.L,
         text_align=Align.L,
-        line_height=_TABLE_SIZE * 0.5,
-        padding=(1.2, _CELL_PAD),
+        line_height=TABLE_SIZE * 0.5,
+        padding=(1.2, CELL_PAD),
         borders_layout=TableBordersLayout.ALL,
         headings_style=FontFace(emphasis="BOLD", fill_color=(232, 236, 241)),
     ) as table:
@@ -243,7 +183,7 @@ def _write_grid(pdf: _ReportPDF, g: Grid) -> None:
     pdf.set_draw_color(0)
 
 
-def _write_table(pdf: _ReportPDF, table: Table) -> None:
+def _write_table(pdf: ReportPDF, table: Table) -> None:
     g = grid(table)
     caption = g.caption or ("Table" if table.citations else "")
     if caption:
@@ -261,20 +201,20 @@ def _write_table(pdf: _ReportPDF, table: Table) -> None:
             # still carry every value.
             _logger.exception("table did not fit, written as lines")
             for row in [part.header, *part.rows]:
-                pdf.write_text(" | ".join(row), size=_TABLE_SIZE)
+                pdf.write_text(" | ".join(row), size=TABLE_SIZE)
         pdf.ln(3)
 
 
-def _write_code(pdf: _ReportPDF, block: CodeBlock) -> None:
+def _write_code(pdf: ReportPDF, block: CodeBlock) -> None:
     lines = code_lines(block)
     if not lines:
         return
     pdf.keep_space(15)
-    pdf.set_font(pdf.typeface.mono, "", _CODE_SIZE)
-    pdf.set_fill_color(_FILL)
+    pdf.set_font(pdf.typeface.mono, "", CODE_SIZE)
+    pdf.set_fill_color(FILL)
     pdf.multi_cell(
         0,
-        _CODE_SIZE * 0.48,
+        CODE_SIZE * 0.48,
         pdf.typeface.clean("\n".join(lines)),
         align=Align.L,
         fill=True,
@@ -289,44 +229,44 @@ def _write_code(pdf: _ReportPDF, block: CodeBlock) -> None:
     pdf.ln(2.5)
 
 
-def _write_source(pdf: _ReportPDF, source: SourceRef, excerpt_chars: int) -> None:
+def _write_source(pdf: ReportPDF, source: SourceRef, excerpt_chars: int) -> None:
     pdf.set_text_color(0)
-    pdf.set_font(pdf.typeface.family, "B", _BODY_SIZE)
+    pdf.set_font(pdf.typeface.family, "B", BODY_SIZE)
     pdf.keep_space(15)
     top = pdf.get_y()
-    pdf.cell(_INDENT, _LINE, f"{source.number}.", align=Align.R)
+    pdf.cell(INDENT, LINE, f"{source.number}.", align=Align.R)
     label = collapse(source.title) or "Untitled source"
     if source.location.strip():
         label = f"{label} — {collapse(source.location)}"
     pdf.set_y(top)
-    pdf.write_text(label, style="B", indent=_INDENT + 2)
+    pdf.write_text(label, style="B", indent=INDENT + 2)
     url = source_url(source)
     if url:
         pdf.set_font(pdf.typeface.family, "", 9)
-        pdf.set_x(pdf.l_margin + _INDENT + 2)
+        pdf.set_x(pdf.l_margin + INDENT + 2)
         pdf.set_text_color(30, 80, 160)
         pdf.multi_cell(0, 4.7, url, link=url, align=Align.L, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     quoted = excerpt(source.passage, excerpt_chars)
     if quoted:
-        pdf.set_text_color(_MUTED)
-        pdf.write_text(f"“{quoted}”", style="I", size=9.5, indent=_INDENT + 2)
+        pdf.set_text_color(MUTED)
+        pdf.write_text(f"“{quoted}”", style="I", size=9.5, indent=INDENT + 2)
     pdf.ln(2.5)
 
 
-def _write_methods(pdf: _ReportPDF, methods: ReportMethods, draft: Draft, asked: str) -> None:
+def _write_methods(pdf: ReportPDF, methods: ReportMethods, draft: Draft, asked: str) -> None:
     pdf.heading(METHODS)
     for label, value in methods_facts(methods, draft, findings_words(draft), asked):
-        pdf.set_font(pdf.typeface.family, "B", _BODY_SIZE)
+        pdf.set_font(pdf.typeface.family, "B", BODY_SIZE)
         pdf.set_x(pdf.l_margin)
-        pdf.cell(38, _LINE, pdf.typeface.clean(label))
-        pdf.set_font(pdf.typeface.family, "", _BODY_SIZE)
-        pdf.multi_cell(0, _LINE, pdf.typeface.clean(value), align=Align.L, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.cell(38, LINE, pdf.typeface.clean(label))
+        pdf.set_font(pdf.typeface.family, "", BODY_SIZE)
+        pdf.multi_cell(0, LINE, pdf.typeface.clean(value), align=Align.L, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     if methods.searches:
         pdf.ln(3)
         _write_table(pdf, searches_table(methods))
 
 
-def _write_changes(pdf: _ReportPDF, changes: Changes) -> None:
+def _write_changes(pdf: ReportPDF, changes: Changes) -> None:
     pdf.heading(CHANGES)
     pdf.write_text(f"Compared with run {collapse(changes.previous_run_id)}.", size=9)
     found = change_lists(changes)
@@ -354,7 +294,7 @@ def render_pdf(
     changed (for a monitor's run), sections with tables and code, methods, sources, page numbers."""
     stamp = format_timestamp(generated_at)
     shown = [run_id, draft.model_dump_json(), *(x.model_dump_json() for x in (changes, methods) if x is not None)]
-    pdf = _ReportPDF(footer_note=f"Quarry · run {collapse(run_id)} · {stamp}", font_dir=font_dir, text="".join(shown))
+    pdf = ReportPDF(footer_note=f"Quarry · run {collapse(run_id)} · {stamp}", font_dir=font_dir, text="".join(shown))
     clean = pdf.typeface.clean
     title = collapse(draft.title) or "Research report"
     # Fixed metadata, including the creation date, is what makes the output reproducible.
@@ -364,13 +304,13 @@ def render_pdf(
     pdf.set_creator("Quarry reporter")
     moment = generated_at.replace(tzinfo=UTC) if generated_at.tzinfo is None else generated_at
     pdf.set_creation_date(moment.astimezone(UTC))
-    pdf.set_margins(_MARGIN, _MARGIN, _MARGIN)
-    pdf.set_auto_page_break(auto=True, margin=_MARGIN)
+    pdf.set_margins(MARGIN, MARGIN, MARGIN)
+    pdf.set_auto_page_break(auto=True, margin=MARGIN)
     pdf.add_page()
 
     pdf.write_text(title, style="B", size=20)
     pdf.ln(1)
-    pdf.set_text_color(_MUTED)
+    pdf.set_text_color(MUTED)
     pdf.write_text(f"Run {collapse(run_id)} · Generated {stamp}", size=9)
     pdf.ln(4)
     pdf.set_text_color(0)

@@ -16,8 +16,8 @@ from docx.styles.style import ParagraphStyle
 from docx.text.paragraph import Paragraph
 
 from contracts.work import Changes, Claim, CodeBlock, Draft, ReportMethods, SourceRef, Table
-from services.reporter.length import findings_words
-from services.reporter.markdown import (
+from services.reporter.domain.length import findings_words
+from services.reporter.domain.markdown import (
     EXCERPT_CHARS,
     change_lists,
     collapse,
@@ -27,7 +27,7 @@ from services.reporter.markdown import (
     ordered_sources,
     source_url,
 )
-from services.reporter.structure import (
+from services.reporter.domain.structure import (
     CHANGES,
     CONTENTS,
     EMPTY_SECTION,

@@ -19,6 +19,7 @@ from quarry_runtime.bus import Bus
 from quarry_runtime.egress import GuardedTransport
 from quarry_runtime.service import Service
 from quarry_runtime.settings import RuntimeSettings
+from services.retriever.application.memory import memory_index
 from services.retriever.embeddings import EmbeddingsKind, build_embedder
 from services.retriever.handlers import subscriptions
 from services.retriever.index import (
@@ -29,7 +30,6 @@ from services.retriever.index import (
     collection_for,
     open_client,
 )
-from services.retriever.memory import memory_index
 from services.retriever.parsing import ParseLimits, ParserPool
 from services.retriever.providers import SearchProvider
 from services.retriever.seeding import CorpusCache, default_cache_dir, seed_sample_corpus

@@ -17,9 +17,10 @@ from typing import Any, Literal, Protocol
 import httpx
 
 from quarry_runtime.http import HttpFailure, RetryPolicy, send_with_retries_sync
+from services.retriever.domain.errors import RetrieverError
 
 
-class EmbeddingError(Exception):
+class EmbeddingError(RetrieverError):
     """The embedding model could not be asked, or answered something unusable."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:

@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass, replace
 
 from contracts.document import ContentType
-from services.retriever.chunking import Chunk, chunk_text
-from services.retriever.corpus import to_text
+from services.retriever.domain.chunking import Chunk, chunk_text
+from services.retriever.domain.corpus import to_text
 from services.retriever.web.extract import ExtractionError, OverLimit, check_length, extract_page
 
 _PAGE = re.compile(r"^# Page (\d+)$", re.MULTILINE)

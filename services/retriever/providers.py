@@ -10,14 +10,6 @@ from typing import Protocol
 from services.retriever.index import SourceIndex
 
 
-class SearchError(Exception):
-    """A provider could not answer. `retryable`: a later attempt may (rate limit, 5xx, network)."""
-
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-
-
 @dataclass(frozen=True, slots=True)
 class SearchHit:
     """One ranked result. `location` is set when the hit is already a citable passage (a chunk of a

@@ -24,11 +24,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from services.retriever import chunking, lexical
-from services.retriever.chunking import Chunk, chunk_document
-from services.retriever.corpus import Document, sample_corpus
+from services.retriever.domain import chunking, lexical
+from services.retriever.domain.chunking import Chunk, chunk_document
+from services.retriever.domain.corpus import Document, sample_corpus
+from services.retriever.domain.lexical import SparseTerms
 from services.retriever.index import PUBLIC_TENANT, Prepared, SourceIndex, indexed_text
-from services.retriever.lexical import SparseTerms
 
 log = logging.getLogger(__name__)
 

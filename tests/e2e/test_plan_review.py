@@ -10,7 +10,7 @@ import pytest
 
 from devtools.client import QuarryClient
 from devtools.stack import Stack
-from services.reporter.markdown import escape
+from services.reporter.domain.markdown import escape
 from tests.e2e.helpers import ask, new_tenant, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]

@@ -12,7 +12,7 @@ import pytest
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
 from quarry_runtime import natsserver
-from services.policy.engine import DEFAULT_POLICY_DIR
+from services.policy.domain.engine import DEFAULT_POLICY_DIR
 from tests.e2e.helpers import running
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
@@ -64,7 +64,7 @@ def test_a_denied_tool_fails_the_run_with_the_policy_reason_and_charges_its_usag
 def test_an_invalid_policy_set_stops_the_policy_service_from_starting(tmp_path: Path) -> None:
     from quarry_runtime.settings import RuntimeSettings
     from services.policy.bootstrap import PolicySettings, build
-    from services.policy.engine import PolicyError
+    from services.policy.domain.engine import PolicyError
 
     bad = tmp_path / "policies"
     shutil.copytree(DEFAULT_POLICY_DIR, bad)

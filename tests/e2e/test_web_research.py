@@ -16,7 +16,7 @@ from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
 from quarry_runtime import natsserver
 from services.gateway.readmodels.run_view import TERMINAL
-from services.policy.registry import DEFAULT_REGISTRY
+from services.policy.domain.registry import DEFAULT_REGISTRY
 from tests.e2e.helpers import ask, new_tenant, running, wait_for
 from tests.fakes.search_apis import IndexedPage, SearchEngine, searxng_app
 from tests.fakes.serving import serve_app

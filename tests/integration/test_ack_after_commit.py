@@ -94,20 +94,20 @@ from services.gateway.readmodels.projection import subscriptions as gateway_subs
 from services.gateway.readmodels.store import GatewayStore
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.handlers import subscriptions as orchestrator_subscriptions
-from services.policy.budget import BudgetBook
-from services.policy.decider import Decider
-from services.policy.engine import DEFAULT_POLICY_DIR
+from services.policy.application.budget import BudgetBook
+from services.policy.application.decider import Decider
+from services.policy.application.versions import PolicyVersions, startup_engine
+from services.policy.domain.engine import DEFAULT_POLICY_DIR
+from services.policy.domain.policyset import PolicyFiles
+from services.policy.domain.registry import DEFAULT_REGISTRY
 from services.policy.handlers import subscriptions as policy_subscriptions
-from services.policy.policyset import PolicyFiles
-from services.policy.registry import DEFAULT_REGISTRY
 from services.policy.store import Budget, PolicyStore
-from services.policy.versions import PolicyVersions, startup_engine
 from services.reporter.handlers import subscriptions as reporter_subscriptions
-from services.retriever.chunking import chunk_document
-from services.retriever.corpus import Document
+from services.retriever.application.memory import memory_index
+from services.retriever.domain.chunking import chunk_document
+from services.retriever.domain.corpus import Document
 from services.retriever.handlers import subscriptions as retriever_subscriptions
 from services.retriever.index import DATASET, SourceIndex
-from services.retriever.memory import memory_index
 from services.retriever.tombstones import DeletedDatasets
 from tests.integration.test_dataset_ingest import PARSERS
 from tests.unit.test_billing import answered as billing_answered

@@ -14,9 +14,9 @@ from fastapi.responses import JSONResponse
 from contracts.task import TaskDispatched, TaskDispatchedPayload
 from quarry_runtime.natsserver import free_port
 from quarry_runtime.worker import TaskError
+from services.analyst.application.live import BOUNDS
+from services.analyst.application.tasks import execute
 from services.analyst.bootstrap import AnalystSettings, chat_client
-from services.analyst.handlers import execute
-from services.analyst.live import BOUNDS
 from services.analyst.llm import ChatClient, RetryPolicy
 from tests.fakes.serving import serve_app
 

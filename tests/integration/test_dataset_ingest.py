@@ -35,11 +35,11 @@ from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.store import SqlDatabase
 from services.gateway.readmodels.datasets import DatasetStore
 from services.gateway.settings import GatewaySettings
+from services.retriever.application.uploads import index_upload
 from services.retriever.handlers import subscriptions
 from services.retriever.index import DATASET, SourceIndex
 from services.retriever.parsing import ParseLimits, ParserPool
 from services.retriever.tombstones import DeletedDatasets
-from services.retriever.uploads import index_upload
 from tests.unit.test_datasets import PAGES, make_pdf
 from tests.unit.test_retriever_parsing import raw_pdf, text_lines
 

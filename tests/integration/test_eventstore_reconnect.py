@@ -29,7 +29,7 @@ from services.orchestrator.application import Orchestrator
 from services.orchestrator.bootstrap import NAME as ORCHESTRATOR
 from services.orchestrator.bootstrap import OrchestratorSettings
 from services.orchestrator.bootstrap import build as build_orchestrator
-from services.orchestrator.domain import Run
+from services.orchestrator.runs.domain import Run
 from tests.integration.test_billing_service import billing_service
 from tests.servers import private_nats
 

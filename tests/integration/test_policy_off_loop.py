@@ -25,14 +25,14 @@ from contracts.envelope import Event
 from quarry_runtime.bus import Bus
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase, schema_name
-from services.policy.budget import BudgetBook
-from services.policy.decider import Decider
-from services.policy.engine import DEFAULT_POLICY_DIR
+from services.policy.application.budget import BudgetBook
+from services.policy.application.decider import Decider
+from services.policy.application.versions import PolicyVersions, startup_engine
+from services.policy.domain.engine import DEFAULT_POLICY_DIR
+from services.policy.domain.policyset import PolicyFiles
+from services.policy.domain.registry import DEFAULT_REGISTRY
 from services.policy.handlers import subscriptions
-from services.policy.policyset import PolicyFiles
-from services.policy.registry import DEFAULT_REGISTRY
 from services.policy.store import PolicyStore
-from services.policy.versions import PolicyVersions, startup_engine
 from tests.unit.test_policy_versions import published, with_fetch_for_all
 
 pytestmark = pytest.mark.infra

@@ -23,8 +23,8 @@ from quarry_runtime.bus import Bus
 from quarry_runtime.delegation import KeyDirectory, SigningKey
 from services.gateway.bootstrap import build as build_gateway
 from services.gateway.settings import GatewaySettings
+from services.policy.application.decider import rate_key
 from services.policy.bootstrap import PolicyParts, PolicySettings, assemble
-from services.policy.decider import rate_key
 
 pytestmark = pytest.mark.infra
 

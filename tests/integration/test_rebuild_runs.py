@@ -11,8 +11,8 @@ from bench.runs_fixture import generate
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.domain import Run
-from services.orchestrator.rebuild import fold_log, rebuild_runs
+from services.orchestrator.runs.domain import Run
+from services.orchestrator.runs.rebuild import fold_log, rebuild_runs
 
 pytestmark = pytest.mark.infra
 

@@ -18,10 +18,10 @@ from contracts.work import (
     VerifyInput,
     VerifyOutput,
 )
-from services.analyst.handlers import execute
-from services.analyst.synthesis import check_citations, synthesise
-from services.analyst.verify import ENTAILMENT_THRESHOLD, drop_unsupported, entailment, supports, verify
-from services.retriever.corpus import module_document
+from services.analyst.application.tasks import execute
+from services.analyst.domain.synthesis import check_citations, synthesise
+from services.analyst.domain.verify import ENTAILMENT_THRESHOLD, drop_unsupported, entailment, supports, verify
+from services.retriever.domain.corpus import module_document
 
 COPY = module_document("copy")
 assert COPY is not None

@@ -22,11 +22,11 @@ from contracts.work import (
     VerifyOutput,
 )
 from quarry_runtime.worker import TaskError
-from services.analyst.collect import NEAR_IDENTICAL, collect
-from services.analyst.handlers import execute
-from services.analyst.synthesis import synthesise
-from services.analyst.text import normalise
-from services.analyst.verify import ENTAILMENT_THRESHOLD, entailment, supports, verify
+from services.analyst.application.tasks import execute
+from services.analyst.domain.collect import NEAR_IDENTICAL, collect
+from services.analyst.domain.synthesis import synthesise
+from services.analyst.domain.text import normalise
+from services.analyst.domain.verify import ENTAILMENT_THRESHOLD, entailment, supports, verify
 
 QUESTION = "How does the with statement work in Python and what are context managers?"
 SUB_WITH = "How does the with statement work in Python?"

@@ -12,11 +12,11 @@ import pytest
 from contracts.task import TaskDispatched, TaskDispatchedPayload
 from contracts.work import OutlineSection, Passage, SearchOutput, SynthesiseInput, SynthesiseOutput
 from quarry_runtime.worker import TaskError
-from services.analyst.handlers import execute
-from services.analyst.live_synthesis import cited_sentences, synthesise_live
+from services.analyst.application.live_synthesis import cited_sentences, synthesise_live
+from services.analyst.application.tasks import execute
+from services.analyst.domain.outline import prompt_guidance
+from services.analyst.domain.verify import drop_unsupported
 from services.analyst.llm import ChatClient
-from services.analyst.outline import prompt_guidance
-from services.analyst.verify import drop_unsupported
 from tests.fakes.llm import API_KEY, FakeLlm, serve
 
 QUESTION = "How do context managers release resources in Python?"

@@ -16,9 +16,9 @@ from pydantic import ValidationError
 from contracts.task import TaskDispatched, TaskDispatchedPayload, TaskKind
 from contracts.work import PlanInput
 from quarry_runtime.worker import TaskError
+from services.analyst.application.live import BOUNDS, Malformed, parse_sub_questions, plan_live
+from services.analyst.application.tasks import execute
 from services.analyst.bootstrap import AnalystSettings, build, chat_client, closes_on_stop
-from services.analyst.handlers import execute
-from services.analyst.live import BOUNDS, Malformed, parse_sub_questions, plan_live
 from services.analyst.llm import ChatClient, LlmError, RetryPolicy
 
 BASE = "http://llm.test/v1"

@@ -18,8 +18,8 @@ from quarry_runtime.egress import GuardedTransport
 from quarry_runtime.errors import NotReady
 from quarry_runtime.tenant_models import ModelEndpoint
 from quarry_runtime.worker import TaskError
+from services.analyst.application.tasks import execute_for_tenant
 from services.analyst.bootstrap import AnalystSettings
-from services.analyst.handlers import execute_for_tenant
 from services.analyst.llm import ChatClient, LlmError, RetryPolicy
 from services.analyst.models import Models
 from tests.fakes.bombs import Chunked, packed_zeros, peak_memory

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contracts.work import Draft, Passage, PlanInput, SearchOutput, SynthesiseInput
-from services.analyst.planning import plan
-from services.analyst.synthesis import check_citations, synthesise
-from services.analyst.text import (
+from services.analyst.domain.planning import plan
+from services.analyst.domain.synthesis import check_citations, synthesise
+from services.analyst.domain.text import (
     cosine,
     is_claim_sentence,
     looks_like_code,

@@ -13,11 +13,11 @@ from contracts.question import AnswerInput
 from contracts.task import TaskDispatched, TaskDispatchedPayload
 from contracts.work import Passage, PlanInput, SearchOutput, SynthesiseInput
 from quarry_runtime.guardrails import normalise
-from services.analyst.answer import answer, compose_live
-from services.analyst.live import plan_live
-from services.analyst.live_synthesis import synthesise_live
+from services.analyst.application.answer import answer, compose_live
+from services.analyst.application.live import plan_live
+from services.analyst.application.live_synthesis import synthesise_live
+from services.analyst.application.prompting import RULE, escape, untrusted
 from services.analyst.llm import ChatClient
-from services.analyst.prompting import RULE, escape, untrusted
 
 # A hostile page that tries to end its block and speak as the prompt, in several spellings.
 BREAKOUT = (

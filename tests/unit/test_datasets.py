@@ -30,10 +30,10 @@ from quarry_runtime.store import SqlDatabase
 from services.gateway.readmodels.datasets import DatasetStore, advance
 from services.gateway.settings import GatewaySettings
 from services.gateway.sniff import Unsupported, sniff, title_from
-from services.retriever.chunking import chunk_text
+from services.retriever.application.search import search_sources
+from services.retriever.domain.chunking import chunk_text
 from services.retriever.extraction import chunk_pages, extract_file
 from services.retriever.index import DATASET, PUBLIC_TENANT, SourceIndex
-from services.retriever.search import search_sources
 
 PAGES = [
     "Tidal turbines convert the kinetic energy of moving water into electricity.",

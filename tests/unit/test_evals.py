@@ -11,7 +11,7 @@ from contracts.work import Claim, Draft, Passage, Section, SourceRef
 from evals.metrics import fabricated_citations, fact_covered, fused_ranking, recall_at
 from evals.questions import EvalSetError, load_questions
 from evals.runner import TARGET_CITATION_SUPPORT, TARGET_RECALL_AT_10, Configuration, run
-from services.retriever.corpus import Document, sample_corpus
+from services.retriever.domain.corpus import Document, sample_corpus
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ from bench.runs_fixture import generate
 from quarry_runtime.eventcodec import FastJSONTranscoder
 from services.billing.domain import Ledger
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.domain import Run
-from services.orchestrator.followup import Question
-from services.orchestrator.monitor import Monitor
+from services.orchestrator.monitors.domain import Monitor
+from services.orchestrator.questions.domain import Question
+from services.orchestrator.runs.domain import Run
 
 AGGREGATES: tuple[type[Aggregate], ...] = (Run, Question, Monitor, Ledger)
 

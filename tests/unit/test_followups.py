@@ -38,16 +38,16 @@ from contracts.tool import ToolDecided, ToolDecidedPayload, ToolRequested
 from contracts.work import Claim, Draft, IndexInput, Passage, Section, SourceRef
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase
-from services.analyst.answer import answer, compose, compose_live, findings_of
+from services.analyst.application.answer import answer, compose, compose_live, findings_of
+from services.analyst.domain.verify import supports
 from services.analyst.llm import ChatClient
-from services.analyst.verify import supports
 from services.gateway.readmodels.questions import QuestionStore
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.followup import CREDITS_WAIT_S, Question, question_task_input
-from services.orchestrator.followup_translate import translate_question
+from services.orchestrator.questions.domain import CREDITS_WAIT_S, Question, question_task_input
+from services.orchestrator.questions.translate import translate_question
+from services.retriever.application.memory import index_run, memory_chunks, memory_index
 from services.retriever.handlers import execute
 from services.retriever.index import SourceIndex, close_client
-from services.retriever.memory import index_run, memory_chunks, memory_index
 from tests.fakes.llm import API_KEY, FakeLlm, serve
 from tests.unit.test_orchestrator import POPO, started, work
 
@@ -187,7 +187,7 @@ def test_the_question_publishes_its_saga_under_its_own_id_with_stable_ids(app: O
         return found
 
     notifications = app.recorder.select_notifications(start=1, limit=1000)
-    ours = [n for n in notifications if n.topic.startswith("services.orchestrator.followup:Question.")]
+    ours = [n for n in notifications if n.topic.startswith("services.orchestrator.questions.domain:Question.")]
     published = [o for n in ours for o in translate_question(app.mapper.to_domain_event(n), at)]
     timers = [o for o in published if o.at is not None]
     assert [t.event.payload.purpose for t in timers] == ["question_credits_timeout"] + ["question_task_timeout"] * 2

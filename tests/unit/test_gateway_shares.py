@@ -27,7 +27,7 @@ from services.gateway.readmodels.monitors import MonitorStore
 from services.gateway.readmodels.projection import RunFeed
 from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
-from services.reporter.markdown import render_markdown
+from services.reporter.domain.markdown import render_markdown
 
 QUESTION = "How do Python context managers work?"
 DRAFT = Draft(

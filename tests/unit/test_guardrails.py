@@ -18,14 +18,14 @@ from contracts.run import RunRequested, RunRequestedPayload
 from contracts.task import TaskDispatched, TaskDispatchedPayload
 from contracts.work import Claim, CollectInput, Draft, Passage, SearchOutput, Section, SourceRef, SynthesiseInput
 from quarry_runtime.guardrails import injection_findings, pii_findings, redact_pii, strip_injections
-from services.analyst.handlers import execute
-from services.analyst.synthesis import synthesise
+from services.analyst.application.tasks import execute
+from services.analyst.domain.synthesis import synthesise
 from services.gateway.readmodels.projection import for_run_log
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.followup import Question
-from services.orchestrator.followup_translate import translate_question
-from services.reporter.redaction import redact_draft
-from services.retriever.corpus import sample_corpus
+from services.orchestrator.questions.domain import Question
+from services.orchestrator.questions.translate import translate_question
+from services.reporter.domain.redaction import redact_draft
+from services.retriever.domain.corpus import sample_corpus
 from tests.unit.test_billing import billing_at, run_to_completion
 from tests.unit.test_followups import asked, completed_run, held
 

@@ -24,12 +24,13 @@ from contracts.work import Claim, Draft, Section, SourceRef
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase, eventstore_env
 from services.gateway.readmodels.monitors import MonitorStore
-from services.orchestrator.application import Orchestrator, monitor_run_id
-from services.orchestrator.monitor import Monitor
-from services.orchestrator.schedule import is_valid_cron, next_slot
-from services.orchestrator.translate import translate_monitor
-from services.orchestrator.workflow import compare
-from services.reporter.markdown import render_markdown
+from services.orchestrator.application import Orchestrator
+from services.orchestrator.monitors.application import monitor_run_id
+from services.orchestrator.monitors.domain import Monitor
+from services.orchestrator.monitors.schedule import is_valid_cron, next_slot
+from services.orchestrator.monitors.translate import translate_monitor
+from services.orchestrator.runs.workflow import compare
+from services.reporter.domain.markdown import render_markdown
 
 T0 = datetime(2026, 11, 25, 8, 0, 30, tzinfo=UTC)
 
@@ -202,7 +203,7 @@ def test_a_cron_that_never_fires_is_rejected_at_once_not_searched_for_decades() 
     import time as _time
 
     from quarry_runtime.errors import Rejected
-    from services.orchestrator.schedule import next_slot
+    from services.orchestrator.monitors.schedule import next_slot
 
     now = datetime(2026, 12, 6, tzinfo=UTC)
     started = _time.monotonic()

@@ -34,10 +34,10 @@ from contracts.work import (
 )
 from quarry_runtime.errors import NotReady
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.domain import MAX_THROTTLE_WAIT_S, MAX_THROTTLES, TRANSITIONS, Run, RunError
+from services.orchestrator.runs.domain import MAX_THROTTLE_WAIT_S, MAX_THROTTLES, TRANSITIONS, Run, RunError
+from services.orchestrator.runs.translate import translate
+from services.orchestrator.runs.workflow import task_input
 from services.orchestrator.tasks import POLICIES, QUEUE_ALLOWANCE_S
-from services.orchestrator.translate import translate
-from services.orchestrator.workflow import task_input
 
 POPO = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)

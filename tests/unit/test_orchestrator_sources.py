@@ -19,7 +19,7 @@ from contracts.work import (
     WebCandidate,
 )
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.workflow import task_input
+from services.orchestrator.runs.workflow import task_input
 from tests.unit.test_orchestrator import (
     PASSAGE,
     UPLOAD,

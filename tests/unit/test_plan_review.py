@@ -24,9 +24,9 @@ from contracts.run import (
 from quarry_runtime.errors import Rejected
 from services.gateway.readmodels.run_view import fold_run
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.domain import PLAN_REVIEW, RunError
 from services.orchestrator.handlers import _apply
-from services.orchestrator.translate import translate
+from services.orchestrator.runs.domain import PLAN_REVIEW, RunError
+from services.orchestrator.runs.translate import translate
 from tests.unit.test_orchestrator import POPO, T0, Clock, reserved, timer, work
 
 EDITED = ["How is a context manager used?", "When should a lock use one?"]

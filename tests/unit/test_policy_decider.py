@@ -17,9 +17,10 @@ from contracts.credits import (
 from contracts.policy import SimulatedContext, SimulatedPrincipal, SimulatedResource, SimulateRequest
 from contracts.tool import ToolRequestedPayload
 from quarry_runtime.ratelimit import MemoryWindows, SlidingWindowLimiter
-from services.policy.budget import BudgetBook
-from services.policy.decider import Decider, rate_key
-from services.policy.engine import PolicyEngine
+from services.policy.application.budget import BudgetBook
+from services.policy.application.decider import Decider, rate_key
+from services.policy.domain.engine import PolicyEngine
+from services.policy.translate import decided_payload
 
 NOON = 12 * 3600.0
 
@@ -75,7 +76,7 @@ async def test_the_rate_limit_denies_past_the_registry_limit_per_tenant_and_tool
     assert refused.policy_ids == []
     assert refused.reasons == ["rate limit: publish_report allows 30 calls per 60s per tenant (tool registry)"]
     assert refused.retry_after_s == 60.0, "the window is full from its first call: it has room again in 60 s"
-    assert refused.to_payload(publish()).retry_after_s == 60.0
+    assert decided_payload(refused, publish()).retry_after_s == 60.0
     assert refused.version == decider.version and refused.evaluation_ms > 0
     # Another tenant, or another tool of the same tenant, has its own window.
     assert (await decider.decide(publish(), tenant_id="globex", agent="a", user_id="u")).decision == "allow"

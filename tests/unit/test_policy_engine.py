@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from contracts.tool import ToolDecidedPayload, ToolRequestedPayload
-from services.policy.engine import DEFAULT_POLICY_DIR, UNREGISTERED_TOOL, PolicyEngine, PolicyError
-from services.policy.registry import DEFAULT_REGISTRY, load_registry
+from services.policy.domain.engine import DEFAULT_POLICY_DIR, UNREGISTERED_TOOL, PolicyEngine, PolicyError
+from services.policy.domain.registry import DEFAULT_REGISTRY, load_registry
+from services.policy.translate import decided_payload
 
 NOON_UTC = 12 * 3600.0  # inside every time box the shipped registry declares
 # Arguments each tool's input schema accepts, as the orchestrator would send them.
@@ -153,7 +154,7 @@ def test_verdict_becomes_a_tool_decided_payload(engine: PolicyEngine) -> None:
     req = request("web_search")
     verdict = engine.decide(req, tenant_id="acme", agent="retriever", user_id="user-1")
 
-    payload = verdict.to_payload(req)
+    payload = decided_payload(verdict, req)
 
     assert isinstance(payload, ToolDecidedPayload)
     assert (payload.request_id, payload.task_id, payload.tool) == ("req-1", "task-1", "web_search")

@@ -11,8 +11,9 @@ import yaml
 
 from contracts.tool import ToolRequestedPayload
 from services.policy.decision_table import DEFAULT_TABLE, TableError, load_cases, main, run_cases
-from services.policy.engine import DEFAULT_POLICY_DIR, PolicyEngine, PolicyError
-from services.policy.registry import DEFAULT_REGISTRY
+from services.policy.domain.engine import DEFAULT_POLICY_DIR, PolicyEngine, PolicyError
+from services.policy.domain.registry import DEFAULT_REGISTRY
+from services.policy.translate import decided_payload, verdict_contract
 
 NOON = 12 * 3600.0
 
@@ -55,11 +56,11 @@ def test_a_soft_match_asks_for_approval_citing_the_rule_and_its_timeout(engine: 
     assert verdict.approval_rule_ids == ["egress-review"]
     assert verdict.approval_timeout_s == 3600
     assert verdict.reasons == ["approval required by fetch-unlisted-domain (rule egress-review, within 3600s)"]
-    payload = verdict.to_payload(
-        ToolRequestedPayload(request_id="r", tool="fetch_url", task_id="t", step="s", plan="pro")
+    payload = decided_payload(
+        verdict, ToolRequestedPayload(request_id="r", tool="fetch_url", task_id="t", step="s", plan="pro")
     )
     assert payload.decision == "require_approval" and payload.policy_ids == ["fetch-unlisted-domain"]
-    assert verdict.to_contract().approval_timeout_s == 3600
+    assert verdict_contract(verdict).approval_timeout_s == 3600
 
 
 def test_an_allow_listed_host_needs_no_approval_whatever_its_case(engine: PolicyEngine) -> None:

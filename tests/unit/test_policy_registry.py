@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from contracts.tool import ToolRequested, ToolRequestedPayload
 from services.orchestrator.tasks import POLICIES
-from services.policy.engine import PolicyEngine, PolicyError
-from services.policy.registry import DEFAULT_REGISTRY, RegistryError, TimeBox, load_registry, parse_registry
+from services.policy.domain.engine import PolicyEngine, PolicyError
+from services.policy.domain.registry import DEFAULT_REGISTRY, RegistryError, TimeBox, load_registry, parse_registry
 
 NOON = 12 * 3600.0
 REGISTRY = load_registry()
@@ -61,7 +61,7 @@ def test_every_tool_request_of_a_whole_run_fits_its_tool_and_is_allowed() -> Non
     """The arguments exactly as the orchestrator sends them: a run driven through its DAG, its
     stored events translated to the `tool.v1.requested` events it publishes."""
     from services.orchestrator.application import Orchestrator
-    from services.orchestrator.translate import translate
+    from services.orchestrator.runs.translate import translate
     from tests.unit.test_orchestrator import POPO, started, work
 
     app = Orchestrator(env=POPO)

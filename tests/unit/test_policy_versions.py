@@ -25,13 +25,13 @@ from contracts.tool import ToolDecided, ToolDecidedPayload, ToolRequestedPayload
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase
 from services.policy import store as store_module
+from services.policy.application.decider import Decider
+from services.policy.application.versions import PolicyVersions, startup_engine
 from services.policy.bootstrap import PolicySettings, build
-from services.policy.decider import Decider
-from services.policy.engine import DEFAULT_POLICY_DIR, PolicyError
-from services.policy.policyset import PolicyFiles
-from services.policy.registry import DEFAULT_REGISTRY
+from services.policy.domain.engine import DEFAULT_POLICY_DIR, PolicyError
+from services.policy.domain.policyset import PolicyFiles
+from services.policy.domain.registry import DEFAULT_REGISTRY
 from services.policy.store import SHIPPED, PolicyStore
-from services.policy.versions import PolicyVersions, startup_engine
 
 FETCH_FOR_ALL = (
     '@id("fetch-for-everyone")\n'

@@ -12,9 +12,9 @@ from contracts.ids import new_id
 from contracts.run import RunRequested, RunRequestedPayload
 from contracts.work import ReportInput, SynthesiseInput
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.domain import Run
-from services.orchestrator.methods import report_methods
-from services.orchestrator.workflow import task_input
+from services.orchestrator.runs.domain import Run
+from services.orchestrator.runs.methods import report_methods
+from services.orchestrator.runs.workflow import task_input
 from tests.unit.test_orchestrator import POPO, decide, outputs_for, reserved, succeed, with_status
 
 

@@ -11,10 +11,10 @@ import pytest
 from contracts.report import ReportLength
 from contracts.work import Claim, Draft, Passage, SearchOutput, Section, SourceRef, SynthesiseInput
 from quarry_runtime.words import count_words
-from services.analyst.synthesis import check_citations, synthesise
-from services.reporter.length import EXCERPT_BY_LENGTH, findings_words, fit_draft
-from services.reporter.markdown import render_markdown
-from services.reporter.structure import length_asked
+from services.analyst.domain.synthesis import check_citations, synthesise
+from services.reporter.domain.length import EXCERPT_BY_LENGTH, findings_words, fit_draft
+from services.reporter.domain.markdown import render_markdown
+from services.reporter.domain.structure import length_asked
 
 WHEN = datetime(2025, 3, 14, 9, 26, tzinfo=UTC)
 QUESTION = "How do Python's compound statements work?"

@@ -27,9 +27,9 @@ from contracts.work import (
     SourceRef,
     Table,
 )
-from services.reporter.markdown import render_markdown
+from services.reporter.domain.markdown import render_markdown
+from services.reporter.domain.structure import contents
 from services.reporter.pdf import render_pdf
-from services.reporter.structure import contents
 from services.reporter.word import CODE_FONT, CODE_STYLE, render_docx
 
 WHEN = datetime(2025, 3, 14, 9, 26, tzinfo=UTC)

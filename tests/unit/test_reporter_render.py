@@ -11,7 +11,7 @@ from pydoc_data.topics import topics
 import pypdfium2 as pdfium
 
 from contracts.work import Claim, Draft, Section, SourceRef
-from services.reporter.markdown import EXCERPT_CHARS, cite, escape, excerpt, render_markdown
+from services.reporter.domain.markdown import EXCERPT_CHARS, cite, escape, excerpt, render_markdown
 from services.reporter.pdf import render_pdf
 
 WHEN = datetime(2025, 3, 14, 9, 26, tzinfo=UTC)

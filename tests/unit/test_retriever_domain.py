@@ -11,16 +11,9 @@ import pytest
 from qdrant_client import QdrantClient, models
 
 from contracts.work import Passage
-from services.retriever.chunking import MAX_CHARS, MIN_CHARS, Chunk, chunk_document, chunk_text
-from services.retriever.corpus import STDLIB_MODULES, Document, module_document, sample_corpus, to_text
-from services.retriever.index import (
-    COLLECTION,
-    PUBLIC_TENANT,
-    SourceIndex,
-    ingest_documents,
-    point_id,
-)
-from services.retriever.lexical import (
+from services.retriever.domain.chunking import MAX_CHARS, MIN_CHARS, Chunk, chunk_document, chunk_text
+from services.retriever.domain.corpus import STDLIB_MODULES, Document, module_document, sample_corpus, to_text
+from services.retriever.domain.lexical import (
     AVERAGE_CHUNK_TOKENS,
     K1,
     bm25_weight,
@@ -29,6 +22,13 @@ from services.retriever.lexical import (
     stem,
     term_id,
     tokenize,
+)
+from services.retriever.index import (
+    COLLECTION,
+    PUBLIC_TENANT,
+    SourceIndex,
+    ingest_documents,
+    point_id,
 )
 
 # --- fixtures ---------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from qdrant_client import QdrantClient, models
 
-from services.retriever.corpus import Document, sample_corpus
+from services.retriever.domain.corpus import Document, sample_corpus
+from services.retriever.domain.fusion import rrf
+from services.retriever.domain.lexical import query_vector
 from services.retriever.embeddings import EmbeddingError, OpenAIEmbeddings, build_embedder, load_fastembed
-from services.retriever.fusion import rrf
 from services.retriever.index import (
     COLLECTION,
     PUBLIC_TENANT,
@@ -20,7 +21,6 @@ from services.retriever.index import (
     collection_for,
     ingest_documents,
 )
-from services.retriever.lexical import query_vector
 from tests.fakes.embeddings import API_KEY, MODEL, FakeEmbeddings, serve
 
 MODULES = ("json", "heapq", "bisect", "copy", "csv", "hashlib", "hmac", "secrets")

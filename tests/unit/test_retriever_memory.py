@@ -13,9 +13,15 @@ from qdrant_client import QdrantClient, models
 from contracts.task import TaskDispatched, TaskDispatchedPayload, TaskKind
 from contracts.work import Claim, Draft, IndexInput, IndexOutput, SearchInput, SearchOutput, Section, SourceRef
 from quarry_runtime.worker import TaskError
+from services.retriever.application.memory import (
+    MEMORY_COLLECTION,
+    index_run,
+    memory_index,
+    search_memory,
+)
 from services.retriever.bootstrap import RetrieverSettings, build
-from services.retriever.chunking import Chunk, chunk_document
-from services.retriever.corpus import Document, sample_corpus
+from services.retriever.domain.chunking import Chunk, chunk_document
+from services.retriever.domain.corpus import Document, sample_corpus
 from services.retriever.handlers import execute
 from services.retriever.index import (
     COLLECTION,
@@ -26,13 +32,7 @@ from services.retriever.index import (
     ingest_documents,
     open_client,
 )
-from services.retriever.memory import (
-    MEMORY_COLLECTION,
-    index_run,
-    memory_documents,
-    memory_index,
-    search_memory,
-)
+from services.retriever.translate import memory_documents
 
 RUN = "run-0001"
 

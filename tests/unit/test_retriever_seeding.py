@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from services.retriever.chunking import chunk_document
-from services.retriever.corpus import Document, sample_corpus
+from services.retriever.domain.chunking import chunk_document
+from services.retriever.domain.corpus import Document, sample_corpus
 from services.retriever.embeddings import OpenAIEmbeddings
 from services.retriever.index import PUBLIC_TENANT, SourceIndex, ingest_documents
+from services.retriever.index.bulk import local_sqlite
 from services.retriever.seeding import STALE_S, CorpusCache, cache_key, prepared_corpus, seed_sample_corpus
 from tests.fakes.embeddings import API_KEY, MODEL, FakeEmbeddings, serve
 
@@ -188,7 +189,7 @@ def test_a_partly_seeded_corpus_is_completed(index: SourceIndex, docs: list[Docu
 def test_bulk_writes_relax_local_syncing_only_while_they_last(index: SourceIndex) -> None:
     # qdrant-client keeps the SQLite connection in private attributes: a release that moves
     # them would make seeding slow again, and this says so.
-    connection = index._local_sqlite()
+    connection = local_sqlite(index.client, index.collection)
     assert connection is not None, "the local collection's SQLite connection is out of reach"
     before = (connection.execute("PRAGMA journal_mode").fetchone(), connection.execute("PRAGMA synchronous").fetchone())
     with index.bulk_writes():

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.retriever import spans
-from services.retriever.chunking import chunk_text
-from services.retriever.corpus import to_text
+from services.retriever.domain import spans
+from services.retriever.domain.chunking import chunk_text
+from services.retriever.domain.corpus import to_text
 from services.retriever.web.extract import extract_page
 
 # The patterns as they were: the reference the rewrites are held to.

@@ -27,16 +27,18 @@ from contracts.work import (
 )
 from quarry_runtime.egress import GuardedTransport
 from quarry_runtime.worker import TaskError
+from services.retriever.application.search import owners, search_sources
 from services.retriever.bootstrap import RetrieverSettings, web_search
-from services.retriever.chunking import chunk_text
-from services.retriever.corpus import Document
+from services.retriever.domain.chunking import chunk_text
+from services.retriever.domain.corpus import Document
+from services.retriever.domain.dedupe import drop_near_duplicates, resemblance, shingles
+from services.retriever.domain.errors import SearchError
+from services.retriever.domain.urls import canonical_url
 from services.retriever.handlers import execute
 from services.retriever.index import PUBLIC_TENANT, SourceIndex, ingest_documents
 from services.retriever.parsing import ParseLimits, ParserPool
-from services.retriever.providers import SearchError, SearchProvider
-from services.retriever.search import owners, search_sources
+from services.retriever.providers import SearchProvider
 from services.retriever.web.brave import BraveProvider
-from services.retriever.web.dedupe import drop_near_duplicates, resemblance, shingles
 from services.retriever.web.extract import ExtractionError, extract_page
 from services.retriever.web.fetch import FetchLimits, FetchRefused, PageFetcher
 from services.retriever.web.http import JsonApi, RetryPolicy
@@ -44,7 +46,6 @@ from services.retriever.web.robots import RobotsRules
 from services.retriever.web.search import WebSearch
 from services.retriever.web.searxng import SearxngProvider
 from services.retriever.web.tavily import TavilyProvider
-from services.retriever.web.urls import canonical_url
 from tests.fakes.search_apis import BRAVE_KEY, TAVILY_KEY, IndexedPage, SearchEngine, brave_app, searxng_app, tavily_app
 from tests.fakes.serving import serve_app
 from tests.fakes.website import (

@@ -20,9 +20,9 @@ from contracts.run import RunRequested, RunRequestedPayload
 from contracts.timer import TimerFired, TimerFiredPayload
 from contracts.work import Claim, Draft, Passage, PlanInput, ReportMethods, SearchOutput, SourceRef, SynthesiseInput
 from quarry_runtime.store import SqlDatabase
-from services.analyst.live import _shape
-from services.analyst.outline import OTHER_FINDINGS, assign, names_code, with_outline
-from services.analyst.synthesis import synthesise
+from services.analyst.application.live import _shape
+from services.analyst.domain.outline import OTHER_FINDINGS, assign, names_code, with_outline
+from services.analyst.domain.synthesis import synthesise
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
 from services.gateway.readmodels.monitors import MonitorStore
@@ -32,12 +32,12 @@ from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
 from services.gateway.templates import TemplateConflict, TemplateStore, resolve
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.methods import report_methods
-from services.orchestrator.monitor import Monitor
-from services.orchestrator.translate import translate_monitor
-from services.orchestrator.workflow import task_input
-from services.reporter.markdown import render_markdown
-from services.reporter.structure import EMPTY_SECTION
+from services.orchestrator.monitors.domain import Monitor
+from services.orchestrator.monitors.translate import translate_monitor
+from services.orchestrator.runs.methods import report_methods
+from services.orchestrator.runs.workflow import task_input
+from services.reporter.domain.markdown import render_markdown
+from services.reporter.domain.structure import EMPTY_SECTION
 from tests.unit.test_orchestrator import decide, outputs_for, reserved, succeed, with_status
 
 POPO = {"PERSISTENCE_MODULE": "eventsourcing.popo"}

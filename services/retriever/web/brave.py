@@ -6,7 +6,8 @@ import html
 import re
 from typing import Any
 
-from services.retriever.providers import SearchError, SearchHit
+from services.retriever.domain.errors import SearchError
+from services.retriever.providers import SearchHit
 from services.retriever.web.http import JsonApi
 
 BRAVE_URL = "https://api.search.brave.com"

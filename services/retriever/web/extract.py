@@ -15,7 +15,8 @@ import trafilatura
 from trafilatura.metadata import extract_metadata
 from trafilatura.utils import load_html
 
-from services.retriever.spans import EMPHASIS
+from services.retriever.domain.errors import RetrieverError
+from services.retriever.domain.spans import EMPHASIS
 
 PageKind = Literal["html", "text", "pdf"]
 
@@ -30,7 +31,7 @@ MEDIA_TYPES: dict[str, PageKind] = {
 _MAX_TITLE = 300
 
 
-class ExtractionError(ValueError):
+class ExtractionError(RetrieverError, ValueError):
     """The page has no main text to offer (or is not what its content type says)."""
 
 

@@ -17,9 +17,10 @@ import httpx
 
 from quarry_runtime.egress import BlockedAddress
 from quarry_runtime.http import decoded_chunks
+from services.retriever.domain.errors import RetrieverError
+from services.retriever.domain.urls import canonical_url
 from services.retriever.web.extract import MEDIA_TYPES, PageKind
 from services.retriever.web.robots import RobotsRules
-from services.retriever.web.urls import canonical_url
 
 RefusalKind = Literal[
     "url", "address", "robots", "redirects", "off_host", "status", "content_type", "too_large", "timeout", "network"
@@ -27,7 +28,7 @@ RefusalKind = Literal[
 _BEFORE_ANY_REQUEST: frozenset[RefusalKind] = frozenset({"url", "address", "robots"})
 
 
-class FetchRefused(Exception):
+class FetchRefused(RetrieverError):
     """The page was not fetched (or not kept); `kind` says why in one word, the message in full."""
 
     def __init__(self, kind: RefusalKind, message: str) -> None:

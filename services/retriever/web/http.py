@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from quarry_runtime.http import HttpFailure, RetryPolicy, send_with_retries
-from services.retriever.providers import SearchError
+from services.retriever.domain.errors import SearchError
 
 __all__ = ["JsonApi", "RetryPolicy"]
 

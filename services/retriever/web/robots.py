@@ -19,7 +19,7 @@ import httpx
 
 from quarry_runtime.egress import BlockedAddress
 from quarry_runtime.http import decoded_chunks
-from services.retriever.web.urls import origin
+from services.retriever.domain.urls import origin
 
 log = logging.getLogger(__name__)
 

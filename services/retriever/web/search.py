@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 
 from contracts.work import Passage
 from quarry_runtime.guardrails import strip_injections
-from services.retriever.chunking import chunk_text
+from services.retriever.domain.chunking import chunk_text
+from services.retriever.domain.dedupe import drop_near_duplicates
+from services.retriever.domain.rank import rank_chunks
+from services.retriever.domain.urls import canonical_url
 from services.retriever.parsing import ParserPool
 from services.retriever.providers import SearchHit, SearchProvider
-from services.retriever.web.dedupe import drop_near_duplicates
 from services.retriever.web.extract import ExtractionError, OverLimit, extract_page
 from services.retriever.web.fetch import FetchRefused, PageFetcher
-from services.retriever.web.rank import rank_chunks
-from services.retriever.web.urls import canonical_url
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from services.retriever.providers import SearchError, SearchHit
+from services.retriever.domain.errors import SearchError
+from services.retriever.providers import SearchHit
 from services.retriever.web.http import JsonApi
 
 TAVILY_URL = "https://api.tavily.com"

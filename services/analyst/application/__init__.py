@@ -1,0 +1,1 @@
+"""The analyst's use cases: its lane's tasks, offline or written by a model."""

@@ -1,0 +1,1 @@
+"""The analyst's pure logic: question planning, sentence selection, cited drafts and their checks."""

@@ -1,0 +1,218 @@
+"""Sentence selection for an extractive draft: candidates scored against the question, picked by MMR."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from contracts.report import ReportLength
+from contracts.work import (
+    Passage,
+    SynthesiseInput,
+)
+from services.analyst.domain.text import (
+    Idf,
+    bm25,
+    cosine,
+    features,
+    is_claim_sentence,
+    normalise,
+    split_sentences,
+    stem,
+    tokenize,
+    vector,
+)
+
+SourceKey = tuple[str, str]
+
+MMR_LAMBDA = 0.7
+CLAIMS_PER_SECTION = 3
+# Per report length: findings per section, and the least and most the summary restates.
+LENGTHS: dict[ReportLength, tuple[int, int, int]] = {
+    "brief": (1, 1, 2),
+    "standard": (CLAIMS_PER_SECTION, 2, 4),
+    "detailed": (6, 3, 6),
+}
+# Writing to a word target, each section may draw on up to this many findings.
+TARGET_POOL = 10
+WORDS_PER_SUMMARY_CLAIM = 120  # a target this many words larger allows one more summary claim
+# Below this a sentence shares too little with the question to be worth citing.
+MIN_RELEVANCE = 0.3
+# Also below this share of the best sentence for the same sub-question: leftovers are off topic.
+RELATIVE_FLOOR = 0.4
+_INFORMATIVE_TERMS = 10
+# At or above this two sentences say the same thing; only one may appear in a draft.
+NEAR_DUPLICATE = 0.8
+_SUB_WEIGHT = 0.7  # the rest goes to the main question, keeping sections on the overall topic
+_FRAME_WEIGHT = 0.3
+_SCOPE_WEIGHT = 0.5
+_SCOPE = re.compile(r"\s(?:in|for|on|within|under|across|during|inside)\s", re.I)
+_FRAME_TEXT = """
+work works example examples use used pitfalls limitations practices best common key main differences
+similarities strengths weaknesses reasons evidence explanations alternatives steps tools facts sources
+counterarguments arguments needed
+"""
+_FRAME_TERMS = frozenset(stem(w) for w in _FRAME_TEXT.split())
+_ASKS_DEFINITION = re.compile(r"^\s*(?:what|who)\s*(?:'s|\s+is|\s+are|\s+was|\s+were)\b", re.I)
+# "X is a ...", "X refers to ...": the verb a definition turns on, within the first few words.
+_DEFINING_VERB = re.compile(r"^(?P<head>(?:\S+\s+){1,6}?)(?:is|are|refers? to|means|denotes)\s", re.I)
+# Pointers elsewhere and changelog notes are true but tell the reader little.
+_META = re.compile(
+    r"^(?:see\b|for more (?:information|details)|refer to|(?:changed|new) in version|deprecated since)",
+    re.I,
+)
+
+
+@dataclass(eq=False)
+class Candidate:
+    text: str
+    key: SourceKey
+    passage: Passage
+    group: int
+    position: int
+    rank_bonus: float
+    vec: dict[str, float] = field(default_factory=dict)
+    shape: dict[str, float] = field(default_factory=dict)
+    relevance: float = 0.0
+    main_match: float = 0.0
+
+
+def group_passages(inp: SynthesiseInput) -> list[tuple[str, list[Passage]]]:
+    """Passages per sub-question, in plan order; findings for unplanned sub-questions come last."""
+    headings: dict[str, str] = {}
+    for question in [*inp.sub_questions, *(f.sub_question for f in inp.findings)]:
+        headings.setdefault(normalise(question).lower(), question.strip())
+    passages: dict[str, list[Passage]] = {k: [] for k in headings}
+    seen: set[tuple[str, str, str, str]] = set()
+    for finding in inp.findings:
+        norm_q = normalise(finding.sub_question).lower()
+        for p in finding.passages:
+            ident = (norm_q, p.source_id, p.location, normalise(p.text))
+            if ident not in seen:
+                seen.add(ident)
+                passages[norm_q].append(p)
+    return [(headings[k], passages[k]) for k in headings]
+
+
+def candidates_of(group: int, passages: Sequence[Passage]) -> Iterator[Candidate]:
+    ranked = sorted(range(len(passages)), key=lambda i: -passages[i].score)
+    for rank, index in enumerate(ranked):
+        passage = passages[index]
+        haystack = normalise(passage.text)
+        for position, sentence in enumerate(split_sentences(passage.text)):
+            # The splitter guarantees containment; checking keeps the citation invariant local.
+            if is_claim_sentence(sentence) and sentence in haystack:
+                yield Candidate(
+                    text=sentence,
+                    key=(passage.source_id, passage.location),
+                    passage=passage,
+                    group=group,
+                    position=position,
+                    rank_bonus=0.04 * (1.0 - rank / len(passages)),
+                )
+
+
+def _query(question: str) -> dict[str, float]:
+    """Query term weights; template words ("work") and a trailing scope ("in Python") count less."""
+    text = normalise(question).rstrip(" ?.!")
+    scope = [m for m in _SCOPE.finditer(text) if len(text[m.end() :].split()) <= 4]
+    weights = dict.fromkeys(tokenize(text), 1.0)
+    if scope:
+        for term in tokenize(text[scope[-1].start() :]):
+            weights[term] = _SCOPE_WEIGHT
+    for term in weights:
+        if term in _FRAME_TERMS:
+            weights[term] = _FRAME_WEIGHT
+    query = dict(weights)
+    for a, b in itertools.pairwise(tokenize(text)):
+        query[f"{a} {b}"] = min(weights[a], weights[b])
+    return query
+
+
+def _core_terms(question: str) -> set[str]:
+    """The terms naming what a "what is" question asks about."""
+    return {t for t, w in _query(question).items() if w == 1.0 and " " not in t}
+
+
+def _defines(sentence: str, subject: set[str]) -> bool:
+    """True when the sentence opens with the subject and a defining verb: "A context manager is ..."."""
+    head = _DEFINING_VERB.match(sentence)
+    if not subject or head is None:
+        return False
+    terms = tokenize(head.group("head"))
+    return bool(terms) and sum(t in subject for t in terms) * 2 >= len(terms)
+
+
+def score_pool(pool: list[Candidate], questions: Sequence[str], main: str) -> None:
+    terms = {id(c): features(tokenize(c.text)) for c in pool}
+    idf = Idf.fit(terms.values())
+    avg_len = sum(len(t) for t in terms.values()) / len(pool)
+    main_query = _query(main)
+    sub_queries = [_query(q) for q in questions]
+    defining = [_core_terms(q) if _ASKS_DEFINITION.match(q) else set() for q in questions]
+    for c in pool:
+        c.vec = vector(terms[id(c)], idf)
+        c.shape = vector(tokenize(c.text))
+        # BM25 flatters short sentences; a claim with few content words rarely informs.
+        informative = min(1.0, len(c.shape) / _INFORMATIVE_TERMS) ** 0.5
+        c.main_match = bm25(main_query, terms[id(c)], idf, avg_len) * informative
+        sub_match = bm25(sub_queries[c.group], terms[id(c)], idf, avg_len) * informative
+        match = _SUB_WEIGHT * sub_match + (1 - _SUB_WEIGHT) * c.main_match
+        if _defines(c.text, defining[c.group]):
+            match *= 1.3
+        if _META.search(c.text):
+            match *= 0.5
+        # Position and retrieval rank only break near-ties; an irrelevant sentence stays out.
+        c.relevance = match + 0.03 / (1 + c.position) + c.rank_bonus if match >= MIN_RELEVANCE else 0.0
+    for g in range(len(questions)):
+        group = [c for c in pool if c.group == g]
+        top = max((c.relevance for c in group), default=0.0)
+        for c in group:
+            if c.relevance < RELATIVE_FLOOR * top:
+                c.relevance = 0.0
+
+
+def choose_sources(groups: list[list[Candidate]], budget: int) -> set[SourceKey]:
+    """Round-robin over sub-questions so the source budget covers as many sections as possible."""
+    ranked: list[list[SourceKey]] = []
+    for group in groups:
+        best: dict[SourceKey, float] = {}
+        for c in group:
+            if c.relevance > 0:
+                best[c.key] = max(best.get(c.key, 0.0), c.relevance)
+        ranked.append(sorted(best, key=lambda k: -best[k]))
+    chosen: list[SourceKey] = []
+    for depth in range(max((len(r) for r in ranked), default=0)):
+        for keys in ranked:
+            if len(chosen) < budget and depth < len(keys) and keys[depth] not in chosen:
+                chosen.append(keys[depth])
+    return set(chosen)
+
+
+def is_duplicate(c: Candidate, others: Iterable[Candidate]) -> bool:
+    low = c.text.lower()
+    return any(o.text.lower() == low or cosine(c.shape, o.shape) >= NEAR_DUPLICATE for o in others)
+
+
+def mmr(
+    candidates: Sequence[Candidate],
+    relevance: Sequence[float],
+    k: int,
+    *,
+    lam: float = MMR_LAMBDA,
+) -> list[Candidate]:
+    """Maximal marginal relevance: up to k relevant candidates, each unlike those already picked."""
+    picked: list[Candidate] = []
+    pool = [(c, r) for c, r in zip(candidates, relevance, strict=True) if r > 0]
+    while pool and len(picked) < k:
+
+        def gain(item: tuple[Candidate, float]) -> float:
+            redundancy = max((cosine(item[0].vec, p.vec) for p in picked), default=0.0)
+            return lam * item[1] - (1 - lam) * redundancy
+
+        best = max(pool, key=gain)
+        picked.append(best[0])
+        pool = [(c, r) for c, r in pool if c is not best[0] and not is_duplicate(c, [best[0]])]
+    return picked

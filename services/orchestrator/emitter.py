@@ -1,0 +1,114 @@
+"""The contract events one stored event publishes, with ids fixed by the stored event's position.
+
+The relay may publish a stored event again (a crash before its position is saved, another
+replica); JetStream drops the second copy only if its `Nats-Msg-Id`, the contract event's id,
+is the same. So the n-th contract event of a stored event always gets the same id, made here
+and nowhere else, by every translator.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Self
+
+from contracts import subjects
+from contracts.envelope import Actor, Event, TraceContext
+from contracts.ids import stable_id
+from contracts.task import TaskDispatched, TaskDispatchedPayload
+from contracts.tool import ToolRequested, ToolRequestedPayload
+from quarry_runtime.outbox import Outgoing
+from services.orchestrator.saga import TaskSaga, TaskState
+
+AGENT = "quarry-orchestrator"
+
+
+def event_id_at(domain_event: Any, n: int) -> str:
+    """The id of the n-th contract event that `domain_event` publishes."""
+    version = domain_event.originator_version
+    at_ms = int(domain_event.timestamp.timestamp() * 1000)
+    return stable_id(f"{domain_event.originator_id}:{version}:{n}", at_ms, sequence=version * 8 + n)
+
+
+class Emitter:
+    """Collects the contract events of one stored event, on behalf of one aggregate's actor."""
+
+    def __init__(
+        self,
+        domain_event: Any,
+        *,
+        tenant_id: str,
+        user_id: str | None,
+        roles: list[str],
+        run_id: str | None = None,
+        traceparent: str | None = None,
+    ) -> None:
+        self.domain_event = domain_event
+        self.tenant_id = tenant_id
+        self.run_id = run_id
+        self.actor = Actor(user_id=user_id, agent=AGENT, roles=roles)
+        self.trace = TraceContext(traceparent=traceparent)
+        # Events caused by a bus event name it; the others (a timer the saga set itself) do not.
+        self.cause: str | None = getattr(domain_event, "cause", None)
+        self.out: list[Outgoing] = []
+
+    @classmethod
+    def of_saga(cls, domain_event: Any, saga: TaskSaga, correlation_id: str) -> Self:
+        """The emitter of a run's or a question's event: its owner, its trace, its id as the run id."""
+        return cls(
+            domain_event,
+            tenant_id=saga.tenant_id,
+            user_id=saga.user_id,
+            roles=saga.roles,
+            run_id=correlation_id,
+            traceparent=saga.traceparent,
+        )
+
+    def emit(
+        self,
+        cls: type[Event],
+        payload: Any,
+        *,
+        subject: str | None = None,
+        at: datetime | None = None,
+        event_id: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        """Publish `payload` as a `cls` (on `subject`, or as a durable timer due `at`)."""
+        n = len(self.out)
+        event = cls.create(
+            payload,
+            tenant_id=self.tenant_id,
+            run_id=run_id or self.run_id,
+            actor=self.actor,
+            causation_id=self.cause,
+            event_id=event_id or event_id_at(self.domain_event, n),
+            trace=self.trace,
+        )
+        self.out.append(Outgoing(event, subject or cls.SUBJECT, at))
+
+    def request_tool(self, task: TaskState, plan: str, delegation: str | None, request_no: int = 1) -> None:
+        """Ask policy for a task's tool: the request carries the task's plain-valued arguments."""
+        arguments = {k: v for k, v in task.input.items() if isinstance(v, str | int | float | bool)}
+        request = ToolRequestedPayload(
+            request_id=f"{task.task_id}:{request_no}",
+            tool=task.tool,
+            task_id=task.task_id,
+            step=task.kind,
+            plan=plan,
+            roles=self.actor.roles,
+            arguments=arguments,
+            delegation=delegation,
+        )
+        self.emit(ToolRequested, request)
+
+    def dispatch(self, task: TaskState, task_input: dict[str, Any]) -> None:
+        """Send the task's current attempt, with its whole input, to its role's lane."""
+        dispatch = TaskDispatchedPayload(
+            task_id=task.task_id,
+            kind=task.kind,
+            role=task.role,
+            attempt=task.attempt,
+            timeout_s=task.timeout_s,
+            input=task_input,
+        )
+        self.emit(TaskDispatched, dispatch, subject=subjects.task_lane(task.role))

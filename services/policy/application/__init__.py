@@ -1,0 +1,1 @@
+"""The policy service's use cases: deciding tool requests, switching policy versions, following budgets."""

@@ -1,0 +1,1 @@
+"""The reporter's pure logic: report structure, length fitting, Markdown and redaction."""

@@ -1,0 +1,1 @@
+"""The retriever's use cases: search, fetch, read, recall, index and uploads."""
