@@ -30,6 +30,7 @@ from contracts.ids import new_id
 from contracts.numbers import Count
 from services.gateway.api.commands import publish
 from services.gateway.api.deps import Components, ComponentsDep, requires
+from services.gateway.api.models.datasets import DatasetCreatedPublic, DatasetListPublic
 from services.gateway.application.datasets import DocumentCreate, within_upload_quota
 from services.gateway.entitlements import count_problem
 from services.gateway.errors import Conflict, NotFound, TooLarge, Unavailable, UnsupportedMedia
@@ -70,7 +71,7 @@ def _actor(who: Principal) -> Actor:
 
 
 @router.post("", status_code=201)
-async def create_dataset(body: DatasetCreate, who: Writer, parts: ComponentsDep) -> dict[str, Any]:
+async def create_dataset(body: DatasetCreate, who: Writer, parts: ComponentsDep) -> DatasetCreatedPublic:
     """Create a named dataset for the tenant's documents."""
     if await asyncio.to_thread(parts.store.datasets.find, who.tenant_id, body.name) is not None:
         raise Conflict(f"the tenant already has a dataset named {body.name!r}")
@@ -80,13 +81,14 @@ async def create_dataset(body: DatasetCreate, who: Writer, parts: ComponentsDep)
     )
     payload = DatasetCreatedPayload(dataset_id=new_id(), name=body.name, description=body.description)
     await publish(parts, DatasetCreated.create(payload, tenant_id=who.tenant_id, actor=_actor(who)))
-    return {"dataset_id": payload.dataset_id, "name": payload.name, "description": payload.description}
+    return DatasetCreatedPublic(dataset_id=payload.dataset_id, name=payload.name, description=payload.description)
 
 
 @router.get("")
-async def list_datasets(who: Reader, parts: ComponentsDep) -> dict[str, Any]:
+async def list_datasets(who: Reader, parts: ComponentsDep) -> DatasetListPublic:
     """The tenant's datasets, each with its documents counted by ingestion status."""
-    return {"datasets": await asyncio.to_thread(parts.store.datasets.of_tenant, who.tenant_id)}
+    found = await asyncio.to_thread(parts.store.datasets.of_tenant, who.tenant_id)
+    return DatasetListPublic.model_validate({"datasets": found})
 
 
 @router.delete("/{name}", status_code=202)
