@@ -15,6 +15,7 @@ from fastapi import APIRouter, Path, Response
 from contracts.ids import new_id
 from quarry_runtime.artifacts import ArtifactNotFound, report_key
 from services.gateway.api.deps import AuditDep, ComponentsDep, requires
+from services.gateway.api.models.shares import ShareCreatedPublic, ShareListPublic
 from services.gateway.errors import Conflict, NotFound
 from services.gateway.security import Principal, fingerprint, new_one_time_secret
 from services.gateway.shares import MAX_SHARES_PER_RUN, SHARE_TOKEN_PREFIX, report_sources
@@ -31,7 +32,7 @@ NOT_SHARED = "no such shared report (the link is unknown or was revoked)"
 @router.post("/runs/{run_id}/shares", status_code=201)
 async def create_share(
     run_id: Annotated[str, Path(max_length=MAX_ID_CHARS)], who: Sharer, parts: ComponentsDep, audit: AuditDep
-) -> dict[str, Any]:
+) -> ShareCreatedPublic:
     """A read-only link to the run's report (only a run that has one); the token is shown this once."""
     view = await asyncio.to_thread(parts.store.run_view, who.tenant_id, run_id)
     if view is None:
@@ -45,22 +46,20 @@ async def create_share(
     if share is None:
         raise Conflict(f"the run already has {MAX_SHARES_PER_RUN} live share links; revoke some first")
     await audit("share.created", share["share_id"], run_id=run_id)
-    return {
-        "share_id": share["share_id"],
-        "token": token,
-        "url": f"/share/{token}",
-        "created_at": share["created_at"],
-    }
+    return ShareCreatedPublic(
+        share_id=share["share_id"], token=token, url=f"/share/{token}", created_at=share["created_at"]
+    )
 
 
 @router.get("/runs/{run_id}/shares")
 async def list_shares(
     run_id: Annotated[str, Path(max_length=MAX_ID_CHARS)], who: RunReader, parts: ComponentsDep
-) -> dict[str, Any]:
+) -> ShareListPublic:
     """The run's live share links (without their tokens, which are not kept)."""
     if await asyncio.to_thread(parts.store.run_view, who.tenant_id, run_id) is None:
         raise NotFound("run not found")
-    return {"shares": await asyncio.to_thread(parts.store.shares.of_run, who.tenant_id, run_id)}
+    shares = await asyncio.to_thread(parts.store.shares.of_run, who.tenant_id, run_id)
+    return ShareListPublic.model_validate({"shares": shares})
 
 
 @router.delete("/shares/{share_id}", status_code=204)
