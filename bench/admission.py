@@ -9,7 +9,14 @@ projection consumers, which see every run.* event it publishes) keep running. Th
 runs are then processed briefly - billing denies most, a free tenant has 500 credits - until
 the stack is stopped a moment later.
 
-The baseline is `bench.ping_app` (FastAPI + uvicorn, `POST /ping` -> {"ok": true}) under the
+Billing is paused with the others, so the gateway's plan check could not be answered during the
+load (each expired answer would cost its 1 s time-out): the bench asks one run before pausing,
+while billing answers, and the gateway keeps that answer for the measurement
+(QUARRY_ENTITLEMENTS_TTL_S). With billing running, an answer is asked again every 5 s per tenant
+and run shape, one request/reply on the bus.
+
+The baseline is `bench.ping_app`: the gateway's own app shell (error handler, body limits, web
+middleware) and uvicorn options, with `POST /ping` -> {"ok": true} doing no work, under the
 same load from the same client process. Both are measured while the stack is up and paused,
 in alternating rounds, so drift on a noisy machine hits both alike: first with `concurrency`
 clients (closed loop: each has its own keep-alive connection and sends its next request when
@@ -25,6 +32,7 @@ which is about what the no-op baseline reaches on two cores.
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import time
 import uuid
@@ -44,8 +52,11 @@ from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
 
 TARGET_P95_MS = 50.0
+ENTITLEMENTS_KEPT_S = 300
+TTL_VARIABLE = "QUARRY_ENTITLEMENTS_TTL_S"
 QUESTION = "How does the with statement work in Python?"
-RUN_BODY = {"question": QUESTION, "depth": 1, "max_sources": 1}
+DEPTH, MAX_SOURCES = 1, 1
+RUN_BODY = {"question": QUESTION, "depth": DEPTH, "max_sources": MAX_SOURCES}
 
 
 @dataclass
@@ -81,9 +92,11 @@ def run(
         ping = procs.start_python_module(["bench.ping_app", str(ping_port)], data / "logs" / "ping_app.log")
         stack: Stack | None = None
         paused: list[int] = []
+        kept_before = os.environ.get(TTL_VARIABLE)
         try:
             procs.wait_http_ok(f"http://127.0.0.1:{ping_port}/healthz", ping)
             config = StackConfig(data_dir=data / "stack", http_port=natsserver.free_port(), restart=False)
+            os.environ[TTL_VARIABLE] = str(ENTITLEMENTS_KEPT_S)  # the stack's services inherit it
             started = time.monotonic()
             stack = Stack(config)
             with console.status("starting nats-server and the seven services..."):
@@ -94,6 +107,8 @@ def run(
             client = QuarryClient(gateway_url)
             client.signup(f"bench-{uuid.uuid4().hex[:8]}@example.com", "bench-password-123", "Bench tenant")
             token = client.token or ""
+            # Billing's answer about the tenant's plan, asked while billing runs (see above).
+            client.create_run(QUESTION, depth=DEPTH, max_sources=MAX_SOURCES)
             client.close()
             time.sleep(2.0)  # let the sign-up's events settle before pausing anything
             paused = [p.popen.pid for name, p in stack.procs.items() if name != "gateway"]
@@ -112,6 +127,10 @@ def run(
                 )
             )
         finally:
+            if kept_before is None:
+                os.environ.pop(TTL_VARIABLE, None)
+            else:
+                os.environ[TTL_VARIABLE] = kept_before
             procs.resume(paused)
             with console.status("stopping the stack and the baseline app..."):
                 if stack is not None:

@@ -62,7 +62,7 @@ from devtools import pgserver
 from quarry_runtime.groupcommit import GroupCommit
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase, eventstore_env
-from services.gateway.store import GatewayStore
+from services.gateway.readmodels.store import GatewayStore
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.runs.domain import Run
 from services.orchestrator.runs.rebuild import fold_log, rebuild_runs

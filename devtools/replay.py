@@ -30,12 +30,12 @@ from quarry_runtime.bus import inbox_prefix
 from quarry_runtime.store import SqlDatabase
 from services.gateway.bootstrap import NAME as GATEWAY
 from services.gateway.catchup import readable
-from services.gateway.monitors import MonitorStore
-from services.gateway.projection import SUBJECT_PREFIXES, for_run_log, project
+from services.gateway.readmodels.monitors import MonitorStore
+from services.gateway.readmodels.projection import SUBJECT_PREFIXES, for_run_log, project
+from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import GatewayStore
 
-# The subjects services.gateway.projection feeds to record_run_event; document.> goes to the documents
+# The subjects services.gateway.readmodels.projection feeds to record_run_event; document.> goes to the documents
 # model. Anything else (usage, timers, monitors) is not input to these read models.
 
 

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from starlette.types import Lifespan
 
 from contracts.numbers import MAX_SAFE_INTEGER
 from quarry_runtime.errors import Unavailable as DependencyUnavailable
 from services.gateway.api import errors
 from services.gateway.api.deps import Components, session_principal
-from services.gateway.api.errors import Forbidden, Unauthorized
 from services.gateway.api.limits import BodyLimits
 from services.gateway.api.routes import (
     audit,
@@ -29,13 +29,17 @@ from services.gateway.api.routes import (
     monitors,
     policy,
     questions,
+    reports,
+    run_log,
     runs,
     shares,
     templates,
     tenant,
     tenant_model,
 )
-from services.gateway.web import WebApp
+from services.gateway.errors import Forbidden, Unauthorized
+from services.gateway.settings import GatewaySettings
+from services.gateway.web import SignedIn, WebApp
 
 CATCHUP_STOP_S = 10.0
 
@@ -58,20 +62,6 @@ def create_app(parts: Components) -> FastAPI:
             await parts.bus.stop()
             parts.store.db.close()
 
-    # /docs is the product's documentation (the web's): the API reference lives under /api/.
-    app = FastAPI(
-        title="Quarry",
-        version="1.0",
-        lifespan=lifespan,
-        docs_url="/api/docs",
-        redoc_url=None,
-        openapi_url="/api/openapi.json",
-        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
-    )
-    app.state.components = parts
-    errors.install(app)
-    app.add_middleware(BodyLimits, settings=lambda: parts.settings)
-
     async def signed_in(request: Request) -> bool:
         try:
             await session_principal(request, parts, "GET")
@@ -83,11 +73,13 @@ def create_app(parts: Components) -> FastAPI:
             return True
         return True
 
-    # Outermost: a web page never meets the API's body limits or routes.
-    app.add_middleware(WebApp, root=lambda: parts.settings.web_dist, signed_in=signed_in)
+    app = api_shell(lambda: parts.settings, signed_in, lifespan)
+    app.state.components = parts
     for module in (
         auth,
         runs,
+        run_log,
+        reports,
         inspect,
         shares,
         questions,
@@ -106,6 +98,28 @@ def create_app(parts: Components) -> FastAPI:
     ):
         app.include_router(module.router)
     app.openapi = lambda: _bounded_openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def api_shell(
+    settings: Callable[[], GatewaySettings], signed_in: SignedIn, lifespan: Lifespan[FastAPI] | None = None
+) -> FastAPI:
+    """The gateway's app without its routes: the error handler and the middleware every request
+    passes through (`bench.ping_app` serves its baseline from the same)."""
+    # /docs is the product's documentation (the web's): the API reference lives under /api/.
+    app = FastAPI(
+        title="Quarry",
+        version="1.0",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
+    )
+    errors.install(app)
+    app.add_middleware(BodyLimits, settings=settings)
+    # Outermost: a web page never meets the API's body limits or routes.
+    app.add_middleware(WebApp, root=lambda: settings().web_dist, signed_in=signed_in)
     return app
 
 

@@ -14,11 +14,11 @@ from quarry_runtime.tenant_models import TenantModels
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
 from services.gateway.catchup import CatchUp
-from services.gateway.monitors import MonitorStore
 from services.gateway.positions import Positions
-from services.gateway.projection import RunFeed, subscriptions
+from services.gateway.readmodels.monitors import MonitorStore
+from services.gateway.readmodels.projection import RunFeed, subscriptions
+from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import GatewayStore
 
 NAME = "gateway"
 RATE_LIMIT_TTL_S = 86_400  # the longest window of the auth limits (sign-ups and failures a day)

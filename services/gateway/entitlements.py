@@ -13,6 +13,7 @@ request.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,7 +22,7 @@ from contracts import subjects
 from contracts.billing import Entitlements, EntitlementsQuery, EntitlementsReply
 from quarry_runtime import replies
 from quarry_runtime.errors import Unavailable as NoAnswer
-from services.gateway.api.errors import GatewayError, Unavailable
+from services.gateway.errors import GatewayError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class EntitlementsCache:
         self.clock = clock
         self._kept: dict[EntitlementsQuery, tuple[float, Entitlements]] = {}
         self._silent_until = 0.0  # billing did not answer: not asked again before this
+        self._asking: dict[EntitlementsQuery, asyncio.Future[Entitlements]] = {}
 
     async def get(self, query: EntitlementsQuery, fresh: bool = False) -> Entitlements:
         now = self.clock()
@@ -66,6 +68,18 @@ class EntitlementsCache:
             return kept[1]
         if now < self._silent_until:
             raise Unavailable("billing did not answer a moment ago")
+        if fresh:
+            # A fresh answer is one asked after this call began: never an ask already under way.
+            return await self._ask(query, now)
+        # Requests that find the same answer expired at once wait for one ask, not one each.
+        asking = self._asking.get(query)
+        if asking is None:
+            asking = asyncio.ensure_future(self._ask(query, now))
+            self._asking[query] = asking
+            asking.add_done_callback(lambda _: self._asking.pop(query, None))
+        return await asyncio.shield(asking)
+
+    async def _ask(self, query: EntitlementsQuery, now: float) -> Entitlements:
         try:
             answer = await self.ask(query)
         except Unavailable:

@@ -14,12 +14,13 @@ from typing import Any
 
 from contracts.ids import new_id
 from quarry_runtime.store import SqlDatabase
+from services.gateway.errors import Conflict
 
 # Length and word target are one choice (how long): a request that makes it takes both from itself.
 _LENGTH_FIELDS = frozenset({"length", "target_words"})
 
 
-class TemplateConflict(Exception):
+class TemplateConflict(Conflict):
     """Another live template of the tenant has the name."""
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from devtools.client import QuarryClient
 from devtools.stack import Stack
-from services.gateway.readmodel import TERMINAL
+from services.gateway.readmodels.run_view import TERMINAL
 from tests.support.polling import wait_for
 from tests.support.stack import new_tenant, on_plan
 

@@ -14,7 +14,7 @@ import pytest
 from devtools import natsserver
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
-from services.gateway.readmodel import TERMINAL
+from services.gateway.readmodels.run_view import TERMINAL
 from tests.support.polling import wait_for
 from tests.support.stack import running
 

@@ -15,7 +15,7 @@ import yaml  # type: ignore[import-untyped]
 from devtools import natsserver
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
-from services.gateway.readmodel import TERMINAL
+from services.gateway.readmodels.run_view import TERMINAL
 from services.policy.domain.registry import DEFAULT_REGISTRY
 from tests.fakes.search_apis import IndexedPage
 from tests.fakes.website import PRIVATE_PATH

@@ -30,10 +30,10 @@ from contracts.tool import ToolDecided, ToolDecidedPayload, ToolRequested, ToolR
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase
-from services.gateway.monitors import MonitorStore
-from services.gateway.projection import RunFeed, project
-from services.gateway.projection import subscriptions as gateway_subscriptions
-from services.gateway.store import GatewayStore
+from services.gateway.readmodels.monitors import MonitorStore
+from services.gateway.readmodels.projection import RunFeed, project
+from services.gateway.readmodels.projection import subscriptions as gateway_subscriptions
+from services.gateway.readmodels.store import GatewayStore
 from services.policy.application.budget import BudgetBook
 from services.policy.application.decider import Decider
 from services.policy.application.versions import PolicyVersions, startup_engine

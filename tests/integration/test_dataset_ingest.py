@@ -32,7 +32,7 @@ from contracts.envelope import Event
 from quarry_runtime.blobs import BlobError, BlobStore
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.store import SqlDatabase
-from services.gateway.datasets import DatasetStore
+from services.gateway.readmodels.datasets import DatasetStore
 from services.gateway.settings import GatewaySettings
 from services.retriever.application.uploads import index_upload
 from services.retriever.handlers import subscriptions

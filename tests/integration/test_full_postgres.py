@@ -31,10 +31,10 @@ from services.billing.bootstrap import BillingSettings
 from services.gateway.accounts import AccountStore
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
-from services.gateway.monitors import MonitorStore
-from services.gateway.projection import RunFeed
+from services.gateway.readmodels.monitors import MonitorStore
+from services.gateway.readmodels.projection import RunFeed
+from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import GatewayStore
 from tests.integration.full_disk import (
     HELD_S,
     QUESTIONS,

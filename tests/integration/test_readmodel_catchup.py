@@ -37,7 +37,7 @@ from services.gateway.api.deps import Components
 from services.gateway.bootstrap import build as build_gateway
 from services.gateway.catchup import PROJECTIONS
 from services.gateway.positions import Positions
-from services.gateway.projection import CONSUMERS, SUBJECT_PREFIXES
+from services.gateway.readmodels.projection import CONSUMERS, SUBJECT_PREFIXES
 from services.gateway.settings import GatewaySettings
 from tests.servers import PrivateNats, private_nats
 from tests.support.polling import eventually

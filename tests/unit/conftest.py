@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from services.gateway.store import GatewayStore
+from services.gateway.readmodels.store import GatewayStore
 from tests.support.gateway import offline_gateway
 
 

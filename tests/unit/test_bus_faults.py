@@ -20,6 +20,7 @@ from quarry_runtime.errors import Unavailable
 from quarry_runtime.inflight import RETRY_AFTER_FAILURE_S, InFlight
 from quarry_runtime.replies import _answer
 from services.gateway.api import errors as gateway_errors
+from services.gateway.errors import Unavailable as GatewayUnavailable
 
 STORE_FULL = nats.js.errors.ServiceUnavailableError(code=503, err_code=10023, description="insufficient resources")
 ACCOUNT_FULL = nats.js.errors.BadRequestError(
@@ -101,7 +102,7 @@ def gateway_raising(exc: Exception) -> TestClient:
         nats.errors.ConnectionReconnectingError(),
         STORE_FULL,
         Unavailable("the database cannot be reached"),
-        gateway_errors.Unavailable("billing did not answer"),
+        GatewayUnavailable("billing did not answer"),
     ],
     ids=lambda e: type(e).__name__,
 )

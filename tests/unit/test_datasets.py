@@ -27,7 +27,7 @@ from contracts.document import (
 )
 from contracts.work import SearchInput
 from quarry_runtime.store import SqlDatabase
-from services.gateway.datasets import DatasetStore, advance
+from services.gateway.readmodels.datasets import DatasetStore, advance
 from services.gateway.settings import GatewaySettings
 from services.gateway.sniff import Unsupported, sniff, title_from
 from services.retriever.application.search import search_sources

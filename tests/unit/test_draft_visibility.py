@@ -24,7 +24,7 @@ from contracts.run import (
 )
 from contracts.task import TaskDispatched, TaskDispatchedPayload, TaskSucceeded, TaskSucceededPayload
 from contracts.tool import ToolRequested, ToolRequestedPayload
-from services.gateway.store import GatewayStore
+from services.gateway.readmodels.store import GatewayStore
 
 TOKEN = "eyJhbGciOiJFZERTQSJ9.delegation-token-of-the-run-user.c2lnbmF0dXJl"
 PAGE_TEXT = "RAW-PAGE-TEXT the fetched page said this, word for word"

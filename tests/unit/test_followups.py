@@ -41,7 +41,7 @@ from quarry_runtime.store import SqlDatabase
 from services.analyst.application.answer import answer, compose, compose_live, findings_of
 from services.analyst.domain.verify import supports
 from services.analyst.llm import ChatClient
-from services.gateway.questions import QuestionStore
+from services.gateway.readmodels.questions import QuestionStore
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.questions.domain import CREDITS_WAIT_S, Question, question_task_input
 from services.orchestrator.questions.translate import translate_question

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 
 import pytest
 from pydantic import ValidationError
 
-from services.gateway.readmodel import fold_run, is_settled
+from contracts.billing import Entitlements, EntitlementsQuery
+from services.gateway.entitlements import EntitlementsCache
+from services.gateway.readmodels.run_view import fold_run, is_settled
 from services.gateway.security import InvalidToken, Principal, hash_password, issue_token, read_token, verify_password
 from services.gateway.settings import GatewaySettings
 
@@ -120,3 +123,42 @@ def test_production_refuses_a_placeholder_secret(monkeypatch: pytest.MonkeyPatch
     )
     monkeypatch.setenv("QUARRY_HTTP_PORT", "8123")
     assert GatewaySettings().http_port == 8123
+
+
+def _entitlements(tenant_id: str) -> Entitlements:
+    return Entitlements(
+        tenant_id=tenant_id,
+        plan="free",
+        max_depth=2,
+        max_sources=8,
+        tools=["search"],
+        web=False,
+        concurrency=2,
+        open_runs=0,
+        available=500,
+        max_datasets=1,
+        max_monitors=1,
+        max_documents=2,
+        max_document_bytes=3000,
+    )
+
+
+async def test_requests_that_find_the_plan_answer_expired_together_wait_for_one_ask_of_billing() -> None:
+    asked: list[EntitlementsQuery] = []
+    answer, first_asked = asyncio.Event(), asyncio.Event()
+
+    async def ask(query: EntitlementsQuery) -> Entitlements:
+        asked.append(query)
+        first_asked.set()
+        await answer.wait()
+        return _entitlements(query.tenant_id)
+
+    cache = EntitlementsCache(ask, ttl_s=5)
+    query = EntitlementsQuery(tenant_id="t1", depth=1, max_sources=1)
+    waiting = [asyncio.create_task(cache.get(query)) for _ in range(5)]
+    await first_asked.wait()
+    fresh = asyncio.create_task(cache.get(query, fresh=True))  # a refusal's confirmation asks anew
+    answer.set()
+    got = await asyncio.gather(*waiting, fresh)
+    assert [e.tenant_id for e in got] == ["t1"] * 6
+    assert len(asked) == 2

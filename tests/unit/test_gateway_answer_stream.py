@@ -19,12 +19,12 @@ from contracts.question import QuestionAnswered, QuestionAnswerPart, QuestionAsk
 from quarry_runtime.artifacts import ArtifactStore
 from quarry_runtime.store import SqlDatabase
 from services.gateway.api.deps import Components
-from services.gateway.api.routes import questions as question_routes
 from services.gateway.app import create_app
-from services.gateway.monitors import MonitorStore
-from services.gateway.projection import RunFeed
+from services.gateway.application import questions as question_use_cases
+from services.gateway.readmodels.monitors import MonitorStore
+from services.gateway.readmodels.projection import RunFeed
+from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import GatewayStore
 
 PARTS = ["A with statement ", "calls __enter__, ", "then __exit__."]
 
@@ -32,7 +32,7 @@ PARTS = ["A with statement ", "calls __enter__, ", "then __exit__."]
 @pytest.fixture
 def gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestClient, GatewayStore]]:
     # The stream looks again this often when nothing new was told to it (no bus here to tell it).
-    monkeypatch.setattr(question_routes, "SSE_IDLE_WAIT_S", 0.1)
+    monkeypatch.setattr(question_use_cases, "SSE_IDLE_WAIT_S", 0.1)
     settings = GatewaySettings(data_dir=tmp_path, web_dist=tmp_path / "none")
     db = SqlDatabase(settings, "gateway")
     store = GatewayStore(db)

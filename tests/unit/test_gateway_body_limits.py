@@ -22,10 +22,10 @@ from quarry_runtime.store import SqlDatabase
 from services.gateway.api.deps import Components
 from services.gateway.api.limits import MULTIPART_OVERHEAD
 from services.gateway.app import create_app
-from services.gateway.monitors import MonitorStore
-from services.gateway.projection import RunFeed
+from services.gateway.readmodels.monitors import MonitorStore
+from services.gateway.readmodels.projection import RunFeed
+from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import GatewayStore
 
 MiB = 1024 * 1024
 JSON_LIMIT = 64 * 1024

@@ -12,10 +12,10 @@ from quarry_runtime.health import ConsumerProgress
 from quarry_runtime.store import SqlDatabase
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
-from services.gateway.monitors import MonitorStore
-from services.gateway.projection import RunFeed
+from services.gateway.readmodels.monitors import MonitorStore
+from services.gateway.readmodels.projection import RunFeed
+from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import GatewayStore
 
 
 def test_a_wedged_read_model_consumer_fails_liveness_but_not_readiness(tmp_path: Path) -> None:

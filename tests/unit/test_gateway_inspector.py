@@ -38,10 +38,10 @@ from services.billing.replies import responders
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
 from services.gateway.inspector import task_graph
-from services.gateway.monitors import MonitorStore
-from services.gateway.projection import RunFeed, for_run_log
+from services.gateway.readmodels.monitors import MonitorStore
+from services.gateway.readmodels.projection import RunFeed, for_run_log
+from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import GatewayStore
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
 DRAFT = Draft(

@@ -12,8 +12,8 @@ import pytest
 from bench.runs_fixture import gateway_events, generate
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase
-from services.gateway.readmodel import fold_run
-from services.gateway.store import GatewayStore
+from services.gateway.readmodels.run_view import fold_run
+from services.gateway.readmodels.store import GatewayStore
 
 
 @pytest.mark.parametrize("order", ["in order", "shuffled", "reversed"])

@@ -23,10 +23,10 @@ from quarry_runtime.artifacts import ArtifactStore, report_key
 from quarry_runtime.store import SqlDatabase
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
-from services.gateway.monitors import MonitorStore
-from services.gateway.projection import RunFeed
+from services.gateway.readmodels.monitors import MonitorStore
+from services.gateway.readmodels.projection import RunFeed
+from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import GatewayStore
 from services.reporter.domain.markdown import render_markdown
 
 QUESTION = "How do Python context managers work?"

@@ -20,7 +20,7 @@ from contracts.work import Claim, CollectInput, Draft, Passage, SearchOutput, Se
 from quarry_runtime.guardrails import injection_findings, pii_findings, redact_pii, strip_injections
 from services.analyst.application.tasks import execute
 from services.analyst.domain.synthesis import synthesise
-from services.gateway.projection import for_run_log
+from services.gateway.readmodels.projection import for_run_log
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.questions.domain import Question
 from services.orchestrator.questions.translate import translate_question

@@ -19,13 +19,13 @@ from quarry_runtime.ratelimit import LimiterUnavailable, MemoryWindows, SlidingW
 from quarry_runtime.store import SqlDatabase
 from services.gateway import guard as guard_module
 from services.gateway.api.deps import Components
-from services.gateway.api.errors import Unavailable
 from services.gateway.app import create_app
+from services.gateway.errors import Unavailable
 from services.gateway.guard import AuthGuard, source
-from services.gateway.monitors import MonitorStore
-from services.gateway.projection import RunFeed
+from services.gateway.readmodels.monitors import MonitorStore
+from services.gateway.readmodels.projection import RunFeed
+from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import GatewayStore
 
 PASSWORD = "long-enough-1"
 Gateway = Callable[..., TestClient]

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from services.gateway.api.deps import DECLARED, Components, current_principal
 from services.gateway.app import create_app
-from services.gateway.readmodel import fold_run
-from services.gateway.store import GatewayStore
+from services.gateway.readmodels.run_view import fold_run
+from services.gateway.readmodels.store import GatewayStore
 from tests.support.gateway import Caller, signup
 
 PUBLIC = {

@@ -20,10 +20,10 @@ from quarry_runtime.store import SqlDatabase
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
 from services.gateway.audit import AuditStore
-from services.gateway.monitors import MonitorStore
-from services.gateway.projection import RunFeed, project
+from services.gateway.readmodels.monitors import MonitorStore
+from services.gateway.readmodels.projection import RunFeed, project
+from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import GatewayStore
 from tests.support.gateway import Caller, signup
 
 

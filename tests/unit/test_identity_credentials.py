@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from quarry_runtime.store import SqlDatabase
-from services.gateway.accounts import INVITED, AccountStore, LastOwner, NoSuchMember, Refused, RoleTooHigh
+from services.gateway.accounts import INVITED, AccountStore, LastOwner, NoSuchMember, RoleTooHigh
+from services.gateway.credentials import Refused
 from services.gateway.security import (
     API_KEY_PREFIX,
     InvalidToken,

@@ -23,7 +23,7 @@ from contracts.timer import TimerFired, TimerFiredPayload
 from contracts.work import Claim, Draft, Section, SourceRef
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase, eventstore_env
-from services.gateway.monitors import MonitorStore
+from services.gateway.readmodels.monitors import MonitorStore
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.monitors.application import monitor_run_id
 from services.orchestrator.monitors.domain import Monitor

@@ -21,8 +21,8 @@ from services.billing.application import Billing
 from services.billing.plans import PLANS
 from services.billing.queries import entitlements
 from services.gateway.api.deps import Components
-from services.gateway.api.errors import Unavailable
 from services.gateway.entitlements import EntitlementsCache, run_problem
+from services.gateway.errors import Unavailable
 from services.gateway.settings import GatewaySettings
 from tests.support.gateway import limited_app
 

@@ -22,7 +22,7 @@ from contracts.run import (
     RunRequestedPayload,
 )
 from quarry_runtime.errors import Rejected
-from services.gateway.readmodel import fold_run
+from services.gateway.readmodels.run_view import fold_run
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.handlers import _apply
 from services.orchestrator.runs.domain import PLAN_REVIEW, RunError

@@ -23,7 +23,7 @@ from quarry_runtime.store import SqlDatabase
 from services.analyst.application.live import _shape
 from services.analyst.domain.outline import OTHER_FINDINGS, assign, names_code, with_outline
 from services.analyst.domain.synthesis import synthesise
-from services.gateway.readmodel import fold_run
+from services.gateway.readmodels.run_view import fold_run
 from services.gateway.settings import GatewaySettings
 from services.gateway.templates import TemplateConflict, TemplateStore, resolve
 from services.orchestrator.application import Orchestrator

@@ -8,8 +8,8 @@ import logging
 from contracts.envelope import Event
 from quarry_runtime.errors import Unavailable as StoreUnavailable
 from services.gateway.api.deps import Components
-from services.gateway.api.errors import Unavailable
-from services.gateway.projection import project
+from services.gateway.errors import Unavailable
+from services.gateway.readmodels.projection import project
 
 log = logging.getLogger(__name__)
 

@@ -24,14 +24,15 @@ from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus
 from quarry_runtime.ratelimit import SlidingWindowLimiter
 from quarry_runtime.tenant_models import TenantModels
-from services.gateway.accounts import Refused
-from services.gateway.api.errors import Forbidden, Unauthorized
 from services.gateway.catchup import CatchUp
+from services.gateway.credentials import Refused
 from services.gateway.entitlements import EntitlementsCache, billing_ask
+from services.gateway.errors import Forbidden, Unauthorized
 from services.gateway.guard import AuthGuard
-from services.gateway.monitors import MonitorStore
 from services.gateway.permissions import PERMISSIONS
-from services.gateway.projection import RunFeed
+from services.gateway.readmodels.monitors import MonitorStore
+from services.gateway.readmodels.projection import RunFeed
+from services.gateway.readmodels.store import GatewayStore
 from services.gateway.security import (
     API_KEY_PREFIX,
     InvalidToken,
@@ -45,7 +46,6 @@ from services.gateway.security import (
 )
 from services.gateway.sessions import csrf_problem, session_token
 from services.gateway.settings import GatewaySettings
-from services.gateway.store import GatewayStore
 
 
 @dataclass
@@ -131,10 +131,10 @@ async def authenticate_access_token(token: str, parts: Components) -> tuple[Prin
         claims = read_claims(token, parts.settings.jwt_secret)
     except InvalidToken as exc:
         raise Unauthorized(f"invalid token: {exc}") from exc
-    if await asyncio.to_thread(accounts.token_revoked, claims.token_id):
-        raise Unauthorized("this token was revoked (logged out)")
     claimed = claims.principal
-    who = await asyncio.to_thread(accounts.principal, claimed.user_id, claimed.tenant_id)
+    revoked, who = await asyncio.to_thread(accounts.token_holder, claims.token_id, claimed.user_id, claimed.tenant_id)
+    if revoked:
+        raise Unauthorized("this token was revoked (logged out)")
     if who is None:
         raise Unauthorized("this account is no longer a member of the tenant")
     return who, claims

@@ -1,4 +1,4 @@
-"""Gateway errors, and the one handler that maps them to HTTP status codes."""
+"""The one place the gateway's errors (`services.gateway.errors`) become HTTP responses."""
 
 from __future__ import annotations
 
@@ -10,51 +10,11 @@ from fastapi.responses import JSONResponse
 
 from quarry_runtime.busfaults import is_bus_outage
 from quarry_runtime.errors import Unavailable as DependencyUnavailable
+from services.gateway.errors import GatewayError, Unauthorized
 
 # What a client is told to wait when a dependency (the database) is away: the stores find a
 # server that is back within a couple of seconds.
 DEPENDENCY_RETRY_AFTER_S = 2
-
-
-class GatewayError(Exception):
-    status_code = 400
-
-    def __init__(self, detail: str, *, retry_after_s: float | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.retry_after_s = retry_after_s  # sent as Retry-After (whole seconds, at least 1)
-
-
-class BadRequest(GatewayError):
-    status_code = 400
-
-
-class Unauthorized(GatewayError):
-    status_code = 401
-
-
-class Forbidden(GatewayError):
-    status_code = 403
-
-
-class NotFound(GatewayError):
-    status_code = 404
-
-
-class Conflict(GatewayError):
-    status_code = 409
-
-
-class Unprocessable(GatewayError):
-    status_code = 422
-
-
-class TooManyRequests(GatewayError):
-    status_code = 429
-
-
-class Unavailable(GatewayError):
-    status_code = 503
 
 
 def install(app: FastAPI) -> None:

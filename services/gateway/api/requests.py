@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from quarry_runtime import replies
 from quarry_runtime.errors import Unavailable as NoAnswer
 from services.gateway.api.deps import ComponentsDep
-from services.gateway.api.errors import Unavailable
+from services.gateway.errors import Unavailable
 
 R = TypeVar("R", bound=BaseModel)
 

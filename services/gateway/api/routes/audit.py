@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from services.gateway.api.deps import ComponentsDep, requires
+from services.gateway.api.models.audit import AuditPagePublic
 from services.gateway.security import Principal
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -23,7 +24,7 @@ async def audit_log(
     kind: Annotated[
         str | None, Query(pattern=r"^[a-z_]{1,40}(\.[a-z_]{1,40})?$", description="a kind, or an area: member")
     ] = None,
-) -> dict[str, Any]:
+) -> AuditPagePublic:
     """Who changed what in the tenant, when and from where, oldest first; page with `after`."""
     entries = await asyncio.to_thread(parts.store.audit.entries, who.tenant_id, after=after, limit=limit, kind=kind)
-    return {"entries": entries, "next_after": entries[-1]["seq"] if entries else after}
+    return AuditPagePublic.model_validate({"entries": entries, "next_after": entries[-1]["seq"] if entries else after})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request, Response
 from pydantic import AfterValidator, BaseModel, EmailStr, Field
@@ -18,7 +18,8 @@ from contracts.ids import new_id
 from contracts.numbers import Count
 from services.gateway.accounts import INVITED, DuplicateEmail
 from services.gateway.api.deps import BearerDep, Components, ComponentsDep, CurrentPrincipal, client_address
-from services.gateway.api.errors import BadRequest, Conflict, Unauthorized, Unavailable
+from services.gateway.api.models.identity import MePublic
+from services.gateway.errors import BadRequest, Conflict, Unauthorized, Unavailable
 from services.gateway.security import (
     InvalidToken,
     Principal,
@@ -169,20 +170,20 @@ async def accept_invite(body: InviteAccept, parts: ComponentsDep, request: Reque
 
 
 @router.get("/me")
-async def me(who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
+async def me(who: CurrentPrincipal, parts: ComponentsDep) -> MePublic:
     """The caller: user, tenant (id and name), roles, what they may do (narrowed by the API key, if one is
     used), and the tenant's plan (null while billing does not answer)."""
-    return {
-        "user_id": who.user_id,
-        "tenant_id": who.tenant_id,
-        "tenant_name": await asyncio.to_thread(parts.store.accounts.tenant_name, who.tenant_id),
-        "email": who.email,
-        "role": who.role,
-        "roles": list(who.roles),
-        "permissions": sorted(who.permissions),
-        "key_id": who.key_id,
-        "plan": await _plan_name(parts, who.tenant_id),
-    }
+    return MePublic(
+        user_id=who.user_id,
+        tenant_id=who.tenant_id,
+        tenant_name=await asyncio.to_thread(parts.store.accounts.tenant_name, who.tenant_id),
+        email=who.email,
+        role=who.role,
+        roles=list(who.roles),
+        permissions=sorted(who.permissions),
+        key_id=who.key_id,
+        plan=await _plan_name(parts, who.tenant_id),
+    )
 
 
 async def _plan_name(parts: Components, tenant_id: str) -> str | None:

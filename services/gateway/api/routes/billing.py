@@ -34,8 +34,8 @@ from contracts.billing import (
 )
 from services.gateway.api.bounds import MAX_SEQUENCE
 from services.gateway.api.deps import AuditDep, ComponentsDep, requires
-from services.gateway.api.errors import GatewayError, Unavailable
 from services.gateway.api.requests import ask
+from services.gateway.errors import GatewayError, Unavailable
 from services.gateway.security import Principal
 
 router = APIRouter(prefix="/v1/billing", tags=["billing"])

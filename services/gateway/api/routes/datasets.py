@@ -28,12 +28,12 @@ from contracts.document import (
 from contracts.envelope import Actor
 from contracts.ids import new_id
 from contracts.numbers import Count
-from contracts.work import SourceKind
 from services.gateway.api.commands import publish
 from services.gateway.api.deps import Components, ComponentsDep, requires
-from services.gateway.api.errors import Conflict, GatewayError, NotFound, Unavailable
-from services.gateway.api.routes.documents import DocumentCreate, within_upload_quota
+from services.gateway.api.models.datasets import DatasetCreatedPublic, DatasetListPublic
+from services.gateway.application.datasets import DocumentCreate, within_upload_quota
 from services.gateway.entitlements import count_problem
+from services.gateway.errors import Conflict, NotFound, TooLarge, Unavailable, UnsupportedMedia
 from services.gateway.security import Principal
 from services.gateway.sniff import Unsupported, sniff, title_from
 
@@ -44,35 +44,6 @@ Writer = Annotated[Principal, requires("datasets:write")]
 INLINE_CHARS = 16 * 1024
 """Text longer than this goes to the object store rather than into the upload event."""
 _READ_SIZE = 1024 * 1024
-
-
-class TooLarge(GatewayError):
-    status_code = 413
-
-
-class UnsupportedMedia(GatewayError):
-    status_code = 415
-
-
-class Unprocessable(GatewayError):
-    status_code = 422
-
-
-async def restrict_to_datasets(
-    parts: Components, tenant_id: str, names: list[str] | None, sources: list[SourceKind] | None
-) -> dict[str, Any]:
-    """A run request's choice of datasets as run settings (their ids, and the sources they imply); 422 for
-    a name the tenant has no dataset of, or sources that leave the datasets out."""
-    if not names:
-        return {}
-    found = {name: await asyncio.to_thread(parts.store.datasets.find, tenant_id, name) for name in dict.fromkeys(names)}
-    unknown = [name for name, dataset in found.items() if dataset is None]
-    if unknown:
-        raise Unprocessable(f"the tenant has no datasets named {unknown}")
-    if sources is not None and "datasets" not in sources:
-        raise Unprocessable("the run names datasets but its sources leave out 'datasets'")
-    ids = [dataset["dataset_id"] for dataset in found.values() if dataset is not None]
-    return {"datasets": ids, "sources": sources or ["datasets"]}
 
 
 class DatasetCreate(BaseModel):
@@ -100,7 +71,7 @@ def _actor(who: Principal) -> Actor:
 
 
 @router.post("", status_code=201)
-async def create_dataset(body: DatasetCreate, who: Writer, parts: ComponentsDep) -> dict[str, Any]:
+async def create_dataset(body: DatasetCreate, who: Writer, parts: ComponentsDep) -> DatasetCreatedPublic:
     """Create a named dataset for the tenant's documents."""
     if await asyncio.to_thread(parts.store.datasets.find, who.tenant_id, body.name) is not None:
         raise Conflict(f"the tenant already has a dataset named {body.name!r}")
@@ -110,13 +81,14 @@ async def create_dataset(body: DatasetCreate, who: Writer, parts: ComponentsDep)
     )
     payload = DatasetCreatedPayload(dataset_id=new_id(), name=body.name, description=body.description)
     await publish(parts, DatasetCreated.create(payload, tenant_id=who.tenant_id, actor=_actor(who)))
-    return {"dataset_id": payload.dataset_id, "name": payload.name, "description": payload.description}
+    return DatasetCreatedPublic(dataset_id=payload.dataset_id, name=payload.name, description=payload.description)
 
 
 @router.get("")
-async def list_datasets(who: Reader, parts: ComponentsDep) -> dict[str, Any]:
+async def list_datasets(who: Reader, parts: ComponentsDep) -> DatasetListPublic:
     """The tenant's datasets, each with its documents counted by ingestion status."""
-    return {"datasets": await asyncio.to_thread(parts.store.datasets.of_tenant, who.tenant_id)}
+    found = await asyncio.to_thread(parts.store.datasets.of_tenant, who.tenant_id)
+    return DatasetListPublic.model_validate({"datasets": found})
 
 
 @router.delete("/{name}", status_code=202)

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
 
-from contracts.billing import EntitlementsQuery
-from contracts.document import DocumentUploaded, DocumentUploadedPayload, TextContentType
+from contracts.document import DocumentUploaded, DocumentUploadedPayload
 from contracts.envelope import Actor
 from contracts.ids import new_id
 from services.gateway.api.commands import publish
-from services.gateway.api.deps import Components, ComponentsDep, CurrentPrincipal, requires
-from services.gateway.entitlements import upload_problem
+from services.gateway.api.deps import ComponentsDep, CurrentPrincipal, requires
+from services.gateway.api.models.documents import DocumentListPublic
+from services.gateway.application.datasets import DocumentCreate, within_upload_quota
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
-
-
-class DocumentCreate(BaseModel):
-    title: str = Field(min_length=1, max_length=300)
-    content_type: TextContentType = "text/plain"
-    content: str = Field(min_length=1, max_length=600_000)
 
 
 @router.post("", status_code=202, dependencies=[requires("documents:write")])
@@ -42,12 +34,6 @@ async def upload_document(body: DocumentCreate, who: CurrentPrincipal, parts: Co
 
 
 @router.get("", dependencies=[requires("documents:read")])
-async def list_documents(who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
+async def list_documents(who: CurrentPrincipal, parts: ComponentsDep) -> DocumentListPublic:
     """The tenant's documents and their indexing status."""
-    return {"documents": await asyncio.to_thread(parts.store.list_documents, who.tenant_id)}
-
-
-async def within_upload_quota(parts: Components, tenant_id: str, size: int) -> None:
-    """The plan's quota of documents (413 past its bytes, 403 past its number), before anything is stored."""
-    _, documents, stored_bytes = await asyncio.to_thread(parts.store.datasets.usage, tenant_id)
-    await parts.plan().check(EntitlementsQuery(tenant_id=tenant_id), upload_problem(documents, stored_bytes, size))
+    return DocumentListPublic(documents=await asyncio.to_thread(parts.store.list_documents, who.tenant_id))

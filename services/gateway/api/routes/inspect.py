@@ -11,9 +11,9 @@ from fastapi import APIRouter, Path
 from contracts import subjects
 from contracts.billing import RunCreditsQuery, RunCreditsReply
 from services.gateway.api.deps import ComponentsDep, requires
-from services.gateway.api.errors import NotFound, Unavailable
 from services.gateway.api.requests import ask
 from services.gateway.disclosure import WITHHELD, may_see_draft
+from services.gateway.errors import NotFound, Unavailable
 from services.gateway.inspector import add_credits, memory, task_graph
 from services.gateway.security import Principal
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, field_validator
 
 from services.gateway.api.deps import AuditDep, ComponentsDep, requires
-from services.gateway.api.errors import Forbidden, NotFound
+from services.gateway.api.models.identity import KeyCreatedPublic, KeyListPublic
+from services.gateway.errors import Forbidden, NotFound
 from services.gateway.permissions import KEY_SCOPES
 from services.gateway.security import Principal, api_key_pepper, hash_api_key, new_api_key
 
@@ -36,7 +37,7 @@ class KeyCreate(BaseModel):
 
 
 @router.post("", status_code=201)
-async def create_key(body: KeyCreate, who: Manager, parts: ComponentsDep, audit: AuditDep) -> dict[str, Any]:
+async def create_key(body: KeyCreate, who: Manager, parts: ComponentsDep, audit: AuditDep) -> KeyCreatedPublic:
     """Create a key acting as the caller, limited to `scopes` (all of which the caller must hold).
 
     The answer's `api_key` is shown this once; the gateway keeps only a keyed hash of it. The
@@ -53,13 +54,15 @@ async def create_key(body: KeyCreate, who: Manager, parts: ComponentsDep, audit:
         parts.store.accounts.create_key, who, key_id, body.name, wanted, secret_hash, expires_at
     )
     await audit("api_key.created", key_id, name=body.name, scopes=sorted(wanted), expires_at=key["expires_at"])
-    return {**key, "api_key": api_key}
+    return KeyCreatedPublic.model_validate({**key, "api_key": api_key})
 
 
 @router.get("")
-async def list_keys(who: Reader, parts: ComponentsDep) -> dict[str, Any]:
+async def list_keys(who: Reader, parts: ComponentsDep) -> KeyListPublic:
     """The tenant's keys (never their secrets), with status and last use."""
-    return {"keys": await asyncio.to_thread(parts.store.accounts.keys, who.tenant_id, time.time())}
+    return KeyListPublic.model_validate(
+        {"keys": await asyncio.to_thread(parts.store.accounts.keys, who.tenant_id, time.time())}
+    )
 
 
 @router.delete("/{key_id}", status_code=204)

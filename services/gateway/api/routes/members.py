@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, EmailStr
 
 from contracts.ids import new_id
-from services.gateway.accounts import DuplicateEmail, LastOwner, NoSuchMember, RoleTooHigh
+from services.gateway.accounts import DuplicateEmail, NoSuchMember
 from services.gateway.api.deps import AuditDep, ComponentsDep, requires
-from services.gateway.api.errors import Conflict, Forbidden, NotFound
+from services.gateway.api.models.identity import MemberInvitedPublic, MemberListPublic, MemberPublic
+from services.gateway.errors import Conflict, NotFound
 from services.gateway.security import INVITE_PREFIX, INVITE_TTL_S, Principal, fingerprint, new_one_time_secret
 
 router = APIRouter(prefix="/v1/members", tags=["members"])
@@ -37,7 +38,7 @@ class MemberUpdate(BaseModel):
 
 
 @router.post("", status_code=201)
-async def invite_member(body: MemberCreate, who: Manager, parts: ComponentsDep, audit: AuditDep) -> dict[str, Any]:
+async def invite_member(body: MemberCreate, who: Manager, parts: ComponentsDep, audit: AuditDep) -> MemberInvitedPublic:
     """Add a member with a role no higher than the caller's; answers with their one-time invite token."""
     invite = new_one_time_secret(INVITE_PREFIX)
     try:
@@ -51,36 +52,31 @@ async def invite_member(body: MemberCreate, who: Manager, parts: ComponentsDep, 
             time.time() + INVITE_TTL_S,
             who.role,
         )
-    except RoleTooHigh as exc:
-        raise Forbidden(str(exc)) from None
     except DuplicateEmail:
         raise Conflict("this address is already a member of the tenant or invited to it") from None
     await audit("member.invited", member["user_id"], email=member["email"], role=member["role"])
-    return {**member, "invite_token": invite, "invite_expires_in": INVITE_TTL_S}
+    return MemberInvitedPublic.model_validate({**member, "invite_token": invite, "invite_expires_in": INVITE_TTL_S})
 
 
 @router.get("")
-async def list_members(who: Reader, parts: ComponentsDep) -> dict[str, Any]:
+async def list_members(who: Reader, parts: ComponentsDep) -> MemberListPublic:
     """The tenant's members, their role and whether they have accepted their invite."""
-    return {"members": await asyncio.to_thread(parts.store.accounts.members, who.tenant_id, time.time())}
+    members = await asyncio.to_thread(parts.store.accounts.members, who.tenant_id, time.time())
+    return MemberListPublic.model_validate({"members": members})
 
 
 @router.patch("/{user_id}")
 async def change_role(
     user_id: str, body: MemberUpdate, who: Manager, parts: ComponentsDep, audit: AuditDep
-) -> dict[str, Any]:
+) -> MemberPublic:
     """Give a member another role: never above the caller's own, never to someone who outranks the
     caller, and never the last owner's demotion. Takes effect on the member's next request."""
     try:
         member = await asyncio.to_thread(parts.store.accounts.set_role, who.tenant_id, user_id, body.role, who.role)
     except NoSuchMember:
         raise NotFound("member not found") from None
-    except RoleTooHigh as exc:
-        raise Forbidden(str(exc)) from None
-    except LastOwner as exc:
-        raise Conflict(str(exc)) from None
     await audit("member.role_changed", user_id, email=member["email"], role=member["role"])
-    return member
+    return MemberPublic.model_validate(member)
 
 
 @router.delete("/{user_id}", status_code=204)
@@ -90,8 +86,4 @@ async def remove_member(user_id: str, who: Manager, parts: ComponentsDep, audit:
         await asyncio.to_thread(parts.store.accounts.remove_member, who.tenant_id, user_id, who.role, time.time())
     except NoSuchMember:
         raise NotFound("member not found") from None
-    except RoleTooHigh as exc:
-        raise Forbidden(str(exc)) from None
-    except LastOwner as exc:
-        raise Conflict(str(exc)) from None
     await audit("member.removed", user_id)

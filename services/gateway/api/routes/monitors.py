@@ -23,10 +23,10 @@ from contracts.monitor import (
 from services.gateway.api.bounds import MAX_INTERVAL_S, Question
 from services.gateway.api.commands import publish
 from services.gateway.api.deps import Components, ComponentsDep, CurrentPrincipal, requires
-from services.gateway.api.errors import BadRequest, Conflict, NotFound, Unprocessable
-from services.gateway.api.routes.templates import template_for_request
+from services.gateway.application.templates import template_for_request
 from services.gateway.cron import NeverFires, is_valid_cron, shortest_gap_s
 from services.gateway.entitlements import monitor_problem
+from services.gateway.errors import BadRequest, Conflict, NotFound, Unprocessable
 from services.gateway.templates import resolve
 
 router = APIRouter(prefix="/v1/monitors", tags=["monitors"])

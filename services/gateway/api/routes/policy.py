@@ -44,8 +44,8 @@ from contracts.policy import (
     policy_set_version,
 )
 from services.gateway.api.deps import AuditDep, ComponentsDep, requires
-from services.gateway.api.errors import BadRequest, Forbidden, GatewayError, NotFound, Unavailable
 from services.gateway.api.requests import ask
+from services.gateway.errors import BadRequest, Forbidden, NotFound, Unavailable, Unprocessable
 from services.gateway.security import Principal
 
 router = APIRouter(prefix="/v1/policy", tags=["policy"])
@@ -56,10 +56,6 @@ PUBLISH_WAIT_S: Final = 5.0
 PUBLISH_POLL_S: Final = 0.1
 
 R = TypeVar("R", bound=BaseModel)
-
-
-class Unprocessable(GatewayError):
-    status_code = 422
 
 
 class PublishSettings(BaseSettings):

@@ -18,9 +18,9 @@ from contracts.report import (
 )
 from contracts.work import SourceKind
 from services.gateway.api.bounds import MAX_VERSION
-from services.gateway.api.deps import Components, ComponentsDep, CurrentPrincipal, requires
-from services.gateway.api.errors import Conflict, NotFound
-from services.gateway.templates import TemplateConflict
+from services.gateway.api.deps import ComponentsDep, CurrentPrincipal, requires
+from services.gateway.application.templates import found_template
+from services.gateway.errors import NotFound
 
 router = APIRouter(prefix="/v1/templates", tags=["templates"])
 
@@ -66,12 +66,9 @@ class TemplateCreate(BaseModel):
 @router.post("", status_code=201, dependencies=[requires("templates:write")])
 async def create_template(body: TemplateCreate, who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
     """Save a research template for the caller's tenant (version 1)."""
-    try:
-        return await asyncio.to_thread(
-            parts.store.templates.create, who.tenant_id, body.model_dump(mode="json"), who.user_id
-        )
-    except TemplateConflict as exc:
-        raise Conflict(str(exc)) from exc
+    return await asyncio.to_thread(
+        parts.store.templates.create, who.tenant_id, body.model_dump(mode="json"), who.user_id
+    )
 
 
 @router.get("", dependencies=[requires("templates:read")])
@@ -98,12 +95,9 @@ async def replace_template(
     template_id: str, body: TemplateCreate, who: CurrentPrincipal, parts: ComponentsDep
 ) -> dict[str, Any]:
     """Replace the template's body; the result is its next version (runs keep the version they used)."""
-    try:
-        updated = await asyncio.to_thread(
-            parts.store.templates.update, who.tenant_id, template_id, body.model_dump(mode="json"), who.user_id
-        )
-    except TemplateConflict as exc:
-        raise Conflict(str(exc)) from exc
+    updated = await asyncio.to_thread(
+        parts.store.templates.update, who.tenant_id, template_id, body.model_dump(mode="json"), who.user_id
+    )
     if updated is None:
         raise NotFound("template not found")
     return updated
@@ -115,18 +109,3 @@ async def delete_template(template_id: str, who: CurrentPrincipal, parts: Compon
     if not await asyncio.to_thread(parts.store.templates.delete, who.tenant_id, template_id):
         raise NotFound("template not found")
     return Response(status_code=204)
-
-
-async def found_template(
-    parts: Components, tenant_id: str, template_id: str, version: int | None = None
-) -> dict[str, Any]:
-    """The tenant's template (404 for anyone else's or an unknown one)."""
-    template = await asyncio.to_thread(parts.store.templates.get, tenant_id, template_id, version)
-    if template is None:
-        raise NotFound("template not found" if version is None else f"template version {version} not found")
-    return template
-
-
-async def template_for_request(parts: Components, tenant_id: str, template_id: str | None) -> dict[str, Any] | None:
-    """The current version of the template a run or monitor request names (404 as for its own path)."""
-    return None if template_id is None else await found_template(parts, tenant_id, template_id)

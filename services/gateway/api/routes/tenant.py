@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from contracts.work import SourceKind
 from services.gateway.api.deps import AuditDep, ComponentsDep, CurrentPrincipal, requires
+from services.gateway.api.models.tenant import TenantSettingsPublic
 
 router = APIRouter(prefix="/v1/tenant", tags=["tenant"])
 
@@ -26,15 +27,15 @@ class TenantSettingsUpdate(BaseModel):
 
 
 @router.get("/settings", dependencies=[requires("settings:read")])
-async def get_settings(who: CurrentPrincipal, parts: ComponentsDep) -> dict[str, Any]:
+async def get_settings(who: CurrentPrincipal, parts: ComponentsDep) -> TenantSettingsPublic:
     """The tenant's run defaults."""
-    return await asyncio.to_thread(parts.store.tenant_settings, who.tenant_id)
+    return TenantSettingsPublic.model_validate(await asyncio.to_thread(parts.store.tenant_settings, who.tenant_id))
 
 
 @router.patch("/settings", dependencies=[requires("settings:write")])
 async def update_settings(
     body: TenantSettingsUpdate, who: CurrentPrincipal, parts: ComponentsDep, audit: AuditDep
-) -> dict[str, Any]:
+) -> TenantSettingsPublic:
     """Change the tenant's run defaults; they apply to runs requested afterwards."""
     current = await asyncio.to_thread(parts.store.tenant_settings, who.tenant_id)
     required = current["approval_required"] if body.approval_required is None else body.approval_required
@@ -45,4 +46,4 @@ async def update_settings(
     if body.sources is not None:
         await asyncio.to_thread(parts.store.update_sources, who.tenant_id, list(body.sources))
     await audit("settings.changed", None, **body.model_dump(mode="json", exclude_none=True))
-    return await asyncio.to_thread(parts.store.tenant_settings, who.tenant_id)
+    return TenantSettingsPublic.model_validate(await asyncio.to_thread(parts.store.tenant_settings, who.tenant_id))

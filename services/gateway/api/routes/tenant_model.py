@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from quarry_runtime.tenant_models import ModelEndpoint, StoredEndpoint, TenantModels, Unavailable
 from services.gateway.api.deps import AuditDep, Components, ComponentsDep, requires
-from services.gateway.api.errors import Unavailable as ServiceUnavailable
+from services.gateway.errors import Unavailable as ServiceUnavailable
 from services.gateway.security import Principal
 
 router = APIRouter(prefix="/v1/tenant", tags=["tenant"])

@@ -12,8 +12,9 @@ from contracts.envelope import Event
 from contracts.question import is_question_event
 from quarry_runtime.bus import Subscription
 from quarry_runtime.errors import Unavailable
-from services.gateway.monitors import MonitorStore
-from services.gateway.store import GatewayStore, run_log_of
+from services.gateway.readmodels.monitors import MonitorStore
+from services.gateway.readmodels.runs import run_log_of
+from services.gateway.readmodels.store import GatewayStore
 
 
 class RunFeed:

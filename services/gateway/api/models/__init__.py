@@ -1,0 +1,1 @@
+"""The gateway's request (`XCreate`) and response (`XPublic`) models, by resource."""
