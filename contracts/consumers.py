@@ -1,7 +1,7 @@
 """Who reads which events: every durable consumer of the event stream, by service. Plain data.
 
 The services build their subscriptions from it (a subject missing here has no durable name, so
-the service does not start), and quarry_runtime.natsauth turns it into each service's NATS
+the service does not start), and quarry_security.natsauth turns it into each service's NATS
 permissions: a service's user may create, inspect, fetch from and acknowledge only its own
 consumers, each only with the filter subject listed here. Durable names start with the
 service's name; renaming one starts a new consumer on a running deployment (from the first

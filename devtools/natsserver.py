@@ -61,7 +61,7 @@ def start(
     store_dir: Path, port: int | None = None, log_file: Path | None = None, config_file: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start nats-server with JetStream storing under `store_dir`; returns (process, url).
-    `config_file` adds a configuration (e.g. the users of quarry_runtime.natsauth)."""
+    `config_file` adds a configuration (e.g. the users of quarry_security.natsauth)."""
     port = port or free_port()
     store_dir.mkdir(parents=True, exist_ok=True)
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
@@ -111,7 +111,7 @@ class Cluster:
     """A JetStream cluster of `size` nats-servers on loopback, routed to each other, each with its
     own store, fsyncing every write before acknowledging it (`sync_interval: always`, as
     infra/k8s/nats/configmap.yaml does in production), for tests and `quarry up` that must lose
-    a node. `authorization` is a file holding an `authorization` block (quarry_runtime.natsauth),
+    a node. `authorization` is a file holding an `authorization` block (quarry_security.natsauth),
     given to every node; routes need none, being on loopback."""
 
     def __init__(

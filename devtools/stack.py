@@ -23,8 +23,8 @@ import httpx
 from dotenv import dotenv_values
 
 from devtools import natsserver, streams
-from quarry_runtime import natsauth
 from quarry_runtime.settings import RuntimeSettings
+from quarry_security import natsauth
 
 SERVICES = ("policy", "billing", "orchestrator", "retriever", "analyst", "reporter", "gateway")
 log = logging.getLogger("quarry.stack")
@@ -81,7 +81,7 @@ class Stack:
         self.nats: subprocess.Popen[bytes] | None = None
         self.nats_cluster: natsserver.Cluster | None = None
         # With a server of its own: a URL carrying an unlimited user (tests, operator tools),
-        # while each service connects with its own user (quarry_runtime.natsauth).
+        # while each service connects with its own user (quarry_security.natsauth).
         self.nats_url = config.nats_url or ""
         self._services_nats_url = self.nats_url
         self._credentials: natsauth.StackCredentials | None = None

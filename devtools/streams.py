@@ -1,7 +1,7 @@
 """Apply the configured limits and replicas to Quarry's streams and buckets, as an operator.
 
 The services create what is missing, but their own NATS users may not update a stream
-(quarry_runtime.natsauth), so a changed QUARRY_*_MAX_BYTES or QUARRY_STREAM_REPLICAS reaches
+(quarry_security.natsauth), so a changed QUARRY_*_MAX_BYTES or QUARRY_STREAM_REPLICAS reaches
 existing streams only through this, run with a user without limits (`quarry streams`).
 """
 
@@ -14,11 +14,11 @@ from nats.js.errors import NotFoundError
 from contracts.document import UPLOADS_BUCKET
 from quarry_runtime.buckets import update_stream
 from quarry_runtime.bus import Bus
-from quarry_runtime.delegation import KEY_BUCKET
-from quarry_runtime.natsauth import DELETED_DATASETS_BUCKET
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.tenant_models import BUCKET as TENANT_MODELS_BUCKET
 from quarry_runtime.worker import JOURNAL_BUCKET
+from quarry_security.delegation import KEY_BUCKET
+from quarry_security.natsauth import DELETED_DATASETS_BUCKET
 
 KV_BUCKETS = (JOURNAL_BUCKET, KEY_BUCKET, TENANT_MODELS_BUCKET, DELETED_DATASETS_BUCKET)
 OBJECT_STORES = (UPLOADS_BUCKET,)

@@ -2,7 +2,7 @@
 
 A service connects as its own NATS user (from the settings, or the addresses' `user:pass@`), over
 TLS when a CA is given, and receives replies and JetStream deliveries on inboxes under its own
-prefix, the only ones that user may subscribe to (quarry_runtime.natsauth).
+prefix, the only ones that user may subscribe to (quarry_security.natsauth).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def service_broker(
     elif tls is not None:
         security = NatsSecurity(ssl_context=tls)
     # Replies and JetStream deliveries come to inboxes under the service's own prefix, the
-    # only ones its NATS user may subscribe to (quarry_runtime.natsauth).
+    # only ones its NATS user may subscribe to (quarry_security.natsauth).
     return ReconnectingBroker(
         servers,
         logger=logger,

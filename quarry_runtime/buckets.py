@@ -146,7 +146,7 @@ async def update_stream(js: JetStreamContext, config: StreamConfig) -> bool:
     """Apply `config` to an existing stream; False, with a warning, when this connection may not.
 
     A service's own NATS user may not update any stream (an update could add a subject transform
-    or a source that forges another service's subjects: quarry_runtime.natsauth), so the stream
+    or a source that forges another service's subjects: quarry_security.natsauth), so the stream
     keeps its configuration until an operator applies it: `python -m devtools.cli streams`.
     """
     try:

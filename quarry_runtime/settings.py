@@ -39,7 +39,7 @@ class RuntimeSettings(BaseSettings):
     db_schema_prefix: str = Field(
         default="quarry", pattern=r"^[a-z][a-z0-9_]{0,40}$", description="PostgreSQL schema prefix"
     )
-    # This service's own NATS user (see quarry_runtime.natsauth); none: connect as the URL says.
+    # This service's own NATS user (see quarry_security.natsauth); none: connect as the URL says.
     nats_user: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     nats_password: SecretStr | None = None
     nats_password_file: Path | None = Field(default=None, description="holds the password (a mounted Secret)")

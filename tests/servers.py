@@ -13,7 +13,7 @@ import pytest
 
 from devtools import natsserver
 from devtools.pgserver import EphemeralCluster
-from quarry_runtime import natsauth
+from quarry_security import natsauth
 
 
 @dataclass(frozen=True)

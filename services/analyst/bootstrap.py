@@ -9,10 +9,10 @@ from typing import Any, Literal, Self
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from quarry_runtime.bus import Bus
-from quarry_runtime.egress import GuardedTransport
 from quarry_runtime.service import Service
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.tenant_models import DEV_SECRETS_KEY, ModelEndpoint, TenantModels, secrets_key_problem
+from quarry_security.egress import GuardedTransport
 from services.analyst.handlers import subscriptions
 from services.analyst.llm import ChatClient
 from services.analyst.models import Models

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from quarry_runtime.egress import BlockedAddress
 from quarry_runtime.http import HttpFailure, RetryPolicy, send_capped, send_with_retries
+from quarry_security.egress import BlockedAddress
 from services.analyst.domain.errors import AnalystError
 
 __all__ = ["ChatClient", "Completion", "LlmError", "RetryPolicy"]

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from quarry_runtime.egress import BlockedAddress, Resolver, Unresolvable, resolve_checked, system_resolver
 from quarry_runtime.errors import NotReady
 from quarry_runtime.tenant_models import ModelEndpoint, SecretError, TenantModels, Unavailable
 from quarry_runtime.worker import TaskError
+from quarry_security.egress import BlockedAddress, Resolver, Unresolvable, resolve_checked, system_resolver
 from services.analyst.llm import ChatClient
 
 MakeClient = Callable[[ModelEndpoint], ChatClient]

@@ -8,9 +8,9 @@ from contracts.document import UPLOADS_BUCKET
 from quarry_runtime.artifacts import ArtifactStore
 from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus
-from quarry_runtime.ratelimit import shared_limiter
 from quarry_runtime.store import SqlDatabase
 from quarry_runtime.tenant_models import TenantModels
+from quarry_security.ratelimit import shared_limiter
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
 from services.gateway.catchup import CatchUp

@@ -23,7 +23,7 @@ import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
-from quarry_runtime.ratelimit import LimiterBusy, LimiterUnavailable, SlidingWindowLimiter, store_key
+from quarry_security.ratelimit import LimiterBusy, LimiterUnavailable, SlidingWindowLimiter, store_key
 from services.gateway.errors import TooManyRequests, Unavailable
 from services.gateway.security import burn_password_check, hash_password, verify_password
 from services.gateway.settings import GatewaySettings

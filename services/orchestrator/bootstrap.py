@@ -11,7 +11,6 @@ from typing import Any
 from pydantic import Field
 
 from quarry_runtime.bus import Bus
-from quarry_runtime.delegation import KeyDirectory, SigningKey, scopes_for
 from quarry_runtime.groupcommit import GroupCommit
 from quarry_runtime.health import store_check
 from quarry_runtime.outbox import OutboxRelay, Outgoing, aggregate_at
@@ -19,6 +18,7 @@ from quarry_runtime.service import Service
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
 from quarry_runtime.timersweep import DEFAULT_GRACE_S, DEFAULT_INTERVAL_S, TimerSweep
+from quarry_security.delegation import KeyDirectory, SigningKey, scopes_for
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.emitter import AGENT
 from services.orchestrator.handlers import subscriptions

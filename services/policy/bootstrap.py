@@ -8,12 +8,12 @@ from pathlib import Path
 from pydantic import Field
 
 from quarry_runtime.bus import Bus
-from quarry_runtime.delegation import KeyDirectory
 from quarry_runtime.health import store_check
-from quarry_runtime.ratelimit import shared_limiter
 from quarry_runtime.service import Service
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase
+from quarry_security.delegation import KeyDirectory
+from quarry_security.ratelimit import shared_limiter
 from services.policy.application.budget import BudgetBook
 from services.policy.application.decider import Decider
 from services.policy.application.events import delegation_check

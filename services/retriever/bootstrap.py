@@ -16,9 +16,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from contracts.document import UPLOADS_BUCKET
 from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus
-from quarry_runtime.egress import GuardedTransport
 from quarry_runtime.service import Service
 from quarry_runtime.settings import RuntimeSettings
+from quarry_security.egress import GuardedTransport
 from services.retriever.application.memory import memory_index
 from services.retriever.embeddings import EmbeddingsKind, build_embedder
 from services.retriever.handlers import subscriptions

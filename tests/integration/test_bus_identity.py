@@ -1,4 +1,4 @@
-"""Each service's own NATS user, on a real nats-server configured by quarry_runtime.natsauth:
+"""Each service's own NATS user, on a real nats-server configured by quarry_security.natsauth:
 it can do its job, and cannot speak for another service."""
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from contracts.document import UPLOADS_BUCKET
 from contracts.run import RunCompleted, RunCompletedPayload
 from contracts.timer import TimerFired, TimerFiredPayload
 from devtools import natsserver
-from quarry_runtime import natsauth
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.timersweep import TimerSweep
+from quarry_security import natsauth
 
 pytestmark = pytest.mark.infra
 

@@ -16,8 +16,8 @@ import pytest
 from contracts import subjects
 from contracts.run import RunRequested, RunRequestedPayload
 from devtools import natsserver
-from quarry_runtime import natsauth
 from quarry_runtime.bus import NATS_RECONNECT_ATTEMPTS, Bus, Subscription
+from quarry_security import natsauth
 
 pytestmark = pytest.mark.infra
 

@@ -24,9 +24,9 @@ from nats.js import JetStreamContext
 from contracts import subjects
 from contracts.run import RunRequested, RunRequestedPayload
 from devtools import natsserver
-from quarry_runtime import natsauth
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.inflight import bucket_of as inflight_bucket
+from quarry_security import natsauth
 
 pytestmark = pytest.mark.infra
 

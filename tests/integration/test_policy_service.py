@@ -20,7 +20,7 @@ from contracts.envelope import Actor
 from contracts.policy import policy_set_version
 from contracts.tool import ToolRequested, ToolRequestedPayload
 from quarry_runtime.bus import Bus
-from quarry_runtime.delegation import KeyDirectory, SigningKey
+from quarry_security.delegation import KeyDirectory, SigningKey
 from services.policy.application.decider import rate_key
 from services.policy.bootstrap import PolicyParts, PolicySettings, assemble
 from tests.support.polling import eventually

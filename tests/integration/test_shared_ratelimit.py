@@ -15,7 +15,7 @@ import pytest
 from nats.aio.client import Client
 
 from quarry_runtime.buckets import Buckets
-from quarry_runtime.ratelimit import KeyValueWindows, SlidingWindowLimiter
+from quarry_security.ratelimit import KeyValueWindows, SlidingWindowLimiter
 from services.gateway.bootstrap import build as build_gateway
 from services.gateway.settings import GatewaySettings
 

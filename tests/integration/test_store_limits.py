@@ -21,9 +21,9 @@ from devtools.streams import configure
 from quarry_runtime.blobs import BlobStore
 from quarry_runtime.buckets import Buckets
 from quarry_runtime.bus import Bus
-from quarry_runtime.delegation import KEY_BUCKET, KeyDirectory, SigningKey
 from quarry_runtime.settings import MiB, RuntimeSettings
 from quarry_runtime.worker import JOURNAL_BUCKET, JOURNAL_TTL_S, KvJournal, WorkResult
+from quarry_security.delegation import KEY_BUCKET, KeyDirectory, SigningKey
 
 pytestmark = pytest.mark.infra
 

@@ -21,9 +21,9 @@ from contracts.envelope import Event
 from contracts.task import TaskDispatched, TaskDispatchedPayload, TaskFailed, TaskSucceeded
 from contracts.usage import UsageRecorded
 from quarry_runtime.bus import Bus, Subscription
-from quarry_runtime.egress import BlockedAddress, GuardedTransport
 from quarry_runtime.tenant_models import BUCKET, ModelEndpoint, TenantModels, kv_key
 from quarry_runtime.worker import TaskError
+from quarry_security.egress import BlockedAddress, GuardedTransport
 from services.analyst.bootstrap import AnalystSettings, build
 from services.analyst.llm import ChatClient, LlmError
 from services.analyst.models import Models

@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from contracts.task import TaskDispatched, TaskDispatchedPayload
-from quarry_runtime.egress import GuardedTransport
 from quarry_runtime.errors import NotReady
 from quarry_runtime.tenant_models import ModelEndpoint
 from quarry_runtime.worker import TaskError
+from quarry_security.egress import GuardedTransport
 from services.analyst.application.tasks import execute_for_tenant
 from services.analyst.bootstrap import AnalystSettings
 from services.analyst.llm import ChatClient, LlmError, RetryPolicy

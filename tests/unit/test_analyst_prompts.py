@@ -12,7 +12,7 @@ import pytest
 from contracts.question import AnswerInput
 from contracts.task import TaskDispatched, TaskDispatchedPayload
 from contracts.work import Passage, PlanInput, SearchOutput, SynthesiseInput
-from quarry_runtime.guardrails import normalise
+from quarry_security.guardrails import normalise
 from services.analyst.application.answer import answer, compose_live
 from services.analyst.application.live import plan_live
 from services.analyst.application.live_synthesis import synthesise_live

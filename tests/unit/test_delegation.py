@@ -8,7 +8,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from quarry_runtime.delegation import DelegationError, SigningKey, verify
+from quarry_security.delegation import DelegationError, SigningKey, verify
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from quarry_runtime.egress import (
+from quarry_security.egress import (
     BlockedAddress,
     GuardedTransport,
     PerNamePools,

@@ -17,7 +17,7 @@ from contracts.question import QuestionAsked, QuestionAskedPayload, QuestionFail
 from contracts.run import RunRequested, RunRequestedPayload
 from contracts.task import TaskDispatched, TaskDispatchedPayload
 from contracts.work import Claim, CollectInput, Draft, Passage, SearchOutput, Section, SourceRef, SynthesiseInput
-from quarry_runtime.guardrails import injection_findings, pii_findings, redact_pii, strip_injections
+from quarry_security.guardrails import injection_findings, pii_findings, redact_pii, strip_injections
 from services.analyst.application.tasks import execute
 from services.analyst.domain.synthesis import synthesise
 from services.gateway.readmodels.projection import for_run_log

@@ -15,8 +15,8 @@ from typing import Any, cast
 import pytest
 from fastapi.testclient import TestClient
 
-from quarry_runtime.ratelimit import LimiterUnavailable, MemoryWindows, SlidingWindowLimiter, Window
 from quarry_runtime.store import SqlDatabase
+from quarry_security.ratelimit import LimiterUnavailable, MemoryWindows, SlidingWindowLimiter, Window
 from services.gateway import guard as guard_module
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app

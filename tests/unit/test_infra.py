@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from devtools.natsserver import server_binary
-from quarry_runtime import natsauth
+from quarry_security import natsauth
 
 K8S = Path(__file__).resolve().parents[2] / "infra" / "k8s"
 SERVICES = ("gateway", "orchestrator", "retriever", "analyst", "billing", "policy", "reporter")
@@ -104,7 +104,7 @@ def test_the_production_nats_has_the_services_users_and_tls() -> None:
         {s: f"$QUARRY_NATS_PASSWORD_{s.upper()}" for s in SERVICES},
         admin=(natsauth.OPERATOR, "$QUARRY_NATS_PASSWORD_OPERATOR"),
     )
-    assert expected in config, "nats/configmap.yaml's users differ from quarry_runtime.natsauth: paste them again"
+    assert expected in config, "nats/configmap.yaml's users differ from quarry_security.natsauth: paste them again"
     assert config.count("tls {") == 2 and "verify: true" in config  # clients, and mutual TLS routes
     nats = documents("nats/statefulset.yaml")[0]["spec"]["template"]["spec"]["containers"][0]
     secrets = {

@@ -1,10 +1,10 @@
-"""The table of who may say what on the bus (quarry_runtime.natsauth), against the contracts."""
+"""The table of who may say what on the bus (quarry_security.natsauth), against the contracts."""
 
 from __future__ import annotations
 
 from contracts import consumers, subjects
 from contracts.registry import EVENT_TYPES
-from quarry_runtime import natsauth
+from quarry_security import natsauth
 from services.retriever import tombstones
 
 

@@ -16,7 +16,7 @@ from contracts.credits import (
 )
 from contracts.policy import SimulatedContext, SimulatedPrincipal, SimulatedResource, SimulateRequest
 from contracts.tool import ToolRequestedPayload
-from quarry_runtime.ratelimit import MemoryWindows, SlidingWindowLimiter
+from quarry_security.ratelimit import MemoryWindows, SlidingWindowLimiter
 from services.policy.application.budget import BudgetBook
 from services.policy.application.decider import Decider, rate_key
 from services.policy.domain.engine import PolicyEngine

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from quarry_runtime.ratelimit import MemoryWindows, SlidingWindowLimiter, Window
+from quarry_security.ratelimit import MemoryWindows, SlidingWindowLimiter, Window
 
 
 class Counted(MemoryWindows):

@@ -25,8 +25,8 @@ from contracts.work import (
     SearchInput,
     SearchOutput,
 )
-from quarry_runtime.egress import GuardedTransport
 from quarry_runtime.worker import TaskError
+from quarry_security.egress import GuardedTransport
 from services.retriever.application.search import owners, search_sources
 from services.retriever.bootstrap import RetrieverSettings, web_search
 from services.retriever.domain.chunking import chunk_text

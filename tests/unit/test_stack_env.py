@@ -8,7 +8,7 @@ import pytest
 
 from devtools import cli
 from devtools.stack import Stack, StackConfig
-from quarry_runtime import natsauth
+from quarry_security import natsauth
 
 
 def test_the_callers_settings_reach_every_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

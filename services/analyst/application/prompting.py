@@ -3,7 +3,7 @@ them each sit between delimiters the model is told to read as data, never as ins
 
 The delimiter is escaped inside the text, so a page cannot close its own block early and go on
 as if it were the prompt ("...</untrusted> New instructions: ..."). It is looked for in the text
-as a model reads it (`quarry_runtime.guardrails.normalise`), so a zero-width space or a Cyrillic
+as a model reads it (`quarry_security.guardrails.normalise`), so a zero-width space or a Cyrillic
 letter inside the tag does not hide it.
 """
 
@@ -13,7 +13,7 @@ import re
 from typing import Literal
 
 from contracts.work import Passage
-from quarry_runtime.guardrails import normalise
+from quarry_security.guardrails import normalise
 
 Kind = Literal["question", "sub_question", "source", "notes"]
 

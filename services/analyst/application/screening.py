@@ -7,7 +7,7 @@ from collections import Counter
 
 from contracts.guardrail import GuardrailTrippedPayload
 from contracts.work import Passage, SearchOutput
-from quarry_runtime.guardrails import strip_injections
+from quarry_security.guardrails import strip_injections
 
 
 def screen_passages(passages: list[Passage]) -> tuple[list[Passage], Counter[str]]:

@@ -6,8 +6,8 @@ import asyncio
 
 from contracts.task import Fault, TaskDispatched
 from contracts.work import CollectInput, PlanInput, SynthesiseInput, VerifyInput
-from quarry_runtime.egress import BlockedAddress, Unresolvable
 from quarry_runtime.worker import TaskError, Usage, WorkResult
+from quarry_security.egress import BlockedAddress, Unresolvable
 from services.analyst.application.answer import Publish, answer
 from services.analyst.application.live import plan_live
 from services.analyst.application.live_synthesis import synthesise_live

@@ -22,8 +22,8 @@ from starlette.requests import HTTPConnection
 from quarry_runtime.artifacts import ArtifactStore
 from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus
-from quarry_runtime.ratelimit import SlidingWindowLimiter
 from quarry_runtime.tenant_models import TenantModels
+from quarry_security.ratelimit import SlidingWindowLimiter
 from services.gateway.catchup import CatchUp
 from services.gateway.credentials import Refused
 from services.gateway.entitlements import EntitlementsCache, billing_ask

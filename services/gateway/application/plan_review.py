@@ -8,8 +8,8 @@ from contracts import subjects
 from contracts.envelope import TraceContext
 from contracts.policy import PlanReviewQuery, PlanReviewReply
 from contracts.run import MAX_SUB_QUESTIONS, RunPlanReviewed, RunPlanReviewedPayload
-from quarry_runtime.guardrails import injection_findings
 from quarry_runtime.telemetry import current_traceparent
+from quarry_security.guardrails import injection_findings
 from services.gateway.api.commands import publish
 from services.gateway.api.models.runs import PlanReviewCreate
 from services.gateway.api.requests import ask

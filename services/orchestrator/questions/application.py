@@ -22,7 +22,7 @@ from contracts.task import TaskFailed, TaskSucceeded
 from contracts.timer import TimerFired
 from contracts.tool import ToolDecided
 from quarry_runtime.errors import NotReady, Rejected
-from quarry_runtime.guardrails import injection_findings
+from quarry_security.guardrails import injection_findings
 from services.orchestrator.questions.domain import CREDITS_WAIT_S, Question, advance
 from services.orchestrator.runs.domain import Run
 from services.orchestrator.tasks import answer_deadline

@@ -25,7 +25,7 @@ from contracts.timer import TimerFired
 from contracts.tool import ToolDecided
 from contracts.work import Draft
 from quarry_runtime.errors import NotReady, Rejected
-from quarry_runtime.guardrails import injection_findings
+from quarry_security.guardrails import injection_findings
 from services.orchestrator.runs.checks import output_problem
 from services.orchestrator.runs.domain import MAX_THROTTLE_WAIT_S, MAX_THROTTLES, Run
 from services.orchestrator.runs.workflow import TEMPLATE_FIELDS, advance, approval_id, final_draft

@@ -2,7 +2,7 @@
 
 An engine is one immutable policy set version; the rate-limit windows and the budget book
 belong to the service and carry over when a new version is switched in. The windows are kept
-where every replica counts in them (`quarry_runtime.ratelimit`, a JetStream key-value bucket in
+where every replica counts in them (`quarry_security.ratelimit`, a JetStream key-value bucket in
 the service), so N replicas together allow a tenant the registry's limit, not N times it. The switch is one
 reference assignment, so a decision runs wholly on the old version or wholly on the new.
 """
@@ -13,7 +13,7 @@ import time
 
 from contracts.policy import SimulateRequest
 from contracts.tool import ToolRequestedPayload
-from quarry_runtime.ratelimit import LimiterBusy, SlidingWindowLimiter, store_key
+from quarry_security.ratelimit import LimiterBusy, SlidingWindowLimiter, store_key
 from services.policy.application.budget import BudgetBook
 from services.policy.domain.engine import PolicyEngine, Verdict
 

@@ -22,7 +22,7 @@ from contracts.envelope import Actor, Event
 from contracts.policy import PolicyActivated, PolicyActivatedPayload, PolicyPublished, PolicyRejected
 from contracts.tool import ToolDecided, ToolDecidedPayload, ToolRequested
 from quarry_runtime.bus import Bus
-from quarry_runtime.delegation import DelegationError, KeyDirectory, verify
+from quarry_security.delegation import DelegationError, KeyDirectory, verify
 from services.policy.application.budget import BudgetBook, CreditEvent
 from services.policy.application.decider import Decider
 from services.policy.application.versions import PolicyVersions

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from contracts.work import Claim, Draft
-from quarry_runtime.guardrails import redact_pii
+from quarry_security.guardrails import redact_pii
 
 
 def redact_draft(draft: Draft) -> tuple[Draft, Counter[str]]:

@@ -21,7 +21,7 @@ from contracts.document import (
 from contracts.guardrail import GuardrailTripped, GuardrailTrippedPayload
 from quarry_runtime.blobs import BlobError, BlobStore
 from quarry_runtime.bus import Bus
-from quarry_runtime.guardrails import strip_injections
+from quarry_security.guardrails import strip_injections
 from services.retriever.domain.chunking import Chunk, chunk_document
 from services.retriever.domain.corpus import Document, to_text
 from services.retriever.domain.errors import RetrieverError

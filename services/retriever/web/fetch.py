@@ -15,8 +15,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from quarry_runtime.egress import BlockedAddress
 from quarry_runtime.http import decoded_chunks
+from quarry_security.egress import BlockedAddress
 from services.retriever.domain.errors import RetrieverError
 from services.retriever.domain.urls import canonical_url
 from services.retriever.web.extract import MEDIA_TYPES, PageKind

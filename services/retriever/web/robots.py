@@ -17,8 +17,8 @@ from urllib.robotparser import RobotFileParser
 
 import httpx
 
-from quarry_runtime.egress import BlockedAddress
 from quarry_runtime.http import decoded_chunks
+from quarry_security.egress import BlockedAddress
 from services.retriever.domain.urls import origin
 
 log = logging.getLogger(__name__)

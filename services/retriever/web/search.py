@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from contracts.work import Passage
-from quarry_runtime.guardrails import strip_injections
+from quarry_security.guardrails import strip_injections
 from services.retriever.domain.chunking import chunk_text
 from services.retriever.domain.dedupe import drop_near_duplicates
 from services.retriever.domain.rank import rank_chunks

@@ -24,11 +24,11 @@ from contracts import subjects as s
 from contracts.consumers import CONSUMERS, READERS
 from contracts.document import UPLOADS_BUCKET
 from quarry_runtime.bus import inbox_prefix
-from quarry_runtime.delegation import KEY_BUCKET
 from quarry_runtime.inflight import bucket_of as inflight_bucket
-from quarry_runtime.ratelimit import bucket_of as rate_limit_bucket
 from quarry_runtime.tenant_models import BUCKET as TENANT_MODELS_BUCKET
 from quarry_runtime.worker import JOURNAL_BUCKET
+from quarry_security.delegation import KEY_BUCKET
+from quarry_security.ratelimit import bucket_of as rate_limit_bucket
 
 SERVICES = ("gateway", "orchestrator", "retriever", "analyst", "billing", "policy", "reporter")
 # The user without limits of a deployment, for operators' tools (`python -m devtools.cli streams`).
