@@ -2,6 +2,8 @@ import { useCallback, useEffect, useState } from "react";
 import { Link } from "react-router";
 
 import { api, get, type BillingSummary, type CheckoutReply, type LedgerEntry, type LedgerPage } from "../api";
+import { Saved } from "../components/ui/form";
+import { useAction } from "../hooks/use-action";
 import { credits, errorText, when } from "../format";
 import { budgetWarning, formatCents, planNamed, planTable } from "../plans";
 
@@ -189,7 +191,7 @@ function NextInvoice({ summary }: { summary: BillingSummary }) {
 
 function Purchase({ summary, onApplied }: { summary: BillingSummary; onApplied: () => Promise<void> }) {
   const [message, setMessage] = useState("");
-  const [busy, setBusy] = useState(false);
+  const { busy, run } = useAction(setMessage);
   const plans = planTable?.plans.map((p) => p.name) ?? ["free", "pro", "enterprise"];
   const packs = planTable?.credit_packs ?? [
     { name: "pack_1k", credits: 1000, price_cents: 0 },
@@ -197,9 +199,8 @@ function Purchase({ summary, onApplied }: { summary: BillingSummary; onApplied: 
   ];
 
   async function checkout(kind: "subscription" | "pack", item: string) {
-    setBusy(true);
     setMessage("");
-    try {
+    await run(async () => {
       const back = `${window.location.origin}/billing`;
       const reply = await api<CheckoutReply>("/v1/billing/checkout", {
         method: "POST",
@@ -213,11 +214,7 @@ function Purchase({ summary, onApplied }: { summary: BillingSummary; onApplied: 
       } else {
         setMessage("Checkout started; it completes after payment.");
       }
-    } catch (exc) {
-      setMessage(errorText(exc));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (
@@ -246,9 +243,7 @@ function Purchase({ summary, onApplied }: { summary: BillingSummary; onApplied: 
           </li>
         ))}
       </ul>
-      <p role="status" aria-live="polite">
-        {message}
-      </p>
+      <Saved text={message} />
     </section>
   );
 }

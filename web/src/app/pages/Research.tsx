@@ -11,6 +11,8 @@ import {
   type RunSummary,
   type Template,
 } from "../api";
+import { Alert } from "../components/ui/form";
+import { useAction } from "../hooks/use-action";
 import { credits, errorText, stateLabel, TERMINAL, when } from "../format";
 import { planNamed, planTable, restrictions, type Restriction } from "../plans";
 import { planName, useSession } from "../session";
@@ -227,8 +229,7 @@ function NewRunForm({ summary }: { summary: BillingSummary | null }) {
   const [length, setLength] = useState("standard");
   const [approval, setApproval] = useState("default");
   const [reviewPlan, setReviewPlan] = useState(false);
-  const [error, setError] = useState("");
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useAction();
 
   useEffect(() => {
     get<{ datasets: Dataset[] }>("/v1/datasets").then(
@@ -286,15 +287,10 @@ function NewRunForm({ summary }: { summary: BillingSummary | null }) {
     if (templateId) body.template_id = templateId;
     if (approval !== "default") body.approval_required = approval === "required";
     if (reviewPlan) body.review_plan = true;
-    setBusy(true);
-    try {
+    await run(async () => {
       const accepted = await api<RunAccepted>("/v1/runs", { method: "POST", body });
       void navigate(`/research/runs/${accepted.run_id}`);
-    } catch (exc) {
-      setError(errorText(exc));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (
@@ -476,9 +472,7 @@ function NewRunForm({ summary }: { summary: BillingSummary | null }) {
             {startReason}
           </p>
         ) : null}
-        <div role="alert" className="error">
-          {error}
-        </div>
+        <Alert error={error} as="div" />
         <button type="submit" disabled={busy} aria-describedby={startReason ? `${ids}-start-why` : undefined}>
           Start research
         </button>

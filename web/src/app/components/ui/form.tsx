@@ -1,4 +1,5 @@
-/* Form pieces every panel repeats: a labelled text area and the alert line a refusal shows in. */
+/* Form pieces every panel repeats: a labelled text area, the alert line a refusal shows in, the
+ * submit button under it, and the polite status line that says a save went through. */
 
 export function TextArea({
   id,
@@ -31,10 +32,30 @@ export function TextArea({
   );
 }
 
-export function Alert({ error }: { error: string }) {
+export function Alert({ error, as: Tag = "p" }: { error: string; as?: "p" | "div" }) {
   return (
-    <p role="alert" className="error">
+    <Tag role="alert" className="error">
       {error}
+    </Tag>
+  );
+}
+
+/** The form's error, then its submit button, disabled while the form's action runs. */
+export function SubmitRow({ error, busy, label }: { error: string; busy: boolean; label: string }) {
+  return (
+    <>
+      <Alert error={error} as="div" />
+      <button type="submit" disabled={busy}>
+        {label}
+      </button>
+    </>
+  );
+}
+
+export function Saved({ text }: { text: string }) {
+  return (
+    <p role="status" aria-live="polite">
+      {text}
     </p>
   );
 }
