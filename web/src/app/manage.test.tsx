@@ -203,6 +203,16 @@ describe("datasets", () => {
     },
   };
 
+  it("refuses a file over the gateway's upload limit before sending it", async () => {
+    serve(DATASETS);
+    open("/datasets");
+    const big = new File(["%PDF"], "huge.pdf", { type: "application/pdf" });
+    Object.defineProperty(big, "size", { value: 20 * 1024 * 1024 + 1 });
+    fireEvent.change(await screen.findByLabelText("Upload a file to papers"), { target: { files: [big] } });
+    expect(await screen.findByText("huge.pdf is larger than a dataset accepts (20 MB).")).toBeTruthy();
+    expect(mutations()).toEqual([]);
+  });
+
   it("adds a text document and shows what the gateway refuses", async () => {
     let calls = 0;
     serve({

@@ -7,10 +7,10 @@ import { api, get, upload, type Dataset, type DatasetDocument, type TextDocument
 import { errorText } from "../../format";
 import { ConfirmButton, CreateForm, Field, Page, useList } from "./shared";
 import { Alert, Saved, SubmitRow } from "../../components/ui/form";
+import { limits, megabytes } from "../../config/limits";
 import { useAction } from "../../hooks/use-action";
 
 const DOCUMENT_SETTLED = new Set(["indexed", "rejected"]);
-const MAX_UPLOAD_BYTES = 256 * 1024 * 1024;
 // The gateway's limits on a text document (DocumentCreate in routes/documents.py).
 const MAX_TITLE = 300;
 const MAX_TEXT = 600_000;
@@ -123,8 +123,9 @@ function DatasetDocuments({ name, onChange }: { name: string; onChange: () => Pr
   async function send(file: File) {
     setMessage("");
     setFailure("");
-    if (file.size > MAX_UPLOAD_BYTES) {
-      setFailure(`${file.name} is larger than a dataset accepts (256 MB).`);
+    const cap = limits.maxUploadBytes;
+    if (cap !== null && file.size > cap) {
+      setFailure(`${file.name} is larger than a dataset accepts (${megabytes(cap)}).`);
       return;
     }
     const form = new FormData();
