@@ -70,6 +70,12 @@ class ScriptedSource implements StreamSource {
     const message = new MessageEvent<string>(type, { data: JSON.stringify(data), lastEventId: id });
     for (const listener of this.listeners.get(type) ?? []) listener(message);
   }
+  /** Opens and delivers the run's first two events, 1 and 2. */
+  openWithTwoEvents(): void {
+    this.open();
+    this.send("run.requested", "1", { type: "run.requested" });
+    this.send("run.admitted", "2", { type: "run.admitted" });
+  }
 }
 
 function Probe({ factory }: { factory: SourceFactory }) {
@@ -141,9 +147,7 @@ describe("useRunEvents", () => {
       const probe = openProbe();
       const first = probe.stream(0);
       act(() => {
-        first.open();
-        first.send("run.requested", "1", { type: "run.requested" });
-        first.send("run.admitted", "2", { type: "run.admitted" });
+        first.openWithTwoEvents();
         first.readyState = 2; // an error status: EventSource stops retrying by itself
         first.onerror?.(new Event("error"));
       });
@@ -169,9 +173,7 @@ describe("useRunEvents", () => {
     const probe = openProbe();
     const first = probe.stream(0);
     act(() => {
-      first.open();
-      first.send("run.requested", "1", { type: "run.requested" });
-      first.send("run.admitted", "2", { type: "run.admitted" });
+      first.openWithTwoEvents();
       window.dispatchEvent(new Event("offline"));
     });
     expect(first.closed).toBe(true);
