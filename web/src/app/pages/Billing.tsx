@@ -6,6 +6,7 @@ import { Saved } from "../components/ui/form";
 import { useAction } from "../hooks/use-action";
 import { credits, errorText, when } from "../format";
 import { budgetWarning, formatCents, planNamed, planTable } from "../plans";
+import { TableHead } from "../components/ui/table";
 
 const LEDGER_PAGE = 20;
 
@@ -276,16 +277,7 @@ function Ledger({ summary }: { summary: BillingSummary }) {
       {entries.length ? (
         <div className="table-wrap" role="region" aria-label="Ledger table" tabIndex={0}>
           <table>
-            <caption className="visually-hidden">Credit movements, oldest first (page {pages.length})</caption>
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Amount</th>
-                <th scope="col">Balance</th>
-                <th scope="col">For</th>
-              </tr>
-            </thead>
+            <TableHead caption={`Credit movements, oldest first (page ${pages.length})`} columns={["When", "Kind", "Amount", "Balance", "For"]} />
             <tbody>
               {entries.map((e) => (
                 <tr key={e.seq}>

@@ -4,6 +4,7 @@ import { Link, useSearchParams } from "react-router";
 import { get, type BillingSummary, type RunSummary } from "../api";
 import { NewRunForm } from "../features/research/components/NewRunForm";
 import { credits, errorText, stateLabel, TERMINAL, when } from "../format";
+import { TableHead } from "../components/ui/table";
 
 const POLL_MS = 4000;
 const STATE_FILTERS = [
@@ -162,15 +163,7 @@ export function ResearchPage() {
         {shown.length ? (
           <div className="table-wrap" role="region" aria-label="Runs table" tabIndex={0}>
             <table>
-              <caption className="visually-hidden">Your runs, newest first</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Question</th>
-                  <th scope="col">State</th>
-                  <th scope="col">When</th>
-                  <th scope="col">Cost</th>
-                </tr>
-              </thead>
+              <TableHead caption="Your runs, newest first" columns={["Question", "State", "When", "Cost"]} />
               <tbody>
                 {shown.map((run) => {
                   const cost = run.cost?.settled ?? summary?.used_by_run[run.run_id];
