@@ -13,10 +13,11 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from services.orchestrator.errors import OrchestratorError
 from services.orchestrator.moved import answer_to_old_topics
 
 
-class MonitorError(Exception):
+class MonitorError(OrchestratorError):
     """A command the monitor's state refuses."""
 
 
