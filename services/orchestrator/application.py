@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from quarry_runtime.eventsourced import EventSourcedApplication
 from services.orchestrator.monitors.application import MonitorUseCases
 from services.orchestrator.monitors.domain import Monitor
 from services.orchestrator.questions.application import QuestionUseCases
@@ -19,7 +18,7 @@ from services.orchestrator.runs.domain import Run
 from services.orchestrator.transcodings import TRANSCODINGS
 
 
-class Orchestrator(RunUseCases, QuestionUseCases, MonitorUseCases, EventSourcedApplication):
+class Orchestrator(RunUseCases, QuestionUseCases, MonitorUseCases):
     """Runs as event-sourced aggregates, driven by bus events.
 
     A run is snapshotted when it ends (and every `snapshotting_intervals` events on the way),

@@ -125,6 +125,18 @@ class TaskSaga(Aggregate):
         except KeyError:
             raise self.error(f"{self.label} has no task {task_id}") from None
 
+    def _awaiting_policy(self, task_id: str) -> TaskState:
+        """The task, refused unless its tool request waits for policy's answer."""
+        task = self.task(task_id)
+        if task.status != "requested":
+            raise self.error(f"task {task_id} is {task.status}, not awaiting policy")
+        return task
+
+    def requested_task(self, task_id: str) -> TaskState | None:
+        """The task while its tool request waits for policy; None once answered (a stale decision)."""
+        task = self.task(task_id)
+        return task if task.status == "requested" else None
+
     def _open_task(self, task_id: str) -> TaskState:
         """The live task, refused when it is already settled."""
         self._check_live()
@@ -158,9 +170,7 @@ class TaskSaga(Aggregate):
     ) -> None:
         """Policy allowed the tool: dispatch the first attempt."""
         self._check_live()
-        task = self.task(task_id)
-        if task.status != "requested":
-            raise self.error(f"task {task_id} is {task.status}, not awaiting policy")
+        task = self._awaiting_policy(task_id)
         self.trigger_event(
             type(self).TaskAuthorised,
             task_id=task_id,

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from collections.abc import Callable
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
@@ -22,19 +19,16 @@ from contracts.task import TaskFailed, TaskSucceeded
 from contracts.timer import TimerFired
 from contracts.tool import ToolDecided
 from quarry_runtime.errors import NotReady, Rejected
+from quarry_runtime.eventsourced import EventSourcedApplication
 from quarry_security.guardrails import injection_findings
+from services.orchestrator.asker import asked_by
 from services.orchestrator.questions.domain import CREDITS_WAIT_S, Question, advance
 from services.orchestrator.runs.domain import Run
 from services.orchestrator.tasks import answer_deadline
 
 
-class QuestionUseCases:
-    """Use cases of follow-up questions; the host supplies `_load`, `_save` and `clock`."""
-
-    if TYPE_CHECKING:
-        _load: Callable[[Any], Any]
-        _save: Callable[[Any], None]
-        clock: Callable[[], datetime]
+class QuestionUseCases(EventSourcedApplication):
+    """Use cases of follow-up questions, on the store, clock and group commit of the application."""
 
     def get_question(self, question_id: str) -> Question:
         question: Question = self._load(Question.create_id(question_id))
@@ -52,9 +46,7 @@ class QuestionUseCases:
         question = Question(
             question_id=p.question_id,
             run_id=p.run_id,
-            tenant_id=ev.tenant_id,
-            user_id=ev.actor.user_id,
-            roles=list(ev.actor.roles),
+            **asked_by(ev),
             text=p.text,
             scope=p.scope,
             cause=ev.event_id,
@@ -95,10 +87,7 @@ class QuestionUseCases:
     def decide_question_tool(self, ev: ToolDecided) -> None:
         """Policy answered a question's tool request: dispatch, or end the question."""
         question = self._question_for(ev)
-        if question is None:
-            return
-        task = question.task(ev.payload.task_id)
-        if task.status != "requested":
+        if question is None or (task := question.requested_task(ev.payload.task_id)) is None:
             return
         p = ev.payload
         if p.decision == "allow":
