@@ -54,6 +54,10 @@ class TaskState:
     def done(self) -> bool:
         return self.status == "succeeded"
 
+    def is_running(self, attempt: int | None) -> bool:
+        """Whether `attempt` is the task's attempt out with a worker now (not settled, not replaced)."""
+        return self.status == "dispatched" and self.attempt == attempt
+
     def add_usage(self, usage_event_ids: list[str]) -> None:
         self.usage_event_ids = list(dict.fromkeys([*self.usage_event_ids, *usage_event_ids]))
 

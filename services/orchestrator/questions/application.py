@@ -105,7 +105,7 @@ class QuestionUseCases(EventSourcedApplication):
         if question is None:
             return
         task = question.task(ev.payload.task_id)
-        if task.status != "dispatched" or ev.payload.attempt != task.attempt:
+        if not task.is_running(ev.payload.attempt):
             return  # settled already, or an answer to an attempt since replaced
         if isinstance(ev, TaskSucceeded):
             question.record_success(task.task_id, ev.payload.output, ev.payload.usage_event_ids, ev.event_id)
@@ -127,7 +127,7 @@ class QuestionUseCases(EventSourcedApplication):
                 self._save(question)
             return
         task = question.tasks.get(ev.payload.task_id or "")
-        if task is None or task.status != "dispatched" or task.attempt != ev.payload.attempt:
+        if task is None or not task.is_running(ev.payload.attempt):
             return  # answered in time, or a timer of an attempt since replaced
         reason = f"no answer within {answer_deadline(task.timeout_s).total_seconds():.0f}s of its dispatch"
         question.record_failure(task.task_id, reason, True, [], ev.event_id, self.clock())

@@ -166,7 +166,7 @@ class RunUseCases(EventSourcedApplication):
                 )
             else:
                 return
-        elif ev.payload.attempt == task.attempt and task.status == "dispatched":
+        elif task.is_running(ev.payload.attempt):
             p = ev.payload
             run.record_failure(
                 task.task_id, p.attempt, p.reason, p.retryable, p.usage_event_ids, ev.event_id, now, fault=p.fault
