@@ -26,6 +26,17 @@ SHIPPED: Final = "shipped"
 
 
 @dataclass(frozen=True, slots=True)
+class Publication:
+    """A policy set as someone published it, to be activated or rejected."""
+
+    version: str
+    files: Mapping[str, str]
+    published_by: str | None
+    comment: str = ""
+    published_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ActiveVersion:
     version: str
     files: dict[str, str]
@@ -90,21 +101,14 @@ class PolicyStore:
         row = self.db.one("SELECT value FROM policy_state WHERE name = 'active_version'")
         return None if row is None else str(row[0])
 
-    def activate(
-        self,
-        version: str,
-        files: Mapping[str, str],
-        *,
-        event_id: str,
-        published_by: str | None,
-        comment: str = "",
-        published_at: datetime | None = None,
-    ) -> str | None:
-        """Make `version` the active one (recording it if new); returns the version it replaces."""
+    def activate(self, publication: Publication, *, event_id: str) -> str | None:
+        """Make the publication's version the active one (recording it if new); returns the version
+        it replaces."""
+        version = publication.version
         now = _now()
         with self.db.transaction() as tx:
             previous = tx.one("SELECT value FROM policy_state WHERE name = 'active_version'")
-            self._upsert_version(tx, version, files, "active", None, published_by, comment, published_at)
+            self._upsert_version(tx, publication, "active", None)
             tx.execute("UPDATE policy_versions SET activated_at = ? WHERE version = ?", (now, version))
             if previous is not None and previous[0] != version:
                 tx.execute("UPDATE policy_versions SET status = 'superseded' WHERE version = ?", (previous[0],))
@@ -118,21 +122,12 @@ class PolicyStore:
                 )
         return None if previous is None else str(previous[0])
 
-    def reject(
-        self,
-        version: str,
-        files: Mapping[str, str],
-        reason: str,
-        *,
-        published_by: str | None,
-        comment: str = "",
-        published_at: datetime | None = None,
-    ) -> None:
+    def reject(self, publication: Publication, reason: str) -> None:
         with self.db.transaction() as tx:
-            row = tx.one("SELECT status FROM policy_versions WHERE version = ?", (version,))
+            row = tx.one("SELECT status FROM policy_versions WHERE version = ?", (publication.version,))
             if row is not None and row[0] == "active":
                 return  # the same files are in force already; they cannot be both
-            self._upsert_version(tx, version, files, "rejected", reason, published_by, comment, published_at)
+            self._upsert_version(tx, publication, "rejected", reason)
 
     def versions(self, version: str | None = None) -> list[PolicyVersionInfo]:
         """Every version, newest first, without files; or one version with its files."""
@@ -156,23 +151,15 @@ class PolicyStore:
         ]
 
     @staticmethod
-    def _upsert_version(
-        tx: SqlDatabase,
-        version: str,
-        files: Mapping[str, str],
-        status: VersionStatus,
-        reason: str | None,
-        published_by: str | None,
-        comment: str,
-        published_at: datetime | None,
-    ) -> None:
-        at = (published_at or datetime.now(UTC)).isoformat()
+    def _upsert_version(tx: SqlDatabase, publication: Publication, status: VersionStatus, reason: str | None) -> None:
+        p = publication
+        at = (p.published_at or datetime.now(UTC)).isoformat()
         tx.execute(
             "INSERT INTO policy_versions (version, files, status, reason, published_by, comment, published_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (version) DO UPDATE SET status = excluded.status,"
             " reason = excluded.reason, published_by = excluded.published_by, comment = excluded.comment,"
             " published_at = excluded.published_at",
-            (version, json.dumps(dict(files)), status, reason, published_by, comment, at),
+            (p.version, json.dumps(dict(p.files)), status, reason, p.published_by, p.comment, at),
         )
 
     # -- decisions -----------------------------------------------------------------------------
