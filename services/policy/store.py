@@ -9,10 +9,10 @@ admins to list.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 from contracts.policy import DecisionRecord, PolicyVersionInfo, VersionStatus
 from contracts.tool import ToolDecided, ToolDecidedPayload
@@ -23,6 +23,23 @@ PRUNE_EVERY: Final = 100
 
 
 SHIPPED: Final = "shipped"
+# The columns read back into contract models, in their order; those held as JSON text are `_JSON`.
+_VERSION_COLUMNS: Final = ("version", "status", "reason", "published_by", "comment", "published_at", "activated_at")
+_DECISION_COLUMNS: Final = (
+    "event_id",
+    "occurred_at",
+    "run_id",
+    "task_id",
+    "tool",
+    "decision",
+    "reasons",
+    "policy_ids",
+    "policy_version",
+    "evaluation_ms",
+    "agent",
+    "user_id",
+)
+_JSON: Final = frozenset({"files", "reasons", "policy_ids"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,24 +148,12 @@ class PolicyStore:
 
     def versions(self, version: str | None = None) -> list[PolicyVersionInfo]:
         """Every version, newest first, without files; or one version with its files."""
-        columns = "version, status, reason, published_by, comment, published_at, activated_at"
+        columns = ", ".join(_VERSION_COLUMNS)
         if version is None:
             rows = self.db.query(f"SELECT {columns}, NULL FROM policy_versions ORDER BY published_at DESC")
         else:
             rows = self.db.query(f"SELECT {columns}, files FROM policy_versions WHERE version = ?", (version,))
-        return [
-            PolicyVersionInfo(
-                version=r[0],
-                status=r[1],
-                reason=r[2],
-                published_by=r[3],
-                comment=r[4],
-                published_at=r[5],
-                activated_at=r[6],
-                files=json.loads(r[7]) if r[7] is not None else None,
-            )
-            for r in rows
-        ]
+        return [PolicyVersionInfo(**_by_name((*_VERSION_COLUMNS, "files"), r)) for r in rows]
 
     @staticmethod
     def _upsert_version(tx: SqlDatabase, publication: Publication, status: VersionStatus, reason: str | None) -> None:
@@ -201,27 +206,10 @@ class PolicyStore:
 
     def recent_decisions(self, tenant_id: str, limit: int) -> list[DecisionRecord]:
         rows = self.db.query(
-            "SELECT event_id, occurred_at, run_id, task_id, tool, decision, reasons, policy_ids, policy_version,"
-            " evaluation_ms, agent, user_id FROM decisions WHERE tenant_id = ? ORDER BY seq DESC LIMIT ?",
+            f"SELECT {', '.join(_DECISION_COLUMNS)} FROM decisions WHERE tenant_id = ? ORDER BY seq DESC LIMIT ?",
             (tenant_id, limit),
         )
-        return [
-            DecisionRecord(
-                event_id=r[0],
-                occurred_at=r[1],
-                run_id=r[2],
-                task_id=r[3],
-                tool=r[4],
-                decision=r[5],
-                reasons=json.loads(r[6]),
-                policy_ids=json.loads(r[7]),
-                policy_version=r[8],
-                evaluation_ms=r[9],
-                agent=r[10],
-                user_id=r[11],
-            )
-            for r in rows
-        ]
+        return [DecisionRecord(**_by_name(_DECISION_COLUMNS, r)) for r in rows]
 
     def _prune(self, tenant_id: str) -> None:
         self.db.execute(
@@ -249,3 +237,8 @@ class PolicyStore:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _by_name(columns: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
+    """A row's values by column name, JSON text decoded (NULL stays None)."""
+    return {c: json.loads(v) if c in _JSON and v is not None else v for c, v in zip(columns, row, strict=True)}
