@@ -3,7 +3,7 @@
 A handler that raises is retried and then dead-lettered by the bus. A message whose handling
 kills the process (out of memory, a crash in native code, a kill by a supervisor) leaves
 nothing behind but a redelivery after the ack wait, and would take down every replica it
-reaches, again and again. So before a handler runs, the bus marks the message (stream,
+reaches, again and again. So before a handler runs on a redelivery, the bus marks the message (stream,
 consumer, stream sequence) as in flight in its service's JetStream key-value bucket, and removes the
 mark when the handling ends, however it ends. A delivery that finds the mark still there
 counts a handling that never ended: a process died with the message in hand. Marks expire
