@@ -14,7 +14,7 @@ runs) are published to the QUARRY stream first; then, in the same run:
 
 A third figure meters the same events in process, without the bus (parse, use case, group
 commit in batches of the subscription's size): what billing itself costs, apart from the bus's
-per-message work (dispatch, in-flight marks, acks).
+per-message work (dispatch, acks; a first delivery writes no in-flight mark).
 
 Both sides are timed the same way (consumer set-up is outside both windows), fetch the same
 batches, and log as the service does (faststream's per-message lines off). The bench also

@@ -15,8 +15,9 @@ the ack, the same fetch parameters as the Bus (batch 16, 1 s timeout) and the sa
   configures its own (manual ack, no dependency injection, the message as the body) whose handler
   records the receive time and acks: the floor faststream's consume pipeline sets for the Bus.
 
-What the Bus adds on top is what a service relies on: the event serialised and validated, its
-in-flight mark (quarry_runtime.inflight), trace context, dead-lettering and outage handling.
+What the Bus adds on top is what a service relies on: the event serialised and validated, trace
+context, dead-lettering and outage handling. A first delivery writes no in-flight mark (only a
+redelivery does: quarry_runtime.inflight), so no hop here stores one.
 
 A hop is timed from just before the publish to the receive time; the next hop starts only
 once the previous message was received. The `RunRequested` object (or the raw side's headers)

@@ -91,7 +91,8 @@ class Bus:
         )
         self._stream = JStream(subjects.STREAM, declare=False)
         self._jetstream: JetStreamContext | None = None
-        inflight = InFlight(
+        self._consumes = False
+        self._inflight = InFlight(
             self._js,
             service,
             replicas=stream_replicas,
@@ -99,7 +100,7 @@ class Bus:
             connection=lambda: self.broker.connection,
         )
         self._deliveries = Deliveries(
-            self.broker, service, inflight, ack_wait_s=ack_wait_s, max_deliver=max_deliver, max_deaths=max_deaths
+            self.broker, service, self._inflight, ack_wait_s=ack_wait_s, max_deliver=max_deliver, max_deaths=max_deaths
         )
         # Which consumers hold messages without acking any: read by the liveness probe.
         self.progress = self._deliveries.progress
@@ -130,6 +131,8 @@ class Bus:
             max_bytes=self._stream_max_bytes,
             deadletter_max_bytes=self._deadletter_max_bytes,
         )
+        if self._consumes:
+            await self._inflight.open()
         await self.broker.start()
 
     async def stop(self) -> None:
@@ -179,6 +182,7 @@ class Bus:
     def subscribe(self, sub: Subscription) -> None:
         """Register a durable pull consumer; call before `start()`."""
         model = sub.event_type()
+        self._consumes = True
 
         async def on_message(msg: Any) -> None:
             # The decoder hands over the framework's message object itself as the body, so

@@ -1,4 +1,4 @@
-"""What happens to one delivered message: parsed, marked in flight, handled, then acked,
+"""What happens to one delivered message: parsed, marked in flight if redelivered, handled, then acked,
 redelivered later or dead-lettered (the guarantees are the bus's: quarry_runtime.bus)."""
 
 from __future__ import annotations
@@ -138,14 +138,14 @@ class Deliveries:
             await self._dead_letter(msg, f"malformed {expected}: {_short(exc)}")
             return
         meta = jetstream_metadata(raw)
-        if meta is None:
+        # A first delivery is not marked (see quarry_runtime.inflight): the normal path writes nothing.
+        if meta is None or (meta.num_delivered or 1) == 1:
             await self._handle(msg, event, sub)
             return
         key = mark_key(meta.stream, meta.consumer, meta.sequence.stream)
         # None: the mark could not be written (the bus is away or its store full); the handling
         # goes on unmarked rather than the consumer stopping on its own bookkeeping.
-        first = (meta.num_delivered or 1) == 1
-        marked = await (self._inflight.mark_first(key) if first else self._inflight.begin(key))
+        marked = await self._inflight.begin(key)
         deaths = marked or 0
         try:
             if deaths >= self._max_deaths:

@@ -3,7 +3,7 @@
 A handler that raises is retried and then dead-lettered by the bus. A message whose handling
 kills the process (out of memory, a crash in native code, a kill by a supervisor) leaves
 nothing behind but a redelivery after the ack wait, and would take down every replica it
-reaches, again and again. So before a handler runs, the bus marks the message (stream,
+reaches, again and again. So before a handler runs on a redelivery, the bus marks the message (stream,
 consumer, stream sequence) as in flight in its service's JetStream key-value bucket, and removes the
 mark when the handling ends, however it ends. A delivery that finds the mark still there
 counts a handling that never ended: a process died with the message in hand. Marks expire
@@ -17,11 +17,15 @@ too slow to answer in time: a database outage holds a service's loop for seconds
 so its next delivery here is not taken for a death: otherwise two such outages would dead-letter
 a healthy message as if it had killed two processes.
 
-A first delivery has no earlier handling to count, so its mark is sent (`mark_first`) without
-waiting for JetStream's answer: it is written to the socket before the handler runs, and the
-server stores it before anything this connection sends later. A handling that ends with the
-message acknowledged removes its mark the same way (`release`): the message is not delivered
-again, so nothing waits on the removal. Redeliveries, which must read the count, wait for it.
+Only redeliveries are marked. A first delivery has no earlier handling to count, and marking it
+cost every message two stored writes (the mark, then its removal after the ack) on the normal
+path, the largest part of a hop. So a handling dies unseen on its first delivery, and the count
+starts at the second: a poison message kills one process more than `max_deaths` before it is
+dead-lettered. Inferring that first death from the delivery count (a redelivery with no record of
+a nack) was left out: a lost ack or nack in a NATS outage, or an ack wait that expires under load,
+would count as a death that never happened. A redelivery is rare, so its mark is written and its
+count read before the handler runs; an acknowledged one removes its mark without waiting
+(`release`): the message is not delivered again, so nothing waits on the removal.
 """
 
 from __future__ import annotations
@@ -60,16 +64,6 @@ def mark_key(stream: str, consumer: str, sequence: int) -> str:
     return f"{stream}.{consumer}.{sequence}"
 
 
-def write_pending_now(nc: Client) -> None:
-    """Hand what nats-py has buffered to the socket now, in order, as its flusher would on its
-    next turn: a handler that kills the process at once must still leave its mark behind, and
-    waiting for the flusher's turn costs a trip round the event loop per message."""
-    if nc.is_connected and nc._pending_data_size > 0 and nc._transport is not None:
-        nc._transport.writelines(nc._pending)
-        nc._pending = []
-        nc._pending_data_size = 0
-
-
 class InFlight:
     """In-flight marks of messages being handled, shared by every replica of one service."""
 
@@ -93,6 +87,18 @@ class InFlight:
         self._logged = float("-inf")
         self._left: OrderedDict[str, None] = OrderedDict()
 
+    async def open(self) -> None:
+        """Create the bucket when the consumers start, not on a message's redelivery; a failure
+        is only logged here: the redelivery that needs the bucket tries again."""
+        try:
+            await self._bucket.open()
+        except Exception as exc:  # noqa: BLE001 - bookkeeping must not stop the consumer
+            log.warning(
+                "in-flight marks' bucket not opened (%s: %s); retried when a message is redelivered",
+                type(exc).__name__,
+                exc,
+            )
+
     async def begin(self, key: str) -> int | None:
         """Mark the message as in flight; returns how many earlier handlings of it never ended,
         or None when the mark could not be written (then there is nothing to `end`)."""
@@ -105,32 +111,13 @@ class InFlight:
             self._failed("write", key, exc)
             return None
 
-    async def mark_first(self, key: str) -> int | None:
-        """`begin` for a message's first delivery, which no earlier handling can have left a
-        mark for: the mark is on its way to the server (not acknowledged) when this returns 0."""
-        if self._connection is None:
-            return await self.begin(key)
-        if self._clock() < self._down_until:
-            return None
-        try:
-            await self._bucket.open()
-            nc = self._connection()
-            await nc.publish(self._subject_prefix + key, b"1")
-            write_pending_now(nc)
-        except Exception as exc:  # noqa: BLE001 - bookkeeping must not stop the consumer
-            self._remember(key)
-            self._failed("write", key, exc)
-            return None
-        self._left.pop(key, None)
-        return 0
-
     async def release(self, key: str) -> None:
         """`end` for an acknowledged message: the removal is sent, not waited for."""
         if self._connection is None:
             await self.end(key)
             return
         try:
-            # Published in order after the mark on the same connection, so it never overtakes it.
+            # The mark was stored (and answered) before the handler ran: this cannot overtake it.
             await self._connection().publish(self._subject_prefix + key, headers={KV_OP: KV_DEL})
         except Exception as exc:  # noqa: BLE001 - bookkeeping must not stop the consumer
             self._remember(key)

@@ -1,6 +1,6 @@
 """A message whose handling kills the process is dead-lettered with the reason after a bound
 number of deaths, on a real JetStream with real processes, instead of killing every consumer
-that receives it again."""
+that receives it again; a healthy message redelivered for its own reasons never is."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ import nats.errors
 import pytest
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.errors import NoKeysError
 
 from contracts import subjects
 from contracts.run import RunRequested, RunRequestedPayload
-from quarry_runtime.bus import Bus
-from quarry_runtime.inflight import RETRY_AFTER_FAILURE_S, InFlight
+from quarry_runtime.bus import Bus, Subscription
+from quarry_runtime.errors import NotReady
+from quarry_runtime.inflight import RETRY_AFTER_FAILURE_S, InFlight, bucket_of
 from tests.fakes.crashing_consumer import DIED
 
 pytestmark = pytest.mark.infra
@@ -51,7 +53,7 @@ async def dead_letter_of(js: JetStreamContext, service: str, event_id: str) -> M
     return next((m for m in letters if event_id.encode() in m.data), None)
 
 
-async def test_a_message_that_kills_its_consumer_is_dead_lettered_after_two_deaths(nats_url: str) -> None:
+async def test_a_message_that_kills_its_consumer_is_dead_lettered_after_three_deaths(nats_url: str) -> None:
     durable, tenant = f"crashy-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
     bus = Bus(nats_url, f"publisher-{uuid.uuid4().hex[:8]}")
     await bus.start()
@@ -63,17 +65,18 @@ async def test_a_message_that_kills_its_consumer_is_dead_lettered_after_two_deat
             run_id=str(uuid.uuid4()),
         )
         await bus.publish(poison)
-        for death in (1, 2):
+        # The first delivery is not marked, so max_deaths=2 lets the message kill three processes.
+        for death in (1, 2, 3):
             proc = consumer(nats_url, durable, tenant)
             assert await exit_code(proc) == DIED, f"consumer {death} should have died handling the message"
             assert proc.stdout is not None and f"handling {poison.event_id}" in proc.stdout.read().decode()
 
-        # The third consumer finds two handlings that never ended: it dead-letters instead of dying.
+        # The fourth consumer finds two marked handlings that never ended: it dead-letters instead of dying.
         survivor = consumer(nats_url, durable, tenant)
         js = bus.broker.connection.jetstream()
         deadline = time.monotonic() + 60
         while (letter := await dead_letter_of(js, durable, poison.event_id)) is None:
-            assert survivor.poll() is None, "the third consumer died too"
+            assert survivor.poll() is None, "the fourth consumer died too"
             assert time.monotonic() < deadline, "the message was not dead-lettered"
             await asyncio.sleep(0.2)
         assert letter.headers is not None
@@ -105,20 +108,61 @@ async def test_a_handling_that_ends_leaves_no_mark_to_count(nats_url: str) -> No
         await bus.stop()
 
 
-async def test_a_first_delivery_mark_is_stored_before_it_is_answered_and_released_after_the_ack(
-    nats_url: str,
-) -> None:
-    bus = Bus(nats_url, f"marks-{uuid.uuid4().hex[:8]}")
+async def test_a_healthy_message_redelivered_after_not_ready_is_never_dead_lettered(nats_url: str) -> None:
+    """Neither its first delivery (unmarked) nor its nacked redeliveries (their marks removed)
+    count as deaths, even with a single death allowed; and a first delivery writes no mark."""
+    service, tenant = f"healthy-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    bus = Bus(nats_url, service, max_deaths=1)
+    attempts: list[str] = []
+    done: list[str] = []
+
+    async def handle(ev: RunRequested) -> None:
+        attempts.append(ev.event_id)
+        if ev.tenant_id != tenant:
+            return
+        if len([e for e in attempts if e == ev.event_id]) < 4:
+            raise NotReady("dependency not there yet", delay_s=0.05)
+        done.append(ev.event_id)
+
+    def question(text: str, tenant_id: str) -> RunRequested:
+        payload = RunRequestedPayload(question=text, depth=1, max_sources=3)
+        return RunRequested.create(payload, tenant_id=tenant_id, run_id=str(uuid.uuid4()))
+
+    async def settled() -> None:
+        deadline = time.monotonic() + 30
+        info = await js.consumer_info(subjects.STREAM, service)
+        while info.num_ack_pending or info.num_pending:
+            assert time.monotonic() < deadline, "messages left unacknowledged"
+            await asyncio.sleep(0.05)
+            info = await js.consumer_info(subjects.STREAM, service)
+
+    bus.subscribe(Subscription(subjects.RUN_REQUESTED, service, handle))
     await bus.start()
     try:
-        nc = bus.broker.connection
-        marks = InFlight(nc.jetstream, bus.service, connection=lambda: nc)
-        key = f"QUARRY.test-{uuid.uuid4().hex[:8]}.3"
-        assert await marks.mark_first(key) == 0
-        assert await marks.begin(key) == 1, "the unanswered first mark was stored, in order, before this read"
-        await marks.release(key)
-        assert await marks.begin(key) == 0, "released: nothing to count"
-        await marks.end(key)
+        js = bus.broker.connection.jetstream()
+        ready = question("ready at last?", tenant)
+        await bus.publish(ready)
+        await settled()
+        assert done == [ready.event_id] and attempts.count(ready.event_id) == 4
+        assert await dead_letter_of(js, service, ready.event_id) is None
+        # Its redeliveries were marked, and each mark removed once its handling ended.
+        kv = await js.key_value(bucket_of(service))
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                left = await kv.keys()
+            except NoKeysError:
+                break
+            assert time.monotonic() < deadline, f"marks not removed: {left}"
+            await asyncio.sleep(0.05)
+        written = (await kv.status()).stream_info.state.last_seq
+        assert written > 0
+
+        healthy = question("fine at once", uuid.uuid4().hex)
+        await bus.publish(healthy)
+        await settled()
+        assert healthy.event_id in attempts
+        assert (await kv.status()).stream_info.state.last_seq == written, "a first delivery writes no mark"
     finally:
         await bus.stop()
 
