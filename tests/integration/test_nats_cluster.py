@@ -143,7 +143,7 @@ async def test_no_acknowledged_event_is_lost_when_stream_leaders_are_killed(clus
     js = buses[0].broker.connection.jetstream()
     stream = await js.stream_info(subjects.STREAM)
     assert stream.config.num_replicas == REPLICAS
-    # The buses' own bucket of in-flight marks, opened by the first delivery, is replicated too.
+    # The buses' own bucket of in-flight marks, opened when a bus with consumers starts, is replicated too.
     first = request()
     await buses[0].publish(first)
     load.acked.append(first.event_id)
