@@ -16,7 +16,7 @@ from services.gateway.app import create_app
 from services.gateway.catchup import CatchUp
 from services.gateway.positions import Positions
 from services.gateway.readmodels.monitors import MonitorStore
-from services.gateway.readmodels.projection import RunFeed, subscriptions
+from services.gateway.readmodels.projection import Projected, RunFeed, subscriptions
 from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
 
@@ -30,6 +30,7 @@ def build(settings: GatewaySettings) -> FastAPI:
     monitors = MonitorStore(db)
     bus = Bus.from_settings(settings, NAME)
     feed = RunFeed()
+    projected = Projected()
     catchup = CatchUp(
         store,
         monitors,
@@ -39,7 +40,7 @@ def build(settings: GatewaySettings) -> FastAPI:
         interval_s=settings.catchup_interval_s,
         check_s=settings.catchup_check_s,
     )
-    for sub in subscriptions(store, feed, monitors, catchup):
+    for sub in subscriptions(store, feed, monitors, catchup, projected):
         bus.subscribe(sub)
     artifacts = ArtifactStore(settings.data_dir / "artifacts")
     blobs = BlobStore(
@@ -62,5 +63,17 @@ def build(settings: GatewaySettings) -> FastAPI:
         longest_window_s=RATE_LIMIT_TTL_S,
     )
     return create_app(
-        Components(settings, store, bus, feed, artifacts, monitors, blobs, models, limiter=limiter, catchup=catchup)
+        Components(
+            settings,
+            store,
+            bus,
+            feed,
+            artifacts,
+            monitors,
+            blobs,
+            models,
+            limiter=limiter,
+            catchup=catchup,
+            projected=projected,
+        )
     )

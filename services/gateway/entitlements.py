@@ -22,7 +22,7 @@ from contracts import subjects
 from contracts.billing import Entitlements, EntitlementsQuery, EntitlementsReply
 from quarry_runtime import replies
 from quarry_runtime.errors import Unavailable as NoAnswer
-from services.gateway.errors import GatewayError, Unavailable
+from services.gateway.errors import Forbidden, GatewayError, TooLarge, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +38,12 @@ class PaymentRequired(GatewayError):
     status_code = 402
 
 
-class PlanForbids(GatewayError):
+class PlanForbids(Forbidden):
     """The tenant's plan does not allow it (a limit or a feature of the plan)."""
 
-    status_code = 403
 
-
-class QuotaExceeded(GatewayError):
+class QuotaExceeded(TooLarge):
     """An upload would take the tenant past the bytes its plan keeps."""
-
-    status_code = 413
 
 
 class EntitlementsCache:

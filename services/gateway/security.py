@@ -135,6 +135,28 @@ def read_claims(token: str, secret: str) -> TokenClaims:
     return TokenClaims(principal, str(claims["jti"]), float(claims["exp"]))
 
 
+class TokenReader:
+    """`read_claims` for one secret, remembering the tokens it verified: every request of a client
+    shows the same token, and its signature and claims do not change, so only its expiry is
+    checked again. A token not seen before (or expired) goes through `read_claims` in full."""
+
+    def __init__(self, secret: str, size: int = 10_000) -> None:
+        self._secret, self._size = secret, size
+        self._verified: dict[str, TokenClaims] = {}
+
+    def read(self, token: str) -> TokenClaims:
+        claims = self._verified.get(token)
+        # PyJWT's own test: a token is expired from the second its `exp` names.
+        if claims is not None and time.time() < claims.expires_at:
+            return claims
+        self._verified.pop(token, None)
+        claims = read_claims(token, self._secret)
+        if len(self._verified) >= self._size:
+            self._verified.pop(next(iter(self._verified)))  # the oldest first
+        self._verified[token] = claims
+        return claims
+
+
 def read_token(token: str, secret: str) -> Principal:
     return read_claims(token, secret).principal
 

@@ -24,6 +24,7 @@ async def publish(parts: Components, event: Event) -> None:
         raise Unavailable(f"the event bus did not accept the request: {exc}") from exc
     try:
         await asyncio.to_thread(project, parts.store, parts.monitors, event)
+        parts.projected.add(event.event_id)
     except StoreUnavailable as exc:
         # Accepted already: a 503 now would have the client send it again (a second run). The
         # read model's own consumer applies the event once its store takes writes again.

@@ -31,18 +31,18 @@ from services.gateway.errors import Forbidden, Unauthorized
 from services.gateway.guard import AuthGuard
 from services.gateway.permissions import PERMISSIONS
 from services.gateway.readmodels.monitors import MonitorStore
-from services.gateway.readmodels.projection import RunFeed
+from services.gateway.readmodels.projection import Projected, RunFeed
 from services.gateway.readmodels.store import GatewayStore
 from services.gateway.security import (
     API_KEY_PREFIX,
     InvalidToken,
     Principal,
     TokenClaims,
+    TokenReader,
     api_key_pepper,
     fingerprint,
     hash_api_key,
     parse_api_key,
-    read_claims,
 )
 from services.gateway.sessions import csrf_problem, session_token
 from services.gateway.settings import GatewaySettings
@@ -64,6 +64,8 @@ class Components:
     entitlements: EntitlementsCache | None = None
     # Catches the read models up with the event stream (None: an app without a bus, in tests).
     catchup: CatchUp | None = None
+    # The events the request path applied to the read models itself (the consumers skip their copy).
+    projected: Projected = field(default_factory=Projected)
 
     def plan(self) -> EntitlementsCache:
         """What the tenants' plans allow, for the checks made before accepting a request."""
@@ -80,9 +82,11 @@ class Components:
     # counts in this process only, for tests that run the app without a bus).
     limiter: SlidingWindowLimiter = field(default_factory=SlidingWindowLimiter)
     guard: AuthGuard = field(init=False)
+    tokens: TokenReader = field(init=False)
 
     def __post_init__(self) -> None:
         self.guard = AuthGuard(self.settings, self.limiter)
+        self.tokens = TokenReader(self.settings.jwt_secret)
 
 
 async def components(request: Request) -> Components:
@@ -128,7 +132,7 @@ async def authenticate_access_token(token: str, parts: Components) -> tuple[Prin
     the token's claims."""
     accounts = parts.store.accounts
     try:
-        claims = read_claims(token, parts.settings.jwt_secret)
+        claims = parts.tokens.read(token)
     except InvalidToken as exc:
         raise Unauthorized(f"invalid token: {exc}") from exc
     claimed = claims.principal

@@ -41,6 +41,29 @@ class RunFeed:
             self._waiters.discard(waiter)
 
 
+class Projected:
+    """The ids of the events this process applied to the read models itself, on the request path
+    that published them (`api.commands.publish`): their copy from the bus would change nothing,
+    so the consumer acknowledges it without a trip to the store. Bounded: an id that fell out is
+    applied again, which is a no-op."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._ids: dict[str, None] = {}
+
+    def add(self, event_id: str) -> None:
+        if len(self._ids) >= self._size:
+            self._ids.pop(next(iter(self._ids)))
+        self._ids[event_id] = None
+
+    def take(self, event_id: str) -> bool:
+        """Whether the event was applied here; forgotten once asked (a redelivery applies it again, a no-op)."""
+        if event_id not in self._ids:
+            return False
+        del self._ids[event_id]
+        return True
+
+
 # The gateway's durable consumers, one per domain; all of them feed `project`.
 CONSUMERS = consumers.CONSUMERS["gateway"]
 SUBJECT_PREFIXES = tuple(c.subject.removesuffix(">") for c in CONSUMERS)
@@ -87,9 +110,15 @@ class StoreWatch(Protocol):
 
 
 def subscriptions(
-    store: GatewayStore, feed: RunFeed, monitors: MonitorStore, watch: StoreWatch | None = None
+    store: GatewayStore,
+    feed: RunFeed,
+    monitors: MonitorStore,
+    watch: StoreWatch | None = None,
+    projected: Projected | None = None,
 ) -> list[Subscription]:
     async def on_event(ev: Event) -> None:
+        if projected is not None and projected.take(ev.event_id):
+            return
         # Off the event loop, whatever the database: a PostgreSQL round trip (or the wait for a
         # lost server), or SQLite's lock held by another thread, must not hold up the requests.
         try:

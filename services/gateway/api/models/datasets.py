@@ -13,13 +13,13 @@ class DatasetCreatedPublic(BaseModel):
     description: str
 
 
-class DatasetSummaryPublic(BaseModel):
+class DatasetPublic(DatasetCreatedPublic):
+    created_at: str
+
+
+class DatasetSummaryPublic(DatasetPublic):
     """A dataset and how many of its documents are at each ingestion status."""
 
-    dataset_id: str
-    name: str
-    description: str
-    created_at: str
     documents: Count
     by_status: dict[str, Count] = Field(description="documents by status: queued, indexing, indexed, rejected...")
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field, field_validator
 
+from contracts.numbers import Count
 from contracts.question import QuestionScope
 
 
@@ -27,3 +30,25 @@ class QuestionAccepted(BaseModel):
     run_id: str
     status: str
     links: dict[str, str]
+
+
+class QuestionPublic(BaseModel):
+    """A follow-up question, its status and its answer so far (whole, with citations, once answered)."""
+
+    question_id: str
+    run_id: str
+    question: str
+    scope: str
+    status: str
+    answer: str
+    citations: list[dict[str, Any]] = Field(description="what each `[n]` marker in the answer points at")
+    error: str | None
+    asked_by: str | None
+    created_at: str
+    updated_at: str
+
+
+class QuestionListPublic(BaseModel):
+    questions: list[QuestionPublic]
+    limit: Count
+    offset: Count

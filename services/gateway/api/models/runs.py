@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from contracts.numbers import Count
+from contracts.numbers import Count, Signed
 from contracts.report import TARGET_WORDS_MAX, TARGET_WORDS_MIN, ReportLength
 from contracts.run import MAX_SUB_QUESTIONS, SUB_QUESTION_MAX_CHARS
 from contracts.work import SourceKind
@@ -134,3 +134,110 @@ class StreamTicketPublic(BaseModel):
     ticket: str
     expires_in: Count
     url: str
+
+
+class RunCostPublic(BaseModel):
+    estimate: Signed | None
+    reserved: Signed
+    settled: Signed
+    refunded: Signed
+    closed: bool = Field(description="billing closed the run's reservation: nothing more will be charged")
+
+
+class RunStepPublic(BaseModel):
+    step: str | None
+    status: str | None
+    detail: str | None
+    at: str
+
+
+class RunSourcePublic(BaseModel):
+    """A source of the draft, by its number in the report."""
+
+    number: Count | None
+    source_id: str | None
+    title: str | None
+    location: str | None
+
+
+class RunReportPublic(BaseModel):
+    """The published report's files (path, sha256); the text is GET /v1/runs/{run_id}/report.md."""
+
+    title: str | None
+    markdown: dict[str, Any] | None
+    pdf: dict[str, Any] | None
+    docx: dict[str, Any] | None
+
+
+class RunApprovalPublic(BaseModel):
+    """What a waiting run asks approval for, and the decision once made."""
+
+    model_config = ConfigDict(extra="allow")
+
+    approval_id: str | None = None
+    subject: str | None = None
+    reason: str | None = None
+    deadline: str | None = None
+    status: str | None = None
+    decided_by: str | None = None
+    comment: str | None = None
+
+
+class RunPlanReviewPublic(BaseModel):
+    """The plan waiting for review, and its outcome once decided."""
+
+    model_config = ConfigDict(extra="allow")
+
+    review_id: str | None = None
+    sub_questions: list[str] | None = None
+    max_sub_questions: Count | None = None
+    deadline: str | None = None
+    status: str | None = None
+    decided_by: str | None = None
+    comment: str | None = None
+
+
+class RunTemplatePublic(BaseModel):
+    template_id: str
+    version: Count | None
+    name: str | None
+    tone: str | None
+    outline: list[str | None]
+
+
+class RunPublic(BaseModel):
+    """A run's view folded from its events. Keys a view stored by an older gateway lacks are left
+    out of the answer (the route excludes what the view did not set), so it is answered as stored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    run_id: str
+    user_id: str | None = None
+    state: str
+    question: str | None = None
+    depth: Count | None = None
+    max_sources: Count | None = None
+    sub_questions: list[str] = Field(default_factory=list)
+    steps: list[RunStepPublic] = Field(default_factory=list)
+    sources: list[RunSourcePublic] = Field(
+        default_factory=list, description="the draft's sources; empty for those who may not see the draft yet"
+    )
+    passages_found: Count = 0
+    cost: RunCostPublic | None = None
+    report: RunReportPublic | None = None
+    approval: RunApprovalPublic | None = None
+    plan_review: RunPlanReviewPublic | None = None
+    guardrails: list[dict[str, Any]] = Field(default_factory=list)
+    cancel_requested: bool = False
+    monitor_id: str | None = None
+    template: RunTemplatePublic | None = None
+    error: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+class RunStatePublic(RunPublic):
+    """The run rebuilt from its log alone, as it was after event `as_of_seq`."""
+
+    as_of_seq: Count
+    events: Count = Field(description="how many of the run's events the state folds")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from contracts.numbers import Count
+
 
 class ShareCreatedPublic(BaseModel):
     share_id: str
@@ -21,3 +23,18 @@ class SharePublic(BaseModel):
 
 class ShareListPublic(BaseModel):
     shares: list[SharePublic]
+
+
+class SharedSourcePublic(BaseModel):
+    n: Count = Field(description="the number the report cites it by")
+    title: str
+    url: str | None
+    passage: str | None
+
+
+class SharedReportPublic(BaseModel):
+    question: str | None
+    title: str | None
+    completed_at: str | None
+    report_markdown: str
+    sources: list[SharedSourcePublic]

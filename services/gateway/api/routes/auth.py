@@ -1,33 +1,19 @@
-"""Sign-up (a new tenant and its owner), log-in, log-out, accepting an invite, and who the caller is.
-
-Every route here that takes a password counts against the abuse limits (`services.gateway.guard`):
-per address, per account, and argon2 behind a bounded semaphore.
-"""
+"""Sign-up (a new tenant and its owner), log-in, log-out, accepting an invite, and who the caller is:
+the HTTP side (bodies, tokens and session cookies); the use cases are `application.auth`."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request, Response
 from pydantic import AfterValidator, BaseModel, EmailStr, Field
 
-from contracts.billing import EntitlementsQuery
-from contracts.ids import new_id
 from contracts.numbers import Count
-from services.gateway.accounts import INVITED, DuplicateEmail
 from services.gateway.api.deps import BearerDep, Components, ComponentsDep, CurrentPrincipal, client_address
 from services.gateway.api.models.identity import MePublic
-from services.gateway.errors import BadRequest, Conflict, Unauthorized, Unavailable
-from services.gateway.security import (
-    InvalidToken,
-    Principal,
-    fingerprint,
-    issue_token,
-    password_problem,
-    read_claims,
-)
+from services.gateway.application import auth
+from services.gateway.errors import BadRequest, Unauthorized
+from services.gateway.security import Principal, issue_token, password_problem, read_claims
 from services.gateway.sessions import clear_session_cookies, csrf_token, session_token, set_session_cookies
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -94,18 +80,8 @@ async def signup(
     An email that already has an account gets the same answer, in about the same time (the
     password is hashed either way), so sign-up does not tell who has an account: its token is
     for a tenant that does not exist, and is refused wherever it is shown."""
-    address = client_address(request)
-    await parts.guard.attempt(address)
-    await parts.guard.signup(address)
-    tenant_id, user_id, email = new_id(), new_id(), body.email.lower()
-    password_hash = await parts.guard.hash_password(body.password)
-    try:
-        await asyncio.to_thread(
-            parts.store.accounts.create_tenant_with_owner, tenant_id, body.tenant_name, user_id, email, password_hash
-        )
-    except DuplicateEmail:
-        pass  # answered like a new account (see above); the existing account is untouched
-    return _answer(Principal(user_id, tenant_id, email, ("owner",)), parts, body.session, response)
+    principal = await auth.sign_up(parts, client_address(request), body.email, body.password, body.tenant_name)
+    return _answer(principal, parts, body.session, response)
 
 
 @router.post("/login")
@@ -113,21 +89,7 @@ async def login(
     body: LoginCreate, parts: ComponentsDep, request: Request, response: Response
 ) -> TokenPublic | CookieSession:
     """Exchange email and password for an access token."""
-    email = body.email.lower()
-    await parts.guard.attempt(client_address(request))
-    # Before any password is looked at: a locked account answers 429 to the right password too,
-    # and to an email that has no account, so the lock tells nothing about which exist.
-    await parts.guard.account_open(email)
-    user = await asyncio.to_thread(parts.store.accounts.user_by_email, email)
-    if user is None or user["password_hash"] == INVITED:
-        await parts.guard.burn_password_check(body.password)
-        await parts.guard.login_failed(email)
-        raise Unauthorized("wrong email or password")
-    if not await parts.guard.verify_password(user["password_hash"], body.password):
-        await parts.guard.login_failed(email)
-        raise Unauthorized("wrong email or password")
-    await parts.guard.login_succeeded(email)
-    principal = Principal(user["user_id"], user["tenant_id"], user["email"], tuple(user["roles"]))
+    principal = await auth.log_in(parts, client_address(request), body.email, body.password)
     return _answer(principal, parts, body.session, response)
 
 
@@ -140,11 +102,7 @@ async def logout(who: CurrentPrincipal, parts: ComponentsDep, credentials: Beare
     token = credentials.credentials if credentials is not None else session_token(request)
     if token is None:  # authenticated, so one of them was there
         raise Unauthorized("missing bearer token or session cookie")
-    try:
-        claims = read_claims(token, parts.settings.jwt_secret)
-    except InvalidToken as exc:  # authenticated a moment ago; expired since
-        raise Unauthorized(f"invalid token: {exc}") from exc
-    await asyncio.to_thread(parts.store.accounts.revoke_token, claims.token_id, claims.expires_at, time.time())
+    await auth.revoke_token(parts, token)
     answer = Response(status_code=204)
     if credentials is None:
         clear_session_cookies(answer, _secure_cookies(parts))
@@ -156,16 +114,7 @@ async def accept_invite(body: InviteAccept, parts: ComponentsDep, request: Reque
     """An invited member chooses a password with the invite token an admin handed them (single
     use); answers with an access token. An address that has meanwhile become an account
     elsewhere cannot accept (409; the invite is spent)."""
-    await parts.guard.attempt(client_address(request))
-    password_hash = await parts.guard.hash_password(body.password)
-    try:
-        principal = await asyncio.to_thread(
-            parts.store.accounts.accept_invite, fingerprint(body.invite_token), password_hash, time.time()
-        )
-    except DuplicateEmail:
-        raise Conflict("an account with this email already exists; sign in to it instead") from None
-    if principal is None:
-        raise Unauthorized("the invite is unknown, already used or expired")
+    principal = await auth.accept_invite(parts, client_address(request), body.invite_token, body.password)
     return _token(principal, parts)
 
 
@@ -173,26 +122,7 @@ async def accept_invite(body: InviteAccept, parts: ComponentsDep, request: Reque
 async def me(who: CurrentPrincipal, parts: ComponentsDep) -> MePublic:
     """The caller: user, tenant (id and name), roles, what they may do (narrowed by the API key, if one is
     used), and the tenant's plan (null while billing does not answer)."""
-    return MePublic(
-        user_id=who.user_id,
-        tenant_id=who.tenant_id,
-        tenant_name=await asyncio.to_thread(parts.store.accounts.tenant_name, who.tenant_id),
-        email=who.email,
-        role=who.role,
-        roles=list(who.roles),
-        permissions=sorted(who.permissions),
-        key_id=who.key_id,
-        plan=await _plan_name(parts, who.tenant_id),
-    )
-
-
-async def _plan_name(parts: Components, tenant_id: str) -> str | None:
-    if parts.bus is None and parts.entitlements is None:  # an app without a bus (tests)
-        return None
-    try:
-        return (await parts.plan().get(EntitlementsQuery(tenant_id=tenant_id))).plan
-    except Unavailable:
-        return None
+    return await auth.me(parts, who)
 
 
 def _token(principal: Principal, parts: Components) -> TokenPublic:

@@ -31,6 +31,7 @@ from contracts.numbers import Count
 from services.gateway.api.commands import publish
 from services.gateway.api.deps import Components, ComponentsDep, requires
 from services.gateway.api.models.datasets import DatasetCreatedPublic, DatasetListPublic
+from services.gateway.api.models.documents import DatasetDocumentsPublic
 from services.gateway.application.datasets import DocumentCreate, within_upload_quota
 from services.gateway.entitlements import count_problem
 from services.gateway.errors import Conflict, NotFound, TooLarge, Unavailable, UnsupportedMedia
@@ -101,14 +102,12 @@ async def delete_dataset(name: str, who: Writer, parts: ComponentsDep) -> dict[s
 
 
 @router.get("/{name}/documents")
-async def list_dataset_documents(name: str, who: Reader, parts: ComponentsDep) -> dict[str, Any]:
+async def list_dataset_documents(name: str, who: Reader, parts: ComponentsDep) -> DatasetDocumentsPublic:
     """A dataset's documents with their ingestion status (queued, extracting, chunking, indexing,
     indexed, rejected), the reason of a rejection, pages read and chunks indexed so far."""
     found = await _dataset(parts, who, name)
-    return {
-        "dataset": found,
-        "documents": await asyncio.to_thread(parts.store.datasets.documents_of, who.tenant_id, found["dataset_id"]),
-    }
+    documents = await asyncio.to_thread(parts.store.datasets.documents_of, who.tenant_id, found["dataset_id"])
+    return DatasetDocumentsPublic.model_validate({"dataset": found, "documents": documents})
 
 
 @router.post("/{name}/documents", status_code=202)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse
 
 from services.gateway.api.bounds import MAX_OFFSET
 from services.gateway.api.deps import ComponentsDep, StreamReader, requires
-from services.gateway.api.models.questions import QuestionAccepted, QuestionCreate
+from services.gateway.api.models.questions import QuestionAccepted, QuestionCreate, QuestionListPublic, QuestionPublic
 from services.gateway.application import questions
 from services.gateway.application.runs import found_run
 from services.gateway.security import Principal
@@ -34,17 +34,17 @@ async def list_questions(
     parts: ComponentsDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> dict[str, Any]:
+) -> QuestionListPublic:
     """The run's follow-up questions and their answers, newest first."""
     await found_run(parts, who.tenant_id, run_id)
     found = await asyncio.to_thread(parts.store.questions.of_run, who.tenant_id, run_id, limit, offset)
-    return {"questions": found, "limit": limit, "offset": offset}
+    return QuestionListPublic.model_validate({"questions": found, "limit": limit, "offset": offset})
 
 
 @router.get("/{question_id}")
-async def get_question(run_id: str, question_id: str, who: RunReader, parts: ComponentsDep) -> dict[str, Any]:
+async def get_question(run_id: str, question_id: str, who: RunReader, parts: ComponentsDep) -> QuestionPublic:
     """The question, its status and its answer so far (whole, with citations, once answered)."""
-    return await questions.found_question(parts, who.tenant_id, run_id, question_id)
+    return QuestionPublic.model_validate(await questions.found_question(parts, who.tenant_id, run_id, question_id))
 
 
 @router.get("/{question_id}/events")

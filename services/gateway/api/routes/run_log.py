@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse
 
 from services.gateway.api.bounds import MAX_SEQUENCE, sequence
 from services.gateway.api.deps import ComponentsDep, StreamReader, requires
-from services.gateway.api.models.runs import RunLogPublic, StreamTicketPublic
+from services.gateway.api.models.runs import RunLogPublic, RunStatePublic, StreamTicketPublic
 from services.gateway.application import run_log as logs
 from services.gateway.application.runs import found_run
 from services.gateway.security import Principal
@@ -18,15 +18,15 @@ router = APIRouter(prefix="/v1/runs", tags=["runs"])
 RunReader = Annotated[Principal, requires("runs:read")]
 
 
-@router.get("/{run_id}/state")
+@router.get("/{run_id}/state", response_model_exclude_unset=True)
 async def run_state_at(
     run_id: str,
     who: RunReader,
     parts: ComponentsDep,
     at: Annotated[str | None, Query(description="an event sequence number or an ISO-8601 time")] = None,
-) -> dict[str, Any]:
+) -> RunStatePublic:
     """The run's state rebuilt from its event log alone, as it was at `at` (default: now)."""
-    return await logs.state_at(parts, who, run_id, at)
+    return RunStatePublic.model_validate(await logs.state_at(parts, who, run_id, at))
 
 
 @router.get("/{run_id}/log")

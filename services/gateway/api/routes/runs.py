@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from opentelemetry import trace
@@ -21,6 +21,7 @@ from services.gateway.api.models.runs import (
     RunAccepted,
     RunCreate,
     RunListPublic,
+    RunPublic,
 )
 from services.gateway.application import plan_review, runs
 from services.gateway.disclosure import may_see_draft, view_for_reader
@@ -65,12 +66,12 @@ async def list_runs(
     return RunListPublic.model_validate({"runs": found, "limit": limit, "offset": offset})
 
 
-@router.get("/{run_id}")
-async def get_run(run_id: str, who: RunReader, parts: ComponentsDep) -> dict[str, Any]:
+@router.get("/{run_id}", response_model_exclude_unset=True)
+async def get_run(run_id: str, who: RunReader, parts: ComponentsDep) -> RunPublic:
     """State, steps, sources and cost of one run of the caller's tenant (the draft's sources
     only to approvers until the report is published)."""
     view = await runs.found_run(parts, who.tenant_id, run_id)
-    return view_for_reader(view, may_see_draft(who, view))
+    return RunPublic.model_validate(view_for_reader(view, may_see_draft(who, view)))
 
 
 @router.post("/{run_id}/cancel", status_code=202)

@@ -8,12 +8,12 @@ no tenant, no steps, costs or people).
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
 from services.gateway.api.deps import AuditDep, ComponentsDep, requires
-from services.gateway.api.models.shares import ShareCreatedPublic, ShareListPublic
+from services.gateway.api.models.shares import ShareCreatedPublic, SharedReportPublic, ShareListPublic
 from services.gateway.application import shares
 from services.gateway.application.runs import found_run
 from services.gateway.errors import NotFound
@@ -64,8 +64,8 @@ async def revoke_share(
 @router.get("/shared/{token}")
 async def shared_report(
     token: Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS)], parts: ComponentsDep, response: Response
-) -> dict[str, Any]:
+) -> SharedReportPublic:
     """Public, no account: the shared report's question, title, completion time, Markdown and sources."""
     answer = await shares.shared_report(parts, token)
     response.headers.update(PUBLIC_HEADERS)
-    return answer
+    return SharedReportPublic.model_validate(answer)
