@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from contracts.run import RunRequested, RunRequestedPayload
 from devtools import natsserver
 from quarry_runtime.bus import NATS_RECONNECT_ATTEMPTS, Bus, Subscription
 from quarry_security import natsauth
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.infra
 
@@ -75,32 +75,27 @@ async def test_a_bus_carries_on_after_its_server_restarts(server: Server) -> Non
         assert bus.broker.connection.options["max_reconnect_attempts"] == NATS_RECONNECT_ATTEMPTS == -1
         first, second = request(), request()
         await bus.publish(first)
-        await _until(lambda: first.event_id in got, 10, "delivered before the restart")
+        await eventually(lambda: first.event_id in got, 10, "delivered before the restart")
 
         server.stop()
         await asyncio.sleep(2.0)
         server.start()
 
-        deadline = time.monotonic() + 20
-        while True:  # a publish in the gap fails; the caller (an outbox) retries it
-            try:
-                await bus.publish(second)
-                break
-            except Exception:  # noqa: BLE001 - not reconnected yet
-                assert time.monotonic() < deadline, "the bus never reconnected"
-                await asyncio.sleep(0.5)
-        await _until(lambda: second.event_id in got, 20, "delivered after the restart")
+        await eventually(lambda: published(bus, second), 20, "the bus to reconnect", every_s=0.5)
+        await eventually(lambda: second.event_id in got, 20, "delivered after the restart")
         assert bus.broker.connection.is_connected
         assert got.count(first.event_id) == 1
     finally:
         await bus.stop()
 
 
-async def _until(check: object, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.1)
+async def published(bus: Bus, event: RunRequested) -> bool:
+    """Whether `event` went out; a publish in an outage fails, and its caller (an outbox) retries."""
+    try:
+        await bus.publish(event)
+    except Exception:  # noqa: BLE001 - not reconnected yet
+        return False
+    return True
 
 
 async def test_a_bus_reconnects_after_a_server_refused_its_user_for_a_while(server: Server) -> None:
@@ -118,24 +113,17 @@ async def test_a_bus_reconnects_after_a_server_refused_its_user_for_a_while(serv
     try:
         first, second = request(), request()
         await bus.publish(first)
-        await _until(lambda: first.event_id in got, 10, "delivered before the restart")
+        await eventually(lambda: first.event_id in got, 10, "delivered before the restart")
 
         server.stop()
         stranger = natsauth.write_server_config(server.root / "stranger.conf", {}, admin=("someone-else", "x"))
         log = server.root / "stranger.log"
         server.proc, _ = natsserver.start(server.root / "store", port=server.port, log_file=log, config_file=stranger)
-        await _until(lambda: "authentication error" in log.read_text(), 30, "a reconnect refused by the server")
+        await eventually(lambda: "authentication error" in log.read_text(), 30, "a reconnect refused by the server")
         server.stop()
         server.start()
 
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                await bus.publish(second)
-                break
-            except Exception:  # noqa: BLE001 - not reconnected yet
-                assert time.monotonic() < deadline, "the bus never reconnected after being refused"
-                await asyncio.sleep(0.5)
-        await _until(lambda: second.event_id in got, 20, "delivered after the refusal")
+        await eventually(lambda: published(bus, second), 30, "the bus to reconnect after being refused", every_s=0.5)
+        await eventually(lambda: second.event_id in got, 20, "delivered after the refusal")
     finally:
         await bus.stop()

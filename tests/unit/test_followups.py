@@ -49,7 +49,7 @@ from services.retriever.application.memory import index_run, memory_chunks, memo
 from services.retriever.handlers import execute
 from services.retriever.index import SourceIndex, close_client
 from tests.fakes.llm import API_KEY, FakeLlm, serve
-from tests.unit.test_orchestrator import POPO, started, work
+from tests.support.orchestrator import POPO, started, work
 
 TENANT = "tenant-a"
 

@@ -34,7 +34,7 @@ from services.orchestrator.runs.workflow import task_input
 from services.reporter.domain.markdown import render_markdown
 from services.reporter.domain.structure import EMPTY_SECTION
 from tests.support.gateway import Caller, signup
-from tests.unit.test_orchestrator import decide, outputs_for, reserved, succeed, with_status
+from tests.support.orchestrator import decide, outputs_for, reserved, succeed, with_status
 
 POPO = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 DEFAULTS = {"depth": 2, "max_sources": 8, "sources": None, "length": "standard", "target_words": None}
