@@ -55,7 +55,7 @@ from tests.support.orchestrator import (
     with_status,
     work,
 )
-from tests.unit.test_followups import asked as question_asked
+from tests.support.questions import asked as question_asked
 from tests.unit.test_monitors import created as monitor_created
 from tests.unit.test_plan_review import started as started_for_review
 

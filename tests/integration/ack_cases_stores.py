@@ -49,7 +49,7 @@ from tests.support.orchestrator import (
     requested,
     reserved,
 )
-from tests.unit.test_followups import asked as question_asked
+from tests.support.questions import asked as question_asked
 from tests.unit.test_monitors import created as monitor_created
 from tests.unit.test_policy_versions import published, with_fetch_for_all
 
