@@ -4,10 +4,11 @@ not nats-py's default of giving up after a minute or two) and its consumers carr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -60,16 +61,25 @@ def request() -> RunRequested:
     )
 
 
-async def test_a_bus_carries_on_after_its_server_restarts(server: Server) -> None:
+@contextlib.asynccontextmanager
+async def recording_bus(server: Server, durable: str) -> AsyncIterator[tuple[Bus, list[str]]]:
+    """The orchestrator's bus on `server`, and the ids of the requested runs it consumes as `durable`."""
     bus = Bus(server.url, "orchestrator")
     got: list[str] = []
 
     async def handle(event: RunRequested) -> None:
         got.append(event.event_id)
 
-    bus.subscribe(Subscription(subjects.RUN_REQUESTED, "restart-test", handle))
+    bus.subscribe(Subscription(subjects.RUN_REQUESTED, durable, handle))
     await bus.start()
     try:
+        yield bus, got
+    finally:
+        await bus.stop()
+
+
+async def test_a_bus_carries_on_after_its_server_restarts(server: Server) -> None:
+    async with recording_bus(server, "restart-test") as (bus, got):
         # nats-py's default gives up after 60 attempts, 2 s apart: a longer outage left the
         # service disconnected for good.
         assert bus.broker.connection.options["max_reconnect_attempts"] == NATS_RECONNECT_ATTEMPTS == -1
@@ -85,8 +95,6 @@ async def test_a_bus_carries_on_after_its_server_restarts(server: Server) -> Non
         await eventually(lambda: second.event_id in got, 20, "delivered after the restart")
         assert bus.broker.connection.is_connected
         assert got.count(first.event_id) == 1
-    finally:
-        await bus.stop()
 
 
 async def published(bus: Bus, event: RunRequested) -> bool:
@@ -102,15 +110,7 @@ async def test_a_bus_reconnects_after_a_server_refused_its_user_for_a_while(serv
     """A server back before its users are (a stale configuration, a node of a cluster that the
     client reaches first) answers the reconnect with an authorization violation; faststream
     re-raised that from the error callback, which ended nats-py's reconnecting for good."""
-    bus = Bus(server.url, "orchestrator")
-    got: list[str] = []
-
-    async def handle(event: RunRequested) -> None:
-        got.append(event.event_id)
-
-    bus.subscribe(Subscription(subjects.RUN_REQUESTED, "refused-test", handle))
-    await bus.start()
-    try:
+    async with recording_bus(server, "refused-test") as (bus, got):
         first, second = request(), request()
         await bus.publish(first)
         await eventually(lambda: first.event_id in got, 10, "delivered before the restart")
@@ -125,5 +125,3 @@ async def test_a_bus_reconnects_after_a_server_refused_its_user_for_a_while(serv
 
         await eventually(lambda: published(bus, second), 30, "the bus to reconnect after being refused", every_s=0.5)
         await eventually(lambda: second.event_id in got, 20, "delivered after the refusal")
-    finally:
-        await bus.stop()

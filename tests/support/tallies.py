@@ -56,8 +56,12 @@ async def handle(app: Tallies, group: GroupCommit, tally_id: UUID, item: str, fa
     await unit.committed()
 
 
+# The app, its group commit, and the aggregates of each commit, in order.
+Store = tuple[Tallies, GroupCommit, list[list[Any]]]
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> tuple[Tallies, GroupCommit, list[list[Any]]]:
+def store(tmp_path: Path) -> Store:
     app = tallies_app(tmp_path)
     after: list[list[Any]] = []
     group = GroupCommit(app, after_commit=lambda aggregates: after.append(list(aggregates)))

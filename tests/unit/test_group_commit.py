@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from quarry_runtime.groupcommit import CommitFailed, GroupCommit
-from tests.support.tallies import Tallies, Tally, handle, store, tallies_app
+from tests.support.tallies import Store, Tally, handle, store, tallies_app
 
 __all__ = ["store"]  # the fixture
 
 
-async def test_units_handled_together_commit_once(store: tuple[Tallies, GroupCommit, list[list[Any]]]) -> None:
+async def test_units_handled_together_commit_once(store: Store) -> None:
     app, group, after = store
     tallies = [Tally(name=f"t{i}") for i in range(5)]
     app.save(*tallies)
@@ -34,7 +33,7 @@ async def test_units_handled_together_commit_once(store: tuple[Tallies, GroupCom
 
 
 async def test_a_unit_continues_from_what_an_earlier_unit_staged(
-    store: tuple[Tallies, GroupCommit, list[list[Any]]],
+    store: Store,
 ) -> None:
     app, group, _ = store
     tally = Tally(name="t")
@@ -51,7 +50,7 @@ async def test_a_unit_continues_from_what_an_earlier_unit_staged(
 
 
 async def test_a_failing_unit_taints_what_it_changed_and_spares_the_rest(
-    store: tuple[Tallies, GroupCommit, list[list[Any]]],
+    store: Store,
 ) -> None:
     app, group, _ = store
     shared, other = Tally(name="shared"), Tally(name="other")
@@ -70,7 +69,7 @@ async def test_a_failing_unit_taints_what_it_changed_and_spares_the_rest(
 
 
 async def test_a_unit_that_fails_before_changing_anything_taints_nothing(
-    store: tuple[Tallies, GroupCommit, list[list[Any]]],
+    store: Store,
 ) -> None:
     app, group, _ = store
     tally = Tally(name="t")
@@ -85,9 +84,7 @@ async def test_a_unit_that_fails_before_changing_anything_taints_nothing(
     assert app.repository.get(tally.id).items == ["a"]
 
 
-async def test_a_version_conflict_fails_only_the_units_of_that_aggregate(
-    tmp_path: Path, store: tuple[Tallies, GroupCommit, list[list[Any]]]
-) -> None:
+async def test_a_version_conflict_fails_only_the_units_of_that_aggregate(tmp_path: Path, store: Store) -> None:
     app, group, _ = store
     contested, calm = Tally(name="contested"), Tally(name="calm")
     app.save(contested, calm)
@@ -108,7 +105,7 @@ async def test_a_version_conflict_fails_only_the_units_of_that_aggregate(
 
 
 async def test_creating_an_aggregate_that_exists_fails_only_its_unit(
-    store: tuple[Tallies, GroupCommit, list[list[Any]]],
+    store: Store,
 ) -> None:
     app, group, _ = store
     existing = Tally(name="first")
@@ -147,7 +144,7 @@ async def test_outside_a_unit_saves_commit_at_once(tmp_path: Path) -> None:
 
 
 async def test_a_query_waits_until_what_is_staged_is_committed(
-    store: tuple[Tallies, GroupCommit, list[list[Any]]],
+    store: Store,
 ) -> None:
     app, group, _ = store
     tally = Tally(name="t")
@@ -165,7 +162,7 @@ async def test_a_query_waits_until_what_is_staged_is_committed(
 
 
 async def test_a_query_under_a_steady_stream_of_units_stops_waiting(
-    store: tuple[Tallies, GroupCommit, list[list[Any]]],
+    store: Store,
 ) -> None:
     app, group, _ = store
     tally = Tally(name="t")

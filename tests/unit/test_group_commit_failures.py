@@ -12,13 +12,13 @@ from eventsourcing.persistence import OperationalError
 
 from quarry_runtime.errors import Unavailable
 from quarry_runtime.groupcommit import CommitFailed, GroupCommit
-from tests.support.tallies import Tallies, Tally, handle, store
+from tests.support.tallies import Store, Tallies, Tally, handle, store
 
 __all__ = ["store"]  # the fixture
 
 
 async def test_an_outage_fails_every_unit_as_unavailable_and_nothing_stays_staged(
-    store: tuple[Tallies, GroupCommit, list[list[Any]]], monkeypatch: pytest.MonkeyPatch
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The database away (at commit, or while a use case loads) is not the messages' fault:
     their units raise Unavailable, which the bus waits out instead of dead-lettering."""
@@ -62,7 +62,7 @@ async def _handle_once(app: Tallies, group: GroupCommit, tally_id: UUID, item: s
 
 
 async def test_a_unit_that_finds_its_work_staged_waits_for_that_commit(
-    store: tuple[Tallies, GroupCommit, list[list[Any]]], monkeypatch: pytest.MonkeyPatch
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A redelivered message that finds its effect in another unit's staged (uncommitted) state
     stages nothing; it must still not be acknowledged before that state is durable, and when
@@ -96,7 +96,7 @@ async def test_a_unit_that_finds_its_work_staged_waits_for_that_commit(
 
 
 async def test_a_reader_that_fails_leaves_no_unit_behind(
-    store: tuple[Tallies, GroupCommit, list[list[Any]]],
+    store: Store,
 ) -> None:
     app, group, _ = store
     tally = Tally(name="t")
@@ -112,7 +112,7 @@ async def test_a_reader_that_fails_leaves_no_unit_behind(
 
 
 async def test_a_commit_that_breaks_unexpectedly_leaves_no_unit_waiting(
-    store: tuple[Tallies, GroupCommit, list[list[Any]]], monkeypatch: pytest.MonkeyPatch
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bug or surprise past the recorder (here: snapshots) must not strand the units: their
     messages would be kept in progress by the bus's heartbeat and never acknowledged or retried."""

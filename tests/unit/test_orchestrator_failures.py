@@ -80,7 +80,8 @@ def test_a_failed_attempt_is_retried_after_a_backoff_then_succeeds(app: Orchestr
     assert app.get_run(run_id).state == "completed"
 
 
-def test_a_task_that_exhausts_its_attempts_fails_the_run(app: Orchestrator) -> None:
+def plan_exhausted(app: Orchestrator) -> str:
+    """A run whose plan fails its output check on every attempt; returns the run's id."""
     run_id = started(app)
     plan_id = with_status(app, run_id, "requested")[0]
     app.apply_decision(decide(app.get_run(run_id), plan_id))
@@ -88,6 +89,11 @@ def test_a_task_that_exhausts_its_attempts_fails_the_run(app: Orchestrator) -> N
         app.finish_task(succeed(app.get_run(run_id), plan_id, {"sub_questions": []}))  # fails its output check
         if app.get_run(run_id).tasks[plan_id].status == "retrying":
             app.fire_timer(timer(app.get_run(run_id), "task_retry", plan_id))
+    return run_id
+
+
+def test_a_task_that_exhausts_its_attempts_fails_the_run(app: Orchestrator) -> None:
+    run_id = plan_exhausted(app)
     run = app.get_run(run_id)
     assert run.state == "failed"
     assert "output failed its check" in (run.failure or "") and "after 3 attempts" in (run.failure or "")
@@ -200,13 +206,7 @@ def test_a_failure_of_the_tenants_own_model_endpoint_is_the_tenants_fault(app: O
 
 
 def test_retries_exhausted_on_the_platforms_side_are_the_platforms_fault(app: Orchestrator) -> None:
-    run_id = started(app)
-    plan_id = with_status(app, run_id, "requested")[0]
-    app.apply_decision(decide(app.get_run(run_id), plan_id))
-    for _ in range(3):
-        app.finish_task(succeed(app.get_run(run_id), plan_id, {"sub_questions": []}))  # fails its output check
-        if app.get_run(run_id).tasks[plan_id].status == "retrying":
-            app.fire_timer(timer(app.get_run(run_id), "task_retry", plan_id))
+    run_id = plan_exhausted(app)
     assert app.get_run(run_id).state == "failed"
     assert failed_event(app).payload.fault == "platform"
 

@@ -26,21 +26,12 @@ from services.gateway.readmodels.run_view import fold_run
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.handlers import _apply
 from services.orchestrator.runs.domain import PLAN_REVIEW, RunError
-from tests.support.orchestrator import POPO, T0, Clock, relayed, reserved, timer, work
+from tests.support.orchestrator import POPO, T0, Clock, app, clock, relayed, reserved, timer, work
 
 EDITED = ["How is a context manager used?", "When should a lock use one?"]
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app(clock: Clock) -> Orchestrator:
-    orchestrator = Orchestrator(env=POPO)
-    orchestrator.clock = clock
-    return orchestrator
+__all__ = ["app", "clock"]  # fixtures
 
 
 def started(app: Orchestrator, review: bool = True, depth: int = 1, timeout_s: int = 3600) -> str:
