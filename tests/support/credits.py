@@ -16,10 +16,11 @@ from contracts.question import (
     QuestionFailed,
     QuestionFailedPayload,
 )
-from contracts.run import RunCompleted, RunCompletedPayload, RunRequested, RunRequestedPayload
+from contracts.run import RunCompleted, RunCompletedPayload, RunFailed, RunRequested, RunRequestedPayload
 from contracts.usage import UsageRecorded, UsageRecordedPayload
 from services.billing.application import Billing
 from services.billing.plans import PLANS
+from services.billing.webhooks import apply_stripe_event
 
 POPO = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 FREE = PLANS["free"].monthly_credits
@@ -103,3 +104,19 @@ def answered(q: QuestionAsked, uses: list[UsageRecorded]) -> QuestionAnswered:
 def question_failed(q: QuestionAsked) -> QuestionFailed:
     payload = QuestionFailedPayload(question_id=q.payload.question_id, run_id=q.payload.run_id, reason="timed out")
     return QuestionFailed.caused_by(q, payload)
+
+
+def deliver_to(app: Billing, ev: object) -> None:
+    """Hand `ev` to billing's use case for it, as its bus handlers do; a Stripe event is a dict."""
+    if isinstance(ev, RunRequested):
+        app.admit(ev)
+    elif isinstance(ev, UsageRecorded):
+        app.meter(ev)
+    elif isinstance(ev, RunCompleted | RunFailed):
+        app.close_run(ev)
+    elif isinstance(ev, QuestionAsked):
+        app.ask_question(ev)
+    elif isinstance(ev, QuestionAnswered | QuestionFailed):
+        app.close_question(ev)
+    elif isinstance(ev, dict):
+        apply_stripe_event(app, ev)

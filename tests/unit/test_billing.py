@@ -3,6 +3,7 @@ invariants, and prices by tool."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contracts.ids import new_id
-from contracts.run import RunCompleted, RunFailed, RunFailedPayload, RunRequested, RunRequestedPayload
+from contracts.run import RunFailed, RunFailedPayload, RunRequested, RunRequestedPayload
 from contracts.usage import UsageRecorded
 from quarry_runtime.errors import NotReady
 from services.billing.application import Billing
@@ -29,7 +30,7 @@ from services.billing.plans import (
     overage_price,
     usage_credits,
 )
-from tests.support.credits import FREE, POPO, billing_at, completed, request, run_to_completion, usage
+from tests.support.credits import FREE, POPO, billing_at, completed, deliver_to, request, run_to_completion, usage
 
 
 def test_a_new_tenant_gets_free_credits_and_a_reservation() -> None:
@@ -118,15 +119,8 @@ def test_ledger_invariants_hold_under_random_sequences_with_duplicates(sequence:
 
     def deliver(ev: object) -> None:
         delivered.append(ev)
-        try:
-            if isinstance(ev, RunRequested):
-                app.admit(ev)
-            elif isinstance(ev, UsageRecorded):
-                app.meter(ev)
-            elif isinstance(ev, RunCompleted | RunFailed):
-                app.close_run(ev)
-        except NotReady:
-            pass
+        with contextlib.suppress(NotReady):
+            deliver_to(app, ev)
 
     for op, i, n in sequence:
         if op == "request":

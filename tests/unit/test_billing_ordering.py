@@ -14,13 +14,13 @@ from contracts.usage import UsageRecorded
 from quarry_runtime.errors import NotReady
 from services.billing.plans import estimate_question, estimate_run, usage_credits
 from services.billing.queries import ledger_page, summary
-from services.billing.webhooks import apply_stripe_event
 from tests.support.credits import (
     FREE,
     answered,
     asked,
     billing_at,
     completed,
+    deliver_to,
     question_failed,
     question_usage,
     request,
@@ -105,18 +105,7 @@ def test_ledger_balances_whatever_the_order_and_however_often_events_arrive(
 
     def deliver(ev: object) -> bool:
         try:
-            if isinstance(ev, RunRequested):
-                app.admit(ev)
-            elif isinstance(ev, UsageRecorded):
-                app.meter(ev)
-            elif isinstance(ev, RunCompleted | RunFailed):
-                app.close_run(ev)
-            elif isinstance(ev, QuestionAsked):
-                app.ask_question(ev)
-            elif isinstance(ev, QuestionAnswered | QuestionFailed):
-                app.close_question(ev)
-            elif isinstance(ev, dict):
-                apply_stripe_event(app, ev)
+            deliver_to(app, ev)
         except NotReady:
             return False
         return True
