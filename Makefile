@@ -30,6 +30,7 @@ $(WEB_STAMP): web/package-lock.json
 
 web: venv $(WEB_STAMP)
 	$(PY) -m devtools.export_plans --out web/src/generated/plans.json
+	$(PY) -m devtools.export_limits --out web/src/generated/limits.json
 	cd web && npm run build
 
 # TypeScript strict, the linter and the component tests (Vitest).

@@ -1,7 +1,7 @@
 """Bus hop: publish -> consume through `quarry_runtime.bus.Bus`, beside raw nats-py on the same server.
 
-Both sides run in this process against one nats-server started in a temp dir, each on its
-own stream and durable pull consumer, and compare like with like: JetStream on both sides, a
+All sides run in this process against one nats-server started in a temp dir, each on its
+own stream and durable pull consumer, and compare like with like: JetStream on every side, a
 file-stored stream with the same duplicate window, a publish that names its stream and waits for
 the ack, the same fetch parameters as the Bus (batch 16, 1 s timeout) and the same ack policy
 (explicit, one ack per message after it is received):
@@ -11,6 +11,9 @@ the ack, the same fetch parameters as the Bus (batch 16, 1 s timeout) and the sa
   -> `Subscription` handler, which records the receive time; the Bus then acks.
 * raw: `js.publish(pre-serialised bytes, Nats-Msg-Id, stream)` -> `psub.fetch(16)` -> record
   the receive time -> `msg.ack()`.
+* faststream: the raw side's publish -> a bare faststream pull subscriber configured as the Bus
+  configures its own (manual ack, no dependency injection, the message as the body) whose handler
+  records the receive time and acks: the floor faststream's consume pipeline sets for the Bus.
 
 What the Bus adds on top is what a service relies on: the event serialised and validated, its
 in-flight mark (quarry_runtime.inflight), trace context, dead-lettering and outage handling.
@@ -18,9 +21,9 @@ in-flight mark (quarry_runtime.inflight), trace context, dead-lettering and outa
 A hop is timed from just before the publish to the receive time; the next hop starts only
 once the previous message was received. The `RunRequested` object (or the raw side's headers)
 is built before the clock starts; serialising it is the Bus's work and is timed. Rounds
-alternate raw and Bus, after 100 uncounted warm-up hops each. The burst publishes N messages
-back to back (each publish awaits its ack, as services do) and times the first publish to
-the last receive. The tracer provider is configured as in the services (spans are recorded,
+alternate raw, faststream and Bus, after 100 uncounted warm-up hops each. The burst publishes
+N messages back to back (each publish awaits its ack, as services do) and times the first
+publish to the last receive. The tracer provider is configured as in the services (spans are recorded,
 not exported).
 """
 
@@ -29,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -37,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 import nats
+from faststream import AckPolicy as FastStreamAckPolicy
+from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from rich.console import Console
 from rich.table import Table
@@ -55,6 +61,8 @@ TARGET_P95_RATIO = 2.0
 TARGET_BURST_RATIO = 0.8  # Bus burst throughput / raw, at least
 RAW_STREAM = "BENCH_RAW"
 RAW_SUBJECT = "benchraw.v1.hop"
+FS_STREAM = "BENCH_FASTSTREAM"
+FS_SUBJECT = "benchfs.v1.hop"
 BATCH = 16
 FETCH_TIMEOUT_S = 1.0
 HOP_TIMEOUT_S = 5.0
@@ -133,31 +141,36 @@ def run(console: Console, hops: int = 2000, rounds: int = 4, burst: int = 2000) 
     with tempfile.TemporaryDirectory(prefix="quarry-bench-bus-") as tmp:
         server, url = natsserver.start(Path(tmp) / "nats", log_file=Path(tmp) / "nats.log")
         try:
-            bus_side, raw_side = asyncio.run(_measure(url, hops, rounds, burst))
+            bus_side, raw_side, fs_side = asyncio.run(_measure(url, hops, rounds, burst))
         finally:
             procs.stop_process(server)
 
-    lb, lr = Latency.of(bus_side.hops_ms), Latency.of(raw_side.hops_ms)
-    pb, pr = Latency.of(bus_side.publish_ms), Latency.of(raw_side.publish_ms)
+    lb, lr, lf = Latency.of(bus_side.hops_ms), Latency.of(raw_side.hops_ms), Latency.of(fs_side.hops_ms)
+    pb, pr, pf = Latency.of(bus_side.publish_ms), Latency.of(raw_side.publish_ms), Latency.of(fs_side.publish_ms)
     lat_ratio = ratio_latency(lb, lr)
     console.print(
         latency_table(
             f"publish -> handler, {hops} sequential hops each ({rounds} alternating rounds), one nats-server",
             [
                 ("raw nats-py (pull, batch 16)", lr, [ms(pr.p50)]),
+                ("bare faststream subscriber", lf, [ms(pf.p50)]),
+                ("ratio faststream/raw (x)", ratio_latency(lf, lr), [f"{ratio(pf.p50, pr.p50):.2f}"]),
                 ("quarry Bus (faststream)", lb, [ms(pb.p50)]),
                 ("ratio Bus/raw (x)", lat_ratio, [f"{ratio(pb.p50, pr.p50):.2f}"]),
             ],
             extra_headers=["of which publish+ack p50 ms"],
         )
     )
-    if bus_side.lost or raw_side.lost:
-        console.print(f"[red]not received within {HOP_TIMEOUT_S}s: bus {bus_side.lost}, raw {raw_side.lost}[/red]")
+    if bus_side.lost or raw_side.lost or fs_side.lost:
+        console.print(
+            f"[red]not received within {HOP_TIMEOUT_S}s: bus {bus_side.lost}, raw {raw_side.lost}, "
+            f"faststream {fs_side.lost}[/red]"
+        )
     burst_table = Table(title=f"burst: publish {burst} back to back, time until all consumed", title_justify="left")
     for head in ("series", "consumed", "seconds", "msgs/s"):
         burst_table.add_column(head, justify="left" if head == "series" else "right")
     rates = {}
-    for side in (raw_side, bus_side):
+    for side in (raw_side, fs_side, bus_side):
         rates[side.name] = side.burst_n / side.burst_s if side.burst_s > 0 else 0.0
         burst_table.add_row(side.name, str(side.burst_n), f"{side.burst_s:.2f}", f"{rates[side.name]:.0f}")
     burst_table.add_row("ratio Bus/raw", "", "", f"{ratio(rates['bus'], rates['raw']):.2f}x")
@@ -167,6 +180,7 @@ def run(console: Console, hops: int = 2000, rounds: int = 4, burst: int = 2000) 
     return [
         SummaryRow("bus hop", "Bus p50 / p95 / p99 ms", f"{ms(lb.p50)} / {ms(lb.p95)} / {ms(lb.p99)}"),
         SummaryRow("bus hop", "raw p50 / p95 / p99 ms", f"{ms(lr.p50)} / {ms(lr.p95)} / {ms(lr.p99)}"),
+        SummaryRow("bus hop", "p50 ratio bare faststream/raw", f"{ratio(lf.p50, lr.p50):.2f}x"),
         SummaryRow(
             "bus hop",
             "p50 ratio Bus/raw",
@@ -181,7 +195,11 @@ def run(console: Console, hops: int = 2000, rounds: int = 4, burst: int = 2000) 
             f"<= {TARGET_P95_RATIO}x",
             verdict(p95_ratio <= TARGET_P95_RATIO),
         ),
-        SummaryRow("bus hop", "burst msgs/s Bus / raw", f"{rates['bus']:.0f} / {rates['raw']:.0f}"),
+        SummaryRow(
+            "bus hop",
+            "burst msgs/s Bus / faststream / raw",
+            f"{rates['bus']:.0f} / {rates['faststream']:.0f} / {rates['raw']:.0f}",
+        ),
         SummaryRow(
             "bus hop",
             "burst throughput ratio Bus/raw",
@@ -192,8 +210,8 @@ def run(console: Console, hops: int = 2000, rounds: int = 4, burst: int = 2000) 
     ]
 
 
-async def _measure(url: str, hops: int, rounds: int, burst: int) -> tuple[Side, Side]:
-    bus_rx, raw_rx = Receiver(), Receiver()
+async def _measure(url: str, hops: int, rounds: int, burst: int) -> tuple[Side, Side, Side]:
+    bus_rx, raw_rx, fs_rx = Receiver(), Receiver(), Receiver()
 
     # -- the Bus, exactly as a service uses it ---------------------------------------------
     bus = Bus(url, "bench")
@@ -248,22 +266,54 @@ async def _measure(url: str, hops: int, rounds: int, burst: int) -> tuple[Side, 
     async def raw_publish(headers: dict[str, str]) -> None:
         await js.publish(RAW_SUBJECT, template, headers=headers, stream=RAW_STREAM)
 
+    # -- a bare faststream subscriber on its own stream, fed by the raw side's publish ---------
+    await js.add_stream(
+        StreamConfig(
+            name=FS_STREAM, subjects=[FS_SUBJECT], storage=StorageType.FILE, duplicate_window=DUPLICATE_WINDOW_S
+        )
+    )
+    # Its log lines at the level the services' brokers log at (quarry_runtime.broker).
+    fs_broker = NatsBroker(url, apply_types=False, logger=logging.getLogger("faststream.bench"))
+
+    async def keep_message(message: NatsMessage) -> NatsMessage:
+        return message
+
+    @fs_broker.subscriber(
+        FS_SUBJECT,
+        stream=JStream(FS_STREAM, declare=False),
+        durable="bench-faststream",
+        pull_sub=PullSub(batch_size=BATCH, timeout=FETCH_TIMEOUT_S),
+        ack_policy=FastStreamAckPolicy.MANUAL,
+        config=ConsumerConfig(ack_wait=30.0, deliver_policy=DeliverPolicy.ALL),
+        decoder=keep_message,
+    )
+    async def on_fs_message(message: NatsMessage) -> None:
+        fs_rx.got()
+        await message.ack()
+
+    await fs_broker.start()
+
+    async def fs_publish(headers: dict[str, str]) -> None:
+        await js.publish(FS_SUBJECT, template, headers=headers, stream=FS_STREAM)
+
     consumer = asyncio.create_task(consume_raw())
     bus_side, raw_side = Side("bus", bus_prepare, bus_publish, bus_rx), Side("raw", raw_prepare, raw_publish, raw_rx)
+    fs_side = Side("faststream", raw_prepare, fs_publish, fs_rx)
+    sides = (raw_side, fs_side, bus_side)
     try:
-        for side in (raw_side, bus_side):  # warm-up, not counted
+        for side in sides:  # warm-up, not counted
             for _ in range(100):
                 await side.hop()
             side.lost = 0
             side.publish_ms.clear()
         per_round = max(1, hops // rounds)
         for _ in range(rounds):
-            for side in (raw_side, bus_side):
+            for side in sides:
                 for _ in range(per_round):
                     latency = await side.hop()
                     if latency is not None:
                         side.hops_ms.append(latency)
-        for side in (raw_side, bus_side):
+        for side in sides:
             await side.burst(burst)
     finally:
         stopping.set()
@@ -272,5 +322,6 @@ async def _measure(url: str, hops: int, rounds: int, burst: int) -> tuple[Side, 
             await consumer
         await psub.unsubscribe()
         await nc.close()
+        await fs_broker.stop()
         await bus.stop()
-    return bus_side, raw_side
+    return bus_side, raw_side, fs_side

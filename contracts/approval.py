@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
-
 from pydantic import Field
 
 from contracts import subjects
@@ -15,15 +13,9 @@ class ApprovalPayload(Contract):
     comment: str = Field(default="", max_length=2000)
 
 
-class ApprovalGiven(Event):
-    SUBJECT: ClassVar[str] = subjects.APPROVAL_GIVEN
-    TYPE: ClassVar[str] = "approval.given"
-    type: Literal["approval.given"] = "approval.given"
+class ApprovalGiven(Event, subject=subjects.APPROVAL_GIVEN, type="approval.given"):
     payload: ApprovalPayload
 
 
-class ApprovalRejected(Event):
-    SUBJECT: ClassVar[str] = subjects.APPROVAL_REJECTED
-    TYPE: ClassVar[str] = "approval.rejected"
-    type: Literal["approval.rejected"] = "approval.rejected"
+class ApprovalRejected(Event, subject=subjects.APPROVAL_REJECTED, type="approval.rejected"):
     payload: ApprovalPayload

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -25,10 +25,7 @@ class CreditsGrantedPayload(Contract):
     period_budget: int | None = Field(default=None, description="the billing period's budget after this entry")
 
 
-class CreditsGranted(Event):
-    SUBJECT: ClassVar[str] = subjects.CREDITS_GRANTED
-    TYPE: ClassVar[str] = "credits.granted"
-    type: Literal["credits.granted"] = "credits.granted"
+class CreditsGranted(Event, subject=subjects.CREDITS_GRANTED, type="credits.granted"):
     payload: CreditsGrantedPayload
 
 
@@ -39,10 +36,7 @@ class CreditsReservedPayload(QuestionCredits):
     period_budget: int | None = Field(default=None, description="the billing period's budget after this entry")
 
 
-class CreditsReserved(Event):
-    SUBJECT: ClassVar[str] = subjects.CREDITS_RESERVED
-    TYPE: ClassVar[str] = "credits.reserved"
-    type: Literal["credits.reserved"] = "credits.reserved"
+class CreditsReserved(Event, subject=subjects.CREDITS_RESERVED, type="credits.reserved"):
     payload: CreditsReservedPayload
 
 
@@ -52,10 +46,7 @@ class CreditsDeniedPayload(QuestionCredits):
     reason: str
 
 
-class CreditsDenied(Event):
-    SUBJECT: ClassVar[str] = subjects.CREDITS_DENIED
-    TYPE: ClassVar[str] = "credits.denied"
-    type: Literal["credits.denied"] = "credits.denied"
+class CreditsDenied(Event, subject=subjects.CREDITS_DENIED, type="credits.denied"):
     payload: CreditsDeniedPayload
 
 
@@ -66,10 +57,7 @@ class CreditsSettledPayload(QuestionCredits):
     period_budget: int | None = Field(default=None, description="the billing period's budget after this entry")
 
 
-class CreditsSettled(Event):
-    SUBJECT: ClassVar[str] = subjects.CREDITS_SETTLED
-    TYPE: ClassVar[str] = "credits.settled"
-    type: Literal["credits.settled"] = "credits.settled"
+class CreditsSettled(Event, subject=subjects.CREDITS_SETTLED, type="credits.settled"):
     payload: CreditsSettledPayload
 
 
@@ -80,10 +68,7 @@ class CreditsRefundedPayload(QuestionCredits):
     period_budget: int | None = Field(default=None, description="the billing period's budget after this entry")
 
 
-class CreditsRefunded(Event):
-    SUBJECT: ClassVar[str] = subjects.CREDITS_REFUNDED
-    TYPE: ClassVar[str] = "credits.refunded"
-    type: Literal["credits.refunded"] = "credits.refunded"
+class CreditsRefunded(Event, subject=subjects.CREDITS_REFUNDED, type="credits.refunded"):
     payload: CreditsRefundedPayload
 
 
@@ -95,10 +80,7 @@ class CreditsPurchasedPayload(Contract):
     period_budget: int | None = None
 
 
-class CreditsPurchased(Event):
-    SUBJECT: ClassVar[str] = subjects.CREDITS_PURCHASED
-    TYPE: ClassVar[str] = "credits.purchased"
-    type: Literal["credits.purchased"] = "credits.purchased"
+class CreditsPurchased(Event, subject=subjects.CREDITS_PURCHASED, type="credits.purchased"):
     payload: CreditsPurchasedPayload
 
 
@@ -108,10 +90,7 @@ class CreditsExpiredPayload(Contract):
     balance: int
 
 
-class CreditsExpired(Event):
-    SUBJECT: ClassVar[str] = subjects.CREDITS_EXPIRED
-    TYPE: ClassVar[str] = "credits.expired"
-    type: Literal["credits.expired"] = "credits.expired"
+class CreditsExpired(Event, subject=subjects.CREDITS_EXPIRED, type="credits.expired"):
     payload: CreditsExpiredPayload
 
 
@@ -122,10 +101,7 @@ class CreditsAdjustedPayload(Contract):
     period_budget: int | None = None
 
 
-class CreditsAdjusted(Event):
-    SUBJECT: ClassVar[str] = subjects.CREDITS_ADJUSTED
-    TYPE: ClassVar[str] = "credits.adjusted"
-    type: Literal["credits.adjusted"] = "credits.adjusted"
+class CreditsAdjusted(Event, subject=subjects.CREDITS_ADJUSTED, type="credits.adjusted"):
     payload: CreditsAdjustedPayload
 
 
@@ -141,12 +117,9 @@ class BudgetTierChangedPayload(Contract):
     plan: str = ""
 
 
-class BudgetTierChanged(Event):
+class BudgetTierChanged(Event, subject=subjects.CREDITS_TIER_CHANGED, type="credits.tier_changed"):
     """A warning the UI can show; carries the run whose reservation or settlement crossed the line."""
 
-    SUBJECT: ClassVar[str] = subjects.CREDITS_TIER_CHANGED
-    TYPE: ClassVar[str] = "credits.tier_changed"
-    type: Literal["credits.tier_changed"] = "credits.tier_changed"
     payload: BudgetTierChangedPayload
 
 
@@ -155,8 +128,5 @@ class PlanChangedPayload(Contract):
     previous: str
 
 
-class PlanChanged(Event):
-    SUBJECT: ClassVar[str] = subjects.CREDITS_PLAN_CHANGED
-    TYPE: ClassVar[str] = "credits.plan_changed"
-    type: Literal["credits.plan_changed"] = "credits.plan_changed"
+class PlanChanged(Event, subject=subjects.CREDITS_PLAN_CHANGED, type="credits.plan_changed"):
     payload: PlanChangedPayload

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -49,10 +49,7 @@ class DocumentUploadedPayload(Contract):
     dataset_id: str | None = Field(default=None, description="the tenant's dataset the document belongs to")
 
 
-class DocumentUploaded(Event):
-    SUBJECT: ClassVar[str] = subjects.DOCUMENT_UPLOADED
-    TYPE: ClassVar[str] = "document.uploaded"
-    type: Literal["document.uploaded"] = "document.uploaded"
+class DocumentUploaded(Event, subject=subjects.DOCUMENT_UPLOADED, type="document.uploaded"):
     payload: DocumentUploadedPayload
 
 
@@ -61,10 +58,7 @@ class DocumentIndexedPayload(Contract):
     chunks: int = Field(ge=0)
 
 
-class DocumentIndexed(Event):
-    SUBJECT: ClassVar[str] = subjects.DOCUMENT_INDEXED
-    TYPE: ClassVar[str] = "document.indexed"
-    type: Literal["document.indexed"] = "document.indexed"
+class DocumentIndexed(Event, subject=subjects.DOCUMENT_INDEXED, type="document.indexed"):
     payload: DocumentIndexedPayload
 
 
@@ -73,10 +67,7 @@ class DocumentRejectedPayload(Contract):
     reason: str
 
 
-class DocumentRejected(Event):
-    SUBJECT: ClassVar[str] = subjects.DOCUMENT_REJECTED
-    TYPE: ClassVar[str] = "document.rejected"
-    type: Literal["document.rejected"] = "document.rejected"
+class DocumentRejected(Event, subject=subjects.DOCUMENT_REJECTED, type="document.rejected"):
     payload: DocumentRejectedPayload
 
 
@@ -93,10 +84,7 @@ class DocumentProgressPayload(Contract):
     chunks_total: int = Field(default=0, ge=0)
 
 
-class DocumentProgress(Event):
-    SUBJECT: ClassVar[str] = subjects.DOCUMENT_PROGRESS
-    TYPE: ClassVar[str] = "document.progress"
-    type: Literal["document.progress"] = "document.progress"
+class DocumentProgress(Event, subject=subjects.DOCUMENT_PROGRESS, type="document.progress"):
     payload: DocumentProgressPayload
 
 
@@ -106,10 +94,7 @@ class DatasetCreatedPayload(Contract):
     description: str = Field(default="", max_length=2000)
 
 
-class DatasetCreated(Event):
-    SUBJECT: ClassVar[str] = subjects.DATASET_CREATED
-    TYPE: ClassVar[str] = "document.dataset_created"
-    type: Literal["document.dataset_created"] = "document.dataset_created"
+class DatasetCreated(Event, subject=subjects.DATASET_CREATED, type="document.dataset_created"):
     payload: DatasetCreatedPayload
 
 
@@ -120,8 +105,5 @@ class DatasetDeletedPayload(Contract):
     name: str
 
 
-class DatasetDeleted(Event):
-    SUBJECT: ClassVar[str] = subjects.DATASET_DELETED
-    TYPE: ClassVar[str] = "document.dataset_deleted"
-    type: Literal["document.dataset_deleted"] = "document.dataset_deleted"
+class DatasetDeleted(Event, subject=subjects.DATASET_DELETED, type="document.dataset_deleted"):
     payload: DatasetDeletedPayload

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,6 +48,20 @@ class Event(Contract):
     actor: Actor = Field(default_factory=Actor)
     trace: TraceContext = Field(default_factory=TraceContext)
     payload: Any
+
+    def __init_subclass__(cls, *, subject: str = "", type: str = "", **kwargs: Any) -> None:
+        """`class RunRequested(Event, subject=..., type="run.requested")` fixes its subject and type.
+
+        The `type` field becomes `Literal[type]` with that default, so the JSON Schema states it
+        as a constant and a message of another type does not parse as this event.
+        """
+        super().__init_subclass__(**kwargs)
+        if not type:
+            return
+        cls.SUBJECT = subject
+        cls.TYPE = type
+        cls.__annotations__ = {**inspect.get_annotations(cls), "type": Literal[type]}
+        cls.type = type
 
     @classmethod
     def create(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -20,8 +20,5 @@ class GuardrailTrippedPayload(Contract):
     question_id: str | None = None  # a follow-up question's trip: its envelope's run_id is the question's
 
 
-class GuardrailTripped(Event):
-    SUBJECT: ClassVar[str] = subjects.GUARDRAIL_TRIPPED
-    TYPE: ClassVar[str] = "guardrail.tripped"
-    type: Literal["guardrail.tripped"] = "guardrail.tripped"
+class GuardrailTripped(Event, subject=subjects.GUARDRAIL_TRIPPED, type="guardrail.tripped"):
     payload: GuardrailTrippedPayload

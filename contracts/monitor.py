@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Literal, Self
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -55,10 +55,7 @@ class MonitorCreatedPayload(Contract):
     template: MonitorTemplate | None = Field(default=None, description="the research template its runs use")
 
 
-class MonitorCreated(Event):
-    SUBJECT: ClassVar[str] = subjects.MONITOR_CREATED
-    TYPE: ClassVar[str] = "monitor.created"
-    type: Literal["monitor.created"] = "monitor.created"
+class MonitorCreated(Event, subject=subjects.MONITOR_CREATED, type="monitor.created"):
     payload: MonitorCreatedPayload
 
 
@@ -67,12 +64,9 @@ class MonitorChangedPayload(Contract):
     change: Literal["paused", "resumed", "deleted"]
 
 
-class MonitorChanged(Event):
+class MonitorChanged(Event, subject=subjects.MONITOR_CHANGED, type="monitor.changed"):
     """Pause, resume or delete, as asked through the gateway."""
 
-    SUBJECT: ClassVar[str] = subjects.MONITOR_CHANGED
-    TYPE: ClassVar[str] = "monitor.changed"
-    type: Literal["monitor.changed"] = "monitor.changed"
     payload: MonitorChangedPayload
 
 
@@ -85,12 +79,9 @@ class MonitorScheduledPayload(Contract):
     version: int | None = Field(default=None, ge=1)
 
 
-class MonitorScheduled(Event):
+class MonitorScheduled(Event, subject=subjects.MONITOR_SCHEDULED, type="monitor.scheduled"):
     """The orchestrator's answer to a command: the monitor's status and next firing."""
 
-    SUBJECT: ClassVar[str] = subjects.MONITOR_SCHEDULED
-    TYPE: ClassVar[str] = "monitor.scheduled"
-    type: Literal["monitor.scheduled"] = "monitor.scheduled"
     payload: MonitorScheduledPayload
 
 
@@ -102,10 +93,7 @@ class MonitorFiredPayload(Contract):
     next_slot: datetime | None = None
 
 
-class MonitorFired(Event):
+class MonitorFired(Event, subject=subjects.MONITOR_FIRED, type="monitor.fired"):
     """One slot fired (exactly once): the run it started, and when the next one is due."""
 
-    SUBJECT: ClassVar[str] = subjects.MONITOR_FIRED
-    TYPE: ClassVar[str] = "monitor.fired"
-    type: Literal["monitor.fired"] = "monitor.fired"
     payload: MonitorFiredPayload

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -46,12 +46,9 @@ class PolicyPublishedPayload(Contract):
     comment: str = Field(default="", max_length=2000)
 
 
-class PolicyPublished(Event):
+class PolicyPublished(Event, subject=subjects.POLICY_PUBLISHED, type="policy.published"):
     """A platform admin asks for a new policy set; the tenant and actor say who asked."""
 
-    SUBJECT: ClassVar[str] = subjects.POLICY_PUBLISHED
-    TYPE: ClassVar[str] = "policy.published"
-    type: Literal["policy.published"] = "policy.published"
     payload: PolicyPublishedPayload
 
 
@@ -60,12 +57,9 @@ class PolicyActivatedPayload(Contract):
     previous_version: str | None = None
 
 
-class PolicyActivated(Event):
+class PolicyActivated(Event, subject=subjects.POLICY_ACTIVATED, type="policy.activated"):
     """Decisions from now on use `version`; every replica switches when it hears this."""
 
-    SUBJECT: ClassVar[str] = subjects.POLICY_ACTIVATED
-    TYPE: ClassVar[str] = "policy.activated"
-    type: Literal["policy.activated"] = "policy.activated"
     payload: PolicyActivatedPayload
 
 
@@ -75,10 +69,7 @@ class PolicyRejectedPayload(Contract):
     active_version: str = Field(description="the version that stays in force")
 
 
-class PolicyRejected(Event):
-    SUBJECT: ClassVar[str] = subjects.POLICY_REJECTED
-    TYPE: ClassVar[str] = "policy.rejected"
-    type: Literal["policy.rejected"] = "policy.rejected"
+class PolicyRejected(Event, subject=subjects.POLICY_REJECTED, type="policy.rejected"):
     payload: PolicyRejectedPayload
 
 

@@ -8,7 +8,7 @@ their task kinds and tools (`is_question_event`).
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -37,10 +37,7 @@ class QuestionAskedPayload(Contract):
     scope: QuestionScope = "run"
 
 
-class QuestionAsked(Event):
-    SUBJECT: ClassVar[str] = subjects.QUESTION_ASKED
-    TYPE: ClassVar[str] = "question.asked"
-    type: Literal["question.asked"] = "question.asked"
+class QuestionAsked(Event, subject=subjects.QUESTION_ASKED, type="question.asked"):
     payload: QuestionAskedPayload
 
 
@@ -50,12 +47,9 @@ class QuestionAnswerPartPayload(Contract):
     text: str = Field(description="the text this part adds")
 
 
-class QuestionAnswerPart(Event):
+class QuestionAnswerPart(Event, subject=subjects.QUESTION_ANSWER_PART, type="question.answer_part"):
     """A piece of the answer as the analyst writes it; the answered event carries the whole."""
 
-    SUBJECT: ClassVar[str] = subjects.QUESTION_ANSWER_PART
-    TYPE: ClassVar[str] = "question.answer_part"
-    type: Literal["question.answer_part"] = "question.answer_part"
     payload: QuestionAnswerPartPayload
 
 
@@ -78,10 +72,7 @@ class QuestionAnsweredPayload(Contract):
     usage_event_ids: list[str] = Field(default_factory=list)
 
 
-class QuestionAnswered(Event):
-    SUBJECT: ClassVar[str] = subjects.QUESTION_ANSWERED
-    TYPE: ClassVar[str] = "question.answered"
-    type: Literal["question.answered"] = "question.answered"
+class QuestionAnswered(Event, subject=subjects.QUESTION_ANSWERED, type="question.answered"):
     payload: QuestionAnsweredPayload
 
 
@@ -92,10 +83,7 @@ class QuestionFailedPayload(Contract):
     usage_event_ids: list[str] = Field(default_factory=list)
 
 
-class QuestionFailed(Event):
-    SUBJECT: ClassVar[str] = subjects.QUESTION_FAILED
-    TYPE: ClassVar[str] = "question.failed"
-    type: Literal["question.failed"] = "question.failed"
+class QuestionFailed(Event, subject=subjects.QUESTION_FAILED, type="question.failed"):
     payload: QuestionFailedPayload
 
 

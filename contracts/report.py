@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -41,8 +41,5 @@ class ReportPublishedPayload(Contract):
     docx: Artifact | None = Field(default=None, description="the Word version (reporters before it rendered none)")
 
 
-class ReportPublished(Event):
-    SUBJECT: ClassVar[str] = subjects.REPORT_PUBLISHED
-    TYPE: ClassVar[str] = "report.published"
-    type: Literal["report.published"] = "report.published"
+class ReportPublished(Event, subject=subjects.REPORT_PUBLISHED, type="report.published"):
     payload: ReportPublishedPayload

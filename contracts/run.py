@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -65,10 +65,7 @@ class RunRequestedPayload(Contract):
     tone: Tone = Field(default="neutral", description="how the report is framed: neutral, executive, technical")
 
 
-class RunRequested(Event):
-    SUBJECT: ClassVar[str] = subjects.RUN_REQUESTED
-    TYPE: ClassVar[str] = "run.requested"
-    type: Literal["run.requested"] = "run.requested"
+class RunRequested(Event, subject=subjects.RUN_REQUESTED, type="run.requested"):
     payload: RunRequestedPayload
 
 
@@ -76,10 +73,7 @@ class RunAdmittedPayload(Contract):
     credits_reserved: int = Field(ge=0)
 
 
-class RunAdmitted(Event):
-    SUBJECT: ClassVar[str] = subjects.RUN_ADMITTED
-    TYPE: ClassVar[str] = "run.admitted"
-    type: Literal["run.admitted"] = "run.admitted"
+class RunAdmitted(Event, subject=subjects.RUN_ADMITTED, type="run.admitted"):
     payload: RunAdmittedPayload
 
 
@@ -87,10 +81,7 @@ class RunPlannedPayload(Contract):
     sub_questions: list[str]
 
 
-class RunPlanned(Event):
-    SUBJECT: ClassVar[str] = subjects.RUN_PLANNED
-    TYPE: ClassVar[str] = "run.planned"
-    type: Literal["run.planned"] = "run.planned"
+class RunPlanned(Event, subject=subjects.RUN_PLANNED, type="run.planned"):
     payload: RunPlannedPayload
 
 
@@ -100,10 +91,7 @@ class RunStepChangedPayload(Contract):
     detail: str = ""
 
 
-class RunStepChanged(Event):
-    SUBJECT: ClassVar[str] = subjects.RUN_STEP_CHANGED
-    TYPE: ClassVar[str] = "run.step_changed"
-    type: Literal["run.step_changed"] = "run.step_changed"
+class RunStepChanged(Event, subject=subjects.RUN_STEP_CHANGED, type="run.step_changed"):
     payload: RunStepChangedPayload
 
 
@@ -114,10 +102,7 @@ class RunCompletedPayload(Contract):
     report_pdf: str | None = None
 
 
-class RunCompleted(Event):
-    SUBJECT: ClassVar[str] = subjects.RUN_COMPLETED
-    TYPE: ClassVar[str] = "run.completed"
-    type: Literal["run.completed"] = "run.completed"
+class RunCompleted(Event, subject=subjects.RUN_COMPLETED, type="run.completed"):
     payload: RunCompletedPayload
 
 
@@ -132,22 +117,22 @@ class RunFailedPayload(Contract):
     )
 
 
-class RunFailed(Event):
-    SUBJECT: ClassVar[str] = subjects.RUN_FAILED
-    TYPE: ClassVar[str] = "run.failed"
-    type: Literal["run.failed"] = "run.failed"
+class RunFailed(Event, subject=subjects.RUN_FAILED, type="run.failed"):
     payload: RunFailedPayload
 
 
-class RunRejectedPayload(Contract):
+class RunEndedPayload(Contract):
+    """Why a run stopped short of its report, and the usage it had metered until then."""
+
     reason: str
     usage_event_ids: list[str] = Field(default_factory=list)
 
 
-class RunRejected(Event):
-    SUBJECT: ClassVar[str] = subjects.RUN_REJECTED
-    TYPE: ClassVar[str] = "run.rejected"
-    type: Literal["run.rejected"] = "run.rejected"
+class RunRejectedPayload(RunEndedPayload):
+    pass
+
+
+class RunRejected(Event, subject=subjects.RUN_REJECTED, type="run.rejected"):
     payload: RunRejectedPayload
 
 
@@ -155,24 +140,17 @@ class RunCancelRequestedPayload(Contract):
     reason: str = Field(default="cancelled by the user", max_length=500)
 
 
-class RunCancelRequested(Event):
+class RunCancelRequested(Event, subject=subjects.RUN_CANCEL_REQUESTED, type="run.cancel_requested"):
     """A user asks to stop the run; it stops at the next step boundary."""
 
-    SUBJECT: ClassVar[str] = subjects.RUN_CANCEL_REQUESTED
-    TYPE: ClassVar[str] = "run.cancel_requested"
-    type: Literal["run.cancel_requested"] = "run.cancel_requested"
     payload: RunCancelRequestedPayload
 
 
-class RunCancelledPayload(Contract):
-    reason: str
-    usage_event_ids: list[str] = Field(default_factory=list)
+class RunCancelledPayload(RunEndedPayload):
+    pass
 
 
-class RunCancelled(Event):
-    SUBJECT: ClassVar[str] = subjects.RUN_CANCELLED
-    TYPE: ClassVar[str] = "run.cancelled"
-    type: Literal["run.cancelled"] = "run.cancelled"
+class RunCancelled(Event, subject=subjects.RUN_CANCELLED, type="run.cancelled"):
     payload: RunCancelledPayload
 
 
@@ -183,10 +161,7 @@ class RunWaitingApprovalPayload(Contract):
     deadline: datetime
 
 
-class RunWaitingApproval(Event):
-    SUBJECT: ClassVar[str] = subjects.RUN_WAITING_APPROVAL
-    TYPE: ClassVar[str] = "run.waiting_approval"
-    type: Literal["run.waiting_approval"] = "run.waiting_approval"
+class RunWaitingApproval(Event, subject=subjects.RUN_WAITING_APPROVAL, type="run.waiting_approval"):
     payload: RunWaitingApprovalPayload
 
 
@@ -200,22 +175,15 @@ class RunResumedPayload(Contract):
     )
 
 
-class RunResumed(Event):
-    SUBJECT: ClassVar[str] = subjects.RUN_RESUMED
-    TYPE: ClassVar[str] = "run.resumed"
-    type: Literal["run.resumed"] = "run.resumed"
+class RunResumed(Event, subject=subjects.RUN_RESUMED, type="run.resumed"):
     payload: RunResumedPayload
 
 
-class RunExpiredPayload(Contract):
-    reason: str
-    usage_event_ids: list[str] = Field(default_factory=list)
+class RunExpiredPayload(RunEndedPayload):
+    pass
 
 
-class RunExpired(Event):
-    SUBJECT: ClassVar[str] = subjects.RUN_EXPIRED
-    TYPE: ClassVar[str] = "run.expired"
-    type: Literal["run.expired"] = "run.expired"
+class RunExpired(Event, subject=subjects.RUN_EXPIRED, type="run.expired"):
     payload: RunExpiredPayload
 
 
@@ -226,12 +194,9 @@ class RunAwaitingPlanReviewPayload(Contract):
     deadline: datetime
 
 
-class RunAwaitingPlanReview(Event):
+class RunAwaitingPlanReview(Event, subject=subjects.RUN_AWAITING_PLAN_REVIEW, type="run.awaiting_plan_review"):
     """The run asked for a review of its plan and waits: continue (edited) or cancel."""
 
-    SUBJECT: ClassVar[str] = subjects.RUN_AWAITING_PLAN_REVIEW
-    TYPE: ClassVar[str] = "run.awaiting_plan_review"
-    type: Literal["run.awaiting_plan_review"] = "run.awaiting_plan_review"
     payload: RunAwaitingPlanReviewPayload
 
 
@@ -263,12 +228,9 @@ class RunPlanReviewedPayload(Contract):
         return self
 
 
-class RunPlanReviewed(Event):
+class RunPlanReviewed(Event, subject=subjects.RUN_PLAN_REVIEWED, type="run.plan_reviewed"):
     """A human's answer to a run waiting for its plan's review (the actor is the reviewer)."""
 
-    SUBJECT: ClassVar[str] = subjects.RUN_PLAN_REVIEWED
-    TYPE: ClassVar[str] = "run.plan_reviewed"
-    type: Literal["run.plan_reviewed"] = "run.plan_reviewed"
     payload: RunPlanReviewedPayload
 
 
@@ -280,10 +242,7 @@ class RunPlanRevisedPayload(Contract):
     edited: bool = Field(description="whether the sub-questions differ from the planner's")
 
 
-class RunPlanRevised(Event):
+class RunPlanRevised(Event, subject=subjects.RUN_PLAN_REVISED, type="run.plan_revised"):
     """The reviewed plan stands: the run searches these sub-questions."""
 
-    SUBJECT: ClassVar[str] = subjects.RUN_PLAN_REVISED
-    TYPE: ClassVar[str] = "run.plan_revised"
-    type: Literal["run.plan_revised"] = "run.plan_revised"
     payload: RunPlanRevisedPayload

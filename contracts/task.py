@@ -6,7 +6,7 @@ as plain objects so a lane can take a new kind without a new envelope.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -32,12 +32,9 @@ class TaskDispatchedPayload(Contract):
     input: dict[str, Any]
 
 
-class TaskDispatched(Event):
+class TaskDispatched(Event, subject=subjects.TASK_DISPATCHED, type="task.dispatched"):
     """Published on the role's lane, `task.v1.dispatched.<role>`."""
 
-    SUBJECT: ClassVar[str] = subjects.TASK_DISPATCHED
-    TYPE: ClassVar[str] = "task.dispatched"
-    type: Literal["task.dispatched"] = "task.dispatched"
     payload: TaskDispatchedPayload
 
 
@@ -49,10 +46,7 @@ class TaskSucceededPayload(Contract):
     usage_event_ids: list[str] = Field(default_factory=list)
 
 
-class TaskSucceeded(Event):
-    SUBJECT: ClassVar[str] = subjects.TASK_SUCCEEDED
-    TYPE: ClassVar[str] = "task.succeeded"
-    type: Literal["task.succeeded"] = "task.succeeded"
+class TaskSucceeded(Event, subject=subjects.TASK_SUCCEEDED, type="task.succeeded"):
     payload: TaskSucceededPayload
 
 
@@ -66,8 +60,5 @@ class TaskFailedPayload(Contract):
     fault: Fault = Field(default="platform", description="whose fault the failure is (see `Fault`)")
 
 
-class TaskFailed(Event):
-    SUBJECT: ClassVar[str] = subjects.TASK_FAILED
-    TYPE: ClassVar[str] = "task.failed"
-    type: Literal["task.failed"] = "task.failed"
+class TaskFailed(Event, subject=subjects.TASK_FAILED, type="task.failed"):
     payload: TaskFailedPayload

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -31,10 +31,7 @@ class TimerFiredPayload(Contract):
     slot: datetime | None = None
 
 
-class TimerFired(Event):
+class TimerFired(Event, subject=subjects.TIMER_FIRED, type="timer.fired"):
     """Published once, when due, by the JetStream scheduler (set by the service that owns it)."""
 
-    SUBJECT: ClassVar[str] = subjects.TIMER_FIRED
-    TYPE: ClassVar[str] = "timer.fired"
-    type: Literal["timer.fired"] = "timer.fired"
     payload: TimerFiredPayload

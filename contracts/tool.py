@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -25,10 +25,7 @@ class ToolRequestedPayload(Contract):
     )
 
 
-class ToolRequested(Event):
-    SUBJECT: ClassVar[str] = subjects.TOOL_REQUESTED
-    TYPE: ClassVar[str] = "tool.requested"
-    type: Literal["tool.requested"] = "tool.requested"
+class ToolRequested(Event, subject=subjects.TOOL_REQUESTED, type="tool.requested"):
     payload: ToolRequestedPayload
 
 
@@ -50,8 +47,5 @@ class ToolDecidedPayload(Contract):
     )
 
 
-class ToolDecided(Event):
-    SUBJECT: ClassVar[str] = subjects.TOOL_DECIDED
-    TYPE: ClassVar[str] = "tool.decided"
-    type: Literal["tool.decided"] = "tool.decided"
+class ToolDecided(Event, subject=subjects.TOOL_DECIDED, type="tool.decided"):
     payload: ToolDecidedPayload

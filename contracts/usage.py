@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
-
 from pydantic import Field
 
 from contracts import subjects
@@ -22,8 +20,5 @@ class UsageRecordedPayload(Contract):
     model: str | None = None
 
 
-class UsageRecorded(Event):
-    SUBJECT: ClassVar[str] = subjects.USAGE_RECORDED
-    TYPE: ClassVar[str] = "usage.recorded"
-    type: Literal["usage.recorded"] = "usage.recorded"
+class UsageRecorded(Event, subject=subjects.USAGE_RECORDED, type="usage.recorded"):
     payload: UsageRecordedPayload

@@ -58,6 +58,9 @@ def service_broker(
         reconnect_time_wait=NATS_RECONNECT_WAIT_S,
         ping_interval=NATS_PING_INTERVAL_S,
         max_outstanding_pings=NATS_MAX_OUTSTANDING_PINGS,
+        # A subscriber takes one typed argument, which the bus decodes itself: fast_depends'
+        # per-message signature resolution would only cost time (about a third of faststream's part).
+        apply_types=False,
     )
 
 

@@ -23,7 +23,6 @@ from nats.js.api import DeliverPolicy
 
 from contracts import subjects
 from contracts.envelope import Event, TraceContext
-from contracts.registry import event_type_for_subject
 from quarry_runtime.broker import (
     NATS_RECONNECT_ATTEMPTS,
     QuietFetchTimeouts,
@@ -179,8 +178,7 @@ class Bus:
 
     def subscribe(self, sub: Subscription) -> None:
         """Register a durable pull consumer; call before `start()`."""
-        wildcard = "*" in sub.subject or ">" in sub.subject
-        model = None if wildcard else event_type_for_subject(sub.subject)
+        model = sub.event_type()
 
         async def on_message(msg: Any) -> None:
             # The decoder hands over the framework's message object itself as the body, so

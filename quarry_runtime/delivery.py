@@ -4,8 +4,10 @@ redelivered later or dead-lettered (the guarantees are the bus's: quarry_runtime
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
+import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,11 +15,12 @@ from typing import Any
 import nats.errors
 from faststream.message import AckStatus
 from faststream.nats import NatsBroker, NatsMessage
+from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from contracts import subjects
 from contracts.envelope import Event
-from contracts.registry import parse_event
+from contracts.registry import event_type_for_subject, parse_event
 from quarry_runtime.busfaults import bus_unavailable, is_bus_outage
 from quarry_runtime.errors import NotReady, Rejected, Unavailable
 from quarry_runtime.health import ConsumerProgress
@@ -54,6 +57,41 @@ class Subscription:
     # Above 1: messages are handled by this many concurrent workers as they arrive, instead of
     # a fetched batch being handled together (where the slowest holds the next fetch back).
     max_workers: int = 1
+
+    def event_type(self) -> type[Event] | None:
+        """The model each message is validated as: the one the handler's parameter is annotated
+        with; for a handler of any event (`Event`, `Any`), the subject's own model, or on a
+        wildcard subject None (the model the message's type names)."""
+        declared = annotated_event_type(self.handler)
+        wildcard = "*" in self.subject or ">" in self.subject
+        published = None if wildcard else event_type_for_subject(self.subject)
+        if declared is None:
+            return published
+        if published is not None and published is not declared:
+            raise TypeError(
+                f"{self.durable}: its handler takes {declared.__name__}, {self.subject} carries {published.__name__}"
+            )
+        return declared
+
+
+def annotated_event_type(handler: Callable[..., Any]) -> type[Event] | None:
+    """The concrete event model a handler's first parameter is annotated with, if any."""
+    try:
+        first = next(iter(inspect.signature(handler).parameters.values()), None)
+        hint = typing.get_type_hints(handler).get(first.name) if first is not None else None
+    except (NameError, TypeError, ValueError):
+        return None  # an annotation that does not resolve here says nothing we can use
+    if isinstance(hint, type) and issubclass(hint, Event) and hint is not Event:
+        return hint
+    return None
+
+
+def jetstream_metadata(raw: Msg) -> Msg.Metadata | None:
+    """Where a JetStream delivery sits in its stream; None for a message faststream's in-memory
+    TestNatsBroker hands over, which has no stream, no redelivery and so no in-flight mark."""
+    if not raw.reply or not raw.reply.startswith("$JS."):
+        return None
+    return raw.metadata
 
 
 class Deliveries:
@@ -99,7 +137,10 @@ class Deliveries:
             expected = model.__name__ if model else "event"
             await self._dead_letter(msg, f"malformed {expected}: {_short(exc)}")
             return
-        meta = raw.metadata
+        meta = jetstream_metadata(raw)
+        if meta is None:
+            await self._handle(msg, event, sub)
+            return
         key = mark_key(meta.stream, meta.consumer, meta.sequence.stream)
         # None: the mark could not be written (the bus is away or its store full); the handling
         # goes on unmarked rather than the consumer stopping on its own bookkeeping.
@@ -122,7 +163,7 @@ class Deliveries:
 
     async def _handle(self, msg: NatsMessage, event: Event, sub: Subscription) -> None:
         raw = msg.raw_message
-        key = (sub.durable, raw.metadata.sequence.stream if raw.metadata.sequence else 0)
+        key = (sub.durable, _stream_sequence(raw))
         try:
             async with traced_handler(self.service, sub.durable, raw.headers or {}):
                 await self._with_heartbeat(msg, sub.handler(event))
@@ -176,7 +217,8 @@ class Deliveries:
 
     def _own_deliveries(self, raw: Any, key: tuple[str, int]) -> int:
         """Deliveries of a message that failed on their own account: not those spent in an outage."""
-        delivered = int(raw.metadata.num_delivered or 1)
+        meta = jetstream_metadata(raw)
+        delivered = int(meta.num_delivered or 1) if meta is not None else 1
         return max(1, delivered - self._outage_deliveries.get(key, 0))
 
     def _log_outage(self, durable: str, exc: Unavailable) -> None:
@@ -214,7 +256,7 @@ class Deliveries:
 
     async def _dead_letter(self, msg: NatsMessage, reason: str) -> None:
         raw = msg.raw_message
-        seq = raw.metadata.sequence.stream if raw.metadata and raw.metadata.sequence else 0
+        seq = _stream_sequence(raw)
         log.warning("dead-lettering %s #%s: %s", raw.subject, seq, reason)
         headers = {
             "Nats-Msg-Id": f"dl-{self.service}-{seq}",
@@ -238,6 +280,11 @@ class Deliveries:
             await msg.nack(delay=UNAVAILABLE_MAX_DELAY_S)
             return
         await msg.ack()
+
+
+def _stream_sequence(raw: Msg) -> int:
+    meta = jetstream_metadata(raw)
+    return meta.sequence.stream if meta is not None and meta.sequence is not None else 0
 
 
 def _short(exc: BaseException) -> str:

@@ -35,6 +35,7 @@ Respond = Callable[[bytes], Awaitable[BaseModel]]
 # A connection's `request(subject, data, timeout=...)`.
 Request = Callable[..., Awaitable[Any]]
 R = TypeVar("R", bound=BaseModel)
+Q = TypeVar("Q", bound=BaseModel)
 
 
 async def ask(
@@ -87,6 +88,28 @@ def _answer(subject: str, respond: Respond, who: str) -> Callable[[Any], Awaitab
             log.warning("answering %s: the reply could not be sent (%s: %s)", subject, type(exc).__name__, exc)
 
     return on_request
+
+
+def parsed(
+    query: type[Q],
+    reply: type[BaseModel],
+    what: str,
+    use: Callable[[Q], Awaitable[BaseModel]],
+    *,
+    status: int | None = None,
+) -> Respond:
+    """A responder for one subject: the request parsed as `query` and handed to `use`; a malformed
+    one answered with `reply(error=...)`, and `status` when the reply model carries one."""
+
+    async def respond(data: bytes) -> BaseModel:
+        try:
+            request = query.model_validate_json(data)
+        except ValidationError as exc:
+            error = f"malformed {what}: {short(exc)}"
+            return reply(error=error) if status is None else reply(error=error, status=status)
+        return await use(request)
+
+    return respond
 
 
 def short(exc: Exception) -> str:

@@ -10,7 +10,7 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from quarry_runtime.bus import Bus
 from quarry_runtime.service import Service
-from quarry_runtime.settings import RuntimeSettings
+from quarry_runtime.settings import MiB, RuntimeSettings
 from quarry_runtime.tenant_models import DEV_SECRETS_KEY, ModelEndpoint, TenantModels, secrets_key_problem
 from quarry_security.egress import GuardedTransport
 from services.analyst.handlers import subscriptions
@@ -28,26 +28,20 @@ class AnalystSettings(RuntimeSettings):
         validation_alias=AliasChoices("QUARRY_ANALYST_MODE"),
         description="live: plan with the chat-completions model below",
     )
+    # The rest are read as QUARRY_<FIELD NAME> (the settings' prefix), e.g. QUARRY_LLM_BASE_URL.
     llm_base_url: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("QUARRY_LLM_BASE_URL"),
-        description="OpenAI-compatible API root, e.g. http://127.0.0.1:8080/v1",
+        default=None, description="OpenAI-compatible API root, e.g. http://127.0.0.1:8080/v1"
     )
-    llm_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("QUARRY_LLM_API_KEY"))
-    llm_model: str = Field(default="gpt-4o-mini", validation_alias=AliasChoices("QUARRY_LLM_MODEL"))
-    llm_timeout_s: float = Field(default=60.0, gt=0, validation_alias=AliasChoices("QUARRY_LLM_TIMEOUT_S"))
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_s: float = Field(default=60.0, gt=0)
     llm_deadline_s: float = Field(
-        default=180.0,
-        gt=0,
-        le=3600,
-        validation_alias=AliasChoices("QUARRY_LLM_DEADLINE_S"),
-        description="the whole of one model call, retries included",
+        default=180.0, gt=0, le=3600, description="the whole of one model call, retries included"
     )
     llm_max_response_bytes: int = Field(
-        default=4 * 1024 * 1024,
+        default=4 * MiB,
         ge=1024,
-        le=256 * 1024 * 1024,
-        validation_alias=AliasChoices("QUARRY_LLM_MAX_RESPONSE_BYTES"),
+        le=256 * MiB,
         description="a model's answer larger than this (decoded) is refused while it is read",
     )
     workers: int = Field(
@@ -61,31 +55,18 @@ class AnalystSettings(RuntimeSettings):
         default=2,
         ge=1,
         le=64,
-        validation_alias=AliasChoices("QUARRY_TENANT_MODEL_CONCURRENCY"),
         description="model tasks of one tenant run at once by one replica; more wait in the queue",
     )
     tenant_model_clients: int = Field(
-        default=256,
-        ge=1,
-        le=100_000,
-        validation_alias=AliasChoices("QUARRY_TENANT_MODEL_CLIENTS"),
-        description="tenants' model clients kept open (least recently used closed first)",
+        default=256, ge=1, le=100_000, description="tenants' model clients kept open (least recently used closed first)"
     )
     secrets_key: SecretStr = Field(
         default=SecretStr(DEV_SECRETS_KEY),
-        validation_alias=AliasChoices("QUARRY_SECRETS_KEY"),
         description="opens the tenants' model API keys the gateway sealed (the gateway's value)",
     )
-    tenant_model_ttl_s: float = Field(
-        default=30.0,
-        gt=0,
-        validation_alias=AliasChoices("QUARRY_TENANT_MODEL_TTL_S"),
-        description="cache of the setting",
-    )
+    tenant_model_ttl_s: float = Field(default=30.0, gt=0, description="cache of the setting")
     tenant_model_allow_private: bool = Field(
-        default=False,
-        validation_alias=AliasChoices("QUARRY_TENANT_MODEL_ALLOW_PRIVATE"),
-        description="let tenants' own model endpoints be loopback/private addresses (tests, on-premises)",
+        default=False, description="let tenants' own model endpoints be loopback/private addresses (tests, on-premises)"
     )
 
     @model_validator(mode="before")

@@ -33,7 +33,7 @@ from contracts.billing import (
     WebhookRequest,
 )
 from quarry_runtime.bus import Bus
-from quarry_runtime.replies import Respond, answering, short
+from quarry_runtime.replies import Respond, answering, parsed, short
 from services.billing.application import Billing
 from services.billing.errors import BadSignature, BillingError
 from services.billing.payments import Payments
@@ -48,43 +48,23 @@ QUEUE: Final = "billing"
 def responders(app: Billing, payments: Payments) -> dict[str, Respond]:
     """Reply builders by request subject; each takes the raw request and returns the reply model."""
 
-    async def on_summary(data: bytes) -> BaseModel:
-        try:
-            query = SummaryQuery.model_validate_json(data)
-        except ValidationError as exc:
-            return SummaryReply(error=f"malformed summary query: {short(exc)}", status=400)
+    async def on_summary(query: SummaryQuery) -> BaseModel:
         await app.settled(query.tenant_id)
         return SummaryReply(summary=summary(app, query.tenant_id, query.recent, payments.mode))
 
-    async def on_entitlements(data: bytes) -> BaseModel:
-        try:
-            query = EntitlementsQuery.model_validate_json(data)
-        except ValidationError as exc:
-            return EntitlementsReply(error=f"malformed entitlements query: {short(exc)}", status=400)
+    async def on_entitlements(query: EntitlementsQuery) -> BaseModel:
         await app.settled(query.tenant_id)
         return EntitlementsReply(entitlements=entitlements(app, query))
 
-    async def on_ledger(data: bytes) -> BaseModel:
-        try:
-            query = LedgerQuery.model_validate_json(data)
-        except ValidationError as exc:
-            return LedgerReply(error=f"malformed ledger query: {short(exc)}", status=400)
+    async def on_ledger(query: LedgerQuery) -> BaseModel:
         await app.settled(query.tenant_id)
         return ledger_page(app, query.tenant_id, query.after, query.limit)
 
-    async def on_run_credits(data: bytes) -> BaseModel:
-        try:
-            query = RunCreditsQuery.model_validate_json(data)
-        except ValidationError as exc:
-            return RunCreditsReply(error=f"malformed run credits query: {short(exc)}", status=400)
+    async def on_run_credits(query: RunCreditsQuery) -> BaseModel:
         await app.settled(query.tenant_id)
         return run_credits(app, query.tenant_id, query.run_id)
 
-    async def on_checkout(data: bytes) -> BaseModel:
-        try:
-            req = CheckoutRequest.model_validate_json(data)
-        except ValidationError as exc:
-            return CheckoutReply(error=f"malformed checkout request: {short(exc)}", status=400)
+    async def on_checkout(req: CheckoutRequest) -> BaseModel:
         catalogue = PLANS if req.kind == "subscription" else PACKS
         if req.item not in catalogue or (req.kind == "subscription" and PLANS[req.item].price_cents <= 0):
             known = ", ".join(k for k in catalogue if req.kind == "pack" or PLANS[k].price_cents > 0)
@@ -111,11 +91,7 @@ def responders(app: Billing, payments: Payments) -> dict[str, Respond]:
                 raise
         return reply
 
-    async def on_portal(data: bytes) -> BaseModel:
-        try:
-            req = PortalRequest.model_validate_json(data)
-        except ValidationError as exc:
-            return PortalReply(error=f"malformed portal request: {short(exc)}", status=400)
+    async def on_portal(req: PortalRequest) -> BaseModel:
         await app.settled(req.tenant_id)
         customer = app.ledger(req.tenant_id, copy=True).customer_id
         if not customer:
@@ -147,12 +123,16 @@ def responders(app: Billing, payments: Payments) -> dict[str, Respond]:
         return WebhookReply(event_id=event.get("id"), outcome=outcome)
 
     return {
-        subjects.BILLING_SUMMARY: on_summary,
-        subjects.BILLING_LEDGER: on_ledger,
-        subjects.BILLING_ENTITLEMENTS: on_entitlements,
-        subjects.BILLING_RUN_CREDITS: on_run_credits,
-        subjects.BILLING_CHECKOUT: on_checkout,
-        subjects.BILLING_PORTAL: on_portal,
+        subjects.BILLING_SUMMARY: parsed(SummaryQuery, SummaryReply, "summary query", on_summary, status=400),
+        subjects.BILLING_LEDGER: parsed(LedgerQuery, LedgerReply, "ledger query", on_ledger, status=400),
+        subjects.BILLING_ENTITLEMENTS: parsed(
+            EntitlementsQuery, EntitlementsReply, "entitlements query", on_entitlements, status=400
+        ),
+        subjects.BILLING_RUN_CREDITS: parsed(
+            RunCreditsQuery, RunCreditsReply, "run credits query", on_run_credits, status=400
+        ),
+        subjects.BILLING_CHECKOUT: parsed(CheckoutRequest, CheckoutReply, "checkout request", on_checkout, status=400),
+        subjects.BILLING_PORTAL: parsed(PortalRequest, PortalReply, "portal request", on_portal, status=400),
         subjects.BILLING_WEBHOOK: on_webhook,
     }
 

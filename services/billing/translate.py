@@ -75,6 +75,8 @@ def translate(domain_event: Any, ledger_at: LedgerAt) -> Sequence[Outgoing]:
     else:
         latest = ledger_at(e.originator_id, None)
         plan, tenant_id = getattr(e, "plan", "") or latest.plan, latest.tenant_id
+    # What the entries of a run's reservation (reserved, settled, refunded) all report.
+    of_run = {"balance": balance, "period_budget": budget, "question_id": question_id, "about_run_id": about_run}
     payload: Any
     cls: type[Event]
     if name == "Granted":
@@ -82,14 +84,7 @@ def translate(domain_event: Any, ledger_at: LedgerAt) -> Sequence[Outgoing]:
         payload = CreditsGrantedPayload(amount=e.amount, plan=plan, balance=balance, period_budget=budget)
     elif name == "Reserved":
         cls = CreditsReserved
-        payload = CreditsReservedPayload(
-            amount=e.amount,
-            plan=plan,
-            balance=balance,
-            period_budget=budget,
-            question_id=question_id,
-            about_run_id=about_run,
-        )
+        payload = CreditsReservedPayload(amount=e.amount, plan=plan, **of_run)
     elif name == "Denied":
         cls = CreditsDenied
         reason = getattr(e, "reason", "") or f"needs {e.required} credits, {e.balance} available"
@@ -98,24 +93,10 @@ def translate(domain_event: Any, ledger_at: LedgerAt) -> Sequence[Outgoing]:
         )
     elif name == "Settled":
         cls = CreditsSettled
-        payload = CreditsSettledPayload(
-            amount=e.amount,
-            usage_event_ids=e.usage_event_ids,
-            balance=balance,
-            period_budget=budget,
-            question_id=question_id,
-            about_run_id=about_run,
-        )
+        payload = CreditsSettledPayload(amount=e.amount, usage_event_ids=e.usage_event_ids, **of_run)
     elif name == "Refunded":
         cls = CreditsRefunded
-        payload = CreditsRefundedPayload(
-            amount=e.amount,
-            reason=e.reason,
-            balance=balance,
-            period_budget=budget,
-            question_id=question_id,
-            about_run_id=about_run,
-        )
+        payload = CreditsRefundedPayload(amount=e.amount, reason=e.reason, **of_run)
     elif name == "Purchased":
         cls = CreditsPurchased
         payload = CreditsPurchasedPayload(

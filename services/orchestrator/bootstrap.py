@@ -11,7 +11,6 @@ from typing import Any
 from pydantic import Field
 
 from quarry_runtime.bus import Bus
-from quarry_runtime.groupcommit import GroupCommit
 from quarry_runtime.health import store_check
 from quarry_runtime.outbox import OutboxRelay, Outgoing, aggregate_at
 from quarry_runtime.service import Service
@@ -93,9 +92,7 @@ def build(settings: RuntimeSettings) -> Service:
                 await asyncio.sleep(1.0)
 
     relay = OutboxRelay(app, bus, outgoing)
-    app.on_saved = relay.wake
-    group = GroupCommit(app, after_commit=app.committed)
-    app.group = group
+    group = app.group_commit(on_saved=relay.wake)
     for sub in subscriptions(app):
         bus.subscribe(sub)
     # The only service that schedules timers re-arms those JetStream fails to fire (a full store).

@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from contracts import consumers, subjects
 from contracts.question import is_question_event
 from quarry_runtime.bus import Subscription
-from quarry_runtime.errors import Rejected
+from quarry_runtime.eventsourced import use_case_handler
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.monitors.domain import MonitorError
-from services.orchestrator.questions.domain import QuestionError
-from services.orchestrator.runs.domain import RunError
+from services.orchestrator.errors import OrchestratorError
 
-
-def _guarded(app: Orchestrator, use_case: Callable[[Any], None]) -> Callable[[Any], Awaitable[None]]:
-    async def handle(event: Any) -> None:
-        if app.group is None:
-            _apply(use_case, event)
-            return
-        with app.group.unit() as unit:
-            _apply(use_case, event)
-        # The message is acknowledged once what it changed (or the staged state it found its
-        # work done in) is committed, with its group.
-        await unit.committed()
-
-    return handle
-
-
-def _apply(use_case: Callable[[Any], None], event: Any) -> None:
-    try:
-        use_case(event)
-    except (RunError, MonitorError, QuestionError) as exc:
-        raise Rejected(str(exc)) from exc
+# What the bus dead-letters (with the reason) instead of redelivering.
+REJECTED: tuple[type[Exception], ...] = (OrchestratorError,)
 
 
 def _by_saga(question_case: Callable[[Any], None], run_case: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -64,5 +44,6 @@ def subscriptions(app: Orchestrator) -> list[Subscription]:
         (subjects.QUESTION_ASKED, app.ask_question),
     ]
     return [
-        Subscription(subject, consumers.durable("orchestrator", subject), _guarded(app, fn)) for subject, fn in table
+        Subscription(subject, consumers.durable("orchestrator", subject), use_case_handler(app, fn, rejected=REJECTED))
+        for subject, fn in table
     ]

@@ -54,6 +54,10 @@ class TaskState:
     def done(self) -> bool:
         return self.status == "succeeded"
 
+    def is_running(self, attempt: int | None) -> bool:
+        """Whether `attempt` is the task's attempt out with a worker now (not settled, not replaced)."""
+        return self.status == "dispatched" and self.attempt == attempt
+
     def add_usage(self, usage_event_ids: list[str]) -> None:
         self.usage_event_ids = list(dict.fromkeys([*self.usage_event_ids, *usage_event_ids]))
 
@@ -125,6 +129,18 @@ class TaskSaga(Aggregate):
         except KeyError:
             raise self.error(f"{self.label} has no task {task_id}") from None
 
+    def _awaiting_policy(self, task_id: str) -> TaskState:
+        """The task, refused unless its tool request waits for policy's answer."""
+        task = self.task(task_id)
+        if task.status != "requested":
+            raise self.error(f"task {task_id} is {task.status}, not awaiting policy")
+        return task
+
+    def requested_task(self, task_id: str) -> TaskState | None:
+        """The task while its tool request waits for policy; None once answered (a stale decision)."""
+        task = self.task(task_id)
+        return task if task.status == "requested" else None
+
     def _open_task(self, task_id: str) -> TaskState:
         """The live task, refused when it is already settled."""
         self._check_live()
@@ -158,9 +174,7 @@ class TaskSaga(Aggregate):
     ) -> None:
         """Policy allowed the tool: dispatch the first attempt."""
         self._check_live()
-        task = self.task(task_id)
-        if task.status != "requested":
-            raise self.error(f"task {task_id} is {task.status}, not awaiting policy")
+        task = self._awaiting_policy(task_id)
         self.trigger_event(
             type(self).TaskAuthorised,
             task_id=task_id,

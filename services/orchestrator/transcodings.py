@@ -10,26 +10,18 @@ from services.orchestrator.runs.domain import Approval
 from services.orchestrator.saga import TaskState
 
 
-class TaskStateAsDict(Transcoding):
-    type = TaskState
-    name = "quarry_task_state"
+class DataclassAsDict(Transcoding):
+    """A dataclass as the dict of its fields."""
 
-    def encode(self, obj: TaskState) -> dict[str, Any]:
+    def __init__(self, type_: type[Any], name: str) -> None:
+        self.type = type_
+        self.name = name
+
+    def encode(self, obj: Any) -> dict[str, Any]:
         return dict(vars(obj))
 
-    def decode(self, data: dict[str, Any]) -> TaskState:
-        return TaskState(**data)
-
-
-class ApprovalAsDict(Transcoding):
-    type = Approval
-    name = "quarry_approval"
-
-    def encode(self, obj: Approval) -> dict[str, Any]:
-        return dict(vars(obj))
-
-    def decode(self, data: dict[str, Any]) -> Approval:
-        return Approval(**data)
+    def decode(self, data: dict[str, Any]) -> Any:
+        return self.type(**data)
 
 
 class SetAsList(Transcoding):
@@ -43,4 +35,8 @@ class SetAsList(Transcoding):
         return set(data)
 
 
-TRANSCODINGS: tuple[Transcoding, ...] = (TaskStateAsDict(), ApprovalAsDict(), SetAsList())
+TRANSCODINGS: tuple[Transcoding, ...] = (
+    DataclassAsDict(TaskState, "quarry_task_state"),
+    DataclassAsDict(Approval, "quarry_approval"),
+    SetAsList(),
+)

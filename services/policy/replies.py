@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Final, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, Final
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from contracts import subjects
 from contracts.policy import (
@@ -28,7 +28,7 @@ from contracts.policy import (
     VersionsReply,
 )
 from quarry_runtime.bus import Bus
-from quarry_runtime.replies import Respond, answering, short
+from quarry_runtime.replies import Respond, answering, parsed
 from services.policy.application.decider import Decider
 from services.policy.application.versions import PolicyVersions
 from services.policy.store import PolicyStore
@@ -37,7 +37,6 @@ from services.policy.translate import verdict_contract
 log = logging.getLogger(__name__)
 QUEUE: Final = "policy"
 RELOAD_POLL_S: Final = 15.0
-Q = TypeVar("Q", bound=BaseModel)
 
 
 def responders(decider: Decider, store: PolicyStore, versions: PolicyVersions) -> dict[str, Respond]:
@@ -69,25 +68,11 @@ def responders(decider: Decider, store: PolicyStore, versions: PolicyVersions) -
         return VersionsReply(active_version=decider.version, versions=found)
 
     return {
-        subjects.POLICY_SIMULATE: _answering(SimulateRequest, SimulateReply, "simulation request", simulate),
-        subjects.POLICY_DECISIONS: _answering(DecisionsQuery, DecisionsReply, "decisions query", decisions),
-        subjects.POLICY_VERSIONS: _answering(VersionsQuery, VersionsReply, "versions query", list_versions),
-        subjects.POLICY_PLAN_REVIEW: _answering(PlanReviewQuery, PlanReviewReply, "plan review query", plan_review),
+        subjects.POLICY_SIMULATE: parsed(SimulateRequest, SimulateReply, "simulation request", simulate),
+        subjects.POLICY_DECISIONS: parsed(DecisionsQuery, DecisionsReply, "decisions query", decisions),
+        subjects.POLICY_VERSIONS: parsed(VersionsQuery, VersionsReply, "versions query", list_versions),
+        subjects.POLICY_PLAN_REVIEW: parsed(PlanReviewQuery, PlanReviewReply, "plan review query", plan_review),
     }
-
-
-def _answering(query: type[Q], reply: type[BaseModel], what: str, use: Callable[[Q], Awaitable[BaseModel]]) -> Respond:
-    """A responder for one subject: the request parsed as `query`, a malformed one answered with
-    `reply(error=...)`; the one place a request's errors become an answer."""
-
-    async def respond(data: bytes) -> BaseModel:
-        try:
-            parsed = query.model_validate_json(data)
-        except ValidationError as exc:
-            return reply(error=f"malformed {what}: {short(exc)}")
-        return await use(parsed)
-
-    return respond
 
 
 def serve(

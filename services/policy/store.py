@@ -9,10 +9,10 @@ admins to list.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 from contracts.policy import DecisionRecord, PolicyVersionInfo, VersionStatus
 from contracts.tool import ToolDecided, ToolDecidedPayload
@@ -23,6 +23,34 @@ PRUNE_EVERY: Final = 100
 
 
 SHIPPED: Final = "shipped"
+# The columns read back into contract models, in their order; those held as JSON text are `_JSON`.
+_VERSION_COLUMNS: Final = ("version", "status", "reason", "published_by", "comment", "published_at", "activated_at")
+_DECISION_COLUMNS: Final = (
+    "event_id",
+    "occurred_at",
+    "run_id",
+    "task_id",
+    "tool",
+    "decision",
+    "reasons",
+    "policy_ids",
+    "policy_version",
+    "evaluation_ms",
+    "agent",
+    "user_id",
+)
+_JSON: Final = frozenset({"files", "reasons", "policy_ids"})
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """A policy set as someone published it, to be activated or rejected."""
+
+    version: str
+    files: Mapping[str, str]
+    published_by: str | None
+    comment: str = ""
+    published_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,21 +118,14 @@ class PolicyStore:
         row = self.db.one("SELECT value FROM policy_state WHERE name = 'active_version'")
         return None if row is None else str(row[0])
 
-    def activate(
-        self,
-        version: str,
-        files: Mapping[str, str],
-        *,
-        event_id: str,
-        published_by: str | None,
-        comment: str = "",
-        published_at: datetime | None = None,
-    ) -> str | None:
-        """Make `version` the active one (recording it if new); returns the version it replaces."""
+    def activate(self, publication: Publication, *, event_id: str) -> str | None:
+        """Make the publication's version the active one (recording it if new); returns the version
+        it replaces."""
+        version = publication.version
         now = _now()
         with self.db.transaction() as tx:
             previous = tx.one("SELECT value FROM policy_state WHERE name = 'active_version'")
-            self._upsert_version(tx, version, files, "active", None, published_by, comment, published_at)
+            self._upsert_version(tx, publication, "active", None)
             tx.execute("UPDATE policy_versions SET activated_at = ? WHERE version = ?", (now, version))
             if previous is not None and previous[0] != version:
                 tx.execute("UPDATE policy_versions SET status = 'superseded' WHERE version = ?", (previous[0],))
@@ -118,61 +139,32 @@ class PolicyStore:
                 )
         return None if previous is None else str(previous[0])
 
-    def reject(
-        self,
-        version: str,
-        files: Mapping[str, str],
-        reason: str,
-        *,
-        published_by: str | None,
-        comment: str = "",
-        published_at: datetime | None = None,
-    ) -> None:
+    def reject(self, publication: Publication, reason: str) -> None:
         with self.db.transaction() as tx:
-            row = tx.one("SELECT status FROM policy_versions WHERE version = ?", (version,))
+            row = tx.one("SELECT status FROM policy_versions WHERE version = ?", (publication.version,))
             if row is not None and row[0] == "active":
                 return  # the same files are in force already; they cannot be both
-            self._upsert_version(tx, version, files, "rejected", reason, published_by, comment, published_at)
+            self._upsert_version(tx, publication, "rejected", reason)
 
     def versions(self, version: str | None = None) -> list[PolicyVersionInfo]:
         """Every version, newest first, without files; or one version with its files."""
-        columns = "version, status, reason, published_by, comment, published_at, activated_at"
+        columns = ", ".join(_VERSION_COLUMNS)
         if version is None:
             rows = self.db.query(f"SELECT {columns}, NULL FROM policy_versions ORDER BY published_at DESC")
         else:
             rows = self.db.query(f"SELECT {columns}, files FROM policy_versions WHERE version = ?", (version,))
-        return [
-            PolicyVersionInfo(
-                version=r[0],
-                status=r[1],
-                reason=r[2],
-                published_by=r[3],
-                comment=r[4],
-                published_at=r[5],
-                activated_at=r[6],
-                files=json.loads(r[7]) if r[7] is not None else None,
-            )
-            for r in rows
-        ]
+        return [PolicyVersionInfo(**_by_name((*_VERSION_COLUMNS, "files"), r)) for r in rows]
 
     @staticmethod
-    def _upsert_version(
-        tx: SqlDatabase,
-        version: str,
-        files: Mapping[str, str],
-        status: VersionStatus,
-        reason: str | None,
-        published_by: str | None,
-        comment: str,
-        published_at: datetime | None,
-    ) -> None:
-        at = (published_at or datetime.now(UTC)).isoformat()
+    def _upsert_version(tx: SqlDatabase, publication: Publication, status: VersionStatus, reason: str | None) -> None:
+        p = publication
+        at = (p.published_at or datetime.now(UTC)).isoformat()
         tx.execute(
             "INSERT INTO policy_versions (version, files, status, reason, published_by, comment, published_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (version) DO UPDATE SET status = excluded.status,"
             " reason = excluded.reason, published_by = excluded.published_by, comment = excluded.comment,"
             " published_at = excluded.published_at",
-            (version, json.dumps(dict(files)), status, reason, published_by, comment, at),
+            (p.version, json.dumps(dict(p.files)), status, reason, p.published_by, p.comment, at),
         )
 
     # -- decisions -----------------------------------------------------------------------------
@@ -214,27 +206,10 @@ class PolicyStore:
 
     def recent_decisions(self, tenant_id: str, limit: int) -> list[DecisionRecord]:
         rows = self.db.query(
-            "SELECT event_id, occurred_at, run_id, task_id, tool, decision, reasons, policy_ids, policy_version,"
-            " evaluation_ms, agent, user_id FROM decisions WHERE tenant_id = ? ORDER BY seq DESC LIMIT ?",
+            f"SELECT {', '.join(_DECISION_COLUMNS)} FROM decisions WHERE tenant_id = ? ORDER BY seq DESC LIMIT ?",
             (tenant_id, limit),
         )
-        return [
-            DecisionRecord(
-                event_id=r[0],
-                occurred_at=r[1],
-                run_id=r[2],
-                task_id=r[3],
-                tool=r[4],
-                decision=r[5],
-                reasons=json.loads(r[6]),
-                policy_ids=json.loads(r[7]),
-                policy_version=r[8],
-                evaluation_ms=r[9],
-                agent=r[10],
-                user_id=r[11],
-            )
-            for r in rows
-        ]
+        return [DecisionRecord(**_by_name(_DECISION_COLUMNS, r)) for r in rows]
 
     def _prune(self, tenant_id: str) -> None:
         self.db.execute(
@@ -262,3 +237,8 @@ class PolicyStore:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _by_name(columns: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
+    """A row's values by column name, JSON text decoded (NULL stays None)."""
+    return {c: json.loads(v) if c in _JSON and v is not None else v for c, v in zip(columns, row, strict=True)}

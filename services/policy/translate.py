@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from contracts.policy import PolicyVerdict
 from contracts.tool import ToolDecidedPayload, ToolRequestedPayload
 from services.policy.domain.verdict import Verdict
@@ -15,13 +17,7 @@ def decided_payload(verdict: Verdict, request: ToolRequestedPayload) -> ToolDeci
         request_id=request.request_id,
         task_id=request.task_id,
         tool=request.tool,
-        decision=verdict.decision,
-        reasons=verdict.reasons,
-        policy_ids=verdict.policy_ids,
-        policy_version=verdict.version,
-        evaluation_ms=verdict.evaluation_ms,
-        approval_rule_ids=verdict.approval_rule_ids,
-        approval_timeout_s=verdict.approval_timeout_s,
+        **_verdict_fields(verdict),
         retry_after_s=verdict.retry_after_s,
     )
 
@@ -42,12 +38,17 @@ def delegation_refused(request: ToolRequestedPayload, why: str, version: str) ->
 
 def verdict_contract(verdict: Verdict) -> PolicyVerdict:
     """A verdict as a request/reply answer carries it."""
-    return PolicyVerdict(
-        decision=verdict.decision,
-        reasons=verdict.reasons,
-        policy_ids=verdict.policy_ids,
-        policy_version=verdict.version,
-        evaluation_ms=verdict.evaluation_ms,
-        approval_rule_ids=verdict.approval_rule_ids,
-        approval_timeout_s=verdict.approval_timeout_s,
-    )
+    return PolicyVerdict(**_verdict_fields(verdict))
+
+
+def _verdict_fields(verdict: Verdict) -> dict[str, Any]:
+    """The fields every contract that carries a verdict names alike."""
+    return {
+        "decision": verdict.decision,
+        "reasons": verdict.reasons,
+        "policy_ids": verdict.policy_ids,
+        "policy_version": verdict.version,
+        "evaluation_ms": verdict.evaluation_ms,
+        "approval_rule_ids": verdict.approval_rule_ids,
+        "approval_timeout_s": verdict.approval_timeout_s,
+    }

@@ -62,8 +62,10 @@ async def test_the_retriever_searches_then_fetches_as_two_tasks_each_metered_onc
         searxng_url=searxng,
         web_allow_private_hosts=True,  # the local website lives on 127.0.0.1
         web_pages_per_search=20,
-        web_read_timeout_s=1.0,
-        web_page_timeout_s=1.5,
+        # Roomy enough for an ordinary local page on a loaded machine, short of the slow page's
+        # SLOW_S, which must still time out.
+        web_read_timeout_s=3.0,
+        web_page_timeout_s=4.0,
         web_max_page_bytes=1024 * 1024,
     )
     tenant = f"t-{uuid.uuid4().hex[:8]}"

@@ -24,7 +24,7 @@ from contracts.run import (
 from quarry_runtime.errors import Rejected
 from services.gateway.readmodels.run_view import fold_run
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.handlers import _apply
+from services.orchestrator.handlers import REJECTED
 from services.orchestrator.runs.domain import PLAN_REVIEW, RunError
 from tests.support.orchestrator import POPO, T0, Clock, app, clock, relayed, reserved, timer, work
 
@@ -114,9 +114,9 @@ def test_a_duplicate_or_late_review_changes_nothing(app: Orchestrator) -> None:
     app.review_plan(first)  # redelivered
     assert app.get_run(run_id).version == version
     with pytest.raises(Rejected, match="no pending approval"):  # a second, different answer: dead-lettered
-        _apply(app.review_plan, reviewed(run_id, sub_questions=["Something else entirely?"]))
+        app.apply_use_case(app.review_plan, reviewed(run_id, sub_questions=["Something else entirely?"]), REJECTED)
     with pytest.raises(Rejected):
-        _apply(app.review_plan, reviewed(run_id, "cancel"))
+        app.apply_use_case(app.review_plan, reviewed(run_id, "cancel"), REJECTED)
     run = app.get_run(run_id)
     assert run.version == version and run.sub_questions == EDITED and run.state != "cancelled"
 
@@ -169,7 +169,7 @@ def test_an_approval_answer_does_not_decide_a_plan_review(app: Orchestrator) -> 
     work(app, run_id)
     given = ApprovalGiven.create(ApprovalPayload(), tenant_id="tenant-a", run_id=run_id, actor=Actor(user_id="boss"))
     with pytest.raises(Rejected, match="review of its plan"):
-        _apply(app.decide_approval, given)
+        app.apply_use_case(app.decide_approval, given, REJECTED)
     assert app.get_run(run_id).state == "awaiting_plan_review"
 
 

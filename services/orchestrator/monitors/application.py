@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
@@ -15,6 +13,8 @@ from contracts.ids import derived_id
 from contracts.monitor import MonitorChanged, MonitorCreated
 from contracts.timer import TimerFired
 from quarry_runtime.errors import NotReady
+from quarry_runtime.eventsourced import EventSourcedApplication
+from services.orchestrator.asker import asked_by
 from services.orchestrator.monitors.domain import Monitor
 from services.orchestrator.monitors.schedule import next_slot
 
@@ -24,13 +24,8 @@ def monitor_run_id(monitor_id: str, slot: datetime) -> str:
     return derived_id(monitor_id, f"run:{slot.isoformat()}")
 
 
-class MonitorUseCases:
-    """Use cases of monitors; the host supplies `_load`, `_save` and `clock`."""
-
-    if TYPE_CHECKING:
-        _load: Callable[[Any], Any]
-        _save: Callable[[Any], None]
-        clock: Callable[[], datetime]
+class MonitorUseCases(EventSourcedApplication):
+    """Use cases of monitors, on the store, clock and group commit of the application they are part of."""
 
     def get_monitor(self, monitor_id: str) -> Monitor:
         monitor: Monitor = self._load(Monitor.create_id(monitor_id))
@@ -42,9 +37,7 @@ class MonitorUseCases:
         first = next_slot(cron=p.schedule.cron, interval_s=p.schedule.interval_s, anchor=now, after=now)
         monitor = Monitor(
             monitor_id=p.monitor_id,
-            tenant_id=ev.tenant_id,
-            user_id=ev.actor.user_id,
-            roles=list(ev.actor.roles),
+            **asked_by(ev),
             question=p.question,
             depth=p.depth,
             max_sources=p.max_sources,

@@ -13,10 +13,11 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from services.orchestrator.errors import OrchestratorError
 from services.orchestrator.moved import answer_to_old_topics
 
 
-class MonitorError(Exception):
+class MonitorError(OrchestratorError):
     """A command the monitor's state refuses."""
 
 
@@ -88,26 +89,20 @@ class Monitor(Aggregate):
         self.bus_events.add(cause)
 
     def pause(self, cause: str) -> None:
-        if self.status != "active":
-            raise MonitorError(f"monitor {self.monitor_id} is {self.status}, not active")
+        self._check_status("active")
         self._paused(cause=cause)
 
     @event("MonitorPaused")
     def _paused(self, cause: str) -> None:
-        self.status = "paused"
-        self.next_slot = None
-        self.bus_events.add(cause)
+        self._become("paused", None, cause)
 
     def resume(self, next_slot: datetime, cause: str) -> None:
-        if self.status != "paused":
-            raise MonitorError(f"monitor {self.monitor_id} is {self.status}, not paused")
+        self._check_status("paused")
         self._resumed(next_slot=next_slot, cause=cause)
 
     @event("MonitorResumed")
     def _resumed(self, next_slot: datetime, cause: str) -> None:
-        self.status = "active"
-        self.next_slot = next_slot
-        self.bus_events.add(cause)
+        self._become("active", next_slot, cause)
 
     def delete(self, cause: str) -> None:
         if self.status == "deleted":
@@ -116,8 +111,15 @@ class Monitor(Aggregate):
 
     @event("MonitorDeleted")
     def _deleted(self, cause: str) -> None:
-        self.status = "deleted"
-        self.next_slot = None
+        self._become("deleted", None, cause)
+
+    def _check_status(self, status: str) -> None:
+        if self.status != status:
+            raise MonitorError(f"monitor {self.monitor_id} is {self.status}, not {status}")
+
+    def _become(self, status: str, next_slot: datetime | None, cause: str) -> None:
+        self.status = status
+        self.next_slot = next_slot
         self.bus_events.add(cause)
 
 

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from collections.abc import Callable
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
@@ -22,19 +19,16 @@ from contracts.task import TaskFailed, TaskSucceeded
 from contracts.timer import TimerFired
 from contracts.tool import ToolDecided
 from quarry_runtime.errors import NotReady, Rejected
+from quarry_runtime.eventsourced import EventSourcedApplication
 from quarry_security.guardrails import injection_findings
+from services.orchestrator.asker import asked_by
 from services.orchestrator.questions.domain import CREDITS_WAIT_S, Question, advance
 from services.orchestrator.runs.domain import Run
 from services.orchestrator.tasks import answer_deadline
 
 
-class QuestionUseCases:
-    """Use cases of follow-up questions; the host supplies `_load`, `_save` and `clock`."""
-
-    if TYPE_CHECKING:
-        _load: Callable[[Any], Any]
-        _save: Callable[[Any], None]
-        clock: Callable[[], datetime]
+class QuestionUseCases(EventSourcedApplication):
+    """Use cases of follow-up questions, on the store, clock and group commit of the application."""
 
     def get_question(self, question_id: str) -> Question:
         question: Question = self._load(Question.create_id(question_id))
@@ -52,9 +46,7 @@ class QuestionUseCases:
         question = Question(
             question_id=p.question_id,
             run_id=p.run_id,
-            tenant_id=ev.tenant_id,
-            user_id=ev.actor.user_id,
-            roles=list(ev.actor.roles),
+            **asked_by(ev),
             text=p.text,
             scope=p.scope,
             cause=ev.event_id,
@@ -95,10 +87,7 @@ class QuestionUseCases:
     def decide_question_tool(self, ev: ToolDecided) -> None:
         """Policy answered a question's tool request: dispatch, or end the question."""
         question = self._question_for(ev)
-        if question is None:
-            return
-        task = question.task(ev.payload.task_id)
-        if task.status != "requested":
+        if question is None or (task := question.requested_task(ev.payload.task_id)) is None:
             return
         p = ev.payload
         if p.decision == "allow":
@@ -116,7 +105,7 @@ class QuestionUseCases:
         if question is None:
             return
         task = question.task(ev.payload.task_id)
-        if task.status != "dispatched" or ev.payload.attempt != task.attempt:
+        if not task.is_running(ev.payload.attempt):
             return  # settled already, or an answer to an attempt since replaced
         if isinstance(ev, TaskSucceeded):
             question.record_success(task.task_id, ev.payload.output, ev.payload.usage_event_ids, ev.event_id)
@@ -138,7 +127,7 @@ class QuestionUseCases:
                 self._save(question)
             return
         task = question.tasks.get(ev.payload.task_id or "")
-        if task is None or task.status != "dispatched" or task.attempt != ev.payload.attempt:
+        if task is None or not task.is_running(ev.payload.attempt):
             return  # answered in time, or a timer of an attempt since replaced
         reason = f"no answer within {answer_deadline(task.timeout_s).total_seconds():.0f}s of its dispatch"
         question.record_failure(task.task_id, reason, True, [], ev.event_id, self.clock())

@@ -18,6 +18,7 @@ from eventsourcing.domain import event
 
 from contracts.ids import derived_id
 from contracts.question import ANSWER_TOOL, RECALL_TOOL, AnswerInput, RecallInput, RecallOutput
+from services.orchestrator.errors import OrchestratorError
 from services.orchestrator.moved import answer_to_old_topics
 from services.orchestrator.saga import TaskSaga, TaskState
 from services.orchestrator.tasks import TaskPolicy
@@ -35,7 +36,7 @@ QUESTION_POLICIES: dict[str, TaskPolicy] = {
 }
 
 
-class QuestionError(Exception):
+class QuestionError(OrchestratorError):
     """A command the question's current state refuses."""
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
@@ -25,7 +25,9 @@ from contracts.timer import TimerFired
 from contracts.tool import ToolDecided
 from contracts.work import Draft
 from quarry_runtime.errors import NotReady, Rejected
+from quarry_runtime.eventsourced import EventSourcedApplication
 from quarry_security.guardrails import injection_findings
+from services.orchestrator.asker import asked_by
 from services.orchestrator.runs.checks import output_problem
 from services.orchestrator.runs.domain import MAX_THROTTLE_WAIT_S, MAX_THROTTLES, Run
 from services.orchestrator.runs.workflow import TEMPLATE_FIELDS, advance, approval_id, final_draft
@@ -35,13 +37,10 @@ from services.orchestrator.tasks import answer_deadline
 TIMER_TOLERANCE = timedelta(seconds=2)
 
 
-class RunUseCases:
-    """Use cases of runs; the host supplies `_load`, `_save`, `clock` and the monitors' `fire_monitor`."""
+class RunUseCases(EventSourcedApplication):
+    """Use cases of runs; the application they are part of also has the monitors' `fire_monitor`."""
 
     if TYPE_CHECKING:
-        _load: Callable[[Any], Any]
-        _save: Callable[[Any], None]
-        clock: Callable[[], datetime]
         fire_monitor: Callable[[TimerFired], None]
 
     def get_run(self, run_id: str) -> Run:
@@ -60,9 +59,7 @@ class RunUseCases:
         p = ev.payload
         run = Run(
             run_id=ev.run_id or "",
-            tenant_id=ev.tenant_id,
-            user_id=ev.actor.user_id,
-            roles=list(ev.actor.roles),
+            **asked_by(ev),
             question=p.question,
             depth=p.depth,
             max_sources=p.max_sources,
@@ -117,10 +114,7 @@ class RunUseCases:
     def apply_decision(self, ev: ToolDecided) -> None:
         """Policy answered a tool request: dispatch, park for approval, or end the step."""
         run = self._run_for(ev)
-        if run is None:
-            return
-        task = run.task(ev.payload.task_id)
-        if task.status != "requested":
+        if run is None or (task := run.requested_task(ev.payload.task_id)) is None:
             return
         decision = ev.payload.decision
         if decision == "allow":
@@ -172,7 +166,7 @@ class RunUseCases:
                 )
             else:
                 return
-        elif ev.payload.attempt == task.attempt and task.status == "dispatched":
+        elif task.is_running(ev.payload.attempt):
             p = ev.payload
             run.record_failure(
                 task.task_id, p.attempt, p.reason, p.retryable, p.usage_event_ids, ev.event_id, now, fault=p.fault

@@ -159,9 +159,7 @@ class Run(GatedRun):
 
     def throttle_task(self, task_id: str, reasons: list[str], retry_at: datetime, cause: str) -> None:
         """Policy refused the tool for now (a rate limit): ask again at `retry_at`."""
-        task = self.task(task_id)
-        if task.status != "requested":
-            raise RunError(f"task {task_id} is {task.status}, not awaiting policy")
+        self._awaiting_policy(task_id)
         self._tool_throttled(task_id=task_id, reasons=reasons, retry_at=retry_at, cause=cause)
 
     @event("ToolThrottled")
@@ -185,9 +183,7 @@ class Run(GatedRun):
     def queue_approval(self, task_id: str, reason: str, timeout_s: int | None, cause: str) -> None:
         """Policy wants a human to approve the tool while the run already waits for one: the
         request waits its turn (`advance` asks for it once the pending approval is decided)."""
-        task = self.task(task_id)
-        if task.status != "requested":
-            raise RunError(f"task {task_id} is {task.status}, not awaiting policy")
+        self._awaiting_policy(task_id)
         self._approval_queued(task_id=task_id, reason=reason, timeout_s=timeout_s, cause=cause)
 
     @event("ApprovalQueued")

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from services.orchestrator.errors import OrchestratorError
+
 TERMINAL = frozenset({"completed", "failed", "rejected", "cancelled", "expired"})
 
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -61,7 +63,7 @@ V1_DEFAULTS: dict[str, Any] = {
 }
 
 
-class RunError(Exception):
+class RunError(OrchestratorError):
     """A command that the run's current state refuses."""
 
 

@@ -151,14 +151,9 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
     if not _all_done(collects):
         return
 
-    syntheses = run.tasks_of("synthesise")
-    if not syntheses:
-        synthesis = {"question": run.question, "max_sources": run.max_sources}
-        run.request_task(task_id(run, "synthesise", 0), "synthesise", synthesis)
+    if not _single_step_done(run, "synthesise", {"question": run.question, "max_sources": run.max_sources}):
         return
-    if not _all_done(syntheses):
-        return
-    draft = SynthesiseOutput.model_validate(syntheses[0].output).draft
+    draft = SynthesiseOutput.model_validate(run.tasks_of("synthesise")[0].output).draft
 
     verifies = run.tasks_of("verify")
     if not verifies:
@@ -176,11 +171,7 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
         )
         return
 
-    indexes = run.tasks_of("index")
-    if not indexes:
-        run.request_task(task_id(run, "index", 0), "index", {"question": run.question})
-        return
-    if not _all_done(indexes):
+    if not _single_step_done(run, "index", {"question": run.question}):
         return
 
     reports = run.tasks_of("report")
@@ -331,6 +322,15 @@ def _approved(run: Run, subject: str) -> bool:
 
 def _all_done(tasks: list[TaskState]) -> bool:
     return all(t.done for t in tasks)
+
+
+def _single_step_done(run: Run, kind: str, task_input: dict[str, Any]) -> bool:
+    """Whether the step of one task is done; requests that task (with `task_input`) if it has none."""
+    tasks = run.tasks_of(kind)
+    if not tasks:
+        run.request_task(task_id(run, kind, 0), kind, task_input)
+        return False
+    return _all_done(tasks)
 
 
 def _settled(task: TaskState) -> bool:

@@ -16,12 +16,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from contracts.policy import PolicyActivatedPayload, PolicyPublished, PolicyRejectedPayload
 from services.policy.application.decider import Decider
 from services.policy.domain.engine import PolicyEngine
 from services.policy.domain.policyset import PolicyError, PolicyFiles
-from services.policy.store import SHIPPED, PolicyStore
+from services.policy.store import SHIPPED, PolicyStore, Publication
 
 log = logging.getLogger(__name__)
 MAX_REASON = 4000
@@ -46,9 +47,7 @@ def startup_engine(store: PolicyStore, shipped: PolicyFiles, clock: Callable[[],
             log.info("resuming published policy version %s (the image ships %s)", active.version, shipped.version)
             return engine
     if active is None or active.version != shipped.version:
-        store.activate(
-            shipped.version, shipped.files, event_id="", published_by=SHIPPED, comment="policies in the image"
-        )
+        store.activate(Publication(shipped.version, shipped.files, SHIPPED, "policies in the image"), event_id="")
     log.info("policy version %s (shipped)", shipped.version)
     return shipped_engine
 
@@ -71,7 +70,8 @@ class PolicyVersions:
         if active is not None and ev.event_id <= active.event_id:
             log.info("ignoring publication %s of %s: not newer than the active one", ev.event_id, ev.payload.version)
             return None
-        p, by = ev.payload, ev.actor.user_id
+        p = ev.payload
+        published = Publication(p.version, p.files, ev.actor.user_id, p.comment, ev.occurred_at)
         try:
             files = PolicyFiles.from_mapping(p.files)
             if files.version != p.version:
@@ -79,19 +79,10 @@ class PolicyVersions:
             engine = PolicyEngine.from_files(files, clock=self._clock)
         except PolicyError as exc:
             reason = str(exc)[:MAX_REASON]
-            self._store.reject(
-                p.version, p.files, reason, published_by=by, comment=p.comment, published_at=ev.occurred_at
-            )
+            self._store.reject(published, reason)
             log.warning("policy version %s rejected, %s stays: %s", p.version, self._decider.version, reason)
             return PolicyRejectedPayload(version=p.version, reason=reason, active_version=self._decider.version)
-        previous = self._store.activate(
-            files.version,
-            files.files,
-            event_id=ev.event_id,
-            published_by=by,
-            comment=p.comment,
-            published_at=ev.occurred_at,
-        )
+        previous = self._store.activate(replace(published, files=files.files), event_id=ev.event_id)
         self._decider.switch(engine)
         log.info("policy version %s active (was %s)", files.version, previous)
         return PolicyActivatedPayload(version=files.version, previous_version=previous)

@@ -9,6 +9,7 @@ from typing import Any
 from services.retriever.domain.errors import SearchError
 from services.retriever.providers import SearchHit
 from services.retriever.web.http import JsonApi
+from services.retriever.web.results import linked
 
 BRAVE_URL = "https://api.search.brave.com"
 BRAVE_MAX_COUNT = 20
@@ -44,12 +45,7 @@ def parse_results(data: Any, limit: int) -> list[SearchHit]:
     if not isinstance(results, list):
         raise SearchError("brave: malformed answer, `web.results` is not a list")
     hits: list[SearchHit] = []
-    for n, result in enumerate(results):
-        if not isinstance(result, dict):
-            continue
-        url = result.get("url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            continue
+    for n, result, url in linked(results):
         hits.append(
             SearchHit(
                 url=url,

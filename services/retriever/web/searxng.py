@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.retriever.domain.errors import SearchError
 from services.retriever.providers import SearchHit
 from services.retriever.web.http import JsonApi
+from services.retriever.web.results import scored_hits
 
 
 class SearxngProvider:
@@ -35,24 +35,4 @@ class SearxngProvider:
 
 def parse_results(data: Any, limit: int) -> list[SearchHit]:
     """Hits from a SearXNG JSON answer, in its order (already merged and ranked across engines)."""
-    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-        raise SearchError("searxng: malformed answer, no `results` list")
-    hits: list[SearchHit] = []
-    for n, result in enumerate(data["results"]):
-        if not isinstance(result, dict):
-            continue
-        url = result.get("url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            continue
-        score = result.get("score")
-        hits.append(
-            SearchHit(
-                url=url,
-                title=str(result.get("title") or url),
-                snippet=str(result.get("content") or ""),
-                score=float(score) if isinstance(score, int | float) else 1.0 / (n + 1),
-            )
-        )
-        if len(hits) >= limit:
-            break
-    return hits
+    return scored_hits(data, "searxng", lambda n: 1.0 / (n + 1))[:limit]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from services.retriever.domain.errors import SearchError
 from services.retriever.providers import SearchHit
 from services.retriever.web.http import JsonApi
+from services.retriever.web.results import scored_hits
 
 TAVILY_URL = "https://api.tavily.com"
 TAVILY_MAX_RESULTS = 20
@@ -41,23 +41,6 @@ class TavilyProvider:
 
 def parse_results(data: Any, limit: int) -> list[SearchHit]:
     """Hits from a Tavily answer, best score first."""
-    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-        raise SearchError("tavily: malformed answer, no `results` list")
-    hits: list[SearchHit] = []
-    for result in data["results"]:
-        if not isinstance(result, dict):
-            continue
-        url = result.get("url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            continue
-        score = result.get("score")
-        hits.append(
-            SearchHit(
-                url=url,
-                title=str(result.get("title") or url),
-                snippet=str(result.get("content") or ""),
-                score=float(score) if isinstance(score, int | float) else 0.0,
-            )
-        )
+    hits = scored_hits(data, "tavily", lambda _: 0.0)
     hits.sort(key=lambda h: -h.score)  # stable: the API's order breaks ties
     return hits[:limit]

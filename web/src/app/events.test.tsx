@@ -70,6 +70,12 @@ class ScriptedSource implements StreamSource {
     const message = new MessageEvent<string>(type, { data: JSON.stringify(data), lastEventId: id });
     for (const listener of this.listeners.get(type) ?? []) listener(message);
   }
+  /** Opens and delivers the run's first two events, 1 and 2. */
+  openWithTwoEvents(): void {
+    this.open();
+    this.send("run.requested", "1", { type: "run.requested" });
+    this.send("run.admitted", "2", { type: "run.admitted" });
+  }
 }
 
 function Probe({ factory }: { factory: SourceFactory }) {
@@ -86,160 +92,117 @@ function Probe({ factory }: { factory: SourceFactory }) {
   );
 }
 
+/** The Probe on a factory that keeps every stream it opens: `stream(0)` is the first. */
+function openProbe() {
+  const opened: { url: string; source: ScriptedSource }[] = [];
+  render(
+    <Probe
+      factory={(url) => {
+        const source = new ScriptedSource();
+        opened.push({ url, source });
+        return source;
+      }}
+    />,
+  );
+  const stream = (i: number) => {
+    const source = opened[i]?.source;
+    if (!source) throw new Error(`stream ${i + 1} was not opened`);
+    return source;
+  };
+  return { urls: () => opened.map((o) => o.url), stream };
+}
+
+const connection = () => screen.getByRole("status").textContent;
+const listed = () => screen.getAllByRole("listitem").map((li) => li.textContent);
+const EACH_ONCE = ["1 run.requested", "2 run.admitted", "3 run.planned"];
+
 describe("useRunEvents", () => {
   it("shows a replayed event once and says when the stream reconnects", () => {
-    const sources: ScriptedSource[] = [];
-    const factory: SourceFactory = (url) => {
-      expect(url).toBe("/v1/runs/r1/events");
-      const source = new ScriptedSource();
-      sources.push(source);
-      return source;
-    };
-    render(<Probe factory={factory} />);
-    const source = sources[sources.length - 1];
-    if (!source) throw new Error("no stream opened");
+    const probe = openProbe();
+    const source = probe.stream(0);
+    expect(probe.urls()).toEqual(["/v1/runs/r1/events"]);
     act(() => {
       source.open();
       source.send("run.requested", "1", { type: "run.requested", payload: {} });
       source.send("run.admitted", "2", { type: "run.admitted", payload: {} });
     });
-    expect(screen.getByRole("status").textContent).toBe("Live");
+    expect(connection()).toBe("Live");
     act(() => {
       source.drop();
     });
-    expect(screen.getByRole("status").textContent).toBe("Reconnecting…");
+    expect(connection()).toBe("Reconnecting…");
     act(() => {
       source.open();
       // A server that resumed one event early: event 2 again, then 3.
       source.send("run.admitted", "2", { type: "run.admitted", payload: {} });
       source.send("run.planned", "3", { type: "run.planned", payload: {} });
     });
-    expect(screen.getByRole("status").textContent).toBe("Reconnected");
-    expect(screen.getAllByRole("listitem").map((li) => li.textContent)).toEqual([
-      "1 run.requested",
-      "2 run.admitted",
-      "3 run.planned",
-    ]);
+    expect(connection()).toBe("Reconnected");
+    expect(listed()).toEqual(EACH_ONCE);
   });
 
   it("opens a new stream after ?after= when the browser gives up, and keeps each event once", () => {
     vi.useFakeTimers();
     try {
-      const sources: { url: string; source: ScriptedSource }[] = [];
-      render(
-        <Probe
-          factory={(url) => {
-            const source = new ScriptedSource();
-            sources.push({ url, source });
-            return source;
-          }}
-        />,
-      );
-      const first = sources[0]?.source;
-      if (!first) throw new Error("no stream opened");
+      const probe = openProbe();
+      const first = probe.stream(0);
       act(() => {
-        first.open();
-        first.send("run.requested", "1", { type: "run.requested" });
-        first.send("run.admitted", "2", { type: "run.admitted" });
+        first.openWithTwoEvents();
         first.readyState = 2; // an error status: EventSource stops retrying by itself
         first.onerror?.(new Event("error"));
       });
-      expect(screen.getByRole("status").textContent).toBe("Reconnecting…");
+      expect(connection()).toBe("Reconnecting…");
       act(() => {
         vi.advanceTimersByTime(600);
       });
-      expect(sources.map((s) => s.url)).toEqual(["/v1/runs/r1/events", "/v1/runs/r1/events?after=2"]);
-      const second = sources[1]?.source;
-      if (!second) throw new Error("no second stream");
+      expect(probe.urls()).toEqual(["/v1/runs/r1/events", "/v1/runs/r1/events?after=2"]);
+      const second = probe.stream(1);
       act(() => {
         second.open();
         second.send("run.admitted", "2", { type: "run.admitted" });
         second.send("run.planned", "3", { type: "run.planned" });
       });
-      expect(screen.getByRole("status").textContent).toBe("Reconnected");
-      expect(screen.getAllByRole("listitem").map((li) => li.textContent)).toEqual([
-        "1 run.requested",
-        "2 run.admitted",
-        "3 run.planned",
-      ]);
+      expect(connection()).toBe("Reconnected");
+      expect(listed()).toEqual(EACH_ONCE);
     } finally {
       vi.useRealTimers();
     }
   });
 
   it("drops a silent stream when the browser goes offline and resumes it after the last event online", () => {
-    const sources: { url: string; source: ScriptedSource }[] = [];
-    render(
-      <Probe
-        factory={(url) => {
-          const source = new ScriptedSource();
-          sources.push({ url, source });
-          return source;
-        }}
-      />,
-    );
-    const first = sources[0]?.source;
-    if (!first) throw new Error("no stream opened");
+    const probe = openProbe();
+    const first = probe.stream(0);
     act(() => {
-      first.open();
-      first.send("run.requested", "1", { type: "run.requested" });
-      first.send("run.admitted", "2", { type: "run.admitted" });
+      first.openWithTwoEvents();
       window.dispatchEvent(new Event("offline"));
     });
     expect(first.closed).toBe(true);
-    expect(screen.getByRole("status").textContent).toBe("Reconnecting…");
+    expect(connection()).toBe("Reconnecting…");
     act(() => {
       window.dispatchEvent(new Event("online"));
     });
-    expect(sources.map((s) => s.url)).toEqual(["/v1/runs/r1/events", "/v1/runs/r1/events?after=2"]);
-    const second = sources[1]?.source;
-    if (!second) throw new Error("no second stream");
+    expect(probe.urls()).toEqual(["/v1/runs/r1/events", "/v1/runs/r1/events?after=2"]);
+    const second = probe.stream(1);
     act(() => {
       second.open();
       second.send("run.planned", "3", { type: "run.planned" });
     });
-    expect(screen.getByRole("status").textContent).toBe("Reconnected");
-    expect(screen.getAllByRole("listitem").map((li) => li.textContent)).toEqual([
-      "1 run.requested",
-      "2 run.admitted",
-      "3 run.planned",
-    ]);
+    expect(connection()).toBe("Reconnected");
+    expect(listed()).toEqual(EACH_ONCE);
   });
 
   it("closes the stream at `end` so the browser does not reconnect forever", () => {
-    const sources: ScriptedSource[] = [];
-    render(
-      <Probe
-        factory={() => {
-          const s = new ScriptedSource();
-          sources.push(s);
-          return s;
-        }}
-      />,
-    );
-    const source = sources[sources.length - 1];
-    if (!source) throw new Error("no stream opened");
+    const source = openProbe().stream(0);
     act(() => {
       source.open();
       source.send("end", "", { state: "completed" });
     });
     expect(source.closed).toBe(true);
-    expect(screen.getByRole("status").textContent).toBe("Stream ended: the run is over");
+    expect(connection()).toBe("Stream ended: the run is over");
   });
 
   it("ignores an event without a numeric id", () => {
-    const sources: ScriptedSource[] = [];
-    render(
-      <Probe
-        factory={() => {
-          const s = new ScriptedSource();
-          sources.push(s);
-          return s;
-        }}
-      />,
-    );
-    const source = sources[sources.length - 1];
-    if (!source) throw new Error("no stream opened");
+    const source = openProbe().stream(0);
     act(() => {
       source.open();
       source.send("run.requested", "", { type: "run.requested" });

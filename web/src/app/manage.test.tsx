@@ -1,74 +1,15 @@
-import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
-import axe from "axe-core";
-import { createMemoryRouter, RouterProvider } from "react-router";
+import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 
-import { setUnauthorizedHandler } from "./api";
-import { routes } from "./routes";
-import { SessionProvider } from "./session";
+import { mutations, open, sent, serve as serveGateway, seriousViolations, type Sent } from "./testing/test-utils";
 
 afterEach(cleanup);
 
-interface Sent {
-  method: string;
-  path: string;
-  body: unknown;
-}
-
-// A body, `{status, body}`, or a function of the request giving `{status, body}`.
-type Answer = unknown;
-
-const sent: Sent[] = [];
-
 const ME = { user_id: "u1", tenant_id: "t1", email: "ada@example.org", role: "owner", permissions: [], key_id: null };
 
-/** The gateway as the routes answer: `answers` keyed "METHOD /path" (or "/path" for GET). */
-function serve(answers: Record<string, Answer>) {
-  sent.length = 0;
-  vi.stubGlobal("fetch", (url: string, init?: RequestInit) => {
-    const method = (init?.method ?? "GET").toUpperCase();
-    const path = new URL(url, "http://localhost").pathname;
-    const request = { method, path, body: typeof init?.body === "string" ? (JSON.parse(init.body) as unknown) : null };
-    sent.push(request);
-    let answer = answers[`${method} ${path}`] ?? (method === "GET" ? answers[path] : undefined);
-    if (path === "/v1/auth/me" && answer === undefined) answer = ME;
-    if (typeof answer === "function") answer = (answer as (s: Sent) => unknown)(request);
-    let status = answer === undefined ? (method === "GET" ? 404 : 204) : 200;
-    let body: unknown = answer ?? (status === 404 ? { detail: "not found" } : null);
-    if (answer && typeof answer === "object" && "status" in answer && "body" in answer) {
-      status = (answer as { status: number }).status;
-      body = (answer as { body: unknown }).body;
-    }
-    return Promise.resolve(
-      new Response(status === 204 || body === null ? null : JSON.stringify(body), {
-        status,
-        headers: { "Content-Type": "application/json" },
-      }),
-    );
-  });
-}
-
-const mutations = () => sent.filter((s) => s.method !== "GET");
-
-function open(path: string) {
-  const router = createMemoryRouter(routes, { initialEntries: [path] });
-  setUnauthorizedHandler((url) => void router.navigate(url));
-  render(
-    <SessionProvider>
-      <RouterProvider router={router} />
-    </SessionProvider>,
-  );
-  return router;
-}
-
-async function seriousViolations(): Promise<string[]> {
-  // jsdom cannot compute colours or measure glyphs: contrast is checked in the browser tests.
-  const result = await axe.run(document.body, {
-    rules: { "color-contrast": { enabled: false }, "label-content-name-mismatch": { enabled: false } },
-  });
-  return result.violations
-    .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+// The manage pages are a signed-in owner's: every gateway here knows who is asking.
+function serve(answers: Record<string, unknown>) {
+  serveGateway(answers, { me: ME });
 }
 
 const SETTINGS = { approval_required: false, approval_timeout_s: 3600, pii_policy: "redact", sources: null };
@@ -89,7 +30,7 @@ const MEMBERS = {
   ],
 };
 
-function settingsGateway(extra: Record<string, Answer> = {}): Record<string, Answer> {
+function settingsGateway(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     "/v1/tenant/settings": SETTINGS,
     "/v1/tenant/model": NO_MODEL,
@@ -261,6 +202,16 @@ describe("datasets", () => {
       documents: [{ document_id: "doc1", title: "Efficiency tables", status: "indexed", reason: null, pages: 3, chunks_done: 4, chunks_total: 4 }],
     },
   };
+
+  it("refuses a file over the gateway's upload limit before sending it", async () => {
+    serve(DATASETS);
+    open("/datasets");
+    const big = new File(["%PDF"], "huge.pdf", { type: "application/pdf" });
+    Object.defineProperty(big, "size", { value: 20 * 1024 * 1024 + 1 });
+    fireEvent.change(await screen.findByLabelText("Upload a file to papers"), { target: { files: [big] } });
+    expect(await screen.findByText("huge.pdf is larger than a dataset accepts (20 MB).")).toBeTruthy();
+    expect(mutations()).toEqual([]);
+  });
 
   it("adds a text document and shows what the gateway refuses", async () => {
     let calls = 0;

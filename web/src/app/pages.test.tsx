@@ -1,11 +1,7 @@
-import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
-import axe from "axe-core";
-import { createMemoryRouter, RouterProvider } from "react-router";
+import { cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
-import { setUnauthorizedHandler } from "./api";
-import { routes } from "./routes";
-import { SessionProvider } from "./session";
+import { mutations, open, serve as serveGateway, seriousViolations } from "./testing/test-utils";
 
 // Vitest runs without globals here, so Testing Library cannot unmount between tests by itself.
 afterEach(cleanup);
@@ -89,68 +85,9 @@ function gateway(state = "completed", usedPct = 10): Record<string, unknown> {
   };
 }
 
-const posted: { path: string; body: unknown; method?: string }[] = [];
-
+// A run's actions answer 202 Accepted; an edit (a template's new version) answers with the version.
 function serve(answers: Record<string, unknown>) {
-  posted.length = 0;
-  vi.stubGlobal("fetch", (url: string, init?: RequestInit) => {
-    const path = new URL(url, "http://localhost").pathname;
-    if (init?.method === "POST") {
-      posted.push({ path, body: typeof init.body === "string" ? JSON.parse(init.body) : null });
-      return Promise.resolve(new Response(JSON.stringify({}), { status: 202 }));
-    }
-    if (init?.method && init.method !== "GET") {
-      posted.push({ method: init.method, path, body: typeof init.body === "string" ? JSON.parse(init.body) : null });
-      return Promise.resolve(new Response(JSON.stringify({ version: 3 }), { status: 200 }));
-    }
-    const body = answers[path];
-    if (typeof body === "string") {
-      return Promise.resolve(new Response(body, { status: 200, headers: { "Content-Type": "text/markdown" } }));
-    }
-    return Promise.resolve(
-      new Response(JSON.stringify(body ?? { detail: "not found" }), {
-        status: body === undefined ? (path === "/v1/auth/me" ? 401 : 404) : 200,
-        headers: { "Content-Type": "application/json" },
-      }),
-    );
-  });
-  // jsdom has no EventSource: one that never connects leaves the page on its view.
-  vi.stubGlobal(
-    "EventSource",
-    class {
-      readyState = 0;
-      onopen = null;
-      onerror = null;
-      addEventListener() {
-        /* no events in these tests */
-      }
-      close() {
-        this.readyState = 2;
-      }
-    },
-  );
-}
-
-function open(path: string) {
-  const router = createMemoryRouter(routes, { initialEntries: [path] });
-  setUnauthorizedHandler((url) => void router.navigate(url));
-  render(
-    <SessionProvider>
-      <RouterProvider router={router} />
-    </SessionProvider>,
-  );
-  return router;
-}
-
-async function seriousViolations(): Promise<string[]> {
-  // jsdom cannot compute colours; contrast is checked in the browser tests.
-  // label-content-name-mismatch measures glyphs on a canvas, which jsdom lacks.
-  const result = await axe.run(document.body, {
-    rules: { "color-contrast": { enabled: false }, "label-content-name-mismatch": { enabled: false } },
-  });
-  return result.violations
-    .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  serveGateway(answers, { mutated: (r) => (r.method === "POST" ? { status: 202, body: {} } : { version: 3 }) });
 }
 
 describe("workspace pages", () => {
@@ -222,8 +159,8 @@ describe("workspace pages", () => {
     fireEvent.change(screen.getByLabelText("Comment"), { target: { value: "sources check out" } });
     fireEvent.click(screen.getByRole("button", { name: "Approve" }));
     await waitFor(() => {
-      expect(posted).toEqual([
-        { path: "/v1/runs/r1/approval", body: { decision: "approve", comment: "sources check out" } },
+      expect(mutations()).toEqual([
+        { method: "POST", path: "/v1/runs/r1/approval", body: { decision: "approve", comment: "sources check out" } },
       ]);
     });
   });
@@ -239,8 +176,9 @@ describe("workspace pages", () => {
     expect(await seriousViolations()).toEqual([]);
     fireEvent.click(screen.getByRole("button", { name: "Continue" }));
     await waitFor(() => {
-      expect(posted).toEqual([
+      expect(mutations()).toEqual([
         {
+          method: "POST",
           path: "/v1/runs/r1/plan",
           body: {
             action: "continue",
@@ -259,7 +197,7 @@ describe("workspace pages", () => {
     expect(screen.queryByLabelText("Sub-question 1")).toBeNull();
     fireEvent.click(screen.getByRole("button", { name: "Cancel" }));
     await waitFor(() => {
-      expect(posted).toEqual([{ path: "/v1/runs/r1/plan", body: { action: "cancel", comment: "" } }]);
+      expect(mutations()).toEqual([{ method: "POST", path: "/v1/runs/r1/plan", body: { action: "cancel", comment: "" } }]);
     });
   });
 
@@ -279,8 +217,8 @@ describe("workspace pages", () => {
   });
 
   it("saves an edited template as a new version with its whole body", async () => {
-    const template = {
-      template_id: "tp1",
+    // What a template's version holds; the saved version is the same body with the edit.
+    const body = {
       name: "Market scan",
       description: "",
       depth: 1,
@@ -290,9 +228,8 @@ describe("workspace pages", () => {
       target_words: null,
       outline: [{ heading: "Players" }],
       tone: "executive",
-      version: 2,
-      current_version: 2,
     };
+    const template = { template_id: "tp1", ...body, version: 2, current_version: 2 };
     serve({ ...gateway(), "/v1/templates": { templates: [template] }, "/v1/templates/tp1": template });
     open("/templates");
     fireEvent.click(await screen.findByRole("button", { name: "Edit template Market scan" }));
@@ -302,23 +239,7 @@ describe("workspace pages", () => {
     expect(await seriousViolations()).toEqual([]);
     fireEvent.click(within(form).getByRole("button", { name: "Save as a new version" }));
     expect(await screen.findByText("Saved as version 3.")).toBeTruthy();
-    expect(posted).toEqual([
-      {
-        method: "PUT",
-        path: "/v1/templates/tp1",
-        body: {
-          name: "Market scan",
-          description: "",
-          depth: 2,
-          max_sources: 5,
-          sources: ["corpus"],
-          length: "brief",
-          target_words: null,
-          outline: [{ heading: "Players" }],
-          tone: "executive",
-        },
-      },
-    ]);
+    expect(mutations()).toEqual([{ method: "PUT", path: "/v1/templates/tp1", body: { ...body, depth: 2 } }]);
   });
 
   it("lists a monitor with the runs its slots started, and pauses it", async () => {
@@ -328,7 +249,7 @@ describe("workspace pages", () => {
     expect(within(runs).getByRole("link", { name: "run r1" }).getAttribute("href")).toBe("/research/runs/r1");
     fireEvent.click(screen.getByRole("button", { name: "Pause monitor: Weekly solar news" }));
     await waitFor(() => {
-      expect(posted).toEqual([{ path: "/v1/monitors/m1/pause", body: {} }]);
+      expect(mutations()).toEqual([{ method: "POST", path: "/v1/monitors/m1/pause", body: {} }]);
     });
   });
 

@@ -1,7 +1,8 @@
 import { cleanup, render, screen } from "@testing-library/react";
 import { afterEach, describe, expect, it } from "vitest";
 
-import { headingSlugs, parseBlocks, reportPassages, ReportBody, safeHref, SourceList, withoutSection, type CitedSource } from "./report";
+import { headingSlugs, parseBlocks, reportPassages, withoutSection } from "./lib/report-markdown";
+import { ReportBody, safeHref, SourceList, type CitedSource } from "./report";
 
 // Vitest runs without globals here, so Testing Library cannot unmount between tests by itself.
 afterEach(cleanup);

@@ -40,6 +40,32 @@ const NAV: { href: string; label: string; section: Section }[] = [
   { href: "/blog", label: "Blog", section: "blog" },
 ];
 
+export interface SiteLink {
+  href: string;
+  label: string;
+}
+
+const FOOTER_LINKS: SiteLink[] = [
+  { href: "/docs", label: "Documentation" },
+  { href: "/api/docs", label: "API reference" },
+  { href: "/pricing", label: "Pricing" },
+  { href: "/blog", label: "Blog" },
+  { href: FEED_PATH, label: "Atom feed" },
+];
+
+/** A plain list of links (the footer's, the 404 page's). */
+export function LinkList({ links, className }: { links: readonly SiteLink[]; className?: string }) {
+  return (
+    <ul className={className}>
+      {links.map((link) => (
+        <li key={link.href}>
+          <a href={link.href}>{link.label}</a>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
 // The favicon's mark, inline: no request, and no image preload React would add for an <img>.
 function Logo() {
   return (
@@ -113,23 +139,7 @@ export function Layout({ meta, site, children }: { meta: PageMeta; site: SiteCon
         <footer className="site-footer">
           <div className="wrap footer-row">
             <nav aria-label="Footer">
-              <ul>
-                <li>
-                  <a href="/docs">Documentation</a>
-                </li>
-                <li>
-                  <a href="/api/docs">API reference</a>
-                </li>
-                <li>
-                  <a href="/pricing">Pricing</a>
-                </li>
-                <li>
-                  <a href="/blog">Blog</a>
-                </li>
-                <li>
-                  <a href={FEED_PATH}>Atom feed</a>
-                </li>
-              </ul>
+              <LinkList links={FOOTER_LINKS} />
             </nav>
             <p>Quarry: deep research with every claim cited.</p>
           </div>

@@ -2,8 +2,11 @@ import { useCallback, useEffect, useState } from "react";
 import { Link } from "react-router";
 
 import { api, get, type BillingSummary, type CheckoutReply, type LedgerEntry, type LedgerPage } from "../api";
+import { Saved } from "../components/ui/form";
+import { useAction } from "../hooks/use-action";
 import { credits, errorText, when } from "../format";
 import { budgetWarning, formatCents, planNamed, planTable } from "../plans";
+import { TableHead } from "../components/ui/table";
 
 const LEDGER_PAGE = 20;
 
@@ -189,7 +192,7 @@ function NextInvoice({ summary }: { summary: BillingSummary }) {
 
 function Purchase({ summary, onApplied }: { summary: BillingSummary; onApplied: () => Promise<void> }) {
   const [message, setMessage] = useState("");
-  const [busy, setBusy] = useState(false);
+  const { busy, run } = useAction(setMessage);
   const plans = planTable?.plans.map((p) => p.name) ?? ["free", "pro", "enterprise"];
   const packs = planTable?.credit_packs ?? [
     { name: "pack_1k", credits: 1000, price_cents: 0 },
@@ -197,9 +200,8 @@ function Purchase({ summary, onApplied }: { summary: BillingSummary; onApplied: 
   ];
 
   async function checkout(kind: "subscription" | "pack", item: string) {
-    setBusy(true);
     setMessage("");
-    try {
+    await run(async () => {
       const back = `${window.location.origin}/billing`;
       const reply = await api<CheckoutReply>("/v1/billing/checkout", {
         method: "POST",
@@ -213,11 +215,7 @@ function Purchase({ summary, onApplied }: { summary: BillingSummary; onApplied: 
       } else {
         setMessage("Checkout started; it completes after payment.");
       }
-    } catch (exc) {
-      setMessage(errorText(exc));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (
@@ -246,9 +244,7 @@ function Purchase({ summary, onApplied }: { summary: BillingSummary; onApplied: 
           </li>
         ))}
       </ul>
-      <p role="status" aria-live="polite">
-        {message}
-      </p>
+      <Saved text={message} />
     </section>
   );
 }
@@ -281,16 +277,7 @@ function Ledger({ summary }: { summary: BillingSummary }) {
       {entries.length ? (
         <div className="table-wrap" role="region" aria-label="Ledger table" tabIndex={0}>
           <table>
-            <caption className="visually-hidden">Credit movements, oldest first (page {pages.length})</caption>
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Amount</th>
-                <th scope="col">Balance</th>
-                <th scope="col">For</th>
-              </tr>
-            </thead>
+            <TableHead caption={`Credit movements, oldest first (page ${pages.length})`} columns={["When", "Kind", "Amount", "Balance", "For"]} />
             <tbody>
               {entries.map((e) => (
                 <tr key={e.seq}>

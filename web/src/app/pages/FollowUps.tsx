@@ -1,7 +1,8 @@
 import { useEffect, useId, useRef, useState, type SyntheticEvent } from "react";
 
 import { get, post } from "../api";
-import { errorText } from "../format";
+import { Alert, TextArea } from "../components/ui/form";
+import { useAction } from "../hooks/use-action";
 import { renderInline, type CitedSource } from "../report";
 
 interface Question {
@@ -23,8 +24,7 @@ export function FollowUps({ runId, sources }: { runId: string; sources: readonly
   const base = `/v1/runs/${encodeURIComponent(runId)}/questions`;
   const [questions, setQuestions] = useState<Question[]>([]);
   const [text, setText] = useState("");
-  const [error, setError] = useState("");
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useAction();
 
   useEffect(() => {
     get<{ questions: Question[] }>(`${base}?limit=20`).then(
@@ -45,19 +45,14 @@ export function FollowUps({ runId, sources }: { runId: string; sources: readonly
       setError("Write a question of a few words.");
       return;
     }
-    setBusy(true);
-    try {
+    await run(async () => {
       const accepted = await post<Accepted>(base, { question });
       setQuestions((now) => [
         ...now,
         { question_id: accepted.question_id, question, status: "asked", answer: "", error: null },
       ]);
       setText("");
-    } catch (exc) {
-      setError(errorText(exc));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (
@@ -67,22 +62,11 @@ export function FollowUps({ runId, sources }: { runId: string; sources: readonly
         <Answer key={q.question_id} base={base} initial={q} sources={sources} />
       ))}
       <form onSubmit={(e) => void ask(e)}>
-        <label htmlFor={`${ids}-q`}>Follow-up question</label>
-        <textarea
-          id={`${ids}-q`}
-          rows={2}
-          maxLength={2000}
-          value={text}
-          onChange={(e) => {
-            setText(e.target.value);
-          }}
-        />
+        <TextArea id={`${ids}-q`} label="Follow-up question" value={text} onChange={setText} />
         <button type="submit" disabled={busy}>
           Ask a follow-up
         </button>
-        <p role="alert" className="error">
-          {error}
-        </p>
+        <Alert error={error} />
       </form>
     </section>
   );

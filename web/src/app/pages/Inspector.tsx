@@ -4,6 +4,7 @@ import { get, type RunView } from "../api";
 import type { RunEvent } from "../events";
 import { credits, errorText, seconds, stateLabel } from "../format";
 import { indexedChunks, type TaskCredits, taskCredits, taskGraph, usageText } from "../runlog";
+import { TableHead } from "../components/ui/table";
 
 /** The runtime inspector: the task graph from the log, and the run as it was at any event. */
 export function Inspector({ base, events, lastSeq }: { base: string; events: readonly RunEvent[]; lastSeq: number }) {
@@ -66,18 +67,7 @@ export function Inspector({ base, events, lastSeq }: { base: string; events: rea
       {tasks.length ? (
         <div className="table-wrap" role="region" aria-label="Task graph table" tabIndex={0}>
           <table>
-            <caption className="visually-hidden">Tasks in the order of the run's work</caption>
-            <thead>
-              <tr>
-                <th scope="col">Task</th>
-                <th scope="col">Status</th>
-                <th scope="col">Attempts</th>
-                <th scope="col">Duration</th>
-                <th scope="col">Policy</th>
-                <th scope="col">Usage</th>
-                <th scope="col">Credits</th>
-              </tr>
-            </thead>
+            <TableHead caption="Tasks in the order of the run's work" columns={["Task", "Status", "Attempts", "Duration", "Policy", "Usage", "Credits"]} />
             <tbody>
               {tasks.map((t) => (
                 <tr key={t.task_id}>

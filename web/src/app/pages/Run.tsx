@@ -1,11 +1,15 @@
-import { useCallback, useEffect, useId, useMemo, useRef, useState, type SyntheticEvent } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Link, useParams } from "react-router";
 
-import { api, ApiError, get, post, type RunView } from "../api";
+import { ApiError, get, post, type RunView } from "../api";
 import { connectionText, useRunEvents } from "../events";
 import { credits, errorText, stateLabel, TERMINAL, when } from "../format";
-import { ReportBody, reportPassages, SourceList, type CitedSource } from "../report";
+import { reportPassages } from "../lib/report-markdown";
+import { ReportBody, SourceList, type CitedSource } from "../report";
 import { arrivedSources, policyDecisions, reviewedPlan } from "../runlog";
+import { ApprovalPanel } from "../features/run/components/ApprovalPanel";
+import { PlanReview } from "../features/run/components/PlanReview";
+import { useAction } from "../hooks/use-action";
 import { FollowUps } from "./FollowUps";
 import { Inspector } from "./Inspector";
 import { NotFound } from "./NotFound";
@@ -262,20 +266,12 @@ export function RunPage() {
 }
 
 function CancelButton({ base, onDone }: { base: string; onDone: () => Promise<void> }) {
-  const [error, setError] = useState("");
-  const [busy, setBusy] = useState(false);
-  async function cancel() {
-    setBusy(true);
-    setError("");
-    try {
+  const { busy, error, run } = useAction();
+  const cancel = () =>
+    run(async () => {
       await post(`${base}/cancel`, { reason: "cancelled by the user" });
       await onDone();
-    } catch (exc) {
-      setError(errorText(exc));
-    } finally {
-      setBusy(false);
-    }
-  }
+    });
   return (
     <div>
       <button type="button" className="danger" disabled={busy} onClick={() => void cancel()}>
@@ -285,172 +281,5 @@ function CancelButton({ base, onDone }: { base: string; onDone: () => Promise<vo
         {error}
       </span>
     </div>
-  );
-}
-
-function ApprovalPanel({ base, view, onDone }: { base: string; view: RunView; onDone: () => Promise<void> }) {
-  const ids = useId();
-  const [comment, setComment] = useState("");
-  const [error, setError] = useState("");
-  const [busy, setBusy] = useState(false);
-  const approval = view.approval;
-
-  async function decide(decision: "approve" | "reject") {
-    setBusy(true);
-    setError("");
-    try {
-      await post(`${base}/approval`, { decision, comment: comment.trim() });
-      await onDone();
-    } catch (exc) {
-      setError(errorText(exc));
-    } finally {
-      setBusy(false);
-    }
-  }
-
-  return (
-    <section aria-labelledby={`${ids}-h`} className="card attention">
-      <h2 id={`${ids}-h`}>Approval needed</h2>
-      <p>{approval?.reason ?? "The run waits for a human's decision."}</p>
-      {approval?.subject ? <p className="muted">About: {approval.subject}</p> : null}
-      <p>
-        Decide before <strong>{when(approval?.deadline)}</strong>; after that the run expires.
-      </p>
-      <label htmlFor={`${ids}-c`}>Comment</label>
-      <textarea
-        id={`${ids}-c`}
-        maxLength={2000}
-        rows={2}
-        value={comment}
-        onChange={(e) => {
-          setComment(e.target.value);
-        }}
-      />
-      <div className="buttons">
-        <button type="button" disabled={busy} onClick={() => void decide("approve")}>
-          Approve
-        </button>
-        <button type="button" className="danger" disabled={busy} onClick={() => void decide("reject")}>
-          Reject
-        </button>
-      </div>
-      <p role="alert" className="error">
-        {error}
-      </p>
-    </section>
-  );
-}
-
-const MAX_SUB_QUESTIONS = 20;
-
-function PlanReview({
-  base,
-  initial,
-  deadline,
-  onDone,
-}: {
-  base: string;
-  initial: string[];
-  deadline: string | null;
-  onDone: () => Promise<void>;
-}) {
-  const ids = useId();
-  // The plan may arrive after the page: it shows until the user starts editing.
-  const [edited, setEdited] = useState<string[] | null>(null);
-  const items = edited ?? initial;
-  const [comment, setComment] = useState("");
-  const [error, setError] = useState("");
-  const [busy, setBusy] = useState(false);
-
-  const edit = (next: string[]) => {
-    setEdited(next);
-  };
-
-  async function send(action: "continue" | "cancel", event?: SyntheticEvent) {
-    event?.preventDefault();
-    setError("");
-    const kept = items.map((s) => s.trim()).filter(Boolean);
-    if (action === "continue" && kept.length === 0) {
-      setError("Keep at least one sub-question, or cancel the run.");
-      return;
-    }
-    setBusy(true);
-    try {
-      const body =
-        action === "continue" ? { action, sub_questions: kept, comment: comment.trim() } : { action, comment: comment.trim() };
-      await api(`${base}/plan`, { method: "POST", body });
-      await onDone();
-    } catch (exc) {
-      setError(errorText(exc));
-    } finally {
-      setBusy(false);
-    }
-  }
-
-  return (
-    <section aria-labelledby={`${ids}-h`} className="card attention">
-      <h2 id={`${ids}-h`}>Review the plan</h2>
-      <p>Edit, remove or add sub-questions, then continue. {deadline ? `Decide before ${when(deadline)}.` : null}</p>
-      <form onSubmit={(e) => void send("continue", e)}>
-        <ol className="plan-edit">
-          {items.map((text, i) => (
-            <li key={i}>
-              <label htmlFor={`${ids}-q${i}`}>Sub-question {i + 1}</label>
-              <div className="inline">
-                <input
-                  id={`${ids}-q${i}`}
-                  type="text"
-                  maxLength={500}
-                  value={text}
-                  onChange={(e) => {
-                    edit(items.map((v, j) => (j === i ? e.target.value : v)));
-                  }}
-                />
-                <button
-                  type="button"
-                  className="link-button"
-                  aria-label={`Remove sub-question ${i + 1}`}
-                  onClick={() => {
-                    edit(items.filter((_, j) => j !== i));
-                  }}
-                >
-                  Remove
-                </button>
-              </div>
-            </li>
-          ))}
-        </ol>
-        <button
-          type="button"
-          disabled={items.length >= MAX_SUB_QUESTIONS}
-          onClick={() => {
-            edit([...items, ""]);
-          }}
-        >
-          Add sub-question
-        </button>
-        <label htmlFor={`${ids}-c`}>Comment</label>
-        <textarea
-          id={`${ids}-c`}
-          maxLength={2000}
-          rows={2}
-          value={comment}
-          onChange={(e) => {
-            setComment(e.target.value);
-          }}
-        />
-        <div className="buttons">
-          <button type="submit" disabled={busy}>
-            Continue
-          </button>
-          <button type="button" className="danger" disabled={busy} onClick={() => void send("cancel")}>
-            Cancel
-          </button>
-        </div>
-        <p role="alert" className="error">
-          {error}
-        </p>
-      </form>
-    </section>
   );
 }

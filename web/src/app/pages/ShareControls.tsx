@@ -1,6 +1,8 @@
 import { useCallback, useEffect, useId, useState } from "react";
 
 import { api, get, post, type Share } from "../api";
+import { Saved } from "../components/ui/form";
+import { useAction } from "../hooks/use-action";
 import { errorText, when } from "../format";
 
 /** The listed links, each with the address this page was given when it made it (the list has
@@ -18,7 +20,7 @@ export function ShareControls({ runId }: { runId: string }) {
   const base = `/v1/runs/${encodeURIComponent(runId)}/shares`;
   const [shares, setShares] = useState<Share[]>([]);
   const [message, setMessage] = useState("");
-  const [busy, setBusy] = useState(false);
+  const { busy, run } = useAction(setMessage);
 
   const load = useCallback(
     () =>
@@ -38,31 +40,21 @@ export function ShareControls({ runId }: { runId: string }) {
   }, [load]);
 
   async function create() {
-    setBusy(true);
     setMessage("");
-    try {
+    await run(async () => {
       const share = await post<Share>(base);
       setShares((now) => [share, ...now.filter((s) => s.share_id !== share.share_id)]);
       setMessage("Share link created.");
-    } catch (exc) {
-      setMessage(errorText(exc));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   async function revoke(share: Share) {
-    setBusy(true);
     setMessage("");
-    try {
+    await run(async () => {
       await api(`/v1/shares/${encodeURIComponent(share.share_id)}`, { method: "DELETE" });
       setShares((now) => now.filter((s) => s.share_id !== share.share_id));
       setMessage("Share link revoked: it no longer opens.");
-    } catch (exc) {
-      setMessage(errorText(exc));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   const absolute = (url: string) => new URL(url, window.location.origin).toString();
@@ -95,9 +87,7 @@ export function ShareControls({ runId }: { runId: string }) {
           </li>
         ))}
       </ul>
-      <p role="status" aria-live="polite">
-        {message}
-      </p>
+      <Saved text={message} />
     </section>
   );
 }

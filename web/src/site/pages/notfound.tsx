@@ -1,6 +1,6 @@
 // 404.html: what the gateway answers, with status 404, for a path that is no page.
 
-import type { PageMeta } from "../layout";
+import { LinkList, type PageMeta, type SiteLink } from "../layout";
 
 export const notFoundMeta: PageMeta = {
   title: "Page not found",
@@ -10,25 +10,19 @@ export const notFoundMeta: PageMeta = {
   noindex: true,
 };
 
+const WAYS_ON: SiteLink[] = [
+  { href: "/", label: "Home" },
+  { href: "/docs", label: "Documentation" },
+  { href: "/pricing", label: "Pricing" },
+  { href: "/blog", label: "Blog" },
+];
+
 export function NotFound() {
   return (
     <div className="wrap page narrow">
       <h1>Page not found</h1>
       <p className="lede">There is no page at this address. It may have moved, or the link may be mistyped.</p>
-      <ul className="link-list">
-        <li>
-          <a href="/">Home</a>
-        </li>
-        <li>
-          <a href="/docs">Documentation</a>
-        </li>
-        <li>
-          <a href="/pricing">Pricing</a>
-        </li>
-        <li>
-          <a href="/blog">Blog</a>
-        </li>
-      </ul>
+      <LinkList links={WAYS_ON} className="link-list" />
     </div>
   );
 }

@@ -6,9 +6,11 @@ import { useEffect, useId, useState, type SyntheticEvent } from "react";
 import { api, get, upload, type Dataset, type DatasetDocument, type TextDocumentBody } from "../../api";
 import { errorText } from "../../format";
 import { ConfirmButton, CreateForm, Field, Page, useList } from "./shared";
+import { Alert, Saved, SubmitRow } from "../../components/ui/form";
+import { limits, megabytes } from "../../config/limits";
+import { useAction } from "../../hooks/use-action";
 
 const DOCUMENT_SETTLED = new Set(["indexed", "rejected"]);
-const MAX_UPLOAD_BYTES = 256 * 1024 * 1024;
 // The gateway's limits on a text document (DocumentCreate in routes/documents.py).
 const MAX_TITLE = 300;
 const MAX_TEXT = 600_000;
@@ -121,8 +123,9 @@ function DatasetDocuments({ name, onChange }: { name: string; onChange: () => Pr
   async function send(file: File) {
     setMessage("");
     setFailure("");
-    if (file.size > MAX_UPLOAD_BYTES) {
-      setFailure(`${file.name} is larger than a dataset accepts (256 MB).`);
+    const cap = limits.maxUploadBytes;
+    if (cap !== null && file.size > cap) {
+      setFailure(`${file.name} is larger than a dataset accepts (${megabytes(cap)}).`);
       return;
     }
     const form = new FormData();
@@ -166,12 +169,8 @@ function DatasetDocuments({ name, onChange }: { name: string; onChange: () => Pr
           await added(body.title);
         }}
       />
-      <div role="alert" className="error">
-        {failure}
-      </div>
-      <p role="status" aria-live="polite">
-        {message}
-      </p>
+      <Alert error={failure} as="div" />
+      <Saved text={message} />
       {documents.length ? (
         <ul aria-label={`Documents in ${name}`}>
           {documents.map((doc) => (
@@ -194,8 +193,7 @@ function TextDocumentForm({ dataset, onSubmit }: { dataset: string; onSubmit: (b
   const [title, setTitle] = useState("");
   const [contentType, setContentType] = useState<TextDocumentBody["content_type"]>("text/plain");
   const [content, setContent] = useState("");
-  const [error, setError] = useState("");
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useAction();
 
   if (!open) {
     return (
@@ -219,17 +217,12 @@ function TextDocumentForm({ dataset, onSubmit }: { dataset: string; onSubmit: (b
       setError("A document needs a title and some text.");
       return;
     }
-    setBusy(true);
-    try {
+    await run(async () => {
       await onSubmit({ title: title.trim(), content_type: contentType, content });
       setTitle("");
       setContent("");
       setOpen(false);
-    } catch (exc) {
-      setError(errorText(exc));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (
@@ -263,12 +256,7 @@ function TextDocumentForm({ dataset, onSubmit }: { dataset: string; onSubmit: (b
       <p id={`${ids}-text-hint`} className="hint">
         Up to {MAX_TEXT.toLocaleString()} characters.
       </p>
-      <div role="alert" className="error">
-        {error}
-      </div>
-      <button type="submit" disabled={busy}>
-        Add document
-      </button>
+      <SubmitRow error={error} busy={busy} label="Add document" />
       <button
         type="button"
         className="link-button"

@@ -5,6 +5,8 @@ import { useEffect, useId, useState, type SyntheticEvent } from "react";
 
 import { api, get, type SourceKind, type TenantSettings } from "../../api";
 import { errorText } from "../../format";
+import { Alert, Saved, SubmitRow } from "../../components/ui/form";
+import { useAction } from "../../hooks/use-action";
 
 // The gateway's bounds on approval_timeout_s (TenantSettingsUpdate in routes/tenant.py).
 const MIN_TIMEOUT_S = 5;
@@ -28,9 +30,8 @@ export function TenantDefaults() {
   const [timeout, setTimeoutS] = useState("");
   const [pii, setPii] = useState<TenantSettings["pii_policy"]>("redact");
   const [sources, setSources] = useState<SourceKind[]>([]);
-  const [error, setError] = useState("");
   const [saved, setSaved] = useState("");
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useAction();
 
   function show(s: TenantSettings) {
     setLoaded(s);
@@ -44,7 +45,7 @@ export function TenantDefaults() {
     get<TenantSettings>("/v1/tenant/settings").then(show, (exc: unknown) => {
       setError(errorText(exc));
     });
-  }, []);
+  }, [setError]);
 
   async function save(event: SyntheticEvent) {
     event.preventDefault();
@@ -63,15 +64,10 @@ export function TenantDefaults() {
     const body: Partial<TenantSettings> = { approval_required: approval, approval_timeout_s: seconds, pii_policy: pii };
     // Untouched platform default stays the default (it follows the platform if that changes).
     if (loaded.sources !== null || !sameSet(sources, PLATFORM_SOURCES)) body.sources = sources;
-    setBusy(true);
-    try {
+    await run(async () => {
       show(await api<TenantSettings>("/v1/tenant/settings", { method: "PATCH", body }));
       setSaved("Settings saved; they apply to runs started from now on.");
-    } catch (exc) {
-      setError(errorText(exc));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (
@@ -140,21 +136,12 @@ export function TenantDefaults() {
             ))}
             {loaded.sources === null ? <p className="hint">Now: the platform's default.</p> : null}
           </fieldset>
-          <div role="alert" className="error">
-            {error}
-          </div>
-          <button type="submit" disabled={busy}>
-            Save settings
-          </button>
+          <SubmitRow error={error} busy={busy} label="Save settings" />
         </form>
       ) : (
-        <div role="alert" className="error">
-          {error}
-        </div>
+        <Alert error={error} as="div" />
       )}
-      <p role="status" aria-live="polite">
-        {saved}
-      </p>
+      <Saved text={saved} />
     </section>
   );
 }

@@ -7,6 +7,7 @@ import { api, type Member, type Role } from "../../api";
 import { errorText } from "../../format";
 import { useSession } from "../../session";
 import { ConfirmButton, CreateForm, Field, useList } from "./shared";
+import { useAction } from "../../hooks/use-action";
 
 const ROLES: [Role, string][] = [
   ["viewer", "Viewer"],
@@ -43,21 +44,18 @@ function RoleSelect({ id, value, onChange, label }: { id: string; value: Role; o
 function MemberRow({ member, self, onChanged, onError }: { member: Member; self: boolean; onChanged: () => Promise<void>; onError: (m: string) => void }) {
   const ids = useId();
   const [role, setRole] = useState<Role>(member.role);
-  const [busy, setBusy] = useState(false);
+  const { busy, run } = useAction((text) => {
+    onError(`${member.email}: ${text}`);
+    setRole(member.role);
+  });
   const path = `/v1/members/${encodeURIComponent(member.user_id)}`;
 
   async function changeRole() {
     onError("");
-    setBusy(true);
-    try {
+    await run(async () => {
       await api(path, { method: "PATCH", body: { role } });
       await onChanged();
-    } catch (exc) {
-      onError(`${member.email}: ${errorText(exc)}`);
-      setRole(member.role);
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (

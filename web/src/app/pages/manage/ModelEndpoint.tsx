@@ -6,6 +6,8 @@ import { useEffect, useId, useState, type SyntheticEvent } from "react";
 import { api, get, type TenantModel, type TenantModelBody } from "../../api";
 import { errorText, when } from "../../format";
 import { ConfirmButton, Field } from "./shared";
+import { Alert, Saved } from "../../components/ui/form";
+import { useAction } from "../../hooks/use-action";
 
 function describe(model: TenantModel): string {
   if (!model.configured) return "Runs use the platform's model.";
@@ -21,9 +23,8 @@ export function ModelEndpoint() {
   const [baseUrl, setBaseUrl] = useState("");
   const [name, setName] = useState("");
   const [apiKey, setApiKey] = useState("");
-  const [error, setError] = useState("");
   const [saved, setSaved] = useState("");
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useAction();
 
   function show(m: TenantModel) {
     setModel(m);
@@ -35,7 +36,7 @@ export function ModelEndpoint() {
     get<TenantModel>("/v1/tenant/model").then(show, (exc: unknown) => {
       setError(errorText(exc));
     });
-  }, []);
+  }, [setError]);
 
   async function save(event: SyntheticEvent) {
     event.preventDefault();
@@ -54,17 +55,12 @@ export function ModelEndpoint() {
     }
     const body: TenantModelBody = { base_url: baseUrl.trim(), model: name.trim() };
     if (apiKey) body.api_key = apiKey;
-    setBusy(true);
-    try {
+    await run(async () => {
       show(await api<TenantModel>("/v1/tenant/model", { method: "PUT", body }));
       setSaved("Model endpoint saved.");
-    } catch (exc) {
-      setError(errorText(exc));
-    } finally {
-      // The key leaves the page whatever the answer: it is not kept in the form.
-      setApiKey("");
-      setBusy(false);
-    }
+    });
+    // The key leaves the page whatever the answer: it is not kept in the form.
+    setApiKey("");
   }
 
   async function remove() {
@@ -129,12 +125,8 @@ export function ModelEndpoint() {
           ) : null}
         </form>
       )}
-      <div role="alert" className="error">
-        {error}
-      </div>
-      <p role="status" aria-live="polite">
-        {saved}
-      </p>
+      <Alert error={error} as="div" />
+      <Saved text={saved} />
     </section>
   );
 }

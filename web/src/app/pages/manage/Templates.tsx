@@ -5,6 +5,7 @@ import { useId, useState, type SyntheticEvent } from "react";
 import { api, get, type Template } from "../../api";
 import { errorText } from "../../format";
 import { CreateForm, Field, Page, useList } from "./shared";
+import { Alert, Saved } from "../../components/ui/form";
 
 export function TemplatesPage() {
   const { items, error, reload } = useList<Template>("/v1/templates", "templates");
@@ -161,12 +162,8 @@ function TemplateEditor({ template, onSaved }: { template: Template; onSaved: ()
           ) : null}
         </div>
       ) : null}
-      <div role="alert" className="error">
-        {error}
-      </div>
-      <p role="status" aria-live="polite">
-        {message}
-      </p>
+      <Alert error={error} as="div" />
+      <Saved text={message} />
     </div>
   );
 }

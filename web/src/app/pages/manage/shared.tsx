@@ -5,6 +5,8 @@ import { useCallback, useEffect, useId, useRef, useState, type ReactNode, type S
 
 import { get } from "../../api";
 import { errorText } from "../../format";
+import { SubmitRow } from "../../components/ui/form";
+import { useAction } from "../../hooks/use-action";
 
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- T names the listed rows for the caller
 export function useList<T>(path: string, key: string): { items: T[] | null; error: string; reload: () => Promise<void> } {
@@ -53,31 +55,17 @@ export function CreateForm({
   children: ReactNode;
 }) {
   const ids = useId();
-  const [error, setError] = useState("");
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
   async function submit(event: SyntheticEvent) {
     event.preventDefault();
-    setError("");
-    setBusy(true);
-    try {
-      await onSubmit();
-    } catch (exc) {
-      setError(errorText(exc));
-    } finally {
-      setBusy(false);
-    }
+    await run(onSubmit);
   }
   return (
     <section aria-labelledby={`${ids}-h`} className="card">
       <h2 id={`${ids}-h`}>{title}</h2>
       <form onSubmit={(e) => void submit(e)}>
         {children}
-        <div role="alert" className="error">
-          {error}
-        </div>
-        <button type="submit" disabled={busy}>
-          {submitLabel}
-        </button>
+        <SubmitRow error={error} busy={busy} label={submitLabel} />
       </form>
     </section>
   );

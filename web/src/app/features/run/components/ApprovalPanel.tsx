@@ -1,0 +1,41 @@
+import { useId, useState } from "react";
+
+import { post, type RunView } from "../../../api";
+import { Alert, TextArea } from "../../../components/ui/form";
+import { when } from "../../../format";
+import { useAction } from "../../../hooks/use-action";
+
+/** A run waiting for a human: approve or reject it, with a comment. */
+export function ApprovalPanel({ base, view, onDone }: { base: string; view: RunView; onDone: () => Promise<void> }) {
+  const ids = useId();
+  const [comment, setComment] = useState("");
+  const { busy, error, run } = useAction();
+  const approval = view.approval;
+
+  const decide = (decision: "approve" | "reject") =>
+    run(async () => {
+      await post(`${base}/approval`, { decision, comment: comment.trim() });
+      await onDone();
+    });
+
+  return (
+    <section aria-labelledby={`${ids}-h`} className="card attention">
+      <h2 id={`${ids}-h`}>Approval needed</h2>
+      <p>{approval?.reason ?? "The run waits for a human's decision."}</p>
+      {approval?.subject ? <p className="muted">About: {approval.subject}</p> : null}
+      <p>
+        Decide before <strong>{when(approval?.deadline)}</strong>; after that the run expires.
+      </p>
+      <TextArea id={`${ids}-c`} label="Comment" value={comment} onChange={setComment} />
+      <div className="buttons">
+        <button type="button" disabled={busy} onClick={() => void decide("approve")}>
+          Approve
+        </button>
+        <button type="button" className="danger" disabled={busy} onClick={() => void decide("reject")}>
+          Reject
+        </button>
+      </div>
+      <Alert error={error} />
+    </section>
+  );
+}
