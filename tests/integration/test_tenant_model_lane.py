@@ -23,16 +23,16 @@ from quarry_runtime.worker import TaskError
 from quarry_security.egress import BlockedAddress, GuardedTransport
 from services.analyst.llm import ChatClient, LlmError
 from services.analyst.models import Models
-from tests.fakes.llm import API_KEY, FakeLlm
+from tests.fakes.llm import API_KEY
 from tests.support.polling import eventually
-from tests.support.tenant_models import KEY, SECRETS_KEY, analyst, analyst_settings, llms, plan_task
+from tests.support.tenant_models import KEY, SECRETS_KEY, Llms, analyst, analyst_settings, llms, plan_task
 
 pytestmark = pytest.mark.infra
 __all__ = ["llms"]  # the fixture
 
 
 async def test_each_tenant_is_planned_by_its_own_endpoint_or_the_default(
-    nats_url: str, tmp_path: Path, llms: tuple[tuple[FakeLlm, str], tuple[FakeLlm, str]]
+    nats_url: str, tmp_path: Path, llms: Llms
 ) -> None:
     (platform, platform_url), (own, own_url) = llms
     with_own, without, wrong_key = (f"t{uuid.uuid4().hex[:10]}" for _ in range(3))
@@ -86,9 +86,7 @@ async def test_each_tenant_is_planned_by_its_own_endpoint_or_the_default(
     assert not of(wrong_key, UsageRecorded)
 
 
-async def test_a_changed_setting_reaches_the_analyst_before_its_cache_expires(
-    nats_url: str, llms: tuple[tuple[FakeLlm, str], tuple[FakeLlm, str]]
-) -> None:
+async def test_a_changed_setting_reaches_the_analyst_before_its_cache_expires(nats_url: str, llms: Llms) -> None:
     (_, platform_url), (_, own_url) = llms
     tenant = f"t{uuid.uuid4().hex[:10]}"
     bus = Bus(nats_url, f"test-{uuid.uuid4().hex[:8]}")
@@ -123,9 +121,7 @@ async def test_a_changed_setting_reaches_the_analyst_before_its_cache_expires(
         await bus.stop()
 
 
-async def test_a_tenant_endpoint_inside_our_network_is_refused(
-    nats_url: str, llms: tuple[tuple[FakeLlm, str], tuple[FakeLlm, str]]
-) -> None:
+async def test_a_tenant_endpoint_inside_our_network_is_refused(nats_url: str, llms: Llms) -> None:
     (_, _), (own, own_url) = llms
     tenant = f"t{uuid.uuid4().hex[:10]}"
     bus = Bus(nats_url, f"test-{uuid.uuid4().hex[:8]}")
@@ -170,7 +166,7 @@ async def hanging_server() -> AsyncIterator[str]:
 
 
 async def test_a_tenant_whose_endpoint_hangs_does_not_delay_another_tenants_task(
-    nats_url: str, tmp_path: Path, llms: tuple[tuple[FakeLlm, str], tuple[FakeLlm, str]]
+    nats_url: str, tmp_path: Path, llms: Llms
 ) -> None:
     (platform, platform_url), _ = llms
     stuck, other = f"t{uuid.uuid4().hex[:10]}", f"t{uuid.uuid4().hex[:10]}"
@@ -203,9 +199,7 @@ async def test_a_tenant_whose_endpoint_hangs_does_not_delay_another_tenants_task
         await observer.stop()
 
 
-async def test_the_setting_cache_keeps_a_bounded_number_of_tenants(
-    nats_url: str, llms: tuple[tuple[FakeLlm, str], tuple[FakeLlm, str]]
-) -> None:
+async def test_the_setting_cache_keeps_a_bounded_number_of_tenants(nats_url: str, llms: Llms) -> None:
     (_, platform_url), _ = llms
     bus = Bus(nats_url, f"test-{uuid.uuid4().hex[:8]}")
     await bus.start()

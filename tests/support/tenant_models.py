@@ -57,8 +57,12 @@ async def signup(http: httpx.AsyncClient) -> Caller:
     return Caller(http, r.json()["access_token"], r.json()["tenant_id"])
 
 
+# The platform's model server and a tenant's own, each with its URL.
+Llms = tuple[tuple[FakeLlm, str], tuple[FakeLlm, str]]
+
+
 @pytest.fixture(scope="module")
-def llms() -> Iterator[tuple[tuple[FakeLlm, str], tuple[FakeLlm, str]]]:
+def llms() -> Iterator[Llms]:
     """The platform's model and a tenant's own, two servers on their own ports."""
     platform, own = FakeLlm(latency_s=(0.0, 0.01)), FakeLlm(latency_s=(0.0, 0.01))
     with serve(platform) as platform_url, serve(own) as own_url:
