@@ -17,7 +17,8 @@ import pytest
 
 from devtools.client import QuarryClient
 from devtools.stack import Stack
-from tests.e2e.access_matrix import MATRIX, PASSWORD, ROLES, YEARLY, Call, Tenant, body_of, unique
+from tests.e2e.access_matrix import MATRIX, Call
+from tests.support.access import PASSWORD, ROLES, YEARLY, Tenant, body_of, unique
 from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]

@@ -39,12 +39,10 @@ from services.orchestrator.application import Orchestrator
 from services.orchestrator.handlers import subscriptions as orchestrator_subscriptions
 from tests.integration.ack_faults import EventStoreFault, clone_event_store, notifications
 from tests.integration.ack_proof import Build, Case
-from tests.unit.test_billing import answered as billing_answered
-from tests.unit.test_billing import asked as billing_asked
-from tests.unit.test_billing import completed, question_failed, question_usage, request, run_to_completion, usage
-from tests.unit.test_followups import asked as question_asked
-from tests.unit.test_monitors import created as monitor_created
-from tests.unit.test_orchestrator import (
+from tests.support.credits import answered as billing_answered
+from tests.support.credits import asked as billing_asked
+from tests.support.credits import completed, question_failed, question_usage, request, run_to_completion, usage
+from tests.support.orchestrator import (
     Clock,
     decide,
     fail,
@@ -57,6 +55,8 @@ from tests.unit.test_orchestrator import (
     with_status,
     work,
 )
+from tests.support.questions import asked as question_asked
+from tests.unit.test_monitors import created as monitor_created
 from tests.unit.test_plan_review import started as started_for_review
 
 

@@ -44,13 +44,13 @@ from services.policy.handlers import subscriptions as policy_subscriptions
 from services.policy.store import Budget, PolicyStore
 from tests.integration.ack_faults import FAULT_TABLE, failing_sql, patched
 from tests.integration.ack_proof import Build, Case, StoreFault, Watched
-from tests.unit.test_billing import usage
-from tests.unit.test_followups import asked as question_asked
-from tests.unit.test_monitors import created as monitor_created
-from tests.unit.test_orchestrator import (
+from tests.support.credits import usage
+from tests.support.orchestrator import (
     requested,
     reserved,
 )
+from tests.support.questions import asked as question_asked
+from tests.unit.test_monitors import created as monitor_created
 from tests.unit.test_policy_versions import published, with_fetch_for_all
 
 # -- the gateway's read models ------------------------------------------------------------------

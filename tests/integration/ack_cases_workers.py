@@ -40,7 +40,7 @@ from tests.integration.ack_cases_stores import TENANT
 from tests.integration.ack_faults import patched
 from tests.integration.ack_proof import Build, Case, StoreFault, Watched
 from tests.integration.test_dataset_ingest import PARSERS
-from tests.unit.test_orchestrator import (
+from tests.support.orchestrator import (
     DRAFT,
     PASSAGE,
 )

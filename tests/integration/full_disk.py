@@ -22,6 +22,7 @@ import psycopg
 import pytest
 from nats.js.api import StorageType, StreamConfig
 
+from contracts import subjects
 from contracts.run import RunRequested, RunRequestedPayload
 from devtools import natsserver
 from devtools.pgserver import EphemeralCluster
@@ -210,3 +211,25 @@ async def small_gateway(
         await http.aclose()
         await bus.stop()
         db.close()
+
+
+def reload(server: subprocess.Popen[bytes]) -> None:
+    """`nats-server --signal reload`: the server reads its configuration file again."""
+    subprocess.run([natsserver.server_binary(), "--signal", f"reload={server.pid}"], check=True, capture_output=True)
+
+
+async def pending_timers(url: str) -> dict[str, int]:
+    nc = await nats.connect(url)
+    try:
+        info = await nc.jetstream().stream_info(subjects.STREAM, subjects_filter=subjects.timer_schedule(">"))
+        return dict(info.state.subjects or {})
+    finally:
+        await nc.close()
+
+
+async def has_pending(url: str, timers: dict[str, int]) -> bool:
+    return await pending_timers(url) == timers
+
+
+async def has_pending_timer(url: str) -> bool:
+    return bool(await pending_timers(url))

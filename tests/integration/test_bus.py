@@ -8,27 +8,32 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import pytest
+from nats.js.errors import NotFoundError
 
 from contracts import subjects
 from contracts.run import RunRequested, RunRequestedPayload
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.errors import NotReady, Unavailable
+from tests.support.jetstream import drained
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.infra
-
-
-async def eventually(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.05)
 
 
 def request(question: str, tenant: str) -> RunRequested:
     return RunRequested.create(
         RunRequestedPayload(question=question, depth=1, max_sources=3), tenant_id=tenant, run_id=str(uuid.uuid4())
     )
+
+
+async def has_dead_letter(bus: Bus, reason: str) -> bool:
+    """Whether the bus's last dead letter was given `reason`."""
+    js = bus.broker.connection.jetstream()
+    try:
+        last = await js.get_last_msg(subjects.DEADLETTER_STREAM, subjects.deadletter(bus.service))
+    except NotFoundError:
+        return False
+    return reason in (last.headers or {}).get("Quarry-Reason", "")
 
 
 async def with_consumer(
@@ -125,22 +130,8 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_max_deliver(n
 
     async def body(bus: Bus) -> None:
         await bus.publish(request("never works", tenant))
-        await eventually(lambda: len(attempts) >= 3, timeout_s=20)
-        js = bus.broker.connection.jetstream()
-
-        async def reason() -> str:
-            last = await js.get_last_msg(subjects.DEADLETTER_STREAM, subjects.deadletter(bus.service))
-            return (last.headers or {}).get("Quarry-Reason", "")
-
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if "failed 3 times: always broken" in await reason():
-                    break
-            except Exception:  # noqa: BLE001 - not there yet
-                pass
-            await asyncio.sleep(0.1)
-        assert "failed 3 times: always broken" in await reason()
+        await eventually(lambda: len(attempts) >= 3, 20)
+        await eventually(lambda: has_dead_letter(bus, "failed 3 times: always broken"), 10)
         assert len(attempts) == 3
 
     await with_consumer(nats_url, handler, body)
@@ -164,21 +155,9 @@ async def test_an_outage_is_waited_out_and_never_counts_toward_dead_lettering(
 
     async def body(bus: Bus) -> None:
         await bus.publish(request("through an outage", tenant))
-        js = bus.broker.connection.jetstream()
-
-        async def reason() -> str:
-            try:
-                last = await js.get_last_msg(subjects.DEADLETTER_STREAM, subjects.deadletter(bus.service))
-            except Exception:  # noqa: BLE001 - not there yet
-                return ""
-            return (last.headers or {}).get("Quarry-Reason", "")
-
-        deadline = time.monotonic() + 30
-        # (The consumer reads the whole stream: other tests' poison is dead-lettered here too.)
-        while "broken on its own" not in await reason() and time.monotonic() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.1)
-        # Dead-lettered for its own three failures, after the outage's six deliveries.
-        assert "failed 3 times: broken on its own" in await reason()
+        # Dead-lettered for its own three failures, after the outage's six deliveries. (The consumer
+        # reads the whole stream: other tests' poison is dead-lettered here too.)
+        await eventually(lambda: has_dead_letter(bus, "failed 3 times: broken on its own"), 30)
         assert attempts == ["away"] * outage + ["broken"] * 3
 
     with caplog.at_level("WARNING", logger="quarry_runtime.bus"):
@@ -204,8 +183,9 @@ async def test_a_long_handler_is_not_redelivered_while_it_works(nats_url: str) -
     await bus.start()
     try:
         await bus.publish(request("slow work", tenant))
-        await eventually(lambda: bool(done), timeout_s=15)
-        await asyncio.sleep(1.5)
+        await eventually(lambda: bool(done), 15)
+        [info] = await drained(bus.broker.connection.jetstream(), name)
+        assert info.num_redelivered == 0
         assert len(calls) == 1
     finally:
         await bus.stop()

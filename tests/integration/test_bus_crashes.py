@@ -22,6 +22,8 @@ from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.errors import NotReady
 from quarry_runtime.inflight import RETRY_AFTER_FAILURE_S, InFlight, bucket_of
 from tests.fakes.crashing_consumer import DIED
+from tests.support.jetstream import drained
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.infra
 
@@ -74,16 +76,17 @@ async def test_a_message_that_kills_its_consumer_is_dead_lettered_after_three_de
         # The fourth consumer finds two marked handlings that never ended: it dead-letters instead of dying.
         survivor = consumer(nats_url, durable, tenant)
         js = bus.broker.connection.jetstream()
-        deadline = time.monotonic() + 60
-        while (letter := await dead_letter_of(js, durable, poison.event_id)) is None:
-            assert survivor.poll() is None, "the fourth consumer died too"
-            assert time.monotonic() < deadline, "the message was not dead-lettered"
-            await asyncio.sleep(0.2)
+
+        async def dead_lettered() -> Msg | None:
+            assert survivor is not None and survivor.poll() is None, "the fourth consumer died too"
+            return await dead_letter_of(js, durable, poison.event_id)
+
+        letter = await eventually(dead_lettered, 60, "the poison's dead letter", every_s=0.2)
         assert letter.headers is not None
         assert "never finished 2 times" in letter.headers["Quarry-Reason"]
         assert letter.headers["Quarry-Subject"] == subjects.RUN_REQUESTED
         assert RunRequested.model_validate_json(letter.data).event_id == poison.event_id
-        await asyncio.sleep(1.5)  # past the ack wait: it was acknowledged, not handed out again
+        await drained(js, durable)  # acknowledged, not handed out again
         assert survivor.poll() is None
     finally:
         if survivor is not None:

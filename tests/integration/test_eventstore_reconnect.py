@@ -30,11 +30,10 @@ from services.orchestrator.bootstrap import NAME as ORCHESTRATOR
 from services.orchestrator.bootstrap import OrchestratorSettings
 from services.orchestrator.bootstrap import build as build_orchestrator
 from services.orchestrator.runs.domain import Run
-from tests.integration.test_billing_service import billing_service
 from tests.servers import private_nats
 from tests.support.jetstream import Outcomes, service_drained
 from tests.support.polling import eventually
-from tests.support.services import in_process
+from tests.support.services import billing_service, in_process
 
 pytestmark = pytest.mark.infra
 

@@ -18,14 +18,12 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import nats
-import nats.js.errors
 import pytest
 from nats.aio.msg import Msg
 
 from contracts import subjects
 from contracts.envelope import Actor
-from contracts.monitor import MonitorCreated, MonitorCreatedPayload, MonitorFired, Schedule
+from contracts.monitor import MonitorCreated, MonitorCreatedPayload, MonitorFired, MonitorScheduled, Schedule
 from contracts.registry import parse_event
 from contracts.run import RunAdmitted, RunAdmittedPayload, RunRequested
 from contracts.timer import TimerFired, TimerFiredPayload
@@ -50,13 +48,17 @@ from tests.integration.full_disk import (
     SWEEP_GRACE_S,
     fill,
     free_space,
+    has_pending,
+    has_pending_timer,
     jetstream_with_limit,
     messages_in,
+    pending_timers,
+    reload,
     request,
     small_gateway,
 )
 from tests.integration.test_eventstore_reconnect import orchestrator_service
-from tests.support.jetstream import drained
+from tests.support.jetstream import drained, service_drained
 from tests.support.polling import eventually
 from tests.support.stack import TERMINAL, ask, running, until_settled, views_of
 
@@ -161,20 +163,6 @@ async def test_the_gateway_answers_503_for_new_runs_while_jetstream_is_full_and_
         assert len(listed.json()["runs"]) == 2
 
 
-def reload(server: subprocess.Popen[bytes]) -> None:
-    """`nats-server --signal reload`: the server reads its configuration file again."""
-    subprocess.run([natsserver.server_binary(), "--signal", f"reload={server.pid}"], check=True, capture_output=True)
-
-
-async def pending_timers(url: str) -> dict[str, int]:
-    nc = await nats.connect(url)
-    try:
-        info = await nc.jetstream().stream_info(subjects.STREAM, subjects_filter=subjects.timer_schedule(">"))
-        return dict(info.state.subjects or {})
-    finally:
-        await nc.close()
-
-
 async def test_a_durable_timer_due_while_jetstream_is_full_fires_once_space_returns(
     full_disk_bus: tuple[subprocess.Popen[bytes], str, Path],
 ) -> None:
@@ -193,30 +181,44 @@ async def test_a_durable_timer_due_while_jetstream_is_full_fires_once_space_retu
 
     bus.subscribe(Subscription(subjects.TIMER_FIRED, "timers-fired", on_fired))
     await bus.start()
-    sweep = TimerSweep(bus, grace_s=SWEEP_GRACE_S, interval_s=0.5)
-    sweeping = asyncio.create_task(sweep.run())
+    # The sweep's clock runs ahead of the server's by `ahead`: past a grace without waiting it out.
+    ahead = [timedelta(0)]
+    sweep = TimerSweep(bus, grace_s=SWEEP_GRACE_S, clock=lambda: datetime.now(UTC) + ahead[0])
+
+    async def rearmed() -> int:
+        try:
+            return await sweep.sweep()
+        except Unavailable:  # the volume is not writable yet
+            return 0
+
     try:
         held, later = timer("task_timeout"), timer("task_retry")
         await bus.schedule(held, datetime.now(UTC) + timedelta(seconds=2))
         await bus.schedule(later, datetime.now(UTC) + timedelta(minutes=10))
         await fill(url)
         await asyncio.sleep(4)  # it comes due while nothing can be written
-        # Past its grace and still held: the sweep's re-arm is refused as well, and retried.
-        await asyncio.sleep(SWEEP_GRACE_S)
-        assert held.event_id not in fired
+        ahead[0] = timedelta(seconds=SWEEP_GRACE_S + 1)
+        with pytest.raises(Unavailable):  # past its grace and still held: the re-arm is refused as well
+            await sweep.sweep()
         assert subjects.timer_schedule(held.event_id) in await pending_timers(url), "no longer held: fired?"
+        assert held.event_id not in fired
 
         await free_space(url)
+        assert await eventually(rearmed, RECOVERY_S, "the sweep to re-arm the held timer") == 1
+        ahead[0] = timedelta(0)  # the re-armed timer gets a grace of its own
         await eventually(lambda: held.event_id in fired, RECOVERY_S, "the timer due during the outage to fire")
         # Fired, it has left the stream (nothing more to re-arm); a timer not yet due is left alone.
-        await asyncio.sleep(2 * SWEEP_GRACE_S)
-        assert await pending_timers(url) == {subjects.timer_schedule(later.event_id): 1}
+        only_later = {subjects.timer_schedule(later.event_id): 1}
+        await eventually(lambda: has_pending(url, only_later), RECOVERY_S, "the fired timer to leave the stream")
+        ahead[0] = timedelta(seconds=2 * SWEEP_GRACE_S)
+        assert await sweep.sweep() == 0
+        sentinel = timer("tool_retry")
+        await bus.publish(sentinel)  # delivered after any second firing of the held timer
+        await eventually(lambda: sentinel.event_id in fired, RECOVERY_S, "the sentinel")
         assert later.event_id not in fired
         assert fired.count(held.event_id) == 1, fired
         assert await messages_in(url, subjects.DEADLETTER_STREAM) == 0
     finally:
-        sweeping.cancel()
-        await asyncio.gather(sweeping, return_exceptions=True)
         await bus.stop()
 
 
@@ -262,10 +264,11 @@ async def test_a_monitor_slot_due_while_jetstream_is_full_fires_from_the_orchest
             assert not fired, "the slot fired before the volume was full: make MONITOR_INTERVAL_S longer"
             # Its slot comes, and passes by more than the sweep's grace, while nothing can be written.
             await asyncio.sleep(MONITOR_INTERVAL_S + 2 * SWEEP_GRACE_S)
+            assert await has_pending_timer(url), "the slot is no longer held: fired?"
             assert not fired
             await free_space(url)
             await eventually(lambda: bool(fired), RECOVERY_S * 2, "the monitor's slot due during the outage to fire")
-            await asyncio.sleep(1.0)  # a second firing of the same slot would arrive by now
+            await sentinel_monitor(watcher)
             first_slot = fired[0].payload.slot
             assert [f.payload.slot for f in fired].count(first_slot) == 1, fired
         finally:
@@ -273,8 +276,28 @@ async def test_a_monitor_slot_due_while_jetstream_is_full_fires_from_the_orchest
     assert await messages_in(url, subjects.DEADLETTER_STREAM) == 0
 
 
-async def has_pending_timer(url: str) -> bool:
-    return bool(await pending_timers(url))
+async def sentinel_monitor(watcher: Bus) -> None:
+    """Wait until every timer the orchestrator was handed is handled, and everything it stored
+    until then is published: a monitor created now is scheduled after all of it, by the relay."""
+    nc = watcher.broker.connection
+    await service_drained(nc.jetstream(), "orchestrator")
+    payload = MonitorCreatedPayload(
+        monitor_id=uuid.uuid4().hex, question="a sentinel", depth=1, max_sources=3, schedule=Schedule(interval_s=3600)
+    )
+    scheduled: list[str] = []
+
+    async def on_scheduled(msg: Msg) -> None:
+        event = parse_event(msg.data)
+        if isinstance(event, MonitorScheduled) and event.payload.monitor_id == payload.monitor_id:
+            scheduled.append(event.event_id)
+
+    sub = await nc.subscribe(subjects.MONITOR_SCHEDULED, cb=on_scheduled)
+    try:
+        actor = Actor(user_id="u1", roles=["owner"])
+        assert await watcher.publish(MonitorCreated.create(payload, tenant_id=uuid.uuid4().hex, actor=actor))
+        await eventually(lambda: bool(scheduled), RECOVERY_S, "the sentinel monitor to be scheduled")
+    finally:
+        await sub.unsubscribe()
 
 
 def test_runs_are_held_while_jetstream_is_full_and_complete_when_space_returns(tmp_path: Path) -> None:

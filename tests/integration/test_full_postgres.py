@@ -49,11 +49,11 @@ from tests.integration.full_disk import (
     refused_writes,
     small_gateway,
 )
-from tests.integration.test_billing_service import billing_service
 from tests.integration.test_eventstore_reconnect import publish as publish_run
 from tests.integration.test_eventstore_reconnect import request as run_request
 from tests.support.jetstream import Outcomes, service_drained
 from tests.support.polling import eventually, wait_for
+from tests.support.services import billing_service
 from tests.support.stack import TERMINAL, ask, running, until_settled, views_of
 
 pytestmark = pytest.mark.infra

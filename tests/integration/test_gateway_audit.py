@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from services.gateway.bootstrap import build as build_gateway
-from services.gateway.settings import GatewaySettings
-
 pytestmark = pytest.mark.infra
 KEY = "sk-tenant-0123456789-abcdWXYZ"
-
-
-@pytest.fixture
-async def gateway(nats_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    app = build_gateway(GatewaySettings(data_dir=tmp_path / "gateway", nats_url=nats_url))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway", timeout=15) as http:
-            yield http
 
 
 async def test_the_model_endpoint_set_and_removed_is_audited_without_its_key(gateway: httpx.AsyncClient) -> None:

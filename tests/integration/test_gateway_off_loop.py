@@ -16,6 +16,8 @@ import pytest
 
 from services.gateway.bootstrap import build as build_gateway
 from services.gateway.settings import GatewaySettings
+from tests.support.gateway import asgi_client
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.infra
 
@@ -29,11 +31,8 @@ async def gateway(nats_url: str, database_url: str, tmp_path: Path) -> AsyncIter
     settings = GatewaySettings(
         data_dir=tmp_path / "gateway", nats_url=nats_url, database_url=database_url, db_schema_prefix=prefix
     )
-    app = build_gateway(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway", timeout=60) as http:
-            yield http, f"{prefix}_gateway"
+    async with asgi_client(build_gateway(settings), timeout_s=60) as http:
+        yield http, f"{prefix}_gateway"
 
 
 async def test_a_query_waiting_on_a_lock_holds_up_its_own_request_only(
@@ -52,7 +51,10 @@ async def test_a_query_waiting_on_a_lock_holds_up_its_own_request_only(
         blocker.execute(f'LOCK TABLE "{schema}".runs IN ACCESS EXCLUSIVE MODE')  # held until the commit below
         locked_at = time.monotonic()
         waiting = asyncio.create_task(http.get("/v1/runs", headers=headers))
-        await asyncio.sleep(0.5)
+        table = f'"{schema}".runs'
+        await eventually(
+            lambda: asyncio.to_thread(lock_waiters, database_url, table), 10, "a query waiting on the lock"
+        )
         assert not waiting.done(), "the run list should wait for the lock"
         answered: list[float] = []
         while time.monotonic() - locked_at < LOCK_HELD_S - 1:
@@ -69,3 +71,10 @@ async def test_a_query_waiting_on_a_lock_holds_up_its_own_request_only(
     assert listed.status_code == 200
     assert time.monotonic() - locked_at >= LOCK_HELD_S - 1
     print(f"{len(answered)} requests answered in at most {max(answered) * 1000:.0f} ms while one waited on a lock")
+
+
+def lock_waiters(database_url: str, table: str) -> int:
+    """How many queries wait for a lock on `table`."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = %s::regclass", (table,))
+        return int(row.fetchone()[0])  # type: ignore[index]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,19 +14,9 @@ from devtools import natsserver
 from devtools.pgserver import EphemeralCluster
 from quarry_runtime.service import run
 from services.policy.bootstrap import PolicySettings, assemble
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.infra
-
-
-@pytest.fixture
-def cluster() -> Iterator[EphemeralCluster]:
-    """A server of this test's own: stopping the shared one would break other tests."""
-    try:
-        own = EphemeralCluster()
-    except RuntimeError as exc:
-        pytest.fail(f"cannot start a PostgreSQL cluster to stop: {exc}")
-    yield own
-    own.stop()
 
 
 async def test_a_store_down_fails_readiness_at_once_and_liveness_past_the_grace(
@@ -53,10 +42,10 @@ async def test_a_store_down_fails_readiness_at_once_and_liveness_past_the_grace(
         return r.status_code, r.json()
 
     async def until(path: str, expected: int, what: str, timeout_s: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while (await status(path))[0] != expected:
-            assert time.monotonic() < deadline, what
-            await asyncio.sleep(0.1)
+        async def answers() -> bool:
+            return (await status(path))[0] == expected
+
+        await eventually(answers, timeout_s, what, every_s=0.1)
 
     try:
         await until("/readyz", 200, "never ready")

@@ -27,66 +27,26 @@ from contracts.approval import ApprovalGiven, ApprovalPayload
 from contracts.credits import CreditsReserved, CreditsReservedPayload, CreditsSettled, CreditsSettledPayload
 from contracts.envelope import Actor, Event
 from contracts.ids import new_id
-from contracts.report import Artifact, ReportPublished, ReportPublishedPayload
+from contracts.report import ReportPublished, ReportPublishedPayload
 from contracts.run import RunRequested, RunRequestedPayload
-from contracts.task import TaskFailed, TaskFailedPayload, TaskSucceeded, TaskSucceededPayload
-from contracts.timer import TimerFired, TimerFiredPayload
-from contracts.tool import ToolDecided, ToolDecidedPayload
+from contracts.task import TaskFailed, TaskSucceeded
+from contracts.timer import TimerFired
+from contracts.tool import ToolDecided
 from contracts.work import (
-    Claim,
-    CollectOutput,
-    Draft,
-    IndexOutput,
-    Passage,
-    PlanOutput,
-    ReadOutput,
     ReportOutput,
-    SearchOutput,
-    Section,
-    SourceRef,
-    SynthesiseOutput,
-    VerifyOutput,
 )
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.runs.domain import Run
 from services.orchestrator.runs.translate import translate
-from services.orchestrator.runs.workflow import task_id, task_input
-from services.orchestrator.saga import TaskState
+from services.orchestrator.runs.workflow import task_id
+from tests.support.run_outputs import allowed, filler_text, finished, timer_fired
 
-SUB_QUESTIONS = 6
-PASSAGES = 5
 # The cache spares generation a refold of the run on every handled event; it is not what is measured.
 GENERATION_ENV = {
     "PERSISTENCE_MODULE": "eventsourcing.popo",
     "AGGREGATE_CACHE_MAXSIZE": "100000",
     "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
 }
-WORDS = (
-    "context",
-    "manager",
-    "resource",
-    "protocol",
-    "enter",
-    "exit",
-    "exception",
-    "cleanup",
-    "scope",
-    "file",
-    "lock",
-    "socket",
-    "transaction",
-    "generator",
-    "decorator",
-    "contextlib",
-    "stack",
-    "suppress",
-    "nested",
-    "async",
-    "await",
-    "cancellation",
-    "deterministic",
-    "release",
-)
 
 
 class _Clock:
@@ -139,68 +99,10 @@ def generate(runs: int, seed: int = 7) -> Fixture:
     return fixture
 
 
-def _text(rng: random.Random, chars: int) -> str:
-    words: list[str] = []
-    length = 0
-    while length < chars:
-        word = rng.choice(WORDS)
-        words.append(word)
-        length += len(word) + 1
-    return " ".join(words).capitalize() + "."
-
-
-def _passages(rng: random.Random) -> list[Passage]:
-    return [
-        Passage(
-            source_id=f"doc{rng.randrange(200)}",
-            title=_text(rng, 30),
-            location=f"§{rng.randrange(1, 20)}",
-            text=_text(rng, 400),
-            score=rng.random(),
-        )
-        for _ in range(PASSAGES)
-    ]
-
-
-def _output(rng: random.Random, task: TaskState, run: Run) -> dict[str, Any]:
-    if task.kind == "plan":
-        return PlanOutput(sub_questions=[_text(rng, 60) for _ in range(SUB_QUESTIONS)]).model_dump()
-    if task.kind in ("search", "read"):
-        questions = [task.input["sub_question"]] if task.kind == "search" else task.input["sub_questions"]
-        findings = [SearchOutput(sub_question=q, passages=_passages(rng)) for q in questions]
-        if task.kind == "read":  # the tenant's datasets, read under read_dataset
-            return ReadOutput(findings=findings).model_dump()
-        return findings[0].model_dump()
-    if task.kind == "collect":
-        findings = task_input(run, task)["findings"]
-        return CollectOutput(findings=findings, passages=len(findings) * PASSAGES, duplicates_dropped=2).model_dump()
-    if task.kind == "synthesise":
-        sources = [
-            SourceRef(number=i, source_id=f"doc{i}", title=_text(rng, 30), location="§2", passage=_text(rng, 300))
-            for i in range(1, run.max_sources + 1)
-        ]
-        claims = [Claim(text=_text(rng, 160), citations=[rng.randrange(1, run.max_sources + 1)]) for _ in range(9)]
-        draft = Draft(
-            title=_text(rng, 40),
-            question=run.question,
-            summary=claims[:3],
-            sections=[Section(heading=_text(rng, 30), claims=claims[3 + 2 * i : 5 + 2 * i]) for i in range(3)],
-            sources=sources,
-        )
-        return SynthesiseOutput(draft=draft).model_dump()
-    if task.kind == "verify":
-        return VerifyOutput(checked=9, supported=9, support_rate=1.0).model_dump()
-    if task.kind == "index":
-        return IndexOutput(chunks=12).model_dump()
-    art = Artifact(path=f"/artifacts/{run.run_id}/report.md", sha256="0" * 64, media_type="text/markdown", size=9000)
-    pdf = art.model_copy(update={"path": f"/artifacts/{run.run_id}/report.pdf", "media_type": "application/pdf"})
-    return ReportOutput(title=_text(rng, 40), markdown=art, pdf=pdf).model_dump()
-
-
 def _drive(app: Orchestrator, rng: random.Random, seen: list[Event]) -> str:
     """One run from request to completion; returns its id."""
     req = RunRequested.create(
-        RunRequestedPayload(question=_text(rng, 90), depth=2, max_sources=8, approval_required=True),
+        RunRequestedPayload(question=filler_text(rng, 90), depth=2, max_sources=8, approval_required=True),
         tenant_id=f"tenant-{rng.randrange(20)}",
         run_id=new_id(),
         actor=Actor(user_id=f"user-{rng.randrange(100)}", roles=["owner"]),
@@ -233,15 +135,15 @@ def _drive(app: Orchestrator, rng: random.Random, seen: list[Event]) -> str:
             continue
         for task in list(run.tasks.values()):
             if task.status == "requested":
-                _handle(app, _decided(run, task), seen)
+                _handle(app, allowed(run, task), seen)
             elif task.status == "dispatched":
                 fault = faults.pop(task.task_id, None)
                 if fault != "timeout":
-                    _handle(app, _finished(rng, run, task, fault), seen)
+                    _handle(app, finished(rng, run, task, fault), seen)
                 if fault is not None:
                     if fault == "timeout":
-                        _handle(app, _timer(run, task, "task_timeout"), seen)
-                    _handle(app, _timer(app.get_run(run_id), task, "task_retry"), seen)
+                        _handle(app, timer_fired(run, task, "task_timeout"), seen)
+                    _handle(app, timer_fired(app.get_run(run_id), task, "task_retry"), seen)
     run = app.get_run(run_id)
     if run.state != "completed":
         raise RuntimeError(f"generated run {run_id} ended {run.state}: {run.failure}")
@@ -279,56 +181,6 @@ def _handle(app: Orchestrator, ev: Event, seen: list[Event]) -> None:
         app.decide_approval(ev)
     if not isinstance(ev, TimerFired):
         seen.append(ev)
-
-
-def _decided(run: Run, task: TaskState) -> ToolDecided:
-    payload = ToolDecidedPayload(
-        request_id=f"{task.task_id}:1",
-        task_id=task.task_id,
-        tool=task.tool,
-        decision="allow",
-        reasons=[f"role {task.role} may use {task.tool}"],
-        policy_ids=["quarry-default-allow", f"tool-{task.tool}"],
-        policy_version="2026-11-01",
-        evaluation_ms=0.4,
-    )
-    return ToolDecided.create(payload, tenant_id=run.tenant_id, run_id=run.run_id)
-
-
-def _finished(rng: random.Random, run: Run, task: TaskState, fault: str | None) -> Event:
-    usage = [new_id()]
-    if fault == "error":
-        failed = TaskFailedPayload(
-            task_id=task.task_id,
-            kind=task.kind,
-            attempt=task.attempt,
-            reason="model endpoint answered 503",
-            retryable=True,
-            usage_event_ids=usage,
-        )
-        return TaskFailed.create(failed, tenant_id=run.tenant_id, run_id=run.run_id)
-    output = _output(rng, task, run)
-    if fault == "invalid":
-        # A citation to a source the draft does not list: the output check sends it back.
-        output["draft"]["summary"][0]["citations"] = [99]
-    succeeded = TaskSucceededPayload(
-        task_id=task.task_id,
-        kind=task.kind,
-        attempt=task.attempt,
-        output=output,
-        usage_event_ids=usage,
-    )
-    return TaskSucceeded.create(succeeded, tenant_id=run.tenant_id, run_id=run.run_id)
-
-
-def _timer(run: Run, task: TaskState, purpose: str) -> TimerFired:
-    payload = TimerFiredPayload(
-        timer_id=new_id(),
-        purpose=purpose,
-        task_id=task.task_id,
-        attempt=run.tasks[task.task_id].attempt,
-    )
-    return TimerFired.create(payload, tenant_id=run.tenant_id, run_id=run.run_id)
 
 
 def gateway_events(fixture: Fixture) -> list[Event]:

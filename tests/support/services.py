@@ -6,7 +6,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from contracts import subjects
 from quarry_runtime.service import Service
+from services.billing.bootstrap import BillingSettings
+from services.billing.bootstrap import build as build_billing
 from tests.support.polling import eventually
 
 
@@ -36,3 +39,8 @@ async def in_process(service: Service, answers: str | None = None) -> AsyncItera
         await service.bus.stop()
         for close in service.on_stop:
             close()
+
+
+def billing_service(settings: BillingSettings) -> contextlib.AbstractAsyncContextManager[Service]:
+    """The billing service in process, entered once it answers ledger queries."""
+    return in_process(build_billing(settings), answers=subjects.BILLING_LEDGER)

@@ -1,17 +1,15 @@
-"""The analyst's offline brain: planning, sentence handling and cited extractive synthesis."""
+"""The analyst's offline brain: planning and sentence handling."""
 
 from __future__ import annotations
 
-import itertools
 from pydoc_data.topics import topics
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contracts.work import Draft, Passage, PlanInput, SearchOutput, SynthesiseInput
+from contracts.work import PlanInput
 from services.analyst.domain.planning import plan
-from services.analyst.domain.synthesis import check_citations, synthesise
 from services.analyst.domain.text import (
     cosine,
     is_claim_sentence,
@@ -22,81 +20,7 @@ from services.analyst.domain.text import (
     tokenize,
     vector,
 )
-from tests.support.passages import chunks
-
-WITH_Q = "How does the with statement work in Python and what are context managers?"
-BOUNDS = {1: (2, 3), 2: (3, 4), 3: (4, 6)}
-QUESTIONS = [
-    WITH_Q,
-    "What is JSON?",
-    "Compare PostgreSQL and MySQL",
-    "Rust vs Go vs Zig for systems programming",
-    "What are lists, tuples and dictionaries in Python?",
-    "Why is the sky blue?",
-    "How to deploy Django on Kubernetes?",
-    "What are the pros and cons of remote work?",
-    "What is JSON? How is it parsed?",
-    "transformers attention",
-    "",
-]
-
-
-def doc_passage(name: str, doc: str) -> Passage:
-    return Passage(source_id=f"doc:{name}", title=name, location="docstring", text=doc)
-
-
-# Prose about JSON and doctest code, nothing about the with statement; written out here rather
-# than read from `json.__doc__`, whose wording is the standard library's to change.
-JSON_DOC = """JSON (JavaScript Object Notation) <https://json.org> is a subset of
-JavaScript syntax (ECMA-262 3rd edition) used as a lightweight data
-interchange format.
-
-Encoding basic Python object hierarchies::
-
-    >>> import json
-    >>> json.dumps(['foo', {'bar': ('baz', None, 1.0, 2)}])
-    '["foo", {"bar": ["baz", null, 1.0, 2]}]'
-    >>> print(json.dumps({"c": 0, "b": 0, "a": 0}, sort_keys=True))
-    {"a": 0, "b": 0, "c": 0}
-
-Decoding JSON::
-
-    >>> obj = ['foo', {'bar': ['baz', None, 1.0, 2]}]
-    >>> json.loads('["foo", {"bar":["baz", null, 1.0, 2]}]') == obj
-    True
-"""
-ORDERED_DICT_DOC = "Dictionary that remembers insertion order"
-
-
-WITH_PASSAGES = chunks("with") + chunks("context-managers")
-OTHER_PASSAGES = [
-    *chunks("for"),
-    *chunks("import")[:3],
-    doc_passage("json", JSON_DOC),
-    doc_passage("OrderedDict", ORDERED_DICT_DOC),
-]
-ALL_PASSAGES = WITH_PASSAGES + OTHER_PASSAGES
-
-
-def synth(
-    question: str,
-    findings: dict[str, list[Passage]],
-    *,
-    max_sources: int = 8,
-    claims_per_section: int = 3,
-) -> Draft:
-    inp = SynthesiseInput(
-        question=question,
-        sub_questions=list(findings),
-        findings=[SearchOutput(sub_question=q, passages=p) for q, p in findings.items()],
-        max_sources=max_sources,
-    )
-    return synthesise(inp, claims_per_section=claims_per_section).draft
-
-
-def all_claims(draft: Draft) -> list[str]:
-    return [c.text for c in draft.summary] + [c.text for s in draft.sections for c in s.claims]
-
+from tests.support.synthesis import BOUNDS, QUESTIONS, WITH_Q
 
 # --- planning ---------------------------------------------------------------------------------------
 
@@ -225,140 +149,3 @@ def test_cosine_bounds() -> None:
     assert cosine(a, a) == pytest.approx(1.0)
     assert cosine(a, vector(tokenize("json encodes python objects"))) == 0.0
     assert cosine(a, {}) == 0.0
-
-
-# --- synthesis --------------------------------------------------------------------------------------
-
-
-def test_synthesis_claims_are_quoted_from_the_sources_they_cite() -> None:
-    subs = plan(PlanInput(question=WITH_Q, depth=2)).sub_questions
-    draft = synth(WITH_Q, dict.fromkeys(subs, ALL_PASSAGES))
-    assert check_citations(draft) == []
-    assert draft.sections and 2 <= len(draft.summary) <= 4
-    assert draft.title == "How does the with statement work in Python and what are context managers"
-    by_number = {s.number: s for s in draft.sources}
-    for claim in [*draft.summary, *(c for s in draft.sections for c in s.claims)]:
-        for n in claim.citations:
-            assert claim.text in normalise(by_number[n].passage)
-            # The cited passage is one we supplied, verbatim.
-            assert any(
-                p.text.strip() in by_number[n].passage for p in ALL_PASSAGES if p.source_id == by_number[n].source_id
-            )
-
-
-def test_synthesis_prefers_relevant_passages() -> None:
-    question = "What does the with statement do with a context manager?"
-    draft = synth(question, {question: OTHER_PASSAGES + WITH_PASSAGES})
-    cited = {s.source_id for s in draft.sources}
-    assert cited <= {"pydoc:with", "pydoc:context-managers"}, cited
-    for text in all_claims(draft):
-        assert "with" in text.lower() or "context manager" in text.lower(), text
-
-
-def test_synthesis_respects_max_sources_and_numbers_in_order_of_first_citation() -> None:
-    subs = plan(PlanInput(question=WITH_Q, depth=3)).sub_questions
-    for budget in (1, 2, 3):
-        draft = synth(WITH_Q, dict.fromkeys(subs, ALL_PASSAGES), max_sources=budget)
-        assert 1 <= len(draft.sources) <= budget
-        assert check_citations(draft) == []
-        order = [n for c in [*draft.summary, *(c for s in draft.sections for c in s.claims)] for n in c.citations]
-        first_seen = list(dict.fromkeys(order))
-        assert first_seen == list(range(1, len(draft.sources) + 1))
-
-
-def test_passages_sharing_source_and_location_share_a_number() -> None:
-    paragraphs = topics["with"].split("\n\n")
-    halves = ["\n\n".join(paragraphs[:8]), "\n\n".join(paragraphs[8:])]
-    same = [Passage(source_id="pydoc:with", title="with", location="whole", text=t) for t in halves]
-    draft = synth(
-        "How does the with statement handle exceptions?", {"How does the with statement handle exceptions?": same}
-    )
-    assert len(draft.sources) == 1
-    assert check_citations(draft) == []
-
-
-def test_mmr_never_picks_two_near_identical_sentences() -> None:
-    base = "The with statement calls the context manager's exit method even when the block raises an exception."
-    twin = base.replace("even when", "even if")
-    other = "A context manager is an object that defines the runtime context for a with statement."
-    passages = [
-        Passage(source_id="a", title="A", location="1", text=f"{base} {other}"),
-        Passage(source_id="b", title="B", location="1", text=twin),
-    ]
-    question = "What does the with statement do with a context manager?"
-    draft = synth(question, {question: passages}, claims_per_section=3)
-    claims = draft.sections[0].claims
-    texts = [c.text for c in claims]
-    assert other in texts
-    assert (base in texts) != (twin in texts), texts
-    for a, b in itertools.combinations(all_claims(draft)[len(draft.summary) :], 2):
-        assert cosine(vector(tokenize(a)), vector(tokenize(b))) < 0.8
-
-
-def test_identical_sentence_in_two_sources_cites_both() -> None:
-    sentence = "A context manager is an object that defines the runtime context for a with statement."
-    passages = [
-        Passage(source_id="a", title="A", location="1", text=sentence),
-        Passage(source_id="b", title="B", location="2", text=f"Intro text here for the page. {sentence}"),
-    ]
-    question = "What is a context manager?"
-    draft = synth(question, {question: passages})
-    assert draft.sections[0].claims[0].citations == [1, 2]
-    assert check_citations(draft) == []
-
-
-def test_near_duplicates_are_not_repeated_across_sections() -> None:
-    subs = plan(PlanInput(question=WITH_Q, depth=3)).sub_questions
-    draft = synth(WITH_Q, dict.fromkeys(subs, ALL_PASSAGES))
-    body = [c.text for s in draft.sections for c in s.claims]
-    assert len(body) == len(set(body))
-
-
-def test_empty_or_unusable_input_gives_an_empty_draft() -> None:
-    assert synth(WITH_Q, {}).model_dump()["sections"] == []
-    empty = synth(WITH_Q, {WITH_Q: []})
-    assert (empty.summary, empty.sections, empty.sources) == ([], [], [])
-    assert check_citations(empty) == []
-    unrelated = synth(WITH_Q, {WITH_Q: [doc_passage("json", JSON_DOC)]})
-    assert (unrelated.summary, unrelated.sections, unrelated.sources) == ([], [], [])
-
-
-def test_sub_question_without_usable_passages_gets_no_section() -> None:
-    findings = {
-        "What are context managers?": chunks("context-managers"),
-        "What is an OrderedDict?": [doc_passage("OrderedDict", ORDERED_DICT_DOC)],
-    }
-    draft = synth("What are context managers?", findings)
-    assert [s.heading for s in draft.sections] == ["What are context managers?"]
-
-
-def test_check_citations_reports_tampering() -> None:
-    draft = synth(WITH_Q, {WITH_Q: WITH_PASSAGES})
-    assert check_citations(draft) == []
-    section = draft.sections[0]
-    bad_claim = section.claims[0].model_copy(update={"text": "Context managers were invented in 1066."})
-    bad_number = section.claims[0].model_copy(update={"citations": [99]})
-    tampered = draft.model_copy(update={"sections": [section.model_copy(update={"claims": [bad_claim, bad_number]})]})
-    problems = check_citations(tampered)
-    assert len(problems) == 2
-    assert "not found" in problems[0]
-    assert "out of range" in problems[1]
-
-
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    picks=st.lists(st.sampled_from(ALL_PASSAGES), max_size=12),
-    which=st.lists(st.integers(0, 5), min_size=1, max_size=6),
-    max_sources=st.integers(1, 6),
-    per_section=st.integers(1, 4),
-)
-def test_any_subset_of_passages_yields_valid_citations(
-    picks: list[Passage], which: list[int], max_sources: int, per_section: int
-) -> None:
-    subs = plan(PlanInput(question=WITH_Q, depth=3)).sub_questions
-    findings = {subs[i % len(subs)]: picks[j :: len(which)] for j, i in enumerate(which)}
-    draft = synth(WITH_Q, findings, max_sources=max_sources, claims_per_section=per_section)
-    assert check_citations(draft) == []
-    assert len(draft.sources) <= max_sources
-    assert all(len(s.claims) <= per_section for s in draft.sections)
-    assert bool(draft.summary) == bool(draft.sections)

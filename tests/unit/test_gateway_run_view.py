@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.runs_fixture import gateway_events, generate
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase
 from services.gateway.readmodels.run_view import fold_run
 from services.gateway.readmodels.store import GatewayStore
+from tests.support.runs_fixture import gateway_events, generate
 
 
 @pytest.mark.parametrize("order", ["in order", "shuffled", "reversed"])

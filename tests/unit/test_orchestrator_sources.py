@@ -20,16 +20,16 @@ from contracts.work import (
 )
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.runs.workflow import task_input
-from tests.unit.test_orchestrator import (
+from tests.support.orchestrator import (
     PASSAGE,
     UPLOAD,
     Clock,
-    _published,
-    _rate_limited,
     app,
     clock,
     decide,
     outputs_for,
+    rate_limited,
+    relayed,
     reserved,
     succeed,
     timer,
@@ -121,7 +121,7 @@ def test_the_pages_searches_offer_are_fetched_only_after_a_fetch_url_decision_pe
     }
     assert all(t.tool == "fetch_url" and t.status == "requested" for t in run.tasks_of("fetch"))
     assert run.tasks_of("collect") == []  # nothing goes on before every fetch is settled
-    requests = [o.event.payload for o in _published(app) if isinstance(o.event, ToolRequested)]
+    requests = [o.event.payload for o in relayed(app) if isinstance(o.event, ToolRequested)]
     asked = {r.arguments["url"]: r for r in requests if r.tool == "fetch_url"}
     assert set(asked) == {DOCS, PASTE}
     # Exactly what the registry's strict fetch_url schema accepts: the URL whose host policy checks.
@@ -141,7 +141,7 @@ def test_a_denied_host_is_never_fetched_and_the_run_goes_on_without_it(app: Orch
         PASTE: "denied",
         BLOG: "denied",
     }
-    dispatched = [o.event for o in _published(app) if o.subject == "task.v1.dispatched.retriever"]
+    dispatched = [o.event for o in relayed(app) if o.subject == "task.v1.dispatched.retriever"]
     fetched_urls = {u for e in dispatched if e.payload.kind == "fetch" for u in e.payload.input["urls"]}
     assert fetched_urls == {DOCS}
     app.finish_task(succeed(run, tasks[DOCS], fetched(task_input(run, run.tasks[tasks[DOCS]]))))
@@ -201,7 +201,7 @@ def test_each_host_that_needs_approval_waits_its_turn(app: Orchestrator) -> None
 def test_a_rate_limited_fetch_is_asked_for_again(app: Orchestrator) -> None:
     run_id = searched(app, [[DOCS], []])
     task_id = fetches(app, run_id)[DOCS]
-    app.apply_decision(_rate_limited(app.get_run(run_id), task_id))
+    app.apply_decision(rate_limited(app.get_run(run_id), task_id))
     run = app.get_run(run_id)
     assert run.tasks[task_id].status == "requested" and run.tasks[task_id].throttles == 1
     assert run.state == "running"
@@ -244,7 +244,7 @@ def test_a_refused_or_expired_host_is_dropped_and_the_run_goes_on(app: Orchestra
     assert run.approvals[first.approval_id].status == "refused"
     second = run.pending_approval()
     assert second is not None and second.subject == f"task:{tasks[BLOG]}"
-    resumed = [o.event.payload for o in _published(app) if isinstance(o.event, RunResumed)]
+    resumed = [o.event.payload for o in relayed(app) if isinstance(o.event, RunResumed)]
     assert [r.outcome for r in resumed] == ["refused"]
     app.fire_timer(timer(run, "approval_deadline", approval_id=second.approval_id))
     assert app.get_run(run_id).pending_approval() is not None  # not due yet
@@ -254,7 +254,7 @@ def test_a_refused_or_expired_host_is_dropped_and_the_run_goes_on(app: Orchestra
     assert run.tasks[tasks[BLOG]].status == "denied" and run.approvals[second.approval_id].status == "expired"
     # Nothing was fetched, and the search's own passages carry the run on.
     assert run.state == "running" and len(run.tasks_of("collect")) == 1
-    dispatched = [o.event.payload for o in _published(app) if o.subject == "task.v1.dispatched.retriever"]
+    dispatched = [o.event.payload for o in relayed(app) if o.subject == "task.v1.dispatched.retriever"]
     assert [d.kind for d in dispatched] == ["search", "search"]
 
 
@@ -276,7 +276,7 @@ def test_the_tenants_datasets_are_read_under_read_dataset_not_by_the_searches(ap
         "0190aaaa-0000-7000-8000-000000000002",
     ]
     assert all(t.tool == "read_dataset" and t.input["sub_questions"] == run.sub_questions for t in reads)
-    requests = [o.event.payload for o in _published(app) if isinstance(o.event, ToolRequested)]
+    requests = [o.event.payload for o in relayed(app) if isinstance(o.event, ToolRequested)]
     asked = [r for r in requests if r.tool == "read_dataset"]
     # What the registry's strict read_dataset schema accepts: the dataset, the query, the limit.
     assert [sorted(r.arguments) for r in asked] == [["dataset", "limit", "query"]] * 2
@@ -308,7 +308,7 @@ def test_a_denied_dataset_read_is_dropped_and_never_dispatched(app: Orchestrator
         app.finish_task(succeed(run, search.task_id, outputs_for("search", task_input(run, run.tasks[search.task_id]))))
     run = app.get_run(run_id)
     assert run.tasks[read.task_id].status == "denied" and run.state == "running"
-    dispatched = [o.event.payload for o in _published(app) if o.subject == "task.v1.dispatched.retriever"]
+    dispatched = [o.event.payload for o in relayed(app) if o.subject == "task.v1.dispatched.retriever"]
     assert [d.kind for d in dispatched] == ["search", "search"]
     (collect,) = run.tasks_of("collect")
     sources = {p["source_id"] for f in task_input(run, collect)["findings"] for p in f["passages"]}

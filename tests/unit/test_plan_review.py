@@ -26,22 +26,12 @@ from services.gateway.readmodels.run_view import fold_run
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.handlers import REJECTED
 from services.orchestrator.runs.domain import PLAN_REVIEW, RunError
-from services.orchestrator.runs.translate import translate
-from tests.unit.test_orchestrator import POPO, T0, Clock, reserved, timer, work
+from tests.support.orchestrator import POPO, T0, Clock, app, clock, relayed, reserved, timer, work
 
 EDITED = ["How is a context manager used?", "When should a lock use one?"]
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app(clock: Clock) -> Orchestrator:
-    orchestrator = Orchestrator(env=POPO)
-    orchestrator.clock = clock
-    return orchestrator
+__all__ = ["app", "clock"]  # fixtures
 
 
 def started(app: Orchestrator, review: bool = True, depth: int = 1, timeout_s: int = 3600) -> str:
@@ -91,7 +81,7 @@ def test_a_run_asking_for_review_waits_after_planning_and_searches_the_edited_pl
     work(app, run_id)
     run = app.get_run(run_id)
     assert run.state == "completed"
-    searched = [e for e in _published(app) if e.subject == "tool.v1.requested" and e.event.payload.step == "search"]
+    searched = [e for e in relayed(app) if e.subject == "tool.v1.requested" and e.event.payload.step == "search"]
     assert [e.event.payload.arguments["sub_question"] for e in searched] == EDITED
 
 
@@ -108,7 +98,7 @@ def test_cancelling_the_review_ends_the_run_cancelled_with_only_the_plan_used(ap
     run = app.get_run(run_id)
     assert run.state == "cancelled"
     assert run.failure == "plan review: cancelled by u1: wrong angle"
-    cancelled = [e for e in _published(app) if e.subject == "run.v1.cancelled"]
+    cancelled = [e for e in relayed(app) if e.subject == "run.v1.cancelled"]
     assert len(cancelled) == 1
     assert (
         cancelled[0].event.payload.usage_event_ids == run.usage_event_ids() == [f"u-{run.tasks_of('plan')[0].task_id}"]
@@ -136,7 +126,7 @@ def test_the_review_deadline_expires_the_run(app: Orchestrator, clock: Clock) ->
     work(app, run_id)
     review = app.get_run(run_id).pending_approval()
     assert review is not None
-    published = [e for e in _published(app) if e.at is not None and e.event.payload.purpose == "approval_deadline"]
+    published = [e for e in relayed(app) if e.at is not None and e.event.payload.purpose == "approval_deadline"]
     assert [e.at for e in published] == [review.deadline]
     clock.now = review.deadline
     app.fire_timer(timer(app.get_run(run_id), "approval_deadline", approval_id=review.approval_id))
@@ -201,19 +191,10 @@ def test_replay_folds_the_review_into_the_same_run(app: Orchestrator) -> None:
     run, replayed = app.get_run(run_id), again.get_run(run_id)
     assert replayed.sub_questions == run.sub_questions == EDITED
     assert replayed.state == run.state == "completed" and replayed.version == run.version
-    events = [e for e in _published(app) if e.subject in ("run.v1.awaiting_plan_review", "run.v1.plan_revised")]
+    events = [e for e in relayed(app) if e.subject in ("run.v1.awaiting_plan_review", "run.v1.plan_revised")]
     waiting, revised = (e.event.payload for e in events)
     assert waiting.sub_questions == ["What is a context manager?", "How is it used?"] and waiting.max_sub_questions == 3
     assert revised.sub_questions == EDITED and revised.edited and revised.revised_by == "u1"
-
-
-def _published(app: Orchestrator) -> list[Any]:
-    notifications = app.recorder.select_notifications(start=1, limit=10_000)
-    return [
-        o
-        for n in notifications
-        for o in translate(app.mapper.to_domain_event(n), lambda i, v: app.repository.get(i, version=v))
-    ]
 
 
 def test_the_gateway_view_shows_the_review_then_the_plan_the_run_goes_on_with(app: Orchestrator) -> None:
@@ -221,7 +202,7 @@ def test_the_gateway_view_shows_the_review_then_the_plan_the_run_goes_on_with(ap
     work(app, run_id)
 
     def view() -> dict[str, Any]:
-        return fold_run([json.loads(o.event.to_bytes()) for o in _published(app) if o.at is None])
+        return fold_run([json.loads(o.event.to_bytes()) for o in relayed(app) if o.at is None])
 
     waiting = view()
     assert waiting["state"] == "awaiting_plan_review"
@@ -241,5 +222,5 @@ def test_the_gateway_view_marks_a_cancelled_review(app: Orchestrator) -> None:
     run_id = started(app)
     work(app, run_id)
     app.review_plan(reviewed(run_id, "cancel"))
-    folded = fold_run([json.loads(o.event.to_bytes()) for o in _published(app) if o.at is None])
+    folded = fold_run([json.loads(o.event.to_bytes()) for o in relayed(app) if o.at is None])
     assert folded["state"] == "cancelled" and folded["plan_review"]["status"] == "cancelled"

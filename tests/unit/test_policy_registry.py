@@ -62,7 +62,7 @@ def test_every_tool_request_of_a_whole_run_fits_its_tool_and_is_allowed() -> Non
     stored events translated to the `tool.v1.requested` events it publishes."""
     from services.orchestrator.application import Orchestrator
     from services.orchestrator.runs.translate import translate
-    from tests.unit.test_orchestrator import POPO, started, work
+    from tests.support.orchestrator import POPO, started, work
 
     app = Orchestrator(env=POPO)
     # Every source, on the plan whose tools include them all (read_dataset, fetch_url).

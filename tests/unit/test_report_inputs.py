@@ -15,7 +15,7 @@ from services.orchestrator.application import Orchestrator
 from services.orchestrator.runs.domain import Run
 from services.orchestrator.runs.methods import report_methods
 from services.orchestrator.runs.workflow import task_input
-from tests.unit.test_orchestrator import POPO, decide, outputs_for, reserved, succeed, with_status
+from tests.support.orchestrator import POPO, decide, outputs_for, reserved, succeed, with_status
 
 
 def _run(app: Orchestrator, **options: object) -> str:

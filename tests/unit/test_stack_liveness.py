@@ -12,6 +12,7 @@ import pytest
 
 from devtools import natsserver
 from devtools.stack import Proc, Stack, StackConfig
+from tests.support.polling import wait_for
 
 # A stand-in service: live for its first second, then wedged (503 with a reason), never exiting.
 FAKE = textwrap.dedent(
@@ -61,10 +62,7 @@ def test_a_process_whose_liveness_keeps_failing_is_killed_and_restarted(
     caplog.set_level(logging.WARNING, logger="quarry.stack")
     stack.start_supervisor()
     try:
-        deadline = time.monotonic() + 15
-        while stack.procs["fake"].restarts < 1:
-            assert time.monotonic() < deadline, "the wedged process was never restarted"
-            time.sleep(0.1)
+        wait_for(lambda: stack.procs["fake"].restarts >= 1, 15, "the wedged process to be restarted", every_s=0.1)
         assert first.poll() is not None  # killed, not left running beside its replacement
         assert stack.procs["fake"].popen.pid != first.pid
         text = caplog.text
@@ -81,9 +79,14 @@ def test_a_process_that_never_became_live_is_left_to_start(tmp_path: Path) -> No
     stack.logs.mkdir(parents=True)
     port = natsserver.free_port()
     stack.procs["slow"] = Proc("slow", stack._spawn("slow", port), port)
+    past_failure = time.monotonic() + 0.5  # liveness_failure_s
     stack.start_supervisor()
     try:
-        time.sleep(2.0)
-        assert stack.procs["slow"].restarts == 0
+        # A probe past the failure window, then one more: the supervisor has decided on the first.
+        slow = stack.procs["slow"]
+        wait_for(lambda: slow.last_probe > past_failure, 15, "a probe past the failure window")
+        decided = slow.last_probe
+        wait_for(lambda: slow.last_probe > decided, 15, "the supervisor's next probe", every_s=0.05)
+        assert slow.restarts == 0
     finally:
         stack.stop()
