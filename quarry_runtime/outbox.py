@@ -137,7 +137,8 @@ class OutboxRelay:
                 await asyncio.sleep(1.0)
                 continue
             self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=poll_s)
-            except TimeoutError:
-                pass
+            # asyncio.timeout, not wait_for: on Python 3.11 a cancel that lands as wait_for's
+            # time-out fires is swallowed, and the relay would outlive its service's stop.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(poll_s):
+                    await self._wake.wait()

@@ -56,7 +56,10 @@ class RuntimeSettings(BaseSettings):
     ack_wait_s: float = Field(default=30.0, gt=0)
     max_deliver: int = Field(default=10, ge=1)
     max_deaths: int = Field(
-        default=2, ge=1, le=100, description="deaths a redelivered message may cause before it is dead-lettered (the first delivery is not counted)"
+        default=2,
+        ge=1,
+        le=100,
+        description="deaths a redelivered message may cause before it is dead-lettered (the first delivery is not counted)",
     )
     stream_replicas: int = Field(default=1, ge=1, le=5, description="JetStream replicas; 3 in production")
     stream_max_bytes: int = Field(default=DEFAULT_STREAM_MAX_BYTES, ge=MiB, description="the event stream")

@@ -142,8 +142,10 @@ class CatchUp:
                 # A fault of ours must not end the task for the life of the process: logged, retried.
                 self._due = True
                 log.exception("catch-up pass failed")
+            # asyncio.timeout, not wait_for, which on Python 3.11 can swallow a cancel.
             with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self._check_s)
+                async with asyncio.timeout(self._check_s):
+                    await stop.wait()
 
     def _log_once(self, key: str, message: str, *args: Any) -> None:
         now = time.monotonic()
