@@ -30,7 +30,8 @@ from quarry_security.guardrails import injection_findings
 from services.orchestrator.asker import asked_by
 from services.orchestrator.runs.checks import output_problem
 from services.orchestrator.runs.domain import MAX_THROTTLE_WAIT_S, MAX_THROTTLES, Run
-from services.orchestrator.runs.workflow import TEMPLATE_FIELDS, advance, approval_id, final_draft
+from services.orchestrator.runs.workflow import TEMPLATE_FIELDS, advance, final_draft
+from services.orchestrator.saga import SETTLED
 from services.orchestrator.tasks import answer_deadline
 
 # The JetStream scheduler fires on whole seconds; a timer may arrive a hair before its due time.
@@ -105,11 +106,7 @@ class RunUseCases(EventSourcedApplication):
 
     def reject_run(self, ev: CreditsDenied) -> None:
         """No credits: the run ends rejected and nothing is charged."""
-        run = self._run_for(ev)
-        if run is None:
-            return
-        run.reject(ev.payload.reason, cause=ev.event_id)
-        self._save(run)
+        self._change_run(ev, lambda run: run.reject(ev.payload.reason, cause=ev.event_id), advance=False)
 
     def apply_decision(self, ev: ToolDecided) -> None:
         """Policy answered a tool request: dispatch, park for approval, or end the step."""
@@ -130,7 +127,6 @@ class RunUseCases(EventSourcedApplication):
                 run.queue_approval(task.task_id, reason, ev.payload.approval_timeout_s, cause=ev.event_id)
             else:
                 run.request_approval(
-                    approval_id(run, subject),
                     subject,
                     reason,
                     self.clock(),
@@ -150,10 +146,7 @@ class RunUseCases(EventSourcedApplication):
     def finish_task(self, ev: TaskSucceeded | TaskFailed) -> None:
         """A worker finished an attempt: check the output, record it, start what may follow."""
         run = self._run_for(ev)
-        if run is None:
-            return
-        task = run.task(ev.payload.task_id)
-        if task.status in ("succeeded", "failed", "denied"):
+        if run is None or (task := run.task(ev.payload.task_id)).status in SETTLED:
             return  # a late or second answer for a task already settled
         now = self.clock()
         if isinstance(ev, TaskSucceeded):
@@ -214,11 +207,7 @@ class RunUseCases(EventSourcedApplication):
 
     def cancel_run(self, ev: RunCancelRequested) -> None:
         """Stop at the next step boundary: nothing new starts; the run ends when nothing runs."""
-        run = self._run_for(ev)
-        if run is None:
-            return
-        run.request_cancel(ev.payload.reason, cause=ev.event_id)
-        self._advance_and_save(run)
+        self._change_run(ev, lambda run: run.request_cancel(ev.payload.reason, cause=ev.event_id))
 
     def decide_approval(self, ev: ApprovalGiven | ApprovalRejected) -> None:
         """A human approved or refused what the run waits for; either is recorded with who and why."""
@@ -282,6 +271,17 @@ class RunUseCases(EventSourcedApplication):
         if run.has_seen(ev.event_id) or run.is_terminal:
             return None
         return run
+
+    def _change_run(self, ev: Event, change: Callable[[Run], None], *, advance: bool = True) -> None:
+        """Apply `change` to the run `ev` is about (unless seen or over), then advance it and save."""
+        run = self._run_for(ev)
+        if run is None:
+            return
+        change(run)
+        if advance:
+            self._advance_and_save(run)
+        else:
+            self._save(run)
 
     def _advance_and_save(self, run: Run) -> None:
         advance(run, self.clock(), lambda: self._previous_draft(run))

@@ -13,10 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import Aggregate
 
+from contracts.ids import derived_id
 from contracts.run import MAX_SUB_QUESTIONS, SUB_QUESTION_MAX_CHARS
 from services.orchestrator.runs.states import KEPT_AFTER_END, PLAN_REVIEW, TERMINAL, TRANSITIONS, Approval, RunError
 from services.orchestrator.saga import TaskSaga, TaskState
 from services.orchestrator.tasks import OPTIONAL
+
+
+def approval_id(run_id: str, subject: str) -> str:
+    """The id of a run's approval of `subject`: asking for it again asks for the same approval."""
+    return derived_id(run_id, f"approval:{subject}")
 
 
 def _decide(run: Any, approval_id: str, status: str, by: str | None, comment: str) -> Approval:
@@ -72,13 +78,7 @@ class GatedRun(TaskSaga):
         return next((a for a in self.approvals.values() if a.status == "pending"), None)
 
     def request_approval(
-        self,
-        approval_id: str,
-        subject: str,
-        reason: str,
-        now: datetime,
-        cause: str | None = None,
-        timeout_s: int | None = None,
+        self, subject: str, reason: str, now: datetime, cause: str | None = None, timeout_s: int | None = None
     ) -> None:
         """Wait for a human: `timeout_s` when the rule asking says how long, else the run's own."""
         if self.pending_approval() is not None:
@@ -87,7 +87,7 @@ class GatedRun(TaskSaga):
         deadline = now + timedelta(seconds=timeout_s or self.approval_timeout_s)
         self.trigger_event(
             type(self).ApprovalRequested,
-            approval_id=approval_id,
+            approval_id=approval_id(self.run_id, subject),
             subject=subject,
             reason=reason,
             deadline=deadline,
@@ -149,12 +149,13 @@ class GatedRun(TaskSaga):
     def max_sub_questions(self) -> int:
         return MAX_SUB_QUESTIONS.get(self.depth, max(MAX_SUB_QUESTIONS.values()))
 
-    def request_plan_review(self, review_id: str, now: datetime) -> None:
+    def request_plan_review(self, now: datetime) -> None:
         """The plan is made: wait for a human to continue with it (edited or not) or cancel."""
         if self.pending_approval() is not None:
             raise RunError(f"run {self.run_id} already waits for an approval")
         self._check_move("awaiting_plan_review")
         deadline = now + timedelta(seconds=self.approval_timeout_s)
+        review_id = approval_id(self.run_id, PLAN_REVIEW)
         self.trigger_event(type(self).PlanReviewRequested, review_id=review_id, deadline=deadline)
 
     def revise_plan(
@@ -204,23 +205,21 @@ class GatedRun(TaskSaga):
             run._move("waiting_approval")
             run._applied(self.cause)
 
-    class Approved(Aggregate.Event):
+    class _Answered(Aggregate.Event):
+        """A human's answer to an approval: which, who, their comment, the bus event that carried it."""
+
         approval_id: str
         by: str | None
         comment: str
         cause: str
 
+    class Approved(_Answered):
         def apply(self, run: Any) -> None:
             approval = _decide(run, self.approval_id, "approved", self.by, self.comment)
             run._move(approval.resume_state)
             run.bus_events.add(self.cause)
 
-    class Refused(Aggregate.Event):
-        approval_id: str
-        by: str | None
-        comment: str
-        cause: str
-
+    class Refused(_Answered):
         def apply(self, run: Any) -> None:
             _decide(run, self.approval_id, "refused", self.by, self.comment)
             run.failure = _decided_by("approval refused", self.by, self.comment)
