@@ -29,7 +29,7 @@ from quarry_runtime.eventsourced import EventSourcedApplication
 from quarry_security.guardrails import injection_findings
 from services.orchestrator.asker import asked_by
 from services.orchestrator.runs.checks import output_problem
-from services.orchestrator.runs.domain import MAX_THROTTLE_WAIT_S, MAX_THROTTLES, Run
+from services.orchestrator.runs.domain import MAX_THROTTLE_WAIT_S, MAX_THROTTLES, Answer, Run
 from services.orchestrator.runs.workflow import TEMPLATE_FIELDS, advance, final_draft
 from services.orchestrator.saga import SETTLED
 from services.orchestrator.tasks import answer_deadline
@@ -200,7 +200,7 @@ class RunUseCases(EventSourcedApplication):
             if run.optional_task_of(pending) is not None:
                 if now + TIMER_TOLERANCE < pending.deadline:
                     return
-                run.drop_task(pending.approval_id, "expired", None, "", cause=ev.event_id)
+                run.drop_task(pending.approval_id, "expired", Answer(None, "", ev.event_id))
             else:
                 run.expire(pending.approval_id, now + TIMER_TOLERANCE, cause=ev.event_id)
         self._advance_and_save(run)
@@ -215,16 +215,17 @@ class RunUseCases(EventSourcedApplication):
         if run is None:
             return
         p, by = ev.payload, ev.actor.user_id
+        answer = Answer(by, p.comment, ev.event_id)
         pending = run.pending_approval()
         if isinstance(ev, ApprovalRejected) and pending is not None and run.optional_task_of(pending) is not None:
-            run.drop_task(p.approval_id, "refused", by, p.comment, cause=ev.event_id)
+            run.drop_task(p.approval_id, "refused", answer)
             self._advance_and_save(run)
             return
         if isinstance(ev, ApprovalRejected):
-            run.refuse(p.approval_id, by, p.comment, cause=ev.event_id)
+            run.refuse(p.approval_id, answer)
             self._save(run)
             return
-        approval = run.approve(p.approval_id, by, p.comment, cause=ev.event_id)
+        approval = run.approve(p.approval_id, answer)
         if approval.subject.startswith("task:"):
             task_id = approval.subject.removeprefix("task:")
             run.authorise_task(task_id, [f"approved-by:{by}"], "human-approval", cause=ev.event_id, now=self.clock())
@@ -239,9 +240,9 @@ class RunUseCases(EventSourcedApplication):
         run = self._run_for(ev)
         if run is None:
             return
-        p, by = ev.payload, ev.actor.user_id
+        p, answer = ev.payload, Answer(ev.actor.user_id, ev.payload.comment, ev.event_id)
         if p.action == "cancel":
-            run.cancel_plan(p.review_id, by, p.comment, cause=ev.event_id)
+            run.cancel_plan(p.review_id, answer)
             self._save(run)
             return
         injections = Counter(f.kind for q in p.sub_questions for f in injection_findings(q))
@@ -249,7 +250,7 @@ class RunUseCases(EventSourcedApplication):
             run.trip_guardrail("prompt_injection", "question", "rejected", dict(injections), cause=ev.event_id)
             self._save(run)
             return
-        run.revise_plan(p.review_id, list(p.sub_questions), by, p.comment, cause=ev.event_id)
+        run.revise_plan(p.review_id, list(p.sub_questions), answer)
         self._advance_and_save(run)
 
     def _previous_draft(self, run: Run) -> Draft | None:
