@@ -29,7 +29,7 @@ from services.orchestrator.saga import TaskSaga, TaskState
 from services.orchestrator.tasks import OPTIONAL
 
 
-def approval_id(run_id: str, subject: str) -> str:
+def approval_id_for(run_id: str, subject: str) -> str:
     """The id of a run's approval of `subject`: asking for it again asks for the same approval."""
     return derived_id(run_id, f"approval:{subject}")
 
@@ -95,7 +95,7 @@ class GatedRun(TaskSaga):
         self._check_move("waiting_approval")
         self.trigger_event(
             type(self).ApprovalRequested,
-            approval_id=approval_id(self.run_id, subject),
+            approval_id=approval_id_for(self.run_id, subject),
             subject=subject,
             reason=reason,
             deadline=now + timedelta(seconds=timeout_s or self.approval_timeout_s),
@@ -156,7 +156,7 @@ class GatedRun(TaskSaga):
             raise RunError(f"run {self.run_id} already waits for an approval")
         self._check_move("awaiting_plan_review")
         deadline = now + timedelta(seconds=self.approval_timeout_s)
-        review_id = approval_id(self.run_id, PLAN_REVIEW)
+        review_id = approval_id_for(self.run_id, PLAN_REVIEW)
         self.trigger_event(type(self).PlanReviewRequested, review_id=review_id, deadline=deadline)
 
     def revise_plan(self, review_id: str | None, sub_questions: list[str], answer: Answer) -> None:
