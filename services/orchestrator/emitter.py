@@ -9,17 +9,23 @@ and nowhere else, by every translator.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Self
+from typing import Any, Self, TypeVar
+
+from pydantic import BaseModel
 
 from contracts import subjects
 from contracts.envelope import Actor, Event, TraceContext
+from contracts.guardrail import GuardrailTripped, GuardrailTrippedPayload
 from contracts.ids import stable_id
 from contracts.task import TaskDispatched, TaskDispatchedPayload
+from contracts.timer import TimerFired, TimerFiredPayload
 from contracts.tool import ToolRequested, ToolRequestedPayload
 from quarry_runtime.outbox import Outgoing
 from services.orchestrator.saga import TaskSaga, TaskState
 
 AGENT = "quarry-orchestrator"
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def event_id_at(domain_event: Any, n: int) -> str:
@@ -27,6 +33,13 @@ def event_id_at(domain_event: Any, n: int) -> str:
     version = domain_event.originator_version
     at_ms = int(domain_event.timestamp.timestamp() * 1000)
     return stable_id(f"{domain_event.originator_id}:{version}:{n}", at_ms, sequence=version * 8 + n)
+
+
+def copied(model: type[M], source: Any, **fields: Any) -> M:
+    """A contract model from what `source` (a stored event, an aggregate's state) holds under the
+    model's field names, with `fields` besides or instead."""
+    held = {name: getattr(source, name) for name in model.model_fields if name not in fields and hasattr(source, name)}
+    return model.model_validate({**held, **fields})
 
 
 class Emitter:
@@ -103,12 +116,13 @@ class Emitter:
 
     def dispatch(self, task: TaskState, task_input: dict[str, Any]) -> None:
         """Send the task's current attempt, with its whole input, to its role's lane."""
-        dispatch = TaskDispatchedPayload(
-            task_id=task.task_id,
-            kind=task.kind,
-            role=task.role,
-            attempt=task.attempt,
-            timeout_s=task.timeout_s,
-            input=task_input,
-        )
+        dispatch = copied(TaskDispatchedPayload, task, input=task_input)
         self.emit(TaskDispatched, dispatch, subject=subjects.task_lane(task.role))
+
+    def timer(self, at: datetime, wake: TimerFiredPayload) -> None:
+        """Set a durable timer due `at`: its id is the event's, so setting it again sets nothing new."""
+        self.emit(TimerFired, wake, at=at, event_id=wake.timer_id)
+
+    def guardrail_tripped(self, trip: Any, **about: Any) -> None:
+        """Publish a stored guardrail trip (which, where, what was done, the counts), `about` what."""
+        self.emit(GuardrailTripped, copied(GuardrailTrippedPayload, trip, **about))

@@ -27,23 +27,23 @@ def _by_saga(question_case: Callable[[Any], None], run_case: Callable[[Any], Non
 
 def subscriptions(app: Orchestrator) -> list[Subscription]:
     """What the orchestrator consumes, and which use case each goes to."""
-    table: list[tuple[str, Callable[[Any], None]]] = [
-        (subjects.RUN_REQUESTED, app.start_run),
-        (subjects.CREDITS_RESERVED, _by_saga(app.admit_question, app.admit_run)),
-        (subjects.CREDITS_DENIED, _by_saga(app.refuse_question, app.reject_run)),
-        (subjects.TOOL_DECIDED, _by_saga(app.decide_question_tool, app.apply_decision)),
-        (subjects.TASK_SUCCEEDED, _by_saga(app.finish_question_task, app.finish_task)),
-        (subjects.TASK_FAILED, _by_saga(app.finish_question_task, app.finish_task)),
-        (subjects.TIMER_FIRED, _by_saga(app.time_out_question_task, app.fire_timer)),
-        (subjects.RUN_CANCEL_REQUESTED, app.cancel_run),
-        (subjects.APPROVAL_GIVEN, app.decide_approval),
-        (subjects.APPROVAL_REJECTED, app.decide_approval),
-        (subjects.RUN_PLAN_REVIEWED, app.review_plan),
-        (subjects.MONITOR_CREATED, app.create_monitor),
-        (subjects.MONITOR_CHANGED, app.change_monitor),
-        (subjects.QUESTION_ASKED, app.ask_question),
-    ]
+    use_cases: dict[str, Callable[[Any], None]] = {
+        subjects.RUN_REQUESTED: app.start_run,
+        subjects.CREDITS_RESERVED: _by_saga(app.admit_question, app.admit_run),
+        subjects.CREDITS_DENIED: _by_saga(app.refuse_question, app.reject_run),
+        subjects.TOOL_DECIDED: _by_saga(app.decide_question_tool, app.apply_decision),
+        subjects.TASK_SUCCEEDED: _by_saga(app.finish_question_task, app.finish_task),
+        subjects.TASK_FAILED: _by_saga(app.finish_question_task, app.finish_task),
+        subjects.TIMER_FIRED: _by_saga(app.time_out_question_task, app.fire_timer),
+        subjects.RUN_CANCEL_REQUESTED: app.cancel_run,
+        subjects.APPROVAL_GIVEN: app.decide_approval,
+        subjects.APPROVAL_REJECTED: app.decide_approval,
+        subjects.RUN_PLAN_REVIEWED: app.review_plan,
+        subjects.MONITOR_CREATED: app.create_monitor,
+        subjects.MONITOR_CHANGED: app.change_monitor,
+        subjects.QUESTION_ASKED: app.ask_question,
+    }
     return [
         Subscription(subject, consumers.durable("orchestrator", subject), use_case_handler(app, fn, rejected=REJECTED))
-        for subject, fn in table
+        for subject, fn in use_cases.items()
     ]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from eventsourcing.domain import Aggregate
 
+from services.orchestrator.owned import Owned
 from services.orchestrator.tasks import TaskPolicy, answer_deadline
 
 SETTLED = frozenset({"succeeded", "failed", "denied"})
@@ -62,7 +63,7 @@ class TaskState:
         self.usage_event_ids = list(dict.fromkeys([*self.usage_event_ids, *usage_event_ids]))
 
 
-class TaskSaga(Aggregate):
+class TaskSaga(Owned):
     """Tasks and the bus events applied to them; subclasses name their policies and errors."""
 
     policies: ClassVar[Mapping[str, TaskPolicy]]
@@ -72,7 +73,6 @@ class TaskSaga(Aggregate):
     if TYPE_CHECKING:  # set by each saga's created event; annotations here would become its fields
         state: str
         tasks: dict[str, TaskState]
-        bus_events: set[str]
         guardrail_trips: list[dict[str, Any]]
 
     def _begin(
@@ -80,14 +80,11 @@ class TaskSaga(Aggregate):
     ) -> None:
         """What every saga's created event sets: whose it is, no tasks yet, the bus event that opened it."""
         self.state = state
-        self.tenant_id = tenant_id
-        self.user_id = user_id
-        self.roles = list(roles)
+        self._own(tenant_id, user_id, roles, cause)
         self.traceparent = traceparent
         self.tasks = {}
         self.failure: str | None = None
         self.guardrail_trips = []
-        self.bus_events = {cause}
 
     # -- hooks -----------------------------------------------------------------------------
 
@@ -113,9 +110,6 @@ class TaskSaga(Aggregate):
     @property
     def is_terminal(self) -> bool:
         return self.state in self.terminal
-
-    def has_seen(self, bus_event_id: str) -> bool:
-        return bus_event_id in self.bus_events
 
     def tasks_of(self, kind: str) -> list[TaskState]:
         return [t for t in self.tasks.values() if t.kind == kind]
@@ -207,11 +201,11 @@ class TaskSaga(Aggregate):
         )
 
     def _fail_task(
-        self, task_id: str, reason: str, usage_event_ids: list[str], cause: str | None, fault: str = "platform"
+        self, task: TaskState, reason: str, usage_event_ids: list[str], cause: str | None, fault: str = "platform"
     ) -> None:
         self.trigger_event(
             type(self).TaskFailed,
-            task_id=task_id,
+            task_id=task.task_id,
             reason=reason,
             usage_event_ids=usage_event_ids,
             cause=cause,

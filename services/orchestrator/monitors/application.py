@@ -88,6 +88,6 @@ class MonitorUseCases(EventSourcedApplication):
             monitor = self.get_monitor(monitor_id)
         except (AggregateNotFoundError, ValueError):
             raise NotReady(f"monitor {monitor_id} is not known yet") from None
-        if ev.event_id in monitor.bus_events:
+        if monitor.has_seen(ev.event_id):
             return None
         return None if monitor.status == "deleted" else monitor

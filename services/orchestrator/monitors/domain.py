@@ -11,17 +11,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
 from services.orchestrator.errors import OrchestratorError
 from services.orchestrator.moved import answer_to_old_topics
+from services.orchestrator.owned import Owned
 
 
 class MonitorError(OrchestratorError):
     """A command the monitor's state refuses."""
 
 
-class Monitor(Aggregate):
+class Monitor(Owned):
     # Version 2 of a monitor's snapshotted state has its template; version 1 had none.
     class_version = 2
 
@@ -52,9 +53,7 @@ class Monitor(Aggregate):
         template: dict[str, Any] | None = None,
     ) -> None:
         self.monitor_id = monitor_id
-        self.tenant_id = tenant_id
-        self.user_id = user_id
-        self.roles = list(roles)
+        self._own(tenant_id, user_id, roles, cause)
         self.question = question
         self.depth = depth
         self.max_sources = max_sources
@@ -67,7 +66,6 @@ class Monitor(Aggregate):
         self.status = "active"
         self.fired: dict[str, str] = {}  # slot (ISO) -> run id
         self.last_run_id: str | None = None
-        self.bus_events: set[str] = {cause}
 
     def has_fired(self, slot: datetime) -> bool:
         return slot.isoformat() in self.fired

@@ -15,9 +15,9 @@ from contracts.monitor import (
     MonitorTemplate,
 )
 from contracts.run import RunRequested, RunRequestedPayload
-from contracts.timer import TimerFired, TimerFiredPayload
+from contracts.timer import TimerFiredPayload
 from quarry_runtime.outbox import Outgoing
-from services.orchestrator.emitter import Emitter
+from services.orchestrator.emitter import Emitter, copied
 from services.orchestrator.monitors.domain import Monitor
 
 MonitorAt = Callable[[Any, int], Monitor]
@@ -48,29 +48,15 @@ def translate_monitor(domain_event: Any, monitor_at: MonitorAt) -> Sequence[Outg
 
     def slot_timer(slot: datetime) -> None:
         tid = derived_id(m.monitor_id, f"timer:monitor_slot:{slot.isoformat()}")
-        payload = TimerFiredPayload(timer_id=tid, purpose="monitor_slot", monitor_id=m.monitor_id, slot=slot)
-        e.emit(TimerFired, payload, at=slot, event_id=tid)
+        e.timer(slot, TimerFiredPayload(timer_id=tid, purpose="monitor_slot", monitor_id=m.monitor_id, slot=slot))
 
     status: Any = m.status
     if name == "SlotFired":
-        run_id = domain_event.run_id
-        request = RunRequestedPayload(
-            question=m.question,
-            depth=m.depth,
-            max_sources=m.max_sources,
-            monitor_id=m.monitor_id,
-            previous_run_id=domain_event.previous_run_id,
-            **_template_request(m.template),
-        )
+        # The run asks the monitor's question (its fields carry over by name), as its template sets.
+        previous_run_id, run_id = domain_event.previous_run_id, domain_event.run_id
+        request = copied(RunRequestedPayload, m, previous_run_id=previous_run_id, **_template_request(m.template))
         e.emit(RunRequested, request, run_id=run_id, event_id=derived_id(run_id, "requested"))
-        fired = MonitorFiredPayload(
-            monitor_id=m.monitor_id,
-            slot=domain_event.slot,
-            run_id=run_id,
-            previous_run_id=domain_event.previous_run_id,
-            next_slot=domain_event.next_slot,
-        )
-        e.emit(MonitorFired, fired, run_id=run_id)
+        e.emit(MonitorFired, copied(MonitorFiredPayload, domain_event, monitor_id=m.monitor_id), run_id=run_id)
         slot_timer(domain_event.next_slot)
     elif name in ("MonitorCreated", "MonitorResumed", "MonitorPaused", "MonitorDeleted"):
         e.emit(

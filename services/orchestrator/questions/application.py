@@ -44,11 +44,8 @@ class QuestionUseCases(EventSourcedApplication):
             pass
         run, problem = self._asked_about(p.run_id, ev.tenant_id)
         question = Question(
-            question_id=p.question_id,
-            run_id=p.run_id,
+            **p.model_dump(include={"question_id", "run_id", "text", "scope"}),
             **asked_by(ev),
-            text=p.text,
-            scope=p.scope,
             cause=ev.event_id,
             traceparent=ev.trace.traceparent,
             run_question=run.question if run is not None else "",

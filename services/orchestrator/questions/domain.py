@@ -122,7 +122,7 @@ class Question(TaskSaga):
             self._attempt_failed(task_id=task_id, reason=reason, usage_event_ids=usage_event_ids, cause=cause)
             self._dispatch(task, now)
         else:
-            self._fail_task(task_id, reason, usage_event_ids, cause)
+            self._fail_task(task, reason, usage_event_ids, cause)
 
     @event("AttemptFailed")
     def _attempt_failed(self, task_id: str, reason: str, usage_event_ids: list[str], cause: str) -> None:

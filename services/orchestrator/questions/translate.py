@@ -6,7 +6,6 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from contracts.guardrail import GuardrailTripped, GuardrailTrippedPayload
 from contracts.ids import derived_id
 from contracts.question import (
     QUESTION_CREDITS_TIMEOUT,
@@ -17,7 +16,7 @@ from contracts.question import (
     QuestionFailed,
     QuestionFailedPayload,
 )
-from contracts.timer import TimerFired, TimerFiredPayload
+from contracts.timer import TimerFiredPayload
 from quarry_runtime.outbox import Outgoing
 from services.orchestrator.emitter import Emitter
 from services.orchestrator.questions.domain import CREDITS_WAIT_S, Question, question_task_input
@@ -41,7 +40,7 @@ def translate_question(
         # Billing's hold or denial ends the wait; this timer ends it if neither ever comes.
         timer_id = derived_id(q.question_id, f"timer:{QUESTION_CREDITS_TIMEOUT}")
         timer = TimerFiredPayload(timer_id=timer_id, purpose=QUESTION_CREDITS_TIMEOUT)
-        e.emit(TimerFired, timer, at=domain_event.timestamp + timedelta(seconds=CREDITS_WAIT_S), event_id=timer_id)
+        e.timer(domain_event.timestamp + timedelta(seconds=CREDITS_WAIT_S), timer)
     elif name == "TaskRequested":
         task = q.tasks[domain_event.task_id]
         e.request_tool(task, QUESTION_PLAN, sign(q, task.tool))
@@ -53,7 +52,7 @@ def translate_question(
         timer = TimerFiredPayload(
             timer_id=timer_id, purpose=QUESTION_TIMEOUT, task_id=task.task_id, attempt=domain_event.attempt
         )
-        e.emit(TimerFired, timer, at=domain_event.timeout_at, event_id=timer_id)
+        e.timer(domain_event.timeout_at, timer)
     elif name == "Answered":
         answer = next(t.output for t in q.tasks_of("answer") if t.output)
         written = AnswerOutput.model_validate(answer)
@@ -66,14 +65,7 @@ def translate_question(
         )
         e.emit(QuestionAnswered, answered)
     elif name == "GuardrailTripped":
-        trip = GuardrailTrippedPayload(
-            guardrail=domain_event.guardrail,
-            where=domain_event.where,
-            action=domain_event.action,
-            counts=dict(domain_event.counts),
-            question_id=q.question_id,
-        )
-        e.emit(GuardrailTripped, trip)
+        e.guardrail_tripped(domain_event, question_id=q.question_id)
     elif name == "Failed":
         failed = QuestionFailedPayload(
             question_id=q.question_id,

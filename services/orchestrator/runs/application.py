@@ -29,8 +29,9 @@ from quarry_runtime.eventsourced import EventSourcedApplication
 from quarry_security.guardrails import injection_findings
 from services.orchestrator.asker import asked_by
 from services.orchestrator.runs.checks import output_problem
-from services.orchestrator.runs.domain import MAX_THROTTLE_WAIT_S, MAX_THROTTLES, Run
-from services.orchestrator.runs.workflow import TEMPLATE_FIELDS, advance, approval_id, final_draft
+from services.orchestrator.runs.domain import MAX_THROTTLE_WAIT_S, MAX_THROTTLES, Answer, Run
+from services.orchestrator.runs.workflow import TEMPLATE_FIELDS, advance, final_draft
+from services.orchestrator.saga import SETTLED
 from services.orchestrator.tasks import answer_deadline
 
 # The JetStream scheduler fires on whole seconds; a timer may arrive a hair before its due time.
@@ -105,11 +106,7 @@ class RunUseCases(EventSourcedApplication):
 
     def reject_run(self, ev: CreditsDenied) -> None:
         """No credits: the run ends rejected and nothing is charged."""
-        run = self._run_for(ev)
-        if run is None:
-            return
-        run.reject(ev.payload.reason, cause=ev.event_id)
-        self._save(run)
+        self._change_run(ev, lambda run: run.reject(ev.payload.reason, cause=ev.event_id), advance=False)
 
     def apply_decision(self, ev: ToolDecided) -> None:
         """Policy answered a tool request: dispatch, park for approval, or end the step."""
@@ -130,7 +127,6 @@ class RunUseCases(EventSourcedApplication):
                 run.queue_approval(task.task_id, reason, ev.payload.approval_timeout_s, cause=ev.event_id)
             else:
                 run.request_approval(
-                    approval_id(run, subject),
                     subject,
                     reason,
                     self.clock(),
@@ -150,10 +146,7 @@ class RunUseCases(EventSourcedApplication):
     def finish_task(self, ev: TaskSucceeded | TaskFailed) -> None:
         """A worker finished an attempt: check the output, record it, start what may follow."""
         run = self._run_for(ev)
-        if run is None:
-            return
-        task = run.task(ev.payload.task_id)
-        if task.status in ("succeeded", "failed", "denied"):
+        if run is None or (task := run.task(ev.payload.task_id)).status in SETTLED:
             return  # a late or second answer for a task already settled
         now = self.clock()
         if isinstance(ev, TaskSucceeded):
@@ -207,18 +200,14 @@ class RunUseCases(EventSourcedApplication):
             if run.optional_task_of(pending) is not None:
                 if now + TIMER_TOLERANCE < pending.deadline:
                     return
-                run.drop_task(pending.approval_id, "expired", None, "", cause=ev.event_id)
+                run.drop_task(pending.approval_id, "expired", Answer(None, "", ev.event_id))
             else:
                 run.expire(pending.approval_id, now + TIMER_TOLERANCE, cause=ev.event_id)
         self._advance_and_save(run)
 
     def cancel_run(self, ev: RunCancelRequested) -> None:
         """Stop at the next step boundary: nothing new starts; the run ends when nothing runs."""
-        run = self._run_for(ev)
-        if run is None:
-            return
-        run.request_cancel(ev.payload.reason, cause=ev.event_id)
-        self._advance_and_save(run)
+        self._change_run(ev, lambda run: run.request_cancel(ev.payload.reason, cause=ev.event_id))
 
     def decide_approval(self, ev: ApprovalGiven | ApprovalRejected) -> None:
         """A human approved or refused what the run waits for; either is recorded with who and why."""
@@ -226,16 +215,17 @@ class RunUseCases(EventSourcedApplication):
         if run is None:
             return
         p, by = ev.payload, ev.actor.user_id
+        answer = Answer(by, p.comment, ev.event_id)
         pending = run.pending_approval()
         if isinstance(ev, ApprovalRejected) and pending is not None and run.optional_task_of(pending) is not None:
-            run.drop_task(p.approval_id, "refused", by, p.comment, cause=ev.event_id)
+            run.drop_task(p.approval_id, "refused", answer)
             self._advance_and_save(run)
             return
         if isinstance(ev, ApprovalRejected):
-            run.refuse(p.approval_id, by, p.comment, cause=ev.event_id)
+            run.refuse(p.approval_id, answer)
             self._save(run)
             return
-        approval = run.approve(p.approval_id, by, p.comment, cause=ev.event_id)
+        approval = run.approve(p.approval_id, answer)
         if approval.subject.startswith("task:"):
             task_id = approval.subject.removeprefix("task:")
             run.authorise_task(task_id, [f"approved-by:{by}"], "human-approval", cause=ev.event_id, now=self.clock())
@@ -250,9 +240,9 @@ class RunUseCases(EventSourcedApplication):
         run = self._run_for(ev)
         if run is None:
             return
-        p, by = ev.payload, ev.actor.user_id
+        p, answer = ev.payload, Answer(ev.actor.user_id, ev.payload.comment, ev.event_id)
         if p.action == "cancel":
-            run.cancel_plan(p.review_id, by, p.comment, cause=ev.event_id)
+            run.cancel_plan(p.review_id, answer)
             self._save(run)
             return
         injections = Counter(f.kind for q in p.sub_questions for f in injection_findings(q))
@@ -260,7 +250,7 @@ class RunUseCases(EventSourcedApplication):
             run.trip_guardrail("prompt_injection", "question", "rejected", dict(injections), cause=ev.event_id)
             self._save(run)
             return
-        run.revise_plan(p.review_id, list(p.sub_questions), by, p.comment, cause=ev.event_id)
+        run.revise_plan(p.review_id, list(p.sub_questions), answer)
         self._advance_and_save(run)
 
     def _previous_draft(self, run: Run) -> Draft | None:
@@ -282,6 +272,17 @@ class RunUseCases(EventSourcedApplication):
         if run.has_seen(ev.event_id) or run.is_terminal:
             return None
         return run
+
+    def _change_run(self, ev: Event, change: Callable[[Run], None], *, advance: bool = True) -> None:
+        """Apply `change` to the run `ev` is about (unless seen or over), then advance it and save."""
+        run = self._run_for(ev)
+        if run is None:
+            return
+        change(run)
+        if advance:
+            self._advance_and_save(run)
+        else:
+            self._save(run)
 
     def _advance_and_save(self, run: Run) -> None:
         advance(run, self.clock(), lambda: self._previous_draft(run))

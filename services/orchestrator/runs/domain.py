@@ -25,6 +25,7 @@ from services.orchestrator.runs.states import (
     TERMINAL,
     TRANSITIONS,
     V1_DEFAULTS,
+    Answer,
     Approval,
     RunError,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "RUN_TOPIC_BEFORE_MOVE",
     "TRANSITIONS",
     "V1_DEFAULTS",
+    "Answer",
     "Approval",
     "Run",
     "RunError",
@@ -266,7 +268,7 @@ class Run(GatedRun):
                 cause=cause,
             )
         else:
-            self._fail_task(task_id, reason, usage_event_ids, cause, fault)
+            self._fail_task(task, reason, usage_event_ids, cause, fault)
 
     @event("AttemptFailed")
     def _attempt_failed(

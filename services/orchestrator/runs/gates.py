@@ -8,15 +8,30 @@ deadline passes; the run then resumes where it was, or ends.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import Aggregate
 
+from contracts.ids import derived_id
 from contracts.run import MAX_SUB_QUESTIONS, SUB_QUESTION_MAX_CHARS
-from services.orchestrator.runs.states import KEPT_AFTER_END, PLAN_REVIEW, TERMINAL, TRANSITIONS, Approval, RunError
+from services.orchestrator.runs.states import (
+    KEPT_AFTER_END,
+    PLAN_REVIEW,
+    TERMINAL,
+    TRANSITIONS,
+    Answer,
+    Approval,
+    RunError,
+)
 from services.orchestrator.saga import TaskSaga, TaskState
 from services.orchestrator.tasks import OPTIONAL
+
+
+def approval_id_for(run_id: str, subject: str) -> str:
+    """The id of a run's approval of `subject`: asking for it again asks for the same approval."""
+    return derived_id(run_id, f"approval:{subject}")
 
 
 def _decide(run: Any, approval_id: str, status: str, by: str | None, comment: str) -> Approval:
@@ -72,59 +87,45 @@ class GatedRun(TaskSaga):
         return next((a for a in self.approvals.values() if a.status == "pending"), None)
 
     def request_approval(
-        self,
-        approval_id: str,
-        subject: str,
-        reason: str,
-        now: datetime,
-        cause: str | None = None,
-        timeout_s: int | None = None,
+        self, subject: str, reason: str, now: datetime, cause: str | None = None, timeout_s: int | None = None
     ) -> None:
         """Wait for a human: `timeout_s` when the rule asking says how long, else the run's own."""
         if self.pending_approval() is not None:
             raise RunError(f"run {self.run_id} already waits for an approval")
         self._check_move("waiting_approval")
-        deadline = now + timedelta(seconds=timeout_s or self.approval_timeout_s)
         self.trigger_event(
             type(self).ApprovalRequested,
-            approval_id=approval_id,
+            approval_id=approval_id_for(self.run_id, subject),
             subject=subject,
             reason=reason,
-            deadline=deadline,
+            deadline=now + timedelta(seconds=timeout_s or self.approval_timeout_s),
             cause=cause,
         )
 
-    def approve(self, approval_id: str | None, by: str | None, comment: str, cause: str) -> Approval:
+    def approve(self, approval_id: str | None, answer: Answer) -> Approval:
         approval = self._pending(approval_id, review=False)
         self._check_move(approval.resume_state)
-        self.trigger_event(type(self).Approved, approval_id=approval.approval_id, by=by, comment=comment, cause=cause)
+        self.trigger_event(type(self).Approved, approval_id=approval.approval_id, **asdict(answer))
         return approval
 
-    def refuse(self, approval_id: str | None, by: str | None, comment: str, cause: str) -> None:
+    def refuse(self, approval_id: str | None, answer: Answer) -> None:
         approval = self._pending(approval_id, review=False)
         self._check_move("rejected")
-        self.trigger_event(type(self).Refused, approval_id=approval.approval_id, by=by, comment=comment, cause=cause)
+        self.trigger_event(type(self).Refused, approval_id=approval.approval_id, **asdict(answer))
 
     def optional_task_of(self, approval: Approval) -> TaskState | None:
         """The task an approval is about, when the run can go on without it (see tasks.OPTIONAL)."""
         task = self.tasks.get(approval.subject.removeprefix("task:")) if approval.subject.startswith("task:") else None
         return task if task is not None and task.kind in OPTIONAL else None
 
-    def drop_task(self, approval_id: str | None, outcome: str, by: str | None, comment: str, cause: str | None) -> None:
+    def drop_task(self, approval_id: str | None, outcome: str, answer: Answer) -> None:
         """A tool use the run can do without was refused by a human (or not approved in time):
         that task is denied and the run goes on without it."""
         approval = self._pending(approval_id)
         if self.optional_task_of(approval) is None:
             raise RunError(f"approval {approval.approval_id} is not about a step the run can do without")
         self._check_move(approval.resume_state)
-        self.trigger_event(
-            type(self).TaskDropped,
-            approval_id=approval.approval_id,
-            outcome=outcome,
-            by=by,
-            comment=comment,
-            cause=cause,
-        )
+        self.trigger_event(type(self).TaskDropped, approval_id=approval.approval_id, outcome=outcome, **asdict(answer))
 
     def expire(self, approval_id: str, now: datetime, cause: str | None = None) -> None:
         approval = self._pending(approval_id)
@@ -149,17 +150,16 @@ class GatedRun(TaskSaga):
     def max_sub_questions(self) -> int:
         return MAX_SUB_QUESTIONS.get(self.depth, max(MAX_SUB_QUESTIONS.values()))
 
-    def request_plan_review(self, review_id: str, now: datetime) -> None:
+    def request_plan_review(self, now: datetime) -> None:
         """The plan is made: wait for a human to continue with it (edited or not) or cancel."""
         if self.pending_approval() is not None:
             raise RunError(f"run {self.run_id} already waits for an approval")
         self._check_move("awaiting_plan_review")
         deadline = now + timedelta(seconds=self.approval_timeout_s)
+        review_id = approval_id_for(self.run_id, PLAN_REVIEW)
         self.trigger_event(type(self).PlanReviewRequested, review_id=review_id, deadline=deadline)
 
-    def revise_plan(
-        self, review_id: str | None, sub_questions: list[str], by: str | None, comment: str, cause: str
-    ) -> None:
+    def revise_plan(self, review_id: str | None, sub_questions: list[str], answer: Answer) -> None:
         """Go on with the reviewed sub-questions: 1 to the depth's most, none empty or too long."""
         review = self._pending(review_id, review=True)
         cleaned = [" ".join(q.split()) for q in sub_questions]
@@ -171,19 +171,14 @@ class GatedRun(TaskSaga):
             raise RunError("the sub-questions must differ from each other")
         self._check_move(review.resume_state)
         self.trigger_event(
-            type(self).PlanRevised,
-            review_id=review.approval_id,
-            sub_questions=cleaned,
-            by=by,
-            comment=comment,
-            cause=cause,
+            type(self).PlanRevised, review_id=review.approval_id, sub_questions=cleaned, **asdict(answer)
         )
 
-    def cancel_plan(self, review_id: str | None, by: str | None, comment: str, cause: str) -> None:
+    def cancel_plan(self, review_id: str | None, answer: Answer) -> None:
         """The reviewer stops the run before it searches: it ends cancelled (unused credits refunded)."""
         review = self._pending(review_id, review=True)
         self._check_move("cancelled")
-        self.trigger_event(type(self).PlanCancelled, review_id=review.approval_id, by=by, comment=comment, cause=cause)
+        self.trigger_event(type(self).PlanCancelled, review_id=review.approval_id, **asdict(answer))
 
     # -- events ----------------------------------------------------------------------------
 
@@ -204,23 +199,21 @@ class GatedRun(TaskSaga):
             run._move("waiting_approval")
             run._applied(self.cause)
 
-    class Approved(Aggregate.Event):
+    class _Answered(Aggregate.Event):
+        """A human's answer to an approval: which, who, their comment, the bus event that carried it."""
+
         approval_id: str
         by: str | None
         comment: str
         cause: str
 
+    class Approved(_Answered):
         def apply(self, run: Any) -> None:
             approval = _decide(run, self.approval_id, "approved", self.by, self.comment)
             run._move(approval.resume_state)
             run.bus_events.add(self.cause)
 
-    class Refused(Aggregate.Event):
-        approval_id: str
-        by: str | None
-        comment: str
-        cause: str
-
+    class Refused(_Answered):
         def apply(self, run: Any) -> None:
             _decide(run, self.approval_id, "refused", self.by, self.comment)
             run.failure = _decided_by("approval refused", self.by, self.comment)

@@ -77,3 +77,13 @@ class Approval:
     status: str = "pending"  # pending | approved | refused | expired
     decided_by: str | None = None
     comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A human's answer to an approval or plan review (`by` None: the clock's, at the deadline):
+    who gave it, their comment, and the bus event that carried it. Its stored event holds all three."""
+
+    by: str | None
+    comment: str
+    cause: str

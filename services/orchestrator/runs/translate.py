@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from contracts.guardrail import GuardrailTripped, GuardrailTrippedPayload
+from contracts.envelope import Event
 from contracts.ids import derived_id
 from contracts.run import (
     RunAdmitted,
@@ -18,6 +18,7 @@ from contracts.run import (
     RunCancelledPayload,
     RunCompleted,
     RunCompletedPayload,
+    RunEndedPayload,
     RunExpired,
     RunExpiredPayload,
     RunFailed,
@@ -35,14 +36,37 @@ from contracts.run import (
     RunWaitingApproval,
     RunWaitingApprovalPayload,
 )
-from contracts.timer import TimerFired, TimerFiredPayload, TimerPurpose
+from contracts.timer import TimerFiredPayload, TimerPurpose
 from contracts.work import ReportOutput, SynthesiseOutput
 from quarry_runtime.outbox import Outgoing
-from services.orchestrator.emitter import Emitter
-from services.orchestrator.runs.domain import Run
+from services.orchestrator.emitter import Emitter, copied
+from services.orchestrator.runs.domain import Approval, Run
 from services.orchestrator.runs.workflow import task_input
 
 RunAt = Callable[[Any, int], Run]
+
+# How a run that ends short of its report says so, and the reason when the run recorded none.
+ENDED_SHORT: dict[str, tuple[type[Event], type[RunEndedPayload], str]] = {
+    "Rejected": (RunRejected, RunRejectedPayload, "rejected"),
+    "Refused": (RunRejected, RunRejectedPayload, "approval refused"),
+    "Expired": (RunExpired, RunExpiredPayload, "approval expired"),
+    "Cancelled": (RunCancelled, RunCancelledPayload, "cancelled"),
+    "PlanCancelled": (RunCancelled, RunCancelledPayload, "cancelled"),
+}
+
+# The stored events about one task: each names it by `task_id`.
+TASK_EVENTS = frozenset(
+    {
+        "TaskRequested",
+        "ToolRequestedAgain",
+        "ToolThrottled",
+        "TaskDispatched",
+        "TaskDenied",
+        "TaskSucceeded",
+        "AttemptFailed",
+        "TaskFailed",
+    }
+)
 
 
 def timer_id(run_id: str, purpose: str, key: str) -> str:
@@ -52,24 +76,24 @@ def timer_id(run_id: str, purpose: str, key: str) -> str:
 class _RunEmitter(Emitter):
     """A run's contract events, and the durable timers that wake it."""
 
-    def timer(
-        self,
-        purpose: TimerPurpose,
-        at: datetime,
-        *,
-        task_id: str | None = None,
-        attempt: int | None = None,
-        approval_id: str | None = None,
-    ) -> None:
-        key = f"{task_id or approval_id}:{attempt or 0}"
-        tid = timer_id(self.run_id or "", purpose, key)
-        payload = TimerFiredPayload(
-            timer_id=tid, purpose=purpose, task_id=task_id, attempt=attempt, approval_id=approval_id
-        )
-        self.emit(TimerFired, payload, at=at, event_id=tid)
+    def task_timer(self, purpose: TimerPurpose, at: datetime, task_id: str, attempt: int) -> None:
+        """Wake the run at `at` about an attempt of the task (or, for a tool retry, its n-th hold)."""
+        tid = timer_id(self.run_id or "", purpose, f"{task_id}:{attempt}")
+        self.timer(at, TimerFiredPayload(timer_id=tid, purpose=purpose, task_id=task_id, attempt=attempt))
+
+    def approval_timer(self, approval: Approval) -> None:
+        """Wake the run when nobody has decided the approval (or plan review) by its deadline."""
+        tid = timer_id(self.run_id or "", "approval_deadline", f"{approval.approval_id}:0")
+        wake = TimerFiredPayload(timer_id=tid, purpose="approval_deadline", approval_id=approval.approval_id)
+        self.timer(approval.deadline, wake)
 
     def step(self, step: str, status: str, detail: str = "") -> None:
         self.emit(RunStepChanged, RunStepChangedPayload(step=step, status=status, detail=detail[:500]))
+
+    def resumed(self, approval: Approval, outcome: str = "approved") -> None:
+        """The run goes on after a human's answer (or the clock's, for a step it can do without)."""
+        resumed = copied(RunResumedPayload, approval, approved_by=approval.decided_by, outcome=outcome)
+        self.emit(RunResumed, resumed)
 
 
 Sign = Callable[[Run, str], str | None]
@@ -81,141 +105,98 @@ def translate(domain_event: Any, run_at: RunAt, sign: Sign = lambda run, tool: N
     name = type(domain_event).__name__
     run = run_at(domain_event.originator_id, domain_event.originator_version)
     e = _RunEmitter.of_saga(domain_event, run, run.run_id)
-    usage = run.usage_event_ids()
-    if name == "Admitted":
+    if name in ENDED_SHORT:
+        event, payload, reason = ENDED_SHORT[name]
+        e.emit(event, payload(reason=run.failure or reason, usage_event_ids=run.usage_event_ids()))
+    elif name == "Admitted":
         e.emit(RunAdmitted, RunAdmittedPayload(credits_reserved=run.credits_reserved))
     elif name == "GuardrailTripped":
-        e.emit(
-            GuardrailTripped,
-            GuardrailTrippedPayload(
-                guardrail=domain_event.guardrail,
-                where=domain_event.where,
-                action=domain_event.action,
-                counts=domain_event.counts,
-            ),
-        )
-    elif name == "Rejected":
-        e.emit(RunRejected, RunRejectedPayload(reason=run.failure or "rejected", usage_event_ids=usage))
-    elif name in ("TaskRequested", "ToolRequestedAgain"):
-        task = run.tasks[domain_event.task_id]
-        if name == "TaskRequested":
-            e.step(task.kind, "started", _detail(task.input))
-        e.request_tool(task, run.plan, sign(run, task.tool), request_no=task.throttles + 1)
-    elif name == "ToolThrottled":
-        task = run.tasks[domain_event.task_id]
-        reasons = "; ".join(domain_event.reasons)
-        e.step(
-            task.kind, "retrying", f"held back by policy ({reasons}); asking again at {domain_event.retry_at:%H:%M:%S}"
-        )
-        e.timer("tool_retry", domain_event.retry_at, task_id=task.task_id, attempt=task.throttles)
-    elif name == "TaskDispatched":
-        task = run.tasks[domain_event.task_id]
-        e.dispatch(task, task_input(run, task))
-        e.timer("task_timeout", domain_event.timeout_at, task_id=task.task_id, attempt=task.attempt)
-    elif name == "TaskDenied":
-        task = run.tasks[domain_event.task_id]
-        e.step(task.kind, "denied", task.reason)
-    elif name == "TaskSucceeded":
-        task = run.tasks[domain_event.task_id]
-        e.step(task.kind, "finished", _summary(task.kind, task.output))
-        if task.kind == "plan":
-            e.emit(RunPlanned, RunPlannedPayload(sub_questions=run.sub_questions))
-    elif name == "AttemptFailed":
-        task = run.tasks[domain_event.task_id]
-        e.step(task.kind, "retrying", f"attempt {domain_event.attempt} failed: {domain_event.reason}")
-        e.timer("task_retry", domain_event.retry_at, task_id=task.task_id, attempt=domain_event.attempt)
-    elif name == "TaskFailed":
-        task = run.tasks[domain_event.task_id]
-        e.step(task.kind, "failed", task.reason)
+        e.guardrail_tripped(domain_event)
+    elif name in TASK_EVENTS:
+        _task_event(e, name, domain_event, run, sign)
     elif name == "ApprovalRequested":
         approval = run.approvals[domain_event.approval_id]
-        e.emit(
-            RunWaitingApproval,
-            RunWaitingApprovalPayload(
-                approval_id=approval.approval_id,
-                subject=approval.subject,
-                reason=approval.reason,
-                deadline=approval.deadline,
-            ),
-        )
-        e.timer("approval_deadline", approval.deadline, approval_id=approval.approval_id)
+        e.emit(RunWaitingApproval, copied(RunWaitingApprovalPayload, approval))
+        e.approval_timer(approval)
     elif name == "PlanReviewRequested":
         review = run.approvals[domain_event.review_id]
-        e.emit(
-            RunAwaitingPlanReview,
-            RunAwaitingPlanReviewPayload(
-                review_id=review.approval_id,
-                sub_questions=run.sub_questions,
-                max_sub_questions=run.max_sub_questions(),
-                deadline=review.deadline,
-            ),
+        waiting = RunAwaitingPlanReviewPayload(
+            review_id=review.approval_id,
+            sub_questions=run.sub_questions,
+            max_sub_questions=run.max_sub_questions(),
+            deadline=review.deadline,
         )
-        e.timer("approval_deadline", review.deadline, approval_id=review.approval_id)
+        e.emit(RunAwaitingPlanReview, waiting)
+        e.approval_timer(review)
     elif name == "PlanRevised":
         review = run.approvals[domain_event.review_id]
         planned = next((t.output for t in run.tasks_of("plan") if t.output), None) or {}
-        e.emit(
-            RunPlanRevised,
-            RunPlanRevisedPayload(
-                review_id=review.approval_id,
-                sub_questions=run.sub_questions,
-                revised_by=review.decided_by,
-                comment=review.comment,
-                edited=run.sub_questions != list(planned.get("sub_questions", [])),
-            ),
+        revised = RunPlanRevisedPayload(
+            review_id=review.approval_id,
+            sub_questions=run.sub_questions,
+            revised_by=review.decided_by,
+            comment=review.comment,
+            edited=run.sub_questions != list(planned.get("sub_questions", [])),
         )
-    elif name == "PlanCancelled":
-        e.emit(RunCancelled, RunCancelledPayload(reason=run.failure or "cancelled", usage_event_ids=usage))
+        e.emit(RunPlanRevised, revised)
     elif name == "Approved":
-        approval = run.approvals[domain_event.approval_id]
-        e.emit(
-            RunResumed,
-            RunResumedPayload(
-                approval_id=approval.approval_id, approved_by=approval.decided_by, comment=approval.comment
-            ),
-        )
+        e.resumed(run.approvals[domain_event.approval_id])
     elif name == "TaskDropped":
         approval = run.approvals[domain_event.approval_id]
         task = run.tasks[approval.subject.removeprefix("task:")]
         e.step(task.kind, "denied", task.reason)
-        e.emit(
-            RunResumed,
-            RunResumedPayload(
-                approval_id=approval.approval_id,
-                approved_by=approval.decided_by,
-                comment=approval.comment,
-                outcome=domain_event.outcome,
-            ),
-        )
-    elif name == "Refused":
-        e.emit(RunRejected, RunRejectedPayload(reason=run.failure or "approval refused", usage_event_ids=usage))
-    elif name == "Expired":
-        e.emit(RunExpired, RunExpiredPayload(reason=run.failure or "approval expired", usage_event_ids=usage))
-    elif name == "Cancelled":
-        e.emit(RunCancelled, RunCancelledPayload(reason=run.failure or "cancelled", usage_event_ids=usage))
+        e.resumed(approval, outcome=domain_event.outcome)
     elif name == "Completed":
-        report = next((t.output for t in run.tasks_of("report") if t.output), None)
-        parsed = ReportOutput.model_validate(report) if report else None
-        synthesis = next((t.output for t in run.tasks_of("synthesise") if t.output), None)
-        sources = len(SynthesiseOutput.model_validate(synthesis).draft.sources) if synthesis else 0
-        e.emit(
-            RunCompleted,
-            RunCompletedPayload(
-                usage_event_ids=usage,
-                sources=sources,
-                report_markdown=parsed.markdown.path if parsed else None,
-                report_pdf=parsed.pdf.path if parsed else None,
-            ),
-        )
+        e.emit(RunCompleted, _completed(run))
     elif name == "Failed":
         fault = "tenant" if run.failure_fault == "tenant" else "platform"
-        e.emit(
-            RunFailed,
-            RunFailedPayload(
-                reason=run.failure or "failed", step=domain_event.step, usage_event_ids=usage, fault=fault
-            ),
+        usage = run.usage_event_ids()
+        failed = RunFailedPayload(
+            reason=run.failure or "failed", step=domain_event.step, usage_event_ids=usage, fault=fault
         )
+        e.emit(RunFailed, failed)
     return e.out
+
+
+def _task_event(e: _RunEmitter, name: str, domain_event: Any, run: Run, sign: Sign) -> None:
+    """What a stored event about one of the run's tasks publishes: its step's progress, its tool
+    request or dispatch, and the timers that retry it."""
+    task = run.tasks[domain_event.task_id]
+    if name == "TaskRequested":
+        e.step(task.kind, "started", _detail(task.input))
+    if name in ("TaskRequested", "ToolRequestedAgain"):
+        e.request_tool(task, run.plan, sign(run, task.tool), request_no=task.throttles + 1)
+    elif name == "ToolThrottled":
+        reasons = "; ".join(domain_event.reasons)
+        retry_at = domain_event.retry_at
+        e.step(task.kind, "retrying", f"held back by policy ({reasons}); asking again at {retry_at:%H:%M:%S}")
+        e.task_timer("tool_retry", retry_at, task.task_id, task.throttles)
+    elif name == "TaskDispatched":
+        e.dispatch(task, task_input(run, task))
+        e.task_timer("task_timeout", domain_event.timeout_at, task.task_id, task.attempt)
+    elif name == "TaskSucceeded":
+        e.step(task.kind, "finished", _summary(task.kind, task.output))
+        if task.kind == "plan":
+            e.emit(RunPlanned, RunPlannedPayload(sub_questions=run.sub_questions))
+    elif name == "AttemptFailed":
+        e.step(task.kind, "retrying", f"attempt {domain_event.attempt} failed: {domain_event.reason}")
+        e.task_timer("task_retry", domain_event.retry_at, task.task_id, domain_event.attempt)
+    else:  # denied or failed for good
+        e.step(task.kind, "denied" if name == "TaskDenied" else "failed", task.reason)
+
+
+def _completed(run: Run) -> RunCompletedPayload:
+    """A completed run's report (its paths) and how many sources it cites."""
+    report = next((t.output for t in run.tasks_of("report") if t.output), None)
+    parsed = ReportOutput.model_validate(report) if report else None
+    synthesis = next((t.output for t in run.tasks_of("synthesise") if t.output), None)
+    sources = len(SynthesiseOutput.model_validate(synthesis).draft.sources) if synthesis else 0
+    return RunCompletedPayload(
+        usage_event_ids=run.usage_event_ids(),
+        sources=sources,
+        report_markdown=parsed.markdown.path if parsed else None,
+        report_pdf=parsed.pdf.path if parsed else None,
+    )
 
 
 def _detail(task_input: dict[str, Any]) -> str:

@@ -58,10 +58,6 @@ def task_id(run: Run, kind: str, index: int) -> str:
     return derived_id(run.run_id, f"task:{kind}:{index}")
 
 
-def approval_id(run: Run, subject: str) -> str:
-    return derived_id(run.run_id, f"approval:{subject}")
-
-
 def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] = lambda: None) -> None:
     """Request the next tasks the DAG allows, or end the run. `previous_draft` gives the
     final draft of the monitor's previous run, for the report's account of what changed."""
@@ -76,9 +72,7 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
     queued = next((t for t in run.tasks.values() if t.status == "awaiting_approval"), None)
     if queued is not None:
         subject = f"task:{queued.task_id}"
-        run.request_approval(
-            approval_id(run, subject), subject, queued.reason, now, timeout_s=queued.approval_timeout_s
-        )
+        run.request_approval(subject, queued.reason, now, timeout_s=queued.approval_timeout_s)
         return
     for task in run.tasks.values():
         if task.status in ("failed", "denied") and task.kind not in OPTIONAL:
@@ -95,7 +89,7 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
         return
     # A snapshot taken before plan reviews has no such attribute (nor asked for one).
     if run.review_plan and not any(a.subject == PLAN_REVIEW for a in run.approvals.values()):
-        run.request_plan_review(approval_id(run, PLAN_REVIEW), now)
+        run.request_plan_review(now)
         return
 
     searches, reads = run.tasks_of("search"), run.tasks_of("read")
@@ -166,9 +160,7 @@ def advance(run: Run, now: datetime, previous_draft: Callable[[], Draft | None] 
         return
 
     if run.approval_required and not _approved(run, PUBLISH_GATE):
-        run.request_approval(
-            approval_id(run, PUBLISH_GATE), PUBLISH_GATE, "the run asks for approval before publishing", now
-        )
+        run.request_approval(PUBLISH_GATE, "the run asks for approval before publishing", now)
         return
 
     if not _single_step_done(run, "index", {"question": run.question}):

@@ -1,0 +1,29 @@
+"""What every orchestrator aggregate is: a user's, in a tenant, and applying each bus event once."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from eventsourcing.domain import Aggregate
+
+
+class Owned(Aggregate):
+    """An aggregate that acts for one user of one tenant (with their roles at the time it was
+    opened), and holds the ids of the bus events already applied to it, so a redelivered event
+    changes nothing."""
+
+    if TYPE_CHECKING:  # set by each aggregate's created event; annotations here would become its fields
+        tenant_id: str
+        user_id: str | None
+        roles: list[str]
+        bus_events: set[str]
+
+    def _own(self, tenant_id: str, user_id: str | None, roles: list[str], cause: str) -> None:
+        """Whose the aggregate is, for good, and the bus event that opened it."""
+        self.tenant_id = tenant_id
+        self.user_id = user_id
+        self.roles = list(roles)
+        self.bus_events = {cause}
+
+    def has_seen(self, bus_event_id: str) -> bool:
+        return bus_event_id in self.bus_events
