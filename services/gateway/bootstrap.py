@@ -13,9 +13,9 @@ from quarry_runtime.tenant_models import TenantModels
 from quarry_security.ratelimit import shared_limiter
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
-from services.gateway.catchup import CatchUp
-from services.gateway.positions import Positions
+from services.gateway.readmodels.catchup import CatchUp
 from services.gateway.readmodels.monitors import MonitorStore
+from services.gateway.readmodels.positions import Positions
 from services.gateway.readmodels.projection import Projected, RunFeed, subscriptions
 from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings

@@ -7,14 +7,14 @@ import re
 
 from quarry_runtime.store import SqlDatabase
 from services.gateway.accounts import AccountStore
-from services.gateway.audit import AuditStore
+from services.gateway.adapters.audit import AuditStore
+from services.gateway.adapters.shares import ShareStore
 from services.gateway.readmodels.datasets import DatasetStore
 from services.gateway.readmodels.documents import Documents
 from services.gateway.readmodels.questions import QuestionStore
 from services.gateway.readmodels.run_queries import RunQueries
 from services.gateway.readmodels.runs import RunLog
 from services.gateway.readmodels.tenants import TenantSettings
-from services.gateway.shares import ShareStore
 from services.gateway.templates import TemplateStore
 
 

@@ -33,10 +33,10 @@ from services.gateway.api.deps import Components, ComponentsDep, requires
 from services.gateway.api.models.datasets import DatasetCreatedPublic, DatasetListPublic
 from services.gateway.api.models.documents import DatasetDocumentsPublic
 from services.gateway.application.datasets import DocumentCreate, within_upload_quota
+from services.gateway.domain.sniff import Unsupported, sniff, title_from
 from services.gateway.entitlements import count_problem
 from services.gateway.errors import Conflict, NotFound, TooLarge, Unavailable, UnsupportedMedia
 from services.gateway.security import Principal
-from services.gateway.sniff import Unsupported, sniff, title_from
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 Reader = Annotated[Principal, requires("datasets:read")]

@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field, field_validator
 
 from services.gateway.api.deps import AuditDep, ComponentsDep, requires
 from services.gateway.api.models.identity import KeyCreatedPublic, KeyListPublic
+from services.gateway.domain.permissions import KEY_SCOPES
 from services.gateway.errors import Forbidden, NotFound
-from services.gateway.permissions import KEY_SCOPES
 from services.gateway.security import Principal, api_key_pepper, hash_api_key, new_api_key
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])

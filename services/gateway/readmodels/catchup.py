@@ -39,8 +39,8 @@ from contracts.envelope import Event
 from contracts.registry import parse_event
 from quarry_runtime.bus import SCHEDULED_SUBJECTS, inbox_prefix
 from quarry_runtime.errors import Unavailable
-from services.gateway.positions import Positions
 from services.gateway.readmodels.monitors import MonitorStore
+from services.gateway.readmodels.positions import Positions
 from services.gateway.readmodels.projection import CONSUMERS, RunFeed, for_run_log, project
 from services.gateway.readmodels.store import GatewayStore
 
