@@ -221,6 +221,22 @@ def requires(permission: str) -> Any:
     return Depends(check)
 
 
+# The caller of a route that needs one permission, named for what the permission lets it do.
+AuditReader = Annotated[Principal, requires("audit:read")]
+BillingReader = Annotated[Principal, requires("billing:read")]
+BillingBuyer = Annotated[Principal, requires("billing:write")]
+DatasetReader = Annotated[Principal, requires("datasets:read")]
+DatasetWriter = Annotated[Principal, requires("datasets:write")]
+KeyReader = Annotated[Principal, requires("keys:read")]
+KeyManager = Annotated[Principal, requires("keys:write")]
+MemberReader = Annotated[Principal, requires("members:read")]
+MemberManager = Annotated[Principal, requires("members:write")]
+PolicyReader = Annotated[Principal, requires("policy:read")]
+PolicyPublisher = Annotated[Principal, requires("policy:publish")]
+RunAsker = Annotated[Principal, requires("runs:ask")]
+RunReader = Annotated[Principal, requires("runs:read")]
+RunSharer = Annotated[Principal, requires("runs:share")]
+
 STREAM_PERMISSION = "runs:read"
 
 

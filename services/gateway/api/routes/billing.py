@@ -33,14 +33,11 @@ from contracts.billing import (
     WebhookRequest,
 )
 from services.gateway.api.bounds import MAX_SEQUENCE
-from services.gateway.api.deps import AuditDep, ComponentsDep, requires
+from services.gateway.api.deps import AuditDep, BillingBuyer, BillingReader, ComponentsDep
 from services.gateway.api.requests import Peer
 from services.gateway.errors import GatewayError, Unavailable
-from services.gateway.security import Principal
 
 router = APIRouter(prefix="/v1/billing", tags=["billing"])
-Reader = Annotated[Principal, requires("billing:read")]
-Buyer = Annotated[Principal, requires("billing:write")]
 BILLING: Final = Peer("billing", timeout_s=5.0)  # a checkout waits on Stripe
 
 
@@ -69,12 +66,11 @@ class PortalLink(BaseModel):
 
 @router.get("/summary")
 async def billing_summary(
-    who: Reader, parts: ComponentsDep, recent: Annotated[int, Query(ge=0, le=100)] = 10
+    who: BillingReader, parts: ComponentsDep, recent: Annotated[int, Query(ge=0, le=100)] = 10
 ) -> BillingSummary:
     """Plan, period, balance, reserved, used this period by tool and by run, overage, recent entries, budget tier."""
-    reply = await BILLING.ask(
-        parts, subjects.BILLING_SUMMARY, SummaryQuery(tenant_id=who.tenant_id, recent=recent), SummaryReply
-    )
+    query = SummaryQuery(tenant_id=who.tenant_id, recent=recent)
+    reply = await BILLING.ask(parts, subjects.BILLING_SUMMARY, query, SummaryReply)
     _raise_for(reply.error, reply.status)
     if reply.summary is None:
         raise Unavailable("billing answered without a summary")
@@ -83,7 +79,7 @@ async def billing_summary(
 
 @router.get("/ledger")
 async def billing_ledger(
-    who: Reader,
+    who: BillingReader,
     parts: ComponentsDep,
     after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -98,7 +94,7 @@ async def billing_ledger(
 @router.post("/checkout", status_code=201)
 async def checkout(
     body: CheckoutBody,
-    who: Buyer,
+    who: BillingBuyer,
     parts: ComponentsDep,
     request: Request,
     audit: AuditDep,
@@ -126,7 +122,7 @@ async def checkout(
 @router.post("/portal")
 async def portal(
     body: PortalBody,
-    who: Buyer,
+    who: BillingBuyer,
     parts: ComponentsDep,
     request: Request,
     audit: AuditDep,

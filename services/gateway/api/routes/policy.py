@@ -43,14 +43,11 @@ from contracts.policy import (
     VersionsReply,
     policy_set_version,
 )
-from services.gateway.api.deps import AuditDep, ComponentsDep, requires
+from services.gateway.api.deps import AuditDep, ComponentsDep, PolicyPublisher, PolicyReader, requires
 from services.gateway.api.requests import Peer
 from services.gateway.errors import BadRequest, Forbidden, NotFound, Unavailable, Unprocessable
-from services.gateway.security import Principal
 
 router = APIRouter(prefix="/v1/policy", tags=["policy"])
-Reader = Annotated[Principal, requires("policy:read")]
-Publisher = Annotated[Principal, requires("policy:publish")]
 POLICY: Final = Peer("the policy service", timeout_s=2.0)
 PUBLISH_WAIT_S: Final = 5.0
 PUBLISH_POLL_S: Final = 0.1
@@ -95,7 +92,7 @@ class DecisionsList(BaseModel):
 
 
 @router.post("/simulate")
-async def simulate(body: SimulateBody, who: Reader, parts: ComponentsDep) -> PolicyVerdict:
+async def simulate(body: SimulateBody, who: PolicyReader, parts: ComponentsDep) -> PolicyVerdict:
     """What the policy service would decide, with no side effect (no rate limit used, nothing logged)."""
     asked = body.principal
     if asked.tenant_id is not None and asked.tenant_id != who.tenant_id:
@@ -119,7 +116,7 @@ async def simulate(body: SimulateBody, who: Reader, parts: ComponentsDep) -> Pol
 
 @router.get("/decisions")
 async def decisions(
-    who: Reader, parts: ComponentsDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    who: PolicyReader, parts: ComponentsDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> DecisionsList:
     """The tenant's most recent real decisions, newest first."""
     reply = await POLICY.ask(
@@ -152,7 +149,7 @@ async def get_version(version: str, parts: ComponentsDep) -> PolicyVersionInfo:
 
 @router.post("/versions", status_code=201)
 async def publish(
-    body: PublishBody, who: Publisher, parts: ComponentsDep, response: Response, audit: AuditDep
+    body: PublishBody, who: PolicyPublisher, parts: ComponentsDep, response: Response, audit: AuditDep
 ) -> PublishOutcome:
     """Publish a complete policy set. 201 once it is in force, 422 with the reason if the policy
     service refused it (the old version stays), 202 if it has not answered within a few seconds."""
