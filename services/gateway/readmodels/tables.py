@@ -6,6 +6,7 @@ A prefix names a second set of tables, so `quarry replay` can rebuild beside the
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 from quarry_runtime.store import SqlDatabase
@@ -28,7 +29,7 @@ class Prefixed:
         return f"{store.prefix}{self.name}"
 
 
-class Tables:
+class Tables(ABC):
     """A store over tables named `<prefix><name>`; `schema` makes them (IF NOT EXISTS) at construction."""
 
     def __init__(self, db: SqlDatabase, prefix: str = "") -> None:
@@ -37,6 +38,6 @@ class Tables:
         for statement in self.schema():
             db.execute(statement)
 
+    @abstractmethod
     def schema(self) -> Sequence[str]:
         """The statements that make this store's tables and indexes."""
-        raise NotImplementedError
