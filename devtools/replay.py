@@ -29,7 +29,7 @@ from contracts.envelope import Event
 from quarry_runtime.bus import inbox_prefix
 from quarry_runtime.store import SqlDatabase
 from services.gateway.bootstrap import NAME as GATEWAY
-from services.gateway.catchup import readable
+from services.gateway.readmodels.catchup import readable
 from services.gateway.readmodels.monitors import MonitorStore
 from services.gateway.readmodels.projection import SUBJECT_PREFIXES, for_run_log, project
 from services.gateway.readmodels.store import GatewayStore

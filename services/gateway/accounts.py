@@ -16,8 +16,8 @@ from typing import Any
 import psycopg
 
 from quarry_runtime.store import SqlDatabase
-from services.gateway import permissions
 from services.gateway.credentials import Credentials, now_iso
+from services.gateway.domain import permissions
 from services.gateway.errors import Conflict, Forbidden, NotFound
 from services.gateway.security import Principal
 

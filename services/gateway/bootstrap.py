@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from nats.js import JetStreamContext
 
 from contracts.document import UPLOADS_BUCKET
 from quarry_runtime.artifacts import ArtifactStore
@@ -13,10 +14,10 @@ from quarry_runtime.tenant_models import TenantModels
 from quarry_security.ratelimit import shared_limiter
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
-from services.gateway.catchup import CatchUp
-from services.gateway.positions import Positions
+from services.gateway.readmodels.catchup import CatchUp
 from services.gateway.readmodels.monitors import MonitorStore
-from services.gateway.readmodels.projection import Projected, RunFeed, subscriptions
+from services.gateway.readmodels.positions import Positions
+from services.gateway.readmodels.projection import LiveViews, Projected, RunFeed, subscriptions
 from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
 
@@ -29,6 +30,10 @@ def build(settings: GatewaySettings) -> FastAPI:
     store = GatewayStore(db)
     monitors = MonitorStore(db)
     bus = Bus.from_settings(settings, NAME)
+
+    def jetstream() -> JetStreamContext:
+        return bus.broker.connection.jetstream()
+
     feed = RunFeed()
     projected = Projected()
     catchup = CatchUp(
@@ -36,28 +41,22 @@ def build(settings: GatewaySettings) -> FastAPI:
         monitors,
         Positions(db),
         feed,
-        lambda: bus.broker.connection.jetstream(),
+        jetstream,
         interval_s=settings.catchup_interval_s,
         check_s=settings.catchup_check_s,
     )
-    for sub in subscriptions(store, feed, monitors, catchup, projected):
+    for sub in subscriptions(LiveViews(store, monitors, feed, watch=catchup, projected=projected)):
         bus.subscribe(sub)
     artifacts = ArtifactStore(settings.data_dir / "artifacts")
     blobs = BlobStore(
-        lambda: bus.broker.connection.jetstream(),
-        UPLOADS_BUCKET,
-        replicas=settings.stream_replicas,
-        max_bytes=settings.object_store_max_bytes,
+        jetstream, UPLOADS_BUCKET, replicas=settings.stream_replicas, max_bytes=settings.object_store_max_bytes
     )
     models = TenantModels(
-        lambda: bus.broker.connection.jetstream(),
-        settings.secrets_key,
-        replicas=settings.stream_replicas,
-        max_bytes=settings.kv_max_bytes,
+        jetstream, settings.secrets_key, replicas=settings.stream_replicas, max_bytes=settings.kv_max_bytes
     )
     limiter = shared_limiter(
-        lambda: bus.broker.connection.jetstream(),
-        "gateway",
+        jetstream,
+        NAME,
         replicas=settings.stream_replicas,
         max_bytes=settings.kv_max_bytes,
         longest_window_s=RATE_LIMIT_TTL_S,

@@ -15,7 +15,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from services.gateway import permissions
+from services.gateway.domain import permissions
 
 _hasher = PasswordHasher()
 ALGORITHM = "HS256"

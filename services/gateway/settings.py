@@ -54,7 +54,7 @@ class GatewaySettings(RuntimeSettings):
     password_hash_concurrency: int = Field(default=4, ge=1, le=64)
     password_hash_wait_s: float = Field(default=3.0, gt=0, le=60)
 
-    # The read models' catch-up from the event stream (services.gateway.catchup): a pass at least
+    # The read models' catch-up from the event stream (services.gateway.readmodels.catchup): a pass at least
     # this often, and what would make one due sooner (the store back, a dead letter) checked this often.
     catchup_interval_s: float = Field(default=60.0, gt=0, le=86_400, description="longest time between catch-up passes")
     catchup_check_s: float = Field(default=5.0, gt=0, le=600, description="how often a catch-up pass is considered")

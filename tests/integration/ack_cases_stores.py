@@ -31,7 +31,7 @@ from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase
 from services.gateway.readmodels.monitors import MonitorStore
-from services.gateway.readmodels.projection import RunFeed, project
+from services.gateway.readmodels.projection import LiveViews, RunFeed, project
 from services.gateway.readmodels.projection import subscriptions as gateway_subscriptions
 from services.gateway.readmodels.store import GatewayStore
 from services.policy.application.budget import BudgetBook
@@ -175,7 +175,7 @@ def gateway_case(tmp_path: Path, durable: str, database_url: str | None = None) 
         expected = rows(twin_db)
         twin_db.close()
         return Case(
-            subscriptions=gateway_subscriptions(store, RunFeed(), monitors),
+            subscriptions=gateway_subscriptions(LiveViews(store, monitors, RunFeed())),
             event=event,
             subject=subject,
             fault=failing_sql(db),

@@ -35,8 +35,8 @@ from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.errors import Rejected, Unavailable
 from services.gateway.api.deps import Components
 from services.gateway.bootstrap import build as build_gateway
-from services.gateway.catchup import PROJECTIONS
-from services.gateway.positions import Positions
+from services.gateway.readmodels.catchup import PROJECTIONS
+from services.gateway.readmodels.positions import Positions
 from services.gateway.readmodels.projection import CONSUMERS, SUBJECT_PREFIXES
 from services.gateway.settings import GatewaySettings
 from tests.servers import PrivateNats, private_nats

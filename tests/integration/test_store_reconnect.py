@@ -27,7 +27,7 @@ from services.gateway.accounts import AccountStore
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
 from services.gateway.readmodels.monitors import MonitorStore
-from services.gateway.readmodels.projection import RunFeed, subscriptions
+from services.gateway.readmodels.projection import LiveViews, RunFeed, subscriptions
 from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
 from services.policy.store import PolicyStore
@@ -158,7 +158,7 @@ async def test_a_projection_that_hits_the_outage_is_redelivered_not_dead_lettere
     service = f"test-{uuid.uuid4().hex[:8]}"
     # Few deliveries allowed: a handler failing on its own would be dead-lettered within the outage.
     bus = Bus(nats_url, service, max_deliver=3)
-    runs = next(s for s in subscriptions(store, RunFeed(), MonitorStore(store.db)) if s.subject == "run.>")
+    runs = next(s for s in subscriptions(LiveViews(store, MonitorStore(store.db), RunFeed())) if s.subject == "run.>")
     bus.subscribe(dataclasses.replace(runs, durable=f"{service}-runs"))
     tenant = uuid.uuid4().hex
     event = RunRequested.create(

@@ -27,9 +27,9 @@ from contracts.document import (
 )
 from contracts.work import SearchInput
 from quarry_runtime.store import SqlDatabase
+from services.gateway.domain.sniff import Unsupported, sniff, title_from
 from services.gateway.readmodels.datasets import DatasetStore, advance
 from services.gateway.settings import GatewaySettings
-from services.gateway.sniff import Unsupported, sniff, title_from
 from services.retriever.application.search import search_sources
 from services.retriever.domain.chunking import chunk_text
 from services.retriever.extraction import chunk_pages, extract_file

@@ -26,7 +26,7 @@ from services.billing.payments import Payments
 from services.billing.replies import responders
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
-from services.gateway.inspector import task_graph
+from services.gateway.domain.inspector import task_graph
 from services.gateway.readmodels.monitors import MonitorStore
 from services.gateway.readmodels.projection import RunFeed, for_run_log
 from services.gateway.readmodels.store import GatewayStore

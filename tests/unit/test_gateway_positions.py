@@ -6,7 +6,7 @@ from pathlib import Path
 
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase
-from services.gateway.positions import Positions
+from services.gateway.readmodels.positions import Positions
 
 
 def test_a_position_moves_forward_only_and_survives_a_reopen(tmp_path: Path) -> None:

@@ -17,9 +17,9 @@ from contracts.billing import CheckoutReply, EntitlementsReply, PortalReply
 from contracts.credits import PlanChanged, PlanChangedPayload
 from contracts.envelope import Actor
 from quarry_runtime.store import SqlDatabase
+from services.gateway.adapters.audit import AuditStore
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
-from services.gateway.audit import AuditStore
 from services.gateway.readmodels.monitors import MonitorStore
 from services.gateway.readmodels.projection import RunFeed, project
 from services.gateway.readmodels.store import GatewayStore

@@ -6,8 +6,16 @@ import itertools
 
 import pytest
 
-from services.gateway import permissions
-from services.gateway.permissions import KEY_SCOPES, PERMISSIONS, ROLES, effective, granted, may_assign, may_manage
+from services.gateway.domain import permissions
+from services.gateway.domain.permissions import (
+    KEY_SCOPES,
+    PERMISSIONS,
+    ROLES,
+    effective,
+    granted,
+    may_assign,
+    may_manage,
+)
 from services.gateway.security import Principal
 
 EXPECTED = {

@@ -16,7 +16,7 @@ from contracts.envelope import Event
 from quarry_runtime.store import SqlDatabase
 from services.billing.application import Billing
 from services.billing.queries import entitlements
-from services.gateway.cron import NeverFires, shortest_gap_s
+from services.gateway.domain.cron import NeverFires, shortest_gap_s
 from services.gateway.settings import GatewaySettings
 from tests.support.gateway import limited_app
 

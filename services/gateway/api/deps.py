@@ -1,6 +1,6 @@
 """Dependencies shared by the routes: the wired components, the calling principal and its permissions.
 
-A route declares what it needs with `requires("<permission>")` (see `services.gateway.permissions`),
+A route declares what it needs with `requires("<permission>")` (see `services.gateway.domain.permissions`),
 either on its principal parameter or, when it does not use it, in its decorator:
 
     who: Annotated[Principal, requires("runs:create")]
@@ -24,12 +24,13 @@ from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus
 from quarry_runtime.tenant_models import TenantModels
 from quarry_security.ratelimit import SlidingWindowLimiter
-from services.gateway.catchup import CatchUp
+from services.gateway.api.sessions import csrf_problem, session_token
 from services.gateway.credentials import Refused
+from services.gateway.domain.permissions import PERMISSIONS
 from services.gateway.entitlements import EntitlementsCache, billing_ask
 from services.gateway.errors import Forbidden, Unauthorized
 from services.gateway.guard import AuthGuard
-from services.gateway.permissions import PERMISSIONS
+from services.gateway.readmodels.catchup import CatchUp
 from services.gateway.readmodels.monitors import MonitorStore
 from services.gateway.readmodels.projection import Projected, RunFeed
 from services.gateway.readmodels.store import GatewayStore
@@ -44,7 +45,6 @@ from services.gateway.security import (
     hash_api_key,
     parse_api_key,
 )
-from services.gateway.sessions import csrf_problem, session_token
 from services.gateway.settings import GatewaySettings
 
 
@@ -146,7 +146,7 @@ async def authenticate_access_token(token: str, parts: Components) -> tuple[Prin
 
 async def session_principal(connection: HTTPConnection, parts: Components, method: str) -> Principal:
     """The principal of a browser session (the cookie), refusing a request that changes something
-    without the session's CSRF token (see `services.gateway.sessions`)."""
+    without the session's CSRF token (see `services.gateway.api.sessions`)."""
     token = session_token(connection)
     if token is None:
         raise Unauthorized("missing bearer token or session cookie")
@@ -169,7 +169,7 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
 class AuditTrail:
-    """Records one change the caller made to the tenant (see `services.gateway.audit`)."""
+    """Records one change the caller made to the tenant (see `services.gateway.adapters.audit`)."""
 
     def __init__(self, parts: Components, who: Principal, source_address: str) -> None:
         self._parts, self._who, self._source = parts, who, source_address
@@ -220,6 +220,22 @@ def requires(permission: str) -> Any:
     DECLARED[check] = permission
     return Depends(check)
 
+
+# The caller of a route that needs one permission, named for what the permission lets it do.
+AuditReader = Annotated[Principal, requires("audit:read")]
+BillingReader = Annotated[Principal, requires("billing:read")]
+BillingBuyer = Annotated[Principal, requires("billing:write")]
+DatasetReader = Annotated[Principal, requires("datasets:read")]
+DatasetWriter = Annotated[Principal, requires("datasets:write")]
+KeyReader = Annotated[Principal, requires("keys:read")]
+KeyManager = Annotated[Principal, requires("keys:write")]
+MemberReader = Annotated[Principal, requires("members:read")]
+MemberManager = Annotated[Principal, requires("members:write")]
+PolicyReader = Annotated[Principal, requires("policy:read")]
+PolicyPublisher = Annotated[Principal, requires("policy:publish")]
+RunAsker = Annotated[Principal, requires("runs:ask")]
+RunReader = Annotated[Principal, requires("runs:read")]
+RunSharer = Annotated[Principal, requires("runs:share")]
 
 STREAM_PERMISSION = "runs:read"
 

@@ -3,6 +3,7 @@ checkouts): what the gateway needs answered now, not eventually."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -25,3 +26,15 @@ async def ask(
         )
     except NoAnswer as exc:
         raise Unavailable(str(exc)) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """A service the routes ask, named for a 503's detail, with how long its answers may take."""
+
+    who: str
+    timeout_s: float
+
+    async def ask(self, parts: ComponentsDep, subject: str, request: BaseModel, reply_model: type[R]) -> R:
+        """Its reply to `request` on `subject`; 503 (`Unavailable`) when none comes or it is unreadable."""
+        return await ask(parts, subject, request, reply_model, who=self.who, timeout_s=self.timeout_s)

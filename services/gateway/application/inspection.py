@@ -11,8 +11,8 @@ from contracts.billing import RunCreditsQuery, RunCreditsReply
 from services.gateway.api.requests import ask
 from services.gateway.application.runs import found_run
 from services.gateway.disclosure import WITHHELD, may_see_draft
+from services.gateway.domain.inspector import add_credits, memory, task_graph
 from services.gateway.errors import Unavailable
-from services.gateway.inspector import add_credits, memory, task_graph
 from services.gateway.security import Principal
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from contracts.monitor import (
 from services.gateway.api.commands import publish
 from services.gateway.api.models.monitors import MonitorCreate
 from services.gateway.application.templates import template_for_request
-from services.gateway.cron import NeverFires, is_valid_cron, shortest_gap_s
+from services.gateway.domain.cron import NeverFires, is_valid_cron, shortest_gap_s
 from services.gateway.entitlements import monitor_problem
 from services.gateway.errors import BadRequest, Conflict, NotFound, Unprocessable
 from services.gateway.security import Principal

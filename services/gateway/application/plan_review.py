@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from contracts import subjects
-from contracts.envelope import TraceContext
 from contracts.policy import PlanReviewQuery, PlanReviewReply
 from contracts.run import MAX_SUB_QUESTIONS, RunPlanReviewed, RunPlanReviewedPayload
-from quarry_runtime.telemetry import current_traceparent
 from quarry_security.guardrails import injection_findings
 from services.gateway.api.commands import publish
 from services.gateway.api.models.runs import PlanReviewCreate
 from services.gateway.api.requests import ask
-from services.gateway.application.runs import actor_of, found_run
+from services.gateway.application.requested import requested
+from services.gateway.application.runs import found_run
 from services.gateway.errors import BadRequest, Conflict, Forbidden, Unavailable
 from services.gateway.security import Principal
 
@@ -68,15 +67,10 @@ async def review_plan(
         raise Conflict(f"the run is not waiting for a review of its plan (state: {view['state']})")
     if body.action == "continue" and not sub_questions:
         raise BadRequest("continuing needs at least one sub-question")
-    event = RunPlanReviewed.create(
-        RunPlanReviewedPayload(
-            action=body.action, sub_questions=sub_questions, comment=body.comment, review_id=review.get("review_id")
-        ),
-        tenant_id=who.tenant_id,
-        run_id=run_id,
-        actor=actor_of(who),
-        trace=TraceContext(traceparent=current_traceparent()),
+    reviewed = RunPlanReviewedPayload(
+        action=body.action, sub_questions=sub_questions, comment=body.comment, review_id=review.get("review_id")
     )
+    event = requested(RunPlanReviewed, reviewed, who, run_id=run_id)
     await publish(parts, event)
     await audit(
         "run.plan_reviewed",

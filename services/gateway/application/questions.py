@@ -9,13 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from sse_starlette import ServerSentEvent
 
-from contracts.envelope import TraceContext
 from contracts.ids import new_id
 from contracts.question import QuestionAsked, QuestionAskedPayload
-from quarry_runtime.telemetry import current_traceparent
 from services.gateway.api.commands import publish
 from services.gateway.api.models.questions import QuestionAccepted, QuestionCreate
-from services.gateway.application.runs import actor_of, found_run
+from services.gateway.application.requested import requested
+from services.gateway.application.runs import found_run
 from services.gateway.errors import Conflict, NotFound
 from services.gateway.readmodels.questions import SETTLED
 from services.gateway.security import Principal
@@ -32,14 +31,9 @@ async def ask_question(parts: Components, who: Principal, run_id: str, body: Que
     if view["state"] != "completed":
         raise Conflict(f"questions are answered from a completed run's memory; the run is {view['state']}")
     question_id = new_id()
-    event = QuestionAsked.create(
-        QuestionAskedPayload(question_id=question_id, run_id=run_id, text=body.question, scope=body.scope),
-        tenant_id=who.tenant_id,
-        # The question's saga is correlated by its own id; the run it asks about is in the payload.
-        run_id=question_id,
-        actor=actor_of(who),
-        trace=TraceContext(traceparent=current_traceparent()),
-    )
+    asked = QuestionAskedPayload(question_id=question_id, run_id=run_id, text=body.question, scope=body.scope)
+    # The question's saga is correlated by its own id; the run it asks about is in the payload.
+    event = requested(QuestionAsked, asked, who, run_id=question_id)
     await publish(parts, event)
     base = f"/v1/runs/{run_id}/questions/{question_id}"
     return QuestionAccepted(

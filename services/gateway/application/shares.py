@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from contracts.ids import new_id
 from quarry_runtime.artifacts import ArtifactNotFound, report_key
+from services.gateway.adapters.shares import MAX_SHARES_PER_RUN, SHARE_TOKEN_PREFIX, report_sources
 from services.gateway.application.runs import found_run
 from services.gateway.errors import Conflict, NotFound
 from services.gateway.security import Principal, fingerprint, new_one_time_secret
-from services.gateway.shares import MAX_SHARES_PER_RUN, SHARE_TOKEN_PREFIX, report_sources
 
 if TYPE_CHECKING:
     from services.gateway.api.deps import Components

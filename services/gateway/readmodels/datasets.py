@@ -18,7 +18,7 @@ from contracts.document import (
     DocumentUploaded,
 )
 from contracts.envelope import Event
-from quarry_runtime.store import SqlDatabase
+from services.gateway.readmodels.tables import Prefixed, Tables
 
 STAGES = ("queued", "extracting", "chunking", "indexing", "indexed", "rejected")
 _RANK = {stage: rank for rank, stage in enumerate(STAGES)}
@@ -54,14 +54,14 @@ def advance(current: dict[str, Any], event: Event) -> dict[str, Any] | None:
     return new
 
 
-class DatasetStore:
-    """Tables `<prefix>datasets` and `<prefix>dataset_documents`."""
+class DatasetStore(Tables):
+    """A tenant's named datasets, and each of their documents' progress."""
 
-    def __init__(self, db: SqlDatabase, prefix: str = "") -> None:
-        self.db = db
-        self.datasets = f"{prefix}datasets"
-        self.documents = f"{prefix}dataset_documents"
-        for statement in (
+    datasets = Prefixed("datasets")
+    documents = Prefixed("dataset_documents")
+
+    def schema(self) -> tuple[str, ...]:
+        return (
             f"CREATE TABLE IF NOT EXISTS {self.datasets} (dataset_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL,"
             " name TEXT NOT NULL, description TEXT NOT NULL, created_at TEXT NOT NULL)",
             f"CREATE UNIQUE INDEX IF NOT EXISTS {self.datasets}_by_name ON {self.datasets} (tenant_id, name)",
@@ -70,8 +70,7 @@ class DatasetStore:
             " status TEXT NOT NULL, reason TEXT, pages INTEGER, chunks_done INTEGER NOT NULL DEFAULT 0,"
             " chunks_total INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL)",
             f"CREATE INDEX IF NOT EXISTS {self.documents}_by_dataset ON {self.documents} (tenant_id, dataset_id)",
-        ):
-            db.execute(statement)
+        )
 
     def apply(self, ev: Event) -> None:
         """Fold one event into the datasets read model (events of other kinds are ignored)."""

@@ -7,20 +7,18 @@ from typing import Any
 
 from contracts.envelope import Event
 from contracts.monitor import MonitorChanged, MonitorCreated, MonitorFired, MonitorScheduled
-from quarry_runtime.store import SqlDatabase
+from services.gateway.readmodels.tables import Prefixed, Tables
 
 
-class MonitorStore:
-    """`prefix` names a second table, so `quarry replay` can rebuild beside the live one."""
+class MonitorStore(Tables):
+    """One row per monitor, its view folded from its events."""
 
-    def __init__(self, db: SqlDatabase, prefix: str = "") -> None:
-        if prefix and not prefix.replace("_", "").isalnum():
-            raise ValueError(f"not a table prefix: {prefix!r}")
-        self.db = db
-        self.table = f"{prefix}monitors"
-        db.execute(
+    table = Prefixed("monitors")
+
+    def schema(self) -> tuple[str, ...]:
+        return (
             f"CREATE TABLE IF NOT EXISTS {self.table} (monitor_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL,"
-            " view TEXT NOT NULL, created_at TEXT NOT NULL)"
+            " view TEXT NOT NULL, created_at TEXT NOT NULL)",
         )
 
     def apply(self, ev: Event) -> None:

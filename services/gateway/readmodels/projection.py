@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Protocol
 
 from contracts import consumers
@@ -109,27 +110,33 @@ class StoreWatch(Protocol):
     def store_ok(self) -> None: ...
 
 
-def subscriptions(
-    store: GatewayStore,
-    feed: RunFeed,
-    monitors: MonitorStore,
-    watch: StoreWatch | None = None,
-    projected: Projected | None = None,
-) -> list[Subscription]:
+@dataclass(frozen=True, slots=True)
+class LiveViews:
+    """What the live consumers keep current, and whom they tell: the open streams (`feed`), the
+    catch-up (`watch`), and which events the request path applied already (`projected`)."""
+
+    store: GatewayStore
+    monitors: MonitorStore
+    feed: RunFeed
+    watch: StoreWatch | None = None
+    projected: Projected | None = None
+
+
+def subscriptions(views: LiveViews) -> list[Subscription]:
     async def on_event(ev: Event) -> None:
-        if projected is not None and projected.take(ev.event_id):
+        if views.projected is not None and views.projected.take(ev.event_id):
             return
         # Off the event loop, whatever the database: a PostgreSQL round trip (or the wait for a
         # lost server), or SQLite's lock held by another thread, must not hold up the requests.
         try:
-            grew = await asyncio.to_thread(project, store, monitors, ev)
+            grew = await asyncio.to_thread(project, views.store, views.monitors, ev)
         except Unavailable:
-            if watch is not None:
-                watch.store_failed()
+            if views.watch is not None:
+                views.watch.store_failed()
             raise  # the bus redelivers it with backoff, for as long as the outage lasts
-        if watch is not None:
-            watch.store_ok()
+        if views.watch is not None:
+            views.watch.store_ok()
         if grew:
-            await feed.notify()
+            await views.feed.notify()
 
     return [Subscription(c.subject, c.durable, on_event, batch=8) for c in CONSUMERS]

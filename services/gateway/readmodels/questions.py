@@ -3,32 +3,33 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeAlias
 
 from contracts.envelope import Event
 from contracts.question import QuestionAnswered, QuestionAnswerPart, QuestionAsked, QuestionFailed
-from quarry_runtime.store import SqlDatabase
+from services.gateway.readmodels.tables import Prefixed, Tables
 
 SETTLED = frozenset({"answered", "failed"})
+# An answer or a failure: either settles the question (and makes its row, if the question is late).
+Outcome: TypeAlias = QuestionAnswered | QuestionFailed
 _COLUMNS = "question_id, run_id, user_id, text, scope, status, answer, citations, reason, created_at, updated_at"
 
 
-class QuestionStore:
-    """`prefix` names a second set of tables, so `quarry replay` can rebuild beside the live ones."""
+class QuestionStore(Tables):
+    """Tables `<prefix>questions` and `<prefix>question_parts`."""
 
-    def __init__(self, db: SqlDatabase, prefix: str = "") -> None:
-        self.db = db
-        self.table = f"{prefix}questions"
-        self.parts = f"{prefix}question_parts"
-        for statement in (
+    table = Prefixed("questions")
+    parts = Prefixed("question_parts")
+
+    def schema(self) -> tuple[str, ...]:
+        return (
             f"CREATE TABLE IF NOT EXISTS {self.table} (question_id TEXT PRIMARY KEY, run_id TEXT NOT NULL,"
             " tenant_id TEXT NOT NULL, user_id TEXT, text TEXT NOT NULL, scope TEXT NOT NULL, status TEXT NOT NULL,"
             " answer TEXT, citations TEXT, reason TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
             f"CREATE INDEX IF NOT EXISTS {self.table}_by_run ON {self.table} (tenant_id, run_id, created_at)",
             f"CREATE TABLE IF NOT EXISTS {self.parts} (question_id TEXT NOT NULL, seq INTEGER NOT NULL,"
             " text TEXT NOT NULL, PRIMARY KEY (question_id, seq))",
-        ):
-            db.execute(statement)
+        )
 
     def drop(self) -> None:
         """Drop these tables (a rebuild's prefixed ones; the store refuses to drop the live ones)."""
@@ -55,33 +56,22 @@ class QuestionStore:
                 (part.question_id, part.seq, part.text),
             )
         elif isinstance(ev, QuestionAnswered):
-            done = ev.payload
-            citations = json.dumps([c.model_dump() for c in done.citations])
-            changed = self._settle(done.question_id, done.run_id, ev.tenant_id, "answered", at, done.answer, citations)
+            citations = json.dumps([c.model_dump() for c in ev.payload.citations])
+            changed = self._settle(ev, "answered", ev.payload.answer, citations, None)
         elif isinstance(ev, QuestionFailed):
-            failed = ev.payload
-            changed = self._settle(failed.question_id, failed.run_id, ev.tenant_id, "failed", at, reason=failed.reason)
+            changed = self._settle(ev, "failed", None, None, ev.payload.reason)
         else:
             return False
         return changed > 0
 
-    def _settle(
-        self,
-        question_id: str,
-        run_id: str,
-        tenant_id: str,
-        status: str,
-        at: str,
-        answer: str | None = None,
-        citations: str | None = None,
-        reason: str | None = None,
-    ) -> int:
+    def _settle(self, ev: Outcome, status: str, answer: str | None, citations: str | None, reason: str | None) -> int:
+        at = ev.occurred_at.isoformat()
         return self.db.execute(
             f"INSERT INTO {self.table} (question_id, run_id, tenant_id, text, scope, status, answer, citations,"
             " reason, created_at, updated_at) VALUES (?, ?, ?, '', 'run', ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (question_id) DO UPDATE SET status = excluded.status, answer = excluded.answer,"
             " citations = excluded.citations, reason = excluded.reason, updated_at = excluded.updated_at",
-            (question_id, run_id, tenant_id, status, answer, citations, reason, at, at),
+            (ev.payload.question_id, ev.payload.run_id, ev.tenant_id, status, answer, citations, reason, at, at),
         )
 
     def view(self, tenant_id: str, run_id: str, question_id: str) -> dict[str, Any] | None:

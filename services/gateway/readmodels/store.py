@@ -3,18 +3,17 @@ the read models built from the bus (runs, documents, datasets, questions)."""
 
 from __future__ import annotations
 
-import re
-
 from quarry_runtime.store import SqlDatabase
 from services.gateway.accounts import AccountStore
-from services.gateway.audit import AuditStore
+from services.gateway.adapters.audit import AuditStore
+from services.gateway.adapters.shares import ShareStore
 from services.gateway.readmodels.datasets import DatasetStore
 from services.gateway.readmodels.documents import Documents
 from services.gateway.readmodels.questions import QuestionStore
 from services.gateway.readmodels.run_queries import RunQueries
 from services.gateway.readmodels.runs import RunLog
+from services.gateway.readmodels.tables import checked_prefix
 from services.gateway.readmodels.tenants import TenantSettings
-from services.gateway.shares import ShareStore
 from services.gateway.templates import TemplateStore
 
 
@@ -25,11 +24,8 @@ class GatewayStore(TenantSettings, RunLog, RunQueries, Documents):
     """
 
     def __init__(self, db: SqlDatabase, prefix: str = "") -> None:
-        # The prefix goes into SQL identifiers, so it must be a plain identifier fragment.
-        if not re.fullmatch(r"([a-z][a-z0-9_]*)?", prefix):
-            raise ValueError(f"invalid read-model prefix {prefix!r}")
         self.db = db
-        self.prefix = prefix
+        self.prefix = checked_prefix(prefix)
         self.accounts = AccountStore(db)
         self.audit = AuditStore(db)
         self.questions = QuestionStore(db, prefix)

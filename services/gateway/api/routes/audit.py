@@ -7,17 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from services.gateway.api.deps import ComponentsDep, requires
+from services.gateway.api.deps import AuditReader, ComponentsDep
 from services.gateway.api.models.audit import AuditPagePublic
-from services.gateway.security import Principal
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
-Auditor = Annotated[Principal, requires("audit:read")]
 
 
 @router.get("")
 async def audit_log(
-    who: Auditor,
+    who: AuditReader,
     parts: ComponentsDep,
     after: Annotated[int, Query(ge=0, le=2**62, description="the last `seq` already read")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,

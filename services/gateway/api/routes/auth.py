@@ -11,10 +11,10 @@ from pydantic import AfterValidator, BaseModel, EmailStr, Field
 from contracts.numbers import Count
 from services.gateway.api.deps import BearerDep, Components, ComponentsDep, CurrentPrincipal, client_address
 from services.gateway.api.models.identity import MePublic
+from services.gateway.api.sessions import clear_session_cookies, csrf_token, session_token, set_session_cookies
 from services.gateway.application import auth
 from services.gateway.errors import BadRequest, Unauthorized
 from services.gateway.security import Principal, issue_token, password_problem, read_claims
-from services.gateway.sessions import clear_session_cookies, csrf_token, session_token, set_session_cookies
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 

@@ -13,7 +13,7 @@ billing, which verifies them with its secret; a bad signature is a 400 and chang
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Final, Literal, TypeVar
+from typing import Annotated, Final, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel, Field
@@ -33,17 +33,12 @@ from contracts.billing import (
     WebhookRequest,
 )
 from services.gateway.api.bounds import MAX_SEQUENCE
-from services.gateway.api.deps import AuditDep, ComponentsDep, requires
-from services.gateway.api.requests import ask
+from services.gateway.api.deps import AuditDep, BillingBuyer, BillingReader, ComponentsDep
+from services.gateway.api.requests import Peer
 from services.gateway.errors import GatewayError, Unavailable
-from services.gateway.security import Principal
 
 router = APIRouter(prefix="/v1/billing", tags=["billing"])
-Reader = Annotated[Principal, requires("billing:read")]
-Buyer = Annotated[Principal, requires("billing:write")]
-REQUEST_TIMEOUT_S: Final = 5.0  # a checkout waits on Stripe
-
-R = TypeVar("R", bound=BaseModel)
+BILLING: Final = Peer("billing", timeout_s=5.0)  # a checkout waits on Stripe
 
 
 class Refused(GatewayError):
@@ -71,12 +66,11 @@ class PortalLink(BaseModel):
 
 @router.get("/summary")
 async def billing_summary(
-    who: Reader, parts: ComponentsDep, recent: Annotated[int, Query(ge=0, le=100)] = 10
+    who: BillingReader, parts: ComponentsDep, recent: Annotated[int, Query(ge=0, le=100)] = 10
 ) -> BillingSummary:
     """Plan, period, balance, reserved, used this period by tool and by run, overage, recent entries, budget tier."""
-    reply = await _ask(
-        parts, subjects.BILLING_SUMMARY, SummaryQuery(tenant_id=who.tenant_id, recent=recent), SummaryReply
-    )
+    query = SummaryQuery(tenant_id=who.tenant_id, recent=recent)
+    reply = await BILLING.ask(parts, subjects.BILLING_SUMMARY, query, SummaryReply)
     _raise_for(reply.error, reply.status)
     if reply.summary is None:
         raise Unavailable("billing answered without a summary")
@@ -85,14 +79,14 @@ async def billing_summary(
 
 @router.get("/ledger")
 async def billing_ledger(
-    who: Reader,
+    who: BillingReader,
     parts: ComponentsDep,
     after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> LedgerReply:
     """The tenant's ledger entries after position `after`, oldest first; follow `next_after`."""
     query = LedgerQuery(tenant_id=who.tenant_id, after=after, limit=limit)
-    reply = await _ask(parts, subjects.BILLING_LEDGER, query, LedgerReply)
+    reply = await BILLING.ask(parts, subjects.BILLING_LEDGER, query, LedgerReply)
     _raise_for(reply.error, reply.status)
     return reply
 
@@ -100,7 +94,7 @@ async def billing_ledger(
 @router.post("/checkout", status_code=201)
 async def checkout(
     body: CheckoutBody,
-    who: Buyer,
+    who: BillingBuyer,
     parts: ComponentsDep,
     request: Request,
     audit: AuditDep,
@@ -119,7 +113,7 @@ async def checkout(
         cancel_url=body.cancel_url or f"{base}/billing?checkout=cancelled",
         request_id=idempotency_key or uuid.uuid4().hex,
     )
-    reply = await _ask(parts, subjects.BILLING_CHECKOUT, req, CheckoutReply)
+    reply = await BILLING.ask(parts, subjects.BILLING_CHECKOUT, req, CheckoutReply)
     _raise_for(reply.error, reply.status)
     await audit("billing.checkout", body.item, kind=body.kind, request_id=req.request_id)
     return reply
@@ -128,7 +122,7 @@ async def checkout(
 @router.post("/portal")
 async def portal(
     body: PortalBody,
-    who: Buyer,
+    who: BillingBuyer,
     parts: ComponentsDep,
     request: Request,
     audit: AuditDep,
@@ -137,7 +131,7 @@ async def portal(
     """A link to Stripe's customer portal (invoices, payment method, cancel the subscription)."""
     return_url = body.return_url or f"{str(request.base_url).rstrip('/')}/billing"
     req = PortalRequest(tenant_id=who.tenant_id, return_url=return_url, request_id=idempotency_key or uuid.uuid4().hex)
-    reply = await _ask(parts, subjects.BILLING_PORTAL, req, PortalReply)
+    reply = await BILLING.ask(parts, subjects.BILLING_PORTAL, req, PortalReply)
     _raise_for(reply.error, reply.status)
     if not reply.url:
         raise Unavailable("billing answered without a portal link")
@@ -159,7 +153,7 @@ async def stripe_webhook(
         payload = raw.decode()
     except UnicodeDecodeError as exc:
         raise Refused("the body is not UTF-8 JSON", 400) from exc
-    reply = await _ask(
+    reply = await BILLING.ask(
         parts, subjects.BILLING_WEBHOOK, WebhookRequest(payload=payload, signature=stripe_signature), WebhookReply
     )
     _raise_for(reply.error, reply.status)
@@ -169,7 +163,3 @@ async def stripe_webhook(
 def _raise_for(error: str | None, status: int) -> None:
     if error:
         raise Refused(error, status if 400 <= status < 600 else 502)
-
-
-async def _ask(parts: ComponentsDep, subject: str, request: BaseModel, reply_model: type[R]) -> R:
-    return await ask(parts, subject, request, reply_model, who="billing", timeout_s=REQUEST_TIMEOUT_S)

@@ -29,18 +29,16 @@ from contracts.envelope import Actor
 from contracts.ids import new_id
 from contracts.numbers import Count
 from services.gateway.api.commands import publish
-from services.gateway.api.deps import Components, ComponentsDep, requires
+from services.gateway.api.deps import Components, ComponentsDep, DatasetReader, DatasetWriter
 from services.gateway.api.models.datasets import DatasetCreatedPublic, DatasetListPublic
 from services.gateway.api.models.documents import DatasetDocumentsPublic
 from services.gateway.application.datasets import DocumentCreate, within_upload_quota
+from services.gateway.domain.sniff import Unsupported, sniff, title_from
 from services.gateway.entitlements import count_problem
 from services.gateway.errors import Conflict, NotFound, TooLarge, Unavailable, UnsupportedMedia
 from services.gateway.security import Principal
-from services.gateway.sniff import Unsupported, sniff, title_from
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
-Reader = Annotated[Principal, requires("datasets:read")]
-Writer = Annotated[Principal, requires("datasets:write")]
 
 INLINE_CHARS = 16 * 1024
 """Text longer than this goes to the object store rather than into the upload event."""
@@ -72,7 +70,7 @@ def _actor(who: Principal) -> Actor:
 
 
 @router.post("", status_code=201)
-async def create_dataset(body: DatasetCreate, who: Writer, parts: ComponentsDep) -> DatasetCreatedPublic:
+async def create_dataset(body: DatasetCreate, who: DatasetWriter, parts: ComponentsDep) -> DatasetCreatedPublic:
     """Create a named dataset for the tenant's documents."""
     if await asyncio.to_thread(parts.store.datasets.find, who.tenant_id, body.name) is not None:
         raise Conflict(f"the tenant already has a dataset named {body.name!r}")
@@ -86,14 +84,14 @@ async def create_dataset(body: DatasetCreate, who: Writer, parts: ComponentsDep)
 
 
 @router.get("")
-async def list_datasets(who: Reader, parts: ComponentsDep) -> DatasetListPublic:
+async def list_datasets(who: DatasetReader, parts: ComponentsDep) -> DatasetListPublic:
     """The tenant's datasets, each with its documents counted by ingestion status."""
     found = await asyncio.to_thread(parts.store.datasets.of_tenant, who.tenant_id)
     return DatasetListPublic.model_validate({"datasets": found})
 
 
 @router.delete("/{name}", status_code=202)
-async def delete_dataset(name: str, who: Writer, parts: ComponentsDep) -> dict[str, str]:
+async def delete_dataset(name: str, who: DatasetWriter, parts: ComponentsDep) -> dict[str, str]:
     """Delete a dataset: its documents leave the listing at once, their indexed chunks shortly after."""
     found = await _dataset(parts, who, name)
     payload = DatasetDeletedPayload(dataset_id=found["dataset_id"], name=name)
@@ -102,7 +100,7 @@ async def delete_dataset(name: str, who: Writer, parts: ComponentsDep) -> dict[s
 
 
 @router.get("/{name}/documents")
-async def list_dataset_documents(name: str, who: Reader, parts: ComponentsDep) -> DatasetDocumentsPublic:
+async def list_dataset_documents(name: str, who: DatasetReader, parts: ComponentsDep) -> DatasetDocumentsPublic:
     """A dataset's documents with their ingestion status (queued, extracting, chunking, indexing,
     indexed, rejected), the reason of a rejection, pages read and chunks indexed so far."""
     found = await _dataset(parts, who, name)
@@ -111,7 +109,9 @@ async def list_dataset_documents(name: str, who: Reader, parts: ComponentsDep) -
 
 
 @router.post("/{name}/documents", status_code=202)
-async def add_text_document(name: str, body: DocumentCreate, who: Writer, parts: ComponentsDep) -> DocumentAccepted:
+async def add_text_document(
+    name: str, body: DocumentCreate, who: DatasetWriter, parts: ComponentsDep
+) -> DocumentAccepted:
     """Queue a text, Markdown or HTML document (JSON body) for indexing into the dataset."""
     found = await _dataset(parts, who, name)
     document_id = new_id()
@@ -127,7 +127,7 @@ async def add_text_document(name: str, body: DocumentCreate, who: Writer, parts:
 async def upload_file(
     name: str,
     file: Annotated[UploadFile, File(description="a PDF, HTML, Markdown or plain-text file")],
-    who: Writer,
+    who: DatasetWriter,
     parts: ComponentsDep,
     title: Annotated[str | None, Form(max_length=300)] = None,
 ) -> DocumentAccepted:

@@ -6,13 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from services.gateway.api.deps import ComponentsDep, requires
+from services.gateway.api.deps import ComponentsDep, RunReader
 from services.gateway.api.models.inspect import RunTasksPublic
 from services.gateway.application import inspection
-from services.gateway.security import Principal
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
-RunReader = Annotated[Principal, requires("runs:read")]
 MAX_ID_CHARS = 100
 
 

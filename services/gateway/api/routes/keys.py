@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, field_validator
 
-from services.gateway.api.deps import AuditDep, ComponentsDep, requires
+from services.gateway.api.deps import AuditDep, ComponentsDep, KeyManager, KeyReader
 from services.gateway.api.models.identity import KeyCreatedPublic, KeyListPublic
+from services.gateway.domain.permissions import KEY_SCOPES
 from services.gateway.errors import Forbidden, NotFound
-from services.gateway.permissions import KEY_SCOPES
-from services.gateway.security import Principal, api_key_pepper, hash_api_key, new_api_key
+from services.gateway.security import api_key_pepper, hash_api_key, new_api_key
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
-Reader = Annotated[Principal, requires("keys:read")]
-Manager = Annotated[Principal, requires("keys:write")]
 DAY_S = 24 * 3600
 
 
@@ -37,7 +34,7 @@ class KeyCreate(BaseModel):
 
 
 @router.post("", status_code=201)
-async def create_key(body: KeyCreate, who: Manager, parts: ComponentsDep, audit: AuditDep) -> KeyCreatedPublic:
+async def create_key(body: KeyCreate, who: KeyManager, parts: ComponentsDep, audit: AuditDep) -> KeyCreatedPublic:
     """Create a key acting as the caller, limited to `scopes` (all of which the caller must hold).
 
     The answer's `api_key` is shown this once; the gateway keeps only a keyed hash of it. The
@@ -58,7 +55,7 @@ async def create_key(body: KeyCreate, who: Manager, parts: ComponentsDep, audit:
 
 
 @router.get("")
-async def list_keys(who: Reader, parts: ComponentsDep) -> KeyListPublic:
+async def list_keys(who: KeyReader, parts: ComponentsDep) -> KeyListPublic:
     """The tenant's keys (never their secrets), with status and last use."""
     return KeyListPublic.model_validate(
         {"keys": await asyncio.to_thread(parts.store.accounts.keys, who.tenant_id, time.time())}
@@ -66,7 +63,7 @@ async def list_keys(who: Reader, parts: ComponentsDep) -> KeyListPublic:
 
 
 @router.delete("/{key_id}", status_code=204)
-async def revoke_key(key_id: str, who: Manager, parts: ComponentsDep, audit: AuditDep) -> None:
+async def revoke_key(key_id: str, who: KeyManager, parts: ComponentsDep, audit: AuditDep) -> None:
     """Revoke a key of the tenant; it answers 401 from then on."""
     if not await asyncio.to_thread(parts.store.accounts.revoke_key, who.tenant_id, key_id, time.time()):
         raise NotFound("key not found")

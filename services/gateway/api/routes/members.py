@@ -9,23 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated, Literal
+from typing import Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, EmailStr
 
 from contracts.ids import new_id
 from services.gateway.accounts import DuplicateEmail, NoSuchMember
-from services.gateway.api.deps import AuditDep, ComponentsDep, requires
+from services.gateway.api.deps import AuditDep, ComponentsDep, MemberManager, MemberReader
 from services.gateway.api.models.identity import MemberInvitedPublic, MemberListPublic, MemberPublic
 from services.gateway.errors import Conflict, NotFound
-from services.gateway.security import INVITE_PREFIX, INVITE_TTL_S, Principal, fingerprint, new_one_time_secret
+from services.gateway.security import INVITE_PREFIX, INVITE_TTL_S, fingerprint, new_one_time_secret
 
 router = APIRouter(prefix="/v1/members", tags=["members"])
 
 Role = Literal["owner", "admin", "member", "viewer"]
-Reader = Annotated[Principal, requires("members:read")]
-Manager = Annotated[Principal, requires("members:write")]
 
 
 class MemberCreate(BaseModel):
@@ -38,7 +36,9 @@ class MemberUpdate(BaseModel):
 
 
 @router.post("", status_code=201)
-async def invite_member(body: MemberCreate, who: Manager, parts: ComponentsDep, audit: AuditDep) -> MemberInvitedPublic:
+async def invite_member(
+    body: MemberCreate, who: MemberManager, parts: ComponentsDep, audit: AuditDep
+) -> MemberInvitedPublic:
     """Add a member with a role no higher than the caller's; answers with their one-time invite token."""
     invite = new_one_time_secret(INVITE_PREFIX)
     try:
@@ -59,7 +59,7 @@ async def invite_member(body: MemberCreate, who: Manager, parts: ComponentsDep, 
 
 
 @router.get("")
-async def list_members(who: Reader, parts: ComponentsDep) -> MemberListPublic:
+async def list_members(who: MemberReader, parts: ComponentsDep) -> MemberListPublic:
     """The tenant's members, their role and whether they have accepted their invite."""
     members = await asyncio.to_thread(parts.store.accounts.members, who.tenant_id, time.time())
     return MemberListPublic.model_validate({"members": members})
@@ -67,7 +67,7 @@ async def list_members(who: Reader, parts: ComponentsDep) -> MemberListPublic:
 
 @router.patch("/{user_id}")
 async def change_role(
-    user_id: str, body: MemberUpdate, who: Manager, parts: ComponentsDep, audit: AuditDep
+    user_id: str, body: MemberUpdate, who: MemberManager, parts: ComponentsDep, audit: AuditDep
 ) -> MemberPublic:
     """Give a member another role: never above the caller's own, never to someone who outranks the
     caller, and never the last owner's demotion. Takes effect on the member's next request."""
@@ -80,7 +80,7 @@ async def change_role(
 
 
 @router.delete("/{user_id}", status_code=204)
-async def remove_member(user_id: str, who: Manager, parts: ComponentsDep, audit: AuditDep) -> None:
+async def remove_member(user_id: str, who: MemberManager, parts: ComponentsDep, audit: AuditDep) -> None:
     """Remove a member (not the last owner); their API keys are revoked and their sessions end."""
     try:
         await asyncio.to_thread(parts.store.accounts.remove_member, who.tenant_id, user_id, who.role, time.time())

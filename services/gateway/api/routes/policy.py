@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime
-from typing import Annotated, Final, Literal, TypeVar
+from typing import Annotated, Final, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
@@ -43,19 +43,14 @@ from contracts.policy import (
     VersionsReply,
     policy_set_version,
 )
-from services.gateway.api.deps import AuditDep, ComponentsDep, requires
-from services.gateway.api.requests import ask
+from services.gateway.api.deps import AuditDep, ComponentsDep, PolicyPublisher, PolicyReader, requires
+from services.gateway.api.requests import Peer
 from services.gateway.errors import BadRequest, Forbidden, NotFound, Unavailable, Unprocessable
-from services.gateway.security import Principal
 
 router = APIRouter(prefix="/v1/policy", tags=["policy"])
-Reader = Annotated[Principal, requires("policy:read")]
-Publisher = Annotated[Principal, requires("policy:publish")]
-REQUEST_TIMEOUT_S: Final = 2.0
+POLICY: Final = Peer("the policy service", timeout_s=2.0)
 PUBLISH_WAIT_S: Final = 5.0
 PUBLISH_POLL_S: Final = 0.1
-
-R = TypeVar("R", bound=BaseModel)
 
 
 class PublishSettings(BaseSettings):
@@ -97,7 +92,7 @@ class DecisionsList(BaseModel):
 
 
 @router.post("/simulate")
-async def simulate(body: SimulateBody, who: Reader, parts: ComponentsDep) -> PolicyVerdict:
+async def simulate(body: SimulateBody, who: PolicyReader, parts: ComponentsDep) -> PolicyVerdict:
     """What the policy service would decide, with no side effect (no rate limit used, nothing logged)."""
     asked = body.principal
     if asked.tenant_id is not None and asked.tenant_id != who.tenant_id:
@@ -113,7 +108,7 @@ async def simulate(body: SimulateBody, who: Reader, parts: ComponentsDep) -> Pol
         resource=body.resource,
         context=body.context,
     )
-    reply = await _ask(parts, subjects.POLICY_SIMULATE, request, SimulateReply)
+    reply = await POLICY.ask(parts, subjects.POLICY_SIMULATE, request, SimulateReply)
     if reply.verdict is None:
         raise Unavailable(f"the policy service could not simulate: {reply.error or 'no verdict'}")
     return reply.verdict
@@ -121,10 +116,10 @@ async def simulate(body: SimulateBody, who: Reader, parts: ComponentsDep) -> Pol
 
 @router.get("/decisions")
 async def decisions(
-    who: Reader, parts: ComponentsDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    who: PolicyReader, parts: ComponentsDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> DecisionsList:
     """The tenant's most recent real decisions, newest first."""
-    reply = await _ask(
+    reply = await POLICY.ask(
         parts, subjects.POLICY_DECISIONS, DecisionsQuery(tenant_id=who.tenant_id, limit=limit), DecisionsReply
     )
     if reply.error:
@@ -135,7 +130,7 @@ async def decisions(
 @router.get("/versions", dependencies=[requires("policy:read")])
 async def list_versions(parts: ComponentsDep) -> VersionsReply:
     """The version in force and every version published, newest first (without their files)."""
-    reply = await _ask(parts, subjects.POLICY_VERSIONS, VersionsQuery(), VersionsReply)
+    reply = await POLICY.ask(parts, subjects.POLICY_VERSIONS, VersionsQuery(), VersionsReply)
     if reply.error:
         raise Unavailable(f"the policy service could not list versions: {reply.error}")
     return reply
@@ -144,7 +139,7 @@ async def list_versions(parts: ComponentsDep) -> VersionsReply:
 @router.get("/versions/{version}", dependencies=[requires("policy:publish")])
 async def get_version(version: str, parts: ComponentsDep) -> PolicyVersionInfo:
     """One version with its files (what to edit and publish as the next one)."""
-    reply = await _ask(parts, subjects.POLICY_VERSIONS, VersionsQuery(version=version), VersionsReply)
+    reply = await POLICY.ask(parts, subjects.POLICY_VERSIONS, VersionsQuery(version=version), VersionsReply)
     if reply.error:
         raise Unavailable(f"the policy service could not read the version: {reply.error}")
     if not reply.versions:
@@ -154,7 +149,7 @@ async def get_version(version: str, parts: ComponentsDep) -> PolicyVersionInfo:
 
 @router.post("/versions", status_code=201)
 async def publish(
-    body: PublishBody, who: Publisher, parts: ComponentsDep, response: Response, audit: AuditDep
+    body: PublishBody, who: PolicyPublisher, parts: ComponentsDep, response: Response, audit: AuditDep
 ) -> PublishOutcome:
     """Publish a complete policy set. 201 once it is in force, 422 with the reason if the policy
     service refused it (the old version stays), 202 if it has not answered within a few seconds."""
@@ -185,7 +180,7 @@ async def _outcome(parts: ComponentsDep, version: str, published_at: datetime) -
     deadline = time.monotonic() + PUBLISH_WAIT_S
     while time.monotonic() < deadline:
         try:
-            reply = await _ask(parts, subjects.POLICY_VERSIONS, VersionsQuery(version=version), VersionsReply)
+            reply = await POLICY.ask(parts, subjects.POLICY_VERSIONS, VersionsQuery(version=version), VersionsReply)
         except Unavailable:
             reply = VersionsReply()  # published already: keep waiting for the service to come back
         info = reply.versions[0] if reply.versions else None
@@ -194,7 +189,3 @@ async def _outcome(parts: ComponentsDep, version: str, published_at: datetime) -
             return info
         await asyncio.sleep(PUBLISH_POLL_S)
     return None
-
-
-async def _ask(parts: ComponentsDep, subject: str, request: BaseModel, reply_model: type[R]) -> R:
-    return await ask(parts, subject, request, reply_model, who="the policy service", timeout_s=REQUEST_TIMEOUT_S)

@@ -9,20 +9,16 @@ from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse
 
 from services.gateway.api.bounds import MAX_OFFSET
-from services.gateway.api.deps import ComponentsDep, StreamReader, requires
+from services.gateway.api.deps import ComponentsDep, RunAsker, RunReader, StreamReader
 from services.gateway.api.models.questions import QuestionAccepted, QuestionCreate, QuestionListPublic, QuestionPublic
 from services.gateway.application import questions
 from services.gateway.application.runs import found_run
-from services.gateway.security import Principal
 
 router = APIRouter(prefix="/v1/runs/{run_id}/questions", tags=["questions"])
 
-Asker = Annotated[Principal, requires("runs:ask")]
-RunReader = Annotated[Principal, requires("runs:read")]
-
 
 @router.post("", status_code=202)
-async def ask_question(run_id: str, body: QuestionCreate, who: Asker, parts: ComponentsDep) -> QuestionAccepted:
+async def ask_question(run_id: str, body: QuestionCreate, who: RunAsker, parts: ComponentsDep) -> QuestionAccepted:
     """Ask a follow-up question about a completed run; the answer is streamed as it is written."""
     return await questions.ask_question(parts, who, run_id, body)
 

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from fastapi import APIRouter, Response
 
-from services.gateway.api.deps import ComponentsDep, requires
+from services.gateway.api.deps import ComponentsDep, RunReader
 from services.gateway.application.runs import report_artifact
-from services.gateway.security import Principal
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
-RunReader = Annotated[Principal, requires("runs:read")]
 DOCX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 

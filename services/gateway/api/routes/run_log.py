@@ -8,14 +8,12 @@ from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse
 
 from services.gateway.api.bounds import MAX_SEQUENCE, sequence
-from services.gateway.api.deps import ComponentsDep, StreamReader, requires
+from services.gateway.api.deps import ComponentsDep, RunReader, StreamReader
 from services.gateway.api.models.runs import RunLogPublic, RunStatePublic, StreamTicketPublic
 from services.gateway.application import run_log as logs
 from services.gateway.application.runs import found_run
-from services.gateway.security import Principal
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
-RunReader = Annotated[Principal, requires("runs:read")]
 
 
 @router.get("/{run_id}/state", response_model_exclude_unset=True)

@@ -12,16 +12,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from services.gateway.api.deps import AuditDep, ComponentsDep, requires
+from services.gateway.api.deps import AuditDep, ComponentsDep, RunReader, RunSharer
 from services.gateway.api.models.shares import ShareCreatedPublic, SharedReportPublic, ShareListPublic
 from services.gateway.application import shares
 from services.gateway.application.runs import found_run
 from services.gateway.errors import NotFound
-from services.gateway.security import Principal
 
 router = APIRouter(prefix="/v1", tags=["shares"])
-Sharer = Annotated[Principal, requires("runs:share")]
-RunReader = Annotated[Principal, requires("runs:read")]
 MAX_ID_CHARS = 100
 # What the public answer may be kept as: nowhere, so a revoked link shows nothing from the next request on.
 PUBLIC_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer"}
@@ -29,7 +26,7 @@ PUBLIC_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex", "Refer
 
 @router.post("/runs/{run_id}/shares", status_code=201)
 async def create_share(
-    run_id: Annotated[str, Path(max_length=MAX_ID_CHARS)], who: Sharer, parts: ComponentsDep, audit: AuditDep
+    run_id: Annotated[str, Path(max_length=MAX_ID_CHARS)], who: RunSharer, parts: ComponentsDep, audit: AuditDep
 ) -> ShareCreatedPublic:
     """A read-only link to the run's report (only a run that has one); the token is shown this once."""
     share, token = await shares.create_share(parts, who, run_id)
@@ -51,7 +48,7 @@ async def list_shares(
 
 @router.delete("/shares/{share_id}", status_code=204)
 async def revoke_share(
-    share_id: Annotated[str, Path(max_length=MAX_ID_CHARS)], who: Sharer, parts: ComponentsDep, audit: AuditDep
+    share_id: Annotated[str, Path(max_length=MAX_ID_CHARS)], who: RunSharer, parts: ComponentsDep, audit: AuditDep
 ) -> Response:
     """Revoke a link: every replica refuses it from the next request on."""
     run_id = await asyncio.to_thread(parts.store.shares.revoke, who.tenant_id, share_id)

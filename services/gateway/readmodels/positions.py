@@ -8,21 +8,20 @@ the two repeats a few messages, which the projections apply harmlessly a second 
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
-from quarry_runtime.store import SqlDatabase
+from services.gateway.readmodels.tables import Prefixed, Tables
 
 
-class Positions:
-    def __init__(self, db: SqlDatabase, prefix: str = "") -> None:
-        if not re.fullmatch(r"([a-z][a-z0-9_]*)?", prefix):
-            raise ValueError(f"invalid read-model prefix {prefix!r}")
-        self.db = db
-        self.table = f"{prefix}projection_positions"
-        db.execute(
+class Positions(Tables):
+    """One row per projection: the stream sequence up to which its messages are in the views."""
+
+    table = Prefixed("projection_positions")
+
+    def schema(self) -> tuple[str, ...]:
+        return (
             f"CREATE TABLE IF NOT EXISTS {self.table} (projection TEXT PRIMARY KEY, seq BIGINT NOT NULL,"
-            " updated_at TEXT NOT NULL)"
+            " updated_at TEXT NOT NULL)",
         )
 
     def all(self) -> dict[str, int]:

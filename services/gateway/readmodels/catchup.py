@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import nats.errors
 import nats.js.errors
@@ -39,8 +39,8 @@ from contracts.envelope import Event
 from contracts.registry import parse_event
 from quarry_runtime.bus import SCHEDULED_SUBJECTS, inbox_prefix
 from quarry_runtime.errors import Unavailable
-from services.gateway.positions import Positions
 from services.gateway.readmodels.monitors import MonitorStore
+from services.gateway.readmodels.positions import Positions
 from services.gateway.readmodels.projection import CONSUMERS, RunFeed, for_run_log, project
 from services.gateway.readmodels.store import GatewayStore
 
@@ -59,16 +59,25 @@ GIVE_UP_PASSES = 3
 FAILURE_LOG_INTERVAL_S = 60.0
 
 
-@dataclass
+@dataclass(slots=True)
 class PassReport:
     """What one pass did, per projection and in all."""
 
+    positions: dict[str, int] = field(default_factory=dict)
     read: int = 0
     new_run_events: int = 0
     unparsable: int = 0
     given_up: int = 0
-    positions: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+
+
+class Stretch(NamedTuple):
+    """What a pass reads of one projection: `reader.subject` after `start`, up to `end` at least."""
+
+    projection: str
+    reader: consumers.Consumer
+    start: int
+    end: int
 
 
 class CatchUp:
@@ -172,21 +181,14 @@ class CatchUp:
                 await asyncio.to_thread(self._positions.reset, projection)
                 start = 0
             if start < end:
-                start = await self._catch_up_one(js, projection, reader, start, end, report)
+                start = await self._catch_up_one(js, Stretch(projection, reader, start, end), report)
             report.positions[projection] = start
         report.seconds = time.monotonic() - started
         return report
 
-    async def _catch_up_one(
-        self,
-        js: JetStreamContext,
-        projection: str,
-        reader: consumers.Consumer,
-        start: int,
-        end: int,
-        report: PassReport,
-    ) -> int:
-        """Read `reader.subject` after `start`, up to `end` at least; returns the position reached."""
+    async def _catch_up_one(self, js: JetStreamContext, stretch: Stretch, report: PassReport) -> int:
+        """Read the stretch of its projection's subject; returns the position reached."""
+        projection, reader, start, end = stretch
         # A reader of the same name left by another replica's pass (or a dead process) would deliver
         # from its own start: replaced. That pass fails and is retried; positions only move forward.
         with suppress(nats.js.errors.NotFoundError):
@@ -207,7 +209,7 @@ class CatchUp:
                 # Nothing of this subject after `start` up to the end as it was: the position is the end.
                 reached = end
             else:
-                reached = await self._read(js, projection, reader, start, end, report)
+                reached = await self._read(js, stretch, report)
         finally:
             with suppress(nats.errors.Error):
                 await js.delete_consumer(subjects.STREAM, reader.durable)
@@ -215,15 +217,8 @@ class CatchUp:
             await asyncio.to_thread(self._positions.advance, projection, reached)
         return reached
 
-    async def _read(
-        self,
-        js: JetStreamContext,
-        projection: str,
-        reader: consumers.Consumer,
-        start: int,
-        end: int,
-        report: PassReport,
-    ) -> int:
+    async def _read(self, js: JetStreamContext, stretch: Stretch, report: PassReport) -> int:
+        projection, reader, start, end = stretch
         sub = await js.pull_subscribe_bind(
             stream=subjects.STREAM, name=reader.durable, inbox_prefix=f"{inbox_prefix(SERVICE)}.".encode()
         )
