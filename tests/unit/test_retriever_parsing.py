@@ -84,7 +84,7 @@ def dawdle(seconds: float) -> None:
 
 
 async def read_pdf(parsers: ParserPool, data: bytes) -> str:
-    return (await parsers.run(extract_file, data, "application/pdf", "x.pdf", LIMITS.max_chars, LIMITS.max_pages)).text
+    return (await parsers.run(extract_file, data, "application/pdf", "x.pdf", LIMITS.text)).text
 
 
 async def still_reads_an_ordinary_pdf(parsers: ParserPool) -> None:
@@ -130,11 +130,11 @@ async def test_huge_and_deeply_nested_html_is_refused_or_read_within_bounds(pars
         + b"</article></body></html>"
     )
     with pytest.raises(OverLimit, match="longer than 200000 characters"):
-        await parsers.run(extract_file, huge, "text/html", "huge.html", LIMITS.max_chars, LIMITS.max_pages)
+        await parsers.run(extract_file, huge, "text/html", "huge.html", LIMITS.text)
     nested = b"<html><body>" + b"<div>" * 200_000 + b"deep" + b"</div>" * 200_000 + b"</body></html>"
     started = time.monotonic()
     try:
-        await parsers.run(extract_page, nested, "html", url="https://example.org/deep", max_chars=LIMITS.max_chars)
+        await parsers.run(extract_page, nested, "html", url="https://example.org/deep", limits=LIMITS.text)
     except ExtractionError as exc:
         assert str(exc)  # refused with a reason, not a crash of the caller
     assert time.monotonic() - started < LIMITS.wall_s + 5
