@@ -38,7 +38,7 @@ from services.retriever.web.brave import BRAVE_URL, BraveProvider
 from services.retriever.web.fetch import FetchLimits, PageFetcher
 from services.retriever.web.http import JsonApi
 from services.retriever.web.robots import RobotsRules
-from services.retriever.web.search import WebSearch
+from services.retriever.web.search import Breadth, WebSearch
 from services.retriever.web.searxng import SearxngProvider
 from services.retriever.web.tavily import TAVILY_URL, TavilyProvider
 
@@ -159,13 +159,8 @@ def web_search(
         max_redirects=s.web_max_redirects,
     )
     fetcher = PageFetcher(pages, RobotsRules(pages, s.web_user_agent), limits)
-    search = WebSearch(
-        provider,
-        fetcher,
-        parsers=parsers,
-        pages_per_search=s.web_pages_per_search,
-        concurrency=s.web_fetch_concurrency,
-    )
+    breadth = Breadth(pages_per_search=s.web_pages_per_search, concurrency=s.web_fetch_concurrency)
+    search = WebSearch(provider, fetcher, parsers=parsers, breadth=breadth)
     log.info("web sources are searched with %s", name)
     return search, [closes_on_stop(api.aclose, pages.aclose)]
 
