@@ -21,7 +21,7 @@ from quarry_runtime.settings import RuntimeSettings
 from quarry_security.egress import GuardedTransport
 from services.retriever.application.memory import memory_index
 from services.retriever.embeddings import EmbeddingsKind, build_embedder
-from services.retriever.handlers import subscriptions
+from services.retriever.handlers import Components, subscriptions
 from services.retriever.index import (
     DATASET,
     Fusion,
@@ -211,7 +211,8 @@ def build(settings: RuntimeSettings) -> Service:
         max_bytes=settings.object_store_max_bytes,
     )
     deleted = DeletedDatasets(bus)
-    for sub in subscriptions(bus, index, memory, web, blobs, deleted, parsers=parsers):
+    parts = Components(index=index, memory=memory, parsers=parsers, web=web, blobs=blobs, deleted=deleted)
+    for sub in subscriptions(bus, parts):
         bus.subscribe(sub)
     ready = asyncio.Event()
 

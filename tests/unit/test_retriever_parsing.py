@@ -17,7 +17,7 @@ from contracts.envelope import Event
 from quarry_runtime.buckets import Buckets
 from quarry_runtime.bus import Bus
 from services.retriever.extraction import extract_file
-from services.retriever.handlers import subscriptions
+from services.retriever.handlers import Components, subscriptions
 from services.retriever.parsing import ParseLimits, ParserPool
 from services.retriever.providers import SearchHit
 from services.retriever.web.extract import ExtractionError, OverLimit, PageKind, extract_page
@@ -220,7 +220,7 @@ async def test_an_upload_the_bus_gives_up_on_is_rejected_with_the_reason(parsers
             return True
 
     unused: Any = None
-    subs = subscriptions(cast(Bus, Recorder()), unused, unused, parsers=parsers)
+    subs = subscriptions(cast(Bus, Recorder()), Components(index=unused, memory=unused, parsers=parsers))
     [documents] = [s for s in subs if s.durable == "retriever-documents"]
     uploaded = DocumentUploaded.create(
         DocumentUploadedPayload(document_id="doc-1", title="Bomb", content_type="text/plain", content="x"),
