@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, Literal, Self
 
+import httpx
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from quarry_runtime.bus import Bus
@@ -15,7 +16,7 @@ from quarry_runtime.tenant_models import DEV_SECRETS_KEY, ModelEndpoint, TenantM
 from quarry_security.egress import GuardedTransport
 from services.analyst.handlers import subscriptions
 from services.analyst.llm import ChatClient
-from services.analyst.models import Models
+from services.analyst.models import EndpointPolicy, Models
 
 NAME = "analyst"
 
@@ -106,13 +107,21 @@ def chat_client(settings: AnalystSettings) -> ChatClient | None:
     if settings.mode != "live" or settings.llm_base_url is None:
         return None
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    return client_for(settings, ModelEndpoint(settings.llm_base_url, settings.llm_model, key))
+
+
+def client_for(
+    settings: AnalystSettings, endpoint: ModelEndpoint, transport: httpx.AsyncBaseTransport | None = None
+) -> ChatClient:
+    """A client of `endpoint` with the service's timeouts and cap on an answer's size."""
     return ChatClient(
-        settings.llm_base_url,
-        model=settings.llm_model,
-        api_key=key,
+        endpoint.base_url,
+        model=endpoint.model,
+        api_key=endpoint.api_key,
         timeout_s=settings.llm_timeout_s,
         deadline_s=settings.llm_deadline_s,
         max_response_bytes=settings.llm_max_response_bytes,
+        transport=transport,
     )
 
 
@@ -129,25 +138,14 @@ def models(settings: AnalystSettings, bus: Bus) -> Models:
     def make(endpoint: ModelEndpoint) -> ChatClient:
         # Every request resolves the name once, checks the answer and connects to that very
         # address, so a name re-pointed inward after `Models.choose` (DNS rebinding) reaches nothing.
-        guarded = GuardedTransport(allow_private=settings.tenant_model_allow_private)
-        return ChatClient(
-            endpoint.base_url,
-            model=endpoint.model,
-            api_key=endpoint.api_key,
-            timeout_s=settings.llm_timeout_s,
-            deadline_s=settings.llm_deadline_s,
-            max_response_bytes=settings.llm_max_response_bytes,
-            transport=guarded,
-        )
+        return client_for(settings, endpoint, GuardedTransport(allow_private=settings.tenant_model_allow_private))
 
-    return Models(
-        chat_client(settings),
-        tenants,
-        make,
+    policy = EndpointPolicy(
         allow_private=settings.tenant_model_allow_private,
         max_clients=settings.tenant_model_clients,
         per_tenant=settings.tenant_model_concurrency,
     )
+    return Models(chat_client(settings), tenants, make, policy=policy)
 
 
 def closes_on_stop(llm: ChatClient | Models) -> Callable[[], Coroutine[Any, Any, None]]:

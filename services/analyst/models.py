@@ -27,6 +27,17 @@ class Chosen:
     tenants_own: bool  # the tenant's endpoint, not the service default
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndpointPolicy:
+    """What tenants' own endpoints may use of one replica, and where they may point."""
+
+    max_clients: int = 256
+    per_tenant: int = 2
+    # A tenant types its endpoint in: by default it may not point inside our network.
+    allow_private: bool = False
+    resolver: Resolver = system_resolver
+
+
 class Models:
     """Chat clients by (base URL, model, key), made on first use.
 
@@ -43,19 +54,12 @@ class Models:
         tenants: TenantModels | None,
         make: MakeClient,
         *,
-        allow_private: bool = False,
-        max_clients: int = 256,
-        per_tenant: int = 2,
-        resolver: Resolver = system_resolver,
+        policy: EndpointPolicy = EndpointPolicy(),
     ) -> None:
         self.default = default
         self.tenants = tenants
         self._make = make
-        # A tenant types its endpoint in: by default it may not point inside our network.
-        self.allow_private = allow_private
-        self.max_clients = max_clients
-        self.per_tenant = per_tenant
-        self.resolver = resolver
+        self.policy = policy
         self._clients: OrderedDict[ModelEndpoint, ChatClient] = OrderedDict()
         self._leases: Counter[ChatClient] = Counter()
         self._evicted: set[ChatClient] = set()
@@ -68,9 +72,9 @@ class Models:
 
         Raises `NotReady` when the tenant already runs `per_tenant` model tasks here.
         """
-        if self._running[tenant_id] >= self.per_tenant:
+        if self._running[tenant_id] >= self.policy.per_tenant:
             raise NotReady(
-                f"tenant {tenant_id} already runs {self.per_tenant} model tasks on this replica",
+                f"tenant {tenant_id} already runs {self.policy.per_tenant} model tasks on this replica",
                 delay_s=BUSY_RETRY_S,
             )
         self._running[tenant_id] += 1
@@ -99,7 +103,7 @@ class Models:
                 client = self._clients[endpoint] = self._make(endpoint)
             self._clients.move_to_end(endpoint)
             self._leases[client] += 1
-            while len(self._clients) > self.max_clients:
+            while len(self._clients) > self.policy.max_clients:
                 _, old = self._clients.popitem(last=False)
                 if self._leases[old] > 0:
                     self._evicted.add(old)  # closed by its last user
@@ -125,7 +129,9 @@ class Models:
         # Early and with a clear reason for the tenant; the client's transport checks again on
         # every request and connects only to the address it checked.
         try:
-            await resolve_checked(endpoint.base_url, resolver=self.resolver, allow_private=self.allow_private)
+            await resolve_checked(
+                endpoint.base_url, resolver=self.policy.resolver, allow_private=self.policy.allow_private
+            )
         except Unresolvable as exc:
             raise TaskError(
                 f"the tenant's model endpoint cannot be reached now ({exc})", retryable=True, fault="tenant"

@@ -26,10 +26,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from contracts.tool import Decision, ToolRequestedPayload
+from contracts.policy import SimulatedContext, SimulatedPrincipal, SimulatedResource, SimulateRequest
+from contracts.tool import Decision
 from services.policy.domain.engine import DEFAULT_POLICY_DIR, PolicyEngine, PolicyError, Verdict
 from services.policy.domain.errors import PolicyServiceError
 from services.policy.domain.registry import DEFAULT_REGISTRY
+from services.policy.domain.simulation import simulate
 
 DEFAULT_TABLE: Final = Path(__file__).parent / "decisions.yaml"
 
@@ -129,6 +131,16 @@ class Case:
     rule_ids: list[str] | None = None
     reason: str | None = None
 
+    def query(self) -> SimulateRequest:
+        """The tool call as the policy service's simulation is asked it."""
+        return SimulateRequest(
+            principal=SimulatedPrincipal(
+                tenant_id=self.tenant, agent=self.agent, user_id=self.user, roles=self.roles, plan=self.plan
+            ),
+            resource=SimulatedResource(tool=self.tool, arguments=dict(self.arguments)),
+            context=SimulatedContext(budget_remaining_pct=self.budget, hour_utc=self.hour, step=self.step),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -200,23 +212,7 @@ def run_cases(engine: PolicyEngine, cases: Sequence[Case]) -> list[Outcome]:
             )
             outcomes.append(Outcome(case, review, _mismatches(case, review)))
             continue
-        request = ToolRequestedPayload(
-            request_id=f"policy-test:{case.name}",
-            tool=case.tool,
-            task_id="policy-test",
-            step=case.step,
-            plan=case.plan,
-            roles=case.roles,
-            arguments=case.arguments,
-        )
-        verdict = engine.decide(
-            request,
-            tenant_id=case.tenant,
-            agent=case.agent,
-            user_id=case.user,
-            budget_remaining_pct=case.budget,
-            hour_utc=case.hour,
-        )
+        verdict = simulate(engine, case.query())
         outcomes.append(Outcome(case, verdict, _mismatches(case, verdict)))
     return outcomes
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
-from typing import TypedDict
+from datetime import UTC
 
 from contracts.guardrail import GuardrailTrippedPayload
 from contracts.task import TaskDispatched
-from contracts.work import Changes, ReportInput, ReportMethods, ReportOutput
+from contracts.work import ReportInput, ReportOutput
 from quarry_runtime.artifacts import ArtifactStore, report_key
 from quarry_runtime.bus import Bus
 from quarry_runtime.worker import Usage, WorkResult
 from services.reporter.domain.errors import PiiBlocked
+from services.reporter.domain.layout import RenderOptions
 from services.reporter.domain.length import EXCERPT_BY_LENGTH, fit_draft
 from services.reporter.domain.markdown import render_markdown
 from services.reporter.domain.redaction import redact_draft
@@ -21,17 +21,6 @@ from services.reporter.pdf import render_pdf
 from services.reporter.translate import artifact, pii_trip, report_published
 from services.reporter.word import MEDIA_TYPE as DOCX_MEDIA_TYPE
 from services.reporter.word import render_docx
-
-
-class Shown(TypedDict):
-    """What every format shows besides the draft (the renderers' shared keyword arguments)."""
-
-    run_id: str
-    generated_at: datetime
-    changes: Changes | None
-    methods: ReportMethods | None
-    excerpt_chars: int
-    asked: str
 
 
 async def publish_report(task: TaskDispatched, bus: Bus, artifacts: ArtifactStore) -> WorkResult:
@@ -46,7 +35,7 @@ async def publish_report(task: TaskDispatched, bus: Bus, artifacts: ArtifactStor
             raise PiiBlocked(pii)
         trips.append(pii_trip(pii, blocked=False))
     draft = fit_draft(draft, inp.length, inp.target_words)
-    shown = Shown(
+    options = RenderOptions(
         run_id=inp.run_id,
         generated_at=generated_at,
         changes=inp.changes,
@@ -55,9 +44,9 @@ async def publish_report(task: TaskDispatched, bus: Bus, artifacts: ArtifactStor
         asked=length_asked(inp.length, inp.target_words),
     )
     # Rendering is CPU-bound (fonts, shaping, zipping): off the event loop, like the analyst's work.
-    md = (await asyncio.to_thread(render_markdown, draft, **shown)).encode()
-    pdf = await asyncio.to_thread(render_pdf, draft, **shown)
-    docx = await asyncio.to_thread(render_docx, draft, **shown)
+    md = (await asyncio.to_thread(render_markdown, draft, options)).encode()
+    pdf = await asyncio.to_thread(render_pdf, draft, options)
+    docx = await asyncio.to_thread(render_docx, draft, options)
     # Each put is flushed to disk before the report is announced: a wait kept off the event loop.
     md_path, md_hash = await asyncio.to_thread(artifacts.put, report_key(task.tenant_id, inp.run_id, "md"), md)
     pdf_path, pdf_hash = await asyncio.to_thread(artifacts.put, report_key(task.tenant_id, inp.run_id, "pdf"), pdf)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 from fpdf import FPDF
@@ -20,31 +21,17 @@ from fpdf.fonts import FontFace
 from fpdf.outline import OutlineSection
 
 from contracts.work import Changes, Claim, CodeBlock, Draft, ReportMethods, SourceRef, Table
+from services.reporter.domain.layout import RenderOptions, lay_out
 from services.reporter.domain.length import findings_words
-from services.reporter.domain.markdown import (
-    EXCERPT_CHARS,
-    change_lists,
-    collapse,
-    excerpt,
-    format_timestamp,
-    markers,
-    ordered_sources,
-    source_url,
-)
+from services.reporter.domain.markdown import change_lists, collapse, excerpt, format_timestamp, markers, source_url
 from services.reporter.domain.structure import (
-    CHANGES,
     CONTENTS,
-    EMPTY_SECTION,
-    METHODS,
-    SOURCES,
-    SUMMARY,
     Grid,
     code_lines,
+    contents,
     grid,
-    is_empty,
     methods_facts,
     searches_table,
-    section_heading,
 )
 from services.reporter.pdf_page import (
     BODY_SIZE,
@@ -72,10 +59,6 @@ def _cited(claim: Claim) -> str:
 
 
 _logger = logging.getLogger(__name__)
-
-
-def _claims_text(claims: list[Claim]) -> str:
-    return " ".join(_cited(claim) for claim in claims)
 
 
 def _fit(pdf: ReportPDF, text: str, width: float) -> str:
@@ -183,117 +166,130 @@ def _write_grid(pdf: ReportPDF, g: Grid) -> None:
     pdf.set_draw_color(0)
 
 
-def _write_table(pdf: ReportPDF, table: Table) -> None:
-    g = grid(table)
-    caption = g.caption or ("Table" if table.citations else "")
-    if caption:
-        pdf.keep_space(20)
-        tag = markers(table.citations)
-        pdf.write_text(f"{caption}\u00a0{tag}" if tag else caption, style="B", size=9)
-        pdf.ln(1)
-    for part in _column_groups(g):
-        if part is not g:
-            pdf.note(part.caption)
-        try:
-            _write_grid(pdf, part)
-        except (FPDFException, ValueError):
-            # A layout fpdf2 cannot draw (a row taller than a page): the cells as plain lines
-            # still carry every value.
-            _logger.exception("table did not fit, written as lines")
-            for row in [part.header, *part.rows]:
-                pdf.write_text(" | ".join(row), size=TABLE_SIZE)
-        pdf.ln(3)
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """The report's parts as PDF."""
 
+    pdf: ReportPDF
 
-def _write_code(pdf: ReportPDF, block: CodeBlock) -> None:
-    lines = code_lines(block)
-    if not lines:
-        return
-    pdf.keep_space(15)
-    pdf.set_font(pdf.typeface.mono, "", CODE_SIZE)
-    pdf.set_fill_color(FILL)
-    pdf.multi_cell(
-        0,
-        CODE_SIZE * 0.48,
-        pdf.typeface.clean("\n".join(lines)),
-        align=Align.L,
-        fill=True,
-        padding=(2, 3),
-        new_x=XPos.LMARGIN,
-        new_y=YPos.NEXT,
-    )
-    pdf.set_fill_color(255)
-    if block.citations:
-        pdf.ln(0.5)
-        pdf.note(f"Quoted from {markers(block.citations)}")
-    pdf.ln(2.5)
+    def heading(self, text: str) -> None:
+        self.pdf.heading(text)
 
+    def summary(self, claims: list[Claim]) -> None:
+        self.pdf.write_text(" ".join(_cited(claim) for claim in claims))
 
-def _write_source(pdf: ReportPDF, source: SourceRef, excerpt_chars: int) -> None:
-    pdf.set_text_color(0)
-    pdf.set_font(pdf.typeface.family, "B", BODY_SIZE)
-    pdf.keep_space(15)
-    top = pdf.get_y()
-    pdf.cell(INDENT, LINE, f"{source.number}.", align=Align.R)
-    label = collapse(source.title) or "Untitled source"
-    if source.location.strip():
-        label = f"{label} — {collapse(source.location)}"
-    pdf.set_y(top)
-    pdf.write_text(label, style="B", indent=INDENT + 2)
-    url = source_url(source)
-    if url:
-        pdf.set_font(pdf.typeface.family, "", 9)
-        pdf.set_x(pdf.l_margin + INDENT + 2)
-        pdf.set_text_color(30, 80, 160)
-        pdf.multi_cell(0, 4.7, url, link=url, align=Align.L, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    quoted = excerpt(source.passage, excerpt_chars)
-    if quoted:
-        pdf.set_text_color(MUTED)
-        pdf.write_text(f"“{quoted}”", style="I", size=9.5, indent=INDENT + 2)
-    pdf.ln(2.5)
+    def nothing(self, text: str) -> None:
+        self.pdf.write_text(text)
 
+    def note(self, text: str) -> None:
+        self.pdf.note(text)
 
-def _write_methods(pdf: ReportPDF, methods: ReportMethods, draft: Draft, asked: str) -> None:
-    pdf.heading(METHODS)
-    for label, value in methods_facts(methods, draft, findings_words(draft), asked):
+    def claim(self, claim: Claim) -> None:
+        self.pdf.write_text(_cited(claim))
+        self.pdf.ln(2)
+
+    def table(self, table: Table) -> None:
+        pdf = self.pdf
+        g = grid(table)
+        caption = g.caption or ("Table" if table.citations else "")
+        if caption:
+            pdf.keep_space(20)
+            tag = markers(table.citations)
+            pdf.write_text(f"{caption}\u00a0{tag}" if tag else caption, style="B", size=9)
+            pdf.ln(1)
+        for part in _column_groups(g):
+            if part is not g:
+                pdf.note(part.caption)
+            try:
+                _write_grid(pdf, part)
+            except (FPDFException, ValueError):
+                # A layout fpdf2 cannot draw (a row taller than a page): the cells as plain lines
+                # still carry every value.
+                _logger.exception("table did not fit, written as lines")
+                for row in [part.header, *part.rows]:
+                    pdf.write_text(" | ".join(row), size=TABLE_SIZE)
+            pdf.ln(3)
+
+    def code(self, block: CodeBlock) -> None:
+        pdf = self.pdf
+        lines = code_lines(block)
+        if not lines:
+            return
+        pdf.keep_space(15)
+        pdf.set_font(pdf.typeface.mono, "", CODE_SIZE)
+        pdf.set_fill_color(FILL)
+        pdf.multi_cell(
+            0,
+            CODE_SIZE * 0.48,
+            pdf.typeface.clean("\n".join(lines)),
+            align=Align.L,
+            fill=True,
+            padding=(2, 3),
+            new_x=XPos.LMARGIN,
+            new_y=YPos.NEXT,
+        )
+        pdf.set_fill_color(255)
+        if block.citations:
+            pdf.ln(0.5)
+            pdf.note(f"Quoted from {markers(block.citations)}")
+        pdf.ln(2.5)
+
+    def source(self, source: SourceRef, excerpt_chars: int) -> None:
+        pdf = self.pdf
+        pdf.set_text_color(0)
         pdf.set_font(pdf.typeface.family, "B", BODY_SIZE)
-        pdf.set_x(pdf.l_margin)
-        pdf.cell(38, LINE, pdf.typeface.clean(label))
-        pdf.set_font(pdf.typeface.family, "", BODY_SIZE)
-        pdf.multi_cell(0, LINE, pdf.typeface.clean(value), align=Align.L, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    if methods.searches:
-        pdf.ln(3)
-        _write_table(pdf, searches_table(methods))
+        pdf.keep_space(15)
+        top = pdf.get_y()
+        pdf.cell(INDENT, LINE, f"{source.number}.", align=Align.R)
+        label = collapse(source.title) or "Untitled source"
+        if source.location.strip():
+            label = f"{label} — {collapse(source.location)}"
+        pdf.set_y(top)
+        pdf.write_text(label, style="B", indent=INDENT + 2)
+        url = source_url(source)
+        if url:
+            pdf.set_font(pdf.typeface.family, "", 9)
+            pdf.set_x(pdf.l_margin + INDENT + 2)
+            pdf.set_text_color(30, 80, 160)
+            pdf.multi_cell(0, 4.7, url, link=url, align=Align.L, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        quoted = excerpt(source.passage, excerpt_chars)
+        if quoted:
+            pdf.set_text_color(MUTED)
+            pdf.write_text(f"“{quoted}”", style="I", size=9.5, indent=INDENT + 2)
+        pdf.ln(2.5)
+
+    def methods(self, methods: ReportMethods, draft: Draft, asked: str) -> None:
+        pdf = self.pdf
+        for label, value in methods_facts(methods, draft, findings_words(draft), asked):
+            pdf.set_font(pdf.typeface.family, "B", BODY_SIZE)
+            pdf.set_x(pdf.l_margin)
+            pdf.cell(38, LINE, pdf.typeface.clean(label))
+            pdf.set_font(pdf.typeface.family, "", BODY_SIZE)
+            pdf.multi_cell(0, LINE, pdf.typeface.clean(value), align=Align.L, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        if methods.searches:
+            pdf.ln(3)
+            self.table(searches_table(methods))
+
+    def changes(self, changes: Changes) -> None:
+        pdf = self.pdf
+        pdf.write_text(f"Compared with run {collapse(changes.previous_run_id)}.", size=9)
+        found = change_lists(changes)
+        if not found:
+            pdf.write_text("Nothing changed: the same sources support the same findings.")
+        for heading, items in found:
+            pdf.write_text(heading, style="B")
+            for item in items:
+                pdf.write_text(f"• {collapse(item)}", indent=4)
+            pdf.ln(2)
 
 
-def _write_changes(pdf: ReportPDF, changes: Changes) -> None:
-    pdf.heading(CHANGES)
-    pdf.write_text(f"Compared with run {collapse(changes.previous_run_id)}.", size=9)
-    found = change_lists(changes)
-    if not found:
-        pdf.write_text("Nothing changed: the same sources support the same findings.")
-    for heading, items in found:
-        pdf.write_text(heading, style="B")
-        for item in items:
-            pdf.write_text(f"• {collapse(item)}", indent=4)
-        pdf.ln(2)
-
-
-def render_pdf(
-    draft: Draft,
-    *,
-    run_id: str,
-    generated_at: datetime,
-    changes: Changes | None = None,
-    methods: ReportMethods | None = None,
-    excerpt_chars: int = EXCERPT_CHARS,
-    asked: str = "standard",
-    font_dir: Path = FONT_DIR,
-) -> bytes:
+def render_pdf(draft: Draft, options: RenderOptions, *, font_dir: Path = FONT_DIR) -> bytes:
     """Render the draft as a PDF: title, question, contents with page numbers, summary, what
     changed (for a monitor's run), sections with tables and code, methods, sources, page numbers."""
+    run_id, generated_at = options.run_id, options.generated_at
     stamp = format_timestamp(generated_at)
-    shown = [run_id, draft.model_dump_json(), *(x.model_dump_json() for x in (changes, methods) if x is not None)]
+    extra = (options.changes, options.methods)
+    shown = [run_id, draft.model_dump_json(), *(x.model_dump_json() for x in extra if x is not None)]
     pdf = ReportPDF(footer_note=f"Quarry · run {collapse(run_id)} · {stamp}", font_dir=font_dir, text="".join(shown))
     clean = pdf.typeface.clean
     title = collapse(draft.title) or "Research report"
@@ -316,30 +312,6 @@ def render_pdf(
     pdf.set_text_color(0)
     pdf.write_text("Question", style="B")
     pdf.write_text(collapse(draft.question))
-    headings = [SUMMARY, *([CHANGES] if changes else []), *(section_heading(s.heading) for s in draft.sections)]
-    _contents_placeholder(pdf, len(headings) + (2 if methods else 1))
-
-    pdf.heading(SUMMARY)
-    pdf.write_text(_claims_text(draft.summary) or "No summary was produced.")
-    if changes is not None:
-        _write_changes(pdf, changes)
-    for section in draft.sections:
-        pdf.heading(section_heading(section.heading))
-        if is_empty(section):
-            pdf.note(EMPTY_SECTION)
-        for claim in section.claims:
-            pdf.write_text(_cited(claim))
-            pdf.ln(2)
-        for table in section.tables:
-            _write_table(pdf, table)
-        for block in section.code:
-            _write_code(pdf, block)
-    if methods is not None:
-        _write_methods(pdf, methods, draft, asked)
-
-    pdf.heading(SOURCES)
-    if not draft.sources:
-        pdf.write_text("No sources.")
-    for source in ordered_sources(draft):
-        _write_source(pdf, source, excerpt_chars)
+    _contents_placeholder(pdf, len(contents(draft, options.changes, options.methods)))
+    lay_out(draft, options, _Layout(pdf))
     return bytes(pdf.output())

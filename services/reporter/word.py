@@ -4,7 +4,7 @@ tables, code in a monospace style, numbered sources; reproducible bytes."""
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from datetime import UTC
 
 from docx import Document
 from docx.document import Document as DocxDocument
@@ -16,32 +16,17 @@ from docx.styles.style import ParagraphStyle
 from docx.text.paragraph import Paragraph
 
 from contracts.work import Changes, Claim, CodeBlock, Draft, ReportMethods, SourceRef, Table
+from services.reporter.domain.layout import RenderOptions, lay_out
 from services.reporter.domain.length import findings_words
-from services.reporter.domain.markdown import (
-    EXCERPT_CHARS,
-    change_lists,
-    collapse,
-    excerpt,
-    format_timestamp,
-    markers,
-    ordered_sources,
-    source_url,
-)
+from services.reporter.domain.markdown import change_lists, collapse, excerpt, format_timestamp, markers, source_url
 from services.reporter.domain.structure import (
-    CHANGES,
     CONTENTS,
-    EMPTY_SECTION,
-    METHODS,
-    SOURCES,
-    SUMMARY,
     code_language,
     code_lines,
     contents,
     grid,
-    is_empty,
     methods_facts,
     searches_table,
-    section_heading,
 )
 from services.reporter.word_xml import (
     bookmark,
@@ -94,6 +79,12 @@ class _Writer:
             bookmark(p, self.anchors[self.written], self.written + 1)
         self.written += 1
 
+    def summary(self, claims: list[Claim]) -> None:
+        self.paragraph(" ".join(_cited(c) for c in claims))
+
+    def nothing(self, text: str) -> None:
+        self.paragraph(text)
+
     def claim(self, claim: Claim) -> None:
         self.paragraph(_cited(claim))
 
@@ -138,6 +129,24 @@ class _Writer:
         shade(p, _CODE_FILL)
         if block.citations:
             self.note(f"Quoted from {markers(block.citations)}")
+
+    def changes(self, changes: Changes) -> None:
+        self.note(f"Compared with run {collapse(changes.previous_run_id)}.")
+        found = change_lists(changes)
+        if not found:
+            self.paragraph("Nothing changed: the same sources support the same findings.")
+        for heading, items in found:
+            self.paragraph().add_run(heading).bold = True
+            for item in items:
+                self.paragraph(collapse(item), style="List Bullet")
+
+    def methods(self, methods: ReportMethods, draft: Draft, asked: str) -> None:
+        for label, value in methods_facts(methods, draft, findings_words(draft), asked):
+            p = self.paragraph(style="List Bullet")
+            p.add_run(f"{label}: ").bold = True
+            p.add_run(xml_safe(value))
+        if methods.searches:
+            self.table(searches_table(methods))
 
     def source(self, source: SourceRef, excerpt_chars: int) -> None:
         p = self.paragraph()
@@ -191,40 +200,10 @@ def _contents(writer: _Writer, headings: list[str]) -> None:
             field_end(p)
 
 
-def _changes(writer: _Writer, changes: Changes) -> None:
-    writer.heading(CHANGES)
-    writer.note(f"Compared with run {collapse(changes.previous_run_id)}.")
-    found = change_lists(changes)
-    if not found:
-        writer.paragraph("Nothing changed: the same sources support the same findings.")
-    for heading, items in found:
-        writer.paragraph().add_run(heading).bold = True
-        for item in items:
-            writer.paragraph(collapse(item), style="List Bullet")
-
-
-def _methods(writer: _Writer, methods: ReportMethods, draft: Draft, asked: str) -> None:
-    writer.heading(METHODS)
-    for label, value in methods_facts(methods, draft, findings_words(draft), asked):
-        p = writer.paragraph(style="List Bullet")
-        p.add_run(f"{label}: ").bold = True
-        p.add_run(xml_safe(value))
-    if methods.searches:
-        writer.table(searches_table(methods))
-
-
-def render_docx(
-    draft: Draft,
-    *,
-    run_id: str,
-    generated_at: datetime,
-    changes: Changes | None = None,
-    methods: ReportMethods | None = None,
-    excerpt_chars: int = EXCERPT_CHARS,
-    asked: str = "standard",
-) -> bytes:
+def render_docx(draft: Draft, options: RenderOptions) -> bytes:
     """Render the draft as a .docx: title, question, contents, summary, what changed (for a
     monitor's run), sections with tables and code, methods, numbered sources."""
+    generated_at = options.generated_at
     moment = (generated_at.replace(tzinfo=UTC) if generated_at.tzinfo is None else generated_at).astimezone(UTC)
     doc = Document()
     _styles(doc)
@@ -233,40 +212,19 @@ def render_docx(
     props.title = xml_safe(title)
     props.subject = xml_safe(collapse(draft.question))
     props.author = props.last_modified_by = "Quarry"
-    props.comments = xml_safe(f"Quarry run {collapse(run_id)}")
+    props.comments = xml_safe(f"Quarry run {collapse(options.run_id)}")
     props.created = props.modified = moment.replace(tzinfo=None)
     props.revision = 1
 
-    headings = contents(draft, changes, methods)
+    headings = contents(draft, options.changes, options.methods)
     writer = _Writer(doc, headings)
     doc.add_heading(xml_safe(title), level=0)
-    writer.note(f"Run {collapse(run_id)} · Generated {format_timestamp(moment)}")
+    writer.note(f"Run {collapse(options.run_id)} · Generated {format_timestamp(moment)}")
     question = writer.paragraph()
     question.add_run("Question: ").bold = True
     question.add_run(xml_safe(collapse(draft.question)))
     _contents(writer, headings)
-
-    writer.heading(SUMMARY)
-    writer.paragraph(" ".join(_cited(c) for c in draft.summary) or "No summary was produced.")
-    if changes is not None:
-        _changes(writer, changes)
-    for section in draft.sections:
-        writer.heading(section_heading(section.heading))
-        if is_empty(section):
-            writer.note(EMPTY_SECTION)
-        for claim in section.claims:
-            writer.claim(claim)
-        for table in section.tables:
-            writer.table(table)
-        for block in section.code:
-            writer.code(block)
-    if methods is not None:
-        _methods(writer, methods, draft, asked)
-    writer.heading(SOURCES)
-    if not draft.sources:
-        writer.paragraph("No sources.")
-    for source in ordered_sources(draft):
-        writer.source(source, excerpt_chars)
+    lay_out(draft, options, writer)
 
     out = io.BytesIO()
     doc.save(out)

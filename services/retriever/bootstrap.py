@@ -21,7 +21,7 @@ from quarry_runtime.settings import RuntimeSettings
 from quarry_security.egress import GuardedTransport
 from services.retriever.application.memory import memory_index
 from services.retriever.embeddings import EmbeddingsKind, build_embedder
-from services.retriever.handlers import subscriptions
+from services.retriever.handlers import Components, subscriptions
 from services.retriever.index import (
     DATASET,
     Fusion,
@@ -38,7 +38,7 @@ from services.retriever.web.brave import BRAVE_URL, BraveProvider
 from services.retriever.web.fetch import FetchLimits, PageFetcher
 from services.retriever.web.http import JsonApi
 from services.retriever.web.robots import RobotsRules
-from services.retriever.web.search import WebSearch
+from services.retriever.web.search import Breadth, WebSearch
 from services.retriever.web.searxng import SearxngProvider
 from services.retriever.web.tavily import TAVILY_URL, TavilyProvider
 
@@ -159,13 +159,8 @@ def web_search(
         max_redirects=s.web_max_redirects,
     )
     fetcher = PageFetcher(pages, RobotsRules(pages, s.web_user_agent), limits)
-    search = WebSearch(
-        provider,
-        fetcher,
-        parsers=parsers,
-        pages_per_search=s.web_pages_per_search,
-        concurrency=s.web_fetch_concurrency,
-    )
+    breadth = Breadth(pages_per_search=s.web_pages_per_search, concurrency=s.web_fetch_concurrency)
+    search = WebSearch(provider, fetcher, parsers=parsers, breadth=breadth)
     log.info("web sources are searched with %s", name)
     return search, [closes_on_stop(api.aclose, pages.aclose)]
 
@@ -216,7 +211,8 @@ def build(settings: RuntimeSettings) -> Service:
         max_bytes=settings.object_store_max_bytes,
     )
     deleted = DeletedDatasets(bus)
-    for sub in subscriptions(bus, index, memory, web, blobs, deleted, parsers=parsers):
+    parts = Components(index=index, memory=memory, parsers=parsers, web=web, blobs=blobs, deleted=deleted)
+    for sub in subscriptions(bus, parts):
         bus.subscribe(sub)
     ready = asyncio.Event()
 

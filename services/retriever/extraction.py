@@ -12,7 +12,14 @@ from dataclasses import dataclass, replace
 from contracts.document import ContentType
 from services.retriever.domain.chunking import Chunk, chunk_text
 from services.retriever.domain.corpus import to_text
-from services.retriever.web.extract import ExtractionError, OverLimit, check_length, extract_page
+from services.retriever.web.extract import (
+    UNLIMITED,
+    ExtractionError,
+    OverLimit,
+    TextLimits,
+    check_length,
+    extract_page,
+)
 
 _PAGE = re.compile(r"^# Page (\d+)$", re.MULTILINE)
 
@@ -23,29 +30,23 @@ class Extracted:
     pages: int | None = None  # PDF only: pages with a text layer
 
 
-def extract_file(
-    data: bytes,
-    content_type: ContentType,
-    title: str,
-    max_chars: int | None = None,
-    max_pages: int | None = None,
-) -> Extracted:
+def extract_file(data: bytes, content_type: ContentType, title: str, limits: TextLimits = UNLIMITED) -> Extracted:
     """The text of an uploaded file of the given (already sniffed) type; ValueError says why there
-    is none (`OverLimit`: more than `max_chars` characters or `max_pages` pages)."""
+    is none (`OverLimit`: past the limits on characters or pages)."""
     if content_type == "application/pdf":
-        text = extract_page(data, "pdf", url=title, max_chars=max_chars, max_pages=max_pages).text
+        text = extract_page(data, "pdf", url=title, limits=limits).text
         return Extracted(text, pages=len(_PAGE.findall(text)))
     decoded = _decode(data)
     if content_type == "text/html":
         try:
             # trafilatura keeps the article and drops navigation and boilerplate
-            return Extracted(extract_page(data, "html", url=title, max_chars=max_chars).text)
+            return Extracted(extract_page(data, "html", url=title, limits=limits).text)
         except OverLimit:
             raise
         except ExtractionError:
             pass  # a fragment too small for it to call an article: read all of it instead
     text = to_text(decoded, content_type)
-    check_length(text, max_chars)
+    check_length(text, limits.max_chars)
     return Extracted(text)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from contracts import consumers, subjects
 from contracts.document import DatasetDeleted, DocumentUploaded
 from contracts.task import TaskDispatched
@@ -27,22 +29,26 @@ async def execute(
         raise TaskError(str(exc), retryable=exc.retryable) from exc
 
 
-def subscriptions(
-    bus: Bus,
-    index: SourceIndex,
-    memory: SourceIndex,
-    web: WebSearch | None = None,
-    blobs: BlobStore | None = None,
-    deleted: DeletedDatasets | None = None,
-    *,
-    parsers: ParserPool,
-) -> list[Subscription]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Components:
+    """What the retriever's subscribers search, read and write; the web, the object store and
+    the dataset tombstones are optional."""
+
+    index: SourceIndex
+    memory: SourceIndex
+    parsers: ParserPool
+    web: WebSearch | None = None
+    blobs: BlobStore | None = None
+    deleted: DeletedDatasets | None = None
+
+
+def subscriptions(bus: Bus, parts: Components) -> list[Subscription]:
     async def run(task: TaskDispatched) -> WorkResult:
-        return await execute(task, index, memory, web)
+        return await execute(task, parts.index, parts.memory, parts.web)
 
     async def on_uploaded(ev: DocumentUploaded) -> None:
         """Index an uploaded document into its tenant's corpus, or say why not."""
-        await index_upload(ev, bus, index, blobs, deleted, parsers=parsers)
+        await index_upload(ev, bus, parts.index, parts.blobs, parts.deleted, parsers=parts.parsers)
 
     async def on_upload_given_up(ev: DocumentUploaded, reason: str) -> None:
         # It kept failing, or killed the processes that read it: the dataset shows why, not "extracting".
@@ -50,7 +56,7 @@ def subscriptions(
 
     async def on_dataset_deleted(ev: DatasetDeleted) -> None:
         """Drop a deleted dataset's chunks from the index and its files from the object store."""
-        await forget_dataset(ev, index, blobs, deleted)
+        await forget_dataset(ev, parts.index, parts.blobs, parts.deleted)
 
     return [
         lane(bus, "retriever", run),

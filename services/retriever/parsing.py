@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from pebble import ProcessExpired, ProcessPool
 
-from services.retriever.web.extract import OverLimit
+from services.retriever.web.extract import OverLimit, TextLimits
 
 T = TypeVar("T")
 
@@ -39,6 +39,11 @@ class ParseLimits:
     max_chars: int = 4_000_000
     workers: int = 2
     parses_per_worker: int = 200  # then a fresh process, so a slow leak in a parser cannot grow for ever
+
+    @property
+    def text(self) -> TextLimits:
+        """What one parse may yield."""
+        return TextLimits(max_chars=self.max_chars, max_pages=self.max_pages)
 
 
 class ParserPool:

@@ -33,6 +33,7 @@ from services.reporter.handlers import subscriptions as reporter_subscriptions
 from services.retriever.application.memory import memory_index
 from services.retriever.domain.chunking import chunk_document
 from services.retriever.domain.corpus import Document
+from services.retriever.handlers import Components
 from services.retriever.handlers import subscriptions as retriever_subscriptions
 from services.retriever.index import DATASET, SourceIndex
 from services.retriever.tombstones import DeletedDatasets
@@ -71,7 +72,7 @@ def lane_case(tmp_path: Path, role: str, *, fail_artifacts: bool = False) -> Bui
         run_id = new_id()
         if role == "retriever":
             index, memory = _indexes()
-            subs = retriever_subscriptions(bus, index, memory, parsers=PARSERS)
+            subs = retriever_subscriptions(bus, Components(index=index, memory=memory, parsers=PARSERS))
             work = IndexInput(run_id=run_id, question="tides?", draft=DRAFT)
             task = _task(role, "index", work.model_dump(mode="json"), run_id)
         elif role == "analyst":
@@ -135,7 +136,7 @@ def upload_case(tmp_path: Path) -> Build:
         indexed = DocumentIndexed.caused_by(event, DocumentIndexedPayload(document_id="doc-1", chunks=1)).event_id
         watched = Watched()
         return Case(
-            subscriptions=retriever_subscriptions(bus, index, memory, parsers=PARSERS),
+            subscriptions=retriever_subscriptions(bus, Components(index=index, memory=memory, parsers=PARSERS)),
             event=event,
             fault=fault,
             effect=lambda: (index.count(tenant) > 0, watched.count(subjects.DOCUMENT_INDEXED, indexed)),
@@ -163,7 +164,9 @@ def dataset_case(tmp_path: Path) -> Build:
         stack.enter_context(patched(index.client, "delete", fault))
         event = DatasetDeleted.create(DatasetDeletedPayload(dataset_id="ds-1", name="tides"), tenant_id=tenant)
         return Case(
-            subscriptions=retriever_subscriptions(bus, index, memory, deleted=DeletedDatasets(bus), parsers=PARSERS),
+            subscriptions=retriever_subscriptions(
+                bus, Components(index=index, memory=memory, parsers=PARSERS, deleted=DeletedDatasets(bus))
+            ),
             event=event,
             fault=fault,
             effect=lambda: index.count(tenant, labels),

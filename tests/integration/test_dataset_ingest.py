@@ -35,7 +35,7 @@ from quarry_runtime.store import SqlDatabase
 from services.gateway.readmodels.datasets import DatasetStore
 from services.gateway.settings import GatewaySettings
 from services.retriever.application.uploads import index_upload
-from services.retriever.handlers import subscriptions
+from services.retriever.handlers import Components, subscriptions
 from services.retriever.index import DATASET, SourceIndex
 from services.retriever.parsing import ParseLimits, ParserPool
 from services.retriever.tombstones import DeletedDatasets
@@ -56,7 +56,10 @@ async def test_an_uploaded_pdf_is_indexed_into_its_dataset_with_progress(nats_ur
         i.ensure_collection()
     retriever = Bus(nats_url, "retriever", max_deliver=3)
     blobs = BlobStore(lambda: retriever.broker.connection.jetstream(), UPLOADS_BUCKET, replicas=1)
-    for sub in subscriptions(retriever, index, memory, None, blobs, DeletedDatasets(retriever), parsers=PARSERS):
+    for sub in subscriptions(
+        retriever,
+        Components(index=index, memory=memory, parsers=PARSERS, blobs=blobs, deleted=DeletedDatasets(retriever)),
+    ):
         retriever.subscribe(sub)
 
     db = SqlDatabase(GatewaySettings(data_dir=tmp_path), "gateway")

@@ -10,6 +10,7 @@ from pydoc_data.topics import topics
 import pypdfium2 as pdfium
 
 from contracts.work import Claim, CodeBlock, Draft, ReportMethods, SearchTally, Section, SourceRef, Table
+from services.reporter.domain.layout import RenderOptions
 from services.reporter.domain.markdown import render_markdown
 from services.reporter.domain.structure import contents
 from services.reporter.pdf import render_pdf
@@ -105,8 +106,8 @@ FACTS = (
 
 
 def rendered(fmt: str) -> bytes:
-    render = {"md": lambda **kw: render_markdown(**kw).encode(), "pdf": render_pdf, "docx": render_docx}[fmt]
-    return render(draft=sample_draft(), run_id=RUN, generated_at=WHEN, methods=METHODS)
+    render = {"md": lambda *a: render_markdown(*a).encode(), "pdf": render_pdf, "docx": render_docx}[fmt]
+    return render(sample_draft(), RenderOptions(run_id=RUN, generated_at=WHEN, methods=METHODS))
 
 
 def pdf_text(document: pdfium.PdfDocument) -> list[str]:

@@ -14,7 +14,7 @@ from services.retriever.parsing import ParseLimits, ParserPool
 from services.retriever.web.fetch import FetchLimits, PageFetcher
 from services.retriever.web.http import JsonApi, RetryPolicy
 from services.retriever.web.robots import RobotsRules
-from services.retriever.web.search import WebSearch
+from services.retriever.web.search import Breadth, WebSearch
 from services.retriever.web.searxng import SearxngProvider
 from tests.fakes.search_apis import IndexedPage, SearchEngine, brave_app, searxng_app, tavily_app
 from tests.fakes.serving import serve_app
@@ -77,4 +77,4 @@ async def no_sleep(_: float) -> None:
 
 async def web_searcher(web: Servers, http: httpx.AsyncClient) -> WebSearch:
     provider = SearxngProvider(web.searxng, JsonApi("searxng", retry=FAST, sleep=no_sleep))
-    return WebSearch(provider, fetcher(http), parsers=PARSERS, pages_per_search=20)
+    return WebSearch(provider, fetcher(http), parsers=PARSERS, breadth=Breadth(pages_per_search=20))

@@ -21,7 +21,7 @@ from quarry_security.egress import GuardedTransport
 from services.analyst.application.tasks import execute_for_tenant
 from services.analyst.bootstrap import AnalystSettings
 from services.analyst.llm import ChatClient, LlmError, RetryPolicy
-from services.analyst.models import Models
+from services.analyst.models import EndpointPolicy, Models
 from tests.fakes.bombs import Chunked, packed_zeros, peak_memory
 
 MESSAGES = [{"role": "user", "content": "Say hi"}]
@@ -153,7 +153,7 @@ def models(endpoints: Endpoints, made: list[ChatClient], **limits: int) -> Model
         return made[-1]
 
     # Literal public addresses: the address check needs no resolver.
-    return Models(None, endpoints, make, **limits)  # type: ignore[arg-type]
+    return Models(None, endpoints, make, policy=EndpointPolicy(**limits))  # type: ignore[arg-type]
 
 
 async def test_the_client_cache_is_bounded_and_closes_what_it_drops() -> None:
@@ -226,7 +226,7 @@ async def test_a_model_task_stops_at_its_timeout_and_gives_the_tenant_slot_back(
     def make(endpoint: ModelEndpoint) -> ChatClient:
         return ChatClient(endpoint.base_url, model=endpoint.model, transport=httpx.MockTransport(hang))
 
-    chosen = Models(None, endpoints, make, per_tenant=1)  # type: ignore[arg-type]
+    chosen = Models(None, endpoints, make, policy=EndpointPolicy(per_tenant=1))  # type: ignore[arg-type]
     payload = TaskDispatchedPayload(
         task_id="t1", kind="plan", role="analyst", timeout_s=0.3, input={"question": "How do tides work?", "depth": 1}
     )
@@ -260,7 +260,7 @@ async def test_a_tenant_endpoint_that_rebinds_inward_after_the_check_is_never_ca
 
     endpoints = Endpoints()
     endpoints.by_tenant = {"t": ModelEndpoint("https://models.rebind.example/v1", "m")}
-    chosen = Models(None, endpoints, make, resolver=rebinding)  # type: ignore[arg-type]
+    chosen = Models(None, endpoints, make, policy=EndpointPolicy(resolver=rebinding))  # type: ignore[arg-type]
     payload = TaskDispatchedPayload(
         task_id="t2", kind="plan", role="analyst", input={"question": "How do tides work?", "depth": 1}
     )

@@ -27,6 +27,7 @@ from services.gateway.readmodels.monitors import MonitorStore
 from services.gateway.readmodels.projection import RunFeed
 from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
+from services.reporter.domain.layout import RenderOptions
 from services.reporter.domain.markdown import render_markdown
 
 QUESTION = "How do Python context managers work?"
@@ -93,7 +94,7 @@ def _run(store: GatewayStore, artifacts: ArtifactStore, who: Tenant, *, publishe
         ),
     ]
     if published:
-        markdown = render_markdown(DRAFT, run_id=run_id, generated_at=datetime.now(UTC)).encode()
+        markdown = render_markdown(DRAFT, RenderOptions(run_id=run_id, generated_at=datetime.now(UTC))).encode()
         path, sha = artifacts.put(report_key(who.tenant_id, run_id, "md"), markdown)
         artifact = Artifact(path=str(path), sha256=sha, media_type="text/markdown", size=len(markdown))
         events.append(

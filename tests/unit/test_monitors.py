@@ -30,6 +30,7 @@ from services.orchestrator.monitors.domain import Monitor
 from services.orchestrator.monitors.schedule import is_valid_cron, next_slot
 from services.orchestrator.monitors.translate import translate_monitor
 from services.orchestrator.runs.workflow import compare
+from services.reporter.domain.layout import RenderOptions
 from services.reporter.domain.markdown import render_markdown
 
 T0 = datetime(2026, 11, 25, 8, 0, 30, tzinfo=UTC)
@@ -194,7 +195,7 @@ def test_the_report_says_what_changed_since_the_previous_run() -> None:
     changes = compare("prev-run", before, after)
     assert changes.new_sources == ["C — §3"] and changes.dropped_sources == ["A — §1"]
     assert changes.new_findings == ["New finding."] and changes.dropped_findings == ["Old finding."]
-    md = render_markdown(after, run_id="r", generated_at=T0, changes=changes)
+    md = render_markdown(after, RenderOptions(run_id="r", generated_at=T0, changes=changes))
     assert "## What changed since the previous run" in md and "- New finding." in md and "prev-run" in md
     assert compare("prev-run", None, after).new_findings == ["Kept finding.", "New finding."]
 

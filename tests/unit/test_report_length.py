@@ -12,6 +12,7 @@ from contracts.report import ReportLength
 from contracts.work import Claim, Draft, Passage, SearchOutput, Section, SourceRef, SynthesiseInput
 from quarry_runtime.words import count_words
 from services.analyst.domain.synthesis import check_citations, synthesise
+from services.reporter.domain.layout import RenderOptions
 from services.reporter.domain.length import EXCERPT_BY_LENGTH, findings_words, fit_draft
 from services.reporter.domain.markdown import render_markdown
 from services.reporter.domain.structure import length_asked
@@ -61,9 +62,7 @@ def _synthesised(length: ReportLength = "standard", target_words: int | None = N
 def _report(draft: Draft, length: ReportLength = "standard", target_words: int | None = None) -> str:
     return render_markdown(
         fit_draft(draft, length, target_words),
-        run_id="r",
-        generated_at=WHEN,
-        excerpt_chars=EXCERPT_BY_LENGTH[length],
+        RenderOptions(run_id="r", generated_at=WHEN, excerpt_chars=EXCERPT_BY_LENGTH[length]),
     )
 
 

@@ -13,6 +13,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from contracts.work import CodeBlock, Table
+from services.reporter.domain.layout import RenderOptions
 from services.reporter.domain.markdown import render_markdown
 from services.reporter.pdf import render_pdf
 from services.reporter.word import render_docx
@@ -119,7 +120,7 @@ def test_a_very_wide_table_with_long_cells_renders_in_every_format(fmt: str) -> 
     odd = draft.sections[0].model_copy(update={"tables": [_hostile_table()], "code": [CodeBlock(code="\n\n")]})
     render = {"md": render_markdown, "pdf": render_pdf, "docx": render_docx}[fmt]
 
-    data = render(draft.model_copy(update={"sections": [odd]}), run_id=RUN, generated_at=WHEN)
+    data = render(draft.model_copy(update={"sections": [odd]}), RenderOptions(run_id=RUN, generated_at=WHEN))
 
     if fmt == "pdf":
         assert isinstance(data, bytes)

@@ -12,6 +12,7 @@ import pypdfium2 as pdfium
 from docx import Document
 from docx.oxml.ns import qn
 
+from services.reporter.domain.layout import RenderOptions
 from services.reporter.word import CODE_FONT, CODE_STYLE, render_docx
 from tests.support.report import (
     ARABIC,
@@ -148,4 +149,6 @@ def test_docx_methods_and_numbered_sources_with_locations_and_links() -> None:
 def test_docx_is_byte_for_byte_reproducible() -> None:
     first = rendered("docx")
     assert first == rendered("docx")
-    assert first != render_docx(sample_draft(), run_id=RUN, generated_at=datetime(2026, 1, 1, tzinfo=UTC))
+    assert first != render_docx(
+        sample_draft(), RenderOptions(run_id=RUN, generated_at=datetime(2026, 1, 1, tzinfo=UTC))
+    )

@@ -11,7 +11,8 @@ from pydoc_data.topics import topics
 import pypdfium2 as pdfium
 
 from contracts.work import Claim, Draft, Section, SourceRef
-from services.reporter.domain.markdown import EXCERPT_CHARS, cite, escape, excerpt, render_markdown
+from services.reporter.domain.layout import EXCERPT_CHARS, RenderOptions
+from services.reporter.domain.markdown import cite, escape, excerpt, render_markdown
 from services.reporter.pdf import render_pdf
 
 WHEN = datetime(2025, 3, 14, 9, 26, tzinfo=UTC)
@@ -89,7 +90,7 @@ def _split_sources(markdown: str) -> tuple[str, str]:
 
 
 def test_markdown_has_title_metadata_question_and_every_section_in_order() -> None:
-    markdown = render_markdown(_draft(), run_id=RUN, generated_at=WHEN)
+    markdown = render_markdown(_draft(), RenderOptions(run_id=RUN, generated_at=WHEN))
 
     lines = markdown.splitlines()
     assert lines[0] == "# Context managers"
@@ -102,7 +103,7 @@ def test_markdown_has_title_metadata_question_and_every_section_in_order() -> No
 
 
 def test_markdown_summary_and_claims_carry_citation_markers() -> None:
-    markdown = render_markdown(_draft(), run_id=RUN, generated_at=WHEN)
+    markdown = render_markdown(_draft(), RenderOptions(run_id=RUN, generated_at=WHEN))
     body, _ = _split_sources(markdown)
 
     summary = body.split("## Summary\n\n", 1)[1].split("\n\n", 1)[0]
@@ -112,7 +113,7 @@ def test_markdown_summary_and_claims_carry_citation_markers() -> None:
 
 
 def test_markdown_every_cited_number_has_a_numbered_source_listed_in_order() -> None:
-    markdown = render_markdown(_draft(), run_id=RUN, generated_at=WHEN)
+    markdown = render_markdown(_draft(), RenderOptions(run_id=RUN, generated_at=WHEN))
     body, sources = _split_sources(markdown)
 
     cited = {int(n) for n in re.findall(r"(?<!\\)\[(\d+)\]", body)}
@@ -124,7 +125,7 @@ def test_markdown_every_cited_number_has_a_numbered_source_listed_in_order() -> 
 
 
 def test_markdown_source_excerpt_is_quoted_and_shortened() -> None:
-    markdown = render_markdown(_draft(), run_id=RUN, generated_at=WHEN)
+    markdown = render_markdown(_draft(), RenderOptions(run_id=RUN, generated_at=WHEN))
     _, sources = _split_sources(markdown)
 
     quotes = re.findall(r"^ {3}> (.*)$", sources, flags=re.M)
@@ -148,7 +149,7 @@ def test_markdown_escapes_claim_text_so_structure_cannot_be_injected() -> None:
             ]
         }
     )
-    markdown = render_markdown(draft, run_id=RUN, generated_at=WHEN)
+    markdown = render_markdown(draft, RenderOptions(run_id=RUN, generated_at=WHEN))
 
     headings = re.findall(r"^## (.+)$", markdown, flags=re.M)
     assert headings == ["Contents", "Summary", "Tricky \\##", "Sources"]
@@ -167,7 +168,7 @@ def test_markdown_parses_to_the_intended_structure_with_a_commonmark_parser() ->
     tokens = (
         MarkdownIt("commonmark")
         .enable(["table", "strikethrough"])
-        .parse(render_markdown(draft, run_id=RUN, generated_at=WHEN))
+        .parse(render_markdown(draft, RenderOptions(run_id=RUN, generated_at=WHEN)))
     )
 
     types = [token.type for token in tokens]
@@ -196,7 +197,7 @@ def test_markdown_parses_to_the_intended_structure_with_a_commonmark_parser() ->
 
 
 def test_markdown_treats_naive_timestamp_as_utc_and_keeps_real_text_intact() -> None:
-    markdown = render_markdown(_real_draft(), run_id=RUN, generated_at=datetime(2025, 1, 2, 3, 4))
+    markdown = render_markdown(_real_draft(), RenderOptions(run_id=RUN, generated_at=datetime(2025, 1, 2, 3, 4)))
 
     assert "2025-01-02 03:04 UTC" in markdown
     assert LONG_TOKEN in markdown
@@ -235,7 +236,7 @@ def _streams(data: bytes) -> list[bytes]:
 
 
 def test_pdf_is_a_pdf_with_pages_and_metadata() -> None:
-    data = render_pdf(_draft(), run_id=RUN, generated_at=WHEN)
+    data = render_pdf(_draft(), RenderOptions(run_id=RUN, generated_at=WHEN))
 
     assert data.startswith(b"%PDF-")
     assert data.rstrip().endswith(b"%%EOF")
@@ -245,16 +246,16 @@ def test_pdf_is_a_pdf_with_pages_and_metadata() -> None:
 
 
 def test_pdf_is_byte_for_byte_deterministic() -> None:
-    first = render_pdf(_real_draft(), run_id=RUN, generated_at=WHEN)
-    second = render_pdf(_real_draft(), run_id=RUN, generated_at=WHEN)
-    later = render_pdf(_real_draft(), run_id=RUN, generated_at=datetime(2026, 1, 1, tzinfo=UTC))
+    first = render_pdf(_real_draft(), RenderOptions(run_id=RUN, generated_at=WHEN))
+    second = render_pdf(_real_draft(), RenderOptions(run_id=RUN, generated_at=WHEN))
+    later = render_pdf(_real_draft(), RenderOptions(run_id=RUN, generated_at=datetime(2026, 1, 1, tzinfo=UTC)))
 
     assert first == second
     assert first != later
 
 
 def test_pdf_renders_real_text_long_tokens_and_non_latin_text_over_several_pages() -> None:
-    data = render_pdf(_real_draft(), run_id=RUN, generated_at=WHEN)
+    data = render_pdf(_real_draft(), RenderOptions(run_id=RUN, generated_at=WHEN))
 
     assert _page_count(data) >= 2
     outline = [item.get_title() for item in pdfium.PdfDocument(data).get_toc()]
@@ -262,7 +263,7 @@ def test_pdf_renders_real_text_long_tokens_and_non_latin_text_over_several_pages
 
 
 def test_pdf_embeds_the_bundled_unicode_fonts() -> None:
-    data = render_pdf(_real_draft(), run_id=RUN, generated_at=WHEN)
+    data = render_pdf(_real_draft(), RenderOptions(run_id=RUN, generated_at=WHEN))
 
     assert b"DejaVuSans" in data
     assert b"DroidSansFallback" in data  # 東京 needs the CJK face
@@ -276,7 +277,7 @@ def test_pdf_embeds_the_bundled_unicode_fonts() -> None:
 
 
 def test_pdf_leaves_out_faces_the_text_does_not_need() -> None:
-    data = render_pdf(_draft(), run_id=RUN, generated_at=WHEN)
+    data = render_pdf(_draft(), RenderOptions(run_id=RUN, generated_at=WHEN))
 
     assert b"DejaVuSans" in data
     assert b"DroidSansFallback" not in data
@@ -284,7 +285,7 @@ def test_pdf_leaves_out_faces_the_text_does_not_need() -> None:
 
 
 def test_pdf_falls_back_to_core_font_and_never_crashes_without_ttf(tmp_path: Path) -> None:
-    data = render_pdf(_real_draft(), run_id=RUN, generated_at=WHEN, font_dir=tmp_path)
+    data = render_pdf(_real_draft(), RenderOptions(run_id=RUN, generated_at=WHEN), font_dir=tmp_path)
 
     assert b"/BaseFont /Helvetica" in data
     assert b"DejaVu" not in data
@@ -301,13 +302,13 @@ def test_pdf_falls_back_to_core_font_and_never_crashes_without_ttf(tmp_path: Pat
 def test_pdf_falls_back_when_the_font_file_is_corrupt(tmp_path: Path) -> None:
     (tmp_path / "DejaVuSans.ttf").write_bytes(b"not a font")
 
-    data = render_pdf(_draft(), run_id=RUN, generated_at=WHEN, font_dir=tmp_path)
+    data = render_pdf(_draft(), RenderOptions(run_id=RUN, generated_at=WHEN), font_dir=tmp_path)
 
     assert b"/BaseFont /Helvetica" in data
 
 
 def test_pdf_text_extracts_with_every_script_intact() -> None:
-    data = render_pdf(_real_draft(), run_id=RUN, generated_at=WHEN)
+    data = render_pdf(_real_draft(), RenderOptions(run_id=RUN, generated_at=WHEN))
 
     document = pdfium.PdfDocument(data)
     flat = " ".join(" ".join(page.get_textpage().get_text_range() for page in document).split())

@@ -17,7 +17,7 @@ from contracts.envelope import Event
 from quarry_runtime.buckets import Buckets
 from quarry_runtime.bus import Bus
 from services.retriever.extraction import extract_file
-from services.retriever.handlers import subscriptions
+from services.retriever.handlers import Components, subscriptions
 from services.retriever.parsing import ParseLimits, ParserPool
 from services.retriever.providers import SearchHit
 from services.retriever.web.extract import ExtractionError, OverLimit, PageKind, extract_page
@@ -84,7 +84,7 @@ def dawdle(seconds: float) -> None:
 
 
 async def read_pdf(parsers: ParserPool, data: bytes) -> str:
-    return (await parsers.run(extract_file, data, "application/pdf", "x.pdf", LIMITS.max_chars, LIMITS.max_pages)).text
+    return (await parsers.run(extract_file, data, "application/pdf", "x.pdf", LIMITS.text)).text
 
 
 async def still_reads_an_ordinary_pdf(parsers: ParserPool) -> None:
@@ -130,11 +130,11 @@ async def test_huge_and_deeply_nested_html_is_refused_or_read_within_bounds(pars
         + b"</article></body></html>"
     )
     with pytest.raises(OverLimit, match="longer than 200000 characters"):
-        await parsers.run(extract_file, huge, "text/html", "huge.html", LIMITS.max_chars, LIMITS.max_pages)
+        await parsers.run(extract_file, huge, "text/html", "huge.html", LIMITS.text)
     nested = b"<html><body>" + b"<div>" * 200_000 + b"deep" + b"</div>" * 200_000 + b"</body></html>"
     started = time.monotonic()
     try:
-        await parsers.run(extract_page, nested, "html", url="https://example.org/deep", max_chars=LIMITS.max_chars)
+        await parsers.run(extract_page, nested, "html", url="https://example.org/deep", limits=LIMITS.text)
     except ExtractionError as exc:
         assert str(exc)  # refused with a reason, not a crash of the caller
     assert time.monotonic() - started < LIMITS.wall_s + 5
@@ -220,7 +220,7 @@ async def test_an_upload_the_bus_gives_up_on_is_rejected_with_the_reason(parsers
             return True
 
     unused: Any = None
-    subs = subscriptions(cast(Bus, Recorder()), unused, unused, parsers=parsers)
+    subs = subscriptions(cast(Bus, Recorder()), Components(index=unused, memory=unused, parsers=parsers))
     [documents] = [s for s in subs if s.durable == "retriever-documents"]
     uploaded = DocumentUploaded.create(
         DocumentUploadedPayload(document_id="doc-1", title="Bomb", content_type="text/plain", content="x"),

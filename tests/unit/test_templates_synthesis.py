@@ -21,6 +21,7 @@ from services.orchestrator.monitors.domain import Monitor
 from services.orchestrator.monitors.translate import translate_monitor
 from services.orchestrator.runs.methods import report_methods
 from services.orchestrator.runs.workflow import task_input
+from services.reporter.domain.layout import RenderOptions
 from services.reporter.domain.markdown import render_markdown
 from services.reporter.domain.structure import EMPTY_SECTION
 from tests.support.orchestrator import POPO, decide, outputs_for, reserved, succeed, with_status
@@ -72,7 +73,7 @@ def test_findings_go_under_the_outline_heading_they_fit_and_empty_headings_stay_
     assert costs.claims and all("plan" in c.text or "billing" in c.text.lower() for c in costs.claims)
     assert deployment.claims and all("deploy" in c.text.lower() for c in deployment.claims)
     assert security.claims == []  # nothing found on it, and nothing made up
-    markdown = render_markdown(draft, run_id="r1", generated_at=datetime(2026, 1, 1, tzinfo=UTC))
+    markdown = render_markdown(draft, RenderOptions(run_id="r1", generated_at=datetime(2026, 1, 1, tzinfo=UTC)))
     after_security = markdown.split("## Security", 1)[1]
     assert after_security.lstrip().startswith(f"*{EMPTY_SECTION}*")
 
@@ -161,7 +162,8 @@ def test_the_run_carries_outline_and_tone_to_plan_synthesis_and_the_methods_sect
     methods = ReportMethods.model_validate(seen["report"]["methods"])
     assert (methods.template_id, methods.template_version, methods.template_name) == ("tpl-1", 3, "Vendor scan")
     markdown = render_markdown(
-        synth(outline=OUTLINE), run_id=run_id, generated_at=datetime(2026, 1, 1, tzinfo=UTC), methods=methods
+        synth(outline=OUTLINE),
+        RenderOptions(run_id=run_id, generated_at=datetime(2026, 1, 1, tzinfo=UTC), methods=methods),
     )
     assert "Vendor scan (id tpl-1, version 3), executive tone" in markdown
     assert report_methods(app.get_run(run_id)).tone == "executive"

@@ -16,6 +16,7 @@ from contracts.tool import ToolRequestedPayload
 from quarry_security.ratelimit import LimiterBusy, SlidingWindowLimiter, store_key
 from services.policy.application.budget import BudgetBook
 from services.policy.domain.engine import PolicyEngine, Verdict
+from services.policy.domain.simulation import simulate
 
 
 class Decider:
@@ -57,25 +58,8 @@ class Decider:
     async def simulate(self, query: SimulateRequest) -> Verdict:
         """What `decide` would answer, using nothing up: the rate limit is only looked at."""
         engine = self.engine
-        who, what = query.principal, query.resource
-        request = ToolRequestedPayload(
-            request_id="simulation",
-            tool=what.tool,
-            task_id="simulation",
-            step=query.context.step,
-            plan=who.plan,
-            roles=who.roles,
-            arguments=what.arguments,
-        )
-        verdict = engine.decide(
-            request,
-            tenant_id=who.tenant_id,
-            agent=who.agent,
-            user_id=who.user_id,
-            budget_remaining_pct=query.context.budget_remaining_pct,
-            hour_utc=query.context.hour_utc,
-        )
-        return await self._rate_limited(engine, verdict, who.tenant_id, what.tool, consume=False)
+        verdict = simulate(engine, query)
+        return await self._rate_limited(engine, verdict, query.principal.tenant_id, query.resource.tool, consume=False)
 
     async def _rate_limited(
         self, engine: PolicyEngine, verdict: Verdict, tenant_id: str, tool: str, *, consume: bool

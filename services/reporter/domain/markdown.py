@@ -7,26 +7,18 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from contracts.work import Changes, Claim, CodeBlock, Draft, ReportMethods, SourceRef, Table
+from services.reporter.domain.layout import EXCERPT_CHARS, RenderOptions, lay_out
 from services.reporter.domain.length import findings_words
 from services.reporter.domain.structure import (
-    CHANGES,
     CONTENTS,
-    EMPTY_SECTION,
-    METHODS,
-    SOURCES,
-    SUMMARY,
     code_language,
     code_lines,
     contents,
     flat,
     grid,
-    is_empty,
     methods_facts,
     searches_table,
-    section_heading,
 )
-
-EXCERPT_CHARS = 300
 
 # Characters that can start inline constructs anywhere in a line (emphasis, code, links, raw HTML,
 # GFM tables and strikethrough); escaping them keeps claim text literal.
@@ -91,11 +83,6 @@ def format_timestamp(moment: datetime) -> str:
     """Show a timestamp in UTC, treating a naive one as already UTC."""
     utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def ordered_sources(draft: Draft) -> list[SourceRef]:
-    """Sources sorted by their citation number, as they are listed in the report."""
-    return sorted(draft.sources, key=lambda source: source.number)
 
 
 def _claim(claim: Claim) -> str:
@@ -173,9 +160,8 @@ def _code(block: CodeBlock) -> list[str]:
 
 
 def _methods(methods: ReportMethods, draft: Draft, asked: str) -> list[str]:
-    lines = [f"## {METHODS}", ""]
     facts = methods_facts(methods, draft, findings_words(draft), asked)
-    lines += [f"- **{label}:** {escape(value)}" for label, value in facts]
+    lines = [f"- **{label}:** {escape(value)}" for label, value in facts]
     lines.append("")
     if methods.searches:
         lines += _table(searches_table(methods))
@@ -196,12 +182,7 @@ def change_lists(changes: Changes) -> list[tuple[str, list[str]]]:
 
 
 def _changes(changes: Changes) -> list[str]:
-    lines = [
-        f"## {CHANGES}",
-        "",
-        f"*Compared with run {escape(changes.previous_run_id)}.*",
-        "",
-    ]
+    lines = [f"*Compared with run {escape(changes.previous_run_id)}.*", ""]
     found = change_lists(changes)
     if not found:
         return [*lines, "Nothing changed: the same sources support the same findings.", ""]
@@ -210,50 +191,53 @@ def _changes(changes: Changes) -> list[str]:
     return lines
 
 
-def render_markdown(
-    draft: Draft,
-    *,
-    run_id: str,
-    generated_at: datetime,
-    changes: Changes | None = None,
-    methods: ReportMethods | None = None,
-    excerpt_chars: int = EXCERPT_CHARS,
-    asked: str = "standard",
-) -> str:
+class _Lines:
+    """The report's parts as Markdown lines."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def heading(self, text: str) -> None:
+        self.lines += [f"## {escape(text)}", ""]
+
+    def summary(self, claims: list[Claim]) -> None:
+        self.lines += [" ".join(_claim(claim) for claim in claims), ""]
+
+    def nothing(self, text: str) -> None:
+        self.lines += [f"*{text}*", ""]
+
+    note = nothing
+
+    def changes(self, changes: Changes) -> None:
+        self.lines += _changes(changes)
+
+    def claim(self, claim: Claim) -> None:
+        self.lines += [_claim(claim), ""]
+
+    def table(self, table: Table) -> None:
+        self.lines += _table(table)
+
+    def code(self, block: CodeBlock) -> None:
+        self.lines += _code(block)
+
+    def methods(self, methods: ReportMethods, draft: Draft, asked: str) -> None:
+        self.lines += _methods(methods, draft, asked)
+
+    def source(self, source: SourceRef, excerpt_chars: int) -> None:
+        self.lines += [*_source(source, excerpt_chars), ""]
+
+
+def render_markdown(draft: Draft, options: RenderOptions) -> str:
     """Render the draft as Markdown: title, question, contents, summary, what changed (for a
     monitor's run), sections with their tables and code, methods and numbered sources."""
     lines = [
         f"# {escape(draft.title) or 'Research report'}",
         "",
-        f"*Run {escape(run_id)} · Generated {format_timestamp(generated_at)}*",
+        f"*Run {escape(options.run_id)} · Generated {format_timestamp(options.generated_at)}*",
         "",
         f"**Question:** {escape(draft.question)}",
         "",
-        *_contents(contents(draft, changes, methods)),
-        f"## {SUMMARY}",
-        "",
+        *_contents(contents(draft, options.changes, options.methods)),
     ]
-    if draft.summary:
-        lines += [" ".join(_claim(claim) for claim in draft.summary), ""]
-    else:
-        lines += ["*No summary was produced.*", ""]
-    if changes is not None:
-        lines += _changes(changes)
-    for section in draft.sections:
-        lines += [f"## {escape(section_heading(section.heading))}", ""]
-        if is_empty(section):
-            lines += [f"*{EMPTY_SECTION}*", ""]
-        for claim in section.claims:
-            lines += [_claim(claim), ""]
-        for table in section.tables:
-            lines += _table(table)
-        for block in section.code:
-            lines += _code(block)
-    if methods is not None:
-        lines += _methods(methods, draft, asked)
-    lines += [f"## {SOURCES}", ""]
-    if not draft.sources:
-        lines += ["*No sources.*", ""]
-    for source in ordered_sources(draft):
-        lines += [*_source(source, excerpt_chars), ""]
+    lay_out(draft, options, _Lines(lines))
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -65,7 +65,7 @@ async def _text_of(ev: DocumentUploaded, blobs: BlobStore | None, parsers: Parse
     except BlobError as exc:
         raise Unindexable(str(exc)) from exc
     # A bomb of a file takes its worker process down (or over a limit), not the retriever.
-    return await parsers.run(extract_file, data, p.content_type, p.title, limits.max_chars, limits.max_pages)
+    return await parsers.run(extract_file, data, p.content_type, p.title, limits.text)
 
 
 async def reject_upload(ev: DocumentUploaded, bus: Bus, reason: str) -> None:

@@ -40,22 +40,26 @@ class OverLimit(ExtractionError):
 
 
 @dataclass(frozen=True, slots=True)
+class TextLimits:
+    """How much a document may yield: characters of text, and pages of a PDF (None: no limit)."""
+
+    max_chars: int | None = None
+    max_pages: int | None = None
+
+
+UNLIMITED = TextLimits()
+
+
+@dataclass(frozen=True, slots=True)
 class ExtractedPage:
     title: str
     text: str
 
 
 def extract_page(
-    body: bytes,
-    kind: PageKind,
-    *,
-    url: str,
-    charset: str | None = None,
-    max_chars: int | None = None,
-    max_pages: int | None = None,
+    body: bytes, kind: PageKind, *, url: str, charset: str | None = None, limits: TextLimits = UNLIMITED
 ) -> ExtractedPage:
-    """The title and main text of a page body of the given kind; `OverLimit` past `max_chars`
-    characters of text or `max_pages` PDF pages."""
+    """The title and main text of a page body of the given kind; `OverLimit` past the limits."""
     match kind:
         case "html":
             page = _html(body, url)
@@ -66,8 +70,8 @@ def extract_page(
             first = text.split("\n", 1)[0].strip()
             page = ExtractedPage(title=first[:_MAX_TITLE] or url, text=text)
         case "pdf":
-            page = _pdf(body, url, max_chars, max_pages)
-    check_length(page.text, max_chars)
+            page = _pdf(body, url, limits)
+    check_length(page.text, limits.max_chars)
     return page
 
 
@@ -98,7 +102,8 @@ def _html(body: bytes, url: str) -> ExtractedPage:
     return ExtractedPage(title=_clean_title(title), text=EMPHASIS.strip(text).strip())
 
 
-def _pdf(body: bytes, url: str, max_chars: int | None, max_pages: int | None) -> ExtractedPage:
+def _pdf(body: bytes, url: str, limits: TextLimits) -> ExtractedPage:
+    max_chars, max_pages = limits.max_chars, limits.max_pages
     try:
         pdf = pypdfium2.PdfDocument(body)
     except pypdfium2.PdfiumError as exc:

@@ -36,21 +36,17 @@ class _Entry:
 class RobotsRules:
     """Whether our user agent may fetch a URL, by its origin's robots.txt (cached per origin)."""
 
+    # How long an origin's rules are kept; rules that could not be read forbid everything, and
+    # only for a short while.
+    ttl_s = 3600.0
+    unreachable_ttl_s = 60.0
+    max_origins = 1024
+
     def __init__(
-        self,
-        http: httpx.AsyncClient,
-        user_agent: str,
-        *,
-        ttl_s: float = 3600.0,
-        unreachable_ttl_s: float = 60.0,
-        max_origins: int = 1024,
-        clock: Callable[[], float] = time.monotonic,
+        self, http: httpx.AsyncClient, user_agent: str, *, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.http = http
         self.user_agent = user_agent
-        self.ttl_s = ttl_s
-        self.unreachable_ttl_s = unreachable_ttl_s
-        self.max_origins = max_origins
         self.clock = clock
         self.fetches = 0
         self._cache: OrderedDict[str, _Entry] = OrderedDict()

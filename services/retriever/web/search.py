@@ -53,25 +53,26 @@ class FetchedPages:
     injections: Counter[str] = field(default_factory=Counter)
 
 
+@dataclass(frozen=True, slots=True)
+class Breadth:
+    """How widely one search reads: pages fetched per search (and at once), passages kept per page."""
+
+    pages_per_search: int = 5
+    concurrency: int = 4
+    passages_per_page: int = 3
+
+
 class WebSearch:
     """A search provider's hits turned into citable passages from the pages themselves."""
 
     def __init__(
-        self,
-        provider: SearchProvider,
-        fetcher: PageFetcher,
-        *,
-        parsers: ParserPool,
-        pages_per_search: int = 5,
-        concurrency: int = 4,
-        passages_per_page: int = 3,
+        self, provider: SearchProvider, fetcher: PageFetcher, *, parsers: ParserPool, breadth: Breadth = Breadth()
     ) -> None:
         self.provider = provider
         self.fetcher = fetcher
         self.parsers = parsers
-        self.pages_per_search = pages_per_search
-        self.passages_per_page = passages_per_page
-        self._slots = asyncio.Semaphore(concurrency)
+        self.breadth = breadth
+        self._slots = asyncio.Semaphore(breadth.concurrency)
 
     @property
     def name(self) -> str:
@@ -80,7 +81,7 @@ class WebSearch:
     async def candidates(self, query: str) -> WebCandidates:
         """The provider's results for `query`, canonical and de-duplicated; nothing is fetched."""
         offered = WebCandidates()
-        hits = await self.provider.search(query, self.pages_per_search)
+        hits = await self.provider.search(query, self.breadth.pages_per_search)
         offered.search_calls = 1
         for hit in hits:
             try:
@@ -135,7 +136,6 @@ class WebSearch:
             except FetchRefused as refusal:
                 log.info("not fetched: %s", refusal)
                 return refusal
-        limits = self.parsers.limits
         try:
             # A bomb of a page takes its worker process down (or over a limit), not the retriever.
             extracted = await self.parsers.run(
@@ -144,8 +144,7 @@ class WebSearch:
                 fetched.kind,
                 url=fetched.url,
                 charset=fetched.charset,
-                max_chars=limits.max_chars,
-                max_pages=limits.max_pages,
+                limits=self.parsers.limits.text,
             )
         except ExtractionError as exc:
             log.info("skipped %s: %s", fetched.url, exc)
@@ -163,7 +162,7 @@ class WebSearch:
         passages: list[Passage] = []
         for chunk, score in rank_chunks(query, chunks):
             # A few passages per page, so one long page cannot crowd out the others.
-            if per_page[chunk.doc_id] >= self.passages_per_page:
+            if per_page[chunk.doc_id] >= self.breadth.passages_per_page:
                 continue
             per_page[chunk.doc_id] += 1
             passages.append(
