@@ -18,18 +18,22 @@ USAGE_BATCH = 16
 
 
 def subscriptions(app: Billing) -> list[Subscription]:
-    """What billing consumes, and which use case each goes to."""
-    table: list[tuple[str, Callable[[Any], None]]] = [
-        (subjects.RUN_REQUESTED, app.admit),
-        (subjects.USAGE_RECORDED, app.meter),
-        (subjects.RUN_COMPLETED, app.close_run),
-        (subjects.RUN_FAILED, app.close_run),
-        (subjects.RUN_CANCELLED, app.close_run),
-        (subjects.RUN_EXPIRED, app.close_run),
-        (subjects.RUN_REJECTED, app.close_run),
-        (subjects.QUESTION_ASKED, app.ask_question),
-        (subjects.QUESTION_ANSWERED, app.close_question),
-        (subjects.QUESTION_FAILED, app.close_question),
+    """What billing consumes: each use case, and the subjects that carry its events."""
+    routes: list[tuple[Callable[[Any], None], tuple[str, ...]]] = [
+        (app.admit, (subjects.RUN_REQUESTED,)),
+        (app.meter, (subjects.USAGE_RECORDED,)),
+        (
+            app.close_run,
+            (
+                subjects.RUN_COMPLETED,
+                subjects.RUN_FAILED,
+                subjects.RUN_CANCELLED,
+                subjects.RUN_EXPIRED,
+                subjects.RUN_REJECTED,
+            ),
+        ),
+        (app.ask_question, (subjects.QUESTION_ASKED,)),
+        (app.close_question, (subjects.QUESTION_ANSWERED, subjects.QUESTION_FAILED)),
     ]
     return [
         Subscription(
@@ -38,5 +42,6 @@ def subscriptions(app: Billing) -> list[Subscription]:
             use_case_handler(app, use_case, rejected=(BillingError,)),
             batch=USAGE_BATCH if subject == subjects.USAGE_RECORDED else Subscription.batch,
         )
-        for subject, use_case in table
+        for use_case, carried_by in routes
+        for subject in carried_by
     ]
