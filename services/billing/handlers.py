@@ -11,10 +11,12 @@ from quarry_runtime.eventsourced import use_case_handler
 from services.billing.application import Billing
 from services.billing.errors import BillingError
 
-# The fetch size of the usage subscription (the bench's raw consumer fetches as many). Larger
-# fetches commit fewer groups, but a fetched batch is handled whole before the next fetch, and
-# through the bus they metered no faster.
-USAGE_BATCH = 16
+# The fetch size of the usage subscription (the bench's raw consumer fetches as many). A fetched
+# batch is handled whole, as one group commit, before the next fetch: each batch pays a commit (an
+# fsync on SQLite), a fast-forward read of each tenant's ledger and a fetch round trip, so larger
+# fetches meter more per second (3,000 events: 24 commits instead of 188). Metering is quick and
+# never waits on other events (no NotReady), so a large batch holds nothing back.
+USAGE_BATCH = 128
 
 
 def subscriptions(app: Billing) -> list[Subscription]:
