@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import uuid
 from functools import lru_cache
+from typing import TypedDict
 
 from eventsourcing.domain import Aggregate, event
 
@@ -26,6 +27,16 @@ from services.billing.ledger_runs import SYSTEM, Reservation
 from services.billing.plans import budget_tier, plan_named
 
 __all__ = ["LEDGER_NAMESPACE", "SYSTEM", "Ledger", "LedgerError", "Reservation", "remaining_pct"]
+
+
+class Entry(TypedDict):
+    """What an entry that moves credits records: the balance and budget after it, who and why."""
+
+    balance: int
+    budget: int
+    actor: str
+    cause: str
+
 
 LEDGER_NAMESPACE = uuid.UUID("6f1c6c5e-8f7b-4a43-9d0e-3f0a3c2a7b11")
 
@@ -111,6 +122,10 @@ class Ledger(Aggregate):
 
     def missing_usage(self, usage_event_ids: list[str]) -> list[str]:
         return [u for u in usage_event_ids if u not in self.metered]
+
+    def _entry(self, amount: int, actor: str, cause: str) -> Entry:
+        """What an entry adding `amount` to the balance and the period's budget records besides it."""
+        return {"balance": self.balance + amount, "budget": self.period_budget + amount, "actor": actor, "cause": cause}
 
     def floor(self) -> int:
         """The lowest balance the plan allows."""
@@ -209,15 +224,7 @@ class Ledger(Aggregate):
         """Credits bought once (a pack): they add to this period's budget and never expire."""
         if credits <= 0:
             raise LedgerError("a purchase must add credits")
-        self._purchased(
-            pack=pack,
-            amount=credits,
-            reference=reference,
-            balance=self.balance + credits,
-            budget=self.period_budget + credits,
-            actor=actor,
-            cause=cause,
-        )
+        self._purchased(pack=pack, amount=credits, reference=reference, **self._entry(credits, actor, cause))
         self._follow_tier(None, cause)
 
     @event("Purchased")
@@ -232,15 +239,13 @@ class Ledger(Aggregate):
     def adjust(self, amount: int, reason: str, cause: str, actor: str, charge_id: str = "") -> int:
         """A correction; never below the plan's floor. Returns the amount applied."""
         applied = max(amount, self.floor() - self.balance)
+        taken = -amount if charge_id else 0
         self._adjusted(
             amount=applied,
             reason=reason,
-            balance=self.balance + applied,
-            budget=self.period_budget + applied,
-            actor=actor,
-            cause=cause,
             charge_id=charge_id,
-            charge_credits=-amount if charge_id else 0,
+            charge_credits=taken,
+            **self._entry(applied, actor, cause),
         )
         self._follow_tier(None, cause)
         return applied

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 # The tools the policy service's registry (`services/policy/registry.yaml`, `tiers`) unlocks per
 # plan; the registry is what enforces them, this table is what billing shows and sells.
@@ -45,38 +46,30 @@ class Plan:
         return None
 
 
+# The paid plans, a row each: every one reaches depth 3 with the paid tools, reads up to 50
+# sources a run and may run into overage (down to its cap); they differ in these columns.
+PAID_COLUMNS = (
+    "name",
+    "monthly_credits",
+    "concurrency",
+    "overage_cap",
+    "price_cents",
+    "max_datasets",
+    "max_monitors",
+    "max_documents",
+    "max_document_bytes",
+)
+PAID_PLANS: tuple[tuple[Any, ...], ...] = (
+    ("pro", 10_000, 10, 20_000, 4_900, 25, 25, 5_000, 10 * 1024**3),
+    ("enterprise", 100_000, 50, 500_000, 49_900, 500, 500, 200_000, 500 * 1024**3),
+)
 PLANS: dict[str, Plan] = {
     "free": Plan("free", monthly_credits=500, max_depth=2, tools=BASE_TOOLS, concurrency=5, overage=False),
-    "pro": Plan(
-        "pro",
-        monthly_credits=10_000,
-        max_depth=3,
-        tools=PAID_TOOLS,
-        concurrency=10,
-        overage=True,
-        overage_cap=20_000,
-        price_cents=4_900,
-        max_sources=50,
-        max_datasets=25,
-        max_monitors=25,
-        max_documents=5_000,
-        max_document_bytes=10 * 1024**3,
-    ),
-    "enterprise": Plan(
-        "enterprise",
-        monthly_credits=100_000,
-        max_depth=3,
-        tools=PAID_TOOLS,
-        concurrency=50,
-        overage=True,
-        overage_cap=500_000,
-        price_cents=49_900,
-        max_sources=50,
-        max_datasets=500,
-        max_monitors=500,
-        max_documents=200_000,
-        max_document_bytes=500 * 1024**3,
-    ),
+} | {
+    row[0]: Plan(
+        **dict(zip(PAID_COLUMNS, row, strict=True)), max_depth=3, tools=PAID_TOOLS, overage=True, max_sources=50
+    )
+    for row in PAID_PLANS
 }
 DEFAULT_PLAN = "free"
 

@@ -29,6 +29,15 @@ ENTRY_KINDS: dict[str, EntryKind] = {
     "Adjusted": "adjusted",
 }
 SCAN = 500  # stored events read per step when paging (most of them are entries or meterings)
+# What the replies show of a plan and of a ledger under the names the plan and the ledger give them.
+PLAN_INFO = ("name", "monthly_credits", "concurrency", "overage")
+PLAN_LIMITS = ("max_depth", "max_sources", "max_datasets", "max_monitors", "max_documents", "max_document_bytes")
+LEDGER_FIGURES = ("period", "balance", "reserved", "used_pct", "tier", "used_by_run")
+
+
+def same_named(source: object, names: tuple[str, ...]) -> dict[str, Any]:
+    """`source`'s attributes `names`, for a reply field of the same name each."""
+    return {name: getattr(source, name) for name in names}
 
 
 def entry(stored: Any) -> LedgerEntry | None:
@@ -101,24 +110,12 @@ def summary(app: Billing, tenant_id: str, recent: int, mode: Literal["mock", "li
     ledger = app.ledger(tenant_id, copy=True)
     plan = plan_named(ledger.plan)
     tokens = ledger.overage * TOKENS_PER_CREDIT
-    tier: Any = ledger.tier
     return BillingSummary(
         tenant_id=tenant_id,
-        plan=PlanInfo(
-            name=plan.name,
-            monthly_credits=plan.monthly_credits,
-            concurrency=plan.concurrency,
-            overage=plan.overage,
-            tools=sorted(plan.tools),
-        ),
-        period=ledger.period,
-        balance=ledger.balance,
-        reserved=ledger.reserved,
+        plan=PlanInfo(**same_named(plan, PLAN_INFO), tools=sorted(plan.tools)),
+        **same_named(ledger, LEDGER_FIGURES),
         budget=ledger.period_budget,
-        used_pct=ledger.used_pct,
-        tier=tier,
         used_by_tool=dict(sorted(ledger.used_by_tool.items())),
-        used_by_run=dict(ledger.used_by_run),
         overage=Overage(credits=ledger.overage, tokens=tokens, amount_usd=str(overage_price(tokens))),
         recent=recent_entries(app, tenant_id, recent),
         stripe_mode=mode,
@@ -135,18 +132,13 @@ def entitlements(app: Billing, query: EntitlementsQuery) -> Entitlements:
     return Entitlements(
         tenant_id=query.tenant_id,
         plan=plan.name,
-        max_depth=plan.max_depth,
-        max_sources=plan.max_sources,
         tools=sorted(plan.tools),
         web=plan.web,
         concurrency=concurrency_limit(plan, ledger.tier),
         open_runs=ledger.open_runs,
         available=ledger.balance - ledger.floor(),
-        max_datasets=plan.max_datasets,
-        max_monitors=plan.max_monitors,
-        max_documents=plan.max_documents,
-        max_document_bytes=plan.max_document_bytes,
         estimate=estimate,
+        **same_named(plan, PLAN_LIMITS),
     )
 
 
