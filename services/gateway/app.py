@@ -115,6 +115,10 @@ def api_shell(
         redoc_url=None,
         openapi_url="/api/openapi.json",
         swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
+        # A request's server span (and the trace the bus carries on) stays; FastAPI's spans around
+        # each dependency, the endpoint and the serialisation cost more CPU than the whole
+        # admission's own work and say nothing the server span does not.
+        telemetry={"operation_spans": False},
     )
     errors.install(app)
     app.add_middleware(BodyLimits, settings=settings)

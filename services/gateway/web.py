@@ -110,8 +110,10 @@ class WebApp:
         return self._files
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        files = self.files() if scope["type"] == "http" else None
-        if files is None or scope["method"] not in ("GET", "HEAD") or is_api_path(scope["path"]):
+        # The API's requests first, without a look at the files (resolving the root costs syscalls).
+        web = scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and not is_api_path(scope["path"])
+        files = self.files() if web else None
+        if files is None:
             await self.app(scope, receive, send)
             return
         response = await self.answer(files, Request(scope, receive))

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from contracts.envelope import Event
 from quarry_runtime.errors import Unavailable as StoreUnavailable
 from services.gateway.api.deps import Components
 from services.gateway.errors import Unavailable
-from services.gateway.readmodels.projection import project
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +21,7 @@ async def publish(parts: Components, event: Event) -> None:
     except Exception as exc:
         raise Unavailable(f"the event bus did not accept the request: {exc}") from exc
     try:
-        await asyncio.to_thread(project, parts.store, parts.monitors, event)
-        parts.projected.add(event.event_id)
+        await parts.writes.apply(event)
     except StoreUnavailable as exc:
         # Accepted already: a 503 now would have the client send it again (a second run). The
         # read model's own consumer applies the event once its store takes writes again.

@@ -34,6 +34,7 @@ from services.gateway.readmodels.catchup import CatchUp
 from services.gateway.readmodels.monitors import MonitorStore
 from services.gateway.readmodels.projection import Projected, RunFeed
 from services.gateway.readmodels.store import GatewayStore
+from services.gateway.readmodels.writer import ProjectionWriter
 from services.gateway.security import (
     API_KEY_PREFIX,
     InvalidToken,
@@ -83,10 +84,13 @@ class Components:
     limiter: SlidingWindowLimiter = field(default_factory=SlidingWindowLimiter)
     guard: AuthGuard = field(init=False)
     tokens: TokenReader = field(init=False)
+    # Applies the events the routes publish to the read models, many requests' in one write.
+    writes: ProjectionWriter = field(init=False)
 
     def __post_init__(self) -> None:
         self.guard = AuthGuard(self.settings, self.limiter)
         self.tokens = TokenReader(self.settings.jwt_secret)
+        self.writes = ProjectionWriter(self.store, self.monitors, self.projected)
 
 
 async def components(request: Request) -> Components:

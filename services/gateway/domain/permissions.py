@@ -11,6 +11,7 @@ API never grants it), and it adds only what the platform's own administration ne
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -94,8 +95,14 @@ def effective(roles: Iterable[str], scopes: Iterable[str] | None) -> frozenset[s
 
     The roles are the user's current ones, so a demoted user's keys lose power with them.
     """
+    return _effective(tuple(roles), None if scopes is None else frozenset(scopes))
+
+
+@functools.lru_cache(maxsize=1024)
+def _effective(roles: tuple[str, ...], scopes: frozenset[str] | None) -> frozenset[str]:
+    # Every request's permission check asks this; the tables are fixed, so each answer is too.
     allowed = granted(roles)
-    return allowed if scopes is None else allowed & frozenset(scopes)
+    return allowed if scopes is None else allowed & scopes
 
 
 def may_assign(actor_role: str | None, role: str) -> bool:
