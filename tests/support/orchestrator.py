@@ -81,6 +81,14 @@ def reserved(req: RunRequested, plan: str = "free") -> CreditsReserved:
     return CreditsReserved.caused_by(req, CreditsReservedPayload(amount=40, balance=460, plan=plan))
 
 
+def admitted(app: Orchestrator, payload: RunRequestedPayload, role: str = "owner") -> str:
+    """A run asked for with `payload` by user u1 of tenant-a in `role`, started and admitted; its id."""
+    req = RunRequested.create(payload, tenant_id="tenant-a", run_id=new_id(), actor=Actor(user_id="u1", roles=[role]))
+    app.start_run(req)
+    app.admit_run(reserved(req))
+    return req.run_id or ""
+
+
 def decide(run: Run, task_id: str, decision: str = "allow", approval_timeout_s: int | None = None) -> ToolDecided:
     task = run.tasks[task_id]
     payload = ToolDecidedPayload(
