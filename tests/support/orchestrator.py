@@ -89,19 +89,23 @@ def admitted(app: Orchestrator, payload: RunRequestedPayload, role: str = "owner
     return req.run_id or ""
 
 
-def decide(run: Run, task_id: str, decision: str = "allow", approval_timeout_s: int | None = None) -> ToolDecided:
-    task = run.tasks[task_id]
-    payload = ToolDecidedPayload(
+def tool_decision(task_id: str, tool: str, verdict: str, approval_timeout_s: int | None = None) -> ToolDecidedPayload:
+    """Policy's answer on the first request of task `task_id`, for the tool it asked about."""
+    return ToolDecidedPayload(
         approval_timeout_s=approval_timeout_s,
         request_id=f"{task_id}:1",
         task_id=task_id,
-        tool=task.tool,
-        decision=decision,  # type: ignore[arg-type]
+        tool=tool,
+        decision=verdict,  # type: ignore[arg-type]
         reasons=["because"],
         policy_ids=["p1"],
         policy_version="v1",
         evaluation_ms=0.1,
     )
+
+
+def decide(run: Run, task_id: str, decision: str = "allow", approval_timeout_s: int | None = None) -> ToolDecided:
+    payload = tool_decision(task_id, run.tasks[task_id].tool, decision, approval_timeout_s)
     return ToolDecided.create(payload, tenant_id=run.tenant_id, run_id=run.run_id)
 
 
