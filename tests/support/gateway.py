@@ -77,8 +77,17 @@ class Caller:
         return self.http.request(method, path, headers=self.headers, **kwargs)
 
     @cached_property
+    def me(self) -> dict[str, Any]:
+        me: dict[str, Any] = self("GET", "/v1/auth/me").json()
+        return me
+
+    @property
     def user_id(self) -> str:
-        return str(self("GET", "/v1/auth/me").json()["user_id"])
+        return str(self.me["user_id"])
+
+    @property
+    def tenant_id(self) -> str:
+        return str(self.me["tenant_id"])
 
 
 def signup(http: TestClient, name: str, password: str = PASSWORD) -> Caller:
