@@ -20,6 +20,7 @@ from devtools.stack import Stack
 from quarry_runtime.store import SqlDatabase
 from services.gateway.settings import GatewaySettings
 from tests.support.polling import wait_for
+from tests.support.stack import indexed_upload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
@@ -74,14 +75,7 @@ def test_the_read_models_rebuilt_from_the_log_match_the_live_ones(
     erin = client_factory()
     erin.signup(f"erin-{uuid.uuid4().hex[:6]}@example.com", "correct-horse-battery", "erin")
     run_id = complete_a_run(erin)
-    doc_id = erin.upload("Replay notes", "# Replay\n\nRead models are a function of the event log.", "text/markdown")
-    wait_for(
-        lambda: any(
-            d["document_id"] == doc_id and d["status"] == "indexed"
-            for d in erin.get("/v1/documents").json()["documents"]
-        ),
-        what="the document to be indexed",
-    )
+    indexed_upload(erin, "Replay notes", "# Replay\n\nRead models are a function of the event log.")
     wait_until_gateway_caught_up(stack)
 
     report = asyncio.run(rebuild(settings_of(stack)))

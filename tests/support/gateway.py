@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import cached_property
 from pathlib import Path
@@ -95,3 +96,13 @@ def signup(http: TestClient, name: str, password: str = PASSWORD) -> Caller:
     r = http.post("/v1/auth/signup", json={"email": f"{name}@example.com", "password": password, "tenant_name": name})
     assert r.status_code == 201, r.text
     return Caller(http, r.json()["access_token"])
+
+
+async def new_tenant(http: httpx.AsyncClient) -> tuple[str, str]:
+    """Signs up the owner of a new tenant with a random name: the owner's token and the tenant's id."""
+    name = f"t{uuid.uuid4().hex[:8]}"
+    r = await http.post(
+        "/v1/auth/signup", json={"email": f"{name}@example.com", "password": PASSWORD, "tenant_name": name}
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["access_token"], r.json()["tenant_id"]

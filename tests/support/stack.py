@@ -10,6 +10,7 @@ from typing import Any
 
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
+from tests.support.polling import wait_for
 
 
 def new_tenant(factory: Callable[[], QuarryClient], name: str) -> QuarryClient:
@@ -32,6 +33,19 @@ def on_plan(client: QuarryClient, plan: str) -> QuarryClient:
 
 
 @contextmanager
+def indexed_upload(client: QuarryClient, title: str, text: str) -> str:
+    """Uploads a markdown document and waits until the retriever has indexed it; its id."""
+    doc_id = client.upload(title, text, "text/markdown")
+    wait_for(
+        lambda: any(
+            d["document_id"] == doc_id and d["status"] == "indexed"
+            for d in client.get("/v1/documents").json()["documents"]
+        ),
+        what=f"{title!r} to be indexed",
+    )
+    return doc_id
+
+
 def running(config: StackConfig, timeout_s: float = 240) -> Iterator[Stack]:
     """A whole stack, healthy, stopped (every process) however the block ends."""
     stack = Stack(config)
