@@ -51,8 +51,12 @@ DRAFT = Draft(
 )
 
 
+# Two replicas of the gateway app on one store, the store, and the artifact store.
+Gateway = tuple[TestClient, TestClient, GatewayStore, ArtifactStore]
+
+
 @pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[tuple[TestClient, TestClient, GatewayStore, ArtifactStore]]:
+def gateway(tmp_path: Path) -> Iterator[Gateway]:
     settings = GatewaySettings(data_dir=tmp_path, web_dist=tmp_path / "none")
     artifacts = ArtifactStore(tmp_path / "artifacts")
     dbs, clients = [], []
@@ -93,9 +97,7 @@ def _run(store: GatewayStore, artifacts: ArtifactStore, who: Caller, *, publishe
     return run_id
 
 
-def test_a_share_shows_the_report_and_its_sources_and_nothing_else(
-    gateway: tuple[TestClient, TestClient, GatewayStore, ArtifactStore],
-) -> None:
+def test_a_share_shows_the_report_and_its_sources_and_nothing_else(gateway: Gateway) -> None:
     http, _, store, artifacts = gateway
     alice = signup(http, "alice")
     run_id = _run(store, artifacts, alice, published=True)
@@ -132,9 +134,7 @@ def test_a_share_shows_the_report_and_its_sources_and_nothing_else(
     assert share["token"] not in str(stored)
 
 
-def test_revocation_applies_at_once_on_every_replica(
-    gateway: tuple[TestClient, TestClient, GatewayStore, ArtifactStore],
-) -> None:
+def test_revocation_applies_at_once_on_every_replica(gateway: Gateway) -> None:
     http, replica, store, artifacts = gateway
     alice = signup(http, "alice")
     run_id = _run(store, artifacts, alice, published=True)
@@ -148,9 +148,7 @@ def test_revocation_applies_at_once_on_every_replica(
     assert alice("DELETE", f"/v1/shares/{share['share_id']}").status_code == 204  # again: still revoked
 
 
-def test_shares_are_tenant_scoped_and_need_a_report(
-    gateway: tuple[TestClient, TestClient, GatewayStore, ArtifactStore],
-) -> None:
+def test_shares_are_tenant_scoped_and_need_a_report(gateway: Gateway) -> None:
     http, _, store, artifacts = gateway
     alice, bob = signup(http, "alice"), signup(http, "bob")
     unfinished = _run(store, artifacts, alice, published=False)
