@@ -32,7 +32,6 @@ def on_plan(client: QuarryClient, plan: str) -> QuarryClient:
     return client
 
 
-@contextmanager
 def indexed_upload(client: QuarryClient, title: str, text: str) -> str:
     """Uploads a markdown document and waits until the retriever has indexed it; its id."""
     doc_id = client.upload(title, text, "text/markdown")
@@ -46,6 +45,7 @@ def indexed_upload(client: QuarryClient, title: str, text: str) -> str:
     return doc_id
 
 
+@contextmanager
 def running(config: StackConfig, timeout_s: float = 240) -> Iterator[Stack]:
     """A whole stack, healthy, stopped (every process) however the block ends."""
     stack = Stack(config)
