@@ -33,6 +33,7 @@ from contracts.work import (
     WebCandidate,
 )
 from services.orchestrator.application import Orchestrator
+from services.orchestrator.monitors.translate import translate_monitor
 from services.orchestrator.runs.domain import Run
 from services.orchestrator.runs.translate import translate
 from services.orchestrator.runs.workflow import task_input
@@ -225,6 +226,16 @@ def relayed(app: Orchestrator) -> list[Any]:
         o
         for n in notifications
         for o in translate(app.mapper.to_domain_event(n), lambda i, v: app.repository.get(i, version=v))
+    ]
+
+
+def relayed_monitors(app: Orchestrator, limit: int) -> list[Any]:
+    """What the relay publishes for the monitors' share of the first `limit` stored events."""
+    notifications = app.recorder.select_notifications(start=1, limit=limit)
+    return [
+        o
+        for n in notifications
+        for o in translate_monitor(app.mapper.to_domain_event(n), lambda i, v: app.repository.get(i, version=v))
     ]
 
 
