@@ -225,13 +225,9 @@ def test_a_refused_or_expired_host_is_dropped_and_the_run_goes_on(app: Orchestra
     app.apply_decision(decide(app.get_run(run_id), tasks[BLOG], "require_approval", approval_timeout_s=3600))
     first = app.get_run(run_id).pending_approval()
     assert first is not None
-    refusal = ApprovalRejected.create(
-        ApprovalPayload(approval_id=first.approval_id, comment="not that site"),
-        tenant_id="tenant-a",
-        run_id=run_id,
-        actor=Actor(user_id="owner-1", roles=["owner"]),
-    )
-    app.decide_approval(refusal)
+    refusal = ApprovalPayload(approval_id=first.approval_id, comment="not that site")
+    owner = Actor(user_id="owner-1", roles=["owner"])
+    app.decide_approval(ApprovalRejected.create(refusal, tenant_id="tenant-a", run_id=run_id, actor=owner))
     run = app.get_run(run_id)
     assert run.tasks[tasks[PASTE]].status == "denied"
     assert run.tasks[tasks[PASTE]].reason == "approval refused by owner-1: not that site"
