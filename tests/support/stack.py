@@ -10,6 +10,7 @@ from typing import Any
 
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
+from services.gateway.settings import GatewaySettings
 from tests.support.polling import wait_for
 
 
@@ -88,3 +89,13 @@ def until_settled(runs: dict[str, QuarryClient], timeout_s: float = 240) -> dict
         time.sleep(1.0)
         latest = views_of(runs)
     return latest
+
+
+def gateway_settings(stack: Stack) -> GatewaySettings:
+    """The gateway's settings in `stack`, for reading its store (or rebuilding it) from a test."""
+    return GatewaySettings(
+        data_dir=stack.data_dir,
+        nats_url=stack.nats_url,
+        database_url=stack.config.database_url,
+        db_schema_prefix=stack.config.db_schema_prefix,
+    )
