@@ -97,7 +97,7 @@ def tool_decision(task_id: str, tool: str, verdict: str, approval_timeout_s: int
         request_id=f"{task_id}:1",
         task_id=task_id,
         tool=tool,
-        decision=verdict,  # type: ignore[arg-type]
+        decision=verdict,
         reasons=["because"],
         policy_ids=["p1"],
         policy_version="v1",

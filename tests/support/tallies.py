@@ -4,7 +4,7 @@ that units of work add items to."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -59,7 +59,7 @@ async def handle(app: Tallies, group: GroupCommit, tally_id: UUID, item: str, fa
     await unit.committed()
 
 
-UseCase = Callable[[Tallies, GroupCommit, UUID, str], Awaitable[Any]]
+UseCase = Callable[[Tallies, GroupCommit, UUID, str], Coroutine[Any, Any, Any]]
 
 
 async def staged_each(
