@@ -52,6 +52,17 @@ def run_path(suffix: str = "") -> Callable[[Tenant, bool], Call]:
     return lambda t, _: Call(f"/v1/runs/{t.run_id}{suffix}")
 
 
+def scoped(
+    allowed: frozenset[str],
+    ok: int | None,
+    path: Callable[[Tenant, bool], str],
+    json: Any = None,
+    own_only: frozenset[str] = frozenset(),
+) -> Case:
+    """A call on a resource of the tenant's, at `path(tenant, live)`: tried across tenants too."""
+    return Case(allowed, ok, lambda t, live: Call(path(t, live), json), tenant_scoped=True, own_only=own_only)
+
+
 MATRIX: dict[tuple[str, str], Case] = {
     ("POST", "/v1/auth/signup"): Case(
         PUBLIC,
@@ -79,25 +90,21 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/v1/runs"): Case(EVERYONE, 200, lambda t, _: Call("/v1/runs")),
     ("GET", "/v1/runs/{run_id}"): Case(EVERYONE, 200, run_path(), tenant_scoped=True),
     # A member may cancel only their own runs: the target here is the owner's.
-    ("POST", "/v1/runs/{run_id}/cancel"): Case(
+    ("POST", "/v1/runs/{run_id}/cancel"): scoped(
         ADMINS,
         202,
-        lambda t, live: Call(f"/v1/runs/{t.fresh_run() if live else t.run_id}/cancel", {}),
-        tenant_scoped=True,
+        lambda t, live: f"/v1/runs/{t.fresh_run() if live else t.run_id}/cancel",
+        {},
         own_only=frozenset({"member"}),
     ),
     # The run is over, so an allowed caller gets past authorisation to "not waiting" (409).
-    ("POST", "/v1/runs/{run_id}/approval"): Case(
-        ADMINS, 409, lambda t, _: Call(f"/v1/runs/{t.run_id}/approval", {"decision": "approve"}), tenant_scoped=True
+    ("POST", "/v1/runs/{run_id}/approval"): scoped(
+        ADMINS, 409, lambda t, _: f"/v1/runs/{t.run_id}/approval", {"decision": "approve"}
     ),
     # A member may review only the plans of their own runs (the target is the owner's); the run is
     # over, so an allowed caller gets past authorisation to "not waiting" (409).
-    ("POST", "/v1/runs/{run_id}/plan"): Case(
-        ADMINS,
-        409,
-        lambda t, _: Call(f"/v1/runs/{t.run_id}/plan", {"action": "cancel"}),
-        tenant_scoped=True,
-        own_only=frozenset({"member"}),
+    ("POST", "/v1/runs/{run_id}/plan"): scoped(
+        ADMINS, 409, lambda t, _: f"/v1/runs/{t.run_id}/plan", {"action": "cancel"}, own_only=frozenset({"member"})
     ),
     ("GET", "/v1/runs/{run_id}/state"): Case(EVERYONE, 200, run_path("/state"), tenant_scoped=True),
     ("GET", "/v1/runs/{run_id}/log"): Case(EVERYONE, 200, run_path("/log"), tenant_scoped=True),
@@ -108,26 +115,21 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/v1/runs/{run_id}/report.pdf"): Case(EVERYONE, 200, run_path("/report.pdf"), tenant_scoped=True),
     ("GET", "/v1/runs/{run_id}/report.docx"): Case(EVERYONE, 200, run_path("/report.docx"), tenant_scoped=True),
     # follow-up questions: asking is metered, so writers ask and everyone reads the answers
-    ("POST", "/v1/runs/{run_id}/questions"): Case(
-        WRITERS,
-        202,
-        lambda t, _: Call(f"/v1/runs/{t.run_id}/questions", {"question": "What does a context manager do?"}),
-        tenant_scoped=True,
+    ("POST", "/v1/runs/{run_id}/questions"): scoped(
+        WRITERS, 202, lambda t, _: f"/v1/runs/{t.run_id}/questions", {"question": "What does a context manager do?"}
     ),
     ("GET", "/v1/runs/{run_id}/questions"): Case(EVERYONE, 200, run_path("/questions"), tenant_scoped=True),
-    ("GET", "/v1/runs/{run_id}/questions/{question_id}"): Case(
-        EVERYONE, 200, lambda t, _: Call(f"/v1/runs/{t.run_id}/questions/{t.question_id}"), tenant_scoped=True
+    ("GET", "/v1/runs/{run_id}/questions/{question_id}"): scoped(
+        EVERYONE, 200, lambda t, _: f"/v1/runs/{t.run_id}/questions/{t.question_id}"
     ),
     # The question is answered, so its stream replays the answer and ends by itself.
-    ("GET", "/v1/runs/{run_id}/questions/{question_id}/events"): Case(
-        EVERYONE, 200, lambda t, _: Call(f"/v1/runs/{t.run_id}/questions/{t.question_id}/events"), tenant_scoped=True
+    ("GET", "/v1/runs/{run_id}/questions/{question_id}/events"): scoped(
+        EVERYONE, 200, lambda t, _: f"/v1/runs/{t.run_id}/questions/{t.question_id}/events"
     ),
     # share links: writers make and revoke them, everyone lists them, the link itself needs no account
     ("POST", "/v1/runs/{run_id}/shares"): Case(WRITERS, 201, run_path("/shares"), tenant_scoped=True),
     ("GET", "/v1/runs/{run_id}/shares"): Case(EVERYONE, 200, run_path("/shares"), tenant_scoped=True),
-    ("DELETE", "/v1/shares/{share_id}"): Case(
-        WRITERS, 204, lambda t, _: Call(f"/v1/shares/{t.fresh_share()['share_id']}"), tenant_scoped=True
-    ),
+    ("DELETE", "/v1/shares/{share_id}"): scoped(WRITERS, 204, lambda t, _: f"/v1/shares/{t.fresh_share()['share_id']}"),
     ("GET", "/v1/shared/{token}"): Case(PUBLIC, 200, lambda t, _: Call(f"/v1/shared/{t.fresh_share()['token']}")),
     # documents
     ("POST", "/v1/documents"): Case(
@@ -137,20 +139,15 @@ MATRIX: dict[tuple[str, str], Case] = {
     # datasets: everyone reads them, writers make, fill and delete them
     ("POST", "/v1/datasets"): Case(WRITERS, 201, lambda t, _: Call("/v1/datasets", {"name": f"matrix-{unique()}"})),
     ("GET", "/v1/datasets"): Case(EVERYONE, 200, lambda t, _: Call("/v1/datasets")),
-    ("DELETE", "/v1/datasets/{name}"): Case(
+    ("DELETE", "/v1/datasets/{name}"): scoped(
+        WRITERS, 202, lambda t, live: f"/v1/datasets/{t.fresh_dataset() if live else t.dataset}"
+    ),
+    ("GET", "/v1/datasets/{name}/documents"): scoped(EVERYONE, 200, lambda t, _: f"/v1/datasets/{t.dataset}/documents"),
+    ("POST", "/v1/datasets/{name}/documents"): scoped(
         WRITERS,
         202,
-        lambda t, live: Call(f"/v1/datasets/{t.fresh_dataset() if live else t.dataset}"),
-        tenant_scoped=True,
-    ),
-    ("GET", "/v1/datasets/{name}/documents"): Case(
-        EVERYONE, 200, lambda t, _: Call(f"/v1/datasets/{t.dataset}/documents"), tenant_scoped=True
-    ),
-    ("POST", "/v1/datasets/{name}/documents"): Case(
-        WRITERS,
-        202,
-        lambda t, _: Call(f"/v1/datasets/{t.dataset}/documents", {"title": "Notes", "content": "Sets are unordered."}),
-        tenant_scoped=True,
+        lambda t, _: f"/v1/datasets/{t.dataset}/documents",
+        {"title": "Notes", "content": "Sets are unordered."},
     ),
     ("POST", "/v1/datasets/{name}/files"): Case(
         WRITERS,
@@ -166,46 +163,30 @@ MATRIX: dict[tuple[str, str], Case] = {
         WRITERS, 202, lambda t, _: Call("/v1/monitors", {"question": "What is new in asyncio?", "cron": YEARLY})
     ),
     ("GET", "/v1/monitors"): Case(EVERYONE, 200, lambda t, _: Call("/v1/monitors")),
-    ("GET", "/v1/monitors/{monitor_id}"): Case(
-        EVERYONE, 200, lambda t, _: Call(f"/v1/monitors/{t.monitor_id}"), tenant_scoped=True
+    ("GET", "/v1/monitors/{monitor_id}"): scoped(EVERYONE, 200, lambda t, _: f"/v1/monitors/{t.monitor_id}"),
+    ("POST", "/v1/monitors/{monitor_id}/pause"): scoped(
+        WRITERS, 202, lambda t, live: f"/v1/monitors/{t.fresh_monitor() if live else t.monitor_id}/pause"
     ),
-    ("POST", "/v1/monitors/{monitor_id}/pause"): Case(
-        WRITERS,
-        202,
-        lambda t, live: Call(f"/v1/monitors/{t.fresh_monitor() if live else t.monitor_id}/pause"),
-        tenant_scoped=True,
+    ("POST", "/v1/monitors/{monitor_id}/resume"): scoped(
+        WRITERS, 202, lambda t, live: f"/v1/monitors/{t.fresh_monitor(paused=True) if live else t.monitor_id}/resume"
     ),
-    ("POST", "/v1/monitors/{monitor_id}/resume"): Case(
-        WRITERS,
-        202,
-        lambda t, live: Call(f"/v1/monitors/{t.fresh_monitor(paused=True) if live else t.monitor_id}/resume"),
-        tenant_scoped=True,
-    ),
-    ("DELETE", "/v1/monitors/{monitor_id}"): Case(
-        WRITERS,
-        202,
-        lambda t, live: Call(f"/v1/monitors/{t.fresh_monitor() if live else t.monitor_id}"),
-        tenant_scoped=True,
+    ("DELETE", "/v1/monitors/{monitor_id}"): scoped(
+        WRITERS, 202, lambda t, live: f"/v1/monitors/{t.fresh_monitor() if live else t.monitor_id}"
     ),
     # research templates: members write them (a template presets only what they may ask of a run)
     ("POST", "/v1/templates"): Case(
         WRITERS, 201, lambda t, _: Call("/v1/templates", {"name": f"matrix {unique()}", "tone": "technical"})
     ),
     ("GET", "/v1/templates"): Case(EVERYONE, 200, lambda t, _: Call("/v1/templates")),
-    ("GET", "/v1/templates/{template_id}"): Case(
-        EVERYONE, 200, lambda t, _: Call(f"/v1/templates/{t.template_id}"), tenant_scoped=True
-    ),
+    ("GET", "/v1/templates/{template_id}"): scoped(EVERYONE, 200, lambda t, _: f"/v1/templates/{t.template_id}"),
     ("PUT", "/v1/templates/{template_id}"): Case(
         WRITERS,
         200,
         lambda t, _: Call(f"/v1/templates/{t.template_id}", {"name": t.template_name, "tone": "executive"}),
         tenant_scoped=True,
     ),
-    ("DELETE", "/v1/templates/{template_id}"): Case(
-        WRITERS,
-        204,
-        lambda t, live: Call(f"/v1/templates/{t.fresh_template() if live else t.template_id}"),
-        tenant_scoped=True,
+    ("DELETE", "/v1/templates/{template_id}"): scoped(
+        WRITERS, 204, lambda t, live: f"/v1/templates/{t.fresh_template() if live else t.template_id}"
     ),
     # tenant settings
     ("GET", "/v1/tenant/settings"): Case(EVERYONE, 200, lambda t, _: Call("/v1/tenant/settings")),
@@ -244,27 +225,21 @@ MATRIX: dict[tuple[str, str], Case] = {
         ADMINS, 201, lambda t, _: Call("/v1/members", {"email": f"m-{unique()}@example.com", "role": "viewer"})
     ),
     ("GET", "/v1/members"): Case(ADMINS, 200, lambda t, _: Call("/v1/members")),
-    ("PATCH", "/v1/members/{user_id}"): Case(
+    ("PATCH", "/v1/members/{user_id}"): scoped(
         ADMINS,
         200,
-        lambda t, live: Call(f"/v1/members/{t.fresh_member() if live else t.user_ids['viewer']}", {"role": "member"}),
-        tenant_scoped=True,
+        lambda t, live: f"/v1/members/{t.fresh_member() if live else t.user_ids['viewer']}",
+        {"role": "member"},
     ),
-    ("DELETE", "/v1/members/{user_id}"): Case(
-        ADMINS,
-        204,
-        lambda t, live: Call(f"/v1/members/{t.fresh_member() if live else t.user_ids['viewer']}"),
-        tenant_scoped=True,
+    ("DELETE", "/v1/members/{user_id}"): scoped(
+        ADMINS, 204, lambda t, live: f"/v1/members/{t.fresh_member() if live else t.user_ids['viewer']}"
     ),
     # the audit log
     ("GET", "/v1/audit"): Case(ADMINS, 200, lambda t, _: Call("/v1/audit", params={"kind": "member"})),
     # API keys
     ("POST", "/v1/keys"): Case(ADMINS, 201, lambda t, _: Call("/v1/keys", {"name": "matrix", "scopes": ["runs:read"]})),
     ("GET", "/v1/keys"): Case(ADMINS, 200, lambda t, _: Call("/v1/keys")),
-    ("DELETE", "/v1/keys/{key_id}"): Case(
-        ADMINS,
-        204,
-        lambda t, live: Call(f"/v1/keys/{t.fresh_key() if live else t.key_id}"),
-        tenant_scoped=True,
+    ("DELETE", "/v1/keys/{key_id}"): scoped(
+        ADMINS, 204, lambda t, live: f"/v1/keys/{t.fresh_key() if live else t.key_id}"
     ),
 }

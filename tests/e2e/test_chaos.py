@@ -22,10 +22,8 @@ import pytest
 from devtools import natsserver
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
-from quarry_runtime.settings import RuntimeSettings
-from quarry_runtime.store import eventstore_env
-from services.billing.application import Billing
 from tests.fakes.llm import API_KEY, FakeLlm, serve
+from tests.support.ledgers import balanced_reservations
 from tests.support.stack import TERMINAL, running, until_settled, views_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
@@ -134,17 +132,8 @@ def test_runs_survive_kills_and_a_nats_restart_with_balanced_credits_and_no_repe
 
     # The ledger, read from billing's own store, balances to the credit.
     chaos_stack.stop()
-    billing = Billing(env=eventstore_env(RuntimeSettings(data_dir=Path(chaos_stack.data_dir)), "billing"))
     try:
-        reserved_runs = 0
-        for tenant in tenants:
-            ledger = billing.ledger(tenant)
-            settled = sum(r.settled for r in ledger.reservations.values())
-            assert all(r.closed and r.settled + r.refunded == r.amount for r in ledger.reservations.values())
-            assert ledger.balance == ledger.granted - settled, (tenant, ledger.balance, ledger.granted, settled)
-            reserved_runs += len(ledger.reservations)
-        assert reserved_runs == RUNS
+        assert balanced_reservations(Path(chaos_stack.data_dir), tenants) == RUNS
     finally:
-        billing.close()
         for client in clients:
             client.close()

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fpdf import FPDF
 
 from devtools.client import QuarryClient
 from devtools.stack import Stack
+from tests.fakes.pdf import pdf_of
 from tests.support.polling import wait_for
 from tests.support.stack import new_tenant, on_plan
 
@@ -31,16 +31,6 @@ Barnacle fouling on ship hulls raises drag and fuel use. Hull coatings slow barn
 
 Divers clean barnacle fouling from hulls in dry dock or with brush carts.
 """
-
-
-def pdf_of(pages: list[str]) -> bytes:
-    pdf = FPDF()
-    pdf.set_title("Quillfeather turbine field notes")
-    pdf.set_font("helvetica", size=12)
-    for text in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 8, text)
-    return bytes(pdf.output())
 
 
 def documents(client: QuarryClient, dataset: str) -> list[dict[str, Any]]:
@@ -66,7 +56,9 @@ def test_a_run_restricted_to_a_dataset_cites_only_that_dataset(
     assert alice.request("POST", "/v1/datasets", json={"name": "turbines"}).status_code == 409
     assert alice.request("POST", "/v1/datasets", json={"name": "Not A Name!"}).status_code == 422
 
-    pdf = upload(alice, "turbines", "quillfeather.pdf", pdf_of(TIDES), "application/pdf")
+    pdf = upload(
+        alice, "turbines", "quillfeather.pdf", pdf_of("Quillfeather turbine field notes", TIDES), "application/pdf"
+    )
     assert pdf["content_type"] == "application/pdf" and pdf["status"] == "queued"
     md = upload(alice, "hulls", "hulls.md", NOTES.encode(), "text/markdown")
     assert md["content_type"] == "text/markdown"
@@ -138,7 +130,9 @@ def test_a_free_plan_run_never_reads_a_dataset(stack: Stack, client_factory: typ
     """read_dataset is not on the free plan: the read is denied by policy, the dataset never searched."""
     frank = new_tenant(client_factory, "frank")
     assert frank.request("POST", "/v1/datasets", json={"name": "turbines"}).status_code == 201
-    doc = upload(frank, "turbines", "quillfeather.pdf", pdf_of(TIDES), "application/pdf")
+    doc = upload(
+        frank, "turbines", "quillfeather.pdf", pdf_of("Quillfeather turbine field notes", TIDES), "application/pdf"
+    )
     wait_for(
         lambda: [d for d in documents(frank, "turbines") if d["status"] == "indexed"],
         timeout_s=120,

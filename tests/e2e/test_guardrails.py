@@ -11,7 +11,7 @@ from devtools.client import QuarryClient
 from devtools.stack import Stack
 from services.gateway.readmodels.run_view import TERMINAL
 from tests.support.polling import wait_for
-from tests.support.stack import new_tenant, on_plan
+from tests.support.stack import indexed_upload, new_tenant, on_plan
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
@@ -33,14 +33,7 @@ def finished(client: QuarryClient, run_id: str) -> dict[str, Any] | None:
 
 
 def upload(client: QuarryClient) -> None:
-    doc_id = client.upload("Quokka lab notes", NOTES, "text/markdown")
-    wait_for(
-        lambda: any(
-            d["document_id"] == doc_id and d["status"] == "indexed"
-            for d in client.get("/v1/documents").json()["documents"]
-        ),
-        what="the notes to be indexed",
-    )
+    indexed_upload(client, "Quokka lab notes", NOTES)
 
 
 def test_pii_is_redacted_and_a_planted_instruction_is_never_followed(

@@ -18,22 +18,13 @@ from devtools.client import QuarryClient
 from devtools.replay import rebuild
 from devtools.stack import Stack
 from quarry_runtime.store import SqlDatabase
-from services.gateway.settings import GatewaySettings
 from tests.support.polling import wait_for
+from tests.support.stack import gateway_settings, indexed_upload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTION = "How does the with statement work and what are context managers?"
-
-
-def settings_of(stack: Stack) -> GatewaySettings:
-    return GatewaySettings(
-        data_dir=stack.data_dir,
-        nats_url=stack.nats_url,
-        database_url=stack.config.database_url,
-        db_schema_prefix=stack.config.db_schema_prefix,
-    )
 
 
 def complete_a_run(client: QuarryClient) -> str:
@@ -74,24 +65,17 @@ def test_the_read_models_rebuilt_from_the_log_match_the_live_ones(
     erin = client_factory()
     erin.signup(f"erin-{uuid.uuid4().hex[:6]}@example.com", "correct-horse-battery", "erin")
     run_id = complete_a_run(erin)
-    doc_id = erin.upload("Replay notes", "# Replay\n\nRead models are a function of the event log.", "text/markdown")
-    wait_for(
-        lambda: any(
-            d["document_id"] == doc_id and d["status"] == "indexed"
-            for d in erin.get("/v1/documents").json()["documents"]
-        ),
-        what="the document to be indexed",
-    )
+    indexed_upload(erin, "Replay notes", "# Replay\n\nRead models are a function of the event log.")
     wait_until_gateway_caught_up(stack)
 
-    report = asyncio.run(rebuild(settings_of(stack)))
+    report = asyncio.run(rebuild(gateway_settings(stack)))
 
     assert report.identical, "\n".join(report.differences)
     assert report.runs_live == report.runs_rebuilt >= 1
     assert report.documents_live == report.documents_rebuilt >= 1
     assert report.messages >= report.applied > 0 and report.unparsable == 0
     assert report.last_seq >= report.messages
-    db = SqlDatabase(settings_of(stack), "gateway")
+    db = SqlDatabase(gateway_settings(stack), "gateway")
     try:
         assert replay_tables(db) == set(), "the rebuilt tables are dropped afterwards"
         assert db.one("SELECT state FROM runs WHERE run_id = ?", (run_id,)) == ("completed",)
@@ -102,7 +86,7 @@ def test_the_read_models_rebuilt_from_the_log_match_the_live_ones(
 def test_a_tampered_live_view_is_named_with_the_key_that_differs(
     stack: Stack, client_factory: type[QuarryClient]
 ) -> None:
-    settings = settings_of(stack)
+    settings = gateway_settings(stack)
     db = SqlDatabase(settings, "gateway")
     finished = "SELECT run_id, view FROM runs WHERE state = 'completed' ORDER BY created_at LIMIT 1"
     if db.one(finished) is None:  # this test run alone

@@ -11,7 +11,7 @@ from docx import Document
 from devtools.client import QuarryClient
 from devtools.stack import Stack
 from tests.support.polling import wait_for
-from tests.support.stack import new_tenant, on_plan
+from tests.support.stack import indexed_upload, new_tenant, on_plan
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
@@ -132,14 +132,7 @@ def test_a_tenant_document_is_searchable_only_by_its_tenant(stack: Stack, client
         "Each Zorblax node measures soil humidity and publishes a moisture digest to its neighbours. "
         "The Zorblax protocol was designed to tolerate dust storms by buffering digests for a week."
     )
-    doc_id = carol.upload("Zorblax protocol notes", text, "text/markdown")
-    wait_for(
-        lambda: any(
-            d["document_id"] == doc_id and d["status"] == "indexed"
-            for d in carol.get("/v1/documents").json()["documents"]
-        ),
-        what="the document to be indexed",
-    )
+    indexed_upload(carol, "Zorblax protocol notes", text)
     run_id = carol.create_run(
         "What is the Zorblax protocol and how does it handle dust storms?", depth=1, max_sources=4
     )

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import pairwise
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from tests.fakes.serving import serve_app
+from tests.fakes.serving import OpenAiRoute, serve_app
 
 API_KEY = "sk-quarry-embed"
 MODEL = "fake-hash-embed"
@@ -35,47 +34,36 @@ def embed(text: str, dimension: int) -> list[float]:
     return [x / norm for x in vector]
 
 
-class FakeEmbeddings:
+class FakeEmbeddings(OpenAiRoute):
     def __init__(self, dimension: int = 256) -> None:
+        super().__init__("/v1/embeddings", API_KEY)
         self.dimension = dimension
         self.requests = 0
         self.inputs = 0
         self.fail_next: list[int] = []  # statuses to answer before serving again
-        self._lock = threading.Lock()
-        self.app = self._build()
 
-    def _build(self) -> FastAPI:
-        app = FastAPI()
-
-        @app.post("/v1/embeddings")
-        async def embeddings(request: Request) -> JSONResponse:
-            if request.headers.get("authorization") != f"Bearer {API_KEY}":
-                return JSONResponse({"error": {"message": "Incorrect API key provided"}}, status_code=401)
-            with self._lock:
-                self.requests += 1
-                failure = self.fail_next.pop(0) if self.fail_next else None
-            if failure is not None:
-                return JSONResponse({"error": {"message": f"injected failure {failure}"}}, status_code=failure)
-            body = await request.json()
-            texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
-            if body.get("model") != MODEL:
-                return JSONResponse({"error": {"message": f"model {body.get('model')!r} not found"}}, status_code=404)
-            with self._lock:
-                self.inputs += len(texts)
-            data = [
-                {"object": "embedding", "index": i, "embedding": embed(t, self.dimension)} for i, t in enumerate(texts)
-            ]
-            tokens = sum(len(t.split()) for t in texts)
-            return JSONResponse(
-                {
-                    "object": "list",
-                    "model": MODEL,
-                    "data": data,
-                    "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-                }
-            )
-
-        return app
+    async def answer(self, request: Request) -> JSONResponse:
+        with self._lock:
+            self.requests += 1
+            failure = self.fail_next.pop(0) if self.fail_next else None
+        if failure is not None:
+            return JSONResponse({"error": {"message": f"injected failure {failure}"}}, status_code=failure)
+        body = await request.json()
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        if body.get("model") != MODEL:
+            return JSONResponse({"error": {"message": f"model {body.get('model')!r} not found"}}, status_code=404)
+        with self._lock:
+            self.inputs += len(texts)
+        data = [{"object": "embedding", "index": i, "embedding": embed(t, self.dimension)} for i, t in enumerate(texts)]
+        tokens = sum(len(t.split()) for t in texts)
+        return JSONResponse(
+            {
+                "object": "list",
+                "model": MODEL,
+                "data": data,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
 
 
 @contextmanager

@@ -12,78 +12,68 @@ import asyncio
 import json
 import random
 import re
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from tests.fakes.serving import serve_app
+from tests.fakes.serving import OpenAiRoute, serve_app
 
 API_KEY = "sk-quarry-fake"
 
 
-class FakeLlm:
+class FakeLlm(OpenAiRoute):
     def __init__(self, latency_s: tuple[float, float] = (0.05, 0.3)) -> None:
+        super().__init__("/v1/chat/completions", API_KEY)
         self.latency_s = latency_s
         self.calls: Counter[str] = Counter()  # planning (and answering) calls per question
         self.synthesis_calls: Counter[str] = Counter()  # "question | sub-question" or "question | summary"
-        self._lock = threading.Lock()
-        self.app = self._build()
 
-    def _build(self) -> FastAPI:
-        app = FastAPI()
-
-        @app.post("/v1/chat/completions")
-        async def complete(request: Request) -> JSONResponse:
-            if request.headers.get("authorization") != f"Bearer {API_KEY}":
-                return JSONResponse({"error": {"message": "Incorrect API key provided"}}, status_code=401)
-            body = await request.json()
-            text = "\n".join(m["content"] for m in body["messages"])
-            system = body["messages"][0]["content"]
-            question = _question(text)
-            with self._lock:
-                if "You write research notes" in system:
-                    self.synthesis_calls[f"{question} | {_field('Sub-question', text)}"] += 1
-                elif "You summarise research notes" in system:
-                    self.synthesis_calls[f"{question} | summary"] += 1
-                else:
-                    self.calls[question] += 1
-            await asyncio.sleep(random.uniform(*self.latency_s))  # a model takes a while: widens the kill window
-            subject = question.rstrip("?")
-            plan = [question, f"What is {subject}?", f"Why does {subject} matter?"]
-            content = json.dumps({"sub_questions": plan})
-            if "follow-up question" in system:
-                # An answer from numbered passages: one sentence citing the first, one citing nothing.
-                content = f"The first passage answers {subject} [1]. Nothing else is known."
-            elif "You write research notes" in system:
-                content = _notes(_field("Sub-question", text), text) + " Also, the moon is made of cheese [99]."
+    async def answer(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        text = "\n".join(m["content"] for m in body["messages"])
+        system = body["messages"][0]["content"]
+        question = _question(text)
+        with self._lock:
+            if "You write research notes" in system:
+                self.synthesis_calls[f"{question} | {_field('Sub-question', text)}"] += 1
             elif "You summarise research notes" in system:
-                content = " ".join([line for line in text.splitlines() if re.search(r"\[\d+\]\.?$", line)][:3])
-            prompt_tokens = len(text.split())
-            return JSONResponse(
-                {
-                    "id": "chatcmpl-fake",
-                    "object": "chat.completion",
-                    "model": body.get("model", "fake"),
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": content},
-                            "finish_reason": "stop",
-                        }
-                    ],
-                    "usage": {
-                        "prompt_tokens": prompt_tokens,
-                        "completion_tokens": 30,
-                        "total_tokens": prompt_tokens + 30,
-                    },
-                }
-            )
-
-        return app
+                self.synthesis_calls[f"{question} | summary"] += 1
+            else:
+                self.calls[question] += 1
+        await asyncio.sleep(random.uniform(*self.latency_s))  # a model takes a while: widens the kill window
+        subject = question.rstrip("?")
+        plan = [question, f"What is {subject}?", f"Why does {subject} matter?"]
+        content = json.dumps({"sub_questions": plan})
+        if "follow-up question" in system:
+            # An answer from numbered passages: one sentence citing the first, one citing nothing.
+            content = f"The first passage answers {subject} [1]. Nothing else is known."
+        elif "You write research notes" in system:
+            content = _notes(_field("Sub-question", text), text) + " Also, the moon is made of cheese [99]."
+        elif "You summarise research notes" in system:
+            content = " ".join([line for line in text.splitlines() if re.search(r"\[\d+\]\.?$", line)][:3])
+        prompt_tokens = len(text.split())
+        return JSONResponse(
+            {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "model": body.get("model", "fake"),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": 30,
+                    "total_tokens": prompt_tokens + 30,
+                },
+            }
+        )
 
 
 def _field(name: str, prompt: str) -> str:

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, StreamingResponse
-from fpdf import FPDF
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tests.fakes.pdf import pdf_of
 
 ROBOTS = "User-agent: *\nDisallow: /private/\n\nUser-agent: EvilBot\nDisallow: /\n"
 SLOW_S = 6.0
@@ -148,16 +149,6 @@ def _page(article: Article, chrome: str) -> str:
 </body></html>"""
 
 
-def _pdf() -> bytes:
-    pdf = FPDF()
-    pdf.set_title("Tide pool survey")
-    pdf.set_font("helvetica", size=12)
-    for text in PDF_PAGES:
-        pdf.add_page()
-        pdf.multi_cell(0, 8, text)
-    return bytes(pdf.output())
-
-
 class Website:
     """The site; `requests` lists (path, user agent) of everything asked of it."""
 
@@ -166,7 +157,7 @@ class Website:
         self.host_names: list[str] = []  # the Host header of each request, port dropped
         self.robots_status = 200  # 404: no rules (all allowed); 503: unreachable (nothing allowed)
         self._lock = threading.Lock()
-        self._pdf = _pdf()
+        self._pdf = pdf_of("Tide pool survey", PDF_PAGES)
         self.app = self._build()
 
     def paths(self) -> list[str]:

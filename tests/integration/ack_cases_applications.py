@@ -39,22 +39,10 @@ from services.orchestrator.application import Orchestrator
 from services.orchestrator.handlers import subscriptions as orchestrator_subscriptions
 from tests.integration.ack_faults import EventStoreFault, clone_event_store, notifications
 from tests.integration.ack_proof import Build, Case
+from tests.support import orchestrator as orch
 from tests.support.credits import answered as billing_answered
 from tests.support.credits import asked as billing_asked
 from tests.support.credits import completed, question_failed, question_usage, request, run_to_completion, usage
-from tests.support.orchestrator import (
-    Clock,
-    decide,
-    fail,
-    outputs_for,
-    requested,
-    reserved,
-    started,
-    succeed,
-    timer,
-    with_status,
-    work,
-)
 from tests.support.questions import asked as question_asked
 from tests.unit.test_monitors import created as monitor_created
 from tests.unit.test_plan_review import started as started_for_review
@@ -96,7 +84,7 @@ OrchestratorSetup = Callable[[Orchestrator], Event]
 def orchestrator_case(tmp_path: Path, setup: OrchestratorSetup, durable: str, copies: int = 1) -> Build:
     async def build(bus: Bus) -> Case:
         settings = RuntimeSettings(data_dir=tmp_path / "orchestrator")
-        clock = Clock()
+        clock = orch.Clock()
         app = Orchestrator(env=eventstore_env(settings, "orchestrator"))
         app.clock = clock
         event = setup(app)  # the run (or monitor) driven to where the message matters, committed
@@ -111,25 +99,25 @@ def orchestrator_case(tmp_path: Path, setup: OrchestratorSetup, durable: str, co
 
 
 def _plan_requested(app: Orchestrator) -> tuple[str, str]:
-    run_id = started(app)
-    return run_id, with_status(app, run_id, "requested")[0]
+    run_id = orch.started(app)
+    return run_id, orch.with_status(app, run_id, "requested")[0]
 
 
 def _plan_dispatched(app: Orchestrator) -> tuple[str, str]:
     run_id, plan_id = _plan_requested(app)
-    app.apply_decision(decide(app.get_run(run_id), plan_id))
+    app.apply_decision(orch.decide(app.get_run(run_id), plan_id))
     return run_id, plan_id
 
 
 def _waiting_approval(app: Orchestrator) -> str:
-    run_id = started(app, approval=True)
-    work(app, run_id)
+    run_id = orch.started(app, approval=True)
+    orch.work(app, run_id)
     assert app.get_run(run_id).state == "waiting_approval"
     return run_id
 
 
 def _started_request(app: Orchestrator) -> RunRequested:
-    req = requested()
+    req = orch.requested()
     app.start_run(req)
     return req
 
@@ -146,7 +134,7 @@ def _approval(cls: type[ApprovalGiven] | type[ApprovalRejected]) -> Orchestrator
 
 def _plan_reviewed(app: Orchestrator) -> Event:
     run_id = started_for_review(app)
-    work(app, run_id)
+    orch.work(app, run_id)
     assert app.get_run(run_id).state == "awaiting_plan_review"
     payload = RunPlanReviewedPayload(action="continue", sub_questions=["How is a context manager used?"])
     return RunPlanReviewed.create(payload, tenant_id="tenant-a", run_id=run_id, actor=Actor(user_id="u1"))
@@ -160,23 +148,25 @@ def _monitor_changed(app: Orchestrator) -> Event:
 
 
 def _question_asked(app: Orchestrator) -> QuestionAsked:
-    run_id = started(app)
-    work(app, run_id)
+    run_id = orch.started(app)
+    orch.work(app, run_id)
     return question_asked(run_id)
 
 
 ORCHESTRATOR: dict[str, OrchestratorSetup] = {
-    subjects.RUN_REQUESTED: lambda app: requested(),
-    subjects.CREDITS_RESERVED: lambda app: reserved(_started_request(app)),
+    subjects.RUN_REQUESTED: lambda app: orch.requested(),
+    subjects.CREDITS_RESERVED: lambda app: orch.reserved(_started_request(app)),
     subjects.CREDITS_DENIED: lambda app: CreditsDenied.caused_by(
         _started_request(app), CreditsDeniedPayload(required=50, balance=3, reason="short")
     ),
-    subjects.TOOL_DECIDED: lambda app: decide(app.get_run((ids := _plan_requested(app))[0]), ids[1]),
-    subjects.TASK_SUCCEEDED: lambda app: succeed(
-        app.get_run((ids := _plan_dispatched(app))[0]), ids[1], outputs_for("plan", {})
+    subjects.TOOL_DECIDED: lambda app: orch.decide(app.get_run((ids := _plan_requested(app))[0]), ids[1]),
+    subjects.TASK_SUCCEEDED: lambda app: orch.succeed(
+        app.get_run((ids := _plan_dispatched(app))[0]), ids[1], orch.outputs_for("plan", {})
     ),
-    subjects.TASK_FAILED: lambda app: fail(app.get_run((ids := _plan_dispatched(app))[0]), ids[1]),
-    subjects.TIMER_FIRED: lambda app: timer(app.get_run((ids := _plan_dispatched(app))[0]), "task_timeout", ids[1]),
+    subjects.TASK_FAILED: lambda app: orch.fail(app.get_run((ids := _plan_dispatched(app))[0]), ids[1]),
+    subjects.TIMER_FIRED: lambda app: orch.timer(
+        app.get_run((ids := _plan_dispatched(app))[0]), "task_timeout", ids[1]
+    ),
     subjects.RUN_CANCEL_REQUESTED: lambda app: RunCancelRequested.create(
         RunCancelRequestedPayload(), tenant_id="tenant-a", run_id=_plan_dispatched(app)[0]
     ),

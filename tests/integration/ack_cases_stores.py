@@ -26,7 +26,7 @@ from contracts.run import (
     RunRequested,
 )
 from contracts.task import TaskDispatched, TaskDispatchedPayload
-from contracts.tool import ToolDecided, ToolDecidedPayload, ToolRequested, ToolRequestedPayload
+from contracts.tool import ToolDecided, ToolDecidedPayload, ToolRequested
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase
@@ -49,6 +49,7 @@ from tests.support.orchestrator import (
     requested,
     reserved,
 )
+from tests.support.policy import fetch_request
 from tests.support.questions import asked as question_asked
 from tests.unit.test_monitors import created as monitor_created
 from tests.unit.test_policy_versions import published, with_fetch_for_all
@@ -215,15 +216,7 @@ def _decisions_of(store: PolicyStore, event_id: str) -> list[tuple[Any, ...]]:
 def tool_request_case(tmp_path: Path, database_url: str | None = None) -> Build:
     async def build(bus: Bus) -> Case:
         policy = _policy(tmp_path, database_url)
-        payload = ToolRequestedPayload(
-            request_id="fetch:1",
-            tool="fetch_url",
-            task_id="fetch",
-            step="fetch",
-            plan="free",
-            roles=["owner"],
-            arguments={"url": "https://arxiv.org/abs/1"},
-        )
+        payload = fetch_request(request_id="fetch:1", task_id="fetch", step="fetch")
         actor = Actor(user_id="u1", agent="quarry-orchestrator", roles=["owner"])
         event = ToolRequested.create(payload, tenant_id=TENANT, run_id=new_id(), actor=actor)
         decided_id = ToolDecided.caused_by(event, _decided_stand_in(event)).event_id

@@ -37,11 +37,21 @@ async def has_dead_letter(bus: Bus, reason: str) -> bool:
 
 
 async def with_consumer(
-    nats_url: str, handler: Callable[[RunRequested], Awaitable[None]], body: Callable[[Bus], Awaitable[None]]
+    nats_url: str,
+    tenant: str,
+    handler: Callable[[RunRequested], Awaitable[None]],
+    body: Callable[[Bus], Awaitable[None]],
 ) -> None:
+    """Runs `body` with a bus whose consumer hands `handler` the run requests of `tenant`; it
+    acknowledges the rest of the stream (other tests' messages) untouched."""
     name = f"test-{uuid.uuid4().hex[:8]}"
     bus = Bus(nats_url, name, max_deliver=3)
-    bus.subscribe(Subscription(subjects.RUN_REQUESTED, name, handler))
+
+    async def tenants_own(ev: RunRequested) -> None:
+        if ev.tenant_id == tenant:
+            await handler(ev)
+
+    bus.subscribe(Subscription(subjects.RUN_REQUESTED, name, tenants_own))
     await bus.start()
     try:
         await body(bus)
@@ -54,8 +64,7 @@ async def test_a_duplicate_publish_is_dropped_by_jetstream(nats_url: str) -> Non
     seen: list[str] = []
 
     async def handler(ev: RunRequested) -> None:
-        if ev.tenant_id == tenant:
-            seen.append(ev.event_id)
+        seen.append(ev.event_id)
 
     async def body(bus: Bus) -> None:
         ev = request("what is a duplicate?", tenant)
@@ -66,7 +75,7 @@ async def test_a_duplicate_publish_is_dropped_by_jetstream(nats_url: str) -> Non
         await eventually(lambda: marker.event_id in seen)
         assert seen.count(ev.event_id) == 1
 
-    await with_consumer(nats_url, handler, body)
+    await with_consumer(nats_url, tenant, handler, body)
 
 
 async def test_a_malformed_message_is_dead_lettered_and_consuming_goes_on(nats_url: str) -> None:
@@ -74,8 +83,7 @@ async def test_a_malformed_message_is_dead_lettered_and_consuming_goes_on(nats_u
     seen: list[str] = []
 
     async def handler(ev: RunRequested) -> None:
-        if ev.tenant_id == tenant:
-            seen.append(ev.payload.question)
+        seen.append(ev.payload.question)
 
     async def body(bus: Bus) -> None:
         js = bus.broker.connection.jetstream()
@@ -94,7 +102,7 @@ async def test_a_malformed_message_is_dead_lettered_and_consuming_goes_on(nats_u
         assert last.headers["Quarry-Subject"] == subjects.RUN_REQUESTED
         assert b'"question": 7' in (last.data or b"")
 
-    await with_consumer(nats_url, handler, body)
+    await with_consumer(nats_url, tenant, handler, body)
 
 
 async def test_not_ready_is_redelivered_until_it_succeeds(nats_url: str) -> None:
@@ -103,8 +111,6 @@ async def test_not_ready_is_redelivered_until_it_succeeds(nats_url: str) -> None
     done: list[str] = []
 
     async def handler(ev: RunRequested) -> None:
-        if ev.tenant_id != tenant:
-            return
         attempts.append(time.monotonic())
         if len(attempts) < 3:
             raise NotReady("dependency not there yet", delay_s=0.1)
@@ -116,7 +122,7 @@ async def test_not_ready_is_redelivered_until_it_succeeds(nats_url: str) -> None
         await eventually(lambda: bool(done))
         assert len(attempts) == 3
 
-    await with_consumer(nats_url, handler, body)
+    await with_consumer(nats_url, tenant, handler, body)
 
 
 async def test_a_handler_that_keeps_failing_is_dead_lettered_after_max_deliver(nats_url: str) -> None:
@@ -124,9 +130,8 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_max_deliver(n
     attempts: list[int] = []
 
     async def handler(ev: RunRequested) -> None:
-        if ev.tenant_id == tenant:
-            attempts.append(1)
-            raise RuntimeError("always broken")
+        attempts.append(1)
+        raise RuntimeError("always broken")
 
     async def body(bus: Bus) -> None:
         await bus.publish(request("never works", tenant))
@@ -134,7 +139,7 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_max_deliver(n
         await eventually(lambda: has_dead_letter(bus, "failed 3 times: always broken"), 10)
         assert len(attempts) == 3
 
-    await with_consumer(nats_url, handler, body)
+    await with_consumer(nats_url, tenant, handler, body)
 
 
 async def test_an_outage_is_waited_out_and_never_counts_toward_dead_lettering(
@@ -145,8 +150,6 @@ async def test_an_outage_is_waited_out_and_never_counts_toward_dead_lettering(
     outage = 6  # twice max_deliver: counted, these deliveries alone would dead-letter the message
 
     async def handler(ev: RunRequested) -> None:
-        if ev.tenant_id != tenant:
-            return
         if len(attempts) < outage:
             attempts.append("away")
             raise Unavailable("the database cannot be reached")
@@ -161,7 +164,7 @@ async def test_an_outage_is_waited_out_and_never_counts_toward_dead_lettering(
         assert attempts == ["away"] * outage + ["broken"] * 3
 
     with caplog.at_level("WARNING", logger="quarry_runtime.bus"):
-        await with_consumer(nats_url, handler, body)
+        await with_consumer(nats_url, tenant, handler, body)
     waiting = [r for r in caplog.records if "waiting for a dependency" in r.getMessage()]
     assert len(waiting) == 1, "an outage is reported once per interval, not once per delivery"
 

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
-import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -19,38 +16,10 @@ from devtools import natsserver
 from quarry_runtime.bus import NATS_RECONNECT_ATTEMPTS, Bus, Subscription
 from quarry_security import natsauth
 from tests.support.polling import eventually
+from tests.support.restartable_nats import Server, server
 
 pytestmark = pytest.mark.infra
-
-
-class Server:
-    """A nats-server of this module's own (with the users the test fixture gives it), to restart."""
-
-    def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="quarry-nats-restart-"))
-        passwords = natsauth.StackCredentials(self.root / "credentials").ensure()
-        admin = ("quarry-test", passwords.pop(natsauth.OPERATOR))
-        self.config = natsauth.write_server_config(self.root / "nats.conf", passwords, admin=admin)
-        self.port = natsserver.free_port()
-        self.proc, url = natsserver.start(self.root / "store", port=self.port, config_file=self.config)
-        self.url = url.replace("nats://", f"nats://{admin[0]}:{admin[1]}@", 1)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-    def start(self) -> None:
-        self.proc, _ = natsserver.start(self.root / "store", port=self.port, config_file=self.config)
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    own = Server()
-    yield own
-    own.stop()
+__all__ = ["server"]  # the fixture
 
 
 def request() -> RunRequested:

@@ -39,13 +39,15 @@ from services.retriever.handlers import Components, subscriptions
 from services.retriever.index import DATASET, SourceIndex
 from services.retriever.parsing import ParseLimits, ParserPool
 from services.retriever.tombstones import DeletedDatasets
+from tests.fakes.pdf import pdf_of
 from tests.support.polling import eventually
-from tests.unit.test_datasets import PAGES, make_pdf
+from tests.unit.test_datasets import PAGES, TITLE
 from tests.unit.test_retriever_parsing import raw_pdf, text_lines
 
 pytestmark = pytest.mark.infra
 
 PARSERS = ParserPool(ParseLimits(workers=1, memory_mb=512, cpu_s=3, wall_s=15.0))
+PDF = "application/pdf"
 
 
 async def test_an_uploaded_pdf_is_indexed_into_its_dataset_with_progress(nats_url: str, tmp_path: Path) -> None:
@@ -81,17 +83,19 @@ async def test_an_uploaded_pdf_is_indexed_into_its_dataset_with_progress(nats_ur
         await observer.publish(created)
         await eventually(lambda: datasets.find(tenant, "tides") is not None, what="the dataset")
 
-        data = make_pdf(PAGES)
+        data = pdf_of(TITLE, PAGES)
         ref = await blobs.put(f"{tenant}/ds-1/doc-1", data)
         assert (ref.bucket, ref.size) == (UPLOADS_BUCKET, len(data))
         assert await blobs.get(ref) == data
-        uploaded = DocumentUploaded.create(
-            DocumentUploadedPayload(
-                document_id="doc-1", title="Tidal notes", content_type="application/pdf", stored=ref, dataset_id="ds-1"
-            ),
-            tenant_id=tenant,
-        )
-        await observer.publish(uploaded)
+
+        async def upload(document_id: str, title: str, stored: StoredObject, content_type: str = PDF) -> None:
+            """What the gateway publishes for an upload of `stored` into ds-1."""
+            payload = DocumentUploadedPayload(
+                document_id=document_id, title=title, content_type=content_type, stored=stored, dataset_id="ds-1"
+            )
+            await observer.publish(DocumentUploaded.create(payload, tenant_id=tenant))
+
+        await upload("doc-1", "Tidal notes", ref)
 
         def status(doc: str) -> str | None:
             rows = {d["document_id"]: d for d in datasets.documents_of(tenant, "ds-1")}
@@ -99,6 +103,10 @@ async def test_an_uploaded_pdf_is_indexed_into_its_dataset_with_progress(nats_ur
 
         def stages() -> set[str]:
             return {ev.payload.stage for ev in seen if isinstance(ev, DocumentProgress)}
+
+        def reason(doc: str) -> str:
+            [row] = [d for d in datasets.documents_of(tenant, "ds-1") if d["document_id"] == doc]
+            return str(row["reason"])
 
         await eventually(lambda: status("doc-1") == "indexed", what="the PDF to be indexed")
         await eventually(lambda: stages() == {"extracting", "chunking", "indexing"}, what="every stage's progress")
@@ -112,29 +120,15 @@ async def test_an_uploaded_pdf_is_indexed_into_its_dataset_with_progress(nats_ur
         forged = ref.model_copy(update={"sha256": "0" * 64})
         with pytest.raises(BlobError, match="does not match"):
             await blobs.get(forged)
-        bad = DocumentUploaded.create(
-            DocumentUploadedPayload(
-                document_id="doc-2", title="Forged", content_type="application/pdf", stored=forged, dataset_id="ds-1"
-            ),
-            tenant_id=tenant,
-        )
-        await observer.publish(bad)
+        await upload("doc-2", "Forged", forged)
         await eventually(lambda: status("doc-2") == "rejected", what="the forged upload to be rejected")
-        [rejected] = [d for d in datasets.documents_of(tenant, "ds-1") if d["document_id"] == "doc-2"]
-        assert "does not match" in rejected["reason"]
+        assert "does not match" in reason("doc-2")
 
         # A PDF whose few dozen KB unpack into 40 M characters is refused with the reason; the retriever goes on.
         bomb = await blobs.put(upload_object(tenant, "ds-1", "doc-4"), raw_pdf(text_lines(b"A" * 1000, 40_000)))
-        bombed = DocumentUploaded.create(
-            DocumentUploadedPayload(
-                document_id="doc-4", title="Bomb", content_type="application/pdf", stored=bomb, dataset_id="ds-1"
-            ),
-            tenant_id=tenant,
-        )
-        await observer.publish(bombed)
+        await upload("doc-4", "Bomb", bomb)
         await eventually(lambda: status("doc-4") == "rejected", what="the PDF bomb to be rejected")
-        [exploded] = [d for d in datasets.documents_of(tenant, "ds-1") if d["document_id"] == "doc-4"]
-        assert re.search("MiB|CPU time|characters", exploded["reason"]), exploded["reason"]
+        assert re.search("MiB|CPU time|characters", reason("doc-4")), reason("doc-4")
 
         deleted = DatasetDeleted.create(DatasetDeletedPayload(dataset_id="ds-1", name="tides"), tenant_id=tenant)
         await observer.publish(deleted)
@@ -144,13 +138,7 @@ async def test_an_uploaded_pdf_is_indexed_into_its_dataset_with_progress(nats_ur
 
         # An upload accepted before the deletion but handled after it is refused, file and all.
         late_ref = await blobs.put(upload_object(tenant, "ds-1", "doc-3"), b"Neap tides are the weakest.")
-        late = DocumentUploaded.create(
-            DocumentUploadedPayload(
-                document_id="doc-3", title="Late", content_type="text/plain", stored=late_ref, dataset_id="ds-1"
-            ),
-            tenant_id=tenant,
-        )
-        await observer.publish(late)
+        await upload("doc-3", "Late", late_ref, "text/plain")
 
         def refusal() -> DocumentRejected | None:
             return next((e for e in seen if isinstance(e, DocumentRejected) and e.payload.document_id == "doc-3"), None)

@@ -140,6 +140,10 @@ class Stack:
         self.thread.join(timeout=30)
 
 
+# Each caller's name and the headers it sends.
+Callers = dict[str, dict[str, str]]
+
+
 @pytest.fixture(scope="module")
 def stack(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with Stack(nats_url, tmp_path_factory.mktemp("fuzz")) as running:
@@ -147,7 +151,7 @@ def stack(nats_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
 
 
 @pytest.fixture(scope="module")
-def callers(stack: Stack) -> Iterator[dict[str, dict[str, str]]]:
+def callers(stack: Stack) -> Iterator[Callers]:
     """Headers of each caller the fuzzing rotates through: nobody, and the owners of two tenants."""
     found: dict[str, dict[str, str]] = {"anonymous": {}}
     for name in ("fuzz-a", "fuzz-b"):
@@ -164,7 +168,7 @@ def callers(stack: Stack) -> Iterator[dict[str, dict[str, str]]]:
 _turns = itertools.count()
 
 
-def _call(case: Any, stack: Stack, callers: dict[str, dict[str, str]], seed: int) -> None:
+def _call(case: Any, stack: Stack, callers: Callers, seed: int) -> None:
     names = sorted(callers)
     who = names[next(_turns) % len(names)]
     # Schemathesis also makes up Authorization headers: the anonymous caller sends those, the owners their own.
@@ -176,17 +180,17 @@ def _call(case: Any, stack: Stack, callers: dict[str, dict[str, str]], seed: int
         raise AssertionError(f"{exc}\n(as {who}, seed {seed}; QUARRY_FUZZ_SEED={seed} replays the fresh pass)") from exc
 
 
+# Both passes: no deadline on a call over HTTP, and the schema's many filtered strategies are fine.
+PASS_SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+
+
 @fixed.parametrize()
-@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-def test_no_route_answers_a_server_error_fixed_seed(
-    case: Any, stack: Stack, callers: dict[str, dict[str, str]]
-) -> None:
+@PASS_SETTINGS
+def test_no_route_answers_a_server_error_fixed_seed(case: Any, stack: Stack, callers: Callers) -> None:
     _call(case, stack, callers, SEED)
 
 
 @fresh.parametrize()
-@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-def test_no_route_answers_a_server_error_fresh_seed(
-    case: Any, stack: Stack, callers: dict[str, dict[str, str]]
-) -> None:
+@PASS_SETTINGS
+def test_no_route_answers_a_server_error_fresh_seed(case: Any, stack: Stack, callers: Callers) -> None:
     _call(case, stack, callers, FRESH_SEED)

@@ -31,6 +31,19 @@ pytestmark = pytest.mark.infra
 __all__ = ["llms"]  # the fixture
 
 
+@pytest.fixture
+async def bus(nats_url: str) -> AsyncIterator[Bus]:
+    started = Bus(nats_url, f"test-{uuid.uuid4().hex[:8]}")
+    await started.start()
+    yield started
+    await started.stop()
+
+
+def tenant_models(bus: Bus, **options: Any) -> TenantModels:
+    """The tenant model settings in the bus's key-value bucket, as the gateway and the analyst read them."""
+    return TenantModels(lambda: bus.broker.connection.jetstream(), SECRETS_KEY, replicas=1, **options)
+
+
 async def test_each_tenant_is_planned_by_its_own_endpoint_or_the_default(
     nats_url: str, tmp_path: Path, llms: Llms
 ) -> None:
@@ -49,7 +62,7 @@ async def test_each_tenant_is_planned_by_its_own_endpoint_or_the_default(
     observer.subscribe(Subscription("usage.v1.>", f"{name}-usage", observe))
     await observer.start()
     # What the gateway writes (same bucket, same secrets key): one tenant's own endpoint, one with a bad key.
-    models = TenantModels(lambda: observer.broker.connection.jetstream(), SECRETS_KEY, replicas=1)
+    models = tenant_models(observer)
     await models.put(with_own, ModelEndpoint(own_url, "tenant-model", API_KEY), updated_by="u")
     await models.put(wrong_key, ModelEndpoint(own_url, "tenant-model", "sk-revoked"), updated_by="u")
     try:
@@ -86,13 +99,10 @@ async def test_each_tenant_is_planned_by_its_own_endpoint_or_the_default(
     assert not of(wrong_key, UsageRecorded)
 
 
-async def test_a_changed_setting_reaches_the_analyst_before_its_cache_expires(nats_url: str, llms: Llms) -> None:
+async def test_a_changed_setting_reaches_the_analyst_before_its_cache_expires(bus: Bus, llms: Llms) -> None:
     (_, platform_url), (_, own_url) = llms
     tenant = f"t{uuid.uuid4().hex[:10]}"
-    bus = Bus(nats_url, f"test-{uuid.uuid4().hex[:8]}")
-    await bus.start()
-    writer = TenantModels(lambda: bus.broker.connection.jetstream(), SECRETS_KEY, replicas=1)
-    reader = TenantModels(lambda: bus.broker.connection.jetstream(), SECRETS_KEY, replicas=1, ttl_s=3600)
+    writer, reader = tenant_models(bus), tenant_models(bus, ttl_s=3600)
     watch = asyncio.create_task(reader.watch())
     try:
         assert await reader.endpoint(tenant) is None  # cached as "none" for an hour
@@ -118,15 +128,12 @@ async def test_a_changed_setting_reaches_the_analyst_before_its_cache_expires(na
     finally:
         watch.cancel()
         await asyncio.gather(watch, return_exceptions=True)
-        await bus.stop()
 
 
-async def test_a_tenant_endpoint_inside_our_network_is_refused(nats_url: str, llms: Llms) -> None:
+async def test_a_tenant_endpoint_inside_our_network_is_refused(bus: Bus, llms: Llms) -> None:
     (_, _), (own, own_url) = llms
     tenant = f"t{uuid.uuid4().hex[:10]}"
-    bus = Bus(nats_url, f"test-{uuid.uuid4().hex[:8]}")
-    await bus.start()
-    tenants = TenantModels(lambda: bus.broker.connection.jetstream(), SECRETS_KEY, replicas=1)
+    tenants = tenant_models(bus)
     models = Models(None, tenants, lambda e: ChatClient(e.base_url, model=e.model, api_key=e.api_key))
     try:
         await tenants.put(tenant, ModelEndpoint(own_url, "m", API_KEY), updated_by="u")
@@ -143,7 +150,6 @@ async def test_a_tenant_endpoint_inside_our_network_is_refused(nats_url: str, ll
         assert own.calls["anything?"] == 0
     finally:
         await models.aclose()
-        await bus.stop()
 
 
 @contextlib.asynccontextmanager
@@ -183,7 +189,7 @@ async def test_a_tenant_whose_endpoint_hangs_does_not_delay_another_tenants_task
     await observer.start()
     try:
         async with hanging_server() as hanging_url:
-            tenants = TenantModels(lambda: observer.broker.connection.jetstream(), SECRETS_KEY, replicas=1)
+            tenants = tenant_models(observer)
             await tenants.put(stuck, ModelEndpoint(hanging_url, "m", API_KEY), updated_by="u")
             async with analyst(settings):
                 # More of the stuck tenant's tasks than the lane fetches at once, then another tenant's.

@@ -9,7 +9,6 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from nats.js.api import KeyValueConfig, StorageType
@@ -19,22 +18,16 @@ from contracts.task import TaskDispatched, TaskDispatchedPayload, TaskSucceeded
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.errors import Unavailable
 from quarry_runtime.worker import JOURNAL_BUCKET, KvJournal, WorkResult, lane
-from tests.integration.test_bus_reconnect import Server
 from tests.support.polling import eventually
+from tests.support.restartable_nats import Server, server
 
 pytestmark = pytest.mark.infra
+__all__ = ["server"]  # the fixture
 
 ROLE = "analyst"
 # Longer than a JetStream request's time-out (nats-py: 5 s), so a journal write in the gap fails
 # rather than waiting in the client's reconnect buffer for the server to return.
 OUTAGE_S = 8.0
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    own = Server()
-    yield own
-    own.stop()
 
 
 def dispatched() -> TaskDispatched:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import httpx
 
-from tests.support.gateway import PASSWORD
+from tests.support.gateway import new_tenant
 
 
 class Owner:
@@ -40,9 +39,4 @@ class Owner:
 
 
 async def signup(http: httpx.AsyncClient) -> Owner:
-    name = f"t{uuid.uuid4().hex[:8]}"
-    r = await http.post(
-        "/v1/auth/signup", json={"email": f"{name}@example.com", "password": PASSWORD, "tenant_name": name}
-    )
-    assert r.status_code == 201, r.text
-    return Owner(http, r.json()["access_token"], r.json()["tenant_id"])
+    return Owner(http, *await new_tenant(http))

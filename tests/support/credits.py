@@ -3,6 +3,7 @@ test's."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -107,16 +108,20 @@ def question_failed(q: QuestionAsked) -> QuestionFailed:
 
 
 def deliver_to(app: Billing, ev: object) -> None:
-    """Hand `ev` to billing's use case for it, as its bus handlers do; a Stripe event is a dict."""
-    if isinstance(ev, RunRequested):
-        app.admit(ev)
-    elif isinstance(ev, UsageRecorded):
-        app.meter(ev)
-    elif isinstance(ev, RunCompleted | RunFailed):
-        app.close_run(ev)
-    elif isinstance(ev, QuestionAsked):
-        app.ask_question(ev)
-    elif isinstance(ev, QuestionAnswered | QuestionFailed):
-        app.close_question(ev)
-    elif isinstance(ev, dict):
+    """Hand `ev` to billing's use case for it, as its bus handlers do; a Stripe event is a dict.
+    Billing consumes nothing else: any other event goes by."""
+    if isinstance(ev, dict):
         apply_stripe_event(app, ev)
+        return
+    use_cases: dict[type, Callable[[Any], None]] = {
+        RunRequested: app.admit,
+        UsageRecorded: app.meter,
+        RunCompleted: app.close_run,
+        RunFailed: app.close_run,
+        QuestionAsked: app.ask_question,
+        QuestionAnswered: app.close_question,
+        QuestionFailed: app.close_question,
+    }
+    use_case = use_cases.get(type(ev))
+    if use_case is not None:
+        use_case(ev)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import cached_property
 from pathlib import Path
@@ -77,8 +78,17 @@ class Caller:
         return self.http.request(method, path, headers=self.headers, **kwargs)
 
     @cached_property
+    def me(self) -> dict[str, Any]:
+        me: dict[str, Any] = self("GET", "/v1/auth/me").json()
+        return me
+
+    @property
     def user_id(self) -> str:
-        return str(self("GET", "/v1/auth/me").json()["user_id"])
+        return str(self.me["user_id"])
+
+    @property
+    def tenant_id(self) -> str:
+        return str(self.me["tenant_id"])
 
 
 def signup(http: TestClient, name: str, password: str = PASSWORD) -> Caller:
@@ -86,3 +96,13 @@ def signup(http: TestClient, name: str, password: str = PASSWORD) -> Caller:
     r = http.post("/v1/auth/signup", json={"email": f"{name}@example.com", "password": password, "tenant_name": name})
     assert r.status_code == 201, r.text
     return Caller(http, r.json()["access_token"])
+
+
+async def new_tenant(http: httpx.AsyncClient) -> tuple[str, str]:
+    """Signs up the owner of a new tenant with a random name: the owner's token and the tenant's id."""
+    name = f"t{uuid.uuid4().hex[:8]}"
+    r = await http.post(
+        "/v1/auth/signup", json={"email": f"{name}@example.com", "password": PASSWORD, "tenant_name": name}
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["access_token"], r.json()["tenant_id"]

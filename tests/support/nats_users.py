@@ -13,9 +13,9 @@ from pathlib import Path
 import nats
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from nats.aio.client import Client
 
 from contracts import consumers, subjects
@@ -23,6 +23,7 @@ from contracts.run import RunCompleted
 from devtools import natsserver
 from quarry_runtime.bus import Bus, Subscription
 from quarry_security import natsauth
+from tests.support.certs import builder, common_name, write_key, write_pem
 
 
 @dataclass(frozen=True)
@@ -111,15 +112,10 @@ def write_tls(directory: Path) -> Path:
     """A CA, and a certificate it signed for localhost (the server's); returns the CA file."""
     now = datetime.now(UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "quarry-test-ca")])
+    ca_name = common_name("quarry-test-ca")
+    valid = (now - timedelta(minutes=1), now + timedelta(days=1))
     ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=1))
-        .not_valid_after(now + timedelta(days=1))
+        builder(ca_name, ca_name, ca_key.public_key(), valid)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
@@ -127,21 +123,13 @@ def write_tls(directory: Path) -> Path:
     )
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=1))
-        .not_valid_after(now + timedelta(days=1))
+        builder(common_name("localhost"), ca_name, key.public_key(), valid)
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    (directory / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    (directory / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "tls.key").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    write_pem(directory / "ca.crt", ca)
+    write_pem(directory / "tls.crt", cert)
+    write_key(directory / "tls.key", key)
     return directory / "ca.crt"

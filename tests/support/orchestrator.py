@@ -33,6 +33,7 @@ from contracts.work import (
     WebCandidate,
 )
 from services.orchestrator.application import Orchestrator
+from services.orchestrator.monitors.translate import translate_monitor
 from services.orchestrator.runs.domain import Run
 from services.orchestrator.runs.translate import translate
 from services.orchestrator.runs.workflow import task_input
@@ -81,19 +82,31 @@ def reserved(req: RunRequested, plan: str = "free") -> CreditsReserved:
     return CreditsReserved.caused_by(req, CreditsReservedPayload(amount=40, balance=460, plan=plan))
 
 
-def decide(run: Run, task_id: str, decision: str = "allow", approval_timeout_s: int | None = None) -> ToolDecided:
-    task = run.tasks[task_id]
-    payload = ToolDecidedPayload(
+def admitted(app: Orchestrator, payload: RunRequestedPayload, role: str = "owner") -> str:
+    """A run asked for with `payload` by user u1 of tenant-a in `role`, started and admitted; its id."""
+    req = RunRequested.create(payload, tenant_id="tenant-a", run_id=new_id(), actor=Actor(user_id="u1", roles=[role]))
+    app.start_run(req)
+    app.admit_run(reserved(req))
+    return req.run_id or ""
+
+
+def tool_decision(task_id: str, tool: str, verdict: str, approval_timeout_s: int | None = None) -> ToolDecidedPayload:
+    """Policy's answer on the first request of task `task_id`, for the tool it asked about."""
+    return ToolDecidedPayload(
         approval_timeout_s=approval_timeout_s,
         request_id=f"{task_id}:1",
         task_id=task_id,
-        tool=task.tool,
-        decision=decision,  # type: ignore[arg-type]
+        tool=tool,
+        decision=verdict,
         reasons=["because"],
         policy_ids=["p1"],
         policy_version="v1",
         evaluation_ms=0.1,
     )
+
+
+def decide(run: Run, task_id: str, decision: str = "allow", approval_timeout_s: int | None = None) -> ToolDecided:
+    payload = tool_decision(task_id, run.tasks[task_id].tool, decision, approval_timeout_s)
     return ToolDecided.create(payload, tenant_id=run.tenant_id, run_id=run.run_id)
 
 
@@ -213,6 +226,16 @@ def relayed(app: Orchestrator) -> list[Any]:
         o
         for n in notifications
         for o in translate(app.mapper.to_domain_event(n), lambda i, v: app.repository.get(i, version=v))
+    ]
+
+
+def relayed_monitors(app: Orchestrator, limit: int) -> list[Any]:
+    """What the relay publishes for the monitors' share of the first `limit` stored events."""
+    notifications = app.recorder.select_notifications(start=1, limit=limit)
+    return [
+        o
+        for n in notifications
+        for o in translate_monitor(app.mapper.to_domain_event(n), lambda i, v: app.repository.get(i, version=v))
     ]
 
 

@@ -12,11 +12,11 @@ from contracts.envelope import Actor
 from contracts.ids import new_id
 from contracts.question import QuestionAsked, QuestionAskedPayload
 from contracts.task import TaskFailed, TaskFailedPayload, TaskSucceeded, TaskSucceededPayload
-from contracts.tool import ToolDecided, ToolDecidedPayload
+from contracts.tool import ToolDecided
 from contracts.work import Passage
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.questions.domain import Question
-from tests.support.orchestrator import POPO, started, work
+from tests.support.orchestrator import POPO, started, tool_decision, work
 
 TENANT = "tenant-a"
 
@@ -60,17 +60,7 @@ def ask(app: Orchestrator, ev: QuestionAsked) -> None:
 
 
 def decided(q: Question, task_id: str, decision: str = "allow") -> ToolDecided:
-    task = q.tasks[task_id]
-    payload = ToolDecidedPayload(
-        request_id=f"{task_id}:1",
-        task_id=task_id,
-        tool=task.tool,
-        decision=decision,
-        reasons=["because"],
-        policy_ids=["p1"],
-        policy_version="v1",
-        evaluation_ms=0.1,
-    )
+    payload = tool_decision(task_id, q.tasks[task_id].tool, decision)
     return ToolDecided.create(payload, tenant_id=q.tenant_id, run_id=q.question_id)
 
 

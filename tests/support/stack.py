@@ -10,6 +10,8 @@ from typing import Any
 
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
+from services.gateway.settings import GatewaySettings
+from tests.support.polling import wait_for
 
 
 def new_tenant(factory: Callable[[], QuarryClient], name: str) -> QuarryClient:
@@ -29,6 +31,19 @@ def on_plan(client: QuarryClient, plan: str) -> QuarryClient:
     )
     assert r.status_code == 201 and r.json()["completed"], r.text
     return client
+
+
+def indexed_upload(client: QuarryClient, title: str, text: str) -> str:
+    """Uploads a markdown document and waits until the retriever has indexed it; its id."""
+    doc_id = client.upload(title, text, "text/markdown")
+    wait_for(
+        lambda: any(
+            d["document_id"] == doc_id and d["status"] == "indexed"
+            for d in client.get("/v1/documents").json()["documents"]
+        ),
+        what=f"{title!r} to be indexed",
+    )
+    return doc_id
 
 
 @contextmanager
@@ -74,3 +89,13 @@ def until_settled(runs: dict[str, QuarryClient], timeout_s: float = 240) -> dict
         time.sleep(1.0)
         latest = views_of(runs)
     return latest
+
+
+def gateway_settings(stack: Stack) -> GatewaySettings:
+    """The gateway's settings in `stack`, for reading its store (or rebuilding it) from a test."""
+    return GatewaySettings(
+        data_dir=stack.data_dir,
+        nats_url=stack.nats_url,
+        database_url=stack.config.database_url,
+        db_schema_prefix=stack.config.db_schema_prefix,
+    )

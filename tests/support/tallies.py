@@ -3,6 +3,8 @@ that units of work add items to."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -10,6 +12,7 @@ from uuid import UUID
 import pytest
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import OperationalError
 
 from quarry_runtime.groupcommit import GroupCommit
 
@@ -54,6 +57,34 @@ async def handle(app: Tallies, group: GroupCommit, tally_id: UUID, item: str, fa
             raise ValueError("the use case failed after changing the tally")
         app.put(tally)
     await unit.committed()
+
+
+UseCase = Callable[[Tallies, GroupCommit, UUID, str], Coroutine[Any, Any, Any]]
+
+
+async def staged_each(
+    app: Tallies, group: GroupCommit, *items: str, use_case: UseCase = handle
+) -> list[tuple[Tally, asyncio.Task[Any]]]:
+    """A saved tally for each item, and the task of a unit that has staged the item on it; nothing
+    is committed yet."""
+    tallies = [Tally(name=f"t{n}") for n in range(len(items))]
+    app.save(*tallies)
+    tasks = [asyncio.create_task(use_case(app, group, t.id, item)) for t, item in zip(tallies, items, strict=True)]
+    await asyncio.sleep(0)
+    return list(zip(tallies, tasks, strict=True))
+
+
+async def staged(
+    app: Tallies, group: GroupCommit, item: str = "a", use_case: UseCase = handle
+) -> tuple[Tally, asyncio.Task[Any]]:
+    """A saved tally and the task of a unit that has staged `item` on it; nothing is committed yet."""
+    [(tally, task)] = await staged_each(app, group, item, use_case=use_case)
+    return tally, task
+
+
+def database_away(*args: Any, **kwargs: Any) -> Any:
+    """Stands in for a recorder or repository method while the database cannot be reached."""
+    raise OperationalError("connection refused")
 
 
 # The app, its group commit, and the aggregates of each commit, in order.

@@ -16,6 +16,7 @@ from contracts.task import TaskDispatched, TaskDispatchedPayload
 from services.analyst.bootstrap import AnalystSettings, build
 from services.gateway.settings import GatewaySettings
 from tests.fakes.llm import API_KEY, FakeLlm, serve
+from tests.support.gateway import new_tenant
 from tests.support.services import in_process
 
 SECRETS_KEY = "a-secrets-key-for-the-integration-tests!"
@@ -49,12 +50,7 @@ class Caller:
 
 
 async def signup(http: httpx.AsyncClient) -> Caller:
-    name = f"t{uuid.uuid4().hex[:8]}"
-    r = await http.post(
-        "/v1/auth/signup", json={"email": f"{name}@example.com", "password": PASSWORD, "tenant_name": name}
-    )
-    assert r.status_code == 201, r.text
-    return Caller(http, r.json()["access_token"], r.json()["tenant_id"])
+    return Caller(http, *await new_tenant(http))
 
 
 # The platform's model server and a tenant's own, each with its URL.

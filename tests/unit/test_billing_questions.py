@@ -10,6 +10,7 @@ import pytest
 
 from contracts.usage import UsageRecorded, UsageRecordedPayload
 from quarry_runtime.errors import NotReady
+from services.billing.application import Billing
 from services.billing.domain import Ledger
 from services.billing.plans import PLANS, estimate_question, estimate_run, overage_price
 from services.billing.queries import ledger_page, summary
@@ -26,8 +27,13 @@ from tests.support.credits import (
 )
 
 
-def test_a_question_holds_its_estimate_and_is_charged_its_usage() -> None:
-    app, _ = billing_at(datetime(2026, 5, 5, tzinfo=UTC))
+@pytest.fixture
+def app() -> Billing:
+    """Billing on 5 May 2026, its clock standing still."""
+    return billing_at(datetime(2026, 5, 5, tzinfo=UTC))[0]
+
+
+def test_a_question_holds_its_estimate_and_is_charged_its_usage(app: Billing) -> None:
     run = run_to_completion(app, "t1", searches=2)
     before = app.ledger("t1").balance
     q = asked(run)
@@ -58,8 +64,7 @@ def test_a_question_holds_its_estimate_and_is_charged_its_usage() -> None:
     assert entries[1].usage_event_ids == [u.event_id for u in uses] and entries[0].actor == "user:u1"
 
 
-def test_a_failed_question_is_refunded_and_an_answer_before_its_question_waits() -> None:
-    app, _ = billing_at(datetime(2026, 5, 5, tzinfo=UTC))
+def test_a_failed_question_is_refunded_and_an_answer_before_its_question_waits(app: Billing) -> None:
     run = run_to_completion(app, "t1", searches=1)
     before = app.ledger("t1").balance
     q = asked(run)
@@ -78,8 +83,7 @@ def test_a_failed_question_is_refunded_and_an_answer_before_its_question_waits()
     assert app.ledger("t1").reservations[late.payload.question_id].settled == 0
 
 
-def test_a_question_the_balance_cannot_cover_is_denied_and_charged_nothing() -> None:
-    app, _ = billing_at(datetime(2026, 5, 5, tzinfo=UTC))
+def test_a_question_the_balance_cannot_cover_is_denied_and_charged_nothing(app: Billing) -> None:
     spend = run_to_completion(app, "t1", searches=1)
     ledger = app.ledger("t1")
     ledger.adjust(-(ledger.balance - 7), "test: leave 7 credits", cause="adj", actor="test")  # the free floor is 0
@@ -116,8 +120,7 @@ def test_a_question_the_balance_cannot_cover_is_denied_and_charged_nothing() -> 
     assert ledger.balance == 0 and ledger.reservations[q.payload.question_id].settled == estimate_question()
 
 
-def test_question_credits_are_published_without_a_run_and_name_the_question() -> None:
-    app, _ = billing_at(datetime(2026, 5, 5, tzinfo=UTC))
+def test_question_credits_are_published_without_a_run_and_name_the_question(app: Billing) -> None:
     run = run_to_completion(app, "t1", searches=1)
     q = asked(run)
     app.ask_question(q)

@@ -34,7 +34,9 @@ from services.retriever.application.search import search_sources
 from services.retriever.domain.chunking import chunk_text
 from services.retriever.extraction import chunk_pages, extract_file
 from services.retriever.index import DATASET, PUBLIC_TENANT, SourceIndex
+from tests.fakes.pdf import pdf_of
 
+TITLE = "Tidal power notes"
 PAGES = [
     "Tidal turbines convert the kinetic energy of moving water into electricity.",
     "Barnacle fouling on the rotor blades reduces the turbine efficiency by several percent each year.",
@@ -42,28 +44,18 @@ PAGES = [
 ]
 
 
-def make_pdf(pages: list[str], title: str = "Tidal power notes") -> bytes:
-    pdf = FPDF()
-    pdf.set_title(title)
-    pdf.set_font("helvetica", size=12)
-    for text in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 8, text)
-    return bytes(pdf.output())
-
-
 # --- extraction --------------------------------------------------------------------------------
 
 
 def test_a_pdf_is_read_page_by_page_and_chunks_name_their_page() -> None:
-    extracted = extract_file(make_pdf(PAGES), "application/pdf", "notes.pdf")
+    extracted = extract_file(pdf_of(TITLE, PAGES), "application/pdf", "notes.pdf")
     assert extracted.pages == 3
     assert "# Page 2" in extracted.text and "Barnacle fouling" in extracted.text
     chunks = chunk_pages("d1", "notes", extracted.text)
     assert [c.location for c in chunks] == ["page 1", "page 2", "page 3"]
     assert [c.index for c in chunks] == [0, 1, 2]
     assert "Barnacle" in chunks[1].text and chunks[1].heading == "Page 2"
-    long_page = extract_file(make_pdf(["A sentence about tides. " * 200]), "application/pdf", "long.pdf")
+    long_page = extract_file(pdf_of(TITLE, ["A sentence about tides. " * 200]), "application/pdf", "long.pdf")
     parts = chunk_pages("d2", "long", long_page.text)
     assert len(parts) > 1 and parts[1].location == "page 1, part 2"
 
@@ -97,7 +89,7 @@ def test_html_keeps_the_article_and_markdown_and_text_are_read_as_sent() -> None
 
 
 def test_the_bytes_decide_the_type_and_the_name_tells_markdown_from_text() -> None:
-    pdf = make_pdf(["x"])[:1024]
+    pdf = pdf_of(TITLE, ["x"])[:1024]
     assert sniff(pdf, "application/octet-stream", "whatever.bin") == "application/pdf"
     assert sniff(pdf, None, None) == "application/pdf"
     assert sniff(b"<!DOCTYPE html><html>", "text/plain", "page.txt") == "text/html"

@@ -16,12 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from quarry_security.egress import BlockedAddress, GuardedTransport, PerNamePools, system_resolver
 from tests.fakes.bombs import Chunked
+from tests.support.certs import builder, common_name, write_key, write_pem
 from tests.support.resolvers import PUBLIC, Rebinding, Recorder
 
 # --- a real TLS server: the Host header and the server name (SNI) stay the name's -----------------
@@ -48,36 +48,40 @@ class TlsServer:
     hosts: list[str] = field(default_factory=list)
 
 
+def _server_context(name: str) -> tuple[ssl.SSLContext, Path]:
+    """A TLS server context with a fresh self-signed certificate for `name`, and the certificate's file."""
+    cert, key = _certificate(Path(tempfile.mkdtemp(prefix="quarry-tls-")), name)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context, cert
+
+
+async def loopback(host: str, port: int) -> list[str]:
+    """A resolver that answers every name with the loopback address."""
+    return ["127.0.0.1"]
+
+
 def _certificate(directory: Path, name: str) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    subject = common_name(name)
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
+        builder(
+            subject, subject, key.public_key(), (now - datetime.timedelta(minutes=5), now + datetime.timedelta(hours=1))
+        )
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    write_pem(cert_path, cert)
+    write_key(key_path, key)
     return cert_path, key_path
 
 
 @pytest.fixture
 async def tls_server() -> AsyncIterator[TlsServer]:
-    directory = Path(tempfile.mkdtemp(prefix="quarry-tls-"))
-    cert, key = _certificate(directory, "models.example")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
+    context, cert = _server_context("models.example")
     state = TlsServer(port=0, ca=cert)
 
     def remember_sni(sock: ssl.SSLObject, name: str | None, ctx: ssl.SSLContext) -> None:
@@ -99,12 +103,9 @@ async def tls_server() -> AsyncIterator[TlsServer]:
 
 
 async def test_tls_keeps_the_host_header_and_the_server_name(tls_server: TlsServer) -> None:
-    async def local(host: str, port: int) -> list[str]:
-        return ["127.0.0.1"]
-
     verify = ssl.create_default_context(cafile=str(tls_server.ca))
     inner = httpx.AsyncHTTPTransport(verify=verify)
-    guarded = GuardedTransport(inner, allow_private=True, resolver=local)
+    guarded = GuardedTransport(inner, allow_private=True, resolver=loopback)
     async with httpx.AsyncClient(transport=guarded) as client:
         # The certificate names models.example only: it verifies because the name, not the
         # address, is what the TLS handshake checks.
@@ -148,10 +149,7 @@ class KeepAliveServer:
 @pytest.fixture
 async def keep_alive_server() -> AsyncIterator[KeepAliveServer]:
     """A TLS server for models.example only, that keeps each connection open for more requests."""
-    directory = Path(tempfile.mkdtemp(prefix="quarry-tls-"))
-    cert, key = _certificate(directory, "models.example")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
+    context, cert = _server_context("models.example")
     state = KeepAliveServer(port=0, ca=cert)
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -175,11 +173,8 @@ async def keep_alive_server() -> AsyncIterator[KeepAliveServer]:
 async def test_a_connection_verified_for_one_name_is_not_reused_for_another_at_the_same_address(
     keep_alive_server: KeepAliveServer,
 ) -> None:
-    async def local(host: str, port: int) -> list[str]:
-        return ["127.0.0.1"]
-
     verify = ssl.create_default_context(cafile=str(keep_alive_server.ca))
-    guarded = GuardedTransport(PerNamePools(verify=verify), allow_private=True, resolver=local)
+    guarded = GuardedTransport(PerNamePools(verify=verify), allow_private=True, resolver=loopback)
     port = keep_alive_server.port
     async with httpx.AsyncClient(transport=guarded) as client:
         assert (await client.get(f"https://models.example:{port}/a")).text == "ok"
@@ -192,13 +187,10 @@ async def test_a_connection_verified_for_one_name_is_not_reused_for_another_at_t
 
 
 async def test_a_pool_is_kept_while_its_answer_is_read_and_closed_once_idle(keep_alive_server: KeepAliveServer) -> None:
-    async def local(host: str, port: int) -> list[str]:
-        return ["127.0.0.1"]
-
     now = [0.0]
     pools = PerNamePools(verify=ssl.create_default_context(cafile=str(keep_alive_server.ca)), clock=lambda: now[0])
     url = f"https://models.example:{keep_alive_server.port}/"
-    async with httpx.AsyncClient(transport=GuardedTransport(pools, allow_private=True, resolver=local)) as client:
+    async with httpx.AsyncClient(transport=GuardedTransport(pools, allow_private=True, resolver=loopback)) as client:
         async with client.stream("GET", url) as streaming:
             now[0] = 60.0
             assert (await client.get(url + "other")).text == "ok"  # the same name's pool, still in use
@@ -248,11 +240,8 @@ async def test_proxy_variables_in_the_environment_do_not_take_requests_past_the_
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
 
-    async def local(host: str, port: int) -> list[str]:
-        return ["127.0.0.1"]
-
     pools = PerNamePools(verify=ssl.create_default_context(cafile=str(keep_alive_server.ca)))
-    async with httpx.AsyncClient(transport=GuardedTransport(pools, allow_private=True, resolver=local)) as client:
+    async with httpx.AsyncClient(transport=GuardedTransport(pools, allow_private=True, resolver=loopback)) as client:
         assert (await client.get(f"https://models.example:{keep_alive_server.port}/")).text == "ok"
 
 

@@ -23,21 +23,7 @@ from services.gateway.readmodels.monitors import MonitorStore
 from services.gateway.readmodels.projection import RunFeed
 from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
-
-
-class Tenant:
-    def __init__(self, http: TestClient, name: str) -> None:
-        r = http.post(
-            "/v1/auth/signup",
-            json={"email": f"{name}@example.com", "password": "a-long-passphrase-9", "tenant_name": name},
-        )
-        assert r.status_code == 201, r.text
-        self.http, self.headers = http, {"Authorization": f"Bearer {r.json()['access_token']}"}
-        me = http.get("/v1/auth/me", headers=self.headers).json()
-        self.tenant_id, self.user_id = str(me["tenant_id"]), str(me["user_id"])
-
-    def get(self, path: str) -> Any:
-        return self.http.get(path, headers=self.headers)
+from tests.support.gateway import Caller, signup
 
 
 @pytest.fixture
@@ -51,7 +37,7 @@ def gateway(tmp_path: Path) -> Iterator[tuple[TestClient, GatewayStore, Artifact
     db.close()
 
 
-def _published(store: GatewayStore, who: Tenant, run_id: str, path: str, sha256: str) -> None:
+def _published(store: GatewayStore, who: Caller, run_id: str, path: str, sha256: str) -> None:
     """A run of `who`'s tenant whose report event claims the markdown is at `path`."""
     actor = Actor(user_id=who.user_id, roles=["owner"])
     requested = RunRequested.create(
@@ -74,17 +60,17 @@ def test_a_forged_report_path_serves_neither_another_tenants_report_nor_any_file
     gateway: tuple[TestClient, GatewayStore, ArtifactStore], tmp_path: Path
 ) -> None:
     http, store, artifacts = gateway
-    alice, bob = Tenant(http, "alice"), Tenant(http, "bob")
+    alice, bob = signup(http, "alice"), signup(http, "bob")
     bobs_run = new_id()
     secret = b"# Bob's confidential report\n"
     bobs_path, bobs_hash = artifacts.put(report_key(bob.tenant_id, bobs_run, "md"), secret)
     _published(store, bob, bobs_run, str(bobs_path), bobs_hash)
-    assert bob.get(f"/v1/runs/{bobs_run}/report.md").content == secret
+    assert bob("GET", f"/v1/runs/{bobs_run}/report.md").content == secret
 
     # Alice's run claims Bob's file (with its true hash): she gets a 404, not Bob's report.
     stolen = new_id()
     _published(store, alice, stolen, str(bobs_path), bobs_hash)
-    r = alice.get(f"/v1/runs/{stolen}/report.md")
+    r = alice("GET", f"/v1/runs/{stolen}/report.md")
     assert r.status_code == 404 and secret not in r.content
 
     # A path out of the store altogether: 404 as well (not a 500, and the file is not read).
@@ -93,7 +79,7 @@ def test_a_forged_report_path_serves_neither_another_tenants_report_nor_any_file
     for path in (str(outside), "../outside.txt", f"{artifacts.root}/../outside.txt"):
         escaped = new_id()
         _published(store, alice, escaped, path, hashlib.sha256(b"not an artifact").hexdigest())
-        r = alice.get(f"/v1/runs/{escaped}/report.md")
+        r = alice("GET", f"/v1/runs/{escaped}/report.md")
         assert r.status_code == 404 and b"not an artifact" not in r.content
 
 
@@ -101,16 +87,16 @@ def test_the_report_is_read_from_its_ids_whatever_path_the_event_gives(
     gateway: tuple[TestClient, GatewayStore, ArtifactStore],
 ) -> None:
     http, store, artifacts = gateway
-    alice = Tenant(http, "alice")
+    alice = signup(http, "alice")
     run_id = new_id()
     body = b"# Alice's report\n"
     _, digest = artifacts.put(report_key(alice.tenant_id, run_id, "md"), body)
     _published(store, alice, run_id, "/somewhere/else/report.md", digest)
-    r = alice.get(f"/v1/runs/{run_id}/report.md")
+    r = alice("GET", f"/v1/runs/{run_id}/report.md")
     assert r.status_code == 200 and r.content == body
     # A file that is not the published one (its hash differs) is not served.
     artifacts.put(report_key(alice.tenant_id, run_id, "md"), b"# swapped\n")
-    assert alice.get(f"/v1/runs/{run_id}/report.md").status_code == 404
+    assert alice("GET", f"/v1/runs/{run_id}/report.md").status_code == 404
 
 
 @pytest.mark.parametrize("bad", ["", "..", "../x", "a/b", "a\\b", "x" * 65])

@@ -8,14 +8,14 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import nats.errors
 import pytest
 from fastapi.testclient import TestClient
 
 from contracts import subjects
-from contracts.envelope import Actor
+from contracts.envelope import Actor, Event
 from contracts.question import QUESTION_TOOLS
 from contracts.run import RunRequested
 from contracts.task import TaskDispatched, TaskDispatchedPayload
@@ -75,11 +75,24 @@ def _caller(http: TestClient, name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-def test_tasks_show_attempts_durations_policy_and_the_memory_indexed(gateway: tuple[TestClient, GatewayStore]) -> None:
+class Recorded(NamedTuple):
+    http: TestClient
+    owner: dict[str, str]  # the headers of acme's owner
+    tenant: str
+    events: list[Event]
+
+
+@pytest.fixture
+def recorded(gateway: tuple[TestClient, GatewayStore]) -> Recorded:
+    """acme's owner signed up, and acme's run-1 recorded in the gateway's log."""
     http, store = gateway
     owner = _caller(http, "acme")
     tenant = http.get("/v1/auth/me", headers=owner).json()["tenant_id"]
-    record_run(store, tenant, "run-1")
+    return Recorded(http, owner, tenant, record_run(store, tenant, "run-1"))
+
+
+def test_tasks_show_attempts_durations_policy_and_the_memory_indexed(recorded: Recorded) -> None:
+    http, owner, _, _ = recorded
     r = http.get("/v1/runs/run-1/tasks", headers=owner)
     assert r.status_code == 200, r.text
     tasks = r.json()["tasks"]
@@ -127,11 +140,8 @@ def test_tasks_show_attempts_durations_policy_and_the_memory_indexed(gateway: tu
     assert http.get("/v1/runs/run-1/tasks", headers=other).status_code == 404
 
 
-def test_each_task_sums_the_usage_its_worker_recorded(gateway: tuple[TestClient, GatewayStore]) -> None:
-    http, store = gateway
-    owner = _caller(http, "acme")
-    tenant = http.get("/v1/auth/me", headers=owner).json()["tenant_id"]
-    record_run(store, tenant, "run-1")
+def test_each_task_sums_the_usage_its_worker_recorded(recorded: Recorded) -> None:
+    http, owner, _, _ = recorded
     tasks = {t["kind"]: t for t in http.get("/v1/runs/run-1/tasks", headers=owner).json()["tasks"]}
     assert tasks["search"]["usage"] == {
         "records": 1,
@@ -156,13 +166,8 @@ def test_each_task_sums_the_usage_its_worker_recorded(gateway: tuple[TestClient,
     assert tasks["index"]["usage"]["records"] == 0 and tasks["index"]["usage"]["by_tool"] == {}
 
 
-def test_each_task_shows_the_credits_billing_metered_for_its_usage(
-    gateway: tuple[TestClient, GatewayStore], bus: BillingOnTheBus
-) -> None:
-    http, store = gateway
-    owner = _caller(http, "acme")
-    tenant = http.get("/v1/auth/me", headers=owner).json()["tenant_id"]
-    events = record_run(store, tenant, "run-1")
+def test_each_task_shows_the_credits_billing_metered_for_its_usage(recorded: Recorded, bus: BillingOnTheBus) -> None:
+    http, owner, tenant, events = recorded
     # Billing sees the same events: it reserves for the run and meters each usage record.
     bus.billing.admit(cast(RunRequested, events[0]))
     used = [e for e in events if isinstance(e, UsageRecorded)]
@@ -193,13 +198,8 @@ def test_each_task_shows_the_credits_billing_metered_for_its_usage(
     assert len(bus.asked) == asked
 
 
-def test_the_tasks_answer_without_credits_when_billing_is_silent(
-    gateway: tuple[TestClient, GatewayStore], bus: BillingOnTheBus
-) -> None:
-    http, store = gateway
-    owner = _caller(http, "acme")
-    tenant = http.get("/v1/auth/me", headers=owner).json()["tenant_id"]
-    record_run(store, tenant, "run-1")
+def test_the_tasks_answer_without_credits_when_billing_is_silent(recorded: Recorded, bus: BillingOnTheBus) -> None:
+    http, owner, _, _ = recorded
     bus.silent = True
     r = http.get("/v1/runs/run-1/tasks", headers=owner)
     assert r.status_code == 200, r.text

@@ -29,6 +29,7 @@ from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
 from services.reporter.domain.layout import RenderOptions
 from services.reporter.domain.markdown import render_markdown
+from tests.support.gateway import Caller, signup
 
 QUESTION = "How do Python context managers work?"
 DRAFT = Draft(
@@ -51,23 +52,12 @@ DRAFT = Draft(
 )
 
 
-class Tenant:
-    def __init__(self, http: TestClient, name: str) -> None:
-        r = http.post(
-            "/v1/auth/signup",
-            json={"email": f"{name}@example.com", "password": "a-long-passphrase-9", "tenant_name": name},
-        )
-        assert r.status_code == 201, r.text
-        self.http, self.headers = http, {"Authorization": f"Bearer {r.json()['access_token']}"}
-        me = http.get("/v1/auth/me", headers=self.headers).json()
-        self.tenant_id, self.user_id = str(me["tenant_id"]), str(me["user_id"])
-
-    def __call__(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self.http.request(method, path, headers=self.headers, **kwargs)
+# Two replicas of the gateway app on one store, the store, and the artifact store.
+Gateway = tuple[TestClient, TestClient, GatewayStore, ArtifactStore]
 
 
 @pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[tuple[TestClient, TestClient, GatewayStore, ArtifactStore]]:
+def gateway(tmp_path: Path) -> Iterator[Gateway]:
     settings = GatewaySettings(data_dir=tmp_path, web_dist=tmp_path / "none")
     artifacts = ArtifactStore(tmp_path / "artifacts")
     dbs, clients = [], []
@@ -82,7 +72,7 @@ def gateway(tmp_path: Path) -> Iterator[tuple[TestClient, TestClient, GatewaySto
         db.close()
 
 
-def _run(store: GatewayStore, artifacts: ArtifactStore, who: Tenant, *, published: bool) -> str:
+def _run(store: GatewayStore, artifacts: ArtifactStore, who: Caller, *, published: bool) -> str:
     run_id = new_id()
     actor = Actor(user_id=who.user_id, roles=["owner"])
     ids: dict[str, Any] = {"tenant_id": who.tenant_id, "run_id": run_id, "actor": actor}
@@ -108,11 +98,9 @@ def _run(store: GatewayStore, artifacts: ArtifactStore, who: Tenant, *, publishe
     return run_id
 
 
-def test_a_share_shows_the_report_and_its_sources_and_nothing_else(
-    gateway: tuple[TestClient, TestClient, GatewayStore, ArtifactStore],
-) -> None:
+def test_a_share_shows_the_report_and_its_sources_and_nothing_else(gateway: Gateway) -> None:
     http, _, store, artifacts = gateway
-    alice = Tenant(http, "alice")
+    alice = signup(http, "alice")
     run_id = _run(store, artifacts, alice, published=True)
     made = alice("POST", f"/v1/runs/{run_id}/shares")
     assert made.status_code == 201, made.text
@@ -147,11 +135,9 @@ def test_a_share_shows_the_report_and_its_sources_and_nothing_else(
     assert share["token"] not in str(stored)
 
 
-def test_revocation_applies_at_once_on_every_replica(
-    gateway: tuple[TestClient, TestClient, GatewayStore, ArtifactStore],
-) -> None:
+def test_revocation_applies_at_once_on_every_replica(gateway: Gateway) -> None:
     http, replica, store, artifacts = gateway
-    alice = Tenant(http, "alice")
+    alice = signup(http, "alice")
     run_id = _run(store, artifacts, alice, published=True)
     share = alice("POST", f"/v1/runs/{run_id}/shares").json()
     assert replica.get(f"/v1/shared/{share['token']}").status_code == 200
@@ -163,11 +149,9 @@ def test_revocation_applies_at_once_on_every_replica(
     assert alice("DELETE", f"/v1/shares/{share['share_id']}").status_code == 204  # again: still revoked
 
 
-def test_shares_are_tenant_scoped_and_need_a_report(
-    gateway: tuple[TestClient, TestClient, GatewayStore, ArtifactStore],
-) -> None:
+def test_shares_are_tenant_scoped_and_need_a_report(gateway: Gateway) -> None:
     http, _, store, artifacts = gateway
-    alice, bob = Tenant(http, "alice"), Tenant(http, "bob")
+    alice, bob = signup(http, "alice"), signup(http, "bob")
     unfinished = _run(store, artifacts, alice, published=False)
     assert alice("POST", f"/v1/runs/{unfinished}/shares").status_code == 409
     run_id = _run(store, artifacts, alice, published=True)

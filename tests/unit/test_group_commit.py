@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from quarry_runtime.groupcommit import CommitFailed, GroupCommit
-from tests.support.tallies import Store, Tally, handle, store, tallies_app
+from tests.support.tallies import Store, Tally, handle, staged, staged_each, store, tallies_app
 
 __all__ = ["store"]  # the fixture
 
@@ -32,14 +32,9 @@ async def test_units_handled_together_commit_once(store: Store) -> None:
         assert stored.version == 5
 
 
-async def test_a_unit_continues_from_what_an_earlier_unit_staged(
-    store: Store,
-) -> None:
+async def test_a_unit_continues_from_what_an_earlier_unit_staged(store: Store) -> None:
     app, group, _ = store
-    tally = Tally(name="t")
-    app.save(tally)
-    first, second = asyncio.create_task(handle(app, group, tally.id, "a")), None
-    await asyncio.sleep(0)  # the first unit has staged; nothing is committed yet
+    tally, first = await staged(app, group, "a")  # nothing is committed yet
     assert app.repository.get(tally.id).items == []
     second = asyncio.create_task(handle(app, group, tally.id, "b"))
     await asyncio.sleep(0)
@@ -49,15 +44,9 @@ async def test_a_unit_continues_from_what_an_earlier_unit_staged(
     assert group.commits == 1
 
 
-async def test_a_failing_unit_taints_what_it_changed_and_spares_the_rest(
-    store: Store,
-) -> None:
+async def test_a_failing_unit_taints_what_it_changed_and_spares_the_rest(store: Store) -> None:
     app, group, _ = store
-    shared, other = Tally(name="shared"), Tally(name="other")
-    app.save(shared, other)
-    ok_shared = asyncio.create_task(handle(app, group, shared.id, "kept?"))
-    ok_other = asyncio.create_task(handle(app, group, other.id, "kept"))
-    await asyncio.sleep(0)
+    (shared, ok_shared), (other, ok_other) = await staged_each(app, group, "kept?", "kept")
     with pytest.raises(ValueError, match="failed after changing"):
         await handle(app, group, shared.id, "poison", fail=True)
     group.commit()
@@ -68,29 +57,20 @@ async def test_a_failing_unit_taints_what_it_changed_and_spares_the_rest(
     assert app.repository.get(other.id).items == ["kept"]
 
 
-async def test_a_unit_that_fails_before_changing_anything_taints_nothing(
-    store: Store,
-) -> None:
+async def test_a_unit_that_fails_before_changing_anything_taints_nothing(store: Store) -> None:
     app, group, _ = store
-    tally = Tally(name="t")
-    app.save(tally)
-    staged = asyncio.create_task(handle(app, group, tally.id, "a"))
-    await asyncio.sleep(0)
+    tally, pending = await staged(app, group, "a")
     with pytest.raises(LookupError), group.unit():
         app.load(tally.id)
         raise LookupError("not ready yet")
     group.commit()
-    await staged
+    await pending
     assert app.repository.get(tally.id).items == ["a"]
 
 
 async def test_a_version_conflict_fails_only_the_units_of_that_aggregate(tmp_path: Path, store: Store) -> None:
     app, group, _ = store
-    contested, calm = Tally(name="contested"), Tally(name="calm")
-    app.save(contested, calm)
-    loser = asyncio.create_task(handle(app, group, contested.id, "mine"))
-    winner_too = asyncio.create_task(handle(app, group, calm.id, "fine"))
-    await asyncio.sleep(0)
+    (contested, loser), (calm, winner_too) = await staged_each(app, group, "mine", "fine")
     # Another replica (its own application on the same database) writes the contested tally first.
     replica = tallies_app(tmp_path)
     theirs: Tally = replica.repository.get(contested.id)
@@ -104,9 +84,7 @@ async def test_a_version_conflict_fails_only_the_units_of_that_aggregate(tmp_pat
     assert app.repository.get(calm.id).items == ["fine"]
 
 
-async def test_creating_an_aggregate_that_exists_fails_only_its_unit(
-    store: Store,
-) -> None:
+async def test_creating_an_aggregate_that_exists_fails_only_its_unit(store: Store) -> None:
     app, group, _ = store
     existing = Tally(name="first")
     app.save(existing)
@@ -143,14 +121,9 @@ async def test_outside_a_unit_saves_commit_at_once(tmp_path: Path) -> None:
         app.group.stage(tally)
 
 
-async def test_a_query_waits_until_what_is_staged_is_committed(
-    store: Store,
-) -> None:
+async def test_a_query_waits_until_what_is_staged_is_committed(store: Store) -> None:
     app, group, _ = store
-    tally = Tally(name="t")
-    app.save(tally)
-    handled = asyncio.create_task(handle(app, group, tally.id, "a"))
-    await asyncio.sleep(0)  # staged, not committed
+    tally, handled = await staged(app, group, "a")
     query = asyncio.create_task(group.settled(tally.id))
     await asyncio.sleep(0)
     assert not query.done(), "a query must not read a change the commit may still take back"
@@ -161,9 +134,7 @@ async def test_a_query_waits_until_what_is_staged_is_committed(
     await asyncio.wait_for(group.settled(tally.id), timeout=1)  # nothing staged: at once
 
 
-async def test_a_query_under_a_steady_stream_of_units_stops_waiting(
-    store: Store,
-) -> None:
+async def test_a_query_under_a_steady_stream_of_units_stops_waiting(store: Store) -> None:
     app, group, _ = store
     tally = Tally(name="t")
     app.save(tally)

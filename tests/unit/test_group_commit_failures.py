@@ -8,11 +8,10 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from eventsourcing.persistence import OperationalError
 
 from quarry_runtime.errors import Unavailable
 from quarry_runtime.groupcommit import CommitFailed, GroupCommit
-from tests.support.tallies import Store, Tallies, Tally, handle, store
+from tests.support.tallies import Store, Tallies, database_away, handle, staged, staged_each, store
 
 __all__ = ["store"]  # the fixture
 
@@ -23,21 +22,15 @@ async def test_an_outage_fails_every_unit_as_unavailable_and_nothing_stays_stage
     """The database away (at commit, or while a use case loads) is not the messages' fault:
     their units raise Unavailable, which the bus waits out instead of dead-lettering."""
     app, group, after = store
-    a, b = Tally(name="a"), Tally(name="b")
-    app.save(a, b)
-    handled = [asyncio.create_task(handle(app, group, t.id, "x")) for t in (a, b)]
-    await asyncio.sleep(0)
-
-    def away(*args: Any, **kwargs: Any) -> Any:
-        raise OperationalError("connection refused")
-
-    monkeypatch.setattr(app, "_record", away)
+    (a, first), (_, second) = await staged_each(app, group, "x", "x")
+    handled = [first, second]
+    monkeypatch.setattr(app, "_record", database_away)
     group.commit()
     for task in handled:
         with pytest.raises(Unavailable, match="connection refused"):
             await task
     assert after == []
-    monkeypatch.setattr(app.repository, "get", away)
+    monkeypatch.setattr(app.repository, "get", database_away)
     with pytest.raises(Unavailable):
         await handle(app, group, a.id, "y")
     monkeypatch.undo()
@@ -68,19 +61,12 @@ async def test_a_unit_that_finds_its_work_staged_waits_for_that_commit(
     stages nothing; it must still not be acknowledged before that state is durable, and when
     the commit fails it is retried with the unit that staged it."""
     app, group, _ = store
-    tally = Tally(name="t")
-    app.save(tally)
-    first = asyncio.create_task(_handle_once(app, group, tally.id, "a"))
-    await asyncio.sleep(0)
+    tally, first = await staged(app, group, "a", _handle_once)
     duplicate = asyncio.create_task(_handle_once(app, group, tally.id, "a"))
     for _ in range(5):
         await asyncio.sleep(0)
     assert not duplicate.done(), "nothing is committed yet: the duplicate's ack must wait"
-
-    def away(*args: Any, **kwargs: Any) -> Any:
-        raise OperationalError("connection refused")
-
-    monkeypatch.setattr(app, "_record", away)
+    monkeypatch.setattr(app, "_record", database_away)
     group.commit()
     for task in (first, duplicate):
         with pytest.raises(Unavailable):
@@ -95,20 +81,15 @@ async def test_a_unit_that_finds_its_work_staged_waits_for_that_commit(
     assert app.repository.get(tally.id).items == ["a"]
 
 
-async def test_a_reader_that_fails_leaves_no_unit_behind(
-    store: Store,
-) -> None:
+async def test_a_reader_that_fails_leaves_no_unit_behind(store: Store) -> None:
     app, group, _ = store
-    tally = Tally(name="t")
-    app.save(tally)
-    staged = asyncio.create_task(_handle_once(app, group, tally.id, "a"))
-    await asyncio.sleep(0)
+    tally, pending = await staged(app, group, "a", _handle_once)
     with pytest.raises(LookupError), group.unit():
         app.load(tally.id)
         raise LookupError("rejected on its own content")
     assert len(group._units[tally.id]) == 1, "only the unit that staged waits for the commit"
     group.commit()
-    assert await staged
+    assert await pending
 
 
 async def test_a_commit_that_breaks_unexpectedly_leaves_no_unit_waiting(
@@ -117,10 +98,7 @@ async def test_a_commit_that_breaks_unexpectedly_leaves_no_unit_waiting(
     """A bug or surprise past the recorder (here: snapshots) must not strand the units: their
     messages would be kept in progress by the bus's heartbeat and never acknowledged or retried."""
     app, group, _ = store
-    tally = Tally(name="t")
-    app.save(tally)
-    handled = asyncio.create_task(_handle_once(app, group, tally.id, "a"))
-    await asyncio.sleep(0)
+    _, handled = await staged(app, group, "a", _handle_once)
 
     def broken(*args: Any) -> None:
         raise RuntimeError("a surprise after the commit")

@@ -79,10 +79,7 @@ def _join(http: TestClient, inviter: Caller, name: str, role: str) -> tuple[Call
     return Caller(http, accepted.json()["access_token"]), r.json()["user_id"]
 
 
-def test_members_are_invited_promoted_demoted_and_removed_within_rank(
-    gateway: tuple[TestClient, GatewayStore],
-) -> None:
-    http, _ = gateway
+def test_members_are_invited_promoted_demoted_and_removed_within_rank(http: TestClient) -> None:
     owner = signup(http, "acme")
     owner_id = owner("GET", "/v1/auth/me").json()["user_id"]
     admin, admin_id = _join(http, owner, "ada", "admin")
@@ -121,10 +118,7 @@ def test_members_are_invited_promoted_demoted_and_removed_within_rank(
     assert owner("DELETE", f"/v1/members/{viewer_id}").status_code == 404
 
 
-def test_an_invited_member_cannot_log_in_until_accepting_and_the_invite_is_single_use(
-    gateway: tuple[TestClient, GatewayStore],
-) -> None:
-    http, _ = gateway
+def test_an_invited_member_cannot_log_in_until_accepting_and_the_invite_is_single_use(http: TestClient) -> None:
     owner = signup(http, "beta")
     invite = owner("POST", "/v1/members", json={"email": "new@example.com", "role": "member"}).json()["invite_token"]
     assert (
@@ -138,10 +132,7 @@ def test_an_invited_member_cannot_log_in_until_accepting_and_the_invite_is_singl
     )
 
 
-def test_keys_are_shown_once_scoped_listed_without_secrets_and_revocable(
-    gateway: tuple[TestClient, GatewayStore],
-) -> None:
-    http, _ = gateway
+def test_keys_are_shown_once_scoped_listed_without_secrets_and_revocable(http: TestClient) -> None:
     owner = signup(http, "gamma")
     created = owner("POST", "/v1/keys", json={"name": "ci", "scopes": ["runs:read"], "expires_in_days": 30})
     assert created.status_code == 201

@@ -11,12 +11,12 @@ from typing import Any
 
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from devtools.natsserver import server_binary
 from quarry_security import natsauth
+from tests.support.certs import builder, common_name, write_key, write_pem
 
 K8S = Path(__file__).resolve().parents[2] / "infra" / "k8s"
 SERVICES = ("gateway", "orchestrator", "retriever", "analyst", "billing", "policy", "reporter")
@@ -59,26 +59,17 @@ def documents(name: str) -> list[dict[str, Any]]:
 def write_certificates(directory: Path) -> None:
     """A CA and a server certificate signed by it, as the Secret `nats-tls` holds them."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "quarry-test-ca")])
+    name = common_name("quarry-test-ca")
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
+        builder(name, name, key.public_key(), (now, now + datetime.timedelta(days=1)))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("nats")]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    pem = cert.public_bytes(serialization.Encoding.PEM)
-    (directory / "ca.crt").write_bytes(pem)
-    (directory / "tls.crt").write_bytes(pem)
-    (directory / "tls.key").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    write_pem(directory / "ca.crt", cert)
+    write_pem(directory / "tls.crt", cert)
+    write_key(directory / "tls.key", key)
 
 
 def test_the_production_nats_configuration_is_valid_and_fsyncs_every_write(tmp_path: Path) -> None:

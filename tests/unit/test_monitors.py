@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from eventsourcing.persistence import IntegrityError
@@ -28,10 +27,10 @@ from services.orchestrator.application import Orchestrator
 from services.orchestrator.monitors.application import monitor_run_id
 from services.orchestrator.monitors.domain import Monitor
 from services.orchestrator.monitors.schedule import is_valid_cron, next_slot
-from services.orchestrator.monitors.translate import translate_monitor
 from services.orchestrator.runs.workflow import compare
 from services.reporter.domain.layout import RenderOptions
 from services.reporter.domain.markdown import render_markdown
+from tests.support.orchestrator import relayed_monitors
 
 T0 = datetime(2026, 11, 25, 8, 0, 30, tzinfo=UTC)
 
@@ -155,16 +154,7 @@ def test_a_fired_slot_publishes_its_run_and_the_next_timer() -> None:
     assert first is not None
     clock.now = first
     app.fire_monitor(slot_timer(app.get_monitor(ev.payload.monitor_id), first))
-
-    def monitor_at(originator_id: Any, version: int) -> Monitor:
-        found: Monitor = app.repository.get(originator_id, version=version)
-        return found
-
-    out = [
-        o
-        for n in app.recorder.select_notifications(start=1, limit=10)
-        for o in translate_monitor(app.mapper.to_domain_event(n), monitor_at)
-    ]
+    out = relayed_monitors(app, limit=10)
     subjects = [(o.subject, o.at) for o in out]
     assert subjects[0] == ("monitor.v1.scheduled", None)
     assert subjects[1] == ("timer.v1.fired", first)
@@ -227,17 +217,7 @@ def test_the_gateways_view_keeps_the_newest_change_whatever_order_deliveries_com
             actor=Actor(user_id="u1", roles=["owner"]),
         )
     )
-
-    def monitor_at(originator_id: Any, version: int) -> Monitor:
-        found: Monitor = app.repository.get(originator_id, version=version)
-        return found
-
-    scheduled = [
-        o.event
-        for n in app.recorder.select_notifications(start=1, limit=10)
-        for o in translate_monitor(app.mapper.to_domain_event(n), monitor_at)
-        if isinstance(o.event, MonitorScheduled)
-    ]
+    scheduled = [o.event for o in relayed_monitors(app, limit=10) if isinstance(o.event, MonitorScheduled)]
     assert [(s.payload.status, s.payload.version) for s in scheduled] == [("active", 1), ("paused", 2)]
     view = MonitorStore(SqlDatabase(RuntimeSettings(data_dir=tmp_path), "gateway"))
     view.apply(ev)

@@ -3,7 +3,10 @@ cancellation, and whose fault a failed run was."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+
+import pytest
 
 from contracts.run import RunCancelRequested, RunCancelRequestedPayload
 from contracts.task import TaskFailed, TaskFailedPayload
@@ -66,9 +69,7 @@ def test_a_tool_held_back_too_often_or_too_long_is_a_denial(app: Orchestrator) -
 
 
 def test_a_failed_attempt_is_retried_after_a_backoff_then_succeeds(app: Orchestrator, clock: Clock) -> None:
-    run_id = started(app)
-    plan_id = with_status(app, run_id, "requested")[0]
-    app.apply_decision(decide(app.get_run(run_id), plan_id))
+    run_id, plan_id = planning(app)
     app.finish_task(fail(app.get_run(run_id), plan_id))
     task = app.get_run(run_id).tasks[plan_id]
     assert task.status == "retrying" and task.errors == ["attempt 1: boom"]
@@ -80,11 +81,17 @@ def test_a_failed_attempt_is_retried_after_a_backoff_then_succeeds(app: Orchestr
     assert app.get_run(run_id).state == "completed"
 
 
-def plan_exhausted(app: Orchestrator) -> str:
-    """A run whose plan fails its output check on every attempt; returns the run's id."""
+def planning(app: Orchestrator) -> tuple[str, str]:
+    """A run whose plan task policy has allowed: the run's id and the plan task's."""
     run_id = started(app)
     plan_id = with_status(app, run_id, "requested")[0]
     app.apply_decision(decide(app.get_run(run_id), plan_id))
+    return run_id, plan_id
+
+
+def plan_exhausted(app: Orchestrator) -> str:
+    """A run whose plan fails its output check on every attempt; returns the run's id."""
+    run_id, plan_id = planning(app)
     for _ in range(3):
         app.finish_task(succeed(app.get_run(run_id), plan_id, {"sub_questions": []}))  # fails its output check
         if app.get_run(run_id).tasks[plan_id].status == "retrying":
@@ -102,9 +109,7 @@ def test_a_task_that_exhausts_its_attempts_fails_the_run(app: Orchestrator) -> N
 def test_a_timer_fired_twice_changes_the_run_once(app: Orchestrator, clock: Clock) -> None:
     """A re-armed schedule (quarry_runtime.timersweep) can fire after its original did: the same
     TimerFired, by event id, which the run has seen."""
-    run_id = started(app)
-    plan_id = with_status(app, run_id, "requested")[0]
-    app.apply_decision(decide(app.get_run(run_id), plan_id))
+    run_id, plan_id = planning(app)
     timeout = timer(app.get_run(run_id), "task_timeout", plan_id)
     app.fire_timer(timeout)
     version = app.get_run(run_id).version
@@ -121,17 +126,13 @@ def test_a_timer_fired_twice_changes_the_run_once(app: Orchestrator, clock: Cloc
 
 
 def test_a_non_retryable_failure_fails_at_once(app: Orchestrator) -> None:
-    run_id = started(app)
-    plan_id = with_status(app, run_id, "requested")[0]
-    app.apply_decision(decide(app.get_run(run_id), plan_id))
+    run_id, plan_id = planning(app)
     app.finish_task(fail(app.get_run(run_id), plan_id, retryable=False))
     assert app.get_run(run_id).state == "failed"
 
 
 def test_a_task_that_does_not_answer_in_time_is_dispatched_again(app: Orchestrator) -> None:
-    run_id = started(app)
-    plan_id = with_status(app, run_id, "requested")[0]
-    app.apply_decision(decide(app.get_run(run_id), plan_id))
+    run_id, plan_id = planning(app)
     stale = timer(app.get_run(run_id), "task_timeout", plan_id)
     app.fire_timer(stale)
     assert app.get_run(run_id).tasks[plan_id].status == "retrying"
@@ -150,9 +151,7 @@ def test_a_task_that_does_not_answer_in_time_is_dispatched_again(app: Orchestrat
 def test_a_dispatched_task_may_wait_its_turn_in_the_lane_before_its_own_time_counts(
     app: Orchestrator, clock: Clock
 ) -> None:
-    run_id = started(app)
-    plan_id = with_status(app, run_id, "requested")[0]
-    app.apply_decision(decide(app.get_run(run_id), plan_id))
+    run_id, plan_id = planning(app)
     (dispatch,) = [o.event for o in relayed(app) if o.event.type == "task.dispatched"]
     (timeout,) = [o for o in relayed(app) if o.at is not None and o.event.payload.purpose == "task_timeout"]
     # The worker bounds the task's run by `timeout_s` from when it starts it; the orchestrator
@@ -169,9 +168,7 @@ def test_a_dispatched_task_may_wait_its_turn_in_the_lane_before_its_own_time_cou
 
 
 def test_cancel_waits_for_the_step_in_flight_then_stops(app: Orchestrator) -> None:
-    run_id = started(app)
-    plan_id = with_status(app, run_id, "requested")[0]
-    app.apply_decision(decide(app.get_run(run_id), plan_id))
+    run_id, plan_id = planning(app)
     cancel = RunCancelRequested.create(RunCancelRequestedPayload(), tenant_id="tenant-a", run_id=run_id)
     app.cancel_run(cancel)
     assert app.get_run(run_id).state == "planning"  # the plan is still running
@@ -186,34 +183,39 @@ def test_cancel_waits_for_the_step_in_flight_then_stops(app: Orchestrator) -> No
 # -- whose fault a failed run was (billing charges the tenant's, refunds the platform's) ----
 
 
-def test_a_tool_denied_by_policy_is_the_tenants_fault(app: Orchestrator) -> None:
+def denied_by_policy(app: Orchestrator) -> str:
     run_id = started(app)
     plan_id = with_status(app, run_id, "requested")[0]
     app.apply_decision(decide(app.get_run(run_id), plan_id, decision="deny"))
-    assert app.get_run(run_id).state == "failed"
-    assert failed_event(app).payload.fault == "tenant"
+    return run_id
 
 
-def test_a_failure_of_the_tenants_own_model_endpoint_is_the_tenants_fault(app: Orchestrator) -> None:
-    run_id = started(app)
-    plan_id = with_status(app, run_id, "requested")[0]
-    app.apply_decision(decide(app.get_run(run_id), plan_id))
+def tenant_endpoint_down(app: Orchestrator) -> str:
+    run_id, plan_id = planning(app)
     failure = fail(app.get_run(run_id), plan_id, retryable=False)
     payload = failure.payload.model_copy(update={"fault": "tenant", "reason": "the tenant's model endpoint is down"})
     app.finish_task(TaskFailed.model_validate(failure.model_copy(update={"payload": payload}).model_dump()))
-    assert app.get_run(run_id).state == "failed"
-    assert failed_event(app).payload.fault == "tenant"
+    return run_id
 
 
-def test_retries_exhausted_on_the_platforms_side_are_the_platforms_fault(app: Orchestrator) -> None:
-    run_id = plan_exhausted(app)
-    assert app.get_run(run_id).state == "failed"
-    assert failed_event(app).payload.fault == "platform"
-
-
-def test_a_service_error_is_the_platforms_fault(app: Orchestrator) -> None:
-    run_id = started(app)
-    plan_id = with_status(app, run_id, "requested")[0]
-    app.apply_decision(decide(app.get_run(run_id), plan_id))
+def service_error(app: Orchestrator) -> str:
+    run_id, plan_id = planning(app)
     app.finish_task(fail(app.get_run(run_id), plan_id, retryable=False))
-    assert failed_event(app).payload.fault == "platform"
+    return run_id
+
+
+@pytest.mark.parametrize(
+    ("failing", "fault"),
+    [
+        (denied_by_policy, "tenant"),  # a tool denied by policy
+        (tenant_endpoint_down, "tenant"),  # a failure of the tenant's own model endpoint
+        (plan_exhausted, "platform"),  # retries exhausted on the platform's side
+        (service_error, "platform"),
+    ],
+)
+def test_a_failed_run_names_whose_fault_it_was(
+    app: Orchestrator, failing: Callable[[Orchestrator], str], fault: str
+) -> None:
+    run_id = failing(app)
+    assert app.get_run(run_id).state == "failed"
+    assert failed_event(app).payload.fault == fault

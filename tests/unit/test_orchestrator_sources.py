@@ -7,8 +7,7 @@ from typing import Any
 
 from contracts.approval import ApprovalGiven, ApprovalPayload, ApprovalRejected
 from contracts.envelope import Actor
-from contracts.ids import new_id
-from contracts.run import RunRequested, RunRequestedPayload, RunResumed
+from contracts.run import RunRequestedPayload, RunResumed
 from contracts.tool import ToolRequested
 from contracts.work import (
     ALL_DATASETS,
@@ -24,13 +23,13 @@ from tests.support.orchestrator import (
     PASSAGE,
     UPLOAD,
     Clock,
+    admitted,
     app,
     clock,
     decide,
     outputs_for,
     rate_limited,
     relayed,
-    reserved,
     succeed,
     timer,
     with_status,
@@ -68,17 +67,12 @@ def fetched(task_input: dict[str, Any]) -> dict[str, Any]:
 
 def started_with(app: Orchestrator, sources: list[str], datasets: list[str] | None = None) -> str:
     """A run admitted and planning, looking where `sources` say."""
-    req = RunRequested.create(
+    return admitted(
+        app,
         RunRequestedPayload(
             question="what is a context manager", depth=1, max_sources=5, sources=sources, datasets=datasets
         ),  # type: ignore[arg-type]
-        tenant_id="tenant-a",
-        run_id=new_id(),
-        actor=Actor(user_id="u1", roles=["owner"]),
     )
-    app.start_run(req)
-    app.admit_run(reserved(req))
-    return req.run_id or ""
 
 
 def planned(app: Orchestrator, run_id: str) -> None:
@@ -231,13 +225,9 @@ def test_a_refused_or_expired_host_is_dropped_and_the_run_goes_on(app: Orchestra
     app.apply_decision(decide(app.get_run(run_id), tasks[BLOG], "require_approval", approval_timeout_s=3600))
     first = app.get_run(run_id).pending_approval()
     assert first is not None
-    refusal = ApprovalRejected.create(
-        ApprovalPayload(approval_id=first.approval_id, comment="not that site"),
-        tenant_id="tenant-a",
-        run_id=run_id,
-        actor=Actor(user_id="owner-1", roles=["owner"]),
-    )
-    app.decide_approval(refusal)
+    refusal = ApprovalPayload(approval_id=first.approval_id, comment="not that site")
+    owner = Actor(user_id="owner-1", roles=["owner"])
+    app.decide_approval(ApprovalRejected.create(refusal, tenant_id="tenant-a", run_id=run_id, actor=owner))
     run = app.get_run(run_id)
     assert run.tasks[tasks[PASTE]].status == "denied"
     assert run.tasks[tasks[PASTE]].reason == "approval refused by owner-1: not that site"

@@ -11,14 +11,12 @@ from pydantic import ValidationError
 
 from contracts.approval import ApprovalGiven, ApprovalPayload
 from contracts.envelope import Actor
-from contracts.ids import new_id
 from contracts.run import (
     MAX_SUB_QUESTIONS,
     RunCancelRequested,
     RunCancelRequestedPayload,
     RunPlanReviewed,
     RunPlanReviewedPayload,
-    RunRequested,
     RunRequestedPayload,
 )
 from quarry_runtime.errors import Rejected
@@ -26,7 +24,7 @@ from services.gateway.readmodels.run_view import fold_run
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.handlers import REJECTED
 from services.orchestrator.runs.domain import PLAN_REVIEW, RunError
-from tests.support.orchestrator import POPO, T0, Clock, app, clock, relayed, reserved, timer, work
+from tests.support.orchestrator import POPO, T0, Clock, admitted, app, clock, relayed, timer, work
 
 EDITED = ["How is a context manager used?", "When should a lock use one?"]
 
@@ -35,22 +33,15 @@ __all__ = ["app", "clock"]  # fixtures
 
 
 def started(app: Orchestrator, review: bool = True, depth: int = 1, timeout_s: int = 3600) -> str:
-    req = RunRequested.create(
-        RunRequestedPayload(
-            question="what is a context manager",
-            depth=depth,
-            max_sources=5,
-            review_plan=review,
-            approval_timeout_s=timeout_s,
-            sources=["corpus"],
-        ),
-        tenant_id="tenant-a",
-        run_id=new_id(),
-        actor=Actor(user_id="u1", roles=["member"]),
+    payload = RunRequestedPayload(
+        question="what is a context manager",
+        depth=depth,
+        max_sources=5,
+        review_plan=review,
+        approval_timeout_s=timeout_s,
+        sources=["corpus"],
     )
-    app.start_run(req)
-    app.admit_run(reserved(req))
-    return req.run_id or ""
+    return admitted(app, payload, role="member")
 
 
 def reviewed(

@@ -21,6 +21,7 @@ from services.policy.application.budget import BudgetBook
 from services.policy.application.decider import Decider, rate_key
 from services.policy.domain.engine import PolicyEngine
 from services.policy.translate import decided_payload
+from tests.support.policy import fetch_request
 
 NOON = 12 * 3600.0
 
@@ -171,15 +172,7 @@ async def test_real_decisions_use_the_tenants_budget(engine: PolicyEngine) -> No
     book.apply(credit(CreditsGranted, CreditsGrantedPayload(amount=100, plan="pro", balance=100), at=1))  # type: ignore[arg-type]
     book.apply(credit(CreditsReserved, CreditsReservedPayload(amount=95, balance=5), at=2))  # type: ignore[arg-type]
     decider = Decider(engine, budgets=book)
-    fetch = ToolRequestedPayload(
-        request_id="r",
-        tool="fetch_url",
-        task_id="t",
-        step="s",
-        plan="pro",
-        roles=["owner"],
-        arguments={"url": "https://arxiv.org/abs/1"},
-    )
+    fetch = fetch_request(plan="pro")
 
     assert (await decider.decide(fetch, tenant_id="acme", agent="a", user_id="u")).policy_ids == [
         "low-budget-non-essential"

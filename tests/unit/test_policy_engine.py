@@ -204,53 +204,44 @@ def test_a_changed_policy_changes_decisions(policy_dir: Path) -> None:
     assert verdict.policy_ids == ["fetch-for-everyone"]
 
 
-def test_syntax_error_fails_loading_with_the_file_named(policy_dir: Path) -> None:
-    (policy_dir / "broken.cedar").write_text('@id("broken")\npermit (principal, action resource);\n')
-
-    with pytest.raises(PolicyError, match=r"broken\.cedar: .*unexpected token"):
-        PolicyEngine.load(policy_dir)
-
-
-def test_schema_violation_fails_loading_with_cedars_message(policy_dir: Path) -> None:
-    (policy_dir / "typo.cedar").write_text(
+# A file that breaks loading, its text, and what the error says (naming the file).
+BROKEN_FILES = {
+    "syntax error": (
+        "broken.cedar",
+        '@id("broken")\npermit (principal, action resource);\n',
+        r"broken\.cedar: .*unexpected token",
+    ),
+    "schema violation, with cedar's message": (
+        "typo.cedar",
         '@id("typo")\n'
         'permit (principal, action == Quarry::Action::"invoke_tool", resource)\n'
-        'when { resource.teir == "free" };\n'
-    )
-
-    with pytest.raises(PolicyError, match=r"typo\.cedar: \[typo\] .*attribute `teir`"):
-        PolicyEngine.load(policy_dir)
-
-
-def test_unknown_action_fails_loading(policy_dir: Path) -> None:
-    (policy_dir / "action.cedar").write_text(
-        '@id("delete")\npermit (principal, action == Quarry::Action::"delete_tenant", resource);\n'
-    )
-
-    with pytest.raises(PolicyError, match="delete_tenant"):
-        PolicyEngine.load(policy_dir)
-
-
-def test_policy_without_id_fails_loading(policy_dir: Path) -> None:
-    (policy_dir / "anon.cedar").write_text('forbid (principal, action == Quarry::Action::"invoke_tool", resource);\n')
-
-    with pytest.raises(PolicyError, match=r"anon\.cedar: a forbid policy has no @id"):
-        PolicyEngine.load(policy_dir)
-
-
-def test_duplicate_id_fails_loading(policy_dir: Path) -> None:
-    (policy_dir / "zz_dup.cedar").write_text(
-        '@id("tenant-isolation")\nforbid (principal, action == Quarry::Action::"invoke_tool", resource);\n'
-    )
-
-    with pytest.raises(PolicyError, match=r"zz_dup\.cedar: @id 'tenant-isolation' already used in guards\.cedar"):
-        PolicyEngine.load(policy_dir)
+        'when { resource.teir == "free" };\n',
+        r"typo\.cedar: \[typo\] .*attribute `teir`",
+    ),
+    "unknown action": (
+        "action.cedar",
+        '@id("delete")\npermit (principal, action == Quarry::Action::"delete_tenant", resource);\n',
+        "delete_tenant",
+    ),
+    "policy without id": (
+        "anon.cedar",
+        'forbid (principal, action == Quarry::Action::"invoke_tool", resource);\n',
+        r"anon\.cedar: a forbid policy has no @id",
+    ),
+    "duplicate id": (
+        "zz_dup.cedar",
+        '@id("tenant-isolation")\nforbid (principal, action == Quarry::Action::"invoke_tool", resource);\n',
+        r"zz_dup\.cedar: @id 'tenant-isolation' already used in guards\.cedar",
+    ),
+    "invalid schema": ("schema.cedarschema.json", "{not json", r"schema\.cedarschema\.json"),
+}
 
 
-def test_invalid_schema_fails_loading(policy_dir: Path) -> None:
-    (policy_dir / "schema.cedarschema.json").write_text("{not json")
+@pytest.mark.parametrize(("name", "text", "error"), BROKEN_FILES.values(), ids=BROKEN_FILES.keys())
+def test_a_broken_file_fails_loading_with_the_file_named(policy_dir: Path, name: str, text: str, error: str) -> None:
+    (policy_dir / name).write_text(text)
 
-    with pytest.raises(PolicyError, match=r"schema\.cedarschema\.json"):
+    with pytest.raises(PolicyError, match=error):
         PolicyEngine.load(policy_dir)
 
 

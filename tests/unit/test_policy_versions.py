@@ -21,7 +21,7 @@ from contracts.policy import (
     PolicyRejectedPayload,
     policy_set_version,
 )
-from contracts.tool import ToolDecided, ToolDecidedPayload, ToolRequestedPayload
+from contracts.tool import ToolDecided, ToolDecidedPayload
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase
 from services.policy import store as store_module
@@ -32,6 +32,7 @@ from services.policy.domain.engine import DEFAULT_POLICY_DIR, PolicyError
 from services.policy.domain.policyset import PolicyFiles
 from services.policy.domain.registry import DEFAULT_REGISTRY
 from services.policy.store import SHIPPED, PolicyStore
+from tests.support.policy import fetch_request
 
 FETCH_FOR_ALL = (
     '@id("fetch-for-everyone")\n'
@@ -74,15 +75,7 @@ def with_fetch_for_all() -> dict[str, str]:
 
 
 def free_fetch(decider: Decider) -> tuple[str, str]:
-    request = ToolRequestedPayload(
-        request_id="r",
-        tool="fetch_url",
-        task_id="t",
-        step="s",
-        plan="free",
-        roles=["member"],
-        arguments={"url": "https://arxiv.org/abs/1"},
-    )
+    request = fetch_request(role="member")
     verdict = decider.engine.decide(request, tenant_id="acme", agent="a", user_id="u", hour_utc=12)
     return verdict.decision, verdict.version
 

@@ -7,29 +7,18 @@ from datetime import UTC, datetime
 
 import pytest
 
-from contracts.envelope import Actor
-from contracts.ids import new_id
-from contracts.run import RunRequested, RunRequestedPayload
+from contracts.run import RunRequestedPayload
 from contracts.work import ReportInput, SynthesiseInput
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.runs.domain import Run
 from services.orchestrator.runs.methods import report_methods
 from services.orchestrator.runs.workflow import task_input
-from tests.support.orchestrator import POPO, decide, outputs_for, reserved, succeed, with_status
+from tests.support.orchestrator import POPO, admitted, decide, outputs_for, succeed, with_status
 
 
 def _run(app: Orchestrator, **options: object) -> str:
-    req = RunRequested.create(
-        RunRequestedPayload.model_validate(
-            {"question": "what is a context manager", "depth": 1, "max_sources": 5, **options}
-        ),
-        tenant_id="tenant-a",
-        run_id=new_id(),
-        actor=Actor(user_id="u1", roles=["owner"]),
-    )
-    app.start_run(req)
-    app.admit_run(reserved(req))
-    return req.run_id or ""
+    payload = {"question": "what is a context manager", "depth": 1, "max_sources": 5, **options}
+    return admitted(app, RunRequestedPayload.model_validate(payload))
 
 
 def _dispatched(app: Orchestrator, run_id: str, kind: str) -> Run:

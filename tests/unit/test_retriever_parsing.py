@@ -23,7 +23,8 @@ from services.retriever.providers import SearchHit
 from services.retriever.web.extract import ExtractionError, OverLimit, PageKind, extract_page
 from services.retriever.web.fetch import FetchedPage, PageFetcher
 from services.retriever.web.search import WebSearch
-from tests.unit.test_datasets import PAGES, make_pdf
+from tests.fakes.pdf import pdf_of
+from tests.unit.test_datasets import PAGES, TITLE
 
 # The CPU limit bounds the work; the wall clock is generous, as a loaded CI machine may give a
 # parse a fraction of a core.
@@ -88,12 +89,12 @@ async def read_pdf(parsers: ParserPool, data: bytes) -> str:
 
 
 async def still_reads_an_ordinary_pdf(parsers: ParserPool) -> None:
-    text = await read_pdf(parsers, make_pdf(PAGES))
+    text = await read_pdf(parsers, pdf_of(TITLE, PAGES))
     assert "Barnacle fouling" in text
 
 
 async def test_an_ordinary_pdf_is_read_in_a_worker_as_it_was_in_process(parsers: ParserPool) -> None:
-    data = make_pdf(PAGES)
+    data = pdf_of(TITLE, PAGES)
     assert await read_pdf(parsers, data) == extract_file(data, "application/pdf", "x.pdf").text
     started = time.monotonic()
     for _ in range(5):
@@ -200,7 +201,7 @@ async def test_a_fetched_bomb_is_skipped_with_its_reason_and_the_other_pages_kep
     bomb, survey = "https://papers.example/bomb.pdf", "https://papers.example/survey.pdf"
     pages: dict[str, tuple[PageKind, bytes]] = {
         bomb: ("pdf", raw_pdf(text_lines(b"A" * 1000, 40_000))),
-        survey: ("pdf", make_pdf(PAGES)),
+        survey: ("pdf", pdf_of(TITLE, PAGES)),
     }
     search = WebSearch(_Hits([bomb, survey]), _Pages(pages), parsers=parsers)
     found = await search.fetch([bomb, survey], host="papers.example")

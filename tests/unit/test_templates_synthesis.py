@@ -17,14 +17,12 @@ from services.analyst.domain.outline import OTHER_FINDINGS, assign, names_code, 
 from services.analyst.domain.synthesis import synthesise
 from services.gateway.readmodels.run_view import fold_run
 from services.orchestrator.application import Orchestrator
-from services.orchestrator.monitors.domain import Monitor
-from services.orchestrator.monitors.translate import translate_monitor
 from services.orchestrator.runs.methods import report_methods
 from services.orchestrator.runs.workflow import task_input
 from services.reporter.domain.layout import RenderOptions
 from services.reporter.domain.markdown import render_markdown
 from services.reporter.domain.structure import EMPTY_SECTION
-from tests.support.orchestrator import POPO, decide, outputs_for, reserved, succeed, with_status
+from tests.support.orchestrator import POPO, decide, outputs_for, relayed_monitors, reserved, succeed, with_status
 
 # --- outline and tone in offline synthesis --------------------------------------------------------
 
@@ -196,16 +194,7 @@ def test_a_monitor_made_with_a_template_fires_runs_that_use_it() -> None:
     app.clock = lambda: slot
     timer = TimerFiredPayload(timer_id=new_id(), purpose="monitor_slot", monitor_id=payload.monitor_id, slot=slot)
     app.fire_monitor(TimerFired.create(timer, tenant_id="t1"))
-
-    def monitor_at(originator_id: Any, version: int) -> Monitor:
-        found: Monitor = app.repository.get(originator_id, version=version)
-        return found
-
-    out = [
-        o
-        for n in app.recorder.select_notifications(start=1, limit=20)
-        for o in translate_monitor(app.mapper.to_domain_event(n), monitor_at)
-    ]
+    out = relayed_monitors(app, limit=20)
     run = next(o.event for o in out if o.subject == "run.v1.requested")
     p = run.payload
     assert (p.template_id, p.template_version, p.template_name, p.tone) == ("tpl-1", 2, "Vendor scan", "technical")

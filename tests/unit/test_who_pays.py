@@ -99,29 +99,32 @@ def close(app: Billing, end: Event) -> None:
 
 
 @pytest.mark.parametrize(
-    "end",
-    [completed, rejected_at_approval, approval_expired, cancelled, failed_by_the_tenant, failed_by_a_denied_tool],
+    ("end", "charged"),
+    [
+        *(
+            (end, CHARGE)
+            for end in (
+                completed,
+                rejected_at_approval,
+                approval_expired,
+                cancelled,
+                failed_by_the_tenant,
+                failed_by_a_denied_tool,
+            )
+        ),
+        # A failure of the platform is refunded in full.
+        *((end, 0) for end in (failed_by_the_platform, failed_before_faults_were_told)),
+    ],
 )
-def test_a_run_is_charged_its_metered_usage_on_this_end(end: End) -> None:
+def test_a_run_is_charged_its_metered_usage_or_nothing_on_this_end(end: End, charged: int) -> None:
     app = Billing(env=POPO)
     req, ids = researched(app)
     close(app, end(req, ids))
     ledger = app.ledger("t1")
     res = ledger.reservations[req.run_id or ""]
-    assert res.closed and res.settled == CHARGE and res.refunded == res.amount - CHARGE
-    assert ledger.balance == FREE - CHARGE
-    assert ledger.used_by_run[req.run_id or ""] == CHARGE
-
-
-@pytest.mark.parametrize("end", [failed_by_the_platform, failed_before_faults_were_told])
-def test_a_failure_of_the_platform_is_refunded_in_full(end: End) -> None:
-    app = Billing(env=POPO)
-    req, ids = researched(app)
-    close(app, end(req, ids))
-    ledger = app.ledger("t1")
-    res = ledger.reservations[req.run_id or ""]
-    assert res.closed and res.settled == 0 and res.refunded == res.amount
-    assert ledger.balance == FREE
+    assert res.closed and res.settled == charged and res.refunded == res.amount - charged
+    assert ledger.balance == FREE - charged
+    assert ledger.used_by_run.get(req.run_id or "", 0) == charged
 
 
 def test_the_table_names_every_terminal_state() -> None:

@@ -28,10 +28,8 @@ from devtools import natsserver
 from devtools.client import QuarryClient
 from devtools.replay import rebuild
 from devtools.stack import Stack, StackConfig
-from quarry_runtime.settings import RuntimeSettings
-from quarry_runtime.store import eventstore_env
-from services.billing.application import Billing
 from services.gateway.settings import GatewaySettings
+from tests.support.ledgers import balanced_reservations
 from tests.support.polling import wait_for
 from tests.support.stack import TERMINAL, until_settled, views_of
 
@@ -162,15 +160,4 @@ def assert_healed(stack: Stack, load: Load, outage: str) -> None:
 
     # The ledger, read from billing's own store once the stack is down, balances to the credit.
     stack.stop()
-    billing = Billing(env=eventstore_env(RuntimeSettings(data_dir=stack.data_dir), "billing"))
-    try:
-        reserved = 0
-        for tenant in load.tenants:
-            ledger = billing.ledger(tenant)
-            settled = sum(r.settled for r in ledger.reservations.values())
-            assert all(r.closed and r.settled + r.refunded == r.amount for r in ledger.reservations.values())
-            assert ledger.balance == ledger.granted - settled, (tenant, ledger.balance, ledger.granted, settled)
-            reserved += len(ledger.reservations)
-        assert reserved == RUNS
-    finally:
-        billing.close()
+    assert balanced_reservations(stack.data_dir, load.tenants) == RUNS

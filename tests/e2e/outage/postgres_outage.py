@@ -28,9 +28,8 @@ from devtools.stack import Stack
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
 from services.billing.application import Billing
-from services.gateway.settings import GatewaySettings
 from tests.support.polling import wait_for
-from tests.support.stack import TERMINAL, ask, until_settled, views_of
+from tests.support.stack import TERMINAL, ask, gateway_settings, until_settled, views_of
 
 RUNS = 50
 # The free plan holds five runs at once per tenant: ten tenants admit all fifty together.
@@ -133,15 +132,6 @@ async def gateway_backlog(nats_url: str) -> int:
         return sum((i.num_pending or 0) + (i.num_ack_pending or 0) for i in infos if i.name.startswith("gateway-"))
     finally:
         await nc.close()
-
-
-def gateway_settings(stack: Stack) -> GatewaySettings:
-    return GatewaySettings(
-        data_dir=stack.data_dir,
-        nats_url=stack.nats_url,
-        database_url=stack.config.database_url,
-        db_schema_prefix=stack.config.db_schema_prefix,
-    )
 
 
 def assert_healed(stack: Stack, batch: Batch, dead_before: int, what: str) -> None:
