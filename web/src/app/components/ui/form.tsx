@@ -1,5 +1,7 @@
-/* Form pieces every panel repeats: a labelled text area, the alert line a refusal shows in, the
- * submit button under it, and the polite status line that says a save went through. */
+/* Form pieces every panel repeats: labelled inputs, selects, text areas and checkboxes, the alert
+ * line a refusal shows in, the submit button under it, the polite status line that says a save
+ * went through, and a list of facts. */
+import type { InputHTMLAttributes, ReactNode } from "react";
 
 export function TextArea({
   id,
@@ -57,5 +59,134 @@ export function Saved({ text }: { text: string }) {
     <p role="status" aria-live="polite">
       {text}
     </p>
+  );
+}
+
+type Labelled = {
+  id: string;
+  label: string;
+  /** A line under the control that describes it (a limit, or why an option is off). */
+  hint?: string | null;
+};
+
+function Hint({ id, text }: { id: string; text?: string | null }) {
+  return text ? (
+    <p id={`${id}-hint`} className="hint">
+      {text}
+    </p>
+  ) : null;
+}
+
+/** A label, its input and the input's hint. `onChange` gets the new value. */
+export function LabelledInput({
+  id,
+  label,
+  hint,
+  onChange,
+  ...input
+}: Labelled & Omit<InputHTMLAttributes<HTMLInputElement>, "id" | "onChange"> & { onChange: (value: string) => void }) {
+  return (
+    <>
+      <label htmlFor={id}>{label}</label>
+      <input
+        id={id}
+        aria-describedby={hint ? `${id}-hint` : undefined}
+        onChange={(e) => {
+          onChange(e.target.value);
+        }}
+        {...input}
+      />
+      <Hint id={id} text={hint} />
+    </>
+  );
+}
+
+/** A label and its select of `options` (value, text); `children` adds options of its own. */
+export function LabelledSelect({
+  id,
+  label,
+  hint,
+  value,
+  onChange,
+  options = [],
+  children,
+}: Labelled & {
+  value: string | number;
+  onChange: (value: string) => void;
+  options?: readonly (readonly [string, string])[];
+  children?: ReactNode;
+}) {
+  return (
+    <>
+      <label htmlFor={id}>{label}</label>
+      <select
+        id={id}
+        value={value}
+        aria-describedby={hint ? `${id}-hint` : undefined}
+        onChange={(e) => {
+          onChange(e.target.value);
+        }}
+      >
+        {options.map(([option, text]) => (
+          <option key={option} value={option}>
+            {text}
+          </option>
+        ))}
+        {children}
+      </select>
+      <Hint id={id} text={hint} />
+    </>
+  );
+}
+
+/** A checkbox and its label; `children` follows the label (a note, a reason it is off). */
+export function Check({
+  id,
+  label,
+  checked,
+  onChange,
+  disabled,
+  describedBy,
+  children,
+}: {
+  id: string;
+  label: ReactNode;
+  checked: boolean;
+  onChange: (checked: boolean) => void;
+  disabled?: boolean;
+  describedBy?: string;
+  children?: ReactNode;
+}) {
+  return (
+    <div className="check">
+      <input
+        id={id}
+        type="checkbox"
+        checked={checked}
+        disabled={disabled}
+        aria-describedby={describedBy}
+        onChange={(e) => {
+          onChange(e.target.checked);
+        }}
+      />
+      <label htmlFor={id}>{label}</label>
+      {children}
+    </div>
+  );
+}
+
+/** Facts as a definition list: a term and its value each. */
+export function Facts({ facts }: { facts: readonly (readonly [string, ReactNode] | null)[] }) {
+  return (
+    <dl className="facts">
+      {facts.map((fact) =>
+        fact ? (
+          <div key={fact[0]}>
+            <dt>{fact[0]}</dt>
+            <dd>{fact[1]}</dd>
+          </div>
+        ) : null,
+      )}
+    </dl>
   );
 }
