@@ -1,9 +1,9 @@
 import { useId, useState } from "react";
 
 import { post, type RunView } from "../../../api";
-import { Alert, TextArea } from "../../../components/ui/form";
 import { when } from "../../../format";
 import { useAction } from "../../../hooks/use-action";
+import { Decision } from "./Decision";
 
 /** A run waiting for a human: approve or reject it, with a comment. */
 export function ApprovalPanel({ base, view, onDone }: { base: string; view: RunView; onDone: () => Promise<void> }) {
@@ -26,16 +26,15 @@ export function ApprovalPanel({ base, view, onDone }: { base: string; view: RunV
       <p>
         Decide before <strong>{when(approval?.deadline)}</strong>; after that the run expires.
       </p>
-      <TextArea id={`${ids}-c`} label="Comment" value={comment} onChange={setComment} />
-      <div className="buttons">
-        <button type="button" disabled={busy} onClick={() => void decide("approve")}>
-          Approve
-        </button>
-        <button type="button" className="danger" disabled={busy} onClick={() => void decide("reject")}>
-          Reject
-        </button>
-      </div>
-      <Alert error={error} />
+      <Decision
+        id={`${ids}-c`}
+        comment={comment}
+        onComment={setComment}
+        busy={busy}
+        error={error}
+        go={{ label: "Approve", onClick: () => void decide("approve") }}
+        stop={{ label: "Reject", onClick: () => void decide("reject") }}
+      />
     </section>
   );
 }

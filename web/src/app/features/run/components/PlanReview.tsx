@@ -1,9 +1,9 @@
 import { useId, useState, type SyntheticEvent } from "react";
 
 import { api } from "../../../api";
-import { Alert, TextArea } from "../../../components/ui/form";
 import { when } from "../../../format";
 import { useAction } from "../../../hooks/use-action";
+import { Decision } from "./Decision";
 
 const MAX_SUB_QUESTIONS = 20;
 
@@ -88,16 +88,15 @@ export function PlanReview({
         >
           Add sub-question
         </button>
-        <TextArea id={`${ids}-c`} label="Comment" value={comment} onChange={setComment} />
-        <div className="buttons">
-          <button type="submit" disabled={busy}>
-            Continue
-          </button>
-          <button type="button" className="danger" disabled={busy} onClick={() => void send("cancel")}>
-            Cancel
-          </button>
-        </div>
-        <Alert error={error} />
+        <Decision
+          id={`${ids}-c`}
+          comment={comment}
+          onComment={setComment}
+          busy={busy}
+          error={error}
+          go={{ label: "Continue" }}
+          stop={{ label: "Cancel", onClick: () => void send("cancel") }}
+        />
       </form>
     </section>
   );
