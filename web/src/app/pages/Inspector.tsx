@@ -5,7 +5,7 @@ import type { RunEvent } from "../events";
 import { credits, errorText, seconds, stateLabel } from "../format";
 import { indexedChunks, type TaskCredits, taskCredits, taskGraph, usageText } from "../runlog";
 import { Facts, LabelledInput } from "../components/ui/form";
-import { TableHead } from "../components/ui/table";
+import { TableHead } from "../../shared/table";
 
 /** The runtime inspector: the task graph from the log, and the run as it was at any event. */
 export function Inspector({ base, events, lastSeq }: { base: string; events: readonly RunEvent[]; lastSeq: number }) {

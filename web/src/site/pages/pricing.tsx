@@ -2,6 +2,7 @@
 
 import type { ReactNode } from "react";
 
+import { TableHead } from "../../shared/table";
 import type { PageMeta } from "../layout";
 import { type Plan, type Plans, bytes, number, planTitle, tierRange, toolLabel, unitLabel, usd } from "../plans";
 
@@ -26,16 +27,7 @@ function DataTable({
   return (
     <div className="table-wrap" tabIndex={0}>
       <table>
-        <caption className="visually-hidden">{caption}</caption>
-        <thead>
-          <tr>
-            {columns.map((name) => (
-              <th key={name} scope="col">
-                {name}
-              </th>
-            ))}
-          </tr>
-        </thead>
+        <TableHead caption={caption} columns={columns} />
         <tbody>
           {rows.map((row) => (
             <tr key={row.key}>

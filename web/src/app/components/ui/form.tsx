@@ -1,7 +1,7 @@
 /* Form pieces every panel repeats: labelled inputs, selects, text areas and checkboxes, the alert
  * line a refusal shows in, the submit button under it, the polite status line that says a save
  * went through, and a list of facts. */
-import type { InputHTMLAttributes, ReactNode } from "react";
+import type { ChangeEvent, InputHTMLAttributes, ReactNode } from "react";
 
 export function TextArea({
   id,
@@ -19,18 +19,9 @@ export function TextArea({
   rows?: number;
 }) {
   return (
-    <>
-      <label htmlFor={id}>{label}</label>
-      <textarea
-        id={id}
-        maxLength={maxLength}
-        rows={rows}
-        value={value}
-        onChange={(e) => {
-          onChange(e.target.value);
-        }}
-      />
-    </>
+    <Labelled id={id} label={label}>
+      <textarea id={id} maxLength={maxLength} rows={rows} value={value} onChange={valueTo(onChange)} />
+    </Labelled>
   );
 }
 
@@ -62,19 +53,36 @@ export function Saved({ text }: { text: string }) {
   );
 }
 
-type Labelled = {
+interface LabelledProps {
   id: string;
   label: string;
   /** A line under the control that describes it (a limit, or why an option is off). */
   hint?: string | null;
-};
+}
 
-function Hint({ id, text }: { id: string; text?: string | null }) {
-  return text ? (
-    <p id={`${id}-hint`} className="hint">
-      {text}
-    </p>
-  ) : null;
+/** A control under its label, and the control's hint below it. */
+function Labelled({ id, label, hint, children }: LabelledProps & { children: ReactNode }) {
+  return (
+    <>
+      <label htmlFor={id}>{label}</label>
+      {children}
+      {hint ? (
+        <p id={`${id}-hint`} className="hint">
+          {hint}
+        </p>
+      ) : null}
+    </>
+  );
+}
+
+/** The control's aria-describedby: its hint, when it has one. */
+const hintOf = (id: string, hint?: string | null) => (hint ? `${id}-hint` : undefined);
+
+/** A change handler that hands the control's new value to `onChange`. */
+function valueTo(onChange: (value: string) => void) {
+  return (e: ChangeEvent<HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement>) => {
+    onChange(e.target.value);
+  };
 }
 
 /** A label, its input and the input's hint. `onChange` gets the new value. */
@@ -84,20 +92,11 @@ export function LabelledInput({
   hint,
   onChange,
   ...input
-}: Labelled & Omit<InputHTMLAttributes<HTMLInputElement>, "id" | "onChange"> & { onChange: (value: string) => void }) {
+}: LabelledProps & Omit<InputHTMLAttributes<HTMLInputElement>, "id" | "onChange"> & { onChange: (value: string) => void }) {
   return (
-    <>
-      <label htmlFor={id}>{label}</label>
-      <input
-        id={id}
-        aria-describedby={hint ? `${id}-hint` : undefined}
-        onChange={(e) => {
-          onChange(e.target.value);
-        }}
-        {...input}
-      />
-      <Hint id={id} text={hint} />
-    </>
+    <Labelled id={id} label={label} hint={hint}>
+      <input id={id} aria-describedby={hintOf(id, hint)} onChange={valueTo(onChange)} {...input} />
+    </Labelled>
   );
 }
 
@@ -110,23 +109,15 @@ export function LabelledSelect({
   onChange,
   options = [],
   children,
-}: Labelled & {
+}: LabelledProps & {
   value: string | number;
   onChange: (value: string) => void;
   options?: readonly (readonly [string, string])[];
   children?: ReactNode;
 }) {
   return (
-    <>
-      <label htmlFor={id}>{label}</label>
-      <select
-        id={id}
-        value={value}
-        aria-describedby={hint ? `${id}-hint` : undefined}
-        onChange={(e) => {
-          onChange(e.target.value);
-        }}
-      >
+    <Labelled id={id} label={label} hint={hint}>
+      <select id={id} value={value} aria-describedby={hintOf(id, hint)} onChange={valueTo(onChange)}>
         {options.map(([option, text]) => (
           <option key={option} value={option}>
             {text}
@@ -134,8 +125,7 @@ export function LabelledSelect({
         ))}
         {children}
       </select>
-      <Hint id={id} text={hint} />
-    </>
+    </Labelled>
   );
 }
 

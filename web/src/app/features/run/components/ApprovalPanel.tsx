@@ -1,15 +1,14 @@
-import { useId, useState } from "react";
+import { useId } from "react";
 
 import { post, type RunView } from "../../../api";
 import { when } from "../../../format";
-import { useAction } from "../../../hooks/use-action";
-import { Decision } from "./Decision";
+import { Decision, useDecision } from "./Decision";
 
 /** A run waiting for a human: approve or reject it, with a comment. */
 export function ApprovalPanel({ base, view, onDone }: { base: string; view: RunView; onDone: () => Promise<void> }) {
   const ids = useId();
-  const [comment, setComment] = useState("");
-  const { busy, error, run } = useAction();
+  const decision = useDecision();
+  const { comment, run } = decision;
   const approval = view.approval;
 
   const decide = (decision: "approve" | "reject") =>
@@ -28,10 +27,7 @@ export function ApprovalPanel({ base, view, onDone }: { base: string; view: RunV
       </p>
       <Decision
         id={`${ids}-c`}
-        comment={comment}
-        onComment={setComment}
-        busy={busy}
-        error={error}
+        decision={decision}
         go={{ label: "Approve", onClick: () => void decide("approve") }}
         stop={{ label: "Reject", onClick: () => void decide("reject") }}
       />

@@ -2,8 +2,7 @@ import { useId, useState, type SyntheticEvent } from "react";
 
 import { api } from "../../../api";
 import { when } from "../../../format";
-import { useAction } from "../../../hooks/use-action";
-import { Decision } from "./Decision";
+import { Decision, useDecision } from "./Decision";
 
 const MAX_SUB_QUESTIONS = 20;
 
@@ -23,8 +22,8 @@ export function PlanReview({
   // The plan may arrive after the page: it shows until the user starts editing.
   const [edited, setEdited] = useState<string[] | null>(null);
   const items = edited ?? initial;
-  const [comment, setComment] = useState("");
-  const { busy, error, setError, run } = useAction();
+  const decision = useDecision();
+  const { comment, setError, run } = decision;
 
   const edit = (next: string[]) => {
     setEdited(next);
@@ -90,10 +89,7 @@ export function PlanReview({
         </button>
         <Decision
           id={`${ids}-c`}
-          comment={comment}
-          onComment={setComment}
-          busy={busy}
-          error={error}
+          decision={decision}
           go={{ label: "Continue" }}
           stop={{ label: "Cancel", onClick: () => void send("cancel") }}
         />
