@@ -24,12 +24,11 @@ export function DatasetsPage() {
     await api("/v1/datasets", { method: "POST", body: { name: name.trim(), description: description.trim() } });
     setName("");
     setDescription("");
-    await list.reload();
   }
 
   return (
     <Page title="Datasets">
-      <CreateForm title="New dataset" submitLabel="Create dataset" onSubmit={create}>
+      <CreateForm title="New dataset" submitLabel="Create dataset" list={list} onSubmit={create}>
         <Field
           label="Name"
           value={name}

@@ -4,7 +4,8 @@
 import { useId, useState, type SyntheticEvent } from "react";
 
 import { api, type SourceKind, type TenantSettings } from "../../api";
-import { Alert, Check, LabelledInput, LabelledSelect, Saved, SubmitRow } from "../../components/ui/form";
+import { Alert, Check, LabelledSelect, Saved, SubmitRow } from "../../components/ui/form";
+import { Field } from "./shared";
 import { useSettings } from "../../hooks/use-settings";
 
 // The gateway's bounds on approval_timeout_s (TenantSettingsUpdate in routes/tenant.py).
@@ -71,21 +72,18 @@ export function TenantDefaults() {
       {loaded ? (
         <form onSubmit={(e) => void save(e)}>
           <Check id={`${ids}-appr`} label="Runs wait for approval before publishing" checked={approval} onChange={setApproval} />
-          <div className="field">
-            <LabelledInput
-              id={`${ids}-timeout`}
-              label="Approval deadline in seconds"
-              hint="A run nobody approves by then expires (3600 is an hour, 86400 a day)."
-              type="number"
-              inputMode="numeric"
-              min={MIN_TIMEOUT_S}
-              max={MAX_TIMEOUT_S}
-              step={1}
-              required
-              value={timeout}
-              onChange={setTimeoutS}
-            />
-          </div>
+          <Field
+            label="Approval deadline in seconds"
+            hint="A run nobody approves by then expires (3600 is an hour, 86400 a day)."
+            type="number"
+            inputMode="numeric"
+            min={MIN_TIMEOUT_S}
+            max={MAX_TIMEOUT_S}
+            step={1}
+            required
+            value={timeout}
+            onChange={setTimeoutS}
+          />
           <div className="field">
             <LabelledSelect
               id={`${ids}-pii`}

@@ -91,11 +91,11 @@ export function Members() {
       <CreateForm
         title="Invite a member"
         submitLabel="Invite"
+        list={members}
         onSubmit={async () => {
           setInvite("");
           setInvite((await post<{ invite_token: string }>("/v1/members", { email: email.trim(), role })).invite_token);
           setEmail("");
-          await members.reload();
         }}
       >
         <Field label="Member's email" type="email" value={email} onChange={setEmail} required maxLength={254} />

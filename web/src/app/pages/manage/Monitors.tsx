@@ -19,12 +19,11 @@ export function MonitorsPage() {
       : { question: question.trim(), interval_s: Number(interval) };
     await api("/v1/monitors", { method: "POST", body });
     setQuestion("");
-    await list.reload();
   }
 
   return (
     <Page title="Monitors">
-      <CreateForm title="New monitor" submitLabel="Create monitor" onSubmit={create}>
+      <CreateForm title="New monitor" submitLabel="Create monitor" list={list} onSubmit={create}>
         <Field label="Question" value={question} onChange={setQuestion} required maxLength={2000} />
         <Field
           label="Cron schedule"

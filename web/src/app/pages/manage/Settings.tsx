@@ -18,12 +18,11 @@ function ApiKeys() {
     const body = { name: keyName.trim(), scopes: ["runs:read", "runs:create"] };
     setNewKey((await post<{ api_key: string }>("/v1/keys", body)).api_key);
     setKeyName("");
-    await keys.reload();
   }
 
   return (
     <>
-      <CreateForm title="New API key" submitLabel="Create key" onSubmit={create}>
+      <CreateForm title="New API key" submitLabel="Create key" list={keys} onSubmit={create}>
         <Field
           label="Key name"
           value={keyName}

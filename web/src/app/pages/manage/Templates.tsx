@@ -21,12 +21,11 @@ export function TemplatesPage() {
     });
     setName("");
     setDescription("");
-    await list.reload();
   }
 
   return (
     <Page title="Templates">
-      <CreateForm title="New template" submitLabel="Create template" onSubmit={create}>
+      <CreateForm title="New template" submitLabel="Create template" list={list} onSubmit={create}>
         <Field label="Name" value={name} onChange={setName} required maxLength={120} />
         <Field label="Description" value={description} onChange={setDescription} maxLength={2000} />
         <Field label="Depth" type="number" min={1} max={3} value={depth} onChange={setDepth} />

@@ -1,7 +1,7 @@
 /* What the manage pages (datasets, templates, monitors, settings) share: a listed collection and
  * its section, the page frame, a create form with its error, a labelled field, and a confirmed delete. */
 
-import { useCallback, useEffect, useId, useRef, useState, type ReactNode, type SyntheticEvent } from "react";
+import { useCallback, useEffect, useId, useRef, useState, type ComponentProps, type ReactNode, type SyntheticEvent } from "react";
 
 import { get } from "../../api";
 import { errorText } from "../../format";
@@ -96,14 +96,17 @@ export function Page({ title, children }: { title: string; children: ReactNode }
   );
 }
 
+/** A form that makes one item of `list`: its refusal shows under it, and the list is read again once the item is made. */
 export function CreateForm({
   title,
   submitLabel,
+  list,
   onSubmit,
   children,
 }: {
   title: string;
   submitLabel: string;
+  list: Pick<ListState<unknown>, "reload">;
   onSubmit: () => Promise<void>;
   children: ReactNode;
 }) {
@@ -111,7 +114,10 @@ export function CreateForm({
   const { busy, error, run } = useAction();
   async function submit(event: SyntheticEvent) {
     event.preventDefault();
-    await run(onSubmit);
+    await run(async () => {
+      await onSubmit();
+      await list.reload();
+    });
   }
   return (
     <section aria-labelledby={`${ids}-h`} className="card">
@@ -124,30 +130,12 @@ export function CreateForm({
   );
 }
 
-export function Field({
-  label,
-  value,
-  onChange,
-  ...rest
-}: {
-  label: string;
-  value: string;
-  onChange: (v: string) => void;
-  type?: string;
-  required?: boolean;
-  maxLength?: number;
-  pattern?: string;
-  min?: number;
-  max?: number;
-  hint?: string;
-  autoComplete?: string;
-  placeholder?: string;
-  inputMode?: "url" | "email" | "numeric" | "text";
-}) {
+/** A labelled input in its own row, with an id of its own. */
+export function Field(props: Omit<ComponentProps<typeof LabelledInput>, "id">) {
   const id = useId();
   return (
     <div className="field">
-      <LabelledInput id={id} label={label} value={value} onChange={onChange} {...rest} />
+      <LabelledInput id={id} {...props} />
     </div>
   );
 }
