@@ -117,6 +117,25 @@ describe("workspace pages", () => {
     expect(await seriousViolations()).toEqual([]);
   });
 
+  it("signs up with the workspace named, and asks for a name when it is only blanks", async () => {
+    serveGateway({ "POST /v1/auth/signup": { status: 409, body: { detail: "that email is taken" } } });
+    open("/signup");
+    const submit = await screen.findByRole("button", { name: "Sign up" });
+    fireEvent.change(screen.getByLabelText("Email"), { target: { value: " ada@example.com " } });
+    fireEvent.change(screen.getByLabelText("Password"), { target: { value: "a long enough password" } });
+    fireEvent.change(screen.getByLabelText("Workspace name"), { target: { value: "   " } });
+    fireEvent.click(submit);
+    expect(await screen.findByText("Workspace name: give your workspace a name.")).toBeTruthy();
+    expect(mutations()).toEqual([]);
+    fireEvent.change(screen.getByLabelText("Workspace name"), { target: { value: "Ada's lab" } });
+    fireEvent.click(submit);
+    expect(await screen.findByText(/that email is taken/)).toBeTruthy();
+    expect(mutations().map((m) => m.body)).toEqual([
+      { email: "ada@example.com", password: "a long enough password", tenant_name: "Ada's lab", session: "cookie" },
+    ]);
+    expect(screen.getByLabelText("Password").getAttribute("autocomplete")).toBe("new-password");
+  });
+
   it("shows the runs and the new-run form with what the plan does not allow", async () => {
     serve(gateway());
     open("/research");
