@@ -151,6 +151,43 @@ describe("workspace pages", () => {
     expect(await seriousViolations()).toEqual([]);
   });
 
+  it("starts a run with the form's settings, after refusing a question too short", async () => {
+    serve({
+      ...gateway(),
+      "/v1/templates": { templates: [{ template_id: "tp1", name: "Weekly brief", version: 1 }] },
+      "POST /v1/runs": { status: 202, body: { run_id: "r1" } },
+    });
+    open("/research");
+    const start = await screen.findByRole("button", { name: "Start research" });
+    await screen.findByRole("option", { name: "Weekly brief" });
+    fireEvent.change(screen.getByLabelText("Question"), { target: { value: "  ok " } });
+    fireEvent.click(start);
+    expect(await screen.findByText("Question: write at least a few words.")).toBeTruthy();
+    fireEvent.change(screen.getByLabelText("Question"), { target: { value: "  How efficient are tandem cells? " } });
+    fireEvent.change(screen.getByLabelText("Depth"), { target: { value: "1" } });
+    fireEvent.change(screen.getByLabelText("Maximum sources"), { target: { value: "5" } });
+    fireEvent.change(screen.getByLabelText("Length"), { target: { value: "brief" } });
+    fireEvent.change(screen.getByLabelText("Approval"), { target: { value: "required" } });
+    fireEvent.change(screen.getByLabelText("Template"), { target: { value: "tp1" } });
+    fireEvent.click(screen.getByLabelText("Sample corpus"));
+    fireEvent.click(screen.getByLabelText("Review the plan"));
+    fireEvent.click(start);
+    await waitFor(() => {
+      expect(mutations().map((m) => m.body)).toEqual([
+        {
+          question: "How efficient are tandem cells?",
+          depth: 1,
+          max_sources: 5,
+          length: "brief",
+          sources: ["corpus"],
+          template_id: "tp1",
+          approval_required: true,
+          review_plan: true,
+        },
+      ]);
+    });
+  });
+
   it("shows a completed run's report with linked citations and downloads", async () => {
     serve(gateway("completed"));
     open("/research/runs/r1");
