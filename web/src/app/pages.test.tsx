@@ -309,6 +309,28 @@ describe("workspace pages", () => {
     });
   });
 
+  it("creates an API key, shows it once and lists it; a refused revoke shows why", async () => {
+    const key = { key_id: "k1", name: "ci", scopes: ["runs:read", "runs:create"], status: "active" };
+    let keys: unknown[] = [];
+    serve({
+      ...gateway(),
+      "/v1/keys": () => ({ keys }),
+      "POST /v1/keys": () => ((keys = [key]), { api_key: "qk_secret" }),
+      "DELETE /v1/keys/k1": { status: 403, body: { detail: "only an admin may revoke" } },
+    });
+    open("/settings");
+    fireEvent.change(await screen.findByLabelText("Key name"), { target: { value: " ci " } });
+    fireEvent.click(screen.getByRole("button", { name: "Create key" }));
+    expect((await screen.findByText("qk_secret")).closest("p")?.getAttribute("role")).toBe("status");
+    fireEvent.click(await screen.findByRole("button", { name: "Revoke key ci" }));
+    fireEvent.click(screen.getByRole("button", { name: "Revoke key" }));
+    expect(await screen.findByText("only an admin may revoke")).toBeTruthy();
+    expect(mutations().map((m) => [m.method, m.path, m.body])).toEqual([
+      ["POST", "/v1/keys", { name: "ci", scopes: ["runs:read", "runs:create"] }],
+      ["DELETE", "/v1/keys/k1", null],
+    ]);
+  });
+
   it.each(["/datasets", "/templates", "/monitors", "/settings"])("renders %s accessibly", async (path) => {
     serve(gateway());
     open(path);
