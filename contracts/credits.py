@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from contracts import subjects
 from contracts.envelope import Contract, Event
+
+PeriodBudget = Annotated[int | None, Field(description="the billing period's budget after this entry")]
 
 
 class QuestionCredits(Contract):
@@ -22,7 +24,7 @@ class CreditsGrantedPayload(Contract):
     amount: int = Field(gt=0)
     plan: str
     balance: int
-    period_budget: int | None = Field(default=None, description="the billing period's budget after this entry")
+    period_budget: PeriodBudget = None
 
 
 class CreditsGranted(Event, subject=subjects.CREDITS_GRANTED, type="credits.granted"):
@@ -33,7 +35,7 @@ class CreditsReservedPayload(QuestionCredits):
     amount: int = Field(ge=0)
     plan: str = "free"
     balance: int = Field(description="available balance after the reservation")
-    period_budget: int | None = Field(default=None, description="the billing period's budget after this entry")
+    period_budget: PeriodBudget = None
 
 
 class CreditsReserved(Event, subject=subjects.CREDITS_RESERVED, type="credits.reserved"):
@@ -54,7 +56,7 @@ class CreditsSettledPayload(QuestionCredits):
     amount: int = Field(ge=0)
     usage_event_ids: list[str]
     balance: int
-    period_budget: int | None = Field(default=None, description="the billing period's budget after this entry")
+    period_budget: PeriodBudget = None
 
 
 class CreditsSettled(Event, subject=subjects.CREDITS_SETTLED, type="credits.settled"):
@@ -65,7 +67,7 @@ class CreditsRefundedPayload(QuestionCredits):
     amount: int = Field(ge=0)
     reason: str
     balance: int
-    period_budget: int | None = Field(default=None, description="the billing period's budget after this entry")
+    period_budget: PeriodBudget = None
 
 
 class CreditsRefunded(Event, subject=subjects.CREDITS_REFUNDED, type="credits.refunded"):

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, Self
+from typing import Literal, Protocol, TypeVar
 
 from pydantic import Field, model_validator
 
 from contracts import subjects
 from contracts.envelope import Contract, Event
-from contracts.report import (
-    OUTLINE_MAX_SECTIONS,
-    TARGET_WORDS_MAX,
-    TARGET_WORDS_MIN,
-    OutlineSection,
-    ReportLength,
-    Tone,
-)
+from contracts.report import Outline, ReportLength, TargetWords, Tone
 from contracts.work import SourceKind
+
+
+class _Scheduled(Protocol):
+    cron: str | None
+    interval_s: int | None
+
+
+_S = TypeVar("_S", bound=_Scheduled)
+
+
+def one_schedule(model: _S) -> _S:
+    """A model validator (mode "after") for a model with a schedule: exactly one of cron and interval_s."""
+    if (model.cron is None) == (model.interval_s is None):
+        raise ValueError("give exactly one of cron or interval_s")
+    return model
 
 
 class Schedule(Contract):
@@ -26,11 +34,7 @@ class Schedule(Contract):
     cron: str | None = Field(default=None, max_length=120)
     interval_s: int | None = Field(default=None, ge=1, le=366 * 24 * 3600)
 
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Self:
-        if (self.cron is None) == (self.interval_s is None):
-            raise ValueError("give exactly one of cron or interval_s")
-        return self
+    _exactly_one = model_validator(mode="after")(one_schedule)
 
 
 class MonitorTemplate(Contract):
@@ -41,8 +45,8 @@ class MonitorTemplate(Contract):
     name: str = Field(max_length=120)
     sources: list[SourceKind] | None = Field(default=None, min_length=1)
     length: ReportLength = "standard"
-    target_words: int | None = Field(default=None, ge=TARGET_WORDS_MIN, le=TARGET_WORDS_MAX)
-    outline: list[OutlineSection] = Field(default_factory=list, max_length=OUTLINE_MAX_SECTIONS)
+    target_words: TargetWords | None = None
+    outline: Outline = Field(default_factory=list)
     tone: Tone = "neutral"
 
 

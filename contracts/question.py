@@ -64,9 +64,14 @@ class AnswerCitation(Contract):
     passage: str
 
 
-class QuestionAnsweredPayload(Contract):
+class QuestionOutcome(Contract):
+    """How a question ended: the question, and the run it asked about."""
+
     question_id: str
     run_id: str
+
+
+class QuestionAnsweredPayload(QuestionOutcome):
     answer: str
     citations: list[AnswerCitation]
     usage_event_ids: list[str] = Field(default_factory=list)
@@ -76,9 +81,7 @@ class QuestionAnswered(Event, subject=subjects.QUESTION_ANSWERED, type="question
     payload: QuestionAnsweredPayload
 
 
-class QuestionFailedPayload(Contract):
-    question_id: str
-    run_id: str
+class QuestionFailedPayload(QuestionOutcome):
     reason: str
     usage_event_ids: list[str] = Field(default_factory=list)
 

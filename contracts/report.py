@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -24,6 +24,12 @@ class OutlineSection(Contract):
 
     heading: str = Field(min_length=1, max_length=120)
     hint: str = Field(default="", max_length=500, description="what belongs under the heading; helps place findings")
+
+
+TargetWords = Annotated[int, Field(ge=TARGET_WORDS_MIN, le=TARGET_WORDS_MAX)]
+"""About how many words a report's findings run to (it takes precedence over its `ReportLength`)."""
+Outline = Annotated[list[OutlineSection], Field(max_length=OUTLINE_MAX_SECTIONS)]
+"""The headings a report is organised under, in order."""
 
 
 class Artifact(Contract):

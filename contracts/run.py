@@ -9,14 +9,7 @@ from pydantic import Field, model_validator
 
 from contracts import subjects
 from contracts.envelope import Contract, Event
-from contracts.report import (
-    OUTLINE_MAX_SECTIONS,
-    TARGET_WORDS_MAX,
-    TARGET_WORDS_MIN,
-    OutlineSection,
-    ReportLength,
-    Tone,
-)
+from contracts.report import Outline, ReportLength, TargetWords, Tone
 from contracts.task import Fault
 from contracts.work import SourceKind
 
@@ -43,11 +36,8 @@ class RunRequestedPayload(Contract):
     previous_run_id: str | None = Field(default=None, description="the monitor's run before this one")
     pii_policy: Literal["redact", "block"] = Field(default="redact", description="PII found in the report")
     length: ReportLength = Field(default="standard", description="how much the report says: brief, standard, detailed")
-    target_words: int | None = Field(
-        default=None,
-        ge=TARGET_WORDS_MIN,
-        le=TARGET_WORDS_MAX,
-        description="about how many words the report's findings run to; takes precedence over `length`",
+    target_words: TargetWords | None = Field(
+        default=None, description="about how many words the report's findings run to; takes precedence over `length`"
     )
     sources: list[SourceKind] | None = Field(
         default=None, min_length=1, description="where the searches look; unset: the corpus and the tenant's datasets"
@@ -59,9 +49,7 @@ class RunRequestedPayload(Contract):
     template_id: str | None = Field(default=None, description="the research template the run was configured from")
     template_version: int | None = Field(default=None, ge=1, description="the template's version at request time")
     template_name: str | None = Field(default=None, max_length=120)
-    outline: list[OutlineSection] = Field(
-        default_factory=list, max_length=OUTLINE_MAX_SECTIONS, description="the report's sections, in order"
-    )
+    outline: Outline = Field(default_factory=list, description="the report's sections, in order")
     tone: Tone = Field(default="neutral", description="how the report is framed: neutral, executive, technical")
 
 

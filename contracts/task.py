@@ -38,10 +38,15 @@ class TaskDispatched(Event, subject=subjects.TASK_DISPATCHED, type="task.dispatc
     payload: TaskDispatchedPayload
 
 
-class TaskSucceededPayload(Contract):
+class TaskAttempt(Contract):
+    """The attempt at a task that an outcome answers."""
+
     task_id: str
     kind: TaskKind
     attempt: int = Field(default=1, ge=1)
+
+
+class TaskSucceededPayload(TaskAttempt):
     output: dict[str, Any]
     usage_event_ids: list[str] = Field(default_factory=list)
 
@@ -50,10 +55,7 @@ class TaskSucceeded(Event, subject=subjects.TASK_SUCCEEDED, type="task.succeeded
     payload: TaskSucceededPayload
 
 
-class TaskFailedPayload(Contract):
-    task_id: str
-    kind: TaskKind
-    attempt: int = Field(default=1, ge=1)
+class TaskFailedPayload(TaskAttempt):
     reason: str
     retryable: bool = False
     usage_event_ids: list[str] = Field(default_factory=list)

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from contracts.envelope import Contract
-from contracts.report import TARGET_WORDS_MAX, TARGET_WORDS_MIN, Artifact, OutlineSection, ReportLength, Tone
+from contracts.report import Artifact, OutlineSection, ReportLength, TargetWords, Tone
 
 
 class PlanInput(Contract):
@@ -112,9 +112,7 @@ class SynthesiseInput(Contract):
     findings: list[SearchOutput]
     max_sources: int = Field(ge=1)
     length: ReportLength = "standard"
-    target_words: int | None = Field(
-        default=None, ge=TARGET_WORDS_MIN, le=TARGET_WORDS_MAX, description="words of findings; overrides `length`"
-    )
+    target_words: TargetWords | None = Field(default=None, description="words of findings; overrides `length`")
     outline: list[OutlineSection] = Field(
         default_factory=list,
         description="headings to arrange the findings under, in order; empty: one per sub-question",
@@ -267,7 +265,7 @@ class ReportInput(Contract):
     changes: Changes | None = None
     pii_policy: Literal["redact", "block"] = "redact"
     length: ReportLength = "standard"
-    target_words: int | None = Field(default=None, ge=TARGET_WORDS_MIN, le=TARGET_WORDS_MAX)
+    target_words: TargetWords | None = None
     methods: ReportMethods | None = None
 
 

@@ -141,3 +141,9 @@ def test_ids_made_back_to_back_sort_in_the_order_they_were_made() -> None:
 
     ids = [new_id() for _ in range(20_000)]  # many per millisecond
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+def test_every_snapshot_still_has_its_event() -> None:
+    snapshots = {p.stem for p in Path(ROOT).glob("*.json")} - {"asyncapi"}
+    assert snapshots == set(event_schemas())
+    assert len(EVENT_TYPES) == len(snapshots)

@@ -291,12 +291,17 @@ describe("the runs list", () => {
   const run = (state: string) => ({ run_id: "r1", state, question: "How efficient are perovskite solar cells?", created_at: null, updated_at: null, error: null });
   const listReads = () => sent.filter((s) => s.method === "GET" && s.path === "/v1/runs").length;
 
-  it("follows a run's state while it can change, and pauses while the tab is hidden", async () => {
+  /** Serves one run, in whatever `state()` says at each read (billing down), opens `path` and waits for `shown`. */
+  async function openRuns(path: string, state: () => string, shown: string) {
     vi.useFakeTimers({ shouldAdvanceTime: true });
+    serve({ "/v1/runs": () => ({ status: 200, body: { runs: [run(state())] } }), "/v1/billing/summary": { status: 503, body: { detail: "down" } } });
+    open(path);
+    expect(await screen.findByText(shown)).toBeTruthy();
+  }
+
+  it("follows a run's state while it can change, and pauses while the tab is hidden", async () => {
     let state = "running";
-    serve({ "/v1/runs": () => ({ status: 200, body: { runs: [run(state)] } }), "/v1/billing/summary": { status: 503, body: { detail: "down" } } });
-    open("/research?state=active");
-    expect(await screen.findByText("Running")).toBeTruthy();
+    await openRuns("/research?state=active", () => state, "Running");
     const before = listReads();
 
     Object.defineProperty(document, "hidden", { configurable: true, value: true });
@@ -320,11 +325,8 @@ describe("the runs list", () => {
   });
 
   it("reads the list again every few seconds while a run is in progress", async () => {
-    vi.useFakeTimers({ shouldAdvanceTime: true });
     let state = "planning";
-    serve({ "/v1/runs": () => ({ status: 200, body: { runs: [run(state)] } }), "/v1/billing/summary": { status: 503, body: { detail: "down" } } });
-    open("/research");
-    expect(await screen.findByText("Planning")).toBeTruthy();
+    await openRuns("/research", () => state, "Planning");
     const link = screen.getByRole("link", { name: "How efficient are perovskite solar cells?" });
     state = "waiting_approval";
     await act(() => vi.advanceTimersByTimeAsync(4_500));

@@ -117,6 +117,25 @@ describe("workspace pages", () => {
     expect(await seriousViolations()).toEqual([]);
   });
 
+  it("signs up with the workspace named, and asks for a name when it is only blanks", async () => {
+    serveGateway({ "POST /v1/auth/signup": { status: 409, body: { detail: "that email is taken" } } });
+    open("/signup");
+    const submit = await screen.findByRole("button", { name: "Sign up" });
+    fireEvent.change(screen.getByLabelText("Email"), { target: { value: " ada@example.com " } });
+    fireEvent.change(screen.getByLabelText("Password"), { target: { value: "a long enough password" } });
+    fireEvent.change(screen.getByLabelText("Workspace name"), { target: { value: "   " } });
+    fireEvent.click(submit);
+    expect(await screen.findByText("Workspace name: give your workspace a name.")).toBeTruthy();
+    expect(mutations()).toEqual([]);
+    fireEvent.change(screen.getByLabelText("Workspace name"), { target: { value: "Ada's lab" } });
+    fireEvent.click(submit);
+    expect(await screen.findByText(/that email is taken/)).toBeTruthy();
+    expect(mutations().map((m) => m.body)).toEqual([
+      { email: "ada@example.com", password: "a long enough password", tenant_name: "Ada's lab", session: "cookie" },
+    ]);
+    expect(screen.getByLabelText("Password").getAttribute("autocomplete")).toBe("new-password");
+  });
+
   it("shows the runs and the new-run form with what the plan does not allow", async () => {
     serve(gateway());
     open("/research");
@@ -130,6 +149,43 @@ describe("workspace pages", () => {
     expect(screen.getByText(/does not include web research/)).toBeTruthy();
     expect(await screen.findByText("23 credits")).toBeTruthy();
     expect(await seriousViolations()).toEqual([]);
+  });
+
+  it("starts a run with the form's settings, after refusing a question too short", async () => {
+    serve({
+      ...gateway(),
+      "/v1/templates": { templates: [{ template_id: "tp1", name: "Weekly brief", version: 1 }] },
+      "POST /v1/runs": { status: 202, body: { run_id: "r1" } },
+    });
+    open("/research");
+    const start = await screen.findByRole("button", { name: "Start research" });
+    await screen.findByRole("option", { name: "Weekly brief" });
+    fireEvent.change(screen.getByLabelText("Question"), { target: { value: "  ok " } });
+    fireEvent.click(start);
+    expect(await screen.findByText("Question: write at least a few words.")).toBeTruthy();
+    fireEvent.change(screen.getByLabelText("Question"), { target: { value: "  How efficient are tandem cells? " } });
+    fireEvent.change(screen.getByLabelText("Depth"), { target: { value: "1" } });
+    fireEvent.change(screen.getByLabelText("Maximum sources"), { target: { value: "5" } });
+    fireEvent.change(screen.getByLabelText("Length"), { target: { value: "brief" } });
+    fireEvent.change(screen.getByLabelText("Approval"), { target: { value: "required" } });
+    fireEvent.change(screen.getByLabelText("Template"), { target: { value: "tp1" } });
+    fireEvent.click(screen.getByLabelText("Sample corpus"));
+    fireEvent.click(screen.getByLabelText("Review the plan"));
+    fireEvent.click(start);
+    await waitFor(() => {
+      expect(mutations().map((m) => m.body)).toEqual([
+        {
+          question: "How efficient are tandem cells?",
+          depth: 1,
+          max_sources: 5,
+          length: "brief",
+          sources: ["corpus"],
+          template_id: "tp1",
+          approval_required: true,
+          review_plan: true,
+        },
+      ]);
+    });
   });
 
   it("shows a completed run's report with linked citations and downloads", async () => {
@@ -251,6 +307,28 @@ describe("workspace pages", () => {
     await waitFor(() => {
       expect(mutations()).toEqual([{ method: "POST", path: "/v1/monitors/m1/pause", body: {} }]);
     });
+  });
+
+  it("creates an API key, shows it once and lists it; a refused revoke shows why", async () => {
+    const key = { key_id: "k1", name: "ci", scopes: ["runs:read", "runs:create"], status: "active" };
+    let keys: unknown[] = [];
+    serve({
+      ...gateway(),
+      "/v1/keys": () => ({ keys }),
+      "POST /v1/keys": () => ((keys = [key]), { api_key: "qk_secret" }),
+      "DELETE /v1/keys/k1": { status: 403, body: { detail: "only an admin may revoke" } },
+    });
+    open("/settings");
+    fireEvent.change(await screen.findByLabelText("Key name"), { target: { value: " ci " } });
+    fireEvent.click(screen.getByRole("button", { name: "Create key" }));
+    expect((await screen.findByText("qk_secret")).closest("p")?.getAttribute("role")).toBe("status");
+    fireEvent.click(await screen.findByRole("button", { name: "Revoke key ci" }));
+    fireEvent.click(screen.getByRole("button", { name: "Revoke key" }));
+    expect(await screen.findByText("only an admin may revoke")).toBeTruthy();
+    expect(mutations().map((m) => [m.method, m.path, m.body])).toEqual([
+      ["POST", "/v1/keys", { name: "ci", scopes: ["runs:read", "runs:create"] }],
+      ["DELETE", "/v1/keys/k1", null],
+    ]);
   });
 
   it.each(["/datasets", "/templates", "/monitors", "/settings"])("renders %s accessibly", async (path) => {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from contracts.monitor import one_schedule
 from contracts.numbers import Count
 from services.gateway.api.bounds import MAX_INTERVAL_S, Question
 
@@ -20,11 +21,7 @@ class MonitorCreate(BaseModel):
         description="a research template of the tenant: every run the monitor fires uses it",
     )
 
-    @model_validator(mode="after")
-    def _one_schedule(self) -> MonitorCreate:
-        if (self.cron is None) == (self.interval_s is None):
-            raise ValueError("give exactly one of cron or interval_s")
-        return self
+    _one_schedule = model_validator(mode="after")(one_schedule)
 
 
 class MonitorChangePublic(BaseModel):

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from contracts.numbers import Count, Signed
-from contracts.report import TARGET_WORDS_MAX, TARGET_WORDS_MIN, ReportLength
+from contracts.report import ReportLength, TargetWords
 from contracts.run import MAX_SUB_QUESTIONS, SUB_QUESTION_MAX_CHARS
 from contracts.work import SourceKind
 from services.gateway.api.bounds import Question
@@ -26,10 +26,8 @@ class RunCreate(BaseModel):
     length: ReportLength = Field(
         default="standard", description="how much the report says: brief, standard (the default) or detailed"
     )
-    target_words: int | None = Field(
+    target_words: TargetWords | None = Field(
         default=None,
-        ge=TARGET_WORDS_MIN,
-        le=TARGET_WORDS_MAX,
         description="about how many words of findings the report should have; takes precedence over `length`",
     )
     datasets: list[str] | None = Field(

@@ -5,14 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contracts.numbers import Count
-from contracts.report import (
-    OUTLINE_MAX_SECTIONS,
-    TARGET_WORDS_MAX,
-    TARGET_WORDS_MIN,
-    OutlineSection,
-    ReportLength,
-    Tone,
-)
+from contracts.report import Outline, OutlineSection, ReportLength, TargetWords, Tone
 from contracts.work import SourceKind
 
 
@@ -26,10 +19,8 @@ class TemplateCreate(BaseModel):
     max_sources: int | None = Field(default=None, ge=1, le=50)
     sources: list[SourceKind] | None = Field(default=None, min_length=1, description="corpus, datasets, web")
     length: ReportLength | None = Field(default=None, description="brief, standard or detailed")
-    target_words: int | None = Field(default=None, ge=TARGET_WORDS_MIN, le=TARGET_WORDS_MAX)
-    outline: list[OutlineSection] = Field(
-        default_factory=list, max_length=OUTLINE_MAX_SECTIONS, description="the report's section headings, in order"
-    )
+    target_words: TargetWords | None = None
+    outline: Outline = Field(default_factory=list, description="the report's section headings, in order")
     tone: Tone = Field(default="neutral", description="neutral, executive or technical")
 
     @field_validator("name")

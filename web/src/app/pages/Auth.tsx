@@ -2,17 +2,28 @@ import { useEffect, useId, useState, type SyntheticEvent } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 
 import { api, ApiError, safeNext, type CookieSession } from "../api";
+import { LabelledInput } from "../components/ui/form";
 import { errorText } from "../format";
 import { useSession } from "../session";
+
+type FieldName = "email" | "password" | "workspace";
+// The account's fields, as the gateway bounds them (a password's autocomplete depends on the
+// form); a sign-up also names its workspace.
+const FIELDS: Record<FieldName, { label: string; type: string; autoComplete?: string; maxLength: number }> = {
+  email: { label: "Email", type: "email", autoComplete: "email", maxLength: 254 },
+  password: { label: "Password", type: "password", maxLength: 200 },
+  workspace: { label: "Workspace name", type: "text", autoComplete: "organization", maxLength: 120 },
+};
+const LOGIN_FIELDS: FieldName[] = ["email", "password"];
+const SIGNUP_FIELDS: FieldName[] = [...LOGIN_FIELDS, "workspace"];
 
 export function AuthPage({ mode }: { mode: "login" | "signup" }) {
   const [params] = useSearchParams();
   const next = safeNext(params.get("next"));
   const navigate = useNavigate();
   const { refresh } = useSession();
-  const [email, setEmail] = useState("");
-  const [password, setPassword] = useState("");
-  const [workspace, setWorkspace] = useState("");
+  const [values, setValues] = useState<Record<FieldName, string>>({ email: "", password: "", workspace: "" });
+  const { email, password, workspace } = values;
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
   const ids = useId();
@@ -55,46 +66,19 @@ export function AuthPage({ mode }: { mode: "login" | "signup" }) {
     <main id="main" className="auth">
       <h1>{signup ? "Create your Quarry workspace" : "Log in to Quarry"}</h1>
       <form onSubmit={(e) => void submit(e)} noValidate={false} aria-describedby={`${ids}-error`}>
-        <label htmlFor={`${ids}-email`}>Email</label>
-        <input
-          id={`${ids}-email`}
-          type="email"
-          autoComplete="email"
-          required
-          maxLength={254}
-          value={email}
-          onChange={(e) => {
-            setEmail(e.target.value);
-          }}
-        />
-        <label htmlFor={`${ids}-password`}>Password</label>
-        <input
-          id={`${ids}-password`}
-          type="password"
-          autoComplete={signup ? "new-password" : "current-password"}
-          required
-          maxLength={200}
-          value={password}
-          onChange={(e) => {
-            setPassword(e.target.value);
-          }}
-        />
-        {signup ? (
-          <>
-            <label htmlFor={`${ids}-workspace`}>Workspace name</label>
-            <input
-              id={`${ids}-workspace`}
-              type="text"
-              autoComplete="organization"
-              required
-              maxLength={120}
-              value={workspace}
-              onChange={(e) => {
-                setWorkspace(e.target.value);
-              }}
-            />
-          </>
-        ) : null}
+        {(signup ? SIGNUP_FIELDS : LOGIN_FIELDS).map((name) => (
+          <LabelledInput
+            key={name}
+            id={`${ids}-${name}`}
+            {...FIELDS[name]}
+            autoComplete={FIELDS[name].autoComplete ?? (signup ? "new-password" : "current-password")}
+            required
+            value={values[name]}
+            onChange={(value) => {
+              setValues((now) => ({ ...now, [name]: value }));
+            }}
+          />
+        ))}
         <div id={`${ids}-error`} className="error" aria-live="assertive" role="alert">
           {error}
         </div>

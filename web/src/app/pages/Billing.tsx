@@ -6,7 +6,7 @@ import { Saved } from "../components/ui/form";
 import { useAction } from "../hooks/use-action";
 import { credits, errorText, when } from "../format";
 import { budgetWarning, formatCents, planNamed, planTable } from "../plans";
-import { TableHead } from "../components/ui/table";
+import { TableHead } from "../../shared/table";
 
 const LEDGER_PAGE = 20;
 

@@ -4,7 +4,8 @@ import { get, type RunView } from "../api";
 import type { RunEvent } from "../events";
 import { credits, errorText, seconds, stateLabel } from "../format";
 import { indexedChunks, type TaskCredits, taskCredits, taskGraph, usageText } from "../runlog";
-import { TableHead } from "../components/ui/table";
+import { Facts, LabelledInput } from "../components/ui/form";
+import { TableHead } from "../../shared/table";
 
 /** The runtime inspector: the task graph from the log, and the run as it was at any event. */
 export function Inspector({ base, events, lastSeq }: { base: string; events: readonly RunEvent[]; lastSeq: number }) {
@@ -113,17 +114,17 @@ export function Inspector({ base, events, lastSeq }: { base: string; events: rea
       <h3>Time travel</h3>
       {lastSeq > 0 ? (
         <>
-          <label htmlFor={`${ids}-at`}>Log position</label>
-          <input
+          <LabelledInput
             id={`${ids}-at`}
+            label="Log position"
             type="range"
             min={1}
             max={lastSeq}
             step={1}
             value={position}
             aria-valuetext={`event ${position} of ${lastSeq}${eventAt ? `: ${eventAt.type}` : ""}`}
-            onChange={(e) => {
-              setAt(Number(e.target.value));
+            onChange={(v) => {
+              setAt(Number(v));
             }}
           />
           <p className="muted">
@@ -133,28 +134,15 @@ export function Inspector({ base, events, lastSeq }: { base: string; events: rea
           <div aria-live="polite">
             {error ? <p role="alert">{error}</p> : null}
             {at !== null && past ? (
-              <dl className="facts">
-                <div>
-                  <dt>State then</dt>
-                  <dd>{stateLabel(past.state)}</dd>
-                </div>
-                <div>
-                  <dt>Steps then</dt>
-                  <dd>{past.steps.map((s) => `${s.step} ${s.status}`).join(", ") || "—"}</dd>
-                </div>
-                <div>
-                  <dt>Sub-questions then</dt>
-                  <dd>{past.sub_questions.length}</dd>
-                </div>
-                <div>
-                  <dt>Reserved then</dt>
-                  <dd>{credits(past.cost.reserved)}</dd>
-                </div>
-                <div>
-                  <dt>Spent then</dt>
-                  <dd>{credits(past.cost.settled)}</dd>
-                </div>
-              </dl>
+              <Facts
+                facts={[
+                  ["State then", stateLabel(past.state)],
+                  ["Steps then", past.steps.map((s) => `${s.step} ${s.status}`).join(", ") || "—"],
+                  ["Sub-questions then", past.sub_questions.length],
+                  ["Reserved then", credits(past.cost.reserved)],
+                  ["Spent then", credits(past.cost.settled)],
+                ]}
+              />
             ) : null}
           </div>
         </>

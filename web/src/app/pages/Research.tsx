@@ -4,7 +4,8 @@ import { Link, useSearchParams } from "react-router";
 import { get, type BillingSummary, type RunSummary } from "../api";
 import { NewRunForm } from "../features/research/components/NewRunForm";
 import { credits, errorText, stateLabel, TERMINAL, when } from "../format";
-import { TableHead } from "../components/ui/table";
+import { LabelledInput, LabelledSelect } from "../components/ui/form";
+import { TableHead } from "../../shared/table";
 
 const POLL_MS = 4000;
 const STATE_FILTERS = [
@@ -126,33 +127,11 @@ export function ResearchPage() {
         <h2 id="runs-heading">Runs</h2>
         <div className="toolbar">
           <form role="search" onSubmit={submitSearch}>
-            <label htmlFor="run-search">Search runs</label>
-            <input
-              id="run-search"
-              type="search"
-              maxLength={500}
-              value={search}
-              onChange={(e) => {
-                setSearch(e.target.value);
-              }}
-            />
+            <LabelledInput id="run-search" label="Search runs" type="search" maxLength={500} value={search} onChange={setSearch} />
             <button type="submit">Search</button>
           </form>
           <div>
-            <label htmlFor="state-filter">State</label>
-            <select
-              id="state-filter"
-              value={stateFilter}
-              onChange={(e) => {
-                setFilter(e.target.value);
-              }}
-            >
-              {STATE_FILTERS.map(([value, label]) => (
-                <option key={value} value={value}>
-                  {label}
-                </option>
-              ))}
-            </select>
+            <LabelledSelect id="state-filter" label="State" value={stateFilter} options={STATE_FILTERS} onChange={setFilter} />
           </div>
         </div>
         {listError ? <p role="alert">{listError}</p> : null}

@@ -9,6 +9,7 @@ import { ReportBody, SourceList, type CitedSource } from "../report";
 import { arrivedSources, policyDecisions, reviewedPlan } from "../runlog";
 import { ApprovalPanel } from "../features/run/components/ApprovalPanel";
 import { PlanReview } from "../features/run/components/PlanReview";
+import { Facts } from "../components/ui/form";
 import { useAction } from "../hooks/use-action";
 import { FollowUps } from "./FollowUps";
 import { Inspector } from "./Inspector";
@@ -125,26 +126,14 @@ export function RunPage() {
         <p role="status" aria-live="polite" className={`connection connection-${log.connection}`}>
           {connectionText(log.connection)}
         </p>
-        <dl className="facts">
-          <div>
-            <dt>Credits reserved</dt>
-            <dd>{credits(view.cost.reserved)}</dd>
-          </div>
-          <div>
-            <dt>Credits spent</dt>
-            <dd>{spent === null ? "—" : credits(spent)}</dd>
-          </div>
-          {view.cost.closed ? (
-            <div>
-              <dt>Refunded</dt>
-              <dd>{credits(view.cost.refunded)}</dd>
-            </div>
-          ) : null}
-          <div>
-            <dt>Started</dt>
-            <dd>{when(view.created_at)}</dd>
-          </div>
-        </dl>
+        <Facts
+          facts={[
+            ["Credits reserved", credits(view.cost.reserved)],
+            ["Credits spent", spent === null ? "—" : credits(spent)],
+            view.cost.closed ? ["Refunded", credits(view.cost.refunded)] : null,
+            ["Started", when(view.created_at)],
+          ]}
+        />
         {view.error ? <p className="warning">Reason: {view.error}</p> : null}
         {!terminal && view.state !== "awaiting_plan_review" ? <CancelButton base={base} onDone={loadView} /> : null}
         {error ? <p role="alert">{error}</p> : null}

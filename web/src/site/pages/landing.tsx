@@ -1,5 +1,7 @@
 // `/`: what Quarry does, how a run works, why its reports can be trusted.
 
+import type { ReactNode } from "react";
+
 import type { Content } from "../content";
 import type { PageMeta } from "../layout";
 
@@ -60,6 +62,54 @@ const MORE: { slug: string; name: string; text: string }[] = [
   { slug: "api", name: "REST and SSE API", text: "Everything the workspace does is the public API, with tokens or API keys for your programs." },
 ];
 
+interface Item {
+  name: string;
+  text: string;
+  /** Where the item's name links to, if anywhere. */
+  href?: string;
+}
+
+/** A band of the page: a heading over its content, on a soft background when `soft`. */
+function Band({ id, title, soft = false, children }: { id: string; title: string; soft?: boolean; children: ReactNode }) {
+  return (
+    <section className={soft ? "band band-soft" : "band"} aria-labelledby={id}>
+      <div className="wrap">
+        <h2 id={id}>{title}</h2>
+        {children}
+      </div>
+    </section>
+  );
+}
+
+/** Named items with a line of text each: numbered steps when `ordered`, else cards. */
+function Cards({ items, ordered = false }: { items: readonly Item[]; ordered?: boolean }) {
+  const List = ordered ? "ol" : "ul";
+  return (
+    <List className={ordered ? "steps" : "cards"}>
+      {items.map((item) => (
+        <li key={item.name} className={ordered ? undefined : "card"}>
+          <h3>{item.href ? <a href={item.href}>{item.name}</a> : item.name}</h3>
+          <p>{item.text}</p>
+        </li>
+      ))}
+    </List>
+  );
+}
+
+/** Sign up, and a quieter second way on. */
+function Actions({ second }: { second: { href: string; text: string } }) {
+  return (
+    <p className="actions">
+      <a className="button button-large" href="/signup">
+        Sign up
+      </a>
+      <a className="button button-large button-quiet" href={second.href}>
+        {second.text}
+      </a>
+    </p>
+  );
+}
+
 export function Landing({ content }: { content: Content }) {
   const docs = new Set(content.docs.map((doc) => doc.slug));
   return (
@@ -71,63 +121,19 @@ export function Landing({ content }: { content: Content }) {
             Quarry plans a research question, searches your documents and the web, and writes a report in which every claim cites
             the passage it stands on, checked before you read it. Every step is authorised, recorded and metered to the credit.
           </p>
-          <p className="actions">
-            <a className="button button-large" href="/signup">
-              Sign up
-            </a>
-            <a className="button button-large button-quiet" href="/docs">
-              Read the docs
-            </a>
-          </p>
+          <Actions second={{ href: "/docs", text: "Read the docs" }} />
         </div>
       </section>
-      <section className="band" aria-labelledby="how-title">
-        <div className="wrap">
-          <h2 id="how-title">How a run works</h2>
-          <ol className="steps">
-            {STEPS.map((step) => (
-              <li key={step.name}>
-                <h3>{step.name}</h3>
-                <p>{step.text}</p>
-              </li>
-            ))}
-          </ol>
-        </div>
-      </section>
-      <section className="band band-soft" aria-labelledby="trust-title">
-        <div className="wrap">
-          <h2 id="trust-title">Why you can trust the report</h2>
-          <ul className="cards">
-            {TRUST.map((item) => (
-              <li key={item.name} className="card">
-                <h3>{item.name}</h3>
-                <p>{item.text}</p>
-              </li>
-            ))}
-          </ul>
-        </div>
-      </section>
-      <section className="band" aria-labelledby="more-title">
-        <div className="wrap">
-          <h2 id="more-title">Research that keeps working</h2>
-          <ul className="cards">
-            {MORE.map((item) => (
-              <li key={item.slug} className="card">
-                <h3>{docs.has(item.slug) ? <a href={`/docs/${item.slug}`}>{item.name}</a> : item.name}</h3>
-                <p>{item.text}</p>
-              </li>
-            ))}
-          </ul>
-          <p className="actions">
-            <a className="button button-large" href="/signup">
-              Sign up
-            </a>
-            <a className="button button-large button-quiet" href="/pricing">
-              See pricing
-            </a>
-          </p>
-        </div>
-      </section>
+      <Band id="how-title" title="How a run works">
+        <Cards items={STEPS} ordered />
+      </Band>
+      <Band id="trust-title" title="Why you can trust the report" soft>
+        <Cards items={TRUST} />
+      </Band>
+      <Band id="more-title" title="Research that keeps working">
+        <Cards items={MORE.map((item) => ({ ...item, href: docs.has(item.slug) ? `/docs/${item.slug}` : undefined }))} />
+        <Actions second={{ href: "/pricing", text: "See pricing" }} />
+      </Band>
     </>
   );
 }

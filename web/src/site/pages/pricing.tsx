@@ -1,5 +1,8 @@
 // `/pricing`: generated from billing's plan table (plans.json); no number here is typed by hand.
 
+import type { ReactNode } from "react";
+
+import { TableHead } from "../../shared/table";
 import type { PageMeta } from "../layout";
 import { type Plan, type Plans, bytes, number, planTitle, tierRange, toolLabel, unitLabel, usd } from "../plans";
 
@@ -9,6 +12,36 @@ export const pricingMeta: PageMeta = {
   path: "/pricing",
   section: "pricing",
 };
+
+/** A table that scrolls on its own: a caption for assistive technology, the column names, and
+ * rows whose first cell heads the row. */
+function DataTable({
+  caption,
+  columns,
+  rows,
+}: {
+  caption: string;
+  columns: readonly string[];
+  rows: readonly { key: string; head: ReactNode; cells: readonly ReactNode[] }[];
+}) {
+  return (
+    <div className="table-wrap" tabIndex={0}>
+      <table>
+        <TableHead caption={caption} columns={columns} />
+        <tbody>
+          {rows.map((row) => (
+            <tr key={row.key}>
+              <th scope="row">{row.head}</th>
+              {row.cells.map((cell, n) => (
+                <td key={n}>{cell}</td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
 
 function price(plan: Plan) {
   return (
@@ -112,31 +145,15 @@ export function Pricing({ plans }: { plans: Plans }) {
       </section>
       <section aria-labelledby="prices-title">
         <h2 id="prices-title">What each step costs</h2>
-        <div className="table-wrap" tabIndex={0}>
-          <table>
-            <caption className="visually-hidden">Credits per unit of each tool's work</caption>
-            <thead>
-              <tr>
-                <th scope="col">Tool</th>
-                <th scope="col">What it does</th>
-                <th scope="col">Credits</th>
-              </tr>
-            </thead>
-            <tbody>
-              {plans.prices.map((item) => (
-                <tr key={item.tool}>
-                  <th scope="row">
-                    <code>{item.tool}</code>
-                  </th>
-                  <td>{toolLabel(item.tool)}</td>
-                  <td>
-                    {number(item.credits)} per {unitLabel(item.unit)}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          caption="Credits per unit of each tool's work"
+          columns={["Tool", "What it does", "Credits"]}
+          rows={plans.prices.map((item) => ({
+            key: item.tool,
+            head: <code>{item.tool}</code>,
+            cells: [toolLabel(item.tool), `${number(item.credits)} per ${unitLabel(item.unit)}`],
+          }))}
+        />
       </section>
       <section aria-labelledby="overage-title">
         <h2 id="overage-title">Overage rates</h2>
@@ -144,48 +161,24 @@ export function Pricing({ plans }: { plans: Plans }) {
           On plans with overage, usage past your balance is billed at the end of the period, in graduated tiers of the period's
           overage:
         </p>
-        <div className="table-wrap" tabIndex={0}>
-          <table>
-            <caption className="visually-hidden">Overage price per 1,000 tokens by tier</caption>
-            <thead>
-              <tr>
-                <th scope="col">Overage in the period</th>
-                <th scope="col">Price per 1,000 tokens</th>
-              </tr>
-            </thead>
-            <tbody>
-              {plans.overage_tiers.map((tier, i) => (
-                <tr key={tier.up_to_tokens ?? "rest"}>
-                  <th scope="row">{tierRange(plans.overage_tiers, i)}</th>
-                  <td>${tier.usd_per_1k_tokens}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          caption="Overage price per 1,000 tokens by tier"
+          columns={["Overage in the period", "Price per 1,000 tokens"]}
+          rows={plans.overage_tiers.map((tier, n) => ({
+            key: String(tier.up_to_tokens ?? "rest"),
+            head: tierRange(plans.overage_tiers, n),
+            cells: [`$${tier.usd_per_1k_tokens}`],
+          }))}
+        />
       </section>
       <section aria-labelledby="packs-title">
         <h2 id="packs-title">Credit packs</h2>
         <p>Credits bought once. Unlike a plan's monthly credits, they do not expire at the end of the period.</p>
-        <div className="table-wrap" tabIndex={0}>
-          <table>
-            <caption className="visually-hidden">Credit packs and their prices</caption>
-            <thead>
-              <tr>
-                <th scope="col">Credits</th>
-                <th scope="col">Price</th>
-              </tr>
-            </thead>
-            <tbody>
-              {plans.credit_packs.map((pack) => (
-                <tr key={pack.name}>
-                  <th scope="row">{number(pack.credits)} credits</th>
-                  <td>{usd(pack.price_cents)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          caption="Credit packs and their prices"
+          columns={["Credits", "Price"]}
+          rows={plans.credit_packs.map((pack) => ({ key: pack.name, head: `${number(pack.credits)} credits`, cells: [usd(pack.price_cents)] }))}
+        />
       </section>
     </div>
   );

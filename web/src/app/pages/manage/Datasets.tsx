@@ -5,7 +5,7 @@ import { useEffect, useId, useState, type SyntheticEvent } from "react";
 
 import { api, get, upload, type Dataset, type DatasetDocument, type TextDocumentBody } from "../../api";
 import { errorText } from "../../format";
-import { ConfirmButton, CreateForm, Field, Page, useList } from "./shared";
+import { ConfirmButton, CreateForm, Field, ListSection, Page, useList } from "./shared";
 import { Alert, Saved, SubmitRow } from "../../components/ui/form";
 import { limits, megabytes } from "../../config/limits";
 import { useAction } from "../../hooks/use-action";
@@ -16,22 +16,19 @@ const MAX_TITLE = 300;
 const MAX_TEXT = 600_000;
 
 export function DatasetsPage() {
-  const { items, error, reload } = useList<Dataset>("/v1/datasets", "datasets");
+  const list = useList<Dataset>("/v1/datasets", "datasets");
   const [name, setName] = useState("");
   const [description, setDescription] = useState("");
-  const [deleteError, setDeleteError] = useState("");
+
+  async function create() {
+    await api("/v1/datasets", { method: "POST", body: { name: name.trim(), description: description.trim() } });
+    setName("");
+    setDescription("");
+  }
+
   return (
     <Page title="Datasets">
-      <CreateForm
-        title="New dataset"
-        submitLabel="Create dataset"
-        onSubmit={async () => {
-          await api("/v1/datasets", { method: "POST", body: { name: name.trim(), description: description.trim() } });
-          setName("");
-          setDescription("");
-          await reload();
-        }}
-      >
+      <CreateForm title="New dataset" submitLabel="Create dataset" list={list} onSubmit={create}>
         <Field
           label="Name"
           value={name}
@@ -43,43 +40,27 @@ export function DatasetsPage() {
         />
         <Field label="Description" value={description} onChange={setDescription} maxLength={2000} />
       </CreateForm>
-      <section aria-labelledby="ds-list">
-        <h2 id="ds-list">Your datasets</h2>
-        {error ? <p role="alert">{error}</p> : null}
-        <div role="alert" className="error">
-          {deleteError}
-        </div>
-        {items?.length === 0 ? <p className="muted">No datasets yet.</p> : null}
-        <ul>
-          {items?.map((d) => (
-            <li key={d.dataset_id} className="card">
-              <strong>{d.name}</strong> — {d.documents} documents
-              {Object.keys(d.by_status).length
-                ? ` (${Object.entries(d.by_status)
-                    .map(([s, n]) => `${n} ${s}`)
-                    .join(", ")})`
-                : ""}{" "}
-              <ConfirmButton
-                text="Delete"
-                label={`Delete dataset ${d.name}`}
-                question={`Delete ${d.name} and its ${d.documents} documents?`}
-                confirmLabel="Delete dataset"
-                onConfirm={async () => {
-                  setDeleteError("");
-                  try {
-                    await api(`/v1/datasets/${encodeURIComponent(d.name)}`, { method: "DELETE" });
-                  } catch (exc) {
-                    setDeleteError(errorText(exc));
-                  }
-                  await reload();
-                }}
-              />
-              {d.description ? <div className="muted">{d.description}</div> : null}
-              <DatasetDocuments name={d.name} onChange={reload} />
-            </li>
-          ))}
-        </ul>
-      </section>
+      <ListSection heading="Your datasets" list={list} empty="No datasets yet." actions>
+        {list.items?.map((d) => (
+          <li key={d.dataset_id} className="card">
+            <strong>{d.name}</strong> — {d.documents} documents
+            {Object.keys(d.by_status).length
+              ? ` (${Object.entries(d.by_status)
+                  .map(([s, n]) => `${n} ${s}`)
+                  .join(", ")})`
+              : ""}{" "}
+            <ConfirmButton
+              text="Delete"
+              label={`Delete dataset ${d.name}`}
+              question={`Delete ${d.name} and its ${d.documents} documents?`}
+              confirmLabel="Delete dataset"
+              onConfirm={() => list.act(() => api(`/v1/datasets/${encodeURIComponent(d.name)}`, { method: "DELETE" }))}
+            />
+            {d.description ? <div className="muted">{d.description}</div> : null}
+            <DatasetDocuments name={d.name} onChange={list.reload} />
+          </li>
+        ))}
+      </ListSection>
     </Page>
   );
 }

@@ -1,12 +1,12 @@
 /* The tenant's run defaults (GET/PATCH /v1/tenant/settings): approval, its deadline, what
  * happens to personal data in a report, and where runs search. */
 
-import { useEffect, useId, useState, type SyntheticEvent } from "react";
+import { useId, useState, type SyntheticEvent } from "react";
 
-import { api, get, type SourceKind, type TenantSettings } from "../../api";
-import { errorText } from "../../format";
-import { Alert, Saved, SubmitRow } from "../../components/ui/form";
-import { useAction } from "../../hooks/use-action";
+import { api, type SourceKind, type TenantSettings } from "../../api";
+import { Alert, Check, LabelledSelect, Saved, SubmitRow } from "../../components/ui/form";
+import { Field } from "./shared";
+import { useSettings } from "../../hooks/use-settings";
 
 // The gateway's bounds on approval_timeout_s (TenantSettingsUpdate in routes/tenant.py).
 const MIN_TIMEOUT_S = 5;
@@ -16,6 +16,10 @@ const SOURCE_KINDS: [SourceKind, string][] = [
   ["datasets", "Your datasets"],
   ["web", "The web"],
 ];
+const PII_POLICIES = [
+  ["redact", "Redact it"],
+  ["block", "Block publishing"],
+] as const;
 // What `sources: null` means on the gateway: the shared corpus and the tenant's documents.
 const PLATFORM_SOURCES: SourceKind[] = ["corpus", "datasets"];
 
@@ -30,8 +34,7 @@ export function TenantDefaults() {
   const [timeout, setTimeoutS] = useState("");
   const [pii, setPii] = useState<TenantSettings["pii_policy"]>("redact");
   const [sources, setSources] = useState<SourceKind[]>([]);
-  const [saved, setSaved] = useState("");
-  const { busy, error, setError, run } = useAction();
+  const { busy, error, setError, run, saved, setSaved, begin } = useSettings<TenantSettings>("/v1/tenant/settings", show);
 
   function show(s: TenantSettings) {
     setLoaded(s);
@@ -41,17 +44,10 @@ export function TenantDefaults() {
     setSources(s.sources ?? PLATFORM_SOURCES);
   }
 
-  useEffect(() => {
-    get<TenantSettings>("/v1/tenant/settings").then(show, (exc: unknown) => {
-      setError(errorText(exc));
-    });
-  }, [setError]);
-
   async function save(event: SyntheticEvent) {
     event.preventDefault();
     if (!loaded) return;
-    setError("");
-    setSaved("");
+    begin();
     const seconds = Number(timeout);
     if (!Number.isInteger(seconds) || seconds < MIN_TIMEOUT_S || seconds > MAX_TIMEOUT_S) {
       setError(`The approval deadline is a whole number of seconds from ${MIN_TIMEOUT_S} to ${MAX_TIMEOUT_S.toLocaleString()} (90 days).`);
@@ -75,64 +71,42 @@ export function TenantDefaults() {
       <h2 id={`${ids}-h`}>Workspace defaults</h2>
       {loaded ? (
         <form onSubmit={(e) => void save(e)}>
-          <div className="check">
-            <input
-              id={`${ids}-appr`}
-              type="checkbox"
-              checked={approval}
-              onChange={(e) => {
-                setApproval(e.target.checked);
-              }}
-            />
-            <label htmlFor={`${ids}-appr`}>Runs wait for approval before publishing</label>
-          </div>
+          <Check id={`${ids}-appr`} label="Runs wait for approval before publishing" checked={approval} onChange={setApproval} />
+          <Field
+            label="Approval deadline in seconds"
+            hint="A run nobody approves by then expires (3600 is an hour, 86400 a day)."
+            type="number"
+            inputMode="numeric"
+            min={MIN_TIMEOUT_S}
+            max={MAX_TIMEOUT_S}
+            step={1}
+            required
+            value={timeout}
+            onChange={setTimeoutS}
+          />
           <div className="field">
-            <label htmlFor={`${ids}-timeout`}>Approval deadline in seconds</label>
-            <input
-              id={`${ids}-timeout`}
-              type="number"
-              inputMode="numeric"
-              min={MIN_TIMEOUT_S}
-              max={MAX_TIMEOUT_S}
-              step={1}
-              required
-              aria-describedby={`${ids}-timeout-hint`}
-              value={timeout}
-              onChange={(e) => {
-                setTimeoutS(e.target.value);
-              }}
-            />
-            <p id={`${ids}-timeout-hint`} className="hint">
-              A run nobody approves by then expires (3600 is an hour, 86400 a day).
-            </p>
-          </div>
-          <div className="field">
-            <label htmlFor={`${ids}-pii`}>Personal data found in a report</label>
-            <select
+            <LabelledSelect
               id={`${ids}-pii`}
+              label="Personal data found in a report"
               value={pii}
-              onChange={(e) => {
-                setPii(e.target.value === "block" ? "block" : "redact");
+              options={PII_POLICIES}
+              onChange={(v) => {
+                setPii(v === "block" ? "block" : "redact");
               }}
-            >
-              <option value="redact">Redact it</option>
-              <option value="block">Block publishing</option>
-            </select>
+            />
           </div>
           <fieldset>
             <legend>Where runs search unless they say otherwise</legend>
             {SOURCE_KINDS.map(([kind, label]) => (
-              <div className="check" key={kind}>
-                <input
-                  id={`${ids}-src-${kind}`}
-                  type="checkbox"
-                  checked={sources.includes(kind)}
-                  onChange={(e) => {
-                    setSources(e.target.checked ? [...sources, kind] : sources.filter((s) => s !== kind));
-                  }}
-                />
-                <label htmlFor={`${ids}-src-${kind}`}>{label}</label>
-              </div>
+              <Check
+                key={kind}
+                id={`${ids}-src-${kind}`}
+                label={label}
+                checked={sources.includes(kind)}
+                onChange={(on) => {
+                  setSources(on ? [...sources, kind] : sources.filter((s) => s !== kind));
+                }}
+              />
             ))}
             {loaded.sources === null ? <p className="hint">Now: the platform's default.</p> : null}
           </fieldset>

@@ -3,10 +3,10 @@
 
 import { useId, useState } from "react";
 
-import { api, type Member, type Role } from "../../api";
-import { errorText } from "../../format";
+import { api, post, type Member, type Role } from "../../api";
+import { LabelledSelect } from "../../components/ui/form";
 import { useSession } from "../../session";
-import { ConfirmButton, CreateForm, Field, useList } from "./shared";
+import { ConfirmButton, CreateForm, Field, ListSection, ShownOnce, useList, type ListState } from "./shared";
 import { useAction } from "../../hooks/use-action";
 
 const ROLES: [Role, string][] = [
@@ -22,39 +22,32 @@ function asRole(value: string): Role {
 
 function RoleSelect({ id, value, onChange, label }: { id: string; value: Role; onChange: (r: Role) => void; label: string }) {
   return (
-    <>
-      <label htmlFor={id}>{label}</label>
-      <select
-        id={id}
-        value={value}
-        onChange={(e) => {
-          onChange(asRole(e.target.value));
-        }}
-      >
-        {ROLES.map(([role, text]) => (
-          <option key={role} value={role}>
-            {text}
-          </option>
-        ))}
-      </select>
-    </>
+    <LabelledSelect
+      id={id}
+      label={label}
+      value={value}
+      options={ROLES}
+      onChange={(v) => {
+        onChange(asRole(v));
+      }}
+    />
   );
 }
 
-function MemberRow({ member, self, onChanged, onError }: { member: Member; self: boolean; onChanged: () => Promise<void>; onError: (m: string) => void }) {
+function MemberRow({ member, self, list }: { member: Member; self: boolean; list: ListState<Member> }) {
   const ids = useId();
   const [role, setRole] = useState<Role>(member.role);
   const { busy, run } = useAction((text) => {
-    onError(`${member.email}: ${text}`);
+    list.setActionError(`${member.email}: ${text}`);
     setRole(member.role);
   });
   const path = `/v1/members/${encodeURIComponent(member.user_id)}`;
 
   async function changeRole() {
-    onError("");
+    list.setActionError("");
     await run(async () => {
       await api(path, { method: "PATCH", body: { role } });
-      await onChanged();
+      await list.reload();
     });
   }
 
@@ -72,15 +65,7 @@ function MemberRow({ member, self, onChanged, onError }: { member: Member; self:
           label={`Remove member ${member.email}`}
           question={`Remove ${member.email}? Their API keys are revoked and their sessions end.`}
           confirmLabel="Remove member"
-          onConfirm={async () => {
-            onError("");
-            try {
-              await api(path, { method: "DELETE" });
-            } catch (exc) {
-              onError(`${member.email}: ${errorText(exc)}`);
-            }
-            await onChanged();
-          }}
+          onConfirm={() => list.act(() => api(path, { method: "DELETE" }), `${member.email}: `)}
         />
       </div>
     </li>
@@ -91,47 +76,31 @@ export function Members() {
   const ids = useId();
   const { me } = useSession();
   const members = useList<Member>("/v1/members", "members");
-  const [error, setError] = useState("");
   const [email, setEmail] = useState("");
   const [role, setRole] = useState<Role>("member");
   const [invite, setInvite] = useState("");
 
   return (
     <>
-      <section aria-labelledby={`${ids}-h`} className="card">
-        <h2 id={`${ids}-h`}>Members</h2>
-        {members.error ? <p role="alert">{members.error}</p> : null}
-        <div role="alert" className="error">
-          {error}
-        </div>
-        <ul>
-          {members.items?.map((m) => (
-            // Keyed by role too: a changed role starts the row's select from the new value.
-            <MemberRow key={`${m.user_id}:${m.role}`} member={m} self={m.user_id === me?.user_id} onChanged={members.reload} onError={setError} />
-          ))}
-        </ul>
-      </section>
+      <ListSection heading="Members" list={members} actions className="card">
+        {members.items?.map((m) => (
+          // Keyed by role too: a changed role starts the row's select from the new value.
+          <MemberRow key={`${m.user_id}:${m.role}`} member={m} self={m.user_id === me?.user_id} list={members} />
+        ))}
+      </ListSection>
       <CreateForm
         title="Invite a member"
         submitLabel="Invite"
+        list={members}
         onSubmit={async () => {
           setInvite("");
-          const made = await api<{ invite_token: string }>("/v1/members", {
-            method: "POST",
-            body: { email: email.trim(), role },
-          });
-          setInvite(made.invite_token);
+          setInvite((await post<{ invite_token: string }>("/v1/members", { email: email.trim(), role })).invite_token);
           setEmail("");
-          await members.reload();
         }}
       >
         <Field label="Member's email" type="email" value={email} onChange={setEmail} required maxLength={254} />
         <RoleSelect id={`${ids}-role`} label="Role" value={role} onChange={setRole} />
-        {invite ? (
-          <p role="status">
-            Hand this invite token to them (shown once): <code>{invite}</code>
-          </p>
-        ) : null}
+        <ShownOnce text="Hand this invite token to them (shown once)" secret={invite} />
       </CreateForm>
     </>
   );

@@ -1,13 +1,13 @@
 /* The tenant's own model endpoint (GET/PUT/DELETE /v1/tenant/model). The API key is write-only:
  * the page says whether one is set and its last four characters, and never fills it back in. */
 
-import { useEffect, useId, useState, type SyntheticEvent } from "react";
+import { useId, useState, type SyntheticEvent } from "react";
 
-import { api, get, type TenantModel, type TenantModelBody } from "../../api";
+import { api, type TenantModel, type TenantModelBody } from "../../api";
 import { errorText, when } from "../../format";
 import { ConfirmButton, Field } from "./shared";
 import { Alert, Saved } from "../../components/ui/form";
-import { useAction } from "../../hooks/use-action";
+import { useSettings } from "../../hooks/use-settings";
 
 function describe(model: TenantModel): string {
   if (!model.configured) return "Runs use the platform's model.";
@@ -23,8 +23,7 @@ export function ModelEndpoint() {
   const [baseUrl, setBaseUrl] = useState("");
   const [name, setName] = useState("");
   const [apiKey, setApiKey] = useState("");
-  const [saved, setSaved] = useState("");
-  const { busy, error, setError, run } = useAction();
+  const { busy, error, setError, run, saved, setSaved, begin } = useSettings<TenantModel>("/v1/tenant/model", show);
 
   function show(m: TenantModel) {
     setModel(m);
@@ -32,16 +31,9 @@ export function ModelEndpoint() {
     setName(m.model ?? "");
   }
 
-  useEffect(() => {
-    get<TenantModel>("/v1/tenant/model").then(show, (exc: unknown) => {
-      setError(errorText(exc));
-    });
-  }, [setError]);
-
   async function save(event: SyntheticEvent) {
     event.preventDefault();
-    setError("");
-    setSaved("");
+    begin();
     let url: URL;
     try {
       url = new URL(baseUrl.trim());
@@ -64,8 +56,7 @@ export function ModelEndpoint() {
   }
 
   async function remove() {
-    setError("");
-    setSaved("");
+    begin();
     try {
       await api("/v1/tenant/model", { method: "DELETE" });
       show({ configured: false, base_url: null, model: null, api_key_set: false, api_key_last4: null, updated_at: null, updated_by: null });

@@ -4,29 +4,26 @@ import { useState } from "react";
 import { Link } from "react-router";
 
 import { api, type Monitor } from "../../api";
-import { errorText, when } from "../../format";
-import { CreateForm, Field, Page, useList } from "./shared";
+import { when } from "../../format";
+import { CreateForm, Field, ListSection, Page, useList } from "./shared";
 
 export function MonitorsPage() {
-  const { items, error, reload } = useList<Monitor>("/v1/monitors", "monitors");
+  const list = useList<Monitor>("/v1/monitors", "monitors");
   const [question, setQuestion] = useState("");
   const [schedule, setSchedule] = useState("");
   const [interval, setInterval] = useState("86400");
-  const [actionError, setActionError] = useState("");
+
+  async function create() {
+    const body = schedule.trim()
+      ? { question: question.trim(), cron: schedule.trim() }
+      : { question: question.trim(), interval_s: Number(interval) };
+    await api("/v1/monitors", { method: "POST", body });
+    setQuestion("");
+  }
+
   return (
     <Page title="Monitors">
-      <CreateForm
-        title="New monitor"
-        submitLabel="Create monitor"
-        onSubmit={async () => {
-          const body = schedule.trim()
-            ? { question: question.trim(), cron: schedule.trim() }
-            : { question: question.trim(), interval_s: Number(interval) };
-          await api("/v1/monitors", { method: "POST", body });
-          setQuestion("");
-          await reload();
-        }}
-      >
+      <CreateForm title="New monitor" submitLabel="Create monitor" list={list} onSubmit={create}>
         <Field label="Question" value={question} onChange={setQuestion} required maxLength={2000} />
         <Field
           label="Cron schedule"
@@ -37,56 +34,43 @@ export function MonitorsPage() {
         />
         <Field label="Interval in seconds" type="number" min={1} value={interval} onChange={setInterval} />
       </CreateForm>
-      <section aria-labelledby="mon-list">
-        <h2 id="mon-list">Your monitors</h2>
-        {error ? <p role="alert">{error}</p> : null}
-        <div role="alert" className="error">
-          {actionError}
-        </div>
-        {items?.length === 0 ? <p className="muted">No monitors yet.</p> : null}
-        <ul>
-          {items?.map((m) => {
-            const paused = m.status === "paused";
-            return (
-              <li key={m.monitor_id}>
-                <strong>{m.question}</strong>{" "}
-                <span className="muted">
-                  {m.schedule.cron ? `cron ${m.schedule.cron}` : `every ${m.schedule.interval_s ?? "?"} s`} · {m.status}
-                  {m.next_slot ? ` · next ${when(m.next_slot)}` : ""}
-                </span>{" "}
-                <button
-                  type="button"
-                  className="link-button"
-                  aria-label={`${paused ? "Resume" : "Pause"} monitor: ${m.question}`}
-                  onClick={() => {
-                    setActionError("");
-                    void api(`/v1/monitors/${encodeURIComponent(m.monitor_id)}/${paused ? "resume" : "pause"}`, {
-                      method: "POST",
-                      body: {},
-                    })
-                      .catch((exc: unknown) => {
-                        setActionError(`${m.question}: ${errorText(exc)}`);
-                      })
-                      .then(reload);
-                  }}
-                >
-                  {paused ? "Resume" : "Pause"}
-                </button>
-                {m.runs.length ? (
-                  <ul aria-label={`Runs started by the monitor: ${m.question}`}>
-                    {m.runs.slice(-10).reverse().map((r) => (
-                      <li key={r.slot}>
-                        {when(r.slot)}:{" "}
-                        {r.run_id ? <Link to={`/research/runs/${r.run_id}`}>run {r.run_id.slice(0, 8)}</Link> : "no run (skipped)"}
-                      </li>
-                    ))}
-                  </ul>
-                ) : null}
-              </li>
-            );
-          })}
-        </ul>
-      </section>
+      <ListSection heading="Your monitors" list={list} empty="No monitors yet." actions>
+        {list.items?.map((m) => {
+          const paused = m.status === "paused";
+          return (
+            <li key={m.monitor_id}>
+              <strong>{m.question}</strong>{" "}
+              <span className="muted">
+                {m.schedule.cron ? `cron ${m.schedule.cron}` : `every ${m.schedule.interval_s ?? "?"} s`} · {m.status}
+                {m.next_slot ? ` · next ${when(m.next_slot)}` : ""}
+              </span>{" "}
+              <button
+                type="button"
+                className="link-button"
+                aria-label={`${paused ? "Resume" : "Pause"} monitor: ${m.question}`}
+                onClick={() => {
+                  void list.act(
+                    () => api(`/v1/monitors/${encodeURIComponent(m.monitor_id)}/${paused ? "resume" : "pause"}`, { method: "POST", body: {} }),
+                    `${m.question}: `,
+                  );
+                }}
+              >
+                {paused ? "Resume" : "Pause"}
+              </button>
+              {m.runs.length ? (
+                <ul aria-label={`Runs started by the monitor: ${m.question}`}>
+                  {m.runs.slice(-10).reverse().map((r) => (
+                    <li key={r.slot}>
+                      {when(r.slot)}:{" "}
+                      {r.run_id ? <Link to={`/research/runs/${r.run_id}`}>run {r.run_id.slice(0, 8)}</Link> : "no run (skipped)"}
+                    </li>
+                  ))}
+                </ul>
+              ) : null}
+            </li>
+          );
+        })}
+      </ListSection>
     </Page>
   );
 }

@@ -1,36 +1,28 @@
 /* Settings: the tenant's run defaults, its model endpoint, members and roles, and API keys. */
 
-import { useId, useState } from "react";
+import { useState } from "react";
 
-import { api, type ApiKeyRow } from "../../api";
-import { errorText } from "../../format";
+import { api, post, type ApiKeyRow } from "../../api";
 import { TenantDefaults } from "./Defaults";
 import { Members } from "./Members";
 import { ModelEndpoint } from "./ModelEndpoint";
-import { ConfirmButton, CreateForm, Field, Page, useList } from "./shared";
+import { ConfirmButton, CreateForm, Field, ListSection, Page, ShownOnce, useList } from "./shared";
 
 function ApiKeys() {
-  const ids = useId();
   const keys = useList<ApiKeyRow>("/v1/keys", "keys");
   const [keyName, setKeyName] = useState("");
   const [newKey, setNewKey] = useState("");
-  const [error, setError] = useState("");
+
+  async function create() {
+    setNewKey("");
+    const body = { name: keyName.trim(), scopes: ["runs:read", "runs:create"] };
+    setNewKey((await post<{ api_key: string }>("/v1/keys", body)).api_key);
+    setKeyName("");
+  }
+
   return (
     <>
-      <CreateForm
-        title="New API key"
-        submitLabel="Create key"
-        onSubmit={async () => {
-          setNewKey("");
-          const made = await api<{ api_key: string }>("/v1/keys", {
-            method: "POST",
-            body: { name: keyName.trim(), scopes: ["runs:read", "runs:create"] },
-          });
-          setNewKey(made.api_key);
-          setKeyName("");
-          await keys.reload();
-        }}
-      >
+      <CreateForm title="New API key" submitLabel="Create key" list={keys} onSubmit={create}>
         <Field
           label="Key name"
           value={keyName}
@@ -39,44 +31,24 @@ function ApiKeys() {
           maxLength={120}
           hint="The key may read and start runs as you. Programs send it as a bearer token."
         />
-        {newKey ? (
-          <p role="status">
-            Copy the key now; it is not shown again: <code>{newKey}</code>
-          </p>
-        ) : null}
+        <ShownOnce text="Copy the key now; it is not shown again" secret={newKey} />
       </CreateForm>
-      <section aria-labelledby={`${ids}-keys`} className="card">
-        <h2 id={`${ids}-keys`}>API keys</h2>
-        {keys.error ? <p role="alert">{keys.error}</p> : null}
-        <div role="alert" className="error">
-          {error}
-        </div>
-        {keys.items?.length === 0 ? <p className="muted">No API keys.</p> : null}
-        <ul>
-          {keys.items?.map((k) => (
-            <li key={k.key_id}>
-              <strong>{k.name}</strong> <span className="muted">{k.scopes.join(", ")}</span> {k.status ?? ""}
-              {k.status === "revoked" || k.status === "expired" ? null : (
-                <ConfirmButton
-                  text="Revoke"
-                  label={`Revoke key ${k.name}`}
-                  question={`Revoke ${k.name}? Programs using it get 401 from then on.`}
-                  confirmLabel="Revoke key"
-                  onConfirm={async () => {
-                    setError("");
-                    try {
-                      await api(`/v1/keys/${encodeURIComponent(k.key_id)}`, { method: "DELETE" });
-                    } catch (exc) {
-                      setError(errorText(exc));
-                    }
-                    await keys.reload();
-                  }}
-                />
-              )}
-            </li>
-          ))}
-        </ul>
-      </section>
+      <ListSection heading="API keys" list={keys} empty="No API keys." actions className="card">
+        {keys.items?.map((k) => (
+          <li key={k.key_id}>
+            <strong>{k.name}</strong> <span className="muted">{k.scopes.join(", ")}</span> {k.status ?? ""}
+            {k.status === "revoked" || k.status === "expired" ? null : (
+              <ConfirmButton
+                text="Revoke"
+                label={`Revoke key ${k.name}`}
+                question={`Revoke ${k.name}? Programs using it get 401 from then on.`}
+                confirmLabel="Revoke key"
+                onConfirm={() => keys.act(() => api(`/v1/keys/${encodeURIComponent(k.key_id)}`, { method: "DELETE" }))}
+              />
+            )}
+          </li>
+        ))}
+      </ListSection>
     </>
   );
 }

@@ -4,49 +4,42 @@ import { useId, useState, type SyntheticEvent } from "react";
 
 import { api, get, type Template } from "../../api";
 import { errorText } from "../../format";
-import { CreateForm, Field, Page, useList } from "./shared";
+import { CreateForm, Field, ListSection, Page, useList } from "./shared";
 import { Alert, Saved } from "../../components/ui/form";
 
 export function TemplatesPage() {
-  const { items, error, reload } = useList<Template>("/v1/templates", "templates");
+  const list = useList<Template>("/v1/templates", "templates");
   const [name, setName] = useState("");
   const [description, setDescription] = useState("");
   const [depth, setDepth] = useState("2");
   const [maxSources, setMaxSources] = useState("8");
+
+  async function create() {
+    await api("/v1/templates", {
+      method: "POST",
+      body: { name: name.trim(), description: description.trim(), depth: Number(depth), max_sources: Number(maxSources) },
+    });
+    setName("");
+    setDescription("");
+  }
+
   return (
     <Page title="Templates">
-      <CreateForm
-        title="New template"
-        submitLabel="Create template"
-        onSubmit={async () => {
-          await api("/v1/templates", {
-            method: "POST",
-            body: { name: name.trim(), description: description.trim(), depth: Number(depth), max_sources: Number(maxSources) },
-          });
-          setName("");
-          setDescription("");
-          await reload();
-        }}
-      >
+      <CreateForm title="New template" submitLabel="Create template" list={list} onSubmit={create}>
         <Field label="Name" value={name} onChange={setName} required maxLength={120} />
         <Field label="Description" value={description} onChange={setDescription} maxLength={2000} />
         <Field label="Depth" type="number" min={1} max={3} value={depth} onChange={setDepth} />
         <Field label="Maximum sources" type="number" min={1} max={50} value={maxSources} onChange={setMaxSources} />
       </CreateForm>
-      <section aria-labelledby="tpl-list">
-        <h2 id="tpl-list">Your templates</h2>
-        {error ? <p role="alert">{error}</p> : null}
-        {items?.length === 0 ? <p className="muted">No templates yet.</p> : null}
-        <ul>
-          {items?.map((t) => (
-            <li key={t.template_id}>
-              <strong>{t.name}</strong> <span className="muted">version {t.version}</span>
-              {t.description ? <div className="muted">{t.description}</div> : null}
-              <TemplateEditor template={t} onSaved={reload} />
-            </li>
-          ))}
-        </ul>
-      </section>
+      <ListSection heading="Your templates" list={list} empty="No templates yet.">
+        {list.items?.map((t) => (
+          <li key={t.template_id}>
+            <strong>{t.name}</strong> <span className="muted">version {t.version}</span>
+            {t.description ? <div className="muted">{t.description}</div> : null}
+            <TemplateEditor template={t} onSaved={list.reload} />
+          </li>
+        ))}
+      </ListSection>
     </Page>
   );
 }
@@ -55,6 +48,12 @@ export function TemplatesPage() {
 const TEMPLATE_BODY = ["name", "description", "depth", "max_sources", "sources", "length", "target_words", "outline", "tone"];
 
 type TemplateBody = Record<string, unknown> & { name: string; description?: string; depth?: number | null; max_sources?: number | null };
+
+// The run settings a template may leave unset (the run's own default then applies): key, label, most.
+const NUMBER_SETTINGS = [
+  ["depth", "Depth", 3],
+  ["max_sources", "Maximum sources", 50],
+] as const;
 
 function bodyOf(found: Record<string, unknown>): TemplateBody {
   const body: Record<string, unknown> = {};
@@ -117,22 +116,19 @@ function TemplateEditor({ template, onSaved }: { template: Template; onSaved: ()
             onChange={(v) => { setEditing({ ...editing, description: v }); }}
             maxLength={2000}
           />
-          <Field
-            label="Depth"
-            type="number"
-            min={1}
-            max={3}
-            value={String(editing.depth ?? "")}
-            onChange={(v) => { setEditing({ ...editing, depth: v ? Number(v) : null }); }}
-          />
-          <Field
-            label="Maximum sources"
-            type="number"
-            min={1}
-            max={50}
-            value={String(editing.max_sources ?? "")}
-            onChange={(v) => { setEditing({ ...editing, max_sources: v ? Number(v) : null }); }}
-          />
+          {NUMBER_SETTINGS.map(([key, label, max]) => (
+            <Field
+              key={key}
+              label={label}
+              type="number"
+              min={1}
+              max={max}
+              value={String(editing[key] ?? "")}
+              onChange={(v) => {
+                setEditing({ ...editing, [key]: v ? Number(v) : null });
+              }}
+            />
+          ))}
           <button type="submit">Save as a new version</button>
           <button type="button" className="link-button" onClick={() => { setEditing(null); }}>
             Stop editing

@@ -1,17 +1,29 @@
-/* What the manage pages (datasets, templates, monitors, settings) share: a listed collection,
- * the page frame, a create form with its error, a labelled field, and a confirmed delete. */
+/* What the manage pages (datasets, templates, monitors, settings) share: a listed collection and
+ * its section, the page frame, a create form with its error, a labelled field, and a confirmed delete. */
 
-import { useCallback, useEffect, useId, useRef, useState, type ReactNode, type SyntheticEvent } from "react";
+import { useCallback, useEffect, useId, useRef, useState, type ComponentProps, type ReactNode, type SyntheticEvent } from "react";
 
 import { get } from "../../api";
 import { errorText } from "../../format";
-import { SubmitRow } from "../../components/ui/form";
+import { Alert, LabelledInput, SubmitRow } from "../../components/ui/form";
 import { useAction } from "../../hooks/use-action";
 
-// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- T names the listed rows for the caller
-export function useList<T>(path: string, key: string): { items: T[] | null; error: string; reload: () => Promise<void> } {
+export interface ListState<T> {
+  items: T[] | null;
+  /** Why the list could not be read. */
+  error: string;
+  reload: () => Promise<void>;
+  /** Why the last action on a row failed. */
+  actionError: string;
+  setActionError: (text: string) => void;
+  /** Runs an action on a row: a refusal lands in `actionError` (after `prefix`), and the list reloads either way. */
+  act: (work: () => Promise<unknown>, prefix?: string) => Promise<void>;
+}
+
+export function useList<T>(path: string, key: string): ListState<T> {
   const [items, setItems] = useState<T[] | null>(null);
   const [error, setError] = useState("");
+  const [actionError, setActionError] = useState("");
   const reload = useCallback(
     () =>
       get<Record<string, T[]>>(path).then(
@@ -25,10 +37,51 @@ export function useList<T>(path: string, key: string): { items: T[] | null; erro
       ),
     [path, key],
   );
+  const act = useCallback(
+    async (work: () => Promise<unknown>, prefix = "") => {
+      setActionError("");
+      try {
+        await work();
+      } catch (exc) {
+        setActionError(prefix + errorText(exc));
+      }
+      await reload();
+    },
+    [reload],
+  );
   useEffect(() => {
     void reload();
   }, [reload]);
-  return { items, error, reload };
+  return { items, error, reload, actionError, setActionError, act };
+}
+
+/** A listed collection under its heading: the list's read error, the alert a failed action on a
+ * row shows in (when `actions`), a note when the list is empty, and the rows. */
+export function ListSection({
+  heading,
+  list,
+  empty,
+  actions = false,
+  className,
+  children,
+}: {
+  heading: string;
+  list: Pick<ListState<unknown>, "items" | "error" | "actionError">;
+  empty?: string;
+  actions?: boolean;
+  className?: string;
+  children: ReactNode;
+}) {
+  const id = useId();
+  return (
+    <section aria-labelledby={id} className={className}>
+      <h2 id={id}>{heading}</h2>
+      {list.error ? <p role="alert">{list.error}</p> : null}
+      {actions ? <Alert error={list.actionError} as="div" /> : null}
+      {empty && list.items?.length === 0 ? <p className="muted">{empty}</p> : null}
+      <ul>{children}</ul>
+    </section>
+  );
 }
 
 export function Page({ title, children }: { title: string; children: ReactNode }) {
@@ -43,14 +96,17 @@ export function Page({ title, children }: { title: string; children: ReactNode }
   );
 }
 
+/** A form that makes one item of `list`: its refusal shows under it, and the list is read again once the item is made. */
 export function CreateForm({
   title,
   submitLabel,
+  list,
   onSubmit,
   children,
 }: {
   title: string;
   submitLabel: string;
+  list: Pick<ListState<unknown>, "reload">;
   onSubmit: () => Promise<void>;
   children: ReactNode;
 }) {
@@ -58,7 +114,10 @@ export function CreateForm({
   const { busy, error, run } = useAction();
   async function submit(event: SyntheticEvent) {
     event.preventDefault();
-    await run(onSubmit);
+    await run(async () => {
+      await onSubmit();
+      await list.reload();
+    });
   }
   return (
     <section aria-labelledby={`${ids}-h`} className="card">
@@ -71,47 +130,23 @@ export function CreateForm({
   );
 }
 
-export function Field({
-  label,
-  value,
-  onChange,
-  ...rest
-}: {
-  label: string;
-  value: string;
-  onChange: (v: string) => void;
-  type?: string;
-  required?: boolean;
-  maxLength?: number;
-  pattern?: string;
-  min?: number;
-  max?: number;
-  hint?: string;
-  autoComplete?: string;
-  placeholder?: string;
-  inputMode?: "url" | "email" | "numeric" | "text";
-}) {
+/** A labelled input in its own row, with an id of its own. */
+export function Field(props: Omit<ComponentProps<typeof LabelledInput>, "id">) {
   const id = useId();
-  const { hint, ...input } = rest;
   return (
     <div className="field">
-      <label htmlFor={id}>{label}</label>
-      <input
-        id={id}
-        value={value}
-        aria-describedby={hint ? `${id}-hint` : undefined}
-        onChange={(e) => {
-          onChange(e.target.value);
-        }}
-        {...input}
-      />
-      {hint ? (
-        <p id={`${id}-hint`} className="hint">
-          {hint}
-        </p>
-      ) : null}
+      <LabelledInput id={id} {...props} />
     </div>
   );
+}
+
+/** A secret the gateway shows once (an API key, an invite token), after what to do with it. */
+export function ShownOnce({ text, secret }: { text: string; secret: string }) {
+  return secret ? (
+    <p role="status">
+      {text}: <code>{secret}</code>
+    </p>
+  ) : null;
 }
 
 /** A destructive action behind a second, explicit button: the first press only asks. */

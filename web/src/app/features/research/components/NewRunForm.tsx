@@ -2,7 +2,7 @@ import { useEffect, useId, useState, type SyntheticEvent } from "react";
 import { Link, useNavigate } from "react-router";
 
 import { api, get, type BillingSummary, type Dataset, type RunAccepted, type RunCreateBody, type Template } from "../../../api";
-import { Alert } from "../../../components/ui/form";
+import { Alert, Check, LabelledInput, LabelledSelect } from "../../../components/ui/form";
 import { useAction } from "../../../hooks/use-action";
 import { planNamed, planTable, restrictions, type Restriction } from "../../../plans";
 import { planName, useSession } from "../../../session";
@@ -11,6 +11,17 @@ function reasonFor(list: Restriction[], field: Restriction["field"]): string | n
   const found = list.filter((r) => r.field === field).map((r) => r.reason);
   return found.length ? found.join(" ") : null;
 }
+
+const LENGTHS = [
+  ["brief", "Brief"],
+  ["standard", "Standard"],
+  ["detailed", "Detailed"],
+] as const;
+const APPROVALS = [
+  ["default", "Workspace default"],
+  ["required", "Approve before publishing"],
+  ["none", "Publish without approval"],
+] as const;
 
 /** A new run: the question, its depth and sources, a template, approval and plan review. */
 export function NewRunForm({ summary }: { summary: BillingSummary | null }) {
@@ -64,22 +75,20 @@ export function NewRunForm({ summary }: { summary: BillingSummary | null }) {
     return on ? [...list, value] : list.filter((v) => v !== value);
   }
 
+  /** Why the form cannot be sent as it stands, or null. */
+  function refusal(text: string): string | null {
+    if (text.length < 3) return "Question: write at least a few words.";
+    if (depth > maxDepth) return depthReason ?? `Depth: at most ${maxDepth}.`;
+    if (maxSources > sourcesCap || maxSources < 1) return sourcesReason ?? `Maximum sources: between 1 and ${sourcesCap}.`;
+    return null;
+  }
+
   async function submit(event: SyntheticEvent) {
     event.preventDefault();
-    setError("");
     const text = question.trim();
-    if (text.length < 3) {
-      setError("Question: write at least a few words.");
-      return;
-    }
-    if (depth > maxDepth) {
-      setError(depthReason ?? `Depth: at most ${maxDepth}.`);
-      return;
-    }
-    if (maxSources > sourcesCap || maxSources < 1) {
-      setError(sourcesReason ?? `Maximum sources: between 1 and ${sourcesCap}.`);
-      return;
-    }
+    const why = refusal(text);
+    setError(why ?? "");
+    if (why) return;
     const body: RunCreateBody = { question: text, depth, max_sources: maxSources, length };
     if (kinds.length) body.sources = kinds;
     if (chosenDatasets.length) body.datasets = chosenDatasets;
@@ -110,13 +119,13 @@ export function NewRunForm({ summary }: { summary: BillingSummary | null }) {
         />
         <div className="row">
           <div>
-            <label htmlFor={`${ids}-depth`}>Depth</label>
-            <select
+            <LabelledSelect
               id={`${ids}-depth`}
+              label="Depth"
+              hint={depthReason}
               value={depth}
-              aria-describedby={depthReason ? `${ids}-depth-why` : undefined}
-              onChange={(e) => {
-                setDepth(Number(e.target.value));
+              onChange={(v) => {
+                setDepth(Number(v));
               }}
             >
               {[1, 2, 3].map((d) => (
@@ -125,77 +134,33 @@ export function NewRunForm({ summary }: { summary: BillingSummary | null }) {
                   {d > maxDepth ? " (not on your plan)" : ""}
                 </option>
               ))}
-            </select>
-            {depthReason ? (
-              <p id={`${ids}-depth-why`} className="hint">
-                {depthReason}
-              </p>
-            ) : null}
+            </LabelledSelect>
           </div>
           <div>
-            <label htmlFor={`${ids}-max`}>Maximum sources</label>
-            <input
+            <LabelledInput
               id={`${ids}-max`}
+              label="Maximum sources"
+              hint={sourcesReason}
               type="number"
               min={1}
               max={sourcesCap}
               value={maxSources}
-              aria-describedby={sourcesReason ? `${ids}-max-why` : undefined}
-              onChange={(e) => {
-                setMaxSources(Number(e.target.value));
+              onChange={(v) => {
+                setMaxSources(Number(v));
               }}
             />
-            {sourcesReason ? (
-              <p id={`${ids}-max-why`} className="hint">
-                {sourcesReason}
-              </p>
-            ) : null}
           </div>
-          <div>
-            <label htmlFor={`${ids}-length`}>Length</label>
-            <select
-              id={`${ids}-length`}
-              value={length}
-              onChange={(e) => {
-                setLength(e.target.value);
-              }}
-            >
-              <option value="brief">Brief</option>
-              <option value="standard">Standard</option>
-              <option value="detailed">Detailed</option>
-            </select>
-          </div>
-          <div>
-            <label htmlFor={`${ids}-approval`}>Approval</label>
-            <select
-              id={`${ids}-approval`}
-              value={approval}
-              onChange={(e) => {
-                setApproval(e.target.value);
-              }}
-            >
-              <option value="default">Workspace default</option>
-              <option value="required">Approve before publishing</option>
-              <option value="none">Publish without approval</option>
-            </select>
-          </div>
-          <div>
-            <label htmlFor={`${ids}-template`}>Template</label>
-            <select
-              id={`${ids}-template`}
-              value={templateId}
-              onChange={(e) => {
-                setTemplateId(e.target.value);
-              }}
-            >
-              <option value="">None</option>
-              {templates.map((t) => (
-                <option key={t.template_id} value={t.template_id}>
-                  {t.name}
-                </option>
-              ))}
-            </select>
-          </div>
+          {(
+            [
+              ["length", "Length", length, setLength, LENGTHS],
+              ["approval", "Approval", approval, setApproval, APPROVALS],
+              ["template", "Template", templateId, setTemplateId, [["", "None"], ...templates.map((t) => [t.template_id, t.name] as const)]],
+            ] as const
+          ).map(([key, label, value, onChange, options]) => (
+            <div key={key}>
+              <LabelledSelect id={`${ids}-${key}`} label={label} value={value} onChange={onChange} options={options} />
+            </div>
+          ))}
         </div>
         <fieldset>
           <legend>Search in</legend>
@@ -207,25 +172,24 @@ export function NewRunForm({ summary }: { summary: BillingSummary | null }) {
               ["web", "The web", webReason],
             ] as const
           ).map(([value, label, reason]) => (
-            <div key={value} className="check">
-              <input
-                id={`${ids}-src-${value}`}
-                type="checkbox"
-                checked={kinds.includes(value)}
-                disabled={reason !== null}
-                aria-describedby={reason ? `${ids}-src-${value}-why` : undefined}
-                onChange={(e) => {
-                  setKinds(toggle(kinds, value, e.target.checked));
-                }}
-              />
-              <label htmlFor={`${ids}-src-${value}`}>{label}</label>
+            <Check
+              key={value}
+              id={`${ids}-src-${value}`}
+              label={label}
+              checked={kinds.includes(value)}
+              disabled={reason !== null}
+              describedBy={reason ? `${ids}-src-${value}-why` : undefined}
+              onChange={(on) => {
+                setKinds(toggle(kinds, value, on));
+              }}
+            >
               {reason ? (
                 <span id={`${ids}-src-${value}-why`} className="hint">
                   {" "}
                   — {reason}
                 </span>
               ) : null}
-            </div>
+            </Check>
           ))}
         </fieldset>
         <fieldset>
@@ -236,36 +200,27 @@ export function NewRunForm({ summary }: { summary: BillingSummary | null }) {
             </p>
           ) : (
             datasets.map((d) => (
-              <div key={d.dataset_id} className="check">
-                <input
-                  id={`${ids}-ds-${d.dataset_id}`}
-                  type="checkbox"
-                  disabled={datasetReason !== null}
-                  checked={chosenDatasets.includes(d.name)}
-                  onChange={(e) => {
-                    setChosenDatasets(toggle(chosenDatasets, d.name, e.target.checked));
-                  }}
-                />
-                <label htmlFor={`${ids}-ds-${d.dataset_id}`}>
-                  {d.name} <span className="muted">({d.documents} documents)</span>
-                </label>
-              </div>
+              <Check
+                key={d.dataset_id}
+                id={`${ids}-ds-${d.dataset_id}`}
+                label={
+                  <>
+                    {d.name} <span className="muted">({d.documents} documents)</span>
+                  </>
+                }
+                disabled={datasetReason !== null}
+                checked={chosenDatasets.includes(d.name)}
+                onChange={(on) => {
+                  setChosenDatasets(toggle(chosenDatasets, d.name, on));
+                }}
+              />
             ))
           )}
           {datasetReason && datasets.length ? <p className="hint">{datasetReason}</p> : null}
         </fieldset>
-        <div className="check">
-          <input
-            id={`${ids}-review`}
-            type="checkbox"
-            checked={reviewPlan}
-            onChange={(e) => {
-              setReviewPlan(e.target.checked);
-            }}
-          />
-          <label htmlFor={`${ids}-review`}>Review the plan</label>
+        <Check id={`${ids}-review`} label="Review the plan" checked={reviewPlan} onChange={setReviewPlan}>
           <span className="hint"> — pause after planning to edit the sub-questions</span>
-        </div>
+        </Check>
         {startReason ? (
           <p className="warning" id={`${ids}-start-why`}>
             {startReason}

@@ -1,15 +1,14 @@
-import { useId, useState } from "react";
+import { useId } from "react";
 
 import { post, type RunView } from "../../../api";
-import { Alert, TextArea } from "../../../components/ui/form";
 import { when } from "../../../format";
-import { useAction } from "../../../hooks/use-action";
+import { Decision, useDecision } from "./Decision";
 
 /** A run waiting for a human: approve or reject it, with a comment. */
 export function ApprovalPanel({ base, view, onDone }: { base: string; view: RunView; onDone: () => Promise<void> }) {
   const ids = useId();
-  const [comment, setComment] = useState("");
-  const { busy, error, run } = useAction();
+  const decision = useDecision();
+  const { comment, run } = decision;
   const approval = view.approval;
 
   const decide = (decision: "approve" | "reject") =>
@@ -26,16 +25,12 @@ export function ApprovalPanel({ base, view, onDone }: { base: string; view: RunV
       <p>
         Decide before <strong>{when(approval?.deadline)}</strong>; after that the run expires.
       </p>
-      <TextArea id={`${ids}-c`} label="Comment" value={comment} onChange={setComment} />
-      <div className="buttons">
-        <button type="button" disabled={busy} onClick={() => void decide("approve")}>
-          Approve
-        </button>
-        <button type="button" className="danger" disabled={busy} onClick={() => void decide("reject")}>
-          Reject
-        </button>
-      </div>
-      <Alert error={error} />
+      <Decision
+        id={`${ids}-c`}
+        decision={decision}
+        go={{ label: "Approve", onClick: () => void decide("approve") }}
+        stop={{ label: "Reject", onClick: () => void decide("reject") }}
+      />
     </section>
   );
 }

@@ -1,9 +1,8 @@
 import { useId, useState, type SyntheticEvent } from "react";
 
 import { api } from "../../../api";
-import { Alert, TextArea } from "../../../components/ui/form";
 import { when } from "../../../format";
-import { useAction } from "../../../hooks/use-action";
+import { Decision, useDecision } from "./Decision";
 
 const MAX_SUB_QUESTIONS = 20;
 
@@ -23,8 +22,8 @@ export function PlanReview({
   // The plan may arrive after the page: it shows until the user starts editing.
   const [edited, setEdited] = useState<string[] | null>(null);
   const items = edited ?? initial;
-  const [comment, setComment] = useState("");
-  const { busy, error, setError, run } = useAction();
+  const decision = useDecision();
+  const { comment, setError, run } = decision;
 
   const edit = (next: string[]) => {
     setEdited(next);
@@ -88,16 +87,12 @@ export function PlanReview({
         >
           Add sub-question
         </button>
-        <TextArea id={`${ids}-c`} label="Comment" value={comment} onChange={setComment} />
-        <div className="buttons">
-          <button type="submit" disabled={busy}>
-            Continue
-          </button>
-          <button type="button" className="danger" disabled={busy} onClick={() => void send("cancel")}>
-            Cancel
-          </button>
-        </div>
-        <Alert error={error} />
+        <Decision
+          id={`${ids}-c`}
+          decision={decision}
+          go={{ label: "Continue" }}
+          stop={{ label: "Cancel", onClick: () => void send("cancel") }}
+        />
       </form>
     </section>
   );

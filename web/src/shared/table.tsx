@@ -1,5 +1,5 @@
-/* The head every data table of the workspace has: a caption for assistive technology and one
- * column header per name. */
+/* The head every data table has, in the workspace and on the public site: a caption for
+ * assistive technology and one column header per name. */
 
 export function TableHead({ caption, columns }: { caption: string; columns: readonly string[] }) {
   return (
