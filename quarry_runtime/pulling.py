@@ -33,6 +33,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import ServiceUnavailableError
 
 from contracts import subjects
+from quarry_runtime.broker import unsubscribe_all
 from quarry_runtime.delivery import Subscription
 
 log = logging.getLogger("quarry_runtime.bus")
@@ -85,8 +86,7 @@ class PullConsumer:
                 await self._task
             self._task = None
         if self._pull is not None:
-            with contextlib.suppress(Exception):  # the connection may be gone already
-                await self._pull.unsubscribe()
+            await unsubscribe_all([self._pull])
             self._pull = None
 
     async def _run_batches(self) -> None:
