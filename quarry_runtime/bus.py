@@ -1,4 +1,4 @@
-"""The event bus: faststream over NATS JetStream, with de-duplication and dead-lettering.
+"""The event bus: NATS JetStream on faststream's connection, with de-duplication and dead-lettering.
 
 Every publish carries the event id as `Nats-Msg-Id`, so JetStream drops a second publish of
 the same event inside the duplicate window. Every consumer is a durable pull consumer with
@@ -199,7 +199,7 @@ class Bus:
             await self._deliveries.dispatch(msg, model, sub)
 
         # On a server the Bus pulls the messages itself (quarry_runtime.pulling); the faststream
-        # subscriber below serves its in-memory TestNatsBroker and the AsyncAPI export.
+        # subscriber below is what its in-memory TestNatsBroker delivers to.
         self._consumers.append(
             PullConsumer(self._js, sub, on_message, ack_wait_s=self._ack_wait_s, inbox=inbox_prefix(self.service))
         )

@@ -3,8 +3,8 @@
 faststream's subscriber ran every message through its own pipeline before the Bus's dispatch
 (a task group per fetched batch, context scopes, middlewares, a parser and a decoder, a log
 context): a third of a hop's time and of a burst's throughput (bench/bus_hop.py). The Bus still
-registers each consumer with faststream, so its in-memory TestNatsBroker and the AsyncAPI export
-see them, but on a server it pulls them itself, here, with what faststream's pull subscriber did:
+registers each consumer with faststream, so that faststream's in-memory TestNatsBroker delivers
+to it, but on a server it pulls them itself, here, with what faststream's pull subscriber did:
 
 * the same durable consumer (explicit acks, `max_deliver` -1, every message from the start),
   created if missing, its deliveries on the service's own inbox prefix;
@@ -12,9 +12,10 @@ see them, but on a server it pulls them itself, here, with what faststream's pul
   others in a task each) and the next fetch waits for the whole batch;
 * with more workers, each message is handled in its own task as it arrives, and a fetch asks for
   no more messages than there are free workers (faststream held a whole batch for them);
-* a fetch that times out, a closed connection or an unavailable JetStream are waited out, any
-  other error is logged and the fetch tried again a moment later; a dispatch that raises is
-  logged and leaves its message unacked, so it is delivered again after the ack wait.
+* a fetch that times out, a closed connection, an unavailable JetStream or another outage of the
+  bus are waited out, any other error is logged, and the fetch is tried again a moment later;
+* a dispatch that raises is logged and leaves its message unacked, so it is delivered again
+  after the ack wait.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from nats.js.errors import ServiceUnavailableError
 
 from contracts import subjects
 from quarry_runtime.broker import unsubscribe_all
+from quarry_runtime.busfaults import is_bus_outage
 from quarry_runtime.delivery import Subscription
 
 log = logging.getLogger("quarry_runtime.bus")
@@ -128,8 +130,9 @@ class PullConsumer:
         except (ConnectionClosedError, ServiceUnavailableError):
             await asyncio.sleep(RETRY_AFTER_ERROR_S / 10)
             return []
-        except Exception:
-            log.exception("%s: fetching failed, trying again", self.sub.durable)
+        except Exception as exc:
+            if not is_bus_outage(exc):  # an outage is the deliveries' to report, once per interval
+                log.exception("%s: fetching failed, trying again", self.sub.durable)
             await asyncio.sleep(RETRY_AFTER_ERROR_S)
             return []
 
