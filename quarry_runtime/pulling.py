@@ -12,8 +12,9 @@ to it, but on a server it pulls them itself, here, with what faststream's pull s
   others in a task each) and the next fetch waits for the whole batch;
 * with more workers, each message is handled in its own task as it arrives, and a fetch asks for
   no more messages than there are free workers (faststream held a whole batch for them);
-* a fetch that times out, a closed connection, an unavailable JetStream or another outage of the
-  bus are waited out, any other error is logged, and the fetch is tried again a moment later;
+* a fetch that times out, an unavailable JetStream or another outage of the bus are waited out,
+  any other error is logged, and the fetch is tried again a moment later; a closed connection
+  (the broker stopped) ends the consumer;
 * a dispatch that raises is logged and leaves its message unacked, so it is delivered again
   after the ack wait.
 """
@@ -78,8 +79,7 @@ class PullConsumer:
             config=config,
             inbox_prefix=f"{self.inbox}.".encode(),
         )
-        run = self._run_batches() if self.sub.max_workers == 1 else self._run_workers()
-        self._task = asyncio.create_task(run, name=f"pull {self.sub.durable}")
+        self._task = asyncio.create_task(self._run(), name=f"pull {self.sub.durable}")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -90,6 +90,13 @@ class PullConsumer:
         if self._pull is not None:
             await unsubscribe_all([self._pull])
             self._pull = None
+
+    async def _run(self) -> None:
+        try:
+            await (self._run_batches() if self.sub.max_workers == 1 else self._run_workers())
+        except* ConnectionClosedError:
+            # Closed for good (stopped; a lost server is reconnected to, never closed): nothing to fetch.
+            log.debug("%s: the connection is closed, the consumer ends", self.sub.durable)
 
     async def _run_batches(self) -> None:
         while True:
@@ -127,7 +134,9 @@ class PullConsumer:
             return await self._pull.fetch(batch, timeout=FETCH_TIMEOUT_S)
         except TimeoutError:  # nothing to fetch within the timeout (nats-py's error is one too)
             return []
-        except (ConnectionClosedError, ServiceUnavailableError):
+        except ConnectionClosedError:
+            raise
+        except ServiceUnavailableError:
             await asyncio.sleep(RETRY_AFTER_ERROR_S / 10)
             return []
         except Exception as exc:
