@@ -17,6 +17,29 @@ from bench.report import SummaryRow, print_summary
 
 BENCHMARKS = ("admission", "bus", "demo", "eventstore", "policy", "billing", "retrieval", "scale", "web")
 
+# Each benchmark's knobs: flag, default (its type is the option's) and help.
+OPTIONS: tuple[tuple[str, float, str], ...] = (
+    ("--requests", 1000, "admission: timed requests per target"),
+    ("--concurrency", 50, "admission: concurrent clients"),
+    ("--single", 200, "admission: timed requests per target, 1 client"),
+    ("--hops", 2000, "bus: timed sequential hops per side"),
+    ("--burst", 2000, "bus: messages in the burst per side"),
+    ("--runs", 300, "eventstore: runs replayed"),
+    ("--appends", 10_000, "eventstore: domain events appended per way"),
+    ("--events", 100_000, "eventstore: envelopes the read models are built from"),
+    ("--live-events", 10_000, "eventstore: envelopes timed through record_run_event"),
+    ("--decisions", 20_000, "policy: in-process decisions per series"),
+    ("--policy-hops", 2000, "policy: sequential requests over the bus"),
+    ("--policy-burst", 5000, "policy: requests in the burst"),
+    ("--usage-events", 3000, "billing: usage events metered"),
+    ("--retrieval-chunks", 100_000, "retrieval: chunks ingested per side"),
+    ("--retrieval-searches", 10, "retrieval: timed searches per side"),
+    ("--scale-runs", 200, "scale: concurrent runs in the load wave"),
+    ("--scale-baseline", 20, "scale: concurrent runs in the baseline wave"),
+    ("--scale-budget", scale.BUDGET_S, "scale: seconds each wave may take to drain"),
+    ("--web-loads", 5, "web: cold loads of each page"),
+)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
@@ -26,31 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         metavar="{admission,bus,demo,eventstore,policy,billing,retrieval,scale,web}",
         help="which benchmarks (default: all)",
     )
-    parser.add_argument("--requests", type=int, default=1000, help="admission: timed requests per target")
-    parser.add_argument("--concurrency", type=int, default=50, help="admission: concurrent clients")
-    parser.add_argument("--single", type=int, default=200, help="admission: timed requests per target, 1 client")
-    parser.add_argument("--hops", type=int, default=2000, help="bus: timed sequential hops per side")
-    parser.add_argument("--burst", type=int, default=2000, help="bus: messages in the burst per side")
-    parser.add_argument("--runs", type=int, default=300, help="eventstore: runs replayed")
-    parser.add_argument("--appends", type=int, default=10_000, help="eventstore: domain events appended per way")
-    parser.add_argument(
-        "--events", type=int, default=100_000, help="eventstore: envelopes the read models are built from"
-    )
-    parser.add_argument(
-        "--live-events", type=int, default=10_000, help="eventstore: envelopes timed through record_run_event"
-    )
-    parser.add_argument("--decisions", type=int, default=20_000, help="policy: in-process decisions per series")
-    parser.add_argument("--policy-hops", type=int, default=2000, help="policy: sequential requests over the bus")
-    parser.add_argument("--policy-burst", type=int, default=5000, help="policy: requests in the burst")
-    parser.add_argument("--usage-events", type=int, default=3000, help="billing: usage events metered")
-    parser.add_argument("--retrieval-chunks", type=int, default=100_000, help="retrieval: chunks ingested per side")
-    parser.add_argument("--retrieval-searches", type=int, default=10, help="retrieval: timed searches per side")
-    parser.add_argument("--scale-runs", type=int, default=200, help="scale: concurrent runs in the load wave")
-    parser.add_argument("--scale-baseline", type=int, default=20, help="scale: concurrent runs in the baseline wave")
-    parser.add_argument(
-        "--scale-budget", type=float, default=scale.BUDGET_S, help="scale: seconds each wave may take to drain"
-    )
-    parser.add_argument("--web-loads", type=int, default=5, help="web: cold loads of each page")
+    for flag, default, text in OPTIONS:
+        parser.add_argument(flag, type=type(default), default=default, help=text)
     args = parser.parse_args(argv)
     # An unset environment is production, which refuses the development secrets the bench runs with.
     os.environ.setdefault("QUARRY_ENVIRONMENT", "development")

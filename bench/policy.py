@@ -36,7 +36,7 @@ import cedarpy
 from rich.console import Console
 
 from bench import procs
-from bench.report import Latency, SummaryRow, latency_table, ms, ratio, ratio_latency, verdict
+from bench.report import Latency, SummaryRow, latency_table, ms, ratio, ratio_latency, ratio_row, verdict
 from contracts import subjects
 from contracts.envelope import Actor
 from contracts.tool import ToolRequested, ToolRequestedPayload
@@ -89,20 +89,8 @@ def run(
     return [
         SummaryRow("policy", "decide p50 / p99 ms", f"{ms(le.p50 * 1)} / {ms(le.p99)}"),
         SummaryRow("policy", "raw cedarpy p50 / p99 ms", f"{ms(lr.p50)} / {ms(lr.p99)}"),
-        SummaryRow(
-            "policy",
-            "p50 ratio decide/raw",
-            f"{p50_ratio:.2f}x",
-            f"<= {TARGET_RATIO}x",
-            verdict(p50_ratio <= TARGET_RATIO),
-        ),
-        SummaryRow(
-            "policy",
-            "p99 ratio decide/raw",
-            f"{p99_ratio:.2f}x",
-            f"<= {TARGET_RATIO}x",
-            verdict(p99_ratio <= TARGET_RATIO),
-        ),
+        ratio_row("policy", "p50 ratio decide/raw", p50_ratio, at_most=TARGET_RATIO),
+        ratio_row("policy", "p99 ratio decide/raw", p99_ratio, at_most=TARGET_RATIO),
         SummaryRow("policy", "bus requested->decided p50 / p99 ms", f"{ms(lb.p50)} / {ms(lb.p99)}"),
         SummaryRow(
             "policy",

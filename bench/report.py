@@ -56,6 +56,17 @@ def verdict(ok: bool) -> str:
     return "[green]met[/green]" if ok else "[red]missed[/red]"
 
 
+def ratio_row(
+    benchmark: str, metric: str, value: float, *, at_most: float | None = None, at_least: float | None = None
+) -> SummaryRow:
+    """A ratio held against its target: `at_most` for a latency, `at_least` for a throughput."""
+    if at_most is not None:
+        return SummaryRow(benchmark, metric, f"{value:.2f}x", f"<= {at_most}x", verdict(value <= at_most))
+    if at_least is not None:
+        return SummaryRow(benchmark, metric, f"{value:.2f}x", f">= {at_least}x", verdict(value >= at_least))
+    return SummaryRow(benchmark, metric, f"{value:.2f}x")
+
+
 def latency_table(
     title: str, rows: Sequence[tuple[str, Latency, Sequence[str]]], extra_headers: Sequence[str] = ()
 ) -> Table:

@@ -35,22 +35,18 @@ class QuarryClient:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def signup(self, email: str, password: str, tenant_name: str) -> dict[str, Any]:
-        r = self.http.post("/v1/auth/signup", json={"email": email, "password": password, "tenant_name": tenant_name})
-        r.raise_for_status()
-        body: dict[str, Any] = r.json()
-        self.token = body["access_token"]
-        return body
+        return self._sign_in("/v1/auth/signup", {"email": email, "password": password, "tenant_name": tenant_name})
 
     def login(self, email: str, password: str) -> dict[str, Any]:
-        r = self.http.post("/v1/auth/login", json={"email": email, "password": password})
-        r.raise_for_status()
-        body: dict[str, Any] = r.json()
-        self.token = body["access_token"]
-        return body
+        return self._sign_in("/v1/auth/login", {"email": email, "password": password})
 
     def accept(self, invite_token: str, password: str) -> dict[str, Any]:
         """Accept an invite (from `invite`) with a password of one's own; signs this client in."""
-        r = self.http.post("/v1/auth/accept", json={"invite_token": invite_token, "password": password})
+        return self._sign_in("/v1/auth/accept", {"invite_token": invite_token, "password": password})
+
+    def _sign_in(self, path: str, credentials: dict[str, str]) -> dict[str, Any]:
+        """Post `credentials` to an auth endpoint; its access token signs this client in."""
+        r = self.http.post(path, json=credentials)
         r.raise_for_status()
         body: dict[str, Any] = r.json()
         self.token = body["access_token"]

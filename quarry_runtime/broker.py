@@ -7,9 +7,10 @@ prefix, the only ones that user may subscribe to (quarry_security.natsauth).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -119,6 +120,13 @@ def without_credentials(server: str) -> str:
     if parts.port is not None:
         netloc += f":{parts.port}"
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+async def unsubscribe_all(subscriptions: Iterable[Any]) -> None:
+    """End each NATS subscription, those whose connection is gone already too."""
+    for sub in subscriptions:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
 
 
 def inbox_prefix(service: str) -> str:

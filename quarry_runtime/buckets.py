@@ -75,22 +75,16 @@ KeyValueBucket = Bucket[KeyValue]
 ObjectStoreBucket = Bucket[ObjectStore]
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
 class Buckets:
     """The buckets of one service: each on its bus's connection, with the deployment's replicas
     and byte limits."""
 
-    def __init__(
-        self,
-        jetstream: Callable[[], JetStreamContext],
-        *,
-        replicas: int,
-        kv_max_bytes: int = DEFAULT_KV_MAX_BYTES,
-        object_store_max_bytes: int = DEFAULT_OBJECT_STORE_MAX_BYTES,
-    ) -> None:
-        self._jetstream = jetstream
-        self.replicas = replicas
-        self.kv_max_bytes = kv_max_bytes
-        self.object_store_max_bytes = object_store_max_bytes
+    jetstream: Callable[[], JetStreamContext]
+    _: dataclasses.KW_ONLY
+    replicas: int
+    kv_max_bytes: int = DEFAULT_KV_MAX_BYTES
+    object_store_max_bytes: int = DEFAULT_OBJECT_STORE_MAX_BYTES
 
     @classmethod
     def from_settings(cls, jetstream: Callable[[], JetStreamContext], settings: RuntimeSettings) -> Buckets:
@@ -112,7 +106,7 @@ class Buckets:
             ttl=ttl_s,
         )
         return Bucket(
-            self._jetstream,
+            self.jetstream,
             bucket,
             f"KV_{bucket}",
             config,
@@ -125,7 +119,7 @@ class Buckets:
         limit = max_bytes if max_bytes is not None else self.object_store_max_bytes
         config = ObjectStoreConfig(storage=StorageType.FILE, replicas=self.replicas, max_bytes=limit)
         return Bucket(
-            self._jetstream,
+            self.jetstream,
             bucket,
             f"OBJ_{bucket}",
             config,

@@ -1,4 +1,4 @@
-"""The event bus: faststream over NATS JetStream, with de-duplication and dead-lettering.
+"""The event bus: NATS JetStream on faststream's connection, with de-duplication and dead-lettering.
 
 Every publish carries the event id as `Nats-Msg-Id`, so JetStream drops a second publish of
 the same event inside the duplicate window. Every consumer is a durable pull consumer with
@@ -32,8 +32,9 @@ from quarry_runtime.broker import (
 )
 from quarry_runtime.buckets import Buckets
 from quarry_runtime.busfaults import nats_outage_is_unavailable
-from quarry_runtime.delivery import SCHEDULED_SUBJECTS, Deliveries, Handler, Subscription
+from quarry_runtime.delivery import SCHEDULED_SUBJECTS, Deliveries, Handler, Redelivery, Subscription
 from quarry_runtime.inflight import InFlight
+from quarry_runtime.pulling import PullConsumer
 from quarry_runtime.settings import (
     DEFAULT_DEADLETTER_MAX_BYTES,
     DEFAULT_KV_MAX_BYTES,
@@ -43,6 +44,18 @@ from quarry_runtime.settings import (
 )
 from quarry_runtime.streams import DUPLICATE_WINDOW_S, ensure_streams
 from quarry_runtime.telemetry import inject_trace
+
+# The settings the Bus takes as they are, under the names of its keyword arguments.
+SETTINGS_OF_THE_BUS = {
+    "ack_wait_s",
+    "max_deliver",
+    "stream_replicas",
+    "max_deaths",
+    "stream_max_bytes",
+    "deadletter_max_bytes",
+    "kv_max_bytes",
+    "object_store_max_bytes",
+}
 
 # What services, tests and tools import from here.
 __all__ = [
@@ -91,7 +104,7 @@ class Bus:
         )
         self._stream = JStream(subjects.STREAM, declare=False)
         self._jetstream: JetStreamContext | None = None
-        self._consumes = False
+        self._consumers: list[PullConsumer] = []
         self._inflight = InFlight(
             self._js,
             service,
@@ -100,7 +113,7 @@ class Bus:
             connection=lambda: self.broker.connection,
         )
         self._deliveries = Deliveries(
-            self.broker, service, self._inflight, ack_wait_s=ack_wait_s, max_deliver=max_deliver, max_deaths=max_deaths
+            self.broker, service, self._inflight, Redelivery(ack_wait_s, max_deliver, max_deaths)
         )
         # Which consumers hold messages without acking any: read by the liveness probe.
         self.progress = self._deliveries.progress
@@ -110,16 +123,9 @@ class Bus:
         return cls(
             settings.nats_url,
             service,
-            ack_wait_s=settings.ack_wait_s,
-            max_deliver=settings.max_deliver,
-            stream_replicas=settings.stream_replicas,
-            max_deaths=settings.max_deaths,
-            stream_max_bytes=settings.stream_max_bytes,
-            deadletter_max_bytes=settings.deadletter_max_bytes,
-            kv_max_bytes=settings.kv_max_bytes,
-            object_store_max_bytes=settings.object_store_max_bytes,
             credentials=settings.nats_credentials(),
             tls_ca_file=settings.nats_tls_ca_file,
+            **settings.model_dump(include=SETTINGS_OF_THE_BUS),
         )
 
     async def start(self) -> None:
@@ -131,11 +137,15 @@ class Bus:
             max_bytes=self._stream_max_bytes,
             deadletter_max_bytes=self._deadletter_max_bytes,
         )
-        if self._consumes:
+        if self._consumers:
             await self._inflight.open()
-        await self.broker.start()
+        # Not `broker.start()`: that would start faststream's own subscribers beside the Bus's.
+        for consumer in self._consumers:
+            await consumer.start()
 
     async def stop(self) -> None:
+        for consumer in self._consumers:
+            await consumer.stop()
         await self.broker.stop()
 
     async def publish(self, event: Event, subject: str | None = None) -> bool:
@@ -182,12 +192,17 @@ class Bus:
     def subscribe(self, sub: Subscription) -> None:
         """Register a durable pull consumer; call before `start()`."""
         model = sub.event_type()
-        self._consumes = True
 
         async def on_message(msg: Any) -> None:
             # The decoder hands over the framework's message object itself as the body, so
             # the handler needs no context injection (which faststream resolves in a thread).
             await self._deliveries.dispatch(msg, model, sub)
+
+        # On a server the Bus pulls the messages itself (quarry_runtime.pulling); the faststream
+        # subscriber below is what its in-memory TestNatsBroker delivers to.
+        self._consumers.append(
+            PullConsumer(self._js, sub, on_message, ack_wait_s=self._ack_wait_s, inbox=inbox_prefix(self.service))
+        )
 
         async def keep_message(message: NatsMessage) -> Any:
             return message

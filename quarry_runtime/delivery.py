@@ -9,7 +9,7 @@ import logging
 import time
 import typing
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import nats.errors
@@ -25,7 +25,7 @@ from quarry_runtime.busfaults import bus_unavailable, is_bus_outage
 from quarry_runtime.errors import NotReady, Rejected, Unavailable
 from quarry_runtime.health import ConsumerProgress
 from quarry_runtime.inflight import InFlight, mark_key
-from quarry_runtime.telemetry import traced_handler
+from quarry_runtime.telemetry import run_traced
 
 log = logging.getLogger("quarry_runtime.bus")  # the bus's own log, as operators and alerts know it
 
@@ -94,29 +94,70 @@ def jetstream_metadata(raw: Msg) -> Msg.Metadata | None:
     return raw.metadata
 
 
+@dataclass(frozen=True, slots=True)
+class Redelivery:
+    """When JetStream delivers a message again, and when the bus stops trying and dead-letters it."""
+
+    ack_wait_s: float  # unacked for this long (and no heartbeat), a message is delivered again
+    max_deliver: int  # deliveries a handler may fail (raising) before the message is dead-lettered
+    max_deaths: int  # handlings a message may leave unfinished (its process died) before that
+
+
+class Heartbeat:
+    """Tells JetStream that the messages in hand are in progress, so a long task (a slow model call)
+    is not redelivered to another replica while this one still works on it.
+
+    One timer beats every message in hand each `interval`: a message's first beat comes at most
+    `interval` after it was taken, then one every `interval`. A timer per message cost every
+    message its scheduling and cancelling, though most handlers finish long before a first beat.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._held: dict[int, NatsMessage] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._beats: set[asyncio.Future[None]] = set()
+
+    async def run(self, msg: NatsMessage, work: Awaitable[None]) -> None:
+        """Await the handler's `work` with `msg` in hand."""
+        loop = asyncio.get_running_loop()
+        if self._timer is None or self._loop is not loop:
+            self._loop = loop
+            self._timer = loop.call_later(self._interval, self._beat)
+        self._held[id(msg)] = msg
+        try:
+            await work
+        finally:
+            del self._held[id(msg)]
+
+    def _beat(self) -> None:
+        self._timer = None
+        if not self._held or self._loop is None:
+            return  # the next message taken starts the timer again
+        for msg in self._held.values():
+            future = asyncio.ensure_future(msg.in_progress())
+            self._beats.add(future)
+            future.add_done_callback(self._beats.discard)
+        self._timer = self._loop.call_later(self._interval, self._beat)
+
+
+@dataclass(eq=False)
 class Deliveries:
     """Handles the messages every consumer of one service is delivered."""
 
-    def __init__(
-        self,
-        broker: NatsBroker,
-        service: str,
-        inflight: InFlight,
-        *,
-        ack_wait_s: float,
-        max_deliver: int,
-        max_deaths: int,
-    ) -> None:
-        self.broker = broker
-        self.service = service
-        self._inflight = inflight
-        self._ack_wait_s = ack_wait_s
-        self._max_deliver = max_deliver
-        self._max_deaths = max_deaths
-        self._outage_deliveries: dict[tuple[str, int], int] = {}
-        self._outage_logged: dict[str, tuple[float, int]] = {}  # per consumer: when last logged, retries since
-        # Which consumers hold messages without acking any: read by the liveness probe.
-        self.progress = ConsumerProgress()
+    broker: NatsBroker
+    service: str
+    inflight: InFlight
+    limits: Redelivery
+    # Which consumers hold messages without acking any: read by the liveness probe.
+    progress: ConsumerProgress = field(default_factory=ConsumerProgress, init=False)
+    _outage_deliveries: dict[tuple[str, int], int] = field(default_factory=dict, init=False)
+    _outage_logged: dict[str, tuple[float, int]] = field(default_factory=dict, init=False)  # when last, retries since
+    _heartbeat: Heartbeat = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._heartbeat = Heartbeat(self.limits.ack_wait_s / 3)
 
     async def dispatch(self, msg: NatsMessage, model: type[Event] | None, sub: Subscription) -> None:
         self.progress.delivered(sub.durable)
@@ -145,10 +186,10 @@ class Deliveries:
         key = mark_key(meta.stream, meta.consumer, meta.sequence.stream)
         # None: the mark could not be written (the bus is away or its store full); the handling
         # goes on unmarked rather than the consumer stopping on its own bookkeeping.
-        marked = await self._inflight.begin(key)
+        marked = await self.inflight.begin(key)
         deaths = marked or 0
         try:
-            if deaths >= self._max_deaths:
+            if deaths >= self.limits.max_deaths:
                 reason = f"its handling never finished {deaths} times: the process died (out of memory, crashed, killed) or hung"
                 if sub.on_give_up is not None:
                     await sub.on_give_up(event, reason)
@@ -157,16 +198,15 @@ class Deliveries:
                 await self._handle(msg, event, sub)
         finally:
             if marked is not None and msg.committed is AckStatus.ACKED:
-                await self._inflight.release(key)  # never delivered again: nothing waits on it
+                await self.inflight.release(key)  # never delivered again: nothing waits on it
             elif marked is not None:
-                await self._inflight.end(key)
+                await self.inflight.end(key)
 
     async def _handle(self, msg: NatsMessage, event: Event, sub: Subscription) -> None:
         raw = msg.raw_message
         key = (sub.durable, _stream_sequence(raw))
         try:
-            async with traced_handler(self.service, sub.durable, raw.headers or {}):
-                await self._with_heartbeat(msg, sub.handler(event))
+            await run_traced(self.service, sub.durable, raw.headers or {}, self._heartbeat.run(msg, sub.handler(event)))
         except Unavailable as exc:
             await self._wait_out(msg, key, sub, exc)
             return
@@ -190,7 +230,7 @@ class Deliveries:
                 await self._wait_out(msg, key, sub, bus_unavailable(exc, "the handler's call to NATS"))
                 return
             delivered = self._own_deliveries(raw, key)
-            if delivered >= self._max_deliver:
+            if delivered >= self.limits.max_deliver:
                 self._outage_deliveries.pop(key, None)
                 reason = f"failed {delivered} times: {_short(exc)}"
                 if sub.on_give_up is not None:
@@ -230,29 +270,6 @@ class Deliveries:
             return
         log.warning("%s: waiting for a dependency (%d retries since the last report): %s", durable, retries + 1, exc)
         self._outage_logged[durable] = (now, 0)
-
-    async def _with_heartbeat(self, msg: NatsMessage, work: Awaitable[None]) -> None:
-        """Run the handler, telling JetStream it is in progress so a long task (a slow model
-        call) is not redelivered to another replica while this one still works on it."""
-        loop = asyncio.get_running_loop()
-        interval = self._ack_wait_s / 3
-        beats: set[asyncio.Future[None]] = set()
-        timer: asyncio.TimerHandle | None = None
-
-        def beat() -> None:
-            nonlocal timer
-            future = asyncio.ensure_future(msg.in_progress())
-            beats.add(future)
-            future.add_done_callback(beats.discard)
-            timer = loop.call_later(interval, beat)
-
-        # A timer, not a task per message: most handlers finish long before the first beat.
-        timer = loop.call_later(interval, beat)
-        try:
-            await work
-        finally:
-            if timer is not None:
-                timer.cancel()
 
     async def _dead_letter(self, msg: NatsMessage, reason: str) -> None:
         raw = msg.raw_message

@@ -159,10 +159,7 @@ class Health:
     readiness_only: frozenset[str] = frozenset()
 
     def liveness(self) -> tuple[bool, dict[str, object]]:
-        reasons: list[str] = []
-        lag = self.loop.blocked_for()
-        if lag > self.loop_block_s:
-            reasons.append(f"event loop blocked for {lag:.1f}s (limit {self.loop_block_s:g}s)")
+        lag, reasons = self._loop_lag()
         for name, state in self.checks.states.items():
             if name in self.readiness_only:
                 continue
@@ -175,14 +172,18 @@ class Health:
         return self._verdict("live", reasons, {"loop_lag_s": round(lag, 3)})
 
     def readiness(self) -> tuple[bool, dict[str, object]]:
-        reasons: list[str] = []
-        lag = self.loop.blocked_for()
-        if lag > self.loop_block_s:
-            reasons.append(f"event loop blocked for {lag:.1f}s")
+        _, reasons = self._loop_lag()
         for name, state in self.checks.states.items():
             if not state.ok:
                 reasons.append(f"{name}: {state.detail}")
         return self._verdict("ready", reasons, {})
+
+    def _loop_lag(self) -> tuple[float, list[str]]:
+        """How long the event loop has been blocked, with the reason it fails a probe past the limit."""
+        lag = self.loop.blocked_for()
+        if lag > self.loop_block_s:
+            return lag, [f"event loop blocked for {lag:.1f}s (limit {self.loop_block_s:g}s)"]
+        return lag, []
 
     def _verdict(self, kind: str, reasons: list[str], extra: dict[str, object]) -> tuple[bool, dict[str, object]]:
         ok = not reasons

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import nats.errors
 from pydantic import BaseModel, ValidationError
 
+from quarry_runtime.broker import unsubscribe_all
 from quarry_runtime.bus import Bus
 from quarry_runtime.busfaults import is_bus_outage
 from quarry_runtime.errors import Unavailable
@@ -63,9 +64,7 @@ async def answering(bus: Bus, responders: Mapping[str, Respond], *, queue: str, 
     try:
         yield subscriptions
     finally:
-        for sub in subscriptions:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+        await unsubscribe_all(subscriptions)
 
 
 def _answer(subject: str, respond: Respond, who: str) -> Callable[[Any], Awaitable[None]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
 
 from opentelemetry import context, propagate, trace
@@ -48,6 +48,15 @@ def inject_trace(headers: dict[str, str]) -> None:
     """Add the current trace context to outgoing message headers."""
     if trace.get_current_span().get_span_context().is_valid or _recording:
         propagate.inject(headers)
+
+
+async def run_traced(service: str, consumer: str, headers: Mapping[str, str], work: Awaitable[None]) -> None:
+    """Await a handler's `work` in the publisher's trace, as `traced_handler` runs it."""
+    if not _recording and "traceparent" not in headers:
+        await work  # the common case, without a context manager's few microseconds per message
+        return
+    async with traced_handler(service, consumer, headers):
+        await work
 
 
 @asynccontextmanager

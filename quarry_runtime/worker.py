@@ -198,16 +198,8 @@ def lane(
             await _publish_trip(task, trip, i)
         usage_ids: list[str] = []
         for i, use in enumerate(result.usage or [Usage(tool="compute")]):
-            payload = UsageRecordedPayload(
-                task_id=p.task_id,
-                kind=p.kind,
-                tool=use.tool,
-                tokens_in=use.tokens_in,
-                tokens_out=use.tokens_out,
-                search_calls=use.search_calls,
-                model=use.model,
-                seconds=result.seconds if i == 0 else 0.0,
-            )
+            seconds = result.seconds if i == 0 else 0.0  # the task's time, counted once
+            payload = UsageRecordedPayload(task_id=p.task_id, kind=p.kind, seconds=seconds, **asdict(use))
             usage = UsageRecorded.caused_by(task, payload).model_copy(
                 update={"event_id": derived_id(p.task_id, f"usage:{i}")}
             )
