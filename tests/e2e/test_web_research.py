@@ -20,7 +20,7 @@ from services.policy.domain.registry import DEFAULT_REGISTRY
 from tests.fakes.search_apis import IndexedPage
 from tests.fakes.website import PRIVATE_PATH
 from tests.support.polling import wait_for
-from tests.support.stack import ask, new_tenant, running
+from tests.support.stack import ask, new_tenant, running, stuck_run
 from tests.support.web import Web, served_web
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.timeout(600)]
@@ -114,7 +114,10 @@ def test_a_tenant_that_chooses_the_web_gets_a_report_cited_from_web_pages(
     assert r.status_code == 200 and r.json()["sources"] == ["web"]
 
     run_id = ask(client, question=QUESTION, depth=1, max_sources=4)  # no sources given: the tenant's
-    view = wait_for(lambda: finished(client, run_id), timeout_s=360, what="the web run to end")
+    try:
+        view = wait_for(lambda: finished(client, run_id), timeout_s=360, what="the web run to end")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {stuck_run(stack, client, run_id)}") from None
     assert view is not None and view["state"] == "completed", view and view["error"]
     assert engine.asked("searxng"), "the web search API was never asked"
     assert view["sources"] and all(s["source_id"].startswith(site_url) for s in view["sources"])
