@@ -7,9 +7,14 @@ export function when(iso: string | null | undefined): string {
   return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 }
 
+/** "1 document", "3 documents": a count with its noun, singular for one. */
+export function counted(n: number, noun: string): string {
+  return `${n.toLocaleString()} ${noun}${Math.abs(n) === 1 ? "" : "s"}`;
+}
+
 export function credits(n: number | null | undefined): string {
   if (n === null || n === undefined) return "—";
-  return `${n.toLocaleString()} credit${Math.abs(n) === 1 ? "" : "s"}`;
+  return counted(n, "credit");
 }
 
 export function seconds(ms: number): string {

@@ -247,7 +247,8 @@ describe("datasets", () => {
     serve({ ...DATASETS, "DELETE /v1/datasets/papers": { status: 202, body: { dataset_id: "d1", status: "deleted" } } });
     open("/datasets");
     fireEvent.click(await screen.findByRole("button", { name: "Delete dataset papers" }));
-    expect(screen.getByRole("group", { name: "Delete papers and its 1 documents?" })).toBeTruthy();
+    expect(screen.getByText(/— 1 document \(1 indexed\)/)).toBeTruthy();
+    expect(screen.getByRole("group", { name: "Delete papers and its 1 document?" })).toBeTruthy();
     expect(document.activeElement?.textContent).toBe("Keep it");
     fireEvent.click(screen.getByRole("button", { name: "Keep it" }));
     expect(mutations()).toEqual([]);

@@ -4,7 +4,7 @@
 import { useEffect, useId, useState, type SyntheticEvent } from "react";
 
 import { api, get, upload, type Dataset, type DatasetDocument, type TextDocumentBody } from "../../api";
-import { errorText } from "../../format";
+import { counted, errorText } from "../../format";
 import { ConfirmButton, CreateForm, Field, ListSection, Page, useList } from "./shared";
 import { Alert, Saved, SubmitRow } from "../../components/ui/form";
 import { limits, megabytes } from "../../config/limits";
@@ -43,7 +43,7 @@ export function DatasetsPage() {
       <ListSection heading="Your datasets" list={list} empty="No datasets yet." actions>
         {list.items?.map((d) => (
           <li key={d.dataset_id} className="card">
-            <strong>{d.name}</strong> — {d.documents} documents
+            <strong>{d.name}</strong> — {counted(d.documents, "document")}
             {Object.keys(d.by_status).length
               ? ` (${Object.entries(d.by_status)
                   .map(([s, n]) => `${n} ${s}`)
@@ -52,7 +52,7 @@ export function DatasetsPage() {
             <ConfirmButton
               text="Delete"
               label={`Delete dataset ${d.name}`}
-              question={`Delete ${d.name} and its ${d.documents} documents?`}
+              question={`Delete ${d.name} and its ${counted(d.documents, "document")}?`}
               confirmLabel="Delete dataset"
               onConfirm={() => list.act(() => api(`/v1/datasets/${encodeURIComponent(d.name)}`, { method: "DELETE" }))}
             />

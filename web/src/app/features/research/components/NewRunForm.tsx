@@ -3,6 +3,7 @@ import { Link, useNavigate } from "react-router";
 
 import { api, get, type BillingSummary, type Dataset, type RunAccepted, type RunCreateBody, type Template } from "../../../api";
 import { Alert, Check, LabelledInput, LabelledSelect } from "../../../components/ui/form";
+import { counted } from "../../../format";
 import { useAction } from "../../../hooks/use-action";
 import { planNamed, planTable, restrictions, type Restriction } from "../../../plans";
 import { planName, useSession } from "../../../session";
@@ -205,7 +206,7 @@ export function NewRunForm({ summary }: { summary: BillingSummary | null }) {
                 id={`${ids}-ds-${d.dataset_id}`}
                 label={
                   <>
-                    {d.name} <span className="muted">({d.documents} documents)</span>
+                    {d.name} <span className="muted">({counted(d.documents, "document")})</span>
                   </>
                 }
                 disabled={datasetReason !== null}
