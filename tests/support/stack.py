@@ -9,11 +9,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from devtools.client import QuarryClient
-from devtools.stack import Stack, StackConfig
+from devtools.stack import SERVICES, Stack, StackConfig
 from services.gateway.settings import GatewaySettings
 from tests.support.polling import wait_for
-
-SERVICES = ("gateway", "orchestrator", "policy", "billing", "retriever", "analyst", "reporter")
 
 
 def new_tenant(factory: Callable[[], QuarryClient], name: str) -> QuarryClient:
@@ -103,11 +101,11 @@ def gateway_settings(stack: Stack) -> GatewaySettings:
     )
 
 
-def stuck_run(stack: Stack, client: QuarryClient, run_id: str, services: tuple[str, ...] = SERVICES) -> str:
+def stuck_run(stack: Stack, client: QuarryClient, run_id: str) -> str:
     """What a run that did not end had got to, for a failure message: its state, its last events
     and the end of each service's log (a stack's logs live in a temporary directory pytest rotates)."""
     view = client.run(run_id)
     events = client.get(f"/v1/runs/{run_id}/log").json()["events"]
     last = [f"{e['event']['type']} {e['event'].get('payload', {}).get('task_id', '')}".rstrip() for e in events[-15:]]
-    tails = "\n".join(f"--- {name}.log ---\n{stack.tail(name, 15)}" for name in services)
+    tails = "\n".join(f"--- {name}.log ---\n{stack.tail(name, 15)}" for name in SERVICES)
     return f"state {view['state']}, {len(events)} events, the last: {last}\n{tails}"
