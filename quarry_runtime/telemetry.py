@@ -38,15 +38,15 @@ def configure(service: str, level: str = "INFO") -> None:
     logging.getLogger("fontTools").setLevel(logging.WARNING)
     if isinstance(trace.get_tracer_provider(), TracerProvider):
         return
-    resource = Resource.create({"service.name": service})
-    if os.environ.get("OTEL_TRACES_EXPORTER", "").lower() == "console":
-        provider = TracerProvider(resource=resource)
+    exporting = os.environ.get("OTEL_TRACES_EXPORTER", "").lower() == "console"
+    # Nothing exports: spans (FastAPI's server span among them) stay non-recording, which still
+    # gives each request a trace id to carry across the bus, at a third of the cost.
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service}), sampler=None if exporting else ALWAYS_OFF
+    )
+    if exporting:
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
         _recording = True
-    else:
-        # Nothing exports: spans (FastAPI's server span among them) stay non-recording, which
-        # still gives each request a trace id to carry across the bus, at a third of the cost.
-        provider = TracerProvider(resource=resource, sampler=ALWAYS_OFF)
     trace.set_tracer_provider(provider)
 
 
