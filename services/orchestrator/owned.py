@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import inspect
+import uuid
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import Aggregate
+
+
+def id_from(field: str) -> staticmethod[[str], uuid.UUID]:
+    """An aggregate's `create_id`: the UUID its created event carries in `field`. eventsourcing
+    reads which of the created event's arguments to pass from the signature, and passes it by name."""
+
+    def create_id(*args: Any, **kwargs: Any) -> uuid.UUID:
+        (value,) = (*args, *kwargs.values())
+        return uuid.UUID(value)
+
+    create_id.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(field, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str)]
+    )
+    return staticmethod(create_id)
 
 
 class Owned(Aggregate):

@@ -7,7 +7,6 @@ version; the loser's save fails on the version conflict, it reloads, and finds t
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +14,7 @@ from eventsourcing.domain import event
 
 from services.orchestrator.errors import OrchestratorError
 from services.orchestrator.moved import answer_to_old_topics
-from services.orchestrator.owned import Owned
+from services.orchestrator.owned import Owned, id_from
 
 
 class MonitorError(OrchestratorError):
@@ -31,9 +30,7 @@ class Monitor(Owned):
         """A snapshot of a monitor made before templates: it has none."""
         state.setdefault("template", None)
 
-    @staticmethod
-    def create_id(monitor_id: str) -> uuid.UUID:
-        return uuid.UUID(monitor_id)
+    create_id = id_from("monitor_id")
 
     @event("MonitorCreated")
     def __init__(

@@ -10,7 +10,6 @@ events already applied, so a redelivery changes nothing.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +19,7 @@ from contracts.ids import derived_id
 from contracts.question import ANSWER_TOOL, RECALL_TOOL, AnswerInput, RecallInput, RecallOutput
 from services.orchestrator.errors import OrchestratorError
 from services.orchestrator.moved import answer_to_old_topics
+from services.orchestrator.owned import id_from
 from services.orchestrator.saga import TaskSaga, TaskState
 from services.orchestrator.tasks import TaskPolicy
 
@@ -47,9 +47,7 @@ class Question(TaskSaga):
     error = QuestionError
     terminal = TERMINAL
 
-    @staticmethod
-    def create_id(question_id: str) -> uuid.UUID:
-        return uuid.UUID(question_id)
+    create_id = id_from("question_id")
 
     @event("Asked")
     def __init__(
@@ -89,10 +87,13 @@ class Question(TaskSaga):
 
     def hold_credits(self, amount: int, cause: str) -> None:
         """Billing holds the question's credits: its tasks may start."""
+        self._check_awaiting_credits()
+        self._credits_held(amount=amount, cause=cause)
+
+    def _check_awaiting_credits(self) -> None:
         self._check_live()
         if not self.awaiting_credits:
-            raise QuestionError(f"question {self.question_id} is not waiting for credits")
-        self._credits_held(amount=amount, cause=cause)
+            raise QuestionError(f"{self.label} is not waiting for credits")
 
     @event("CreditsHeld")
     def _credits_held(self, amount: int, cause: str) -> None:

@@ -8,13 +8,13 @@ step leaves for the next) and how it ends.
 from __future__ import annotations
 
 import copy
-import uuid
 from datetime import datetime
 from typing import Any
 
 from eventsourcing.domain import event
 
 from services.orchestrator.moved import answer_to_old_topics
+from services.orchestrator.owned import id_from
 from services.orchestrator.runs.gates import GatedRun
 from services.orchestrator.runs.states import (
     CONSUMES,
@@ -64,9 +64,7 @@ class Run(GatedRun):
         for name, default in V1_DEFAULTS.items():
             state.setdefault(name, copy.deepcopy(default))
 
-    @staticmethod
-    def create_id(run_id: str) -> uuid.UUID:
-        return uuid.UUID(run_id)
+    create_id = id_from("run_id")
 
     @event("Requested")
     def __init__(
