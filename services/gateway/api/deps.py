@@ -99,8 +99,8 @@ async def components(request: Request) -> Components:
 
 
 ComponentsDep = Annotated[Components, Depends(components)]
-_bearer = HTTPBearer(auto_error=False)
-BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+bearer = HTTPBearer(auto_error=False)
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 def client_address(request: Request) -> str:
@@ -199,7 +199,7 @@ async def audit_trail(request: Request, parts: ComponentsDep, who: CurrentPrinci
 AuditDep = Annotated[AuditTrail, Depends(audit_trail)]
 
 
-def _check(who: Principal, permission: str) -> Principal:
+def check_permission(who: Principal, permission: str) -> Principal:
     if not who.can(permission):
         via = "this API key" if who.key_id else f"a {who.role or 'user without a role'}"
         raise Forbidden(f"{via} may not do this (needs {permission!r})")
@@ -218,7 +218,7 @@ def requires(permission: str) -> Any:
     # A function, not a callable object: FastAPI resolves the postponed annotations of a
     # dependency through its __globals__, which only functions have.
     async def check(who: CurrentPrincipal) -> Principal:
-        return _check(who, permission)
+        return check_permission(who, permission)
 
     check.__qualname__ = f"requires({permission!r})"
     DECLARED[check] = permission
@@ -267,7 +267,7 @@ async def stream_principal(
         who = await session_principal(request, parts, request.method)
     else:
         raise Unauthorized("missing bearer token, session cookie or stream ticket")
-    return _check(who, STREAM_PERMISSION)
+    return check_permission(who, STREAM_PERMISSION)
 
 
 DECLARED[stream_principal] = STREAM_PERMISSION
