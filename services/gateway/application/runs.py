@@ -74,7 +74,7 @@ async def request_run(parts: Components, who: Principal, run_id: str, body: RunC
 
 def _admission_reads(parts: Components, tenant_id: str) -> tuple[dict[str, Any], bool]:
     """The tenant's settings, and whether it keeps documents: one trip off the event loop."""
-    return parts.store.tenant_settings(tenant_id), parts.store.datasets.usage(tenant_id)[1] > 0
+    return parts.store.tenant_settings(tenant_id), parts.store.datasets.has_documents(tenant_id)
 
 
 async def _default_sources(parts: Components, has_documents: bool, query: EntitlementsQuery) -> list[SourceKind] | None:
