@@ -33,6 +33,7 @@ from services.gateway.guard import AuthGuard
 from services.gateway.readmodels.catchup import CatchUp
 from services.gateway.readmodels.monitors import MonitorStore
 from services.gateway.readmodels.projection import Projected, RunFeed
+from services.gateway.readmodels.reads import GroupedReads
 from services.gateway.readmodels.store import GatewayStore
 from services.gateway.readmodels.writer import ProjectionWriter
 from services.gateway.security import (
@@ -86,11 +87,14 @@ class Components:
     tokens: TokenReader = field(init=False)
     # Applies the events the routes publish to the read models, many requests' in one write.
     writes: ProjectionWriter = field(init=False)
+    # The reads every request makes, many requests' in one trip off the event loop (SQLite).
+    reads: GroupedReads = field(init=False)
 
     def __post_init__(self) -> None:
         self.guard = AuthGuard(self.settings, self.limiter)
         self.tokens = TokenReader(self.settings.jwt_secret)
         self.writes = ProjectionWriter(self.store, self.monitors, self.projected)
+        self.reads = GroupedReads(grouped=not self.store.db.is_postgres)
 
 
 async def components(request: Request) -> Components:
@@ -140,7 +144,7 @@ async def authenticate_access_token(token: str, parts: Components) -> tuple[Prin
     except InvalidToken as exc:
         raise Unauthorized(f"invalid token: {exc}") from exc
     claimed = claims.principal
-    revoked, who = await asyncio.to_thread(accounts.token_holder, claims.token_id, claimed.user_id, claimed.tenant_id)
+    revoked, who = await parts.reads(accounts.token_holder, claims.token_id, claimed.user_id, claimed.tenant_id)
     if revoked:
         raise Unauthorized("this token was revoked (logged out)")
     if who is None:
