@@ -18,6 +18,7 @@ from typing import Any
 from fastapi.routing import APIRoute
 from fastapi.telemetry import get_telemetry_data
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -86,7 +87,12 @@ async def _valid_body(request: Request, model: type[BaseModel]) -> tuple[Any, Ba
     on the request, so that handler reads the same body."""
     if not is_json(request.headers.get("content-type")):
         return None
-    raw = await request.body()
+    try:
+        raw = await request.body()
+    except HTTPException:
+        raise  # the body limits' 413, passed on as FastAPI passes it
+    except Exception:  # noqa: BLE001 - a body that could not be read: FastAPI's handler says so (its 400)
+        return None
     if not raw:
         return None
     try:
