@@ -19,7 +19,10 @@ from contracts.run import RunRequested
 from quarry_runtime.store import SqlDatabase
 from services.billing.application import Billing
 from services.billing.queries import entitlements
+from services.gateway.api.deps import current_principal
 from services.gateway.api.direct import DirectRoute, is_json
+from services.gateway.errors import Forbidden
+from services.gateway.security import Principal
 from services.gateway.settings import GatewaySettings
 from tests.support.gateway import limited_app
 
@@ -142,6 +145,21 @@ def test_the_permission_is_checked_on_the_direct_path(gateway: Gateway) -> None:
     r = gateway.post(json.dumps(RUN), token=viewer)
     assert r.status_code == 403 and "runs:create" in r.json()["detail"]
     assert gateway.runs() == []
+
+
+def test_an_overridden_dependency_is_honoured(gateway: Gateway) -> None:
+    app: Any = gateway.http.app
+
+    async def nobody() -> Principal:
+        raise Forbidden("overridden")
+
+    app.dependency_overrides[current_principal] = nobody
+    try:
+        r = gateway.post(json.dumps(RUN))
+    finally:
+        app.dependency_overrides.clear()
+    assert r.status_code == 403 and r.json()["detail"] == "overridden"
+    assert gateway.post(json.dumps(RUN)).status_code == 202
 
 
 @pytest.mark.parametrize(
