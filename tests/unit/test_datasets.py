@@ -182,6 +182,20 @@ def test_the_read_model_folds_a_datasets_documents_and_forgets_a_deleted_dataset
     assert datasets.of_tenant("t1") == [] and datasets.documents_of("t1", "ds1") == []
 
 
+def test_whether_a_tenant_keeps_documents_agrees_with_its_usage(datasets: DatasetStore) -> None:
+    def agree(tenant: str) -> bool:
+        kept = datasets.has_documents(tenant)
+        assert kept is (datasets.usage(tenant)[1] > 0)
+        return kept
+
+    assert not agree("t1")
+    datasets.apply(DatasetCreated.create(DatasetCreatedPayload(dataset_id="ds1", name="papers"), tenant_id="t1"))
+    datasets.apply(_upload("d1", "ds1"))
+    assert agree("t1") and not agree("t2")
+    datasets.apply(DatasetDeleted.create(DatasetDeletedPayload(dataset_id="ds1", name="papers"), tenant_id="t1"))
+    assert not agree("t1")
+
+
 # --- dataset-scoped search -----------------------------------------------------------------------
 
 

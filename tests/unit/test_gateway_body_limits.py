@@ -99,7 +99,12 @@ async def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_re
 
 @pytest.mark.parametrize(
     ("path", "limit"),
-    [("/v1/auth/login", JSON_LIMIT), ("/v1/auth/signup", JSON_LIMIT), ("/v1/billing/webhook", WEBHOOK_LIMIT)],
+    [
+        ("/v1/auth/login", JSON_LIMIT),
+        ("/v1/auth/signup", JSON_LIMIT),
+        ("/v1/billing/webhook", WEBHOOK_LIMIT),
+        ("/v1/runs", JSON_LIMIT),  # served by api.direct, which reads the body itself
+    ],
 )
 async def test_a_chunked_body_is_cut_off_once_it_passes_the_limit(
     http: httpx.AsyncClient, app: Counted, path: str, limit: int

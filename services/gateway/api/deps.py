@@ -33,6 +33,7 @@ from services.gateway.guard import AuthGuard
 from services.gateway.readmodels.catchup import CatchUp
 from services.gateway.readmodels.monitors import MonitorStore
 from services.gateway.readmodels.projection import Projected, RunFeed
+from services.gateway.readmodels.reads import GroupedReads
 from services.gateway.readmodels.store import GatewayStore
 from services.gateway.readmodels.writer import ProjectionWriter
 from services.gateway.security import (
@@ -86,11 +87,14 @@ class Components:
     tokens: TokenReader = field(init=False)
     # Applies the events the routes publish to the read models, many requests' in one write.
     writes: ProjectionWriter = field(init=False)
+    # The reads every request makes, many requests' in one trip off the event loop (SQLite).
+    reads: GroupedReads = field(init=False)
 
     def __post_init__(self) -> None:
         self.guard = AuthGuard(self.settings, self.limiter)
         self.tokens = TokenReader(self.settings.jwt_secret)
         self.writes = ProjectionWriter(self.store, self.monitors, self.projected)
+        self.reads = GroupedReads(grouped=not self.store.db.is_postgres)
 
 
 async def components(request: Request) -> Components:
@@ -99,8 +103,8 @@ async def components(request: Request) -> Components:
 
 
 ComponentsDep = Annotated[Components, Depends(components)]
-_bearer = HTTPBearer(auto_error=False)
-BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+bearer = HTTPBearer(auto_error=False)
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 def client_address(request: Request) -> str:
@@ -140,7 +144,7 @@ async def authenticate_access_token(token: str, parts: Components) -> tuple[Prin
     except InvalidToken as exc:
         raise Unauthorized(f"invalid token: {exc}") from exc
     claimed = claims.principal
-    revoked, who = await asyncio.to_thread(accounts.token_holder, claims.token_id, claimed.user_id, claimed.tenant_id)
+    revoked, who = await parts.reads(accounts.token_holder, claims.token_id, claimed.user_id, claimed.tenant_id)
     if revoked:
         raise Unauthorized("this token was revoked (logged out)")
     if who is None:
@@ -199,7 +203,7 @@ async def audit_trail(request: Request, parts: ComponentsDep, who: CurrentPrinci
 AuditDep = Annotated[AuditTrail, Depends(audit_trail)]
 
 
-def _check(who: Principal, permission: str) -> Principal:
+def check_permission(who: Principal, permission: str) -> Principal:
     if not who.can(permission):
         via = "this API key" if who.key_id else f"a {who.role or 'user without a role'}"
         raise Forbidden(f"{via} may not do this (needs {permission!r})")
@@ -218,7 +222,7 @@ def requires(permission: str) -> Any:
     # A function, not a callable object: FastAPI resolves the postponed annotations of a
     # dependency through its __globals__, which only functions have.
     async def check(who: CurrentPrincipal) -> Principal:
-        return _check(who, permission)
+        return check_permission(who, permission)
 
     check.__qualname__ = f"requires({permission!r})"
     DECLARED[check] = permission
@@ -267,7 +271,7 @@ async def stream_principal(
         who = await session_principal(request, parts, request.method)
     else:
         raise Unauthorized("missing bearer token, session cookie or stream ticket")
-    return _check(who, STREAM_PERMISSION)
+    return check_permission(who, STREAM_PERMISSION)
 
 
 DECLARED[stream_principal] = STREAM_PERMISSION

@@ -35,7 +35,7 @@ def actor_of(who: Principal) -> Actor:
 async def request_run(parts: Components, who: Principal, run_id: str, body: RunCreate) -> RunAccepted:
     """Admit a research question: the tenant's settings and template, the plan's limits, then
     `run.requested` on the bus; refused with the reason before anything is created."""
-    settings, has_documents = await asyncio.to_thread(_admission_reads, parts, who.tenant_id)
+    settings, has_documents = await parts.reads(_admission_reads, parts, who.tenant_id)
     approval = settings["approval_required"] if body.approval_required is None else body.approval_required
     template = await template_for_request(parts, who.tenant_id, body.template_id)
     chosen = resolve(template, body.model_dump(), body.model_fields_set, fallback_sources=settings.get("sources"))
@@ -74,7 +74,7 @@ async def request_run(parts: Components, who: Principal, run_id: str, body: RunC
 
 def _admission_reads(parts: Components, tenant_id: str) -> tuple[dict[str, Any], bool]:
     """The tenant's settings, and whether it keeps documents: one trip off the event loop."""
-    return parts.store.tenant_settings(tenant_id), parts.store.datasets.usage(tenant_id)[1] > 0
+    return parts.store.tenant_settings(tenant_id), parts.store.datasets.has_documents(tenant_id)
 
 
 async def _default_sources(parts: Components, has_documents: bool, query: EntitlementsQuery) -> list[SourceKind] | None:

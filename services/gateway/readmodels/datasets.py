@@ -175,6 +175,11 @@ class DatasetStore(Tables):
             int(documents[1]) if documents else 0,
         )
 
+    def has_documents(self, tenant_id: str) -> bool:
+        """Whether the tenant keeps any document (`usage`'s count above 0), without counting them:
+        every run admission asks."""
+        return self.db.one(f"SELECT 1 FROM {self.documents} WHERE tenant_id = ? LIMIT 1", (tenant_id,)) is not None
+
     def find(self, tenant_id: str, name: str) -> dict[str, Any] | None:
         """The tenant's dataset of that name; None for anyone else's or none at all."""
         row = self.db.one(

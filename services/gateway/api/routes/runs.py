@@ -11,6 +11,7 @@ from opentelemetry import trace
 from contracts.ids import new_id
 from services.gateway.api.bounds import MAX_OFFSET
 from services.gateway.api.deps import AuditDep, ComponentsDep, requires
+from services.gateway.api.direct import DirectRoute
 from services.gateway.api.models.runs import (
     ApprovalCreate,
     ApprovalDecisionPublic,
@@ -37,13 +38,16 @@ Approver = Annotated[Principal, requires("runs:approve")]
 PlanReviewer = Annotated[Principal, requires("runs:review_plan")]
 
 
-@router.post("", status_code=202)
 async def request_run(body: RunCreate, who: RunCreator, parts: ComponentsDep) -> RunAccepted:
     """Accept a research question; the run proceeds asynchronously."""
     run_id = new_id()
     # On the request's server span: a span of its own would cost more than the attributes say.
     trace.get_current_span().set_attributes({"quarry.run_id": run_id, "quarry.tenant_id": who.tenant_id})
     return await runs.request_run(parts, who, run_id, body)
+
+
+# Every admission comes here: served without FastAPI's per-request dependency solving (see api.direct).
+router.add_api_route("", request_run, methods=["POST"], status_code=202, route_class_override=DirectRoute)
 
 
 @router.get("")
