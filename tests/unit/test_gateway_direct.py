@@ -8,9 +8,10 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+from fastapi import APIRouter, Depends
 from fastapi.testclient import TestClient
 
 from contracts.billing import Entitlements, EntitlementsQuery
@@ -19,8 +20,9 @@ from contracts.run import RunRequested
 from quarry_runtime.store import SqlDatabase
 from services.billing.application import Billing
 from services.billing.queries import entitlements
-from services.gateway.api.deps import current_principal
+from services.gateway.api.deps import current_principal, requires
 from services.gateway.api.direct import DirectRoute, is_json
+from services.gateway.api.models.runs import RunAccepted, RunCreate
 from services.gateway.errors import Forbidden
 from services.gateway.security import Principal
 from services.gateway.settings import GatewaySettings
@@ -175,3 +177,24 @@ def test_an_overridden_dependency_is_honoured(gateway: Gateway) -> None:
 )
 def test_only_plain_json_takes_the_direct_path(content_type: str | None, direct: bool) -> None:
     assert is_json(content_type) is direct
+
+
+def test_a_route_with_a_dependency_it_cannot_serve_is_refused_at_startup() -> None:
+    """A dependency the direct handler does not call itself (here a rate limit) would be skipped:
+    declaring one on a direct route fails when the route is built, not silently per request."""
+    router = APIRouter()
+
+    async def rate_limit() -> None:
+        raise AssertionError("never called: the route is refused first")
+
+    async def endpoint(body: RunCreate, who: Annotated[Principal, requires("runs:create")]) -> RunAccepted:
+        raise AssertionError("never called")
+
+    with pytest.raises(TypeError, match="cannot serve the dependencies"):
+        router.add_api_route(
+            "/x",
+            endpoint,
+            methods=["POST"],
+            dependencies=[Depends(rate_limit)],
+            route_class_override=DirectRoute,
+        )

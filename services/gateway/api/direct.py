@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.telemetry import get_telemetry_data
 from pydantic import BaseModel, ValidationError
@@ -22,7 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.gateway.api.deps import DECLARED, Components, bearer, check_permission, current_principal
+from services.gateway.api.deps import DECLARED, Components, bearer, check_permission, components, current_principal
 from services.gateway.security import Principal
 
 Endpoint = Callable[[BaseModel, Principal, Components], Coroutine[Any, Any, BaseModel]]
@@ -79,7 +80,23 @@ class DirectRoute(APIRoute):
         assert isinstance(body, type) and issubclass(body, BaseModel), f"{self.path}: a direct route takes a model"
         declared = [DECLARED[dep.call] for dep in self.dependant.dependencies if dep.call in DECLARED]
         assert len(declared) == 1, f"{self.path}: a direct route declares one permission"
+        # The handler calls these dependencies itself: one it does not know would be skipped, so a
+        # route that declares another (a rate limit, an audit trail) must not be served directly.
+        unknown = {dep.call for dep in _flattened(self.dependant)} - {*DECLARED, *SERVED}
+        if unknown:
+            raise TypeError(f"{self.path}: a direct route cannot serve the dependencies {unknown}")
         return body, declared[0]
+
+
+# The dependencies a direct route resolves itself, beside its permission check.
+SERVED = frozenset({components, current_principal, bearer})
+
+
+def _flattened(dependant: Dependant) -> list[Dependant]:
+    found = []
+    for dep in dependant.dependencies:
+        found += [dep, *_flattened(dep)]
+    return found
 
 
 async def _valid_body(request: Request, model: type[BaseModel]) -> tuple[Any, BaseModel] | None:
