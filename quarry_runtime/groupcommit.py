@@ -43,6 +43,15 @@ log = logging.getLogger(__name__)
 GATHER_TURNS = 2
 
 
+# An aggregate's pending events: how many, and the last one.
+Mark = tuple[int, Any]
+
+
+def _changed(aggregate: Any, count: int, last: Any) -> bool:
+    now, now_last = _mark(aggregate)
+    return now != count or now_last is not last
+
+
 class CommitFailed(NotReady):
     """The unit's changes were not committed: redeliver its message and apply it again."""
 
@@ -56,8 +65,8 @@ class Unit:
 
     future: asyncio.Future[None] | None = None
     staged: set[Any] = field(default_factory=set)
-    # staged aggregates it read, with how many pending events each had when it did
-    seen: dict[Any, int] = field(default_factory=dict)
+    # staged aggregates it read, with their pending changes when it did (`_mark`)
+    seen: dict[Any, Mark] = field(default_factory=dict)
 
     @property
     def depends_on(self) -> set[Any]:
@@ -71,6 +80,14 @@ class Unit:
 
 
 AfterCommit = Callable[[Sequence[Any]], None]
+
+
+def _mark(aggregate: Any) -> Mark:
+    """How far an aggregate's uncommitted changes go: its pending events and the last of them.
+    An aggregate may fold a change into its last pending event (billing's metering does) by
+    putting a new event object in its place, which the count alone would not show."""
+    pending = aggregate.pending_events
+    return len(pending), pending[-1] if pending else None
 
 
 class GroupCommit:
@@ -122,7 +139,8 @@ class GroupCommit:
         aggregate = self._staged.get(aggregate_id)
         unit = self._current
         if aggregate is not None and unit is not None:
-            unit.seen.setdefault(aggregate_id, len(aggregate.pending_events))
+            if aggregate_id not in unit.seen:
+                unit.seen[aggregate_id] = _mark(aggregate)
             # Whatever the unit decides from this state holds only once it is committed: it
             # waits for that commit (and retries if it fails) even if it stages nothing itself.
             self._join(unit, aggregate_id)
@@ -174,8 +192,8 @@ class GroupCommit:
         """The unit failed mid-way: drop every staged aggregate it may have changed."""
         changed = {
             aggregate_id
-            for aggregate_id, pending in unit.seen.items()
-            if aggregate_id in self._staged and len(self._staged[aggregate_id].pending_events) != pending
+            for aggregate_id, (count, last) in unit.seen.items()
+            if aggregate_id in self._staged and _changed(self._staged[aggregate_id], count, last)
         } | unit.staged
         for aggregate_id in changed:
             self._drop(aggregate_id, "a use case failed after changing it")

@@ -324,6 +324,7 @@ class Ledger(Aggregate):
     _denied = ledger_runs._denied
     meter = ledger_runs.meter
     _metered = ledger_runs._metered
+    _usage_metered = ledger_runs._usage_metered
     settle = ledger_runs.settle
     refund = ledger_runs.refund
     _settled = ledger_runs._settled

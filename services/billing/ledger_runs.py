@@ -13,8 +13,9 @@ policy registry lets them run on a spent budget, as it lets a run publish its re
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from eventsourcing.domain import event
 
@@ -26,6 +27,18 @@ if TYPE_CHECKING:
 
 # The actor of the entries the ledger makes by itself.
 SYSTEM = "quarry-billing"
+# Usage events one stored `UsageMetered` event lists at most.
+USAGE_PER_EVENT = 128
+
+
+class MeteredUsage(TypedDict):
+    """One usage event as metered: what a `UsageMetered` event lists for each."""
+
+    run_id: str | None
+    usage_event_id: str
+    credits: int
+    tool: str
+    cause: str
 
 
 @dataclass
@@ -115,18 +128,52 @@ def _denied(
 
 
 def meter(self: Ledger, run_id: str | None, usage_event_id: str, credits: int, cause: str, tool: str = "") -> None:
+    """Record a usage event's credits. Usage metered while the last uncommitted event is a
+    `UsageMetered` (a group commit of many usage events) joins that event: one stored event
+    per ledger and commit instead of one per usage event, each usage event still listed once
+    with its run, credits, tool and cause."""
     if usage_event_id in self.metered:
         raise LedgerError(f"usage event {usage_event_id} is already metered")
-    self._metered(run_id=run_id, usage_event_id=usage_event_id, credits=credits, tool=tool, cause=cause)
+    item: MeteredUsage = {
+        "run_id": run_id,
+        "usage_event_id": usage_event_id,
+        "credits": credits,
+        "tool": tool,
+        "cause": cause,
+    }
+    pending = self.pending_events
+    last = pending[-1] if pending else None
+    if last is not None and type(last).__name__ == "UsageMetered" and len(last.usage) < USAGE_PER_EVENT:  # type: ignore[attr-defined]
+        # A new event object in the same place, not the old one changed: a group commit tells
+        # that an aggregate changed by its last pending event (see `groupcommit._mark`).
+        pending[-1] = dataclasses.replace(last, usage=[*last.usage, item])  # type: ignore[call-arg,attr-defined]
+        _meter_one(self, item)
+    else:
+        self._usage_metered(usage=[item])
+
+
+@event("UsageMetered")
+def _usage_metered(self: Ledger, usage: list[MeteredUsage]) -> None:
+    for item in usage:
+        _meter_one(self, item)
 
 
 @event("Metered")
 def _metered(self: Ledger, run_id: str | None, usage_event_id: str, credits: int, cause: str, tool: str = "") -> None:
+    # One usage event per stored event: what ledgers stored before `UsageMetered`.
+    _meter_one(
+        self, {"run_id": run_id, "usage_event_id": usage_event_id, "credits": credits, "tool": tool, "cause": cause}
+    )
+
+
+def _meter_one(self: Ledger, item: MeteredUsage) -> None:
+    usage_event_id, credits = item["usage_event_id"], item["credits"]
     self.metered[usage_event_id] = credits
-    self.metered_tools[usage_event_id] = tool
+    self.metered_tools[usage_event_id] = item["tool"]
+    run_id = item["run_id"]
     if run_id in self.reservations:
-        self.reservations[run_id].usage[usage_event_id] = credits
-    self.bus_events.add(cause)
+        self.reservations[run_id].usage[usage_event_id] = credits  # type: ignore[index]
+    self.bus_events.add(item["cause"])
 
 
 def settle(self: Ledger, run_id: str, usage_event_ids: list[str], cause: str, actor: str = SYSTEM) -> tuple[int, int]:
