@@ -25,9 +25,8 @@ message, and the redelivered message is applied again to what the store holds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,15 +42,6 @@ log = logging.getLogger(__name__)
 GATHER_TURNS = 2
 
 
-# An aggregate's pending events: how many, and the last one.
-Mark = tuple[int, Any]
-
-
-def _changed(aggregate: Any, count: int, last: Any) -> bool:
-    now, now_last = _mark(aggregate)
-    return now != count or now_last is not last
-
-
 class CommitFailed(NotReady):
     """The unit's changes were not committed: redeliver its message and apply it again."""
 
@@ -59,14 +49,17 @@ class CommitFailed(NotReady):
         super().__init__(reason, delay_s=0.05)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Unit:
     """One handled bus event: what it staged, and the future its handler waits on."""
 
     future: asyncio.Future[None] | None = None
     staged: set[Any] = field(default_factory=set)
-    # staged aggregates it read, with their pending changes when it did (`_mark`)
-    seen: dict[Any, Mark] = field(default_factory=dict)
+    # Staged aggregates it read (and has not staged), with their last pending event when it
+    # did: a change triggers a new event or (billing's metering folds usage into the last
+    # one) puts a new event object in the last one's place, so either way the last one is
+    # another object after a change.
+    seen: dict[Any, Any] = field(default_factory=dict)
 
     @property
     def depends_on(self) -> set[Any]:
@@ -80,14 +73,6 @@ class Unit:
 
 
 AfterCommit = Callable[[Sequence[Any]], None]
-
-
-def _mark(aggregate: Any) -> Mark:
-    """How far an aggregate's uncommitted changes go: its pending events and the last of them.
-    An aggregate may fold a change into its last pending event (billing's metering does) by
-    putting a new event object in its place, which the count alone would not show."""
-    pending = aggregate.pending_events
-    return len(pending), pending[-1] if pending else None
 
 
 class GroupCommit:
@@ -105,7 +90,7 @@ class GroupCommit:
         # application's own (an aggregate cache) forgets the object too.
         self.on_drop = on_drop
         self._staged: dict[Any, Any] = {}  # aggregate id -> aggregate with uncommitted events
-        self._units: dict[Any, list[Unit]] = {}  # aggregate id -> units that staged it
+        self._units: dict[Any, dict[Unit, None]] = {}  # aggregate id -> units that staged or read it
         self._current: Unit | None = None
         self._ready = asyncio.Event()
         self.commits = 0
@@ -116,31 +101,27 @@ class GroupCommit:
         """True while a unit's use case runs: saves are staged, not committed."""
         return self._current is not None
 
-    @contextlib.contextmanager
-    def unit(self) -> Iterator[Unit]:
-        """Run one use case as a unit (synchronously, with no await inside)."""
+    def unit(self) -> _UnitScope:
+        """Run one use case as a unit (`with group.unit() as unit:`, synchronously, with no await inside)."""
         if self._current is not None:
             raise RuntimeError("units do not nest")
         unit = Unit()
         self._current = unit
-        try:
-            yield unit
-        except BaseException as exc:
-            self._leave(unit)
-            self._taint(unit)
-            if is_outage(exc):
-                raise Unavailable(f"the event store is unreachable: {type(exc).__name__}: {exc}") from exc
-            raise
-        finally:
-            self._current = None
+        return _UnitScope(self, unit)
+
+    def _failed(self, unit: Unit, exc: BaseException) -> None:
+        self._leave(unit)
+        self._taint(unit)
+        if is_outage(exc):
+            raise Unavailable(f"the event store is unreachable: {type(exc).__name__}: {exc}") from exc
 
     def get(self, aggregate_id: Any) -> Any | None:
         """The staged aggregate with this id, if a unit changed it and it is not committed yet."""
         aggregate = self._staged.get(aggregate_id)
         unit = self._current
         if aggregate is not None and unit is not None:
-            if aggregate_id not in unit.seen:
-                unit.seen[aggregate_id] = _mark(aggregate)
+            if aggregate_id not in unit.seen and aggregate_id not in unit.staged:
+                unit.seen[aggregate_id] = aggregate.pending_events[-1]
             # Whatever the unit decides from this state holds only once it is committed: it
             # waits for that commit (and retries if it fails) even if it stages nothing itself.
             self._join(unit, aggregate_id)
@@ -162,7 +143,7 @@ class GroupCommit:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
-            waiting = [u.future for u in self._units.get(aggregate_id, []) if u.future is not None]
+            waiting = [u.future for u in self._units.get(aggregate_id, ()) if u.future is not None]
             if waiting:
                 await asyncio.wait(waiting, timeout=remaining)
             else:
@@ -175,16 +156,21 @@ class GroupCommit:
             raise RuntimeError("stage() outside a unit")
         if not aggregate.pending_events:
             return
-        self._staged[aggregate.id] = aggregate
-        self._join(unit, aggregate.id)
-        unit.staged.add(aggregate.id)
+        aggregate_id = aggregate.id
+        self._staged[aggregate_id] = aggregate
+        self._join(unit, aggregate_id)
+        unit.staged.add(aggregate_id)
+        # Tainted on failure as staged: what it was when read no longer matters.
+        unit.seen.pop(aggregate_id, None)
         self._ready.set()
 
     def _join(self, unit: Unit, aggregate_id: Any) -> None:
         """Resolve `unit` only once the aggregate's staged events are committed (or dropped)."""
-        units = self._units.setdefault(aggregate_id, [])
-        if unit not in units:
-            units.append(unit)
+        units = self._units.get(aggregate_id)
+        if units is None:
+            self._units[aggregate_id] = {unit: None}
+        else:
+            units[unit] = None
         if unit.future is None:
             unit.future = asyncio.get_running_loop().create_future()
 
@@ -192,8 +178,8 @@ class GroupCommit:
         """The unit failed mid-way: drop every staged aggregate it may have changed."""
         changed = {
             aggregate_id
-            for aggregate_id, (count, last) in unit.seen.items()
-            if aggregate_id in self._staged and _changed(self._staged[aggregate_id], count, last)
+            for aggregate_id, last in unit.seen.items()
+            if aggregate_id in self._staged and self._staged[aggregate_id].pending_events[-1] is not last
         } | unit.staged
         for aggregate_id in changed:
             self._drop(aggregate_id, "a use case failed after changing it")
@@ -202,15 +188,15 @@ class GroupCommit:
         """A failed unit's message is retried by the bus: nobody waits for its commit any more."""
         for aggregate_id in unit.depends_on:
             units = self._units.get(aggregate_id)
-            if units is not None and unit in units:
-                units.remove(unit)
+            if units is not None:
+                units.pop(unit, None)
         if unit.future is not None and not unit.future.done():
             unit.future.cancel()
 
     def _drop(self, aggregate_id: Any, reason: str) -> None:
         self._staged.pop(aggregate_id, None)
         self.on_drop(aggregate_id)
-        for unit in self._units.pop(aggregate_id, []):
+        for unit in self._units.pop(aggregate_id, {}):
             self._resolve(unit, CommitFailed(f"not committed: {reason}"))
 
     def _resolve(self, unit: Unit, error: BaseException | None = None) -> None:
@@ -250,7 +236,7 @@ class GroupCommit:
                 for unit in unit_list:
                     self._resolve(unit, CommitFailed(f"commit failed: {type(exc).__name__}: {exc}"))
 
-    def _commit(self, staged: dict[Any, Any], units: dict[Any, list[Unit]]) -> None:
+    def _commit(self, staged: dict[Any, Any], units: dict[Any, dict[Unit, None]]) -> None:
         collected: dict[Any, list[DomainEventProtocol[Any]]] = {
             aggregate_id: list(aggregate.collect_events()) for aggregate_id, aggregate in staged.items()
         }
@@ -273,7 +259,7 @@ class GroupCommit:
             self.on_drop(aggregate_id)
             reason = f"commit failed: {type(error).__name__}: {error}"
             retry = Unavailable if is_outage(error) else CommitFailed
-            for unit in units.get(aggregate_id, []):
+            for unit in units.get(aggregate_id, ()):
                 self._resolve(unit, retry(reason))
         if committed:
             try:
@@ -297,3 +283,21 @@ class GroupCommit:
         self.app._notify(recordings)
         self.commits += 1
         self.events += len(processing_event.events)
+
+
+class _UnitScope:
+    """The `with` block of one unit (a class, not a generator: entered once per handled event)."""
+
+    __slots__ = ("_group", "_unit")
+
+    def __init__(self, group: GroupCommit, unit: Unit) -> None:
+        self._group = group
+        self._unit = unit
+
+    def __enter__(self) -> Unit:
+        return self._unit
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        self._group._current = None
+        if exc is not None:
+            self._group._failed(self._unit, exc)

@@ -13,9 +13,8 @@ policy registry lets them run on a spent budget, as it lets a run publish its re
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from eventsourcing.domain import event
 
@@ -142,14 +141,24 @@ def meter(self: Ledger, run_id: str | None, usage_event_id: str, credits: int, c
         "cause": cause,
     }
     pending = self.pending_events
-    last = pending[-1] if pending else None
-    if last is not None and type(last).__name__ == "UsageMetered" and len(last.usage) < USAGE_PER_EVENT:  # type: ignore[attr-defined]
-        # A new event object in the same place, not the old one changed: a group commit tells
-        # that an aggregate changed by its last pending event (see `groupcommit._mark`).
-        pending[-1] = dataclasses.replace(last, usage=[*last.usage, item])  # type: ignore[call-arg,attr-defined]
+    last: Any = pending[-1] if pending else None
+    if type(last).__name__ == "UsageMetered" and len(last.usage) < USAGE_PER_EVENT:
+        # A new event object in the last one's place, not the last one changed: a group commit
+        # tells that a unit changed an aggregate by its last pending event being another object.
+        pending[-1] = _with_usage(last, [*last.usage, item])
         _meter_one(self, item)
     else:
         self._usage_metered(usage=[item])
+
+
+def _with_usage(event: Any, usage: list[MeteredUsage]) -> Any:
+    """A copy of the pending `UsageMetered` event with `usage` instead of its own. Made as a
+    frozen dataclass's own `__init__` sets fields (`dataclasses.replace` re-runs the event's
+    `__init__` and its checks, several times the cost, once per metered usage event)."""
+    folded = object.__new__(type(event))
+    folded.__dict__.update(event.__dict__)
+    folded.__dict__["usage"] = usage
+    return folded
 
 
 @event("UsageMetered")
@@ -172,7 +181,7 @@ def _meter_one(self: Ledger, item: MeteredUsage) -> None:
     self.metered_tools[usage_event_id] = item["tool"]
     run_id = item["run_id"]
     if run_id in self.reservations:
-        self.reservations[run_id].usage[usage_event_id] = credits  # type: ignore[index]
+        self.reservations[run_id].usage[usage_event_id] = credits
     self.bus_events.add(item["cause"])
 
 
