@@ -13,11 +13,12 @@ gets the staged object and continues from it (its events are committed with or a
 earlier ones, never before). A unit that only reads a staged aggregate (and finds, say, that
 its message was applied already) waits for that aggregate's commit too, and retries if it
 fails: what it decided on is not in the store until then, so neither may its ack be.
-A use case that raises after changing a staged aggregate taints
-it: the aggregate is dropped and every unit that staged it is told to retry (its message is
-redelivered and applied again to the state in the store). A commit that fails is retried
-aggregate by aggregate, so a version conflict with another replica costs only the units that
-touched that aggregate. A use case or a commit that fails because the database is away raises
+A use case that raises after changing a staged aggregate taints it (a change leaves another
+object as its last pending event: one added, or one put in the last one's place by an aggregate
+that folds changes into it, as billing's metering does): the aggregate is dropped and every
+unit that staged it is told to retry (its message is redelivered and applied again to the
+state in the store). A commit that fails is retried aggregate by aggregate, so a version
+conflict with another replica costs only the units that touched that aggregate. A use case or a commit that fails because the database is away raises
 `Unavailable` in its units: the bus waits the outage out instead of counting it against the
 message, and the redelivered message is applied again to what the store holds.
 """
