@@ -269,7 +269,7 @@ class GroupCommit:
                 log.exception("after-commit hook failed")
         for unit_list in units.values():
             for unit in unit_list:
-                if unit.depends_on.isdisjoint(failed):
+                if not failed or unit.depends_on.isdisjoint(failed):
                     self._resolve(unit)
 
     def _record(self, aggregates: dict[Any, Any], events: dict[Any, list[DomainEventProtocol[Any]]]) -> None:
