@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, KeysView, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,22 +50,25 @@ class CommitFailed(NotReady):
         super().__init__(reason, delay_s=0.05)
 
 
+# What `Unit.touched` holds for an aggregate the unit staged.
+STAGED = object()
+
+
 @dataclass(eq=False, slots=True)
 class Unit:
     """One handled bus event: what it staged, and the future its handler waits on."""
 
     future: asyncio.Future[None] | None = None
-    staged: set[Any] = field(default_factory=set)
-    # Staged aggregates it read (and has not staged), with their last pending event when it
-    # did: a change triggers a new event or (billing's metering folds usage into the last
-    # one) puts a new event object in the last one's place, so either way the last one is
-    # another object after a change.
-    seen: dict[Any, Any] = field(default_factory=dict)
+    # The aggregates whose commit this unit's outcome rests on: `STAGED` for those it staged;
+    # for those it only read staged, their last pending event when it did (a change triggers a
+    # new event or, as billing's metering folds usage into the last one, puts a new event
+    # object in its place: either way the last one is another object after a change).
+    touched: dict[Any, Any] = field(default_factory=dict)
 
     @property
-    def depends_on(self) -> set[Any]:
+    def depends_on(self) -> KeysView[Any]:
         """The aggregates whose commit this unit's outcome rests on: those it staged or read staged."""
-        return self.staged | self.seen.keys()
+        return self.touched.keys()
 
     async def committed(self) -> None:
         """Wait until everything this unit staged is in the store (at once if it staged nothing)."""
@@ -120,9 +123,8 @@ class GroupCommit:
         """The staged aggregate with this id, if a unit changed it and it is not committed yet."""
         aggregate = self._staged.get(aggregate_id)
         unit = self._current
-        if aggregate is not None and unit is not None:
-            if aggregate_id not in unit.seen and aggregate_id not in unit.staged:
-                unit.seen[aggregate_id] = aggregate.pending_events[-1]
+        if aggregate is not None and unit is not None and aggregate_id not in unit.touched:
+            unit.touched[aggregate_id] = aggregate.pending_events[-1]
             # Whatever the unit decides from this state holds only once it is committed: it
             # waits for that commit (and retries if it fails) even if it stages nothing itself.
             self._join(unit, aggregate_id)
@@ -159,10 +161,10 @@ class GroupCommit:
             return
         aggregate_id = aggregate.id
         self._staged[aggregate_id] = aggregate
-        self._join(unit, aggregate_id)
-        unit.staged.add(aggregate_id)
+        if aggregate_id not in unit.touched:
+            self._join(unit, aggregate_id)
         # Tainted on failure as staged: what it was when read no longer matters.
-        unit.seen.pop(aggregate_id, None)
+        unit.touched[aggregate_id] = STAGED
         self._ready.set()
 
     def _join(self, unit: Unit, aggregate_id: Any) -> None:
@@ -177,11 +179,12 @@ class GroupCommit:
 
     def _taint(self, unit: Unit) -> None:
         """The unit failed mid-way: drop every staged aggregate it may have changed."""
-        changed = {
+        changed = [
             aggregate_id
-            for aggregate_id, last in unit.seen.items()
-            if aggregate_id in self._staged and self._staged[aggregate_id].pending_events[-1] is not last
-        } | unit.staged
+            for aggregate_id, last in unit.touched.items()
+            if last is STAGED
+            or (aggregate_id in self._staged and self._staged[aggregate_id].pending_events[-1] is not last)
+        ]
         for aggregate_id in changed:
             self._drop(aggregate_id, "a use case failed after changing it")
 
