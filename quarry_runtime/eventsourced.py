@@ -139,6 +139,8 @@ def use_case_handler(
             return
         with app.group.unit() as unit:
             app.apply_use_case(use_case, event, rejected)
-        await unit.committed()
+        # The future itself, not `unit.committed()`: one coroutine less per handled event.
+        if unit.future is not None:
+            await unit.future
 
     return handle

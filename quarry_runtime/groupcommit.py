@@ -13,11 +13,12 @@ gets the staged object and continues from it (its events are committed with or a
 earlier ones, never before). A unit that only reads a staged aggregate (and finds, say, that
 its message was applied already) waits for that aggregate's commit too, and retries if it
 fails: what it decided on is not in the store until then, so neither may its ack be.
-A use case that raises after changing a staged aggregate taints
-it: the aggregate is dropped and every unit that staged it is told to retry (its message is
-redelivered and applied again to the state in the store). A commit that fails is retried
-aggregate by aggregate, so a version conflict with another replica costs only the units that
-touched that aggregate. A use case or a commit that fails because the database is away raises
+A use case that raises after changing a staged aggregate taints it (a change leaves another
+object as its last pending event: one added, or one put in the last one's place by an aggregate
+that folds changes into it, as billing's metering does): the aggregate is dropped and every
+unit that staged it is told to retry (its message is redelivered and applied again to the
+state in the store). A commit that fails is retried aggregate by aggregate, so a version
+conflict with another replica costs only the units that touched that aggregate. A use case or a commit that fails because the database is away raises
 `Unavailable` in its units: the bus waits the outage out instead of counting it against the
 message, and the redelivered message is applied again to what the store holds.
 """
@@ -25,9 +26,8 @@ message, and the redelivered message is applied again to what the store holds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, KeysView, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,19 +50,25 @@ class CommitFailed(NotReady):
         super().__init__(reason, delay_s=0.05)
 
 
-@dataclass(eq=False)
+# What `Unit.touched` holds for an aggregate the unit staged.
+STAGED = object()
+
+
+@dataclass(eq=False, slots=True)
 class Unit:
     """One handled bus event: what it staged, and the future its handler waits on."""
 
     future: asyncio.Future[None] | None = None
-    staged: set[Any] = field(default_factory=set)
-    # staged aggregates it read, with how many pending events each had when it did
-    seen: dict[Any, int] = field(default_factory=dict)
+    # The aggregates whose commit this unit's outcome rests on: `STAGED` for those it staged;
+    # for those it only read staged, their last pending event when it did (a change triggers a
+    # new event or, as billing's metering folds usage into the last one, puts a new event
+    # object in its place: either way the last one is another object after a change).
+    touched: dict[Any, Any] = field(default_factory=dict)
 
     @property
-    def depends_on(self) -> set[Any]:
+    def depends_on(self) -> KeysView[Any]:
         """The aggregates whose commit this unit's outcome rests on: those it staged or read staged."""
-        return self.staged | self.seen.keys()
+        return self.touched.keys()
 
     async def committed(self) -> None:
         """Wait until everything this unit staged is in the store (at once if it staged nothing)."""
@@ -88,7 +94,7 @@ class GroupCommit:
         # application's own (an aggregate cache) forgets the object too.
         self.on_drop = on_drop
         self._staged: dict[Any, Any] = {}  # aggregate id -> aggregate with uncommitted events
-        self._units: dict[Any, list[Unit]] = {}  # aggregate id -> units that staged it
+        self._units: dict[Any, dict[Unit, None]] = {}  # aggregate id -> units that staged or read it
         self._current: Unit | None = None
         self._ready = asyncio.Event()
         self.commits = 0
@@ -99,30 +105,26 @@ class GroupCommit:
         """True while a unit's use case runs: saves are staged, not committed."""
         return self._current is not None
 
-    @contextlib.contextmanager
-    def unit(self) -> Iterator[Unit]:
-        """Run one use case as a unit (synchronously, with no await inside)."""
+    def unit(self) -> _UnitScope:
+        """Run one use case as a unit (`with group.unit() as unit:`, synchronously, with no await inside)."""
         if self._current is not None:
             raise RuntimeError("units do not nest")
         unit = Unit()
         self._current = unit
-        try:
-            yield unit
-        except BaseException as exc:
-            self._leave(unit)
-            self._taint(unit)
-            if is_outage(exc):
-                raise Unavailable(f"the event store is unreachable: {type(exc).__name__}: {exc}") from exc
-            raise
-        finally:
-            self._current = None
+        return _UnitScope(self, unit)
+
+    def _failed(self, unit: Unit, exc: BaseException) -> None:
+        self._leave(unit)
+        self._taint(unit)
+        if is_outage(exc):
+            raise Unavailable(f"the event store is unreachable: {type(exc).__name__}: {exc}") from exc
 
     def get(self, aggregate_id: Any) -> Any | None:
         """The staged aggregate with this id, if a unit changed it and it is not committed yet."""
         aggregate = self._staged.get(aggregate_id)
         unit = self._current
-        if aggregate is not None and unit is not None:
-            unit.seen.setdefault(aggregate_id, len(aggregate.pending_events))
+        if aggregate is not None and unit is not None and aggregate_id not in unit.touched:
+            unit.touched[aggregate_id] = aggregate.pending_events[-1]
             # Whatever the unit decides from this state holds only once it is committed: it
             # waits for that commit (and retries if it fails) even if it stages nothing itself.
             self._join(unit, aggregate_id)
@@ -144,7 +146,7 @@ class GroupCommit:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
-            waiting = [u.future for u in self._units.get(aggregate_id, []) if u.future is not None]
+            waiting = [u.future for u in self._units.get(aggregate_id, ()) if u.future is not None]
             if waiting:
                 await asyncio.wait(waiting, timeout=remaining)
             else:
@@ -157,26 +159,32 @@ class GroupCommit:
             raise RuntimeError("stage() outside a unit")
         if not aggregate.pending_events:
             return
-        self._staged[aggregate.id] = aggregate
-        self._join(unit, aggregate.id)
-        unit.staged.add(aggregate.id)
+        aggregate_id = aggregate.id
+        self._staged[aggregate_id] = aggregate
+        if aggregate_id not in unit.touched:
+            self._join(unit, aggregate_id)
+        # Tainted on failure as staged: what it was when read no longer matters.
+        unit.touched[aggregate_id] = STAGED
         self._ready.set()
 
     def _join(self, unit: Unit, aggregate_id: Any) -> None:
         """Resolve `unit` only once the aggregate's staged events are committed (or dropped)."""
-        units = self._units.setdefault(aggregate_id, [])
-        if unit not in units:
-            units.append(unit)
+        units = self._units.get(aggregate_id)
+        if units is None:
+            self._units[aggregate_id] = {unit: None}
+        else:
+            units[unit] = None
         if unit.future is None:
             unit.future = asyncio.get_running_loop().create_future()
 
     def _taint(self, unit: Unit) -> None:
         """The unit failed mid-way: drop every staged aggregate it may have changed."""
-        changed = {
+        changed = [
             aggregate_id
-            for aggregate_id, pending in unit.seen.items()
-            if aggregate_id in self._staged and len(self._staged[aggregate_id].pending_events) != pending
-        } | unit.staged
+            for aggregate_id, last in unit.touched.items()
+            if last is STAGED
+            or (aggregate_id in self._staged and self._staged[aggregate_id].pending_events[-1] is not last)
+        ]
         for aggregate_id in changed:
             self._drop(aggregate_id, "a use case failed after changing it")
 
@@ -184,15 +192,15 @@ class GroupCommit:
         """A failed unit's message is retried by the bus: nobody waits for its commit any more."""
         for aggregate_id in unit.depends_on:
             units = self._units.get(aggregate_id)
-            if units is not None and unit in units:
-                units.remove(unit)
+            if units is not None:
+                units.pop(unit, None)
         if unit.future is not None and not unit.future.done():
             unit.future.cancel()
 
     def _drop(self, aggregate_id: Any, reason: str) -> None:
         self._staged.pop(aggregate_id, None)
         self.on_drop(aggregate_id)
-        for unit in self._units.pop(aggregate_id, []):
+        for unit in self._units.pop(aggregate_id, {}):
             self._resolve(unit, CommitFailed(f"not committed: {reason}"))
 
     def _resolve(self, unit: Unit, error: BaseException | None = None) -> None:
@@ -232,7 +240,7 @@ class GroupCommit:
                 for unit in unit_list:
                     self._resolve(unit, CommitFailed(f"commit failed: {type(exc).__name__}: {exc}"))
 
-    def _commit(self, staged: dict[Any, Any], units: dict[Any, list[Unit]]) -> None:
+    def _commit(self, staged: dict[Any, Any], units: dict[Any, dict[Unit, None]]) -> None:
         collected: dict[Any, list[DomainEventProtocol[Any]]] = {
             aggregate_id: list(aggregate.collect_events()) for aggregate_id, aggregate in staged.items()
         }
@@ -255,7 +263,7 @@ class GroupCommit:
             self.on_drop(aggregate_id)
             reason = f"commit failed: {type(error).__name__}: {error}"
             retry = Unavailable if is_outage(error) else CommitFailed
-            for unit in units.get(aggregate_id, []):
+            for unit in units.get(aggregate_id, ()):
                 self._resolve(unit, retry(reason))
         if committed:
             try:
@@ -264,7 +272,7 @@ class GroupCommit:
                 log.exception("after-commit hook failed")
         for unit_list in units.values():
             for unit in unit_list:
-                if unit.depends_on.isdisjoint(failed):
+                if not failed or unit.depends_on.isdisjoint(failed):
                     self._resolve(unit)
 
     def _record(self, aggregates: dict[Any, Any], events: dict[Any, list[DomainEventProtocol[Any]]]) -> None:
@@ -279,3 +287,21 @@ class GroupCommit:
         self.app._notify(recordings)
         self.commits += 1
         self.events += len(processing_event.events)
+
+
+class _UnitScope:
+    """The `with` block of one unit (a class, not a generator: entered once per handled event)."""
+
+    __slots__ = ("_group", "_unit")
+
+    def __init__(self, group: GroupCommit, unit: Unit) -> None:
+        self._group = group
+        self._unit = unit
+
+    def __enter__(self) -> Unit:
+        return self._unit
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        self._group._current = None
+        if exc is not None:
+            self._group._failed(self._unit, exc)

@@ -203,6 +203,43 @@ class ManyRowsApplicationRecorder(SQLiteApplicationRecorder):
             return super()._insert_events(c, stored_events, **kwargs)
         return _insert_rows(self.events_table_name, c, stored_events)
 
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        """eventsourcing's query, as one statement: a lone SELECT reads one snapshot of the
+        database by itself, without the BEGIN and ROLLBACK eventsourcing wraps it in (a cached
+        aggregate is fast-forwarded with this query each time a use case loads it)."""
+        statement = self.select_events_statement
+        params: list[Any] = [originator_id.hex if isinstance(originator_id, UUID) else originator_id]
+        if gt is not None:
+            statement += "AND originator_version>? "
+            params.append(gt)
+        if lte is not None:
+            statement += "AND originator_version<=? "
+            params.append(lte)
+        statement += "ORDER BY originator_version DESC " if desc else "ORDER BY originator_version ASC "
+        if limit is not None:
+            statement += "LIMIT ? "
+            params.append(limit)
+        with self.datastore.get_connection(commit=False) as conn, conn.cursor() as cursor:
+            cursor.execute(statement, params)
+            rows = cursor.fetchall()
+        return [
+            StoredEvent(
+                originator_id=self.convert_originator_id(row["originator_id"]),
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=row["state"],
+            )
+            for row in rows
+        ]
+
 
 class ManyRowsProcessRecorder(SQLiteProcessRecorder, ManyRowsApplicationRecorder):
     """eventsourcing's process recorder (events, then the tracking row), its events inserted by

@@ -9,6 +9,10 @@ effect, so a redelivery after any duplicate window or crash changes nothing).
 
 Each entry that moves credits records the balance and the period's budget after it, the run
 and usage events it came from, the actor and the cause, so the ledger reads without folding.
+Metering moves no credits (a run's usage is charged when it settles) and is stored compactly:
+the usage events one group commit meters into a ledger share one `UsageMetered` event, which
+lists each of them with its run, credits, tool and cause. Ledgers stored before it hold one
+`Metered` event per usage event; they replay as they did.
 
 The run saga's commands and events are written in `ledger_runs` and gathered here.
 """
@@ -324,6 +328,7 @@ class Ledger(Aggregate):
     _denied = ledger_runs._denied
     meter = ledger_runs.meter
     _metered = ledger_runs._metered
+    _usage_metered = ledger_runs._usage_metered
     settle = ledger_runs.settle
     refund = ledger_runs.refund
     _settled = ledger_runs._settled

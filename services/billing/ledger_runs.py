@@ -14,7 +14,7 @@ policy registry lets them run on a spent budget, as it lets a run publish its re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from eventsourcing.domain import event
 
@@ -26,6 +26,18 @@ if TYPE_CHECKING:
 
 # The actor of the entries the ledger makes by itself.
 SYSTEM = "quarry-billing"
+# Usage events one stored `UsageMetered` event lists at most.
+USAGE_PER_EVENT = 128
+
+
+class MeteredUsage(TypedDict):
+    """One usage event as metered: what a `UsageMetered` event lists for each."""
+
+    run_id: str | None
+    usage_event_id: str
+    credits: int
+    tool: str
+    cause: str
 
 
 @dataclass
@@ -115,18 +127,62 @@ def _denied(
 
 
 def meter(self: Ledger, run_id: str | None, usage_event_id: str, credits: int, cause: str, tool: str = "") -> None:
+    """Record a usage event's credits. Usage metered while the last uncommitted event is a
+    `UsageMetered` (a group commit of many usage events) joins that event: one stored event
+    per ledger and commit instead of one per usage event, each usage event still listed once
+    with its run, credits, tool and cause."""
     if usage_event_id in self.metered:
         raise LedgerError(f"usage event {usage_event_id} is already metered")
-    self._metered(run_id=run_id, usage_event_id=usage_event_id, credits=credits, tool=tool, cause=cause)
+    item: MeteredUsage = {
+        "run_id": run_id,
+        "usage_event_id": usage_event_id,
+        "credits": credits,
+        "tool": tool,
+        "cause": cause,
+    }
+    pending = self.pending_events
+    last: Any = pending[-1] if pending else None
+    if type(last).__name__ == "UsageMetered" and len(last.usage) < USAGE_PER_EVENT:
+        # A new event object in the last one's place, not the last one changed: a group commit
+        # tells that a unit changed an aggregate by its last pending event being another object.
+        pending[-1] = _with_usage(last, [*last.usage, item])
+        _meter_one(self, item)
+    else:
+        self._usage_metered(usage=[item])
+
+
+def _with_usage(event: Any, usage: list[MeteredUsage]) -> Any:
+    """A copy of the pending `UsageMetered` event with `usage` instead of its own. Made as a
+    frozen dataclass's own `__init__` sets fields (`dataclasses.replace` re-runs the event's
+    `__init__` and its checks, several times the cost, once per metered usage event)."""
+    folded = object.__new__(type(event))
+    folded.__dict__.update(event.__dict__)
+    folded.__dict__["usage"] = usage
+    return folded
+
+
+@event("UsageMetered")
+def _usage_metered(self: Ledger, usage: list[MeteredUsage]) -> None:
+    for item in usage:
+        _meter_one(self, item)
 
 
 @event("Metered")
 def _metered(self: Ledger, run_id: str | None, usage_event_id: str, credits: int, cause: str, tool: str = "") -> None:
+    # One usage event per stored event: what ledgers stored before `UsageMetered`.
+    _meter_one(
+        self, {"run_id": run_id, "usage_event_id": usage_event_id, "credits": credits, "tool": tool, "cause": cause}
+    )
+
+
+def _meter_one(self: Ledger, item: MeteredUsage) -> None:
+    usage_event_id, credits = item["usage_event_id"], item["credits"]
     self.metered[usage_event_id] = credits
-    self.metered_tools[usage_event_id] = tool
+    self.metered_tools[usage_event_id] = item["tool"]
+    run_id = item["run_id"]
     if run_id in self.reservations:
         self.reservations[run_id].usage[usage_event_id] = credits
-    self.bus_events.add(cause)
+    self.bus_events.add(item["cause"])
 
 
 def settle(self: Ledger, run_id: str, usage_event_ids: list[str], cause: str, actor: str = SYSTEM) -> tuple[int, int]:

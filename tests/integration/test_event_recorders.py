@@ -69,6 +69,12 @@ def test_the_notification_log_and_ids_are_the_stock_recorders(backend: tuple[str
         with pytest.raises(IntegrityError):
             ours.recorder.insert_events([*stored[-3:], stored[0]])
         assert _rows(ours.recorder) == _rows(stock.recorder), "a refused batch leaves nothing behind"
+        # An aggregate's events read back as the stock recorder reads them (SQLite: one statement).
+        run = stored[big].originator_id
+        for query in ({}, {"gt": 2}, {"lte": 3}, {"gt": 1, "lte": 5, "desc": True, "limit": 2}, {"gt": 10_000}):
+            found = ours.recorder.select_events(run, **query)  # type: ignore[arg-type]
+            assert found == stock.recorder.select_events(run, **query), query  # type: ignore[arg-type]
+        assert len(ours.recorder.select_events(run)) > 5
     finally:
         ours.close()
         stock.close()

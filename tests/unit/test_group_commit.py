@@ -4,6 +4,7 @@ conflicts, and queries that wait for what is staged."""
 from __future__ import annotations
 
 import asyncio
+import copy
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,23 @@ async def test_a_failing_unit_taints_what_it_changed_and_spares_the_rest(store: 
     await ok_other
     assert app.repository.get(shared.id).items == []
     assert app.repository.get(other.id).items == ["kept"]
+
+
+async def test_a_unit_that_folds_into_the_last_pending_event_and_fails_taints_it(store: Store) -> None:
+    """A change may put a new event object in the last pending one's place (billing folds usage
+    so) instead of adding one: the count of pending events alone would not show it."""
+    app, group, _ = store
+    tally, first = await staged(app, group, "a")
+    with pytest.raises(ValueError, match="after folding"), group.unit():
+        loaded = app.load(tally.id)
+        last = loaded.pending_events[-1]
+        loaded.pending_events[-1] = copy.copy(last)
+        loaded.items.append("folded")
+        raise ValueError("failed after folding")
+    group.commit()
+    with pytest.raises(CommitFailed):
+        await first
+    assert app.repository.get(tally.id).items == []
 
 
 async def test_a_unit_that_fails_before_changing_anything_taints_nothing(store: Store) -> None:
