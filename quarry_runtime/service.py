@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Callable, Coroutine
@@ -90,6 +91,19 @@ def main(build: Callable[[RuntimeSettings], Service], settings: RuntimeSettings)
     configure(build.__module__.split(".")[1] if "." in build.__module__ else "quarry", settings.log_level)
 
     async def go() -> None:
-        await run(build(settings), settings)
+        service = build(settings)
+        freeze_startup_heap()
+        await run(service, settings)
 
     asyncio.run(go())
+
+
+def freeze_startup_heap() -> None:
+    """Put what is alive once the process is set up out of the collector's reach.
+
+    That is most of the heap (modules, schemas, pydantic's and FastAPI's compiled validators), and
+    it lives as long as the process; a full collection walks all of it, tens of milliseconds each
+    time, again and again under load. Frozen, a full collection walks only what messages and
+    requests allocated since. Collected first, so no start-up garbage is kept for good."""
+    gc.collect()
+    gc.freeze()

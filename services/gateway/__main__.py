@@ -2,6 +2,7 @@
 
 import uvicorn
 
+from quarry_runtime.service import freeze_startup_heap
 from quarry_runtime.telemetry import configure
 from services.gateway.bootstrap import build
 from services.gateway.settings import GatewaySettings
@@ -9,8 +10,10 @@ from services.gateway.settings import GatewaySettings
 if __name__ == "__main__":
     settings = GatewaySettings()
     configure("gateway", settings.log_level)
+    app = build(settings)
+    freeze_startup_heap()
     uvicorn.run(
-        build(settings),
+        app,
         host=settings.http_host,
         port=settings.http_port,
         log_level="warning",
