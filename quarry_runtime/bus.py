@@ -11,6 +11,7 @@ long as it takes: those deliveries are not the message's fault and never count t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -198,10 +199,12 @@ class Bus:
             # the handler needs no context injection (which faststream resolves in a thread).
             await self._deliveries.dispatch(msg, model, sub)
 
-        # On a server the Bus pulls the messages itself (quarry_runtime.pulling); the faststream
-        # subscriber below is what its in-memory TestNatsBroker delivers to.
+        # On a server the Bus pulls the messages itself (quarry_runtime.pulling), straight into the
+        # dispatch (no coroutine of its own per message); the faststream subscriber below is what
+        # its in-memory TestNatsBroker delivers to.
+        dispatch = functools.partial(self._deliveries.dispatch, model=model, sub=sub)
         self._consumers.append(
-            PullConsumer(self._js, sub, on_message, ack_wait_s=self._ack_wait_s, inbox=inbox_prefix(self.service))
+            PullConsumer(self._js, sub, dispatch, ack_wait_s=self._ack_wait_s, inbox=inbox_prefix(self.service))
         )
 
         async def keep_message(message: NatsMessage) -> Any:
