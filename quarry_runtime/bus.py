@@ -32,7 +32,7 @@ from quarry_runtime.broker import (
     service_broker,
 )
 from quarry_runtime.buckets import Buckets
-from quarry_runtime.busfaults import nats_outage_is_unavailable
+from quarry_runtime.busfaults import nats_outage_is_unavailable, outage_as_unavailable
 from quarry_runtime.delivery import SCHEDULED_SUBJECTS, Deliveries, Handler, Redelivery, Subscription
 from quarry_runtime.inflight import InFlight
 from quarry_runtime.pulling import PullConsumer
@@ -161,10 +161,15 @@ class Bus:
         # middleware (message wrapping, correlation ids) adds nothing we use on this hot path.
         # Not stored (or not known to be) in an outage: the caller's unit of work is repeated whole
         # later, and a second publish of the same id is de-duplicated if this one was stored after all.
-        with nats_outage_is_unavailable(f"publishing {event.type} {event.event_id}"):
+        try:
             ack = await self._js().publish(
                 subject or event.SUBJECT, event.to_bytes(), headers=headers, stream=subjects.STREAM
             )
+        except Exception as exc:
+            unavailable = outage_as_unavailable(exc, f"publishing {event.type} {event.event_id}")
+            if unavailable is None:
+                raise
+            raise unavailable from exc
         return not ack.duplicate
 
     def _js(self) -> JetStreamContext:
