@@ -190,7 +190,8 @@ class Deliveries:
                 await self._dead_letter(msg, reason)
                 return
             try:
-                event = parse_event(raw.data) if model is None else model.model_validate_json(raw.data)
+                # The model's own validator: what model_validate_json calls, less a wrapper's keyword handling.
+                event = parse_event(raw.data) if model is None else model.__pydantic_validator__.validate_json(raw.data)
             except (ValidationError, ValueError, KeyError) as exc:
                 expected = model.__name__ if model else "event"
                 await self._dead_letter(msg, f"malformed {expected}: {_short(exc)}")
