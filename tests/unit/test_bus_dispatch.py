@@ -11,7 +11,11 @@ import nats.errors
 import pytest
 from nats.aio.msg import Msg
 
+from contracts.envelope import Actor
+from contracts.run import RunRequested, RunRequestedPayload
+from contracts.usage import UsageRecorded, UsageRecordedPayload
 from quarry_runtime import telemetry
+from quarry_runtime.bus import wire_bytes
 from quarry_runtime.busfaults import outage_as_unavailable
 from quarry_runtime.delivery import Heartbeat, delivery_count, jetstream_metadata
 from quarry_runtime.errors import Unavailable
@@ -72,3 +76,21 @@ async def test_a_held_message_is_beaten_for_until_it_is_released() -> None:
     assert beats >= 2
     await asyncio.sleep(0.05)
     assert msg.beats == beats  # released: no more beats
+
+
+def test_the_bus_publishes_the_very_bytes_of_to_bytes() -> None:
+    events = [
+        RunRequested.create(
+            RunRequestedPayload(question="Qu'est-ce qu'un « with » ? 🐍", depth=2, max_sources=3),
+            tenant_id="t-1",
+            run_id="r-1",
+            actor=Actor(user_id="u-1", roles=["owner"]),
+        ),
+        UsageRecorded.create(
+            UsageRecordedPayload(task_id="task-1", kind="search", tool="web_search", search_calls=1),
+            tenant_id="t-1",
+            run_id="r-1",
+        ),
+    ]
+    for event in events:
+        assert wire_bytes(event) == event.to_bytes()
