@@ -8,6 +8,7 @@ import asyncio
 from typing import Any
 
 import nats.errors
+import nats.js.errors
 import pytest
 from nats.aio.msg import Msg
 
@@ -15,7 +16,7 @@ from contracts.envelope import Actor
 from contracts.run import RunRequested, RunRequestedPayload
 from contracts.usage import UsageRecorded, UsageRecordedPayload
 from quarry_runtime import telemetry
-from quarry_runtime.bus import wire_bytes
+from quarry_runtime.bus import jetstream_publish, wire_bytes
 from quarry_runtime.busfaults import outage_as_unavailable
 from quarry_runtime.delivery import Heartbeat, delivery_count, jetstream_metadata
 from quarry_runtime.errors import Unavailable
@@ -94,3 +95,35 @@ def test_the_bus_publishes_the_very_bytes_of_to_bytes() -> None:
     ]
     for event in events:
         assert wire_bytes(event) == event.to_bytes()
+
+
+class Answering:
+    """A connection whose JetStream answers each request with `answer` (or raises it)."""
+
+    def __init__(self, answer: bytes | Exception) -> None:
+        self.answer = answer
+        self.sent: list[tuple[str, dict[str, str]]] = []
+
+    async def request(self, subject: str, payload: bytes, **options: Any) -> Msg:
+        self.sent.append((subject, dict(options["headers"])))
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return Msg(None, subject="_INBOX.x", data=self.answer)  # type: ignore[arg-type]
+
+
+async def test_a_publish_names_its_stream_and_reads_the_acks_duplicate_flag() -> None:
+    nc: Any = Answering(b'{"stream": "QUARRY", "seq": 7, "duplicate": true}')
+    ack = await jetstream_publish(nc, "run.v1.requested", b"{}", {"Nats-Msg-Id": "e-1"})
+    assert ack["duplicate"] is True
+    assert nc.sent == [("run.v1.requested", {"Nats-Msg-Id": "e-1", "Nats-Expected-Stream": "QUARRY"})]
+    nc.answer = b'{"stream": "QUARRY", "seq": 8}'
+    assert "duplicate" not in await jetstream_publish(nc, "run.v1.requested", b"{}", {"Nats-Msg-Id": "e-2"})
+
+
+async def test_a_publish_raises_what_nats_py_would() -> None:
+    unavailable: Any = Answering(b'{"error": {"code": 503, "err_code": 10077, "description": "store failed"}}')
+    with pytest.raises(nats.js.errors.ServiceUnavailableError):
+        await jetstream_publish(unavailable, "run.v1.requested", b"{}", {})
+    nobody: Any = Answering(nats.errors.NoRespondersError())
+    with pytest.raises(nats.js.errors.NoStreamResponseError):
+        await jetstream_publish(nobody, "run.v1.requested", b"{}", {})
