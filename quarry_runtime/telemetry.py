@@ -56,6 +56,12 @@ def inject_trace(headers: dict[str, str]) -> None:
         propagate.inject(headers)
 
 
+def traced(headers: Mapping[str, str] | None) -> bool:
+    """Whether a message's handler has a trace to continue or a span to record: when not,
+    `run_traced` would only await the handler, and a caller may skip it (and its coroutine)."""
+    return _recording or (headers is not None and "traceparent" in headers)
+
+
 async def run_traced(service: str, consumer: str, headers: Mapping[str, str], work: Awaitable[None]) -> None:
     """Await a handler's `work` in the publisher's trace, as `traced_handler` runs it."""
     if not _recording and "traceparent" not in headers:
