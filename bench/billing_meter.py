@@ -7,9 +7,9 @@ runs) are published to the QUARRY stream first; then, in the same run:
   billing's usage subscription does, parses and acks each message; timed from the first
   message in hand to the last ack.
 * billing: the service's own consumer (`services.billing.handlers`, through `Bus`) parses and
-  validates each event, meters it into the tenant's Ledger (a stored event in SQLite, with the
-  usage event id recorded in the same transaction; the events handled concurrently commit
-  together, as the service's group commit does) and acks once committed; timed like the raw
+  validates each event, meters it into the tenant's Ledger (stored in SQLite with the usage
+  event id in the same transaction; the events handled concurrently commit together, as the
+  service's group commit does, and a commit's usage events share one stored event per ledger) and acks once committed; timed like the raw
   consumer, from the first event handled until the commit that holds the N-th.
 
 A third figure meters the same events in process, without the bus (parse, use case, group

@@ -57,6 +57,10 @@ class Subscription:
     # Above 1: messages are handled by this many concurrent workers as they arrive, instead of
     # a fetched batch being handled together (where the slowest holds the next fetch back).
     max_workers: int = 1
+    # Asked with a message's event id (its Nats-Msg-Id) before it is parsed: True when this
+    # process applied the event itself as it published it, so the message is acknowledged with
+    # nothing parsed or handled (the gateway reads back every run.* event its requests publish).
+    applied_here: Callable[[str], bool] | None = None
 
     def event_type(self) -> type[Event] | None:
         """The model each message is validated as: the one the handler's parameter is annotated
@@ -188,6 +192,9 @@ class Deliveries:
             if scheduler is not None and raw.subject not in SCHEDULED_SUBJECTS:
                 reason = f"fired by the schedule {scheduler}: only {sorted(SCHEDULED_SUBJECTS)} may be"
                 await self._dead_letter(msg, reason)
+                return
+            if sub.applied_here is not None and headers and sub.applied_here(headers.get("Nats-Msg-Id", "")):
+                await msg.ack()
                 return
             try:
                 # The model's own validator: what model_validate_json calls, less a wrapper's keyword handling.

@@ -133,3 +133,31 @@ async def test_a_batch_acks_after_commit_and_a_redelivery_meters_nothing_twice(n
     metered = app.ledger(tenant, copy=False).metered
     assert sorted(metered) == sorted(ev.event_id for ev in events)
     app.close()
+
+
+async def test_an_event_the_subscriber_applied_itself_is_acknowledged_without_being_handled(nats_url: str) -> None:
+    """The gateway reads back the run.* events its own requests published and applied: asked by
+    the message's id before parsing, such a message is acknowledged and never reaches the handler;
+    the others are handled as ever."""
+    durable, tenant = f"applied-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    mine, theirs = request("mine", tenant), request("theirs", tenant)
+    handled: list[str] = []
+
+    async def handle(ev: RunRequested) -> None:
+        handled.append(ev.payload.question)
+
+    asked: list[str] = []
+
+    def applied_here(event_id: str) -> bool:
+        asked.append(event_id)
+        return event_id == mine.event_id
+
+    sub = Subscription(subjects.RUN_REQUESTED, durable, handle, batch=16, applied_here=applied_here)
+    async with consuming(nats_url, sub) as (publisher, bus, js):
+        await publisher.publish(mine)
+        await publisher.publish(theirs)
+        await bus.start()
+        await drained(js, durable)  # both acknowledged: nothing pending, nothing unacked
+        assert await dead_letter_of(js, durable, mine.event_id) is None
+    assert handled == ["theirs"]
+    assert asked == [mine.event_id, theirs.event_id]

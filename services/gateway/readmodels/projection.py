@@ -139,4 +139,5 @@ def subscriptions(views: LiveViews) -> list[Subscription]:
         if grew:
             await views.feed.notify()
 
-    return [Subscription(c.subject, c.durable, on_event, batch=8) for c in CONSUMERS]
+    applied_here = views.projected.take if views.projected is not None else None
+    return [Subscription(c.subject, c.durable, on_event, batch=8, applied_here=applied_here) for c in CONSUMERS]
