@@ -18,7 +18,7 @@ from contracts import subjects
 from contracts.envelope import Actor, Event
 from contracts.question import QUESTION_TOOLS
 from contracts.run import RunRequested
-from contracts.task import TaskDispatched, TaskDispatchedPayload
+from contracts.task import TaskDispatched, TaskDispatchedPayload, TaskSucceeded, TaskSucceededPayload
 from contracts.usage import UsageRecorded, UsageRecordedPayload
 from quarry_runtime.store import SqlDatabase
 from services.billing.application import Billing
@@ -227,3 +227,25 @@ def test_a_usage_record_counts_once_and_a_question_s_usage_is_not_a_run_s() -> N
     for tool in QUESTION_TOOLS:
         asked = UsageRecorded.create(UsageRecordedPayload(task_id="q", kind="recall", tool=tool), **ids)
         assert not for_run_log(asked), tool
+
+
+def test_an_outcome_logged_before_its_dispatch_still_ends_its_attempt() -> None:
+    """The log keeps the order the gateway applied events in, and a worker's outcome can be
+    applied before the orchestrator's dispatch that caused it: the task still shows the attempt
+    succeeded, with the usage records its outcome names, not a task still running."""
+    ids: dict[str, Any] = {"tenant_id": "t", "run_id": "run-1", "actor": Actor(user_id="u")}
+    dispatched = TaskDispatched.create(
+        TaskDispatchedPayload(task_id="v", kind="verify", role="analyst", input={}), **ids
+    )
+    used = UsageRecorded.create(UsageRecordedPayload(task_id="v", kind="verify", tool="verify"), **ids)
+    done = TaskSucceeded.create(
+        TaskSucceededPayload(task_id="v", kind="verify", output={}, usage_event_ids=[used.event_id]), **ids
+    )
+    in_order, out_of_order = (
+        task_graph([json.loads(e.model_dump_json()) for e in log])
+        for log in ((dispatched, used, done), (used, done, dispatched))
+    )
+    assert out_of_order == in_order
+    (task,) = out_of_order
+    assert task["status"] == "succeeded" and task["usage_records"] == task["usage"]["records"] == 1
+    assert [a["outcome"] for a in task["attempts"]] == ["succeeded"]

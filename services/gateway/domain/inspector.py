@@ -100,12 +100,38 @@ def add_credits(
     return {"available": True, "total": total, "unmetered_records": unmetered}
 
 
+OUTCOMES = ("task.succeeded", "task.failed")
+
+
+def _attempt_of(ev: dict[str, Any]) -> tuple[Any, Any]:
+    payload = ev.get("payload") or {}
+    return payload.get("task_id"), payload.get("attempt") or 1
+
+
+def _dispatches_first(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The log, each attempt's dispatch moved just before its outcome where it was logged after it:
+    the log keeps the order the gateway applied events in, and a worker's outcome can be applied
+    before the orchestrator's dispatch that caused it."""
+    first_outcome: dict[tuple[Any, Any], int] = {}
+    for i, ev in enumerate(events):
+        if ev.get("type") in OUTCOMES:
+            first_outcome.setdefault(_attempt_of(ev), i)
+
+    def place(item: tuple[int, dict[str, Any]]) -> float:
+        i, ev = item
+        if ev.get("type") == "task.dispatched":
+            return min(i, first_outcome.get(_attempt_of(ev), i) - 0.5)
+        return i
+
+    return [ev for _, ev in sorted(enumerate(events), key=place)]
+
+
 def task_graph(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The run's tasks in the order they were first dispatched (events in log order)."""
     tasks: dict[str, dict[str, Any]] = {}
     decisions: dict[str, dict[str, Any]] = {}  # request id -> the decision, as it fills in
     usage = usage_of(events)
-    for ev in events:
+    for ev in _dispatches_first(events):
         kind, payload, at = ev.get("type"), ev.get("payload") or {}, ev.get("occurred_at")
         task_id = payload.get("task_id")
         if not isinstance(task_id, str):
@@ -132,7 +158,7 @@ def task_graph(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 {"attempt": attempt_no, "started_at": at, "ended_at": None, "outcome": "running", "duration_ms": None}
             )
             task["status"] = "running"
-        elif kind in ("task.succeeded", "task.failed"):
+        elif kind in OUTCOMES:
             attempt = next((a for a in reversed(task["attempts"]) if a["attempt"] == attempt_no), None)
             if attempt is None:  # an outcome whose dispatch is not in the log
                 attempt = {"attempt": attempt_no, "started_at": None}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -123,13 +124,24 @@ class LiveViews:
 
 
 def subscriptions(views: LiveViews) -> list[Subscription]:
+    applied_here = views.projected.take if views.projected is not None else None
+    return [Subscription(c.subject, c.durable, _applier(views), batch=8, applied_here=applied_here) for c in CONSUMERS]
+
+
+def _applier(views: LiveViews) -> Callable[[Event], Awaitable[None]]:
+    """One consumer's handler. The Bus handles a fetched batch's messages concurrently; applied
+    in turn (the lock is taken in delivery order), the run's log keeps the stream's order, which
+    the inspector and the streams read it in."""
+    in_order = asyncio.Lock()
+
     async def on_event(ev: Event) -> None:
         if views.projected is not None and views.projected.take(ev.event_id):
             return
         # Off the event loop, whatever the database: a PostgreSQL round trip (or the wait for a
         # lost server), or SQLite's lock held by another thread, must not hold up the requests.
         try:
-            grew = await asyncio.to_thread(project, views.store, views.monitors, ev)
+            async with in_order:
+                grew = await asyncio.to_thread(project, views.store, views.monitors, ev)
         except Unavailable:
             if views.watch is not None:
                 views.watch.store_failed()
@@ -139,5 +151,4 @@ def subscriptions(views: LiveViews) -> list[Subscription]:
         if grew:
             await views.feed.notify()
 
-    applied_here = views.projected.take if views.projected is not None else None
-    return [Subscription(c.subject, c.durable, on_event, batch=8, applied_here=applied_here) for c in CONSUMERS]
+    return on_event
