@@ -37,7 +37,7 @@ from quarry_runtime.broker import (
 )
 from quarry_runtime.buckets import Buckets
 from quarry_runtime.busfaults import nats_outage_is_unavailable, outage_as_unavailable
-from quarry_runtime.delivery import SCHEDULED_SUBJECTS, Deliveries, Handler, Redelivery, Subscription
+from quarry_runtime.delivery import SCHEDULED_SUBJECTS, Deliveries, Redelivery
 from quarry_runtime.inflight import InFlight
 from quarry_runtime.pulling import PullConsumer
 from quarry_runtime.settings import (
@@ -48,6 +48,7 @@ from quarry_runtime.settings import (
     RuntimeSettings,
 )
 from quarry_runtime.streams import DUPLICATE_WINDOW_S, ensure_streams
+from quarry_runtime.subscription import Handler, Subscription
 from quarry_runtime.telemetry import inject_trace
 
 JETSTREAM_TIMEOUT_S = 5.0  # nats-py's JetStream API default, which publishing used

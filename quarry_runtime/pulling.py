@@ -37,7 +37,7 @@ from nats.js.errors import ServiceUnavailableError
 from contracts import subjects
 from quarry_runtime.broker import unsubscribe_all
 from quarry_runtime.busfaults import is_bus_outage
-from quarry_runtime.delivery import Subscription
+from quarry_runtime.subscription import Subscription
 
 log = logging.getLogger("quarry_runtime.bus")
 

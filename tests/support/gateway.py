@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, cast
@@ -14,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from contracts.billing import Entitlements, EntitlementsQuery
+from contracts.envelope import Event
 from quarry_runtime.store import SqlDatabase
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
@@ -25,6 +27,16 @@ from services.gateway.settings import GatewaySettings
 
 PASSWORD = "long-enough-1"
 JWT_SECRET = "an-integration-test-secret-of-32-bytes!"
+
+
+@dataclass
+class KeptBus:
+    """A gateway's bus that keeps what the routes publish instead of sending it."""
+
+    published: list[Event] = field(default_factory=list)
+
+    async def publish(self, event: Event) -> None:
+        self.published.append(event)
 
 
 @contextlib.contextmanager

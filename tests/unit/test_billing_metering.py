@@ -4,6 +4,8 @@ each usage event listed once; what the ledger stored one event per usage event s
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from eventsourcing.persistence import StoredEvent
@@ -11,6 +13,7 @@ from eventsourcing.persistence import StoredEvent
 from contracts import subjects
 from contracts.run import RunRequested
 from contracts.usage import UsageRecorded
+from quarry_runtime.groupcommit import GroupCommit
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
 from services.billing.application import Billing
@@ -22,8 +25,19 @@ from tests.support.credits import POPO, completed, request, usage
 EACH = usage_credits(0, 1, 0, "web_search")
 
 
-def billing_on_sqlite(tmp_path: Path) -> Billing:
-    return Billing(env=eventstore_env(RuntimeSettings(data_dir=tmp_path), "billing"))
+@contextlib.asynccontextmanager
+async def committing(tmp_path: Path) -> AsyncIterator[tuple[Billing, GroupCommit, RunRequested]]:
+    """Billing on SQLite with its group commit running, and a run admitted to meter against."""
+    app = Billing(env=eventstore_env(RuntimeSettings(data_dir=tmp_path), "billing"))
+    group = app.group_commit(on_saved=lambda: None)
+    writer = asyncio.create_task(group.run())
+    try:
+        req = request()
+        app.admit(req)
+        yield app, group, req
+    finally:
+        writer.cancel()
+        app.close()
 
 
 async def meter_together(app: Billing, uses: list[UsageRecorded]) -> None:
@@ -37,12 +51,7 @@ def stored_names(app: Billing, tenant: str = "t1") -> list[str]:
 
 
 async def test_usage_handled_together_is_stored_once_per_ledger_and_replays_the_same(tmp_path: Path) -> None:
-    app = billing_on_sqlite(tmp_path)
-    group = app.group_commit(on_saved=lambda: None)
-    writer = asyncio.create_task(group.run())
-    try:
-        req = request()
-        app.admit(req)
+    async with committing(tmp_path) as (app, _, req):
         uses = [usage(req, i) for i in range(5)]
         await meter_together(app, uses + uses[:2])  # two redelivered while the first are staged
         await meter_together(app, uses[3:])  # and two after their commit
@@ -57,26 +66,15 @@ async def test_usage_handled_together_is_stored_once_per_ledger_and_replays_the_
         assert replayed.version == cached.version
         app.close_run(completed(req, uses))
         assert app.ledger("t1").reservations[req.run_id or ""].settled == 5 * EACH
-    finally:
-        writer.cancel()
-        app.close()
 
 
 async def test_a_stored_metering_event_lists_a_bounded_number_of_usage_events(tmp_path: Path) -> None:
-    app = billing_on_sqlite(tmp_path)
-    group = app.group_commit(on_saved=lambda: None)
-    writer = asyncio.create_task(group.run())
-    try:
-        req = request()
-        app.admit(req)
+    async with committing(tmp_path) as (app, group, req):
         uses = [usage(req, i) for i in range(USAGE_PER_EVENT + 3)]
         await meter_together(app, uses)
         stored = [e for e in app.stored_entries("t1", 0, 1000) if type(e).__name__ == "UsageMetered"]
         assert [len(e.usage) for e in stored] == [USAGE_PER_EVENT, 3]
         assert group.commits == 1
-    finally:
-        writer.cancel()
-        app.close()
 
 
 def test_metering_between_other_entries_keeps_their_order() -> None:

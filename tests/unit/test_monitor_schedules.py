@@ -12,13 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from contracts.billing import Entitlements, EntitlementsQuery
-from contracts.envelope import Event
 from quarry_runtime.store import SqlDatabase
 from services.billing.application import Billing
 from services.billing.queries import entitlements
 from services.gateway.domain.cron import NeverFires, shortest_gap_s
 from services.gateway.settings import GatewaySettings
-from tests.support.gateway import limited_app
+from tests.support.gateway import KeptBus, limited_app
 
 NOW = datetime(2026, 12, 6, 5, 0, tzinfo=UTC)
 FIVE_MINUTES = 300
@@ -53,19 +52,11 @@ def test_a_cron_that_never_fires_is_refused_in_bounded_time(cron: str) -> None:
     assert time.monotonic() - started < 1.0
 
 
-class RecordingBus:
-    def __init__(self) -> None:
-        self.published: list[Event] = []
-
-    async def publish(self, event: Event) -> None:
-        self.published.append(event)
-
-
 @pytest.fixture
-def owner(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], RecordingBus]]:
+def owner(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], KeptBus]]:
     settings = GatewaySettings(data_dir=tmp_path, monitor_min_interval_s=FIVE_MINUTES)
     db = SqlDatabase(settings, "gateway")
-    bus = RecordingBus()
+    bus = KeptBus()
     billing = Billing(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
 
     async def ask(query: EntitlementsQuery) -> Entitlements:
@@ -82,7 +73,7 @@ def owner(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], Recordin
 
 
 def test_the_api_applies_the_minimum_interval_to_cron_and_refuses_a_cron_that_never_fires(
-    owner: tuple[TestClient, dict[str, str], RecordingBus],
+    owner: tuple[TestClient, dict[str, str], KeptBus],
 ) -> None:
     http, auth, bus = owner
     ask = {"question": "What changed in asyncio?"}

@@ -5,7 +5,7 @@ refusal is a 402 or 403 with the reason and publishes nothing. Billing still dec
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from services.gateway.api.deps import Components
 from services.gateway.entitlements import EntitlementsCache, run_problem
 from services.gateway.errors import Unavailable
 from services.gateway.settings import GatewaySettings
-from tests.support.gateway import limited_app
+from tests.support.gateway import KeptBus, limited_app
 
 POPO = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 PASSWORD = "long-enough-password-1"
@@ -32,19 +32,9 @@ FREE = PLANS["free"]
 
 
 @dataclass
-class Bus:
-    """What the gateway publishes (the routes' commands), kept instead of sent."""
-
-    published: list[Event] = field(default_factory=list)
-
-    async def publish(self, event: Event) -> None:
-        self.published.append(event)
-
-
-@dataclass
 class Harness:
     http: TestClient
-    bus: Bus
+    bus: KeptBus
     billing: Billing
     asked: list[EntitlementsQuery]
     token: str = ""
@@ -68,7 +58,7 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
         asked.append(query)
         return entitlements(billing, query)
 
-    bus = Bus()
+    bus = KeptBus()
     h = Harness(TestClient(limited_app(settings, db, bus, ask)), bus, billing, asked)
     r = h.http.post("/v1/auth/signup", json={"email": "o@acme.example", "password": PASSWORD, "tenant_name": "acme"})
     assert r.status_code == 201, r.text
