@@ -46,8 +46,8 @@ class RunFeed:
 class Projected:
     """The ids of the events this process applied to the read models itself, on the request path
     that published them (`api.commands.publish`): their copy from the bus would change nothing,
-    so the consumer acknowledges it without a trip to the store. Bounded: an id that fell out is
-    applied again, which is a no-op."""
+    so the consumer acknowledges it before parsing it (`Subscription.applied_here`). Bounded: an id
+    that fell out is applied again, which is a no-op."""
 
     def __init__(self, size: int = 10_000) -> None:
         self._size = size
@@ -135,8 +135,7 @@ def _applier(views: LiveViews) -> Callable[[Event], Awaitable[None]]:
     in_order = asyncio.Lock()
 
     async def on_event(ev: Event) -> None:
-        if views.projected is not None and views.projected.take(ev.event_id):
-            return
+        # (An event this process applied itself never gets here: the Bus acks it unparsed, `applied_here`.)
         # Off the event loop, whatever the database: a PostgreSQL round trip (or the wait for a
         # lost server), or SQLite's lock held by another thread, must not hold up the requests.
         try:
