@@ -1,24 +1,42 @@
-"""One question through the offline research pipeline, in process, on the services' own code.
+"""One question through the research pipeline, in process, on the services' own code.
 
-The steps are the run's: the analyst plans sub-questions; the retriever searches its index once per
-sub-question (the query the retriever's search task builds, both tenants' corpora); the analyst
-screens and collects the findings, synthesises a cited draft, cuts what its sources do not back
-(the synthesise task's citation check) and verifies the result (the verify task). Only the bus
+The steps are the run's, each through the analyst's own task entry point (`execute`): the analyst
+plans sub-questions; the retriever searches its index once per sub-question (the query the
+retriever's search task builds, both tenants' corpora); the analyst screens and collects the
+findings, synthesises a cited draft and cuts what its sources do not back (the synthesise task's
+citation check), and the verify check scores the result. Offline the analyst's rules plan and
+write; given a model client (live), the model does, exactly as the analyst runs it. Only the bus
 and the orchestrator's bookkeeping are left out.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from contracts.work import CollectInput, Passage, PlanInput, SearchOutput, SynthesiseInput, VerifyInput
-from evals.metrics import claims_text, fabricated_citations, fact_covered, fused_ranking, recall_at
+from contracts.task import TaskDispatched, TaskDispatchedPayload, TaskKind
+from contracts.work import (
+    CollectOutput,
+    Passage,
+    PlanOutput,
+    SearchOutput,
+    SynthesiseOutput,
+    VerifyInput,
+)
+from evals.metrics import (
+    claims_text,
+    fabricated_citations,
+    fact_covered,
+    fused_ranking,
+    recall_at,
+    relevant_claims,
+    report_claims,
+    states_key_term,
+)
 from evals.questions import Question
-from services.analyst.application.screening import screen_findings
-from services.analyst.domain.collect import collect
-from services.analyst.domain.planning import plan
-from services.analyst.domain.synthesis import synthesise
-from services.analyst.domain.verify import drop_unsupported, verify
+from services.analyst.application.tasks import execute
+from services.analyst.domain.verify import verify
+from services.analyst.llm import ChatClient
 from services.retriever.index import PUBLIC_TENANT, SourceIndex
 
 # What a run asks of each search (the orchestrator's PASSAGES_PER_SEARCH) and of synthesis
@@ -35,7 +53,7 @@ class QuestionResult:
     sub_questions: list[str]
     recall: dict[int, float]
     missing: list[str]
-    claims: int
+    claims: int  # as written, before the citation check cut the unsupported
     supported: int
     verified_rate: float
     cited: int
@@ -43,6 +61,11 @@ class QuestionResult:
     facts_covered: list[str]
     facts_missed: list[str]
     unsupported: list[str]
+    key_in_report: bool
+    key_in_summary: bool
+    report_claims: int  # in the report as delivered
+    relevant: int
+    summary: str
 
 
 def search_query(sub_question: str, question: str) -> str:
@@ -50,9 +73,18 @@ def search_query(sub_question: str, question: str) -> str:
     return f"{sub_question} {question}"
 
 
-def evaluate(index: SourceIndex, q: Question, ks: tuple[int, ...] = (5, 10)) -> QuestionResult:
-    """Run one question end to end and score it."""
-    subs = plan(PlanInput(question=q.question, depth=DEPTH)).sub_questions
+async def _task(kind: TaskKind, inp: dict[str, Any], llm: ChatClient | None, n: int) -> dict[str, Any]:
+    payload = TaskDispatchedPayload(task_id=f"eval-{kind}-{n}", kind=kind, role="analyst", input=inp)
+    task = TaskDispatched.create(payload, tenant_id=EVAL_TENANT, run_id=f"eval-run-{n}")
+    return (await execute(task, llm)).output
+
+
+async def evaluate(
+    index: SourceIndex, q: Question, llm: ChatClient | None = None, ks: tuple[int, ...] = (5, 10), n: int = 0
+) -> QuestionResult:
+    """Run one question end to end (planning and writing by `llm` when given) and score it."""
+    planned = PlanOutput.model_validate(await _task("plan", {"question": q.question, "depth": DEPTH}, llm, n))
+    subs = planned.sub_questions
     limit = max(PASSAGES_PER_SEARCH, *ks)
     results = [index.search(search_query(sub, q.question), [EVAL_TENANT, PUBLIC_TENANT], limit) for sub in subs]
     ranking = fused_ranking(results)
@@ -62,16 +94,24 @@ def evaluate(index: SourceIndex, q: Question, ks: tuple[int, ...] = (5, 10)) -> 
     findings = [
         SearchOutput(sub_question=s, passages=r[:PASSAGES_PER_SEARCH]) for s, r in zip(subs, results, strict=True)
     ]
-    screened, _ = screen_findings(findings)
-    collected = collect(CollectInput(question=q.question, findings=screened))
-    written = synthesise(
-        SynthesiseInput(question=q.question, sub_questions=subs, findings=collected.findings, max_sources=MAX_SOURCES)
-    ).draft
-    draft, check = drop_unsupported(written)
+    gathered = {"question": q.question, "findings": [f.model_dump() for f in findings]}
+    collected = CollectOutput.model_validate(await _task("collect", gathered, None, n))
+    to_write = {
+        "question": q.question,
+        "sub_questions": subs,
+        "findings": [f.model_dump() for f in collected.findings],
+        "max_sources": MAX_SOURCES,
+    }
+    written = SynthesiseOutput.model_validate(await _task("synthesise", to_write, llm, n))
+    draft, check = written.draft, written.citation_check
+    if check is None:
+        raise RuntimeError("the synthesise task returned no citation check")
     verified = verify(VerifyInput(draft=draft))
     retrieved: list[Passage] = [p for r in results for p in r]
-    answer = claims_text(draft)
+    delivered = report_claims(draft)
+    answer = claims_text(delivered)
     covered = [f for f in q.facts if fact_covered(f, answer)]
+    summary = claims_text(draft.summary)
     return QuestionResult(
         question=q,
         sub_questions=subs,
@@ -85,39 +125,9 @@ def evaluate(index: SourceIndex, q: Question, ks: tuple[int, ...] = (5, 10)) -> 
         facts_covered=covered,
         facts_missed=[f for f in q.facts if f not in covered],
         unsupported=[u.text for u in check.unsupported],
-    )
-
-
-@dataclass(frozen=True)
-class Summary:
-    questions: int
-    recall: dict[int, float]
-    recall_by_kind: dict[str, float]
-    citation_support: float
-    coverage: float
-    fabricated_rate: float
-    claims: int
-    cited: int
-
-
-def summarise(results: list[QuestionResult], k_for_kinds: int = 10) -> Summary:
-    """Recall is averaged over questions; support over claims, coverage over facts, fabrication over cited sources."""
-    if not results:
-        raise ValueError("no results to summarise")
-    ks = results[0].recall.keys()
-    claims = sum(r.claims for r in results)
-    facts = sum(len(r.question.facts) for r in results)
-    cited = sum(r.cited for r in results)
-    kinds: dict[str, list[float]] = {}
-    for r in results:
-        kinds.setdefault(r.question.kind, []).append(r.recall[k_for_kinds])
-    return Summary(
-        questions=len(results),
-        recall={k: sum(r.recall[k] for r in results) / len(results) for k in ks},
-        recall_by_kind={kind: sum(v) / len(v) for kind, v in sorted(kinds.items())},
-        citation_support=sum(r.supported for r in results) / claims if claims else 0.0,
-        coverage=sum(len(r.facts_covered) for r in results) / facts,
-        fabricated_rate=sum(len(r.fabricated) for r in results) / cited if cited else 0.0,
-        claims=claims,
-        cited=cited,
+        key_in_report=states_key_term(q.key_terms, answer),
+        key_in_summary=states_key_term(q.key_terms, summary),
+        report_claims=len(delivered),
+        relevant=len(relevant_claims(draft, q.documents, q.key_terms, q.facts)),
+        summary=summary,
     )
