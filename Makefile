@@ -73,7 +73,8 @@ contracts: venv
 bench: venv web
 	$(PY) -m bench
 
-# Retrieval recall, citation support, answer coverage over evals/questions.yaml (offline); exits 1 below target.
+# Both splits of evals/ (dev, tuned on; test, never tuned on), per kind: recall, key terms, relevance,
+# citation support, coverage. Live when QUARRY_LLM_BASE_URL is set; exits 1 when the test split misses a target.
 eval: venv
 	$(PY) -m evals
 
