@@ -20,7 +20,7 @@ BENCHMARKS = ("admission", "bus", "demo", "eventstore", "policy", "billing", "re
 
 # Each benchmark's knobs: flag, default (its type is the option's) and help.
 OPTIONS: tuple[tuple[str, float, str], ...] = (
-    ("--requests", 1000, "admission: timed requests per target"),
+    ("--requests", 3000, "admission: timed requests per target, 50 clients"),
     ("--concurrency", 50, "admission: concurrent clients"),
     ("--single", 200, "admission: timed requests per target, 1 client"),
     ("--hops", 2000, "bus: timed sequential hops per side"),
