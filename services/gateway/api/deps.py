@@ -26,7 +26,7 @@ from quarry_runtime.tenant_models import TenantModels
 from quarry_security.ratelimit import SlidingWindowLimiter
 from services.gateway.api.sessions import csrf_problem, session_token
 from services.gateway.credentials import Refused
-from services.gateway.domain.permissions import PERMISSIONS
+from services.gateway.domain.permissions import is_permission
 from services.gateway.entitlements import EntitlementsCache, billing_ask
 from services.gateway.errors import Forbidden, Unauthorized
 from services.gateway.guard import AuthGuard
@@ -216,7 +216,7 @@ DECLARED: dict[Callable[..., Any], str] = {}
 
 def requires(permission: str) -> Any:
     """`Depends` on the caller holding `permission` (for a parameter's Annotated or `dependencies=`)."""
-    if permission not in PERMISSIONS:
+    if not is_permission(permission):
         raise ValueError(f"unknown permission {permission!r}")
 
     # A function, not a callable object: FastAPI resolves the postponed annotations of a
