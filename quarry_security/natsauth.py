@@ -124,6 +124,19 @@ DENIED = (
     ),
 )
 
+# The operators' console (the gateway's `/v1/ops/` routes): the list of streams with their
+# descriptions (the list never names a bucket's keys, as a description asked with a subject
+# filter would), each stream's consumers, and single messages of the event and dead-letter
+# streams got by sequence, to measure a consumer's lag. None of these creates a consumer or
+# acknowledges anything; reading a message of any tenant is what the console is for, and the
+# gateway lets only platform operators ask (services.gateway.api.ops_access).
+OPERATOR_READS = (
+    "$JS.API.STREAM.LIST",
+    "$JS.API.CONSUMER.LIST.*",
+    f"$JS.API.DIRECT.GET.{s.STREAM}",
+    f"$JS.API.STREAM.MSG.GET.{s.DEADLETTER_STREAM}",
+)
+
 # What each service produces: its events, the requests it makes, the buckets it writes or opens.
 _PUBLISHES: dict[str, tuple[str, ...]] = {
     "gateway": (
@@ -153,6 +166,7 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
         *_kv(TENANT_MODELS_BUCKET),
         *_kv(rate_limit_bucket("gateway")),
         *_objects(UPLOADS_BUCKET),
+        *OPERATOR_READS,
     ),
     "orchestrator": (
         s.RUN_REQUESTED,  # a monitor's scheduled run

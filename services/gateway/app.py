@@ -27,6 +27,7 @@ from services.gateway.api.routes import (
     keys,
     members,
     monitors,
+    ops,
     policy,
     questions,
     reports,
@@ -62,6 +63,7 @@ DOCUMENTED = (
     members,
     keys,
     audit,
+    ops,
     health,
 )
 

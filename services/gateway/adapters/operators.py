@@ -91,9 +91,7 @@ class OperatorRoles:
                     "UPDATE users SET roles = ? WHERE user_id = ? AND tenant_id = ?",
                     (json.dumps([*tenant_roles, *after]), user_id, tenant_id),
                 )
-                self.audit.record(
-                    kind, actor, user_id, email=email, role=asked, before=list(before), after=list(after)
-                )
+                self.audit.record(kind, actor, user_id, email=email, role=asked, before=list(before), after=list(after))
         return RoleChange(email, user_id, tenant_id, before, after)
 
 

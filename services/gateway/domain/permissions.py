@@ -77,7 +77,9 @@ PLATFORM_PERMISSIONS: dict[str, Permission] = {
         "see the bus: streams, durable consumers and their lag (envelopes and counts, no tenant content)",
     ),
     "policy:read": Permission("platform_admin", "list policy set versions, to know what the next one replaces"),
-    "policy:publish": Permission("platform_admin", "read policy files and publish policy sets (they apply to every tenant)"),
+    "policy:publish": Permission(
+        "platform_admin", "read policy files and publish policy sets (they apply to every tenant)"
+    ),
 }
 
 # A key must not be able to mint keys or grant roles: a leaked key would then outlive its

@@ -1,0 +1,52 @@
+"""Who may use the operators' routes (`/v1/ops/`), and the audit entry each use leaves.
+
+Every ops route takes `OPERATOR` as its router's dependency, so a route added there later is
+checked and audited without a line of its own: the caller must hold `ops:read` (a platform
+role, never a tenant's, never an API key's), and the use is written to the platform's audit log
+before anything is read, so a read that then fails is on record too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Final
+
+from fastapi import Depends, Request
+from fastapi.routing import APIRoute
+
+from contracts import subjects
+from services.gateway.adapters.jetstream_state import JetStreamState
+from services.gateway.adapters.platform_audit import PlatformActor
+from services.gateway.api.deps import ComponentsDep, client_address, requires
+from services.gateway.security import Principal
+
+# The streams whose messages the gateway's NATS user may get (quarry_security.natsauth).
+READABLE_STREAMS: Final = frozenset({subjects.STREAM, subjects.DEADLETTER_STREAM})
+
+
+async def audited_operator(
+    request: Request, parts: ComponentsDep, who: Annotated[Principal, requires("ops:read")]
+) -> Principal:
+    route = request.scope.get("route")
+    template = route.path if isinstance(route, APIRoute) else request.url.path
+    actor = PlatformActor(name=who.email, source_address=client_address(request), user_id=who.user_id)
+    await asyncio.to_thread(
+        parts.store.platform_audit.record,
+        "ops.read",
+        actor,
+        f"{request.method} {template}",
+        tenant_id=who.tenant_id,
+        query=str(request.query_params),
+    )
+    return who
+
+
+OPERATOR = Depends(audited_operator)
+
+
+async def bus_state(parts: ComponentsDep) -> JetStreamState:
+    bus = parts.bus
+    return JetStreamState(lambda: bus.broker.connection, READABLE_STREAMS)
+
+
+BusStateDep = Annotated[JetStreamState, Depends(bus_state)]
