@@ -44,6 +44,6 @@ def _routes(routes: list[Any]) -> Iterator[APIRoute]:
 def ops_routes(app: FastAPI) -> list[tuple[str, str]]:
     """(method, path) of every route under /v1/ops/, however it was added; a path parameter is
     filled with a placeholder (the permission is checked before the route looks at it)."""
-    found = {(method, route.path) for route in _routes(app.routes) for method in route.methods}
+    found = {(method, route.path) for route in _routes(app.routes) for method in route.methods or ()}
     ops = [(m, p) for m, p in found if p.startswith("/v1/ops/") or p == "/v1/ops"]
     return sorted((m, re.sub(r"\{[^}]+\}", "probe", p)) for m, p in ops)
