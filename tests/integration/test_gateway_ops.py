@@ -20,6 +20,7 @@ from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from contracts import subjects
+from quarry_security import natsauth
 from services.gateway.api.deps import Components
 from services.gateway.domain.permissions import KEY_SCOPES
 from services.gateway.settings import GatewaySettings
@@ -42,13 +43,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateNats]:
 
 @pytest.fixture
 def gateway_settings(server: PrivateNats, tmp_path: Path) -> GatewaySettings:
-    """The gateway as the stack runs it on the bus: as its own user, with only its permissions."""
+    """The gateway as the stack runs it on the bus: as its own user, with only its permissions,
+    and the operators' console as the `ops` user."""
     return GatewaySettings(
         data_dir=tmp_path / "gateway",
         jwt_secret=JWT_SECRET,
         nats_url=server.url,
         nats_user="gateway",
         nats_password=server.passwords["gateway"],
+        ops_nats_user=natsauth.OPS,
+        ops_nats_password=server.passwords[natsauth.OPS],
     )
 
 

@@ -75,7 +75,7 @@ def test_platform_roles_add_only_their_own_table_and_are_nested() -> None:
 
 
 def test_no_tenant_role_holds_a_platform_only_permission() -> None:
-    assert PLATFORM_ONLY == {"ops:read", "policy:publish"}
+    assert {"ops:read", "policy:publish"} == PLATFORM_ONLY
     for role in ROLES:
         assert granted([role]).isdisjoint(PLATFORM_ONLY)
 

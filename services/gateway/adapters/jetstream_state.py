@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -121,14 +120,11 @@ class Stored:
 
 
 class JetStreamState:
-    """Reads through `connection()` (the gateway's bus connection, opened by its lifespan).
+    """Reads through `client`. `readable` names the streams whose messages its NATS user may get
+    (quarry_security.natsauth): a get it may not make would only time out."""
 
-    `readable` names the streams whose messages the gateway's NATS user may get (its permissions
-    in quarry_security.natsauth): a get it may not make would only time out.
-    """
-
-    def __init__(self, connection: Callable[[], Client], readable: frozenset[str], *, timeout_s: float = 2.0) -> None:
-        self._connection, self._readable, self._timeout_s = connection, readable, timeout_s
+    def __init__(self, client: Client, readable: frozenset[str], *, timeout_s: float = 2.0) -> None:
+        self._client, self._readable, self._timeout_s = client, readable, timeout_s
 
     async def streams(self) -> list[StreamInfo]:
         """Every stream with its configuration and state, by name."""
@@ -182,6 +178,6 @@ class JetStreamState:
 
     async def _request(self, subject: str, body: bytes) -> Any:
         try:
-            return await self._connection().request(subject, body, timeout=self._timeout_s)
+            return await self._client.request(subject, body, timeout=self._timeout_s)
         except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.ConnectionClosedError) as exc:
             raise Unavailable(f"JetStream did not answer {subject}: {type(exc).__name__}") from exc

@@ -20,7 +20,7 @@ from services.gateway.adapters.platform_audit import PlatformActor
 from services.gateway.api.deps import ComponentsDep, client_address, requires
 from services.gateway.security import Principal
 
-# The streams whose messages the gateway's NATS user may get (quarry_security.natsauth).
+# The streams whose messages the operators' NATS user may get (quarry_security.natsauth.OPS_READS).
 READABLE_STREAMS: Final = frozenset({subjects.STREAM, subjects.DEADLETTER_STREAM})
 
 
@@ -45,8 +45,10 @@ OPERATOR = Depends(audited_operator)
 
 
 async def bus_state(parts: ComponentsDep) -> JetStreamState:
-    bus = parts.bus
-    return JetStreamState(lambda: bus.broker.connection, READABLE_STREAMS)
+    """JetStream as the operators' own NATS user sees it, or through the gateway's connection on
+    a NATS without users (then it may read anything anyway)."""
+    client = await parts.ops_bus.client() if parts.ops_bus is not None else parts.bus.broker.connection
+    return JetStreamState(client, READABLE_STREAMS)
 
 
 BusStateDep = Annotated[JetStreamState, Depends(bus_state)]
