@@ -154,3 +154,17 @@ def test_the_ops_user_lists_and_gets_by_sequence_only_what_the_console_reads() -
     # The gateway's own service user gained none of it.
     assert allowed.isdisjoint(natsauth.permissions("gateway").publish)
     assert f"$JS.API.DIRECT.GET.{subjects.STREAM}" not in natsauth.permissions("gateway").publish
+
+
+def test_the_ops_user_and_its_password_go_together(tmp_path: Path) -> None:
+    password = tmp_path / "ops.password"
+    password.write_text("from-a-file\n")
+    with_file = GatewaySettings(data_dir=tmp_path, ops_nats_user="ops", ops_nats_password_file=password)
+    assert with_file.ops_nats_credentials() == ("ops", "from-a-file")
+    assert GatewaySettings(data_dir=tmp_path).ops_nats_credentials() is None
+    with pytest.raises(ValueError, match="go together"):
+        GatewaySettings(data_dir=tmp_path, ops_nats_user="ops")
+    with pytest.raises(ValueError, match="go together"):
+        GatewaySettings(data_dir=tmp_path, ops_nats_password="secret")
+    with pytest.raises(ValueError, match="not both"):
+        GatewaySettings(data_dir=tmp_path, ops_nats_user="ops", ops_nats_password="x", ops_nats_password_file=password)
