@@ -27,6 +27,7 @@ READABLE_STREAMS: Final = frozenset({subjects.STREAM, subjects.DEADLETTER_STREAM
 async def audited_operator(
     request: Request, parts: ComponentsDep, who: Annotated[Principal, requires("ops:read")]
 ) -> Principal:
+    """The operator calling, once their use of the route is on record."""
     route = request.scope.get("route")
     template = route.path if isinstance(route, APIRoute) else request.url.path
     actor = PlatformActor(name=who.email, source_address=client_address(request), user_id=who.user_id)
