@@ -17,7 +17,8 @@ import nats
 import pytest
 from fastapi import FastAPI
 from nats.aio.client import Client
-from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo
 
 from contracts import subjects
 from quarry_security import natsauth
@@ -95,6 +96,20 @@ async def invited(owner: Person, role: str) -> Person:
     return Person(owner.http, email, accepted.json()["access_token"])
 
 
+# The gateway's catch-up makes short-lived readers at times of its own choosing; the rest stay.
+CATCH_UP = "gateway-catchup-"
+
+
+async def lasting_consumers(js: JetStreamContext) -> dict[str, ConsumerInfo]:
+    """The event stream's consumers as JetStream lists them, but for the catch-up's readers."""
+    infos = await js.consumers_info(subjects.STREAM)
+    return {c.name: c for c in infos if not c.name.startswith(CATCH_UP)}
+
+
+def lasting(views: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    return {(c["stream"], c["name"]) for c in views if not c["name"].startswith(CATCH_UP)}
+
+
 def components(app: FastAPI) -> Components:
     found: Components = app.state.components
     return found
@@ -157,7 +172,7 @@ async def test_an_operator_granted_by_the_cli_sees_streams_and_consumers_until_r
     assert (await operator.get("/v1/ops/streams")).status_code == 403
     granted = await quarry_operator("grant", operator.email, data_dir=gateway_settings.data_dir, cwd=tmp_path)
     assert granted.returncode == 0, granted.stderr + granted.stdout
-    before = {c.name: c for c in await js.consumers_info(subjects.STREAM)}
+    before = await lasting_consumers(js)
 
     streams = await operator.get("/v1/ops/streams")
     consumers = await operator.get("/v1/ops/consumers")
@@ -173,7 +188,7 @@ async def test_an_operator_granted_by_the_cli_sees_streams_and_consumers_until_r
     assert stream["last_at"] is not None and _age_s(stream["last_at"]) < 60
     assert stream["limits"]["discard"] == "old" and stream["limits"]["retention"] == "limits"
     assert stream["limits"]["max_bytes"] == gateway_settings.stream_max_bytes
-    assert stream["consumer_count"] == len(before)
+    assert stream["consumer_count"] >= len(before)
     assert subjects.DEADLETTER_STREAM in by_name
 
     seen = {(c["stream"], c["name"]): c for c in consumers.json()["consumers"]}
@@ -190,7 +205,7 @@ async def test_an_operator_granted_by_the_cli_sees_streams_and_consumers_until_r
     assert runs["service"] == "gateway" and runs["filter_subjects"] == ["run.>"]
 
     # Reading created no consumer and acknowledged nothing.
-    after = {c.name: c for c in await js.consumers_info(subjects.STREAM)}
+    after = await lasting_consumers(js)
     assert set(after) == set(before)
     for name in (behind, caught_up):
         assert (after[name].num_pending, after[name].num_ack_pending) == (
@@ -198,7 +213,7 @@ async def test_an_operator_granted_by_the_cli_sees_streams_and_consumers_until_r
             before[name].num_ack_pending,
         )
         assert after[name].ack_floor == before[name].ack_floor
-    assert {(c["stream"], c["name"]) for c in consumers_again.json()["consumers"]} == set(seen)
+    assert lasting(consumers_again.json()["consumers"]) == lasting(consumers.json()["consumers"])
 
     audit = components(gateway_app).store.platform_audit
     reads = audit.entries(kind="ops.read")
