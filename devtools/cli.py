@@ -1,4 +1,5 @@
-"""`quarry`: run the platform locally (up / down / demo), and check its read models (replay)."""
+"""`quarry`: run the platform locally (up / down / demo), check its read models (replay), and
+grant platform roles (operator)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from devtools import operators
 from devtools.stack import Stack, StackConfig, caller_environment
 
 app = typer.Typer(help="Run Quarry on this machine.", no_args_is_help=True)
+app.add_typer(operators.app, name="operator")
 console = Console()
 
 

@@ -161,10 +161,16 @@ class Stack:
                 "QUARRY_NATS_PASSWORD",
                 "QUARRY_NATS_PASSWORD_FILE",
                 "QUARRY_NATS_TLS_CA_FILE",
+                "QUARRY_OPS_NATS_USER",
+                "QUARRY_OPS_NATS_PASSWORD",
+                "QUARRY_OPS_NATS_PASSWORD_FILE",
             ):
                 env.pop(key, None)
             env["QUARRY_NATS_USER"] = name
             env["QUARRY_NATS_PASSWORD_FILE"] = str(self._credentials.password_file(name))
+            if name == "gateway":  # and the operators' console's user beside its own
+                env["QUARRY_OPS_NATS_USER"] = natsauth.OPS
+                env["QUARRY_OPS_NATS_PASSWORD_FILE"] = str(self._credentials.password_file(natsauth.OPS))
         env.update(
             QUARRY_DATA_DIR=str(self.data_dir),
             NATS_URL=self._services_nats_url,

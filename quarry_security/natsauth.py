@@ -33,6 +33,20 @@ from quarry_security.ratelimit import bucket_of as rate_limit_bucket
 SERVICES = ("gateway", "orchestrator", "retriever", "analyst", "billing", "policy", "reporter")
 # The user without limits of a deployment, for operators' tools (`python -m devtools.cli streams`).
 OPERATOR = "operator"
+# The operators' console's user (the gateway's `/v1/ops/` routes open a connection as it): it may
+# list the streams with their descriptions (the list never names a bucket's keys, as a
+# description asked with a subject filter would), list each stream's consumers, and get single
+# messages of the event and dead-letter streams by sequence, to measure a consumer's lag. It may
+# not create a consumer, acknowledge, publish or change anything. Reading any tenant's event by
+# sequence is what no service's own user may do; this one is given to the gateway apart from
+# its service user, and the gateway lets only platform operators ask (services.gateway.api.ops_access).
+OPS = "ops"
+OPS_READS = (
+    "$JS.API.STREAM.LIST",
+    "$JS.API.CONSUMER.LIST.*",
+    f"$JS.API.DIRECT.GET.{s.STREAM}",
+    f"$JS.API.STREAM.MSG.GET.{s.DEADLETTER_STREAM}",
+)
 # services.retriever.tombstones.BUCKET (the runtime imports no service; a test keeps them equal).
 DELETED_DATASETS_BUCKET = "retriever_deleted_datasets"
 
@@ -246,7 +260,9 @@ class Permissions:
 
 
 def permissions(service: str) -> Permissions:
-    """What `service`'s user may publish and subscribe to."""
+    """What `service`'s user (or the operators' console's, `OPS`) may publish and subscribe to."""
+    if service == OPS:
+        return Permissions(publish=OPS_READS, subscribe=(f"{inbox_prefix(OPS)}.>",), responds=False)
     answers = _ANSWERS.get(service, ())
     return Permissions(
         publish=(
@@ -274,13 +290,13 @@ def user_entry(service: str, password: str) -> dict[str, object]:
 
 
 def authorization_block(passwords: Mapping[str, str], *, admin: tuple[str, str] | None = None) -> str:
-    """The `authorization { users = [...] }` of nats.conf for `passwords` (service -> password).
+    """The `authorization { users = [...] }` of nats.conf for `passwords` (service or `OPS` -> password).
 
     A password starting with `$` is written unquoted: nats-server reads it from its environment
     (how the Kubernetes manifests keep passwords in Secrets). `admin` (user, password) is a user
     without limits, for tests and operator tools; production configurations have none.
     """
-    entries = [user_entry(service, passwords[service]) for service in SERVICES if service in passwords]
+    entries = [user_entry(user, passwords[user]) for user in (*SERVICES, OPS) if user in passwords]
     if admin is not None:
         entries.append({"user": admin[0], "password": admin[1]})
     body = ",\n".join(_render(entry) for entry in entries)
@@ -315,7 +331,7 @@ class StackCredentials:
     def password_file(self, service: str) -> Path:
         return self.directory / f"{service}.password"
 
-    def ensure(self, names: tuple[str, ...] = (*SERVICES, OPERATOR)) -> dict[str, str]:
+    def ensure(self, names: tuple[str, ...] = (*SERVICES, OPS, OPERATOR)) -> dict[str, str]:
         """Each name's password, made on first use and kept across restarts of the stack."""
         self.directory.mkdir(parents=True, exist_ok=True)
         self.directory.chmod(0o700)

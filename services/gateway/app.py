@@ -27,6 +27,7 @@ from services.gateway.api.routes import (
     keys,
     members,
     monitors,
+    ops,
     policy,
     questions,
     reports,
@@ -62,6 +63,7 @@ DOCUMENTED = (
     members,
     keys,
     audit,
+    ops,
     health,
 )
 
@@ -81,6 +83,8 @@ def create_app(parts: Components) -> FastAPI:
                 # unless that takes long: then it is cut, and the next start repeats that batch.
                 with suppress(asyncio.CancelledError, TimeoutError):
                     await asyncio.wait_for(catching_up, timeout=CATCHUP_STOP_S)
+            if parts.ops_bus is not None:
+                await parts.ops_bus.close()
             await parts.bus.stop()
             parts.store.db.close()
 

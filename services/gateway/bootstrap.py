@@ -12,6 +12,7 @@ from quarry_runtime.bus import Bus
 from quarry_runtime.store import SqlDatabase
 from quarry_runtime.tenant_models import TenantModels
 from quarry_security.ratelimit import shared_limiter
+from services.gateway.adapters.ops_connection import OpsConnection
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
 from services.gateway.readmodels.catchup import CatchUp
@@ -61,6 +62,12 @@ def build(settings: GatewaySettings) -> FastAPI:
         max_bytes=settings.kv_max_bytes,
         longest_window_s=RATE_LIMIT_TTL_S,
     )
+    ops_credentials = settings.ops_nats_credentials()
+    ops_bus = (
+        None
+        if ops_credentials is None
+        else OpsConnection(settings.nats_url, ops_credentials, settings.nats_tls_ca_file)
+    )
     return create_app(
         Components(
             settings,
@@ -74,5 +81,6 @@ def build(settings: GatewaySettings) -> FastAPI:
             limiter=limiter,
             catchup=catchup,
             projected=projected,
+            ops_bus=ops_bus,
         )
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.tenant_models import DEV_SECRETS_KEY, secrets_key_problem
@@ -63,10 +63,34 @@ class GatewaySettings(RuntimeSettings):
     # unset: the repository's web/dist when it has been built, else no web pages.
     web_dist: Path | None = Field(default=None, description="the web application's built files")
 
+    # The operators' console's own NATS user (`ops`, quarry_security.natsauth): unset, the `/v1/ops/`
+    # routes read through the gateway's own connection, which works only on a NATS without users.
+    ops_nats_user: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    ops_nats_password: SecretStr | None = None
+    ops_nats_password_file: Path | None = Field(default=None, description="holds the ops user's password")
+
+    def ops_nats_credentials(self) -> tuple[str, str] | None:
+        """(user, password) of the operators' console on the bus, when it has its own user."""
+        if self.ops_nats_user is None:
+            return None
+        if self.ops_nats_password_file is not None:
+            return self.ops_nats_user, self.ops_nats_password_file.read_text().strip()
+        assert self.ops_nats_password is not None  # the validator saw to it
+        return self.ops_nats_user, self.ops_nats_password.get_secret_value()
+
     def ip_limits(self) -> tuple[int, int]:
         """(auth attempts per address per minute, sign-ups per address per day)."""
         attempts, signups = IP_LIMIT_DEFAULTS[self.environment]
         return self.auth_attempts_per_ip_per_minute or attempts, self.signups_per_ip_per_day or signups
+
+    @model_validator(mode="after")
+    def _ops_credentials_are_whole(self) -> GatewaySettings:
+        given = self.ops_nats_password is not None or self.ops_nats_password_file is not None
+        if given != (self.ops_nats_user is not None):
+            raise ValueError("QUARRY_OPS_NATS_USER and a password (QUARRY_OPS_NATS_PASSWORD[_FILE]) go together")
+        if self.ops_nats_password is not None and self.ops_nats_password_file is not None:
+            raise ValueError("set QUARRY_OPS_NATS_PASSWORD or QUARRY_OPS_NATS_PASSWORD_FILE, not both")
+        return self
 
     @model_validator(mode="after")
     def _web_dist_of_the_repository(self) -> GatewaySettings:

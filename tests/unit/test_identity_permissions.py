@@ -10,6 +10,9 @@ from services.gateway.domain import permissions
 from services.gateway.domain.permissions import (
     KEY_SCOPES,
     PERMISSIONS,
+    PLATFORM_ONLY,
+    PLATFORM_PERMISSIONS,
+    PLATFORM_ROLES,
     ROLES,
     effective,
     granted,
@@ -60,10 +63,29 @@ def test_unknown_and_missing_roles_grant_nothing() -> None:
     assert permissions.highest(["viewer", "nonsense", "admin"]) == "admin"
 
 
-def test_platform_admin_adds_only_platform_permissions() -> None:
-    assert granted(["platform_admin"]) == {"policy:read", "policy:publish"}
-    assert granted(["viewer", "platform_admin"]) == EXPECTED["viewer"] | {"policy:read", "policy:publish"}
-    assert not may_assign("owner", "platform_admin")
+def test_platform_roles_add_only_their_own_table_and_are_nested() -> None:
+    assert granted(["platform_operator"]) == {"ops:read"}
+    assert granted(["platform_admin"]) == {"ops:read", "policy:read", "policy:publish"}
+    assert granted(["viewer", "platform_operator"]) == EXPECTED["viewer"] | {"ops:read"}
+    assert granted(["viewer", "platform_admin"]) == EXPECTED["viewer"] | {"ops:read", "policy:read", "policy:publish"}
+    assert permissions.highest(["platform_admin", "platform_operator"]) is None
+    for tenant_role, platform_role in itertools.product(ROLES, PLATFORM_ROLES):
+        assert not may_assign(tenant_role, platform_role)
+    assert set(PLATFORM_ROLES).isdisjoint(ROLES)
+
+
+def test_no_tenant_role_holds_a_platform_only_permission() -> None:
+    assert {"ops:read", "policy:publish"} == PLATFORM_ONLY
+    for role in ROLES:
+        assert granted([role]).isdisjoint(PLATFORM_ONLY)
+
+
+def test_a_key_never_carries_a_platform_permission_whatever_its_scopes_say() -> None:
+    assert PLATFORM_ONLY.isdisjoint(KEY_SCOPES)
+    # A scope list that names one anyway (written to the store by hand) grants nothing of it.
+    assert effective(["owner", "platform_admin"], {"ops:read", "policy:publish", "runs:read"}) == {"runs:read"}
+    key = Principal("u", "t", "e", ("owner", "platform_operator"), frozenset({"ops:read"}), "k1")
+    assert not key.can("ops:read")
 
 
 def test_a_key_is_narrowed_to_its_scopes_and_to_its_creators_current_role() -> None:
@@ -77,7 +99,7 @@ def test_a_key_is_narrowed_to_its_scopes_and_to_its_creators_current_role() -> N
 
 
 def test_keys_can_never_mint_keys_grant_roles_or_publish_policy() -> None:
-    assert {"keys:write", "members:write", "policy:publish"}.isdisjoint(KEY_SCOPES)
+    assert {"keys:write", "members:write", "policy:publish", "ops:read"}.isdisjoint(KEY_SCOPES)
     assert KEY_SCOPES.issubset(PERMISSIONS)
 
 
@@ -91,7 +113,9 @@ def test_nobody_grants_above_their_own_rank_or_manages_someone_above_it() -> Non
 
 def test_the_table_lists_every_permission_with_its_holders() -> None:
     rows = {row["permission"]: row["roles"] for row in permissions.table()}
-    assert set(rows) == set(PERMISSIONS)
+    assert set(rows) == set(PERMISSIONS) | set(PLATFORM_PERMISSIONS)
     assert rows["runs:approve"] == ["admin", "owner"]
     assert rows["runs:read"] == list(ROLES)
     assert rows["policy:publish"] == ["platform_admin"]
+    assert rows["policy:read"] == ["admin", "owner", "platform_admin"]
+    assert rows["ops:read"] == ["platform_operator", "platform_admin"]

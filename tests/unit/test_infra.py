@@ -78,7 +78,7 @@ def test_the_production_nats_configuration_is_valid_and_fsyncs_every_write(tmp_p
     write_certificates(tmp_path)
     conf = tmp_path / "nats.conf"
     conf.write_text(config.replace("/etc/nats-tls/", f"{tmp_path}/"))
-    passwords = {f"QUARRY_NATS_PASSWORD_{user.upper()}": f"pw-{user}" for user in (*SERVICES, "operator")}
+    passwords = {f"QUARRY_NATS_PASSWORD_{user.upper()}": f"pw-{user}" for user in (*SERVICES, "ops", "operator")}
     result = subprocess.run(
         [server_binary(), "-c", str(conf), "-t"],
         capture_output=True,
@@ -92,7 +92,7 @@ def test_the_production_nats_configuration_is_valid_and_fsyncs_every_write(tmp_p
 def test_the_production_nats_has_the_services_users_and_tls() -> None:
     config = nats_conf()
     expected = natsauth.authorization_block(
-        {s: f"$QUARRY_NATS_PASSWORD_{s.upper()}" for s in SERVICES},
+        {s: f"$QUARRY_NATS_PASSWORD_{s.upper()}" for s in (*SERVICES, natsauth.OPS)},
         admin=(natsauth.OPERATOR, "$QUARRY_NATS_PASSWORD_OPERATOR"),
     )
     assert expected in config, "nats/configmap.yaml's users differ from quarry_security.natsauth: paste them again"
@@ -103,7 +103,7 @@ def test_the_production_nats_has_the_services_users_and_tls() -> None:
         for e in nats["env"]
         if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]
     }
-    assert secrets == {f"QUARRY_NATS_PASSWORD_{s.upper()}": f"quarry-nats-{s}" for s in (*SERVICES, "operator")}
+    assert secrets == {f"QUARRY_NATS_PASSWORD_{s.upper()}": f"quarry-nats-{s}" for s in (*SERVICES, "ops", "operator")}
     assert yaml.safe_load((K8S / "configmap.yaml").read_text())["data"]["NATS_URL"].startswith("tls://")
 
 
@@ -118,9 +118,14 @@ def test_each_service_connects_with_its_own_user_and_only_its_own_password() -> 
             for e in container["env"]
             if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]
         } - {"quarry-secrets", f"quarry-nats-{service}"}
-        assert not others, f"{service} reads another service's Secret: {others}"
+        # The gateway alone also reads the operators' console's read-only user (its /v1/ops/ routes).
+        assert others == ({"quarry-nats-ops"} if service == "gateway" else set()), (
+            f"{service} reads another service's Secret: {others}"
+        )
+    gateway = documents("gateway.yaml")[0]["spec"]["template"]["spec"]["containers"][0]
+    assert {e["name"]: e.get("value") for e in gateway["env"]}["QUARRY_OPS_NATS_USER"] == natsauth.OPS
     users = {d["metadata"]["name"] for d in documents("nats-users.example.yaml")}
-    assert users == {f"quarry-nats-{s}" for s in (*SERVICES, "operator")}
+    assert users == {f"quarry-nats-{s}" for s in (*SERVICES, "ops", "operator")}
 
 
 def test_only_the_services_reach_nats_and_only_the_gateway_takes_ingress() -> None:

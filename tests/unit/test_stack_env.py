@@ -73,3 +73,20 @@ def test_with_its_own_nats_each_service_gets_only_its_own_credentials(
         assert "QUARRY_NATS_PASSWORD" not in env
         assert not any(pw in env.values() for pw in passwords.values())
     assert (tmp_path / "nats" / "credentials").stat().st_mode & 0o777 == 0o700
+
+
+def test_only_the_gateway_gets_the_operators_console_user_beside_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QUARRY_OPS_NATS_PASSWORD", "the-callers-password")
+    stack = Stack(StackConfig(data_dir=tmp_path))
+    stack._credentials = natsauth.StackCredentials(tmp_path / "nats" / "credentials")
+    assert '"user": "ops"' in stack._server_config().read_text()
+    passwords = stack._credentials.ensure()
+    gateway = stack._env("gateway", 1)
+    assert gateway["QUARRY_OPS_NATS_USER"] == natsauth.OPS
+    assert Path(gateway["QUARRY_OPS_NATS_PASSWORD_FILE"]).read_text() == passwords[natsauth.OPS]
+    assert "QUARRY_OPS_NATS_PASSWORD" not in gateway
+    for service in set(natsauth.SERVICES) - {"gateway"}:
+        env = stack._env(service, 1)
+        assert not any(key.startswith("QUARRY_OPS_") for key in env)

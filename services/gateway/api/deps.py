@@ -24,9 +24,10 @@ from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus
 from quarry_runtime.tenant_models import TenantModels
 from quarry_security.ratelimit import SlidingWindowLimiter
+from services.gateway.adapters.ops_connection import OpsConnection
 from services.gateway.api.sessions import csrf_problem, session_token
 from services.gateway.credentials import Refused
-from services.gateway.domain.permissions import PERMISSIONS
+from services.gateway.domain.permissions import is_permission
 from services.gateway.entitlements import EntitlementsCache, billing_ask
 from services.gateway.errors import Forbidden, Unauthorized
 from services.gateway.guard import AuthGuard
@@ -68,6 +69,8 @@ class Components:
     catchup: CatchUp | None = None
     # The events the request path applied to the read models itself (the consumers skip their copy).
     projected: Projected = field(default_factory=Projected)
+    # The operators' console's own NATS connection (None: it reads through `bus`).
+    ops_bus: OpsConnection | None = None
 
     def plan(self) -> EntitlementsCache:
         """What the tenants' plans allow, for the checks made before accepting a request."""
@@ -216,7 +219,7 @@ DECLARED: dict[Callable[..., Any], str] = {}
 
 def requires(permission: str) -> Any:
     """`Depends` on the caller holding `permission` (for a parameter's Annotated or `dependencies=`)."""
-    if permission not in PERMISSIONS:
+    if not is_permission(permission):
         raise ValueError(f"unknown permission {permission!r}")
 
     # A function, not a callable object: FastAPI resolves the postponed annotations of a

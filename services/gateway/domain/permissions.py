@@ -1,12 +1,16 @@
-"""Roles of a tenant and what each may do: the one table every route is checked against.
+"""Roles of a tenant and of the platform, and what each may do: the tables every route is checked against.
 
 Roles are nested (each has everything of the roles below it), so each permission names the
 lowest role that holds it. Owner and admin hold the same permissions; they differ in rank
 only: nobody may grant a role above their own or manage someone who outranks them, and the
 last owner of a tenant stays an owner.
 
-`platform_admin` is no tenant role: an operator adds it to a user in the gateway's store (the
-API never grants it), and it adds only what the platform's own administration needs.
+Platform roles are no tenant roles and have a table of their own: `platform_operator` reads
+what the platform runs on (streams, consumers: envelopes, never tenant content), and
+`platform_admin` adds the platform's own administration (publishing policy sets). They too are
+nested, and they add to whatever tenant role the user holds. They are granted from the command
+line (`quarry operator grant`), never by the API, never to an API key, and no tenant's member
+management shows them or drops them.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ _RANK = {role: rank for rank, role in enumerate(ROLES)}
 
 @dataclass(frozen=True)
 class Permission:
-    lowest_role: str | None  # None: no tenant role holds it
+    lowest_role: str
     what: str
 
 
@@ -55,21 +59,47 @@ PERMISSIONS: dict[str, Permission] = {
     "keys:read": Permission("admin", "list the tenant's API keys"),
     "keys:write": Permission("admin", "create and revoke API keys"),
     "policy:read": Permission("admin", "simulate policy decisions; list the tenant's decisions and policy versions"),
-    "policy:publish": Permission(None, "read policy files and publish policy sets (they apply to every tenant)"),
     "billing:read": Permission("admin", "read the tenant's credits: summary, ledger, budget tier"),
     "billing:write": Permission("admin", "buy plans and credit packs (checkout), open the customer portal"),
     "audit:read": Permission(
         "admin", "read the tenant's audit log: who changed members, keys, settings, model, policy, billing"
     ),
 }
-PLATFORM_ROLES: dict[str, frozenset[str]] = {"platform_admin": frozenset({"policy:read", "policy:publish"})}
+
+PLATFORM_ROLES = ("platform_operator", "platform_admin")  # lowest first
+_PLATFORM_RANK = {role: rank for rank, role in enumerate(PLATFORM_ROLES)}
+
+# Each names the lowest platform role that holds it. A tenant permission may appear here too:
+# a platform role then lends it whatever tenant role the user holds.
+PLATFORM_PERMISSIONS: dict[str, Permission] = {
+    "ops:read": Permission(
+        "platform_operator",
+        "see the bus: streams, durable consumers and their lag (envelopes and counts, no tenant content)",
+    ),
+    "policy:read": Permission("platform_admin", "list policy set versions, to know what the next one replaces"),
+    "policy:publish": Permission(
+        "platform_admin", "read policy files and publish policy sets (they apply to every tenant)"
+    ),
+}
 
 # A key must not be able to mint keys or grant roles: a leaked key would then outlive its
 # own revocation through the keys or accounts it created.
-# Platform administration is done in person, never by a key.
-# An API key may not grant these: making keys or members, publishing policy, or pointing the
-# tenant's model (and with it every question and passage) at another endpoint.
-KEY_SCOPES = frozenset(PERMISSIONS) - {"keys:write", "members:write", "policy:publish", "model:write"}
+# An API key may not grant these: making keys or members, or pointing the tenant's model (and
+# with it every question and passage) at another endpoint.
+KEY_SCOPES = frozenset(PERMISSIONS) - {"keys:write", "members:write", "model:write"}
+# Platform administration and operation are done in person, never by a key, whatever its scopes say.
+PLATFORM_ONLY = frozenset(PLATFORM_PERMISSIONS) - frozenset(PERMISSIONS)
+
+
+def is_permission(name: str) -> bool:
+    """Whether a tenant or a platform role may hold `name`."""
+    return name in PERMISSIONS or name in PLATFORM_PERMISSIONS
+
+
+def platform_roles(roles: Iterable[str]) -> tuple[str, ...]:
+    """The platform roles among `roles`, lowest first."""
+    held = set(roles)
+    return tuple(role for role in PLATFORM_ROLES if role in held)
 
 
 def rank(role: str) -> int:
@@ -86,8 +116,11 @@ def granted(roles: Iterable[str]) -> frozenset[str]:
     """Everything the roles allow."""
     roles = list(roles)
     top = highest(roles)
-    ladder = (name for name, p in PERMISSIONS.items() if top and p.lowest_role and rank(p.lowest_role) <= rank(top))
-    return frozenset(ladder).union(*(PLATFORM_ROLES.get(role, frozenset()) for role in roles))
+    ladder = {name for name, p in PERMISSIONS.items() if top and rank(p.lowest_role) <= rank(top)}
+    held = platform_roles(roles)
+    if held:
+        ladder |= {name for name, p in PLATFORM_PERMISSIONS.items() if held[-1] in platform_roles_from(p.lowest_role)}
+    return frozenset(ladder)
 
 
 def effective(roles: Iterable[str], scopes: Iterable[str] | None) -> frozenset[str]:
@@ -102,7 +135,7 @@ def effective(roles: Iterable[str], scopes: Iterable[str] | None) -> frozenset[s
 def _effective(roles: tuple[str, ...], scopes: frozenset[str] | None) -> frozenset[str]:
     # Every request's permission check asks this; the tables are fixed, so each answer is too.
     allowed = granted(roles)
-    return allowed if scopes is None else allowed & scopes
+    return allowed if scopes is None else (allowed & scopes) - PLATFORM_ONLY
 
 
 def may_assign(actor_role: str | None, role: str) -> bool:
@@ -116,10 +149,18 @@ def may_manage(actor_role: str | None, target_role: str | None) -> bool:
 
 
 def table() -> list[dict[str, object]]:
-    """The permission table as rows (for docs and tests): permission, roles that hold it, what."""
-    rows: list[dict[str, object]] = []
+    """Both permission tables as rows (for docs and tests): permission, roles that hold it, what."""
+    holders: dict[str, list[str]] = {}
+    what: dict[str, str] = {}
     for name, p in PERMISSIONS.items():
-        holders = [r for r in ROLES if p.lowest_role and rank(r) >= rank(p.lowest_role)]
-        holders += [r for r, extra in PLATFORM_ROLES.items() if name in extra]
-        rows.append({"permission": name, "roles": holders, "what": p.what})
-    return rows
+        holders[name] = [r for r in ROLES if rank(r) >= rank(p.lowest_role)]
+        what[name] = p.what
+    for name, p in PLATFORM_PERMISSIONS.items():
+        holders.setdefault(name, []).extend(r for r in PLATFORM_ROLES if r in platform_roles_from(p.lowest_role))
+        what.setdefault(name, p.what)
+    return [{"permission": name, "roles": roles, "what": what[name]} for name, roles in holders.items()]
+
+
+def platform_roles_from(lowest: str) -> tuple[str, ...]:
+    """The platform roles that hold what `lowest` holds, lowest first."""
+    return PLATFORM_ROLES[_PLATFORM_RANK[lowest] :]

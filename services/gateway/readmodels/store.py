@@ -6,6 +6,8 @@ from __future__ import annotations
 from quarry_runtime.store import SqlDatabase
 from services.gateway.accounts import AccountStore
 from services.gateway.adapters.audit import AuditStore
+from services.gateway.adapters.operators import OperatorRoles
+from services.gateway.adapters.platform_audit import PlatformAudit
 from services.gateway.adapters.shares import ShareStore
 from services.gateway.readmodels.datasets import DatasetStore
 from services.gateway.readmodels.documents import Documents
@@ -28,6 +30,8 @@ class GatewayStore(TenantSettings, RunLog, RunQueries, Documents):
         self.prefix = checked_prefix(prefix)
         self.accounts = AccountStore(db)
         self.audit = AuditStore(db)
+        self.platform_audit = PlatformAudit(db)
+        self.operators = OperatorRoles(db, self.platform_audit)
         self.questions = QuestionStore(db, prefix)
         self.datasets = DatasetStore(db, prefix)
         self.templates = TemplateStore(db)

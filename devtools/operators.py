@@ -1,0 +1,111 @@
+"""`quarry operator`: grant and revoke platform roles on the running stack's accounts.
+
+The command writes where the gateway keeps its accounts (the same SQLite file under the data
+directory, or the same PostgreSQL schema: `DATABASE_URL` and `QUARRY_DB_SCHEMA_PREFIX` from the
+environment or `.env`, as `quarry up` reads them), through the gateway's own store code, so the
+change and its entry in the platform's audit log are one transaction. The gateway reads roles on
+every request, so a grant or a revocation applies to the holder's next request, without a
+restart. Nothing here goes through the HTTP API: the API never grants a platform role.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from devtools.stack import caller_environment
+from quarry_runtime.settings import RuntimeSettings
+from quarry_runtime.store import SqlDatabase
+from services.gateway.adapters.operators import NoSuchAccount, OperatorRoles, RoleChange
+from services.gateway.adapters.platform_audit import PlatformActor
+from services.gateway.bootstrap import NAME as GATEWAY
+from services.gateway.domain.permissions import PLATFORM_ROLES
+from services.gateway.readmodels.store import GatewayStore
+
+app = typer.Typer(help="Grant and revoke platform roles (platform_operator, platform_admin).", no_args_is_help=True)
+console = Console()
+
+DataDir = typer.Option(Path(os.environ.get("QUARRY_DATA_DIR", ".data")), help="the stack's data directory")
+Role = typer.Option(None, "--role", help=f"one of {', '.join(PLATFORM_ROLES)}")
+
+
+def store_settings(data_dir: Path, env_file: Path = Path(".env")) -> RuntimeSettings:
+    """Where the running stack's gateway keeps its accounts."""
+    env = caller_environment(env_file)
+    return RuntimeSettings(
+        data_dir=data_dir.resolve(),
+        database_url=env.get("DATABASE_URL") or env.get("QUARRY_DATABASE_URL") or None,
+        db_schema_prefix=env.get("QUARRY_DB_SCHEMA_PREFIX", "quarry"),
+    )
+
+
+@contextmanager
+def operator_roles(settings: RuntimeSettings) -> Iterator[OperatorRoles]:
+    if not settings.database_url:
+        state = settings.data_dir / GATEWAY / "state.sqlite3"
+        if not state.is_file():
+            console.print(f"[red]no gateway store at {state}: is the data directory (--data-dir) right?[/red]")
+            raise typer.Exit(2)
+    db = SqlDatabase(settings, GATEWAY)
+    try:
+        yield GatewayStore(db).operators
+    finally:
+        db.close()
+
+
+def _actor() -> PlatformActor:
+    return PlatformActor(name=f"cli:{getpass.getuser()}@{socket.gethostname()}", source_address="cli")
+
+
+def _report(change: RoleChange) -> None:
+    held = ", ".join(change.after) or "no platform role"
+    verb = "now holds" if change.changed else "already held what was asked; holds"
+    console.print(f"{change.email} (tenant {change.tenant_id}) {verb}: {held}", highlight=False)
+
+
+def _checked(role: str | None) -> None:
+    if role is not None and role not in PLATFORM_ROLES:
+        console.print(f"[red]{role!r} is no platform role; choose from {', '.join(PLATFORM_ROLES)}[/red]")
+        raise typer.Exit(2)
+
+
+@app.command()
+def grant(email: str, role: str = typer.Option("platform_operator", "--role"), data_dir: Path = DataDir) -> None:
+    """Give the account with EMAIL a platform role (platform_operator unless --role says otherwise)."""
+    _checked(role)
+    with operator_roles(store_settings(data_dir)) as roles:
+        try:
+            _report(roles.grant(email, role, _actor()))
+        except NoSuchAccount as exc:
+            console.print(f"[red]{exc.detail}[/red]", highlight=False)
+            raise typer.Exit(1) from exc
+
+
+@app.command()
+def revoke(email: str, role: str | None = Role, data_dir: Path = DataDir) -> None:
+    """Take a platform role from the account with EMAIL (every platform role it holds without --role)."""
+    _checked(role)
+    with operator_roles(store_settings(data_dir)) as roles:
+        try:
+            _report(roles.revoke(email, _actor(), role))
+        except NoSuchAccount as exc:
+            console.print(f"[red]{exc.detail}[/red]", highlight=False)
+            raise typer.Exit(1) from exc
+
+
+@app.command("list")
+def list_holders(data_dir: Path = DataDir) -> None:
+    """Every account holding a platform role."""
+    with operator_roles(store_settings(data_dir)) as roles:
+        table = Table("email", "tenant", "platform roles")
+        for holder in roles.holders():
+            table.add_row(holder["email"], holder["tenant_id"], ", ".join(holder["roles"]))
+        console.print(table)

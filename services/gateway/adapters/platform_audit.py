@@ -1,0 +1,77 @@
+"""The platform's audit log: who was made an operator or stopped being one, and every read an
+operator made of the platform's own state (the `/v1/ops/` routes), when and from where.
+
+Apart from the tenants' audit logs: what an operator does concerns no tenant, and a tenant's
+admins have no business learning who operates the platform or what they looked at. Entries are
+only ever added; `seq` orders them and is the reader's cursor.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from quarry_runtime.store import SqlDatabase
+
+KINDS: Final = frozenset({"operator.granted", "operator.revoked", "ops.read"})
+MAX_DETAIL_BYTES: Final = 4096
+
+
+@dataclass(frozen=True)
+class PlatformActor:
+    """Who acted: a signed-in operator (their user id and email), or a person at the command line."""
+
+    name: str  # the operator's email, or `cli:<os user>@<host>`
+    source_address: str
+    user_id: str | None = None
+
+
+class PlatformAudit:
+    def __init__(self, db: SqlDatabase) -> None:
+        self.db = db
+        serial = "BIGSERIAL PRIMARY KEY" if db.is_postgres else "INTEGER PRIMARY KEY AUTOINCREMENT"
+        db.execute(
+            f"CREATE TABLE IF NOT EXISTS platform_audit_log (seq {serial}, at TEXT NOT NULL, kind TEXT NOT NULL,"
+            " actor_user_id TEXT, actor_name TEXT NOT NULL, source_address TEXT NOT NULL, target TEXT,"
+            " detail TEXT NOT NULL)"
+        )
+
+    def record(self, kind: str, actor: PlatformActor, target: str | None = None, **detail: Any) -> None:
+        """Add one entry (inside the caller's transaction, when it is in one)."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown platform audit kind {kind!r}")
+        text = json.dumps(detail, sort_keys=True, default=str)
+        if len(text.encode()) > MAX_DETAIL_BYTES:
+            text = json.dumps({"truncated": True})
+        self.db.execute(
+            "INSERT INTO platform_audit_log (at, kind, actor_user_id, actor_name, source_address, target, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (datetime.now(UTC).isoformat(), kind, actor.user_id, actor.name, actor.source_address, target, text),
+        )
+
+    def entries(self, *, after: int = 0, limit: int = 100, kind: str | None = None) -> list[dict[str, Any]]:
+        """Entries after `after`, oldest first, of one kind when `kind` is given."""
+        where = "seq > ?"
+        params: list[Any] = [after]
+        if kind is not None:
+            where += " AND kind = ?"
+            params.append(kind)
+        rows = self.db.query(
+            "SELECT seq, at, kind, actor_user_id, actor_name, source_address, target, detail FROM platform_audit_log"
+            f" WHERE {where} ORDER BY seq LIMIT ?",
+            [*params, limit],
+        )
+        return [
+            {
+                "seq": int(seq),
+                "at": at,
+                "kind": k,
+                "actor": {"user_id": user_id, "name": name},
+                "source_address": source,
+                "target": target,
+                "detail": json.loads(detail),
+            }
+            for seq, at, k, user_id, name, source, target, detail in rows
+        ]

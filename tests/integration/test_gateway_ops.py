@@ -1,0 +1,251 @@
+"""Platform operators on a real JetStream, the gateway connected as its own NATS user: roles granted
+and revoked by `quarry operator` on the store the running gateway uses, the streams and consumers
+views with counts and lag checked against messages the test published, nothing created or
+acknowledged by reading, every use audited, and no tenant role or API key let in."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+import pytest
+from fastapi import FastAPI
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo
+
+from contracts import subjects
+from quarry_security import natsauth
+from services.gateway.api.deps import Components
+from services.gateway.domain.permissions import KEY_SCOPES
+from services.gateway.settings import GatewaySettings
+from tests.servers import PrivateNats, private_nats
+from tests.support.gateway import JWT_SECRET, PASSWORD
+from tests.support.operators import ops_routes, quarry_operator
+
+pytestmark = pytest.mark.infra
+
+# A subject of the event stream that no consumer of the gateway filters on (nor runs in this test).
+PROBED = subjects.POLICY_REJECTED
+PUBLISHED = 5
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateNats]:
+    with private_nats(tmp_path_factory.mktemp("ops-nats")) as own:
+        yield own
+
+
+@pytest.fixture
+def gateway_settings(server: PrivateNats, tmp_path: Path) -> GatewaySettings:
+    """The gateway as the stack runs it on the bus: as its own user, with only its permissions,
+    and the operators' console as the `ops` user."""
+    return GatewaySettings(
+        data_dir=tmp_path / "gateway",
+        jwt_secret=JWT_SECRET,
+        nats_url=server.url,
+        nats_user="gateway",
+        nats_password=server.passwords["gateway"],
+        ops_nats_user=natsauth.OPS,
+        ops_nats_password=server.passwords[natsauth.OPS],
+    )
+
+
+@pytest.fixture
+async def admin(server: PrivateNats) -> AsyncIterator[Client]:
+    """The test's own connection, without limits: it publishes and looks at what JetStream holds."""
+    nc = await nats.connect(server.admin_url)
+    yield nc
+    await nc.close()
+
+
+class Person:
+    def __init__(self, http: httpx.AsyncClient, email: str, token: str) -> None:
+        self.http, self.email = http, email
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    async def get(self, path: str) -> httpx.Response:
+        return await self.http.get(path, headers=self.headers)
+
+    async def post(self, path: str, body: Any) -> httpx.Response:
+        return await self.http.post(path, headers=self.headers, json=body)
+
+
+async def sign_up(http: httpx.AsyncClient) -> Person:
+    name = f"t{uuid.uuid4().hex[:8]}"
+    email = f"{name}@example.com"
+    r = await http.post("/v1/auth/signup", json={"email": email, "password": PASSWORD, "tenant_name": name})
+    assert r.status_code == 201, r.text
+    return Person(http, email, r.json()["access_token"])
+
+
+async def invited(owner: Person, role: str) -> Person:
+    email = f"m{uuid.uuid4().hex[:8]}@example.com"
+    r = await owner.post("/v1/members", {"email": email, "role": role})
+    assert r.status_code == 201, r.text
+    accepted = await owner.http.post(
+        "/v1/auth/accept", json={"invite_token": r.json()["invite_token"], "password": "long-enough-2"}
+    )
+    assert accepted.status_code == 200, accepted.text
+    return Person(owner.http, email, accepted.json()["access_token"])
+
+
+# The gateway's catch-up makes short-lived readers at times of its own choosing; the rest stay.
+CATCH_UP = "gateway-catchup-"
+
+
+async def lasting_consumers(js: JetStreamContext) -> dict[str, ConsumerInfo]:
+    """The event stream's consumers as JetStream lists them, but for the catch-up's readers."""
+    infos = await js.consumers_info(subjects.STREAM)
+    return {c.name: c for c in infos if not c.name.startswith(CATCH_UP)}
+
+
+def lasting(views: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    return {(c["stream"], c["name"]) for c in views if not c["name"].startswith(CATCH_UP)}
+
+
+def components(app: FastAPI) -> Components:
+    found: Components = app.state.components
+    return found
+
+
+async def test_no_tenant_role_and_no_api_key_reaches_an_ops_route(
+    gateway: httpx.AsyncClient, gateway_app: FastAPI, gateway_settings: GatewaySettings, tmp_path: Path
+) -> None:
+    routes = ops_routes(gateway_app)
+    assert ("GET", "/v1/ops/streams") in routes and ("GET", "/v1/ops/consumers") in routes
+    owner = await sign_up(gateway)
+    admin = await invited(owner, "admin")
+    key = await owner.post("/v1/keys", {"name": "all it may", "scopes": sorted(await _key_scopes(owner))})
+    assert key.status_code == 201, key.text
+    by_key = Person(gateway, owner.email, key.json()["api_key"])
+    for method, path in routes:
+        for who in (owner, admin, by_key):
+            r = await gateway.request(method, path, headers=who.headers)
+            assert r.status_code == 403, (method, path, r.text)
+        assert (await gateway.request(method, path)).status_code == 401
+
+    # Even a platform operator's own key is refused: platform operation is done in person.
+    granted = await quarry_operator("grant", owner.email, data_dir=gateway_settings.data_dir, cwd=tmp_path)
+    assert granted.returncode == 0, granted.stderr + granted.stdout
+    for method, path in routes:
+        assert (await gateway.request(method, path, headers=owner.headers)).status_code == 200
+        for who in (admin, by_key):
+            assert (await gateway.request(method, path, headers=who.headers)).status_code == 403
+    revoked = await quarry_operator("revoke", owner.email, data_dir=gateway_settings.data_dir, cwd=tmp_path)
+    assert revoked.returncode == 0, revoked.stderr + revoked.stdout
+    for method, path in routes:
+        assert (await gateway.request(method, path, headers=owner.headers)).status_code == 403
+    # Nor do platform roles show in, or get lost by, the tenant's member management.
+    members = (await owner.get("/v1/members")).json()["members"]
+    assert {m["role"] for m in members} == {"owner", "admin"}
+
+
+async def _key_scopes(owner: Person) -> set[str]:
+    return set((await owner.get("/v1/auth/me")).json()["permissions"]) & KEY_SCOPES
+
+
+async def test_an_operator_granted_by_the_cli_sees_streams_and_consumers_until_revoked(
+    gateway: httpx.AsyncClient, gateway_app: FastAPI, gateway_settings: GatewaySettings, admin: Client, tmp_path: Path
+) -> None:
+    js = admin.jetstream()
+    behind, caught_up = f"ops-behind-{uuid.uuid4().hex[:6]}", f"ops-caught-up-{uuid.uuid4().hex[:6]}"
+    for durable in (behind, caught_up):
+        config = ConsumerConfig(durable_name=durable, filter_subject=PROBED, ack_policy=AckPolicy.EXPLICIT)
+        await js.add_consumer(subjects.STREAM, config)
+    acks = [await js.publish(PROBED, json.dumps({"n": n}).encode()) for n in range(PUBLISHED)]
+    # One consumer takes two and acknowledges the first; the other takes and acknowledges all.
+    taken = await js.pull_subscribe_bind(behind, subjects.STREAM)
+    first, second = await taken.fetch(2, timeout=5)
+    await first.ack_sync()
+    everything = await js.pull_subscribe_bind(caught_up, subjects.STREAM)
+    for message in await everything.fetch(PUBLISHED, timeout=5):
+        await message.ack_sync()
+
+    operator = await sign_up(gateway)
+    assert (await operator.get("/v1/ops/streams")).status_code == 403
+    granted = await quarry_operator("grant", operator.email, data_dir=gateway_settings.data_dir, cwd=tmp_path)
+    assert granted.returncode == 0, granted.stderr + granted.stdout
+    before = await lasting_consumers(js)
+
+    streams = await operator.get("/v1/ops/streams")
+    consumers = await operator.get("/v1/ops/consumers")
+    consumers_again = await operator.get("/v1/ops/consumers")
+
+    assert streams.status_code == consumers.status_code == consumers_again.status_code == 200, consumers.text
+    by_name = {s["name"]: s for s in streams.json()["streams"]}
+    stream = by_name[subjects.STREAM]
+    info = await js.stream_info(subjects.STREAM)
+    assert stream["messages"] == info.state.messages >= PUBLISHED
+    assert stream["last_seq"] == acks[-1].seq and stream["first_seq"] == info.state.first_seq
+    assert stream["subjects"] == subjects.STREAM_SUBJECTS and stream["replicas"] == 1
+    assert stream["last_at"] is not None and _age_s(stream["last_at"]) < 60
+    assert stream["limits"]["discard"] == "old" and stream["limits"]["retention"] == "limits"
+    assert stream["limits"]["max_bytes"] == gateway_settings.stream_max_bytes
+    assert stream["consumer_count"] >= len(before)
+    assert subjects.DEADLETTER_STREAM in by_name
+
+    seen = {(c["stream"], c["name"]): c for c in consumers.json()["consumers"]}
+    lagging = seen[(subjects.STREAM, behind)]
+    assert (lagging["pending"], lagging["ack_pending"]) == (PUBLISHED - 2, 1)
+    assert lagging["delivered_seq"] == acks[1].seq and lagging["ack_floor_seq"] == acks[0].seq
+    assert lagging["oldest_pending_seq"] == second.metadata.sequence.stream == acks[1].seq
+    assert lagging["lag_s"] > 0 and lagging["service"] is None
+    assert lagging["filter_subjects"] == [PROBED]
+    done = seen[(subjects.STREAM, caught_up)]
+    assert (done["pending"], done["ack_pending"], done["lag_s"], done["oldest_pending_seq"]) == (0, 0, 0.0, None)
+    assert done["ack_floor_seq"] == acks[-1].seq
+    runs = seen[(subjects.STREAM, "gateway-runs")]
+    assert runs["service"] == "gateway" and runs["filter_subjects"] == ["run.>"]
+
+    # Reading created no consumer and acknowledged nothing.
+    after = await lasting_consumers(js)
+    assert set(after) == set(before)
+    for name in (behind, caught_up):
+        assert (after[name].num_pending, after[name].num_ack_pending) == (
+            before[name].num_pending,
+            before[name].num_ack_pending,
+        )
+        assert after[name].ack_floor == before[name].ack_floor
+    assert lasting(consumers_again.json()["consumers"]) == lasting(consumers.json()["consumers"])
+
+    audit = components(gateway_app).store.platform_audit
+    reads = audit.entries(kind="ops.read")
+    assert [e["target"] for e in reads] == ["GET /v1/ops/streams", "GET /v1/ops/consumers", "GET /v1/ops/consumers"]
+    assert {e["actor"]["name"] for e in reads} == {operator.email}
+    grants = audit.entries(kind="operator.granted")
+    assert grants[-1]["detail"]["after"] == ["platform_operator"] and grants[-1]["actor"]["name"].startswith("cli:")
+
+    revoked = await quarry_operator(
+        "revoke", operator.email, "--role", "platform_operator", data_dir=gateway_settings.data_dir, cwd=tmp_path
+    )
+    assert revoked.returncode == 0, revoked.stderr + revoked.stdout
+    # The same token, on its very next request.
+    assert (await operator.get("/v1/ops/consumers")).status_code == 403
+    assert audit.entries(kind="operator.revoked")[-1]["detail"]["after"] == []
+    assert len(audit.entries(kind="ops.read")) == len(reads)
+
+
+async def test_the_cli_refuses_an_unknown_account_and_a_role_that_is_no_platform_role(
+    gateway: httpx.AsyncClient, gateway_settings: GatewaySettings, tmp_path: Path
+) -> None:
+    person = await sign_up(gateway)
+    unknown = await quarry_operator("grant", "nobody@example.com", data_dir=gateway_settings.data_dir, cwd=tmp_path)
+    assert unknown.returncode == 1 and "no active account" in unknown.stdout
+    tenant_role = await quarry_operator(
+        "grant", person.email, "--role", "owner", data_dir=gateway_settings.data_dir, cwd=tmp_path
+    )
+    assert tenant_role.returncode == 2 and "no platform role" in tenant_role.stdout
+    elsewhere = await quarry_operator("grant", person.email, data_dir=tmp_path / "nowhere", cwd=tmp_path)
+    assert elsewhere.returncode == 2 and "no gateway store" in elsewhere.stdout
+    assert (await person.get("/v1/ops/streams")).status_code == 403
+
+
+def _age_s(at: str) -> float:
+    return (datetime.now(UTC) - datetime.fromisoformat(at.replace("Z", "+00:00"))).total_seconds()
