@@ -12,6 +12,7 @@ from contracts.work import (
     Passage,
     SynthesiseInput,
 )
+from services.analyst.domain.answering import ANSWER_FLOOR, asks_of, best_fit, heading_terms
 from services.analyst.domain.text import (
     Idf,
     bm25,
@@ -45,6 +46,8 @@ RELATIVE_FLOOR = 0.4
 _INFORMATIVE_TERMS = 10
 # At or above this two sentences say the same thing; only one may appear in a draft.
 NEAR_DUPLICATE = 0.8
+# The part of a sentence's score kept however little of the question it answers.
+_OVERLAP_SHARE = 0.3
 _SUB_WEIGHT = 0.7  # the rest goes to the main question, keeping sections on the overall topic
 _FRAME_WEIGHT = 0.3
 _SCOPE_WEIGHT = 0.5
@@ -77,6 +80,14 @@ class Candidate:
     shape: dict[str, float] = field(default_factory=dict)
     relevance: float = 0.0
     main_match: float = 0.0
+    # How well it answers its sub-question and the question (answering.fit), and whether either is enough.
+    fit_sub: float = 0.0
+    fit_main: float = 0.0
+
+    @property
+    def addresses(self) -> bool:
+        """Whether the sentence answers what its section asks, or failing that the question itself."""
+        return max(self.fit_sub, self.fit_main) >= ANSWER_FLOOR
 
 
 def group_passages(inp: SynthesiseInput) -> list[tuple[str, list[Passage]]]:
@@ -151,27 +162,48 @@ def score_pool(pool: list[Candidate], questions: Sequence[str], main: str) -> No
     avg_len = sum(len(t) for t in terms.values()) / len(pool)
     main_query = _query(main)
     sub_queries = [_query(q) for q in questions]
+    main_asks = asks_of(main, idf, main)
+    sub_asks = [asks_of(q, idf, main) for q in questions]
     defining = [_core_terms(q) if _ASKS_DEFINITION.match(q) else set() for q in questions]
+    main_defining = _core_terms(main) if _ASKS_DEFINITION.match(main) else set()
     for c in pool:
+        tokens = tokenize(c.text)
         c.vec = vector(terms[id(c)], idf)
-        c.shape = vector(tokenize(c.text))
+        c.shape = vector(tokens)
         # BM25 flatters short sentences; a claim with few content words rarely informs.
         informative = min(1.0, len(c.shape) / _INFORMATIVE_TERMS) ** 0.5
-        c.main_match = bm25(main_query, terms[id(c)], idf, avg_len) * informative
+        heading = heading_terms(c.passage.title, c.passage.location)
+        c.fit_sub = best_fit(sub_asks[c.group], tokens, heading)
+        c.fit_main = best_fit(main_asks, tokens, heading)
+        # Overlap finds candidates; how much of the question they answer ranks them, so a sentence
+        # sharing one incidental word falls behind one that holds the question's key terms together.
+        main_match = bm25(main_query, terms[id(c)], idf, avg_len) * informative
         sub_match = bm25(sub_queries[c.group], terms[id(c)], idf, avg_len) * informative
-        match = _SUB_WEIGHT * sub_match + (1 - _SUB_WEIGHT) * c.main_match
+        overlap = _SUB_WEIGHT * sub_match + (1 - _SUB_WEIGHT) * main_match
+        match = _SUB_WEIGHT * sub_match * _answering(c.fit_sub) + (1 - _SUB_WEIGHT) * main_match * _answering(
+            c.fit_main
+        )
+        # The summary opens with the direct answer: the whole question's terms, held together.
+        c.main_match = main_match * c.fit_main
         if _defines(c.text, defining[c.group]):
             match *= 1.3
+        if _defines(c.text, main_defining):
+            c.main_match *= 1.3
         if _META.search(c.text):
             match *= 0.5
+            c.main_match *= 0.5
         # Position and retrieval rank only break near-ties; an irrelevant sentence stays out.
-        c.relevance = match + 0.03 / (1 + c.position) + c.rank_bonus if match >= MIN_RELEVANCE else 0.0
+        c.relevance = match + 0.03 / (1 + c.position) + c.rank_bonus if overlap >= MIN_RELEVANCE else 0.0
     for g in range(len(questions)):
         group = [c for c in pool if c.group == g]
         top = max((c.relevance for c in group), default=0.0)
         for c in group:
             if c.relevance < RELATIVE_FLOOR * top:
                 c.relevance = 0.0
+
+
+def _answering(fit: float) -> float:
+    return _OVERLAP_SHARE + (1 - _OVERLAP_SHARE) * fit
 
 
 def choose_sources(groups: list[list[Candidate]], budget: int) -> set[SourceKey]:
