@@ -23,8 +23,15 @@ from services.analyst.domain.text import Idf, stem, tokenize
 _PROXIMITY_SHARE = 0.25
 HEADING_WEIGHT = 0.3
 # Below this fit a sentence does not address the question it was picked for, whatever it shares.
-ANSWER_FLOOR = 0.3
+ANSWER_FLOOR = 0.25
 _WORD = re.compile(r"\w+")
+# Words that frame what is asked rather than name it: "the differences between", "examples of".
+_FRAME_TEXT = """
+work works example examples use used pitfalls limitations practices best common key main differences
+similarities strengths weaknesses reasons evidence explanations alternatives steps tools facts sources
+counterarguments arguments needed
+"""
+FRAME_TERMS = frozenset(stem(w) for w in _FRAME_TEXT.split())
 
 
 @dataclass(frozen=True)
@@ -51,11 +58,12 @@ def _entity(question: str, key: Collection[str]) -> frozenset[str]:
 
 
 def ask_of(question: str, idf: Idf, asked: str = "") -> Ask:
-    """The question's key terms, weighted by idf: its words less template wording, unless the
-    user's own question (`asked`) says them too ("try" frames a template, yet names a statement).
+    """The question's key terms, weighted by idf: its words less framing ("differences", "steps")
+    and less template wording the user's own question (`asked`) does not say too ("try" frames a
+    template, yet names a statement).
     Terms no sentence holds (idf never fitted on them) are left out: nothing could cover them."""
     own = set(tokenize(asked)) | information(question)
-    key = [t for t in dict.fromkeys(tokenize(question)) if t in own]
+    key = [t for t in dict.fromkeys(tokenize(question)) if t in own and t not in FRAME_TERMS]
     weights = {t: idf(t) for t in key if t in idf.weights}
     return Ask(weights=weights, entity=_entity(question, weights))
 

@@ -12,7 +12,7 @@ from contracts.work import (
     Passage,
     SynthesiseInput,
 )
-from services.analyst.domain.answering import ANSWER_FLOOR, asks_of, best_fit, heading_terms
+from services.analyst.domain.answering import ANSWER_FLOOR, FRAME_TERMS, asks_of, best_fit, heading_terms
 from services.analyst.domain.text import (
     Idf,
     bm25,
@@ -21,7 +21,6 @@ from services.analyst.domain.text import (
     is_claim_sentence,
     normalise,
     split_sentences,
-    stem,
     tokenize,
     vector,
 )
@@ -52,12 +51,6 @@ _SUB_WEIGHT = 0.7  # the rest goes to the main question, keeping sections on the
 _FRAME_WEIGHT = 0.3
 _SCOPE_WEIGHT = 0.5
 _SCOPE = re.compile(r"\s(?:in|for|on|within|under|across|during|inside)\s", re.I)
-_FRAME_TEXT = """
-work works example examples use used pitfalls limitations practices best common key main differences
-similarities strengths weaknesses reasons evidence explanations alternatives steps tools facts sources
-counterarguments arguments needed
-"""
-_FRAME_TERMS = frozenset(stem(w) for w in _FRAME_TEXT.split())
 _ASKS_DEFINITION = re.compile(r"^\s*(?:what|who)\s*(?:'s|\s+is|\s+are|\s+was|\s+were)\b", re.I)
 # "X is a ...", "X refers to ...": the verb a definition turns on, within the first few words.
 _DEFINING_VERB = re.compile(r"^(?P<head>(?:\S+\s+){1,6}?)(?:is|are|refers? to|means|denotes)\s", re.I)
@@ -134,7 +127,7 @@ def _query(question: str) -> dict[str, float]:
         for term in tokenize(text[scope[-1].start() :]):
             weights[term] = _SCOPE_WEIGHT
     for term in weights:
-        if term in _FRAME_TERMS:
+        if term in FRAME_TERMS:
             weights[term] = _FRAME_WEIGHT
     query = dict(weights)
     for a, b in itertools.pairwise(tokenize(text)):
