@@ -25,6 +25,9 @@ HEADING_WEIGHT = 0.3
 # Below this fit a sentence does not address the question it was picked for, whatever it shares.
 ANSWER_FLOOR = 0.25
 _WORD = re.compile(r"\w+")
+# Rarity among a few dozen retrieved sentences is a noisy signal: damped, one rare word shared
+# with the question cannot pass for an answer.
+IDF_POWER = 0.5
 # Words that frame what is asked rather than name it: "the differences between", "examples of".
 _FRAME_TEXT = """
 work works example examples use used pitfalls limitations practices best common key main differences
@@ -32,6 +35,15 @@ similarities strengths weaknesses reasons evidence explanations alternatives ste
 counterarguments arguments needed
 """
 FRAME_TERMS = frozenset(stem(w) for w in _FRAME_TEXT.split())
+# Nouns that say what kind of thing an entity is; every module, statement or class shares them.
+_KIND_TEXT = """
+module modules function functions method methods class classes statement statements keyword keywords
+operator operators object objects type types attribute attributes clause clauses expression expressions
+library libraries package packages
+"""
+KIND_TERMS = frozenset(stem(w) for w in _KIND_TEXT.split())
+# A sentence names the entity when it, or its heading, holds at least this share of the entity's weight.
+_ENTITY_SHARE = 1 / 3
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,8 @@ def _entity(question: str, key: Collection[str]) -> frozenset[str]:
     if not all(is_nominal(s) for s in subjects):
         return frozenset(key)
     named = frozenset(t for s in subjects for t in tokenize(s.core)) & frozenset(key)
-    return named or frozenset(key)
+    # "the shelve module" is told apart from other modules by "shelve", not by "module".
+    return named - KIND_TERMS or named or frozenset(key)
 
 
 def ask_of(question: str, idf: Idf, asked: str = "") -> Ask:
@@ -64,7 +77,7 @@ def ask_of(question: str, idf: Idf, asked: str = "") -> Ask:
     Terms no sentence holds (idf never fitted on them) are left out: nothing could cover them."""
     own = set(tokenize(asked)) | information(question)
     key = [t for t in dict.fromkeys(tokenize(question)) if t in own and t not in FRAME_TERMS]
-    weights = {t: idf(t) for t in key if t in idf.weights}
+    weights = {t: idf(t) ** IDF_POWER for t in key if t in idf.weights}
     return Ask(weights=weights, entity=_entity(question, weights))
 
 
@@ -114,6 +127,24 @@ def heading_match(ask: Ask, heading: Collection[str]) -> float:
 def best_fit(asks: Sequence[Ask], terms: Sequence[str], heading: Collection[str]) -> float:
     """How well the sentence answers the question or, better, one of its clauses."""
     return max((fit(a, terms, heading) for a in asks), default=0.0)
+
+
+def names_entity(ask: Ask, terms: Collection[str], heading: Collection[str]) -> bool:
+    """Whether the sentence or its heading names what the question is about: most of the entity's
+    weight. "The dbm module stores values" shares the verb and "module" with "How does the shelve
+    module store values?", but it is about another module."""
+    if ask.entity == frozenset(ask.weights):
+        return True  # no noun phrase to look for: coverage alone judges
+    total = sum(ask.weights[t] for t in ask.entity)
+    named = sum(ask.weights[t] for t in ask.entity if t in terms or t in heading)
+    return total <= 0 or named >= _ENTITY_SHARE * total
+
+
+def answers(asks: Sequence[Ask], terms: Sequence[str], heading: Collection[str]) -> bool:
+    """The answer-relevance check: the sentence answers one of the asks (fits it well enough and
+    names its entity)."""
+    have = set(terms)
+    return any(fit(a, terms, heading) >= ANSWER_FLOOR and names_entity(a, have, heading) for a in asks)
 
 
 def fit(ask: Ask, terms: Sequence[str], heading: Collection[str]) -> float:

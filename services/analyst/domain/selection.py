@@ -12,7 +12,7 @@ from contracts.work import (
     Passage,
     SynthesiseInput,
 )
-from services.analyst.domain.answering import ANSWER_FLOOR, FRAME_TERMS, asks_of, best_fit, heading_terms
+from services.analyst.domain.answering import FRAME_TERMS, answers, asks_of, best_fit, heading_terms
 from services.analyst.domain.text import (
     Idf,
     bm25,
@@ -73,14 +73,11 @@ class Candidate:
     shape: dict[str, float] = field(default_factory=dict)
     relevance: float = 0.0
     main_match: float = 0.0
-    # How well it answers its sub-question and the question (answering.fit), and whether either is enough.
+    # How well it answers its sub-question and the question (answering.fit), and whether it answers
+    # either at all (answering.answers): what its section asks, or failing that the question itself.
     fit_sub: float = 0.0
     fit_main: float = 0.0
-
-    @property
-    def addresses(self) -> bool:
-        """Whether the sentence answers what its section asks, or failing that the question itself."""
-        return max(self.fit_sub, self.fit_main) >= ANSWER_FLOOR
+    addresses: bool = True
 
 
 def group_passages(inp: SynthesiseInput) -> list[tuple[str, list[Passage]]]:
@@ -155,8 +152,11 @@ def score_pool(pool: list[Candidate], questions: Sequence[str], main: str) -> No
     avg_len = sum(len(t) for t in terms.values()) / len(pool)
     main_query = _query(main)
     sub_queries = [_query(q) for q in questions]
-    main_asks = asks_of(main, idf, main)
-    sub_asks = [asks_of(q, idf, main) for q in questions]
+    headings = {id(c): heading_terms(c.passage.title, c.passage.location) for c in pool}
+    # A question term only a heading holds ("shelve" in "Python stdlib: shelve") still counts.
+    ask_idf = Idf.fit([*terms.values(), *set(headings.values())])
+    main_asks = asks_of(main, ask_idf, main)
+    sub_asks = [asks_of(q, ask_idf, main) for q in questions]
     defining = [_core_terms(q) if _ASKS_DEFINITION.match(q) else set() for q in questions]
     main_defining = _core_terms(main) if _ASKS_DEFINITION.match(main) else set()
     for c in pool:
@@ -165,9 +165,10 @@ def score_pool(pool: list[Candidate], questions: Sequence[str], main: str) -> No
         c.shape = vector(tokens)
         # BM25 flatters short sentences; a claim with few content words rarely informs.
         informative = min(1.0, len(c.shape) / _INFORMATIVE_TERMS) ** 0.5
-        heading = heading_terms(c.passage.title, c.passage.location)
+        heading = headings[id(c)]
         c.fit_sub = best_fit(sub_asks[c.group], tokens, heading)
         c.fit_main = best_fit(main_asks, tokens, heading)
+        c.addresses = answers([*sub_asks[c.group], *main_asks], tokens, heading)
         # Overlap finds candidates; how much of the question they answer ranks them, so a sentence
         # sharing one incidental word falls behind one that holds the question's key terms together.
         main_match = bm25(main_query, terms[id(c)], idf, avg_len) * informative
