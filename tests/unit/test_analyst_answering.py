@@ -3,8 +3,19 @@ direct answer, and drops claims that are backed by their source but answer somet
 
 from __future__ import annotations
 
-from contracts.work import Passage, ReportMethods, SearchOutput, SynthesiseInput, SynthesiseOutput
+from contracts.work import (
+    Claim,
+    Draft,
+    Passage,
+    ReportMethods,
+    SearchOutput,
+    Section,
+    SourceRef,
+    SynthesiseInput,
+    SynthesiseOutput,
+)
 from services.analyst.domain.answering import Ask, ask_of, fit, heading_terms
+from services.analyst.domain.relevance import drop_off_question
 from services.analyst.domain.selection import candidates_of, score_pool
 from services.analyst.domain.synthesis import synthesise
 from services.analyst.domain.text import Idf, tokenize
@@ -120,3 +131,36 @@ def test_payloads_from_before_the_relevance_check_still_validate() -> None:
     old_output = {"draft": {"title": "t", "question": "q", "summary": [], "sections": [], "sources": []}}
     assert SynthesiseOutput.model_validate(old_output).off_question is None
     assert ReportMethods.model_validate({"passages_retrieved": 3}).claims_off_question is None
+
+
+def test_a_written_draft_loses_its_off_question_claims_and_keeps_its_numbering_whole() -> None:
+    shelve = SourceRef(
+        number=1,
+        source_id="pydoc:module:shelve",
+        title="Python stdlib: shelve",
+        location="§ shelve, part 1",
+        passage="The shelve module stores values pickled in a dbm file, under string keys.",
+    )
+    dbm = SourceRef(
+        number=2,
+        source_id="pydoc:module:dbm",
+        title="Python stdlib: dbm",
+        location="§ dbm, part 1",
+        passage="The dbm module stores values as bytes in a simple key-value database file on disk.",
+    )
+    off = Claim(text="The dbm module keeps values as bytes in a key-value file.", citations=[2])
+    on = Claim(text="Shelve pickles the values it stores, keyed by strings.", citations=[1])
+    draft = Draft(
+        title="Shelve",
+        question=SHELVE_Q,
+        summary=[off, on],
+        sections=[Section(heading=SHELVE_Q, claims=[off]), Section(heading="What is a shelf?", claims=[on])],
+        sources=[shelve, dbm],
+    )
+
+    kept, dropped = drop_off_question(draft, [SHELVE_Q, "What is a shelf?"])
+
+    assert dropped == 2
+    assert [c.text for c in kept.summary] == [on.text]
+    assert [(s.heading, [c.citations for c in s.claims]) for s in kept.sections] == [("What is a shelf?", [[1]])]
+    assert [s.source_id for s in kept.sources] == ["pydoc:module:shelve"]
