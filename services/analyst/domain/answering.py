@@ -46,12 +46,18 @@ KIND_TERMS = frozenset(stem(w) for w in _KIND_TEXT.split())
 _ENTITY_SHARE = 1 / 3
 
 
+# Words written as names: acronyms (JSON, SQL), CamelCase, snake_case, dotted or dunder names, code.
+_NAME = re.compile(r"`[^`]+`|\b[A-Z][A-Z0-9]+\b|\b[A-Za-z]+[A-Z]\w*|\b\w*_\w+|\b\w+\.\w[\w.]*")
+
+
 @dataclass(frozen=True)
 class Ask:
-    """A question's key terms, weighted, and the share of them that names its entity."""
+    """A question's key terms, weighted; the share of them that names its entity; and the terms a
+    heading is matched on (the entity, or failing a noun-phrase subject the names the question uses)."""
 
     weights: Mapping[str, float]
     entity: frozenset[str]
+    named: frozenset[str] = frozenset()
 
     @property
     def total(self) -> float:
@@ -78,7 +84,11 @@ def ask_of(question: str, idf: Idf, asked: str = "") -> Ask:
     own = set(tokenize(asked)) | information(question)
     key = [t for t in dict.fromkeys(tokenize(question)) if t in own and t not in FRAME_TERMS]
     weights = {t: idf(t) ** IDF_POWER for t in key if t in idf.weights}
-    return Ask(weights=weights, entity=_entity(question, weights))
+    entity = _entity(question, weights)
+    names = frozenset(t for m in _NAME.findall(question) for t in tokenize(m)) & frozenset(weights)
+    # "encode Python objects as JSON" has no noun-phrase subject, but the passage headed "json" is the one.
+    heading = names if entity == frozenset(weights) and names else entity
+    return Ask(weights=weights, entity=entity, named=heading)
 
 
 def asks_of(question: str, idf: Idf, asked: str = "") -> list[Ask]:
@@ -120,13 +130,15 @@ def proximity(ask: Ask, terms: Sequence[str]) -> float:
 
 def heading_match(ask: Ask, heading: Collection[str]) -> float:
     """The share of the entity's weight the passage's heading names."""
-    total = sum(ask.weights[t] for t in ask.entity)
-    return sum(ask.weights[t] for t in ask.entity if t in heading) / total if total > 0 else 0.0
+    total = sum(ask.weights[t] for t in ask.named)
+    return sum(ask.weights[t] for t in ask.named if t in heading) / total if total > 0 else 0.0
 
 
 def best_fit(asks: Sequence[Ask], terms: Sequence[str], heading: Collection[str]) -> float:
-    """How well the sentence answers the question or, better, one of its clauses."""
-    return max((fit(a, terms, heading) for a in asks), default=0.0)
+    """How well the sentence answers the whole question (the first ask) and its best-answered clause,
+    equally: answering one clause of a compound question counts, answering all of it counts more."""
+    fits = [fit(a, terms, heading) for a in asks]
+    return (fits[0] + max(fits)) / 2 if fits else 0.0
 
 
 def names_entity(ask: Ask, terms: Collection[str], heading: Collection[str]) -> bool:

@@ -47,6 +47,8 @@ _INFORMATIVE_TERMS = 10
 NEAR_DUPLICATE = 0.8
 # The part of a sentence's score kept however little of the question it answers.
 _OVERLAP_SHARE = 0.3
+# The summary leads with what answers most of the question; overlap only orders close answers.
+_OVERLAP_SHARE_IN_SUMMARY = 0.3
 _SUB_WEIGHT = 0.7  # the rest goes to the main question, keeping sections on the overall topic
 _FRAME_WEIGHT = 0.3
 _SCOPE_WEIGHT = 0.5
@@ -178,7 +180,7 @@ def score_pool(pool: list[Candidate], questions: Sequence[str], main: str) -> No
             c.fit_main
         )
         # The summary opens with the direct answer: the whole question's terms, held together.
-        c.main_match = main_match * c.fit_main
+        c.main_match = c.fit_main * (1 - _OVERLAP_SHARE_IN_SUMMARY + _OVERLAP_SHARE_IN_SUMMARY * min(1.0, main_match))
         if _defines(c.text, defining[c.group]):
             match *= 1.3
         if _defines(c.text, main_defining):
