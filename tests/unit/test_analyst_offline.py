@@ -69,6 +69,8 @@ def test_plan_pads_no_sub_question_that_only_rewords_the_question() -> None:
         ("What does __init__ do, and how is it different from __new__?", "How is __init__ different from __new__?"),
         ("What is JSON? How is it parsed?", "How is JSON parsed?"),
         ("What are generators? Why are they lazy?", "Why are generators lazy?"),
+        ("What is asyncio and what are its limitations?", "What are asyncio's limitations?"),
+        ("What are iterators and how is their state kept?", "How is iterators' state kept?"),
     ],
 )
 def test_a_later_clause_names_the_entity_its_pronoun_stands_for(question: str, wanted: str) -> None:

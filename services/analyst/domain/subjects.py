@@ -11,7 +11,8 @@ from services.analyst.domain.clauses import Clause, Subject, parse_clause, verb_
 # "it", "they", "them" always stand for something said earlier; "this", "these" and "those" do
 # when nothing follows them that they could determine ("this module" names its own noun).
 _REFERENCE = re.compile(
-    r"\b(?:it|they|them)\b|\b(?:this|these|those)\b(?=\s*$|\s+(?:is|are|was|were|do|does|did|in|for|with|to|from|on)\b)",
+    r"\b(?:it|they|them)\b|\b(?:this|these|those)\b(?=\s*$|\s+(?:is|are|was|were|do|does|did|in|for|with|to|from|on)\b)"
+    r"|\b(?P<owner>its|their)\b",
     re.I,
 )
 # Words that open a clause or belong to the asker: a phrase holding one is a statement, not a name.
@@ -50,12 +51,15 @@ def _antecedent(earlier: list[Clause]) -> str | None:
     return None
 
 
-def _named(name: str, _: re.Match[str]) -> str:
-    return name
+def _named(name: str, found: re.Match[str]) -> str:
+    # "its limits" becomes "X's limits"; "their state" becomes "iterators' state".
+    if not found.group("owner"):
+        return name
+    return f"{name}'" if name.endswith("s") and not name.endswith("ss") else f"{name}'s"
 
 
 def resolve_references(clauses: list[Clause]) -> list[Clause]:
-    """Rewrite each later clause's "it"/"this"/"they" as the entity an earlier clause asked about:
+    """Rewrite each later clause's "it"/"this"/"they"/"its" as the entity an earlier clause asked about:
     "What does X do and how do I clear it?" gives "how do I clear X", which searches for X."""
     out: list[Clause] = []
     for clause in clauses:
