@@ -3,6 +3,9 @@ direct answer, and drops claims that are backed by their source but answer somet
 
 from __future__ import annotations
 
+import httpx
+
+from contracts.task import TaskDispatched, TaskDispatchedPayload
 from contracts.work import (
     Claim,
     Draft,
@@ -14,12 +17,14 @@ from contracts.work import (
     SynthesiseInput,
     SynthesiseOutput,
 )
+from services.analyst.application.tasks import execute
 from services.analyst.domain.answering import Ask, ask_of, fit, heading_terms
 from services.analyst.domain.relevance import drop_off_question
 from services.analyst.domain.selection import candidates_of, score_pool
 from services.analyst.domain.synthesis import synthesise
 from services.analyst.domain.text import Idf, tokenize
 from services.analyst.domain.verify import drop_unsupported
+from services.analyst.llm import ChatClient
 
 SHELVE_Q = "How does the shelve module store values?"
 
@@ -164,3 +169,46 @@ def test_a_written_draft_loses_its_off_question_claims_and_keeps_its_numbering_w
     assert [c.text for c in kept.summary] == [on.text]
     assert [(s.heading, [c.citations for c in s.claims]) for s in kept.sections] == [("What is a shelf?", [[1]])]
     assert [s.source_id for s in kept.sources] == ["pydoc:module:shelve"]
+
+
+async def test_a_models_backed_but_off_question_sentence_is_dropped_and_counted() -> None:
+    shelve = _passage(
+        "pydoc:module:shelve",
+        "Python stdlib: shelve",
+        "The shelve module stores values pickled in a dbm file, under string keys.",
+        score=2.0,
+    )
+    dbm = _passage(
+        "pydoc:module:dbm", "Python stdlib: dbm", "The dbm module stores values as bytes in a key-value database file."
+    )
+    written = (
+        "The shelve module stores values pickled in a dbm file, under string keys. [1] "
+        "The dbm module stores values as bytes in a key-value database file. [2]"
+    )
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        body = {
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": written}}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 4},
+            "model": "writer",
+        }
+        return httpx.Response(200, json=body)
+
+    inp = SynthesiseInput(
+        question=SHELVE_Q,
+        sub_questions=[SHELVE_Q],
+        findings=[SearchOutput(sub_question=SHELVE_Q, passages=[shelve, dbm])],
+        max_sources=5,
+    )
+    payload = TaskDispatchedPayload(task_id="t-1", kind="synthesise", role="analyst", input=inp.model_dump())
+    client = ChatClient("http://llm.test/v1", model="writer", transport=httpx.MockTransport(reply))
+    try:
+        result = await execute(TaskDispatched.create(payload, tenant_id="acme", run_id="run-1"), client)
+    finally:
+        await client.aclose()
+
+    out = SynthesiseOutput.model_validate(result.output)
+    claims = _claims(out)
+    assert claims and all(c.startswith("The shelve module") for c in claims)
+    assert out.off_question == 2  # once in the section, once in the summary
+    assert out.citation_check is not None and out.citation_check.support_rate == 1.0
