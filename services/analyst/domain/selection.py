@@ -12,7 +12,7 @@ from contracts.work import (
     Passage,
     SynthesiseInput,
 )
-from services.analyst.domain.answering import FRAME_TERMS, answers, asks_of, best_fit, heading_terms
+from services.analyst.domain.answering import ANSWER_FLOOR, FRAME_TERMS, answers, asks_of, best_fit, heading_terms
 from services.analyst.domain.text import (
     Idf,
     bm25,
@@ -189,7 +189,9 @@ def score_pool(pool: list[Candidate], questions: Sequence[str], main: str) -> No
             match *= 0.5
             c.main_match *= 0.5
         # Position and retrieval rank only break near-ties; an irrelevant sentence stays out.
-        c.relevance = match + 0.03 / (1 + c.position) + c.rank_bonus if overlap >= MIN_RELEVANCE else 0.0
+        # A sentence in other words than the query favours still counts when it answers enough of it.
+        admitted = overlap >= MIN_RELEVANCE or max(c.fit_sub, c.fit_main) >= ANSWER_FLOOR
+        c.relevance = match + 0.03 / (1 + c.position) + c.rank_bonus if admitted else 0.0
     for g in range(len(questions)):
         group = [c for c in pool if c.group == g]
         top = max((c.relevance for c in group), default=0.0)
