@@ -35,6 +35,8 @@ LENGTHS: dict[ReportLength, tuple[int, int, int]] = {
     "standard": (CLAIMS_PER_SECTION, 2, 4),
     "detailed": (6, 3, 6),
 }
+# The sections a length preset's findings per section are counted against.
+USUAL_SECTIONS = 3
 # Writing to a word target, each section may draw on up to this many findings.
 TARGET_POOL = 10
 WORDS_PER_SUMMARY_CLAIM = 120  # a target this many words larger allows one more summary claim

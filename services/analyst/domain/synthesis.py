@@ -28,6 +28,7 @@ from services.analyst.domain.selection import (
     LENGTHS,
     MMR_LAMBDA,
     TARGET_POOL,
+    USUAL_SECTIONS,
     WORDS_PER_SUMMARY_CLAIM,
     Candidate,
     SourceKey,
@@ -195,6 +196,11 @@ def synthesise(
     if inp.tone == "executive":
         per_section, most = min(per_section, EXECUTIVE_CLAIMS_PER_SECTION), min(most, EXECUTIVE_SUMMARY)
         least = min(least, most)
+    elif inp.target_words is None and inp.length != "brief":
+        # A plan asks only the sub-questions that add information, so a report of a given length
+        # holds about as many findings with one section as with several (brief stays one apiece).
+        sections = max(1, sum(1 for g in groups if any(c.relevance > 0 for c in g)))
+        per_section = max(per_section, -(-per_section * USUAL_SECTIONS // sections))
     chosen, picks, off_question = _answering_picks(
         groups, inp.max_sources, claims_per_section or per_section, lam, general
     )
