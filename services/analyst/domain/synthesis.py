@@ -199,8 +199,8 @@ def synthesise(
     elif inp.target_words is None and inp.length != "brief":
         # A plan asks only the sub-questions that add information, so a report of a given length
         # holds about as many findings with one section as with several (brief stays one apiece).
-        sections = max(1, sum(1 for g in groups if any(c.relevance > 0 for c in g)))
-        per_section = max(per_section, -(-per_section * USUAL_SECTIONS // sections))
+        answered = max(1, sum(1 for g in groups if any(c.relevance > 0 for c in g)))
+        per_section = max(per_section, -(-per_section * USUAL_SECTIONS // answered))
     chosen, picks, off_question = _answering_picks(
         groups, inp.max_sources, claims_per_section or per_section, lam, general
     )
