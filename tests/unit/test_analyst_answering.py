@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 
+from contracts.report import ReportLength
 from contracts.task import TaskDispatched, TaskDispatchedPayload
 from contracts.work import (
     Claim,
@@ -20,11 +21,12 @@ from contracts.work import (
 from services.analyst.application.tasks import execute
 from services.analyst.domain.answering import Ask, ask_of, fit, heading_terms
 from services.analyst.domain.relevance import drop_off_question
-from services.analyst.domain.selection import candidates_of, score_pool
+from services.analyst.domain.selection import LENGTHS, candidates_of, score_pool
 from services.analyst.domain.synthesis import synthesise
 from services.analyst.domain.text import Idf, tokenize
 from services.analyst.domain.verify import drop_unsupported
 from services.analyst.llm import ChatClient
+from tests.support.synthesis import WITH_PASSAGES
 
 SHELVE_Q = "How does the shelve module store values?"
 
@@ -212,3 +214,21 @@ async def test_a_models_backed_but_off_question_sentence_is_dropped_and_counted(
     assert claims and all(c.startswith("The shelve module") for c in claims)
     assert out.off_question == 2  # once in the section, once in the summary
     assert out.citation_check is not None and out.citation_check.support_rate == 1.0
+
+
+def test_a_one_section_report_keeps_about_the_findings_of_its_length() -> None:
+    question = "How does the with statement call a context manager's methods?"
+
+    def findings(length: ReportLength) -> list[int]:
+        inp = SynthesiseInput(
+            question=question,
+            sub_questions=[question],
+            findings=[SearchOutput(sub_question=question, passages=WITH_PASSAGES)],
+            max_sources=8,
+            length=length,
+        )
+        return [len(s.claims) for s in synthesise(inp).draft.sections]
+
+    # The preset's three per section would make a standard report of three findings.
+    assert findings("brief") == [1]
+    assert findings("standard")[0] > LENGTHS["standard"][0]
