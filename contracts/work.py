@@ -170,6 +170,11 @@ class SynthesiseOutput(Contract):
     citation_check: VerifyOutput | None = Field(
         default=None, description="the draft as written checked against its passages; unsupported claims were cut"
     )
+    off_question: int | None = Field(
+        default=None,
+        ge=0,
+        description="claims dropped for not answering their sub-question, backed or not; unset: not checked",
+    )
 
 
 class CollectInput(Contract):
@@ -249,6 +254,9 @@ class ReportMethods(Contract):
     claims_supported: int | None = Field(default=None, ge=0)
     support_rate: float | None = Field(
         default=None, ge=0, le=1, description="of the draft as written, before unsupported claims were cut"
+    )
+    claims_off_question: int | None = Field(
+        default=None, ge=0, description="claims dropped for not answering their sub-question; unset: not reported"
     )
     credits_reserved: int | None = Field(default=None, ge=0)
     plan: str | None = None

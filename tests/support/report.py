@@ -92,6 +92,7 @@ METHODS = ReportMethods(
     claims_checked=14,
     claims_supported=13,
     support_rate=13 / 14,
+    claims_off_question=1,
     credits_reserved=24,
     plan="free",
     usage_records=7,
@@ -101,6 +102,7 @@ FACTS = (
     "2 sub-questions in the shared corpus, the web",
     "15 passages from 6 sources; 12 kept after merging duplicates",
     "93%: 13 of 14 claims backed by their sources",
+    "1 claim dropped as not answering its sub-question",
     "24 credits reserved on the free plan; 7 usage records metered",
 )
 

@@ -128,3 +128,5 @@ async def test_the_synthesise_task_records_its_citation_check() -> None:
     assert out.citation_check is not None
     assert out.citation_check.checked > 0 and out.citation_check.support_rate == 1.0  # extractive: all quoted
     assert out.draft == synthesise(inp).draft
+    # Its answer-relevance count travels beside the citation check, for the methods section.
+    assert out.off_question == synthesise(inp).off_question is not None

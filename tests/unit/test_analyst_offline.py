@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contracts.work import PlanInput
-from services.analyst.domain.planning import plan
+from services.analyst.domain.planning import information, plan
 from services.analyst.domain.text import (
     cosine,
     is_claim_sentence,
@@ -27,19 +27,20 @@ from tests.support.synthesis import BOUNDS, QUESTIONS, WITH_Q
 
 @pytest.mark.parametrize("question", QUESTIONS)
 @pytest.mark.parametrize("depth", [1, 2, 3])
-def test_plan_counts_grow_with_depth_and_never_repeat(question: str, depth: int) -> None:
+def test_plan_stays_within_the_depth_and_each_sub_question_adds_information(question: str, depth: int) -> None:
     subs = plan(PlanInput(question=question, depth=depth)).sub_questions
-    low, high = BOUNDS[depth]
-    assert low <= len(subs) <= high, subs
+    assert 1 <= len(subs) <= BOUNDS[depth][1], subs
     assert len({s.lower().rstrip("?") for s in subs}) == len(subs), subs
     assert all(s.strip() for s in subs)
     if question:
         assert subs[0] == question
+    # Past the question itself, no two sub-questions search for the same terms.
+    assert len({information(s) for s in subs[1:]}) == len(subs[1:]), subs
 
 
 def test_plan_depth_is_monotonic_and_prefix_stable() -> None:
-    plans = [plan(PlanInput(question=WITH_Q, depth=d)).sub_questions for d in (1, 2, 3)]
-    assert [len(p) for p in plans] == [3, 4, 6]
+    plans = [plan(PlanInput(question="Compare PostgreSQL and MySQL", depth=d)).sub_questions for d in (1, 2, 3)]
+    assert [len(p) for p in plans] == [3, 4, 4]
     assert plans[1][: len(plans[0])] == plans[0]
     assert plans[2][: len(plans[1])] == plans[1]
 
@@ -48,8 +49,42 @@ def test_plan_splits_compound_question_into_its_clauses() -> None:
     subs = plan(PlanInput(question=WITH_Q, depth=1)).sub_questions
     assert subs == [WITH_Q, "How does the with statement work in Python?", "What are context managers?"]
     deeper = plan(PlanInput(question=WITH_Q, depth=3)).sub_questions
-    assert "What is the with statement in Python?" in deeper
-    assert "How do context managers work?" in deeper  # plural subject, plural verb
+    # "What is the with statement in Python?" would search for what the first clause already does.
+    assert deeper == subs
+
+
+def test_plan_pads_no_sub_question_that_only_rewords_the_question() -> None:
+    asked = "How do I encode Python objects as JSON text and decode them back?"
+    assert plan(PlanInput(question=asked, depth=3)).sub_questions == [asked]
+    assert plan(PlanInput(question="What is JSON?", depth=3)).sub_questions == ["What is JSON?"]
+
+
+@pytest.mark.parametrize(
+    ("question", "wanted"),
+    [
+        ("What does functools.lru_cache do and how do I clear it?", "How do I clear functools.lru_cache?"),
+        ("What is the walrus operator := and when should I use it?", "When should I use the walrus operator :=?"),
+        ("What does the -> annotation mean and where is it stored?", "Where is the -> annotation stored?"),
+        ("What is the is operator and how does it differ from ==?", "How does the is operator differ from ==?"),
+        ("What does __init__ do, and how is it different from __new__?", "How is __init__ different from __new__?"),
+        ("What is JSON? How is it parsed?", "How is JSON parsed?"),
+        ("What are generators? Why are they lazy?", "Why are generators lazy?"),
+        ("What is asyncio and what are its limitations?", "What are asyncio's limitations?"),
+        ("What are iterators and how is their state kept?", "How is iterators' state kept?"),
+    ],
+)
+def test_a_later_clause_names_the_entity_its_pronoun_stands_for(question: str, wanted: str) -> None:
+    assert wanted in plan(PlanInput(question=question, depth=2)).sub_questions
+
+
+def test_a_question_mark_inside_the_question_is_not_a_clause_break() -> None:
+    asked = "How do shell-style wildcards like * and ? match file names and paths?"
+    assert plan(PlanInput(question=asked, depth=2)).sub_questions == [asked]
+
+
+def test_templates_are_not_built_around_a_statement() -> None:
+    asked = "Which functions compute the mean, median and standard deviation of data?"
+    assert plan(PlanInput(question=asked, depth=3)).sub_questions == [asked]
 
 
 def test_plan_compare_names_each_side_and_their_differences() -> None:
@@ -93,8 +128,7 @@ def test_plan_resolves_pronouns_and_rebuilds_why_statements() -> None:
 @given(question=st.text(max_size=120), depth=st.integers(1, 3))
 def test_plan_survives_any_text(question: str, depth: int) -> None:
     subs = plan(PlanInput(question=question, depth=depth)).sub_questions
-    low, high = BOUNDS[depth]
-    assert low <= len(subs) <= high
+    assert 1 <= len(subs) <= BOUNDS[depth][1]
     assert len(set(subs)) == len(subs)
 
 

@@ -92,3 +92,14 @@ def test_the_methods_report_the_support_of_the_draft_as_written(app: Orchestrato
     synthesis.output["citation_check"] = {"checked": 4, "supported": 3, "support_rate": 0.75, "problems": []}
     methods = report_methods(run)
     assert (methods.claims_checked, methods.claims_supported, methods.support_rate) == (4, 3, 0.75)
+
+
+def test_the_methods_count_the_claims_synthesis_dropped_as_off_the_question(app: Orchestrator) -> None:
+    run = _dispatched(app, _run(app), "report")
+    [synthesis] = run.tasks_of("synthesise")
+    assert synthesis.output is not None
+    synthesis.output["off_question"] = 2
+    assert report_methods(run).claims_off_question == 2
+    # A synthesis from before the check reported nothing: the methods say nothing, not "0 dropped".
+    del synthesis.output["off_question"]
+    assert report_methods(run).claims_off_question is None

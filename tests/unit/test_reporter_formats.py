@@ -15,12 +15,14 @@ from markdown_it.token import Token
 from contracts.work import CodeBlock, Table
 from services.reporter.domain.layout import RenderOptions
 from services.reporter.domain.markdown import render_markdown
+from services.reporter.domain.structure import methods_facts
 from services.reporter.pdf import render_pdf
 from services.reporter.word import render_docx
 from tests.support.report import (
     FACTS,
     GREEK,
     HEADINGS,
+    METHODS,
     RUN,
     RUSSIAN,
     SCRIPTS,
@@ -83,6 +85,13 @@ def test_markdown_code_is_a_fenced_block_kept_verbatim() -> None:
     assert fences[0].content == (
         "with open('data.csv', encoding='utf-8') as fh:\n    for row in fh:  # ``` inside\n        print(row)  # 東京\n"
     )
+
+
+def test_methods_say_how_many_claims_were_off_the_question_only_when_it_was_checked() -> None:
+    checked = dict(methods_facts(METHODS.model_copy(update={"claims_off_question": 3}), sample_draft(), 120))
+    assert checked["Answer relevance"] == "3 claims dropped as not answering their sub-question"
+    unchecked = METHODS.model_copy(update={"claims_off_question": None})
+    assert "Answer relevance" not in dict(methods_facts(unchecked, sample_draft(), 120))
 
 
 def test_markdown_methods_and_sources() -> None:

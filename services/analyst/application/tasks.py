@@ -15,6 +15,7 @@ from services.analyst.application.screening import screen_findings, stripped_tri
 from services.analyst.domain.collect import collect
 from services.analyst.domain.outline import with_outline
 from services.analyst.domain.planning import plan
+from services.analyst.domain.relevance import drop_off_question
 from services.analyst.domain.synthesis import check_citations, synthesise
 from services.analyst.domain.verify import drop_unsupported, verify
 from services.analyst.llm import ChatClient, LlmError
@@ -49,16 +50,22 @@ async def execute(task: TaskDispatched, llm: ChatClient | None = None, publish: 
         # Whoever wrote the draft (extractor or model), what its sources do not back is cut here, and
         # the check of the draft as written stays in the output: the run's citation-support rate.
         draft, check = await asyncio.to_thread(drop_unsupported, result.draft)
+        off_question = result.off_question
+        if llm is not None:
+            # The extractor checks answer relevance as it picks; a model's draft is checked here.
+            draft, off_question = await asyncio.to_thread(drop_off_question, draft, to_write.sub_questions)
         if llm is not None and not any(section.claims for section in draft.sections):
-            # Nothing the model wrote is backed by its passages: the report is written extractively
-            # instead, and the check of the model's draft stays as the run's (poor) support rate.
-            draft, _ = await asyncio.to_thread(drop_unsupported, (await asyncio.to_thread(synthesise, to_write)).draft)
+            # Nothing the model wrote is backed and on the question: the report is written
+            # extractively instead, and the check of the model's draft stays as the run's support rate.
+            extractive = await asyncio.to_thread(synthesise, to_write)
+            draft, _ = await asyncio.to_thread(drop_unsupported, extractive.draft)
+            off_question = extractive.off_question
         # Cutting may empty an outline section; the outline stays whole, the report saying it is empty.
         draft = with_outline(draft, to_write.outline)
         problems = check_citations(draft, check_text=False)
         if problems:
             raise TaskError("synthesis produced unsupported citations: " + "; ".join(problems[:3]))
-        output = result.model_copy(update={"draft": draft, "citation_check": check})
+        output = result.model_copy(update={"draft": draft, "citation_check": check, "off_question": off_question})
         return WorkResult(output=output.model_dump(), usage=[usage])
     if kind == "collect":
         gathered = CollectInput.model_validate(task.payload.input)

@@ -11,7 +11,12 @@ from services.analyst.domain.text import normalise
 Kind = Literal["what", "how", "howto", "why", "compare"]
 
 _WH = r"(?:what|how|why|when|where|which|who|whom|whose|is|are|does|do|did|can|could|should|would|will)"
-CLAUSE_SPLIT = re.compile(rf"\s*(?:[?;]\s*|,?\s+(?:and|but|also|or)\s+(?=(?:also\s+)?{_WH}\b))", re.I)
+# A "?" ends a clause only before the end, a capital or a question word: in "like * and ? match"
+# it is the wildcard being asked about.
+CLAUSE_SPLIT = re.compile(
+    rf"\s*(?:\?(?=\s*$|\s*(?-i:[A-Z])|\s*{_WH}\b)\s*|;\s*|,?\s+(?:and|but|also|or)\s+(?=(?:also\s+)?{_WH}\b))",
+    re.I,
+)
 _AUX = r"(?:is|are|was|were|does|do|did|can|could|should|would|will|has|have|had)"
 _COMPARE_PATTERNS = (
     re.compile(r"^(?:please\s+)?(?:compare|contrast)\s+(?P<s>.+)$", re.I),
@@ -32,6 +37,8 @@ _IMPERATIVE = re.compile(
 _HOWTO = re.compile(r"^how\s+(?:to|(?:do|can|should|could|would)\s+(?:i|we|you|one))\s+(?P<s>.+)$", re.I)
 _WHY = re.compile(rf"^why\s+(?:{_AUX}(?:n't)?\s+)?(?P<s>.+)$", re.I)
 _HOW = re.compile(rf"^how\s+{_AUX}\s+(?P<s>.+)$", re.I)
+# "What does X do?", "What does X mean?": the question is about X, not "X do".
+_WHAT_DOES = re.compile(r"^what\s+(?:does|do|did)\s+(?P<s>.+?)\s+(?:do|mean|return|represent|contain|provide)$", re.I)
 _WHAT = re.compile(rf"^(?:what|which|who|where|when)(?:'s|'re)?(?:\s+{_AUX})?\s+(?P<s>.+)$", re.I)
 _ASPECT = re.compile(
     r"^(?:the\s+)?(?:main\s+|key\s+|common\s+|most\s+important\s+|primary\s+|typical\s+)?"
@@ -95,6 +102,19 @@ _VERB_TEXT = """
     purr fly swim sleep eat breathe move travel die survive reproduce adapt respond
 """
 _VERBS = frozenset(_VERB_TEXT.split())
+
+
+def verb_form(word: str) -> Literal["bare", "inflected", ""]:
+    """Whether the word is one of the listed verbs, bare ("compute") or inflected ("computes",
+    "stored"); "" when it is neither."""
+    w = word.lower()
+    if w in _VERBS:
+        return "bare"
+    stems = {w.removesuffix("s"), w.removesuffix("es"), w.removesuffix("d"), w.removesuffix("ed")}
+    inflected = any(s in _VERBS for s in stems - {w}) or (w.endswith("ies") and w[:-3] + "y" in _VERBS)
+    return "inflected" if inflected else ""
+
+
 _ADJECTIVE = re.compile(
     r"^(?:slow|fast|quick|blue|red|green|important|popular|useful|necessary|better|worse|best|worst|hard|"
     r"difficult|easy|expensive|cheap|dangerous|safe|secure|insecure|good|bad|common|rare|possible|"
@@ -254,7 +274,7 @@ def parse_clause(text: str) -> Clause:
     if m := _HOW.match(clause):
         be = clause.split()[1].lower() in _BE
         return Clause(clause, "how", (_subject(_cut_predicate(m.group("s"), be=be).topic),))
-    if m := _WHAT.match(clause):
+    if m := _WHAT_DOES.match(clause) or _WHAT.match(clause):
         return _listed(clause, "what", m.group("s"))
     return _listed(clause, "what", clause)
 

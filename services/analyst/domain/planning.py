@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from contracts.work import PlanInput, PlanOutput
 from services.analyst.domain.clauses import (
     CLAUSE_SPLIT,
-    PRONOUN_SUBJECT,
     Clause,
     Kind,
     Subject,
@@ -16,6 +15,7 @@ from services.analyst.domain.clauses import (
     parse_clause,
     sentence_case,
 )
+from services.analyst.domain.subjects import is_nominal, resolve_references
 from services.analyst.domain.text import normalise, tokenize
 
 # Sub-questions (the original included) per depth; a compound question earns one more.
@@ -78,6 +78,19 @@ _FALLBACK: _Templates = (
 )
 
 
+_COMPARE_FRAMES = "key differences between strengths and weaknesses of when should be chosen over is each the best choice similarities"
+
+
+def _frame_terms() -> frozenset[str]:
+    """The words templates add around a subject: a sub-question holding only these beyond what is
+    already asked adds no information to search for."""
+    texts = [*(t for ts in _ASPECTS.values() for t in ts), *_FALLBACK, _COMPARE_FRAMES]
+    return frozenset(term for t in texts for term in tokenize(re.sub(r"\{\w\}", " ", t)))
+
+
+_FRAME_TERMS = _frame_terms()
+
+
 def _compare_questions(clause: Clause) -> Iterator[str]:
     names = [s.phrase for s in clause.subjects]
     joined = ", ".join(names[:-1]) + " and " + names[-1]
@@ -97,32 +110,24 @@ def _clause_questions(clause: Clause) -> Iterator[str]:
     if clause.kind == "compare":
         yield from _compare_questions(clause)
         return
+    # Templates read well only around a noun phrase; around a statement they make nonsense.
+    # A list split out of a statement ("functions compute the mean, median and ...") names nothing.
+    if not all(is_nominal(s) for s in clause.subjects):
+        return
     for template in _ASPECTS[clause.kind]:
         for s in clause.subjects:
             yield _q(template, s, clause.proposition)
 
 
 def _fallback_questions(subject: Subject) -> Iterator[str]:
-    # Generic angles guarantee the depth's minimum even when the question defeats the parser.
-    for template in _FALLBACK:
-        yield _q(template, subject)
+    if is_nominal(subject):
+        for template in _FALLBACK:
+            yield _q(template, subject)
 
 
-def _key(question: str) -> tuple[str, frozenset[str]]:
-    words = question.lower().split()
-    return (words[0] if words else "", frozenset(tokenize(question)))
-
-
-def _resolve_pronouns(clauses: list[Clause]) -> list[Clause]:
-    """Rewrite "What is JSON? How is it parsed?" so the second clause names JSON."""
-    out: list[Clause] = []
-    for clause in clauses:
-        pronoun = PRONOUN_SUBJECT.search(clause.text)
-        if out and pronoun and clause.kind != "compare" and PRONOUN_SUBJECT.fullmatch(clause.subjects[0].core):
-            antecedent = out[-1].subjects[0].phrase
-            clause = parse_clause(clause.text[: pronoun.start()] + antecedent + clause.text[pronoun.end() :])
-        out.append(clause)
-    return out
+def information(question: str) -> frozenset[str]:
+    """What a sub-question searches for beyond template wording: its content terms."""
+    return frozenset(tokenize(question)) - _FRAME_TERMS
 
 
 def _round_robin(streams: list[Iterator[str]]) -> Iterator[str]:
@@ -138,25 +143,25 @@ def _round_robin(streams: list[Iterator[str]]) -> Iterator[str]:
 def plan(inp: PlanInput) -> PlanOutput:
     """Decompose a research question into sub-questions; the original first, more with depth."""
     question = normalise(inp.question) or "this topic"
-    clauses = _resolve_pronouns([parse_clause(c) for c in CLAUSE_SPLIT.split(question) if clean_phrase(c)])
+    clauses = resolve_references([parse_clause(c) for c in CLAUSE_SPLIT.split(question) if clean_phrase(c)])
     if not clauses:
         clauses = [Clause(question, "what", (Subject("this topic"),))]
     compound = len(clauses) > 1 or any(len(c.subjects) > 1 for c in clauses)
     target = min(_MOST[inp.depth], _TARGET[inp.depth] + int(compound))
 
-    candidates: list[str] = [question]
-    if len(clauses) > 1:
-        candidates.extend(sentence_case(c.text) for c in clauses)
-    candidates.extend(_round_robin([_clause_questions(c) for c in clauses]))
-    candidates.extend(_round_robin([_fallback_questions(c.subjects[0]) for c in clauses]))
-
-    chosen: list[str] = []
-    seen: set[tuple[str, frozenset[str]]] = set()
-    for candidate in candidates:
-        key = _key(candidate)
-        if candidate and key not in seen:
+    # Each clause of a compound question is its own search, even when the whole question holds its
+    # words; any other sub-question must search for something no earlier one does.
+    chosen = [question]
+    seen = {information(question)}
+    parts = [sentence_case(c.text) for c in clauses] if len(clauses) > 1 else []
+    for part in dict.fromkeys(p for p in parts if p and p.lower() != question.lower().rstrip("?") + "?"):
+        if len(chosen) < target and (key := information(part)) and key not in seen - {information(question)}:
+            seen.add(key)
+            chosen.append(part)
+    more = [*_round_robin([_clause_questions(c) for c in clauses])]
+    more += _round_robin([_fallback_questions(c.subjects[0]) for c in clauses])
+    for candidate in more:
+        if len(chosen) < target and candidate and (key := information(candidate)) and key not in seen:
             seen.add(key)
             chosen.append(candidate)
-        if len(chosen) == target:
-            break
     return PlanOutput(sub_questions=chosen)

@@ -12,6 +12,7 @@ from contracts.work import (
     Passage,
     SynthesiseInput,
 )
+from services.analyst.domain.answering import ANSWER_FLOOR, FRAME_TERMS, answers, asks_of, best_fit, heading_terms
 from services.analyst.domain.text import (
     Idf,
     bm25,
@@ -20,7 +21,6 @@ from services.analyst.domain.text import (
     is_claim_sentence,
     normalise,
     split_sentences,
-    stem,
     tokenize,
     vector,
 )
@@ -35,6 +35,8 @@ LENGTHS: dict[ReportLength, tuple[int, int, int]] = {
     "standard": (CLAIMS_PER_SECTION, 2, 4),
     "detailed": (6, 3, 6),
 }
+# The sections a length preset's findings per section are counted against.
+USUAL_SECTIONS = 3
 # Writing to a word target, each section may draw on up to this many findings.
 TARGET_POOL = 10
 WORDS_PER_SUMMARY_CLAIM = 120  # a target this many words larger allows one more summary claim
@@ -45,16 +47,14 @@ RELATIVE_FLOOR = 0.4
 _INFORMATIVE_TERMS = 10
 # At or above this two sentences say the same thing; only one may appear in a draft.
 NEAR_DUPLICATE = 0.8
+# The part of a sentence's score kept however little of the question it answers.
+_OVERLAP_SHARE = 0.3
+# The summary leads with what answers most of the question; overlap only orders close answers.
+_OVERLAP_SHARE_IN_SUMMARY = 0.3
 _SUB_WEIGHT = 0.7  # the rest goes to the main question, keeping sections on the overall topic
 _FRAME_WEIGHT = 0.3
 _SCOPE_WEIGHT = 0.5
 _SCOPE = re.compile(r"\s(?:in|for|on|within|under|across|during|inside)\s", re.I)
-_FRAME_TEXT = """
-work works example examples use used pitfalls limitations practices best common key main differences
-similarities strengths weaknesses reasons evidence explanations alternatives steps tools facts sources
-counterarguments arguments needed
-"""
-_FRAME_TERMS = frozenset(stem(w) for w in _FRAME_TEXT.split())
 _ASKS_DEFINITION = re.compile(r"^\s*(?:what|who)\s*(?:'s|\s+is|\s+are|\s+was|\s+were)\b", re.I)
 # "X is a ...", "X refers to ...": the verb a definition turns on, within the first few words.
 _DEFINING_VERB = re.compile(r"^(?P<head>(?:\S+\s+){1,6}?)(?:is|are|refers? to|means|denotes)\s", re.I)
@@ -77,6 +77,11 @@ class Candidate:
     shape: dict[str, float] = field(default_factory=dict)
     relevance: float = 0.0
     main_match: float = 0.0
+    # How well it answers its sub-question and the question (answering.fit), and whether it answers
+    # either at all (answering.answers): what its section asks, or failing that the question itself.
+    fit_sub: float = 0.0
+    fit_main: float = 0.0
+    addresses: bool = True
 
 
 def group_passages(inp: SynthesiseInput) -> list[tuple[str, list[Passage]]]:
@@ -123,7 +128,7 @@ def _query(question: str) -> dict[str, float]:
         for term in tokenize(text[scope[-1].start() :]):
             weights[term] = _SCOPE_WEIGHT
     for term in weights:
-        if term in _FRAME_TERMS:
+        if term in FRAME_TERMS:
             weights[term] = _FRAME_WEIGHT
     query = dict(weights)
     for a, b in itertools.pairwise(tokenize(text)):
@@ -151,27 +156,54 @@ def score_pool(pool: list[Candidate], questions: Sequence[str], main: str) -> No
     avg_len = sum(len(t) for t in terms.values()) / len(pool)
     main_query = _query(main)
     sub_queries = [_query(q) for q in questions]
+    headings = {id(c): heading_terms(c.passage.title, c.passage.location) for c in pool}
+    # A question term only a heading holds ("shelve" in "Python stdlib: shelve") still counts.
+    ask_idf = Idf.fit([*terms.values(), *set(headings.values())])
+    main_asks = asks_of(main, ask_idf, main)
+    sub_asks = [asks_of(q, ask_idf, main) for q in questions]
     defining = [_core_terms(q) if _ASKS_DEFINITION.match(q) else set() for q in questions]
+    main_defining = _core_terms(main) if _ASKS_DEFINITION.match(main) else set()
     for c in pool:
+        tokens = tokenize(c.text)
         c.vec = vector(terms[id(c)], idf)
-        c.shape = vector(tokenize(c.text))
+        c.shape = vector(tokens)
         # BM25 flatters short sentences; a claim with few content words rarely informs.
         informative = min(1.0, len(c.shape) / _INFORMATIVE_TERMS) ** 0.5
-        c.main_match = bm25(main_query, terms[id(c)], idf, avg_len) * informative
+        heading = headings[id(c)]
+        c.fit_sub = best_fit(sub_asks[c.group], tokens, heading)
+        c.fit_main = best_fit(main_asks, tokens, heading)
+        c.addresses = answers([*sub_asks[c.group], *main_asks], tokens, heading)
+        # Overlap finds candidates; how much of the question they answer ranks them, so a sentence
+        # sharing one incidental word falls behind one that holds the question's key terms together.
+        main_match = bm25(main_query, terms[id(c)], idf, avg_len) * informative
         sub_match = bm25(sub_queries[c.group], terms[id(c)], idf, avg_len) * informative
-        match = _SUB_WEIGHT * sub_match + (1 - _SUB_WEIGHT) * c.main_match
+        overlap = _SUB_WEIGHT * sub_match + (1 - _SUB_WEIGHT) * main_match
+        match = _SUB_WEIGHT * sub_match * _answering(c.fit_sub) + (1 - _SUB_WEIGHT) * main_match * _answering(
+            c.fit_main
+        )
+        # The summary opens with the direct answer: the whole question's terms, held together.
+        c.main_match = c.fit_main * (1 - _OVERLAP_SHARE_IN_SUMMARY + _OVERLAP_SHARE_IN_SUMMARY * min(1.0, main_match))
         if _defines(c.text, defining[c.group]):
             match *= 1.3
+        if _defines(c.text, main_defining):
+            c.main_match *= 1.3
         if _META.search(c.text):
             match *= 0.5
+            c.main_match *= 0.5
         # Position and retrieval rank only break near-ties; an irrelevant sentence stays out.
-        c.relevance = match + 0.03 / (1 + c.position) + c.rank_bonus if match >= MIN_RELEVANCE else 0.0
+        # A sentence in other words than the query favours still counts when it answers enough of it.
+        admitted = overlap >= MIN_RELEVANCE or max(c.fit_sub, c.fit_main) >= ANSWER_FLOOR
+        c.relevance = match + 0.03 / (1 + c.position) + c.rank_bonus if admitted else 0.0
     for g in range(len(questions)):
         group = [c for c in pool if c.group == g]
         top = max((c.relevance for c in group), default=0.0)
         for c in group:
             if c.relevance < RELATIVE_FLOOR * top:
                 c.relevance = 0.0
+
+
+def _answering(fit: float) -> float:
+    return _OVERLAP_SHARE + (1 - _OVERLAP_SHARE) * fit
 
 
 def choose_sources(groups: list[list[Candidate]], budget: int) -> set[SourceKey]:

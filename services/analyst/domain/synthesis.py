@@ -28,6 +28,7 @@ from services.analyst.domain.selection import (
     LENGTHS,
     MMR_LAMBDA,
     TARGET_POOL,
+    USUAL_SECTIONS,
     WORDS_PER_SUMMARY_CLAIM,
     Candidate,
     SourceKey,
@@ -124,6 +125,27 @@ def _select(groups: list[list[Candidate]], k: int, lam: float, general: set[int]
         pools = [[c for c in pool if c is not chosen and not is_duplicate(c, [chosen])] for pool in pools]
 
 
+def _answering_picks(
+    groups: list[list[Candidate]], budget: int, k: int, lam: float, general: set[int]
+) -> tuple[set[SourceKey], list[list[Candidate]], int]:
+    """Sources and picks whose every sentence answers its sub-question (or the question), and how
+    many picked sentences were dropped for not doing so.
+
+    A sentence can be backed by its source and still answer something else: one sharing a word
+    with the question is cited with full support. Each dropped pick leaves its slot, and its
+    source's share of the budget, to the next candidates, so selection runs again without it.
+    """
+    dropped: set[int] = set()
+    while True:
+        live = [[c for c in g if id(c) not in dropped] for g in groups]
+        chosen = choose_sources(live, budget)
+        picks = _select([[c for c in g if c.key in chosen] for g in live], k, lam, general)
+        off = [c for p in picks for c in p if not c.addresses]
+        if not off:
+            return chosen, picks, len(dropped)
+        dropped.update(id(c) for c in off)
+
+
 def _fit_words(
     picks: list[list[Candidate]], target: int, summarise: Callable[[list[Candidate]], list[Candidate]]
 ) -> tuple[list[list[Candidate]], list[Candidate]]:
@@ -165,8 +187,6 @@ def synthesise(
         for c in pool:
             if c.relevance > 0 and names_code(c.text):
                 c.relevance *= TECHNICAL_BOOST
-    chosen = choose_sources(groups, inp.max_sources)
-    eligible = [[c for c in g if c.key in chosen] for g in groups]
     question_key = normalise(inp.question).lower()
     general = {i for i, (heading, _) in enumerate(grouped) if normalise(heading).lower() == question_key}
     per_section, least, most = LENGTHS[inp.length]
@@ -176,7 +196,14 @@ def synthesise(
     if inp.tone == "executive":
         per_section, most = min(per_section, EXECUTIVE_CLAIMS_PER_SECTION), min(most, EXECUTIVE_SUMMARY)
         least = min(least, most)
-    picks = _select(eligible, claims_per_section or per_section, lam, general)
+    elif inp.target_words is None and inp.length != "brief":
+        # A plan asks only the sub-questions that add information, so a report of a given length
+        # holds about as many findings with one section as with several (brief stays one apiece).
+        answered = max(1, sum(1 for g in groups if any(c.relevance > 0 for c in g)))
+        per_section = max(per_section, -(-per_section * USUAL_SECTIONS // answered))
+    chosen, picks, off_question = _answering_picks(
+        groups, inp.max_sources, claims_per_section or per_section, lam, general
+    )
 
     def summarise(used: list[Candidate]) -> list[Candidate]:
         size = min(most, max(least, sum(1 for p in picks if p) + 1))
@@ -209,7 +236,7 @@ def synthesise(
         sections=sections,
         sources=numbering.sources(),
     )
-    return SynthesiseOutput(draft=draft)
+    return SynthesiseOutput(draft=draft, off_question=off_question)
 
 
 def _outlined(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable
 
 from contracts.work import Claim, Draft, UnsupportedClaim, VerifyInput, VerifyOutput
 from services.analyst.domain.synthesis import check_citations, located_claims
@@ -164,17 +164,24 @@ def drop_unsupported(draft: Draft) -> tuple[Draft, VerifyOutput]:
         return draft, check
     passages = _passages(draft)
 
-    def kept(claims: Sequence[Claim]) -> list[Claim]:
-        out = []
-        for claim in claims:
-            scores = _scores(claim, passages)
-            backing = [n for n in claim.citations if scores[n] >= ENTAILMENT_THRESHOLD]
-            if backing and normalise(claim.text):
-                out.append(claim.model_copy(update={"citations": backing}))
-        return out
+    def backed(claim: Claim) -> Claim | None:
+        scores = _scores(claim, passages)
+        backing = [n for n in claim.citations if scores[n] >= ENTAILMENT_THRESHOLD]
+        return claim.model_copy(update={"citations": backing}) if backing and normalise(claim.text) else None
 
-    summary = kept(draft.summary)
-    sections = [s.model_copy(update={"claims": c}) for s in draft.sections if (c := kept(s.claims))]
+    return prune(draft, lambda _heading, claim: backed(claim)), check
+
+
+def prune(draft: Draft, keep: Callable[[str | None, Claim], Claim | None]) -> Draft:
+    """The draft with each claim replaced by `keep(section heading or None for the summary, claim)`
+    (None drops it); a section left without claims goes, and so do sources nobody cites any more,
+    the rest renumbered in order of first citation."""
+    summary = [c for claim in draft.summary if (c := keep(None, claim)) is not None]
+    sections = [
+        s.model_copy(update={"claims": kept})
+        for s in draft.sections
+        if (kept := [c for claim in s.claims if (c := keep(s.heading, claim)) is not None])
+    ]
     order: dict[int, int] = {}
     for claim in [*summary, *(c for s in sections for c in s.claims)]:
         for n in claim.citations:
@@ -187,11 +194,10 @@ def drop_unsupported(draft: Draft) -> tuple[Draft, VerifyOutput]:
         (ref.model_copy(update={"number": order[ref.number]}) for ref in draft.sources if ref.number in order),
         key=lambda ref: ref.number,
     )
-    cleaned = draft.model_copy(
+    return draft.model_copy(
         update={
             "summary": renumbered(summary),
             "sections": [s.model_copy(update={"claims": renumbered(s.claims)}) for s in sections],
             "sources": sources,
         }
     )
-    return cleaned, check

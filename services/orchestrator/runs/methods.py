@@ -20,6 +20,8 @@ def report_methods(run: Run) -> ReportMethods:
     verified = next((t.output for t in run.tasks_of("verify") if t.output is not None), None)
     found = (written or {}).get("citation_check") or verified
     check = VerifyOutput.model_validate(found) if found is not None else None
+    # A synthesis from before the answer-relevance check reported no count: say nothing, not 0.
+    off_question = (written or {}).get("off_question")
     template = run.template or {}
     return ReportMethods(
         searches=[
@@ -33,6 +35,7 @@ def report_methods(run: Run) -> ReportMethods:
         claims_checked=check.checked if check else None,
         claims_supported=check.supported if check else None,
         support_rate=check.support_rate if check else None,
+        claims_off_question=off_question,
         credits_reserved=run.credits_reserved,
         plan=run.plan,
         usage_records=len(run.usage_event_ids()),

@@ -128,6 +128,10 @@ def methods_facts(
                 f": {methods.claims_supported} of {plural(methods.claims_checked, 'claim')} backed by their sources"
             )
         facts.append(("Citation support", f"{methods.support_rate:.0%}{checked}"))
+    if methods.claims_off_question is not None:
+        n = methods.claims_off_question
+        whose = "its" if n == 1 else "their"
+        facts.append(("Answer relevance", f"{plural(n, 'claim')} dropped as not answering {whose} sub-question"))
     cost = f"{plural(methods.usage_records, 'usage record')} metered"
     if methods.credits_reserved is not None:
         plan = f" on the {methods.plan} plan" if methods.plan else ""

@@ -1,0 +1,71 @@
+"""What a sub-question is about: references resolved to the entity they name, and whether a
+phrase is a noun phrase that aspect templates can be built on."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from services.analyst.domain.clauses import Clause, Subject, parse_clause, verb_form
+
+# "it", "they", "them" always stand for something said earlier; "this", "these" and "those" do
+# when nothing follows them that they could determine ("this module" names its own noun).
+_REFERENCE = re.compile(
+    r"\b(?:it|they|them)\b|\b(?:this|these|those)\b(?=\s*$|\s+(?:is|are|was|were|do|does|did|in|for|with|to|from|on)\b)"
+    r"|\b(?P<owner>its|their)\b",
+    re.I,
+)
+# Words that open a clause or belong to the asker: a phrase holding one is a statement, not a name.
+_NOT_IN_A_NAME_TEXT = (
+    "i we you me my our your it they them he she that so if whether when while because than without as"
+)
+_NOT_IN_A_NAME = frozenset(_NOT_IN_A_NAME_TEXT.split())
+_MOST_WORDS_IN_A_NAME = 5
+
+
+def is_nominal(subject: Subject) -> bool:
+    """True for a short noun phrase ("the with statement", "functools.lru_cache"), false for a
+    statement ("functions compute the mean"), which templates would turn into nonsense."""
+    words = [w.strip(",;:").lower() for w in subject.core.split()]
+    if not words or len(words) > _MOST_WORDS_IN_A_NAME:
+        return False
+    scope = [w.strip(",;:").lower() for w in subject.qualifier.split()]
+    if any(w in _NOT_IN_A_NAME for w in [*words, *scope]):
+        return False
+    return not any(_predicate(words, i) for i in range(1, len(words)))
+
+
+def _predicate(words: list[str], i: int) -> bool:
+    """Whether words[i] is a verb: an inflected one ("gives", "stored"), or a bare one after a plural
+    ("functions compute"); a bare one after anything else is a noun ("remote work", "the process")."""
+    form = verb_form(words[i])
+    plural = words[i - 1].endswith("s") and not words[i - 1].endswith("ss")
+    return form == "inflected" or (form == "bare" and plural)
+
+
+def _antecedent(earlier: list[Clause]) -> str | None:
+    for clause in reversed(earlier):
+        subject = clause.subjects[0]
+        if is_nominal(subject) and not _REFERENCE.fullmatch(subject.core):
+            return subject.phrase
+    return None
+
+
+def _named(name: str, found: re.Match[str]) -> str:
+    # "its limits" becomes "X's limits"; "their state" becomes "iterators' state".
+    if not found.group("owner"):
+        return name
+    return f"{name}'" if name.endswith("s") and not name.endswith("ss") else f"{name}'s"
+
+
+def resolve_references(clauses: list[Clause]) -> list[Clause]:
+    """Rewrite each later clause's "it"/"this"/"they"/"its" as the entity an earlier clause asked about:
+    "What does X do and how do I clear it?" gives "how do I clear X", which searches for X."""
+    out: list[Clause] = []
+    for clause in clauses:
+        name = _antecedent(out) if out else None
+        if name is not None and _REFERENCE.search(clause.text):
+            # A function, not a template string: a name may hold backslashes.
+            clause = parse_clause(_REFERENCE.sub(functools.partial(_named, name), clause.text))
+        out.append(clause)
+    return out
