@@ -13,7 +13,7 @@ import socket
 import threading
 
 import uvicorn
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,7 +23,8 @@ from starlette.types import ASGIApp
 
 async def metrics(_: Request) -> Response:
     """Every metric of the process, from prometheus_client's default registry."""
-    return Response(generate_latest(), headers={"content-type": CONTENT_TYPE_LATEST})
+    # The text format generate_latest writes (prometheus_client's "latest" names a newer one).
+    return Response(generate_latest(), headers={"content-type": "text/plain; version=0.0.4"})
 
 
 def metrics_app() -> Starlette:
