@@ -81,9 +81,13 @@ def test_every_service_s_metrics_show_the_run_s_counts(fresh_stack: Stack) -> No
         def settled() -> dict[str, tuple[str, Samples]] | None:
             scraped = {name: scrape(fresh_stack, name) for name in SERVICES}
             billing = scraped["billing"][1]
-            return scraped if total(billing, "quarry_credits_total", entry="settled") == view["cost"]["settled"] else None
+            return (
+                scraped if total(billing, "quarry_credits_total", entry="settled") == view["cost"]["settled"] else None
+            )
 
-        scraped = wait_for(settled, 30.0, "billing's metrics to show the run's settlement")
+        found = wait_for(settled, 30.0, "billing's metrics to show the run's settlement")
+        assert found is not None
+        scraped = found
     finally:
         alice.close()
 

@@ -111,7 +111,14 @@ def test_decisions_count_a_tool_outside_the_registry_as_other() -> None:
 
     def decided(tool: str, decision: str) -> ToolDecidedPayload:
         return ToolDecidedPayload.model_validate(
-            {"request_id": "r", "task_id": "t", "tool": tool, "decision": decision, "policy_version": "v1", "evaluation_ms": 1.0}
+            {
+                "request_id": "r",
+                "task_id": "t",
+                "tool": tool,
+                "decision": decision,
+                "policy_version": "v1",
+                "evaluation_ms": 1.0,
+            }
         )
 
     name = "quarry_policy_decisions_total"
