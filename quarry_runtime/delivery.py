@@ -53,6 +53,7 @@ def jetstream_metadata(raw: Msg) -> Msg.Metadata | None:
 _PLAIN_ACK_TOKENS = 9
 _PLAIN_ACK_DELIVERED = 4
 _PLAIN_ACK_TIMESTAMP = 7
+_PLAIN_ACK_PENDING = 8
 
 
 def delivery_count(raw: Msg) -> int:
@@ -68,18 +69,20 @@ def delivery_count(raw: Msg) -> int:
     return int(raw.metadata.num_delivered or 1)
 
 
-def age_s(raw: Msg, now_ns: int) -> float | None:
-    """How long ago the message was stored in its stream (from the ack subject's timestamp, as
-    `delivery_count` reads its count); None for a message without one (TestNatsBroker's)."""
+def behind(raw: Msg, now_ns: int) -> tuple[float, int] | None:
+    """How long ago the message was stored in its stream, and how many wait behind it for the
+    consumer (read from the ack subject, as `delivery_count` reads its count); None for a message
+    without either (TestNatsBroker's)."""
     reply = raw.reply
     if not reply or not reply.startswith("$JS."):
         return None
     tokens = reply.split(".")
-    if len(tokens) == _PLAIN_ACK_TOKENS and tokens[_PLAIN_ACK_TIMESTAMP].isdigit():
-        stored_ns = int(tokens[_PLAIN_ACK_TIMESTAMP])
+    if len(tokens) == _PLAIN_ACK_TOKENS and tokens[_PLAIN_ACK_TIMESTAMP].isdigit() and tokens[-1].isdigit():
+        stored_ns, pending = int(tokens[_PLAIN_ACK_TIMESTAMP]), int(tokens[_PLAIN_ACK_PENDING])
     else:
-        stored_ns = int(raw.metadata.timestamp.timestamp() * 1e9)
-    return max(0.0, (now_ns - stored_ns) / 1e9)
+        meta = raw.metadata
+        stored_ns, pending = int(meta.timestamp.timestamp() * 1e9), int(meta.num_pending or 0)
+    return max(0.0, (now_ns - stored_ns) / 1e9), pending
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,9 +163,9 @@ class Deliveries:
         meters = self.meters(durable)
         started_ns = time.time_ns()
         raw = msg.raw_message
-        age = age_s(raw, started_ns)
-        if age is not None:
-            meters.lag_s.set(age)
+        position = behind(raw, started_ns)
+        if position is not None:
+            meters.lag_s.set(position[0])
         try:
             headers = raw.headers
             scheduler = headers.get("Nats-Scheduler") if headers else None
@@ -192,6 +195,8 @@ class Deliveries:
             # Processed and dead-lettered are counted where they are acked; anything else comes back.
             if not acked:
                 meters.failed.inc()
+            elif position is not None and position[1] == 0:
+                meters.lag_s.set(0.0)  # nothing waited behind it: caught up, not stuck at its age
             meters.handling_s.observe((time.time_ns() - started_ns) / 1e9)
 
     async def _redelivered(self, msg: NatsMessage, event: Event, sub: Subscription) -> None:

@@ -18,7 +18,7 @@ from contracts.ids import new_id
 from contracts.run import RunRequested, RunRequestedPayload
 from contracts.tool import ToolDecidedPayload
 from quarry_runtime.bus import Bus, Subscription
-from quarry_runtime.delivery import age_s, jetstream_metadata
+from quarry_runtime.delivery import behind, jetstream_metadata
 from quarry_runtime.httpmetrics import HttpMetrics
 from quarry_runtime.metrics import OTHER, Bounded, counter, looks_like_an_id
 from services.analyst.meters import ModelMeter
@@ -51,22 +51,24 @@ def test_a_metric_outside_quarry_s_names_is_refused() -> None:
 @pytest.mark.parametrize(
     "reply",
     [
-        "$JS.ACK.QUARRY.billing-usage.1.42.7.1700000000000000000.0",
-        "$JS.ACK.hub.ACCHASH.QUARRY.billing-usage.5.42.9.1700000000000000000.0.r4nd0m",
+        "$JS.ACK.QUARRY.billing-usage.1.42.7.1700000000000000000.3",
+        "$JS.ACK.hub.ACCHASH.QUARRY.billing-usage.5.42.9.1700000000000000000.3.r4nd0m",
     ],
 )
-def test_a_message_s_age_is_read_from_the_time_its_ack_subject_carries(reply: str) -> None:
+def test_a_message_s_age_and_backlog_are_read_from_its_ack_subject_as_the_metadata_has_them(reply: str) -> None:
     raw = Msg(None, subject="run.v1.requested", reply=reply, data=b"{}")  # type: ignore[arg-type]
     meta = jetstream_metadata(raw)
     assert meta is not None
     now_ns = 1_700_000_002_500_000_000
-    assert age_s(raw, now_ns) == pytest.approx(now_ns / 1e9 - meta.timestamp.timestamp())
-    assert age_s(raw, now_ns) == pytest.approx(2.5)
+    position = behind(raw, now_ns)
+    assert position is not None
+    assert position[0] == pytest.approx(now_ns / 1e9 - meta.timestamp.timestamp()) == pytest.approx(2.5)
+    assert position[1] == meta.num_pending == 3
 
 
 def test_a_message_without_a_stream_has_no_age() -> None:
     raw = Msg(None, subject="run.v1.requested", reply="_INBOX.x", data=b"{}")  # type: ignore[arg-type]
-    assert age_s(raw, 0) is None
+    assert behind(raw, 0) is None
 
 
 async def test_requests_are_counted_by_route_template_never_by_the_path_with_its_ids() -> None:
