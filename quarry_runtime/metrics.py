@@ -79,6 +79,13 @@ CONSUMER_LAG_SECONDS = gauge(
 )
 
 
+TASK_SECONDS = histogram(
+    "quarry_task_duration_seconds",
+    "A task's run on a worker, from its start to its result, by kind and outcome (succeeded, failed, timed_out)",
+    ("kind", "outcome"),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ConsumerMeters:
     """One consumer's series, bound once: a message pays for no label lookup."""

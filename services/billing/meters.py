@@ -1,12 +1,13 @@
 """Billing's metrics: credits reserved for runs, settled against their usage, and refunded.
 
-Observed as the outbox relay publishes the ledger's stored events (once per stored event in a
-relay's life), from the contract events they become: the amounts a tenant's bill shows.
+Counted from the ledger's stored events as the outbox relay records them published (once per
+event, whichever replica relays it), from the contract events they became: the amounts a
+tenant's bill shows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from contracts.credits import CreditsRefunded, CreditsReserved, CreditsSettled
@@ -17,18 +18,11 @@ CREDITS = counter("quarry_credits", "Credits moved by the ledger, by entry: rese
 ENTRIES: dict[type[Any], str] = {CreditsReserved: "reserved", CreditsSettled: "settled", CreditsRefunded: "refunded"}
 _BY_ENTRY = {entry: CREDITS.labels(entry) for entry in ENTRIES.values()}
 
-Translate = Callable[[Any], Sequence[Outgoing]]
 
-
-def observing(translate: Translate) -> Translate:
-    """`translate`, counting the credits each contract event it gives moves."""
-
-    def observed(domain_event: Any) -> Sequence[Outgoing]:
-        out = translate(domain_event)
-        for item in out:
-            entry = ENTRIES.get(type(item.event))
-            if entry is not None:
-                _BY_ENTRY[entry].inc(item.event.payload.amount)
-        return out
-
-    return observed
+def count_credits(domain_event: Any, out: Sequence[Outgoing]) -> None:
+    """Counts the credits each relayed contract event moves (`OutboxRelay(relayed=...)`)."""
+    del domain_event  # what it became says it all
+    for item in out:
+        entry = ENTRIES.get(type(item.event))
+        if entry is not None:
+            _BY_ENTRY[entry].inc(item.event.payload.amount)

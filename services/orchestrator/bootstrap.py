@@ -81,7 +81,7 @@ def build(settings: RuntimeSettings) -> Service:
         )
 
     run_at = aggregate_at(app)
-    outgoing = RunMeters(run_at).observing(outgoing_of(run_at, sign))
+    outgoing = outgoing_of(run_at, sign)
 
     async def publish_key() -> None:
         """Make the public key known before the first token reaches the policy service."""
@@ -93,7 +93,7 @@ def build(settings: RuntimeSettings) -> Service:
             except Exception:  # noqa: BLE001 - the bus may still be connecting; try again
                 await asyncio.sleep(1.0)
 
-    relay = OutboxRelay(app, bus, outgoing)
+    relay = OutboxRelay(app, bus, outgoing, relayed=RunMeters(run_at))
     group = app.group_commit(on_saved=relay.wake)
     for sub in subscriptions(app):
         bus.subscribe(sub)
