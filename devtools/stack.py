@@ -66,6 +66,7 @@ class Proc:
     name: str
     popen: subprocess.Popen[bytes]
     health_port: int
+    metrics_port: int | None = None  # /metrics, when not on the health port (the gateway's, never its API's)
     restarts: int = 0
     live_seen: bool = False  # answered its liveness probe once: failures count from then on
     failing_since: float | None = None
@@ -123,7 +124,8 @@ class Stack:
             for replica in range(1, self.config.replicas.get(service, 1) + 1):
                 name = service if replica == 1 else f"{service}#{replica}"
                 port = self.config.http_port if name == "gateway" else natsserver.free_port()
-                self.procs[name] = Proc(name, self._spawn(name, port), port)
+                metrics_port = natsserver.free_port() if name == "gateway" else port
+                self.procs[name] = Proc(name, self._spawn(name, port, metrics_port), port, metrics_port)
         if self.config.restart:
             self.start_supervisor()
 
@@ -147,7 +149,7 @@ class Stack:
         operator = (natsauth.OPERATOR, passwords.pop(natsauth.OPERATOR))
         return natsauth.write_server_config(self.data_dir / "nats" / "nats.conf", passwords, admin=operator)
 
-    def _env(self, name: str, port: int) -> dict[str, str]:
+    def _env(self, name: str, port: int, metrics_port: int | None = None) -> dict[str, str]:
         name = name.split("#")[0]
         env = {"QUARRY_ENVIRONMENT": self.config.environment, **caller_environment(self.config.env_file)}
         # What the stack itself decides wins over the caller: where the data, the bus, the database
@@ -175,7 +177,7 @@ class Stack:
             QUARRY_DATA_DIR=str(self.data_dir),
             NATS_URL=self._services_nats_url,
             QUARRY_DB_SCHEMA_PREFIX=self.config.db_schema_prefix,
-            QUARRY_HEALTH_PORT=str(port),
+            QUARRY_HEALTH_PORT=str(metrics_port or port),
             PYTHONUNBUFFERED="1",
         )
         if name == "gateway":
@@ -191,12 +193,12 @@ class Stack:
         """How a service (or a replica, `name#2`) is started."""
         return [sys.executable, "-m", f"services.{name.split('#')[0]}"]
 
-    def _spawn(self, name: str, port: int) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str, port: int, metrics_port: int | None = None) -> subprocess.Popen[bytes]:
         out = open(self.logs / f"{name.replace('#', '-')}.log", "ab")  # noqa: SIM115 - handed to the child
         try:
             return subprocess.Popen(
                 self.command(name),
-                env=self._env(name, port),
+                env=self._env(name, port, metrics_port),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=Path(__file__).resolve().parent.parent,
@@ -229,7 +231,7 @@ class Stack:
                             log.warning(
                                 "%s died (exit code %s) at %s; restarting", name, code, time.strftime("%H:%M:%S")
                             )
-                        proc.popen = self._spawn(proc.name, proc.health_port)
+                        proc.popen = self._spawn(proc.name, proc.health_port, proc.metrics_port)
                         proc.restarts += 1
                         proc.live_seen, proc.failing_since = False, None
                         log.warning("%s is back (pid %d, restart #%d)", proc.name, proc.popen.pid, proc.restarts)
@@ -277,6 +279,10 @@ class Stack:
     def health_url(self, name: str) -> str:
         """Readiness: every dependency answers."""
         return f"http://127.0.0.1:{self.procs[name].health_port}/readyz"
+
+    def metrics_url(self, name: str) -> str:
+        proc = self.procs[name]
+        return f"http://127.0.0.1:{proc.metrics_port or proc.health_port}/metrics"
 
     def live_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.procs[name].health_port}/healthz"

@@ -22,6 +22,7 @@ from quarry_runtime.busfaults import bus_unavailable, is_bus_outage
 from quarry_runtime.errors import NotReady, Rejected, Unavailable
 from quarry_runtime.health import ConsumerProgress
 from quarry_runtime.inflight import InFlight, mark_key
+from quarry_runtime.metrics import ConsumerMeters
 from quarry_runtime.subscription import Subscription
 from quarry_runtime.telemetry import run_traced, traced
 
@@ -51,6 +52,8 @@ def jetstream_metadata(raw: Msg) -> Msg.Metadata | None:
 # `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>`.
 _PLAIN_ACK_TOKENS = 9
 _PLAIN_ACK_DELIVERED = 4
+_PLAIN_ACK_TIMESTAMP = 7
+_PLAIN_ACK_PENDING = 8
 
 
 def delivery_count(raw: Msg) -> int:
@@ -64,6 +67,22 @@ def delivery_count(raw: Msg) -> int:
     if len(tokens) == _PLAIN_ACK_TOKENS and tokens[1] == "ACK" and tokens[_PLAIN_ACK_DELIVERED].isdigit():
         return int(tokens[_PLAIN_ACK_DELIVERED]) or 1
     return int(raw.metadata.num_delivered or 1)
+
+
+def behind(raw: Msg, now_ns: int) -> tuple[float, int] | None:
+    """How long ago the message was stored in its stream, and how many wait behind it for the
+    consumer (read from the ack subject, as `delivery_count` reads its count); None for a message
+    without either (TestNatsBroker's)."""
+    reply = raw.reply
+    if not reply or not reply.startswith("$JS."):
+        return None
+    tokens = reply.split(".")
+    if len(tokens) == _PLAIN_ACK_TOKENS and tokens[_PLAIN_ACK_TIMESTAMP].isdigit() and tokens[-1].isdigit():
+        stored_ns, pending = int(tokens[_PLAIN_ACK_TIMESTAMP]), int(tokens[_PLAIN_ACK_PENDING])
+    else:
+        meta = raw.metadata
+        stored_ns, pending = int(meta.timestamp.timestamp() * 1e9), int(meta.num_pending or 0)
+    return max(0.0, (now_ns - stored_ns) / 1e9), pending
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,30 +146,43 @@ class Deliveries:
     _outage_deliveries: dict[tuple[str, int], int] = field(default_factory=dict, init=False)
     _outage_logged: dict[str, tuple[float, int]] = field(default_factory=dict, init=False)  # when last, retries since
     _heartbeat: Heartbeat = field(init=False)
+    _meters: dict[str, ConsumerMeters] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self._heartbeat = Heartbeat(self.limits.ack_wait_s / 3)
 
+    def meters(self, durable: str) -> ConsumerMeters:
+        meters = self._meters.get(durable)
+        if meters is None:
+            meters = self._meters[durable] = ConsumerMeters.of(self.service, durable)
+        return meters
+
     async def dispatch(self, msg: NatsMessage, model: type[Event] | None, sub: Subscription) -> None:
         durable = sub.durable
         self.progress.delivered(durable)
+        meters = self.meters(durable)
+        started_ns = time.time_ns()
+        raw = msg.raw_message
+        position = behind(raw, started_ns)
+        if position is not None:
+            meters.lag_s.set(position[0])
         try:
-            raw = msg.raw_message
             headers = raw.headers
             scheduler = headers.get("Nats-Scheduler") if headers else None
             if scheduler is not None and raw.subject not in SCHEDULED_SUBJECTS:
                 reason = f"fired by the schedule {scheduler}: only {sorted(SCHEDULED_SUBJECTS)} may be"
-                await self._dead_letter(msg, reason)
+                await self._dead_letter(msg, sub.durable, reason)
                 return
             if sub.applied_here is not None and headers and sub.applied_here(headers.get("Nats-Msg-Id", "")):
                 await msg.ack()
+                meters.processed.inc()
                 return
             try:
                 # The model's own validator: what model_validate_json calls, less a wrapper's keyword handling.
                 event = parse_event(raw.data) if model is None else model.__pydantic_validator__.validate_json(raw.data)
             except (ValidationError, ValueError, KeyError) as exc:
                 expected = model.__name__ if model else "event"
-                await self._dead_letter(msg, f"malformed {expected}: {_short(exc)}")
+                await self._dead_letter(msg, sub.durable, f"malformed {expected}: {_short(exc)}")
                 return
             # A first delivery is not marked (see quarry_runtime.inflight): the normal path writes nothing.
             if delivery_count(raw) == 1:
@@ -158,7 +190,14 @@ class Deliveries:
             else:
                 await self._redelivered(msg, event, sub)
         finally:
-            self.progress.settled(durable, acked=msg.committed is AckStatus.ACKED)
+            acked = msg.committed is AckStatus.ACKED
+            self.progress.settled(durable, acked=acked)
+            # Processed and dead-lettered are counted where they are acked; anything else comes back.
+            if not acked:
+                meters.failed.inc()
+            elif position is not None and position[1] == 0:
+                meters.lag_s.set(0.0)  # nothing waited behind it: caught up, not stuck at its age
+            meters.handling_s.observe((time.time_ns() - started_ns) / 1e9)
 
     async def _redelivered(self, msg: NatsMessage, event: Event, sub: Subscription) -> None:
         meta = jetstream_metadata(msg.raw_message)
@@ -173,7 +212,7 @@ class Deliveries:
                 reason = f"its handling never finished {deaths} times: the process died (out of memory, crashed, killed) or hung"
                 if sub.on_give_up is not None:
                     await sub.on_give_up(event, reason)
-                await self._dead_letter(msg, reason)
+                await self._dead_letter(msg, sub.durable, reason)
             else:
                 await self._handle(msg, event, sub)
         finally:
@@ -203,14 +242,14 @@ class Deliveries:
             delivered = self._own_deliveries(raw, key)
             if delivered >= NOT_READY_DELIVERIES:
                 self._outage_deliveries.pop(key, None)
-                await self._dead_letter(msg, f"still not ready after {delivered} deliveries: {exc}")
+                await self._dead_letter(msg, sub.durable, f"still not ready after {delivered} deliveries: {exc}")
                 return
             # Back off so a dependency that is late (or lost) does not turn into a hot loop.
             await msg.nack(delay=min(exc.delay_s * 1.25 ** (delivered - 1), 30.0))
             return
         except Rejected as exc:
             self._outage_deliveries.pop((sub.durable, _stream_sequence(raw)), None)
-            await self._dead_letter(msg, str(exc))
+            await self._dead_letter(msg, sub.durable, str(exc))
             return
         except Exception as exc:
             key = (sub.durable, _stream_sequence(raw))
@@ -225,7 +264,7 @@ class Deliveries:
                 reason = f"failed {delivered} times: {_short(exc)}"
                 if sub.on_give_up is not None:
                     await sub.on_give_up(event, reason)
-                await self._dead_letter(msg, reason)
+                await self._dead_letter(msg, sub.durable, reason)
                 return
             log.exception("%s: handler failed (delivery %d), will retry", sub.durable, delivered)
             await msg.nack(delay=min(0.2 * 2**delivered, 10.0))
@@ -236,6 +275,7 @@ class Deliveries:
             del self._outage_logged[sub.durable]
             log.warning("%s: handling again after an outage", sub.durable)
         await msg.ack()
+        self.meters(sub.durable).processed.inc()
 
     async def _wait_out(self, msg: NatsMessage, key: tuple[str, int], sub: Subscription, exc: Unavailable) -> None:
         """Redeliver later with backoff, without counting this delivery against the message."""
@@ -262,7 +302,7 @@ class Deliveries:
         log.warning("%s: waiting for a dependency (%d retries since the last report): %s", durable, retries + 1, exc)
         self._outage_logged[durable] = (now, 0)
 
-    async def _dead_letter(self, msg: NatsMessage, reason: str) -> None:
+    async def _dead_letter(self, msg: NatsMessage, durable: str, reason: str) -> None:
         raw = msg.raw_message
         seq = _stream_sequence(raw)
         log.warning("dead-lettering %s #%s: %s", raw.subject, seq, reason)
@@ -288,6 +328,7 @@ class Deliveries:
             await msg.nack(delay=UNAVAILABLE_MAX_DELAY_S)
             return
         await msg.ack()
+        self.meters(durable).dead_lettered.inc()
 
 
 def _stream_sequence(raw: Msg) -> int:

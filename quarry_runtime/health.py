@@ -16,18 +16,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import uvicorn
-from prometheus_client import generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from quarry_runtime.exposition import ThreadServer, metrics
 
 log = logging.getLogger(__name__)
 
@@ -223,9 +221,6 @@ def health_app(health: Health) -> Starlette:
     async def readyz(request: Request) -> Response:
         return verdict(request.url.path, health.readiness())
 
-    async def metrics(_: Request) -> Response:
-        return Response(generate_latest(), headers={"content-type": "text/plain; version=0.0.4"})
-
     async def not_found(_: Request, __: Exception) -> Response:
         return _json(404, {"detail": "not found"})
 
@@ -249,11 +244,12 @@ class HealthServer:
 
     def __init__(self, health: Health, port: int, host: str = "127.0.0.1") -> None:
         self.health = health
-        self.port = port
-        self.host = host
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._http = ThreadServer(health_app(health), port, host, name="health-http")
         self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def port(self) -> int:
+        return self._http.port
 
     async def start(self) -> None:
         """Start the heartbeat and the checks on the running loop, and the HTTP thread."""
@@ -261,21 +257,10 @@ class HealthServer:
             asyncio.create_task(self.health.loop.run(), name="health-heartbeat"),
             asyncio.create_task(self.health.checks.run(), name="health-checks"),
         ]
-        # Bound here, so a port taken fails the start and port 0 is known at once.
-        sock = socket.create_server((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            health_app(self.health), log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=1
-        )
-        server = self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="health-http", daemon=True)
-        # The socket listens already: a probe arriving before uvicorn serves waits in its backlog.
-        self._thread.start()
+        self._http.start()
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            await asyncio.to_thread(self._thread.join)
+        await self._http.stop()

@@ -38,6 +38,10 @@ class Outgoing(NamedTuple):
 
 
 Translate = Callable[[DomainEventProtocol[Any]], Sequence[Outgoing]]
+# Told of each stored event and what it became once the relay has recorded its position, for
+# counting: of the replicas relaying one log, only the one whose record covers an event first is
+# told (two recording at the same instant may both be).
+Relayed = Callable[[DomainEventProtocol[Any], Sequence[Outgoing]], None]
 
 RELAY_NAME = "outbox-relay"
 OUTAGE_LOG_INTERVAL_S = 30.0
@@ -62,11 +66,14 @@ def aggregate_at(app: Application[Any]) -> Callable[[Any, int], Any]:
 class OutboxRelay:
     """Publishes every stored event of `app`, in log order, exactly as `translate` maps it."""
 
-    def __init__(self, app: OutboxApplication, bus: Bus, translate: Translate, batch: int = 100) -> None:
+    def __init__(
+        self, app: OutboxApplication, bus: Bus, translate: Translate, batch: int = 100, relayed: Relayed | None = None
+    ) -> None:
         self.app = app
         self.bus = bus
         self.translate = translate
         self.batch = batch
+        self.relayed = relayed
         self._wake = asyncio.Event()
         self._recorder: ProcessRecorder = app.recorder  # type: ignore[assignment]
 
@@ -84,34 +91,41 @@ class OutboxRelay:
         notifications = self._recorder.select_notifications(start=start, limit=self.batch)
         if not notifications:
             return 0
-        done = 0
+        done: list[tuple[int, Any, Sequence[Outgoing]]] = []
         try:
             for notification in notifications:
                 domain_event = self.app.mapper.to_domain_event(notification)
-                for out in self.translate(domain_event):
+                outgoing = self.translate(domain_event)
+                for out in outgoing:
                     if out.at is None:
                         await self.bus.publish(out.event, out.subject)
                     else:
                         await self.bus.schedule(out.event, out.at)
-                done += 1
+                done.append((notification.id, domain_event, outgoing))
         except Unavailable:
             # The bus refused a publish (away, or its store full) part-way through the batch:
             # record what did go out, so a long outage does not re-publish it after JetStream's
             # duplicate window has passed.
             if done:
                 with contextlib.suppress(Exception):
-                    self._track(notifications[done - 1].id)
+                    self._track(notifications[len(done) - 1].id, done)
             raise
-        self._track(notifications[-1].id)
+        self._track(notifications[-1].id, done)
         return len(notifications)
 
-    def _track(self, notification_id: int) -> None:
+    def _track(self, notification_id: int, done: Sequence[tuple[int, Any, Sequence[Outgoing]]]) -> None:
+        covered = self.position if self.relayed is not None else 0  # by another replica's relay meanwhile
         try:
             self._recorder.insert_tracking(Tracking(application_name=RELAY_NAME, notification_id=notification_id))
         except IntegrityError:
             # Another replica's relay recorded this position first; it published the same
             # events with the same ids, which JetStream de-duplicated.
             log.debug("outbox position %d recorded by another relay", notification_id)
+            return
+        if self.relayed is not None:
+            for relayed_id, domain_event, outgoing in done:
+                if relayed_id > covered:
+                    self.relayed(domain_event, outgoing)
 
     async def run(self, poll_s: float = 0.25) -> None:
         """Relay forever; bus faults and database outages are retried from the last recorded

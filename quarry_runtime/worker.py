@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
 from nats.js.errors import KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
@@ -38,12 +38,14 @@ from contracts.task import (
     TaskDispatched,
     TaskFailed,
     TaskFailedPayload,
+    TaskKind,
     TaskSucceeded,
     TaskSucceededPayload,
 )
 from contracts.usage import UsageRecorded, UsageRecordedPayload
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.busfaults import nats_outage_is_unavailable
+from quarry_runtime.metrics import TASK_SECONDS, Bounded
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ JOURNAL_TTL_S = 14 * 24 * 3600
 # Results computed but not journalled (NATS away) kept per process until the journal takes them;
 # bounded, since a long outage may see many tasks finish.
 UNJOURNALLED_MAX = 1_000
+KINDS = Bounded(get_args(TaskKind))
 
 
 class TaskError(Exception):
@@ -166,6 +169,7 @@ def lane(
                 log.info("task %s (%s) was done before: publishing the journalled result", p.task_id, p.kind)
         if result is None:
             started = time.monotonic()
+            kind = KINDS(p.kind)
             try:
                 # The task's time box counts from here, when a worker starts it, not from its
                 # dispatch: a task that waited its turn in a long queue is not late.
@@ -175,11 +179,13 @@ def lane(
                 if not box.expired():
                     raise  # the task's own code timed out on something: not this time box
                 reason = f"no answer within {p.timeout_s:g}s"
+                TASK_SECONDS.labels(kind, "timed_out").observe(time.monotonic() - started)
                 log.warning("task %s (%s, attempt %d) failed: %s", p.task_id, p.kind, p.attempt, reason)
                 await _publish_failure(task, reason, retryable=True)
                 return
             except (TaskError, ValidationError) as exc:
                 retryable = isinstance(exc, TaskError) and exc.retryable
+                TASK_SECONDS.labels(kind, "failed").observe(time.monotonic() - started)
                 log.warning("task %s (%s, attempt %d) failed: %s", p.task_id, p.kind, p.attempt, exc)
                 if isinstance(exc, TaskError) and exc.trip is not None:
                     await _publish_trip(task, exc.trip, 0)
@@ -187,6 +193,7 @@ def lane(
                 await _publish_failure(task, str(exc), retryable, fault)
                 return
             result.seconds = round(time.monotonic() - started, 3)
+            TASK_SECONDS.labels(kind, "succeeded").observe(time.monotonic() - started)
             unjournalled[p.task_id] = result
             while len(unjournalled) > UNJOURNALLED_MAX:
                 unjournalled.popitem(last=False)

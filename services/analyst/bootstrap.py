@@ -16,6 +16,7 @@ from quarry_runtime.tenant_models import DEV_SECRETS_KEY, ModelEndpoint, TenantM
 from quarry_security.egress import GuardedTransport
 from services.analyst.handlers import subscriptions
 from services.analyst.llm import ChatClient
+from services.analyst.meters import ModelMeter
 from services.analyst.models import EndpointPolicy, Models
 
 NAME = "analyst"
@@ -35,6 +36,8 @@ class AnalystSettings(RuntimeSettings):
     )
     llm_api_key: SecretStr | None = None
     llm_model: str = "gpt-4o-mini"
+    # Model names the metrics name (besides llm_model): a tenant's model named elsewhere counts as `other`.
+    analyst_metric_models: list[str] = Field(default_factory=list, max_length=50)
     llm_timeout_s: float = Field(default=60.0, gt=0)
     llm_deadline_s: float = Field(
         default=180.0, gt=0, le=3600, description="the whole of one model call, retries included"
@@ -122,6 +125,7 @@ def client_for(
         deadline_s=settings.llm_deadline_s,
         max_response_bytes=settings.llm_max_response_bytes,
         transport=transport,
+        meter=ModelMeter([settings.llm_model, *settings.analyst_metric_models]),
     )
 
 

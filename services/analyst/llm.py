@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ import httpx
 from quarry_runtime.http import HttpFailure, RetryPolicy, send_capped, send_with_retries
 from quarry_security.egress import BlockedAddress
 from services.analyst.domain.errors import AnalystError
+from services.analyst.meters import ModelMeter
 
 __all__ = ["ChatClient", "Completion", "LlmError", "RetryPolicy"]
 
@@ -63,6 +65,7 @@ class ChatClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
         rng: Callable[[], float] = random.random,
+        meter: ModelMeter | None = None,
     ) -> None:
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
@@ -77,6 +80,7 @@ class ChatClient:
         self._http = http or httpx.AsyncClient(transport=transport, timeout=self._timeout)
         self._sleep = sleep
         self._rng = rng
+        self._meter = meter
 
     @property
     def closed(self) -> bool:
@@ -97,7 +101,17 @@ class ChatClient:
         body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": temperature}
         if response_format_json:
             body["response_format"] = {"type": "json_object"}
-        return _parse(await self._post(body), self.model)
+        started = time.monotonic()
+        try:
+            completion = _parse(await self._post(body), self.model)
+        except LlmError:
+            if self._meter is not None:
+                self._meter.failed(self.model, time.monotonic() - started)
+            raise
+        if self._meter is not None:
+            # By the model asked for: the name a server answers with is its own, and unbounded.
+            self._meter.answered(self.model, time.monotonic() - started, completion.tokens_in, completion.tokens_out)
+        return completion
 
     async def _post(self, body: dict[str, Any]) -> httpx.Response:
         async def send() -> httpx.Response:

@@ -16,6 +16,7 @@ from services.billing import replies
 from services.billing.application import Billing
 from services.billing.domain import Ledger
 from services.billing.handlers import subscriptions
+from services.billing.meters import count_credits
 from services.billing.payments import build_payments
 from services.billing.translate import translate
 
@@ -92,7 +93,7 @@ def build(settings: RuntimeSettings) -> Service:
         found: Ledger = app.repository.get(originator_id, version=version)
         return found
 
-    relay = OutboxRelay(app, bus, lambda domain_event: translate(domain_event, ledger_at))
+    relay = OutboxRelay(app, bus, lambda domain_event: translate(domain_event, ledger_at), relayed=count_credits)
     group = app.group_commit(on_saved=relay.wake)
     for sub in subscriptions(app):
         bus.subscribe(sub)

@@ -13,6 +13,8 @@ from starlette.types import Lifespan
 
 from contracts.numbers import MAX_SAFE_INTEGER
 from quarry_runtime.errors import Unavailable as DependencyUnavailable
+from quarry_runtime.exposition import ThreadServer, metrics_app
+from quarry_runtime.httpmetrics import HttpMetrics
 from services.gateway.api import errors
 from services.gateway.api.deps import Components, session_principal
 from services.gateway.api.limits import BodyLimits
@@ -72,6 +74,9 @@ def create_app(parts: Components) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await parts.bus.start()
+        exposition = metrics_server(parts.settings)
+        if exposition is not None:
+            exposition.start()
         stop = asyncio.Event()
         catching_up = asyncio.create_task(parts.catchup.run(stop)) if parts.catchup is not None else None
         try:
@@ -87,6 +92,8 @@ def create_app(parts: Components) -> FastAPI:
                 await parts.ops_bus.close()
             await parts.bus.stop()
             parts.store.db.close()
+            if exposition is not None:
+                await exposition.stop()
 
     async def signed_in(request: Request) -> bool:
         try:
@@ -99,7 +106,7 @@ def create_app(parts: Components) -> FastAPI:
             return True
         return True
 
-    app = api_shell(lambda: parts.settings, signed_in, lifespan)
+    app = api_shell(lambda: parts.settings, signed_in, lifespan, http_metrics=True)
     app.state.components = parts
     # Every run admission looks its route up, and FastAPI tries an included router's routes one by
     # one: the runs first (no path of one router matches another's, so the order decides nothing
@@ -110,11 +117,23 @@ def create_app(parts: Components) -> FastAPI:
     return app
 
 
+def metrics_server(settings: GatewaySettings) -> ThreadServer | None:
+    """`/metrics` on the health port; none when that is unset or is the API's own port (the
+    public port never shows the service's metrics)."""
+    if not settings.health_port or settings.health_port == settings.http_port:
+        return None
+    return ThreadServer(metrics_app(), settings.health_port, settings.health_host, name="metrics-http")
+
+
 def api_shell(
-    settings: Callable[[], GatewaySettings], signed_in: SignedIn, lifespan: Lifespan[FastAPI] | None = None
+    settings: Callable[[], GatewaySettings],
+    signed_in: SignedIn,
+    lifespan: Lifespan[FastAPI] | None = None,
+    *,
+    http_metrics: bool = False,
 ) -> FastAPI:
     """The gateway's app without its routes: the error handler and the middleware every request
-    passes through (`bench.ping_app` serves its baseline from the same)."""
+    passes through (`bench.ping_app` serves its baseline from the same, without `http_metrics`)."""
     # /docs is the product's documentation (the web's): the API reference lives under /api/.
     app = FastAPI(
         title="Quarry",
@@ -131,6 +150,8 @@ def api_shell(
     )
     errors.install(app)
     app.add_middleware(BodyLimits, settings=settings)
+    if http_metrics:  # outside the body limits, so their 413s count; inside the web pages
+        app.add_middleware(HttpMetrics)
     # Outermost: a web page never meets the API's body limits or routes.
     app.add_middleware(WebApp, root=lambda: settings().web_dist, signed_in=signed_in)
     return app

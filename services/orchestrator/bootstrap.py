@@ -21,6 +21,7 @@ from quarry_security.delegation import KeyDirectory, SigningKey, scopes_for
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.emitter import AGENT
 from services.orchestrator.handlers import subscriptions
+from services.orchestrator.meters import RunMeters
 from services.orchestrator.monitors.domain import Monitor
 from services.orchestrator.monitors.translate import translate_monitor
 from services.orchestrator.questions.domain import Question
@@ -79,7 +80,8 @@ def build(settings: RuntimeSettings) -> Service:
             ttl_s=s.delegation_ttl_s,
         )
 
-    outgoing = outgoing_of(aggregate_at(app), sign)
+    run_at = aggregate_at(app)
+    outgoing = outgoing_of(run_at, sign)
 
     async def publish_key() -> None:
         """Make the public key known before the first token reaches the policy service."""
@@ -91,7 +93,7 @@ def build(settings: RuntimeSettings) -> Service:
             except Exception:  # noqa: BLE001 - the bus may still be connecting; try again
                 await asyncio.sleep(1.0)
 
-    relay = OutboxRelay(app, bus, outgoing)
+    relay = OutboxRelay(app, bus, outgoing, relayed=RunMeters(run_at))
     group = app.group_commit(on_saved=relay.wake)
     for sub in subscriptions(app):
         bus.subscribe(sub)

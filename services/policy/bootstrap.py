@@ -20,8 +20,9 @@ from services.policy.application.events import delegation_check
 from services.policy.application.versions import PolicyVersions, startup_engine
 from services.policy.domain.engine import DEFAULT_POLICY_DIR
 from services.policy.domain.policyset import PolicyFiles
-from services.policy.domain.registry import DEFAULT_REGISTRY
+from services.policy.domain.registry import DEFAULT_REGISTRY, load_registry
 from services.policy.handlers import subscriptions
+from services.policy.meters import DecisionMeter
 from services.policy.replies import serve
 from services.policy.store import PolicyStore
 
@@ -80,7 +81,8 @@ def assemble(settings: RuntimeSettings) -> PolicyParts:
         lambda: bus.broker.connection, replicas=settings.stream_replicas, max_bytes=settings.kv_max_bytes
     )
     check = delegation_check(keys) if require else None
-    for sub in subscriptions(bus, decider, store=store, versions=versions, delegation=check):
+    meter = DecisionMeter(load_registry(registry))
+    for sub in subscriptions(bus, decider, store=store, versions=versions, delegation=check, observe=meter):
         bus.subscribe(sub)
     service = Service(
         NAME,

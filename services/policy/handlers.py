@@ -10,6 +10,7 @@ from quarry_runtime.bus import Bus, Subscription
 from services.policy.application.decider import Decider
 from services.policy.application.events import (
     DelegationCheck,
+    Observer,
     answer_tool_request,
     follow_credits,
     recorder,
@@ -26,11 +27,12 @@ def subscriptions(
     store: PolicyStore | None = None,
     versions: PolicyVersions | None = None,
     delegation: DelegationCheck | None = None,
+    observe: Observer | None = None,
 ) -> list[Subscription]:
     record = recorder(store) if store is not None else None
 
     async def on_tool_requested(ev: ToolRequested) -> None:
-        await answer_tool_request(ev, bus, decider, record=record, delegation=delegation)
+        await answer_tool_request(ev, bus, decider, record=record, delegation=delegation, observe=observe)
 
     subs = [
         Subscription(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,60 @@ class OutboxCase:
             assert types == ["credits.granted", "credits.reserved", "credits.reserved", "credits.reserved"]
             assert len({e.event_id for e in received}) == 4
             assert all(e.run_id for e in received if e.type == "credits.reserved")
+        finally:
+            await bus.stop()
+            app.close()
+
+    async def test_relays_racing_over_one_log_report_each_event_relayed_once(
+        self, settings: RuntimeSettings, nats_url: str
+    ) -> None:
+        app = Billing(env=eventstore_env(settings, "billing"))
+        tenant = f"tenant-{uuid.uuid4().hex[:8]}"
+        bus = Bus(nats_url, f"outbox-{uuid.uuid4().hex[:6]}")
+        await bus.start()
+        told: list[str] = []
+
+        def ledger_at(originator_id: Any, version: int | None) -> Ledger:
+            found: Ledger = app.repository.get(originator_id, version=version)
+            return found
+
+        def relayed(_: Any, out: Any) -> None:
+            told.extend(o.event.event_id for o in out if o.event.tenant_id == tenant)
+
+        def relay() -> OutboxRelay:
+            return OutboxRelay(app, bus, lambda de: translate(de, ledger_at), relayed=relayed)
+
+        try:
+            for _ in range(2):
+                req = RunRequested.create(
+                    RunRequestedPayload(question="q??", depth=1, max_sources=3), tenant_id=tenant, run_id=new_id()
+                )
+                app.admit(req)
+            # Two replicas read the same batch and publish it at once; one records its position.
+            first, second = relay(), relay()
+            covered = await asyncio.gather(first.run_once(), second.run_once())
+            assert covered[0] == covered[1] > 0
+            assert await first.run_once() == await second.run_once() == 0
+            assert len(told) == len(set(told)) == 3, told
+            # A relay that dies before recording its position tells nothing; the next one tells all.
+            app.admit(
+                RunRequested.create(
+                    RunRequestedPayload(question="q??", depth=1, max_sources=3), tenant_id=tenant, run_id=new_id()
+                )
+            )
+            crashing = relay()
+
+            def crash(*_: Any) -> None:
+                raise ConnectionError("killed between publish and position")
+
+            original = crashing._recorder.insert_tracking
+            crashing._recorder.insert_tracking = crash  # type: ignore[method-assign,assignment]
+            with pytest.raises(ConnectionError):
+                await crashing.run_once()
+            crashing._recorder.insert_tracking = original  # type: ignore[method-assign]
+            assert len(told) == 3
+            assert await relay().run_once() > 0
+            assert len(told) == len(set(told)) == 4
         finally:
             await bus.stop()
             app.close()

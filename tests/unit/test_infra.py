@@ -47,6 +47,34 @@ def test_one_deployment_per_service_with_health_probes() -> None:
     assert sorted(kinds) == sorted(SERVICES)
 
 
+def test_every_service_is_scraped_on_its_health_port_and_the_gateway_never_on_its_public_one() -> None:
+    health_port = documents("configmap.yaml")[0]["data"]["QUARRY_HEALTH_PORT"]
+    scraped = {}
+    for name in SERVICES:
+        deployment = next(d for d in documents(f"{name}.yaml") if d["kind"] == "Deployment")
+        pod = deployment["spec"]["template"]
+        container = pod["spec"]["containers"][0]
+        assert {"configMapRef": {"name": "quarry-config"}} in container["envFrom"], name
+        assert "QUARRY_HEALTH_PORT" not in {e["name"] for e in container.get("env", [])}, name
+        annotations = pod["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true", name
+        assert annotations["prometheus.io/path"] == "/metrics", name
+        scraped[name] = annotations["prometheus.io/port"]
+    assert set(scraped.values()) == {health_port}
+    gateway = next(d for d in documents("gateway.yaml") if d["kind"] == "Deployment")
+    ports = {p["name"]: p["containerPort"] for p in gateway["spec"]["template"]["spec"]["containers"][0]["ports"]}
+    env = {e["name"]: e.get("value") for e in gateway["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert ports["metrics"] == int(health_port) != int(env["QUARRY_HTTP_PORT"]) == ports["http"]
+    service = next(d for d in documents("gateway.yaml") if d["kind"] == "Service")
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
+    # Prometheus may reach the health port of the seven services, and nothing else of theirs.
+    policies = {d["metadata"]["name"]: d["spec"] for d in documents("networkpolicies.yaml")}
+    scrape = policies["quarry-metrics-scrape"]
+    names = next(e for e in scrape["podSelector"]["matchExpressions"] if e["key"] == "app.kubernetes.io/name")
+    assert sorted(names["values"]) == sorted(SERVICES)
+    assert [p["port"] for rule in scrape["ingress"] for p in rule["ports"]] == [int(health_port)]
+
+
 def nats_conf() -> str:
     conf: str = yaml.safe_load((K8S / "nats" / "configmap.yaml").read_text())["data"]["nats.conf"]
     return conf

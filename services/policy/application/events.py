@@ -59,10 +59,17 @@ def delegation_check(keys: KeyDirectory) -> DelegationCheck:
 
 
 Recorder = Callable[[ToolDecided], Awaitable[ToolDecidedPayload]]
+Observer = Callable[[ToolDecidedPayload], None]
 
 
 async def answer_tool_request(
-    ev: ToolRequested, bus: Bus, decider: Decider, *, record: Recorder | None, delegation: DelegationCheck | None
+    ev: ToolRequested,
+    bus: Bus,
+    decider: Decider,
+    *,
+    record: Recorder | None,
+    delegation: DelegationCheck | None,
+    observe: Observer | None = None,
 ) -> None:
     """Verify the agent's delegation, decide and publish; the decision's id is derived from
     the request, so a redelivered request yields the same decision event, de-duplicated by
@@ -90,6 +97,8 @@ async def answer_tool_request(
         if kept != decided.payload:
             decided = decided.model_copy(update={"payload": kept})
     await bus.publish(decided)
+    if observe is not None:
+        observe(decided.payload)
 
 
 async def switch_version(ev: PolicyPublished, bus: Bus, versions: PolicyVersions) -> None:

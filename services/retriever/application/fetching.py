@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from contracts.work import FetchInput, FetchOutput, SearchOutput
 from services.retriever.domain.errors import OffHost
+from services.retriever.meters import count_fetches, count_off_host
 from services.retriever.web.search import WebSearch
 
 
@@ -26,8 +27,10 @@ async def fetch_batch(inp: FetchInput, web: WebSearch) -> Fetched:
     # Policy saw `url` only: every other page must be on its host, or it was never authorised.
     strays = [url for url in inp.urls if urlsplit(url).hostname != host]
     if not host or strays:
+        count_off_host(len(inp.urls))
         raise OffHost(f"{len(strays)} page(s) of the batch are not on {host!r}, the host fetch_url was allowed for")
     pages = await web.fetch(inp.urls, host=host)
+    count_fetches(pages)
     findings = []
     for wanted in inp.wanted:
         keys = dict.fromkeys(pages.aliases.get(url, url) for url in wanted.urls if url in inp.urls)
