@@ -22,7 +22,15 @@ from contracts.work import Passage
 from quarry_runtime.errors import Unavailable
 from services.retriever.domain.chunking import Chunk, chunk_document, indexed_text
 from services.retriever.domain.corpus import Document
-from services.retriever.domain.lexical import AVERAGE_CHUNK_TOKENS, document_vector, query_vector
+from services.retriever.domain.feedback import Feedback
+from services.retriever.domain.lexical import (
+    AVERAGE_CHUNK_TOKENS,
+    SparseTerms,
+    document_vector,
+    query_vector,
+    tokenize,
+    weighted_query_vector,
+)
 from services.retriever.embeddings import Embedder
 from services.retriever.index import bulk, hybrid, schema
 from services.retriever.index.client import client_lock, is_local, open_client
@@ -65,6 +73,7 @@ class SourceIndex:
         label_fields: Sequence[str] = (),
         embedder: Embedder | None = None,
         fusion: Fusion = "qdrant",
+        feedback: Feedback | None = Feedback(),
     ) -> None:
         if sum(option is not None for option in (client, path, url)) != 1:
             raise ValueError("give exactly one of client, path (local mode) or url (server)")
@@ -88,6 +97,8 @@ class SourceIndex:
         # None: sparse only, exactly the BM25 path. Otherwise hybrid, fused where `fusion` says.
         self.embedder = embedder
         self.fusion = fusion
+        # None: one sparse search with the query's own terms; otherwise the query is expanded first.
+        self.feedback = feedback
         # Local mode keeps its state in plain Python structures, unsafe under concurrent calls
         # (e.g. handlers using asyncio.to_thread); a server client is thread-safe by itself.
         if serialize is None:
@@ -299,6 +310,8 @@ class SourceIndex:
             if not any(datasets.get(tenant, True) for tenant in tenant_ids):
                 return []
         where = scoped_filter(tenant_ids, labels, datasets) if datasets else tenant_filter(tenant_ids, labels)
+        if self.feedback is not None and terms.indices:
+            terms = self._expanded(query, self.feedback, where, params)
         if self.embedder is None:
             with self._server():
                 response = self.client.query_points(
@@ -315,6 +328,28 @@ class SourceIndex:
         return hybrid.search(
             self.client, self.collection, self._server, self.fusion, terms, dense, where, params, limit
         )
+
+    def _expanded(
+        self, query: str, feedback: Feedback, where: models.Filter, params: models.SearchParams | None
+    ) -> SparseTerms:
+        """The query's vector with the distinctive terms of a first sparse search's best passages added."""
+        with self._server():
+            response = self.client.query_points(
+                self.collection,
+                query=sparse_vector(query_vector(query)),
+                using=VECTOR,
+                query_filter=where,
+                search_params=params,
+                limit=feedback.depth,
+                with_payload=["title", "heading", "text"],
+            )
+        ranked = [(tokenize(_indexed(point.payload or {})), point.score) for point in response.points]
+        return weighted_query_vector(feedback.expand(tokenize(query), ranked))
+
+
+def _indexed(payload: Mapping[str, Any]) -> str:
+    # the text the point's stored vector was built from (`indexed_text` of its chunk)
+    return f"{payload.get('title', '')}\n{payload.get('heading', '')}\n{payload.get('text', '')}"
 
 
 def ingest_documents(index: SourceIndex, documents: Iterable[Document], tenant_id: str) -> int:

@@ -1,0 +1,118 @@
+"""The code-aware analyzer: text to the terms an index stores and a scorer compares.
+
+Prose words are lower-cased, stemmed lightly and dropped when they are English function words;
+Python keywords are never dropped. Names keep their identity: `os.path.join`, `csv.DictReader`,
+`__init__` and `with_stmt` are terms of their own, followed by their parts (`os`, `path`, `join`;
+`dict`, `reader`; `init`; `with`, `stmt`) so a question in plain words still meets them.
+Operators (`==`, `->`, `:=`, `**`, `is not`, `not in`...) are terms too, and code in backticks
+keeps every word. The same text always gives the same terms, in text order.
+"""
+
+from __future__ import annotations
+
+import re
+
+from quarry_text.stemming import stem
+from quarry_text.stopwords import STOPWORDS
+
+ANALYSIS_VERSION = "code1"
+"""Names the terms `terms` gives; a stored index built under another version must not be searched with these."""
+
+_MAX_WORD = 40  # a longer run of letters is a hash, base64 or noise, not a word
+_MAX_NAME = 80  # a longer dotted or snake_case name is kept as its parts only
+
+# One pass over the text: inline code, then names (dotted runs of identifiers), then numbers, then
+# operators, longest first. `>>>` is matched only so that a doctest prompt is not read as `>>`.
+_TOKEN = re.compile(
+    r"`(?P<code>[^`\n]{1,200})`"
+    r"|(?P<name>[^\W\d]\w*(?:\.[^\W\d]\w*)*)"
+    r"|(?P<number>\d+)"
+    r"|(?P<op>>>>|\.\.\.|\*\*|//|==|!=|<=|>=|->|:=|<<|>>|[-+*/%@&|^]=|[@<>%&|^~])"
+)
+_CAMEL_PART = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+_PROMPT = ">>>"
+
+
+def terms(text: str) -> list[str]:
+    """The terms of `text` in text order: stemmed content words, whole names and their parts, operators."""
+    out: list[str] = []
+    _analyse(text, out, keep_all=False)
+    return out
+
+
+def _analyse(text: str, out: list[str], *, keep_all: bool) -> None:
+    previous = ""
+    for code, name, number, op in _TOKEN.findall(text):
+        if name:
+            if name.isalpha() and (name.islower() or name.isupper() or name[1:].islower()):
+                word = name.casefold()
+                if 2 <= len(word) <= _MAX_WORD and (keep_all or word not in STOPWORDS):
+                    out.append(stem(word))
+                # The two-word operators; both words are keywords, so they are terms already.
+                if word == "not" and previous == "is":
+                    out.append("is not")
+                elif word == "in" and previous == "not":
+                    out.append("not in")
+                previous = word
+                continue
+            _name(name, out)
+        elif op:
+            if op != _PROMPT:
+                out.append(op)
+        elif number:
+            # One- and two-digit numbers are list items, counts and versions: too common to tell anything.
+            if 3 <= len(number) <= _MAX_WORD:
+                out.append(number)
+        else:
+            _analyse(code, out, keep_all=True)
+        previous = ""
+
+
+def _name(name: str, out: list[str]) -> None:
+    if "." in name:
+        parts = name.split(".")
+        # "e.g" and "i.e" are abbreviations, not names
+        if len(name) <= _MAX_NAME and any(len(part) > 1 for part in parts):
+            out.append(name.casefold())
+        for part in parts:
+            _identifier(part, out)
+    else:
+        _identifier(name, out)
+
+
+def _identifier(name: str, out: list[str]) -> None:
+    bare = name.strip("_")
+    if bare == name:
+        if "_" in name:
+            _whole(name, out)
+            for piece in name.split("_"):
+                _piece(piece, out)
+        else:
+            _piece(name, out)
+    elif bare:
+        # __init__, _asdict, __init_subclass__: the name as written, then its words
+        _whole(name, out)
+        for piece in bare.split("_"):
+            _piece(piece, out)
+
+
+def _whole(name: str, out: list[str]) -> None:
+    if len(name) <= _MAX_NAME:
+        out.append(name.casefold())
+
+
+def _piece(piece: str, out: list[str]) -> None:
+    """One run of letters and digits: a word, or a CamelCase name (whole, then its words)."""
+    if not (piece.islower() or piece.isupper() or piece[1:].islower() or not piece.isalnum()):
+        parts = _CAMEL_PART.findall(piece)
+        if len(parts) > 1:
+            _whole(piece, out)
+            for part in parts:
+                _word(part.casefold(), out)
+            return
+    _word(piece.casefold(), out)
+
+
+def _word(word: str, out: list[str]) -> None:
+    if 2 <= len(word) <= _MAX_WORD and word not in STOPWORDS:
+        out.append(stem(word))
