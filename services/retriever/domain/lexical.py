@@ -17,7 +17,17 @@ from dataclasses import dataclass
 
 from quarry_text import STOPWORDS, stem, terms
 
-__all__ = ["STOPWORDS", "SparseTerms", "bm25_weight", "document_vector", "query_vector", "stem", "term_id", "tokenize", "weighted_query_vector"]
+__all__ = [
+    "STOPWORDS",
+    "SparseTerms",
+    "bm25_weight",
+    "document_vector",
+    "query_vector",
+    "stem",
+    "term_id",
+    "tokenize",
+    "weighted_query_vector",
+]
 
 K1 = 1.2
 B = 0.75

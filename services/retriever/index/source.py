@@ -23,16 +23,9 @@ from quarry_runtime.errors import Unavailable
 from services.retriever.domain.chunking import Chunk, chunk_document, indexed_text
 from services.retriever.domain.corpus import Document
 from services.retriever.domain.feedback import Feedback
-from services.retriever.domain.lexical import (
-    AVERAGE_CHUNK_TOKENS,
-    SparseTerms,
-    document_vector,
-    query_vector,
-    tokenize,
-    weighted_query_vector,
-)
+from services.retriever.domain.lexical import AVERAGE_CHUNK_TOKENS, document_vector, query_vector
 from services.retriever.embeddings import Embedder
-from services.retriever.index import bulk, hybrid, schema
+from services.retriever.index import bulk, expansion, hybrid, schema
 from services.retriever.index.client import client_lock, is_local, open_client
 from services.retriever.index.hybrid import Fusion
 from services.retriever.index.points import (
@@ -311,7 +304,7 @@ class SourceIndex:
                 return []
         where = scoped_filter(tenant_ids, labels, datasets) if datasets else tenant_filter(tenant_ids, labels)
         if self.feedback is not None and terms.indices:
-            terms = self._expanded(query, self.feedback, where, params)
+            terms = expansion.expanded(self.client, self.collection, self._server, query, self.feedback, where, params)
         if self.embedder is None:
             with self._server():
                 response = self.client.query_points(
@@ -328,28 +321,6 @@ class SourceIndex:
         return hybrid.search(
             self.client, self.collection, self._server, self.fusion, terms, dense, where, params, limit
         )
-
-    def _expanded(
-        self, query: str, feedback: Feedback, where: models.Filter, params: models.SearchParams | None
-    ) -> SparseTerms:
-        """The query's vector with the distinctive terms of a first sparse search's best passages added."""
-        with self._server():
-            response = self.client.query_points(
-                self.collection,
-                query=sparse_vector(query_vector(query)),
-                using=VECTOR,
-                query_filter=where,
-                search_params=params,
-                limit=feedback.depth,
-                with_payload=["title", "heading", "text"],
-            )
-        ranked = [(tokenize(_indexed(point.payload or {})), point.score) for point in response.points]
-        return weighted_query_vector(feedback.expand(tokenize(query), ranked))
-
-
-def _indexed(payload: Mapping[str, Any]) -> str:
-    # the text the point's stored vector was built from (`indexed_text` of its chunk)
-    return f"{payload.get('title', '')}\n{payload.get('heading', '')}\n{payload.get('text', '')}"
 
 
 def ingest_documents(index: SourceIndex, documents: Iterable[Document], tenant_id: str) -> int:
