@@ -6,6 +6,12 @@ Python keywords are never dropped. Names keep their identity: `os.path.join`, `c
 `dict`, `reader`; `init`; `with`, `stmt`) so a question in plain words still meets them.
 Operators (`==`, `->`, `:=`, `**`, `is not`, `not in`...) are terms too, and code in backticks
 keeps every word. The same text always gives the same terms, in text order.
+
+Twelve keywords are also English function words (and, as, else, for, from, if, in, is, not, or,
+while, with). An index keeps them everywhere and lets IDF weigh them; a scorer comparing a few
+sentences has no IDF to lean on, so with `prose_keywords=False` they count only where the text
+uses them as code: in backticks or quotes, named by the next word ("the with statement", "the in
+operator"), or as a two-word operator in code.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import re
 
 from quarry_text.stemming import stem
-from quarry_text.stopwords import STOPWORDS
+from quarry_text.stopwords import FUNCTION_WORDS, KEYWORDS, STOPWORDS
 
 ANALYSIS_VERSION = "code1"
 """Names the terms `terms` gives; a stored index built under another version must not be searched with these."""
@@ -25,35 +31,48 @@ _MAX_NAME = 80  # a longer dotted or snake_case name is kept as its parts only
 # operators, longest first. `>>>` is matched only so that a doctest prompt is not read as `>>`.
 _TOKEN = re.compile(
     r"`(?P<code>[^`\n]{1,200})`"
-    r"|(?P<name>[^\W\d]\w*(?:\.[^\W\d]\w*)*)"
+    r"|(?P<quote>[\"'\u201c\u2018])?(?P<name>[^\W\d]\w*(?:\.[^\W\d]\w*)*)"
     r"|(?P<number>\d+)"
     r"|(?P<op>>>>|\.\.\.|\*\*|//|==|!=|<=|>=|->|:=|<<|>>|[-+*/%@&|^]=|[@<>%&|^~])"
 )
 _CAMEL_PART = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _PROMPT = ">>>"
+_PROSE_KEYWORDS = KEYWORDS & FUNCTION_WORDS
+_KIND_NOUNS = frozenset(
+    {"statement", "statements", "keyword", "keywords", "clause", "clauses", "loop", "loops", "operator"}
+    | {"operators", "expression", "expressions", "block", "blocks", "test", "tests", "operand", "operands"}
+)
 
 
-def terms(text: str) -> list[str]:
-    """The terms of `text` in text order: stemmed content words, whole names and their parts, operators."""
+def terms(text: str, *, prose_keywords: bool = True) -> list[str]:
+    """The terms of `text` in text order: stemmed content words, whole names and their parts, operators.
+
+    `prose_keywords=False` drops the keywords that are English function words where they read as
+    prose (see the module's docstring).
+    """
     out: list[str] = []
-    _analyse(text, out, keep_all=False)
+    _analyse(text, out, code=False, prose=prose_keywords)
     return out
 
 
-def _analyse(text: str, out: list[str], *, keep_all: bool) -> None:
-    previous = ""
-    for code, name, number, op in _TOKEN.findall(text):
+def _analyse(text: str, out: list[str], *, code: bool, prose: bool) -> None:
+    previous, marked, pending = "", False, ""
+    for inline, quote, name, number, op in _TOKEN.findall(text):
         if name:
             if name.isalpha() and (name.islower() or name.isupper() or name[1:].islower()):
                 word = name.casefold()
-                if 2 <= len(word) <= _MAX_WORD and (keep_all or word not in STOPWORDS):
+                if pending and word in _KIND_NOUNS:
+                    out.append(pending)  # "with statement": the keyword names the thing
+                pending = ""
+                as_code = prose or code or bool(quote)
+                if word in _PROSE_KEYWORDS and not as_code:
+                    pending = word
+                elif 2 <= len(word) <= _MAX_WORD and (code or word not in STOPWORDS):
                     out.append(stem(word))
-                # The two-word operators; both words are keywords, so they are terms already.
-                if word == "not" and previous == "is":
-                    out.append("is not")
-                elif word == "in" and previous == "not":
-                    out.append("not in")
-                previous = word
+                # The two-word operators, beside their words.
+                if (prose or code or marked) and previous + " " + word in ("is not", "not in"):
+                    out.append(previous + " " + word)
+                previous, marked = word, as_code
                 continue
             _name(name, out)
         elif op:
@@ -64,8 +83,8 @@ def _analyse(text: str, out: list[str], *, keep_all: bool) -> None:
             if 3 <= len(number) <= _MAX_WORD:
                 out.append(number)
         else:
-            _analyse(code, out, keep_all=True)
-        previous = ""
+            _analyse(inline, out, code=True, prose=prose)
+        previous, marked, pending = "", False, ""
 
 
 def _name(name: str, out: list[str]) -> None:

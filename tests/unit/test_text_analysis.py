@@ -98,3 +98,23 @@ def test_a_change_of_analysis_comes_with_a_new_version() -> None:
     assert FINGERPRINTS.get(ANALYSIS_VERSION) == fingerprint, (
         f"the analysis changed: bump ANALYSIS_VERSION and record {fingerprint!r} for it"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # in prose, the keywords that are English function words are function words
+        ("and then?", []),
+        ("How is billing done?", ["bill"]),
+        ("x is not None", ["non"]),
+        # where the text uses them as code they count
+        ("The with statement and the in operator", ["with", "statement", "in", "operator"]),
+        ('the "is" operator', ["is", "operator"]),
+        ("use `is not` here", ["us", "is", "not", "is not"]),
+        # the other keywords, names and operators are unaffected
+        ("How does yield from work?", ["yield", "work"]),
+        ("a == b and __eq__", ["==", "__eq__", "eq"]),
+    ],
+)
+def test_a_scorer_counts_prose_keywords_only_where_they_are_code(text: str, expected: list[str]) -> None:
+    assert terms(text, prose_keywords=False) == expected

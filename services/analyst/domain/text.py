@@ -96,8 +96,10 @@ def stem(word: str) -> str:
 
 
 def tokenize(text: str) -> list[str]:
-    """Content terms of text in order: the shared code-aware analysis the retriever indexes with."""
-    return quarry_text.terms(text)
+    """Content terms of text in order: the retriever's code-aware analysis, keywords counted where used as code."""
+    # A few sentences give no IDF worth the name, so "and", "is" or "with" in prose would make
+    # every sentence share a term with every question.
+    return quarry_text.terms(text, prose_keywords=False)
 
 
 def features(tokens: Sequence[str]) -> list[str]:

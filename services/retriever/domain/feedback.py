@@ -32,7 +32,7 @@ class Feedback:
     """Weight of the strongest new term; a query term weighs 1."""
     agree: int = 2
     """Best passages a new term must appear in: one passage alone may be off the subject."""
-    short: float = 0.6
+    short: float = 0.3
     """Weight of a code spelling of a query word found in the passages: `dict` for "dictionaries"."""
 
     def __post_init__(self) -> None:
