@@ -59,22 +59,27 @@ def _analyse(text: str, out: list[str], *, code: bool, prose: bool) -> None:
     previous, marked, pending = "", False, ""
     for inline, quote, name, number, op in _TOKEN.findall(text):
         if name:
-            if name.isalpha() and (name.islower() or name.isupper() or name[1:].islower()):
-                word = name.casefold()
+            plain = _WORDS.get(name) or _word_of(name)
+            if plain is None:
+                _name(name, out)
+            else:
+                word, term = plain
                 if pending and word in _KIND_NOUNS:
                     out.append(pending)  # "with statement": the keyword names the thing
                 pending = ""
                 as_code = prose or code or bool(quote)
                 if word in _PROSE_KEYWORDS and not as_code:
                     pending = word
-                elif 2 <= len(word) <= _MAX_WORD and (code or word not in STOPWORDS):
-                    out.append(stem(word))
+                elif term and (code or word not in STOPWORDS):
+                    out.append(term)
                 # The two-word operators, beside their words.
-                if (prose or code or marked) and previous + " " + word in ("is not", "not in"):
-                    out.append(previous + " " + word)
+                if (word == "not" or word == "in") and (prose or code or marked):
+                    if previous == "is" and word == "not":
+                        out.append("is not")
+                    elif previous == "not" and word == "in":
+                        out.append("not in")
                 previous, marked = word, as_code
                 continue
-            _name(name, out)
         elif op:
             if op != _PROMPT:
                 out.append(op)
@@ -85,6 +90,26 @@ def _analyse(text: str, out: list[str], *, code: bool, prose: bool) -> None:
         else:
             _analyse(inline, out, code=True, prose=prose)
         previous, marked, pending = "", False, ""
+
+
+# A plain word as written -> (its lower case, its term or "" when too short or long). Text repeats
+# its words, so analysis at ingest spends most of its time on words it has met: memoised, bounded.
+_WORDS: dict[str, tuple[str, str]] = {}
+_WORDS_LIMIT = 50_000
+
+
+def _word_of(name: str) -> tuple[str, str] | None:
+    """A plain word's lower case and term; None for a name (snake_case, CamelCase, digits)."""
+    if not (name.isalpha() and (name.islower() or name.isupper() or name[1:].islower())):
+        return None
+    word = name.casefold()
+    if len(name) > _MAX_WORD:
+        return (word, "")  # not kept: hostile input must not fill the memo with long keys
+    plain = (word, stem(word) if len(word) >= 2 else "")
+    if len(_WORDS) >= _WORDS_LIMIT:
+        _WORDS.clear()
+    _WORDS[name] = plain
+    return plain
 
 
 def _name(name: str, out: list[str]) -> None:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from quarry_text import ANALYSIS_VERSION, STOPWORDS, terms
+from quarry_text import ANALYSIS_VERSION, STOPWORDS, analyzer, terms
 from quarry_text.stopwords import KEYWORDS
 
 
@@ -118,3 +118,8 @@ def test_a_change_of_analysis_comes_with_a_new_version() -> None:
 )
 def test_a_scorer_counts_prose_keywords_only_where_they_are_code(text: str, expected: list[str]) -> None:
     assert terms(text, prose_keywords=False) == expected
+
+
+def test_long_words_are_not_memoised() -> None:
+    terms(" ".join(f"{'q' * 50}{chr(97 + i % 26) * (i % 7 + 1)}" for i in range(2_000)))
+    assert max(map(len, analyzer._WORDS), default=0) <= 40
