@@ -159,3 +159,10 @@ def test_expand_is_deterministic_and_degrades_to_the_query() -> None:
 def test_feedback_refuses_nonsense(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         Feedback(**bad)  # type: ignore[arg-type]
+
+
+def test_keywords_are_never_added_in_either_spelling() -> None:
+    ranked = [(tokenize("The while loop runs its else clause when the loop ends"), 1.0)] * 3
+    added = set(Feedback(depth=3, passages=3).expand(tokenize("when does a loop end"), ranked))
+    assert "claus" in added
+    assert not {"while", "whil", "else", "els"} & added

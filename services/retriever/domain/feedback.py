@@ -15,7 +15,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from quarry_text import stem
 from quarry_text.stopwords import KEYWORDS
+
+# Terms are stemmed: "while" is indexed as "whil", so both spellings are left out.
+_KEYWORD_TERMS = KEYWORDS | {stem(keyword) for keyword in KEYWORDS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,4 +85,4 @@ class Feedback:
 
 def _eligible(term: str) -> bool:
     # Words and names; operators, numbers and keywords say too little out of their context to be added blind.
-    return len(term) >= 3 and (term[0].isalpha() or term[0] == "_") and term not in KEYWORDS
+    return len(term) >= 3 and (term[0].isalpha() or term[0] == "_") and term not in _KEYWORD_TERMS
