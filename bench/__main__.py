@@ -1,4 +1,4 @@
-"""python -m bench [admission|bus|demo|eventstore|policy|scale|web ...]: run the benchmarks (all of them when none is named)."""
+"""python -m bench [admission|analysis|bus|demo|eventstore|policy|scale|web ...]: run the benchmarks (all of them when none is named)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from collections.abc import Callable
 
 from rich.console import Console
 
-from bench import admission, billing_meter, bus_hop, demo_run, eventstore, policy, retrieval, scale, web
+from bench import admission, analysis, billing_meter, bus_hop, demo_run, eventstore, policy, retrieval, scale, web
 from bench.report import SummaryRow, print_summary
 from quarry_runtime.service import freeze_startup_heap
 
-BENCHMARKS = ("admission", "bus", "demo", "eventstore", "policy", "billing", "retrieval", "scale", "web")
+BENCHMARKS = ("admission", "analysis", "bus", "demo", "eventstore", "policy", "billing", "retrieval", "scale", "web")
 
 # Each benchmark's knobs: flag, default (its type is the option's) and help.
 OPTIONS: tuple[tuple[str, float, str], ...] = (
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "which",
         nargs="*",
-        metavar="{admission,bus,demo,eventstore,policy,billing,retrieval,scale,web}",
+        metavar="{admission,analysis,bus,demo,eventstore,policy,billing,retrieval,scale,web}",
         help="which benchmarks (default: all)",
     )
     for flag, default, text in OPTIONS:
@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         "admission": lambda: admission.run(
             console, requests=args.requests, concurrency=args.concurrency, single=args.single
         ),
+        "analysis": lambda: analysis.run(console),
         "bus": lambda: bus_hop.run(console, hops=args.hops, burst=args.burst),
         "demo": lambda: demo_run.run(console),
         "eventstore": lambda: eventstore.run(

@@ -9,8 +9,9 @@ sample corpus (Python's own documentation), eight chunks to a document, under on
   batches of the same size, into a second collection of the same configuration. The difference is
   what our code costs on top of Qdrant (mostly tokenising).
 * search, ours: `SourceIndex.search` (query vector, tenant filter, tenant-scoped IDF, payload to
-  `Passage`); raw: `client.query_points` with the same sparse vector, filter and IDF parameters, on
-  the same collection. Rounds alternate ours and raw after an uncounted warm-up.
+  `Passage`), which by default queries twice: once for the feedback that expands the query, once
+  with the expanded vector; raw: one `client.query_points` with the unexpanded sparse vector, filter
+  and IDF parameters, on the same collection. Rounds alternate ours and raw after an uncounted warm-up.
 
 Qdrant runs in local mode, in memory (no server here). Local mode is a pure-Python brute-force
 engine meant for tests and small corpora: its search cost grows linearly with the points, so at

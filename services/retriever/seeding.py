@@ -3,7 +3,7 @@
 The corpus, the chunker and the vectors are deterministic, so what one start computed (seconds
 of CPU; minutes with a local embedding model) serves every later start, on this machine or in
 any replica sharing the cache directory. A cache file is used only when the key stored in it
-matches the one computed now (the corpus text, the chunking and scoring code, the embedding
+matches the one computed now (the corpus text, the chunking, analysis and scoring code, the embedding
 model and its dimension) and every entry has the expected shape; otherwise the chunks are
 computed again and the file rewritten, atomically.
 """
@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import quarry_text.analyzer
+from quarry_text import ANALYSIS_VERSION
 from services.retriever.domain import chunking, lexical
 from services.retriever.domain.chunking import Chunk, chunk_document
 from services.retriever.domain.corpus import Document, sample_corpus
@@ -55,7 +57,8 @@ def cache_key(documents: Sequence[Document], index: SourceIndex) -> dict[str, An
     # The chunker and the BM25 weights are code, not settings: an edit to either must not be
     # answered with vectors the old code computed.
     code = hashlib.sha256()
-    for source in (inspect.getsource(chunking), inspect.getsource(lexical), inspect.getsource(indexed_text)):
+    modules = (chunking, lexical, quarry_text.analyzer, quarry_text.stemming, quarry_text.stopwords)
+    for source in (*map(inspect.getsource, modules), inspect.getsource(indexed_text)):
         code.update(source.encode("utf-8"))
     embedder = index.embedder
     return {
@@ -63,6 +66,7 @@ def cache_key(documents: Sequence[Document], index: SourceIndex) -> dict[str, An
         "corpus": corpus.hexdigest(),
         "documents": len(documents),
         "code": code.hexdigest(),
+        "analysis": ANALYSIS_VERSION,
         "avg_doc_len": index.avg_doc_len,
         "embedder": None if embedder is None else embedder.name,
         "dimension": None if embedder is None else embedder.dimension,

@@ -170,12 +170,15 @@ def test_claim_filter_rejects_code_fragments_and_boilerplate() -> None:
     )
 
 
-def test_tokenize_stems_and_keeps_keywords_that_name_things() -> None:
+def test_tokenize_stems_and_keeps_keywords_used_as_code() -> None:
     assert stem("managers") == stem("manager")
     assert stem("working") == stem("works") == stem("work")
     assert stem("evaluated") == stem("evaluate") == stem("evaluating")
     assert tokenize("The with statement") == ["with", "statement"]
+    # a keyword that is also an English function word counts where it names code, not in prose
     assert tokenize("They went with him") == ["went"]
+    assert tokenize("Is `x is not y` true?") == ["is", "not", "is not", "tru"]
+    assert tokenize("What does __init__ do?") == ["__init__", "init"]
 
 
 def test_cosine_bounds() -> None:

@@ -157,7 +157,15 @@ def test_sample_corpus_chunks(corpus: list[Document]) -> None:
 
 def test_tokenizer_drops_stopwords_but_keeps_python_keywords() -> None:
     assert tokenize("How does the with statement work?") == ["with", "statement", "work"]
-    assert tokenize("The __enter__() method; with_stmt") == ["enter", "method", "with", "stmt"]
+    # names are terms whole, then their parts
+    assert tokenize("The __enter__() method; with_stmt") == [
+        "__enter__",
+        "enter",
+        "method",
+        "with_stmt",
+        "with",
+        "stmt",
+    ]
     assert tokenize("import re for regexes") == ["import", "re", "for", "regex"]
 
 

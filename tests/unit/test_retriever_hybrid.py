@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from qdrant_client import QdrantClient, models
 
+from quarry_text import ANALYSIS_VERSION
 from services.retriever.domain.corpus import Document, sample_corpus
 from services.retriever.domain.fusion import rrf
 from services.retriever.domain.lexical import query_vector
@@ -123,7 +124,7 @@ def test_hybrid_search_finds_by_meaning_and_words_within_the_tenant(
     url: str, docs: list[Document], fusion: str
 ) -> None:
     index = _hybrid(url, fusion)
-    assert index.collection == f"{COLLECTION}-hybrid-{MODEL}-128"
+    assert index.collection == f"{COLLECTION}-{ANALYSIS_VERSION}-hybrid-{MODEL}-128"
     assert ingest_documents(index, docs, PUBLIC_TENANT) > len(docs)
     secret = Document(
         "acme:plan", "Acme plan", "The heap of Acme invoices is kept sorted by the bisect module at night."
@@ -156,16 +157,17 @@ def test_the_default_index_is_the_sparse_path_and_refuses_to_mix(
     url: str, docs: list[Document], tmp_path: Path
 ) -> None:
     client = QdrantClient(path=str(tmp_path / "q"))
-    sparse = SourceIndex(client)
+    # without feedback, a search is one BM25 query with the question's own terms
+    sparse = SourceIndex(client, collection=collection_for(None), feedback=None)
     sparse.ensure_collection()
     ingest_documents(sparse, docs, PUBLIC_TENANT)
     query = "keep a list sorted"
-    raw = client.query_points(COLLECTION, query=query_vector_model(query), using=VECTOR, limit=5)
+    raw = client.query_points(sparse.collection, query=query_vector_model(query), using=VECTOR, limit=5)
     assert [(p.source_id, p.score) for p in sparse.search(query, [PUBLIC_TENANT], 5)] == [
         (str((pt.payload or {})["doc_id"]), pt.score) for pt in raw.points
     ]
     # A hybrid index over the sparse-only collection would store vectors of two kinds in one: refused.
-    mixed = SourceIndex(client, embedder=_client(url))
+    mixed = SourceIndex(client, collection=sparse.collection, embedder=_client(url))
     with pytest.raises(RuntimeError, match="needs a collection of its own"):
         mixed.ensure_collection()
     client.close()

@@ -18,11 +18,11 @@ from services.retriever.bootstrap import RetrieverSettings, build
 from services.retriever.domain.corpus import Document
 from services.retriever.handlers import execute
 from services.retriever.index import (
-    COLLECTION,
     PUBLIC_TENANT,
     SourceIndex,
     client_lock,
     close_client,
+    collection_for,
     ingest_documents,
     open_client,
 )
@@ -77,7 +77,7 @@ def test_bootstrap_opens_both_collections_and_closes_once(tmp_path: Path) -> Non
     # the local directory is free again, with both collections in it
     client = open_client(path=tmp_path / "retriever" / "qdrant")
     try:
-        assert {c.name for c in client.get_collections().collections} == {COLLECTION, MEMORY_COLLECTION}
+        assert {c.name for c in client.get_collections().collections} == {collection_for(None), MEMORY_COLLECTION}
     finally:
         close_client(client)
     for close in build(settings).on_stop:  # and a restart finds them as it left them

@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from qdrant_client import QdrantClient
 
+from quarry_text import ANALYSIS_VERSION
+from services.retriever import seeding
 from services.retriever.domain.chunking import chunk_document
 from services.retriever.domain.corpus import Document, sample_corpus
 from services.retriever.embeddings import OpenAIEmbeddings
-from services.retriever.index import PUBLIC_TENANT, SourceIndex, ingest_documents
+from services.retriever.index import PUBLIC_TENANT, SourceIndex, collection_for, ingest_documents
 from services.retriever.index.bulk import local_sqlite
 from services.retriever.seeding import STALE_S, CorpusCache, cache_key, prepared_corpus, seed_sample_corpus
 from tests.fakes.embeddings import API_KEY, MODEL, FakeEmbeddings, serve
@@ -225,3 +228,25 @@ def test_a_hybrid_cache_spares_the_embedding_model(tmp_path: Path, docs: list[Do
             _rewrite(cache, key, stored)
             assert cache.load(key) is None
         embedder.close()
+
+
+def test_an_index_built_under_another_analysis_is_left_alone_and_a_fresh_one_is_seeded(
+    docs: list[Document], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = QdrantClient(path=str(tmp_path / "q"))
+    try:
+        # what a retriever of the previous analysis left: its collection, fully seeded
+        old = SourceIndex(client, collection=collection_for(None, analysis="previous"))
+        old.ensure_collection()
+        seeded = ingest_documents(old, docs, PUBLIC_TENANT)
+        upgraded = SourceIndex(client, collection=collection_for(None))
+        assert upgraded.collection != old.collection and upgraded.collection.endswith(ANALYSIS_VERSION)
+        upgraded.ensure_collection()
+        assert seed_sample_corpus(upgraded, CorpusCache(tmp_path / "cache"), docs) == seeded
+        assert upgraded.count(PUBLIC_TENANT) == old.count(PUBLIC_TENANT) == seeded
+        # the cached vectors are keyed by the analysis too, so an upgrade never reads the old ones
+        key = cache_key(docs, upgraded)
+        monkeypatch.setattr(seeding, "ANALYSIS_VERSION", "previous")
+        assert cache_key(docs, upgraded) != key
+    finally:
+        client.close()

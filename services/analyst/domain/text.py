@@ -9,17 +9,12 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-_STOPWORD_TEXT = """
-    a about above after again against all also am an and any are as at be because been before being
-    below between both but by can could did do does doing done down during each either else etc few for
-    from further had has have having he her here hers herself him himself his how however i if in into
-    is it its itself just me might more most much must my myself no nor not now of off on once only or
-    other our ours ourselves out over own per same shall she should so some such than that the their
-    theirs them themselves then there these they this those through thus to too under until up upon us
-    very via was we were what when where whether which while who whom whose why will with within without
-    would yet you your yours yourself yourselves may many one ones get gets got make makes made
-"""
-STOPWORDS: frozenset[str] = frozenset(_STOPWORD_TEXT.split())
+import quarry_text
+
+# What `tokenize` drops (English function words that are not Python keywords), and every function
+# word, keywords included, for telling a sentence cut in half by its first word.
+STOPWORDS: frozenset[str] = quarry_text.STOPWORDS
+_FUNCTION_WORDS: frozenset[str] = quarry_text.FUNCTION_WORDS
 
 # Words followed by a period that almost never end a sentence.
 _ABBREVIATION_TEXT = """
@@ -28,17 +23,11 @@ _ABBREVIATION_TEXT = """
     jan. feb. mar. apr. jun. jul. aug. sep. sept. oct. nov. dec. u.s. u.k. e.u. a.m. p.m.
 """
 ABBREVIATIONS: frozenset[str] = frozenset(_ABBREVIATION_TEXT.split())
-_KIND_NOUNS = frozenset(
-    {"statement", "statements", "keyword", "keywords", "clause", "clauses", "loop", "loops", "operator"}
-    | {"operators", "expression", "expressions", "block", "blocks", "function", "method"}
-)
-
 _SENTENCE_END = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s)")
 _OPENERS = "\"'\u201c\u2018([`*"
 _SEGMENT_BREAK = re.compile(r"\n[ \t\r]*\n|\n(?=[ \t]*(?:[-*•+]|\d{1,3}[.)]|#{1,6})[ \t]+)")
 _RULE_LINE = re.compile(r"^[ \t]*([=*\-~^_#+])\1{2,}[ \t\r]*$", re.MULTILINE)
 _LIST_MARKER = re.compile(r"^(?:[-*•+]|\d{1,3}[.)]|#{1,6})\s+")
-_TOKEN = re.compile(r"[a-z0-9]+")
 _TERMINAL = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
 _CODE_CHARS = frozenset("{}[]()<>=;|\\`$#@^~&%")
 _CODE_MARKERS = ("==", "!=", "->", "=>", "::", ">>>", "+=", "();", "{}", "&&", "||")
@@ -103,40 +92,14 @@ def split_sentences(text: str) -> list[str]:
 
 def stem(word: str) -> str:
     """Strip common English inflections so "managers", "managed" and "manage" meet."""
-    w = word
-    if len(w) <= 2 or w.isdigit():
-        return w
-    if w.endswith("ies") and len(w) > 4:
-        w = w[:-3] + "y"
-    elif w.endswith("sses"):
-        w = w[:-2]
-    elif w.endswith("s") and not w.endswith(("ss", "us", "is")):
-        w = w[:-1]
-    for suffix in ("ing", "ed"):
-        base = w[: -len(suffix)]
-        # "need" and "speed" are not past tenses.
-        if w.endswith(suffix) and len(base) >= 2 and re.search(r"[aeiouy]", base) and not w.endswith("eed"):
-            w = base
-            if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "aeiouylsz":
-                w = w[:-1]
-            break
-    if w.endswith("e") and len(w) >= 3:
-        w = w[:-1]
-    return w
+    return quarry_text.stem(word)
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-case, stopword-free, stemmed content terms of text, in order."""
-    raw = _TOKEN.findall(text.lower())
-    terms: list[str] = []
-    for i, tok in enumerate(raw):
-        if len(tok) < 2 or (tok.isdigit() and len(tok) < 3):
-            continue
-        # "with statement", "for loop", "in operator": a keyword names the thing, so keep it.
-        named = i + 1 < len(raw) and raw[i + 1] in _KIND_NOUNS
-        if tok not in STOPWORDS or named:
-            terms.append(stem(tok))
-    return terms
+    """Content terms of text in order: the retriever's code-aware analysis, keywords counted where used as code."""
+    # A few sentences give no IDF worth the name, so "and", "is" or "with" in prose would make
+    # every sentence share a term with every question.
+    return quarry_text.terms(text, prose_keywords=False)
 
 
 def features(tokens: Sequence[str]) -> list[str]:
@@ -231,7 +194,7 @@ def is_claim_sentence(sentence: str, *, min_words: int = 6, max_words: int = 60)
     if not _TERMINAL.search(sentence):
         return False
     # A lower-case function word first means the splitter cut a sentence in half.
-    if words[0].islower() and words[0].strip("\"'\u201c\u2018(") in STOPWORDS:
+    if words[0].islower() and words[0].strip("\"'\u201c\u2018(") in _FUNCTION_WORDS:
         return False
     # Markup first ("**PEP 343** - ...", "> quote", "| cell") marks a label or table, not a claim.
     if sentence[0] in "*#|>=":

@@ -6,10 +6,11 @@ from qdrant_client import QdrantClient
 
 from contracts.work import IndexInput, Passage
 from services.retriever.domain.chunking import Chunk, chunk_document
-from services.retriever.index import SourceIndex
+from services.retriever.index import SourceIndex, collection_for
 from services.retriever.translate import memory_documents
 
-MEMORY_COLLECTION = "memory"
+MEMORY_COLLECTION = collection_for(None, "memory")
+"""Versioned like the sources: memory indexed under another text analysis stays in its own collection."""
 RUN_LABEL = "run_id"
 """Payload field naming the run a memory chunk came from, so one run's findings can be searched or replaced."""
 
@@ -18,7 +19,10 @@ def memory_index(client: QdrantClient, *, tenant_scoped_idf: bool = True) -> Sou
     """The memory collection on a client the caller shares with the sources index (and closes)."""
     # Same sparse BM25/IDF set-up as the sources, so memory hits score like source hits.
     return SourceIndex(
-        client, collection=MEMORY_COLLECTION, tenant_scoped_idf=tenant_scoped_idf, label_fields=(RUN_LABEL,)
+        client,
+        collection=MEMORY_COLLECTION,
+        tenant_scoped_idf=tenant_scoped_idf,
+        label_fields=(RUN_LABEL,),
     )
 
 

@@ -10,20 +10,23 @@ from typing import Any
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
+from quarry_text import ANALYSIS_VERSION
 from services.retriever.embeddings import Embedder
 from services.retriever.index.points import COLLECTION, DENSE, VECTOR
 
 
-def collection_for(embedder: Embedder | None, base: str = COLLECTION) -> str:
-    """The collection an index with this embedder uses: `base` when sparse only, one per model and size otherwise.
+def collection_for(embedder: Embedder | None, base: str = COLLECTION, analysis: str = ANALYSIS_VERSION) -> str:
+    """The collection an index with this text analysis and embedder uses: one per analysis version, model and size.
 
-    Switching the model therefore starts a fresh collection (seeded again) instead of mixing vectors
-    of two models; uploads made under the old model stay in its collection until indexed again.
+    Changing the analysis (the terms of the sparse vectors) or the model therefore starts a fresh
+    collection (seeded again) instead of searching vectors of one with queries of the other; uploads
+    made before stay in the old collection until indexed again.
     """
+    name = f"{base}-{analysis}"
     if embedder is None:
-        return base
+        return name
     slug = re.sub(r"[^a-z0-9]+", "-", embedder.name.lower()).strip("-")
-    return f"{base}-hybrid-{slug}-{embedder.dimension}"
+    return f"{name}-hybrid-{slug}-{embedder.dimension}"
 
 
 def ensure_collection(

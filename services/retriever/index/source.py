@@ -22,9 +22,10 @@ from contracts.work import Passage
 from quarry_runtime.errors import Unavailable
 from services.retriever.domain.chunking import Chunk, chunk_document, indexed_text
 from services.retriever.domain.corpus import Document
+from services.retriever.domain.feedback import Feedback
 from services.retriever.domain.lexical import AVERAGE_CHUNK_TOKENS, document_vector, query_vector
 from services.retriever.embeddings import Embedder
-from services.retriever.index import bulk, hybrid, schema
+from services.retriever.index import bulk, expansion, hybrid, schema
 from services.retriever.index.client import client_lock, is_local, open_client
 from services.retriever.index.hybrid import Fusion
 from services.retriever.index.points import (
@@ -65,6 +66,7 @@ class SourceIndex:
         label_fields: Sequence[str] = (),
         embedder: Embedder | None = None,
         fusion: Fusion = "qdrant",
+        feedback: Feedback | None = Feedback(),
     ) -> None:
         if sum(option is not None for option in (client, path, url)) != 1:
             raise ValueError("give exactly one of client, path (local mode) or url (server)")
@@ -88,6 +90,8 @@ class SourceIndex:
         # None: sparse only, exactly the BM25 path. Otherwise hybrid, fused where `fusion` says.
         self.embedder = embedder
         self.fusion = fusion
+        # None: one sparse search with the query's own terms; otherwise the query is expanded first.
+        self.feedback = feedback
         # Local mode keeps its state in plain Python structures, unsafe under concurrent calls
         # (e.g. handlers using asyncio.to_thread); a server client is thread-safe by itself.
         if serialize is None:
@@ -299,6 +303,8 @@ class SourceIndex:
             if not any(datasets.get(tenant, True) for tenant in tenant_ids):
                 return []
         where = scoped_filter(tenant_ids, labels, datasets) if datasets else tenant_filter(tenant_ids, labels)
+        if self.feedback is not None and terms.indices:
+            terms = expansion.expanded(self.client, self.collection, self._server, query, self.feedback, where, params)
         if self.embedder is None:
             with self._server():
                 response = self.client.query_points(

@@ -1,0 +1,46 @@
+"""The first of a feedback search's two queries: the query's own terms, read for the terms to add."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from typing import Any
+
+from qdrant_client import QdrantClient, models
+
+from services.retriever.domain.feedback import Feedback
+from services.retriever.domain.lexical import SparseTerms, query_vector, tokenize, weighted_query_vector
+from services.retriever.index.points import VECTOR, sparse_vector
+
+
+def expanded(
+    client: QdrantClient,
+    collection: str,
+    server: Callable[[], AbstractContextManager[None]],
+    query: str,
+    feedback: Feedback,
+    where: models.Filter,
+    params: models.SearchParams | None,
+) -> SparseTerms:
+    """The query's vector with the distinctive terms of a first sparse search's best passages added.
+
+    The first search has the same filter and IDF scope as the second, so a tenant's expansion is
+    drawn only from what that search may read.
+    """
+    with server():
+        response = client.query_points(
+            collection,
+            query=sparse_vector(query_vector(query)),
+            using=VECTOR,
+            query_filter=where,
+            search_params=params,
+            limit=feedback.depth,
+            with_payload=["title", "heading", "text"],
+        )
+    ranked = [(tokenize(_indexed(point.payload or {})), point.score) for point in response.points]
+    return weighted_query_vector(feedback.expand(tokenize(query), ranked))
+
+
+def _indexed(payload: Mapping[str, Any]) -> str:
+    # the text the point's stored vector was built from (`indexed_text` of its chunk)
+    return f"{payload.get('title', '')}\n{payload.get('heading', '')}\n{payload.get('text', '')}"
