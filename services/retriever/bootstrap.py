@@ -30,6 +30,7 @@ from services.retriever.index import (
     collection_for,
     open_client,
 )
+from services.retriever.index.carryover import carry_over
 from services.retriever.parsing import ParseLimits, ParserPool
 from services.retriever.providers import SearchProvider
 from services.retriever.seeding import CorpusCache, default_cache_dir, seed_sample_corpus
@@ -198,6 +199,9 @@ def build(settings: RuntimeSettings) -> Service:
         memory = memory_index(client)
         index.ensure_collection()
         memory.ensure_collection()
+        # Chunks stored under an earlier text analysis: the tenants' own, searchable again.
+        carry_over(index)
+        carry_over(memory, keep=lambda _: True)
     except BaseException:
         close_client(client)  # else a retried start finds the local directory still locked
         raise
