@@ -22,6 +22,7 @@ from quarry_runtime.busfaults import bus_unavailable, is_bus_outage
 from quarry_runtime.errors import NotReady, Rejected, Unavailable
 from quarry_runtime.health import ConsumerProgress
 from quarry_runtime.inflight import InFlight, mark_key
+from quarry_runtime.logs import scoped
 from quarry_runtime.metrics import ConsumerMeters
 from quarry_runtime.subscription import Subscription
 from quarry_runtime.telemetry import run_traced, traced
@@ -222,60 +223,62 @@ class Deliveries:
                 await self.inflight.end(key)
 
     async def _handle(self, msg: NatsMessage, event: Event, sub: Subscription) -> None:
-        raw = msg.raw_message
-        headers = raw.headers
-        heartbeat = self._heartbeat
-        try:
-            heartbeat.hold(msg)
+        # Whatever the handler logs names the event's tenant and run (quarry_runtime.logs).
+        with scoped(event.tenant_id, event.run_id):
+            raw = msg.raw_message
+            headers = raw.headers
+            heartbeat = self._heartbeat
             try:
-                if traced(headers):
-                    await run_traced(self.service, sub.durable, headers or {}, sub.handler(event))
-                else:
-                    await sub.handler(event)  # the common case: no trace to continue, no span to record
-            finally:
-                heartbeat.release(msg)
-        except Unavailable as exc:
-            await self._wait_out(msg, (sub.durable, _stream_sequence(raw)), sub, exc)
-            return
-        except NotReady as exc:
-            key = (sub.durable, _stream_sequence(raw))
-            delivered = self._own_deliveries(raw, key)
-            if delivered >= NOT_READY_DELIVERIES:
-                self._outage_deliveries.pop(key, None)
-                await self._dead_letter(msg, sub.durable, f"still not ready after {delivered} deliveries: {exc}")
+                heartbeat.hold(msg)
+                try:
+                    if traced(headers):
+                        await run_traced(self.service, sub.durable, headers or {}, sub.handler(event))
+                    else:
+                        await sub.handler(event)  # the common case: no trace to continue, no span to record
+                finally:
+                    heartbeat.release(msg)
+            except Unavailable as exc:
+                await self._wait_out(msg, (sub.durable, _stream_sequence(raw)), sub, exc)
                 return
-            # Back off so a dependency that is late (or lost) does not turn into a hot loop.
-            await msg.nack(delay=min(exc.delay_s * 1.25 ** (delivered - 1), 30.0))
-            return
-        except Rejected as exc:
-            self._outage_deliveries.pop((sub.durable, _stream_sequence(raw)), None)
-            await self._dead_letter(msg, sub.durable, str(exc))
-            return
-        except Exception as exc:
-            key = (sub.durable, _stream_sequence(raw))
-            if isinstance(exc, nats.errors.Error) and is_bus_outage(exc):
-                # A NATS call of the handler's own (a key-value read or write, a request) that
-                # the bus could not take: an outage, whichever helper did not say so itself.
-                await self._wait_out(msg, key, sub, bus_unavailable(exc, "the handler's call to NATS"))
+            except NotReady as exc:
+                key = (sub.durable, _stream_sequence(raw))
+                delivered = self._own_deliveries(raw, key)
+                if delivered >= NOT_READY_DELIVERIES:
+                    self._outage_deliveries.pop(key, None)
+                    await self._dead_letter(msg, sub.durable, f"still not ready after {delivered} deliveries: {exc}")
+                    return
+                # Back off so a dependency that is late (or lost) does not turn into a hot loop.
+                await msg.nack(delay=min(exc.delay_s * 1.25 ** (delivered - 1), 30.0))
                 return
-            delivered = self._own_deliveries(raw, key)
-            if delivered >= self.limits.max_deliver:
-                self._outage_deliveries.pop(key, None)
-                reason = f"failed {delivered} times: {_short(exc)}"
-                if sub.on_give_up is not None:
-                    await sub.on_give_up(event, reason)
-                await self._dead_letter(msg, sub.durable, reason)
+            except Rejected as exc:
+                self._outage_deliveries.pop((sub.durable, _stream_sequence(raw)), None)
+                await self._dead_letter(msg, sub.durable, str(exc))
                 return
-            log.exception("%s: handler failed (delivery %d), will retry", sub.durable, delivered)
-            await msg.nack(delay=min(0.2 * 2**delivered, 10.0))
-            return
-        if self._outage_deliveries:  # rarely anything there: the key is not worth reading otherwise
-            self._outage_deliveries.pop((sub.durable, _stream_sequence(raw)), None)
-        if sub.durable in self._outage_logged:
-            del self._outage_logged[sub.durable]
-            log.warning("%s: handling again after an outage", sub.durable)
-        await msg.ack()
-        self.meters(sub.durable).processed.inc()
+            except Exception as exc:
+                key = (sub.durable, _stream_sequence(raw))
+                if isinstance(exc, nats.errors.Error) and is_bus_outage(exc):
+                    # A NATS call of the handler's own (a key-value read or write, a request) that
+                    # the bus could not take: an outage, whichever helper did not say so itself.
+                    await self._wait_out(msg, key, sub, bus_unavailable(exc, "the handler's call to NATS"))
+                    return
+                delivered = self._own_deliveries(raw, key)
+                if delivered >= self.limits.max_deliver:
+                    self._outage_deliveries.pop(key, None)
+                    reason = f"failed {delivered} times: {_short(exc)}"
+                    if sub.on_give_up is not None:
+                        await sub.on_give_up(event, reason)
+                    await self._dead_letter(msg, sub.durable, reason)
+                    return
+                log.exception("%s: handler failed (delivery %d), will retry", sub.durable, delivered)
+                await msg.nack(delay=min(0.2 * 2**delivered, 10.0))
+                return
+            if self._outage_deliveries:  # rarely anything there: the key is not worth reading otherwise
+                self._outage_deliveries.pop((sub.durable, _stream_sequence(raw)), None)
+            if sub.durable in self._outage_logged:
+                del self._outage_logged[sub.durable]
+                log.warning("%s: handling again after an outage", sub.durable)
+            await msg.ack()
+            self.meters(sub.durable).processed.inc()
 
     async def _wait_out(self, msg: NatsMessage, key: tuple[str, int], sub: Subscription, exc: Unavailable) -> None:
         """Redeliver later with backoff, without counting this delivery against the message."""

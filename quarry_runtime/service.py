@@ -88,7 +88,8 @@ def probe(service: Service, settings: RuntimeSettings) -> Health:
 
 def main(build: Callable[[RuntimeSettings], Service], settings: RuntimeSettings) -> None:
     """Entry point body of `python -m services.<name>`."""
-    configure(build.__module__.split(".")[1] if "." in build.__module__ else "quarry", settings.log_level)
+    name = build.__module__.split(".")[1] if "." in build.__module__ else "quarry"
+    configure(name, settings.log_level, settings.log_format, settings.environment)
 
     async def go() -> None:
         service = build(settings)

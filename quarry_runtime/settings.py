@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,6 +54,9 @@ class RuntimeSettings(BaseSettings):
         default=20.0, ge=2, description="ack waits a consumer may hold messages without an ack before liveness fails"
     )
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] | None = Field(
+        default=None, description="json: one object a line (the default in production); text: for a terminal"
+    )
     ack_wait_s: float = Field(default=30.0, gt=0)
     max_deliver: int = Field(default=10, ge=1)
     max_deaths: int = Field(

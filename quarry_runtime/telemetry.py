@@ -19,18 +19,22 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
+from quarry_runtime.logs import JsonLines, text_format
+
 _tracer = trace.get_tracer("quarry")
 _recording = False
 
 
-def configure(service: str, level: str = "INFO") -> None:
-    """Set up log lines that name the service, and a tracer provider for its spans."""
+def configure(
+    service: str, level: str = "INFO", log_format: str | None = None, environment: str = "production"
+) -> None:
+    """Set up log lines that name the service (JSON lines unless `log_format` or a non-production
+    `environment` says text), and a tracer provider for its spans."""
     global _recording
-    logging.basicConfig(
-        level=level.upper(),
-        stream=sys.stderr,
-        format=f"%(asctime)s {service:<12} %(levelname)-7s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    as_json = log_format == "json" or (log_format is None and environment == "production")
+    handler.setFormatter(JsonLines(service) if as_json else text_format(service))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
     logging.getLogger("faststream").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # fontTools logs every font subset the reporter's PDFs embed at INFO: about 130 lines a

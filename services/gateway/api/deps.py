@@ -22,6 +22,7 @@ from starlette.requests import HTTPConnection
 from quarry_runtime.artifacts import ArtifactStore
 from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus
+from quarry_runtime.logs import bind
 from quarry_runtime.tenant_models import TenantModels
 from quarry_security.ratelimit import SlidingWindowLimiter
 from services.gateway.adapters.ops_connection import OpsConnection
@@ -172,8 +173,11 @@ async def current_principal(request: Request, parts: ComponentsDep, credentials:
     # A program's Authorization header wins over a cookie, and is exempt from the CSRF check:
     # no browser attaches that header on its own.
     if credentials is not None:
-        return await authenticate(credentials.credentials, parts, client_address(request))
-    return await session_principal(request, parts, request.method)
+        who = await authenticate(credentials.credentials, parts, client_address(request))
+    else:
+        who = await session_principal(request, parts, request.method)
+    bind(who.tenant_id)  # the request's own task: its log lines name the tenant
+    return who
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
