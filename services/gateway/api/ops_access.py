@@ -15,9 +15,10 @@ from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 
 from contracts import subjects
+from services.gateway.adapters.jetstream_messages import JetStreamMessages
 from services.gateway.adapters.jetstream_state import JetStreamState
 from services.gateway.adapters.platform_audit import PlatformActor
-from services.gateway.api.deps import ComponentsDep, client_address, requires
+from services.gateway.api.deps import Components, ComponentsDep, client_address, requires
 from services.gateway.security import Principal
 
 # The streams whose messages the operators' NATS user may get (quarry_security.natsauth.OPS_READS).
@@ -53,3 +54,22 @@ async def bus_state(parts: ComponentsDep) -> JetStreamState:
 
 
 BusStateDep = Annotated[JetStreamState, Depends(bus_state)]
+
+
+async def bus_messages(parts: ComponentsDep) -> JetStreamMessages:
+    """Messages of the event and dead-letter streams, read (and redriven) as `bus_state` reads."""
+    client = await parts.ops_bus.client() if parts.ops_bus is not None else parts.bus.broker.connection
+    return JetStreamMessages(client)
+
+
+BusMessagesDep = Annotated[JetStreamMessages, Depends(bus_messages)]
+# The operators who may redrive and discard dead letters (platform admins).
+Redriver = Annotated[Principal, requires("ops:redrive")]
+
+
+async def record_action(request: Request, parts: Components, who: Principal, kind: str, **detail: object) -> None:
+    """An operator's change (a redrive, a discard) in the platform's audit log, beside the read."""
+    actor = PlatformActor(name=who.email, source_address=client_address(request), user_id=who.user_id)
+    await asyncio.to_thread(
+        parts.store.platform_audit.record, kind, actor, f"{request.method} {request.url.path}", **detail
+    )

@@ -1,4 +1,5 @@
-"""The operators' view of the bus: streams and durable consumers, as JetStream reports them now.
+"""The operators' view of the bus: streams and durable consumers, as JetStream reports them now;
+the event browser and the dead letters (`ops_events`, `ops_deadletters`) are mounted here.
 
 Only for platform operators and admins; every use is in the platform's audit log (see
 `services.gateway.api.ops_access`). Reading has no side effect on the bus: no consumer is
@@ -11,6 +12,7 @@ from fastapi import APIRouter
 
 from services.gateway.api.models.ops import ConsumerListPublic, StreamListPublic
 from services.gateway.api.ops_access import OPERATOR, BusStateDep
+from services.gateway.api.routes import ops_deadletters, ops_events
 from services.gateway.application import ops
 
 router = APIRouter(prefix="/v1/ops", tags=["ops"], dependencies=[OPERATOR])
@@ -28,3 +30,8 @@ async def list_consumers(state: BusStateDep) -> ConsumerListPublic:
     """Every durable consumer of every stream: pending, waiting for an ack, redelivered, pull
     requests waiting, last activity, and lag as time (the age of the oldest message it owes)."""
     return await ops.consumers(state)
+
+
+# The event browser and the dead letters: under this router, so behind its check and audit.
+router.include_router(ops_events.router)
+router.include_router(ops_deadletters.router)
