@@ -28,6 +28,8 @@ from services.gateway.api.routes import (
     members,
     monitors,
     ops,
+    ops_deadletters,
+    ops_events,
     policy,
     questions,
     reports,
@@ -64,6 +66,8 @@ DOCUMENTED = (
     keys,
     audit,
     ops,
+    ops_events,
+    ops_deadletters,
     health,
 )
 

@@ -1,5 +1,5 @@
 """The operators' view of the bus: streams and durable consumers, as JetStream reports them now;
-the event browser and the dead letters (`ops_events`, `ops_deadletters`) are mounted here.
+the event browser and the dead letters are `ops_events` and `ops_deadletters`, with the same check.
 
 Only for platform operators and admins; every use is in the platform's audit log (see
 `services.gateway.api.ops_access`). Reading has no side effect on the bus: no consumer is
@@ -12,7 +12,6 @@ from fastapi import APIRouter
 
 from services.gateway.api.models.ops import ConsumerListPublic, StreamListPublic
 from services.gateway.api.ops_access import OPERATOR, BusStateDep
-from services.gateway.api.routes import ops_deadletters, ops_events
 from services.gateway.application import ops
 
 router = APIRouter(prefix="/v1/ops", tags=["ops"], dependencies=[OPERATOR])
@@ -31,7 +30,3 @@ async def list_consumers(state: BusStateDep) -> ConsumerListPublic:
     requests waiting, last activity, and lag as time (the age of the oldest message it owes)."""
     return await ops.consumers(state)
 
-
-# The event browser and the dead letters: under this router, so behind its check and audit.
-router.include_router(ops_events.router)
-router.include_router(ops_deadletters.router)

@@ -1,6 +1,6 @@
 """Dead letters for operators: list and inspect (`ops:read`); redrive and discard, one or in bulk
-(`ops:redrive`, platform admins), each change in the platform's audit log. Included in
-`ops.router`, so checked and audited like every ops route."""
+(`ops:redrive`, platform admins), each change in the platform's audit log besides the read
+every ops route leaves (`OPERATOR`)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from services.gateway.application import dead_letters as letters
 from services.gateway.errors import BadRequest
 from services.gateway.security import Principal
 
-router = APIRouter(prefix="/deadletters")
+router = APIRouter(prefix="/v1/ops/deadletters", tags=["ops"], dependencies=[OPERATOR])
 Seq = Annotated[int, Path(ge=1, le=MAX_SEQUENCE)]
 Caller = Annotated[Principal, OPERATOR]
 REDRIVEN, DISCARDED = "ops.deadletter.redriven", "ops.deadletter.discarded"

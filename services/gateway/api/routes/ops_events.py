@@ -1,5 +1,5 @@
 """The operators' event browser: the event stream newest first, one event, a live tail, and a
-run's correlation view. Included in `ops.router`, so checked and audited like every ops route."""
+run's correlation view; checked and audited as every ops route (`OPERATOR`)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from services.gateway.application.correlation import correlation
 from services.gateway.domain.event_query import EventQuery, payload_filters
 from services.gateway.security import Principal
 
-router = APIRouter()
+router = APIRouter(prefix="/v1/ops", tags=["ops"], dependencies=[OPERATOR])
 Seq = Annotated[int, Path(ge=1, le=MAX_SEQUENCE)]
 Caller = Annotated[Principal, OPERATOR]  # the router's own check, made once a request
 SUBJECT = "a filter subject of the event stream (`run.>`, `tool.v1.decided`); default: all"
