@@ -7,11 +7,11 @@ else with `ops:read` gets the envelope only: ids, type, times, sizes and headers
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from contracts.numbers import Count
+from contracts.numbers import MAX_SAFE_INTEGER, Count
 
 PAYLOAD = "the event's payload; null unless the caller may read payloads (platform_admin)"
 
@@ -19,7 +19,7 @@ PAYLOAD = "the event's payload; null unless the caller may read payloads (platfo
 class EnvelopePublic(BaseModel):
     event_id: str | None = None
     type: str | None = None
-    schema_version: int | None = None
+    schema_version: Count | None = None
     occurred_at: str | None = None
     tenant_id: str | None = None
     run_id: str | None = None
@@ -53,7 +53,7 @@ class CorrelatedEventPublic(EnvelopePublic):
     subject: str | None = None
     stored_at: datetime | None = None
     in_stream: bool
-    gap_s: float | None = Field(description="seconds since the previous event of the run; null for the first")
+    gap_s: Annotated[float, Field(ge=0, le=MAX_SAFE_INTEGER)] | None = Field(description="seconds since the previous event of the run; null for the first")
 
 
 class CorrelationPublic(BaseModel):

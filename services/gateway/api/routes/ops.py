@@ -29,4 +29,3 @@ async def list_consumers(state: BusStateDep) -> ConsumerListPublic:
     """Every durable consumer of every stream: pending, waiting for an ack, redelivered, pull
     requests waiting, last activity, and lag as time (the age of the oldest message it owes)."""
     return await ops.consumers(state)
-
