@@ -40,10 +40,13 @@ def parsed(data: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+_MISSING: Final = object()
+
+
 def _field(value: Any, path: list[str]) -> Any:
     for name in path:
         if not isinstance(value, dict) or name not in value:
-            return None
+            return _MISSING  # never equal to a value asked for, `null` included
         value = value[name]
     return value
 
@@ -90,7 +93,8 @@ class EventQuery:
         payload = envelope.get("payload")
         if self.run and self.run not in (envelope.get("run_id"), _field(payload, ["question_id"])):
             return False
-        return all(_as_text(_field(payload, path.split("."))) == expected for path, expected in self.payload)
+        found = [(_field(payload, path.split(".")), expected) for path, expected in self.payload]
+        return all(value is not _MISSING and _as_text(value) == expected for value, expected in found)
 
 
 def payload_filters(params: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
