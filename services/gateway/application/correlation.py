@@ -3,10 +3,12 @@
 Subjects carry no run id and the stream has no index by one, so the view never scans the stream:
 the gateway's run log (its read model, one row per event of each run, by run id) says which
 events the run has, of what type and when they occurred; each is then found in the stream by a
-direct get of the first message on its type's subject stored from a little before that time,
-checked by its `Nats-Msg-Id` (the event id), with one short batch when others came first. So a
-run of N events costs one indexed query and at most 2N direct gets, RUN_LOOKUPS at a time,
-whatever the stream holds. An event the stream no longer holds (aged out) is shown from the log.
+direct get of the first message on its type's subject stored from that time, checked by its
+`Nats-Msg-Id` (the event id), reading on in widening batches when others came first, and the
+same again from `CLOCK_SKEW` earlier when the producer's clock ran ahead. So a run of N events
+costs one indexed query and N direct gets when the clocks agree and the subject is quiet, more
+on a busy one, RUN_LOOKUPS at a time, whatever the stream holds. An event the stream no longer
+holds (aged out) is shown from the log.
 """
 
 from __future__ import annotations
@@ -24,19 +26,36 @@ from services.gateway.readmodels.store import GatewayStore
 
 # How much earlier than its `occurred_at` an event may have been stored (clocks of two hosts).
 CLOCK_SKEW: Final = timedelta(seconds=2)
-NEAR_BATCH: Final = 64  # messages on the subject read past the first when others came first
+NEAR_FIRST: Final = 8  # messages on the subject read past the first when others came first
+NEAR_BATCH: Final = 512  # and at most, widening
 RUN_LOOKUPS: Final = 16
+
+
+async def _find(messages: JetStreamMessages, event_id: str, subject: str, since: datetime) -> StoredMessage | None:
+    first = await messages.first_at(subjects.STREAM, since, subject)
+    if first is None or first.headers.get("Nats-Msg-Id") == event_id:
+        return first
+    # Others came first (on a busy subject, or stored late): read on in batches that widen.
+    seq, size, read = first.seq + 1, NEAR_FIRST, 0
+    while read < NEAR_BATCH:
+        near = await messages.batch(subjects.STREAM, seq, size, subject)
+        found = next((m for m in near if m.headers.get("Nats-Msg-Id") == event_id), None)
+        if found is not None or len(near) < size:
+            return found
+        seq, read, size = near[-1].seq + 1, read + len(near), min(4 * size, NEAR_BATCH)
+    return None
 
 
 async def _locate(
     messages: JetStreamMessages, event_id: str, event_type: str, occurred_at: datetime
 ) -> StoredMessage | None:
+    """Stored at or after it occurred when the clocks agree (one get); else from a little before."""
     subject = subject_of_type(event_type) or ">"
-    first = await messages.first_at(subjects.STREAM, occurred_at - CLOCK_SKEW, subject)
-    if first is None or first.headers.get("Nats-Msg-Id") == event_id:
-        return first
-    near = await messages.batch(subjects.STREAM, first.seq + 1, NEAR_BATCH, subject)
-    return next((m for m in near if m.headers.get("Nats-Msg-Id") == event_id), None)
+    found = await _find(messages, event_id, subject, occurred_at)
+    if found is not None and found.headers.get("Nats-Msg-Id") == event_id:
+        return found
+    found = await _find(messages, event_id, subject, occurred_at - CLOCK_SKEW)
+    return found if found is not None and found.headers.get("Nats-Msg-Id") == event_id else None
 
 
 async def correlation(

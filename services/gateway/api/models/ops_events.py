@@ -53,7 +53,9 @@ class CorrelatedEventPublic(EnvelopePublic):
     subject: str | None = None
     stored_at: datetime | None = None
     in_stream: bool
-    gap_s: Annotated[float, Field(ge=0, le=MAX_SAFE_INTEGER)] | None = Field(description="seconds since the previous event of the run; null for the first")
+    gap_s: Annotated[float, Field(ge=0, le=MAX_SAFE_INTEGER)] | None = Field(
+        description="seconds since the previous event of the run; null for the first"
+    )
 
 
 class CorrelationPublic(BaseModel):
