@@ -4,7 +4,8 @@ A page walks the stream backwards from `before` in windows (each one batch direc
 on the subject by JetStream), widening as it finds little, and stops when the page is full, the
 `since` time is passed, or the scan budget (messages read, and time) is spent; `next_before`
 then says where to go on. So a page costs at most `SCAN_BUDGET` messages or about
-`TIME_BUDGET_S` whatever the stream holds, and an unfiltered page of the newest events one request. Nothing is cached: the stream is the record.
+`TIME_BUDGET_S` (and one window) whatever the stream holds, and an unfiltered page of the
+newest events one request. Nothing is cached: the stream is the record.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from services.gateway.domain.event_query import ALL, EventQuery, envelope_view, 
 from services.gateway.errors import NotFound
 
 SCAN_BUDGET: Final = 20_000  # messages a page may read before it answers what it found
-TIME_BUDGET_S: Final = 0.15  # and the time: a sparse filter answers in parts rather than late
+TIME_BUDGET_S: Final = 0.1  # and the time: a sparse filter answers in parts rather than late
 FIRST_WINDOW: Final = 256
 MAX_WINDOW: Final = 2_048
 TAIL_POLL_S: Final = 0.5
