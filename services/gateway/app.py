@@ -30,6 +30,7 @@ from services.gateway.api.routes import (
     ops,
     ops_deadletters,
     ops_events,
+    ops_redrives,
     policy,
     questions,
     reports,
@@ -68,6 +69,7 @@ DOCUMENTED = (
     ops,
     ops_events,
     ops_deadletters,
+    ops_redrives,
     health,
 )
 

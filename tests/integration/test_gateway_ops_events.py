@@ -2,8 +2,8 @@
 `ops` NATS user: pages newest first with every filter and paging by `before`, payloads for
 platform admins only, a run's correlation view in stored order with its gaps, the live tail over
 SSE, and a dead letter listed with its reason, redriven once the consumer is fixed (a second
-redrive is harmless), discarded, with platform operators refused both changes; every use
-audited, and no consumer left behind by reading."""
+redrive is harmless), discarded, with platform operators refused both changes; every use and
+change audited, and no consumer left behind by reading."""
 
 from __future__ import annotations
 
@@ -329,8 +329,15 @@ async def test_a_dead_letter_is_listed_with_its_reason_redriven_after_the_fix_on
     assert [(e["actor"]["name"], e["detail"]["seqs"]) for e in redrives] == [(boss.email, [probe["seq"]])] * 2
     discards = audit.entries(kind="ops.deadletter.discarded")
     assert [(e["actor"]["name"], e["detail"]["seqs"]) for e in discards] == [(boss.email, [malformed["seq"]])]
-    refused = [e for e in audit.entries(kind="ops.read", limit=1000) if e["actor"]["name"] == operator.email]
-    assert sum(e["target"].startswith("POST") for e in refused) == 3  # the refused attempts are on record too
+    attempts = audit.entries(kind="ops.change", limit=1000)
+    assert [(e["actor"]["name"], e["target"]) for e in attempts] == [
+        (boss.email, "POST /v1/ops/deadletters/redrive"),
+        (boss.email, "POST /v1/ops/deadletters/{seq}/redrive"),
+        (boss.email, "POST /v1/ops/deadletters/{seq}/discard"),
+    ]
+    # A platform operator's refused attempts changed nothing, and only their reads are on record.
+    reads = [e for e in audit.entries(kind="ops.read", limit=1000) if e["actor"]["name"] == operator.email]
+    assert reads and all(e["target"].startswith("GET /v1/ops/deadletters") for e in reads)
 
 
 async def _handled(consumer: Consumer) -> bool:

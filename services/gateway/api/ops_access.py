@@ -25,25 +25,40 @@ from services.gateway.security import Principal
 READABLE_STREAMS: Final = frozenset({subjects.STREAM, subjects.DEADLETTER_STREAM})
 
 
-async def audited_operator(
-    request: Request, parts: ComponentsDep, who: Annotated[Principal, requires("ops:read")]
-) -> Principal:
-    """The operator calling, once their use of the route is on record."""
+async def _record_use(request: Request, parts: Components, who: Principal, kind: str) -> None:
     route = request.scope.get("route")
     template = route.path if isinstance(route, APIRoute) else request.url.path
     actor = PlatformActor(name=who.email, source_address=client_address(request), user_id=who.user_id)
     await asyncio.to_thread(
         parts.store.platform_audit.record,
-        "ops.read",
+        kind,
         actor,
         f"{request.method} {template}",
         tenant_id=who.tenant_id,
         query=str(request.query_params),
     )
+
+
+async def audited_operator(
+    request: Request, parts: ComponentsDep, who: Annotated[Principal, requires("ops:read")]
+) -> Principal:
+    """The operator calling, once their use of the route is on record."""
+    await _record_use(request, parts, who, "ops.read")
+    return who
+
+
+async def audited_redriver(
+    request: Request, parts: ComponentsDep, who: Annotated[Principal, requires("ops:redrive")]
+) -> Principal:
+    """The platform admin changing dead letters, once the attempt is on record (its outcome is
+    recorded by the route, `record_action`)."""
+    await _record_use(request, parts, who, "ops.change")
     return who
 
 
 OPERATOR = Depends(audited_operator)
+# The routes that change something (redrive, discard): their own router's dependency.
+REDRIVER = Depends(audited_redriver)
 
 
 async def bus_state(parts: ComponentsDep) -> JetStreamState:
@@ -63,8 +78,8 @@ async def bus_messages(parts: ComponentsDep) -> JetStreamMessages:
 
 
 BusMessagesDep = Annotated[JetStreamMessages, Depends(bus_messages)]
-# The operators who may redrive and discard dead letters (platform admins).
-Redriver = Annotated[Principal, requires("ops:redrive")]
+# The operators who may redrive and discard dead letters (platform admins), as `REDRIVER` let them in.
+Redriver = Annotated[Principal, REDRIVER]
 
 
 async def record_action(request: Request, parts: Components, who: Principal, kind: str, **detail: object) -> None:
