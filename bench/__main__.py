@@ -1,4 +1,4 @@
-"""python -m bench [admission|analysis|bus|demo|eventstore|policy|scale|web ...]: run the benchmarks (all of them when none is named)."""
+"""python -m bench [admission|analysis|bus|demo|eventstore|ops|policy|scale|web ...]: run the benchmarks (all of them when none is named)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,35 @@ from collections.abc import Callable
 
 from rich.console import Console
 
-from bench import admission, analysis, billing_meter, bus_hop, demo_run, eventstore, policy, retrieval, scale, web
+from bench import (
+    admission,
+    analysis,
+    billing_meter,
+    bus_hop,
+    demo_run,
+    eventstore,
+    ops_events,
+    policy,
+    retrieval,
+    scale,
+    web,
+)
 from bench.report import SummaryRow, print_summary
 from quarry_runtime.service import freeze_startup_heap
 
-BENCHMARKS = ("admission", "analysis", "bus", "demo", "eventstore", "policy", "billing", "retrieval", "scale", "web")
+BENCHMARKS = (
+    "admission",
+    "analysis",
+    "bus",
+    "demo",
+    "eventstore",
+    "ops",
+    "policy",
+    "billing",
+    "retrieval",
+    "scale",
+    "web",
+)
 
 # Each benchmark's knobs: flag, default (its type is the option's) and help.
 OPTIONS: tuple[tuple[str, float, str], ...] = (
@@ -29,6 +53,7 @@ OPTIONS: tuple[tuple[str, float, str], ...] = (
     ("--appends", 10_000, "eventstore: domain events appended per way"),
     ("--events", 100_000, "eventstore: envelopes the read models are built from"),
     ("--live-events", 10_000, "eventstore: envelopes timed through record_run_event"),
+    ("--ops-events", 1_000_000, "ops: events stored in the stream the event browser reads"),
     ("--decisions", 20_000, "policy: in-process decisions per series"),
     ("--policy-hops", 2000, "policy: sequential requests over the bus"),
     ("--policy-burst", 5000, "policy: requests in the burst"),
@@ -47,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "which",
         nargs="*",
-        metavar="{admission,analysis,bus,demo,eventstore,policy,billing,retrieval,scale,web}",
+        metavar="{admission,analysis,bus,demo,eventstore,ops,policy,billing,retrieval,scale,web}",
         help="which benchmarks (default: all)",
     )
     for flag, default, text in OPTIONS:
@@ -78,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             console, runs=args.runs, appends=args.appends, events=args.events, live_events=args.live_events
         ),
         "policy": lambda: policy.run(console, decisions=args.decisions, hops=args.policy_hops, burst=args.policy_burst),
+        "ops": lambda: ops_events.run(console, events=args.ops_events),
         "billing": lambda: billing_meter.run(console, events=args.usage_events),
         "retrieval": lambda: retrieval.run(console, chunks=args.retrieval_chunks, searches=args.retrieval_searches),
         "scale": lambda: scale.run(

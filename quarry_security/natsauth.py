@@ -36,8 +36,11 @@ OPERATOR = "operator"
 # The operators' console's user (the gateway's `/v1/ops/` routes open a connection as it): it may
 # list the streams with their descriptions (the list never names a bucket's keys, as a
 # description asked with a subject filter would), list each stream's consumers, and get single
-# messages of the event and dead-letter streams by sequence, to measure a consumer's lag. It may
-# not create a consumer, acknowledge, publish or change anything. Reading any tenant's event by
+# messages of the event and dead-letter streams by sequence (one, or a batch from a sequence or
+# a time), to measure a consumer's lag and browse events. It may not create a consumer,
+# acknowledge, or change a stream. It may publish on the event stream's subjects for one thing:
+# a platform admin's redrive of a dead letter to the subject it came from, the only publish the
+# gateway makes through it (services.gateway.application.dead_letters). Reading any tenant's event by
 # sequence is what no service's own user may do; this one is given to the gateway apart from
 # its service user, and the gateway lets only platform operators ask (services.gateway.api.ops_access).
 OPS = "ops"
@@ -47,6 +50,7 @@ OPS_READS = (
     f"$JS.API.DIRECT.GET.{s.STREAM}",
     f"$JS.API.STREAM.MSG.GET.{s.DEADLETTER_STREAM}",
 )
+OPS_REDRIVES = tuple(s.STREAM_SUBJECTS)
 # services.retriever.tombstones.BUCKET (the runtime imports no service; a test keeps them equal).
 DELETED_DATASETS_BUCKET = "retriever_deleted_datasets"
 
@@ -262,7 +266,7 @@ class Permissions:
 def permissions(service: str) -> Permissions:
     """What `service`'s user (or the operators' console's, `OPS`) may publish and subscribe to."""
     if service == OPS:
-        return Permissions(publish=OPS_READS, subscribe=(f"{inbox_prefix(OPS)}.>",), responds=False)
+        return Permissions(publish=(*OPS_READS, *OPS_REDRIVES), subscribe=(f"{inbox_prefix(OPS)}.>",), responds=False)
     answers = _ANSWERS.get(service, ())
     return Permissions(
         publish=(

@@ -30,6 +30,9 @@ from services.gateway.api.routes import (
     members,
     monitors,
     ops,
+    ops_deadletters,
+    ops_events,
+    ops_redrives,
     policy,
     questions,
     reports,
@@ -66,6 +69,9 @@ DOCUMENTED = (
     keys,
     audit,
     ops,
+    ops_events,
+    ops_deadletters,
+    ops_redrives,
     health,
 )
 

@@ -38,6 +38,7 @@ def _time(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+jetstream_time = _time  # for the other readers of JetStream's answers
 Time = Annotated[datetime | None, BeforeValidator(_time)]
 
 

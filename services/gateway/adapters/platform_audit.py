@@ -15,7 +15,16 @@ from typing import Any, Final
 
 from quarry_runtime.store import SqlDatabase
 
-KINDS: Final = frozenset({"operator.granted", "operator.revoked", "ops.read"})
+KINDS: Final = frozenset(
+    {
+        "operator.granted",
+        "operator.revoked",
+        "ops.read",
+        "ops.change",
+        "ops.deadletter.redriven",
+        "ops.deadletter.discarded",
+    }
+)
 MAX_DETAIL_BYTES: Final = 4096
 
 

@@ -76,6 +76,8 @@ PLATFORM_PERMISSIONS: dict[str, Permission] = {
         "platform_operator",
         "see the bus: streams, durable consumers and their lag (envelopes and counts, no tenant content)",
     ),
+    "ops:payload": Permission("platform_admin", "read the payloads of the bus's events and dead letters"),
+    "ops:redrive": Permission("platform_admin", "redrive dead letters to their subject, or discard them"),
     "policy:read": Permission("platform_admin", "list policy set versions, to know what the next one replaces"),
     "policy:publish": Permission(
         "platform_admin", "read policy files and publish policy sets (they apply to every tenant)"

@@ -15,6 +15,7 @@ class RunQueries:
     """The reads of the run tables `GatewayStore` names."""
 
     db: SqlDatabase
+    prefix: str
     runs: str
     run_events: str
 
@@ -123,3 +124,17 @@ class RunQueries:
         for run_id, event_id in self.db.query(f"SELECT run_id, event_id FROM {self.run_events}"):
             out.setdefault(str(run_id), set()).add(str(event_id))
         return out
+
+    def run_event_index(self, run_id: str) -> list[tuple[str, str, str, str]]:
+        """(event id, type, occurred_at, tenant id) of every event of the run's log, whichever
+        tenant's, in arrival order: where the operators' correlation view finds them in the stream."""
+        rows = self.db.query(
+            f"SELECT event_id, type, occurred_at, tenant_id FROM {self.run_events} WHERE run_id = ? ORDER BY seq",
+            (run_id,),
+        )
+        return [(str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+    def run_of_question(self, question_id: str) -> str | None:
+        """The run a follow-up question is about, whichever tenant's."""
+        row = self.db.one(f"SELECT run_id FROM {self.prefix}questions WHERE question_id = ?", (question_id,))
+        return str(row[0]) if row else None

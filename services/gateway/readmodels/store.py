@@ -6,6 +6,7 @@ from __future__ import annotations
 from quarry_runtime.store import SqlDatabase
 from services.gateway.accounts import AccountStore
 from services.gateway.adapters.audit import AuditStore
+from services.gateway.adapters.dead_letter_actions import DeadLetterActions
 from services.gateway.adapters.operators import OperatorRoles
 from services.gateway.adapters.platform_audit import PlatformAudit
 from services.gateway.adapters.shares import ShareStore
@@ -32,6 +33,7 @@ class GatewayStore(TenantSettings, RunLog, RunQueries, Documents):
         self.audit = AuditStore(db)
         self.platform_audit = PlatformAudit(db)
         self.operators = OperatorRoles(db, self.platform_audit)
+        self.dead_letters = DeadLetterActions(db)
         self.questions = QuestionStore(db, prefix)
         self.datasets = DatasetStore(db, prefix)
         self.templates = TemplateStore(db)

@@ -1,4 +1,5 @@
-"""The operators' view of the bus: streams and durable consumers, as JetStream reports them now.
+"""The operators' view of the bus: streams and durable consumers, as JetStream reports them now;
+the event browser and the dead letters are `ops_events` and `ops_deadletters`, with the same check.
 
 Only for platform operators and admins; every use is in the platform's audit log (see
 `services.gateway.api.ops_access`). Reading has no side effect on the bus: no consumer is
