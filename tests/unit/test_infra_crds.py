@@ -219,7 +219,11 @@ class PrometheusRule(Strict):
     spec: PrometheusRuleSpec
 
 
-MODELS: dict[str, type[Strict]] = {"ScaledObject": ScaledObject, "PodMonitor": PodMonitor, "PrometheusRule": PrometheusRule}
+MODELS: dict[str, type[Strict]] = {
+    "ScaledObject": ScaledObject,
+    "PodMonitor": PodMonitor,
+    "PrometheusRule": PrometheusRule,
+}
 
 
 def custom_resources() -> list[tuple[Path, dict[str, Any]]]:
@@ -236,11 +240,17 @@ def test_every_kind_kubernetes_validate_cannot_check_has_a_model_here() -> None:
     tool = Path(sys.executable).parent / "kubernetes-validate"
     paths = [str(p) for p in sorted(K8S.rglob("*.yaml")) if p.name != "kustomization.yaml"]
     result = subprocess.run([str(tool), "-k", "1.30.0", "--quiet", *paths], capture_output=True, text=True, timeout=300)
-    unchecked = {line.split("Couldn't find schema for kind ")[1].split()[0] for line in result.stdout.splitlines() if "WARN" in line}
+    unchecked = {
+        line.split("Couldn't find schema for kind ")[1].split()[0]
+        for line in result.stdout.splitlines()
+        if "WARN" in line
+    }
     assert unchecked == set(MODELS), result.stdout
 
 
-@pytest.mark.parametrize(("path", "doc"), custom_resources(), ids=lambda v: getattr(v, "name", "") or v["metadata"]["name"])
+@pytest.mark.parametrize(
+    ("path", "doc"), custom_resources(), ids=lambda v: getattr(v, "name", "") or v["metadata"]["name"]
+)
 def test_each_custom_resource_matches_its_crd_schema(path: Path, doc: dict[str, Any]) -> None:
     MODELS[doc["kind"]].model_validate(doc)
 
