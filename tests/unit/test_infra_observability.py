@@ -296,10 +296,16 @@ def test_the_admission_slo_threshold_is_a_bucket_boundary_of_the_latency_histogr
         assert 'route="/v1/runs"' in expr and 'method="POST"' in expr
 
 
-def test_the_observability_directory_is_applied_with_the_rest() -> None:
+def test_every_manifest_but_the_examples_is_applied_by_the_kustomizations() -> None:
     main = yaml.safe_load((K8S / "kustomization.yaml").read_text())
     assert "observability" in main["resources"]
     listed = set(yaml.safe_load((OBSERVABILITY / "kustomization.yaml").read_text())["resources"])
     assert listed == {p.name for p in OBSERVABILITY.glob("*.yaml") if p.name != "kustomization.yaml"}
     for entry in main["resources"]:
         assert (K8S / entry).exists(), entry
+    manifests = {
+        str(p.relative_to(K8S))
+        for p in K8S.rglob("*.yaml")
+        if p.name != "kustomization.yaml" and not p.name.endswith(".example.yaml") and OBSERVABILITY not in p.parents
+    }
+    assert manifests == set(main["resources"]) - {"observability"}
