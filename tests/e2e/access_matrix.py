@@ -211,6 +211,23 @@ MATRIX: dict[tuple[str, str], Case] = {
         None,
         lambda t, _: Call("/v1/policy/versions", {"files": {"x.cedar": "permit(principal, action, resource);"}}),
     ),
+    # operations (platform operators only: every tenant role, the owner included, gets 403)
+    ("GET", "/v1/ops/streams"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/streams")),
+    ("GET", "/v1/ops/consumers"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/consumers")),
+    ("GET", "/v1/ops/events"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/events", params={"limit": 5})),
+    ("GET", "/v1/ops/events/tail"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/events/tail")),
+    ("GET", "/v1/ops/events/{seq}"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/events/1")),
+    ("GET", "/v1/ops/runs/{run_id}/events"): Case(NOBODY, None, lambda t, _: Call(f"/v1/ops/runs/{t.run_id}/events")),
+    ("GET", "/v1/ops/deadletters"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/deadletters")),
+    ("GET", "/v1/ops/deadletters/{seq}"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/deadletters/1")),
+    ("POST", "/v1/ops/deadletters/{seq}/redrive"): Case(
+        NOBODY, None, lambda t, _: Call("/v1/ops/deadletters/1/redrive")
+    ),
+    ("POST", "/v1/ops/deadletters/{seq}/discard"): Case(
+        NOBODY, None, lambda t, _: Call("/v1/ops/deadletters/1/discard")
+    ),
+    ("POST", "/v1/ops/deadletters/redrive"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/deadletters/redrive", {})),
+    ("POST", "/v1/ops/deadletters/discard"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/deadletters/discard", {})),
     # billing (answers come from billing; mock mode: a checkout applies at once)
     ("GET", "/v1/billing/summary"): Case(ADMINS, 200, lambda t, _: Call("/v1/billing/summary")),
     ("GET", "/v1/billing/ledger"): Case(ADMINS, 200, lambda t, _: Call("/v1/billing/ledger")),
