@@ -103,3 +103,9 @@ def test_a_synthesised_claim_names_its_api_and_cites_only_sources_that_name_it_t
     by_number = {s.number: s.source_id for s in draft.sources}
     assert all(by_number[n] == "doc:math" for c in claims for n in c.citations)
     assert verify(VerifyInput(draft=draft)).support_rate == 1.0
+
+
+def test_only_a_title_naming_a_library_qualifies_the_label_with_its_module() -> None:
+    sentence = "Return an accurate floating point sum of values in the iterable."
+    assert dict(sentence_labels(MATH, "Module: math", "part 1"))[sentence] == "`math.fsum()`"
+    assert dict(sentence_labels(MATH, "Python reference: typesseq", "part 1"))[sentence] == "`fsum()`"

@@ -23,8 +23,11 @@ _SIGNATURE = re.compile(rf"^(?P<cls>class\s+)?(?P<name>{_DOTTED})(?P<call>\()?")
 _ENTRY = re.compile(rf"^{_DOTTED}\((?:[^()]|\([^()]*\))*\):\s")
 _CODE_SPELLING = re.compile(r"^(?:\w+\.\w[\w.]*|\w*[a-z0-9]_\w*|_\w+|[A-Za-z]\w*[a-z0-9][A-Z]\w*)$")
 _LOCATION = re.compile(r"^§\s*(?P<heading>.+?),\s*part\s+\d+$")
-# "Python stdlib: json": the module a reference page documents, after the title's last colon.
-_TITLE_MODULE = re.compile(r":\s*(?P<module>[a-z_]\w*(?:\.[a-z_]\w*)*)\s*$")
+# "Python stdlib: json", "Module: json": the module a page documents, after a colon, when the title
+# says it documents a library ("Python reference: typesseq" names a topic, not something to import).
+_TITLE_MODULE = re.compile(
+    r"\b(?:stdlib|library|module|package|api)\b[^:]*:\s*(?P<module>[a-z_]\w*(?:\.[a-z_]\w*)*)\s*$", re.I
+)
 LABEL = re.compile(rf"^`(?P<name>{_DOTTED})(?:\(\))?`:\s+(?P<quote>\S.*)$", re.S)
 _WORD_EDGE = r"(?<![\w]){}(?![\w])"
 
