@@ -170,6 +170,14 @@ def test_claim_filter_rejects_code_fragments_and_boilerplate() -> None:
     )
 
 
+def test_prose_quoting_an_operator_is_a_claim_and_the_same_code_unquoted_is_not() -> None:
+    quoted = 'For instance, if *x* has an "__iadd__()" method, "x += y" is equivalent to "x = x.__iadd__(y)" .'
+    assert is_claim_sentence(quoted)
+    assert is_claim_sentence("Comparisons such as `a == b` call the `__eq__()` method of the left operand.")
+    assert looks_like_code("if x == 1: return foo(x) + bar(y);")
+    assert looks_like_code('>>> "x" + "y"')
+
+
 def test_tokenize_stems_and_keeps_keywords_used_as_code() -> None:
     assert stem("managers") == stem("manager")
     assert stem("working") == stem("works") == stem("work")

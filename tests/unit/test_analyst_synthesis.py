@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contracts.work import Passage, PlanInput
+from services.analyst.domain.naming import label_backed, split_label
 from services.analyst.domain.planning import plan
 from services.analyst.domain.synthesis import check_citations
 from services.analyst.domain.text import cosine, normalise, tokenize, vector
@@ -36,8 +37,12 @@ def test_synthesis_claims_are_quoted_from_the_sources_they_cite() -> None:
     assert draft.title == "How does the with statement work in Python and what are context managers"
     by_number = {s.number: s for s in draft.sources}
     for claim in [*draft.summary, *(c for s in draft.sections for c in s.claims)]:
+        name, quote = split_label(claim.text)
         for n in claim.citations:
-            assert claim.text in normalise(by_number[n].passage)
+            ref = by_number[n]
+            assert quote in normalise(ref.passage)
+            # A label names the API the quote describes, as the cited source spells it.
+            assert name is None or label_backed(name, ref.passage, ref.title, ref.location)
             # The cited passage is one we supplied, verbatim.
             assert any(
                 p.text.strip() in by_number[n].passage for p in ALL_PASSAGES if p.source_id == by_number[n].source_id

@@ -13,6 +13,7 @@ from contracts.work import (
     SynthesiseInput,
 )
 from services.analyst.domain.answering import ANSWER_FLOOR, FRAME_TERMS, answers, asks_of, best_fit, heading_terms
+from services.analyst.domain.naming import sentence_labels
 from services.analyst.domain.text import (
     Idf,
     bm25,
@@ -20,7 +21,6 @@ from services.analyst.domain.text import (
     features,
     is_claim_sentence,
     normalise,
-    split_sentences,
     tokenize,
     vector,
 )
@@ -73,6 +73,8 @@ class Candidate:
     group: int
     position: int
     rank_bonus: float
+    # The name of the API the sentence describes, from its heading, when it does not say it itself.
+    label: str | None = None
     vec: dict[str, float] = field(default_factory=dict)
     shape: dict[str, float] = field(default_factory=dict)
     relevance: float = 0.0
@@ -106,7 +108,7 @@ def candidates_of(group: int, passages: Sequence[Passage]) -> Iterator[Candidate
     for rank, index in enumerate(ranked):
         passage = passages[index]
         haystack = normalise(passage.text)
-        for position, sentence in enumerate(split_sentences(passage.text)):
+        for position, (sentence, label) in enumerate(sentence_labels(passage.text, passage.title, passage.location)):
             # The splitter guarantees containment; checking keeps the citation invariant local.
             if is_claim_sentence(sentence) and sentence in haystack:
                 yield Candidate(
@@ -116,6 +118,7 @@ def candidates_of(group: int, passages: Sequence[Passage]) -> Iterator[Candidate
                     group=group,
                     position=position,
                     rank_bonus=0.04 * (1.0 - rank / len(passages)),
+                    label=label,
                 )
 
 
@@ -156,7 +159,7 @@ def score_pool(pool: list[Candidate], questions: Sequence[str], main: str) -> No
     avg_len = sum(len(t) for t in terms.values()) / len(pool)
     main_query = _query(main)
     sub_queries = [_query(q) for q in questions]
-    headings = {id(c): heading_terms(c.passage.title, c.passage.location) for c in pool}
+    headings = {id(c): heading_terms(c.passage.title, c.passage.location, c.label or "") for c in pool}
     # A question term only a heading holds ("shelve" in "Python stdlib: shelve") still counts.
     ask_idf = Idf.fit([*terms.values(), *set(headings.values())])
     main_asks = asks_of(main, ask_idf, main)

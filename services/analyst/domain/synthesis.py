@@ -15,6 +15,7 @@ from contracts.work import (
     SynthesiseOutput,
 )
 from quarry_runtime.words import count_words
+from services.analyst.domain.naming import label_backed, labelled, split_label
 from services.analyst.domain.outline import (
     EXECUTIVE_CLAIMS_PER_SECTION,
     EXECUTIVE_SUMMARY,
@@ -64,12 +65,18 @@ class _Numbering:
 
     def cite(self, c: Candidate) -> Claim:
         citations = [self._number(c.key, c.passage)]
-        # The same sentence verbatim in another kept source corroborates it; cite both.
+        text = labelled(c.label, c.text)
+        name, _ = split_label(text)
+
+        def corroborates(p: Passage) -> bool:
+            return c.text in self._text(p) and (name is None or label_backed(name, p.text, p.title, p.location))
+
+        # The same sentence verbatim in another kept source (naming the label's API too) corroborates it; cite both.
         for key in sorted(self.chosen - {c.key}):
-            holder = next((p for p in self.passages.get(key, []) if c.text in self._text(p)), None)
+            holder = next((p for p in self.passages.get(key, []) if corroborates(p)), None)
             if holder is not None:
                 citations.append(self._number(key, holder))
-        return Claim(text=c.text, citations=citations)
+        return Claim(text=text, citations=citations)
 
     def _text(self, p: Passage) -> str:
         return self.normalised.setdefault(id(p), normalise(p.text))
@@ -270,19 +277,25 @@ def check_citations(draft: Draft, *, check_text: bool = True) -> list[str]:
     """
     problems: list[str] = []
     passages: dict[int, str] = {}
+    headings: dict[int, str] = {}
     for ref in draft.sources:
         if ref.number in passages:
             problems.append(f"source number {ref.number} is used twice")
         passages[ref.number] = normalise(ref.passage)
+        headings[ref.number] = f"{ref.title}\n{ref.location}"
     if sorted(passages) != list(range(1, len(passages) + 1)):
         problems.append(f"source numbers {sorted(passages)} are not 1..{len(passages)}")
     for where, claim in located_claims(draft):
-        text = normalise(claim.text)
+        # A label names the API the quote describes; the source must spell it, the quote follows it verbatim.
+        name, quote = split_label(claim.text)
+        text = normalise(quote)
         if not text:
             problems.append(f"{where}: empty claim")
         for n in claim.citations:
             if n not in passages:
                 problems.append(f"{where}: citation [{n}] is out of range (sources 1..{len(passages)})")
-            elif check_text and text not in passages[n]:
+            elif check_text and (
+                text not in passages[n] or (name is not None and not label_backed(name, passages[n], headings[n]))
+            ):
                 problems.append(f"{where}: not found in the passage of source [{n}]: {claim.text[:80]!r}")
     return problems

@@ -30,6 +30,7 @@ _RULE_LINE = re.compile(r"^[ \t]*([=*\-~^_#+])\1{2,}[ \t\r]*$", re.MULTILINE)
 _LIST_MARKER = re.compile(r"^(?:[-*•+]|\d{1,3}[.)]|#{1,6})\s+")
 _TERMINAL = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
 _CODE_CHARS = frozenset("{}[]()<>=;|\\`$#@^~&%")
+_QUOTED_CODE = re.compile(r"\"[^\"\n]{1,80}\"|`[^`\n]{1,80}`|\u201c[^\u201d\n]{1,80}\u201d")
 _CODE_MARKERS = ("==", "!=", "->", "=>", "::", ">>>", "+=", "();", "{}", "&&", "||")
 _PROSE_WORD = re.compile(r"^[\"'\u201c\u2018(]*[A-Za-z][a-z\u2019'-]*[\"'\u201d\u2019),.;:!?]*$")
 _BOILERPLATE = re.compile(
@@ -172,6 +173,9 @@ def looks_like_code(sentence: str) -> bool:
     stripped = sentence.strip()
     if not stripped or stripped.startswith((">>>", "$ ", "...", "#!", "//", "<")):
         return True
+    # Code quoted in prose is named, not written: 'if x has "__iadd__()", "x += y" calls it' is a
+    # sentence about an operator, which the markers below would otherwise take for code.
+    stripped = _QUOTED_CODE.sub("code", stripped)
     # Two pipes make a table row, which flattens into an unreadable "sentence".
     if any(marker in stripped for marker in _CODE_MARKERS) or stripped.count("|") >= 2:
         return True

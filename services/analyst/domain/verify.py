@@ -5,7 +5,9 @@ to three consecutive passage sentences holds most of the sentence's content term
 stopwords removed), every number the sentence states, and agrees with it on negation. Windows,
 rather than the whole passage, keep a long passage from "supporting" a sentence stitched together
 from words scattered across it. The check reads only text, so it judges an extractive draft and a
-model's paraphrase alike.
+model's paraphrase alike. A claim labelled with the API it describes ("`math.fsum()`: Return ...",
+see `naming`) is supported when the source spells the label's name (in its title, heading or text)
+and backs the quote after it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 from collections.abc import Callable
 
 from contracts.work import Claim, Draft, UnsupportedClaim, VerifyInput, VerifyOutput
+from services.analyst.domain.naming import label_backed, split_label
 from services.analyst.domain.synthesis import check_citations, located_claims
 from services.analyst.domain.text import normalise, split_sentences, tokenize
 
@@ -82,29 +85,36 @@ def entailment(claim: str, passage: str) -> float:
     return min(_sentence_entailment(s, passage) for s in sentences)
 
 
-def support_score(claim: str, passage: str) -> float:
-    """1.0 when the passage quotes the claim, else its entailment score."""
-    text = normalise(claim)
+def support_score(claim: str, passage: str, heading: str = "") -> float:
+    """1.0 when the passage quotes the claim, else its entailment score; 0.0 when the claim's label
+    names what neither the passage nor its `heading` (the source's title and location) spells."""
+    name, quote = split_label(claim)
+    if name is not None and not label_backed(name, passage, heading):
+        return 0.0
+    text = normalise(quote)
     if text and text in normalise(passage):
         return 1.0
-    return entailment(claim, passage)
+    return entailment(quote, passage)
 
 
-def supports(claim: str, passage: str) -> bool:
-    """True when the passage quotes the claim or lexically entails it."""
-    return support_score(claim, passage) >= ENTAILMENT_THRESHOLD
+def supports(claim: str, passage: str, heading: str = "") -> bool:
+    """True when the passage quotes the claim or lexically entails it (a label backed as well)."""
+    return support_score(claim, passage, heading) >= ENTAILMENT_THRESHOLD
 
 
-def _passages(draft: Draft) -> dict[int, list[str]]:
-    passages: dict[int, list[str]] = {}
+def _passages(draft: Draft) -> dict[int, list[tuple[str, str]]]:
+    """Each source number's passages, each with the title and location a label may be backed by."""
+    passages: dict[int, list[tuple[str, str]]] = {}
     for ref in draft.sources:
-        passages.setdefault(ref.number, []).append(ref.passage)
+        passages.setdefault(ref.number, []).append((ref.passage, f"{ref.title}\n{ref.location}"))
     return passages
 
 
-def _scores(claim: Claim, passages: dict[int, list[str]]) -> dict[int, float]:
+def _scores(claim: Claim, passages: dict[int, list[tuple[str, str]]]) -> dict[int, float]:
     """Each cited number's best score over its passages; out-of-range numbers score 0."""
-    return {n: max((support_score(claim.text, p) for p in passages.get(n, [])), default=0.0) for n in claim.citations}
+    return {
+        n: max((support_score(claim.text, p, h) for p, h in passages.get(n, [])), default=0.0) for n in claim.citations
+    }
 
 
 def unsupported_claims(draft: Draft) -> list[UnsupportedClaim]:

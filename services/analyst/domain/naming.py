@@ -1,0 +1,111 @@
+"""The API a quoted sentence describes, named by the heading it sits under, as a label on the claim.
+
+Reference text files a description under the name it describes: "Return an accurate floating point
+sum of values in the iterable." sits under the heading `fsum(seq, /)` of "Python stdlib: math" and
+never says `fsum` itself. Quoted alone, the claim answers "how do I add floats exactly" without
+naming what to call. A claim therefore carries the name of its section as a label,
+"`math.fsum()`: Return an accurate ...": the quote stays verbatim, and the label holds only names
+that the cited source's title, heading or text spell, which the citation check verifies. Pure.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from services.analyst.domain.text import is_claim_sentence, split_sentences
+
+_DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
+# A signature heading: "fsum(seq, /)", "class attrgetter", "TextWrapper.wrap(self, text): ...".
+_SIGNATURE = re.compile(rf"^(?P<cls>class\s+)?(?P<name>{_DOTTED})(?P<call>\()?")
+# Spelled like code, not like a word: dotted ("os.path"), snake_case, _private, or CamelCase inside ("DictReader").
+# A member's entry opening a prose sentence: "JSONDecoder.raw_decode(self, s, idx=0): Decode ...".
+_ENTRY = re.compile(rf"^{_DOTTED}\((?:[^()]|\([^()]*\))*\):\s")
+_CODE_SPELLING = re.compile(r"^(?:\w+\.\w[\w.]*|\w*[a-z0-9]_\w*|_\w+|[A-Za-z]\w*[a-z0-9][A-Z]\w*)$")
+_LOCATION = re.compile(r"^§\s*(?P<heading>.+?),\s*part\s+\d+$")
+# "Python stdlib: json", "Module: json": the module a page documents, after a colon, when the title
+# says it documents a library ("Python reference: typesseq" names a topic, not something to import).
+_TITLE_MODULE = re.compile(
+    r"\b(?:stdlib|library|module|package|api)\b[^:]*:\s*(?P<module>[a-z_]\w*(?:\.[a-z_]\w*)*)\s*$", re.I
+)
+LABEL = re.compile(rf"^`(?P<name>{_DOTTED})(?:\(\))?`:\s+(?P<quote>\S.*)$", re.S)
+_WORD_EDGE = r"(?<![\w]){}(?![\w])"
+
+
+def heading_name(line: str, *, formal: bool = False, module: str | None = None) -> tuple[str, bool] | None:
+    """The name a heading line declares and whether it is callable: `("fsum", True)` for
+    "fsum(seq, /)", `("attrgetter", False)` for "class attrgetter"; None for prose. A bare name
+    counts only as a `formal` heading (the section's own), and only when it is the `module` the
+    source documents ("textwrap") or spelled like no English word ("os.path", "DictReader"):
+    "overview" heads a section of prose."""
+    text = line.strip()
+    found = _SIGNATURE.match(text)
+    if found is None:
+        return None
+    name = found.group("name")
+    if found.group("call"):
+        return name, not found.group("cls")
+    rest = text[found.end() :].strip()
+    if found.group("cls") and not rest:
+        return name, False
+    if formal and not rest and (name == module or _CODE_SPELLING.match(name)):
+        return name, False
+    return None
+
+
+def location_heading(location: str) -> str:
+    """The section heading a chunk's location names ("§ fsum(seq, /), part 12" gives "fsum(seq, /)")."""
+    found = _LOCATION.match(location.strip())
+    return found.group("heading") if found else ""
+
+
+def _qualified(name: str, module: str | None) -> str:
+    if module is None or name == module or name.startswith(module + "."):
+        return name
+    return f"{module}.{name}"
+
+
+def sentence_labels(text: str, title: str, location: str) -> Iterator[tuple[str, str | None]]:
+    """Each sentence of a passage (as `split_sentences` gives them) with the label of the name it
+    sits under, or None: under no code heading, a heading line itself, or naming the API already."""
+    module_match = _TITLE_MODULE.search(title)
+    module = module_match.group("module") if module_match else None
+    current = heading_name(location_heading(location), formal=True, module=module)
+    for sentence in split_sentences(text):
+        if is_claim_sentence(sentence):
+            declared = heading_name(sentence) if _ENTRY.match(sentence) else None
+        else:
+            declared = heading_name(sentence, formal=True, module=module)
+        if declared is not None:
+            # A heading line, or a member's entry opening on its own signature ("JSONDecoder.raw_decode(self, s):
+            # Decode ..."): it names its API itself, and what follows describes that API.
+            current = declared
+            yield sentence, None
+            continue
+        if current is None:
+            yield sentence, None
+            continue
+        name, callable_ = current
+        if re.search(_WORD_EDGE.format(re.escape(name.rsplit(".", 1)[-1])), sentence):
+            yield sentence, None  # the sentence names it itself
+            continue
+        yield sentence, f"`{_qualified(name, module)}{'()' if callable_ else ''}`"
+
+
+def labelled(label: str | None, sentence: str) -> str:
+    """A claim's text: the quoted sentence, after its label when it has one."""
+    return f"{label}: {sentence}" if label else sentence
+
+
+def split_label(claim: str) -> tuple[str | None, str]:
+    """The name a claim is labelled with (None when unlabelled) and the quote that follows it."""
+    found = LABEL.match(claim.strip())
+    if found is None:
+        return None, claim
+    return found.group("name"), found.group("quote")
+
+
+def label_backed(name: str, *texts: str) -> bool:
+    """Whether the source spells every part of the label's dotted name (`math`, `fsum`) as a word."""
+    joined = "\n".join(texts)
+    return all(re.search(_WORD_EDGE.format(re.escape(part)), joined) for part in name.split("."))

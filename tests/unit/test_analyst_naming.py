@@ -1,0 +1,111 @@
+"""Claims name the API their quote describes, from its heading, and the citation check holds them to it."""
+
+from __future__ import annotations
+
+from contracts.work import Claim, Draft, Passage, SourceRef, VerifyInput
+from services.analyst.domain.naming import heading_name, label_backed, sentence_labels, split_label
+from services.analyst.domain.synthesis import check_citations
+from services.analyst.domain.verify import support_score, verify
+from tests.support.synthesis import synth
+
+MATH = """fsum(seq, /)
+
+Return an accurate floating point sum of values in the iterable. Assumes IEEE-754 floating point arithmetic.
+
+JSONDecoder.raw_decode(self, s, idx=0): Decode a JSON document from s and return a 2-tuple. It stops early."""
+
+
+def test_signature_and_class_headings_declare_names_and_prose_does_not() -> None:
+    assert heading_name("fsum(seq, /)") == ("fsum", True)
+    assert heading_name("class attrgetter") == ("attrgetter", False)
+    assert heading_name("TextWrapper.wrap(self, text): wrap(text : string) -> [string]") == ("TextWrapper.wrap", True)
+    assert heading_name("The with statement") is None
+    assert heading_name("Same as abs(a).") is None
+
+
+def test_a_bare_heading_names_code_only_when_it_is_the_module_or_spelled_as_code() -> None:
+    assert heading_name("textwrap", formal=True, module="textwrap") == ("textwrap", False)
+    assert heading_name("os.path", formal=True) == ("os.path", False)
+    assert heading_name("overview", formal=True, module="raise") is None
+    assert heading_name("Introduction", formal=True) is None
+    assert heading_name("textwrap") is None  # a bare word inside a passage is no heading
+
+
+def test_a_sentence_under_a_signature_is_labelled_with_the_qualified_name() -> None:
+    labels = dict(sentence_labels(MATH, "Python stdlib: math", "§ fsum(seq, /), part 12"))
+    assert labels["fsum(seq, /)"] is None
+    assert labels["Return an accurate floating point sum of values in the iterable."] == "`math.fsum()`"
+    assert labels["Assumes IEEE-754 floating point arithmetic."] == "`math.fsum()`"
+
+
+def test_a_sentence_opening_on_its_own_signature_names_itself_and_heads_what_follows() -> None:
+    labels = dict(sentence_labels(MATH, "Python stdlib: math", "§ fsum(seq, /), part 12"))
+    assert labels["JSONDecoder.raw_decode(self, s, idx=0): Decode a JSON document from s and return a 2-tuple."] is None
+    assert labels["It stops early."] == "`math.JSONDecoder.raw_decode()`"
+
+
+def test_a_passage_continuing_a_section_takes_its_name_from_the_location() -> None:
+    labels = dict(
+        sentence_labels("Raises ValueError when the input is empty.", "Python stdlib: math", "§ fsum(seq, /), part 13")
+    )
+    assert labels == {"Raises ValueError when the input is empty.": "`math.fsum()`"}
+
+
+def test_prose_sections_and_sentences_naming_their_api_stay_unlabelled() -> None:
+    prose = "The with statement wraps a block. It calls the context manager's exit method."
+    assert all(label is None for _, label in sentence_labels(prose, "Python reference: with", "§ overview, part 1"))
+    named = "fsum(seq, /)\n\nUse fsum for exact sums of many floats."
+    assert (
+        dict(sentence_labels(named, "Python stdlib: math", "part 1"))["Use fsum for exact sums of many floats."] is None
+    )
+
+
+def test_a_label_is_split_from_its_quote_and_backed_only_by_names_the_source_spells() -> None:
+    assert split_label("`math.fsum()`: Return an accurate sum.") == ("math.fsum", "Return an accurate sum.")
+    assert split_label("Return an accurate sum.") == (None, "Return an accurate sum.")
+    assert label_backed("math.fsum", MATH, "Python stdlib: math")
+    assert not label_backed("math.fsum", MATH, "Python stdlib: cmath")
+    assert not label_backed("math.prod", MATH, "Python stdlib: math")
+
+
+def _draft(claim: str) -> Draft:
+    ref = SourceRef(
+        number=1,
+        source_id="pydoc:module:math",
+        title="Python stdlib: math",
+        location="§ fsum(seq, /), part 12",
+        passage=MATH,
+    )
+    return Draft(title="t", question="q", summary=[Claim(text=claim, citations=[1])], sections=[], sources=[ref])
+
+
+def test_the_citation_checks_accept_a_backed_label_and_refuse_an_invented_one() -> None:
+    good = "`math.fsum()`: Return an accurate floating point sum of values in the iterable."
+    invented = "`math.prod()`: Return an accurate floating point sum of values in the iterable."
+    assert support_score(good, MATH, "Python stdlib: math\n§ fsum(seq, /), part 12") == 1.0
+    assert support_score(invented, MATH, "Python stdlib: math\n§ fsum(seq, /), part 12") == 0.0
+    assert check_citations(_draft(good)) == []
+    assert check_citations(_draft(invented)) != []
+    assert verify(VerifyInput(draft=_draft(good))).support_rate == 1.0
+    assert verify(VerifyInput(draft=_draft(invented))).support_rate == 0.0
+
+
+def test_a_synthesised_claim_names_its_api_and_cites_only_sources_that_name_it_too() -> None:
+    sentence = "Return an accurate floating point sum of values in the iterable."
+    documented = Passage(
+        source_id="doc:math", title="Python stdlib: math", location="§ fsum(seq, /), part 2", text=MATH
+    )
+    echo = Passage(source_id="doc:notes", title="notes", location="part 1", text=f"Some notes on sums. {sentence}")
+    question = "How do I get an accurate floating point sum of values?"
+    draft = synth(question, {question: [documented, echo]})
+    claims = [c for c in [*draft.summary, *(c for s in draft.sections for c in s.claims)] if sentence in c.text]
+    assert claims and all(c.text == f"`math.fsum()`: {sentence}" for c in claims)
+    by_number = {s.number: s.source_id for s in draft.sources}
+    assert all(by_number[n] == "doc:math" for c in claims for n in c.citations)
+    assert verify(VerifyInput(draft=draft)).support_rate == 1.0
+
+
+def test_only_a_title_naming_a_library_qualifies_the_label_with_its_module() -> None:
+    sentence = "Return an accurate floating point sum of values in the iterable."
+    assert dict(sentence_labels(MATH, "Module: math", "part 1"))[sentence] == "`math.fsum()`"
+    assert dict(sentence_labels(MATH, "Python reference: typesseq", "part 1"))[sentence] == "`fsum()`"
