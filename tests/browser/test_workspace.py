@@ -117,7 +117,8 @@ def test_a_shared_report_shows_the_report_and_nothing_else_until_it_is_revoked(b
 
 def test_a_plan_edited_before_the_run_goes_on_is_the_plan_it_researches(page: Page) -> None:
     sign_up(page, f"plan-{uuid.uuid4().hex[:8]}@example.com", "Plan Co")
-    page.get_by_label("Question").fill("How do Python decorators work?")
+    # Two questions in one: the planner asks each (a plain question gets one sub-question only).
+    page.get_by_label("Question").fill("How do Python decorators work, and how do I keep the wrapped function's name?")
     page.get_by_label("Review the plan").check()
     page.get_by_role("button", name="Start research").click()
     review = page.get_by_role("region", name="Review the plan")
