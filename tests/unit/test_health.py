@@ -148,8 +148,10 @@ async def test_a_blocked_event_loop_fails_liveness_from_the_probe_thread() -> No
 
         thread = threading.Thread(target=probe)
         thread.start()
-        time.sleep(2.0)  # noqa: ASYNC251 - a handler blocking the loop is what is tested
-        await asyncio.to_thread(thread.join)
+        # A handler blocking the loop is what is tested: it stays blocked until both probes were
+        # answered, however slowly a loaded machine answers them.
+        thread.join(timeout=30)
+        assert not thread.is_alive()
         assert [r.status_code for r in seen] == [503, 503]
         assert "event loop blocked" in seen[0].json()["reasons"][0]
         await asyncio.sleep(0.3)
