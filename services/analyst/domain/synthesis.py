@@ -170,7 +170,7 @@ def _fit_words(
             trial[g].append(section[rank])
             used = [c for k in trial for c in k]
             trial_summary = summarise(used)
-            words = sum(count_words(c.text) for c in [*used, *trial_summary])
+            words = sum(count_words(labelled(c.label, c.text)) for c in [*used, *trial_summary])
             if words <= target or not summary:
                 kept, summary = trial, trial_summary
     return kept, summary
