@@ -1,5 +1,4 @@
-"""Runs the whole platform on one machine: nats-server (or a local three-node cluster) plus the
-seven services as processes.
+"""Runs the platform on one machine: nats-server (or a local three-node cluster) and seven services.
 
 A supervisor thread restarts any service that dies, or whose liveness probe has failed for
 `liveness_failure_s` after it was once live (a wedged process), as Kubernetes would, and logs
