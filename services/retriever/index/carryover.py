@@ -22,13 +22,12 @@ from quarry_text import ANALYSIS_VERSION
 from services.retriever.domain.chunking import Chunk, indexed_text
 from services.retriever.domain.lexical import document_vector
 from services.retriever.index.client import client_lock
-from services.retriever.index.points import DENSE, PUBLIC_TENANT, Prepared
+from services.retriever.index.points import CHUNK_FIELDS, DENSE, PUBLIC_TENANT, Prepared
 from services.retriever.index.source import SourceIndex
 
 log = logging.getLogger(__name__)
 
 PAGE = 256
-_CHUNK_FIELDS = ("tenant_id", "doc_id", "title", "location", "heading", "text", "index")
 
 
 def predecessors(existing: Iterable[str], collection: str, analysis: str = ANALYSIS_VERSION) -> list[str]:
@@ -87,7 +86,7 @@ def _copy(index: SourceIndex, old: str, keep: Callable[[Mapping[str, Any]], bool
                 index=int(payload["index"]),
                 heading=str(payload.get("heading", "")),
             )
-            labels = tuple(sorted((k, str(v)) for k, v in payload.items() if k not in _CHUNK_FIELDS))
+            labels = tuple(sorted((k, str(v)) for k, v in payload.items() if k not in CHUNK_FIELDS))
             stored = point.vector.get(DENSE) if dense and isinstance(point.vector, dict) else None
             vector = [float(x) for x in stored] if isinstance(stored, list) else None  # type: ignore[arg-type]
             prepared = Prepared(chunk, document_vector(indexed_text(chunk), index.avg_doc_len), vector)

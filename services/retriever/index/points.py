@@ -21,7 +21,7 @@ DATASET = "dataset_id"
 """The label that puts a tenant's document in one of its datasets."""
 
 _POINT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:quarry:retriever:chunk")
-_CHUNK_FIELDS = frozenset({"tenant_id", "doc_id", "title", "location", "heading", "text", "index"})
+CHUNK_FIELDS = frozenset({"tenant_id", "doc_id", "title", "location", "heading", "text", "index"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +81,7 @@ def label_conditions(labels: Mapping[str, str] | None) -> list[models.FieldCondi
 
 
 def check_labels(keys: Iterable[str]) -> None:
-    clash = _CHUNK_FIELDS.intersection(keys)
+    clash = CHUNK_FIELDS.intersection(keys)
     if clash:
         raise ValueError(f"labels cannot overwrite chunk fields: {sorted(clash)}")
 
