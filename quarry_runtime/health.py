@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from quarry_runtime.cancelling import cancel_and_wait
 from quarry_runtime.exposition import ThreadServer, metrics
 
 log = logging.getLogger(__name__)
@@ -260,7 +261,5 @@ class HealthServer:
         self._http.start()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
         await self._http.stop()

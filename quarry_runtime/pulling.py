@@ -22,7 +22,6 @@ to it, but on a server it pulls them itself, here, with what faststream's pull s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import KW_ONLY, dataclass, field
@@ -37,6 +36,7 @@ from nats.js.errors import ServiceUnavailableError
 from contracts import subjects
 from quarry_runtime.broker import unsubscribe_all
 from quarry_runtime.busfaults import is_bus_outage
+from quarry_runtime.cancelling import cancel_and_wait
 from quarry_runtime.subscription import Subscription
 
 log = logging.getLogger("quarry_runtime.bus")
@@ -83,9 +83,7 @@ class PullConsumer:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
             self._task = None
         if self._pull is not None:
             await unsubscribe_all([self._pull])

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from quarry_runtime.bus import Bus
+from quarry_runtime.cancelling import cancel_and_wait
 from quarry_runtime.health import Check, CheckRunner, Health, HealthServer, LoopWatch
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.telemetry import configure
@@ -57,9 +58,7 @@ async def run(service: Service, settings: RuntimeSettings, stop: asyncio.Event |
     try:
         await stop.wait()
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks)
         if health:
             await health.stop()
         await service.bus.stop()

@@ -19,6 +19,8 @@ import pytest
 from devtools import pgserver
 from tests.servers import private_nats
 
+pytest_plugins = ["tests.support.hangs"]
+
 # An unset QUARRY_ENVIRONMENT is production; the tests (and every stack they start, which passes
 # the caller's QUARRY_* through) run in development unless a test says otherwise.
 os.environ["QUARRY_ENVIRONMENT"] = "development"

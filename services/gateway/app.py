@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import Lifespan
 
 from contracts.numbers import MAX_SAFE_INTEGER
+from quarry_runtime.cancelling import cancel_and_wait
 from quarry_runtime.errors import Unavailable as DependencyUnavailable
 from quarry_runtime.exposition import ThreadServer, metrics_app
 from quarry_runtime.httpmetrics import HttpMetrics
@@ -92,8 +93,8 @@ def create_app(parts: Components) -> FastAPI:
             if catching_up is not None:
                 # A pass in the middle of a batch finishes it (its position is written after it),
                 # unless that takes long: then it is cut, and the next start repeats that batch.
-                with suppress(asyncio.CancelledError, TimeoutError):
-                    await asyncio.wait_for(catching_up, timeout=CATCHUP_STOP_S)
+                await asyncio.wait({catching_up}, timeout=CATCHUP_STOP_S)
+                await cancel_and_wait([catching_up])
             if parts.ops_bus is not None:
                 await parts.ops_bus.close()
             await parts.bus.stop()
