@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from quarry_text import stem
@@ -45,11 +45,17 @@ class Feedback:
         if not (0.0 <= self.weight <= 1.0 and 0.0 <= self.short <= 1.0):
             raise ValueError("feedback weights lie in [0, 1]")
 
-    def expand(self, query: Sequence[str], ranked: Sequence[tuple[Sequence[str], float]]) -> dict[str, float]:
-        """The query's terms at 1.0 plus the best new terms of the `ranked` candidates (terms, score; best first)."""
+    def expand(
+        self,
+        query: Sequence[str],
+        ranked: Sequence[tuple[Sequence[str], float]],
+        related: Mapping[str, float] | None = None,
+    ) -> dict[str, float]:
+        """The query's terms at 1.0 plus the best new terms of the `ranked` candidates (terms, score;
+        best first), and the `related` terms (a thesaurus's) at their own weight."""
         weights = dict.fromkeys(query, 1.0)
         if not weights or not ranked:
-            return weights
+            return {**(related or {}), **weights}
         df: Counter[str] = Counter()
         for doc, _ in ranked[: self.depth]:
             df.update(set(doc))
@@ -80,6 +86,8 @@ class Feedback:
         for term in sorted(mass):
             if self.short > 0 and any(len(q) > len(term) and q.startswith(term) for q in query if q.isalpha()):
                 weights[term] = max(weights.get(term, 0.0), self.short)
+        for term, weight in (related or {}).items():
+            weights[term] = max(weights.get(term, 0.0), weight)
         return weights
 
 

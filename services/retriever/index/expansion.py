@@ -8,8 +8,9 @@ from typing import Any
 
 from qdrant_client import QdrantClient, models
 
+from quarry_text import thesaurus
 from services.retriever.domain.feedback import Feedback
-from services.retriever.domain.lexical import SparseTerms, query_vector, tokenize, weighted_query_vector
+from services.retriever.domain.lexical import SparseTerms, tokenize, weighted_query_vector
 from services.retriever.index.points import VECTOR, sparse_vector
 
 
@@ -27,10 +28,12 @@ def expanded(
     The first search has the same filter and IDF scope as the second, so a tenant's expansion is
     drawn only from what that search may read.
     """
+    own = tokenize(query)
+    related = thesaurus.related(query, own)
     with server():
         response = client.query_points(
             collection,
-            query=sparse_vector(query_vector(query)),
+            query=sparse_vector(weighted_query_vector({**related, **dict.fromkeys(own, 1.0)})),
             using=VECTOR,
             query_filter=where,
             search_params=params,
@@ -38,7 +41,7 @@ def expanded(
             with_payload=["title", "heading", "text"],
         )
     ranked = [(tokenize(_indexed(point.payload or {})), point.score) for point in response.points]
-    return weighted_query_vector(feedback.expand(tokenize(query), ranked))
+    return weighted_query_vector(feedback.expand(own, ranked, related))
 
 
 def _indexed(payload: Mapping[str, Any]) -> str:

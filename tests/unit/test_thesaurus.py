@@ -1,0 +1,41 @@
+"""The thesaurus adds the words documentation answers with to the words a question asks with."""
+
+from __future__ import annotations
+
+from quarry_text import terms
+from quarry_text.thesaurus import GROUPS, WEIGHT, related
+from services.retriever.domain.feedback import Feedback
+
+
+def test_a_plain_word_brings_the_reference_words_for_the_same_idea() -> None:
+    added = related("How do I delete a folder and everything in it?")
+    assert {"directory", "remov"} <= set(added) and set(added.values()) == {WEIGHT}
+
+
+def test_a_phrase_counts_as_a_word_of_its_group() -> None:
+    assert "chain" in related("Can I go over two lists one after another?")
+
+
+def test_the_question_s_own_terms_and_keywords_are_never_added() -> None:
+    question = "Run the tasks in parallel and remove the directory"
+    added = related(question)
+    assert not set(added) & set(terms(question))
+    assert "in" not in added  # the "in" of "in parallel" is prose here
+
+
+def test_a_question_that_touches_no_group_gets_nothing() -> None:
+    assert related("What does the walrus operator := return?") == {}
+
+
+def test_every_group_is_a_set_of_different_ideas_words() -> None:
+    for group in GROUPS:
+        assert len(group) >= 2 and len(set(group)) == len(group), group
+
+
+def test_feedback_keeps_related_terms_at_their_weight_beside_its_own() -> None:
+    query = terms("delete a folder")
+    ranked = [(terms("rmtree deletes a directory tree"), 2.0), (terms("rmtree removes a directory tree"), 1.5)]
+    weights = Feedback(agree=1).expand(query, ranked, related("delete a folder", query))
+    assert all(weights[t] == 1.0 for t in query)
+    assert weights["directory"] >= WEIGHT
+    assert Feedback().expand(query, [], {"directory": WEIGHT})["directory"] == WEIGHT
