@@ -18,13 +18,14 @@ the current stage only, so each stage brings fresh evidence at its own exposure.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from services.orchestrator.rollouts.assignment import BUCKETS, Arm, candidate_buckets
-from services.orchestrator.rollouts.guards import GuardBoard, GuardName, GuardReading, GuardSettings, RunOutcome
+from services.orchestrator.rollouts.assignment import BUCKETS, candidate_buckets
+from services.orchestrator.rollouts.guards import GuardName, GuardReading, GuardSettings, RunOutcome
+from services.orchestrator.rollouts.observations import ArmCounts, Observations
 from services.orchestrator.rollouts.sequences import RatioCheck, ratio_walk_exceeds
 
 Action = Literal["promote", "roll_back", "hold", "wait"]
@@ -43,15 +44,6 @@ class StageRules:
     # The sample-ratio test's own false-alarm budget: a false alarm only holds, so it is not
     # taken from the guards' alpha.
     sample_ratio_alpha: float = 0.001
-
-
-@dataclass(frozen=True)
-class ArmCounts:
-    runs: int
-    tenants: int
-    runs_in_stage: int
-    tenants_in_stage: int
-    last_run_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -87,21 +79,23 @@ def look(
     percent: int,
     stage_started_at: datetime,
     now: datetime,
-    outcomes: Sequence[RunOutcome] | MetricsUnavailable,
+    outcomes: Observations | Sequence[RunOutcome] | MetricsUnavailable,
 ) -> Decision:
-    """The decision at `now` on the stage at `percent` (0: the shadow phase); see the docstring."""
+    """The decision at `now` on the stage at `percent` (0: the shadow phase); see the docstring.
+
+    `outcomes` is every run since the rollout started, in the order they finished: as a list,
+    or kept current between looks in an `Observations` made with `rules.guards`.
+    """
     if isinstance(outcomes, MetricsUnavailable):
         return Decision("hold", "metrics_error", detail=outcomes.detail)
-    board = GuardBoard(rules.guards)
-    for outcome in outcomes:
-        board.add(outcome)
-    in_stage = [o for o in outcomes if o.finished_at >= stage_started_at]
+    seen = outcomes if isinstance(outcomes, Observations) else Observations(rules.guards, outcomes)
+    in_stage = seen.since(stage_started_at)
     ratio, expected = _sample_ratio(rules, percent, in_stage)
     evidence = Evidence(
         percent=percent,
-        candidate=_counts(outcomes, in_stage, "candidate"),
-        stable=_counts(outcomes, in_stage, "stable"),
-        guards=board.readings(),
+        candidate=seen.counts("candidate", in_stage),
+        stable=seen.counts("stable", in_stage),
+        guards=seen.readings(),
         sample_ratio=ratio,
         expected_fraction=expected,
     )
@@ -122,18 +116,6 @@ def look(
     if all(r.verdict == "no_harm" for r in evidence.guards):
         return Decision("promote", evidence=evidence)
     return Decision("hold", "inconclusive", evidence=evidence)
-
-
-def _counts(outcomes: Iterable[RunOutcome], in_stage: Sequence[RunOutcome], arm: Arm) -> ArmCounts:
-    mine = [o for o in outcomes if o.arm == arm]
-    staged = [o for o in in_stage if o.arm == arm]
-    return ArmCounts(
-        runs=len(mine),
-        tenants=len({o.tenant_id for o in mine}),
-        runs_in_stage=len(staged),
-        tenants_in_stage=len({o.tenant_id for o in staged}),
-        last_run_at=max((o.finished_at for o in mine), default=None),
-    )
 
 
 def _sample_ratio(

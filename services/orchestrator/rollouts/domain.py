@@ -20,6 +20,7 @@ from services.orchestrator.owned import id_from
 from services.orchestrator.rollouts.assignment import Assignment, assign, bucket
 from services.orchestrator.rollouts.decision import Decision, MetricsUnavailable, look
 from services.orchestrator.rollouts.guards import RunOutcome
+from services.orchestrator.rollouts.observations import Observations
 from services.orchestrator.rollouts.records import audience_of, evidence_record, rules_of
 
 LOOKING = frozenset({"shadowing", "running", "paused"})  # the states a look or an operator may change
@@ -75,7 +76,12 @@ class Rollout(Aggregate):
 
     # -- looks -------------------------------------------------------------------------------
 
-    def look(self, now: datetime, outcomes: Sequence[RunOutcome] | MetricsUnavailable) -> Decision:
+    def observations(self) -> Observations:
+        """An empty record of outcomes for `look`, with this rollout's guard settings, to keep
+        current between looks (a look then costs only the runs since the last)."""
+        return Observations(rules_of(self.spec, shadowing=False).guards)
+
+    def look(self, now: datetime, outcomes: Observations | Sequence[RunOutcome] | MetricsUnavailable) -> Decision:
         """Evaluate the guards on `outcomes` (every run since the start) and record the decision."""
         self._check_looking()
         rules = rules_of(self.spec, shadowing=self.stage_index < 0)

@@ -12,8 +12,9 @@ from datetime import datetime
 from typing import Any, cast
 
 from services.orchestrator.rollouts.assignment import Arm, Audience
-from services.orchestrator.rollouts.decision import ArmCounts, Evidence, StageRules
+from services.orchestrator.rollouts.decision import Evidence, StageRules
 from services.orchestrator.rollouts.guards import GUARDS, GuardLimit, GuardName, GuardSettings, default_limits
+from services.orchestrator.rollouts.observations import ArmCounts
 from services.orchestrator.rollouts.sequences import Bounds
 
 
