@@ -17,7 +17,7 @@ from eventsourcing.domain import Aggregate, event
 
 from services.orchestrator.errors import OrchestratorError
 from services.orchestrator.owned import id_from
-from services.orchestrator.rollouts.assignment import Assignment, assign, bucket
+from services.orchestrator.rollouts.assignment import Arm, Assignment, assign, bucket
 from services.orchestrator.rollouts.decision import Decision, MetricsUnavailable, look
 from services.orchestrator.rollouts.guards import RunOutcome
 from services.orchestrator.rollouts.observations import Observations
@@ -66,10 +66,10 @@ class Rollout(Aggregate):
 
     def arm_of(self, tenant_id: str, tier: str) -> Assignment:
         """The version a run of `tenant_id` uses now (its arm, and on what basis)."""
-        if self.status == "completed":
-            return Assignment("candidate", "bucket", bucket(self.salt, tenant_id))
-        percent = self.percent if self.status in LOOKING else 0
-        return assign(self.salt, tenant_id, tier, percent, audience_of(self.spec))
+        if self.status not in LOOKING:  # over: everyone on the version that won, pins included
+            arm: Arm = "candidate" if self.status == "completed" else "stable"
+            return Assignment(arm, "bucket", bucket(self.salt, tenant_id))
+        return assign(self.salt, tenant_id, tier, self.percent, audience_of(self.spec))
 
     def version_of(self, tenant_id: str, tier: str) -> str:
         return self.candidate if self.arm_of(tenant_id, tier).arm == "candidate" else self.stable
