@@ -62,3 +62,24 @@ def assign(salt: str, tenant_id: str, tier: str, percent: int, audience: Audienc
     if tenant_id in audience.excluded_tenants or tier in audience.excluded_tiers:
         return Assignment("stable", "excluded", slot)
     return Assignment("candidate" if slot < candidate_buckets(percent) else "stable", "bucket", slot)
+
+
+@dataclass(frozen=True)
+class Assigner:
+    """One rollout's assignment as admission asks it, built once per change of the rollout (its
+    stage, salt or end) so that a run's admission pays for a hash and a few lookups, no more."""
+
+    candidate: str
+    stable: str
+    salt: str
+    percent: int
+    audience: Audience
+    settled: Arm | None = None  # a rollout that is over: every tenant on this arm, pins included
+
+    def assign(self, tenant_id: str, tier: str) -> Assignment:
+        if self.settled is not None:
+            return Assignment(self.settled, "bucket", bucket(self.salt, tenant_id))
+        return assign(self.salt, tenant_id, tier, self.percent, self.audience)
+
+    def version(self, tenant_id: str, tier: str) -> str:
+        return self.candidate if self.assign(tenant_id, tier).arm == "candidate" else self.stable

@@ -17,7 +17,7 @@ from eventsourcing.domain import Aggregate, event
 
 from services.orchestrator.errors import OrchestratorError
 from services.orchestrator.owned import id_from
-from services.orchestrator.rollouts.assignment import Arm, Assignment, assign, bucket
+from services.orchestrator.rollouts.assignment import Arm, Assigner, Assignment
 from services.orchestrator.rollouts.decision import Decision, MetricsUnavailable, look
 from services.orchestrator.rollouts.guards import RunOutcome
 from services.orchestrator.rollouts.observations import Observations
@@ -64,15 +64,19 @@ class Rollout(Aggregate):
 
     # -- assignment --------------------------------------------------------------------------
 
-    def arm_of(self, tenant_id: str, tier: str) -> Assignment:
-        """The version a run of `tenant_id` uses now (its arm, and on what basis)."""
+    def assigner(self) -> Assigner:
+        """The rollout's assignment as it stands, to keep until the rollout changes."""
+        settled: Arm | None = None
         if self.status not in LOOKING:  # over: everyone on the version that won, pins included
-            arm: Arm = "candidate" if self.status == "completed" else "stable"
-            return Assignment(arm, "bucket", bucket(self.salt, tenant_id))
-        return assign(self.salt, tenant_id, tier, self.percent, audience_of(self.spec))
+            settled = "candidate" if self.status == "completed" else "stable"
+        return Assigner(self.candidate, self.stable, self.salt, self.percent, audience_of(self.spec), settled)
+
+    def arm_of(self, tenant_id: str, tier: str) -> Assignment:
+        """The arm a run of `tenant_id` takes now, and on what basis."""
+        return self.assigner().assign(tenant_id, tier)
 
     def version_of(self, tenant_id: str, tier: str) -> str:
-        return self.candidate if self.arm_of(tenant_id, tier).arm == "candidate" else self.stable
+        return self.assigner().version(tenant_id, tier)
 
     # -- looks -------------------------------------------------------------------------------
 
