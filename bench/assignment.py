@@ -114,7 +114,7 @@ def _rollout(component: str) -> Rollout:
             "excluded_tiers": ["enterprise"],
         },
     }
-    return Rollout.start(str(uuid.uuid4()), spec, "5" * 64, datetime.now(UTC))
+    return Rollout.start(str(uuid.uuid4()), spec, "5" * 64, datetime.now(UTC), passed_eval=True)
 
 
 def _assigners() -> dict[str, Assigner]:

@@ -87,4 +87,6 @@ class Traffic:
 
 
 def started(rollout_spec: dict[str, Any] | None = None) -> Rollout:
-    return Rollout.start("0190a000-0000-7000-8000-0000000000aa", rollout_spec or spec(), STABLE, START)
+    return Rollout.start(
+        "0190a000-0000-7000-8000-0000000000aa", rollout_spec or spec(), STABLE, START, passed_eval=True
+    )

@@ -101,11 +101,16 @@ def test_re_randomising_draws_the_buckets_again_and_starts_the_stage_over() -> N
         rollout.rerandomise(rollout.salt, "", at)
 
 
-def test_a_rollout_needs_a_different_stable_version_and_a_first_stage_below_all() -> None:
-    with pytest.raises(RolloutError):
-        Rollout.start("0190a000-0000-7000-8000-0000000000ab", spec(), CANDIDATE, START)
-    with pytest.raises(RolloutError):
-        Rollout.start("0190a000-0000-7000-8000-0000000000ab", spec(stages=[100]), STABLE, START)
+def test_a_rollout_needs_a_passed_evaluation_a_different_stable_version_and_a_first_stage_below_all() -> None:
+    rollout_id = "0190a000-0000-7000-8000-0000000000ab"
+    for given, stable, passed in (
+        (spec(), STABLE, False),
+        (spec(), CANDIDATE, True),
+        (spec(stages=[100]), STABLE, True),
+    ):
+        with pytest.raises(RolloutError):
+            Rollout.start(rollout_id, given, stable, START, passed_eval=passed)
+    assert Rollout.start(rollout_id, spec(stages=[100], shadow={"sample_rate": 0.5}), STABLE, START, passed_eval=True)
 
 
 def shadow_outcomes(runs: int, seed: int) -> list[RunOutcome]:

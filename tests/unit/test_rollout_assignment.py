@@ -6,6 +6,8 @@ import random
 import uuid
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.orchestrator.rollouts.assignment import BUCKETS, Audience, assign, bucket, candidate_buckets
 
@@ -77,3 +79,13 @@ def test_enterprise_tenants_are_out_by_default_and_pins_win_over_everything() ->
     assert assign("r", "beta-tester", "enterprise", 0, audience).basis == "pinned"
     assert assign("r", "cautious", "pro", 100, audience).arm == "stable"
     assert assign("r", "anyone", "enterprise", 100, Audience(excluded_tiers=())).arm == "candidate"
+
+
+@given(salt=st.text(max_size=40), tenant_id=st.text(max_size=60), low=st.integers(0, 100), high=st.integers(0, 100))
+def test_for_any_salt_and_tenant_a_higher_stage_keeps_every_candidate(
+    salt: str, tenant_id: str, low: int, high: int
+) -> None:
+    low, high = min(low, high), max(low, high)
+    assert 0 <= bucket(salt, tenant_id) < BUCKETS
+    if assign(salt, tenant_id, "pro", low, Audience()).arm == "candidate":
+        assert assign(salt, tenant_id, "pro", high, Audience()).arm == "candidate"

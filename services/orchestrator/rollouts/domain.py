@@ -35,9 +35,19 @@ class Rollout(Aggregate):
 
     @classmethod
     def start(
-        cls, rollout_id: str, spec: Mapping[str, Any], stable: str, at: datetime, salt: str | None = None
+        cls,
+        rollout_id: str,
+        spec: Mapping[str, Any],
+        stable: str,
+        at: datetime,
+        *,
+        passed_eval: bool,
+        salt: str | None = None,
     ) -> Rollout:
-        """A rollout of `spec` (contracts.rollouts.RolloutSpec in JSON form) against `stable`."""
+        """A rollout of `spec` (contracts.rollouts.RolloutSpec in JSON form) against `stable`, once
+        the candidate has passed the offline evaluation (contracts.agents.AgentVersionEvaluated)."""
+        if not passed_eval:
+            raise RolloutError("the candidate has not passed the offline evaluation (make eval's test split)")
         if spec["candidate"] == stable:
             raise RolloutError("the candidate is the stable version already")
         if spec["stages"][0] >= 100 and not spec.get("shadow"):
