@@ -1,4 +1,4 @@
-"""python -m bench [admission|analysis|bus|demo|eventstore|ops|policy|scale|web ...]: run the benchmarks (all of them when none is named)."""
+"""python -m bench [admission|analysis|assignment|bus|demo|eventstore|ops|policy|scale|web ...]: run the benchmarks (all of them when none is named)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from rich.console import Console
 from bench import (
     admission,
     analysis,
+    assignment,
     billing_meter,
     bus_hop,
     demo_run,
@@ -31,6 +32,7 @@ from quarry_runtime.service import freeze_startup_heap
 BENCHMARKS = (
     "admission",
     "analysis",
+    "assignment",
     "bus",
     "demo",
     "eventstore",
@@ -47,6 +49,7 @@ OPTIONS: tuple[tuple[str, float, str], ...] = (
     ("--requests", 3000, "admission: timed requests per target, 50 clients"),
     ("--concurrency", 50, "admission: concurrent clients"),
     ("--single", 200, "admission: timed requests per target, 1 client"),
+    ("--admissions", 20_000, "assignment: timed admissions per series"),
     ("--hops", 2000, "bus: timed sequential hops per side"),
     ("--burst", 2000, "bus: messages in the burst per side"),
     ("--runs", 300, "eventstore: runs replayed"),
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "which",
         nargs="*",
-        metavar="{admission,analysis,bus,demo,eventstore,ops,policy,billing,retrieval,scale,web}",
+        metavar="{admission,analysis,assignment,bus,demo,eventstore,ops,policy,billing,retrieval,scale,web}",
         help="which benchmarks (default: all)",
     )
     for flag, default, text in OPTIONS:
@@ -97,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             console, requests=args.requests, concurrency=args.concurrency, single=args.single
         ),
         "analysis": lambda: analysis.run(console),
+        "assignment": lambda: assignment.run(console, admissions=args.admissions),
         "bus": lambda: bus_hop.run(console, hops=args.hops, burst=args.burst),
         "demo": lambda: demo_run.run(console),
         "eventstore": lambda: eventstore.run(

@@ -104,6 +104,20 @@ QUESTION_ANSWER_PART = "question.v1.answer_part"
 QUESTION_ANSWERED = "question.v1.answered"
 QUESTION_FAILED = "question.v1.failed"
 
+# Progressive delivery (contracts.agents, contracts.rollouts). Not yet in STREAM_SUBJECTS: the
+# stream and the NATS users take them when a service starts publishing them.
+AGENT_VERSION_REGISTERED = "agent.v1.version_registered"
+AGENT_VERSION_EVALUATED = "agent.v1.version_evaluated"
+
+ROLLOUT_STARTED = "rollout.v1.started"
+ROLLOUT_STAGE_ADVANCED = "rollout.v1.stage_advanced"
+ROLLOUT_ROLLED_BACK = "rollout.v1.rolled_back"
+ROLLOUT_PAUSED = "rollout.v1.paused"
+ROLLOUT_RESUMED = "rollout.v1.resumed"
+ROLLOUT_ABORTED = "rollout.v1.aborted"
+ROLLOUT_HELD = "rollout.v1.held"
+ROLLOUT_TENANTS_RERANDOMISED = "rollout.v1.tenants_rerandomised"
+
 
 def task_lane(role: str) -> str:
     """The work-queue subject of one worker role, e.g. `task.v1.dispatched.analyst`."""

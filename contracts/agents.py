@@ -1,0 +1,110 @@
+"""Agent configurations: the settings of each component whose behaviour can change, versioned.
+
+A component (the analyst's `planner`, `synthesiser` and `answerer`, the retriever's `ranker`)
+runs from one immutable configuration: a mode, a model, prompt templates and parameters. Its
+version is the content hash `agent_version(component, config)`:
+
+    sha256( canonical JSON of {"component": <component>, "config": <config>} ).hexdigest()
+
+where the config is dumped in JSON mode leaving out every field at its default, and canonical
+JSON is `json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False)` in UTF-8.
+Leaving defaults out means a field added later (with a default) does not change the version
+of any configuration registered before it; the component is in the hash so the same settings
+for two components are two versions. Anyone (the gateway before it publishes, an auditor with
+the stored JSON) can recompute a version from the configuration it names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from contracts import subjects
+from contracts.envelope import Contract, Event
+
+Component = Literal["planner", "synthesiser", "answerer", "ranker"]
+# The service whose workers run each component (it is told the version of each at dispatch).
+SERVICE_OF_COMPONENT: dict[str, str] = {
+    "planner": "analyst",
+    "synthesiser": "analyst",
+    "answerer": "analyst",
+    "ranker": "retriever",
+}
+# The only environment in which a configuration may inject faults (QUARRY_ENVIRONMENT).
+FAULTS_ALLOWED_IN = "development"
+
+ParameterValue = str | int | float | bool | None
+AgentVersion = Annotated[str, Field(min_length=64, max_length=64, pattern="^[0-9a-f]{64}$")]
+
+
+class InjectedFault(Contract):
+    """For tests and demos: live runs of this version fail at `fail_rate` and take longer."""
+
+    fail_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="share of the component's tasks that fail")
+    extra_latency_ms: int = Field(default=0, ge=0, le=600_000, description="added to every task of the component")
+
+
+class AgentConfig(Contract):
+    """What a component does: immutable; any change is a new version."""
+
+    mode: str = Field(min_length=1, max_length=60, description="the implementation, e.g. `offline` or `llm`")
+    model: str | None = Field(default=None, max_length=200, description="the model it asks; None: no model")
+    prompts: dict[str, str] = Field(default_factory=dict, description="prompt template name -> text")
+    parameters: dict[str, ParameterValue] = Field(default_factory=dict, description="knobs, e.g. temperature")
+    fault: InjectedFault | None = Field(default=None, description="injected faults; refused outside development")
+
+
+def canonical_json(value: object) -> bytes:
+    """The one byte form a version is hashed from: sorted keys, no spaces, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def agent_version(component: str, config: AgentConfig) -> str:
+    """The content hash naming `config` as a version of `component` (see the module docstring)."""
+    document = {"component": component, "config": config.model_dump(mode="json", exclude_defaults=True)}
+    return hashlib.sha256(canonical_json(document)).hexdigest()
+
+
+class FaultNotAllowed(ValueError):
+    """A configuration injecting faults, outside the development environment."""
+
+
+def ensure_allowed_in(environment: str, config: AgentConfig) -> None:
+    """Refuse a configuration with faults unless `environment` is development: production never
+    runs a version made to fail."""
+    if config.fault is not None and environment != FAULTS_ALLOWED_IN:
+        raise FaultNotAllowed(f"an agent configuration with `fault` is refused in {environment!r}")
+
+
+# -- events ----------------------------------------------------------------------------------
+
+
+class AgentVersionRegisteredPayload(Contract):
+    component: Component
+    version: AgentVersion = Field(description="agent_version(component, config)")
+    config: AgentConfig
+    note: str = Field(default="", max_length=2000)
+
+
+class AgentVersionRegistered(Event, subject=subjects.AGENT_VERSION_REGISTERED, type="agent.version_registered"):
+    """A new configuration of a component; registering the same one again names the same version."""
+
+    payload: AgentVersionRegisteredPayload
+
+
+class AgentVersionEvaluatedPayload(Contract):
+    component: Component
+    version: AgentVersion
+    split: Literal["dev", "test"] = "test"
+    passed: bool = Field(description="every metric met its target: the gate a rollout needs")
+    metrics: dict[str, float] = Field(default_factory=dict, description="`make eval`'s metrics, by name")
+    failures: list[str] = Field(default_factory=list, description="the metrics that missed, with their targets")
+
+
+class AgentVersionEvaluated(Event, subject=subjects.AGENT_VERSION_EVALUATED, type="agent.version_evaluated"):
+    """The offline evaluation of a version (faults are not injected there), stored with it."""
+
+    payload: AgentVersionEvaluatedPayload

@@ -1,0 +1,1 @@
+"""Progressive delivery of agent versions: assignment, guard metrics, and the Rollout aggregate (pure)."""

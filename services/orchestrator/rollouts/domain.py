@@ -1,0 +1,190 @@
+"""The Rollout aggregate: a candidate version's way from shadow to 100%, or back to 0%. Pure.
+
+Its state is folded from its own events (Started, StageAdvanced, RolledBack, Held, Paused,
+Resumed, Aborted, TenantsRerandomised), each with the numbers that drove it; a look at the
+metrics (`decision.look`) becomes at most one of them. Two replicas looking at once race on the
+aggregate's next version: the loser's save fails on the conflict, and it reloads to find the
+decision taken. Times come in as arguments (the caller's clock), never from the system.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from services.orchestrator.errors import OrchestratorError
+from services.orchestrator.owned import id_from
+from services.orchestrator.rollouts.assignment import Arm, Assigner, Assignment
+from services.orchestrator.rollouts.decision import Decision, MetricsUnavailable, look
+from services.orchestrator.rollouts.guards import RunOutcome
+from services.orchestrator.rollouts.observations import Observations
+from services.orchestrator.rollouts.records import audience_of, evidence_record, rules_of
+
+LOOKING = frozenset({"shadowing", "running", "paused"})  # the states a look or an operator may change
+
+
+class RolloutError(OrchestratorError):
+    """A command the rollout's current state refuses."""
+
+
+class Rollout(Aggregate):
+    create_id = id_from("rollout_id")
+
+    @classmethod
+    def start(
+        cls,
+        rollout_id: str,
+        spec: Mapping[str, Any],
+        stable: str,
+        at: datetime,
+        *,
+        passed_eval: bool,
+        salt: str | None = None,
+    ) -> Rollout:
+        """A rollout of `spec` (contracts.rollouts.RolloutSpec in JSON form) against `stable`, once
+        the candidate has passed the offline evaluation (contracts.agents.AgentVersionEvaluated)."""
+        if not passed_eval:
+            raise RolloutError("the candidate has not passed the offline evaluation (make eval's test split)")
+        if spec["candidate"] == stable:
+            raise RolloutError("the candidate is the stable version already")
+        if spec["stages"][0] >= 100 and not spec.get("shadow"):
+            raise RolloutError("a first stage of 100% leaves no stable version to compare with")
+        return cls(rollout_id=rollout_id, spec=dict(spec), stable=stable, salt=salt or rollout_id, at=at)
+
+    @event("Started")
+    def __init__(self, rollout_id: str, spec: dict[str, Any], stable: str, salt: str, at: datetime) -> None:
+        self.rollout_id = rollout_id
+        self.spec = spec
+        self.component: str = spec["component"]
+        self.candidate: str = spec["candidate"]
+        self.stable = stable
+        self.salt = salt
+        self.stages: list[int] = list(spec["stages"])
+        shadowing = bool(spec.get("shadow"))
+        self.stage_index = -1 if shadowing else 0  # -1: the shadow phase, before the first stage
+        self.percent = 0 if shadowing else self.stages[0]
+        self.status = "shadowing" if shadowing else "running"
+        self.resume_to = self.status  # the state a resume returns to
+        self.stage_started_at = at
+        self.last_hold: str | None = None
+        self.decisions: list[dict[str, Any]] = []  # every decision, in order: what, when, why
+
+    # -- assignment --------------------------------------------------------------------------
+
+    def assigner(self) -> Assigner:
+        """The rollout's assignment as it stands, to keep until the rollout changes."""
+        settled: Arm | None = None
+        if self.status not in LOOKING:  # over: everyone on the version that won, pins included
+            settled = "candidate" if self.status == "completed" else "stable"
+        return Assigner(self.candidate, self.stable, self.salt, self.percent, audience_of(self.spec), settled)
+
+    def arm_of(self, tenant_id: str, tier: str) -> Assignment:
+        """The arm a run of `tenant_id` takes now, and on what basis."""
+        return self.assigner().assign(tenant_id, tier)
+
+    def version_of(self, tenant_id: str, tier: str) -> str:
+        return self.assigner().version(tenant_id, tier)
+
+    # -- looks -------------------------------------------------------------------------------
+
+    def observations(self) -> Observations:
+        """An empty record of outcomes for `look`, with this rollout's guard settings, to keep
+        current between looks (a look then costs only the runs since the last)."""
+        return Observations(rules_of(self.spec, shadowing=False).guards)
+
+    def look(self, now: datetime, outcomes: Observations | Sequence[RunOutcome] | MetricsUnavailable) -> Decision:
+        """Evaluate the guards on `outcomes` (every run since the start) and record the decision."""
+        self._check_looking()
+        rules = rules_of(self.spec, shadowing=self.stage_index < 0)
+        decision = look(rules, self.percent, self.stage_started_at, now, outcomes)
+        record = None if decision.evidence is None else evidence_record(decision.evidence)
+        if decision.action == "roll_back" and record is not None:
+            self._rolled_back(from_percent=self.percent, guards=list(decision.harmed), evidence=record, at=now)
+        elif self.status == "paused":
+            return Decision("wait", evidence=decision.evidence)  # paused: only harm changes anything
+        elif decision.action == "promote" and record is not None:
+            to_percent = self.stages[self.stage_index + 1]
+            self._advanced(from_percent=self.percent, to_percent=to_percent, evidence=record, at=now)
+        elif decision.action == "hold" and decision.reason is not None:
+            self._held(reason=decision.reason, detail=decision.detail, evidence=record, at=now)
+        return decision
+
+    @event("StageAdvanced")
+    def _advanced(self, from_percent: int, to_percent: int, evidence: dict[str, Any], at: datetime) -> None:
+        self.stage_index += 1
+        self.percent = to_percent
+        self.stage_started_at = at
+        self.last_hold = None
+        if to_percent == 100:
+            self.status = "completed"
+        elif self.status == "shadowing":
+            self.status = "running"
+        self._decided("promoted", at, percent=to_percent)
+
+    @event("RolledBack")
+    def _rolled_back(self, from_percent: int, guards: list[str], evidence: dict[str, Any], at: datetime) -> None:
+        self.status = "rolled_back"
+        self.percent = 0
+        self._decided("rolled_back", at, percent=from_percent, guards=guards)
+
+    @event("Held")
+    def _held(self, reason: str, detail: str, evidence: dict[str, Any] | None, at: datetime) -> None:
+        self.last_hold = reason
+        self._decided("held", at, reason=reason)
+
+    # -- operators ---------------------------------------------------------------------------
+
+    def pause(self, note: str, at: datetime) -> None:
+        self._check_looking()
+        if self.status == "paused":
+            raise RolloutError(f"rollout {self.rollout_id} is paused already")
+        self._paused(note=note, at=at)
+
+    @event("Paused")
+    def _paused(self, note: str, at: datetime) -> None:
+        self.resume_to = self.status
+        self.status = "paused"
+        self._decided("paused", at, note=note)
+
+    def resume(self, note: str, at: datetime) -> None:
+        if self.status != "paused":
+            raise RolloutError(f"rollout {self.rollout_id} is {self.status}, not paused")
+        self._resumed(note=note, at=at)
+
+    @event("Resumed")
+    def _resumed(self, note: str, at: datetime) -> None:
+        self.status = self.resume_to
+        self._decided("resumed", at, note=note)
+
+    def abort(self, note: str, at: datetime) -> None:
+        self._check_looking()
+        self._aborted(from_percent=self.percent, note=note, at=at)
+
+    @event("Aborted")
+    def _aborted(self, from_percent: int, note: str, at: datetime) -> None:
+        self.status = "aborted"
+        self.percent = 0
+        self._decided("aborted", at, percent=from_percent, note=note)
+
+    def rerandomise(self, salt: str, note: str, at: datetime) -> None:
+        """Draw every tenant's bucket again; the stage starts over (new tenants, new evidence)."""
+        self._check_looking()
+        if salt == self.salt:
+            raise RolloutError("re-randomising needs a salt other than the current one")
+        self._rerandomised(previous_salt=self.salt, salt=salt, note=note, at=at)
+
+    @event("TenantsRerandomised")
+    def _rerandomised(self, previous_salt: str, salt: str, note: str, at: datetime) -> None:
+        self.salt = salt
+        self.stage_started_at = at
+        self._decided("rerandomised", at, note=note)
+
+    def _check_looking(self) -> None:
+        if self.status not in LOOKING:
+            raise RolloutError(f"rollout {self.rollout_id} is {self.status}")
+
+    def _decided(self, kind: str, at: datetime, **details: Any) -> None:
+        self.decisions.append({"kind": kind, "at": at.isoformat(), **details})
