@@ -1,4 +1,5 @@
-"""`quarry operator`: grant and revoke platform roles on the running stack's accounts.
+"""`quarry operator`: grant and revoke platform roles on the running stack's accounts, and read
+the platform's audit log.
 
 The command writes where the gateway keeps its accounts (the same SQLite file under the data
 directory, or the same PostgreSQL schema: `DATABASE_URL` and `QUARRY_DB_SCHEMA_PREFIX` from the
@@ -11,6 +12,7 @@ restart. Nothing here goes through the HTTP API: the API never grants a platform
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import socket
 from collections.abc import Iterator
@@ -25,7 +27,7 @@ from devtools.stack import caller_environment
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase
 from services.gateway.adapters.operators import NoSuchAccount, OperatorRoles, RoleChange
-from services.gateway.adapters.platform_audit import PlatformActor
+from services.gateway.adapters.platform_audit import KINDS, PlatformActor
 from services.gateway.bootstrap import NAME as GATEWAY
 from services.gateway.domain.permissions import PLATFORM_ROLES
 from services.gateway.readmodels.store import GatewayStore
@@ -49,6 +51,12 @@ def store_settings(data_dir: Path, env_file: Path = Path(".env")) -> RuntimeSett
 
 @contextmanager
 def operator_roles(settings: RuntimeSettings) -> Iterator[OperatorRoles]:
+    with gateway_store(settings) as store:
+        yield store.operators
+
+
+@contextmanager
+def gateway_store(settings: RuntimeSettings) -> Iterator[GatewayStore]:
     if not settings.database_url:
         state = settings.data_dir / GATEWAY / "state.sqlite3"
         if not state.is_file():
@@ -56,7 +64,7 @@ def operator_roles(settings: RuntimeSettings) -> Iterator[OperatorRoles]:
             raise typer.Exit(2)
     db = SqlDatabase(settings, GATEWAY)
     try:
-        yield GatewayStore(db).operators
+        yield GatewayStore(db)
     finally:
         db.close()
 
@@ -109,3 +117,25 @@ def list_holders(data_dir: Path = DataDir) -> None:
         for holder in roles.holders():
             table.add_row(holder["email"], holder["tenant_id"], ", ".join(holder["roles"]))
         console.print(table)
+
+
+@app.command()
+def audit(
+    limit: int = typer.Option(50, "--limit", min=1, max=10_000),
+    kind: str | None = typer.Option(None, "--kind", help=f"one of {', '.join(sorted(KINDS))}"),
+    actor: str | None = typer.Option(None, "--actor", help="an operator's email, or a `cli:` name"),
+    data_dir: Path = DataDir,
+) -> None:
+    """The platform's audit log, newest first: grants, revocations, every use of the ops routes."""
+    if kind is not None and kind not in KINDS:
+        console.print(f"[red]{kind!r} is no kind of entry; choose from {', '.join(sorted(KINDS))}[/red]")
+        raise typer.Exit(2)
+    with gateway_store(store_settings(data_dir)) as store:
+        entries = store.platform_audit.newest(limit=limit, kind=kind, actor=actor)
+    table = Table("seq", "at", "kind", "actor", "from", "target", "detail")
+    for e in entries:
+        detail = json.dumps(e["detail"], sort_keys=True)
+        table.add_row(
+            str(e["seq"]), e["at"], e["kind"], e["actor"]["name"], e["source_address"], e["target"] or "", detail
+        )
+    console.print(table)

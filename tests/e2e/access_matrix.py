@@ -213,6 +213,7 @@ MATRIX: dict[tuple[str, str], Case] = {
     ),
     # operations (platform operators only: every tenant role, the owner included, gets 403)
     ("GET", "/v1/ops/streams"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/streams")),
+    ("GET", "/v1/ops/audit"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/audit")),
     ("GET", "/v1/ops/consumers"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/consumers")),
     ("GET", "/v1/ops/events"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/events", params={"limit": 5})),
     ("GET", "/v1/ops/events/tail"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/events/tail")),

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import nats
@@ -36,6 +37,8 @@ PROBED = subjects.POLICY_REJECTED
 PUBLISHED = 5
 # Routes whose answer is a stream without end (Server-Sent Events).
 STREAMING = frozenset({"/v1/ops/events/tail"})
+# Routes a platform operator may not read: the platform admin's.
+ADMINS_ONLY = frozenset({"/v1/ops/audit"})
 
 
 @pytest.fixture(scope="module")
@@ -143,8 +146,8 @@ async def test_no_tenant_role_and_no_api_key_reaches_an_ops_route(
         if path in STREAMING:
             continue  # never ends: its tests read it over a real socket (test_gateway_ops_events)
         status = (await gateway.request(method, path, headers=owner.headers)).status_code
-        if method == "POST":
-            assert status == 403, path  # redrive and discard are the platform admin's
+        if method == "POST" or path in ADMINS_ONLY:
+            assert status == 403, path  # redrive, discard and the platform's audit are the platform admin's
         elif "probe" in path:
             assert status in (404, 422), path  # let in, and told the placeholder is no such thing
         else:
@@ -260,3 +263,41 @@ async def test_the_cli_refuses_an_unknown_account_and_a_role_that_is_no_platform
 
 def _age_s(at: str) -> float:
     return (datetime.now(UTC) - datetime.fromisoformat(at.replace("Z", "+00:00"))).total_seconds()
+
+
+async def test_the_platform_admin_reads_the_platform_audit_newest_first_and_so_does_the_cli(
+    gateway: httpx.AsyncClient, gateway_settings: GatewaySettings, tmp_path: Path
+) -> None:
+    admin, operator = await sign_up(gateway), await sign_up(gateway)
+    for who, role in ((admin, "platform_admin"), (operator, "platform_operator")):
+        done = await quarry_operator(
+            "grant", who.email, "--role", role, data_dir=gateway_settings.data_dir, cwd=tmp_path
+        )
+        assert done.returncode == 0, done.stderr + done.stdout
+    assert (await operator.get("/v1/ops/streams")).status_code == 200
+    assert (await operator.get("/v1/ops/audit")).status_code == 403  # an operator does not audit operators
+
+    first = await admin.get("/v1/ops/audit?limit=2")
+    assert first.status_code == 200, first.text
+    page = first.json()
+    # Newest first: this very read, then the operator's refused one is not there (refused before it was
+    # let in), then the operator's read of the streams.
+    assert [e["kind"] for e in page["entries"]] == ["ops.read", "ops.read"]
+    mine, theirs = page["entries"]
+    assert (mine["actor"]["name"], mine["target"]) == (admin.email, "GET /v1/ops/audit")
+    assert (theirs["actor"]["name"], theirs["target"]) == (operator.email, "GET /v1/ops/streams")
+    assert mine["seq"] > theirs["seq"] and page["next_before"] == theirs["seq"]
+    older = (await admin.get(f"/v1/ops/audit?before={page['next_before']}&kind=operator.granted")).json()
+    assert [e["detail"]["email"] for e in older["entries"][:2]] == [operator.email, admin.email]
+    assert all(e["actor"]["name"].startswith("cli:") for e in older["entries"])
+    by_actor = (await admin.get(f"/v1/ops/audit?{urlencode({'actor': operator.email})}")).json()["entries"]
+    assert {e["actor"]["name"] for e in by_actor} == {operator.email}
+    assert (await admin.get("/v1/ops/audit?kind=drop.table")).status_code == 400
+    assert (await admin.get("/v1/ops/audit?limit=501")).status_code == 422
+
+    printed = await quarry_operator(
+        "audit", "--limit", "3", "--kind", "ops.read", data_dir=gateway_settings.data_dir, cwd=tmp_path
+    )
+    assert printed.returncode == 0, printed.stderr + printed.stdout
+    assert "GET /v1/ops/audit" in printed.stdout and admin.email in printed.stdout
+    assert "operator.granted" not in printed.stdout

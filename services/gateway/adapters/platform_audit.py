@@ -62,14 +62,28 @@ class PlatformAudit:
 
     def entries(self, *, after: int = 0, limit: int = 100, kind: str | None = None) -> list[dict[str, Any]]:
         """Entries after `after`, oldest first, of one kind when `kind` is given."""
-        where = "seq > ?"
-        params: list[Any] = [after]
+        return self._select("seq > ?", [after], kind, None, "seq", limit)
+
+    def newest(
+        self, *, before: int | None = None, limit: int = 100, kind: str | None = None, actor: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Entries before `before` (all when None), newest first: of one kind, by one actor (their
+        email or `cli:` name) when given."""
+        where, params = ("seq < ?", [before]) if before is not None else ("1 = 1", [])
+        return self._select(where, params, kind, actor, "seq DESC", limit)
+
+    def _select(
+        self, where: str, params: list[Any], kind: str | None, actor: str | None, order: str, limit: int
+    ) -> list[dict[str, Any]]:
         if kind is not None:
             where += " AND kind = ?"
-            params.append(kind)
+            params = [*params, kind]
+        if actor is not None:
+            where += " AND actor_name = ?"
+            params = [*params, actor]
         rows = self.db.query(
             "SELECT seq, at, kind, actor_user_id, actor_name, source_address, target, detail FROM platform_audit_log"
-            f" WHERE {where} ORDER BY seq LIMIT ?",
+            f" WHERE {where} ORDER BY {order} LIMIT ?",
             [*params, limit],
         )
         return [

@@ -56,7 +56,17 @@ async def audited_redriver(
     return who
 
 
+async def audited_auditor(
+    request: Request, parts: ComponentsDep, who: Annotated[Principal, requires("ops:audit")]
+) -> Principal:
+    """The platform admin reading the platform's audit log; the reading is on record too."""
+    await _record_use(request, parts, who, "ops.read")
+    return who
+
+
 OPERATOR = Depends(audited_operator)
+# The platform's audit log: its own router's dependency (platform admins only).
+AUDITOR = Depends(audited_auditor)
 # The routes that change something (redrive, discard): their own router's dependency.
 REDRIVER = Depends(audited_redriver)
 

@@ -78,6 +78,9 @@ PLATFORM_PERMISSIONS: dict[str, Permission] = {
     ),
     "ops:payload": Permission("platform_admin", "read the payloads of the bus's events and dead letters"),
     "ops:redrive": Permission("platform_admin", "redrive dead letters to their subject, or discard them"),
+    "ops:audit": Permission(
+        "platform_admin", "read the platform's audit log: who was made an operator, every use of the ops routes"
+    ),
     "policy:read": Permission("platform_admin", "list policy set versions, to know what the next one replaces"),
     "policy:publish": Permission(
         "platform_admin", "read policy files and publish policy sets (they apply to every tenant)"

@@ -27,3 +27,23 @@ class AuditEntryPublic(BaseModel):
 class AuditPagePublic(BaseModel):
     entries: list[AuditEntryPublic]
     next_after: Count = Field(description="pass as `after` for the next page")
+
+
+class PlatformActorPublic(BaseModel):
+    user_id: str | None = Field(description="the operator's user id; null for a person at the command line")
+    name: str = Field(description="the operator's email, or `cli:<os user>@<host>`")
+
+
+class PlatformAuditEntryPublic(BaseModel):
+    seq: Count
+    at: str
+    kind: str = Field(description="operator.granted, operator.revoked, ops.read, ops.change, ops.deadletter.*")
+    actor: PlatformActorPublic
+    source_address: str
+    target: str | None = Field(description="the user id granted or revoked, or the route used")
+    detail: dict[str, Any]
+
+
+class PlatformAuditPagePublic(BaseModel):
+    entries: list[PlatformAuditEntryPublic] = Field(description="newest first")
+    next_before: Count | None = Field(description="pass as `before` for the next (older) page; null at the first entry")
