@@ -65,12 +65,20 @@ def test_unknown_and_missing_roles_grant_nothing() -> None:
 
 def test_platform_roles_add_only_their_own_table_and_are_nested() -> None:
     assert granted(["platform_operator"]) == {"ops:read"}
-    assert granted(["platform_admin"]) == {"ops:read", "ops:payload", "ops:redrive", "policy:read", "policy:publish"}
+    assert granted(["platform_admin"]) == {
+        "ops:read",
+        "ops:payload",
+        "ops:redrive",
+        "ops:audit",
+        "policy:read",
+        "policy:publish",
+    }
     assert granted(["viewer", "platform_operator"]) == EXPECTED["viewer"] | {"ops:read"}
     assert granted(["viewer", "platform_admin"]) == EXPECTED["viewer"] | {
         "ops:read",
         "ops:payload",
         "ops:redrive",
+        "ops:audit",
         "policy:read",
         "policy:publish",
     }
@@ -81,7 +89,7 @@ def test_platform_roles_add_only_their_own_table_and_are_nested() -> None:
 
 
 def test_no_tenant_role_holds_a_platform_only_permission() -> None:
-    assert {"ops:read", "ops:payload", "ops:redrive", "policy:publish"} == PLATFORM_ONLY
+    assert {"ops:read", "ops:payload", "ops:redrive", "ops:audit", "policy:publish"} == PLATFORM_ONLY
     for role in ROLES:
         assert granted([role]).isdisjoint(PLATFORM_ONLY)
 
