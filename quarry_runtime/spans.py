@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from importlib.metadata import PackageNotFoundError, version
 from typing import Final
 
 from opentelemetry import context as otel_context
@@ -22,6 +23,16 @@ from opentelemetry.util.types import AttributeValue
 
 from quarry_runtime.logs import current_scope
 
+
+def _installed_version() -> str:
+    try:
+        return version("quarry")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "0"
+
+
+# What `service.version` and a model call's `gen_ai.agent.version` say.
+QUARRY_VERSION: Final = _installed_version()
 RUN_ID: Final = "quarry.run.id"
 TENANT_ID: Final = "quarry.tenant.id"
 

@@ -30,7 +30,7 @@ from opentelemetry.trace import SpanKind
 
 from contracts.envelope import Event
 from quarry_runtime.logs import JsonLines, text_format
-from quarry_runtime.spans import ScopeAttributes, record_spans, recording, scope_attributes, span_in
+from quarry_runtime.spans import QUARRY_VERSION, ScopeAttributes, record_spans, recording, scope_attributes, span_in
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def exporters_named(value: str) -> frozenset[str]:
 def tracer_provider(service: str, exporters: frozenset[str]) -> TracerProvider:
     """A provider whose spans go to `exporters`; with none, one whose spans stay non-recording,
     which still gives each request a trace id to carry across the bus, at a third of the cost."""
-    resource = Resource.create({"service.name": service})
+    resource = Resource.create({"service.name": service, "service.version": QUARRY_VERSION})
     if not exporters:
         record_spans(False)
         return TracerProvider(resource=resource, sampler=ALWAYS_OFF)
