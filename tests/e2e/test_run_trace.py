@@ -55,6 +55,11 @@ def traced_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sta
             yield stack, receiver
 
 
+def ended(client: QuarryClient, run_id: str) -> dict[str, Any] | None:
+    view = client.run(run_id)
+    return view if view["state"] in TERMINAL and view["cost"]["closed"] else None
+
+
 def run_envelope(client: QuarryClient, run_id: str) -> dict[str, Any]:
     events = client.get(f"/v1/runs/{run_id}/log").json()["events"]
     envelope: dict[str, Any] = next(e["event"] for e in events if e["event"]["type"] == "run.requested")
@@ -76,18 +81,15 @@ def test_one_run_is_one_trace_across_every_service(
     client = on_plan(new_tenant(web_client, "tracy"), "pro")  # fetch_url is a paid plan's
     run_id = ask(client, question=QUESTION, depth=1, max_sources=4, sources=["web"])
     try:
-        view = wait_for(
-            lambda: (v := client.run(run_id))["state"] in TERMINAL and v["cost"]["closed"] and v,
-            timeout_s=360,
-            what="the run to end",
-        )
+        view = wait_for(lambda: ended(client, run_id), timeout_s=360, what="the run to end")
     except AssertionError as exc:
         raise AssertionError(f"{exc}: {stuck_run(stack, client, run_id)}") from None
-    assert view["state"] == "completed", view["error"]
+    assert view is not None and view["state"] == "completed", view and view["error"]
     requested = run_envelope(client, run_id)
     tenant_id = requested["tenant_id"]
     trace_id = requested["trace"]["traceparent"].split("-")[1]
     spans = wait_for(lambda: all_exported(receiver, trace_id), timeout_s=60, what="the run's spans")
+    assert spans is not None
 
     services = {s.service for s in spans}
     assert len(services) >= 6, Counter(s.service for s in spans)

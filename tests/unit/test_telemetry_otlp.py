@@ -68,7 +68,13 @@ def sampled(traceparent: str) -> bool:
 
 
 def spans_in(receiver: OtlpReceiver, trace_id: str, count: int) -> list[ReceivedSpan]:
-    return wait_for(lambda: (s := receiver.trace(trace_id)) and len(s) >= count and s, what=f"{count} spans")
+    def arrived() -> list[ReceivedSpan] | None:
+        spans = receiver.trace(trace_id)
+        return spans if len(spans) >= count else None
+
+    found = wait_for(arrived, what=f"{count} spans")
+    assert found is not None
+    return found
 
 
 def test_spans_reach_the_collector_as_one_trace_under_the_envelope(received: tuple[OtlpReceiver, str]) -> None:
