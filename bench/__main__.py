@@ -66,6 +66,7 @@ OPTIONS: tuple[tuple[str, float, str], ...] = (
     ("--scale-baseline", 20, "scale: concurrent runs in the baseline wave"),
     ("--scale-budget", scale.BUDGET_S, "scale: seconds each wave may take to drain"),
     ("--traced-messages", 2000, "tracing: messages in the burst per side and round"),
+    ("--traced-runs", 15, "tracing: runs in each wave (two waves per side)"),
     ("--web-loads", 5, "web: cold loads of each page"),
 )
 
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         "scale": lambda: scale.run(
             console, runs=args.scale_runs, baseline_runs=args.scale_baseline, budget_s=args.scale_budget
         ),
-        "tracing": lambda: tracing.run(console, messages=args.traced_messages),
+        "tracing": lambda: tracing.run(console, messages=args.traced_messages, runs=args.traced_runs),
         "web": lambda: web.run(console, loads=args.web_loads),
     }
     # The in-process benchmarks run consumers as the services do, and a service freezes its

@@ -5,7 +5,8 @@ Each side is a stack of its own (SQLite, its own nats-server, no supervisor), st
 `OTEL_TRACES_EXPORTER=none` or with `otlp` to the bench's OTLP/HTTP receiver and
 `OTEL_TRACES_SAMPLER=parentbased_traceidratio`, `OTEL_TRACES_SAMPLER_ARG=1`. One run warms it up
 (the retriever's first search loads its index); then `runs` runs are requested at once over new
-tenants and polled until every one is completed with its costs closed.
+tenants and polled until every one is completed with its costs closed. Each side runs twice, in the
+order off, on, on, off, and its two waves are added up.
 
 Reported per side: the wave's drain time (runs/s) and the CPU seconds the seven services used for
 it (from /proc, as `bench scale` reads them). On two cores shared with other work, a wave's wall
@@ -48,6 +49,11 @@ class Side:
     @property
     def cpu_per_run_s(self) -> float:
         return self.cpu_s / self.runs
+
+
+def combined(first: Side, second: Side) -> Side:
+    """Two waves of one side as one: their runs, time and CPU added."""
+    return Side(first.runs + second.runs, first.drain_s + second.drain_s, first.cpu_s + second.cpu_s)
 
 
 def wave(console: Console, label: str, runs: int, otel: dict[str, str]) -> Side:

@@ -201,6 +201,13 @@ class Bus:
             "Nats-Schedule": f"@at {due.strftime('%Y-%m-%dT%H:%M:%SZ')}",
             "Nats-Schedule-Target": event.SUBJECT,
         }
+        if recording():  # the timer fires in the run's trace, under this producer span
+            with sending(event, event.SUBJECT):
+                await self._schedule(event, headers)
+            return
+        await self._schedule(event, headers)
+
+    async def _schedule(self, event: Event, headers: dict[str, str]) -> None:
         inject_trace(headers)
         with nats_outage_is_unavailable(f"scheduling {event.type} {event.event_id}"):
             await self._js().publish(

@@ -76,6 +76,11 @@ def tracer_provider(service: str, exporters: frozenset[str]) -> TracerProvider:
     provider = TracerProvider(resource=resource, sampler=None)
     provider.add_span_processor(ScopeAttributes())
     if "otlp" in exporters:
+        protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        if protocol not in (None, "", "http/protobuf"):
+            log.warning(
+                "OTEL_EXPORTER_OTLP_PROTOCOL=%s: spans are sent as http/protobuf, the one this runtime has", protocol
+            )
         # Imported only when asked for: it brings protobuf and an HTTP client into every process.
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
