@@ -95,6 +95,14 @@ def run(console: Console, messages: int = 2000, rounds: int = 3, runs: int = 15)
     wall_ratio = ratio(traced.runs_per_s, untraced.runs_per_s)
     runs_table.add_row("ratio on/off (throughput)", f"{wall_ratio:.2f}x", "", "", f"{cpu_ratio:.2f}x")
     console.print(runs_table)
+    per_process = Table(title="CPU seconds per run, by service", title_justify="left")
+    for head in ("service", "off", "on", "on - off"):
+        per_process.add_column(head, justify="left" if head == "service" else "right")
+    for name in sorted(untraced.cpu_by_process):
+        before = untraced.cpu_by_process[name] / untraced.runs
+        after = traced.cpu_by_process.get(name, 0.0) / traced.runs
+        per_process.add_row(name, f"{before:.3f}", f"{after:.3f}", f"{after - before:+.3f}")
+    console.print(per_process)
     console.print(f"spans received for the traced stack (warm-up run included): {run_spans}")
     return [
         SummaryRow("tracing", "bus msgs/s off / on", f"{off:.0f} / {on:.0f}"),

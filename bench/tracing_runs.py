@@ -40,7 +40,11 @@ BUDGET_S = 1200.0
 class Side:
     runs: int
     drain_s: float
-    cpu_s: float  # the seven services together, over the wave
+    cpu_by_process: dict[str, float]  # each service's CPU seconds over the wave
+
+    @property
+    def cpu_s(self) -> float:
+        return sum(self.cpu_by_process.values())
 
     @property
     def runs_per_s(self) -> float:
@@ -53,7 +57,9 @@ class Side:
 
 def combined(first: Side, second: Side) -> Side:
     """Two waves of one side as one: their runs, time and CPU added."""
-    return Side(first.runs + second.runs, first.drain_s + second.drain_s, first.cpu_s + second.cpu_s)
+    names = first.cpu_by_process.keys() | second.cpu_by_process.keys()
+    cpu = {name: first.cpu_by_process.get(name, 0.0) + second.cpu_by_process.get(name, 0.0) for name in names}
+    return Side(first.runs + second.runs, first.drain_s + second.drain_s, cpu)
 
 
 def wave(console: Console, label: str, runs: int, otel: dict[str, str]) -> Side:
@@ -75,7 +81,7 @@ def wave(console: Console, label: str, runs: int, otel: dict[str, str]) -> Side:
             sampler.mark()
             timed_step(console, f"tracing {label}: {runs} runs at once...")
             drain: Drain = asyncio.run(drive(base_url, tenants, runs, per_tenant, BUDGET_S))
-            cpu = sum(footprint.cpu_s for footprint in sampler.phase().values())
+            cpu = {name: footprint.cpu_s for name, footprint in sampler.phase().items()}
         dead = {name: p.popen.returncode for name, p in stack.procs.items() if p.popen.poll() is not None}
         if dead:
             raise RuntimeError(f"services exited during the tracing bench: {dead}")

@@ -9,8 +9,8 @@ same scope the log lines name (`quarry_runtime.logs`), so a trace is searchable 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from importlib.metadata import PackageNotFoundError, version
 from typing import Final
 
@@ -69,11 +69,11 @@ def span(
     return _tracer.start_as_current_span(name, kind=kind, attributes=attributes)
 
 
-@contextmanager
-def span_in(parent: otel_context.Context, name: str, attributes: Attributes, kind: SpanKind) -> Iterator[Span]:
+def span_in(
+    parent: otel_context.Context, name: str, attributes: Attributes, kind: SpanKind
+) -> AbstractContextManager[Span]:
     """A recorded span under `parent` (a context read from a message or an envelope), current inside."""
-    with _tracer.start_as_current_span(name, context=parent, kind=kind, attributes=attributes) as current:
-        yield current
+    return _tracer.start_as_current_span(name, context=parent, kind=kind, attributes=attributes)
 
 
 def scope_attributes(tenant_id: str | None, run_id: str | None) -> dict[str, AttributeValue]:

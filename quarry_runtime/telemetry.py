@@ -19,14 +19,14 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Span, SpanKind
 
 from contracts.envelope import Event
 from quarry_runtime.logs import JsonLines, text_format
@@ -127,11 +127,19 @@ def traced(headers: Mapping[str, str] | None) -> bool:
 async def run_traced(
     service: str, consumer: str, headers: Mapping[str, str], work: Awaitable[None], subject: str | None = None
 ) -> None:
-    """Await a handler's `work` in the publisher's trace, as `traced_handler` runs it."""
-    if not recording() and "traceparent" not in headers:
-        await work  # the common case, without a context manager's few microseconds per message
+    """Await a handler's `work` in the publisher's trace: in a consumer span when spans are recorded."""
+    if not recording():
+        if "traceparent" not in headers:
+            await work  # the common case, without a context manager's few microseconds per message
+            return
+        token = context.attach(propagate.extract(headers))
+        try:
+            await work
+        finally:
+            context.detach(token)
         return
-    async with traced_handler(service, consumer, headers, subject):
+    # A plain `with`, not an async context manager: a generator less per message.
+    with handling(consumer, headers, subject):
         await work
 
 
@@ -139,18 +147,21 @@ async def run_traced(
 async def traced_handler(
     service: str, consumer: str, headers: Mapping[str, str], subject: str | None = None
 ) -> AsyncIterator[None]:
-    """Run a handler in the publisher's trace: in a consumer span when spans are exported."""
-    if not recording() and "traceparent" not in headers:
-        yield  # no trace to continue and no span to record
-        return
-    ctx = propagate.extract(dict(headers))
+    """Run a block in the publisher's trace, as `run_traced` runs a handler."""
     if not recording():
-        token = context.attach(ctx)
+        token = context.attach(propagate.extract(headers)) if "traceparent" in headers else None
         try:
             yield
         finally:
-            context.detach(token)
+            if token is not None:
+                context.detach(token)
         return
+    with handling(consumer, headers, subject):
+        yield
+
+
+def handling(consumer: str, headers: Mapping[str, str], subject: str | None) -> AbstractContextManager[Span]:
+    """The consumer span of one delivered message, under the publisher's span its headers carry."""
     attributes = {
         "messaging.system": MESSAGING_SYSTEM,
         "messaging.operation.type": "process",
@@ -164,8 +175,7 @@ async def traced_handler(
     if message_id is not None:
         attributes["messaging.message.id"] = message_id
     # Named by the consumer, not the subject: one name per durable whatever its filter (bounded).
-    with span_in(ctx, f"process {consumer}", attributes, SpanKind.CONSUMER):
-        yield
+    return span_in(propagate.extract(headers), f"process {consumer}", attributes, SpanKind.CONSUMER)
 
 
 def current_traceparent() -> str | None:

@@ -138,7 +138,7 @@ class WebSearch:
         self, url: str, host: str | None = None
     ) -> tuple[WebPage, list[str]] | FetchRefused | ExtractionError:
         async with self._slots:
-            with span("web fetch page", {"url.full": url}, SpanKind.CLIENT) as page:
+            with span("web fetch page", {"url.full": url, "http.request.method": "GET"}, SpanKind.CLIENT) as page:
                 try:
                     fetched = await self.fetcher.fetch(url, host=host)
                 except FetchRefused as refusal:
