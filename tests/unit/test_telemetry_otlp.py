@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from quarry_runtime.telemetry import exporters_named
 from tests.fakes.otlp import OtlpReceiver, ReceivedSpan, serve
 from tests.support.polling import wait_for
 
@@ -119,3 +120,11 @@ def test_the_ratio_sampler_follows_the_parent_and_samples_new_traces_by_ratio(
     spans_in(receiver, "3af7651916cd43dd8448eb211c80319c", 3)
     assert receiver.trace("2af7651916cd43dd8448eb211c80319c") == []
     assert receiver.trace(fresh.split("-")[1]) == []
+
+
+def test_the_exporter_variable_names_otlp_console_both_or_none(caplog: pytest.LogCaptureFixture) -> None:
+    assert exporters_named("otlp") == {"otlp"}
+    assert exporters_named(" OTLP , console") == {"otlp", "console"}
+    assert exporters_named("none") == exporters_named("") == frozenset()
+    assert exporters_named("jaeger,otlp") == {"otlp"}
+    assert "'jaeger'" in caplog.text  # said, not silently dropped
