@@ -1,4 +1,4 @@
-"""python -m bench [admission|analysis|assignment|bus|demo|eventstore|ops|policy|scale|web ...]: run the benchmarks (all of them when none is named)."""
+"""python -m bench [admission|analysis|assignment|bus|demo|eventstore|ops|policy|scale|tracing|web ...]: run the benchmarks (all of them when none is named)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from bench import (
     policy,
     retrieval,
     scale,
+    tracing,
     web,
 )
 from bench.report import SummaryRow, print_summary
@@ -41,6 +42,7 @@ BENCHMARKS = (
     "billing",
     "retrieval",
     "scale",
+    "tracing",
     "web",
 )
 
@@ -66,6 +68,8 @@ OPTIONS: tuple[tuple[str, float, str], ...] = (
     ("--scale-runs", 200, "scale: concurrent runs in the load wave"),
     ("--scale-baseline", 20, "scale: concurrent runs in the baseline wave"),
     ("--scale-budget", scale.BUDGET_S, "scale: seconds each wave may take to drain"),
+    ("--traced-messages", 2000, "tracing: messages in the burst per side and round"),
+    ("--traced-runs", 15, "tracing: runs in each wave (two waves per side)"),
     ("--web-loads", 5, "web: cold loads of each page"),
 )
 
@@ -75,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "which",
         nargs="*",
-        metavar="{admission,analysis,assignment,bus,demo,eventstore,ops,policy,billing,retrieval,scale,web}",
+        metavar="{admission,analysis,assignment,bus,demo,eventstore,ops,policy,billing,retrieval,scale,tracing,web}",
         help="which benchmarks (default: all)",
     )
     for flag, default, text in OPTIONS:
@@ -113,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         "scale": lambda: scale.run(
             console, runs=args.scale_runs, baseline_runs=args.scale_baseline, budget_s=args.scale_budget
         ),
+        "tracing": lambda: tracing.run(console, messages=args.traced_messages, runs=args.traced_runs),
         "web": lambda: web.run(console, loads=args.web_loads),
     }
     # The in-process benchmarks run consumers as the services do, and a service freezes its

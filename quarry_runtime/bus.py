@@ -47,9 +47,10 @@ from quarry_runtime.settings import (
     DEFAULT_STREAM_MAX_BYTES,
     RuntimeSettings,
 )
+from quarry_runtime.spans import recording
 from quarry_runtime.streams import DUPLICATE_WINDOW_S, ensure_streams
 from quarry_runtime.subscription import Handler, Subscription
-from quarry_runtime.telemetry import inject_trace
+from quarry_runtime.telemetry import inject_trace, sending
 
 JETSTREAM_TIMEOUT_S = 5.0  # nats-py's JetStream API default, which publishing used
 
@@ -158,6 +159,12 @@ class Bus:
 
     async def publish(self, event: Event, subject: str | None = None) -> bool:
         """Publish and wait for JetStream's ack; returns False when it was a duplicate."""
+        if recording():  # in a producer span, whose context the headers carry
+            with sending(event, subject or event.SUBJECT):
+                return await self._publish(event, subject)
+        return await self._publish(event, subject)
+
+    async def _publish(self, event: Event, subject: str | None) -> bool:
         headers = {"Nats-Msg-Id": event.event_id, "Quarry-Type": event.type}
         inject_trace(headers)
         if event.trace.traceparent is None and "traceparent" in headers:
@@ -194,6 +201,13 @@ class Bus:
             "Nats-Schedule": f"@at {due.strftime('%Y-%m-%dT%H:%M:%SZ')}",
             "Nats-Schedule-Target": event.SUBJECT,
         }
+        if recording():  # the timer fires in the run's trace, under this producer span
+            with sending(event, event.SUBJECT):
+                await self._schedule(event, headers)
+            return
+        await self._schedule(event, headers)
+
+    async def _schedule(self, event: Event, headers: dict[str, str]) -> None:
         inject_trace(headers)
         with nats_outage_is_unavailable(f"scheduling {event.type} {event.event_id}"):
             await self._js().publish(

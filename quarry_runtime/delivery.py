@@ -224,7 +224,7 @@ class Deliveries:
 
     async def _handle(self, msg: NatsMessage, event: Event, sub: Subscription) -> None:
         # Whatever the handler logs names the event's tenant and run (quarry_runtime.logs).
-        with scoped(event.tenant_id, event.run_id):
+        with scoped(event.tenant_id, event.run_id, event.trace.traceparent):
             raw = msg.raw_message
             headers = raw.headers
             heartbeat = self._heartbeat
@@ -232,7 +232,7 @@ class Deliveries:
                 heartbeat.hold(msg)
                 try:
                     if traced(headers):
-                        await run_traced(self.service, sub.durable, headers or {}, sub.handler(event))
+                        await run_traced(self.service, sub.durable, headers or {}, sub.handler(event), raw.subject)
                     else:
                         await sub.handler(event)  # the common case: no trace to continue, no span to record
                 finally:

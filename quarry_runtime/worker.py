@@ -46,6 +46,7 @@ from contracts.usage import UsageRecorded, UsageRecordedPayload
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.busfaults import nats_outage_is_unavailable
 from quarry_runtime.metrics import TASK_SECONDS, Bounded
+from quarry_runtime.spans import span
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,9 @@ def lane(
                 # The task's time box counts from here, when a worker starts it, not from its
                 # dispatch: a task that waited its turn in a long queue is not late.
                 async with asyncio.timeout(p.timeout_s) as box:
-                    result = await execute(task)
+                    with span(f"task {p.kind}", {"quarry.task.kind": p.kind, "quarry.task.id": p.task_id}) as doing:
+                        doing.set_attribute("quarry.task.attempt", p.attempt)
+                        result = await execute(task)
             except TimeoutError:
                 if not box.expired():
                     raise  # the task's own code timed out on something: not this time box

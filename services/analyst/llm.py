@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from opentelemetry.trace import SpanKind
 
 from quarry_runtime.http import HttpFailure, RetryPolicy, send_capped, send_with_retries
+from quarry_runtime.spans import QUARRY_VERSION, span
 from quarry_security.egress import BlockedAddress
 from services.analyst.domain.errors import AnalystError
 from services.analyst.meters import ModelMeter
@@ -20,6 +22,8 @@ from services.analyst.meters import ModelMeter
 __all__ = ["ChatClient", "Completion", "LlmError", "RetryPolicy"]
 
 log = logging.getLogger(__name__)
+
+AGENT_NAME = "quarry-analyst"  # the agent a model call works for (`gen_ai.agent.name`)
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -81,6 +85,18 @@ class ChatClient:
         self._sleep = sleep
         self._rng = rng
         self._meter = meter
+        # OpenTelemetry's GenAI conventions for the span of each call (`gen_ai.system` is deprecated:
+        # the provider's name replaces it). Every endpoint here speaks OpenAI's API.
+        address = httpx.URL(self.url)
+        self._call_attributes: dict[str, str | int] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": model,
+            "gen_ai.agent.name": AGENT_NAME,
+            "gen_ai.agent.version": QUARRY_VERSION,
+            "server.address": address.host,
+            "server.port": address.port or (443 if address.scheme == "https" else 80),
+        }
 
     @property
     def closed(self) -> bool:
@@ -102,12 +118,23 @@ class ChatClient:
         if response_format_json:
             body["response_format"] = {"type": "json_object"}
         started = time.monotonic()
-        try:
-            completion = _parse(await self._post(body), self.model)
-        except LlmError:
-            if self._meter is not None:
-                self._meter.failed(self.model, time.monotonic() - started)
-            raise
+        with span(f"chat {self.model}", self._call_attributes, SpanKind.CLIENT) as call:
+            try:
+                completion = _parse(await self._post(body), self.model)
+            except LlmError as exc:
+                if self._meter is not None:
+                    self._meter.failed(self.model, time.monotonic() - started)
+                call.set_attribute("error.type", str(exc.status) if exc.status is not None else "LlmError")
+                raise
+            if call.is_recording():
+                call.set_attributes(
+                    {
+                        "gen_ai.request.temperature": temperature,
+                        "gen_ai.response.model": completion.model,
+                        "gen_ai.usage.input_tokens": completion.tokens_in,
+                        "gen_ai.usage.output_tokens": completion.tokens_out,
+                    }
+                )
         if self._meter is not None:
             # By the model asked for: the name a server answers with is its own, and unbounded.
             self._meter.answered(self.model, time.monotonic() - started, completion.tokens_in, completion.tokens_out)

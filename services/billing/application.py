@@ -26,6 +26,7 @@ from services.billing.plans import (
     plan_named,
     usage_credits,
 )
+from services.billing.tracing import entry
 from services.billing.who_pays import settlement
 
 STRIPE = "stripe"
@@ -101,8 +102,10 @@ class Billing(EventSourcedApplication):
         refusal = plan_named(ledger.plan).refusal(p.depth, p.max_sources, p.sources)
         if refusal is not None:
             ledger.refuse(ev.run_id or "", estimate, refusal, cause=ev.event_id)
+            entry("denied", estimate, ev.run_id or "")
         else:
             ledger.reserve(ev.run_id or "", estimate, cause=ev.event_id, actor=actor_of(ev))
+            entry("reserved", estimate, ev.run_id or "")
         self._save(ledger)
 
     def meter(self, ev: UsageRecorded) -> None:
@@ -113,6 +116,7 @@ class Billing(EventSourcedApplication):
         u = ev.payload
         credits = usage_credits(u.tokens_in + u.tokens_out, u.search_calls, u.seconds, u.tool)
         ledger.meter(ev.run_id, ev.event_id, credits, cause=ev.event_id, tool=u.tool)
+        entry("metered", credits, ev.run_id or "", tool=u.tool)
         self._save(ledger)
 
     def close_run(self, ev: RunCompleted | RunCancelled | RunFailed | RunExpired | RunRejected) -> None:
@@ -135,6 +139,7 @@ class Billing(EventSourcedApplication):
         else:
             reason = f"run {outcome}: {getattr(ev.payload, 'reason', '')}"[:300]
             ledger.refund(res.run_id, reason=reason, cause=ev.event_id, actor=actor_of(ev))
+        self._closed(ledger, res.run_id)
         self._save(ledger)
 
     # -- follow-up questions (the saga's correlation id is the question id) --------------------
@@ -145,7 +150,9 @@ class Billing(EventSourcedApplication):
         q = ev.payload
         if ledger.has_seen(ev.event_id) or q.question_id in ledger.reservations or q.question_id in ledger.denied_runs:
             return
-        ledger.reserve_question(q.question_id, q.run_id, estimate_question(), cause=ev.event_id, actor=actor_of(ev))
+        estimate = estimate_question()
+        ledger.reserve_question(q.question_id, q.run_id, estimate, cause=ev.event_id, actor=actor_of(ev))
+        entry("reserved", estimate, q.question_id)
         self._save(ledger)
 
     def close_question(self, ev: QuestionAnswered | QuestionFailed) -> None:
@@ -165,7 +172,18 @@ class Billing(EventSourcedApplication):
         else:
             reason = f"question failed: {ev.payload.reason}"[:300]
             ledger.refund(res.run_id, reason=reason, cause=ev.event_id, actor=actor_of(ev))
+        self._closed(ledger, res.run_id)
         self._save(ledger)
+
+    @staticmethod
+    def _closed(ledger: Ledger, reservation_id: str) -> None:
+        """The entries a reservation's close made: what it settled and what it gave back."""
+        closed = ledger.reservations.get(reservation_id)
+        if closed is not None:
+            if closed.settled:
+                entry("settled", closed.settled, reservation_id)
+            if closed.refunded:
+                entry("refunded", closed.refunded, reservation_id)
 
     # -- payments (Stripe, or the mock checkout) ----------------------------------------------
 

@@ -6,22 +6,19 @@ robots-disallowed page or the planted instruction; a host outside the allow-list
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml  # type: ignore[import-untyped]
 
 from devtools import natsserver
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
 from services.gateway.readmodels.run_view import TERMINAL
-from services.policy.domain.registry import DEFAULT_REGISTRY
 from tests.fakes.search_apis import IndexedPage
 from tests.fakes.website import PRIVATE_PATH
 from tests.support.polling import wait_for
 from tests.support.stack import ask, new_tenant, running, stuck_run
-from tests.support.web import Web, served_web
+from tests.support.web import Web, registry_for_tests, served_web
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.timeout(600)]
 
@@ -32,18 +29,6 @@ QUESTION = "How does zonation shape tide pools and what threatens tide pool comm
 def web() -> Iterator[Web]:
     with served_web() as served:
         yield served
-
-
-def registry_for_tests(directory: Path) -> Path:
-    """The shipped tool registry, with the fake website's host (127.0.0.1, not `localhost`) on
-    `fetch_url`'s allow-list and no time box, so the test does not depend on the hour it runs at."""
-    registry = yaml.safe_load(DEFAULT_REGISTRY.read_text())
-    fetch = registry["tools"]["fetch_url"]
-    fetch["allowed_domains"] = [*fetch["allowed_domains"], "127.0.0.1"]
-    fetch.pop("time_boxed", None)
-    path = directory / "registry.yaml"
-    path.write_text(yaml.safe_dump(registry))
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -85,3 +85,14 @@ async def test_a_bound_tenant_stays_in_its_own_task(lines: tuple[logging.Logger,
     await asyncio.gather(request("tenant-a"), request("tenant-b"))
     logger.info("outside")
     assert [line.get("tenant_id") for line in _read(out)] == ["tenant-a", "tenant-b", None]
+
+
+def test_outside_any_span_the_handled_events_trace_is_on_the_line(lines: tuple[logging.Logger, io.StringIO]) -> None:
+    logger, out = lines
+    with scoped("tenant-a", "run-1", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"):
+        logger.info("handled")
+    with scoped("tenant-a", "run-1", "00-not-a-trace"):
+        logger.info("malformed")
+    handled, malformed = _read(out)
+    assert handled["trace_id"] == "0af7651916cd43dd8448eb211c80319c" and handled["span_id"] == "b7ad6b7169203331"
+    assert "trace_id" not in malformed and malformed["run_id"] == "run-1"

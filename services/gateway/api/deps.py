@@ -23,6 +23,7 @@ from quarry_runtime.artifacts import ArtifactStore
 from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus
 from quarry_runtime.logs import bind
+from quarry_runtime.spans import name_scope
 from quarry_runtime.tenant_models import TenantModels
 from quarry_security.ratelimit import SlidingWindowLimiter
 from services.gateway.adapters.ops_connection import OpsConnection
@@ -177,6 +178,7 @@ async def current_principal(request: Request, parts: ComponentsDep, credentials:
     else:
         who = await session_principal(request, parts, request.method)
     bind(who.tenant_id)  # the request's own task: its log lines name the tenant
+    name_scope(who.tenant_id)  # and its server span, started before the token was read
     return who
 
 

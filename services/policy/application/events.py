@@ -22,6 +22,7 @@ from contracts.envelope import Actor, Event
 from contracts.policy import PolicyActivated, PolicyActivatedPayload, PolicyPublished, PolicyRejected
 from contracts.tool import ToolDecided, ToolDecidedPayload, ToolRequested
 from quarry_runtime.bus import Bus
+from quarry_runtime.spans import span
 from quarry_security.delegation import DelegationError, KeyDirectory, verify
 from services.policy.application.budget import BudgetBook, CreditEvent
 from services.policy.application.decider import Decider
@@ -75,6 +76,25 @@ async def answer_tool_request(
     the request, so a redelivered request yields the same decision event, de-duplicated by
     JetStream. The agent and the user are decided on both: the token proves the agent acts
     for this user within this scope, and Cedar decides the tool for the user's plan and roles."""
+    with span("policy decide", {"quarry.policy.tool": ev.payload.tool, "quarry.task.id": ev.payload.task_id}) as seen:
+        decided = await _decide(ev, decider, record, delegation)
+        if seen.is_recording():
+            p = decided.payload
+            seen.set_attributes(
+                {
+                    "quarry.policy.outcome": p.decision,
+                    "quarry.policy.ids": p.policy_ids,
+                    "quarry.policy.version": p.policy_version,
+                }
+            )
+    await bus.publish(decided)
+    if observe is not None:
+        observe(decided.payload)
+
+
+async def _decide(
+    ev: ToolRequested, decider: Decider, record: Recorder | None, delegation: DelegationCheck | None
+) -> ToolDecided:
     refused = await delegation(ev) if delegation is not None else None
     if refused is not None:
         payload = delegation_refused(ev.payload, refused, decider.version)
@@ -96,9 +116,7 @@ async def answer_tool_request(
         kept = await record(decided)
         if kept != decided.payload:
             decided = decided.model_copy(update={"payload": kept})
-    await bus.publish(decided)
-    if observe is not None:
-        observe(decided.payload)
+    return decided
 
 
 async def switch_version(ev: PolicyPublished, bus: Bus, versions: PolicyVersions) -> None:

@@ -9,7 +9,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from opentelemetry.trace import SpanKind
+
 from contracts.work import Passage
+from quarry_runtime.spans import span
 from quarry_security.guardrails import strip_injections
 from services.retriever.domain.chunking import chunk_text
 from services.retriever.domain.dedupe import drop_near_duplicates
@@ -81,7 +84,9 @@ class WebSearch:
     async def candidates(self, query: str) -> WebCandidates:
         """The provider's results for `query`, canonical and de-duplicated; nothing is fetched."""
         offered = WebCandidates()
-        hits = await self.provider.search(query, self.breadth.pages_per_search)
+        with span("web search", {"quarry.web.provider": self.name}, SpanKind.CLIENT) as searched:
+            hits = await self.provider.search(query, self.breadth.pages_per_search)
+            searched.set_attribute("quarry.web.results", len(hits))
         offered.search_calls = 1
         for hit in hits:
             try:
@@ -99,7 +104,9 @@ class WebSearch:
         """Fetch, extract and screen `urls`, none leaving `host` (the one policy allowed), redirects
         included; exact and near-duplicate pages are dropped. The pages are keyed by the URL asked for."""
         found = FetchedPages()
-        outcomes = await asyncio.gather(*(self._page(url, host) for url in urls))
+        with span("web fetch", {"server.address": host, "quarry.web.pages": len(urls)}) as fetching:
+            outcomes = await asyncio.gather(*(self._page(url, host) for url in urls))
+            fetching.set_attribute("quarry.web.fetched", sum(not isinstance(o, FetchRefused) for o in outcomes))
         by_final: dict[str, str] = {}
         for url, outcome in zip(urls, outcomes, strict=True):
             if isinstance(outcome, FetchRefused):
@@ -131,11 +138,13 @@ class WebSearch:
         self, url: str, host: str | None = None
     ) -> tuple[WebPage, list[str]] | FetchRefused | ExtractionError:
         async with self._slots:
-            try:
-                fetched = await self.fetcher.fetch(url, host=host)
-            except FetchRefused as refusal:
-                log.info("not fetched: %s", refusal)
-                return refusal
+            with span("web fetch page", {"url.full": url, "http.request.method": "GET"}, SpanKind.CLIENT) as page:
+                try:
+                    fetched = await self.fetcher.fetch(url, host=host)
+                except FetchRefused as refusal:
+                    page.set_attribute("quarry.web.refused", refusal.kind)
+                    log.info("not fetched: %s", refusal)
+                    return refusal
         try:
             # A bomb of a page takes its worker process down (or over a limit), not the retriever.
             extracted = await self.parsers.run(

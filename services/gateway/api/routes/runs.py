@@ -6,9 +6,10 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from opentelemetry import trace
 
 from contracts.ids import new_id
+from quarry_runtime.logs import bind
+from quarry_runtime.spans import name_scope
 from services.gateway.api.bounds import MAX_OFFSET
 from services.gateway.api.deps import AuditDep, ComponentsDep, requires
 from services.gateway.api.direct import DirectRoute
@@ -41,8 +42,10 @@ PlanReviewer = Annotated[Principal, requires("runs:review_plan")]
 async def request_run(body: RunCreate, who: RunCreator, parts: ComponentsDep) -> RunAccepted:
     """Accept a research question; the run proceeds asynchronously."""
     run_id = new_id()
-    # On the request's server span: a span of its own would cost more than the attributes say.
-    trace.get_current_span().set_attributes({"quarry.run_id": run_id, "quarry.tenant_id": who.tenant_id})
+    # On the request's server span (the run's trace's root): a span of its own would cost more
+    # than the attributes say. The publish's span and the log lines take them from the scope.
+    bind(who.tenant_id, run_id)
+    name_scope(who.tenant_id, run_id)
     return await runs.request_run(parts, who, run_id, body)
 
 
