@@ -1,21 +1,16 @@
 """`quarry replay`: rebuild the gateway's read models from the event log and compare them with the live ones.
 
-The rebuild goes into prefixed tables beside the live ones (same database, same schema), fed by a
-throw-away consumer that reads the QUARRY stream from its first message up to the last one present
-when the replay started. The read models are the gateway's runs (row, folded view, log) and documents.
-A run's log is written in bulk per fetched batch (`GatewayStore.record_run_events`, the rows the
-live consumers' `record_run_event` writes one event at a time); everything else goes through the
-same `project` as the live consumers.
+The rebuild and the comparison are the gateway's (`services.gateway.application.replay`, which the
+operators' console runs too); here the stream is read through a throw-away consumer, from its first
+message up to the last one present when the replay started, as the operator without limits.
 """
 
 from __future__ import annotations
 
-import json
 import ssl
-import time
 import uuid
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import nats
@@ -25,71 +20,23 @@ from rich.console import Console
 from rich.table import Table
 
 from contracts import subjects
-from contracts.envelope import Event
 from quarry_runtime.bus import inbox_prefix
 from quarry_runtime.store import SqlDatabase
+from services.gateway.application import replay
+from services.gateway.application.replay import Message, ReplayReport
 from services.gateway.bootstrap import NAME as GATEWAY
-from services.gateway.readmodels.catchup import readable
-from services.gateway.readmodels.monitors import MonitorStore
-from services.gateway.readmodels.projection import SUBJECT_PREFIXES, for_run_log, project
-from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
 
-# The subjects services.gateway.readmodels.projection feeds to record_run_event; document.> goes to the documents
-# model. Anything else (usage, timers, monitors) is not input to these read models.
-
-
-@dataclass
-class Models:
-    """The gateway's read models over one set of tables."""
-
-    store: GatewayStore
-    monitors: MonitorStore
-
-    @classmethod
-    def open(cls, db: SqlDatabase, prefix: str = "") -> Models:
-        return cls(GatewayStore(db, prefix), MonitorStore(db, prefix))
-
-    def drop(self) -> None:
-        self.store.drop_read_models()
-        self.monitors.drop()
-
+__all__ = ["ReplayReport", "StreamUnavailable", "print_report", "rebuild"]
 
 FETCH_BATCH = 500
 # With nothing left to fetch, the messages up to the end that are missing were deleted from the stream
 # (a scheduled timer's message goes when it fires), so waiting longer would never find them.
 IDLE_S = 2.0
-VALUE_CHARS = 160
 
 
 class StreamUnavailable(Exception):
     """The event log cannot be read (NATS unreachable, or no QUARRY stream there)."""
-
-
-@dataclass
-class ReplayReport:
-    messages: int = 0
-    applied: int = 0
-    unparsable: int = 0
-    first_seq: int = 0
-    last_seq: int = 0
-    runs_live: int = 0
-    runs_rebuilt: int = 0
-    documents_live: int = 0
-    documents_rebuilt: int = 0
-    monitors_live: int = 0
-    monitors_rebuilt: int = 0
-    rebuild_s: float = 0.0
-    compare_s: float = 0.0
-    differences: list[str] = field(default_factory=list)
-
-    @property
-    def identical(self) -> bool:
-        return not self.differences
-
-    @property
-    def events_per_s(self) -> float:
-        return self.messages / self.rebuild_s if self.rebuild_s > 0 else 0.0
 
 
 async def rebuild(settings: GatewaySettings, prefix: str = "replay_", *, keep: bool = False) -> ReplayReport:
@@ -102,23 +49,15 @@ async def rebuild(settings: GatewaySettings, prefix: str = "replay_", *, keep: b
         if db.is_postgres:
             # One commit per event, into tables thrown away afterwards: waiting for each WAL flush buys nothing.
             db.execute("SET synchronous_commit TO off")
-        # Leftovers of an earlier `--keep` would make the rebuild start from something other than nothing.
-        Models.open(db, prefix).drop()
-        rebuilt = Models.open(db, prefix)
-        started = time.monotonic()
-        await _replay_stream(settings, rebuilt, report)
-        report.rebuild_s = time.monotonic() - started
-        started = time.monotonic()
-        report.differences = _compare(Models.open(db), rebuilt, report)
-        report.compare_s = time.monotonic() - started
-        if not keep:
-            rebuilt.drop()
+        async with _stream(settings, report) as messages:
+            return await replay.rebuild(db, messages, report, prefix, keep=keep)
     finally:
         db.close()
-    return report
 
 
-async def _replay_stream(settings: GatewaySettings, models: Models, report: ReplayReport) -> None:
+@asynccontextmanager
+async def _stream(settings: GatewaySettings, report: ReplayReport) -> AsyncIterator[AsyncIterator[Sequence[Message]]]:
+    """The QUARRY stream's messages up to its last one now, in batches, through an ephemeral consumer."""
     servers = [u.strip() for u in settings.nats_url.split(",") if u.strip()]
     # As the gateway, when it has its own NATS user: replies to that user's inbox prefix only.
     credentials = settings.nats_credentials()
@@ -148,6 +87,7 @@ async def _replay_stream(settings: GatewaySettings, models: Models, report: Repl
             raise StreamUnavailable(f"no {subjects.STREAM} stream at {settings.nats_url}: {exc}") from exc
         report.first_seq, report.last_seq = state.first_seq, state.last_seq
         if not state.messages:
+            yield _none()
             return
         # Ephemeral, unacknowledged and in memory: nothing of the replay stays on the server, even if
         # this process dies (the server drops the consumer after `inactive_threshold`).
@@ -162,7 +102,7 @@ async def _replay_stream(settings: GatewaySettings, models: Models, report: Repl
         await js.add_consumer(subjects.STREAM, config)
         try:
             sub = await js.pull_subscribe_bind(stream=subjects.STREAM, name=name)
-            await _read_until(sub, state.last_seq, models, report)
+            yield _read_until(sub, state.last_seq)
             await sub.unsubscribe()
         finally:
             await js.delete_consumer(subjects.STREAM, name)
@@ -170,102 +110,36 @@ async def _replay_stream(settings: GatewaySettings, models: Models, report: Repl
         await nc.close()
 
 
+async def _none() -> AsyncIterator[Sequence[Message]]:
+    return
+    yield
+
+
 async def _quiet(_: Exception) -> None:
     """Failures surface as exceptions of the calls; nats-py's default would print a traceback per attempt."""
 
 
-async def _read_until(sub: Any, end: int, models: Models, report: ReplayReport) -> None:
+async def _read_until(sub: Any, end: int) -> AsyncIterator[Sequence[Message]]:
     while True:
         try:
-            batch = await sub.fetch(FETCH_BATCH, timeout=IDLE_S)
+            fetched = await sub.fetch(FETCH_BATCH, timeout=IDLE_S)
         except nats.errors.TimeoutError:
             return
-        run_log: list[Event] = []
-        try:
-            for msg in batch:
-                seq = msg.metadata.sequence.stream
-                # Published after the replay began: the live tables may or may not have seen it yet.
-                if seq > end:
-                    return
-                report.messages += 1
-                _apply(models, msg.subject, msg.headers or {}, msg.data, report, run_log)
-                if seq == end or msg.metadata.num_pending == 0:
-                    return
-        finally:
-            models.store.record_run_events(run_log)
-
-
-def _apply(
-    models: Models, subject: str, headers: Mapping[str, str], data: bytes, report: ReplayReport, run_log: list[Event]
-) -> None:
-    """Feed one message to the gateway's projection as its live consumers do; the events of a
-    run's log are collected for `record_run_events`, which writes what `record_run_event` would."""
-    if not subject.startswith(SUBJECT_PREFIXES):
-        return
-    event = readable(subject, headers, data)
-    if event is None:
-        # The live consumer dead-letters these (malformed, or fired by a schedule on a subject no
-        # schedule may fire), so they are in neither model.
-        report.unparsable += 1
-        return
-    report.applied += 1
-    if for_run_log(event):
-        run_log.append(event)
-    else:
-        project(models.store, models.monitors, event)
-
-
-# -- comparison ---------------------------------------------------------------------------------
-
-
-def _compare(live: Models, rebuilt: Models, report: ReplayReport) -> list[str]:
-    live_runs, rebuilt_runs = live.store.run_rows(), rebuilt.store.run_rows()
-    live_docs, rebuilt_docs = live.store.document_rows(), rebuilt.store.document_rows()
-    live_monitors, rebuilt_monitors = live.monitors.rows(), rebuilt.monitors.rows()
-    report.runs_live, report.runs_rebuilt = len(live_runs), len(rebuilt_runs)
-    report.documents_live, report.documents_rebuilt = len(live_docs), len(rebuilt_docs)
-    report.monitors_live, report.monitors_rebuilt = len(live_monitors), len(rebuilt_monitors)
-    return [
-        *_compare_rows("run", live_runs, rebuilt_runs),
-        *_compare_logs(live.store.run_event_ids(), rebuilt.store.run_event_ids()),
-        *_compare_rows("document", live_docs, rebuilt_docs),
-        *_compare_rows("monitor", live_monitors, rebuilt_monitors),
-    ]
-
-
-def _compare_rows(kind: str, live: dict[str, dict[str, Any]], rebuilt: dict[str, dict[str, Any]]) -> Iterator[str]:
-    for key in sorted(live.keys() - rebuilt.keys()):
-        yield f"{kind} {key} (tenant {live[key]['tenant_id']}): only in the live read model"
-    for key in sorted(rebuilt.keys() - live.keys()):
-        yield f"{kind} {key} (tenant {rebuilt[key]['tenant_id']}): only in the rebuilt read model"
-    for key in sorted(live.keys() & rebuilt.keys()):
-        for path, a, b in _diff(live[key], rebuilt[key], ""):
-            yield f"{kind} {key}: {path}: live={_short(a)} rebuilt={_short(b)}"
-
-
-def _compare_logs(live: dict[str, set[str]], rebuilt: dict[str, set[str]]) -> Iterator[str]:
-    # A run present on one side only is already reported with its row.
-    for run_id in sorted(live.keys() & rebuilt.keys()):
-        only_live, only_rebuilt = live[run_id] - rebuilt[run_id], rebuilt[run_id] - live[run_id]
-        if only_live or only_rebuilt:
-            yield (
-                f"run {run_id}: events: only live {_short(sorted(only_live))}"
-                f" only rebuilt {_short(sorted(only_rebuilt))}"
-            )
-
-
-def _diff(a: Any, b: Any, path: str) -> Iterator[tuple[str, Any, Any]]:
-    """(dotted key, live, rebuilt) of every leaf that differs; lists compare whole, as a value."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(a.keys() | b.keys()):
-            yield from _diff(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
-    elif a != b:
-        yield path, a, b
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value, default=str, ensure_ascii=False)
-    return text if len(text) <= VALUE_CHARS else f"{text[: VALUE_CHARS - 1]}…"
+        batch: list[Message] = []
+        last = False
+        for msg in fetched:
+            seq = msg.metadata.sequence.stream
+            # Published after the replay began: the live tables may or may not have seen it yet.
+            if seq > end:
+                last = True
+                break
+            batch.append((seq, msg.subject, msg.headers or {}, msg.data))
+            if seq == end or msg.metadata.num_pending == 0:
+                last = True
+                break
+        yield batch
+        if last:
+            return
 
 
 # -- output -------------------------------------------------------------------------------------
