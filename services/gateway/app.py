@@ -35,6 +35,7 @@ from services.gateway.api.routes import (
     ops_deadletters,
     ops_events,
     ops_redrives,
+    ops_replays,
     policy,
     questions,
     reports,
@@ -74,6 +75,7 @@ DOCUMENTED = (
     ops_events,
     ops_deadletters,
     ops_redrives,
+    ops_replays,
     ops_audit,
     health,
 )

@@ -214,6 +214,9 @@ MATRIX: dict[tuple[str, str], Case] = {
     # operations (platform operators only: every tenant role, the owner included, gets 403)
     ("GET", "/v1/ops/streams"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/streams")),
     ("GET", "/v1/ops/audit"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/audit")),
+    ("POST", "/v1/ops/replays"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/replays", {})),
+    ("GET", "/v1/ops/replays"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/replays")),
+    ("GET", "/v1/ops/replays/{replay_id}"): Case(NOBODY, None, lambda t, _: Call(f"/v1/ops/replays/{'0' * 32}")),
     ("GET", "/v1/ops/consumers"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/consumers")),
     ("GET", "/v1/ops/events"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/events", params={"limit": 5})),
     ("GET", "/v1/ops/events/tail"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/events/tail")),

@@ -70,6 +70,7 @@ def test_platform_roles_add_only_their_own_table_and_are_nested() -> None:
         "ops:payload",
         "ops:redrive",
         "ops:audit",
+        "ops:replay",
         "policy:read",
         "policy:publish",
     }
@@ -79,6 +80,7 @@ def test_platform_roles_add_only_their_own_table_and_are_nested() -> None:
         "ops:payload",
         "ops:redrive",
         "ops:audit",
+        "ops:replay",
         "policy:read",
         "policy:publish",
     }
@@ -89,7 +91,7 @@ def test_platform_roles_add_only_their_own_table_and_are_nested() -> None:
 
 
 def test_no_tenant_role_holds_a_platform_only_permission() -> None:
-    assert {"ops:read", "ops:payload", "ops:redrive", "ops:audit", "policy:publish"} == PLATFORM_ONLY
+    assert {"ops:read", "ops:payload", "ops:redrive", "ops:audit", "ops:replay", "policy:publish"} == PLATFORM_ONLY
     for role in ROLES:
         assert granted([role]).isdisjoint(PLATFORM_ONLY)
 

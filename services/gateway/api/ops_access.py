@@ -9,7 +9,7 @@ before anything is read, so a read that then fails is on record too.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
@@ -39,36 +39,27 @@ async def _record_use(request: Request, parts: Components, who: Principal, kind:
     )
 
 
-async def audited_operator(
-    request: Request, parts: ComponentsDep, who: Annotated[Principal, requires("ops:read")]
-) -> Principal:
-    """The operator calling, once their use of the route is on record."""
-    await _record_use(request, parts, who, "ops.read")
-    return who
+def audited(permission: str, kind: str) -> Any:
+    """A router's dependency: the caller holds `permission`, and their use of the route is on
+    record (as `kind`) before anything is read or changed."""
+
+    # The permission's dependency as a default: an annotation naming it would be postponed
+    # (a string) and FastAPI resolves those through the module's globals, where it is not.
+    async def check(request: Request, parts: ComponentsDep, who: Principal = requires(permission)) -> Principal:
+        await _record_use(request, parts, who, kind)
+        return who
+
+    return Depends(check)
 
 
-async def audited_redriver(
-    request: Request, parts: ComponentsDep, who: Annotated[Principal, requires("ops:redrive")]
-) -> Principal:
-    """The platform admin changing dead letters, once the attempt is on record (its outcome is
-    recorded by the route, `record_action`)."""
-    await _record_use(request, parts, who, "ops.change")
-    return who
-
-
-async def audited_auditor(
-    request: Request, parts: ComponentsDep, who: Annotated[Principal, requires("ops:audit")]
-) -> Principal:
-    """The platform admin reading the platform's audit log; the reading is on record too."""
-    await _record_use(request, parts, who, "ops.read")
-    return who
-
-
-OPERATOR = Depends(audited_operator)
-# The platform's audit log: its own router's dependency (platform admins only).
-AUDITOR = Depends(audited_auditor)
-# The routes that change something (redrive, discard): their own router's dependency.
-REDRIVER = Depends(audited_redriver)
+OPERATOR = audited("ops:read", "ops.read")
+# The routes that change something (redrive, discard): their own router's dependency; the
+# outcome of each change is recorded by the route (`record_action`).
+REDRIVER = audited("ops:redrive", "ops.change")
+# The platform's audit log (platform admins only).
+AUDITOR = audited("ops:audit", "ops.read")
+# Replays of the event log into fresh read models (platform admins only).
+REPLAYER = audited("ops:replay", "ops.read")
 
 
 async def bus_state(parts: ComponentsDep) -> JetStreamState:

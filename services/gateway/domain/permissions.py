@@ -78,6 +78,9 @@ PLATFORM_PERMISSIONS: dict[str, Permission] = {
     ),
     "ops:payload": Permission("platform_admin", "read the payloads of the bus's events and dead letters"),
     "ops:redrive": Permission("platform_admin", "redrive dead letters to their subject, or discard them"),
+    "ops:replay": Permission(
+        "platform_admin", "replay the event log into fresh read models and read the comparison's reports"
+    ),
     "ops:audit": Permission(
         "platform_admin", "read the platform's audit log: who was made an operator, every use of the ops routes"
     ),

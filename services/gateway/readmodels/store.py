@@ -9,6 +9,7 @@ from services.gateway.adapters.audit import AuditStore
 from services.gateway.adapters.dead_letter_actions import DeadLetterActions
 from services.gateway.adapters.operators import OperatorRoles
 from services.gateway.adapters.platform_audit import PlatformAudit
+from services.gateway.adapters.replay_records import ReplayRecords
 from services.gateway.adapters.shares import ShareStore
 from services.gateway.readmodels.datasets import DatasetStore
 from services.gateway.readmodels.documents import Documents
@@ -34,6 +35,7 @@ class GatewayStore(TenantSettings, RunLog, RunQueries, Documents):
         self.platform_audit = PlatformAudit(db)
         self.operators = OperatorRoles(db, self.platform_audit)
         self.dead_letters = DeadLetterActions(db)
+        self.replays = ReplayRecords(db)
         self.questions = QuestionStore(db, prefix)
         self.datasets = DatasetStore(db, prefix)
         self.templates = TemplateStore(db)
