@@ -1,4 +1,4 @@
-import type { ReactNode } from "react";
+import { lazy, Suspense, type ReactNode } from "react";
 import { Navigate, type RouteObject } from "react-router";
 
 import { Layout } from "./Layout";
@@ -6,23 +6,33 @@ import { AuthPage } from "./pages/Auth";
 import { BillingPage } from "./pages/Billing";
 import { DatasetsPage, MonitorsPage, SettingsPage, TemplatesPage } from "./pages/Manage";
 import { NotFound } from "./pages/NotFound";
-import {
-  OpsConsumersPage,
-  OpsDeadLetterPage,
-  OpsDeadLettersPage,
-  OpsEventPage,
-  OpsEventsPage,
-  OpsOverviewPage,
-  OpsRunPage,
-  OpsStreamsPage,
-} from "./pages/Ops";
 import { PageError } from "./pages/PageError";
 import { ResearchPage } from "./pages/Research";
 import { RunPage } from "./pages/Run";
 import { SharePage } from "./pages/Share";
+import { RequireOperator } from "./features/ops/components/OpsPage";
 import { RequireSession } from "./session";
 
 const guarded = (page: ReactNode) => <RequireSession>{page}</RequireSession>;
+// The operations console: refused to a user without a platform role before the page asks the API
+// anything (and the API refuses them too). Its pages are a chunk of their own, loaded only by
+// operators: a tenant's first load stays what it was.
+const operator = (page: ReactNode) =>
+  guarded(
+    <RequireOperator>
+      <Suspense fallback={<main id="main"><p role="status">Loading…</p></main>}>{page}</Suspense>
+    </RequireOperator>,
+  );
+const opsPage = <K extends keyof typeof import("./pages/Ops")>(name: K) =>
+  lazy(() => import("./pages/Ops").then((pages) => ({ default: pages[name] })));
+const OpsOverviewPage = opsPage("OpsOverviewPage");
+const OpsStreamsPage = opsPage("OpsStreamsPage");
+const OpsConsumersPage = opsPage("OpsConsumersPage");
+const OpsEventsPage = opsPage("OpsEventsPage");
+const OpsEventPage = opsPage("OpsEventPage");
+const OpsRunPage = opsPage("OpsRunPage");
+const OpsDeadLettersPage = opsPage("OpsDeadLettersPage");
+const OpsDeadLetterPage = opsPage("OpsDeadLetterPage");
 
 export const routes: RouteObject[] = [
   {
@@ -38,15 +48,14 @@ export const routes: RouteObject[] = [
       { path: "/templates", element: guarded(<TemplatesPage />) },
       { path: "/monitors", element: guarded(<MonitorsPage />) },
       { path: "/settings", element: guarded(<SettingsPage />) },
-      // The operations console: each page refuses a user without a platform role (and so does the API).
-      { path: "/ops", element: guarded(<OpsOverviewPage />) },
-      { path: "/ops/streams", element: guarded(<OpsStreamsPage />) },
-      { path: "/ops/consumers", element: guarded(<OpsConsumersPage />) },
-      { path: "/ops/events", element: guarded(<OpsEventsPage />) },
-      { path: "/ops/events/:seq", element: guarded(<OpsEventPage />) },
-      { path: "/ops/runs/:runId", element: guarded(<OpsRunPage />) },
-      { path: "/ops/deadletters", element: guarded(<OpsDeadLettersPage />) },
-      { path: "/ops/deadletters/:seq", element: guarded(<OpsDeadLetterPage />) },
+      { path: "/ops", element: operator(<OpsOverviewPage />) },
+      { path: "/ops/streams", element: operator(<OpsStreamsPage />) },
+      { path: "/ops/consumers", element: operator(<OpsConsumersPage />) },
+      { path: "/ops/events", element: operator(<OpsEventsPage />) },
+      { path: "/ops/events/:seq", element: operator(<OpsEventPage />) },
+      { path: "/ops/runs/:runId", element: operator(<OpsRunPage />) },
+      { path: "/ops/deadletters", element: operator(<OpsDeadLettersPage />) },
+      { path: "/ops/deadletters/:seq", element: operator(<OpsDeadLetterPage />) },
       { path: "/app", element: <Navigate to="/research" replace /> },
       { path: "*", element: <NotFound /> },
     ],

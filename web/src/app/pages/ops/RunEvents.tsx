@@ -36,7 +36,7 @@ export function OpsRunPage() {
               <TableHead caption="The run's events in stored order" columns={["#", "Gap before", "Type", "Subject", "Stored", "Stream seq"]} />
               <tbody>
                 {events.map((e, i) => (
-                  <tr key={e.event_id ?? `${String(e.seq)}-${String(i)}`} className={(e.gap_s ?? 0) >= LONG_GAP_S ? "long-gap" : undefined}>
+                  <tr key={`${String(i)}-${e.event_id ?? ""}`} className={(e.gap_s ?? 0) >= LONG_GAP_S ? "long-gap" : undefined}>
                     <th scope="row">{i + 1}</th>
                     <td>{e.gap_s === null ? "first" : `+${duration(e.gap_s)}`}</td>
                     <td>{e.malformed ? "malformed" : (e.type ?? "—")}</td>

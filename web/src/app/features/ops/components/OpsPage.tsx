@@ -36,13 +36,17 @@ export function NotOperator() {
   );
 }
 
-/** A console page: refused outright without `ops:read`, else its heading under the console's navigation. */
-export function OpsPage({ title, children }: { title: string; children: ReactNode }) {
+/** A console page's route: without `ops:read` the page is not even mounted, so nothing is asked of the API. */
+export function RequireOperator({ children }: { children: ReactNode }) {
   const { me } = useSession();
+  return opsAccess(me).read ? <>{children}</> : <NotOperator />;
+}
+
+/** A console page: its heading under the console's navigation. */
+export function OpsPage({ title, children }: { title: string; children: ReactNode }) {
   useEffect(() => {
     document.title = `${title} · Operations · Quarry`;
   }, [title]);
-  if (!opsAccess(me).read) return <NotOperator />;
   return (
     <main id="main" className="ops">
       <nav aria-label="Operations" className="ops-nav">
