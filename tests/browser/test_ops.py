@@ -75,7 +75,7 @@ def operator_signed_in(page: Page, stack: Stack, role: str, cwd: Path) -> str:
 def filter_letters(page: Page, service: str) -> None:
     form = page.get_by_role("form", name="Dead letter filters")
     form.get_by_label("Service").fill(service)
-    form.get_by_role("button", name="Filter").click()
+    form.get_by_role("button", name="Filter", exact=True).click()
     expect(page).to_have_url(re.compile(rf"service={service}"))
 
 
@@ -164,7 +164,7 @@ def test_an_admin_redrives_a_dead_letter_and_it_leaves_the_open_list(
         page.goto("/ops/events")
         events = page.get_by_role("form", name="Event filters")
         events.get_by_label("Subject").fill("policy.v1.activated")
-        events.get_by_role("button", name="Filter").click()
+        events.get_by_role("button", name="Filter", exact=True).click()
         rows = page.get_by_role("region", name="Events table").get_by_role("row")
         expect(rows.nth(1)).to_contain_text("policy.activated")
         shown = rows.count()

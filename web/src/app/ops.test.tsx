@@ -85,6 +85,30 @@ describe("who reaches the console", () => {
   });
 });
 
+describe("the overview", () => {
+  it("links every part and says at a glance what is behind and what is open", async () => {
+    const consumer = (name: string, lag: number | null) => ({ stream: "QUARRY", name, lag_s: lag });
+    serve(
+      {
+        "/v1/ops/consumers": { consumers: [consumer("a", 0), consumer("b", 12.5), consumer("c", null)], read_at: "2026-12-07T01:00:00Z" },
+        "/v1/ops/deadletters": { letters: [letter(2), letter(1)], next_before: null, scanned: 2 },
+      },
+      { me: OPERATOR },
+    );
+    const router = open("/ops");
+    expect(await screen.findByText("Now: 1 of 3 behind.")).toBeTruthy();
+    expect(await screen.findByText("Now: 2 open.")).toBeTruthy();
+    const parts = screen.getAllByRole("heading", { level: 2 }).map((h) => h.textContent);
+    expect(parts).toEqual(["Streams", "Consumers", "Events", "Dead letters", "A run across services"]);
+    fireEvent.change(screen.getByLabelText("Run id"), { target: { value: " run/1 " } });
+    fireEvent.click(screen.getByRole("button", { name: "Show its events" }));
+    await waitFor(() => {
+      expect(router.state.location.pathname).toBe("/ops/runs/run%2F1");
+    });
+    expect(await seriousViolations()).toEqual([]);
+  });
+});
+
 describe("dead letters", () => {
   it("shows an operator each letter's reason and no button that changes anything", async () => {
     serve({ "/v1/ops/deadletters": { letters: [letter(5)], next_before: null, scanned: 1 } }, { me: OPERATOR });

@@ -165,6 +165,14 @@ export function boundedText(value: unknown, max = 20_000): { text: string; cut: 
   return { text: text.slice(0, max), cut: text.length - max };
 }
 
+/** A time to the second, as an operator compares events by it; "—" for none. */
+export function instant(iso: string | null | undefined): string {
+  if (!iso) return "—";
+  const at = new Date(iso);
+  if (Number.isNaN(at.getTime())) return iso;
+  return at.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
+}
+
 /** A short id for a table cell; the whole one is its title. */
 export function shortId(id: string | null | undefined, keep = 12): string {
   if (!id) return "—";

@@ -1,9 +1,8 @@
 /* /ops/consumers: every durable consumer, how much it owes, and how far behind it is in time. */
 
 import { OpsPage, NotOperator, Reading, useOpsRead } from "../../features/ops/components/OpsPage";
-import { duration, lagText } from "../../features/ops/logic";
+import { duration, lagText, instant } from "../../features/ops/logic";
 import type { OpsConsumer } from "../../features/ops/types";
-import { when } from "../../format";
 import { TableHead } from "../../../shared/table";
 
 export function OpsConsumersPage() {
@@ -13,7 +12,7 @@ export function OpsConsumersPage() {
   return (
     <OpsPage title="Consumers">
       <Reading what="The consumers" read={read} />
-      {read.data ? <p className="muted">Lag is the age of the oldest message a consumer still owes, at {when(read.data.read_at)}.</p> : null}
+      {read.data ? <p className="muted">Lag is the age of the oldest message a consumer still owes, at {instant(read.data.read_at)}.</p> : null}
       {read.data && !consumers.length ? <p className="muted">No durable consumer yet.</p> : null}
       {consumers.length ? (
         <div className="table-wrap" role="region" aria-label="Consumers table" tabIndex={0}>
@@ -36,7 +35,7 @@ export function OpsConsumersPage() {
                   <td>{c.ack_pending.toLocaleString()}</td>
                   <td>{c.redelivered.toLocaleString()}</td>
                   <td>
-                    {when(c.delivered_at)}
+                    {instant(c.delivered_at)}
                     <div className="muted">
                       delivered #{c.delivered_seq.toLocaleString()}, acked to #{c.ack_floor_seq.toLocaleString()}
                     </div>

@@ -6,9 +6,8 @@ import { Link, useParams } from "react-router";
 import { Facts } from "../../components/ui/form";
 import { EnvelopeView } from "../../features/ops/components/EnvelopeView";
 import { NotOperator, OpsPage, Reading, useOpsRead } from "../../features/ops/components/OpsPage";
-import { opsAccess } from "../../features/ops/logic";
+import { opsAccess, instant } from "../../features/ops/logic";
 import type { DeadLetter } from "../../features/ops/types";
-import { when } from "../../format";
 import { useSession } from "../../session";
 import { LetterButtons } from "./DeadLetterActions";
 
@@ -40,9 +39,9 @@ export function OpsDeadLetterPage() {
                 "Event stream seq",
                 letter.original_seq ? <Link to={`/ops/events/${letter.original_seq}`}>#{letter.original_seq}</Link> : "—",
               ],
-              ["Dead since", when(letter.dead_at)],
+              ["Dead since", instant(letter.dead_at)],
               ["Redrives", letter.redrives],
-              letter.handled_by ? ["Handled by", `${letter.handled_by}, ${when(letter.handled_at)}`] : null,
+              letter.handled_by ? ["Handled by", `${letter.handled_by}, ${instant(letter.handled_at)}`] : null,
             ]}
           />
           {access.change ? (

@@ -7,9 +7,9 @@ import { Link, useSearchParams } from "react-router";
 import { ApiError, get } from "../../api";
 import { LabelledInput, LabelledSelect } from "../../components/ui/form";
 import { NotOperator, OpsPage } from "../../features/ops/components/OpsPage";
-import { type LetterFilters, LETTER_STATES, letterFiltersFrom, letterQuery, opsAccess } from "../../features/ops/logic";
+import { type LetterFilters, LETTER_STATES, letterFiltersFrom, letterQuery, opsAccess, instant } from "../../features/ops/logic";
 import type { DeadLetter, DeadLetterPage } from "../../features/ops/types";
-import { errorText, when } from "../../format";
+import { errorText } from "../../format";
 import { useSession } from "../../session";
 import { TableHead } from "../../../shared/table";
 import { BulkActions, LetterButtons } from "./DeadLetterActions";
@@ -93,7 +93,7 @@ export function OpsDeadLettersPage() {
                     <code>{letter.subject ?? "—"}</code>
                   </td>
                   <td>
-                    {when(letter.dead_at)}
+                    {instant(letter.dead_at)}
                     {letter.redrives ? <div className="muted">redriven {letter.redrives}×</div> : null}
                   </td>
                   <td>{access.change ? <LetterButtons letter={letter} onDone={done} /> : letter.state}</td>

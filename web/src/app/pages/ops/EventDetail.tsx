@@ -5,9 +5,8 @@ import { Link, useParams } from "react-router";
 import { Facts } from "../../components/ui/form";
 import { EnvelopeView } from "../../features/ops/components/EnvelopeView";
 import { NotOperator, OpsPage, Reading, useOpsRead } from "../../features/ops/components/OpsPage";
-import { opsAccess } from "../../features/ops/logic";
+import { opsAccess, instant } from "../../features/ops/logic";
 import type { OpsEvent } from "../../features/ops/types";
-import { when } from "../../format";
 import { useSession } from "../../session";
 
 export function OpsEventPage() {
@@ -28,7 +27,7 @@ export function OpsEventPage() {
               ["Stream", event.stream],
               ["Stream sequence", `#${event.seq.toLocaleString()}`],
               ["Subject", <code key="subject">{event.subject}</code>],
-              ["Stored", when(event.stored_at)],
+              ["Stored", instant(event.stored_at)],
             ]}
           />
           <EnvelopeView envelope={event} payloads={opsAccess(me).payloads} />

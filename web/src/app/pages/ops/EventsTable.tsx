@@ -2,9 +2,8 @@
 
 import { Link } from "react-router";
 
-import { bytes, shortId } from "../../features/ops/logic";
+import { bytes, shortId, instant } from "../../features/ops/logic";
 import type { OpsEvent } from "../../features/ops/types";
-import { when } from "../../format";
 import { TableHead } from "../../../shared/table";
 
 export function EventsTable({ events }: { events: readonly OpsEvent[] }) {
@@ -20,7 +19,7 @@ export function EventsTable({ events }: { events: readonly OpsEvent[] }) {
                   #{e.seq}
                 </Link>
               </th>
-              <td>{when(e.stored_at)}</td>
+              <td>{instant(e.stored_at)}</td>
               <td>{e.malformed ? <span className="bad">malformed</span> : (e.type ?? "—")}</td>
               <td>
                 <code>{e.subject}</code>

@@ -4,7 +4,8 @@ import { useId, useState, type SyntheticEvent } from "react";
 import { Link, useNavigate } from "react-router";
 
 import { LabelledInput } from "../../components/ui/form";
-import { OpsPage } from "../../features/ops/components/OpsPage";
+import { NotOperator, OpsPage, useOpsRead } from "../../features/ops/components/OpsPage";
+import type { DeadLetterPage, OpsConsumer } from "../../features/ops/types";
 
 const PARTS = [
   ["/ops/streams", "Streams", "Each JetStream stream: subjects, messages, bytes, first and last message, limits, replicas."],
@@ -17,6 +18,12 @@ export function OpsOverviewPage() {
   const ids = useId();
   const navigate = useNavigate();
   const [run, setRun] = useState("");
+  const consumers = useOpsRead<{ consumers: OpsConsumer[] }>("/v1/ops/consumers");
+  const letters = useOpsRead<DeadLetterPage>("/v1/ops/deadletters?limit=200");
+  const glance: Record<string, string> = {
+    "/ops/consumers": consumers.data ? behindText(consumers.data.consumers) : "",
+    "/ops/deadletters": letters.data ? openText(letters.data) : "",
+  };
 
   function openRun(event: SyntheticEvent) {
     event.preventDefault();
@@ -24,6 +31,7 @@ export function OpsOverviewPage() {
     if (id) void navigate(`/ops/runs/${encodeURIComponent(id)}`);
   }
 
+  if (consumers.forbidden || letters.forbidden) return <NotOperator />;
   return (
     <OpsPage title="Operations">
       <ul className="ops-parts">
@@ -33,6 +41,7 @@ export function OpsOverviewPage() {
               <Link to={to}>{label}</Link>
             </h2>
             <p>{what}</p>
+            {glance[to] ? <p className="glance">{glance[to]}</p> : null}
           </li>
         ))}
       </ul>
@@ -53,4 +62,15 @@ export function OpsOverviewPage() {
       </section>
     </OpsPage>
   );
+}
+
+function behindText(consumers: readonly OpsConsumer[]): string {
+  const behind = consumers.filter((c) => c.lag_s !== null && c.lag_s > 0).length;
+  return behind ? `Now: ${String(behind)} of ${String(consumers.length)} behind.` : `Now: all ${String(consumers.length)} caught up.`;
+}
+
+function openText(page: DeadLetterPage): string {
+  const n = page.letters.length;
+  if (!n) return "Now: none open.";
+  return `Now: ${String(n)}${page.next_before ? "+" : ""} open.`;
 }

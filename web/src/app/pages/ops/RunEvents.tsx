@@ -4,9 +4,8 @@
 import { Link, useParams } from "react-router";
 
 import { NotOperator, OpsPage, Reading, useOpsRead } from "../../features/ops/components/OpsPage";
-import { duration, shortId } from "../../features/ops/logic";
+import { duration, shortId, instant } from "../../features/ops/logic";
 import type { Correlation } from "../../features/ops/types";
-import { when } from "../../format";
 import { TableHead } from "../../../shared/table";
 
 // A gap this long is marked: a run step that waited on a worker, an approval, or an outage.
@@ -43,7 +42,7 @@ export function OpsRunPage() {
                     <td>
                       <code>{e.subject ?? "—"}</code>
                     </td>
-                    <td>{when(e.stored_at ?? e.occurred_at)}</td>
+                    <td>{instant(e.stored_at ?? e.occurred_at)}</td>
                     <td>
                       {e.seq !== null && e.in_stream ? (
                         <Link to={`/ops/events/${e.seq}`} aria-label={`Event ${e.seq}`}>

@@ -1,9 +1,8 @@
 /* /ops/streams: every JetStream stream as JetStream reports it now. */
 
 import { OpsPage, NotOperator, Reading, useOpsRead } from "../../features/ops/components/OpsPage";
-import { bytes, limitsText } from "../../features/ops/logic";
+import { bytes, limitsText, instant } from "../../features/ops/logic";
 import type { OpsStream } from "../../features/ops/types";
-import { when } from "../../format";
 import { TableHead } from "../../../shared/table";
 
 export function OpsStreamsPage() {
@@ -37,14 +36,8 @@ export function OpsStreamsPage() {
                     {s.deleted ? <div className="muted">{s.deleted.toLocaleString()} deleted</div> : null}
                   </td>
                   <td>{bytes(s.bytes)}</td>
-                  <td>
-                    #{s.first_seq.toLocaleString()}
-                    <div className="muted">{when(s.first_at)}</div>
-                  </td>
-                  <td>
-                    #{s.last_seq.toLocaleString()}
-                    <div className="muted">{when(s.last_at)}</div>
-                  </td>
+                  <td>{s.messages ? <SeqAt seq={s.first_seq} at={s.first_at} /> : "empty"}</td>
+                  <td>{s.last_seq ? <SeqAt seq={s.last_seq} at={s.last_at} /> : "none yet"}</td>
                   <td>{limitsText(s.limits)}</td>
                   <td>{s.replicas}</td>
                 </tr>
@@ -59,5 +52,14 @@ export function OpsStreamsPage() {
         </button>
       ) : null}
     </OpsPage>
+  );
+}
+
+function SeqAt({ seq, at }: { seq: number; at: string | null }) {
+  return (
+    <>
+      #{seq.toLocaleString()}
+      <div className="muted">{instant(at)}</div>
+    </>
   );
 }

@@ -4,9 +4,8 @@
 import { Link } from "react-router";
 
 import { Facts } from "../../../components/ui/form";
-import { when } from "../../../format";
 import { TableHead } from "../../../../shared/table";
-import { boundedText, bytes } from "../logic";
+import { boundedText, bytes, instant } from "../logic";
 import type { Envelope } from "../types";
 
 const MAX_PAYLOAD_CHARS = 20_000;
@@ -19,7 +18,7 @@ export function EnvelopeFacts({ envelope }: { envelope: Envelope }) {
         ["Event id", <code key="id">{envelope.event_id ?? "—"}</code>],
         ["Type", envelope.type ?? "—"],
         ["Schema version", envelope.schema_version ?? "—"],
-        ["Occurred", when(envelope.occurred_at)],
+        ["Occurred", instant(envelope.occurred_at)],
         ["Tenant", envelope.tenant_id ?? "—"],
         [
           "Run",
