@@ -165,6 +165,7 @@ def test_an_admin_redrives_a_dead_letter_and_it_leaves_the_open_list(
         events = page.get_by_role("form", name="Event filters")
         events.get_by_label("Subject").fill("policy.v1.activated")
         events.get_by_role("button", name="Filter", exact=True).click()
+        expect(page).to_have_url(re.compile(r"subject=policy\.v1\.activated"))
         rows = page.get_by_role("region", name="Events table").get_by_role("row")
         expect(rows.nth(1)).to_contain_text("policy.activated")
         shown = rows.count()

@@ -22,8 +22,10 @@ export function OpsDeadLettersPage() {
   const [params, setParams] = useSearchParams();
   const key = params.toString();
   const filters = useMemo(() => letterFiltersFrom(new URLSearchParams(key)), [key]);
-  const [letters, setLetters] = useState<DeadLetter[] | null>(null);
-  const [nextBefore, setNextBefore] = useState<number | null>(null);
+  // The letters read for one set of filters (`key`), shown only under those filters.
+  const [loaded, setLoaded] = useState<{ key: string; letters: DeadLetter[]; nextBefore: number | null } | null>(null);
+  const letters = loaded?.key === key ? loaded.letters : null;
+  const nextBefore = loaded?.key === key ? loaded.nextBefore : null;
   const [error, setError] = useState("");
   const [forbidden, setForbidden] = useState(false);
   const [said, setSaid] = useState("");
@@ -35,8 +37,11 @@ export function OpsDeadLettersPage() {
       if (before !== null) query.set("before", String(before));
       return get<DeadLetterPage>(`/v1/ops/deadletters?${query.toString()}`).then(
         (found) => {
-          setLetters((shown) => (before !== null && shown ? [...shown, ...found.letters] : found.letters));
-          setNextBefore(found.next_before);
+          setLoaded((shown) => ({
+            key,
+            letters: before !== null && shown?.key === key ? [...shown.letters, ...found.letters] : found.letters,
+            nextBefore: found.next_before,
+          }));
           setError("");
         },
         (exc: unknown) => {
@@ -45,7 +50,7 @@ export function OpsDeadLettersPage() {
         },
       );
     },
-    [filters],
+    [filters, key],
   );
 
   useEffect(() => {

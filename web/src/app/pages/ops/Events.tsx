@@ -36,7 +36,10 @@ export function OpsEventsPage() {
   const key = params.toString();
   const filters = useMemo(() => filtersFrom(new URLSearchParams(key)), [key]);
   const problem = filterProblem(filters);
-  const [page, setPage] = useState<EventPage | null>(null);
+  // The page read for one set of filters (`key`): under other filters it is not shown, so a
+  // list never stands under filters it was not read for while their own read is on its way.
+  const [loaded, setLoaded] = useState<{ key: string; page: EventPage } | null>(null);
+  const page = loaded?.key === key ? loaded.page : null;
   const [error, setError] = useState("");
   const [forbidden, setForbidden] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -54,7 +57,7 @@ export function OpsEventsPage() {
     const controller = new AbortController();
     get<EventPage>(`/v1/ops/events?${eventQuery(filters).toString()}&limit=${PAGE}`, controller.signal).then(
       (found) => {
-        setPage(found);
+        setLoaded({ key, page: found });
         setError("");
       },
       refused,
@@ -62,7 +65,7 @@ export function OpsEventsPage() {
     return () => {
       controller.abort();
     };
-  }, [filters, problem, refused]);
+  }, [filters, key, problem, refused]);
 
   const tailStart = useEffectEvent(() => (page ? Math.max(page.last_seq, page.events[0]?.seq ?? 0) : null));
 
@@ -85,17 +88,17 @@ export function OpsEventsPage() {
       } catch {
         return;
       }
-      setPage((shown) =>
-        shown
-          ? { ...shown, events: mergeNewestFirst(shown.events, [arrived], MAX_SHOWN), last_seq: Math.max(shown.last_seq, arrived.seq) }
-          : shown,
-      );
+      setLoaded((shown) => {
+        if (shown?.key !== key) return shown;
+        const events = mergeNewestFirst(shown.page.events, [arrived], MAX_SHOWN);
+        return { key, page: { ...shown.page, events, last_seq: Math.max(shown.page.last_seq, arrived.seq) } };
+      });
     });
     return () => {
       source.close();
       setTail("off");
     };
-  }, [live, filters, problem]);
+  }, [live, filters, key, problem]);
 
   function apply(next: EventFilters) {
     const query = new URLSearchParams();
@@ -114,7 +117,7 @@ export function OpsEventsPage() {
       query.set("before", String(page.next_before));
       query.set("limit", String(PAGE));
       const found = await get<EventPage>(`/v1/ops/events?${query.toString()}`);
-      setPage({ ...found, events: [...page.events, ...found.events], last_seq: page.last_seq });
+      setLoaded({ key, page: { ...found, events: [...page.events, ...found.events], last_seq: page.last_seq } });
     } catch (exc) {
       refused(exc);
     } finally {
