@@ -23,12 +23,13 @@ import { EventsTable } from "./EventsTable";
 const PAGE = 50;
 const MAX_SHOWN = 1000; // the tail keeps the newest; older ones are a page away again
 
-type Tail = "off" | "connecting" | "live" | "reconnecting";
+type Tail = "off" | "connecting" | "live" | "reconnecting" | "closed";
 const TAIL_TEXT: Record<Tail, string> = {
   off: "",
   connecting: "Connecting to the live tail…",
   live: "Live: new events appear on top.",
   reconnecting: "The live tail lost its connection; reconnecting…",
+  closed: "The live tail was closed by the server; turn it off and on to try again.",
 };
 
 export function OpsEventsPage() {
@@ -79,7 +80,7 @@ export function OpsEventsPage() {
       setTail("live");
     };
     source.onerror = () => {
-      setTail(source.readyState === EventSource.CLOSED ? "off" : "reconnecting");
+      setTail(source.readyState === EventSource.CLOSED ? "closed" : "reconnecting");
     };
     source.addEventListener("event", (message: MessageEvent<string>) => {
       let arrived: OpsEvent;
