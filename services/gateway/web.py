@@ -26,8 +26,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 API_PREFIXES = ("/v1/", "/api/")
 API_PATHS = frozenset({"/v1", "/api", "/healthz", "/readyz"})
 # The single-page app's routes, and those of them only a signed-in user may open.
-APP_ROUTES = re.compile(r"^/(login|signup|research|billing|datasets|templates|monitors|settings)(/.*)?$|^/share/[^/]+$")
-SIGNED_IN_ROUTES = re.compile(r"^/(research|billing|datasets|templates|monitors|settings)(/.*)?$")
+_SIGNED_IN_PAGES = "research|billing|datasets|templates|monitors|settings|ops"
+APP_ROUTES = re.compile(rf"^/(login|signup|{_SIGNED_IN_PAGES})(/.*)?$|^/share/[^/]+$")
+SIGNED_IN_ROUTES = re.compile(rf"^/({_SIGNED_IN_PAGES})(/.*)?$")
 APP_SHELL = "app/index.html"
 NOT_FOUND_PAGE = "404.html"
 MAX_PATH_CHARS = 1024

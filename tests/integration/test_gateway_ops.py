@@ -246,6 +246,36 @@ async def test_an_operator_granted_by_the_cli_sees_streams_and_consumers_until_r
     assert len(audit.entries(kind="ops.read")) == len(reads)
 
 
+async def test_me_tells_the_web_app_which_platform_role_the_caller_holds(
+    gateway: httpx.AsyncClient, gateway_settings: GatewaySettings, tmp_path: Path
+) -> None:
+    """The web app shows "Operations" and the redrive buttons from /v1/auth/me's roles and permissions."""
+    person = await sign_up(gateway)
+    ops = {"ops:read", "ops:payload", "ops:redrive"}
+
+    async def me() -> tuple[list[str], set[str], str]:
+        body = (await person.get("/v1/auth/me")).json()
+        return body["roles"], set(body["permissions"]) & ops, body["role"]
+
+    assert await me() == (["owner"], set(), "owner")
+    for role, held in (("platform_operator", {"ops:read"}), ("platform_admin", ops)):
+        done = await quarry_operator(
+            "grant", person.email, "--role", role, data_dir=gateway_settings.data_dir, cwd=tmp_path
+        )
+        assert done.returncode == 0, done.stderr + done.stdout
+        roles, permissions, tenant_role = await me()
+        assert role in roles and permissions == held and tenant_role == "owner", (role, roles, permissions)
+    # Through an API key the caller is no operator, whatever the account holds.
+    key = await person.post("/v1/keys", {"name": "ci", "scopes": ["runs:read"]})
+    assert key.status_code == 201, key.text
+    by_key = (await gateway.get("/v1/auth/me", headers={"Authorization": f"Bearer {key.json()['api_key']}"})).json()
+    assert not set(by_key["permissions"]) & ops
+    revoked = await quarry_operator("revoke", person.email, data_dir=gateway_settings.data_dir, cwd=tmp_path)
+    assert revoked.returncode == 0, revoked.stderr + revoked.stdout
+    roles, permissions, _ = await me()
+    assert permissions == set() and not {"platform_operator", "platform_admin"} & set(roles)
+
+
 async def test_the_cli_refuses_an_unknown_account_and_a_role_that_is_no_platform_role(
     gateway: httpx.AsyncClient, gateway_settings: GatewaySettings, tmp_path: Path
 ) -> None:

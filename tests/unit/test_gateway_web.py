@@ -104,14 +104,23 @@ def test_unknown_pages_get_the_404_page_and_the_api_stays_the_apis(web: TestClie
 def test_anonymous_workspace_routes_go_to_login_and_back(web: TestClient) -> None:
     r = web.get("/research/runs/abc?tab=report")
     assert r.status_code == 303 and r.headers["location"] == "/login?next=%2Fresearch%2Fruns%2Fabc%3Ftab%3Dreport"
-    for path in ("/research", "/billing", "/datasets/x", "/templates", "/monitors/m1", "/settings/keys"):
+    for path in (
+        "/research",
+        "/billing",
+        "/datasets/x",
+        "/templates",
+        "/monitors/m1",
+        "/settings/keys",
+        "/ops/events/3",
+    ):
         assert web.get(path).status_code == 303, path
     # Public app routes and a share link open the shell without a session.
     for path in ("/login", "/signup", "/share/qs_abc"):
         r = web.get(path)
         assert r.status_code == 200 and "app shell" in r.text, path
     _signed_in(web)
-    for path in ("/research", "/research/runs/abc", "/billing", "/settings"):
+    # The operations console's shell too: the page itself refuses a user without a platform role.
+    for path in ("/research", "/research/runs/abc", "/billing", "/settings", "/ops", "/ops/deadletters/7"):
         r = web.get(path)
         assert r.status_code == 200 and "app shell" in r.text, path
     # A forged or revoked cookie is no session.

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from "react";
 import { NavLink, Outlet, useLocation, useNavigate } from "react-router";
 
 import { post } from "./api";
+import { opsAccess } from "./features/ops/logic";
 import { errorText } from "./format";
 import { useSession } from "./session";
 
@@ -66,6 +67,12 @@ export function Layout() {
                     <NavLink to={to}>{label}</NavLink>
                   </li>
                 ))}
+                {/* Only to platform operators and admins: a tenant's roles never reach the console. */}
+                {opsAccess(me).read ? (
+                  <li>
+                    <NavLink to="/ops">Operations</NavLink>
+                  </li>
+                ) : null}
               </ul>
             </nav>
             <div className="account">

@@ -1,4 +1,4 @@
-import type { ReactNode } from "react";
+import { lazy, Suspense, type ReactNode } from "react";
 import { Navigate, type RouteObject } from "react-router";
 
 import { Layout } from "./Layout";
@@ -10,9 +10,29 @@ import { PageError } from "./pages/PageError";
 import { ResearchPage } from "./pages/Research";
 import { RunPage } from "./pages/Run";
 import { SharePage } from "./pages/Share";
+import { RequireOperator } from "./features/ops/components/OpsPage";
 import { RequireSession } from "./session";
 
 const guarded = (page: ReactNode) => <RequireSession>{page}</RequireSession>;
+// The operations console: refused to a user without a platform role before the page asks the API
+// anything (and the API refuses them too). Its pages are a chunk of their own, loaded only by
+// operators: a tenant's first load stays what it was.
+const operator = (page: ReactNode) =>
+  guarded(
+    <RequireOperator>
+      <Suspense fallback={<main id="main"><p role="status">Loading…</p></main>}>{page}</Suspense>
+    </RequireOperator>,
+  );
+const opsPage = <K extends keyof typeof import("./pages/Ops")>(name: K) =>
+  lazy(() => import("./pages/Ops").then((pages) => ({ default: pages[name] })));
+const OpsOverviewPage = opsPage("OpsOverviewPage");
+const OpsStreamsPage = opsPage("OpsStreamsPage");
+const OpsConsumersPage = opsPage("OpsConsumersPage");
+const OpsEventsPage = opsPage("OpsEventsPage");
+const OpsEventPage = opsPage("OpsEventPage");
+const OpsRunPage = opsPage("OpsRunPage");
+const OpsDeadLettersPage = opsPage("OpsDeadLettersPage");
+const OpsDeadLetterPage = opsPage("OpsDeadLetterPage");
 
 export const routes: RouteObject[] = [
   {
@@ -28,6 +48,14 @@ export const routes: RouteObject[] = [
       { path: "/templates", element: guarded(<TemplatesPage />) },
       { path: "/monitors", element: guarded(<MonitorsPage />) },
       { path: "/settings", element: guarded(<SettingsPage />) },
+      { path: "/ops", element: operator(<OpsOverviewPage />) },
+      { path: "/ops/streams", element: operator(<OpsStreamsPage />) },
+      { path: "/ops/consumers", element: operator(<OpsConsumersPage />) },
+      { path: "/ops/events", element: operator(<OpsEventsPage />) },
+      { path: "/ops/events/:seq", element: operator(<OpsEventPage />) },
+      { path: "/ops/runs/:runId", element: operator(<OpsRunPage />) },
+      { path: "/ops/deadletters", element: operator(<OpsDeadLettersPage />) },
+      { path: "/ops/deadletters/:seq", element: operator(<OpsDeadLetterPage />) },
       { path: "/app", element: <Navigate to="/research" replace /> },
       { path: "*", element: <NotFound /> },
     ],

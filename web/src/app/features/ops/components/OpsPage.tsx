@@ -1,0 +1,109 @@
+/* The frame of every console page: its title, the console's own navigation, and the refusal page
+ * a signed-in user without a platform role gets (before asking the API, and when it answers 403). */
+
+import { useCallback, useEffect, useState, type ReactNode } from "react";
+import { NavLink } from "react-router";
+
+import { ApiError, get } from "../../../api";
+import { errorText } from "../../../format";
+import { useSession } from "../../../session";
+import { opsAccess } from "../logic";
+
+export const OPS_PAGES = [
+  ["/ops", "Overview"],
+  ["/ops/streams", "Streams"],
+  ["/ops/consumers", "Consumers"],
+  ["/ops/events", "Events"],
+  ["/ops/deadletters", "Dead letters"],
+] as const;
+
+export function NotOperator() {
+  useEffect(() => {
+    document.title = "Not an operator · Quarry";
+  }, []);
+  return (
+    <main id="main">
+      <h1>Not an operator</h1>
+      <p>
+        The operations console is for the platform&apos;s operators. Your account holds no platform role, so the
+        gateway refuses its pages (403).
+      </p>
+      <p>
+        A platform operator is granted on the server with <code>quarry operator grant EMAIL</code>; tenant roles,
+        owner included, do not reach it.
+      </p>
+    </main>
+  );
+}
+
+/** A console page's route: without `ops:read` the page is not even mounted, so nothing is asked of the API. */
+export function RequireOperator({ children }: { children: ReactNode }) {
+  const { me } = useSession();
+  return opsAccess(me).read ? <>{children}</> : <NotOperator />;
+}
+
+/** A console page: its heading under the console's navigation. */
+export function OpsPage({ title, children }: { title: string; children: ReactNode }) {
+  useEffect(() => {
+    document.title = `${title} · Operations · Quarry`;
+  }, [title]);
+  return (
+    <main id="main" className="ops">
+      <nav aria-label="Operations" className="ops-nav">
+        <ul>
+          {OPS_PAGES.map(([to, label]) => (
+            <li key={to}>
+              <NavLink to={to} end>
+                {label}
+              </NavLink>
+            </li>
+          ))}
+        </ul>
+      </nav>
+      <h1>{title}</h1>
+      {children}
+    </main>
+  );
+}
+
+export interface OpsRead<T> {
+  data: T | null;
+  error: string;
+  /** The gateway answered 403: the role was revoked since the session began. */
+  forbidden: boolean;
+  reload: () => Promise<void>;
+}
+
+/** One console resource read when the page opens (and on `reload`); a 403 is told apart. */
+export function useOpsRead<T>(path: string | null): OpsRead<T> {
+  const [data, setData] = useState<T | null>(null);
+  const [error, setError] = useState("");
+  const [forbidden, setForbidden] = useState(false);
+  const reload = useCallback(
+    () =>
+      path === null
+        ? Promise.resolve()
+        : get<T>(path).then(
+            (found) => {
+              setData(found);
+              setError("");
+            },
+            (exc: unknown) => {
+              if (exc instanceof ApiError && exc.status === 403) setForbidden(true);
+              setError(errorText(exc));
+            },
+          ),
+    [path],
+  );
+  useEffect(() => {
+    void reload();
+  }, [reload]);
+  return { data, error, forbidden, reload };
+}
+
+/** The line a page shows while it reads, or why it could not. */
+export function Reading({ what, read }: { what: string; read: Pick<OpsRead<unknown>, "data" | "error"> }) {
+  if (read.error) return <p role="alert">{`${what} could not be read: ${read.error}`}</p>;
+  if (read.data === null) return <p role="status">Loading…</p>;
+  return null;
+}
