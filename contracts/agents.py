@@ -25,6 +25,7 @@ from pydantic import Field
 
 from contracts import subjects
 from contracts.envelope import Actor, Contract, Event
+from contracts.numbers import MAX_SAFE_INTEGER
 
 Component = Literal["planner", "synthesiser", "answerer", "ranker"]
 # The service whose workers run each component (it is told the version of each at dispatch).
@@ -46,7 +47,13 @@ MAX_PARAMETERS = 50
 MAX_NAME_CHARS = 100
 MAX_PARAMETER_CHARS = 2_000
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS, pattern=r"^[A-Za-z0-9_.\-]+$")]
-ParameterValue = Annotated[str, Field(max_length=MAX_PARAMETER_CHARS)] | int | float | bool | None
+ParameterValue = (
+    Annotated[str, Field(max_length=MAX_PARAMETER_CHARS)]
+    | Annotated[int, Field(ge=-MAX_SAFE_INTEGER, le=MAX_SAFE_INTEGER)]
+    | Annotated[float, Field(ge=-1e15, le=1e15)]
+    | bool
+    | None
+)
 
 
 class InjectedFault(Contract):

@@ -31,6 +31,7 @@ from services.gateway.api.routes import (
     members,
     monitors,
     ops,
+    ops_agents,
     ops_deadletters,
     ops_events,
     ops_redrives,
@@ -73,6 +74,7 @@ DOCUMENTED = (
     ops_events,
     ops_deadletters,
     ops_redrives,
+    ops_agents,
     health,
 )
 

@@ -56,9 +56,19 @@ async def audited_redriver(
     return who
 
 
+async def audited_registrar(
+    request: Request, parts: ComponentsDep, who: Annotated[Principal, requires("agents:register")]
+) -> Principal:
+    """The platform admin registering an agent version, once the attempt is on record (its
+    outcome is recorded by the route, `record_action`)."""
+    await _record_use(request, parts, who, "ops.change")
+    return who
+
+
 OPERATOR = Depends(audited_operator)
 # The routes that change something (redrive, discard): their own router's dependency.
 REDRIVER = Depends(audited_redriver)
+REGISTRAR = Depends(audited_registrar)
 
 
 async def bus_state(parts: ComponentsDep) -> JetStreamState:
@@ -80,6 +90,7 @@ async def bus_messages(parts: ComponentsDep) -> JetStreamMessages:
 BusMessagesDep = Annotated[JetStreamMessages, Depends(bus_messages)]
 # The operators who may redrive and discard dead letters (platform admins), as `REDRIVER` let them in.
 Redriver = Annotated[Principal, REDRIVER]
+Registrar = Annotated[Principal, REGISTRAR]
 
 
 async def record_action(request: Request, parts: Components, who: Principal, kind: str, **detail: object) -> None:

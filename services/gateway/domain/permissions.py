@@ -78,6 +78,9 @@ PLATFORM_PERMISSIONS: dict[str, Permission] = {
     ),
     "ops:payload": Permission("platform_admin", "read the payloads of the bus's events and dead letters"),
     "ops:redrive": Permission("platform_admin", "redrive dead letters to their subject, or discard them"),
+    "agents:register": Permission(
+        "platform_admin", "register agent versions: the settings of the planner, synthesiser, answerer and ranker"
+    ),
     "policy:read": Permission("platform_admin", "list policy set versions, to know what the next one replaces"),
     "policy:publish": Permission(
         "platform_admin", "read policy files and publish policy sets (they apply to every tenant)"
