@@ -23,6 +23,7 @@ KINDS: Final = frozenset(
         "ops.change",
         "ops.deadletter.redriven",
         "ops.deadletter.discarded",
+        "ops.agent.registered",
     }
 )
 MAX_DETAIL_BYTES: Final = 4096
