@@ -165,9 +165,7 @@ class AgentVersionsCase:
             assert expected in [v["version"] for v in everything]
 
             # Announced once on the bus, by the orchestrator's outbox, with the configuration.
-            announced = await eventually(
-                lambda: _new(registrations(server), before), 20, "the version to be announced"
-            )
+            announced = await eventually(lambda: _new(registrations(server), before), 20, "the version to be announced")
             assert [(e.payload.version, e.payload.note) for e in announced] == [(expected, "shorter plans")]
             assert AgentConfig.model_validate(PLANNER) == announced[0].payload.config
 

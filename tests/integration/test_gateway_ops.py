@@ -36,6 +36,8 @@ PROBED = subjects.POLICY_REJECTED
 PUBLISHED = 5
 # Routes whose answer is a stream without end (Server-Sent Events).
 STREAMING = frozenset({"/v1/ops/events/tail"})
+# Routes the orchestrator answers (agent versions): no orchestrator runs here, so let in, they say so.
+ASKED_OF_THE_ORCHESTRATOR = frozenset({"/v1/ops/agents"})
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +149,8 @@ async def test_no_tenant_role_and_no_api_key_reaches_an_ops_route(
             assert status == 403, path  # redrive and discard are the platform admin's
         elif "probe" in path:
             assert status in (404, 422), path  # let in, and told the placeholder is no such thing
+        elif path in ASKED_OF_THE_ORCHESTRATOR:
+            assert status == 503, path
         else:
             assert status == 200, path
     revoked = await quarry_operator("revoke", owner.email, data_dir=gateway_settings.data_dir, cwd=tmp_path)

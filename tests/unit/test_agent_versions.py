@@ -21,7 +21,9 @@ from contracts.envelope import Actor
 from services.orchestrator.agents.domain import AgentError
 from services.orchestrator.agents.translate import translate_agents
 from services.orchestrator.application import Orchestrator
-from tests.support.orchestrator import T0, Clock, app, clock  # noqa: F401 - fixtures
+from tests.support.orchestrator import T0, Clock, app, clock
+
+__all__ = ["app", "clock"]  # fixtures
 
 PLANNER = AgentConfig(mode="llm", model="small-1", prompts={"plan": "Split {question}."}, parameters={"k": 4})
 
