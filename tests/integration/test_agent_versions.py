@@ -6,6 +6,7 @@ refused with a 4xx, every use is audited, and the versions outlive a restart of 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +23,7 @@ from contracts.agents import (
     MAX_PROMPT_CHARS,
     AgentConfig,
     AgentVersionRegistered,
+    AgentVersionsReply,
     RegisterAgentReply,
     RegisterAgentRequest,
     agent_version,
@@ -240,6 +242,38 @@ class TestAgentVersionsOnPostgres(AgentVersionsCase):
     @pytest.fixture
     def database_url_or_none(self, database_url: str) -> str | None:
         return database_url
+
+
+async def test_two_replicas_asked_at_once_record_each_version_once(
+    server: PrivateNats, database_url: str, tmp_path: Path
+) -> None:
+    """Requests go to either replica (a queue group); both write one PostgreSQL store, so a replica
+    whose save loses the race reloads and answers with the version the other stored."""
+    configs = [{**PLANNER, "parameters": {"n": n}} for n in range(4)]
+    async with (
+        running(server, orchestrator(server, tmp_path / "store", database_url)),
+        running(server, orchestrator(server, tmp_path / "store", database_url)),
+    ):
+        nc = await nats.connect(server.admin_url)
+        try:
+
+            async def register(config: dict[str, Any]) -> RegisterAgentReply:
+                asked = RegisterAgentRequest.model_validate(
+                    {"component": "synthesiser", "config": config, "tenant_id": "t-ops"}
+                )
+                answer = await nc.request(subjects.AGENT_REGISTER, asked.model_dump_json().encode(), timeout=15)
+                return RegisterAgentReply.model_validate_json(answer.data)
+
+            replies = await asyncio.gather(*(register(c) for c in configs for _ in range(3)))
+            listed = await nc.request(subjects.AGENT_VERSIONS, b'{"component": "synthesiser"}', timeout=5)
+        finally:
+            await nc.close()
+    assert all(r.error is None for r in replies), [r.error for r in replies]
+    expected = [agent_version("synthesiser", AgentConfig.model_validate(c)) for c in configs]
+    by_version = {v: [r.created for r in replies if r.version == v] for v in expected}
+    assert all(sorted(created) == [False, False, True] for created in by_version.values()), by_version
+    stored = AgentVersionsReply.model_validate_json(listed.data).versions
+    assert sorted(v.version for v in stored) == sorted(expected)
 
 
 def test_the_orchestrator_user_may_answer_and_announce_agent_versions() -> None:
