@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import Field
 
 from contracts import subjects
-from contracts.envelope import Contract, Event
+from contracts.envelope import Actor, Contract, Event
+from contracts.numbers import MAX_SAFE_INTEGER
 
 Component = Literal["planner", "synthesiser", "answerer", "ranker"]
 # The service whose workers run each component (it is told the version of each at dispatch).
@@ -36,8 +38,22 @@ SERVICE_OF_COMPONENT: dict[str, str] = {
 # The only environment in which a configuration may inject faults (QUARRY_ENVIRONMENT).
 FAULTS_ALLOWED_IN = "development"
 
-ParameterValue = str | int | float | bool | None
 AgentVersion = Annotated[str, Field(min_length=64, max_length=64, pattern="^[0-9a-f]{64}$")]
+# Bounds of a configuration: it travels in every registration event and is read by every worker,
+# so a hostile or mistaken one must not be megabytes. A prompt template is text, not a corpus.
+MAX_PROMPTS = 20
+MAX_PROMPT_CHARS = 20_000
+MAX_PARAMETERS = 50
+MAX_NAME_CHARS = 100
+MAX_PARAMETER_CHARS = 2_000
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS, pattern=r"^[A-Za-z0-9_.\-]+$")]
+ParameterValue = (
+    Annotated[str, Field(max_length=MAX_PARAMETER_CHARS)]
+    | Annotated[int, Field(ge=-MAX_SAFE_INTEGER, le=MAX_SAFE_INTEGER)]
+    | Annotated[float, Field(ge=-1e15, le=1e15)]
+    | bool
+    | None
+)
 
 
 class InjectedFault(Contract):
@@ -52,8 +68,12 @@ class AgentConfig(Contract):
 
     mode: str = Field(min_length=1, max_length=60, description="the implementation, e.g. `offline` or `llm`")
     model: str | None = Field(default=None, max_length=200, description="the model it asks; None: no model")
-    prompts: dict[str, str] = Field(default_factory=dict, description="prompt template name -> text")
-    parameters: dict[str, ParameterValue] = Field(default_factory=dict, description="knobs, e.g. temperature")
+    prompts: dict[Name, Annotated[str, Field(max_length=MAX_PROMPT_CHARS)]] = Field(
+        default_factory=dict, max_length=MAX_PROMPTS, description="prompt template name -> text"
+    )
+    parameters: dict[Name, ParameterValue] = Field(
+        default_factory=dict, max_length=MAX_PARAMETERS, description="knobs, e.g. temperature"
+    )
     fault: InjectedFault | None = Field(default=None, description="injected faults; refused outside development")
 
 
@@ -108,3 +128,44 @@ class AgentVersionEvaluated(Event, subject=subjects.AGENT_VERSION_EVALUATED, typ
     """The offline evaluation of a version (faults are not injected there), stored with it."""
 
     payload: AgentVersionEvaluatedPayload
+
+
+# -- requests to the orchestrator, which keeps the versions (core-NATS request/reply) -----------
+
+
+class RegisterAgentRequest(Contract):
+    """Register `config` as a version of `component`; the same configuration again changes nothing."""
+
+    component: Component
+    config: AgentConfig
+    note: str = Field(default="", max_length=2000)
+    tenant_id: str = Field(description="the registering operator's tenant (the event's envelope names it)")
+    actor: Actor = Field(default_factory=Actor)
+
+
+class RegisterAgentReply(Contract):
+    version: str | None = None
+    created: bool = Field(default=False, description="False: the version was registered before")
+    error: str | None = None
+    status: int | None = Field(default=None, description="an HTTP status for `error`")
+
+
+class AgentVersionInfo(Contract):
+    component: Component
+    version: AgentVersion
+    config: AgentConfig
+    note: str = ""
+    registered_at: datetime
+    registered_by: str | None = Field(default=None, description="the user id of the operator")
+
+
+class AgentVersionsQuery(Contract):
+    component: Component | None = Field(default=None, description="None: every component")
+
+
+class AgentVersionsReply(Contract):
+    """Registered versions, oldest first per component."""
+
+    versions: list[AgentVersionInfo] = Field(default_factory=list)
+    error: str | None = None
+    status: int | None = None

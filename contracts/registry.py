@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contracts import (
+    agents,
     approval,
     credits,
     document,
@@ -11,6 +12,7 @@ from contracts import (
     policy,
     question,
     report,
+    rollouts,
     run,
     subjects,
     task,
@@ -36,6 +38,8 @@ _EVENT_MODULES = (
     report,
     document,
     question,
+    agents,
+    rollouts,
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = tuple(

@@ -21,6 +21,18 @@ STREAM_SUBJECTS = [
     "policy.v1.published",
     "policy.v1.activated",
     "policy.v1.rejected",
+    # Only events again: `agent.v1.register` and `agent.v1.versions` are request/reply, and
+    # rollouts' commands may be too (PROGRESSIVE_DELIVERY_EVENTS below lists the same).
+    "agent.v1.version_registered",
+    "agent.v1.version_evaluated",
+    "rollout.v1.started",
+    "rollout.v1.stage_advanced",
+    "rollout.v1.rolled_back",
+    "rollout.v1.paused",
+    "rollout.v1.resumed",
+    "rollout.v1.aborted",
+    "rollout.v1.held",
+    "rollout.v1.tenants_rerandomised",
 ]
 DEADLETTER_STREAM = "QUARRY_DEADLETTER"
 DEADLETTER_SUBJECTS = ["deadletter.>"]
@@ -104,10 +116,13 @@ QUESTION_ANSWER_PART = "question.v1.answer_part"
 QUESTION_ANSWERED = "question.v1.answered"
 QUESTION_FAILED = "question.v1.failed"
 
-# Progressive delivery (contracts.agents, contracts.rollouts). Not yet in STREAM_SUBJECTS: the
-# stream and the NATS users take them when a service starts publishing them.
+# Progressive delivery (contracts.agents, contracts.rollouts): the orchestrator keeps agent
+# versions and rollouts, and publishes their events.
 AGENT_VERSION_REGISTERED = "agent.v1.version_registered"
 AGENT_VERSION_EVALUATED = "agent.v1.version_evaluated"
+# Core-NATS request/reply subjects of the orchestrator (answered by one replica: queue group).
+AGENT_REGISTER = "agent.v1.register"
+AGENT_VERSIONS = "agent.v1.versions"
 
 ROLLOUT_STARTED = "rollout.v1.started"
 ROLLOUT_STAGE_ADVANCED = "rollout.v1.stage_advanced"
@@ -117,6 +132,19 @@ ROLLOUT_RESUMED = "rollout.v1.resumed"
 ROLLOUT_ABORTED = "rollout.v1.aborted"
 ROLLOUT_HELD = "rollout.v1.held"
 ROLLOUT_TENANTS_RERANDOMISED = "rollout.v1.tenants_rerandomised"
+# Every event of progressive delivery, for the permissions of their one publisher.
+PROGRESSIVE_DELIVERY_EVENTS = (
+    AGENT_VERSION_REGISTERED,
+    AGENT_VERSION_EVALUATED,
+    ROLLOUT_STARTED,
+    ROLLOUT_STAGE_ADVANCED,
+    ROLLOUT_ROLLED_BACK,
+    ROLLOUT_PAUSED,
+    ROLLOUT_RESUMED,
+    ROLLOUT_ABORTED,
+    ROLLOUT_HELD,
+    ROLLOUT_TENANTS_RERANDOMISED,
+)
 
 
 def task_lane(role: str) -> str:

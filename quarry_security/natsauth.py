@@ -31,8 +31,7 @@ from quarry_security.delegation import KEY_BUCKET
 from quarry_security.ratelimit import bucket_of as rate_limit_bucket
 
 SERVICES = ("gateway", "orchestrator", "retriever", "analyst", "billing", "policy", "reporter")
-# The user without limits of a deployment, for operators' tools (`python -m devtools.cli streams`).
-OPERATOR = "operator"
+OPERATOR = "operator"  # without limits, for operators' tools (`python -m devtools.cli streams`)
 # The operators' console's user (the gateway's `/v1/ops/` routes open a connection as it): it may
 # list the streams with their descriptions (the list never names a bucket's keys, as a
 # description asked with a subject filter would), list each stream's consumers, and get single
@@ -51,8 +50,7 @@ OPS_READS = (
     f"$JS.API.STREAM.MSG.GET.{s.DEADLETTER_STREAM}",
 )
 OPS_REDRIVES = tuple(s.STREAM_SUBJECTS)
-# services.retriever.tombstones.BUCKET (the runtime imports no service; a test keeps them equal).
-DELETED_DATASETS_BUCKET = "retriever_deleted_datasets"
+DELETED_DATASETS_BUCKET = "retriever_deleted_datasets"  # services.retriever.tombstones.BUCKET (a test checks)
 
 
 def _kv(bucket: str) -> tuple[str, ...]:
@@ -157,6 +155,8 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
         s.MONITOR_CHANGED,
         s.POLICY_PUBLISHED,
         s.QUESTION_ASKED,
+        s.AGENT_REGISTER,
+        s.AGENT_VERSIONS,
         s.BILLING_SUMMARY,
         s.BILLING_LEDGER,
         s.BILLING_CHECKOUT,
@@ -198,6 +198,7 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
         s.GUARDRAIL_TRIPPED,
         s.QUESTION_ANSWERED,
         s.QUESTION_FAILED,
+        *s.PROGRESSIVE_DELIVERY_EVENTS,
         *_kv(KEY_BUCKET),
     ),
     "policy": (
@@ -239,8 +240,7 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
     ),
 }
 
-# Core-NATS subjects a service listens on beyond its inboxes: the requests it answers.
-_ANSWERS: dict[str, tuple[str, ...]] = {
+_ANSWERS: dict[str, tuple[str, ...]] = {  # core-NATS subjects beyond its inboxes: the requests it answers
     "billing": (
         s.BILLING_SUMMARY,
         s.BILLING_LEDGER,
@@ -252,6 +252,7 @@ _ANSWERS: dict[str, tuple[str, ...]] = {
     ),
     # policy.v1.activated: every replica switches to a policy set another replica activated.
     "policy": (s.POLICY_SIMULATE, s.POLICY_DECISIONS, s.POLICY_VERSIONS, s.POLICY_PLAN_REVIEW, s.POLICY_ACTIVATED),
+    "orchestrator": (s.AGENT_REGISTER, s.AGENT_VERSIONS),
 }
 
 
@@ -259,8 +260,7 @@ _ANSWERS: dict[str, tuple[str, ...]] = {
 class Permissions:
     publish: tuple[str, ...]
     subscribe: tuple[str, ...]
-    # May answer a request it received (publish once to its reply subject, whatever that is).
-    responds: bool
+    responds: bool  # may answer a request it received (publish once to its reply subject)
 
 
 def permissions(service: str) -> Permissions:

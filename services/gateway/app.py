@@ -31,6 +31,7 @@ from services.gateway.api.routes import (
     members,
     monitors,
     ops,
+    ops_agents,
     ops_audit,
     ops_deadletters,
     ops_events,
@@ -77,6 +78,7 @@ DOCUMENTED = (
     ops_redrives,
     ops_replays,
     ops_audit,
+    ops_agents,
     health,
 )
 

@@ -1,6 +1,7 @@
-"""The orchestrator: runs, follow-up questions and monitors in one event store and one outbox.
+"""The orchestrator: runs, follow-up questions, monitors and agent versions in one event store and
+one outbox.
 
-Their use cases live with each aggregate (`runs`, `questions`, `monitors`); the kernel
+Their use cases live with each aggregate (`runs`, `questions`, `monitors`, `agents`); the kernel
 (`quarry_runtime.eventsourced`) gives them the store, the clock and the group commit, and this
 class adds the snapshots of runs that ended.
 """
@@ -10,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from services.orchestrator.agents.application import AgentUseCases
+from services.orchestrator.agents.domain import AgentComponent
 from services.orchestrator.monitors.application import MonitorUseCases
 from services.orchestrator.monitors.domain import Monitor
 from services.orchestrator.questions.application import QuestionUseCases
@@ -18,14 +21,14 @@ from services.orchestrator.runs.domain import Run
 from services.orchestrator.transcodings import TRANSCODINGS
 
 
-class Orchestrator(RunUseCases, QuestionUseCases, MonitorUseCases):
+class Orchestrator(RunUseCases, QuestionUseCases, MonitorUseCases, AgentUseCases):
     """Runs as event-sourced aggregates, driven by bus events.
 
     A run is snapshotted when it ends (and every `snapshotting_intervals` events on the way),
     so reading a finished run costs one snapshot instead of its whole history.
     """
 
-    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Run: 40, Monitor: 50}
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Run: 40, Monitor: 50, AgentComponent: 50}
 
     def register_transcodings(self, transcoder: Any) -> None:
         super().register_transcodings(transcoder)

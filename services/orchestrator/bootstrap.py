@@ -18,6 +18,9 @@ from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import eventstore_env
 from quarry_runtime.timersweep import DEFAULT_GRACE_S, DEFAULT_INTERVAL_S, TimerSweep
 from quarry_security.delegation import KeyDirectory, SigningKey, scopes_for
+from services.orchestrator.agents.domain import AgentComponent
+from services.orchestrator.agents.replies import serve as serve_agents
+from services.orchestrator.agents.translate import translate_agents
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.emitter import AGENT
 from services.orchestrator.handlers import subscriptions
@@ -54,6 +57,8 @@ def outgoing_of(at: Callable[[Any, int], Any], sign: Sign) -> Callable[[Any], Se
             return translate_monitor(domain_event, at)
         if type(domain_event).__qualname__.startswith(f"{Question.__name__}."):
             return translate_question(domain_event, at, sign)
+        if type(domain_event).__qualname__.startswith(f"{AgentComponent.__name__}."):
+            return translate_agents(domain_event)
         return translate(domain_event, at, sign)
 
     return outgoing
@@ -62,6 +67,7 @@ def outgoing_of(at: Callable[[Any, int], Any], sign: Sign) -> Callable[[Any], Se
 def build(settings: RuntimeSettings) -> Service:
     s = settings if isinstance(settings, OrchestratorSettings) else OrchestratorSettings()
     app = Orchestrator(env=eventstore_env(settings, NAME))
+    app.environment = settings.environment  # only development accepts agent versions with faults
     bus = Bus.from_settings(settings, NAME)
     key = SigningKey.load_or_create(s.delegation_key_file or settings.service_dir(NAME) / "delegation_ed25519.pem")
     keys = KeyDirectory(
@@ -102,7 +108,7 @@ def build(settings: RuntimeSettings) -> Service:
     return Service(
         NAME,
         bus,
-        background=[publish_key, relay.run, group.run, timers.run],
+        background=[publish_key, relay.run, group.run, timers.run, serve_agents(bus, app)],
         on_stop=[app.close],
         # The event store answers (a notification-log read); a store away past the grace fails liveness.
         checks={"store": store_check(app.recorder.max_notification_id)},

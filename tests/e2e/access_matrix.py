@@ -232,6 +232,11 @@ MATRIX: dict[tuple[str, str], Case] = {
     ),
     ("POST", "/v1/ops/deadletters/redrive"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/deadletters/redrive", {})),
     ("POST", "/v1/ops/deadletters/discard"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/deadletters/discard", {})),
+    ("GET", "/v1/ops/agents"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/agents")),
+    ("GET", "/v1/ops/agents/{component}"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/agents/planner")),
+    ("POST", "/v1/ops/agents"): Case(
+        NOBODY, None, lambda t, _: Call("/v1/ops/agents", {"component": "planner", "config": {"mode": "offline"}})
+    ),
     # billing (answers come from billing; mock mode: a checkout applies at once)
     ("GET", "/v1/billing/summary"): Case(ADMINS, 200, lambda t, _: Call("/v1/billing/summary")),
     ("GET", "/v1/billing/ledger"): Case(ADMINS, 200, lambda t, _: Call("/v1/billing/ledger")),

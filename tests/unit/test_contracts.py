@@ -48,7 +48,8 @@ def sample(model: type[BaseModel]) -> dict[str, Any]:
             return True
         if s.get("format") == "date-time":
             return "2026-11-25T08:00:00Z"
-        return "x" * max(3, s.get("minLength", 3))
+        # A pattern-bound string (a content hash's hex digits, a name): `a` suits every one used.
+        return ("a" if "pattern" in s else "x") * max(3, s.get("minLength", 3))
 
     return build(schema)
 

@@ -65,25 +65,19 @@ def test_unknown_and_missing_roles_grant_nothing() -> None:
 
 def test_platform_roles_add_only_their_own_table_and_are_nested() -> None:
     assert granted(["platform_operator"]) == {"ops:read"}
-    assert granted(["platform_admin"]) == {
+    admin = {
         "ops:read",
         "ops:payload",
         "ops:redrive",
         "ops:audit",
         "ops:replay",
+        "agents:register",
         "policy:read",
         "policy:publish",
     }
+    assert granted(["platform_admin"]) == admin
     assert granted(["viewer", "platform_operator"]) == EXPECTED["viewer"] | {"ops:read"}
-    assert granted(["viewer", "platform_admin"]) == EXPECTED["viewer"] | {
-        "ops:read",
-        "ops:payload",
-        "ops:redrive",
-        "ops:audit",
-        "ops:replay",
-        "policy:read",
-        "policy:publish",
-    }
+    assert granted(["viewer", "platform_admin"]) == EXPECTED["viewer"] | admin
     assert permissions.highest(["platform_admin", "platform_operator"]) is None
     for tenant_role, platform_role in itertools.product(ROLES, PLATFORM_ROLES):
         assert not may_assign(tenant_role, platform_role)
@@ -91,7 +85,8 @@ def test_platform_roles_add_only_their_own_table_and_are_nested() -> None:
 
 
 def test_no_tenant_role_holds_a_platform_only_permission() -> None:
-    assert {"ops:read", "ops:payload", "ops:redrive", "ops:audit", "ops:replay", "policy:publish"} == PLATFORM_ONLY
+    platform_only = {"ops:read", "ops:payload", "ops:redrive", "ops:audit", "ops:replay", "agents:register"}
+    assert platform_only | {"policy:publish"} == PLATFORM_ONLY
     for role in ROLES:
         assert granted([role]).isdisjoint(PLATFORM_ONLY)
 

@@ -23,6 +23,15 @@ def publishers(subject: str) -> list[str]:
     return [s for s in natsauth.SERVICES if any(matches(p, subject) for p in natsauth.permissions(s).publish)]
 
 
+def test_only_the_orchestrator_announces_agent_versions_and_rollout_decisions() -> None:
+    for subject in subjects.PROGRESSIVE_DELIVERY_EVENTS:
+        assert publishers(subject) == ["orchestrator"], subject
+        assert subject in subjects.STREAM_SUBJECTS
+    # Its request subjects are answered, never captured by the stream (which would ack each request).
+    for request in (subjects.AGENT_REGISTER, subjects.AGENT_VERSIONS):
+        assert not any(matches(pattern, request) for pattern in subjects.STREAM_SUBJECTS)
+
+
 def test_only_policy_decides_and_only_billing_moves_credits() -> None:
     assert publishers(subjects.TOOL_DECIDED) == ["policy"]
     for subject in (subjects.CREDITS_REFUNDED, subjects.CREDITS_GRANTED, subjects.CREDITS_ADJUSTED):
@@ -45,6 +54,8 @@ def test_requests_are_made_by_the_gateway_and_answered_by_their_owner() -> None:
         (subjects.BILLING_CHECKOUT, "billing"),
         (subjects.BILLING_WEBHOOK, "billing"),
         (subjects.POLICY_SIMULATE, "policy"),
+        (subjects.AGENT_REGISTER, "orchestrator"),
+        (subjects.AGENT_VERSIONS, "orchestrator"),
     ):
         assert publishers(request) == ["gateway"]
         listeners = [s for s in natsauth.SERVICES if request in natsauth.permissions(s).subscribe]

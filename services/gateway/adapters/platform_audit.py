@@ -24,6 +24,7 @@ KINDS: Final = frozenset(
         "ops.deadletter.redriven",
         "ops.deadletter.discarded",
         "ops.replay.started",
+        "ops.agent.registered",
     }
 )
 MAX_DETAIL_BYTES: Final = 4096

@@ -60,6 +60,8 @@ REDRIVER = audited("ops:redrive", "ops.change")
 AUDITOR = audited("ops:audit", "ops.read")
 # Replays of the event log into fresh read models (platform admins only).
 REPLAYER = audited("ops:replay", "ops.read")
+# Registering agent versions (platform admins only).
+REGISTRAR = audited("agents:register", "ops.change")
 
 
 async def bus_state(parts: ComponentsDep) -> JetStreamState:
@@ -81,6 +83,7 @@ async def bus_messages(parts: ComponentsDep) -> JetStreamMessages:
 BusMessagesDep = Annotated[JetStreamMessages, Depends(bus_messages)]
 # The operators who may redrive and discard dead letters (platform admins), as `REDRIVER` let them in.
 Redriver = Annotated[Principal, REDRIVER]
+Registrar = Annotated[Principal, REGISTRAR]
 
 
 async def record_action(request: Request, parts: Components, who: Principal, kind: str, **detail: object) -> None:

@@ -84,6 +84,9 @@ PLATFORM_PERMISSIONS: dict[str, Permission] = {
     "ops:audit": Permission(
         "platform_admin", "read the platform's audit log: who was made an operator, every use of the ops routes"
     ),
+    "agents:register": Permission(
+        "platform_admin", "register agent versions: the settings of the planner, synthesiser, answerer and ranker"
+    ),
     "policy:read": Permission("platform_admin", "list policy set versions, to know what the next one replaces"),
     "policy:publish": Permission(
         "platform_admin", "read policy files and publish policy sets (they apply to every tenant)"

@@ -1,0 +1,102 @@
+"""Agent versions: the immutable, content-hashed configurations of the components whose behaviour
+can change (planner, synthesiser, answerer, ranker), kept by the orchestrator (the control plane).
+
+Listing needs `ops:read` (platform operators and admins) and registering `agents:register`
+(platform admins); every use is on record before it is made, like every `/v1/ops/` route
+(`services.gateway.api.ops_access`), and each registration after it (`ops.agent.registered`).
+The gateway asks the orchestrator over request/reply: a registration is answered with its
+version once stored, or refused with the reason; no answer in time is a 503, never a guess.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from fastapi import APIRouter, Request, Response
+
+from contracts import subjects
+from contracts.agents import (
+    AgentVersionsQuery,
+    AgentVersionsReply,
+    Component,
+    FaultNotAllowed,
+    RegisterAgentReply,
+    RegisterAgentRequest,
+    ensure_allowed_in,
+)
+from contracts.envelope import Actor
+from services.gateway.api.deps import ComponentsDep
+from services.gateway.api.models.agents import AgentRegistered, AgentRegistration, AgentVersionList
+from services.gateway.api.ops_access import OPERATOR, REGISTRAR, Registrar, record_action
+from services.gateway.api.requests import Peer
+from services.gateway.errors import BadRequest, Unavailable, Unprocessable
+
+ORCHESTRATOR: Final = Peer("the orchestrator", timeout_s=5.0)
+REGISTERED: Final = "ops.agent.registered"
+
+reads = APIRouter(prefix="/v1/ops/agents", tags=["ops"], dependencies=[OPERATOR])
+writes = APIRouter(prefix="/v1/ops/agents", tags=["ops"], dependencies=[REGISTRAR])
+router = APIRouter()
+
+
+@reads.get("")
+async def list_agent_versions(parts: ComponentsDep) -> AgentVersionList:
+    """Every registered version of every component, per component, oldest first."""
+    return await _versions(parts, None)
+
+
+@reads.get("/{component}")
+async def list_component_versions(component: Component, parts: ComponentsDep) -> AgentVersionList:
+    """The registered versions of one component, oldest first."""
+    return await _versions(parts, component)
+
+
+@writes.post("", status_code=201)
+async def register_agent_version(
+    body: AgentRegistration, request: Request, response: Response, parts: ComponentsDep, who: Registrar
+) -> AgentRegistered:
+    """Register a configuration of a component: 201 with its version, or 200 with the same version
+    when that configuration was registered before (nothing changes). A configuration that injects
+    faults is refused (422) unless the deployment is a development one."""
+    try:
+        ensure_allowed_in(parts.settings.environment, body.config)
+    except FaultNotAllowed as exc:
+        raise Unprocessable(f"{exc}: faults are for tests and demos (QUARRY_ENVIRONMENT=development)") from exc
+    ask = RegisterAgentRequest(
+        component=body.component,
+        config=body.config,
+        note=body.note,
+        tenant_id=who.tenant_id,
+        actor=Actor(user_id=who.user_id, roles=list(who.roles)),
+    )
+    reply = await ORCHESTRATOR.ask(parts, subjects.AGENT_REGISTER, ask, RegisterAgentReply)
+    if reply.error or reply.version is None:
+        _refused(reply.error or "no version in the answer", reply.status)
+    registered = AgentRegistered(component=body.component, version=reply.version or "", created=reply.created)
+    await record_action(
+        request, parts, who, REGISTERED, component=body.component, version=registered.version, created=reply.created
+    )
+    if not reply.created:
+        response.status_code = 200
+    return registered
+
+
+async def _versions(parts: ComponentsDep, component: str | None) -> AgentVersionList:
+    query = AgentVersionsQuery.model_validate({"component": component})
+    reply = await ORCHESTRATOR.ask(parts, subjects.AGENT_VERSIONS, query, AgentVersionsReply)
+    if reply.error:
+        _refused(reply.error, reply.status)
+    return AgentVersionList(versions=reply.versions)
+
+
+def _refused(error: str, status: int | None) -> None:
+    """The orchestrator's refusal as the gateway's error: its 4xx as ours, anything else a 503."""
+    if status == 422:
+        raise Unprocessable(f"the orchestrator refused it: {error}")
+    if status == 400:
+        raise BadRequest(f"the orchestrator could not read it: {error}")
+    raise Unavailable(f"the orchestrator could not answer: {error}")
+
+
+router.include_router(reads)
+router.include_router(writes)
