@@ -18,8 +18,9 @@ timer, whatever it brings, and keeps the protocol nats-py speaks:
 * a 409 (leadership change, too many waiting requests) ends the fetch too; with nothing received
   it is waited out to the deadline, as nats-py waits it out, not asked again at once; a 503 (no
   JetStream, no such consumer) raises ServiceUnavailableError, any other status nats-py's APIError;
-* a closed connection raises ConnectionClosedError, at once before a request, and at the next
-  fetch when it closes during one.
+* a closed connection raises ConnectionClosedError: before a request, or at once during one
+  (nats-py's close cancels what waits on its subscriptions, which a fetch is registered among,
+  as `next_msg` registers its own waits).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ NO_MESSAGES = "404"
 REQUEST_TIMEOUT = "408"
 CONFLICT = "409"
 ANSWER_GRACE_S = 0.25  # how much longer than `expires` the fetch waits for the server's status
+WAIT_KEY = "quarry-pull-fetch"  # the fetch's entry among the subscription's waits (one fetch at a time)
 
 
 class PullFetch:
@@ -61,6 +63,10 @@ class PullFetch:
         await self._connection.publish(self._next_subject, request.encode(), self._inbox)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s + ANSWER_GRACE_S
+        fetching = asyncio.current_task()
+        waits = self._sub._pending_next_msgs_calls  # cancelled by nats-py's close
+        if waits is not None and fetching is not None:
+            waits[WAIT_KEY] = fetching
         try:
             async with asyncio.timeout_at(deadline):
                 while len(msgs) < batch:
@@ -78,6 +84,14 @@ class PullFetch:
                         APIError.from_msg(msg)  # raises: ServiceUnavailableError for a 503
         except TimeoutError:
             pass  # no (further) answer by the deadline
+        except asyncio.CancelledError:
+            if not self._connection.is_closed or fetching is None:
+                raise
+            fetching.uncancel()  # the close's cancel, not the consumer's: it ends as a closed connection
+            raise ConnectionClosedError from None
+        finally:
+            if waits is not None:
+                waits.pop(WAIT_KEY, None)
         return msgs
 
     def _leftovers(self, batch: int) -> list[Msg]:

@@ -151,3 +151,25 @@ async def test_a_closed_connection_ends_fetching(nats_url: str) -> None:
         await p.connection.close()
         with pytest.raises(ConnectionClosedError):
             await p.fetch.fetch(8, 1.0)
+
+
+async def test_a_fetch_waiting_when_its_connection_closes_ends_at_once(nats_url: str) -> None:
+    async with pulled(nats_url) as p:
+        waiting = asyncio.create_task(p.fetch.fetch(8, 5.0))
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        await p.connection.close()
+        with pytest.raises(ConnectionClosedError):
+            await asyncio.wait_for(waiting, 2.0)
+        assert time.monotonic() - started < 1.0
+        assert not p.pull._sub._pending_next_msgs_calls
+
+
+async def test_a_fetch_cancelled_by_its_caller_stays_cancelled(nats_url: str) -> None:
+    async with pulled(nats_url) as p:
+        waiting = asyncio.create_task(p.fetch.fetch(8, 5.0))
+        await asyncio.sleep(0.2)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert not p.pull._sub._pending_next_msgs_calls
