@@ -7,9 +7,9 @@ the ack, the same fetch parameters as the Bus (batch 16, 1 s timeout) and the sa
 (explicit, one ack per message after it is received):
 
 * Bus: `Bus.publish(RunRequested)` (serialise, Nats-Msg-Id, trace headers, wait for the
-  JetStream ack) -> the Bus's pull consumer (quarry_runtime.pulling: nats-py's fetch, as raw)
-  -> parse and validate the event -> trace context -> `Subscription` handler, which records the
-  receive time; the Bus then acks.
+  JetStream ack) -> the Bus's pull consumer (quarry_runtime.pulling; its fetch, quarry_runtime.pullfetch,
+  sends the request nats-py's does, with no task per message) -> parse and validate the event
+  -> trace context -> `Subscription` handler, which records the receive time; the Bus then acks.
 * raw: `js.publish(pre-serialised bytes, Nats-Msg-Id, stream)` -> `psub.fetch(16)` -> record
   the receive time -> `msg.ack()`.
 * faststream: the raw side's publish -> a bare faststream pull subscriber configured as the Bus

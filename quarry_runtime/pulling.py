@@ -1,4 +1,4 @@
-"""The Bus's durable pull consumers on a server: nats-py's fetch, each message straight to the dispatch.
+"""The Bus's durable pull consumers on a server: a lean fetch, each message straight to the dispatch.
 
 faststream's subscriber ran every message through its own pipeline before the Bus's dispatch
 (a task group per fetched batch, context scopes, middlewares, a parser and a decoder, a log
@@ -7,7 +7,8 @@ registers each consumer with faststream, so that faststream's in-memory TestNats
 to it, but on a server it pulls them itself, here, with what faststream's pull subscriber did:
 
 * the same durable consumer (explicit acks, `max_deliver` -1, every message from the start),
-  created if missing, its deliveries on the service's own inbox prefix;
+  created if missing, its deliveries on the service's own inbox prefix, fetched with one pull
+  request and no task per message (quarry_runtime.pullfetch, not nats-py's fetch);
 * with one worker, a fetched batch is handled together (the first message in this task, the
   others in a task each) and the next fetch waits for the whole batch;
 * with more workers, each message is handled in its own task as it arrives, and a fetch asks for
@@ -37,6 +38,7 @@ from contracts import subjects
 from quarry_runtime.broker import unsubscribe_all
 from quarry_runtime.busfaults import is_bus_outage
 from quarry_runtime.cancelling import cancel_and_wait
+from quarry_runtime.pullfetch import PullFetch
 from quarry_runtime.subscription import Subscription
 
 log = logging.getLogger("quarry_runtime.bus")
@@ -58,6 +60,7 @@ class PullConsumer:
     ack_wait_s: float
     inbox: str  # the service's inbox prefix, where its deliveries come
     _pull: JetStreamContext.PullSubscription | None = field(default=None, init=False)
+    _fetcher: PullFetch | None = field(default=None, init=False)
     _task: asyncio.Task[None] | None = field(default=None, init=False)
     _free: int = field(default=0, init=False)  # workers free to take a message
     _freed: asyncio.Event = field(default_factory=asyncio.Event, init=False)
@@ -79,6 +82,7 @@ class PullConsumer:
             config=config,
             inbox_prefix=f"{self.inbox}.".encode(),
         )
+        self._fetcher = PullFetch(self._pull)
         self._task = asyncio.create_task(self._run(), name=f"pull {self.sub.durable}")
 
     async def stop(self) -> None:
@@ -87,7 +91,7 @@ class PullConsumer:
             self._task = None
         if self._pull is not None:
             await unsubscribe_all([self._pull])
-            self._pull = None
+            self._pull = self._fetcher = None
 
     async def _run(self) -> None:
         try:
@@ -127,9 +131,9 @@ class PullConsumer:
             self._freed.set()
 
     async def _fetch(self, batch: int) -> list[Msg]:
-        assert self._pull is not None
+        assert self._fetcher is not None
         try:
-            return await self._pull.fetch(batch, timeout=FETCH_TIMEOUT_S)
+            return await self._fetcher.fetch(batch, FETCH_TIMEOUT_S)
         except TimeoutError:  # nothing to fetch within the timeout (nats-py's error is one too)
             return []
         except ConnectionClosedError:
