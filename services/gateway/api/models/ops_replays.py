@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from contracts.numbers import Count
+from services.gateway.api.models.ops import Seconds
 
 
 class ReplayReportPublic(BaseModel):
@@ -21,8 +22,8 @@ class ReplayReportPublic(BaseModel):
     documents_rebuilt: Count
     monitors_live: Count
     monitors_rebuilt: Count
-    rebuild_s: float
-    compare_s: float
+    rebuild_s: Seconds
+    compare_s: Seconds
     identical: bool
     difference_count: Count
     differences: list[str] = Field(description="the first differences, one line each (read-model values)")
