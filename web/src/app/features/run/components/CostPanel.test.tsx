@@ -96,7 +96,7 @@ const STEPS = [
 function row(name: RegExp | string): string[] {
   const table = screen.getByRole("table", { name: /Cost per step/ });
   const header = within(table).getByRole("rowheader", { name });
-  return Array.from(header.closest("tr")?.querySelectorAll("td") ?? []).map((c) => c.textContent ?? "");
+  return Array.from(header.closest("tr")?.querySelectorAll("td") ?? []).map((c) => c.textContent);
 }
 
 describe("the Cost panel", () => {
