@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from contracts.envelope import Event
 from contracts.run import RunCompleted, RunCompletedPayload, RunRequested
+from contracts.task import TaskDispatched, TaskDispatchedPayload
 from contracts.usage import UsageRecorded
 from quarry_runtime.store import SqlDatabase
 from services.billing.domain import Ledger
@@ -127,6 +128,10 @@ def test_operators_see_any_tenants_costs_and_the_use_is_audited(
     tenant = http.get("/v1/auth/me", headers=owner).json()["tenant_id"]
     events = record_run(store, tenant, "run-1")
     _billed(store, bus, events)
+    asked = TaskDispatchedPayload(
+        task_id="s2", kind="search", role="retriever", input={"sub_question": "Who pays acme's rent?"}
+    )
+    store.record_run_event(TaskDispatched.create(asked, tenant_id=tenant, run_id="run-1", actor=events[0].actor))
     assert http.get("/v1/ops/runs/run-1/costs", headers=owner).status_code == 403
     _signup(http, "ops")
     store.operators.grant("ops@example.com", "platform_operator", PlatformActor(name="cli", source_address="cli"))
@@ -139,3 +144,9 @@ def test_operators_see_any_tenants_costs_and_the_use_is_audited(
     assert [s["task_id"] for s in seen["steps"]] == [s["task_id"] for s in mine["steps"]]
     assert any(e["kind"] == "ops.read" and "costs" in str(e) for e in store.platform_audit.entries())
     assert http.get("/v1/ops/runs/nope/costs", headers=operator).status_code == 404
+    # The tenant's words are the tenant's: an operator sees them only with `ops:payload` (admins).
+    assert {s["task_id"]: s["sub_question"] for s in mine["steps"]}["s2"] == "Who pays acme's rent?"
+    assert "acme's rent" not in r.text
+    store.operators.grant("ops@example.com", "platform_admin", PlatformActor(name="cli", source_address="cli"))
+    admin = http.get("/v1/ops/runs/run-1/costs", headers=_login(http, "ops@example.com")).json()
+    assert {s["task_id"]: s["sub_question"] for s in admin["steps"]}["s2"] == "Who pays acme's rent?"
