@@ -123,6 +123,7 @@ def test_a_run_s_costs_per_step_add_up_to_what_billing_settled_for_it(live_stack
             return body if complete and totals["credits"]["settlement"] == "settled" else None
 
         costs = wait_for(settled_costs, 60.0, "the run's costs, every record metered and the run settled")
+        assert costs is not None  # wait_for returns only what it found
         # Billing's own ledger, asked of billing: the settlement entry of this run.
         ledger = bob.get("/v1/billing/ledger?limit=500").json()["entries"]
         [settled] = [e for e in ledger if e["kind"] == "settled" and e["run_id"] == run_id]
