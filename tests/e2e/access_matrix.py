@@ -109,6 +109,7 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/v1/runs/{run_id}/state"): Case(EVERYONE, 200, run_path("/state"), tenant_scoped=True),
     ("GET", "/v1/runs/{run_id}/log"): Case(EVERYONE, 200, run_path("/log"), tenant_scoped=True),
     ("GET", "/v1/runs/{run_id}/tasks"): Case(EVERYONE, 200, run_path("/tasks"), tenant_scoped=True),
+    ("GET", "/v1/runs/{run_id}/costs"): Case(EVERYONE, 200, run_path("/costs"), tenant_scoped=True),
     ("POST", "/v1/runs/{run_id}/events/ticket"): Case(EVERYONE, 201, run_path("/events/ticket"), tenant_scoped=True),
     ("GET", "/v1/runs/{run_id}/events"): Case(EVERYONE, 200, run_path("/events"), tenant_scoped=True),
     ("GET", "/v1/runs/{run_id}/report.md"): Case(EVERYONE, 200, run_path("/report.md"), tenant_scoped=True),
@@ -222,6 +223,7 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/v1/ops/events/tail"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/events/tail")),
     ("GET", "/v1/ops/events/{seq}"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/events/1")),
     ("GET", "/v1/ops/runs/{run_id}/events"): Case(NOBODY, None, lambda t, _: Call(f"/v1/ops/runs/{t.run_id}/events")),
+    ("GET", "/v1/ops/runs/{run_id}/costs"): Case(NOBODY, None, lambda t, _: Call(f"/v1/ops/runs/{t.run_id}/costs")),
     ("GET", "/v1/ops/deadletters"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/deadletters")),
     ("GET", "/v1/ops/deadletters/{seq}"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/deadletters/1")),
     ("POST", "/v1/ops/deadletters/{seq}/redrive"): Case(

@@ -103,3 +103,45 @@ def test_a_run_s_tasks_show_the_usage_their_workers_recorded(live_stack: Stack) 
             other.close()
     finally:
         alice.close()
+
+
+def test_a_run_s_costs_per_step_add_up_to_what_billing_settled_for_it(live_stack: Stack) -> None:
+    def client() -> QuarryClient:
+        return QuarryClient(f"http://127.0.0.1:{live_stack.config.http_port}")
+
+    bob = new_tenant(client, "costs")
+    try:
+        run_id = bob.create_run(QUESTION, depth=1, max_sources=4)
+        assert list(bob.events(run_id))[-1].event == "end"
+
+        def settled_costs() -> dict[str, Any] | None:
+            r = bob.get(f"/v1/runs/{run_id}/costs")
+            assert r.status_code == 200, r.text
+            body: dict[str, Any] = r.json()
+            totals = body["totals"]
+            complete = totals["missing_usage"] == 0 and totals["credits"]["unmetered_records"] == 0
+            return body if complete and totals["credits"]["settlement"] == "settled" else None
+
+        costs = wait_for(settled_costs, 60.0, "the run's costs, every record metered and the run settled")
+        assert costs is not None  # wait_for returns only what it found
+        # Billing's own ledger, asked of billing: the settlement entry of this run.
+        ledger = bob.get("/v1/billing/ledger?limit=500").json()["entries"]
+        [settled] = [e for e in ledger if e["kind"] == "settled" and e["run_id"] == run_id]
+        charged = [s["credits"]["charged"] for s in costs["steps"]]
+        assert sum(charged) == costs["totals"]["credits"]["settled"] == abs(settled["amount"]) > 0, (charged, settled)
+        assert costs["totals"]["credits"]["charged"] == abs(settled["amount"])
+        by_kind: dict[str, list[dict[str, Any]]] = {}
+        for step in costs["steps"]:
+            by_kind.setdefault(step["kind"], []).append(step)
+        # The model's tokens are the plan's and the synthesis's, named by the model that answered.
+        for kind in ("plan", "synthesise"):
+            step = by_kind[kind][0]
+            assert step["tokens_in"] > 0 and step["tokens_out"] > 0, step
+            assert [m["model"] for m in step["by_model"]] == [MODEL]
+            assert step["credits"]["charged"] > 0 and step["wall_ms"] is not None
+        assert all(s["sub_question"] for s in by_kind["search"]), by_kind["search"]
+        totals = costs["totals"]
+        assert totals["tokens_in"] == sum(s["tokens_in"] for s in costs["steps"]) > 0
+        assert totals["wall_ms"] > 0 and totals["credits"]["reserved"] >= totals["credits"]["settled"]
+    finally:
+        bob.close()

@@ -7,10 +7,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, NamedTuple, cast
 
-import nats.errors
 import pytest
 from fastapi.testclient import TestClient
 
@@ -21,9 +19,6 @@ from contracts.run import RunRequested
 from contracts.task import TaskDispatched, TaskDispatchedPayload, TaskSucceeded, TaskSucceededPayload
 from contracts.usage import UsageRecorded, UsageRecordedPayload
 from quarry_runtime.store import SqlDatabase
-from services.billing.application import Billing
-from services.billing.payments import Payments
-from services.billing.replies import responders
 from services.gateway.api.deps import Components
 from services.gateway.app import create_app
 from services.gateway.domain.inspector import task_graph
@@ -31,26 +26,8 @@ from services.gateway.readmodels.monitors import MonitorStore
 from services.gateway.readmodels.projection import RunFeed, for_run_log
 from services.gateway.readmodels.store import GatewayStore
 from services.gateway.settings import GatewaySettings
+from tests.support.billing_bus import BillingOnTheBus
 from tests.support.inspected_run import record_run
-
-
-class BillingOnTheBus:
-    """The gateway's request/reply connection, answered by billing's own reply builders on an
-    in-memory ledger (what billing's replicas run), or by no one while `silent`."""
-
-    def __init__(self) -> None:
-        self.billing = Billing(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
-        self.table = responders(self.billing, Payments(environment="test"))
-        self.silent = False
-        self.asked: list[str] = []
-        self.broker = self
-        self.connection = self
-
-    async def request(self, subject: str, data: bytes, **_: Any) -> Any:
-        self.asked.append(subject)
-        if self.silent:
-            raise nats.errors.TimeoutError
-        return SimpleNamespace(data=(await self.table[subject](data)).model_dump_json().encode())
 
 
 @pytest.fixture

@@ -134,6 +134,11 @@ class RunQueries:
         )
         return [(str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
 
+    def tenant_of_run(self, run_id: str) -> str | None:
+        """The tenant whose run it is, whichever tenant's (for the operators' views)."""
+        row = self.db.one(f"SELECT tenant_id FROM {self.runs} WHERE run_id = ?", (run_id,))
+        return str(row[0]) if row else None
+
     def run_of_question(self, question_id: str) -> str | None:
         """The run a follow-up question is about, whichever tenant's."""
         row = self.db.one(f"SELECT run_id FROM {self.prefix}questions WHERE question_id = ?", (question_id,))

@@ -9,20 +9,57 @@ afterEach(() => {
   vi.unstubAllGlobals();
 });
 
-/** The gateway's GET /v1/runs/r1/tasks, answered as told (the network is the only stand-in). */
+/** The gateway's GET /v1/runs/r1/tasks answered as told, and /costs with a run of no step yet
+ * (the network is the only stand-in). */
 function serveTasks(body: unknown): string[] {
   const asked: string[] = [];
   vi.stubGlobal("fetch", (url: string) => {
-    asked.push(new URL(url, "http://localhost").pathname);
+    const path = new URL(url, "http://localhost").pathname;
+    asked.push(path);
     return Promise.resolve(
-      new Response(JSON.stringify(body), { status: 200, headers: { "Content-Type": "application/json" } }),
+      new Response(JSON.stringify(path.endsWith("/costs") ? NO_COSTS : body), {
+        status: 200,
+        headers: { "Content-Type": "application/json" },
+      }),
     );
   });
   return asked;
 }
 
+const NO_COSTS = {
+  run_id: "r1",
+  tenant_id: "t1",
+  state: "running",
+  steps: [],
+  totals: {
+    started_at: null,
+    ended_at: null,
+    wall_ms: null,
+    steps: 0,
+    attempts: 0,
+    tokens_in: 0,
+    tokens_out: 0,
+    by_model: [],
+    tool_calls: {},
+    search_calls: 0,
+    usage_records: 0,
+    missing_usage: 0,
+    credits: {
+      available: true,
+      settlement: "open",
+      reserved: 10,
+      metered: 0,
+      charged: null,
+      refunded: null,
+      settled: null,
+      released: null,
+      unmetered_records: 0,
+    },
+  },
+};
+
 const cell = (name: string, last = 1): string | null | undefined => {
-  const row = within(screen.getByRole("table")).getByRole("rowheader", { name }).closest("tr");
+  const row = within(screen.getByRole("table", { name: /Tasks/ })).getByRole("rowheader", { name }).closest("tr");
   const cells = row?.querySelectorAll("td");
   return cells?.[cells.length - last]?.textContent;
 };
@@ -64,7 +101,7 @@ describe("the runtime inspector's task graph", () => {
       credits: { available: true, total: 3, unmetered_records: 1 },
     });
     render(<Inspector base="/v1/runs/r1" events={log} lastSeq={7} />);
-    const table = screen.getByRole("table");
+    const table = screen.getByRole("table", { name: /Tasks/ });
     expect(within(table).getByRole("columnheader", { name: "Usage" })).toBeTruthy();
     expect(within(table).getByRole("columnheader", { name: "Credits" })).toBeTruthy();
     expect(cell("plan", 2)).toBe("1,500 in / 40 out tokens (fake-planner), 1.2 s");
@@ -73,7 +110,7 @@ describe("the runtime inspector's task graph", () => {
     expect(
       await screen.findByText(/3 credits for the run's tasks, 1 usage record not metered yet/, {}, { timeout: 3000 }),
     ).toBeTruthy();
-    expect(asked).toEqual(["/v1/runs/r1/tasks"]);
+    expect(asked.sort()).toEqual(["/v1/runs/r1/costs", "/v1/runs/r1/tasks"]);
     expect(cell("plan")).toBe("2 credits");
     expect(cell("search")).toBe("1 credit");
     expect(cell("index")).toBe("0 credits");

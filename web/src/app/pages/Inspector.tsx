@@ -6,6 +6,7 @@ import { credits, errorText, seconds, stateLabel } from "../format";
 import { indexedChunks, type TaskCredits, taskCredits, taskGraph, usageText } from "../runlog";
 import { Facts, LabelledInput } from "../components/ui/form";
 import { TableHead } from "../../shared/table";
+import { CostPanel } from "../features/run/components/CostPanel";
 
 /** The runtime inspector: the task graph from the log, and the run as it was at any event. */
 export function Inspector({ base, events, lastSeq }: { base: string; events: readonly RunEvent[]; lastSeq: number }) {
@@ -103,6 +104,8 @@ export function Inspector({ base, events, lastSeq }: { base: string; events: rea
               : "Usage is what each task's worker reported; credits per task are on their way from billing."}
         </p>
       ) : null}
+
+      <CostPanel base={base} lastSeq={lastSeq} />
 
       <h3>Memory</h3>
       <p>

@@ -1,0 +1,84 @@
+"""The runtime inspector's Cost panel in Chromium, on a whole stack whose analyst answers from a
+model (a local OpenAI-compatible server), so the run's steps spend tokens: the panel shows the
+run's steps with their tokens and the credits billing charged, accessible, and fits a phone."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, ViewportSize, expect
+
+from devtools import natsserver
+from devtools.stack import Stack, StackConfig
+from tests.browser.conftest import off_this_thread
+from tests.browser.pages import settled
+from tests.browser.test_journey import RUN_S, sign_up, start_run
+from tests.browser.test_workspace import PHONE, fits
+from tests.fakes.llm import API_KEY, FakeLlm, serve
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+MODEL = "fake-planner"
+TOKENS = re.compile(r"^[1-9][\d,]* in / [1-9][\d,]* out")
+CREDITS = re.compile(r"^[1-9][\d,]* credits?")
+
+
+@pytest.fixture(scope="module")
+def llm_url() -> Iterator[str]:
+    with serve(FakeLlm()) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def web_stack(built_web: Path, tmp_path_factory: pytest.TempPathFactory, llm_url: str) -> Iterator[Stack]:
+    """The browser tests' stack (see conftest), its analyst on the local model."""
+    config = StackConfig(
+        data_dir=tmp_path_factory.mktemp("inspector"),
+        http_port=natsserver.free_port(),
+        extra_env={
+            "QUARRY_WEB_DIST": str(built_web),
+            "QUARRY_ANALYST_MODE": "live",
+            "QUARRY_LLM_BASE_URL": llm_url,
+            "QUARRY_LLM_API_KEY": API_KEY,
+            "QUARRY_LLM_MODEL": MODEL,
+        },
+    )
+    stack = Stack(config)
+    try:
+        off_this_thread(stack.start)
+        off_this_thread(lambda: stack.wait_healthy(timeout_s=240))
+        yield stack
+    finally:
+        off_this_thread(stack.stop)
+
+
+def test_the_cost_panel_shows_each_step_with_its_tokens_and_the_credits_charged(page: Page) -> None:
+    sign_up(page, f"costs-{uuid.uuid4().hex[:8]}@example.com", "Costs Co")
+    start_run(page, "How does the with statement work and what are context managers?", approval=False)
+    expect(page.get_by_role("region", name="Report", exact=True)).to_be_visible(timeout=RUN_S)
+
+    table = page.get_by_role("table", name=re.compile("Cost per step"))
+    # Billing settles once the run has ended; the panel asks again as the log grows.
+    expect(page.get_by_text(re.compile(r"Billing settled [1-9][\d,]* credits? for this run"))).to_be_visible(
+        timeout=60_000
+    )
+    for kind in ("plan", "synthesise"):
+        cells = table.get_by_role("row").filter(has=page.get_by_role("rowheader", name=re.compile(f"^{kind}")))
+        expect(cells.first.get_by_role("cell").nth(2)).to_have_text(TOKENS)
+        expect(cells.first.get_by_role("cell").nth(2)).to_contain_text(MODEL)
+        expect(cells.first.get_by_role("cell").nth(4)).to_have_text(CREDITS)
+    searches = table.get_by_role("row").filter(has=page.get_by_role("rowheader", name=re.compile("^search")))
+    expect(searches.first.get_by_role("cell").nth(3)).to_contain_text("web_search")
+    total = table.get_by_role("row").filter(has=page.get_by_role("rowheader", name="Total"))
+    expect(total.get_by_role("cell").nth(2)).to_have_text(TOKENS)
+    expect(total.get_by_role("cell").nth(4)).to_have_text(CREDITS)
+    settled(page, "inspector cost panel")
+
+    page.set_viewport_size(ViewportSize(width=PHONE["width"], height=PHONE["height"]))
+    expect(page.get_by_role("region", name="Cost per step table")).to_be_visible()
+    fits(page, PHONE["width"])
+    settled(page, "inspector cost panel phone")
