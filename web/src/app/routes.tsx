@@ -33,6 +33,9 @@ const OpsEventPage = opsPage("OpsEventPage");
 const OpsRunPage = opsPage("OpsRunPage");
 const OpsDeadLettersPage = opsPage("OpsDeadLettersPage");
 const OpsDeadLetterPage = opsPage("OpsDeadLetterPage");
+const OpsReplaysPage = opsPage("OpsReplaysPage");
+const OpsReplayPage = opsPage("OpsReplayPage");
+const OpsAuditPage = opsPage("OpsAuditPage");
 
 export const routes: RouteObject[] = [
   {
@@ -56,6 +59,9 @@ export const routes: RouteObject[] = [
       { path: "/ops/runs/:runId", element: operator(<OpsRunPage />) },
       { path: "/ops/deadletters", element: operator(<OpsDeadLettersPage />) },
       { path: "/ops/deadletters/:seq", element: operator(<OpsDeadLetterPage />) },
+      { path: "/ops/replays", element: operator(<OpsReplaysPage />) },
+      { path: "/ops/replays/:replayId", element: operator(<OpsReplayPage />) },
+      { path: "/ops/audit", element: operator(<OpsAuditPage />) },
       { path: "/app", element: <Navigate to="/research" replace /> },
       { path: "*", element: <NotFound /> },
     ],

@@ -1,10 +1,13 @@
 /* The operations console (/ops): one module each under ./ops; the routes import them from here. */
 
+export { OpsAuditPage } from "./ops/Audit";
 export { OpsConsumersPage } from "./ops/Consumers";
 export { OpsDeadLetterPage } from "./ops/DeadLetter";
 export { OpsDeadLettersPage } from "./ops/DeadLetters";
 export { OpsEventPage } from "./ops/EventDetail";
 export { OpsEventsPage } from "./ops/Events";
 export { OpsOverviewPage } from "./ops/Overview";
+export { OpsReplayPage } from "./ops/Replay";
+export { OpsReplaysPage } from "./ops/Replays";
 export { OpsRunPage } from "./ops/RunEvents";
 export { OpsStreamsPage } from "./ops/Streams";

@@ -46,10 +46,17 @@ function event(seq: number): OpsEvent {
 
 describe("who may do what in the console", () => {
   it("reads the platform permissions /me lists, and nothing from a tenant role", () => {
-    expect(opsAccess(null)).toEqual({ read: false, change: false, payloads: false });
-    expect(opsAccess(me(["runs:read", "members:write", "audit:read"]))).toEqual({ read: false, change: false, payloads: false });
-    expect(opsAccess(me(["ops:read"]))).toEqual({ read: true, change: false, payloads: false });
-    expect(opsAccess(me(["ops:read", "ops:payload", "ops:redrive"]))).toEqual({ read: true, change: true, payloads: true });
+    const none = { read: false, change: false, payloads: false, replay: false, audit: false };
+    expect(opsAccess(null)).toEqual(none);
+    expect(opsAccess(me(["runs:read", "members:write", "audit:read"]))).toEqual(none);
+    expect(opsAccess(me(["ops:read"]))).toEqual({ ...none, read: true });
+    expect(opsAccess(me(["ops:read", "ops:payload", "ops:redrive", "ops:replay", "ops:audit"]))).toEqual({
+      read: true,
+      change: true,
+      payloads: true,
+      replay: true,
+      audit: true,
+    });
   });
 });
 

@@ -11,13 +11,23 @@ export interface OpsAccess {
   change: boolean;
   /** Is shown payloads (`ops:payload`: platform_admin). */
   payloads: boolean;
+  /** May start and read replays of the event log (`ops:replay`: platform_admin). */
+  replay: boolean;
+  /** May read the platform's audit log (`ops:audit`: platform_admin). */
+  audit: boolean;
 }
 
 /** What the signed-in user may do in the console, from the permissions /v1/auth/me lists (the
  * gateway checks each route itself; this only decides what the pages offer). */
 export function opsAccess(me: Me | null): OpsAccess {
   const held = new Set(me?.permissions ?? []);
-  return { read: held.has("ops:read"), change: held.has("ops:redrive"), payloads: held.has("ops:payload") };
+  return {
+    read: held.has("ops:read"),
+    change: held.has("ops:redrive"),
+    payloads: held.has("ops:payload"),
+    replay: held.has("ops:replay"),
+    audit: held.has("ops:audit"),
+  };
 }
 
 const UNITS = ["B", "KB", "MB", "GB", "TB"] as const;

@@ -128,3 +128,58 @@ export interface Discarded {
   seq: number;
   state: string;
 }
+
+/* Replays (services/gateway/api/models/ops_replays.py). */
+
+export type ReplayState = "running" | "identical" | "different" | "failed" | "abandoned";
+
+export interface ReplayReport {
+  messages: number;
+  applied: number;
+  unparsable: number;
+  first_seq: number;
+  last_seq: number;
+  runs_live: number;
+  runs_rebuilt: number;
+  documents_live: number;
+  documents_rebuilt: number;
+  monitors_live: number;
+  monitors_rebuilt: number;
+  rebuild_s: number;
+  compare_s: number;
+  identical: boolean;
+  difference_count: number;
+  /** Read-model values: tenant data, shown as text only. */
+  differences: string[];
+  error: string | null;
+}
+
+export interface Replay {
+  replay_id: string;
+  requested_by: string;
+  started_at: string;
+  updated_at: string;
+  finished_at: string | null;
+  state: ReplayState;
+  messages: number;
+  first_seq: number;
+  last_seq: number;
+  report: ReplayReport | null;
+}
+
+/* The platform audit log (services/gateway/api/models/audit.py, PlatformAudit*). */
+
+export interface PlatformAuditEntry {
+  seq: number;
+  at: string;
+  kind: string;
+  actor: { user_id: string | null; name: string };
+  source_address: string;
+  target: string | null;
+  detail: Record<string, unknown>;
+}
+
+export interface PlatformAuditPage {
+  entries: PlatformAuditEntry[];
+  next_before: number | null;
+}

@@ -5,7 +5,9 @@ import { Link, useNavigate } from "react-router";
 
 import { LabelledInput } from "../../components/ui/form";
 import { NotOperator, OpsPage, useOpsRead } from "../../features/ops/components/OpsPage";
+import { opsAccess } from "../../features/ops/logic";
 import type { DeadLetterPage, OpsConsumer } from "../../features/ops/types";
+import { useSession } from "../../session";
 
 const PARTS = [
   ["/ops/streams", "Streams", "Each JetStream stream: subjects, messages, bytes, first and last message, limits, replicas."],
@@ -13,10 +15,17 @@ const PARTS = [
   ["/ops/events", "Events", "The event stream newest first, filtered, paged by sequence, or tailed live."],
   ["/ops/deadletters", "Dead letters", "What a service gave up on, and why; redrive or discard (platform admins)."],
 ] as const;
+// Shown to those holding their permission only (platform admins).
+const ADMIN_PARTS = [
+  ["/ops/replays", "Replays", "Rebuild the read models from the event log into scratch tables and compare.", "replay"],
+  ["/ops/audit", "Audit log", "Grants, revocations and every use of the console, newest first.", "audit"],
+] as const;
 
 export function OpsOverviewPage() {
   const ids = useId();
   const navigate = useNavigate();
+  const access = opsAccess(useSession().me);
+  const parts = [...PARTS, ...ADMIN_PARTS.filter((part) => access[part[3]])];
   const [run, setRun] = useState("");
   const consumers = useOpsRead<{ consumers: OpsConsumer[] }>("/v1/ops/consumers");
   const letters = useOpsRead<DeadLetterPage>("/v1/ops/deadletters?limit=200");
@@ -35,7 +44,7 @@ export function OpsOverviewPage() {
   return (
     <OpsPage title="Operations">
       <ul className="ops-parts">
-        {PARTS.map(([to, label, what]) => (
+        {parts.map(([to, label, what]) => (
           <li key={to} className="card">
             <h2>
               <Link to={to}>{label}</Link>

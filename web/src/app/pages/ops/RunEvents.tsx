@@ -3,6 +3,7 @@
 
 import { Link, useParams } from "react-router";
 
+import { CostPanel } from "../../features/run/components/CostPanel";
 import { NotOperator, OpsPage, Reading, useOpsRead } from "../../features/ops/components/OpsPage";
 import { duration, shortId, instant } from "../../features/ops/logic";
 import type { Correlation } from "../../features/ops/types";
@@ -59,6 +60,8 @@ export function OpsRunPage() {
           </div>
         </>
       ) : null}
+      {/* Read again when more of the run's events are shown, as the workspace's inspector does. */}
+      {runId ? <CostPanel base={`/v1/ops/runs/${encodeURIComponent(runId)}`} lastSeq={events.length} /> : null}
     </OpsPage>
   );
 }

@@ -7,15 +7,18 @@ import { NavLink } from "react-router";
 import { ApiError, get } from "../../../api";
 import { errorText } from "../../../format";
 import { useSession } from "../../../session";
-import { opsAccess } from "../logic";
+import { opsAccess, type OpsAccess } from "../logic";
 
-export const OPS_PAGES = [
-  ["/ops", "Overview"],
-  ["/ops/streams", "Streams"],
-  ["/ops/consumers", "Consumers"],
-  ["/ops/events", "Events"],
-  ["/ops/deadletters", "Dead letters"],
-] as const;
+/** The console's pages, each with the permission its navigation entry needs beyond `ops:read`. */
+export const OPS_PAGES: readonly (readonly [string, string, keyof OpsAccess])[] = [
+  ["/ops", "Overview", "read"],
+  ["/ops/streams", "Streams", "read"],
+  ["/ops/consumers", "Consumers", "read"],
+  ["/ops/events", "Events", "read"],
+  ["/ops/deadletters", "Dead letters", "read"],
+  ["/ops/replays", "Replays", "replay"],
+  ["/ops/audit", "Audit log", "audit"],
+];
 
 export function NotOperator() {
   useEffect(() => {
@@ -36,6 +39,20 @@ export function NotOperator() {
   );
 }
 
+/** A console page an operator reaches but whose permission only platform admins hold: said in
+ * the console's frame, before anything is asked of the API (which would refuse it too). */
+export function NotAllowed({ title, permission, what }: { title: string; permission: string; what: string }) {
+  return (
+    <OpsPage title={title}>
+      <p role="alert">Not allowed: {what} is for platform admins only.</p>
+      <p>
+        Your account is a platform operator without <code>{permission}</code>; a platform admin is granted with{" "}
+        <code>quarry operator grant EMAIL --role platform_admin</code>.
+      </p>
+    </OpsPage>
+  );
+}
+
 /** A console page's route: without `ops:read` the page is not even mounted, so nothing is asked of the API. */
 export function RequireOperator({ children }: { children: ReactNode }) {
   const { me } = useSession();
@@ -44,6 +61,8 @@ export function RequireOperator({ children }: { children: ReactNode }) {
 
 /** A console page: its heading under the console's navigation. */
 export function OpsPage({ title, children }: { title: string; children: ReactNode }) {
+  const { me } = useSession();
+  const access = opsAccess(me);
   useEffect(() => {
     document.title = `${title} · Operations · Quarry`;
   }, [title]);
@@ -51,7 +70,7 @@ export function OpsPage({ title, children }: { title: string; children: ReactNod
     <main id="main" className="ops">
       <nav aria-label="Operations" className="ops-nav">
         <ul>
-          {OPS_PAGES.map(([to, label]) => (
+          {OPS_PAGES.filter(([, , needs]) => access[needs]).map(([to, label]) => (
             <li key={to}>
               <NavLink to={to} end>
                 {label}

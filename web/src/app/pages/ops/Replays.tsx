@@ -1,0 +1,113 @@
+/* /ops/replays: replay the event log (platform admins, `ops:replay`): the gateway rebuilds its
+ * read models from the stream into scratch tables and compares them with the live ones. The list
+ * is read again every 2 s while a replay runs, so its progress and then its result show. */
+
+import { useCallback, useEffect, useState } from "react";
+import { Link } from "react-router";
+
+import { ApiError, get, post } from "../../api";
+import { NotAllowed, NotOperator, OpsPage } from "../../features/ops/components/OpsPage";
+import { instant, opsAccess, shortId } from "../../features/ops/logic";
+import { anyRunning, POLL_MS, progressText, resultText, stateText } from "../../features/ops/replays";
+import type { Replay } from "../../features/ops/types";
+import { errorText } from "../../format";
+import { useSession } from "../../session";
+import { TableHead } from "../../../shared/table";
+import { ConfirmButton } from "../manage/shared";
+
+const WHAT = "Rebuild the read models from the event stream into scratch tables and compare them with the live ones?";
+
+export function OpsReplaysPage() {
+  const { me } = useSession();
+  if (!opsAccess(me).replay) return <NotAllowed title="Replays" permission="ops:replay" what="Replaying the event log" />;
+  return <ReplayList />;
+}
+
+function ReplayList() {
+  const [replays, setReplays] = useState<Replay[] | null>(null);
+  const [error, setError] = useState("");
+  const [forbidden, setForbidden] = useState(false);
+  const [said, setSaid] = useState("");
+
+  const load = useCallback(
+    () =>
+      get<{ replays: Replay[] }>("/v1/ops/replays").then(
+        (found) => {
+          setReplays(found.replays);
+          setError("");
+        },
+        (exc: unknown) => {
+          if (exc instanceof ApiError && exc.status === 403) setForbidden(true);
+          setError(errorText(exc));
+        },
+      ),
+    [],
+  );
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  // Polled only while one runs: a finished list does not change by itself.
+  const running = replays !== null && anyRunning(replays);
+  useEffect(() => {
+    if (!running) return;
+    const timer = window.setInterval(() => void load(), POLL_MS);
+    return () => {
+      window.clearInterval(timer);
+    };
+  }, [running, load]);
+
+  async function start() {
+    try {
+      const started = await post<Replay>("/v1/ops/replays");
+      setSaid(`Replay ${shortId(started.replay_id)} started: reading the stream up to message ${started.last_seq.toLocaleString()}.`);
+    } catch (exc) {
+      setSaid(exc instanceof ApiError && exc.status === 409 ? "A replay is already running: wait for its report." : `The replay could not start: ${errorText(exc)}`);
+    }
+    await load();
+  }
+
+  if (forbidden) return <NotOperator />;
+  return (
+    <OpsPage title="Replays">
+      <p>
+        A replay reads every event stored in the stream, rebuilds the gateway&apos;s read models (runs, documents,
+        monitors) from them into scratch tables of its own, compares them with the live ones and drops the scratch
+        tables. The live read models are not changed. One runs at a time.
+      </p>
+      <div className="buttons">
+        <ConfirmButton text="Replay the event log" label="Replay the event log" question={WHAT} confirmLabel="Replay" onConfirm={start} />
+      </div>
+      <p role="status" aria-live="polite">
+        {said}
+      </p>
+      {error ? <p role="alert">{`The replays could not be read: ${error}`}</p> : null}
+      {replays === null && !error ? <p role="status">Loading…</p> : null}
+      {replays && !replays.length ? <p>No replay yet.</p> : null}
+      {replays?.length ? (
+        <div className="table-wrap" role="region" aria-label="Replays table" tabIndex={0}>
+          <table>
+            <TableHead caption="Replays, newest first" columns={["Replay", "State", "Asked by", "Started", "Progress", "Result"]} />
+            <tbody>
+              {replays.map((replay) => (
+                <tr key={replay.replay_id}>
+                  <th scope="row">
+                    <Link to={`/ops/replays/${replay.replay_id}`} aria-label={`Report of replay ${replay.replay_id}`}>
+                      {shortId(replay.replay_id, 8)}
+                    </Link>
+                  </th>
+                  <td>{stateText(replay.state)}</td>
+                  <td className="reason">{replay.requested_by}</td>
+                  <td>{instant(replay.started_at)}</td>
+                  <td>{progressText(replay)}</td>
+                  <td className="reason">{resultText(replay)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+    </OpsPage>
+  );
+}
