@@ -109,7 +109,7 @@ describe("replays", () => {
     const table = await screen.findByRole("region", { name: "Replays table" });
     expect(within(table).getByText("10 of 40 messages (25%)")).toBeTruthy();
     expect(await within(table).findByText("read models identical to the rebuild", {}, { timeout: 4000 })).toBeTruthy();
-    expect(within(table).getByRole("link", { name: `Report of replay ${ID}` }).getAttribute("href")).toBe(`/ops/replays/${ID}`);
+    expect(within(table).getByRole("link", { name: ID.slice(0, 8) }).getAttribute("href")).toBe(`/ops/replays/${ID}`);
     expect(mutations()).toEqual([{ method: "POST", path: "/v1/ops/replays", body: {} }]);
     expect(await seriousViolations()).toEqual([]);
   });
