@@ -37,7 +37,10 @@ class PlatformActorPublic(BaseModel):
 class PlatformAuditEntryPublic(BaseModel):
     seq: Count
     at: str
-    kind: str = Field(description="operator.granted, operator.revoked, ops.read, ops.change, ops.deadletter.*")
+    kind: str = Field(
+        description="operator.granted, operator.revoked, ops.read, ops.change, ops.deadletter.redriven,"
+        " ops.deadletter.discarded, ops.replay.started or ops.agent.registered"
+    )
     actor: PlatformActorPublic
     source_address: str
     target: str | None = Field(description="the user id granted or revoked, or the route used")
