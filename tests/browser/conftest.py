@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,18 @@ def off_this_thread(work: Callable[[], object]) -> None:
         pool.submit(work).result()
 
 
+@contextmanager
+def healthy_stack(config: StackConfig) -> Iterator[Stack]:
+    """A stack started and healthy beside Playwright's loop, stopped after."""
+    stack = Stack(config)
+    try:
+        off_this_thread(stack.start)
+        off_this_thread(lambda: stack.wait_healthy(timeout_s=240))
+        yield stack
+    finally:
+        off_this_thread(stack.stop)
+
+
 @pytest.fixture(scope="session")
 def built_web() -> Path:
     for needed in (WEB_DIST / "index.html", WEB_DIST / "app" / "index.html", AXE):
@@ -49,13 +62,8 @@ def web_stack(built_web: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         http_port=natsserver.free_port(),
         extra_env={"QUARRY_WEB_DIST": str(built_web)},
     )
-    stack = Stack(config)
-    try:
-        off_this_thread(stack.start)
-        off_this_thread(lambda: stack.wait_healthy(timeout_s=240))
+    with healthy_stack(config) as stack:
         yield stack
-    finally:
-        off_this_thread(stack.stop)
 
 
 @pytest.fixture(scope="module")

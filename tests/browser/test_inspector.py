@@ -14,7 +14,7 @@ from playwright.sync_api import Page, ViewportSize, expect
 
 from devtools import natsserver
 from devtools.stack import Stack, StackConfig
-from tests.browser.conftest import off_this_thread
+from tests.browser.conftest import healthy_stack
 from tests.browser.pages import settled
 from tests.browser.test_journey import RUN_S, sign_up, start_run
 from tests.browser.test_workspace import PHONE, fits
@@ -47,13 +47,8 @@ def web_stack(built_web: Path, tmp_path_factory: pytest.TempPathFactory, llm_url
             "QUARRY_LLM_MODEL": MODEL,
         },
     )
-    stack = Stack(config)
-    try:
-        off_this_thread(stack.start)
-        off_this_thread(lambda: stack.wait_healthy(timeout_s=240))
+    with healthy_stack(config) as stack:
         yield stack
-    finally:
-        off_this_thread(stack.stop)
 
 
 def test_the_cost_panel_shows_each_step_with_its_tokens_and_the_credits_charged(page: Page) -> None:

@@ -9,7 +9,7 @@ import pytest
 from devtools import natsserver
 from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
-from tests.support.stack import running
+from tests.support.stack import clients_of, running
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -38,13 +38,5 @@ def database_url_module(pg_server: str) -> Iterator[str]:
 
 @pytest.fixture
 def client_factory(stack: Stack) -> Iterator[type[QuarryClient]]:
-    clients: list[QuarryClient] = []
-
-    class Bound(QuarryClient):
-        def __init__(self) -> None:
-            super().__init__(f"http://127.0.0.1:{stack.config.http_port}")
-            clients.append(self)
-
-    yield Bound
-    for c in clients:
-        c.close()
+    with clients_of(stack) as bound:
+        yield bound

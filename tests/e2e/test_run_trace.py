@@ -19,7 +19,7 @@ from tests.fakes.llm import serve as serve_llm
 from tests.fakes.otlp import OtlpReceiver, ReceivedSpan
 from tests.fakes.otlp import serve as serve_otlp
 from tests.support.polling import wait_for
-from tests.support.stack import TERMINAL, ask, new_tenant, on_plan, running, stuck_run
+from tests.support.stack import TERMINAL, ask, clients_of, new_tenant, on_plan, running, stuck_run
 from tests.support.web import registry_for_tests, served_web
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.timeout(600)]
@@ -142,13 +142,5 @@ def test_one_run_is_one_trace_across_every_service(
 @pytest.fixture
 def web_client(traced_stack: tuple[Stack, OtlpReceiver]) -> Iterator[type[QuarryClient]]:
     stack, _ = traced_stack
-    clients: list[QuarryClient] = []
-
-    class Bound(QuarryClient):
-        def __init__(self) -> None:
-            super().__init__(f"http://127.0.0.1:{stack.config.http_port}")
-            clients.append(self)
-
-    yield Bound
-    for c in clients:
-        c.close()
+    with clients_of(stack) as bound:
+        yield bound

@@ -36,7 +36,7 @@ from services.orchestrator.bootstrap import OrchestratorSettings, build
 from tests.integration.test_gateway_ops import components, sign_up
 from tests.integration.test_gateway_ops_events import granted
 from tests.servers import PrivateNats, private_nats
-from tests.support.gateway import JWT_SECRET
+from tests.support.gateway_on_nats import gateway_as_itself
 from tests.support.polling import eventually
 from tests.support.services import in_process
 
@@ -59,14 +59,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateNats]:
 @pytest.fixture
 def gateway_settings(server: PrivateNats, tmp_path: Path) -> GatewaySettings:
     """A gateway outside development (the tests' own environment is development): faults are refused."""
-    return GatewaySettings(
-        environment="test",
-        data_dir=tmp_path / "gateway",
-        jwt_secret=JWT_SECRET,
-        nats_url=server.url,
-        nats_user="gateway",
-        nats_password=server.passwords["gateway"],
-    )
+    return gateway_as_itself(server, tmp_path / "gateway", ops=False, environment="test")
 
 
 def orchestrator(server: PrivateNats, data_dir: Path, database_url: str | None) -> Service:

@@ -22,12 +22,12 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo
 
 from contracts import subjects
-from quarry_security import natsauth
 from services.gateway.api.deps import Components
 from services.gateway.domain.permissions import KEY_SCOPES
 from services.gateway.settings import GatewaySettings
 from tests.servers import PrivateNats, private_nats
-from tests.support.gateway import JWT_SECRET, PASSWORD
+from tests.support.gateway import PASSWORD
+from tests.support.gateway_on_nats import gateway_as_itself
 from tests.support.operators import ops_routes, quarry_operator
 
 pytestmark = pytest.mark.infra
@@ -53,15 +53,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateNats]:
 def gateway_settings(server: PrivateNats, tmp_path: Path) -> GatewaySettings:
     """The gateway as the stack runs it on the bus: as its own user, with only its permissions,
     and the operators' console as the `ops` user."""
-    return GatewaySettings(
-        data_dir=tmp_path / "gateway",
-        jwt_secret=JWT_SECRET,
-        nats_url=server.url,
-        nats_user="gateway",
-        nats_password=server.passwords["gateway"],
-        ops_nats_user=natsauth.OPS,
-        ops_nats_password=server.passwords[natsauth.OPS],
-    )
+    return gateway_as_itself(server, tmp_path / "gateway")
 
 
 @pytest.fixture

@@ -37,11 +37,10 @@ from contracts.run import (
 from devtools.natsserver import free_port, wait_for_port
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.errors import Rejected
-from quarry_security import natsauth
 from services.gateway.settings import GatewaySettings
 from tests.integration.test_gateway_ops import Person, components, lasting_consumers, sign_up
 from tests.servers import PrivateNats, private_nats
-from tests.support.gateway import JWT_SECRET
+from tests.support.gateway_on_nats import gateway_as_itself
 from tests.support.operators import quarry_operator
 
 pytestmark = pytest.mark.infra
@@ -58,15 +57,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateNats]:
 
 @pytest.fixture
 def gateway_settings(server: PrivateNats, tmp_path: Path) -> GatewaySettings:
-    return GatewaySettings(
-        data_dir=tmp_path / "gateway",
-        jwt_secret=JWT_SECRET,
-        nats_url=server.url,
-        nats_user="gateway",
-        nats_password=server.passwords["gateway"],
-        ops_nats_user=natsauth.OPS,
-        ops_nats_password=server.passwords[natsauth.OPS],
-    )
+    return gateway_as_itself(server, tmp_path / "gateway")
 
 
 @pytest.fixture

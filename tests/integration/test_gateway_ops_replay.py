@@ -15,11 +15,11 @@ import httpx
 import pytest
 
 from quarry_runtime.bus import Bus
-from quarry_security import natsauth
 from services.gateway.api.deps import Components
 from services.gateway.settings import GatewaySettings
 from tests.servers import PrivateNats, private_nats
-from tests.support.gateway import JWT_SECRET, PASSWORD
+from tests.support.gateway import PASSWORD
+from tests.support.gateway_on_nats import gateway_as_itself
 from tests.support.operators import quarry_operator
 from tests.support.polling import eventually
 from tests.support.runs_fixture import gateway_events, generate
@@ -35,15 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateNats]:
 
 @pytest.fixture
 def gateway_settings(server: PrivateNats, tmp_path: Path) -> GatewaySettings:
-    return GatewaySettings(
-        data_dir=tmp_path / "gateway",
-        jwt_secret=JWT_SECRET,
-        nats_url=server.url,
-        nats_user="gateway",
-        nats_password=server.passwords["gateway"],
-        ops_nats_user=natsauth.OPS,
-        ops_nats_password=server.passwords[natsauth.OPS],
-    )
+    return gateway_as_itself(server, tmp_path / "gateway")
 
 
 async def _platform_admin(gateway: httpx.AsyncClient, settings: GatewaySettings, cwd: Path) -> dict[str, str]:

@@ -58,6 +58,23 @@ def running(config: StackConfig, timeout_s: float = 240) -> Iterator[Stack]:
         stack.stop()
 
 
+@contextmanager
+def clients_of(stack: Stack) -> Iterator[type[QuarryClient]]:
+    """A QuarryClient class bound to the stack's gateway; every client made of it is closed after."""
+    clients: list[QuarryClient] = []
+
+    class Bound(QuarryClient):
+        def __init__(self) -> None:
+            super().__init__(f"http://127.0.0.1:{stack.config.http_port}")
+            clients.append(self)
+
+    try:
+        yield Bound
+    finally:
+        for c in clients:
+            c.close()
+
+
 def ask(client: QuarryClient, **body: Any) -> str:
     """POST /v1/runs with any fields; the run id."""
     r = client.http.post("/v1/runs", json=body, headers={"Authorization": f"Bearer {client.token}"})

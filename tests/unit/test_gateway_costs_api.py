@@ -16,17 +16,11 @@ from contracts.envelope import Event
 from contracts.run import RunCompleted, RunCompletedPayload, RunRequested
 from contracts.task import TaskDispatched, TaskDispatchedPayload
 from contracts.usage import UsageRecorded
-from quarry_runtime.store import SqlDatabase
 from services.billing.domain import Ledger
 from services.billing.translate import translate
 from services.gateway.adapters.platform_audit import PlatformActor
-from services.gateway.api.deps import Components
-from services.gateway.app import create_app
-from services.gateway.readmodels.monitors import MonitorStore
-from services.gateway.readmodels.projection import RunFeed
 from services.gateway.readmodels.store import GatewayStore
-from services.gateway.settings import GatewaySettings
-from tests.support.billing_bus import BillingOnTheBus
+from tests.support.billing_bus import BillingOnTheBus, gateway_answered_by_billing
 from tests.support.inspected_run import record_run
 
 PASSWORD = "long-enough-1"
@@ -39,12 +33,8 @@ def bus() -> BillingOnTheBus:
 
 @pytest.fixture
 def gateway(tmp_path: Path, bus: BillingOnTheBus) -> Iterator[tuple[TestClient, GatewayStore]]:
-    settings = GatewaySettings(data_dir=tmp_path, web_dist=tmp_path / "none")
-    db = SqlDatabase(settings, "gateway")
-    store = GatewayStore(db)
-    parts = Components(settings, store, cast(Any, bus), RunFeed(), cast(Any, None), MonitorStore(db))
-    yield TestClient(create_app(parts)), store
-    db.close()
+    with gateway_answered_by_billing(tmp_path, bus) as answered:
+        yield answered
 
 
 def _login(http: TestClient, email: str) -> dict[str, str]:

@@ -18,15 +18,10 @@ from contracts.question import QUESTION_TOOLS
 from contracts.run import RunRequested
 from contracts.task import TaskDispatched, TaskDispatchedPayload, TaskSucceeded, TaskSucceededPayload
 from contracts.usage import UsageRecorded, UsageRecordedPayload
-from quarry_runtime.store import SqlDatabase
-from services.gateway.api.deps import Components
-from services.gateway.app import create_app
 from services.gateway.domain.inspector import task_graph
-from services.gateway.readmodels.monitors import MonitorStore
-from services.gateway.readmodels.projection import RunFeed, for_run_log
+from services.gateway.readmodels.projection import for_run_log
 from services.gateway.readmodels.store import GatewayStore
-from services.gateway.settings import GatewaySettings
-from tests.support.billing_bus import BillingOnTheBus
+from tests.support.billing_bus import BillingOnTheBus, gateway_answered_by_billing
 from tests.support.inspected_run import record_run
 
 
@@ -37,12 +32,8 @@ def bus() -> BillingOnTheBus:
 
 @pytest.fixture
 def gateway(tmp_path: Path, bus: BillingOnTheBus) -> Iterator[tuple[TestClient, GatewayStore]]:
-    settings = GatewaySettings(data_dir=tmp_path, web_dist=tmp_path / "none")
-    db = SqlDatabase(settings, "gateway")
-    store = GatewayStore(db)
-    parts = Components(settings, store, cast(Any, bus), RunFeed(), cast(Any, None), MonitorStore(db))
-    yield TestClient(create_app(parts)), store
-    db.close()
+    with gateway_answered_by_billing(tmp_path, bus) as answered:
+        yield answered
 
 
 def _caller(http: TestClient, name: str) -> dict[str, str]:
