@@ -49,6 +49,7 @@ from services.gateway.api.routes import (
     tenant,
     tenant_model,
 )
+from services.gateway.application import replay_jobs
 from services.gateway.errors import Forbidden, Unauthorized
 from services.gateway.settings import GatewaySettings
 from services.gateway.web import SignedIn, WebApp
@@ -105,6 +106,7 @@ def create_app(parts: Components) -> FastAPI:
                 # unless that takes long: then it is cut, and the next start repeats that batch.
                 await asyncio.wait({catching_up}, timeout=CATCHUP_STOP_S)
                 await cancel_and_wait([catching_up])
+            await replay_jobs.stop_all()  # before the store and the ops connection they use close
             if parts.ops_bus is not None:
                 await parts.ops_bus.close()
             await parts.bus.stop()

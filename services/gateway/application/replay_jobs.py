@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Final
 
 from contracts import subjects
+from quarry_runtime.cancelling import cancel_and_wait
 from quarry_runtime.store import SqlDatabase
 from services.gateway.adapters.jetstream_messages import JetStreamMessages
 from services.gateway.adapters.jetstream_state import JetStreamState
@@ -50,6 +51,11 @@ async def start(
     found = await asyncio.to_thread(records.get, replay_id)
     assert found is not None
     return found
+
+
+async def stop_all() -> None:
+    """Cut this process's replays short (it is stopping); their records read as abandoned later."""
+    await cancel_and_wait(list(_running))
 
 
 async def _run(
