@@ -53,6 +53,25 @@ export function NotAllowed({ title, permission, what }: { title: string; permiss
   );
 }
 
+/** A console page for platform admins: with the permission `need` names the page (`children`),
+ * without it the refusal, before anything is asked of the API. */
+export function RequireOpsAdmin({
+  need,
+  title,
+  permission,
+  what,
+  children,
+}: {
+  need: keyof OpsAccess;
+  title: string;
+  permission: string;
+  what: string;
+  children: ReactNode;
+}) {
+  const { me } = useSession();
+  return opsAccess(me)[need] ? <>{children}</> : <NotAllowed title={title} permission={permission} what={what} />;
+}
+
 /** A console page's route: without `ops:read` the page is not even mounted, so nothing is asked of the API. */
 export function RequireOperator({ children }: { children: ReactNode }) {
   const { me } = useSession();
@@ -125,4 +144,14 @@ export function Reading({ what, read }: { what: string; read: Pick<OpsRead<unkno
   if (read.error) return <p role="alert">{`${what} could not be read: ${read.error}`}</p>;
   if (read.data === null) return <p role="status">Loading…</p>;
   return null;
+}
+
+/** The button that reads a console resource again, once it has been read. */
+export function ReadAgain({ read }: { read: Pick<OpsRead<unknown>, "data" | "reload"> }) {
+  if (read.data === null) return null;
+  return (
+    <button type="button" className="link-button" onClick={() => void read.reload()}>
+      Read again
+    </button>
+  );
 }
