@@ -5,7 +5,7 @@
 import { LabelledInput, LabelledSelect } from "../../components/ui/form";
 import { AUDIT_KINDS, type AuditFilters, auditFiltersFrom, auditQuery } from "../../features/ops/audit";
 import { FilterForm } from "../../features/ops/components/FilterForm";
-import { NotOperator, OpsPage, Reading, RequireOpsAdmin } from "../../features/ops/components/OpsPage";
+import { NotOperator, OpsPage, Reading } from "../../features/ops/components/OpsPage";
 import { type FilteredSource, useFilteredPages } from "../../features/ops/hooks/use-filtered-pages";
 import { boundedText, instant } from "../../features/ops/logic";
 import type { PlatformAuditEntry, PlatformAuditPage } from "../../features/ops/types";
@@ -20,15 +20,8 @@ const AUDIT: FilteredSource<AuditFilters, PlatformAuditPage, PlatformAuditEntry>
   itemsOf: (page) => page.entries,
 };
 
+/** Mounted only for platform admins (`RequireOpsAdmin` in the routes). */
 export function OpsAuditPage() {
-  return (
-    <RequireOpsAdmin need="audit" title="Audit log" permission="ops:audit" what="The platform's audit log">
-      <AuditLog />
-    </RequireOpsAdmin>
-  );
-}
-
-function AuditLog() {
   const { key, filters, items: entries, nextBefore, error, forbidden, load, applyFilters } = useFilteredPages(AUDIT);
 
   if (forbidden) return <NotOperator />;

@@ -5,7 +5,7 @@
 import { Link, useParams } from "react-router";
 
 import { Facts } from "../../components/ui/form";
-import { NotOperator, OpsPage, Reading, RequireOpsAdmin, useOpsRead } from "../../features/ops/components/OpsPage";
+import { NotOperator, OpsPage, Reading, useOpsRead } from "../../features/ops/components/OpsPage";
 import { usePollWhile } from "../../features/ops/hooks/use-poll-while";
 import { boundedText, duration, instant } from "../../features/ops/logic";
 import { countRows, POLL_MS, progressText, stateText } from "../../features/ops/replays";
@@ -14,15 +14,8 @@ import { DataTable } from "../../../shared/table";
 
 const MAX_DIFFERENCE_CHARS = 2_000;
 
+/** Mounted only for platform admins (`RequireOpsAdmin` in the routes). */
 export function OpsReplayPage() {
-  return (
-    <RequireOpsAdmin need="replay" title="Replay" permission="ops:replay" what="Replaying the event log">
-      <ReplayReportView />
-    </RequireOpsAdmin>
-  );
-}
-
-function ReplayReportView() {
   const { replayId = "" } = useParams();
   const valid = /^[0-9a-f]{32}$/.test(replayId);
   const read = useOpsRead<Replay>(valid ? `/v1/ops/replays/${replayId}` : null);

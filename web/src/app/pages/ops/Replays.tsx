@@ -6,7 +6,7 @@ import { useState } from "react";
 import { Link } from "react-router";
 
 import { ApiError, post } from "../../api";
-import { NotOperator, OpsPage, Reading, RequireOpsAdmin, useOpsRead } from "../../features/ops/components/OpsPage";
+import { NotOperator, OpsPage, Reading, useOpsRead } from "../../features/ops/components/OpsPage";
 import { usePollWhile } from "../../features/ops/hooks/use-poll-while";
 import { instant, shortId } from "../../features/ops/logic";
 import { anyRunning, POLL_MS, progressText, resultText, stateText } from "../../features/ops/replays";
@@ -17,15 +17,8 @@ import { ConfirmButton } from "../manage/shared";
 
 const WHAT = "Rebuild the read models from the event stream into scratch tables and compare them with the live ones?";
 
+/** Mounted only for platform admins (`RequireOpsAdmin` in the routes). */
 export function OpsReplaysPage() {
-  return (
-    <RequireOpsAdmin need="replay" title="Replays" permission="ops:replay" what="Replaying the event log">
-      <ReplayList />
-    </RequireOpsAdmin>
-  );
-}
-
-function ReplayList() {
   const read = useOpsRead<{ replays: Replay[] }>("/v1/ops/replays");
   const replays = read.data?.replays ?? null;
   const [said, setSaid] = useState("");

@@ -53,23 +53,17 @@ export function NotAllowed({ title, permission, what }: { title: string; permiss
   );
 }
 
-/** A console page for platform admins: with the permission `need` names the page (`children`),
- * without it the refusal, before anything is asked of the API. */
-export function RequireOpsAdmin({
-  need,
-  title,
-  permission,
-  what,
-  children,
-}: {
-  need: keyof OpsAccess;
-  title: string;
-  permission: string;
-  what: string;
-  children: ReactNode;
-}) {
+/** What each admin-only access opens: the permission it takes and what the refusal calls it. */
+const ADMIN_ONLY = {
+  replay: { permission: "ops:replay", what: "Replaying the event log" },
+  audit: { permission: "ops:audit", what: "The platform's audit log" },
+} as const satisfies Partial<Record<keyof OpsAccess, { permission: string; what: string }>>;
+
+/** A console page's route for platform admins: with the access `need` names, the page
+ * (`children`); without it the refusal under the page's `title`, before anything is asked of the API. */
+export function RequireOpsAdmin({ need, title, children }: { need: keyof typeof ADMIN_ONLY; title: string; children: ReactNode }) {
   const { me } = useSession();
-  return opsAccess(me)[need] ? <>{children}</> : <NotAllowed title={title} permission={permission} what={what} />;
+  return opsAccess(me)[need] ? <>{children}</> : <NotAllowed title={title} {...ADMIN_ONLY[need]} />;
 }
 
 /** A console page's route: without `ops:read` the page is not even mounted, so nothing is asked of the API. */
