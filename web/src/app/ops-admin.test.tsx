@@ -1,25 +1,13 @@
 import { cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 
+import { cleanUpEachTest, HOSTILE, opsPerson } from "./testing/ops-people";
 import { mutations, open, sent, serve, seriousViolations } from "./testing/test-utils";
 
-afterEach(() => {
-  cleanup();
-  vi.unstubAllGlobals();
-});
+cleanUpEachTest();
 
-const person = (permissions: string[]) => ({
-  user_id: "u1",
-  tenant_id: "t1",
-  email: "ops@example.org",
-  role: "owner",
-  roles: ["owner"],
-  permissions: ["runs:read", ...permissions],
-  key_id: null,
-});
-const OPERATOR = person(["ops:read"]);
-const ADMIN = person(["ops:read", "ops:payload", "ops:redrive", "ops:replay", "ops:audit"]);
-const HOSTILE = "<img src=x onerror=alert(1)>";
+const OPERATOR = opsPerson(["ops:read"]);
+const ADMIN = opsPerson(["ops:read", "ops:payload", "ops:redrive", "ops:replay", "ops:audit"]);
 const ID = "0123456789abcdef0123456789abcdef";
 
 function replay(state: string, messages: number, report: unknown = null) {

@@ -1,27 +1,15 @@
 import { cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 
+import { cleanUpEachTest, HOSTILE, opsPerson } from "./testing/ops-people";
 import { mutations, open, sent, serve, seriousViolations } from "./testing/test-utils";
 
-afterEach(() => {
-  cleanup();
-  vi.unstubAllGlobals();
-});
+cleanUpEachTest();
 
-const person = (permissions: string[]) => ({
-  user_id: "u1",
-  tenant_id: "t1",
-  email: "ops@example.org",
-  role: "owner",
-  roles: ["owner"],
-  permissions: ["runs:read", "runs:create", ...permissions],
-  key_id: null,
-});
+const person = (permissions: string[]) => opsPerson(["runs:create", ...permissions]);
 const OWNER = person([]);
 const OPERATOR = person(["ops:read"]);
 const ADMIN = person(["ops:read", "ops:payload", "ops:redrive"]);
-
-const HOSTILE = "<img src=x onerror=alert(document.domain)>";
 
 function envelope(payload: unknown) {
   return {

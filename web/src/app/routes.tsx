@@ -10,7 +10,7 @@ import { PageError } from "./pages/PageError";
 import { ResearchPage } from "./pages/Research";
 import { RunPage } from "./pages/Run";
 import { SharePage } from "./pages/Share";
-import { RequireOperator } from "./features/ops/components/OpsPage";
+import { RequireOperator, RequireOpsAdmin } from "./features/ops/components/OpsPage";
 import { RequireSession } from "./session";
 
 const guarded = (page: ReactNode) => <RequireSession>{page}</RequireSession>;
@@ -37,6 +37,13 @@ const OpsReplaysPage = opsPage("OpsReplaysPage");
 const OpsReplayPage = opsPage("OpsReplayPage");
 const OpsAuditPage = opsPage("OpsAuditPage");
 
+// The admin-only pages: an operator without the access is told so in the console's frame.
+const opsAdmin = (need: "replay" | "audit", title: string, page: ReactNode) =>
+  operator(
+    <RequireOpsAdmin need={need} title={title}>
+      {page}
+    </RequireOpsAdmin>,
+  );
 export const routes: RouteObject[] = [
   {
     element: <Layout />,
@@ -59,9 +66,9 @@ export const routes: RouteObject[] = [
       { path: "/ops/runs/:runId", element: operator(<OpsRunPage />) },
       { path: "/ops/deadletters", element: operator(<OpsDeadLettersPage />) },
       { path: "/ops/deadletters/:seq", element: operator(<OpsDeadLetterPage />) },
-      { path: "/ops/replays", element: operator(<OpsReplaysPage />) },
-      { path: "/ops/replays/:replayId", element: operator(<OpsReplayPage />) },
-      { path: "/ops/audit", element: operator(<OpsAuditPage />) },
+      { path: "/ops/replays", element: opsAdmin("replay", "Replays", <OpsReplaysPage />) },
+      { path: "/ops/replays/:replayId", element: opsAdmin("replay", "Replay", <OpsReplayPage />) },
+      { path: "/ops/audit", element: opsAdmin("audit", "Audit log", <OpsAuditPage />) },
       { path: "/app", element: <Navigate to="/research" replace /> },
       { path: "*", element: <NotFound /> },
     ],

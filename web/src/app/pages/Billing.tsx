@@ -6,7 +6,7 @@ import { Saved } from "../components/ui/form";
 import { useAction } from "../hooks/use-action";
 import { credits, errorText, when } from "../format";
 import { budgetWarning, formatCents, planNamed, planTable } from "../plans";
-import { TableHead } from "../../shared/table";
+import { DataTable } from "../../shared/table";
 
 const LEDGER_PAGE = 20;
 
@@ -275,26 +275,21 @@ function Ledger({ summary }: { summary: BillingSummary }) {
       {error ? <p role="alert">{error}</p> : null}
       {entries.length === 0 && page ? <p className="muted">No entries.</p> : null}
       {entries.length ? (
-        <div className="table-wrap" role="region" aria-label="Ledger table" tabIndex={0}>
-          <table>
-            <TableHead caption={`Credit movements, oldest first (page ${pages.length})`} columns={["When", "Kind", "Amount", "Balance", "For"]} />
-            <tbody>
-              {entries.map((e) => (
-                <tr key={e.seq}>
-                  <td>{when(e.at)}</td>
-                  <td>{e.kind}</td>
-                  <td>{e.amount}</td>
-                  <td>{e.balance ?? "—"}</td>
-                  <td>
-                    {e.run_id ? <Link to={`/research/runs/${e.run_id}`}>run {e.run_id.slice(0, 8)}</Link> : null}
-                    {e.question_id ? " (follow-up)" : ""}
-                    {e.reason ? <span className="muted"> {e.reason}</span> : null}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable label="Ledger table" caption={`Credit movements, oldest first (page ${pages.length})`} columns={["When", "Kind", "Amount", "Balance", "For"]}>
+          {entries.map((e) => (
+            <tr key={e.seq}>
+              <td>{when(e.at)}</td>
+              <td>{e.kind}</td>
+              <td>{e.amount}</td>
+              <td>{e.balance ?? "—"}</td>
+              <td>
+                {e.run_id ? <Link to={`/research/runs/${e.run_id}`}>run {e.run_id.slice(0, 8)}</Link> : null}
+                {e.question_id ? " (follow-up)" : ""}
+                {e.reason ? <span className="muted"> {e.reason}</span> : null}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       ) : null}
       <nav aria-label="Ledger pages" className="buttons">
         <button

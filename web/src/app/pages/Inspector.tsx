@@ -3,9 +3,10 @@ import { useEffect, useId, useMemo, useState } from "react";
 import { get, type RunView } from "../api";
 import type { RunEvent } from "../events";
 import { credits, errorText, seconds, stateLabel } from "../format";
+import { afterRest } from "../lib/after-rest";
 import { indexedChunks, type TaskCredits, taskCredits, taskGraph, usageText } from "../runlog";
 import { Facts, LabelledInput } from "../components/ui/form";
-import { TableHead } from "../../shared/table";
+import { DataTable } from "../../shared/table";
 import { CostPanel } from "../features/run/components/CostPanel";
 
 /** The runtime inspector: the task graph from the log, and the run as it was at any event. */
@@ -18,44 +19,36 @@ export function Inspector({ base, events, lastSeq }: { base: string; events: rea
   const [error, setError] = useState("");
   const [billed, setBilled] = useState<TaskCredits | null>(null);
 
-  useEffect(() => {
-    const controller = new AbortController();
-    // Credits are billing's figures, asked of the gateway once the log rests rather than per event.
-    const timer = window.setTimeout(() => {
-      get<unknown>(`${base}/tasks`, controller.signal).then(
-        (body) => {
-          setBilled(taskCredits(body));
-        },
-        () => {
-          if (!controller.signal.aborted) setBilled({ available: false, total: null, unmetered: 0, byTask: new Map() });
-        },
-      );
-    }, 600);
-    return () => {
-      window.clearTimeout(timer);
-      controller.abort();
-    };
-  }, [base, lastSeq]);
+  // Credits are billing's figures, asked of the gateway once the log rests rather than per event.
+  useEffect(
+    () =>
+      afterRest(600, (signal) => {
+        get<unknown>(`${base}/tasks`, signal).then(
+          (body) => {
+            setBilled(taskCredits(body));
+          },
+          () => {
+            if (!signal.aborted) setBilled({ available: false, total: null, unmetered: 0, byTask: new Map() });
+          },
+        );
+      }),
+    [base, lastSeq],
+  );
 
   useEffect(() => {
     if (at === null) return;
-    const controller = new AbortController();
     // Dragging the slider asks once it rests, not for every position passed.
-    const timer = window.setTimeout(() => {
-      get<RunView>(`${base}/state?at=${at}`, controller.signal).then(
+    return afterRest(250, (signal) => {
+      get<RunView>(`${base}/state?at=${at}`, signal).then(
         (state) => {
           setPast(state);
           setError("");
         },
         (exc: unknown) => {
-          if (!controller.signal.aborted) setError(errorText(exc));
+          if (!signal.aborted) setError(errorText(exc));
         },
       );
-    }, 250);
-    return () => {
-      window.clearTimeout(timer);
-      controller.abort();
-    };
+    });
   }, [at, base]);
 
   const position = at ?? lastSeq;
@@ -67,30 +60,25 @@ export function Inspector({ base, events, lastSeq }: { base: string; events: rea
       <h3>Task graph</h3>
       {tasks.length === 0 ? <p className="muted">No task yet.</p> : null}
       {tasks.length ? (
-        <div className="table-wrap" role="region" aria-label="Task graph table" tabIndex={0}>
-          <table>
-            <TableHead caption="Tasks in the order of the run's work" columns={["Task", "Status", "Attempts", "Duration", "Policy", "Usage", "Credits"]} />
-            <tbody>
-              {tasks.map((t) => (
-                <tr key={t.task_id}>
-                  <th scope="row">{t.kind || "tool"}</th>
-                  <td>
-                    {t.status}
-                    {t.failure ? <div className="muted">{t.failure}</div> : null}
-                  </td>
-                  <td>{t.attempts || "—"}</td>
-                  <td>{t.duration_ms === null ? "—" : seconds(t.duration_ms)}</td>
-                  <td>
-                    {t.decision ?? "—"}
-                    {t.reasons.length ? <div className="muted">{t.reasons.join("; ")}</div> : null}
-                  </td>
-                  <td>{usageText(t)}</td>
-                  <td>{billed?.available ? credits(billed.byTask.get(t.task_id) ?? 0) : "—"}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable label="Task graph table" caption="Tasks in the order of the run's work" columns={["Task", "Status", "Attempts", "Duration", "Policy", "Usage", "Credits"]}>
+          {tasks.map((t) => (
+            <tr key={t.task_id}>
+              <th scope="row">{t.kind || "tool"}</th>
+              <td>
+                {t.status}
+                {t.failure ? <div className="muted">{t.failure}</div> : null}
+              </td>
+              <td>{t.attempts || "—"}</td>
+              <td>{t.duration_ms === null ? "—" : seconds(t.duration_ms)}</td>
+              <td>
+                {t.decision ?? "—"}
+                {t.reasons.length ? <div className="muted">{t.reasons.join("; ")}</div> : null}
+              </td>
+              <td>{usageText(t)}</td>
+              <td>{billed?.available ? credits(billed.byTask.get(t.task_id) ?? 0) : "—"}</td>
+            </tr>
+          ))}
+        </DataTable>
       ) : null}
       {tasks.length ? (
         <p className="muted" aria-live="polite">

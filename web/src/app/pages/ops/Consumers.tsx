@@ -1,9 +1,9 @@
 /* /ops/consumers: every durable consumer, how much it owes, and how far behind it is in time. */
 
-import { OpsPage, NotOperator, Reading, useOpsRead } from "../../features/ops/components/OpsPage";
+import { OpsPage, NotOperator, ReadAgain, Reading, useOpsRead } from "../../features/ops/components/OpsPage";
 import { duration, lagText, instant } from "../../features/ops/logic";
 import type { OpsConsumer } from "../../features/ops/types";
-import { TableHead } from "../../../shared/table";
+import { DataTable } from "../../../shared/table";
 
 export function OpsConsumersPage() {
   const read = useOpsRead<{ consumers: OpsConsumer[]; read_at: string }>("/v1/ops/consumers");
@@ -15,47 +15,35 @@ export function OpsConsumersPage() {
       {read.data ? <p className="muted">Lag is the age of the oldest message a consumer still owes, at {instant(read.data.read_at)}.</p> : null}
       {read.data && !consumers.length ? <p className="muted">No durable consumer yet.</p> : null}
       {consumers.length ? (
-        <div className="table-wrap" role="region" aria-label="Consumers table" tabIndex={0}>
-          <table>
-            <TableHead
-              caption="Durable consumers of every stream"
-              columns={["Consumer", "Service", "Pending", "Ack pending", "Redelivered", "Last activity", "Lag"]}
-            />
-            <tbody>
-              {consumers.map((c) => (
-                <tr key={`${c.stream}/${c.name}`} className={c.lag_s ? "behind" : undefined}>
-                  <th scope="row">
-                    {c.name}
-                    <div className="muted">
-                      {c.stream} · {c.filter_subjects.join(", ") || "every subject"}
-                    </div>
-                  </th>
-                  <td>{c.service ?? "—"}</td>
-                  <td>{c.pending.toLocaleString()}</td>
-                  <td>{c.ack_pending.toLocaleString()}</td>
-                  <td>{c.redelivered.toLocaleString()}</td>
-                  <td>
-                    {instant(c.delivered_at)}
-                    <div className="muted">
-                      delivered #{c.delivered_seq.toLocaleString()}, acked to #{c.ack_floor_seq.toLocaleString()}
-                    </div>
-                  </td>
-                  <td>
-                    {lagText(c.lag_s)}
-                    {c.oldest_pending_seq !== null ? <div className="muted">oldest owed #{c.oldest_pending_seq.toLocaleString()}</div> : null}
-                    <div className="muted">ack wait {duration(c.ack_wait_s)}</div>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable label="Consumers table" caption="Durable consumers of every stream" columns={["Consumer", "Service", "Pending", "Ack pending", "Redelivered", "Last activity", "Lag"]}>
+          {consumers.map((c) => (
+            <tr key={`${c.stream}/${c.name}`} className={c.lag_s ? "behind" : undefined}>
+              <th scope="row">
+                {c.name}
+                <div className="muted">
+                  {c.stream} · {c.filter_subjects.join(", ") || "every subject"}
+                </div>
+              </th>
+              <td>{c.service ?? "—"}</td>
+              <td>{c.pending.toLocaleString()}</td>
+              <td>{c.ack_pending.toLocaleString()}</td>
+              <td>{c.redelivered.toLocaleString()}</td>
+              <td>
+                {instant(c.delivered_at)}
+                <div className="muted">
+                  delivered #{c.delivered_seq.toLocaleString()}, acked to #{c.ack_floor_seq.toLocaleString()}
+                </div>
+              </td>
+              <td>
+                {lagText(c.lag_s)}
+                {c.oldest_pending_seq !== null ? <div className="muted">oldest owed #{c.oldest_pending_seq.toLocaleString()}</div> : null}
+                <div className="muted">ack wait {duration(c.ack_wait_s)}</div>
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       ) : null}
-      {read.data ? (
-        <button type="button" className="link-button" onClick={() => void read.reload()}>
-          Read again
-        </button>
-      ) : null}
+      <ReadAgain read={read} />
     </OpsPage>
   );
 }

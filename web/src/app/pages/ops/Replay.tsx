@@ -2,39 +2,26 @@
  * the rebuild and the comparison took, and the differences found. Differences hold read-model
  * values, which are tenant data: text nodes only. */
 
-import { useEffect } from "react";
 import { Link, useParams } from "react-router";
 
 import { Facts } from "../../components/ui/form";
-import { NotAllowed, NotOperator, OpsPage, Reading, useOpsRead } from "../../features/ops/components/OpsPage";
-import { boundedText, duration, instant, opsAccess } from "../../features/ops/logic";
+import { NotOperator, OpsPage, Reading, useOpsRead } from "../../features/ops/components/OpsPage";
+import { usePollWhile } from "../../features/ops/hooks/use-poll-while";
+import { boundedText, duration, instant } from "../../features/ops/logic";
 import { countRows, POLL_MS, progressText, stateText } from "../../features/ops/replays";
 import type { Replay, ReplayReport } from "../../features/ops/types";
-import { useSession } from "../../session";
-import { TableHead } from "../../../shared/table";
+import { DataTable } from "../../../shared/table";
 
 const MAX_DIFFERENCE_CHARS = 2_000;
 
+/** Mounted only for platform admins (`RequireOpsAdmin` in the routes). */
 export function OpsReplayPage() {
-  const { me } = useSession();
-  if (!opsAccess(me).replay) return <NotAllowed title="Replay" permission="ops:replay" what="Replaying the event log" />;
-  return <ReplayReportView />;
-}
-
-function ReplayReportView() {
   const { replayId = "" } = useParams();
   const valid = /^[0-9a-f]{32}$/.test(replayId);
   const read = useOpsRead<Replay>(valid ? `/v1/ops/replays/${replayId}` : null);
   const replay = read.data;
   const running = replay?.state === "running";
-  const { reload } = read;
-  useEffect(() => {
-    if (!running) return;
-    const timer = window.setInterval(() => void reload(), POLL_MS);
-    return () => {
-      window.clearInterval(timer);
-    };
-  }, [running, reload]);
+  usePollWhile(running, read.reload, POLL_MS);
 
   if (read.forbidden) return <NotOperator />;
   return (
@@ -78,21 +65,16 @@ function ReportView({ report }: { report: ReplayReport }) {
           ["Comparison", duration(report.compare_s)],
         ]}
       />
-      <div className="table-wrap" role="region" aria-label="Counts table" tabIndex={0}>
-        <table>
-          <TableHead caption="Rows of each read model, live and rebuilt" columns={["Read model", "Live", "Rebuilt", "Same"]} />
-          <tbody>
-            {countRows(report).map((row) => (
-              <tr key={row.model}>
-                <th scope="row">{row.model}</th>
-                <td>{row.live.toLocaleString()}</td>
-                <td>{row.rebuilt.toLocaleString()}</td>
-                <td>{row.same ? "yes" : "no"}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable label="Counts table" caption="Rows of each read model, live and rebuilt" columns={["Read model", "Live", "Rebuilt", "Same"]}>
+        {countRows(report).map((row) => (
+          <tr key={row.model}>
+            <th scope="row">{row.model}</th>
+            <td>{row.live.toLocaleString()}</td>
+            <td>{row.rebuilt.toLocaleString()}</td>
+            <td>{row.same ? "yes" : "no"}</td>
+          </tr>
+        ))}
+      </DataTable>
       <h2>Differences</h2>
       {shown.length ? (
         <>

@@ -2,61 +2,27 @@
  * read models from the stream into scratch tables and compares them with the live ones. The list
  * is read again every 2 s while a replay runs, so its progress and then its result show. */
 
-import { useCallback, useEffect, useState } from "react";
+import { useState } from "react";
 import { Link } from "react-router";
 
-import { ApiError, get, post } from "../../api";
-import { NotAllowed, NotOperator, OpsPage } from "../../features/ops/components/OpsPage";
-import { instant, opsAccess, shortId } from "../../features/ops/logic";
+import { ApiError, post } from "../../api";
+import { NotOperator, OpsPage, Reading, useOpsRead } from "../../features/ops/components/OpsPage";
+import { usePollWhile } from "../../features/ops/hooks/use-poll-while";
+import { instant, shortId } from "../../features/ops/logic";
 import { anyRunning, POLL_MS, progressText, resultText, stateText } from "../../features/ops/replays";
 import type { Replay } from "../../features/ops/types";
 import { errorText } from "../../format";
-import { useSession } from "../../session";
-import { TableHead } from "../../../shared/table";
+import { DataTable } from "../../../shared/table";
 import { ConfirmButton } from "../manage/shared";
 
 const WHAT = "Rebuild the read models from the event stream into scratch tables and compare them with the live ones?";
 
+/** Mounted only for platform admins (`RequireOpsAdmin` in the routes). */
 export function OpsReplaysPage() {
-  const { me } = useSession();
-  if (!opsAccess(me).replay) return <NotAllowed title="Replays" permission="ops:replay" what="Replaying the event log" />;
-  return <ReplayList />;
-}
-
-function ReplayList() {
-  const [replays, setReplays] = useState<Replay[] | null>(null);
-  const [error, setError] = useState("");
-  const [forbidden, setForbidden] = useState(false);
+  const read = useOpsRead<{ replays: Replay[] }>("/v1/ops/replays");
+  const replays = read.data?.replays ?? null;
   const [said, setSaid] = useState("");
-
-  const load = useCallback(
-    () =>
-      get<{ replays: Replay[] }>("/v1/ops/replays").then(
-        (found) => {
-          setReplays(found.replays);
-          setError("");
-        },
-        (exc: unknown) => {
-          if (exc instanceof ApiError && exc.status === 403) setForbidden(true);
-          setError(errorText(exc));
-        },
-      ),
-    [],
-  );
-
-  useEffect(() => {
-    void load();
-  }, [load]);
-
-  // Polled only while one runs: a finished list does not change by itself.
-  const running = replays !== null && anyRunning(replays);
-  useEffect(() => {
-    if (!running) return;
-    const timer = window.setInterval(() => void load(), POLL_MS);
-    return () => {
-      window.clearInterval(timer);
-    };
-  }, [running, load]);
+  usePollWhile(replays !== null && anyRunning(replays), read.reload, POLL_MS);
 
   async function start() {
     try {
@@ -65,10 +31,10 @@ function ReplayList() {
     } catch (exc) {
       setSaid(exc instanceof ApiError && exc.status === 409 ? "A replay is already running: wait for its report." : `The replay could not start: ${errorText(exc)}`);
     }
-    await load();
+    await read.reload();
   }
 
-  if (forbidden) return <NotOperator />;
+  if (read.forbidden) return <NotOperator />;
   return (
     <OpsPage title="Replays">
       <p>
@@ -82,32 +48,26 @@ function ReplayList() {
       <p role="status" aria-live="polite">
         {said}
       </p>
-      {error ? <p role="alert">{`The replays could not be read: ${error}`}</p> : null}
-      {replays === null && !error ? <p role="status">Loading…</p> : null}
+      <Reading what="The replays" read={read} />
       {replays && !replays.length ? <p>No replay yet.</p> : null}
       {replays?.length ? (
-        <div className="table-wrap" role="region" aria-label="Replays table" tabIndex={0}>
-          <table>
-            <TableHead caption="Replays, newest first" columns={["Replay", "State", "Asked by", "Started", "Progress", "Result"]} />
-            <tbody>
-              {replays.map((replay) => (
-                <tr key={replay.replay_id}>
-                  <th scope="row">
-                    {/* Named by what it shows: axe wants a link's visible text as its whole words. */}
-                    <Link to={`/ops/replays/${replay.replay_id}`} title={`Report of replay ${replay.replay_id}`}>
-                      {replay.replay_id.slice(0, 8)}
-                    </Link>
-                  </th>
-                  <td>{stateText(replay.state)}</td>
-                  <td className="reason">{replay.requested_by}</td>
-                  <td>{instant(replay.started_at)}</td>
-                  <td>{progressText(replay)}</td>
-                  <td className="reason">{resultText(replay)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable label="Replays table" caption="Replays, newest first" columns={["Replay", "State", "Asked by", "Started", "Progress", "Result"]}>
+          {replays.map((replay) => (
+            <tr key={replay.replay_id}>
+              <th scope="row">
+                {/* Named by what it shows: axe wants a link's visible text as its whole words. */}
+                <Link to={`/ops/replays/${replay.replay_id}`} title={`Report of replay ${replay.replay_id}`}>
+                  {replay.replay_id.slice(0, 8)}
+                </Link>
+              </th>
+              <td>{stateText(replay.state)}</td>
+              <td className="reason">{replay.requested_by}</td>
+              <td>{instant(replay.started_at)}</td>
+              <td>{progressText(replay)}</td>
+              <td className="reason">{resultText(replay)}</td>
+            </tr>
+          ))}
+        </DataTable>
       ) : null}
     </OpsPage>
   );

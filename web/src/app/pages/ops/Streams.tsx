@@ -1,9 +1,9 @@
 /* /ops/streams: every JetStream stream as JetStream reports it now. */
 
-import { OpsPage, NotOperator, Reading, useOpsRead } from "../../features/ops/components/OpsPage";
+import { OpsPage, NotOperator, ReadAgain, Reading, useOpsRead } from "../../features/ops/components/OpsPage";
 import { bytes, limitsText, instant } from "../../features/ops/logic";
 import type { OpsStream } from "../../features/ops/types";
-import { TableHead } from "../../../shared/table";
+import { DataTable } from "../../../shared/table";
 
 export function OpsStreamsPage() {
   const read = useOpsRead<{ streams: OpsStream[] }>("/v1/ops/streams");
@@ -14,43 +14,31 @@ export function OpsStreamsPage() {
       <Reading what="The streams" read={read} />
       {read.data && !streams.length ? <p className="muted">No stream yet.</p> : null}
       {streams.length ? (
-        <div className="table-wrap" role="region" aria-label="Streams table" tabIndex={0}>
-          <table>
-            <TableHead
-              caption="JetStream streams"
-              columns={["Stream", "Subjects", "Messages", "Bytes", "First", "Last", "Limits", "Replicas"]}
-            />
-            <tbody>
-              {streams.map((s) => (
-                <tr key={s.name}>
-                  <th scope="row">{s.name}</th>
-                  <td>
-                    {s.subjects.map((subject) => (
-                      <code key={subject} className="chip">
-                        {subject}
-                      </code>
-                    ))}
-                  </td>
-                  <td>
-                    {s.messages.toLocaleString()}
-                    {s.deleted ? <div className="muted">{s.deleted.toLocaleString()} deleted</div> : null}
-                  </td>
-                  <td>{bytes(s.bytes)}</td>
-                  <td>{s.messages ? <SeqAt seq={s.first_seq} at={s.first_at} /> : "empty"}</td>
-                  <td>{s.last_seq ? <SeqAt seq={s.last_seq} at={s.last_at} /> : "none yet"}</td>
-                  <td>{limitsText(s.limits)}</td>
-                  <td>{s.replicas}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable label="Streams table" caption="JetStream streams" columns={["Stream", "Subjects", "Messages", "Bytes", "First", "Last", "Limits", "Replicas"]}>
+          {streams.map((s) => (
+            <tr key={s.name}>
+              <th scope="row">{s.name}</th>
+              <td>
+                {s.subjects.map((subject) => (
+                  <code key={subject} className="chip">
+                    {subject}
+                  </code>
+                ))}
+              </td>
+              <td>
+                {s.messages.toLocaleString()}
+                {s.deleted ? <div className="muted">{s.deleted.toLocaleString()} deleted</div> : null}
+              </td>
+              <td>{bytes(s.bytes)}</td>
+              <td>{s.messages ? <SeqAt seq={s.first_seq} at={s.first_at} /> : "empty"}</td>
+              <td>{s.last_seq ? <SeqAt seq={s.last_seq} at={s.last_at} /> : "none yet"}</td>
+              <td>{limitsText(s.limits)}</td>
+              <td>{s.replicas}</td>
+            </tr>
+          ))}
+        </DataTable>
       ) : null}
-      {read.data ? (
-        <button type="button" className="link-button" onClick={() => void read.reload()}>
-          Read again
-        </button>
-      ) : null}
+      <ReadAgain read={read} />
     </OpsPage>
   );
 }

@@ -53,6 +53,19 @@ export function NotAllowed({ title, permission, what }: { title: string; permiss
   );
 }
 
+/** What each admin-only access opens: the permission it takes and what the refusal calls it. */
+const ADMIN_ONLY = {
+  replay: { permission: "ops:replay", what: "Replaying the event log" },
+  audit: { permission: "ops:audit", what: "The platform's audit log" },
+} as const satisfies Partial<Record<keyof OpsAccess, { permission: string; what: string }>>;
+
+/** A console page's route for platform admins: with the access `need` names, the page
+ * (`children`); without it the refusal under the page's `title`, before anything is asked of the API. */
+export function RequireOpsAdmin({ need, title, children }: { need: keyof typeof ADMIN_ONLY; title: string; children: ReactNode }) {
+  const { me } = useSession();
+  return opsAccess(me)[need] ? <>{children}</> : <NotAllowed title={title} {...ADMIN_ONLY[need]} />;
+}
+
 /** A console page's route: without `ops:read` the page is not even mounted, so nothing is asked of the API. */
 export function RequireOperator({ children }: { children: ReactNode }) {
   const { me } = useSession();
@@ -125,4 +138,14 @@ export function Reading({ what, read }: { what: string; read: Pick<OpsRead<unkno
   if (read.error) return <p role="alert">{`${what} could not be read: ${read.error}`}</p>;
   if (read.data === null) return <p role="status">Loading…</p>;
   return null;
+}
+
+/** The button that reads a console resource again, once it has been read. */
+export function ReadAgain({ read }: { read: Pick<OpsRead<unknown>, "data" | "reload"> }) {
+  if (read.data === null) return null;
+  return (
+    <button type="button" className="link-button" onClick={() => void read.reload()}>
+      Read again
+    </button>
+  );
 }

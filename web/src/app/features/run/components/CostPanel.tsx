@@ -2,6 +2,7 @@ import { useEffect, useId, useState } from "react";
 
 import { Facts } from "../../../components/ui/form";
 import { counted, credits, errorText, seconds } from "../../../format";
+import { afterRest } from "../../../lib/after-rest";
 import { TableHead } from "../../../../shared/table";
 import { getRunCosts, type RunCosts, type RunCreditsTotal, type StepCost } from "../api/get-run-costs";
 
@@ -122,24 +123,21 @@ export function CostPanel({ base, lastSeq }: { base: string; lastSeq: number }) 
   const [costs, setCosts] = useState<RunCosts | null>(null);
   const [error, setError] = useState("");
 
-  useEffect(() => {
-    const controller = new AbortController();
-    const timer = window.setTimeout(() => {
-      getRunCosts(base, controller.signal).then(
-        (found) => {
-          setCosts(found);
-          setError("");
-        },
-        (exc: unknown) => {
-          if (!controller.signal.aborted) setError(errorText(exc));
-        },
-      );
-    }, 600);
-    return () => {
-      window.clearTimeout(timer);
-      controller.abort();
-    };
-  }, [base, lastSeq]);
+  useEffect(
+    () =>
+      afterRest(600, (signal) => {
+        getRunCosts(base, signal).then(
+          (found) => {
+            setCosts(found);
+            setError("");
+          },
+          (exc: unknown) => {
+            if (!signal.aborted) setError(errorText(exc));
+          },
+        );
+      }),
+    [base, lastSeq],
+  );
 
   const run = costs?.totals.credits;
   return (
