@@ -24,5 +24,8 @@ export default defineConfig({
   test: {
     environment: "jsdom",
     include: ["src/**/*.test.{ts,tsx}"],
+    setupFiles: ["src/app/testing/setup.ts"],
+    // Generous for the same reason as the setup's waits; a passing test takes what it takes.
+    testTimeout: 20_000,
   },
 });
