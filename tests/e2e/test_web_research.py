@@ -42,8 +42,10 @@ def stack(web: Web, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]
             "QUARRY_SEARXNG_URL": searxng,
             "QUARRY_WEB_ALLOW_PRIVATE_HOSTS": "true",  # the website lives on 127.0.0.1
             "QUARRY_WEB_PAGES_PER_SEARCH": "20",
-            "QUARRY_WEB_READ_TIMEOUT_S": "1",
-            "QUARRY_WEB_PAGE_TIMEOUT_S": "2",
+            # As tests.support.websearch.LIMITS: roomy for an ordinary local page on a loaded machine
+            # (2 s was not, late in a full test run), short of the slow page's SLOW_S.
+            "QUARRY_WEB_READ_TIMEOUT_S": "3",
+            "QUARRY_WEB_PAGE_TIMEOUT_S": "4",
             "QUARRY_WEB_MAX_PAGE_BYTES": str(1024 * 1024),
             "QUARRY_REGISTRY_FILE": str(registry_for_tests(data_dir)),
         },
