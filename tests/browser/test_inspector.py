@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, ViewportSize, expect
 
-from devtools import natsserver
-from devtools.stack import Stack, StackConfig
+from devtools.stack import Stack
 from tests.browser.conftest import healthy_stack
 from tests.browser.pages import settled
 from tests.browser.test_journey import RUN_S, sign_up, start_run
 from tests.browser.test_workspace import PHONE, fits
-from tests.fakes.llm import API_KEY, FakeLlm, serve
+from tests.fakes.llm import FakeLlm, serve
+from tests.support.stack import live_analyst_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -36,17 +36,7 @@ def llm_url() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def web_stack(built_web: Path, tmp_path_factory: pytest.TempPathFactory, llm_url: str) -> Iterator[Stack]:
     """The browser tests' stack (see conftest), its analyst on the local model."""
-    config = StackConfig(
-        data_dir=tmp_path_factory.mktemp("inspector"),
-        http_port=natsserver.free_port(),
-        extra_env={
-            "QUARRY_WEB_DIST": str(built_web),
-            "QUARRY_ANALYST_MODE": "live",
-            "QUARRY_LLM_BASE_URL": llm_url,
-            "QUARRY_LLM_API_KEY": API_KEY,
-            "QUARRY_LLM_MODEL": MODEL,
-        },
-    )
+    config = live_analyst_config(tmp_path_factory.mktemp("inspector"), llm_url, MODEL, QUARRY_WEB_DIST=str(built_web))
     with healthy_stack(config) as stack:
         yield stack
 

@@ -12,13 +12,12 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from devtools import natsserver
 from devtools.client import QuarryClient
-from devtools.stack import SERVICES, Stack, StackConfig
+from devtools.stack import SERVICES, Stack
 from quarry_runtime.metrics import looks_like_an_id
-from tests.fakes.llm import API_KEY, FakeLlm, serve
+from tests.fakes.llm import FakeLlm, serve
 from tests.support.polling import wait_for
-from tests.support.stack import new_tenant, running
+from tests.support.stack import live_analyst_config, new_tenant, running
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
@@ -35,17 +34,7 @@ def llm_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def fresh_stack(tmp_path_factory: pytest.TempPathFactory, llm_url: str) -> Iterator[Stack]:
-    config = StackConfig(
-        data_dir=tmp_path_factory.mktemp("metrics"),
-        http_port=natsserver.free_port(),
-        extra_env={
-            "QUARRY_ANALYST_MODE": "live",
-            "QUARRY_LLM_BASE_URL": llm_url,
-            "QUARRY_LLM_API_KEY": API_KEY,
-            "QUARRY_LLM_MODEL": MODEL,
-        },
-    )
-    with running(config) as stack:
+    with running(live_analyst_config(tmp_path_factory.mktemp("metrics"), llm_url, MODEL)) as stack:
         yield stack
 
 

@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 
-from devtools import natsserver
 from devtools.client import QuarryClient
-from devtools.stack import Stack, StackConfig
-from tests.fakes.llm import API_KEY, FakeLlm, serve
+from devtools.stack import Stack
+from tests.fakes.llm import FakeLlm, serve
 from tests.support.polling import wait_for
-from tests.support.stack import new_tenant, running
+from tests.support.stack import live_analyst_config, new_tenant, running
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
@@ -31,17 +30,7 @@ def llm_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def live_stack(tmp_path_factory: pytest.TempPathFactory, llm_url: str) -> Iterator[Stack]:
-    config = StackConfig(
-        data_dir=tmp_path_factory.mktemp("usage"),
-        http_port=natsserver.free_port(),
-        extra_env={
-            "QUARRY_ANALYST_MODE": "live",
-            "QUARRY_LLM_BASE_URL": llm_url,
-            "QUARRY_LLM_API_KEY": API_KEY,
-            "QUARRY_LLM_MODEL": MODEL,
-        },
-    )
-    with running(config) as stack:
+    with running(live_analyst_config(tmp_path_factory.mktemp("usage"), llm_url, MODEL)) as stack:
         yield stack
 
 

@@ -6,11 +6,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+from devtools import natsserver
 from devtools.client import QuarryClient
 from devtools.stack import SERVICES, Stack, StackConfig
 from services.gateway.settings import GatewaySettings
+from tests.fakes.llm import API_KEY
 from tests.support.polling import wait_for
 
 
@@ -56,6 +59,18 @@ def running(config: StackConfig, timeout_s: float = 240) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop()
+
+
+def live_analyst_config(data_dir: Path, llm_url: str, model: str, **extra_env: str) -> StackConfig:
+    """A stack on the embedded default, on a free port, whose analyst plans and writes with the
+    (fake) model at `llm_url`; `extra_env` adds to its environment."""
+    env = {
+        "QUARRY_ANALYST_MODE": "live",
+        "QUARRY_LLM_BASE_URL": llm_url,
+        "QUARRY_LLM_API_KEY": API_KEY,
+        "QUARRY_LLM_MODEL": model,
+    }
+    return StackConfig(data_dir=data_dir, http_port=natsserver.free_port(), extra_env={**extra_env, **env})
 
 
 @contextmanager
