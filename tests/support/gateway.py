@@ -40,13 +40,14 @@ class KeptBus:
 
 
 @contextlib.contextmanager
-def offline_gateway(data_dir: Path) -> Iterator[tuple[TestClient, GatewayStore]]:
-    """The API on SQLite under `data_dir`, without its lifespan: no bus, no artifact store, so
+def offline_gateway(data_dir: Path, bus: object = None) -> Iterator[tuple[TestClient, GatewayStore]]:
+    """The API on SQLite under `data_dir`, without its lifespan: no artifact store, and no bus
+    unless `bus` stands in for its request/reply connection (`billing_bus.BillingOnTheBus`), so
     only what needs neither answers (a settled run's stream waits on the feed only briefly)."""
     settings = GatewaySettings(data_dir=data_dir)
     db = SqlDatabase(settings, "gateway")
     store = GatewayStore(db)
-    parts = Components(settings, store, cast(Any, None), RunFeed(), cast(Any, None), MonitorStore(db))
+    parts = Components(settings, store, cast(Any, bus), RunFeed(), cast(Any, None), MonitorStore(db))
     try:
         yield TestClient(create_app(parts)), store
     finally:

@@ -20,7 +20,8 @@ from services.billing.domain import Ledger
 from services.billing.translate import translate
 from services.gateway.adapters.platform_audit import PlatformActor
 from services.gateway.readmodels.store import GatewayStore
-from tests.support.billing_bus import BillingOnTheBus, gateway_answered_by_billing
+from tests.support.billing_bus import BillingOnTheBus
+from tests.support.gateway import offline_gateway
 from tests.support.inspected_run import record_run
 
 PASSWORD = "long-enough-1"
@@ -33,7 +34,7 @@ def bus() -> BillingOnTheBus:
 
 @pytest.fixture
 def gateway(tmp_path: Path, bus: BillingOnTheBus) -> Iterator[tuple[TestClient, GatewayStore]]:
-    with gateway_answered_by_billing(tmp_path, bus) as answered:
+    with offline_gateway(tmp_path, bus) as answered:
         yield answered
 
 

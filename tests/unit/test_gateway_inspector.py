@@ -21,7 +21,8 @@ from contracts.usage import UsageRecorded, UsageRecordedPayload
 from services.gateway.domain.inspector import task_graph
 from services.gateway.readmodels.projection import for_run_log
 from services.gateway.readmodels.store import GatewayStore
-from tests.support.billing_bus import BillingOnTheBus, gateway_answered_by_billing
+from tests.support.billing_bus import BillingOnTheBus
+from tests.support.gateway import offline_gateway
 from tests.support.inspected_run import record_run
 
 
@@ -32,7 +33,7 @@ def bus() -> BillingOnTheBus:
 
 @pytest.fixture
 def gateway(tmp_path: Path, bus: BillingOnTheBus) -> Iterator[tuple[TestClient, GatewayStore]]:
-    with gateway_answered_by_billing(tmp_path, bus) as answered:
+    with offline_gateway(tmp_path, bus) as answered:
         yield answered
 
 
