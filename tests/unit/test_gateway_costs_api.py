@@ -78,14 +78,20 @@ def _billed(store: GatewayStore, bus: BillingOnTheBus, events: list[Event]) -> N
                 store.record_run_event(out.event)
 
 
-def test_a_settled_runs_steps_add_up_to_what_billing_settled(
-    gateway: tuple[TestClient, GatewayStore], bus: BillingOnTheBus
-) -> None:
-    http, store = gateway
+def _billed_run(http: TestClient, store: GatewayStore, bus: BillingOnTheBus) -> tuple[dict[str, str], str, list[Event]]:
+    """A tenant's owner, the tenant and run-1's events, billed and settled by billing."""
     owner = _signup(http, "acme")
     tenant = http.get("/v1/auth/me", headers=owner).json()["tenant_id"]
     events = record_run(store, tenant, "run-1")
     _billed(store, bus, events)
+    return owner, tenant, events
+
+
+def test_a_settled_runs_steps_add_up_to_what_billing_settled(
+    gateway: tuple[TestClient, GatewayStore], bus: BillingOnTheBus
+) -> None:
+    http, store = gateway
+    owner, tenant, events = _billed_run(http, store, bus)
     r = http.get("/v1/runs/run-1/costs", headers=owner)
     assert r.status_code == 200, r.text
     costs = r.json()
@@ -107,7 +113,7 @@ def test_a_settled_runs_steps_add_up_to_what_billing_settled(
     assert [a["outcome"] for a in steps["search"]["attempts"]] == ["failed", "succeeded"]
     assert costs["totals"]["tokens_in"] == 2000 and costs["totals"]["wall_ms"] is not None
 
-    # Another tenant does not see it; a viewer of the tenant does.
+    # Another tenant does not see it.
     assert http.get("/v1/runs/run-1/costs", headers=_signup(http, "other")).status_code == 404
 
 
@@ -115,10 +121,7 @@ def test_operators_see_any_tenants_costs_and_the_use_is_audited(
     gateway: tuple[TestClient, GatewayStore], bus: BillingOnTheBus
 ) -> None:
     http, store = gateway
-    owner = _signup(http, "acme")
-    tenant = http.get("/v1/auth/me", headers=owner).json()["tenant_id"]
-    events = record_run(store, tenant, "run-1")
-    _billed(store, bus, events)
+    owner, tenant, events = _billed_run(http, store, bus)
     asked = TaskDispatchedPayload(
         task_id="s2", kind="search", role="retriever", input={"sub_question": "Who pays acme's rent?"}
     )
