@@ -99,6 +99,13 @@ def ensure_allowed_in(environment: str, config: AgentConfig) -> None:
         raise FaultNotAllowed(f"an agent configuration with `fault` is refused in {environment!r}")
 
 
+class AgentRef(Contract):
+    """One component's version, as a run records it at admission and a task carries it."""
+
+    component: Component
+    version: AgentVersion
+
+
 # -- events ----------------------------------------------------------------------------------
 
 
@@ -157,15 +164,77 @@ class AgentVersionInfo(Contract):
     note: str = ""
     registered_at: datetime
     registered_by: str | None = Field(default=None, description="the user id of the operator")
+    stable: bool = Field(default=False, description="the version runs take unless a rollout assigns another")
+    evaluation: AgentVersionEvaluatedPayload | None = Field(
+        default=None, description="the latest offline evaluation stored with the version"
+    )
 
 
 class AgentVersionsQuery(Contract):
     component: Component | None = Field(default=None, description="None: every component")
+    version: AgentVersion | None = Field(
+        default=None, description="only this version (a worker resolving what a task names)"
+    )
 
 
 class AgentVersionsReply(Contract):
     """Registered versions, oldest first per component."""
 
     versions: list[AgentVersionInfo] = Field(default_factory=list)
+    error: str | None = None
+    status: int | None = None
+
+
+# -- the eval gate --------------------------------------------------------------------------
+
+# The test split's targets (evals.summary.TEST_TARGETS reads them from here), by metric name.
+EVAL_TARGETS: dict[str, float] = {
+    "recall_at_10": 0.9,
+    "key_in_report": 0.9,
+    "key_in_summary": 0.7,
+    "citation_support": 0.98,
+}
+# Metrics that must be exactly zero whatever the stable version scored.
+EVAL_ZERO: tuple[str, ...] = ("fabricated_citations",)
+
+
+def eval_failures(metrics: dict[str, float], stable: dict[str, float] | None) -> list[str]:
+    """What keeps a candidate with `metrics` from passing the eval gate, against the stable
+    version's stored metrics (None: it has none).
+
+    Each metric must meet its target, or, where the stable version itself misses that target,
+    be no worse than the stable version: the gate refuses regressions without refusing every
+    candidate while the platform as a whole is short of a target. A missing metric fails.
+    """
+    failures: list[str] = []
+    for name, target in EVAL_TARGETS.items():
+        value = metrics.get(name)
+        if value is None:
+            failures.append(f"{name} missing")
+            continue
+        floor = target if stable is None or name not in stable else min(target, stable[name])
+        if value < floor:
+            failures.append(f"{name} {value:.3f} < {floor:.3f}")
+    for name in EVAL_ZERO:
+        if metrics.get(name, 1.0) != 0:
+            failures.append(f"{name} {metrics.get(name)} != 0")
+    return failures
+
+
+class RecordEvaluationRequest(Contract):
+    """Store the offline evaluation of a registered version (`quarry operator evaluate` computes
+    it with `make eval`'s pipeline and that configuration, faults left out); the orchestrator
+    judges it against the gate (`eval_failures`) and answers whether it passed."""
+
+    component: Component
+    version: AgentVersion
+    split: Literal["dev", "test"] = "test"
+    metrics: dict[Annotated[str, Field(max_length=MAX_NAME_CHARS)], float] = Field(max_length=MAX_PARAMETERS)
+    tenant_id: str
+    actor: Actor = Field(default_factory=Actor)
+
+
+class RecordEvaluationReply(Contract):
+    evaluation: AgentVersionEvaluatedPayload | None = None
     error: str | None = None
     status: int | None = None

@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 
 from contracts import subjects
 from contracts.agents import AgentVersion, Component
-from contracts.envelope import Contract, Event
+from contracts.envelope import Actor, Contract, Event
 from contracts.numbers import Count
 
 Percent = Annotated[int, Field(ge=1, le=100)]
@@ -73,6 +73,7 @@ class RolloutSpec(Contract):
     min_tenants_per_stage: int = Field(default=3, ge=1, le=1_000_000, description="per version")
     min_dwell_s: int = Field(default=600, ge=0, le=30 * 24 * 3600)
     starved_after_s: int = Field(default=3600, ge=1, description="no run of a version this long: starved")
+    look_every_s: int = Field(default=60, ge=1, le=3600, description="how often a durable timer looks at the guards")
     guards: Guards = Field(default_factory=Guards)
     shadow: ShadowSpec | None = None
     audience: Audience = Field(default_factory=Audience)
@@ -218,3 +219,76 @@ class TenantsRerandomised(Event, subject=subjects.ROLLOUT_TENANTS_RERANDOMISED, 
     other than by the stage)."""
 
     payload: TenantsRerandomisedPayload
+
+
+# -- requests to the orchestrator, which keeps the rollouts (core-NATS request/reply) ---------
+
+RolloutStatus = Literal["shadowing", "running", "paused", "completed", "rolled_back", "aborted"]
+RolloutAction = Literal["pause", "resume", "abort", "rerandomise"]
+
+
+class StartRolloutRequest(Contract):
+    """Start `spec` against the component's stable version; refused (422) unless the candidate is
+    registered, passed the eval gate, and no other rollout of the component is under way."""
+
+    spec: RolloutSpec
+    note: str = Field(default="", max_length=2000)
+    tenant_id: str = Field(description="the operator's tenant (the events' envelopes name it)")
+    actor: Actor = Field(default_factory=Actor)
+
+
+class RolloutCommandRequest(Contract):
+    rollout_id: str = Field(min_length=1, max_length=100)
+    action: RolloutAction
+    note: str = Field(default="", max_length=2000)
+    tenant_id: str
+    actor: Actor = Field(default_factory=Actor)
+
+
+class RolloutsQuery(Contract):
+    rollout_id: str | None = Field(default=None, max_length=100, description="one rollout; None: every one")
+    component: Component | None = None
+
+
+class RolloutDecision(Contract):
+    """One recorded change of a rollout: a decision of a look, or an operator's command."""
+
+    kind: Literal["started", "promoted", "rolled_back", "held", "paused", "resumed", "aborted", "rerandomised"]
+    at: datetime
+    percent: int | None = Field(default=None, ge=0, le=100)
+    reason: HoldReason | None = None
+    guards: list[GuardName] = Field(default_factory=list, description="the guards that showed harm")
+    note: str = ""
+    evidence: Evidence | None = None
+
+
+class RolloutInfo(Contract):
+    rollout_id: str
+    component: Component
+    candidate: AgentVersion
+    stable: AgentVersion
+    status: RolloutStatus
+    percent: int = Field(ge=0, le=100)
+    spec: RolloutSpec
+    salt: str
+    started_at: datetime
+    stage_started_at: datetime
+    decisions: list[RolloutDecision] = Field(default_factory=list, description="oldest first")
+    last_look: Evidence | None = Field(
+        default=None, description="the guards as the latest look saw them, decision or not"
+    )
+    last_look_at: datetime | None = None
+
+
+class RolloutReply(Contract):
+    rollout: RolloutInfo | None = None
+    error: str | None = None
+    status: int | None = None
+
+
+class RolloutsReply(Contract):
+    """Rollouts, newest first."""
+
+    rollouts: list[RolloutInfo] = Field(default_factory=list)
+    error: str | None = None
+    status: int | None = None

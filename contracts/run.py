@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from contracts import subjects
+from contracts.agents import AgentVersion, Component
 from contracts.envelope import Contract, Event
 from contracts.report import Outline, ReportLength, TargetWords, Tone
 from contracts.task import Fault
@@ -57,8 +58,25 @@ class RunRequested(Event, subject=subjects.RUN_REQUESTED, type="run.requested"):
     payload: RunRequestedPayload
 
 
+class RolloutArm(Contract):
+    """How a rollout assigned one component of a run (recorded so the split can be audited)."""
+
+    rollout_id: str
+    arm: Literal["candidate", "stable"]
+    basis: Literal["pinned", "excluded", "bucket"]
+    bucket: int = Field(ge=0, lt=10_000)
+
+
 class RunAdmittedPayload(Contract):
     credits_reserved: int = Field(ge=0)
+    agent_versions: dict[Component, AgentVersion] = Field(
+        default_factory=dict,
+        description="the version of each component the run uses, fixed at admission; a component "
+        "left out runs on its worker's built-in settings",
+    )
+    rollouts: dict[Component, RolloutArm] = Field(
+        default_factory=dict, description="the components a rollout assigned, and how"
+    )
 
 
 class RunAdmitted(Event, subject=subjects.RUN_ADMITTED, type="run.admitted"):

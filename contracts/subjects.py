@@ -123,6 +123,18 @@ AGENT_VERSION_EVALUATED = "agent.v1.version_evaluated"
 # Core-NATS request/reply subjects of the orchestrator (answered by one replica: queue group).
 AGENT_REGISTER = "agent.v1.register"
 AGENT_VERSIONS = "agent.v1.versions"
+AGENT_EVALUATION = "agent.v1.evaluation"
+ROLLOUT_START = "rollout.v1.start"
+ROLLOUT_COMMAND = "rollout.v1.command"
+ROLLOUT_QUERY = "rollout.v1.query"
+ORCHESTRATOR_REQUESTS = (
+    AGENT_REGISTER,
+    AGENT_VERSIONS,
+    AGENT_EVALUATION,
+    ROLLOUT_START,
+    ROLLOUT_COMMAND,
+    ROLLOUT_QUERY,
+)
 
 ROLLOUT_STARTED = "rollout.v1.started"
 ROLLOUT_STAGE_ADVANCED = "rollout.v1.stage_advanced"

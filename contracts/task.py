@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from contracts import subjects
+from contracts.agents import AgentRef
 from contracts.envelope import Contract, Event
 
 TaskKind = Literal[
@@ -30,6 +31,11 @@ class TaskDispatchedPayload(Contract):
     attempt: int = Field(default=1, ge=1)
     timeout_s: float = Field(default=300.0, gt=0, description="after this the orchestrator retries the task")
     input: dict[str, Any]
+    agent: AgentRef | None = Field(
+        default=None,
+        description="the version of the component this task runs, as the run recorded it at admission; "
+        "None: the worker's built-in settings (no version of the component is registered)",
+    )
 
 
 class TaskDispatched(Event, subject=subjects.TASK_DISPATCHED, type="task.dispatched"):

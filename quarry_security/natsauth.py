@@ -3,13 +3,12 @@
 Without this, any process that reaches NATS can publish `tool.v1.decided` (an "allow" policy
 never gave) or `credits.v1.refunded` (a refund billing never made). Each service gets a user
 whose publish permissions cover the events it produces, the requests it makes, the buckets it
-writes and the JetStream API it needs; whose subscribe permissions cover only its own inboxes (every
-JetStream delivery and reply arrives there) and the request subjects it answers. On the event
-stream a service may create, inspect, fetch from and acknowledge only its own durable consumers
-(contracts.consumers), each with its own filter subject: a consumer is a way to read events, and
-one filtered on `>` would read every tenant's events, whoever they were meant for. The table is
-plain data, rendered as a nats-server `authorization` block by `server_config` for the local
-stack and kept in step with `infra/k8s/nats/configmap.yaml` by a test.
+writes and the JetStream API it needs; whose subscribe permissions cover only its own inboxes
+(every JetStream delivery and reply arrives there) and the request subjects it answers. On the
+event stream a service may create, inspect, fetch from and acknowledge only its own durable
+consumers (contracts.consumers), each with its own filter subject: one filtered on `>` would read
+every tenant's events. The table is plain data, rendered as a nats-server `authorization` block
+by `server_config` and kept in step with `infra/k8s/nats/configmap.yaml` by a test.
 """
 
 from __future__ import annotations
@@ -155,8 +154,7 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
         s.MONITOR_CHANGED,
         s.POLICY_PUBLISHED,
         s.QUESTION_ASKED,
-        s.AGENT_REGISTER,
-        s.AGENT_VERSIONS,
+        *s.ORCHESTRATOR_REQUESTS,
         s.BILLING_SUMMARY,
         s.BILLING_LEDGER,
         s.BILLING_CHECKOUT,
@@ -217,6 +215,7 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
         s.DOCUMENT_INDEXED,
         s.DOCUMENT_REJECTED,
         s.DOCUMENT_PROGRESS,
+        s.AGENT_VERSIONS,  # resolving the version a task names (contracts.task.TaskDispatched.agent)
         *_kv(JOURNAL_BUCKET),
         *_kv(DELETED_DATASETS_BUCKET),
         *_objects(UPLOADS_BUCKET),
@@ -227,6 +226,7 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
         s.USAGE_RECORDED,
         s.GUARDRAIL_TRIPPED,
         s.QUESTION_ANSWER_PART,
+        s.AGENT_VERSIONS,  # resolving the version a task names (contracts.task.TaskDispatched.agent)
         *_kv(JOURNAL_BUCKET),
         *_kv_read(TENANT_MODELS_BUCKET),
     ),
@@ -252,7 +252,7 @@ _ANSWERS: dict[str, tuple[str, ...]] = {  # core-NATS subjects beyond its inboxe
     ),
     # policy.v1.activated: every replica switches to a policy set another replica activated.
     "policy": (s.POLICY_SIMULATE, s.POLICY_DECISIONS, s.POLICY_VERSIONS, s.POLICY_PLAN_REVIEW, s.POLICY_ACTIVATED),
-    "orchestrator": (s.AGENT_REGISTER, s.AGENT_VERSIONS),
+    "orchestrator": (*s.ORCHESTRATOR_REQUESTS,),
 }
 
 

@@ -54,10 +54,11 @@ def test_requests_are_made_by_the_gateway_and_answered_by_their_owner() -> None:
         (subjects.BILLING_CHECKOUT, "billing"),
         (subjects.BILLING_WEBHOOK, "billing"),
         (subjects.POLICY_SIMULATE, "policy"),
-        (subjects.AGENT_REGISTER, "orchestrator"),
-        (subjects.AGENT_VERSIONS, "orchestrator"),
+        *((request, "orchestrator") for request in subjects.ORCHESTRATOR_REQUESTS),
     ):
-        assert publishers(request) == ["gateway"]
+        # Workers resolve the agent version a task names; every other request is the gateway's.
+        askers = ["analyst", "gateway", "retriever"] if request == subjects.AGENT_VERSIONS else ["gateway"]
+        assert sorted(publishers(request)) == askers
         listeners = [s for s in natsauth.SERVICES if request in natsauth.permissions(s).subscribe]
         assert listeners == [owner] and natsauth.permissions(owner).responds
 
