@@ -35,6 +35,16 @@ SERVICE_OF_COMPONENT: dict[str, str] = {
     "answerer": "analyst",
     "ranker": "retriever",
 }
+# The component each kind of task runs, as the orchestrator names it in `TaskDispatched.agent`;
+# the other kinds (collect, verify, index, recall, report) have no versioned behaviour.
+COMPONENT_OF_TASK: dict[str, str] = {
+    "plan": "planner",
+    "synthesise": "synthesiser",
+    "answer": "answerer",
+    "search": "ranker",
+    "fetch": "ranker",
+    "read": "ranker",
+}
 # The only environment in which a configuration may inject faults (QUARRY_ENVIRONMENT).
 FAULTS_ALLOWED_IN = "development"
 
