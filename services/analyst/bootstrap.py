@@ -174,7 +174,7 @@ def build(settings: RuntimeSettings) -> Service:
     s = settings if isinstance(settings, AnalystSettings) else AnalystSettings()
     bus = Bus.from_settings(settings, NAME)
     chosen = models(s, bus)
-    for sub in subscriptions(bus, chosen, workers=s.workers):
+    for sub in subscriptions(bus, chosen, workers=s.workers, environment=s.environment):
         bus.subscribe(sub)
     watch = chosen.tenants.watch if chosen.tenants else None
     return Service(NAME, bus, background=[closes_on_stop(chosen), *([watch] if watch else [])])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import random
 import time
@@ -46,6 +47,7 @@ class Completion:
 
 # A chat completion is a few kilobytes; a body far beyond that is a broken or hostile server.
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+DEFAULT_TEMPERATURE = 0.2
 
 
 class ChatClient:
@@ -98,6 +100,17 @@ class ChatClient:
             "server.port": address.port or (443 if address.scheme == "https" else 80),
         }
 
+    def with_model(self, model: str) -> ChatClient:
+        """The same endpoint asked for `model`: one more view of this client's connections, which
+        this one still owns and closes (an agent version naming its model)."""
+        if model == self.model:
+            return self
+        twin = copy.copy(self)
+        twin.model = model
+        twin._owned = False
+        twin._call_attributes = {**self._call_attributes, "gen_ai.request.model": model}
+        return twin
+
     @property
     def closed(self) -> bool:
         return self._http.is_closed
@@ -110,7 +123,7 @@ class ChatClient:
         self,
         messages: list[dict[str, str]],
         *,
-        temperature: float = 0.2,
+        temperature: float = DEFAULT_TEMPERATURE,
         response_format_json: bool = False,
     ) -> Completion:
         """One chat completion; raises `LlmError` when it fails for good or its answer is unusable."""

@@ -20,6 +20,7 @@ from contracts.work import Passage
 from quarry_runtime.worker import TaskError, Usage, WorkResult
 from services.analyst.application.prompting import source, untrusted, with_rule
 from services.analyst.application.screening import screen_passages, stripped_trips
+from services.analyst.application.tuning import BUILT_IN, Tuning
 from services.analyst.domain.text import Idf, bm25, cosine, is_boilerplate, normalise, split_sentences, tokenize, vector
 from services.analyst.llm import ChatClient, LlmError
 from services.analyst.translate import usage_of
@@ -113,17 +114,20 @@ class Numbering:
         return cited
 
 
-def compose(question: str, passages: list[Passage]) -> tuple[list[str], list[AnswerCitation]]:
+def compose(
+    question: str, passages: list[Passage], limit: int = MAX_SENTENCES
+) -> tuple[list[str], list[AnswerCitation]]:
     """The extractive answer as its parts (a cited sentence each, in order) and its citations."""
     numbering = Numbering(passages)
     parts: list[str] = []
-    for s in choose(question, passages):
+    for s in choose(question, passages, limit):
         sentence = s.text if s.text.endswith((".", "!", "?")) else f"{s.text}."
         parts.append(("" if not parts else " ") + f"{sentence} [{numbering.number(s.passage)}]")
     return parts, numbering.citations()
 
 
-_SYSTEM = with_rule(
+# Configurable as `system` (services.analyst.application.tuning), with {max_sentences}.
+_SYSTEM = (
     "You answer a follow-up question about earlier research using only the numbered passages given. "
     "Write two to four sentences. End every sentence with the number of the passage that backs it in "
     "square brackets, like [2]. Use no knowledge beyond the passages; if they do not answer the "
@@ -131,16 +135,19 @@ _SYSTEM = with_rule(
 )
 
 
-async def compose_live(llm: ChatClient, inp: AnswerInput) -> tuple[list[str], list[AnswerCitation], Usage]:
+async def compose_live(
+    llm: ChatClient, inp: AnswerInput, tuning: Tuning = BUILT_IN
+) -> tuple[list[str], list[AnswerCitation], Usage]:
     """The model's answer, cut into sentences; each `[n]` is renumbered to the order of first use."""
+    limit = tuning.max_sentences or MAX_SENTENCES
     numbered = "\n\n".join(f"[{i}] {source(p)}" for i, p in enumerate(inp.passages, 1))
     question = untrusted("question", normalise(inp.question))
     messages = [
-        {"role": "system", "content": _SYSTEM},
+        {"role": "system", "content": with_rule(tuning.prompt("system", _SYSTEM, {"max_sentences": limit}))},
         {"role": "user", "content": f"Passages:\n\n{numbered}\n\nQuestion: {question}"},
     ]
     try:
-        completion = await llm.complete(messages)
+        completion = await llm.complete(messages, temperature=tuning.sampling)
     except LlmError as exc:
         raise TaskError(f"the model did not answer: {exc}", retryable=exc.status is None or exc.status >= 429) from exc
     usage = usage_of("answer_question", [completion])
@@ -153,10 +160,14 @@ async def compose_live(llm: ChatClient, inp: AnswerInput) -> tuple[list[str], li
         text = _MARKERS.sub("", sentence).strip()
         markers = "".join(f"[{numbering.number(n - 1)}]" for n in dict.fromkeys(given))
         parts.append(("" if not parts else " ") + f"{text} {markers}")
+        if len(parts) == tuning.max_sentences:
+            break  # the built-in answer takes what the model wrote; a configured one is capped
     return parts, numbering.citations(), usage
 
 
-async def answer(task: TaskDispatched, llm: ChatClient | None, publish: Publish | None) -> WorkResult:
+async def answer(
+    task: TaskDispatched, llm: ChatClient | None, publish: Publish | None, tuning: Tuning = BUILT_IN
+) -> WorkResult:
     """Write the answer, publishing each part as it is ready; the whole is the task's output."""
     inp = AnswerInput.model_validate(task.payload.input)
     # Memory was screened when it was written, perhaps by older rules: read it again as it is shown.
@@ -166,9 +177,9 @@ async def answer(task: TaskDispatched, llm: ChatClient | None, publish: Publish 
     parts: list[str] = []
     citations: list[AnswerCitation] = []
     if llm is not None:
-        parts, citations, usage = await compose_live(llm, inp)
+        parts, citations, usage = await compose_live(llm, inp, tuning)
     if not parts:
-        parts, citations = compose(inp.question, inp.passages)
+        parts, citations = compose(inp.question, inp.passages, tuning.max_sentences or MAX_SENTENCES)
     if not parts:
         raise TaskError("the recalled memory states no finding to answer from")
     if publish is not None:

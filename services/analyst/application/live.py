@@ -10,6 +10,7 @@ from typing import Any
 from contracts.work import PlanInput, PlanOutput
 from quarry_runtime.worker import TaskError
 from services.analyst.application.prompting import untrusted, with_rule
+from services.analyst.application.tuning import BUILT_IN, Tuning
 from services.analyst.domain.errors import AnalystError
 from services.analyst.domain.outline import prompt_guidance
 from services.analyst.domain.text import normalise
@@ -20,12 +21,14 @@ from services.analyst.llm import ChatClient, Completion, LlmError
 BOUNDS: dict[int, tuple[int, int]] = {1: (2, 3), 2: (3, 4), 3: (4, 6)}
 _MAX_CHARS = 300  # a "sub-question" longer than this is a paragraph, useless as a search query
 
-_SYSTEM = with_rule(
+_SYSTEM = (
     "You plan research. Break the user's question into focused sub-questions that together answer "
     "it: each one self-contained (no pronouns pointing at other sub-questions), answerable by searching "
     "documents, and different from the others. Reply with only a JSON object of the form "
     '{"sub_questions": ["...", "..."]} and nothing else.'
 )
+# The user's turn; a configuration's `user` prompt replaces it (services.analyst.application.tuning).
+_USER = "Question: {question}\n\n{shape}Write between {low} and {high} sub-questions."
 _FENCE = re.compile(r"```[a-zA-Z]*\s*(.*?)```", re.S)
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d{1,2}[.)])\s+")
 
@@ -34,7 +37,7 @@ class Malformed(AnalystError, ValueError):
     """The model's answer is not a usable plan; the message says why, for the corrective turn."""
 
 
-async def plan_live(client: ChatClient, inp: PlanInput) -> tuple[PlanOutput, Completion]:
+async def plan_live(client: ChatClient, inp: PlanInput, tuning: Tuning = BUILT_IN) -> tuple[PlanOutput, Completion]:
     """Ask the model for sub-questions; one corrective retry, then `TaskError`.
 
     Unlike the offline planner, the original question is not put first: the model decomposes it
@@ -45,18 +48,18 @@ async def plan_live(client: ChatClient, inp: PlanInput) -> tuple[PlanOutput, Com
     if not question:
         raise TaskError("nothing to plan: the question is empty")
     low, high = BOUNDS[inp.depth]
+    high = min(high, tuning.cap(inp.depth))
+    low = min(low, high)
     wanted = f"between {low} and {high}"
+    values = {"question": untrusted("question", question), "shape": _shape(inp), "low": low, "high": high}
     messages = [
-        {"role": "system", "content": _SYSTEM},
-        {
-            "role": "user",
-            "content": f"Question: {untrusted('question', question)}\n\n{_shape(inp)}Write {wanted} sub-questions.",
-        },
+        {"role": "system", "content": with_rule(tuning.prompt("system", _SYSTEM, values))},
+        {"role": "user", "content": tuning.prompt("user", _USER, values)},
     ]
     spent: list[Completion] = []
     for turn in (1, 2):
         try:
-            answer = await client.complete(messages, response_format_json=True)
+            answer = await client.complete(messages, response_format_json=True, temperature=tuning.sampling)
         except LlmError as exc:
             # The client has already retried what retrying can fix right away. An outage (no status,
             # 429, 5xx) may pass: the orchestrator retries the task later, with backoff. A refusal

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from contracts.work import Claim, Draft, Passage, Section, SourceRef, SynthesiseInput, SynthesiseOutput
 from quarry_runtime.worker import TaskError
 from services.analyst.application.prompting import source, untrusted, with_rule
+from services.analyst.application.tuning import BUILT_IN, Tuning
 from services.analyst.domain.outline import prompt_guidance
 from services.analyst.domain.text import normalise, split_sentences
 from services.analyst.llm import ChatClient, Completion, LlmError
@@ -33,13 +34,14 @@ _CITED = re.compile(r"\[(\d{1,3})\]")
 _TRAILING = re.compile(r"([.!?])((?:\s*\[\d{1,3}\])+)")
 _MARKERS = re.compile(r"\s*(?:\[\d{1,3}\]\s*)+")
 
-_NOTES_SYSTEM = with_rule(
+# Configurable by name (`notes_system`, `summary_system`: services.analyst.application.tuning).
+_NOTES_SYSTEM = (
     "You write research notes. Answer the sub-question using only the numbered passages. Write "
     "{low} to {high} sentences; keep each close to the wording of the passage it comes from and end "
     "it with the number of that passage in square brackets, like [2]. Do not cite a number you were "
     "not given, and write nothing the passages do not say."
 )
-_SUMMARY_SYSTEM = with_rule(
+_SUMMARY_SYSTEM = (
     "You summarise research notes. Write {low} to {high} sentences that answer the question, each "
     "taken from the notes and ending with the bracketed numbers the note cites, like [1]. Use no "
     "number the notes do not cite."
@@ -56,9 +58,11 @@ class Numbered:
         return "\n\n".join(f"[{n}] {source(self.passages[n], _MAX_PASSAGE_CHARS)}" for n in numbers)
 
 
-async def synthesise_live(client: ChatClient, inp: SynthesiseInput) -> tuple[SynthesiseOutput, list[Completion]]:
+async def synthesise_live(
+    client: ChatClient, inp: SynthesiseInput, tuning: Tuning = BUILT_IN
+) -> tuple[SynthesiseOutput, list[Completion]]:
     """A cited draft written by the model; the completions of every call, for the usage record."""
-    numbered, per_section = _number(inp)
+    numbered, per_section = _number(inp, tuning.passages_per_note or PASSAGES_PER_NOTE)
     if not numbered.passages:
         raise TaskError("nothing to synthesise: the searches found no passages", retryable=False)
     low, high = SENTENCES.get(inp.length, SENTENCES["standard"])
@@ -71,12 +75,12 @@ async def synthesise_live(client: ChatClient, inp: SynthesiseInput) -> tuple[Syn
     spent: list[Completion] = []
 
     async def note(heading: str, numbers: list[int]) -> tuple[str, list[Claim]]:
-        system = _with(_NOTES_SYSTEM.format(low=low, high=high), guidance)
+        system = _with(with_rule(tuning.prompt("notes_system", _NOTES_SYSTEM, {"low": low, "high": high})), guidance)
         user = (
             f"Question: {untrusted('question', inp.question)}\nSub-question: {untrusted('sub_question', heading)}"
             f"\n\nPassages:\n\n{numbered.listing(numbers)}"
         )
-        claims = await _ask(client, system, user, set(numbers), spent)
+        claims = await _ask(client, system, user, set(numbers), spent, tuning.sampling)
         return heading, claims
 
     notes = await asyncio.gather(*(note(heading, numbers) for heading, numbers in per_section if numbers))
@@ -84,13 +88,15 @@ async def synthesise_live(client: ChatClient, inp: SynthesiseInput) -> tuple[Syn
     if not sections:
         raise TaskError("the model wrote no sentence citing the passages it was given", retryable=False)
     summary_low, summary_high = SUMMARY_SENTENCES.get(inp.length, SUMMARY_SENTENCES["standard"])
+    summary_bounds = {"low": summary_low, "high": summary_high}
     written = "\n".join(_cited(c) for _, cs in sections for c in cs)
     summary = await _ask(
         client,
-        _with(_SUMMARY_SYSTEM.format(low=summary_low, high=summary_high), guidance),
+        _with(with_rule(tuning.prompt("summary_system", _SUMMARY_SYSTEM, summary_bounds)), guidance),
         f"Question: {untrusted('question', inp.question)}\nSummary of the notes:\n\n{untrusted('notes', written)}",
         {n for _, cs in sections for c in cs for n in c.citations},
         spent,
+        tuning.sampling,
     )
     return SynthesiseOutput(draft=_draft(inp.question, summary, sections, numbered)), spent
 
@@ -104,7 +110,7 @@ def _cited(claim: Claim) -> str:
     return f"{claim.text.rstrip('.!?')} {markers}."
 
 
-def _number(inp: SynthesiseInput) -> tuple[Numbered, list[tuple[str, list[int]]]]:
+def _number(inp: SynthesiseInput, per_note: int) -> tuple[Numbered, list[tuple[str, list[int]]]]:
     """Number the best passages of each search (one number per source location, shared across
     searches), keeping to the run's source budget."""
     numbers: dict[tuple[str, str], int] = {}
@@ -113,7 +119,7 @@ def _number(inp: SynthesiseInput) -> tuple[Numbered, list[tuple[str, list[int]]]
     per_section: list[tuple[str, list[int]]] = []
     for found in inp.findings:
         chosen: list[int] = []
-        for p in sorted(found.passages, key=lambda p: -p.score)[:PASSAGES_PER_NOTE]:
+        for p in sorted(found.passages, key=lambda p: -p.score)[:per_note]:
             key = (p.source_id, p.location)
             if key not in numbers:
                 if p.source_id not in sources and len(sources) >= inp.max_sources:
@@ -127,12 +133,14 @@ def _number(inp: SynthesiseInput) -> tuple[Numbered, list[tuple[str, list[int]]]
     return Numbered(passages), per_section
 
 
-async def _ask(client: ChatClient, system: str, user: str, allowed: set[int], spent: list[Completion]) -> list[Claim]:
+async def _ask(
+    client: ChatClient, system: str, user: str, allowed: set[int], spent: list[Completion], temperature: float
+) -> list[Claim]:
     """Cited sentences from the model; one corrective turn when it gives none."""
     messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
     for turn in (1, 2):
         try:
-            answer = await client.complete(messages)
+            answer = await client.complete(messages, temperature=temperature)
         except LlmError as exc:
             transient = exc.status is None or exc.status == 429 or exc.status >= 500
             raise TaskError(f"synthesis model call failed: {exc}", retryable=transient) from exc

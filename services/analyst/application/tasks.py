@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
+from contracts.agents import COMPONENT_OF_TASK
 from contracts.task import Fault, TaskDispatched
 from contracts.work import CollectInput, PlanInput, SynthesiseInput, VerifyInput
+from quarry_runtime.agent_configs import AgentConfigs, config_for
 from quarry_runtime.worker import TaskError, Usage, WorkResult
 from quarry_security.egress import BlockedAddress, Unresolvable
 from services.analyst.application.answer import Publish, answer
 from services.analyst.application.live import plan_live
 from services.analyst.application.live_synthesis import synthesise_live
 from services.analyst.application.screening import screen_findings, stripped_trips
+from services.analyst.application.tuning import BUILT_IN, Tuning, tuning_of
 from services.analyst.domain.collect import collect
 from services.analyst.domain.outline import with_outline
 from services.analyst.domain.planning import plan
 from services.analyst.domain.relevance import drop_off_question
+from services.analyst.domain.selection import MMR_LAMBDA
 from services.analyst.domain.synthesis import check_citations, synthesise
 from services.analyst.domain.verify import drop_unsupported, verify
 from services.analyst.llm import ChatClient, LlmError
@@ -23,30 +28,38 @@ from services.analyst.models import Models
 from services.analyst.translate import usage_of
 
 
-async def execute(task: TaskDispatched, llm: ChatClient | None = None, publish: Publish | None = None) -> WorkResult:
-    """Run one analyst task: plans come from `llm` when given (live mode), else from the rules.
+async def execute(
+    task: TaskDispatched, llm: ChatClient | None = None, publish: Publish | None = None, tuning: Tuning = BUILT_IN
+) -> WorkResult:
+    """Run one analyst task: plans come from `llm` when given (live mode), else from the rules;
+    `tuning` is the agent configuration the task names (`BUILT_IN`: none).
 
     CPU-bound work goes to a thread so the consumer keeps heartbeating. Live, the model plans and
     writes the draft (`services.analyst.application.live_synthesis`); offline both are extractive.
     """
     kind = task.payload.kind
     if kind == "answer":
-        return await answer(task, llm, publish)
+        return await answer(task, llm, publish, tuning)
     if kind == "plan":
         inp = PlanInput.model_validate(task.payload.input)
         if llm is not None:
-            planned, completion = await plan_live(llm, inp)
+            planned, completion = await plan_live(llm, inp, tuning)
             return WorkResult(output=planned.model_dump(), usage=[usage_of("llm_generate", [completion])])
-        planned = await asyncio.to_thread(plan, inp)
+        planned = await asyncio.to_thread(plan, inp, tuning.max_sub_questions)
         return WorkResult(output=planned.model_dump(), usage=[Usage(tool="llm_generate")])
     if kind == "synthesise":
         to_write = SynthesiseInput.model_validate(task.payload.input)
         usage = Usage(tool="llm_generate")
+        extract = functools.partial(
+            synthesise,
+            claims_per_section=tuning.claims_per_section,
+            lam=MMR_LAMBDA if tuning.mmr_lambda is None else tuning.mmr_lambda,
+        )
         if llm is not None:
-            result, spent = await synthesise_live(llm, to_write)
+            result, spent = await synthesise_live(llm, to_write, tuning)
             usage = usage_of("llm_generate", spent, model=llm.model)
         else:
-            result = await asyncio.to_thread(synthesise, to_write)
+            result = await asyncio.to_thread(extract, to_write)
         # Whoever wrote the draft (extractor or model), what its sources do not back is cut here, and
         # the check of the draft as written stays in the output: the run's citation-support rate.
         draft, check = await asyncio.to_thread(drop_unsupported, result.draft)
@@ -57,7 +70,7 @@ async def execute(task: TaskDispatched, llm: ChatClient | None = None, publish: 
         if llm is not None and not any(section.claims for section in draft.sections):
             # Nothing the model wrote is backed and on the question: the report is written
             # extractively instead, and the check of the model's draft stays as the run's support rate.
-            extractive = await asyncio.to_thread(synthesise, to_write)
+            extractive = await asyncio.to_thread(extract, to_write)
             draft, _ = await asyncio.to_thread(drop_unsupported, extractive.draft)
             off_question = extractive.off_question
         # Cutting may empty an outline section; the outline stays whole, the report saying it is empty.
@@ -87,18 +100,36 @@ async def execute(task: TaskDispatched, llm: ChatClient | None = None, publish: 
 MODEL_KINDS = frozenset({"plan", "synthesise", "answer"})  # the tasks a model writes in live mode
 
 
-async def execute_for_tenant(task: TaskDispatched, models: Models, publish: Publish | None = None) -> WorkResult:
-    """Run one task with the model its tenant has chosen (or the service default, or none)."""
-    if task.payload.kind not in MODEL_KINDS:
-        return await execute(task, None, publish)
+async def execute_for_tenant(
+    task: TaskDispatched,
+    models: Models,
+    publish: Publish | None = None,
+    agents: AgentConfigs | None = None,
+    environment: str = "production",
+) -> WorkResult:
+    """Run one task with the model its tenant has chosen (or the service default, or none), and the
+    agent version it names (`services.analyst.application.tuning` says what a version decides)."""
+    config = await config_for(task, agents, environment)
+    tuning = BUILT_IN if config is None else tuning_of(COMPONENT_OF_TASK[task.payload.kind], config)
+    if task.payload.kind not in MODEL_KINDS or tuning.mode == "offline":
+        return await execute(task, None, publish, tuning)
     async with models.use(task.tenant_id) as chosen:
+        if tuning.mode == "llm" and chosen is None:
+            raise TaskError(
+                "the agent version writes with a model (mode llm) and this analyst has none: "
+                "set QUARRY_ANALYST_MODE=live and QUARRY_LLM_BASE_URL",
+                retryable=False,
+            )
+        client = chosen.client if chosen else None
+        if client is not None and tuning.model and chosen is not None and not chosen.tenants_own:
+            client = client.with_model(tuning.model)  # a tenant's own endpoint keeps its own model
         # The tenant's own endpoint failing is the tenant's doing: billing charges the work done.
         fault: Fault = "tenant" if chosen is not None and chosen.tenants_own else "platform"
         try:
             # Past its timeout the orchestrator has given the attempt up: stop, and give the
             # tenant's slot back, rather than wait on a model nobody waits for any more.
             async with asyncio.timeout(task.payload.timeout_s):
-                return await execute(task, chosen.client if chosen else None, publish)
+                return await execute(task, client, publish, tuning)
         except TimeoutError as exc:
             raise TaskError(
                 f"no result within the task's {task.payload.timeout_s:g}s", retryable=True, fault=fault

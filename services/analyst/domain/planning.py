@@ -140,14 +140,15 @@ def _round_robin(streams: list[Iterator[str]]) -> Iterator[str]:
                 yield item
 
 
-def plan(inp: PlanInput) -> PlanOutput:
-    """Decompose a research question into sub-questions; the original first, more with depth."""
+def plan(inp: PlanInput, most: int | None = None) -> PlanOutput:
+    """Decompose a research question into sub-questions; the original first, more with depth (at
+    most `most`, when given: an agent configuration's cap)."""
     question = normalise(inp.question) or "this topic"
     clauses = resolve_references([parse_clause(c) for c in CLAUSE_SPLIT.split(question) if clean_phrase(c)])
     if not clauses:
         clauses = [Clause(question, "what", (Subject("this topic"),))]
     compound = len(clauses) > 1 or any(len(c.subjects) > 1 for c in clauses)
-    target = min(_MOST[inp.depth], _TARGET[inp.depth] + int(compound))
+    target = min(_MOST[inp.depth], _TARGET[inp.depth] + int(compound), most or _MOST[inp.depth])
 
     # Each clause of a compound question is its own search, even when the whole question holds its
     # words; any other sub-question must search for something no earlier one does.
