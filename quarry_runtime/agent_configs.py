@@ -10,10 +10,6 @@ whatever the orchestrator says, so a worker never runs settings the run did not 
 A version that cannot be resolved (no answer, not registered, the orchestrator away) fails the
 task as a retryable platform fault: falling back to the built-in settings would make the run's
 log name a version that did not produce its report.
-
-Parameters are read with `flag`, `whole` and `number`: a known parameter of the wrong type or out of its range fails
-the task (non-retryable: the version is immutable, so another attempt would read the same);
-unknown parameters are ignored, so a configuration may carry knobs a later worker understands.
 """
 
 from __future__ import annotations
@@ -22,7 +18,6 @@ import asyncio
 import hashlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 from contracts import subjects
 from contracts.agents import (
@@ -43,7 +38,6 @@ from quarry_runtime.worker import TaskError
 CACHE_SIZE = 256
 ASK_TIMEOUT_S = 5.0
 Sleep = Callable[[float], Awaitable[None]]
-D = TypeVar("D", int, float, None)
 
 
 class AgentConfigs:
@@ -151,37 +145,3 @@ def fails(rate: float, task_id: str, attempt: int) -> bool:
         return False
     digest = hashlib.sha256(f"{task_id}:{attempt}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < rate
-
-
-def flag(config: AgentConfig | None, name: str, default: bool) -> bool:
-    """Parameter `name` as true or false; `default` when absent."""
-    value = _given(config, name)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise TaskError(f"parameter {name!r} must be true or false, not {value!r}", retryable=False)
-    return value
-
-
-def whole(config: AgentConfig | None, name: str, default: D, low: int, high: int) -> int | D:
-    """Parameter `name` as a whole number in [low, high]; `default` when absent."""
-    value = _given(config, name)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise TaskError(f"parameter {name!r} must be a whole number in [{low}, {high}], not {value!r}", retryable=False)
-    return value
-
-
-def number(config: AgentConfig | None, name: str, default: D, low: float, high: float) -> float | D:
-    """Parameter `name` as a number in [low, high]; `default` when absent."""
-    value = _given(config, name)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise TaskError(f"parameter {name!r} must be a number in [{low:g}, {high:g}], not {value!r}", retryable=False)
-    return float(value)
-
-
-def _given(config: AgentConfig | None, name: str) -> object:
-    return None if config is None else config.parameters.get(name)

@@ -14,6 +14,7 @@ import httpx
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from contracts.document import UPLOADS_BUCKET
+from quarry_runtime.agent_configs import AgentConfigs
 from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus
 from quarry_runtime.service import Service
@@ -215,7 +216,17 @@ def build(settings: RuntimeSettings) -> Service:
         max_bytes=settings.object_store_max_bytes,
     )
     deleted = DeletedDatasets(bus)
-    parts = Components(index=index, memory=memory, parsers=parsers, web=web, blobs=blobs, deleted=deleted)
+    agents = AgentConfigs(lambda: bus.broker.connection.request)
+    parts = Components(
+        index=index,
+        memory=memory,
+        parsers=parsers,
+        web=web,
+        blobs=blobs,
+        deleted=deleted,
+        agents=agents,
+        environment=s.environment,
+    )
     for sub in subscriptions(bus, parts):
         bus.subscribe(sub)
     ready = asyncio.Event()

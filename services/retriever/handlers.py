@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from contracts import consumers, subjects
 from contracts.document import DatasetDeleted, DocumentUploaded
 from contracts.task import TaskDispatched
+from quarry_runtime.agent_configs import AgentConfigs, config_for
 from quarry_runtime.blobs import BlobStore
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.worker import TaskError, WorkResult, lane
 from services.retriever.application import tasks
 from services.retriever.application.uploads import forget_dataset, index_upload, reject_upload
 from services.retriever.domain.errors import Refused
+from services.retriever.domain.ranking import ranking_of
 from services.retriever.index import SourceIndex
 from services.retriever.parsing import ParserPool
 from services.retriever.tombstones import DeletedDatasets
@@ -20,11 +22,19 @@ from services.retriever.web.search import WebSearch
 
 
 async def execute(
-    task: TaskDispatched, index: SourceIndex, memory: SourceIndex, web: WebSearch | None = None
+    task: TaskDispatched,
+    index: SourceIndex,
+    memory: SourceIndex,
+    web: WebSearch | None = None,
+    agents: AgentConfigs | None = None,
+    environment: str = "production",
 ) -> WorkResult:
-    """Run one task of the retriever's lane; what it refuses fails the task, retried when it may succeed later."""
+    """Run one task of the retriever's lane, with the ranker version it names (`domain.ranking`);
+    what it refuses fails the task, retried when it may succeed later."""
+    config = await config_for(task, agents, environment)
     try:
-        return await tasks.execute(task, index, memory, web)
+        ranking = None if config is None else ranking_of(config)
+        return await tasks.execute(task, index, memory, web, ranking)
     except Refused as exc:
         raise TaskError(str(exc), retryable=exc.retryable) from exc
 
@@ -40,11 +50,13 @@ class Components:
     web: WebSearch | None = None
     blobs: BlobStore | None = None
     deleted: DeletedDatasets | None = None
+    agents: AgentConfigs | None = None
+    environment: str = "production"
 
 
 def subscriptions(bus: Bus, parts: Components) -> list[Subscription]:
     async def run(task: TaskDispatched) -> WorkResult:
-        return await execute(task, parts.index, parts.memory, parts.web)
+        return await execute(task, parts.index, parts.memory, parts.web, parts.agents, parts.environment)
 
     async def on_uploaded(ev: DocumentUploaded) -> None:
         """Index an uploaded document into its tenant's corpus, or say why not."""

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from services.retriever.domain.ranking import Ranking
 from services.retriever.index import SourceIndex
 
 
@@ -40,15 +41,22 @@ class CorpusProvider:
     name = "corpus"
 
     def __init__(
-        self, index: SourceIndex, owners: Sequence[str], datasets: Mapping[str, Sequence[str]] | None = None
+        self,
+        index: SourceIndex,
+        owners: Sequence[str],
+        datasets: Mapping[str, Sequence[str]] | None = None,
+        ranking: Ranking | None = None,
     ) -> None:
         if not owners:
             raise ValueError("a corpus search needs at least one owner")
         self.index = index
         self.owners = list(owners)
         self.datasets = dict(datasets or {})
+        self.ranking = ranking
 
     async def search(self, query: str, limit: int) -> list[SearchHit]:
         # One query over every owner, so IDF and scores are comparable across them.
-        passages = await asyncio.to_thread(self.index.search, query, self.owners, limit, None, self.datasets or None)
+        passages = await asyncio.to_thread(
+            self.index.search, query, self.owners, limit, None, self.datasets or None, self.ranking
+        )
         return [SearchHit(p.source_id, p.title, p.text, p.score, p.location) for p in passages]

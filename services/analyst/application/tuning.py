@@ -23,7 +23,7 @@ from typing import Literal
 
 from contracts.agents import AgentConfig
 from contracts.run import MAX_SUB_QUESTIONS
-from quarry_runtime.agent_configs import number, whole
+from quarry_runtime.agent_knobs import BadParameter, number, whole
 from quarry_runtime.worker import TaskError
 from services.analyst.application.templates import TemplateError, check, render
 from services.analyst.llm import DEFAULT_TEMPERATURE
@@ -96,14 +96,17 @@ def tuning_of(component: str, config: AgentConfig) -> Tuning:
             check(name, text, offered[name])
     except TemplateError as exc:
         raise TaskError(f"the {component}'s configuration: {exc}", retryable=False) from exc
-    return Tuning(
-        mode="llm" if config.mode == "llm" else "offline",
-        model=config.model,
-        prompts=prompts,
-        temperature=number(config, "temperature", None, 0.0, 2.0),
-        max_sub_questions=whole(config, "max_sub_questions", None, 1, max(MAX_SUB_QUESTIONS.values())),
-        claims_per_section=whole(config, "claims_per_section", None, 1, 20),
-        mmr_lambda=number(config, "mmr_lambda", None, 0.0, 1.0),
-        passages_per_note=whole(config, "passages_per_note", None, 1, 20),
-        max_sentences=whole(config, "max_sentences", None, 1, 10),
-    )
+    try:
+        return Tuning(
+            mode="llm" if config.mode == "llm" else "offline",
+            model=config.model,
+            prompts=prompts,
+            temperature=number(config, "temperature", None, 0.0, 2.0),
+            max_sub_questions=whole(config, "max_sub_questions", None, 1, max(MAX_SUB_QUESTIONS.values())),
+            claims_per_section=whole(config, "claims_per_section", None, 1, 20),
+            mmr_lambda=number(config, "mmr_lambda", None, 0.0, 1.0),
+            passages_per_note=whole(config, "passages_per_note", None, 1, 20),
+            max_sentences=whole(config, "max_sentences", None, 1, 10),
+        )
+    except BadParameter as exc:
+        raise TaskError(f"the {component}'s configuration: {exc}", retryable=False) from exc

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from contracts.work import FetchInput, FetchOutput, SearchOutput
 from services.retriever.domain.errors import OffHost
+from services.retriever.domain.ranking import BUILT_IN, Ranking
 from services.retriever.meters import count_fetches, count_off_host
 from services.retriever.web.search import WebSearch
 
@@ -21,7 +22,7 @@ class Fetched:
     injections: Counter[str] = field(default_factory=Counter)
 
 
-async def fetch_batch(inp: FetchInput, web: WebSearch) -> Fetched:
+async def fetch_batch(inp: FetchInput, web: WebSearch, ranking: Ranking = BUILT_IN) -> Fetched:
     """Fetch the batch's pages (never leaving its host) and rank them for each sub-question that offered them."""
     host = urlsplit(inp.url).hostname
     # Policy saw `url` only: every other page must be on its host, or it was never authorised.
@@ -35,6 +36,6 @@ async def fetch_batch(inp: FetchInput, web: WebSearch) -> Fetched:
     for wanted in inp.wanted:
         keys = dict.fromkeys(pages.aliases.get(url, url) for url in wanted.urls if url in inp.urls)
         offered = [pages.pages[key] for key in keys if key in pages.pages]
-        passages = web.passages(offered, wanted.query, wanted.limit)
+        passages = web.passages(offered, wanted.query, wanted.limit, ranking.k1, ranking.b)
         findings.append(SearchOutput(sub_question=wanted.sub_question, passages=passages))
     return Fetched(FetchOutput(findings=findings), fetches=pages.fetches, injections=pages.injections)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from contracts.work import Passage, SearchInput, SearchOutput, SourceKind, WebCandidate
 from quarry_runtime.ranking import interleave
 from services.retriever.domain.errors import WebUnavailable
+from services.retriever.domain.ranking import Ranking
 from services.retriever.index import PUBLIC_TENANT, SourceIndex
 from services.retriever.providers import CorpusProvider
 from services.retriever.translate import passage_of
@@ -36,7 +37,9 @@ def owners(sources: Sequence[SourceKind], tenant_id: str) -> list[str]:
     return chosen
 
 
-async def search_sources(inp: SearchInput, tenant_id: str, index: SourceIndex, web: WebSearch | None) -> Found:
+async def search_sources(
+    inp: SearchInput, tenant_id: str, index: SourceIndex, web: WebSearch | None, ranking: Ranking | None = None
+) -> Found:
     """Passages for one sub-question from every source the input names (default: corpus and datasets)."""
     sources = inp.sources or list(DEFAULT_SOURCES)
     query = f"{inp.sub_question} {inp.question}"
@@ -48,7 +51,7 @@ async def search_sources(inp: SearchInput, tenant_id: str, index: SourceIndex, w
     if readers:
         # Chosen datasets narrow the tenant's own documents; the shared corpus is read as the sources say.
         chosen = {tenant_id: list(inp.datasets)} if inp.datasets and "datasets" in sources else None
-        hits = await CorpusProvider(index, readers, chosen).search(query, inp.limit)
+        hits = await CorpusProvider(index, readers, chosen, ranking).search(query, inp.limit)
         found.corpus_calls = 1
         lists.append([passage_of(h) for h in hits])
     candidates: list[WebCandidate] = []

@@ -16,6 +16,7 @@ from services.retriever.application.recall import recall
 from services.retriever.application.search import search_sources
 from services.retriever.application.uploads import can_own
 from services.retriever.domain.errors import Refused
+from services.retriever.domain.ranking import BUILT_IN, Ranking
 from services.retriever.index import SourceIndex
 from services.retriever.web.search import WebSearch
 
@@ -23,16 +24,21 @@ log = logging.getLogger(__name__)
 
 
 async def execute(
-    task: TaskDispatched, index: SourceIndex, memory: SourceIndex, web: WebSearch | None = None
+    task: TaskDispatched,
+    index: SourceIndex,
+    memory: SourceIndex,
+    web: WebSearch | None = None,
+    ranking: Ranking | None = None,
 ) -> WorkResult:
-    """Run one task of the retriever's lane; `Refused` when it cannot be done as asked."""
+    """Run one task of the retriever's lane, searches ranked by `ranking` (None: the built-in
+    ranking); `Refused` when it cannot be done as asked."""
     match task.payload.kind:
         case "search":
-            return await search(task, index, web)
+            return await search(task, index, web, ranking)
         case "fetch":
-            return await fetch(task, web)
+            return await fetch(task, web, ranking or BUILT_IN)
         case "read":
-            return await read(task, index)
+            return await read(task, index, ranking)
         case "index":
             return await index_run_findings(task, memory)
         case "recall":
@@ -41,19 +47,22 @@ async def execute(
             raise Refused(f"the retriever does not do {kind!r} tasks")
 
 
-async def search(task: TaskDispatched, index: SourceIndex, web: WebSearch | None) -> WorkResult:
+async def search(
+    task: TaskDispatched, index: SourceIndex, web: WebSearch | None, ranking: Ranking | None = None
+) -> WorkResult:
     """Search where the run asked (by default the shared corpus and the tenant's documents) for one sub-question."""
-    found = await search_sources(SearchInput.model_validate(task.payload.input), task.tenant_id, index, web)
+    inp = SearchInput.model_validate(task.payload.input)
+    found = await search_sources(inp, task.tenant_id, index, web, ranking)
     # Every call out is metered: searches (corpus and API alike) as search calls; pages are the fetch tasks'.
     searches = found.corpus_calls + (found.web.search_calls if found.web else 0)
     return WorkResult(output=found.output.model_dump(), usage=[Usage(tool="web_search", search_calls=searches)])
 
 
-async def fetch(task: TaskDispatched, web: WebSearch | None) -> WorkResult:
+async def fetch(task: TaskDispatched, web: WebSearch | None, ranking: Ranking = BUILT_IN) -> WorkResult:
     """Fetch one host's pages, as policy allowed `fetch_url` for that host, and rank their passages."""
     if web is None:
         raise Refused("the run asks for web pages and no web search API is configured on the retriever")
-    fetched = await fetch_batch(FetchInput.model_validate(task.payload.input), web)
+    fetched = await fetch_batch(FetchInput.model_validate(task.payload.input), web, ranking)
     trips = []
     if fetched.injections:
         trips.append(
@@ -65,9 +74,9 @@ async def fetch(task: TaskDispatched, web: WebSearch | None) -> WorkResult:
     return WorkResult(output=fetched.output.model_dump(), usage=usage, trips=trips)
 
 
-async def read(task: TaskDispatched, index: SourceIndex) -> WorkResult:
+async def read(task: TaskDispatched, index: SourceIndex, ranking: Ranking | None = None) -> WorkResult:
     """Search one of the tenant's datasets (or all of them) for each sub-question, as policy allowed `read_dataset`."""
-    output, queries = await read_dataset(ReadInput.model_validate(task.payload.input), task.tenant_id, index)
+    output, queries = await read_dataset(ReadInput.model_validate(task.payload.input), task.tenant_id, index, ranking)
     return WorkResult(output=output.model_dump(), usage=[Usage(tool="read_dataset", search_calls=queries)])
 
 

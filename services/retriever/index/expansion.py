@@ -22,14 +22,15 @@ def expanded(
     feedback: Feedback,
     where: models.Filter,
     params: models.SearchParams | None,
+    related_weight: float = thesaurus.WEIGHT,
 ) -> SparseTerms:
     """The query's vector with the distinctive terms of a first sparse search's best passages added.
 
     The first search has the same filter and IDF scope as the second, so a tenant's expansion is
-    drawn only from what that search may read.
+    drawn only from what that search may read. `related_weight` weighs the thesaurus's terms.
     """
     own = tokenize(query)
-    related = thesaurus.related(query, own)
+    related = {term: related_weight for term in thesaurus.related(query, own)} if related_weight > 0 else {}
     with server():
         response = client.query_points(
             collection,

@@ -20,10 +20,12 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from contracts.work import Passage
 from quarry_runtime.errors import Unavailable
+from quarry_text import thesaurus
 from services.retriever.domain.chunking import Chunk, chunk_document, indexed_text
 from services.retriever.domain.corpus import Document
 from services.retriever.domain.feedback import Feedback
 from services.retriever.domain.lexical import AVERAGE_CHUNK_TOKENS, document_vector, query_vector
+from services.retriever.domain.ranking import Ranking
 from services.retriever.embeddings import Embedder
 from services.retriever.index import bulk, expansion, hybrid, schema
 from services.retriever.index.client import client_lock, is_local, open_client
@@ -285,11 +287,13 @@ class SourceIndex:
         limit: int,
         labels: Mapping[str, str] | None = None,
         datasets: Mapping[str, Sequence[str]] | None = None,
+        ranking: Ranking | None = None,
     ) -> list[Passage]:
         """Best matches among the given tenants' chunks (those under `labels`, if given), best first.
 
         `datasets` narrows a tenant it names to the chunks of the listed datasets (an empty list: none).
         BM25 alone without an embedder; BM25 and dense similarity fused by RRF with one.
+        `ranking` (a ranker agent version's) replaces the index's own feedback and related weight.
         """
         self._check_declared(labels)
         terms = query_vector(query)
@@ -303,8 +307,13 @@ class SourceIndex:
             if not any(datasets.get(tenant, True) for tenant in tenant_ids):
                 return []
         where = scoped_filter(tenant_ids, labels, datasets) if datasets else tenant_filter(tenant_ids, labels)
-        if self.feedback is not None and terms.indices:
-            terms = expansion.expanded(self.client, self.collection, self._server, query, self.feedback, where, params)
+        feedback, related = (
+            (self.feedback, thesaurus.WEIGHT) if ranking is None else (ranking.feedback, ranking.related_weight)
+        )
+        if feedback is not None and terms.indices:
+            terms = expansion.expanded(
+                self.client, self.collection, self._server, query, feedback, where, params, related
+            )
         if self.embedder is None:
             with self._server():
                 response = self.client.query_points(

@@ -16,6 +16,7 @@ from quarry_runtime.spans import span
 from quarry_security.guardrails import strip_injections
 from services.retriever.domain.chunking import chunk_text
 from services.retriever.domain.dedupe import drop_near_duplicates
+from services.retriever.domain.lexical import K1, B
 from services.retriever.domain.rank import rank_chunks
 from services.retriever.domain.urls import canonical_url
 from services.retriever.parsing import ParserPool
@@ -164,12 +165,13 @@ class WebSearch:
         kinds = [f.kind for f in (*in_text, *in_title)]
         return WebPage(fetched.url, " ".join(title.split()) or fetched.url, text), kinds
 
-    def passages(self, pages: Sequence[WebPage], query: str, limit: int) -> list[Passage]:
-        """The pages' chunks best ranked for `query`, a few per page at most, `limit` in all."""
+    def passages(self, pages: Sequence[WebPage], query: str, limit: int, k1: float = K1, b: float = B) -> list[Passage]:
+        """The pages' chunks best ranked for `query` (BM25 with `k1`, `b`), a few per page at most,
+        `limit` in all."""
         chunks = [chunk for page in pages for chunk in chunk_text(page.url, page.title, page.text)]
         per_page: Counter[str] = Counter()
         passages: list[Passage] = []
-        for chunk, score in rank_chunks(query, chunks):
+        for chunk, score in rank_chunks(query, chunks, k1, b):
             # A few passages per page, so one long page cannot crowd out the others.
             if per_page[chunk.doc_id] >= self.breadth.passages_per_page:
                 continue
