@@ -23,6 +23,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from devtools.agent_eval import evaluate
 from devtools.stack import caller_environment
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase
@@ -34,6 +35,7 @@ from services.gateway.readmodels.store import GatewayStore
 
 app = typer.Typer(help="Grant and revoke platform roles (platform_operator, platform_admin).", no_args_is_help=True)
 console = Console()
+app.command()(evaluate)  # the eval gate of an agent version (talks to the gateway, not its store)
 
 DataDir = typer.Option(Path(os.environ.get("QUARRY_DATA_DIR", ".data")), help="the stack's data directory")
 Role = typer.Option(None, "--role", help=f"one of {', '.join(PLATFORM_ROLES)}")

@@ -9,17 +9,24 @@ named by QUARRY_EMBEDDINGS_URL and QUARRY_EMBEDDINGS_MODEL (or the flags), and f
 model already on disk. Exits 1 when the default configuration's TEST split misses a target:
 recall@10 >= 0.9, key term in report >= 0.9 and in summary >= 0.7, citation support >= 0.98, no
 fabricated citation.
+
+With `--agent COMPONENT=FILE.json` (repeatable) the components run those agent configurations,
+as workers run a task naming them (injected faults left out), and the eval gate's metrics of the
+default configuration's test split are printed (and written with `--metrics-out`): what
+`quarry operator evaluate` posts for a version.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 
 from rich.console import Console
 
+from evals.agents import AgentSpecError, EvalAgents, agents_of, gate_metrics, parse_spec
 from evals.questions import SPLITS, load_splits
 from evals.report import print_outcome, print_questions
 from evals.runner import Configuration, Outcome, run
@@ -55,7 +62,7 @@ def _model(args: argparse.Namespace) -> ChatClient | None:
     return chat_client(AnalystSettings(mode="live"))
 
 
-async def _evaluate(args: argparse.Namespace, console: Console) -> list[Outcome]:
+async def _evaluate(args: argparse.Namespace, console: Console, agents: EvalAgents) -> list[Outcome]:
     corpus = sample_corpus()
     splits = load_splits(corpus_ids={d.doc_id for d in corpus})
     splits = {name: qs[: args.questions] if args.questions else qs for name, qs in splits.items() if name in args.split}
@@ -63,11 +70,14 @@ async def _evaluate(args: argparse.Namespace, console: Console) -> list[Outcome]
         kinds = ", ".join(sorted({q.kind for q in questions}))
         console.print(f"{name}: {len(questions)} questions ({kinds}) over {len(corpus)} documents")
     llm = _model(args)
+    for component in agents.tunings:
+        agents.model(component, llm)  # a configuration needing a model it will not have: refused now
     analyst = f"live ({llm.model} at {llm.url})" if llm else "offline"
+    analyst += f"; agents: {agents.describe()}"
     outcomes: list[Outcome] = []
     try:
         for configuration in _configurations(args, console):
-            outcome = await run(configuration, corpus, splits, llm)
+            outcome = await run(configuration, corpus, splits, llm, agents)
             outcomes.append(outcome)
             if args.verbose:
                 for name, split in outcome.splits.items():
@@ -90,15 +100,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embeddings-api-key", default=os.environ.get("QUARRY_EMBEDDINGS_API_KEY"))
     parser.add_argument("--fastembed-model", default=None, help="fastembed model name (default BAAI/bge-small-en-v1.5)")
     parser.add_argument("-v", "--verbose", action="store_true", help="one line per question")
+    parser.add_argument(
+        "--agent", action="append", default=[], metavar="COMPONENT=FILE.json", help="run an agent configuration"
+    )
+    parser.add_argument("--metrics-out", default=None, help="write the test split's gate metrics here (JSON)")
     args = parser.parse_args(argv)
     args.split = args.split or list(SPLITS)
     console = Console() if sys.stdout.isatty() else Console(width=200)
 
-    outcomes = asyncio.run(_evaluate(args, console))
+    try:
+        agents = agents_of(dict(parse_spec(spec) for spec in args.agent))
+    except AgentSpecError as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 2
+    try:
+        outcomes = asyncio.run(_evaluate(args, console, agents))
+    except AgentSpecError as exc:  # e.g. a configuration in llm mode evaluated --offline
+        console.print(f"[red]{exc}[/red]")
+        return 2
     test = outcomes[0].splits.get("test")
     if test is None:
         console.print("the test split was not evaluated: no targets checked")
         return 0
+    metrics = gate_metrics(test.summary)
+    console.print(f"eval gate metrics (test split, {outcomes[0].configuration.name}): {json.dumps(metrics)}")
+    if args.metrics_out:
+        with open(args.metrics_out, "w", encoding="utf-8") as out:
+            json.dump({"split": "test", "metrics": metrics}, out, indent=2)
     misses = TEST_TARGETS.misses(test.summary)
     for miss in misses:
         console.print(f"[red]test split misses its target: {miss}[/red]")

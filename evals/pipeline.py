@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from contracts.agents import COMPONENT_OF_TASK
 from contracts.task import TaskDispatched, TaskDispatchedPayload, TaskKind
 from contracts.work import (
     CollectOutput,
@@ -23,6 +24,7 @@ from contracts.work import (
     SynthesiseOutput,
     VerifyInput,
 )
+from evals.agents import EvalAgents
 from evals.metrics import (
     claims_text,
     fabricated_citations,
@@ -73,20 +75,35 @@ def search_query(sub_question: str, question: str) -> str:
     return f"{sub_question} {question}"
 
 
-async def _task(kind: TaskKind, inp: dict[str, Any], llm: ChatClient | None, n: int) -> dict[str, Any]:
+BUILT_IN_AGENTS = EvalAgents()
+
+
+async def _task(
+    kind: TaskKind, inp: dict[str, Any], llm: ChatClient | None, n: int, agents: EvalAgents = BUILT_IN_AGENTS
+) -> dict[str, Any]:
     payload = TaskDispatchedPayload(task_id=f"eval-{kind}-{n}", kind=kind, role="analyst", input=inp)
     task = TaskDispatched.create(payload, tenant_id=EVAL_TENANT, run_id=f"eval-run-{n}")
-    return (await execute(task, llm)).output
+    component = COMPONENT_OF_TASK.get(kind)
+    if component is None:
+        return (await execute(task, llm)).output
+    return (await execute(task, agents.model(component, llm), tuning=agents.tuning(component))).output
 
 
 async def evaluate(
-    index: SourceIndex, q: Question, llm: ChatClient | None = None, ks: tuple[int, ...] = (5, 10), n: int = 0
+    index: SourceIndex,
+    q: Question,
+    llm: ChatClient | None = None,
+    ks: tuple[int, ...] = (5, 10),
+    n: int = 0,
+    agents: EvalAgents = BUILT_IN_AGENTS,
 ) -> QuestionResult:
-    """Run one question end to end (planning and writing by `llm` when given) and score it."""
-    planned = PlanOutput.model_validate(await _task("plan", {"question": q.question, "depth": DEPTH}, llm, n))
+    """Run one question end to end (planning and writing by `llm` when given, each component as
+    `agents` configures it) and score it."""
+    planned = PlanOutput.model_validate(await _task("plan", {"question": q.question, "depth": DEPTH}, llm, n, agents))
     subs = planned.sub_questions
     limit = max(PASSAGES_PER_SEARCH, *ks)
-    results = [index.search(search_query(sub, q.question), [EVAL_TENANT, PUBLIC_TENANT], limit) for sub in subs]
+    readers = [EVAL_TENANT, PUBLIC_TENANT]
+    results = [index.search(search_query(sub, q.question), readers, limit, ranking=agents.ranking) for sub in subs]
     ranking = fused_ranking(results)
     recall = {k: recall_at(ranking, q.documents, k) for k in ks}
     top = {p.source_id for p in ranking[: max(ks)]}
@@ -102,7 +119,7 @@ async def evaluate(
         "findings": [f.model_dump() for f in collected.findings],
         "max_sources": MAX_SOURCES,
     }
-    written = SynthesiseOutput.model_validate(await _task("synthesise", to_write, llm, n))
+    written = SynthesiseOutput.model_validate(await _task("synthesise", to_write, llm, n, agents))
     draft, check = written.draft, written.citation_check
     if check is None:
         raise RuntimeError("the synthesise task returned no citation check")

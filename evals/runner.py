@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from evals.pipeline import QuestionResult, evaluate
+from evals.agents import EvalAgents
+from evals.pipeline import BUILT_IN_AGENTS, QuestionResult, evaluate
 from evals.questions import Question
 from evals.summary import Summary, by_kind, summarise
 from services.analyst.llm import ChatClient
@@ -47,9 +48,11 @@ async def run(
     corpus: Sequence[Document],
     splits: Mapping[str, Sequence[Question]],
     llm: ChatClient | None = None,
+    agents: EvalAgents = BUILT_IN_AGENTS,
 ) -> Outcome:
     """Index the corpus into a fresh local-mode Qdrant directory, then put every question of every
-    split through the pipeline (planning and writing by `llm` when given)."""
+    split through the pipeline (planning and writing by `llm` when given, each component as
+    `agents` configures it)."""
     with tempfile.TemporaryDirectory(prefix="quarry-eval-") as tmp:
         index = SourceIndex(
             path=Path(tmp) / "qdrant",
@@ -65,7 +68,7 @@ async def run(
             outcomes: dict[str, SplitOutcome] = {}
             for name, questions in splits.items():
                 started = time.perf_counter()
-                results = [await evaluate(index, q, llm, n=n) for n, q in enumerate(questions)]
+                results = [await evaluate(index, q, llm, n=n, agents=agents) for n, q in enumerate(questions)]
                 outcomes[name] = SplitOutcome(
                     results, summarise(results), by_kind(results), time.perf_counter() - started
                 )
