@@ -63,9 +63,7 @@ def evaluate(
     component: str,
     version: str,
     gateway: str = typer.Option(os.environ.get("QUARRY_GATEWAY_URL", "http://127.0.0.1:8000"), "--gateway"),
-    token: str = typer.Option(
-        os.environ.get("QUARRY_TOKEN", ""), "--token", help="a platform operator's access token"
-    ),
+    token: str = typer.Option(os.environ.get("QUARRY_TOKEN", ""), "--token", help="a platform operator's access token"),
     split: str = typer.Option("test", "--split", help="test (the gate's) or dev"),
     questions: int = typer.Option(0, "--questions", min=0, help="only the first N questions; never posted"),
     post: bool = typer.Option(True, "--post/--no-post", help="store the metrics with the version"),
