@@ -12,6 +12,8 @@ const RIGHT = 12;
 const TOP = 10;
 const BOTTOM = 22;
 const ARMS: readonly Arm[] = ["stable", "candidate"];
+// The two versions' whiskers at one look sit side by side, not on top of each other.
+const NUDGE: Record<Arm, number> = { stable: -3, candidate: 3 };
 
 export function GuardChart({ guard, series }: { guard: GuardName; series: Record<Arm, GuardPoint[]> }) {
   const points = [...series.stable, ...series.candidate];
@@ -26,7 +28,7 @@ export function GuardChart({ guard, series }: { guard: GuardName; series: Record
   }
   const [low, high] = domainOf(chartValues(series));
   const y = linearScale([low, high], [HEIGHT - BOTTOM, TOP]);
-  const x = linearScale(domainOf(points.map((p) => p.at)), [LEFT, WIDTH - RIGHT]);
+  const at = linearScale(domainOf(points.map((p) => p.at)), [LEFT, WIDTH - RIGHT]);
   const latest = (arm: Arm) => {
     const last = series[arm][series[arm].length - 1];
     return last ? `${arm} ${metric(last.estimate)}` : `${arm} no data`;
@@ -54,17 +56,20 @@ export function GuardChart({ guard, series }: { guard: GuardName; series: Record
         <text className="chart-tick" x={WIDTH - RIGHT} y={HEIGHT - 6} textAnchor="end">
           {last.toISOString().slice(11, 16)}
         </text>
-        {ARMS.map((arm) => (
-          <g key={arm} className={`chart-${arm}`}>
-            <polyline fill="none" points={series[arm].map((p) => `${x(p.at).toFixed(1)},${y(p.estimate).toFixed(1)}`).join(" ")} />
-            {series[arm].map((p) => (
-              <g key={p.at}>
-                <line x1={x(p.at)} x2={x(p.at)} y1={p.lower === null ? HEIGHT - BOTTOM : y(p.lower)} y2={p.upper === null ? TOP : y(p.upper)} />
-                <circle cx={x(p.at)} cy={y(p.estimate)} r={3} />
-              </g>
-            ))}
-          </g>
-        ))}
+        {ARMS.map((arm) => {
+          const x = (time: number) => at(time) + NUDGE[arm];
+          return (
+            <g key={arm} className={`chart-${arm}`}>
+              <polyline fill="none" points={series[arm].map((p) => `${x(p.at).toFixed(1)},${y(p.estimate).toFixed(1)}`).join(" ")} />
+              {series[arm].map((p) => (
+                <g key={p.at}>
+                  <line x1={x(p.at)} x2={x(p.at)} y1={p.lower === null ? HEIGHT - BOTTOM : y(p.lower)} y2={p.upper === null ? TOP : y(p.upper)} />
+                  <circle cx={x(p.at)} cy={y(p.estimate)} r={3} />
+                </g>
+              ))}
+            </g>
+          );
+        })}
       </svg>
       <p className="chart-legend">
         <span className="chart-key chart-stable">stable</span> <span className="chart-key chart-candidate">candidate</span>
