@@ -202,6 +202,9 @@ class RolloutsCase:
                 {**SPEC, "candidate": version, "guards": {"alpha": 0.9}},
                 {**SPEC, "candidate": version, "note": "n" * 2001},
                 {**SPEC, "candidate": version, "shadow": {"sample_rate": 2}},
+                {**SPEC, "candidate": version, "min_run_per_stage": 3},  # misspelt: never a silent default
+                {**SPEC, "candidate": version, "guards": {"alhpa": 0.01}},
+                {**SPEC, "candidate": version, "audience": {"pined": {"t1": "candidate"}}},
             ):
                 r = await admin.post("/v1/ops/rollouts", bad)
                 assert r.status_code == 422, (bad, r.text)
