@@ -57,6 +57,7 @@ MAX_PARAMETERS = 50
 MAX_NAME_CHARS = 100
 MAX_PARAMETER_CHARS = 2_000
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS, pattern=r"^[A-Za-z0-9_.\-]+$")]
+Metric = Annotated[float, Field(ge=-1e9, le=1e9)]
 ParameterValue = (
     Annotated[str, Field(max_length=MAX_PARAMETER_CHARS)]
     | Annotated[int, Field(ge=-MAX_SAFE_INTEGER, le=MAX_SAFE_INTEGER)]
@@ -137,7 +138,9 @@ class AgentVersionEvaluatedPayload(Contract):
     version: AgentVersion
     split: Literal["dev", "test"] = "test"
     passed: bool = Field(description="every metric met its target: the gate a rollout needs")
-    metrics: dict[str, float] = Field(default_factory=dict, description="`make eval`'s metrics, by name")
+    metrics: dict[Name, Metric] = Field(
+        default_factory=dict, max_length=MAX_PARAMETERS, description="`make eval`'s metrics, by name"
+    )
     failures: list[str] = Field(default_factory=list, description="the metrics that missed, with their targets")
 
 
@@ -239,7 +242,7 @@ class RecordEvaluationRequest(Contract):
     component: Component
     version: AgentVersion
     split: Literal["dev", "test"] = "test"
-    metrics: dict[Annotated[str, Field(max_length=MAX_NAME_CHARS)], float] = Field(max_length=MAX_PARAMETERS)
+    metrics: dict[Name, Metric] = Field(max_length=MAX_PARAMETERS)
     tenant_id: str
     actor: Actor = Field(default_factory=Actor)
 

@@ -18,6 +18,7 @@ TimerPurpose = Literal[
     "monitor_slot",
     "question_task_timeout",
     "question_credits_timeout",
+    "rollout_look",
 ]
 
 
@@ -29,6 +30,7 @@ class TimerFiredPayload(Contract):
     approval_id: str | None = None
     monitor_id: str | None = None
     slot: datetime | None = None
+    rollout_id: str | None = Field(default=None, max_length=100, description="the rollout a `rollout_look` is for")
 
 
 class TimerFired(Event, subject=subjects.TIMER_FIRED, type="timer.fired"):

@@ -39,6 +39,7 @@ from services.gateway.api.routes import (
     ops_events,
     ops_redrives,
     ops_replays,
+    ops_rollouts,
     policy,
     questions,
     reports,
@@ -84,6 +85,7 @@ DOCUMENTED = (
     ops_replays,
     ops_audit,
     ops_agents,
+    ops_rollouts,
     health,
 )
 

@@ -14,6 +14,7 @@ from typing import Any, Self, TypeVar
 from pydantic import BaseModel
 
 from contracts import subjects
+from contracts.agents import AgentRef
 from contracts.envelope import Actor, Event, TraceContext
 from contracts.guardrail import GuardrailTripped, GuardrailTrippedPayload
 from contracts.ids import stable_id
@@ -114,9 +115,11 @@ class Emitter:
         )
         self.emit(ToolRequested, request)
 
-    def dispatch(self, task: TaskState, task_input: dict[str, Any]) -> None:
-        """Send the task's current attempt, with its whole input, to its role's lane."""
-        dispatch = copied(TaskDispatchedPayload, task, input=task_input)
+    def dispatch(self, task: TaskState, task_input: dict[str, Any], agent: tuple[str, str] | None = None) -> None:
+        """Send the task's current attempt, with its whole input and the (component, version) it
+        runs, to its role's lane."""
+        ref = None if agent is None else AgentRef.model_validate({"component": agent[0], "version": agent[1]})
+        dispatch = copied(TaskDispatchedPayload, task, input=task_input, agent=ref)
         self.emit(TaskDispatched, dispatch, subject=subjects.task_lane(task.role))
 
     def timer(self, at: datetime, wake: TimerFiredPayload) -> None:

@@ -51,3 +51,22 @@ POLICIES: dict[str, TaskPolicy] = {
 # Steps a run can do without: refused by policy or failed for good, such a task is dropped (its
 # pages are not fetched, its dataset not read) and the run goes on with what the other steps found.
 OPTIONAL = frozenset({"fetch", "read"})
+
+# The component whose version a task of each kind runs (contracts.agents.Component); the other
+# kinds have no versioned behaviour.
+COMPONENT_OF_TASK: dict[str, str] = {
+    "plan": "planner",
+    "synthesise": "synthesiser",
+    "answer": "answerer",
+    "search": "ranker",
+    "fetch": "ranker",
+    "read": "ranker",
+}
+
+
+def agent_for(kind: str, agent_versions: dict[str, str]) -> tuple[str, str] | None:
+    """(component, version) a task of `kind` runs in a run that recorded `agent_versions` at
+    admission, or None: its worker's built-in settings."""
+    component = COMPONENT_OF_TASK.get(kind)
+    version = agent_versions.get(component) if component else None
+    return None if component is None or version is None else (component, version)

@@ -239,6 +239,19 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("POST", "/v1/ops/agents"): Case(
         NOBODY, None, lambda t, _: Call("/v1/ops/agents", {"component": "planner", "config": {"mode": "offline"}})
     ),
+    ("POST", "/v1/ops/agents/{component}/{version}/evaluations"): Case(
+        NOBODY,
+        None,
+        lambda t, _: Call(f"/v1/ops/agents/planner/{'0' * 64}/evaluations", {"metrics": {"recall_at_10": 1.0}}),
+    ),
+    ("GET", "/v1/ops/rollouts"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/rollouts")),
+    ("GET", "/v1/ops/rollouts/{rollout_id}"): Case(NOBODY, None, lambda t, _: Call(f"/v1/ops/rollouts/{'0' * 32}")),
+    ("POST", "/v1/ops/rollouts"): Case(
+        NOBODY, None, lambda t, _: Call("/v1/ops/rollouts", {"component": "planner", "candidate": "0" * 64})
+    ),
+    ("POST", "/v1/ops/rollouts/{rollout_id}/{action}"): Case(
+        NOBODY, None, lambda t, _: Call(f"/v1/ops/rollouts/{'0' * 32}/pause", {})
+    ),
     # billing (answers come from billing; mock mode: a checkout applies at once)
     ("GET", "/v1/billing/summary"): Case(ADMINS, 200, lambda t, _: Call("/v1/billing/summary")),
     ("GET", "/v1/billing/ledger"): Case(ADMINS, 200, lambda t, _: Call("/v1/billing/ledger")),

@@ -72,6 +72,7 @@ def test_platform_roles_add_only_their_own_table_and_are_nested() -> None:
         "ops:audit",
         "ops:replay",
         "agents:register",
+        "rollouts:manage",
         "policy:read",
         "policy:publish",
     }
@@ -86,6 +87,7 @@ def test_platform_roles_add_only_their_own_table_and_are_nested() -> None:
 
 def test_no_tenant_role_holds_a_platform_only_permission() -> None:
     platform_only = {"ops:read", "ops:payload", "ops:redrive", "ops:audit", "ops:replay", "agents:register"}
+    platform_only |= {"rollouts:manage"}
     assert platform_only | {"policy:publish"} == PLATFORM_ONLY
     for role in ROLES:
         assert granted([role]).isdisjoint(PLATFORM_ONLY)

@@ -1,160 +1,26 @@
 """The observability manifests: the collector's pipelines, scraping, dashboards and alert rules.
 
-Every PromQL expression (dashboard panels, alert rules) may name only metrics the code registers,
-with their labels and, where a label takes a closed set of values, one of those values: a renamed
-metric or label fails here instead of leaving an empty panel or an alert that never fires.
+Every PromQL expression (dashboard panels, alert rules) must parse as Prometheus parses it and may
+name only metrics the code registers, with their labels and, where a label takes a closed set of
+values, one of those values (tests.support.promql): a renamed metric or label fails here instead of
+leaving an empty panel or an alert that never fires.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
-from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import pytest
 import yaml
-from fastapi import APIRouter
-from prometheus_client.metrics import MetricWrapperBase
-from starlette.routing import Route
 
-from contracts import consumers
-from contracts.tool import Decision
+from tests.support.promql import SERVICES, check_promql
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "infra" / "k8s"
 OBSERVABILITY = K8S / "observability"
-SERVICES = ("gateway", "orchestrator", "retriever", "analyst", "billing", "policy", "reporter")
-METRIC_MODULES = ("quarry_runtime.metrics", "quarry_runtime.httpmetrics", "services.orchestrator.meters")
-# Labels Prometheus adds to every series it scrapes (the PodMonitor's relabelling adds `app`).
-TARGET_LABELS = {"job", "instance", "namespace", "pod", "container", "endpoint", "app"}
-SUFFIXES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
-AGGREGATIONS = {"sum", "min", "max", "avg", "count", "stddev", "stdvar", "topk", "bottomk", "quantile", "group"}
-KEYWORDS = AGGREGATIONS | {"by", "without", "on", "ignoring", "group_left", "group_right", "bool"}
-KEYWORDS |= {"and", "or", "unless", "offset", "inf", "nan"}
-TOKEN = re.compile(
-    r"\s+|(?P<string>\"(?:[^\"\\]|\\.)*\")|(?P<duration>\[\d+[smhdwy]\])|(?P<number>\d+(?:\.\d+)?(?:e[+-]?\d+)?)"
-    r"|(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)|(?P<op>=~|!~|!=|==|>=|<=|[-+*/%^<>=(){},])"
-)
-SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{((?:[^}\"]|\"(?:[^\"\\]|\\.)*\")*)\}")
-MATCHER = re.compile(r"\s*([a-zA-Z_]\w*)\s*(=~|!~|!=|=)\s*\"((?:[^\"\\]|\\.)*)\"\s*,?")
-
-
-@cache
-def registered() -> dict[str, tuple[str, frozenset[str]]]:
-    """Every series name the code exposes -> (its metric's name, its label names)."""
-    modules = [*METRIC_MODULES, *(f"services.{p.parent.name}.meters" for p in ROOT.glob("services/*/meters.py"))]
-    names: dict[str, tuple[str, frozenset[str]]] = {}
-    for module in map(importlib.import_module, modules):
-        for metric in vars(module).values():
-            if isinstance(metric, MetricWrapperBase):
-                # prometheus_client keeps the name, type and label names it was built with here.
-                labels = frozenset(metric._labelnames)
-                for suffix in SUFFIXES[str(metric._type)]:
-                    extra = {"le"} if suffix == "_bucket" else set()
-                    names[metric._name + suffix] = (metric._name, labels | extra)
-    return names
-
-
-@cache
-def closed_values() -> dict[tuple[str, str], frozenset[str]]:
-    """The values a label can take, for the labels whose values the code fixes."""
-    from quarry_runtime.httpmetrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS, METHODS
-    from quarry_runtime.metrics import (
-        CONSUMER_HANDLING_SECONDS,
-        CONSUMER_LAG_SECONDS,
-        CONSUMER_MESSAGES,
-        ConsumerMeters,
-    )
-    from services.billing.meters import ENTRIES
-    from services.orchestrator.meters import ENDED
-
-    # The outcomes a consumer's meters bind, read from a probe's series, which are removed again.
-    ConsumerMeters.of("probe", "probe")
-    outcomes = frozenset(
-        s.labels["outcome"] for s in next(iter(CONSUMER_MESSAGES.collect())).samples if s.labels["service"] == "probe"
-    )
-    for outcome in outcomes:
-        CONSUMER_MESSAGES.remove("probe", "probe", outcome)
-    CONSUMER_HANDLING_SECONDS.remove("probe", "probe")
-    CONSUMER_LAG_SECONDS.remove("probe", "probe")
-    assert outcomes
-    durables = frozenset(c.durable for cs in consumers.CONSUMERS.values() for c in cs)
-    routes = frozenset(
-        route.path
-        for path in ROOT.glob("services/gateway/api/routes/*.py")
-        for router in vars(importlib.import_module(f"services.gateway.api.routes.{path.stem}")).values()
-        if isinstance(router, APIRouter)
-        for route in router.routes
-        if isinstance(route, Route)
-    )
-    http = (HTTP_REQUESTS._name, HTTP_REQUEST_SECONDS._name)
-    values = {
-        ("quarry_consumer_messages", "outcome"): outcomes,
-        ("quarry_runs_ended", "state"): frozenset(ENDED.values()),
-        ("quarry_run_duration_seconds", "state"): frozenset(ENDED.values()),
-        ("quarry_credits", "entry"): frozenset(ENTRIES.values()),
-        ("quarry_policy_decisions", "outcome"): frozenset(get_args(Decision)),
-        ("quarry_model_tokens", "direction"): frozenset({"input", "output"}),
-        ("quarry_model_request_duration_seconds", "outcome"): frozenset({"ok", "error"}),
-    }
-    for name in http:
-        values[(name, "method")] = frozenset(METHODS)
-        values[(name, "route")] = routes
-    for name in ("quarry_consumer_messages", "quarry_consumer_handling_seconds", "quarry_consumer_lag_seconds"):
-        values[(name, "service")] = frozenset(SERVICES)
-        values[(name, "consumer")] = durables
-    return values
-
-
-def tokens(expr: str) -> Iterator[tuple[str, str]]:
-    position = 0
-    while position < len(expr):
-        match = TOKEN.match(expr, position)
-        assert match, f"cannot read {expr[position : position + 20]!r} in {expr!r}"
-        position = match.end()
-        if match.lastgroup:
-            yield match.lastgroup, match.group()
-
-
-def check_promql(expr: str) -> set[str]:
-    """The metrics `expr` names, after checking its names, labels and closed label values."""
-    depth = 0
-    for kind, text in tokens(expr):
-        depth += {"(": 1, ")": -1, "{": 1, "}": -1}.get(text, 0) if kind == "op" else 0
-        assert depth >= 0, expr
-    assert depth == 0, f"unbalanced brackets: {expr}"
-    assert "$" not in expr, "no Grafana variables in queries: they would hide a metric name"
-    names: set[str] = set()
-    for series, matchers in SELECTOR.findall(expr):
-        assert series in registered(), f"{series} is not a metric the code registers ({expr})"
-        metric, labels = registered()[series]
-        parsed = MATCHER.findall(matchers)
-        assert "".join(m.group() for m in MATCHER.finditer(matchers)).strip() == matchers.strip(), matchers
-        for label, operator, value in parsed:
-            assert label in labels | TARGET_LABELS, f"{series} has no label {label} ({expr})"
-            known = closed_values().get((metric, label))
-            if known is not None and operator in ("=", "=~"):
-                pattern = value if operator == "=~" else re.escape(value)
-                for alternative in pattern.split("|") if operator == "=~" else [pattern]:
-                    assert any(re.fullmatch(alternative, v) for v in known), f"{label}={value!r} never occurs ({expr})"
-    bare = SELECTOR.sub(lambda m: m.group(1), expr)
-    bare = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", bare)
-    listed = list(tokens(bare))
-    for i, (kind, text) in enumerate(listed):
-        called = i + 1 < len(listed) and listed[i + 1][1] == "("
-        if kind == "name" and text not in KEYWORDS and not called:
-            assert text in registered(), f"{text} is not a metric the code registers ({expr})"
-            names.add(text)
-    for by_labels in re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", expr):
-        grouped = {label.strip() for label in by_labels.split(",") if label.strip()}
-        available = set().union(*(registered()[n][1] for n in names)) | TARGET_LABELS
-        assert grouped <= available, f"grouping by {grouped - available} ({expr})"
-    assert names, f"no metric in {expr}"
-    return names
 
 
 def test_the_promql_check_catches_a_renamed_metric_label_or_value() -> None:
@@ -168,6 +34,9 @@ def test_the_promql_check_catches_a_renamed_metric_label_or_value() -> None:
         "sum by (tenant) (rate(quarry_runs_ended_total[5m]))",
         "sum(rate(quarry_runs_ended_total[5m])",
         'quarry_consumer_lag_seconds{consumer=~"billing-nothing"}',
+        "rates(quarry_runs_ended_total[5m])",  # no such function
+        "rate(quarry_runs_ended_total)",  # a range function given an instant vector
+        "sum(rate(quarry_runs_ended_total[5m])) / on (tenant) sum(rate(quarry_runs_ended_total[5m]))",
     ):
         with pytest.raises(AssertionError):
             check_promql(broken)

@@ -40,11 +40,20 @@ def test_an_old_store_folds_to_the_state_it_had_and_publishes_the_same_events(ol
     for aggregate_id, state in expected["aggregates"].items():
         if "review_plan" in state:  # a run: it now always carries whose fault a failure was
             state.setdefault("failure_fault", "platform")
+            # ... and the agent versions it was admitted with: none then, the built-in settings.
+            state.setdefault("agent_versions", {})
+            state.setdefault("rollouts", {})
         assert seen["aggregates"][aggregate_id] == state, aggregate_id
     for published in expected["published"]:  # a report's methods now say how many claims were off the question
         methods = (published["event"]["payload"].get("input") or {}).get("methods")
         if methods is not None:
             methods.setdefault("claims_off_question", None)
+        if published["event"]["type"] == "run.admitted":  # an admission now names the agent versions
+            published["event"]["payload"].update(agent_versions={}, rollouts={})
+        if published["event"]["type"] == "task.dispatched":  # ... and a task the one it runs
+            published["event"]["payload"].setdefault("agent", None)
+        if published["event"]["type"] == "timer.fired":  # a timer may now be a rollout's
+            published["event"]["payload"].setdefault("rollout_id", None)
     assert seen["published"] == expected["published"]
 
 
@@ -77,7 +86,8 @@ def test_a_run_snapshot_from_before_its_later_fields_reads_with_what_such_a_run_
     assert run.search_tallies is not V1_DEFAULTS["search_tallies"], "each run gets its own tallies"
     assert run.state == "completed" and run.version == expected[run_id]["_version"]
     # A snapshot taken now says which version it is, so it is not upcast again.
-    assert Run.Snapshot.take(run).state["class_version"] == 2
+    assert Run.Snapshot.take(run).state["class_version"] == 3
+    assert (run.agent_versions, run.rollouts) == ({}, {}), "a run from before agent versions used none"
 
 
 def test_rebuilding_runs_from_an_old_log_finds_every_run_under_its_old_topics(old_store: Orchestrator) -> None:

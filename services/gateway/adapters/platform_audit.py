@@ -25,6 +25,12 @@ KINDS: Final = frozenset(
         "ops.deadletter.discarded",
         "ops.replay.started",
         "ops.agent.registered",
+        "ops.agent.evaluated",
+        "ops.rollout.started",
+        "ops.rollout.paused",
+        "ops.rollout.resumed",
+        "ops.rollout.aborted",
+        "ops.rollout.rerandomised",
     }
 )
 MAX_DETAIL_BYTES: Final = 4096

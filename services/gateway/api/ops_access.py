@@ -62,6 +62,8 @@ AUDITOR = audited("ops:audit", "ops.read")
 REPLAYER = audited("ops:replay", "ops.read")
 # Registering agent versions (platform admins only).
 REGISTRAR = audited("agents:register", "ops.change")
+# Starting and steering rollouts of agent versions (platform admins only).
+ROLLOUT_MANAGER = audited("rollouts:manage", "ops.change")
 
 
 async def bus_state(parts: ComponentsDep) -> JetStreamState:
@@ -84,6 +86,7 @@ BusMessagesDep = Annotated[JetStreamMessages, Depends(bus_messages)]
 # The operators who may redrive and discard dead letters (platform admins), as `REDRIVER` let them in.
 Redriver = Annotated[Principal, REDRIVER]
 Registrar = Annotated[Principal, REGISTRAR]
+RolloutManager = Annotated[Principal, ROLLOUT_MANAGER]
 
 
 async def record_action(request: Request, parts: Components, who: Principal, kind: str, **detail: object) -> None:

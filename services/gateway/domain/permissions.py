@@ -87,6 +87,9 @@ PLATFORM_PERMISSIONS: dict[str, Permission] = {
     "agents:register": Permission(
         "platform_admin", "register agent versions: the settings of the planner, synthesiser, answerer and ranker"
     ),
+    "rollouts:manage": Permission(
+        "platform_admin", "start rollouts of agent versions; pause, resume, abort and re-randomise them"
+    ),
     "policy:read": Permission("platform_admin", "list policy set versions, to know what the next one replaces"),
     "policy:publish": Permission(
         "platform_admin", "read policy files and publish policy sets (they apply to every tenant)"

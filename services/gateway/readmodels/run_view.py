@@ -62,6 +62,8 @@ def empty_view() -> dict[str, Any]:
         "cancel_requested": False,
         "monitor_id": None,
         "template": None,
+        "agent_versions": {},
+        "rollouts": {},
         "error": None,
         "created_at": None,
         "updated_at": None,
@@ -87,6 +89,13 @@ def _apply(view: dict[str, Any], ev: dict[str, Any]) -> None:
                 "outline": [s.get("heading") for s in payload.get("outline") or []],
             }
         view["created_at"] = str(ev["occurred_at"])
+    elif kind == "run.admitted":
+        # Fixed at admission: what produced the report, whatever rollouts do afterwards.
+        view["agent_versions"] = dict(payload.get("agent_versions") or {})
+        view["rollouts"] = {
+            component: {k: arm.get(k) for k in ("rollout_id", "arm", "basis", "bucket")}
+            for component, arm in (payload.get("rollouts") or {}).items()
+        }
     elif kind == "run.planned":
         view["sub_questions"] = payload.get("sub_questions", [])
     elif kind == "run.step_changed":

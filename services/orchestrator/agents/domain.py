@@ -34,6 +34,14 @@ def component_id(component: str) -> str:
 class AgentComponent(Aggregate):
     create_id = id_from("component_id")
 
+    # Version 2 of the snapshotted state has `stable` and `evaluations`.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state.setdefault("stable", next(iter(state.get("versions") or {}), None))
+        state.setdefault("evaluations", {})
+
     @classmethod
     def open(cls, component: str) -> AgentComponent:
         return cls(component_id=component_id(component), component=component)
@@ -44,6 +52,12 @@ class AgentComponent(Aggregate):
         self.component = component
         # version -> what was registered, in the order of registration.
         self.versions: dict[str, dict[str, Any]] = {}
+        # The version runs take unless a rollout assigns another: the first one registered (there
+        # is nothing to compare it with, as with a first deployment), then each rollout's
+        # candidate that reaches 100%. None: no version yet, the workers' built-in settings.
+        self.stable: str | None = None
+        # version -> its latest offline evaluation (contracts.agents.AgentVersionEvaluatedPayload).
+        self.evaluations: dict[str, dict[str, Any]] = {}
 
     def has(self, version: str) -> bool:
         return version in self.versions
@@ -84,3 +98,35 @@ class AgentComponent(Aggregate):
             "registered_at": at.isoformat(),
             "registered_by": user_id,
         }
+        if self.stable is None:
+            self.stable = version
+
+    def make_stable(self, version: str, rollout_id: str, at: datetime, tenant_id: str) -> None:
+        """`version` is what runs take from now on (its rollout reached 100%)."""
+        if not self.has(version):
+            raise AgentError(f"{self.component} has no version {version}")
+        if version != self.stable:
+            self._stable_changed(
+                version=version, previous=self.stable, rollout_id=rollout_id, at=at, tenant_id=tenant_id
+            )
+
+    # Announced by the rollout's own completion (rollout.v1.stage_advanced at 100%): not published.
+    @event("StableChanged")
+    def _stable_changed(
+        self, version: str, previous: str | None, rollout_id: str, at: datetime, tenant_id: str
+    ) -> None:
+        self.stable = version
+
+    def record_evaluation(
+        self, version: str, evaluation: dict[str, Any], at: datetime, tenant_id: str, user_id: str | None
+    ) -> None:
+        """Store `version`'s offline evaluation (contracts.agents.AgentVersionEvaluatedPayload as JSON)."""
+        if not self.has(version):
+            raise AgentError(f"{self.component} has no version {version}")
+        self._evaluated(version=version, evaluation=evaluation, at=at, tenant_id=tenant_id, user_id=user_id)
+
+    @event("Evaluated")
+    def _evaluated(
+        self, version: str, evaluation: dict[str, Any], at: datetime, tenant_id: str, user_id: str | None
+    ) -> None:
+        self.evaluations[version] = dict(evaluation)

@@ -16,7 +16,14 @@ from typing import Any, Final
 from pydantic import BaseModel
 
 from contracts import subjects
-from contracts.agents import AgentVersionsQuery, AgentVersionsReply, RegisterAgentReply, RegisterAgentRequest
+from contracts.agents import (
+    AgentVersionsQuery,
+    AgentVersionsReply,
+    RecordEvaluationReply,
+    RecordEvaluationRequest,
+    RegisterAgentReply,
+    RegisterAgentRequest,
+)
 from quarry_runtime.bus import Bus
 from quarry_runtime.replies import Respond, answering, parsed
 from services.orchestrator.agents.application import COMPONENTS, AgentUseCases
@@ -48,15 +55,30 @@ def responders(app: AgentUseCases) -> dict[str, Respond]:
             return RegisterAgentReply(version=version, created=created)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def evaluate(request: RecordEvaluationRequest) -> BaseModel:
+        try:
+            evaluation = await app.run_command(lambda: app.record_evaluation(request))
+        except LookupError as exc:
+            return RecordEvaluationReply(error=str(exc), status=404)
+        except AgentError as exc:
+            return RecordEvaluationReply(error=str(exc), status=422)
+        except Exception:
+            app.forget_aggregate(AgentComponent.create_id(component_id(request.component)))
+            raise
+        return RecordEvaluationReply(evaluation=evaluation)
+
     async def versions(query: AgentVersionsQuery) -> BaseModel:
         # Read what is stored: a registration staged but not yet committed is not listed.
         for name in (query.component,) if query.component else COMPONENTS:
             await app.until_settled(AgentComponent.create_id(component_id(name)), SETTLE_S)
-        return AgentVersionsReply(versions=app.agent_versions(query.component))
+        return AgentVersionsReply(versions=app.agent_versions(query.component, query.version))
 
     return {
         subjects.AGENT_REGISTER: parsed(
             RegisterAgentRequest, RegisterAgentReply, "agent registration", register, status=400
+        ),
+        subjects.AGENT_EVALUATION: parsed(
+            RecordEvaluationRequest, RecordEvaluationReply, "agent evaluation", evaluate, status=400
         ),
         subjects.AGENT_VERSIONS: parsed(
             AgentVersionsQuery, AgentVersionsReply, "agent versions query", versions, status=400

@@ -12,11 +12,11 @@ keeps its error rate.
   interval. Used for error, completion, citation support and (scaled by its ceiling) cost.
 - `quantile_sequence`: a quantile of any continuous distribution, from order statistics: the
   count of observations below the true p-quantile is a Binomial(t, p) walk, bounded at all t by
-  Robbins' two-sided normal-mixture boundary (Howard et al., "Time-uniform, nonparametric,
-  nonasymptotic confidence sequences", Ann. Statist. 2021) with the Kearns-Saul sub-Gaussian
-  variance of a Bernoulli(p). Used for p95 duration.
-- `ratio_walk_exceeds`: the same boundary as a sequential test that a Bernoulli(p) stream is
-  fair: the sample-ratio-mismatch check.
+  beta-binomial mixtures (`mixtures`; Howard & Ramdas, Bernoulli 2022). Used for p95 duration.
+- `ratio_walk_exceeds`: a sequential test that a Bernoulli(p) stream is fair, on Robbins'
+  two-sided normal-mixture boundary (Howard et al., "Time-uniform, nonparametric, nonasymptotic
+  confidence sequences", Ann. Statist. 2021) with the Kearns-Saul sub-Gaussian variance of a
+  Bernoulli(p): the sample-ratio-mismatch check.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+
+from services.orchestrator.rollouts.mixtures import CountBounds
 
 # Plug-in bets are capped below 1 (the paper's c = 1/2 or 3/4): a bet of 1 could lose everything.
 _MAX_BET = 0.75
@@ -120,27 +122,28 @@ def normal_mixture_boundary(t: int, p: float, alpha: float) -> float:
 class QuantileSequence:
     """A CS of the p-quantile of a continuous distribution, intersected over every look.
 
-    If the walk of "observations at or below the true quantile" stays within t p +- b(t), at
-    least ceil(t p - b) observations are below it (so the order statistic of that rank is a
-    lower bound) and at most floor(t p + b) are (so the next one up is an upper bound).
+    The count of observations at or below the true quantile is a Binomial(t, p) walk; while it
+    stays strictly between the beta-binomial bounds low and high (`mixtures.CountBounds`), at
+    least low + 1 observations are at or below the quantile (so the order statistic of that rank
+    is a lower bound) and fewer than high are (so the one of rank high is an upper bound).
     """
 
     def __init__(self, p: float, alpha: float) -> None:
-        self._p, self._alpha = p, alpha
+        self._p = p
+        self._counts = CountBounds(p, alpha)
         self._ordered: list[float] = []
         self._lower: float | None = None
         self._upper: float | None = None
 
     def add(self, x: float) -> None:
         bisect.insort(self._ordered, x)
-        t, p = len(self._ordered), self._p
-        b = normal_mixture_boundary(t, p, self._alpha)
-        low_rank, high_rank = math.ceil(t * p - b), math.floor(t * p + b) + 1
-        if low_rank >= 1:
-            found = self._ordered[low_rank - 1]
+        self._counts.add_trial()
+        t, low, high = len(self._ordered), self._counts.low, self._counts.high
+        if low >= 0:
+            found = self._ordered[low]
             self._lower = found if self._lower is None else max(self._lower, found)
-        if high_rank <= t:
-            found = self._ordered[high_rank - 1]
+        if high <= t:
+            found = self._ordered[high - 1]
             self._upper = found if self._upper is None else min(self._upper, found)
 
     def bounds(self) -> Bounds:

@@ -27,6 +27,7 @@ from contracts.work import Draft
 from quarry_runtime.errors import NotReady, Rejected
 from quarry_runtime.eventsourced import EventSourcedApplication
 from quarry_security.guardrails import injection_findings
+from services.orchestrator.agents.assignments import Assigned
 from services.orchestrator.asker import asked_by
 from services.orchestrator.runs.checks import output_problem
 from services.orchestrator.runs.domain import MAX_THROTTLE_WAIT_S, MAX_THROTTLES, Answer, Run
@@ -43,6 +44,7 @@ class RunUseCases(EventSourcedApplication):
 
     if TYPE_CHECKING:
         fire_monitor: Callable[[TimerFired], None]
+        assign_agents: Callable[[str, str], Assigned]
 
     def get_run(self, run_id: str) -> Run:
         run: Run = self._load(Run.create_id(run_id))
@@ -101,7 +103,14 @@ class RunUseCases(EventSourcedApplication):
             )
             self._save(run)
             return
-        run.admit(ev.payload.amount, ev.payload.plan, cause=ev.event_id)
+        assigned = self.assign_agents(run.tenant_id, ev.payload.plan)
+        run.admit(
+            ev.payload.amount,
+            ev.payload.plan,
+            cause=ev.event_id,
+            agents=assigned.versions,
+            arms=assigned.rollouts,
+        )
         self._advance_and_save(run)
 
     def reject_run(self, ev: CreditsDenied) -> None:

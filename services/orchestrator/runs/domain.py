@@ -32,6 +32,9 @@ from services.orchestrator.runs.states import (
 from services.orchestrator.saga import TaskState
 from services.orchestrator.tasks import POLICIES
 
+Agents = dict[str, str]  # component -> version
+Arms = dict[str, dict[str, Any]]  # component -> contracts.run.RolloutArm as JSON
+
 # Re-exported: what callers know a run by lives with the run.
 __all__ = [
     "MAX_THROTTLES",
@@ -54,8 +57,8 @@ class Run(GatedRun):
     error = RunError
     terminal = TERMINAL
 
-    # Version 2 of a run's snapshotted state has every field below; version 1 lacked some.
-    class_version = 2
+    # Version 3 of a run's snapshotted state has every field below; earlier versions lacked some.
+    class_version = 3
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -63,6 +66,11 @@ class Run(GatedRun):
         was the platform's (refunded, as it was then), and no plan review was asked for."""
         for name, default in V1_DEFAULTS.items():
             state.setdefault(name, copy.deepcopy(default))
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """Runs from before agent versions ran every component on its worker's built-in settings."""
+        state.update({"agent_versions": {}, "rollouts": {}} | state)
 
     create_id = id_from("run_id")
 
@@ -113,6 +121,9 @@ class Run(GatedRun):
         self.failure_fault = "platform"
         self.plan = "free"
         self.credits_reserved = 0
+        # Fixed at admission: component -> the version its tasks run, and how rollouts assigned them.
+        self.agent_versions: dict[str, str] = {}
+        self.rollouts: dict[str, dict[str, Any]] = {}
         self.sub_questions: list[str] = []
         self.approvals: dict[str, Approval] = {}
         self.cancel_reason: str | None = None
@@ -134,15 +145,22 @@ class Run(GatedRun):
     def _task_added(self, task: TaskState) -> None:
         self._move(STATE_OF_STEP[task.kind])
 
-    def admit(self, credits: int, plan: str, cause: str) -> None:
+    def admit(
+        self, credits: int, plan: str, cause: str, agents: Agents | None = None, arms: Arms | None = None
+    ) -> None:
+        """Start the run on `credits` reserved, with the version of each component it will use
+        (`agents`) and how rollouts chose them (`arms`): its tasks carry these, never a later version."""
         self._check_move("admitted")
-        self._admitted(credits=credits, plan=plan, cause=cause)
+        self._admitted(credits=credits, plan=plan, cause=cause, agent_versions=agents or {}, rollouts=arms or {})
 
+    # Admitted events stored before agent versions have neither of the last two.
     @event("Admitted")
-    def _admitted(self, credits: int, plan: str, cause: str) -> None:
+    def _admitted(self, credits: int, plan: str, cause: str, agent_versions: Agents = {}, rollouts: Arms = {}) -> None:  # noqa: B006 - never mutated
         self._move("admitted")
         self.credits_reserved = credits
         self.plan = plan
+        self.agent_versions = dict(agent_versions)
+        self.rollouts = {component: dict(arm) for component, arm in rollouts.items()}
         self.bus_events.add(cause)
 
     def reject(self, reason: str, cause: str) -> None:

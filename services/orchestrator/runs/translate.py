@@ -42,6 +42,7 @@ from quarry_runtime.outbox import Outgoing
 from services.orchestrator.emitter import Emitter, copied
 from services.orchestrator.runs.domain import Approval, Run
 from services.orchestrator.runs.workflow import task_input
+from services.orchestrator.tasks import agent_for
 
 RunAt = Callable[[Any, int], Run]
 
@@ -109,7 +110,10 @@ def translate(domain_event: Any, run_at: RunAt, sign: Sign = lambda run, tool: N
         event, payload, reason = ENDED_SHORT[name]
         e.emit(event, payload(reason=run.failure or reason, usage_event_ids=run.usage_event_ids()))
     elif name == "Admitted":
-        e.emit(RunAdmitted, RunAdmittedPayload(credits_reserved=run.credits_reserved))
+        admitted = RunAdmittedPayload.model_validate(
+            {"credits_reserved": run.credits_reserved, "agent_versions": run.agent_versions, "rollouts": run.rollouts}
+        )
+        e.emit(RunAdmitted, admitted)
     elif name == "GuardrailTripped":
         e.guardrail_tripped(domain_event)
     elif name in TASK_EVENTS:
@@ -172,7 +176,7 @@ def _task_event(e: _RunEmitter, name: str, domain_event: Any, run: Run, sign: Si
         e.step(task.kind, "retrying", f"held back by policy ({reasons}); asking again at {retry_at:%H:%M:%S}")
         e.task_timer("tool_retry", retry_at, task.task_id, task.throttles)
     elif name == "TaskDispatched":
-        e.dispatch(task, task_input(run, task))
+        e.dispatch(task, task_input(run, task), agent_for(task.kind, run.agent_versions))
         e.task_timer("task_timeout", domain_event.timeout_at, task.task_id, task.attempt)
     elif name == "TaskSucceeded":
         e.step(task.kind, "finished", _summary(task.kind, task.output))

@@ -36,6 +36,8 @@ const OpsDeadLetterPage = opsPage("OpsDeadLetterPage");
 const OpsReplaysPage = opsPage("OpsReplaysPage");
 const OpsReplayPage = opsPage("OpsReplayPage");
 const OpsAuditPage = opsPage("OpsAuditPage");
+const OpsRolloutsPage = opsPage("OpsRolloutsPage");
+const OpsRolloutPage = opsPage("OpsRolloutPage");
 
 // The admin-only pages: an operator without the access is told so in the console's frame.
 const opsAdmin = (need: "replay" | "audit", title: string, page: ReactNode) =>
@@ -66,6 +68,8 @@ export const routes: RouteObject[] = [
       { path: "/ops/runs/:runId", element: operator(<OpsRunPage />) },
       { path: "/ops/deadletters", element: operator(<OpsDeadLettersPage />) },
       { path: "/ops/deadletters/:seq", element: operator(<OpsDeadLetterPage />) },
+      { path: "/ops/rollouts", element: operator(<OpsRolloutsPage />) },
+      { path: "/ops/rollouts/:rolloutId", element: operator(<OpsRolloutPage />) },
       { path: "/ops/replays", element: opsAdmin("replay", "Replays", <OpsReplaysPage />) },
       { path: "/ops/replays/:replayId", element: opsAdmin("replay", "Replay", <OpsReplayPage />) },
       { path: "/ops/audit", element: opsAdmin("audit", "Audit log", <OpsAuditPage />) },

@@ -39,7 +39,8 @@ class PlatformAuditEntryPublic(BaseModel):
     at: str
     kind: str = Field(
         description="operator.granted, operator.revoked, ops.read, ops.change, ops.deadletter.redriven,"
-        " ops.deadletter.discarded, ops.replay.started or ops.agent.registered"
+        " ops.deadletter.discarded, ops.replay.started, ops.agent.registered, ops.agent.evaluated or"
+        " ops.rollout.started, .paused, .resumed, .aborted, .rerandomised"
     )
     actor: PlatformActorPublic
     source_address: str

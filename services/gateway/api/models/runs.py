@@ -203,6 +203,16 @@ class RunTemplatePublic(BaseModel):
     outline: list[str | None]
 
 
+class RunRolloutArmPublic(BaseModel):
+    """How a rollout assigned one component of the run: its arm, and on what basis (a pinned or
+    excluded tenant, or the tenant's bucket of 10,000)."""
+
+    rollout_id: str
+    arm: Literal["candidate", "stable"]
+    basis: Literal["pinned", "excluded", "bucket"]
+    bucket: int = Field(ge=0, lt=10_000)
+
+
 class RunPublic(BaseModel):
     """A run's view folded from its events. Keys a view stored by an older gateway lacks are left
     out of the answer (the route excludes what the view did not set), so it is answered as stored."""
@@ -229,6 +239,14 @@ class RunPublic(BaseModel):
     cancel_requested: bool = False
     monitor_id: str | None = None
     template: RunTemplatePublic | None = None
+    agent_versions: dict[str, str] = Field(
+        default_factory=dict,
+        description="component -> the agent version the run uses, fixed at admission; a component left out"
+        " runs on its worker's built-in settings",
+    )
+    rollouts: dict[str, RunRolloutArmPublic] = Field(
+        default_factory=dict, description="component -> how a rollout assigned it, for the components one did"
+    )
     error: str | None = None
     created_at: str | None = None
     updated_at: str | None = None

@@ -4,15 +4,17 @@ can change (planner, synthesiser, answerer, ranker), kept by the orchestrator (t
 Listing needs `ops:read` (platform operators and admins) and registering `agents:register`
 (platform admins); every use is on record before it is made, like every `/v1/ops/` route
 (`services.gateway.api.ops_access`), and each registration after it (`ops.agent.registered`).
+Recording a version's offline evaluation (the eval gate a rollout needs) is a registrar's too
+(`ops.agent.evaluated`).
 The gateway asks the orchestrator over request/reply: a registration is answered with its
 version once stored, or refused with the reason; no answer in time is a 503, never a guess.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Annotated, Final
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from contracts import subjects
 from contracts.agents import (
@@ -20,19 +22,29 @@ from contracts.agents import (
     AgentVersionsReply,
     Component,
     FaultNotAllowed,
+    RecordEvaluationReply,
+    RecordEvaluationRequest,
     RegisterAgentReply,
     RegisterAgentRequest,
     ensure_allowed_in,
 )
 from contracts.envelope import Actor
 from services.gateway.api.deps import ComponentsDep
-from services.gateway.api.models.agents import AgentRegistered, AgentRegistration, AgentVersionList
+from services.gateway.api.models.agents import (
+    AgentEvaluation,
+    AgentRegistered,
+    AgentRegistration,
+    AgentVersionList,
+    EvaluationRecord,
+)
 from services.gateway.api.ops_access import OPERATOR, REGISTRAR, Registrar, record_action
-from services.gateway.api.requests import Peer
-from services.gateway.errors import BadRequest, Unavailable, Unprocessable
+from services.gateway.api.orchestrator import ORCHESTRATOR, refused
+from services.gateway.errors import Unprocessable
 
-ORCHESTRATOR: Final = Peer("the orchestrator", timeout_s=5.0)
 REGISTERED: Final = "ops.agent.registered"
+EVALUATED: Final = "ops.agent.evaluated"
+# A version in a path: the content hash, nothing else reaches the orchestrator.
+VersionPath = Annotated[str, Path(min_length=64, max_length=64, pattern="^[0-9a-f]{64}$")]
 
 reads = APIRouter(prefix="/v1/ops/agents", tags=["ops"], dependencies=[OPERATOR])
 writes = APIRouter(prefix="/v1/ops/agents", tags=["ops"], dependencies=[REGISTRAR])
@@ -71,7 +83,7 @@ async def register_agent_version(
     )
     reply = await ORCHESTRATOR.ask(parts, subjects.AGENT_REGISTER, ask, RegisterAgentReply)
     if reply.error or reply.version is None:
-        _refused(reply.error or "no version in the answer", reply.status)
+        refused(reply.error or "no version in the answer", reply.status)
     registered = AgentRegistered(component=body.component, version=reply.version or "", created=reply.created)
     await record_action(
         request, parts, who, REGISTERED, component=body.component, version=registered.version, created=reply.created
@@ -81,21 +93,42 @@ async def register_agent_version(
     return registered
 
 
+@writes.post("/{component}/{version}/evaluations", status_code=201)
+async def record_evaluation(
+    component: Component,
+    version: VersionPath,
+    body: EvaluationRecord,
+    request: Request,
+    parts: ComponentsDep,
+    who: Registrar,
+) -> AgentEvaluation:
+    """Store the offline evaluation of a registered version (`make eval`'s metrics, computed for
+    that configuration without its faults); the orchestrator judges it against the eval gate and
+    answers whether it passed. 404 for a version it does not know."""
+    ask = RecordEvaluationRequest(
+        component=component,
+        version=version,
+        split=body.split,
+        metrics=body.metrics,
+        tenant_id=who.tenant_id,
+        actor=Actor(user_id=who.user_id, roles=list(who.roles)),
+    )
+    reply = await ORCHESTRATOR.ask(parts, subjects.AGENT_EVALUATION, ask, RecordEvaluationReply)
+    if reply.error or reply.evaluation is None:
+        refused(reply.error or "no evaluation in the answer", reply.status)
+    done = reply.evaluation
+    await record_action(
+        request, parts, who, EVALUATED, component=component, version=version, split=done.split, passed=done.passed
+    )
+    return AgentEvaluation.model_validate(done.model_dump())
+
+
 async def _versions(parts: ComponentsDep, component: str | None) -> AgentVersionList:
     query = AgentVersionsQuery.model_validate({"component": component})
     reply = await ORCHESTRATOR.ask(parts, subjects.AGENT_VERSIONS, query, AgentVersionsReply)
     if reply.error:
-        _refused(reply.error, reply.status)
+        refused(reply.error, reply.status)
     return AgentVersionList(versions=reply.versions)
-
-
-def _refused(error: str, status: int | None) -> None:
-    """The orchestrator's refusal as the gateway's error: its 4xx as ours, anything else a 503."""
-    if status == 422:
-        raise Unprocessable(f"the orchestrator refused it: {error}")
-    if status == 400:
-        raise BadRequest(f"the orchestrator could not read it: {error}")
-    raise Unavailable(f"the orchestrator could not answer: {error}")
 
 
 router.include_router(reads)

@@ -9,5 +9,7 @@ export { OpsEventsPage } from "./ops/Events";
 export { OpsOverviewPage } from "./ops/Overview";
 export { OpsReplayPage } from "./ops/Replay";
 export { OpsReplaysPage } from "./ops/Replays";
+export { OpsRolloutPage } from "./ops/Rollout";
+export { OpsRolloutsPage } from "./ops/Rollouts";
 export { OpsRunPage } from "./ops/RunEvents";
 export { OpsStreamsPage } from "./ops/Streams";

@@ -11,6 +11,12 @@ export const AUDIT_KINDS = [
   "ops.deadletter.discarded",
   "ops.replay.started",
   "ops.agent.registered",
+  "ops.agent.evaluated",
+  "ops.rollout.started",
+  "ops.rollout.paused",
+  "ops.rollout.resumed",
+  "ops.rollout.aborted",
+  "ops.rollout.rerandomised",
 ] as const;
 
 export interface AuditFilters {

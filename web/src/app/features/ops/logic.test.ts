@@ -46,16 +46,17 @@ function event(seq: number): OpsEvent {
 
 describe("who may do what in the console", () => {
   it("reads the platform permissions /me lists, and nothing from a tenant role", () => {
-    const none = { read: false, change: false, payloads: false, replay: false, audit: false };
+    const none = { read: false, change: false, payloads: false, replay: false, audit: false, rollouts: false };
     expect(opsAccess(null)).toEqual(none);
     expect(opsAccess(me(["runs:read", "members:write", "audit:read"]))).toEqual(none);
     expect(opsAccess(me(["ops:read"]))).toEqual({ ...none, read: true });
-    expect(opsAccess(me(["ops:read", "ops:payload", "ops:redrive", "ops:replay", "ops:audit"]))).toEqual({
+    expect(opsAccess(me(["ops:read", "ops:payload", "ops:redrive", "ops:replay", "ops:audit", "rollouts:manage"]))).toEqual({
       read: true,
       change: true,
       payloads: true,
       replay: true,
       audit: true,
+      rollouts: true,
     });
   });
 });

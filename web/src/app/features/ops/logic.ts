@@ -15,6 +15,8 @@ export interface OpsAccess {
   replay: boolean;
   /** May read the platform's audit log (`ops:audit`: platform_admin). */
   audit: boolean;
+  /** May start, pause, resume and abort rollouts of agent versions (`rollouts:manage`: platform_admin). */
+  rollouts: boolean;
 }
 
 /** What the signed-in user may do in the console, from the permissions /v1/auth/me lists (the
@@ -27,6 +29,7 @@ export function opsAccess(me: Me | null): OpsAccess {
     payloads: held.has("ops:payload"),
     replay: held.has("ops:replay"),
     audit: held.has("ops:audit"),
+    rollouts: held.has("rollouts:manage"),
   };
 }
 

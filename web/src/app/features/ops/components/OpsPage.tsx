@@ -16,6 +16,7 @@ export const OPS_PAGES: readonly (readonly [string, string, keyof OpsAccess])[] 
   ["/ops/consumers", "Consumers", "read"],
   ["/ops/events", "Events", "read"],
   ["/ops/deadletters", "Dead letters", "read"],
+  ["/ops/rollouts", "Rollouts", "read"],
   ["/ops/replays", "Replays", "replay"],
   ["/ops/audit", "Audit log", "audit"],
 ];
