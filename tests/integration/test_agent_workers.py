@@ -1,7 +1,9 @@
 """Workers run the agent version a task names, on a real JetStream: the real orchestrator keeps the
 registered versions and a real analyst, connected as its own NATS user, resolves the version a
 dispatched task carries and plans by it; an injected fault fails the task for good in development
-and the configuration is refused anywhere else; a version nobody registered fails retryably."""
+and the configuration is refused anywhere else; a version nobody registered fails retryably. A
+live analyst (local OpenAI-compatible servers) asks the model a version names, plans by the rules
+for an offline version, and leaves a tenant that set its own endpoint on its own model."""
 
 from __future__ import annotations
 
@@ -19,17 +21,22 @@ from contracts.agents import AgentConfig, AgentRef, RegisterAgentReply, Register
 from contracts.envelope import Event
 from contracts.ids import new_id
 from contracts.task import TaskDispatched, TaskDispatchedPayload, TaskFailed, TaskSucceeded
+from contracts.usage import UsageRecorded
 from quarry_runtime.bus import Bus, Subscription
+from quarry_runtime.tenant_models import ModelEndpoint, TenantModels
 from services.analyst.bootstrap import AnalystSettings
 from services.analyst.bootstrap import build as build_analyst
 from services.orchestrator.bootstrap import OrchestratorSettings
 from services.orchestrator.bootstrap import build as build_orchestrator
+from tests.fakes.llm import API_KEY
 from tests.integration.test_agent_versions import running
 from tests.servers import PrivateNats, private_nats
 from tests.support.polling import eventually
 from tests.support.services import in_process
+from tests.support.tenant_models import SECRETS_KEY, Llms, llms
 
 pytestmark = pytest.mark.infra
+__all__ = ["llms"]  # the fixture
 
 QUESTION = "How do Python generators compare with asyncio coroutines, and when is each the better choice?"
 SHORT = AgentConfig(mode="offline", parameters={"max_sub_questions": 1})
@@ -75,16 +82,18 @@ async def register(server: PrivateNats, config: AgentConfig) -> str:
     return reply.version
 
 
-def plan_task(version: str | None) -> TaskDispatched:
+def plan_task(
+    version: str | None, question: str = QUESTION, tenant: str = "t-agents", depth: int = 3
+) -> TaskDispatched:
     agent = AgentRef(component="planner", version=version) if version else None
     payload = TaskDispatchedPayload(
         task_id=new_id(),
         kind="plan",
         role="analyst",
-        input={"question": QUESTION, "depth": 3},
+        input={"question": question, "depth": depth},
         agent=agent,
     )
-    return TaskDispatched.create(payload, tenant_id="t-agents", run_id=new_id())
+    return TaskDispatched.create(payload, tenant_id=tenant, run_id=new_id())
 
 
 @contextlib.asynccontextmanager
@@ -95,10 +104,13 @@ async def observed(server: PrivateNats) -> AsyncIterator[tuple[Bus, dict[str, Ev
     async def note(ev: Event) -> None:
         if isinstance(ev, TaskSucceeded | TaskFailed):
             outcomes[ev.payload.task_id] = ev
+        if isinstance(ev, UsageRecorded):
+            outcomes[f"usage:{ev.payload.task_id}"] = ev
 
     name = f"test-agents-{uuid.uuid4().hex[:8]}"
     observer = Bus(server.admin_url, name)
     observer.subscribe(Subscription("task.v1.>", f"{name}-tasks", note))
+    observer.subscribe(Subscription("usage.v1.>", f"{name}-usage", note))
     await observer.start()
     try:
         yield observer, outcomes
@@ -142,3 +154,53 @@ async def test_the_analyst_plans_by_the_version_a_task_names(server: PrivateNats
             refused = await outcome(bus, outcomes, plan_task(failing))
         assert isinstance(refused, TaskFailed) and not refused.payload.retryable
         assert "a configuration with faults is refused in test" in refused.payload.reason
+
+
+async def test_a_live_analyst_asks_the_model_a_version_names_unless_the_tenant_has_its_own(
+    server: PrivateNats, tmp_path: Path, llms: Llms
+) -> None:
+    (platform, platform_url), (own, own_url) = llms
+    settings = live_settings(server, tmp_path / "live", platform_url)
+    named = AgentConfig(mode="llm", model="small-1", parameters={"temperature": 0.0})
+    rules = AgentConfig(mode="offline", parameters={"max_sub_questions": 2})
+    orchestrator = build_orchestrator(orchestrator_settings(server, tmp_path / "orchestrator"))
+    async with running(server, orchestrator), observed(server) as (bus, outcomes):
+        small, offline = await register(server, named), await register(server, rules)
+        tenant_with_own = f"t{uuid.uuid4().hex[:10]}"
+        await tenants(bus).put(tenant_with_own, ModelEndpoint(own_url, "tenant-model", API_KEY), updated_by="u")
+        asked = {name: f"How do {name} generators work?" for name in ("named", "rules", "own")}
+        async with in_process(build_analyst(settings)):
+            by_small = await outcome(bus, outcomes, plan_task(small, asked["named"], depth=1))
+            by_rules = await outcome(bus, outcomes, plan_task(offline, asked["rules"], depth=1))
+            by_own = await outcome(bus, outcomes, plan_task(offline, asked["own"], tenant_with_own, 1))
+
+    assert isinstance(by_small, TaskSucceeded) and platform.calls[asked["named"]] == 1
+    usage = outcomes[f"usage:{by_small.payload.task_id}"]
+    assert isinstance(usage, UsageRecorded) and usage.payload.model == "small-1"  # not platform-model
+    # Offline: the rules plan, no model is asked, though the service is live.
+    assert isinstance(by_rules, TaskSucceeded) and platform.calls[asked["rules"]] == 0
+    assert 1 <= len(by_rules.payload.output["sub_questions"]) <= 2
+    # The tenant's own endpoint and model, whatever the version's mode; its knobs still apply.
+    assert isinstance(by_own, TaskSucceeded) and own.calls[asked["own"]] == 1 and platform.calls[asked["own"]] == 0
+    assert len(by_own.payload.output["sub_questions"]) == 2  # the version's cap on the model's plan
+
+
+def live_settings(server: PrivateNats, data_dir: Path, platform_url: str) -> AnalystSettings:
+    return AnalystSettings(
+        mode="live",
+        llm_base_url=platform_url,
+        llm_api_key=API_KEY,
+        llm_model="platform-model",
+        secrets_key=SECRETS_KEY,
+        tenant_model_allow_private=True,  # the fake endpoints listen on loopback
+        environment="development",
+        data_dir=data_dir,
+        nats_url=server.url,
+        nats_user="analyst",
+        nats_password=server.passwords["analyst"],
+    )
+
+
+def tenants(bus: Bus) -> TenantModels:
+    """The tenants' model settings, written as the gateway writes them."""
+    return TenantModels(lambda: bus.broker.connection.jetstream(), SECRETS_KEY, replicas=1)

@@ -24,7 +24,7 @@ from services.analyst.domain.selection import MMR_LAMBDA
 from services.analyst.domain.synthesis import check_citations, synthesise
 from services.analyst.domain.verify import drop_unsupported, verify
 from services.analyst.llm import ChatClient, LlmError
-from services.analyst.models import Models
+from services.analyst.models import Chosen, Models
 from services.analyst.translate import usage_of
 
 
@@ -100,6 +100,26 @@ async def execute(
 MODEL_KINDS = frozenset({"plan", "synthesise", "answer"})  # the tasks a model writes in live mode
 
 
+def writer(chosen: Chosen | None, tuning: Tuning) -> ChatClient | None:
+    """The model a task is written by (None: the rules): the tenant's own endpoint and model when it
+    has set one, whatever the version's mode (the tenant chose and pays for it; a platform rollout
+    does not move its data elsewhere); else as the version's mode says, its `model` named at the
+    service's endpoint; else (no version) the service's default, as before versions."""
+    if chosen is not None and chosen.tenants_own:
+        return chosen.client
+    if tuning.mode == "offline":
+        return None
+    if tuning.mode == "llm":
+        if chosen is None:
+            raise TaskError(
+                "the agent version writes with a model (mode llm) and this analyst has none: "
+                "set QUARRY_ANALYST_MODE=live and QUARRY_LLM_BASE_URL",
+                retryable=False,
+            )
+        return chosen.client.with_model(tuning.model) if tuning.model else chosen.client
+    return chosen.client if chosen is not None else None
+
+
 async def execute_for_tenant(
     task: TaskDispatched,
     models: Models,
@@ -111,18 +131,10 @@ async def execute_for_tenant(
     agent version it names (`services.analyst.application.tuning` says what a version decides)."""
     config = await config_for(task, agents, environment)
     tuning = BUILT_IN if config is None else tuning_of(COMPONENT_OF_TASK[task.payload.kind], config)
-    if task.payload.kind not in MODEL_KINDS or tuning.mode == "offline":
+    if task.payload.kind not in MODEL_KINDS:
         return await execute(task, None, publish, tuning)
     async with models.use(task.tenant_id) as chosen:
-        if tuning.mode == "llm" and chosen is None:
-            raise TaskError(
-                "the agent version writes with a model (mode llm) and this analyst has none: "
-                "set QUARRY_ANALYST_MODE=live and QUARRY_LLM_BASE_URL",
-                retryable=False,
-            )
-        client = chosen.client if chosen else None
-        if client is not None and tuning.model and chosen is not None and not chosen.tenants_own:
-            client = client.with_model(tuning.model)  # a tenant's own endpoint keeps its own model
+        client = writer(chosen, tuning)
         # The tenant's own endpoint failing is the tenant's doing: billing charges the work done.
         fault: Fault = "tenant" if chosen is not None and chosen.tenants_own else "platform"
         try:

@@ -3,11 +3,12 @@
 A task naming a version runs that configuration (`quarry_runtime.agent_configs.config_for`);
 without one the analyst runs its built-in settings (`BUILT_IN`), exactly as before versions.
 
-- `mode`: "offline" (the rules plan, the extractor writes: no model asked, whatever the service
-  or the tenant has configured) or "llm" (a model plans and writes). In llm mode `model` names
-  the model asked at the service's own endpoint; a tenant that has set its own endpoint
-  (PUT /v1/tenant/model) keeps it, and its own model: the tenant chose and pays for that one, and
-  a platform rollout must not send its data elsewhere. llm mode on an analyst with no model
+- `mode`: "offline" (the rules plan, the extractor writes: no model asked) or "llm" (a model
+  plans and writes; `model` names the model asked at the service's own endpoint). A tenant that
+  has set its own endpoint (PUT /v1/tenant/model) keeps it and its own model in either mode, as
+  before versions: the tenant chose and pays for that model, and a platform rollout must neither
+  send its data elsewhere nor switch its model off (the run's usage records which model wrote).
+  The version's prompts and parameters still apply to it. llm mode on an analyst with no model
   endpoint fails the task (non-retryable): the run recorded a version that writes with a model.
 - `prompts`: the live templates by name (`PROMPTS` lists each component's names and the
   `{placeholders}` each may use; see `templates`). The rule on untrusted text is always appended
