@@ -6,7 +6,9 @@ directory, or the same PostgreSQL schema: `DATABASE_URL` and `QUARRY_DB_SCHEMA_P
 environment or `.env`, as `quarry up` reads them), through the gateway's own store code, so the
 change and its entry in the platform's audit log are one transaction. The gateway reads roles on
 every request, so a grant or a revocation applies to the holder's next request, without a
-restart. Nothing here goes through the HTTP API: the API never grants a platform role.
+restart. Nothing here goes through the HTTP API: the API never grants a platform role. The one
+exception is `evaluate` (`devtools.agent_eval`), which is a client of the ops API like any other:
+it reads an agent version and posts its offline evaluation with an operator's token.
 """
 
 from __future__ import annotations
