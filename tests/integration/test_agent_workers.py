@@ -22,8 +22,10 @@ from contracts.envelope import Event
 from contracts.ids import new_id
 from contracts.task import TaskDispatched, TaskDispatchedPayload, TaskFailed, TaskSucceeded
 from contracts.usage import UsageRecorded
+from quarry_runtime.agent_configs import AgentConfigs
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.tenant_models import ModelEndpoint, TenantModels
+from quarry_runtime.worker import TaskError
 from services.analyst.bootstrap import AnalystSettings
 from services.analyst.bootstrap import build as build_analyst
 from services.orchestrator.bootstrap import OrchestratorSettings
@@ -204,3 +206,30 @@ def live_settings(server: PrivateNats, data_dir: Path, platform_url: str) -> Ana
 def tenants(bus: Bus) -> TenantModels:
     """The tenants' model settings, written as the gateway writes them."""
     return TenantModels(lambda: bus.broker.connection.jetstream(), SECRETS_KEY, replicas=1)
+
+
+async def test_a_version_is_asked_for_once_and_an_absent_orchestrator_is_retried(
+    server: PrivateNats, tmp_path: Path
+) -> None:
+    nc = await nats.connect(server.admin_url)
+    try:
+        agents = AgentConfigs(lambda: nc.request, timeout_s=1.0, cache_size=1)
+        ref = AgentRef(component="planner", version=agent_version("planner", SHORT))
+        with pytest.raises(TaskError) as nobody:  # no orchestrator listening yet
+            await agents.resolve(ref)
+        assert nobody.value.retryable and "did not answer" in str(nobody.value)
+        orchestrator = build_orchestrator(orchestrator_settings(server, tmp_path / "orchestrator"))
+        async with running(server, orchestrator):
+            short, failing = await register(server, SHORT), await register(server, FAILING)
+            assert short == ref.version
+            assert await agents.resolve(ref) == SHORT and await agents.resolve(ref) == SHORT
+            asked = agents.asked
+            # A cache of one: another version pushes the first out, so it is asked for again.
+            other = AgentRef(component="planner", version=failing)
+            assert await agents.resolve(other) == FAILING
+            assert await agents.resolve(ref) == SHORT and agents.asked == asked + 2
+            # The version of another component is not this one, whatever the store holds.
+            with pytest.raises(TaskError, match="not registered"):
+                await agents.resolve(AgentRef(component="ranker", version=short))
+    finally:
+        await nc.close()
