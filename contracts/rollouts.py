@@ -20,6 +20,9 @@ from contracts.envelope import Actor, Contract, Event
 from contracts.numbers import Count
 
 Percent = Annotated[int, Field(ge=1, le=100)]
+TenantId = Annotated[str, Field(min_length=1, max_length=100)]
+# A metric's value at a look: a share, seconds or credits, never near these.
+Reading = Annotated[float, Field(ge=-1e15, le=1e15)]
 GuardName = Literal["error_rate", "p95_duration", "cost_per_run", "citation_support", "completion_rate"]
 HoldReason = Literal["starved", "metrics_error", "sample_ratio_mismatch", "inconclusive"]
 Verdict = Literal["harm", "no_harm", "inconclusive"]
@@ -46,16 +49,21 @@ class Guards(Contract):
         default=0.05, gt=0, le=0.2, description="chance, over the whole rollout, of a rollback without harm"
     )
     cost_ceiling: float = Field(
-        default=100.0, gt=0, description="the most one run can cost (credits): the cost guard needs a bounded mean"
+        default=100.0,
+        gt=0,
+        le=1e9,
+        description="the most one run can cost (credits): the cost guard needs a bounded mean",
     )
 
 
 class Audience(Contract):
     """Who takes part: pinned tenants get their arm whatever the stage; excluded ones stay stable."""
 
-    pinned: dict[str, Arm] = Field(default_factory=dict, description="tenant id -> arm")
-    excluded_tenants: list[str] = Field(default_factory=list)
-    excluded_tiers: list[str] = Field(default_factory=lambda: ["enterprise"], description="plan tiers kept out")
+    pinned: dict[TenantId, Arm] = Field(default_factory=dict, max_length=10_000, description="tenant id -> arm")
+    excluded_tenants: list[TenantId] = Field(default_factory=list, max_length=10_000)
+    excluded_tiers: list[Annotated[str, Field(max_length=60)]] = Field(
+        default_factory=lambda: ["enterprise"], max_length=50, description="plan tiers kept out"
+    )
 
 
 class ShadowSpec(Contract):
@@ -72,7 +80,9 @@ class RolloutSpec(Contract):
     min_runs_per_stage: int = Field(default=50, ge=1, le=1_000_000, description="per version")
     min_tenants_per_stage: int = Field(default=3, ge=1, le=1_000_000, description="per version")
     min_dwell_s: int = Field(default=600, ge=0, le=30 * 24 * 3600)
-    starved_after_s: int = Field(default=3600, ge=1, description="no run of a version this long: starved")
+    starved_after_s: int = Field(
+        default=3600, ge=1, le=30 * 24 * 3600, description="no run of a version this long: starved"
+    )
     look_every_s: int = Field(default=60, ge=1, le=3600, description="how often a durable timer looks at the guards")
     guards: Guards = Field(default_factory=Guards)
     shadow: ShadowSpec | None = None
@@ -91,9 +101,9 @@ class RolloutSpec(Contract):
 class Interval(Contract):
     """An always-valid confidence interval of one version's metric at the look."""
 
-    estimate: float | None = Field(default=None, description="None: no observation yet")
-    lower: float | None = Field(default=None, description="None: not bounded below yet")
-    upper: float | None = Field(default=None, description="None: not bounded above yet")
+    estimate: Reading | None = Field(default=None, description="None: no observation yet")
+    lower: Reading | None = Field(default=None, description="None: not bounded below yet")
+    upper: Reading | None = Field(default=None, description="None: not bounded above yet")
 
 
 class GuardReading(Contract):
@@ -118,7 +128,9 @@ class SampleRatio(Contract):
     expected_fraction: float = Field(ge=0, le=1)
     candidate_tenants: Count
     stable_tenants: Count
-    allowed_deviation: float = Field(ge=0, description="how far the candidate count may be from its expectation")
+    allowed_deviation: float = Field(
+        ge=0, le=1e12, description="how far the candidate count may be from its expectation"
+    )
     mismatch: bool
 
 

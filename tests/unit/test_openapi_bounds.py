@@ -70,18 +70,7 @@ def test_every_number_a_client_can_send_has_a_lower_and_an_upper_bound() -> None
 # (contracts/billing.py, contracts/policy.py) and FastAPI's own validation error. A bound on a reply
 # is a promise about it (checked when the reply is built), so each is for its owner to give; a new
 # unbounded number, in a reply or anywhere else, fails the test below.
-UNBOUNDED_REPLIES: set[str] = {
-    # Rollouts and evaluations as the orchestrator answers them (contracts/rollouts.py, agents.py):
-    # the inputs are bounded by the gateway's own request models (models/rollouts.py, agents.py).
-    "Interval.estimate",
-    "Interval.lower",
-    "Interval.upper",
-    "SampleRatio.allowed_deviation",
-    "RolloutSpec.starved_after_s",
-    "Guards.cost_ceiling",
-    "AgentVersionEvaluatedPayload.metrics",
-    "AgentEvaluation.metrics",
-}
+UNBOUNDED_REPLIES: set[str] = set()
 
 
 def test_every_number_in_the_document_is_bounded_or_a_known_reply() -> None:

@@ -43,4 +43,4 @@ class AgentEvaluation(BaseModel):
     split: Literal["dev", "test"]
     passed: bool = Field(description="every metric met its target (or the stable version's): a rollout may start")
     failures: list[str] = Field(description="the metrics that missed, with their targets")
-    metrics: dict[str, float]
+    metrics: dict[str, Metric]
