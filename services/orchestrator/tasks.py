@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from contracts.agents import COMPONENT_OF_TASK
+
 # How long a dispatched task may wait in its lane before a worker takes it. `timeout_s` bounds a
 # task's run from when a worker starts it, and the worker enforces it (quarry_runtime.worker);
 # a deadline counted from the dispatch would also count the queue, and under a burst (200 runs
@@ -51,17 +53,6 @@ POLICIES: dict[str, TaskPolicy] = {
 # Steps a run can do without: refused by policy or failed for good, such a task is dropped (its
 # pages are not fetched, its dataset not read) and the run goes on with what the other steps found.
 OPTIONAL = frozenset({"fetch", "read"})
-
-# The component whose version a task of each kind runs (contracts.agents.Component); the other
-# kinds have no versioned behaviour.
-COMPONENT_OF_TASK: dict[str, str] = {
-    "plan": "planner",
-    "synthesise": "synthesiser",
-    "answer": "answerer",
-    "search": "ranker",
-    "fetch": "ranker",
-    "read": "ranker",
-}
 
 
 def agent_for(kind: str, agent_versions: dict[str, str]) -> tuple[str, str] | None:
