@@ -5,9 +5,15 @@ restart, and two replicas on one store taking each decision once."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -50,6 +56,8 @@ from tests.servers import PrivateNats, private_nats
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.infra
+
+REPO = Path(__file__).resolve().parents[2]
 
 GOOD = {"recall_at_10": 0.95, "key_in_report": 0.92, "key_in_summary": 0.8, "citation_support": 1.0}
 GOOD |= {"fabricated_citations": 0.0}
@@ -270,6 +278,69 @@ async def test_two_replicas_take_each_decision_once(server: PrivateNats, databas
         await nc.close()
 
 
+def _later_than(nc: Client, rollout_id: str, than: Any) -> Callable[[], Awaitable[bool]]:
+    return lambda: _later(query(nc, rollout_id), than)
+
+
 async def _looked(info: Any) -> Any:
     found: RolloutInfo = await info
     return found.last_look_at
+
+
+@contextlib.contextmanager
+def orchestrator_process(server: PrivateNats, data_dir: Path, database_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m services.orchestrator` as its own process (so it can be killed with SIGKILL)."""
+    env = os.environ | {
+        "QUARRY_ENVIRONMENT": "test",
+        "QUARRY_DATA_DIR": str(data_dir),
+        "QUARRY_DATABASE_URL": database_url,
+        "QUARRY_DB_SCHEMA_PREFIX": f"killed_{uuid.uuid5(uuid.NAMESPACE_URL, str(data_dir)).hex[:6]}_",
+        "QUARRY_NATS_URL": server.url,
+        "QUARRY_NATS_USER": "orchestrator",
+        "QUARRY_NATS_PASSWORD": server.passwords["orchestrator"],
+        "QUARRY_LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen([sys.executable, "-m", "services.orchestrator"], env=env, cwd=REPO)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
+
+
+async def test_every_decision_survives_a_kill_9_of_the_orchestrator_mid_look(
+    server: PrivateNats, database_url: str, tmp_path: Path
+) -> None:
+    """Killed with SIGKILL while it looks every second (a look half-done is never committed, and
+    its timer, unacknowledged, comes back), the orchestrator restarted on the same store has every
+    decision once, and looks on."""
+    nc = await nats.connect(server.admin_url)
+    store = tmp_path / "store"
+    try:
+        with orchestrator_process(server, store, database_url):
+            candidate = await candidate_of(nc, "answerer")
+            started = await ask(nc, subjects.ROLLOUT_START, start_request("answerer", candidate), RolloutReply)
+            assert started.error is None, started.error
+            rollout_id = started.rollout.rollout_id
+            last = await eventually(lambda: _looked(query(nc, rollout_id)), 30, "a first look")
+            await asyncio.sleep(random.uniform(0.0, 1.0))  # somewhere in a look, or between two
+        for _ in range(2):
+            with orchestrator_process(server, store, database_url) as process:
+                await eventually(_later_than(nc, rollout_id, last), 60, "a look after the restart")
+                last = (await query(nc, rollout_id)).last_look_at
+                await asyncio.sleep(random.uniform(1.0, 2.0))
+                process.send_signal(signal.SIGKILL)
+        with orchestrator_process(server, store, database_url):
+            await eventually(lambda: _later(query(nc, rollout_id), last), 60, "a look after the last kill")
+            info = await query(nc, rollout_id)
+            assert [d.kind for d in info.decisions] == ["started", "held"]
+            abort = RolloutCommandRequest(rollout_id=rollout_id, action="abort", tenant_id="t-ops")
+            assert (await ask(nc, subjects.ROLLOUT_COMMAND, abort, RolloutReply)).rollout.status == "aborted"
+            events = await eventually(
+                lambda: _with(rollout_events(server, rollout_id), Aborted), 20, "the abort published"
+            )
+        assert events is not None
+        assert [type(e) for e in events] == [RolloutStarted, Held, Aborted]
+    finally:
+        await nc.close()
