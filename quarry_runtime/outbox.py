@@ -131,7 +131,13 @@ class OutboxRelay:
         """Relay forever; bus faults and database outages are retried from the last recorded
         position (an outage is logged once per interval, not once per attempt)."""
         outage_logged = -OUTAGE_LOG_INTERVAL_S
+        me = asyncio.current_task()
         while True:
+            # A cancel can be lost inside a publish (on Python 3.11 a `wait_for` whose future
+            # completes as the cancel lands swallows it): the task still counts it, so stop here
+            # rather than relay on past its service's stop.
+            if me is not None and me.cancelling():
+                raise asyncio.CancelledError
             try:
                 if await self.run_once():
                     continue

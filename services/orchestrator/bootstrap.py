@@ -29,6 +29,10 @@ from services.orchestrator.monitors.domain import Monitor
 from services.orchestrator.monitors.translate import translate_monitor
 from services.orchestrator.questions.domain import Question
 from services.orchestrator.questions.translate import translate_question
+from services.orchestrator.rollouts.board import RolloutBoard
+from services.orchestrator.rollouts.domain import Rollout
+from services.orchestrator.rollouts.replies import serve as serve_rollouts
+from services.orchestrator.rollouts.translate import translate_rollout
 from services.orchestrator.runs.domain import Run
 from services.orchestrator.runs.translate import translate
 
@@ -59,6 +63,10 @@ def outgoing_of(at: Callable[[Any, int], Any], sign: Sign) -> Callable[[Any], Se
             return translate_question(domain_event, at, sign)
         if type(domain_event).__qualname__.startswith(f"{AgentComponent.__name__}."):
             return translate_agents(domain_event)
+        if type(domain_event).__qualname__.startswith(f"{Rollout.__name__}."):
+            return translate_rollout(domain_event, at)
+        if type(domain_event).__qualname__.startswith(f"{RolloutBoard.__name__}."):
+            return ()  # the board is an index: its rollouts' own events say what happened
         return translate(domain_event, at, sign)
 
     return outgoing
@@ -108,7 +116,7 @@ def build(settings: RuntimeSettings) -> Service:
     return Service(
         NAME,
         bus,
-        background=[publish_key, relay.run, group.run, timers.run, serve_agents(bus, app)],
+        background=[publish_key, relay.run, group.run, timers.run, serve_agents(bus, app), serve_rollouts(bus, app)],
         on_stop=[app.close],
         # The event store answers (a notification-log read); a store away past the grace fails liveness.
         checks={"store": store_check(app.recorder.max_notification_id)},

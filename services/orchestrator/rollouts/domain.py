@@ -10,7 +10,8 @@ decision taken. Times come in as arguments (the caller's clock), never from the 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
@@ -21,7 +22,7 @@ from services.orchestrator.rollouts.assignment import Arm, Assigner, Assignment
 from services.orchestrator.rollouts.decision import Decision, MetricsUnavailable, look
 from services.orchestrator.rollouts.guards import RunOutcome
 from services.orchestrator.rollouts.observations import Observations
-from services.orchestrator.rollouts.records import audience_of, evidence_record, rules_of
+from services.orchestrator.rollouts.records import audience_of, evidence_record, outcome_of, outcome_record, rules_of
 
 LOOKING = frozenset({"shadowing", "running", "paused"})  # the states a look or an operator may change
 
@@ -43,6 +44,8 @@ class Rollout(Aggregate):
         *,
         passed_eval: bool,
         salt: str | None = None,
+        tenant_id: str = "",
+        user_id: str | None = None,
     ) -> Rollout:
         """A rollout of `spec` (contracts.rollouts.RolloutSpec in JSON form) against `stable`, once
         the candidate has passed the offline evaluation (contracts.agents.AgentVersionEvaluated)."""
@@ -52,11 +55,32 @@ class Rollout(Aggregate):
             raise RolloutError("the candidate is the stable version already")
         if spec["stages"][0] >= 100 and not spec.get("shadow"):
             raise RolloutError("a first stage of 100% leaves no stable version to compare with")
-        return cls(rollout_id=rollout_id, spec=dict(spec), stable=stable, salt=salt or rollout_id, at=at)
+        return cls(
+            rollout_id=rollout_id,
+            spec=dict(spec),
+            stable=stable,
+            salt=salt or rollout_id,
+            at=at,
+            tenant_id=tenant_id,
+            user_id=user_id,
+        )
 
     @event("Started")
-    def __init__(self, rollout_id: str, spec: dict[str, Any], stable: str, salt: str, at: datetime) -> None:
+    def __init__(
+        self,
+        rollout_id: str,
+        spec: dict[str, Any],
+        stable: str,
+        salt: str,
+        at: datetime,
+        tenant_id: str = "",
+        user_id: str | None = None,
+    ) -> None:
         self.rollout_id = rollout_id
+        # The operator who started it: the envelopes of the decisions a timer takes name them.
+        self.tenant_id = tenant_id
+        self.user_id = user_id
+        self.started_at = at
         self.spec = spec
         self.component: str = spec["component"]
         self.candidate: str = spec["candidate"]
@@ -71,6 +95,17 @@ class Rollout(Aggregate):
         self.stage_started_at = at
         self.last_hold: str | None = None
         self.decisions: list[dict[str, Any]] = []  # every decision, in order: what, when, why
+        # Every finished run that took part, in the order recorded (`observe`): the guards' data.
+        self.outcomes: list[dict[str, Any]] = []
+        self.observed: set[str] = set()  # their run ids: each run counts once
+        # Every look is recorded (decision or not) and sets the next one: `looks` numbers the
+        # durable timer that may make it, so a stale or repeated timer finds its number passed.
+        self.looks = 1
+        self.look_due = _after(at, spec)
+        self.last_look: dict[str, Any] | None = None  # the evidence of the latest look
+        self.last_look_at: datetime | None = None
+        # Bumped by every change of who gets which version, so a cached assignment knows it is stale.
+        self.assignment_epoch = 0
 
     # -- assignment --------------------------------------------------------------------------
 
@@ -104,13 +139,26 @@ class Rollout(Aggregate):
         if decision.action == "roll_back" and record is not None:
             self._rolled_back(from_percent=self.percent, guards=list(decision.harmed), evidence=record, at=now)
         elif self.status == "paused":
+            self._looked(evidence=record, at=now)
             return Decision("wait", evidence=decision.evidence)  # paused: only harm changes anything
         elif decision.action == "promote" and record is not None:
             to_percent = self.stages[self.stage_index + 1]
             self._advanced(from_percent=self.percent, to_percent=to_percent, evidence=record, at=now)
-        elif decision.action == "hold" and decision.reason is not None:
+        elif decision.action == "hold" and decision.reason is not None and decision.reason != self.last_hold:
             self._held(reason=decision.reason, detail=decision.detail, evidence=record, at=now)
+        else:  # waiting, or holding for the reason recorded last: a decision event per look would pile up
+            self._looked(evidence=record, at=now)
         return decision
+
+    @event("Looked")
+    def _looked(self, evidence: dict[str, Any] | None, at: datetime) -> None:
+        self._seen(evidence, at)
+
+    def _seen(self, evidence: dict[str, Any] | None, at: datetime, again: bool = True) -> None:
+        self.last_look, self.last_look_at = evidence, at
+        if again:
+            self.looks += 1
+            self.look_due = _after(at, self.spec)
 
     @event("StageAdvanced")
     def _advanced(self, from_percent: int, to_percent: int, evidence: dict[str, Any], at: datetime) -> None:
@@ -122,64 +170,104 @@ class Rollout(Aggregate):
             self.status = "completed"
         elif self.status == "shadowing":
             self.status = "running"
-        self._decided("promoted", at, percent=to_percent)
+        self.assignment_epoch += 1
+        self._seen(evidence, at, again=to_percent < 100)
+        self._decided("promoted", at, percent=to_percent, evidence=evidence)
 
     @event("RolledBack")
     def _rolled_back(self, from_percent: int, guards: list[str], evidence: dict[str, Any], at: datetime) -> None:
         self.status = "rolled_back"
         self.percent = 0
-        self._decided("rolled_back", at, percent=from_percent, guards=guards)
+        self.assignment_epoch += 1
+        self._seen(evidence, at, again=False)
+        self._decided("rolled_back", at, percent=from_percent, guards=guards, evidence=evidence)
 
     @event("Held")
     def _held(self, reason: str, detail: str, evidence: dict[str, Any] | None, at: datetime) -> None:
         self.last_hold = reason
-        self._decided("held", at, reason=reason)
+        self._seen(evidence, at)
+        self._decided("held", at, reason=reason, detail=detail, evidence=evidence)
+
+    # -- outcomes ----------------------------------------------------------------------------
+
+    def observe(self, run_id: str, outcome: RunOutcome) -> bool:
+        """Record a finished run of the rollout (once per run: a second call changes nothing);
+        whether it was recorded. Outcomes are kept in the order recorded: a run that another
+        replica's clock finished a moment before the last one counts as finishing with it."""
+        if run_id in self.observed or self.status not in LOOKING:
+            return False
+        last = self.outcomes[-1]["finished_at"] if self.outcomes else None
+        if last is not None and outcome.finished_at < datetime.fromisoformat(last):
+            outcome = replace(outcome, finished_at=datetime.fromisoformat(last))
+        self._run_observed(run_id=run_id, outcome=outcome_record(outcome))
+        return True
+
+    @event("RunObserved")
+    def _run_observed(self, run_id: str, outcome: dict[str, Any]) -> None:
+        self.observed.add(run_id)
+        self.outcomes.append(outcome)
+
+    def outcomes_since(self, start: int) -> list[RunOutcome]:
+        """The recorded outcomes from the `start`-th on, as the guards read them."""
+        return [outcome_of(record) for record in self.outcomes[start:]]
 
     # -- operators ---------------------------------------------------------------------------
 
-    def pause(self, note: str, at: datetime) -> None:
+    def pause(self, note: str, at: datetime, tenant_id: str = "", user_id: str | None = None) -> None:
         self._check_looking()
         if self.status == "paused":
             raise RolloutError(f"rollout {self.rollout_id} is paused already")
-        self._paused(note=note, at=at)
+        self._paused(note=note, at=at, tenant_id=tenant_id, user_id=user_id)
 
     @event("Paused")
-    def _paused(self, note: str, at: datetime) -> None:
+    def _paused(self, note: str, at: datetime, tenant_id: str = "", user_id: str | None = None) -> None:
         self.resume_to = self.status
         self.status = "paused"
         self._decided("paused", at, note=note)
 
-    def resume(self, note: str, at: datetime) -> None:
+    def resume(self, note: str, at: datetime, tenant_id: str = "", user_id: str | None = None) -> None:
         if self.status != "paused":
             raise RolloutError(f"rollout {self.rollout_id} is {self.status}, not paused")
-        self._resumed(note=note, at=at)
+        self._resumed(note=note, at=at, tenant_id=tenant_id, user_id=user_id)
 
     @event("Resumed")
-    def _resumed(self, note: str, at: datetime) -> None:
+    def _resumed(self, note: str, at: datetime, tenant_id: str = "", user_id: str | None = None) -> None:
         self.status = self.resume_to
         self._decided("resumed", at, note=note)
 
-    def abort(self, note: str, at: datetime) -> None:
+    def abort(self, note: str, at: datetime, tenant_id: str = "", user_id: str | None = None) -> None:
         self._check_looking()
-        self._aborted(from_percent=self.percent, note=note, at=at)
+        self._aborted(from_percent=self.percent, note=note, at=at, tenant_id=tenant_id, user_id=user_id)
 
     @event("Aborted")
-    def _aborted(self, from_percent: int, note: str, at: datetime) -> None:
+    def _aborted(
+        self, from_percent: int, note: str, at: datetime, tenant_id: str = "", user_id: str | None = None
+    ) -> None:
         self.status = "aborted"
         self.percent = 0
+        self.assignment_epoch += 1
         self._decided("aborted", at, percent=from_percent, note=note)
 
-    def rerandomise(self, salt: str, note: str, at: datetime) -> None:
+    def rerandomise(self, salt: str, note: str, at: datetime, tenant_id: str = "", user_id: str | None = None) -> None:
         """Draw every tenant's bucket again; the stage starts over (new tenants, new evidence)."""
         self._check_looking()
         if salt == self.salt:
             raise RolloutError("re-randomising needs a salt other than the current one")
-        self._rerandomised(previous_salt=self.salt, salt=salt, note=note, at=at)
+        self._rerandomised(previous_salt=self.salt, salt=salt, note=note, at=at, tenant_id=tenant_id, user_id=user_id)
 
     @event("TenantsRerandomised")
-    def _rerandomised(self, previous_salt: str, salt: str, note: str, at: datetime) -> None:
+    def _rerandomised(
+        self,
+        previous_salt: str,
+        salt: str,
+        note: str,
+        at: datetime,
+        tenant_id: str = "",
+        user_id: str | None = None,
+    ) -> None:
         self.salt = salt
         self.stage_started_at = at
+        self.assignment_epoch += 1
         self._decided("rerandomised", at, note=note)
 
     def _check_looking(self) -> None:
@@ -188,3 +276,8 @@ class Rollout(Aggregate):
 
     def _decided(self, kind: str, at: datetime, **details: Any) -> None:
         self.decisions.append({"kind": kind, "at": at.isoformat(), **details})
+
+
+def _after(at: datetime, spec: Mapping[str, Any]) -> datetime:
+    """When the look after one at `at` is due."""
+    return at + timedelta(seconds=int(spec.get("look_every_s", 60)))

@@ -13,7 +13,14 @@ from typing import Any, cast
 
 from services.orchestrator.rollouts.assignment import Arm, Audience
 from services.orchestrator.rollouts.decision import Evidence, StageRules
-from services.orchestrator.rollouts.guards import GUARDS, GuardLimit, GuardName, GuardSettings, default_limits
+from services.orchestrator.rollouts.guards import (
+    GUARDS,
+    GuardLimit,
+    GuardName,
+    GuardSettings,
+    RunOutcome,
+    default_limits,
+)
 from services.orchestrator.rollouts.observations import ArmCounts
 from services.orchestrator.rollouts.sequences import Bounds
 
@@ -95,4 +102,33 @@ def audience_of(spec: Mapping[str, Any]) -> Audience:
         pinned={tenant: cast(Arm, arm) for tenant, arm in (given.get("pinned") or {}).items()},
         excluded_tenants=frozenset(given.get("excluded_tenants") or ()),
         excluded_tiers=frozenset(given.get("excluded_tiers", ["enterprise"])),
+    )
+
+
+def outcome_record(outcome: RunOutcome) -> dict[str, Any]:
+    """A run's outcome as the rollout stores it (JSON as it is)."""
+    return {
+        "arm": outcome.arm,
+        "tenant_id": outcome.tenant_id,
+        "finished_at": outcome.finished_at.isoformat(),
+        "completed": outcome.completed,
+        "errored": outcome.errored,
+        "duration_s": outcome.duration_s,
+        "cost": outcome.cost,
+        "citation_support": outcome.citation_support,
+        "basis": outcome.basis,
+    }
+
+
+def outcome_of(record: Mapping[str, Any]) -> RunOutcome:
+    return RunOutcome(
+        arm=record["arm"],
+        tenant_id=record["tenant_id"],
+        finished_at=datetime.fromisoformat(record["finished_at"]),
+        completed=bool(record["completed"]),
+        errored=bool(record["errored"]),
+        duration_s=float(record["duration_s"]),
+        cost=float(record["cost"]),
+        citation_support=None if record.get("citation_support") is None else float(record["citation_support"]),
+        basis=record.get("basis", "bucket"),
     )

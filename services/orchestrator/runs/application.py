@@ -11,7 +11,7 @@ import contextlib
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
@@ -44,7 +44,10 @@ class RunUseCases(EventSourcedApplication):
 
     if TYPE_CHECKING:
         fire_monitor: Callable[[TimerFired], None]
+        look_rollout: Callable[[TimerFired], None]
         assign_agents: Callable[[str, str], Assigned]
+        observe_run: Callable[[Run], list[Any]]
+        _save_together: Callable[..., None]
 
     def get_run(self, run_id: str) -> Run:
         run: Run = self._load(Run.create_id(run_id))
@@ -83,7 +86,7 @@ class RunUseCases(EventSourcedApplication):
         if self.has_run(run.run_id):
             return  # a redelivered request
         with contextlib.suppress(IntegrityError):  # another replica opened it a moment ago
-            self._save(run)
+            self._save_run(run)
 
     def admit_run(self, ev: CreditsReserved) -> None:
         """Credits are reserved: screen the question, then start planning.
@@ -101,7 +104,7 @@ class RunUseCases(EventSourcedApplication):
             run.reject(
                 f"guardrail prompt_injection: the question reads as instructions to the model ({kinds})", ev.event_id
             )
-            self._save(run)
+            self._save_run(run)
             return
         assigned = self.assign_agents(run.tenant_id, ev.payload.plan)
         run.admit(
@@ -178,9 +181,13 @@ class RunUseCases(EventSourcedApplication):
         self._advance_and_save(run)
 
     def fire_timer(self, ev: TimerFired) -> None:
-        """A durable timer is due: time a task out, retry it, expire an approval, fire a monitor."""
+        """A durable timer is due: time a task out, retry it, expire an approval, fire a monitor,
+        look at a rollout."""
         if ev.payload.purpose == "monitor_slot":
             self.fire_monitor(ev)
+            return
+        if ev.payload.purpose == "rollout_look":
+            self.look_rollout(ev)
             return
         run = self._run_for(ev)
         if run is None:
@@ -232,7 +239,7 @@ class RunUseCases(EventSourcedApplication):
             return
         if isinstance(ev, ApprovalRejected):
             run.refuse(p.approval_id, answer)
-            self._save(run)
+            self._save_run(run)
             return
         approval = run.approve(p.approval_id, answer)
         if approval.subject.startswith("task:"):
@@ -252,12 +259,12 @@ class RunUseCases(EventSourcedApplication):
         p, answer = ev.payload, Answer(ev.actor.user_id, ev.payload.comment, ev.event_id)
         if p.action == "cancel":
             run.cancel_plan(p.review_id, answer)
-            self._save(run)
+            self._save_run(run)
             return
         injections = Counter(f.kind for q in p.sub_questions for f in injection_findings(q))
         if injections:
             run.trip_guardrail("prompt_injection", "question", "rejected", dict(injections), cause=ev.event_id)
-            self._save(run)
+            self._save_run(run)
             return
         run.revise_plan(p.review_id, list(p.sub_questions), answer)
         self._advance_and_save(run)
@@ -291,8 +298,17 @@ class RunUseCases(EventSourcedApplication):
         if advance:
             self._advance_and_save(run)
         else:
-            self._save(run)
+            self._save_run(run)
 
     def _advance_and_save(self, run: Run) -> None:
         advance(run, self.clock(), lambda: self._previous_draft(run))
-        self._save(run)
+        self._save_run(run)
+
+    def _save_run(self, run: Run) -> None:
+        """Save the run; one that has just ended is recorded by the rollouts that assigned it in
+        the same commit, so its outcome counts exactly once, crash or not. (No use case changes
+        a run that had ended before, so a run ended when saved has ended in this use case.)"""
+        if run.is_terminal:
+            self._save_together(run, *self.observe_run(run))
+        else:
+            self._save(run)
