@@ -11,7 +11,7 @@ DATA   ?= .data
 TEST_WORKERS ?= 3
 NATS_NODES ?= 1
 
-.PHONY: venv web web-check demo up down test lint unit integration e2e contracts bench clean policy-test eval
+.PHONY: venv web web-check demo up down test lint unit integration e2e soak contracts bench clean policy-test eval
 
 venv: $(STAMP)
 
@@ -63,6 +63,10 @@ integration: venv
 
 e2e: venv
 	$(VENV)/bin/pytest -q tests/e2e
+
+# Long runs on a whole stack, bounded, outside `make test` (a rollout promoted on real runs).
+soak: venv
+	$(VENV)/bin/pytest -q -s -p no:cacheprovider tests/soak
 
 test: lint web-check
 	$(VENV)/bin/pytest -q -p no:cacheprovider --durations=25 -rfE -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests/browser tests/e2e tests/integration tests/unit

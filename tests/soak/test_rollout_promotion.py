@@ -1,0 +1,80 @@
+"""A healthy candidate promoted stage by stage to every tenant, on the whole stack (`make soak`).
+
+Not in `make test`: promotion needs the guards to show no harm, and a p95 cannot be bounded above
+at the guards' confidence before about 160 runs of each version (services.orchestrator.rollouts
+.mixtures), which on this machine is several minutes of real runs. The candidate differs from the
+stable planner only by a parameter nothing reads, so it behaves the same; the guards are the
+defaults except for wider duration and cost limits, as an operator rolling out a change that
+should not move either would set them. Bounded: at most MAX_RUNS runs and DEADLINE_S seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devtools import natsserver
+from devtools.stack import Stack, StackConfig
+from tests.support.rollouts import QUESTION, admin_of, call, drive, evaluated, register, rollout_of, stable_version
+from tests.support.stack import ask, clients_of, new_tenant, running, until_settled
+
+STABLE = {"mode": "offline"}
+CANDIDATE = {"mode": "offline", "parameters": {"soak": 1}}
+GUARDS = {
+    "p95_duration": {"ratio": 2.0, "slack": 5.0},
+    "cost_per_run": {"ratio": 2.0},
+    "cost_ceiling": 60.0,
+}
+TENANTS = 24
+IN_FLIGHT = 8
+MAX_RUNS = 900
+DEADLINE_S = 3600.0
+pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.soak, pytest.mark.timeout(DEADLINE_S + 900)]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    config = StackConfig(data_dir=tmp_path_factory.mktemp("soak-rollout"), http_port=natsserver.free_port())
+    with running(config) as s:
+        yield s
+
+
+def test_a_healthy_candidate_is_promoted_stage_by_stage_and_becomes_stable(stack: Stack, tmp_path: Path) -> None:
+    with clients_of(stack) as factory:
+        admin = admin_of(stack, factory, tmp_path)
+        stable, candidate = register(admin, "planner", STABLE), register(admin, "planner", CANDIDATE)
+        evaluated(stack, admin, "planner", [stable, candidate], tmp_path)
+        spec = {
+            "component": "planner",
+            "candidate": candidate,
+            "stages": [25, 50, 100],
+            "min_runs_per_stage": 10,
+            "min_tenants_per_stage": 3,
+            "min_dwell_s": 0,
+            "look_every_s": 2,
+            "guards": GUARDS,
+            "audience": {"excluded_tiers": []},
+        }
+        rollout_id = call(admin, "POST", "/v1/ops/rollouts", spec, status=201)["rollout_id"]
+        tenants = [new_tenant(factory, f"soak-{n}") for n in range(TENANTS)]
+        runs = drive(
+            tenants,
+            lambda: rollout_of(admin, rollout_id)["status"] != "running",
+            in_flight=IN_FLIGHT,
+            max_runs=MAX_RUNS,
+            deadline_s=DEADLINE_S,
+        )
+        views = until_settled(runs)
+        decided = rollout_of(admin, rollout_id)
+        print(f"\n{len(runs)} runs to a decision: {[d['kind'] for d in decided['decisions']]}")
+        assert decided["status"] == "completed", decided["decisions"]
+        promoted = [d["percent"] for d in decided["decisions"] if d["kind"] == "promoted"]
+        assert promoted == [50, 100]
+        assert not [d for d in decided["decisions"] if d["kind"] == "rolled_back"]
+        assert all(v["state"] == "completed" for v in views.values())
+        assert stable_version(admin, "planner") == candidate
+        owner = tenants[0]
+        after = ask(owner, question=QUESTION, depth=1, max_sources=3)
+        assert until_settled({after: owner})[after]["agent_versions"]["planner"] == candidate

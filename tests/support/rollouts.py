@@ -1,0 +1,113 @@
+"""Driving a rollout on a whole stack as an operator does: a platform admin granted by `quarry
+operator grant`, versions registered and evaluated through the gateway (`quarry operator
+evaluate`, the eval gate), and tenants' runs asked for until the rollout is decided."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from devtools.client import QuarryClient
+from devtools.stack import Stack
+from tests.support.operators import REPO, quarry_operator
+from tests.support.stack import TERMINAL, ask
+
+QUESTION = "What is a context manager in Python?"
+PASSWORD = "correct-horse-battery"
+
+
+def admin_of(stack: Stack, factory: Callable[[], QuarryClient], cwd: Path) -> QuarryClient:
+    """A platform admin, granted by `quarry operator grant` as an operator would, signed in again
+    so that the token carries the role."""
+    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    client = factory()
+    client.signup(email, PASSWORD, "Platform")
+    done = asyncio.run(quarry_operator("grant", email, "--role", "platform_admin", data_dir=stack.data_dir, cwd=cwd))
+    assert done.returncode == 0, done.stderr + done.stdout
+    client.login(email, PASSWORD)
+    return client
+
+
+def call(client: QuarryClient, method: str, path: str, body: Any = None, status: int = 200) -> Any:
+    r = client.request(method, path, json=body) if body is not None else client.request(method, path)
+    assert r.status_code == status, (method, path, r.status_code, r.text)
+    return r.json()
+
+
+def register(admin: QuarryClient, component: str, config: dict[str, Any]) -> str:
+    """The version of `config`; 201 when new, 200 when registered before."""
+    r = admin.request("POST", "/v1/ops/agents", json={"component": component, "config": config})
+    assert r.status_code in (200, 201), r.text
+    return str(r.json()["version"])
+
+
+def stable_version(admin: QuarryClient, component: str) -> str:
+    listed = call(admin, "GET", f"/v1/ops/agents/{component}")["versions"]
+    (stable,) = [v["version"] for v in listed if v["stable"]]
+    return str(stable)
+
+
+def evaluated(stack: Stack, admin: QuarryClient, component: str, versions: list[str], cwd: Path) -> None:
+    """`quarry operator evaluate` of each version at once: the offline evaluation of the test
+    split with that configuration (faults left out), stored with it; each must pass the gate."""
+    gateway = f"http://127.0.0.1:{stack.config.http_port}"
+    env = {**os.environ, "QUARRY_TOKEN": admin.token or "", "PYTHONPATH": str(REPO), "COLUMNS": "200"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "devtools.cli", "operator", "evaluate", component, v, "--gateway", gateway],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for v in versions
+    ]
+    for proc in procs:
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0 and "passed the eval gate" in out, out
+
+
+def rollout_of(admin: QuarryClient, rollout_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = call(admin, "GET", f"/v1/ops/rollouts/{rollout_id}")
+    return found
+
+
+def closed(view: dict[str, Any]) -> bool:
+    """Nothing more happens to the run: it ended and billing closed its reservation."""
+    return view["state"] in TERMINAL and bool(view["cost"]["closed"])
+
+
+def drive(
+    tenants: list[QuarryClient],
+    decided: Callable[[], bool],
+    *,
+    in_flight: int,
+    max_runs: int,
+    deadline_s: float,
+    every_run: Callable[[int], None] = lambda n: None,
+) -> dict[str, QuarryClient]:
+    """Runs of the tenants in turn, `in_flight` at a time, until `decided()`; `every_run(n)` after
+    the n-th is asked for. Fails past `max_runs` or `deadline_s`. Every run asked, by its owner."""
+    asked: dict[str, QuarryClient] = {}
+    done: set[str] = set()
+    deadline = time.monotonic() + deadline_s
+    turn = itertools.cycle(tenants)
+    while not decided():
+        assert len(asked) < max_runs, f"not decided after {len(asked)} runs"
+        assert time.monotonic() < deadline, f"not decided within {deadline_s:.0f}s ({len(asked)} runs)"
+        done |= {r for r, owner in asked.items() if r not in done and closed(owner.run(r))}
+        for _ in range(in_flight - (len(asked) - len(done))):
+            owner = next(turn)
+            asked[ask(owner, question=QUESTION, depth=1, max_sources=3)] = owner
+            every_run(len(asked))
+        time.sleep(0.5)
+    return asked
