@@ -80,7 +80,8 @@ def test_a_failing_candidate_is_rolled_back_once_through_kills_and_runs_go_stabl
         stable = register(admin, "planner", PLANNER)  # the stable one: the first this stack registered
         assert stable_version(admin, "planner") == stable
         candidate = register(admin, "planner", FAILING)
-        evaluated(stack, admin, "planner", [stable, candidate], tmp_path)
+        evaluated(stack, admin, "planner", stable, tmp_path, gate=False)  # the floor the candidate must reach
+        evaluated(stack, admin, "planner", candidate, tmp_path)
         spec = {
             "component": "planner",
             "candidate": candidate,
@@ -121,8 +122,9 @@ def test_a_failing_candidate_is_rolled_back_once_through_kills_and_runs_go_stabl
         published = call(admin, "GET", "/v1/ops/events?type=rollout.rolled_back&limit=10")["events"]
         assert len(published) == 1, published
 
-        arms = {run_id: view["rollouts"]["planner"]["arm"] for run_id, view in views.items()}
-        assert set(arms.values()) == {"candidate", "stable"}
+        # Each run's arm as admission recorded it; none for runs admitted after the rollback.
+        arms = {run_id: view["rollouts"].get("planner", {}).get("arm") for run_id, view in views.items()}
+        assert {"candidate", "stable"} <= set(arms.values()), arms
         for run_id, view in views.items():
             expected = candidate if arms[run_id] == "candidate" else stable
             assert view["agent_versions"]["planner"] == expected, view

@@ -123,6 +123,18 @@ def test_the_eval_gate_passes_targets_met_and_refuses_regressions_from_the_stabl
     assert [e.payload.passed for e in announced] == [False, True, False, False, False]
 
 
+def test_a_candidate_judged_before_its_stable_version_is_told_to_evaluate_that_first(app: Orchestrator) -> None:
+    stable = register(app, "planner", PLANNER)
+    candidate = register(app, "planner", BETTER)
+    early = app.record_evaluation(
+        evaluation("planner", candidate, {**GOOD, "recall_at_10": 0.8, "fabricated_citations": 0})
+    )
+    assert early.failures == [
+        "recall_at_10 0.800 < 0.900",
+        f"the stable version {stable} has no evaluation to judge against yet",
+    ]
+
+
 def test_an_evaluation_of_an_unknown_version_is_refused(app: Orchestrator) -> None:
     register(app, "planner", PLANNER)
     with pytest.raises(LookupError, match="planner has no version"):

@@ -71,6 +71,9 @@ class AgentUseCases(EventSourcedApplication):
             raise LookupError(f"{request.component} has no version {request.version}")
         stable = component.evaluations.get(component.stable or "") if component.stable != request.version else None
         failures = eval_failures(request.metrics, None if stable is None else stable["metrics"])
+        if failures and stable is None and component.stable not in (None, request.version):
+            # Judged against the targets alone: the stable version's own figures would be the floor.
+            failures.append(f"the stable version {component.stable} has no evaluation to judge against yet")
         evaluation = AgentVersionEvaluatedPayload(
             component=request.component,
             version=request.version,

@@ -83,6 +83,7 @@ class RolloutUseCases(AgentUseCases):
                 passed_eval=True,
                 tenant_id=request.tenant_id,
                 user_id=request.actor.user_id,
+                note=request.note,
             )
         except RolloutError as exc:
             raise RolloutRefused(str(exc)) from exc

@@ -46,6 +46,7 @@ class Rollout(Aggregate):
         salt: str | None = None,
         tenant_id: str = "",
         user_id: str | None = None,
+        note: str = "",
     ) -> Rollout:
         """A rollout of `spec` (contracts.rollouts.RolloutSpec in JSON form) against `stable`, once
         the candidate has passed the offline evaluation (contracts.agents.AgentVersionEvaluated)."""
@@ -63,6 +64,7 @@ class Rollout(Aggregate):
             at=at,
             tenant_id=tenant_id,
             user_id=user_id,
+            note=note,
         )
 
     @event("Started")
@@ -75,8 +77,10 @@ class Rollout(Aggregate):
         at: datetime,
         tenant_id: str = "",
         user_id: str | None = None,
+        note: str = "",
     ) -> None:
         self.rollout_id = rollout_id
+        self.note = note  # why the operator started it
         # The operator who started it: the envelopes of the decisions a timer takes name them.
         self.tenant_id = tenant_id
         self.user_id = user_id

@@ -24,7 +24,7 @@ def rollout_info(rollout: Rollout) -> RolloutInfo:
         started_at=rollout.started_at,
         stage_started_at=rollout.stage_started_at,
         decisions=[
-            RolloutDecision(kind="started", at=rollout.started_at, percent=_first_percent(rollout)),
+            RolloutDecision(kind="started", at=rollout.started_at, percent=_first_percent(rollout), note=rollout.note),
             *(_decision(d) for d in rollout.decisions),
         ],
         last_look=None if rollout.last_look is None else Evidence.model_validate(rollout.last_look),
