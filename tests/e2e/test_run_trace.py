@@ -67,11 +67,15 @@ def run_envelope(client: QuarryClient, run_id: str) -> dict[str, Any]:
 
 
 def all_exported(receiver: OtlpReceiver, trace_id: str) -> list[ReceivedSpan] | None:
-    """The trace once every service's last spans are in: the reporter's task and billing's settlement."""
+    """The trace once every service's last spans are in (the reporter's task, billing's
+    settlement) and so is every span's parent: a span is exported when it ends, and a parent ends
+    after its children, so under load it can reach the receiver a batch later than they do."""
     spans = receiver.trace(trace_id)
     names = {s.name for s in spans}
+    ids = {s.span_id for s in spans}
+    parents = all(not s.parent_span_id or s.parent_span_id in ids for s in spans)
     done = {"task report", "billing settled"} <= names and any(n.startswith("chat ") for n in names)
-    return spans if done else None
+    return spans if done and parents else None
 
 
 def test_one_run_is_one_trace_across_every_service(
@@ -88,7 +92,7 @@ def test_one_run_is_one_trace_across_every_service(
     requested = run_envelope(client, run_id)
     tenant_id = requested["tenant_id"]
     trace_id = requested["trace"]["traceparent"].split("-")[1]
-    spans = wait_for(lambda: all_exported(receiver, trace_id), timeout_s=60, what="the run's spans")
+    spans = wait_for(lambda: all_exported(receiver, trace_id), timeout_s=60, what="the run's spans, parents and all")
     assert spans is not None
 
     services = {s.service for s in spans}

@@ -71,9 +71,11 @@ def test_plain_words_meet_their_names() -> None:
     ],
 )
 def test_hostile_input_is_analysed_in_bounded_time(text: str) -> None:
-    started = time.perf_counter()
+    # CPU time, not wall time: on a machine busy with other tests a wall clock measures them too
+    # (a 0.2 s analysis took 2.7 s of wall time under the full suite).
+    started = time.process_time()
     out = terms(text)
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 2.0
     assert all(0 < len(t) <= 80 for t in out)  # no term is the whole input
 
 
