@@ -36,7 +36,7 @@ from services.orchestrator.rollouts.outcomes import OBSERVED_ENDS, arms_of, outc
 from services.orchestrator.rollouts.shadow import Side, observation, outcomes_of
 from services.orchestrator.runs.checks import output_problem
 from services.orchestrator.runs.domain import Run
-from services.orchestrator.saga import SETTLED
+from services.orchestrator.saga import SETTLED, TaskState
 
 COMPONENTS: tuple[str, ...] = get_args(Component)
 
@@ -207,7 +207,8 @@ class RolloutUseCases(AgentUseCases):
             if run.is_terminal:
                 return  # the run ended without its twin's answer: nothing to compare with
             raise NotReady(f"task {twin.task_id}, which {p.task_id} shadows, has not settled yet", delay_s=2.0)
-        stable: Side = (twin.status == "succeeded", twin.output, twin.fault, twin.reason)
+        output = twin.output if twin.output is not None or twin.status != "succeeded" else self._output_of(run, twin)
+        stable: Side = (twin.status == "succeeded", output, twin.fault, twin.reason)
         candidate: Side
         if isinstance(ev, TaskSucceeded):
             problem = output_problem(p.kind, ev.payload.output)
@@ -219,6 +220,14 @@ class RolloutUseCases(AgentUseCases):
         at = max(now, datetime.fromisoformat(last)) if last else now  # the looks read them in order
         if rollout.observe_shadow(p.task_id, observation(p.kind, run.tenant_id, at, stable, candidate)):
             self._save_together(rollout)
+
+    def _output_of(self, run: Run, task: TaskState) -> dict[str, Any] | None:
+        """A succeeded task's output from the run's log: the run's state sheds what its later
+        steps no longer need (and, once it ends, nearly every output)."""
+        for stored in self.repository.event_store.get(run.id):
+            if type(stored).__name__ == "TaskSucceeded" and getattr(stored, "task_id", None) == task.task_id:
+                return dict(getattr(stored, "output", None) or {})
+        return None
 
     # -- admission ------------------------------------------------------------------------------
 
