@@ -22,6 +22,7 @@ from contracts.task import TaskDispatched, TaskDispatchedPayload
 from contracts.timer import TimerFired, TimerFiredPayload
 from contracts.tool import ToolRequested, ToolRequestedPayload
 from quarry_runtime.outbox import Outgoing
+from services.orchestrator.rollouts.shadow import shadow_task_id
 from services.orchestrator.saga import TaskSaga, TaskState
 
 AGENT = "quarry-orchestrator"
@@ -132,7 +133,7 @@ class Emitter:
         copy = copied(
             TaskDispatchedPayload,
             task,
-            task_id=f"{task.task_id}.shadow",
+            task_id=shadow_task_id(task.task_id),
             attempt=1,
             input=task_input,
             agent=ref,

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from contracts.agents import COMPONENT_OF_TASK
+from contracts.ids import derived_id
 from services.orchestrator.rollouts.guards import GuardName, RunOutcome
 
 TOP_PASSAGES = 5
@@ -50,8 +51,9 @@ def shadow_guards(component: str) -> tuple[GuardName, ...]:
 
 
 def shadow_task_id(task_id: str) -> str:
-    """The shadow task of a real task: one per real task, whichever attempt it is on."""
-    return f"{task_id}.shadow"
+    """The shadow task of a real task: one per real task, whichever attempt it is on (an id
+    like any task's: workers derive their events' ids from it)."""
+    return derived_id(task_id, "shadow")
 
 
 def side(succeeded: bool, output: Mapping[str, Any] | None, fault: str | None, reason: str = "") -> dict[str, Any]:
