@@ -114,5 +114,5 @@ def test_a_shadowing_candidate_runs_unseen_beside_real_runs_then_takes_its_first
             assert summary["budget"] - summary["balance"] == settled, (summary, [v["cost"] for v in own.values()])
 
         # ... and the shadows' usage was metered as the platform's own cost.
-        scraped = httpx.get(f"http://127.0.0.1:{stack.procs['billing'].port}/metrics", timeout=10).text
+        scraped = httpx.get(f"http://127.0.0.1:{stack.procs['billing'].health_port}/metrics", timeout=10).text
         assert re.search(r'^quarry_platform_credits(_total)?\{kind="plan"\} ', scraped, re.M), scraped[-2000:]
