@@ -274,6 +274,19 @@ class RolloutDecision(Contract):
     evidence: Evidence | None = None
 
 
+class ShadowSummary(Contract):
+    """What the shadow phase has seen: the candidate beside the real tasks it copied."""
+
+    observations: Count = Field(description="shadow tasks whose real twin has settled too")
+    candidate_failures: Count
+    stable_failures: Count
+    mean_similarity: float | None = Field(
+        default=None, ge=0, le=1, description="how alike the two outputs were, on average (None: none compared)"
+    )
+    candidate_citation_support: float | None = Field(default=None, ge=0, le=1)
+    stable_citation_support: float | None = Field(default=None, ge=0, le=1)
+
+
 class RolloutInfo(Contract):
     rollout_id: str
     component: Component
@@ -290,6 +303,7 @@ class RolloutInfo(Contract):
         default=None, description="the guards as the latest look saw them, decision or not"
     )
     last_look_at: datetime | None = None
+    shadow: ShadowSummary | None = Field(default=None, description="None: the rollout did not shadow")
 
 
 class RolloutReply(Contract):

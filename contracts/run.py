@@ -65,6 +65,9 @@ class RolloutArm(Contract):
     arm: Literal["candidate", "stable"]
     basis: Literal["pinned", "excluded", "bucket"]
     bucket: int = Field(ge=0, lt=10_000)
+    shadow: AgentVersion | None = Field(
+        default=None, description="the candidate the run's tasks of the component are shadowed with (sampled)"
+    )
 
 
 class RunAdmittedPayload(Contract):

@@ -36,6 +36,13 @@ class TaskDispatchedPayload(Contract):
         description="the version of the component this task runs, as the run recorded it at admission; "
         "None: the worker's built-in settings (no version of the component is registered)",
     )
+    shadow: bool = Field(
+        default=False,
+        description="a rollout's shadow: the candidate version on a real task's input; its result never "
+        "reaches the run and its usage is billed to the platform",
+    )
+    shadow_of: str | None = Field(default=None, max_length=200, description="the real task a shadow task copies")
+    rollout_id: str | None = Field(default=None, max_length=100, description="the rollout a shadow task serves")
 
 
 class TaskDispatched(Event, subject=subjects.TASK_DISPATCHED, type="task.dispatched"):
@@ -50,6 +57,10 @@ class TaskAttempt(Contract):
     task_id: str
     kind: TaskKind
     attempt: int = Field(default=1, ge=1)
+    # Echoed from the dispatch: a shadow task's outcome goes to its rollout, never to the run.
+    shadow: bool = False
+    shadow_of: str | None = Field(default=None, max_length=200)
+    rollout_id: str | None = Field(default=None, max_length=100)
 
 
 class TaskSucceededPayload(TaskAttempt):

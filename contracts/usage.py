@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from contracts import subjects
@@ -18,6 +20,8 @@ class UsageRecordedPayload(Contract):
     seconds: float = Field(default=0.0, ge=0)
     # The model that produced the tokens (as its endpoint named it); None when no model was called.
     model: str | None = None
+    # Who pays: a rollout's shadow task runs for the platform's sake, never on the tenant's credits.
+    billed_to: Literal["tenant", "platform"] = "tenant"
 
 
 class UsageRecorded(Event, subject=subjects.USAGE_RECORDED, type="usage.recorded"):

@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, get_args
+from typing import Any, Literal, Protocol, get_args
 
 from nats.js.errors import KeyDeletedError, KeyNotFoundError
 from nats.js.kv import KeyValue
@@ -36,6 +36,7 @@ from contracts.ids import derived_id
 from contracts.task import (
     Fault,
     TaskDispatched,
+    TaskDispatchedPayload,
     TaskFailed,
     TaskFailedPayload,
     TaskKind,
@@ -209,7 +210,9 @@ def lane(
         usage_ids: list[str] = []
         for i, use in enumerate(result.usage or [Usage(tool="compute")]):
             seconds = result.seconds if i == 0 else 0.0  # the task's time, counted once
-            payload = UsageRecordedPayload(task_id=p.task_id, kind=p.kind, seconds=seconds, **asdict(use))
+            payload = UsageRecordedPayload(
+                task_id=p.task_id, kind=p.kind, seconds=seconds, billed_to=_payer(p), **asdict(use)
+            )
             usage = UsageRecorded.caused_by(task, payload).model_copy(
                 update={"event_id": derived_id(p.task_id, f"usage:{i}")}
             )
@@ -218,7 +221,12 @@ def lane(
         done = TaskSucceeded.caused_by(
             task,
             TaskSucceededPayload(
-                task_id=p.task_id, kind=p.kind, attempt=p.attempt, output=result.output, usage_event_ids=usage_ids
+                task_id=p.task_id,
+                kind=p.kind,
+                attempt=p.attempt,
+                output=result.output,
+                usage_event_ids=usage_ids,
+                **_shadow_of(p),
             ),
         )
         await bus.publish(_as(done, agent))
@@ -226,11 +234,19 @@ def lane(
     async def _publish_failure(task: TaskDispatched, reason: str, retryable: bool, fault: Fault = "platform") -> None:
         p = task.payload
         payload = TaskFailedPayload(
-            task_id=p.task_id, kind=p.kind, attempt=p.attempt, reason=reason[:1000], retryable=retryable, fault=fault
+            task_id=p.task_id,
+            kind=p.kind,
+            attempt=p.attempt,
+            reason=reason[:1000],
+            retryable=retryable,
+            fault=fault,
+            **_shadow_of(p),
         )
         await bus.publish(_as(TaskFailed.caused_by(task, payload), agent))
 
     async def _publish_trip(task: TaskDispatched, trip: GuardrailTrippedPayload, i: int) -> None:
+        if task.payload.shadow:
+            return  # a trip is part of the run's record, and a shadow task is not part of the run
         trip = trip.model_copy(update={"task_id": task.payload.task_id})
         await bus.publish(_as(GuardrailTripped.caused_by(task, trip, name=f"guardrail:{i}"), agent))
 
@@ -240,6 +256,16 @@ def lane(
     return Subscription(
         subjects.task_lane(role), durable or consumers.lane(role).durable, handle, batch=4, on_give_up=give_up
     )
+
+
+def _shadow_of(p: TaskDispatchedPayload) -> dict[str, Any]:
+    """A rollout's shadow task says so in its outcome, so the orchestrator keeps it off the run."""
+    return {"shadow": True, "shadow_of": p.shadow_of, "rollout_id": p.rollout_id} if p.shadow else {}
+
+
+def _payer(p: TaskDispatchedPayload) -> Literal["tenant", "platform"]:
+    """A shadow task runs for the platform's sake: the platform pays for it, never the tenant."""
+    return "platform" if p.shadow else "tenant"
 
 
 def _as(event: Any, agent: str) -> Any:

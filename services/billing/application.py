@@ -17,6 +17,7 @@ from quarry_runtime.errors import NotReady
 from quarry_runtime.eventsourced import EventSourcedApplication
 from services.billing.domain import Ledger
 from services.billing.errors import LedgerError
+from services.billing.meters import PLATFORM_LEDGER, count_platform_credits
 from services.billing.plans import (
     DEFAULT_PLAN,
     PACKS,
@@ -109,15 +110,20 @@ class Billing(EventSourcedApplication):
         self._save(ledger)
 
     def meter(self, ev: UsageRecorded) -> None:
-        """Record a usage event's credits once, against its run's reservation."""
-        ledger = self.ledger(ev.tenant_id)
+        """Record a usage event's credits once, against its run's reservation; the platform's
+        own usage (a rollout's shadow task) on the platform's ledger, never the tenant's."""
+        u = ev.payload
+        platform = u.billed_to == "platform"
+        ledger = self.ledger(PLATFORM_LEDGER if platform else ev.tenant_id)
         if ev.event_id in ledger.metered:
             return
-        u = ev.payload
         credits = usage_credits(u.tokens_in + u.tokens_out, u.search_calls, u.seconds, u.tool)
-        ledger.meter(ev.run_id, ev.event_id, credits, cause=ev.event_id, tool=u.tool)
+        # The platform's usage belongs to no reservation: no run settles it, no tenant pays it.
+        ledger.meter(None if platform else ev.run_id, ev.event_id, credits, cause=ev.event_id, tool=u.tool)
         entry("metered", credits, ev.run_id or "", tool=u.tool)
         self._save(ledger)
+        if platform:
+            count_platform_credits(u.kind, credits)
 
     def close_run(self, ev: RunCompleted | RunCancelled | RunFailed | RunExpired | RunRejected) -> None:
         """Settle the run by `who_pays.WHO_PAYS`: charge its metered usage and release the rest

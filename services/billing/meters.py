@@ -18,6 +18,17 @@ CREDITS = counter("quarry_credits", "Credits moved by the ledger, by entry: rese
 ENTRIES: dict[type[Any], str] = {CreditsReserved: "reserved", CreditsSettled: "settled", CreditsRefunded: "refunded"}
 _BY_ENTRY = {entry: CREDITS.labels(entry) for entry in ENTRIES.values()}
 
+# The ledger the platform's own usage is metered on (a rollout's shadow tasks): not a tenant's,
+# so it is never charged to one; its credits are the platform's cost, counted below.
+PLATFORM_LEDGER = "__platform__"
+PLATFORM_CREDITS = counter(
+    "quarry_platform_credits", "Credits of usage the platform pays for itself (shadow tasks), by task kind", ("kind",)
+)
+
+
+def count_platform_credits(kind: str, credits: int) -> None:
+    PLATFORM_CREDITS.labels(kind).inc(credits)
+
 
 def count_credits(domain_event: Any, out: Sequence[Outgoing]) -> None:
     """Counts the credits each relayed contract event moves (`OutboxRelay(relayed=...)`)."""

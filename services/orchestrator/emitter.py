@@ -22,6 +22,7 @@ from contracts.task import TaskDispatched, TaskDispatchedPayload
 from contracts.timer import TimerFired, TimerFiredPayload
 from contracts.tool import ToolRequested, ToolRequestedPayload
 from quarry_runtime.outbox import Outgoing
+from services.orchestrator.rollouts.shadow import shadow_task_id
 from services.orchestrator.saga import TaskSaga, TaskState
 
 AGENT = "quarry-orchestrator"
@@ -121,6 +122,26 @@ class Emitter:
         ref = None if agent is None else AgentRef.model_validate({"component": agent[0], "version": agent[1]})
         dispatch = copied(TaskDispatchedPayload, task, input=task_input, agent=ref)
         self.emit(TaskDispatched, dispatch, subject=subjects.task_lane(task.role))
+
+    def dispatch_shadow(
+        self, task: TaskState, task_input: dict[str, Any], agent: tuple[str, str], rollout_id: str
+    ) -> None:
+        """Send a copy of the task to its lane for a shadowing rollout: the candidate `agent` on
+        the same input, under its own id (rollouts.shadow), with no timer: the run never waits
+        for it, and the worker's own time box ends it."""
+        ref = AgentRef.model_validate({"component": agent[0], "version": agent[1]})
+        copy = copied(
+            TaskDispatchedPayload,
+            task,
+            task_id=shadow_task_id(task.task_id),
+            attempt=1,
+            input=task_input,
+            agent=ref,
+            shadow=True,
+            shadow_of=task.task_id,
+            rollout_id=rollout_id,
+        )
+        self.emit(TaskDispatched, copy, subject=subjects.task_lane(task.role))
 
     def timer(self, at: datetime, wake: TimerFiredPayload) -> None:
         """Set a durable timer due `at`: its id is the event's, so setting it again sets nothing new."""

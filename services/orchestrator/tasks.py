@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from contracts.agents import COMPONENT_OF_TASK
 
@@ -61,3 +63,14 @@ def agent_for(kind: str, agent_versions: dict[str, str]) -> tuple[str, str] | No
     component = COMPONENT_OF_TASK.get(kind)
     version = agent_versions.get(component) if component else None
     return None if component is None or version is None else (component, version)
+
+
+def shadow_of(kind: str, arms: Mapping[str, Mapping[str, Any]]) -> tuple[tuple[str, str], str] | None:
+    """((component, candidate version), rollout id) of the shadow a task of `kind` gets in a run
+    whose admission recorded `arms` (a shadowing rollout sampled it), or None."""
+    component = COMPONENT_OF_TASK.get(kind)
+    arm = arms.get(component) if component else None
+    candidate = arm.get("shadow") if arm else None
+    if component is None or arm is None or not candidate:
+        return None
+    return (component, str(candidate)), str(arm["rollout_id"])

@@ -13,6 +13,7 @@ from contracts.envelope import Event
 from contracts.task import TaskDispatched, TaskDispatchedPayload
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.worker import TaskError, Usage, WorkResult, lane
+from services.orchestrator.rollouts.shadow import shadow_task_id
 from tests.support.jetstream import drained
 from tests.support.polling import eventually
 
@@ -144,3 +145,31 @@ async def test_a_tasks_time_box_counts_from_its_start_not_from_its_wait_in_the_q
     assert set(failed) == {slow.payload.task_id}
     assert failed[slow.payload.task_id].reason == "no answer within 0.5s"
     assert failed[slow.payload.task_id].retryable  # the orchestrator tries it again
+
+
+def shadow_of(task: TaskDispatched) -> TaskDispatched:
+    """The shadow copy a rollout adds to `task`, as the orchestrator dispatches it."""
+    marks = {"task_id": shadow_task_id(task.payload.task_id), "shadow": True, "shadow_of": task.payload.task_id}
+    payload = task.payload.model_copy(update={**marks, "rollout_id": "r-1"})
+    return TaskDispatched.create(payload, tenant_id=task.tenant_id, run_id=task.run_id)
+
+
+async def test_a_shadow_tasks_outcome_says_so_and_its_usage_is_the_platforms(nats_url: str) -> None:
+    tenant = uuid.uuid4().hex
+    real, failing = dispatched(tenant), dispatched(tenant)
+    good, bad = shadow_of(real), shadow_of(failing)
+
+    async def execute(t: TaskDispatched) -> WorkResult:
+        if t.event_id == bad.event_id:
+            raise TaskError("the candidate cannot plan this")
+        return WorkResult(output={"sub_questions": ["a?"]}, usage=[Usage(tool="llm_generate", tokens_in=10)])
+
+    seen = await run_lane(nats_url, execute, [real, good, bad], want=5)
+    outcomes = {e.payload.task_id: e for e in seen if e.type in ("task.succeeded", "task.failed")}
+    assert not outcomes[real.payload.task_id].payload.shadow
+    for copy, kind in ((good, "task.succeeded"), (bad, "task.failed")):
+        p = outcomes[copy.payload.task_id].payload
+        assert outcomes[copy.payload.task_id].type == kind
+        assert (p.shadow, p.shadow_of, p.rollout_id) == (True, copy.payload.shadow_of, "r-1")
+    payer = {e.payload.task_id: e.payload.billed_to for e in seen if e.type == "usage.recorded"}
+    assert payer == {real.payload.task_id: "tenant", good.payload.task_id: "platform"}

@@ -269,3 +269,28 @@ async def test_a_tenant_endpoint_that_rebinds_inward_after_the_check_is_never_ca
     assert refused.value.retryable is False
     assert asked == ["models.rebind.example"] * 2 and called == []
     await chosen.aclose()
+
+
+async def test_a_shadow_task_never_calls_the_tenants_own_endpoint_nor_takes_its_slot() -> None:
+    """A rollout's shadow runs for the platform: the tenant's provider must not bill them for it."""
+    called: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        called.append(request)
+        return httpx.Response(500)
+
+    endpoints = Endpoints()
+    endpoints.by_tenant = {"own": ModelEndpoint("http://93.184.216.1/v1", "m")}
+
+    def make(endpoint: ModelEndpoint) -> ChatClient:
+        return ChatClient(endpoint.base_url, model=endpoint.model, transport=httpx.MockTransport(record))
+
+    # No platform model here: the shadow plans offline, as the platform's settings say.
+    chosen = Models(None, endpoints, make, policy=EndpointPolicy(per_tenant=1))  # type: ignore[arg-type]
+    question = {"question": "How do tides work?", "depth": 1}
+    payload = TaskDispatchedPayload(task_id="t1", kind="plan", role="analyst", input=question, shadow=True)
+    shadow = TaskDispatched.create(payload, tenant_id="own", run_id="r1")
+    async with chosen.use("own"):  # the tenant's one slot is busy with its own task
+        result = await execute_for_tenant(shadow, chosen)
+    assert result.output["sub_questions"] and called == []
+    await chosen.aclose()

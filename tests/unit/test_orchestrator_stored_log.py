@@ -52,6 +52,9 @@ def test_an_old_store_folds_to_the_state_it_had_and_publishes_the_same_events(ol
             published["event"]["payload"].update(agent_versions={}, rollouts={})
         if published["event"]["type"] == "task.dispatched":  # ... and a task the one it runs
             published["event"]["payload"].setdefault("agent", None)
+            # ... and whether it is a rollout's shadow (never, then)
+            for name, default in (("shadow", False), ("shadow_of", None), ("rollout_id", None)):
+                published["event"]["payload"].setdefault(name, default)
         if published["event"]["type"] == "timer.fired":  # a timer may now be a rollout's
             published["event"]["payload"].setdefault("rollout_id", None)
     assert seen["published"] == expected["published"]

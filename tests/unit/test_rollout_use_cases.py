@@ -286,10 +286,11 @@ def test_no_traffic_holds_as_starved_once_and_every_look_is_kept(app: Orchestrat
     assert app.get_rollout(rollout.rollout_id).version == held.version
 
 
-def test_a_shadow_spec_is_refused_as_not_available(app: Orchestrator) -> None:
+def test_a_shadow_spec_starts_in_the_shadow_phase(app: Orchestrator) -> None:
+    """(What shadowing does: tests/unit/test_rollout_shadow.py.)"""
     _, candidate = versions(app)
-    with pytest.raises(RolloutRefused, match="shadow"):
-        start(app, candidate, shadow={"sample_rate": 0.1})
+    rollout = start(app, candidate, shadow={"sample_rate": 0.1})
+    assert (rollout.status, rollout.percent, rollout.stage_index) == ("shadowing", 0, -1)
 
 
 def test_a_restart_rebuilds_the_same_evidence_from_the_stored_outcomes(tmp_path: Any, clock: Clock) -> None:

@@ -120,6 +120,9 @@ def writer(chosen: Chosen | None, tuning: Tuning) -> ChatClient | None:
     return chosen.client if chosen is not None else None
 
 
+SHADOWS = "__platform_shadows__"  # the pseudo-tenant shadow tasks take their model and slots as
+
+
 async def execute_for_tenant(
     task: TaskDispatched,
     models: Models,
@@ -133,7 +136,9 @@ async def execute_for_tenant(
     tuning = BUILT_IN if config is None else tuning_of(COMPONENT_OF_TASK[task.payload.kind], config)
     if task.payload.kind not in MODEL_KINDS:
         return await execute(task, None, publish, tuning)
-    async with models.use(task.tenant_id) as chosen:
+    # A rollout's shadow task runs for the platform: on its model and its slots, never on the
+    # tenant's own endpoint (the tenant's provider would bill them for it) or the tenant's share.
+    async with models.use(SHADOWS if task.payload.shadow else task.tenant_id) as chosen:
         client = writer(chosen, tuning)
         # The tenant's own endpoint failing is the tenant's doing: billing charges the work done.
         fault: Fault = "tenant" if chosen is not None and chosen.tenants_own else "platform"

@@ -99,8 +99,14 @@ def for_run_log(ev: Event) -> bool:
     """Whether `project` gives the event to a run's log (a rebuild may batch exactly these)."""
     if ev.type.startswith(("document.", "monitor.", "question.")):
         return False
-    # A question's tool, task and credits events belong to no run's log.
-    return run_log_of(ev) is not None and not is_question_event(ev)
+    # A question's tool, task and credits events belong to no run's log, nor does a rollout's
+    # shadow task (its dispatch, outcome and platform-billed usage): the tenant never sees it.
+    return run_log_of(ev) is not None and not is_question_event(ev) and not is_shadow(ev)
+
+
+def is_shadow(ev: Event) -> bool:
+    """A rollout's shadow task's event: its dispatch or outcome, or usage the platform pays for."""
+    return bool(getattr(ev.payload, "shadow", False)) or getattr(ev.payload, "billed_to", "tenant") == "platform"
 
 
 class StoreWatch(Protocol):

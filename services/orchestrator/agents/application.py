@@ -115,13 +115,14 @@ class AgentUseCases(EventSourcedApplication):
 
     # -- assignment at admission ---------------------------------------------------------------
 
-    def assign_agents(self, tenant_id: str, tier: str) -> Assigned:
-        """The version of each component a run of `tenant_id` (on plan `tier`) takes now."""
+    def assign_agents(self, tenant_id: str, tier: str, run_id: str = "") -> Assigned:
+        """The version of each component a run of `tenant_id` (on plan `tier`) takes now, and
+        which shadowing rollouts sample run `run_id`."""
         now = time.monotonic()
         if self._assignments is None or now - self._assignments_read_at > ASSIGNMENTS_TTL_S:
             self._assignments = self.assignment_table()
             self._assignments_read_at = now
-        return self._assignments.assign(tenant_id, tier)
+        return self._assignments.assign(tenant_id, tier, run_id)
 
     def assignment_table(self) -> AssignmentTable:
         """The stable version of every component that has one (the rollouts extend it)."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.orchestrator.rollouts.assignment import Assigner
+from services.orchestrator.rollouts.shadow import sampled
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,8 @@ class AssignmentTable:
     # component -> (rollout id, its assignment as it stands)
     rollouts: Mapping[str, tuple[str, Assigner]] = field(default_factory=dict)
 
-    def assign(self, tenant_id: str, tier: str) -> Assigned:
+    def assign(self, tenant_id: str, tier: str, run_id: str = "") -> Assigned:
+        """`run_id` decides whether a shadowing rollout samples the run (rollouts.shadow)."""
         versions = dict(self.stable)
         arms: dict[str, dict[str, Any]] = {}
         for component, (rollout_id, assigner) in self.rollouts.items():
@@ -41,6 +43,9 @@ class AssignmentTable:
                 "basis": assignment.basis,
                 "bucket": assignment.bucket,
             }
+            rate = assigner.shadow_rate
+            if rate and run_id and assignment.arm == "stable" and sampled(rollout_id, run_id, rate):
+                arms[component]["shadow"] = assigner.candidate
         return Assigned(versions, arms)
 
     def with_rollouts(self, rollouts: Mapping[str, tuple[str, Assigner]]) -> AssignmentTable:

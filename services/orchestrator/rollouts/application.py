@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, get_args
 
 from eventsourcing.application import AggregateNotFoundError
@@ -19,7 +20,9 @@ from eventsourcing.application import AggregateNotFoundError
 from contracts.agents import Component
 from contracts.ids import new_id
 from contracts.rollouts import RolloutCommandRequest, StartRolloutRequest
+from contracts.task import TaskFailed, TaskSucceeded
 from contracts.timer import TimerFired
+from quarry_runtime.errors import NotReady
 from services.orchestrator.agents.application import AgentUseCases
 from services.orchestrator.agents.assignments import AssignmentTable
 from services.orchestrator.errors import OrchestratorError
@@ -27,9 +30,13 @@ from services.orchestrator.rollouts.assignment import Assigner
 from services.orchestrator.rollouts.board import RolloutBoard, board_id
 from services.orchestrator.rollouts.decision import MetricsUnavailable
 from services.orchestrator.rollouts.domain import LOOKING, Rollout, RolloutError
+from services.orchestrator.rollouts.guards import RunOutcome
 from services.orchestrator.rollouts.observations import Observations
 from services.orchestrator.rollouts.outcomes import OBSERVED_ENDS, arms_of, outcome_of_run
+from services.orchestrator.rollouts.shadow import Side, observation, outcomes_of
+from services.orchestrator.runs.checks import output_problem
 from services.orchestrator.runs.domain import Run
+from services.orchestrator.saga import SETTLED, TaskState
 
 COMPONENTS: tuple[str, ...] = get_args(Component)
 
@@ -55,8 +62,6 @@ class RolloutUseCases(AgentUseCases):
     def start_rollout(self, request: StartRolloutRequest) -> Rollout:
         """Start `request.spec` against the component's stable version (see the errors above)."""
         spec = request.spec
-        if spec.shadow is not None:
-            raise RolloutRefused("shadow runs are not available yet: start the rollout without `shadow`")
         component = self._component(spec.component)
         if component is None or not component.has(spec.candidate):
             raise RolloutRefused(f"{spec.component} has no version {spec.candidate}")
@@ -133,9 +138,10 @@ class RolloutUseCases(AgentUseCases):
         rollout = self._rollout(p.rollout_id or "")
         if rollout is None or rollout.status not in LOOKING or p.attempt != rollout.looks:
             return  # over, or a timer this rollout's looks have passed (redelivered, set twice)
-        outcomes: Observations | MetricsUnavailable
+        outcomes: Observations | list[RunOutcome] | MetricsUnavailable
         try:
-            outcomes = self._observations(rollout)
+            # The shadow phase judges the shadow tasks beside their twins; a stage, the runs.
+            outcomes = outcomes_of(rollout.shadow_observations) if rollout.shadowing else self._observations(rollout)
         except Exception as exc:  # noqa: BLE001 - whatever breaks reading them, the look holds
             self._forget_observations(rollout.rollout_id)
             outcomes = MetricsUnavailable(f"reading the runs' outcomes failed: {exc}"[:2000])
@@ -182,6 +188,46 @@ class RolloutUseCases(AgentUseCases):
             if rollout is not None and rollout.observe(run.run_id, outcome_of_run(run, arm, basis, now)):
                 changed.append(rollout)
         return changed
+
+    def observe_shadow_task(self, ev: TaskSucceeded | TaskFailed) -> None:
+        """A shadow task (rollouts.shadow) ended: record it on its rollout beside its real twin,
+        once the twin has settled (redelivered until then). Nothing of it reaches the run."""
+        p = ev.payload
+        rollout = self._rollout(p.rollout_id or "")
+        if rollout is None or not rollout.shadowing or p.task_id in rollout.shadowed:
+            return  # the shadow phase is over (its late tasks count for nothing), or seen already
+        try:
+            run: Run = self._load(Run.create_id(ev.run_id or ""))
+        except (AggregateNotFoundError, ValueError):
+            return
+        twin = run.tasks.get(p.shadow_of or "")
+        if twin is None or twin.kind != p.kind:
+            return  # not a copy of any task of this run
+        if twin.status not in SETTLED:
+            if run.is_terminal:
+                return  # the run ended without its twin's answer: nothing to compare with
+            raise NotReady(f"task {twin.task_id}, which {p.task_id} shadows, has not settled yet", delay_s=2.0)
+        output = twin.output if twin.output is not None or twin.status != "succeeded" else self._output_of(run, twin)
+        stable: Side = (twin.status == "succeeded", output, twin.fault, twin.reason)
+        candidate: Side
+        if isinstance(ev, TaskSucceeded):
+            problem = output_problem(p.kind, ev.payload.output)
+            candidate = (problem is None, ev.payload.output, "platform", problem or "")
+        else:
+            candidate = (False, None, ev.payload.fault, ev.payload.reason)
+        now = self.clock()
+        last = rollout.shadow_observations[-1]["finished_at"] if rollout.shadow_observations else None
+        at = max(now, datetime.fromisoformat(last)) if last else now  # the looks read them in order
+        if rollout.observe_shadow(p.task_id, observation(p.kind, run.tenant_id, at, stable, candidate)):
+            self._save_together(rollout)
+
+    def _output_of(self, run: Run, task: TaskState) -> dict[str, Any] | None:
+        """A succeeded task's output from the run's log: the run's state sheds what its later
+        steps no longer need (and, once it ends, nearly every output)."""
+        for stored in self.repository.event_store.get(run.id):
+            if type(stored).__name__ == "TaskSucceeded" and getattr(stored, "task_id", None) == task.task_id:
+                return dict(getattr(stored, "output", None) or {})
+        return None
 
     # -- admission ------------------------------------------------------------------------------
 

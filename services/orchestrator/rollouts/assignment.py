@@ -75,6 +75,7 @@ class Assigner:
     percent: int
     audience: Audience
     settled: Arm | None = None  # a rollout that is over: every tenant on this arm, pins included
+    shadow_rate: float | None = None  # shadowing: the share of runs whose tasks the candidate copies
 
     def assign(self, tenant_id: str, tier: str) -> Assignment:
         if self.settled is not None:

@@ -110,6 +110,9 @@ class Rollout(Aggregate):
         self.last_look_at: datetime | None = None
         # Bumped by every change of who gets which version, so a cached assignment knows it is stale.
         self.assignment_epoch = 0
+        # The shadow phase's data (rollouts.shadow): each shadow task beside its real twin, once.
+        self.shadow_observations: list[dict[str, Any]] = []
+        self.shadowed: set[str] = set()
 
     # -- assignment --------------------------------------------------------------------------
 
@@ -118,7 +121,9 @@ class Rollout(Aggregate):
         settled: Arm | None = None
         if self.status not in LOOKING:  # over: everyone on the version that won, pins included
             settled = "candidate" if self.status == "completed" else "stable"
-        return Assigner(self.candidate, self.stable, self.salt, self.percent, audience_of(self.spec), settled)
+        shadow = self.spec.get("shadow") if self.shadowing else None
+        rate = float(shadow["sample_rate"]) if shadow else None
+        return Assigner(self.candidate, self.stable, self.salt, self.percent, audience_of(self.spec), settled, rate)
 
     def arm_of(self, tenant_id: str, tier: str) -> Assignment:
         """The arm a run of `tenant_id` takes now, and on what basis."""
@@ -210,6 +215,24 @@ class Rollout(Aggregate):
     def _run_observed(self, run_id: str, outcome: dict[str, Any]) -> None:
         self.observed.add(run_id)
         self.outcomes.append(outcome)
+
+    @property
+    def shadowing(self) -> bool:
+        """In the shadow phase (paused or not): sampled runs' tasks are copied to the candidate."""
+        return self.stage_index < 0 and self.status in LOOKING
+
+    def observe_shadow(self, shadow_task_id: str, record: dict[str, Any]) -> bool:
+        """Record a shadow task beside its real twin (rollouts.shadow.observation), once; whether
+        it was recorded (not once the shadow phase is over)."""
+        if shadow_task_id in self.shadowed or not self.shadowing:
+            return False
+        self._shadow_observed(task_id=shadow_task_id, record=record)
+        return True
+
+    @event("ShadowObserved")
+    def _shadow_observed(self, task_id: str, record: dict[str, Any]) -> None:
+        self.shadowed.add(task_id)
+        self.shadow_observations.append(record)
 
     def outcomes_since(self, start: int) -> list[RunOutcome]:
         """The recorded outcomes from the `start`-th on, as the guards read them."""

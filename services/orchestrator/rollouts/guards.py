@@ -72,6 +72,8 @@ class GuardSettings:
     limits: dict[GuardName, GuardLimit] = field(default_factory=default_limits)
     alpha: float = 0.05
     cost_ceiling: float = 100.0
+    # The guards a look judges: all of them, but for the shadow phase's (rollouts.shadow).
+    measured: tuple[GuardName, ...] = GUARDS
 
 
 class ArmMetrics:
@@ -144,7 +146,7 @@ class GuardBoard:
 
     def readings(self) -> list[GuardReading]:
         found = []
-        for guard in GUARDS:
+        for guard in self.settings.measured:
             stable, candidate = self.arms["stable"].bounds(guard), self.arms["candidate"].bounds(guard)
             found.append(GuardReading(guard, stable, candidate, verdict(guard, self.limit(guard), stable, candidate)))
         return found

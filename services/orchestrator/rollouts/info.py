@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from contracts.rollouts import Evidence, RolloutDecision, RolloutInfo, RolloutSpec
+from contracts.rollouts import Evidence, RolloutDecision, RolloutInfo, RolloutSpec, ShadowSummary
 from services.orchestrator.rollouts.domain import Rollout
+from services.orchestrator.rollouts.shadow import summary
 
 
 def rollout_info(rollout: Rollout) -> RolloutInfo:
@@ -29,6 +30,9 @@ def rollout_info(rollout: Rollout) -> RolloutInfo:
         ],
         last_look=None if rollout.last_look is None else Evidence.model_validate(rollout.last_look),
         last_look_at=rollout.last_look_at,
+        shadow=ShadowSummary.model_validate(summary(rollout.shadow_observations))
+        if rollout.spec.get("shadow")
+        else None,
     )
 
 

@@ -23,6 +23,7 @@ from services.orchestrator.rollouts.guards import (
 )
 from services.orchestrator.rollouts.observations import ArmCounts
 from services.orchestrator.rollouts.sequences import Bounds
+from services.orchestrator.rollouts.shadow import shadow_guards
 
 
 def evidence_record(evidence: Evidence) -> dict[str, Any]:
@@ -84,6 +85,7 @@ def rules_of(spec: Mapping[str, Any], shadowing: bool) -> StageRules:
         limits=limits,
         alpha=float(guards.get("alpha", 0.05)),
         cost_ceiling=float(guards.get("cost_ceiling", 100.0)),
+        measured=shadow_guards(str(spec.get("component", ""))) if shadowing else GUARDS,
     )
     shadow = spec.get("shadow")
     min_runs = int(shadow["min_runs"]) if shadowing and shadow else int(spec.get("min_runs_per_stage", 50))

@@ -3,7 +3,7 @@
 Every look is stored (a decision, or `Looked`), and the event that records it sets the timer of
 the next one, due `look_every_s` later, with an id made from the rollout and the look's number:
 publishing the stored event again sets the same timer, not a second one. A rollout that ends
-(rolled back, aborted, at 100%) sets none. Recorded outcomes (`RunObserved`) publish nothing.
+(rolled back, aborted, at 100%) sets none. Recorded outcomes (`RunObserved`, `ShadowObserved`) publish nothing.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def look_timer_id(rollout_id: str, look: int) -> str:
 def translate_rollout(domain_event: Any, rollout_at: RolloutAt) -> Sequence[Outgoing]:
     """What one stored Rollout event publishes (the rollout as it was after it decides the rest)."""
     name = type(domain_event).__name__
-    if name == "RunObserved":
+    if name in ("RunObserved", "ShadowObserved"):
         return ()
     r = rollout_at(domain_event.originator_id, domain_event.originator_version)
     # An operator's command names them; a look the timer made names whoever started the rollout.

@@ -45,8 +45,11 @@ class RunUseCases(EventSourcedApplication):
     if TYPE_CHECKING:
         fire_monitor: Callable[[TimerFired], None]
         look_rollout: Callable[[TimerFired], None]
-        assign_agents: Callable[[str, str], Assigned]
+
+        def assign_agents(self, tenant_id: str, tier: str, run_id: str = "") -> Assigned: ...
+
         observe_run: Callable[[Run], list[Any]]
+        observe_shadow_task: Callable[[TaskSucceeded | TaskFailed], None]
         _save_together: Callable[..., None]
 
     def get_run(self, run_id: str) -> Run:
@@ -106,7 +109,7 @@ class RunUseCases(EventSourcedApplication):
             )
             self._save_run(run)
             return
-        assigned = self.assign_agents(run.tenant_id, ev.payload.plan)
+        assigned = self.assign_agents(run.tenant_id, ev.payload.plan, run.run_id)
         run.admit(
             ev.payload.amount,
             ev.payload.plan,
@@ -157,6 +160,9 @@ class RunUseCases(EventSourcedApplication):
 
     def finish_task(self, ev: TaskSucceeded | TaskFailed) -> None:
         """A worker finished an attempt: check the output, record it, start what may follow."""
+        if ev.payload.shadow:  # a rollout's copy: its rollout records it, the run never sees it
+            self.observe_shadow_task(ev)
+            return
         run = self._run_for(ev)
         if run is None or (task := run.task(ev.payload.task_id)).status in SETTLED:
             return  # a late or second answer for a task already settled

@@ -42,7 +42,7 @@ from quarry_runtime.outbox import Outgoing
 from services.orchestrator.emitter import Emitter, copied
 from services.orchestrator.runs.domain import Approval, Run
 from services.orchestrator.runs.workflow import task_input
-from services.orchestrator.tasks import agent_for
+from services.orchestrator.tasks import agent_for, shadow_of
 
 RunAt = Callable[[Any, int], Run]
 
@@ -177,6 +177,9 @@ def _task_event(e: _RunEmitter, name: str, domain_event: Any, run: Run, sign: Si
         e.task_timer("tool_retry", retry_at, task.task_id, task.throttles)
     elif name == "TaskDispatched":
         e.dispatch(task, task_input(run, task), agent_for(task.kind, run.agent_versions))
+        shadow = shadow_of(task.kind, run.rollouts) if task.attempt == 1 else None
+        if shadow is not None:  # a sampled run of a shadowing rollout: once per task, not per retry
+            e.dispatch_shadow(task, task_input(run, task), shadow[0], shadow[1])
         e.task_timer("task_timeout", domain_event.timeout_at, task.task_id, task.attempt)
     elif name == "TaskSucceeded":
         e.step(task.kind, "finished", _summary(task.kind, task.output))

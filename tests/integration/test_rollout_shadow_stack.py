@@ -1,0 +1,118 @@
+"""A rollout that shadows first, on the whole stack (development, every service its own process):
+a planner candidate runs, unseen, beside every run of two tenants (sample rate 1.0); the runs
+complete unchanged with the stable version's plan; no shadow event reaches a tenant's run log;
+each tenant is charged its own runs' usage only (the shadows' goes to the platform's ledger);
+and after `shadow.min_runs` observations the rollout leaves the shadow phase for its first stage.
+
+An integration test rather than one of tests/e2e/test_agent_rollouts.py's: the two offline
+evaluations the eval gate needs make it a couple of minutes on a loaded machine.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devtools import natsserver
+from devtools.stack import Stack, StackConfig
+from tests.support.rollouts import admin_of, call, drive, evaluated, register, rollout_of, stable_version
+from tests.support.stack import clients_of, new_tenant, running, until_settled
+
+pytestmark = pytest.mark.infra
+
+PLANNER = {"mode": "offline", "parameters": {"max_sub_questions": 1}}
+SHADOWED = {"mode": "offline", "parameters": {"max_sub_questions": 2, "rollout_test": 2}}
+# Limits a handful of shadow observations cannot fail or miss: the phase ends on min_runs alone.
+LOOSE_GUARDS = {
+    "error_rate": {"ratio": 1.0, "slack": 1.0},
+    "completion_rate": {"ratio": 0.01, "slack": 1.0},
+    "citation_support": {"ratio": 0.01, "slack": 1.0},
+}
+SHADOW_MIN_RUNS = 3
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    config = StackConfig(data_dir=tmp_path_factory.mktemp("shadow-stack"), http_port=natsserver.free_port())
+    with running(config) as s:
+        yield s
+
+
+def test_a_shadowing_candidate_runs_unseen_beside_real_runs_then_takes_its_first_stage(
+    stack: Stack, tmp_path: Path
+) -> None:
+    with clients_of(stack) as factory:
+        admin = admin_of(stack, factory, tmp_path)
+        stable = register(admin, "planner", PLANNER)
+        assert stable_version(admin, "planner") == stable
+        candidate = register(admin, "planner", SHADOWED)
+        evaluated(stack, admin, "planner", stable, tmp_path, gate=False)
+        evaluated(stack, admin, "planner", candidate, tmp_path)
+        spec = {
+            "component": "planner",
+            "candidate": candidate,
+            "stages": [50, 100],
+            "min_runs_per_stage": SHADOW_MIN_RUNS,
+            "min_tenants_per_stage": 2,
+            "min_dwell_s": 0,
+            "look_every_s": 1,
+            "guards": LOOSE_GUARDS,
+            "shadow": {"sample_rate": 1.0, "min_runs": SHADOW_MIN_RUNS},
+            "audience": {"excluded_tiers": []},
+            "note": "a planner shadowed first",
+        }
+        rollout = call(admin, "POST", "/v1/ops/rollouts", spec, status=201)
+        rollout_id = rollout["rollout_id"]
+        assert (rollout["status"], rollout["percent"]) == ("shadowing", 0)
+        tenants = [new_tenant(factory, f"shadow-{n}") for n in range(2)]
+        time.sleep(1.5)  # admission reads the assignment table at most once a second
+
+        runs = drive(
+            tenants,
+            lambda: rollout_of(admin, rollout_id)["status"] != "shadowing",
+            in_flight=2,
+            max_runs=12,
+            deadline_s=240,
+        )
+        views = until_settled(runs)
+
+        decided = rollout_of(admin, rollout_id)
+        assert (decided["status"], decided["percent"]) == ("running", 50), decided["decisions"]
+        promoted = next(d for d in decided["decisions"] if d["kind"] == "promoted")
+        assert promoted["evidence"]["percent"] == 0 and promoted["evidence"]["candidate"]["runs"] >= SHADOW_MIN_RUNS
+        shadow = decided["shadow"]
+        assert shadow["observations"] >= SHADOW_MIN_RUNS and shadow["candidate_failures"] == 0, shadow
+        assert shadow["mean_similarity"] is not None and 0.0 <= shadow["mean_similarity"] <= 1.0  # compared
+
+        # The tenants' runs: the stable version's plan, unchanged; no shadow in their logs.
+        shadowed = [r for r, v in views.items() if v["rollouts"].get("planner", {}).get("arm") == "stable"]
+        assert len(shadowed) >= SHADOW_MIN_RUNS
+        for run_id in shadowed:
+            view = views[run_id]
+            assert view["state"] == "completed" and view["agent_versions"]["planner"] == stable, view
+            assert len(view["sub_questions"]) == 1, view  # the stable planner's cap; the candidate's is 2
+            log = runs[run_id].get(f"/v1/runs/{run_id}/log?limit=500").json()["events"]
+            plans = [
+                e for e in log if e["event"]["type"] == "task.dispatched" and e["event"]["payload"]["kind"] == "plan"
+            ]
+            assert len(plans) == 1 and not plans[0]["event"]["payload"].get("shadow"), plans
+            assert not [e for e in log if e["event"]["payload"].get("shadow") is True], run_id
+            assert not [e for e in log if e["event"]["payload"].get("billed_to") == "platform"], run_id
+
+        # Each tenant is charged its own runs' usage and nothing else.
+        for owner in tenants:
+            summary = owner.get("/v1/billing/summary?recent=0").json()
+            own = {r: v for r, v in views.items() if runs[r] is owner}
+            assert summary["reserved"] == 0, summary
+            assert set(summary["used_by_run"]) <= set(own), summary["used_by_run"]
+            settled = sum(v["cost"]["settled"] for v in own.values())
+            assert summary["budget"] - summary["balance"] == settled, (summary, [v["cost"] for v in own.values()])
+
+        # ... and the shadows' usage was metered as the platform's own cost.
+        scraped = httpx.get(f"http://127.0.0.1:{stack.procs['billing'].health_port}/metrics", timeout=10).text
+        assert re.search(r'^quarry_platform_credits(_total)?\{kind="plan"\} ', scraped, re.M), scraped[-2000:]
