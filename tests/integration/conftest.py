@@ -1,5 +1,5 @@
-"""Fixtures the integration tests share: the gateway's API in process on a real JetStream, and a
-PostgreSQL of a module's own."""
+"""Fixtures the integration tests share: the gateway's API in process on a real JetStream, a NATS
+and a PostgreSQL of a module's own, and a store on each backend a service runs on."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+import nats
 import pytest
 from fastapi import FastAPI
+from nats.aio.client import Client
 
 from devtools.pgserver import EphemeralCluster
 from services.gateway.bootstrap import build as build_gateway
 from services.gateway.settings import GatewaySettings
 from tests.integration.full_disk import STORE_LIMIT, FullableVolume, jetstream_with_limit
-from tests.servers import own_postgres
+from tests.servers import PrivateNats, own_postgres, private_nats
 from tests.support.gateway import JWT_SECRET, asgi_client
 
 
@@ -34,6 +36,33 @@ def gateway_app(gateway_settings: GatewaySettings) -> FastAPI:
 async def gateway(gateway_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with asgi_client(gateway_app) as http:
         yield http
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateNats]:
+    """A NATS for the module alone with every service's user, as the stack runs it: the services
+    a module starts connect as themselves, with only their permissions."""
+    with private_nats(tmp_path_factory.mktemp("nats")) as own:
+        yield own
+
+
+@pytest.fixture
+async def admin(server: PrivateNats) -> AsyncIterator[Client]:
+    """The test's own connection to `server`, without limits: it publishes and looks at what
+    JetStream holds."""
+    nc = await nats.connect(server.admin_url)
+    yield nc
+    await nc.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url_or_none(request: pytest.FixtureRequest) -> str | None:
+    """The store a test runs on, once on each backend: None for SQLite in the data directory, else a
+    fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("database_url")
+    return url
 
 
 @pytest.fixture(scope="module")

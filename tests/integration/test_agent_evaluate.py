@@ -5,7 +5,7 @@ offline evaluation runs with it, and the whole split's metrics are stored with t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -15,20 +15,14 @@ from contracts.agents import EVAL_TARGETS, EVAL_ZERO, AgentConfig, agent_version
 from devtools.agent_eval import EvaluationFailed, evaluate_version
 from services.gateway.settings import GatewaySettings
 from tests.integration.test_agent_versions import orchestrator, running
-from tests.integration.test_gateway_ops_events import granted
-from tests.servers import PrivateNats, private_nats
+from tests.servers import PrivateNats
 from tests.support.gateway_on_nats import gateway_as_itself
+from tests.support.people import granted
 
 pytestmark = pytest.mark.infra
 
 TERSE: dict[str, object] = {"mode": "offline", "parameters": {"claims_per_section": 1}}
 METRICS = set(EVAL_TARGETS) | set(EVAL_ZERO)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateNats]:
-    with private_nats(tmp_path_factory.mktemp("agent-eval-nats")) as own:
-        yield own
 
 
 @pytest.fixture
@@ -44,34 +38,36 @@ async def registered(admin: httpx.AsyncClient, config: dict[str, object]) -> str
     return version
 
 
-async def test_a_look_at_a_few_questions_reads_the_version_and_posts_nothing(
+@pytest.fixture
+async def operator(
     gateway: httpx.AsyncClient, gateway_settings: GatewaySettings, server: PrivateNats, tmp_path: Path
-) -> None:
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway as a platform admin sees it (as `quarry operator` calls it), with the
+    orchestrator (on SQLite) answering its agent routes."""
     admin = await granted(gateway, gateway_settings, tmp_path, "platform_admin")
     gateway.headers.update(admin.headers)
     async with running(server, orchestrator(server, tmp_path / "orchestrator", None)):
-        version = await registered(gateway, TERSE)
-        done = await evaluate_version(gateway, "synthesiser", version, questions=3)
-        assert set(done.metrics) == METRICS and done.judged is None and done.notes
-        with pytest.raises(EvaluationFailed, match="no synthesiser version"):
-            await evaluate_version(gateway, "synthesiser", "f" * 64, questions=1)
-        listed = (await gateway.get("/v1/ops/agents/synthesiser")).json()["versions"]
-        assert [v["evaluation"] for v in listed] == [None]
+        yield gateway
 
 
-async def test_the_whole_split_s_metrics_are_stored_with_the_version_and_judged(
-    gateway: httpx.AsyncClient, gateway_settings: GatewaySettings, server: PrivateNats, tmp_path: Path
-) -> None:
+async def test_a_look_at_a_few_questions_reads_the_version_and_posts_nothing(operator: httpx.AsyncClient) -> None:
+    version = await registered(operator, TERSE)
+    done = await evaluate_version(operator, "synthesiser", version, questions=3)
+    assert set(done.metrics) == METRICS and done.judged is None and done.notes
+    with pytest.raises(EvaluationFailed, match="no synthesiser version"):
+        await evaluate_version(operator, "synthesiser", "f" * 64, questions=1)
+    listed = (await operator.get("/v1/ops/agents/synthesiser")).json()["versions"]
+    assert [v["evaluation"] for v in listed] == [None]
+
+
+async def test_the_whole_split_s_metrics_are_stored_with_the_version_and_judged(operator: httpx.AsyncClient) -> None:
     """Needs the gateway's evaluation route and the orchestrator's `agent.v1.evaluation` answer."""
-    admin = await granted(gateway, gateway_settings, tmp_path, "platform_admin")
-    gateway.headers.update(admin.headers)
-    async with running(server, orchestrator(server, tmp_path / "orchestrator", None)):
-        version = await registered(gateway, TERSE)
-        done = await evaluate_version(gateway, "synthesiser", version)
-        assert done.judged is not None and set(done.metrics) == METRICS
-        # The first version is the stable one: judged against the targets alone.
-        assert done.judged["failures"] == eval_failures(done.metrics, None)
-        assert done.judged["passed"] == (not done.judged["failures"])
-        listed = (await gateway.get("/v1/ops/agents/synthesiser")).json()["versions"]
-        stored = listed[0]["evaluation"]
-        assert stored["metrics"] == done.metrics and stored["split"] == "test"
+    version = await registered(operator, TERSE)
+    done = await evaluate_version(operator, "synthesiser", version)
+    assert done.judged is not None and set(done.metrics) == METRICS
+    # The first version is the stable one: judged against the targets alone.
+    assert done.judged["failures"] == eval_failures(done.metrics, None)
+    assert done.judged["passed"] == (not done.judged["failures"])
+    listed = (await operator.get("/v1/ops/agents/synthesiser")).json()["versions"]
+    stored = listed[0]["evaluation"]
+    assert stored["metrics"] == done.metrics and stored["split"] == "test"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +33,10 @@ from quarry_runtime.service import Service
 from quarry_security import natsauth
 from services.gateway.settings import GatewaySettings
 from services.orchestrator.bootstrap import OrchestratorSettings, build
-from tests.integration.test_gateway_ops import components, sign_up
-from tests.integration.test_gateway_ops_events import granted
-from tests.servers import PrivateNats, private_nats
+from tests.integration.test_gateway_ops import components
+from tests.servers import PrivateNats
 from tests.support.gateway_on_nats import gateway_as_itself
+from tests.support.people import granted, platform
 from tests.support.polling import eventually
 from tests.support.services import in_process
 
@@ -48,12 +48,6 @@ PLANNER: dict[str, Any] = {
     "prompts": {"plan": "Split {question} into at most {n} sub-questions."},
     "parameters": {"temperature": 0.2, "n": 4},
 }
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateNats]:
-    with private_nats(tmp_path_factory.mktemp("agents-nats")) as own:
-        yield own
 
 
 @pytest.fixture
@@ -114,127 +108,105 @@ async def registrations(server: PrivateNats) -> list[AgentVersionRegistered]:
         await nc.close()
 
 
-class AgentVersionsCase:
-    """One abstract case, run on each of the orchestrator's stores by the subclasses below."""
+async def test_a_platform_admin_registers_once_and_operators_list_it(
+    gateway: httpx.AsyncClient,
+    gateway_app: FastAPI,
+    gateway_settings: GatewaySettings,
+    server: PrivateNats,
+    database_url_or_none: str | None,
+    tmp_path: Path,
+) -> None:
+    owner, operator, admin = await platform(gateway, gateway_settings, tmp_path)
+    body = {"component": "planner", "config": PLANNER, "note": "shorter plans"}
+    expected = agent_version("planner", AgentConfig.model_validate(PLANNER))
+    store = tmp_path / "orchestrator"
+    before = len(await registrations(server))
 
-    @pytest.fixture
-    def database_url_or_none(self) -> str | None:
-        raise NotImplementedError
+    async with running(server, orchestrator(server, store, database_url_or_none)):
+        # A tenant's owner is no operator; an operator reads but does not register.
+        assert (await owner.post("/v1/ops/agents", body)).status_code == 403
+        assert (await owner.get("/v1/ops/agents")).status_code == 403
+        assert (await operator.post("/v1/ops/agents", body)).status_code == 403
+        empty = await operator.get("/v1/ops/agents/planner")
+        assert empty.status_code == 200, empty.text
 
-    async def test_a_platform_admin_registers_once_and_operators_list_it(
-        self,
-        gateway: httpx.AsyncClient,
-        gateway_app: FastAPI,
-        gateway_settings: GatewaySettings,
-        server: PrivateNats,
-        database_url_or_none: str | None,
-        tmp_path: Path,
-    ) -> None:
-        owner = await sign_up(gateway)
-        operator = await granted(gateway, gateway_settings, tmp_path, "platform_operator")
-        admin = await granted(gateway, gateway_settings, tmp_path, "platform_admin")
-        body = {"component": "planner", "config": PLANNER, "note": "shorter plans"}
-        expected = agent_version("planner", AgentConfig.model_validate(PLANNER))
-        store = tmp_path / "orchestrator"
-        before = len(await registrations(server))
+        first = await admin.post("/v1/ops/agents", body)
+        again = await admin.post("/v1/ops/agents", {**body, "note": "pressed twice"})
+        assert first.status_code == 201, first.text
+        assert first.json() == {"component": "planner", "version": expected, "created": True}
+        assert again.status_code == 200 and again.json()["version"] == expected and not again.json()["created"]
 
-        async with running(server, orchestrator(server, store, database_url_or_none)):
-            # A tenant's owner is no operator; an operator reads but does not register.
-            assert (await owner.post("/v1/ops/agents", body)).status_code == 403
-            assert (await owner.get("/v1/ops/agents")).status_code == 403
-            assert (await operator.post("/v1/ops/agents", body)).status_code == 403
-            empty = await operator.get("/v1/ops/agents/planner")
-            assert empty.status_code == 200, empty.text
+        listed = (await operator.get("/v1/ops/agents/planner")).json()["versions"]
+        assert [(v["version"], v["note"]) for v in listed] == [(expected, "shorter plans")]
+        assert AgentConfig.model_validate(listed[0]["config"]) == AgentConfig.model_validate(PLANNER)
+        assert (await operator.get("/v1/ops/agents/ranker")).json() == {"versions": []}
+        everything = (await operator.get("/v1/ops/agents")).json()["versions"]
+        assert expected in [v["version"] for v in everything]
 
-            first = await admin.post("/v1/ops/agents", body)
-            again = await admin.post("/v1/ops/agents", {**body, "note": "pressed twice"})
-            assert first.status_code == 201, first.text
-            assert first.json() == {"component": "planner", "version": expected, "created": True}
-            assert again.status_code == 200 and again.json()["version"] == expected and not again.json()["created"]
+        # Announced once on the bus, by the orchestrator's outbox, with the configuration.
+        announced = await eventually(lambda: _new(registrations(server), before), 20, "the version to be announced")
+        assert [(e.payload.version, e.payload.note) for e in announced] == [(expected, "shorter plans")]
+        assert AgentConfig.model_validate(PLANNER) == announced[0].payload.config
 
-            listed = (await operator.get("/v1/ops/agents/planner")).json()["versions"]
-            assert [(v["version"], v["note"]) for v in listed] == [(expected, "shorter plans")]
-            assert AgentConfig.model_validate(listed[0]["config"]) == AgentConfig.model_validate(PLANNER)
-            assert (await operator.get("/v1/ops/agents/ranker")).json() == {"versions": []}
-            everything = (await operator.get("/v1/ops/agents")).json()["versions"]
-            assert expected in [v["version"] for v in everything]
+    # The versions are the orchestrator's stored state: a new process on the same store has them.
+    async with running(server, orchestrator(server, store, database_url_or_none)):
+        listed = (await admin.get("/v1/ops/agents/planner")).json()["versions"]
+        assert [v["version"] for v in listed] == [expected]
+        assert (await admin.post("/v1/ops/agents", body)).status_code == 200
+    assert [e.payload.version for e in await _new(registrations(server), before)] == [expected]
 
-            # Announced once on the bus, by the orchestrator's outbox, with the configuration.
-            announced = await eventually(lambda: _new(registrations(server), before), 20, "the version to be announced")
-            assert [(e.payload.version, e.payload.note) for e in announced] == [(expected, "shorter plans")]
-            assert AgentConfig.model_validate(PLANNER) == announced[0].payload.config
+    audit = components(gateway_app).store.platform_audit
+    changes = [e["target"] for e in audit.entries(kind="ops.change")]
+    assert changes.count("POST /v1/ops/agents") == 3  # the admin's attempts (the others never got in)
+    done = audit.entries(kind="ops.agent.registered")
+    assert [(e["detail"]["version"], e["detail"]["created"]) for e in done] == [
+        (expected, True),
+        (expected, False),
+        (expected, False),
+    ]
+    assert {e["actor"]["name"] for e in done} == {admin.email}
+    reads = [e["target"] for e in audit.entries(kind="ops.read")]
+    assert "GET /v1/ops/agents/{component}" in reads and "GET /v1/ops/agents" in reads
 
-        # The versions are the orchestrator's stored state: a new process on the same store has them.
-        async with running(server, orchestrator(server, store, database_url_or_none)):
-            listed = (await admin.get("/v1/ops/agents/planner")).json()["versions"]
-            assert [v["version"] for v in listed] == [expected]
-            assert (await admin.post("/v1/ops/agents", body)).status_code == 200
-        assert [e.payload.version for e in await _new(registrations(server), before)] == [expected]
 
-        audit = components(gateway_app).store.platform_audit
-        changes = [e["target"] for e in audit.entries(kind="ops.change")]
-        assert changes.count("POST /v1/ops/agents") == 3  # the admin's attempts (the others never got in)
-        done = audit.entries(kind="ops.agent.registered")
-        assert [(e["detail"]["version"], e["detail"]["created"]) for e in done] == [
-            (expected, True),
-            (expected, False),
-            (expected, False),
-        ]
-        assert {e["actor"]["name"] for e in done} == {admin.email}
-        reads = [e["target"] for e in audit.entries(kind="ops.read")]
-        assert "GET /v1/ops/agents/{component}" in reads and "GET /v1/ops/agents" in reads
-
-    async def test_faults_oversized_and_unknown_input_are_refused_with_a_4xx(
-        self,
-        gateway: httpx.AsyncClient,
-        gateway_settings: GatewaySettings,
-        server: PrivateNats,
-        database_url_or_none: str | None,
-        tmp_path: Path,
-    ) -> None:
-        admin = await granted(gateway, gateway_settings, tmp_path, "platform_admin")
-        async with running(server, orchestrator(server, tmp_path / "orchestrator", database_url_or_none)):
-            faulty = {"component": "ranker", "config": {**PLANNER, "fault": {"fail_rate": 1.0}}}
-            refused = await admin.post("/v1/ops/agents", faulty)
-            assert refused.status_code == 422 and "QUARRY_ENVIRONMENT=development" in refused.text
-            # Nor does the orchestrator take one from a gateway that would let it through.
-            nc = await nats.connect(server.admin_url)
-            try:
-                asked = RegisterAgentRequest.model_validate({**faulty, "tenant_id": "t-ops"})
-                answer = await nc.request(subjects.AGENT_REGISTER, asked.model_dump_json().encode(), timeout=5)
-            finally:
-                await nc.close()
-            reply = RegisterAgentReply.model_validate_json(answer.data)
-            assert (reply.status, reply.version) == (422, None) and "fault" in (reply.error or "")
-            for bad in (
-                {"component": "critic", "config": PLANNER},
-                {"component": "planner", "config": {**PLANNER, "prompts": {"plan": "x" * (MAX_PROMPT_CHARS + 1)}}},
-                {"component": "planner", "config": {**PLANNER, "parameters": {f"k{i}": i for i in range(51)}}},
-                {"component": "planner", "config": {**PLANNER, "parameters": {"k": 10**20}}},
-                {"component": "planner", "config": PLANNER, "note": "n" * 2001},
-                {"component": "planner", "config": {"mode": ""}},
-            ):
-                r = await admin.post("/v1/ops/agents", bad)
-                assert r.status_code == 422, (bad, r.text)
-            assert (await admin.get("/v1/ops/agents/critic")).status_code == 422
-            assert (await admin.get("/v1/ops/agents")).json() == {"versions": []}
+async def test_faults_oversized_and_unknown_input_are_refused_with_a_4xx(
+    gateway: httpx.AsyncClient,
+    gateway_settings: GatewaySettings,
+    server: PrivateNats,
+    database_url_or_none: str | None,
+    tmp_path: Path,
+) -> None:
+    admin = await granted(gateway, gateway_settings, tmp_path, "platform_admin")
+    async with running(server, orchestrator(server, tmp_path / "orchestrator", database_url_or_none)):
+        faulty = {"component": "ranker", "config": {**PLANNER, "fault": {"fail_rate": 1.0}}}
+        refused = await admin.post("/v1/ops/agents", faulty)
+        assert refused.status_code == 422 and "QUARRY_ENVIRONMENT=development" in refused.text
+        # Nor does the orchestrator take one from a gateway that would let it through.
+        nc = await nats.connect(server.admin_url)
+        try:
+            asked = RegisterAgentRequest.model_validate({**faulty, "tenant_id": "t-ops"})
+            answer = await nc.request(subjects.AGENT_REGISTER, asked.model_dump_json().encode(), timeout=5)
+        finally:
+            await nc.close()
+        reply = RegisterAgentReply.model_validate_json(answer.data)
+        assert (reply.status, reply.version) == (422, None) and "fault" in (reply.error or "")
+        for bad in (
+            {"component": "critic", "config": PLANNER},
+            {"component": "planner", "config": {**PLANNER, "prompts": {"plan": "x" * (MAX_PROMPT_CHARS + 1)}}},
+            {"component": "planner", "config": {**PLANNER, "parameters": {f"k{i}": i for i in range(51)}}},
+            {"component": "planner", "config": {**PLANNER, "parameters": {"k": 10**20}}},
+            {"component": "planner", "config": PLANNER, "note": "n" * 2001},
+            {"component": "planner", "config": {"mode": ""}},
+        ):
+            r = await admin.post("/v1/ops/agents", bad)
+            assert r.status_code == 422, (bad, r.text)
+        assert (await admin.get("/v1/ops/agents/critic")).status_code == 422
+        assert (await admin.get("/v1/ops/agents")).json() == {"versions": []}
 
 
 async def _new(found: Any, before: int) -> list[AgentVersionRegistered]:
     events: list[AgentVersionRegistered] = await found
     return events[before:]
-
-
-class TestAgentVersionsOnSQLite(AgentVersionsCase):
-    @pytest.fixture
-    def database_url_or_none(self) -> str | None:
-        return None
-
-
-class TestAgentVersionsOnPostgres(AgentVersionsCase):
-    @pytest.fixture
-    def database_url_or_none(self, database_url: str) -> str | None:
-        return database_url
 
 
 async def test_two_replicas_asked_at_once_record_each_version_once(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from services.orchestrator.bootstrap import OrchestratorSettings
 from services.orchestrator.bootstrap import build as build_orchestrator
 from tests.fakes.llm import API_KEY
 from tests.integration.test_agent_versions import running
-from tests.servers import PrivateNats, private_nats
+from tests.servers import PrivateNats
 from tests.support.polling import eventually
 from tests.support.services import in_process
 from tests.support.tenant_models import SECRETS_KEY, Llms, llms
@@ -43,12 +43,6 @@ __all__ = ["llms"]  # the fixture
 QUESTION = "How do Python generators compare with asyncio coroutines, and when is each the better choice?"
 SHORT = AgentConfig(mode="offline", parameters={"max_sub_questions": 1})
 FAILING = AgentConfig.model_validate({"mode": "offline", "fault": {"fail_rate": 1.0, "extra_latency_ms": 50}})
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateNats]:
-    with private_nats(tmp_path_factory.mktemp("agent-workers-nats")) as own:
-        yield own
 
 
 def orchestrator_settings(server: PrivateNats, data_dir: Path) -> OrchestratorSettings:

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-import nats
 import pytest
 from fastapi import FastAPI
 from nats.aio.client import Client
@@ -25,10 +23,10 @@ from contracts import subjects
 from services.gateway.api.deps import Components
 from services.gateway.domain.permissions import KEY_SCOPES
 from services.gateway.settings import GatewaySettings
-from tests.servers import PrivateNats, private_nats
-from tests.support.gateway import PASSWORD
+from tests.servers import PrivateNats
 from tests.support.gateway_on_nats import gateway_as_itself
 from tests.support.operators import ops_routes, quarry_operator
+from tests.support.people import Person, sign_up
 
 pytestmark = pytest.mark.infra
 
@@ -44,45 +42,11 @@ ADMINS_ONLY = ("/v1/ops/audit", "/v1/ops/replays")
 ASKED_OF_THE_ORCHESTRATOR = ("/v1/ops/agents", "/v1/ops/rollouts")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateNats]:
-    with private_nats(tmp_path_factory.mktemp("ops-nats")) as own:
-        yield own
-
-
 @pytest.fixture
 def gateway_settings(server: PrivateNats, tmp_path: Path) -> GatewaySettings:
     """The gateway as the stack runs it on the bus: as its own user, with only its permissions,
     and the operators' console as the `ops` user."""
     return gateway_as_itself(server, tmp_path / "gateway")
-
-
-@pytest.fixture
-async def admin(server: PrivateNats) -> AsyncIterator[Client]:
-    """The test's own connection, without limits: it publishes and looks at what JetStream holds."""
-    nc = await nats.connect(server.admin_url)
-    yield nc
-    await nc.close()
-
-
-class Person:
-    def __init__(self, http: httpx.AsyncClient, email: str, token: str) -> None:
-        self.http, self.email = http, email
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    async def get(self, path: str) -> httpx.Response:
-        return await self.http.get(path, headers=self.headers)
-
-    async def post(self, path: str, body: Any) -> httpx.Response:
-        return await self.http.post(path, headers=self.headers, json=body)
-
-
-async def sign_up(http: httpx.AsyncClient) -> Person:
-    name = f"t{uuid.uuid4().hex[:8]}"
-    email = f"{name}@example.com"
-    r = await http.post("/v1/auth/signup", json={"email": email, "password": PASSWORD, "tenant_name": name})
-    assert r.status_code == 201, r.text
-    return Person(http, email, r.json()["access_token"])
 
 
 async def invited(owner: Person, role: str) -> Person:

@@ -11,13 +11,11 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-import nats
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -38,10 +36,10 @@ from devtools.natsserver import free_port, wait_for_port
 from quarry_runtime.bus import Bus, Subscription
 from quarry_runtime.errors import Rejected
 from services.gateway.settings import GatewaySettings
-from tests.integration.test_gateway_ops import Person, components, lasting_consumers, sign_up
-from tests.servers import PrivateNats, private_nats
+from tests.integration.test_gateway_ops import components, lasting_consumers
+from tests.servers import PrivateNats
 from tests.support.gateway_on_nats import gateway_as_itself
-from tests.support.operators import quarry_operator
+from tests.support.people import Person, granted
 
 pytestmark = pytest.mark.infra
 
@@ -49,29 +47,9 @@ BROWSED = subjects.POLICY_REJECTED  # no consumer of the gateway's (nor of this 
 DEADLINE_S = 20.0
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateNats]:
-    with private_nats(tmp_path_factory.mktemp("ops-events-nats")) as own:
-        yield own
-
-
 @pytest.fixture
 def gateway_settings(server: PrivateNats, tmp_path: Path) -> GatewaySettings:
     return gateway_as_itself(server, tmp_path / "gateway")
-
-
-@pytest.fixture
-async def admin(server: PrivateNats) -> AsyncIterator[Client]:
-    nc = await nats.connect(server.admin_url)
-    yield nc
-    await nc.close()
-
-
-async def granted(http: httpx.AsyncClient, settings: GatewaySettings, tmp_path: Path, role: str) -> Person:
-    person = await sign_up(http)
-    done = await quarry_operator("grant", person.email, "--role", role, data_dir=settings.data_dir, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr + done.stdout
-    return person
 
 
 async def publish_raw(nc: Client, subject: str, body: bytes, msg_id: str) -> int:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,38 +16,18 @@ import pytest
 from quarry_runtime.bus import Bus
 from services.gateway.api.deps import Components
 from services.gateway.settings import GatewaySettings
-from tests.servers import PrivateNats, private_nats
-from tests.support.gateway import PASSWORD
+from tests.servers import PrivateNats
 from tests.support.gateway_on_nats import gateway_as_itself
-from tests.support.operators import quarry_operator
+from tests.support.people import granted
 from tests.support.polling import eventually
 from tests.support.runs_fixture import gateway_events, generate
 
 pytestmark = pytest.mark.infra
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateNats]:
-    with private_nats(tmp_path_factory.mktemp("replay-nats")) as own:
-        yield own
-
-
 @pytest.fixture
 def gateway_settings(server: PrivateNats, tmp_path: Path) -> GatewaySettings:
     return gateway_as_itself(server, tmp_path / "gateway")
-
-
-async def _platform_admin(gateway: httpx.AsyncClient, settings: GatewaySettings, cwd: Path) -> dict[str, str]:
-    name = f"t{uuid.uuid4().hex[:8]}"
-    r = await gateway.post(
-        "/v1/auth/signup", json={"email": f"{name}@example.com", "password": PASSWORD, "tenant_name": name}
-    )
-    assert r.status_code == 201, r.text
-    done = await quarry_operator(
-        "grant", f"{name}@example.com", "--role", "platform_admin", data_dir=settings.data_dir, cwd=cwd
-    )
-    assert done.returncode == 0, done.stderr + done.stdout
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 async def _report(gateway: httpx.AsyncClient, headers: dict[str, str], replay_id: str) -> dict[str, Any]:
@@ -82,7 +61,7 @@ async def test_a_platform_admin_replays_the_log_from_the_console(
         return all(r in rows and rows[r]["state"] == "completed" for r in fixture.run_ids)
 
     await eventually(projected, 60, "the runs in the live views", every_s=0.2)
-    headers = await _platform_admin(gateway, gateway_settings, tmp_path)
+    headers = (await granted(gateway, gateway_settings, tmp_path, "platform_admin")).headers
 
     started = await gateway.post("/v1/ops/replays", headers=headers)
     assert started.status_code == 202, started.text

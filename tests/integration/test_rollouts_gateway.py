@@ -20,10 +20,10 @@ from contracts import subjects
 from contracts.agents import EVAL_TARGETS, AgentConfig, agent_version
 from services.gateway.settings import GatewaySettings
 from tests.integration.test_agent_versions import orchestrator, running
-from tests.integration.test_gateway_ops import Person, components, sign_up
-from tests.integration.test_gateway_ops_events import granted
-from tests.servers import PrivateNats, private_nats
+from tests.integration.test_gateway_ops import components
+from tests.servers import PrivateNats
 from tests.support.gateway_on_nats import gateway_as_itself
+from tests.support.people import Person, granted, platform
 
 pytestmark = pytest.mark.infra
 
@@ -39,12 +39,6 @@ SPEC: dict[str, Any] = {
     "look_every_s": 3600,
     "note": "shorter plans",
 }
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    with private_nats(tmp_path_factory.mktemp("rollouts-nats")) as own:
-        yield own
 
 
 @pytest.fixture
@@ -76,162 +70,140 @@ async def registered(admin: Person, config: dict[str, Any], metrics: dict[str, f
     return version
 
 
-class RolloutsCase:
-    @pytest.fixture
-    def database_url_or_none(self) -> str | None:
-        raise NotImplementedError
+async def test_an_admin_starts_and_steers_a_rollout_and_operators_read_it(
+    gateway: httpx.AsyncClient,
+    gateway_app: FastAPI,
+    gateway_settings: GatewaySettings,
+    server: PrivateNats,
+    database_url_or_none: str | None,
+    tmp_path: Path,
+) -> None:
+    owner, operator, admin = await platform(gateway, gateway_settings, tmp_path)
+    store = tmp_path / "orchestrator"
+    async with running(server, orchestrator(server, store, database_url_or_none)):
+        await answers_rollouts(server)
+        stable = await registered(admin, STABLE, PASSING)
+        candidate = await registered(admin, CANDIDATE, None)
+        missed = await registered(admin, MISSED, None)
 
-    async def test_an_admin_starts_and_steers_a_rollout_and_operators_read_it(
-        self,
-        gateway: httpx.AsyncClient,
-        gateway_app: FastAPI,
-        gateway_settings: GatewaySettings,
-        server: PrivateNats,
-        database_url_or_none: str | None,
-        tmp_path: Path,
-    ) -> None:
-        owner = await sign_up(gateway)
-        operator = await granted(gateway, gateway_settings, tmp_path, "platform_operator")
-        admin = await granted(gateway, gateway_settings, tmp_path, "platform_admin")
-        store = tmp_path / "orchestrator"
-        async with running(server, orchestrator(server, store, database_url_or_none)):
-            await answers_rollouts(server)
-            stable = await registered(admin, STABLE, PASSING)
-            candidate = await registered(admin, CANDIDATE, None)
-            missed = await registered(admin, MISSED, None)
+        # The eval gate, judged by the orchestrator: a missed target fails, with its reason.
+        evaluated = await admin.post(f"/v1/ops/agents/planner/{candidate}/evaluations", {"metrics": PASSING})
+        assert evaluated.status_code == 201, evaluated.text
+        assert evaluated.json() | {"metrics": {}} == {
+            "component": "planner",
+            "version": candidate,
+            "split": "test",
+            "passed": True,
+            "failures": [],
+            "metrics": {},
+        }
+        low = await admin.post(
+            f"/v1/ops/agents/planner/{missed}/evaluations", {"metrics": {**PASSING, "recall_at_10": 0.5}}
+        )
+        assert low.status_code == 201 and not low.json()["passed"], low.text
+        assert any("recall_at_10" in f for f in low.json()["failures"])
+        unknown = await admin.post(f"/v1/ops/agents/planner/{'e' * 64}/evaluations", {"metrics": PASSING})
+        assert unknown.status_code == 404, unknown.text
 
-            # The eval gate, judged by the orchestrator: a missed target fails, with its reason.
-            evaluated = await admin.post(f"/v1/ops/agents/planner/{candidate}/evaluations", {"metrics": PASSING})
-            assert evaluated.status_code == 201, evaluated.text
-            assert evaluated.json() | {"metrics": {}} == {
-                "component": "planner",
-                "version": candidate,
-                "split": "test",
-                "passed": True,
-                "failures": [],
-                "metrics": {},
-            }
-            low = await admin.post(
-                f"/v1/ops/agents/planner/{missed}/evaluations", {"metrics": {**PASSING, "recall_at_10": 0.5}}
-            )
-            assert low.status_code == 201 and not low.json()["passed"], low.text
-            assert any("recall_at_10" in f for f in low.json()["failures"])
-            unknown = await admin.post(f"/v1/ops/agents/planner/{'e' * 64}/evaluations", {"metrics": PASSING})
-            assert unknown.status_code == 404, unknown.text
+        body = {**SPEC, "candidate": candidate}
+        # Only a platform admin changes rollouts; an operator reads them.
+        assert (await owner.post("/v1/ops/rollouts", body)).status_code == 403
+        assert (await owner.get("/v1/ops/rollouts")).status_code == 403
+        assert (await operator.post("/v1/ops/rollouts", body)).status_code == 403
+        assert (await admin.post("/v1/ops/rollouts", {**SPEC, "candidate": missed})).status_code == 422
 
-            body = {**SPEC, "candidate": candidate}
-            # Only a platform admin changes rollouts; an operator reads them.
-            assert (await owner.post("/v1/ops/rollouts", body)).status_code == 403
-            assert (await owner.get("/v1/ops/rollouts")).status_code == 403
-            assert (await operator.post("/v1/ops/rollouts", body)).status_code == 403
-            assert (await admin.post("/v1/ops/rollouts", {**SPEC, "candidate": missed})).status_code == 422
+        started = await admin.post("/v1/ops/rollouts", body)
+        assert started.status_code == 201, started.text
+        rollout = started.json()
+        rollout_id = rollout["rollout_id"]
+        assert (rollout["component"], rollout["candidate"], rollout["stable"]) == ("planner", candidate, stable)
+        assert (rollout["status"], rollout["percent"]) == ("running", 10)
+        assert [d["kind"] for d in rollout["decisions"]] == ["started"]
+        again = await admin.post("/v1/ops/rollouts", body)
+        assert again.status_code == 409, again.text
 
-            started = await admin.post("/v1/ops/rollouts", body)
-            assert started.status_code == 201, started.text
-            rollout = started.json()
-            rollout_id = rollout["rollout_id"]
-            assert (rollout["component"], rollout["candidate"], rollout["stable"]) == ("planner", candidate, stable)
-            assert (rollout["status"], rollout["percent"]) == ("running", 10)
-            assert [d["kind"] for d in rollout["decisions"]] == ["started"]
-            again = await admin.post("/v1/ops/rollouts", body)
-            assert again.status_code == 409, again.text
-
-            listed = (await operator.get("/v1/ops/rollouts")).json()["rollouts"]
-            assert listed[0]["rollout_id"] == rollout_id
-            assert rollout_id in [
-                r["rollout_id"] for r in (await operator.get("/v1/ops/rollouts?component=planner")).json()["rollouts"]
-            ]
-            assert (await operator.get("/v1/ops/rollouts?component=ranker")).json() == {"rollouts": []}
-            one = await operator.get(f"/v1/ops/rollouts/{rollout_id}")
-            assert one.status_code == 200 and one.json()["spec"]["stages"] == [10, 50, 100]
-            assert (await operator.get(f"/v1/ops/rollouts/{'f' * 32}")).status_code == 404
-
-            assert (await operator.post(f"/v1/ops/rollouts/{rollout_id}/pause", {})).status_code == 403
-            paused = await admin.post(f"/v1/ops/rollouts/{rollout_id}/pause", {"note": "weekend"})
-            assert paused.status_code == 200 and paused.json()["status"] == "paused", paused.text
-            resumed = await admin.post(f"/v1/ops/rollouts/{rollout_id}/resume", {})
-            assert resumed.status_code == 200 and resumed.json()["status"] == "running", resumed.text
-            aborted = await admin.post(f"/v1/ops/rollouts/{rollout_id}/abort", {"note": "not now"})
-            assert aborted.status_code == 200 and aborted.json()["status"] == "aborted", aborted.text
-            assert (await admin.post(f"/v1/ops/rollouts/{rollout_id}/pause", {})).status_code == 409
-            assert (await admin.post(f"/v1/ops/rollouts/{'f' * 32}/pause", {})).status_code == 404
-            kinds = [d["kind"] for d in aborted.json()["decisions"]]
-            assert kinds == ["started", "paused", "resumed", "aborted"]
-            assert [d["note"] for d in aborted.json()["decisions"]][1:] == ["weekend", "", "not now"]
-
-        # Rollouts are the orchestrator's stored state: a new process on the same store has this one.
-        async with running(server, orchestrator(server, store, database_url_or_none)):
-            after = (await operator.get(f"/v1/ops/rollouts/{rollout_id}")).json()
-            assert (after["status"], [d["kind"] for d in after["decisions"]]) == ("aborted", kinds)
-
-        audit = components(gateway_app).store.platform_audit
-        done = [(e["kind"], e["detail"].get("rollout_id")) for e in audit.entries(limit=1000)]
-        assert [k for k in done if k[0].startswith("ops.rollout.")] == [
-            ("ops.rollout.started", rollout_id),
-            ("ops.rollout.paused", rollout_id),
-            ("ops.rollout.resumed", rollout_id),
-            ("ops.rollout.aborted", rollout_id),
+        listed = (await operator.get("/v1/ops/rollouts")).json()["rollouts"]
+        assert listed[0]["rollout_id"] == rollout_id
+        assert rollout_id in [
+            r["rollout_id"] for r in (await operator.get("/v1/ops/rollouts?component=planner")).json()["rollouts"]
         ]
-        evaluations = [e["detail"] for e in audit.entries(kind="ops.agent.evaluated")]
-        assert [(e["version"], e["passed"]) for e in evaluations] == [
-            (stable, True),
-            (candidate, True),
-            (missed, False),
-        ]
-        assert {e["actor"]["name"] for e in audit.entries(kind="ops.rollout.started")} == {admin.email}
+        assert (await operator.get("/v1/ops/rollouts?component=ranker")).json() == {"rollouts": []}
+        one = await operator.get(f"/v1/ops/rollouts/{rollout_id}")
+        assert one.status_code == 200 and one.json()["spec"]["stages"] == [10, 50, 100]
+        assert (await operator.get(f"/v1/ops/rollouts/{'f' * 32}")).status_code == 404
 
-    async def test_hostile_and_refused_specs_get_a_4xx(
-        self,
-        gateway: httpx.AsyncClient,
-        gateway_settings: GatewaySettings,
-        server: PrivateNats,
-        database_url_or_none: str | None,
-        tmp_path: Path,
-    ) -> None:
-        admin = await granted(gateway, gateway_settings, tmp_path, "platform_admin")
-        async with running(server, orchestrator(server, tmp_path / "orchestrator", database_url_or_none)):
-            version = "a" * 64
-            for bad in (
-                {**SPEC, "candidate": version, "stages": [50, 25, 100]},
-                {**SPEC, "candidate": version, "stages": [5, 25]},
-                {**SPEC, "candidate": version, "stages": [0, 100]},
-                {**SPEC, "candidate": "not-a-hash"},
-                {**SPEC, "candidate": version, "component": "critic"},
-                {**SPEC, "candidate": version, "starved_after_s": 10**12},
-                {**SPEC, "candidate": version, "guards": {"cost_ceiling": 1e300}},
-                {**SPEC, "candidate": version, "guards": {"alpha": 0.9}},
-                {**SPEC, "candidate": version, "note": "n" * 2001},
-                {**SPEC, "candidate": version, "shadow": {"sample_rate": 2}},
-                {**SPEC, "candidate": version, "min_run_per_stage": 3},  # misspelt: never a silent default
-                {**SPEC, "candidate": version, "guards": {"alhpa": 0.01}},
-                {**SPEC, "candidate": version, "audience": {"pined": {"t1": "candidate"}}},
-            ):
-                r = await admin.post("/v1/ops/rollouts", bad)
-                assert r.status_code == 422, (bad, r.text)
-            refused = await admin.post("/v1/ops/rollouts", {**SPEC, "candidate": version, "stages": [50, 25, 100]})
-            assert "stages must rise strictly and end at 100" in refused.text
-            for path in (f"/v1/ops/rollouts/{'x' * 101}", "/v1/ops/rollouts/a%20b", "/v1/ops/rollouts/%2e%2e"):
-                assert (await admin.get(path)).status_code in (404, 422), path
-            assert (await admin.post(f"/v1/ops/rollouts/{'f' * 32}/explode", {})).status_code == 422
-            nan = await admin.post(
-                f"/v1/ops/agents/planner/{version}/evaluations", {"metrics": {"recall_at_10": "NaN"}}
-            )
-            assert nan.status_code == 422, nan.text
-            short = await admin.post("/v1/ops/agents/planner/abc/evaluations", {"metrics": PASSING})
-            assert short.status_code == 422, short.text
-            # An unregistered candidate passes the contract and is refused by the orchestrator.
-            await answers_rollouts(server)
-            unregistered = await admin.post("/v1/ops/rollouts", {**SPEC, "candidate": version})
-            assert unregistered.status_code == 422 and "orchestrator" in unregistered.text, unregistered.text
+        assert (await operator.post(f"/v1/ops/rollouts/{rollout_id}/pause", {})).status_code == 403
+        paused = await admin.post(f"/v1/ops/rollouts/{rollout_id}/pause", {"note": "weekend"})
+        assert paused.status_code == 200 and paused.json()["status"] == "paused", paused.text
+        resumed = await admin.post(f"/v1/ops/rollouts/{rollout_id}/resume", {})
+        assert resumed.status_code == 200 and resumed.json()["status"] == "running", resumed.text
+        aborted = await admin.post(f"/v1/ops/rollouts/{rollout_id}/abort", {"note": "not now"})
+        assert aborted.status_code == 200 and aborted.json()["status"] == "aborted", aborted.text
+        assert (await admin.post(f"/v1/ops/rollouts/{rollout_id}/pause", {})).status_code == 409
+        assert (await admin.post(f"/v1/ops/rollouts/{'f' * 32}/pause", {})).status_code == 404
+        kinds = [d["kind"] for d in aborted.json()["decisions"]]
+        assert kinds == ["started", "paused", "resumed", "aborted"]
+        assert [d["note"] for d in aborted.json()["decisions"]][1:] == ["weekend", "", "not now"]
+
+    # Rollouts are the orchestrator's stored state: a new process on the same store has this one.
+    async with running(server, orchestrator(server, store, database_url_or_none)):
+        after = (await operator.get(f"/v1/ops/rollouts/{rollout_id}")).json()
+        assert (after["status"], [d["kind"] for d in after["decisions"]]) == ("aborted", kinds)
+
+    audit = components(gateway_app).store.platform_audit
+    done = [(e["kind"], e["detail"].get("rollout_id")) for e in audit.entries(limit=1000)]
+    assert [k for k in done if k[0].startswith("ops.rollout.")] == [
+        ("ops.rollout.started", rollout_id),
+        ("ops.rollout.paused", rollout_id),
+        ("ops.rollout.resumed", rollout_id),
+        ("ops.rollout.aborted", rollout_id),
+    ]
+    evaluations = [e["detail"] for e in audit.entries(kind="ops.agent.evaluated")]
+    assert [(e["version"], e["passed"]) for e in evaluations] == [
+        (stable, True),
+        (candidate, True),
+        (missed, False),
+    ]
+    assert {e["actor"]["name"] for e in audit.entries(kind="ops.rollout.started")} == {admin.email}
 
 
-class TestRolloutsOnSQLite(RolloutsCase):
-    @pytest.fixture
-    def database_url_or_none(self) -> str | None:
-        return None
-
-
-class TestRolloutsOnPostgres(RolloutsCase):
-    @pytest.fixture
-    def database_url_or_none(self, database_url: str) -> str | None:
-        return database_url
+async def test_hostile_and_refused_specs_get_a_4xx(
+    gateway: httpx.AsyncClient,
+    gateway_settings: GatewaySettings,
+    server: PrivateNats,
+    database_url_or_none: str | None,
+    tmp_path: Path,
+) -> None:
+    admin = await granted(gateway, gateway_settings, tmp_path, "platform_admin")
+    async with running(server, orchestrator(server, tmp_path / "orchestrator", database_url_or_none)):
+        version = "a" * 64
+        for bad in (
+            {**SPEC, "candidate": version, "stages": [50, 25, 100]},
+            {**SPEC, "candidate": version, "stages": [5, 25]},
+            {**SPEC, "candidate": version, "stages": [0, 100]},
+            {**SPEC, "candidate": "not-a-hash"},
+            {**SPEC, "candidate": version, "component": "critic"},
+            {**SPEC, "candidate": version, "starved_after_s": 10**12},
+            {**SPEC, "candidate": version, "guards": {"cost_ceiling": 1e300}},
+            {**SPEC, "candidate": version, "guards": {"alpha": 0.9}},
+            {**SPEC, "candidate": version, "note": "n" * 2001},
+            {**SPEC, "candidate": version, "shadow": {"sample_rate": 2}},
+            {**SPEC, "candidate": version, "min_run_per_stage": 3},  # misspelt: never a silent default
+            {**SPEC, "candidate": version, "guards": {"alhpa": 0.01}},
+            {**SPEC, "candidate": version, "audience": {"pined": {"t1": "candidate"}}},
+        ):
+            r = await admin.post("/v1/ops/rollouts", bad)
+            assert r.status_code == 422, (bad, r.text)
+        refused = await admin.post("/v1/ops/rollouts", {**SPEC, "candidate": version, "stages": [50, 25, 100]})
+        assert "stages must rise strictly and end at 100" in refused.text
+        for path in (f"/v1/ops/rollouts/{'x' * 101}", "/v1/ops/rollouts/a%20b", "/v1/ops/rollouts/%2e%2e"):
+            assert (await admin.get(path)).status_code in (404, 422), path
+        assert (await admin.post(f"/v1/ops/rollouts/{'f' * 32}/explode", {})).status_code == 422
+        nan = await admin.post(f"/v1/ops/agents/planner/{version}/evaluations", {"metrics": {"recall_at_10": "NaN"}})
+        assert nan.status_code == 422, nan.text
+        short = await admin.post("/v1/ops/agents/planner/abc/evaluations", {"metrics": PASSING})
+        assert short.status_code == 422, short.text
+        # An unregistered candidate passes the contract and is refused by the orchestrator.
+        await answers_rollouts(server)
+        unregistered = await admin.post("/v1/ops/rollouts", {**SPEC, "candidate": version})
+        assert unregistered.status_code == 422 and "orchestrator" in unregistered.text, unregistered.text
