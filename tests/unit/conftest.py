@@ -1,4 +1,5 @@
-"""Fixtures the unit tests share: the gateway's API in process, on SQLite, without a bus."""
+"""Fixtures the unit tests share: the gateway's API in process, on SQLite, without a bus (or with
+billing answering its questions in place of one)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,15 @@ from tests.support.gateway import offline_gateway
 
 
 @pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[tuple[TestClient, GatewayStore]]:
-    with offline_gateway(tmp_path) as both:
+def bus() -> object:
+    """What answers the gateway's questions in place of the bus: nothing. A module that needs
+    billing's answers overrides it with `billing_bus.BillingOnTheBus`."""
+    return None
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, bus: object) -> Iterator[tuple[TestClient, GatewayStore]]:
+    with offline_gateway(tmp_path, bus) as both:
         yield both
 
 

@@ -5,8 +5,6 @@ steps' charges add up to what billing settled."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -21,7 +19,6 @@ from services.billing.translate import translate
 from services.gateway.adapters.platform_audit import PlatformActor
 from services.gateway.readmodels.store import GatewayStore
 from tests.support.billing_bus import BillingOnTheBus
-from tests.support.gateway import offline_gateway
 from tests.support.inspected_run import record_run
 
 PASSWORD = "long-enough-1"
@@ -30,12 +27,6 @@ PASSWORD = "long-enough-1"
 @pytest.fixture
 def bus() -> BillingOnTheBus:
     return BillingOnTheBus()
-
-
-@pytest.fixture
-def gateway(tmp_path: Path, bus: BillingOnTheBus) -> Iterator[tuple[TestClient, GatewayStore]]:
-    with offline_gateway(tmp_path, bus) as answered:
-        yield answered
 
 
 def _login(http: TestClient, email: str) -> dict[str, str]:

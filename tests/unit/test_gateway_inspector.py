@@ -5,8 +5,6 @@ with their durations, policy decisions, the facts indexed, the credits billing m
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, NamedTuple, cast
 
 import pytest
@@ -22,19 +20,12 @@ from services.gateway.domain.inspector import task_graph
 from services.gateway.readmodels.projection import for_run_log
 from services.gateway.readmodels.store import GatewayStore
 from tests.support.billing_bus import BillingOnTheBus
-from tests.support.gateway import offline_gateway
 from tests.support.inspected_run import record_run
 
 
 @pytest.fixture
 def bus() -> BillingOnTheBus:
     return BillingOnTheBus()
-
-
-@pytest.fixture
-def gateway(tmp_path: Path, bus: BillingOnTheBus) -> Iterator[tuple[TestClient, GatewayStore]]:
-    with offline_gateway(tmp_path, bus) as answered:
-        yield answered
 
 
 def _caller(http: TestClient, name: str) -> dict[str, str]:
