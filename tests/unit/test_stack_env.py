@@ -56,15 +56,22 @@ def test_a_dot_env_file_is_read_and_the_callers_environment_wins(
     assert env["DATABASE_URL"] == "postgresql://db.example/quarry"
 
 
+def with_its_own_nats(data_dir: Path) -> tuple[Stack, natsauth.StackCredentials]:
+    """A stack that starts its own nats-server, and the credentials of each service's NATS user it
+    keeps under `data_dir`."""
+    stack = Stack(StackConfig(data_dir=data_dir))
+    stack._credentials = natsauth.StackCredentials(data_dir / "nats" / "credentials")
+    return stack, stack._credentials
+
+
 def test_with_its_own_nats_each_service_gets_only_its_own_credentials(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("QUARRY_NATS_PASSWORD", "the-callers-password")
-    stack = Stack(StackConfig(data_dir=tmp_path))
-    stack._credentials = natsauth.StackCredentials(tmp_path / "nats" / "credentials")
+    stack, credentials = with_its_own_nats(tmp_path)
     config = stack._server_config()
     assert config.stat().st_mode & 0o777 == 0o600
-    passwords = stack._credentials.ensure()
+    passwords = credentials.ensure()
     for service in natsauth.SERVICES:
         env = stack._env(service, 1)
         assert env["QUARRY_NATS_USER"] == service
@@ -79,10 +86,9 @@ def test_only_the_gateway_gets_the_operators_console_user_beside_its_own(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("QUARRY_OPS_NATS_PASSWORD", "the-callers-password")
-    stack = Stack(StackConfig(data_dir=tmp_path))
-    stack._credentials = natsauth.StackCredentials(tmp_path / "nats" / "credentials")
+    stack, credentials = with_its_own_nats(tmp_path)
     assert '"user": "ops"' in stack._server_config().read_text()
-    passwords = stack._credentials.ensure()
+    passwords = credentials.ensure()
     gateway = stack._env("gateway", 1)
     assert gateway["QUARRY_OPS_NATS_USER"] == natsauth.OPS
     assert Path(gateway["QUARRY_OPS_NATS_PASSWORD_FILE"]).read_text() == passwords[natsauth.OPS]
