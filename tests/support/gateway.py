@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import httpx
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from contracts.billing import Entitlements, EntitlementsQuery
@@ -69,6 +70,16 @@ def limited_app(
         entitlements=EntitlementsCache(ask, ttl_s=60),
     )
     return create_app(parts)
+
+
+def api_routes(routes: list[Any]) -> Iterator[APIRoute]:
+    """Every route among `routes` (an app's), however deep the routers that added it are."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        inner = getattr(route, "original_router", None)  # FastAPI wraps each included router
+        if inner is not None:
+            yield from api_routes(inner.routes)
 
 
 @contextlib.asynccontextmanager

@@ -8,12 +8,11 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
+
+from tests.support.gateway import api_routes
 
 REPO = Path(__file__).resolve().parents[2]
 # What a caller's environment could add to pick another store than the one the test names.
@@ -32,18 +31,9 @@ async def quarry_operator(
     )
 
 
-def _routes(routes: list[Any]) -> Iterator[APIRoute]:
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        inner = getattr(route, "original_router", None)  # FastAPI wraps each included router
-        if inner is not None:
-            yield from _routes(inner.routes)
-
-
 def ops_routes(app: FastAPI) -> list[tuple[str, str]]:
     """(method, path) of every route under /v1/ops/, however it was added; a path parameter is
     filled with a placeholder (the permission is checked before the route looks at it)."""
-    found = {(method, route.path) for route in _routes(app.routes) for method in route.methods or ()}
+    found = {(method, route.path) for route in api_routes(app.routes) for method in route.methods or ()}
     ops = [(m, p) for m, p in found if p.startswith("/v1/ops/") or p == "/v1/ops"]
     return sorted((m, re.sub(r"\{[^}]+\}", "probe", p)) for m, p in ops)

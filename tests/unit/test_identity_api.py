@@ -4,8 +4,7 @@ permission, members and keys follow the rules, the SSE stream takes tickets or h
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any, cast
+from typing import cast
 
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -14,7 +13,7 @@ from services.gateway.api.deps import DECLARED, Components, current_principal
 from services.gateway.app import create_app
 from services.gateway.readmodels.run_view import fold_run
 from services.gateway.readmodels.store import GatewayStore
-from tests.support.gateway import Caller, signup
+from tests.support.gateway import Caller, api_routes, signup
 
 PUBLIC = {
     ("POST", "/v1/auth/signup"),
@@ -26,15 +25,6 @@ PUBLIC = {
     ("GET", "/v1/shared/{token}"),  # a share link: the token is the authority, revocable
 }
 SIGNED_IN_ONLY = {("GET", "/v1/auth/me"), ("POST", "/v1/auth/logout")}  # about the caller alone
-
-
-def _api_routes(routes: list[Any]) -> Iterator[APIRoute]:
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        inner = getattr(route, "original_router", None)  # FastAPI wraps each included router
-        if inner is not None:
-            yield from _api_routes(inner.routes)
 
 
 def _declared(route: APIRoute) -> tuple[set[str], bool]:
@@ -55,10 +45,10 @@ def _declared(route: APIRoute) -> tuple[set[str], bool]:
 def test_every_route_declares_exactly_one_permission_or_is_public_on_purpose() -> None:
     app = create_app(cast(Components, None))
     missing = []
-    routes = list(_api_routes(app.routes))
+    routes = list(api_routes(app.routes))
     assert len(routes) > 30
     for route in routes:
-        for method in route.methods:
+        for method in route.methods or ():
             declared, authenticated = _declared(route)
             if (method, route.path) in PUBLIC:
                 assert not authenticated, f"{method} {route.path} is listed public but authenticates"
