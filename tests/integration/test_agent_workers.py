@@ -33,6 +33,7 @@ from services.orchestrator.bootstrap import build as build_orchestrator
 from tests.fakes.llm import API_KEY
 from tests.integration.test_agent_versions import running
 from tests.servers import PrivateNats
+from tests.support import tenant_models
 from tests.support.polling import eventually
 from tests.support.services import in_process
 from tests.support.tenant_models import SECRETS_KEY, Llms, llms
@@ -182,16 +183,12 @@ async def test_a_live_analyst_asks_the_model_a_version_names_unless_the_tenant_h
 
 
 def live_settings(server: PrivateNats, data_dir: Path, platform_url: str) -> AnalystSettings:
-    return AnalystSettings(
-        mode="live",
-        llm_base_url=platform_url,
-        llm_api_key=API_KEY,
-        llm_model="platform-model",
-        secrets_key=SECRETS_KEY,
-        tenant_model_allow_private=True,  # the fake endpoints listen on loopback
+    """The tenant-models tests' live analyst, connected as its own NATS user."""
+    return tenant_models.analyst_settings(
+        server.url,
+        data_dir,
+        platform_url,
         environment="development",
-        data_dir=data_dir,
-        nats_url=server.url,
         nats_user="analyst",
         nats_password=server.passwords["analyst"],
     )

@@ -72,8 +72,8 @@ async def analyst(settings: AnalystSettings) -> AsyncIterator[None]:
         yield
 
 
-def analyst_settings(nats_url: str, tmp_path: Path, platform_url: str) -> AnalystSettings:
-    """A live analyst whose platform model is the fake at `platform_url`."""
+def analyst_settings(nats_url: str, tmp_path: Path, platform_url: str, **settings: Any) -> AnalystSettings:
+    """A live analyst whose platform model is the fake at `platform_url`; `settings` add to it."""
     return AnalystSettings(
         mode="live",
         llm_base_url=platform_url,
@@ -82,6 +82,7 @@ def analyst_settings(nats_url: str, tmp_path: Path, platform_url: str) -> Analys
         secrets_key=SECRETS_KEY,
         # The fake endpoints listen on loopback; a tenant's endpoint may not, unless the platform allows it.
         tenant_model_allow_private=True,
+        **settings,
     ).model_copy(update={"nats_url": nats_url, "data_dir": tmp_path})
 
 
