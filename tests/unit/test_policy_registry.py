@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contracts.tool import ToolRequested, ToolRequestedPayload
+from quarry_security.delegation import TOOL_SCOPES
 from services.orchestrator.tasks import POLICIES
 from services.policy.domain.engine import PolicyEngine, PolicyError
 from services.policy.domain.registry import DEFAULT_REGISTRY, RegistryError, TimeBox, load_registry, parse_registry
@@ -37,16 +38,8 @@ def engine_with(tmp_path: Path, data: dict[str, Any]) -> PolicyEngine:
 
 def test_the_shipped_registry_declares_every_tool_the_agents_use() -> None:
     registry = load_registry()
-    assert set(registry) == {
-        "web_search",
-        "fetch_url",
-        "llm_generate",
-        "index_memory",
-        "publish_report",
-        "read_dataset",
-        "recall_memory",
-        "answer_question",
-    }
+    # The tools a delegated token can be scoped to: each must be declared, and nothing else is.
+    assert set(registry) == {scope.removeprefix("tool:") for scope in TOOL_SCOPES}
     for spec in registry.values():
         assert re.fullmatch(r"\d+\.\d+\.\d+", spec.version)
         assert spec.tiers <= registry.plans and spec.roles <= registry.roles
