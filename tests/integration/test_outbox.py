@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +69,15 @@ def settings(tmp_path: Path, database_url_or_none: str | None) -> RuntimeSetting
     return RuntimeSettings(data_dir=tmp_path, database_url=database_url_or_none)
 
 
-async def test_stored_events_are_published_once_even_if_the_relay_crashes(
-    settings: RuntimeSettings, nats_url: str
-) -> None:
+@pytest.fixture
+def billing(settings: RuntimeSettings) -> Iterator[Billing]:
+    """Billing's application on the test's store: its event log is the outbox the relays read."""
     app = Billing(env=eventstore_env(settings, "billing"))
+    yield app
+    app.close()
+
+
+async def test_stored_events_are_published_once_even_if_the_relay_crashes(billing: Billing, nats_url: str) -> None:
     tenant = f"tenant-{uuid.uuid4().hex[:8]}"
     bus = Bus(nats_url, f"outbox-{uuid.uuid4().hex[:6]}")
     received: list[Event] = []
@@ -82,12 +88,12 @@ async def test_stored_events_are_published_once_even_if_the_relay_crashes(
 
     bus.subscribe(Subscription("credits.>", bus.service, collect))
     await bus.start()
-    relay = OutboxRelay(app, bus, translator(app))
+    relay = OutboxRelay(billing, bus, translator(billing))
     try:
-        admit_runs(app, tenant, 3)
+        admit_runs(billing, tenant, 3)
         # Crash after publishing, before the position is recorded: the next relay re-publishes.
         await dies_before_recording(relay)
-        fresh = OutboxRelay(app, bus, translator(app))
+        fresh = OutboxRelay(billing, bus, translator(billing))
         assert await fresh.run_once() > 0
         assert await fresh.run_once() == 0
         await drained(bus.broker.connection.jetstream(), bus.service)
@@ -97,13 +103,9 @@ async def test_stored_events_are_published_once_even_if_the_relay_crashes(
         assert all(e.run_id for e in received if e.type == "credits.reserved")
     finally:
         await bus.stop()
-        app.close()
 
 
-async def test_relays_racing_over_one_log_report_each_event_relayed_once(
-    settings: RuntimeSettings, nats_url: str
-) -> None:
-    app = Billing(env=eventstore_env(settings, "billing"))
+async def test_relays_racing_over_one_log_report_each_event_relayed_once(billing: Billing, nats_url: str) -> None:
     tenant = f"tenant-{uuid.uuid4().hex[:8]}"
     bus = Bus(nats_url, f"outbox-{uuid.uuid4().hex[:6]}")
     await bus.start()
@@ -113,10 +115,10 @@ async def test_relays_racing_over_one_log_report_each_event_relayed_once(
         told.extend(o.event.event_id for o in out if o.event.tenant_id == tenant)
 
     def relay() -> OutboxRelay:
-        return OutboxRelay(app, bus, translator(app), relayed=relayed)
+        return OutboxRelay(billing, bus, translator(billing), relayed=relayed)
 
     try:
-        admit_runs(app, tenant, 2)
+        admit_runs(billing, tenant, 2)
         # Two replicas read the same batch and publish it at once; one records its position.
         first, second = relay(), relay()
         covered = await asyncio.gather(first.run_once(), second.run_once())
@@ -124,26 +126,25 @@ async def test_relays_racing_over_one_log_report_each_event_relayed_once(
         assert await first.run_once() == await second.run_once() == 0
         assert len(told) == len(set(told)) == 3, told
         # A relay that dies before recording its position tells nothing; the next one tells all.
-        admit_runs(app, tenant, 1)
+        admit_runs(billing, tenant, 1)
         await dies_before_recording(relay())
         assert len(told) == 3
         assert await relay().run_once() > 0
         assert len(told) == len(set(told)) == 4
     finally:
         await bus.stop()
-        app.close()
 
 
-async def test_an_event_is_applied_once_however_often_it_is_delivered(settings: RuntimeSettings) -> None:
-    app = Billing(env=eventstore_env(settings, "billing"))
+async def test_an_event_is_applied_once_however_often_it_is_delivered(
+    settings: RuntimeSettings, billing: Billing
+) -> None:
     req = run_requested("t")
     for _ in range(3):
-        app.admit(req)
-    ledger = app.ledger("t")
+        billing.admit(req)
+    ledger = billing.ledger("t")
     assert len(ledger.reservations) == 1
     # A second application over the same store (a restarted billing) sees the same ledger.
     again = Billing(env=eventstore_env(settings, "billing"))
     again.admit(req)
     assert again.ledger("t").version == ledger.version
-    app.close()
     again.close()
