@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from devtools import pgserver
+from tests.fakes.llm import FakeLlm, serve
 from tests.servers import private_nats
 
 pytest_plugins = ["tests.support.hangs"]
@@ -59,6 +60,14 @@ def nats_url() -> Iterator[str]:
         return
     with private_nats(Path(tempfile.mkdtemp(prefix="quarry-nats-"))) as server:
         yield server.admin_url
+
+
+@pytest.fixture(scope="module")
+def llm_url() -> Iterator[str]:
+    """The base URL of a local OpenAI-compatible model (tests.fakes.llm) for the module: a stack's
+    analyst in live mode plans and writes with it, quickly and the same way each time."""
+    with serve(FakeLlm()) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ from tests.browser.conftest import healthy_stack
 from tests.browser.pages import settled
 from tests.browser.test_journey import RUN_S, sign_up, start_run
 from tests.browser.test_workspace import PHONE, fits
-from tests.fakes.llm import FakeLlm, serve
 from tests.support.stack import live_analyst_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -25,12 +24,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 MODEL = "fake-planner"
 TOKENS = re.compile(r"^[1-9][\d,]* in / [1-9][\d,]* out")
 CREDITS = re.compile(r"^[1-9][\d,]* credits?")
-
-
-@pytest.fixture(scope="module")
-def llm_url() -> Iterator[str]:
-    with serve(FakeLlm()) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 from devtools.client import QuarryClient, SseEvent, parse_sse
 from devtools.stack import Stack
 from tests.support.polling import wait_for
-from tests.support.stack import new_tenant
+from tests.support.stack import completed_run, new_tenant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
@@ -25,14 +25,6 @@ def stream(client: QuarryClient, path: str, timeout: float = 120.0) -> Iterator[
     with client.http.stream("GET", path, headers={"Authorization": f"Bearer {client.token}"}, timeout=timeout) as r:
         r.raise_for_status()
         yield from parse_sse(r.iter_lines())
-
-
-def completed_run(client: QuarryClient, question: str = QUESTION) -> str:
-    run_id = client.create_run(question, depth=1, max_sources=4)
-    assert list(client.events(run_id))[-1].event == "end"
-    view = client.run(run_id)
-    assert view["state"] == "completed", view.get("error")
-    return run_id
 
 
 def ask(client: QuarryClient, run_id: str, question: str = FOLLOW_UP, **extra: Any) -> dict[str, Any]:
@@ -66,7 +58,7 @@ def test_a_follow_up_is_streamed_and_cites_the_run_s_memory(
     stack: Stack, client_factory: Callable[[], QuarryClient]
 ) -> None:
     alice = new_tenant(client_factory, "alice")
-    run_id = completed_run(alice)
+    run_id = completed_run(alice, QUESTION)
     run_title = alice.get(f"/v1/runs/{run_id}/report.md").text.splitlines()[0].lstrip("# ").strip()
 
     accepted = ask(alice, run_id)

@@ -15,21 +15,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from devtools.client import QuarryClient
 from devtools.stack import SERVICES, Stack
 from quarry_runtime.metrics import looks_like_an_id
-from tests.fakes.llm import FakeLlm, serve
 from tests.support.polling import wait_for
-from tests.support.stack import live_analyst_config, new_tenant, running
+from tests.support.stack import completed_run, live_analyst_config, new_tenant, running
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
 QUESTION = "How does the with statement work and what are context managers?"
 MODEL = "fake-planner"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-@pytest.fixture(scope="module")
-def llm_url() -> Iterator[str]:
-    with serve(FakeLlm()) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +50,8 @@ def total(samples: Samples, name: str, **labels: str) -> float:
 def test_every_service_s_metrics_show_the_run_s_counts(fresh_stack: Stack) -> None:
     alice = new_tenant(lambda: QuarryClient(f"http://127.0.0.1:{fresh_stack.config.http_port}"), "metrics")
     try:
-        run_id = alice.create_run(QUESTION, depth=1, max_sources=4)
-        assert list(alice.events(run_id))[-1].event == "end"
+        run_id = completed_run(alice, QUESTION)
         view = wait_for(lambda: (v := alice.run(run_id))["cost"]["closed"] and v, 60.0, "the run's credits settled")
-        assert view["state"] == "completed", view.get("error")
         tasks: list[dict[str, Any]] = alice.get(f"/v1/runs/{run_id}/tasks").json()["tasks"]
         envelopes = [e.json() for e in alice.events(run_id) if e.event != "end"]
         decided = [e for e in envelopes if e["type"] == "tool.decided"]

@@ -97,6 +97,16 @@ def ask(client: QuarryClient, **body: Any) -> str:
     return str(r.json()["run_id"])
 
 
+def completed_run(client: QuarryClient, question: str) -> str:
+    """A small run of `question` (depth 1, four sources) followed to its end, which it reached
+    completed; the run id."""
+    run_id = client.create_run(question, depth=1, max_sources=4)
+    assert list(client.events(run_id))[-1].event == "end"
+    view = client.run(run_id)
+    assert view["state"] == "completed", view.get("error")
+    return run_id
+
+
 TERMINAL = frozenset({"completed", "failed", "rejected", "cancelled", "expired"})
 
 
