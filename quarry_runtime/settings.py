@@ -75,25 +75,38 @@ class RuntimeSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _nats_credentials_are_whole(self) -> RuntimeSettings:
-        if self.nats_password is not None and self.nats_password_file is not None:
-            raise ValueError("set QUARRY_NATS_PASSWORD or QUARRY_NATS_PASSWORD_FILE, not both")
-        has_password = self.nats_password is not None or self.nats_password_file is not None
-        if has_password != (self.nats_user is not None):
-            raise ValueError("QUARRY_NATS_USER and a password (QUARRY_NATS_PASSWORD[_FILE]) go together")
-        if self.nats_password_file is not None and not self.nats_password_file.is_file():
-            raise ValueError(f"QUARRY_NATS_PASSWORD_FILE {self.nats_password_file} is not a readable file")
+        check_nats_user("QUARRY_NATS", self.nats_user, self.nats_password, self.nats_password_file)
         return self
 
     def nats_credentials(self) -> tuple[str, str] | None:
         """(user, password) of this service on the bus, when it has its own user."""
-        if self.nats_user is None:
-            return None
-        if self.nats_password_file is not None:
-            return self.nats_user, self.nats_password_file.read_text().strip()
-        assert self.nats_password is not None  # the validator saw to it
-        return self.nats_user, self.nats_password.get_secret_value()
+        return nats_user_credentials(self.nats_user, self.nats_password, self.nats_password_file)
 
     def service_dir(self, service: str) -> Path:
         path = self.data_dir / service
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def check_nats_user(variable: str, user: str | None, password: SecretStr | None, password_file: Path | None) -> None:
+    """Refuse a NATS user without a password, a password without a user, two passwords, or a
+    password file that is not one; `variable` names the settings in the error (QUARRY_NATS...)."""
+    if password is not None and password_file is not None:
+        raise ValueError(f"set {variable}_PASSWORD or {variable}_PASSWORD_FILE, not both")
+    if (password is not None or password_file is not None) != (user is not None):
+        raise ValueError(f"{variable}_USER and a password ({variable}_PASSWORD[_FILE]) go together")
+    if password_file is not None and not password_file.is_file():
+        raise ValueError(f"{variable}_PASSWORD_FILE {password_file} is not a readable file")
+
+
+def nats_user_credentials(
+    user: str | None, password: SecretStr | None, password_file: Path | None
+) -> tuple[str, str] | None:
+    """(user, password) of a NATS user checked by `check_nats_user`, the password read from its file
+    when it has one; None without a user."""
+    if user is None:
+        return None
+    if password_file is not None:
+        return user, password_file.read_text().strip()
+    assert password is not None  # check_nats_user saw to it
+    return user, password.get_secret_value()

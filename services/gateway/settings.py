@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
-from quarry_runtime.settings import RuntimeSettings
+from quarry_runtime.settings import RuntimeSettings, check_nats_user, nats_user_credentials
 from quarry_runtime.tenant_models import DEV_SECRETS_KEY, secrets_key_problem
 from services.gateway.web import default_dist
 
@@ -71,12 +71,7 @@ class GatewaySettings(RuntimeSettings):
 
     def ops_nats_credentials(self) -> tuple[str, str] | None:
         """(user, password) of the operators' console on the bus, when it has its own user."""
-        if self.ops_nats_user is None:
-            return None
-        if self.ops_nats_password_file is not None:
-            return self.ops_nats_user, self.ops_nats_password_file.read_text().strip()
-        assert self.ops_nats_password is not None  # the validator saw to it
-        return self.ops_nats_user, self.ops_nats_password.get_secret_value()
+        return nats_user_credentials(self.ops_nats_user, self.ops_nats_password, self.ops_nats_password_file)
 
     def ip_limits(self) -> tuple[int, int]:
         """(auth attempts per address per minute, sign-ups per address per day)."""
@@ -85,11 +80,7 @@ class GatewaySettings(RuntimeSettings):
 
     @model_validator(mode="after")
     def _ops_credentials_are_whole(self) -> GatewaySettings:
-        given = self.ops_nats_password is not None or self.ops_nats_password_file is not None
-        if given != (self.ops_nats_user is not None):
-            raise ValueError("QUARRY_OPS_NATS_USER and a password (QUARRY_OPS_NATS_PASSWORD[_FILE]) go together")
-        if self.ops_nats_password is not None and self.ops_nats_password_file is not None:
-            raise ValueError("set QUARRY_OPS_NATS_PASSWORD or QUARRY_OPS_NATS_PASSWORD_FILE, not both")
+        check_nats_user("QUARRY_OPS_NATS", self.ops_nats_user, self.ops_nats_password, self.ops_nats_password_file)
         return self
 
     @model_validator(mode="after")
