@@ -11,8 +11,9 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,20 @@ def operator_signed_in(page: Page, stack: Stack, role: str, cwd: Path) -> str:
     return email
 
 
+@contextmanager
+def operator_page(
+    browser: Browser, base_url: str, stack: Stack, role: str, cwd: Path, viewport: dict[str, int]
+) -> Iterator[Page]:
+    """A page in a browser context of its own (closed after), signed in as a new platform `role`."""
+    context = browser.new_context(viewport=viewport, base_url=base_url)  # type: ignore[arg-type]
+    try:
+        page = context.new_page()
+        operator_signed_in(page, stack, role, cwd)
+        yield page
+    finally:
+        context.close()
+
+
 def filter_letters(page: Page, service: str) -> None:
     form = page.get_by_role("form", name="Dead letter filters")
     form.get_by_label("Service").fill(service)
@@ -83,46 +98,45 @@ def filter_letters(page: Page, service: str) -> None:
 def test_every_ops_page_passes_axe_and_fits_the_screen_and_an_operator_changes_nothing(
     browser: Browser, base_url: str, web_stack: Stack, tmp_path: Path, viewport: dict[str, int]
 ) -> None:
-    context = browser.new_context(viewport=viewport, base_url=base_url)  # type: ignore[arg-type]
-    page = context.new_page()
     width = viewport["width"]
-    operator_signed_in(page, web_stack, "platform_operator", tmp_path)
-    service = f"probe{width}"
-    with PolicyProbe(web_stack.nats_url, service) as probe:
-        probe.publish(f"v{width}{HOSTILE}", refuse=True)
-        letter = until(lambda: open_letters(page, service), "the probe's dead letter")[0]
+    with operator_page(browser, base_url, web_stack, "platform_operator", tmp_path, viewport) as page:
+        service = f"probe{width}"
+        with PolicyProbe(web_stack.nats_url, service) as probe:
+            probe.publish(f"v{width}{HOSTILE}", refuse=True)
+            letter = until(lambda: open_letters(page, service), "the probe's dead letter")[0]
 
-    page.get_by_role("navigation", name="Workspace").get_by_role("link", name="Operations").click()
-    expect(page).to_have_url(re.compile(r"/ops$"))
-    for path, heading in OPS_PAGES:
-        page.goto(path)
-        expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()
-        expect(page.get_by_role("status").filter(has_text="Loading")).to_have_count(0)
-        expect(page.get_by_role("alert").filter(has_text=re.compile(r"\w"))).to_have_count(0)
+        page.get_by_role("navigation", name="Workspace").get_by_role("link", name="Operations").click()
+        expect(page).to_have_url(re.compile(r"/ops$"))
+        for path, heading in OPS_PAGES:
+            page.goto(path)
+            expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()
+            expect(page.get_by_role("status").filter(has_text="Loading")).to_have_count(0)
+            expect(page.get_by_role("alert").filter(has_text=re.compile(r"\w"))).to_have_count(0)
+            fits(page, width)
+            settled(page, f"ops {path} operator {width}")
+
+        filter_letters(page, service)
+        row = page.get_by_role("region", name="Dead letters table").get_by_role("row").filter(has_text=service)
+        expect(row).to_have_count(1)
+        # The reason is shown as the text it is: the markup in it is not markup on the page.
+        expect(row.get_by_role("cell", name=refusal(f"v{width}{HOSTILE}"))).to_be_visible()
+        assert page.evaluate("window.__pwned === undefined") and page.locator("main img").count() == 0
+        expect(page.get_by_role("button", name=re.compile(r"^(Redrive|Discard)"))).to_have_count(0)
         fits(page, width)
-        settled(page, f"ops {path} operator {width}")
+        settled(page, f"ops dead letters operator {width}")
 
-    filter_letters(page, service)
-    row = page.get_by_role("region", name="Dead letters table").get_by_role("row").filter(has_text=service)
-    expect(row).to_have_count(1)
-    # The reason is shown as the text it is: the markup in it is not markup on the page.
-    expect(row.get_by_role("cell", name=refusal(f"v{width}{HOSTILE}"))).to_be_visible()
-    assert page.evaluate("window.__pwned === undefined") and page.locator("main img").count() == 0
-    expect(page.get_by_role("button", name=re.compile(r"^(Redrive|Discard)"))).to_have_count(0)
-    fits(page, width)
-    settled(page, f"ops dead letters operator {width}")
-
-    page.get_by_role("link", name=f"Inspect dead letter {letter['seq']}").click()
-    expect(page.get_by_role("heading", name=f"Dead letter #{letter['seq']}", level=1)).to_be_visible()
-    expect(page.get_by_text("Payloads are tenant data, shown to platform admins only.")).to_be_visible()
-    expect(page.get_by_role("button", name=re.compile(r"^(Redrive|Discard)"))).to_have_count(0)
-    fits(page, width)
-    settled(page, f"ops dead letter operator {width}")
-    # The API refuses what the page does not offer (asked as the page would: with the CSRF token).
-    csrf = {c["name"]: c["value"] for c in context.cookies()}["quarry_csrf"]
-    refused = page.request.post(f"/v1/ops/deadletters/{letter['seq']}/redrive", data={}, headers={"X-CSRF-Token": csrf})
-    assert refused.status == 403 and "ops:redrive" in refused.text(), refused.text()
-    context.close()
+        page.get_by_role("link", name=f"Inspect dead letter {letter['seq']}").click()
+        expect(page.get_by_role("heading", name=f"Dead letter #{letter['seq']}", level=1)).to_be_visible()
+        expect(page.get_by_text("Payloads are tenant data, shown to platform admins only.")).to_be_visible()
+        expect(page.get_by_role("button", name=re.compile(r"^(Redrive|Discard)"))).to_have_count(0)
+        fits(page, width)
+        settled(page, f"ops dead letter operator {width}")
+        # The API refuses what the page does not offer (asked as the page would: with the CSRF token).
+        csrf = {c["name"]: c["value"] for c in page.context.cookies()}["quarry_csrf"]
+        refused = page.request.post(
+            f"/v1/ops/deadletters/{letter['seq']}/redrive", data={}, headers={"X-CSRF-Token": csrf}
+        )
+        assert refused.status == 403 and "ops:redrive" in refused.text(), refused.text()
 
 
 def test_an_admin_redrives_a_dead_letter_and_it_leaves_the_open_list(

@@ -17,7 +17,7 @@ from devtools.stack import Stack
 from services.gateway.adapters.platform_audit import KINDS
 from tests.browser.pages import settled
 from tests.browser.test_journey import start_run
-from tests.browser.test_ops import operator_signed_in, until
+from tests.browser.test_ops import operator_page, operator_signed_in, until
 from tests.browser.test_workspace import DESKTOP, PHONE, fits
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -107,22 +107,23 @@ def test_an_admin_replays_the_event_log_and_finds_its_start_in_the_audit_log(
 def test_an_operator_sees_neither_page_and_is_not_allowed_them(
     browser: Browser, base_url: str, web_stack: Stack, tmp_path: Path
 ) -> None:
-    context = browser.new_context(viewport=PHONE, base_url=base_url)  # type: ignore[arg-type]
-    page = context.new_page()
-    operator_signed_in(page, web_stack, "platform_operator", tmp_path)
-    page.goto("/ops")
-    nav = page.get_by_role("navigation", name="Operations")
-    expect(nav.get_by_role("link", name="Streams")).to_be_visible()
-    expect(nav.get_by_role("link", name="Replays")).to_have_count(0)
-    expect(nav.get_by_role("link", name="Audit log")).to_have_count(0)
-    pages = (("/ops/replays", "Replays"), (f"/ops/replays/{uuid.uuid4().hex}", "Replay"), ("/ops/audit", "Audit log"))
-    for path, heading in pages:
-        page.goto(path)
-        expect(page.get_by_role("heading", name=heading, level=1, exact=True)).to_be_visible()
-        refused = page.get_by_role("alert").filter(has_text=re.compile(r"^Not allowed: .* platform admins only\.$"))
-        expect(refused).to_be_visible()
-        fits(page, PHONE["width"])
-        settled(page, f"ops not allowed {heading} operator")
-    assert page.request.get("/v1/ops/replays").status == 403
-    assert page.request.get("/v1/ops/audit").status == 403
-    context.close()
+    with operator_page(browser, base_url, web_stack, "platform_operator", tmp_path, PHONE) as page:
+        page.goto("/ops")
+        nav = page.get_by_role("navigation", name="Operations")
+        expect(nav.get_by_role("link", name="Streams")).to_be_visible()
+        expect(nav.get_by_role("link", name="Replays")).to_have_count(0)
+        expect(nav.get_by_role("link", name="Audit log")).to_have_count(0)
+        pages = (
+            ("/ops/replays", "Replays"),
+            (f"/ops/replays/{uuid.uuid4().hex}", "Replay"),
+            ("/ops/audit", "Audit log"),
+        )
+        for path, heading in pages:
+            page.goto(path)
+            expect(page.get_by_role("heading", name=heading, level=1, exact=True)).to_be_visible()
+            refused = page.get_by_role("alert").filter(has_text=re.compile(r"^Not allowed: .* platform admins only\.$"))
+            expect(refused).to_be_visible()
+            fits(page, PHONE["width"])
+            settled(page, f"ops not allowed {heading} operator")
+        assert page.request.get("/v1/ops/replays").status == 403
+        assert page.request.get("/v1/ops/audit").status == 403

@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page, expect
 from contracts.agents import EVAL_TARGETS
 from devtools.stack import Stack
 from tests.browser.pages import settled
-from tests.browser.test_ops import operator_signed_in
+from tests.browser.test_ops import operator_page, operator_signed_in
 from tests.browser.test_workspace import DESKTOP, PHONE, fits
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -111,28 +111,22 @@ def test_an_admin_pauses_resumes_and_aborts_a_rollout_from_the_console(
 def test_an_operator_reads_rollouts_and_has_no_button_to_change_them(
     browser: Browser, base_url: str, web_stack: Stack, tmp_path: Path
 ) -> None:
-    admin = browser.new_context(viewport=DESKTOP, base_url=base_url)  # type: ignore[arg-type]
-    admin_page = admin.new_page()
-    operator_signed_in(admin_page, web_stack, "platform_admin", tmp_path)
-    rollout = started_rollout(admin_page, "answerer", "")
-    admin.close()
+    with operator_page(browser, base_url, web_stack, "platform_admin", tmp_path, DESKTOP) as admin_page:
+        rollout = started_rollout(admin_page, "answerer", "")
 
-    context = browser.new_context(viewport=PHONE, base_url=base_url)  # type: ignore[arg-type]
-    page = context.new_page()
-    operator_signed_in(page, web_stack, "platform_operator", tmp_path)
-    page.goto("/ops/rollouts?component=answerer")
-    row = page.get_by_role("region", name="Rollouts table").get_by_role("row").nth(1)
-    expect(row).to_contain_text("answerer")
-    fits(page, PHONE["width"])
-    settled(page, "ops rollouts operator")
-    row.get_by_role("link", name=rollout["rollout_id"][:8], exact=True).click()
-    expect(page.get_by_role("region", name="Decisions table").get_by_role("rowheader")).to_have_text(["started"])
-    expect(page.get_by_role("button", name=re.compile(r"the rollout$"))).to_have_count(0)
-    fits(page, PHONE["width"])
-    settled(page, "ops rollout operator")
-    csrf = {c["name"]: c["value"] for c in context.cookies()}["quarry_csrf"]
-    refused = page.request.post(
-        f"/v1/ops/rollouts/{rollout['rollout_id']}/abort", data={}, headers={"X-CSRF-Token": csrf}
-    )
-    assert refused.status == 403 and "rollouts:manage" in refused.text(), refused.text()
-    context.close()
+    with operator_page(browser, base_url, web_stack, "platform_operator", tmp_path, PHONE) as page:
+        page.goto("/ops/rollouts?component=answerer")
+        row = page.get_by_role("region", name="Rollouts table").get_by_role("row").nth(1)
+        expect(row).to_contain_text("answerer")
+        fits(page, PHONE["width"])
+        settled(page, "ops rollouts operator")
+        row.get_by_role("link", name=rollout["rollout_id"][:8], exact=True).click()
+        expect(page.get_by_role("region", name="Decisions table").get_by_role("rowheader")).to_have_text(["started"])
+        expect(page.get_by_role("button", name=re.compile(r"the rollout$"))).to_have_count(0)
+        fits(page, PHONE["width"])
+        settled(page, "ops rollout operator")
+        csrf = {c["name"]: c["value"] for c in page.context.cookies()}["quarry_csrf"]
+        refused = page.request.post(
+            f"/v1/ops/rollouts/{rollout['rollout_id']}/abort", data={}, headers={"X-CSRF-Token": csrf}
+        )
+        assert refused.status == 403 and "rollouts:manage" in refused.text(), refused.text()
