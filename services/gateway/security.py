@@ -15,6 +15,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from contracts.envelope import Actor
 from services.gateway.domain import permissions
 
 _hasher = PasswordHasher()
@@ -90,6 +91,10 @@ class Principal:
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions
+
+    def actor(self) -> Actor:
+        """The actor the events and requests made for this caller name."""
+        return Actor(user_id=self.user_id, roles=list(self.roles))
 
 
 def issue_token(principal: Principal, secret: str, ttl_s: int) -> str:

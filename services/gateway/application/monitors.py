@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from contracts.billing import EntitlementsQuery
-from contracts.envelope import Actor
 from contracts.ids import new_id
 from contracts.monitor import (
     MonitorChanged,
@@ -79,9 +78,7 @@ async def create_monitor(parts: Components, who: Principal, body: MonitorCreate)
         if template is not None
         else None,
     )
-    event = MonitorCreated.create(
-        payload, tenant_id=who.tenant_id, actor=Actor(user_id=who.user_id, roles=list(who.roles))
-    )
+    event = MonitorCreated.create(payload, tenant_id=who.tenant_id, actor=who.actor())
     await publish(parts, event)
     return {"monitor_id": monitor_id, "status": "active"}
 
@@ -104,7 +101,7 @@ async def change_monitor(
     event = MonitorChanged.create(
         MonitorChangedPayload(monitor_id=monitor_id, change=change),
         tenant_id=who.tenant_id,
-        actor=Actor(user_id=who.user_id, roles=list(who.roles)),
+        actor=who.actor(),
     )
     await publish(parts, event)
     return {"monitor_id": monitor_id, "status": f"{change} requested"}

@@ -8,7 +8,6 @@ from pydantic import BaseModel
 
 from contracts.envelope import Event, TraceContext
 from quarry_runtime.telemetry import current_traceparent
-from services.gateway.application.runs import actor_of
 from services.gateway.security import Principal
 
 E = TypeVar("E", bound=Event)
@@ -20,6 +19,6 @@ def requested(kind: type[E], payload: BaseModel, who: Principal, *, run_id: str)
         payload,
         tenant_id=who.tenant_id,
         run_id=run_id,
-        actor=actor_of(who),
+        actor=who.actor(),
         trace=TraceContext(traceparent=current_traceparent()),
     )

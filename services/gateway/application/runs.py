@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from contracts.approval import ApprovalGiven, ApprovalPayload, ApprovalRejected
 from contracts.billing import EntitlementsQuery
-from contracts.envelope import Actor, TraceContext
+from contracts.envelope import TraceContext
 from contracts.run import RunCancelRequested, RunCancelRequestedPayload, RunRequested, RunRequestedPayload
 from contracts.work import SourceKind
 from quarry_runtime.artifacts import ArtifactNotFound, ReportFormat, report_key
@@ -26,10 +26,6 @@ if TYPE_CHECKING:
     from services.gateway.api.deps import Components
 
 _FORMAT: dict[str, ReportFormat] = {"markdown": "md", "pdf": "pdf", "docx": "docx"}
-
-
-def actor_of(who: Principal) -> Actor:
-    return Actor(user_id=who.user_id, roles=list(who.roles))
 
 
 async def request_run(parts: Components, who: Principal, run_id: str, body: RunCreate) -> RunAccepted:
@@ -57,7 +53,7 @@ async def request_run(parts: Components, who: Principal, run_id: str, body: RunC
         ),
         tenant_id=who.tenant_id,
         run_id=run_id,
-        actor=actor_of(who),
+        actor=who.actor(),
         trace=TraceContext(traceparent=current_traceparent()),
     )
     await publish(parts, event)
@@ -107,7 +103,7 @@ async def cancel_run(parts: Components, who: Principal, run_id: str, body: Cance
     if view["state"] in TERMINAL:
         raise Conflict(f"the run is already {view['state']}")
     event = RunCancelRequested.create(
-        RunCancelRequestedPayload(reason=body.reason), tenant_id=who.tenant_id, run_id=run_id, actor=actor_of(who)
+        RunCancelRequestedPayload(reason=body.reason), tenant_id=who.tenant_id, run_id=run_id, actor=who.actor()
     )
     await publish(parts, event)
     return {"run_id": run_id, "status": "cancel requested"}
@@ -124,7 +120,7 @@ async def decide_approval(parts: Components, who: Principal, run_id: str, body: 
         ApprovalPayload(approval_id=pending.get("approval_id"), comment=body.comment),
         tenant_id=who.tenant_id,
         run_id=run_id,
-        actor=actor_of(who),
+        actor=who.actor(),
     )
     await publish(parts, event)
     return {"run_id": run_id, "approval_id": pending.get("approval_id"), "decision": body.decision}

@@ -25,7 +25,6 @@ from contracts.document import (
     StoredObject,
     upload_object,
 )
-from contracts.envelope import Actor
 from contracts.ids import new_id
 from contracts.numbers import Count
 from services.gateway.api.commands import publish
@@ -65,10 +64,6 @@ async def _dataset(parts: Components, who: Principal, name: str) -> dict[str, An
     return found
 
 
-def _actor(who: Principal) -> Actor:
-    return Actor(user_id=who.user_id, roles=list(who.roles))
-
-
 @router.post("", status_code=201)
 async def create_dataset(body: DatasetCreate, who: DatasetWriter, parts: ComponentsDep) -> DatasetCreatedPublic:
     """Create a named dataset for the tenant's documents."""
@@ -79,7 +74,7 @@ async def create_dataset(body: DatasetCreate, who: DatasetWriter, parts: Compone
         EntitlementsQuery(tenant_id=who.tenant_id), count_problem("datasets", have, lambda e: e.max_datasets)
     )
     payload = DatasetCreatedPayload(dataset_id=new_id(), name=body.name, description=body.description)
-    await publish(parts, DatasetCreated.create(payload, tenant_id=who.tenant_id, actor=_actor(who)))
+    await publish(parts, DatasetCreated.create(payload, tenant_id=who.tenant_id, actor=who.actor()))
     return DatasetCreatedPublic(dataset_id=payload.dataset_id, name=payload.name, description=payload.description)
 
 
@@ -95,7 +90,7 @@ async def delete_dataset(name: str, who: DatasetWriter, parts: ComponentsDep) ->
     """Delete a dataset: its documents leave the listing at once, their indexed chunks shortly after."""
     found = await _dataset(parts, who, name)
     payload = DatasetDeletedPayload(dataset_id=found["dataset_id"], name=name)
-    await publish(parts, DatasetDeleted.create(payload, tenant_id=who.tenant_id, actor=_actor(who)))
+    await publish(parts, DatasetDeleted.create(payload, tenant_id=who.tenant_id, actor=who.actor()))
     return {"dataset_id": payload.dataset_id, "status": "deleted"}
 
 
@@ -180,5 +175,5 @@ async def _queue(
         stored=stored,
         dataset_id=dataset["dataset_id"],
     )
-    await publish(parts, DocumentUploaded.create(payload, tenant_id=who.tenant_id, actor=_actor(who)))
+    await publish(parts, DocumentUploaded.create(payload, tenant_id=who.tenant_id, actor=who.actor()))
     return DocumentAccepted(document_id=document_id, dataset=dataset["name"], content_type=content_type, size=size)

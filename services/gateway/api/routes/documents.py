@@ -7,7 +7,6 @@ import asyncio
 from fastapi import APIRouter
 
 from contracts.document import DocumentUploaded, DocumentUploadedPayload
-from contracts.envelope import Actor
 from contracts.ids import new_id
 from services.gateway.api.commands import publish
 from services.gateway.api.deps import ComponentsDep, CurrentPrincipal, requires
@@ -27,7 +26,7 @@ async def upload_document(body: DocumentCreate, who: CurrentPrincipal, parts: Co
             document_id=document_id, title=body.title, content_type=body.content_type, content=body.content
         ),
         tenant_id=who.tenant_id,
-        actor=Actor(user_id=who.user_id, roles=list(who.roles)),
+        actor=who.actor(),
     )
     await publish(parts, event)
     return {"document_id": document_id, "status": "uploaded"}

@@ -28,7 +28,6 @@ from contracts.agents import (
     RegisterAgentRequest,
     ensure_allowed_in,
 )
-from contracts.envelope import Actor
 from services.gateway.api.deps import ComponentsDep
 from services.gateway.api.models.agents import (
     AgentEvaluation,
@@ -79,7 +78,7 @@ async def register_agent_version(
         config=body.config,
         note=body.note,
         tenant_id=who.tenant_id,
-        actor=Actor(user_id=who.user_id, roles=list(who.roles)),
+        actor=who.actor(),
     )
     reply = await ORCHESTRATOR.ask(parts, subjects.AGENT_REGISTER, ask, RegisterAgentReply)
     if reply.error or reply.version is None:
@@ -111,7 +110,7 @@ async def record_evaluation(
         split=body.split,
         metrics=body.metrics,
         tenant_id=who.tenant_id,
-        actor=Actor(user_id=who.user_id, roles=list(who.roles)),
+        actor=who.actor(),
     )
     reply = await ORCHESTRATOR.ask(parts, subjects.AGENT_EVALUATION, ask, RecordEvaluationReply)
     if reply.error or reply.evaluation is None:

@@ -16,7 +16,6 @@ from fastapi import APIRouter, Path, Query, Request
 
 from contracts import subjects
 from contracts.agents import Component
-from contracts.envelope import Actor
 from contracts.rollouts import (
     RolloutAction,
     RolloutCommandRequest,
@@ -83,7 +82,7 @@ async def start_rollout(body: RolloutStart, request: Request, parts: ComponentsD
         spec=RolloutSpec.model_validate(body.model_dump(exclude={"note"})),
         note=body.note,
         tenant_id=who.tenant_id,
-        actor=Actor(user_id=who.user_id, roles=list(who.roles)),
+        actor=who.actor(),
     )
     started = _rollout(await ORCHESTRATOR.ask(parts, subjects.ROLLOUT_START, ask, RolloutReply))
     await record_action(
@@ -117,7 +116,7 @@ async def command_rollout(
         action=action,
         note=note,
         tenant_id=who.tenant_id,
-        actor=Actor(user_id=who.user_id, roles=list(who.roles)),
+        actor=who.actor(),
     )
     done = _rollout(await ORCHESTRATOR.ask(parts, subjects.ROLLOUT_COMMAND, ask, RolloutReply))
     await record_action(

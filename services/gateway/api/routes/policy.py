@@ -24,7 +24,6 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts import subjects
-from contracts.envelope import Actor
 from contracts.policy import (
     MAX_POLICY_SET_BYTES,
     DecisionRecord,
@@ -162,7 +161,7 @@ async def publish(
     event = PolicyPublished.create(
         PolicyPublishedPayload(version=version, files=body.files, comment=body.comment),
         tenant_id=who.tenant_id,
-        actor=Actor(user_id=who.user_id, roles=list(who.roles)),
+        actor=who.actor(),
     )
     await parts.bus.publish(event)
     await audit("policy.published", version, comment=body.comment, event_id=event.event_id)
