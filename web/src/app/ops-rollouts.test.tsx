@@ -59,6 +59,26 @@ describe("one rollout", () => {
     expect(await seriousViolations()).toEqual([]);
   });
 
+  it("shows what the shadow phase compared, and nothing of it when there was none", async () => {
+    const shadowed = {
+      ...rollout("running"),
+      shadow: {
+        observations: 14,
+        candidate_failures: 1,
+        stable_failures: 0,
+        mean_similarity: 0.8125,
+        candidate_citation_support: null,
+        stable_citation_support: 1,
+      },
+    };
+    serve({ [ONE]: shadowed }, { me: OPERATOR });
+    open(`/ops/rollouts/${ROLLOUT_ID}`);
+    expect(await screen.findByRole("heading", { name: "Shadow runs" })).toBeTruthy();
+    const main = screen.getByRole("main");
+    for (const text of ["14", "1 / 0", "81.3%", "not measured", "100.0%"]) expect(main.textContent).toContain(text);
+    expect(await seriousViolations()).toEqual([]);
+  });
+
   it("pauses only after confirming, for a platform admin, and shows what the orchestrator answered", async () => {
     serve({ [ONE]: rollout("running"), [`POST ${ONE}/pause`]: rollout("paused") }, { me: ADMIN });
     open(`/ops/rollouts/${ROLLOUT_ID}`);

@@ -59,5 +59,6 @@ export function rollout(status: Rollout["status"] = "running", note = ""): Rollo
     ],
     last_look: evidence(25, 0.04, 20),
     last_look_at: "2026-12-07T01:30:00Z",
+    shadow: null,
   };
 }

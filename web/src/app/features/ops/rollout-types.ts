@@ -69,6 +69,16 @@ export interface RolloutSpec {
   audience: { pinned: Record<string, Arm>; excluded_tenants: string[]; excluded_tiers: string[] };
 }
 
+/* The shadow phase so far: candidate tasks run beside real ones on the same input, never shown. */
+export interface ShadowSummary {
+  observations: number;
+  candidate_failures: number;
+  stable_failures: number;
+  mean_similarity: number | null;
+  candidate_citation_support: number | null;
+  stable_citation_support: number | null;
+}
+
 export interface Rollout {
   rollout_id: string;
   component: string;
@@ -83,4 +93,5 @@ export interface Rollout {
   decisions: RolloutDecision[];
   last_look: Evidence | null;
   last_look_at: string | null;
+  shadow: ShadowSummary | null;
 }

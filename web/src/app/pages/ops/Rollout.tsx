@@ -11,7 +11,7 @@ import { GuardChart } from "../../features/ops/components/GuardChart";
 import { NotOperator, OpsPage, ReadAgain, Reading, useOpsRead } from "../../features/ops/components/OpsPage";
 import { usePollWhile } from "../../features/ops/hooks/use-poll-while";
 import { boundedText, duration, instant, opsAccess } from "../../features/ops/logic";
-import type { Rollout } from "../../features/ops/rollout-types";
+import type { Rollout, ShadowSummary } from "../../features/ops/rollout-types";
 import { GUARDS, guardSeries, isLive, looks, POLL_MS, splitText, stageText, statusText } from "../../features/ops/rollouts";
 import { useSession } from "../../session";
 import { DecisionList, LookTable } from "./RolloutDecisions";
@@ -77,6 +77,7 @@ function RolloutView({ rollout }: { rollout: Rollout }) {
           ["Looks every", duration(rollout.spec.look_every_s)],
         ]}
       />
+      {rollout.shadow ? <ShadowFacts shadow={rollout.shadow} /> : null}
       <h2>Guard metrics per version</h2>
       <p className="hint">
         Each version&apos;s estimate at every look, with its always-valid interval as a whisker: a rollout promotes
@@ -95,6 +96,31 @@ function RolloutView({ rollout }: { rollout: Rollout }) {
       <div className="payload" role="region" aria-label="Spec" tabIndex={0}>
         <pre>{spec}</pre>
       </div>
+    </>
+  );
+}
+
+function share(value: number | null): string {
+  return value === null ? "not measured" : `${(value * 100).toFixed(1)}%`;
+}
+
+function ShadowFacts({ shadow }: { shadow: ShadowSummary }) {
+  return (
+    <>
+      <h2>Shadow runs</h2>
+      <p className="hint">
+        The candidate ran beside real tasks on the same input; its output was compared, never shown, and billed to the
+        platform.
+      </p>
+      <Facts
+        facts={[
+          ["Compared tasks", String(shadow.observations)],
+          ["Failures, candidate / stable", `${String(shadow.candidate_failures)} / ${String(shadow.stable_failures)}`],
+          ["Mean similarity of outputs", share(shadow.mean_similarity)],
+          ["Citation support, candidate", share(shadow.candidate_citation_support)],
+          ["Citation support, stable", share(shadow.stable_citation_support)],
+        ]}
+      />
     </>
   );
 }
