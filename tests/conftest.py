@@ -33,6 +33,7 @@ os.environ["QUARRY_ENVIRONMENT"] = "development"
 # outages are spread out so that no more than two of them start together: each is CPU-bound and
 # the PostgreSQL ones are held to a time budget.
 LONGEST_FIRST = (
+    "tests/e2e/test_agent_rollouts.py",
     "tests/e2e/outage/test_postgres_outage_restart.py",
     "tests/e2e/outage/test_nats_outage_cluster.py",
     "tests/e2e/test_chaos.py",
