@@ -32,7 +32,7 @@ from tests.support.rollouts import (
     rollout_of,
     stable_version,
 )
-from tests.support.stack import ask, clients_of, new_tenant, running, until_settled
+from tests.support.stack import ask, clients_of, new_tenant, on_plan, running, until_settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
@@ -96,7 +96,8 @@ def test_a_failing_candidate_is_rolled_back_once_through_kills_and_runs_go_stabl
         rollout = call(admin, "POST", "/v1/ops/rollouts", spec, status=201)
         rollout_id = rollout["rollout_id"]
         assert (rollout["stable"], rollout["percent"], rollout["status"]) == (stable, 50, "running")
-        tenants = [new_tenant(factory, f"rollout-{n}") for n in range(TENANTS)]
+        # On a paid plan: a free tenant's credits last a handful of runs.
+        tenants = [on_plan(new_tenant(factory, f"rollout-{n}"), "pro") for n in range(TENANTS)]
 
         def kill_now_and_then(n: int) -> None:
             if n % KILL_EVERY_RUNS == 0:

@@ -18,7 +18,7 @@ import pytest
 from devtools import natsserver
 from devtools.stack import Stack, StackConfig
 from tests.support.rollouts import QUESTION, admin_of, call, drive, evaluated, register, rollout_of, stable_version
-from tests.support.stack import ask, clients_of, new_tenant, running, until_settled
+from tests.support.stack import ask, clients_of, new_tenant, on_plan, running, until_settled
 
 STABLE = {"mode": "offline"}
 CANDIDATE = {"mode": "offline", "parameters": {"soak": 1}}
@@ -59,7 +59,8 @@ def test_a_healthy_candidate_is_promoted_stage_by_stage_and_becomes_stable(stack
             "audience": {"excluded_tiers": []},
         }
         rollout_id = call(admin, "POST", "/v1/ops/rollouts", spec, status=201)["rollout_id"]
-        tenants = [new_tenant(factory, f"soak-{n}") for n in range(TENANTS)]
+        # On a paid plan: a free tenant's credits last a handful of runs.
+        tenants = [on_plan(new_tenant(factory, f"soak-{n}"), "pro") for n in range(TENANTS)]
         runs = drive(
             tenants,
             lambda: rollout_of(admin, rollout_id)["status"] != "running",
