@@ -107,7 +107,7 @@ def _measure(browser: object, base: str, email: str, loads: int) -> list[PageFig
             if signed_in:
                 _log_in(page, email)
             responses: list[Response] = []
-            page.on("response", lambda r, into=responses: into.append(r))
+            page.on("response", responses.append)
             page.goto(path, wait_until="load")
             page.wait_for_load_state("networkidle")
             timing = page.evaluate(
