@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -28,6 +29,7 @@ from quarry_runtime.errors import NotReady, Rejected
 from quarry_runtime.groupcommit import GroupCommit
 from quarry_runtime.outbox import OutboxApplication
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Clock = Callable[[], datetime]
 UseCase = Callable[[Any], None]
@@ -105,6 +107,31 @@ class EventSourcedApplication(OutboxApplication):
             result = command()
         await asyncio.wait_for(unit.committed(), timeout_s)
         return result
+
+    async def run_command_retrying(
+        self,
+        command: Callable[[], T],
+        touched: Sequence[Any],
+        *,
+        refusals: tuple[type[Exception], ...],
+        attempts: int,
+        what: str,
+    ) -> T:
+        """`run_command`, tried again (up to `attempts` in all) when it fails for anything but one of
+        `refusals`: another replica may have stored one of the `touched` aggregates first, so they
+        are forgotten (the store is the truth, replayed at the next load) before the next try."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self.run_command(command)
+            except refusals:
+                raise
+            except Exception:
+                for aggregate_id in touched:
+                    self.forget_aggregate(aggregate_id)
+                if attempt == attempts:
+                    raise
+                log.info("%s: attempt %d failed, reloading", what, attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def apply_use_case(self, use_case: UseCase, event: Any, rejected: tuple[type[Exception], ...]) -> None:
         """Run one use case on one bus event, translating its refusals for the bus."""
