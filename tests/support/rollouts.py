@@ -11,17 +11,33 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from devtools import natsserver
 from devtools.client import QuarryClient
-from devtools.stack import Stack
+from devtools.stack import Stack, StackConfig
 from tests.support.operators import REPO, quarry_operator
-from tests.support.stack import TERMINAL, ask
+from tests.support.stack import TERMINAL, ask, running
 
 QUESTION = "What is a context manager in Python?"
 PASSWORD = "correct-horse-battery"
+
+
+def rollout_stack(name: str) -> object:
+    """A module's `stack` fixture: the whole stack, every service its own process, on a data
+    directory named `name`; assign it to `stack` in the module."""
+
+    @pytest.fixture(scope="module", name="stack")
+    def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+        config = StackConfig(data_dir=tmp_path_factory.mktemp(name), http_port=natsserver.free_port())
+        with running(config) as s:
+            yield s
+
+    return stack
 
 
 def admin_of(stack: Stack, factory: Callable[[], QuarryClient], cwd: Path) -> QuarryClient:
@@ -74,6 +90,28 @@ def evaluated(stack: Stack, admin: QuarryClient, component: str, version: str, c
     if gate:
         assert done.returncode == 0 and "passed the eval gate" in out, out
     return out
+
+
+def through_the_gate(
+    stack: Stack, admin: QuarryClient, component: str, stable: dict[str, Any], candidate: dict[str, Any], cwd: Path
+) -> tuple[str, str]:
+    """The versions of `stable` and `candidate`, registered in that order on a stack that has none
+    of `component` yet (so the first is the stable one) and evaluated: the stable one's evaluation
+    is the floor, and the candidate's must pass the eval gate."""
+    stable_v = register(admin, component, stable)
+    assert stable_version(admin, component) == stable_v
+    candidate_v = register(admin, component, candidate)
+    evaluated(stack, admin, component, stable_v, cwd, gate=False)
+    evaluated(stack, admin, component, candidate_v, cwd)
+    return stable_v, candidate_v
+
+
+def started(admin: QuarryClient, component: str, candidate: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A rollout of `candidate` started through the gateway (201), with no dwell between looks and
+    every tier of tenant in its audience; `spec` gives the rest (stages, `min_runs_per_stage` ...)."""
+    body = {"component": component, "candidate": candidate, "min_dwell_s": 0, "audience": {"excluded_tiers": []}}
+    found: dict[str, Any] = call(admin, "POST", "/v1/ops/rollouts", body | spec, status=201)
+    return found
 
 
 def rollout_of(admin: QuarryClient, rollout_id: str, restart_s: float = 60.0) -> dict[str, Any]:
