@@ -50,9 +50,9 @@ from contracts.rollouts import (
 )
 from contracts.run import RunRequested, RunRequestedPayload
 from contracts.tool import ToolDecided, ToolDecidedPayload
-from tests.integration.test_agent_versions import orchestrator, running
 from tests.integration.test_gateway_ops_events import publish
 from tests.servers import PrivateNats, private_nats
+from tests.support.control_plane import orchestrator, running
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.infra
