@@ -27,14 +27,13 @@ from contracts.rollouts import (
     StartRolloutRequest,
 )
 from contracts.timer import TimerFired, TimerFiredPayload
-from quarry_runtime.outbox import Outgoing
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.rollouts.application import RolloutConflict, RolloutRefused
 from services.orchestrator.rollouts.domain import Rollout, RolloutError
 from services.orchestrator.rollouts.guards import RunOutcome
 from services.orchestrator.rollouts.info import rollout_info
 from services.orchestrator.rollouts.translate import translate_rollout
-from tests.support.orchestrator import T0, Clock, app, clock, decide, fail, requested, reserved, work
+from tests.support.orchestrator import T0, Clock, app, clock, decide, fail, published, requested, reserved, work
 from tests.support.rollout_traffic import Behaviour
 
 __all__ = ["app", "clock"]  # fixtures
@@ -94,18 +93,6 @@ def look(app: Orchestrator, rollout_id: str, attempt: int | None = None) -> None
         timer_id=new_id(), purpose="rollout_look", rollout_id=rollout_id, attempt=attempt or rollout.looks
     )
     app.fire_timer(TimerFired.create(payload, tenant_id="t-ops"))
-
-
-def published(app: Orchestrator) -> list[Outgoing]:
-    def at(aggregate_id: Any, version: int) -> Any:
-        return app.repository.get(aggregate_id, version=version)
-
-    found: list[Outgoing] = []
-    for n in app.recorder.select_notifications(start=1, limit=100_000):
-        domain_event = app.mapper.to_domain_event(n)
-        if type(domain_event).__qualname__.startswith("Rollout."):
-            found.extend(translate_rollout(domain_event, at))
-    return found
 
 
 def test_a_rollout_starts_only_on_a_passed_evaluation_and_one_per_component(app: Orchestrator) -> None:
@@ -181,13 +168,13 @@ def test_a_failing_candidate_is_rolled_back_at_a_look_and_later_runs_take_the_st
     look(app, rollout.rollout_id)
     after = app.get_rollout(rollout.rollout_id)
     assert (after.status, after.percent) == ("rolled_back", 0)
-    (back,) = [o.event for o in published(app) if isinstance(o.event, RolledBack)]
+    (back,) = [o.event for o in published(app, translate_rollout, only="Rollout.") if isinstance(o.event, RolledBack)]
     assert "error_rate" in back.payload.guards and back.payload.evidence.candidate.runs == len(failed)
     later = [app.get_run(run_of(app, f"tenant-{i}")) for i in range(20)]
     assert {r.agent_versions["planner"] for r in later} == {stable}
     assert all(r.state == "completed" for r in later)
     # A rolled-back rollout sets no further look, and its old timer does nothing.
-    timers = [o for o in published(app) if isinstance(o.event, TimerFired)]
+    timers = [o for o in published(app, translate_rollout, only="Rollout.") if isinstance(o.event, TimerFired)]
     assert [t.event.payload.attempt for t in timers] == [1]
     look(app, rollout.rollout_id, attempt=1)
     assert app.get_rollout(rollout.rollout_id).version == after.version
@@ -212,7 +199,9 @@ def test_a_healthy_candidate_is_promoted_stage_by_stage_and_made_stable(app: Orc
         look(app, rollout.rollout_id)
     done = app.get_rollout(rollout.rollout_id)
     assert (done.status, done.percent) == ("completed", 100), done.decisions[-1]
-    advanced = [o.event for o in published(app) if isinstance(o.event, StageAdvanced)]
+    advanced = [
+        o.event for o in published(app, translate_rollout, only="Rollout.") if isinstance(o.event, StageAdvanced)
+    ]
     assert [(e.payload.to_percent, e.payload.completed) for e in advanced] == [(80, False), (100, True)]
     (listed,) = [v for v in app.agent_versions("planner") if v.stable]
     assert listed.version == candidate
@@ -273,14 +262,23 @@ def test_no_traffic_holds_as_starved_once_and_every_look_is_kept(app: Orchestrat
     assert [(d.kind, d.reason) for d in info.decisions] == [("started", None), ("held", "starved")]
     assert info.last_look_at == clock.now and info.last_look is not None
     assert held.status == "running" and held.looks == 4
-    out = published(app)
+    out = published(app, translate_rollout, only="Rollout.")
     assert len([o for o in out if isinstance(o.event, Held)]) == 1
     assert len([o for o in out if isinstance(o.event, RolloutStarted)]) == 1
     timers = [o for o in out if isinstance(o.event, TimerFired)]
     assert [t.event.payload.attempt for t in timers] == [1, 2, 3, 4]
     assert timers[0].at == T0 + timedelta(seconds=60) and timers[-1].at == clock.now + timedelta(seconds=60)
     # Each timer's id is fixed by the rollout and the look: publishing again sets no second one.
-    assert len({t.event.event_id for t in timers + [o for o in published(app) if isinstance(o.event, TimerFired)]}) == 4
+    assert (
+        len(
+            {
+                t.event.event_id
+                for t in timers
+                + [o for o in published(app, translate_rollout, only="Rollout.") if isinstance(o.event, TimerFired)]
+            }
+        )
+        == 4
+    )
     # A timer whose look was taken already (redelivered) decides nothing.
     look(app, rollout.rollout_id, attempt=2)
     assert app.get_rollout(rollout.rollout_id).version == held.version
