@@ -82,6 +82,29 @@ def dispatched(app: Orchestrator, run_id: str) -> list[TaskDispatched]:
     return found
 
 
+def shadows(app: Orchestrator, run_id: str) -> list[TaskDispatched]:
+    return [d for d in dispatched(app, run_id) if d.payload.shadow]
+
+
+def planned(app: Orchestrator, tenant: str) -> tuple[str, str]:
+    """A run of `tenant`, admitted, and its plan task allowed: dispatched, and shadowed if sampled."""
+    run_id = admitted_run(app, tenant)
+    (plan,) = app.get_run(run_id).tasks_of("plan")
+    app.apply_decision(decide(app.get_run(run_id), plan.task_id))
+    return run_id, plan.task_id
+
+
+def shadowed_run(app: Orchestrator, tenant: str, candidate_output: dict[str, Any] | None) -> str:
+    """A run of `tenant` worked to completion beside its shadow, which answers `candidate_output`
+    (None: it fails)."""
+    run_id, _ = planned(app, tenant)
+    (copy,) = shadows(app, run_id)
+    work(app, run_id)
+    app.finish_task(shadow_answer(copy, candidate_output))
+    assert app.get_run(run_id).state == "completed"
+    return run_id
+
+
 def shadow_answer(copy: TaskDispatched, output: dict[str, Any] | None) -> TaskSucceeded | TaskFailed:
     """What a worker answers for a shadow task: its outcome, marked as the dispatch was."""
     p = copy.payload
@@ -103,13 +126,10 @@ def test_only_sampled_runs_get_one_shadow_of_each_planner_task_with_the_candidat
     assert (rollout.status, rollout.percent, rollout.stage_index) == ("shadowing", 0, -1)
     chosen = 0
     for i in range(40):
-        run_id = admitted_run(app, f"tenant-{i}")
-        run = app.get_run(run_id)
-        (plan,) = run.tasks_of("plan")
-        app.apply_decision(decide(run, plan.task_id))
+        run_id, _ = planned(app, f"tenant-{i}")
         arm = app.get_run(run_id).rollouts["planner"]
         assert arm["arm"] == "stable" and app.get_run(run_id).agent_versions["planner"] == rollout.stable
-        copies = [d for d in dispatched(app, run_id) if d.payload.shadow]
+        copies = shadows(app, run_id)
         if not sampled(rollout.rollout_id, run_id, 0.3):
             assert "shadow" not in arm and copies == []
             continue
@@ -127,18 +147,16 @@ def test_a_retried_task_is_shadowed_once_and_a_shadow_failure_never_touches_the_
     app: Orchestrator, clock: Clock
 ) -> None:
     rollout = shadowing(app, sample_rate=1.0)
-    run_id = admitted_run(app, "tenant-1")
-    (plan,) = app.get_run(run_id).tasks_of("plan")
-    app.apply_decision(decide(app.get_run(run_id), plan.task_id))
-    (copy,) = [d for d in dispatched(app, run_id) if d.payload.shadow]
+    run_id, plan_id = planned(app, "tenant-1")
+    (copy,) = shadows(app, run_id)
     # Its real twin has not answered: the shadow's outcome waits (redelivered), recording nothing.
     with pytest.raises(NotReady):
         app.finish_task(shadow_answer(copy, None))
-    app.finish_task(fail(app.get_run(run_id), plan.task_id, retryable=True))
+    app.finish_task(fail(app.get_run(run_id), plan_id, retryable=True))
     clock.now += timedelta(seconds=5)
-    app.fire_timer(timer(app.get_run(run_id), "task_retry", plan.task_id))
-    assert app.get_run(run_id).tasks[plan.task_id].attempt == 2
-    assert len([d for d in dispatched(app, run_id) if d.payload.shadow]) == 1  # not per retry
+    app.fire_timer(timer(app.get_run(run_id), "task_retry", plan_id))
+    assert app.get_run(run_id).tasks[plan_id].attempt == 2
+    assert len(shadows(app, run_id)) == 1  # not per retry
     before = app.get_run(run_id).version
     work(app, run_id)
     done = app.get_run(run_id)
@@ -160,13 +178,7 @@ def test_the_shadow_phase_promotes_to_the_first_stage_after_its_minimum_runs(app
     candidate_plan = {"sub_questions": ["What is a context manager?", "Why use one?"]}
     for i in range(4):
         clock.now += timedelta(seconds=5)
-        run_id = admitted_run(app, f"tenant-{i % 2}")
-        (plan,) = app.get_run(run_id).tasks_of("plan")
-        app.apply_decision(decide(app.get_run(run_id), plan.task_id))
-        (copy,) = [d for d in dispatched(app, run_id) if d.payload.shadow]
-        work(app, run_id)
-        app.finish_task(shadow_answer(copy, candidate_plan))
-        assert app.get_run(run_id).state == "completed"
+        shadowed_run(app, f"tenant-{i % 2}", candidate_plan)
         if i == 2:
             look(app, rollout.rollout_id)
             assert app.get_rollout(rollout.rollout_id).status == "shadowing"  # 3 of 4 observations
@@ -181,10 +193,8 @@ def test_the_shadow_phase_promotes_to_the_first_stage_after_its_minimum_runs(app
     assert {g["guard"] for g in promoted["evidence"]["guards"]} == {"error_rate", "completion_rate"}
     assert promoted["evidence"]["candidate"]["runs"] == 4
     # Out of the shadow phase, runs are no longer copied.
-    run_id = admitted_run(app, "tenant-9")
-    (plan,) = app.get_run(run_id).tasks_of("plan")
-    app.apply_decision(decide(app.get_run(run_id), plan.task_id))
-    assert not [d for d in dispatched(app, run_id) if d.payload.shadow]
+    run_id, _ = planned(app, "tenant-9")
+    assert not shadows(app, run_id)
     assert "shadow" not in app.get_run(run_id).rollouts["planner"]
 
 
@@ -194,13 +204,7 @@ def test_a_candidate_failing_its_shadows_is_rolled_back_before_any_tenant_sees_i
     rollout = shadowing(app, sample_rate=1.0, min_runs=200)
     for i in range(60):
         clock.now += timedelta(seconds=5)
-        run_id = admitted_run(app, f"tenant-{i % 10}")
-        (plan,) = app.get_run(run_id).tasks_of("plan")
-        app.apply_decision(decide(app.get_run(run_id), plan.task_id))
-        (copy,) = [d for d in dispatched(app, run_id) if d.payload.shadow]
-        work(app, run_id)
-        app.finish_task(shadow_answer(copy, None))
-        assert app.get_run(run_id).state == "completed"
+        shadowed_run(app, f"tenant-{i % 10}", None)
     look(app, rollout.rollout_id)
     after = app.get_rollout(rollout.rollout_id)
     assert (after.status, after.percent) == ("rolled_back", 0)
