@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from contracts.agents import AgentConfig, RecordEvaluationRequest, RegisterAgentRequest
-from contracts.envelope import Actor
 from contracts.ids import new_id
-from contracts.rollouts import Audience, GuardLimit, Guards, RolloutSpec, ShadowSpec, StartRolloutRequest
+from contracts.rollouts import GuardLimit, Guards, ShadowSpec
 from contracts.task import TaskDispatched, TaskFailed, TaskFailedPayload, TaskSucceeded, TaskSucceededPayload
 from contracts.timer import TimerFired, TimerFiredPayload
 from quarry_runtime.errors import NotReady
@@ -23,10 +22,10 @@ from services.orchestrator.rollouts.info import rollout_info
 from services.orchestrator.rollouts.shadow import sampled
 from services.orchestrator.runs.translate import translate
 from tests.support.orchestrator import Clock, app, clock, decide, fail, requested, reserved, timer, work
+from tests.support.rollout_requests import OPS, PASSING, start_request
 
 __all__ = ["app", "clock"]  # fixtures
 
-OPS = Actor(user_id="u-ops")
 PLAN = {"sub_questions": ["What is a context manager?", "How is it used?"]}
 # Limits no handful of observations can fail or miss, so the phase's end turns on min_runs alone.
 LOOSE = Guards(
@@ -45,23 +44,11 @@ def shadowing(app: Orchestrator, sample_rate: float, min_runs: int = 5, guards: 
                 RegisterAgentRequest(component="planner", config=config, tenant_id="t-ops", actor=OPS)
             )[0]
         )
-    metrics = {"recall_at_10": 0.95, "key_in_report": 0.92, "key_in_summary": 0.8, "citation_support": 1.0}
-    metrics |= {"fabricated_citations": 0.0}
     app.record_evaluation(
-        RecordEvaluationRequest(component="planner", version=found[1], metrics=metrics, tenant_id="t-ops")
+        RecordEvaluationRequest(component="planner", version=found[1], metrics=PASSING, tenant_id="t-ops")
     )
-    spec = RolloutSpec(
-        component="planner",
-        candidate=found[1],
-        stages=[50, 100],
-        min_runs_per_stage=5,
-        min_tenants_per_stage=2,
-        min_dwell_s=0,
-        shadow=ShadowSpec(sample_rate=sample_rate, min_runs=min_runs),
-        guards=guards or Guards(),
-        audience=Audience(excluded_tiers=[]),
-    )
-    return app.start_rollout(StartRolloutRequest(spec=spec, tenant_id="t-ops", actor=OPS))
+    shadow = ShadowSpec(sample_rate=sample_rate, min_runs=min_runs)
+    return app.start_rollout(start_request("planner", found[1], shadow=shadow, guards=guards or Guards()))
 
 
 def admitted_run(app: Orchestrator, tenant: str) -> str:

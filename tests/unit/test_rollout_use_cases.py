@@ -12,19 +12,15 @@ from typing import Any
 import pytest
 
 from contracts.agents import AgentConfig, RecordEvaluationRequest, RegisterAgentRequest
-from contracts.envelope import Actor
 from contracts.ids import new_id
 from contracts.rollouts import (
-    Audience,
     GuardLimit,
     Guards,
     Held,
     RolledBack,
     RolloutCommandRequest,
-    RolloutSpec,
     RolloutStarted,
     StageAdvanced,
-    StartRolloutRequest,
 )
 from contracts.timer import TimerFired, TimerFiredPayload
 from services.orchestrator.application import Orchestrator
@@ -34,15 +30,13 @@ from services.orchestrator.rollouts.guards import RunOutcome
 from services.orchestrator.rollouts.info import rollout_info
 from services.orchestrator.rollouts.translate import translate_rollout
 from tests.support.orchestrator import T0, Clock, app, clock, decide, fail, published, requested, reserved, work
+from tests.support.rollout_requests import OPS, PASSING, start_request
 from tests.support.rollout_traffic import Behaviour
 
 __all__ = ["app", "clock"]  # fixtures
 
 STABLE_CONFIG = AgentConfig(mode="offline", parameters={"max_sub_questions": 3})
 CANDIDATE_CONFIG = AgentConfig(mode="offline", parameters={"max_sub_questions": 4})
-PASSING = {"recall_at_10": 0.95, "key_in_report": 0.92, "key_in_summary": 0.8, "citation_support": 1.0}
-PASSING |= {"fabricated_citations": 0.0}
-OPS = Actor(user_id="u-ops")
 
 
 def versions(app: Orchestrator, evaluated: dict[str, float] | None = PASSING) -> tuple[str, str]:
@@ -58,18 +52,7 @@ def versions(app: Orchestrator, evaluated: dict[str, float] | None = PASSING) ->
 
 
 def start(app: Orchestrator, candidate: str, **spec: Any) -> Rollout:
-    given: dict[str, Any] = {
-        "stages": [50, 100],
-        "min_runs_per_stage": 5,
-        "min_tenants_per_stage": 2,
-        "min_dwell_s": 0,
-        "look_every_s": 60,
-        "audience": Audience(excluded_tiers=[]),
-    } | spec
-    request = StartRolloutRequest(
-        spec=RolloutSpec(component="planner", candidate=candidate, **given), tenant_id="t-ops", actor=OPS
-    )
-    return app.start_rollout(request)
+    return app.start_rollout(start_request("planner", candidate, **({"look_every_s": 60} | spec)))
 
 
 def run_of(app: Orchestrator, tenant: str, candidate_fails: bool = False) -> str:
