@@ -22,15 +22,16 @@ from contracts.agents import AgentConfig, agent_version
 from devtools.stack import Stack
 from tests.support.rollouts import (
     QUESTION,
+    Bounds,
     admin_of,
     call,
-    drive,
     register,
     rollout_of,
     rollout_stack,
     stable_version,
     started,
     through_the_gate,
+    until_decided,
 )
 from tests.support.stack import ask, clients_of, new_tenant, on_plan, until_settled
 
@@ -48,10 +49,8 @@ SPEC = {
 }
 # A total failure is certain after a few dozen runs; these bound the wait for it.
 TENANTS = 12
-IN_FLIGHT = 6
-MAX_RUNS = 160
 KILL_EVERY_RUNS = 15
-DEADLINE_S = 600.0
+BOUNDS = Bounds(in_flight=6, max_runs=160, deadline_s=600.0)
 
 
 stack = rollout_stack("e2e-agents")
@@ -91,14 +90,7 @@ def test_a_failing_candidate_is_rolled_back_once_through_kills_and_runs_go_stabl
             if n % KILL_EVERY_RUNS == 0:
                 stack.kill("orchestrator")  # mid-evaluation: it looks every second
 
-        runs = drive(
-            tenants,
-            lambda: rollout_of(admin, rollout_id)["status"] != "running",
-            in_flight=IN_FLIGHT,
-            max_runs=MAX_RUNS,
-            deadline_s=DEADLINE_S,
-            every_run=kill_now_and_then,
-        )
+        runs = until_decided(admin, rollout_id, tenants, BOUNDS, every_run=kill_now_and_then)
         views = until_settled(runs)
 
         decided = rollout_of(admin, rollout_id)

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from devtools.stack import Stack
-from tests.support.rollouts import admin_of, drive, rollout_of, rollout_stack, started, through_the_gate
+from tests.support.rollouts import Bounds, admin_of, rollout_of, rollout_stack, started, through_the_gate, until_decided
 from tests.support.stack import clients_of, new_tenant, until_settled
 
 pytestmark = pytest.mark.infra
@@ -58,12 +58,8 @@ def test_a_shadowing_candidate_runs_unseen_beside_real_runs_then_takes_its_first
         tenants = [new_tenant(factory, f"shadow-{n}") for n in range(2)]
         time.sleep(1.5)  # admission reads the assignment table at most once a second
 
-        runs = drive(
-            tenants,
-            lambda: rollout_of(admin, rollout_id)["status"] != "shadowing",
-            in_flight=2,
-            max_runs=12,
-            deadline_s=240,
+        runs = until_decided(
+            admin, rollout_id, tenants, Bounds(in_flight=2, max_runs=12, deadline_s=240), phase="shadowing"
         )
         views = until_settled(runs)
 

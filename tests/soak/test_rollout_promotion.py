@@ -5,7 +5,7 @@ at the guards' confidence before about 160 runs of each version (services.orches
 .mixtures), which on this machine is several minutes of real runs. The candidate differs from the
 stable planner only by a parameter nothing reads, so it behaves the same; the guards are the
 defaults except for wider duration and cost limits, as an operator rolling out a change that
-should not move either would set them. Bounded: at most MAX_RUNS runs and DEADLINE_S seconds.
+should not move either would set them. Bounded: at most BOUNDS.max_runs runs and BOUNDS.deadline_s seconds.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ import pytest
 from devtools.stack import Stack
 from tests.support.rollouts import (
     QUESTION,
+    Bounds,
     admin_of,
-    drive,
     rollout_of,
     rollout_stack,
     stable_version,
     started,
     through_the_gate,
+    until_decided,
 )
 from tests.support.stack import ask, clients_of, new_tenant, on_plan, until_settled
 
@@ -46,10 +47,8 @@ SPEC = {
 # harm: a first run of this soak stood at 185 candidate runs of 888 (p95, cost and completion
 # already showed no harm) when it reached its bound of the time.
 TENANTS = 40
-IN_FLIGHT = 8
-MAX_RUNS = 3000
-DEADLINE_S = 3600.0
-pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.soak, pytest.mark.timeout(DEADLINE_S + 900)]
+BOUNDS = Bounds(in_flight=8, max_runs=3000, deadline_s=3600.0)
+pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.soak, pytest.mark.timeout(BOUNDS.deadline_s + 900)]
 
 
 stack = rollout_stack("soak-rollout")
@@ -62,13 +61,7 @@ def test_a_healthy_candidate_is_promoted_stage_by_stage_and_becomes_stable(stack
         rollout_id = started(admin, "planner", candidate, SPEC)["rollout_id"]
         # On a paid plan: a free tenant's credits last a handful of runs.
         tenants = [on_plan(new_tenant(factory, f"soak-{n}"), "pro") for n in range(TENANTS)]
-        runs = drive(
-            tenants,
-            lambda: rollout_of(admin, rollout_id)["status"] != "running",
-            in_flight=IN_FLIGHT,
-            max_runs=MAX_RUNS,
-            deadline_s=DEADLINE_S,
-        )
+        runs = until_decided(admin, rollout_id, tenants, BOUNDS)
         views = until_settled(runs)
         decided = rollout_of(admin, rollout_id)
         print(f"\n{len(runs)} runs to a decision: {[d['kind'] for d in decided['decisions']]}")

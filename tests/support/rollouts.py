@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -131,26 +132,36 @@ def closed(view: dict[str, Any]) -> bool:
     return view["state"] in TERMINAL and bool(view["cost"]["closed"])
 
 
-def drive(
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """How runs are asked for until a rollout decides: `in_flight` at a time, failing past
+    `max_runs` runs or `deadline_s` seconds."""
+
+    in_flight: int
+    max_runs: int
+    deadline_s: float
+
+
+def until_decided(
+    admin: QuarryClient,
+    rollout_id: str,
     tenants: list[QuarryClient],
-    decided: Callable[[], bool],
+    bounds: Bounds,
     *,
-    in_flight: int,
-    max_runs: int,
-    deadline_s: float,
+    phase: str = "running",
     every_run: Callable[[int], None] = lambda n: None,
 ) -> dict[str, QuarryClient]:
-    """Runs of the tenants in turn, `in_flight` at a time, until `decided()`; `every_run(n)` after
-    the n-th is asked for. Fails past `max_runs` or `deadline_s`. Every run asked, by its owner."""
+    """Runs of the tenants in turn until the rollout leaves `phase`; `every_run(n)` after the n-th
+    is asked for. Every run asked, by its owner."""
     asked: dict[str, QuarryClient] = {}
     done: set[str] = set()
-    deadline = time.monotonic() + deadline_s
+    deadline = time.monotonic() + bounds.deadline_s
     turn = itertools.cycle(tenants)
-    while not decided():
-        assert len(asked) < max_runs, f"not decided after {len(asked)} runs"
-        assert time.monotonic() < deadline, f"not decided within {deadline_s:.0f}s ({len(asked)} runs)"
+    while rollout_of(admin, rollout_id)["status"] == phase:
+        assert len(asked) < bounds.max_runs, f"not decided after {len(asked)} runs"
+        assert time.monotonic() < deadline, f"not decided within {bounds.deadline_s:.0f}s ({len(asked)} runs)"
         done |= {r for r, owner in asked.items() if r not in done and closed(owner.run(r))}
-        for _ in range(in_flight - (len(asked) - len(done))):
+        for _ in range(bounds.in_flight - (len(asked) - len(done))):
             owner = next(turn)
             asked[ask(owner, question=QUESTION, depth=1, max_sources=3)] = owner
             every_run(len(asked))
