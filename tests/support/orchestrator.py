@@ -7,8 +7,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
 from contracts.credits import CreditsReserved, CreditsReservedPayload
 from contracts.envelope import Actor
 from contracts.ids import new_id
@@ -54,13 +52,8 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app(clock: Clock) -> Orchestrator:
+def orchestrator_at(clock: Clock) -> Orchestrator:
+    """The orchestrator on in-memory storage, reading the time from `clock`."""
     orchestrator = Orchestrator(env=POPO)
     orchestrator.clock = clock
     return orchestrator

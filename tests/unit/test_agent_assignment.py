@@ -17,9 +17,7 @@ from quarry_runtime.outbox import Outgoing
 from services.orchestrator.agents.translate import translate_agents
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.runs.translate import translate
-from tests.support.orchestrator import app, clock, decide, published, requested, reserved
-
-__all__ = ["app", "clock"]  # fixtures
+from tests.support.orchestrator import decide, published, requested, reserved
 
 PLANNER = AgentConfig(mode="offline", parameters={"max_sub_questions": 3})
 BETTER = AgentConfig(mode="offline", parameters={"max_sub_questions": 4})

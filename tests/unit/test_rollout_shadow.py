@@ -21,10 +21,8 @@ from services.orchestrator.rollouts.domain import Rollout
 from services.orchestrator.rollouts.info import rollout_info
 from services.orchestrator.rollouts.shadow import sampled
 from services.orchestrator.runs.translate import translate
-from tests.support.orchestrator import Clock, app, clock, decide, fail, requested, reserved, timer, work
+from tests.support.orchestrator import Clock, decide, fail, requested, reserved, timer, work
 from tests.support.rollout_requests import OPS, PASSING, start_request
-
-__all__ = ["app", "clock"]  # fixtures
 
 PLAN = {"sub_questions": ["What is a context manager?", "How is it used?"]}
 # Limits no handful of observations can fail or miss, so the phase's end turns on min_runs alone.

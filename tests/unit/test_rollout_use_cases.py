@@ -29,11 +29,9 @@ from services.orchestrator.rollouts.domain import Rollout, RolloutError
 from services.orchestrator.rollouts.guards import RunOutcome
 from services.orchestrator.rollouts.info import rollout_info
 from services.orchestrator.rollouts.translate import translate_rollout
-from tests.support.orchestrator import T0, Clock, app, clock, decide, fail, published, requested, reserved, work
+from tests.support.orchestrator import T0, Clock, decide, fail, published, requested, reserved, work
 from tests.support.rollout_requests import OPS, PASSING, start_request
 from tests.support.rollout_traffic import Behaviour
-
-__all__ = ["app", "clock"]  # fixtures
 
 STABLE_CONFIG = AgentConfig(mode="offline", parameters={"max_sub_questions": 3})
 CANDIDATE_CONFIG = AgentConfig(mode="offline", parameters={"max_sub_questions": 4})
