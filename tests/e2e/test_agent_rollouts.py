@@ -26,11 +26,10 @@ from tests.support.rollouts import (
     admin_of,
     call,
     register,
+    rolled_out,
     rollout_of,
     rollout_stack,
     stable_version,
-    started,
-    through_the_gate,
     until_decided,
 )
 from tests.support.stack import ask, clients_of, new_tenant, on_plan, until_settled
@@ -78,9 +77,7 @@ def test_a_run_is_planned_and_ranked_by_the_stable_versions(stack: Stack, tmp_pa
 
 def test_a_failing_candidate_is_rolled_back_once_through_kills_and_runs_go_stable(stack: Stack, tmp_path: Path) -> None:
     with clients_of(stack) as factory:
-        admin = admin_of(stack, factory, tmp_path)
-        stable, candidate = through_the_gate(stack, admin, "planner", PLANNER, FAILING, tmp_path)
-        rollout = started(admin, "planner", candidate, SPEC)
+        admin, stable, candidate, rollout = rolled_out(stack, factory, tmp_path, "planner", (PLANNER, FAILING), SPEC)
         rollout_id = rollout["rollout_id"]
         assert (rollout["stable"], rollout["percent"], rollout["status"]) == (stable, 50, "running")
         # On a paid plan: a free tenant's credits last a handful of runs.

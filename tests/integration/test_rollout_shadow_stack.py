@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from devtools.stack import Stack
-from tests.support.rollouts import Bounds, admin_of, rollout_of, rollout_stack, started, through_the_gate, until_decided
+from tests.support.rollouts import Bounds, rolled_out, rollout_of, rollout_stack, until_decided
 from tests.support.stack import clients_of, new_tenant, until_settled
 
 pytestmark = pytest.mark.infra
@@ -50,9 +50,7 @@ def test_a_shadowing_candidate_runs_unseen_beside_real_runs_then_takes_its_first
     stack: Stack, tmp_path: Path
 ) -> None:
     with clients_of(stack) as factory:
-        admin = admin_of(stack, factory, tmp_path)
-        stable, candidate = through_the_gate(stack, admin, "planner", PLANNER, SHADOWED, tmp_path)
-        rollout = started(admin, "planner", candidate, SPEC)
+        admin, stable, _, rollout = rolled_out(stack, factory, tmp_path, "planner", (PLANNER, SHADOWED), SPEC)
         rollout_id = rollout["rollout_id"]
         assert (rollout["status"], rollout["percent"]) == ("shadowing", 0)
         tenants = [new_tenant(factory, f"shadow-{n}") for n in range(2)]

@@ -18,12 +18,10 @@ from devtools.stack import Stack
 from tests.support.rollouts import (
     QUESTION,
     Bounds,
-    admin_of,
+    rolled_out,
     rollout_of,
     rollout_stack,
     stable_version,
-    started,
-    through_the_gate,
     until_decided,
 )
 from tests.support.stack import ask, clients_of, new_tenant, on_plan, until_settled
@@ -56,9 +54,8 @@ stack = rollout_stack("soak-rollout")
 
 def test_a_healthy_candidate_is_promoted_stage_by_stage_and_becomes_stable(stack: Stack, tmp_path: Path) -> None:
     with clients_of(stack) as factory:
-        admin = admin_of(stack, factory, tmp_path)
-        _, candidate = through_the_gate(stack, admin, "planner", STABLE, CANDIDATE, tmp_path)
-        rollout_id = started(admin, "planner", candidate, SPEC)["rollout_id"]
+        admin, _, candidate, rollout = rolled_out(stack, factory, tmp_path, "planner", (STABLE, CANDIDATE), SPEC)
+        rollout_id = rollout["rollout_id"]
         # On a paid plan: a free tenant's credits last a handful of runs.
         tenants = [on_plan(new_tenant(factory, f"soak-{n}"), "pro") for n in range(TENANTS)]
         runs = until_decided(admin, rollout_id, tenants, BOUNDS)

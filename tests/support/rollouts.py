@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -113,6 +113,28 @@ def started(admin: QuarryClient, component: str, candidate: str, spec: dict[str,
     body = {"component": component, "candidate": candidate, "min_dwell_s": 0, "audience": {"excluded_tiers": []}}
     found: dict[str, Any] = call(admin, "POST", "/v1/ops/rollouts", body | spec, status=201)
     return found
+
+
+class RolledOut(NamedTuple):
+    admin: QuarryClient
+    stable: str
+    candidate: str
+    rollout: dict[str, Any]
+
+
+def rolled_out(
+    stack: Stack,
+    factory: Callable[[], QuarryClient],
+    cwd: Path,
+    component: str,
+    configs: tuple[dict[str, Any], dict[str, Any]],
+    spec: dict[str, Any],
+) -> RolledOut:
+    """A new platform admin, the stable and candidate versions of `configs` through the gate
+    (`through_the_gate`), and the candidate's rollout started by that admin (`started`)."""
+    admin = admin_of(stack, factory, cwd)
+    stable, candidate = through_the_gate(stack, admin, component, configs[0], configs[1], cwd)
+    return RolledOut(admin, stable, candidate, started(admin, component, candidate, spec))
 
 
 def rollout_of(admin: QuarryClient, rollout_id: str, restart_s: float = 60.0) -> dict[str, Any]:
