@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from eventsourcing.application import AggregateNotFoundError
+
 from quarry_runtime.errors import NotReady, Rejected
 from quarry_runtime.groupcommit import GroupCommit
 from quarry_runtime.outbox import OutboxApplication
@@ -78,6 +80,13 @@ class EventSourcedApplication(OutboxApplication):
             self._loaded.append(aggregate_id)
         staged = self.group.get(aggregate_id) if self.group is not None else None
         return staged if staged is not None else self.repository.get(aggregate_id)
+
+    def _load_or_none(self, aggregate_id: Any) -> Any:
+        """`_load`, or None when the aggregate was never stored."""
+        try:
+            return self._load(aggregate_id)
+        except AggregateNotFoundError:
+            return None
 
     def _save(self, aggregate: Any) -> None:
         """Stage the aggregate while a unit of the group commit runs, else commit it now."""
