@@ -31,22 +31,30 @@ def flag(config: AgentConfig | None, name: str, default: bool) -> bool:
 
 def whole(config: AgentConfig | None, name: str, default: D, low: int, high: int) -> int | D:
     """Parameter `name` as a whole number in [low, high]; `default` when absent."""
-    value = _given(config, name)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise BadParameter(f"parameter {name!r} must be a whole number in [{low}, {high}], not {value!r}")
-    return value
+    value = _in_range(config, name, low, high, f"a whole number in [{low}, {high}]", whole_only=True)
+    return default if value is None else int(value)
 
 
 def number(config: AgentConfig | None, name: str, default: D, low: float, high: float) -> float | D:
     """Parameter `name` as a number in [low, high]; `default` when absent."""
+    value = _in_range(config, name, low, high, f"a number in [{low:g}, {high:g}]", whole_only=False)
+    return default if value is None else float(value)
+
+
+def _in_range(
+    config: AgentConfig | None, name: str, low: float, high: float, what: str, *, whole_only: bool
+) -> int | float | None:
     value = _given(config, name)
     if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise BadParameter(f"parameter {name!r} must be a number in [{low:g}, {high:g}], not {value!r}")
-    return float(value)
+        return None
+    if (
+        isinstance(value, bool)  # an int to Python, never a number to a configuration's author
+        or not isinstance(value, int | float)
+        or (whole_only and not isinstance(value, int))
+        or not low <= value <= high
+    ):
+        raise BadParameter(f"parameter {name!r} must be {what}, not {value!r}")
+    return value
 
 
 def _given(config: AgentConfig | None, name: str) -> object:

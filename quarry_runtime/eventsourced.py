@@ -20,14 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+
+from eventsourcing.application import AggregateNotFoundError
 
 from quarry_runtime.errors import NotReady, Rejected
 from quarry_runtime.groupcommit import GroupCommit
 from quarry_runtime.outbox import OutboxApplication
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Clock = Callable[[], datetime]
 UseCase = Callable[[Any], None]
@@ -77,6 +81,13 @@ class EventSourcedApplication(OutboxApplication):
         staged = self.group.get(aggregate_id) if self.group is not None else None
         return staged if staged is not None else self.repository.get(aggregate_id)
 
+    def _load_or_none(self, aggregate_id: Any) -> Any:
+        """`_load`, or None when the aggregate was never stored."""
+        try:
+            return self._load(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
     def _save(self, aggregate: Any) -> None:
         """Stage the aggregate while a unit of the group commit runs, else commit it now."""
         if self.group is not None and self.group.active:
@@ -105,6 +116,31 @@ class EventSourcedApplication(OutboxApplication):
             result = command()
         await asyncio.wait_for(unit.committed(), timeout_s)
         return result
+
+    async def run_command_retrying(
+        self,
+        command: Callable[[], T],
+        touched: Sequence[Any],
+        *,
+        refusals: tuple[type[Exception], ...],
+        attempts: int,
+        what: str,
+    ) -> T:
+        """`run_command`, tried again (up to `attempts` in all) when it fails for anything but one of
+        `refusals`: another replica may have stored one of the `touched` aggregates first, so they
+        are forgotten (the store is the truth, replayed at the next load) before the next try."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self.run_command(command)
+            except refusals:
+                raise
+            except Exception:
+                for aggregate_id in touched:
+                    self.forget_aggregate(aggregate_id)
+                if attempt == attempts:
+                    raise
+                log.info("%s: attempt %d failed, reloading", what, attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def apply_use_case(self, use_case: UseCase, event: Any, rejected: tuple[type[Exception], ...]) -> None:
         """Run one use case on one bus event, translating its refusals for the bus."""

@@ -15,10 +15,11 @@ logged: the caller's request times out, which it reads as the service being away
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 import nats.errors
@@ -65,6 +66,19 @@ async def answering(bus: Bus, responders: Mapping[str, Respond], *, queue: str, 
         yield subscriptions
     finally:
         await unsubscribe_all(subscriptions)
+
+
+def serving(
+    bus: Bus, responders: Mapping[str, Respond], *, queue: str, who: str
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """A background job for `Service`: answer requests on every subject of `responders` until
+    cancelled."""
+
+    async def job() -> None:
+        async with answering(bus, responders, queue=queue, who=who):
+            await asyncio.Event().wait()
+
+    return job
 
 
 def _answer(subject: str, respond: Respond, who: str) -> Callable[[Any], Awaitable[None]]:

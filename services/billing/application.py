@@ -7,8 +7,6 @@ from copy import deepcopy
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from eventsourcing.application import AggregateNotFoundError
-
 from contracts.envelope import Event
 from contracts.question import QuestionAnswered, QuestionAsked, QuestionFailed
 from contracts.run import RunCancelled, RunCompleted, RunExpired, RunFailed, RunRejected, RunRequested
@@ -62,12 +60,11 @@ class Billing(EventSourcedApplication):
         """The tenant's ledger in the current period; a tenant seen for the first time is opened
         on the default plan, and a new period starts with the plan's monthly credits. `copy`
         for reading only: commands get the cached ledger itself."""
-        try:
-            ledger: Ledger = self._load(Ledger.create_id(tenant_id))
-            if copy:
-                ledger = deepcopy(ledger)
-        except AggregateNotFoundError:
+        ledger: Ledger | None = self._load_or_none(Ledger.create_id(tenant_id))
+        if ledger is None:
             ledger = Ledger(tenant_id=tenant_id, plan=DEFAULT_PLAN)
+        elif copy:
+            ledger = deepcopy(ledger)
         ledger.start_period(period_of(self.clock()), cause="")
         return ledger
 

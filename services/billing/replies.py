@@ -8,7 +8,6 @@ ledger itself (the source of truth, read-your-writes after a checkout) rather th
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
@@ -33,7 +32,7 @@ from contracts.billing import (
     WebhookRequest,
 )
 from quarry_runtime.bus import Bus
-from quarry_runtime.replies import Respond, answering, parsed, short
+from quarry_runtime.replies import Respond, parsed, serving, short
 from services.billing.application import Billing
 from services.billing.errors import BadSignature, BillingError
 from services.billing.payments import Payments
@@ -139,13 +138,7 @@ def responders(app: Billing, payments: Payments) -> dict[str, Respond]:
 
 def serve(bus: Bus, app: Billing, payments: Payments) -> Callable[[], Coroutine[Any, Any, None]]:
     """A background job for `Service`: answer requests until cancelled."""
-    table = responders(app, payments)
-
-    async def job() -> None:
-        async with answering(bus, table, queue=QUEUE, who="billing"):
-            await asyncio.Event().wait()
-
-    return job
+    return serving(bus, responders(app, payments), queue=QUEUE, who="billing")
 
 
 def _forget_all(app: Billing) -> None:

@@ -14,44 +14,45 @@ process, one stack for the module):
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from contracts.agents import AgentConfig, agent_version
-from devtools import natsserver
-from devtools.stack import Stack, StackConfig
+from devtools.stack import Stack
 from tests.support.rollouts import (
     QUESTION,
+    Bounds,
     admin_of,
     call,
-    drive,
-    evaluated,
     register,
+    rolled_out,
     rollout_of,
+    rollout_stack,
     stable_version,
+    until_decided,
 )
-from tests.support.stack import ask, clients_of, new_tenant, on_plan, running, until_settled
+from tests.support.stack import ask, clients_of, new_tenant, on_plan, until_settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
 PLANNER = {"mode": "offline", "parameters": {"max_sub_questions": 1}}
 RANKER = {"mode": "offline", "parameters": {"expansion": False, "related_weight": 0.2}}
 FAILING = {"mode": "offline", "parameters": {"max_sub_questions": 1, "rollout_test": 1}, "fault": {"fail_rate": 1.0}}
+SPEC = {
+    "stages": [50, 100],
+    "min_runs_per_stage": 5,
+    "min_tenants_per_stage": 2,
+    "look_every_s": 1,
+    "note": "a planner made to fail",
+}
 # A total failure is certain after a few dozen runs; these bound the wait for it.
 TENANTS = 12
-IN_FLIGHT = 6
-MAX_RUNS = 160
 KILL_EVERY_RUNS = 15
-DEADLINE_S = 600.0
+BOUNDS = Bounds(in_flight=6, max_runs=160, deadline_s=600.0)
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig(data_dir=tmp_path_factory.mktemp("e2e-agents"), http_port=natsserver.free_port())
-    with running(config) as s:
-        yield s
+stack = rollout_stack("e2e-agents")
 
 
 def test_a_run_is_planned_and_ranked_by_the_stable_versions(stack: Stack, tmp_path: Path) -> None:
@@ -76,24 +77,7 @@ def test_a_run_is_planned_and_ranked_by_the_stable_versions(stack: Stack, tmp_pa
 
 def test_a_failing_candidate_is_rolled_back_once_through_kills_and_runs_go_stable(stack: Stack, tmp_path: Path) -> None:
     with clients_of(stack) as factory:
-        admin = admin_of(stack, factory, tmp_path)
-        stable = register(admin, "planner", PLANNER)  # the stable one: the first this stack registered
-        assert stable_version(admin, "planner") == stable
-        candidate = register(admin, "planner", FAILING)
-        evaluated(stack, admin, "planner", stable, tmp_path, gate=False)  # the floor the candidate must reach
-        evaluated(stack, admin, "planner", candidate, tmp_path)
-        spec = {
-            "component": "planner",
-            "candidate": candidate,
-            "stages": [50, 100],
-            "min_runs_per_stage": 5,
-            "min_tenants_per_stage": 2,
-            "min_dwell_s": 0,
-            "look_every_s": 1,
-            "audience": {"excluded_tiers": []},
-            "note": "a planner made to fail",
-        }
-        rollout = call(admin, "POST", "/v1/ops/rollouts", spec, status=201)
+        admin, stable, candidate, rollout = rolled_out(stack, factory, tmp_path, "planner", (PLANNER, FAILING), SPEC)
         rollout_id = rollout["rollout_id"]
         assert (rollout["stable"], rollout["percent"], rollout["status"]) == (stable, 50, "running")
         # On a paid plan: a free tenant's credits last a handful of runs.
@@ -103,14 +87,7 @@ def test_a_failing_candidate_is_rolled_back_once_through_kills_and_runs_go_stabl
             if n % KILL_EVERY_RUNS == 0:
                 stack.kill("orchestrator")  # mid-evaluation: it looks every second
 
-        runs = drive(
-            tenants,
-            lambda: rollout_of(admin, rollout_id)["status"] != "running",
-            in_flight=IN_FLIGHT,
-            max_runs=MAX_RUNS,
-            deadline_s=DEADLINE_S,
-            every_run=kill_now_and_then,
-        )
+        runs = until_decided(admin, rollout_id, tenants, BOUNDS, every_run=kill_now_and_then)
         views = until_settled(runs)
 
         decided = rollout_of(admin, rollout_id)

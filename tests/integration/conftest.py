@@ -18,7 +18,9 @@ from services.gateway.bootstrap import build as build_gateway
 from services.gateway.settings import GatewaySettings
 from tests.integration.full_disk import STORE_LIMIT, FullableVolume, jetstream_with_limit
 from tests.servers import PrivateNats, own_postgres, private_nats
+from tests.support.control_plane import ControlPlane
 from tests.support.gateway import JWT_SECRET, asgi_client
+from tests.support.people import platform
 
 
 @pytest.fixture
@@ -85,3 +87,17 @@ def volume() -> Iterator[FullableVolume]:
     own = FullableVolume()
     yield own
     own.close()
+
+
+@pytest.fixture
+async def control_plane(
+    gateway: httpx.AsyncClient,
+    gateway_settings: GatewaySettings,
+    server: PrivateNats,
+    database_url_or_none: str | None,
+    tmp_path: Path,
+) -> ControlPlane:
+    """A tenant's owner, a platform operator and a platform admin, and the orchestrator's store on
+    each backend (the module gives the gateway's settings, as the control plane needs them)."""
+    people = await platform(gateway, gateway_settings, tmp_path)
+    return ControlPlane(people, server, tmp_path / "orchestrator", database_url_or_none)

@@ -14,9 +14,8 @@ import pytest
 from contracts.agents import EVAL_TARGETS, EVAL_ZERO, AgentConfig, agent_version, eval_failures
 from devtools.agent_eval import EvaluationFailed, evaluate_version
 from services.gateway.settings import GatewaySettings
-from tests.integration.test_agent_versions import orchestrator, running
 from tests.servers import PrivateNats
-from tests.support.gateway_on_nats import gateway_as_itself
+from tests.support.control_plane import gateway_outside_development, orchestrator, running
 from tests.support.people import granted
 
 pytestmark = pytest.mark.infra
@@ -25,9 +24,7 @@ TERSE: dict[str, object] = {"mode": "offline", "parameters": {"claims_per_sectio
 METRICS = set(EVAL_TARGETS) | set(EVAL_ZERO)
 
 
-@pytest.fixture
-def gateway_settings(server: PrivateNats, tmp_path: Path) -> GatewaySettings:
-    return gateway_as_itself(server, tmp_path / "gateway", ops=False, environment="test")
+gateway_settings = gateway_outside_development
 
 
 async def registered(admin: httpx.AsyncClient, config: dict[str, object]) -> str:

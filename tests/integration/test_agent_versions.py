@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import nats
 import pytest
 from fastapi import FastAPI
@@ -29,16 +26,11 @@ from contracts.agents import (
     agent_version,
 )
 from contracts.registry import parse_event
-from quarry_runtime.service import Service
 from quarry_security import natsauth
-from services.gateway.settings import GatewaySettings
-from services.orchestrator.bootstrap import OrchestratorSettings, build
 from tests.integration.test_gateway_ops import components
 from tests.servers import PrivateNats
-from tests.support.gateway_on_nats import gateway_as_itself
-from tests.support.people import granted, platform
+from tests.support.control_plane import ControlPlane, gateway_outside_development, orchestrator, running
 from tests.support.polling import eventually
-from tests.support.services import in_process
 
 pytestmark = pytest.mark.infra
 
@@ -50,45 +42,7 @@ PLANNER: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-def gateway_settings(server: PrivateNats, tmp_path: Path) -> GatewaySettings:
-    """A gateway outside development (the tests' own environment is development): faults are refused."""
-    return gateway_as_itself(server, tmp_path / "gateway", ops=False, environment="test")
-
-
-def orchestrator(server: PrivateNats, data_dir: Path, database_url: str | None) -> Service:
-    settings = OrchestratorSettings(
-        environment="test",
-        data_dir=data_dir,
-        database_url=database_url,
-        # Each test has its own database; a restart on the same data directory finds the same schema.
-        db_schema_prefix=f"agents_{uuid.uuid5(uuid.NAMESPACE_URL, str(data_dir)).hex[:6]}_",
-        nats_url=server.url,
-        nats_user="orchestrator",
-        nats_password=server.passwords["orchestrator"],
-    )
-    return build(settings)
-
-
-@contextlib.asynccontextmanager
-async def running(server: PrivateNats, service: Service) -> AsyncIterator[Service]:
-    """The orchestrator in process, entered once it answers (asked by the test's own user: the
-    orchestrator's may answer requests, not make them)."""
-    async with in_process(service):
-        nc = await nats.connect(server.admin_url)
-        try:
-
-            async def answers() -> bool:
-                try:
-                    await nc.request(subjects.AGENT_VERSIONS, b"{}", timeout=0.5)
-                except nats.errors.Error:
-                    return False
-                return True
-
-            await eventually(answers, 20, "the orchestrator to answer on agent.v1.versions")
-        finally:
-            await nc.close()
-        yield service
+gateway_settings = gateway_outside_development
 
 
 async def registrations(server: PrivateNats) -> list[AgentVersionRegistered]:
@@ -109,20 +63,14 @@ async def registrations(server: PrivateNats) -> list[AgentVersionRegistered]:
 
 
 async def test_a_platform_admin_registers_once_and_operators_list_it(
-    gateway: httpx.AsyncClient,
-    gateway_app: FastAPI,
-    gateway_settings: GatewaySettings,
-    server: PrivateNats,
-    database_url_or_none: str | None,
-    tmp_path: Path,
+    control_plane: ControlPlane, gateway_app: FastAPI, server: PrivateNats
 ) -> None:
-    owner, operator, admin = await platform(gateway, gateway_settings, tmp_path)
+    owner, operator, admin = control_plane.people
     body = {"component": "planner", "config": PLANNER, "note": "shorter plans"}
     expected = agent_version("planner", AgentConfig.model_validate(PLANNER))
-    store = tmp_path / "orchestrator"
     before = len(await registrations(server))
 
-    async with running(server, orchestrator(server, store, database_url_or_none)):
+    async with control_plane.orchestrator():
         # A tenant's owner is no operator; an operator reads but does not register.
         assert (await owner.post("/v1/ops/agents", body)).status_code == 403
         assert (await owner.get("/v1/ops/agents")).status_code == 403
@@ -149,7 +97,7 @@ async def test_a_platform_admin_registers_once_and_operators_list_it(
         assert AgentConfig.model_validate(PLANNER) == announced[0].payload.config
 
     # The versions are the orchestrator's stored state: a new process on the same store has them.
-    async with running(server, orchestrator(server, store, database_url_or_none)):
+    async with control_plane.orchestrator():
         listed = (await admin.get("/v1/ops/agents/planner")).json()["versions"]
         assert [v["version"] for v in listed] == [expected]
         assert (await admin.post("/v1/ops/agents", body)).status_code == 200
@@ -170,14 +118,10 @@ async def test_a_platform_admin_registers_once_and_operators_list_it(
 
 
 async def test_faults_oversized_and_unknown_input_are_refused_with_a_4xx(
-    gateway: httpx.AsyncClient,
-    gateway_settings: GatewaySettings,
-    server: PrivateNats,
-    database_url_or_none: str | None,
-    tmp_path: Path,
+    control_plane: ControlPlane, server: PrivateNats
 ) -> None:
-    admin = await granted(gateway, gateway_settings, tmp_path, "platform_admin")
-    async with running(server, orchestrator(server, tmp_path / "orchestrator", database_url_or_none)):
+    admin = control_plane.people.admin
+    async with control_plane.orchestrator():
         faulty = {"component": "ranker", "config": {**PLANNER, "fault": {"fail_rate": 1.0}}}
         refused = await admin.post("/v1/ops/agents", faulty)
         assert refused.status_code == 422 and "QUARRY_ENVIRONMENT=development" in refused.text

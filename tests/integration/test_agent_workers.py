@@ -31,9 +31,9 @@ from services.analyst.bootstrap import build as build_analyst
 from services.orchestrator.bootstrap import OrchestratorSettings
 from services.orchestrator.bootstrap import build as build_orchestrator
 from tests.fakes.llm import API_KEY
-from tests.integration.test_agent_versions import running
 from tests.servers import PrivateNats
 from tests.support import tenant_models
+from tests.support.control_plane import running
 from tests.support.polling import eventually
 from tests.support.services import in_process
 from tests.support.tenant_models import SECRETS_KEY, Llms, llms

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from devtools import natsserver
-from devtools.stack import Stack, StackConfig
-from tests.support.rollouts import admin_of, call, drive, evaluated, register, rollout_of, stable_version
-from tests.support.stack import clients_of, new_tenant, running, until_settled
+from devtools.stack import Stack
+from tests.support.rollouts import Bounds, rolled_out, rollout_of, rollout_stack, until_decided
+from tests.support.stack import clients_of, new_tenant, until_settled
 
 pytestmark = pytest.mark.infra
 
@@ -34,50 +32,32 @@ LOOSE_GUARDS = {
     "citation_support": {"ratio": 0.01, "slack": 1.0},
 }
 SHADOW_MIN_RUNS = 3
+SPEC = {
+    "stages": [50, 100],
+    "min_runs_per_stage": SHADOW_MIN_RUNS,
+    "min_tenants_per_stage": 2,
+    "look_every_s": 1,
+    "guards": LOOSE_GUARDS,
+    "shadow": {"sample_rate": 1.0, "min_runs": SHADOW_MIN_RUNS},
+    "note": "a planner shadowed first",
+}
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig(data_dir=tmp_path_factory.mktemp("shadow-stack"), http_port=natsserver.free_port())
-    with running(config) as s:
-        yield s
+stack = rollout_stack("shadow-stack")
 
 
 def test_a_shadowing_candidate_runs_unseen_beside_real_runs_then_takes_its_first_stage(
     stack: Stack, tmp_path: Path
 ) -> None:
     with clients_of(stack) as factory:
-        admin = admin_of(stack, factory, tmp_path)
-        stable = register(admin, "planner", PLANNER)
-        assert stable_version(admin, "planner") == stable
-        candidate = register(admin, "planner", SHADOWED)
-        evaluated(stack, admin, "planner", stable, tmp_path, gate=False)
-        evaluated(stack, admin, "planner", candidate, tmp_path)
-        spec = {
-            "component": "planner",
-            "candidate": candidate,
-            "stages": [50, 100],
-            "min_runs_per_stage": SHADOW_MIN_RUNS,
-            "min_tenants_per_stage": 2,
-            "min_dwell_s": 0,
-            "look_every_s": 1,
-            "guards": LOOSE_GUARDS,
-            "shadow": {"sample_rate": 1.0, "min_runs": SHADOW_MIN_RUNS},
-            "audience": {"excluded_tiers": []},
-            "note": "a planner shadowed first",
-        }
-        rollout = call(admin, "POST", "/v1/ops/rollouts", spec, status=201)
+        admin, stable, _, rollout = rolled_out(stack, factory, tmp_path, "planner", (PLANNER, SHADOWED), SPEC)
         rollout_id = rollout["rollout_id"]
         assert (rollout["status"], rollout["percent"]) == ("shadowing", 0)
         tenants = [new_tenant(factory, f"shadow-{n}") for n in range(2)]
         time.sleep(1.5)  # admission reads the assignment table at most once a second
 
-        runs = drive(
-            tenants,
-            lambda: rollout_of(admin, rollout_id)["status"] != "shadowing",
-            in_flight=2,
-            max_runs=12,
-            deadline_s=240,
+        runs = until_decided(
+            admin, rollout_id, tenants, Bounds(in_flight=2, max_runs=12, deadline_s=240), phase="shadowing"
         )
         views = until_settled(runs)
 

@@ -8,22 +8,18 @@ and the rollout outlives a restart of the orchestrator."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import httpx
 import nats
 import pytest
 from fastapi import FastAPI
 
 from contracts import subjects
 from contracts.agents import EVAL_TARGETS, AgentConfig, agent_version
-from services.gateway.settings import GatewaySettings
-from tests.integration.test_agent_versions import orchestrator, running
 from tests.integration.test_gateway_ops import components
 from tests.servers import PrivateNats
-from tests.support.gateway_on_nats import gateway_as_itself
-from tests.support.people import Person, granted, platform
+from tests.support.control_plane import ControlPlane, gateway_outside_development
+from tests.support.people import Person
 
 pytestmark = pytest.mark.infra
 
@@ -41,9 +37,7 @@ SPEC: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-def gateway_settings(server: PrivateNats, tmp_path: Path) -> GatewaySettings:
-    return gateway_as_itself(server, tmp_path / "gateway", ops=False, environment="test")
+gateway_settings = gateway_outside_development
 
 
 async def answers_rollouts(server: PrivateNats) -> None:
@@ -71,16 +65,10 @@ async def registered(admin: Person, config: dict[str, Any], metrics: dict[str, f
 
 
 async def test_an_admin_starts_and_steers_a_rollout_and_operators_read_it(
-    gateway: httpx.AsyncClient,
-    gateway_app: FastAPI,
-    gateway_settings: GatewaySettings,
-    server: PrivateNats,
-    database_url_or_none: str | None,
-    tmp_path: Path,
+    control_plane: ControlPlane, gateway_app: FastAPI, server: PrivateNats
 ) -> None:
-    owner, operator, admin = await platform(gateway, gateway_settings, tmp_path)
-    store = tmp_path / "orchestrator"
-    async with running(server, orchestrator(server, store, database_url_or_none)):
+    owner, operator, admin = control_plane.people
+    async with control_plane.orchestrator():
         await answers_rollouts(server)
         stable = await registered(admin, STABLE, PASSING)
         candidate = await registered(admin, CANDIDATE, None)
@@ -146,7 +134,7 @@ async def test_an_admin_starts_and_steers_a_rollout_and_operators_read_it(
         assert [d["note"] for d in aborted.json()["decisions"]][1:] == ["weekend", "", "not now"]
 
     # Rollouts are the orchestrator's stored state: a new process on the same store has this one.
-    async with running(server, orchestrator(server, store, database_url_or_none)):
+    async with control_plane.orchestrator():
         after = (await operator.get(f"/v1/ops/rollouts/{rollout_id}")).json()
         assert (after["status"], [d["kind"] for d in after["decisions"]]) == ("aborted", kinds)
 
@@ -167,15 +155,9 @@ async def test_an_admin_starts_and_steers_a_rollout_and_operators_read_it(
     assert {e["actor"]["name"] for e in audit.entries(kind="ops.rollout.started")} == {admin.email}
 
 
-async def test_hostile_and_refused_specs_get_a_4xx(
-    gateway: httpx.AsyncClient,
-    gateway_settings: GatewaySettings,
-    server: PrivateNats,
-    database_url_or_none: str | None,
-    tmp_path: Path,
-) -> None:
-    admin = await granted(gateway, gateway_settings, tmp_path, "platform_admin")
-    async with running(server, orchestrator(server, tmp_path / "orchestrator", database_url_or_none)):
+async def test_hostile_and_refused_specs_get_a_4xx(control_plane: ControlPlane) -> None:
+    admin = control_plane.people.admin
+    async with control_plane.orchestrator():
         version = "a" * 64
         for bad in (
             {**SPEC, "candidate": version, "stages": [50, 25, 100]},
@@ -204,6 +186,6 @@ async def test_hostile_and_refused_specs_get_a_4xx(
         short = await admin.post("/v1/ops/agents/planner/abc/evaluations", {"metrics": PASSING})
         assert short.status_code == 422, short.text
         # An unregistered candidate passes the contract and is refused by the orchestrator.
-        await answers_rollouts(server)
+        await answers_rollouts(control_plane.server)
         unregistered = await admin.post("/v1/ops/rollouts", {**SPEC, "candidate": version})
         assert unregistered.status_code == 422 and "orchestrator" in unregistered.text, unregistered.text

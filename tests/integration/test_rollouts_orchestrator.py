@@ -37,12 +37,10 @@ from contracts.ids import derived_id, new_id
 from contracts.registry import parse_event
 from contracts.rollouts import (
     Aborted,
-    Audience,
     Held,
     RolloutCommandRequest,
     RolloutInfo,
     RolloutReply,
-    RolloutSpec,
     RolloutsQuery,
     RolloutsReply,
     RolloutStarted,
@@ -50,18 +48,16 @@ from contracts.rollouts import (
 )
 from contracts.run import RunRequested, RunRequestedPayload
 from contracts.tool import ToolDecided, ToolDecidedPayload
-from tests.integration.test_agent_versions import orchestrator, running
 from tests.integration.test_gateway_ops_events import publish
 from tests.servers import PrivateNats, private_nats
+from tests.support.control_plane import orchestrator, running
 from tests.support.polling import eventually
+from tests.support.rollout_requests import PASSING
+from tests.support.rollout_requests import start_request as rollout_start
 
 pytestmark = pytest.mark.infra
 
 REPO = Path(__file__).resolve().parents[2]
-
-GOOD = {"recall_at_10": 0.95, "key_in_report": 0.92, "key_in_summary": 0.8, "citation_support": 1.0}
-GOOD |= {"fabricated_citations": 0.0}
-OPS = Actor(user_id="u-ops")
 
 
 @pytest.fixture(scope="module")
@@ -90,22 +86,15 @@ async def candidate_of(nc: Client, component: str) -> str:
         config = AgentConfig(mode="offline", parameters={"max_sub_questions": n, "salt": uuid.uuid4().hex[:8]})
         register = RegisterAgentRequest(component=component, config=config, tenant_id="t-ops")
         found.append((await ask(nc, subjects.AGENT_REGISTER, register, RegisterAgentReply)).version)
-    gate = RecordEvaluationRequest(component=component, version=found[1], metrics=GOOD, tenant_id="t-ops")
+    gate = RecordEvaluationRequest(component=component, version=found[1], metrics=PASSING, tenant_id="t-ops")
     assert (await ask(nc, subjects.AGENT_EVALUATION, gate, RecordEvaluationReply)).evaluation.passed
     return str(found[1])
 
 
-def start_request(component: str, candidate: str, **changes: Any) -> StartRolloutRequest:
-    given: dict[str, Any] = {
-        "stages": [50, 100],
-        "min_runs_per_stage": 1000,
-        "min_dwell_s": 0,
-        "starved_after_s": 1,
-        "look_every_s": 1,
-        "audience": Audience(excluded_tiers=[]),
-    } | changes
-    spec = RolloutSpec(component=component, candidate=candidate, **given)
-    return StartRolloutRequest(spec=spec, tenant_id="t-ops", actor=OPS)
+def start_request(component: str, candidate: str) -> StartRolloutRequest:
+    """A start whose stages never fill (1,000 runs): what ends it is the operator, or starvation."""
+    changes = {"min_runs_per_stage": 1000, "min_tenants_per_stage": 3, "starved_after_s": 1, "look_every_s": 1}
+    return rollout_start(component, candidate, **changes)
 
 
 async def query(nc: Client, rollout_id: str) -> RolloutInfo:

@@ -5,20 +5,26 @@ at the guards' confidence before about 160 runs of each version (services.orches
 .mixtures), which on this machine is several minutes of real runs. The candidate differs from the
 stable planner only by a parameter nothing reads, so it behaves the same; the guards are the
 defaults except for wider duration and cost limits, as an operator rolling out a change that
-should not move either would set them. Bounded: at most MAX_RUNS runs and DEADLINE_S seconds.
+should not move either would set them. Bounded: at most BOUNDS.max_runs runs and BOUNDS.deadline_s seconds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from devtools import natsserver
-from devtools.stack import Stack, StackConfig
-from tests.support.rollouts import QUESTION, admin_of, call, drive, evaluated, register, rollout_of, stable_version
-from tests.support.stack import ask, clients_of, new_tenant, on_plan, running, until_settled
+from devtools.stack import Stack
+from tests.support.rollouts import (
+    QUESTION,
+    Bounds,
+    rolled_out,
+    rollout_of,
+    rollout_stack,
+    stable_version,
+    until_decided,
+)
+from tests.support.stack import ask, clients_of, new_tenant, on_plan, until_settled
 
 STABLE = {"mode": "offline"}
 CANDIDATE = {"mode": "offline", "parameters": {"soak": 1}}
@@ -27,51 +33,32 @@ GUARDS = {
     "cost_per_run": {"ratio": 2.0},
     "cost_ceiling": 60.0,
 }
+SPEC = {
+    "stages": [25, 50, 100],
+    "min_runs_per_stage": 10,
+    "min_tenants_per_stage": 3,
+    "look_every_s": 2,
+    "guards": GUARDS,
+}
 # At 25% the candidate sees about a quarter of the runs, and with no error at all the error-rate
 # and citation guards (limits within 0.02 of the stable version) need ~400 of its runs to show no
 # harm: a first run of this soak stood at 185 candidate runs of 888 (p95, cost and completion
 # already showed no harm) when it reached its bound of the time.
 TENANTS = 40
-IN_FLIGHT = 8
-MAX_RUNS = 3000
-DEADLINE_S = 3600.0
-pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.soak, pytest.mark.timeout(DEADLINE_S + 900)]
+BOUNDS = Bounds(in_flight=8, max_runs=3000, deadline_s=3600.0)
+pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.soak, pytest.mark.timeout(BOUNDS.deadline_s + 900)]
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig(data_dir=tmp_path_factory.mktemp("soak-rollout"), http_port=natsserver.free_port())
-    with running(config) as s:
-        yield s
+stack = rollout_stack("soak-rollout")
 
 
 def test_a_healthy_candidate_is_promoted_stage_by_stage_and_becomes_stable(stack: Stack, tmp_path: Path) -> None:
     with clients_of(stack) as factory:
-        admin = admin_of(stack, factory, tmp_path)
-        stable, candidate = register(admin, "planner", STABLE), register(admin, "planner", CANDIDATE)
-        evaluated(stack, admin, "planner", stable, tmp_path, gate=False)  # the floor the candidate must reach
-        evaluated(stack, admin, "planner", candidate, tmp_path)
-        spec = {
-            "component": "planner",
-            "candidate": candidate,
-            "stages": [25, 50, 100],
-            "min_runs_per_stage": 10,
-            "min_tenants_per_stage": 3,
-            "min_dwell_s": 0,
-            "look_every_s": 2,
-            "guards": GUARDS,
-            "audience": {"excluded_tiers": []},
-        }
-        rollout_id = call(admin, "POST", "/v1/ops/rollouts", spec, status=201)["rollout_id"]
+        admin, _, candidate, rollout = rolled_out(stack, factory, tmp_path, "planner", (STABLE, CANDIDATE), SPEC)
+        rollout_id = rollout["rollout_id"]
         # On a paid plan: a free tenant's credits last a handful of runs.
         tenants = [on_plan(new_tenant(factory, f"soak-{n}"), "pro") for n in range(TENANTS)]
-        runs = drive(
-            tenants,
-            lambda: rollout_of(admin, rollout_id)["status"] != "running",
-            in_flight=IN_FLIGHT,
-            max_runs=MAX_RUNS,
-            deadline_s=DEADLINE_S,
-        )
+        runs = until_decided(admin, rollout_id, tenants, BOUNDS)
         views = until_settled(runs)
         decided = rollout_of(admin, rollout_id)
         print(f"\n{len(runs)} runs to a decision: {[d['kind'] for d in decided['decisions']]}")

@@ -3,10 +3,9 @@ and the outputs its workers would give."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
-
-import pytest
 
 from contracts.credits import CreditsReserved, CreditsReservedPayload
 from contracts.envelope import Actor
@@ -32,6 +31,7 @@ from contracts.work import (
     VerifyOutput,
     WebCandidate,
 )
+from quarry_runtime.outbox import Outgoing, aggregate_at
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.monitors.translate import translate_monitor
 from services.orchestrator.runs.domain import Run
@@ -39,6 +39,8 @@ from services.orchestrator.runs.translate import translate
 from services.orchestrator.runs.workflow import task_input
 
 POPO = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+# A translator of stored events (services.orchestrator.*.translate), given an aggregate-at lookup.
+Translator = Callable[[Any, Callable[[Any, int], Any]], Sequence[Outgoing]]
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
 
@@ -50,13 +52,8 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def app(clock: Clock) -> Orchestrator:
+def orchestrator_at(clock: Clock) -> Orchestrator:
+    """The orchestrator on in-memory storage, reading the time from `clock`."""
     orchestrator = Orchestrator(env=POPO)
     orchestrator.clock = clock
     return orchestrator
@@ -220,23 +217,22 @@ def rate_limited(run: Run, task_id: str, wait_s: float = 12.5) -> ToolDecided:
     return decided.model_copy(update={"payload": payload, "event_id": new_id()})
 
 
-def relayed(app: Orchestrator) -> list[Any]:
-    notifications = app.recorder.select_notifications(start=1, limit=10_000)
-    return [
-        o
-        for n in notifications
-        for o in translate(app.mapper.to_domain_event(n), lambda i, v: app.repository.get(i, version=v))
-    ]
+def published(app: Orchestrator, translate: Translator, *, only: str = "", limit: int = 100_000) -> list[Outgoing]:
+    """What the relay publishes, in order, from the first `limit` stored events as `translate`
+    maps them; with `only`, just the events of that aggregate (`"Rollout."`)."""
+    at = aggregate_at(app)
+    events = (app.mapper.to_domain_event(n) for n in app.recorder.select_notifications(start=1, limit=limit))
+    return [o for e in events if type(e).__qualname__.startswith(only) for o in translate(e, at)]
 
 
-def relayed_monitors(app: Orchestrator, limit: int) -> list[Any]:
+def relayed(app: Orchestrator) -> list[Outgoing]:
+    """What the relay publishes for the runs' share of the first 10,000 stored events."""
+    return published(app, translate, limit=10_000)
+
+
+def relayed_monitors(app: Orchestrator, limit: int) -> list[Outgoing]:
     """What the relay publishes for the monitors' share of the first `limit` stored events."""
-    notifications = app.recorder.select_notifications(start=1, limit=limit)
-    return [
-        o
-        for n in notifications
-        for o in translate_monitor(app.mapper.to_domain_event(n), lambda i, v: app.repository.get(i, version=v))
-    ]
+    return published(app, translate_monitor, limit=limit)
 
 
 def failed_event(app: Orchestrator) -> RunFailed:

@@ -11,17 +11,34 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import pytest
+
+from devtools import natsserver
 from devtools.client import QuarryClient
-from devtools.stack import Stack
+from devtools.stack import Stack, StackConfig
 from tests.support.operators import REPO, quarry_operator
-from tests.support.stack import TERMINAL, ask
+from tests.support.stack import TERMINAL, ask, running
 
 QUESTION = "What is a context manager in Python?"
 PASSWORD = "correct-horse-battery"
+
+
+def rollout_stack(name: str) -> object:
+    """A module's `stack` fixture: the whole stack, every service its own process, on a data
+    directory named `name`; assign it to `stack` in the module."""
+
+    @pytest.fixture(scope="module", name="stack")
+    def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+        config = StackConfig(data_dir=tmp_path_factory.mktemp(name), http_port=natsserver.free_port())
+        with running(config) as s:
+            yield s
+
+    return stack
 
 
 def admin_of(stack: Stack, factory: Callable[[], QuarryClient], cwd: Path) -> QuarryClient:
@@ -76,6 +93,50 @@ def evaluated(stack: Stack, admin: QuarryClient, component: str, version: str, c
     return out
 
 
+def through_the_gate(
+    stack: Stack, admin: QuarryClient, component: str, stable: dict[str, Any], candidate: dict[str, Any], cwd: Path
+) -> tuple[str, str]:
+    """The versions of `stable` and `candidate`, registered in that order on a stack that has none
+    of `component` yet (so the first is the stable one) and evaluated: the stable one's evaluation
+    is the floor, and the candidate's must pass the eval gate."""
+    stable_v = register(admin, component, stable)
+    assert stable_version(admin, component) == stable_v
+    candidate_v = register(admin, component, candidate)
+    evaluated(stack, admin, component, stable_v, cwd, gate=False)
+    evaluated(stack, admin, component, candidate_v, cwd)
+    return stable_v, candidate_v
+
+
+def started(admin: QuarryClient, component: str, candidate: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A rollout of `candidate` started through the gateway (201), with no dwell between looks and
+    every tier of tenant in its audience; `spec` gives the rest (stages, `min_runs_per_stage` ...)."""
+    body = {"component": component, "candidate": candidate, "min_dwell_s": 0, "audience": {"excluded_tiers": []}}
+    found: dict[str, Any] = call(admin, "POST", "/v1/ops/rollouts", body | spec, status=201)
+    return found
+
+
+class RolledOut(NamedTuple):
+    admin: QuarryClient
+    stable: str
+    candidate: str
+    rollout: dict[str, Any]
+
+
+def rolled_out(
+    stack: Stack,
+    factory: Callable[[], QuarryClient],
+    cwd: Path,
+    component: str,
+    configs: tuple[dict[str, Any], dict[str, Any]],
+    spec: dict[str, Any],
+) -> RolledOut:
+    """A new platform admin, the stable and candidate versions of `configs` through the gate
+    (`through_the_gate`), and the candidate's rollout started by that admin (`started`)."""
+    admin = admin_of(stack, factory, cwd)
+    stable, candidate = through_the_gate(stack, admin, component, configs[0], configs[1], cwd)
+    return RolledOut(admin, stable, candidate, started(admin, component, candidate, spec))
+
+
 def rollout_of(admin: QuarryClient, rollout_id: str, restart_s: float = 60.0) -> dict[str, Any]:
     """The rollout as the orchestrator answers for it, waiting out a restart of the orchestrator
     (the gateway answers 503 while no replica is there to ask)."""
@@ -93,26 +154,36 @@ def closed(view: dict[str, Any]) -> bool:
     return view["state"] in TERMINAL and bool(view["cost"]["closed"])
 
 
-def drive(
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """How runs are asked for until a rollout decides: `in_flight` at a time, failing past
+    `max_runs` runs or `deadline_s` seconds."""
+
+    in_flight: int
+    max_runs: int
+    deadline_s: float
+
+
+def until_decided(
+    admin: QuarryClient,
+    rollout_id: str,
     tenants: list[QuarryClient],
-    decided: Callable[[], bool],
+    bounds: Bounds,
     *,
-    in_flight: int,
-    max_runs: int,
-    deadline_s: float,
+    phase: str = "running",
     every_run: Callable[[int], None] = lambda n: None,
 ) -> dict[str, QuarryClient]:
-    """Runs of the tenants in turn, `in_flight` at a time, until `decided()`; `every_run(n)` after
-    the n-th is asked for. Fails past `max_runs` or `deadline_s`. Every run asked, by its owner."""
+    """Runs of the tenants in turn until the rollout leaves `phase`; `every_run(n)` after the n-th
+    is asked for. Every run asked, by its owner."""
     asked: dict[str, QuarryClient] = {}
     done: set[str] = set()
-    deadline = time.monotonic() + deadline_s
+    deadline = time.monotonic() + bounds.deadline_s
     turn = itertools.cycle(tenants)
-    while not decided():
-        assert len(asked) < max_runs, f"not decided after {len(asked)} runs"
-        assert time.monotonic() < deadline, f"not decided within {deadline_s:.0f}s ({len(asked)} runs)"
+    while rollout_of(admin, rollout_id)["status"] == phase:
+        assert len(asked) < bounds.max_runs, f"not decided after {len(asked)} runs"
+        assert time.monotonic() < deadline, f"not decided within {bounds.deadline_s:.0f}s ({len(asked)} runs)"
         done |= {r for r, owner in asked.items() if r not in done and closed(owner.run(r))}
-        for _ in range(in_flight - (len(asked) - len(done))):
+        for _ in range(bounds.in_flight - (len(asked) - len(done))):
             owner = next(turn)
             asked[ask(owner, question=QUESTION, depth=1, max_sources=3)] = owner
             every_run(len(asked))

@@ -1,5 +1,6 @@
 """Fixtures the unit tests share: the gateway's API in process, on SQLite, without a bus (or with
-billing answering its questions in place of one)."""
+billing answering its questions in place of one), and the orchestrator on in-memory storage at a
+clock of the test's (`app`, which a module of another service's tests overrides with its own)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.gateway.readmodels.store import GatewayStore
+from services.orchestrator.application import Orchestrator
 from tests.support.gateway import offline_gateway
+from tests.support.orchestrator import Clock, orchestrator_at
 
 
 @pytest.fixture
@@ -29,3 +32,13 @@ def gateway(tmp_path: Path, bus: object) -> Iterator[tuple[TestClient, GatewaySt
 @pytest.fixture
 def http(gateway: tuple[TestClient, GatewayStore]) -> TestClient:
     return gateway[0]
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app(clock: Clock) -> Orchestrator:
+    return orchestrator_at(clock)

@@ -4,6 +4,7 @@ task to its worker, and never changed for a run in flight. And the eval gate's s
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -16,9 +17,7 @@ from quarry_runtime.outbox import Outgoing
 from services.orchestrator.agents.translate import translate_agents
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.runs.translate import translate
-from tests.support.orchestrator import app, clock, decide, requested, reserved
-
-__all__ = ["app", "clock"]  # fixtures
+from tests.support.orchestrator import decide, published, requested, reserved
 
 PLANNER = AgentConfig(mode="offline", parameters={"max_sub_questions": 3})
 BETTER = AgentConfig(mode="offline", parameters={"max_sub_questions": 4})
@@ -32,20 +31,11 @@ def register(app: Orchestrator, component: Any, config: AgentConfig) -> str:
     return version
 
 
-def published(app: Orchestrator) -> list[Outgoing]:
-    """Everything the outbox would publish from the store, in order."""
-
-    def run_at(aggregate_id: Any, version: int) -> Any:
-        return app.repository.get(aggregate_id, version=version)
-
-    found: list[Outgoing] = []
-    for n in app.recorder.select_notifications(start=1, limit=1000):
-        domain_event = app.mapper.to_domain_event(n)
-        if type(domain_event).__qualname__.startswith("AgentComponent."):
-            found.extend(translate_agents(domain_event))
-        else:
-            found.extend(translate(domain_event, run_at))
-    return found
+def translated(domain_event: Any, at: Callable[[Any, int], Any]) -> Sequence[Outgoing]:
+    """As the relay maps the stored events of agent versions and of runs."""
+    if type(domain_event).__qualname__.startswith("AgentComponent."):
+        return translate_agents(domain_event)
+    return translate(domain_event, at)
 
 
 def admit(app: Orchestrator, plan: str = "free") -> str:
@@ -59,7 +49,7 @@ def test_a_run_without_registered_versions_runs_every_component_built_in(app: Or
     run_id = admit(app)
     run = app.get_run(run_id)
     assert (run.agent_versions, run.rollouts) == ({}, {})
-    (admitted,) = [o.event for o in published(app) if isinstance(o.event, RunAdmitted)]
+    (admitted,) = [o.event for o in published(app, translated) if isinstance(o.event, RunAdmitted)]
     assert admitted.payload.agent_versions == {}
 
 
@@ -72,7 +62,7 @@ def test_admission_records_the_stable_version_of_each_component_and_tasks_carry_
     assert run.agent_versions == {"planner": planner, "ranker": ranker}
     (plan_task,) = run.tasks_of("plan")
     app.apply_decision(decide(run, plan_task.task_id))
-    events = [o.event for o in published(app)]
+    events = [o.event for o in published(app, translated)]
     (admitted,) = [e for e in events if isinstance(e, RunAdmitted)]
     assert admitted.payload.agent_versions == {"planner": planner, "ranker": ranker}
     assert admitted.payload.rollouts == {}
@@ -92,7 +82,7 @@ def test_a_new_stable_version_never_changes_a_run_in_flight(app: Orchestrator) -
     run = app.get_run(before)
     (plan_task,) = run.tasks_of("plan")
     app.apply_decision(decide(run, plan_task.task_id))
-    dispatched = [o.event for o in published(app) if isinstance(o.event, TaskDispatched)]
+    dispatched = [o.event for o in published(app, translated) if isinstance(o.event, TaskDispatched)]
     assert [d.payload.agent.version for d in dispatched if d.payload.agent] == [planner]
     assert app.get_run(after).rollouts == {}
 
@@ -119,7 +109,7 @@ def test_the_eval_gate_passes_targets_met_and_refuses_regressions_from_the_stabl
     (listed,) = [v for v in app.agent_versions("planner", candidate)]
     assert listed.evaluation == missing and not listed.stable
     assert [v.stable for v in app.agent_versions("planner")] == [True, False]
-    announced = [o.event for o in published(app) if isinstance(o.event, AgentVersionEvaluated)]
+    announced = [o.event for o in published(app, translated) if isinstance(o.event, AgentVersionEvaluated)]
     assert [e.payload.passed for e in announced] == [False, True, False, False, False]
 
 

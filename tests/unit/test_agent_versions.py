@@ -21,9 +21,7 @@ from contracts.envelope import Actor
 from services.orchestrator.agents.domain import AgentError
 from services.orchestrator.agents.translate import translate_agents
 from services.orchestrator.application import Orchestrator
-from tests.support.orchestrator import T0, Clock, app, clock
-
-__all__ = ["app", "clock"]  # fixtures
+from tests.support.orchestrator import T0, Clock
 
 PLANNER = AgentConfig(mode="llm", model="small-1", prompts={"plan": "Split {question}."}, parameters={"k": 4})
 

@@ -19,8 +19,6 @@ from services.orchestrator.runs.translate import translate
 from tests.support.orchestrator import (
     T0,
     Clock,
-    app,
-    clock,
     decide,
     outputs_for,
     requested,
@@ -31,8 +29,6 @@ from tests.support.orchestrator import (
     with_status,
     work,
 )
-
-__all__ = ["app", "clock"]  # fixtures
 
 
 def test_a_run_walks_the_whole_dag_and_completes(app: Orchestrator) -> None:

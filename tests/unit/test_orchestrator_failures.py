@@ -15,8 +15,6 @@ from services.orchestrator.runs.domain import MAX_THROTTLE_WAIT_S, MAX_THROTTLES
 from services.orchestrator.tasks import POLICIES, QUEUE_ALLOWANCE_S
 from tests.support.orchestrator import (
     Clock,
-    app,
-    clock,
     decide,
     fail,
     failed_event,
@@ -29,8 +27,6 @@ from tests.support.orchestrator import (
     with_status,
     work,
 )
-
-__all__ = ["app", "clock"]  # fixtures
 
 
 def test_a_rate_limited_tool_is_asked_for_again_after_the_wait_policy_names(app: Orchestrator, clock: Clock) -> None:

@@ -24,8 +24,6 @@ from tests.support.orchestrator import (
     UPLOAD,
     Clock,
     admitted,
-    app,
-    clock,
     decide,
     outputs_for,
     rate_limited,
@@ -35,8 +33,6 @@ from tests.support.orchestrator import (
     with_status,
     work,
 )
-
-__all__ = ["app", "clock"]
 
 DOCS = "https://docs.python.org/3/library/contextlib.html"
 DOCS_2 = "https://docs.python.org/3/reference/datamodel.html"

@@ -24,12 +24,9 @@ from services.gateway.readmodels.run_view import fold_run
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.handlers import REJECTED
 from services.orchestrator.runs.domain import PLAN_REVIEW, RunError
-from tests.support.orchestrator import POPO, T0, Clock, admitted, app, clock, relayed, timer, work
+from tests.support.orchestrator import POPO, T0, Clock, admitted, relayed, timer, work
 
 EDITED = ["How is a context manager used?", "When should a lock use one?"]
-
-
-__all__ = ["app", "clock"]  # fixtures
 
 
 def started(app: Orchestrator, review: bool = True, depth: int = 1, timeout_s: int = 3600) -> str:

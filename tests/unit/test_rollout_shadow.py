@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from contracts.agents import AgentConfig, RecordEvaluationRequest, RegisterAgentRequest
-from contracts.envelope import Actor
 from contracts.ids import new_id
-from contracts.rollouts import Audience, GuardLimit, Guards, RolloutSpec, ShadowSpec, StartRolloutRequest
+from contracts.rollouts import GuardLimit, Guards, ShadowSpec
 from contracts.task import TaskDispatched, TaskFailed, TaskFailedPayload, TaskSucceeded, TaskSucceededPayload
 from contracts.timer import TimerFired, TimerFiredPayload
 from quarry_runtime.errors import NotReady
@@ -22,11 +21,9 @@ from services.orchestrator.rollouts.domain import Rollout
 from services.orchestrator.rollouts.info import rollout_info
 from services.orchestrator.rollouts.shadow import sampled
 from services.orchestrator.runs.translate import translate
-from tests.support.orchestrator import Clock, app, clock, decide, fail, requested, reserved, timer, work
+from tests.support.orchestrator import Clock, decide, fail, requested, reserved, timer, work
+from tests.support.rollout_requests import OPS, PASSING, start_request
 
-__all__ = ["app", "clock"]  # fixtures
-
-OPS = Actor(user_id="u-ops")
 PLAN = {"sub_questions": ["What is a context manager?", "How is it used?"]}
 # Limits no handful of observations can fail or miss, so the phase's end turns on min_runs alone.
 LOOSE = Guards(
@@ -45,23 +42,11 @@ def shadowing(app: Orchestrator, sample_rate: float, min_runs: int = 5, guards: 
                 RegisterAgentRequest(component="planner", config=config, tenant_id="t-ops", actor=OPS)
             )[0]
         )
-    metrics = {"recall_at_10": 0.95, "key_in_report": 0.92, "key_in_summary": 0.8, "citation_support": 1.0}
-    metrics |= {"fabricated_citations": 0.0}
     app.record_evaluation(
-        RecordEvaluationRequest(component="planner", version=found[1], metrics=metrics, tenant_id="t-ops")
+        RecordEvaluationRequest(component="planner", version=found[1], metrics=PASSING, tenant_id="t-ops")
     )
-    spec = RolloutSpec(
-        component="planner",
-        candidate=found[1],
-        stages=[50, 100],
-        min_runs_per_stage=5,
-        min_tenants_per_stage=2,
-        min_dwell_s=0,
-        shadow=ShadowSpec(sample_rate=sample_rate, min_runs=min_runs),
-        guards=guards or Guards(),
-        audience=Audience(excluded_tiers=[]),
-    )
-    return app.start_rollout(StartRolloutRequest(spec=spec, tenant_id="t-ops", actor=OPS))
+    shadow = ShadowSpec(sample_rate=sample_rate, min_runs=min_runs)
+    return app.start_rollout(start_request("planner", found[1], shadow=shadow, guards=guards or Guards()))
 
 
 def admitted_run(app: Orchestrator, tenant: str) -> str:
@@ -80,6 +65,29 @@ def dispatched(app: Orchestrator, run_id: str) -> list[TaskDispatched]:
             out = translate(event, lambda i, v: app.repository.get(i, version=v))
             found += [o.event for o in out if isinstance(o.event, TaskDispatched)]
     return found
+
+
+def shadows(app: Orchestrator, run_id: str) -> list[TaskDispatched]:
+    return [d for d in dispatched(app, run_id) if d.payload.shadow]
+
+
+def planned(app: Orchestrator, tenant: str) -> tuple[str, str]:
+    """A run of `tenant`, admitted, and its plan task allowed: dispatched, and shadowed if sampled."""
+    run_id = admitted_run(app, tenant)
+    (plan,) = app.get_run(run_id).tasks_of("plan")
+    app.apply_decision(decide(app.get_run(run_id), plan.task_id))
+    return run_id, plan.task_id
+
+
+def shadowed_run(app: Orchestrator, tenant: str, candidate_output: dict[str, Any] | None) -> str:
+    """A run of `tenant` worked to completion beside its shadow, which answers `candidate_output`
+    (None: it fails)."""
+    run_id, _ = planned(app, tenant)
+    (copy,) = shadows(app, run_id)
+    work(app, run_id)
+    app.finish_task(shadow_answer(copy, candidate_output))
+    assert app.get_run(run_id).state == "completed"
+    return run_id
 
 
 def shadow_answer(copy: TaskDispatched, output: dict[str, Any] | None) -> TaskSucceeded | TaskFailed:
@@ -103,13 +111,10 @@ def test_only_sampled_runs_get_one_shadow_of_each_planner_task_with_the_candidat
     assert (rollout.status, rollout.percent, rollout.stage_index) == ("shadowing", 0, -1)
     chosen = 0
     for i in range(40):
-        run_id = admitted_run(app, f"tenant-{i}")
-        run = app.get_run(run_id)
-        (plan,) = run.tasks_of("plan")
-        app.apply_decision(decide(run, plan.task_id))
+        run_id, _ = planned(app, f"tenant-{i}")
         arm = app.get_run(run_id).rollouts["planner"]
         assert arm["arm"] == "stable" and app.get_run(run_id).agent_versions["planner"] == rollout.stable
-        copies = [d for d in dispatched(app, run_id) if d.payload.shadow]
+        copies = shadows(app, run_id)
         if not sampled(rollout.rollout_id, run_id, 0.3):
             assert "shadow" not in arm and copies == []
             continue
@@ -127,18 +132,16 @@ def test_a_retried_task_is_shadowed_once_and_a_shadow_failure_never_touches_the_
     app: Orchestrator, clock: Clock
 ) -> None:
     rollout = shadowing(app, sample_rate=1.0)
-    run_id = admitted_run(app, "tenant-1")
-    (plan,) = app.get_run(run_id).tasks_of("plan")
-    app.apply_decision(decide(app.get_run(run_id), plan.task_id))
-    (copy,) = [d for d in dispatched(app, run_id) if d.payload.shadow]
+    run_id, plan_id = planned(app, "tenant-1")
+    (copy,) = shadows(app, run_id)
     # Its real twin has not answered: the shadow's outcome waits (redelivered), recording nothing.
     with pytest.raises(NotReady):
         app.finish_task(shadow_answer(copy, None))
-    app.finish_task(fail(app.get_run(run_id), plan.task_id, retryable=True))
+    app.finish_task(fail(app.get_run(run_id), plan_id, retryable=True))
     clock.now += timedelta(seconds=5)
-    app.fire_timer(timer(app.get_run(run_id), "task_retry", plan.task_id))
-    assert app.get_run(run_id).tasks[plan.task_id].attempt == 2
-    assert len([d for d in dispatched(app, run_id) if d.payload.shadow]) == 1  # not per retry
+    app.fire_timer(timer(app.get_run(run_id), "task_retry", plan_id))
+    assert app.get_run(run_id).tasks[plan_id].attempt == 2
+    assert len(shadows(app, run_id)) == 1  # not per retry
     before = app.get_run(run_id).version
     work(app, run_id)
     done = app.get_run(run_id)
@@ -160,13 +163,7 @@ def test_the_shadow_phase_promotes_to_the_first_stage_after_its_minimum_runs(app
     candidate_plan = {"sub_questions": ["What is a context manager?", "Why use one?"]}
     for i in range(4):
         clock.now += timedelta(seconds=5)
-        run_id = admitted_run(app, f"tenant-{i % 2}")
-        (plan,) = app.get_run(run_id).tasks_of("plan")
-        app.apply_decision(decide(app.get_run(run_id), plan.task_id))
-        (copy,) = [d for d in dispatched(app, run_id) if d.payload.shadow]
-        work(app, run_id)
-        app.finish_task(shadow_answer(copy, candidate_plan))
-        assert app.get_run(run_id).state == "completed"
+        shadowed_run(app, f"tenant-{i % 2}", candidate_plan)
         if i == 2:
             look(app, rollout.rollout_id)
             assert app.get_rollout(rollout.rollout_id).status == "shadowing"  # 3 of 4 observations
@@ -181,10 +178,8 @@ def test_the_shadow_phase_promotes_to_the_first_stage_after_its_minimum_runs(app
     assert {g["guard"] for g in promoted["evidence"]["guards"]} == {"error_rate", "completion_rate"}
     assert promoted["evidence"]["candidate"]["runs"] == 4
     # Out of the shadow phase, runs are no longer copied.
-    run_id = admitted_run(app, "tenant-9")
-    (plan,) = app.get_run(run_id).tasks_of("plan")
-    app.apply_decision(decide(app.get_run(run_id), plan.task_id))
-    assert not [d for d in dispatched(app, run_id) if d.payload.shadow]
+    run_id, _ = planned(app, "tenant-9")
+    assert not shadows(app, run_id)
     assert "shadow" not in app.get_run(run_id).rollouts["planner"]
 
 
@@ -194,13 +189,7 @@ def test_a_candidate_failing_its_shadows_is_rolled_back_before_any_tenant_sees_i
     rollout = shadowing(app, sample_rate=1.0, min_runs=200)
     for i in range(60):
         clock.now += timedelta(seconds=5)
-        run_id = admitted_run(app, f"tenant-{i % 10}")
-        (plan,) = app.get_run(run_id).tasks_of("plan")
-        app.apply_decision(decide(app.get_run(run_id), plan.task_id))
-        (copy,) = [d for d in dispatched(app, run_id) if d.payload.shadow]
-        work(app, run_id)
-        app.finish_task(shadow_answer(copy, None))
-        assert app.get_run(run_id).state == "completed"
+        shadowed_run(app, f"tenant-{i % 10}", None)
     look(app, rollout.rollout_id)
     after = app.get_rollout(rollout.rollout_id)
     assert (after.status, after.percent) == ("rolled_back", 0)

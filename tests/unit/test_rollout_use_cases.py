@@ -12,38 +12,29 @@ from typing import Any
 import pytest
 
 from contracts.agents import AgentConfig, RecordEvaluationRequest, RegisterAgentRequest
-from contracts.envelope import Actor
 from contracts.ids import new_id
 from contracts.rollouts import (
-    Audience,
     GuardLimit,
     Guards,
     Held,
     RolledBack,
     RolloutCommandRequest,
-    RolloutSpec,
     RolloutStarted,
     StageAdvanced,
-    StartRolloutRequest,
 )
 from contracts.timer import TimerFired, TimerFiredPayload
-from quarry_runtime.outbox import Outgoing
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.rollouts.application import RolloutConflict, RolloutRefused
 from services.orchestrator.rollouts.domain import Rollout, RolloutError
 from services.orchestrator.rollouts.guards import RunOutcome
 from services.orchestrator.rollouts.info import rollout_info
 from services.orchestrator.rollouts.translate import translate_rollout
-from tests.support.orchestrator import T0, Clock, app, clock, decide, fail, requested, reserved, work
+from tests.support.orchestrator import T0, Clock, decide, fail, published, requested, reserved, work
+from tests.support.rollout_requests import OPS, PASSING, start_request
 from tests.support.rollout_traffic import Behaviour
-
-__all__ = ["app", "clock"]  # fixtures
 
 STABLE_CONFIG = AgentConfig(mode="offline", parameters={"max_sub_questions": 3})
 CANDIDATE_CONFIG = AgentConfig(mode="offline", parameters={"max_sub_questions": 4})
-PASSING = {"recall_at_10": 0.95, "key_in_report": 0.92, "key_in_summary": 0.8, "citation_support": 1.0}
-PASSING |= {"fabricated_citations": 0.0}
-OPS = Actor(user_id="u-ops")
 
 
 def versions(app: Orchestrator, evaluated: dict[str, float] | None = PASSING) -> tuple[str, str]:
@@ -59,18 +50,7 @@ def versions(app: Orchestrator, evaluated: dict[str, float] | None = PASSING) ->
 
 
 def start(app: Orchestrator, candidate: str, **spec: Any) -> Rollout:
-    given: dict[str, Any] = {
-        "stages": [50, 100],
-        "min_runs_per_stage": 5,
-        "min_tenants_per_stage": 2,
-        "min_dwell_s": 0,
-        "look_every_s": 60,
-        "audience": Audience(excluded_tiers=[]),
-    } | spec
-    request = StartRolloutRequest(
-        spec=RolloutSpec(component="planner", candidate=candidate, **given), tenant_id="t-ops", actor=OPS
-    )
-    return app.start_rollout(request)
+    return app.start_rollout(start_request("planner", candidate, **({"look_every_s": 60} | spec)))
 
 
 def run_of(app: Orchestrator, tenant: str, candidate_fails: bool = False) -> str:
@@ -94,18 +74,6 @@ def look(app: Orchestrator, rollout_id: str, attempt: int | None = None) -> None
         timer_id=new_id(), purpose="rollout_look", rollout_id=rollout_id, attempt=attempt or rollout.looks
     )
     app.fire_timer(TimerFired.create(payload, tenant_id="t-ops"))
-
-
-def published(app: Orchestrator) -> list[Outgoing]:
-    def at(aggregate_id: Any, version: int) -> Any:
-        return app.repository.get(aggregate_id, version=version)
-
-    found: list[Outgoing] = []
-    for n in app.recorder.select_notifications(start=1, limit=100_000):
-        domain_event = app.mapper.to_domain_event(n)
-        if type(domain_event).__qualname__.startswith("Rollout."):
-            found.extend(translate_rollout(domain_event, at))
-    return found
 
 
 def test_a_rollout_starts_only_on_a_passed_evaluation_and_one_per_component(app: Orchestrator) -> None:
@@ -181,13 +149,13 @@ def test_a_failing_candidate_is_rolled_back_at_a_look_and_later_runs_take_the_st
     look(app, rollout.rollout_id)
     after = app.get_rollout(rollout.rollout_id)
     assert (after.status, after.percent) == ("rolled_back", 0)
-    (back,) = [o.event for o in published(app) if isinstance(o.event, RolledBack)]
+    (back,) = [o.event for o in published(app, translate_rollout, only="Rollout.") if isinstance(o.event, RolledBack)]
     assert "error_rate" in back.payload.guards and back.payload.evidence.candidate.runs == len(failed)
     later = [app.get_run(run_of(app, f"tenant-{i}")) for i in range(20)]
     assert {r.agent_versions["planner"] for r in later} == {stable}
     assert all(r.state == "completed" for r in later)
     # A rolled-back rollout sets no further look, and its old timer does nothing.
-    timers = [o for o in published(app) if isinstance(o.event, TimerFired)]
+    timers = [o for o in published(app, translate_rollout, only="Rollout.") if isinstance(o.event, TimerFired)]
     assert [t.event.payload.attempt for t in timers] == [1]
     look(app, rollout.rollout_id, attempt=1)
     assert app.get_rollout(rollout.rollout_id).version == after.version
@@ -212,7 +180,9 @@ def test_a_healthy_candidate_is_promoted_stage_by_stage_and_made_stable(app: Orc
         look(app, rollout.rollout_id)
     done = app.get_rollout(rollout.rollout_id)
     assert (done.status, done.percent) == ("completed", 100), done.decisions[-1]
-    advanced = [o.event for o in published(app) if isinstance(o.event, StageAdvanced)]
+    advanced = [
+        o.event for o in published(app, translate_rollout, only="Rollout.") if isinstance(o.event, StageAdvanced)
+    ]
     assert [(e.payload.to_percent, e.payload.completed) for e in advanced] == [(80, False), (100, True)]
     (listed,) = [v for v in app.agent_versions("planner") if v.stable]
     assert listed.version == candidate
@@ -273,14 +243,23 @@ def test_no_traffic_holds_as_starved_once_and_every_look_is_kept(app: Orchestrat
     assert [(d.kind, d.reason) for d in info.decisions] == [("started", None), ("held", "starved")]
     assert info.last_look_at == clock.now and info.last_look is not None
     assert held.status == "running" and held.looks == 4
-    out = published(app)
+    out = published(app, translate_rollout, only="Rollout.")
     assert len([o for o in out if isinstance(o.event, Held)]) == 1
     assert len([o for o in out if isinstance(o.event, RolloutStarted)]) == 1
     timers = [o for o in out if isinstance(o.event, TimerFired)]
     assert [t.event.payload.attempt for t in timers] == [1, 2, 3, 4]
     assert timers[0].at == T0 + timedelta(seconds=60) and timers[-1].at == clock.now + timedelta(seconds=60)
     # Each timer's id is fixed by the rollout and the look: publishing again sets no second one.
-    assert len({t.event.event_id for t in timers + [o for o in published(app) if isinstance(o.event, TimerFired)]}) == 4
+    assert (
+        len(
+            {
+                t.event.event_id
+                for t in timers
+                + [o for o in published(app, translate_rollout, only="Rollout.") if isinstance(o.event, TimerFired)]
+            }
+        )
+        == 4
+    )
     # A timer whose look was taken already (redelivered) decides nothing.
     look(app, rollout.rollout_id, attempt=2)
     assert app.get_rollout(rollout.rollout_id).version == held.version

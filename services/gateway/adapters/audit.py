@@ -64,11 +64,7 @@ class AuditStore:
         detail: dict[str, Any],
         event_id: str | None = None,
     ) -> None:
-        if kind not in KINDS:
-            raise ValueError(f"unknown audit kind {kind!r}")
-        text = json.dumps(detail, sort_keys=True, default=str)
-        if len(text.encode()) > MAX_DETAIL_BYTES:
-            text = json.dumps({"truncated": True})
+        text = stored_detail("audit", KINDS, kind, detail)
         self.db.execute(
             "INSERT INTO audit_log (tenant_id, at, kind, actor_user_id, actor_key_id, source_address, target,"
             " detail, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
@@ -96,20 +92,38 @@ class AuditStore:
             area = f"{kind}."
             where += " AND (kind = ? OR substr(kind, 1, ?) = ?)"
             params += [kind, len(area), area]
-        rows = self.db.query(
-            "SELECT seq, at, kind, actor_user_id, actor_key_id, source_address, target, detail FROM audit_log"
-            f" WHERE {where} ORDER BY seq LIMIT ?",
-            [*params, limit],
-        )
-        return [
-            {
-                "seq": int(seq),
-                "at": at,
-                "kind": k,
-                "actor": {"user_id": user_id, "key_id": key_id},
-                "source_address": source,
-                "target": target,
-                "detail": json.loads(detail),
-            }
-            for seq, at, k, user_id, key_id, source, target, detail in rows
-        ]
+        return read_entries(self.db, "audit_log", ("actor_key_id", "key_id"), where, params, "seq", limit)
+
+
+def stored_detail(log: str, kinds: frozenset[str], kind: str, detail: dict[str, Any]) -> str:
+    """An entry's detail as stored: its JSON, or only that it was cut when past MAX_DETAIL_BYTES.
+    A kind the `log` does not know (not in `kinds`) is refused."""
+    if kind not in kinds:
+        raise ValueError(f"unknown {log} kind {kind!r}")
+    text = json.dumps(detail, sort_keys=True, default=str)
+    return text if len(text.encode()) <= MAX_DETAIL_BYTES else json.dumps({"truncated": True})
+
+
+def read_entries(
+    db: SqlDatabase, table: str, actor: tuple[str, str], where: str, params: list[Any], order: str, limit: int
+) -> list[dict[str, Any]]:
+    """An audit log's rows as its readers see them (the tenant's log and the platform's alike);
+    `actor` names the column kept beside `actor_user_id` and its key in an entry's `actor`."""
+    column, key = actor
+    rows = db.query(
+        f"SELECT seq, at, kind, actor_user_id, {column}, source_address, target, detail FROM {table}"
+        f" WHERE {where} ORDER BY {order} LIMIT ?",
+        [*params, limit],
+    )
+    return [
+        {
+            "seq": int(seq),
+            "at": at,
+            "kind": kind,
+            "actor": {"user_id": user_id, key: other},
+            "source_address": source,
+            "target": target,
+            "detail": json.loads(detail),
+        }
+        for seq, at, kind, user_id, other, source, target, detail in rows
+    ]

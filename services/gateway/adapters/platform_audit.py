@@ -8,12 +8,12 @@ only ever added; `seq` orders them and is the reader's cursor.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from quarry_runtime.store import SqlDatabase
+from services.gateway.adapters.audit import read_entries, stored_detail
 
 KINDS: Final = frozenset(
     {
@@ -33,7 +33,6 @@ KINDS: Final = frozenset(
         "ops.rollout.rerandomised",
     }
 )
-MAX_DETAIL_BYTES: Final = 4096
 
 
 @dataclass(frozen=True)
@@ -57,11 +56,7 @@ class PlatformAudit:
 
     def record(self, kind: str, actor: PlatformActor, target: str | None = None, **detail: Any) -> None:
         """Add one entry (inside the caller's transaction, when it is in one)."""
-        if kind not in KINDS:
-            raise ValueError(f"unknown platform audit kind {kind!r}")
-        text = json.dumps(detail, sort_keys=True, default=str)
-        if len(text.encode()) > MAX_DETAIL_BYTES:
-            text = json.dumps({"truncated": True})
+        text = stored_detail("platform audit", KINDS, kind, detail)
         self.db.execute(
             "INSERT INTO platform_audit_log (at, kind, actor_user_id, actor_name, source_address, target, detail)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -89,20 +84,4 @@ class PlatformAudit:
         if actor is not None:
             where += " AND actor_name = ?"
             params = [*params, actor]
-        rows = self.db.query(
-            "SELECT seq, at, kind, actor_user_id, actor_name, source_address, target, detail FROM platform_audit_log"
-            f" WHERE {where} ORDER BY {order} LIMIT ?",
-            [*params, limit],
-        )
-        return [
-            {
-                "seq": int(seq),
-                "at": at,
-                "kind": k,
-                "actor": {"user_id": user_id, "name": name},
-                "source_address": source,
-                "target": target,
-                "detail": json.loads(detail),
-            }
-            for seq, at, k, user_id, name, source, target, detail in rows
-        ]
+        return read_entries(self.db, "platform_audit_log", ("actor_name", "name"), where, params, order, limit)

@@ -3,12 +3,23 @@ refusals as the gateway's errors: the routes of `/v1/ops/agents` and `/v1/ops/ro
 
 from __future__ import annotations
 
-from typing import Final, NoReturn
+from typing import Final, NoReturn, Protocol, TypeVar
 
 from services.gateway.api.requests import Peer
 from services.gateway.errors import BadRequest, Conflict, NotFound, Unavailable, Unprocessable
 
 ORCHESTRATOR: Final = Peer("the orchestrator", timeout_s=5.0)
+T = TypeVar("T")
+
+
+class Reply(Protocol):
+    """What every reply of the orchestrator carries beside its answer."""
+
+    @property
+    def error(self) -> str | None: ...
+
+    @property
+    def status(self) -> int | None: ...
 
 
 def refused(error: str, status: int | None) -> NoReturn:
@@ -23,3 +34,10 @@ def refused(error: str, status: int | None) -> NoReturn:
     if status == 400:
         raise BadRequest(f"the orchestrator could not read it: {error}")
     raise Unavailable(f"the orchestrator could not answer: {error}")
+
+
+def answer(reply: Reply, found: T | None, what: str) -> T:
+    """`found`, the answer `reply` carries, unless the orchestrator refused (or left it out)."""
+    if reply.error or found is None:
+        refused(reply.error or f"no {what} in the answer", reply.status)
+    return found

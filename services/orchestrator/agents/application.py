@@ -8,8 +8,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, get_args
 
-from eventsourcing.application import AggregateNotFoundError
-
 from contracts.agents import (
     AgentConfig,
     AgentVersionEvaluatedPayload,
@@ -139,10 +137,7 @@ class AgentUseCases(EventSourcedApplication):
         super().committed(aggregates)
 
     def _component(self, component: str) -> AgentComponent | None:
-        try:
-            held: AgentComponent = self._load(AgentComponent.create_id(component_id(component)))
-        except AggregateNotFoundError:
-            return None
+        held: AgentComponent | None = self._load_or_none(AgentComponent.create_id(component_id(component)))
         return held
 
 

@@ -8,8 +8,6 @@ group commit (`run_command`): answered once stored, and published by the outbox 
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
@@ -25,11 +23,10 @@ from contracts.agents import (
     RegisterAgentRequest,
 )
 from quarry_runtime.bus import Bus
-from quarry_runtime.replies import Respond, answering, parsed
+from quarry_runtime.replies import Respond, parsed, serving
 from services.orchestrator.agents.application import COMPONENTS, AgentUseCases
 from services.orchestrator.agents.domain import AgentComponent, AgentError, component_id
 
-log = logging.getLogger(__name__)
 QUEUE: Final = "orchestrator-agents"
 # Another replica may store the same component's next version first: reload and try again.
 ATTEMPTS: Final = 3
@@ -40,31 +37,33 @@ def responders(app: AgentUseCases) -> dict[str, Respond]:
     """Reply builders by request subject; each takes the raw request and returns the reply model."""
 
     async def register(request: RegisterAgentRequest) -> BaseModel:
-        aggregate_id = AgentComponent.create_id(component_id(request.component))
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                version, created = await app.run_command(lambda: app.register_agent_version(request))
-            except AgentError as exc:
-                return RegisterAgentReply(error=str(exc), status=422)
-            except Exception:
-                app.forget_aggregate(aggregate_id)  # the store is the truth: replay it next time
-                if attempt == ATTEMPTS:
-                    raise
-                log.info("registering a %s version: attempt %d failed, reloading", request.component, attempt)
-                continue
-            return RegisterAgentReply(version=version, created=created)
-        raise AssertionError("unreachable")  # pragma: no cover
+        touched = [AgentComponent.create_id(component_id(request.component))]
+        try:
+            version, created = await app.run_command_retrying(
+                lambda: app.register_agent_version(request),
+                touched,
+                refusals=(AgentError,),
+                attempts=ATTEMPTS,
+                what=f"registering a {request.component} version",
+            )
+        except AgentError as exc:
+            return RegisterAgentReply(error=str(exc), status=422)
+        return RegisterAgentReply(version=version, created=created)
 
     async def evaluate(request: RecordEvaluationRequest) -> BaseModel:
+        touched = [AgentComponent.create_id(component_id(request.component))]
         try:
-            evaluation = await app.run_command(lambda: app.record_evaluation(request))
+            evaluation = await app.run_command_retrying(
+                lambda: app.record_evaluation(request),
+                touched,
+                refusals=(LookupError, AgentError),
+                attempts=1,  # a failed save is forgotten and answered as a failure
+                what=f"recording a {request.component} evaluation",
+            )
         except LookupError as exc:
             return RecordEvaluationReply(error=str(exc), status=404)
         except AgentError as exc:
             return RecordEvaluationReply(error=str(exc), status=422)
-        except Exception:
-            app.forget_aggregate(AgentComponent.create_id(component_id(request.component)))
-            raise
         return RecordEvaluationReply(evaluation=evaluation)
 
     async def versions(query: AgentVersionsQuery) -> BaseModel:
@@ -88,10 +87,4 @@ def responders(app: AgentUseCases) -> dict[str, Respond]:
 
 def serve(bus: Bus, app: AgentUseCases) -> Callable[[], Coroutine[Any, Any, None]]:
     """A background job for `Service`: answer requests until cancelled."""
-    table = responders(app)
-
-    async def job() -> None:
-        async with answering(bus, table, queue=QUEUE, who="the orchestrator"):
-            await asyncio.Event().wait()
-
-    return job
+    return serving(bus, responders(app), queue=QUEUE, who="the orchestrator")

@@ -8,8 +8,6 @@ first, and then the loser reloads and tries again (finding, say, the rollout alr
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final, TypeVar
@@ -25,7 +23,7 @@ from contracts.rollouts import (
     StartRolloutRequest,
 )
 from quarry_runtime.bus import Bus
-from quarry_runtime.replies import Respond, answering, parsed
+from quarry_runtime.replies import Respond, parsed, serving
 from services.orchestrator.rollouts.application import (
     COMPONENTS,
     RolloutConflict,
@@ -36,7 +34,6 @@ from services.orchestrator.rollouts.board import board_id
 from services.orchestrator.rollouts.domain import Rollout, RolloutError
 from services.orchestrator.rollouts.info import rollout_info
 
-log = logging.getLogger(__name__)
 QUEUE: Final = "orchestrator-rollouts"
 ATTEMPTS: Final = 3
 SETTLE_S: Final = 5.0
@@ -44,20 +41,12 @@ T = TypeVar("T")
 
 
 async def _stored(app: RolloutUseCases, command: Callable[[], T], touched: list[uuid.UUID]) -> T:
-    """Run `command` as a unit of the group commit; on a failed save (a conflict with another
-    replica) forget what it touched and try again."""
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            return await app.run_command(command)
-        except (RolloutError, RolloutRefused, RolloutConflict, LookupError):
-            raise
-        except Exception:
-            for aggregate_id in touched:
-                app.forget_aggregate(aggregate_id)  # the store is the truth: replay it next time
-            if attempt == ATTEMPTS:
-                raise
-            log.info("a rollout command: attempt %d failed, reloading", attempt)
-    raise AssertionError("unreachable")  # pragma: no cover
+    """Run `command` as a unit of the group commit, tried again on a failed save (a conflict with
+    another replica); a refusal is not tried again."""
+    refusals = (RolloutError, RolloutRefused, RolloutConflict, LookupError)
+    return await app.run_command_retrying(
+        command, touched, refusals=refusals, attempts=ATTEMPTS, what="a rollout command"
+    )
 
 
 def responders(app: RolloutUseCases) -> dict[str, Respond]:
@@ -123,10 +112,4 @@ def _rollout_ids(rollout_id: str) -> list[uuid.UUID]:
 
 def serve(bus: Bus, app: RolloutUseCases) -> Callable[[], Coroutine[Any, Any, None]]:
     """A background job for `Service`: answer requests until cancelled."""
-    table = responders(app)
-
-    async def job() -> None:
-        async with answering(bus, table, queue=QUEUE, who="the orchestrator"):
-            await asyncio.Event().wait()
-
-    return job
+    return serving(bus, responders(app), queue=QUEUE, who="the orchestrator")

@@ -62,23 +62,20 @@ def translate_rollout(domain_event: Any, rollout_at: RolloutAt) -> Sequence[Outg
             RolloutStarted,
             RolloutStartedPayload(rollout_id=r.rollout_id, spec=spec, stable=r.stable, salt=r.salt, percent=r.percent),
         )
-    elif name == "StageAdvanced":
-        payload = StageAdvancedPayload(
-            rollout_id=r.rollout_id,
-            from_percent=domain_event.from_percent,
-            to_percent=domain_event.to_percent,
-            completed=r.status == "completed",
-            evidence=Evidence.model_validate(evidence),
-        )
-        e.emit(StageAdvanced, payload)
-    elif name == "RolledBack":
-        payload_back = RolledBackPayload(
-            rollout_id=r.rollout_id,
-            from_percent=domain_event.from_percent,
-            guards=domain_event.guards,
-            evidence=Evidence.model_validate(evidence),
-        )
-        e.emit(RolledBack, payload_back)
+    elif name in ("StageAdvanced", "RolledBack"):
+        # A decision: from which stage, and the numbers behind it.
+        decided: dict[str, Any] = {
+            "rollout_id": r.rollout_id,
+            "from_percent": domain_event.from_percent,
+            "evidence": Evidence.model_validate(evidence),
+        }
+        if name == "StageAdvanced":
+            completed = r.status == "completed"
+            e.emit(
+                StageAdvanced, StageAdvancedPayload(**decided, to_percent=domain_event.to_percent, completed=completed)
+            )
+        else:
+            e.emit(RolledBack, RolledBackPayload(**decided, guards=domain_event.guards))
     elif name == "Held":
         payload_held = HeldPayload(
             rollout_id=r.rollout_id,

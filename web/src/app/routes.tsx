@@ -23,29 +23,23 @@ const operator = (page: ReactNode) =>
       <Suspense fallback={<main id="main"><p role="status">Loading…</p></main>}>{page}</Suspense>
     </RequireOperator>,
   );
-const opsPage = <K extends keyof typeof import("./pages/Ops")>(name: K) =>
-  lazy(() => import("./pages/Ops").then((pages) => ({ default: pages[name] })));
-const OpsOverviewPage = opsPage("OpsOverviewPage");
-const OpsStreamsPage = opsPage("OpsStreamsPage");
-const OpsConsumersPage = opsPage("OpsConsumersPage");
-const OpsEventsPage = opsPage("OpsEventsPage");
-const OpsEventPage = opsPage("OpsEventPage");
-const OpsRunPage = opsPage("OpsRunPage");
-const OpsDeadLettersPage = opsPage("OpsDeadLettersPage");
-const OpsDeadLetterPage = opsPage("OpsDeadLetterPage");
-const OpsReplaysPage = opsPage("OpsReplaysPage");
-const OpsReplayPage = opsPage("OpsReplayPage");
-const OpsAuditPage = opsPage("OpsAuditPage");
-const OpsRolloutsPage = opsPage("OpsRolloutsPage");
-const OpsRolloutPage = opsPage("OpsRolloutPage");
-
+type OpsPageName = keyof typeof import("./pages/Ops");
+// Each page of the console is loaded from the console's chunk when first shown (made once, here).
+const opsPage = (name: OpsPageName) => {
+  const Page = lazy(() => import("./pages/Ops").then((pages) => ({ default: pages[name] })));
+  return <Page />;
+};
+const opsRoute = (path: string, name: OpsPageName): RouteObject => ({ path, element: operator(opsPage(name)) });
 // The admin-only pages: an operator without the access is told so in the console's frame.
-const opsAdmin = (need: "replay" | "audit", title: string, page: ReactNode) =>
-  operator(
+const opsAdminRoute = (path: string, name: OpsPageName, need: "replay" | "audit", title: string): RouteObject => ({
+  path,
+  element: operator(
     <RequireOpsAdmin need={need} title={title}>
-      {page}
+      {opsPage(name)}
     </RequireOpsAdmin>,
-  );
+  ),
+});
+
 export const routes: RouteObject[] = [
   {
     element: <Layout />,
@@ -60,19 +54,19 @@ export const routes: RouteObject[] = [
       { path: "/templates", element: guarded(<TemplatesPage />) },
       { path: "/monitors", element: guarded(<MonitorsPage />) },
       { path: "/settings", element: guarded(<SettingsPage />) },
-      { path: "/ops", element: operator(<OpsOverviewPage />) },
-      { path: "/ops/streams", element: operator(<OpsStreamsPage />) },
-      { path: "/ops/consumers", element: operator(<OpsConsumersPage />) },
-      { path: "/ops/events", element: operator(<OpsEventsPage />) },
-      { path: "/ops/events/:seq", element: operator(<OpsEventPage />) },
-      { path: "/ops/runs/:runId", element: operator(<OpsRunPage />) },
-      { path: "/ops/deadletters", element: operator(<OpsDeadLettersPage />) },
-      { path: "/ops/deadletters/:seq", element: operator(<OpsDeadLetterPage />) },
-      { path: "/ops/rollouts", element: operator(<OpsRolloutsPage />) },
-      { path: "/ops/rollouts/:rolloutId", element: operator(<OpsRolloutPage />) },
-      { path: "/ops/replays", element: opsAdmin("replay", "Replays", <OpsReplaysPage />) },
-      { path: "/ops/replays/:replayId", element: opsAdmin("replay", "Replay", <OpsReplayPage />) },
-      { path: "/ops/audit", element: opsAdmin("audit", "Audit log", <OpsAuditPage />) },
+      opsRoute("/ops", "OpsOverviewPage"),
+      opsRoute("/ops/streams", "OpsStreamsPage"),
+      opsRoute("/ops/consumers", "OpsConsumersPage"),
+      opsRoute("/ops/events", "OpsEventsPage"),
+      opsRoute("/ops/events/:seq", "OpsEventPage"),
+      opsRoute("/ops/runs/:runId", "OpsRunPage"),
+      opsRoute("/ops/deadletters", "OpsDeadLettersPage"),
+      opsRoute("/ops/deadletters/:seq", "OpsDeadLetterPage"),
+      opsRoute("/ops/rollouts", "OpsRolloutsPage"),
+      opsRoute("/ops/rollouts/:rolloutId", "OpsRolloutPage"),
+      opsAdminRoute("/ops/replays", "OpsReplaysPage", "replay", "Replays"),
+      opsAdminRoute("/ops/replays/:replayId", "OpsReplayPage", "replay", "Replay"),
+      opsAdminRoute("/ops/audit", "OpsAuditPage", "audit", "Audit log"),
       { path: "/app", element: <Navigate to="/research" replace /> },
       { path: "*", element: <NotFound /> },
     ],

@@ -37,7 +37,7 @@ from services.gateway.api.models.agents import (
     EvaluationRecord,
 )
 from services.gateway.api.ops_access import OPERATOR, REGISTRAR, Registrar, record_action
-from services.gateway.api.orchestrator import ORCHESTRATOR, refused
+from services.gateway.api.orchestrator import ORCHESTRATOR, answer, refused
 from services.gateway.errors import Unprocessable
 
 REGISTERED: Final = "ops.agent.registered"
@@ -81,9 +81,9 @@ async def register_agent_version(
         actor=who.actor(),
     )
     reply = await ORCHESTRATOR.ask(parts, subjects.AGENT_REGISTER, ask, RegisterAgentReply)
-    if reply.error or reply.version is None:
-        refused(reply.error or "no version in the answer", reply.status)
-    registered = AgentRegistered(component=body.component, version=reply.version or "", created=reply.created)
+    registered = AgentRegistered(
+        component=body.component, version=answer(reply, reply.version, "version"), created=reply.created
+    )
     await record_action(
         request, parts, who, REGISTERED, component=body.component, version=registered.version, created=reply.created
     )
@@ -113,9 +113,7 @@ async def record_evaluation(
         actor=who.actor(),
     )
     reply = await ORCHESTRATOR.ask(parts, subjects.AGENT_EVALUATION, ask, RecordEvaluationReply)
-    if reply.error or reply.evaluation is None:
-        refused(reply.error or "no evaluation in the answer", reply.status)
-    done = reply.evaluation
+    done = answer(reply, reply.evaluation, "evaluation")
     await record_action(
         request, parts, who, EVALUATED, component=component, version=version, split=done.split, passed=done.passed
     )

@@ -29,7 +29,7 @@ from contracts.rollouts import (
 from services.gateway.api.deps import ComponentsDep
 from services.gateway.api.models.rollouts import RolloutCommand, RolloutList, RolloutStart
 from services.gateway.api.ops_access import OPERATOR, ROLLOUT_MANAGER, RolloutManager, record_action
-from services.gateway.api.orchestrator import ORCHESTRATOR, refused
+from services.gateway.api.orchestrator import ORCHESTRATOR, answer, refused
 from services.gateway.errors import NotFound
 
 # What each command leaves in the platform's audit log once the orchestrator took it.
@@ -126,9 +126,7 @@ async def command_rollout(
 
 
 def _rollout(reply: RolloutReply) -> RolloutInfo:
-    if reply.error or reply.rollout is None:
-        refused(reply.error or "no rollout in the answer", reply.status)
-    return reply.rollout
+    return answer(reply, reply.rollout, "rollout")
 
 
 router.include_router(reads)
