@@ -22,6 +22,7 @@ from pathlib import Path
 from contracts import subjects as s
 from contracts.consumers import CONSUMERS, READERS
 from contracts.document import UPLOADS_BUCKET
+from contracts.ops import HEARTBEATS_BUCKET
 from quarry_runtime.bus import inbox_prefix
 from quarry_runtime.inflight import bucket_of as inflight_bucket
 from quarry_runtime.tenant_models import BUCKET as TENANT_MODELS_BUCKET
@@ -86,6 +87,22 @@ def _stream_read(stream: str) -> tuple[str, ...]:
         # A key-value watcher reads its consumer's description (how many entries are pending).
         f"$JS.API.CONSUMER.INFO.{stream}.*",
     )
+
+
+def _heartbeats(service: str) -> tuple[str, ...]:
+    """Write its own instances' heartbeats (quarry_runtime.heartbeat), and no other service's."""
+    return (f"$KV.{HEARTBEATS_BUCKET}.{service}.>", *_kv_read(HEARTBEATS_BUCKET))
+
+
+# The gateway samples every durable consumer's lag (read as `OPS`) into a stream of its own,
+# de-duplicated per consumer and time slot between its replicas, and reads it back for the console.
+_LAG_SAMPLES = (
+    *s.LAG_SUBJECTS,
+    f"$JS.API.STREAM.CREATE.{s.LAG_STREAM}",
+    f"$JS.API.STREAM.INFO.{s.LAG_STREAM}",
+    f"$JS.API.DIRECT.GET.{s.LAG_STREAM}",
+    f"$JS.API.DIRECT.GET.{s.LAG_STREAM}.>",
+)
 
 
 def _consumes(service: str) -> tuple[str, ...]:
@@ -169,6 +186,7 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
         *_kv(TENANT_MODELS_BUCKET),
         *_kv(rate_limit_bucket("gateway")),
         *_objects(UPLOADS_BUCKET),
+        *_LAG_SAMPLES,
     ),
     "orchestrator": (
         s.RUN_REQUESTED,  # a monitor's scheduled run
@@ -273,6 +291,7 @@ def permissions(service: str) -> Permissions:
             *_PUBLISHES[service],
             s.deadletter(service),
             *_kv(inflight_bucket(service)),
+            *_heartbeats(service),
             *_consumes(service),
             *_JETSTREAM,
         ),
