@@ -102,6 +102,25 @@ def test_a_crash_without_a_new_instance_is_no_restart_and_starts_before_the_wind
     assert (found.starts, found.gone, found.restarts, found.alive, found.state) == (0, 1, 0, 1, "up")
 
 
+def test_a_crash_loop_is_a_restart_per_new_instance_and_a_rolling_update_one_per_replica() -> None:
+    loop = [
+        beat("a", started_ago_s=300, last_ago_s=250),
+        beat("b", started_ago_s=240, last_ago_s=200),
+        beat("c", started_ago_s=190, last_ago_s=1),
+    ]
+    assert service_health("billing", loop, NOW, DAY).restarts == 2
+    rolled = [
+        beat("old1", started_ago_s=5 * 86_400, last_ago_s=100),
+        beat("old2", started_ago_s=5 * 86_400, last_ago_s=60),
+        beat("new1", started_ago_s=110, last_ago_s=1),
+        beat("new2", started_ago_s=70, last_ago_s=1),
+    ]
+    found = service_health("billing", rolled, NOW, DAY)
+    assert (found.starts, found.gone, found.restarts, found.alive) == (2, 2, 2, 2)
+    only_crashed = service_health("billing", [beat("a", started_ago_s=300, last_ago_s=250)], NOW, DAY)
+    assert (only_crashed.starts, only_crashed.gone, only_crashed.restarts) == (1, 1, 0)
+
+
 def test_an_unhealthy_instance_alive_makes_its_service_degraded() -> None:
     beats = [beat("a", started_ago_s=60, last_ago_s=1), beat("b", started_ago_s=60, last_ago_s=1, health="not_ready")]
     assert service_health("billing", beats, NOW, DAY).state == "degraded"

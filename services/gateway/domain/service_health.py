@@ -4,10 +4,11 @@ pure, so the console and the tests agree on what "alive", "stale" and "restart" 
 An instance is alive while its heartbeats keep coming: its last is younger than `STALE_BEATS`
 of its own intervals. One that said it stopped is stopped; one that went quiet without saying so
 is stale (killed, crashed, cut off). Over a window (a day), the starts are the instances that
-started in it, and a restart is a start that replaced an instance gone in it: as many restarts as
-the smaller of the two counts. A deployment's first start is no restart, a crash followed by a new
-instance is one, a rolling update of two replicas is two, and a crash with no new instance is none
-(the service shows one instance fewer, or down).
+started in it, and a restart is a start that replaced an instance gone in it: each start is paired
+with the earliest-started gone instance, not yet paired, that started before it. A deployment's
+first start is no restart, a crash followed by a new instance is one, a crash loop is one per new
+instance, a rolling update of two replicas is two, and a crash with no new instance is none (the
+service shows one instance fewer, or down).
 """
 
 from __future__ import annotations
@@ -73,18 +74,31 @@ def service_health(service: str, beats: Iterable[ServiceHeartbeat], now: datetim
         key=lambda i: (i.state != "alive", -i.beat.at.timestamp()),
     )
     alive = [i for i in instances if i.state == "alive"]
-    starts = sum(1 for i in instances if i.beat.started_at >= since)
-    gone = sum(1 for i in instances if i.state != "alive" and i.beat.at >= since)
+    starts = [i for i in instances if i.beat.started_at >= since]
+    gone = [i for i in instances if i.state != "alive" and i.beat.at >= since]
     return ServiceHealth(
         service=service,
         state=_service_state(alive, bool(instances)),
         instances=instances,
         alive=len(alive),
         last_heartbeat=max((i.beat.at for i in instances), default=None),
-        starts=starts,
-        gone=gone,
-        restarts=min(starts, gone),
+        starts=len(starts),
+        gone=len(gone),
+        restarts=restarts(starts, gone),
     )
+
+
+def restarts(starts: Iterable[Instance], gone: Iterable[Instance]) -> int:
+    """How many of `starts` replaced one of `gone`, each gone instance replaced at most once."""
+    waiting = sorted((i.beat.started_at, i.beat.instance) for i in gone)
+    replaced = 0
+    for start in sorted(starts, key=lambda i: i.beat.started_at):
+        for n, (began, instance) in enumerate(waiting):
+            if began < start.beat.started_at and instance != start.beat.instance:
+                del waiting[n]
+                replaced += 1
+                break
+    return replaced
 
 
 def services_health(
