@@ -137,7 +137,7 @@ async def test_two_replicas_sampling_the_same_slot_store_one_sample(
     seq = 0
     for _ in range(kept.get(subject, 0)):
         message = await js.get_msg(subjects.LAG_STREAM, seq=seq + 1, next=True, subject=subject)
-        seq = message.seq
+        seq = int(message.seq or 0)
         ids.append((message.headers or {})["Nats-Msg-Id"])
     assert len(ids) >= 4 and len(ids) == len(set(ids))
     assert f"lag.{subjects.STREAM}.{durable}.{slot}" in ids
