@@ -28,6 +28,7 @@ const opsPage = <K extends keyof typeof import("./pages/Ops")>(name: K) =>
 const OpsOverviewPage = opsPage("OpsOverviewPage");
 const OpsStreamsPage = opsPage("OpsStreamsPage");
 const OpsConsumersPage = opsPage("OpsConsumersPage");
+const OpsServicesPage = opsPage("OpsServicesPage");
 const OpsEventsPage = opsPage("OpsEventsPage");
 const OpsEventPage = opsPage("OpsEventPage");
 const OpsRunPage = opsPage("OpsRunPage");
@@ -63,6 +64,7 @@ export const routes: RouteObject[] = [
       { path: "/ops", element: operator(<OpsOverviewPage />) },
       { path: "/ops/streams", element: operator(<OpsStreamsPage />) },
       { path: "/ops/consumers", element: operator(<OpsConsumersPage />) },
+      { path: "/ops/services", element: operator(<OpsServicesPage />) },
       { path: "/ops/events", element: operator(<OpsEventsPage />) },
       { path: "/ops/events/:seq", element: operator(<OpsEventPage />) },
       { path: "/ops/runs/:runId", element: operator(<OpsRunPage />) },
