@@ -42,7 +42,7 @@ class LagSample(_Record):
 class ServiceHeartbeat(_Record):
     """A service instance saying it is there, every `interval_s`, and once more when it stops."""
 
-    service: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    service: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")  # one token of a key: no dots
     instance: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     started_at: datetime
     at: datetime

@@ -71,6 +71,7 @@ class Heartbeat:
         self.service, self.version = service, version
         self.instance = instance or uuid.uuid4().hex
         self.started_at = clock()
+        self.record("unknown", [])  # a name that cannot be a key fails here, at start-up, not at each beat
 
     def record(self, health: Health, reasons: list[str]) -> ServiceHeartbeat:
         return ServiceHeartbeat(
