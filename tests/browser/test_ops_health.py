@@ -75,6 +75,9 @@ def test_an_operator_sees_every_service_up_and_a_killed_one_counted_as_a_restart
         expect(page).to_have_url(re.compile(r"/ops/services$"))
         expect(page.get_by_role("heading", name="Services", level=1)).to_be_visible()
         table = page.get_by_role("region", name="Services table")
+        up = table.get_by_text(re.compile(r"^up \(1 alive\)$"))
+        # An instance's first heartbeat may come before its probes' first checks (not ready yet).
+        read_until(page, page.get_by_role("button", name="Read again"), lambda: up.count() == len(SERVICES), "all up")
         for service in SERVICES:
             row = table.get_by_role("row", name=re.compile(rf"^{service}\b"))
             expect(row.get_by_text(re.compile(r"^up \(1 alive\)$"))).to_be_visible()
@@ -90,8 +93,8 @@ def test_an_operator_sees_every_service_up_and_a_killed_one_counted_as_a_restart
         read_until(
             page,
             page.get_by_role("button", name="Read again"),
-            lambda: row.get_by_text(shown).count() == 1,
-            f"{KILLED}'s restart on the page",
+            lambda: row.get_by_text(shown).count() == 1 and row.get_by_text("up (1 alive)", exact=True).count() == 1,
+            f"{KILLED}'s restart on the page, and its new instance ready",
         )
         expect(row.get_by_text(re.compile(r"^up \(1 alive\)$"))).to_be_visible()
         expect(row.get_by_text(re.compile(r"stale, version .*, silent"))).to_be_visible()
@@ -104,10 +107,12 @@ def test_an_operator_opens_a_consumers_lag_trend(
     with operator_page(browser, base_url, web_stack, "platform_operator", tmp_path, DESKTOP) as page:
         page.goto("/ops/consumers")
         expect(page.get_by_role("heading", name="Consumers", level=1)).to_be_visible()
-        show = page.get_by_role("button", name="Show trend of gateway-runs")
+        show = page.get_by_role("button", name="Show trend of reporter-lane")
         show.click()
-        expect(show).to_have_attribute("aria-expanded", "true")
-        trend = page.get_by_role("figure", name="Lag trend of gateway-runs")
+        expect(page.get_by_role("button", name="Hide trend of reporter-lane")).to_have_attribute(
+            "aria-expanded", "true"
+        )
+        trend = page.get_by_role("figure", name="Lag trend of reporter-lane")
         caption = trend.locator("figcaption")
 
         def samples() -> int:
@@ -120,7 +125,7 @@ def test_an_operator_opens_a_consumers_lag_trend(
         chart = trend.get_by_role("img", name=re.compile(r"^\d+ samples over the last hour; now caught up"))
         expect(chart).to_be_visible()
         assert chart.locator("polyline").count() >= 1
-        trend.get_by_label("Over the").select_option(label="last 24 hours")
+        trend.get_by_label("Over the", exact=True).select_option(label="last 24 hours")
         expect(trend.get_by_text(re.compile(r"samples over the last 24 hours"))).to_be_visible()
         settled(page, "ops consumer trend")
         on_a_phone(page, "ops consumer trend")

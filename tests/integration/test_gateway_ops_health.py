@@ -23,6 +23,7 @@ import pytest
 from fastapi import FastAPI
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig
+from prometheus_client import REGISTRY
 
 from contracts import subjects
 from services.gateway.application.ops_health import HealthParts
@@ -97,6 +98,15 @@ async def test_samples_accumulate_every_slot_and_the_trend_answers_them_oldest_f
         assert (point["pending"], point["ack_pending"]) == (3, 1)
         assert point["lag_s"] is not None and point["lag_s"] > 0
     assert points[-1]["lag_s"] > points[0]["lag_s"]  # the owed message only gets older
+
+    # The lag the gateway exports is per declared consumer only: a durable made by hand is no series.
+    owed = {
+        (sample.labels["stream"], sample.labels["consumer"])
+        for metric in REGISTRY.collect()
+        if metric.name == "quarry_consumer_owed_seconds"
+        for sample in metric.samples
+    }
+    assert (subjects.STREAM, "gateway-runs") in owed and not any(durable == c for _, c in owed)
 
     thinned = (await operator.get(f"{path}?points=2")).json()
     assert len(thinned["points"]) == 2 and thinned["sampled"] >= 3

@@ -61,12 +61,14 @@ export function OpsConsumersPage() {
                       type="button"
                       className="link-button"
                       aria-expanded={open}
+                      // Named in full for a screen reader's list of buttons; not a visually hidden
+                      // span, which as an absolute box would escape the table's scrolling region.
+                      aria-label={`${open ? "Hide" : "Show"} trend of ${c.name}`}
                       onClick={() => {
                         toggle(key);
                       }}
                     >
                       {open ? "Hide trend" : "Show trend"}
-                      <span className="visually-hidden"> of {c.name}</span>
                     </button>
                   </td>
                 </tr>
