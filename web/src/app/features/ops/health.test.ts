@@ -65,6 +65,6 @@ describe("a service's health", () => {
 
   it("counts restarts against starts over the window", () => {
     expect(restartsText(service({}), 86400)).toBe("1 restart of 3 starts in 1 d");
-    expect(restartsText(service({ restarts: 0, starts: 1 }), 3600)).toBe("0 restarts of 1 starts in 1 h");
+    expect(restartsText(service({ restarts: 0, starts: 1 }), 3600)).toBe("0 restarts of 1 start in 1 h");
   });
 });

@@ -87,5 +87,6 @@ export function instanceText(instance: ServiceInstance): string {
 /** Restarts over the window as an operator reads them ("2 restarts of 3 starts in 24 h"). */
 export function restartsText(service: OpsService, windowS: number): string {
   const restarts = service.restarts === 1 ? "1 restart" : `${String(service.restarts)} restarts`;
-  return `${restarts} of ${String(service.starts)} starts in ${duration(windowS)}`;
+  const starts = service.starts === 1 ? "1 start" : `${String(service.starts)} starts`;
+  return `${restarts} of ${starts} in ${duration(windowS)}`;
 }
