@@ -177,3 +177,14 @@ def deadletter(service: str) -> str:
 def health(service: str) -> str:
     """Core-NATS request subject a service answers with its health (not captured by a stream)."""
     return f"_quarry.health.{service}"
+
+
+# Operational records beside the event stream (contracts.ops): not events of the platform, no
+# tenant's data, kept for a day. The gateway samples every durable consumer's lag onto
+# `ops.v1.lag.<stream>.<consumer>` (stream and consumer names are single tokens by JetStream's rules).
+LAG_STREAM = "QUARRY_LAG"
+LAG_SUBJECTS = ["ops.v1.lag.>"]
+
+
+def lag_sample(stream: str, consumer: str) -> str:
+    return f"ops.v1.lag.{stream}.{consumer}"

@@ -10,9 +10,11 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from quarry_runtime.buckets import Buckets
 from quarry_runtime.bus import Bus
 from quarry_runtime.cancelling import cancel_and_wait
 from quarry_runtime.health import Check, CheckRunner, Health, HealthServer, LoopWatch
+from quarry_runtime.heartbeat import Heartbeat, heartbeat_bucket, release, unknown_health, verdict_of
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.telemetry import configure
 
@@ -48,23 +50,39 @@ async def run(service: Service, settings: RuntimeSettings, stop: asyncio.Event |
         if settings.health_port
         else None
     )
+    heartbeat = heartbeat_of(service, settings, health)
     await service.bus.start()
     if health:
         await health.start()
-    tasks: list[asyncio.Task[None]] = [
-        asyncio.create_task(job(), name=f"{service.name}-bg") for job in service.background
-    ]
+    jobs = [*service.background, *([heartbeat.run] if heartbeat else [])]
+    tasks: list[asyncio.Task[None]] = [asyncio.create_task(job(), name=f"{service.name}-bg") for job in jobs]
     log.info("%s started", service.name)
     try:
         await stop.wait()
     finally:
         await cancel_and_wait(tasks)
+        if heartbeat:
+            await heartbeat.farewell()
         if health:
             await health.stop()
         await service.bus.stop()
         for close in service.on_stop:
             close()
         log.info("%s stopped", service.name)
+
+
+def heartbeat_of(service: Service, settings: RuntimeSettings, health: HealthServer | None) -> Heartbeat | None:
+    """The instance's heartbeat (quarry_runtime.heartbeat), with the health its probes judge."""
+    if not settings.heartbeat_interval_s:
+        return None
+    bus = service.bus
+    return Heartbeat(
+        service.name,
+        heartbeat_bucket(Buckets.from_settings(lambda: bus.broker.connection.jetstream(), settings)),
+        interval_s=settings.heartbeat_interval_s,
+        version=release(),
+        verdict=verdict_of(health.health) if health else unknown_health,
+    )
 
 
 def probe(service: Service, settings: RuntimeSettings) -> Health:

@@ -53,6 +53,9 @@ class RuntimeSettings(BaseSettings):
     health_stall_ack_waits: float = Field(
         default=20.0, ge=2, description="ack waits a consumer may hold messages without an ack before liveness fails"
     )
+    heartbeat_interval_s: float = Field(
+        default=10.0, ge=0, le=300, description="how often the instance writes its heartbeat; 0: never"
+    )
     log_level: str = "INFO"
     log_format: Literal["json", "text"] | None = Field(
         default=None, description="json: one object a line (the default in production); text: for a terminal"

@@ -26,6 +26,7 @@ from quarry_runtime.bus import inbox_prefix
 from quarry_runtime.inflight import bucket_of as inflight_bucket
 from quarry_runtime.tenant_models import BUCKET as TENANT_MODELS_BUCKET
 from quarry_runtime.worker import JOURNAL_BUCKET
+from quarry_security.bucket_permissions import LAG_SAMPLES, heartbeats, kv, kv_read, objects
 from quarry_security.delegation import KEY_BUCKET
 from quarry_security.ratelimit import bucket_of as rate_limit_bucket
 
@@ -50,42 +51,6 @@ OPS_READS = (
 )
 OPS_REDRIVES = tuple(s.STREAM_SUBJECTS)
 DELETED_DATASETS_BUCKET = "retriever_deleted_datasets"  # services.retriever.tombstones.BUCKET (a test checks)
-
-
-def _kv(bucket: str) -> tuple[str, ...]:
-    """Write a key-value bucket (and create it when missing)."""
-    return (f"$KV.{bucket}.>", *_kv_read(bucket))
-
-
-def _kv_read(bucket: str) -> tuple[str, ...]:
-    """Read a key-value bucket: opening it creates it when missing, whoever comes first."""
-    return (f"$JS.API.STREAM.CREATE.KV_{bucket}", *_stream_read(f"KV_{bucket}"))
-
-
-def _objects(bucket: str) -> tuple[str, ...]:
-    """Write and read an object store: a replaced or deleted object's chunks are purged."""
-    stream = f"OBJ_{bucket}"
-    return (
-        f"$O.{bucket}.>",
-        f"$JS.API.STREAM.CREATE.{stream}",
-        f"$JS.API.STREAM.PURGE.{stream}",
-        *_stream_read(stream),
-    )
-
-
-def _stream_read(stream: str) -> tuple[str, ...]:
-    """Read a bucket's stream: get a message (a key's value, an object's description), and
-    watch or list keys and read an object's chunks through an ephemeral ordered consumer, whose
-    filter subject the API subject does not show; so never on the event stream."""
-    return (
-        f"$JS.API.STREAM.INFO.{stream}",
-        f"$JS.API.STREAM.MSG.GET.{stream}",
-        f"$JS.API.DIRECT.GET.{stream}",
-        f"$JS.API.DIRECT.GET.{stream}.>",
-        f"$JS.API.CONSUMER.CREATE.{stream}",
-        # A key-value watcher reads its consumer's description (how many entries are pending).
-        f"$JS.API.CONSUMER.INFO.{stream}.*",
-    )
 
 
 def _consumes(service: str) -> tuple[str, ...]:
@@ -166,9 +131,10 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
         s.POLICY_PLAN_REVIEW,
         s.BILLING_ENTITLEMENTS,
         s.BILLING_RUN_CREDITS,
-        *_kv(TENANT_MODELS_BUCKET),
-        *_kv(rate_limit_bucket("gateway")),
-        *_objects(UPLOADS_BUCKET),
+        *kv(TENANT_MODELS_BUCKET),
+        *kv(rate_limit_bucket("gateway")),
+        *objects(UPLOADS_BUCKET),
+        *LAG_SAMPLES,
     ),
     "orchestrator": (
         s.RUN_REQUESTED,  # a monitor's scheduled run
@@ -197,14 +163,14 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
         s.QUESTION_ANSWERED,
         s.QUESTION_FAILED,
         *s.PROGRESSIVE_DELIVERY_EVENTS,
-        *_kv(KEY_BUCKET),
+        *kv(KEY_BUCKET),
     ),
     "policy": (
         s.TOOL_DECIDED,
         s.POLICY_ACTIVATED,
         s.POLICY_REJECTED,
-        *_kv_read(KEY_BUCKET),
-        *_kv(rate_limit_bucket("policy")),
+        *kv_read(KEY_BUCKET),
+        *kv(rate_limit_bucket("policy")),
     ),
     "billing": ("credits.>",),
     "retriever": (
@@ -216,9 +182,9 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
         s.DOCUMENT_REJECTED,
         s.DOCUMENT_PROGRESS,
         s.AGENT_VERSIONS,  # resolving the version a task names (contracts.task.TaskDispatched.agent)
-        *_kv(JOURNAL_BUCKET),
-        *_kv(DELETED_DATASETS_BUCKET),
-        *_objects(UPLOADS_BUCKET),
+        *kv(JOURNAL_BUCKET),
+        *kv(DELETED_DATASETS_BUCKET),
+        *objects(UPLOADS_BUCKET),
     ),
     "analyst": (
         s.TASK_SUCCEEDED,
@@ -227,8 +193,8 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
         s.GUARDRAIL_TRIPPED,
         s.QUESTION_ANSWER_PART,
         s.AGENT_VERSIONS,  # resolving the version a task names (contracts.task.TaskDispatched.agent)
-        *_kv(JOURNAL_BUCKET),
-        *_kv_read(TENANT_MODELS_BUCKET),
+        *kv(JOURNAL_BUCKET),
+        *kv_read(TENANT_MODELS_BUCKET),
     ),
     "reporter": (
         s.TASK_SUCCEEDED,
@@ -236,7 +202,7 @@ _PUBLISHES: dict[str, tuple[str, ...]] = {
         s.USAGE_RECORDED,
         s.GUARDRAIL_TRIPPED,
         s.REPORT_PUBLISHED,
-        *_kv(JOURNAL_BUCKET),
+        *kv(JOURNAL_BUCKET),
     ),
 }
 
@@ -272,7 +238,8 @@ def permissions(service: str) -> Permissions:
         publish=(
             *_PUBLISHES[service],
             s.deadletter(service),
-            *_kv(inflight_bucket(service)),
+            *kv(inflight_bucket(service)),
+            *heartbeats(service),
             *_consumes(service),
             *_JETSTREAM,
         ),

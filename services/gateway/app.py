@@ -37,6 +37,7 @@ from services.gateway.api.routes import (
     ops_costs,
     ops_deadletters,
     ops_events,
+    ops_health,
     ops_redrives,
     ops_replays,
     ops_rollouts,
@@ -78,6 +79,7 @@ DOCUMENTED = (
     keys,
     audit,
     ops,
+    ops_health,
     ops_events,
     ops_costs,
     ops_deadletters,
@@ -99,6 +101,9 @@ def create_app(parts: Components) -> FastAPI:
             exposition.start()
         stop = asyncio.Event()
         catching_up = asyncio.create_task(parts.catchup.run(stop)) if parts.catchup is not None else None
+        health = parts.ops_health
+        beating = [] if health is None else [health.sampler.run, *([health.heartbeat.run] if health.heartbeat else [])]
+        keeping = [asyncio.create_task(job()) for job in beating]
         try:
             yield
         finally:
@@ -108,6 +113,9 @@ def create_app(parts: Components) -> FastAPI:
                 # unless that takes long: then it is cut, and the next start repeats that batch.
                 await asyncio.wait({catching_up}, timeout=CATCHUP_STOP_S)
                 await cancel_and_wait([catching_up])
+            await cancel_and_wait(keeping)
+            if health is not None and health.heartbeat is not None:
+                await health.heartbeat.farewell()
             await replay_jobs.stop_all()  # before the store and the ops connection they use close
             if parts.ops_bus is not None:
                 await parts.ops_bus.close()

@@ -57,6 +57,9 @@ class GatewaySettings(RuntimeSettings):
     # The read models' catch-up from the event stream (services.gateway.readmodels.catchup): a pass at least
     # this often, and what would make one due sooner (the store back, a dead letter) checked this often.
     catchup_interval_s: float = Field(default=60.0, gt=0, le=86_400, description="longest time between catch-up passes")
+    # The operators' console's consumer lag trend (services.gateway.application.lag_sampler): every
+    # durable consumer sampled once per this long, by whichever replica is first.
+    lag_sample_interval_s: float = Field(default=30.0, ge=1, le=300, description="how often consumer lag is sampled")
     catchup_check_s: float = Field(default=5.0, gt=0, le=600, description="how often a catch-up pass is considered")
 
     # The built web application (QUARRY_WEB_DIST), served beside the API (services.gateway.web);

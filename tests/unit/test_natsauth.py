@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contracts import consumers, subjects
+from contracts.ops import HEARTBEATS_BUCKET
 from contracts.registry import EVENT_TYPES
 from quarry_security import natsauth
 from services.retriever import tombstones
@@ -125,3 +126,22 @@ def test_only_the_orchestrator_reads_the_event_stream_by_subject_and_only_its_pe
     # The batch form names its subjects in the body, where no permission can see them.
     assert publishers(direct) == []
     assert publishers(f"$JS.API.STREAM.MSG.GET.{subjects.STREAM}") == []
+
+
+def test_each_service_writes_only_its_own_instances_heartbeats() -> None:
+    for service in natsauth.SERVICES:
+        assert publishers(f"$KV.{HEARTBEATS_BUCKET}.{service}.0f3a") == [service]
+    assert publishers(f"$KV.{HEARTBEATS_BUCKET}.intruder.0f3a") == []
+    # The operators' console's user reads the bus; it writes no heartbeat and no sample.
+    console = natsauth.permissions(natsauth.OPS).publish
+    assert not any(matches(p, f"$KV.{HEARTBEATS_BUCKET}.gateway.0f3a") for p in console)
+    assert not any(matches(p, subjects.lag_sample(subjects.STREAM, "gateway-runs")) for p in console)
+
+
+def test_only_the_gateway_samples_the_consumers_lag_and_reads_the_samples() -> None:
+    assert publishers(subjects.lag_sample(subjects.STREAM, "billing-run-v1-completed")) == ["gateway"]
+    assert publishers(f"$JS.API.STREAM.CREATE.{subjects.LAG_STREAM}") == ["gateway"]
+    assert publishers(f"$JS.API.DIRECT.GET.{subjects.LAG_STREAM}") == ["gateway"]
+    # The samples' stream captures none of the event stream's subjects, nor they its.
+    assert not set(subjects.LAG_SUBJECTS) & set(subjects.STREAM_SUBJECTS)
+    assert not any(s.startswith("ops.") for s in subjects.STREAM_SUBJECTS)

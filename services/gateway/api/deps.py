@@ -28,6 +28,7 @@ from quarry_runtime.tenant_models import TenantModels
 from quarry_security.ratelimit import SlidingWindowLimiter
 from services.gateway.adapters.ops_connection import OpsConnection
 from services.gateway.api.sessions import csrf_problem, session_token
+from services.gateway.application.ops_health import HealthParts
 from services.gateway.credentials import Refused
 from services.gateway.domain.permissions import is_permission
 from services.gateway.entitlements import EntitlementsCache, billing_ask
@@ -73,6 +74,8 @@ class Components:
     projected: Projected = field(default_factory=Projected)
     # The operators' console's own NATS connection (None: it reads through `bus`).
     ops_bus: OpsConnection | None = None
+    # The consumers' lag samples and the services' heartbeats (None: an app without a bus, in tests).
+    ops_health: HealthParts | None = None
 
     def plan(self) -> EntitlementsCache:
         """What the tenants' plans allow, for the checks made before accepting a request."""

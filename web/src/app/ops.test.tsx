@@ -87,7 +87,7 @@ describe("the overview", () => {
     expect(await screen.findByText("Now: 1 of 3 behind.")).toBeTruthy();
     expect(await screen.findByText("Now: 2 open.")).toBeTruthy();
     const parts = screen.getAllByRole("heading", { level: 2 }).map((h) => h.textContent);
-    expect(parts).toEqual(["Streams", "Consumers", "Events", "Dead letters", "A run across services"]);
+    expect(parts).toEqual(["Streams", "Consumers", "Services", "Events", "Dead letters", "A run across services"]);
     fireEvent.change(screen.getByLabelText("Run id"), { target: { value: " run/1 " } });
     fireEvent.click(screen.getByRole("button", { name: "Show its events" }));
     await waitFor(() => {

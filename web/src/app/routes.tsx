@@ -57,6 +57,7 @@ export const routes: RouteObject[] = [
       opsRoute("/ops", "OpsOverviewPage"),
       opsRoute("/ops/streams", "OpsStreamsPage"),
       opsRoute("/ops/consumers", "OpsConsumersPage"),
+      opsRoute("/ops/services", "OpsServicesPage"),
       opsRoute("/ops/events", "OpsEventsPage"),
       opsRoute("/ops/events/:seq", "OpsEventPage"),
       opsRoute("/ops/runs/:runId", "OpsRunPage"),

@@ -12,4 +12,5 @@ export { OpsReplaysPage } from "./ops/Replays";
 export { OpsRolloutPage } from "./ops/Rollout";
 export { OpsRolloutsPage } from "./ops/Rollouts";
 export { OpsRunPage } from "./ops/RunEvents";
+export { OpsServicesPage } from "./ops/Services";
 export { OpsStreamsPage } from "./ops/Streams";

@@ -11,7 +11,8 @@ import { useSession } from "../../session";
 
 const PARTS = [
   ["/ops/streams", "Streams", "Each JetStream stream: subjects, messages, bytes, first and last message, limits, replicas."],
-  ["/ops/consumers", "Consumers", "Each durable consumer: pending, waiting for an ack, redelivered, last activity, lag."],
+  ["/ops/consumers", "Consumers", "Each durable consumer: pending, waiting for an ack, redelivered, last activity, lag and its trend."],
+  ["/ops/services", "Services", "Each service: instances alive, last heartbeat, health, restarts in the last day."],
   ["/ops/events", "Events", "The event stream newest first, filtered, paged by sequence, or tailed live."],
   ["/ops/deadletters", "Dead letters", "What a service gave up on, and why; redrive or discard (platform admins)."],
 ] as const;

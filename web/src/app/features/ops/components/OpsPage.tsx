@@ -14,6 +14,7 @@ export const OPS_PAGES: readonly (readonly [string, string, keyof OpsAccess])[] 
   ["/ops", "Overview", "read"],
   ["/ops/streams", "Streams", "read"],
   ["/ops/consumers", "Consumers", "read"],
+  ["/ops/services", "Services", "read"],
   ["/ops/events", "Events", "read"],
   ["/ops/deadletters", "Dead letters", "read"],
   ["/ops/rollouts", "Rollouts", "read"],
