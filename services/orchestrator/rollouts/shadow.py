@@ -100,7 +100,6 @@ def outcomes_of(records: Sequence[Mapping[str, Any]]) -> list[RunOutcome]:
                     completed=bool(result["succeeded"]),
                     errored=not result["succeeded"] and result.get("fault") == "platform",
                     duration_s=0.0,
-                    cost=0.0,
                     citation_support=result.get("citation_support"),
                 )
             )
