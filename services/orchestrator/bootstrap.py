@@ -63,6 +63,8 @@ def outgoing_of(at: Callable[[Any, int], Any], sign: Sign) -> Callable[[Any], Se
             return translate_question(domain_event, at, sign)
         if type(domain_event).__qualname__.startswith(f"{AgentComponent.__name__}."):
             return translate_agents(domain_event)
+        if type(domain_event).__qualname__ == f"{Rollout.__name__}.CostSettled":
+            return ()  # a run's recorded cost publishes nothing, and reading the rollout at it is not free
         if type(domain_event).__qualname__.startswith(f"{Rollout.__name__}."):
             return translate_rollout(domain_event, at)
         if type(domain_event).__qualname__.startswith(f"{RolloutBoard.__name__}."):
