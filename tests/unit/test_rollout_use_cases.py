@@ -1,7 +1,8 @@
 """Rollouts at the orchestrator's use-case boundary, on in-memory storage: the eval gate and one
 rollout per component at a time, admission by bucket recorded in the run, each ended run's
-outcome recorded once in the commit that ends it (its settled cost: test_rollout_costs.py), looks on the durable timer that roll a failing
-candidate back or promote a healthy one to stable, operators' commands, and holds."""
+outcome recorded once in the commit that ends it (its settled cost: test_rollout_costs.py),
+looks on the durable timer that roll a failing candidate back or promote a healthy one to
+stable, operators' commands, and holds."""
 
 from __future__ import annotations
 
