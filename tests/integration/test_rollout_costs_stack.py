@@ -1,8 +1,9 @@
-"""The cost guard on the whole stack (development, every service its own process): a planner
-candidate that plans more sub-questions makes its runs search more, so billing settles more
-credits for them; the orchestrator records each completed run's settled credits on the rollout
-once, so the cost guard's figures are exactly the settled amounts, and it rolls the candidate
-back on cost alone.
+"""The cost guard's data on the whole stack (development, every service its own process): billing
+settles each completed run's metered credits, and the orchestrator records them on the rollout
+the run took an arm of, once per run, however its consumer is redelivered (the orchestrator is
+killed -9 while runs end and settle): a look's cost figures are exactly the settled amounts of
+the completed runs, one per run. (That a costlier candidate is rolled back on them is
+tests/unit/test_rollout_costs.py's: dozens of runs per version, too long for this layer.)
 
 The eval gate is passed by storing passing metrics through the API (what `quarry operator
 evaluate` stores after a couple of minutes of offline evaluation; tests/integration/
@@ -42,7 +43,8 @@ COST_ONLY = {
     "cost_ceiling": 60,
 }
 TENANTS = 4
-FIRST_RUNS = 8
+FIRST_RUNS = 10
+KILL_AT = 6  # the orchestrator is killed as the sixth run is asked for, while earlier ones end
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +60,7 @@ def cost_of(rollout: dict[str, Any]) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def test_settled_credits_reach_the_cost_guard_once_and_a_costlier_candidate_is_rolled_back(
+def test_each_completed_runs_settled_credits_reach_the_cost_guard_once_through_a_kill(
     stack: Stack, tmp_path: Path
 ) -> None:
     with clients_of(stack) as factory:
@@ -90,17 +92,25 @@ def test_settled_credits_reach_the_cost_guard_once_and_a_costlier_candidate_is_r
         time.sleep(1.5)  # admission reads the assignment table at most once a second
 
         asked: list[int] = []
+
+        def every_run(n: int) -> None:
+            asked.append(n)
+            if n == KILL_AT:
+                stack.kill("orchestrator")
+
         first = drive(
             tenants,
             lambda: len(asked) >= FIRST_RUNS,
             in_flight=4,
             max_runs=FIRST_RUNS + 4,
             deadline_s=240,
-            every_run=asked.append,
+            every_run=every_run,
         )
         views = until_settled(first)
         charged = _charged(views)
         assert {arm for arm, _ in charged.values()} == {"stable", "candidate"}, views
+        pinned = {id(client): arm_of[tenant] for client, tenant in zip(tenants, arm_of, strict=True)}
+        assert all(v["rollouts"]["planner"]["arm"] == pinned[id(first[r])] for r, v in views.items()), views
         by_arm = {arm: [c for a, c in charged.values() if a == arm] for arm in ("stable", "candidate")}
 
         # A look after every settlement: one cost per completed run, each the amount billing settled.
@@ -114,20 +124,7 @@ def test_settled_credits_reach_the_cost_guard_once_and_a_costlier_candidate_is_r
         assert reading is not None, (cost_of(rollout_of(admin, rollout_id)), by_arm)
         for arm, costs in by_arm.items():
             assert reading[arm]["estimate"] == pytest.approx(mean(costs)), (arm, reading, by_arm)
-        assert mean(by_arm["candidate"]) > 1.3 * mean(by_arm["stable"]), by_arm  # the candidate spends more
-
-        # More of the same, until the cost guard alone rolls the candidate back.
-        drive(
-            tenants,
-            lambda: rollout_of(admin, rollout_id)["status"] != "running",
-            in_flight=4,
-            max_runs=120,
-            deadline_s=420,
-        )
-        decided = rollout_of(admin, rollout_id)
-        assert decided["status"] == "rolled_back", decided["decisions"][-1:]
-        (back,) = [d for d in decided["decisions"] if d["kind"] == "rolled_back"]
-        assert back["guards"] == ["cost_per_run"], back
+        assert stack.procs["orchestrator"].restarts >= 1  # the kill happened, and was recovered from
 
 
 def _charged(views: dict[str, dict[str, Any]]) -> dict[str, tuple[str, int]]:
