@@ -88,6 +88,7 @@ def test_the_state_at_any_point_of_the_log_reproduces_them(tmp_path: Path) -> No
 def test_a_tenant_never_sees_the_shadow_a_rollout_sampled_its_run_for(tmp_path: Path) -> None:
     log = _log("run-shadowed", SHADOWED)
     admitted = log[1]
+    assert isinstance(admitted, RunAdmitted)
     assert admitted.payload.rollouts["planner"].shadow == CANDIDATE  # published for the platform's own use
     unshadowed = {k: v for k, v in SHADOWED.items() if k != "shadow"}
     # Stored in the run's log without it: the page, the stream and `state?at=` read the stored event.
