@@ -1,7 +1,8 @@
 """The cost guard reads what billing settled for each completed run, at the orchestrator's
 use-case boundary on in-memory storage: a settlement is recorded once per run on each rollout
-the run took an arm of, a failed run's or a follow-up question's is not a cost, one that overtook
-the run's end waits for it, and a candidate whose runs settle more credits is rolled back."""
+the run took an arm of (redelivered, or handled by a second replica on the same store), a failed
+run's or a follow-up question's is not a cost, one that overtook the run's end waits for it, and
+a candidate whose runs settle more credits is rolled back."""
 
 from __future__ import annotations
 
@@ -164,3 +165,25 @@ def test_a_snapshot_from_before_settled_costs_reads_as_none_recorded() -> None:
     state: dict[str, Any] = {"rollout_id": "r", "observed": {"run-1"}, "outcomes": [{"arm": "stable"}]}
     Rollout.upcast_v1_v2(state)
     assert state["costs"] == [] and state["costed"] == set() and state["observed"] == {"run-1"}
+
+
+def test_two_replicas_on_one_store_record_a_runs_cost_once(tmp_path: Any, clock: Clock) -> None:
+    """Each replica's consumer may be handed the settlement (a redelivery after the first one's
+    ack was lost): the second finds the run's cost recorded, whichever saved first."""
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "orchestrator.db")}
+    first, second = Orchestrator(env=env), Orchestrator(env=env)
+    try:
+        for replica in (first, second):
+            replica.clock = clock
+        _, candidate = versions(first)
+        rollout = start(first, candidate)
+        run_id = run_of(first, "tenant-1")
+        settlement = settled(first, run_id, 21)
+        first.record_run_cost(settlement)
+        second.record_run_cost(settlement)
+        second.record_run_cost(settled(second, run_id, 21))
+        for replica in (first, second):
+            assert [c["cost"] for c in replica.get_rollout(rollout.rollout_id).costs] == [21.0]
+    finally:
+        first.close()
+        second.close()
