@@ -53,6 +53,7 @@ CONSUMERS: dict[str, tuple[Consumer, ...]] = {
         s.RUN_REQUESTED,
         s.CREDITS_RESERVED,
         s.CREDITS_DENIED,
+        s.CREDITS_SETTLED,
         s.TOOL_DECIDED,
         s.TASK_SUCCEEDED,
         s.TASK_FAILED,

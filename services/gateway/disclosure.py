@@ -1,9 +1,13 @@
 """What of a run's events a tenant may see, and who of the tenant may see the draft. Pure: no I/O.
 
 On the way in (`visible`), before an event is stored in a run's log: a tool request loses its
-delegation token (a bearer credential for the run's user), and task inputs and outputs lose
-the raw material tools fetched (passages of pages and documents, a source's quoted passage);
-what the run view folds (counts, titles, locations, the draft itself) stays.
+delegation token (a bearer credential for the run's user), task inputs and outputs lose
+the raw material tools fetched (passages of pages and documents, a source's quoted passage),
+and a run's admission loses the shadow a rollout sampled it for (the candidate version its
+tasks were copied to: the platform's experiment, never shown to the tenant, like the shadow
+tasks' own events, which no run log keeps); what the run view folds (counts, titles,
+locations, the draft itself, each component's arm) stays. Operators read events from the
+stream (/v1/ops), as they were published.
 
 On the way out (`for_reader`, `view_for_reader`): until the report is published, the draft (the
 synthesis and its citation check, and the sources the view lists from it) is shown only to
@@ -41,7 +45,17 @@ def stripped(event: dict[str, Any]) -> dict[str, Any]:
         return event | {"payload": payload | {"input": _scalars(payload["input"])}}
     if kind == "task.succeeded" and isinstance(payload.get("output"), dict):
         return event | {"payload": payload | {"output": _output(str(payload.get("kind")), payload["output"])}}
+    if kind == "run.admitted" and isinstance(payload.get("rollouts"), dict):
+        return event | {"payload": payload | {"rollouts": _unshadowed(payload["rollouts"])}}
     return event
+
+
+def _unshadowed(rollouts: dict[str, Any]) -> dict[str, Any]:
+    """Each component's arm without the shadow a rollout sampled the run for."""
+    return {
+        c: {k: v for k, v in arm.items() if k != "shadow"} if isinstance(arm, dict) else arm
+        for c, arm in rollouts.items()
+    }
 
 
 def _scalars(data: dict[str, Any]) -> dict[str, Any]:

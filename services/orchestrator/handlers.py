@@ -31,6 +31,8 @@ def subscriptions(app: Orchestrator) -> list[Subscription]:
         subjects.RUN_REQUESTED: app.start_run,
         subjects.CREDITS_RESERVED: _by_saga(app.admit_question, app.admit_run),
         subjects.CREDITS_DENIED: _by_saga(app.refuse_question, app.reject_run),
+        # A run's settled credits are its cost on the rollouts it took part in (a question's are ignored).
+        subjects.CREDITS_SETTLED: app.record_run_cost,
         subjects.TOOL_DECIDED: _by_saga(app.decide_question_tool, app.apply_decision),
         subjects.TASK_SUCCEEDED: _by_saga(app.finish_question_task, app.finish_task),
         subjects.TASK_FAILED: _by_saga(app.finish_question_task, app.finish_task),

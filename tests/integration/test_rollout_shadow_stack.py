@@ -1,8 +1,9 @@
 """A rollout that shadows first, on the whole stack (development, every service its own process):
 a planner candidate runs, unseen, beside every run of two tenants (sample rate 1.0); the runs
-complete unchanged with the stable version's plan; no shadow event reaches a tenant's run log;
-each tenant is charged its own runs' usage only (the shadows' goes to the platform's ledger);
-and after `shadow.min_runs` observations the rollout leaves the shadow phase for its first stage.
+complete unchanged with the stable version's plan; no shadow event reaches a tenant's run log,
+nor the candidate's version through the run's admission; each tenant is charged its own runs'
+usage only (the shadows' goes to the platform's ledger); and after `shadow.min_runs`
+observations the rollout leaves the shadow phase for its first stage.
 
 An integration test rather than one of tests/e2e/test_agent_rollouts.py's: the two offline
 evaluations the eval gate needs make it a couple of minutes on a loaded machine.
@@ -10,6 +11,7 @@ evaluations the eval gate needs make it a couple of minutes on a loaded machine.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -50,7 +52,7 @@ def test_a_shadowing_candidate_runs_unseen_beside_real_runs_then_takes_its_first
     stack: Stack, tmp_path: Path
 ) -> None:
     with clients_of(stack) as factory:
-        admin, stable, _, rollout = rolled_out(stack, factory, tmp_path, "planner", (PLANNER, SHADOWED), SPEC)
+        admin, stable, candidate, rollout = rolled_out(stack, factory, tmp_path, "planner", (PLANNER, SHADOWED), SPEC)
         rollout_id = rollout["rollout_id"]
         assert (rollout["status"], rollout["percent"]) == ("shadowing", 0)
         tenants = [new_tenant(factory, f"shadow-{n}") for n in range(2)]
@@ -83,6 +85,10 @@ def test_a_shadowing_candidate_runs_unseen_beside_real_runs_then_takes_its_first
             assert len(plans) == 1 and not plans[0]["event"]["payload"].get("shadow"), plans
             assert not [e for e in log if e["event"]["payload"].get("shadow") is True], run_id
             assert not [e for e in log if e["event"]["payload"].get("billed_to") == "platform"], run_id
+            # Nor that the run was sampled, nor for which version: the admission shows its arm only.
+            (admitted,) = [e["event"] for e in log if e["event"]["type"] == "run.admitted"]
+            assert "shadow" not in admitted["payload"]["rollouts"]["planner"], admitted
+            assert candidate not in json.dumps(log) and candidate not in json.dumps(view), run_id
 
         # Each tenant is charged its own runs' usage and nothing else.
         for owner in tenants:

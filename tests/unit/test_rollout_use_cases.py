@@ -1,7 +1,8 @@
 """Rollouts at the orchestrator's use-case boundary, on in-memory storage: the eval gate and one
 rollout per component at a time, admission by bucket recorded in the run, each ended run's
-outcome recorded once in the commit that ends it, looks on the durable timer that roll a failing
-candidate back or promote a healthy one to stable, operators' commands, and holds."""
+outcome recorded once in the commit that ends it (its settled cost: test_rollout_costs.py),
+looks on the durable timer that roll a failing candidate back or promote a healthy one to
+stable, operators' commands, and holds."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from contracts.agents import AgentConfig, RecordEvaluationRequest, RegisterAgentRequest
+from contracts.agents import RecordEvaluationRequest
+from contracts.credits import CreditsSettled, CreditsSettledPayload
 from contracts.ids import new_id
 from contracts.rollouts import (
     GuardLimit,
@@ -22,58 +24,17 @@ from contracts.rollouts import (
     RolloutStarted,
     StageAdvanced,
 )
-from contracts.timer import TimerFired, TimerFiredPayload
+from contracts.timer import TimerFired
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.rollouts.application import RolloutConflict, RolloutRefused
 from services.orchestrator.rollouts.domain import Rollout, RolloutError
 from services.orchestrator.rollouts.guards import RunOutcome
 from services.orchestrator.rollouts.info import rollout_info
 from services.orchestrator.rollouts.translate import translate_rollout
-from tests.support.orchestrator import T0, Clock, decide, fail, published, requested, reserved, work
-from tests.support.rollout_requests import OPS, PASSING, start_request
+from tests.support.orchestrator import T0, Clock, published, requested, reserved
+from tests.support.rollout_app import look, run_of, start, versions
+from tests.support.rollout_requests import OPS, PASSING
 from tests.support.rollout_traffic import Behaviour
-
-STABLE_CONFIG = AgentConfig(mode="offline", parameters={"max_sub_questions": 3})
-CANDIDATE_CONFIG = AgentConfig(mode="offline", parameters={"max_sub_questions": 4})
-
-
-def versions(app: Orchestrator, evaluated: dict[str, float] | None = PASSING) -> tuple[str, str]:
-    """The planner's stable and candidate versions, the candidate evaluated with `evaluated`."""
-    found = []
-    for config in (STABLE_CONFIG, CANDIDATE_CONFIG):
-        ask = RegisterAgentRequest(component="planner", config=config, tenant_id="t-ops", actor=OPS)
-        found.append(app.register_agent_version(ask)[0])
-    if evaluated is not None:
-        gate = RecordEvaluationRequest(component="planner", version=found[1], metrics=evaluated, tenant_id="t-ops")
-        app.record_evaluation(gate)
-    return found[0], found[1]
-
-
-def start(app: Orchestrator, candidate: str, **spec: Any) -> Rollout:
-    return app.start_rollout(start_request("planner", candidate, **({"look_every_s": 60} | spec)))
-
-
-def run_of(app: Orchestrator, tenant: str, candidate_fails: bool = False) -> str:
-    """A run of `tenant`, admitted and worked to its end; its plan fails for good on the candidate."""
-    req = requested().model_copy(update={"tenant_id": tenant})
-    app.start_run(req)
-    app.admit_run(reserved(req, plan="pro"))
-    run_id = req.run_id or ""
-    run = app.get_run(run_id)
-    if candidate_fails and run.rollouts["planner"]["arm"] == "candidate":
-        (plan,) = run.tasks_of("plan")
-        app.apply_decision(decide(run, plan.task_id))
-        app.finish_task(fail(app.get_run(run_id), plan.task_id, retryable=False))
-    work(app, run_id)
-    return run_id
-
-
-def look(app: Orchestrator, rollout_id: str, attempt: int | None = None) -> None:
-    rollout = app.get_rollout(rollout_id)
-    payload = TimerFiredPayload(
-        timer_id=new_id(), purpose="rollout_look", rollout_id=rollout_id, attempt=attempt or rollout.looks
-    )
-    app.fire_timer(TimerFired.create(payload, tenant_id="t-ops"))
 
 
 def test_a_rollout_starts_only_on_a_passed_evaluation_and_one_per_component(app: Orchestrator) -> None:
@@ -127,7 +88,8 @@ def test_an_ended_run_is_recorded_once_by_its_rollout(app: Orchestrator, clock: 
     assert len(held.outcomes) == 1 and held.observed == {run_id}
     (outcome,) = held.outcomes_since(0)
     assert outcome.completed and not outcome.errored and outcome.tenant_id == "tenant-1"
-    assert outcome.arm == run.rollouts["planner"]["arm"] and outcome.cost == 40.0
+    # Its cost is not known at its end (billing settles it later: tests/unit/test_rollout_costs.py).
+    assert outcome.arm == run.rollouts["planner"]["arm"] and outcome.cost is None
     assert outcome.citation_support is None  # the test's synthesiser output carries no check
     # Recording it again (a redelivered end, another replica) changes nothing.
     assert app.observe_run(app.get_run(run_id)) == []
@@ -174,6 +136,8 @@ def test_a_healthy_candidate_is_promoted_stage_by_stage_and_made_stable(app: Orc
         # Many finished runs of both versions, healthy alike (the guards need thousands for no harm).
         for n, outcome in enumerate(_healthy(held, 5000, seed=stage, start=traffic_at)):
             held.observe(f"run-{stage}-{n}", outcome)
+            if outcome.completed and outcome.cost is not None:  # what billing settles, once it has
+                held.settle_cost(f"run-{stage}-{n}", outcome.arm, outcome.cost, outcome.finished_at)
             traffic_at = outcome.finished_at
         app.save(held)
         clock.now = traffic_at + timedelta(minutes=1)
@@ -282,16 +246,20 @@ def test_a_restart_rebuilds_the_same_evidence_from_the_stored_outcomes(tmp_path:
     rollout = start(first, candidate, min_runs_per_stage=1000)
     for i in range(30):
         clock.now += timedelta(seconds=3)
-        run_of(first, f"tenant-{i}", candidate_fails=True)
+        run = first.get_run(run_of(first, f"tenant-{i}", candidate_fails=True))
+        if run.state == "completed":  # billing settles it: its cost
+            charge = CreditsSettledPayload(amount=10 + i, usage_event_ids=[], balance=100)
+            first.record_run_cost(CreditsSettled.create(charge, tenant_id=run.tenant_id, run_id=run.run_id))
     clock.now += timedelta(seconds=60)
     look(first, rollout.rollout_id)
     seen = first.get_rollout(rollout.rollout_id)
     assert seen.last_look is not None and seen.last_look["candidate"]["runs"] + seen.last_look["stable"]["runs"] == 30
+    assert seen.costs and len(seen.costs) < 30
     first.close()
 
     again = Orchestrator(env=env)
     again.clock = clock
     look(again, rollout.rollout_id)  # the next look, at the same moment, from the stored outcomes alone
     after = again.get_rollout(rollout.rollout_id)
-    assert after.looks == seen.looks + 1 and after.outcomes == seen.outcomes
+    assert after.looks == seen.looks + 1 and after.outcomes == seen.outcomes and after.costs == seen.costs
     assert after.last_look == seen.last_look

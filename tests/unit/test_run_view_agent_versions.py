@@ -1,6 +1,7 @@
 """A run's agent versions in its view: fixed by `run.admitted`, folded from the log, so the state
 at any point of the log (`GET /v1/runs/{id}/state?at=`) names the versions the run used, and how
-a rollout assigned each, from admission on, and nothing before it."""
+a rollout assigned each, from admission on, and nothing before it; never, to the tenant, the
+shadow a rollout sampled the run for (the operators' to see, on the stream)."""
 
 from __future__ import annotations
 
@@ -17,15 +18,19 @@ from contracts.run import (
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase
 from services.gateway.api.models.runs import RunStatePublic
+from services.gateway.disclosure import for_reader, visible
 from services.gateway.readmodels.run_view import fold_run
 from services.gateway.readmodels.store import GatewayStore
 
 PLANNER = "a" * 64
 RANKER = "b" * 64
 ARM = {"rollout_id": "r-1", "arm": "candidate", "basis": "bucket", "bucket": 417}
+CANDIDATE = "c" * 64
+# A run a shadowing rollout sampled: its planner tasks were copied to the candidate, unseen.
+SHADOWED = {"rollout_id": "r-2", "arm": "stable", "basis": "bucket", "bucket": 9001, "shadow": CANDIDATE}
 
 
-def _log(run_id: str) -> list[RunRequested | RunAdmitted | RunPlanned]:
+def _log(run_id: str, arm: dict[str, object] = ARM) -> list[RunRequested | RunAdmitted | RunPlanned]:
     asked = RunRequestedPayload(question="What is a list?", depth=1, max_sources=2)
     requested = RunRequested.create(asked, tenant_id="t-1", run_id=run_id)
     admitted = RunAdmitted.create(
@@ -33,7 +38,7 @@ def _log(run_id: str) -> list[RunRequested | RunAdmitted | RunPlanned]:
             {
                 "credits_reserved": 40,
                 "agent_versions": {"planner": PLANNER, "ranker": RANKER},
-                "rollouts": {"planner": ARM},
+                "rollouts": {"planner": arm},
             }
         ),
         tenant_id="t-1",
@@ -75,6 +80,35 @@ def test_the_state_at_any_point_of_the_log_reproduces_them(tmp_path: Path) -> No
         view = store.run_view("t-1", "run-at")
         assert view is not None and view["agent_versions"] == public[2].agent_versions
         assert view["rollouts"] == {"planner": ARM}
+    finally:
+        store.drop_read_models()
+        db.close()
+
+
+def test_a_tenant_never_sees_the_shadow_a_rollout_sampled_its_run_for(tmp_path: Path) -> None:
+    log = _log("run-shadowed", SHADOWED)
+    admitted = log[1]
+    assert isinstance(admitted, RunAdmitted)
+    assert admitted.payload.rollouts["planner"].shadow == CANDIDATE  # published for the platform's own use
+    unshadowed = {k: v for k, v in SHADOWED.items() if k != "shadow"}
+    # Stored in the run's log without it: the page, the stream and `state?at=` read the stored event.
+    assert visible(admitted)["payload"]["rollouts"] == {"planner": unshadowed}
+    assert CANDIDATE not in str(visible(admitted))
+    # A log stored before the stripping is read out without it too.
+    assert for_reader(admitted.model_dump(mode="json"), draft_visible=True)["payload"]["rollouts"] == {
+        "planner": unshadowed
+    }
+    db = SqlDatabase(RuntimeSettings(data_dir=tmp_path), "gateway")
+    store = GatewayStore(db, prefix="sh_")
+    try:
+        for event in log:
+            assert store.record_run_event(event)
+        rows = store.run_log("t-1", "run-shadowed", 0, 10)
+        assert len(rows) == 3 and CANDIDATE not in str(rows)
+        view = store.run_view("t-1", "run-shadowed")
+        assert view is not None and view["rollouts"] == {"planner": unshadowed} and CANDIDATE not in str(view)
+        state = store.run_state_at("t-1", "run-shadowed", seq=3)
+        assert state is not None and CANDIDATE not in str(state)
     finally:
         store.drop_read_models()
         db.close()

@@ -90,7 +90,9 @@ def _apply(view: dict[str, Any], ev: dict[str, Any]) -> None:
             }
         view["created_at"] = str(ev["occurred_at"])
     elif kind == "run.admitted":
-        # Fixed at admission: what produced the report, whatever rollouts do afterwards.
+        # Fixed at admission: what produced the report, whatever rollouts do afterwards. Each
+        # arm without its `shadow` (the candidate a shadowing rollout copied the run's tasks to):
+        # the platform's experiment, not the tenant's (gateway.disclosure).
         view["agent_versions"] = dict(payload.get("agent_versions") or {})
         view["rollouts"] = {
             component: {k: arm.get(k) for k in ("rollout_id", "arm", "basis", "bucket")}

@@ -2,22 +2,27 @@
 outcomes of the runs it assigned, and extend admission's table with its split.
 
 Everything a rollout decides on is stored in its own log: the outcomes (recorded in the very
-commit that ends each run, so none is lost or counted twice), every look (so its durable timer
-is set from a stored event, and `last_look` is the same on every replica) and each decision.
-What a replica keeps in memory is only a cache: each rollout's `Observations`, extended with
-the outcomes recorded since its last look, and built again from the stored ones after a restart.
+commit that ends each run, so none is lost or counted twice), the runs' settled costs (from
+billing's `credits.v1.settled`, which comes after the run's end: recorded once per run, the
+consumer's redelivery or a second replica finding it recorded), every look (so its durable
+timer is set from a stored event, and `last_look` is the same on every replica) and each
+decision. What a replica keeps in memory is only a cache: each rollout's `Observations`,
+extended with the outcomes and costs recorded since its last look, and built again from the
+stored ones after a restart.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, get_args
 
 from eventsourcing.application import AggregateNotFoundError
 
 from contracts.agents import Component
+from contracts.credits import CreditsSettled
 from contracts.ids import new_id
 from contracts.rollouts import RolloutCommandRequest, StartRolloutRequest
 from contracts.task import TaskFailed, TaskSucceeded
@@ -32,7 +37,7 @@ from services.orchestrator.rollouts.decision import MetricsUnavailable
 from services.orchestrator.rollouts.domain import LOOKING, Rollout, RolloutError
 from services.orchestrator.rollouts.guards import RunOutcome
 from services.orchestrator.rollouts.observations import Observations
-from services.orchestrator.rollouts.outcomes import OBSERVED_ENDS, arms_of, outcome_of_run
+from services.orchestrator.rollouts.outcomes import OBSERVED_ENDS, arms_of, costs_counted, outcome_of_run
 from services.orchestrator.rollouts.shadow import Side, observation, outcomes_of
 from services.orchestrator.runs.checks import output_problem
 from services.orchestrator.runs.domain import Run
@@ -49,11 +54,37 @@ class RolloutConflict(OrchestratorError):
     """A start while another rollout of the component is under way (409)."""
 
 
+@dataclass(frozen=True)
+class _Folded:
+    """How much of a rollout's stored outcomes and costs a cached `Observations` holds."""
+
+    observations: Observations
+    outcomes: int = 0
+    last_outcome: dict[str, Any] | None = None
+    costs: int = 0
+    last_cost: dict[str, Any] | None = None
+
+    @classmethod
+    def at(cls, rollout: Rollout, observations: Observations) -> _Folded:
+        held, costs = rollout.outcomes, rollout.costs
+        return cls(observations, len(held), held[-1] if held else None, len(costs), costs[-1] if costs else None)
+
+    def prefix_of(self, rollout: Rollout) -> bool:
+        """Whether what was folded in is still the start of what the rollout holds."""
+        return _prefix(rollout.outcomes, self.outcomes, self.last_outcome) and _prefix(
+            rollout.costs, self.costs, self.last_cost
+        )
+
+
+def _prefix(held: list[dict[str, Any]], count: int, last: dict[str, Any] | None) -> bool:
+    return count <= len(held) and (count == 0 or held[count - 1] == last)
+
+
 class RolloutUseCases(AgentUseCases):
     """Use cases of rollouts, on the store, clock and group commit of the orchestrator."""
 
-    # rollout id -> (outcomes folded in, the last of them, the observations): this replica's cache.
-    _seen: dict[str, tuple[int, dict[str, Any] | None, Observations]] | None = None
+    # rollout id -> what this replica's cache folded in: `_Folded`.
+    _seen: dict[str, _Folded] | None = None
     # rollout id -> the assignment epoch the cached admission table was built at.
     _table_epochs: dict[str, int] | None = None
 
@@ -157,18 +188,17 @@ class RolloutUseCases(AgentUseCases):
         self._save_together(*changed)
 
     def _observations(self, rollout: Rollout) -> Observations:
-        """The rollout's outcomes as the guards read them: the cached ones plus those recorded
-        since, or all of them again when the cache is not a prefix of what is stored."""
+        """The rollout's outcomes and costs as the guards read them: the cached ones plus those
+        recorded since, or all of them again when the cache is not a prefix of what is stored."""
         seen = self._seen if self._seen is not None else {}
         self._seen = seen
-        held = rollout.outcomes
         cached = seen.get(rollout.rollout_id)
-        if cached is None or cached[0] > len(held) or (cached[0] and held[cached[0] - 1] != cached[1]):
-            cached = (0, None, rollout.observations())
-        count, _, observations = cached
-        observations.extend(rollout.outcomes_since(count))
-        seen[rollout.rollout_id] = (len(held), held[-1] if held else None, observations)
-        return observations
+        if cached is None or not cached.prefix_of(rollout):
+            cached = _Folded(rollout.observations())
+        cached.observations.extend(rollout.outcomes_since(cached.outcomes))
+        cached.observations.add_costs(rollout.costs_since(cached.costs))
+        seen[rollout.rollout_id] = _Folded.at(rollout, cached.observations)
+        return cached.observations
 
     def _forget_observations(self, rollout_id: str) -> None:
         if self._seen is not None:
@@ -188,6 +218,30 @@ class RolloutUseCases(AgentUseCases):
             if rollout is not None and rollout.observe(run.run_id, outcome_of_run(run, arm, basis, now)):
                 changed.append(rollout)
         return changed
+
+    def record_run_cost(self, ev: CreditsSettled) -> None:
+        """Billing settled a run: its charge is the run's cost on each rollout it took an arm of,
+        when it counts (rollouts.outcomes). Recorded once per run; a follow-up question's credits
+        are not a run's. A settlement that overtook the run's end waits for it (redelivered)."""
+        if ev.payload.question_id is not None or not ev.run_id:
+            return
+        try:
+            run: Run = self._load(Run.create_id(ev.run_id))
+        except (AggregateNotFoundError, ValueError):
+            return  # a run this orchestrator never had: no rollout assigned it
+        if run.tenant_id != ev.tenant_id or not run.rollouts:
+            return
+        if not run.is_terminal:
+            raise NotReady(f"run {run.run_id} was settled before its end was recorded here", delay_s=2.0)
+        if not costs_counted(run):
+            return
+        now, changed = self.clock(), []
+        for rollout_id, (arm, _) in arms_of(run).items():
+            rollout = self._rollout(rollout_id)
+            if rollout is not None and rollout.settle_cost(run.run_id, arm, float(ev.payload.amount), now):
+                changed.append(rollout)
+        if changed:
+            self._save_together(*changed)
 
     def observe_shadow_task(self, ev: TaskSucceeded | TaskFailed) -> None:
         """A shadow task (rollouts.shadow) ended: record it on its rollout beside its real twin,

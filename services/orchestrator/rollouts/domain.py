@@ -2,7 +2,9 @@
 
 Its state is folded from its own events (Started, StageAdvanced, RolledBack, Held, Paused,
 Resumed, Aborted, TenantsRerandomised), each with the numbers that drove it; a look at the
-metrics (`decision.look`) becomes at most one of them. Two replicas looking at once race on the
+metrics (`decision.look`) becomes at most one of them. The guards' data are events too: each
+finished run's outcome (RunObserved), the cost billing settled for a completed one
+(CostSettled, once per run), and the shadow phase's observations (ShadowObserved). Two replicas looking at once race on the
 aggregate's next version: the loser's save fails on the conflict, and it reloads to find the
 decision taken. Times come in as arguments (the caller's clock), never from the system.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from eventsourcing.domain import Aggregate, event
 
@@ -33,6 +35,15 @@ class RolloutError(OrchestratorError):
 
 class Rollout(Aggregate):
     create_id = id_from("rollout_id")
+
+    # Version 2 of the snapshotted state has the settled costs (`costs`, `costed`).
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A rollout from before settled costs had none recorded (its outcomes carried reservations)."""
+        state.setdefault("costs", [])
+        state.setdefault("costed", set())
 
     @classmethod
     def start(
@@ -102,6 +113,9 @@ class Rollout(Aggregate):
         # Every finished run that took part, in the order recorded (`observe`): the guards' data.
         self.outcomes: list[dict[str, Any]] = []
         self.observed: set[str] = set()  # their run ids: each run counts once
+        # What billing settled for those of them that completed, in the order recorded (`settle_cost`).
+        self.costs: list[dict[str, Any]] = []
+        self.costed: set[str] = set()  # their run ids: each run's cost counts once
         # Every look is recorded (decision or not) and sets the next one: `looks` numbers the
         # durable timer that may make it, so a stale or repeated timer finds its number passed.
         self.looks = 1
@@ -136,7 +150,8 @@ class Rollout(Aggregate):
 
     def observations(self) -> Observations:
         """An empty record of outcomes for `look`, with this rollout's guard settings, to keep
-        current between looks (a look then costs only the runs since the last)."""
+        current between looks (a look then costs only the runs since the last): extend it with
+        `outcomes_since` and `costs_since`."""
         return Observations(rules_of(self.spec, shadowing=False).guards)
 
     def look(self, now: datetime, outcomes: Observations | Sequence[RunOutcome] | MetricsUnavailable) -> Decision:
@@ -202,7 +217,8 @@ class Rollout(Aggregate):
     def observe(self, run_id: str, outcome: RunOutcome) -> bool:
         """Record a finished run of the rollout (once per run: a second call changes nothing);
         whether it was recorded. Outcomes are kept in the order recorded: a run that another
-        replica's clock finished a moment before the last one counts as finishing with it."""
+        replica's clock finished a moment before the last one counts as finishing with it. Its
+        cost is not kept with it: billing settles that later (`settle_cost`)."""
         if run_id in self.observed or self.status not in LOOKING:
             return False
         last = self.outcomes[-1]["finished_at"] if self.outcomes else None
@@ -215,6 +231,23 @@ class Rollout(Aggregate):
     def _run_observed(self, run_id: str, outcome: dict[str, Any]) -> None:
         self.observed.add(run_id)
         self.outcomes.append(outcome)
+
+    def settle_cost(self, run_id: str, arm: Arm, cost: float, at: datetime) -> bool:
+        """Record what an observed run of `arm` cost (billing's settled credits), once per run;
+        whether it was recorded. The caller decides which runs' costs count (rollouts.outcomes)."""
+        if run_id in self.costed or run_id not in self.observed or self.status not in LOOKING:
+            return False
+        self._cost_settled(run_id=run_id, arm=arm, cost=float(cost), at=at)
+        return True
+
+    @event("CostSettled")
+    def _cost_settled(self, run_id: str, arm: str, cost: float, at: datetime) -> None:
+        self.costed.add(run_id)
+        self.costs.append({"run_id": run_id, "arm": arm, "cost": cost, "at": at.isoformat()})
+
+    def costs_since(self, start: int) -> list[tuple[Arm, float]]:
+        """The recorded costs from the `start`-th on, as (arm, credits)."""
+        return [(cast(Arm, record["arm"]), float(record["cost"])) for record in self.costs[start:]]
 
     @property
     def shadowing(self) -> bool:

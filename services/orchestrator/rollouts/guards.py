@@ -3,7 +3,9 @@
 Five guards compare the candidate with the stable version: error rate, p95 duration and cost
 per run (the candidate may be at most `ratio` times the stable value, plus `slack`), completion
 rate and citation support (at least `ratio` times, minus `slack`). Each version's metric has an
-always-valid confidence sequence (`sequences`). For a guard where more is worse, it shows
+always-valid confidence sequence (`sequences`), fed in the order its values become known: a
+run's cost may come after its other figures, and after later runs' (`add_cost`). For a guard
+where more is worse, it shows
 
 - harm when candidate.lower > ratio * stable.upper + slack: even the best the candidate may be
   is beyond the limit the worst plausible stable value sets;
@@ -45,7 +47,9 @@ class RunOutcome:
     completed: bool
     errored: bool
     duration_s: float
-    cost: float
+    # Credits the run cost; None while unknown (a stored run's comes apart, with billing's
+    # settlement: see rollouts.outcomes). The cost guard reads only known costs.
+    cost: float | None = None
     citation_support: float | None = None  # share of the report's claims its sources support
     basis: Basis = "bucket"
 
@@ -89,11 +93,16 @@ class ArmMetrics:
     def add(self, outcome: RunOutcome) -> None:
         self._errors.add(float(outcome.errored))
         self._completions.add(float(outcome.completed))
-        # A cost above the ceiling breaks the bound the interval rests on: count it at the ceiling.
-        self._cost.add(min(max(outcome.cost, 0.0), self._ceiling) / self._ceiling)
+        if outcome.cost is not None:
+            self.add_cost(outcome.cost)
         self._durations.add(max(outcome.duration_s, 0.0))
         if outcome.citation_support is not None:
             self._support.add(min(max(outcome.citation_support, 0.0), 1.0))
+
+    def add_cost(self, cost: float) -> None:
+        """One run's cost, known apart from (and possibly after) its outcome."""
+        # A cost above the ceiling breaks the bound the interval rests on: count it at the ceiling.
+        self._cost.add(min(max(cost, 0.0), self._ceiling) / self._ceiling)
 
     def bounds(self, guard: GuardName) -> Bounds:
         if guard == "p95_duration":
@@ -143,6 +152,9 @@ class GuardBoard:
 
     def add(self, outcome: RunOutcome) -> None:
         self.arms[outcome.arm].add(outcome)
+
+    def add_cost(self, arm: Arm, cost: float) -> None:
+        self.arms[arm].add_cost(cost)
 
     def readings(self) -> list[GuardReading]:
         found = []

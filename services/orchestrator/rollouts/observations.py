@@ -5,6 +5,10 @@ every look costs the whole history each time. `Observations` takes the runs as t
 that order: the sequences' bets depend on it) and keeps the sequences, counts and tenants up to
 date, so a look costs what arrived since the last one. Built again from the stored outcomes
 after a restart, it gives the same intervals: they are a function of the ordered outcomes alone.
+
+A run's cost comes apart from its outcome (billing settles it after the run ends): `add_cost`
+feeds the cost guard's sequences in the order the costs were recorded, which is all they
+depend on, so outcomes and costs may be folded in any interleaving.
 """
 
 from __future__ import annotations
@@ -48,6 +52,11 @@ class Observations:
     def extend(self, outcomes: Iterable[RunOutcome]) -> None:
         for outcome in outcomes:
             self.add(outcome)
+
+    def add_costs(self, costs: Iterable[tuple[Arm, float]]) -> None:
+        """Runs' costs, known after their outcomes, in the order they became known."""
+        for arm, cost in costs:
+            self._board.add_cost(arm, cost)
 
     def since(self, at: datetime) -> Sequence[RunOutcome]:
         """The runs that finished at or after `at` (a stage's own)."""

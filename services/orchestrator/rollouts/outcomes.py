@@ -8,11 +8,13 @@ reaches admission, where the run takes its arm.
 - errored: failed by the platform's fault (a tenant's fault, like nothing found, is not the
   version's error rate, but it is not a completion either);
 - duration: from the run's creation (its request) to its end;
-- cost: the credits reserved at admission. Billing's settled amount is the true cost, but it
-  comes after the run ends, on billing's events; the run's own figure is what the commit that
-  ends the run can record. So the cost guard compares reservations: it catches a version that
-  makes runs reserve more, not one that spends more of a reservation (a follow-up may feed
-  billing's settlement in);
+- cost: not known when the run ends. Billing settles a run after its end, on billing's events
+  (`credits.v1.settled`); the orchestrator records the settled credits on each rollout the run
+  took an arm of (`RolloutUseCases.record_run_cost`, once per run and rollout), and the cost
+  guard reads only the runs whose cost is recorded. It is the cost of a completed run: a run
+  that failed (the error guard's), was cancelled, expired or refused at approval says how far it
+  got, not what an answer costs, so its settlement (or refund) is not a cost sample. The settled
+  amount is the run's metered usage (capped only where the tenant's balance runs out);
 - citation support: the share of the draft's claims its passages support, from the synthesiser's
   own check (kept in the run's state after it ends; the verify step's output is not).
 """
@@ -39,10 +41,14 @@ def outcome_of_run(run: Run, arm: Arm, basis: Basis, at: datetime) -> RunOutcome
         completed=run.state == "completed",
         errored=run.state == "failed" and run.failure_fault == "platform",
         duration_s=max((at - run.created_on).total_seconds(), 0.0),
-        cost=float(run.credits_reserved),
         citation_support=_support(run),
         basis=basis,
     )
+
+
+def costs_counted(run: Run) -> bool:
+    """Whether what billing settled for `run` is a cost sample of its arm (see the docstring)."""
+    return run.state == "completed"
 
 
 def _support(run: Run) -> float | None:

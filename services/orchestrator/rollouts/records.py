@@ -108,7 +108,8 @@ def audience_of(spec: Mapping[str, Any]) -> Audience:
 
 
 def outcome_record(outcome: RunOutcome) -> dict[str, Any]:
-    """A run's outcome as the rollout stores it (JSON as it is)."""
+    """A run's outcome as the rollout stores it (JSON as it is), without a cost: a stored run's
+    cost is recorded apart, once billing settles it (Rollout.settle_cost)."""
     return {
         "arm": outcome.arm,
         "tenant_id": outcome.tenant_id,
@@ -116,7 +117,6 @@ def outcome_record(outcome: RunOutcome) -> dict[str, Any]:
         "completed": outcome.completed,
         "errored": outcome.errored,
         "duration_s": outcome.duration_s,
-        "cost": outcome.cost,
         "citation_support": outcome.citation_support,
         "basis": outcome.basis,
     }
@@ -130,7 +130,9 @@ def outcome_of(record: Mapping[str, Any]) -> RunOutcome:
         completed=bool(record["completed"]),
         errored=bool(record["errored"]),
         duration_s=float(record["duration_s"]),
-        cost=float(record["cost"]),
+        # Older records carry the run's reservation as "cost": the same for every run of a
+        # depth, it is not what the cost guard judges, so it is not read.
+        cost=None,
         citation_support=None if record.get("citation_support") is None else float(record["citation_support"]),
         basis=record.get("basis", "bucket"),
     )

@@ -12,8 +12,17 @@ with a comparison of the two outputs:
 
 Overlap is the Jaccard index of normalised items (1.0: the same set). The shadow phase's look
 reads each observation as two outcomes, one per arm: error rate and completion rate (and
-citation support where the task reports it). Duration and cost are not compared: the
-orchestrator does not see how long a worker ran a task, and a task's credits are billing's.
+citation support where the task reports it). Cost and duration are not compared:
+
+- cost: a shadow task's usage is the platform's, metered on no run, so billing settles nothing
+  that the cost guard could read (its credits show in billing's platform metrics);
+- duration: both tasks are dispatched in the same commit, but their ends are not known alike:
+  the twin's when the orchestrator records it, the shadow's only by the worker's clock (its
+  event is handled once its twin has settled, so the orchestrator's clock would count that
+  wait); the twin may have retried where the shadow had one attempt; and the p95 guard's
+  sequence bounds nothing before about 160 observations per version, so with a shadow phase's
+  usual `min_runs` it could only read inconclusive, which never promotes. Latency is judged in
+  the stages, on whole runs.
 
 Sampling is a hash of the run id with the rollout id, so a run is sampled or not for good:
     sampled = int.from_bytes(sha256(f"{rollout_id}.{run_id}")[:8], "big") / 2**64 < sample_rate
@@ -100,7 +109,6 @@ def outcomes_of(records: Sequence[Mapping[str, Any]]) -> list[RunOutcome]:
                     completed=bool(result["succeeded"]),
                     errored=not result["succeeded"] and result.get("fault") == "platform",
                     duration_s=0.0,
-                    cost=0.0,
                     citation_support=result.get("citation_support"),
                 )
             )

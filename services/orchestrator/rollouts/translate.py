@@ -48,8 +48,8 @@ def look_timer_id(rollout_id: str, look: int) -> str:
 def translate_rollout(domain_event: Any, rollout_at: RolloutAt) -> Sequence[Outgoing]:
     """What one stored Rollout event publishes (the rollout as it was after it decides the rest)."""
     name = type(domain_event).__name__
-    if name in ("RunObserved", "ShadowObserved"):
-        return ()
+    if name in ("RunObserved", "ShadowObserved", "CostSettled"):
+        return ()  # records a run's share of the evidence: nothing to publish, and no rollout to read
     r = rollout_at(domain_event.originator_id, domain_event.originator_version)
     # An operator's command names them; a look the timer made names whoever started the rollout.
     tenant_id = getattr(domain_event, "tenant_id", "") or r.tenant_id
