@@ -71,6 +71,12 @@ def test_plan_pads_no_sub_question_that_only_rewords_the_question() -> None:
         ("What are generators? Why are they lazy?", "Why are generators lazy?"),
         ("What is asyncio and what are its limitations?", "What are asyncio's limitations?"),
         ("What are iterators and how is their state kept?", "How is iterators' state kept?"),
+        # No noun-phrase subject to stand for, but a thing named by its kind.
+        (
+            "What is a simple assert statement equivalent to, and when does it run?",
+            "When does a simple assert statement run?",
+        ),
+        ("Why would the shelve module fail, and what replaces it?", "What replaces the shelve module?"),
     ],
 )
 def test_a_later_clause_names_the_entity_its_pronoun_stands_for(question: str, wanted: str) -> None:

@@ -21,6 +21,13 @@ _NOT_IN_A_NAME_TEXT = (
 )
 _NOT_IN_A_NAME = frozenset(_NOT_IN_A_NAME_TEXT.split())
 _MOST_WORDS_IN_A_NAME = 5
+# A determiner, up to three words and a noun saying what kind of thing they name: "the with
+# statement", "a simple assert statement", "the shelve module".
+_KIND_PHRASE = re.compile(
+    r"\b(?:the|an?)\s+(?:[\w.:=<>!+*/-]+\s+){0,3}?"
+    r"(?:statement|module|function|class|method|operator|keyword|clause|expression|loop|decorator|exception)\b",
+    re.I,
+)
 
 
 def is_nominal(subject: Subject) -> bool:
@@ -48,6 +55,11 @@ def _antecedent(earlier: list[Clause]) -> str | None:
         subject = clause.subjects[0]
         if is_nominal(subject) and not _REFERENCE.fullmatch(subject.core):
             return subject.phrase
+        # "What is a simple assert statement equivalent to": no noun-phrase subject, but the clause
+        # still names a thing by its kind, which is what a later "it" stands for.
+        kind = _KIND_PHRASE.search(clause.text)
+        if kind is not None:
+            return kind.group(0)
     return None
 
 
