@@ -14,25 +14,32 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from statistics import mean
 from typing import Any, cast
 
 import pytest
 
-from devtools import natsserver
 from devtools.client import QuarryClient
-from devtools.stack import Stack, StackConfig
-from tests.support.rollouts import admin_of, call, drive, register, rollout_of, stable_version
-from tests.support.stack import clients_of, on_plan, running, until_settled
+from devtools.stack import Stack
+from tests.support.rollout_requests import PASSING
+from tests.support.rollouts import (
+    Bounds,
+    admin_of,
+    call,
+    drive,
+    register,
+    rollout_of,
+    rollout_stack,
+    stable_version,
+)
+from tests.support.stack import clients_of, on_plan, until_settled
 
 pytestmark = pytest.mark.infra
 
 PLANNER = {"mode": "offline", "parameters": {"max_sub_questions": 1}}
 SPENDER = {"mode": "offline", "parameters": {"max_sub_questions": 3, "rollout_test": 3}}
-PASSING = {"recall_at_10": 0.95, "key_in_report": 0.92, "key_in_summary": 0.8, "citation_support": 1.0}
-PASSING |= {"fabricated_citations": 0.0}
 # Only cost may decide: the other guards' limits are out of reach, and no stage ever has its runs.
 COST_ONLY = {
     "error_rate": {"ratio": 100.0, "slack": 1.0},
@@ -47,11 +54,7 @@ FIRST_RUNS = 10
 KILL_AT = 6  # the orchestrator is killed as the sixth run is asked for, while earlier ones end
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig(data_dir=tmp_path_factory.mktemp("cost-stack"), http_port=natsserver.free_port())
-    with running(config) as s:
-        yield s
+stack = rollout_stack("cost-stack")
 
 
 def cost_of(rollout: dict[str, Any]) -> dict[str, Any] | None:
@@ -98,14 +101,8 @@ def test_each_completed_runs_settled_credits_reach_the_cost_guard_once_through_a
             if n == KILL_AT:
                 stack.kill("orchestrator")
 
-        first = drive(
-            tenants,
-            lambda: len(asked) >= FIRST_RUNS,
-            in_flight=4,
-            max_runs=FIRST_RUNS + 4,
-            deadline_s=240,
-            every_run=every_run,
-        )
+        bounds = Bounds(in_flight=4, max_runs=FIRST_RUNS + 4, deadline_s=240)
+        first = drive(tenants, lambda: len(asked) >= FIRST_RUNS, bounds, every_run=every_run)
         views = until_settled(first)
         charged = _charged(views)
         assert {arm for arm, _ in charged.values()} == {"stable", "candidate"}, views

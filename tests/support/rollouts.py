@@ -164,22 +164,20 @@ class Bounds:
     deadline_s: float
 
 
-def until_decided(
-    admin: QuarryClient,
-    rollout_id: str,
+def drive(
     tenants: list[QuarryClient],
+    decided: Callable[[], bool],
     bounds: Bounds,
     *,
-    phase: str = "running",
     every_run: Callable[[int], None] = lambda n: None,
 ) -> dict[str, QuarryClient]:
-    """Runs of the tenants in turn until the rollout leaves `phase`; `every_run(n)` after the n-th
-    is asked for. Every run asked, by its owner."""
+    """Runs of the tenants in turn, `bounds.in_flight` at a time, until `decided()`; `every_run(n)`
+    after the n-th is asked for. Every run asked, by its owner."""
     asked: dict[str, QuarryClient] = {}
     done: set[str] = set()
     deadline = time.monotonic() + bounds.deadline_s
     turn = itertools.cycle(tenants)
-    while rollout_of(admin, rollout_id)["status"] == phase:
+    while not decided():
         assert len(asked) < bounds.max_runs, f"not decided after {len(asked)} runs"
         assert time.monotonic() < deadline, f"not decided within {bounds.deadline_s:.0f}s ({len(asked)} runs)"
         done |= {r for r, owner in asked.items() if r not in done and closed(owner.run(r))}
@@ -189,3 +187,16 @@ def until_decided(
             every_run(len(asked))
         time.sleep(0.5)
     return asked
+
+
+def until_decided(
+    admin: QuarryClient,
+    rollout_id: str,
+    tenants: list[QuarryClient],
+    bounds: Bounds,
+    *,
+    phase: str = "running",
+    every_run: Callable[[int], None] = lambda n: None,
+) -> dict[str, QuarryClient]:
+    """Runs of the tenants (`drive`) until the rollout leaves `phase`."""
+    return drive(tenants, lambda: rollout_of(admin, rollout_id)["status"] != phase, bounds, every_run=every_run)
