@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 from dotenv import dotenv_values
 
-from devtools import natsserver, streams
+from devtools import natsserver, reaper, streams
 from quarry_runtime.settings import RuntimeSettings
 from quarry_security import natsauth
 
@@ -88,11 +88,14 @@ class Stack:
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._watcher: subprocess.Popen[bytes] | None = None  # devtools.reaper, while this stack runs
+        self._tagged: dict[str, str] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
+        self._watcher, self._tagged = reaper.watch(self.data_dir)
         if not self.nats_url:
             self._credentials = natsauth.StackCredentials(self.data_dir / "nats" / "credentials")
             if self.config.nats_nodes > 1:
@@ -178,6 +181,7 @@ class Stack:
             QUARRY_DB_SCHEMA_PREFIX=self.config.db_schema_prefix,
             QUARRY_HEALTH_PORT=str(metrics_port or port),
             PYTHONUNBUFFERED="1",
+            **self._tagged,
         )
         if name == "gateway":
             env["QUARRY_HTTP_PORT"] = str(port)
@@ -329,13 +333,8 @@ class Stack:
                     proc.popen.wait()
         if self.nats_cluster is not None:
             self.nats_cluster.stop()
-        if self.nats is not None:
-            self.nats.terminate()
-            try:
-                self.nats.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.nats.kill()
-                self.nats.wait()
+        reaper.terminate(self.nats)
+        reaper.terminate(self._watcher, timeout_s=2)
 
     def __enter__(self) -> Stack:
         try:
