@@ -144,6 +144,7 @@ def test_the_alert_rules_cover_dead_letters_lag_failures_and_the_admission_slo()
     assert {
         "QuarryDeadLettersGrowing",
         "QuarryConsumerLagging",
+        "QuarryConsumerOwing",
         "QuarryRunFailureRate",
         "QuarryAdmissionLatencyBudgetBurn",
     } <= set(rules)

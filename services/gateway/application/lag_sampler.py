@@ -20,28 +20,19 @@ import nats.js.errors
 from contracts import subjects
 from contracts.consumers import CONSUMERS, READERS
 from contracts.ops import LagSample
-from quarry_runtime.metrics import Bounded, counter, gauge
+from quarry_runtime.metrics import Bounded
 from services.gateway.adapters.jetstream_state import JetStreamState
 from services.gateway.adapters.lag_samples import LagSamples
 from services.gateway.application import ops
 from services.gateway.domain.lag_trend import sample_id, slot_of, slot_start
 from services.gateway.errors import GatewayError
+from services.gateway.meters import LAG_SAMPLES, OWED_SECONDS
 
 log = logging.getLogger(__name__)
 
-SAMPLES = counter(
-    "quarry_lag_samples",
-    "Consumer lag samples this replica took: stored, duplicate (another replica's was first), failed (a pass)",
-    ("outcome",),
-)
 # The consumers the code declares: any other durable (made by hand) is not a series of its own.
 _DURABLES = Bounded(c.durable for table in (CONSUMERS, READERS) for cs in table.values() for c in cs)
 _STREAMS = Bounded((subjects.STREAM, subjects.DEADLETTER_STREAM))
-OWED_SECONDS = gauge(
-    "quarry_consumer_owed_seconds",
-    "Age of the oldest message a durable consumer owes, as the gateway last sampled it (0: caught up)",
-    ("stream", "consumer"),
-)
 
 
 class LagSampler:
@@ -74,8 +65,8 @@ class LagSampler:
             if c.lag_s is not None and _DURABLES(c.name) != "other":
                 OWED_SECONDS.labels(_STREAMS(c.stream), c.name).set(c.lag_s)
         stored = sum(written)
-        SAMPLES.labels("stored").inc(stored)
-        SAMPLES.labels("duplicate").inc(len(written) - stored)
+        LAG_SAMPLES.labels("stored").inc(stored)
+        LAG_SAMPLES.labels("duplicate").inc(len(written) - stored)
         return stored, len(written) - stored
 
     async def run(self) -> None:
@@ -86,5 +77,5 @@ class LagSampler:
             try:
                 await self.sample(slot)
             except (GatewayError, nats.errors.Error, nats.js.errors.Error) as exc:
-                SAMPLES.labels("failed").inc()
+                LAG_SAMPLES.labels("failed").inc()
                 log.warning("lag sample of slot %s not taken: %s: %s", slot, type(exc).__name__, exc)
