@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from devtools import natsserver
+from devtools.reaper import stop_process as stop_process  # the benchmarks stop their servers with it
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 REPO = Path(__file__).resolve().parent.parent
@@ -67,16 +68,6 @@ def start_python_module(args: list[str], log: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [sys.executable, "-m", *args], cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-
-
-def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def wait_http_ok(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:

@@ -85,11 +85,12 @@ def reap(tag: str, data_dir: str) -> list[int]:
     return found
 
 
-def terminate(proc: subprocess.Popen[bytes] | None, timeout_s: float = 10.0) -> None:
+def stop_process(proc: subprocess.Popen[bytes] | None, timeout_s: float = 10.0) -> None:
     """Stop a child: SIGTERM, and SIGKILL if it is still there after `timeout_s`."""
     if proc is None:
         return
-    proc.terminate()
+    if proc.poll() is None:
+        proc.terminate()
     try:
         proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:

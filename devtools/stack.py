@@ -333,8 +333,8 @@ class Stack:
                     proc.popen.wait()
         if self.nats_cluster is not None:
             self.nats_cluster.stop()
-        reaper.terminate(self.nats)
-        reaper.terminate(self._watcher, timeout_s=2)
+        reaper.stop_process(self.nats)
+        reaper.stop_process(self._watcher, timeout_s=2)
 
     def __enter__(self) -> Stack:
         try:

@@ -72,7 +72,7 @@ def test_a_stack_stopped_in_order_stops_its_watcher_and_nothing_else(tmp_path: P
     sleeper = [sys.executable, "-c", "import time; time.sleep(300)"]
     service = subprocess.Popen(sleeper, env={**os.environ, **tagged})
     try:
-        reaper.terminate(watcher, timeout_s=5)
+        reaper.stop_process(watcher, timeout_s=5)
         assert watcher.returncode in (0, -signal.SIGTERM)
         time.sleep(reaper.POLL_S * 2)
         assert service.poll() is None  # its owner is still here: a stop in order reaps nothing

@@ -33,12 +33,17 @@ def start(app: Orchestrator, candidate: str, **spec: Any) -> Rollout:
     return app.start_rollout(start_request("planner", candidate, **({"look_every_s": 60} | spec)))
 
 
-def run_of(app: Orchestrator, tenant: str, candidate_fails: bool = False) -> str:
-    """A run of `tenant`, admitted and worked to its end; its plan fails for good on the candidate."""
+def admitted(app: Orchestrator, tenant: str) -> str:
+    """A run of `tenant` on the pro plan, admitted (its versions chosen) and not yet worked."""
     req = requested().model_copy(update={"tenant_id": tenant})
     app.start_run(req)
     app.admit_run(reserved(req, plan="pro"))
-    run_id = req.run_id or ""
+    return req.run_id or ""
+
+
+def run_of(app: Orchestrator, tenant: str, candidate_fails: bool = False) -> str:
+    """A run of `tenant`, admitted and worked to its end; its plan fails for good on the candidate."""
+    run_id = admitted(app, tenant)
     run = app.get_run(run_id)
     if candidate_fails and run.rollouts["planner"]["arm"] == "candidate":
         (plan,) = run.tasks_of("plan")

@@ -19,8 +19,8 @@ from services.orchestrator.application import Orchestrator
 from services.orchestrator.bootstrap import outgoing_of
 from services.orchestrator.rollouts.domain import Rollout
 from services.orchestrator.rollouts.translate import translate_rollout
-from tests.support.orchestrator import Clock, decide, fail, published, requested, reserved, work
-from tests.support.rollout_app import look, run_of, start, versions
+from tests.support.orchestrator import Clock, decide, fail, published, work
+from tests.support.rollout_app import admitted, look, run_of, start, versions
 
 # Only the cost guard can decide: the others' limits are out of reach.
 COST_ONLY = Guards(
@@ -71,10 +71,7 @@ def test_a_completed_runs_settled_credits_are_its_cost_on_its_rollout_once(app: 
 def test_a_failed_runs_charge_is_not_a_cost_sample(app: Orchestrator) -> None:
     _, candidate = versions(app)
     rollout = start(app, candidate)
-    req = requested().model_copy(update={"tenant_id": "tenant-1"})
-    app.start_run(req)
-    app.admit_run(reserved(req, plan="pro"))
-    run_id = req.run_id or ""
+    run_id = admitted(app, "tenant-1")
     (plan,) = app.get_run(run_id).tasks_of("plan")
     app.apply_decision(decide(app.get_run(run_id), plan.task_id))
     app.finish_task(fail(app.get_run(run_id), plan.task_id, retryable=False))
@@ -87,10 +84,7 @@ def test_a_failed_runs_charge_is_not_a_cost_sample(app: Orchestrator) -> None:
 def test_a_settlement_that_overtook_the_runs_end_waits_for_it(app: Orchestrator) -> None:
     _, candidate = versions(app)
     rollout = start(app, candidate)
-    req = requested().model_copy(update={"tenant_id": "tenant-1"})
-    app.start_run(req)
-    app.admit_run(reserved(req, plan="pro"))
-    run_id = req.run_id or ""
+    run_id = admitted(app, "tenant-1")
     early = settled(app, run_id, 12)
     with pytest.raises(NotReady):
         app.record_run_cost(early)
