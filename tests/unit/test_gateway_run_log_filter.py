@@ -30,9 +30,14 @@ def _full_answer(ev: Event) -> bool:
 def test_every_event_type_is_filed_as_the_full_predicates_file_it(cls: type[Event]) -> None:
     payload_type = _payload_type(cls)
     assert payload_type is not None
-    # Each field at its default (or unset): what the predicates read then decides alike either way.
-    ev = cls.model_construct(type=cls.TYPE, tenant_id="t1", run_id="r1", payload=payload_type.model_construct())
-    assert for_run_log(ev) == _full_answer(ev)
+    # Each field at its default, then each set (unvalidated) to True: a predicate that came to read
+    # a field the shortcut does not know of would then disagree with it.
+    for payload in (
+        payload_type.model_construct(),
+        payload_type.model_construct(None, **dict.fromkeys(payload_type.model_fields, True)),
+    ):
+        ev = cls.model_construct(type=cls.TYPE, tenant_id="t1", run_id="r1", payload=payload)
+        assert for_run_log(ev) == _full_answer(ev), payload
 
 
 def test_a_run_request_skips_the_attribute_misses_and_a_marked_payload_does_not() -> None:
