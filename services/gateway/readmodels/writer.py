@@ -37,6 +37,7 @@ class ProjectionWriter:
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((event, done))
+        self.projected.writing(event.event_id, done)
         if self._writing is None or self._writing.done():
             self._writing = asyncio.create_task(self._write_all())
         # A caller that goes away does not stop the write its event is in.
