@@ -149,3 +149,33 @@ async def test_the_copy_from_the_bus_applies_the_event_when_the_write_under_way_
     assert store.singles == [event.event_id]
     view = store.run_view(TENANT, event.run_id or "")
     assert view is not None and view["state"] == "requested"
+
+
+async def test_a_copy_back_before_the_publish_returned_waits_for_the_write_that_follows(store: CountedStore) -> None:
+    projected = Projected()
+    writer = ProjectionWriter(store, MonitorStore(store.db), projected)
+    event = requested()
+    writer.expect(event)  # as `api.commands.publish` does before it publishes
+    copy = asyncio.ensure_future(consumer_copy(store, projected)(event))
+    await asyncio.sleep(0)
+    assert not copy.done(), "the copy waits for the request's write"
+
+    await writer.apply(event)
+    await copy
+
+    assert store.writes == [1] and store.singles == []
+
+
+async def test_the_copy_of_an_event_whose_publish_failed_is_applied_by_the_consumer(store: CountedStore) -> None:
+    projected = Projected()
+    writer = ProjectionWriter(store, MonitorStore(store.db), projected)
+    event = requested()
+    writer.expect(event)
+    copy = asyncio.ensure_future(consumer_copy(store, projected)(event))
+    await asyncio.sleep(0)
+
+    writer.abandon(event)  # the publish raised, though the bus may have stored the event
+    await copy
+
+    assert store.writes == [] and store.singles == [event.event_id]
+    assert store.run_view(TENANT, event.run_id or "") is not None

@@ -73,6 +73,10 @@ class Projected:
             return False
         try:
             await asyncio.shield(done)
+        except asyncio.CancelledError:
+            if not done.cancelled():
+                raise  # this task's own cancellation
+            return False  # the request's publish failed (`ProjectionWriter.abandon`)
         except Exception:  # noqa: BLE001 - the request path's write failed: the consumer's copy applies it
             return False
         return self.take(event_id)
