@@ -1,7 +1,6 @@
 """The read-model write on the request path (`readmodels.writer`): the run events of requests under
 way at once are stored in one write, each request returns once its own event is stored, and a store
-that fails fails every request of its group the way it would have failed each alone. The event's
-copy from the bus, come back while that write is under way, waits for it instead of writing again."""
+that fails fails every request of its group the way it would have failed each alone."""
 
 from __future__ import annotations
 
@@ -17,9 +16,8 @@ from contracts.run import RunRequested, RunRequestedPayload
 from quarry_runtime.errors import Unavailable
 from quarry_runtime.settings import RuntimeSettings
 from quarry_runtime.store import SqlDatabase
-from quarry_runtime.subscription import Handler
 from services.gateway.readmodels.monitors import MonitorStore
-from services.gateway.readmodels.projection import LiveViews, Projected, RunFeed, subscriptions
+from services.gateway.readmodels.projection import Projected
 from services.gateway.readmodels.store import GatewayStore
 from services.gateway.readmodels.writer import ProjectionWriter
 
@@ -27,16 +25,10 @@ TENANT = "tenant-1"
 
 
 class CountedStore(GatewayStore):
-    """Counts the group writes (and the single ones of the consumers), and fails the group writes
-    while `failing` is set."""
+    """Counts the group writes, and fails them while `failing` is set."""
 
     writes: list[int]
-    singles: list[str]
     failing: bool = False
-
-    def record_run_event(self, event: Event) -> bool:
-        self.singles.append(event.event_id)
-        return super().record_run_event(event)
 
     def record_run_events(self, events: Iterable[Event]) -> int:
         batch = list(events)
@@ -50,7 +42,7 @@ class CountedStore(GatewayStore):
 def store(tmp_path: Path) -> Iterator[CountedStore]:
     db = SqlDatabase(RuntimeSettings(data_dir=tmp_path), "gateway")
     made = CountedStore(db)
-    made.writes, made.singles = [], []
+    made.writes = []
     yield made
     db.close()
 
@@ -107,75 +99,3 @@ async def test_a_failed_write_fails_every_request_of_its_group_and_marks_none_ap
     store.failing = False
     await writer.apply(requested())
     assert store.writes == [3, 1], "the writer goes on after a failed write"
-
-
-def consumer_copy(store: CountedStore, projected: Projected) -> Handler:
-    """The run consumer's handler, as the Bus calls it with an event it parsed."""
-    (runs,) = [
-        sub
-        for sub in subscriptions(LiveViews(store, MonitorStore(store.db), RunFeed(), projected=projected))
-        if sub.subject.startswith("run.")
-    ]
-    return runs.handler
-
-
-async def test_the_copy_from_the_bus_waits_for_the_write_under_way_and_writes_nothing(store: CountedStore) -> None:
-    projected = Projected()
-    writer = ProjectionWriter(store, MonitorStore(store.db), projected)
-    event = requested()
-    request = asyncio.create_task(writer.apply(event))
-    await asyncio.sleep(0)  # the request's write is queued, not done
-    assert not projected.take(event.event_id), "the Bus would not skip it unparsed yet"
-
-    await consumer_copy(store, projected)(event)
-
-    assert request.done() and store.run_view(TENANT, event.run_id or "") is not None
-    assert store.writes == [1] and store.singles == [], "one write: the request's"
-    await request
-
-
-async def test_the_copy_from_the_bus_applies_the_event_when_the_write_under_way_fails(store: CountedStore) -> None:
-    projected = Projected()
-    writer = ProjectionWriter(store, MonitorStore(store.db), projected)
-    event = requested()
-    store.failing = True
-    request = asyncio.create_task(writer.apply(event))
-    await asyncio.sleep(0)
-
-    await consumer_copy(store, projected)(event)
-
-    with pytest.raises(Unavailable):
-        await request
-    assert store.singles == [event.event_id]
-    view = store.run_view(TENANT, event.run_id or "")
-    assert view is not None and view["state"] == "requested"
-
-
-async def test_a_copy_back_before_the_publish_returned_waits_for_the_write_that_follows(store: CountedStore) -> None:
-    projected = Projected()
-    writer = ProjectionWriter(store, MonitorStore(store.db), projected)
-    event = requested()
-    writer.expect(event)  # as `api.commands.publish` does before it publishes
-    copy = asyncio.ensure_future(consumer_copy(store, projected)(event))
-    await asyncio.sleep(0)
-    assert not copy.done(), "the copy waits for the request's write"
-
-    await writer.apply(event)
-    await copy
-
-    assert store.writes == [1] and store.singles == []
-
-
-async def test_the_copy_of_an_event_whose_publish_failed_is_applied_by_the_consumer(store: CountedStore) -> None:
-    projected = Projected()
-    writer = ProjectionWriter(store, MonitorStore(store.db), projected)
-    event = requested()
-    writer.expect(event)
-    copy = asyncio.ensure_future(consumer_copy(store, projected)(event))
-    await asyncio.sleep(0)
-
-    writer.abandon(event)  # the publish raised, though the bus may have stored the event
-    await copy
-
-    assert store.writes == [] and store.singles == [event.event_id]
-    assert store.run_view(TENANT, event.run_id or "") is not None

@@ -16,14 +16,10 @@ async def publish(parts: Components, event: Event) -> None:
     """Publish `event` (503 if the bus refuses it), then apply it to the read model that keeps it,
     so the caller's next read sees it; the projection's own copy from the bus is then a no-op.
     With the store away that step is left to the projection: the request itself was accepted."""
-    parts.writes.expect(event)
     try:
         await parts.bus.publish(event)
-    except BaseException as exc:
-        parts.writes.abandon(event)
-        if isinstance(exc, Exception):
-            raise Unavailable(f"the event bus did not accept the request: {exc}") from exc
-        raise
+    except Exception as exc:
+        raise Unavailable(f"the event bus did not accept the request: {exc}") from exc
     try:
         await parts.writes.apply(event)
     except StoreUnavailable as exc:

@@ -47,39 +47,11 @@ class Projected:
     """The ids of the events this process applied to the read models itself, on the request path
     that published them (`api.commands.publish`): their copy from the bus would change nothing,
     so the consumer acknowledges it before parsing it (`Subscription.applied_here`). Bounded: an id
-    that fell out is applied again, which is a no-op.
-
-    The copy can come back before the request's write is done (JetStream delivers it as soon as it
-    acks the publish; the write waits for its group): the consumer then waits for that write
-    (`written`) rather than apply the event a second time beside it, and applies it itself only if
-    the write failed."""
+    that fell out is applied again, which is a no-op."""
 
     def __init__(self, size: int = 10_000) -> None:
         self._size = size
         self._ids: dict[str, None] = {}
-        self._writing: dict[str, asyncio.Future[None]] = {}
-
-    def writing(self, event_id: str, done: asyncio.Future[None]) -> None:
-        """The request path is writing the event; `done` resolves once it is stored (or fails)."""
-        self._writing[event_id] = done
-        done.add_done_callback(lambda _: self._writing.pop(event_id, None))
-
-    async def written(self, event_id: str) -> bool:
-        """Whether the request path applied the event, waiting for its write if one is under way;
-        False when there was none or it failed (the caller applies the event itself). Forgotten
-        once True, as with `take`."""
-        done = self._writing.get(event_id)
-        if done is None or done.get_loop() is not asyncio.get_running_loop():
-            return False
-        try:
-            await asyncio.shield(done)
-        except asyncio.CancelledError:
-            if not done.cancelled():
-                raise  # this task's own cancellation
-            return False  # the request's publish failed (`ProjectionWriter.abandon`)
-        except Exception:  # noqa: BLE001 - the request path's write failed: the consumer's copy applies it
-            return False
-        return self.take(event_id)
 
     def add(self, event_id: str) -> None:
         if len(self._ids) >= self._size:
@@ -199,10 +171,7 @@ def _applier(views: LiveViews) -> Callable[[Event], Awaitable[None]]:
     in_order = asyncio.Lock()
 
     async def on_event(ev: Event) -> None:
-        # (An event this process applied itself never gets here: the Bus acks it unparsed, `applied_here`;
-        # one it is applying still waits for that write here.)
-        if views.projected is not None and await views.projected.written(ev.event_id):
-            return
+        # (An event this process applied itself never gets here: the Bus acks it unparsed, `applied_here`.)
         # Off the event loop, whatever the database: a PostgreSQL round trip (or the wait for a
         # lost server), or SQLite's lock held by another thread, must not hold up the requests.
         try:

@@ -28,23 +28,6 @@ class ProjectionWriter:
         self.projected = projected
         self._waiting: list[Waiting] = []
         self._writing: asyncio.Task[None] | None = None
-        self._expected: dict[str, asyncio.Future[None]] = {}
-
-    def expect(self, event: Event) -> None:
-        """`event` is about to be published and then applied here: its copy from the bus, which can
-        come back before the publish's caller resumes, waits for that write (see `Projected`).
-        Follow with `apply`, or with `abandon` if the publish fails."""
-        if for_run_log(event):
-            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._expected[event.event_id] = done
-            self.projected.writing(event.event_id, done)
-
-    def abandon(self, event: Event) -> None:
-        """The expected event will not be applied here (its publish failed): a copy of it from the
-        bus, if it was stored after all, is applied by the consumer."""
-        done = self._expected.pop(event.event_id, None)
-        if done is not None:
-            done.cancel()
 
     async def apply(self, event: Event) -> None:
         """Apply `event` to its read model; returns once it is stored (raises what the store raised)."""
@@ -52,10 +35,7 @@ class ProjectionWriter:
             await asyncio.to_thread(project, self.store, self.monitors, event)
             self.projected.add(event.event_id)
             return
-        done = self._expected.pop(event.event_id, None)
-        if done is None:
-            done = asyncio.get_running_loop().create_future()
-            self.projected.writing(event.event_id, done)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((event, done))
         if self._writing is None or self._writing.done():
             self._writing = asyncio.create_task(self._write_all())
