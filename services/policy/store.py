@@ -68,6 +68,15 @@ class Budget:
     as_of: str
 
 
+@dataclass(frozen=True, slots=True)
+class KeptDecision:
+    """The decision kept under a request's event id, and whether this call was the one to keep it
+    (a redelivered request's call finds the first one there)."""
+
+    payload: ToolDecidedPayload
+    first: bool
+
+
 class PolicyStore:
     def __init__(self, db: SqlDatabase) -> None:
         self.db = db
@@ -169,7 +178,7 @@ class PolicyStore:
 
     # -- decisions -----------------------------------------------------------------------------
 
-    def record_decision(self, ev: ToolDecided) -> ToolDecidedPayload:
+    def record_decision(self, ev: ToolDecided) -> KeptDecision:
         """Keep a decision once per event id; returns the decision kept under its id (the first one
         recorded), which is the one to publish: a redelivered request may be decided differently."""
         p = ev.payload
@@ -199,10 +208,11 @@ class PolicyStore:
             self._inserted[ev.tenant_id] = count
             if count % PRUNE_EVERY == 0:
                 self._prune(ev.tenant_id)
-            return p
+            return KeptDecision(p, first=True)
         row = self.db.one("SELECT payload FROM decisions WHERE event_id = ?", (ev.event_id,))
         # A row from before the payload was kept (or one pruned since) holds nothing to repeat.
-        return ToolDecidedPayload.model_validate_json(row[0]) if row is not None and row[0] else p
+        kept = ToolDecidedPayload.model_validate_json(row[0]) if row is not None and row[0] else p
+        return KeptDecision(kept, first=False)
 
     def recent_decisions(self, tenant_id: str, limit: int) -> list[DecisionRecord]:
         rows = self.db.query(

@@ -18,7 +18,7 @@ from contracts.run import (
     RunRequested,
     RunRequestedPayload,
 )
-from tests.integration.test_policy_service import Api, member_of, policy_service, signup
+from tests.support.policy_service import Api, member_of, policy_service, signup
 
 PLANNED = ["What is a context manager?", "How is it used?"]
 

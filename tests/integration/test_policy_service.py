@@ -7,24 +7,23 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 
 from contracts import subjects
 from contracts.envelope import Actor
 from contracts.policy import policy_set_version
 from contracts.tool import ToolRequested, ToolRequestedPayload
-from quarry_runtime.bus import Bus
+from quarry_runtime.bus import Bus, wire_bytes
 from quarry_security.delegation import KeyDirectory, SigningKey
 from services.policy.application.decider import rate_key
-from services.policy.bootstrap import PolicyParts, PolicySettings, assemble
+from tests.support.policy_service import Api, member_of, policy_service, signup
 from tests.support.polling import eventually
-from tests.support.services import in_process
 
 pytestmark = pytest.mark.infra
 
@@ -32,48 +31,6 @@ FETCH_FOR_ALL = (
     '@id("fetch-for-everyone")\n'
     'permit (principal, action == Quarry::Action::"invoke_tool", resource == Quarry::Tool::"fetch_url");\n'
 )
-
-
-@contextlib.asynccontextmanager
-async def policy_service(nats_url: str, data_dir: Path) -> AsyncIterator[PolicyParts]:
-    """The service as `run` drives it (bus, consumers, background responders), minus signal handlers."""
-    settings = PolicySettings(data_dir=data_dir).model_copy(update={"nats_url": nats_url})
-    parts = assemble(settings)
-    async with in_process(parts.service, answers=subjects.POLICY_VERSIONS):
-        yield parts
-
-
-class Api:
-    def __init__(self, http: httpx.AsyncClient, token: str, user_id: str, tenant_id: str) -> None:
-        self.http, self.user_id, self.tenant_id = http, user_id, tenant_id
-        self.headers = {"Authorization": f"Bearer {token}"}
-
-    async def get(self, path: str, **kw: Any) -> httpx.Response:
-        return await self.http.get(path, headers=self.headers, **kw)
-
-    async def post(self, path: str, body: Any) -> httpx.Response:
-        return await self.http.post(path, headers=self.headers, json=body)
-
-
-async def signup(http: httpx.AsyncClient) -> Api:
-    name = f"t{uuid.uuid4().hex[:8]}"
-    r = await http.post(
-        "/v1/auth/signup", json={"email": f"{name}@example.com", "password": "long-enough-1", "tenant_name": name}
-    )
-    assert r.status_code == 201, r.text
-    body = r.json()
-    return Api(http, body["access_token"], body["user_id"], body["tenant_id"])
-
-
-async def member_of(owner: Api) -> Api:
-    name = f"m{uuid.uuid4().hex[:8]}"
-    r = await owner.post("/v1/members", {"email": f"{name}@example.com", "role": "member"})
-    assert r.status_code == 201, r.text
-    accepted = await owner.http.post(
-        "/v1/auth/accept", json={"invite_token": r.json()["invite_token"], "password": "long-enough-2"}
-    )
-    assert accepted.status_code == 200, accepted.text
-    return Api(owner.http, accepted.json()["access_token"], r.json()["user_id"], owner.tenant_id)
 
 
 def make_platform_admin(components: Any, who: Api) -> None:
@@ -335,3 +292,53 @@ async def test_a_tool_request_without_a_valid_delegation_is_denied(nats_url: str
     assert "unknown signing key" in seen["forged"]["reasons"][0]
     assert "expired" in seen["expired"]["reasons"][0]
     assert "another user" in seen["other-user"]["reasons"][0]
+
+
+async def test_a_redelivered_tool_request_is_decided_and_counted_once(nats_url: str, tmp_path: Path) -> None:
+    """The same request stored twice on the stream (as a redelivery hands it over again): one
+    decision in the log and on the bus, and the decisions metric counts it once."""
+    bus = Bus(nats_url, f"policy-rd-{uuid.uuid4().hex[:6]}")
+    await bus.broker.connect()
+    key = SigningKey.load_or_create(tmp_path / "k.pem")
+    await KeyDirectory(lambda: bus.broker.connection, replicas=1).publish(key)
+    tenant, user = uuid.uuid4().hex, uuid.uuid4().hex
+    token = key.issue(
+        agent="quarry-orchestrator", user_id=user, tenant_id=tenant, run_id="r", scopes={"tool:web_search"}
+    )
+    payload = ToolRequestedPayload(
+        request_id="search:1",
+        tool="web_search",
+        task_id="search",
+        step="search",
+        plan="free",
+        roles=["member"],
+        arguments={"question": "q?"},
+        delegation=token,
+    )
+    actor = Actor(user_id=user, agent="quarry-orchestrator", roles=["member"])
+    request = ToolRequested.create(payload, tenant_id=tenant, run_id=str(uuid.uuid4()), actor=actor)
+    js = bus.broker.connection.jetstream()
+    counted = ("quarry_policy_decisions_total", {"outcome": "allow", "tool": "web_search"})
+    before = REGISTRY.get_sample_value(*counted) or 0.0
+    try:
+        async with policy_service(nats_url, tmp_path / "policy") as policy:
+            sequences = [
+                # Stored twice: each copy under a message id of its own, so JetStream keeps both.
+                (
+                    await js.publish(
+                        subjects.TOOL_REQUESTED, wire_bytes(request), headers={"Nats-Msg-Id": uuid.uuid4().hex}
+                    )
+                ).seq
+                for _ in range(2)
+            ]
+
+            async def both_handled() -> bool:
+                info = await js.consumer_info(subjects.STREAM, "policy-tool-requests")
+                return info.ack_floor.stream_seq >= max(sequences)
+
+            await eventually(both_handled, 15, "both copies of the request acknowledged")
+            kept = policy.store.recent_decisions(tenant, limit=10)
+            assert [d.task_id for d in kept] == ["search"], kept
+            assert (REGISTRY.get_sample_value(*counted) or 0.0) == before + 1
+    finally:
+        await bus.stop()

@@ -27,7 +27,7 @@ from quarry_security.delegation import DelegationError, KeyDirectory, verify
 from services.policy.application.budget import BudgetBook, CreditEvent
 from services.policy.application.decider import Decider
 from services.policy.application.versions import PolicyVersions
-from services.policy.store import PolicyStore
+from services.policy.store import KeptDecision, PolicyStore
 from services.policy.translate import decided_payload, delegation_refused
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def delegation_check(keys: KeyDirectory) -> DelegationCheck:
     return check
 
 
-Recorder = Callable[[ToolDecided], Awaitable[ToolDecidedPayload]]
+Recorder = Callable[[ToolDecided], Awaitable[KeptDecision]]
 Observer = Callable[[ToolDecidedPayload], None]
 
 
@@ -77,7 +77,7 @@ async def answer_tool_request(
     JetStream. The agent and the user are decided on both: the token proves the agent acts
     for this user within this scope, and Cedar decides the tool for the user's plan and roles."""
     with span("policy decide", {"quarry.policy.tool": ev.payload.tool, "quarry.task.id": ev.payload.task_id}) as seen:
-        decided = await _decide(ev, decider, record, delegation)
+        decided, first = await _decide(ev, decider, record, delegation)
         if seen.is_recording():
             p = decided.payload
             seen.set_attributes(
@@ -88,13 +88,15 @@ async def answer_tool_request(
                 }
             )
     await bus.publish(decided)
-    if observe is not None:
+    if observe is not None and first:  # a redelivered request's decision was counted already
         observe(decided.payload)
 
 
 async def _decide(
     ev: ToolRequested, decider: Decider, record: Recorder | None, delegation: DelegationCheck | None
-) -> ToolDecided:
+) -> tuple[ToolDecided, bool]:
+    """The decision to publish, and whether it is decided here for the first time (without a
+    store, every time is the first)."""
     refused = await delegation(ev) if delegation is not None else None
     if refused is not None:
         payload = delegation_refused(ev.payload, refused, decider.version)
@@ -112,11 +114,12 @@ async def _decide(
     # first decision recorded is the one the list shows and the bus carries. The request is
     # acknowledged only after both, so a store or bus failure in between repeats both (the
     # publish de-duplicated by JetStream), and neither is ever lost.
-    if record is not None:
-        kept = await record(decided)
-        if kept != decided.payload:
-            decided = decided.model_copy(update={"payload": kept})
-    return decided
+    if record is None:
+        return decided, True
+    kept = await record(decided)
+    if kept.payload != decided.payload:
+        decided = decided.model_copy(update={"payload": kept.payload})
+    return decided, kept.first
 
 
 async def switch_version(ev: PolicyPublished, bus: Bus, versions: PolicyVersions) -> None:
@@ -141,10 +144,10 @@ async def follow_credits(ev: Event, budgets: BudgetBook) -> None:
 
 
 def recorder(store: PolicyStore) -> Recorder:
-    """Keeps a decision in the store, returning the one kept."""
+    """Keeps a decision in the store, returning the one kept and whether it was this one."""
     on_postgres = _on_postgres(store)
 
-    async def record(ev: ToolDecided) -> ToolDecidedPayload:
+    async def record(ev: ToolDecided) -> KeptDecision:
         return await store_call(on_postgres, store.record_decision, ev)
 
     return record
