@@ -16,7 +16,8 @@ while billing answers, and the gateway keeps that answer for the measurement
 and run shape, one request/reply on the bus.
 
 The baseline is `bench.ping_app`: the gateway's own app shell (error handler, body limits, web
-middleware) and uvicorn options, with `POST /ping` -> {"ok": true} doing no work, under the
+middleware), process set-up (logging, tracer provider) and uvicorn options, with `POST /ping` ->
+{"ok": true} doing no work, under the
 same load from the same client process. Both are measured while the stack is up and paused,
 in alternating rounds, so drift on a noisy machine hits both alike: first with `concurrency`
 clients (closed loop: each has its own keep-alive connection and sends its next request when
