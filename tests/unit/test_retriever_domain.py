@@ -12,6 +12,7 @@ from services.retriever.domain.corpus import STDLIB_MODULES, Document, module_do
 from services.retriever.domain.lexical import (
     AVERAGE_CHUNK_TOKENS,
     K1,
+    LEAD_WEIGHT,
     bm25_weight,
     document_vector,
     query_vector,
@@ -219,3 +220,41 @@ def test_document_and_query_vectors() -> None:
     assert query.indices == sorted({term_id("list"), term_id("and"), term_id("with"), term_id("tupl")})
     assert query.values == [1.0] * 4
     assert query_vector("the of to").indices == []
+
+
+def test_every_chunk_of_a_section_carries_its_first_sentence_as_lead() -> None:
+    text = (
+        "# rmtree(path)\n\nRecursively delete a directory tree. " + filler_sentences(40, "tree") + "\n\n"
+        "# copy(src, dst)\n\nCopy data and mode bits. " + filler_sentences(3, "copy")
+    )
+    chunks = chunk_text("doc-5", "Leads", text)
+    tree = [c for c in chunks if c.heading == "rmtree(path)"]
+    assert len(tree) >= 2 and {c.lead for c in tree} == {"Recursively delete a directory tree."}
+    assert [c.lead for c in chunks if c.heading == "copy(src, dst)"] == ["Copy data and mode bits."]
+    assert all(c.lead == "" for c in chunk_text("doc-6", "Plain", filler_sentences(40)))  # no heading, no lead
+
+
+def test_a_scrap_keeps_the_lead_of_the_section_it_starts_in() -> None:
+    text = "# Tiny\n\nJust a line.\n\n# Big\n\nThe big one. " + filler_sentences(10)
+    assert chunk_text("doc-7", "Scraps", text)[0].lead == "Just a line."
+
+
+def test_a_lead_is_one_bounded_sentence() -> None:
+    long = "word " * 100
+    (chunk,) = chunk_text("doc-8", "Long", f"# Head\n\n{long}")
+    assert len(chunk.lead) <= 200 and chunk.lead.startswith("word word")
+
+
+def test_lead_terms_add_weight_and_nothing_else() -> None:
+    body = "Recursively delete a directory tree. " + "Errors are raised or ignored as the caller asks. " * 6
+    plain = document_vector(body)
+    led = document_vector(body, lead="Recursively delete a directory tree.")
+    assert led.indices == plain.indices  # the lead is the chunk's own: no new terms
+    before, after = dict(zip(plain.indices, plain.values, strict=True)), dict(zip(led.indices, led.values, strict=True))
+    for term in tokenize("delete directory tree"):
+        assert after[term_id(term)] > before[term_id(term)]
+    (error,) = tokenize("errors")
+    assert after[term_id(error)] == before[term_id(error)]
+    assert document_vector(body, lead="Recursively delete.", lead_weight=0.0) == plain
+    # a term of the lead weighs at most (1 + lead weight) times what saturated BM25 gives
+    assert max(after.values()) <= (1 + LEAD_WEIGHT) * (K1 + 1)
