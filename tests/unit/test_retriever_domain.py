@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import zlib
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 
-from services.retriever.domain.chunking import MAX_CHARS, MIN_CHARS, chunk_document, chunk_text
+from services.retriever.domain.chunking import MAX_CHARS, MIN_CHARS, Chunk, chunk_document, chunk_text
 from services.retriever.domain.corpus import STDLIB_MODULES, Document, module_document, sample_corpus, to_text
 from services.retriever.domain.lexical import (
     AVERAGE_CHUNK_TOKENS,
@@ -20,6 +21,7 @@ from services.retriever.domain.lexical import (
     term_id,
     tokenize,
 )
+from services.retriever.index import SourceIndex
 from tests.support.corpus import corpus, filler_sentences, uploaded_document
 
 __all__ = ["corpus"]  # the fixture
@@ -258,3 +260,15 @@ def test_lead_terms_add_weight_and_nothing_else() -> None:
     assert document_vector(body, lead="Recursively delete.", lead_weight=0.0) == plain
     # a term of the lead weighs at most (1 + lead weight) times what saturated BM25 gives
     assert max(after.values()) <= (1 + LEAD_WEIGHT) * (K1 + 1)
+
+
+def test_the_section_whose_lead_says_what_is_asked_ranks_first(tmp_path: Path) -> None:
+    body = "Delete a directory tree." + " Errors are raised as usual when the call fails." * 4
+    led = chunk_text("doc-a", "Tools", f"# prune(path)\n\n{body}")[0]
+    assert led.lead == "Delete a directory tree."
+    unled = Chunk("doc-b", led.title, led.location, led.text, 0, led.heading)  # the same words, no lead
+    with SourceIndex(path=tmp_path / "q", feedback=None) as index:
+        index.ensure_collection()
+        index.add([unled, led], "t")
+        hits = index.search("delete a directory", ["t"], 2)
+    assert [h.source_id for h in hits] == ["doc-a", "doc-b"] and hits[0].score > hits[1].score
