@@ -21,8 +21,9 @@ import re
 from quarry_text.stemming import stem
 from quarry_text.stopwords import FUNCTION_WORDS, KEYWORDS, STOPWORDS
 
-ANALYSIS_VERSION = "code1"
-"""Names the terms `terms` gives; a stored index built under another version must not be searched with these."""
+ANALYSIS_VERSION = "code2"
+"""Names the terms `terms` gives and how an index weighs them; a stored index built under another
+version must not be searched with these (code2: the terms of code1, a section's lead weighed apart)."""
 
 _MAX_WORD = 40  # a longer run of letters is a hash, base64 or noise, not a word
 _MAX_NAME = 80  # a longer dotted or snake_case name is kept as its parts only

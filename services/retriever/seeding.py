@@ -35,7 +35,7 @@ from services.retriever.index import PUBLIC_TENANT, Prepared, SourceIndex, index
 log = logging.getLogger(__name__)
 
 # Bumped when the file's layout changes; the code that computes the entries is hashed instead.
-FORMAT = 1
+FORMAT = 2
 _PREFIX = "sample-corpus-"
 # A file unused this long is of a corpus, code or model gone by (each edit of the chunker makes one).
 STALE_S = 30 * 24 * 3600.0
@@ -141,6 +141,7 @@ def _entry(item: Prepared) -> dict[str, Any]:
         "text": c.text,
         "index": c.index,
         "heading": c.heading,
+        "lead": c.lead,
         "indices": item.sparse.indices,
         "values": item.sparse.values,
         "dense": item.dense,
@@ -152,7 +153,7 @@ def _entries(raw: object, dimension: int | None) -> list[Prepared]:
         raise ValueError("no entries")
     out: list[Prepared] = []
     for e in raw:
-        text_fields = [e["doc_id"], e["title"], e["location"], e["text"], e["heading"]]
+        text_fields = [e["doc_id"], e["title"], e["location"], e["text"], e["heading"], e["lead"]]
         if not all(isinstance(v, str) for v in text_fields) or type(e["index"]) is not int:
             raise ValueError("an entry's chunk fields are malformed")
         indices, values = e["indices"], e["values"]
@@ -172,7 +173,7 @@ def _entries(raw: object, dimension: int | None) -> list[Prepared]:
             and all(isinstance(v, float) and math.isfinite(v) for v in dense)
         ):
             raise ValueError(f"an entry's dense vector is not {dimension} finite numbers")
-        chunk = Chunk(e["doc_id"], e["title"], e["location"], e["text"], e["index"], e["heading"])
+        chunk = Chunk(e["doc_id"], e["title"], e["location"], e["text"], e["index"], e["heading"], e["lead"])
         out.append(Prepared(chunk, SparseTerms(indices, values), dense))
     return out
 

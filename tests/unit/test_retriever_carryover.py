@@ -83,3 +83,24 @@ def test_memory_is_carried_over_whole(client: QdrantClient) -> None:
     assert carry_over(new, keep=lambda _: True) == 1
     hits = new.search("vault ledger", ["tenant-a"], 5, labels={"run_id": "run-1"})
     assert [h.source_id for h in hits] == ["upload:handbook"]
+
+
+def test_a_carried_chunk_keeps_its_lead_and_the_lead_is_no_label(client: QdrantClient) -> None:
+    led = Chunk(
+        doc_id="upload:tools",
+        title="Tools",
+        location="§ prune(path)",
+        text="prune(path)\n\nRecursively delete a directory tree. The path must exist.",
+        index=0,
+        heading="prune(path)",
+        lead="Recursively delete a directory tree.",
+    )
+    old = SourceIndex(client, collection="sources", label_fields=(DATASET,), feedback=None)
+    old.ensure_collection()
+    old.add([led], "tenant-a", {DATASET: "ds-1"})
+    new = SourceIndex(client, collection=collection_for(None), label_fields=(DATASET,), feedback=None)
+    new.ensure_collection()
+    assert carry_over(new) == 1
+    (point,), _ = client.scroll(new.collection, with_payload=True)
+    assert point.payload is not None and point.payload["lead"] == led.lead
+    assert new.count("tenant-a", {DATASET: "ds-1"}) == 1  # "lead" was not read as a label of its own

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import zlib
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 
-from services.retriever.domain.chunking import MAX_CHARS, MIN_CHARS, chunk_document, chunk_text
+from services.retriever.domain.chunking import MAX_CHARS, MIN_CHARS, Chunk, chunk_document, chunk_text
 from services.retriever.domain.corpus import STDLIB_MODULES, Document, module_document, sample_corpus, to_text
 from services.retriever.domain.lexical import (
     AVERAGE_CHUNK_TOKENS,
     K1,
+    LEAD_WEIGHT,
     bm25_weight,
     document_vector,
     query_vector,
@@ -19,6 +21,7 @@ from services.retriever.domain.lexical import (
     term_id,
     tokenize,
 )
+from services.retriever.index import SourceIndex
 from tests.support.corpus import corpus, filler_sentences, uploaded_document
 
 __all__ = ["corpus"]  # the fixture
@@ -219,3 +222,53 @@ def test_document_and_query_vectors() -> None:
     assert query.indices == sorted({term_id("list"), term_id("and"), term_id("with"), term_id("tupl")})
     assert query.values == [1.0] * 4
     assert query_vector("the of to").indices == []
+
+
+def test_every_chunk_of_a_section_carries_its_first_sentence_as_lead() -> None:
+    text = (
+        "# rmtree(path)\n\nRecursively delete a directory tree. " + filler_sentences(40, "tree") + "\n\n"
+        "# copy(src, dst)\n\nCopy data and mode bits. " + filler_sentences(3, "copy")
+    )
+    chunks = chunk_text("doc-5", "Leads", text)
+    tree = [c for c in chunks if c.heading == "rmtree(path)"]
+    assert len(tree) >= 2 and {c.lead for c in tree} == {"Recursively delete a directory tree."}
+    assert [c.lead for c in chunks if c.heading == "copy(src, dst)"] == ["Copy data and mode bits."]
+    assert all(c.lead == "" for c in chunk_text("doc-6", "Plain", filler_sentences(40)))  # no heading, no lead
+
+
+def test_a_scrap_keeps_the_lead_of_the_section_it_starts_in() -> None:
+    text = "# Tiny\n\nJust a line.\n\n# Big\n\nThe big one. " + filler_sentences(10)
+    assert chunk_text("doc-7", "Scraps", text)[0].lead == "Just a line."
+
+
+def test_a_lead_is_one_bounded_sentence() -> None:
+    long = "word " * 100
+    (chunk,) = chunk_text("doc-8", "Long", f"# Head\n\n{long}")
+    assert len(chunk.lead) <= 200 and chunk.lead.startswith("word word")
+
+
+def test_lead_terms_add_weight_and_nothing_else() -> None:
+    body = "Recursively delete a directory tree. " + "Errors are raised or ignored as the caller asks. " * 6
+    plain = document_vector(body)
+    led = document_vector(body, lead="Recursively delete a directory tree.")
+    assert led.indices == plain.indices  # the lead is the chunk's own: no new terms
+    before, after = dict(zip(plain.indices, plain.values, strict=True)), dict(zip(led.indices, led.values, strict=True))
+    for term in tokenize("delete directory tree"):
+        assert after[term_id(term)] > before[term_id(term)]
+    (error,) = tokenize("errors")
+    assert after[term_id(error)] == before[term_id(error)]
+    assert document_vector(body, lead="Recursively delete.", lead_weight=0.0) == plain
+    # a term of the lead weighs at most (1 + lead weight) times what saturated BM25 gives
+    assert max(after.values()) <= (1 + LEAD_WEIGHT) * (K1 + 1)
+
+
+def test_the_section_whose_lead_says_what_is_asked_ranks_first(tmp_path: Path) -> None:
+    body = "Delete a directory tree." + " Errors are raised as usual when the call fails." * 4
+    led = chunk_text("doc-a", "Tools", f"# prune(path)\n\n{body}")[0]
+    assert led.lead == "Delete a directory tree."
+    unled = Chunk("doc-b", led.title, led.location, led.text, 0, led.heading)  # the same words, no lead
+    with SourceIndex(path=tmp_path / "q", feedback=None) as index:
+        index.ensure_collection()
+        index.add([unled, led], "t")
+        hits = index.search("delete a directory", ["t"], 2)
+    assert [h.source_id for h in hits] == ["doc-a", "doc-b"] and hits[0].score > hits[1].score

@@ -10,6 +10,7 @@ from services.retriever.domain.spans import atx_heading
 
 MIN_CHARS = 600
 MAX_CHARS = 1200
+LEAD_CHARS = 200
 _HEADING_IN_LOCATION = 80
 # RST titles in docstrings are often whole function signatures, so allow long ones.
 _MAX_TITLE_LINE = 300
@@ -28,6 +29,8 @@ class Chunk:
     text: str
     index: int
     heading: str = ""
+    lead: str = ""
+    """The first sentence of the chunk's section: what the section (often one API) is for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +124,10 @@ class _ChunkBuilder:
         self.chunks: list[Chunk] = []
         self.section = ""
         self.chunk_heading = ""
+        # The section's lead is its first sentence, known only once its first paragraph arrives.
+        self.lead = ""
+        self.chunk_lead = ""
+        self.wants_lead = False
         self.paragraphs: list[str] = []
         self.last_is_heading = False
 
@@ -134,10 +141,15 @@ class _ChunkBuilder:
         if self.size >= self.min_chars // 2:
             self._flush()
         self.section = text
+        self.lead, self.wants_lead = "", True
         self._append(text[: self.heading_cap], new_paragraph=True)
         self.last_is_heading = True
 
     def paragraph(self, text: str) -> None:
+        if self.wants_lead:
+            self.lead, self.wants_lead = _lead(text), False
+            if self.chunk_heading == self.section:
+                self.chunk_lead = self.lead
         if self.size >= self.min_chars and self.size + 2 + len(text) > self.max_chars:
             self._flush()  # enough already, and this paragraph would not fit whole
         for n, piece in enumerate(_pieces(text, self.piece_cap)):
@@ -154,6 +166,7 @@ class _ChunkBuilder:
     def _append(self, piece: str, *, new_paragraph: bool) -> None:
         if not self.paragraphs:
             self.chunk_heading = self.section
+            self.chunk_lead = "" if self.wants_lead else self.lead
         if new_paragraph or not self.paragraphs:
             self.paragraphs.append(piece)
         else:
@@ -174,11 +187,19 @@ class _ChunkBuilder:
                     text=text,
                     index=index,
                     heading=self.chunk_heading,
+                    lead=self.chunk_lead,
                 )
             )
         self.paragraphs = []
         if carried is not None:
             self._append(carried, new_paragraph=True)
+
+
+def _lead(paragraph: str) -> str:
+    """A paragraph's first sentence, bounded: a section's own one-line account of itself."""
+    match = _SENTENCE_END.search(paragraph)
+    sentence = paragraph[: match.end()] if match else paragraph
+    return " ".join(sentence.split())[:LEAD_CHARS]
 
 
 def _pieces(paragraph: str, cap: int) -> list[str]:

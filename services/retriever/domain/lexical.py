@@ -37,6 +37,12 @@ B = 0.75
 # the same point, and weights stored at different times stay comparable. The chunker bounds chunk
 # sizes, so real averages stay close to this one.
 AVERAGE_CHUNK_TOKENS = 98.0
+# A section's first sentence (its lead) is a second, short field: the words a section uses to say
+# what it is for ("Recursively delete a directory tree") are the words a question in plain terms
+# uses, while the rest of a chunk is parameters, caveats and examples. Its BM25 weights join the
+# body's at LEAD_WEIGHT, with their own length normalisation (BM25F done by adding fields).
+LEAD_WEIGHT = 0.75
+AVERAGE_LEAD_TOKENS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +72,23 @@ def bm25_weight(
     return tf * (k1 + 1.0) / (tf + norm)
 
 
-def document_vector(text: str, avg_doc_len: float = AVERAGE_CHUNK_TOKENS) -> SparseTerms:
-    """The stored vector of a chunk: BM25 term weights, IDF left to the collection."""
+def document_vector(
+    text: str, avg_doc_len: float = AVERAGE_CHUNK_TOKENS, lead: str = "", lead_weight: float = LEAD_WEIGHT
+) -> SparseTerms:
+    """The stored vector of a chunk: BM25 term weights, IDF left to the collection; the terms of
+    its section's `lead` sentence add their own short-field weights at `lead_weight`."""
+    weights = _field(text, avg_doc_len, 1.0)
+    if lead and lead_weight > 0:
+        for tid, weight in _field(lead, AVERAGE_LEAD_TOKENS, lead_weight).items():
+            weights[tid] = weights.get(tid, 0.0) + weight
+    indices = sorted(weights)
+    return SparseTerms(indices, [weights[i] for i in indices])
+
+
+def _field(text: str, avg_len: float, scale: float) -> dict[int, float]:
     tokens = tokenize(text)
     counts = Counter(term_id(token) for token in tokens)  # a hash collision just merges two terms
-    indices = sorted(counts)
-    return SparseTerms(indices, [bm25_weight(counts[i], len(tokens), avg_doc_len) for i in indices])
+    return {tid: scale * bm25_weight(count, len(tokens), avg_len) for tid, count in counts.items()}
 
 
 def query_vector(text: str) -> SparseTerms:

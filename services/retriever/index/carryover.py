@@ -85,11 +85,12 @@ def _copy(index: SourceIndex, old: str, keep: Callable[[Mapping[str, Any]], bool
                 text=str(payload["text"]),
                 index=int(payload["index"]),
                 heading=str(payload.get("heading", "")),
+                lead=str(payload.get("lead", "")),
             )
             labels = tuple(sorted((k, str(v)) for k, v in payload.items() if k not in CHUNK_FIELDS))
             stored = point.vector.get(DENSE) if dense and isinstance(point.vector, dict) else None
             vector = [float(x) for x in stored] if isinstance(stored, list) else None  # type: ignore[arg-type]
-            prepared = Prepared(chunk, document_vector(indexed_text(chunk), index.avg_doc_len), vector)
+            prepared = Prepared(chunk, document_vector(indexed_text(chunk), index.avg_doc_len, chunk.lead), vector)
             groups.setdefault((str(payload["tenant_id"]), labels), []).append(prepared)
         for (tenant_id, labels), batch in groups.items():
             copied += index.add_prepared(batch, tenant_id, dict(labels) or None)

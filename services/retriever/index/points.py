@@ -21,7 +21,7 @@ DATASET = "dataset_id"
 """The label that puts a tenant's document in one of its datasets."""
 
 _POINT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:quarry:retriever:chunk")
-CHUNK_FIELDS = frozenset({"tenant_id", "doc_id", "title", "location", "heading", "text", "index"})
+CHUNK_FIELDS = frozenset({"tenant_id", "doc_id", "title", "location", "heading", "lead", "text", "index"})
 
 
 @dataclass(frozen=True, slots=True)

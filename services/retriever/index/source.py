@@ -153,7 +153,7 @@ class SourceIndex:
             yield from self._prepare_batch(batch)
 
     def _prepare_batch(self, chunks: Sequence[Chunk]) -> list[Prepared]:
-        sparse = [document_vector(indexed_text(chunk), self.avg_doc_len) for chunk in chunks]
+        sparse = [document_vector(indexed_text(chunk), self.avg_doc_len, chunk.lead) for chunk in chunks]
         if self.embedder is None:
             return [Prepared(chunk, terms) for chunk, terms in zip(chunks, sparse, strict=True)]
         # One request per batch, outside the client lock: a model call must not stall searches.
@@ -204,6 +204,7 @@ class SourceIndex:
                 "title": chunk.title,
                 "location": chunk.location,
                 "heading": chunk.heading,
+                "lead": chunk.lead,
                 "text": chunk.text,
                 "index": chunk.index,
                 **(labels or {}),
