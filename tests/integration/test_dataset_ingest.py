@@ -235,7 +235,7 @@ async def test_a_document_whose_dataset_is_deleted_while_it_is_indexed_is_taken_
         assert index.count(tenant) == 0
         kinds = [type(e).__name__ for e in published]
         assert "DocumentIndexed" not in kinds and kinds[-1] == "DocumentRejected"
-        assert "deleted while the document was being indexed" in published[-1].payload.reason  # type: ignore[attr-defined]
+        assert "deleted while the document was being indexed" in published[-1].payload.reason
         await gone(blobs, ref, timeout_s=1)
     finally:
         await bus.stop()
