@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pydoc_data.topics import topics
 
-import pypdfium2 as pdfium
+import pypdfium2 as pdfium  # type: ignore[import-untyped]
 
 from contracts.work import Claim, CodeBlock, Draft, ReportMethods, SearchTally, Section, SourceRef, Table
 from services.reporter.domain.layout import RenderOptions

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from contracts.tool import ToolRequestedPayload
 from services.policy.decision_table import DEFAULT_TABLE, TableError, load_cases, main, run_cases

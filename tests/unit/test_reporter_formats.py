@@ -7,7 +7,7 @@ import io
 import re
 from collections.abc import Callable
 
-import pypdfium2 as pdfium
+import pypdfium2 as pdfium  # type: ignore[import-untyped]
 import pytest
 from docx import Document
 from markdown_it import MarkdownIt
