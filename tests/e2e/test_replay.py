@@ -41,7 +41,8 @@ async def gateway_backlog(nats_url: str) -> int:
         infos = await nc.jetstream().consumers_info(subjects.STREAM)
         # Its durable consumers only: a catch-up reader is in the middle of a pass, not a backlog.
         durables = {c.durable for c in consumers.CONSUMERS["gateway"]}
-        return sum(i.num_pending + i.num_ack_pending for i in infos if i.name in durables)
+        # nats-py types both counts as optional: one the server leaves out is nothing pending.
+        return sum((i.num_pending or 0) + (i.num_ack_pending or 0) for i in infos if i.name in durables)
     finally:
         await nc.close()
 

@@ -27,7 +27,8 @@ def shipped() -> dict[str, Any]:
 
 
 def registry_text(data: dict[str, Any]) -> str:
-    return yaml.safe_dump(data, sort_keys=False)
+    text: str = yaml.safe_dump(data, sort_keys=False)
+    return text
 
 
 def engine_with(tmp_path: Path, data: dict[str, Any]) -> PolicyEngine:
