@@ -335,7 +335,8 @@ async def test_a_redelivered_tool_request_is_decided_and_counted_once(nats_url: 
 
             async def both_handled() -> bool:
                 info = await js.consumer_info(subjects.STREAM, "policy-tool-requests")
-                return info.ack_floor.stream_seq >= max(sequences)
+                acknowledged: int = info.ack_floor.stream_seq
+                return acknowledged >= max(sequences)
 
             await eventually(both_handled, 15, "both copies of the request acknowledged")
             kept = policy.store.recent_decisions(tenant, limit=10)
