@@ -7,9 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from devtools import natsserver
-from devtools.client import QuarryClient
 from devtools.stack import Stack, StackConfig
-from tests.support.stack import clients_of, running
+from tests.support.stack import ClientFactory, clients_of, running
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -37,6 +36,6 @@ def database_url_module(pg_server: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def client_factory(stack: Stack) -> Iterator[type[QuarryClient]]:
+def client_factory(stack: Stack) -> Iterator[ClientFactory]:
     with clients_of(stack) as bound:
         yield bound

@@ -11,7 +11,7 @@ from devtools.client import QuarryClient
 from devtools.stack import Stack
 from tests.fakes.pdf import pdf_of
 from tests.support.polling import wait_for
-from tests.support.stack import new_tenant, on_plan
+from tests.support.stack import ClientFactory, new_tenant, on_plan
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
@@ -47,9 +47,7 @@ def upload(client: QuarryClient, dataset: str, name: str, data: bytes, media: st
     return body
 
 
-def test_a_run_restricted_to_a_dataset_cites_only_that_dataset(
-    stack: Stack, client_factory: type[QuarryClient]
-) -> None:
+def test_a_run_restricted_to_a_dataset_cites_only_that_dataset(stack: Stack, client_factory: ClientFactory) -> None:
     alice = on_plan(new_tenant(client_factory, "alice"), "enterprise")  # read_dataset: paid plans, no approval
     for name in ("turbines", "hulls"):
         assert alice.request("POST", "/v1/datasets", json={"name": name}).status_code == 201
@@ -126,7 +124,7 @@ def test_a_run_restricted_to_a_dataset_cites_only_that_dataset(
     assert [d["name"] for d in alice.get("/v1/datasets").json()["datasets"]] == ["turbines"]
 
 
-def test_a_free_plan_run_never_reads_a_dataset(stack: Stack, client_factory: type[QuarryClient]) -> None:
+def test_a_free_plan_run_never_reads_a_dataset(stack: Stack, client_factory: ClientFactory) -> None:
     """read_dataset is not on the free plan: the read is denied by policy, the dataset never searched."""
     frank = new_tenant(client_factory, "frank")
     assert frank.request("POST", "/v1/datasets", json={"name": "turbines"}).status_code == 201

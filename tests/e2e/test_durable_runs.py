@@ -12,15 +12,15 @@ from devtools.client import QuarryClient
 from devtools.stack import SERVICES, Stack
 from services.gateway.readmodels.run_view import TERMINAL
 from tests.support.polling import wait_for
+from tests.support.stack import ClientFactory, new_tenant
 from tests.support.stack import ask as ask_run
-from tests.support.stack import new_tenant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
 QUESTION = "What is a context manager in Python?"
 
 
-def tenant(factory: type[QuarryClient], name: str) -> QuarryClient:
+def tenant(factory: ClientFactory, name: str) -> QuarryClient:
     return new_tenant(factory, name)
 
 
@@ -47,7 +47,7 @@ def post(client: QuarryClient, path: str, body: dict[str, Any]) -> Any:
 
 
 def test_an_approved_run_survives_every_service_restarting_while_it_waits(
-    stack: Stack, client_factory: type[QuarryClient]
+    stack: Stack, client_factory: ClientFactory
 ) -> None:
     owner = tenant(client_factory, "olga")
     run_id = ask(owner, approval_required=True)
@@ -72,7 +72,7 @@ def test_an_approved_run_survives_every_service_restarting_while_it_waits(
     assert post(owner, f"/v1/runs/{run_id}/approval", {"decision": "approve"}).status_code == 409
 
 
-def test_a_refused_run_is_rejected_and_charged_its_usage(stack: Stack, client_factory: type[QuarryClient]) -> None:
+def test_a_refused_run_is_rejected_and_charged_its_usage(stack: Stack, client_factory: ClientFactory) -> None:
     owner = tenant(client_factory, "rita")
     run_id = ask(owner, approval_required=True)
     wait_for(state_of(owner, run_id, "waiting_approval"), what="the approval gate")
@@ -86,9 +86,7 @@ def test_a_refused_run_is_rejected_and_charged_its_usage(stack: Stack, client_fa
     assert cost["settled"] > 0 and cost["settled"] + cost["refunded"] == cost["reserved"], cost
 
 
-def test_an_unanswered_approval_expires_and_is_charged_its_usage(
-    stack: Stack, client_factory: type[QuarryClient]
-) -> None:
+def test_an_unanswered_approval_expires_and_is_charged_its_usage(stack: Stack, client_factory: ClientFactory) -> None:
     owner = tenant(client_factory, "erik")
     r = owner.http.patch(
         "/v1/tenant/settings",
@@ -108,7 +106,7 @@ def test_an_unanswered_approval_expires_and_is_charged_its_usage(
     assert cost["settled"] > 0 and cost["settled"] + cost["refunded"] == cost["reserved"], cost
 
 
-def test_cancel_stops_the_run_and_refunds_what_was_not_used(stack: Stack, client_factory: type[QuarryClient]) -> None:
+def test_cancel_stops_the_run_and_refunds_what_was_not_used(stack: Stack, client_factory: ClientFactory) -> None:
     owner = tenant(client_factory, "carl")
     run_id = ask(owner, approval_required=True)
     wait_for(state_of(owner, run_id, "waiting_approval"), what="the approval gate")
@@ -123,7 +121,7 @@ def test_cancel_stops_the_run_and_refunds_what_was_not_used(stack: Stack, client
     assert post(owner, f"/v1/runs/{run_id}/cancel", {}).status_code == 409
 
 
-def test_state_at_any_point_is_rebuilt_from_the_log(stack: Stack, client_factory: type[QuarryClient]) -> None:
+def test_state_at_any_point_is_rebuilt_from_the_log(stack: Stack, client_factory: ClientFactory) -> None:
     owner = tenant(client_factory, "audra")
     run_id = ask(owner)
     wait_for(settled(owner, run_id), what="the run to finish and be billed")

@@ -13,7 +13,7 @@ import pytest
 from devtools.client import QuarryClient, SseEvent, parse_sse
 from devtools.stack import Stack
 from tests.support.polling import wait_for
-from tests.support.stack import completed_run, new_tenant
+from tests.support.stack import ClientFactory, completed_run, new_tenant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
@@ -113,9 +113,7 @@ def test_a_follow_up_is_streamed_and_cites_the_run_s_memory(
     assert viewer.request("GET", f"/v1/runs/{run_id}/questions").status_code == 200
 
 
-def test_other_tenants_unfinished_runs_and_bad_input_are_refused(
-    stack: Stack, client_factory: type[QuarryClient]
-) -> None:
+def test_other_tenants_unfinished_runs_and_bad_input_are_refused(stack: Stack, client_factory: ClientFactory) -> None:
     alice = new_tenant(client_factory, "alice")
     bob = new_tenant(client_factory, "bob")
     run_id = completed_run(alice, "What is a Python generator?")

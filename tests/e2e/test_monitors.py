@@ -3,6 +3,7 @@ once, also across a restart of both replicas, and each run reports what changed.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -87,11 +88,11 @@ def test_slots_fire_exactly_once_across_replicas_and_restarts(replicated_stack: 
     listed = {r["run_id"] for r in client.get("/v1/runs?limit=200").json()["runs"]}
     assert set(run_ids) <= listed, "every firing is an ordinary run of the tenant"
 
+    def settled(run_id: str) -> bool:
+        return bool(client.run(run_id)["cost"]["closed"] and client.run(run_id)["state"] in TERMINAL)
+
     for run_id in run_ids:
-        wait_for(
-            lambda run_id=run_id: client.run(run_id)["cost"]["closed"] and client.run(run_id)["state"] in TERMINAL,
-            what=f"run {run_id} to end",
-        )
+        wait_for(functools.partial(settled, run_id), what=f"run {run_id} to end")
     views = [client.run(run_id) for run_id in run_ids]
     assert all(v["monitor_id"] == monitor_id for v in views)
     completed = [v for v in views if v["state"] == "completed"]

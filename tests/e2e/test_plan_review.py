@@ -12,7 +12,7 @@ from devtools.client import QuarryClient
 from devtools.stack import Stack
 from services.reporter.domain.markdown import escape
 from tests.support.polling import wait_for
-from tests.support.stack import ask, new_tenant
+from tests.support.stack import ClientFactory, ask, new_tenant
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
@@ -34,7 +34,7 @@ def _review(client: QuarryClient, run_id: str, **body: Any) -> Any:
     return client.request("POST", f"/v1/runs/{run_id}/plan", json=body)
 
 
-def test_an_edited_plan_is_the_plan_the_run_researches(stack: Stack, client_factory: type[QuarryClient]) -> None:
+def test_an_edited_plan_is_the_plan_the_run_researches(stack: Stack, client_factory: ClientFactory) -> None:
     owner = new_tenant(client_factory, "planner")
     run_id = ask(owner, question=QUESTION, depth=2, max_sources=6, review_plan=True)
     view = _awaiting_review(owner, run_id)
@@ -91,7 +91,7 @@ def test_an_edited_plan_is_the_plan_the_run_researches(stack: Stack, client_fact
 
 
 def test_a_cancelled_plan_ends_the_run_and_refunds_what_it_did_not_use(
-    stack: Stack, client_factory: type[QuarryClient]
+    stack: Stack, client_factory: ClientFactory
 ) -> None:
     owner = new_tenant(client_factory, "canceller")
     run_id = ask(owner, question=QUESTION, depth=1, max_sources=3, review_plan=True)

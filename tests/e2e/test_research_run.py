@@ -8,10 +8,9 @@ import json
 import pytest
 from docx import Document
 
-from devtools.client import QuarryClient
 from devtools.stack import Stack
 from tests.support.polling import wait_for
-from tests.support.stack import indexed_upload, new_tenant, on_plan
+from tests.support.stack import ClientFactory, indexed_upload, new_tenant, on_plan
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
@@ -19,9 +18,7 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 QUESTION = "How does the with statement work and what are context managers?"
 
 
-def test_a_run_completes_with_a_cited_report_and_balanced_credits(
-    stack: Stack, client_factory: type[QuarryClient]
-) -> None:
+def test_a_run_completes_with_a_cited_report_and_balanced_credits(stack: Stack, client_factory: ClientFactory) -> None:
     alice = new_tenant(client_factory, "alice")
     run_id = alice.create_run(QUESTION, depth=2, max_sources=6)
     events = list(alice.events(run_id))
@@ -65,7 +62,8 @@ def test_a_run_completes_with_a_cited_report_and_balanced_credits(
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
     docx = alice.get(f"/v1/runs/{run_id}/report.docx")
     assert docx.status_code == 200 and docx.headers["content-type"].startswith(DOCX)
-    headings = [p.text for p in Document(io.BytesIO(docx.content)).paragraphs if p.style.name == "Heading 1"]
+    paragraphs = Document(io.BytesIO(docx.content)).paragraphs
+    headings = [p.text for p in paragraphs if p.style is not None and p.style.name == "Heading 1"]
     assert headings[0] == "Summary" and headings[-2:] == ["Methods", "Sources"]
     assert "## Methods" in md.text and "## Contents" in md.text
 
@@ -73,16 +71,16 @@ def test_a_run_completes_with_a_cited_report_and_balanced_credits(
     middle = events[len(events) // 2]
     rest = list(alice.events(run_id, last_event_id=middle.id))
     replayed = [e.id for e in rest if e.id]
-    expected = [e.id for e in events[len(events) // 2 + 1 :] if e.id]
+    after = [e.id for e in events[len(events) // 2 + 1 :] if e.id]
     # An event that reached the gateway after the first stream ended (a straggler of its own
     # consumer past the grace, on a loaded machine) is rightly part of the replay too.
-    assert replayed[: len(expected)] == expected and all(int(i) > int(middle.id or 0) for i in replayed)
+    assert replayed[: len(after)] == after and all(int(i) > int(middle.id or 0) for i in replayed)
 
     listed = alice.get("/v1/runs").json()["runs"]
     assert run_id in [r["run_id"] for r in listed]
 
 
-def test_another_tenant_sees_nothing(stack: Stack, client_factory: type[QuarryClient]) -> None:
+def test_another_tenant_sees_nothing(stack: Stack, client_factory: ClientFactory) -> None:
     alice = new_tenant(client_factory, "alice")
     mallory = new_tenant(client_factory, "mallory")
     run_id = alice.create_run("What is a generator in Python?", depth=1, max_sources=3)
@@ -99,7 +97,7 @@ def test_another_tenant_sees_nothing(stack: Stack, client_factory: type[QuarryCl
     wait_for(lambda: alice.run(run_id)["state"] in ("completed", "failed"), what="alice's run to end")
 
 
-def test_bad_requests_get_clear_errors(stack: Stack, client_factory: type[QuarryClient]) -> None:
+def test_bad_requests_get_clear_errors(stack: Stack, client_factory: ClientFactory) -> None:
     anonymous = client_factory()
     assert anonymous.http.post("/v1/runs", json={"question": "why?"}).status_code == 401
     bob = new_tenant(client_factory, "bob")
@@ -124,7 +122,7 @@ def test_bad_requests_get_clear_errors(stack: Stack, client_factory: type[Quarry
     assert bob.http.post("/v1/auth/login", json={"email": "x@example.com", "password": "wrong"}).status_code == 401
 
 
-def test_a_tenant_document_is_searchable_only_by_its_tenant(stack: Stack, client_factory: type[QuarryClient]) -> None:
+def test_a_tenant_document_is_searchable_only_by_its_tenant(stack: Stack, client_factory: ClientFactory) -> None:
     carol = on_plan(new_tenant(client_factory, "carol"), "enterprise")  # reading its own documents: read_dataset
     dave = new_tenant(client_factory, "dave")
     text = (

@@ -19,7 +19,7 @@ from tests.fakes.llm import serve as serve_llm
 from tests.fakes.otlp import OtlpReceiver, ReceivedSpan
 from tests.fakes.otlp import serve as serve_otlp
 from tests.support.polling import wait_for
-from tests.support.stack import TERMINAL, ask, clients_of, new_tenant, on_plan, running, stuck_run
+from tests.support.stack import TERMINAL, ClientFactory, ask, clients_of, new_tenant, on_plan, running, stuck_run
 from tests.support.web import registry_for_tests, served_web
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.timeout(600)]
@@ -79,7 +79,7 @@ def all_exported(receiver: OtlpReceiver, trace_id: str) -> list[ReceivedSpan] | 
 
 
 def test_one_run_is_one_trace_across_every_service(
-    traced_stack: tuple[Stack, OtlpReceiver], web_client: type[QuarryClient]
+    traced_stack: tuple[Stack, OtlpReceiver], web_client: ClientFactory
 ) -> None:
     stack, receiver = traced_stack
     client = on_plan(new_tenant(web_client, "tracy"), "pro")  # fetch_url is a paid plan's
@@ -144,7 +144,7 @@ def test_one_run_is_one_trace_across_every_service(
 
 
 @pytest.fixture
-def web_client(traced_stack: tuple[Stack, OtlpReceiver]) -> Iterator[type[QuarryClient]]:
+def web_client(traced_stack: tuple[Stack, OtlpReceiver]) -> Iterator[ClientFactory]:
     stack, _ = traced_stack
     with clients_of(stack) as bound:
         yield bound

@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from devtools.client import QuarryClient
 from devtools.stack import Stack
 from tests.support.polling import wait_for
-from tests.support.stack import clients_of, completed_run, live_analyst_config, new_tenant, running
+from tests.support.stack import ClientFactory, clients_of, completed_run, live_analyst_config, new_tenant, running
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
@@ -28,13 +27,13 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory, llm_url: str) -> Iterat
 
 
 @pytest.fixture
-def clients(live_stack: Stack) -> Iterator[type[QuarryClient]]:
+def clients(live_stack: Stack) -> Iterator[ClientFactory]:
     """Clients of the stack's gateway, each closed after the test."""
     with clients_of(live_stack) as bound:
         yield bound
 
 
-def test_a_run_s_tasks_show_the_usage_their_workers_recorded(clients: type[QuarryClient]) -> None:
+def test_a_run_s_tasks_show_the_usage_their_workers_recorded(clients: ClientFactory) -> None:
     alice = new_tenant(clients, "usage")
     run_id = completed_run(alice, QUESTION)
 
@@ -83,7 +82,7 @@ def test_a_run_s_tasks_show_the_usage_their_workers_recorded(clients: type[Quarr
     assert other.get(f"/v1/runs/{run_id}/tasks").status_code == 404
 
 
-def test_a_run_s_costs_per_step_add_up_to_what_billing_settled_for_it(clients: type[QuarryClient]) -> None:
+def test_a_run_s_costs_per_step_add_up_to_what_billing_settled_for_it(clients: ClientFactory) -> None:
     bob = new_tenant(clients, "costs")
     run_id = completed_run(bob, QUESTION)
 

@@ -17,7 +17,7 @@ from services.gateway.readmodels.run_view import TERMINAL
 from tests.fakes.search_apis import IndexedPage
 from tests.fakes.website import PRIVATE_PATH
 from tests.support.polling import wait_for
-from tests.support.stack import ask, new_tenant, running, stuck_run
+from tests.support.stack import ClientFactory, ask, new_tenant, running, stuck_run
 from tests.support.web import Web, registry_for_tests, served_web
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra, pytest.mark.timeout(600)]
@@ -59,7 +59,7 @@ def finished(client: QuarryClient, run_id: str) -> dict[str, Any] | None:
     return view if view["state"] in TERMINAL and view["cost"]["closed"] and view["guardrails"] else None
 
 
-def web_tenant(client_factory: type[QuarryClient], name: str) -> QuarryClient:
+def web_tenant(client_factory: ClientFactory, name: str) -> QuarryClient:
     """A new tenant on the pro plan (fetch_url's tier) whose runs search the web."""
     client = new_tenant(client_factory, name)
     auth = {"Authorization": f"Bearer {client.token}"}
@@ -85,7 +85,7 @@ def used_by_tool(client: QuarryClient) -> dict[str, int]:
 
 
 def test_a_tenant_that_chooses_the_web_gets_a_report_cited_from_web_pages(
-    stack: Stack, client_factory: type[QuarryClient], web: Web
+    stack: Stack, client_factory: ClientFactory, web: Web
 ) -> None:
     site, engine, _, site_url = web
     client = new_tenant(client_factory, "wanda")
@@ -130,7 +130,7 @@ def test_a_tenant_that_chooses_the_web_gets_a_report_cited_from_web_pages(
 
 
 def test_a_host_outside_the_allow_list_waits_for_a_human_and_is_never_asked_when_refused(
-    stack: Stack, client_factory: type[QuarryClient], web: Web
+    stack: Stack, client_factory: ClientFactory, web: Web
 ) -> None:
     site, engine, _, site_url = web
     # The same site under a name policy does not list: every page is offered twice, once per host.

@@ -16,7 +16,7 @@ from contracts import subjects
 from contracts.document import UPLOADS_BUCKET
 from contracts.run import RunCompleted, RunCompletedPayload
 from quarry_runtime.bus import Bus, Subscription
-from quarry_security import natsauth
+from quarry_runtime.tenant_models import BUCKET as TENANT_MODELS_BUCKET
 from tests.support.nats_users import BILLING_COMPLETED, Server, Violations, connect_as, server, stored, streams
 
 pytestmark = pytest.mark.infra
@@ -133,7 +133,7 @@ async def test_a_service_cannot_create_change_or_delete_a_stream(server: Server,
 async def test_a_bucket_is_watched_and_read_by_its_services_only(server: Server) -> None:
     """The analyst watches and reads the tenant models' bucket (an ordered consumer of its
     stream); the reporter, which has no use for it, can do neither."""
-    bucket = natsauth.TENANT_MODELS_BUCKET
+    bucket = TENANT_MODELS_BUCKET
     errors = {name: Violations() for name in ("gateway", "analyst", "reporter")}
     gateway, analyst, reporter = [await connect_as(server, name, errors[name]) for name in errors]
     try:
@@ -150,7 +150,7 @@ async def test_a_bucket_is_watched_and_read_by_its_services_only(server: Server)
                 if key in seen:
                     break
         assert (await kv.get(key)).value == b"sealed"
-        await watcher.stop()
+        await watcher.stop()  # type: ignore[no-untyped-call]  # nats-py leaves KeyWatcher.stop unannotated
         assert errors["analyst"].seen == [] and errors["gateway"].seen == []
         with pytest.raises(nats.errors.TimeoutError):
             await reporter.request(f"$JS.API.DIRECT.GET.KV_{bucket}.$KV.{bucket}.{key}", b"", timeout=1.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory, IntegrityError, StoredEvent, Tracking
@@ -19,6 +19,15 @@ from tests.support.runs_fixture import generate
 pytestmark = pytest.mark.infra
 
 STOCK = {"sqlite": "eventsourcing.sqlite", "postgres": "eventsourcing.postgres"}
+
+
+class EventsQuery(TypedDict, total=False):
+    """The keyword arguments of a recorder's `select_events`."""
+
+    gt: int
+    lte: int
+    desc: bool
+    limit: int
 
 
 def _app(backend: str, tmp_path: Path, database_url: str | None, tag: str, stock: bool) -> Orchestrator:
@@ -71,9 +80,16 @@ def test_the_notification_log_and_ids_are_the_stock_recorders(backend: tuple[str
         assert _rows(ours.recorder) == _rows(stock.recorder), "a refused batch leaves nothing behind"
         # An aggregate's events read back as the stock recorder reads them (SQLite: one statement).
         run = stored[big].originator_id
-        for query in ({}, {"gt": 2}, {"lte": 3}, {"gt": 1, "lte": 5, "desc": True, "limit": 2}, {"gt": 10_000}):
-            found = ours.recorder.select_events(run, **query)  # type: ignore[arg-type]
-            assert found == stock.recorder.select_events(run, **query), query  # type: ignore[arg-type]
+        queries: list[EventsQuery] = [
+            {},
+            {"gt": 2},
+            {"lte": 3},
+            {"gt": 1, "lte": 5, "desc": True, "limit": 2},
+            {"gt": 10_000},
+        ]
+        for query in queries:
+            events = ours.recorder.select_events(run, **query)
+            assert events == stock.recorder.select_events(run, **query), query
         assert len(ours.recorder.select_events(run)) > 5
     finally:
         ours.close()

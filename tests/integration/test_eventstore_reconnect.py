@@ -106,7 +106,10 @@ async def test_billing_decides_runs_through_a_postgres_outage_and_a_restart(
             await asyncio.sleep(OUTAGE_S)
         finally:
             cluster.resume()
-        everyone = lambda: {r for rs in runs.values() for r in rs}  # noqa: E731
+
+        def everyone() -> set[str]:
+            return {r for rs in runs.values() for r in rs}
+
         await eventually(lambda: everyone() <= set(decided), RECOVERY_S, f"runs decided after the outage: {decided}")
 
         cluster.restart()
@@ -127,8 +130,7 @@ async def test_billing_decides_runs_through_a_postgres_outage_and_a_restart(
             for run_id in tenant_runs:
                 assert run_id in ledger.reservations or run_id in ledger.denied_runs, (tenant, run_id)
             # One ledger event per decision, plus the ledger's opening ones: nothing applied twice.
-            seen = [e for e in store.repository.event_store.get(ledger.id) if getattr(e, "cause", None)]
-            causes = [e.cause for e in seen]
+            causes = [c for e in store.repository.event_store.get(ledger.id) if (c := getattr(e, "cause", None))]
             assert len(causes) == len(set(causes)), causes
     finally:
         store.close()
@@ -146,15 +148,13 @@ async def test_the_orchestrator_admits_runs_through_a_postgres_outage_and_a_rest
 ) -> None:
     """Requested (orchestrator), reserved (billing), admitted (orchestrator): the saga's first
     steps across both event stores while the server is away and after it restarts."""
-    common = {
-        "database_url": cluster.url,
-        "db_schema_prefix": f"q{uuid.uuid4().hex[:8]}",
-        "max_deliver": 3,
-    }
-    billing = BillingSettings(data_dir=tmp_path / "billing", **common).model_copy(update={"nats_url": nats_url})
-    orchestrator = OrchestratorSettings(data_dir=tmp_path / "orchestrator", **common).model_copy(
-        update={"nats_url": nats_url}
-    )
+    prefix = f"q{uuid.uuid4().hex[:8]}"
+    billing = BillingSettings(
+        data_dir=tmp_path / "billing", database_url=cluster.url, db_schema_prefix=prefix, max_deliver=3
+    ).model_copy(update={"nats_url": nats_url})
+    orchestrator = OrchestratorSettings(
+        data_dir=tmp_path / "orchestrator", database_url=cluster.url, db_schema_prefix=prefix, max_deliver=3
+    ).model_copy(update={"nats_url": nats_url})
     runs: list[str] = []
     async with billing_service(billing), orchestrator_service(orchestrator):
         watcher = Bus(nats_url, "test")
@@ -196,7 +196,7 @@ async def test_the_orchestrator_admits_runs_through_a_postgres_outage_and_a_rest
     store = Orchestrator(env=eventstore_env(orchestrator, ORCHESTRATOR))
     try:
         for run_id in runs:
-            run = store.repository.get(Run.create_id(run_id))
+            run: Run = store.repository.get(Run.create_id(run_id))
             kinds = [type(e).__name__ for e in store.repository.event_store.get(run.id)]
             assert kinds.count("Admitted") == 1, kinds  # applied once, however often redelivered
     finally:

@@ -184,13 +184,13 @@ def _call(case: Any, stack: Stack, callers: Callers, seed: int) -> None:
 PASS_SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
-@fixed.parametrize()
+@fixed.parametrize()  # type: ignore[untyped-decorator]  # schemathesis types it a bare Callable
 @PASS_SETTINGS
 def test_no_route_answers_a_server_error_fixed_seed(case: Any, stack: Stack, callers: Callers) -> None:
     _call(case, stack, callers, SEED)
 
 
-@fresh.parametrize()
+@fresh.parametrize()  # type: ignore[untyped-decorator]  # schemathesis types it a bare Callable
 @PASS_SETTINGS
 def test_no_route_answers_a_server_error_fresh_seed(case: Any, stack: Stack, callers: Callers) -> None:
     _call(case, stack, callers, FRESH_SEED)

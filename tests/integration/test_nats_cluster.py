@@ -172,8 +172,8 @@ async def test_no_acknowledged_event_is_lost_when_stream_leaders_are_killed(clus
         await asyncio.gather(*publishers)
 
     try:
-        first, second = (name for name, _ in killed)
-        assert first != second, f"the second kill should hit the next leader, not {first} again"
+        first_killed, second_killed = (name for name, _ in killed)
+        assert first_killed != second_killed, f"the second kill should hit the next leader, not {first_killed} again"
         acked = set(load.acked)
         assert len(acked) == len(load.acked)
         # Published while a leader was away too, not only before and after.

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from nats.js.api import DeliverPolicy
 from prometheus_client import REGISTRY
 
 from contracts import subjects
@@ -237,7 +238,7 @@ async def test_a_tool_request_without_a_valid_delegation_is_denied(nats_url: str
     forger = SigningKey.load_or_create(tmp_path / "forger.pem")  # never published
     seen: dict[str, Any] = {}
     js = bus.broker.connection.jetstream()
-    sub = await js.subscribe(subjects.TOOL_DECIDED, ordered_consumer=True, deliver_policy="new")
+    sub = await js.subscribe(subjects.TOOL_DECIDED, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
 
     def request(task_id: str, token: str | None) -> ToolRequested:
         payload = ToolRequestedPayload(
@@ -334,7 +335,8 @@ async def test_a_redelivered_tool_request_is_decided_and_counted_once(nats_url: 
 
             async def both_handled() -> bool:
                 info = await js.consumer_info(subjects.STREAM, "policy-tool-requests")
-                return info.ack_floor.stream_seq >= max(sequences)
+                acknowledged: int = info.ack_floor.stream_seq
+                return acknowledged >= max(sequences)
 
             await eventually(both_handled, 15, "both copies of the request acknowledged")
             kept = policy.store.recent_decisions(tenant, limit=10)

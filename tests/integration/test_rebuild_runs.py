@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eventsourcing.persistence import StoredEvent
@@ -36,7 +37,9 @@ def test_rebuilt_runs_equal_what_the_repository_folds(app: Orchestrator) -> None
     app.take_snapshot(ids[twice], version=40)
     app.take_snapshot(ids[ended], version=app.repository.get(ids[ended]).version)
     try:
-        expected = {run_id: app.repository.get(aggregate_id).__dict__ for run_id, aggregate_id in ids.items()}
+        expected: dict[str, dict[str, Any]] = {
+            run_id: app.repository.get(aggregate_id).__dict__ for run_id, aggregate_id in ids.items()
+        }
         rebuilt = rebuild_runs(app)
         assert {run_id: run.__dict__ for run_id, run in rebuilt.items()} == expected
         assert {run_id: run.__dict__ for run_id, run in fold_log(app, batch=7).items()} == expected

@@ -46,7 +46,7 @@ def search_task(tenant: str, inp: SearchInput | FetchInput, kind: str = "search"
         task_id=str(uuid.uuid4()),
         kind=kind,
         role="retriever",
-        input=inp.model_dump(),  # type: ignore[arg-type]
+        input=inp.model_dump(),
     )
     return TaskDispatched.create(payload, tenant_id=tenant, run_id=str(uuid.uuid4()))
 

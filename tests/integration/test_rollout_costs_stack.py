@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from statistics import mean
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
-from devtools.client import QuarryClient
 from devtools.stack import Stack
 from tests.support.rollout_requests import PASSING
 from tests.support.rollouts import (
@@ -74,7 +72,7 @@ def test_each_completed_runs_settled_credits_reach_the_cost_guard_once_through_a
         body = {"split": "test", "metrics": PASSING}
         assert call(admin, "POST", f"/v1/ops/agents/planner/{candidate}/evaluations", body, status=201)["passed"]
         # On a paid plan (a free tenant's credits last a handful of runs), two pinned to each version.
-        tenants, arm_of, make = [], {}, cast(Callable[[], QuarryClient], factory)
+        tenants, arm_of, make = [], {}, factory
         for n in range(TENANTS):
             client = make()
             signed_up = client.signup(f"cost-{n}-{uuid.uuid4().hex[:6]}@example.com", "correct-horse-battery", "Cost")

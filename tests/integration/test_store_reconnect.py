@@ -187,9 +187,12 @@ async def test_a_projection_that_hits_the_outage_is_redelivered_not_dead_lettere
         # The handler waits out the outage off the loop (a blocked loop would lag by the pool's wait).
         assert max(lags) < 1.0, f"the event loop was held {max(lags):.2f} s"
 
+        run_id = event.run_id
+        assert run_id is not None
+
         def applied() -> bool:
             try:
-                return store.run_view(tenant, event.run_id) is not None
+                return store.run_view(tenant, run_id) is not None
             except Unavailable:  # the pool is still finding the server again
                 return False
 

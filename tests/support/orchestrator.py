@@ -67,7 +67,7 @@ def requested(approval: bool = False, timeout_s: int = 3600, sources: list[str] 
             max_sources=5,
             approval_required=approval,
             approval_timeout_s=timeout_s,
-            sources=sources,  # type: ignore[arg-type]
+            sources=sources,
         ),
         tenant_id="tenant-a",
         run_id=new_id(),
@@ -114,7 +114,7 @@ def succeed(run: Run, task_id: str, output: dict[str, Any]) -> TaskSucceeded:
         kind=task.kind,
         attempt=task.attempt,
         output=output,
-        usage_event_ids=[f"u-{task_id}"],  # type: ignore[arg-type]
+        usage_event_ids=[f"u-{task_id}"],
     )
     return TaskSucceeded.create(payload, tenant_id=run.tenant_id, run_id=run.run_id)
 
@@ -123,7 +123,7 @@ def fail(run: Run, task_id: str, retryable: bool = True) -> TaskFailed:
     task = run.tasks[task_id]
     payload = TaskFailedPayload(
         task_id=task_id, kind=task.kind, attempt=task.attempt, reason="boom", retryable=retryable
-    )  # type: ignore[arg-type]
+    )
     return TaskFailed.create(payload, tenant_id=run.tenant_id, run_id=run.run_id)
 
 
@@ -131,7 +131,7 @@ def timer(run: Run, purpose: str, task_id: str | None = None, approval_id: str |
     attempt = run.tasks[task_id].attempt if task_id else None
     payload = TimerFiredPayload(
         timer_id=new_id(), purpose=purpose, task_id=task_id, attempt=attempt, approval_id=approval_id
-    )  # type: ignore[arg-type]
+    )
     return TimerFired.create(payload, tenant_id=run.tenant_id, run_id=run.run_id)
 
 

@@ -6,19 +6,25 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 T = TypeVar("T")
 
 
 @overload
 async def eventually(
-    check: Callable[[], Awaitable[T]], timeout_s: float = ..., what: str = ..., *, every_s: float = ...
+    check: Callable[[], Awaitable[T | Literal[False] | None]],
+    timeout_s: float = ...,
+    what: str = ...,
+    *,
+    every_s: float = ...,
 ) -> T: ...
 
 
 @overload
-async def eventually(check: Callable[[], T], timeout_s: float = ..., what: str = ..., *, every_s: float = ...) -> T: ...
+async def eventually(
+    check: Callable[[], T | Literal[False] | None], timeout_s: float = ..., what: str = ..., *, every_s: float = ...
+) -> T: ...
 
 
 async def eventually(
@@ -38,7 +44,13 @@ async def eventually(
         await asyncio.sleep(every_s)
 
 
-def wait_for(check: Callable[[], T], timeout_s: float = 60.0, what: str = "condition", *, every_s: float = 0.2) -> T:
+def wait_for(
+    check: Callable[[], T | Literal[False] | None],
+    timeout_s: float = 60.0,
+    what: str = "condition",
+    *,
+    every_s: float = 0.2,
+) -> T:
     """`eventually` for code without an event loop (a client of a stack in other processes)."""
     deadline = time.monotonic() + timeout_s
     while True:

@@ -4,10 +4,11 @@ and numbered sources; rendered in any format, and a PDF read back as text."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pydoc_data.topics import topics
 
-import pypdfium2 as pdfium
+import pypdfium2 as pdfium  # type: ignore[import-untyped]
 
 from contracts.work import Claim, CodeBlock, Draft, ReportMethods, SearchTally, Section, SourceRef, Table
 from services.reporter.domain.layout import RenderOptions
@@ -107,9 +108,17 @@ FACTS = (
 )
 
 
+def _markdown(draft: Draft, options: RenderOptions) -> bytes:
+    return render_markdown(draft, options).encode()
+
+
 def rendered(fmt: str) -> bytes:
-    render = {"md": lambda *a: render_markdown(*a).encode(), "pdf": render_pdf, "docx": render_docx}[fmt]
-    return render(sample_draft(), RenderOptions(run_id=RUN, generated_at=WHEN, methods=METHODS))
+    renderers: dict[str, Callable[[Draft, RenderOptions], bytes]] = {
+        "md": _markdown,
+        "pdf": render_pdf,
+        "docx": render_docx,
+    }
+    return renderers[fmt](sample_draft(), RenderOptions(run_id=RUN, generated_at=WHEN, methods=METHODS))
 
 
 def pdf_text(document: pdfium.PdfDocument) -> list[str]:

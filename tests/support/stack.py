@@ -16,8 +16,11 @@ from services.gateway.settings import GatewaySettings
 from tests.fakes.llm import API_KEY
 from tests.support.polling import wait_for
 
+# What makes a client of one stack: a QuarryClient class bound to its gateway.
+ClientFactory = Callable[[], QuarryClient]
 
-def new_tenant(factory: Callable[[], QuarryClient], name: str) -> QuarryClient:
+
+def new_tenant(factory: ClientFactory, name: str) -> QuarryClient:
     """A client signed up as the owner of a new tenant."""
     client = factory()
     client.signup(f"{name}-{uuid.uuid4().hex[:6]}@example.com", "correct-horse-battery", name)
@@ -74,7 +77,7 @@ def live_analyst_config(data_dir: Path, llm_url: str, model: str, **extra_env: s
 
 
 @contextmanager
-def clients_of(stack: Stack) -> Iterator[type[QuarryClient]]:
+def clients_of(stack: Stack) -> Iterator[ClientFactory]:
     """A QuarryClient class bound to the stack's gateway; every client made of it is closed after."""
     clients: list[QuarryClient] = []
 

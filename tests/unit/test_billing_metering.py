@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
@@ -98,7 +99,7 @@ def test_metering_between_other_entries_keeps_their_order() -> None:
     assert replayed.bus_events >= {"u1", "u2", "u3"}
 
 
-def _old_metered(ledger_id: object, version: int, req: RunRequested, usage_event_id: str) -> StoredEvent:
+def _old_metered(ledger_id: UUID, version: int, req: RunRequested, usage_event_id: str) -> StoredEvent:
     """A `Ledger.Metered` event as ledgers stored them before `UsageMetered`: one per usage event."""
     state = (
         b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-01-05T10:00:00+00:00"},'

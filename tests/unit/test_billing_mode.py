@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]
 from pydantic import ValidationError
 
 from contracts import subjects

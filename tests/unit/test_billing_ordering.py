@@ -145,7 +145,7 @@ def test_ledger_balances_whatever_the_order_and_however_often_events_arrive(
             res = ledger.reservations[question_id]
             assert res.about_run == ev.payload.run_id and res.amount == estimate_question()
         if isinstance(ev, QuestionAnswered | QuestionFailed):
-            res = ledger.reservations.get(ev.payload.question_id)  # type: ignore[assignment]
+            res = ledger.reservations.get(ev.payload.question_id)
             if res is None:
                 assert ev.payload.question_id in ledger.denied_runs
                 continue

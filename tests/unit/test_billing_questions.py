@@ -103,8 +103,8 @@ def test_a_question_the_balance_cannot_cover_is_denied_and_charged_nothing(app: 
     ]
     denials = [e for e in published if getattr(e.payload, "question_id", None) == broke.payload.question_id]
     assert [e.type for e in denials] == ["credits.denied"] and denials[0].run_id is None
-    assert denials[0].payload.reason == "needs 20 credits, 7 available"  # type: ignore[attr-defined]
-    assert denials[0].payload.about_run_id == spend.run_id  # type: ignore[attr-defined]
+    assert denials[0].payload.reason == "needs 20 credits, 7 available"
+    assert denials[0].payload.about_run_id == spend.run_id
     # With credits again, a question holds its estimate and is never charged past it.
     ledger = app.ledger("t1")
     ledger.adjust(13, "test: top up to 20", cause="adj2", actor="test")
@@ -135,8 +135,8 @@ def test_question_credits_are_published_without_a_run_and_name_the_question(app:
     ]
     mine = [e for e in published if getattr(e.payload, "question_id", None)]
     assert [e.type for e in mine] == ["credits.reserved", "credits.settled", "credits.refunded"]
-    assert all(e.run_id is None and e.payload.about_run_id == run.run_id for e in mine)  # type: ignore[attr-defined]
-    assert [e.payload.amount for e in mine] == [estimate_question(), 1, estimate_question() - 1]  # type: ignore[attr-defined]
+    assert all(e.run_id is None and e.payload.about_run_id == run.run_id for e in mine)
+    assert [e.payload.amount for e in mine] == [estimate_question(), 1, estimate_question() - 1]
     runs = [e for e in published if e.type.startswith(("credits.reserved", "credits.settled")) and e not in mine]
     assert len(runs) == 2 and all(e.run_id == run.run_id for e in runs)  # the run's own keep their run id
 

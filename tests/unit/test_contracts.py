@@ -51,7 +51,9 @@ def sample(model: type[BaseModel]) -> dict[str, Any]:
         # A pattern-bound string (a content hash's hex digits, a name): `a` suits every one used.
         return ("a" if "pattern" in s else "x") * max(3, s.get("minLength", 3))
 
-    return build(schema)
+    instance = build(schema)
+    assert isinstance(instance, dict), instance
+    return instance
 
 
 @pytest.mark.parametrize("cls", EVENT_TYPES, ids=lambda c: c.__name__)

@@ -156,8 +156,8 @@ def test_the_read_model_folds_a_datasets_documents_and_forgets_a_deleted_dataset
     created = DatasetCreated.create(DatasetCreatedPayload(dataset_id="ds1", name="papers"), tenant_id="t1")
     for ev in (created, created, _upload("d1", "ds1"), _upload("d2", "ds1"), _upload("d3", "nope")):
         datasets.apply(ev)
-    for ev in (_progress("extracting"), _progress("indexing", 10, 20, pages=4), _progress("chunking")):
-        datasets.apply(ev)
+    for progress in (_progress("extracting"), _progress("indexing", 10, 20, pages=4), _progress("chunking")):
+        datasets.apply(progress)
     datasets.apply(
         DocumentRejected.create(DocumentRejectedPayload(document_id="d2", reason="no text layer"), tenant_id="t1")
     )

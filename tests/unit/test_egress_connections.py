@@ -87,7 +87,7 @@ async def tls_server() -> AsyncIterator[TlsServer]:
     def remember_sni(sock: ssl.SSLObject, name: str | None, ctx: ssl.SSLContext) -> None:
         state.server_names.append(name)
 
-    context.sni_callback = remember_sni  # type: ignore[assignment]
+    context.sni_callback = remember_sni
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = (await reader.readuntil(b"\r\n\r\n")).decode()

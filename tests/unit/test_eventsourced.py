@@ -116,7 +116,7 @@ async def test_a_command_outside_the_bus_continues_from_staged_state(counters: C
     writer = asyncio.create_task(group.run())
     handle = use_case_handler(counters, counters.add, rejected=(CounterError,))
     try:
-        handled = asyncio.create_task(handle({"name": "a", "amount": 1}))
+        handled = asyncio.ensure_future(handle({"name": "a", "amount": 1}))
         await asyncio.sleep(0)  # the handler has staged, not committed
         await counters.run_command(lambda: counters.add({"name": "a", "amount": 10}))
         await handled

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from eventsourcing.domain import DomainEvent
 
 from contracts.credits import CreditsDenied, CreditsDeniedPayload, CreditsReserved, CreditsReservedPayload
 from contracts.ids import new_id
@@ -237,10 +238,12 @@ def test_a_question_billing_never_answers_for_ends_when_its_credits_timer_fires(
     notifications = app.recorder.select_notifications(start=1, limit=1000)
     (asked_note,) = [n for n in notifications if n.topic.endswith("Question.Asked") and str(n.originator_id) == qid]
     asked_event = app.mapper.to_domain_event(asked_note)
+    assert isinstance(asked_event, DomainEvent)
     (timer,) = translate_question(asked_event, at)
     assert timer.at == asked_event.timestamp + timedelta(seconds=CREDITS_WAIT_S)
     assert timer.event.payload.purpose == "question_credits_timeout" and is_question_event(timer.event)
     fired = timer.event.model_copy(update={"event_id": new_id()})
+    assert isinstance(fired, TimerFired)
     app.time_out_question_task(fired)
     q = app.get_question(qid)
     assert (q.state, q.tasks) == ("failed", {})

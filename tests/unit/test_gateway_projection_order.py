@@ -43,9 +43,12 @@ async def test_a_batch_is_logged_in_the_order_it_was_delivered(tmp_path: Path, m
     (tasks,) = [s for s in subscriptions(LiveViews(store, MonitorStore(db), RunFeed())) if s.subject == "task.>"]
     try:
         # As the Bus handles a fetched batch: the first in this task, the others in a task each.
+        async def handled(ev: Event) -> None:
+            await tasks.handler(ev)
+
         async with asyncio.TaskGroup() as group:
             for ev in batch[1:]:
-                group.create_task(tasks.handler(ev))
+                group.create_task(handled(ev))
             await tasks.handler(batch[0])
         logged = [e["event_id"] for e in store.run_events_of("t", "run-1")]
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import TypedDict
 
 import pytest
 
@@ -108,7 +109,12 @@ def test_development_defaults_let_a_test_suite_sign_up_hundreds_production_ones_
     assert GatewaySettings(environment="production", **_real(), signups_per_ip_per_day=50).ip_limits()[1] == 50
 
 
-def _real() -> dict[str, str]:
+class Secrets(TypedDict):
+    jwt_secret: str
+    secrets_key: str
+
+
+def _real() -> Secrets:
     return {
         "jwt_secret": f"a-real-secret-of-enough-length-{time.time_ns()}",
         "secrets_key": f"another-real-secret-of-enough-length-{time.time_ns()}",

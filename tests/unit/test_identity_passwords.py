@@ -18,6 +18,7 @@ from services.gateway.guard import source
 from services.gateway.readmodels.monitors import MonitorStore
 from services.gateway.readmodels.projection import RunFeed
 from services.gateway.readmodels.store import GatewayStore
+from services.gateway.security import hash_password
 from services.gateway.settings import GatewaySettings
 from tests.support.identity import PASSWORD, Gateway, bearer, gateway, login, signup
 
@@ -74,8 +75,12 @@ def test_weak_passwords_are_refused_with_the_reason(gateway: Gateway, password: 
 def test_sign_up_answers_the_same_for_a_known_email(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
     http = gateway()
     hashed: list[str] = []
-    real = guard_module.hash_password
-    monkeypatch.setattr(guard_module, "hash_password", lambda p: hashed.append(p) or real(p))
+
+    def recorded(password: str) -> str:
+        hashed.append(password)
+        return hash_password(password)
+
+    monkeypatch.setattr(guard_module, "hash_password", recorded)
 
     new = signup(http, "max")
     known = signup(http, "max", "another-password-7")

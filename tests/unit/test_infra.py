@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -164,7 +164,7 @@ def test_each_service_connects_with_its_own_user_and_only_its_own_password() -> 
 def test_only_the_services_reach_nats_and_only_the_gateway_takes_ingress() -> None:
     policies = {d["metadata"]["name"]: d["spec"] for d in documents("networkpolicies.yaml")}
     assert policies["quarry-default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
-    open_to = {}
+    open_to: dict[str, list[dict[str, Any]]] = {}
     for spec in policies.values():
         selected = spec["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name", "*")
         for rule in spec.get("ingress", []):

@@ -103,7 +103,7 @@ def test_pause_resume_and_delete() -> None:
     mid = ev.payload.monitor_id
 
     def change(what: str) -> None:
-        payload = MonitorChangedPayload(monitor_id=mid, change=what)  # type: ignore[arg-type]
+        payload = MonitorChangedPayload(monitor_id=mid, change=what)
         app.change_monitor(MonitorChanged.create(payload, tenant_id="t1"))
 
     first = app.get_monitor(mid).next_slot

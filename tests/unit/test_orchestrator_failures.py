@@ -10,6 +10,8 @@ import pytest
 
 from contracts.run import RunCancelRequested, RunCancelRequestedPayload
 from contracts.task import TaskFailed, TaskFailedPayload
+from contracts.timer import TimerFired
+from quarry_runtime.outbox import Outgoing
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.runs.domain import MAX_THROTTLE_WAIT_S, MAX_THROTTLES
 from services.orchestrator.tasks import POLICIES, QUEUE_ALLOWANCE_S
@@ -29,6 +31,11 @@ from tests.support.orchestrator import (
 )
 
 
+def _timer(out: Outgoing) -> TimerFired:
+    assert isinstance(out.event, TimerFired), out.event
+    return out.event
+
+
 def test_a_rate_limited_tool_is_asked_for_again_after_the_wait_policy_names(app: Orchestrator, clock: Clock) -> None:
     run_id = started(app)
     plan_id = with_status(app, run_id, "requested")[0]
@@ -39,8 +46,8 @@ def test_a_rate_limited_tool_is_asked_for_again_after_the_wait_policy_names(app:
     (retry,) = [o for o in relayed(app) if o.at is not None and o.event.payload.purpose == "tool_retry"]
     assert retry.at == clock.now + timedelta(seconds=12.5) and retry.event.payload.attempt == 1
     clock.now += timedelta(seconds=13)
-    app.fire_timer(retry.event)
-    app.fire_timer(retry.event)  # redelivered: asked again once
+    app.fire_timer(_timer(retry))
+    app.fire_timer(_timer(retry))  # redelivered: asked again once
     requests = [o.event.payload.request_id for o in relayed(app) if o.event.type == "tool.requested"]
     assert requests[:2] == [f"{plan_id}:1", f"{plan_id}:2"] and requests.count(f"{plan_id}:2") == 1
     app.apply_decision(decide(app.get_run(run_id), plan_id))
@@ -53,7 +60,7 @@ def test_a_tool_held_back_too_often_or_too_long_is_a_denial(app: Orchestrator) -
     for n in range(1, MAX_THROTTLES + 1):
         app.apply_decision(rate_limited(app.get_run(run_id), plan_id))
         retry = [o for o in relayed(app) if o.at is not None and o.event.payload.attempt == n][-1]
-        app.fire_timer(retry.event)
+        app.fire_timer(_timer(retry))
     app.apply_decision(rate_limited(app.get_run(run_id), plan_id))
     run = app.get_run(run_id)
     assert run.state == "failed" and "rate limit" in (run.failure or "")
@@ -154,7 +161,7 @@ def test_a_dispatched_task_may_wait_its_turn_in_the_lane_before_its_own_time_cou
     # waits for the answer that long plus the time the task may queue behind others.
     assert dispatch.payload.timeout_s == POLICIES["plan"].timeout_s
     assert timeout.at == clock.now + timedelta(seconds=QUEUE_ALLOWANCE_S + POLICIES["plan"].timeout_s)
-    app.fire_timer(timeout.event)
+    app.fire_timer(_timer(timeout))
     assert (
         app.get_run(run_id)
         .tasks[plan_id]

@@ -67,7 +67,7 @@ def started_with(app: Orchestrator, sources: list[str], datasets: list[str] | No
         app,
         RunRequestedPayload(
             question="what is a context manager", depth=1, max_sources=5, sources=sources, datasets=datasets
-        ),  # type: ignore[arg-type]
+        ),
     )
 
 

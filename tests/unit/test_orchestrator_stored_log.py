@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from eventsourcing.domain import Snapshot
 
 from quarry_runtime.outbox import aggregate_at
 from services.orchestrator.application import Orchestrator
@@ -67,7 +68,9 @@ def test_the_old_store_holds_snapshots_and_reading_from_them_gives_the_same_stat
     assert len(ended) == 2
     for run_id in ended:
         (snapshot,) = old_store.snapshots.get(old_store.get_run(run_id).id)
+        assert isinstance(snapshot, Snapshot)
         folded = snapshot.mutate(None)
+        assert isinstance(folded, Run)
         assert (folded.state, folded.version) == (expected[run_id]["state"], expected[run_id]["_version"])
 
 
@@ -75,6 +78,7 @@ def test_a_run_snapshot_from_before_its_later_fields_reads_with_what_such_a_run_
     expected = json.loads(EXPECTED.read_text())["aggregates"]
     (run_id,) = [i for i, s in expected.items() if s.get("state") == "completed" and "question_id" not in s]
     (snapshot,) = old_store.snapshots.get(old_store.get_run(run_id).id) if old_store.snapshots else []
+    assert isinstance(snapshot, Snapshot)
     version_1 = {k: v for k, v in snapshot.state.items() if k not in V1_DEFAULTS}
     old = type(snapshot)(
         originator_id=snapshot.originator_id,

@@ -214,7 +214,8 @@ def test_a_run_reads_the_tenants_uploads_by_default_only_when_there_are_some_its
     harness: Harness,
 ) -> None:
     def sources_of_last_run() -> list[str] | None:
-        return harness.runs_requested()[-1].payload.sources
+        sources: list[str] | None = harness.runs_requested()[-1].payload.sources
+        return sources
 
     assert harness.post("/v1/runs", RUN).status_code == 202
     assert sources_of_last_run() == ["corpus"]  # nothing uploaded: no read of nothing to ask policy for

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import pytest
 
@@ -14,6 +15,7 @@ from contracts.credits import (
     CreditsReserved,
     CreditsReservedPayload,
 )
+from contracts.envelope import Event
 from contracts.policy import SimulatedContext, SimulatedPrincipal, SimulatedResource, SimulateRequest
 from contracts.tool import ToolRequestedPayload
 from quarry_security.ratelimit import MemoryWindows, SlidingWindowLimiter
@@ -144,7 +146,10 @@ async def test_the_memory_windows_are_bounded() -> None:
 # -- the budget book ---------------------------------------------------------------------------
 
 
-def credit(cls: type, payload: object, tenant: str = "acme", at: int = 0) -> object:
+E = TypeVar("E", bound=Event)
+
+
+def credit(cls: type[E], payload: object, tenant: str = "acme", at: int = 0) -> E:
     ev = cls.create(payload, tenant_id=tenant)
     return ev.model_copy(update={"occurred_at": datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=at)})
 
@@ -153,24 +158,24 @@ def test_the_budget_share_follows_billings_balances() -> None:
     book = BudgetBook()
     assert book.remaining_pct("acme") == 100  # never heard of: billing guards the money
 
-    book.apply(credit(CreditsGranted, CreditsGrantedPayload(amount=500, plan="free", balance=500), at=1))  # type: ignore[arg-type]
-    book.apply(credit(CreditsReserved, CreditsReservedPayload(amount=460, balance=40), at=2))  # type: ignore[arg-type]
+    book.apply(credit(CreditsGranted, CreditsGrantedPayload(amount=500, plan="free", balance=500), at=1))
+    book.apply(credit(CreditsReserved, CreditsReservedPayload(amount=460, balance=40), at=2))
     assert book.remaining_pct("acme") == 8
-    book.apply(credit(CreditsRefunded, CreditsRefundedPayload(amount=20, reason="unused", balance=60), at=3))  # type: ignore[arg-type]
+    book.apply(credit(CreditsRefunded, CreditsRefundedPayload(amount=20, reason="unused", balance=60), at=3))
     assert book.remaining_pct("acme") == 12
     # An older event delivered late changes nothing.
-    book.apply(credit(CreditsReserved, CreditsReservedPayload(amount=490, balance=10), at=2))  # type: ignore[arg-type]
+    book.apply(credit(CreditsReserved, CreditsReservedPayload(amount=490, balance=10), at=2))
     assert book.remaining_pct("acme") == 12
     # A top-up resets the mark.
-    book.apply(credit(CreditsGranted, CreditsGrantedPayload(amount=1000, plan="pro", balance=1060), at=4))  # type: ignore[arg-type]
+    book.apply(credit(CreditsGranted, CreditsGrantedPayload(amount=1000, plan="pro", balance=1060), at=4))
     assert book.remaining_pct("acme") == 100
     assert book.remaining_pct("globex") == 100
 
 
 async def test_real_decisions_use_the_tenants_budget(engine: PolicyEngine) -> None:
     book = BudgetBook()
-    book.apply(credit(CreditsGranted, CreditsGrantedPayload(amount=100, plan="pro", balance=100), at=1))  # type: ignore[arg-type]
-    book.apply(credit(CreditsReserved, CreditsReservedPayload(amount=95, balance=5), at=2))  # type: ignore[arg-type]
+    book.apply(credit(CreditsGranted, CreditsGrantedPayload(amount=100, plan="pro", balance=100), at=1))
+    book.apply(credit(CreditsReserved, CreditsReservedPayload(amount=95, balance=5), at=2))
     decider = Decider(engine, budgets=book)
     fetch = fetch_request(plan="pro")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from contracts.tool import ToolRequestedPayload
 from services.policy.decision_table import DEFAULT_TABLE, TableError, load_cases, main, run_cases
@@ -115,8 +115,7 @@ def test_budget_aware_deny_of_non_essential_tools(engine: PolicyEngine, budget: 
 
 @pytest.mark.parametrize("tool", ["web_search", "llm_generate", "index_memory", "publish_report"])
 def test_essential_tools_run_on_an_empty_budget(engine: PolicyEngine, tool: str) -> None:
-    arguments = {"question": "q", "run_id": "r"}
-    assert ask(engine, tool, plan="free", budget=0, **arguments).decision == "allow"
+    assert ask(engine, tool, plan="free", budget=0, question="q", run_id="r").decision == "allow"
 
 
 @pytest.mark.parametrize(("hour", "decision"), [(0, "deny"), (5, "deny"), (6, "allow"), (21, "allow"), (22, "deny")])

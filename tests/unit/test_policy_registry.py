@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,7 +27,8 @@ def shipped() -> dict[str, Any]:
 
 
 def registry_text(data: dict[str, Any]) -> str:
-    return yaml.safe_dump(data, sort_keys=False)
+    text: str = yaml.safe_dump(data, sort_keys=False)
+    return text
 
 
 def engine_with(tmp_path: Path, data: dict[str, Any]) -> PolicyEngine:
@@ -128,7 +129,7 @@ _VALUES = st.one_of(
     ),
 )
 def test_the_tuned_validator_reports_what_stock_jsonschema_reports(tool: str, arguments: dict[str, Any]) -> None:
-    import jsonschema
+    import jsonschema  # type: ignore[import-untyped]
 
     spec = REGISTRY[tool]
     stock = jsonschema.Draft202012Validator(spec.input_schema)

@@ -146,7 +146,7 @@ def test_files_that_do_not_make_the_version_they_claim_are_refused(store: Policy
 def test_a_stale_or_redelivered_publication_changes_nothing(store: PolicyStore) -> None:
     decider = Decider(startup_engine(store, shipped()))
     versions = PolicyVersions(store, decider)
-    older = published(shipped().files | {"a.cedar": FETCH_FOR_ALL.replace("fetch-for-everyone", "a")})
+    older = published(dict(shipped().files) | {"a.cedar": FETCH_FOR_ALL.replace("fetch-for-everyone", "a")})
     newer = published(with_fetch_for_all())
     assert older.event_id < newer.event_id
 

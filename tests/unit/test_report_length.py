@@ -67,7 +67,8 @@ def _report(draft: Draft, length: ReportLength = "standard", target_words: int |
 
 
 def test_brief_standard_and_detailed_grow_in_findings_and_in_the_report() -> None:
-    drafts = {length: _synthesised(length) for length in ("brief", "standard", "detailed")}
+    lengths: tuple[ReportLength, ...] = ("brief", "standard", "detailed")
+    drafts = {length: _synthesised(length) for length in lengths}
     words = {length: findings_words(d) for length, d in drafts.items()}
     reports = {length: count_words(_report(d, length)) for length, d in drafts.items()}
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 
-import pypdfium2 as pdfium
+import pypdfium2 as pdfium  # type: ignore[import-untyped]
 import pytest
 from docx import Document
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from contracts.work import CodeBlock, Table
+from contracts.work import CodeBlock, Draft, Table
 from services.reporter.domain.layout import RenderOptions
 from services.reporter.domain.markdown import render_markdown
 from services.reporter.domain.structure import methods_facts
@@ -127,7 +128,12 @@ def _hostile_table() -> Table:
 def test_a_very_wide_table_with_long_cells_renders_in_every_format(fmt: str) -> None:
     draft = sample_draft()
     odd = draft.sections[0].model_copy(update={"tables": [_hostile_table()], "code": [CodeBlock(code="\n\n")]})
-    render = {"md": render_markdown, "pdf": render_pdf, "docx": render_docx}[fmt]
+    renderers: dict[str, Callable[[Draft, RenderOptions], str | bytes]] = {
+        "md": render_markdown,
+        "pdf": render_pdf,
+        "docx": render_docx,
+    }
+    render = renderers[fmt]
 
     data = render(draft.model_copy(update={"sections": [odd]}), RenderOptions(run_id=RUN, generated_at=WHEN))
 

@@ -8,9 +8,12 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pypdfium2 as pdfium
+import pypdfium2 as pdfium  # type: ignore[import-untyped]
 from docx import Document
+from docx.document import Document as WordDocument
 from docx.oxml.ns import qn
+from docx.styles.style import ParagraphStyle
+from docx.text.paragraph import Paragraph
 
 from services.reporter.domain.layout import RenderOptions
 from services.reporter.word import CODE_FONT, CODE_STYLE, render_docx
@@ -79,13 +82,18 @@ def test_pdf_is_reproducible() -> None:
 # --- Word -------------------------------------------------------------------------------------
 
 
-def _docx() -> Document:  # type: ignore[valid-type]
+def _docx() -> WordDocument:
     return Document(io.BytesIO(rendered("docx")))
+
+
+def _style(paragraph: Paragraph) -> ParagraphStyle:
+    assert paragraph.style is not None, paragraph.text
+    return paragraph.style
 
 
 def test_docx_has_real_headings_and_a_contents_field_linking_to_them() -> None:
     doc = _docx()
-    styled = [(p.style.name, p.text) for p in doc.paragraphs]
+    styled = [(_style(p).name, p.text) for p in doc.paragraphs]
     body = doc.element.body
 
     assert styled[0] == ("Title", f"The with statement ({CHINESE})")
@@ -106,20 +114,21 @@ def test_docx_tables_are_word_tables_with_a_repeating_header_row() -> None:
     assert [c.text for c in protocol.rows[0].cells] == ["Method", "Called when", "Returns | notes"]
     assert [c.text for c in protocol.rows[3].cells] == ["ragged row", "", ""]
     assert [c.text for c in protocol.rows[4].cells] == ["a", "b", "c overflow"]
-    assert protocol.rows[0]._tr.trPr.find(qn("w:tblHeader")) is not None
+    header = protocol.rows[0]._tr.trPr
+    assert header is not None and header.find(qn("w:tblHeader")) is not None
     assert all(c.paragraphs[0].runs[0].bold for c in protocol.rows[0].cells)
     assert [row.cells[1].text for row in words.rows[1:]] == list(SCRIPTS)
     assert [c.text for c in searches.rows[1].cells] == ["What does the with statement guarantee?", "8", "3"]
 
 
 def test_docx_code_is_one_monospace_paragraph_with_its_lines() -> None:
-    code = [p for p in _docx().paragraphs if p.style.name == CODE_STYLE]
+    code = [p for p in _docx().paragraphs if _style(p).name == CODE_STYLE]
 
     assert len(code) == 1
     assert code[0].text == (
         "with open('data.csv', encoding='utf-8') as fh:\n    for row in fh:  # ``` inside\n        print(row)  # 東京"
     )
-    assert code[0].style.font.name == CODE_FONT
+    assert _style(code[0]).font.name == CODE_FONT
 
 
 def test_docx_keeps_non_latin_text_and_lays_out_arabic_right_to_left() -> None:
@@ -129,7 +138,8 @@ def test_docx_keeps_non_latin_text_and_lays_out_arabic_right_to_left() -> None:
 
     for script in SCRIPTS:
         assert script in text
-    assert arabic._p.pPr.find(qn("w:bidi")) is not None
+    layout = arabic._p.pPr
+    assert layout is not None and layout.find(qn("w:bidi")) is not None
 
 
 def test_docx_methods_and_numbered_sources_with_locations_and_links() -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from pydoc_data.topics import topics
 
-import pypdfium2 as pdfium
+import pypdfium2 as pdfium  # type: ignore[import-untyped]
 
 from contracts.work import Claim, Draft, Section, SourceRef
 from services.reporter.domain.layout import EXCERPT_CHARS, RenderOptions

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from contracts.rollouts import Evidence, HeldPayload, RolledBackPayload, StageAdvancedPayload
-from services.orchestrator.rollouts.assignment import Assignment
+from services.orchestrator.rollouts.assignment import Arm, Assignment
 from services.orchestrator.rollouts.decision import MetricsUnavailable, look
 from services.orchestrator.rollouts.guards import GuardBoard, GuardSettings
 from services.orchestrator.rollouts.records import rules_of
@@ -25,7 +25,7 @@ def false_rollbacks(candidate: Behaviour, replications: int, runs: int, seed: in
     for replication in range(replications):
         board = GuardBoard(GuardSettings(alpha=ALPHA))
         for i in range(runs):
-            arm = "candidate" if i % 2 else "stable"
+            arm: Arm = "candidate" if i % 2 else "stable"
             behaviour = candidate if arm == "candidate" else stable
             board.add(behaviour.outcome(rng, Assignment(arm, "bucket", 0), f"t{replication}-{i}", START))
             if any(r.verdict == "harm" for r in board.readings()):
@@ -58,9 +58,13 @@ def test_a_candidate_that_always_fails_is_rolled_back_by_its_minimum_runs_and_ru
         decision = rollout.look(traffic.now, traffic.outcomes)
         assert traffic.runs_of("candidate") <= 30 or decision.action == "roll_back"
     assert rollout.status == "rolled_back" and rollout.percent == 0
-    (event,) = [e for e in rollout.collect_events() if type(e).__name__ == "RolledBack"]
+    # The events of @event methods are classes made at run time: their fields are read by name.
+    (event,) = [vars(e) for e in rollout.collect_events() if type(e).__name__ == "RolledBack"]
     payload = RolledBackPayload(
-        rollout_id=rollout.rollout_id, from_percent=event.from_percent, guards=event.guards, evidence=event.evidence
+        rollout_id=rollout.rollout_id,
+        from_percent=event["from_percent"],
+        guards=event["guards"],
+        evidence=event["evidence"],
     )
     # Whichever of the two guards a total failure trips first (or both) is named.
     assert payload.from_percent == 50 and set(payload.guards) & {"error_rate", "completion_rate"}
@@ -85,13 +89,13 @@ def test_a_healthy_candidate_is_promoted_stage_by_stage_to_all_tenants() -> None
     promotions = [d["percent"] for d in rollout.decisions if d["kind"] == "promoted"]
     assert promotions == [25, 50, 100] and rollout.status == "completed"
     assert rollout.version_of("tenant-1", "enterprise") == rollout.candidate
-    advanced = [e for e in rollout.collect_events() if type(e).__name__ == "StageAdvanced"]
+    advanced = [vars(e) for e in rollout.collect_events() if type(e).__name__ == "StageAdvanced"]
     last = StageAdvancedPayload(
         rollout_id=rollout.rollout_id,
-        from_percent=advanced[-1].from_percent,
-        to_percent=advanced[-1].to_percent,
+        from_percent=advanced[-1]["from_percent"],
+        to_percent=advanced[-1]["to_percent"],
         completed=True,
-        evidence=advanced[-1].evidence,
+        evidence=advanced[-1]["evidence"],
     )
     assert all(g.verdict == "no_harm" for g in last.evidence.guards)
     assert last.evidence.candidate.runs_in_stage >= 50 and last.evidence.stable.tenants_in_stage >= 3

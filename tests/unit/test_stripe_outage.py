@@ -12,7 +12,8 @@ import pytest
 
 from contracts.billing import CheckoutRequest
 from devtools.natsserver import free_port
-from services.billing.payments import LiveStripe, PaymentError
+from services.billing.errors import PaymentError
+from services.billing.payments import LiveStripe
 from services.billing.plans import PACKS
 
 KEY = "sk_test_outage"
