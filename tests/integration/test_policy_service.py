@@ -231,7 +231,7 @@ async def test_a_published_version_is_switched_in_refused_when_invalid_and_kept_
 
 async def test_a_tool_request_without_a_valid_delegation_is_denied(nats_url: str, tmp_path: Path) -> None:
     bus = Bus(nats_url, f"policy-dg-{uuid.uuid4().hex[:6]}")
-    await bus.broker.connect()
+    await bus.start()  # the streams too: the decisions are read before the service starts
     tenant, user = uuid.uuid4().hex, uuid.uuid4().hex
     key = SigningKey.load_or_create(tmp_path / "k.pem")
     await KeyDirectory(lambda: bus.broker.connection, replicas=1).publish(key)
@@ -284,7 +284,7 @@ async def test_a_tool_request_without_a_valid_delegation_is_denied(nats_url: str
                         seen[body["payload"]["task_id"]] = body["payload"]
     finally:
         await sub.unsubscribe()
-        await bus.broker.stop()
+        await bus.stop()
     assert seen["valid"]["decision"] == "allow"
     for case in ("missing", "forged", "expired", "other-user"):
         assert seen[case]["decision"] == "deny", case

@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from contracts.report import OutlineSection
 from contracts.task import TaskDispatched, TaskDispatchedPayload
-from contracts.work import OutlineSection, Passage, SearchOutput, SynthesiseInput, SynthesiseOutput
+from contracts.work import Passage, SearchOutput, SynthesiseInput, SynthesiseOutput
 from quarry_runtime.worker import TaskError
 from services.analyst.application.live_synthesis import cited_sentences, synthesise_live
 from services.analyst.application.tasks import execute
