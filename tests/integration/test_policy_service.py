@@ -229,6 +229,22 @@ async def test_a_published_version_is_switched_in_refused_when_invalid_and_kept_
     assert time.monotonic() - started < 5
 
 
+def search_request(tenant: str, user: str, task_id: str, token: str | None) -> ToolRequested:
+    """A member's web search of a run, as the orchestrator asks for it, with `token` as its delegation."""
+    payload = ToolRequestedPayload(
+        request_id=f"{task_id}:1",
+        tool="web_search",
+        task_id=task_id,
+        step="search",
+        plan="free",
+        roles=["member"],
+        arguments={"question": "q?"},
+        delegation=token,
+    )
+    actor = Actor(user_id=user, agent="quarry-orchestrator", roles=["member"])
+    return ToolRequested.create(payload, tenant_id=tenant, run_id=str(uuid.uuid4()), actor=actor)
+
+
 async def test_a_tool_request_without_a_valid_delegation_is_denied(nats_url: str, tmp_path: Path) -> None:
     bus = Bus(nats_url, f"policy-dg-{uuid.uuid4().hex[:6]}")
     await bus.start()  # the streams too: the decisions are read before the service starts
@@ -239,20 +255,6 @@ async def test_a_tool_request_without_a_valid_delegation_is_denied(nats_url: str
     seen: dict[str, Any] = {}
     js = bus.broker.connection.jetstream()
     sub = await js.subscribe(subjects.TOOL_DECIDED, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
-
-    def request(task_id: str, token: str | None) -> ToolRequested:
-        payload = ToolRequestedPayload(
-            request_id=f"{task_id}:1",
-            tool="web_search",
-            task_id=task_id,
-            step="search",
-            plan="free",
-            roles=["member"],
-            arguments={"question": "q?"},
-            delegation=token,
-        )
-        actor = Actor(user_id=user, agent="quarry-orchestrator", roles=["member"])
-        return ToolRequested.create(payload, tenant_id=tenant, run_id=str(uuid.uuid4()), actor=actor)
 
     def issue(k: SigningKey, **over: Any) -> str:
         args: dict[str, Any] = {
@@ -274,7 +276,7 @@ async def test_a_tool_request_without_a_valid_delegation_is_denied(nats_url: str
     try:
         async with policy_service(nats_url, tmp_path / "policy"):
             for task_id, token in cases.items():
-                await bus.publish(request(task_id, token))
+                await bus.publish(search_request(tenant, user, task_id, token))
             deadline = time.monotonic() + 10
             while len(seen) < len(cases) and time.monotonic() < deadline:
                 with contextlib.suppress(Exception):
@@ -306,18 +308,7 @@ async def test_a_redelivered_tool_request_is_decided_and_counted_once(nats_url: 
     token = key.issue(
         agent="quarry-orchestrator", user_id=user, tenant_id=tenant, run_id="r", scopes={"tool:web_search"}
     )
-    payload = ToolRequestedPayload(
-        request_id="search:1",
-        tool="web_search",
-        task_id="search",
-        step="search",
-        plan="free",
-        roles=["member"],
-        arguments={"question": "q?"},
-        delegation=token,
-    )
-    actor = Actor(user_id=user, agent="quarry-orchestrator", roles=["member"])
-    request = ToolRequested.create(payload, tenant_id=tenant, run_id=str(uuid.uuid4()), actor=actor)
+    request = search_request(tenant, user, "search", token)
     js = bus.broker.connection.jetstream()
     counted = ("quarry_policy_decisions_total", {"outcome": "allow", "tool": "web_search"})
     before = REGISTRY.get_sample_value(*counted) or 0.0
