@@ -219,6 +219,10 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/v1/ops/replays"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/replays")),
     ("GET", "/v1/ops/replays/{replay_id}"): Case(NOBODY, None, lambda t, _: Call(f"/v1/ops/replays/{'0' * 32}")),
     ("GET", "/v1/ops/consumers"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/consumers")),
+    ("GET", "/v1/ops/consumers/{stream}/{name}/trend"): Case(
+        NOBODY, None, lambda t, _: Call("/v1/ops/consumers/QUARRY/gateway-runs/trend")
+    ),
+    ("GET", "/v1/ops/services"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/services")),
     ("GET", "/v1/ops/events"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/events", params={"limit": 5})),
     ("GET", "/v1/ops/events/tail"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/events/tail")),
     ("GET", "/v1/ops/events/{seq}"): Case(NOBODY, None, lambda t, _: Call("/v1/ops/events/1")),

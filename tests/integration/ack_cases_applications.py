@@ -10,7 +10,7 @@ from typing import Any
 from contracts import subjects
 from contracts.approval import ApprovalGiven, ApprovalPayload, ApprovalRejected
 from contracts.consumers import CONSUMERS
-from contracts.credits import CreditsDenied, CreditsDeniedPayload
+from contracts.credits import CreditsDenied, CreditsDeniedPayload, CreditsSettled, CreditsSettledPayload
 from contracts.envelope import Actor, Event
 from contracts.monitor import MonitorChanged, MonitorChangedPayload
 from contracts.question import QuestionAsked
@@ -44,6 +44,9 @@ from tests.support.credits import answered as billing_answered
 from tests.support.credits import asked as billing_asked
 from tests.support.credits import completed, question_failed, question_usage, request, run_to_completion, usage
 from tests.support.questions import asked as question_asked
+from tests.support.rollout_app import run_of
+from tests.support.rollout_app import start as start_rollout
+from tests.support.rollout_app import versions as rollout_versions
 from tests.unit.test_monitors import created as monitor_created
 from tests.unit.test_plan_review import started as started_for_review
 
@@ -153,6 +156,15 @@ def _question_asked(app: Orchestrator) -> QuestionAsked:
     return question_asked(run_id)
 
 
+def _run_settled(app: Orchestrator) -> Event:
+    """Billing's settlement of a run that took an arm of a live rollout and completed."""
+    _, candidate = rollout_versions(app)
+    start_rollout(app, candidate)
+    run_id = run_of(app, "tenant-a")
+    payload = CreditsSettledPayload(amount=12, usage_event_ids=[], balance=100)
+    return CreditsSettled.create(payload, tenant_id="tenant-a", run_id=run_id)
+
+
 ORCHESTRATOR: dict[str, OrchestratorSetup] = {
     subjects.RUN_REQUESTED: lambda app: orch.requested(),
     subjects.CREDITS_RESERVED: lambda app: orch.reserved(_started_request(app)),
@@ -176,6 +188,7 @@ ORCHESTRATOR: dict[str, OrchestratorSetup] = {
     subjects.MONITOR_CREATED: lambda app: monitor_created(),
     subjects.MONITOR_CHANGED: _monitor_changed,
     subjects.QUESTION_ASKED: _question_asked,
+    subjects.CREDITS_SETTLED: _run_settled,
 }
 
 
