@@ -68,6 +68,14 @@ def _qualified(name: str, module: str | None) -> str:
 def sentence_labels(text: str, title: str, location: str) -> Iterator[tuple[str, str | None]]:
     """Each sentence of a passage (as `split_sentences` gives them) with the label of the name it
     sits under, or None: under no code heading, a heading line itself, or naming the API already."""
+    for sentence, label, _ in labelled_entries(text, title, location):
+        yield sentence, label
+
+
+def labelled_entries(text: str, title: str, location: str) -> Iterator[tuple[str, str | None, int]]:
+    """`sentence_labels` with each sentence's entry: a heading line and what follows it up to the
+    next heading line count as one (0 for what precedes the first)."""
+    entry = 0
     module_match = _TITLE_MODULE.search(title)
     module = module_match.group("module") if module_match else None
     current = heading_name(location_heading(location), formal=True, module=module)
@@ -80,16 +88,17 @@ def sentence_labels(text: str, title: str, location: str) -> Iterator[tuple[str,
             # A heading line, or a member's entry opening on its own signature ("JSONDecoder.raw_decode(self, s):
             # Decode ..."): it names its API itself, and what follows describes that API.
             current = declared
-            yield sentence, None
+            entry += 1
+            yield sentence, None, entry
             continue
         if current is None:
-            yield sentence, None
+            yield sentence, None, entry
             continue
         name, callable_ = current
         if re.search(_WORD_EDGE.format(re.escape(name.rsplit(".", 1)[-1])), sentence):
-            yield sentence, None  # the sentence names it itself
+            yield sentence, None, entry  # the sentence names it itself
             continue
-        yield sentence, f"`{_qualified(name, module)}{'()' if callable_ else ''}`"
+        yield sentence, f"`{_qualified(name, module)}{'()' if callable_ else ''}`", entry
 
 
 def labelled(label: str | None, sentence: str) -> str:

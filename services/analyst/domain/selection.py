@@ -13,7 +13,7 @@ from contracts.work import (
     SynthesiseInput,
 )
 from services.analyst.domain.answering import ANSWER_FLOOR, FRAME_TERMS, answers, asks_of, best_fit, heading_terms
-from services.analyst.domain.naming import sentence_labels
+from services.analyst.domain.naming import labelled_entries
 from services.analyst.domain.text import (
     Idf,
     bm25,
@@ -53,8 +53,19 @@ _OVERLAP_SHARE = 0.3
 _OVERLAP_SHARE_IN_SUMMARY = 0.3
 _SUB_WEIGHT = 0.7  # the rest goes to the main question, keeping sections on the overall topic
 _FRAME_WEIGHT = 0.3
+# An entry's opening sentence is credited with this share of how well the whole entry answers.
+_LEAD_SHARE = 0.8
+# The share of a sentence's score that follows its passage's retrieval score (the rest is its own).
+_RETRIEVAL_SHARE = 0.5
 _SCOPE_WEIGHT = 0.5
 _SCOPE = re.compile(r"\s(?:in|for|on|within|under|across|during|inside)\s", re.I)
+# "How do I ...", "which function ...": the question asks for a means, and an API is one.
+_ASKS_MEANS = re.compile(
+    r"^\s*(?:how\s+(?:do|can|could|should|would)\s+(?:i|you|we|one)\b|how\s+to\b|"
+    r"(?:what|which)\s+(?:\w+\s+)?(?:library|module|function|method|class|tool|api|call)\b)",
+    re.I,
+)
+_MEANS_BOOST = 1.25
 _ASKS_DEFINITION = re.compile(r"^\s*(?:what|who)\s*(?:'s|\s+is|\s+are|\s+was|\s+were)\b", re.I)
 # "X is a ...", "X refers to ...": the verb a definition turns on, within the first few words.
 _DEFINING_VERB = re.compile(r"^(?P<head>(?:\S+\s+){1,6}?)(?:is|are|refers? to|means|denotes)\s", re.I)
@@ -73,6 +84,10 @@ class Candidate:
     group: int
     position: int
     rank_bonus: float
+    # The passage's retrieval score over its sub-question's best: the index's view of the whole passage.
+    retrieved: float = 1.0
+    # For an entry's first sentence, the entry's whole text: what the sentence introduces.
+    context: str | None = None
     # The name of the API the sentence describes, from its heading, when it does not say it itself.
     label: str | None = None
     vec: dict[str, float] = field(default_factory=dict)
@@ -105,21 +120,33 @@ def group_passages(inp: SynthesiseInput) -> list[tuple[str, list[Passage]]]:
 
 def candidates_of(group: int, passages: Sequence[Passage]) -> Iterator[Candidate]:
     ranked = sorted(range(len(passages)), key=lambda i: -passages[i].score)
+    best = max((p.score for p in passages), default=0.0)
     for rank, index in enumerate(ranked):
         passage = passages[index]
         haystack = normalise(passage.text)
-        for position, (sentence, label) in enumerate(sentence_labels(passage.text, passage.title, passage.location)):
-            # The splitter guarantees containment; checking keeps the citation invariant local.
-            if is_claim_sentence(sentence) and sentence in haystack:
-                yield Candidate(
-                    text=sentence,
-                    key=(passage.source_id, passage.location),
-                    passage=passage,
-                    group=group,
-                    position=position,
-                    rank_bonus=0.04 * (1.0 - rank / len(passages)),
-                    label=label,
-                )
+        by_entry: dict[int, list[tuple[int, str, str | None]]] = {}
+        for position, (sentence, label, entry) in enumerate(
+            labelled_entries(passage.text, passage.title, passage.location)
+        ):
+            by_entry.setdefault(entry, []).append((position, sentence, label))
+        for sentences in by_entry.values():
+            context = " ".join(sentence for _, sentence, _ in sentences)
+            lead = True
+            for position, sentence, label in sentences:
+                # The splitter guarantees containment; checking keeps the citation invariant local.
+                if is_claim_sentence(sentence) and sentence in haystack:
+                    yield Candidate(
+                        text=sentence,
+                        key=(passage.source_id, passage.location),
+                        passage=passage,
+                        group=group,
+                        position=position,
+                        rank_bonus=0.04 * (1.0 - rank / len(passages)),
+                        label=label,
+                        retrieved=passage.score / best if best > 0 else 1.0,
+                        context=context if lead else None,
+                    )
+                    lead = False
 
 
 def _query(question: str) -> dict[str, float]:
@@ -176,6 +203,14 @@ def score_pool(pool: list[Candidate], questions: Sequence[str], main: str) -> No
         c.fit_sub = best_fit(sub_asks[c.group], tokens, heading)
         c.fit_main = best_fit(main_asks, tokens, heading)
         c.addresses = answers([*sub_asks[c.group], *main_asks], tokens, heading)
+        if c.context is not None:
+            # An entry's opening sentence states what the entry is about: when the entry as a whole
+            # answers ("nlargest ... Equivalent to: sorted(...)[:n]" for "the biggest few without
+            # sorting"), its opening sentence is the answer's statement, though worded otherwise.
+            around = tokenize(c.context)
+            c.fit_sub = max(c.fit_sub, _LEAD_SHARE * best_fit(sub_asks[c.group], around, heading))
+            c.fit_main = max(c.fit_main, _LEAD_SHARE * best_fit(main_asks, around, heading))
+            c.addresses = c.addresses or answers([*sub_asks[c.group], *main_asks], around, heading)
         # Overlap finds candidates; how much of the question they answer ranks them, so a sentence
         # sharing one incidental word falls behind one that holds the question's key terms together.
         main_match = bm25(main_query, terms[id(c)], idf, avg_len) * informative
@@ -196,7 +231,14 @@ def score_pool(pool: list[Candidate], questions: Sequence[str], main: str) -> No
         # Position and retrieval rank only break near-ties; an irrelevant sentence stays out.
         # A sentence in other words than the query favours still counts when it answers enough of it.
         admitted = overlap >= MIN_RELEVANCE or max(c.fit_sub, c.fit_main) >= ANSWER_FLOOR
-        c.relevance = match + 0.03 / (1 + c.position) + c.rank_bonus if admitted else 0.0
+        if c.label is not None and _ASKS_MEANS.match(main):
+            # An entry of an API (its label names it) is a means; a module's overview describes one.
+            match *= _MEANS_BOOST
+            c.main_match *= _MEANS_BOOST
+        # The index ranked the whole passage against the whole corpus; the pool only sees sentences.
+        strength = 1 - _RETRIEVAL_SHARE + _RETRIEVAL_SHARE * c.retrieved
+        c.main_match *= strength
+        c.relevance = match * strength + 0.03 / (1 + c.position) + c.rank_bonus if admitted else 0.0
     for g in range(len(questions)):
         group = [c for c in pool if c.group == g]
         top = max((c.relevance for c in group), default=0.0)

@@ -1,0 +1,63 @@
+"""The analyst's second stage: what the index said of a whole passage, and an entry's opening
+sentence credited with what its entry answers."""
+
+from __future__ import annotations
+
+from contracts.work import Passage
+from services.analyst.domain.naming import labelled_entries, split_label
+from tests.support.synthesis import synth
+
+HEAP_TITLE = "Python stdlib: heapq"
+# An entry whose opening sentence shares no content word with the question; the rest of the
+# entry ("sorted", "reverse") is what ties it to the question.
+NLARGEST = Passage(
+    source_id="pydoc:module:heapq",
+    title=HEAP_TITLE,
+    location="nlargest(n, iterable, key=None), part 5",
+    text=(
+        "nlargest(n, iterable, key=None)\n\nFind the n largest elements in a dataset.\n\n"
+        "Equivalent to: sorted(iterable, key=key, reverse=True)[:n]"
+    ),
+    score=9.0,
+)
+UNRELATED = Passage(
+    source_id="pydoc:module:os",
+    title="Python stdlib: os",
+    location="sync(), part 68",
+    text="sync()\n\nForce write of everything to disk.",
+    score=3.0,
+)
+
+
+def test_entries_number_each_heading_line_and_what_follows_it() -> None:
+    text = "merge(*iterables)\n\nMerge sorted inputs. It returns an iterator.\n\nnsmallest(n, iterable)\n\nFind the n smallest."
+    found = [(sentence, entry) for sentence, _, entry in labelled_entries(text, HEAP_TITLE, "part 4")]
+    assert [entry for _, entry in found] == [1, 1, 1, 2, 2]
+    assert found[3][0].startswith("nsmallest(")
+
+
+def test_an_entry_that_answers_puts_its_opening_sentence_in_the_report() -> None:
+    question = "How do I get the top few items of an iterable without sorting all of it in reverse?"
+    draft = synth(question, {question: [UNRELATED, NLARGEST]})
+    labels = [split_label(c.text)[0] for c in [*draft.summary, *(c for s in draft.sections for c in s.claims)]]
+    assert "heapq.nlargest" in labels, labels
+    assert all("disk" not in c.text for c in draft.summary)
+
+
+def test_the_summary_leads_with_the_passage_the_index_ranked_far_higher_over_a_closer_wording() -> None:
+    question = "How do I recursively remove a directory tree?"
+
+    def passage(module: str, score: float, text: str) -> Passage:
+        return Passage(
+            source_id=f"pydoc:module:{module}",
+            title=f"Python stdlib: {module}",
+            location=f"{module}, part 1",
+            text=f"The {module} helpers {text}",
+            score=score,
+        )
+
+    closer = passage("alpha", 1.0, "recursively remove a directory tree, one file at a time.")
+    ranked = passage("beta", 10.0, "remove a directory tree and every file inside it.")
+    draft = synth(question, {question: [closer, ranked]})
+    cited = {s.number: s.source_id for s in draft.sources}
+    assert cited[draft.summary[0].citations[0]] == "pydoc:module:beta", draft.summary
