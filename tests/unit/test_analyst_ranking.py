@@ -3,8 +3,12 @@ sentence credited with what its entry answers."""
 
 from __future__ import annotations
 
+import pytest
+
 from contracts.work import Passage
 from services.analyst.domain.naming import labelled_entries, split_label
+from services.analyst.domain.synthesis import check_citations
+from services.analyst.domain.text import claim_with_code
 from tests.support.synthesis import synth
 
 HEAP_TITLE = "Python stdlib: heapq"
@@ -61,3 +65,47 @@ def test_the_summary_leads_with_the_passage_the_index_ranked_far_higher_over_a_c
     draft = synth(question, {question: [closer, ranked]})
     cited = {s.number: s.source_id for s in draft.sources}
     assert cited[draft.summary[0].citations[0]] == "pydoc:module:beta", draft.summary
+
+
+ASSERT_TOPIC = Passage(
+    source_id="pydoc:topic:assert",
+    title="Python reference: assert",
+    location="The assert statement, part 1",
+    text=(
+        "Assert statements are a convenient way to insert debugging assertions\ninto a program:\n\n"
+        '   assert_stmt ::= "assert" expression ["," expression]\n\n'
+        'The simple form, "assert expression", is equivalent to\n\n'
+        "   if __debug__:\n       if not expression: raise AssertionError\n\n"
+        "The current code generator emits no code for an assert statement when optimization is requested."
+    ),
+    score=5.0,
+)
+
+
+def test_a_line_introducing_code_is_cited_with_the_code_it_states() -> None:
+    question = "What is a simple assert statement equivalent to?"
+    draft = synth(question, {question: [ASSERT_TOPIC]})
+    claims = [c.text for c in [*draft.summary, *(c for s in draft.sections for c in s.claims)]]
+    stated = (
+        'The simple form, "assert expression", is equivalent to if __debug__: if not expression: raise AssertionError'
+    )
+    assert stated in claims, claims
+    # A grammar rule is not a statement of what the construct does.
+    assert not any("::=" in c for c in claims), claims
+    assert check_citations(draft) == []
+
+
+@pytest.mark.parametrize(
+    ("lead", "code", "joined"),
+    [
+        ("The simple form is equivalent to", "if __debug__: raise AssertionError", True),
+        ("Use it as follows:", "with open(p) as f: data = f.read()", True),
+        ("The simple form is equivalent to.", "if __debug__: raise AssertionError", False),  # a sentence already
+        ("Equivalent to", "x = 1", False),  # too short to stand as a claim
+        ("The session looks like this:", ">>> x = 1 >>> x 1", False),  # output interleaved
+        ("The rule reads as", 'stmt ::= "assert" expression', False),
+        ("The simple form is equivalent to", "the statement raising an error", False),  # prose, not code
+    ],
+)
+def test_claim_with_code_joins_only_prose_that_hands_over_to_code(lead: str, code: str, joined: bool) -> None:
+    assert (claim_with_code(lead, code) == f"{lead} {code}") is joined

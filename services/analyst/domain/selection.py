@@ -17,6 +17,7 @@ from services.analyst.domain.naming import labelled_entries
 from services.analyst.domain.text import (
     Idf,
     bm25,
+    claim_with_code,
     cosine,
     features,
     is_claim_sentence,
@@ -132,9 +133,12 @@ def candidates_of(group: int, passages: Sequence[Passage]) -> Iterator[Candidate
         for sentences in by_entry.values():
             context = " ".join(sentence for _, sentence, _ in sentences)
             lead = True
-            for position, sentence, label in sentences:
+            for at, (position, sentence, label) in enumerate(sentences):
+                if not is_claim_sentence(sentence):
+                    following = sentences[at + 1][1] if at + 1 < len(sentences) else ""
+                    sentence = claim_with_code(sentence, following) or ""
                 # The splitter guarantees containment; checking keeps the citation invariant local.
-                if is_claim_sentence(sentence) and sentence in haystack:
+                if sentence and sentence in haystack:
                     yield Candidate(
                         text=sentence,
                         key=(passage.source_id, passage.location),

@@ -204,3 +204,28 @@ def is_claim_sentence(sentence: str, *, min_words: int = 6, max_words: int = 60)
     if sentence[0] in "*#|>=":
         return False
     return not looks_like_code(sentence) and not is_boilerplate(sentence)
+
+
+# A line of prose that hands over to code: "The simple form, "assert x", is equivalent to" + a block.
+_INTRODUCES = re.compile(r"(?:\b(?:to|as|like|follows|is|are|means|writes?|becomes|gives)|:)$", re.I)
+_MAX_CODE_CHARS = 160
+_NOT_STATED_CODE = ("::=", ">>>", "$ ", "<")
+# Python that reads almost as prose ("if __debug__: if not x: raise AssertionError"): a block
+# opener's colon, a dunder name, a call.
+_PYTHON = re.compile(r"^(?:if|for|while|def|class|with|try|async|elif|else)\b[^:]*:|\b__\w+__\b|\w\([^)]*\)")
+
+
+def claim_with_code(lead: str, code: str, *, max_words: int = 60) -> str | None:
+    """A prose line that introduces code, with that code, as one claim: the code is what it states
+    ("is equivalent to if __debug__: ..."). None when the pair is not that."""
+    words = lead.split()
+    if len(words) < 4 or _TERMINAL.search(lead) or not _INTRODUCES.search(lead):
+        return None
+    if looks_like_code(lead) or is_boilerplate(lead) or (words[0].islower() and words[0] in _FUNCTION_WORDS):
+        return None
+    # Not a grammar rule, a shell or interactive session (its output interleaved), or markup.
+    is_code = looks_like_code(code) or _PYTHON.search(code) is not None
+    if not is_code or len(code) > _MAX_CODE_CHARS or any(m in code for m in _NOT_STATED_CODE):
+        return None
+    joined = f"{lead} {code}"
+    return joined if len(joined.split()) <= max_words else None
