@@ -22,9 +22,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from devtools.stack import Stack
 from tests.browser.dead_letters import PolicyProbe, refusal
-from tests.browser.pages import settled
+from tests.browser.pages import DESKTOP, fits, on_every_screen, settled
 from tests.browser.test_journey import sign_up, start_run
-from tests.browser.test_workspace import DESKTOP, PHONE, fits
 from tests.support.operators import quarry_operator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -94,7 +93,7 @@ def filter_letters(page: Page, service: str) -> None:
     expect(page).to_have_url(re.compile(rf"service={service}"))
 
 
-@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+@on_every_screen
 def test_every_ops_page_passes_axe_and_fits_the_screen_and_an_operator_changes_nothing(
     browser: Browser, base_url: str, web_stack: Stack, tmp_path: Path, viewport: dict[str, int]
 ) -> None:
