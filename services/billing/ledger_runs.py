@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from eventsourcing.domain import event
 
+from quarry_runtime.shares import apportion
 from services.billing.errors import LedgerError
 from services.billing.plans import concurrency_limit, plan_named
 
@@ -197,7 +198,7 @@ def settle(self: Ledger, run_id: str, usage_event_ids: list[str], cause: str, ac
         tool = self.metered_tools.get(u) or "other"
         by_tool[tool] = by_tool.get(tool, 0) + self.metered[u]
     if used > charge:  # capped: scale each tool's share down so the parts add up to the charge
-        by_tool = _apportion(by_tool, charge)
+        by_tool = apportion(by_tool, charge)
     self._settled(
         run_id=run_id,
         amount=charge,
@@ -291,15 +292,3 @@ def _open_reservation(self: Ledger, run_id: str) -> Reservation:
     if res.closed:
         raise LedgerError(f"run or question {run_id} is already settled")
     return res
-
-
-def _apportion(parts: dict[str, int], total: int) -> dict[str, int]:
-    """Scale `parts` to sum to `total` (largest remainders), keeping every key."""
-    whole = sum(parts.values())
-    if whole <= 0:
-        return dict.fromkeys(parts, 0)
-    shares = {k: v * total // whole for k, v in parts.items()}
-    rest = total - sum(shares.values())
-    for k in sorted(parts, key=lambda k: (parts[k] * total) % whole, reverse=True)[:rest]:
-        shares[k] += 1
-    return shares

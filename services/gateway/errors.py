@@ -4,6 +4,10 @@ translates an error by hand."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class GatewayError(Exception):
     status_code = 400
@@ -52,3 +56,10 @@ class UnsupportedMedia(GatewayError):
 
 class Unavailable(GatewayError):
     status_code = 503
+
+
+def available(found: T | None, reason: str) -> T:
+    """`found` (a part this gateway may run without, an answer a peer may leave out), or a 503 for `reason`."""
+    if found is None:
+        raise Unavailable(reason)
+    return found

@@ -14,9 +14,8 @@ from playwright.sync_api import Page, ViewportSize, expect
 
 from devtools.stack import Stack
 from tests.browser.conftest import healthy_stack
-from tests.browser.pages import settled
+from tests.browser.pages import PHONE, fits, settled
 from tests.browser.test_journey import RUN_S, sign_up, start_run
-from tests.browser.test_workspace import PHONE, fits
 from tests.support.stack import live_analyst_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]

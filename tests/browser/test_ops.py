@@ -22,9 +22,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from devtools.stack import Stack
 from tests.browser.dead_letters import PolicyProbe, refusal
-from tests.browser.pages import settled
+from tests.browser.pages import DESKTOP, fits, on_every_screen, page_on, settled
 from tests.browser.test_journey import sign_up, start_run
-from tests.browser.test_workspace import DESKTOP, PHONE, fits
 from tests.support.operators import quarry_operator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -78,13 +77,9 @@ def operator_page(
     browser: Browser, base_url: str, stack: Stack, role: str, cwd: Path, viewport: dict[str, int]
 ) -> Iterator[Page]:
     """A page in a browser context of its own (closed after), signed in as a new platform `role`."""
-    context = browser.new_context(viewport=viewport, base_url=base_url)  # type: ignore[arg-type]
-    try:
-        page = context.new_page()
+    with page_on(browser, base_url, viewport) as page:
         operator_signed_in(page, stack, role, cwd)
         yield page
-    finally:
-        context.close()
 
 
 def filter_letters(page: Page, service: str) -> None:
@@ -94,7 +89,7 @@ def filter_letters(page: Page, service: str) -> None:
     expect(page).to_have_url(re.compile(rf"service={service}"))
 
 
-@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+@on_every_screen
 def test_every_ops_page_passes_axe_and_fits_the_screen_and_an_operator_changes_nothing(
     browser: Browser, base_url: str, web_stack: Stack, tmp_path: Path, viewport: dict[str, int]
 ) -> None:

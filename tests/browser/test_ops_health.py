@@ -18,9 +18,8 @@ from devtools import natsserver
 from devtools.stack import Stack, StackConfig
 from quarry_security.natsauth import SERVICES
 from tests.browser.conftest import healthy_stack
-from tests.browser.pages import settled
+from tests.browser.pages import DESKTOP, on_a_phone, settled
 from tests.browser.test_ops import operator_page
-from tests.browser.test_workspace import DESKTOP, PHONE, fits
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -57,13 +56,6 @@ def read_until(page: Page, button: Locator, check: Callable[[], bool], what: str
         assert time.monotonic() < deadline, f"not within {timeout_s:.0f}s: {what}"
         page.wait_for_timeout(1000)
         button.click()
-
-
-def on_a_phone(page: Page, name: str) -> None:
-    page.set_viewport_size(PHONE)  # type: ignore[arg-type]
-    fits(page, PHONE["width"])
-    settled(page, f"{name} phone")
-    page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
 
 
 def test_an_operator_sees_every_service_up_and_a_killed_one_counted_as_a_restart(

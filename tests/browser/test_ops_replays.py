@@ -15,10 +15,9 @@ from playwright.sync_api import Browser, Page, expect
 
 from devtools.stack import Stack
 from services.gateway.adapters.platform_audit import KINDS
-from tests.browser.pages import settled
+from tests.browser.pages import DESKTOP, PHONE, fits, on_a_phone, settled
 from tests.browser.test_journey import start_run
 from tests.browser.test_ops import operator_page, operator_signed_in, until
-from tests.browser.test_workspace import DESKTOP, PHONE, fits
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -30,14 +29,6 @@ ENDED = frozenset({"completed", "failed", "cancelled", "rejected", "expired"})
 def ended(page: Page, run_id: str) -> bool:
     r = page.request.get(f"/v1/runs/{run_id}")
     return r.ok and r.json()["state"] in ENDED
-
-
-def on_a_phone(page: Page, name: str) -> None:
-    """The page as it stands, again on a phone: within the screen, and axe's verdict there."""
-    page.set_viewport_size(PHONE)  # type: ignore[arg-type]
-    fits(page, PHONE["width"])
-    settled(page, f"{name} phone")
-    page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
 
 
 def test_an_admin_replays_the_event_log_and_finds_its_start_in_the_audit_log(

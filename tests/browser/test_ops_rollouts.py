@@ -15,9 +15,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from contracts.agents import EVAL_TARGETS
 from devtools.stack import Stack
-from tests.browser.pages import settled
+from tests.browser.pages import DESKTOP, PHONE, fits, on_a_phone, settled
 from tests.browser.test_ops import operator_page, operator_signed_in
-from tests.browser.test_workspace import DESKTOP, PHONE, fits
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -45,13 +44,6 @@ def started_rollout(page: Page, component: str, note: str) -> dict[str, Any]:
         api(page, f"/v1/ops/agents/{component}/{version}/evaluations", {"metrics": PASSING})
         versions.append(version)
     return api(page, "/v1/ops/rollouts", {"component": component, "candidate": versions[1], "note": note, **QUIET})
-
-
-def on_a_phone(page: Page, name: str) -> None:
-    page.set_viewport_size(PHONE)  # type: ignore[arg-type]
-    fits(page, PHONE["width"])
-    settled(page, f"{name} phone")
-    page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
 
 
 def confirm(page: Page, action: str) -> None:

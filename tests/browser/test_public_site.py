@@ -12,14 +12,13 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, Response, expect
 
-from tests.browser.pages import settled
+from tests.browser.pages import fits, on_every_screen, page_on, settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 PUBLIC_JS_BUDGET = 30 * 1024  # gzipped, every script a public page loads
-PHONE = {"width": 390, "height": 844}
 
 
 def public_paths(page: Page, base_url: str) -> list[str]:
@@ -63,19 +62,16 @@ def test_every_public_page_is_static_html_with_its_own_metadata(browser: Browser
     context.close()
 
 
-@pytest.mark.parametrize("viewport", [PHONE, {"width": 1280, "height": 900}], ids=["phone", "desktop"])
+@on_every_screen
 def test_every_public_page_passes_axe_and_fits_the_screen(
     browser: Browser, base_url: str, viewport: dict[str, int]
 ) -> None:
-    context = browser.new_context(viewport=viewport, base_url=base_url)  # type: ignore[arg-type]
-    page = context.new_page()
-    for path in public_paths(page, base_url):
-        page.goto(path)
-        expect(page.get_by_role("main")).to_be_visible()
-        # Nothing wider than the screen: no sideways scrolling on a phone.
-        assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"], path
-        settled(page, f"public {path} {viewport['width']}")
-    context.close()
+    with page_on(browser, base_url, viewport) as page:
+        for path in public_paths(page, base_url):
+            page.goto(path)
+            expect(page.get_by_role("main")).to_be_visible()
+            fits(page, viewport["width"])  # nothing wider than the screen: no sideways scrolling on a phone
+            settled(page, f"public {path} {viewport['width']}")
 
 
 def test_public_pages_ship_at_most_30_kb_of_javascript(page: Page, base_url: str) -> None:

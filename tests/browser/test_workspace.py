@@ -11,13 +11,11 @@ import uuid
 import pytest
 from playwright.sync_api import Browser, Page, Response, expect
 
-from tests.browser.pages import settled
+from tests.browser.pages import fits, on_every_screen, page_on, settled
 from tests.browser.test_journey import RUN_S, sign_up, start_run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
 WORKSPACE_BUDGET = 250 * 1024  # the workspace's first load, gzipped
 
 
@@ -28,49 +26,44 @@ def finished_run(page: Page, question: str) -> str:
     return run_id
 
 
-def fits(page: Page, width: int) -> None:
-    overflow = page.evaluate("document.documentElement.scrollWidth")
-    assert overflow <= width, f"{page.url} is {overflow}px wide on a {width}px screen"
-
-
-@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+@on_every_screen
 def test_every_workspace_page_passes_axe_and_fits_the_screen(
     browser: Browser, base_url: str, viewport: dict[str, int]
 ) -> None:
-    context = browser.new_context(viewport=viewport, base_url=base_url)  # type: ignore[arg-type]
-    page = context.new_page()
-    width = viewport["width"]
-    for path in ("/login", "/signup"):
-        page.goto(path)
-        expect(page.get_by_role("main")).to_be_visible()
+    with page_on(browser, base_url, viewport) as page:
+        width = viewport["width"]
+        for path in ("/login", "/signup"):
+            page.goto(path)
+            expect(page.get_by_role("main")).to_be_visible()
+            fits(page, width)
+            settled(page, f"workspace {path} {width}")
+        sign_up(page, f"pages-{uuid.uuid4().hex[:8]}@example.com", f"Pages {width}")
+        run_id = finished_run(page, "What does Python's with statement do?")
         fits(page, width)
-        settled(page, f"workspace {path} {width}")
-    sign_up(page, f"pages-{uuid.uuid4().hex[:8]}@example.com", f"Pages {width}")
-    run_id = finished_run(page, "What does Python's with statement do?")
-    fits(page, width)
-    settled(page, f"workspace run {width}")
-    for path, heading in (
-        ("/research", "Research"),
-        ("/billing", "Billing"),
-        ("/datasets", "Datasets"),
-        ("/templates", "Templates"),
-        ("/monitors", "Monitors"),
-        ("/settings", "Settings"),
-    ):
-        page.goto(path)
-        expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()
-        expect(page.get_by_role("status").filter(has_text="Loading")).to_have_count(0)
+        settled(page, f"workspace run {width}")
+        for path, heading in (
+            ("/research", "Research"),
+            ("/billing", "Billing"),
+            ("/datasets", "Datasets"),
+            ("/templates", "Templates"),
+            ("/monitors", "Monitors"),
+            ("/settings", "Settings"),
+        ):
+            page.goto(path)
+            expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()
+            expect(page.get_by_role("status").filter(has_text="Loading")).to_have_count(0)
+            fits(page, width)
+            settled(page, f"workspace {path} {width}")
+        page.goto(f"/research/runs/{run_id}")
+        page.get_by_role("button", name="Share").click()
+        shared = page.get_by_role("region", name="Share").get_by_role(
+            "link", name=re.compile(r"share.[A-Za-z0-9_-]{20,}")
+        )
+        expect(shared.first).to_be_visible()
+        shared.first.click()
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
         fits(page, width)
-        settled(page, f"workspace {path} {width}")
-    page.goto(f"/research/runs/{run_id}")
-    page.get_by_role("button", name="Share").click()
-    shared = page.get_by_role("region", name="Share").get_by_role("link", name=re.compile(r"share.[A-Za-z0-9_-]{20,}"))
-    expect(shared.first).to_be_visible()
-    shared.first.click()
-    expect(page.get_by_role("heading", level=1)).to_be_visible()
-    fits(page, width)
-    settled(page, f"workspace shared report {width}")
-    context.close()
+        settled(page, f"workspace shared report {width}")
 
 
 def test_the_workspaces_first_load_stays_within_250_kb(browser: Browser, base_url: str) -> None:

@@ -21,6 +21,7 @@ import pytest
 from contracts.agents import AgentConfig, agent_version
 from devtools.stack import Stack
 from tests.support.rollouts import (
+    PLANNER,
     QUESTION,
     Bounds,
     admin_of,
@@ -36,7 +37,6 @@ from tests.support.stack import ask, clients_of, new_tenant, on_plan, until_sett
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
-PLANNER = {"mode": "offline", "parameters": {"max_sub_questions": 1}}
 RANKER = {"mode": "offline", "parameters": {"expansion": False, "related_weight": 0.2}}
 FAILING = {"mode": "offline", "parameters": {"max_sub_questions": 1, "rollout_test": 1}, "fault": {"fail_rate": 1.0}}
 SPEC = {

@@ -7,7 +7,6 @@ refused with a 4xx, every use is audited, and the versions outlive a restart of 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +24,11 @@ from contracts.agents import (
     RegisterAgentRequest,
     agent_version,
 )
-from contracts.registry import parse_event
 from quarry_security import natsauth
 from tests.integration.test_gateway_ops import components
 from tests.servers import PrivateNats
 from tests.support.control_plane import ControlPlane, gateway_outside_development, orchestrator, running
+from tests.support.jetstream import stored_events
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.infra
@@ -47,19 +46,10 @@ gateway_settings = gateway_outside_development
 
 async def registrations(server: PrivateNats) -> list[AgentVersionRegistered]:
     """Every `agent.v1.version_registered` the stream holds, read by the test's own user."""
-    nc = await nats.connect(server.admin_url)
-    try:
-        js = nc.jetstream()
-        sub = await js.subscribe(subjects.AGENT_VERSION_REGISTERED, ordered_consumer=True)
-        found: list[AgentVersionRegistered] = []
-        with contextlib.suppress(nats.errors.TimeoutError):
-            while True:
-                event = parse_event((await sub.next_msg(timeout=0.5)).data)
-                assert isinstance(event, AgentVersionRegistered)
-                found.append(event)
-        return found
-    finally:
-        await nc.close()
+    found = await stored_events(server.admin_url, subjects.AGENT_VERSION_REGISTERED)
+    registered = [e for e in found if isinstance(e, AgentVersionRegistered)]
+    assert registered == found
+    return registered
 
 
 async def test_a_platform_admin_registers_once_and_operators_list_it(

@@ -23,6 +23,8 @@ import pytest
 from devtools.stack import Stack
 from tests.support.rollout_requests import PASSING
 from tests.support.rollouts import (
+    PLANNER,
+    QUALITY_OUT_OF_REACH,
     Bounds,
     admin_of,
     call,
@@ -36,14 +38,12 @@ from tests.support.stack import clients_of, on_plan, until_settled
 
 pytestmark = pytest.mark.infra
 
-PLANNER = {"mode": "offline", "parameters": {"max_sub_questions": 1}}
 SPENDER = {"mode": "offline", "parameters": {"max_sub_questions": 3, "rollout_test": 3}}
 # Only cost may decide: the other guards' limits are out of reach, and no stage ever has its runs.
 COST_ONLY = {
     "error_rate": {"ratio": 100.0, "slack": 1.0},
     "p95_duration": {"ratio": 100.0, "slack": 1e6},
-    "completion_rate": {"ratio": 0.01, "slack": 1.0},
-    "citation_support": {"ratio": 0.01, "slack": 1.0},
+    **QUALITY_OUT_OF_REACH,
     "alpha": 0.2,
     "cost_ceiling": 60,
 }

@@ -20,19 +20,22 @@ import httpx
 import pytest
 
 from devtools.stack import Stack
-from tests.support.rollouts import Bounds, rolled_out, rollout_of, rollout_stack, until_decided
+from tests.support.rollouts import (
+    PLANNER,
+    QUALITY_OUT_OF_REACH,
+    Bounds,
+    rolled_out,
+    rollout_of,
+    rollout_stack,
+    until_decided,
+)
 from tests.support.stack import clients_of, new_tenant, until_settled
 
 pytestmark = pytest.mark.infra
 
-PLANNER = {"mode": "offline", "parameters": {"max_sub_questions": 1}}
 SHADOWED = {"mode": "offline", "parameters": {"max_sub_questions": 2, "rollout_test": 2}}
 # Limits a handful of shadow observations cannot fail or miss: the phase ends on min_runs alone.
-LOOSE_GUARDS = {
-    "error_rate": {"ratio": 1.0, "slack": 1.0},
-    "completion_rate": {"ratio": 0.01, "slack": 1.0},
-    "citation_support": {"ratio": 0.01, "slack": 1.0},
-}
+LOOSE_GUARDS = {"error_rate": {"ratio": 1.0, "slack": 1.0}, **QUALITY_OUT_OF_REACH}
 SHADOW_MIN_RUNS = 3
 SPEC = {
     "stages": [50, 100],

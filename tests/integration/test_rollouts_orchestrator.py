@@ -51,6 +51,7 @@ from contracts.tool import ToolDecided, ToolDecidedPayload
 from tests.integration.test_gateway_ops_events import publish
 from tests.servers import PrivateNats, private_nats
 from tests.support.control_plane import orchestrator, running
+from tests.support.jetstream import stored_events
 from tests.support.polling import eventually
 from tests.support.rollout_requests import PASSING
 from tests.support.rollout_requests import start_request as rollout_start
@@ -106,18 +107,8 @@ async def query(nc: Client, rollout_id: str) -> RolloutInfo:
 
 async def rollout_events(server: PrivateNats, rollout_id: str) -> list[Event]:
     """Every `rollout.v1.*` event of `rollout_id` the stream holds."""
-    nc = await nats.connect(server.admin_url)
-    try:
-        sub = await nc.jetstream().subscribe("rollout.v1.>", ordered_consumer=True)
-        found: list[Event] = []
-        with contextlib.suppress(nats.errors.TimeoutError):
-            while True:
-                event = parse_event((await sub.next_msg(timeout=0.5)).data)
-                if getattr(event.payload, "rollout_id", None) == rollout_id:
-                    found.append(event)
-        return found
-    finally:
-        await nc.close()
+    found = await stored_events(server.admin_url, "rollout.v1.>")
+    return [e for e in found if getattr(e.payload, "rollout_id", None) == rollout_id]
 
 
 async def ended_runs(nc: Client, tenants: list[str]) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
+import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -13,6 +15,7 @@ from nats.js.errors import NotFoundError
 
 from contracts import subjects
 from contracts.consumers import CONSUMERS
+from contracts.envelope import Event
 from contracts.registry import parse_event
 from tests.support.polling import eventually
 
@@ -51,6 +54,21 @@ async def received(nc: Client, *subs: Subscription, timeout_s: float = 10.0) -> 
 async def service_drained(js: JetStreamContext, service: str, timeout_s: float = 60.0) -> list[ConsumerInfo]:
     """`drained` over every durable consumer `service` binds (contracts.consumers)."""
     return await drained(js, *(c.durable for c in CONSUMERS[service]), timeout_s=timeout_s)
+
+
+async def stored_events(url: str, subject: str) -> list[Event]:
+    """Every event the stream holds on `subject` (a wildcard too), oldest first: read on a
+    connection of its own by an ordered consumer until none has come for half a second."""
+    nc = await nats.connect(url)
+    try:
+        sub = await nc.jetstream().subscribe(subject, ordered_consumer=True)
+        found: list[Event] = []
+        with contextlib.suppress(nats.errors.TimeoutError):
+            while True:
+                found.append(parse_event((await sub.next_msg(timeout=0.5)).data))
+        return found
+    finally:
+        await nc.close()
 
 
 class Outcomes:

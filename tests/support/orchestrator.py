@@ -37,6 +37,7 @@ from services.orchestrator.monitors.translate import translate_monitor
 from services.orchestrator.runs.domain import Run
 from services.orchestrator.runs.translate import translate
 from services.orchestrator.runs.workflow import task_input
+from services.orchestrator.saga import TaskSaga
 
 POPO = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 # A translator of stored events (services.orchestrator.*.translate), given an aggregate-at lookup.
@@ -107,24 +108,31 @@ def decide(run: Run, task_id: str, decision: str = "allow", approval_timeout_s: 
     return ToolDecided.create(payload, tenant_id=run.tenant_id, run_id=run.run_id)
 
 
-def succeed(run: Run, task_id: str, output: dict[str, Any]) -> TaskSucceeded:
-    task = run.tasks[task_id]
+def task_succeeded(saga: TaskSaga, saga_id: str, task_id: str, output: dict[str, Any]) -> TaskSucceeded:
+    """The worker's success on the task's current attempt; `saga_id` is the run's or question's id,
+    which the bus event carries as its run id."""
+    task = saga.tasks[task_id]
     payload = TaskSucceededPayload(
-        task_id=task_id,
-        kind=task.kind,
-        attempt=task.attempt,
-        output=output,
-        usage_event_ids=[f"u-{task_id}"],
+        task_id=task_id, kind=task.kind, attempt=task.attempt, output=output, usage_event_ids=[f"u-{task_id}"]
     )
-    return TaskSucceeded.create(payload, tenant_id=run.tenant_id, run_id=run.run_id)
+    return TaskSucceeded.create(payload, tenant_id=saga.tenant_id, run_id=saga_id)
 
 
-def fail(run: Run, task_id: str, retryable: bool = True) -> TaskFailed:
-    task = run.tasks[task_id]
+def task_failed(saga: TaskSaga, saga_id: str, task_id: str, retryable: bool = True) -> TaskFailed:
+    """The worker's failure of the task's current attempt (see `task_succeeded`)."""
+    task = saga.tasks[task_id]
     payload = TaskFailedPayload(
         task_id=task_id, kind=task.kind, attempt=task.attempt, reason="boom", retryable=retryable
     )
-    return TaskFailed.create(payload, tenant_id=run.tenant_id, run_id=run.run_id)
+    return TaskFailed.create(payload, tenant_id=saga.tenant_id, run_id=saga_id)
+
+
+def succeed(run: Run, task_id: str, output: dict[str, Any]) -> TaskSucceeded:
+    return task_succeeded(run, run.run_id, task_id, output)
+
+
+def fail(run: Run, task_id: str, retryable: bool = True) -> TaskFailed:
+    return task_failed(run, run.run_id, task_id, retryable)
 
 
 def timer(run: Run, purpose: str, task_id: str | None = None, approval_id: str | None = None) -> TimerFired:

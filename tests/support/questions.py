@@ -11,12 +11,12 @@ from contracts.credits import CreditsReserved, CreditsReservedPayload
 from contracts.envelope import Actor
 from contracts.ids import new_id
 from contracts.question import QuestionAsked, QuestionAskedPayload
-from contracts.task import TaskFailed, TaskFailedPayload, TaskSucceeded, TaskSucceededPayload
+from contracts.task import TaskFailed, TaskSucceeded
 from contracts.tool import ToolDecided
 from contracts.work import Passage
 from services.orchestrator.application import Orchestrator
 from services.orchestrator.questions.domain import Question
-from tests.support.orchestrator import POPO, started, tool_decision, work
+from tests.support.orchestrator import POPO, started, task_failed, task_succeeded, tool_decision, work
 
 TENANT = "tenant-a"
 
@@ -65,19 +65,11 @@ def decided(q: Question, task_id: str, decision: str = "allow") -> ToolDecided:
 
 
 def succeeded(q: Question, task_id: str, output: dict[str, Any]) -> TaskSucceeded:
-    task = q.tasks[task_id]
-    payload = TaskSucceededPayload(
-        task_id=task_id, kind=task.kind, attempt=task.attempt, output=output, usage_event_ids=[f"u-{task_id}"]
-    )
-    return TaskSucceeded.create(payload, tenant_id=q.tenant_id, run_id=q.question_id)
+    return task_succeeded(q, q.question_id, task_id, output)
 
 
 def failed(q: Question, task_id: str, retryable: bool = True) -> TaskFailed:
-    task = q.tasks[task_id]
-    payload = TaskFailedPayload(
-        task_id=task_id, kind=task.kind, attempt=task.attempt, reason="boom", retryable=retryable
-    )
-    return TaskFailed.create(payload, tenant_id=q.tenant_id, run_id=q.question_id)
+    return task_failed(q, q.question_id, task_id, retryable)
 
 
 MEMORY = Passage(

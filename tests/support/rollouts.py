@@ -26,6 +26,13 @@ from tests.support.stack import TERMINAL, ask, running
 
 QUESTION = "What is a context manager in Python?"
 PASSWORD = "correct-horse-battery"
+# The stable planner the rollout stacks register: offline, one sub-question, so runs are short.
+PLANNER = {"mode": "offline", "parameters": {"max_sub_questions": 1}}
+# The quality guards at limits that no offline run can fail: another guard, or none, decides.
+QUALITY_OUT_OF_REACH = {
+    "completion_rate": {"ratio": 0.01, "slack": 1.0},
+    "citation_support": {"ratio": 0.01, "slack": 1.0},
+}
 
 
 def rollout_stack(name: str) -> object:

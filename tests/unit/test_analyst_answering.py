@@ -35,6 +35,21 @@ def _passage(source: str, title: str, text: str, score: float = 1.0) -> Passage:
     return Passage(source_id=source, title=title, location="§ overview, part 1", text=text, score=score)
 
 
+def _stdlib_names(module: str) -> dict[str, str]:
+    """How the corpus names a standard library module's documentation."""
+    return {"source_id": f"pydoc:module:{module}", "title": f"Python stdlib: {module}"}
+
+
+def _stdlib(module: str, text: str, score: float = 1.0) -> Passage:
+    """A passage of the module's documentation."""
+    return Passage(**_stdlib_names(module), location="§ overview, part 1", text=text, score=score)
+
+
+def _source(number: int, module: str, passage: str) -> SourceRef:
+    """A draft's source `number`, quoting the module's documentation."""
+    return SourceRef(number=number, **_stdlib_names(module), location=f"§ {module}, part 1", passage=passage)
+
+
 def _claims(out: SynthesiseOutput) -> list[str]:
     return [c.text for c in out.draft.summary] + [c.text for s in out.draft.sections for c in s.claims]
 
@@ -63,8 +78,8 @@ def test_code_terms_count_as_soon_as_the_tokenizer_keeps_them() -> None:
 
 def test_the_passage_whose_heading_names_the_entity_ranks_first() -> None:
     sentence = "It stores values under string keys and reads them back on demand."
-    named = _passage("pydoc:module:shelve", "Python stdlib: shelve", sentence)
-    other = _passage("pydoc:module:dbm", "Python stdlib: dbm", sentence)
+    named = _stdlib("shelve", sentence)
+    other = _stdlib("dbm", sentence)
     pool = list(candidates_of(0, [other, named]))
     score_pool(pool, [SHELVE_Q], SHELVE_Q)
     by_source = {c.passage.source_id: c for c in pool}
@@ -76,15 +91,13 @@ def test_the_passage_whose_heading_names_the_entity_ranks_first() -> None:
 
 
 def test_a_backed_claim_about_another_module_with_the_same_verb_is_dropped_and_counted() -> None:
-    shelve = _passage(
-        "pydoc:module:shelve",
-        "Python stdlib: shelve",
+    shelve = _stdlib(
+        "shelve",
         "A shelf is a persistent, dictionary-like object. The shelve module stores values pickled in a dbm "
         "file, under string keys. The values in a shelf can be essentially arbitrary Python objects.",
     )
-    dbm = _passage(
-        "pydoc:module:dbm",
-        "Python stdlib: dbm",
+    dbm = _stdlib(
+        "dbm",
         "The dbm module stores values as bytes in a simple key-value database file on disk.",
         score=2.0,
     )
@@ -141,20 +154,8 @@ def test_payloads_from_before_the_relevance_check_still_validate() -> None:
 
 
 def test_a_written_draft_loses_its_off_question_claims_and_keeps_its_numbering_whole() -> None:
-    shelve = SourceRef(
-        number=1,
-        source_id="pydoc:module:shelve",
-        title="Python stdlib: shelve",
-        location="§ shelve, part 1",
-        passage="The shelve module stores values pickled in a dbm file, under string keys.",
-    )
-    dbm = SourceRef(
-        number=2,
-        source_id="pydoc:module:dbm",
-        title="Python stdlib: dbm",
-        location="§ dbm, part 1",
-        passage="The dbm module stores values as bytes in a simple key-value database file on disk.",
-    )
+    shelve = _source(1, "shelve", "The shelve module stores values pickled in a dbm file, under string keys.")
+    dbm = _source(2, "dbm", "The dbm module stores values as bytes in a simple key-value database file on disk.")
     off = Claim(text="The dbm module keeps values as bytes in a key-value file.", citations=[2])
     on = Claim(text="Shelve pickles the values it stores, keyed by strings.", citations=[1])
     draft = Draft(
@@ -174,15 +175,12 @@ def test_a_written_draft_loses_its_off_question_claims_and_keeps_its_numbering_w
 
 
 async def test_a_models_backed_but_off_question_sentence_is_dropped_and_counted() -> None:
-    shelve = _passage(
-        "pydoc:module:shelve",
-        "Python stdlib: shelve",
+    shelve = _stdlib(
+        "shelve",
         "The shelve module stores values pickled in a dbm file, under string keys.",
         score=2.0,
     )
-    dbm = _passage(
-        "pydoc:module:dbm", "Python stdlib: dbm", "The dbm module stores values as bytes in a key-value database file."
-    )
+    dbm = _stdlib("dbm", "The dbm module stores values as bytes in a key-value database file.")
     written = (
         "The shelve module stores values pickled in a dbm file, under string keys. [1] "
         "The dbm module stores values as bytes in a key-value database file. [2]"

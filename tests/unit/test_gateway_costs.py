@@ -34,7 +34,8 @@ from contracts.task import (
     TaskSucceededPayload,
 )
 from contracts.usage import UsageRecorded, UsageRecordedPayload
-from services.gateway.domain.costs import apportion, run_costs
+from quarry_runtime.shares import apportion
+from services.gateway.domain.costs import run_costs
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
 IDS: dict[str, Any] = {"tenant_id": "t1", "run_id": "r1", "actor": Actor(user_id="u")}

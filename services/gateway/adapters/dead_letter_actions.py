@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from quarry_runtime.store import SqlDatabase
+from services.gateway.readmodels.tables import Tables
 
 REDRIVEN: Final = "redriven"
 DISCARDED: Final = "discarded"
@@ -25,12 +25,11 @@ class Handled:
     redrives: int
 
 
-class DeadLetterActions:
-    def __init__(self, db: SqlDatabase) -> None:
-        self.db = db
-        db.execute(
+class DeadLetterActions(Tables):
+    def schema(self) -> tuple[str, ...]:
+        return (
             "CREATE TABLE IF NOT EXISTS ops_dead_letters (seq BIGINT PRIMARY KEY, state TEXT NOT NULL,"
-            " actor TEXT NOT NULL, at TEXT NOT NULL, redrives INTEGER NOT NULL DEFAULT 0)"
+            " actor TEXT NOT NULL, at TEXT NOT NULL, redrives INTEGER NOT NULL DEFAULT 0)",
         )
 
     def mark(self, seq: int, state: str, actor: str) -> None:

@@ -11,7 +11,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from quarry_runtime.store import SqlDatabase
+from services.gateway.readmodels.tables import Tables
 
 STALE_S: Final = 120.0
 _COLUMNS = "replay_id, requested_by, started_at, updated_at, finished_at, state, messages, first_seq, last_seq, report"
@@ -21,13 +21,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class ReplayRecords:
-    def __init__(self, db: SqlDatabase) -> None:
-        self.db = db
-        db.execute(
+class ReplayRecords(Tables):
+    def schema(self) -> tuple[str, ...]:
+        return (
             "CREATE TABLE IF NOT EXISTS ops_replays (replay_id TEXT PRIMARY KEY, requested_by TEXT NOT NULL,"
             " started_at TEXT NOT NULL, updated_at TEXT NOT NULL, finished_at TEXT, state TEXT NOT NULL,"
-            " messages BIGINT NOT NULL DEFAULT 0, first_seq BIGINT NOT NULL, last_seq BIGINT NOT NULL, report TEXT)"
+            " messages BIGINT NOT NULL DEFAULT 0, first_seq BIGINT NOT NULL, last_seq BIGINT NOT NULL, report TEXT)",
         )
 
     def start(self, replay_id: str, requested_by: str, first_seq: int, last_seq: int) -> dict[str, Any] | None:

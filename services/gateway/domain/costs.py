@@ -24,6 +24,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from quarry_runtime.shares import apportion
 from services.gateway.domain.inspector import task_graph
 
 RUN_ENDS = frozenset({"run.completed", "run.failed", "run.rejected", "run.cancelled", "run.expired"})
@@ -70,19 +71,6 @@ def settlement(events: list[dict[str, Any]]) -> dict[str, Any]:
     if state["state"] == "open" and state["released"] is not None:
         state |= {"state": "refunded", "charged": 0}
     return state
-
-
-def apportion(parts: dict[str, int], total: int) -> dict[str, int]:
-    """`parts` scaled to add up to `total` (largest remainders; ties to the earlier key)."""
-    whole = sum(parts.values())
-    if whole <= 0:
-        return dict.fromkeys(parts, 0)
-    shares = {k: v * total // whole for k, v in parts.items()}
-    rest = total - sum(shares.values())
-    order = sorted(parts, key=lambda k: (parts[k] * total) % whole, reverse=True)
-    for k in order[:rest]:
-        shares[k] += 1
-    return shares
 
 
 def _sum_usage(payloads: list[dict[str, Any]]) -> dict[str, Any]:

@@ -167,32 +167,31 @@ class RunReportPublic(BaseModel):
     docx: dict[str, Any] | None
 
 
-class RunApprovalPublic(BaseModel):
-    """What a waiting run asks approval for, and the decision once made."""
+class RunDecisionPublic(BaseModel):
+    """What a run waits on a person for: the deadline, and the decision once made."""
 
     model_config = ConfigDict(extra="allow")
+
+    deadline: str | None = None
+    status: str | None = None
+    decided_by: str | None = None
+    comment: str | None = None
+
+
+class RunApprovalPublic(RunDecisionPublic):
+    """What a waiting run asks approval for."""
 
     approval_id: str | None = None
     subject: str | None = None
     reason: str | None = None
-    deadline: str | None = None
-    status: str | None = None
-    decided_by: str | None = None
-    comment: str | None = None
 
 
-class RunPlanReviewPublic(BaseModel):
-    """The plan waiting for review, and its outcome once decided."""
-
-    model_config = ConfigDict(extra="allow")
+class RunPlanReviewPublic(RunDecisionPublic):
+    """The plan waiting for review."""
 
     review_id: str | None = None
     sub_questions: list[str] | None = None
     max_sub_questions: Count | None = None
-    deadline: str | None = None
-    status: str | None = None
-    decided_by: str | None = None
-    comment: str | None = None
 
 
 class RunTemplatePublic(BaseModel):

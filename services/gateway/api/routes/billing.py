@@ -35,7 +35,7 @@ from contracts.billing import (
 from services.gateway.api.bounds import MAX_SEQUENCE
 from services.gateway.api.deps import AuditDep, BillingBuyer, BillingReader, ComponentsDep
 from services.gateway.api.requests import Peer
-from services.gateway.errors import GatewayError, Unavailable
+from services.gateway.errors import GatewayError, Unavailable, available
 
 router = APIRouter(prefix="/v1/billing", tags=["billing"])
 BILLING: Final = Peer("billing", timeout_s=5.0)  # a checkout waits on Stripe
@@ -72,9 +72,7 @@ async def billing_summary(
     query = SummaryQuery(tenant_id=who.tenant_id, recent=recent)
     reply = await BILLING.ask(parts, subjects.BILLING_SUMMARY, query, SummaryReply)
     _raise_for(reply.error, reply.status)
-    if reply.summary is None:
-        raise Unavailable("billing answered without a summary")
-    return reply.summary
+    return available(reply.summary, "billing answered without a summary")
 
 
 @router.get("/ledger")

@@ -34,7 +34,7 @@ from services.gateway.api.models.documents import DatasetDocumentsPublic
 from services.gateway.application.datasets import DocumentCreate, within_upload_quota
 from services.gateway.domain.sniff import Unsupported, sniff, title_from
 from services.gateway.entitlements import count_problem
-from services.gateway.errors import Conflict, NotFound, TooLarge, Unavailable, UnsupportedMedia
+from services.gateway.errors import Conflict, NotFound, TooLarge, Unavailable, UnsupportedMedia, available
 from services.gateway.security import Principal
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
@@ -148,10 +148,9 @@ async def upload_file(
 
 
 async def _store(parts: Components, who: Principal, dataset_id: str, document_id: str, data: bytes) -> StoredObject:
-    if parts.blobs is None:
-        raise Unavailable("file uploads are not available: this gateway has no object store")
+    blobs = available(parts.blobs, "file uploads are not available: this gateway has no object store")
     try:
-        return await parts.blobs.put(upload_object(who.tenant_id, dataset_id, document_id), data)
+        return await blobs.put(upload_object(who.tenant_id, dataset_id, document_id), data)
     except Exception as exc:
         raise Unavailable(f"the object store did not take the file: {exc}") from exc
 

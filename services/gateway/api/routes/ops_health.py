@@ -15,7 +15,7 @@ from services.gateway.api.models.ops_health import ConsumerTrendPublic, ServiceL
 from services.gateway.api.ops_access import OPERATOR, BusStateDep
 from services.gateway.application import ops_health
 from services.gateway.application.ops_health import HealthParts
-from services.gateway.errors import Unavailable
+from services.gateway.errors import available
 
 router = APIRouter(prefix="/v1/ops", tags=["ops"], dependencies=[OPERATOR])
 
@@ -25,9 +25,7 @@ Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,256}$")]
 
 
 def _parts(parts: Components) -> HealthParts:
-    if parts.ops_health is None:
-        raise Unavailable("this gateway keeps no health records (it runs without a bus)")
-    return parts.ops_health
+    return available(parts.ops_health, "this gateway keeps no health records (it runs without a bus)")
 
 
 @router.get("/consumers/{stream}/{name}/trend")

@@ -44,7 +44,7 @@ from contracts.policy import (
 )
 from services.gateway.api.deps import AuditDep, ComponentsDep, PolicyPublisher, PolicyReader, requires
 from services.gateway.api.requests import Peer
-from services.gateway.errors import BadRequest, Forbidden, NotFound, Unavailable, Unprocessable
+from services.gateway.errors import BadRequest, Forbidden, NotFound, Unavailable, Unprocessable, available
 
 router = APIRouter(prefix="/v1/policy", tags=["policy"])
 POLICY: Final = Peer("the policy service", timeout_s=2.0)
@@ -108,9 +108,7 @@ async def simulate(body: SimulateBody, who: PolicyReader, parts: ComponentsDep) 
         context=body.context,
     )
     reply = await POLICY.ask(parts, subjects.POLICY_SIMULATE, request, SimulateReply)
-    if reply.verdict is None:
-        raise Unavailable(f"the policy service could not simulate: {reply.error or 'no verdict'}")
-    return reply.verdict
+    return available(reply.verdict, f"the policy service could not simulate: {reply.error or 'no verdict'}")
 
 
 @router.get("/decisions")

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 from quarry_runtime.tenant_models import ModelEndpoint, StoredEndpoint, TenantModels, Unavailable
 from services.gateway.api.deps import AuditDep, Components, ComponentsDep, requires
 from services.gateway.errors import Unavailable as ServiceUnavailable
+from services.gateway.errors import available
 from services.gateway.security import Principal
 
 router = APIRouter(prefix="/v1/tenant", tags=["tenant"])
@@ -68,9 +69,7 @@ class TenantModelPublic(BaseModel):
 
 
 def _models(parts: Components) -> TenantModels:
-    if parts.models is None:
-        raise ServiceUnavailable("tenant model settings are not available on this gateway")
-    return parts.models
+    return available(parts.models, "tenant model settings are not available on this gateway")
 
 
 def _public(tenant_id: str, models: TenantModels, stored: StoredEndpoint | None) -> TenantModelPublic:

@@ -21,7 +21,7 @@ export function OpsDeadLetterPage() {
   if (read.forbidden) return <NotOperator />;
   const letter = read.data;
   return (
-    <OpsPage title={`Dead letter #${seq}`}>
+    <OpsPage title={`Dead letter #${seq}`} back={{ to: "/ops/deadletters", label: "All dead letters" }}>
       {valid ? <Reading what="The dead letter" read={read} /> : <p role="alert">A dead letter is named by its sequence, a whole number.</p>}
       <p role="status" aria-live="polite">
         {said}
@@ -56,9 +56,6 @@ export function OpsDeadLetterPage() {
           <EnvelopeView envelope={letter.event} payloads={access.payloads} />
         </>
       ) : null}
-      <p>
-        <Link to="/ops/deadletters">All dead letters</Link>
-      </p>
     </OpsPage>
   );
 }

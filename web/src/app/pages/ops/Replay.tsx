@@ -2,7 +2,7 @@
  * the rebuild and the comparison took, and the differences found. Differences hold read-model
  * values, which are tenant data: text nodes only. */
 
-import { Link, useParams } from "react-router";
+import { useParams } from "react-router";
 
 import { Facts } from "../../components/ui/form";
 import { NotOperator, OpsPage, Reading, useOpsRead } from "../../features/ops/components/OpsPage";
@@ -25,7 +25,7 @@ export function OpsReplayPage() {
 
   if (read.forbidden) return <NotOperator />;
   return (
-    <OpsPage title={`Replay ${replayId.slice(0, 8)}`}>
+    <OpsPage title={`Replay ${replayId.slice(0, 8)}`} back={{ to: "/ops/replays", label: "All replays" }}>
       {valid ? <Reading what="The replay" read={read} /> : <p role="alert">A replay is named by its id: 32 hexadecimal digits.</p>}
       {replay ? (
         <>
@@ -43,9 +43,6 @@ export function OpsReplayPage() {
           {replay.report ? <ReportView report={replay.report} /> : <p className="muted">{running ? "The report comes when the replay ends." : "This replay left no report."}</p>}
         </>
       ) : null}
-      <p>
-        <Link to="/ops/replays">All replays</Link>
-      </p>
     </OpsPage>
   );
 }

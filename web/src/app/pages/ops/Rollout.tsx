@@ -4,7 +4,7 @@
  * pause, resume and abort; read again every 5 s while the rollout is live. */
 
 import { useCallback, useMemo, useState } from "react";
-import { Link, useParams } from "react-router";
+import { useParams } from "react-router";
 
 import { Facts } from "../../components/ui/form";
 import { GuardChart } from "../../features/ops/components/GuardChart";
@@ -37,7 +37,7 @@ export function OpsRolloutPage() {
 
   if (read.forbidden) return <NotOperator />;
   return (
-    <OpsPage title={`Rollout ${rolloutId.slice(0, 8)}`}>
+    <OpsPage title={`Rollout ${rolloutId.slice(0, 8)}`} back={{ to: "/ops/rollouts", label: "All rollouts" }}>
       {valid ? <Reading what="The rollout" read={read} /> : <p role="alert">A rollout is named by its id: letters, digits, - and _.</p>}
       <ReadAgain read={read} />
       {rollout ? (
@@ -49,9 +49,6 @@ export function OpsRolloutPage() {
           <RolloutView rollout={rollout} />
         </>
       ) : null}
-      <p>
-        <Link to="/ops/rollouts">All rollouts</Link>
-      </p>
     </OpsPage>
   );
 }

@@ -4,13 +4,9 @@
 
 import { domainOf, GUARD_TEXT, linearScale, metric, type GuardPoint, chartValues } from "../rollouts";
 import type { Arm, GuardName } from "../rollout-types";
+import { ChartAxes, floor, viewBox, xRange, yRange, type Frame } from "./ChartAxes";
 
-const WIDTH = 320;
-const HEIGHT = 150;
-const LEFT = 52;
-const RIGHT = 12;
-const TOP = 10;
-const BOTTOM = 22;
+const FRAME: Frame = { width: 320, height: 150, left: 52, right: 12, top: 10, bottom: 22 };
 const ARMS: readonly Arm[] = ["stable", "candidate"];
 // The two versions' whiskers at one look sit side by side, not on top of each other.
 const NUDGE: Record<Arm, number> = { stable: -3, candidate: 3 };
@@ -27,35 +23,22 @@ export function GuardChart({ guard, series }: { guard: GuardName; series: Record
     );
   }
   const [low, high] = domainOf(chartValues(series));
-  const y = linearScale([low, high], [HEIGHT - BOTTOM, TOP]);
-  const at = linearScale(domainOf(points.map((p) => p.at)), [LEFT, WIDTH - RIGHT]);
+  const y = linearScale([low, high], yRange(FRAME));
+  const times = points.map((p) => p.at);
+  const at = linearScale(domainOf(times), xRange(FRAME));
   const latest = (arm: Arm) => {
     const last = series[arm][series[arm].length - 1];
     return last ? `${arm} ${metric(last.estimate)}` : `${arm} no data`;
   };
-  const first = new Date(Math.min(...points.map((p) => p.at)));
-  const last = new Date(Math.max(...points.map((p) => p.at)));
   return (
     <figure className="guard-chart">
       <figcaption>{title}</figcaption>
       <svg
-        viewBox={`0 0 ${String(WIDTH)} ${String(HEIGHT)}`}
+        viewBox={viewBox(FRAME)}
         role="img"
         aria-label={`${title} per version over ${String(points.length)} readings; latest: ${latest("stable")}, ${latest("candidate")}`}
       >
-        <line className="chart-axis" x1={LEFT} y1={TOP} x2={LEFT} y2={HEIGHT - BOTTOM} />
-        <line className="chart-axis" x1={LEFT} y1={HEIGHT - BOTTOM} x2={WIDTH - RIGHT} y2={HEIGHT - BOTTOM} />
-        {[high, (low + high) / 2, low].map((tick) => (
-          <text key={tick} className="chart-tick" x={LEFT - 4} y={y(tick) + 4} textAnchor="end">
-            {metric(tick)}
-          </text>
-        ))}
-        <text className="chart-tick" x={LEFT} y={HEIGHT - 6} textAnchor="start">
-          {first.toISOString().slice(11, 16)}
-        </text>
-        <text className="chart-tick" x={WIDTH - RIGHT} y={HEIGHT - 6} textAnchor="end">
-          {last.toISOString().slice(11, 16)}
-        </text>
+        <ChartAxes frame={FRAME} ticks={[high, (low + high) / 2, low]} y={y} label={metric} times={times} />
         {ARMS.map((arm) => {
           const x = (time: number) => at(time) + NUDGE[arm];
           return (
@@ -63,7 +46,7 @@ export function GuardChart({ guard, series }: { guard: GuardName; series: Record
               <polyline fill="none" points={series[arm].map((p) => `${x(p.at).toFixed(1)},${y(p.estimate).toFixed(1)}`).join(" ")} />
               {series[arm].map((p) => (
                 <g key={p.at}>
-                  <line x1={x(p.at)} x2={x(p.at)} y1={p.lower === null ? HEIGHT - BOTTOM : y(p.lower)} y2={p.upper === null ? TOP : y(p.upper)} />
+                  <line x1={x(p.at)} x2={x(p.at)} y1={p.lower === null ? floor(FRAME) : y(p.lower)} y2={p.upper === null ? FRAME.top : y(p.upper)} />
                   <circle cx={x(p.at)} cy={y(p.estimate)} r={3} />
                 </g>
               ))}

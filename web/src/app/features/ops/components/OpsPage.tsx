@@ -2,7 +2,7 @@
  * a signed-in user without a platform role gets (before asking the API, and when it answers 403). */
 
 import { useCallback, useEffect, useState, type ReactNode } from "react";
-import { NavLink } from "react-router";
+import { Link, NavLink } from "react-router";
 
 import { ApiError, get } from "../../../api";
 import { errorText } from "../../../format";
@@ -74,8 +74,9 @@ export function RequireOperator({ children }: { children: ReactNode }) {
   return opsAccess(me).read ? <>{children}</> : <NotOperator />;
 }
 
-/** A console page: its heading under the console's navigation. */
-export function OpsPage({ title, children }: { title: string; children: ReactNode }) {
+/** A console page: its heading under the console's navigation; a page of one item ends with a
+ * link `back` to the list it is in. */
+export function OpsPage({ title, back, children }: { title: string; back?: { to: string; label: string }; children: ReactNode }) {
   const { me } = useSession();
   const access = opsAccess(me);
   useEffect(() => {
@@ -96,6 +97,11 @@ export function OpsPage({ title, children }: { title: string; children: ReactNod
       </nav>
       <h1>{title}</h1>
       {children}
+      {back ? (
+        <p>
+          <Link to={back.to}>{back.label}</Link>
+        </p>
+      ) : null}
     </main>
   );
 }
