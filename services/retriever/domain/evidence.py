@@ -8,7 +8,8 @@ the question's words, yet together they say which document is about the question
 scores added up), and each document's best passage gains a reciprocal-rank share of its document's
 place in that vote, beside its own place in the search (reciprocal rank fusion, as for hybrid search).
 Only a document's best passage gains: lifting all of them would fill the first results with one
-document's pieces, where a research run needs the several sources that answer it.
+document's pieces, where a research run needs the several sources that answer it. The first `keep`
+passages stay first: what the search is surest of is what an answer is written from.
 
 Only the given passages and their order decide, so the same search always reranks alike.
 """
@@ -31,21 +32,22 @@ class Evidence:
     best: int = 2
     """A document's best passages whose scores add up to its vote: more than one, so a document that
     answers in several places outweighs one lucky passage; few, so a long document is not favoured."""
-    weight: float = 0.5
+    weight: float = 1.0
     """Weight of a document's place in the vote beside its passage's own place in the search (1)."""
+    keep: int = 3
+    """First passages of the search kept where they are: what it is surest of is not displaced."""
     k: int = RRF_K
 
     def __post_init__(self) -> None:
-        if not (self.depth >= 1 and self.best >= 1 and self.k >= 0):
-            raise ValueError("document evidence needs depth >= 1, best >= 1 and k >= 0")
+        if not (self.depth >= 1 and self.best >= 1 and self.k >= 0 and self.keep >= 0):
+            raise ValueError("document evidence needs depth >= 1, best >= 1, k >= 0 and keep >= 0")
         if not 0.0 <= self.weight <= 1.0:
             raise ValueError("document evidence's weight lies in [0, 1]")
 
     def rerank(self, passages: Sequence[Passage], limit: int) -> list[Passage]:
         """The first `limit` of `passages` (a search's, best first) reordered by their documents' evidence.
 
-        A passage's score becomes its fused score on the scale of the search's best score, so that
-        scores still fall as the list goes on and stay of the size the search gave.
+        A passage keeps the search's score, capped by the score of the passage before it.
         """
         candidates = list(passages[: self.depth])
         if not candidates or self.weight == 0:
@@ -58,16 +60,19 @@ class Evidence:
         order = sorted(votes, key=lambda doc: -sum(votes[doc]))  # stable: ties keep first-met order
         place = {doc: rank for rank, doc in enumerate(order, 1)}
         fused: list[tuple[float, int]] = []
-        lifted: set[str] = set()
+        lifted = {p.source_id for p in candidates[: self.keep]}
         for rank, p in enumerate(candidates, 1):
             value = 1.0 / (self.k + rank)
-            if p.source_id not in lifted:
+            if rank <= self.keep:
+                value += 1.0  # ahead of every passage not kept, in their own order
+            elif p.source_id not in lifted:
                 lifted.add(p.source_id)
                 value += self.weight / (self.k + place[p.source_id])
             fused.append((value, rank - 1))
         fused.sort(key=lambda pair: (-pair[0], pair[1]))
-        top = max(candidates[0].score, 0.0) or 1.0
-        first = fused[0][0]
-        return [
-            candidates[i].model_copy(update={"score": top * value / first}) for value, i in fused[:limit]
-        ]
+        out: list[Passage] = []
+        for _, i in fused[:limit]:
+            p = candidates[i]
+            # its own score, capped by the one before it so scores still fall as the list goes on
+            out.append(p if not out or p.score <= out[-1].score else p.model_copy(update={"score": out[-1].score}))
+        return out
