@@ -32,9 +32,9 @@ class Evidence:
     best: int = 2
     """A document's best passages whose scores add up to its vote: more than one, so a document that
     answers in several places outweighs one lucky passage; few, so a long document is not favoured."""
-    weight: float = 1.0
+    weight: float = 0.5
     """Weight of a document's place in the vote beside its passage's own place in the search (1)."""
-    keep: int = 3
+    keep: int = 5
     """First passages of the search kept where they are: what it is surest of is not displaced."""
     k: int = RRF_K
 
