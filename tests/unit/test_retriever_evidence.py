@@ -28,7 +28,7 @@ DOCS = [
         "tinydb",
         "tinydb",
         _sections(
-            ("tinydb", "The tinydb module keeps relational tables in one database file."),
+            ("tinydb", "The tinydb module stores tables of records in one database file."),
             ("Connection.execute(sql)", "Run one SQL statement against the database and return a cursor."),
             ("Cursor.fetchall()", "Return every remaining row of the query result as a list of tuples."),
             ("Connection.commit()", "Make the pending transaction permanent."),
@@ -46,7 +46,7 @@ DOCS = [
         )
     ),
 ]
-QUESTION = "How can a program keep relational data in a single local file and query it with SQL?"
+QUESTION = "Where can a program keep its records in a single local file and ask for them in SQL?"
 
 
 def _index(evidence: Evidence | None) -> SourceIndex:
@@ -82,10 +82,10 @@ def test_a_document_answering_in_several_passages_rises_above_single_lucky_ones(
     pair: tuple[SourceIndex, SourceIndex],
 ) -> None:
     plain, weighed = pair
-    assert _sources(plain, 5) == ["cachefile", "shellrun", "tinydb", "logfile", "tinydb"]
-    # its best passage passes the single lucky one below the best; its second stays behind the others
-    others = ["shellrun", "logfile", "config", "urlquery", "journal"]
-    assert _sources(weighed, 8) == ["cachefile", "tinydb", *others, "tinydb"]
+    assert _sources(plain, 7) == ["cachefile", "logfile", "shellrun", "config", "tinydb", "journal", "tinydb"]
+    # its best passage passes a single lucky one; its second falls behind every other document's first
+    others = ["journal", "urlquery"]
+    assert _sources(weighed, 8) == ["cachefile", "logfile", "shellrun", "tinydb", "config", *others, "tinydb"]
 
 
 def test_evidence_keeps_the_search_reproducible_and_its_scores_falling(pair: tuple[SourceIndex, SourceIndex]) -> None:

@@ -1,8 +1,8 @@
 """Document evidence: a passage judged also by the rest of its document.
 
-A question in words its answer does not use ("keep relational data in one local file and query it
-with SQL") meets each passage of the right document only in part: one has "SQL", another "database"
-and "query", a third "file". Each alone loses to a passage elsewhere that happens to hold more of
+A question in words its answer does not use meets each passage of the right document only in part:
+a module's overview has one of its words, one function's entry two others, a class's entry a
+third. Each alone loses to a passage elsewhere that happens to hold more of
 the question's words, yet together they say which document is about the question. So the first
 `depth` passages of a search are read as votes for their documents (a document's `best` passage
 scores added up), and each document's best passage gains a reciprocal-rank share of its document's
