@@ -157,8 +157,8 @@ def test_the_default_index_is_the_sparse_path_and_refuses_to_mix(
     url: str, docs: list[Document], tmp_path: Path
 ) -> None:
     client = QdrantClient(path=str(tmp_path / "q"))
-    # without feedback, a search is one BM25 query with the question's own terms
-    sparse = SourceIndex(client, collection=collection_for(None), feedback=None)
+    # without feedback and document evidence, a search is one BM25 query with the question's own terms
+    sparse = SourceIndex(client, collection=collection_for(None), feedback=None, evidence=None)
     sparse.ensure_collection()
     ingest_documents(sparse, docs, PUBLIC_TENANT)
     query = "keep a list sorted"

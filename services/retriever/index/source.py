@@ -23,6 +23,7 @@ from quarry_runtime.errors import Unavailable
 from quarry_text import thesaurus
 from services.retriever.domain.chunking import Chunk, chunk_document, indexed_text
 from services.retriever.domain.corpus import Document
+from services.retriever.domain.evidence import Evidence
 from services.retriever.domain.feedback import Feedback
 from services.retriever.domain.lexical import AVERAGE_CHUNK_TOKENS, document_vector, query_vector
 from services.retriever.domain.ranking import Ranking
@@ -69,6 +70,7 @@ class SourceIndex:
         embedder: Embedder | None = None,
         fusion: Fusion = "qdrant",
         feedback: Feedback | None = Feedback(),
+        evidence: Evidence | None = Evidence(),
     ) -> None:
         if sum(option is not None for option in (client, path, url)) != 1:
             raise ValueError("give exactly one of client, path (local mode) or url (server)")
@@ -94,6 +96,8 @@ class SourceIndex:
         self.fusion = fusion
         # None: one sparse search with the query's own terms; otherwise the query is expanded first.
         self.feedback = feedback
+        # None: the search's own order; otherwise each document's best passage rises by its document's evidence.
+        self.evidence = evidence
         # Local mode keeps its state in plain Python structures, unsafe under concurrent calls
         # (e.g. handlers using asyncio.to_thread); a server client is thread-safe by itself.
         if serialize is None:
@@ -294,7 +298,7 @@ class SourceIndex:
 
         `datasets` narrows a tenant it names to the chunks of the listed datasets (an empty list: none).
         BM25 alone without an embedder; BM25 and dense similarity fused by RRF with one.
-        `ranking` (a ranker agent version's) replaces the index's own feedback and related weight.
+        `ranking` (a ranker agent version's) replaces the index's own feedback, related weight and evidence.
         """
         self._check_declared(labels)
         terms = query_vector(query)
@@ -308,13 +312,14 @@ class SourceIndex:
             if not any(datasets.get(tenant, True) for tenant in tenant_ids):
                 return []
         where = scoped_filter(tenant_ids, labels, datasets) if datasets else tenant_filter(tenant_ids, labels)
-        feedback, related = (
-            (self.feedback, thesaurus.WEIGHT) if ranking is None else (ranking.feedback, ranking.related_weight)
-        )
+        feedback = self.feedback if ranking is None else ranking.feedback
+        related = thesaurus.WEIGHT if ranking is None else ranking.related_weight
+        evidence = self.evidence if ranking is None else ranking.evidence
         if feedback is not None and terms.indices:
             terms = expansion.expanded(
                 self.client, self.collection, self._server, query, feedback, where, params, related
             )
+        wanted = limit if evidence is None else max(limit, evidence.depth)
         if self.embedder is None:
             with self._server():
                 response = self.client.query_points(
@@ -323,14 +328,16 @@ class SourceIndex:
                     using=VECTOR,
                     query_filter=where,
                     search_params=params,
-                    limit=limit,
+                    limit=wanted,
                     with_payload=True,
                 )
-            return [passage(point) for point in response.points]
-        dense = self.embedder.embed_query(query)
-        return hybrid.search(
-            self.client, self.collection, self._server, self.fusion, terms, dense, where, params, limit
-        )
+            found = [passage(point) for point in response.points]
+        else:
+            dense = self.embedder.embed_query(query)
+            found = hybrid.search(
+                self.client, self.collection, self._server, self.fusion, terms, dense, where, params, wanted
+            )
+        return found[:limit] if evidence is None else evidence.rerank(found, limit)
 
 
 def ingest_documents(index: SourceIndex, documents: Iterable[Document], tenant_id: str) -> int:
