@@ -43,7 +43,7 @@ from services.retriever.index import PUBLIC_TENANT, SourceIndex
 
 # What a run asks of each search (the orchestrator's PASSAGES_PER_SEARCH) and of synthesis
 # (the REST API's defaults), so the figures describe a run as users get it.
-PASSAGES_PER_SEARCH = 8
+PASSAGES_PER_SEARCH = 10
 DEPTH = 2
 MAX_SOURCES = 8
 EVAL_TENANT = "eval-tenant"

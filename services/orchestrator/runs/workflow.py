@@ -42,7 +42,7 @@ from services.orchestrator.runs.methods import report_methods
 from services.orchestrator.saga import TaskState
 from services.orchestrator.tasks import OPTIONAL
 
-PASSAGES_PER_SEARCH = 8
+PASSAGES_PER_SEARCH = 10
 # Where a run looks when neither it nor its tenant chose (the retriever's default too).
 DEFAULT_SOURCES = ("corpus", "datasets")
 # Pages of one host fetched under one `fetch_url` decision; more make several batches (and decisions).
