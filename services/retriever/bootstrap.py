@@ -84,14 +84,20 @@ class RetrieverSettings(RuntimeSettings):
     web_allow_private_hosts: bool = Field(
         default=False, description="let pages on loopback / private addresses be fetched (tests, intranets)"
     )
-    # -- parsing uploads and fetched pages, in worker processes a bomb can kill --
-    parse_workers: int = Field(default=2, ge=1, le=32, description="parser processes")
-    parse_memory_mb: int = Field(default=1024, ge=128, le=65536, description="address space of a parser process")
-    parse_cpu_s: int = Field(default=20, ge=1, le=600, description="CPU seconds one parse may use")
-    parse_timeout_s: float = Field(default=30.0, gt=0, le=600, description="wall-clock seconds one parse may take")
-    parse_max_pages: int = Field(default=2000, ge=1, le=100_000, description="pages of a PDF read at most")
+    # -- parsing uploads and fetched pages, in worker processes a bomb can kill (defaults: ParseLimits) --
+    parse_workers: int = Field(default=ParseLimits.workers, ge=1, le=32, description="parser processes")
+    parse_memory_mb: int = Field(
+        default=ParseLimits.memory_mb, ge=128, le=65536, description="address space of a parser process"
+    )
+    parse_cpu_s: int = Field(default=ParseLimits.cpu_s, ge=1, le=600, description="CPU seconds one parse may use")
+    parse_timeout_s: float = Field(
+        default=ParseLimits.wall_s, gt=0, le=600, description="wall-clock seconds one parse may take"
+    )
+    parse_max_pages: int = Field(
+        default=ParseLimits.max_pages, ge=1, le=100_000, description="pages of a PDF read at most"
+    )
     parse_max_chars: int = Field(
-        default=4_000_000, ge=1000, le=100_000_000, description="characters of text one document may yield"
+        default=ParseLimits.max_chars, ge=1000, le=100_000_000, description="characters of text one document may yield"
     )
 
     def parse_limits(self) -> ParseLimits:

@@ -4,7 +4,6 @@ usage missing from the log, billing silent."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from contracts.credits import (
@@ -15,7 +14,6 @@ from contracts.credits import (
     CreditsSettled,
     CreditsSettledPayload,
 )
-from contracts.envelope import Actor, Event
 from contracts.ids import new_id
 from contracts.run import (
     RunCompleted,
@@ -25,56 +23,15 @@ from contracts.run import (
     RunRequested,
     RunRequestedPayload,
 )
-from contracts.task import (
-    TaskDispatched,
-    TaskDispatchedPayload,
-    TaskFailed,
-    TaskFailedPayload,
-    TaskSucceeded,
-    TaskSucceededPayload,
-)
-from contracts.usage import UsageRecorded, UsageRecordedPayload
 from quarry_runtime.shares import apportion
 from services.gateway.domain.costs import run_costs
-
-START = datetime(2030, 1, 1, tzinfo=UTC)
-IDS: dict[str, Any] = {"tenant_id": "t1", "run_id": "r1", "actor": Actor(user_id="u")}
+from tests.support.run_log import RunLog
 
 
-class Log:
-    """A run's log written one event at a time, each `at` seconds after the start."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def add(self, at: float, event: Event) -> Event:
-        stamped = event.model_copy(update={"occurred_at": START + timedelta(seconds=at)})
-        self.events.append(stamped.model_dump(mode="json"))
-        return stamped
-
-    def usage(self, at: float, task_id: str, kind: str, tool: str, **amounts: Any) -> str:
-        payload = UsageRecordedPayload(task_id=task_id, kind=kind, tool=tool, **amounts)
-        return self.add(at, UsageRecorded.create(payload, **IDS)).event_id
-
-    def dispatch(self, at: float, task_id: str, kind: Any, role: Any, attempt: int = 1, **given: Any) -> None:
-        payload = TaskDispatchedPayload(task_id=task_id, kind=kind, role=role, attempt=attempt, input=given)
-        self.add(at, TaskDispatched.create(payload, **IDS))
-
-    def succeed(self, at: float, task_id: str, kind: Any, used: list[str], attempt: int = 1) -> None:
-        payload = TaskSucceededPayload(task_id=task_id, kind=kind, attempt=attempt, output={}, usage_event_ids=used)
-        self.add(at, TaskSucceeded.create(payload, **IDS))
-
-    def fail(self, at: float, task_id: str, kind: Any, used: list[str], attempt: int = 1) -> None:
-        payload = TaskFailedPayload(
-            task_id=task_id, kind=kind, attempt=attempt, reason="timeout", retryable=True, usage_event_ids=used
-        )
-        self.add(at, TaskFailed.create(payload, **IDS))
-
-
-def researched(log: Log) -> dict[str, str]:
+def researched(log: RunLog) -> dict[str, str]:
     """A plan, a search per sub-question (the first retried once) and a synthesis; usage ids by name."""
-    log.add(0, RunRequested.create(RunRequestedPayload(question="How?", depth=1, max_sources=2), **IDS))
-    log.add(0.5, CreditsReserved.create(CreditsReservedPayload(amount=40, balance=960), **IDS))
+    log.add(0, RunRequested.create(RunRequestedPayload(question="How?", depth=1, max_sources=2), **log.ids))
+    log.add(0.5, CreditsReserved.create(CreditsReservedPayload(amount=40, balance=960), **log.ids))
     ids: dict[str, str] = {}
     log.dispatch(1, "plan", "plan", "analyst")
     ids["plan"] = log.usage(2, "plan", "plan", "llm_generate", tokens_in=1000, tokens_out=50, model="m-a")
@@ -102,11 +59,11 @@ def metered_for(ids: dict[str, str]) -> dict[str, int]:
     return {ids[name]: credits for name, credits in PRICES.items()}
 
 
-def settle(log: Log, at: float, amount: int, used: list[str], released: int) -> None:
-    log.add(at, RunCompleted.create(RunCompletedPayload(usage_event_ids=used, sources=2), **IDS))
-    log.add(at, CreditsSettled.create(CreditsSettledPayload(amount=amount, usage_event_ids=used, balance=0), **IDS))
+def settle(log: RunLog, at: float, amount: int, used: list[str], released: int) -> None:
+    log.add(at, RunCompleted.create(RunCompletedPayload(usage_event_ids=used, sources=2), **log.ids))
+    log.add(at, CreditsSettled.create(CreditsSettledPayload(amount=amount, usage_event_ids=used, balance=0), **log.ids))
     payload = CreditsRefundedPayload(amount=released, reason="unused reservation", balance=0)
-    log.add(at, CreditsRefunded.create(payload, **IDS))
+    log.add(at, CreditsRefunded.create(payload, **log.ids))
 
 
 def by_task(costs: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -114,10 +71,10 @@ def by_task(costs: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_each_step_shows_its_time_tokens_by_model_tool_calls_and_the_credits_charged() -> None:
-    log = Log()
+    log = RunLog()
     ids = researched(log)
     settle(log, 12, 13, list(ids.values()), released=27)
-    costs = run_costs(log.events, metered_for(ids))
+    costs = run_costs(log.as_json(), metered_for(ids))
     steps = by_task(costs)
     assert [s["kind"] for s in costs["steps"]] == ["plan", "search", "search", "synthesise"]
     syn = steps["syn"]
@@ -146,9 +103,9 @@ def test_each_step_shows_its_time_tokens_by_model_tool_calls_and_the_credits_cha
 
 
 def test_a_retried_step_shows_each_attempt_with_the_usage_its_outcome_names() -> None:
-    log = Log()
+    log = RunLog()
     ids = researched(log)
-    s1 = by_task(run_costs(log.events, metered_for(ids)))["s1"]
+    s1 = by_task(run_costs(log.as_json(), metered_for(ids)))["s1"]
     assert [(a["attempt"], a["outcome"], a["duration_ms"], a["credits"]) for a in s1["attempts"]] == [
         (1, "failed", 2000, 1),
         (2, "succeeded", 1500, 2),
@@ -160,23 +117,23 @@ def test_a_retried_step_shows_each_attempt_with_the_usage_its_outcome_names() ->
 
 
 def test_a_failed_attempt_the_settlement_does_not_name_is_refunded() -> None:
-    log = Log()
+    log = RunLog()
     ids = researched(log)
     charged = [u for name, u in ids.items() if name != "s1-try1"]
     settle(log, 12, 12, charged, released=28)
-    costs = run_costs(log.events, metered_for(ids))
+    costs = run_costs(log.as_json(), metered_for(ids))
     assert by_task(costs)["s1"]["credits"] == {"metered": 3, "charged": 2, "refunded": 1, "unmetered_records": 0}
     assert costs["totals"]["credits"]["charged"] == costs["totals"]["credits"]["settled"] == 12
     assert costs["totals"]["credits"]["refunded"] == 1
 
 
 def test_a_run_failed_on_the_platform_is_refunded_step_by_step() -> None:
-    log = Log()
+    log = RunLog()
     ids = researched(log)
-    log.add(11, RunFailed.create(RunFailedPayload(reason="report lane down", fault="platform"), **IDS))
+    log.add(11, RunFailed.create(RunFailedPayload(reason="report lane down", fault="platform"), **log.ids))
     payload = CreditsRefundedPayload(amount=40, reason="the platform failed", balance=1000)
-    log.add(11.5, CreditsRefunded.create(payload, **IDS))
-    costs = run_costs(log.events, metered_for(ids))
+    log.add(11.5, CreditsRefunded.create(payload, **log.ids))
+    costs = run_costs(log.as_json(), metered_for(ids))
     assert by_task(costs)["syn"]["credits"] == {"metered": 6, "charged": 0, "refunded": 6, "unmetered_records": 0}
     credits = costs["totals"]["credits"]
     assert (credits["settlement"], credits["charged"], credits["refunded"], credits["released"]) == (
@@ -188,10 +145,10 @@ def test_a_run_failed_on_the_platform_is_refunded_step_by_step() -> None:
 
 
 def test_a_capped_settlement_is_shared_out_so_the_steps_add_up_to_it() -> None:
-    log = Log()
+    log = RunLog()
     ids = researched(log)
     settle(log, 12, 7, list(ids.values()), released=0)
-    costs = run_costs(log.events, metered_for(ids))
+    costs = run_costs(log.as_json(), metered_for(ids))
     charged = {s["task_id"]: s["credits"]["charged"] for s in costs["steps"]}
     assert sum(charged.values()) == costs["totals"]["credits"]["settled"] == 7
     assert all(s["credits"]["charged"] <= s["credits"]["metered"] for s in costs["steps"])
@@ -199,13 +156,13 @@ def test_a_capped_settlement_is_shared_out_so_the_steps_add_up_to_it() -> None:
 
 
 def test_usage_missing_from_the_log_or_from_billing_is_counted_not_guessed() -> None:
-    log = Log()
-    log.add(0, RunRequested.create(RunRequestedPayload(question="How?", depth=1, max_sources=2), **IDS))
+    log = RunLog()
+    log.add(0, RunRequested.create(RunRequestedPayload(question="How?", depth=1, max_sources=2), **log.ids))
     log.dispatch(1, "plan", "plan", "analyst")
     log.succeed(2, "plan", "plan", [new_id()])  # its usage record has not reached the gateway yet
     log.dispatch(3, "idx", "index", "retriever")  # still running, nothing recorded
     log.usage(4, "rep", "report", "publish_report")  # a task whose dispatch is not logged yet
-    costs = run_costs(log.events, {})
+    costs = run_costs(log.as_json(), {})
     steps = by_task(costs)
     assert steps["plan"]["missing_usage"] == 1 and steps["plan"]["usage_records"] == 0
     assert steps["plan"]["tokens_in"] == 0 and steps["plan"]["credits"]["metered"] == 0
@@ -217,10 +174,10 @@ def test_usage_missing_from_the_log_or_from_billing_is_counted_not_guessed() -> 
 
 
 def test_without_billing_the_steps_keep_their_usage_and_the_credits_are_unknown() -> None:
-    log = Log()
+    log = RunLog()
     ids = researched(log)
     settle(log, 12, 13, list(ids.values()), released=27)
-    costs = run_costs(log.events, None)
+    costs = run_costs(log.as_json(), None)
     assert costs["totals"]["credits"]["available"] is False
     assert costs["totals"]["credits"]["metered"] is None and costs["totals"]["credits"]["settled"] == 13
     assert by_task(costs)["plan"]["credits"] == {
@@ -233,10 +190,11 @@ def test_without_billing_the_steps_keep_their_usage_and_the_credits_are_unknown(
 
 
 def test_a_usage_record_logged_twice_counts_once() -> None:
-    log = Log()
+    log = RunLog()
     ids = researched(log)
-    log.events.append(dict(next(e for e in log.events if e["event_id"] == ids["plan"])))
-    assert by_task(run_costs(log.events, metered_for(ids)))["plan"]["tokens_in"] == 1000
+    events = log.as_json()
+    events.append(dict(next(e for e in events if e["event_id"] == ids["plan"])))
+    assert by_task(run_costs(events, metered_for(ids)))["plan"]["tokens_in"] == 1000
 
 
 def test_apportioning_keeps_every_part_and_adds_up() -> None:

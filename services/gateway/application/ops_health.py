@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from quarry_runtime.attributes import from_attributes
 from quarry_runtime.heartbeat import Heartbeat
 from services.gateway.adapters.heartbeats import Heartbeats
 from services.gateway.adapters.jetstream_state import JetStreamState
@@ -19,7 +20,7 @@ from services.gateway.api.models.ops_health import (
 )
 from services.gateway.application.lag_sampler import LagSampler
 from services.gateway.domain.lag_trend import thin
-from services.gateway.domain.service_health import ServiceHealth, services_health
+from services.gateway.domain.service_health import Instance, ServiceHealth, services_health
 from services.gateway.errors import NotFound
 
 
@@ -62,28 +63,13 @@ async def _exists(state: JetStreamState, stream: str, consumer: str) -> bool:
 
 
 def _service(found: ServiceHealth) -> ServicePublic:
-    return ServicePublic(
-        service=found.service,
-        state=found.state,
-        alive=found.alive,
-        last_heartbeat=found.last_heartbeat,
-        starts=found.starts,
-        gone=found.gone,
-        restarts=found.restarts,
-        instances=[
-            InstancePublic(
-                instance=i.beat.instance,
-                state=i.state,
-                health=i.beat.health,
-                reasons=i.beat.reasons,
-                version=i.beat.version,
-                started_at=i.beat.started_at,
-                last_heartbeat=i.beat.at,
-                silent_s=i.silent_s,
-                interval_s=i.beat.interval_s,
-            )
-            for i in found.instances
-        ],
+    return from_attributes(ServicePublic, found, instances=[_instance(i) for i in found.instances])
+
+
+def _instance(found: Instance) -> InstancePublic:
+    """The instance as its last heartbeat tells it, with what its silence since says."""
+    return from_attributes(
+        InstancePublic, found.beat, state=found.state, last_heartbeat=found.beat.at, silent_s=found.silent_s
     )
 
 

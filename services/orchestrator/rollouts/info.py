@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from contracts.rollouts import Evidence, RolloutDecision, RolloutInfo, RolloutSpec, ShadowSummary
+from quarry_runtime.attributes import from_attributes
 from services.orchestrator.rollouts.domain import Rollout
 from services.orchestrator.rollouts.shadow import summary
 
@@ -13,23 +14,15 @@ from services.orchestrator.rollouts.shadow import summary
 def rollout_info(rollout: Rollout) -> RolloutInfo:
     """Its state, its decisions with their evidence, and the latest look (stored with the
     rollout, decision or not, so every replica answers the same)."""
-    return RolloutInfo(
-        rollout_id=rollout.rollout_id,
-        component=rollout.component,
-        candidate=rollout.candidate,
-        stable=rollout.stable,
-        status=rollout.status,
-        percent=rollout.percent,
+    return from_attributes(
+        RolloutInfo,
+        rollout,
         spec=RolloutSpec.model_validate(rollout.spec),
-        salt=rollout.salt,
-        started_at=rollout.started_at,
-        stage_started_at=rollout.stage_started_at,
         decisions=[
             RolloutDecision(kind="started", at=rollout.started_at, percent=_first_percent(rollout), note=rollout.note),
             *(_decision(d) for d in rollout.decisions),
         ],
         last_look=None if rollout.last_look is None else Evidence.model_validate(rollout.last_look),
-        last_look_at=rollout.last_look_at,
         shadow=ShadowSummary.model_validate(summary(rollout.shadow_observations))
         if rollout.spec.get("shadow")
         else None,

@@ -8,6 +8,7 @@ spec is contracts.rollouts.RolloutSpec dumped in JSON mode; `rules_of` reads onl
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any, cast
 
@@ -56,13 +57,8 @@ def evidence_record(evidence: Evidence) -> dict[str, Any]:
 
 
 def _counts(counts: ArmCounts) -> dict[str, Any]:
-    return {
-        "runs": counts.runs,
-        "tenants": counts.tenants,
-        "runs_in_stage": counts.runs_in_stage,
-        "tenants_in_stage": counts.tenants_in_stage,
-        "last_run_at": _iso(counts.last_run_at),
-    }
+    # Its fields are the contract's (contracts.rollouts.ArmCounts): only the time needs writing out.
+    return {**asdict(counts), "last_run_at": _iso(counts.last_run_at)}
 
 
 def _interval(bounds: Bounds) -> dict[str, float | None]:

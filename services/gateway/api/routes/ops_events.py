@@ -4,10 +4,11 @@ run's correlation view; checked and audited as every ops route (`OPERATOR`)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from sse_starlette import EventSourceResponse
 
 from services.gateway.api.bounds import MAX_SEQUENCE, sequence
@@ -29,36 +30,27 @@ def _utc(at: datetime | None) -> datetime | None:
     return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
-def _query(
+def _filters(
     request: Request,
-    subject: str | None,
-    tenant: str | None,
-    run: str | None,
-    type: str | None,
-    since: datetime | None,
-    until: datetime | None,
-) -> EventQuery:
-    return EventQuery(
-        subject=subject,
-        tenant=tenant,
-        run=run,
-        type=type,
-        since=_utc(since),
-        until=_utc(until),
-        payload=payload_filters(list(request.query_params.multi_items())),
-    )
-
-
-@router.get("/events")
-async def list_events(
-    request: Request,
-    state: BusStateDep,
-    messages: BusMessagesDep,
-    who: Caller,
     subject: Annotated[str | None, Query(description=SUBJECT, max_length=256)] = None,
     tenant: Annotated[str | None, Query(max_length=128)] = None,
     run: Annotated[str | None, Query(description="a run id, or a follow-up question's id", max_length=128)] = None,
     type: Annotated[str | None, Query(description="an event type, `tool.decided`", max_length=128)] = None,
+) -> EventQuery:
+    """The filters the list and the tail both take, `payload.<path>=<value>` ones included."""
+    payload = payload_filters(list(request.query_params.multi_items()))
+    return EventQuery(subject=subject, tenant=tenant, run=run, type=type, payload=payload)
+
+
+Filters = Annotated[EventQuery, Depends(_filters)]
+
+
+@router.get("/events")
+async def list_events(
+    state: BusStateDep,
+    messages: BusMessagesDep,
+    who: Caller,
+    filters: Filters,
     since: Annotated[datetime | None, Query(description="stored at or after")] = None,
     until: Annotated[datetime | None, Query(description="stored before")] = None,
     before: Annotated[int | None, Query(ge=1, le=MAX_SEQUENCE, description="only sequences below this")] = None,
@@ -67,7 +59,7 @@ async def list_events(
     """Events of the event stream, newest first; filter further on a payload field with
     `payload.<path>=<value>` (`payload.tool=fetch_url`). A page reads a bounded number of
     messages: when `next_before` is set, there may be older matches."""
-    query = _query(request, subject, tenant, run, type, since, until)
+    query = replace(filters, since=_utc(since), until=_utc(until))
     stream = await event_browser.event_stream_state(state)
     found = await event_browser.newest_first(
         messages, stream, query, before=before, limit=limit, with_payload=who.can("ops:payload")
@@ -77,20 +69,15 @@ async def list_events(
 
 @router.get("/events/tail")
 async def tail_events(
-    request: Request,
     state: BusStateDep,
     messages: BusMessagesDep,
     who: Caller,
+    query: Filters,
     last_event_id: Annotated[str | None, Header()] = None,
-    subject: Annotated[str | None, Query(description=SUBJECT, max_length=256)] = None,
-    tenant: Annotated[str | None, Query(max_length=128)] = None,
-    run: Annotated[str | None, Query(max_length=128)] = None,
-    type: Annotated[str | None, Query(max_length=128)] = None,
     after: Annotated[int | None, Query(ge=0, le=MAX_SEQUENCE, description="default: the newest now")] = None,
 ) -> EventSourceResponse:
     """Server-Sent Events: each new event matching the filters, as it is stored; its `id` is its
     sequence, so a reconnect with `Last-Event-ID` goes on where it stopped."""
-    query = _query(request, subject, tenant, run, type, None, None)
     start = sequence(last_event_id) if last_event_id is not None else after
     if start is None:
         start = (await event_browser.event_stream_state(state)).last_seq
