@@ -223,6 +223,19 @@ class SqlDatabase:
         return rows[0] if rows else None
 
     @contextmanager
+    def held_if_free(self) -> Iterator[bool]:
+        """On SQLite, hold the store's lock if no other thread holds it now (never waits for it):
+        True when held, so calls made inside run at once. False on PostgreSQL or while another
+        thread's call or transaction holds it."""
+        if self.is_postgres or not self._lock.acquire(blocking=False):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            self._lock.release()
+
+    @contextmanager
     def transaction(self) -> Iterator[SqlDatabase]:
         """Group statements atomically (used where two writes must not diverge)."""
         if self.is_postgres:

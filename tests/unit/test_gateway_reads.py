@@ -1,13 +1,17 @@
-"""The reads of requests under way at once are made in one trip off the event loop (SQLite), each
-caller getting its own answer or error; on PostgreSQL each read keeps a trip of its own."""
+"""A read of a free SQLite store is made at once; otherwise the reads of requests under way at once
+are made in one trip off the event loop (SQLite), each caller getting its own answer or error; on
+PostgreSQL each read keeps a trip of its own."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 
 import pytest
 
+from quarry_runtime.settings import RuntimeSettings
+from quarry_runtime.store import SqlDatabase
 from services.gateway.readmodels import reads as module
 from services.gateway.readmodels.reads import GroupedReads
 
@@ -88,3 +92,48 @@ async def test_ungrouped_reads_each_take_a_trip_of_their_own(trips: list[int]) -
     store.gate.set()
     assert await first == 0
     assert trips == []
+
+
+async def test_a_free_sqlite_store_is_read_at_once_on_the_loop(tmp_path: Path, trips: list[int]) -> None:
+    db = SqlDatabase(RuntimeSettings(data_dir=tmp_path), "gateway")
+    reads, store = GroupedReads(grouped=True, held_if_free=db.held_if_free), Store()
+    assert await reads(store.read, 1) == 10
+    with pytest.raises(LookupError, match="no -1"):
+        await reads(store.read, -1)
+    assert store.threads == [threading.get_ident()] * 2, "made on the event loop's thread"
+    assert trips == []
+
+
+async def test_a_store_another_thread_holds_is_read_in_a_trip_once_it_is_free(tmp_path: Path, trips: list[int]) -> None:
+    db = SqlDatabase(RuntimeSettings(data_dir=tmp_path), "gateway")
+    reads = GroupedReads(grouped=True, held_if_free=db.held_if_free)
+    holding, release = threading.Event(), threading.Event()
+    threads: list[int] = []
+
+    def read(n: int) -> int:
+        threads.append(threading.get_ident())
+        row = db.one("SELECT ?", (n * 10,))
+        assert row is not None
+        return int(row[0])
+
+    def hold() -> None:
+        with db.transaction():
+            holding.set()
+            release.wait(5)
+
+    holder = asyncio.create_task(asyncio.to_thread(hold))
+    await asyncio.to_thread(holding.wait, 5)
+    reading = asyncio.create_task(reads(read, 2))
+    await asyncio.sleep(0.05)
+    assert not reading.done(), "the read waits for the lock in its trip, not on the loop"
+    release.set()
+    await holder
+    assert await reading == 20
+    assert trips == [1] and threading.get_ident() not in threads
+
+
+async def test_postgresql_never_holds_for_a_read_at_once(tmp_path: Path) -> None:
+    db = SqlDatabase(RuntimeSettings(data_dir=tmp_path), "gateway")
+    db.is_postgres = True  # only the flag is read before anything is held
+    with db.held_if_free() as held:
+        assert held is False

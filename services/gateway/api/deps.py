@@ -95,14 +95,14 @@ class Components:
     tokens: TokenReader = field(init=False)
     # Applies the events the routes publish to the read models, many requests' in one write.
     writes: ProjectionWriter = field(init=False)
-    # The reads every request makes, many requests' in one trip off the event loop (SQLite).
+    # The reads every request makes: at once when the SQLite store is free, else many requests' in one trip.
     reads: GroupedReads = field(init=False)
 
     def __post_init__(self) -> None:
         self.guard = AuthGuard(self.settings, self.limiter)
         self.tokens = TokenReader(self.settings.jwt_secret)
         self.writes = ProjectionWriter(self.store, self.monitors, self.projected)
-        self.reads = GroupedReads(grouped=not self.store.db.is_postgres)
+        self.reads = GroupedReads(grouped=not self.store.db.is_postgres, held_if_free=self.store.db.held_if_free)
 
 
 async def components(request: Request) -> Components:

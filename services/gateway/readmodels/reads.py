@@ -1,12 +1,16 @@
-"""The store reads every request makes (its caller's token, a run admission's tenant settings),
-those of the requests under way at once made in one trip off the event loop.
+"""The store reads every request makes (its caller's token, a run admission's tenant settings):
+on SQLite made at once when the store is free, else those of the requests under way at once made
+in one trip off the event loop.
 
-Each `asyncio.to_thread` wakes a worker thread that then contends for the GIL with the loop; a run
-admission made two such trips besides its write. On SQLite the store serialises its calls behind
-one lock anyway, so running the reads of concurrent requests one after the other in a single
-trip takes no parallelism away. On PostgreSQL the reads stay a trip each: there they run in
-parallel, and one waiting on a lock must hold up its own request only. Alone, a request's read
-is made at once, as before.
+Each `asyncio.to_thread` wakes a worker thread that then contends for the GIL with the loop: a run
+admission made two such trips besides its write, and the GIL passed back and forth between the
+loop and the worker at every SQLite call of the trip. A read of SQLite is one indexed statement
+(tens of microseconds) that never waits for a writer (WAL); what it may wait for is the store's
+own lock, held by another thread's call or transaction. So when that lock is free the read is
+made on the loop, holding it; when it is not, the read joins the reads of concurrent requests,
+made one after the other in a single trip (the store serialises its calls behind that lock
+anyway, so this takes no parallelism away). On PostgreSQL the reads stay a trip each: there they
+run in parallel, and one waiting on a lock or the network must hold up its own request only.
 """
 
 from __future__ import annotations
@@ -14,22 +18,31 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, ParamSpec, TypeVar
 
 P = ParamSpec("P")
 T = TypeVar("T")
 Call = Callable[[], Any]
 Outcome = tuple[bool, Any]  # (returned, the value or what it raised)
+# Holds the store for calls made at once if no other thread holds it (`SqlDatabase.held_if_free`).
+HeldIfFree = Callable[[], AbstractContextManager[bool]]
 
 
 class GroupedReads:
-    def __init__(self, grouped: bool) -> None:
+    def __init__(self, grouped: bool, held_if_free: HeldIfFree | None = None) -> None:
         self.grouped = grouped
+        self._held_if_free = held_if_free
         self._waiting: list[tuple[Call, asyncio.Future[Any]]] = []
         self._reading: asyncio.Task[None] | None = None
 
     async def __call__(self, read: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """`read(*args, **kwargs)` off the event loop; returns or raises what it did."""
+        """`read(*args, **kwargs)`, at once if the store is free, else off the event loop; returns
+        or raises what it did."""
+        if self._held_if_free is not None:
+            with self._held_if_free() as held:
+                if held:
+                    return read(*args, **kwargs)
         if not self.grouped:
             return await asyncio.to_thread(read, *args, **kwargs)
         loop = asyncio.get_running_loop()
