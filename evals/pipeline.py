@@ -70,11 +70,6 @@ class QuestionResult:
     summary: str
 
 
-def search_query(sub_question: str, question: str) -> str:
-    """The text the retriever's search task searches for (services/retriever/handlers.py)."""
-    return f"{sub_question} {question}"
-
-
 BUILT_IN_AGENTS = EvalAgents()
 
 
@@ -103,7 +98,9 @@ async def evaluate(
     subs = planned.sub_questions
     limit = max(PASSAGES_PER_SEARCH, *ks)
     readers = [EVAL_TENANT, PUBLIC_TENANT]
-    results = [index.search(search_query(sub, q.question), readers, limit, ranking=agents.ranking) for sub in subs]
+    # As the retriever's search task asks (services/retriever/application/search.py): the
+    # sub-question, in the context of the question.
+    results = [index.search(sub, readers, limit, ranking=agents.ranking, context=q.question) for sub in subs]
     ranking = fused_ranking(results)
     recall = {k: recall_at(ranking, q.documents, k) for k in ks}
     top = {p.source_id for p in ranking[: max(ks)]}

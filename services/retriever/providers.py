@@ -54,9 +54,9 @@ class CorpusProvider:
         self.datasets = dict(datasets or {})
         self.ranking = ranking
 
-    async def search(self, query: str, limit: int) -> list[SearchHit]:
+    async def search(self, query: str, limit: int, context: str = "") -> list[SearchHit]:
         # One query over every owner, so IDF and scores are comparable across them.
         passages = await asyncio.to_thread(
-            self.index.search, query, self.owners, limit, None, self.datasets or None, self.ranking
+            self.index.search, query, self.owners, limit, None, self.datasets or None, self.ranking, context
         )
         return [SearchHit(p.source_id, p.title, p.text, p.score, p.location) for p in passages]

@@ -55,8 +55,43 @@ def test_plan_splits_compound_question_into_its_clauses() -> None:
 
 def test_plan_pads_no_sub_question_that_only_rewords_the_question() -> None:
     asked = "How do I encode Python objects as JSON text and decode them back?"
-    assert plan(PlanInput(question=asked, depth=3)).sub_questions == [asked]
+    # Its two steps are searches of their own; no template rewords either.
+    assert plan(PlanInput(question=asked, depth=3)).sub_questions == [
+        asked,
+        "How do I encode Python objects as JSON text?",
+        "How do I decode Python objects back?",
+    ]
     assert plan(PlanInput(question="What is JSON?", depth=3)).sub_questions == ["What is JSON?"]
+
+
+@pytest.mark.parametrize(
+    ("asked", "steps"),
+    [
+        (
+            "How do I turn an ISO 8601 date string into a datetime and then into seconds since the epoch?",
+            [
+                "How do I turn an ISO 8601 date string into a datetime?",
+                "How do I turn an ISO 8601 date string into seconds since the epoch?",
+            ],
+        ),
+        (
+            "How can I compute a SHA-256 digest of some bytes and encode it as Base64 text?",
+            [
+                "How can I compute a SHA-256 digest of some bytes?",
+                "How can I encode a SHA-256 digest of some bytes as Base64 text?",
+            ],
+        ),
+        ("How do I open and close the file?", []),  # "open" alone names nothing to search for
+        ("How do I read and write files?", []),  # one action on one thing, not two steps
+    ],
+)
+def test_plan_splits_a_how_to_question_into_its_steps(asked: str, steps: list[str]) -> None:
+    subs = plan(PlanInput(question=asked, depth=2)).sub_questions
+    if steps:
+        assert subs[1 : 1 + len(steps)] == steps
+    else:
+        # Not split: every "How do I ..." sub-question still holds both verbs.
+        assert all(" and " in s for s in subs if s.startswith("How do I")), subs
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,9 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from services.analyst.domain.clauses import CLAUSE_SPLIT, clean_phrase, parse_clause
+from services.analyst.domain.clauses import parse_clause
 from services.analyst.domain.planning import information
+from services.analyst.domain.steps import clause_texts
 from services.analyst.domain.subjects import is_nominal
 from services.analyst.domain.text import Idf, stem, tokenize
 
@@ -65,7 +66,7 @@ class Ask:
 
 
 def _entity(question: str, key: Collection[str]) -> frozenset[str]:
-    clauses = [c for c in CLAUSE_SPLIT.split(question) if clean_phrase(c)]
+    clauses = clause_texts(question)
     if not clauses:
         return frozenset(key)
     subjects = parse_clause(clauses[0]).subjects
@@ -94,7 +95,7 @@ def ask_of(question: str, idf: Idf, asked: str = "") -> Ask:
 def asks_of(question: str, idf: Idf, asked: str = "") -> list[Ask]:
     """The whole question's ask, then each of its clauses': a sentence answering one clause of a
     compound question answers the question, though it holds only that clause's terms."""
-    clauses = [c for c in CLAUSE_SPLIT.split(question) if clean_phrase(c)]
+    clauses = clause_texts(question)
     return [ask_of(question, idf, asked), *(ask_of(c, idf, asked) for c in clauses if len(clauses) > 1)]
 
 

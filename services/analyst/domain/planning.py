@@ -7,14 +7,13 @@ from collections.abc import Iterator
 
 from contracts.work import PlanInput, PlanOutput
 from services.analyst.domain.clauses import (
-    CLAUSE_SPLIT,
     Clause,
     Kind,
     Subject,
-    clean_phrase,
     parse_clause,
     sentence_case,
 )
+from services.analyst.domain.steps import clause_texts
 from services.analyst.domain.subjects import is_nominal, resolve_references
 from services.analyst.domain.text import normalise, tokenize
 
@@ -144,7 +143,7 @@ def plan(inp: PlanInput, most: int | None = None) -> PlanOutput:
     """Decompose a research question into sub-questions; the original first, more with depth (at
     most `most`, when given: an agent configuration's cap)."""
     question = normalise(inp.question) or "this topic"
-    clauses = resolve_references([parse_clause(c) for c in CLAUSE_SPLIT.split(question) if clean_phrase(c)])
+    clauses = resolve_references([parse_clause(c) for c in clause_texts(question)])
     if not clauses:
         clauses = [Clause(question, "what", (Subject("this topic"),))]
     compound = len(clauses) > 1 or any(len(c.subjects) > 1 for c in clauses)

@@ -42,7 +42,6 @@ async def search_sources(
 ) -> Found:
     """Passages for one sub-question from every source the input names (default: corpus and datasets)."""
     sources = inp.sources or list(DEFAULT_SOURCES)
-    query = f"{inp.sub_question} {inp.question}"
     if "web" in sources and web is None:
         raise WebUnavailable("the run asks for web sources and no web search API is configured on the retriever")
     lists: list[list[Passage]] = []
@@ -51,7 +50,8 @@ async def search_sources(
     if readers:
         # Chosen datasets narrow the tenant's own documents; the shared corpus is read as the sources say.
         chosen = {tenant_id: list(inp.datasets)} if inp.datasets and "datasets" in sources else None
-        hits = await CorpusProvider(index, readers, chosen, ranking).search(query, inp.limit)
+        # The sub-question is searched for, in the context of the question it belongs to.
+        hits = await CorpusProvider(index, readers, chosen, ranking).search(inp.sub_question, inp.limit, inp.question)
         found.corpus_calls = 1
         lists.append([passage_of(h) for h in hits])
     candidates: list[WebCandidate] = []

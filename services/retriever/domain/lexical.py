@@ -96,6 +96,23 @@ def query_vector(text: str) -> SparseTerms:
     return _ones(term_id(token) for token in tokenize(text))
 
 
+CONTEXT_WEIGHT = 0.5
+"""Most weight of a context's term (the question a sub-question belongs to) that the query lacks."""
+CONTEXT_SHARE = 0.5
+"""The context's other terms weigh together at most this share of the query's own."""
+
+
+def in_context(query: str, context: str) -> dict[str, float]:
+    """The query's terms at 1.0, and the context's other terms sharing CONTEXT_SHARE of their
+    weight (each at most CONTEXT_WEIGHT): however long the question, the sub-question leads."""
+    own = dict.fromkeys(tokenize(query), 1.0)
+    others = [t for t in dict.fromkeys(tokenize(context)) if t not in own]
+    if not others:
+        return own
+    weight = min(CONTEXT_WEIGHT, CONTEXT_SHARE * max(len(own), 1) / len(others))
+    return {**dict.fromkeys(others, weight), **own}
+
+
 def weighted_query_vector(weights: Mapping[str, float]) -> SparseTerms:
     """A query vector from terms and their weights; terms whose ids collide add up."""
     summed: dict[int, float] = {}

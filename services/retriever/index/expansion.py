@@ -10,7 +10,7 @@ from qdrant_client import QdrantClient, models
 
 from quarry_text import thesaurus
 from services.retriever.domain.feedback import Feedback
-from services.retriever.domain.lexical import SparseTerms, tokenize, weighted_query_vector
+from services.retriever.domain.lexical import SparseTerms, in_context, tokenize, weighted_query_vector
 from services.retriever.index.points import VECTOR, sparse_vector
 
 
@@ -23,6 +23,7 @@ def expanded(
     where: models.Filter,
     params: models.SearchParams | None,
     related_weight: float = thesaurus.WEIGHT,
+    context: str = "",
 ) -> SparseTerms:
     """The query's vector with the distinctive terms of a first sparse search's best passages added.
 
@@ -31,6 +32,9 @@ def expanded(
     """
     own = tokenize(query)
     related = {term: related_weight for term in thesaurus.related(query, own)} if related_weight > 0 else {}
+    # The context's other terms ride along as related terms do: below the query's own, never fed back.
+    if context:
+        related = {**related, **{t: w for t, w in in_context(query, context).items() if w < 1.0}}
     with server():
         response = client.query_points(
             collection,

@@ -25,7 +25,13 @@ from services.retriever.domain.chunking import Chunk, chunk_document, indexed_te
 from services.retriever.domain.corpus import Document
 from services.retriever.domain.evidence import Evidence
 from services.retriever.domain.feedback import Feedback
-from services.retriever.domain.lexical import AVERAGE_CHUNK_TOKENS, document_vector, query_vector
+from services.retriever.domain.lexical import (
+    AVERAGE_CHUNK_TOKENS,
+    document_vector,
+    in_context,
+    query_vector,
+    weighted_query_vector,
+)
 from services.retriever.domain.ranking import Ranking
 from services.retriever.embeddings import Embedder
 from services.retriever.index import bulk, expansion, hybrid, schema
@@ -293,15 +299,19 @@ class SourceIndex:
         labels: Mapping[str, str] | None = None,
         datasets: Mapping[str, Sequence[str]] | None = None,
         ranking: Ranking | None = None,
+        context: str = "",
     ) -> list[Passage]:
         """Best matches among the given tenants' chunks (those under `labels`, if given), best first.
+
+        `context` (the question a sub-question belongs to) adds its other terms at CONTEXT_WEIGHT:
+        they keep a sub-question on its topic without drowning what it alone asks.
 
         `datasets` narrows a tenant it names to the chunks of the listed datasets (an empty list: none).
         BM25 alone without an embedder; BM25 and dense similarity fused by RRF with one.
         `ranking` (a ranker agent version's) replaces the index's own feedback, related weight and evidence.
         """
         self._check_declared(labels)
-        terms = query_vector(query)
+        terms = query_vector(query) if not context else weighted_query_vector(in_context(query, context))
         if not tenant_ids or limit < 1 or not (terms.indices or (self.embedder is not None and query.strip())):
             return []
         tenants = tenant_filter(tenant_ids)
@@ -317,7 +327,7 @@ class SourceIndex:
         evidence = self.evidence if ranking is None else ranking.evidence
         if feedback is not None and terms.indices:
             terms = expansion.expanded(
-                self.client, self.collection, self._server, query, feedback, where, params, related
+                self.client, self.collection, self._server, query, feedback, where, params, related, context
             )
         wanted = limit if evidence is None else max(limit, evidence.depth)
         if self.embedder is None:
