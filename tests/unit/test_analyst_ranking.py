@@ -12,25 +12,25 @@ from services.analyst.domain.text import claim_with_code
 from tests.support.synthesis import synth
 
 HEAP_TITLE = "Python stdlib: heapq"
+
+
+def stdlib(module: str, location: str, text: str, score: float) -> Passage:
+    """A passage of a standard-library module's docs, as the retriever returns it."""
+    return Passage(
+        source_id=f"pydoc:module:{module}", title=f"Python stdlib: {module}", location=location, text=text, score=score
+    )
+
+
 # An entry whose opening sentence shares no content word with the question; the rest of the
 # entry ("sorted", "reverse") is what ties it to the question.
-NLARGEST = Passage(
-    source_id="pydoc:module:heapq",
-    title=HEAP_TITLE,
-    location="nlargest(n, iterable, key=None), part 5",
-    text=(
-        "nlargest(n, iterable, key=None)\n\nFind the n largest elements in a dataset.\n\n"
-        "Equivalent to: sorted(iterable, key=key, reverse=True)[:n]"
-    ),
-    score=9.0,
+NLARGEST = stdlib(
+    "heapq",
+    "nlargest(n, iterable, key=None), part 5",
+    "nlargest(n, iterable, key=None)\n\nFind the n largest elements in a dataset.\n\n"
+    "Equivalent to: sorted(iterable, key=key, reverse=True)[:n]",
+    9.0,
 )
-UNRELATED = Passage(
-    source_id="pydoc:module:os",
-    title="Python stdlib: os",
-    location="sync(), part 68",
-    text="sync()\n\nForce write of everything to disk.",
-    score=3.0,
-)
+UNRELATED = stdlib("os", "sync(), part 68", "sync()\n\nForce write of everything to disk.", 3.0)
 
 
 def test_entries_number_each_heading_line_and_what_follows_it() -> None:
@@ -51,17 +51,10 @@ def test_an_entry_that_answers_puts_its_opening_sentence_in_the_report() -> None
 def test_the_summary_leads_with_the_passage_the_index_ranked_far_higher_over_a_closer_wording() -> None:
     question = "How do I recursively remove a directory tree?"
 
-    def passage(module: str, score: float, text: str) -> Passage:
-        return Passage(
-            source_id=f"pydoc:module:{module}",
-            title=f"Python stdlib: {module}",
-            location=f"{module}, part 1",
-            text=f"The {module} helpers {text}",
-            score=score,
-        )
-
-    closer = passage("alpha", 1.0, "recursively remove a directory tree, one file at a time.")
-    ranked = passage("beta", 10.0, "remove a directory tree and every file inside it.")
+    closer = stdlib(
+        "alpha", "alpha, part 1", "The alpha helpers recursively remove a directory tree, one file at a time.", 1.0
+    )
+    ranked = stdlib("beta", "beta, part 1", "The beta helpers remove a directory tree and every file inside it.", 10.0)
     draft = synth(question, {question: [closer, ranked]})
     cited = {s.number: s.source_id for s in draft.sources}
     assert cited[draft.summary[0].citations[0]] == "pydoc:module:beta", draft.summary
