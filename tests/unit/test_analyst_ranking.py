@@ -40,6 +40,21 @@ def test_entries_number_each_heading_line_and_what_follows_it() -> None:
     assert found[3][0].startswith("nsmallest(")
 
 
+def test_a_member_line_of_a_summary_list_declares_its_member_and_quotes_its_description() -> None:
+    text = (
+        "date.fromtimestamp(timestamp, /): Create a date from a POSIX timestamp.\n\n"
+        "date.fromisoformat: str -> Construct a date from a string in ISO 8601 format.\n\n"
+        "date.fromisocalendar: int, int, int -> Construct a date from the ISO year, week and weekday."
+    )
+    found = list(labelled_entries(text, "Python stdlib: datetime", "§ class date, part 2"))
+    described = {sentence: label for sentence, label, _ in found if sentence.startswith("Construct")}
+    assert described == {
+        "Construct a date from a string in ISO 8601 format.": "`datetime.date.fromisoformat()`",
+        "Construct a date from the ISO year, week and weekday.": "`datetime.date.fromisocalendar()`",
+    }
+    assert len({entry for _, _, entry in found}) == 3
+
+
 def test_an_entry_that_answers_puts_its_opening_sentence_in_the_report() -> None:
     question = "How do I get the top few items of an iterable without sorting all of it in reverse?"
     draft = synth(question, {question: [UNRELATED, NLARGEST]})

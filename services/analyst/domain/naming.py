@@ -21,6 +21,10 @@ _SIGNATURE = re.compile(rf"^(?P<cls>class\s+)?(?P<name>{_DOTTED})(?P<call>\()?")
 # Spelled like code, not like a word: dotted ("os.path"), snake_case, _private, or CamelCase inside ("DictReader").
 # A member's entry opening a prose sentence: "JSONDecoder.raw_decode(self, s, idx=0): Decode ...".
 _ENTRY = re.compile(rf"^{_DOTTED}\((?:[^()]|\([^()]*\))*\):\s")
+# A member's line in a docstring's summary list: "date.fromisoformat: str -> Construct a date ...":
+# the name it declares, and the description after its signature.
+_MEMBER_LINE = re.compile(rf"^(?P<name>{_DOTTED}\.[A-Za-z_]\w*):\s+(?P<sig>[^>]*->\s*)?(?P<what>[A-Z][^>]*)$")
+_MEMBER_HEAD = re.compile(rf"^(?P<name>{_DOTTED}\.[A-Za-z_]\w*):(?P<sig>\s+[^>]*->)?$")
 _CODE_SPELLING = re.compile(r"^(?:\w+\.\w[\w.]*|\w*[a-z0-9]_\w*|_\w+|[A-Za-z]\w*[a-z0-9][A-Z]\w*)$")
 _LOCATION = re.compile(r"^§\s*(?P<heading>.+?),\s*part\s+\d+$")
 # "Python stdlib: json", "Module: json": the module a page documents, after a colon, when the title
@@ -79,11 +83,14 @@ def labelled_entries(text: str, title: str, location: str) -> Iterator[tuple[str
     module_match = _TITLE_MODULE.search(title)
     module = module_match.group("module") if module_match else None
     current = heading_name(location_heading(location), formal=True, module=module)
-    for sentence in split_sentences(text):
+    for sentence in _member_lines(split_sentences(text)):
         if is_claim_sentence(sentence):
             declared = heading_name(sentence) if _ENTRY.match(sentence) else None
         else:
             declared = heading_name(sentence, formal=True, module=module)
+        head = _MEMBER_HEAD.match(sentence)
+        if declared is None and head is not None:
+            declared = head.group("name"), bool(head.group("sig"))
         if declared is not None:
             # A heading line, or a member's entry opening on its own signature ("JSONDecoder.raw_decode(self, s):
             # Decode ..."): it names its API itself, and what follows describes that API.
@@ -118,3 +125,16 @@ def label_backed(name: str, *texts: str) -> bool:
     """Whether the source spells every part of the label's dotted name (`math`, `fsum`) as a word."""
     joined = "\n".join(texts)
     return all(re.search(_WORD_EDGE.format(re.escape(part)), joined) for part in name.split("."))
+
+
+def _member_lines(sentences: list[str]) -> Iterator[str]:
+    """Each sentence, a member's summary line cut in two: the name and signature, which declare the
+    member, and its description, a sentence of its own ("Construct a date from a string ...")."""
+    for sentence in sentences:
+        member = _MEMBER_LINE.match(sentence)
+        if member is None:
+            yield sentence
+            continue
+        cut = member.start("what")
+        yield sentence[:cut].rstrip()
+        yield sentence[cut:]
