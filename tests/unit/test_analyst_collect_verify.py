@@ -23,6 +23,7 @@ from contracts.work import (
 from quarry_runtime.worker import TaskError
 from services.analyst.application.tasks import execute
 from services.analyst.domain.collect import NEAR_IDENTICAL, collect
+from services.analyst.domain.naming import split_label
 from services.analyst.domain.synthesis import synthesise
 from services.analyst.domain.text import normalise
 from services.analyst.domain.verify import ENTAILMENT_THRESHOLD, entailment, supports, verify
@@ -181,8 +182,9 @@ def test_verify_flags_a_claim_missing_from_its_passage() -> None:
 def test_verify_flags_a_dangling_citation_and_a_wrongly_cited_source() -> None:
     claims = DRAFT.sections[0].claims
     dangling = claims[0].model_copy(update={"citations": [*claims[0].citations, 42]})
-    # The claim is quoted from its own source, so citing only another one is wrong.
-    elsewhere = next(r.number for r in DRAFT.sources if claims[1].text not in normalise(r.passage))
+    # The claim is quoted from its own source, so citing only one that lacks the quote is wrong.
+    quote = normalise(split_label(claims[1].text)[1])
+    elsewhere = next(r.number for r in DRAFT.sources if quote not in normalise(r.passage))
     wrong = claims[1].model_copy(update={"citations": [elsewhere]})
     draft = replace_first_section_claims(DRAFT, [dangling, wrong, *claims[2:]])
     out = verify(VerifyInput(draft=draft))
