@@ -113,6 +113,11 @@ def in_context(query: str, context: str) -> dict[str, float]:
     return {**dict.fromkeys(others, weight), **own}
 
 
+def search_vector(query: str, context: str = "") -> SparseTerms:
+    """The query's vector; with a context, the context's other terms weighed as `in_context` says."""
+    return weighted_query_vector(in_context(query, context)) if context else query_vector(query)
+
+
 def weighted_query_vector(weights: Mapping[str, float]) -> SparseTerms:
     """A query vector from terms and their weights; terms whose ids collide add up."""
     summed: dict[int, float] = {}

@@ -25,13 +25,7 @@ from services.retriever.domain.chunking import Chunk, chunk_document, indexed_te
 from services.retriever.domain.corpus import Document
 from services.retriever.domain.evidence import Evidence
 from services.retriever.domain.feedback import Feedback
-from services.retriever.domain.lexical import (
-    AVERAGE_CHUNK_TOKENS,
-    document_vector,
-    in_context,
-    query_vector,
-    weighted_query_vector,
-)
+from services.retriever.domain.lexical import AVERAGE_CHUNK_TOKENS, document_vector, search_vector
 from services.retriever.domain.ranking import Ranking
 from services.retriever.embeddings import Embedder
 from services.retriever.index import bulk, expansion, hybrid, schema
@@ -311,7 +305,7 @@ class SourceIndex:
         `ranking` (a ranker agent version's) replaces the index's own feedback, related weight and evidence.
         """
         self._check_declared(labels)
-        terms = query_vector(query) if not context else weighted_query_vector(in_context(query, context))
+        terms = search_vector(query, context)
         if not tenant_ids or limit < 1 or not (terms.indices or (self.embedder is not None and query.strip())):
             return []
         tenants = tenant_filter(tenant_ids)
