@@ -3,7 +3,7 @@ the protocol, sparse + dense vectors in one Qdrant collection, RRF in Qdrant and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -176,3 +176,39 @@ def test_the_default_index_is_the_sparse_path_and_refuses_to_mix(
 def query_vector_model(query: str) -> models.SparseVector:
     terms = query_vector(query)
     return models.SparseVector(indices=terms.indices, values=terms.values)
+
+
+class _Heard:
+    """The embeddings client, noting each query it is asked to embed."""
+
+    def __init__(self, inner: OpenAIEmbeddings) -> None:
+        self.inner = inner
+        self.queries: list[str] = []
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        self.queries.append(text)
+        return self.inner.embed_query(text)
+
+
+def test_the_dense_leg_reads_a_sub_question_with_its_question(url: str, docs: list[Document]) -> None:
+    # The sparse leg weighs the question's other terms down; a dense model cannot, so it reads both.
+    embedder = _Heard(_client(url))
+    index = SourceIndex(QdrantClient(":memory:"), collection=collection_for(embedder), embedder=embedder)
+    index.ensure_collection()
+    ingest_documents(index, docs, PUBLIC_TENANT)
+    question = "How do I keep a list sorted and find where to insert?"
+    assert index.search("Where do I insert?", [PUBLIC_TENANT], 3, context=question)
+    assert index.search("keep a list sorted", [PUBLIC_TENANT], 3)
+    assert embedder.queries == [f"Where do I insert? {question}", "keep a list sorted"]
+    index.close()

@@ -297,8 +297,8 @@ class SourceIndex:
     ) -> list[Passage]:
         """Best matches among the given tenants' chunks (those under `labels`, if given), best first.
 
-        `context` (the question a sub-question belongs to) adds its other terms at CONTEXT_WEIGHT:
-        they keep a sub-question on its topic without drowning what it alone asks.
+        `context` (the question a sub-question belongs to) adds its other terms, together at most half
+        the query's weight (`lexical.in_context`); a dense model, which cannot weigh, reads both.
 
         `datasets` narrows a tenant it names to the chunks of the listed datasets (an empty list: none).
         BM25 alone without an embedder; BM25 and dense similarity fused by RRF with one.
@@ -337,7 +337,7 @@ class SourceIndex:
                 )
             found = [passage(point) for point in response.points]
         else:
-            dense = self.embedder.embed_query(query)
+            dense = self.embedder.embed_query(f"{query} {context}".strip())
             found = hybrid.search(
                 self.client, self.collection, self._server, self.fusion, terms, dense, where, params, wanted
             )
