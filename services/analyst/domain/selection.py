@@ -125,6 +125,7 @@ def candidates_of(group: int, passages: Sequence[Passage]) -> Iterator[Candidate
     for rank, index in enumerate(ranked):
         passage = passages[index]
         haystack = normalise(passage.text)
+        retrieved = passage.score / best if best > 0 else 1.0
         by_entry: dict[int, list[tuple[int, str, str | None]]] = {}
         for position, (sentence, label, entry) in enumerate(
             labelled_entries(passage.text, passage.title, passage.location)
@@ -147,7 +148,7 @@ def candidates_of(group: int, passages: Sequence[Passage]) -> Iterator[Candidate
                         position=position,
                         rank_bonus=0.04 * (1.0 - rank / len(passages)),
                         label=label,
-                        retrieved=passage.score / best if best > 0 else 1.0,
+                        retrieved=retrieved,
                         context=context if lead else None,
                     )
                     lead = False

@@ -19,7 +19,8 @@ _STEP = re.compile(
 )
 # A step must name this many words beyond these to be worth its own search ("open" is not).
 _LEAST_STEP_WORDS = 2
-_FILLER = frozenset("a an the it them its their this that of to in into on as and or some all each every".split())  # noqa: SIM905
+_FILLER_TEXT = "a an the it them its their this that of to in into on as and or some all each every"
+_FILLER = frozenset(_FILLER_TEXT.split())
 
 
 def clause_texts(question: str) -> list[str]:

@@ -190,6 +190,11 @@ def is_boilerplate(sentence: str) -> bool:
     return _BOILERPLATE.search(sentence) is not None
 
 
+def _cut_in_half(words: Sequence[str]) -> bool:
+    """A lower-case function word first means the splitter cut a sentence in half."""
+    return words[0].islower() and words[0].strip("\"'\u201c\u2018(") in _FUNCTION_WORDS
+
+
 def is_claim_sentence(sentence: str, *, min_words: int = 6, max_words: int = 60) -> bool:
     """True when a sentence can stand alone as a claim: complete, prose, neither tiny nor huge."""
     words = sentence.split()
@@ -197,8 +202,7 @@ def is_claim_sentence(sentence: str, *, min_words: int = 6, max_words: int = 60)
         return False
     if not _TERMINAL.search(sentence):
         return False
-    # A lower-case function word first means the splitter cut a sentence in half.
-    if words[0].islower() and words[0].strip("\"'\u201c\u2018(") in _FUNCTION_WORDS:
+    if _cut_in_half(words):
         return False
     # Markup first ("**PEP 343** - ...", "> quote", "| cell") marks a label or table, not a claim.
     if sentence[0] in "*#|>=":
@@ -221,7 +225,7 @@ def claim_with_code(lead: str, code: str, *, max_words: int = 60) -> str | None:
     words = lead.split()
     if len(words) < 4 or _TERMINAL.search(lead) or not _INTRODUCES.search(lead):
         return None
-    if looks_like_code(lead) or is_boilerplate(lead) or (words[0].islower() and words[0] in _FUNCTION_WORDS):
+    if looks_like_code(lead) or is_boilerplate(lead) or _cut_in_half(words):
         return None
     # Not a grammar rule, a shell or interactive session (its output interleaved), or markup.
     is_code = looks_like_code(code) or _PYTHON.search(code) is not None
