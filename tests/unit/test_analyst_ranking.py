@@ -117,3 +117,11 @@ def test_a_line_introducing_code_is_cited_with_the_code_it_states() -> None:
 )
 def test_claim_with_code_joins_only_prose_that_hands_over_to_code(lead: str, code: str, joined: bool) -> None:
     assert (claim_with_code(lead, code) == f"{lead} {code}") is joined
+
+
+@pytest.mark.timeout(10)
+def test_claim_with_code_gives_up_on_a_hostile_line_without_scanning_it() -> None:
+    # Prose-like enough not to look like code, with an unclosed call every few words: the call
+    # pattern would scan to the end from each one (quadratic, about 30 s at this size here); a line
+    # past the limit is refused on its length alone.
+    assert claim_with_code("The simple form is equivalent to", "alpha beta gamma a( " * 50_000) is None

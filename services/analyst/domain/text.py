@@ -227,9 +227,11 @@ def claim_with_code(lead: str, code: str, *, max_words: int = 60) -> str | None:
         return None
     if looks_like_code(lead) or is_boilerplate(lead) or _cut_in_half(words):
         return None
-    # Not a grammar rule, a shell or interactive session (its output interleaved), or markup.
-    is_code = looks_like_code(code) or _PYTHON.search(code) is not None
-    if not is_code or len(code) > _MAX_CODE_CHARS or any(m in code for m in _NOT_STATED_CODE):
+    # Not a grammar rule, a shell or interactive session (its output interleaved), or markup; the
+    # length first, so the patterns below never scan a long (possibly hostile) line.
+    if len(code) > _MAX_CODE_CHARS or any(m in code for m in _NOT_STATED_CODE):
+        return None
+    if not (looks_like_code(code) or _PYTHON.search(code) is not None):
         return None
     joined = f"{lead} {code}"
     return joined if len(joined.split()) <= max_words else None
