@@ -218,6 +218,19 @@ def reload(server: subprocess.Popen[bytes]) -> None:
     subprocess.run([natsserver.server_binary(), "--signal", f"reload={server.pid}"], check=True, capture_output=True)
 
 
+async def takes_writes(url: str) -> bool:
+    """Whether JetStream takes a write again: one byte into the filler's stream, which filled it."""
+    nc = await nats.connect(url)
+    try:
+        await nc.jetstream().publish("diskfiller.x", b"x")
+        return True
+    except nats.js.errors.ServiceUnavailableError as exc:
+        assert exc.err_code == 10023, exc  # still full; anything else is a real failure
+        return False
+    finally:
+        await nc.close()
+
+
 async def pending_timers(url: str) -> dict[str, int]:
     nc = await nats.connect(url)
     try:

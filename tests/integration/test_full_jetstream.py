@@ -56,6 +56,7 @@ from tests.integration.full_disk import (
     reload,
     request,
     small_gateway,
+    takes_writes,
 )
 from tests.integration.test_eventstore_reconnect import orchestrator_service
 from tests.support.jetstream import drained, service_drained
@@ -325,6 +326,10 @@ def test_runs_are_held_while_jetstream_is_full_and_complete_when_space_returns(t
                 # Space returns the way an operator grows a volume: the limit raised, the config reloaded.
                 config.write_text(config.read_text().replace(str(STACK_STORE_LIMIT), str(4 * STACK_STORE_LIMIT)))
                 reload(server)
+                # The server applies a reload in its own time: ask once it takes writes again.
+                asyncio.run(
+                    eventually(lambda: takes_writes(url), RECOVERY_S, "JetStream taking writes after the reload")
+                )
                 after = ask(client, question="what happens once the disk has room again?", depth=1)
                 runs[after] = client
                 settled = until_settled(runs, timeout_s=300)
