@@ -186,3 +186,19 @@ def related(text: str, own: Iterable[str] | None = None) -> dict[str, float]:
             if term not in mine and term not in KEYWORDS:
                 out[term] = WEIGHT
     return out
+
+
+@cache
+def _word_relatives() -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for group in GROUPS:
+        words = {t for member in group if " " not in member for t in terms(member)} - KEYWORDS
+        for term in words:
+            out.setdefault(term, set()).update(words - {term})
+    return {term: frozenset(relatives) for term, relatives in out.items()}
+
+
+def relatives_of(term: str) -> frozenset[str]:
+    """The one-word terms that share a group with `term` (a term as `terms` gives it): the words a
+    text may use where a question uses `term` ("directory" for "folder")."""
+    return _word_relatives().get(term, frozenset())

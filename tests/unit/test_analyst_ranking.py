@@ -7,8 +7,8 @@ import pytest
 
 from contracts.work import Passage
 from services.analyst.domain.naming import labelled_entries, split_label
+from services.analyst.domain.statements import claim_with_code
 from services.analyst.domain.synthesis import check_citations
-from services.analyst.domain.text import claim_with_code
 from tests.support.synthesis import synth
 
 HEAP_TITLE = "Python stdlib: heapq"

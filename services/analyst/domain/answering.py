@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from quarry_text.thesaurus import relatives_of
 from services.analyst.domain.clauses import parse_clause
 from services.analyst.domain.planning import information
 from services.analyst.domain.steps import clause_texts
@@ -23,6 +24,8 @@ from services.analyst.domain.text import Idf, stem, tokenize
 # Coverage carries the score; tight wording and a heading naming the entity refine it.
 _PROXIMITY_SHARE = 0.25
 HEADING_WEIGHT = 0.3
+# A sentence that says "directory" where the question says "folder" holds this share of the term.
+RELATIVE_SHARE = 0.6
 # Below this fit a sentence does not address the question it was picked for, whatever it shares.
 ANSWER_FLOOR = 0.25
 _WORD = re.compile(r"\w+")
@@ -33,7 +36,7 @@ IDF_POWER = 0.5
 _FRAME_TEXT = """
 work works example examples use used pitfalls limitations practices best common key main differences
 similarities strengths weaknesses reasons evidence explanations alternatives steps tools facts sources
-counterarguments arguments needed
+counterarguments arguments needed tell
 """
 FRAME_TERMS = frozenset(stem(w) for w in _FRAME_TEXT.split())
 # Nouns that say what kind of thing an entity is; every module, statement or class shares them.
@@ -59,6 +62,8 @@ class Ask:
     weights: Mapping[str, float]
     entity: frozenset[str]
     named: frozenset[str] = frozenset()
+    # Words documentation uses for a key term's idea (`quarry_text.thesaurus`), per key term.
+    relatives: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def total(self) -> float:
@@ -89,7 +94,8 @@ def ask_of(question: str, idf: Idf, asked: str = "") -> Ask:
     names = frozenset(t for m in _NAME.findall(question) for t in tokenize(m)) & frozenset(weights)
     # "encode Python objects as JSON" has no noun-phrase subject, but the passage headed "json" is the one.
     heading = names if entity == frozenset(weights) and names else entity
-    return Ask(weights=weights, entity=entity, named=heading)
+    relatives = {t: related for t in weights if (related := relatives_of(t))}
+    return Ask(weights=weights, entity=entity, named=heading, relatives=relatives)
 
 
 def asks_of(question: str, idf: Idf, asked: str = "") -> list[Ask]:
@@ -106,9 +112,18 @@ def heading_terms(*headings: str) -> frozenset[str]:
 
 
 def coverage(ask: Ask, terms: Collection[str]) -> float:
-    """The share of the question's key-term weight the terms hold."""
+    """The share of the question's key-term weight the terms hold, a term's relative standing in
+    for it at RELATIVE_SHARE."""
     total = ask.total
-    return sum(w for t, w in ask.weights.items() if t in terms) / total if total > 0 else 0.0
+    if total <= 0:
+        return 0.0
+    held = 0.0
+    for t, w in ask.weights.items():
+        if t in terms:
+            held += w
+        elif not ask.relatives.get(t, frozenset()).isdisjoint(terms):
+            held += RELATIVE_SHARE * w
+    return held / total
 
 
 def proximity(ask: Ask, terms: Sequence[str]) -> float:

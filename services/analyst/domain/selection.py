@@ -12,12 +12,13 @@ from contracts.work import (
     Passage,
     SynthesiseInput,
 )
+from quarry_text import thesaurus
 from services.analyst.domain.answering import ANSWER_FLOOR, FRAME_TERMS, answers, asks_of, best_fit, heading_terms
 from services.analyst.domain.naming import labelled_entries
+from services.analyst.domain.statements import claim_with_code, claim_with_list, summary_line
 from services.analyst.domain.text import (
     Idf,
     bm25,
-    claim_with_code,
     cosine,
     features,
     is_claim_sentence,
@@ -134,10 +135,11 @@ def candidates_of(group: int, passages: Sequence[Passage]) -> Iterator[Candidate
         for sentences in by_entry.values():
             context = " ".join(sentence for _, sentence, _ in sentences)
             lead = True
+            # The first sentence under an API's heading is its summary line, stated under its label.
+            summary_at = next((at for at, (_, _, label) in enumerate(sentences) if label is not None), None)
             for at, (position, sentence, label) in enumerate(sentences):
                 if not is_claim_sentence(sentence):
-                    following = sentences[at + 1][1] if at + 1 < len(sentences) else ""
-                    sentence = claim_with_code(sentence, following) or ""
+                    sentence = _statement(sentence, [s for _, s, _ in sentences[at + 1 :]], haystack, at == summary_at)
                 # The splitter guarantees containment; checking keeps the citation invariant local.
                 if sentence and sentence in haystack:
                     yield Candidate(
@@ -152,6 +154,17 @@ def candidates_of(group: int, passages: Sequence[Passage]) -> Iterator[Candidate
                         context=context if lead else None,
                     )
                     lead = False
+
+
+def _statement(sentence: str, following: list[str], haystack: str, summary: bool) -> str:
+    """What a sentence too small or unfinished to be a claim states with its surroundings ("" for nothing)."""
+    if summary and summary_line(sentence):
+        return sentence
+    return (
+        claim_with_list(sentence, following, haystack)
+        or claim_with_code(sentence, following[0] if following else "")
+        or ""
+    )
 
 
 def _query(question: str) -> dict[str, float]:
@@ -191,6 +204,8 @@ def score_pool(pool: list[Candidate], questions: Sequence[str], main: str) -> No
     avg_len = sum(len(t) for t in terms.values()) / len(pool)
     main_query = _query(main)
     sub_queries = [_query(q) for q in questions]
+    main_related = thesaurus.related(main)
+    sub_related = [thesaurus.related(q) for q in questions]
     headings = {id(c): heading_terms(c.passage.title, c.passage.location, c.label or "") for c in pool}
     # A question term only a heading holds ("shelve" in "Python stdlib: shelve") still counts.
     ask_idf = Idf.fit([*terms.values(), *set(headings.values())])
@@ -218,8 +233,8 @@ def score_pool(pool: list[Candidate], questions: Sequence[str], main: str) -> No
             c.addresses = c.addresses or answers([*sub_asks[c.group], *main_asks], around, heading)
         # Overlap finds candidates; how much of the question they answer ranks them, so a sentence
         # sharing one incidental word falls behind one that holds the question's key terms together.
-        main_match = bm25(main_query, terms[id(c)], idf, avg_len) * informative
-        sub_match = bm25(sub_queries[c.group], terms[id(c)], idf, avg_len) * informative
+        main_match = bm25(main_query, terms[id(c)], idf, avg_len, related=main_related) * informative
+        sub_match = bm25(sub_queries[c.group], terms[id(c)], idf, avg_len, related=sub_related[c.group]) * informative
         overlap = _SUB_WEIGHT * sub_match + (1 - _SUB_WEIGHT) * main_match
         match = _SUB_WEIGHT * sub_match * _answering(c.fit_sub) + (1 - _SUB_WEIGHT) * main_match * _answering(
             c.fit_main

@@ -50,11 +50,19 @@ def _predicate(words: list[str], i: int) -> bool:
     return form == "inflected" or (form == "bare" and plural)
 
 
+# Where a noun phrase's head ends and what describes it begins: "two strings| that look identical".
+_DESCRIBED = re.compile(r"\s+(?:that|which|who|whose|where)\b|\s*[,(]", re.I)
+
+
 def _antecedent(earlier: list[Clause]) -> str | None:
     for clause in reversed(earlier):
         subject = clause.subjects[0]
         if is_nominal(subject) and not _REFERENCE.fullmatch(subject.core):
             return subject.phrase
+        # "two strings that look identical, an é typed as ...": too long to name, but its head does.
+        head = Subject(_DESCRIBED.split(subject.core, maxsplit=1)[0].strip())
+        if head.core != subject.core and is_nominal(head) and not _REFERENCE.search(head.core):
+            return head.phrase
         # "What is a simple assert statement equivalent to": no noun-phrase subject, but the clause
         # still names a thing by its kind, which is what a later "it" stands for.
         kind = _KIND_PHRASE.search(clause.text)

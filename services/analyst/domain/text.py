@@ -28,7 +28,7 @@ _OPENERS = "\"'\u201c\u2018([`*"
 _SEGMENT_BREAK = re.compile(r"\n[ \t\r]*\n|\n(?=[ \t]*(?:[-*•+]|\d{1,3}[.)]|#{1,6})[ \t]+)")
 _RULE_LINE = re.compile(r"^[ \t]*([=*\-~^_#+])\1{2,}[ \t\r]*$", re.MULTILINE)
 _LIST_MARKER = re.compile(r"^(?:[-*•+]|\d{1,3}[.)]|#{1,6})\s+")
-_TERMINAL = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
+TERMINAL = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
 _CODE_CHARS = frozenset("{}[]()<>=;|\\`$#@^~&%")
 _QUOTED_CODE = re.compile(r"\"[^\"\n]{1,80}\"|`[^`\n]{1,80}`|\u201c[^\u201d\n]{1,80}\u201d")
 _CODE_MARKERS = ("==", "!=", "->", "=>", "::", ">>>", "+=", "();", "{}", "&&", "||")
@@ -144,13 +144,17 @@ def bm25(
     *,
     k1: float = 1.2,
     b: float = 0.75,
+    related: Mapping[str, float] | None = None,
 ) -> float:
-    """BM25 of a short document for weighted query terms, scaled so full coverage scores about 1."""
+    """BM25 of a short document for weighted query terms, scaled so full coverage scores about 1.
+    `related` terms (other words for the query's, weighted lower) score where they occur but are not
+    part of full coverage: a document need not say both "folder" and "directory"."""
     if not query or not terms:
         return 0.0
     counts = Counter(terms)
     norm = k1 * (1.0 - b + b * len(terms) / max(avg_len, 1.0))
-    score = sum(w * idf(t) * counts[t] * (k1 + 1.0) / (counts[t] + norm) for t, w in query.items() if t in counts)
+    weighted = {**(related or {}), **query}
+    score = sum(w * idf(t) * counts[t] * (k1 + 1.0) / (counts[t] + norm) for t, w in weighted.items() if t in counts)
     # The score of a document holding once each query term the collection has at all; terms no
     # document holds (a bigram spanning two clauses of the question) cannot be matched, so don't count.
     ideal = sum(w * idf(t) for t, w in query.items() if t in idf.weights)
@@ -190,7 +194,7 @@ def is_boilerplate(sentence: str) -> bool:
     return _BOILERPLATE.search(sentence) is not None
 
 
-def _cut_in_half(words: Sequence[str]) -> bool:
+def cut_in_half(words: Sequence[str]) -> bool:
     """A lower-case function word first means the splitter cut a sentence in half."""
     return words[0].islower() and words[0].strip("\"'\u201c\u2018(") in _FUNCTION_WORDS
 
@@ -200,38 +204,11 @@ def is_claim_sentence(sentence: str, *, min_words: int = 6, max_words: int = 60)
     words = sentence.split()
     if not min_words <= len(words) <= max_words or len(sentence) > 450:
         return False
-    if not _TERMINAL.search(sentence):
+    if not TERMINAL.search(sentence):
         return False
-    if _cut_in_half(words):
+    if cut_in_half(words):
         return False
     # Markup first ("**PEP 343** - ...", "> quote", "| cell") marks a label or table, not a claim.
     if sentence[0] in "*#|>=":
         return False
     return not looks_like_code(sentence) and not is_boilerplate(sentence)
-
-
-# A line of prose that hands over to code: "The simple form, "assert x", is equivalent to" + a block.
-_INTRODUCES = re.compile(r"(?:\b(?:to|as|like|follows|is|are|means|writes?|becomes|gives)|:)$", re.I)
-_MAX_CODE_CHARS = 160
-_NOT_STATED_CODE = ("::=", ">>>", "$ ", "<")
-# Python that reads almost as prose ("if __debug__: if not x: raise AssertionError"): a block
-# opener's colon, a dunder name, a call.
-_PYTHON = re.compile(r"^(?:if|for|while|def|class|with|try|async|elif|else)\b[^:]*:|\b__\w+__\b|\w\([^)]*\)")
-
-
-def claim_with_code(lead: str, code: str, *, max_words: int = 60) -> str | None:
-    """A prose line that introduces code, with that code, as one claim: the code is what it states
-    ("is equivalent to if __debug__: ..."). None when the pair is not that."""
-    words = lead.split()
-    if len(words) < 4 or _TERMINAL.search(lead) or not _INTRODUCES.search(lead):
-        return None
-    if looks_like_code(lead) or is_boilerplate(lead) or _cut_in_half(words):
-        return None
-    # Not a grammar rule, a shell or interactive session (its output interleaved), or markup; the
-    # length first, so the patterns below never scan a long (possibly hostile) line.
-    if len(code) > _MAX_CODE_CHARS or any(m in code for m in _NOT_STATED_CODE):
-        return None
-    if not (looks_like_code(code) or _PYTHON.search(code) is not None):
-        return None
-    joined = f"{lead} {code}"
-    return joined if len(joined.split()) <= max_words else None

@@ -1,0 +1,105 @@
+"""Statements the sentence splitter alone misses (an API's summary line, a lead with its list), other
+words for a question's terms, and a later clause's "them" standing for an earlier clause's head noun."""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts.work import Passage, PlanInput
+from services.analyst.domain.answering import Ask, coverage
+from services.analyst.domain.planning import plan
+from services.analyst.domain.selection import candidates_of
+from services.analyst.domain.statements import claim_with_list, summary_line
+from services.analyst.domain.synthesis import check_citations
+from services.analyst.domain.text import normalise
+from tests.support.synthesis import synth
+
+
+def stdlib(module: str, location: str, text: str, score: float) -> Passage:
+    return Passage(
+        source_id=f"pydoc:module:{module}", title=f"Python stdlib: {module}", location=location, text=text, score=score
+    )
+
+
+ARGPARSE = stdlib(
+    "argparse",
+    "§ argparse, part 1",
+    "argparse\n\nCommand-line parsing library\n\nThis module is an optparse-inspired command-line parsing "
+    "library that:\n\n    - handles both optional and positional arguments\n    - produces highly informative "
+    "usage messages\n\nThe following is a simple usage example::\n\n    parser = argparse.ArgumentParser()",
+    10.0,
+)
+RMTREE = stdlib(
+    "shutil",
+    "§ rmtree(path, ignore_errors=False, onerror=None), part 12",
+    "rmtree(path, ignore_errors=False, onerror=None)\n\nRecursively delete a directory tree.\n\n"
+    "If ignore_errors is set, errors are ignored.",
+    9.0,
+)
+SYNC = stdlib("os", "§ sync(), part 68", "sync()\n\nForce write of everything to disk.", 9.5)
+
+
+def claims(question: str, passages: list[Passage]) -> list[str]:
+    draft = synth(question, {question: passages})
+    assert check_citations(draft) == []
+    return [c.text for c in [*draft.summary, *(c for s in draft.sections for c in s.claims)]]
+
+
+def test_a_module_summary_line_and_a_lead_with_its_list_are_claims_under_the_module_name() -> None:
+    found = {(c.label, c.text) for c in candidates_of(0, [ARGPARSE])}
+    assert ("`argparse`", "Command-line parsing library") in found, found
+    lead = "This module is an optparse-inspired command-line parsing library that:"
+    assert (
+        "`argparse`",
+        f"{lead} - handles both optional and positional arguments - produces highly informative usage messages",
+    ) in found, found
+    stated = claims("Which library parses optional and positional arguments on the command line?", [ARGPARSE])
+    assert stated[0].startswith(f"`argparse`: {lead}"), stated
+
+
+def test_an_api_summary_line_answers_in_the_documentations_words_for_the_questions() -> None:
+    # "folder" is "directory" in the reference; the disk-sync entry shares only "everything".
+    stated = claims("How do I delete a folder together with everything inside it?", [SYNC, RMTREE])
+    assert stated[0] == "`shutil.rmtree()`: Recursively delete a directory tree.", stated
+
+
+@pytest.mark.parametrize(
+    ("sentence", "is_summary"),
+    [
+        ("Command-line parsing library", True),
+        ("Recursively delete a directory tree.", True),
+        ("The module contains the following public classes:", False),  # hands over to what follows
+        ("x = f(y) + g[z]", False),
+        ("handles both optional and positional arguments", False),  # a list item, not an opening
+    ],
+)
+def test_summary_line_is_a_few_words_of_prose_that_say_something(sentence: str, is_summary: bool) -> None:
+    assert summary_line(sentence) is is_summary
+
+
+def test_a_list_joins_its_lead_only_while_its_items_follow_verbatim_and_fit_a_claim() -> None:
+    text = normalise(ARGPARSE.text)
+    lead = "This module is an optparse-inspired command-line parsing library that:"
+    items = ["handles both optional and positional arguments", "produces highly informative usage messages"]
+    joined = claim_with_list(lead, items, text)
+    assert joined is not None and joined in text and joined.endswith("usage messages")
+    assert claim_with_list(lead, ["an item the passage does not hold"], text) is None
+    assert claim_with_list("Not a lead.", items, text) is None
+    many = "A list of many things:" + "".join(f"\n- item number {n} of the list" for n in range(100))
+    capped = claim_with_list(
+        "A list of many things:", [f"item number {n} of the list" for n in range(100)], normalise(many)
+    )
+    assert capped is not None and len(capped.split()) <= 60
+
+
+def test_a_term_is_held_at_a_lower_share_by_a_word_for_the_same_idea() -> None:
+    ask = Ask(weights={"folder": 1.0, "delet": 1.0}, entity=frozenset(), relatives={"folder": frozenset({"directori"})})
+    assert coverage(ask, {"folder", "delet"}) == 1.0
+    assert 0.5 < coverage(ask, {"directori", "delet"}) < 1.0
+    assert coverage(ask, {"delet"}) == 0.5
+
+
+def test_them_stands_for_the_head_of_a_noun_phrase_too_long_to_name() -> None:
+    question = "Why can two strings that look identical, one typed as a single character, compare unequal, and how do I make them match?"
+    subs = plan(PlanInput(question=question, depth=2)).sub_questions
+    assert "How do I make two strings match?" in subs, subs
