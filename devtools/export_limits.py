@@ -2,7 +2,9 @@
 
 The workspace refuses a file larger than the gateway accepts before uploading it; the number is
 the default of the gateway's own setting, so the two agree unless a deployment changes it (the
-gateway's 413 still answers then). The web build reads `web/src/generated/limits.json` (git-ignored).
+gateway's 413 still answers then). The operations console offers, and keeps in its address, only
+the platform audit kinds the gateway's filter accepts (any other is a 400). The web build reads
+`web/src/generated/limits.json` (git-ignored).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from services.gateway.adapters.platform_audit import KIND_ORDER
 from services.gateway.settings import GatewaySettings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -20,7 +23,10 @@ DEFAULT_OUT = REPO / "web" / "src" / "generated" / "limits.json"
 
 def limits() -> dict[str, Any]:
     """The limits as the web app reads them."""
-    return {"max_upload_bytes": GatewaySettings.model_fields["max_upload_bytes"].default}
+    return {
+        "max_upload_bytes": GatewaySettings.model_fields["max_upload_bytes"].default,
+        "audit_kinds": list(KIND_ORDER),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,24 +21,6 @@ from services.retriever.tombstones import DeletedDatasets
 from services.retriever.web.search import WebSearch
 
 
-async def execute(
-    task: TaskDispatched,
-    index: SourceIndex,
-    memory: SourceIndex,
-    web: WebSearch | None = None,
-    agents: AgentConfigs | None = None,
-    environment: str = "production",
-) -> WorkResult:
-    """Run one task of the retriever's lane, with the ranker version it names (`domain.ranking`);
-    what it refuses fails the task, retried when it may succeed later."""
-    config = await config_for(task, agents, environment)
-    try:
-        ranking = None if config is None else ranking_of(config)
-        return await tasks.execute(task, index, memory, web, ranking)
-    except Refused as exc:
-        raise TaskError(str(exc), retryable=exc.retryable) from exc
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Components:
     """What the retriever's subscribers search, read and write; the web, the object store and
@@ -54,9 +36,20 @@ class Components:
     environment: str = "production"
 
 
+async def execute(task: TaskDispatched, parts: Components) -> WorkResult:
+    """Run one task of the retriever's lane, with the ranker version it names (`domain.ranking`);
+    what it refuses fails the task, retried when it may succeed later."""
+    config = await config_for(task, parts.agents, parts.environment)
+    try:
+        ranking = None if config is None else ranking_of(config)
+        return await tasks.execute(task, parts.index, parts.memory, parts.web, ranking)
+    except Refused as exc:
+        raise TaskError(str(exc), retryable=exc.retryable) from exc
+
+
 def subscriptions(bus: Bus, parts: Components) -> list[Subscription]:
     async def run(task: TaskDispatched) -> WorkResult:
-        return await execute(task, parts.index, parts.memory, parts.web, parts.agents, parts.environment)
+        return await execute(task, parts)
 
     async def on_uploaded(ev: DocumentUploaded) -> None:
         """Index an uploaded document into its tenant's corpus, or say why not."""

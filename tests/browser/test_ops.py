@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,14 +72,21 @@ def operator_signed_in(page: Page, stack: Stack, role: str, cwd: Path) -> str:
     return email
 
 
-@contextmanager
-def operator_page(
-    browser: Browser, base_url: str, stack: Stack, role: str, cwd: Path, viewport: dict[str, int]
-) -> Iterator[Page]:
-    """A page in a browser context of its own (closed after), signed in as a new platform `role`."""
-    with page_on(browser, base_url, viewport) as page:
-        operator_signed_in(page, stack, role, cwd)
-        yield page
+OperatorPage = Callable[[str, dict[str, int]], AbstractContextManager[Page]]
+"""Opens a page in a browser context of its own (closed after), signed in as a new platform `role`."""
+
+
+@pytest.fixture
+def operator_page(browser: Browser, base_url: str, web_stack: Stack, tmp_path: Path) -> OperatorPage:
+    """Pages of operators on the module's stack, each one `grant`ed its role from `tmp_path`."""
+
+    @contextmanager
+    def opened(role: str, viewport: dict[str, int]) -> Iterator[Page]:
+        with page_on(browser, base_url, viewport) as page:
+            operator_signed_in(page, web_stack, role, tmp_path)
+            yield page
+
+    return opened
 
 
 def filter_letters(page: Page, service: str) -> None:
@@ -91,10 +98,10 @@ def filter_letters(page: Page, service: str) -> None:
 
 @on_every_screen
 def test_every_ops_page_passes_axe_and_fits_the_screen_and_an_operator_changes_nothing(
-    browser: Browser, base_url: str, web_stack: Stack, tmp_path: Path, viewport: dict[str, int]
+    operator_page: OperatorPage, web_stack: Stack, viewport: dict[str, int]
 ) -> None:
     width = viewport["width"]
-    with operator_page(browser, base_url, web_stack, "platform_operator", tmp_path, viewport) as page:
+    with operator_page("platform_operator", viewport) as page:
         service = f"probe{width}"
         with PolicyProbe(web_stack.nats_url, service) as probe:
             probe.publish(f"v{width}{HOSTILE}", refuse=True)

@@ -12,16 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from devtools import natsserver
 from devtools.stack import Stack, StackConfig
 from quarry_security.natsauth import SERVICES
 from tests.browser.conftest import healthy_stack
 from tests.browser.pages import DESKTOP, on_a_phone, settled
-from tests.browser.test_ops import operator_page
+from tests.browser.test_ops import OperatorPage, operator_page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+__all__ = ["operator_page"]  # fixtures
 
 KILLED = "policy"
 
@@ -59,9 +60,9 @@ def read_until(page: Page, button: Locator, check: Callable[[], bool], what: str
 
 
 def test_an_operator_sees_every_service_up_and_a_killed_one_counted_as_a_restart(
-    browser: Browser, base_url: str, web_stack: Stack, tmp_path: Path
+    operator_page: OperatorPage, web_stack: Stack
 ) -> None:
-    with operator_page(browser, base_url, web_stack, "platform_operator", tmp_path, DESKTOP) as page:
+    with operator_page("platform_operator", DESKTOP) as page:
         page.goto("/ops")
         page.get_by_role("navigation", name="Operations").get_by_role("link", name="Services").click()
         expect(page).to_have_url(re.compile(r"/ops/services$"))
@@ -93,10 +94,8 @@ def test_an_operator_sees_every_service_up_and_a_killed_one_counted_as_a_restart
         settled(page, "ops services after a restart")
 
 
-def test_an_operator_opens_a_consumers_lag_trend(
-    browser: Browser, base_url: str, web_stack: Stack, tmp_path: Path
-) -> None:
-    with operator_page(browser, base_url, web_stack, "platform_operator", tmp_path, DESKTOP) as page:
+def test_an_operator_opens_a_consumers_lag_trend(operator_page: OperatorPage) -> None:
+    with operator_page("platform_operator", DESKTOP) as page:
         page.goto("/ops/consumers")
         expect(page.get_by_role("heading", name="Consumers", level=1)).to_be_visible()
         show = page.get_by_role("button", name="Show trend of reporter-lane")

@@ -11,15 +11,16 @@ import uuid
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from devtools.stack import Stack
 from services.gateway.adapters.platform_audit import KINDS
 from tests.browser.pages import DESKTOP, PHONE, fits, on_a_phone, settled
 from tests.browser.test_journey import start_run
-from tests.browser.test_ops import operator_page, operator_signed_in, until
+from tests.browser.test_ops import OperatorPage, operator_page, operator_signed_in, until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+__all__ = ["operator_page"]  # fixtures
 
 RUN_S = 180.0  # a run of the offline stack ends
 REPLAY_MS = 120_000  # a replay of a small stream ends (the page polls every 2 s)
@@ -95,10 +96,8 @@ def test_an_admin_replays_the_event_log_and_finds_its_start_in_the_audit_log(
     on_a_phone(page, "ops run costs admin")
 
 
-def test_an_operator_sees_neither_page_and_is_not_allowed_them(
-    browser: Browser, base_url: str, web_stack: Stack, tmp_path: Path
-) -> None:
-    with operator_page(browser, base_url, web_stack, "platform_operator", tmp_path, PHONE) as page:
+def test_an_operator_sees_neither_page_and_is_not_allowed_them(operator_page: OperatorPage) -> None:
+    with operator_page("platform_operator", PHONE) as page:
         page.goto("/ops")
         nav = page.get_by_role("navigation", name="Operations")
         expect(nav.get_by_role("link", name="Streams")).to_be_visible()

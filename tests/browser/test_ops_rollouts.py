@@ -11,14 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from contracts.agents import EVAL_TARGETS
 from devtools.stack import Stack
 from tests.browser.pages import DESKTOP, PHONE, fits, on_a_phone, settled
-from tests.browser.test_ops import operator_page, operator_signed_in
+from tests.browser.test_ops import OperatorPage, operator_page, operator_signed_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+__all__ = ["operator_page"]  # fixtures
 
 PASSING = {**EVAL_TARGETS, "fabricated_citations": 0.0}
 # No look promotes or rolls back while a test runs: the decisions are the operator's.
@@ -100,13 +101,11 @@ def test_an_admin_pauses_resumes_and_aborts_a_rollout_from_the_console(
     expect(audit.get_by_role("row").filter(has_text=rollout_id).first).to_contain_text(email)
 
 
-def test_an_operator_reads_rollouts_and_has_no_button_to_change_them(
-    browser: Browser, base_url: str, web_stack: Stack, tmp_path: Path
-) -> None:
-    with operator_page(browser, base_url, web_stack, "platform_admin", tmp_path, DESKTOP) as admin_page:
+def test_an_operator_reads_rollouts_and_has_no_button_to_change_them(operator_page: OperatorPage) -> None:
+    with operator_page("platform_admin", DESKTOP) as admin_page:
         rollout = started_rollout(admin_page, "answerer", "")
 
-    with operator_page(browser, base_url, web_stack, "platform_operator", tmp_path, PHONE) as page:
+    with operator_page("platform_operator", PHONE) as page:
         page.goto("/ops/rollouts?component=answerer")
         row = page.get_by_role("region", name="Rollouts table").get_by_role("row").nth(1)
         expect(row).to_contain_text("answerer")

@@ -28,8 +28,9 @@ from services.analyst.domain.verify import supports
 from services.analyst.llm import ChatClient
 from services.gateway.readmodels.questions import QuestionStore
 from services.retriever.application.memory import index_run, memory_chunks, memory_index
-from services.retriever.handlers import execute
+from services.retriever.handlers import Components, execute
 from services.retriever.index import SourceIndex, close_client
+from services.retriever.parsing import ParserPool
 from tests.fakes.llm import API_KEY, FakeLlm, serve
 from tests.support.questions import TENANT, asked
 
@@ -191,6 +192,7 @@ def recall_task(tenant_id: str, **inp: Any) -> TaskDispatched:
 
 async def test_recall_searches_only_the_task_s_tenant_and_the_run_when_scoped(memory: SourceIndex) -> None:
     other_run = "0190a1b2-0000-7000-8000-0000000000bb"
+    lane = Components(index=memory, memory=memory, parsers=ParserPool())
     index_run(memory, TENANT, IndexInput(run_id=RUN_ID, question=DRAFT.question, draft=DRAFT))
     index_run(memory, TENANT, IndexInput(run_id=other_run, question=DRAFT.question, draft=DRAFT))
     index_run(memory, "tenant-b", IndexInput(run_id=RUN_ID, question=DRAFT.question, draft=DRAFT))
@@ -199,17 +201,16 @@ async def test_recall_searches_only_the_task_s_tenant_and_the_run_when_scoped(me
         return {p["source_id"].split(":")[1] for p in result.output["passages"]}
 
     question = "What does the with statement call after the block?"
-    scoped = await execute(recall_task(TENANT, question=question, run_id=RUN_ID), memory, memory)
+    scoped = await execute(recall_task(TENANT, question=question, run_id=RUN_ID), lane)
     assert runs_of(scoped) == {RUN_ID} and scoped.usage[0].tool == "recall_memory"
-    wide = await execute(recall_task(TENANT, question=question), memory, memory)
+    wide = await execute(recall_task(TENANT, question=question), lane)
     assert runs_of(wide) == {RUN_ID, other_run}
     # A terse follow-up matches nothing alone; the run's own question finds the run's findings.
     terse = recall_task(TENANT, question="Any drawbacks worth knowing?", run_id=RUN_ID)
-    assert (await execute(terse, memory, memory)).output["passages"] == []
+    assert (await execute(terse, lane)).output["passages"] == []
     helped = await execute(
         recall_task(TENANT, question="Any drawbacks worth knowing?", run_id=RUN_ID, fallback=DRAFT.question),
-        memory,
-        memory,
+        lane,
     )
     assert runs_of(helped) == {RUN_ID} and helped.usage[0].search_calls == 2
-    assert (await execute(recall_task("tenant-c", question=question), memory, memory)).output["passages"] == []
+    assert (await execute(recall_task("tenant-c", question=question), lane)).output["passages"] == []

@@ -16,7 +16,7 @@ from quarry_runtime.worker import TaskError
 from services.retriever.application.memory import MEMORY_COLLECTION, index_run, memory_index
 from services.retriever.bootstrap import RetrieverSettings, build
 from services.retriever.domain.corpus import Document
-from services.retriever.handlers import execute
+from services.retriever.handlers import Components, execute
 from services.retriever.index import (
     PUBLIC_TENANT,
     SourceIndex,
@@ -26,6 +26,7 @@ from services.retriever.index import (
     ingest_documents,
     open_client,
 )
+from services.retriever.parsing import ParserPool
 from tests.support.memory import RUN, client, index_input, indexes, sources
 
 __all__ = ["client", "indexes", "sources"]  # fixtures
@@ -99,14 +100,15 @@ async def test_execute_indexes_a_run_into_memory(
     indexes: tuple[SourceIndex, SourceIndex], sources: list[Document]
 ) -> None:
     index, memory = indexes
+    lane = Components(index=index, memory=memory, parsers=ParserPool())
     sources_before = index.count("t")
     inp = index_input(sources)
-    result = await execute(_task("index", inp.model_dump()), index, memory)
+    result = await execute(_task("index", inp.model_dump()), lane)
     output = IndexOutput.model_validate(result.output)
     assert output.chunks == memory.count("t", {"run_id": RUN}) > 0
     assert [u.tool for u in result.usage] == ["index_memory"]
     assert index.count("t") == sources_before
-    again = await execute(_task("index", inp.model_dump()), index, memory)  # a redelivered task
+    again = await execute(_task("index", inp.model_dump()), lane)  # a redelivered task
     assert again.output == result.output and memory.count("t") == output.chunks
 
 
@@ -114,16 +116,17 @@ async def test_execute_still_searches_and_refuses_what_it_cannot_do(
     indexes: tuple[SourceIndex, SourceIndex], sources: list[Document]
 ) -> None:
     index, memory = indexes
+    lane = Components(index=index, memory=memory, parsers=ParserPool())
     inp = index_input(sources)
     search = SearchInput(question="priority queues", sub_question="how does heapq order items", limit=3)
-    result = await execute(_task("search", search.model_dump()), index, memory)
+    result = await execute(_task("search", search.model_dump()), lane)
     found = SearchOutput.model_validate(result.output)
     assert found.passages and found.passages[0].source_id == "pydoc:module:heapq"
     assert [u.tool for u in result.usage] == ["web_search"]
     with pytest.raises(TaskError, match="run"):
-        await execute(_task("index", inp.model_dump(), run_id="run-9999"), index, memory)
+        await execute(_task("index", inp.model_dump(), run_id="run-9999"), lane)
     with pytest.raises(TaskError, match="cannot own"):
-        await execute(_task("index", inp.model_dump(), tenant_id=PUBLIC_TENANT), index, memory)
+        await execute(_task("index", inp.model_dump(), tenant_id=PUBLIC_TENANT), lane)
     with pytest.raises(TaskError, match="'plan'"):
-        await execute(_task("plan", {}), index, memory)
+        await execute(_task("plan", {}), lane)
     assert memory.count("t") == 0 and memory.count(PUBLIC_TENANT) == 0

@@ -26,12 +26,13 @@ from quarry_runtime.worker import TaskError
 from services.retriever.application.search import owners, search_sources
 from services.retriever.bootstrap import RetrieverSettings, web_search
 from services.retriever.domain.corpus import Document
-from services.retriever.handlers import execute
+from services.retriever.handlers import Components, execute
 from services.retriever.index import PUBLIC_TENANT, SourceIndex, ingest_documents
 from services.retriever.providers import SearchProvider
 from services.retriever.web.brave import BraveProvider
 from services.retriever.web.fetch import FetchRefused
 from services.retriever.web.http import JsonApi
+from services.retriever.web.search import WebSearch
 from services.retriever.web.searxng import SearxngProvider
 from services.retriever.web.tavily import TavilyProvider
 from tests.fakes.website import AWAY_PATH, INJECTED, KELP, NOTE_PATH, PDF_PATH, PRIVATE_PATH, REDIRECT_PATH, TIDE_POOLS
@@ -88,6 +89,11 @@ def task(inp: SearchInput, tenant: str = "t1") -> TaskDispatched:
     return TaskDispatched.create(payload, tenant_id=tenant, run_id="run-1")
 
 
+def parts(index: SourceIndex, web: WebSearch | None = None) -> Components:
+    """The retriever's lane over one index, for the corpus and the run memory alike."""
+    return Components(index=index, memory=index, parsers=PARSERS, web=web)
+
+
 def test_sources_name_whose_documents_are_read() -> None:
     assert owners(["corpus", "datasets"], "t1") == [PUBLIC_TENANT, "t1"]
     assert owners(["datasets"], "t1") == ["t1"]
@@ -100,13 +106,13 @@ def test_sources_name_whose_documents_are_read() -> None:
 
 async def test_default_sources_are_the_corpus_and_the_tenants_datasets(index: SourceIndex) -> None:
     inp = SearchInput(question="tide pools", sub_question="when do tide pools fill", limit=5)
-    result = await execute(task(inp), index, index)
+    result = await execute(task(inp), parts(index))
     found = SearchOutput.model_validate(result.output)
     assert {p.source_id for p in found.passages} == {"shared:tides", "upload:pools"}
     assert [(u.tool, u.search_calls) for u in result.usage] == [("web_search", 1)]
-    only_ours = await execute(task(inp.model_copy(update={"sources": ["datasets"]})), index, index)
+    only_ours = await execute(task(inp.model_copy(update={"sources": ["datasets"]})), parts(index))
     assert {p["source_id"] for p in only_ours.output["passages"]} == {"upload:pools"}
-    other_tenant = await execute(task(inp.model_copy(update={"sources": ["datasets"]}), tenant="t2"), index, index)
+    other_tenant = await execute(task(inp.model_copy(update={"sources": ["datasets"]}), tenant="t2"), parts(index))
     assert other_tenant.output["passages"] == []
 
 
@@ -117,15 +123,15 @@ def read_task(inp: ReadInput, tenant: str = "t1") -> TaskDispatched:
 
 async def test_a_read_task_searches_only_the_tenants_own_datasets_metered_per_query(index: SourceIndex) -> None:
     inp = ReadInput(dataset=ALL_DATASETS, query="tide pools", limit=5, sub_questions=["when do they fill", "surveys"])
-    result = await execute(read_task(inp), index, index)
+    result = await execute(read_task(inp), parts(index))
     findings = ReadOutput.model_validate(result.output).findings
     assert [f.sub_question for f in findings] == inp.sub_questions
     assert {p.source_id for f in findings for p in f.passages} == {"upload:pools"}  # never the shared corpus
     assert [(u.tool, u.search_calls) for u in result.usage] == [("read_dataset", 2)]
-    other = await execute(read_task(inp, tenant="t2"), index, index)
+    other = await execute(read_task(inp, tenant="t2"), parts(index))
     assert all(f["passages"] == [] for f in other.output["findings"])
     with pytest.raises(TaskError, match="cannot own datasets"):
-        await execute(read_task(inp, tenant=PUBLIC_TENANT), index, index)
+        await execute(read_task(inp, tenant=PUBLIC_TENANT), parts(index))
 
 
 async def test_a_web_search_task_offers_pages_and_fetches_none(
@@ -133,7 +139,7 @@ async def test_a_web_search_task_offers_pages_and_fetches_none(
 ) -> None:
     searcher = await web_searcher(web, http)
     inp = SearchInput(question="tide pools", sub_question="tide pools zonation", limit=6, sources=["corpus", "web"])
-    result = await execute(task(inp), index, index, searcher)
+    result = await execute(task(inp), parts(index, searcher))
     found = SearchOutput.model_validate(result.output)
     assert [p.source_id for p in found.passages] == ["shared:tides"]
     assert "upload:pools" not in {p.source_id for p in found.passages}
@@ -156,11 +162,11 @@ async def test_a_fetch_task_fetches_one_hosts_pages_metered_and_screened(
     searcher = await web_searcher(web, http)
     inp = SearchInput(question="tide pools", sub_question="tide pools zonation", limit=6, sources=["web"])
     urls = [
-        c.url for c in SearchOutput.model_validate((await execute(task(inp), index, index, searcher)).output).candidates
+        c.url for c in SearchOutput.model_validate((await execute(task(inp), parts(index, searcher))).output).candidates
     ]
     wanted = PagesWanted(sub_question=inp.sub_question, query="tide pools zonation tide pools", urls=urls, limit=6)
     batch = FetchInput(url=urls[0], urls=urls, wanted=[wanted])
-    result = await execute(fetch_task(batch), index, index, searcher)
+    result = await execute(fetch_task(batch), parts(index, searcher))
     (finding,) = FetchOutput.model_validate(result.output).findings
     assert finding.sub_question == inp.sub_question and len(finding.passages) == 6
     assert finding.passages[0].source_id == web.site_url + TIDE_POOLS.path
@@ -180,13 +186,13 @@ async def test_a_fetch_batch_never_leaves_the_host_policy_allowed(
     wanted = PagesWanted(sub_question="zonation", query="zonation", urls=[allowed, stray], limit=3)
     with pytest.raises(TaskError, match=r"not on '127\.0\.0\.1'") as refused:
         await execute(
-            fetch_task(FetchInput(url=allowed, urls=[allowed, stray], wanted=[wanted])), index, index, searcher
+            fetch_task(FetchInput(url=allowed, urls=[allowed, stray], wanted=[wanted])), parts(index, searcher)
         )
     assert not refused.value.retryable
     assert web.site.paths() == []  # a batch with a stray page fetches nothing at all
     away = web.site_url + AWAY_PATH
     batch = FetchInput(url=away, urls=[away], wanted=[wanted.model_copy(update={"urls": [away]})])
-    result = await execute(fetch_task(batch), index, index, searcher)
+    result = await execute(fetch_task(batch), parts(index, searcher))
     assert FetchOutput.model_validate(result.output).findings[0].passages == []
     assert web.site.paths() == ["/robots.txt", AWAY_PATH]  # the redirect to localhost was not followed
     with pytest.raises(FetchRefused, match=r"not on 127\.0\.0\.1") as off:
@@ -199,12 +205,12 @@ async def test_web_search_failures_become_clear_task_errors(
 ) -> None:
     inp = SearchInput(question="tide pools", sub_question="zonation", limit=3, sources=["web"])
     with pytest.raises(TaskError, match="no web search API is configured") as unconfigured:
-        await execute(task(inp), index, index, None)
+        await execute(task(inp), parts(index))
     assert not unconfigured.value.retryable
     searcher = await web_searcher(web, http)
     web.engine.failures.extend([500, 500, 500])
     with pytest.raises(TaskError, match="searxng answered HTTP 500") as down:
-        await execute(task(inp), index, index, searcher)
+        await execute(task(inp), parts(index, searcher))
     assert down.value.retryable
     assert await search_sources(inp.model_copy(update={"sources": ["corpus"]}), "t1", index, None)
 

@@ -1,9 +1,11 @@
 /* The gateway's request limits, from src/generated/limits.json (`python -m devtools.export_limits`
- * writes it from the gateway's settings), so the page refuses what the gateway would refuse. */
+ * writes it from the gateway's code), so the page refuses what the gateway would refuse. */
 
 export interface Limits {
   /** The largest file a dataset accepts; null where the build exported no limits (the gateway's 413 still answers). */
   maxUploadBytes: number | null;
+  /** The platform audit kinds the ops audit filter accepts (any other is a 400); none where the build exported no limits. */
+  auditKinds: readonly string[];
 }
 
 // A glob, not an import: the file is generated at build time and a checkout without it still
@@ -11,9 +13,13 @@ export interface Limits {
 const generated = import.meta.glob<{ default: unknown }>("../../generated/limits.json", { eager: true });
 
 function load(): Limits {
-  const raw = Object.values(generated)[0]?.default as { max_upload_bytes?: unknown } | undefined;
+  const raw = Object.values(generated)[0]?.default as { max_upload_bytes?: unknown; audit_kinds?: unknown } | undefined;
   const max = raw?.max_upload_bytes;
-  return { maxUploadBytes: typeof max === "number" && max > 0 ? max : null };
+  const kinds = raw?.audit_kinds;
+  return {
+    maxUploadBytes: typeof max === "number" && max > 0 ? max : null,
+    auditKinds: Array.isArray(kinds) ? kinds.filter((kind): kind is string => typeof kind === "string") : [],
+  };
 }
 
 export const limits: Limits = load();

@@ -1,23 +1,10 @@
 /* The platform audit log's filters as they stand in the page's address, and the API's query. */
 
-// The kinds the gateway records (services/gateway/adapters/platform_audit.py KINDS; the browser
-// test holds the two equal). The API refuses any other with a 400.
-export const AUDIT_KINDS = [
-  "operator.granted",
-  "operator.revoked",
-  "ops.read",
-  "ops.change",
-  "ops.deadletter.redriven",
-  "ops.deadletter.discarded",
-  "ops.replay.started",
-  "ops.agent.registered",
-  "ops.agent.evaluated",
-  "ops.rollout.started",
-  "ops.rollout.paused",
-  "ops.rollout.resumed",
-  "ops.rollout.aborted",
-  "ops.rollout.rerandomised",
-] as const;
+import { limits } from "../../config/limits";
+
+// The kinds the gateway records, as the build exported them (services/gateway/adapters/platform_audit.py
+// KIND_ORDER, through src/generated/limits.json). The API refuses any other with a 400.
+export const AUDIT_KINDS: readonly string[] = limits.auditKinds;
 
 export interface AuditFilters {
   /** One of AUDIT_KINDS, or "" for every kind. */
@@ -29,7 +16,7 @@ export interface AuditFilters {
 export function auditFiltersFrom(params: URLSearchParams): AuditFilters {
   const kind = params.get("kind") ?? "";
   return {
-    kind: (AUDIT_KINDS as readonly string[]).includes(kind) ? kind : "",
+    kind: AUDIT_KINDS.includes(kind) ? kind : "",
     actor: params.get("actor")?.trim() ?? "",
   };
 }
