@@ -24,6 +24,13 @@ QUESTIONS = [
 ]
 
 
+def stdlib(module: str, location: str, text: str, score: float) -> Passage:
+    """A passage of a standard-library module's docs, as the retriever returns it."""
+    return Passage(
+        source_id=f"pydoc:module:{module}", title=f"Python stdlib: {module}", location=location, text=text, score=score
+    )
+
+
 def doc_passage(name: str, doc: str) -> Passage:
     return Passage(source_id=f"doc:{name}", title=name, location="docstring", text=doc)
 

@@ -9,16 +9,9 @@ from contracts.work import Passage
 from services.analyst.domain.naming import labelled_entries, split_label
 from services.analyst.domain.statements import claim_with_code
 from services.analyst.domain.synthesis import check_citations
-from tests.support.synthesis import synth
+from tests.support.synthesis import stdlib, synth
 
 HEAP_TITLE = "Python stdlib: heapq"
-
-
-def stdlib(module: str, location: str, text: str, score: float) -> Passage:
-    """A passage of a standard-library module's docs, as the retriever returns it."""
-    return Passage(
-        source_id=f"pydoc:module:{module}", title=f"Python stdlib: {module}", location=location, text=text, score=score
-    )
 
 
 # An entry whose opening sentence shares no content word with the question; the rest of the

@@ -12,14 +12,7 @@ from services.analyst.domain.selection import candidates_of
 from services.analyst.domain.statements import claim_with_list, summary_line
 from services.analyst.domain.synthesis import check_citations
 from services.analyst.domain.text import normalise
-from tests.support.synthesis import synth
-
-
-def stdlib(module: str, location: str, text: str, score: float) -> Passage:
-    return Passage(
-        source_id=f"pydoc:module:{module}", title=f"Python stdlib: {module}", location=location, text=text, score=score
-    )
-
+from tests.support.synthesis import stdlib, synth
 
 ARGPARSE = stdlib(
     "argparse",
