@@ -37,6 +37,7 @@ _FRAME_TEXT = """
 work works example examples use used pitfalls limitations practices best common key main differences
 similarities strengths weaknesses reasons evidence explanations alternatives steps tools facts sources
 counterarguments arguments needed tell
+everything anything something everyone anyone someone together
 """
 FRAME_TERMS = frozenset(stem(w) for w in _FRAME_TEXT.split())
 # Nouns that say what kind of thing an entity is; every module, statement or class shares them.
