@@ -8,7 +8,7 @@ import pytest
 from contracts.work import Passage, PlanInput
 from services.analyst.domain.answering import Ask, coverage
 from services.analyst.domain.planning import plan
-from services.analyst.domain.selection import candidates_of
+from services.analyst.domain.selection import Candidate, candidates_of, summary_weights
 from services.analyst.domain.statements import claim_with_list, summary_line
 from services.analyst.domain.synthesis import check_citations
 from services.analyst.domain.text import normalise
@@ -96,3 +96,13 @@ def test_them_stands_for_the_head_of_a_noun_phrase_too_long_to_name() -> None:
     question = "Why can two strings that look identical, one typed as a single character, compare unequal, and how do I make them match?"
     subs = plan(PlanInput(question=question, depth=2)).sub_questions
     assert "How do I make two strings match?" in subs, subs
+
+
+def test_a_document_several_findings_come_from_weighs_more_for_the_summary() -> None:
+    def finding(source: str, main_match: float) -> Candidate:
+        passage = stdlib(source, "§ x, part 1", "text", 1.0)
+        return Candidate("text", (passage.source_id, passage.location), passage, 0, 0, 0.0, main_match=main_match)
+
+    lone, *several = [finding("timeit", 0.36), finding("functools", 0.3), finding("functools", 0.2)]
+    weights = summary_weights([lone, *several])
+    assert weights[1] > weights[0] > weights[2], weights

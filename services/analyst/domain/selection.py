@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -265,6 +266,22 @@ def score_pool(pool: list[Candidate], questions: Sequence[str], main: str) -> No
         for c in group:
             if c.relevance < RELATIVE_FLOOR * top:
                 c.relevance = 0.0
+
+
+# Each further finding from the same document adds this share to its sentences' summary weight, up to the cap.
+_CONSENSUS_STEP = 0.25
+_CONSENSUS_CAP = 1.75
+
+
+def summary_weights(used: Sequence[Candidate]) -> list[float]:
+    """How strongly each of the report's findings claims a place in the summary: how directly it
+    answers the whole question, more when other findings come from the same document, which is
+    likelier the answer's than one a single sentence shares a few words with."""
+    findings = Counter(c.key[0] for c in used)
+    return [
+        (c.main_match + 0.1 * c.relevance) * min(_CONSENSUS_CAP, 1.0 + _CONSENSUS_STEP * (findings[c.key[0]] - 1))
+        for c in used
+    ]
 
 
 def _answering(fit: float) -> float:

@@ -39,6 +39,7 @@ from services.analyst.domain.selection import (
     is_duplicate,
     mmr,
     score_pool,
+    summary_weights,
 )
 from services.analyst.domain.text import (
     cosine,
@@ -215,7 +216,7 @@ def synthesise(
     def summarise(used: list[Candidate]) -> list[Candidate]:
         size = min(most, max(least, sum(1 for p in picks if p) + 1))
         # Every used sentence has relevance > 0, so the summary is empty only when the sections are.
-        return mmr(used, [c.main_match + 0.1 * c.relevance for c in used], size, lam=lam)
+        return mmr(used, summary_weights(used), size, lam=lam)
 
     if inp.target_words is not None:
         picks, summary_picks = _fit_words(picks, inp.target_words, summarise)
