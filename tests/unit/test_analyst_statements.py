@@ -106,3 +106,31 @@ def test_a_document_several_findings_come_from_weighs_more_for_the_summary() -> 
     lone, *several = [finding("timeit", 0.36), finding("functools", 0.3), finding("functools", 0.2)]
     weights = summary_weights([lone, *several])
     assert weights[1] > weights[0] > weights[2], weights
+
+
+TEMPFILE = stdlib(
+    "tempfile",
+    "§ tempfile, part 1",
+    "tempfile\n\nTemporary files.\n\nThis module provides generic, low- and high-level interfaces for creating "
+    "temporary files and directories.",
+    9.0,
+)
+MKSTEMP = stdlib(
+    "tempfile",
+    "§ mkstemp(suffix=None, prefix=None, dir=None, text=False), part 6",
+    "mkstemp(suffix=None, prefix=None, dir=None, text=False)\n\n"
+    "User-callable function to create and return a unique temporary file.",
+    9.0,
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "leads"),
+    [
+        ("How do I create temporary files?", "`tempfile.mkstemp()`"),  # a means: a function
+        ("Which module creates temporary files?", "`tempfile`: This module"),  # the module itself
+    ],
+)
+def test_a_question_for_a_means_leads_with_the_kind_of_name_it_asks_for(question: str, leads: str) -> None:
+    draft = synth(question, {question: [TEMPFILE, MKSTEMP]})
+    assert draft.summary[0].text.startswith(leads), [c.text for c in draft.summary]

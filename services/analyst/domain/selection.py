@@ -68,7 +68,9 @@ _ASKS_MEANS = re.compile(
     r"(?:what|which)\s+(?:\w+\s+)?(?:library|module|function|method|class|tool|api|call)\b)",
     re.I,
 )
-_MEANS_BOOST = 1.25
+_MEANS_BOOST = 1.5
+# "Which module ...": the module is the means asked for, not one of its members.
+_ASKS_MODULE = re.compile(r"^\s*(?:what|which)\s+(?:\w+\s+)?(?:library|module|package)\b", re.I)
 _ASKS_DEFINITION = re.compile(r"^\s*(?:what|who)\s*(?:'s|\s+is|\s+are|\s+was|\s+were)\b", re.I)
 # "X is a ...", "X refers to ...": the verb a definition turns on, within the first few words.
 _DEFINING_VERB = re.compile(r"^(?P<head>(?:\S+\s+){1,6}?)(?:is|are|refers? to|means|denotes)\s", re.I)
@@ -252,7 +254,7 @@ def score_pool(pool: list[Candidate], questions: Sequence[str], main: str) -> No
         # Position and retrieval rank only break near-ties; an irrelevant sentence stays out.
         # A sentence in other words than the query favours still counts when it answers enough of it.
         admitted = overlap >= MIN_RELEVANCE or max(c.fit_sub, c.fit_main) >= ANSWER_FLOOR
-        if c.label is not None and _ASKS_MEANS.match(main):
+        if c.label is not None and _ASKS_MEANS.match(main) and _is_member(c.label) != bool(_ASKS_MODULE.match(main)):
             # An entry of an API (its label names it) is a means; a module's overview describes one.
             match *= _MEANS_BOOST
             c.main_match *= _MEANS_BOOST
@@ -282,6 +284,11 @@ def summary_weights(used: Sequence[Candidate]) -> list[float]:
         (c.main_match + 0.1 * c.relevance) * min(_CONSENSUS_CAP, 1.0 + _CONSENSUS_STEP * (findings[c.key[0]] - 1))
         for c in used
     ]
+
+
+def _is_member(label: str) -> bool:
+    """Whether a label names something in a module (`shutil.rmtree()`), not the module (`shutil`)."""
+    return "." in label or label.endswith("()`")
 
 
 def _answering(fit: float) -> float:
