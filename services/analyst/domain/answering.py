@@ -14,6 +14,7 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from quarry_text import frames
 from quarry_text.thesaurus import relatives_of
 from services.analyst.domain.clauses import parse_clause
 from services.analyst.domain.planning import information
@@ -89,7 +90,8 @@ def ask_of(question: str, idf: Idf, asked: str = "") -> Ask:
     template, yet names a statement).
     Terms no sentence holds (idf never fitted on them) are left out: nothing could cover them."""
     own = set(tokenize(asked)) | information(question)
-    key = [t for t in dict.fromkeys(tokenize(question)) if t in own and t not in FRAME_TERMS]
+    framing = FRAME_TERMS | frames.framing(question)
+    key = [t for t in dict.fromkeys(tokenize(question)) if t in own and t not in framing]
     weights = {t: idf(t) ** IDF_POWER for t in key if t in idf.weights}
     entity = _entity(question, weights)
     names = frozenset(t for m in _NAME.findall(question) for t in tokenize(m)) & frozenset(weights)

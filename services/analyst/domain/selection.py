@@ -13,7 +13,7 @@ from contracts.work import (
     Passage,
     SynthesiseInput,
 )
-from quarry_text import thesaurus
+from quarry_text import frames, thesaurus
 from services.analyst.domain.answering import ANSWER_FLOOR, FRAME_TERMS, answers, asks_of, best_fit, heading_terms
 from services.analyst.domain.naming import labelled_entries
 from services.analyst.domain.statements import claim_with_code, claim_with_list, summary_line
@@ -178,8 +178,9 @@ def _query(question: str) -> dict[str, float]:
     if scope:
         for term in tokenize(text[scope[-1].start() :]):
             weights[term] = _SCOPE_WEIGHT
+    framing = FRAME_TERMS | frames.framing(text)
     for term in weights:
-        if term in FRAME_TERMS:
+        if term in framing:
             weights[term] = _FRAME_WEIGHT
     query = dict(weights)
     for a, b in itertools.pairwise(tokenize(text)):

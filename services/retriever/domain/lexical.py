@@ -15,13 +15,14 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from quarry_text import STOPWORDS, stem, terms
+from quarry_text import STOPWORDS, frames, stem, terms
 
 __all__ = [
     "STOPWORDS",
     "SparseTerms",
     "bm25_weight",
     "document_vector",
+    "own_terms",
     "query_vector",
     "stem",
     "term_id",
@@ -91,9 +92,16 @@ def _field(text: str, avg_len: float, scale: float) -> dict[int, float]:
     return {tid: scale * bm25_weight(count, len(tokens), avg_len) for tid, count in counts.items()}
 
 
+def own_terms(query: str) -> dict[str, float]:
+    """The query's terms at 1.0, those that only frame the question ("difference between") at
+    `frames.WEIGHT`: each matched term scores idf * weight."""
+    framing = frames.framing(query)
+    return {t: frames.WEIGHT if t in framing else 1.0 for t in dict.fromkeys(tokenize(query))}
+
+
 def query_vector(text: str) -> SparseTerms:
-    """The query vector: 1.0 per distinct term, so each matched term scores idf * weight."""
-    return _ones(term_id(token) for token in tokenize(text))
+    """The query vector: `own_terms`' weights."""
+    return weighted_query_vector(own_terms(text))
 
 
 CONTEXT_WEIGHT = 0.5
@@ -105,8 +113,9 @@ CONTEXT_SHARE = 0.5
 def in_context(query: str, context: str) -> dict[str, float]:
     """The query's terms at 1.0, and the context's other terms sharing CONTEXT_SHARE of their
     weight (each at most CONTEXT_WEIGHT): however long the question, the sub-question leads."""
-    own = dict.fromkeys(tokenize(query), 1.0)
-    others = [t for t in dict.fromkeys(tokenize(context)) if t not in own]
+    own = own_terms(query)
+    framing = frames.framing(context)
+    others = [t for t in dict.fromkeys(tokenize(context)) if t not in own and t not in framing]
     if not others:
         return own
     weight = min(CONTEXT_WEIGHT, CONTEXT_SHARE * max(len(own), 1) / len(others))
