@@ -23,6 +23,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from quarry_runtime import eventcodec, recorders
 from quarry_runtime.errors import Unavailable
 from quarry_runtime.settings import RuntimeSettings
+from quarry_runtime.sqlite_faults import BUSY_TIMEOUT_MS, sqlite_outage
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ class SqlDatabase:
             path: Path = settings.service_dir(service) / f"{name}.sqlite3"
             self._sqlite = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._sqlite.execute("PRAGMA journal_mode=WAL")
-            self._sqlite.execute("PRAGMA busy_timeout=10000")
+            self._sqlite.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             # WAL + NORMAL survives a process crash; a power loss may drop the newest commits,
             # which these tables (read models, rebuilt from the event log) can afford.
             self._sqlite.execute("PRAGMA synchronous=NORMAL")
@@ -206,7 +207,7 @@ class SqlDatabase:
         if self.is_postgres:
             sql = self._sql(statement)
             return self._on_pg(lambda conn: conn.execute(sql, tuple(params)).rowcount, retry=False)
-        with self._lock, _sqlite_outage():
+        with self._lock, sqlite_outage():
             return self._sqlite.execute(statement, tuple(params)).rowcount
 
     def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -215,7 +216,7 @@ class SqlDatabase:
             # Only a plain SELECT is read-only for sure (an INSERT ... RETURNING is a query too).
             read_only = statement.lstrip()[:6].upper() == "SELECT"
             return self._on_pg(lambda conn: list(conn.execute(sql, tuple(params)).fetchall()), retry=read_only)
-        with self._lock, _sqlite_outage():
+        with self._lock, sqlite_outage():
             return list(self._sqlite.execute(statement, tuple(params)).fetchall())
 
     def one(self, statement: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
@@ -236,6 +237,22 @@ class SqlDatabase:
             self._lock.release()
 
     @contextmanager
+    def held_without_waiting(self) -> Iterator[bool]:
+        """`held_if_free`, and while held, a statement (a transaction's BEGIN IMMEDIATE) that finds
+        the file's write lock taken by another connection (another process: devtools, a replay)
+        raises `Locked` at once instead of waiting for it: for work on an event loop, which must
+        not wait. The busy timeout is back when it is released."""
+        with self.held_if_free() as held:
+            if not held:
+                yield False
+                return
+            self._sqlite.execute("PRAGMA busy_timeout=0")
+            try:
+                yield True
+            finally:
+                self._sqlite.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+    @contextmanager
     def transaction(self) -> Iterator[SqlDatabase]:
         """Group statements atomically (used where two writes must not diverge)."""
         if self.is_postgres:
@@ -247,7 +264,7 @@ class SqlDatabase:
             with self._pg_transaction():
                 yield self
             return
-        with self._lock, _sqlite_outage():
+        with self._lock, sqlite_outage():
             self._sqlite.execute("BEGIN IMMEDIATE")
             try:
                 yield self
@@ -302,27 +319,6 @@ def unavailable(exc: BaseException) -> Unavailable:
     if (getattr(exc, "sqlstate", None) or "").startswith("53"):  # disk full, out of memory, too many connections
         return Unavailable(f"the database is out of resources: {detail}")
     return Unavailable(f"the database cannot be reached: {detail}")
-
-
-# SQLite's primary result codes that say the file cannot be written or read right now (a full
-# volume, an I/O error, a lock held past busy_timeout), not that the statement is wrong.
-_SQLITE_OUTAGES = {
-    sqlite3.SQLITE_FULL: "the database's volume is full",
-    sqlite3.SQLITE_IOERR: "the database's file cannot be read or written",
-    sqlite3.SQLITE_BUSY: "the database is locked",
-    sqlite3.SQLITE_CANTOPEN: "the database's file cannot be opened",
-}
-
-
-@contextmanager
-def _sqlite_outage() -> Iterator[None]:
-    try:
-        yield
-    except sqlite3.OperationalError as exc:
-        what = _SQLITE_OUTAGES.get(getattr(exc, "sqlite_errorcode", 0) & 0xFF)
-        if what is None:
-            raise
-        raise Unavailable(f"{what}: {exc}") from exc
 
 
 _reconnect_logged: dict[int, float] = {}  # by pool

@@ -1,10 +1,13 @@
 """The read-model write on the request path (`readmodels.writer`): the run events of requests under
 way at once are stored in one write, each request returns once its own event is stored, and a store
-that fails fails every request of its group the way it would have failed each alone."""
+that fails fails every request of its group the way it would have failed each alone. A free SQLite
+store is written on the event loop; a write lock held elsewhere sends the write to a thread."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from contracts.ids import new_id
 from contracts.run import RunRequested, RunRequestedPayload
 from quarry_runtime.errors import Unavailable
 from quarry_runtime.settings import RuntimeSettings
+from quarry_runtime.sqlite_faults import BUSY_TIMEOUT_MS
 from quarry_runtime.store import SqlDatabase
 from services.gateway.readmodels.monitors import MonitorStore
 from services.gateway.readmodels.projection import Projected
@@ -99,3 +103,48 @@ async def test_a_failed_write_fails_every_request_of_its_group_and_marks_none_ap
     store.failing = False
     await writer.apply(requested())
     assert store.writes == [3, 1], "the writer goes on after a failed write"
+
+
+async def test_a_write_on_a_free_store_is_made_on_the_event_loop(store: CountedStore) -> None:
+    threads: list[int] = []
+    recorded = store.record_run_events
+
+    def record(events: Iterable[Event]) -> int:
+        threads.append(threading.get_ident())
+        return recorded(events)
+
+    store.record_run_events = record  # type: ignore[method-assign]
+    writer = ProjectionWriter(store, MonitorStore(store.db), Projected())
+    event = requested()
+
+    await writer.apply(event)
+
+    assert threads == [threading.get_ident()], "written on the loop's thread, in no trip"
+    assert store.run_view(TENANT, event.run_id or "") is not None
+
+
+async def test_a_write_lock_another_process_holds_sends_the_write_to_a_thread_that_waits_for_it(
+    store: CountedStore, tmp_path: Path
+) -> None:
+    projected = Projected()
+    writer = ProjectionWriter(store, MonitorStore(store.db), projected)
+    event = requested()
+    # Another process's connection (devtools, a replay) holding the file's write lock.
+    other = sqlite3.connect(RuntimeSettings(data_dir=tmp_path).service_dir("gateway") / "state.sqlite3")
+    other.isolation_level = None
+    other.execute("BEGIN IMMEDIATE")
+
+    writing = asyncio.create_task(writer.apply(event))
+    await asyncio.sleep(0.2)  # the loop runs on meanwhile: this sleep ends while the write waits
+    assert not writing.done(), "the write waits for the lock in its thread"
+    assert store.writes == [1, 1], "tried at once on the loop, then in a trip"
+    other.execute("COMMIT")
+    other.close()
+    await writing
+
+    assert store.run_view(TENANT, event.run_id or "") is not None
+    assert projected.take(event.event_id)
+    with store.db.held_without_waiting() as held:
+        assert held
+    assert store.db.one("PRAGMA busy_timeout") == (BUSY_TIMEOUT_MS,), "waits again once released"
+
