@@ -2,13 +2,14 @@
 
 A question says "folder", "biggest" or "one after another"; the reference that answers it says
 "directory", "largest" and "chain". Without a dense model nothing bridges the two, and feedback
-from a first search cannot add what that search never found. Each group below holds words and
+from a first search cannot add what that search never found. Each group holds words and
 phrases used for one idea in programming questions and in reference text; a question that uses
 one member gets the others' terms at a lower weight. A word with a second common sense ("count
 as false", "tests", "times") is left out, or given only as a phrase, since it would add noise to
 every question that uses it in that sense. The groups are general vocabulary, not
 answers: they name ideas, never which module or function holds them, so they help on any corpus
-of programming documentation and change nothing a question does not touch.
+of programming documentation and change nothing a question does not touch. The groups themselves
+are data, in `quarry_text.vocabulary`.
 """
 
 from __future__ import annotations
@@ -19,129 +20,12 @@ from functools import cache
 
 from quarry_text.analyzer import terms
 from quarry_text.stopwords import KEYWORDS
+from quarry_text.vocabulary import GROUPS
+
+__all__ = ["GROUPS", "WEIGHT", "related", "relatives_of"]
 
 WEIGHT = 0.4
 """Weight of a related term; the question's own terms weigh 1."""
-
-GROUPS: tuple[tuple[str, ...], ...] = (
-    # files and the system
-    ("folder", "directory", "subdirectory"),
-    ("delete", "remove", "erase", "wipe"),
-    ("rename", "move"),
-    ("copy", "duplicate", "clone"),
-    ("filename", "file name", "path", "pathname"),
-    ("extension", "suffix"),
-    ("temporary", "temp", "scratch"),
-    ("environment variable", "environ"),
-    ("command line", "command line arguments", "argv", "command line options"),
-    ("program", "process", "subprocess", "command"),
-    ("run", "execute", "invoke", "spawn"),
-    ("exit", "quit", "terminate"),
-    ("wait", "sleep", "pause", "delay"),
-    ("current time", "now", "timestamp"),
-    ("compress", "archive", "zip", "gzip"),
-    ("unzip", "decompress", "extract"),
-    ("download", "fetch", "retrieve"),
-    ("web page", "website", "url", "http"),
-    ("email", "mail", "message"),
-    # sizes and order
-    ("biggest", "largest", "greatest", "highest", "maximum", "most"),
-    ("smallest", "least", "lowest", "minimum", "fewest"),
-    ("sort", "order", "arrange", "rank"),
-    ("reverse", "backwards", "inverted"),
-    ("how many", "number of", "tally"),
-    ("size", "length", "how long"),
-    ("first", "head", "leading"),
-    ("last", "tail", "trailing"),
-    # combining and taking apart
-    ("combine", "merge", "join", "concatenate", "chain"),
-    ("one after another", "sequentially", "consecutive", "chain"),
-    ("split", "separate", "divide", "partition"),
-    ("group", "grouping", "bucket", "categorise", "categorize"),
-    ("pair up", "zip", "in parallel", "side by side"),
-    ("flatten", "nested", "chain"),
-    ("unique", "distinct", "duplicates", "deduplicate"),
-    # remembering and storing
-    ("remember", "cache", "memoize", "memoise", "memo"),
-    ("save", "store", "persist", "dump", "write"),
-    ("load", "read", "open"),
-    ("serialize", "serialise", "encode", "marshal", "pickle"),
-    ("parse", "decode", "interpret"),
-    ("settings", "configuration", "config"),
-    ("key value", "mapping", "dictionary", "dict"),
-    ("record", "row", "entry"),
-    ("column", "field"),
-    ("spreadsheet", "table", "tabular", "comma separated", "csv"),
-    # text
-    ("text", "string", "str"),
-    ("whitespace", "spaces", "blank", "indentation"),
-    ("trim", "strip"),
-    ("wrap", "fill", "narrow", "width"),
-    ("pattern", "regular expression", "regex", "wildcard", "glob"),
-    ("replace", "substitute", "sub"),
-    ("find", "search", "locate", "look up", "lookup"),
-    ("uppercase", "upper case", "capital", "capitalize", "capitalise"),
-    ("lowercase", "lower case", "casefold"),
-    ("print", "display", "show", "output"),
-    ("pretty", "readable", "indent", "pprint"),
-    ("template", "placeholder", "format", "interpolate"),
-    # numbers
-    ("number", "numeric", "integer", "int", "float"),
-    ("decimal", "exact", "precision"),
-    ("fraction", "rational", "ratio"),
-    ("round", "truncate", "floor", "ceil"),
-    ("random", "shuffle", "sample", "choice"),
-    ("average", "mean", "median", "statistics"),
-    # collections and iteration
-    ("list", "sequence", "array"),
-    ("queue", "fifo", "deque"),
-    ("stack", "lifo"),
-    ("priority", "heap", "smallest first"),
-    ("loop", "iterate", "iteration", "iterator", "iterable"),
-    ("lazily", "lazy", "on demand", "generator", "yield"),
-    ("position", "index", "enumerate", "counter"),
-    ("infinite", "endless", "forever", "cycle"),
-    ("every combination", "combinations", "permutations", "product"),
-    # objects and functions
-    ("function", "callable", "routine"),
-    ("instance", "object"),
-    ("attribute", "field", "property", "member"),
-    ("private", "internal", "hidden", "mangling"),
-    ("constant", "immutable", "frozen", "read only", "readonly"),
-    ("change", "modify", "mutate", "update"),
-    ("add", "append", "insert", "extend"),
-    ("compare", "comparison", "equal", "equality", "equals"),
-    ("true or false", "truth", "truthy", "falsy", "boolean", "bool"),
-    ("empty", "zero length", "nothing"),
-    ("missing", "absent", "default", "fallback"),
-    ("wrapper", "decorator", "wraps"),
-    ("metadata", "name and docstring", "docstring"),
-    ("named constants", "enumeration", "enum"),
-    ("type hint", "annotation", "typing"),
-    ("abstract", "interface", "base class"),
-    ("inherit", "subclass", "derive", "override"),
-    ("make an object", "construct", "create", "instantiate", "init"),
-    ("clean up", "cleanup", "close", "release", "finally", "context manager"),
-    # errors and checks
-    ("error", "exception", "failure", "fail"),
-    ("ignore", "suppress", "silence"),
-    ("verify", "validate", "assert"),
-    ("debug", "debugger", "breakpoint", "step through"),
-    ("warn", "warning", "deprecated", "deprecation"),
-    ("log", "logging", "logger"),
-    # time and concurrency
-    ("execution time", "benchmark", "profile", "how fast", "how long it takes"),
-    ("at the same time", "concurrent", "concurrently", "parallel", "threads", "thread"),
-    ("asynchronous", "async", "await", "coroutine"),
-    ("schedule", "later", "timer", "periodically"),
-    ("time zone", "timezone", "utc"),
-    ("network", "socket", "connection"),
-    ("ip address", "address", "network", "subnet"),
-    ("binary", "bytes", "byte"),
-    ("pack", "unpack", "struct", "layout"),
-    ("hash", "digest", "checksum", "fingerprint"),
-    ("password", "secret", "token", "secure"),
-)
 
 
 @cache

@@ -24,7 +24,12 @@ def test_the_question_s_own_terms_and_keywords_are_never_added() -> None:
 
 
 def test_a_question_that_touches_no_group_gets_nothing() -> None:
-    assert related("What does the walrus operator := return?") == {}
+    assert related("What does super() return?") == {}
+
+
+def test_a_symbol_named_in_words_meets_the_operator_and_back() -> None:
+    assert {"~", "&"} <= set(related("What do the tilde and the ampersand do to an int?"))
+    assert "walrus" in related("What does := return?")
 
 
 def test_every_group_is_a_set_of_different_ideas_words() -> None:
