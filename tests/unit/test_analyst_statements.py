@@ -134,3 +134,9 @@ MKSTEMP = stdlib(
 def test_a_question_for_a_means_leads_with_the_kind_of_name_it_asks_for(question: str, leads: str) -> None:
     draft = synth(question, {question: [TEMPFILE, MKSTEMP]})
     assert draft.summary[0].text.startswith(leads), [c.text for c in draft.summary]
+
+
+def test_a_clause_is_not_taken_for_the_head_of_a_noun_phrase() -> None:
+    question = "Which module parses the settings format that project files are written in, and what does it give back?"
+    subs = plan(PlanInput(question=question, depth=2)).sub_questions
+    assert not any("module parses" in s and "give back" in s for s in subs[1:]), subs

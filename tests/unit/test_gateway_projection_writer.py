@@ -147,4 +147,3 @@ async def test_a_write_lock_another_process_holds_sends_the_write_to_a_thread_th
     with store.db.held_without_waiting() as held:
         assert held
     assert store.db.one("PRAGMA busy_timeout") == (BUSY_TIMEOUT_MS,), "waits again once released"
-

@@ -50,6 +50,9 @@ def _predicate(words: list[str], i: int) -> bool:
     return form == "inflected" or (form == "bare" and plural)
 
 
+# A head is a noun and its determiner or a modifier or two ("two strings"); longer, it is more
+# likely a clause whose verb the word list does not know ("module parses the format").
+_MOST_WORDS_IN_A_HEAD = 3
 # Where a noun phrase's head ends and what describes it begins: "two strings| that look identical".
 _DESCRIBED = re.compile(r"\s+(?:that|which|who|whose|where)\b|\s*[,(]", re.I)
 
@@ -61,7 +64,12 @@ def _antecedent(earlier: list[Clause]) -> str | None:
             return subject.phrase
         # "two strings that look identical, an é typed as ...": too long to name, but its head does.
         head = Subject(_DESCRIBED.split(subject.core, maxsplit=1)[0].strip())
-        if head.core != subject.core and is_nominal(head) and not _REFERENCE.search(head.core):
+        if (
+            head.core != subject.core
+            and len(head.core.split()) <= _MOST_WORDS_IN_A_HEAD
+            and is_nominal(head)
+            and not _REFERENCE.search(head.core)
+        ):
             return head.phrase
         # "What is a simple assert statement equivalent to": no noun-phrase subject, but the clause
         # still names a thing by its kind, which is what a later "it" stands for.
