@@ -90,7 +90,7 @@ def ask_of(question: str, idf: Idf, asked: str = "") -> Ask:
     template, yet names a statement).
     Terms no sentence holds (idf never fitted on them) are left out: nothing could cover them."""
     own = set(tokenize(asked)) | information(question)
-    framing = FRAME_TERMS | frames.framing(question)
+    framing = framing_terms(question)
     key = [t for t in dict.fromkeys(tokenize(question)) if t in own and t not in framing]
     weights = {t: idf(t) ** IDF_POWER for t in key if t in idf.weights}
     entity = _entity(question, weights)
@@ -99,6 +99,12 @@ def ask_of(question: str, idf: Idf, asked: str = "") -> Ask:
     heading = names if entity == frozenset(weights) and names else entity
     relatives = {t: related for t in weights if (related := relatives_of(t))}
     return Ask(weights=weights, entity=entity, named=heading, relatives=relatives)
+
+
+def framing_terms(question: str) -> frozenset[str]:
+    """The question's terms that frame what it asks rather than name it: template words
+    ("examples", "work") and words in a framing construction ("difference between", `quarry_text.frames`)."""
+    return FRAME_TERMS | frames.framing(question)
 
 
 def asks_of(question: str, idf: Idf, asked: str = "") -> list[Ask]:

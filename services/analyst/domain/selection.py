@@ -13,8 +13,8 @@ from contracts.work import (
     Passage,
     SynthesiseInput,
 )
-from quarry_text import frames, thesaurus
-from services.analyst.domain.answering import ANSWER_FLOOR, FRAME_TERMS, answers, asks_of, best_fit, heading_terms
+from quarry_text import thesaurus
+from services.analyst.domain.answering import ANSWER_FLOOR, answers, asks_of, best_fit, framing_terms, heading_terms
 from services.analyst.domain.naming import labelled_entries
 from services.analyst.domain.statements import claim_with_code, claim_with_list, summary_line
 from services.analyst.domain.text import (
@@ -136,13 +136,14 @@ def candidates_of(group: int, passages: Sequence[Passage]) -> Iterator[Candidate
         ):
             by_entry.setdefault(entry, []).append((position, sentence, label))
         for sentences in by_entry.values():
-            context = " ".join(sentence for _, sentence, _ in sentences)
+            texts = [sentence for _, sentence, _ in sentences]
+            context = " ".join(texts)
             lead = True
             # The first sentence under an API's heading is its summary line, stated under its label.
             summary_at = next((at for at, (_, _, label) in enumerate(sentences) if label is not None), None)
             for at, (position, sentence, label) in enumerate(sentences):
                 if not is_claim_sentence(sentence):
-                    sentence = _statement(sentence, [s for _, s, _ in sentences[at + 1 :]], haystack, at == summary_at)
+                    sentence = _statement(sentence, texts[at + 1 :], haystack, at == summary_at)
                 # The splitter guarantees containment; checking keeps the citation invariant local.
                 if sentence and sentence in haystack:
                     yield Candidate(
@@ -178,7 +179,7 @@ def _query(question: str) -> dict[str, float]:
     if scope:
         for term in tokenize(text[scope[-1].start() :]):
             weights[term] = _SCOPE_WEIGHT
-    framing = FRAME_TERMS | frames.framing(text)
+    framing = framing_terms(text)
     for term in weights:
         if term in framing:
             weights[term] = _FRAME_WEIGHT
@@ -217,6 +218,7 @@ def score_pool(pool: list[Candidate], questions: Sequence[str], main: str) -> No
     sub_asks = [asks_of(q, ask_idf, main) for q in questions]
     defining = [_core_terms(q) if _ASKS_DEFINITION.match(q) else set() for q in questions]
     main_defining = _core_terms(main) if _ASKS_DEFINITION.match(main) else set()
+    asks_means, asks_module = _ASKS_MEANS.match(main) is not None, _ASKS_MODULE.match(main) is not None
     for c in pool:
         tokens = tokenize(c.text)
         c.vec = vector(terms[id(c)], idf)
@@ -255,7 +257,7 @@ def score_pool(pool: list[Candidate], questions: Sequence[str], main: str) -> No
         # Position and retrieval rank only break near-ties; an irrelevant sentence stays out.
         # A sentence in other words than the query favours still counts when it answers enough of it.
         admitted = overlap >= MIN_RELEVANCE or max(c.fit_sub, c.fit_main) >= ANSWER_FLOOR
-        if c.label is not None and _ASKS_MEANS.match(main) and _is_member(c.label) != bool(_ASKS_MODULE.match(main)):
+        if c.label is not None and asks_means and _is_member(c.label) != asks_module:
             # An entry of an API (its label names it) is a means; a module's overview describes one.
             match *= _MEANS_BOOST
             c.main_match *= _MEANS_BOOST

@@ -39,7 +39,8 @@ def summary_line(sentence: str) -> bool:
 
 # "that:", "the following:": a lead that hands over to the list below it.
 _LEADS_A_LIST = re.compile(r"\w:$")
-_ITEM_MARKER = r"(?:[-*\u2022+]|\d{1,3}[.)])"
+# A list item's marker as the normalised passage has it, between the text before and the item.
+_ITEM_MARKER = re.compile(r"\s(?:[-*\u2022+]|\d{1,3}[.)])\s+")
 
 
 def claim_with_list(lead: str, items: Sequence[str], haystack: str) -> str | None:
@@ -54,12 +55,13 @@ def claim_with_list(lead: str, items: Sequence[str], haystack: str) -> str | Non
     end = start + len(lead)
     taken = 0
     for item in items:
-        found = re.compile(rf"\s{_ITEM_MARKER}\s+{re.escape(item)}").match(haystack, end)
-        if found is None or looks_like_code(item):
+        marker = _ITEM_MARKER.match(haystack, end)
+        if marker is None or not haystack.startswith(item, marker.end()) or looks_like_code(item):
             break
-        if len(haystack[start : found.end()].split()) > MAX_WORDS or found.end() - start > _MAX_CHARS:
+        item_end = marker.end() + len(item)
+        if len(haystack[start:item_end].split()) > MAX_WORDS or item_end - start > _MAX_CHARS:
             break
-        end, taken = found.end(), taken + 1
+        end, taken = item_end, taken + 1
     return haystack[start:end] if taken else None
 
 

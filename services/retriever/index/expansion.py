@@ -10,7 +10,7 @@ from qdrant_client import QdrantClient, models
 
 from quarry_text import thesaurus
 from services.retriever.domain.feedback import Feedback
-from services.retriever.domain.lexical import SparseTerms, in_context, own_terms, tokenize, weighted_query_vector
+from services.retriever.domain.lexical import SparseTerms, in_context, tokenize, weighted_query_vector
 from services.retriever.index.points import VECTOR, sparse_vector
 
 
@@ -30,15 +30,13 @@ def expanded(
     The first search has the same filter and IDF scope as the second, so a tenant's expansion is
     drawn only from what that search may read. `related_weight` weighs the thesaurus's terms.
     """
-    weights = own_terms(query)
-    # What only frames the question rides along below the query's own terms, never fed back.
+    weights = in_context(query, context)
+    # What only frames the question, and the context's other terms, ride along below the query's
+    # own terms as related terms do, never fed back.
     own = [t for t, w in weights.items() if w == 1.0]
     related = {t: w for t, w in weights.items() if w < 1.0}
     if related_weight > 0:
-        related |= {term: related_weight for term in thesaurus.related(query, tokenize(query)) if term not in weights}
-    # The context's other terms ride along as related terms do: below the query's own, never fed back.
-    if context:
-        related = {**related, **{t: w for t, w in in_context(query, context).items() if w < 1.0}}
+        related = {**dict.fromkeys(thesaurus.related(query, tokenize(query)), related_weight), **related}
     with server():
         response = client.query_points(
             collection,
