@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contracts.work import Claim, Draft, Passage, SourceRef, VerifyInput
-from services.analyst.domain.naming import heading_name, label_backed, sentence_labels, split_label
+from services.analyst.domain.naming import heading_name, label_backed, labelled_entries, sentence_labels, split_label
 from services.analyst.domain.synthesis import check_citations
 from services.analyst.domain.verify import support_score, verify
 from tests.support.synthesis import synth
@@ -58,6 +58,15 @@ def test_prose_sections_and_sentences_naming_their_api_stay_unlabelled() -> None
     assert (
         dict(sentence_labels(named, "Python stdlib: math", "part 1"))["Use fsum for exact sums of many floats."] is None
     )
+
+
+def test_a_sentence_naming_its_api_still_belongs_to_that_apis_entry() -> None:
+    text = "unique(enumeration)\n\nClass decorator for enumerations ensuring unique member values."
+    entries = {e.sentence: e for e in labelled_entries(text, "Python stdlib: enum", "§ unique(enumeration), part 9")}
+    described = entries["Class decorator for enumerations ensuring unique member values."]
+    assert described.label is None  # it says "unique" itself
+    assert described.api == "`enum.unique()`"
+    assert entries["unique(enumeration)"].api is None  # a heading line describes nothing
 
 
 def test_a_label_is_split_from_its_quote_and_backed_only_by_names_the_source_spells() -> None:

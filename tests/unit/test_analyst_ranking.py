@@ -28,7 +28,7 @@ UNRELATED = stdlib("os", "sync(), part 68", "sync()\n\nForce write of everything
 
 def test_entries_number_each_heading_line_and_what_follows_it() -> None:
     text = "merge(*iterables)\n\nMerge sorted inputs. It returns an iterator.\n\nnsmallest(n, iterable)\n\nFind the n smallest."
-    found = [(sentence, entry) for sentence, _, entry in labelled_entries(text, HEAP_TITLE, "part 4")]
+    found = [(e.sentence, e.entry) for e in labelled_entries(text, HEAP_TITLE, "part 4")]
     assert [entry for _, entry in found] == [1, 1, 1, 2, 2]
     assert found[3][0].startswith("nsmallest(")
 
@@ -40,12 +40,12 @@ def test_a_member_line_of_a_summary_list_declares_its_member_and_quotes_its_desc
         "date.fromisocalendar: int, int, int -> Construct a date from the ISO year, week and weekday."
     )
     found = list(labelled_entries(text, "Python stdlib: datetime", "§ class date, part 2"))
-    described = {sentence: label for sentence, label, _ in found if sentence.startswith("Construct")}
+    described = {e.sentence: e.label for e in found if e.sentence.startswith("Construct")}
     assert described == {
         "Construct a date from a string in ISO 8601 format.": "`datetime.date.fromisoformat()`",
         "Construct a date from the ISO year, week and weekday.": "`datetime.date.fromisocalendar()`",
     }
-    assert len({entry for _, _, entry in found}) == 3
+    assert len({e.entry for e in found}) == 3
 
 
 def test_an_entry_that_answers_puts_its_opening_sentence_in_the_report() -> None:

@@ -136,6 +136,27 @@ def test_a_question_for_a_means_leads_with_the_kind_of_name_it_asks_for(question
     assert draft.summary[0].text.startswith(leads), [c.text for c in draft.summary]
 
 
+ENUM = stdlib(
+    "enum",
+    "§ class Enum(new_class_name, /, names, *, module, qualname, type, start), part 2",
+    "class Enum(new_class_name, /, names, *, module, qualname, type, start)\n\n"
+    "Create a collection of name/value pairs. Members of an enumeration can have their own attributes.",
+    9.0,
+)
+UNIQUE = stdlib(
+    "enum",
+    "§ unique(enumeration), part 9",
+    "unique(enumeration)\n\nClass decorator for enumerations ensuring unique member values.",
+    9.0,
+)
+
+
+def test_an_entry_sentence_that_names_its_api_as_a_word_is_still_a_means() -> None:
+    question = "How can I make sure no two members of an enumeration share a value?"
+    draft = synth(question, {question: [ENUM, UNIQUE]})
+    assert draft.summary[0].text.startswith("Class decorator for enumerations"), [c.text for c in draft.summary]
+
+
 def test_a_clause_is_not_taken_for_the_head_of_a_noun_phrase() -> None:
     question = "Which module parses the settings format that project files are written in, and what does it give back?"
     subs = plan(PlanInput(question=question, depth=2)).sub_questions

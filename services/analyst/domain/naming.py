@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from services.analyst.domain.text import is_claim_sentence, split_sentences
 
@@ -69,14 +70,25 @@ def _qualified(name: str, module: str | None) -> str:
     return f"{module}.{name}"
 
 
+class Entry(NamedTuple):
+    """A sentence of a passage, its label, its entry's number, and the API whose entry holds it,
+    labelled or not: "Class decorator for enumerations ensuring unique member values." says
+    "unique" itself, so it carries no label, yet it describes `enum.unique()`."""
+
+    sentence: str
+    label: str | None
+    entry: int
+    api: str | None
+
+
 def sentence_labels(text: str, title: str, location: str) -> Iterator[tuple[str, str | None]]:
     """Each sentence of a passage (as `split_sentences` gives them) with the label of the name it
     sits under, or None: under no code heading, a heading line itself, or naming the API already."""
-    for sentence, label, _ in labelled_entries(text, title, location):
-        yield sentence, label
+    for found in labelled_entries(text, title, location):
+        yield found.sentence, found.label
 
 
-def labelled_entries(text: str, title: str, location: str) -> Iterator[tuple[str, str | None, int]]:
+def labelled_entries(text: str, title: str, location: str) -> Iterator[Entry]:
     """`sentence_labels` with each sentence's entry: a heading line and what follows it up to the
     next heading line count as one (0 for what precedes the first)."""
     entry = 0
@@ -96,16 +108,17 @@ def labelled_entries(text: str, title: str, location: str) -> Iterator[tuple[str
             # Decode ..."): it names its API itself, and what follows describes that API.
             current = declared
             entry += 1
-            yield sentence, None, entry
+            yield Entry(sentence, None, entry, None)
             continue
         if current is None:
-            yield sentence, None, entry
+            yield Entry(sentence, None, entry, None)
             continue
         name, callable_ = current
+        api = f"`{_qualified(name, module)}{'()' if callable_ else ''}`"
         if re.search(_WORD_EDGE.format(re.escape(name.rsplit(".", 1)[-1])), sentence):
-            yield sentence, None, entry  # the sentence names it itself
+            yield Entry(sentence, None, entry, api)  # the sentence names it itself
             continue
-        yield sentence, f"`{_qualified(name, module)}{'()' if callable_ else ''}`", entry
+        yield Entry(sentence, api, entry, api)
 
 
 def labelled(label: str | None, sentence: str) -> str:

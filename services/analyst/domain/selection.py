@@ -95,6 +95,8 @@ class Candidate:
     context: str | None = None
     # The name of the API the sentence describes, from its heading, when it does not say it itself.
     label: str | None = None
+    # The API whose entry holds the sentence, whether or not it is labelled with it.
+    api: str | None = None
     vec: dict[str, float] = field(default_factory=dict)
     shape: dict[str, float] = field(default_factory=dict)
     relevance: float = 0.0
@@ -130,18 +132,18 @@ def candidates_of(group: int, passages: Sequence[Passage]) -> Iterator[Candidate
         passage = passages[index]
         haystack = normalise(passage.text)
         retrieved = passage.score / best if best > 0 else 1.0
-        by_entry: dict[int, list[tuple[int, str, str | None]]] = {}
-        for position, (sentence, label, entry) in enumerate(
+        by_entry: dict[int, list[tuple[int, str, str | None, str | None]]] = {}
+        for position, (sentence, label, entry, api) in enumerate(
             labelled_entries(passage.text, passage.title, passage.location)
         ):
-            by_entry.setdefault(entry, []).append((position, sentence, label))
+            by_entry.setdefault(entry, []).append((position, sentence, label, api))
         for sentences in by_entry.values():
-            texts = [sentence for _, sentence, _ in sentences]
+            texts = [sentence for _, sentence, _, _ in sentences]
             context = " ".join(texts)
             lead = True
             # The first sentence under an API's heading is its summary line, stated under its label.
-            summary_at = next((at for at, (_, _, label) in enumerate(sentences) if label is not None), None)
-            for at, (position, sentence, label) in enumerate(sentences):
+            summary_at = next((at for at, (_, _, label, _) in enumerate(sentences) if label is not None), None)
+            for at, (position, sentence, label, api) in enumerate(sentences):
                 if not is_claim_sentence(sentence):
                     sentence = _statement(sentence, texts[at + 1 :], haystack, at == summary_at)
                 # The splitter guarantees containment; checking keeps the citation invariant local.
@@ -154,6 +156,7 @@ def candidates_of(group: int, passages: Sequence[Passage]) -> Iterator[Candidate
                         position=position,
                         rank_bonus=0.04 * (1.0 - rank / len(passages)),
                         label=label,
+                        api=api,
                         retrieved=retrieved,
                         context=context if lead else None,
                     )
@@ -257,7 +260,7 @@ def score_pool(pool: list[Candidate], questions: Sequence[str], main: str) -> No
         # Position and retrieval rank only break near-ties; an irrelevant sentence stays out.
         # A sentence in other words than the query favours still counts when it answers enough of it.
         admitted = overlap >= MIN_RELEVANCE or max(c.fit_sub, c.fit_main) >= ANSWER_FLOOR
-        if c.label is not None and asks_means and _is_member(c.label) != asks_module:
+        if c.api is not None and asks_means and _is_member(c.api) != asks_module:
             # An entry of an API (its label names it) is a means; a module's overview describes one.
             match *= _MEANS_BOOST
             c.main_match *= _MEANS_BOOST
