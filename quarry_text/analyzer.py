@@ -11,7 +11,7 @@ Twelve keywords are also English function words (and, as, else, for, from, if, i
 while, with). An index keeps them everywhere and lets IDF weigh them; a scorer comparing a few
 sentences has no IDF to lean on, so with `prose_keywords=False` they count only where the text
 uses them as code: in backticks or quotes, named by the next word ("the with statement", "the in
-operator"), or as a two-word operator in code.
+operator"), after a variable's name ("x in y", "obj is None"), or as a two-word operator in code.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ _TOKEN = re.compile(
 )
 _CAMEL_PART = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _PROMPT = ">>>"
+_OPERATOR_WORDS = frozenset({"in", "is", "not"})  # "a == b and c": "and" stays English
+_OPERAND = "\x00name"  # what `previous` holds after a name spelled as code (snake_case, CamelCase, dotted)
 _PROSE_KEYWORDS = KEYWORDS & FUNCTION_WORDS
 _KIND_NOUNS = frozenset(
     {"statement", "statements", "keyword", "keywords", "clause", "clauses", "loop", "loops", "operator"}
@@ -63,12 +65,16 @@ def _analyse(text: str, out: list[str], *, code: bool, prose: bool) -> None:
             plain = _WORDS.get(name) or _word_of(name)
             if plain is None:
                 _name(name, out)
+                previous, marked, pending = _OPERAND, False, ""
+                continue
             else:
                 word, term = plain
                 if pending and word in _KIND_NOUNS:
                     out.append(pending)  # "with statement": the keyword names the thing
                 pending = ""
-                as_code = prose or code or bool(quote)
+                # "x in y", "item is None": a keyword after a variable's name is the operator.
+                after_operand = word in _OPERATOR_WORDS and (previous == _OPERAND or len(previous) == 1)
+                as_code = prose or code or bool(quote) or after_operand
                 if word in _PROSE_KEYWORDS and not as_code:
                     pending = word
                 elif term and (code or word not in STOPWORDS):

@@ -54,17 +54,22 @@ def test_a_passage_continuing_a_section_takes_its_name_from_the_location() -> No
 def test_prose_sections_and_sentences_naming_their_api_stay_unlabelled() -> None:
     prose = "The with statement wraps a block. It calls the context manager's exit method."
     assert all(label is None for _, label in sentence_labels(prose, "Python reference: with", "§ overview, part 1"))
-    named = "fsum(seq, /)\n\nUse fsum for exact sums of many floats."
-    assert (
-        dict(sentence_labels(named, "Python stdlib: math", "part 1"))["Use fsum for exact sums of many floats."] is None
-    )
+    named = "fsum(seq, /)\n\nUse math.fsum for exact sums of many floats."
+    labels = dict(sentence_labels(named, "Python stdlib: math", "part 1"))
+    assert labels["Use math.fsum for exact sums of many floats."] is None
+
+
+def test_a_sentence_naming_its_api_without_the_module_is_labelled_with_where_it_lives() -> None:
+    named = "finalize(obj, func, /)\n\nfinalize(obj, func) returns a callable finalizer object."
+    labels = dict(sentence_labels(named, "Python stdlib: weakref", "part 1"))
+    assert labels["finalize(obj, func) returns a callable finalizer object."] == "`weakref.finalize()`"
 
 
 def test_a_sentence_naming_its_api_still_belongs_to_that_apis_entry() -> None:
-    text = "unique(enumeration)\n\nClass decorator for enumerations ensuring unique member values."
+    text = "unique(enumeration)\n\nenum.unique is a class decorator ensuring unique member values."
     entries = {e.sentence: e for e in labelled_entries(text, "Python stdlib: enum", "§ unique(enumeration), part 9")}
-    described = entries["Class decorator for enumerations ensuring unique member values."]
-    assert described.label is None  # it says "unique" itself
+    described = entries["enum.unique is a class decorator ensuring unique member values."]
+    assert described.label is None  # it says "enum.unique" itself
     assert described.api == "`enum.unique()`"
     assert entries["unique(enumeration)"].api is None  # a heading line describes nothing
 

@@ -146,7 +146,7 @@ ENUM = stdlib(
 UNIQUE = stdlib(
     "enum",
     "§ unique(enumeration), part 9",
-    "unique(enumeration)\n\nClass decorator for enumerations ensuring unique member values.",
+    "unique(enumeration)\n\nenum.unique is a class decorator for enumerations ensuring unique member values.",
     9.0,
 )
 
@@ -154,7 +154,7 @@ UNIQUE = stdlib(
 def test_an_entry_sentence_that_names_its_api_as_a_word_is_still_a_means() -> None:
     question = "How can I make sure no two members of an enumeration share a value?"
     draft = synth(question, {question: [ENUM, UNIQUE]})
-    assert draft.summary[0].text.startswith("Class decorator for enumerations"), [c.text for c in draft.summary]
+    assert draft.summary[0].text.startswith("enum.unique is a class decorator"), [c.text for c in draft.summary]
 
 
 def test_a_clause_is_not_taken_for_the_head_of_a_noun_phrase() -> None:

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 import pytest
 from qdrant_client import QdrantClient
 
+from quarry_text import frames
 from services.retriever.domain.corpus import Document
 from services.retriever.domain.feedback import Feedback
-from services.retriever.domain.lexical import CONTEXT_SHARE, CONTEXT_WEIGHT, in_context, tokenize
+from services.retriever.domain.lexical import CONTEXT_SHARE, CONTEXT_WEIGHT, in_context, own_terms, tokenize
 from services.retriever.index import PUBLIC_TENANT, SourceIndex, ingest_documents
 
 QUESTION = "How can I hash bytes with SHA or MD5 into a fixed size digest and then encode the result as text?"
@@ -35,13 +36,15 @@ def test_in_context_weighs_the_questions_other_terms_lower() -> None:
     weights = in_context(STEP, QUESTION)
     own = set(tokenize(STEP))
     assert set(weights) == own | set(tokenize(QUESTION))
-    assert all(weights[t] == 1.0 for t in own)
+    # its own terms lead; "as" reads as English here, so it weighs as a framing word does
+    assert {t: weights[t] for t in own} == own_terms(STEP)
+    assert own_terms(STEP)["as"] == frames.WEIGHT and own_terms(STEP)["encod"] == 1.0
     others = [w for t, w in weights.items() if t not in own]
     assert others and all(0 < w <= CONTEXT_WEIGHT for w in others)
     assert sum(others) <= CONTEXT_SHARE * len(own) + 1e-9
     # A short context keeps each of its terms at CONTEXT_WEIGHT; the query alone is itself.
     assert in_context("encode text", "encode text as base64")["base64"] == CONTEXT_WEIGHT
-    assert in_context(STEP, STEP) == dict.fromkeys(tokenize(STEP), 1.0)
+    assert in_context(STEP, STEP) == own_terms(STEP)
 
 
 def test_a_step_searched_in_context_finds_what_the_step_asks_first(index: SourceIndex) -> None:

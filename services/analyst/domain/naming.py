@@ -115,7 +115,9 @@ def labelled_entries(text: str, title: str, location: str) -> Iterator[Entry]:
             continue
         name, callable_ = current
         api = f"`{_qualified(name, module)}{'()' if callable_ else ''}`"
-        if re.search(_WORD_EDGE.format(re.escape(name.rsplit(".", 1)[-1])), sentence):
+        qualified = _qualified(name, module)
+        said = qualified if qualified != name else name.rsplit(".", 1)[-1]
+        if re.search(_WORD_EDGE.format(re.escape(said)), sentence):
             yield Entry(sentence, None, entry, api)  # the sentence names it itself
             continue
         yield Entry(sentence, api, entry, api)

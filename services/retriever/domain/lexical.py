@@ -93,10 +93,17 @@ def _field(text: str, avg_len: float, scale: float) -> dict[int, float]:
 
 
 def own_terms(query: str) -> dict[str, float]:
-    """The query's terms at 1.0, those that only frame the question ("difference between") at
-    `frames.WEIGHT`: each matched term scores idf * weight."""
-    framing = frames.framing(query)
-    return {t: frames.WEIGHT if t in framing else 1.0 for t in dict.fromkeys(tokenize(query))}
+    """The query's terms at 1.0; those that only frame the question ("difference between"), and
+    keywords used as English words ("as if", "in a piece of text"), at `frames.WEIGHT`: each
+    matched term scores idf * weight."""
+    quiet = frames.framing(query) | _prose_keywords(query)
+    return {t: frames.WEIGHT if t in quiet else 1.0 for t in dict.fromkeys(tokenize(query))}
+
+
+def _prose_keywords(query: str) -> frozenset[str]:
+    """The keywords the query uses as prose, not as code: the index keeps "in" and "is" for "the
+    in operator", but "occurs in a text" asks nothing about it."""
+    return frozenset(tokenize(query)) - frozenset(terms(query, prose_keywords=False))
 
 
 def query_vector(text: str) -> SparseTerms:
