@@ -16,7 +16,6 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from importlib import metadata
 
 import nats.errors
 import nats.js.errors
@@ -38,14 +37,6 @@ HEARTBEATS = counter(
     "Heartbeats this instance wrote (written) or could not write (failed)",
     ("outcome",),
 )
-
-
-def release() -> str:
-    """The version this process runs: the installed package's."""
-    try:
-        return metadata.version("quarry")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def unknown_health() -> tuple[Health, list[str]]:

@@ -14,8 +14,9 @@ from quarry_runtime.buckets import Buckets
 from quarry_runtime.bus import Bus
 from quarry_runtime.cancelling import cancel_and_wait
 from quarry_runtime.health import Check, CheckRunner, Health, HealthServer, LoopWatch
-from quarry_runtime.heartbeat import Heartbeat, heartbeat_bucket, release, unknown_health, verdict_of
+from quarry_runtime.heartbeat import Heartbeat, heartbeat_bucket, unknown_health, verdict_of
 from quarry_runtime.settings import RuntimeSettings
+from quarry_runtime.spans import QUARRY_VERSION
 from quarry_runtime.telemetry import configure
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def heartbeat_of(service: Service, settings: RuntimeSettings, health: HealthServ
         service.name,
         heartbeat_bucket(Buckets.from_settings(lambda: bus.broker.connection.jetstream(), settings)),
         interval_s=settings.heartbeat_interval_s,
-        version=release(),
+        version=QUARRY_VERSION,
         verdict=verdict_of(health.health) if health else unknown_health,
     )
 

@@ -28,10 +28,10 @@ def _installed_version() -> str:
     try:
         return version("quarry")
     except PackageNotFoundError:  # run from a checkout that was never installed
-        return "0"
+        return "unknown"
 
 
-# What `service.version` and a model call's `gen_ai.agent.version` say.
+# What `service.version`, a model call's `gen_ai.agent.version` and a heartbeat's version say.
 QUARRY_VERSION: Final = _installed_version()
 RUN_ID: Final = "quarry.run.id"
 TENANT_ID: Final = "quarry.tenant.id"

@@ -11,7 +11,8 @@ from quarry_runtime.artifacts import ArtifactStore
 from quarry_runtime.blobs import BlobStore
 from quarry_runtime.buckets import Buckets
 from quarry_runtime.bus import Bus
-from quarry_runtime.heartbeat import Heartbeat, heartbeat_bucket, release
+from quarry_runtime.heartbeat import Heartbeat, heartbeat_bucket
+from quarry_runtime.spans import QUARRY_VERSION
 from quarry_runtime.store import SqlDatabase
 from quarry_runtime.tenant_models import TenantModels
 from quarry_security.ratelimit import shared_limiter
@@ -115,7 +116,7 @@ def health_parts(settings: GatewaySettings, bus: Bus, ops_bus: OpsConnection | N
         return ("ok", []) if bus.broker.connection.is_connected else ("not_ready", ["bus: not connected"])
 
     own = (
-        Heartbeat(NAME, heartbeats, interval_s=settings.heartbeat_interval_s, version=release(), verdict=verdict)
+        Heartbeat(NAME, heartbeats, interval_s=settings.heartbeat_interval_s, version=QUARRY_VERSION, verdict=verdict)
         if settings.heartbeat_interval_s
         else None
     )
