@@ -1,9 +1,13 @@
-"""Quarry's JetStream streams: the event stream and the dead letters, set up by every service."""
+"""Quarry's JetStream streams: the event stream and the dead letters, set up by every service, and
+the one way any stream is created."""
 
 from __future__ import annotations
 
+import logging
+
 import nats.js.errors
 from faststream.nats import NatsBroker
+from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, StorageType, StreamConfig
 
 from contracts import subjects
@@ -11,6 +15,8 @@ from quarry_runtime.buckets import update_stream
 from quarry_runtime.settings import DEFAULT_DEADLETTER_MAX_BYTES, DEFAULT_STREAM_MAX_BYTES
 
 DUPLICATE_WINDOW_S = 120.0
+
+log = logging.getLogger(__name__)
 
 
 async def ensure_streams(
@@ -42,13 +48,22 @@ async def ensure_streams(
             max_bytes=limit,
             discard=DiscardPolicy.OLD,
         )
-        try:
-            await js.add_stream(config)
-        except nats.js.errors.BadRequestError:
-            # It exists with another configuration: bring what Quarry sets up to date.
-            current = (await js.stream_info(name)).config
-            if _managed(current) != _managed(config):
-                await update_stream(js, config)
+        await ensure_stream(js, config)
+
+
+async def ensure_stream(js: JetStreamContext, config: StreamConfig, *, keep_existing: bool = False) -> None:
+    """Create the stream `config` describes. One that exists with another configuration is brought
+    up to date in what Quarry decides, or with `keep_existing` used as it is (a stream an
+    operator may have sized otherwise)."""
+    try:
+        await js.add_stream(config)
+    except nats.js.errors.BadRequestError:
+        if keep_existing:
+            log.info("stream %s exists with another configuration: used as it is", config.name)
+            return
+        current = (await js.stream_info(str(config.name))).config
+        if _managed(current) != _managed(config):
+            await update_stream(js, config)
 
 
 def _managed(config: StreamConfig) -> tuple[object, ...]:

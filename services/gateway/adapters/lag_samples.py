@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from contracts import subjects
 from contracts.ops import LAG_SAMPLES_KEPT_S, LagSample
+from quarry_runtime.streams import ensure_stream
 from services.gateway.adapters.jetstream_messages import JetStreamMessages
 from services.gateway.errors import Unavailable
 
@@ -71,10 +72,7 @@ class LagSamples:
             return
         async with self._making:
             if not self._ready:
-                try:
-                    await self._jetstream().add_stream(stream_config(self._replicas))
-                except nats.js.errors.BadRequestError:
-                    log.info("stream %s exists with another configuration: used as it is", subjects.LAG_STREAM)
+                await ensure_stream(self._jetstream(), stream_config(self._replicas), keep_existing=True)
                 self._ready = True
 
     async def write(self, sample: LagSample, msg_id: str) -> bool:
