@@ -15,6 +15,8 @@ import pytest
 
 from quarry_runtime.bus import Bus
 from services.gateway.api.deps import Components
+from services.gateway.application.replay import Models
+from services.gateway.application.replay_jobs import prefix_of
 from services.gateway.settings import GatewaySettings
 from tests.servers import PrivateNats
 from tests.support.gateway_on_nats import gateway_as_itself
@@ -98,7 +100,13 @@ async def test_a_platform_admin_replays_the_log_from_the_console(
         ("2020-01-01T00:00:00+00:00", busy),
     )
     assert (await gateway.get(f"/v1/ops/replays/{busy}", headers=headers)).json()["state"] == "abandoned"
+    # The dead replay's tables (as its rebuild had made them) go with the next replay's start.
+    await asyncio.to_thread(Models.open, parts.store.db, prefix_of(busy))
+    left_by_busy = f"SELECT name FROM sqlite_master WHERE name LIKE '{prefix_of(busy)}%'"
+    assert await asyncio.to_thread(parts.store.db.query, left_by_busy) != []
     assert (await gateway.post("/v1/ops/replays", headers=headers)).status_code == 202
+    assert await asyncio.to_thread(parts.store.db.query, left_by_busy) == []
+    assert (await asyncio.to_thread(parts.store.replays.get, busy) or {})["state"] == "abandoned"
     assert (await gateway.get(f"/v1/ops/replays/{'f' * 32}", headers=headers)).status_code == 404
     audit = await asyncio.to_thread(parts.store.platform_audit.newest, kind="ops.replay.started")
     assert len(audit) == 3

@@ -45,6 +45,22 @@ class ReplayRecords(Tables):
             )
         return None
 
+    def abandon_stale(self) -> list[str]:
+        """Mark the running replays whose process stopped writing progress as abandoned; their ids,
+        so that what they left (their prefixed tables) can be dropped."""
+        now = _now()
+        stale = [
+            row["replay_id"]
+            for row in map(_row, self.db.query(f"SELECT {_COLUMNS} FROM ops_replays WHERE state = ?", ("running",)))
+            if _stale(row, now)
+        ]
+        for replay_id in stale:
+            self.db.execute(
+                "UPDATE ops_replays SET state = ?, finished_at = ?, updated_at = ? WHERE replay_id = ? AND state = ?",
+                ("abandoned", now.isoformat(), now.isoformat(), replay_id, "running"),
+            )
+        return stale
+
     def progress(self, replay_id: str, messages: int) -> None:
         self.db.execute(
             "UPDATE ops_replays SET messages = ?, updated_at = ? WHERE replay_id = ? AND state = ?",

@@ -45,12 +45,20 @@ async def start(
     busy = await asyncio.to_thread(records.start, replay_id, requested_by, first, last)
     if busy is not None:
         raise Conflict(f"replay {busy['replay_id']} is running (asked by {busy['requested_by']}); wait for its report")
+    # A replica that died mid-replay left its tables behind; nothing else drops them.
+    for abandoned in await asyncio.to_thread(records.abandon_stale):
+        await asyncio.to_thread(Models.open(db, prefix_of(abandoned)).drop)
     task = asyncio.create_task(_run(records, db, messages, replay_id, first, last), name=f"replay {replay_id}")
     _running.add(task)
     task.add_done_callback(_running.discard)
     found = await asyncio.to_thread(records.get, replay_id)
     assert found is not None
     return found
+
+
+def prefix_of(replay_id: str) -> str:
+    """The prefix of a replay's read-model tables."""
+    return f"replay_{replay_id[:12]}_"
 
 
 async def stop_all() -> None:
@@ -62,7 +70,7 @@ async def _run(
     records: ReplayRecords, db: SqlDatabase, messages: JetStreamMessages, replay_id: str, first: int, last: int
 ) -> None:
     report = ReplayReport(first_seq=first, last_seq=last)
-    prefix = f"replay_{replay_id[:12]}_"
+    prefix = prefix_of(replay_id)
     try:
         batches = _stored(messages, first, last, records, replay_id, report)
         await replay.rebuild(db, batches, report, prefix)
