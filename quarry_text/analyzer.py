@@ -67,26 +67,25 @@ def _analyse(text: str, out: list[str], *, code: bool, prose: bool) -> None:
                 _name(name, out)
                 previous, marked, pending = _OPERAND, False, ""
                 continue
-            else:
-                word, term = plain
-                if pending and word in _KIND_NOUNS:
-                    out.append(pending)  # "with statement": the keyword names the thing
-                pending = ""
-                # "x in y", "item is None": a keyword after a variable's name is the operator.
-                after_operand = word in _OPERATOR_WORDS and (previous == _OPERAND or len(previous) == 1)
-                as_code = prose or code or bool(quote) or after_operand
-                if word in _PROSE_KEYWORDS and not as_code:
-                    pending = word
-                elif term and (code or word not in STOPWORDS):
-                    out.append(term)
-                # The two-word operators, beside their words.
-                if (word == "not" or word == "in") and (prose or code or marked):
-                    if previous == "is" and word == "not":
-                        out.append("is not")
-                    elif previous == "not" and word == "in":
-                        out.append("not in")
-                previous, marked = word, as_code
-                continue
+            word, term = plain
+            if pending and word in _KIND_NOUNS:
+                out.append(pending)  # "with statement": the keyword names the thing
+            pending = ""
+            # "x in y", "item is None": a keyword after a variable's name is the operator.
+            after_operand = word in _OPERATOR_WORDS and (previous == _OPERAND or len(previous) == 1)
+            as_code = prose or code or bool(quote) or after_operand
+            if word in _PROSE_KEYWORDS and not as_code:
+                pending = word
+            elif term and (code or word not in STOPWORDS):
+                out.append(term)
+            # The two-word operators, beside their words.
+            if (word == "not" or word == "in") and (prose or code or marked):
+                if previous == "is" and word == "not":
+                    out.append("is not")
+                elif previous == "not" and word == "in":
+                    out.append("not in")
+            previous, marked = word, as_code
+            continue
         elif op:
             if op != _PROMPT:
                 out.append(op)

@@ -114,8 +114,8 @@ def labelled_entries(text: str, title: str, location: str) -> Iterator[Entry]:
             yield Entry(sentence, None, entry, None)
             continue
         name, callable_ = current
-        api = f"`{_qualified(name, module)}{'()' if callable_ else ''}`"
         qualified = _qualified(name, module)
+        api = f"`{qualified}{'()' if callable_ else ''}`"
         said = qualified if qualified != name else name.rsplit(".", 1)[-1]
         if re.search(_WORD_EDGE.format(re.escape(said)), sentence):
             yield Entry(sentence, None, entry, api)  # the sentence names it itself

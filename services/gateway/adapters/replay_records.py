@@ -11,6 +11,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from quarry_runtime.store import SqlDatabase
 from services.gateway.readmodels.tables import Tables
 
 STALE_S: Final = 120.0
@@ -35,8 +36,7 @@ class ReplayRecords(Tables):
         with self.db.transaction() as tx:
             if tx.is_postgres:
                 tx.execute("LOCK TABLE ops_replays IN EXCLUSIVE MODE")  # two replicas asked at once
-            rows = tx.query(f"SELECT {_COLUMNS} FROM ops_replays WHERE state = ?", ("running",))
-            for row in map(_row, rows):
+            for row in _running(tx):
                 if not _stale(row, now):
                     return row
             tx.execute(
@@ -49,11 +49,7 @@ class ReplayRecords(Tables):
         """Mark the running replays whose process stopped writing progress as abandoned; their ids,
         so that what they left (their prefixed tables) can be dropped."""
         now = _now()
-        stale = [
-            row["replay_id"]
-            for row in map(_row, self.db.query(f"SELECT {_COLUMNS} FROM ops_replays WHERE state = ?", ("running",)))
-            if _stale(row, now)
-        ]
+        stale = [row["replay_id"] for row in _running(self.db) if _stale(row, now)]
         for replay_id in stale:
             self.db.execute(
                 "UPDATE ops_replays SET state = ?, finished_at = ?, updated_at = ? WHERE replay_id = ? AND state = ?",
@@ -98,6 +94,10 @@ def _row(row: tuple[Any, ...]) -> dict[str, Any]:
         "last_seq": int(last),
         "report": json.loads(report) if report else None,
     }
+
+
+def _running(db: SqlDatabase) -> list[dict[str, Any]]:
+    return [_row(row) for row in db.query(f"SELECT {_COLUMNS} FROM ops_replays WHERE state = ?", ("running",))]
 
 
 def _stale(row: dict[str, Any], now: datetime) -> bool:

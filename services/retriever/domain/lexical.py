@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from quarry_text import STOPWORDS, frames, stem, terms
@@ -96,14 +96,12 @@ def own_terms(query: str) -> dict[str, float]:
     """The query's terms at 1.0; those that only frame the question ("difference between"), and
     keywords used as English words ("as if", "in a piece of text"), at `frames.WEIGHT`: each
     matched term scores idf * weight."""
-    quiet = frames.framing(query) | _prose_keywords(query)
-    return {t: frames.WEIGHT if t in quiet else 1.0 for t in dict.fromkeys(tokenize(query))}
-
-
-def _prose_keywords(query: str) -> frozenset[str]:
-    """The keywords the query uses as prose, not as code: the index keeps "in" and "is" for "the
-    in operator", but "occurs in a text" asks nothing about it."""
-    return frozenset(tokenize(query)) - frozenset(terms(query, prose_keywords=False))
+    tokens = tokenize(query)
+    # The keywords the query uses as prose, not as code: the index keeps "in" and "is" for "the in
+    # operator", but "occurs in a text" asks nothing about it.
+    prose = frozenset(tokens) - frozenset(terms(query, prose_keywords=False))
+    quiet = frames.framing(query) | prose
+    return {t: frames.WEIGHT if t in quiet else 1.0 for t in dict.fromkeys(tokens)}
 
 
 def query_vector(text: str) -> SparseTerms:
@@ -143,8 +141,3 @@ def weighted_query_vector(weights: Mapping[str, float]) -> SparseTerms:
             summed[tid] = summed.get(tid, 0.0) + weight
     indices = sorted(summed)
     return SparseTerms(indices, [summed[i] for i in indices])
-
-
-def _ones(ids: Iterable[int]) -> SparseTerms:
-    indices = sorted(set(ids))
-    return SparseTerms(indices, [1.0] * len(indices))
