@@ -29,12 +29,15 @@ WEIGHT = 0.4
 
 
 @cache
-def _index() -> tuple[dict[str, tuple[int, ...]], tuple[tuple[str, ...], ...]]:
-    """Each single word's stem -> the groups it is in; each group's phrases (as regexes)."""
+def _index() -> tuple[dict[str, tuple[int, ...]], tuple[re.Pattern[str] | None, ...]]:
+    """Each single word's stem -> the groups it is in; each group's phrases as one pattern.
+
+    Compiled once: a search per phrase per question overflows `re`'s own cache of patterns."""
     words: dict[str, list[int]] = {}
-    phrases: list[tuple[str, ...]] = []
+    phrases: list[re.Pattern[str] | None] = []
     for n, group in enumerate(GROUPS):
-        phrases.append(tuple(m for m in group if " " in m))
+        spelled = [re.escape(m) for m in group if " " in m]
+        phrases.append(re.compile(rf"\b(?:{'|'.join(spelled)})\b") if spelled else None)
         for member in group:
             if " " not in member:
                 for term in terms(member):
@@ -51,8 +54,8 @@ def _groups_of(text: str, own: Iterable[str]) -> set[int]:
     words, phrases = _index()
     found = {n for term in own for n in words.get(term, ())}
     lowered = " ".join(re.findall(r"[a-z0-9]+", text.casefold()))
-    for n, group_phrases in enumerate(phrases):
-        if n not in found and any(re.search(rf"\b{re.escape(p)}\b", lowered) for p in group_phrases):
+    for n, pattern in enumerate(phrases):
+        if n not in found and pattern is not None and pattern.search(lowered):
             found.add(n)
     return found
 
