@@ -47,7 +47,12 @@ def _index() -> tuple[dict[str, tuple[int, ...]], tuple[re.Pattern[str] | None, 
 
 @cache
 def _group_terms(n: int) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(term for member in GROUPS[n] for term in terms(member)))
+    """The group's terms but the keywords only its phrases hold: the "in" of "in parallel" says
+    little out of its code, while a keyword the group lists as a word ("yield", "lambda") is the idea."""
+    words = {member for member in GROUPS[n] if " " not in member}
+    return tuple(
+        dict.fromkeys(term for member in GROUPS[n] for term in terms(member) if term not in KEYWORDS or member in words)
+    )
 
 
 def _groups_of(text: str, own: Iterable[str]) -> set[int]:
@@ -69,8 +74,7 @@ def related(text: str, own: Iterable[str] | None = None) -> dict[str, float]:
     out: dict[str, float] = {}
     for n in sorted(_groups_of(text, mine)):
         for term in _group_terms(n):
-            # A keyword out of its code says little (the "in" of "in parallel").
-            if term not in mine and term not in KEYWORDS:
+            if term not in mine:
                 out[term] = WEIGHT
     return out
 

@@ -16,11 +16,16 @@ def test_a_phrase_counts_as_a_word_of_its_group() -> None:
     assert "chain" in related("Can I go over two lists one after another?")
 
 
-def test_the_question_s_own_terms_and_keywords_are_never_added() -> None:
+def test_the_question_s_own_terms_and_a_phrase_s_keywords_are_never_added() -> None:
     question = "Run the tasks in parallel and remove the directory"
     added = related(question)
     assert not set(added) & set(terms(question))
     assert "in" not in added  # the "in" of "in parallel" is prose here
+
+
+def test_a_keyword_a_group_lists_as_a_word_is_added() -> None:
+    assert "import" in related("How do I load a module whose name I only learn at runtime?")
+    assert "yield" in related("Can a function produce its values lazily?")
 
 
 def test_a_question_that_touches_no_group_gets_nothing() -> None:
