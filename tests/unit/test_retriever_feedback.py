@@ -108,9 +108,7 @@ def test_expansion_reads_only_the_tenants_searched() -> None:
         secret = "Acme payroll rows are exported as dictionaries by the zorblatt exporter of zorblatt rows."
         ingest_documents(index, [Document("acme", "Acme", secret)], "acme")
         for tenants, leaks in (([PUBLIC_TENANT], False), ([PUBLIC_TENANT, "acme"], True)):
-            terms = expanded(
-                index.client, index.collection, index._server, QUESTION, Feedback(agree=1), tenant_filter(tenants), None
-            )
+            terms = expanded(index._sparse_points, QUESTION, Feedback(agree=1), tenant_filter(tenants), None)
             assert (term_id("zorblatt") in terms.indices) is leaks
     finally:
         index.client.close()

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
 from typing import Any
 
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 
 from quarry_text import thesaurus
 from services.retriever.domain.feedback import Feedback
 from services.retriever.domain.lexical import SparseTerms, in_context, tokenize, weighted_query_vector
-from services.retriever.index.points import VECTOR, sparse_vector
+from services.retriever.index.points import sparse_vector
+
+SparseQuery = Callable[
+    [models.SparseVector, models.Filter, models.SearchParams | None, int, list[str]], list[models.ScoredPoint]
+]
 
 
 def expanded(
-    client: QdrantClient,
-    collection: str,
-    server: Callable[[], AbstractContextManager[None]],
+    sparse_query: SparseQuery,
     query: str,
     feedback: Feedback,
     where: models.Filter,
@@ -37,17 +38,9 @@ def expanded(
     related = {t: w for t, w in weights.items() if w < 1.0}
     if related_weight > 0:
         related = {**dict.fromkeys(thesaurus.related(query, tokenize(query)), related_weight), **related}
-    with server():
-        response = client.query_points(
-            collection,
-            query=sparse_vector(weighted_query_vector({**related, **dict.fromkeys(own, 1.0)})),
-            using=VECTOR,
-            query_filter=where,
-            search_params=params,
-            limit=feedback.depth,
-            with_payload=["title", "heading", "text"],
-        )
-    ranked = [(tokenize(_indexed(point.payload or {})), point.score) for point in response.points]
+    first = sparse_vector(weighted_query_vector({**related, **dict.fromkeys(own, 1.0)}))
+    points = sparse_query(first, where, params, feedback.depth, ["title", "heading", "text"])
+    ranked = [(tokenize(_indexed(point.payload or {})), point.score) for point in points]
     return weighted_query_vector(feedback.expand(own, ranked, related))
 
 

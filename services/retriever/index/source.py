@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -31,6 +32,7 @@ from services.retriever.embeddings import Embedder
 from services.retriever.index import bulk, expansion, hybrid, schema
 from services.retriever.index.client import client_lock, is_local, open_client
 from services.retriever.index.hybrid import Fusion
+from services.retriever.index.local_sparse import mirror_of, sparse_points
 from services.retriever.index.points import (
     COLLECTION,
     DATASET,
@@ -103,6 +105,8 @@ class SourceIndex:
         if serialize is None:
             serialize = is_local(client)
         self._lock: AbstractContextManager[Any] = client_lock(client) if serialize else nullcontext()
+        self._mirror = mirror_of(client, collection, VECTOR) if is_local(client) else None
+        self._sparse_points = partial(sparse_points, client, collection, self._server, self._mirror, VECTOR)
 
     @contextlib.contextmanager
     def _server(self) -> Iterator[None]:
@@ -137,6 +141,7 @@ class SourceIndex:
         """Create the collection and its payload indexes unless they exist; check an existing one fits."""
         with self._server():
             schema.ensure_collection(self.client, self.collection, self.embedder, self.label_fields)
+            self._written()
 
     def add(self, chunks: Iterable[Chunk], tenant_id: str, labels: Mapping[str, str] | None = None) -> int:
         """Upsert chunks for a tenant in batches, `labels` added to each payload; returns how many. Idempotent."""
@@ -222,6 +227,8 @@ class SourceIndex:
     def _upsert(self, batch: list[models.PointStruct]) -> int:
         with self._server():
             self.client.upsert(self.collection, points=batch, wait=True)
+            if self._mirror is not None:  # in the same hold of the lock: no search sees one without the other
+                self._mirror.upserted(batch)
         return len(batch)
 
     def replace_document(self, tenant_id: str, doc_id: str, chunks: Sequence[Chunk]) -> int:
@@ -235,21 +242,16 @@ class SourceIndex:
 
     def trim_document(self, tenant_id: str, doc_id: str, keep: int) -> None:
         """Drop a document's chunks from number `keep` on: what is left of a longer earlier version."""
-        stale = document_filter(tenant_id, doc_id, models.FieldCondition(key="index", range=models.Range(gte=keep)))
-        with self._server():
-            self.client.delete(self.collection, points_selector=models.FilterSelector(filter=stale), wait=True)
+        self._delete(
+            document_filter(tenant_id, doc_id, models.FieldCondition(key="index", range=models.Range(gte=keep)))
+        )
 
     def delete_labelled(self, tenant_id: str, labels: Mapping[str, str]) -> None:
         """Remove every chunk the tenant has under `labels` (e.g. all of a dataset)."""
         if not labels:
             raise ValueError("labels must not be empty: the delete would take all the tenant's chunks")
         self._check_declared(labels)
-        with self._server():
-            self.client.delete(
-                self.collection,
-                points_selector=models.FilterSelector(filter=tenant_filter([tenant_id], labels)),
-                wait=True,
-            )
+        self._delete(tenant_filter([tenant_id], labels))
 
     def replace_labelled(self, tenant_id: str, labels: Mapping[str, str], chunks: Sequence[Chunk]) -> int:
         """Make `chunks` the whole of what the tenant has under `labels`: upsert them, then drop the rest.
@@ -265,18 +267,22 @@ class SourceIndex:
             must=tenant_filter([tenant_id], labels).must,
             must_not=[models.HasIdCondition(has_id=kept)] if kept else None,
         )
-        with self._server():
-            self.client.delete(self.collection, points_selector=models.FilterSelector(filter=stale), wait=True)
+        self._delete(stale)
         return written
 
     def delete_document(self, tenant_id: str, doc_id: str) -> None:
         """Remove every chunk of one of a tenant's documents."""
+        self._delete(document_filter(tenant_id, doc_id))
+
+    def _delete(self, where: models.Filter) -> None:
         with self._server():
-            self.client.delete(
-                self.collection,
-                points_selector=models.FilterSelector(filter=document_filter(tenant_id, doc_id)),
-                wait=True,
-            )
+            self.client.delete(self.collection, points_selector=models.FilterSelector(filter=where), wait=True)
+            self._written()
+
+    def _written(self) -> None:
+        # A write the mirror cannot follow point by point: it reads the collection again.
+        if self._mirror is not None:
+            self._mirror.invalidate()
 
     def count(self, tenant_id: str, labels: Mapping[str, str] | None = None) -> int:
         """Number of chunks a tenant has in the index (under `labels`, if given)."""
@@ -320,22 +326,10 @@ class SourceIndex:
         related = thesaurus.WEIGHT if ranking is None else ranking.related_weight
         evidence = self.evidence if ranking is None else ranking.evidence
         if feedback is not None and terms.indices:
-            terms = expansion.expanded(
-                self.client, self.collection, self._server, query, feedback, where, params, related, context
-            )
+            terms = expansion.expanded(self._sparse_points, query, feedback, where, params, related, context)
         wanted = limit if evidence is None else max(limit, evidence.depth)
         if self.embedder is None:
-            with self._server():
-                response = self.client.query_points(
-                    self.collection,
-                    query=sparse_vector(terms),
-                    using=VECTOR,
-                    query_filter=where,
-                    search_params=params,
-                    limit=wanted,
-                    with_payload=True,
-                )
-            found = [passage(point) for point in response.points]
+            found = [passage(point) for point in self._sparse_points(sparse_vector(terms), where, params, wanted, True)]
         else:
             dense = self.embedder.embed_query(f"{query} {context}".strip())
             found = hybrid.search(
