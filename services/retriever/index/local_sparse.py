@@ -21,6 +21,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -260,14 +261,6 @@ def sparse_points(
                     return mirror.query(query, where, corpus, limit, with_payload)
             except Unsupported:
                 pass
+    ask = partial(client.query_points, collection, query=query, using=using, query_filter=where)
     with server():
-        response = client.query_points(
-            collection,
-            query=query,
-            using=using,
-            query_filter=where,
-            search_params=params,
-            limit=limit,
-            with_payload=with_payload,
-        )
-    return list(response.points)
+        return list(ask(search_params=params, limit=limit, with_payload=with_payload).points)
