@@ -14,6 +14,7 @@ process, one stack for the module):
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -44,15 +45,21 @@ SPEC = {
     "min_runs_per_stage": 5,
     "min_tenants_per_stage": 2,
     "look_every_s": 1,
+    # The loosest alpha an operator may set: the guards see a total failure after 14 runs per
+    # version rather than the default's 18 (which tests/unit/test_rollout_contracts.py checks).
+    "guards": {"alpha": 0.2},
     "note": "a planner made to fail",
 }
 # A total failure is certain after a few dozen runs; these bound the wait for it.
 TENANTS = 12
-KILL_EVERY_RUNS = 15
+# Often enough that two kills or more land before the guards have seen enough (asserted).
+KILL_EVERY_RUNS = 10
 BOUNDS = Bounds(in_flight=6, max_runs=160, deadline_s=600.0)
 
 
-stack = rollout_stack("e2e-agents")
+# A message the killed orchestrator held comes back after the ack wait: 30 s by default, which
+# the runs caught by a kill would sit out. An operator's setting, as tests/e2e/test_chaos.py's.
+stack = rollout_stack("e2e-agents", {"QUARRY_ACK_WAIT_S": "5"})
 
 
 def test_a_run_is_planned_and_ranked_by_the_stable_versions(stack: Stack, tmp_path: Path) -> None:
@@ -82,9 +89,11 @@ def test_a_failing_candidate_is_rolled_back_once_through_kills_and_runs_go_stabl
         assert (rollout["stable"], rollout["percent"], rollout["status"]) == (stable, 50, "running")
         # On a paid plan: a free tenant's credits last a handful of runs.
         tenants = [on_plan(new_tenant(factory, f"rollout-{n}"), "pro") for n in range(TENANTS)]
+        kills: list[datetime] = []
 
         def kill_now_and_then(n: int) -> None:
             if n % KILL_EVERY_RUNS == 0:
+                kills.append(datetime.now(UTC))
                 stack.kill("orchestrator")  # mid-evaluation: it looks every second
 
         runs = until_decided(admin, rollout_id, tenants, BOUNDS, every_run=kill_now_and_then)
@@ -94,6 +103,8 @@ def test_a_failing_candidate_is_rolled_back_once_through_kills_and_runs_go_stabl
         assert decided["status"] == "rolled_back" and decided["percent"] == 0, decided["decisions"]
         (rollback,) = [d for d in decided["decisions"] if d["kind"] == "rolled_back"]
         assert set(rollback["guards"]) & {"error_rate", "completion_rate"}, rollback
+        # "Through kills": the decision came after two of them at least, not before the first.
+        assert len([k for k in kills if k < datetime.fromisoformat(rollback["at"])]) >= 2, (kills, rollback["at"])
         error = next(g for g in rollback["evidence"]["guards"] if g["guard"] == "error_rate")
         assert error["candidate"]["estimate"] == 1.0 and error["stable"]["estimate"] == 0.0
         # Published once, whatever the kills did to the looks around it.

@@ -35,13 +35,16 @@ QUALITY_OUT_OF_REACH = {
 }
 
 
-def rollout_stack(name: str) -> object:
+def rollout_stack(name: str, extra_env: dict[str, str] | None = None) -> object:
     """A module's `stack` fixture: the whole stack, every service its own process, on a data
-    directory named `name`; assign it to `stack` in the module."""
+    directory named `name` with `extra_env` set for its services; assign it to `stack` in the
+    module."""
 
     @pytest.fixture(scope="module", name="stack")
     def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-        config = StackConfig(data_dir=tmp_path_factory.mktemp(name), http_port=natsserver.free_port())
+        config = StackConfig(
+            data_dir=tmp_path_factory.mktemp(name), http_port=natsserver.free_port(), extra_env=dict(extra_env or {})
+        )
         with running(config) as s:
             yield s
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from contracts import agents, rollouts, subjects
 from contracts.agents import AgentConfig, FaultNotAllowed, InjectedFault, agent_version, ensure_allowed_in
 from contracts.envelope import Event
-from contracts.rollouts import RolloutSpec
+from contracts.rollouts import Guards, RolloutSpec
 from services.orchestrator.rollouts.guards import default_limits
 from services.orchestrator.rollouts.records import audience_of, rules_of
 
@@ -69,6 +69,8 @@ def test_the_domain_reads_a_spec_as_the_contract_writes_it() -> None:
     default = RolloutSpec(component="planner", candidate="c" * 64).model_dump(mode="json")
     rules = rules_of(default, shadowing=False)
     assert rules.guards.limits == default_limits()  # the contract's defaults are the domain's
+    # The e2e rollouts loosen alpha to decide sooner; the default is this one.
+    assert rules.guards.alpha == Guards().alpha == 0.05 and rules.guards.cost_ceiling == Guards().cost_ceiling
     assert (rules.min_runs, rules.min_tenants, rules.min_dwell_s) == (50, 3, 600)
     assert audience_of(default).excluded_tiers == frozenset({"enterprise"})
     custom = RolloutSpec.model_validate(
