@@ -5,8 +5,8 @@ nor the candidate's version through the run's admission; each tenant is charged 
 usage only (the shadows' goes to the platform's ledger); and after `shadow.min_runs`
 observations the rollout leaves the shadow phase for its first stage.
 
-An integration test rather than one of tests/e2e/test_agent_rollouts.py's: the two offline
-evaluations the eval gate needs make it a couple of minutes on a loaded machine.
+A file of its own rather than a test of tests/e2e/test_agent_rollouts.py's, so that its stack and
+the two offline evaluations the eval gate needs run on another worker than that file's.
 """
 
 from __future__ import annotations
