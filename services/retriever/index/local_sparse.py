@@ -5,8 +5,8 @@ then the filter checked field by field, and again for the IDF corpus. That is mo
 search's CPU, and of a run's. This mirror holds the collection's sparse vectors as an inverted
 index and its payloads as columns, so a query costs a few array operations. It gives the same
 scores (the same arithmetic in the same order, IDF as local mode computes it), the same
-filtering and the same order, ties included, as long as the points sit in the order local mode
-keeps them: the order they were first written.
+filtering and the same order, but among points of equal score, whose order local mode leaves to
+the layout of its arrays (deleted points keep their slots there).
 
 It knows the writes `SourceIndex` makes: an upsert goes in at once; a delete by filter makes it
 read the collection again on the next query. A filter it cannot evaluate is `Unsupported`, and
@@ -89,7 +89,7 @@ class LocalSparse:
         """What `query_points` with this sparse `query`, filter, IDF corpus and limit returns."""
         compiled = self._current()
         n = len(compiled.ids)
-        mask = _mask(compiled, where) & compiled.has_vector if n else np.zeros(0, dtype=bool)
+        mask = _mask(compiled, where) & compiled.has_vector
         corpus = compiled.has_vector if idf_corpus is None else _mask(compiled, idf_corpus) & compiled.has_vector
         docs = int(np.count_nonzero(corpus))
         scores = np.zeros(n, dtype=np.float64)
