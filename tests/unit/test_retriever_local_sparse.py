@@ -38,11 +38,11 @@ QUESTIONS = [q.question for q in load_splits()["dev"][:40]]
 READERS = [[PUBLIC_TENANT], [ACME], [PUBLIC_TENANT, ACME]]
 
 
-def _by_score(points: list[models.ScoredPoint]) -> list[tuple[float, set[str], list[object]]]:
+def _by_score(points: list[models.ScoredPoint]) -> list[tuple[float, list[tuple[str, object]]]]:
     # Points of equal score may come in either order: local mode's own order of them is arbitrary.
     return [
-        (score, {str(p.id) for p in group}, sorted((str(p.id), p.payload) for p in group))  # type: ignore[misc]
-        for score, group in ((s, list(g)) for s, g in groupby(points, key=lambda p: p.score))
+        (score, sorted(((str(p.id), p.payload) for p in group), key=lambda pair: pair[0]))
+        for score, group in groupby(points, key=lambda p: p.score)
     ]
 
 

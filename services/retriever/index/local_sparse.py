@@ -171,9 +171,11 @@ def _compile(
 
 def _mask(compiled: _Compiled, where: models.Filter | None) -> np.ndarray:
     n = len(compiled.ids)
-    if where is None:
-        return np.ones(n, dtype=bool)
     mask = np.ones(n, dtype=bool)
+    if where is None:
+        return mask
+    if where.min_should is not None:
+        raise Unsupported("min_should")
     for condition in _listed(where.must):
         mask &= _condition(compiled, condition)
     should = _listed(where.should)
@@ -184,8 +186,6 @@ def _mask(compiled: _Compiled, where: models.Filter | None) -> np.ndarray:
         mask &= any_of
     for condition in _listed(where.must_not):
         mask &= ~_condition(compiled, condition)
-    if where.min_should is not None:
-        raise Unsupported("min_should")
     return mask
 
 
@@ -205,9 +205,7 @@ def _condition(compiled: _Compiled, condition: Any) -> np.ndarray:
         column = compiled.column(condition.key)
         match = condition.match
         others = (condition.range, condition.geo_bounding_box, condition.geo_radius, condition.geo_polygon)
-        if condition.values_count is not None or condition.is_empty is not None or condition.is_null is not None:
-            raise Unsupported("a field condition other than a match")
-        if any(other is not None for other in others):
+        if any(o is not None for o in (*others, condition.values_count, condition.is_empty, condition.is_null)):
             raise Unsupported("a field condition other than a match")
         if isinstance(match, models.MatchValue):
             return np.array([v is not None and v == match.value for v in column], dtype=bool)
