@@ -211,6 +211,17 @@ def test_claim_filter_rejects_code_fragments_and_boilerplate() -> None:
     )
 
 
+def test_a_bold_run_in_heading_opens_a_claim_and_a_reference_item_does_not() -> None:
+    run_in = (
+        "**Private name mangling:** When an identifier that textually occurs in a class definition begins"
+        " with two or more underscore characters, it is considered a *private name* of that class."
+    )
+    assert is_claim_sentence(run_in)
+    assert is_claim_sentence('**PEP 8** advises that comparisons for singletons should always be done with "is".')
+    assert not is_claim_sentence("**PEP 343** - The with statement The specification, background, and examples.")
+    assert not is_claim_sentence("**Note:** see step 7.")
+
+
 def test_prose_quoting_an_operator_is_a_claim_and_the_same_code_unquoted_is_not() -> None:
     quoted = 'For instance, if *x* has an "__iadd__()" method, "x += y" is equivalent to "x = x.__iadd__(y)" .'
     assert is_claim_sentence(quoted)

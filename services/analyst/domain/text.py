@@ -32,6 +32,10 @@ TERMINAL = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
 _CODE_CHARS = frozenset("{}[]()<>=;|\\`$#@^~&%")
 _QUOTED_CODE = re.compile(r"\"[^\"\n]{1,80}\"|`[^`\n]{1,80}`|\u201c[^\u201d\n]{1,80}\u201d")
 _CODE_MARKERS = ("==", "!=", "->", "=>", "::", ">>>", "+=", "();", "{}", "&&", "||")
+# A bold run-in heading ("**Private name mangling:** When an identifier ...") or a bold name as a
+# sentence's subject ("**PEP 8** advises that ..."): markup that opens a claim rather than marking a
+# label. "**PEP 343** - The with statement ..." (a reference list's item) is neither.
+_RUN_IN = re.compile(r"^\*\*[^*\n]{1,60}:\*\*\s+(?=\S)|^\*\*[^*\n]{1,60}\*\*\s+(?=[a-z])")
 _PROSE_WORD = re.compile(r"^[\"'\u201c\u2018(]*[A-Za-z][a-z\u2019'-]*[\"'\u201d\u2019),.;:!?]*$")
 _BOILERPLATE = re.compile(
     r"\b(cookies?|all rights reserved|copyright|privacy policy|terms of (service|use)|sign (in|up)|"
@@ -206,9 +210,11 @@ def is_claim_sentence(sentence: str, *, min_words: int = 6, max_words: int = 60)
         return False
     if not TERMINAL.search(sentence):
         return False
-    if cut_in_half(words):
+    lead = _RUN_IN.match(sentence)
+    body = sentence[lead.end() :] if lead else sentence
+    if cut_in_half(body.split()):
         return False
     # Markup first ("**PEP 343** - ...", "> quote", "| cell") marks a label or table, not a claim.
-    if sentence[0] in "*#|>=":
+    if body[0] in "*#|>=":
         return False
-    return not looks_like_code(sentence) and not is_boilerplate(sentence)
+    return not looks_like_code(body) and not is_boilerplate(body)
