@@ -128,6 +128,16 @@ def test_chunks_remember_their_heading() -> None:
     assert all(len(c.text) <= MAX_CHARS for c in chunks)
 
 
+def test_a_long_signature_underlined_to_its_length_is_a_heading_and_a_long_line_over_a_rule_is_not() -> None:
+    signature = "class Popen(" + ", ".join(f"option_{n}=None" for n in range(30)) + ")"
+    assert len(signature) > 300
+    text = f"{signature}\n{'-' * len(signature)}\n\n" + filler_sentences(8, "popen")
+    assert chunk_text("doc-5", "Stdlib", text)[0].heading == signature
+    prose = " ".join(["A long paragraph line that is not a title."] * 10)
+    text = f"# Section\n\n{prose}\n{'-' * 40}\n\n" + filler_sentences(8, "after")
+    assert {c.heading for c in chunk_text("doc-6", "Guide", text)} == {"Section"}
+
+
 def test_a_scrap_of_a_section_joins_the_next() -> None:
     text = "# Tiny\n\nJust a line.\n\n# Big\n\n" + filler_sentences(10)
     first = chunk_text("doc-4", "Scraps", text)[0]

@@ -84,7 +84,7 @@ def _blocks(text: str) -> list[_Block]:
         line = lines[i]
         following = lines[i + 1] if i + 1 < len(lines) else ""
         atx = atx_heading(line, lazy_empty=False)
-        if not paragraph and _is_title(line) and _is_underline_of(following, line):
+        if not paragraph and _is_title(line, following) and _is_underline_of(following, line):
             blocks.append(_Block(line.strip(), is_heading=True))
             i += 2
             continue
@@ -105,9 +105,13 @@ def _is_underline_of(line: str, title: str) -> bool:
     return bool(_UNDERLINE.match(line)) and len(line.strip()) * 2 >= len(title.strip())
 
 
-def _is_title(line: str) -> bool:
+def _is_title(line: str, underline: str) -> bool:
     stripped = line.strip()
-    return bool(stripped) and not line[0].isspace() and len(stripped) <= _MAX_TITLE_LINE
+    if not stripped or line[0].isspace():
+        return False
+    # A signature can run longer ("class Popen(args, bufsize=-1, executable=None, ...)"): underlined
+    # to its full length, it is a heading all the same.
+    return len(stripped) <= _MAX_TITLE_LINE or len(underline.strip()) >= len(stripped)
 
 
 class _ChunkBuilder:
