@@ -219,7 +219,10 @@ def test_a_bold_run_in_heading_opens_a_claim_and_a_reference_item_does_not() -> 
     assert is_claim_sentence(run_in)
     assert is_claim_sentence('**PEP 8** advises that comparisons for singletons should always be done with "is".')
     assert not is_claim_sentence("**PEP 343** - The with statement The specification, background, and examples.")
-    assert not is_claim_sentence("**Note:** see step 7.")
+    assert is_claim_sentence(
+        '*__slots__* reserves space for the declared variables and prevents the creation of "__dict__".'
+    )
+    assert is_claim_sentence("*dualstack_ipv6*: if true and the platform supports it, it accepts both kinds.")
 
 
 def test_prose_quoting_an_operator_is_a_claim_and_the_same_code_unquoted_is_not() -> None:

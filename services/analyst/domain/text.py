@@ -35,7 +35,10 @@ _CODE_MARKERS = ("==", "!=", "->", "=>", "::", ">>>", "+=", "();", "{}", "&&", "
 # A bold run-in heading ("**Private name mangling:** When an identifier ...") or a bold name as a
 # sentence's subject ("**PEP 8** advises that ..."): markup that opens a claim rather than marking a
 # label. "**PEP 343** - The with statement ..." (a reference list's item) is neither.
-_RUN_IN = re.compile(r"^\*\*[^*\n]{1,60}:\*\*\s+(?=\S)|^\*\*[^*\n]{1,60}\*\*\s+(?=[a-z])")
+# So does an emphasised name ("*__slots__* reserves space ...", "*dualstack_ipv6*: if true ...").
+_RUN_IN = re.compile(
+    r"^\*\*[^*\n]{1,60}:\*\*\s+(?=\S)|^\*\*[^*\n]{1,60}\*\*\s+(?=[a-z])|^\*[^*\s][^*\n]{0,60}\*(?=:?\s+[a-z])"
+)
 _PROSE_WORD = re.compile(r"^[\"'\u201c\u2018(]*[A-Za-z][a-z\u2019'-]*[\"'\u201d\u2019),.;:!?]*$")
 _BOILERPLATE = re.compile(
     r"\b(cookies?|all rights reserved|copyright|privacy policy|terms of (service|use)|sign (in|up)|"
