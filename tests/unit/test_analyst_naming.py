@@ -44,6 +44,24 @@ def test_a_sentence_opening_on_its_own_signature_names_itself_and_heads_what_fol
     assert labels["It stops early."] == "`math.JSONDecoder.raw_decode()`"
 
 
+def test_each_line_of_a_summary_list_declares_its_member_and_labels_what_it_does() -> None:
+    text = (
+        "Functions:\n\ngetrecursionlimit() -- return the max recursion depth for the interpreter\n"
+        "getsizeof() -- return the size of an object in bytes\nmaxsize -- the largest supported length of containers"
+    )
+    labels = dict(sentence_labels(text, "Python stdlib: sys", "§ sys, part 3"))
+    assert labels["getsizeof() --"] is None
+    assert labels["return the size of an object in bytes"] == "`sys.getsizeof()`"
+    assert labels["return the max recursion depth for the interpreter"] == "`sys.getrecursionlimit()`"
+    assert labels["the largest supported length of containers"] == "`sys.maxsize`"
+    question = "How do I find the size of an object in bytes?"
+    listing = Passage(source_id="doc:sys", title="Python stdlib: sys", location="§ sys, part 3", text=text)
+    draft = synth(question, {question: [listing]})
+    claims = [c.text for c in [*draft.summary, *(c for s in draft.sections for c in s.claims)]]
+    assert "`sys.getsizeof()`: return the size of an object in bytes" in claims
+    assert verify(VerifyInput(draft=draft)).support_rate == 1.0
+
+
 def test_a_passage_continuing_a_section_takes_its_name_from_the_location() -> None:
     labels = dict(
         sentence_labels("Raises ValueError when the input is empty.", "Python stdlib: math", "§ fsum(seq, /), part 13")

@@ -26,6 +26,10 @@ _ENTRY = re.compile(rf"^{_DOTTED}\((?:[^()]|\([^()]*\))*\):\s")
 # the name it declares, and the description after its signature.
 _MEMBER_LINE = re.compile(rf"^(?P<name>{_DOTTED}\.[A-Za-z_]\w*):\s+(?P<sig>[^>]*->\s*)?(?P<what>[A-Z][^>]*)$")
 _MEMBER_HEAD = re.compile(rf"^(?P<name>{_DOTTED}\.[A-Za-z_]\w*):(?P<sig>\s+[^>]*->)?$")
+# A line of a docstring's summary list, "getsizeof() -- return the size of an object in bytes": the
+# name it declares, then what the member does.
+_DASH_LINE = re.compile(rf"^(?P<name>{_DOTTED})(?P<call>\(\))?\s+--\s+(?P<what>\w.*)$")
+_DASH_HEAD = re.compile(rf"^(?P<name>{_DOTTED})(?P<call>\(\))?\s+--$")
 _CODE_SPELLING = re.compile(r"^(?:\w+\.\w[\w.]*|\w*[a-z0-9]_\w*|_\w+|[A-Za-z]\w*[a-z0-9][A-Z]\w*)$")
 _LOCATION = re.compile(r"^§\s*(?P<heading>.+?),\s*part\s+\d+$")
 # "Python stdlib: json", "Module: json": the module a page documents, after a colon, when the title
@@ -103,6 +107,9 @@ def labelled_entries(text: str, title: str, location: str) -> Iterator[Entry]:
         head = _MEMBER_HEAD.match(sentence)
         if declared is None and head is not None:
             declared = head.group("name"), bool(head.group("sig"))
+        dash = _DASH_HEAD.match(sentence)
+        if dash is not None:
+            declared = dash.group("name"), bool(dash.group("call"))
         if declared is not None:
             # A heading line, or a member's entry opening on its own signature ("JSONDecoder.raw_decode(self, s):
             # Decode ..."): it names its API itself, and what follows describes that API.
@@ -142,11 +149,16 @@ def label_backed(name: str, *texts: str) -> bool:
     return all(re.search(_WORD_EDGE.format(re.escape(part)), joined) for part in name.split("."))
 
 
+def lists_member(sentence: str) -> bool:
+    """Whether the sentence is a summary list's name ("getsizeof() --"), before what the member does."""
+    return _DASH_HEAD.match(sentence) is not None
+
+
 def _member_lines(sentences: list[str]) -> Iterator[str]:
     """Each sentence, a member's summary line cut in two: the name and signature, which declare the
     member, and its description, a sentence of its own ("Construct a date from a string ...")."""
     for sentence in sentences:
-        member = _MEMBER_LINE.match(sentence)
+        member = _MEMBER_LINE.match(sentence) or _DASH_LINE.match(sentence)
         if member is None:
             yield sentence
             continue

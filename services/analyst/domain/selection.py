@@ -15,7 +15,7 @@ from contracts.work import (
 )
 from quarry_text import thesaurus
 from services.analyst.domain.answering import ANSWER_FLOOR, answers, asks_of, best_fit, framing_terms, heading_terms
-from services.analyst.domain.naming import labelled_entries
+from services.analyst.domain.naming import labelled_entries, lists_member
 from services.analyst.domain.statements import claim_with_code, claim_with_list, summary_line
 from services.analyst.domain.text import (
     Idf,
@@ -143,9 +143,10 @@ def candidates_of(group: int, passages: Sequence[Passage]) -> Iterator[Candidate
             lead = True
             # The first sentence under an API's heading is its summary line, stated under its label.
             summary_at = next((at for at, (_, _, label, _) in enumerate(sentences) if label is not None), None)
+            listed = lists_member(texts[0])
             for at, (position, sentence, label, api) in enumerate(sentences):
                 if not is_claim_sentence(sentence):
-                    sentence = _statement(sentence, texts[at + 1 :], haystack, at == summary_at)
+                    sentence = _statement(sentence, texts[at + 1 :], haystack, at == summary_at, listed)
                 # The splitter guarantees containment; checking keeps the citation invariant local.
                 if sentence and sentence in haystack:
                     yield Candidate(
@@ -163,9 +164,9 @@ def candidates_of(group: int, passages: Sequence[Passage]) -> Iterator[Candidate
                     lead = False
 
 
-def _statement(sentence: str, following: list[str], haystack: str, summary: bool) -> str:
+def _statement(sentence: str, following: list[str], haystack: str, summary: bool, listed: bool) -> str:
     """What a sentence too small or unfinished to be a claim states with its surroundings ("" for nothing)."""
-    if summary and summary_line(sentence):
+    if summary and summary_line(sentence, listed=listed):
         return sentence
     return (
         claim_with_list(sentence, following, haystack)

@@ -23,14 +23,17 @@ _MAX_CHARS = 450
 # A summary line names what the entry is or does in a handful of words.
 _SUMMARY_WORDS = (2, 20)
 _SUMMARY_OPENING = re.compile(r"^[A-Z][a-z]")
+_LISTED_OPENING = re.compile(r"^[A-Za-z][a-z]")
 
 
-def summary_line(sentence: str) -> bool:
+def summary_line(sentence: str, *, listed: bool = False) -> bool:
     """True when a sentence can state, under the API's label, what the API is or does: prose of a
-    few words, with or without a full stop ("Temporary files.", "Command-line parsing library")."""
+    few words, with or without a full stop ("Temporary files.", "Command-line parsing library").
+    A summary list's line (`listed`) may open in lower case ("return the size of an object in bytes")."""
     words = sentence.split()
     low, high = _SUMMARY_WORDS
-    if not low <= len(words) <= high or not _SUMMARY_OPENING.match(sentence):
+    opening = _LISTED_OPENING if listed else _SUMMARY_OPENING
+    if not low <= len(words) <= high or not opening.match(sentence) or cut_in_half(words):
         return False
     if sentence.rstrip().endswith((":", ",", ";")):
         return False  # it introduces what follows, it does not say anything yet

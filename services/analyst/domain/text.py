@@ -25,7 +25,11 @@ _ABBREVIATION_TEXT = """
 ABBREVIATIONS: frozenset[str] = frozenset(_ABBREVIATION_TEXT.split())
 _SENTENCE_END = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s)")
 _OPENERS = "\"'\u201c\u2018([`*"
-_SEGMENT_BREAK = re.compile(r"\n[ \t\r]*\n|\n(?=[ \t]*(?:[-*•+]|\d{1,3}[.)]|#{1,6})[ \t]+)")
+# A docstring's summary list ("getsizeof() -- return the size of an object in bytes") has an entry a
+# line, with no full stop to end one: each line is a segment of its own.
+_SEGMENT_BREAK = re.compile(
+    r"\n[ \t\r]*\n|\n(?=[ \t]*(?:[-*•+]|\d{1,3}[.)]|#{1,6})[ \t]+)|\n(?=[A-Za-z_][\w.]*(?:\(\))?[ \t]+--[ \t]+\S)"
+)
 _RULE_LINE = re.compile(r"^[ \t]*([=*\-~^_#+])\1{2,}[ \t\r]*$", re.MULTILINE)
 _LIST_MARKER = re.compile(r"^(?:[-*•+]|\d{1,3}[.)]|#{1,6})\s+")
 TERMINAL = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
