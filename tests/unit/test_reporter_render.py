@@ -158,6 +158,25 @@ def test_markdown_escapes_claim_text_so_structure_cannot_be_injected() -> None:
     assert "1\\. not a list [1]" in markdown
 
 
+def test_a_claims_api_label_renders_as_code_and_anything_else_in_backticks_stays_escaped() -> None:
+    draft = _draft().model_copy(
+        update={
+            "sections": [
+                Section(
+                    heading="Labels",
+                    claims=[
+                        Claim(text="`math.fsum()`: Return an accurate *sum*.", citations=[1]),
+                        Claim(text="`a b`: not a name, `x` <i>", citations=[1]),
+                    ],
+                )
+            ]
+        }
+    )
+    markdown = render_markdown(draft, RenderOptions(run_id=RUN, generated_at=WHEN))
+    assert "`math.fsum()`: Return an accurate \\*sum\\*. [1]" in markdown
+    assert "\\`a b\\`: not a name, \\`x\\` \\<i\\> [1]" in markdown
+
+
 def test_markdown_parses_to_the_intended_structure_with_a_commonmark_parser() -> None:
     # markdown-it-py comes with rich, a runtime dependency; it is the reference for well-formedness.
     from markdown_it import MarkdownIt

@@ -30,6 +30,8 @@ _LINE_START = re.compile(r"^(?:[#>+=-]|\d+(?=[.)]))")
 # A heading's trailing " ###" is read as a closing sequence and dropped.
 _TRAILING_HASHES = re.compile(r"(?<=\s)(#+)$")
 _URL = re.compile(r"https?://[^\s<>]+")
+# A claim's label: a dotted name, a call's "()" at most, in backticks, then a colon.
+_LABEL = re.compile(r"^`(?P<name>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?:\(\))?)`:\s+(?P<quote>\S.*)$")
 
 
 def collapse(text: str) -> str:
@@ -87,7 +89,16 @@ def format_timestamp(moment: datetime) -> str:
 
 def _claim(claim: Claim) -> str:
     # Escape first, then add markers: the markers' brackets must stay unescaped.
-    return cite(escape(claim.text), claim.citations)
+    return cite(_labelled(claim.text), claim.citations)
+
+
+def _labelled(text: str) -> str:
+    """The claim's text escaped, its API label ("`math.fsum()`: ...") kept as inline code: a label
+    is a dotted name, which a code span shows literally, while escaped it would show its backticks."""
+    found = _LABEL.match(collapse(text))
+    if found is None:
+        return escape(text)
+    return f"`{found.group('name')}`: {escape(found.group('quote'))}"
 
 
 def source_url(source: SourceRef) -> str | None:
