@@ -80,6 +80,17 @@ def test_passages_sharing_source_and_location_share_a_number() -> None:
     assert check_citations(draft) == []
 
 
+def test_no_finding_quotes_a_part_of_another() -> None:
+    # The with statement's steps are one list claim; a step on its own would say part of it again.
+    question = "How does the with statement work in Python, and what are context managers used for?"
+    subs = plan(PlanInput(question=question, depth=2)).sub_questions
+    draft = synth(question, dict.fromkeys(subs, WITH_PASSAGES), claims_per_section=4)
+    findings = [c.text for s in draft.sections for c in s.claims]
+    assert any("proceeds as follows" in f for f in findings), findings
+    for a, b in itertools.permutations(findings, 2):
+        assert a.lower() not in b.lower(), (a, b)
+
+
 def test_mmr_never_picks_two_near_identical_sentences() -> None:
     base = "The with statement calls the context manager's exit method even when the block raises an exception."
     twin = base.replace("even when", "even if")

@@ -321,11 +321,9 @@ def choose_sources(groups: list[list[Candidate]], budget: int) -> set[SourceKey]
 
 def is_duplicate(c: Candidate, others: Iterable[Candidate]) -> bool:
     """Whether `c` says what one of `others` says: the same words, or a verbatim part of it (a list
-    claim's step quoted again on its own), or the other way round."""
+    claim's step quoted again on its own)."""
     low = c.text.lower()
-    return any(
-        low in (other := o.text.lower()) or other in low or cosine(c.shape, o.shape) >= NEAR_DUPLICATE for o in others
-    )
+    return any(low in o.text.lower() or cosine(c.shape, o.shape) >= NEAR_DUPLICATE for o in others)
 
 
 def mmr(

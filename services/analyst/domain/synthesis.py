@@ -127,10 +127,17 @@ def _select(groups: list[list[Candidate]], k: int, lam: float, general: set[int]
                 if best is None or rank > best[0]:
                     best = (rank, g, c)
         if best is None:
-            return picks
+            everything = [c for p in picks for c in p]
+            return [[c for c in p if not _quoted_elsewhere(c, everything)] for p in picks]
         _, g, chosen = best
         picks[g].append(chosen)
         pools = [[c for c in pool if c is not chosen and not is_duplicate(c, [chosen])] for pool in pools]
+
+
+def _quoted_elsewhere(c: Candidate, picked: Sequence[Candidate]) -> bool:
+    """Whether another pick quotes all of `c` (picked before the longer claim that holds it)."""
+    low = c.text.lower()
+    return any(o is not c and low in o.text.lower() for o in picked)
 
 
 def _answering_picks(
