@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from tests.integration.test_gateway_ops import components, lasting_consumers
 from tests.servers import PrivateNats
 from tests.support.gateway_on_nats import gateway_as_itself
 from tests.support.people import Person, granted
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.infra
 
@@ -68,16 +68,6 @@ def envelope(tenant: str, run: str, tool: str, n: int) -> dict[str, Any]:
         "occurred_at": "2026-01-01T00:00:00+00:00",
         "payload": payload,
     }
-
-
-async def eventually(check: Any, what: str) -> Any:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        found = await check()
-        if found:
-            return found
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not within {DEADLINE_S}s: {what}")
 
 
 async def test_events_page_newest_first_with_every_filter_and_payloads_for_admins_only(
@@ -166,7 +156,7 @@ async def test_a_runs_correlation_view_is_in_stored_order_with_the_gaps(
         r = await operator.get(f"/v1/ops/runs/{run}/events")
         return r.status_code == 200 and len(r.json()["events"]) == len(steps)
 
-    await eventually(logged, "the gateway's run log has the run's events")
+    await eventually(logged, DEADLINE_S, "the gateway's run log has the run's events")
     view = (await operator.get(f"/v1/ops/runs/{run}/events")).json()
     assert view["run_id"] == run and view["domains"] == ["run"]
     assert [e["seq"] for e in view["events"]] == seqs
@@ -253,11 +243,11 @@ async def test_a_dead_letter_is_listed_with_its_reason_redriven_after_the_fix_on
             found: list[dict[str, Any]] = r.json()["letters"]
             return found
 
-        probe = (await eventually(lambda: letters("service=probe"), "the probe's dead letter"))[0]
+        probe = (await eventually(lambda: letters("service=probe"), DEADLINE_S, "the probe's dead letter"))[0]
         assert probe["reason"] == "cannot apply policy version v9: no such version here"
         assert (probe["subject"], probe["original_seq"], probe["state"]) == (subjects.POLICY_ACTIVATED, seq, "open")
         assert probe["event"]["event_id"] == activated.event_id and probe["event"]["payload"] is None
-        malformed = (await eventually(lambda: letters("service=gateway"), "the gateway's dead letter"))[0]
+        malformed = (await eventually(lambda: letters("service=gateway"), DEADLINE_S, "the gateway's dead letter"))[0]
         assert malformed["reason"].startswith("malformed") and malformed["original_seq"] == broken
         assert malformed["subject"] == subjects.RUN_STEP_CHANGED and malformed["event"]["malformed"] is True
         inspected = (await boss.get(f"/v1/ops/deadletters/{probe['seq']}")).json()
@@ -276,7 +266,7 @@ async def test_a_dead_letter_is_listed_with_its_reason_redriven_after_the_fix_on
         assert redriven.json()["redriven"] == [
             {"seq": probe["seq"], "subject": subjects.POLICY_ACTIVATED, "stored": True}
         ]
-        await eventually(lambda: _handled(consumer), "the redriven event handled")
+        await eventually(lambda: _handled(consumer), DEADLINE_S, "the redriven event handled")
         last = (await admin.jetstream().stream_info(subjects.STREAM)).state.last_seq
         again = await boss.post(f"/v1/ops/deadletters/{probe['seq']}/redrive", {})
         assert again.status_code == 200, again.text
