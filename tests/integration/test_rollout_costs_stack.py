@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from devtools.stack import Stack
+from tests.support.polling import wait_for
 from tests.support.rollout_requests import PASSING
 from tests.support.rollouts import (
     PLANNER,
@@ -115,8 +116,7 @@ def test_each_completed_runs_settled_credits_reach_the_cost_guard_once_through_a
                 return None
             return reading
 
-        reading = _eventually(exact, 60)
-        assert reading is not None, (cost_of(rollout_of(admin, rollout_id)), by_arm)
+        reading = wait_for(exact, 60.0, f"the rollout's cost reading of every settled run: {by_arm}", every_s=0.5)
         for arm, costs in by_arm.items():
             assert reading[arm]["estimate"] == pytest.approx(mean(costs)), (arm, reading, by_arm)
         assert stack.procs["orchestrator"].restarts >= 1  # the kill happened, and was recovered from
@@ -129,13 +129,3 @@ def _charged(views: dict[str, dict[str, Any]]) -> dict[str, tuple[str, int]]:
         for run_id, view in views.items()
         if view["state"] == "completed"
     }
-
-
-def _eventually(probe: Any, timeout_s: float) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = probe()
-        if found is not None:
-            return found
-        time.sleep(0.5)
-    return None
