@@ -81,9 +81,11 @@ def related(text: str, own: Iterable[str] | None = None) -> dict[str, float]:
 
 @cache
 def _word_relatives() -> dict[str, frozenset[str]]:
+    """Each one-word member's terms -> the group's other one-word terms: a keyword a group lists as
+    a word ("yield", "lambda") is the idea, as in `_group_terms`."""
     out: dict[str, set[str]] = {}
     for group in GROUPS:
-        words = {t for member in group if " " not in member for t in terms(member)} - KEYWORDS
+        words = {t for member in group if " " not in member for t in terms(member)}
         for term in words:
             out.setdefault(term, set()).update(words - {term})
     return {term: frozenset(relatives) for term, relatives in out.items()}

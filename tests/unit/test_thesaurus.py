@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from quarry_text import terms
-from quarry_text.thesaurus import GROUPS, WEIGHT, related
+from quarry_text.thesaurus import GROUPS, WEIGHT, related, relatives_of
 from services.retriever.domain.feedback import Feedback
 
 
@@ -26,6 +26,8 @@ def test_the_question_s_own_terms_and_a_phrase_s_keywords_are_never_added() -> N
 def test_a_keyword_a_group_lists_as_a_word_is_added() -> None:
     assert "import" in related("How do I load a module whose name I only learn at runtime?")
     assert "yield" in related("Can a function produce its values lazily?")
+    # Sentence by sentence, the analyst reads the same groups: "yield" stands for "lazily" too.
+    assert "yield" in relatives_of("lazily") and "lazily" in relatives_of("yield")
 
 
 def test_a_question_that_touches_no_group_gets_nothing() -> None:
