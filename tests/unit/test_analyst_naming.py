@@ -53,7 +53,10 @@ def test_each_line_of_a_summary_list_declares_its_member_and_labels_what_it_does
     assert labels["getsizeof() --"] is None
     assert labels["return the size of an object in bytes"] == "`sys.getsizeof()`"
     assert labels["return the max recursion depth for the interpreter"] == "`sys.getrecursionlimit()`"
-    assert labels["the largest supported length of containers"] == "`sys.maxsize`"
+    # A plain word before "--" may be prose: "maxsize" declares nothing, nor is it getsizeof's.
+    assert labels["maxsize -- the largest supported length of containers"] is None
+    prose = dict(sentence_labels("Results\n\nNote -- the figures below are rounded.", "Notes", "part 1"))
+    assert prose == {"Results": None, "Note -- the figures below are rounded.": None}
     question = "How do I find the size of an object in bytes?"
     listing = Passage(source_id="doc:sys", title="Python stdlib: sys", location="§ sys, part 3", text=text)
     draft = synth(question, {question: [listing]})

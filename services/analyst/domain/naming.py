@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from services.analyst.domain.text import is_claim_sentence, split_sentences
+from services.analyst.domain.text import LISTED_NAME, is_claim_sentence, split_sentences
 
 _DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
 # A signature heading: "fsum(seq, /)", "class attrgetter", "TextWrapper.wrap(self, text): ...".
@@ -28,8 +28,11 @@ _MEMBER_LINE = re.compile(rf"^(?P<name>{_DOTTED}\.[A-Za-z_]\w*):\s+(?P<sig>[^>]*
 _MEMBER_HEAD = re.compile(rf"^(?P<name>{_DOTTED}\.[A-Za-z_]\w*):(?P<sig>\s+[^>]*->)?$")
 # A line of a docstring's summary list, "getsizeof() -- return the size of an object in bytes": the
 # name it declares, then what the member does.
-_DASH_LINE = re.compile(rf"^(?P<name>{_DOTTED})(?P<call>\(\))?\s+--\s+(?P<what>\w.*)$")
-_DASH_HEAD = re.compile(rf"^(?P<name>{_DOTTED})(?P<call>\(\))?\s+--$")
+_DASH_LINE = re.compile(rf"^(?={LISTED_NAME}\s)(?P<name>{_DOTTED})(?P<call>\(\))?\s+--\s+(?P<what>\w.*)$")
+_DASH_HEAD = re.compile(rf"^(?={LISTED_NAME}\s)(?P<name>{_DOTTED})(?P<call>\(\))?\s+--$")
+# A plain word before "--": the list's entry for something not spelled as code, or prose. Either way
+# it is not about the member listed above it.
+_PLAIN_DASH = re.compile(r"^[A-Za-z_]\w*\s+--\s+\S")
 _CODE_SPELLING = re.compile(r"^(?:\w+\.\w[\w.]*|\w*[a-z0-9]_\w*|_\w+|[A-Za-z]\w*[a-z0-9][A-Z]\w*)$")
 _LOCATION = re.compile(r"^§\s*(?P<heading>.+?),\s*part\s+\d+$")
 # "Python stdlib: json", "Module: json": the module a page documents, after a colon, when the title
@@ -110,6 +113,8 @@ def labelled_entries(text: str, title: str, location: str) -> Iterator[Entry]:
         dash = _DASH_HEAD.match(sentence)
         if dash is not None:
             declared = dash.group("name"), bool(dash.group("call"))
+        elif _PLAIN_DASH.match(sentence):
+            current, entry = None, entry + 1
         if declared is not None:
             # A heading line, or a member's entry opening on its own signature ("JSONDecoder.raw_decode(self, s):
             # Decode ..."): it names its API itself, and what follows describes that API.

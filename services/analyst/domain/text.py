@@ -30,6 +30,9 @@ _OPENERS = "\"'\u201c\u2018([`*"
 _SEGMENT_BREAK = re.compile(
     r"\n[ \t\r]*\n|\n(?=[ \t]*(?:[-*•+]|\d{1,3}[.)]|#{1,6})[ \t]+)|\n(?=[A-Za-z_][\w.]*(?:\(\))?[ \t]+--[ \t]+\S)"
 )
+# A name in such a list spelled as code: called ("getsizeof()"), with an underscore ("__displayhook__")
+# or dotted. A plain word before "--" ("maxsize -- ...", "Note -- ...") may as well be prose.
+LISTED_NAME = r"(?:[A-Za-z_][\w.]*\(\)|[A-Za-z]*_[\w.]*|[A-Za-z_]\w*\.[\w.]+)"
 _RULE_LINE = re.compile(r"^[ \t]*([=*\-~^_#+])\1{2,}[ \t\r]*$", re.MULTILINE)
 _LIST_MARKER = re.compile(r"^(?:[-*•+]|\d{1,3}[.)]|#{1,6})\s+")
 TERMINAL = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
