@@ -57,6 +57,13 @@ def test_each_line_of_a_summary_list_declares_its_member_and_labels_what_it_does
     assert labels["maxsize -- the largest supported length of containers"] is None
     prose = dict(sentence_labels("Results\n\nNote -- the figures below are rounded.", "Notes", "part 1"))
     assert prose == {"Results": None, "Note -- the figures below are rounded.": None}
+    # One such line alone is wrapped prose, not a list: it declares nothing and keeps the label.
+    wrapped = (
+        "Return an accurate sum. It keeps the attribute\nself._partials -- a list of floats -- summed at the end."
+        " Beware -- rounding can differ. It tracks partial sums."
+    )
+    kept = dict(sentence_labels(wrapped, "Python stdlib: math", "§ fsum(iterable), part 1"))
+    assert set(kept.values()) == {"`math.fsum()`"}, kept
     question = "How do I find the size of an object in bytes?"
     listing = Passage(source_id="doc:sys", title="Python stdlib: sys", location="§ sys, part 3", text=text)
     draft = synth(question, {question: [listing]})

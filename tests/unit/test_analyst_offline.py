@@ -223,6 +223,7 @@ def test_a_bold_run_in_heading_opens_a_claim_and_a_reference_item_does_not() -> 
         '*__slots__* reserves space for the declared variables and prevents the creation of "__dict__".'
     )
     assert is_claim_sentence("*dualstack_ipv6*: if true and the platform supports it, it accepts both kinds.")
+    assert not is_claim_sentence("**Privacy policy:** We share the data you submit with our partners for ads.")
 
 
 def test_prose_quoting_an_operator_is_a_claim_and_the_same_code_unquoted_is_not() -> None:
@@ -231,6 +232,18 @@ def test_prose_quoting_an_operator_is_a_claim_and_the_same_code_unquoted_is_not(
     assert is_claim_sentence("Comparisons such as `a == b` call the `__eq__()` method of the left operand.")
     assert looks_like_code("if x == 1: return foo(x) + bar(y);")
     assert looks_like_code('>>> "x" + "y"')
+
+
+def test_a_summary_list_splits_a_line_an_entry_and_a_lone_dashed_line_stays_prose() -> None:
+    listing = "getrefcount() -- return the reference count\ngetsizeof() -- return the size of an object in bytes"
+    assert split_sentences(listing) == [
+        "getrefcount() -- return the reference count",
+        "getsizeof() -- return the size of an object in bytes",
+    ]
+    wrapped = "It reads each line of the file and\nreturns -- unless it fails -- a list of tokens."
+    assert split_sentences(wrapped) == [
+        "It reads each line of the file and returns -- unless it fails -- a list of tokens."
+    ]
 
 
 def test_tokenize_stems_and_keeps_keywords_used_as_code() -> None:

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from contracts.work import Passage, PlanInput
 from services.analyst.domain.naming import label_backed, split_label
 from services.analyst.domain.planning import plan
+from services.analyst.domain.redundancy import quotes
+from services.analyst.domain.selection import Candidate
 from services.analyst.domain.synthesis import check_citations
 from services.analyst.domain.text import cosine, normalise, tokenize, vector
 from tests.support.passages import chunks
@@ -89,6 +91,20 @@ def test_no_finding_quotes_a_part_of_another() -> None:
     assert any("proceeds as follows" in f for f in findings), findings
     for a, b in itertools.permutations(findings, 2):
         assert a.lower() not in b.lower(), (a, b)
+
+
+def test_a_claim_is_a_part_of_another_only_as_whole_words_under_the_same_label() -> None:
+    def candidate(text: str, label: str | None) -> Candidate:
+        passage = Passage(source_id="s", title="t", location="l", text=text)
+        return Candidate(text=text, key=("s", "l"), passage=passage, group=0, position=0, rank_bonus=0.0, label=label)
+
+    step = candidate("The context manager's exit method is loaded.", None)
+    steps = candidate("1. The manager is evaluated. 2. The context manager's exit method is loaded.", None)
+    assert quotes(steps, step) and not quotes(step, steps)
+    assert not quotes(
+        candidate("The helper cleans up its temporary files.", None), candidate("Temporary files.", "`tempfile`")
+    )
+    assert not quotes(candidate("Items are untouched.", None), candidate("touched.", None))
 
 
 def test_mmr_never_picks_two_near_identical_sentences() -> None:

@@ -19,8 +19,8 @@ from services.analyst.application.tuning import BUILT_IN, Tuning, tuning_of
 from services.analyst.domain.collect import collect
 from services.analyst.domain.outline import with_outline
 from services.analyst.domain.planning import plan
+from services.analyst.domain.redundancy import MMR_LAMBDA
 from services.analyst.domain.relevance import drop_off_question
-from services.analyst.domain.selection import MMR_LAMBDA
 from services.analyst.domain.synthesis import check_citations, synthesise
 from services.analyst.domain.verify import drop_unsupported, verify
 from services.analyst.llm import ChatClient, LlmError

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from services.analyst.domain.text import LISTED_NAME, is_claim_sentence, split_sentences
+from services.analyst.domain.text import is_claim_sentence, listed_lines, split_sentences
 
 _DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
 # A signature heading: "fsum(seq, /)", "class attrgetter", "TextWrapper.wrap(self, text): ...".
@@ -28,8 +28,11 @@ _MEMBER_LINE = re.compile(rf"^(?P<name>{_DOTTED}\.[A-Za-z_]\w*):\s+(?P<sig>[^>]*
 _MEMBER_HEAD = re.compile(rf"^(?P<name>{_DOTTED}\.[A-Za-z_]\w*):(?P<sig>\s+[^>]*->)?$")
 # A line of a docstring's summary list, "getsizeof() -- return the size of an object in bytes": the
 # name it declares, then what the member does.
-_DASH_LINE = re.compile(rf"^(?={LISTED_NAME}\s)(?P<name>{_DOTTED})(?P<call>\(\))?\s+--\s+(?P<what>\w.*)$")
-_DASH_HEAD = re.compile(rf"^(?={LISTED_NAME}\s)(?P<name>{_DOTTED})(?P<call>\(\))?\s+--$")
+# The name must be spelled as code: called ("getsizeof()"), with an underscore ("__displayhook__") or
+# dotted; a plain word before "--" ("maxsize -- ...") may as well be prose.
+_LISTED_NAME = r"(?:[A-Za-z_][\w.]*\(\)|[A-Za-z]*_[\w.]*|[A-Za-z_]\w*\.[\w.]+)"
+_DASH_LINE = re.compile(rf"^(?={_LISTED_NAME}\s)(?P<name>{_DOTTED})(?P<call>\(\))?\s+--\s+(?P<what>\w.*)$")
+_DASH_HEAD = re.compile(rf"^(?={_LISTED_NAME}\s)(?P<name>{_DOTTED})(?P<call>\(\))?\s+--$")
 # A plain word before "--": the list's entry for something not spelled as code, or prose. Either way
 # it is not about the member listed above it.
 _PLAIN_DASH = re.compile(r"^[A-Za-z_]\w*\s+--\s+\S")
@@ -102,7 +105,9 @@ def labelled_entries(text: str, title: str, location: str) -> Iterator[Entry]:
     module_match = _TITLE_MODULE.search(title)
     module = module_match.group("module") if module_match else None
     current = heading_name(location_heading(location), formal=True, module=module)
-    for sentence in _member_lines(split_sentences(text)):
+    listed = {line.split(" -- ", 1)[0] for line in listed_lines(text)}
+    for sentence in _member_lines(split_sentences(text), listed):
+        in_list = _in_list(sentence, listed)
         if is_claim_sentence(sentence):
             declared = heading_name(sentence) if _ENTRY.match(sentence) else None
         else:
@@ -110,10 +115,10 @@ def labelled_entries(text: str, title: str, location: str) -> Iterator[Entry]:
         head = _MEMBER_HEAD.match(sentence)
         if declared is None and head is not None:
             declared = head.group("name"), bool(head.group("sig"))
-        dash = _DASH_HEAD.match(sentence)
+        dash = _DASH_HEAD.match(sentence) if in_list else None
         if dash is not None:
             declared = dash.group("name"), bool(dash.group("call"))
-        elif _PLAIN_DASH.match(sentence):
+        elif in_list and _PLAIN_DASH.match(sentence):
             current, entry = None, entry + 1
         if declared is not None:
             # A heading line, or a member's entry opening on its own signature ("JSONDecoder.raw_decode(self, s):
@@ -159,11 +164,18 @@ def lists_member(sentence: str) -> bool:
     return _DASH_HEAD.match(sentence) is not None
 
 
-def _member_lines(sentences: list[str]) -> Iterator[str]:
+def _in_list(sentence: str, listed: set[str]) -> bool:
+    """Whether the sentence opens a summary list's line (`text.listed_lines`), or is the name that
+    opens one: `listed` holds the lines' names ("getsizeof()")."""
+    name = sentence[:-3] if sentence.endswith(" --") else sentence.split(" -- ", 1)[0]
+    return name in listed
+
+
+def _member_lines(sentences: list[str], listed: set[str]) -> Iterator[str]:
     """Each sentence, a member's summary line cut in two: the name and signature, which declare the
     member, and its description, a sentence of its own ("Construct a date from a string ...")."""
     for sentence in sentences:
-        member = _MEMBER_LINE.match(sentence) or _DASH_LINE.match(sentence)
+        member = _MEMBER_LINE.match(sentence) or (_DASH_LINE.match(sentence) if _in_list(sentence, listed) else None)
         if member is None:
             yield sentence
             continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from contracts.report import ReportLength
@@ -20,7 +20,6 @@ from services.analyst.domain.statements import claim_with_code, claim_with_list,
 from services.analyst.domain.text import (
     Idf,
     bm25,
-    cosine,
     features,
     is_claim_sentence,
     normalise,
@@ -30,7 +29,6 @@ from services.analyst.domain.text import (
 
 SourceKey = tuple[str, str]
 
-MMR_LAMBDA = 0.7
 CLAIMS_PER_SECTION = 3
 # Per report length: findings per section, and the least and most the summary restates.
 LENGTHS: dict[ReportLength, tuple[int, int, int]] = {
@@ -48,8 +46,6 @@ MIN_RELEVANCE = 0.3
 # Also below this share of the best sentence for the same sub-question: leftovers are off topic.
 RELATIVE_FLOOR = 0.4
 _INFORMATIVE_TERMS = 10
-# At or above this two sentences say the same thing; only one may appear in a draft.
-NEAR_DUPLICATE = 0.8
 # The part of a sentence's score kept however little of the question it answers.
 _OVERLAP_SHARE = 0.3
 # The summary leads with what answers most of the question; overlap only orders close answers.
@@ -317,32 +313,3 @@ def choose_sources(groups: list[list[Candidate]], budget: int) -> set[SourceKey]
             if len(chosen) < budget and depth < len(keys) and keys[depth] not in chosen:
                 chosen.append(keys[depth])
     return set(chosen)
-
-
-def is_duplicate(c: Candidate, others: Iterable[Candidate]) -> bool:
-    """Whether `c` says what one of `others` says: the same words, or a verbatim part of it (a list
-    claim's step quoted again on its own)."""
-    low = c.text.lower()
-    return any(low in o.text.lower() or cosine(c.shape, o.shape) >= NEAR_DUPLICATE for o in others)
-
-
-def mmr(
-    candidates: Sequence[Candidate],
-    relevance: Sequence[float],
-    k: int,
-    *,
-    lam: float = MMR_LAMBDA,
-) -> list[Candidate]:
-    """Maximal marginal relevance: up to k relevant candidates, each unlike those already picked."""
-    picked: list[Candidate] = []
-    pool = [(c, r) for c, r in zip(candidates, relevance, strict=True) if r > 0]
-    while pool and len(picked) < k:
-
-        def gain(item: tuple[Candidate, float]) -> float:
-            redundancy = max((cosine(item[0].vec, p.vec) for p in picked), default=0.0)
-            return lam * item[1] - (1 - lam) * redundancy
-
-        best = max(pool, key=gain)
-        picked.append(best[0])
-        pool = [(c, r) for c, r in pool if c is not best[0] and not is_duplicate(c, [best[0]])]
-    return picked

@@ -25,9 +25,9 @@ from services.analyst.domain.outline import (
     names_code,
     sections_for,
 )
+from services.analyst.domain.redundancy import MMR_LAMBDA, is_duplicate, mmr, quotes
 from services.analyst.domain.selection import (
     LENGTHS,
-    MMR_LAMBDA,
     TARGET_POOL,
     USUAL_SECTIONS,
     WORDS_PER_SUMMARY_CLAIM,
@@ -36,8 +36,6 @@ from services.analyst.domain.selection import (
     candidates_of,
     choose_sources,
     group_passages,
-    is_duplicate,
-    mmr,
     score_pool,
     summary_weights,
 )
@@ -136,8 +134,7 @@ def _select(groups: list[list[Candidate]], k: int, lam: float, general: set[int]
 
 def _quoted_elsewhere(c: Candidate, picked: Sequence[Candidate]) -> bool:
     """Whether another pick quotes all of `c` (picked before the longer claim that holds it)."""
-    low = c.text.lower()
-    return any(o is not c and low in o.text.lower() for o in picked)
+    return any(o is not c and quotes(o, c) for o in picked)
 
 
 def _answering_picks(

@@ -25,14 +25,9 @@ _ABBREVIATION_TEXT = """
 ABBREVIATIONS: frozenset[str] = frozenset(_ABBREVIATION_TEXT.split())
 _SENTENCE_END = re.compile(r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s)")
 _OPENERS = "\"'\u201c\u2018([`*"
-# A docstring's summary list ("getsizeof() -- return the size of an object in bytes") has an entry a
-# line, with no full stop to end one: each line is a segment of its own.
-_SEGMENT_BREAK = re.compile(
-    r"\n[ \t\r]*\n|\n(?=[ \t]*(?:[-*•+]|\d{1,3}[.)]|#{1,6})[ \t]+)|\n(?=[A-Za-z_][\w.]*(?:\(\))?[ \t]+--[ \t]+\S)"
-)
-# A name in such a list spelled as code: called ("getsizeof()"), with an underscore ("__displayhook__")
-# or dotted. A plain word before "--" ("maxsize -- ...", "Note -- ...") may as well be prose.
-LISTED_NAME = r"(?:[A-Za-z_][\w.]*\(\)|[A-Za-z]*_[\w.]*|[A-Za-z_]\w*\.[\w.]+)"
+_SEGMENT_BREAK = re.compile(r"\n[ \t\r]*\n|\n(?=[ \t]*(?:[-*•+]|\d{1,3}[.)]|#{1,6})[ \t]+)")
+# A line of a docstring's summary list: "getsizeof() -- return the size of an object in bytes".
+_LISTED_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:\(\))?[ \t]+--[ \t]+\S")
 _RULE_LINE = re.compile(r"^[ \t]*([=*\-~^_#+])\1{2,}[ \t\r]*$", re.MULTILINE)
 _LIST_MARKER = re.compile(r"^(?:[-*•+]|\d{1,3}[.)]|#{1,6})\s+")
 TERMINAL = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
@@ -61,12 +56,38 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
+def listed_lines(text: str) -> list[str]:
+    """The lines of `text` that are entries of a summary list, normalised (see `_entries`)."""
+    lines = text.split("\n")
+    return [normalise(line) for line, entry in zip(lines, _entries(lines), strict=True) if entry]
+
+
+def _entries(lines: list[str]) -> list[bool]:
+    """Which lines are entries of a summary list: two or more lines in a row of the form "name --
+    what it does". Such a list has an entry a line and no full stop to end one; one such line alone
+    is as likely wrapped prose ("...of the file and\nreturns -- unless it fails -- ...")."""
+    listed = [_LISTED_LINE.match(line) is not None for line in lines]
+    last = len(lines) - 1
+    return [here and ((i > 0 and listed[i - 1]) or (i < last and listed[i + 1])) for i, here in enumerate(listed)]
+
+
+def _apart(text: str) -> str:
+    """`text` with a blank line before each summary list entry, so each is a segment of its own."""
+    if "--" not in text:
+        return text
+    lines = text.split("\n")
+    return "".join(
+        ("\n\n" if entry else "\n") + line if i else line
+        for i, (line, entry) in enumerate(zip(lines, _entries(lines), strict=True))
+    )
+
+
 def _segments(text: str) -> list[str]:
     # Blank lines, list items, headings and underline rules delimit runs of prose; a sentence never
     # crosses one, which keeps every sentence a contiguous piece of the original text.
     # A rule becomes a break, never a join, so heading and body stay separate segments.
     out: list[str] = []
-    for piece in _SEGMENT_BREAK.split(_RULE_LINE.sub("\n", text)):
+    for piece in _SEGMENT_BREAK.split(_RULE_LINE.sub("\n", _apart(text))):
         seg = _LIST_MARKER.sub("", normalise(piece))
         if seg:
             out.append(seg)
@@ -227,4 +248,5 @@ def is_claim_sentence(sentence: str, *, min_words: int = 6, max_words: int = 60)
     # Markup first ("**PEP 343** - ...", "> quote", "| cell") marks a label or table, not a claim.
     if body[0] in "*#|>=":
         return False
-    return not looks_like_code(body) and not is_boilerplate(body)
+    # A run-in lead is read as the rest is ("**Privacy policy:** We share ..." is boilerplate).
+    return not looks_like_code(body) and not is_boilerplate(sentence)
