@@ -135,21 +135,17 @@ def test_markdown_source_excerpt_is_quoted_and_shortened() -> None:
     assert len(long_quote) <= EXCERPT_CHARS
 
 
+def _rendered_with_section(heading: str, *claims: str) -> str:
+    """The Markdown of the test draft with one section of the given claims, each citing source 1."""
+    section = Section(heading=heading, claims=[Claim(text=text, citations=[1]) for text in claims])
+    draft = _draft().model_copy(update={"sections": [section]})
+    return render_markdown(draft, RenderOptions(run_id=RUN, generated_at=WHEN))
+
+
 def test_markdown_escapes_claim_text_so_structure_cannot_be_injected() -> None:
-    draft = _draft().model_copy(
-        update={
-            "sections": [
-                Section(
-                    heading="Tricky ##",
-                    claims=[
-                        Claim(text="## Fake heading\n\n- list *bold* [x](http://e) <b>a|b</b>", citations=[1]),
-                        Claim(text="1. not a list", citations=[1]),
-                    ],
-                )
-            ]
-        }
+    markdown = _rendered_with_section(
+        "Tricky ##", "## Fake heading\n\n- list *bold* [x](http://e) <b>a|b</b>", "1. not a list"
     )
-    markdown = render_markdown(draft, RenderOptions(run_id=RUN, generated_at=WHEN))
 
     headings = re.findall(r"^## (.+)$", markdown, flags=re.M)
     assert headings == ["Contents", "Summary", "Tricky \\##", "Sources"]
@@ -159,20 +155,9 @@ def test_markdown_escapes_claim_text_so_structure_cannot_be_injected() -> None:
 
 
 def test_a_claims_api_label_renders_as_code_and_anything_else_in_backticks_stays_escaped() -> None:
-    draft = _draft().model_copy(
-        update={
-            "sections": [
-                Section(
-                    heading="Labels",
-                    claims=[
-                        Claim(text="`math.fsum()`: Return an accurate *sum*.", citations=[1]),
-                        Claim(text="`a b`: not a name, `x` <i>", citations=[1]),
-                    ],
-                )
-            ]
-        }
+    markdown = _rendered_with_section(
+        "Labels", "`math.fsum()`: Return an accurate *sum*.", "`a b`: not a name, `x` <i>"
     )
-    markdown = render_markdown(draft, RenderOptions(run_id=RUN, generated_at=WHEN))
     assert "`math.fsum()`: Return an accurate \\*sum\\*. [1]" in markdown
     assert "\\`a b\\`: not a name, \\`x\\` \\<i\\> [1]" in markdown
 
