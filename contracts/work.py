@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field
@@ -118,6 +119,13 @@ class SynthesiseInput(Contract):
         description="headings to arrange the findings under, in order; empty: one per sub-question",
     )
     tone: Tone = Field(default="neutral", description="how the draft is framed: neutral, executive, technical")
+
+
+# A claim's text may open on the API its quote describes, as a label: "`math.fsum()`: Return ...".
+# The analyst writes and checks it; a report shows the name as code and the quote as text.
+CLAIM_LABEL = re.compile(
+    r"^`(?P<name>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?P<call>\(\))?`:\s+(?P<quote>\S.*)$", re.S
+)
 
 
 class Claim(Contract):

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from contracts.work import CLAIM_LABEL
 from services.analyst.domain.text import is_claim_sentence, listed_lines, split_sentences
 
 _DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
@@ -43,7 +44,6 @@ _LOCATION = re.compile(r"^§\s*(?P<heading>.+?),\s*part\s+\d+$")
 _TITLE_MODULE = re.compile(
     r"\b(?:stdlib|library|module|package|api)\b[^:]*:\s*(?P<module>[a-z_]\w*(?:\.[a-z_]\w*)*)\s*$", re.I
 )
-LABEL = re.compile(rf"^`(?P<name>{_DOTTED})(?:\(\))?`:\s+(?P<quote>\S.*)$", re.S)
 _WORD_EDGE = r"(?<![\w]){}(?![\w])"
 
 
@@ -147,7 +147,7 @@ def labelled(label: str | None, sentence: str) -> str:
 
 def split_label(claim: str) -> tuple[str | None, str]:
     """The name a claim is labelled with (None when unlabelled) and the quote that follows it."""
-    found = LABEL.match(claim.strip())
+    found = CLAIM_LABEL.match(claim.strip())
     if found is None:
         return None, claim
     return found.group("name"), found.group("quote")

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from contracts.work import Changes, Claim, CodeBlock, Draft, ReportMethods, SourceRef, Table
+from contracts.work import CLAIM_LABEL, Changes, Claim, CodeBlock, Draft, ReportMethods, SourceRef, Table
 from services.reporter.domain.layout import EXCERPT_CHARS, RenderOptions, lay_out
 from services.reporter.domain.length import findings_words
 from services.reporter.domain.structure import (
@@ -30,8 +30,6 @@ _LINE_START = re.compile(r"^(?:[#>+=-]|\d+(?=[.)]))")
 # A heading's trailing " ###" is read as a closing sequence and dropped.
 _TRAILING_HASHES = re.compile(r"(?<=\s)(#+)$")
 _URL = re.compile(r"https?://[^\s<>]+")
-# A claim's label: a dotted name, a call's "()" at most, in backticks, then a colon.
-_LABEL = re.compile(r"^`(?P<name>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?:\(\))?)`:\s+(?P<quote>\S.*)$")
 
 
 def collapse(text: str) -> str:
@@ -95,10 +93,10 @@ def _claim(claim: Claim) -> str:
 def _labelled(text: str) -> str:
     """The claim's text escaped, its API label ("`math.fsum()`: ...") kept as inline code: a label
     is a dotted name, which a code span shows literally, while escaped it would show its backticks."""
-    found = _LABEL.match(collapse(text))
+    found = CLAIM_LABEL.match(collapse(text))
     if found is None:
         return escape(text)
-    return f"`{found.group('name')}`: {escape(found.group('quote'))}"
+    return f"`{found.group('name')}{found.group('call') or ''}`: {escape(found.group('quote'))}"
 
 
 def source_url(source: SourceRef) -> str | None:
