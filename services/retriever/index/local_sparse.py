@@ -90,7 +90,13 @@ class LocalSparse:
         compiled = self._current()
         n = len(compiled.ids)
         mask = _mask(compiled, where) & compiled.has_vector
-        corpus = compiled.has_vector if idf_corpus is None else _mask(compiled, idf_corpus) & compiled.has_vector
+        # The IDF corpus is usually the filter itself (a tenant's chunks, no labels asked for).
+        if idf_corpus is None:
+            corpus = compiled.has_vector
+        elif idf_corpus == where:
+            corpus = mask
+        else:
+            corpus = _mask(compiled, idf_corpus) & compiled.has_vector
         docs = int(np.count_nonzero(corpus))
         scores = np.zeros(n, dtype=np.float64)
         overlap = np.zeros(n, dtype=bool)
@@ -208,7 +214,8 @@ def _condition(compiled: _Compiled, condition: Any) -> np.ndarray:
         if any(o is not None for o in (*others, condition.values_count, condition.is_empty, condition.is_null)):
             raise Unsupported("a field condition other than a match")
         if isinstance(match, models.MatchValue):
-            return np.array([v is not None and v == match.value for v in column], dtype=bool)
+            # Elementwise ==, which an absent value (None) never passes: the value is never None.
+            return np.asarray(column == match.value, dtype=bool)
         if isinstance(match, models.MatchAny):
             accepted = set(match.any)
             return np.array([v is not None and v in accepted for v in column], dtype=bool)
