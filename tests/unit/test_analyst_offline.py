@@ -112,6 +112,19 @@ def test_plan_splits_a_how_to_question_into_its_steps(asked: str, steps: list[st
             "When does a simple assert statement run?",
         ),
         ("Why would the shelve module fail, and what replaces it?", "What replaces the shelve module?"),
+        # The thing asked for, named by its kind and what it does.
+        (
+            "Which module parses TOML files, and what does it give back?",
+            "What does the module that parses TOML files give back?",
+        ),
+        (
+            "Which function should I call to flush a stream, and what does it return?",
+            "What does the function I should call to flush a stream return?",
+        ),
+        (
+            "What library reads command-line flags and how do I define a flag with it?",
+            "How do I define a flag with the library that reads command-line flags?",
+        ),
     ],
 )
 def test_a_later_clause_names_the_entity_its_pronoun_stands_for(question: str, wanted: str) -> None:

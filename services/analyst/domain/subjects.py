@@ -50,6 +50,36 @@ def _predicate(words: list[str], i: int) -> bool:
     return form == "inflected" or (form == "bare" and plural)
 
 
+# "Which module parses TOML", "what function should I call to flush": the thing asked for is named
+# by its kind and what it does, which is what a later "it" stands for ("and what does it return?").
+_KINDS = (
+    r"statement|module|function|class|method|operator|keyword|clause|expression|loop|decorator|exception"
+    r"|library|package|tool|type|attribute|call|api"
+)
+_ASKED_BY_KIND = re.compile(
+    rf"^\s*(?:which|what)\s+(?P<kind>(?:[\w-]+\s+){{0,2}}?(?:{_KINDS})s?)\s+(?P<rest>\S.*?)\s*[?.!]*$", re.I
+)
+# "... should I call to flush": asker and auxiliary in statement order, "do" dropped ("I use").
+_ASKER_FIRST = re.compile(
+    r"^(?P<aux>do|does|did|should|can|could|would|will|must|may|might|shall)\s+(?P<who>i|we|you|one)\s+(?P<tail>.+)",
+    re.I,
+)
+
+
+def _asked_by_kind(text: str) -> str | None:
+    """ "which module parses TOML" -> "the module that parses TOML"; "what function should I call"
+    -> "the function I should call"; None when the clause does not ask for a thing by its kind."""
+    found = _ASKED_BY_KIND.match(text)
+    if found is None:
+        return None
+    kind, rest = found.group("kind"), found.group("rest")
+    asker = _ASKER_FIRST.match(rest)
+    if asker is None:
+        return f"the {kind} that {rest}"
+    aux = "" if asker.group("aux").lower() in {"do", "does", "did"} else f" {asker.group('aux')}"
+    return f"the {kind} {asker.group('who')}{aux} {asker.group('tail')}"
+
+
 # A head is a noun and its determiner or a modifier or two ("two strings"); longer, it is more
 # likely a clause whose verb the word list does not know ("module parses the format").
 _MOST_WORDS_IN_A_HEAD = 3
@@ -59,6 +89,9 @@ _DESCRIBED = re.compile(r"\s+(?:that|which|who|whose|where)\b|\s*[,(]", re.I)
 
 def _antecedent(earlier: list[Clause]) -> str | None:
     for clause in reversed(earlier):
+        asked = _asked_by_kind(clause.text)
+        if asked is not None:
+            return asked
         subject = clause.subjects[0]
         if is_nominal(subject) and not _REFERENCE.fullmatch(subject.core):
             return subject.phrase
