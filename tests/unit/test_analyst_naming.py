@@ -151,3 +151,20 @@ def test_only_a_title_naming_a_library_qualifies_the_label_with_its_module() -> 
     sentence = "Return an accurate floating point sum of values in the iterable."
     assert dict(sentence_labels(MATH, "Module: math", "part 1"))[sentence] == "`math.fsum()`"
     assert dict(sentence_labels(MATH, "Python reference: typesseq", "part 1"))[sentence] == "`fsum()`"
+
+
+def test_a_description_on_its_signatures_line_belongs_to_that_apis_entry() -> None:
+    text = (
+        "class PurePath(*args)\n\nBase class for manipulating paths without I/O.\n\n"
+        "PurePath.as_posix(self):\n   Return the string representation of the path with forward (/)\n   slashes.\n\n"
+        "PurePath.drive:\n   The drive prefix (letter or UNC path), if any.\n"
+    )
+    entries = list(labelled_entries(text, "Python stdlib: pathlib", "part 1"))
+    by_text = {e.sentence: e for e in entries}
+    own_line = by_text[
+        "PurePath.as_posix(self): Return the string representation of the path with forward (/) slashes."
+    ]
+    assert own_line.label is None  # it names the method itself
+    assert own_line.api == "`pathlib.PurePath.as_posix()`"
+    assert by_text["PurePath.drive:"].api is None  # a heading line describes nothing
+    assert by_text["The drive prefix (letter or UNC path), if any."].api == "`pathlib.PurePath.drive`"

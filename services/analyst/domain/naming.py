@@ -108,7 +108,8 @@ def labelled_entries(text: str, title: str, location: str) -> Iterator[Entry]:
     listed = {line.split(" -- ", 1)[0] for line in listed_lines(text)}
     for sentence in _member_lines(split_sentences(text), listed):
         in_list = _in_list(sentence, listed)
-        if is_claim_sentence(sentence):
+        describes = is_claim_sentence(sentence)
+        if describes:
             declared = heading_name(sentence) if _ENTRY.match(sentence) else None
         else:
             declared = heading_name(sentence, formal=True, module=module)
@@ -123,21 +124,27 @@ def labelled_entries(text: str, title: str, location: str) -> Iterator[Entry]:
         if declared is not None:
             # A heading line, or a member's entry opening on its own signature ("JSONDecoder.raw_decode(self, s):
             # Decode ..."): it names its API itself, and what follows describes that API.
+            # A bare heading line describes nothing; a description on the signature's own line
+            # ("PurePath.as_posix(self): Return ...") is the API's entry as much as the lines under it.
             current = declared
             entry += 1
-            yield Entry(sentence, None, entry, None)
+            yield Entry(sentence, None, entry, _api(*declared, module) if describes else None)
             continue
         if current is None:
             yield Entry(sentence, None, entry, None)
             continue
         name, callable_ = current
         qualified = _qualified(name, module)
-        api = f"`{qualified}{'()' if callable_ else ''}`"
+        api = _api(name, callable_, module)
         said = qualified if qualified != name else name.rsplit(".", 1)[-1]
         if re.search(_WORD_EDGE.format(re.escape(said)), sentence):
             yield Entry(sentence, None, entry, api)  # the sentence names it itself
             continue
         yield Entry(sentence, api, entry, api)
+
+
+def _api(name: str, callable_: bool, module: str | None) -> str:
+    return f"`{_qualified(name, module)}{'()' if callable_ else ''}`"
 
 
 def labelled(label: str | None, sentence: str) -> str:
