@@ -256,7 +256,7 @@ GROUPS: tuple[tuple[str, ...], ...] = (
     ("batch", "batches", "chunk", "chunks", "chunked", "fixed size pieces"),
     ("intersection", "common elements", "in both", "overlap", "items in common", "shared elements"),
     ("set difference", "in one but not", "not in the other", "symmetric difference"),
-    ("diff", "differences", "what changed", "changes between", "delta"),
+    ("diff", "differences", "what changed", "changes between two", "changes between versions", "delta"),
     (
         "similar strings",
         "similar words",

@@ -23,6 +23,12 @@ def test_the_question_s_own_terms_and_a_phrase_s_keywords_are_never_added() -> N
     assert "in" not in added  # the "in" of "in parallel" is prose here
 
 
+def test_a_phrase_is_matched_only_in_the_sense_its_group_means() -> None:
+    assert "delta" in related("Which changes between two versions of a file matter?")
+    # Changes a list keeps between calls are mutations, not a diff.
+    assert "delta" not in related("Why does a default list keep its changes between calls?")
+
+
 def test_a_keyword_a_group_lists_as_a_word_is_added() -> None:
     assert "import" in related("How do I load a module whose name I only learn at runtime?")
     assert "yield" in related("Can a function produce its values lazily?")
