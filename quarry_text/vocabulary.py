@@ -3,8 +3,9 @@
 Plain data for `quarry_text.thesaurus`, which says how a group is used. Each group names one idea
 in general words; none names the module or function that holds it, unless that name is also the
 plain or general-computing word for the idea ("cache", "heap", "uuid"). A word with a second
-common sense ("local", "test", "pipe", "complex") is given only inside a phrase, since as a word
-it would bring the group's terms into every question that uses it in its other sense. Operators
+common sense ("local", "test", "pipe", "complex", "write") is given only inside a phrase, since as
+a word it would bring the group's terms into every question that uses it in its other sense; so is
+a word whose stem is another word's ("settings" is read as "set", "typing" as "type"). Operators
 are members where the analyzer keeps them as terms (`&`, `|`, `~`, `^`, `:=`, `**`, `//`), so a
 question that names a symbol in words meets the text that writes it.
 """
@@ -51,11 +52,11 @@ GROUPS: tuple[tuple[str, ...], ...] = (
     ("unique", "distinct", "duplicates", "deduplicate"),
     # remembering and storing
     ("remember", "cache", "memoize", "memoise", "memo"),
-    ("save", "store", "persist", "dump", "write"),
+    ("save", "store", "persist", "dump", "write to disk", "write to a file", "write out"),
     ("load", "read", "open"),
     ("serialize", "serialise", "encode", "marshal", "pickle", "deserialize", "deserialise", "serialization"),
     ("parse", "decode", "interpret"),
-    ("settings", "configuration", "config", "ini file", "config file", "preferences", "toml"),
+    ("configuration", "config", "settings file", "default settings", "ini file", "config file", "preferences", "toml"),
     ("key value", "mapping", "dictionary", "dict", "hashmap"),
     ("record", "row", "entry"),
     ("column", "field"),
@@ -113,7 +114,7 @@ GROUPS: tuple[tuple[str, ...], ...] = (
     ("wrapper", "decorator", "wraps"),
     ("metadata", "name and docstring", "docstring"),
     ("named constants", "enumeration", "enum"),
-    ("type hint", "annotation", "typing", "type hints", "static typing", "type checker"),
+    ("type hint", "annotation", "typing module", "type hints", "static typing", "type checker"),
     ("abstract", "interface", "base class", "must implement", "required methods"),
     ("inherit", "subclass", "derive", "override"),
     ("make an object", "construct", "create", "instantiate", "init"),
@@ -126,19 +127,28 @@ GROUPS: tuple[tuple[str, ...], ...] = (
     ("warn", "warning", "deprecated", "deprecation"),
     ("log", "logging", "logger", "log file", "log level"),
     # time and concurrency
-    ("execution time", "benchmark", "profile", "how fast", "how long it takes", "stopwatch", "elapsed time", "timing"),
+    (
+        "execution time",
+        "benchmark",
+        "profile",
+        "how fast",
+        "how long it takes",
+        "stopwatch",
+        "elapsed time",
+        "timing code",
+    ),
     ("at the same time", "concurrent", "concurrently", "parallel", "threads", "thread"),
     ("asynchronous", "async", "await", "coroutine", "event loop", "non blocking", "nonblocking"),
-    ("schedule", "later", "timer", "periodically", "run later", "scheduler", "recurring", "cron"),
+    ("schedule", "at a later time", "timer", "periodically", "run later", "scheduler", "recurring", "cron"),
     ("time zone", "timezone", "utc", "daylight saving", "dst", "time zones"),
     ("network", "socket", "connection", "tcp", "udp", "port", "hostname"),
     ("ip address", "address", "network", "subnet"),
     ("binary", "bytes", "byte"),
-    ("pack", "unpack", "struct", "layout"),
+    ("pack", "unpack", "struct", "memory layout", "byte layout", "binary layout"),
     ("hash", "digest", "checksum", "fingerprint", "crc", "md5", "sha256", "integrity"),
     ("password", "secret", "token", "secure", "cryptographically", "unguessable", "salt"),
     # counting, measuring and arithmetic
-    ("tally", "frequency", "how often", "occurrences", "count occurrences", "counting"),
+    ("tally", "frequency", "how often", "occurrences", "count occurrences", "counting occurrences"),
     ("sum", "total", "add up", "add together", "summation"),
     ("reduce", "fold", "accumulate", "running total", "cumulative", "combine all"),
     ("arithmetic", "calculate", "calculation", "compute", "maths", "mathematics"),

@@ -29,6 +29,19 @@ def test_a_phrase_is_matched_only_in_the_sense_its_group_means() -> None:
     assert "delta" not in related("Why does a default list keep its changes between calls?")
 
 
+def test_a_word_stemmed_alike_to_another_sense_brings_nothing_of_the_other() -> None:
+    # "settings" stems to "set", "typing" to "typ", "timing" to "tim", "counting" to "count": as
+    # single words they would hand a set, a type, a time zone or "counts as true" their groups.
+    assert "config" not in related("How do I remove duplicates with a set?")
+    assert "annotation" not in related("Which types does the flag a user types accept?")
+    assert "benchmark" not in related("How are time zones handled?")
+    assert "frequency" not in related("Which values count as false?")
+    # Words of two common senses: writing code is not saving, a readable layout is not a struct.
+    assert "persist" not in related("How do I write a small function inline?")
+    assert "struct" not in related("How do I print a dict in a readable layout?")
+    assert "config" in related("Where are the default settings of a TLS context?")
+
+
 def test_a_keyword_a_group_lists_as_a_word_is_added() -> None:
     assert "import" in related("How do I load a module whose name I only learn at runtime?")
     assert "yield" in related("Can a function produce its values lazily?")
