@@ -153,14 +153,21 @@ def test_only_a_title_naming_a_library_qualifies_the_label_with_its_module() -> 
     assert dict(sentence_labels(MATH, "Python reference: typesseq", "part 1"))[sentence] == "`fsum()`"
 
 
+PATHLIB = """class PurePath(*args)
+
+Base class for manipulating paths without I/O.
+
+PurePath.as_posix(self):
+   Return the string representation of the path with forward (/)
+   slashes.
+
+PurePath.drive:
+   The drive prefix (letter or UNC path), if any.
+"""
+
+
 def test_a_description_on_its_signatures_line_belongs_to_that_apis_entry() -> None:
-    text = (
-        "class PurePath(*args)\n\nBase class for manipulating paths without I/O.\n\n"
-        "PurePath.as_posix(self):\n   Return the string representation of the path with forward (/)\n   slashes.\n\n"
-        "PurePath.drive:\n   The drive prefix (letter or UNC path), if any.\n"
-    )
-    entries = list(labelled_entries(text, "Python stdlib: pathlib", "part 1"))
-    by_text = {e.sentence: e for e in entries}
+    by_text = {e.sentence: e for e in labelled_entries(PATHLIB, "Python stdlib: pathlib", "part 1")}
     own_line = by_text[
         "PurePath.as_posix(self): Return the string representation of the path with forward (/) slashes."
     ]
