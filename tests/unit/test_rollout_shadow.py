@@ -125,7 +125,9 @@ def test_only_sampled_runs_get_one_shadow_of_each_planner_task_with_the_candidat
         assert copy.payload.agent is not None and copy.payload.agent.version == rollout.candidate
         assert (copy.payload.shadow_of, copy.payload.rollout_id) == (real.payload.task_id, rollout.rollout_id)
         assert copy.payload.input == real.payload.input and copy.payload.task_id != real.payload.task_id
-    assert 4 <= chosen <= 20  # about 30% of 40
+    # About 30% of 40 run ids, which are random: bounds a binomial draw leaves about once in a
+    # million runs (4..20 failed about one run in 400, as 21 of 40 once did).
+    assert 1 <= chosen <= 26
 
 
 def test_a_retried_task_is_shadowed_once_and_a_shadow_failure_never_touches_the_run(
