@@ -123,19 +123,19 @@ def labelled_entries(text: str, title: str, location: str) -> Iterator[Entry]:
             current, entry = None, entry + 1
         if declared is not None:
             # A heading line, or a member's entry opening on its own signature ("JSONDecoder.raw_decode(self, s):
-            # Decode ..."): it names its API itself, and what follows describes that API.
-            # A bare heading line describes nothing; a description on the signature's own line
-            # ("PurePath.as_posix(self): Return ...") is the API's entry as much as the lines under it.
+            # Decode ..."): it names its API itself, and what follows describes that API. A bare
+            # heading line describes nothing; a description on the signature's own line is the entry's.
             current = declared
             entry += 1
-            yield Entry(sentence, None, entry, _api(*declared, module) if describes else None)
+            own = _api(_qualified(declared[0], module), declared[1]) if describes else None
+            yield Entry(sentence, None, entry, own)
             continue
         if current is None:
             yield Entry(sentence, None, entry, None)
             continue
         name, callable_ = current
         qualified = _qualified(name, module)
-        api = _api(name, callable_, module)
+        api = _api(qualified, callable_)
         said = qualified if qualified != name else name.rsplit(".", 1)[-1]
         if re.search(_WORD_EDGE.format(re.escape(said)), sentence):
             yield Entry(sentence, None, entry, api)  # the sentence names it itself
@@ -143,8 +143,8 @@ def labelled_entries(text: str, title: str, location: str) -> Iterator[Entry]:
         yield Entry(sentence, api, entry, api)
 
 
-def _api(name: str, callable_: bool, module: str | None) -> str:
-    return f"`{_qualified(name, module)}{'()' if callable_ else ''}`"
+def _api(qualified: str, callable_: bool) -> str:
+    return f"`{qualified}{'()' if callable_ else ''}`"
 
 
 def labelled(label: str | None, sentence: str) -> str:

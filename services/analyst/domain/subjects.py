@@ -23,11 +23,8 @@ _NOT_IN_A_NAME = frozenset(_NOT_IN_A_NAME_TEXT.split())
 _MOST_WORDS_IN_A_NAME = 5
 # A determiner, up to three words and a noun saying what kind of thing they name: "the with
 # statement", "a simple assert statement", "the shelve module".
-_KIND_PHRASE = re.compile(
-    r"\b(?:the|an?)\s+(?:[\w.:=<>!+*/-]+\s+){0,3}?"
-    r"(?:statement|module|function|class|method|operator|keyword|clause|expression|loop|decorator|exception)\b",
-    re.I,
-)
+_NAMED_KINDS = r"statement|module|function|class|method|operator|keyword|clause|expression|loop|decorator|exception"
+_KIND_PHRASE = re.compile(rf"\b(?:the|an?)\s+(?:[\w.:=<>!+*/-]+\s+){{0,3}}?(?:{_NAMED_KINDS})\b", re.I)
 
 
 def is_nominal(subject: Subject) -> bool:
@@ -52,10 +49,7 @@ def _predicate(words: list[str], i: int) -> bool:
 
 # "Which module parses TOML", "what function should I call to flush": the thing asked for is named
 # by its kind and what it does, which is what a later "it" stands for ("and what does it return?").
-_KINDS = (
-    r"statement|module|function|class|method|operator|keyword|clause|expression|loop|decorator|exception"
-    r"|library|package|tool|type|attribute|call|api"
-)
+_KINDS = rf"{_NAMED_KINDS}|library|package|tool|type|attribute|call|api"
 _ASKED_BY_KIND = re.compile(
     rf"^\s*(?:which|what)\s+(?P<kind>(?:[\w-]+\s+){{0,2}}?(?:{_KINDS})s?)\s+(?P<rest>\S.*?)\s*[?.!]*$", re.I
 )
